@@ -1,0 +1,204 @@
+/* csb-backend.c
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <unistd.h>
+
+#include "csb-backend.h"
+#include "csb-bwrap-backend.h"
+#include "csb-error.h"
+
+typedef struct
+{
+  guint    pid;
+  gboolean exited;
+} CsbBackendPrivate;
+
+G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (CsbBackend, csb_backend, G_TYPE_OBJECT)
+
+enum { SIGNAL_EXITED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+typedef struct
+{
+  const char *name;
+  GType     (*get_type) (void);
+  const char *missing;   /* why a backend without an implementation cannot run */
+} BackendEntry;
+
+static const BackendEntry backends[] = {
+  { "bwrap", csb_bwrap_backend_get_type, NULL },
+  { "vm", NULL, "the VM backend is not part of this build yet" },
+  { "container", NULL, "the container backend is not part of this build yet" },
+};
+
+static const char * const backend_names[] = { "bwrap", "vm", "container", NULL };
+
+G_STATIC_ASSERT (G_N_ELEMENTS (backends) + 1 == G_N_ELEMENTS (backend_names));
+
+CsbSandboxSpec *
+csb_sandbox_spec_new (void)
+{
+  CsbSandboxSpec *spec = g_new0 (CsbSandboxSpec, 1);
+
+  spec->stdio_fds[0] = spec->stdio_fds[1] = spec->stdio_fds[2] = -1;
+  return spec;
+}
+
+void
+csb_sandbox_spec_free (CsbSandboxSpec *spec)
+{
+  if (spec == NULL)
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (spec->stdio_fds); i++)
+    if (spec->stdio_fds[i] >= 0)
+      close (spec->stdio_fds[i]);
+  g_free (spec->id);
+  g_free (spec->project_dir);
+  g_strfreev (spec->command);
+  g_clear_pointer (&spec->options, csb_launch_options_free);
+  g_free (spec->state_dir);
+  g_free (spec->runtime_dir);
+  g_strfreev (spec->environ);
+  g_clear_object (&spec->settings);
+  g_free (spec);
+}
+
+static const BackendEntry *
+lookup (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (backends); i++)
+    if (g_strcmp0 (backends[i].name, name) == 0)
+      return &backends[i];
+  return NULL;
+}
+
+const char * const *
+csb_backend_get_names (void)
+{
+  return backend_names;
+}
+
+CsbBackend *
+csb_backend_new (const char *name,
+                 GError    **error)
+{
+  const BackendEntry *entry = lookup (name);
+
+  if (entry == NULL)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                   "unknown backend '%s' (use bwrap, vm or container)", name);
+      return NULL;
+    }
+  if (entry->get_type == NULL)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "backend '%s' cannot run: %s", name, entry->missing);
+      return NULL;
+    }
+  return g_object_new (entry->get_type (), NULL);
+}
+
+gboolean
+csb_backend_check_available (const char *name,
+                             GSettings  *settings,
+                             char      **detail)
+{
+  const BackendEntry *entry = lookup (name);
+  g_autoptr(GTypeClass) klass = NULL;
+
+  g_return_val_if_fail (entry != NULL, FALSE);
+
+  if (entry->get_type == NULL)
+    {
+      *detail = g_strdup (entry->missing);
+      return FALSE;
+    }
+  klass = g_type_class_ref (entry->get_type ());
+  return CSB_BACKEND_CLASS (klass)->check_available (CSB_BACKEND_CLASS (klass), settings, detail);
+}
+
+const char *
+csb_backend_get_name (CsbBackend *self)
+{
+  return CSB_BACKEND_GET_CLASS (self)->name;
+}
+
+void
+csb_backend_start_async (CsbBackend         *self,
+                         CsbSandboxSpec     *spec,
+                         GCancellable       *cancellable,
+                         GAsyncReadyCallback callback,
+                         gpointer            user_data)
+{
+  g_return_if_fail (CSB_IS_BACKEND (self));
+  CSB_BACKEND_GET_CLASS (self)->start_async (self, spec, cancellable, callback, user_data);
+}
+
+gboolean
+csb_backend_start_finish (CsbBackend   *self,
+                          GAsyncResult *result,
+                          GError      **error)
+{
+  g_return_val_if_fail (CSB_IS_BACKEND (self), FALSE);
+  return CSB_BACKEND_GET_CLASS (self)->start_finish (self, result, error);
+}
+
+void
+csb_backend_stop (CsbBackend *self,
+                  guint       timeout_s)
+{
+  g_return_if_fail (CSB_IS_BACKEND (self));
+  CSB_BACKEND_GET_CLASS (self)->stop (self, timeout_s);
+}
+
+GStrv
+csb_backend_get_protections (CsbBackend *self)
+{
+  g_return_val_if_fail (CSB_IS_BACKEND (self), NULL);
+  return CSB_BACKEND_GET_CLASS (self)->get_protections (self);
+}
+
+guint
+csb_backend_get_pid (CsbBackend *self)
+{
+  CsbBackendPrivate *priv = csb_backend_get_instance_private (self);
+  return priv->pid;
+}
+
+void
+csb_backend_set_pid (CsbBackend *self,
+                     guint       pid)
+{
+  CsbBackendPrivate *priv = csb_backend_get_instance_private (self);
+  priv->pid = pid;
+}
+
+void
+csb_backend_emit_exited (CsbBackend *self,
+                         int         status,
+                         const char *error_message)
+{
+  CsbBackendPrivate *priv = csb_backend_get_instance_private (self);
+
+  if (priv->exited)
+    return;
+  priv->exited = TRUE;
+  g_signal_emit (self, signals[SIGNAL_EXITED], 0, status, error_message);
+}
+
+static void
+csb_backend_class_init (CsbBackendClass *klass)
+{
+  /* The sandbox ended: its exit status (code, or 128 + signal) and, if it
+   * failed rather than ran to its end, why. Emitted once. */
+  signals[SIGNAL_EXITED] = g_signal_new ("exited", G_TYPE_FROM_CLASS (klass),
+                                         G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                         G_TYPE_NONE, 2, G_TYPE_INT, G_TYPE_STRING);
+}
+
+static void
+csb_backend_init (CsbBackend *self)
+{
+}

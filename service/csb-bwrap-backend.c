@@ -1,0 +1,898 @@
+/* csb-bwrap-backend.c
+ *
+ * One bwrap process per sandbox. Its whole command line goes through --args FD (a
+ * memfd), so nothing of the sandbox's set-up, secrets included, shows in any argv.
+ * bwrap reports the sandbox's pid and exit code on --json-status-fd; the pid
+ * namespace ends everything inside when the first process exits.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <gio/gunixinputstream.h>
+#include <json-glib/json-glib.h>
+#include <glib-unix.h>
+
+#include "csb-bwrap-backend.h"
+#include "csb-claude-config.h"
+#include "csb-error.h"
+
+/* The sandbox's view of the project folder's home-relative paths. */
+#define SANDBOX_STATE_DIR "/run/claude-sandbox"
+
+struct _CsbBwrapBackend
+{
+  CsbBackend       parent_instance;
+
+  CsbSandboxSpec  *spec;          /* borrowed from the sandbox, which outlives us */
+  GPid             bwrap_pid;
+  guint            child_watch_id;
+  GInputStream    *status_stream;
+  GDataInputStream *status_reader;
+  GCancellable    *cancellable;
+  GTask           *start_task;
+  guint            kill_timeout_id;
+  pid_t            child_pid;     /* the pid namespace's first process, on the host */
+  gboolean         stopping;
+  char            *claude_json_copy;
+  GStrv            protections;
+};
+
+G_DEFINE_FINAL_TYPE (CsbBwrapBackend, csb_bwrap_backend, CSB_TYPE_BACKEND)
+
+/* /etc entries a program needs; everything else of the host's /etc stays hidden. */
+static const char * const etc_allowlist[] = {
+  "resolv.conf", "hosts", "host.conf", "nsswitch.conf", "gai.conf", "localtime",
+  "timezone", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl",
+  "ca-certificates", "ca-certificates.conf", "pki", "crypto-policies", "mime.types",
+  "os-release", "lsb-release", "debian_version", "bash.bashrc", "profile", "profile.d",
+  "inputrc", "terminfo", "locale.alias", "locale.conf", "default", "gitconfig", "fonts",
+  "protocols", "services", "shells", "npmrc", "magic", "magic.mime", "vim", "nanorc",
+  "mailcap", "manpath.config", "environment", "papersize", "xdg", "java-17-openjdk",
+  "python3", "python3.11", "perl", "ImageMagick-6", "gnutls", "subuid", "subgid",
+  NULL
+};
+
+/* Top-level folders that are symlinks into /usr on a merged-/usr system. */
+static const char * const usr_links[] = {
+  "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL
+};
+
+static const char * const sys_dirs[] = {
+  "/sys/block", "/sys/bus", "/sys/class", "/sys/dev", "/sys/devices", NULL
+};
+
+static void
+add_ro_bind (CsbArgv    *args,
+             const char *src,
+             const char *dest)
+{
+  csb_argv_add_args (args, "--ro-bind", src, dest, NULL);
+}
+
+/* A symlink into /usr stays a symlink (its target is visible); anything else is bound
+ * from where it resolves, so /etc/resolv.conf → /run/… still works with a private /run. */
+static void
+add_host_path (CsbArgv    *args,
+               const char *path)
+{
+  struct stat st;
+
+  if (lstat (path, &st) != 0)
+    return;
+  if (S_ISLNK (st.st_mode))
+    {
+      g_autofree char *target = g_file_read_link (path, NULL);
+      g_autofree char *resolved = realpath (path, NULL);
+
+      if (target == NULL || resolved == NULL)
+        return;  /* dangling */
+      if (g_str_has_prefix (resolved, "/usr/"))
+        csb_argv_add_args (args, "--symlink", target, path, NULL);
+      else
+        add_ro_bind (args, resolved, path);
+    }
+  else
+    add_ro_bind (args, path, path);
+}
+
+/* passwd and group with only the user (and root, nobody): other accounts stay private. */
+static gboolean
+write_identity_files (CsbSandboxSpec *spec,
+                      const char     *home,
+                      const char     *shell,
+                      char          **out_passwd,
+                      char          **out_group,
+                      GError        **error)
+{
+  uid_t uid = getuid ();
+  gid_t gid = getgid ();
+  const char *user = g_get_user_name ();
+  g_autoptr(GString) passwd = g_string_new (NULL);
+  g_autoptr(GString) group = g_string_new (NULL);
+  g_autofree char *passwd_path = g_build_filename (spec->runtime_dir, "passwd", NULL);
+  g_autofree char *group_path = g_build_filename (spec->runtime_dir, "group", NULL);
+
+  if (uid != 0)
+    g_string_append (passwd, "root:x:0:0:root:/root:/bin/sh\n");
+  g_string_append_printf (passwd, "%s:x:%u:%u:%s:%s:%s\n", user, (guint) uid, (guint) gid,
+                          uid == 0 ? "root" : user, home, shell);
+  g_string_append (passwd, "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+
+  if (gid != 0)
+    g_string_append (group, "root:x:0:\n");
+  g_string_append_printf (group, "%s:x:%u:\n", gid == 0 ? "root" : user, (guint) gid);
+  g_string_append (group, "nogroup:x:65534:\n");
+
+  if (!g_file_set_contents_full (passwd_path, passwd->str, passwd->len,
+                                 G_FILE_SET_CONTENTS_NONE, 0644, error) ||
+      !g_file_set_contents_full (group_path, group->str, group->len,
+                                 G_FILE_SET_CONTENTS_NONE, 0644, error))
+    return FALSE;
+  *out_passwd = g_steal_pointer (&passwd_path);
+  *out_group = g_steal_pointer (&group_path);
+  return TRUE;
+}
+
+static char *
+find_gh_token (CsbSandboxSpec *spec,
+               GError        **error)
+{
+  const char *token;
+  g_autofree char *gh = NULL;
+  g_autofree char *out = NULL;
+  int wait_status = 0;
+  const char *argv[] = { NULL, "auth", "token", NULL };
+
+  token = g_environ_getenv (spec->environ, "GH_TOKEN");
+  if (token == NULL || *token == '\0')
+    token = g_environ_getenv (spec->environ, "GITHUB_TOKEN");
+  if (token != NULL && *token != '\0')
+    return g_strdup (token);
+
+  gh = g_find_program_in_path ("gh");
+  if (gh != NULL)
+    {
+      argv[0] = gh;
+      if (g_spawn_sync (NULL, (char **) argv, spec->environ,
+                        G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                        &wait_status, NULL) &&
+          g_spawn_check_wait_status (wait_status, NULL))
+        {
+          g_strstrip (out);
+          if (*out != '\0' && strchr (out, '\n') == NULL)
+            return g_steal_pointer (&out);
+        }
+    }
+
+  g_set_error_literal (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                       "option 'gh-token': no GitHub token found: GH_TOKEN and GITHUB_TOKEN "
+                       "are not set in the service's environment and 'gh auth token' gave "
+                       "none (run 'gh auth login', or 'dbus-update-activation-environment "
+                       "GH_TOKEN' in your session)");
+  return NULL;
+}
+
+static void
+add_env (CsbArgv    *args,
+         const char *name,
+         const char *value)
+{
+  csb_argv_add_args (args, "--setenv", name, value, NULL);
+}
+
+CsbArgv *
+csb_bwrap_build_args (CsbSandboxSpec *spec,
+                      GError        **error)
+{
+  g_autoptr(CsbArgv) args = csb_argv_new ();
+  g_autoptr(CsbClaudeInstall) claude = NULL;
+  g_autoptr(GPtrArray) protected = NULL;
+  g_autofree char *home = g_strdup (g_get_home_dir ());
+  g_autofree char *shell = csb_user_shell (spec->settings);
+  g_autofree char *passwd_path = NULL;
+  g_autofree char *group_path = NULL;
+  g_autofree char *claude_dir = NULL;
+  g_autofree char *claude_json_dir = NULL;
+  g_autofree char *claude_json_copy = NULL;
+  g_autofree char *claude_json_store = NULL;
+  g_autofree char *run_user = g_strdup_printf ("/run/user/%u", (guint) getuid ());
+  g_autofree char *token = NULL;
+  g_autofree char *path_env = NULL;
+  g_auto(GStrv) allowlist = NULL;
+  CsbLaunchOptions *opts = spec->options;
+  gboolean wants_claude;
+
+  g_return_val_if_fail (spec->command != NULL && spec->command[0] != NULL, NULL);
+
+  wants_claude = g_str_equal (spec->command[0], "claude");
+  if (wants_claude)
+    {
+      g_autofree char *configured = spec->settings ?
+        g_settings_get_string (spec->settings, "claude-path") : NULL;
+
+      claude = csb_claude_install_find ((const char * const *) spec->environ, home,
+                                        configured, error);
+      if (claude == NULL)
+        return NULL;
+    }
+
+  if (opts->gh_token && (token = find_gh_token (spec, error)) == NULL)
+    return NULL;
+
+  if (!write_identity_files (spec, home, shell, &passwd_path, &group_path, error))
+    return NULL;
+
+  claude_dir = g_build_filename (home, ".claude", NULL);
+  if ((protected = csb_claude_protect_paths (claude_dir, error)) == NULL)
+    return NULL;
+
+  claude_json_dir = g_build_filename (spec->runtime_dir, "claude-json", NULL);
+  claude_json_copy = g_build_filename (claude_json_dir, ".claude.json", NULL);
+  claude_json_store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
+                                        "claude.json", NULL);
+  if (g_mkdir_with_parents (claude_json_dir, 0700) != 0 ||
+      !csb_claude_json_prepare (home, claude_json_store, claude_json_copy, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s",
+                     claude_json_dir, g_strerror (errno));
+      return NULL;
+    }
+
+  /* Namespaces and privileges. */
+  csb_argv_add_args (args, "--unshare-all", "--hostname", "claude-sandbox", NULL);
+  if (opts->network)
+    csb_argv_add (args, "--share-net");
+  csb_argv_add_args (args, "--cap-drop", "ALL", NULL);
+
+  /* The host's programs, read-only. */
+  add_ro_bind (args, "/usr", "/usr");
+  for (guint i = 0; usr_links[i] != NULL; i++)
+    {
+      g_autofree char *path = g_strconcat ("/", usr_links[i], NULL);
+      add_host_path (args, path);
+    }
+  if (g_file_test ("/opt", G_FILE_TEST_IS_DIR))
+    add_ro_bind (args, "/opt", "/opt");
+  if (g_file_test ("/nix/store", G_FILE_TEST_IS_DIR))
+    add_ro_bind (args, "/nix/store", "/nix/store");
+
+  /* A curated /etc. */
+  csb_argv_add_args (args, "--dir", "/etc", NULL);
+  for (guint i = 0; etc_allowlist[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename ("/etc", etc_allowlist[i], NULL);
+      add_host_path (args, path);
+    }
+  add_ro_bind (args, passwd_path, "/etc/passwd");
+  add_ro_bind (args, group_path, "/etc/group");
+
+  /* Kernel interfaces and private scratch space. */
+  csb_argv_add_args (args,
+                     "--proc", "/proc",
+                     "--dev", "/dev",
+                     "--tmpfs", "/tmp",
+                     "--dir", "/var",
+                     "--tmpfs", "/var/tmp",
+                     "--symlink", "../run", "/var/run",
+                     "--tmpfs", "/run",
+                     "--perms", "0700", "--dir", run_user,
+                     NULL);
+  for (guint i = 0; sys_dirs[i] != NULL; i++)
+    if (g_file_test (sys_dirs[i], G_FILE_TEST_IS_DIR))
+      add_ro_bind (args, sys_dirs[i], sys_dirs[i]);
+
+  /* A fresh home at the real path, with only what Claude Code and git need. */
+  csb_argv_add_args (args, "--perms", "0700", "--tmpfs", home, NULL);
+  csb_argv_add_args (args, "--bind", claude_dir, claude_dir, NULL);
+  for (guint i = 0; i < protected->len; i++)
+    {
+      const char *path = g_ptr_array_index (protected, i);
+      add_ro_bind (args, path, path);
+    }
+  {
+    g_autofree char *link_target = g_build_filename (SANDBOX_STATE_DIR, ".claude.json", NULL);
+    g_autofree char *link_path = g_build_filename (home, ".claude.json", NULL);
+
+    csb_argv_add_args (args, "--bind", claude_json_dir, SANDBOX_STATE_DIR,
+                       "--symlink", link_target, link_path, NULL);
+  }
+  {
+    static const char * const home_ro[] = {
+      ".gitconfig", ".config/git", ".ssh/config", ".ssh/known_hosts", NULL
+    };
+
+    for (guint i = 0; home_ro[i] != NULL; i++)
+      {
+        g_autofree char *path = g_build_filename (home, home_ro[i], NULL);
+        g_autofree char *resolved = realpath (path, NULL);
+
+        if (resolved != NULL)
+          add_ro_bind (args, resolved, path);
+      }
+    if (opts->gh_token)
+      {
+        g_autofree char *path = g_build_filename (home, ".config", "gh", NULL);
+        g_autofree char *resolved = realpath (path, NULL);
+
+        if (resolved != NULL)
+          add_ro_bind (args, resolved, path);
+      }
+  }
+
+  /* Claude Code itself, read-only, at the path it was installed to. */
+  path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin");
+  if (claude != NULL && !g_str_has_prefix (claude->resolved, "/usr/"))
+    {
+      g_autofree char *bin_dir = g_path_get_dirname (claude->path);
+      g_autofree char *old = g_steal_pointer (&path_env);
+
+      add_ro_bind (args, claude->bind_root, claude->bind_root);
+      for (guint i = 0; i < claude->symlinks->len; i++)
+        {
+          CsbSymlink *link = g_ptr_array_index (claude->symlinks, i);
+          if (!g_str_has_prefix (link->path, "/usr/"))
+            csb_argv_add_args (args, "--symlink", link->target, link->path, NULL);
+        }
+      if (claude->symlinks->len == 0 && !g_str_equal (claude->path, claude->bind_root))
+        add_ro_bind (args, claude->path, claude->path);
+      path_env = g_strconcat (bin_dir, ":", old, NULL);
+    }
+
+  /* The user's extra folders, then the project itself, read-write at its own path. */
+  for (guint i = 0; i < opts->ro_binds->len; i++)
+    {
+      const char *path = g_ptr_array_index (opts->ro_binds, i);
+      g_autofree char *resolved = NULL;
+
+      if (!csb_validate_bind_path ("ro-binds", path, home, &resolved, error))
+        return NULL;
+      add_ro_bind (args, resolved, path);
+    }
+  for (guint i = 0; i < opts->rw_binds->len; i++)
+    {
+      const char *path = g_ptr_array_index (opts->rw_binds, i);
+      g_autofree char *resolved = NULL;
+
+      if (!csb_validate_bind_path ("rw-binds", path, home, &resolved, error))
+        return NULL;
+      csb_argv_add_args (args, "--bind", resolved, path, NULL);
+    }
+  csb_argv_add_args (args, "--bind", spec->project_dir, spec->project_dir,
+                     "--chdir", spec->project_dir, NULL);
+
+  /* The environment: cleared, then an allowlist of the service's, then ours. */
+  csb_argv_add (args, "--clearenv");
+  allowlist = spec->settings ? g_settings_get_strv (spec->settings, "env-allowlist")
+                             : g_new0 (char *, 1);
+  for (guint i = 0; allowlist[i] != NULL; i++)
+    {
+      const char *value = g_environ_getenv (spec->environ, allowlist[i]);
+      if (value != NULL)
+        add_env (args, allowlist[i], value);
+    }
+  if (g_environ_getenv (spec->environ, "LANG") == NULL)
+    add_env (args, "LANG", "C.UTF-8");
+  add_env (args, "HOME", home);
+  add_env (args, "USER", g_get_user_name ());
+  add_env (args, "LOGNAME", g_get_user_name ());
+  add_env (args, "SHELL", shell);
+  add_env (args, "PATH", path_env);
+  add_env (args, "XDG_RUNTIME_DIR", run_user);
+  add_env (args, "TERM", spec->stdio_is_pty ? "xterm-256color" : "dumb");
+  add_env (args, "IS_SANDBOX", "1");
+  add_env (args, "CLAUDE_SANDBOX_ID", spec->id);
+  add_env (args, "DISABLE_AUTOUPDATER", "1");
+  if (token != NULL)
+    {
+      /* Through the --args memfd only: never in an argv, a log or a property. */
+      add_env (args, "GH_TOKEN", token);
+      add_env (args, "GITHUB_TOKEN", token);
+    }
+  {
+    GHashTableIter iter;
+    gpointer name, value;
+
+    g_hash_table_iter_init (&iter, opts->env);
+    while (g_hash_table_iter_next (&iter, &name, &value))
+      add_env (args, name, value);
+  }
+
+  return g_steal_pointer (&args);
+}
+
+/* ---- spawning ------------------------------------------------------------------ */
+
+typedef struct
+{
+  GPid pid;
+  int  status_fd;
+  char *claude_json_copy;
+} SpawnResult;
+
+static void
+spawn_result_free (SpawnResult *result)
+{
+  if (result->status_fd >= 0)
+    close (result->status_fd);
+  g_free (result->claude_json_copy);
+  g_free (result);
+}
+
+static void
+child_setup (gpointer user_data)
+{
+  gboolean pty = GPOINTER_TO_INT (user_data);
+
+  /* A session of its own, with the sandbox's pty (not any terminal of ours or the
+   * caller's) as its controlling terminal, so shells inside get job control. */
+  setsid ();
+  if (pty)
+    ioctl (0, TIOCSCTTY, 0);
+}
+
+static int
+memfd_with (GBytes  *data,
+            GError **error)
+{
+  gsize len;
+  const guint8 *bytes = g_bytes_get_data (data, &len);
+  int fd = memfd_create ("claude-sandbox-bwrap-args", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+  if (fd < 0)
+    goto fail;
+  while (len > 0)
+    {
+      ssize_t n = write (fd, bytes, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        goto fail;
+      bytes += n;
+      len -= n;
+    }
+  if (lseek (fd, 0, SEEK_SET) < 0)
+    goto fail;
+  fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  return fd;
+
+fail:
+  g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot pass arguments to bwrap: %s",
+               g_strerror (errno));
+  if (fd >= 0)
+    close (fd);
+  return -1;
+}
+
+static void
+spawn_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  CsbSandboxSpec *spec = task_data;
+  g_autoptr(CsbArgv) args = NULL;
+  g_autoptr(CsbArgv) outer = csb_argv_new ();
+  g_autoptr(GBytes) data = NULL;
+  g_autoptr(GError) error = NULL;
+  SpawnResult *result;
+  int status_pipe[2];
+  int args_fd, status_target, args_target;
+  const char * const envp[] = { NULL };
+  GPid pid;
+
+  if (!g_file_test (BWRAP, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                               "bubblewrap is not installed (%s is missing); install the "
+                               "'bubblewrap' package", BWRAP);
+      return;
+    }
+
+  if ((args = csb_bwrap_build_args (spec, &error)) == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  if (!g_unix_open_pipe (status_pipe, FD_CLOEXEC, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  status_target = csb_argv_take_fd (args, status_pipe[1]);
+  csb_argv_add (args, "--json-status-fd");
+  csb_argv_addf (args, "%d", status_target);
+
+  data = csb_argv_to_nul_data (args);
+  if ((args_fd = memfd_with (data, &error)) < 0)
+    {
+      close (status_pipe[0]);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  csb_argv_append_fds_of (outer, args);
+  args_target = csb_argv_take_fd (outer, args_fd);
+  csb_argv_add_args (outer, BWRAP, "--args", NULL);
+  csb_argv_addf (outer, "%d", args_target);
+  /* bwrap takes the command from its own argv only. It is public anyway (the
+   * Command property); everything else, secrets included, went through the memfd. */
+  csb_argv_add (outer, "--");
+  csb_argv_add_strv (outer, (const char * const *) spec->command);
+
+  if (!g_spawn_async_with_pipes_and_fds (NULL, csb_argv_finish (outer), envp,
+                                         G_SPAWN_DO_NOT_REAP_CHILD,
+                                         child_setup, GINT_TO_POINTER (spec->stdio_is_pty),
+                                         spec->stdio_fds[0], spec->stdio_fds[1],
+                                         spec->stdio_fds[2],
+                                         (const int *) outer->source_fds->data,
+                                         (const int *) outer->target_fds->data,
+                                         outer->source_fds->len,
+                                         &pid, NULL, NULL, NULL, &error))
+    {
+      close (status_pipe[0]);
+      g_prefix_error (&error, "cannot start bwrap: ");
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  result = g_new0 (SpawnResult, 1);
+  result->pid = pid;
+  result->status_fd = status_pipe[0];
+  result->claude_json_copy = g_build_filename (spec->runtime_dir, "claude-json",
+                                               ".claude.json", NULL);
+  g_task_return_pointer (task, result, (GDestroyNotify) spawn_result_free);
+}
+
+/* ---- watching ------------------------------------------------------------------- */
+
+static int
+status_from_wait (int wait_status)
+{
+  if (WIFEXITED (wait_status))
+    return WEXITSTATUS (wait_status);
+  if (WIFSIGNALED (wait_status))
+    return 128 + WTERMSIG (wait_status);
+  return 255;
+}
+
+static void
+cleanup_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  CsbBwrapBackend *self = source_object;
+  CsbSandboxSpec *spec = self->spec;
+  g_autoptr(GError) error = NULL;
+
+  if (self->claude_json_copy != NULL)
+    {
+      g_autofree char *store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
+                                                 "claude.json", NULL);
+
+      if (!csb_claude_json_write_back (g_get_home_dir (), store, self->claude_json_copy,
+                                       &error))
+        g_warning ("sandbox %s: ~/.claude.json not written back: %s", spec->id,
+                   error->message);
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+cleanup_done (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  CsbBwrapBackend *self = CSB_BWRAP_BACKEND (source);
+  int status = GPOINTER_TO_INT (user_data);
+
+  csb_backend_emit_exited (CSB_BACKEND (self), status, NULL);
+}
+
+static void
+on_bwrap_exited (GPid     pid,
+                 int      wait_status,
+                 gpointer user_data)
+{
+  CsbBwrapBackend *self = user_data;
+  int status = status_from_wait (wait_status);
+  g_autoptr(GTask) cleanup = NULL;
+
+  self->child_watch_id = 0;
+  g_spawn_close_pid (pid);
+  self->bwrap_pid = 0;
+  g_clear_handle_id (&self->kill_timeout_id, g_source_remove);
+  g_cancellable_cancel (self->cancellable);
+
+  if (self->start_task != NULL)
+    {
+      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+
+      /* bwrap ended before the command started: a set-up error, which bwrap printed
+       * on the sandbox's stderr. */
+      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
+                               "bwrap could not set up the sandbox (exit status %d)", status);
+      return;
+    }
+
+  cleanup = g_task_new (self, NULL, cleanup_done, GINT_TO_POINTER (status));
+  g_task_run_in_thread (cleanup, cleanup_thread);
+}
+
+static void
+read_status_line (CsbBwrapBackend *self);
+
+static void
+on_status_line (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(CsbBwrapBackend) self = user_data;
+  g_autofree char *line = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonObject *object;
+
+  line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
+                                                    NULL, &error);
+  if (line == NULL)
+    return;  /* EOF or cancelled: the child watch reports the end. */
+
+  if (json_parser_load_from_data (parser, line, -1, NULL) &&
+      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      object = json_node_get_object (json_parser_get_root (parser));
+      if (json_object_has_member (object, "child-pid"))
+        {
+          self->child_pid = json_object_get_int_member (object, "child-pid");
+          csb_backend_set_pid (CSB_BACKEND (self), self->child_pid);
+          if (self->start_task != NULL)
+            {
+              g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+              g_task_return_boolean (task, TRUE);
+            }
+        }
+    }
+  read_status_line (self);
+}
+
+static void
+read_status_line (CsbBwrapBackend *self)
+{
+  g_data_input_stream_read_line_async (self->status_reader, G_PRIORITY_DEFAULT,
+                                       self->cancellable, on_status_line,
+                                       g_object_ref (self));
+}
+
+static void
+on_spawned (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  CsbBwrapBackend *self = CSB_BWRAP_BACKEND (source);
+  g_autoptr(GError) error = NULL;
+  SpawnResult *spawned;
+
+  spawned = g_task_propagate_pointer (G_TASK (result), &error);
+  if (spawned == NULL)
+    {
+      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  self->bwrap_pid = spawned->pid;
+  self->claude_json_copy = g_steal_pointer (&spawned->claude_json_copy);
+  self->status_stream = g_unix_input_stream_new (spawned->status_fd, TRUE);
+  spawned->status_fd = -1;
+  self->status_reader = g_data_input_stream_new (self->status_stream);
+  spawn_result_free (spawned);
+
+  self->child_watch_id = g_child_watch_add (self->bwrap_pid, on_bwrap_exited, self);
+  read_status_line (self);
+}
+
+static void
+csb_bwrap_backend_start_async (CsbBackend         *backend,
+                               CsbSandboxSpec     *spec,
+                               GCancellable       *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer            user_data)
+{
+  CsbBwrapBackend *self = CSB_BWRAP_BACKEND (backend);
+  g_autoptr(GTask) spawn = NULL;
+  g_autoptr(GPtrArray) protections = g_ptr_array_new ();
+
+  g_return_if_fail (self->start_task == NULL);
+
+  self->spec = spec;
+  self->start_task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (self->start_task, csb_bwrap_backend_start_async);
+
+  g_ptr_array_add (protections, g_strdup ("user-namespace"));
+  g_ptr_array_add (protections, g_strdup ("pid-namespace"));
+  g_ptr_array_add (protections, g_strdup ("ipc-namespace"));
+  g_ptr_array_add (protections, g_strdup ("mount-namespace"));
+  if (!spec->options->network)
+    g_ptr_array_add (protections, g_strdup ("no-network"));
+  g_ptr_array_add (protections, g_strdup ("cap-drop-all"));
+  g_ptr_array_add (protections, g_strdup ("no-new-privs"));
+  g_ptr_array_add (protections, g_strdup ("clear-environment"));
+  g_ptr_array_add (protections, g_strdup ("private-home"));
+  g_ptr_array_add (protections, g_strdup ("claude-config-ro"));
+  g_ptr_array_add (protections, g_strdup ("no-session-bus"));
+  g_ptr_array_add (protections, g_strdup ("no-system-bus"));
+  g_ptr_array_add (protections, NULL);
+  self->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
+
+  spawn = g_task_new (self, self->cancellable, on_spawned, NULL);
+  g_task_set_task_data (spawn, spec, NULL);
+  g_task_run_in_thread (spawn, spawn_thread);
+}
+
+static gboolean
+csb_bwrap_backend_start_finish (CsbBackend   *backend,
+                                GAsyncResult *result,
+                                GError      **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---- stopping ------------------------------------------------------------------- */
+
+static gboolean
+same_pid_namespace (pid_t pid,
+                    ino_t ns)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/ns/pid", (int) pid);
+  struct stat st;
+
+  return stat (path, &st) == 0 && st.st_ino == ns;
+}
+
+/* SIGTERM to everything in the sandbox's pid namespace but its init (bwrap's, which
+ * takes no signals it has no handler for from outside). */
+static void
+signal_namespace (CsbBwrapBackend *self,
+                  int              signum)
+{
+  g_autofree char *ns_path = g_strdup_printf ("/proc/%d/ns/pid", (int) self->child_pid);
+  g_autoptr(GDir) proc = NULL;
+  struct stat ns;
+  const char *name;
+
+  if (self->child_pid <= 0 || stat (ns_path, &ns) != 0)
+    return;
+  proc = g_dir_open ("/proc", 0, NULL);
+  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
+    {
+      guint64 pid;
+
+      if (!g_ascii_string_to_unsigned (name, 10, 1, G_MAXINT, &pid, NULL))
+        continue;
+      if ((pid_t) pid != self->child_pid && same_pid_namespace ((pid_t) pid, ns.st_ino))
+        kill ((pid_t) pid, signum);
+    }
+}
+
+static gboolean
+on_kill_timeout (gpointer user_data)
+{
+  CsbBwrapBackend *self = user_data;
+
+  self->kill_timeout_id = 0;
+  /* Killing the namespace's init ends every process in it. */
+  if (self->child_pid > 0)
+    kill (self->child_pid, SIGKILL);
+  if (self->bwrap_pid > 0)
+    kill (self->bwrap_pid, SIGKILL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+csb_bwrap_backend_stop (CsbBackend *backend,
+                        guint       timeout_s)
+{
+  CsbBwrapBackend *self = CSB_BWRAP_BACKEND (backend);
+
+  if (self->bwrap_pid == 0 || self->stopping)
+    return;
+  self->stopping = TRUE;
+  if (self->child_pid > 0)
+    signal_namespace (self, SIGTERM);
+  else
+    kill (self->bwrap_pid, SIGTERM);
+  self->kill_timeout_id = g_timeout_add_seconds (timeout_s, on_kill_timeout, self);
+}
+
+static GStrv
+csb_bwrap_backend_get_protections (CsbBackend *backend)
+{
+  CsbBwrapBackend *self = CSB_BWRAP_BACKEND (backend);
+
+  return g_strdupv (self->protections);
+}
+
+static gboolean
+csb_bwrap_backend_check_available (CsbBackendClass *klass,
+                                   GSettings       *settings,
+                                   char           **detail)
+{
+  g_autofree char *out = NULL;
+  int wait_status;
+  const char *argv[] = { BWRAP, "--version", NULL };
+
+  if (!g_file_test (BWRAP, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      *detail = g_strdup_printf ("bubblewrap is not installed (%s is missing)", BWRAP);
+      return FALSE;
+    }
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                     &out, NULL, &wait_status, NULL) ||
+      !g_spawn_check_wait_status (wait_status, NULL))
+    {
+      *detail = g_strdup_printf ("%s does not run", BWRAP);
+      return FALSE;
+    }
+  *detail = g_strdup_printf ("%s namespaces (%s), shared kernel", g_strstrip (out), BWRAP);
+  return TRUE;
+}
+
+static void
+csb_bwrap_backend_dispose (GObject *object)
+{
+  CsbBwrapBackend *self = CSB_BWRAP_BACKEND (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->child_watch_id, g_source_remove);
+  g_clear_handle_id (&self->kill_timeout_id, g_source_remove);
+  G_OBJECT_CLASS (csb_bwrap_backend_parent_class)->dispose (object);
+}
+
+static void
+csb_bwrap_backend_finalize (GObject *object)
+{
+  CsbBwrapBackend *self = CSB_BWRAP_BACKEND (object);
+
+  g_clear_object (&self->status_reader);
+  g_clear_object (&self->status_stream);
+  g_clear_object (&self->cancellable);
+  g_free (self->claude_json_copy);
+  g_strfreev (self->protections);
+  G_OBJECT_CLASS (csb_bwrap_backend_parent_class)->finalize (object);
+}
+
+static void
+csb_bwrap_backend_class_init (CsbBwrapBackendClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  CsbBackendClass *backend_class = CSB_BACKEND_CLASS (klass);
+
+  object_class->dispose = csb_bwrap_backend_dispose;
+  object_class->finalize = csb_bwrap_backend_finalize;
+
+  backend_class->name = "bwrap";
+  backend_class->check_available = csb_bwrap_backend_check_available;
+  backend_class->start_async = csb_bwrap_backend_start_async;
+  backend_class->start_finish = csb_bwrap_backend_start_finish;
+  backend_class->stop = csb_bwrap_backend_stop;
+  backend_class->get_protections = csb_bwrap_backend_get_protections;
+}
+
+static void
+csb_bwrap_backend_init (CsbBwrapBackend *self)
+{
+  self->cancellable = g_cancellable_new ();
+}

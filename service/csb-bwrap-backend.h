@@ -1,0 +1,18 @@
+/* csb-bwrap-backend.h — sandboxes from bubblewrap namespaces.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include "csb-argv.h"
+#include "csb-backend.h"
+
+G_BEGIN_DECLS
+
+#define CSB_TYPE_BWRAP_BACKEND (csb_bwrap_backend_get_type ())
+G_DECLARE_FINAL_TYPE (CsbBwrapBackend, csb_bwrap_backend, CSB, BWRAP_BACKEND, CsbBackend)
+
+/* The bwrap arguments for @spec (everything that goes through --args), with the fds
+ * they name. Exposed for the unit tests; blocking (reads the file system). */
+CsbArgv *csb_bwrap_build_args (CsbSandboxSpec *spec,
+                               GError        **error);
+
+G_END_DECLS

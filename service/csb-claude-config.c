@@ -1,0 +1,413 @@
+/* csb-claude-config.c
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "csb-claude-config.h"
+#include "csb-error.h"
+
+/* Keys of ~/.claude.json that go back to the host file when a sandbox ends: what
+ * keeps the user logged in and onboarded. Everything else (per-project trust,
+ * allowed tools, MCP servers, which would make the host's unsandboxed claude run
+ * things) stays in the sandboxes' own copy. */
+static const char * const write_back_keys[] = {
+  "oauthAccount",
+  "hasCompletedOnboarding",
+  "lastOnboardingVersion",
+  "userID",
+  "firstStartTime",
+  "customApiKeyResponses",
+  "hasAvailableSubscription",
+  "lastReleaseNotesSeen",
+  "theme",
+  NULL
+};
+
+/* Files and folders of ~/.claude that make the host's own claude execute things or
+ * steer it: read-only inside. Folders are made if missing, so a sandbox cannot
+ * plant them; settings.json and CLAUDE.md likewise get an empty default. */
+static const char * const protected_dirs[] = {
+  "hooks", "commands", "agents", "plugins", "skills", "output-styles", NULL
+};
+
+static void
+symlink_free (gpointer data)
+{
+  CsbSymlink *link = data;
+
+  g_free (link->path);
+  g_free (link->target);
+  g_free (link);
+}
+
+void
+csb_claude_install_free (CsbClaudeInstall *install)
+{
+  if (install == NULL)
+    return;
+  g_free (install->path);
+  g_free (install->resolved);
+  g_free (install->bind_root);
+  g_clear_pointer (&install->symlinks, g_ptr_array_unref);
+  g_free (install);
+}
+
+static gboolean
+is_executable_file (const char *path)
+{
+  struct stat st;
+
+  return stat (path, &st) == 0 && S_ISREG (st.st_mode) && access (path, X_OK) == 0;
+}
+
+/* The npm prefix from ~/.npmrc ("prefix=…"), without running npm. */
+static char *
+npm_prefix_from_npmrc (const char *home)
+{
+  g_autofree char *npmrc = g_build_filename (home, ".npmrc", NULL);
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (!g_file_get_contents (npmrc, &contents, NULL, NULL))
+    return NULL;
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autofree char *line = g_strstrip (g_strdup (lines[i]));
+
+      if (g_str_has_prefix (line, "prefix"))
+        {
+          const char *value = strchr (line, '=');
+
+          if (value == NULL)
+            continue;
+          value++;
+          while (*value == ' ')
+            value++;
+          if (g_str_has_prefix (value, "~/"))
+            return g_build_filename (home, value + 2, NULL);
+          if (g_path_is_absolute (value))
+            return g_strdup (value);
+        }
+    }
+  return NULL;
+}
+
+static char *
+find_claude_path (const char * const *environ,
+                  const char         *home,
+                  const char         *configured)
+{
+  const char *path_env = g_environ_getenv ((char **) environ, "PATH");
+  g_autofree char *npm_prefix = NULL;
+  const char *npm_config_prefix = g_environ_getenv ((char **) environ, "NPM_CONFIG_PREFIX");
+  g_autoptr(GPtrArray) candidates = g_ptr_array_new_with_free_func (g_free);
+
+  if (configured != NULL && *configured != '\0')
+    return is_executable_file (configured) ? g_strdup (configured) : NULL;
+
+  if (path_env != NULL)
+    {
+      g_auto(GStrv) dirs = g_strsplit (path_env, ":", -1);
+      for (guint i = 0; dirs[i] != NULL; i++)
+        if (g_path_is_absolute (dirs[i]))
+          g_ptr_array_add (candidates, g_build_filename (dirs[i], "claude", NULL));
+    }
+  /* Where installers put it, for a service whose activation PATH lacks them. */
+  g_ptr_array_add (candidates, g_build_filename (home, ".local", "bin", "claude", NULL));
+  g_ptr_array_add (candidates, g_build_filename (home, ".claude", "local", "claude", NULL));
+  if (npm_config_prefix != NULL && g_path_is_absolute (npm_config_prefix))
+    g_ptr_array_add (candidates, g_build_filename (npm_config_prefix, "bin", "claude", NULL));
+  if ((npm_prefix = npm_prefix_from_npmrc (home)) != NULL)
+    g_ptr_array_add (candidates, g_build_filename (npm_prefix, "bin", "claude", NULL));
+  g_ptr_array_add (candidates, g_build_filename (home, ".npm-global", "bin", "claude", NULL));
+  g_ptr_array_add (candidates, g_build_filename (home, ".npm", "bin", "claude", NULL));
+  g_ptr_array_add (candidates, g_strdup ("/usr/local/bin/claude"));
+  g_ptr_array_add (candidates, g_strdup ("/usr/bin/claude"));
+
+  for (guint i = 0; i < candidates->len; i++)
+    if (is_executable_file (g_ptr_array_index (candidates, i)))
+      return g_strdup (g_ptr_array_index (candidates, i));
+  return NULL;
+}
+
+/* For a file inside an npm package (…/node_modules/[@scope/]name/…), the package folder. */
+static char *
+npm_package_root (const char *resolved)
+{
+  g_autofree char *dir = g_path_get_dirname (resolved);
+
+  while (!g_str_equal (dir, "/") && !g_str_equal (dir, "."))
+    {
+      g_autofree char *parent = g_path_get_dirname (dir);
+      g_autofree char *parent_base = g_path_get_basename (parent);
+      g_autofree char *grandparent = g_path_get_dirname (parent);
+      g_autofree char *grandparent_base = g_path_get_basename (grandparent);
+      g_autofree char *package_json = g_build_filename (dir, "package.json", NULL);
+
+      if (g_file_test (package_json, G_FILE_TEST_EXISTS) &&
+          (g_str_equal (parent_base, "node_modules") ||
+           (parent_base[0] == '@' && g_str_equal (grandparent_base, "node_modules"))))
+        return g_steal_pointer (&dir);
+      g_free (dir);
+      dir = g_steal_pointer (&parent);
+    }
+  return NULL;
+}
+
+CsbClaudeInstall *
+csb_claude_install_find (const char * const *environ,
+                         const char         *home,
+                         const char         *configured_path,
+                         GError            **error)
+{
+  g_autoptr(CsbClaudeInstall) install = g_new0 (CsbClaudeInstall, 1);
+  g_autofree char *current = NULL;
+  char *package;
+
+  install->path = find_claude_path (environ, home, configured_path);
+  if (install->path == NULL)
+    {
+      if (configured_path != NULL && *configured_path != '\0')
+        g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND,
+                     "Claude Code is not at '%s' (the claude-path setting); fix the setting "
+                     "or clear it to search the usual places", configured_path);
+      else
+        g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND,
+                     "Claude Code (claude) is not installed: it is not on PATH, in "
+                     "~/.local/bin, ~/.npm-global/bin, the npm prefix or /usr/local/bin. "
+                     "Install it (npm install -g @anthropic-ai/claude-code, or Anthropic's "
+                     "native installer) or set the claude-path setting");
+      return NULL;
+    }
+
+  /* Follow the chain by hand so each link can be recreated inside. */
+  install->symlinks = g_ptr_array_new_with_free_func (symlink_free);
+  current = g_strdup (install->path);
+  for (guint depth = 0; depth < 16; depth++)
+    {
+      g_autofree char *target = g_file_read_link (current, NULL);
+      g_autofree char *dir = NULL;
+      CsbSymlink *link;
+
+      if (target == NULL)
+        break;
+      link = g_new0 (CsbSymlink, 1);
+      link->path = g_strdup (current);
+      link->target = g_strdup (target);
+      g_ptr_array_add (install->symlinks, link);
+      dir = g_path_get_dirname (current);
+      g_free (current);
+      current = g_canonicalize_filename (target, dir);
+    }
+  install->resolved = realpath (install->path, NULL);
+  if (install->resolved == NULL)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND,
+                   "Claude Code at '%s' cannot be resolved: %s", install->path,
+                   g_strerror (errno));
+      return NULL;
+    }
+
+  package = npm_package_root (install->resolved);
+  install->bind_root = package ? package : g_strdup (install->resolved);
+  return g_steal_pointer (&install);
+}
+
+static gboolean
+ensure_file (const char *path,
+             const char *contents,
+             GError    **error)
+{
+  int fd;
+
+  fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    {
+      if (errno == EEXIST)
+        return TRUE;
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", path,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  if (write (fd, contents, strlen (contents)) < 0)
+    {
+      int saved = errno;
+      close (fd);
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot write '%s': %s", path,
+                   g_strerror (saved));
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
+/* Makes sure ~/.claude and its protected entries exist (so nothing can plant them
+ * from inside) and returns the paths to bind read-only. */
+GPtrArray *
+csb_claude_protect_paths (const char *claude_dir,
+                          GError    **error)
+{
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GDir) dir = NULL;
+  g_autofree char *settings = g_build_filename (claude_dir, "settings.json", NULL);
+  g_autofree char *memory = g_build_filename (claude_dir, "CLAUDE.md", NULL);
+  const char *name;
+
+  if (g_mkdir_with_parents (claude_dir, 0700) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", claude_dir,
+                   g_strerror (errno));
+      return NULL;
+    }
+  for (guint i = 0; protected_dirs[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename (claude_dir, protected_dirs[i], NULL);
+
+      if (g_mkdir_with_parents (path, 0700) != 0 && errno != EEXIST)
+        {
+          g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", path,
+                       g_strerror (errno));
+          return NULL;
+        }
+      g_ptr_array_add (paths, g_steal_pointer (&path));
+    }
+  if (!ensure_file (settings, "{}\n", error) || !ensure_file (memory, "", error))
+    return NULL;
+  g_ptr_array_add (paths, g_steal_pointer (&memory));
+
+  /* settings.json and every other settings*.json there is. */
+  dir = g_dir_open (claude_dir, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_prefix (name, "settings") && g_str_has_suffix (name, ".json"))
+      g_ptr_array_add (paths, g_build_filename (claude_dir, name, NULL));
+
+  return g_steal_pointer (&paths);
+}
+
+static JsonObject *
+load_json_object (const char *path,
+                  GError    **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (!json_parser_load_from_mapped_file (parser, path, error))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "'%s' does not hold a JSON object",
+                   path);
+      return NULL;
+    }
+  return json_object_ref (json_node_get_object (root));
+}
+
+static gboolean
+save_json_object (const char *path,
+                  JsonObject *object,
+                  GError    **error)
+{
+  g_autoptr(JsonNode) root = json_node_init_object (json_node_alloc (), object);
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autofree char *data = NULL;
+  gsize len;
+
+  json_generator_set_root (generator, root);
+  json_generator_set_pretty (generator, TRUE);
+  data = json_generator_to_data (generator, &len);
+  /* Atomic: a reader (the host's claude) sees the old file or the new one. */
+  return g_file_set_contents_full (path, data, len, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
+}
+
+static void
+copy_keys (JsonObject *to,
+           JsonObject *from)
+{
+  for (guint i = 0; write_back_keys[i] != NULL; i++)
+    {
+      JsonNode *node = json_object_get_member (from, write_back_keys[i]);
+
+      if (node != NULL)
+        json_object_set_member (to, write_back_keys[i], json_node_copy (node));
+    }
+}
+
+/* The sandbox's ~/.claude.json: the sandboxes' own store (@store_path) if there is
+ * one, else the host's file, with the host's login keys on top. */
+gboolean
+csb_claude_json_prepare (const char *home,
+                         const char *store_path,
+                         const char *copy_path,
+                         GError    **error)
+{
+  g_autofree char *host_path = g_build_filename (home, ".claude.json", NULL);
+  g_autoptr(JsonObject) host = NULL;
+  g_autoptr(JsonObject) result = NULL;
+
+  host = load_json_object (host_path, NULL);
+  result = load_json_object (store_path, NULL);
+  if (result == NULL)
+    result = host ? json_object_ref (host) : json_object_new ();
+  else if (host != NULL)
+    copy_keys (result, host);
+
+  return save_json_object (copy_path, result, error);
+}
+
+/* After a sandbox: its whole copy becomes the store; only the login keys reach the
+ * host's file, and only if they changed. */
+gboolean
+csb_claude_json_write_back (const char *home,
+                            const char *store_path,
+                            const char *copy_path,
+                            GError    **error)
+{
+  g_autofree char *host_path = g_build_filename (home, ".claude.json", NULL);
+  g_autoptr(JsonObject) copy = NULL;
+  g_autoptr(JsonObject) host = NULL;
+  g_autoptr(GError) local_error = NULL;
+  gboolean changed = FALSE;
+
+  copy = load_json_object (copy_path, error);
+  if (copy == NULL)
+    return FALSE;
+  if (!save_json_object (store_path, copy, error))
+    return FALSE;
+
+  host = load_json_object (host_path, &local_error);
+  if (host == NULL)
+    {
+      if (!g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        {
+          /* Never overwrite a host file we could not understand. */
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+      host = json_object_new ();
+    }
+
+  for (guint i = 0; write_back_keys[i] != NULL; i++)
+    {
+      JsonNode *node = json_object_get_member (copy, write_back_keys[i]);
+      JsonNode *old = json_object_get_member (host, write_back_keys[i]);
+
+      if (node != NULL && (old == NULL || !json_node_equal (node, old)))
+        {
+          json_object_set_member (host, write_back_keys[i], json_node_copy (node));
+          changed = TRUE;
+        }
+    }
+  if (!changed)
+    return TRUE;
+  return save_json_object (host_path, host, error);
+}

@@ -1,0 +1,351 @@
+/* csb-manager.c
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <gio/gunixfdlist.h>
+
+#include "csb-backend.h"
+#include "csb-error.h"
+#include "csb-manager.h"
+#include "csb-options.h"
+#include "csb-sandbox.h"
+
+struct _CsbManager
+{
+  CsbDBusManagerSkeleton    parent_instance;
+
+  GSettings                *settings;
+  GDBusObjectManagerServer *object_manager;
+  GHashTable               *sandboxes;      /* id → CsbSandbox */
+  guint                     pending_calls;  /* Launch and GetBackends in flight */
+};
+
+enum { PROP_0, PROP_BUSY, N_PROPS };
+static GParamSpec *properties[N_PROPS];
+
+static void csb_manager_iface_init (CsbDBusManagerIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (CsbManager, csb_manager, CSB_DBUS_TYPE_MANAGER_SKELETON,
+                               G_IMPLEMENT_INTERFACE (CSB_DBUS_TYPE_MANAGER,
+                                                      csb_manager_iface_init))
+
+gboolean
+csb_manager_is_busy (CsbManager *self)
+{
+  GHashTableIter iter;
+  gpointer sandbox;
+
+  if (self->pending_calls > 0)
+    return TRUE;
+  g_hash_table_iter_init (&iter, self->sandboxes);
+  while (g_hash_table_iter_next (&iter, NULL, &sandbox))
+    if (csb_sandbox_is_active (sandbox))
+      return TRUE;
+  return FALSE;
+}
+
+static void
+busy_changed (CsbManager *self)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
+}
+
+static char *
+sandbox_path (const char *id)
+{
+  return g_strdup_printf (CSB_MANAGER_PATH "/sandbox/%s", id);
+}
+
+static char *
+new_id (CsbManager *self)
+{
+  for (;;)
+    {
+      char *id = g_strdup_printf ("%08x", g_random_int ());
+
+      if (!g_hash_table_contains (self->sandboxes, id))
+        return id;
+      g_free (id);
+    }
+}
+
+static void
+drop_sandbox (CsbManager *self,
+              CsbSandbox *sandbox)
+{
+  g_autofree char *path = sandbox_path (csb_sandbox_get_id (sandbox));
+
+  g_dbus_object_manager_server_unexport (self->object_manager, path);
+  g_hash_table_remove (self->sandboxes, csb_sandbox_get_id (sandbox));
+  busy_changed (self);
+}
+
+static void
+on_remove_requested (CsbSandbox *sandbox,
+                     gpointer    user_data)
+{
+  drop_sandbox (CSB_MANAGER (user_data), sandbox);
+}
+
+static void
+on_sandbox_state (GObject    *sandbox,
+                  GParamSpec *pspec,
+                  gpointer    user_data)
+{
+  busy_changed (CSB_MANAGER (user_data));
+}
+
+typedef struct
+{
+  CsbManager            *manager;
+  GDBusMethodInvocation *invocation;
+} LaunchData;
+
+static void
+on_sandbox_started (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  LaunchData *data = user_data;
+  CsbManager *self = data->manager;
+  CsbSandbox *sandbox = CSB_SANDBOX (source);
+  g_autoptr(GError) error = NULL;
+
+  self->pending_calls--;
+  if (!csb_sandbox_start_finish (sandbox, result, &error))
+    {
+      drop_sandbox (self, sandbox);
+      g_dbus_method_invocation_return_gerror (data->invocation, error);
+    }
+  else
+    {
+      g_autofree char *path = sandbox_path (csb_sandbox_get_id (sandbox));
+      csb_dbus_manager_complete_launch (CSB_DBUS_MANAGER (self), data->invocation, NULL, path);
+      busy_changed (self);
+    }
+  g_object_unref (self);
+  g_free (data);
+}
+
+static char **
+default_command (CsbManager *self,
+                 gboolean    shell)
+{
+  if (shell)
+    {
+      char **argv = g_new0 (char *, 2);
+      argv[0] = csb_user_shell (self->settings);
+      return argv;
+    }
+  if (self->settings != NULL)
+    {
+      g_auto(GStrv) command = g_settings_get_strv (self->settings, "default-command");
+      if (command[0] != NULL && *command[0] != '\0')
+        return g_steal_pointer (&command);
+    }
+  return g_strsplit ("claude", " ", -1);
+}
+
+static gboolean
+handle_launch (CsbDBusManager        *object,
+               GDBusMethodInvocation *invocation,
+               GUnixFDList           *fd_list,
+               const char            *project_dir,
+               const char * const    *command,
+               GVariant              *options)
+{
+  CsbManager *self = CSB_MANAGER (object);
+  g_autoptr(CsbLaunchOptions) opts = csb_launch_options_new (self->settings);
+  g_autoptr(CsbSandboxSpec) spec = NULL;
+  g_autoptr(CsbBackend) backend = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbDBusObjectSkeleton) object_skeleton = NULL;
+  g_autofree char *path = NULL;
+  CsbSandbox *sandbox;
+  LaunchData *data;
+
+  if (!csb_launch_options_parse (opts, options, fd_list, &error) ||
+      !csb_validate_command (command, &error))
+    goto fail;
+  if (*project_dir == '\0' || !g_path_is_absolute (project_dir))
+    {
+      g_set_error (&error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                   "project folder '%s' is not an absolute path", project_dir);
+      goto fail;
+    }
+  if (opts->shell && command[0] != NULL)
+    {
+      g_set_error_literal (&error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                           "option 'shell' runs an interactive shell; give an empty command "
+                           "with it");
+      goto fail;
+    }
+  if ((backend = csb_backend_new (opts->backend, &error)) == NULL)
+    goto fail;
+
+  spec = csb_sandbox_spec_new ();
+  spec->id = new_id (self);
+  spec->project_dir = g_strdup (project_dir);
+  spec->command = command[0] != NULL ? g_strdupv ((char **) command)
+                                     : default_command (self, opts->shell);
+  spec->options = g_steal_pointer (&opts);
+  spec->state_dir = g_build_filename (g_get_user_state_dir (), "claude-sandbox", spec->id, NULL);
+  spec->runtime_dir = g_build_filename (g_get_user_runtime_dir (), "claude-sandbox", spec->id,
+                                        NULL);
+  spec->environ = g_get_environ ();
+  spec->settings = self->settings ? g_object_ref (self->settings) : NULL;
+
+  sandbox = csb_sandbox_new (g_steal_pointer (&spec), g_steal_pointer (&backend));
+  g_hash_table_insert (self->sandboxes, g_strdup (csb_sandbox_get_id (sandbox)), sandbox);
+  g_signal_connect_object (sandbox, "remove-requested", G_CALLBACK (on_remove_requested),
+                           self, 0);
+  g_signal_connect_object (sandbox, "notify::state", G_CALLBACK (on_sandbox_state), self, 0);
+
+  path = sandbox_path (csb_sandbox_get_id (sandbox));
+  object_skeleton = csb_dbus_object_skeleton_new (path);
+  csb_dbus_object_skeleton_set_sandbox (object_skeleton, CSB_DBUS_SANDBOX (sandbox));
+  g_dbus_object_manager_server_export (self->object_manager,
+                                       G_DBUS_OBJECT_SKELETON (object_skeleton));
+
+  self->pending_calls++;
+  data = g_new0 (LaunchData, 1);
+  data->manager = g_object_ref (self);
+  data->invocation = g_steal_pointer (&invocation);
+  csb_sandbox_start_async (sandbox, on_sandbox_started, data);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+
+fail:
+  g_dbus_method_invocation_return_gerror (invocation, error);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+backends_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  CsbManager *self = source_object;
+  GVariantBuilder builder;
+  const char * const *names = csb_backend_get_names ();
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(sbs)"));
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      g_autofree char *detail = NULL;
+      gboolean available = csb_backend_check_available (names[i], self->settings, &detail);
+
+      g_variant_builder_add (&builder, "(sbs)", names[i], available, detail ? detail : "");
+    }
+  g_task_return_pointer (task, g_variant_ref_sink (g_variant_builder_end (&builder)),
+                         (GDestroyNotify) g_variant_unref);
+}
+
+static void
+on_backends (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  CsbManager *self = CSB_MANAGER (source);
+  GDBusMethodInvocation *invocation = user_data;
+  g_autoptr(GVariant) backends = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  self->pending_calls--;
+  csb_dbus_manager_complete_get_backends (CSB_DBUS_MANAGER (self), invocation, backends);
+  busy_changed (self);
+}
+
+static gboolean
+handle_get_backends (CsbDBusManager        *object,
+                     GDBusMethodInvocation *invocation)
+{
+  CsbManager *self = CSB_MANAGER (object);
+  g_autoptr(GTask) task = g_task_new (self, NULL, on_backends, g_steal_pointer (&invocation));
+
+  /* Checking a backend runs programs (bwrap --version, libvirt): not on this loop. */
+  self->pending_calls++;
+  g_task_run_in_thread (task, backends_thread);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+csb_manager_iface_init (CsbDBusManagerIface *iface)
+{
+  iface->handle_launch = handle_launch;
+  iface->handle_get_backends = handle_get_backends;
+}
+
+gboolean
+csb_manager_export (CsbManager      *self,
+                    GDBusConnection *connection,
+                    GError         **error)
+{
+  g_dbus_object_manager_server_set_connection (self->object_manager, connection);
+  return g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self), connection,
+                                           CSB_MANAGER_PATH, error);
+}
+
+void
+csb_manager_unexport (CsbManager *self)
+{
+  g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self));
+  g_dbus_object_manager_server_set_connection (self->object_manager, NULL);
+}
+
+static void
+csb_manager_get_property (GObject    *object,
+                          guint       prop_id,
+                          GValue     *value,
+                          GParamSpec *pspec)
+{
+  switch (prop_id)
+    {
+    case PROP_BUSY:
+      g_value_set_boolean (value, csb_manager_is_busy (CSB_MANAGER (object)));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+csb_manager_dispose (GObject *object)
+{
+  CsbManager *self = CSB_MANAGER (object);
+
+  g_clear_pointer (&self->sandboxes, g_hash_table_unref);
+  g_clear_object (&self->object_manager);
+  g_clear_object (&self->settings);
+  G_OBJECT_CLASS (csb_manager_parent_class)->dispose (object);
+}
+
+static void
+csb_manager_class_init (CsbManagerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->get_property = csb_manager_get_property;
+  object_class->dispose = csb_manager_dispose;
+
+  /* Whether a sandbox is active or a call is in flight: the service must not exit. */
+  properties[PROP_BUSY] = g_param_spec_boolean ("busy", NULL, NULL, FALSE,
+                                                G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+csb_manager_init (CsbManager *self)
+{
+  self->sandboxes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  self->object_manager = g_dbus_object_manager_server_new (CSB_MANAGER_PATH);
+  csb_dbus_manager_set_version (CSB_DBUS_MANAGER (self), PACKAGE_VERSION);
+}
+
+CsbManager *
+csb_manager_new (GSettings *settings)
+{
+  CsbManager *self = g_object_new (CSB_TYPE_MANAGER, NULL);
+
+  self->settings = settings ? g_object_ref (settings) : NULL;
+  return self;
+}

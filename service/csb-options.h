@@ -1,0 +1,59 @@
+/* csb-options.h — the a{sv} options of Launch, checked and with defaults applied.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include <gio/gunixfdlist.h>
+
+G_BEGIN_DECLS
+
+typedef struct _CsbLaunchOptions CsbLaunchOptions;
+
+struct _CsbLaunchOptions
+{
+  char        *backend;
+  gboolean     network;
+  gboolean     gh_token;
+  gboolean     shell;
+  gboolean     display;
+  gboolean     audio;
+  gboolean     gpu;
+  gboolean     ssh_agent;
+  char        *name;
+  GHashTable  *env;           /* name → value, set inside after the allowlist */
+  GPtrArray   *ro_binds;      /* (element-type filename) */
+  GPtrArray   *rw_binds;      /* (element-type filename) */
+  guint        vm_memory_mib;
+  guint        vm_cpus;
+  gboolean     has_stdio;
+  int          stdio_fds[3];  /* owned; -1 for "not given" (then /dev/null) */
+};
+
+CsbLaunchOptions *csb_launch_options_new      (GSettings        *settings);
+void              csb_launch_options_free     (CsbLaunchOptions *self);
+gboolean          csb_launch_options_parse    (CsbLaunchOptions *self,
+                                               GVariant         *options,
+                                               GUnixFDList      *fd_list,
+                                               GError          **error);
+int               csb_launch_options_steal_stdio_fd (CsbLaunchOptions *self,
+                                                     guint             target);
+
+gboolean          csb_validate_project_dir    (const char       *path,
+                                               const char       *home,
+                                               char            **out_resolved,
+                                               GError          **error);
+gboolean          csb_validate_bind_path      (const char       *option,
+                                               const char       *path,
+                                               const char       *home,
+                                               char            **out_resolved,
+                                               GError          **error);
+gboolean          csb_validate_env_name       (const char       *name,
+                                               GError          **error);
+gboolean          csb_validate_command        (const char * const *command,
+                                               GError          **error);
+
+char             *csb_user_shell              (GSettings        *settings);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CsbLaunchOptions, csb_launch_options_free)
+
+G_END_DECLS

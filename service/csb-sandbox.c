@@ -1,0 +1,592 @@
+/* csb-sandbox.c
+ *
+ * State machine: starting → running → (stopping →) exited, or failed when the
+ * sandbox could not be set up or its backend lost it. Whatever the backend, the
+ * terminal (a pty the service owns) and the caller's stdio work the same way.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <gio/gunixfdlist.h>
+
+#include "csb-error.h"
+#include "csb-sandbox.h"
+#include "csb-terminal.h"
+
+#define TERMINAL_DRAIN_MS 1000
+
+struct _CsbSandbox
+{
+  CsbDBusSandboxSkeleton parent_instance;
+
+  CsbSandboxSpec *spec;
+  CsbBackend     *backend;
+  CsbTerminal    *terminal;
+  GTask          *start_task;
+  GError         *start_error;
+  guint           drain_timeout_id;
+  gulong          terminal_closed_id;
+};
+
+enum { SIGNAL_REMOVE_REQUESTED, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+static void csb_sandbox_iface_init (CsbDBusSandboxIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (CsbSandbox, csb_sandbox, CSB_DBUS_TYPE_SANDBOX_SKELETON,
+                               G_IMPLEMENT_INTERFACE (CSB_DBUS_TYPE_SANDBOX,
+                                                      csb_sandbox_iface_init))
+
+gboolean
+csb_rm_rf (const char *path,
+           GError    **error)
+{
+  g_autoptr(GDir) dir = NULL;
+  const char *name;
+
+  dir = g_dir_open (path, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        {
+          if (!csb_rm_rf (child, error))
+            return FALSE;
+        }
+      else if (unlink (child) != 0 && errno != ENOENT)
+        {
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                       "cannot remove '%s': %s", child, g_strerror (errno));
+          return FALSE;
+        }
+    }
+  if (rmdir (path) != 0 && errno != ENOENT)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "cannot remove '%s': %s", path, g_strerror (errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+const char *
+csb_sandbox_get_id (CsbSandbox *self)
+{
+  return self->spec->id;
+}
+
+gboolean
+csb_sandbox_is_active (CsbSandbox *self)
+{
+  const char *state = csb_dbus_sandbox_get_state (CSB_DBUS_SANDBOX (self));
+
+  return g_strcmp0 (state, "exited") != 0 && g_strcmp0 (state, "failed") != 0;
+}
+
+static void
+close_spec_stdio (CsbSandbox *self)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (self->spec->stdio_fds); i++)
+    if (self->spec->stdio_fds[i] >= 0)
+      {
+        close (self->spec->stdio_fds[i]);
+        self->spec->stdio_fds[i] = -1;
+      }
+}
+
+static void
+remove_dir_thread (GTask        *task,
+                   gpointer      source_object,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
+{
+  char **dirs = task_data;
+
+  for (guint i = 0; dirs[i] != NULL; i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!csb_rm_rf (dirs[i], &error))
+        g_warning ("%s", error->message);
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+remove_dirs_async (CsbSandbox *self,
+                   gboolean    with_state)
+{
+  g_autoptr(GTask) task = g_task_new (self, NULL, NULL, NULL);
+  GStrvBuilder *builder = g_strv_builder_new ();
+
+  g_strv_builder_add (builder, self->spec->runtime_dir);
+  if (with_state)
+    g_strv_builder_add (builder, self->spec->state_dir);
+  g_task_set_task_data (task, g_strv_builder_end (builder), (GDestroyNotify) g_strfreev);
+  g_strv_builder_unref (builder);
+  g_task_run_in_thread (task, remove_dir_thread);
+}
+
+static void
+on_backend_exited (CsbBackend *backend,
+                   int         status,
+                   const char *error_message,
+                   gpointer    user_data)
+{
+  CsbSandbox *self = user_data;
+  CsbDBusSandbox *dbus = CSB_DBUS_SANDBOX (self);
+
+  if (self->start_task != NULL)
+    return;  /* A failed start is reported by start_finish. */
+
+  g_object_freeze_notify (G_OBJECT (self));
+  csb_dbus_sandbox_set_exit_status (dbus, status);
+  csb_dbus_sandbox_set_pid (dbus, 0);
+  if (error_message != NULL)
+    csb_dbus_sandbox_set_error (dbus, error_message);
+  csb_dbus_sandbox_set_state (dbus, error_message ? "failed" : "exited");
+  g_object_thaw_notify (G_OBJECT (self));
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
+
+  g_message ("sandbox %s %s with status %d", self->spec->id,
+             error_message ? "failed" : "exited", status);
+  csb_dbus_sandbox_emit_exited (dbus, status);
+  remove_dirs_async (self, FALSE);
+}
+
+/* ---- starting ------------------------------------------------------------------- */
+
+static void
+prepare_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  CsbSandboxSpec *spec = task_data;
+  g_autofree char *resolved = NULL;
+  GError *error = NULL;
+
+  if (!csb_validate_project_dir (spec->project_dir, g_get_home_dir (), &resolved, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (g_mkdir_with_parents (spec->state_dir, 0700) != 0 ||
+      g_mkdir_with_parents (spec->runtime_dir, 0700) != 0)
+    {
+      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
+                               "cannot create the sandbox's folders under %s or %s: %s",
+                               spec->state_dir, spec->runtime_dir, g_strerror (errno));
+      return;
+    }
+  g_task_return_pointer (task, g_steal_pointer (&resolved), g_free);
+}
+
+/* Adds what the sandbox printed before it failed (bwrap's own message) to the
+ * error, so it says what went wrong. */
+static void
+append_terminal_output (CsbSandbox *self)
+{
+  g_autoptr(GBytes) history = NULL;
+  g_autofree char *text = NULL;
+  gsize len;
+  const char *data;
+
+  if (self->terminal == NULL)
+    return;
+  history = csb_terminal_dup_history (self->terminal);
+  data = g_bytes_get_data (history, &len);
+  text = g_utf8_make_valid (data, MIN (len, 2000));
+  g_strstrip (text);
+  if (*text != '\0')
+    {
+      g_autofree char *old = self->start_error->message;
+      self->start_error->message = g_strconcat (old, ": ", text, NULL);
+    }
+}
+
+static void
+finish_failed_start (CsbSandbox *self)
+{
+  g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+  GError *error;
+
+  g_clear_handle_id (&self->drain_timeout_id, g_source_remove);
+  append_terminal_output (self);
+  error = g_steal_pointer (&self->start_error);
+  remove_dirs_async (self, TRUE);
+  csb_dbus_sandbox_set_state (CSB_DBUS_SANDBOX (self), "failed");
+  csb_dbus_sandbox_set_error (CSB_DBUS_SANDBOX (self), error->message);
+  g_task_return_error (task, error);
+}
+
+static gboolean
+on_drain_timeout (gpointer user_data)
+{
+  CsbSandbox *self = user_data;
+
+  self->drain_timeout_id = 0;
+  finish_failed_start (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_terminal_closed_during_start (CsbTerminal *terminal,
+                                 gpointer     user_data)
+{
+  CsbSandbox *self = user_data;
+
+  if (self->start_error != NULL)
+    finish_failed_start (self);
+}
+
+static void
+on_backend_started (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(CsbSandbox) self = user_data;
+  CsbDBusSandbox *dbus = CSB_DBUS_SANDBOX (self);
+  g_auto(GStrv) protections = NULL;
+
+  /* The sandbox holds its own copies; ours would keep pipes and the pty open. */
+  close_spec_stdio (self);
+
+  if (!csb_backend_start_finish (self->backend, result, &self->start_error))
+    {
+      g_message ("sandbox %s failed to start: %s", self->spec->id, self->start_error->message);
+      if (self->terminal != NULL && !csb_terminal_is_closed (self->terminal))
+        {
+          /* Give the terminal a moment to collect bwrap's last words. */
+          self->terminal_closed_id =
+            g_signal_connect_after (self->terminal, "closed",
+                                    G_CALLBACK (on_terminal_closed_during_start), self);
+          self->drain_timeout_id = g_timeout_add (TERMINAL_DRAIN_MS, on_drain_timeout, self);
+          return;
+        }
+      finish_failed_start (self);
+      return;
+    }
+
+  protections = csb_backend_get_protections (self->backend);
+  g_object_freeze_notify (G_OBJECT (self));
+  csb_dbus_sandbox_set_pid (dbus, csb_backend_get_pid (self->backend));
+  csb_dbus_sandbox_set_protections (dbus, (const char * const *) protections);
+  csb_dbus_sandbox_set_state (dbus, "running");
+  g_object_thaw_notify (G_OBJECT (self));
+  g_message ("sandbox %s running (pid %u) on %s", self->spec->id,
+             csb_backend_get_pid (self->backend), self->spec->project_dir);
+  {
+    g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+    g_task_return_boolean (task, TRUE);
+  }
+}
+
+static gboolean
+setup_stdio (CsbSandbox *self,
+             GError    **error)
+{
+  CsbSandboxSpec *spec = self->spec;
+
+  if (spec->options->has_stdio)
+    {
+      for (guint i = 0; i < 3; i++)
+        {
+          int fd = csb_launch_options_steal_stdio_fd (spec->options, i);
+
+          if (fd < 0)
+            fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+          if (fd < 0)
+            {
+              g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot open /dev/null: %s",
+                           g_strerror (errno));
+              return FALSE;
+            }
+          spec->stdio_fds[i] = fd;
+        }
+      spec->stdio_is_pty = FALSE;
+    }
+  else
+    {
+      g_autofree char *log_path = g_build_filename (spec->state_dir, "terminal.log", NULL);
+      int master, slave;
+
+      if (!csb_pty_open (&master, &slave, error))
+        return FALSE;
+      self->terminal = csb_terminal_new (master, log_path, error);
+      if (self->terminal == NULL)
+        {
+          close (slave);
+          return FALSE;
+        }
+      spec->stdio_fds[0] = slave;
+      spec->stdio_fds[1] = fcntl (slave, F_DUPFD_CLOEXEC, 3);
+      spec->stdio_fds[2] = fcntl (slave, F_DUPFD_CLOEXEC, 3);
+      spec->stdio_is_pty = TRUE;
+    }
+  return TRUE;
+}
+
+static void
+on_prepared (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(CsbSandbox) self = user_data;
+  g_autofree char *resolved = NULL;
+
+  resolved = g_task_propagate_pointer (G_TASK (result), &self->start_error);
+  if (resolved == NULL)
+    {
+      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+
+      /* Nothing was created: the folder was refused before anything was made. */
+      csb_dbus_sandbox_set_state (CSB_DBUS_SANDBOX (self), "failed");
+      g_task_return_error (task, g_steal_pointer (&self->start_error));
+      return;
+    }
+  g_free (self->spec->project_dir);
+  self->spec->project_dir = g_steal_pointer (&resolved);
+  csb_dbus_sandbox_set_project_dir (CSB_DBUS_SANDBOX (self), self->spec->project_dir);
+
+  if (!setup_stdio (self, &self->start_error))
+    {
+      finish_failed_start (self);
+      return;
+    }
+
+  csb_backend_start_async (self->backend, self->spec, NULL, on_backend_started,
+                           g_object_ref (self));
+}
+
+void
+csb_sandbox_start_async (CsbSandbox         *self,
+                         GAsyncReadyCallback callback,
+                         gpointer            user_data)
+{
+  g_autoptr(GTask) prepare = NULL;
+
+  g_return_if_fail (CSB_IS_SANDBOX (self));
+  g_return_if_fail (self->start_task == NULL);
+
+  self->start_task = g_task_new (self, NULL, callback, user_data);
+  prepare = g_task_new (self, NULL, on_prepared, g_object_ref (self));
+  g_task_set_task_data (prepare, self->spec, NULL);
+  g_task_run_in_thread (prepare, prepare_thread);
+}
+
+gboolean
+csb_sandbox_start_finish (CsbSandbox   *self,
+                          GAsyncResult *result,
+                          GError      **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---- D-Bus methods ---------------------------------------------------------------- */
+
+static gboolean
+handle_stop (CsbDBusSandbox        *object,
+             GDBusMethodInvocation *invocation)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+  guint timeout = self->spec->settings ?
+    g_settings_get_uint (self->spec->settings, "stop-timeout") : 10;
+
+  if (!csb_sandbox_is_active (self))
+    {
+      g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                                             "sandbox %s is not running (it %s)",
+                                             self->spec->id,
+                                             csb_dbus_sandbox_get_state (object));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (g_strcmp0 (csb_dbus_sandbox_get_state (object), "running") == 0)
+    csb_dbus_sandbox_set_state (object, "stopping");
+  csb_backend_stop (self->backend, timeout);
+  csb_dbus_sandbox_complete_stop (object, g_steal_pointer (&invocation));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_open_terminal (CsbDBusSandbox        *object,
+                      GDBusMethodInvocation *invocation,
+                      GUnixFDList           *in_fds)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+  g_autoptr(GUnixFDList) fd_list = NULL;
+  g_autoptr(GError) error = NULL;
+  int fd, handle;
+
+  if (self->terminal == NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                                             "sandbox %s has no terminal: it was started "
+                                             "with the caller's stdio", self->spec->id);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  fd = csb_terminal_open_client (self->terminal, &error);
+  if (fd < 0)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  fd_list = g_unix_fd_list_new ();
+  handle = g_unix_fd_list_append (fd_list, fd, &error);
+  close (fd);
+  if (handle < 0)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  csb_dbus_sandbox_complete_open_terminal (object, g_steal_pointer (&invocation), fd_list,
+                                           g_variant_new_handle (handle));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_resize_terminal (CsbDBusSandbox        *object,
+                        GDBusMethodInvocation *invocation,
+                        guint16                columns,
+                        guint16                rows)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+  g_autoptr(GError) error = NULL;
+
+  if (columns < 1 || columns > 1000 || rows < 1 || rows > 1000)
+    {
+      g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                                             "terminal size %u×%u is out of range (1–1000 "
+                                             "columns and rows)", columns, rows);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (self->terminal == NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                                             "sandbox %s has no terminal: it was started "
+                                             "with the caller's stdio", self->spec->id);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (!csb_terminal_resize (self->terminal, columns, rows, &error))
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  csb_dbus_sandbox_complete_resize_terminal (object, g_steal_pointer (&invocation));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_remove (CsbDBusSandbox        *object,
+               GDBusMethodInvocation *invocation)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+
+  if (csb_sandbox_is_active (self))
+    {
+      g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_FAILED,
+                                             "sandbox %s is still %s; stop it first",
+                                             self->spec->id,
+                                             csb_dbus_sandbox_get_state (object));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  csb_dbus_sandbox_complete_remove (object, g_steal_pointer (&invocation));
+  g_signal_emit (self, signals[SIGNAL_REMOVE_REQUESTED], 0);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+csb_sandbox_iface_init (CsbDBusSandboxIface *iface)
+{
+  iface->handle_stop = handle_stop;
+  iface->handle_open_terminal = handle_open_terminal;
+  iface->handle_resize_terminal = handle_resize_terminal;
+  iface->handle_remove = handle_remove;
+}
+
+/* ---- object ------------------------------------------------------------------------ */
+
+static void
+csb_sandbox_dispose (GObject *object)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+
+  g_clear_handle_id (&self->drain_timeout_id, g_source_remove);
+  if (self->backend != NULL)
+    g_signal_handlers_disconnect_by_data (self->backend, self);
+  if (self->terminal != NULL)
+    g_clear_signal_handler (&self->terminal_closed_id, self->terminal);
+  g_clear_object (&self->backend);
+  g_clear_object (&self->terminal);
+  G_OBJECT_CLASS (csb_sandbox_parent_class)->dispose (object);
+}
+
+static void
+csb_sandbox_finalize (GObject *object)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+
+  g_clear_pointer (&self->spec, csb_sandbox_spec_free);
+  g_clear_error (&self->start_error);
+  G_OBJECT_CLASS (csb_sandbox_parent_class)->finalize (object);
+}
+
+static void
+csb_sandbox_class_init (CsbSandboxClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = csb_sandbox_dispose;
+  object_class->finalize = csb_sandbox_finalize;
+
+  /* Remove() was called on an ended sandbox; its owner drops it from the bus. */
+  signals[SIGNAL_REMOVE_REQUESTED] =
+    g_signal_new ("remove-requested", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                  NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+csb_sandbox_init (CsbSandbox *self)
+{
+}
+
+/* Takes @spec and @backend. */
+CsbSandbox *
+csb_sandbox_new (CsbSandboxSpec *spec,
+                 CsbBackend     *backend)
+{
+  CsbSandbox *self;
+  CsbDBusSandbox *dbus;
+  g_autofree char *name = NULL;
+
+  g_return_val_if_fail (spec != NULL, NULL);
+  g_return_val_if_fail (CSB_IS_BACKEND (backend), NULL);
+
+  self = g_object_new (CSB_TYPE_SANDBOX, NULL);
+  self->spec = spec;
+  self->backend = backend;
+  g_signal_connect (backend, "exited", G_CALLBACK (on_backend_exited), self);
+
+  dbus = CSB_DBUS_SANDBOX (self);
+  name = spec->options->name ? g_strdup (spec->options->name)
+                             : g_path_get_basename (spec->project_dir);
+  csb_dbus_sandbox_set_id (dbus, spec->id);
+  csb_dbus_sandbox_set_name (dbus, name);
+  csb_dbus_sandbox_set_backend (dbus, csb_backend_get_name (backend));
+  csb_dbus_sandbox_set_project_dir (dbus, spec->project_dir);
+  csb_dbus_sandbox_set_command (dbus, (const char * const *) spec->command);
+  csb_dbus_sandbox_set_state (dbus, "starting");
+  csb_dbus_sandbox_set_exit_status (dbus, -1);
+  csb_dbus_sandbox_set_pid (dbus, 0);
+  csb_dbus_sandbox_set_started_at (dbus, g_get_real_time ());
+  csb_dbus_sandbox_set_network (dbus, spec->options->network);
+  csb_dbus_sandbox_set_gh_token (dbus, spec->options->gh_token);
+  csb_dbus_sandbox_set_display (dbus, "");
+  csb_dbus_sandbox_set_error (dbus, "");
+  return self;
+}

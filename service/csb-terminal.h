@@ -1,0 +1,31 @@
+/* csb-terminal.h — a sandbox's terminal: the service end of its pty (or console),
+ * its history in a log, and any number of attached clients.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+#define CSB_TYPE_TERMINAL (csb_terminal_get_type ())
+G_DECLARE_FINAL_TYPE (CsbTerminal, csb_terminal, CSB, TERMINAL, GObject)
+
+gboolean     csb_pty_open                (int          *out_master,
+                                          int          *out_slave,
+                                          GError      **error);
+
+CsbTerminal *csb_terminal_new            (int           master_fd,
+                                          const char   *log_path,
+                                          GError      **error);
+int          csb_terminal_open_client    (CsbTerminal  *self,
+                                          GError      **error);
+gboolean     csb_terminal_resize         (CsbTerminal  *self,
+                                          guint16       columns,
+                                          guint16       rows,
+                                          GError      **error);
+gboolean     csb_terminal_is_closed      (CsbTerminal  *self);
+guint        csb_terminal_get_n_clients  (CsbTerminal  *self);
+GBytes      *csb_terminal_dup_history    (CsbTerminal  *self);
+void         csb_terminal_close          (CsbTerminal  *self);
+
+G_END_DECLS
