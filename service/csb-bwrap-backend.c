@@ -24,7 +24,9 @@
 
 #include "csb-bwrap-backend.h"
 #include "csb-claude-config.h"
+#include "csb-dbus-proxy.h"
 #include "csb-error.h"
+#include "csb-seccomp.h"
 
 /* The sandbox's view of the project folder's home-relative paths. */
 #define SANDBOX_STATE_DIR "/run/claude-sandbox"
@@ -41,6 +43,7 @@ struct _CsbBwrapBackend
   GCancellable    *cancellable;
   GTask           *start_task;
   guint            kill_timeout_id;
+  guint            proxy_watch_id;
   pid_t            child_pid;     /* the pid namespace's first process, on the host */
   gboolean         stopping;
   char            *claude_json_copy;
@@ -77,6 +80,14 @@ add_ro_bind (CsbArgv    *args,
              const char *dest)
 {
   csb_argv_add_args (args, "--ro-bind", src, dest, NULL);
+}
+
+static void
+add_env (CsbArgv    *args,
+         const char *name,
+         const char *value)
+{
+  csb_argv_add_args (args, "--setenv", name, value, NULL);
 }
 
 /* A symlink into /usr stays a symlink (its target is visible); anything else is bound
@@ -182,17 +193,238 @@ find_gh_token (CsbSandboxSpec *spec,
   return NULL;
 }
 
-static void
-add_env (CsbArgv    *args,
-         const char *name,
-         const char *value)
+
+/* The path of a socket the session names relative to its runtime folder. */
+static char *
+session_socket_path (CsbSandboxSpec *spec,
+                     const char     *name)
 {
-  csb_argv_add_args (args, "--setenv", name, value, NULL);
+  const char *runtime = g_environ_getenv (spec->environ, "XDG_RUNTIME_DIR");
+
+  if (g_path_is_absolute (name))
+    return g_strdup (name);
+  if (runtime == NULL)
+    runtime = g_get_user_runtime_dir ();
+  return g_build_filename (runtime, name, NULL);
 }
 
-CsbArgv *
-csb_bwrap_build_args (CsbSandboxSpec *spec,
-                      GError        **error)
+static gboolean
+is_socket (const char *path)
+{
+  struct stat st;
+
+  return stat (path, &st) == 0 && S_ISSOCK (st.st_mode);
+}
+
+/* Copies the Xauthority entries for display @number, made host-independent
+ * (FamilyWild): the sandbox's hostname differs from the host's. */
+static gboolean
+write_filtered_xauthority (const char *source,
+                           const char *dest,
+                           const char *number)
+{
+  g_autofree char *data = NULL;
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+  gsize len, pos = 0;
+
+  if (!g_file_get_contents (source, &data, &len, NULL))
+    return FALSE;
+  while (pos + 2 <= len)
+    {
+      gsize start = pos, fields[4][2];
+      guint16 family = ((guint8) data[pos] << 8) | (guint8) data[pos + 1];
+      gboolean ok = TRUE;
+
+      pos += 2;
+      for (guint f = 0; f < 4; f++)
+        {
+          gsize flen;
+
+          if (pos + 2 > len)
+            return FALSE;
+          flen = ((guint8) data[pos] << 8) | (guint8) data[pos + 1];
+          pos += 2;
+          if (pos + flen > len)
+            return FALSE;
+          fields[f][0] = pos;
+          fields[f][1] = flen;
+          pos += flen;
+        }
+      (void) start;
+      /* fields: 0 address, 1 display number, 2 auth name, 3 auth data */
+      ok = (family == 256 || family == 65535) &&
+           fields[1][1] == strlen (number) &&
+           memcmp (data + fields[1][0], number, fields[1][1]) == 0;
+      if (ok)
+        {
+          guint8 wild[4] = { 0xff, 0xff, 0, 0 };
+
+          g_byte_array_append (out, wild, 4);  /* FamilyWild, empty address */
+          for (guint f = 1; f < 4; f++)
+            {
+              guint8 l[2] = { fields[f][1] >> 8, fields[f][1] & 0xff };
+              g_byte_array_append (out, l, 2);
+              g_byte_array_append (out, (guint8 *) data + fields[f][0], fields[f][1]);
+            }
+        }
+    }
+  return g_file_set_contents_full (dest, (const char *) out->data, out->len,
+                                   G_FILE_SET_CONTENTS_NONE, 0600, NULL);
+}
+
+static void
+add_display (CsbSandboxSpec *spec,
+             CsbArgv        *args,
+             GPtrArray      *protections,
+             const char     *run_user)
+{
+  const char *wayland = g_environ_getenv (spec->environ, "WAYLAND_DISPLAY");
+  const char *x_display = g_environ_getenv (spec->environ, "DISPLAY");
+  gboolean x11 = spec->settings ? g_settings_get_boolean (spec->settings, "x11") : FALSE;
+  gboolean any = FALSE;
+
+  if (wayland != NULL && *wayland != '\0')
+    {
+      g_autofree char *path = session_socket_path (spec, wayland);
+
+      if (is_socket (path))
+        {
+          g_autofree char *dest = g_build_filename (run_user, "wayland-0", NULL);
+
+          add_ro_bind (args, path, dest);
+          add_env (args, "WAYLAND_DISPLAY", "wayland-0");
+          any = TRUE;
+        }
+    }
+  if (x11 && x_display != NULL && x_display[0] == ':')
+    {
+      g_autofree char *number = g_strndup (x_display + 1, strcspn (x_display + 1, "."));
+      g_autofree char *socket = g_strdup_printf ("/tmp/.X11-unix/X%s", number);
+      const char *xauth = g_environ_getenv (spec->environ, "XAUTHORITY");
+      g_autofree char *default_xauth = g_build_filename (g_get_home_dir (), ".Xauthority", NULL);
+      g_autofree char *filtered = g_build_filename (spec->runtime_dir, "Xauthority", NULL);
+
+      if (is_socket (socket))
+        {
+          g_autofree char *display = g_strdup_printf (":%s", number);
+
+          add_ro_bind (args, socket, socket);
+          add_env (args, "DISPLAY", display);
+          if (write_filtered_xauthority (xauth ? xauth : default_xauth, filtered, number))
+            {
+              g_autofree char *dest = g_build_filename (run_user, "Xauthority", NULL);
+              add_ro_bind (args, filtered, dest);
+              add_env (args, "XAUTHORITY", dest);
+            }
+          g_ptr_array_add (protections, g_strdup ("x11-shared"));
+          any = TRUE;
+        }
+    }
+  if (!any)
+    g_message ("sandbox %s: the display option is on, but the session has no Wayland%s "
+               "display to forward", spec->id, x11 ? " or X11" : "");
+}
+
+static void
+add_audio (CsbSandboxSpec *spec,
+           CsbArgv        *args,
+           const char     *run_user)
+{
+  g_autofree char *pipewire = session_socket_path (spec, "pipewire-0");
+  g_autofree char *pulse = session_socket_path (spec, "pulse/native");
+
+  if (is_socket (pipewire))
+    {
+      g_autofree char *dest = g_build_filename (run_user, "pipewire-0", NULL);
+      add_ro_bind (args, pipewire, dest);
+    }
+  if (is_socket (pulse))
+    {
+      g_autofree char *dest = g_build_filename (run_user, "pulse", "native", NULL);
+      g_autofree char *server = g_strconcat ("unix:", dest, NULL);
+
+      add_ro_bind (args, pulse, dest);
+      add_env (args, "PULSE_SERVER", server);
+    }
+}
+
+static void
+add_gpu (CsbArgv *args)
+{
+  g_autoptr(GDir) dev = NULL;
+  const char *name;
+
+  if (g_file_test ("/dev/dri", G_FILE_TEST_IS_DIR))
+    csb_argv_add_args (args, "--dev-bind", "/dev/dri", "/dev/dri", NULL);
+  dev = g_dir_open ("/dev", 0, NULL);
+  while (dev != NULL && (name = g_dir_read_name (dev)) != NULL)
+    if (g_str_has_prefix (name, "nvidia"))
+      {
+        g_autofree char *path = g_build_filename ("/dev", name, NULL);
+        csb_argv_add_args (args, "--dev-bind", path, path, NULL);
+      }
+}
+
+static void
+add_ssh_agent (CsbSandboxSpec *spec,
+               CsbArgv        *args,
+               const char     *run_user)
+{
+  const char *sock = g_environ_getenv (spec->environ, "SSH_AUTH_SOCK");
+
+  if (sock != NULL && is_socket (sock))
+    {
+      g_autofree char *dest = g_build_filename (run_user, "ssh-agent", NULL);
+
+      add_ro_bind (args, sock, dest);
+      add_env (args, "SSH_AUTH_SOCK", dest);
+    }
+  else
+    g_message ("sandbox %s: the ssh-agent option is on, but SSH_AUTH_SOCK names no socket",
+               spec->id);
+}
+
+/* Git hooks and config, and the project's Claude Code settings, are run or obeyed
+ * by programs outside the sandbox (git, the host's claude): read-only inside. */
+static void
+protect_project_config (CsbSandboxSpec *spec,
+                        CsbArgv        *args,
+                        GPtrArray      *protections)
+{
+  g_autofree char *git = g_build_filename (spec->project_dir, ".git", NULL);
+  g_autofree char *claude = g_build_filename (spec->project_dir, ".claude", NULL);
+
+  if (g_file_test (git, G_FILE_TEST_IS_DIR) && !g_file_test (git, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_autofree char *hooks = g_build_filename (git, "hooks", NULL);
+      g_autofree char *config = g_build_filename (git, "config", NULL);
+
+      if (g_mkdir_with_parents (hooks, 0755) == 0)
+        add_ro_bind (args, hooks, hooks);
+      if (g_file_test (config, G_FILE_TEST_IS_REGULAR))
+        add_ro_bind (args, config, config);
+      g_ptr_array_add (protections, g_strdup ("git-config-ro"));
+    }
+  if (g_file_test (claude, G_FILE_TEST_IS_DIR) && !g_file_test (claude, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_autoptr(GDir) dir = g_dir_open (claude, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        if ((g_str_has_prefix (name, "settings") && g_str_has_suffix (name, ".json")) ||
+            g_str_equal (name, "hooks"))
+          {
+            g_autofree char *path = g_build_filename (claude, name, NULL);
+            if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+              add_ro_bind (args, path, path);
+          }
+    }
+}
+
+static CsbArgv *
+build_args (CsbSandboxSpec *spec,
+            GPtrArray      *protections,
+            GError        **error)
 {
   g_autoptr(CsbArgv) args = csb_argv_new ();
   g_autoptr(CsbClaudeInstall) claude = NULL;
@@ -210,7 +442,7 @@ csb_bwrap_build_args (CsbSandboxSpec *spec,
   g_autofree char *path_env = NULL;
   g_auto(GStrv) allowlist = NULL;
   CsbLaunchOptions *opts = spec->options;
-  gboolean wants_claude;
+  gboolean wants_claude, allow_userns;
 
   g_return_val_if_fail (spec->command != NULL && spec->command[0] != NULL, NULL);
 
@@ -251,9 +483,30 @@ csb_bwrap_build_args (CsbSandboxSpec *spec,
 
   /* Namespaces and privileges. */
   csb_argv_add_args (args, "--unshare-all", "--hostname", "claude-sandbox", NULL);
+  g_ptr_array_add (protections, g_strdup ("user-namespace"));
+  g_ptr_array_add (protections, g_strdup ("pid-namespace"));
+  g_ptr_array_add (protections, g_strdup ("ipc-namespace"));
+  g_ptr_array_add (protections, g_strdup ("uts-namespace"));
+  g_ptr_array_add (protections, g_strdup ("mount-namespace"));
   if (opts->network)
     csb_argv_add (args, "--share-net");
-  csb_argv_add_args (args, "--cap-drop", "ALL", NULL);
+  else
+    g_ptr_array_add (protections, g_strdup ("no-network"));
+  /* No capabilities either way: unprivileged, bwrap gives the sandbox none (permitted
+   * and effective sets empty); as root it must be told. --cap-drop ALL also empties
+   * the bounding set, which stops nested user namespaces (Claude Code's own bwrap),
+   * so unprivileged sandboxes keep it unless those are switched off anyway. */
+  allow_userns = spec->settings == NULL || g_settings_get_boolean (spec->settings, "allow-userns");
+  if (getuid () == 0 || !allow_userns)
+    csb_argv_add_args (args, "--cap-drop", "ALL", NULL);
+  g_ptr_array_add (protections, g_strdup ("no-capabilities"));
+  /* bwrap always sets it; listed so users can see it. */
+  g_ptr_array_add (protections, g_strdup ("no-new-privs"));
+  if (!allow_userns)
+    {
+      csb_argv_add (args, "--disable-userns");
+      g_ptr_array_add (protections, g_strdup ("no-nested-userns"));
+    }
 
   /* The host's programs, read-only. */
   add_ro_bind (args, "/usr", "/usr");
@@ -294,7 +547,9 @@ csb_bwrap_build_args (CsbSandboxSpec *spec,
 
   /* A fresh home at the real path, with only what Claude Code and git need. */
   csb_argv_add_args (args, "--perms", "0700", "--tmpfs", home, NULL);
+  g_ptr_array_add (protections, g_strdup ("private-home"));
   csb_argv_add_args (args, "--bind", claude_dir, claude_dir, NULL);
+  g_ptr_array_add (protections, g_strdup ("claude-config-ro"));
   for (guint i = 0; i < protected->len; i++)
     {
       const char *path = g_ptr_array_index (protected, i);
@@ -370,9 +625,12 @@ csb_bwrap_build_args (CsbSandboxSpec *spec,
     }
   csb_argv_add_args (args, "--bind", spec->project_dir, spec->project_dir,
                      "--chdir", spec->project_dir, NULL);
+  if (spec->settings == NULL || g_settings_get_boolean (spec->settings, "protect-project-config"))
+    protect_project_config (spec, args, protections);
 
   /* The environment: cleared, then an allowlist of the service's, then ours. */
   csb_argv_add (args, "--clearenv");
+  g_ptr_array_add (protections, g_strdup ("clear-environment"));
   allowlist = spec->settings ? g_settings_get_strv (spec->settings, "env-allowlist")
                              : g_new0 (char *, 1);
   for (guint i = 0; allowlist[i] != NULL; i++)
@@ -393,6 +651,16 @@ csb_bwrap_build_args (CsbSandboxSpec *spec,
   add_env (args, "IS_SANDBOX", "1");
   add_env (args, "CLAUDE_SANDBOX_ID", spec->id);
   add_env (args, "DISABLE_AUTOUPDATER", "1");
+  /* The desktop, each behind its option: off means simply not there. */
+  if (opts->display)
+    add_display (spec, args, protections, run_user);
+  if (opts->audio)
+    add_audio (spec, args, run_user);
+  if (opts->gpu)
+    add_gpu (args);
+  if (opts->ssh_agent)
+    add_ssh_agent (spec, args, run_user);
+
   if (token != NULL)
     {
       /* Through the --args memfd only: never in an argv, a log or a property. */
@@ -411,13 +679,24 @@ csb_bwrap_build_args (CsbSandboxSpec *spec,
   return g_steal_pointer (&args);
 }
 
+CsbArgv *
+csb_bwrap_build_args (CsbSandboxSpec *spec,
+                      GError        **error)
+{
+  g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
+
+  return build_args (spec, protections, error);
+}
+
 /* ---- spawning ------------------------------------------------------------------ */
 
 typedef struct
 {
-  GPid pid;
-  int  status_fd;
+  GPid  pid;
+  GPid  proxy_pid;
+  int   status_fd;
   char *claude_json_copy;
+  GStrv protections;
 } SpawnResult;
 
 static void
@@ -426,7 +705,53 @@ spawn_result_free (SpawnResult *result)
   if (result->status_fd >= 0)
     close (result->status_fd);
   g_free (result->claude_json_copy);
+  g_strfreev (result->protections);
   g_free (result);
+}
+
+static void
+reap_proxy (GPid pid)
+{
+  if (pid > 0)
+    {
+      kill (pid, SIGTERM);
+      waitpid (pid, NULL, 0);
+    }
+}
+
+/* The session bus, filtered: the proxy's socket is the only bus inside. */
+static gboolean
+add_session_bus (CsbSandboxSpec *spec,
+                 CsbArgv        *args,
+                 GPtrArray      *protections,
+                 GPid           *out_proxy_pid,
+                 GError        **error)
+{
+  const char *address = g_environ_getenv (spec->environ, "DBUS_SESSION_BUS_ADDRESS");
+  g_autofree char *socket_path = g_build_filename (spec->runtime_dir, "bus", NULL);
+  g_autofree char *dest = g_strdup_printf ("/run/user/%u/bus", (guint) getuid ());
+  g_autofree char *dest_address = g_strconcat ("unix:path=", dest, NULL);
+  g_auto(GStrv) talk = NULL;
+  int sync_fd, target;
+
+  if (address == NULL || *address == '\0')
+    {
+      g_ptr_array_add (protections, g_strdup ("no-session-bus"));
+      return TRUE;
+    }
+  talk = spec->settings ? g_settings_get_strv (spec->settings, "dbus-talk")
+                        : g_strsplit ("org.freedesktop.portal.*", ",", -1);
+  if (!csb_dbus_proxy_start (address, socket_path, (const char * const *) talk,
+                             out_proxy_pid, &sync_fd, error))
+    return FALSE;
+  /* bwrap holds the proxy's pipe for exactly as long as the sandbox lives. */
+  target = csb_argv_take_fd (args, sync_fd);
+  csb_argv_add (args, "--sync-fd");
+  csb_argv_addf (args, "%d", target);
+  add_ro_bind (args, socket_path, dest);
+  add_env (args, "DBUS_SESSION_BUS_ADDRESS", dest_address);
+  g_ptr_array_add (protections, g_strdup ("dbus-filtered"));
+  return TRUE;
 }
 
 static void
@@ -485,9 +810,11 @@ spawn_thread (GTask        *task,
   g_autoptr(CsbArgv) outer = csb_argv_new ();
   g_autoptr(GBytes) data = NULL;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
   SpawnResult *result;
   int status_pipe[2];
-  int args_fd, status_target, args_target;
+  int args_fd, status_target, args_target, seccomp_fd, seccomp_target;
+  GPid proxy_pid = 0;
   const char * const envp[] = { NULL };
   GPid pid;
 
@@ -499,7 +826,24 @@ spawn_thread (GTask        *task,
       return;
     }
 
-  if ((args = csb_bwrap_build_args (spec, &error)) == NULL)
+  if ((args = build_args (spec, protections, &error)) == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+
+  if ((seccomp_fd = csb_seccomp_filter_fd (&error)) < 0)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  seccomp_target = csb_argv_take_fd (args, seccomp_fd);
+  csb_argv_add (args, "--seccomp");
+  csb_argv_addf (args, "%d", seccomp_target);
+  g_ptr_array_add (protections, g_strdup ("seccomp"));
+  g_ptr_array_add (protections, g_strdup ("no-system-bus"));
+
+  if (!add_session_bus (spec, args, protections, &proxy_pid, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
@@ -507,6 +851,7 @@ spawn_thread (GTask        *task,
 
   if (!g_unix_open_pipe (status_pipe, FD_CLOEXEC, &error))
     {
+      reap_proxy (proxy_pid);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
@@ -518,6 +863,7 @@ spawn_thread (GTask        *task,
   if ((args_fd = memfd_with (data, &error)) < 0)
     {
       close (status_pipe[0]);
+      reap_proxy (proxy_pid);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
@@ -542,13 +888,18 @@ spawn_thread (GTask        *task,
                                          &pid, NULL, NULL, NULL, &error))
     {
       close (status_pipe[0]);
+      g_clear_pointer (&outer, csb_argv_free);  /* closes the proxy's pipe: it exits */
+      reap_proxy (proxy_pid);
       g_prefix_error (&error, "cannot start bwrap: ");
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
 
+  g_ptr_array_add (protections, NULL);
   result = g_new0 (SpawnResult, 1);
   result->pid = pid;
+  result->proxy_pid = proxy_pid;
+  result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
   result->status_fd = status_pipe[0];
   result->claude_json_copy = g_build_filename (spec->runtime_dir, "claude-json",
                                                ".claude.json", NULL);
@@ -677,6 +1028,17 @@ read_status_line (CsbBwrapBackend *self)
 }
 
 static void
+on_proxy_exited (GPid     pid,
+                 int      wait_status,
+                 gpointer user_data)
+{
+  CsbBwrapBackend *self = user_data;
+
+  self->proxy_watch_id = 0;
+  g_spawn_close_pid (pid);
+}
+
+static void
 on_spawned (GObject      *source,
             GAsyncResult *result,
             gpointer      user_data)
@@ -694,6 +1056,9 @@ on_spawned (GObject      *source,
     }
 
   self->bwrap_pid = spawned->pid;
+  self->protections = g_steal_pointer (&spawned->protections);
+  if (spawned->proxy_pid > 0)
+    self->proxy_watch_id = g_child_watch_add (spawned->proxy_pid, on_proxy_exited, self);
   self->claude_json_copy = g_steal_pointer (&spawned->claude_json_copy);
   self->status_stream = g_unix_input_stream_new (spawned->status_fd, TRUE);
   spawned->status_fd = -1;
@@ -713,7 +1078,6 @@ csb_bwrap_backend_start_async (CsbBackend         *backend,
 {
   CsbBwrapBackend *self = CSB_BWRAP_BACKEND (backend);
   g_autoptr(GTask) spawn = NULL;
-  g_autoptr(GPtrArray) protections = g_ptr_array_new ();
 
   g_return_if_fail (self->start_task == NULL);
 
@@ -721,21 +1085,6 @@ csb_bwrap_backend_start_async (CsbBackend         *backend,
   self->start_task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (self->start_task, csb_bwrap_backend_start_async);
 
-  g_ptr_array_add (protections, g_strdup ("user-namespace"));
-  g_ptr_array_add (protections, g_strdup ("pid-namespace"));
-  g_ptr_array_add (protections, g_strdup ("ipc-namespace"));
-  g_ptr_array_add (protections, g_strdup ("mount-namespace"));
-  if (!spec->options->network)
-    g_ptr_array_add (protections, g_strdup ("no-network"));
-  g_ptr_array_add (protections, g_strdup ("cap-drop-all"));
-  g_ptr_array_add (protections, g_strdup ("no-new-privs"));
-  g_ptr_array_add (protections, g_strdup ("clear-environment"));
-  g_ptr_array_add (protections, g_strdup ("private-home"));
-  g_ptr_array_add (protections, g_strdup ("claude-config-ro"));
-  g_ptr_array_add (protections, g_strdup ("no-session-bus"));
-  g_ptr_array_add (protections, g_strdup ("no-system-bus"));
-  g_ptr_array_add (protections, NULL);
-  self->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
 
   spawn = g_task_new (self, self->cancellable, on_spawned, NULL);
   g_task_set_task_data (spawn, spec, NULL);
@@ -822,7 +1171,7 @@ csb_bwrap_backend_get_protections (CsbBackend *backend)
 {
   CsbBwrapBackend *self = CSB_BWRAP_BACKEND (backend);
 
-  return g_strdupv (self->protections);
+  return self->protections ? g_strdupv (self->protections) : g_new0 (char *, 1);
 }
 
 static gboolean
@@ -858,6 +1207,7 @@ csb_bwrap_backend_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->child_watch_id, g_source_remove);
   g_clear_handle_id (&self->kill_timeout_id, g_source_remove);
+  g_clear_handle_id (&self->proxy_watch_id, g_source_remove);
   G_OBJECT_CLASS (csb_bwrap_backend_parent_class)->dispose (object);
 }
 

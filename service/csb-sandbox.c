@@ -201,7 +201,15 @@ append_terminal_output (CsbSandbox *self)
     return;
   history = csb_terminal_dup_history (self->terminal);
   data = g_bytes_get_data (history, &len);
-  text = g_utf8_make_valid (data, MIN (len, 2000));
+  if (len == 0)
+    return;
+  /* The end holds the message; the start may be a long banner. */
+  if (len > 2000)
+    {
+      data += len - 2000;
+      len = 2000;
+    }
+  text = g_utf8_make_valid (data, len);
   g_strstrip (text);
   if (*text != '\0')
     {
