@@ -195,6 +195,18 @@ find_gh_token (CsbSandboxSpec *spec,
 
 
 /* The path of a socket the session names relative to its runtime folder. */
+/* Paths the sandbox already sees as on the host (read-only). */
+static gboolean
+visible_as_host_path (const char *path)
+{
+  static const char * const prefixes[] = { "/usr/", "/opt/", "/nix/store/", NULL };
+
+  for (guint i = 0; prefixes[i] != NULL; i++)
+    if (g_str_has_prefix (path, prefixes[i]))
+      return TRUE;
+  return FALSE;
+}
+
 static char *
 session_socket_path (CsbSandboxSpec *spec,
                      const char     *name)
@@ -446,17 +458,22 @@ build_args (CsbSandboxSpec *spec,
 
   g_return_val_if_fail (spec->command != NULL && spec->command[0] != NULL, NULL);
 
+  /* Claude Code is visible in every sandbox (a shell user runs it too); only a
+   * sandbox whose command is claude fails without it. */
   wants_claude = g_str_equal (spec->command[0], "claude");
-  if (wants_claude)
-    {
-      g_autofree char *configured = spec->settings ?
-        g_settings_get_string (spec->settings, "claude-path") : NULL;
+  {
+    g_autofree char *configured = spec->settings ?
+      g_settings_get_string (spec->settings, "claude-path") : NULL;
+    g_autoptr(GError) local_error = NULL;
 
-      claude = csb_claude_install_find ((const char * const *) spec->environ, home,
-                                        configured, error);
-      if (claude == NULL)
+    claude = csb_claude_install_find ((const char * const *) spec->environ, home,
+                                      configured, &local_error);
+    if (claude == NULL && wants_claude)
+      {
+        g_propagate_error (error, g_steal_pointer (&local_error));
         return NULL;
-    }
+      }
+  }
 
   if (opts->gh_token && (token = find_gh_token (spec, error)) == NULL)
     return NULL;
@@ -587,19 +604,21 @@ build_args (CsbSandboxSpec *spec,
 
   /* Claude Code itself, read-only, at the path it was installed to. */
   path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin");
-  if (claude != NULL && !g_str_has_prefix (claude->resolved, "/usr/"))
+  if (claude != NULL)
     {
       g_autofree char *bin_dir = g_path_get_dirname (claude->path);
       g_autofree char *old = g_steal_pointer (&path_env);
 
-      add_ro_bind (args, claude->bind_root, claude->bind_root);
+      if (!visible_as_host_path (claude->bind_root))
+        add_ro_bind (args, claude->bind_root, claude->bind_root);
       for (guint i = 0; i < claude->symlinks->len; i++)
         {
           CsbSymlink *link = g_ptr_array_index (claude->symlinks, i);
-          if (!g_str_has_prefix (link->path, "/usr/"))
+          if (!visible_as_host_path (link->path))
             csb_argv_add_args (args, "--symlink", link->target, link->path, NULL);
         }
-      if (claude->symlinks->len == 0 && !g_str_equal (claude->path, claude->bind_root))
+      if (claude->symlinks->len == 0 && !g_str_equal (claude->path, claude->bind_root) &&
+          !visible_as_host_path (claude->path))
         add_ro_bind (args, claude->path, claude->path);
       path_env = g_strconcat (bin_dir, ":", old, NULL);
     }
