@@ -1,0 +1,915 @@
+/* csb-test-utils.c
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+
+#include "csb-test-utils.h"
+
+#define BUS_NAME "org.example.ClaudeSandbox"
+#define MANAGER_PATH "/org/example/ClaudeSandbox"
+
+static char *real_home;
+static char *claude_path;
+static gboolean claude_searched;
+
+/* ---- files and folders ------------------------------------------------------------ */
+
+void
+csb_test_rm_rf (const char *path)
+{
+  g_autoptr(GDir) dir = NULL;
+  const char *name;
+  struct stat st;
+
+  if (lstat (path, &st) != 0)
+    return;
+  if (!S_ISDIR (st.st_mode))
+    {
+      unlink (path);
+      return;
+    }
+  /* Tests make read-only folders (e.g. ~/.claude/hooks); let us in again. */
+  chmod (path, 0700);
+  dir = g_dir_open (path, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      csb_test_rm_rf (child);
+    }
+  rmdir (path);
+}
+
+void
+csb_test_write_file (const char *path,
+                     const char *contents,
+                     int         mode)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_file_set_contents_full (path, contents, -1, G_FILE_SET_CONTENTS_NONE, mode, &error);
+  g_assert_no_error (error);
+}
+
+gboolean
+csb_test_tree_contains (const char *dir,
+                        const char *needle,
+                        char      **out_path)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      struct stat st;
+
+      if (lstat (path, &st) != 0)
+        continue;
+      if (S_ISDIR (st.st_mode))
+        {
+          if (csb_test_tree_contains (path, needle, out_path))
+            return TRUE;
+        }
+      else if (S_ISREG (st.st_mode))
+        {
+          g_autofree char *contents = NULL;
+          gsize len;
+
+          if (g_file_get_contents (path, &contents, &len, NULL) &&
+              memmem (contents, len, needle, strlen (needle)) != NULL)
+            {
+              if (out_path)
+                *out_path = g_steal_pointer (&path);
+              return TRUE;
+            }
+        }
+    }
+  return FALSE;
+}
+
+static int
+compare_strings (gconstpointer a,
+                 gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+char *
+csb_test_list_dir (const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_strings);
+  g_ptr_array_add (names, NULL);
+  return g_strjoinv (" ", (char **) names->pdata);
+}
+
+void
+csb_test_dirs_init (CsbTestDirs *dirs)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tmp = g_dir_make_tmp ("csb-test-XXXXXX", &error);
+  char *root;
+
+  g_assert_no_error (error);
+  root = realpath (tmp, NULL);
+  g_assert_nonnull (root);
+  dirs->root = root;
+  dirs->home = g_build_filename (root, "home", NULL);
+  dirs->state = g_build_filename (root, "state", NULL);
+  dirs->runtime = g_build_filename (root, "runtime", NULL);
+  dirs->config = g_build_filename (root, "config", NULL);
+  dirs->cache = g_build_filename (root, "cache", NULL);
+  dirs->data = g_build_filename (root, "data", NULL);
+  dirs->projects = g_build_filename (root, "projects", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (dirs->home, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (dirs->state, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (dirs->runtime, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (dirs->config, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (dirs->cache, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (dirs->data, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (dirs->projects, 0700), ==, 0);
+}
+
+void
+csb_test_dirs_apply (CsbTestDirs *dirs)
+{
+  g_setenv ("HOME", dirs->home, TRUE);
+  g_setenv ("XDG_STATE_HOME", dirs->state, TRUE);
+  g_setenv ("XDG_RUNTIME_DIR", dirs->runtime, TRUE);
+  g_setenv ("XDG_CONFIG_HOME", dirs->config, TRUE);
+  g_setenv ("XDG_CACHE_HOME", dirs->cache, TRUE);
+  g_setenv ("XDG_DATA_HOME", dirs->data, TRUE);
+}
+
+void
+csb_test_dirs_clear (CsbTestDirs *dirs)
+{
+  if (dirs->root != NULL && g_getenv ("CSB_TEST_KEEP") == NULL)
+    csb_test_rm_rf (dirs->root);
+  g_clear_pointer (&dirs->root, g_free);
+  g_clear_pointer (&dirs->home, g_free);
+  g_clear_pointer (&dirs->state, g_free);
+  g_clear_pointer (&dirs->runtime, g_free);
+  g_clear_pointer (&dirs->config, g_free);
+  g_clear_pointer (&dirs->cache, g_free);
+  g_clear_pointer (&dirs->data, g_free);
+  g_clear_pointer (&dirs->projects, g_free);
+}
+
+char *
+csb_test_make_project (CsbTestDirs *dirs,
+                       const char  *name)
+{
+  char *path = g_build_filename (dirs->projects, name, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
+  return path;
+}
+
+/* ---- claude --------------------------------------------------------------------------- */
+
+void
+csb_test_init_environment (void)
+{
+  if (real_home == NULL)
+    real_home = g_strdup (g_getenv ("HOME") ? g_getenv ("HOME") : g_get_home_dir ());
+  /* Nothing a developer's session has must leak into the tests' services. */
+  g_unsetenv ("GH_TOKEN");
+  g_unsetenv ("GITHUB_TOKEN");
+  g_unsetenv ("NPM_CONFIG_PREFIX");
+  g_unsetenv ("DBUS_SESSION_BUS_ADDRESS");
+  csb_test_find_claude ();
+}
+
+static gboolean
+is_executable_file (const char *path)
+{
+  struct stat st;
+
+  return path != NULL && stat (path, &st) == 0 && S_ISREG (st.st_mode) &&
+         access (path, X_OK) == 0;
+}
+
+const char *
+csb_test_find_claude (void)
+{
+  g_autofree char *on_path = NULL;
+  const char *env = g_getenv ("CSB_TEST_CLAUDE");
+
+  if (claude_searched)
+    return claude_path;
+  claude_searched = TRUE;
+
+  if (is_executable_file (env))
+    return claude_path = g_strdup (env);
+  if (real_home != NULL)
+    {
+      g_autofree char *npm_global = g_build_filename (real_home, ".npm-global", "bin", "claude",
+                                                      NULL);
+      g_autofree char *local = g_build_filename (real_home, ".local", "bin", "claude", NULL);
+
+      if (is_executable_file (npm_global))
+        return claude_path = g_steal_pointer (&npm_global);
+      if (is_executable_file (local))
+        return claude_path = g_steal_pointer (&local);
+    }
+  on_path = g_find_program_in_path ("claude");
+  if (is_executable_file (on_path))
+    return claude_path = g_steal_pointer (&on_path);
+  return NULL;
+}
+
+/* ---- main loop ------------------------------------------------------------------------- */
+
+static gboolean
+on_run_timeout (gpointer user_data)
+{
+  gboolean *timed_out = user_data;
+
+  *timed_out = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+csb_test_run_until (gboolean (*done) (gpointer data),
+                    gpointer   data,
+                    guint      timeout_ms)
+{
+  gboolean timed_out = FALSE;
+  guint id = g_timeout_add (timeout_ms, on_run_timeout, &timed_out);
+
+  while (!done (data) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+  return done (data);
+}
+
+static gboolean
+never (gpointer data)
+{
+  return FALSE;
+}
+
+void
+csb_test_sleep_ms (guint ms)
+{
+  csb_test_run_until (never, NULL, ms);
+}
+
+/* ---- the private bus ----------------------------------------------------------------- */
+
+static GHashTable *exited_statuses;   /* object path → status + 1000 */
+
+static void
+on_exited_signal (GDBusConnection *connection,
+                  const char      *sender,
+                  const char      *path,
+                  const char      *interface,
+                  const char      *signal,
+                  GVariant        *parameters,
+                  gpointer         user_data)
+{
+  int status;
+
+  g_variant_get (parameters, "(i)", &status);
+  g_hash_table_insert (exited_statuses, g_strdup (path), GINT_TO_POINTER (status + 1000));
+}
+
+static char *
+path_without_claude (void)
+{
+  g_auto(GStrv) dirs = g_strsplit (g_getenv ("PATH") ? g_getenv ("PATH")
+                                                     : "/usr/local/bin:/usr/bin:/bin", ":", -1);
+  g_autoptr(GStrvBuilder) kept = g_strv_builder_new ();
+  g_auto(GStrv) result = NULL;
+
+  for (guint i = 0; dirs[i] != NULL; i++)
+    {
+      g_autofree char *candidate = g_build_filename (dirs[i], "claude", NULL);
+
+      if (*dirs[i] != '\0' && !g_file_test (candidate, G_FILE_TEST_EXISTS))
+        g_strv_builder_add (kept, dirs[i]);
+    }
+  result = g_strv_builder_end (kept);
+  return g_strjoinv (":", result);
+}
+
+static gboolean
+name_has_owner (GDBusConnection *connection)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean owned;
+
+  reply = g_dbus_connection_call_sync (connection, "org.freedesktop.DBus",
+                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "NameHasOwner", g_variant_new ("(s)", BUS_NAME),
+                                       G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE, -1,
+                                       NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(b)", &owned);
+  return owned;
+}
+
+void
+csb_test_bus_setup (CsbTestBus              *self,
+                    const CsbTestBusOptions *options)
+{
+  static const CsbTestBusOptions no_options = { NULL, FALSE, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *services = g_test_build_filename (G_TEST_BUILT, "services", NULL);
+  g_autofree char *path_env = path_without_claude ();
+  const char *address;
+  int saved_stderr, log_fd;
+
+  if (options == NULL)
+    options = &no_options;
+  memset (self, 0, sizeof *self);
+  if (exited_statuses == NULL)
+    exited_statuses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_remove_all (exited_statuses);
+
+  /* The activated service inherits the bus daemon's environment, as a desktop
+   * service inherits the session's activation environment. */
+  csb_test_dirs_init (&self->dirs);
+  csb_test_dirs_apply (&self->dirs);
+  if (options->settings_keyfile != NULL)
+    {
+      g_autofree char *keyfile = g_build_filename (self->dirs.config, "glib-2.0", "settings",
+                                                   "keyfile", NULL);
+      csb_test_write_file (keyfile, options->settings_keyfile, 0600);
+      g_setenv ("GSETTINGS_BACKEND", "keyfile", TRUE);
+    }
+  else
+    g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+
+  if (options->claude_on_path)
+    {
+      const char *claude = csb_test_find_claude ();
+      g_autofree char *bin = NULL;
+      g_autofree char *with_claude = NULL;
+
+      g_assert_nonnull (claude);
+      bin = g_path_get_dirname (claude);
+      with_claude = g_strconcat (bin, ":", path_env, NULL);
+      g_setenv ("PATH", with_claude, TRUE);
+    }
+  else
+    g_setenv ("PATH", path_env, TRUE);
+  for (guint i = 0; options->env != NULL && options->env[i] != NULL; i++)
+    {
+      const char *eq = strchr (options->env[i], '=');
+
+      if (eq == NULL)
+        g_unsetenv (options->env[i]);
+      else
+        {
+          g_autofree char *name = g_strndup (options->env[i], eq - options->env[i]);
+          g_setenv (name, eq + 1, TRUE);
+        }
+    }
+
+  self->service_log = g_build_filename (self->dirs.root, "service.log", NULL);
+  log_fd = open (self->service_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  g_assert_cmpint (log_fd, >=, 0);
+  saved_stderr = dup (STDERR_FILENO);
+  g_assert_cmpint (saved_stderr, >=, 0);
+
+  /* The bus daemon, and through it the service, write their stderr to the log. */
+  dup2 (log_fd, STDERR_FILENO);
+  self->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_add_service_dir (self->bus, services);
+  g_test_dbus_up (self->bus);
+  dup2 (saved_stderr, STDERR_FILENO);
+  close (saved_stderr);
+  close (log_fd);
+
+  address = g_test_dbus_get_bus_address (self->bus);
+  g_assert_nonnull (address);
+  /* A private connection: nothing of it outlives the test's bus. */
+  self->connection = g_dbus_connection_new_for_address_sync (address,
+                                                             G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                             G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                             NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_dbus_connection_set_exit_on_close (self->connection, FALSE);
+  g_dbus_connection_signal_subscribe (self->connection, NULL,
+                                      "org.example.ClaudeSandbox.Sandbox", "Exited", NULL,
+                                      NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_exited_signal,
+                                      NULL, NULL);
+  g_assert_false (name_has_owner (self->connection));
+}
+
+void
+csb_test_bus_activate (CsbTestBus *self)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  if (self->manager != NULL)
+    return;
+  self->manager = csb_dbus_manager_proxy_new_sync (self->connection, G_DBUS_PROXY_FLAGS_NONE,
+                                                   BUS_NAME, MANAGER_PATH, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (name_has_owner (self->connection));
+
+  reply = g_dbus_connection_call_sync (self->connection, "org.freedesktop.DBus",
+                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "GetConnectionUnixProcessID",
+                                       g_variant_new ("(s)", BUS_NAME), G_VARIANT_TYPE ("(u)"),
+                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(u)", &self->service_pid);
+
+  self->object_manager = csb_dbus_object_manager_client_new_sync (self->connection,
+                                                                  G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE,
+                                                                  BUS_NAME, MANAGER_PATH, NULL,
+                                                                  &error);
+  g_assert_no_error (error);
+}
+
+CsbDBusSandbox *
+csb_test_bus_get_sandbox (CsbTestBus *self,
+                          const char *object_path)
+{
+  g_autoptr(GError) error = NULL;
+  CsbDBusSandbox *sandbox;
+
+  sandbox = csb_dbus_sandbox_proxy_new_sync (self->connection, G_DBUS_PROXY_FLAGS_NONE,
+                                             BUS_NAME, object_path, NULL, &error);
+  g_assert_no_error (error);
+  return sandbox;
+}
+
+static gboolean
+is_active_state (const char *state)
+{
+  return g_strcmp0 (state, "exited") != 0 && g_strcmp0 (state, "failed") != 0;
+}
+
+typedef struct
+{
+  CsbTestBus *bus;
+  const char *path;
+} ExitWait;
+
+static gboolean
+has_exited (gpointer data)
+{
+  ExitWait *wait = data;
+
+  return g_hash_table_contains (exited_statuses, wait->path);
+}
+
+static gboolean
+process_gone (guint pid)
+{
+  g_autofree char *stat_path = g_strdup_printf ("/proc/%u/stat", pid);
+  g_autofree char *contents = NULL;
+  const char *paren;
+
+  if (kill ((pid_t) pid, 0) != 0 && errno == ESRCH)
+    return TRUE;
+  /* A zombie nobody reaps yet is gone for our purpose. */
+  if (!g_file_get_contents (stat_path, &contents, NULL, NULL))
+    return TRUE;
+  paren = strrchr (contents, ')');
+  return paren != NULL && paren[1] == ' ' && paren[2] == 'Z';
+}
+
+void
+csb_test_bus_teardown (CsbTestBus *self)
+{
+  if (self->object_manager != NULL)
+    {
+      GList *objects = g_dbus_object_manager_get_objects (self->object_manager);
+
+      /* A failed test must not leave sandboxes behind. */
+      for (GList *l = objects; l != NULL; l = l->next)
+        {
+          CsbDBusSandbox *sandbox = csb_dbus_object_peek_sandbox (l->data);
+          ExitWait wait = { self, NULL };
+
+          if (sandbox == NULL || !is_active_state (csb_dbus_sandbox_get_state (sandbox)))
+            continue;
+          wait.path = g_dbus_object_get_object_path (l->data);
+          csb_dbus_sandbox_call_stop_sync (sandbox, NULL, NULL);
+          csb_test_run_until (has_exited, &wait, 15000);
+        }
+      g_list_free_full (objects, g_object_unref);
+    }
+
+  g_clear_object (&self->object_manager);
+  g_clear_object (&self->manager);
+  if (self->connection != NULL)
+    g_dbus_connection_close_sync (self->connection, NULL, NULL);
+  g_clear_object (&self->connection);
+  /* Let pending callbacks of the closed connection run. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  if (self->bus != NULL)
+    g_test_dbus_down (self->bus);
+  g_clear_object (&self->bus);
+
+  if (self->service_pid != 0)
+    {
+      for (guint i = 0; i < 500 && !process_gone (self->service_pid); i++)
+        g_usleep (10000);
+      if (!process_gone (self->service_pid))
+        {
+          g_test_message ("the service (pid %u) did not exit with its bus", self->service_pid);
+          kill ((pid_t) self->service_pid, SIGKILL);
+          g_test_fail ();
+        }
+    }
+
+  if (g_test_failed () || g_getenv ("CSB_TEST_SHOW_LOG") != NULL)
+    {
+      g_autofree char *log = NULL;
+
+      if (self->service_log && g_file_get_contents (self->service_log, &log, NULL, NULL))
+        g_test_message ("service log:\n%s", log);
+    }
+  g_clear_pointer (&self->service_log, g_free);
+  csb_test_dirs_clear (&self->dirs);
+  g_unsetenv ("GSETTINGS_BACKEND");
+}
+
+/* ---- one sandbox run ----------------------------------------------------------------- */
+
+static gboolean
+on_pipe_readable (int          fd,
+                  GIOCondition cond,
+                  gpointer     user_data)
+{
+  CsbTestRun *run = user_data;
+  gboolean is_out = fd == run->out_fd;
+  GString *buffer = is_out ? run->out : run->err;
+  char chunk[4096];
+  ssize_t n;
+
+  n = read (fd, chunk, sizeof chunk);
+  if (n > 0)
+    {
+      g_string_append_len (buffer, chunk, n);
+      return G_SOURCE_CONTINUE;
+    }
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return G_SOURCE_CONTINUE;
+  close (fd);
+  if (is_out)
+    {
+      run->out_fd = -1;
+      run->out_watch = 0;
+    }
+  else
+    {
+      run->err_fd = -1;
+      run->err_watch = 0;
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static CsbTestRun *
+launch (CsbTestBus         *bus,
+        const char         *project_dir,
+        const char * const *command,
+        GVariant           *options,
+        gboolean            with_stdio,
+        gboolean            keep_stdin,
+        GError            **error)
+{
+  g_autoptr(CsbTestRun) run = g_new0 (CsbTestRun, 1);
+  g_autoptr(GUnixFDList) fd_list = g_unix_fd_list_new ();
+  g_autoptr(GVariant) owned_options = options ? g_variant_ref_sink (options) : NULL;
+  GVariantBuilder builder;
+  const char * const empty[] = { NULL };
+  g_autoptr(GError) local_error = NULL;
+
+  csb_test_bus_activate (bus);
+  run->bus = bus;
+  run->out = g_string_new (NULL);
+  run->err = g_string_new (NULL);
+  run->stdin_fd = run->out_fd = run->err_fd = -1;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  if (owned_options != NULL)
+    {
+      GVariantIter iter;
+      const char *key;
+      GVariant *value;
+
+      g_variant_iter_init (&iter, owned_options);
+      while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+        {
+          g_variant_builder_add (&builder, "{sv}", key, value);
+          g_variant_unref (value);
+        }
+    }
+  if (with_stdio)
+    {
+      GVariantBuilder stdio;
+      int out_pipe[2], err_pipe[2];
+
+      g_variant_builder_init (&stdio, G_VARIANT_TYPE ("a{uh}"));
+      if (keep_stdin)
+        {
+          int in_pipe[2];
+
+          g_assert_true (g_unix_open_pipe (in_pipe, FD_CLOEXEC, NULL));
+          g_variant_builder_add (&stdio, "{uh}", 0,
+                                 g_unix_fd_list_append (fd_list, in_pipe[0], NULL));
+          close (in_pipe[0]);
+          run->stdin_fd = in_pipe[1];
+        }
+      g_assert_true (g_unix_open_pipe (out_pipe, FD_CLOEXEC, NULL));
+      g_assert_true (g_unix_open_pipe (err_pipe, FD_CLOEXEC, NULL));
+      g_variant_builder_add (&stdio, "{uh}", 1,
+                             g_unix_fd_list_append (fd_list, out_pipe[1], NULL));
+      g_variant_builder_add (&stdio, "{uh}", 2,
+                             g_unix_fd_list_append (fd_list, err_pipe[1], NULL));
+      close (out_pipe[1]);
+      close (err_pipe[1]);
+      run->out_fd = out_pipe[0];
+      run->err_fd = err_pipe[0];
+      g_unix_set_fd_nonblocking (run->out_fd, TRUE, NULL);
+      g_unix_set_fd_nonblocking (run->err_fd, TRUE, NULL);
+      run->out_watch = g_unix_fd_add (run->out_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                      on_pipe_readable, run);
+      run->err_watch = g_unix_fd_add (run->err_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                      on_pipe_readable, run);
+      g_variant_builder_add (&builder, "{sv}", "stdio", g_variant_builder_end (&stdio));
+    }
+
+  if (!csb_dbus_manager_call_launch_sync (bus->manager, project_dir,
+                                          command ? command : empty,
+                                          g_variant_builder_end (&builder),
+                                          with_stdio ? fd_list : NULL,
+                                          &run->object_path, NULL, NULL, &local_error))
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+  g_assert_true (g_variant_is_object_path (run->object_path));
+  run->sandbox = csb_test_bus_get_sandbox (bus, run->object_path);
+  return g_steal_pointer (&run);
+}
+
+CsbTestRun *
+csb_test_launch (CsbTestBus         *bus,
+                 const char         *project_dir,
+                 const char * const *command,
+                 GVariant           *options,
+                 gboolean            keep_stdin,
+                 GError            **error)
+{
+  return launch (bus, project_dir, command, options, TRUE, keep_stdin, error);
+}
+
+CsbTestRun *
+csb_test_launch_pty (CsbTestBus         *bus,
+                     const char         *project_dir,
+                     const char * const *command,
+                     GVariant           *options,
+                     GError            **error)
+{
+  return launch (bus, project_dir, command, options, FALSE, FALSE, error);
+}
+
+static gboolean
+run_finished (gpointer data)
+{
+  CsbTestRun *run = data;
+
+  return g_hash_table_contains (exited_statuses, run->object_path) &&
+         run->out_fd < 0 && run->err_fd < 0;
+}
+
+gboolean
+csb_test_run_wait (CsbTestRun *run,
+                   guint       timeout_ms)
+{
+  gboolean done = csb_test_run_until (run_finished, run, timeout_ms);
+
+  if (g_hash_table_contains (exited_statuses, run->object_path))
+    {
+      run->exited = TRUE;
+      run->exit_signal_status =
+        GPOINTER_TO_INT (g_hash_table_lookup (exited_statuses, run->object_path)) - 1000;
+    }
+  return done;
+}
+
+typedef struct
+{
+  CsbTestRun *run;
+  const char *needle;
+} OutputWait;
+
+static gboolean
+output_has (gpointer data)
+{
+  OutputWait *wait = data;
+
+  return strstr (wait->run->out->str, wait->needle) != NULL;
+}
+
+gboolean
+csb_test_run_wait_output (CsbTestRun *run,
+                          const char *needle,
+                          guint       timeout_ms)
+{
+  OutputWait wait = { run, needle };
+
+  return csb_test_run_until (output_has, &wait, timeout_ms);
+}
+
+void
+csb_test_run_free (CsbTestRun *run)
+{
+  if (run == NULL)
+    return;
+  g_clear_handle_id (&run->out_watch, g_source_remove);
+  g_clear_handle_id (&run->err_watch, g_source_remove);
+  if (run->stdin_fd >= 0)
+    close (run->stdin_fd);
+  if (run->out_fd >= 0)
+    close (run->out_fd);
+  if (run->err_fd >= 0)
+    close (run->err_fd);
+  g_clear_object (&run->sandbox);
+  g_free (run->object_path);
+  g_string_free (run->out, TRUE);
+  g_string_free (run->err, TRUE);
+  g_free (run);
+}
+
+char *
+csb_test_run_command (CsbTestBus         *bus,
+                      const char         *project_dir,
+                      const char * const *command,
+                      GVariant           *options,
+                      int                 expected_status)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = csb_test_launch (bus, project_dir, command, options, FALSE,
+                                               &error);
+  gboolean finished;
+
+  g_assert_no_error (error);
+  finished = csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS);
+  g_test_message ("%s: stdout: %s", run->object_path, run->out->str);
+  if (run->err->len > 0)
+    g_test_message ("%s: stderr: %s", run->object_path, run->err->str);
+  g_assert_true (finished);
+  g_assert_true (run->exited);
+  g_assert_cmpint (run->exit_signal_status, ==, expected_status);
+  g_assert_cmpint (csb_dbus_sandbox_get_exit_status (run->sandbox), ==, expected_status);
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "exited");
+  return g_strdup (run->out->str);
+}
+
+/* ---- terminal clients --------------------------------------------------------------- */
+
+static gboolean
+on_terminal_readable (int          fd,
+                      GIOCondition cond,
+                      gpointer     user_data)
+{
+  CsbTestTerminal *term = user_data;
+  char chunk[4096];
+  ssize_t n = recv (fd, chunk, sizeof chunk, MSG_DONTWAIT);
+
+  if (n > 0)
+    {
+      g_string_append_len (term->received, chunk, n);
+      return G_SOURCE_CONTINUE;
+    }
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return G_SOURCE_CONTINUE;
+  term->eof = TRUE;
+  term->watch = 0;
+  return G_SOURCE_REMOVE;
+}
+
+CsbTestTerminal *
+csb_test_terminal_open (CsbDBusSandbox *sandbox,
+                        GError        **error)
+{
+  g_autoptr(GVariant) handle = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  CsbTestTerminal *term;
+  int fd;
+
+  if (!csb_dbus_sandbox_call_open_terminal_sync (sandbox, NULL, &handle, &fds, NULL, error))
+    return NULL;
+  g_assert_nonnull (fds);
+  fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), error);
+  if (fd < 0)
+    return NULL;
+  term = g_new0 (CsbTestTerminal, 1);
+  term->fd = fd;
+  term->received = g_string_new (NULL);
+  g_unix_set_fd_nonblocking (fd, TRUE, NULL);
+  term->watch = g_unix_fd_add (fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_terminal_readable, term);
+  return term;
+}
+
+void
+csb_test_terminal_send (CsbTestTerminal *term,
+                        const char      *text)
+{
+  gsize len = strlen (text);
+
+  while (len > 0)
+    {
+      ssize_t n = send (term->fd, text, len, MSG_NOSIGNAL);
+
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      g_assert_cmpint (n, >, 0);
+      text += n;
+      len -= n;
+    }
+}
+
+typedef struct
+{
+  CsbTestTerminal *term;
+  const char      *needle;
+} TerminalWait;
+
+static gboolean
+terminal_has (gpointer data)
+{
+  TerminalWait *wait = data;
+
+  return strstr (wait->term->received->str, wait->needle) != NULL;
+}
+
+gboolean
+csb_test_terminal_wait (CsbTestTerminal *term,
+                        const char      *needle,
+                        guint            timeout_ms)
+{
+  TerminalWait wait = { term, needle };
+
+  return csb_test_run_until (terminal_has, &wait, timeout_ms);
+}
+
+static gboolean
+terminal_eof (gpointer data)
+{
+  return ((CsbTestTerminal *) data)->eof;
+}
+
+gboolean
+csb_test_terminal_wait_eof (CsbTestTerminal *term,
+                            guint            timeout_ms)
+{
+  return csb_test_run_until (terminal_eof, term, timeout_ms);
+}
+
+void
+csb_test_terminal_free (CsbTestTerminal *term)
+{
+  if (term == NULL)
+    return;
+  g_clear_handle_id (&term->watch, g_source_remove);
+  close (term->fd);
+  g_string_free (term->received, TRUE);
+  g_free (term);
+}
+
+const char *
+csb_test_error_name (const GError *error)
+{
+  static char *name;
+
+  if (error == NULL)
+    return "(none)";
+  g_free (name);
+  name = g_dbus_error_get_remote_error (error);
+  if (name == NULL)
+    name = g_dbus_error_encode_gerror (error);
+  return name;
+}

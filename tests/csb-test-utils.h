@@ -1,0 +1,171 @@
+/* csb-test-utils.h — what the unit, bus and sandbox tests share: throwaway
+ * folders standing in for $HOME and the XDG dirs, a private bus that activates
+ * the in-tree service, and sandboxes run with pipes or a terminal.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <gio/gio.h>
+#include <gio/gunixfdlist.h>
+
+#include "csb-dbus.h"
+#include "csb-error.h"
+
+G_BEGIN_DECLS
+
+/* Generous: a loaded CI machine runs several sandbox tests at once. */
+#define CSB_TEST_TIMEOUT_MS 30000
+
+/* A temporary root with home/, state/, runtime/ (0700), config/, cache/, data/
+ * and projects/ in it, all canonical paths. */
+typedef struct
+{
+  char *root;
+  char *home;
+  char *state;
+  char *runtime;
+  char *config;
+  char *cache;
+  char *data;
+  char *projects;
+} CsbTestDirs;
+
+void         csb_test_dirs_init       (CsbTestDirs *dirs);
+void         csb_test_dirs_clear      (CsbTestDirs *dirs);
+/* Points HOME and the XDG variables of this process (and so of anything it
+ * spawns from now on) at @dirs. */
+void         csb_test_dirs_apply      (CsbTestDirs *dirs);
+char        *csb_test_make_project    (CsbTestDirs *dirs,
+                                       const char  *name);
+
+void         csb_test_rm_rf           (const char  *path);
+void         csb_test_write_file      (const char  *path,
+                                       const char  *contents,
+                                       int          mode);
+/* TRUE if some file under @dir holds @needle; its path in @out_path. */
+gboolean     csb_test_tree_contains   (const char  *dir,
+                                       const char  *needle,
+                                       char       **out_path);
+/* Entries of @dir, sorted, as one space-separated string ('' if none or missing). */
+char        *csb_test_list_dir        (const char  *dir);
+
+/* The real Claude Code executable of this machine, or NULL: PATH,
+ * $CSB_TEST_CLAUDE, ~/.npm-global/bin, ~/.local/bin (the real home, as it was
+ * when the test started). */
+const char  *csb_test_find_claude     (void);
+/* Call first thing in main(), before anything reads $HOME. */
+void         csb_test_init_environment (void);
+
+/* Iterates the default main context until @done returns TRUE or @timeout_ms
+ * passed; returns what @done last said. */
+gboolean     csb_test_run_until       (gboolean   (*done) (gpointer data),
+                                       gpointer     data,
+                                       guint        timeout_ms);
+void         csb_test_sleep_ms        (guint        ms);
+
+/* ---- the private bus ------------------------------------------------------------ */
+
+typedef struct
+{
+  CsbTestDirs         dirs;
+  GTestDBus          *bus;
+  GDBusConnection    *connection;
+  CsbDBusManager     *manager;
+  GDBusObjectManager *object_manager;
+  char               *service_log;   /* the service's stderr (and the bus's) */
+  guint               service_pid;
+} CsbTestBus;
+
+/* Extra environment of the service, "NAME=VALUE" (a NULL VALUE unsets). */
+typedef struct
+{
+  const char * const *env;        /* NAME=VALUE pairs, or NAME alone to unset */
+  gboolean            claude_on_path;  /* put the real claude's folder on the service's PATH */
+  const char         *settings_keyfile; /* contents of the GSettings keyfile, or NULL: memory */
+} CsbTestBusOptions;
+
+void         csb_test_bus_setup       (CsbTestBus              *self,
+                                       const CsbTestBusOptions *options);
+void         csb_test_bus_teardown    (CsbTestBus              *self);
+/* Starts the service if not yet (a first call activates it). */
+void         csb_test_bus_activate    (CsbTestBus              *self);
+CsbDBusSandbox *csb_test_bus_get_sandbox (CsbTestBus *self,
+                                          const char *object_path);
+
+/* ---- one sandbox run -------------------------------------------------------------- */
+
+typedef struct
+{
+  CsbTestBus     *bus;
+  char           *object_path;
+  CsbDBusSandbox *sandbox;
+  GString        *out;
+  GString        *err;
+  int             stdin_fd;     /* our end of its stdin pipe, or -1 */
+  int             out_fd;
+  int             err_fd;
+  guint           out_watch;
+  guint           err_watch;
+  gboolean        exited;
+  int             exit_signal_status;
+  gulong          exited_id;
+} CsbTestRun;
+
+/* Launch with stdio pipes (stdin a pipe we hold when @keep_stdin, else none).
+ * @options: extra a{sv} entries (floating reference taken), or NULL. */
+CsbTestRun  *csb_test_launch          (CsbTestBus          *bus,
+                                       const char          *project_dir,
+                                       const char * const  *command,
+                                       GVariant            *options,
+                                       gboolean             keep_stdin,
+                                       GError             **error);
+/* Launch with a terminal (no stdio option). */
+CsbTestRun  *csb_test_launch_pty      (CsbTestBus          *bus,
+                                       const char          *project_dir,
+                                       const char * const  *command,
+                                       GVariant            *options,
+                                       GError             **error);
+/* Waits for Exited and EOF on both pipes; FALSE on timeout. */
+gboolean     csb_test_run_wait        (CsbTestRun          *run,
+                                       guint                timeout_ms);
+/* Waits until stdout holds @needle. */
+gboolean     csb_test_run_wait_output (CsbTestRun          *run,
+                                       const char          *needle,
+                                       guint                timeout_ms);
+void         csb_test_run_free        (CsbTestRun          *run);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CsbTestRun, csb_test_run_free)
+
+/* Launch @command with pipes, wait for the end, check it exited with @status;
+ * returns stdout. */
+char        *csb_test_run_command     (CsbTestBus          *bus,
+                                       const char          *project_dir,
+                                       const char * const  *command,
+                                       GVariant            *options,
+                                       int                  expected_status);
+
+/* ---- terminal clients -------------------------------------------------------------- */
+
+typedef struct
+{
+  int      fd;
+  GString *received;
+  guint    watch;
+  gboolean eof;
+} CsbTestTerminal;
+
+CsbTestTerminal *csb_test_terminal_open  (CsbDBusSandbox   *sandbox,
+                                          GError          **error);
+void             csb_test_terminal_send  (CsbTestTerminal  *term,
+                                          const char       *text);
+gboolean         csb_test_terminal_wait  (CsbTestTerminal  *term,
+                                          const char       *needle,
+                                          guint             timeout_ms);
+gboolean         csb_test_terminal_wait_eof (CsbTestTerminal *term,
+                                             guint            timeout_ms);
+void             csb_test_terminal_free  (CsbTestTerminal  *term);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CsbTestTerminal, csb_test_terminal_free)
+
+/* The remote error name of @error, or "(none)". */
+const char  *csb_test_error_name      (const GError        *error);
+
+G_END_DECLS
