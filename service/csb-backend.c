@@ -59,6 +59,7 @@ csb_sandbox_spec_free (CsbSandboxSpec *spec)
   g_clear_pointer (&spec->options, csb_launch_options_free);
   g_free (spec->state_dir);
   g_free (spec->runtime_dir);
+  g_free (spec->net_proxy_socket);
   g_strfreev (spec->environ);
   g_clear_object (&spec->settings);
   g_free (spec);

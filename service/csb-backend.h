@@ -26,6 +26,7 @@ typedef struct
   char             **environ;       /* the service's (activation) environment */
   GSettings         *settings;      /* (nullable) */
   int                stdio_fds[3];  /* owned: what the command gets as 0, 1, 2 */
+  char              *net_proxy_socket; /* filtered network: the proxy's socket, or NULL */
   gboolean           stdio_is_pty;
 } CsbSandboxSpec;
 

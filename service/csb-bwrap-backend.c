@@ -28,8 +28,12 @@
 #include "csb-error.h"
 #include "csb-seccomp.h"
 
-/* The sandbox's view of the project folder's home-relative paths. */
+/* Where the sandbox finds its ~/.claude.json copy and, with a filtered network, the
+ * proxy's socket and our helper (all in its private /run). */
 #define SANDBOX_STATE_DIR "/run/claude-sandbox"
+#define SANDBOX_NET_SOCKET "/run/claude-sandbox-net/proxy.sock"
+#define SANDBOX_NET_HELPER "/run/claude-sandbox-net/helper"
+#define SANDBOX_NET_PORT "3128"
 
 struct _CsbBwrapBackend
 {
@@ -396,6 +400,49 @@ add_ssh_agent (CsbSandboxSpec *spec,
                spec->id);
 }
 
+/* Our helper, next to the service (in the build tree too) or in libexecdir. */
+static char *
+find_net_helper (void)
+{
+  g_autofree char *self_exe = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *dir = self_exe ? g_path_get_dirname (self_exe) : NULL;
+  g_autofree char *beside = dir ? g_build_filename (dir, "claude-sandbox-net-helper", NULL) : NULL;
+
+  if (beside != NULL && g_file_test (beside, G_FILE_TEST_IS_EXECUTABLE))
+    return g_steal_pointer (&beside);
+  return g_build_filename (LIBEXECDIR, "claude-sandbox-net-helper", NULL);
+}
+
+/* A filtered network: no route out (own network namespace, only lo) but our helper,
+ * which relays 127.0.0.1:3128 to the service's proxy. */
+static gboolean
+add_network_filter (CsbSandboxSpec *spec,
+                    CsbArgv        *args,
+                    GError        **error)
+{
+  static const char * const proxy_vars[] = {
+    "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", NULL
+  };
+  g_autofree char *helper = find_net_helper ();
+
+  if (!g_file_test (helper, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                   "the network filter's helper %s is missing; reinstall claude-sandbox",
+                   helper);
+      return FALSE;
+    }
+  add_ro_bind (args, helper, SANDBOX_NET_HELPER);
+  add_ro_bind (args, spec->net_proxy_socket, SANDBOX_NET_SOCKET);
+  for (guint i = 0; proxy_vars[i] != NULL; i++)
+    add_env (args, proxy_vars[i], "http://127.0.0.1:" SANDBOX_NET_PORT);
+  add_env (args, "ALL_PROXY", "socks5h://127.0.0.1:" SANDBOX_NET_PORT);
+  add_env (args, "all_proxy", "socks5h://127.0.0.1:" SANDBOX_NET_PORT);
+  add_env (args, "NO_PROXY", "localhost,127.0.0.1,::1");
+  add_env (args, "no_proxy", "localhost,127.0.0.1,::1");
+  return TRUE;
+}
+
 /* Git hooks and config, and the project's Claude Code settings, are run or obeyed
  * by programs outside the sandbox (git, the host's claude): read-only inside. */
 static void
@@ -505,7 +552,9 @@ build_args (CsbSandboxSpec *spec,
   g_ptr_array_add (protections, g_strdup ("ipc-namespace"));
   g_ptr_array_add (protections, g_strdup ("uts-namespace"));
   g_ptr_array_add (protections, g_strdup ("mount-namespace"));
-  if (opts->network)
+  if (spec->net_proxy_socket != NULL)
+    g_ptr_array_add (protections, g_strdup ("network-filtered"));
+  else if (opts->network)
     csb_argv_add (args, "--share-net");
   else
     g_ptr_array_add (protections, g_strdup ("no-network"));
@@ -670,6 +719,9 @@ build_args (CsbSandboxSpec *spec,
   add_env (args, "IS_SANDBOX", "1");
   add_env (args, "CLAUDE_SANDBOX_ID", spec->id);
   add_env (args, "DISABLE_AUTOUPDATER", "1");
+  if (spec->net_proxy_socket != NULL && !add_network_filter (spec, args, error))
+    return NULL;
+
   /* The desktop, each behind its option: off means simply not there. */
   if (opts->display)
     add_display (spec, args, protections, run_user);
@@ -894,6 +946,9 @@ spawn_thread (GTask        *task,
   /* bwrap takes the command from its own argv only. It is public anyway (the
    * Command property); everything else, secrets included, went through the memfd. */
   csb_argv_add (outer, "--");
+  if (spec->net_proxy_socket != NULL)
+    csb_argv_add_args (outer, SANDBOX_NET_HELPER, SANDBOX_NET_SOCKET, SANDBOX_NET_PORT, "--",
+                       NULL);
   csb_argv_add_strv (outer, (const char * const *) spec->command);
 
   if (!g_spawn_async_with_pipes_and_fds (NULL, csb_argv_finish (outer), envp,

@@ -10,12 +10,14 @@
 #include <unistd.h>
 
 #include "csb-error.h"
+#include "csb-net-policy.h"
 #include "csb-options.h"
 
 #define MAX_NAME_LEN 64
 #define MAX_BINDS 64
 #define MAX_ENV 256
 #define MAX_COMMAND_ARGS 4096
+#define MAX_PATTERNS 1024
 
 static const char * const backend_names[] = { "bwrap", "vm", "container", NULL };
 
@@ -27,6 +29,8 @@ csb_launch_options_new (GSettings *settings)
   self->env = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->ro_binds = g_ptr_array_new_with_free_func (g_free);
   self->rw_binds = g_ptr_array_new_with_free_func (g_free);
+  self->network_allow = g_ptr_array_new_with_free_func (g_free);
+  self->network_deny = g_ptr_array_new_with_free_func (g_free);
   self->stdio_fds[0] = self->stdio_fds[1] = self->stdio_fds[2] = -1;
   self->vm_memory_mib = 2048;
   self->vm_cpus = 2;
@@ -67,6 +71,8 @@ csb_launch_options_free (CsbLaunchOptions *self)
   g_hash_table_unref (self->env);
   g_ptr_array_unref (self->ro_binds);
   g_ptr_array_unref (self->rw_binds);
+  g_ptr_array_unref (self->network_allow);
+  g_ptr_array_unref (self->network_deny);
   g_free (self);
 }
 
@@ -197,6 +203,44 @@ parse_binds (CsbLaunchOptions *self,
 }
 
 static gboolean
+parse_network_patterns (CsbLaunchOptions *self,
+                        const char       *key,
+                        GVariant         *value,
+                        GUnixFDList      *fd_list,
+                        GError          **error)
+{
+  GPtrArray *list = g_str_equal (key, "network-allow") ? self->network_allow
+                                                        : self->network_deny;
+  g_autofree const char **patterns = g_variant_get_strv (value, NULL);
+
+  if (g_strv_length ((char **) patterns) > MAX_PATTERNS)
+    return invalid (error, "option '%s' has more than %d patterns", key, MAX_PATTERNS);
+  for (guint i = 0; patterns[i] != NULL; i++)
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      /* "@default" stands for the allowlist in the settings. */
+      if (!g_str_equal (patterns[i], "@default") &&
+          !csb_net_pattern_validate (patterns[i], &local_error))
+        return invalid (error, "option '%s': %s", key, local_error->message);
+      g_ptr_array_add (list, g_strdup (patterns[i]));
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_network (CsbLaunchOptions *self,
+               const char       *key,
+               GVariant         *value,
+               GUnixFDList      *fd_list,
+               GError          **error)
+{
+  self->network = g_variant_get_boolean (value);
+  self->network_given = TRUE;
+  return TRUE;
+}
+
+static gboolean
 parse_stdio (CsbLaunchOptions *self,
              const char       *key,
              GVariant         *value,
@@ -271,7 +315,7 @@ parse_vm_cpus (CsbLaunchOptions *self,
 
 static const OptionSpec option_specs[] = {
   { "backend", "s", 0, parse_backend },
-  BOOL_OPTION ("network", network),
+  { "network", "b", 0, parse_network },
   BOOL_OPTION ("gh-token", gh_token),
   BOOL_OPTION ("shell", shell),
   BOOL_OPTION ("display", display),
@@ -285,6 +329,8 @@ static const OptionSpec option_specs[] = {
   { "vm-memory-mib", "u", 0, parse_vm_memory },
   { "vm-cpus", "u", 0, parse_vm_cpus },
   { "stdio", "a{uh}", 0, parse_stdio },
+  { "network-allow", "as", 0, parse_network_patterns },
+  { "network-deny", "as", 0, parse_network_patterns },
 };
 
 gboolean
@@ -331,6 +377,16 @@ csb_launch_options_parse (CsbLaunchOptions *self,
       else
         G_STRUCT_MEMBER (gboolean, self, spec->offset) = g_variant_get_boolean (value);
     }
+
+  if (self->network_allow->len > 0)
+    {
+      if (self->network_given && !self->network)
+        return invalid (error, "options 'network' (false) and 'network-allow' contradict each "
+                        "other: a filtered network needs network on");
+      self->network = TRUE;
+    }
+  else if (self->network_deny->len > 0)
+    return invalid (error, "option 'network-deny' needs 'network-allow' (a filtered network)");
 
   return TRUE;
 }

@@ -23,6 +23,9 @@ struct _CsbLaunchOptions
   GHashTable  *env;           /* name → value, set inside after the allowlist */
   GPtrArray   *ro_binds;      /* (element-type filename) */
   GPtrArray   *rw_binds;      /* (element-type filename) */
+  GPtrArray   *network_allow; /* (element-type utf8): non-empty = filtered network */
+  GPtrArray   *network_deny;
+  gboolean     network_given; /* the caller said network: true/false itself */
   guint        vm_memory_mib;
   guint        vm_cpus;
   gboolean     has_stdio;

@@ -14,6 +14,7 @@
 #include <gio/gunixfdlist.h>
 
 #include "csb-error.h"
+#include "csb-net-proxy.h"
 #include "csb-sandbox.h"
 #include "csb-terminal.h"
 
@@ -26,6 +27,7 @@ struct _CsbSandbox
   CsbSandboxSpec *spec;
   CsbBackend     *backend;
   CsbTerminal    *terminal;
+  CsbNetProxy    *net_proxy;
   GTask          *start_task;
   GError         *start_error;
   guint           drain_timeout_id;
@@ -155,6 +157,8 @@ on_backend_exited (CsbBackend *backend,
 
   g_message ("sandbox %s %s with status %d", self->spec->id,
              error_message ? "failed" : "exited", status);
+  if (self->net_proxy != NULL)
+    csb_net_proxy_stop (self->net_proxy);
   csb_dbus_sandbox_emit_exited (dbus, status);
   remove_dirs_async (self, FALSE);
 }
@@ -341,6 +345,92 @@ setup_stdio (CsbSandbox *self,
 }
 
 static void
+update_network_allow (CsbSandbox *self)
+{
+  g_auto(GStrv) allow = csb_net_policy_dup_allow (csb_net_proxy_get_policy (self->net_proxy));
+
+  csb_dbus_sandbox_set_network_allow (CSB_DBUS_SANDBOX (self), (const char * const *) allow);
+}
+
+static void
+on_network_denied (CsbNetProxy *proxy,
+                   const char  *host,
+                   guint        port,
+                   gpointer     user_data)
+{
+  CsbSandbox *self = user_data;
+
+  csb_dbus_sandbox_set_denied_connections (CSB_DBUS_SANDBOX (self),
+                                           csb_net_proxy_get_denied_count (proxy));
+  csb_dbus_sandbox_emit_network_denied (CSB_DBUS_SANDBOX (self), host, port);
+}
+
+static gboolean
+add_patterns (CsbNetPolicy       *policy,
+              gboolean            allow,
+              const char * const *patterns,
+              GError            **error)
+{
+  for (guint i = 0; patterns != NULL && patterns[i] != NULL; i++)
+    if (!(allow ? csb_net_policy_add_allow : csb_net_policy_add_deny) (policy, patterns[i], error))
+      return FALSE;
+  return TRUE;
+}
+
+/* A filtered network: the service's proxy, reached through a socket bound into the
+ * sandbox, decides each connection. Backend-independent; the backend wires it in. */
+static gboolean
+setup_network_filter (CsbSandbox *self,
+                      GError    **error)
+{
+  CsbLaunchOptions *opts = self->spec->options;
+  GSettings *settings = self->spec->settings;
+  g_autoptr(CsbNetPolicy) policy = NULL;
+  g_autofree char *socket_path = NULL;
+
+  if (opts->network_allow->len == 0)
+    return TRUE;
+
+  policy = csb_net_policy_new ();
+  for (guint i = 0; i < opts->network_allow->len; i++)
+    {
+      const char *pattern = g_ptr_array_index (opts->network_allow, i);
+
+      if (g_str_equal (pattern, "@default"))
+        {
+          g_auto(GStrv) defaults = settings ?
+            g_settings_get_strv (settings, "network-allow-default") : g_new0 (char *, 1);
+
+          if (!add_patterns (policy, TRUE, (const char * const *) defaults, error))
+            return FALSE;
+        }
+      else if (!csb_net_policy_add_allow (policy, pattern, error))
+        return FALSE;
+    }
+  if (settings != NULL)
+    {
+      g_autoptr(GVariant) projects = g_settings_get_value (settings, "project-network-allow");
+      g_autofree const char **extra = NULL;
+
+      if (g_variant_lookup (projects, self->spec->project_dir, "^a&s", &extra) &&
+          !add_patterns (policy, TRUE, extra, error))
+        return FALSE;
+    }
+  for (guint i = 0; i < opts->network_deny->len; i++)
+    if (!csb_net_policy_add_deny (policy, g_ptr_array_index (opts->network_deny, i), error))
+      return FALSE;
+
+  socket_path = g_build_filename (self->spec->runtime_dir, "net-proxy.sock", NULL);
+  self->net_proxy = csb_net_proxy_new (policy);
+  if (!csb_net_proxy_listen_unix (self->net_proxy, socket_path, error))
+    return FALSE;
+  g_signal_connect (self->net_proxy, "denied", G_CALLBACK (on_network_denied), self);
+  self->spec->net_proxy_socket = g_steal_pointer (&socket_path);
+  update_network_allow (self);
+  return TRUE;
+}
+
+static void
 on_prepared (GObject      *source,
              GAsyncResult *result,
              gpointer      user_data)
@@ -362,7 +452,8 @@ on_prepared (GObject      *source,
   self->spec->project_dir = g_steal_pointer (&resolved);
   csb_dbus_sandbox_set_project_dir (CSB_DBUS_SANDBOX (self), self->spec->project_dir);
 
-  if (!setup_stdio (self, &self->start_error))
+  if (!setup_network_filter (self, &self->start_error) ||
+      !setup_stdio (self, &self->start_error))
     {
       finish_failed_start (self);
       return;
@@ -508,9 +599,37 @@ handle_remove (CsbDBusSandbox        *object,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+static gboolean
+handle_allow_host (CsbDBusSandbox        *object,
+                   GDBusMethodInvocation *invocation,
+                   const char            *pattern)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+  g_autoptr(GError) error = NULL;
+
+  if (self->net_proxy == NULL || !csb_sandbox_is_active (self))
+    {
+      g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                                             "sandbox %s has no filtered network running "
+                                             "(launch it with the network-allow option)",
+                                             self->spec->id);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (!csb_net_policy_add_allow (csb_net_proxy_get_policy (self->net_proxy), pattern, &error))
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  g_message ("sandbox %s: network allowed for %s", self->spec->id, pattern);
+  update_network_allow (self);
+  csb_dbus_sandbox_complete_allow_host (object, g_steal_pointer (&invocation));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static void
 csb_sandbox_iface_init (CsbDBusSandboxIface *iface)
 {
+  iface->handle_allow_host = handle_allow_host;
   iface->handle_stop = handle_stop;
   iface->handle_open_terminal = handle_open_terminal;
   iface->handle_resize_terminal = handle_resize_terminal;
@@ -531,6 +650,12 @@ csb_sandbox_dispose (GObject *object)
     g_clear_signal_handler (&self->terminal_closed_id, self->terminal);
   g_clear_object (&self->backend);
   g_clear_object (&self->terminal);
+  if (self->net_proxy != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->net_proxy, self);
+      csb_net_proxy_stop (self->net_proxy);
+      g_clear_object (&self->net_proxy);
+    }
   G_OBJECT_CLASS (csb_sandbox_parent_class)->dispose (object);
 }
 
@@ -596,5 +721,7 @@ csb_sandbox_new (CsbSandboxSpec *spec,
   csb_dbus_sandbox_set_gh_token (dbus, spec->options->gh_token);
   csb_dbus_sandbox_set_display (dbus, "");
   csb_dbus_sandbox_set_error (dbus, "");
+  csb_dbus_sandbox_set_network_allow (dbus, NULL);
+  csb_dbus_sandbox_set_denied_connections (dbus, 0);
   return self;
 }

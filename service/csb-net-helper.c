@@ -1,0 +1,263 @@
+/* claude-sandbox-net-helper — runs inside a sandbox whose network is filtered.
+ *
+ *   claude-sandbox-net-helper SOCKET PORT -- COMMAND [ARG…]
+ *
+ * The sandbox has its own network namespace with only lo. This helper listens on
+ * 127.0.0.1:PORT, relays each connection to SOCKET (the service's filtering proxy,
+ * bound in from outside), and runs COMMAND as its child, exiting with its status.
+ * It ignores the terminal's and Stop's signals: the command gets them, and when it
+ * ends the helper ends. Plain C and poll(): nothing to load but libc.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define BUF_SIZE 65536
+#define MAX_CONNS 4096
+
+typedef struct
+{
+  int    fd[2];          /* 0: the client (tcp), 1: the proxy (unix) */
+  char  *buf[2];         /* bytes read from fd[i], waiting to go to fd[1 - i] */
+  size_t len[2];
+  int    eof[2];         /* fd[i] gave EOF */
+} Conn;
+
+static Conn *conns[MAX_CONNS];
+static int sigchld_pipe[2];
+
+static void
+on_sigchld (int signum)
+{
+  int saved = errno;
+  char c = 0;
+
+  (void) signum;
+  (void) !write (sigchld_pipe[1], &c, 1);
+  errno = saved;
+}
+
+static void
+conn_close (int i)
+{
+  Conn *c = conns[i];
+
+  close (c->fd[0]);
+  close (c->fd[1]);
+  free (c->buf[0]);
+  free (c->buf[1]);
+  free (c);
+  conns[i] = NULL;
+}
+
+static int
+connect_proxy (const char *path)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+  if (fd < 0)
+    return -1;
+  strncpy (addr.sun_path, path, sizeof addr.sun_path - 1);
+  if (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0 && errno != EINPROGRESS)
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+static void
+accept_one (int listener,
+            const char *proxy_path)
+{
+  int client = accept4 (listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  int upstream, slot = -1;
+
+  if (client < 0)
+    return;
+  for (int i = 0; i < MAX_CONNS; i++)
+    if (conns[i] == NULL)
+      {
+        slot = i;
+        break;
+      }
+  upstream = slot >= 0 ? connect_proxy (proxy_path) : -1;
+  if (upstream < 0)
+    {
+      close (client);
+      return;
+    }
+  conns[slot] = calloc (1, sizeof (Conn));
+  conns[slot]->fd[0] = client;
+  conns[slot]->fd[1] = upstream;
+  conns[slot]->buf[0] = malloc (BUF_SIZE);
+  conns[slot]->buf[1] = malloc (BUF_SIZE);
+}
+
+/* Moves what it can; returns -1 when the connection is finished. */
+static int
+conn_pump (Conn *c,
+           short revents0,
+           short revents1)
+{
+  short revents[2] = { revents0, revents1 };
+
+  for (int i = 0; i < 2; i++)
+    {
+      if (!c->eof[i] && c->len[i] < BUF_SIZE && (revents[i] & (POLLIN | POLLHUP | POLLERR)))
+        {
+          ssize_t n = read (c->fd[i], c->buf[i] + c->len[i], BUF_SIZE - c->len[i]);
+
+          if (n > 0)
+            c->len[i] += n;
+          else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            c->eof[i] = 1;
+        }
+      if (c->len[i] > 0)
+        {
+          ssize_t n = send (c->fd[1 - i], c->buf[i], c->len[i], MSG_NOSIGNAL);
+
+          if (n > 0)
+            {
+              memmove (c->buf[i], c->buf[i] + n, c->len[i] - n);
+              c->len[i] -= n;
+            }
+          else if (n < 0 && errno != EAGAIN && errno != EINTR)
+            return -1;
+        }
+      if (c->eof[i] && c->len[i] == 0)
+        shutdown (c->fd[1 - i], SHUT_WR);
+    }
+  return (c->eof[0] && c->eof[1] && c->len[0] == 0 && c->len[1] == 0) ? -1 : 0;
+}
+
+static int
+exit_status (int wait_status)
+{
+  if (WIFEXITED (wait_status))
+    return WEXITSTATUS (wait_status);
+  if (WIFSIGNALED (wait_status))
+    return 128 + WTERMSIG (wait_status);
+  return 255;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  static const int ignored[] = { SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGTERM, SIGHUP,
+                                 SIGPIPE };
+  struct sockaddr_in addr = { .sin_family = AF_INET };
+  struct rlimit rl;
+  struct pollfd *pfds;
+  const char *proxy_path;
+  int listener, one = 1;
+  long port;
+  pid_t child;
+
+  if (argc < 5 || strcmp (argv[3], "--") != 0)
+    {
+      fprintf (stderr, "usage: %s SOCKET PORT -- COMMAND [ARG…]\n", argv[0]);
+      return 125;
+    }
+  proxy_path = argv[1];
+  port = strtol (argv[2], NULL, 10);
+  if (port < 1 || port > 65535)
+    {
+      fprintf (stderr, "%s: bad port '%s'\n", argv[0], argv[2]);
+      return 125;
+    }
+
+  /* Two fds a connection: lift the soft limit to the hard one. */
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit (RLIMIT_NOFILE, &rl);
+    }
+
+  listener = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+  addr.sin_port = htons (port);
+  setsockopt (listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (listener < 0 || bind (listener, (struct sockaddr *) &addr, sizeof addr) < 0 ||
+      listen (listener, 1024) < 0)
+    {
+      fprintf (stderr, "%s: cannot listen on 127.0.0.1:%ld: %s\n", argv[0], port,
+               strerror (errno));
+      return 125;
+    }
+
+  if (pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+    return 125;
+  signal (SIGCHLD, on_sigchld);
+
+  child = fork ();
+  if (child < 0)
+    return 125;
+  if (child == 0)
+    {
+      signal (SIGCHLD, SIG_DFL);
+      execvp (argv[4], argv + 4);
+      fprintf (stderr, "%s: cannot run %s: %s\n", argv[0], argv[4], strerror (errno));
+      _exit (errno == ENOENT ? 127 : 126);
+    }
+  for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+    signal (ignored[i], SIG_IGN);
+
+  pfds = calloc (2 + 2 * MAX_CONNS, sizeof (struct pollfd));
+  for (;;)
+    {
+      int n = 0, idx[MAX_CONNS];
+      int status;
+
+      pfds[n++] = (struct pollfd) { .fd = sigchld_pipe[0], .events = POLLIN };
+      pfds[n++] = (struct pollfd) { .fd = listener, .events = POLLIN };
+      for (int i = 0; i < MAX_CONNS; i++)
+        {
+          Conn *c = conns[i];
+
+          idx[i] = -1;
+          if (c == NULL)
+            continue;
+          idx[i] = n;
+          for (int k = 0; k < 2; k++)
+            pfds[n++] = (struct pollfd) {
+              .fd = c->fd[k],
+              .events = (!c->eof[k] && c->len[k] < BUF_SIZE ? POLLIN : 0) |
+                        (c->len[1 - k] > 0 ? POLLOUT : 0),
+            };
+        }
+      if (poll (pfds, n, -1) < 0 && errno != EINTR)
+        break;
+
+      if (waitpid (child, &status, WNOHANG) == child)
+        return exit_status (status);
+      if (pfds[0].revents & POLLIN)
+        {
+          char drain[64];
+          while (read (sigchld_pipe[0], drain, sizeof drain) > 0)
+            ;
+        }
+      for (int i = 0; i < MAX_CONNS; i++)
+        if (idx[i] >= 0 && conns[i] != NULL &&
+            conn_pump (conns[i], pfds[idx[i]].revents, pfds[idx[i] + 1].revents) < 0)
+          conn_close (i);
+      if (pfds[1].revents & POLLIN)
+        for (int k = 0; k < 64; k++)
+          accept_one (listener, proxy_path);
+    }
+  return 125;
+}
