@@ -1,0 +1,772 @@
+/* claude-sandbox — the terminal client of org.example.ClaudeSandbox.
+ *
+ * Command-line compatible with claude-code-nix-sandbox: options, then the project
+ * folder, then claude's own arguments, which are never parsed here (strict POSIX
+ * parsing stops at the first non-option). The sandbox runs in the service, not
+ * under us: on a terminal we relay the tty to the sandbox's pty (a terminal fd is
+ * never handed in, see DESIGN.md), in scripts we hand over our stdio fds.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <gio/gunixfdlist.h>
+#include <glib/gi18n.h>
+#include <glib-unix.h>
+
+#include "csb-cli-common.h"
+#include "csb-cli-session.h"
+#include "csb-dbus.h"
+#include "csb-error.h"
+
+#define BUS_NAME CSB_CLI_BUS_NAME
+#define MANAGER_PATH CSB_CLI_MANAGER_PATH
+#define SANDBOX_PATH_PREFIX CSB_CLI_SANDBOX_PATH_PREFIX
+
+static gboolean opt_shell;
+static gboolean opt_command;
+static gboolean opt_gh_token;
+static int opt_network = -1;
+static char *opt_backend;
+static char *opt_name;
+static char **opt_env;
+static char **opt_ro_binds;
+static char **opt_rw_binds;
+static gboolean opt_display;
+static gboolean opt_audio;
+static gboolean opt_gpu;
+static gboolean opt_ssh_agent;
+static int opt_vm_memory = -1;
+static int opt_vm_cpus = -1;
+static gboolean opt_list;
+static char *opt_attach;
+static char *opt_stop;
+static char *opt_remove;
+static gboolean opt_version;
+
+static gboolean
+on_network_option (const char *option_name,
+                   const char *value,
+                   gpointer    data,
+                   GError    **error)
+{
+  /* The last of --network and --no-network wins, as with most tools. */
+  opt_network = g_str_equal (option_name, "--network");
+  return TRUE;
+}
+
+static const GOptionEntry launch_entries[] = {
+  { "shell", 0, 0, G_OPTION_ARG_NONE, &opt_shell,
+    N_("Run an interactive shell instead of Claude Code"), NULL },
+  { "gh-token", 0, 0, G_OPTION_ARG_NONE, &opt_gh_token,
+    N_("Forward the GitHub token (GH_TOKEN, ~/.config/gh)"), NULL },
+  { "network", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_network_option,
+    N_("Share the host's network (the default unless configured otherwise)"), NULL },
+  { "no-network", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_network_option,
+    N_("Run without any network access"), NULL },
+  { "backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend,
+    N_("Isolation: bwrap (the default), vm or container"),
+    N_("BACKEND") },
+  { "name", 0, 0, G_OPTION_ARG_STRING, &opt_name,
+    N_("A name for the sandbox (default: the folder's name)"), N_("NAME") },
+  { "env", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_env,
+    N_("Set an environment variable inside (repeatable)"), N_("NAME=VALUE") },
+  { "ro-bind", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_ro_binds,
+    N_("Make a host path visible read-only at the same place (repeatable)"), N_("PATH") },
+  { "rw-bind", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_rw_binds,
+    N_("Make a host path visible read-write at the same place (repeatable)"), N_("PATH") },
+  { "display", 0, 0, G_OPTION_ARG_NONE, &opt_display,
+    N_("Give access to the display (Wayland, X11)"), NULL },
+  { "audio", 0, 0, G_OPTION_ARG_NONE, &opt_audio,
+    N_("Give access to audio (PipeWire, PulseAudio)"), NULL },
+  { "gpu", 0, 0, G_OPTION_ARG_NONE, &opt_gpu,
+    N_("Give access to the GPU (/dev/dri)"), NULL },
+  { "ssh-agent", 0, 0, G_OPTION_ARG_NONE, &opt_ssh_agent,
+    N_("Forward the SSH agent socket"), NULL },
+  { "vm-memory", 0, 0, G_OPTION_ARG_INT, &opt_vm_memory,
+    N_("Memory of the virtual machine, in MiB (vm backend)"), N_("MIB") },
+  { "vm-cpus", 0, 0, G_OPTION_ARG_INT, &opt_vm_cpus,
+    N_("Number of CPUs of the virtual machine (vm backend)"), N_("N") },
+  { "command", 'c', 0, G_OPTION_ARG_NONE, &opt_command,
+    N_("Run the arguments after PROJECT-DIR as the command instead of claude"), NULL },
+  { NULL }
+};
+
+static const GOptionEntry manage_entries[] = {
+  { "list", 0, 0, G_OPTION_ARG_NONE, &opt_list,
+    N_("List the sandboxes, running and ended"), NULL },
+  { "attach", 0, 0, G_OPTION_ARG_STRING, &opt_attach,
+    N_("Attach to the terminal of a sandbox"), N_("ID") },
+  { "stop", 0, 0, G_OPTION_ARG_STRING, &opt_stop,
+    N_("Stop a sandbox and wait until it has ended"), N_("ID") },
+  { "remove", 0, 0, G_OPTION_ARG_STRING, &opt_remove,
+    N_("Forget an ended sandbox (its logs stay on disk)"), N_("ID") },
+  { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version,
+    N_("Show the version and exit"), NULL },
+  { NULL }
+};
+
+static int G_GNUC_PRINTF (1, 2)
+usage_error (const char *format,
+             ...)
+{
+  g_autofree char *message = NULL;
+  va_list ap;
+
+  va_start (ap, format);
+  message = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  g_printerr ("claude-sandbox: %s\n", message);
+  g_printerr (_("Try 'claude-sandbox --help' for more information.\n"));
+  return CSB_CLI_EXIT_USAGE;
+}
+
+static GDBusConnection *
+connect_to_service (void)
+{
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  if (bus == NULL)
+    {
+      csb_cli_print_error (_("cannot connect to the D-Bus session bus: %s\n"
+                             "The session bus is not running (or DBUS_SESSION_BUS_ADDRESS is "
+                             "wrong). Run claude-sandbox in a desktop or login session, or start "
+                             "a bus for it with: dbus-run-session -- claude-sandbox …"),
+                           error->message);
+      return NULL;
+    }
+
+  /* Ping activates the service if needed, so "not installed" is told apart from
+   * "no such sandbox" before anything else is asked. */
+  reply = g_dbus_connection_call_sync (bus, BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.Peer",
+                                       "Ping", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                                       &error);
+  if (reply == NULL)
+    {
+      csb_cli_print_dbus_error (error);
+      return NULL;
+    }
+  return g_steal_pointer (&bus);
+}
+
+/* Accepts an ID as --list shows it, or the sandbox's whole object path. */
+static char *
+sandbox_path_for_id (const char *id)
+{
+  if (g_str_has_prefix (id, SANDBOX_PATH_PREFIX))
+    id += strlen (SANDBOX_PATH_PREFIX);
+  if (*id == '\0')
+    return NULL;
+  for (const char *p = id; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '_')
+      return NULL;
+  return g_strconcat (SANDBOX_PATH_PREFIX, id, NULL);
+}
+
+static CsbDBusSandbox *
+get_sandbox (GDBusConnection *bus,
+             const char      *id_or_path,
+             GError         **error)
+{
+  g_autofree char *path = sandbox_path_for_id (id_or_path);
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+
+  if (path == NULL)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                   _("'%s' is not a sandbox ID (see claude-sandbox --list)"), id_or_path);
+      return NULL;
+    }
+  sandbox = csb_dbus_sandbox_proxy_new_sync (bus, G_DBUS_PROXY_FLAGS_NONE, BUS_NAME, path,
+                                             NULL, error);
+  if (sandbox == NULL)
+    return NULL;
+  /* The proxy loads the properties when it is made; none means no such object. */
+  if (csb_dbus_sandbox_get_id (sandbox) == NULL)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND,
+                   _("there is no sandbox '%s' (see claude-sandbox --list)"), id_or_path);
+      return NULL;
+    }
+  /* Launching and stopping a VM can take longer than D-Bus's default 25 s. */
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (sandbox), G_MAXINT);
+  return g_steal_pointer (&sandbox);
+}
+
+/* ---- launching -------------------------------------------------------------------- */
+
+static gboolean
+launch_options_given (void)
+{
+  return opt_shell || opt_command || opt_gh_token || opt_network >= 0 || opt_backend ||
+         opt_name || opt_env || opt_ro_binds || opt_rw_binds || opt_display || opt_audio ||
+         opt_gpu || opt_ssh_agent || opt_vm_memory >= 0 || opt_vm_cpus >= 0;
+}
+
+static void
+add_env_from_host (GVariantBuilder *env,
+                   const char      *name)
+{
+  const char *value = g_getenv (name);
+
+  if (value != NULL && *value != '\0')
+    g_variant_builder_add (env, "{ss}", name, value);
+}
+
+static gboolean
+add_binds (GVariantBuilder *options,
+           const char      *key,
+           char           **paths,
+           const char      *cwd,
+           GError         **error)
+{
+  GVariantBuilder builder;
+
+  if (paths == NULL)
+    return TRUE;
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_STRING_ARRAY);
+  for (guint i = 0; paths[i] != NULL; i++)
+    {
+      g_autofree char *absolute = NULL;
+
+      if (*paths[i] == '\0')
+        {
+          g_variant_builder_clear (&builder);
+          g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                       _("--%s needs a path"), g_str_equal (key, "ro-binds") ? "ro-bind"
+                                                                              : "rw-bind");
+          return FALSE;
+        }
+      absolute = g_canonicalize_filename (paths[i], cwd);
+      g_variant_builder_add (&builder, "s", absolute);
+    }
+  g_variant_builder_add (options, "{sv}", key, g_variant_builder_end (&builder));
+  return TRUE;
+}
+
+/* The a{sv} of Launch: only what was given on the command line, so that the
+ * user's GSettings defaults apply to everything else. */
+static gboolean
+build_options (GVariantBuilder *options,
+               gboolean         interactive,
+               const char      *cwd,
+               GError         **error)
+{
+  GVariantBuilder env;
+  gboolean have_env = FALSE;
+
+  if (opt_backend != NULL)
+    {
+      static const char * const backends[] = { "bwrap", "vm", "container", NULL };
+
+      if (!g_strv_contains (backends, opt_backend))
+        {
+          g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                       _("unknown backend '%s' (use bwrap, vm or container)"), opt_backend);
+          return FALSE;
+        }
+      g_variant_builder_add (options, "{sv}", "backend", g_variant_new_string (opt_backend));
+    }
+  if (opt_network >= 0)
+    g_variant_builder_add (options, "{sv}", "network", g_variant_new_boolean (opt_network));
+  if (opt_gh_token)
+    g_variant_builder_add (options, "{sv}", "gh-token", g_variant_new_boolean (TRUE));
+  if (opt_shell)
+    g_variant_builder_add (options, "{sv}", "shell", g_variant_new_boolean (TRUE));
+  if (opt_display)
+    g_variant_builder_add (options, "{sv}", "display", g_variant_new_boolean (TRUE));
+  if (opt_audio)
+    g_variant_builder_add (options, "{sv}", "audio", g_variant_new_boolean (TRUE));
+  if (opt_gpu)
+    g_variant_builder_add (options, "{sv}", "gpu", g_variant_new_boolean (TRUE));
+  if (opt_ssh_agent)
+    g_variant_builder_add (options, "{sv}", "ssh-agent", g_variant_new_boolean (TRUE));
+  if (opt_name != NULL)
+    g_variant_builder_add (options, "{sv}", "name", g_variant_new_string (opt_name));
+  if (opt_vm_memory >= 0)
+    g_variant_builder_add (options, "{sv}", "vm-memory-mib",
+                           g_variant_new_uint32 (opt_vm_memory));
+  if (opt_vm_cpus >= 0)
+    g_variant_builder_add (options, "{sv}", "vm-cpus", g_variant_new_uint32 (opt_vm_cpus));
+
+  if (!add_binds (options, "ro-binds", opt_ro_binds, cwd, error) ||
+      !add_binds (options, "rw-binds", opt_rw_binds, cwd, error))
+    return FALSE;
+
+  g_variant_builder_init (&env, G_VARIANT_TYPE ("a{ss}"));
+  if (interactive)
+    {
+      /* The program inside draws for our terminal, so it must know what it is. */
+      add_env_from_host (&env, "TERM");
+      add_env_from_host (&env, "COLORTERM");
+      add_env_from_host (&env, "LANG");
+      have_env = g_getenv ("TERM") || g_getenv ("COLORTERM") || g_getenv ("LANG");
+    }
+  for (guint i = 0; opt_env != NULL && opt_env[i] != NULL; i++)
+    {
+      const char *eq = strchr (opt_env[i], '=');
+      g_autofree char *name = NULL;
+
+      if (eq == NULL || eq == opt_env[i])
+        {
+          g_variant_builder_clear (&env);
+          g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                       _("--env '%s' is not of the form NAME=VALUE"), opt_env[i]);
+          return FALSE;
+        }
+      /* Given later, so it wins over the terminal's variables above. */
+      name = g_strndup (opt_env[i], eq - opt_env[i]);
+      g_variant_builder_add (&env, "{ss}", name, eq + 1);
+      have_env = TRUE;
+    }
+  if (have_env)
+    g_variant_builder_add (options, "{sv}", "env", g_variant_builder_end (&env));
+  else
+    g_variant_builder_clear (&env);
+
+  return TRUE;
+}
+
+/* Adds the stdio option: our fds 0, 1 and 2 as they are, except a terminal, which
+ * the service refuses (and rightly): a stderr on a tty gets a pipe that we relay. */
+static gboolean
+add_stdio (GVariantBuilder *options,
+           GUnixFDList     *fd_list,
+           int             *out_stderr_pipe,
+           GError         **error)
+{
+  GVariantBuilder stdio;
+
+  *out_stderr_pipe = -1;
+  g_variant_builder_init (&stdio, G_VARIANT_TYPE ("a{uh}"));
+  for (int target = 0; target < 3; target++)
+    {
+      int fd = target;
+      int pipe_fds[2] = { -1, -1 };
+      int handle;
+
+      if (isatty (fd))
+        {
+          if (!g_unix_open_pipe (pipe_fds, FD_CLOEXEC, error))
+            {
+              g_variant_builder_clear (&stdio);
+              return FALSE;
+            }
+          fd = pipe_fds[1];
+        }
+      handle = g_unix_fd_list_append (fd_list, fd, error);
+      if (pipe_fds[1] >= 0)
+        close (pipe_fds[1]);
+      if (handle < 0)
+        {
+          if (pipe_fds[0] >= 0)
+            close (pipe_fds[0]);
+          g_variant_builder_clear (&stdio);
+          return FALSE;
+        }
+      if (pipe_fds[0] >= 0)
+        {
+          if (*out_stderr_pipe >= 0)
+            close (*out_stderr_pipe);
+          *out_stderr_pipe = pipe_fds[0];
+        }
+      g_variant_builder_add (&stdio, "{uh}", (guint32) target, handle);
+    }
+  g_variant_builder_add (options, "{sv}", "stdio", g_variant_builder_end (&stdio));
+  return TRUE;
+}
+
+static int
+run_launch (const char         *project_dir,
+            const char * const *command)
+{
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(CsbDBusManager) manager = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GUnixFDList) fd_list = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *path = NULL;
+  g_autofree char *id = NULL;
+  g_auto(GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  gboolean interactive = isatty (STDIN_FILENO) || isatty (STDOUT_FILENO);
+  int stderr_pipe = -1;
+
+  if (!build_options (&options, interactive, cwd, &error))
+    return usage_error ("%s", error->message);
+  if ((bus = connect_to_service ()) == NULL)
+    return CSB_CLI_EXIT_FAILED;
+  if (!interactive)
+    {
+      fd_list = g_unix_fd_list_new ();
+      if (!add_stdio (&options, fd_list, &stderr_pipe, &error))
+        {
+          csb_cli_print_error (_("cannot pass standard input and output: %s"), error->message);
+          return CSB_CLI_EXIT_FAILED;
+        }
+    }
+
+  manager = csb_dbus_manager_proxy_new_sync (bus,
+                                             G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
+                                             G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                                             BUS_NAME, MANAGER_PATH, NULL, &error);
+  if (manager == NULL)
+    {
+      if (stderr_pipe >= 0)
+        close (stderr_pipe);
+      csb_cli_print_dbus_error (error);
+      return CSB_CLI_EXIT_FAILED;
+    }
+  /* Launch returns once the sandbox runs; a VM's boot can take long. */
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (manager), G_MAXINT);
+
+  if (!csb_dbus_manager_call_launch_sync (manager, project_dir, command,
+                                          g_variant_builder_end (&options), fd_list, &path,
+                                          NULL, NULL, &error))
+    {
+      if (stderr_pipe >= 0)
+        close (stderr_pipe);
+      csb_cli_print_dbus_error (error);
+      return CSB_CLI_EXIT_FAILED;
+    }
+  /* Our copies of the fds would keep the sandbox's stdin open and hide its EOF. */
+  g_clear_object (&fd_list);
+
+  id = g_path_get_basename (path);
+  sandbox = get_sandbox (bus, path, &error);
+  if (sandbox == NULL)
+    {
+      if (stderr_pipe >= 0)
+        close (stderr_pipe);
+      csb_cli_print_dbus_error (error);
+      return CSB_CLI_EXIT_FAILED;
+    }
+
+  if (interactive)
+    return csb_cli_run_interactive (sandbox, id);
+  return csb_cli_run_with_stdio (sandbox, id, stderr_pipe);
+}
+
+/* ---- managing ---------------------------------------------------------------------- */
+
+static const char *
+or_empty (const char *text)
+{
+  return text != NULL ? text : "";
+}
+
+static int
+compare_started_at (gconstpointer a,
+                    gconstpointer b)
+{
+  guint64 ta = csb_dbus_sandbox_get_started_at (*(CsbDBusSandbox **) a);
+  guint64 tb = csb_dbus_sandbox_get_started_at (*(CsbDBusSandbox **) b);
+
+  return ta < tb ? -1 : ta > tb;
+}
+
+static void
+print_padded (const char *text,
+              guint       width)
+{
+  glong len = g_utf8_strlen (text, -1);
+
+  g_print ("%s%*s  ", text, (int) (width > len ? width - len : 0), "");
+}
+
+static int
+run_list (GDBusConnection *bus)
+{
+  g_autoptr(GDBusObjectManager) object_manager = NULL;
+  g_autoptr(GPtrArray) sandboxes = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GPtrArray) states = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  GList *objects;
+  const char *headers[] = { _("ID"), _("STATE"), _("BACKEND"), _("NAME"), _("PROJECT") };
+  guint widths[G_N_ELEMENTS (headers)];
+
+  object_manager = csb_dbus_object_manager_client_new_for_bus_sync (
+    G_BUS_TYPE_SESSION, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE, BUS_NAME, MANAGER_PATH,
+    NULL, &error);
+  if (object_manager == NULL)
+    {
+      csb_cli_print_dbus_error (error);
+      return EXIT_FAILURE;
+    }
+
+  objects = g_dbus_object_manager_get_objects (object_manager);
+  for (GList *l = objects; l != NULL; l = l->next)
+    {
+      CsbDBusSandbox *sandbox = csb_dbus_object_get_sandbox (CSB_DBUS_OBJECT (l->data));
+
+      if (sandbox != NULL)
+        g_ptr_array_add (sandboxes, sandbox);
+    }
+  g_list_free_full (objects, g_object_unref);
+  g_ptr_array_sort (sandboxes, compare_started_at);
+
+  for (guint c = 0; c < G_N_ELEMENTS (headers); c++)
+    widths[c] = g_utf8_strlen (headers[c], -1);
+  for (guint i = 0; i < sandboxes->len; i++)
+    {
+      CsbDBusSandbox *sandbox = g_ptr_array_index (sandboxes, i);
+      const char *state = csb_dbus_sandbox_get_state (sandbox);
+      const char *columns[3];
+      char *shown;
+
+      /* An ended sandbox shows how it ended: "exited (0)", "failed (1)". */
+      if (csb_cli_state_has_ended (state) && csb_dbus_sandbox_get_exit_status (sandbox) >= 0)
+        shown = g_strdup_printf ("%s (%d)", state, csb_dbus_sandbox_get_exit_status (sandbox));
+      else
+        shown = g_strdup (state ? state : "?");
+      g_ptr_array_add (states, shown);
+
+      columns[0] = csb_dbus_sandbox_get_id (sandbox);
+      columns[1] = shown;
+      columns[2] = csb_dbus_sandbox_get_backend (sandbox);
+      for (guint c = 0; c < G_N_ELEMENTS (columns); c++)
+        widths[c] = MAX (widths[c], (guint) g_utf8_strlen (columns[c] ? columns[c] : "", -1));
+      widths[3] = MAX (widths[3],
+                       (guint) g_utf8_strlen (or_empty (csb_dbus_sandbox_get_name (sandbox)), -1));
+    }
+
+  for (guint c = 0; c + 1 < G_N_ELEMENTS (headers); c++)
+    print_padded (headers[c], widths[c]);
+  g_print ("%s\n", headers[G_N_ELEMENTS (headers) - 1]);
+  for (guint i = 0; i < sandboxes->len; i++)
+    {
+      CsbDBusSandbox *sandbox = g_ptr_array_index (sandboxes, i);
+
+      print_padded (or_empty (csb_dbus_sandbox_get_id (sandbox)), widths[0]);
+      print_padded (g_ptr_array_index (states, i), widths[1]);
+      print_padded (or_empty (csb_dbus_sandbox_get_backend (sandbox)), widths[2]);
+      print_padded (or_empty (csb_dbus_sandbox_get_name (sandbox)), widths[3]);
+      g_print ("%s\n", or_empty (csb_dbus_sandbox_get_project_dir (sandbox)));
+    }
+  return EXIT_SUCCESS;
+}
+
+static int
+run_attach (GDBusConnection *bus,
+            const char      *id)
+{
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GError) error = NULL;
+
+  sandbox = get_sandbox (bus, id, &error);
+  if (sandbox == NULL)
+    {
+      csb_cli_print_dbus_error (error);
+      return CSB_CLI_EXIT_FAILED;
+    }
+  /* An ended sandbox still replays its output, then gives its exit status. */
+  return csb_cli_run_interactive (sandbox, csb_dbus_sandbox_get_id (sandbox));
+}
+
+static void
+on_stop_state (GDBusProxy *proxy,
+               GVariant   *changed,
+               GStrv       invalidated,
+               gpointer    user_data)
+{
+  if (csb_cli_state_has_ended (csb_dbus_sandbox_get_state (CSB_DBUS_SANDBOX (proxy))))
+    g_main_loop_quit (user_data);
+}
+
+static int
+run_stop (GDBusConnection *bus,
+          const char      *id)
+{
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(GError) error = NULL;
+
+  sandbox = get_sandbox (bus, id, &error);
+  if (sandbox == NULL)
+    {
+      csb_cli_print_dbus_error (error);
+      return EXIT_FAILURE;
+    }
+  g_signal_connect (sandbox, "g-properties-changed", G_CALLBACK (on_stop_state), loop);
+  if (!csb_dbus_sandbox_call_stop_sync (sandbox, NULL, &error))
+    {
+      csb_cli_print_dbus_error (error);
+      return EXIT_FAILURE;
+    }
+  /* Stop() only starts the stop (SIGTERM, later SIGKILL); scripts that go on to
+   * --remove want it over. */
+  if (!csb_cli_state_has_ended (csb_dbus_sandbox_get_state (sandbox)))
+    g_main_loop_run (loop);
+  g_signal_handlers_disconnect_by_data (sandbox, loop);
+  return EXIT_SUCCESS;
+}
+
+static int
+run_remove (GDBusConnection *bus,
+            const char      *id)
+{
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GError) error = NULL;
+
+  sandbox = get_sandbox (bus, id, &error);
+  if (sandbox == NULL || !csb_dbus_sandbox_call_remove_sync (sandbox, NULL, &error))
+    {
+      csb_cli_print_dbus_error (error);
+      return EXIT_FAILURE;
+    }
+  return EXIT_SUCCESS;
+}
+
+/* ---- main ----------------------------------------------------------------------------- */
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) command = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *project_dir = NULL;
+  g_autofree char *cwd = NULL;
+  g_autofree char *description = NULL;
+  char **rest;
+  guint n_rest;
+  guint n_actions;
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  /* A closed stdout (claude-sandbox … | head) is an error to report, not a death
+   * that would leave the terminal in raw mode. */
+  signal (SIGPIPE, SIG_IGN);
+
+  /* With 0, 1 or 2 closed, the next socket or pipe we open would take its number and
+   * be handed to the sandbox as its stdio; /dev/null is what a closed fd means. */
+  for (int fd = 0; fd < 3; fd++)
+    if (fcntl (fd, F_GETFD) < 0 && open ("/dev/null", O_RDWR) != fd)
+      return CSB_CLI_EXIT_FAILED;
+
+  /* Registers the error domain, so the service's errors arrive as CSB_ERROR. */
+  (void) CSB_ERROR;
+
+  context = g_option_context_new (_("[PROJECT-DIR] [CLAUDE-ARGS…]"));
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  /* Everything after the project folder is claude's (claude-sandbox ~/p -p hi --model x). */
+  g_option_context_set_strict_posix (context, TRUE);
+  g_option_context_set_summary (context,
+    _("Run Claude Code (or a shell) in a sandbox on a project folder.\n"
+      "\n"
+      "PROJECT-DIR (default: the current folder) is visible read-write inside at the same\n"
+      "path; the rest of your files are not. Arguments after it go to claude unchanged.\n"
+      "Options you do not give take their defaults from the settings\n"
+      "(gsettings list-recursively org.example.ClaudeSandbox)."));
+  description = g_strdup_printf (
+    _("Examples:\n"
+      "  claude-sandbox ~/src/project\n"
+      "  claude-sandbox --no-network ~/src/project -p \"explain this code\" --model opus\n"
+      "  claude-sandbox --shell --backend=vm ~/src/project\n"
+      "  claude-sandbox --no-network --command ~/src/project -- make test\n"
+      "  claude-sandbox --list\n"
+      "\n"
+      "--command (-c) runs the arguments after PROJECT-DIR (a \"--\" right after it is\n"
+      "dropped) instead of claude; --shell runs your shell and takes no arguments.\n"
+      "\n"
+      "On a terminal, the sandbox gets a terminal of its own that claude-sandbox\n"
+      "relays: Ctrl-C and every other key go to the program inside. Press Ctrl-] to\n"
+      "detach; the sandbox keeps running, and --attach ID comes back to it.\n"
+      "When neither standard input nor output is a terminal (scripts, pipes), the\n"
+      "sandbox reads and writes them directly; SIGINT or SIGTERM stops it.\n"
+      "\n"
+      "Sandbox IDs are shown by --list (and are the last element of the object path\n"
+      "%s<ID> on the session bus).\n"
+      "\n"
+      "Exit status: the sandbox's (128 + N when it was killed by signal N),\n"
+      "125 if claude-sandbox itself failed (the service is missing, the launch or\n"
+      "attach failed), 2 for usage errors, 0 after detaching."),
+    SANDBOX_PATH_PREFIX);
+  g_option_context_set_description (context, description);
+  /* One group, so that --help shows everything. */
+  g_option_context_add_main_entries (context, launch_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, manage_entries, GETTEXT_PACKAGE);
+
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return usage_error ("%s", error->message);
+
+  if (opt_version)
+    {
+      g_print ("claude-sandbox %s\n", PACKAGE_VERSION);
+      return EXIT_SUCCESS;
+    }
+
+  rest = argv + 1;
+  n_rest = argc - 1;
+  n_actions = !!opt_list + !!opt_attach + !!opt_stop + !!opt_remove;
+  if (n_actions > 1)
+    return usage_error (_("--list, --attach, --stop and --remove cannot be combined"));
+  if (n_actions == 1)
+    {
+      if (n_rest > 0)
+        return usage_error (_("unexpected argument '%s'"), rest[0]);
+      if (launch_options_given ())
+        return usage_error (_("launch options cannot be combined with --list, --attach, "
+                              "--stop or --remove"));
+      if ((bus = connect_to_service ()) == NULL)
+        return opt_attach ? CSB_CLI_EXIT_FAILED : EXIT_FAILURE;
+      if (opt_list)
+        return run_list (bus);
+      if (opt_attach)
+        return run_attach (bus, opt_attach);
+      if (opt_stop)
+        return run_stop (bus, opt_stop);
+      return run_remove (bus, opt_remove);
+    }
+
+  /* GOption keeps a "--" before an argument that looks like an option; either way it
+   * only separates, so it is dropped before and right after the project folder. */
+  if (n_rest > 0 && g_str_equal (rest[0], "--"))
+    rest++, n_rest--;
+  cwd = g_get_current_dir ();
+  if (n_rest > 0)
+    {
+      if (*rest[0] == '\0')
+        return usage_error (_("the project folder is empty"));
+      project_dir = g_canonicalize_filename (rest[0], cwd);
+      rest++, n_rest--;
+      if (n_rest > 0 && g_str_equal (rest[0], "--"))
+        rest++, n_rest--;
+    }
+  else
+    project_dir = g_strdup (cwd);
+
+  if (opt_shell && opt_command)
+    return usage_error (_("--shell and --command cannot be combined"));
+  if (opt_shell && n_rest > 0)
+    return usage_error (_("--shell runs an interactive shell and takes no arguments, "
+                          "but '%s' was given"), rest[0]);
+  if (opt_command && n_rest == 0)
+    return usage_error (_("--command needs a command after the project folder"));
+  if (opt_vm_memory < -1 || opt_vm_memory == 0 || opt_vm_cpus < -1 || opt_vm_cpus == 0)
+    return usage_error (_("--vm-memory and --vm-cpus need a positive number"));
+
+  if (n_rest > 0 && !opt_command)
+    g_ptr_array_add (command, g_strdup ("claude"));
+  for (guint i = 0; i < n_rest; i++)
+    g_ptr_array_add (command, g_strdup (rest[i]));
+  g_ptr_array_add (command, NULL);
+
+  return run_launch (project_dir, (const char * const *) command->pdata);
+}

@@ -1,0 +1,23 @@
+/* csb-cli-common.h — what the parts of the claude-sandbox CLI share.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define CSB_CLI_BUS_NAME "org.example.ClaudeSandbox"
+#define CSB_CLI_MANAGER_PATH "/org/example/ClaudeSandbox"
+#define CSB_CLI_SANDBOX_PATH_PREFIX CSB_CLI_MANAGER_PATH "/sandbox/"
+
+/* Like podman and docker: scripts can tell "claude-sandbox failed" (125) from
+ * "the command failed" (its own status), which is rarely 125. */
+#define CSB_CLI_EXIT_FAILED 125
+#define CSB_CLI_EXIT_USAGE 2
+
+void     csb_cli_print_error       (const char *format,
+                                    ...) G_GNUC_PRINTF (1, 2);
+void     csb_cli_print_dbus_error  (GError     *error);
+gboolean csb_cli_state_has_ended   (const char *state);
+
+G_END_DECLS
