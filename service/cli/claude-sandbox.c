@@ -40,6 +40,8 @@ static char *opt_name;
 static char **opt_env;
 static char **opt_ro_binds;
 static char **opt_rw_binds;
+static char **opt_allow_hosts;
+static char **opt_deny_hosts;
 static gboolean opt_display;
 static gboolean opt_audio;
 static gboolean opt_gpu;
@@ -83,6 +85,11 @@ static const GOptionEntry launch_entries[] = {
     N_("Make a host path visible read-only at the same place (repeatable)"), N_("PATH") },
   { "rw-bind", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_rw_binds,
     N_("Make a host path visible read-write at the same place (repeatable)"), N_("PATH") },
+  { "allow-host", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_allow_hosts,
+    N_("Filter the network: allow only this host (example.com, *.example.com; repeatable)"),
+    N_("PATTERN") },
+  { "deny-host", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_deny_hosts,
+    N_("With --allow-host: refuse this host even so (repeatable)"), N_("PATTERN") },
   { "display", 0, 0, G_OPTION_ARG_NONE, &opt_display,
     N_("Give access to the display (Wayland, X11)"), NULL },
   { "audio", 0, 0, G_OPTION_ARG_NONE, &opt_audio,
@@ -210,8 +217,9 @@ static gboolean
 launch_options_given (void)
 {
   return opt_shell || opt_command || opt_gh_token || opt_network >= 0 || opt_backend ||
-         opt_name || opt_env || opt_ro_binds || opt_rw_binds || opt_display || opt_audio ||
-         opt_gpu || opt_ssh_agent || opt_vm_memory >= 0 || opt_vm_cpus >= 0;
+         opt_name || opt_env || opt_ro_binds || opt_rw_binds || opt_allow_hosts ||
+         opt_deny_hosts || opt_display || opt_audio || opt_gpu || opt_ssh_agent ||
+         opt_vm_memory >= 0 || opt_vm_cpus >= 0;
 }
 
 static void
@@ -299,6 +307,13 @@ build_options (GVariantBuilder *options,
                            g_variant_new_uint32 (opt_vm_memory));
   if (opt_vm_cpus >= 0)
     g_variant_builder_add (options, "{sv}", "vm-cpus", g_variant_new_uint32 (opt_vm_cpus));
+
+  if (opt_allow_hosts != NULL)
+    g_variant_builder_add (options, "{sv}", "network-allow",
+                           g_variant_new_strv ((const char * const *) opt_allow_hosts, -1));
+  if (opt_deny_hosts != NULL)
+    g_variant_builder_add (options, "{sv}", "network-deny",
+                           g_variant_new_strv ((const char * const *) opt_deny_hosts, -1));
 
   if (!add_binds (options, "ro-binds", opt_ro_binds, cwd, error) ||
       !add_binds (options, "rw-binds", opt_rw_binds, cwd, error))
