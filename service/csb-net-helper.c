@@ -9,7 +9,9 @@
  * ends the helper ends. Plain C and poll(): nothing to load but libc.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>

@@ -57,6 +57,7 @@ typedef struct
   guint16            port;
   CsbNetVerdict      verdict;
   GByteArray        *forward;    /* what goes upstream first (HTTP: the rewritten request) */
+  GList             *candidates; /* (element-type GInetAddress): checked addresses to try */
   guint              timeout_id;
 } Conn;
 
@@ -76,6 +77,7 @@ conn_free (Conn *conn)
   g_clear_object (&conn->cancellable);
   g_byte_array_unref (conn->buf);
   g_clear_pointer (&conn->forward, g_byte_array_unref);
+  g_list_free_full (conn->candidates, g_object_unref);
   g_free (conn->host);
   g_free (conn);
 }
@@ -170,12 +172,15 @@ on_forwarded (GObject      *source,
         conn_done (conn);
       return;
     }
+  /* Either side ending ends the connection, as most proxies do: an HTTP server
+   * closing after its reply must reach a client that keeps its side open. */
   g_io_stream_splice_async (G_IO_STREAM (conn->client), G_IO_STREAM (conn->upstream),
                             G_IO_STREAM_SPLICE_CLOSE_STREAM1 |
-                            G_IO_STREAM_SPLICE_CLOSE_STREAM2 |
-                            G_IO_STREAM_SPLICE_WAIT_FOR_BOTH,
+                            G_IO_STREAM_SPLICE_CLOSE_STREAM2,
                             G_PRIORITY_DEFAULT, conn->cancellable, on_spliced, conn);
 }
+
+static void connect_next (Conn *conn, const char *last_error);
 
 static void
 on_connected (GObject      *source,
@@ -190,7 +195,7 @@ on_connected (GObject      *source,
   if (conn->upstream == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        conn_fail (conn, error->message);
+        connect_next (conn, error->message);
       return;
     }
 
@@ -211,27 +216,38 @@ on_connected (GObject      *source,
                                    G_PRIORITY_DEFAULT, conn->cancellable, on_forwarded, conn);
 }
 
+/* Tries the next checked address (say ::1, then 127.0.0.1 for localhost). */
 static void
-connect_to (Conn         *conn,
-            GInetAddress *address)
+connect_next (Conn       *conn,
+              const char *last_error)
 {
-  g_autoptr(GSocketClient) client = g_socket_client_new ();
-  g_autoptr(GSocketAddress) target = g_inet_socket_address_new (address, conn->port);
+  g_autoptr(GSocketClient) client = NULL;
+  g_autoptr(GSocketAddress) target = NULL;
+  g_autoptr(GInetAddress) address = NULL;
 
+  if (conn->candidates == NULL)
+    {
+      conn_fail (conn, last_error ? last_error : "no address");
+      return;
+    }
+  address = conn->candidates->data;
+  conn->candidates = g_list_delete_link (conn->candidates, conn->candidates);
+  client = g_socket_client_new ();
+  target = g_inet_socket_address_new (address, conn->port);
   g_socket_client_set_timeout (client, CONNECT_TIMEOUT_S);
   g_socket_client_connect_async (client, G_SOCKET_CONNECTABLE (target), conn->cancellable,
                                  on_connected, conn);
 }
 
-/* The first address the policy lets us use, or NULL. */
-static GInetAddress *
-pick_address (Conn  *conn,
-              GList *addresses)
+/* Keeps the addresses the policy lets us use; FALSE if none. */
+static gboolean
+take_candidates (Conn  *conn,
+                 GList *addresses)
 {
   for (GList *l = addresses; l != NULL; l = l->next)
     if (conn->verdict == CSB_NET_ALLOW_EXACT || csb_net_address_is_public (l->data))
-      return l->data;
-  return NULL;
+      conn->candidates = g_list_append (conn->candidates, g_object_ref (l->data));
+  return conn->candidates != NULL;
 }
 
 static void
@@ -242,7 +258,6 @@ on_resolved (GObject      *source,
   Conn *conn = user_data;
   g_autoptr(GError) error = NULL;
   GList *addresses;
-  GInetAddress *address;
 
   addresses = g_resolver_lookup_by_name_finish (G_RESOLVER (source), result, &error);
   if (addresses == NULL)
@@ -251,11 +266,10 @@ on_resolved (GObject      *source,
         conn_fail (conn, error->message);
       return;
     }
-  address = pick_address (conn, addresses);
-  if (address == NULL)
+  if (!take_candidates (conn, addresses))
     conn_deny (conn, "it resolves to a private or local address");
   else
-    connect_to (conn, address);
+    connect_next (conn, NULL);
   g_resolver_free_addresses (addresses);
 }
 
@@ -281,10 +295,12 @@ conn_decide (Conn *conn)
   literal = g_inet_address_new_from_string (conn->host);
   if (literal != NULL)
     {
-      if (conn->verdict != CSB_NET_ALLOW_EXACT && !csb_net_address_is_public (literal))
+      GList one = { literal, NULL, NULL };
+
+      if (!take_candidates (conn, &one))
         conn_deny (conn, "a private or local address");
       else
-        connect_to (conn, literal);
+        connect_next (conn, NULL);
       return;
     }
   resolver = g_resolver_get_default ();
@@ -661,6 +677,8 @@ static void
 csb_net_proxy_init (CsbNetProxy *self)
 {
   self->service = g_socket_service_new ();
+  /* GLib's default backlog of 10 refuses bursts (a package manager opens dozens). */
+  g_socket_listener_set_backlog (G_SOCKET_LISTENER (self->service), 1024);
   self->cancellable = g_cancellable_new ();
   self->connections = g_hash_table_new_full (NULL, NULL, (GDestroyNotify) conn_free, NULL);
   g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
