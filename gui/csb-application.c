@@ -1,0 +1,625 @@
+/* csb-application.c
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "csb-application.h"
+#include "csb-error.h"
+#include "csb-window.h"
+
+#define SERVICE_NAME "org.example.ClaudeSandbox"
+#define SERVICE_PATH "/org/example/ClaudeSandbox"
+#define SERVICE_SCHEMA "org.example.ClaudeSandbox"
+#define MAX_RECENT 8
+
+struct _CsbApplication
+{
+  AdwApplication      parent_instance;
+
+  GSettings          *settings;
+  GSettings          *service_settings;  /* NULL if the service's schema is not installed */
+  CsbDBusManager     *manager;
+  GDBusObjectManager *object_manager;
+  GCancellable       *cancellable;
+};
+
+G_DEFINE_FINAL_TYPE (CsbApplication, csb_application, ADW_TYPE_APPLICATION)
+
+enum {
+  PROP_0,
+  PROP_OBJECT_MANAGER,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static const GOptionEntry main_entries[] = {
+  { "launch", 'l', 0, G_OPTION_ARG_FILENAME, NULL,
+    N_("Start a sandbox on FOLDER with its saved options and show its terminal"), N_("FOLDER") },
+  { "new-window", 'w', 0, G_OPTION_ARG_NONE, NULL, N_("Open a new window"), NULL },
+  { "version", 0, 0, G_OPTION_ARG_NONE, NULL, N_("Print the version and exit"), NULL },
+  { NULL }
+};
+
+CsbApplication *
+csb_application_new (void)
+{
+  return g_object_new (CSB_TYPE_APPLICATION,
+                       "application-id", CSB_APP_ID,
+                       "flags", G_APPLICATION_HANDLES_COMMAND_LINE,
+                       "resource-base-path", "/org/example/ClaudeSandbox/App",
+                       NULL);
+}
+
+GDBusObjectManager *
+csb_application_get_object_manager (CsbApplication *self)
+{
+  g_return_val_if_fail (CSB_IS_APPLICATION (self), NULL);
+  return self->object_manager;
+}
+
+CsbDBusManager *
+csb_application_get_manager (CsbApplication *self)
+{
+  g_return_val_if_fail (CSB_IS_APPLICATION (self), NULL);
+  return self->manager;
+}
+
+GSettings *
+csb_application_get_settings (CsbApplication *self)
+{
+  g_return_val_if_fail (CSB_IS_APPLICATION (self), NULL);
+  return self->settings;
+}
+
+char *
+csb_application_error_message (const GError *error)
+{
+  g_autoptr(GError) copy = g_error_copy (error);
+
+  g_dbus_error_strip_remote_error (copy);
+  return g_steal_pointer (&copy->message);
+}
+
+/* ---- options -------------------------------------------------------------------------- */
+
+static gboolean
+service_boolean (CsbApplication *self,
+                 const char     *key,
+                 gboolean        fallback)
+{
+  if (self->service_settings == NULL)
+    return fallback;
+  return g_settings_get_boolean (self->service_settings, key);
+}
+
+GVariant *
+csb_application_get_default_options (CsbApplication *self)
+{
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autofree char *backend = NULL;
+
+  g_return_val_if_fail (CSB_IS_APPLICATION (self), NULL);
+
+  /* The fallbacks are the service's own defaults, as in the Nix tool it succeeds. */
+  backend = self->service_settings ? g_settings_get_string (self->service_settings, "backend")
+                                   : g_strdup ("bwrap");
+  g_variant_builder_add (&builder, "{sv}", "backend", g_variant_new_string (backend));
+  g_variant_builder_add (&builder, "{sv}", "network",
+                         g_variant_new_boolean (service_boolean (self, "network", TRUE)));
+  g_variant_builder_add (&builder, "{sv}", "gh-token",
+                         g_variant_new_boolean (service_boolean (self, "gh-token", FALSE)));
+  g_variant_builder_add (&builder, "{sv}", "display",
+                         g_variant_new_boolean (service_boolean (self, "display", FALSE)));
+  g_variant_builder_add (&builder, "{sv}", "audio",
+                         g_variant_new_boolean (service_boolean (self, "audio", FALSE)));
+  g_variant_builder_add (&builder, "{sv}", "gpu",
+                         g_variant_new_boolean (service_boolean (self, "gpu", FALSE)));
+  g_variant_builder_add (&builder, "{sv}", "ssh-agent",
+                         g_variant_new_boolean (service_boolean (self, "ssh-agent", FALSE)));
+  g_variant_builder_add (&builder, "{sv}", "shell",
+                         g_variant_new_boolean (g_settings_get_boolean (self->settings, "shell")));
+  g_variant_builder_add (&builder, "{sv}", "vm-memory-mib",
+                         g_variant_new_uint32 (g_settings_get_uint (self->settings,
+                                                                    "vm-memory-mib")));
+  g_variant_builder_add (&builder, "{sv}", "vm-cpus",
+                         g_variant_new_uint32 (g_settings_get_uint (self->settings, "vm-cpus")));
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+GVariant *
+csb_application_get_project_options (CsbApplication *self,
+                                     const char     *project_dir)
+{
+  g_autoptr(GVariant) all = NULL;
+
+  g_return_val_if_fail (CSB_IS_APPLICATION (self), NULL);
+  g_return_val_if_fail (project_dir != NULL, NULL);
+
+  all = g_settings_get_value (self->settings, "project-options");
+  return g_variant_lookup_value (all, project_dir, G_VARIANT_TYPE_VARDICT);
+}
+
+void
+csb_application_remember_project (CsbApplication *self,
+                                  const char     *project_dir,
+                                  GVariant       *options)
+{
+  g_auto(GStrv) recent = g_settings_get_strv (self->settings, "recent-projects");
+  g_autoptr(GStrvBuilder) new_recent = g_strv_builder_new ();
+  g_auto(GStrv) new_recent_strv = NULL;
+  g_autoptr(GVariant) all = g_settings_get_value (self->settings, "project-options");
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a{sa{sv}}"));
+  GVariantIter iter;
+  const char *dir;
+  GVariant *value;
+  guint n = 1;
+
+  g_return_if_fail (CSB_IS_APPLICATION (self));
+  g_return_if_fail (project_dir != NULL);
+  g_return_if_fail (g_variant_is_of_type (options, G_VARIANT_TYPE_VARDICT));
+
+  g_strv_builder_add (new_recent, project_dir);
+  for (guint i = 0; recent[i] != NULL && n < MAX_RECENT; i++)
+    if (g_strcmp0 (recent[i], project_dir) != 0)
+      {
+        g_strv_builder_add (new_recent, recent[i]);
+        n++;
+      }
+  new_recent_strv = g_strv_builder_end (new_recent);
+  g_settings_set_strv (self->settings, "recent-projects",
+                       (const char * const *) new_recent_strv);
+
+  /* Only the recent projects keep their options, so the key does not grow forever. */
+  g_variant_builder_add (&builder, "{s@a{sv}}", project_dir, options);
+  g_variant_iter_init (&iter, all);
+  while (g_variant_iter_next (&iter, "{&s@a{sv}}", &dir, &value))
+    {
+      if (g_strcmp0 (dir, project_dir) != 0 &&
+          g_strv_contains ((const char * const *) new_recent_strv, dir))
+        g_variant_builder_add (&builder, "{s@a{sv}}", dir, value);
+      g_variant_unref (value);
+    }
+  g_settings_set_value (self->settings, "project-options", g_variant_builder_end (&builder));
+}
+
+/* ---- launching -------------------------------------------------------------------------- */
+
+typedef struct
+{
+  char     *project_dir;
+  GVariant *options;
+} LaunchData;
+
+static void
+launch_data_free (LaunchData *data)
+{
+  g_free (data->project_dir);
+  g_clear_pointer (&data->options, g_variant_unref);
+  g_free (data);
+}
+
+/* The service rejects what does not apply, so send only what does. */
+static GVariant *
+options_for_service (GVariant *options)
+{
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  const char *backend = NULL;
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  g_variant_lookup (options, "backend", "&s", &backend);
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      if (!g_str_has_prefix (key, "vm-") || g_strcmp0 (backend, "vm") == 0)
+        g_variant_builder_add (&builder, "{sv}", key, value);
+      g_variant_unref (value);
+    }
+  return g_variant_builder_end (&builder);
+}
+
+static void
+on_launch_done (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  CsbApplication *self = g_task_get_source_object (task);
+  LaunchData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *object_path = NULL;
+
+  if (!csb_dbus_manager_call_launch_finish (CSB_DBUS_MANAGER (source), &object_path, NULL,
+                                            result, &error))
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  csb_application_remember_project (self, data->project_dir, data->options);
+  g_task_return_pointer (task, g_steal_pointer (&object_path), g_free);
+}
+
+void
+csb_application_launch_async (CsbApplication      *self,
+                              const char          *project_dir,
+                              GVariant            *options,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GVariant) owned = options ? g_variant_ref_sink (options) : NULL;
+  const char * const no_command[] = { NULL };
+  LaunchData *data;
+
+  g_return_if_fail (CSB_IS_APPLICATION (self));
+  g_return_if_fail (project_dir != NULL);
+  g_return_if_fail (options == NULL || g_variant_is_of_type (options, G_VARIANT_TYPE_VARDICT));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, csb_application_launch_async);
+
+  if (!g_file_test (project_dir, G_FILE_TEST_IS_DIR))
+    {
+      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                               _("The project folder “%s” does not exist. Choose another one."),
+                               project_dir);
+      return;
+    }
+  if (owned == NULL)
+    owned = csb_application_get_project_options (self, project_dir);
+  if (owned == NULL)
+    owned = g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
+
+  data = g_new0 (LaunchData, 1);
+  data->project_dir = g_strdup (project_dir);
+  data->options = g_variant_ref (owned);
+  g_task_set_task_data (task, data, (GDestroyNotify) launch_data_free);
+
+  /* An empty command runs the service's default: Claude Code. */
+  csb_dbus_manager_call_launch (self->manager, project_dir, no_command,
+                                options_for_service (owned), NULL, cancellable,
+                                on_launch_done, g_steal_pointer (&task));
+}
+
+char *
+csb_application_launch_finish (CsbApplication *self,
+                               GAsyncResult   *result,
+                               GError        **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+GtkWindow *
+csb_application_ensure_window (CsbApplication *self)
+{
+  GtkWindow *window = gtk_application_get_active_window (GTK_APPLICATION (self));
+
+  if (window == NULL)
+    window = GTK_WINDOW (csb_window_new (self));
+  return window;
+}
+
+/* ---- the service ------------------------------------------------------------------------- */
+
+static void
+on_interface_proxy_signal (GDBusObjectManagerClient *manager,
+                           GDBusObjectProxy         *object_proxy,
+                           GDBusProxy               *interface_proxy,
+                           const char               *sender_name,
+                           const char               *signal_name,
+                           GVariant                 *parameters,
+                           gpointer                  user_data)
+{
+  CsbApplication *self = user_data;
+  CsbDBusSandbox *sandbox;
+  g_autoptr(GNotification) notification = NULL;
+  g_autofree char *title = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *id = NULL;
+  const char *path;
+  int status;
+
+  if (g_strcmp0 (signal_name, "Exited") != 0 || !CSB_DBUS_IS_SANDBOX (interface_proxy))
+    return;
+  sandbox = CSB_DBUS_SANDBOX (interface_proxy);
+  path = g_dbus_object_get_object_path (G_DBUS_OBJECT (object_proxy));
+  g_variant_get (parameters, "(i)", &status);
+
+  title = g_strdup_printf (_("Sandbox “%s” ended"), csb_dbus_sandbox_get_name (sandbox));
+  if (status == 0)
+    body = g_strdup (_("It exited normally."));
+  else if (status > 128)
+    body = g_strdup_printf (_("It was ended by signal %d."), status - 128);
+  else
+    body = g_strdup_printf (_("It exited with status %d."), status);
+
+  notification = g_notification_new (title);
+  g_notification_set_body (notification, body);
+  g_notification_set_default_action_and_target (notification, "app.show-sandbox", "s", path);
+  id = g_strdup_printf ("exited-%s", csb_dbus_sandbox_get_id (sandbox));
+  g_application_send_notification (G_APPLICATION (self), id, notification);
+}
+
+static void
+on_object_manager_ready (GObject      *source,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  g_autoptr(CsbApplication) self = user_data;
+  g_autoptr(GError) error = NULL;
+  GDBusObjectManager *object_manager;
+
+  object_manager = csb_dbus_object_manager_client_new_for_bus_finish (result, &error);
+  if (object_manager == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_warning ("Cannot list the sandboxes: %s", error->message);
+      return;
+    }
+  self->object_manager = object_manager;
+  g_signal_connect_object (object_manager, "interface-proxy-signal",
+                           G_CALLBACK (on_interface_proxy_signal), self, 0);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OBJECT_MANAGER]);
+}
+
+/* ---- actions ------------------------------------------------------------------------------ */
+
+static void
+launch_action (GSimpleAction *action,
+               GVariant      *parameter,
+               gpointer       user_data)
+{
+  CsbApplication *self = user_data;
+  GtkWindow *window = csb_application_ensure_window (self);
+
+  gtk_window_present (window);
+  csb_window_launch (CSB_WINDOW (window), g_variant_get_string (parameter, NULL), NULL, NULL);
+}
+
+static void
+new_window_action (GSimpleAction *action,
+                   GVariant      *parameter,
+                   gpointer       user_data)
+{
+  gtk_window_present (GTK_WINDOW (csb_window_new (user_data)));
+}
+
+static void
+show_sandbox_action (GSimpleAction *action,
+                     GVariant      *parameter,
+                     gpointer       user_data)
+{
+  CsbApplication *self = user_data;
+  GtkWindow *window = csb_application_ensure_window (self);
+
+  gtk_window_present (window);
+  csb_window_show_sandbox (CSB_WINDOW (window), g_variant_get_string (parameter, NULL));
+}
+
+static void
+about_action (GSimpleAction *action,
+              GVariant      *parameter,
+              gpointer       user_data)
+{
+  CsbApplication *self = user_data;
+  const char *developers[] = { "The claude-sandbox authors", NULL };
+
+  adw_show_about_window (gtk_application_get_active_window (GTK_APPLICATION (self)),
+                         "application-name", _("Claude Sandbox"),
+                         "application-icon", CSB_APP_ID,
+                         "version", PACKAGE_VERSION,
+                         "developers", developers,
+                         "license-type", GTK_LICENSE_GPL_3_0,
+                         "comments", _("Run Claude Code in a sandbox on one project folder."),
+                         "translator-credits", _("translator-credits"),
+                         NULL);
+}
+
+static void
+quit_action (GSimpleAction *action,
+             GVariant      *parameter,
+             gpointer       user_data)
+{
+  g_application_quit (G_APPLICATION (user_data));
+}
+
+static const GActionEntry app_actions[] = {
+  { "launch", launch_action, "s" },
+  { "new-window", new_window_action },
+  { "show-sandbox", show_sandbox_action, "s" },
+  { "about", about_action },
+  { "quit", quit_action },
+};
+
+/* ---- GApplication ------------------------------------------------------------------------- */
+
+static void
+csb_application_startup (GApplication *app)
+{
+  CsbApplication *self = CSB_APPLICATION (app);
+  GSettingsSchemaSource *source = g_settings_schema_source_get_default ();
+  g_autoptr(GSettingsSchema) service_schema = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *quit_accels[] = { "<Control>q", NULL };
+  const char *new_window_accels[] = { "<Control>n", NULL };
+  const char *open_accels[] = { "<Control>o", NULL };
+
+  G_APPLICATION_CLASS (csb_application_parent_class)->startup (app);
+
+  self->settings = g_settings_new (CSB_APP_ID);
+  if (source != NULL)
+    service_schema = g_settings_schema_source_lookup (source, SERVICE_SCHEMA, TRUE);
+  if (service_schema != NULL)
+    self->service_settings = g_settings_new (SERVICE_SCHEMA);
+
+  g_action_map_add_action_entries (G_ACTION_MAP (self), app_actions, G_N_ELEMENTS (app_actions),
+                                   self);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.quit", quit_accels);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "app.new-window",
+                                         new_window_accels);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (self), "win.choose-folder",
+                                         open_accels);
+
+  /* Creating the proxy does not start the service; the first call does. */
+  self->manager = csb_dbus_manager_proxy_new_for_bus_sync (G_BUS_TYPE_SESSION,
+                                                           G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START_AT_CONSTRUCTION |
+                                                           G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES,
+                                                           SERVICE_NAME, SERVICE_PATH, NULL,
+                                                           &error);
+  if (self->manager == NULL)
+    g_error ("Cannot reach the session bus: %s", error->message);
+
+  self->cancellable = g_cancellable_new ();
+  csb_dbus_object_manager_client_new_for_bus (G_BUS_TYPE_SESSION,
+                                              G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE,
+                                              SERVICE_NAME, SERVICE_PATH, self->cancellable,
+                                              on_object_manager_ready, g_object_ref (self));
+}
+
+static void
+csb_application_shutdown (GApplication *app)
+{
+  CsbApplication *self = CSB_APPLICATION (app);
+
+  g_cancellable_cancel (self->cancellable);
+  G_APPLICATION_CLASS (csb_application_parent_class)->shutdown (app);
+}
+
+static void
+csb_application_activate (GApplication *app)
+{
+  gtk_window_present (csb_application_ensure_window (CSB_APPLICATION (app)));
+}
+
+static int
+csb_application_handle_local_options (GApplication *app,
+                                      GVariantDict *options)
+{
+  if (g_variant_dict_contains (options, "version"))
+    {
+      g_print ("claude-sandbox-app %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+  return -1;
+}
+
+typedef struct
+{
+  GApplicationCommandLine *command_line;
+} CommandLineLaunch;
+
+static void
+on_command_line_launch_done (GObject      *source,
+                             GAsyncResult *result,
+                             gpointer      user_data)
+{
+  g_autoptr(GApplicationCommandLine) command_line = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = csb_window_launch_finish (CSB_WINDOW (source), result, &error);
+
+  /* The calling process exits when the last reference to its command line goes. */
+  if (path == NULL)
+    {
+      g_autofree char *message = csb_application_error_message (error);
+
+      g_application_command_line_printerr (command_line, "%s\n", message);
+      g_application_command_line_set_exit_status (command_line, 1);
+    }
+  else
+    g_application_command_line_print (command_line, "%s\n", path);
+}
+
+static int
+csb_application_command_line (GApplication            *app,
+                              GApplicationCommandLine *command_line)
+{
+  CsbApplication *self = CSB_APPLICATION (app);
+  GVariantDict *options = g_application_command_line_get_options_dict (command_line);
+  g_autofree char *launch = NULL;
+  GtkWindow *window = NULL;
+
+  if (g_variant_dict_contains (options, "new-window"))
+    window = GTK_WINDOW (csb_window_new (self));
+  else
+    window = csb_application_ensure_window (self);
+  gtk_window_present (window);
+
+  if (g_variant_dict_lookup (options, "launch", "^ay", &launch))
+    {
+      g_autoptr(GFile) file = g_application_command_line_create_file_for_arg (command_line,
+                                                                              launch);
+      g_autofree char *dir = g_file_get_path (file);
+
+      csb_window_launch (CSB_WINDOW (window), dir, on_command_line_launch_done,
+                         g_object_ref (command_line));
+    }
+  return 0;
+}
+
+/* ---- GObject ------------------------------------------------------------------------------- */
+
+static void
+csb_application_dispose (GObject *object)
+{
+  CsbApplication *self = CSB_APPLICATION (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->object_manager);
+  g_clear_object (&self->manager);
+  g_clear_object (&self->settings);
+  g_clear_object (&self->service_settings);
+  G_OBJECT_CLASS (csb_application_parent_class)->dispose (object);
+}
+
+static void
+csb_application_get_property (GObject    *object,
+                              guint       prop_id,
+                              GValue     *value,
+                              GParamSpec *pspec)
+{
+  CsbApplication *self = CSB_APPLICATION (object);
+
+  switch (prop_id)
+    {
+    case PROP_OBJECT_MANAGER:
+      g_value_set_object (value, self->object_manager);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+csb_application_class_init (CsbApplicationClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
+
+  object_class->dispose = csb_application_dispose;
+  object_class->get_property = csb_application_get_property;
+  app_class->startup = csb_application_startup;
+  app_class->shutdown = csb_application_shutdown;
+  app_class->activate = csb_application_activate;
+  app_class->handle_local_options = csb_application_handle_local_options;
+  app_class->command_line = csb_application_command_line;
+
+  properties[PROP_OBJECT_MANAGER] =
+    g_param_spec_object ("object-manager", NULL, NULL, G_TYPE_DBUS_OBJECT_MANAGER,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+csb_application_init (CsbApplication *self)
+{
+  g_application_add_main_option_entries (G_APPLICATION (self), main_entries);
+  g_application_set_option_context_parameter_string (G_APPLICATION (self), NULL);
+  g_application_set_option_context_summary (G_APPLICATION (self),
+                                            _("Run Claude Code in a sandbox on one project folder."));
+}

@@ -1,0 +1,55 @@
+/* csb-application.h — the app: one connection to the service, the launch
+ * logic every entry point shares (window, --launch, pinned launchers), and
+ * the notifications.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <adwaita.h>
+
+#include "csb-dbus.h"
+
+G_BEGIN_DECLS
+
+#define CSB_TYPE_APPLICATION (csb_application_get_type ())
+
+G_DECLARE_FINAL_TYPE (CsbApplication, csb_application, CSB, APPLICATION, AdwApplication)
+
+CsbApplication     *csb_application_new                  (void);
+/* NULL until the service's objects are known (see notify::object-manager). */
+GDBusObjectManager *csb_application_get_object_manager   (CsbApplication      *self);
+CsbDBusManager     *csb_application_get_manager          (CsbApplication      *self);
+GSettings          *csb_application_get_settings         (CsbApplication      *self);
+
+/* Every option the app sets, from the service's and the app's GSettings. */
+GVariant           *csb_application_get_default_options  (CsbApplication      *self);
+/* The options last used for @project_dir, or NULL. */
+GVariant           *csb_application_get_project_options  (CsbApplication      *self,
+                                                          const char          *project_dir);
+
+/* Puts @project_dir first in the recent projects and keeps @options (a{sv})
+ * as its options. */
+void                csb_application_remember_project     (CsbApplication      *self,
+                                                          const char          *project_dir,
+                                                          GVariant            *options);
+
+/* Starts a sandbox on @project_dir; remembers the folder as recent and
+ * @options (a{sv}, floating reference taken; NULL: the project's saved
+ * options, else the service's defaults) as the project's options. */
+void                csb_application_launch_async         (CsbApplication      *self,
+                                                          const char          *project_dir,
+                                                          GVariant            *options,
+                                                          GCancellable        *cancellable,
+                                                          GAsyncReadyCallback  callback,
+                                                          gpointer             user_data);
+char               *csb_application_launch_finish        (CsbApplication      *self,
+                                                          GAsyncResult        *result,
+                                                          GError             **error);
+
+/* The active window, or a new one. */
+GtkWindow          *csb_application_ensure_window        (CsbApplication      *self);
+
+/* A message for the user from an error of the service. */
+char               *csb_application_error_message        (const GError        *error);
+
+G_END_DECLS

@@ -1,0 +1,21 @@
+/* csb-format.h — how the app words what the service reports.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+const char *csb_format_state       (const char         *state);
+const char *csb_format_backend     (const char         *backend);
+const char *csb_format_protection  (const char         *protection);
+/* One protection a line. */
+char       *csb_format_protections (const char * const *protections);
+/* "5 s", "3 min", "2 h 5 min" since @started_at (µs since the epoch). */
+char       *csb_format_uptime      (guint64             started_at);
+/* @path with the home folder as "~". */
+char       *csb_format_path        (const char         *path);
+/* What the exit status of a sandbox means. */
+char       *csb_format_exit        (int                 status);
+
+G_END_DECLS

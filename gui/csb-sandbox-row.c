@@ -1,0 +1,192 @@
+/* csb-sandbox-row.c
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "csb-format.h"
+#include "csb-sandbox-row.h"
+
+struct _CsbSandboxRow
+{
+  AdwActionRow    parent_instance;
+
+  GtkStack       *state_icon_stack;
+  GtkSpinner     *spinner;
+  GtkImage       *state_icon;
+  GtkLabel       *state_label;
+  GtkMenuButton  *protections_button;
+  GtkLabel       *protections_label;
+  GtkButton      *display_button;
+  GtkButton      *stop_button;
+  GtkButton      *remove_button;
+
+  CsbDBusSandbox *sandbox;
+  guint           uptime_timeout;
+};
+
+G_DEFINE_FINAL_TYPE (CsbSandboxRow, csb_sandbox_row, ADW_TYPE_ACTION_ROW)
+
+static gboolean
+is_active (const char *state)
+{
+  return g_strcmp0 (state, "exited") != 0 && g_strcmp0 (state, "failed") != 0;
+}
+
+static void
+update_subtitle (CsbSandboxRow *self)
+{
+  const char *state = csb_dbus_sandbox_get_state (self->sandbox);
+  g_autofree char *folder = csb_format_path (csb_dbus_sandbox_get_project_dir (self->sandbox));
+  g_autofree char *detail = NULL;
+  g_autofree char *subtitle = NULL;
+
+  if (g_strcmp0 (state, "running") == 0)
+    {
+      g_autofree char *uptime = csb_format_uptime (csb_dbus_sandbox_get_started_at (self->sandbox));
+      /* Translators: how long a sandbox has been running, e.g. "up 5 min" */
+      detail = g_strdup_printf (_("up %s"), uptime);
+    }
+  else if (g_strcmp0 (state, "failed") == 0 && *csb_dbus_sandbox_get_error (self->sandbox) != '\0')
+    detail = g_strdup (csb_dbus_sandbox_get_error (self->sandbox));
+  else if (g_strcmp0 (state, "exited") == 0)
+    detail = csb_format_exit (csb_dbus_sandbox_get_exit_status (self->sandbox));
+
+  subtitle = g_strjoin (" · ", folder, csb_format_backend (csb_dbus_sandbox_get_backend (self->sandbox)),
+                        detail, NULL);
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (self), subtitle);
+}
+
+static gboolean
+on_uptime_tick (gpointer user_data)
+{
+  update_subtitle (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+set_action (GtkWidget  *widget,
+            const char *action,
+            const char *path)
+{
+  gtk_actionable_set_action_target (GTK_ACTIONABLE (widget), "s", path);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (widget), action);
+}
+
+static void
+update (CsbSandboxRow *self)
+{
+  const char *state = csb_dbus_sandbox_get_state (self->sandbox);
+  const char *display = csb_dbus_sandbox_get_display (self->sandbox);
+  const char * const *protections = csb_dbus_sandbox_get_protections (self->sandbox);
+  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->sandbox));
+  gboolean busy = g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "stopping") == 0;
+  g_autofree char *protections_text = csb_format_protections (protections);
+  static const char *state_classes[] = { "starting", "running", "stopping", "exited", "failed" };
+
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self), csb_dbus_sandbox_get_name (self->sandbox));
+  gtk_label_set_label (self->state_label, csb_format_state (state));
+  for (gsize i = 0; i < G_N_ELEMENTS (state_classes); i++)
+    {
+      g_autofree char *css = g_strconcat ("csb-state-", state_classes[i], NULL);
+
+      if (g_strcmp0 (state, state_classes[i]) == 0)
+        gtk_widget_add_css_class (GTK_WIDGET (self->state_label), css);
+      else
+        gtk_widget_remove_css_class (GTK_WIDGET (self->state_label), css);
+    }
+
+  gtk_spinner_set_spinning (self->spinner, busy);
+  gtk_stack_set_visible_child_name (self->state_icon_stack, busy ? "busy" : "icon");
+  if (g_strcmp0 (csb_dbus_sandbox_get_backend (self->sandbox), "vm") == 0)
+    gtk_image_set_from_icon_name (self->state_icon, "computer-symbolic");
+  else
+    gtk_image_set_from_icon_name (self->state_icon, "folder-symbolic");
+
+  gtk_label_set_label (self->protections_label, protections_text);
+  gtk_widget_set_visible (GTK_WIDGET (self->protections_button),
+                          protections != NULL && protections[0] != NULL);
+  gtk_widget_set_visible (GTK_WIDGET (self->display_button),
+                          display != NULL && *display != '\0' && is_active (state));
+  gtk_widget_set_visible (GTK_WIDGET (self->stop_button), is_active (state));
+  gtk_widget_set_sensitive (GTK_WIDGET (self->stop_button), g_strcmp0 (state, "stopping") != 0);
+  gtk_widget_set_visible (GTK_WIDGET (self->remove_button), !is_active (state));
+
+  if (g_strcmp0 (state, "running") == 0 && self->uptime_timeout == 0)
+    self->uptime_timeout = g_timeout_add_seconds (1, on_uptime_tick, self);
+  else if (g_strcmp0 (state, "running") != 0)
+    g_clear_handle_id (&self->uptime_timeout, g_source_remove);
+  update_subtitle (self);
+
+  /* The target before the name: an action with a parameter and no target warns. */
+  set_action (GTK_WIDGET (self), "win.open-terminal", path);
+  set_action (GTK_WIDGET (self->display_button), "win.open-display", path);
+  set_action (GTK_WIDGET (self->stop_button), "win.stop", path);
+  set_action (GTK_WIDGET (self->remove_button), "win.remove", path);
+}
+
+GtkWidget *
+csb_sandbox_row_new (CsbDBusSandbox *sandbox)
+{
+  CsbSandboxRow *self;
+
+  g_return_val_if_fail (CSB_DBUS_IS_SANDBOX (sandbox), NULL);
+
+  self = g_object_new (CSB_TYPE_SANDBOX_ROW, NULL);
+  self->sandbox = g_object_ref (sandbox);
+  g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update), self,
+                           G_CONNECT_SWAPPED);
+  update (self);
+  return GTK_WIDGET (self);
+}
+
+CsbDBusSandbox *
+csb_sandbox_row_get_sandbox (CsbSandboxRow *self)
+{
+  g_return_val_if_fail (CSB_IS_SANDBOX_ROW (self), NULL);
+  return self->sandbox;
+}
+
+const char *
+csb_sandbox_row_get_state_text (CsbSandboxRow *self)
+{
+  g_return_val_if_fail (CSB_IS_SANDBOX_ROW (self), NULL);
+  return gtk_label_get_label (self->state_label);
+}
+
+static void
+csb_sandbox_row_dispose (GObject *object)
+{
+  CsbSandboxRow *self = CSB_SANDBOX_ROW (object);
+
+  g_clear_handle_id (&self->uptime_timeout, g_source_remove);
+  g_clear_object (&self->sandbox);
+  G_OBJECT_CLASS (csb_sandbox_row_parent_class)->dispose (object);
+}
+
+static void
+csb_sandbox_row_class_init (CsbSandboxRowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = csb_sandbox_row_dispose;
+
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/org/example/ClaudeSandbox/App/csb-sandbox-row.ui");
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, state_icon_stack);
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, spinner);
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, state_icon);
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, state_label);
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, protections_button);
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, protections_label);
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, display_button);
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, stop_button);
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, remove_button);
+}
+
+static void
+csb_sandbox_row_init (CsbSandboxRow *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+}

@@ -1,0 +1,19 @@
+/* csb-sandbox-row.h — one sandbox in the list, following its D-Bus properties.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <adwaita.h>
+
+#include "csb-dbus.h"
+
+G_BEGIN_DECLS
+
+#define CSB_TYPE_SANDBOX_ROW (csb_sandbox_row_get_type ())
+
+G_DECLARE_FINAL_TYPE (CsbSandboxRow, csb_sandbox_row, CSB, SANDBOX_ROW, AdwActionRow)
+
+GtkWidget      *csb_sandbox_row_new            (CsbDBusSandbox *sandbox);
+CsbDBusSandbox *csb_sandbox_row_get_sandbox    (CsbSandboxRow  *self);
+const char     *csb_sandbox_row_get_state_text (CsbSandboxRow  *self);
+
+G_END_DECLS

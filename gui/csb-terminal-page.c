@@ -1,0 +1,439 @@
+/* csb-terminal-page.c
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <gio/gunixfdlist.h>
+#include <unistd.h>
+
+#include "csb-application.h"
+#include "csb-format.h"
+#include "csb-terminal-page.h"
+#include "csb-terminal-view.h"
+
+struct _CsbTerminalPage
+{
+  AdwBin              parent_instance;
+
+  GtkInfoBar         *display_bar;
+  GtkLabel           *display_label;
+  GtkButton          *display_button;
+  GtkInfoBar         *ended_bar;
+  GtkLabel           *ended_label;
+  GtkButton          *restart_button;
+  GtkButton          *remove_button;
+  GtkStack           *stack;
+  GtkProgressBar     *progress_bar;
+  CsbTerminalView    *terminal;
+
+  CsbDBusSandbox     *sandbox;
+  GCancellable       *cancellable;
+  GIOStream          *stream;
+  GByteArray         *pending;    /* input not written yet */
+  gboolean            writing;
+  guint               pulse_timeout;
+  guint               columns;
+  guint               rows;
+  char               *title;
+  gboolean            busy;
+};
+
+G_DEFINE_FINAL_TYPE (CsbTerminalPage, csb_terminal_page, ADW_TYPE_BIN)
+
+enum {
+  PROP_0,
+  PROP_TITLE,
+  PROP_BUSY,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void read_next (CsbTerminalPage *self);
+static void write_next (CsbTerminalPage *self);
+
+/* ---- output ---------------------------------------------------------------------------- */
+
+static void
+on_read (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(CsbTerminalPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result,
+                                                              &error);
+
+  if (bytes == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_debug ("terminal of %s: %s", csb_dbus_sandbox_get_id (self->sandbox), error->message);
+      return;
+    }
+  if (g_bytes_get_size (bytes) == 0)
+    return;  /* EOF: the sandbox ended; the banner says so */
+  vte_terminal_feed (VTE_TERMINAL (self->terminal), g_bytes_get_data (bytes, NULL),
+                     g_bytes_get_size (bytes));
+  read_next (self);
+}
+
+static void
+read_next (CsbTerminalPage *self)
+{
+  g_input_stream_read_bytes_async (g_io_stream_get_input_stream (self->stream), 65536,
+                                   G_PRIORITY_DEFAULT, self->cancellable, on_read,
+                                   g_object_ref (self));
+}
+
+/* ---- input ------------------------------------------------------------------------------ */
+
+static void
+on_written (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(CsbTerminalPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize written = g_output_stream_write_finish (G_OUTPUT_STREAM (source), result, &error);
+
+  self->writing = FALSE;
+  if (written < 0)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_debug ("terminal of %s: %s", csb_dbus_sandbox_get_id (self->sandbox), error->message);
+      g_byte_array_set_size (self->pending, 0);
+      return;
+    }
+  g_byte_array_remove_range (self->pending, 0, written);
+  write_next (self);
+}
+
+static void
+write_next (CsbTerminalPage *self)
+{
+  if (self->writing || self->stream == NULL || self->pending->len == 0)
+    return;
+  self->writing = TRUE;
+  g_output_stream_write_async (g_io_stream_get_output_stream (self->stream), self->pending->data,
+                               self->pending->len, G_PRIORITY_DEFAULT, self->cancellable,
+                               on_written, g_object_ref (self));
+}
+
+static void
+on_terminal_commit (CsbTerminalPage *self,
+                    const char      *text,
+                    guint            size)
+{
+  g_byte_array_append (self->pending, (const guint8 *) text, size);
+  write_next (self);
+}
+
+static void
+on_resized (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  /* A sandbox without a terminal (stdio) or one that ended cannot be resized: fine. */
+  if (!csb_dbus_sandbox_call_resize_terminal_finish (CSB_DBUS_SANDBOX (source), result, &error))
+    g_debug ("ResizeTerminal: %s", error->message);
+}
+
+static void
+on_terminal_grid_changed (CsbTerminalPage *self,
+                          guint            columns,
+                          guint            rows)
+{
+  const char *state = csb_dbus_sandbox_get_state (self->sandbox);
+
+  self->columns = columns;
+  self->rows = rows;
+  if (columns < 1 || rows < 1 || g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0)
+    return;
+  csb_dbus_sandbox_call_resize_terminal (self->sandbox, MIN (columns, 1000), MIN (rows, 1000),
+                                         self->cancellable, on_resized, NULL);
+}
+
+/* ---- attaching ---------------------------------------------------------------------------- */
+
+static void
+feed_message (CsbTerminalPage *self,
+              const char      *message)
+{
+  g_autofree char *text = g_strdup_printf ("\r\n\033[1m%s\033[0m\r\n", message);
+
+  vte_terminal_feed (VTE_TERMINAL (self->terminal), text, -1);
+}
+
+static void
+on_terminal_opened (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(CsbTerminalPage) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) handle = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  int fd;
+
+  if (!csb_dbus_sandbox_call_open_terminal_finish (CSB_DBUS_SANDBOX (source), &handle, &fds,
+                                                   result, &error))
+    {
+      g_autofree char *message = NULL;
+
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      message = csb_application_error_message (error);
+      feed_message (self, message);
+      return;
+    }
+  fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), &error);
+  if (fd >= 0)
+    socket = g_socket_new_from_fd (fd, &error);
+  if (socket == NULL)
+    {
+      if (fd >= 0)
+        close (fd);
+      feed_message (self, error->message);
+      return;
+    }
+  self->stream = G_IO_STREAM (g_socket_connection_factory_create_connection (socket));
+  read_next (self);
+  write_next (self);
+  if (self->columns > 0)
+    on_terminal_grid_changed (self, self->columns, self->rows);
+}
+
+/* ---- state ----------------------------------------------------------------------------------- */
+
+static gboolean
+on_pulse (gpointer user_data)
+{
+  CsbTerminalPage *self = user_data;
+
+  gtk_progress_bar_pulse (self->progress_bar);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+update (CsbTerminalPage *self)
+{
+  const char *state = csb_dbus_sandbox_get_state (self->sandbox);
+  const char *display = csb_dbus_sandbox_get_display (self->sandbox);
+  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->sandbox));
+  gboolean ended = g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
+  gboolean vm_booting = g_strcmp0 (state, "starting") == 0 &&
+                        g_strcmp0 (csb_dbus_sandbox_get_backend (self->sandbox), "vm") == 0;
+  gboolean busy = g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "stopping") == 0;
+
+  if (g_strcmp0 (self->title, csb_dbus_sandbox_get_name (self->sandbox)) != 0)
+    {
+      g_free (self->title);
+      self->title = g_strdup (csb_dbus_sandbox_get_name (self->sandbox));
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TITLE]);
+    }
+  if (busy != self->busy)
+    {
+      self->busy = busy;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
+    }
+
+  /* A VM shows its console only once it has one; until then, progress. */
+  gtk_stack_set_visible_child_name (self->stack, vm_booting ? "starting" : "terminal");
+  if (vm_booting && self->pulse_timeout == 0)
+    self->pulse_timeout = g_timeout_add (100, on_pulse, self);
+  else if (!vm_booting)
+    g_clear_handle_id (&self->pulse_timeout, g_source_remove);
+
+  if (display != NULL && *display != '\0' && !ended)
+    {
+      g_autofree char *text = g_strdup_printf (_("The virtual machine’s display is at %s"), display);
+
+      gtk_label_set_label (self->display_label, text);
+      gtk_actionable_set_action_target (GTK_ACTIONABLE (self->display_button), "s", path);
+      gtk_actionable_set_action_name (GTK_ACTIONABLE (self->display_button), "win.open-display");
+      gtk_info_bar_set_revealed (self->display_bar, TRUE);
+    }
+  else
+    gtk_info_bar_set_revealed (self->display_bar, FALSE);
+
+  if (ended)
+    {
+      g_autofree char *text = NULL;
+
+      if (g_strcmp0 (state, "failed") == 0)
+        text = g_strdup_printf (_("The sandbox failed: %s"), csb_dbus_sandbox_get_error (self->sandbox));
+      else
+        {
+          g_autofree char *exit = csb_format_exit (csb_dbus_sandbox_get_exit_status (self->sandbox));
+          text = g_strdup_printf (_("The sandbox ended. %s"), exit);
+        }
+      gtk_label_set_label (self->ended_label, text);
+      gtk_actionable_set_action_target (GTK_ACTIONABLE (self->restart_button), "s",
+                                        csb_dbus_sandbox_get_project_dir (self->sandbox));
+      gtk_actionable_set_action_target (GTK_ACTIONABLE (self->remove_button), "s", path);
+      gtk_actionable_set_action_name (GTK_ACTIONABLE (self->restart_button), "app.launch");
+      gtk_actionable_set_action_name (GTK_ACTIONABLE (self->remove_button), "win.remove");
+      gtk_info_bar_set_revealed (self->ended_bar, TRUE);
+    }
+  else
+    gtk_info_bar_set_revealed (self->ended_bar, FALSE);
+}
+
+static void
+update_colors (CsbTerminalPage *self)
+{
+  AdwStyleManager *style = adw_style_manager_get_default ();
+  gboolean dark = adw_style_manager_get_dark (style);
+  GdkRGBA fg, bg;
+
+  gdk_rgba_parse (&fg, dark ? "#ffffff" : "#1e1e1e");
+  gdk_rgba_parse (&bg, dark ? "#1e1e1e" : "#ffffff");
+  vte_terminal_set_colors (VTE_TERMINAL (self->terminal), &fg, &bg, NULL, 0);
+}
+
+GtkWidget *
+csb_terminal_page_new (CsbDBusSandbox *sandbox)
+{
+  CsbTerminalPage *self;
+
+  g_return_val_if_fail (CSB_DBUS_IS_SANDBOX (sandbox), NULL);
+
+  self = g_object_new (CSB_TYPE_TERMINAL_PAGE, NULL);
+  self->sandbox = g_object_ref (sandbox);
+  g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update), self,
+                           G_CONNECT_SWAPPED);
+  update (self);
+  csb_dbus_sandbox_call_open_terminal (sandbox, NULL, self->cancellable, on_terminal_opened,
+                                       g_object_ref (self));
+  return GTK_WIDGET (self);
+}
+
+CsbDBusSandbox *
+csb_terminal_page_get_sandbox (CsbTerminalPage *self)
+{
+  g_return_val_if_fail (CSB_IS_TERMINAL_PAGE (self), NULL);
+  return self->sandbox;
+}
+
+VteTerminal *
+csb_terminal_page_get_terminal (CsbTerminalPage *self)
+{
+  g_return_val_if_fail (CSB_IS_TERMINAL_PAGE (self), NULL);
+  return VTE_TERMINAL (self->terminal);
+}
+
+const char *
+csb_terminal_page_get_title (CsbTerminalPage *self)
+{
+  g_return_val_if_fail (CSB_IS_TERMINAL_PAGE (self), NULL);
+  return self->title;
+}
+
+gboolean
+csb_terminal_page_get_busy (CsbTerminalPage *self)
+{
+  g_return_val_if_fail (CSB_IS_TERMINAL_PAGE (self), FALSE);
+  return self->busy;
+}
+
+static void
+csb_terminal_page_grab_focus_on_map (CsbTerminalPage *self)
+{
+  gtk_widget_grab_focus (GTK_WIDGET (self->terminal));
+}
+
+static void
+csb_terminal_page_dispose (GObject *object)
+{
+  CsbTerminalPage *self = CSB_TERMINAL_PAGE (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->pulse_timeout, g_source_remove);
+  if (self->stream != NULL)
+    g_io_stream_close (self->stream, NULL, NULL);
+  g_clear_object (&self->stream);
+  g_clear_object (&self->sandbox);
+  G_OBJECT_CLASS (csb_terminal_page_parent_class)->dispose (object);
+}
+
+static void
+csb_terminal_page_finalize (GObject *object)
+{
+  CsbTerminalPage *self = CSB_TERMINAL_PAGE (object);
+
+  g_clear_object (&self->cancellable);
+  g_byte_array_unref (self->pending);
+  g_free (self->title);
+  G_OBJECT_CLASS (csb_terminal_page_parent_class)->finalize (object);
+}
+
+static void
+csb_terminal_page_get_property (GObject    *object,
+                                guint       prop_id,
+                                GValue     *value,
+                                GParamSpec *pspec)
+{
+  CsbTerminalPage *self = CSB_TERMINAL_PAGE (object);
+
+  switch (prop_id)
+    {
+    case PROP_TITLE:
+      g_value_set_string (value, self->title);
+      break;
+    case PROP_BUSY:
+      g_value_set_boolean (value, self->busy);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+csb_terminal_page_class_init (CsbTerminalPageClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  object_class->dispose = csb_terminal_page_dispose;
+  object_class->finalize = csb_terminal_page_finalize;
+  object_class->get_property = csb_terminal_page_get_property;
+
+  properties[PROP_TITLE] =
+    g_param_spec_string ("title", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_BUSY] =
+    g_param_spec_boolean ("busy", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  g_type_ensure (CSB_TYPE_TERMINAL_VIEW);
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/org/example/ClaudeSandbox/App/csb-terminal-page.ui");
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_bar);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_label);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_button);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, ended_bar);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, ended_label);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, restart_button);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, remove_button);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, stack);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, progress_bar);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, terminal);
+  gtk_widget_class_bind_template_callback (widget_class, on_terminal_commit);
+  gtk_widget_class_bind_template_callback (widget_class, on_terminal_grid_changed);
+}
+
+static void
+csb_terminal_page_init (CsbTerminalPage *self)
+{
+  self->cancellable = g_cancellable_new ();
+  self->pending = g_byte_array_new ();
+  gtk_widget_init_template (GTK_WIDGET (self));
+  g_signal_connect_object (adw_style_manager_get_default (), "notify::dark",
+                           G_CALLBACK (update_colors), self, G_CONNECT_SWAPPED);
+  update_colors (self);
+  g_signal_connect (self, "map", G_CALLBACK (csb_terminal_page_grab_focus_on_map), NULL);
+}

@@ -1,0 +1,23 @@
+/* csb-terminal-page.h — the terminal of one sandbox, attached with OpenTerminal().
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <adwaita.h>
+#include <vte/vte.h>
+
+#include "csb-dbus.h"
+
+G_BEGIN_DECLS
+
+#define CSB_TYPE_TERMINAL_PAGE (csb_terminal_page_get_type ())
+
+G_DECLARE_FINAL_TYPE (CsbTerminalPage, csb_terminal_page, CSB, TERMINAL_PAGE, AdwBin)
+
+GtkWidget      *csb_terminal_page_new          (CsbDBusSandbox  *sandbox);
+CsbDBusSandbox *csb_terminal_page_get_sandbox  (CsbTerminalPage *self);
+VteTerminal    *csb_terminal_page_get_terminal (CsbTerminalPage *self);
+/* The tab's title and whether it shows a spinner. */
+const char     *csb_terminal_page_get_title    (CsbTerminalPage *self);
+gboolean        csb_terminal_page_get_busy     (CsbTerminalPage *self);
+
+G_END_DECLS

@@ -1,0 +1,98 @@
+/* csb-terminal-view.c
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include "csb-terminal-view.h"
+
+struct _CsbTerminalView
+{
+  VteTerminal parent_instance;
+
+  glong       columns;
+  glong       rows;
+};
+
+G_DEFINE_FINAL_TYPE (CsbTerminalView, csb_terminal_view, VTE_TYPE_TERMINAL)
+
+enum {
+  GRID_CHANGED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+GtkWidget *
+csb_terminal_view_new (void)
+{
+  return g_object_new (CSB_TYPE_TERMINAL_VIEW, NULL);
+}
+
+static void
+csb_terminal_view_size_allocate (GtkWidget *widget,
+                                 int        width,
+                                 int        height,
+                                 int        baseline)
+{
+  CsbTerminalView *self = CSB_TERMINAL_VIEW (widget);
+  glong columns, rows;
+
+  GTK_WIDGET_CLASS (csb_terminal_view_parent_class)->size_allocate (widget, width, height,
+                                                                    baseline);
+  columns = vte_terminal_get_column_count (VTE_TERMINAL (self));
+  rows = vte_terminal_get_row_count (VTE_TERMINAL (self));
+  if (columns != self->columns || rows != self->rows)
+    {
+      self->columns = columns;
+      self->rows = rows;
+      g_signal_emit (self, signals[GRID_CHANGED], 0, (guint) columns, (guint) rows);
+    }
+}
+
+static gboolean
+copy_shortcut (GtkWidget *widget,
+               GVariant  *args,
+               gpointer   user_data)
+{
+  vte_terminal_copy_clipboard_format (VTE_TERMINAL (widget), VTE_FORMAT_TEXT);
+  return TRUE;
+}
+
+static gboolean
+paste_shortcut (GtkWidget *widget,
+                GVariant  *args,
+                gpointer   user_data)
+{
+  vte_terminal_paste_clipboard (VTE_TERMINAL (widget));
+  return TRUE;
+}
+
+static void
+csb_terminal_view_class_init (CsbTerminalViewClass *klass)
+{
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  widget_class->size_allocate = csb_terminal_view_size_allocate;
+
+  /* Ctrl+C and Ctrl+V belong to the program in the terminal. */
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_c, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
+                                copy_shortcut, NULL);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_v, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
+                                paste_shortcut, NULL);
+
+  /* Emitted from size_allocate: handlers must not change the layout. */
+  signals[GRID_CHANGED] =
+    g_signal_new ("grid-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_UINT);
+}
+
+static void
+csb_terminal_view_init (CsbTerminalView *self)
+{
+  vte_terminal_set_scrollback_lines (VTE_TERMINAL (self), 10000);
+  vte_terminal_set_scroll_on_output (VTE_TERMINAL (self), FALSE);
+  vte_terminal_set_scroll_on_keystroke (VTE_TERMINAL (self), TRUE);
+  vte_terminal_set_mouse_autohide (VTE_TERMINAL (self), TRUE);
+  vte_terminal_set_size (VTE_TERMINAL (self), 100, 30);
+  gtk_widget_set_hexpand (GTK_WIDGET (self), TRUE);
+  gtk_widget_set_vexpand (GTK_WIDGET (self), TRUE);
+}

@@ -1,0 +1,712 @@
+/* csb-window.c
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "csb-error.h"
+#include "csb-folder-chooser.h"
+#include "csb-launch-page.h"
+#include "csb-pin.h"
+#include "csb-sandbox-row.h"
+#include "csb-terminal-page.h"
+#include "csb-window.h"
+
+struct _CsbWindow
+{
+  AdwApplicationWindow  parent_instance;
+
+  AdwToastOverlay      *toast_overlay;
+  AdwViewStack         *view_stack;
+  AdwViewStackPage     *sandboxes_stack_page;
+  GtkStack             *sandboxes_stack;
+  GtkListBox           *sandbox_list;
+  GtkStack             *terminals_stack;
+  AdwTabView           *tab_view;
+  CsbLaunchPage        *launch_page;
+
+  CsbApplication       *application;
+  GSettings            *settings;
+  GDBusObjectManager   *object_manager;
+  GHashTable           *rows;        /* object path → CsbSandboxRow */
+  GCancellable         *cancellable;
+  char                 *show_when_added;  /* object path whose terminal to show once known */
+};
+
+G_DEFINE_FINAL_TYPE (CsbWindow, csb_window, ADW_TYPE_APPLICATION_WINDOW)
+
+void
+csb_window_add_toast (CsbWindow  *self,
+                      const char *message)
+{
+  AdwToast *toast;
+
+  g_return_if_fail (CSB_IS_WINDOW (self));
+
+  toast = adw_toast_new (message);
+  adw_toast_set_timeout (toast, 6);
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
+}
+
+static void
+toast_error (CsbWindow    *self,
+             const GError *error)
+{
+  g_autofree char *message = csb_application_error_message (error);
+
+  csb_window_add_toast (self, message);
+}
+
+static CsbDBusSandbox *
+lookup_sandbox (CsbWindow  *self,
+                const char *object_path)
+{
+  g_autoptr(GDBusInterface) iface = NULL;
+
+  if (self->object_manager == NULL)
+    return NULL;
+  iface = g_dbus_object_manager_get_interface (self->object_manager, object_path,
+                                               "org.example.ClaudeSandbox.Sandbox");
+  return iface ? CSB_DBUS_SANDBOX (g_steal_pointer (&iface)) : NULL;
+}
+
+/* ---- the list ------------------------------------------------------------------------ */
+
+static void
+update_sandbox_count (CsbWindow *self)
+{
+  GHashTableIter iter;
+  gpointer row;
+  guint active = 0;
+
+  g_hash_table_iter_init (&iter, self->rows);
+  while (g_hash_table_iter_next (&iter, NULL, &row))
+    {
+      const char *state = csb_dbus_sandbox_get_state (csb_sandbox_row_get_sandbox (row));
+
+      if (g_strcmp0 (state, "exited") != 0 && g_strcmp0 (state, "failed") != 0)
+        active++;
+    }
+  adw_view_stack_page_set_badge_number (self->sandboxes_stack_page, active);
+  gtk_stack_set_visible_child_name (self->sandboxes_stack,
+                                    g_hash_table_size (self->rows) > 0 ? "list" : "empty");
+}
+
+static void
+add_sandbox (CsbWindow      *self,
+             CsbDBusSandbox *sandbox)
+{
+  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
+  GtkWidget *row;
+
+  if (g_hash_table_contains (self->rows, path))
+    return;
+  row = csb_sandbox_row_new (sandbox);
+  g_hash_table_insert (self->rows, g_strdup (path), row);
+  gtk_list_box_insert (self->sandbox_list, row, 0);  /* newest first */
+  g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update_sandbox_count),
+                           self, G_CONNECT_SWAPPED);
+  update_sandbox_count (self);
+
+  if (g_strcmp0 (self->show_when_added, path) == 0)
+    {
+      g_clear_pointer (&self->show_when_added, g_free);
+      csb_window_show_sandbox (self, path);
+    }
+}
+
+static AdwTabPage *
+find_tab (CsbWindow  *self,
+          const char *object_path)
+{
+  int n = adw_tab_view_get_n_pages (self->tab_view);
+
+  for (int i = 0; i < n; i++)
+    {
+      AdwTabPage *page = adw_tab_view_get_nth_page (self->tab_view, i);
+      CsbTerminalPage *terminal = CSB_TERMINAL_PAGE (adw_tab_page_get_child (page));
+
+      if (g_strcmp0 (g_dbus_proxy_get_object_path (G_DBUS_PROXY (csb_terminal_page_get_sandbox (terminal))),
+                     object_path) == 0)
+        return page;
+    }
+  return NULL;
+}
+
+static void
+on_object_added (GDBusObjectManager *manager,
+                 GDBusObject        *object,
+                 gpointer            user_data)
+{
+  CsbDBusSandbox *sandbox = csb_dbus_object_peek_sandbox (CSB_DBUS_OBJECT (object));
+
+  if (sandbox != NULL)
+    add_sandbox (user_data, sandbox);
+}
+
+static void
+on_object_removed (GDBusObjectManager *manager,
+                   GDBusObject        *object,
+                   gpointer            user_data)
+{
+  CsbWindow *self = user_data;
+  const char *path = g_dbus_object_get_object_path (object);
+  GtkWidget *row = g_hash_table_lookup (self->rows, path);
+  AdwTabPage *tab = find_tab (self, path);
+
+  if (row != NULL)
+    {
+      gtk_list_box_remove (self->sandbox_list, row);
+      g_hash_table_remove (self->rows, path);
+    }
+  if (tab != NULL)
+    adw_tab_view_close_page (self->tab_view, tab);
+  update_sandbox_count (self);
+}
+
+static void
+on_backends (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(CsbWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) backends = NULL;
+
+  if (!csb_dbus_manager_call_get_backends_finish (CSB_DBUS_MANAGER (source), &backends, result,
+                                                  &error))
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        toast_error (self, error);
+      return;
+    }
+  csb_launch_page_set_backends (self->launch_page, backends);
+}
+
+static void
+set_object_manager (CsbWindow *self)
+{
+  GDBusObjectManager *manager = csb_application_get_object_manager (self->application);
+  GList *objects;
+
+  if (manager == NULL || manager == self->object_manager)
+    return;
+  self->object_manager = g_object_ref (manager);
+  g_signal_connect_object (manager, "object-added", G_CALLBACK (on_object_added), self, 0);
+  g_signal_connect_object (manager, "object-removed", G_CALLBACK (on_object_removed), self, 0);
+  objects = g_dbus_object_manager_get_objects (manager);
+  for (GList *l = objects; l != NULL; l = l->next)
+    on_object_added (manager, l->data, self);
+  g_list_free_full (objects, g_object_unref);
+
+  csb_dbus_manager_call_get_backends (csb_application_get_manager (self->application),
+                                      self->cancellable, on_backends, g_object_ref (self));
+}
+
+/* ---- terminals ------------------------------------------------------------------------- */
+
+static void
+update_terminals_stack (CsbWindow *self)
+{
+  gtk_stack_set_visible_child_name (self->terminals_stack,
+                                    adw_tab_view_get_n_pages (self->tab_view) > 0 ? "tabs" : "empty");
+}
+
+void
+csb_window_show_sandbox (CsbWindow  *self,
+                         const char *object_path)
+{
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GIcon) icon = NULL;
+  AdwTabPage *tab;
+  GtkWidget *terminal;
+
+  g_return_if_fail (CSB_IS_WINDOW (self));
+  g_return_if_fail (object_path != NULL);
+
+  tab = find_tab (self, object_path);
+  if (tab == NULL)
+    {
+      sandbox = lookup_sandbox (self, object_path);
+      if (sandbox == NULL)
+        {
+          /* Launch returned before the object manager heard of the sandbox. */
+          g_free (self->show_when_added);
+          self->show_when_added = g_strdup (object_path);
+          return;
+        }
+      terminal = csb_terminal_page_new (sandbox);
+      tab = adw_tab_view_append (self->tab_view, terminal);
+      g_object_bind_property (terminal, "title", tab, "title", G_BINDING_SYNC_CREATE);
+      g_object_bind_property (terminal, "busy", tab, "loading", G_BINDING_SYNC_CREATE);
+      icon = g_themed_icon_new ("utilities-terminal-symbolic");
+      adw_tab_page_set_icon (tab, icon);
+    }
+  adw_tab_view_set_selected_page (self->tab_view, tab);
+  update_terminals_stack (self);
+  adw_view_stack_set_visible_child_name (self->view_stack, "terminals");
+}
+
+GtkWidget *
+csb_window_get_launch_page (CsbWindow *self)
+{
+  g_return_val_if_fail (CSB_IS_WINDOW (self), NULL);
+  return GTK_WIDGET (self->launch_page);
+}
+
+GtkWidget *
+csb_window_find_row (CsbWindow  *self,
+                     const char *object_path)
+{
+  g_return_val_if_fail (CSB_IS_WINDOW (self), NULL);
+  return g_hash_table_lookup (self->rows, object_path);
+}
+
+GtkWidget *
+csb_window_find_terminal (CsbWindow  *self,
+                          const char *object_path)
+{
+  AdwTabPage *tab;
+
+  g_return_val_if_fail (CSB_IS_WINDOW (self), NULL);
+  tab = find_tab (self, object_path);
+  return tab ? adw_tab_page_get_child (tab) : NULL;
+}
+
+const char *
+csb_window_get_visible_page (CsbWindow *self)
+{
+  g_return_val_if_fail (CSB_IS_WINDOW (self), NULL);
+  return adw_view_stack_get_visible_child_name (self->view_stack);
+}
+
+/* ---- launching ---------------------------------------------------------------------------- */
+
+static void
+on_launched (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  CsbWindow *self = g_task_get_source_object (task);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = csb_application_launch_finish (CSB_APPLICATION (source), result, &error);
+
+  if (path == NULL)
+    {
+      toast_error (self, error);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  csb_window_show_sandbox (self, path);
+  g_task_return_pointer (task, g_steal_pointer (&path), g_free);
+}
+
+static void
+launch_with_options (CsbWindow           *self,
+                     const char          *project_dir,
+                     GVariant            *options,
+                     GAsyncReadyCallback  callback,
+                     gpointer             user_data)
+{
+  GTask *task = g_task_new (self, self->cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, csb_window_launch);
+  csb_application_launch_async (self->application, project_dir, options, self->cancellable,
+                                on_launched, task);
+}
+
+void
+csb_window_launch (CsbWindow           *self,
+                   const char          *project_dir,
+                   GAsyncReadyCallback  callback,
+                   gpointer             user_data)
+{
+  g_return_if_fail (CSB_IS_WINDOW (self));
+  g_return_if_fail (project_dir != NULL);
+
+  launch_with_options (self, project_dir, NULL, callback, user_data);
+}
+
+char *
+csb_window_launch_finish (CsbWindow     *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+csb_window_select_folder (CsbWindow  *self,
+                          const char *project_dir)
+{
+  g_autoptr(GVariant) options = NULL;
+
+  g_return_if_fail (CSB_IS_WINDOW (self));
+
+  if (project_dir != NULL)
+    {
+      options = csb_application_get_project_options (self->application, project_dir);
+      if (options == NULL)
+        options = csb_application_get_default_options (self->application);
+    }
+  csb_launch_page_set_folder (self->launch_page, project_dir, options);
+  adw_view_stack_set_visible_child_name (self->view_stack, "launch");
+}
+
+/* ---- actions ------------------------------------------------------------------------------- */
+
+static void
+on_folder_chosen (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(CsbWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GFile) folder = csb_folder_chooser_choose_finish (result, &error);
+  g_autofree char *path = NULL;
+
+  if (folder == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        toast_error (self, error);
+      return;
+    }
+  path = g_file_get_path (folder);
+  if (path == NULL)
+    {
+      csb_window_add_toast (self, _("Choose a local folder: the sandbox cannot use remote ones."));
+      return;
+    }
+  csb_window_select_folder (self, path);
+}
+
+static void
+choose_folder_action (GtkWidget  *widget,
+                      const char *action_name,
+                      GVariant   *parameter)
+{
+  CsbWindow *self = CSB_WINDOW (widget);
+
+  csb_folder_chooser_choose_async (GTK_WINDOW (self), self->cancellable, on_folder_chosen,
+                                   g_object_ref (self));
+}
+
+static void
+select_folder_action (GtkWidget  *widget,
+                      const char *action_name,
+                      GVariant   *parameter)
+{
+  csb_window_select_folder (CSB_WINDOW (widget), g_variant_get_string (parameter, NULL));
+}
+
+static void
+clear_folder_action (GtkWidget  *widget,
+                     const char *action_name,
+                     GVariant   *parameter)
+{
+  csb_window_select_folder (CSB_WINDOW (widget), NULL);
+}
+
+static void
+launch_action (GtkWidget  *widget,
+               const char *action_name,
+               GVariant   *parameter)
+{
+  CsbWindow *self = CSB_WINDOW (widget);
+  const char *folder = csb_launch_page_get_folder (self->launch_page);
+
+  if (folder == NULL)
+    return;
+  launch_with_options (self, folder, csb_launch_page_get_options (self->launch_page), NULL, NULL);
+}
+
+static void
+on_pinned (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(CsbWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *where = csb_pin_project_finish (result, &error);
+
+  if (where == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        toast_error (self, error);
+      return;
+    }
+  csb_window_add_toast (self, _("The project is in the app grid now"));
+}
+
+static void
+pin_action (GtkWidget  *widget,
+            const char *action_name,
+            GVariant   *parameter)
+{
+  CsbWindow *self = CSB_WINDOW (widget);
+  const char *folder = csb_launch_page_get_folder (self->launch_page);
+  g_autoptr(GVariant) options = NULL;
+
+  if (folder == NULL)
+    {
+      csb_window_add_toast (self, _("Choose a project folder first"));
+      return;
+    }
+  /* The launcher starts the project with these options. */
+  options = g_variant_ref_sink (csb_launch_page_get_options (self->launch_page));
+  csb_application_remember_project (self->application, folder, options);
+  csb_pin_project_async (GTK_WINDOW (self), folder, self->cancellable, on_pinned,
+                         g_object_ref (self));
+}
+
+static void
+open_terminal_action (GtkWidget  *widget,
+                      const char *action_name,
+                      GVariant   *parameter)
+{
+  csb_window_show_sandbox (CSB_WINDOW (widget), g_variant_get_string (parameter, NULL));
+}
+
+static void
+on_sandbox_call_done (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  g_autoptr(CsbWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+
+  if (reply == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    toast_error (self, error);
+}
+
+static void
+call_sandbox (CsbWindow  *self,
+              const char *object_path,
+              const char *method)
+{
+  g_autoptr(CsbDBusSandbox) sandbox = lookup_sandbox (self, object_path);
+
+  if (sandbox == NULL)
+    return;
+  g_dbus_proxy_call (G_DBUS_PROXY (sandbox), method, NULL, G_DBUS_CALL_FLAGS_NONE, -1,
+                     self->cancellable, on_sandbox_call_done, g_object_ref (self));
+}
+
+static void
+stop_action (GtkWidget  *widget,
+             const char *action_name,
+             GVariant   *parameter)
+{
+  call_sandbox (CSB_WINDOW (widget), g_variant_get_string (parameter, NULL), "Stop");
+}
+
+static void
+remove_action (GtkWidget  *widget,
+               const char *action_name,
+               GVariant   *parameter)
+{
+  call_sandbox (CSB_WINDOW (widget), g_variant_get_string (parameter, NULL), "Remove");
+}
+
+static void
+open_display_action (GtkWidget  *widget,
+                     const char *action_name,
+                     GVariant   *parameter)
+{
+  CsbWindow *self = CSB_WINDOW (widget);
+  g_autoptr(CsbDBusSandbox) sandbox = lookup_sandbox (self, g_variant_get_string (parameter, NULL));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) viewer = NULL;
+  const char *address;
+
+  if (sandbox == NULL)
+    return;
+  address = csb_dbus_sandbox_get_display (sandbox);
+  if (address == NULL || *address == '\0')
+    return;
+
+  /* spice-client-gtk is GTK 3 only, so the display opens in virt-viewer's window. */
+  viewer = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, "remote-viewer", "--title",
+                             csb_dbus_sandbox_get_name (sandbox), address, NULL);
+  if (viewer == NULL)
+    {
+      g_autofree char *message = NULL;
+
+      gdk_clipboard_set_text (gtk_widget_get_clipboard (widget), address);
+      message = g_strdup_printf (_("Install remote-viewer (virt-viewer) to see the display; its address, %s, is on the clipboard"),
+                                 address);
+      csb_window_add_toast (self, message);
+      return;
+    }
+  g_subprocess_wait_async (viewer, NULL, NULL, NULL);
+}
+
+/* ---- drag and drop ---------------------------------------------------------------------------- */
+
+static gboolean
+on_drop (GtkDropTarget *target,
+         const GValue  *value,
+         double         x,
+         double         y,
+         gpointer       user_data)
+{
+  CsbWindow *self = user_data;
+  GSList *files;
+  g_autofree char *path = NULL;
+
+  if (!G_VALUE_HOLDS (value, GDK_TYPE_FILE_LIST))
+    return FALSE;
+  files = g_value_get_boxed (value);
+  if (files == NULL)
+    return FALSE;
+  path = g_file_get_path (files->data);
+  if (path == NULL || !g_file_test (path, G_FILE_TEST_IS_DIR))
+    {
+      csb_window_add_toast (self, _("Drop a folder: a sandbox works on a whole project folder."));
+      return FALSE;
+    }
+  csb_window_select_folder (self, path);
+  return TRUE;
+}
+
+/* ---- GObject ------------------------------------------------------------------------------------ */
+
+static void
+on_recent_changed (CsbWindow *self)
+{
+  g_auto(GStrv) recent = g_settings_get_strv (self->settings, "recent-projects");
+
+  csb_launch_page_set_recent (self->launch_page, (const char * const *) recent);
+}
+
+static void
+on_can_launch (CsbWindow *self)
+{
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.launch",
+                                 csb_launch_page_get_can_launch (self->launch_page));
+}
+
+static void
+on_tab_pages_changed (CsbWindow *self)
+{
+  update_terminals_stack (self);
+}
+
+CsbWindow *
+csb_window_new (CsbApplication *application)
+{
+  CsbWindow *self;
+
+  g_return_val_if_fail (CSB_IS_APPLICATION (application), NULL);
+
+  self = g_object_new (CSB_TYPE_WINDOW, "application", application, NULL);
+  self->application = application;
+  self->settings = g_object_ref (csb_application_get_settings (application));
+
+  gtk_window_set_default_size (GTK_WINDOW (self),
+                               g_settings_get_int (self->settings, "window-width"),
+                               g_settings_get_int (self->settings, "window-height"));
+  if (g_settings_get_boolean (self->settings, "window-maximized"))
+    gtk_window_maximize (GTK_WINDOW (self));
+
+  g_signal_connect_object (self->settings, "changed::recent-projects",
+                           G_CALLBACK (on_recent_changed), self, G_CONNECT_SWAPPED);
+  on_recent_changed (self);
+  g_signal_connect_object (application, "notify::object-manager",
+                           G_CALLBACK (set_object_manager), self, G_CONNECT_SWAPPED);
+  set_object_manager (self);
+  return self;
+}
+
+static gboolean
+csb_window_close_request (GtkWindow *window)
+{
+  CsbWindow *self = CSB_WINDOW (window);
+  int width, height;
+
+  gtk_window_get_default_size (window, &width, &height);
+  g_settings_set_int (self->settings, "window-width", width);
+  g_settings_set_int (self->settings, "window-height", height);
+  g_settings_set_boolean (self->settings, "window-maximized", gtk_window_is_maximized (window));
+  return GTK_WINDOW_CLASS (csb_window_parent_class)->close_request (window);
+}
+
+static void
+csb_window_dispose (GObject *object)
+{
+  CsbWindow *self = CSB_WINDOW (object);
+
+  g_cancellable_cancel (self->cancellable);
+  gtk_widget_dispose_template (GTK_WIDGET (self), CSB_TYPE_WINDOW);
+  g_clear_object (&self->object_manager);
+  g_clear_object (&self->settings);
+  g_clear_pointer (&self->rows, g_hash_table_unref);
+  G_OBJECT_CLASS (csb_window_parent_class)->dispose (object);
+}
+
+static void
+csb_window_finalize (GObject *object)
+{
+  CsbWindow *self = CSB_WINDOW (object);
+
+  g_clear_object (&self->cancellable);
+  g_free (self->show_when_added);
+  G_OBJECT_CLASS (csb_window_parent_class)->finalize (object);
+}
+
+static void
+csb_window_class_init (CsbWindowClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  GtkWindowClass *window_class = GTK_WINDOW_CLASS (klass);
+
+  object_class->dispose = csb_window_dispose;
+  object_class->finalize = csb_window_finalize;
+  window_class->close_request = csb_window_close_request;
+
+  g_type_ensure (CSB_TYPE_LAUNCH_PAGE);
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/org/example/ClaudeSandbox/App/csb-window.ui");
+  gtk_widget_class_bind_template_child (widget_class, CsbWindow, toast_overlay);
+  gtk_widget_class_bind_template_child (widget_class, CsbWindow, view_stack);
+  gtk_widget_class_bind_template_child (widget_class, CsbWindow, sandboxes_stack_page);
+  gtk_widget_class_bind_template_child (widget_class, CsbWindow, sandboxes_stack);
+  gtk_widget_class_bind_template_child (widget_class, CsbWindow, sandbox_list);
+  gtk_widget_class_bind_template_child (widget_class, CsbWindow, terminals_stack);
+  gtk_widget_class_bind_template_child (widget_class, CsbWindow, tab_view);
+  gtk_widget_class_bind_template_child (widget_class, CsbWindow, launch_page);
+
+  gtk_widget_class_install_action (widget_class, "win.choose-folder", NULL, choose_folder_action);
+  gtk_widget_class_install_action (widget_class, "win.select-folder", "s", select_folder_action);
+  gtk_widget_class_install_action (widget_class, "win.clear-folder", NULL, clear_folder_action);
+  gtk_widget_class_install_action (widget_class, "win.launch", NULL, launch_action);
+  gtk_widget_class_install_action (widget_class, "win.pin", NULL, pin_action);
+  gtk_widget_class_install_action (widget_class, "win.open-terminal", "s", open_terminal_action);
+  gtk_widget_class_install_action (widget_class, "win.open-display", "s", open_display_action);
+  gtk_widget_class_install_action (widget_class, "win.stop", "s", stop_action);
+  gtk_widget_class_install_action (widget_class, "win.remove", "s", remove_action);
+}
+
+static void
+csb_window_init (CsbWindow *self)
+{
+  GtkDropTarget *drop;
+
+  gtk_widget_init_template (GTK_WIDGET (self));
+  self->rows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->cancellable = g_cancellable_new ();
+
+  drop = gtk_drop_target_new (GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+  g_signal_connect (drop, "drop", G_CALLBACK (on_drop), self);
+  gtk_widget_add_controller (GTK_WIDGET (self->toast_overlay), GTK_EVENT_CONTROLLER (drop));
+
+  g_signal_connect_object (self->launch_page, "notify::can-launch", G_CALLBACK (on_can_launch),
+                           self, G_CONNECT_SWAPPED);
+  on_can_launch (self);
+  g_signal_connect_object (self->tab_view, "notify::n-pages", G_CALLBACK (on_tab_pages_changed),
+                           self, G_CONNECT_SWAPPED);
+}

@@ -1,0 +1,591 @@
+/* test-gui.c — the app against a private bus with the real service, under Xvfb.
+ *
+ * Nobody clicks the portal's file dialog in CI: the tests pick the folder the
+ * way a drop or the dialog's answer does (the window action "select-folder"),
+ * then press the same actions the buttons are bound to ("win.launch",
+ * "win.stop", …). The cases share one bus, one app and one window (GTK and
+ * GApplication live once per process) and run in order.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+#include "csb-application.h"
+#include "csb-launch-page.h"
+#include "csb-pin.h"
+#include "csb-sandbox-row.h"
+#include "csb-terminal-page.h"
+#include "csb-test-utils.h"
+#include "csb-window.h"
+
+static CsbTestBus bus;
+static CsbApplication *app;
+static CsbWindow *window;
+static char *launched_path;     /* the sandbox started from the window */
+static GPtrArray *notifications; /* summaries the app sent to the notification server */
+
+/* ---- a notification server on the test bus ------------------------------------------- */
+
+static const char notifications_xml[] =
+  "<node>"
+  "  <interface name='org.freedesktop.Notifications'>"
+  "    <method name='Notify'>"
+  "      <arg type='s' direction='in'/><arg type='u' direction='in'/>"
+  "      <arg type='s' direction='in'/><arg type='s' direction='in'/>"
+  "      <arg type='s' direction='in'/><arg type='as' direction='in'/>"
+  "      <arg type='a{sv}' direction='in'/><arg type='i' direction='in'/>"
+  "      <arg type='u' direction='out'/>"
+  "    </method>"
+  "    <method name='CloseNotification'><arg type='u' direction='in'/></method>"
+  "    <method name='GetCapabilities'><arg type='as' direction='out'/></method>"
+  "    <method name='GetServerInformation'>"
+  "      <arg type='s' direction='out'/><arg type='s' direction='out'/>"
+  "      <arg type='s' direction='out'/><arg type='s' direction='out'/>"
+  "    </method>"
+  "  </interface>"
+  "</node>";
+
+static void
+on_notifications_call (GDBusConnection       *connection,
+                       const char            *sender,
+                       const char            *object_path,
+                       const char            *interface_name,
+                       const char            *method_name,
+                       GVariant              *parameters,
+                       GDBusMethodInvocation *invocation,
+                       gpointer               user_data)
+{
+  if (g_strcmp0 (method_name, "Notify") == 0)
+    {
+      const char *summary, *body;
+
+      g_variant_get_child (parameters, 3, "&s", &summary);
+      g_variant_get_child (parameters, 4, "&s", &body);
+      g_test_message ("notification: %s — %s", summary, body);
+      g_ptr_array_add (notifications, g_strdup (summary));
+      g_dbus_method_invocation_return_value (invocation, g_variant_new ("(u)", notifications->len));
+    }
+  else if (g_strcmp0 (method_name, "GetCapabilities") == 0)
+    g_dbus_method_invocation_return_value (invocation, g_variant_new_parsed ("(['body'],)"));
+  else if (g_strcmp0 (method_name, "GetServerInformation") == 0)
+    g_dbus_method_invocation_return_value (invocation, g_variant_new ("(ssss)", "test", "test",
+                                                                      "1", "1.2"));
+  else
+    g_dbus_method_invocation_return_value (invocation, NULL);
+}
+
+static void
+own_notifications (GDBusConnection *connection)
+{
+  static const GDBusInterfaceVTable vtable = { on_notifications_call, NULL, NULL, { 0 } };
+  g_autoptr(GDBusNodeInfo) info = g_dbus_node_info_new_for_xml (notifications_xml, NULL);
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  notifications = g_ptr_array_new_with_free_func (g_free);
+  g_dbus_connection_register_object (connection, "/org/freedesktop/Notifications",
+                                     info->interfaces[0], &vtable, NULL, NULL, &error);
+  g_assert_no_error (error);
+  reply = g_dbus_connection_call_sync (connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "RequestName",
+                                       g_variant_new ("(su)", "org.freedesktop.Notifications", 0),
+                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                                       &error);
+  g_assert_no_error (error);
+}
+
+static gboolean
+notified (gpointer data)
+{
+  for (guint i = 0; i < notifications->len; i++)
+    if (strstr (g_ptr_array_index (notifications, i), data) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static void
+settle (guint ms)
+{
+  gint64 end = g_get_monotonic_time () + ms * 1000;
+
+  while (g_get_monotonic_time () < end)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (5000);
+    }
+}
+
+static void
+save_screenshot (GtkWidget  *widget,
+                 const char *name)
+{
+  const char *dir = g_getenv ("CSB_TEST_SCREENSHOTS");
+  g_autofree char *path = NULL;
+  g_autoptr(GdkPaintable) paintable = NULL;
+  g_autoptr(GskRenderNode) node = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  GtkSnapshot *snapshot;
+  GskRenderer *renderer;
+  int width = gtk_widget_get_width (widget);
+  int height = gtk_widget_get_height (widget);
+
+  if (dir == NULL)
+    dir = g_get_tmp_dir ();
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  path = g_build_filename (dir, name, NULL);
+
+  paintable = gtk_widget_paintable_new (widget);
+  snapshot = gtk_snapshot_new ();
+  gdk_paintable_snapshot (paintable, snapshot, width, height);
+  node = gtk_snapshot_free_to_node (snapshot);
+  g_assert_nonnull (node);
+  renderer = gtk_native_get_renderer (gtk_widget_get_native (widget));
+  texture = gsk_renderer_render_texture (renderer, node,
+                                         &GRAPHENE_RECT_INIT (0, 0, width, height));
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+  g_test_message ("screenshot: %s", path);
+}
+
+static CsbDBusSandbox *
+bus_sandbox_for (const char *project_dir)
+{
+  GList *objects = g_dbus_object_manager_get_objects (bus.object_manager);
+  CsbDBusSandbox *found = NULL;
+
+  for (GList *l = objects; l != NULL; l = l->next)
+    {
+      CsbDBusSandbox *sandbox = csb_dbus_object_peek_sandbox (l->data);
+
+      if (sandbox != NULL && g_strcmp0 (csb_dbus_sandbox_get_project_dir (sandbox), project_dir) == 0)
+        found = g_object_ref (sandbox);
+    }
+  g_list_free_full (objects, g_object_unref);
+  return found;
+}
+
+typedef struct
+{
+  const char *project_dir;
+  const char *state;
+} StateWait;
+
+static gboolean
+bus_state_is (gpointer data)
+{
+  StateWait *wait = data;
+  g_autoptr(CsbDBusSandbox) sandbox = bus_sandbox_for (wait->project_dir);
+
+  return sandbox != NULL && g_strcmp0 (csb_dbus_sandbox_get_state (sandbox), wait->state) == 0;
+}
+
+static gboolean
+wait_bus_state (const char *project_dir,
+                const char *state)
+{
+  StateWait wait = { project_dir, state };
+
+  return csb_test_run_until (bus_state_is, &wait, CSB_TEST_TIMEOUT_MS);
+}
+
+typedef struct
+{
+  const char *path;
+  const char *text;
+} RowWait;
+
+static gboolean
+row_shows (gpointer data)
+{
+  RowWait *wait = data;
+  GtkWidget *row = csb_window_find_row (window, wait->path);
+
+  return row != NULL && g_strcmp0 (csb_sandbox_row_get_state_text (CSB_SANDBOX_ROW (row)),
+                                   wait->text) == 0;
+}
+
+static gboolean
+row_is_gone (gpointer data)
+{
+  return csb_window_find_row (window, data) == NULL;
+}
+
+typedef struct
+{
+  const char *path;
+  const char *needle;
+} TerminalWait;
+
+static char *
+terminal_text (const char *path)
+{
+  GtkWidget *page = csb_window_find_terminal (window, path);
+
+  if (page == NULL)
+    return NULL;
+  return vte_terminal_get_text (csb_terminal_page_get_terminal (CSB_TERMINAL_PAGE (page)), NULL,
+                                NULL, NULL);
+}
+
+static gboolean
+terminal_shows (gpointer data)
+{
+  TerminalWait *wait = data;
+  g_autofree char *text = terminal_text (wait->path);
+
+  return text != NULL && strstr (text, wait->needle) != NULL;
+}
+
+static gboolean
+wait_terminal (const char *path,
+               const char *needle)
+{
+  TerminalWait wait = { path, needle };
+  gboolean found = csb_test_run_until (terminal_shows, &wait, CSB_TEST_TIMEOUT_MS);
+
+  if (!found)
+    {
+      g_autofree char *text = terminal_text (path);
+      g_test_message ("terminal of %s shows:\n%s", path, text ? text : "(no terminal)");
+    }
+  return found;
+}
+
+static void
+type_into (const char *path,
+           const char *text)
+{
+  GtkWidget *page = csb_window_find_terminal (window, path);
+
+  g_assert_nonnull (page);
+  /* What a key press sends: VTE emits "commit", the page writes it to the socket. */
+  vte_terminal_feed_child (csb_terminal_page_get_terminal (CSB_TERMINAL_PAGE (page)), text, -1);
+}
+
+static gboolean
+object_manager_ready (gpointer data)
+{
+  return csb_application_get_object_manager (app) != NULL;
+}
+
+/* ---- the cases ------------------------------------------------------------------------------ */
+
+static void
+test_window_opens (void)
+{
+  g_application_activate (G_APPLICATION (app));
+  window = CSB_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+  g_assert_nonnull (window);
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (window)));
+  g_assert_true (csb_test_run_until (object_manager_ready, NULL, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpstr (csb_window_get_visible_page (window), ==, "launch");
+  settle (500);
+  save_screenshot (GTK_WIDGET (window), "welcome.png");
+}
+
+static void
+test_launch_from_window (void)
+{
+  g_autofree char *project = csb_test_make_project (&bus.dirs, "weather-station");
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  CsbLaunchPage *page = CSB_LAUNCH_PAGE (csb_window_get_launch_page (window));
+  g_autoptr(GVariant) options = NULL;
+  RowWait row_wait = { NULL, "Running" };
+  gboolean shell;
+
+  /* The default "claude" is not on the service's PATH here: run a shell.
+   * The switch takes its default from the app's settings. */
+  g_settings_set_boolean (csb_application_get_settings (app), "shell", TRUE);
+  csb_test_write_file (g_build_filename (project, "README.md", NULL), "# Weather station\n", 0644);
+
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.select-folder", "s", project);
+  g_assert_cmpstr (csb_launch_page_get_folder (page), ==, project);
+  options = g_variant_ref_sink (csb_launch_page_get_options (page));
+  g_assert_true (g_variant_lookup (options, "shell", "b", &shell));
+  g_assert_true (shell);
+  g_assert_true (csb_launch_page_get_can_launch (page));
+  settle (500);
+  save_screenshot (GTK_WIDGET (window), "main-window.png");
+
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.launch", NULL);
+  g_assert_true (wait_bus_state (project, "running"));
+  sandbox = bus_sandbox_for (project);
+  g_assert_nonnull (sandbox);
+  launched_path = g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox)));
+
+  /* The list follows: a row that says Running, and the terminal tab in front. */
+  row_wait.path = launched_path;
+  g_assert_true (csb_test_run_until (row_shows, &row_wait, CSB_TEST_TIMEOUT_MS));
+  g_assert_nonnull (csb_window_find_terminal (window, launched_path));
+  g_assert_cmpstr (csb_window_get_visible_page (window), ==, "terminals");
+
+  /* The project is remembered, with its options. */
+  {
+    g_auto(GStrv) recent = g_settings_get_strv (csb_application_get_settings (app),
+                                                "recent-projects");
+    g_autoptr(GVariant) saved = csb_application_get_project_options (app, project);
+
+    g_assert_cmpstr (recent[0], ==, project);
+    g_assert_nonnull (saved);
+  }
+}
+
+static void
+test_terminal_output (void)
+{
+  GtkWidget *page = csb_window_find_terminal (window, launched_path);
+  VteTerminal *terminal;
+  g_autofree char *size = NULL;
+
+  g_assert_nonnull (page);
+  terminal = csb_terminal_page_get_terminal (CSB_TERMINAL_PAGE (page));
+
+  type_into (launched_path, "echo sandboxed-$((6*7))\r");
+  g_assert_true (wait_terminal (launched_path, "sandboxed-42"));
+
+  /* The pty has the size of the widget: ResizeTerminal followed the layout. */
+  size = g_strdup_printf ("size=%ld:%ld", vte_terminal_get_row_count (terminal),
+                          vte_terminal_get_column_count (terminal));
+  type_into (launched_path, "clear; echo \"size=$(stty size | tr ' ' :)\"\r");
+  g_assert_true (wait_terminal (launched_path, size));
+
+  type_into (launched_path,
+             "clear; echo 'Inside the sandbox:'; echo \"  host name: $(hostname)\"; "
+             "echo \"  project:   $PWD\"; ls -la; echo\r");
+  g_assert_true (wait_terminal (launched_path, "README.md"));
+  settle (500);
+  save_screenshot (GTK_WIDGET (window), "terminal.png");
+}
+
+static void
+test_list_shows_sandbox (void)
+{
+  adw_view_stack_set_visible_child_name (ADW_VIEW_STACK (
+    gtk_widget_get_ancestor (csb_window_find_row (window, launched_path), ADW_TYPE_VIEW_STACK)),
+    "sandboxes");
+  settle (500);
+  save_screenshot (GTK_WIDGET (window), "sandboxes.png");
+}
+
+static void
+test_stop (void)
+{
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  RowWait row_wait = { launched_path, "Exited" };
+  const char *project;
+
+  sandbox = csb_test_bus_get_sandbox (&bus, launched_path);
+  project = csb_dbus_sandbox_get_project_dir (sandbox);
+
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.stop", "s", launched_path);
+  g_assert_true (wait_bus_state (project, "exited"));
+  g_assert_true (csb_test_run_until (row_shows, &row_wait, CSB_TEST_TIMEOUT_MS));
+
+  /* A notification tells the user, whichever window is in front. */
+  g_assert_true (csb_test_run_until (notified, (gpointer) "weather-station", CSB_TEST_TIMEOUT_MS));
+
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.remove", "s", launched_path);
+  g_assert_true (csb_test_run_until (row_is_gone, launched_path, CSB_TEST_TIMEOUT_MS));
+  g_assert_null (csb_window_find_terminal (window, launched_path));
+}
+
+typedef struct
+{
+  gboolean done;
+  gboolean success;
+  char    *stdout_text;
+} SubprocessWait;
+
+static void
+on_subprocess_done (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  SubprocessWait *wait = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result, &wait->stdout_text, NULL,
+                                        &error);
+  g_assert_no_error (error);
+  wait->success = g_subprocess_get_successful (G_SUBPROCESS (source));
+  wait->done = TRUE;
+}
+
+static gboolean
+subprocess_done (gpointer data)
+{
+  return ((SubprocessWait *) data)->done;
+}
+
+static void
+test_launch_command_line (void)
+{
+  g_autofree char *project = csb_test_make_project (&bus.dirs, "garden-planner");
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  SubprocessWait wait = { FALSE, FALSE, NULL };
+  const char *path;
+
+  /* The project's saved options are what --launch uses: a shell, no network. */
+  csb_application_remember_project (app, project,
+                                    g_variant_new_parsed ("{'shell': <true>, 'network': <false>}"));
+
+  /* A second process: it hands its command line to this one (the app is unique) and
+   * exits with the outcome. */
+  process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
+                              g_getenv ("CSB_APP_EXECUTABLE"), "--launch", project, NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8_async (process, NULL, NULL, on_subprocess_done, &wait);
+  g_assert_true (csb_test_run_until (subprocess_done, &wait, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("claude-sandbox-app --launch said: %s", wait.stdout_text);
+  g_assert_true (wait.success);
+
+  g_assert_true (wait_bus_state (project, "running"));
+  sandbox = bus_sandbox_for (project);
+  path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
+  g_assert_nonnull (strstr (wait.stdout_text, path));
+  g_assert_false (csb_dbus_sandbox_get_network (sandbox));
+  g_free (wait.stdout_text);
+
+  /* Its terminal is open in the window. */
+  g_assert_nonnull (csb_window_find_terminal (window, path));
+  type_into (path, "echo from-the-command-line\r");
+  g_assert_true (wait_terminal (path, "from-the-command-line"));
+
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.stop", "s", path);
+  g_assert_true (wait_bus_state (project, "exited"));
+}
+
+static void
+test_launch_app_action (void)
+{
+  g_autofree char *project = csb_test_make_project (&bus.dirs, "recipe-book");
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  const char *path;
+
+  csb_application_remember_project (app, project, g_variant_new_parsed ("{'shell': <true>}"));
+  /* What a recent project's start button and a notification's click use. */
+  g_action_group_activate_action (G_ACTION_GROUP (app), "launch", g_variant_new_string (project));
+  g_assert_true (wait_bus_state (project, "running"));
+  sandbox = bus_sandbox_for (project);
+  path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
+  g_assert_true (wait_terminal (path, "recipe-book"));
+
+  /* Ends by itself: the list and the terminal follow. */
+  type_into (path, "exit 3\r");
+  g_assert_true (wait_bus_state (project, "exited"));
+  g_assert_cmpint (csb_dbus_sandbox_get_exit_status (sandbox), ==, 3);
+}
+
+static void
+test_pin (void)
+{
+  g_autofree char *project = csb_test_make_project (&bus.dirs, "weather-station");
+  g_autofree char *id = csb_pin_get_desktop_file_id (project);
+  g_autofree char *desktop = g_build_filename (bus.dirs.data, "applications", id, NULL);
+  g_autofree char *contents = NULL;
+  g_autofree char *validate_out = NULL;
+  g_autoptr(GError) error = NULL;
+  int status = 0;
+  const char *argv[] = { "desktop-file-validate", desktop, NULL };
+
+  /* No Dynamic Launcher portal on the test bus: the app writes the entry itself. */
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.select-folder", "s", project);
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.pin", NULL);
+  for (int i = 0; i < 500 && !g_file_test (desktop, G_FILE_TEST_EXISTS); i++)
+    settle (10);
+  g_assert_true (g_file_get_contents (desktop, &contents, NULL, NULL));
+  g_test_message ("%s", contents);
+  g_assert_nonnull (strstr (contents, "--launch"));
+  g_assert_nonnull (strstr (contents, "Name=weather-station"));
+
+  if (g_find_program_in_path ("desktop-file-validate") == NULL)
+    {
+      g_test_message ("desktop-file-validate is not installed; not validated");
+      return;
+    }
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &validate_out, NULL,
+                &status, &error);
+  g_assert_no_error (error);
+  g_test_message ("desktop-file-validate: %s", validate_out);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+}
+
+static void
+test_desktop_entry_quoting (void)
+{
+  g_autofree char *entry = csb_pin_build_desktop_entry ("/home/me/odd \"name\" $x 100%",
+                                                        "odd", "/usr/bin/claude-sandbox-app");
+  g_autoptr(GKeyFile) key_file = g_key_file_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *exec = NULL;
+  g_auto(GStrv) argv = NULL;
+
+  g_assert_true (g_key_file_load_from_data (key_file, entry, -1, G_KEY_FILE_NONE, &error));
+  exec = g_key_file_get_string (key_file, G_KEY_FILE_DESKTOP_GROUP, "Exec", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (exec, ==,
+                   "\"/usr/bin/claude-sandbox-app\" --launch \"/home/me/odd \\\"name\\\" \\$x 100%%\"");
+}
+
+/* ---- main -------------------------------------------------------------------------------------- */
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autofree char *display = NULL;
+  int ret;
+
+  csb_test_init_environment ();
+  g_test_init (&argc, &argv, NULL);
+
+  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
+    {
+      g_test_skip ("no display (the suite runs under xvfb-run)");
+      return 0;
+    }
+
+  /* GTestDBus unsets DISPLAY (against X11 autolaunch of a bus); the app needs it. */
+  display = g_strdup (g_getenv ("DISPLAY"));
+  csb_test_bus_setup (&bus, NULL);
+  csb_test_bus_activate (&bus);
+  own_notifications (bus.connection);
+  if (display != NULL)
+    g_setenv ("DISPLAY", display, TRUE);
+
+  app = csb_application_new ();
+  g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
+  /* Screenshots of a reasonable size for the metainfo. */
+  g_settings_set_int (csb_application_get_settings (app), "window-width", 960);
+  g_settings_set_int (csb_application_get_settings (app), "window-height", 700);
+
+  /* GTest runs the cases of a suite together, in the order of the first case of each
+   * suite: these go in the order they depend on each other. */
+  g_test_add_func ("/gui/desktop-entry/quoting", test_desktop_entry_quoting);
+  g_test_add_func ("/gui/window/opens", test_window_opens);
+  g_test_add_func ("/gui/window/launch", test_launch_from_window);
+  g_test_add_func ("/gui/window/terminal-output", test_terminal_output);
+  g_test_add_func ("/gui/window/list", test_list_shows_sandbox);
+  g_test_add_func ("/gui/window/stop-and-remove", test_stop);
+  g_test_add_func ("/gui/command-line/launch", test_launch_command_line);
+  g_test_add_func ("/gui/app-action/launch", test_launch_app_action);
+  g_test_add_func ("/gui/pin/desktop-file", test_pin);
+
+  ret = g_test_run ();
+
+  if (window != NULL)
+    gtk_window_destroy (GTK_WINDOW (window));
+  settle (200);
+  g_clear_object (&app);
+  settle (200);
+  g_free (launched_path);
+  csb_test_bus_teardown (&bus);
+  g_clear_pointer (&notifications, g_ptr_array_unref);
+  return ret;
+}
