@@ -7,6 +7,7 @@
 #include "csb-backend.h"
 #include "csb-bwrap-backend.h"
 #include "csb-error.h"
+#include "csb-vm-backend.h"
 
 typedef struct
 {
@@ -28,7 +29,7 @@ typedef struct
 
 static const BackendEntry backends[] = {
   { "bwrap", csb_bwrap_backend_get_type, NULL },
-  { "vm", NULL, "the VM backend is not part of this build yet" },
+  { "vm", csb_vm_backend_get_type, NULL },
   { "container", NULL, "the container backend is not part of this build yet" },
 };
 
@@ -159,6 +160,15 @@ csb_backend_get_protections (CsbBackend *self)
 {
   g_return_val_if_fail (CSB_IS_BACKEND (self), NULL);
   return CSB_BACKEND_GET_CLASS (self)->get_protections (self);
+}
+
+char *
+csb_backend_dup_display (CsbBackend *self)
+{
+  g_return_val_if_fail (CSB_IS_BACKEND (self), NULL);
+  if (CSB_BACKEND_GET_CLASS (self)->dup_display == NULL)
+    return NULL;
+  return CSB_BACKEND_GET_CLASS (self)->dup_display (self);
 }
 
 guint

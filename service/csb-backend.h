@@ -61,6 +61,8 @@ struct _CsbBackendClass
                                guint               timeout_s);
   /* The active protections, for the Protections property. */
   GStrv    (*get_protections) (CsbBackend         *self);
+  /* (nullable) The sandbox's display address (a VM's SPICE socket), for Display. */
+  char    *(*dup_display)     (CsbBackend         *self);
 };
 
 CsbBackend  *csb_backend_new             (const char          *name,
@@ -82,6 +84,7 @@ void         csb_backend_stop            (CsbBackend          *self,
                                           guint                timeout_s);
 GStrv        csb_backend_get_protections (CsbBackend          *self);
 guint        csb_backend_get_pid         (CsbBackend          *self);
+char        *csb_backend_dup_display     (CsbBackend          *self);
 
 /* For implementations. */
 void         csb_backend_set_pid         (CsbBackend          *self,

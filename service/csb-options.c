@@ -46,6 +46,8 @@ csb_launch_options_new (GSettings *settings)
       self->audio = g_settings_get_boolean (settings, "audio");
       self->gpu = g_settings_get_boolean (settings, "gpu");
       self->ssh_agent = g_settings_get_boolean (settings, "ssh-agent");
+      self->vm_memory_mib = g_settings_get_uint (settings, "vm-memory-mib");
+      self->vm_cpus = g_settings_get_uint (settings, "vm-cpus");
       for (guint i = 0; ro[i] != NULL; i++)
         g_ptr_array_add (self->ro_binds, g_strdup (ro[i]));
     }

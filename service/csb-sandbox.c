@@ -265,6 +265,7 @@ on_backend_started (GObject      *source,
   g_autoptr(CsbSandbox) self = user_data;
   CsbDBusSandbox *dbus = CSB_DBUS_SANDBOX (self);
   g_auto(GStrv) protections = NULL;
+  g_autofree char *display = NULL;
 
   /* The sandbox holds its own copies; ours would keep pipes and the pty open. */
   close_spec_stdio (self);
@@ -286,8 +287,10 @@ on_backend_started (GObject      *source,
     }
 
   protections = csb_backend_get_protections (self->backend);
+  display = csb_backend_dup_display (self->backend);
   g_object_freeze_notify (G_OBJECT (self));
   csb_dbus_sandbox_set_pid (dbus, csb_backend_get_pid (self->backend));
+  csb_dbus_sandbox_set_display (dbus, display ? display : "");
   csb_dbus_sandbox_set_protections (dbus, (const char * const *) protections);
   csb_dbus_sandbox_set_state (dbus, "running");
   g_object_thaw_notify (G_OBJECT (self));

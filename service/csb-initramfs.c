@@ -1,0 +1,321 @@
+/* csb-initramfs.c
+ *
+ * The archive is written here (newc format, no cpio program): /init, /dev/console,
+ * the module files at their usual paths and /modules.order, the list the init
+ * loads in order. Its name carries a hash of the init and of the module list, so
+ * a new kernel or a rebuilt init gets a new archive; it is written to a temporary
+ * file and renamed, so concurrent services never see half an archive.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+
+#include "csb-error.h"
+#include "csb-initramfs.h"
+
+const char * const csb_initramfs_modules[] = {
+  "virtio_pci", "virtio_console", "virtiofs", "overlay", "virtio_net", "virtio-rng",
+  "button", "evdev", NULL
+};
+
+/* A module's name as modules.dep spells its file: dashes and underscores mix. */
+static char *
+module_key (const char *name)
+{
+  char *key = g_strdup (name);
+
+  g_strdelimit (key, "-", '_');
+  return key;
+}
+
+static char *
+module_key_of_path (const char *path)
+{
+  g_autofree char *base = g_path_get_basename (path);
+  char *dot = strstr (base, ".ko");
+
+  if (dot != NULL)
+    *dot = '\0';
+  return module_key (base);
+}
+
+static void
+add_with_deps (GHashTable *deps,
+               GHashTable *paths,
+               const char *path,
+               GHashTable *seen,
+               GPtrArray  *order)
+{
+  GStrv these;
+
+  if (g_hash_table_contains (seen, path))
+    return;
+  g_hash_table_add (seen, g_strdup (path));
+  these = g_hash_table_lookup (deps, path);
+  for (guint i = 0; these != NULL && these[i] != NULL; i++)
+    add_with_deps (deps, paths, these[i], seen, order);
+  g_ptr_array_add (order, g_strdup (path));
+}
+
+GPtrArray *
+csb_initramfs_resolve_modules (const char *modules_dir,
+                               GError    **error)
+{
+  g_autofree char *dep_path = g_build_filename (modules_dir, "modules.dep", NULL);
+  g_autofree char *builtin_path = g_build_filename (modules_dir, "modules.builtin", NULL);
+  g_autofree char *dep_text = NULL;
+  g_autofree char *builtin_text = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GHashTable) deps = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                      (GDestroyNotify) g_strfreev);
+  g_autoptr(GHashTable) by_key = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(GHashTable) builtin = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GPtrArray) order = g_ptr_array_new_with_free_func (g_free);
+
+  if (!g_file_get_contents (dep_path, &dep_text, NULL, NULL))
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "the kernel's modules are not installed ('%s' is missing)", dep_path);
+      return NULL;
+    }
+  lines = g_strsplit (dep_text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char *colon = strchr (lines[i], ':');
+      g_auto(GStrv) parts = NULL;
+      g_autofree char *path = NULL;
+
+      if (colon == NULL)
+        continue;
+      path = g_strndup (lines[i], colon - lines[i]);
+      parts = g_strsplit_set (g_strstrip (colon + 1), " ", -1);
+      {
+        g_autoptr(GStrvBuilder) b = g_strv_builder_new ();
+        for (guint j = 0; parts[j] != NULL; j++)
+          if (*parts[j] != '\0')
+            g_strv_builder_add (b, parts[j]);
+        g_hash_table_insert (deps, g_strdup (path), g_strv_builder_end (b));
+      }
+      {
+        char *key = module_key_of_path (path);
+        g_hash_table_insert (by_key, key, g_steal_pointer (&path));
+      }
+    }
+  if (g_file_get_contents (builtin_path, &builtin_text, NULL, NULL))
+    {
+      g_auto(GStrv) blines = g_strsplit (builtin_text, "\n", -1);
+      for (guint i = 0; blines[i] != NULL; i++)
+        if (*blines[i] != '\0')
+          g_hash_table_add (builtin, module_key_of_path (blines[i]));
+    }
+
+  for (guint i = 0; csb_initramfs_modules[i] != NULL; i++)
+    {
+      g_autofree char *key = module_key (csb_initramfs_modules[i]);
+      const char *path = g_hash_table_lookup (by_key, key);
+
+      if (path != NULL)
+        add_with_deps (deps, by_key, path, seen, order);
+      else if (!g_hash_table_contains (builtin, key))
+        g_debug ("module %s is neither built in nor a module of %s", key, modules_dir);
+    }
+  return g_steal_pointer (&order);
+}
+
+/* ---- newc ------------------------------------------------------------------------- */
+
+typedef struct
+{
+  GOutputStream *out;
+  guint          ino;
+  guint64        offset;
+} Cpio;
+
+static gboolean
+cpio_write (Cpio         *cpio,
+            const void   *data,
+            gsize         len,
+            GError      **error)
+{
+  static const char zeros[4] = { 0 };
+  gsize pad;
+
+  if (len > 0 && !g_output_stream_write_all (cpio->out, data, len, NULL, NULL, error))
+    return FALSE;
+  cpio->offset += len;
+  pad = (4 - cpio->offset % 4) % 4;
+  if (pad > 0 && !g_output_stream_write_all (cpio->out, zeros, pad, NULL, NULL, error))
+    return FALSE;
+  cpio->offset += pad;
+  return TRUE;
+}
+
+static gboolean
+cpio_entry (Cpio       *cpio,
+            const char *name,
+            guint32     mode,
+            guint32     rdev_major,
+            guint32     rdev_minor,
+            GBytes     *data,
+            GError    **error)
+{
+  gsize len = data ? g_bytes_get_size (data) : 0;
+  g_autofree char *header = NULL;
+
+  header = g_strdup_printf ("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
+                            ++cpio->ino, mode, 0, 0, 1, 0, (guint) len, 0, 0,
+                            rdev_major, rdev_minor, (guint) strlen (name) + 1, 0);
+  /* header and name are padded together, then the data */
+  if (!g_output_stream_write_all (cpio->out, header, 110, NULL, NULL, error) ||
+      !g_output_stream_write_all (cpio->out, name, strlen (name) + 1, NULL, NULL, error))
+    return FALSE;
+  cpio->offset += 110 + strlen (name) + 1;
+  if (!cpio_write (cpio, NULL, 0, error))
+    return FALSE;
+  return cpio_write (cpio, data ? g_bytes_get_data (data, NULL) : NULL, len, error);
+}
+
+static gboolean
+cpio_dirs_of (Cpio        *cpio,
+              const char  *path,
+              GHashTable  *made,
+              GError     **error)
+{
+  g_autofree char *parent = g_path_get_dirname (path);
+
+  if (g_str_equal (parent, ".") || g_str_equal (parent, "/") || g_hash_table_contains (made, parent))
+    return TRUE;
+  if (!cpio_dirs_of (cpio, parent, made, error))
+    return FALSE;
+  g_hash_table_add (made, g_strdup (parent));
+  return cpio_entry (cpio, parent, S_IFDIR | 0755, 0, 0, NULL, error);
+}
+
+static gboolean
+write_archive (const char *path,
+               const char *modules_dir,
+               GPtrArray  *modules,
+               GBytes     *init,
+               GError    **error)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_autoptr(GFileOutputStream) stream = NULL;
+  g_autoptr(GHashTable) made = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GString) order = g_string_new (NULL);
+  g_autoptr(GBytes) order_bytes = NULL;
+  g_autoptr(GOutputStream) buffered = NULL;
+  Cpio cpio = { 0 };
+  static const char * const dirs[] = { "dev", "proc", "sys", "ctl", "newroot", NULL };
+
+  stream = g_file_replace (file, NULL, FALSE, G_FILE_CREATE_PRIVATE, NULL, error);
+  if (stream == NULL)
+    return FALSE;
+  buffered = g_buffered_output_stream_new_sized (G_OUTPUT_STREAM (stream), 1 << 20);
+  cpio.out = buffered;
+
+  for (guint i = 0; dirs[i] != NULL; i++)
+    if (!cpio_entry (&cpio, dirs[i], S_IFDIR | 0755, 0, 0, NULL, error))
+      return FALSE;
+  if (!cpio_entry (&cpio, "dev/console", S_IFCHR | 0600, 5, 1, NULL, error) ||
+      !cpio_entry (&cpio, "init", S_IFREG | 0755, 0, 0, init, error))
+    return FALSE;
+
+  for (guint i = 0; i < modules->len; i++)
+    {
+      const char *rel = g_ptr_array_index (modules, i);
+      g_autofree char *src = g_build_filename (modules_dir, rel, NULL);
+      g_autofree char *dest = g_build_filename ("lib/modules", rel, NULL);
+      g_autoptr(GMappedFile) mapped = g_mapped_file_new (src, FALSE, error);
+      g_autoptr(GBytes) bytes = NULL;
+
+      if (mapped == NULL)
+        return FALSE;
+      bytes = g_mapped_file_get_bytes (mapped);
+      if (!cpio_dirs_of (&cpio, dest, made, error) ||
+          !cpio_entry (&cpio, dest, S_IFREG | 0644, 0, 0, bytes, error))
+        return FALSE;
+      g_string_append_printf (order, "/%s\n", dest);
+    }
+  order_bytes = g_string_free_to_bytes (g_steal_pointer (&order));
+  if (!cpio_entry (&cpio, "modules.order", S_IFREG | 0644, 0, 0, order_bytes, error) ||
+      !cpio_entry (&cpio, "TRAILER!!!", 0, 0, 0, NULL, error))
+    return FALSE;
+  return g_output_stream_close (buffered, NULL, error);
+}
+
+char *
+csb_initramfs_ensure (const char *modules_dir,
+                      const char *init_path,
+                      const char *cache_dir,
+                      GError    **error)
+{
+  g_autoptr(GPtrArray) modules = NULL;
+  g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  g_autoptr(GMappedFile) init_map = NULL;
+  g_autoptr(GBytes) init = NULL;
+  g_autofree char *version = g_path_get_basename (modules_dir);
+  g_autofree char *name = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *tmp = NULL;
+
+  g_return_val_if_fail (modules_dir != NULL && init_path != NULL && cache_dir != NULL, NULL);
+
+  if ((modules = csb_initramfs_resolve_modules (modules_dir, error)) == NULL)
+    return NULL;
+  init_map = g_mapped_file_new (init_path, FALSE, error);
+  if (init_map == NULL)
+    {
+      g_prefix_error (error, "the VM's init is missing: ");
+      return NULL;
+    }
+  init = g_mapped_file_get_bytes (init_map);
+  g_checksum_update (sum, g_bytes_get_data (init, NULL), g_bytes_get_size (init));
+  for (guint i = 0; i < modules->len; i++)
+    {
+      const char *rel = g_ptr_array_index (modules, i);
+      g_autofree char *full = g_build_filename (modules_dir, rel, NULL);
+      struct stat st;
+
+      g_checksum_update (sum, (const guchar *) rel, strlen (rel) + 1);
+      if (stat (full, &st) == 0)
+        {
+          gint64 stamp[2] = { st.st_size, st.st_mtime };
+          g_checksum_update (sum, (const guchar *) stamp, sizeof stamp);
+        }
+    }
+  name = g_strdup_printf ("initramfs-%s-%.16s.cpio", version, g_checksum_get_string (sum));
+  path = g_build_filename (cache_dir, name, NULL);
+  if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    return g_steal_pointer (&path);
+
+  if (g_mkdir_with_parents (cache_dir, 0700) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", cache_dir,
+                   g_strerror (errno));
+      return NULL;
+    }
+  tmp = g_strdup_printf ("%s.%d.%08x.tmp", path, (int) getpid (), g_random_int ());
+  if (!write_archive (tmp, modules_dir, modules, init, error))
+    {
+      unlink (tmp);
+      g_prefix_error (error, "cannot build the VM's initramfs: ");
+      return NULL;
+    }
+  if (rename (tmp, path) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot store '%s': %s", path,
+                   g_strerror (errno));
+      unlink (tmp);
+      return NULL;
+    }
+  g_message ("built the VM initramfs %s (%u modules)", path, modules->len);
+  return g_steal_pointer (&path);
+}

@@ -1,0 +1,26 @@
+/* csb-initramfs.h — the VM's initramfs: our guest init plus the kernel modules it
+ * needs, as a newc cpio archive, built once per kernel and init and cached.
+ * Blocking (reads modules, writes the cache); call from a worker thread.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* The modules the guest loads, by name; their dependencies come from modules.dep. */
+extern const char * const csb_initramfs_modules[];
+
+/* The module files (relative to @modules_dir) to load, dependencies first. */
+GPtrArray *csb_initramfs_resolve_modules (const char  *modules_dir,
+                                          GError     **error);
+
+/* Returns the path of a cached initramfs for the kernel whose modules are in
+ * @modules_dir (/lib/modules/<version>), with @init_path as /init; builds it
+ * under @cache_dir first if there is none. */
+char      *csb_initramfs_ensure          (const char  *modules_dir,
+                                          const char  *init_path,
+                                          const char  *cache_dir,
+                                          GError     **error);
+
+G_END_DECLS

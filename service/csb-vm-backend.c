@@ -1,0 +1,1711 @@
+/* csb-vm-backend.c
+ *
+ * One transient libvirt domain per sandbox, booted straight into a host kernel
+ * with an initramfs of ours (csb-initramfs.c) whose init (vm/csb-guest-init.c)
+ * builds the sandbox's file system from virtiofs shares and runs the command on
+ * the console. The plan it follows, secrets included, is a file in a 0700 control
+ * share that the init deletes once read: nothing of it is in the domain XML, an
+ * argv or a log. The init writes the command's exit status back into that share
+ * and powers off.
+ *
+ * Each share is served by a virtiofsd of ours (session libvirt cannot start one
+ * itself): it gets its listening socket as an fd and runs in a user namespace
+ * that maps the user to itself, with the namespace's capabilities kept across
+ * exec (it needs CAP_SYS_CHROOT), so files keep their owner on both sides.
+ *
+ * Every libvirt call runs in a worker thread; libvirt-glib's event loop
+ * integration delivers the domain's lifecycle events on the main loop. The
+ * console is bridged by two threads with blocking stream calls.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <libvirt-glib/libvirt-glib.h>
+
+#include "csb-claude-config.h"
+#include "csb-error.h"
+#include "csb-initramfs.h"
+#include "csb-vm-backend.h"
+#include "csb-vm-domain.h"
+
+#define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
+#define GUEST_STATE_DIR "/run/claude-sandbox"
+#define HOSTNAME "claude-sandbox"
+
+struct _CsbVmBackend
+{
+  CsbBackend      parent_instance;
+
+  CsbSandboxSpec *spec;            /* borrowed from the sandbox, which outlives us */
+  GTask          *start_task;
+  GCancellable   *cancellable;
+
+  virConnectPtr   conn;
+  virDomainPtr    domain;
+  virStreamPtr    console;
+  int             event_id;
+  gboolean        test_driver;     /* runs no guest: nothing reports "started" */
+  GArray         *virtiofsd_pids;  /* (element-type GPid) */
+  char           *ctl_dir;
+  char           *display;
+  GStrv           protections;
+  gboolean        claude_json;
+
+  GThread        *console_out;
+  GThread        *console_in;
+  int             console_in_fd;
+  int             console_out_fd;
+  int             wake_pipe[2];
+
+  GFileMonitor   *ctl_monitor;
+  guint           destroy_timeout_id;
+  gboolean        stopping;
+  gboolean        destroyed;
+  gboolean        attached;        /* on_started took the domain over */
+  gboolean        end_pending;     /* it ended before that */
+  gboolean        ended;
+};
+
+G_DEFINE_FINAL_TYPE (CsbVmBackend, csb_vm_backend, CSB_TYPE_BACKEND)
+
+/* /etc entries a program needs (as in the bwrap backend); copied into the control
+ * share, so the guest never sees the rest of the host's /etc. */
+static const char * const etc_allowlist[] = {
+  "host.conf", "nsswitch.conf", "gai.conf", "localtime", "timezone", "ld.so.cache",
+  "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl", "ca-certificates",
+  "ca-certificates.conf", "pki", "crypto-policies", "mime.types", "os-release",
+  "lsb-release", "debian_version", "bash.bashrc", "profile", "profile.d", "inputrc",
+  "terminfo", "locale.alias", "locale.conf", "default", "gitconfig", "fonts", "protocols",
+  "services", "shells", "npmrc", "magic", "magic.mime", "vim", "nanorc", "mailcap",
+  "manpath.config", "environment", "papersize", "xdg", "python3", "perl", "gnutls", NULL
+};
+
+static const char * const usr_links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL };
+
+static char *
+get_setting (GSettings  *settings,
+             const char *key,
+             const char *fallback)
+{
+  g_autoptr(GSettingsSchema) schema = NULL;
+
+  if (settings == NULL)
+    return g_strdup (fallback);
+  g_object_get (settings, "settings-schema", &schema, NULL);
+  if (schema == NULL || !g_settings_schema_has_key (schema, key))
+    return g_strdup (fallback);
+  return g_settings_get_string (settings, key);
+}
+
+static char *
+vm_uri (GSettings *settings)
+{
+  g_autofree char *uri = get_setting (settings, "vm-uri", "qemu:///session");
+
+  return *uri != '\0' ? g_steal_pointer (&uri) : g_strdup ("qemu:///session");
+}
+
+static gboolean
+is_local_uri (const char *uri)
+{
+  return g_str_has_prefix (uri, "qemu:///") || g_str_has_prefix (uri, "test:///");
+}
+
+/* ---- kernel, init, acceleration ----------------------------------------------------- */
+
+char *
+csb_vm_find_kernel (GSettings *settings,
+                    char     **out_modules_dir,
+                    GError   **error)
+{
+  g_autofree char *configured = get_setting (settings, "vm-kernel", "");
+  g_autofree char *best = NULL;
+  g_autofree char *best_version = NULL;
+  g_autofree char *modules_dir = NULL;
+
+  if (*configured != '\0')
+    {
+      g_autofree char *base = g_path_get_basename (configured);
+
+      if (!g_file_test (configured, G_FILE_TEST_IS_REGULAR) || access (configured, R_OK) != 0)
+        {
+          g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                       "the kernel '%s' (setting vm-kernel) is not a readable file", configured);
+          return NULL;
+        }
+      if (g_str_has_prefix (base, "vmlinuz-"))
+        best_version = g_strdup (base + strlen ("vmlinuz-"));
+      best = g_steal_pointer (&configured);
+    }
+  else
+    {
+      g_autoptr(GDir) boot = g_dir_open ("/boot", 0, NULL);
+      const char *name;
+
+      while (boot != NULL && (name = g_dir_read_name (boot)) != NULL)
+        {
+          const char *version;
+          g_autofree char *mods = NULL;
+
+          if (!g_str_has_prefix (name, "vmlinuz-"))
+            continue;
+          version = name + strlen ("vmlinuz-");
+          mods = g_build_filename ("/lib/modules", version, "modules.dep", NULL);
+          if (!g_file_test (mods, G_FILE_TEST_EXISTS))
+            continue;
+          if (best_version == NULL || strverscmp (version, best_version) > 0)
+            {
+              g_free (best_version);
+              g_free (best);
+              best_version = g_strdup (version);
+              best = g_build_filename ("/boot", name, NULL);
+            }
+        }
+      if (best == NULL)
+        {
+          g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                               "no kernel to boot: no /boot/vmlinuz-* has its modules in "
+                               "/lib/modules (install a kernel, e.g. the package "
+                               "linux-image-cloud-amd64, or set vm-kernel)");
+          return NULL;
+        }
+      if (access (best, R_OK) != 0)
+        {
+          g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                       "the kernel '%s' is not readable by you", best);
+          return NULL;
+        }
+    }
+  if (best_version != NULL)
+    modules_dir = g_build_filename ("/lib/modules", best_version, NULL);
+  if (modules_dir == NULL || !g_file_test (modules_dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "the modules of the kernel '%s' are not installed in /lib/modules", best);
+      return NULL;
+    }
+  if (out_modules_dir != NULL)
+    *out_modules_dir = g_steal_pointer (&modules_dir);
+  return g_steal_pointer (&best);
+}
+
+static char *
+find_guest_init (GError **error)
+{
+  const char *env = g_getenv ("CSB_GUEST_INIT");
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *dir = self ? g_path_get_dirname (self) : NULL;
+  g_autofree char *in_tree = dir ? g_build_filename (dir, "vm", "claude-sandbox-guest-init", NULL) : NULL;
+  g_autofree char *installed = g_build_filename (LIBEXECDIR, "claude-sandbox-guest-init", NULL);
+
+  if (env != NULL && *env != '\0')
+    return g_strdup (env);
+  if (in_tree != NULL && g_file_test (in_tree, G_FILE_TEST_IS_REGULAR))
+    return g_steal_pointer (&in_tree);
+  if (g_file_test (installed, G_FILE_TEST_IS_REGULAR))
+    return g_steal_pointer (&installed);
+  g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+               "the VM's init is not installed (%s is missing)", installed);
+  return NULL;
+}
+
+/* Runs a guest of one instruction (hlt) in a child with a deadline: KVM that is
+ * present but does not run guests (nested set-ups) fails here, not in a boot. */
+static gboolean
+kvm_probe (void)
+{
+  int status;
+  pid_t pid;
+
+  if (access ("/dev/kvm", R_OK | W_OK) != 0)
+    return FALSE;
+  pid = fork ();
+  if (pid < 0)
+    return FALSE;
+  if (pid == 0)
+    {
+      int kvm, vm, vcpu, size;
+      guint8 *mem;
+      struct kvm_run *run;
+      struct kvm_sregs sregs;
+      struct kvm_regs regs = { .rip = 0, .rflags = 2 };
+      struct kvm_userspace_memory_region region = { .slot = 0, .guest_phys_addr = 0,
+                                                     .memory_size = 4096 };
+
+      alarm (2);
+      kvm = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
+      if (kvm < 0 || ioctl (kvm, KVM_GET_API_VERSION, 0) != 12)
+        _exit (1);
+      vm = ioctl (kvm, KVM_CREATE_VM, 0);
+      mem = mmap (NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+      if (vm < 0 || mem == MAP_FAILED)
+        _exit (1);
+      mem[0] = 0xf4;  /* hlt */
+      region.userspace_addr = (guint64) (guintptr) mem;
+      if (ioctl (vm, KVM_SET_USER_MEMORY_REGION, &region) != 0)
+        _exit (1);
+      vcpu = ioctl (vm, KVM_CREATE_VCPU, 0);
+      size = ioctl (kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
+      if (vcpu < 0 || size <= 0)
+        _exit (1);
+      run = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+      if (run == MAP_FAILED || ioctl (vcpu, KVM_GET_SREGS, &sregs) != 0)
+        _exit (1);
+      sregs.cs.base = 0;
+      sregs.cs.selector = 0;
+      if (ioctl (vcpu, KVM_SET_SREGS, &sregs) != 0 || ioctl (vcpu, KVM_SET_REGS, &regs) != 0 ||
+          ioctl (vcpu, KVM_RUN, 0) != 0)
+        _exit (1);
+      _exit (run->exit_reason == KVM_EXIT_HLT ? 0 : 1);
+    }
+  if (waitpid (pid, &status, 0) != pid)
+    return FALSE;
+  return WIFEXITED (status) && WEXITSTATUS (status) == 0;
+}
+
+const char *
+csb_vm_choose_virt_type (GSettings *settings)
+{
+  static gsize probed = 0;
+  static gboolean kvm_ok = FALSE;
+  g_autofree char *accel = get_setting (settings, "vm-accel", "auto");
+
+  if (g_str_equal (accel, "kvm"))
+    return "kvm";
+  if (g_str_equal (accel, "tcg"))
+    return "qemu";
+  if (g_once_init_enter (&probed))
+    {
+      kvm_ok = kvm_probe ();
+      g_once_init_leave (&probed, 1);
+    }
+  return kvm_ok ? "kvm" : "qemu";
+}
+
+/* ---- libvirt helpers ------------------------------------------------------------- */
+
+static void
+ignore_error (void       *user_data,
+              virErrorPtr error)
+{
+}
+
+static void
+ensure_event_loop (void)
+{
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done))
+    {
+      /* Errors go into GErrors, not onto stderr. */
+      virSetErrorFunc (NULL, ignore_error);
+      gvir_event_register ();
+      g_once_init_leave (&done, 1);
+    }
+}
+
+static void
+set_virt_error (GError    **error,
+                int         code,
+                const char *what)
+{
+  virErrorPtr err = virGetLastError ();
+
+  g_set_error (error, CSB_ERROR, code, "%s: %s", what,
+               err && err->message ? err->message : "unknown libvirt error");
+}
+
+static virConnectPtr
+open_connection (GSettings *settings,
+                 GError   **error)
+{
+  g_autofree char *uri = vm_uri (settings);
+  virConnectPtr conn;
+
+  ensure_event_loop ();
+  conn = virConnectOpen (uri);
+  if (conn == NULL)
+    {
+      g_autofree char *what = g_strdup_printf ("cannot connect to libvirt at %s", uri);
+      set_virt_error (error, CSB_ERROR_BACKEND_UNAVAILABLE, what);
+    }
+  return conn;
+}
+
+/* ---- virtiofsd ------------------------------------------------------------------- */
+
+static int
+listen_socket (const char *path,
+               GError    **error)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd;
+
+  if (strlen (path) >= sizeof addr.sun_path)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "socket path '%s' is too long", path);
+      return -1;
+    }
+  strcpy (addr.sun_path, path);
+  unlink (path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind (fd, (struct sockaddr *) &addr, sizeof addr) != 0 || listen (fd, 1) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot listen on '%s': %s", path,
+                   g_strerror (errno));
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+static void
+write_proc_file (const char *path,
+                 const char *text)
+{
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+
+  if (fd >= 0)
+    {
+      if (write (fd, text, strlen (text)) < 0) {}
+      close (fd);
+    }
+}
+
+typedef struct
+{
+  uid_t uid;
+  gid_t gid;
+} IdMap;
+
+/* In the forked child, before exec: a user namespace mapping the user to itself,
+ * its capabilities made ambient so virtiofsd (not uid 0 there) keeps them. */
+static void
+virtiofsd_child_setup (gpointer user_data)
+{
+  IdMap *ids = user_data;
+  char map[64];
+  struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct data[2];
+
+  if (unshare (CLONE_NEWUSER) != 0)
+    _exit (125);
+  write_proc_file ("/proc/self/setgroups", "deny");
+  snprintf (map, sizeof map, "%u %u 1\n", (guint) ids->uid, (guint) ids->uid);
+  write_proc_file ("/proc/self/uid_map", map);
+  snprintf (map, sizeof map, "%u %u 1\n", (guint) ids->gid, (guint) ids->gid);
+  write_proc_file ("/proc/self/gid_map", map);
+  if (syscall (SYS_capget, &header, data) != 0)
+    _exit (125);
+  data[0].inheritable = data[0].permitted;
+  data[1].inheritable = data[1].permitted;
+  if (syscall (SYS_capset, &header, data) != 0)
+    _exit (125);
+  for (int cap = 0; cap <= CAP_LAST_CAP; cap++)
+    prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+  setsid ();
+}
+
+static gboolean
+start_virtiofsd (const char *source,
+                 const char *socket_path,
+                 const char *log_path,
+                 GPid       *out_pid,
+                 GError    **error)
+{
+  g_autofree char *source_opt = g_strdup_printf ("source=%s", source);
+  int fd = listen_socket (socket_path, error);
+  int log_fd;
+  int target = 3;
+  g_autofree char *fd_arg = g_strdup_printf ("--fd=%d", target);
+  const char *argv[] = { VIRTIOFSD, fd_arg, "-o", source_opt, "-o", "sandbox=chroot",
+                         "-o", "cache=auto", "-o", "log_level=warn", NULL };
+  const char * const envp[] = { NULL };
+  IdMap ids = { getuid (), getgid () };
+  gboolean ok;
+
+  if (fd < 0)
+    return FALSE;
+  log_fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  ok = g_spawn_async_with_pipes_and_fds (NULL, argv, envp, G_SPAWN_DO_NOT_REAP_CHILD,
+                                         virtiofsd_child_setup, &ids, -1, log_fd, log_fd,
+                                         &fd, &target, 1, out_pid, NULL, NULL, NULL, error);
+  close (fd);
+  if (log_fd >= 0)
+    close (log_fd);
+  if (!ok)
+    g_prefix_error (error, "cannot start virtiofsd for '%s': ", source);
+  return ok;
+}
+
+static void
+reap_pids (GArray *pids,
+           int     signum)
+{
+  for (guint i = 0; pids != NULL && i < pids->len; i++)
+    {
+      GPid pid = g_array_index (pids, GPid, i);
+      int status;
+
+      if (pid <= 0)
+        continue;
+      /* They exit by themselves when QEMU goes; give them a moment first. */
+      for (int tries = 0; tries < 20; tries++)
+        {
+          if (waitpid (pid, &status, WNOHANG) == pid)
+            {
+              pid = 0;
+              break;
+            }
+          g_usleep (10000);
+        }
+      if (pid > 0)
+        {
+          kill (pid, signum);
+          waitpid (pid, &status, 0);
+        }
+      g_array_index (pids, GPid, i) = 0;
+    }
+}
+
+/* ---- the control share: the guest's plan and files ------------------------------ */
+
+typedef struct
+{
+  GByteArray *data;
+} Plan;
+
+static void
+plan_add (Plan       *plan,
+          const char *word,
+          ...) G_GNUC_NULL_TERMINATED;
+
+static void
+plan_add (Plan       *plan,
+          const char *word,
+          ...)
+{
+  va_list args;
+
+  va_start (args, word);
+  for (const char *w = word; w != NULL; w = va_arg (args, const char *))
+    g_byte_array_append (plan->data, (const guint8 *) w, strlen (w) + 1);
+  va_end (args);
+}
+
+static gboolean
+copy_tree (const char *src,
+           const char *dest,
+           int         depth)
+{
+  struct stat st;
+
+  if (depth > 8 || lstat (src, &st) != 0)
+    return FALSE;
+  if (S_ISLNK (st.st_mode))
+    {
+      g_autofree char *target = g_file_read_link (src, NULL);
+      g_autofree char *resolved = realpath (src, NULL);
+
+      if (target == NULL || resolved == NULL)
+        return FALSE;
+      /* A link into /usr stays a link (the guest has /usr); others are copied. */
+      if (g_str_has_prefix (resolved, "/usr/") || !g_path_is_absolute (target))
+        return symlink (target, dest) == 0;
+      return copy_tree (resolved, dest, depth + 1);
+    }
+  if (S_ISDIR (st.st_mode))
+    {
+      g_autoptr(GDir) dir = g_dir_open (src, 0, NULL);
+      const char *name;
+
+      if (dir == NULL || (mkdir (dest, 0755) != 0 && errno != EEXIST))
+        return FALSE;
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *s = g_build_filename (src, name, NULL);
+          g_autofree char *d = g_build_filename (dest, name, NULL);
+          copy_tree (s, d, depth + 1);
+        }
+      return TRUE;
+    }
+  if (S_ISREG (st.st_mode))
+    {
+      g_autofree char *contents = NULL;
+      gsize len;
+
+      if (!g_file_get_contents (src, &contents, &len, NULL))
+        return FALSE;
+      return g_file_set_contents_full (dest, contents, len, G_FILE_SET_CONTENTS_NONE,
+                                       st.st_mode & 0755, NULL);
+    }
+  return FALSE;
+}
+
+static gboolean
+write_text (const char *dir,
+            const char *name,
+            const char *text,
+            int         mode,
+            GError    **error)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  return g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_NONE, mode, error);
+}
+
+static gboolean
+stage_etc (CsbSandboxSpec *spec,
+           const char     *ctl_dir,
+           const char     *home,
+           const char     *shell,
+           GError        **error)
+{
+  g_autofree char *etc = g_build_filename (ctl_dir, "etc", NULL);
+  g_autofree char *passwd = NULL;
+  g_autofree char *group = NULL;
+  const char *user = g_get_user_name ();
+  uid_t uid = getuid ();
+  gid_t gid = getgid ();
+
+  if (g_mkdir_with_parents (etc, 0755) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", etc,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  for (guint i = 0; etc_allowlist[i] != NULL; i++)
+    {
+      g_autofree char *src = g_build_filename ("/etc", etc_allowlist[i], NULL);
+      g_autofree char *dest = g_build_filename (etc, etc_allowlist[i], NULL);
+
+      if (g_file_test (src, G_FILE_TEST_EXISTS))
+        copy_tree (src, dest, 0);
+    }
+  passwd = g_strdup_printf ("%s%s:x:%u:%u:%s:%s:%s\n"
+                            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+                            uid != 0 ? "root:x:0:0:root:/root:/bin/sh\n" : "",
+                            user, (guint) uid, (guint) gid, user, home, shell);
+  group = g_strdup_printf ("%s%s:x:%u:\nnogroup:x:65534:\n",
+                           gid != 0 ? "root:x:0:\n" : "", gid == 0 ? "root" : user,
+                           (guint) gid);
+  return write_text (etc, "passwd", passwd, 0644, error) &&
+         write_text (etc, "group", group, 0644, error) &&
+         write_text (etc, "hostname", HOSTNAME "\n", 0644, error) &&
+         write_text (etc, "hosts", "127.0.0.1\tlocalhost\n127.0.1.1\t" HOSTNAME "\n"
+                                   "::1\tlocalhost ip6-localhost ip6-loopback\n", 0644, error) &&
+         write_text (etc, "resolv.conf", spec->options->network ? "nameserver 10.0.2.3\n" : "",
+                     0644, error);
+}
+
+static char *
+find_gh_token (CsbSandboxSpec *spec,
+               GError        **error)
+{
+  const char *token = g_environ_getenv (spec->environ, "GH_TOKEN");
+  g_autofree char *gh = g_find_program_in_path ("gh");
+  g_autofree char *out = NULL;
+  const char *argv[] = { NULL, "auth", "token", NULL };
+  int wait_status;
+
+  if (token == NULL || *token == '\0')
+    token = g_environ_getenv (spec->environ, "GITHUB_TOKEN");
+  if (token != NULL && *token != '\0')
+    return g_strdup (token);
+  argv[0] = gh;
+  if (gh != NULL &&
+      g_spawn_sync (NULL, (char **) argv, spec->environ, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                    &out, NULL, &wait_status, NULL) &&
+      g_spawn_check_wait_status (wait_status, NULL))
+    {
+      g_strstrip (out);
+      if (*out != '\0' && strchr (out, '\n') == NULL)
+        return g_steal_pointer (&out);
+    }
+  g_set_error_literal (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                       "option 'gh-token': no GitHub token found: GH_TOKEN and GITHUB_TOKEN "
+                       "are not set in the service's environment and 'gh auth token' gave none");
+  return NULL;
+}
+
+static gboolean
+visible_as_host_path (const char *path)
+{
+  return g_str_has_prefix (path, "/usr/") || g_str_has_prefix (path, "/opt/");
+}
+
+typedef struct
+{
+  CsbSandboxSpec    *spec;
+  CsbVmDomainConfig *domain;
+  GArray            *pids;
+  GPtrArray         *protections;
+  Plan               plan;
+  guint              n_shares;
+} Setup;
+
+/* A host folder in the guest at @guest_path, over its own virtiofsd. */
+static gboolean
+add_share (Setup      *setup,
+           const char *host_path,
+           const char *guest_path,
+           gboolean    readonly,
+           GError    **error)
+{
+  g_autofree char *tag = g_strdup_printf ("csb-%u", setup->n_shares++);
+  g_autofree char *sock_name = g_strdup_printf ("vfs-%s.sock", tag);
+  g_autofree char *sock = g_build_filename (setup->spec->runtime_dir, sock_name, NULL);
+  g_autofree char *log = g_build_filename (setup->spec->state_dir, "virtiofsd.log", NULL);
+  GPid pid;
+
+  if (!start_virtiofsd (host_path, sock, log, &pid, error))
+    return FALSE;
+  g_array_append_val (setup->pids, pid);
+  csb_vm_domain_config_add_share (setup->domain, tag, sock);
+  if (guest_path != NULL)
+    plan_add (&setup->plan, "share", tag, guest_path, readonly ? "ro" : "rw", NULL);
+  return TRUE;
+}
+
+static void
+protect_project_config (Setup *setup)
+{
+  const char *project = setup->spec->project_dir;
+  g_autofree char *git = g_build_filename (project, ".git", NULL);
+  g_autofree char *claude = g_build_filename (project, ".claude", NULL);
+
+  if (g_file_test (git, G_FILE_TEST_IS_DIR) && !g_file_test (git, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_autofree char *hooks = g_build_filename (git, "hooks", NULL);
+      g_autofree char *config = g_build_filename (git, "config", NULL);
+
+      if (g_mkdir_with_parents (hooks, 0755) == 0)
+        plan_add (&setup->plan, "bind", hooks, hooks, "ro", NULL);
+      if (g_file_test (config, G_FILE_TEST_IS_REGULAR))
+        plan_add (&setup->plan, "bind", config, config, "ro", NULL);
+      g_ptr_array_add (setup->protections, g_strdup ("git-config-ro"));
+    }
+  if (g_file_test (claude, G_FILE_TEST_IS_DIR) && !g_file_test (claude, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_autoptr(GDir) dir = g_dir_open (claude, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        if ((g_str_has_prefix (name, "settings") && g_str_has_suffix (name, ".json")) ||
+            g_str_equal (name, "hooks"))
+          {
+            g_autofree char *path = g_build_filename (claude, name, NULL);
+            if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+              plan_add (&setup->plan, "bind", path, path, "ro", NULL);
+          }
+    }
+}
+
+static gboolean
+build_guest (Setup      *setup,
+             const char *ctl_dir,
+             GError    **error)
+{
+  CsbSandboxSpec *spec = setup->spec;
+  CsbLaunchOptions *opts = spec->options;
+  Plan *plan = &setup->plan;
+  g_autofree char *home = g_strdup (g_get_home_dir ());
+  g_autofree char *shell = csb_user_shell (spec->settings);
+  g_autofree char *uid = g_strdup_printf ("%u", (guint) getuid ());
+  g_autofree char *gid = g_strdup_printf ("%u", (guint) getgid ());
+  g_autofree char *run_user = g_strdup_printf ("/run/user/%u", (guint) getuid ());
+  g_autofree char *claude_dir = g_build_filename (home, ".claude", NULL);
+  g_autofree char *ctl_etc = g_build_filename (ctl_dir, "etc", NULL);
+  g_autofree char *ctl_home = g_build_filename (ctl_dir, "home", NULL);
+  g_autofree char *ctl_json = g_build_filename (ctl_dir, "claude-json", NULL);
+  g_autofree char *json_copy = g_build_filename (ctl_json, ".claude.json", NULL);
+  g_autofree char *json_store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
+                                                  "claude.json", NULL);
+  g_autofree char *path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:"
+                                        "/usr/sbin:/sbin");
+  g_autofree char *token = NULL;
+  g_autoptr(CsbClaudeInstall) claude = NULL;
+  g_autoptr(GPtrArray) protected = NULL;
+  g_auto(GStrv) allowlist = NULL;
+  g_autoptr(GPtrArray) env = g_ptr_array_new_with_free_func (g_free);
+  gboolean wants_claude = g_str_equal (spec->command[0], "claude");
+
+  {
+    g_autofree char *configured = spec->settings ?
+      g_settings_get_string (spec->settings, "claude-path") : NULL;
+    g_autoptr(GError) local_error = NULL;
+
+    claude = csb_claude_install_find ((const char * const *) spec->environ, home, configured,
+                                      &local_error);
+    if (claude == NULL && wants_claude)
+      {
+        g_propagate_error (error, g_steal_pointer (&local_error));
+        return FALSE;
+      }
+  }
+  if (opts->gh_token && (token = find_gh_token (spec, error)) == NULL)
+    return FALSE;
+  if (!stage_etc (spec, ctl_dir, home, shell, error))
+    return FALSE;
+  if (g_mkdir_with_parents (claude_dir, 0700) != 0 ||
+      (protected = csb_claude_protect_paths (claude_dir, error)) == NULL)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", claude_dir,
+                     g_strerror (errno));
+      return FALSE;
+    }
+  if (g_mkdir_with_parents (ctl_json, 0700) != 0 ||
+      !csb_claude_json_prepare (home, json_store, json_copy, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", ctl_json,
+                     g_strerror (errno));
+      return FALSE;
+    }
+
+  plan_add (plan, "uid", uid, "gid", gid, "home", home, "cwd", spec->project_dir,
+            "hostname", HOSTNAME, "network", opts->network ? "1" : "0",
+            "raw", spec->stdio_is_pty ? "0" : "1", NULL);
+  if (spec->stdio_is_pty)
+    {
+      struct winsize ws;
+
+      if (ioctl (spec->stdio_fds[0], TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0)
+        {
+          g_autofree char *cols = g_strdup_printf ("%u", ws.ws_col);
+          g_autofree char *rows = g_strdup_printf ("%u", ws.ws_row);
+          plan_add (plan, "winsize", cols, rows, NULL);
+        }
+    }
+
+  /* The host's programs, read-only; merged-/usr links as on the host. */
+  if (!add_share (setup, "/usr", "/usr", TRUE, error))
+    return FALSE;
+  for (guint i = 0; usr_links[i] != NULL; i++)
+    {
+      g_autofree char *path = g_strconcat ("/", usr_links[i], NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      if (target != NULL)
+        plan_add (plan, "symlink", target, path, NULL);
+    }
+  if (g_file_test ("/opt", G_FILE_TEST_IS_DIR) && !add_share (setup, "/opt", "/opt", TRUE, error))
+    return FALSE;
+  plan_add (plan, "bind", "/ctl/etc", "/etc", "ro", NULL);
+  (void) ctl_etc;
+
+  plan_add (plan, "tmpfs", "/tmp", "1777", "mkdir", "/var", "tmpfs", "/var/tmp", "1777",
+            "tmpfs", "/run", "0755", "symlink", "../run", "/var/run",
+            "tmpfs", run_user, "0700u", NULL);
+  plan_add (plan, "tmpfs", home, "0700u", NULL);
+  g_ptr_array_add (setup->protections, g_strdup ("private-home"));
+
+  if (!add_share (setup, claude_dir, claude_dir, FALSE, error))
+    return FALSE;
+  for (guint i = 0; i < protected->len; i++)
+    {
+      const char *path = g_ptr_array_index (protected, i);
+      plan_add (plan, "bind", path, path, "ro", NULL);
+    }
+  g_ptr_array_add (setup->protections, g_strdup ("claude-config-ro"));
+  {
+    g_autofree char *link_path = g_build_filename (home, ".claude.json", NULL);
+
+    plan_add (plan, "bind", "/ctl/claude-json", GUEST_STATE_DIR, "rw",
+              "symlink", GUEST_STATE_DIR "/.claude.json", link_path, NULL);
+  }
+  {
+    static const char * const home_ro[] = {
+      ".gitconfig", ".config/git", ".ssh/config", ".ssh/known_hosts", ".config/gh", NULL
+    };
+
+    for (guint i = 0; home_ro[i] != NULL; i++)
+      {
+        g_autofree char *path = g_build_filename (home, home_ro[i], NULL);
+        g_autofree char *staged = g_build_filename (ctl_home, home_ro[i], NULL);
+        g_autofree char *staged_parent = g_path_get_dirname (staged);
+        g_autofree char *guest_src = g_build_filename ("/ctl/home", home_ro[i], NULL);
+
+        if (g_str_equal (home_ro[i], ".config/gh") && !opts->gh_token)
+          continue;
+        if (!g_file_test (path, G_FILE_TEST_EXISTS))
+          continue;
+        if (g_mkdir_with_parents (staged_parent, 0700) == 0 && copy_tree (path, staged, 0))
+          plan_add (plan, "bind", guest_src, path, "ro", NULL);
+      }
+  }
+
+  /* Claude Code itself, read-only at the path it was installed to. */
+  if (claude != NULL)
+    {
+      g_autofree char *bin_dir = g_path_get_dirname (claude->path);
+      g_autofree char *old = g_steal_pointer (&path_env);
+
+      if (!visible_as_host_path (claude->bind_root))
+        {
+          if (g_file_test (claude->bind_root, G_FILE_TEST_IS_DIR))
+            {
+              if (!add_share (setup, claude->bind_root, claude->bind_root, TRUE, error))
+                return FALSE;
+            }
+          else
+            {
+              /* A single file: share its folder, bind the file. */
+              g_autofree char *dir = g_path_get_dirname (claude->bind_root);
+              g_autofree char *mnt = g_strdup_printf ("/run/claude-sandbox-install");
+              g_autofree char *base = g_path_get_basename (claude->bind_root);
+              g_autofree char *src = g_build_filename (mnt, base, NULL);
+
+              if (!add_share (setup, dir, mnt, TRUE, error))
+                return FALSE;
+              plan_add (plan, "bind", src, claude->bind_root, "ro", NULL);
+            }
+        }
+      for (guint i = 0; i < claude->symlinks->len; i++)
+        {
+          CsbSymlink *link = g_ptr_array_index (claude->symlinks, i);
+          if (!visible_as_host_path (link->path))
+            plan_add (plan, "symlink", link->target, link->path, NULL);
+        }
+      path_env = g_strconcat (bin_dir, ":", old, NULL);
+    }
+
+  for (guint i = 0; i < opts->ro_binds->len; i++)
+    {
+      const char *path = g_ptr_array_index (opts->ro_binds, i);
+      g_autofree char *resolved = NULL;
+
+      if (!csb_validate_bind_path ("ro-binds", path, home, &resolved, error) ||
+          (g_file_test (resolved, G_FILE_TEST_IS_DIR) &&
+           !add_share (setup, resolved, path, TRUE, error)))
+        return FALSE;
+    }
+  for (guint i = 0; i < opts->rw_binds->len; i++)
+    {
+      const char *path = g_ptr_array_index (opts->rw_binds, i);
+      g_autofree char *resolved = NULL;
+
+      if (!csb_validate_bind_path ("rw-binds", path, home, &resolved, error) ||
+          (g_file_test (resolved, G_FILE_TEST_IS_DIR) &&
+           !add_share (setup, resolved, path, FALSE, error)))
+        return FALSE;
+    }
+
+  /* The project, read-write at its own path. */
+  if (!add_share (setup, spec->project_dir, spec->project_dir, FALSE, error))
+    return FALSE;
+  if (spec->settings == NULL || g_settings_get_boolean (spec->settings, "protect-project-config"))
+    protect_project_config (setup);
+
+  /* The environment: an allowlist of the service's, then ours. */
+  allowlist = spec->settings ? g_settings_get_strv (spec->settings, "env-allowlist")
+                             : g_new0 (char *, 1);
+  for (guint i = 0; allowlist[i] != NULL; i++)
+    {
+      const char *value = g_environ_getenv (spec->environ, allowlist[i]);
+      if (value != NULL)
+        g_ptr_array_add (env, g_strdup_printf ("%s=%s", allowlist[i], value));
+    }
+  if (g_environ_getenv (spec->environ, "LANG") == NULL)
+    g_ptr_array_add (env, g_strdup ("LANG=C.UTF-8"));
+  g_ptr_array_add (env, g_strdup_printf ("HOME=%s", home));
+  g_ptr_array_add (env, g_strdup_printf ("USER=%s", g_get_user_name ()));
+  g_ptr_array_add (env, g_strdup_printf ("LOGNAME=%s", g_get_user_name ()));
+  g_ptr_array_add (env, g_strdup_printf ("SHELL=%s", shell));
+  g_ptr_array_add (env, g_strdup_printf ("PATH=%s", path_env));
+  g_ptr_array_add (env, g_strdup_printf ("XDG_RUNTIME_DIR=%s", run_user));
+  g_ptr_array_add (env, g_strdup_printf ("TERM=%s", spec->stdio_is_pty ? "xterm-256color"
+                                                                       : "dumb"));
+  g_ptr_array_add (env, g_strdup ("IS_SANDBOX=1"));
+  g_ptr_array_add (env, g_strdup_printf ("CLAUDE_SANDBOX_ID=%s", spec->id));
+  g_ptr_array_add (env, g_strdup ("DISABLE_AUTOUPDATER=1"));
+  if (token != NULL)
+    {
+      g_ptr_array_add (env, g_strdup_printf ("GH_TOKEN=%s", token));
+      g_ptr_array_add (env, g_strdup_printf ("GITHUB_TOKEN=%s", token));
+    }
+  {
+    GHashTableIter iter;
+    gpointer name, value;
+
+    g_hash_table_iter_init (&iter, opts->env);
+    while (g_hash_table_iter_next (&iter, &name, &value))
+      g_ptr_array_add (env, g_strdup_printf ("%s=%s", (char *) name, (char *) value));
+  }
+  g_ptr_array_add (setup->protections, g_strdup ("clear-environment"));
+  for (guint i = 0; i < env->len; i++)
+    plan_add (plan, "env", g_ptr_array_index (env, i), NULL);
+  for (guint i = 0; spec->command[i] != NULL; i++)
+    plan_add (plan, "arg", spec->command[i], NULL);
+
+  /* Last, the plan itself: 0600 in a 0700 folder, deleted by the guest once read. */
+  {
+    g_autofree char *config = g_build_filename (ctl_dir, "config", NULL);
+
+    if (!g_file_set_contents_full (config, (const char *) plan->data->data, plan->data->len,
+                                   G_FILE_SET_CONTENTS_NONE, 0600, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- starting ------------------------------------------------------------------- */
+
+typedef struct
+{
+  virConnectPtr conn;
+  virDomainPtr  domain;
+  virStreamPtr  console;
+  gboolean      test_driver;
+  GArray       *pids;
+  GStrv         protections;
+  char         *display;
+  char         *ctl_dir;
+} StartResult;
+
+static void
+start_result_free (StartResult *result)
+{
+  if (result->console != NULL)
+    {
+      virStreamAbort (result->console);
+      virStreamFree (result->console);
+    }
+  if (result->domain != NULL)
+    {
+      virDomainDestroy (result->domain);
+      virDomainFree (result->domain);
+    }
+  if (result->conn != NULL)
+    virConnectClose (result->conn);
+  if (result->pids != NULL)
+    {
+      reap_pids (result->pids, SIGTERM);
+      g_array_unref (result->pids);
+    }
+  g_strfreev (result->protections);
+  g_free (result->display);
+  g_free (result->ctl_dir);
+  g_free (result);
+}
+
+static void on_lifecycle_event (virConnectPtr conn, virDomainPtr dom, int event, int detail,
+                                void *opaque);
+
+static void
+start_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  CsbVmBackend *self = source_object;
+  CsbSandboxSpec *spec = task_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbVmDomainConfig) domain = csb_vm_domain_config_new ();
+  g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *modules_dir = NULL;
+  g_autofree char *kernel = NULL;
+  g_autofree char *init = NULL;
+  g_autofree char *initrd = NULL;
+  g_autofree char *cache_dir = g_build_filename (g_get_user_cache_dir (), "claude-sandbox", NULL);
+  g_autofree char *xml = NULL;
+  g_autofree char *uri = vm_uri (spec->settings);
+  StartResult *result = g_new0 (StartResult, 1);
+  Setup setup = { spec, domain, NULL, protections, { NULL }, 0 };
+  const char *driver;
+  gint64 t0 = g_get_monotonic_time ();
+
+  result->pids = g_array_new (FALSE, TRUE, sizeof (GPid));
+  setup.pids = result->pids;
+  setup.plan.data = g_byte_array_new ();
+  result->ctl_dir = g_build_filename (spec->runtime_dir, "ctl", NULL);
+
+  if ((kernel = csb_vm_find_kernel (spec->settings, &modules_dir, &error)) == NULL ||
+      (init = find_guest_init (&error)) == NULL ||
+      (initrd = csb_initramfs_ensure (modules_dir, init, cache_dir, &error)) == NULL)
+    goto fail;
+  if (!g_file_test (VIRTIOFSD, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_set_error (&error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "virtiofsd is not installed (%s is missing; install qemu-system-common)",
+                   VIRTIOFSD);
+      goto fail;
+    }
+  if (g_mkdir_with_parents (result->ctl_dir, 0700) != 0)
+    {
+      g_set_error (&error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s",
+                   result->ctl_dir, g_strerror (errno));
+      goto fail;
+    }
+
+  /* The control share first: the init mounts it by its tag, csb-ctl. */
+  {
+    g_autofree char *sock = g_build_filename (spec->runtime_dir, "vfs-ctl.sock", NULL);
+    g_autofree char *log = g_build_filename (spec->state_dir, "virtiofsd.log", NULL);
+    GPid pid;
+
+    if (!start_virtiofsd (result->ctl_dir, sock, log, &pid, &error))
+      goto fail;
+    g_array_append_val (result->pids, pid);
+    csb_vm_domain_config_add_share (domain, "csb-ctl", sock);
+  }
+  if (!build_guest (&setup, result->ctl_dir, &error))
+    goto fail;
+
+  domain->sandbox_id = g_strdup (spec->id);
+  domain->name = g_strdup (spec->options->name);
+  domain->project_dir = g_strdup (spec->project_dir);
+  g_free (domain->virt_type);
+  domain->virt_type = g_strdup (csb_vm_choose_virt_type (spec->settings));
+  domain->memory_mib = spec->options->vm_memory_mib;
+  domain->cpus = spec->options->vm_cpus;
+  domain->kernel = g_strdup (kernel);
+  domain->initrd = g_strdup (initrd);
+  domain->cmdline = g_strdup ("console=ttyS0 loglevel=4 panic=-1 rdinit=/init "
+                              "tsc=reliable no_timer_check");
+  domain->serial_log = g_build_filename (spec->state_dir, "boot.log", NULL);
+  domain->network = spec->options->network;
+  if (spec->options->display)
+    {
+      domain->spice_socket = g_build_filename (spec->runtime_dir, "spice.sock", NULL);
+      result->display = g_strconcat ("spice+unix://", domain->spice_socket, NULL);
+    }
+  xml = csb_vm_domain_to_xml (domain);
+
+  if ((result->conn = open_connection (spec->settings, &error)) == NULL)
+    goto fail;
+  driver = virConnectGetType (result->conn);
+  result->test_driver = g_strcmp0 (driver, "TEST") == 0;
+
+  /* Paused until the console is attached: nothing the guest prints is lost. */
+  result->domain = virDomainCreateXML (result->conn, xml,
+                                       result->test_driver ? 0 : VIR_DOMAIN_START_PAUSED);
+  if (result->domain == NULL)
+    {
+      set_virt_error (&error, CSB_ERROR_FAILED, "cannot start the VM");
+      goto fail;
+    }
+  self->event_id = virConnectDomainEventRegisterAny (result->conn, result->domain,
+                                                     VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                     VIR_DOMAIN_EVENT_CALLBACK (on_lifecycle_event),
+                                                     g_object_ref (self), g_object_unref);
+  if (self->event_id < 0)
+    g_object_unref (self);
+  result->console = virStreamNew (result->conn, 0);
+  if (result->console != NULL &&
+      virDomainOpenConsole (result->domain, CSB_VM_CONSOLE_ALIAS, result->console,
+                            VIR_DOMAIN_CONSOLE_FORCE) != 0)
+    {
+      virErrorPtr err = virGetLastError ();
+
+      if (!result->test_driver)
+        {
+          set_virt_error (&error, CSB_ERROR_FAILED, "cannot open the VM's console");
+          goto fail;
+        }
+      g_debug ("sandbox %s: no console (%s)", spec->id, err ? err->message : "?");
+      virStreamFree (result->console);
+      result->console = NULL;
+    }
+  if (!result->test_driver && virDomainResume (result->domain) != 0)
+    {
+      set_virt_error (&error, CSB_ERROR_FAILED, "cannot start the VM");
+      goto fail;
+    }
+
+  g_ptr_array_insert (protections, 0, g_strdup ("separate-kernel"));
+  g_ptr_array_insert (protections, 1, g_strdup (g_str_equal (domain->virt_type, "kvm")
+                                                ? "vm-kvm" : "vm-tcg"));
+  g_ptr_array_add (protections, g_strdup ("shares-virtiofs"));
+  if (!spec->options->network)
+    g_ptr_array_add (protections, g_strdup ("no-network"));
+  g_ptr_array_add (protections, NULL);
+  result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
+  g_message ("sandbox %s: VM %s%s on %s (%s, kernel %s, %u shares over virtiofs) started in "
+             "%.2f s", spec->id, CSB_VM_DOMAIN_PREFIX, spec->id, uri, domain->virt_type, kernel,
+             domain->shares->len, (g_get_monotonic_time () - t0) / 1e6);
+  g_byte_array_unref (setup.plan.data);
+  g_task_return_pointer (task, result, (GDestroyNotify) start_result_free);
+  return;
+
+fail:
+  if (setup.plan.data != NULL)
+    g_byte_array_unref (setup.plan.data);
+  if (self->event_id >= 0 && result->conn != NULL)
+    virConnectDomainEventDeregisterAny (result->conn, self->event_id);
+  self->event_id = -1;
+  start_result_free (result);
+  g_task_return_error (task, g_steal_pointer (&error));
+}
+
+/* ---- the console bridge ------------------------------------------------------------- */
+
+static gpointer
+console_out_thread (gpointer data)
+{
+  CsbVmBackend *self = data;
+  char buf[16384];
+
+  for (;;)
+    {
+      int n = virStreamRecv (self->console, buf, sizeof buf);
+      char *p = buf;
+
+      if (n <= 0)
+        break;
+      while (n > 0)
+        {
+          ssize_t w = write (self->console_out_fd, p, n);
+          if (w < 0 && errno == EINTR)
+            continue;
+          if (w <= 0)
+            {
+              n = 0;  /* nobody reads: drop the output, keep the guest going */
+              break;
+            }
+          p += w;
+          n -= w;
+        }
+    }
+  return NULL;
+}
+
+static gpointer
+console_in_thread (gpointer data)
+{
+  CsbVmBackend *self = data;
+  char buf[4096];
+
+  for (;;)
+    {
+      struct pollfd fds[2] = { { self->console_in_fd, POLLIN, 0 }, { self->wake_pipe[0], POLLIN, 0 } };
+      ssize_t n;
+
+      if (poll (fds, 2, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;
+        }
+      if (fds[1].revents != 0)
+        break;
+      n = read (self->console_in_fd, buf, sizeof buf);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      if (n <= 0)
+        break;
+      if (virStreamSend (self->console, buf, n) < 0)
+        break;
+    }
+  return NULL;
+}
+
+static void
+start_console_bridge (CsbVmBackend *self)
+{
+  CsbSandboxSpec *spec = self->spec;
+
+  if (self->console == NULL)
+    return;
+  if (spec->stdio_is_pty)
+    {
+      struct termios tio;
+
+      /* The guest's console has the line discipline; ours passes bytes through. */
+      if (tcgetattr (spec->stdio_fds[0], &tio) == 0)
+        {
+          cfmakeraw (&tio);
+          tcsetattr (spec->stdio_fds[0], TCSANOW, &tio);
+        }
+    }
+  self->console_in_fd = fcntl (spec->stdio_fds[0], F_DUPFD_CLOEXEC, 3);
+  self->console_out_fd = fcntl (spec->stdio_fds[1], F_DUPFD_CLOEXEC, 3);
+  if (!g_unix_open_pipe (self->wake_pipe, FD_CLOEXEC, NULL))
+    self->wake_pipe[0] = self->wake_pipe[1] = -1;
+  self->console_out = g_thread_new ("vm-console-out", console_out_thread, self);
+  self->console_in = g_thread_new ("vm-console-in", console_in_thread, self);
+}
+
+/* ---- the end ------------------------------------------------------------------------ */
+
+typedef struct
+{
+  int           status;
+  gboolean      ran;     /* the command started (or the test driver ran none) */
+  char         *error;
+  CsbVmBackend *self;
+} EndResult;
+
+static void
+end_result_free (EndResult *result)
+{
+  g_free (result->error);
+  g_clear_object (&result->self);
+  g_free (result);
+}
+
+static gboolean
+emit_exited_idle (gpointer user_data)
+{
+  EndResult *result = user_data;
+
+  csb_backend_emit_exited (CSB_BACKEND (result->self), result->status, result->error);
+  return G_SOURCE_REMOVE;
+}
+
+static void complete_start (CsbVmBackend *self);
+
+static void
+cleanup_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  CsbVmBackend *self = source_object;
+  EndResult *result = g_new0 (EndResult, 1);
+  g_autofree char *status_path = NULL;
+  g_autofree char *status_text = NULL;
+
+  if (self->domain != NULL)
+    {
+      /* Usually gone already; a guest that did not power off is ended here. */
+      virDomainDestroy (self->domain);
+    }
+  if (self->wake_pipe[1] >= 0)
+    {
+      if (write (self->wake_pipe[1], "x", 1) < 0) {}
+    }
+  if (self->console != NULL)
+    virStreamAbort (self->console);
+  if (self->console_out != NULL)
+    g_thread_join (g_steal_pointer (&self->console_out));
+  if (self->console_in != NULL)
+    g_thread_join (g_steal_pointer (&self->console_in));
+  g_clear_pointer (&self->console, virStreamFree);
+  if (self->conn != NULL && self->event_id >= 0)
+    virConnectDomainEventDeregisterAny (self->conn, self->event_id);
+  self->event_id = -1;
+  g_clear_pointer (&self->domain, virDomainFree);
+  if (self->conn != NULL)
+    virConnectClose (g_steal_pointer (&self->conn));
+  reap_pids (self->virtiofsd_pids, SIGTERM);
+
+  if (self->ctl_dir != NULL)
+    {
+      status_path = g_build_filename (self->ctl_dir, "status", NULL);
+      g_file_get_contents (status_path, &status_text, NULL, NULL);
+    }
+  if (self->ctl_dir != NULL)
+    {
+      g_autofree char *started = g_build_filename (self->ctl_dir, "started", NULL);
+      result->ran = self->test_driver || g_file_test (started, G_FILE_TEST_EXISTS);
+    }
+  if (status_text != NULL && g_ascii_isdigit (status_text[0]))
+    result->status = atoi (status_text);
+  else if (status_text != NULL)
+    {
+      result->status = 255;
+      result->error = g_strdup ("the VM could not set up the sandbox (its console, and "
+                                "boot.log in the sandbox's state folder, say why)");
+    }
+  else if (self->destroyed || self->stopping)
+    result->status = 128 + SIGKILL;
+  else if (self->test_driver)
+    result->status = 0;
+  else
+    {
+      result->status = 255;
+      result->error = g_strdup ("the VM ended without reporting the command's exit status "
+                                "(boot.log in the sandbox's state folder may say why)");
+    }
+
+  if (self->claude_json)
+    {
+      g_autofree char *copy = g_build_filename (self->ctl_dir, "claude-json", ".claude.json", NULL);
+      g_autofree char *store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
+                                                 "claude.json", NULL);
+      g_autoptr(GError) error = NULL;
+
+      if (!csb_claude_json_write_back (g_get_home_dir (), store, copy, &error))
+        g_warning ("sandbox %s: ~/.claude.json not written back: %s", self->spec->id,
+                   error->message);
+    }
+  g_task_return_pointer (task, result, (GDestroyNotify) end_result_free);
+}
+
+static void
+cleanup_done (GObject      *source,
+              GAsyncResult *res,
+              gpointer      user_data)
+{
+  CsbVmBackend *self = CSB_VM_BACKEND (source);
+  g_autoptr(GError) error = NULL;
+  EndResult *result = g_task_propagate_pointer (G_TASK (res), &error);
+
+  if (self->start_task != NULL && (result->error != NULL || !result->ran))
+    {
+      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+
+      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED, "%s",
+                               result->error ? result->error
+                                             : "the VM ended before its command started");
+      end_result_free (result);
+      return;
+    }
+  if (self->start_task != NULL)
+    {
+      /* The command ran and ended before we saw it start: the sandbox learns
+       * that it started first, then that it ended. */
+      complete_start (self);
+      g_idle_add_full (G_PRIORITY_LOW, emit_exited_idle, result,
+                       (GDestroyNotify) end_result_free);
+      g_object_ref (self);
+      result->self = self;
+      return;
+    }
+  csb_backend_emit_exited (CSB_BACKEND (self), result->status, result->error);
+  end_result_free (result);
+}
+
+static void
+domain_ended (CsbVmBackend *self)
+{
+  g_autoptr(GTask) task = NULL;
+
+  if (self->ended)
+    return;
+  if (!self->attached)
+    {
+      self->end_pending = TRUE;
+      return;
+    }
+  self->ended = TRUE;
+  g_clear_handle_id (&self->destroy_timeout_id, g_source_remove);
+  g_clear_object (&self->ctl_monitor);
+  task = g_task_new (self, NULL, cleanup_done, NULL);
+  g_task_run_in_thread (task, cleanup_thread);
+}
+
+static void
+on_lifecycle_event (virConnectPtr conn,
+                    virDomainPtr  dom,
+                    int           event,
+                    int           detail,
+                    void         *opaque)
+{
+  CsbVmBackend *self = opaque;
+
+  if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_CRASHED)
+    domain_ended (self);
+}
+
+static void
+complete_start (CsbVmBackend *self)
+{
+  if (self->start_task != NULL)
+    {
+      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+      g_task_return_boolean (task, TRUE);
+    }
+  g_clear_object (&self->ctl_monitor);
+}
+
+static void
+on_ctl_changed (GFileMonitor     *monitor,
+                GFile            *file,
+                GFile            *other,
+                GFileMonitorEvent event,
+                gpointer          user_data)
+{
+  CsbVmBackend *self = user_data;
+  g_autofree char *name = g_file_get_basename (file);
+
+  if (g_str_equal (name, "started") &&
+      (event == G_FILE_MONITOR_EVENT_CREATED || event == G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT))
+    complete_start (self);
+}
+
+static void
+on_started (GObject      *source,
+            GAsyncResult *res,
+            gpointer      user_data)
+{
+  CsbVmBackend *self = CSB_VM_BACKEND (source);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *started = NULL;
+  StartResult *result = g_task_propagate_pointer (G_TASK (res), &error);
+
+  if (result == NULL)
+    {
+      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  self->conn = g_steal_pointer (&result->conn);
+  self->domain = g_steal_pointer (&result->domain);
+  self->console = g_steal_pointer (&result->console);
+  self->test_driver = result->test_driver;
+  self->virtiofsd_pids = g_steal_pointer (&result->pids);
+  self->protections = g_steal_pointer (&result->protections);
+  self->display = g_steal_pointer (&result->display);
+  self->ctl_dir = g_steal_pointer (&result->ctl_dir);
+  self->claude_json = TRUE;
+  self->attached = TRUE;
+  start_result_free (result);
+
+  start_console_bridge (self);
+
+  if (self->end_pending)
+    {
+      domain_ended (self);
+      return;
+    }
+  /* Launch returns once the command runs: the init says so in the control share. */
+  started = g_build_filename (self->ctl_dir, "started", NULL);
+  if (self->test_driver || g_file_test (started, G_FILE_TEST_EXISTS))
+    {
+      complete_start (self);
+      return;
+    }
+  {
+    g_autoptr(GFile) dir = g_file_new_for_path (self->ctl_dir);
+
+    self->ctl_monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_NONE, NULL, NULL);
+    if (self->ctl_monitor != NULL)
+      g_signal_connect (self->ctl_monitor, "changed", G_CALLBACK (on_ctl_changed), self);
+    if (self->ctl_monitor == NULL || g_file_test (started, G_FILE_TEST_EXISTS))
+      complete_start (self);
+  }
+}
+
+static void
+csb_vm_backend_start_async (CsbBackend         *backend,
+                            CsbSandboxSpec     *spec,
+                            GCancellable       *cancellable,
+                            GAsyncReadyCallback callback,
+                            gpointer            user_data)
+{
+  CsbVmBackend *self = CSB_VM_BACKEND (backend);
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (self->start_task == NULL);
+
+  self->spec = spec;
+  self->start_task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (self->start_task, csb_vm_backend_start_async);
+
+  task = g_task_new (self, self->cancellable, on_started, NULL);
+  g_task_set_task_data (task, spec, NULL);
+  g_task_run_in_thread (task, start_thread);
+}
+
+static gboolean
+csb_vm_backend_start_finish (CsbBackend   *backend,
+                             GAsyncResult *result,
+                             GError      **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---- stopping ------------------------------------------------------------------- */
+
+static void
+shutdown_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  CsbVmBackend *self = source_object;
+  gboolean destroy = GPOINTER_TO_INT (task_data);
+
+  if (self->domain == NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  if (destroy)
+    {
+      self->destroyed = TRUE;
+      virDomainDestroy (self->domain);
+    }
+  else if (virDomainShutdownFlags (self->domain, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) != 0)
+    virDomainShutdown (self->domain);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+run_shutdown (CsbVmBackend *self,
+              gboolean      destroy)
+{
+  g_autoptr(GTask) task = g_task_new (self, NULL, NULL, NULL);
+
+  g_task_set_task_data (task, GINT_TO_POINTER (destroy), NULL);
+  g_task_run_in_thread (task, shutdown_thread);
+}
+
+static gboolean
+on_destroy_timeout (gpointer user_data)
+{
+  CsbVmBackend *self = user_data;
+
+  self->destroy_timeout_id = 0;
+  run_shutdown (self, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+csb_vm_backend_stop (CsbBackend *backend,
+                     guint       timeout_s)
+{
+  CsbVmBackend *self = CSB_VM_BACKEND (backend);
+
+  if (self->domain == NULL || self->stopping || self->ended)
+    return;
+  self->stopping = TRUE;
+  run_shutdown (self, FALSE);
+  self->destroy_timeout_id = g_timeout_add_seconds (timeout_s, on_destroy_timeout, self);
+}
+
+static GStrv
+csb_vm_backend_get_protections (CsbBackend *backend)
+{
+  CsbVmBackend *self = CSB_VM_BACKEND (backend);
+
+  return self->protections ? g_strdupv (self->protections) : g_new0 (char *, 1);
+}
+
+static char *
+csb_vm_backend_dup_display (CsbBackend *backend)
+{
+  return g_strdup (CSB_VM_BACKEND (backend)->display);
+}
+
+static gboolean
+csb_vm_backend_check_available (CsbBackendClass *klass,
+                                GSettings       *settings,
+                                char           **detail)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = vm_uri (settings);
+  g_autofree char *modules_dir = NULL;
+  g_autofree char *kernel = NULL;
+  g_autofree char *init = NULL;
+  virConnectPtr conn;
+  unsigned long version = 0;
+  const char *type;
+
+  if ((kernel = csb_vm_find_kernel (settings, &modules_dir, &error)) == NULL ||
+      (init = find_guest_init (&error)) == NULL)
+    {
+      *detail = g_strdup (error->message);
+      return FALSE;
+    }
+  if (is_local_uri (uri) && !g_str_has_prefix (uri, "test:") &&
+      g_find_program_in_path ("qemu-system-x86_64") == NULL &&
+      !g_file_test ("/usr/bin/qemu-system-x86_64", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      *detail = g_strdup ("QEMU is not installed (install qemu-system-x86)");
+      return FALSE;
+    }
+  if (!g_file_test (VIRTIOFSD, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      *detail = g_strdup_printf ("virtiofsd is not installed (%s is missing; install "
+                                 "qemu-system-common)", VIRTIOFSD);
+      return FALSE;
+    }
+  if ((conn = open_connection (settings, &error)) == NULL)
+    {
+      *detail = g_strdup (error->message);
+      return FALSE;
+    }
+  virConnectGetLibVersion (conn, &version);
+  type = csb_vm_choose_virt_type (settings);
+  *detail = g_strdup_printf ("libvirt %lu.%lu.%lu at %s, kernel %s, %s, shares over virtiofs",
+                             version / 1000000, version / 1000 % 1000, version % 1000, uri,
+                             kernel, g_str_equal (type, "kvm") ? "KVM" : "TCG (no KVM)");
+  virConnectClose (conn);
+  return TRUE;
+}
+
+static void
+csb_vm_backend_dispose (GObject *object)
+{
+  CsbVmBackend *self = CSB_VM_BACKEND (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->destroy_timeout_id, g_source_remove);
+  g_clear_object (&self->ctl_monitor);
+  G_OBJECT_CLASS (csb_vm_backend_parent_class)->dispose (object);
+}
+
+static void
+csb_vm_backend_finalize (GObject *object)
+{
+  CsbVmBackend *self = CSB_VM_BACKEND (object);
+
+  if (self->console_in_fd >= 0)
+    close (self->console_in_fd);
+  if (self->console_out_fd >= 0)
+    close (self->console_out_fd);
+  if (self->wake_pipe[0] >= 0)
+    close (self->wake_pipe[0]);
+  if (self->wake_pipe[1] >= 0)
+    close (self->wake_pipe[1]);
+  g_clear_pointer (&self->virtiofsd_pids, g_array_unref);
+  g_clear_object (&self->cancellable);
+  g_free (self->ctl_dir);
+  g_free (self->display);
+  g_strfreev (self->protections);
+  G_OBJECT_CLASS (csb_vm_backend_parent_class)->finalize (object);
+}
+
+static void
+csb_vm_backend_class_init (CsbVmBackendClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  CsbBackendClass *backend_class = CSB_BACKEND_CLASS (klass);
+
+  object_class->dispose = csb_vm_backend_dispose;
+  object_class->finalize = csb_vm_backend_finalize;
+
+  backend_class->name = "vm";
+  backend_class->check_available = csb_vm_backend_check_available;
+  backend_class->start_async = csb_vm_backend_start_async;
+  backend_class->start_finish = csb_vm_backend_start_finish;
+  backend_class->stop = csb_vm_backend_stop;
+  backend_class->get_protections = csb_vm_backend_get_protections;
+  backend_class->dup_display = csb_vm_backend_dup_display;
+}
+
+static void
+csb_vm_backend_init (CsbVmBackend *self)
+{
+  self->cancellable = g_cancellable_new ();
+  self->event_id = -1;
+  self->console_in_fd = self->console_out_fd = -1;
+  self->wake_pipe[0] = self->wake_pipe[1] = -1;
+}

@@ -1,0 +1,20 @@
+/* csb-vm-backend.h — sandboxes in a libvirt VM with a kernel of their own.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include "csb-backend.h"
+
+G_BEGIN_DECLS
+
+#define CSB_TYPE_VM_BACKEND (csb_vm_backend_get_type ())
+G_DECLARE_FINAL_TYPE (CsbVmBackend, csb_vm_backend, CSB, VM_BACKEND, CsbBackend)
+
+/* The kernel a VM boots: the vm-kernel setting, else the newest /boot/vmlinuz-*
+ * whose modules are installed; its modules folder in @out_modules_dir. Blocking. */
+char     *csb_vm_find_kernel     (GSettings   *settings,
+                                  char       **out_modules_dir,
+                                  GError     **error);
+/* "kvm" or "qemu" (TCG) for the vm-accel setting; probes /dev/kvm for 'auto'. */
+const char *csb_vm_choose_virt_type (GSettings *settings);
+
+G_END_DECLS

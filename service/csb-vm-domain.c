@@ -1,0 +1,185 @@
+/* csb-vm-domain.c
+ *
+ * Direct kernel boot, everything shared over virtiofs (vhost-user sockets of
+ * virtiofsd processes the service runs, since session libvirt refuses to start
+ * them itself), which needs shared memfd memory. No disk, no USB, no balloon; a
+ * NIC only with the network; SPICE only on a unix socket.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include "csb-vm-domain.h"
+
+static void
+share_free (CsbVmShare *share)
+{
+  g_free (share->tag);
+  g_free (share->socket);
+  g_free (share);
+}
+
+CsbVmDomainConfig *
+csb_vm_domain_config_new (void)
+{
+  CsbVmDomainConfig *config = g_new0 (CsbVmDomainConfig, 1);
+
+  config->virt_type = g_strdup ("qemu");
+  config->memory_mib = 2048;
+  config->cpus = 2;
+  config->shares = g_ptr_array_new_with_free_func ((GDestroyNotify) share_free);
+  return config;
+}
+
+void
+csb_vm_domain_config_free (CsbVmDomainConfig *config)
+{
+  if (config == NULL)
+    return;
+  g_free (config->sandbox_id);
+  g_free (config->name);
+  g_free (config->project_dir);
+  g_free (config->virt_type);
+  g_free (config->kernel);
+  g_free (config->initrd);
+  g_free (config->cmdline);
+  g_free (config->serial_log);
+  g_free (config->spice_socket);
+  g_ptr_array_unref (config->shares);
+  g_free (config);
+}
+
+void
+csb_vm_domain_config_add_share (CsbVmDomainConfig *config,
+                                const char        *tag,
+                                const char        *socket)
+{
+  CsbVmShare *share = g_new0 (CsbVmShare, 1);
+
+  share->tag = g_strdup (tag);
+  share->socket = g_strdup (socket);
+  g_ptr_array_add (config->shares, share);
+}
+
+char *
+csb_vm_domain_name (const char *sandbox_id)
+{
+  return g_strconcat (CSB_VM_DOMAIN_PREFIX, sandbox_id, NULL);
+}
+
+static void
+append (GString    *xml,
+        const char *format,
+        ...) G_GNUC_PRINTF (2, 3);
+
+static void
+append (GString    *xml,
+        const char *format,
+        ...)
+{
+  va_list args;
+  g_autofree char *text = NULL;
+
+  va_start (args, format);
+  text = g_markup_vprintf_escaped (format, args);
+  va_end (args);
+  g_string_append (xml, text);
+}
+
+char *
+csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
+{
+  g_autoptr(GString) xml = g_string_new (NULL);
+  g_autofree char *name = NULL;
+
+  g_return_val_if_fail (config != NULL && config->sandbox_id != NULL, NULL);
+  g_return_val_if_fail (config->kernel != NULL && config->initrd != NULL, NULL);
+
+  name = csb_vm_domain_name (config->sandbox_id);
+  append (xml, "<domain type='%s'>\n", config->virt_type);
+  append (xml, "  <name>%s</name>\n", name);
+  append (xml, "  <title>claude-sandbox: %s</title>\n",
+          config->name ? config->name : config->sandbox_id);
+  append (xml, "  <description>Sandbox %s on %s, run by claude-sandbox</description>\n",
+          config->sandbox_id, config->project_dir ? config->project_dir : "");
+  append (xml, "  <metadata>\n"
+               "    <csb:" CSB_VM_METADATA_KEY " xmlns:csb='%s'>\n"
+               "      <csb:id>%s</csb:id>\n"
+               "      <csb:project>%s</csb:project>\n"
+               "    </csb:" CSB_VM_METADATA_KEY ">\n"
+               "  </metadata>\n",
+          CSB_VM_METADATA_NS, config->sandbox_id,
+          config->project_dir ? config->project_dir : "");
+  append (xml, "  <memory unit='MiB'>%u</memory>\n", config->memory_mib);
+  append (xml, "  <vcpu>%u</vcpu>\n", config->cpus);
+  if (config->shares->len > 0)
+    g_string_append (xml, "  <memoryBacking>\n"
+                          "    <source type='memfd'/>\n"
+                          "    <access mode='shared'/>\n"
+                          "  </memoryBacking>\n");
+  g_string_append (xml, "  <os>\n"
+                        "    <type arch='x86_64'>hvm</type>\n");
+  append (xml, "    <kernel>%s</kernel>\n", config->kernel);
+  append (xml, "    <initrd>%s</initrd>\n", config->initrd);
+  if (config->cmdline != NULL)
+    append (xml, "    <cmdline>%s</cmdline>\n", config->cmdline);
+  g_string_append (xml, "  </os>\n"
+                        "  <features>\n"
+                        "    <acpi/>\n"
+                        "  </features>\n");
+  if (g_str_equal (config->virt_type, "kvm"))
+    g_string_append (xml, "  <cpu mode='host-passthrough'/>\n");
+  /* The guest powers off when its command ends; a reboot or crash ends it too. */
+  g_string_append (xml, "  <clock offset='utc'/>\n"
+                        "  <on_poweroff>destroy</on_poweroff>\n"
+                        "  <on_reboot>destroy</on_reboot>\n"
+                        "  <on_crash>destroy</on_crash>\n"
+                        "  <devices>\n");
+  for (guint i = 0; i < config->shares->len; i++)
+    {
+      CsbVmShare *share = g_ptr_array_index (config->shares, i);
+
+      append (xml, "    <filesystem type='mount'>\n"
+                   "      <driver type='virtiofs' queue='1024'/>\n"
+                   "      <source socket='%s'/>\n"
+                   "      <target dir='%s'/>\n"
+                   "    </filesystem>\n",
+              share->socket, share->tag);
+    }
+  if (config->network)
+    g_string_append (xml, "    <interface type='user'>\n"
+                          "      <model type='virtio'/>\n"
+                          "    </interface>\n");
+  if (config->serial_log != NULL)
+    append (xml, "    <serial type='file'>\n"
+                 "      <source path='%s'/>\n"
+                 "      <target port='0'/>\n"
+                 "    </serial>\n",
+            config->serial_log);
+  g_string_append (xml, "    <console type='pty'>\n"
+                        "      <target type='virtio' port='0'/>\n"
+                        "      <alias name='" CSB_VM_CONSOLE_ALIAS "'/>\n"
+                        "    </console>\n");
+  if (config->spice_socket != NULL)
+    {
+      append (xml, "    <graphics type='spice' autoport='no'>\n"
+                   "      <listen type='socket' socket='%s'/>\n"
+                   "      <image compression='off'/>\n"
+                   "    </graphics>\n",
+              config->spice_socket);
+      g_string_append (xml, "    <video>\n"
+                            "      <model type='virtio' heads='1' primary='yes'/>\n"
+                            "    </video>\n");
+    }
+  else
+    g_string_append (xml, "    <video>\n"
+                          "      <model type='none'/>\n"
+                          "    </video>\n");
+  g_string_append (xml, "    <controller type='usb' model='none'/>\n"
+                        "    <memballoon model='none'/>\n"
+                        "    <rng model='virtio'>\n"
+                        "      <backend model='random'>/dev/urandom</backend>\n"
+                        "    </rng>\n"
+                        "  </devices>\n"
+                        "</domain>\n");
+  return g_string_free (g_steal_pointer (&xml), FALSE);
+}

@@ -1,0 +1,50 @@
+/* csb-vm-domain.h — the libvirt domain XML of a sandbox VM, built from a plain
+ * description (no file system access: the unit tests validate its output).
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Our metadata namespace: a restarted service recognises its domains by it. */
+#define CSB_VM_METADATA_NS  "https://example.org/claude-sandbox/vm/1"
+#define CSB_VM_METADATA_KEY "claude-sandbox"
+#define CSB_VM_DOMAIN_PREFIX "claude-sandbox-"
+/* The alias of the console the terminal is bridged to (user aliases start "ua-"). */
+#define CSB_VM_CONSOLE_ALIAS "ua-terminal"
+
+typedef struct
+{
+  char *tag;      /* virtiofs tag the guest mounts */
+  char *socket;   /* the vhost-user socket of the virtiofsd serving it */
+} CsbVmShare;
+
+typedef struct
+{
+  char      *sandbox_id;
+  char      *name;          /* the sandbox's Name, for the domain's title */
+  char      *project_dir;
+  char      *virt_type;     /* "kvm" or "qemu" (TCG) */
+  guint      memory_mib;
+  guint      cpus;
+  char      *kernel;
+  char      *initrd;
+  char      *cmdline;
+  char      *serial_log;    /* (nullable) the kernel's console, a file */
+  char      *spice_socket;  /* (nullable) no display when NULL */
+  gboolean   network;
+  GPtrArray *shares;        /* (element-type CsbVmShare) */
+} CsbVmDomainConfig;
+
+CsbVmDomainConfig *csb_vm_domain_config_new       (void);
+void               csb_vm_domain_config_free      (CsbVmDomainConfig *config);
+void               csb_vm_domain_config_add_share (CsbVmDomainConfig *config,
+                                                   const char        *tag,
+                                                   const char        *socket);
+char              *csb_vm_domain_name             (const char        *sandbox_id);
+char              *csb_vm_domain_to_xml           (const CsbVmDomainConfig *config);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CsbVmDomainConfig, csb_vm_domain_config_free)
+
+G_END_DECLS

@@ -1,0 +1,750 @@
+/* csb-guest-init.c — PID 1 of a claude-sandbox VM.
+ *
+ * A small static program in the initramfs the service builds. It loads the
+ * modules listed in /modules.order, mounts the control share (virtiofs tag
+ * "csb-ctl"), reads the sandbox's plan from its "config" file and deletes it (the
+ * file carries the secrets: they never touch the domain XML or an argv), builds
+ * the sandbox's root from the plan, runs the command as the user on the console
+ * (/dev/hvc0), writes its exit status to the control share and powers off.
+ *
+ * The plan is a list of NUL-terminated words: a keyword, then a fixed number of
+ * arguments (see run_plan). No libc beyond syscalls wrappers: no GLib here.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/input.h>
+#include <linux/reboot.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CTL_DIR   "/ctl"
+#define NEW_ROOT  "/newroot"
+#define MAX_WORDS 65536
+#define STOP_GRACE_S 5
+
+#ifndef MODULE_INIT_COMPRESSED_FILE
+#define MODULE_INIT_COMPRESSED_FILE 4
+#endif
+
+static int console_fd = -1;
+
+static void
+say (const char *fmt, ...)
+{
+  char buf[1024];
+  va_list ap;
+  int kmsg, n;
+
+  va_start (ap, fmt);
+  n = vsnprintf (buf, sizeof buf - 1, fmt, ap);
+  va_end (ap);
+  if (n < 0)
+    return;
+  if (n > (int) sizeof buf - 2)
+    n = sizeof buf - 2;
+  buf[n++] = '\n';
+  kmsg = open ("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+  if (kmsg >= 0)
+    {
+      char line[1100];
+      int m = snprintf (line, sizeof line, "csb-init: %.*s", n, buf);
+      if (write (kmsg, line, m) < 0) {}
+      close (kmsg);
+    }
+}
+
+/* A set-up error: on the console too, where the sandbox's user (and the service's
+ * start error) sees it. */
+static void
+fail (const char *fmt, ...)
+{
+  char buf[1024];
+  va_list ap;
+  int n;
+
+  va_start (ap, fmt);
+  n = vsnprintf (buf, sizeof buf, fmt, ap);
+  va_end (ap);
+  say ("%s", buf);
+  if (console_fd >= 0 && n > 0)
+    {
+      if (write (console_fd, "claude-sandbox VM: ", 19) < 0 ||
+          write (console_fd, buf, strlen (buf)) < 0 || write (console_fd, "\r\n", 2) < 0) {}
+    }
+}
+
+static void
+power_off (void)
+{
+  sync ();
+  reboot (RB_POWER_OFF);
+  for (;;)
+    pause ();
+}
+
+static int
+mkdir_p (const char *path,
+         mode_t      mode)
+{
+  char buf[4096];
+  size_t len = strlen (path);
+
+  if (len >= sizeof buf)
+    return -1;
+  memcpy (buf, path, len + 1);
+  for (char *p = buf + 1; *p; p++)
+    if (*p == '/')
+      {
+        *p = '\0';
+        if (mkdir (buf, 0755) != 0 && errno != EEXIST)
+          return -1;
+        *p = '/';
+      }
+  if (mkdir (buf, mode) != 0 && errno != EEXIST)
+    return -1;
+  return 0;
+}
+
+static char *
+in_root (const char *path)
+{
+  static char buf[4][4096];
+  static int slot;
+  char *out = buf[slot++ % 4];
+
+  snprintf (out, 4096, "%s%s", NEW_ROOT, path);
+  return out;
+}
+
+static void
+load_modules (void)
+{
+  FILE *order = fopen ("/modules.order", "re");
+  char line[512];
+
+  if (order == NULL)
+    return;
+  while (fgets (line, sizeof line, order) != NULL)
+    {
+      size_t len = strcspn (line, "\n");
+      int fd, flags = 0;
+
+      line[len] = '\0';
+      if (len == 0)
+        continue;
+      fd = open (line, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        {
+          say ("cannot open module %s: %s", line, strerror (errno));
+          continue;
+        }
+      if (len > 3 && strcmp (line + len - 3, ".ko") != 0)
+        flags = MODULE_INIT_COMPRESSED_FILE;
+      if (syscall (SYS_finit_module, fd, "", flags) != 0 && errno != EEXIST)
+        say ("cannot load module %s: %s", line, strerror (errno));
+      close (fd);
+    }
+  fclose (order);
+}
+
+static int
+mount_share (const char *tag,
+             const char *target,
+             int         readonly)
+{
+  unsigned long flags = MS_NOSUID | MS_NODEV | (readonly ? MS_RDONLY : 0);
+
+  /* The device may still be probing right after its module loaded. */
+  for (int i = 0; i < 200; i++)
+    {
+      if (mount (tag, target, "virtiofs", flags, NULL) == 0)
+        return 0;
+      if (errno != ENOENT && errno != ENODEV && errno != ENXIO)
+        break;
+      usleep (10000);
+    }
+  return -1;
+}
+
+/* ---- the plan ----------------------------------------------------------------- */
+
+typedef struct
+{
+  char  *data;
+  size_t len;
+  char  *words[MAX_WORDS];
+  int    n;
+} Plan;
+
+static int
+read_plan (int   ctl_fd,
+           Plan *plan)
+{
+  int fd = openat (ctl_fd, "config", O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  size_t off = 0;
+
+  if (fd < 0 || fstat (fd, &st) != 0)
+    return -1;
+  plan->data = malloc (st.st_size + 1);
+  if (plan->data == NULL)
+    return -1;
+  while (off < (size_t) st.st_size)
+    {
+      ssize_t n = read (fd, plan->data + off, st.st_size - off);
+      if (n <= 0)
+        return -1;
+      off += n;
+    }
+  close (fd);
+  /* Read once: the secrets in it must not stay around. */
+  unlinkat (ctl_fd, "config", 0);
+  plan->data[off] = '\0';
+  plan->len = off;
+  plan->n = 0;
+  for (size_t i = 0; i < off && plan->n < MAX_WORDS; )
+    {
+      plan->words[plan->n++] = plan->data + i;
+      i += strlen (plan->data + i) + 1;
+    }
+  return 0;
+}
+
+typedef struct
+{
+  uid_t  uid;
+  gid_t  gid;
+  char  *cwd;
+  char  *home;
+  char  *hostname;
+  int    network;
+  int    cols, rows;
+  int    raw;
+  char  *argv[4096];
+  int    argc;
+  char  *envp[4096];
+  int    envc;
+} Command;
+
+static int
+bind_mount (const char *src,
+            const char *dst,
+            int         readonly)
+{
+  struct stat st;
+
+  if (stat (src, &st) != 0)
+    return -1;
+  if (S_ISDIR (st.st_mode))
+    mkdir_p (dst, 0755);
+  else
+    {
+      char parent[4096];
+      int fd;
+
+      snprintf (parent, sizeof parent, "%s", dst);
+      if (strrchr (parent, '/') != NULL)
+        *strrchr (parent, '/') = '\0';
+      mkdir_p (parent, 0755);
+      fd = open (dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0)
+        close (fd);
+    }
+  if (mount (src, dst, NULL, MS_BIND | MS_REC, NULL) != 0)
+    return -1;
+  if (readonly &&
+      mount (NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
+    return -1;
+  return 0;
+}
+
+/* Keywords and their arities:
+ *   uid U | gid G | cwd PATH | home PATH | hostname NAME | network 0/1
+ *   raw 0/1 (a console without line discipline, for pipes) | winsize COLS ROWS | env NAME=VALUE | arg WORD
+ *   share TAG PATH ro|rw     virtiofs share at PATH in the new root
+ *   tmpfs PATH MODE          (owned by the user when MODE ends in 'u')
+ *   bind SRC PATH ro|rw      SRC in the control share ('/ctl/…') or the new root
+ *   symlink TARGET PATH
+ *   mkdir PATH */
+static int
+run_plan (Plan    *plan,
+          Command *cmd)
+{
+  char **w = plan->words;
+  int n = plan->n;
+
+#define NEED(k) do { if (i + (k) >= n) { fail ("truncated plan at '%s'", w[i]); return -1; } } while (0)
+  for (int i = 0; i < n; )
+    {
+      const char *key = w[i];
+
+      if (strcmp (key, "uid") == 0)
+        { NEED (1); cmd->uid = strtoul (w[i + 1], NULL, 10); i += 2; }
+      else if (strcmp (key, "gid") == 0)
+        { NEED (1); cmd->gid = strtoul (w[i + 1], NULL, 10); i += 2; }
+      else if (strcmp (key, "cwd") == 0)
+        { NEED (1); cmd->cwd = w[i + 1]; i += 2; }
+      else if (strcmp (key, "home") == 0)
+        { NEED (1); cmd->home = w[i + 1]; i += 2; }
+      else if (strcmp (key, "hostname") == 0)
+        { NEED (1); cmd->hostname = w[i + 1]; i += 2; }
+      else if (strcmp (key, "network") == 0)
+        { NEED (1); cmd->network = atoi (w[i + 1]); i += 2; }
+      else if (strcmp (key, "raw") == 0)
+        { NEED (1); cmd->raw = atoi (w[i + 1]); i += 2; }
+      else if (strcmp (key, "winsize") == 0)
+        { NEED (2); cmd->cols = atoi (w[i + 1]); cmd->rows = atoi (w[i + 2]); i += 3; }
+      else if (strcmp (key, "env") == 0)
+        {
+          NEED (1);
+          if (cmd->envc < 4095)
+            cmd->envp[cmd->envc++] = w[i + 1];
+          i += 2;
+        }
+      else if (strcmp (key, "arg") == 0)
+        {
+          NEED (1);
+          if (cmd->argc < 4095)
+            cmd->argv[cmd->argc++] = w[i + 1];
+          i += 2;
+        }
+      else if (strcmp (key, "share") == 0)
+        {
+          NEED (3);
+          if (mkdir_p (in_root (w[i + 2]), 0755) != 0 ||
+              mount_share (w[i + 1], in_root (w[i + 2]), strcmp (w[i + 3], "ro") == 0) != 0)
+            {
+              fail ("cannot mount the share '%s' at %s: %s", w[i + 1], w[i + 2],
+                    strerror (errno));
+              return -1;
+            }
+          i += 4;
+        }
+      else if (strcmp (key, "tmpfs") == 0)
+        {
+          char opts[64];
+          const char *mode = w[i + 2];
+          int user = 0;
+
+          NEED (2);
+          user = mode[0] != '\0' && mode[strlen (mode) - 1] == 'u';
+          snprintf (opts, sizeof opts, "mode=%.*s", (int) strcspn (mode, "u"), mode);
+          if (mkdir_p (in_root (w[i + 1]), 0755) != 0 ||
+              mount ("tmpfs", in_root (w[i + 1]), "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
+            {
+              fail ("cannot mount a tmpfs at %s: %s", w[i + 1], strerror (errno));
+              return -1;
+            }
+          if (user && chown (in_root (w[i + 1]), cmd->uid, cmd->gid) != 0)
+            say ("cannot chown %s: %s", w[i + 1], strerror (errno));
+          i += 3;
+        }
+      else if (strcmp (key, "bind") == 0)
+        {
+          const char *src;
+
+          NEED (3);
+          src = strncmp (w[i + 1], CTL_DIR "/", strlen (CTL_DIR) + 1) == 0 ? w[i + 1]
+                                                                         : in_root (w[i + 1]);
+          if (bind_mount (src, in_root (w[i + 2]), strcmp (w[i + 3], "ro") == 0) != 0)
+            say ("cannot bind %s to %s: %s", w[i + 1], w[i + 2], strerror (errno));
+          i += 4;
+        }
+      else if (strcmp (key, "symlink") == 0)
+        {
+          char parent[4096];
+
+          NEED (2);
+          snprintf (parent, sizeof parent, "%s", in_root (w[i + 2]));
+          *strrchr (parent, '/') = '\0';
+          mkdir_p (parent, 0755);
+          if (symlink (w[i + 1], in_root (w[i + 2])) != 0 && errno != EEXIST)
+            say ("cannot create the symlink %s: %s", w[i + 2], strerror (errno));
+          i += 3;
+        }
+      else if (strcmp (key, "mkdir") == 0)
+        {
+          NEED (1);
+          mkdir_p (in_root (w[i + 1]), 0755);
+          i += 2;
+        }
+      else
+        {
+          fail ("unknown plan entry '%s'", key);
+          return -1;
+        }
+    }
+#undef NEED
+  return 0;
+}
+
+/* ---- network ----------------------------------------------------------------- */
+
+static void
+set_addr (struct sockaddr *sa,
+          const char      *ip)
+{
+  struct sockaddr_in *sin = (struct sockaddr_in *) sa;
+
+  memset (sin, 0, sizeof *sin);
+  sin->sin_family = AF_INET;
+  inet_pton (AF_INET, ip, &sin->sin_addr);
+}
+
+static int
+if_up (int         sock,
+       const char *name,
+       const char *ip,
+       const char *mask)
+{
+  struct ifreq ifr;
+
+  memset (&ifr, 0, sizeof ifr);
+  snprintf (ifr.ifr_name, IFNAMSIZ, "%s", name);
+  if (ip != NULL)
+    {
+      set_addr (&ifr.ifr_addr, ip);
+      if (ioctl (sock, SIOCSIFADDR, &ifr) != 0)
+        return -1;
+      set_addr (&ifr.ifr_netmask, mask);
+      if (ioctl (sock, SIOCSIFNETMASK, &ifr) != 0)
+        return -1;
+    }
+  if (ioctl (sock, SIOCGIFFLAGS, &ifr) != 0)
+    return -1;
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  return ioctl (sock, SIOCSIFFLAGS, &ifr);
+}
+
+/* QEMU's user-mode network is fixed: 10.0.2.15/24, gateway .2, DNS .3. */
+static void
+setup_network (int network)
+{
+  int sock = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct rtentry rt;
+
+  if (sock < 0)
+    return;
+  if (if_up (sock, "lo", "127.0.0.1", "255.0.0.0") != 0)
+    say ("cannot bring up lo: %s", strerror (errno));
+  if (network)
+    {
+      if (if_up (sock, "eth0", "10.0.2.15", "255.255.255.0") != 0)
+        say ("cannot bring up eth0: %s", strerror (errno));
+      memset (&rt, 0, sizeof rt);
+      set_addr (&rt.rt_dst, "0.0.0.0");
+      set_addr (&rt.rt_genmask, "0.0.0.0");
+      set_addr (&rt.rt_gateway, "10.0.2.2");
+      rt.rt_flags = RTF_UP | RTF_GATEWAY;
+      if (ioctl (sock, SIOCADDRT, &rt) != 0)
+        say ("cannot add the default route: %s", strerror (errno));
+    }
+  close (sock);
+}
+
+/* ---- the power button (Stop() is an ACPI shutdown) ------------------------------ */
+
+static int
+open_power_button (void)
+{
+  DIR *dir = opendir ("/dev/input");
+  struct dirent *entry;
+  int found = -1;
+
+  while (dir != NULL && (entry = readdir (dir)) != NULL)
+    {
+      char path[300], name[256] = "";
+      int fd;
+
+      if (strncmp (entry->d_name, "event", 5) != 0)
+        continue;
+      snprintf (path, sizeof path, "/dev/input/%s", entry->d_name);
+      fd = open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      if (ioctl (fd, EVIOCGNAME (sizeof name), name) >= 0 && strstr (name, "Power Button"))
+        {
+          found = fd;
+          break;
+        }
+      close (fd);
+    }
+  if (dir != NULL)
+    closedir (dir);
+  return found;
+}
+
+/* ---- main --------------------------------------------------------------------- */
+
+static void
+write_status (int     ctl_fd,
+              Command *cmd,
+              const char *name,
+              const char *text)
+{
+  int fd;
+
+  /* Files on the share are created as the caller: the user is the uid the
+   * host's virtiofsd can create files as. */
+  setfsgid (cmd->gid);
+  setfsuid (cmd->uid);
+  fd = openat (ctl_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd >= 0)
+    {
+      if (write (fd, text, strlen (text)) < 0) {}
+      fsync (fd);
+      close (fd);
+    }
+  else
+    say ("cannot write %s: %s", name, strerror (errno));
+  setfsuid (0);
+  setfsgid (0);
+}
+
+static void
+run_child (Command *cmd)
+{
+  int tty;
+  struct winsize ws;
+
+  setsid ();
+  tty = open ("/dev/hvc0", O_RDWR);
+  if (tty < 0)
+    _exit (127);
+  ioctl (tty, TIOCSCTTY, 0);
+  if (cmd->cols > 0 && cmd->rows > 0)
+    {
+      memset (&ws, 0, sizeof ws);
+      ws.ws_col = cmd->cols;
+      ws.ws_row = cmd->rows;
+      ioctl (tty, TIOCSWINSZ, &ws);
+    }
+  if (cmd->raw)
+    {
+      struct termios tio;
+      if (tcgetattr (tty, &tio) == 0)
+        {
+          cfmakeraw (&tio);
+          tcsetattr (tty, TCSANOW, &tio);
+        }
+    }
+  dup2 (tty, 0);
+  dup2 (tty, 1);
+  dup2 (tty, 2);
+  if (tty > 2)
+    close (tty);
+  if (setgroups (0, NULL) != 0 || setgid (cmd->gid) != 0 || setuid (cmd->uid) != 0)
+    {
+      fprintf (stderr, "claude-sandbox VM: cannot become uid %u: %s\r\n", cmd->uid,
+               strerror (errno));
+      _exit (126);
+    }
+  if (cmd->cwd != NULL && chdir (cmd->cwd) != 0)
+    {
+      fprintf (stderr, "claude-sandbox VM: cannot enter %s: %s\r\n", cmd->cwd, strerror (errno));
+      _exit (126);
+    }
+  cmd->argv[cmd->argc] = NULL;
+  cmd->envp[cmd->envc] = NULL;
+  {
+    char **saved = environ;
+    environ = cmd->envp;   /* execvpe searches the sandbox's PATH */
+    execvpe (cmd->argv[0], cmd->argv, cmd->envp);
+    environ = saved;
+  }
+  fprintf (stderr, "claude-sandbox VM: cannot run %s: %s\r\n", cmd->argv[0], strerror (errno));
+  _exit (errno == ENOENT ? 127 : 126);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  static Plan plan;
+  static Command cmd;
+  int ctl_fd, button_fd, sfd;
+  sigset_t mask;
+  pid_t child;
+  int status = 255, ended = 0;
+  time_t stop_deadline = 0;
+  char text[32];
+
+  mount ("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount ("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount ("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+  say ("started");
+  load_modules ();
+  say ("modules loaded");
+  for (int i = 0; i < 200 && console_fd < 0; i++)
+    {
+      console_fd = open ("/dev/hvc0", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+      if (console_fd < 0)
+        usleep (10000);
+    }
+
+  mkdir (CTL_DIR, 0700);
+  if (mount_share ("csb-ctl", CTL_DIR, 0) != 0)
+    {
+      fail ("cannot mount the control share: %s", strerror (errno));
+      power_off ();
+    }
+  ctl_fd = open (CTL_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (ctl_fd < 0 || read_plan (ctl_fd, &plan) != 0)
+    {
+      fail ("cannot read the sandbox's plan: %s", strerror (errno));
+      power_off ();
+    }
+
+  mkdir (NEW_ROOT, 0755);
+  if (mount ("tmpfs", NEW_ROOT, "tmpfs", 0, "mode=0755") != 0)
+    {
+      fail ("cannot mount the root tmpfs: %s", strerror (errno));
+      power_off ();
+    }
+  if (run_plan (&plan, &cmd) != 0 || cmd.argc == 0)
+    {
+      if (cmd.argc == 0)
+        fail ("the plan has no command");
+      write_status (ctl_fd, &cmd, "status", "failed\n");
+      power_off ();
+    }
+
+  mkdir_p (in_root ("/proc"), 0555);
+  mkdir_p (in_root ("/sys"), 0555);
+  mkdir_p (in_root ("/dev"), 0755);
+  mount ("proc", in_root ("/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount ("sysfs", in_root ("/sys"), "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
+  mount ("devtmpfs", in_root ("/dev"), "devtmpfs", MS_NOSUID, "mode=0755");
+  mkdir_p (in_root ("/dev/pts"), 0755);
+  mount ("devpts", in_root ("/dev/pts"), "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+  mkdir_p (in_root ("/dev/shm"), 01777);
+  mount ("tmpfs", in_root ("/dev/shm"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  /* The control share itself stays behind, on the old root: only init's ctl_fd
+   * reaches it (for the status), the sandbox sees just what the plan bound. */
+  if (cmd.hostname != NULL)
+    sethostname (cmd.hostname, strlen (cmd.hostname));
+  setup_network (cmd.network);
+
+  if (chdir (NEW_ROOT) != 0 || mount (NEW_ROOT, "/", NULL, MS_MOVE, NULL) != 0 ||
+      chroot (".") != 0 || chdir ("/") != 0)
+    {
+      fail ("cannot switch to the sandbox's root: %s", strerror (errno));
+      write_status (ctl_fd, &cmd, "status", "failed\n");
+      power_off ();
+    }
+
+  sigemptyset (&mask);
+  sigaddset (&mask, SIGCHLD);
+  sigaddset (&mask, SIGTERM);
+  sigaddset (&mask, SIGINT);
+  sigprocmask (SIG_BLOCK, &mask, NULL);
+  sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  button_fd = open_power_button ();
+
+  if (console_fd >= 0)
+    {
+      close (console_fd);
+      console_fd = -1;
+    }
+  child = fork ();
+  if (child == 0)
+    {
+      sigprocmask (SIG_UNBLOCK, &mask, NULL);
+      close (sfd);
+      if (button_fd >= 0)
+        close (button_fd);
+      run_child (&cmd);
+    }
+  if (child < 0)
+    {
+      say ("cannot fork: %s", strerror (errno));
+      write_status (ctl_fd, &cmd, "status", "failed\n");
+      power_off ();
+    }
+  say ("command started");
+  write_status (ctl_fd, &cmd, "started", "1\n");
+
+  while (!ended)
+    {
+      struct pollfd fds[2] = { { sfd, POLLIN, 0 }, { button_fd, POLLIN, 0 } };
+      int timeout = stop_deadline ? 500 : -1;
+
+      poll (fds, button_fd >= 0 ? 2 : 1, timeout);
+      if (fds[0].revents & POLLIN)
+        {
+          struct signalfd_siginfo si;
+          while (read (sfd, &si, sizeof si) == sizeof si)
+            if (si.ssi_signo != SIGCHLD && stop_deadline == 0)
+              {
+                kill (-child, SIGHUP);
+                kill (-child, SIGTERM);
+                stop_deadline = time (NULL) + STOP_GRACE_S;
+              }
+        }
+      if (button_fd >= 0 && (fds[1].revents & POLLIN))
+        {
+          struct input_event ev;
+          while (read (button_fd, &ev, sizeof ev) == sizeof ev)
+            if (ev.type == EV_KEY && ev.code == KEY_POWER && ev.value == 1 && stop_deadline == 0)
+              {
+                say ("power button: stopping the command");
+                kill (-child, SIGHUP);
+                kill (-child, SIGTERM);
+                stop_deadline = time (NULL) + STOP_GRACE_S;
+              }
+        }
+      for (;;)
+        {
+          int ws;
+          pid_t pid = waitpid (-1, &ws, WNOHANG);
+          if (pid <= 0)
+            break;
+          if (pid == child)
+            {
+              status = WIFEXITED (ws) ? WEXITSTATUS (ws) : 128 + WTERMSIG (ws);
+              ended = 1;
+            }
+        }
+      if (!ended && stop_deadline != 0 && time (NULL) >= stop_deadline)
+        kill (-child, SIGKILL);
+    }
+
+  /* What the command left running goes with it. */
+  kill (-1, SIGTERM);
+  usleep (100000);
+  kill (-1, SIGKILL);
+  snprintf (text, sizeof text, "%d\n", status);
+  write_status (ctl_fd, &cmd, "status", text);
+  say ("command exited with status %d", status);
+  (void) argc;
+  (void) argv;
+  power_off ();
+  return 0;
+}

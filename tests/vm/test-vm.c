@@ -1,0 +1,411 @@
+/* test-vm.c — the vm backend: its domain XML against libvirt's schema, its
+ * initramfs, its life cycle on libvirt's test driver and real boots of a TCG guest
+ * on qemu:///session through the D-Bus API.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "csb-initramfs.h"
+#include "csb-test-utils.h"
+#include "csb-vm-backend.h"
+#include "csb-vm-domain.h"
+
+/* Small and emulated: KVM is present but broken on the CI machines. */
+#define REAL_SETTINGS \
+  "[org/example/ClaudeSandbox]\n" \
+  "vm-accel='tcg'\n" \
+  "vm-memory-mib=512\n" \
+  "vm-cpus=1\n"
+#define TEST_DRIVER_SETTINGS \
+  "[org/example/ClaudeSandbox]\n" \
+  "vm-uri='test:///default'\n" \
+  "vm-accel='tcg'\n"
+#define BOOT_TIMEOUT_MS 90000
+
+static gboolean
+have_kernel (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *kernel = csb_vm_find_kernel (NULL, NULL, &error);
+
+  if (kernel == NULL)
+    g_test_skip (error->message);
+  return kernel != NULL;
+}
+
+static CsbVmDomainConfig *
+sample_config (gboolean network,
+               gboolean display)
+{
+  CsbVmDomainConfig *config = csb_vm_domain_config_new ();
+
+  config->sandbox_id = g_strdup ("abc123");
+  config->name = g_strdup ("my <project> & co");
+  config->project_dir = g_strdup ("/home/u/src/project");
+  config->memory_mib = 512;
+  config->cpus = 1;
+  config->kernel = g_strdup ("/boot/vmlinuz-6.1.0-1-cloud-amd64");
+  config->initrd = g_strdup ("/home/u/.cache/claude-sandbox/initramfs.cpio");
+  config->cmdline = g_strdup ("console=ttyS0 rdinit=/init");
+  config->serial_log = g_strdup ("/home/u/.local/state/claude-sandbox/abc123/boot.log");
+  config->network = network;
+  if (display)
+    config->spice_socket = g_strdup ("/run/user/1000/claude-sandbox/abc123/spice.sock");
+  csb_vm_domain_config_add_share (config, "csb-ctl", "/run/user/1000/x/vfs-ctl.sock");
+  csb_vm_domain_config_add_share (config, "csb-0", "/run/user/1000/x/vfs-csb-0.sock");
+  return config;
+}
+
+static void
+validate_xml (const char *xml)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GError) error = NULL;
+  int fd, wait_status;
+  const char *argv[] = { "virt-xml-validate", NULL, "domain", NULL };
+
+  if (g_find_program_in_path ("virt-xml-validate") == NULL)
+    {
+      g_test_skip ("virt-xml-validate is not installed (package libvirt-clients)");
+      return;
+    }
+  fd = g_file_open_tmp ("csb-domain-XXXXXX.xml", &path, &error);
+  g_assert_no_error (error);
+  close (fd);
+  g_file_set_contents (path, xml, -1, &error);
+  g_assert_no_error (error);
+  argv[1] = path;
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+                &wait_status, &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (wait_status, NULL))
+    g_error ("virt-xml-validate refused the domain:\n%s\n%s\n%s", xml, out, err);
+  unlink (path);
+}
+
+static void
+test_domain_xml (void)
+{
+  for (guint i = 0; i < 4; i++)
+    {
+      gboolean network = (i & 1) != 0, display = (i & 2) != 0;
+      g_autoptr(CsbVmDomainConfig) config = sample_config (network, display);
+      g_autofree char *xml = csb_vm_domain_to_xml (config);
+
+      g_test_message ("network %d, display %d", network, display);
+      validate_xml (xml);
+      g_assert_nonnull (strstr (xml, "<name>claude-sandbox-abc123</name>"));
+      g_assert_nonnull (strstr (xml, CSB_VM_METADATA_NS));
+      g_assert_nonnull (strstr (xml, "my &lt;project&gt; &amp; co"));
+      g_assert_nonnull (strstr (xml, "<source type='memfd'/>"));
+      g_assert_true ((strstr (xml, "<interface") != NULL) == network);
+      g_assert_true ((strstr (xml, "<graphics type='spice'") != NULL) == display);
+      /* Never a TCP display. */
+      g_assert_null (strstr (xml, "type='address'"));
+      g_assert_null (strstr (xml, "autoport='yes'"));
+      g_assert_null (strstr (xml, "tlsPort"));
+    }
+}
+
+static void
+test_initramfs (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *modules_dir = NULL;
+  g_autofree char *kernel = NULL;
+  g_autofree char *cache = g_dir_make_tmp ("csb-initramfs-XXXXXX", &error);
+  g_autofree char *path = NULL;
+  g_autofree char *again = NULL;
+  g_autofree char *data = NULL;
+  g_autoptr(GPtrArray) modules = NULL;
+  const char *init = g_getenv ("CSB_GUEST_INIT");
+  gsize len;
+
+  g_assert_no_error (error);
+  if (!have_kernel ())
+    return;
+  kernel = csb_vm_find_kernel (NULL, &modules_dir, &error);
+  g_assert_no_error (error);
+  modules = csb_initramfs_resolve_modules (modules_dir, &error);
+  g_assert_no_error (error);
+  /* virtio_ring before virtio_pci before virtiofs: dependencies come first. */
+  {
+    int ring = -1, pci = -1, fs = -1;
+
+    for (guint i = 0; i < modules->len; i++)
+      {
+        const char *m = g_ptr_array_index (modules, i);
+        if (g_str_has_suffix (m, "/virtio_ring.ko")) ring = i;
+        if (g_str_has_suffix (m, "/virtio_pci.ko")) pci = i;
+        if (g_str_has_suffix (m, "/virtiofs.ko")) fs = i;
+      }
+    if (ring >= 0 && pci >= 0)
+      g_assert_cmpint (ring, <, pci);
+    g_assert_cmpint (fs, >=, 0);
+  }
+  g_assert_nonnull (init);
+  path = csb_initramfs_ensure (modules_dir, init, cache, &error);
+  g_assert_no_error (error);
+  again = csb_initramfs_ensure (modules_dir, init, cache, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (path, ==, again);
+  g_file_get_contents (path, &data, &len, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (data, "070701"));
+  g_assert_nonnull (memmem (data, len, "modules.order", 13));
+  g_assert_nonnull (memmem (data, len, "TRAILER!!!", 10));
+  csb_test_rm_rf (cache);
+}
+
+/* ---- through the service ---------------------------------------------------------- */
+
+static GVariant *
+vm_options (gboolean network,
+            gboolean display)
+{
+  GVariantBuilder b;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "backend", g_variant_new_string ("vm"));
+  g_variant_builder_add (&b, "{sv}", "network", g_variant_new_boolean (network));
+  g_variant_builder_add (&b, "{sv}", "display", g_variant_new_boolean (display));
+  return g_variant_builder_end (&b);
+}
+
+static gboolean
+state_is (gpointer data)
+{
+  CsbTestRun *run = data;
+  const char *state = csb_dbus_sandbox_get_state (run->sandbox);
+
+  return g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
+}
+
+static char *
+virsh_list (void)
+{
+  const char *argv[] = { "virsh", "-c", "qemu:///session", "list", "--all", "--name", NULL };
+  g_autofree char *out = NULL;
+  int wait_status;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                     NULL, NULL, &out, NULL, &wait_status, NULL) ||
+      !g_spawn_check_wait_status (wait_status, NULL))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
+static void
+test_backends (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  g_autoptr(GVariant) backends = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantIter iter;
+  const char *name, *detail;
+  gboolean available, found = FALSE;
+
+  csb_test_bus_setup (&bus, &options);
+  csb_test_bus_activate (&bus);
+  csb_dbus_manager_call_get_backends_sync (bus.manager, &backends, NULL, &error);
+  g_assert_no_error (error);
+  g_variant_iter_init (&iter, backends);
+  while (g_variant_iter_next (&iter, "(&sb&s)", &name, &available, &detail))
+    if (g_str_equal (name, "vm"))
+      {
+        g_test_message ("vm: %s: %s", available ? "available" : "unavailable", detail);
+        found = TRUE;
+        g_assert_cmpstr (detail, !=, "");
+        if (available)
+          g_assert_nonnull (strstr (detail, "TCG"));
+      }
+  g_assert_true (found);
+  csb_test_bus_teardown (&bus);
+}
+
+static void
+test_lifecycle_test_driver (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, TEST_DRIVER_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(CsbTestRun) shown = NULL;
+  g_autofree char *project = NULL;
+  const char * const command[] = { "sleep", "600", NULL };
+
+  if (!have_kernel ())
+    return;
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "p");
+  run = csb_test_launch (&bus, project, command, vm_options (FALSE, FALSE), FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "running");
+  g_assert_cmpstr (csb_dbus_sandbox_get_backend (run->sandbox), ==, "vm");
+  g_assert_cmpuint (csb_dbus_sandbox_get_pid (run->sandbox), ==, 0);
+  g_assert_cmpstr (csb_dbus_sandbox_get_display (run->sandbox), ==, "");
+  g_assert_true (g_strv_contains (csb_dbus_sandbox_get_protections (run->sandbox),
+                                  "separate-kernel"));
+  g_assert_true (g_strv_contains (csb_dbus_sandbox_get_protections (run->sandbox),
+                                  "no-network"));
+
+  csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_until (state_is, run, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "exited");
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+
+  /* The display is a unix socket address. */
+  shown = csb_test_launch (&bus, project, command, vm_options (TRUE, TRUE), FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (csb_dbus_sandbox_get_display (shown->sandbox),
+                                   "spice+unix:///"));
+  csb_dbus_sandbox_call_stop_sync (shown->sandbox, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_until (state_is, shown, CSB_TEST_TIMEOUT_MS));
+  csb_test_bus_teardown (&bus);
+}
+
+static gboolean
+can_boot (void)
+{
+  g_autofree char *list = NULL;
+
+  if (!have_kernel ())
+    return FALSE;
+  if (g_getenv ("CSB_TEST_NO_VM_BOOT") != NULL)
+    {
+      g_test_skip ("CSB_TEST_NO_VM_BOOT is set");
+      return FALSE;
+    }
+  /* As root, qemu:///session is the system daemon's, which a CI container does not
+   * run: the real boots are the unprivileged user's. */
+  list = virsh_list ();
+  if (list == NULL)
+    {
+      g_test_skip ("no libvirt daemon answers on qemu:///session (as root, that is the "
+                   "system daemon; the boots run as an unprivileged user)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+test_boot_real (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autofree char *project = NULL;
+  g_autofree char *marker = NULL;
+  g_autofree char *contents = NULL;
+  g_autofree char *list = NULL;
+  const char * const command[] = {
+    "/bin/sh", "-c",
+    "echo nics: $(ls /sys/class/net); echo from-vm > written-in-vm.txt; "
+    "echo uid=$(id -u); exit 7", NULL
+  };
+  gint64 t0;
+
+  if (!can_boot ())
+    return;
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "real");
+  csb_test_bus_activate (&bus);
+
+  t0 = g_get_monotonic_time ();
+  run = csb_test_launch (&bus, project, command, vm_options (FALSE, FALSE), FALSE, &error);
+  if (error != NULL)
+    {
+      g_autofree char *log = NULL;
+      g_file_get_contents (bus.service_log, &log, NULL, NULL);
+      g_test_message ("service log:\n%s", log ? log : "");
+    }
+  g_assert_no_error (error);
+  g_test_message ("Launch returned (command running) after %.2f s",
+                  (g_get_monotonic_time () - t0) / 1e6);
+  g_assert_true (csb_test_run_wait (run, BOOT_TIMEOUT_MS));
+  g_test_message ("exited after %.2f s; output: %s", (g_get_monotonic_time () - t0) / 1e6,
+                  run->out->str);
+  g_assert_cmpint (run->exit_signal_status, ==, 7);
+  g_assert_cmpint (csb_dbus_sandbox_get_exit_status (run->sandbox), ==, 7);
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "exited");
+  /* Network off: no NIC at all, only the loopback. */
+  g_assert_nonnull (strstr (run->out->str, "nics: lo\n"));
+  {
+    g_autofree char *uid = g_strdup_printf ("uid=%u\n", (guint) getuid ());
+    g_assert_nonnull (strstr (run->out->str, uid));
+  }
+  marker = g_build_filename (project, "written-in-vm.txt", NULL);
+  g_file_get_contents (marker, &contents, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (contents, ==, "from-vm\n");
+
+  list = virsh_list ();
+  g_assert_nonnull (list);
+  g_assert_null (strstr (list, CSB_VM_DOMAIN_PREFIX));
+  csb_test_bus_teardown (&bus);
+}
+
+static void
+test_boot_terminal_and_stop (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(CsbTestTerminal) term = NULL;
+  g_autofree char *project = NULL;
+  g_autofree char *list = NULL;
+  const char * const command[] = { "/bin/sh", NULL };
+  gint64 t0;
+
+  if (!can_boot ())
+    return;
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "term");
+  run = csb_test_launch_pty (&bus, project, command, vm_options (TRUE, FALSE), &error);
+  g_assert_no_error (error);
+  term = csb_test_terminal_open (run->sandbox, &error);
+  g_assert_no_error (error);
+  csb_test_terminal_send (term, "echo answer=$((6*7)); ls /sys/class/net | tr '\\n' ' '; echo\n");
+  g_assert_true (csb_test_terminal_wait (term, "answer=42", BOOT_TIMEOUT_MS));
+  /* Network on: a NIC besides lo. */
+  g_assert_true (csb_test_terminal_wait (term, "eth0", CSB_TEST_TIMEOUT_MS));
+
+  t0 = g_get_monotonic_time ();
+  csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_until (state_is, run, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("stopped after %.2f s, status %d", (g_get_monotonic_time () - t0) / 1e6,
+                  csb_dbus_sandbox_get_exit_status (run->sandbox));
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "exited");
+
+  list = virsh_list ();
+  g_assert_nonnull (list);
+  g_assert_null (strstr (list, CSB_VM_DOMAIN_PREFIX));
+  csb_test_bus_teardown (&bus);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  csb_test_init_environment ();
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/vm/domain/xml-valid", test_domain_xml);
+  g_test_add_func ("/vm/initramfs/build", test_initramfs);
+  g_test_add_func ("/vm/backends", test_backends);
+  g_test_add_func ("/vm/lifecycle/test-driver", test_lifecycle_test_driver);
+  g_test_add_func ("/vm/boot/command-status-project-no-nic", test_boot_real);
+  g_test_add_func ("/vm/boot/terminal-and-stop", test_boot_terminal_and_stop);
+  return g_test_run ();
+}
