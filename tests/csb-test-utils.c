@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,6 +21,16 @@
 #define MANAGER_PATH "/org/example/ClaudeSandbox"
 
 static char *real_home;
+
+/* GLib's g_setenv complains once the GDBus worker thread runs; here the environment
+ * changes only between tests, when no other thread reads it. */
+static void
+test_setenv (const char *name,
+             const char *value,
+             gboolean    overwrite)
+{
+  setenv (name, value, overwrite);
+}
 static char *claude_path;
 static gboolean claude_searched;
 
@@ -151,12 +162,12 @@ csb_test_dirs_init (CsbTestDirs *dirs)
 void
 csb_test_dirs_apply (CsbTestDirs *dirs)
 {
-  g_setenv ("HOME", dirs->home, TRUE);
-  g_setenv ("XDG_STATE_HOME", dirs->state, TRUE);
-  g_setenv ("XDG_RUNTIME_DIR", dirs->runtime, TRUE);
-  g_setenv ("XDG_CONFIG_HOME", dirs->config, TRUE);
-  g_setenv ("XDG_CACHE_HOME", dirs->cache, TRUE);
-  g_setenv ("XDG_DATA_HOME", dirs->data, TRUE);
+  test_setenv ("HOME", dirs->home, TRUE);
+  test_setenv ("XDG_STATE_HOME", dirs->state, TRUE);
+  test_setenv ("XDG_RUNTIME_DIR", dirs->runtime, TRUE);
+  test_setenv ("XDG_CONFIG_HOME", dirs->config, TRUE);
+  test_setenv ("XDG_CACHE_HOME", dirs->cache, TRUE);
+  test_setenv ("XDG_DATA_HOME", dirs->data, TRUE);
 }
 
 void
@@ -192,10 +203,10 @@ csb_test_init_environment (void)
   if (real_home == NULL)
     real_home = g_strdup (g_getenv ("HOME") ? g_getenv ("HOME") : g_get_home_dir ());
   /* Nothing a developer's session has must leak into the tests' services. */
-  g_unsetenv ("GH_TOKEN");
-  g_unsetenv ("GITHUB_TOKEN");
-  g_unsetenv ("NPM_CONFIG_PREFIX");
-  g_unsetenv ("DBUS_SESSION_BUS_ADDRESS");
+  unsetenv ("GH_TOKEN");
+  unsetenv ("GITHUB_TOKEN");
+  unsetenv ("NPM_CONFIG_PREFIX");
+  unsetenv ("DBUS_SESSION_BUS_ADDRESS");
   csb_test_find_claude ();
 }
 
@@ -339,7 +350,7 @@ csb_test_bus_setup (CsbTestBus              *self,
   g_autofree char *services = g_test_build_filename (G_TEST_BUILT, "services", NULL);
   g_autofree char *path_env = path_without_claude ();
   const char *address;
-  int saved_stderr, log_fd;
+  int saved_stdout, saved_stderr, log_fd;
 
   if (options == NULL)
     options = &no_options;
@@ -357,10 +368,10 @@ csb_test_bus_setup (CsbTestBus              *self,
       g_autofree char *keyfile = g_build_filename (self->dirs.config, "glib-2.0", "settings",
                                                    "keyfile", NULL);
       csb_test_write_file (keyfile, options->settings_keyfile, 0600);
-      g_setenv ("GSETTINGS_BACKEND", "keyfile", TRUE);
+      test_setenv ("GSETTINGS_BACKEND", "keyfile", TRUE);
     }
   else
-    g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+    test_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
 
   if (options->claude_on_path)
     {
@@ -371,35 +382,42 @@ csb_test_bus_setup (CsbTestBus              *self,
       g_assert_nonnull (claude);
       bin = g_path_get_dirname (claude);
       with_claude = g_strconcat (bin, ":", path_env, NULL);
-      g_setenv ("PATH", with_claude, TRUE);
+      test_setenv ("PATH", with_claude, TRUE);
     }
   else
-    g_setenv ("PATH", path_env, TRUE);
+    test_setenv ("PATH", path_env, TRUE);
   for (guint i = 0; options->env != NULL && options->env[i] != NULL; i++)
     {
       const char *eq = strchr (options->env[i], '=');
 
       if (eq == NULL)
-        g_unsetenv (options->env[i]);
+        unsetenv (options->env[i]);
       else
         {
           g_autofree char *name = g_strndup (options->env[i], eq - options->env[i]);
-          g_setenv (name, eq + 1, TRUE);
+          test_setenv (name, eq + 1, TRUE);
         }
     }
 
   self->service_log = g_build_filename (self->dirs.root, "service.log", NULL);
   log_fd = open (self->service_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   g_assert_cmpint (log_fd, >=, 0);
+  saved_stdout = dup (STDOUT_FILENO);
   saved_stderr = dup (STDERR_FILENO);
+  g_assert_cmpint (saved_stdout, >=, 0);
   g_assert_cmpint (saved_stderr, >=, 0);
 
-  /* The bus daemon, and through it the service, write their stderr to the log. */
+  /* The bus daemon, and through it the service, write to the log, and none of them
+   * holds the test's output open (the test runner would wait for them). */
+  fflush (stdout);
+  dup2 (log_fd, STDOUT_FILENO);
   dup2 (log_fd, STDERR_FILENO);
   self->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_add_service_dir (self->bus, services);
   g_test_dbus_up (self->bus);
+  dup2 (saved_stdout, STDOUT_FILENO);
   dup2 (saved_stderr, STDERR_FILENO);
+  close (saved_stdout);
   close (saved_stderr);
   close (log_fd);
 
@@ -551,7 +569,7 @@ csb_test_bus_teardown (CsbTestBus *self)
     }
   g_clear_pointer (&self->service_log, g_free);
   csb_test_dirs_clear (&self->dirs);
-  g_unsetenv ("GSETTINGS_BACKEND");
+  unsetenv ("GSETTINGS_BACKEND");
 }
 
 /* ---- one sandbox run ----------------------------------------------------------------- */

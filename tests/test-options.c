@@ -4,9 +4,11 @@
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
+#define G_SETTINGS_ENABLE_BACKEND
 #include <gio/gsettingsbackend.h>
 #include <glib-unix.h>
 
@@ -201,7 +203,7 @@ static const Case typed_cases[] = {
   { "{'backend': <true>}", "backend" },
   { "{'name': <'my sandbox ✓'>}", NULL },
   { "{'name': <''>}", "must not be empty" },
-  { "{'name': <'a\\x01b'>}", "control characters" },
+  { "{'name': <'a\\u0001b'>}", "control characters" },
   { "{'name': <'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'>}", "longer than" },
   { "{'name': <['x']>}", "'name' must be of type 's'" },
   { "{'env': <{'FOO': 'bar', '_x1': ''}>}", NULL },
