@@ -1,0 +1,98 @@
+#!/bin/bash
+# build-aux/run.sh [FOLDER] [claude args…] — set up and build, then run Claude Code in a
+# sandbox on FOLDER (default: the current folder) through the service.
+#
+# The service on the session bus is used when one is activatable there (an installed
+# claude-sandbox); otherwise the freshly built one is started on the session bus, or on
+# a private bus (dbus-run-session) when there is no session bus at all.
+#
+#   CSB_BUILD_DIR   build folder, default _build
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+set -euo pipefail
+
+srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+builddir=${CSB_BUILD_DIR:-_build}
+case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
+bus_name=org.example.ClaudeSandbox
+
+say () { printf 'run.sh: %s\n' "$*" >&2; }
+
+project=${1:-.}
+[ $# -gt 0 ] && shift
+if [ ! -d "$project" ]; then
+  say "'$project' is not a folder"
+  exit 2
+fi
+project=$(cd "$project" && pwd)
+
+if [ -z "${CSB_RUN_PRIVATE_BUS:-}" ]; then
+  bash "$srcdir/build-aux/setup.sh" "$builddir" >&2
+fi
+cli=$builddir/service/cli/claude-sandbox
+service=$builddir/service/claude-sandbox-service
+if [ ! -x "$cli" ]; then
+  say "the CLI was not built ($cli is missing)"
+  exit 1
+fi
+
+# Claude Code, where the service looks for it (see csb-claude-config.c).
+find_claude () {
+  local npm_prefix=""
+  command -v claude 2>/dev/null && return 0
+  for candidate in "$HOME/.local/bin/claude" "$HOME/.claude/local/claude" \
+                   "${NPM_CONFIG_PREFIX:+$NPM_CONFIG_PREFIX/bin/claude}" \
+                   "$HOME/.npm-global/bin/claude" /usr/local/bin/claude; do
+    [ -n "$candidate" ] && [ -x "$candidate" ] && { echo "$candidate"; return 0; }
+  done
+  if [ -f "$HOME/.npmrc" ]; then
+    npm_prefix=$(sed -n 's/^[[:space:]]*prefix[[:space:]]*=[[:space:]]*//p' "$HOME/.npmrc" | tail -1)
+    npm_prefix=${npm_prefix/#\~/$HOME}
+    [ -n "$npm_prefix" ] && [ -x "$npm_prefix/bin/claude" ] && { echo "$npm_prefix/bin/claude"; return 0; }
+  fi
+  return 1
+}
+if ! find_claude >/dev/null; then
+  say "Claude Code is not installed. Install it, for example with:"
+  say "  npm install -g @anthropic-ai/claude-code"
+  say "  (without root: npm config set prefix ~/.npm-global, then the same command)"
+  exit 1
+fi
+
+have_session_bus () {
+  [ -n "${DBUS_SESSION_BUS_ADDRESS:-}" ] ||
+    [ -S "${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/bus" ]
+}
+
+if ! have_session_bus; then
+  say "no session bus: starting a private one"
+  export CSB_RUN_PRIVATE_BUS=1
+  exec dbus-run-session -- bash "$0" "$project" "$@"
+fi
+if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
+  export DBUS_SESSION_BUS_ADDRESS=unix:path=${XDG_RUNTIME_DIR:-/run/user/$(id -u)}/bus
+fi
+
+bus_has () {
+  gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+    --method "org.freedesktop.DBus.$1" 2>/dev/null | grep -q "'$bus_name'"
+}
+
+service_pid=""
+if bus_has ListActivatableNames || bus_has ListNames; then
+  say "using the $bus_name service of the session bus"
+else
+  say "starting the service of this build ($service)"
+  GSETTINGS_SCHEMA_DIR=$builddir/data${GSETTINGS_SCHEMA_DIR:+:$GSETTINGS_SCHEMA_DIR} \
+    "$service" &
+  service_pid=$!
+  trap '[ -n "$service_pid" ] && kill "$service_pid" 2>/dev/null' EXIT
+  if ! gdbus wait --session --timeout 10 "$bus_name"; then
+    say "the service did not appear on the bus"
+    exit 1
+  fi
+fi
+
+status=0
+"$cli" "$project" "$@" || status=$?
+exit "$status"

@@ -1,0 +1,71 @@
+#!/bin/bash
+# build-aux/setup.sh [BUILD_DIR] — install the Debian packages that building and
+# testing claude-sandbox need (only those missing), then configure and build.
+#
+#   BUILD_DIR   default: $CSB_BUILD_DIR, else _build (relative to the source tree)
+#   CSB_SKIP_PACKAGES=1   do not look at packages (e.g. for an unprivileged rebuild)
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+set -euo pipefail
+
+srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+builddir=${1:-${CSB_BUILD_DIR:-_build}}
+case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
+
+say () { printf 'setup: %s\n' "$*" >&2; }
+
+# What the build and every test suite use. Keep sorted by purpose, not by name.
+packages=(
+  # build
+  meson ninja-build gcc pkg-config gettext git
+  libglib2.0-dev libglib2.0-bin libjson-glib-dev libseccomp-dev
+  # GUI
+  libgtk-4-dev libadwaita-1-dev libvte-2.91-gtk4-dev libportal-dev libportal-gtk4-dev
+  # VM backend
+  libvirt-dev libvirt-glib-1.0-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+  qemu-system-x86 cpio kmod
+  # the sandbox and its tests
+  bubblewrap xdg-dbus-proxy dbus dbus-daemon dbus-x11 iproute2 util-linux procps passwd
+  openssh-client strace
+  # data validation
+  desktop-file-utils appstream libxml2-utils
+  # GUI tests
+  xvfb xauth weston at-spi2-core
+  # Claude Code comes from npm
+  nodejs npm
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  # NodeSource's nodejs ships npm itself and conflicts with Debian's npm package.
+  if [ "$pkg" = npm ] && command -v npm >/dev/null 2>&1; then
+    continue
+  fi
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  if [ "$status" != "install ok installed" ]; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ "${CSB_SKIP_PACKAGES:-0}" != 1 ] && [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing Debian packages: ${missing[*]}"
+    say "install them as root, then run this again:"
+    printf '  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends %s\n' \
+      "${missing[*]}" >&2
+    exit 1
+  fi
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  say "all Debian packages are installed"
+fi
+
+if [ ! -f "$builddir/build.ninja" ]; then
+  say "configuring $builddir"
+  meson setup "$builddir" "$srcdir"
+fi
+say "building in $builddir"
+meson compile -C "$builddir"

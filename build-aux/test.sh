@@ -1,0 +1,142 @@
+#!/bin/bash
+# build-aux/test.sh — set up, build and run the whole test suite: as root (when run as
+# root) and, as real users are not root, the sandbox suites again as an unprivileged
+# user, from a copy of the tree that user can read. What CI runs (.ci/run).
+#
+#   CSB_BUILD_DIR         build folder, default _build
+#   CSB_TEST_USER         the unprivileged user, default csb-test (created if missing)
+#   CSB_UNPRIV_SUITES     suites run as that user, default "unit bus sandbox security"
+#   CSB_MESON_TEST_ARGS   extra arguments for every `meson test`
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+set -uo pipefail
+
+srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+builddir=${CSB_BUILD_DIR:-_build}
+case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
+test_user=${CSB_TEST_USER:-csb-test}
+unpriv_suites=${CSB_UNPRIV_SUITES:-unit bus sandbox security}
+claude_package=@anthropic-ai/claude-code
+read -r -a extra_args <<< "${CSB_MESON_TEST_ARGS:-}"
+
+say () { printf 'test.sh: %s\n' "$*" >&2; }
+started=$(date +%s)
+summary=()
+failed=0
+
+# "Ok: 12 ... Fail: 1 ..." from meson test's output → "ok 12, fail 1, skipped 0, timeout 0"
+counts () {
+  awk '/^Ok:/{ok=$2} /^Fail:/{f=$2} /^Skipped:/{s=$2} /^Timeout:/{t=$2} /^Expected Fail:/{xf=$3}
+       /^Unexpected Pass:/{up=$3}
+       END{printf "ok %d, fail %d, skipped %d, timeout %d, expected fail %d, unexpected pass %d",
+           ok, f, s, t, xf, up}' "$1"
+}
+
+# Claude Code from npm into PREFIX (as the calling user), unless it is there and runs.
+install_claude () {
+  local prefix=$1
+  if [ -x "$prefix/bin/claude" ] && "$prefix/bin/claude" --version >/dev/null 2>&1; then
+    say "Claude Code already in $prefix: $("$prefix/bin/claude" --version 2>/dev/null)"
+    return 0
+  fi
+  say "installing Claude Code into $prefix (npm install -g --prefix $prefix $claude_package)"
+  mkdir -p "$prefix"
+  npm install -g --no-fund --no-audit --prefix "$prefix" "$claude_package" &&
+    "$prefix/bin/claude" --version
+}
+
+# ---- set-up and build -------------------------------------------------------------------
+
+if ! bash "$srcdir/build-aux/setup.sh" "$builddir"; then
+  say "FAILED: set-up or build failed"
+  exit 1
+fi
+
+root_home=${HOME:-/root}
+if [ "$(id -u)" -eq 0 ]; then
+  claude_prefix=${CSB_CLAUDE_PREFIX:-$root_home/.npm-global}
+else
+  claude_prefix=${CSB_CLAUDE_PREFIX:-$HOME/.npm-global}
+fi
+if ! install_claude "$claude_prefix"; then
+  say "FAILED: cannot install Claude Code from npm ($claude_package)"
+  exit 1
+fi
+export CSB_TEST_CLAUDE=$claude_prefix/bin/claude
+
+# ---- the whole suite, as whoever we are -----------------------------------------------
+
+me=$(id -un)
+log=$(mktemp /tmp/csb-test-log.XXXXXX)
+say "running the whole suite as $me in $builddir"
+(cd "$srcdir" && meson test -C "$builddir" --print-errorlogs "${extra_args[@]}") 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+summary+=("$me (all suites): $(counts "$log") (exit $rc)")
+[ "$rc" -eq 0 ] || failed=1
+rm -f "$log"
+
+# ---- the sandbox suites as an unprivileged user -----------------------------------------
+
+if [ "$(id -u)" -eq 0 ]; then
+  if ! id "$test_user" >/dev/null 2>&1; then
+    say "creating the unprivileged user $test_user"
+    useradd --create-home --shell /bin/bash "$test_user"
+  fi
+  uid=$(id -u "$test_user")
+  user_home=$(getent passwd "$test_user" | cut -d: -f6)
+  runtime_dir=/run/user/$uid
+  mkdir -p "$runtime_dir"
+  chown "$test_user:" "$runtime_dir"
+  chmod 0700 "$runtime_dir"
+
+  # The CI clone may sit in a folder the user cannot read: test a copy.
+  copy=$(mktemp -d /tmp/csb-unprivileged.XXXXXX)
+  chmod 0755 "$copy"
+  tar -C "$srcdir" --exclude=./.git --exclude='./_build*' --exclude=./build -cf - . |
+    tar -C "$copy" -xf -
+  chown -R "$test_user:" "$copy"
+
+  ulog=$(mktemp /tmp/csb-test-log.XXXXXX)
+  chmod 0644 "$ulog"
+  suite_args=()
+  for suite in $unpriv_suites; do suite_args+=(--suite "$suite"); done
+  say "running the suites '$unpriv_suites' as $test_user (uid $uid) in $copy"
+  # shellcheck disable=SC2016
+  runuser -u "$test_user" -- env -i \
+      HOME="$user_home" USER="$test_user" LOGNAME="$test_user" SHELL=/bin/bash \
+      PATH=/usr/local/bin:/usr/bin:/bin XDG_RUNTIME_DIR="$runtime_dir" LANG=C.UTF-8 \
+      CI="${CI:-}" CSB_SKIP_PACKAGES=1 \
+      bash -c '
+        set -uo pipefail
+        cd "$1" || exit 1
+        prefix=$HOME/.npm-global
+        if ! { [ -x "$prefix/bin/claude" ] && "$prefix/bin/claude" --version >/dev/null 2>&1; }; then
+          echo "test.sh: installing Claude Code into $prefix (npm install -g --prefix $prefix $2)" >&2
+          npm install -g --no-fund --no-audit --prefix "$prefix" "$2" || exit 1
+        fi
+        bash build-aux/setup.sh _build || exit 1
+        shift 2
+        meson test -C _build --print-errorlogs "$@"
+      ' csb-test "$copy" "$claude_package" "${suite_args[@]}" "${extra_args[@]}" 2>&1 | tee "$ulog"
+  rc=${PIPESTATUS[0]}
+  summary+=("$test_user (suites $unpriv_suites): $(counts "$ulog") (exit $rc)")
+  [ "$rc" -eq 0 ] || failed=1
+  rm -f "$ulog"
+  if [ "$rc" -eq 0 ]; then
+    rm -rf "$copy"
+  else
+    say "the unprivileged copy stays in $copy (logs: $copy/_build/meson-logs/testlog.txt)"
+  fi
+else
+  say "not root: the unprivileged run is this run"
+fi
+
+elapsed=$(( $(date +%s) - started ))
+echo
+for line in "${summary[@]}"; do say "$line"; done
+if [ "$failed" -eq 0 ]; then
+  say "PASSED in ${elapsed} s"
+else
+  say "FAILED in ${elapsed} s"
+fi
+exit "$failed"
