@@ -458,6 +458,9 @@ protect_project_config (CsbSandboxSpec *spec,
       g_autofree char *hooks = g_build_filename (git, "hooks", NULL);
       g_autofree char *config = g_build_filename (git, "config", NULL);
 
+      /* .git itself a mount point: it cannot be renamed away (EBUSY) and replaced
+       * by a folder without the read-only mounts below. */
+      csb_argv_add_args (args, "--bind", git, git, NULL);
       if (g_mkdir_with_parents (hooks, 0755) == 0)
         add_ro_bind (args, hooks, hooks);
       if (g_file_test (config, G_FILE_TEST_IS_REGULAR))
@@ -469,6 +472,8 @@ protect_project_config (CsbSandboxSpec *spec,
       g_autoptr(GDir) dir = g_dir_open (claude, 0, NULL);
       const char *name;
 
+      /* Likewise, so .claude cannot be swapped for one with writable settings. */
+      csb_argv_add_args (args, "--bind", claude, claude, NULL);
       while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
         if ((g_str_has_prefix (name, "settings") && g_str_has_suffix (name, ".json")) ||
             g_str_equal (name, "hooks"))
