@@ -551,7 +551,10 @@ build_args (CsbSandboxSpec *spec,
     }
 
   /* Namespaces and privileges. */
-  csb_argv_add_args (args, "--unshare-all", "--hostname", "claude-sandbox", NULL);
+  /* --unshare-all only tries a user namespace, and as root does not make one:
+   * ask for it, so root's sandboxes get one too and --disable-userns works. */
+  csb_argv_add_args (args, "--unshare-all", "--unshare-user", "--hostname", "claude-sandbox",
+                     NULL);
   g_ptr_array_add (protections, g_strdup ("user-namespace"));
   g_ptr_array_add (protections, g_strdup ("pid-namespace"));
   g_ptr_array_add (protections, g_strdup ("ipc-namespace"));
