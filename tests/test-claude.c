@@ -1,0 +1,272 @@
+/* test-claude.c — the real Claude Code inside a sandbox, found where users install it;
+ * the README's gdbus example; the claude-sandbox CLI.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "csb-test-utils.h"
+
+typedef enum
+{
+  FIND_ON_PATH,        /* the service's PATH has claude's folder */
+  FIND_NPM_GLOBAL,     /* ~/.npm-global/bin/claude */
+  FIND_NPMRC_PREFIX,   /* prefix=… in ~/.npmrc */
+} FindMode;
+
+typedef struct
+{
+  CsbTestBus bus;
+  char      *project;
+} Fixture;
+
+static gboolean
+require_claude (void)
+{
+  if (csb_test_find_claude () == NULL)
+    {
+      /* Not a skip: the suite is meant to run the real thing (build-aux/test.sh installs it). */
+      g_test_fail_printf ("Claude Code is not installed: npm install -g --prefix ~/.npm-global "
+                          "@anthropic-ai/claude-code (or set CSB_TEST_CLAUDE)");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+fixture_setup (Fixture      *f,
+               gconstpointer data)
+{
+  FindMode mode = GPOINTER_TO_INT (data);
+  CsbTestBusOptions options = { NULL, mode == FIND_ON_PATH && csb_test_find_claude (), NULL };
+
+  csb_test_bus_setup (&f->bus, &options);
+  f->project = csb_test_make_project (&f->bus.dirs, "project");
+}
+
+static void
+fixture_teardown (Fixture      *f,
+                  gconstpointer data)
+{
+  csb_test_bus_teardown (&f->bus);
+  g_free (f->project);
+}
+
+static void
+test_version (Fixture      *f,
+              gconstpointer data)
+{
+  FindMode mode = GPOINTER_TO_INT (data);
+  const char * const command[] = { "claude", "--version", NULL };
+  g_autofree char *out = NULL;
+  const char *claude;
+
+  if (!require_claude ())
+    return;
+  claude = csb_test_find_claude ();
+  g_test_message ("Claude Code on this machine: %s", claude);
+
+  if (mode == FIND_NPM_GLOBAL)
+    {
+      /* The service's home (a test folder) gets ~/.npm-global/bin/claude, as
+       * `npm install -g` with prefix ~/.npm-global makes it. */
+      g_autofree char *bin = g_build_filename (f->bus.dirs.home, ".npm-global", "bin", NULL);
+      g_autofree char *link = g_build_filename (bin, "claude", NULL);
+      g_autofree char *target = realpath (claude, NULL);
+
+      g_assert_nonnull (target);
+      g_assert_cmpint (g_mkdir_with_parents (bin, 0755), ==, 0);
+      g_assert_cmpint (symlink (target, link), ==, 0);
+    }
+  else if (mode == FIND_NPMRC_PREFIX)
+    {
+      g_autofree char *bin = g_path_get_dirname (claude);
+      g_autofree char *prefix = g_path_get_dirname (bin);
+      g_autofree char *node_modules = g_build_filename (prefix, "lib", "node_modules", NULL);
+      g_autofree char *npmrc = g_build_filename (f->bus.dirs.home, ".npmrc", NULL);
+      g_autofree char *text = g_strdup_printf ("prefix=%s\n", prefix);
+
+      if (!g_file_test (node_modules, G_FILE_TEST_IS_DIR))
+        {
+          g_test_skip ("this Claude Code was not installed by npm (no PREFIX/lib/node_modules)");
+          return;
+        }
+      csb_test_write_file (npmrc, text, 0644);
+    }
+
+  out = csb_test_run_command (&f->bus, f->project, command,
+                              g_variant_new_parsed ("{'network': <false>}"), 0);
+  g_assert_nonnull (strstr (out, "Claude Code"));
+}
+
+static gboolean
+sandbox_ended (gpointer data)
+{
+  const char *state = csb_dbus_sandbox_get_state (data);
+
+  return g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
+}
+
+/* The scripting example of DESIGN.md and the README, as it stands. */
+static void
+test_gdbus_example (Fixture      *f,
+                    gconstpointer data)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autofree char *id = NULL;
+  g_autofree char *log_path = NULL;
+  g_autofree char *log = NULL;
+  const char *start, *end;
+  g_autofree char *path = NULL;
+  int wait_status;
+  const char *argv[] = {
+    "gdbus", "call", "--session", "--dest", "org.example.ClaudeSandbox",
+    "--object-path", "/org/example/ClaudeSandbox",
+    "--method", "org.example.ClaudeSandbox.Manager.Launch",
+    f->project, "['claude','--version']", "{'network': <false>}", NULL
+  };
+
+  if (!require_claude ())
+    return;
+  csb_test_bus_activate (&f->bus);
+  g_assert_true (g_spawn_sync (f->project, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                               &out, &err, &wait_status, &error));
+  g_assert_no_error (error);
+  g_test_message ("gdbus: %s%s", out, err);
+  g_assert_true (g_spawn_check_wait_status (wait_status, NULL));
+
+  start = strstr (out, "'/org/example/ClaudeSandbox/sandbox/");
+  g_assert_nonnull (start);
+  end = strchr (start + 1, '\'');
+  g_assert_nonnull (end);
+  path = g_strndup (start + 1, end - start - 1);
+
+  sandbox = csb_test_bus_get_sandbox (&f->bus, path);
+  g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "exited");
+  g_assert_cmpint (csb_dbus_sandbox_get_exit_status (sandbox), ==, 0);
+
+  /* Without stdio it ran on the service's pty, whose log holds what it printed. */
+  id = g_path_get_basename (path);
+  log_path = g_build_filename (f->bus.dirs.state, "claude-sandbox", id, "terminal.log", NULL);
+  g_assert_true (g_file_get_contents (log_path, &log, NULL, NULL));
+  g_assert_nonnull (strstr (log, "Claude Code"));
+}
+
+/* ---- the CLI ---------------------------------------------------------------------------- */
+
+static gboolean
+run_cli (const char * const *args,
+         char              **out,
+         char              **err,
+         int                *exit_status)
+{
+  const char *cli = g_getenv ("CSB_TEST_CLI");
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (cli == NULL || !g_file_test (cli, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      /* It is part of the project: missing is a failure, not a skip. */
+      g_test_fail_printf ("the CLI claude-sandbox is missing (%s)", cli ? cli : "CSB_TEST_CLI unset");
+      return FALSE;
+    }
+  g_ptr_array_add (argv, (gpointer) cli);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+
+  /* No terminal anywhere: the CLI hands the sandbox its pipes. */
+  process = g_subprocess_newv ((const char * const *) argv->pdata,
+                               G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                               G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, out, err, &error);
+  g_assert_no_error (error);
+  g_test_message ("claude-sandbox: stdout: %s\nstderr: %s", *out, *err);
+  g_assert_true (g_subprocess_get_if_exited (process));
+  *exit_status = g_subprocess_get_exit_status (process);
+  return TRUE;
+}
+
+static void
+test_cli_command (Fixture      *f,
+                  gconstpointer data)
+{
+  const char * const args[] = {
+    "--no-network", "--command", f->project, "--", "sh", "-c", "echo hi; echo oops >&2; exit 3", NULL
+  };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int status;
+
+  if (!run_cli (args, &out, &err, &status))
+    return;
+  g_assert_cmpstr (out, ==, "hi\n");
+  g_assert_nonnull (strstr (err, "oops"));
+  g_assert_cmpint (status, ==, 3);
+}
+
+static void
+test_cli_claude_version (Fixture      *f,
+                         gconstpointer data)
+{
+  const char * const args[] = { "--no-network", f->project, "--version", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int status;
+
+  if (!require_claude ())
+    return;
+  if (!run_cli (args, &out, &err, &status))
+    return;
+  /* claude's --version, not the CLI's own. */
+  g_assert_nonnull (strstr (out, "Claude Code"));
+  g_assert_cmpint (status, ==, 0);
+}
+
+static void
+test_cli_no_network (Fixture      *f,
+                     gconstpointer data)
+{
+  const char * const args[] = {
+    "--no-network", "--command", f->project, "--",
+    "sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '", NULL
+  };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int status;
+
+  if (!run_cli (args, &out, &err, &status))
+    return;
+  g_assert_cmpstr (out, ==, "lo\n");
+  g_assert_cmpint (status, ==, 0);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  csb_test_init_environment ();
+  g_test_init (&argc, &argv, NULL);
+  (void) CSB_ERROR;
+
+#define ADD(path, mode, func) \
+  g_test_add (path, Fixture, GINT_TO_POINTER (mode), fixture_setup, func, fixture_teardown)
+  ADD ("/sandbox/claude/version/on-path", FIND_ON_PATH, test_version);
+  ADD ("/sandbox/claude/version/npm-global", FIND_NPM_GLOBAL, test_version);
+  ADD ("/sandbox/claude/version/npmrc-prefix", FIND_NPMRC_PREFIX, test_version);
+  ADD ("/sandbox/claude/gdbus-example", FIND_ON_PATH, test_gdbus_example);
+  ADD ("/sandbox/cli/command", FIND_ON_PATH, test_cli_command);
+  ADD ("/sandbox/cli/claude-version", FIND_ON_PATH, test_cli_claude_version);
+  ADD ("/sandbox/cli/no-network", FIND_ON_PATH, test_cli_no_network);
+#undef ADD
+
+  return g_test_run ();
+}
