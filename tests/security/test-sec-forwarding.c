@@ -1,0 +1,311 @@
+/* test-sec-forwarding.c — desktop forwarding with real parts, each behind its
+ * option: a headless weston (wayland-info inside), a real ssh-agent holding a
+ * generated key (ssh-add -l inside), PipeWire and PulseAudio sockets, /dev/dri.
+ * Off means not there at all.
+ *
+ * The session's sockets live in the service's XDG_RUNTIME_DIR; the service learns
+ * WAYLAND_DISPLAY and SSH_AUTH_SOCK through UpdateActivationEnvironment before it
+ * is activated, as from dbus-update-activation-environment in a desktop session.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "csb-sec-utils.h"
+
+#define WAYLAND_NAME "csb-sec-wayland"
+
+typedef struct
+{
+  CsbSecFixture sec;
+  GPid          weston;
+  GPid          agent;
+  char         *agent_socket;
+  char         *fingerprint;
+  int           audio_fds[2];
+} Fixture;
+
+static gboolean
+socket_exists (gpointer data)
+{
+  return g_file_test (data, G_FILE_TEST_EXISTS);
+}
+
+static void
+start_weston (Fixture *f)
+{
+  g_autofree char *socket = g_build_filename (f->sec.bus.dirs.runtime, WAYLAND_NAME, NULL);
+  g_autofree char *log = g_build_filename (f->sec.bus.dirs.root, "weston.log", NULL);
+  g_autofree char *log_arg = g_strconcat ("--log=", log, NULL);
+  const char *argv[] = { "weston", "--backend=headless-backend.so", "--socket=" WAYLAND_NAME,
+                         "--idle-time=0", log_arg, NULL };
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) envp = g_get_environ ();
+
+  if (g_find_program_in_path ("weston") == NULL)
+    return;
+  envp = g_environ_setenv (envp, "XDG_RUNTIME_DIR", f->sec.bus.dirs.runtime, TRUE);
+  envp = g_environ_unsetenv (envp, "WAYLAND_DISPLAY");
+  envp = g_environ_unsetenv (envp, "DISPLAY");
+  g_spawn_async (NULL, (char **) argv, envp,
+                 G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
+                 G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &f->weston, &error);
+  g_assert_no_error (error);
+  if (!csb_test_run_until (socket_exists, socket, 10000))
+    {
+      g_autofree char *contents = csb_sec_read_file (log);
+      g_test_message ("weston did not start: %s", contents);
+    }
+}
+
+static void
+run_sync (const char * const *argv,
+          const char * const *envp)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+  int wait_status;
+
+  g_spawn_sync (NULL, (char **) argv, (char **) envp, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL,
+                &err, &wait_status, &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (wait_status, NULL))
+    g_test_message ("%s failed: %s", argv[0], err);
+  g_spawn_check_wait_status (wait_status, &error);
+  g_assert_no_error (error);
+}
+
+static void
+start_ssh_agent (Fixture *f)
+{
+  g_autofree char *key = g_build_filename (f->sec.bus.dirs.root, "agent-key", NULL);
+  g_autofree char *pub = g_strconcat (key, ".pub", NULL);
+  const char *keygen[] = { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+                           "csb-sec-agent-key", "-f", key, NULL };
+  const char *agent[] = { "ssh-agent", "-D", "-a", NULL, NULL };
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) envp = g_get_environ ();
+  g_autofree char *out = NULL;
+
+  f->agent_socket = g_build_filename (f->sec.bus.dirs.runtime, "ssh-agent.socket", NULL);
+  agent[3] = f->agent_socket;
+  run_sync (keygen, NULL);
+  g_spawn_async (NULL, (char **) agent, NULL,
+                 G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+                 NULL, NULL, &f->agent, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_until (socket_exists, f->agent_socket, 10000));
+  envp = g_environ_setenv (envp, "SSH_AUTH_SOCK", f->agent_socket, TRUE);
+  {
+    const char *add[] = { "ssh-add", "-q", key, NULL };
+    run_sync (add, (const char * const *) envp);
+  }
+  {
+    const char *fp[] = { "ssh-keygen", "-l", "-f", pub, NULL };
+    g_spawn_sync (NULL, (char **) fp, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, NULL,
+                  NULL, &error);
+    g_assert_no_error (error);
+    /* "256 SHA256:… comment (ED25519)": the hash is what ssh-add -l shows too. */
+    f->fingerprint = g_strdup (strtok (strchr (out, ' ') + 1, " "));
+  }
+}
+
+static int
+listen_unix (const char *path)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_cmpuint (strlen (path), <, sizeof addr.sun_path);
+  strcpy (addr.sun_path, path);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  g_assert_cmpint (listen (fd, 4), ==, 0);
+  return fd;
+}
+
+static void
+setup (Fixture      *f,
+       gconstpointer data)
+{
+  g_autofree char *pipewire = NULL;
+  g_autofree char *pulse = NULL;
+
+  csb_sec_fixture_setup (&f->sec, NULL);
+  start_weston (f);
+  start_ssh_agent (f);
+  /* No audio daemon: the sockets a PipeWire and a PulseAudio server would listen
+   * on are enough to show what is forwarded. */
+  pipewire = g_build_filename (f->sec.bus.dirs.runtime, "pipewire-0", NULL);
+  pulse = g_build_filename (f->sec.bus.dirs.runtime, "pulse", "native", NULL);
+  f->audio_fds[0] = listen_unix (pipewire);
+  f->audio_fds[1] = listen_unix (pulse);
+
+  csb_sec_update_activation_environment (&f->sec.bus,
+                                         "WAYLAND_DISPLAY", WAYLAND_NAME,
+                                         "SSH_AUTH_SOCK", f->agent_socket,
+                                         "XDG_RUNTIME_DIR", f->sec.bus.dirs.runtime,
+                                         NULL);
+  csb_test_bus_activate (&f->sec.bus);
+}
+
+static void
+stop (GPid *pid)
+{
+  if (*pid > 0)
+    {
+      kill (*pid, SIGTERM);
+      waitpid (*pid, NULL, 0);
+      g_spawn_close_pid (*pid);
+      *pid = 0;
+    }
+}
+
+static void
+teardown (Fixture      *f,
+          gconstpointer data)
+{
+  csb_sec_fixture_teardown (&f->sec);
+  stop (&f->weston);
+  stop (&f->agent);
+  close (f->audio_fds[0]);
+  close (f->audio_fds[1]);
+  g_clear_pointer (&f->agent_socket, g_free);
+  g_clear_pointer (&f->fingerprint, g_free);
+}
+
+static GVariant *
+option (const char *name,
+        gboolean    on)
+{
+  return g_variant_ref_sink (csb_sec_options (name, g_variant_new_boolean (on), NULL));
+}
+
+static void
+test_wayland (Fixture      *f,
+              gconstpointer data)
+{
+  g_autoptr(GVariant) on = option ("display", TRUE);
+  g_autoptr(GVariant) off = option ("display", FALSE);
+  g_autofree char *out_on = NULL;
+  g_autofree char *out_off = NULL;
+  int status = -1;
+
+  if (f->weston == 0)
+    {
+      g_test_skip ("weston is not installed (Debian package 'weston')");
+      return;
+    }
+  if (g_find_program_in_path ("wayland-info") == NULL)
+    {
+      g_test_skip ("wayland-info is not installed (Debian package 'wayland-utils')");
+      return;
+    }
+  out_on = csb_sec_run_sh (&f->sec, "wayland-info >/dev/null && echo \"display=$WAYLAND_DISPLAY\"",
+                           g_variant_ref (on), &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (out_on, "display=wayland-0\n"));
+
+  out_off = csb_sec_run_sh (&f->sec,
+                            "echo \"display=${WAYLAND_DISPLAY-unset}\"; ls -A \"$XDG_RUNTIME_DIR\"; "
+                            "wayland-info >/dev/null 2>&1",
+                            g_variant_ref (off), &status);
+  g_assert_cmpint (status, !=, 0);
+  g_assert_nonnull (strstr (out_off, "display=unset\n"));
+  g_assert_null (strstr (out_off, "wayland"));
+}
+
+static void
+test_ssh_agent (Fixture      *f,
+                gconstpointer data)
+{
+  g_autoptr(GVariant) on = option ("ssh-agent", TRUE);
+  g_autoptr(GVariant) off = option ("ssh-agent", FALSE);
+  g_autofree char *out_on = NULL;
+  g_autofree char *out_off = NULL;
+  int status = -1;
+
+  out_on = csb_sec_run_sh (&f->sec, "ssh-add -l", g_variant_ref (on), &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (out_on, f->fingerprint));
+
+  out_off = csb_sec_run_sh (&f->sec, "echo \"sock=${SSH_AUTH_SOCK-unset}\"; ssh-add -l",
+                            g_variant_ref (off), &status);
+  g_assert_cmpint (status, ==, 2);  /* "Could not open a connection to your authentication agent" */
+  g_assert_nonnull (strstr (out_off, "sock=unset\n"));
+  g_assert_null (strstr (out_off, f->fingerprint));
+}
+
+static void
+test_audio (Fixture      *f,
+            gconstpointer data)
+{
+  g_autoptr(GVariant) on = option ("audio", TRUE);
+  g_autoptr(GVariant) off = option ("audio", FALSE);
+  const char *script =
+    "for s in \"$XDG_RUNTIME_DIR/pipewire-0\" \"$XDG_RUNTIME_DIR/pulse/native\"; do "
+    "  if [ -S \"$s\" ]; then echo \"socket:${s##*/}=1\"; else echo \"socket:${s##*/}=0\"; fi; "
+    "done; echo \"pulse-server=${PULSE_SERVER-unset}\"";
+  g_autoptr(GHashTable) with = NULL;
+  g_autoptr(GHashTable) without = NULL;
+  g_autofree char *out_on = NULL;
+  g_autofree char *out_off = NULL;
+  g_autofree char *pulse_server = g_strdup_printf ("unix:/run/user/%u/pulse/native",
+                                                   (guint) getuid ());
+  int status = -1;
+
+  out_on = csb_sec_run_sh (&f->sec, script, g_variant_ref (on), &status);
+  g_assert_cmpint (status, ==, 0);
+  with = csb_sec_parse (out_on);
+  g_assert_cmpstr (g_hash_table_lookup (with, "socket:pipewire-0"), ==, "1");
+  g_assert_cmpstr (g_hash_table_lookup (with, "socket:native"), ==, "1");
+  g_assert_cmpstr (g_hash_table_lookup (with, "pulse-server"), ==, pulse_server);
+
+  out_off = csb_sec_run_sh (&f->sec, script, g_variant_ref (off), &status);
+  g_assert_cmpint (status, ==, 0);
+  without = csb_sec_parse (out_off);
+  g_assert_cmpstr (g_hash_table_lookup (without, "socket:pipewire-0"), ==, "0");
+  g_assert_cmpstr (g_hash_table_lookup (without, "socket:native"), ==, "0");
+  g_assert_cmpstr (g_hash_table_lookup (without, "pulse-server"), ==, "unset");
+}
+
+static void
+test_gpu (Fixture      *f,
+          gconstpointer data)
+{
+  g_autoptr(GVariant) on = option ("gpu", TRUE);
+  g_autoptr(GVariant) off = option ("gpu", FALSE);
+  const char *script = "if [ -e /dev/dri ]; then echo dri=1; else echo dri=0; fi";
+  gboolean host_has_dri = g_file_test ("/dev/dri", G_FILE_TEST_IS_DIR);
+  g_autofree char *out_on = NULL;
+  g_autofree char *out_off = NULL;
+  int status = -1;
+
+  out_on = csb_sec_run_sh (&f->sec, script, g_variant_ref (on), &status);
+  out_off = csb_sec_run_sh (&f->sec, script, g_variant_ref (off), &status);
+  if (!host_has_dri)
+    g_test_message ("this machine has no /dev/dri: absent inside either way");
+  g_assert_cmpstr (out_on, ==, host_has_dri ? "dri=1\n" : "dri=0\n");
+  g_assert_cmpstr (out_off, ==, "dri=0\n");
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  csb_test_init_environment ();
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add ("/security/forwarding/wayland", Fixture, NULL, setup, test_wayland, teardown);
+  g_test_add ("/security/forwarding/ssh-agent", Fixture, NULL, setup, test_ssh_agent, teardown);
+  g_test_add ("/security/forwarding/audio", Fixture, NULL, setup, test_audio, teardown);
+  g_test_add ("/security/forwarding/gpu", Fixture, NULL, setup, test_gpu, teardown);
+  return g_test_run ();
+}
