@@ -26,7 +26,7 @@ packages=(
   qemu-system-x86 cpio kmod
   # the sandbox and its tests
   bubblewrap xdg-dbus-proxy dbus dbus-daemon dbus-x11 iproute2 util-linux procps passwd
-  openssh-client strace
+  openssh-client strace wayland-utils
   # data validation
   desktop-file-utils appstream libxml2-utils
   # GUI tests
