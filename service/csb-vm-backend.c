@@ -211,14 +211,18 @@ csb_vm_find_kernel (GSettings *settings,
   return g_steal_pointer (&best);
 }
 
+/* A helper file of ours: $@env_name, next to the service in a build tree (vm/),
+ * or installed in LIBEXECDIR. */
 static char *
-find_guest_init (GError **error)
+find_helper (const char *env_name,
+             const char *file_name,
+             GError    **error)
 {
-  const char *env = g_getenv ("CSB_GUEST_INIT");
+  const char *env = g_getenv (env_name);
   g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
   g_autofree char *dir = self ? g_path_get_dirname (self) : NULL;
-  g_autofree char *in_tree = dir ? g_build_filename (dir, "vm", "claude-sandbox-guest-init", NULL) : NULL;
-  g_autofree char *installed = g_build_filename (LIBEXECDIR, "claude-sandbox-guest-init", NULL);
+  g_autofree char *in_tree = dir ? g_build_filename (dir, "vm", file_name, NULL) : NULL;
+  g_autofree char *installed = g_build_filename (LIBEXECDIR, file_name, NULL);
 
   if (env != NULL && *env != '\0')
     return g_strdup (env);
@@ -227,8 +231,14 @@ find_guest_init (GError **error)
   if (g_file_test (installed, G_FILE_TEST_IS_REGULAR))
     return g_steal_pointer (&installed);
   g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-               "the VM's init is not installed (%s is missing)", installed);
+               "the VM backend is not completely installed (%s is missing)", installed);
   return NULL;
+}
+
+static char *
+find_guest_init (GError **error)
+{
+  return find_helper ("CSB_GUEST_INIT", "claude-sandbox-guest-init", error);
 }
 
 /* Runs a guest of one instruction (hlt) in a child with a deadline: KVM that is
@@ -437,16 +447,24 @@ start_virtiofsd (const char *source,
                  GError    **error)
 {
   g_autofree char *source_opt = g_strdup_printf ("source=%s", source);
-  int fd = listen_socket (socket_path, error);
   int log_fd;
   int target = 3;
   g_autofree char *fd_arg = g_strdup_printf ("--fd=%d", target);
   const char *argv[] = { VIRTIOFSD, fd_arg, "-o", source_opt, "-o", "sandbox=chroot",
                          "-o", "cache=auto", "-o", "log_level=warn", NULL };
-  const char * const envp[] = { NULL };
+  g_autofree char *preload = find_helper ("CSB_VIRTIOFSD_PRELOAD",
+                                          "claude-sandbox-virtiofsd-preload.so", error);
+  g_autofree char *preload_env = NULL;
+  const char *envp[] = { NULL, NULL };
   IdMap ids = { getuid (), getgid () };
   gboolean ok;
+  int fd;
 
+  if (preload == NULL)
+    return FALSE;
+  preload_env = g_strconcat ("LD_PRELOAD=", preload, NULL);
+  envp[0] = preload_env;
+  fd = listen_socket (socket_path, error);
   if (fd < 0)
     return FALSE;
   log_fd = open (log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -1301,10 +1319,18 @@ cleanup_thread (GTask        *task,
     }
   if (self->console != NULL)
     virStreamAbort (self->console);
+  g_debug ("sandbox %s: joining the console threads", self->spec->id);
   if (self->console_out != NULL)
     g_thread_join (g_steal_pointer (&self->console_out));
   if (self->console_in != NULL)
     g_thread_join (g_steal_pointer (&self->console_in));
+  /* Our copies of the sandbox's stdio: the caller's pipes see EOF now. */
+  if (self->console_in_fd >= 0)
+    close (self->console_in_fd);
+  if (self->console_out_fd >= 0)
+    close (self->console_out_fd);
+  self->console_in_fd = self->console_out_fd = -1;
+  g_debug ("sandbox %s: console closed", self->spec->id);
   g_clear_pointer (&self->console, virStreamFree);
   if (self->conn != NULL && self->event_id >= 0)
     virConnectDomainEventDeregisterAny (self->conn, self->event_id);
@@ -1313,6 +1339,7 @@ cleanup_thread (GTask        *task,
   if (self->conn != NULL)
     virConnectClose (g_steal_pointer (&self->conn));
   reap_pids (self->virtiofsd_pids, SIGTERM);
+  g_debug ("sandbox %s: cleaned up", self->spec->id);
 
   if (self->ctl_dir != NULL)
     {
@@ -1419,6 +1446,7 @@ on_lifecycle_event (virConnectPtr conn,
 {
   CsbVmBackend *self = opaque;
 
+  g_debug ("sandbox %s: lifecycle event %d/%d", self->spec->id, event, detail);
   if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_CRASHED)
     domain_ended (self);
 }

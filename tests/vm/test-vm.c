@@ -334,7 +334,13 @@ test_boot_real (void)
   g_assert_true (csb_test_run_wait (run, BOOT_TIMEOUT_MS));
   g_test_message ("exited after %.2f s; output: %s", (g_get_monotonic_time () - t0) / 1e6,
                   run->out->str);
+  {
+    g_autofree char *log = NULL;
+    g_file_get_contents (bus.service_log, &log, NULL, NULL);
+    g_test_message ("service log:\n%s", log ? log : "");
+  }
   g_assert_cmpint (run->exit_signal_status, ==, 7);
+  g_assert_true (csb_test_run_until (state_is, run, CSB_TEST_TIMEOUT_MS));
   g_assert_cmpint (csb_dbus_sandbox_get_exit_status (run->sandbox), ==, 7);
   g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "exited");
   /* Network off: no NIC at all, only the loopback. */
