@@ -300,7 +300,7 @@ csb_vm_choose_virt_type (GSettings *settings)
 {
   static gsize probed = 0;
   static gboolean kvm_ok = FALSE;
-  g_autofree char *accel = get_setting (settings, "vm-accel", "auto");
+  g_autofree char *accel = get_setting (settings, "vm-accel", "tcg");
 
   if (g_str_equal (accel, "kvm"))
     return "kvm";
