@@ -85,7 +85,18 @@ csb_sec_run (CsbSecFixture      *fixture,
 
   run = csb_test_launch (&fixture->bus, fixture->project, argv, options, FALSE, &error);
   g_assert_no_error (error);
+  if (run == NULL)
+    {
+      if (out_status != NULL)
+        *out_status = -1;
+      if (out_err != NULL)
+        *out_err = g_strdup ("");
+      return g_strdup ("");
+    }
   finished = csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS);
+  /* An unfinished run leaves its status at 0: report something else. */
+  if (!finished)
+    run->exit_signal_status = -1;
   g_test_message ("[%s] → status %d\nstdout: %s%s%s", shown, run->exit_signal_status,
                   run->out->str, run->err->len ? "\nstderr: " : "", run->err->str);
   g_assert_true (finished);
