@@ -324,6 +324,61 @@ path_without_claude (void)
   return g_strjoinv (":", result);
 }
 
+/* Our bus daemons and GTestDBus's watcher. GLib 2.74's dbus-daemon inherits the
+ * watcher's pipe, so when a test aborts the watcher never sees its parent go and
+ * neither of them exits; they would also keep the test runner's output open. */
+static pid_t doomed[64];
+static guint n_doomed;
+static guint doomed_service;
+
+static void
+on_fatal_signal (int signum)
+{
+  for (guint i = 0; i < n_doomed; i++)
+    kill (doomed[i], SIGKILL);
+  if (doomed_service != 0)
+    kill ((pid_t) doomed_service, SIGTERM);
+  signal (signum, SIG_DFL);
+  raise (signum);
+}
+
+static void
+remember_children (void)
+{
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+  static gboolean handlers_set;
+
+  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc", name, "stat", NULL);
+      g_autofree char *contents = NULL;
+      const char *paren;
+      int ppid;
+      pid_t pid;
+      gboolean known = FALSE;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &contents, NULL, NULL))
+        continue;
+      paren = strrchr (contents, ')');
+      if (paren == NULL || sscanf (paren + 2, "%*c %d", &ppid) != 1 || ppid != getpid ())
+        continue;
+      pid = (pid_t) g_ascii_strtoll (name, NULL, 10);
+      for (guint i = 0; i < n_doomed; i++)
+        known |= doomed[i] == pid;
+      if (!known && n_doomed < G_N_ELEMENTS (doomed))
+        doomed[n_doomed++] = pid;
+    }
+  if (!handlers_set)
+    {
+      handlers_set = TRUE;
+      signal (SIGABRT, on_fatal_signal);
+      signal (SIGSEGV, on_fatal_signal);
+      signal (SIGTERM, on_fatal_signal);
+      signal (SIGTRAP, on_fatal_signal);
+    }
+}
+
 static gboolean
 name_has_owner (GDBusConnection *connection)
 {
@@ -415,6 +470,7 @@ csb_test_bus_setup (CsbTestBus              *self,
   self->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_add_service_dir (self->bus, services);
   g_test_dbus_up (self->bus);
+  remember_children ();
   dup2 (saved_stdout, STDOUT_FILENO);
   dup2 (saved_stderr, STDERR_FILENO);
   close (saved_stdout);
@@ -457,6 +513,7 @@ csb_test_bus_activate (CsbTestBus *self)
                                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(u)", &self->service_pid);
+  doomed_service = self->service_pid;
 
   self->object_manager = csb_dbus_object_manager_client_new_sync (self->connection,
                                                                   G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE,
@@ -548,6 +605,7 @@ csb_test_bus_teardown (CsbTestBus *self)
     g_test_dbus_down (self->bus);
   g_clear_object (&self->bus);
 
+  doomed_service = 0;
   if (self->service_pid != 0)
     {
       for (guint i = 0; i < 500 && !process_gone (self->service_pid); i++)

@@ -192,11 +192,11 @@ static const ErrorCase error_cases[] = {
   { "/bus/errors/proc-dir", "proc", "true", "{}",
     CSB_ERROR_INVALID_ARGUMENT, "system folder" },
   /* Refused only once the sandbox's folders exist: nothing may stay behind. */
-  { "/bus/errors/home-bind", "project", "true", "{'rw-binds': <['@HOME@']>}",
+  { "/bus/failed-launch/home-bind", "project", "true", "{'rw-binds': <['@HOME@']>}",
     CSB_ERROR_INVALID_ARGUMENT, "home folder" },
-  { "/bus/errors/home-bind-pty", "project", "true", "{'rw-binds': <['@HOME@']>}",
+  { "/bus/failed-launch/home-bind-pty", "project", "true", "{'rw-binds': <['@HOME@']>}",
     CSB_ERROR_INVALID_ARGUMENT, "home folder" },
-  { "/bus/errors/missing-bind", "project", "true", "{'ro-binds': <['/nonexistent/csb']>}",
+  { "/bus/failed-launch/missing-bind", "project", "true", "{'ro-binds': <['/nonexistent/csb']>}",
     CSB_ERROR_INVALID_ARGUMENT, "does not exist" },
 };
 
@@ -373,7 +373,7 @@ test_object_manager (Fixture      *f,
 {
   g_autofree char *dir = csb_test_make_project (&f->bus.dirs, "real-project");
   g_autofree char *link = g_build_filename (f->bus.dirs.root, "link", NULL);
-  const char * const command[] = { "sleep", "1000", NULL };
+  const char * const command[] = { "sh", "-c", "echo started; exec sleep 1000", NULL };
   g_autoptr(GError) error = NULL;
   g_autoptr(CsbTestRun) run = NULL;
   g_autoptr(GDBusObject) object = NULL;
@@ -397,6 +397,8 @@ test_object_manager (Fixture      *f,
                          FALSE, &error);
   g_assert_no_error (error);
   g_assert_true (csb_test_run_until (added_seen, &events, CSB_TEST_TIMEOUT_MS));
+  /* Stopping a command that has not started yet is /sandbox/bwrap/stop/right-after-launch. */
+  g_assert_true (csb_test_run_wait_output (run, "started\n", CSB_TEST_TIMEOUT_MS));
   g_assert_cmpstr (events.added, ==, run->object_path);
 
   object = g_dbus_object_manager_get_object (f->bus.object_manager, run->object_path);
@@ -537,16 +539,22 @@ main (int   argc,
   ADD ("/bus/version", test_version);
   ADD ("/bus/get-backends", test_get_backends);
   for (guint i = 0; i < G_N_ELEMENTS (error_cases); i++)
-    g_test_add (error_cases[i].path, Fixture, &error_cases[i], fixture_setup, test_error_case,
-                fixture_teardown);
+    if (g_str_has_prefix (error_cases[i].path, "/bus/errors/"))
+      g_test_add (error_cases[i].path, Fixture, &error_cases[i], fixture_setup, test_error_case,
+                  fixture_teardown);
   ADD ("/bus/errors/stdio-tty", test_stdio_tty);
-  ADD ("/bus/errors/claude-not-found", test_claude_not_found);
-  g_test_add ("/bus/errors/claude-path-setting", Fixture,
-              "[org/example/ClaudeSandbox]\nclaude-path='/nonexistent/claude'\n",
-              fixture_setup_keyfile, test_claude_not_found, fixture_teardown);
   ADD ("/bus/sandbox/object-manager", test_object_manager);
   ADD ("/bus/sandbox/ended-errors", test_ended_sandbox_errors);
   ADD ("/bus/sandbox/open-terminal-stdio", test_open_terminal_stdio_running);
+  /* Refused once the sandbox's folders exist: nothing may be left of it. */
+  for (guint i = 0; i < G_N_ELEMENTS (error_cases); i++)
+    if (g_str_has_prefix (error_cases[i].path, "/bus/failed-launch/"))
+      g_test_add (error_cases[i].path, Fixture, &error_cases[i], fixture_setup, test_error_case,
+                  fixture_teardown);
+  ADD ("/bus/failed-launch/claude-not-found", test_claude_not_found);
+  g_test_add ("/bus/failed-launch/claude-path-setting", Fixture,
+              "[org/example/ClaudeSandbox]\nclaude-path='/nonexistent/claude'\n",
+              fixture_setup_keyfile, test_claude_not_found, fixture_teardown);
 #undef ADD
 
   return g_test_run ();

@@ -125,9 +125,9 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
   (void) CSB_ERROR;
 
-  g_test_add ("/sandbox/terminal/two-clients", Fixture, NULL, fixture_setup, test_two_clients,
-              fixture_teardown);
   g_test_add ("/sandbox/terminal/late-client", Fixture, NULL, fixture_setup, test_late_client,
+              fixture_teardown);
+  g_test_add ("/sandbox/terminal/two-clients", Fixture, NULL, fixture_setup, test_two_clients,
               fixture_teardown);
 
   return g_test_run ();
