@@ -457,6 +457,7 @@ protect_project_config (CsbSandboxSpec *spec,
     {
       g_autofree char *hooks = g_build_filename (git, "hooks", NULL);
       g_autofree char *config = g_build_filename (git, "config", NULL);
+      g_autofree char *commondir = g_build_filename (git, "commondir", NULL);
 
       /* .git itself a mount point: it cannot be renamed away (EBUSY) and replaced
        * by a folder without the read-only mounts below. */
@@ -465,23 +466,40 @@ protect_project_config (CsbSandboxSpec *spec,
         add_ro_bind (args, hooks, hooks);
       if (g_file_test (config, G_FILE_TEST_IS_REGULAR))
         add_ro_bind (args, config, config);
+      /* A commondir file would send git (outside, later) to hooks and config of the
+       * sandbox's choosing. "." is what git assumes without one. */
+      if (!g_file_test (commondir, G_FILE_TEST_EXISTS))
+        g_file_set_contents_full (commondir, ".\n", -1, G_FILE_SET_CONTENTS_NONE, 0644, NULL);
+      if (g_file_test (commondir, G_FILE_TEST_IS_REGULAR))
+        add_ro_bind (args, commondir, commondir);
       g_ptr_array_add (protections, g_strdup ("git-config-ro"));
     }
-  if (g_file_test (claude, G_FILE_TEST_IS_DIR) && !g_file_test (claude, G_FILE_TEST_IS_SYMLINK))
+
+  /* The project's .claude is a fresh tmpfs with its entries bound back: settings and
+   * hooks read-only, the rest read-write. A settings file created inside lands in
+   * the tmpfs and never reaches the claude that runs outside; the tmpfs also makes
+   * .claude a mount point that cannot be renamed away. */
+  if (!g_file_test (claude, G_FILE_TEST_IS_SYMLINK) &&
+      (g_file_test (claude, G_FILE_TEST_IS_DIR) || !g_file_test (claude, G_FILE_TEST_EXISTS)))
     {
       g_autoptr(GDir) dir = g_dir_open (claude, 0, NULL);
       const char *name;
 
-      /* Likewise, so .claude cannot be swapped for one with writable settings. */
-      csb_argv_add_args (args, "--bind", claude, claude, NULL);
+      csb_argv_add_args (args, "--tmpfs", claude, NULL);
       while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        if ((g_str_has_prefix (name, "settings") && g_str_has_suffix (name, ".json")) ||
-            g_str_equal (name, "hooks"))
-          {
-            g_autofree char *path = g_build_filename (claude, name, NULL);
-            if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-              add_ro_bind (args, path, path);
-          }
+        {
+          g_autofree char *path = g_build_filename (claude, name, NULL);
+          g_autofree char *target = g_file_read_link (path, NULL);
+
+          if (target != NULL)
+            csb_argv_add_args (args, "--symlink", target, path, NULL);
+          else if ((g_str_has_prefix (name, "settings") && g_str_has_suffix (name, ".json")) ||
+                   g_str_equal (name, "hooks"))
+            add_ro_bind (args, path, path);
+          else
+            csb_argv_add_args (args, "--bind", path, path, NULL);
+        }
+      g_ptr_array_add (protections, g_strdup ("project-claude-settings-ro"));
     }
 }
 
