@@ -4,6 +4,7 @@
 
 #include <glib/gi18n.h>
 
+#include "csb-format.h"
 #include "csb-launch-page.h"
 
 typedef struct
@@ -185,7 +186,7 @@ csb_launch_page_set_folder (CsbLaunchPage *self,
     }
 
   basename = g_path_get_basename (project_dir);
-  display = g_filename_display_name (project_dir);
+  display = csb_format_path (project_dir);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->folder_row), basename);
   adw_action_row_set_subtitle (self->folder_row, display);
 
@@ -256,17 +257,6 @@ csb_launch_page_get_options (CsbLaunchPage *self)
   return g_variant_builder_end (&builder);
 }
 
-static char *
-display_path (const char *path)
-{
-  const char *home = g_get_home_dir ();
-  g_autofree char *display = g_filename_display_name (path);
-
-  if (home != NULL && g_str_has_prefix (path, home) && path[strlen (home)] == '/')
-    return g_strconcat ("~", display + strlen (home), NULL);
-  return g_steal_pointer (&display);
-}
-
 void
 csb_launch_page_set_recent (CsbLaunchPage      *self,
                             const char * const *projects)
@@ -282,7 +272,7 @@ csb_launch_page_set_recent (CsbLaunchPage      *self,
   for (guint i = 0; projects != NULL && projects[i] != NULL; i++)
     {
       g_autofree char *basename = g_path_get_basename (projects[i]);
-      g_autofree char *subtitle = display_path (projects[i]);
+      g_autofree char *subtitle = csb_format_path (projects[i]);
       GtkWidget *row = adw_action_row_new ();
       GtkWidget *start = gtk_button_new_from_icon_name ("media-playback-start-symbolic");
 

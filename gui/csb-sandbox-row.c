@@ -134,8 +134,9 @@ csb_sandbox_row_new (CsbDBusSandbox *sandbox)
 
   self = g_object_new (CSB_TYPE_SANDBOX_ROW, NULL);
   self->sandbox = g_object_ref (sandbox);
+  /* After the generated class handler, which drops its cache of the "as" properties. */
   g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update), self,
-                           G_CONNECT_SWAPPED);
+                           G_CONNECT_SWAPPED | G_CONNECT_AFTER);
   update (self);
   return GTK_WIDGET (self);
 }

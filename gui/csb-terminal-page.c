@@ -303,8 +303,9 @@ csb_terminal_page_new (CsbDBusSandbox *sandbox)
 
   self = g_object_new (CSB_TYPE_TERMINAL_PAGE, NULL);
   self->sandbox = g_object_ref (sandbox);
+  /* After the generated class handler, which drops its cache of the "as" properties. */
   g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update), self,
-                           G_CONNECT_SWAPPED);
+                           G_CONNECT_SWAPPED | G_CONNECT_AFTER);
   update (self);
   csb_dbus_sandbox_call_open_terminal (sandbox, NULL, self->cancellable, on_terminal_opened,
                                        g_object_ref (self));

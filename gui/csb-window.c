@@ -105,7 +105,7 @@ add_sandbox (CsbWindow      *self,
   g_hash_table_insert (self->rows, g_strdup (path), row);
   gtk_list_box_insert (self->sandbox_list, row, 0);  /* newest first */
   g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update_sandbox_count),
-                           self, G_CONNECT_SWAPPED);
+                           self, G_CONNECT_SWAPPED | G_CONNECT_AFTER);
   update_sandbox_count (self);
 
   if (g_strcmp0 (self->show_when_added, path) == 0)

@@ -266,6 +266,16 @@ type_into (const char *path,
   vte_terminal_feed_child (csb_terminal_page_get_terminal (CSB_TERMINAL_PAGE (page)), text, -1);
 }
 
+/* Under the (temporary) home, so the screenshots show "~/Projects/…". */
+static char *
+make_home_project (const char *name)
+{
+  char *path = g_build_filename (bus.dirs.home, "Projects", name, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
+  return path;
+}
+
 static gboolean
 object_manager_ready (gpointer data)
 {
@@ -290,7 +300,7 @@ test_window_opens (void)
 static void
 test_launch_from_window (void)
 {
-  g_autofree char *project = csb_test_make_project (&bus.dirs, "weather-station");
+  g_autofree char *project = make_home_project ("weather-station");
   g_autoptr(CsbDBusSandbox) sandbox = NULL;
   CsbLaunchPage *page = CSB_LAUNCH_PAGE (csb_window_get_launch_page (window));
   g_autoptr(GVariant) options = NULL;
@@ -364,6 +374,12 @@ test_terminal_output (void)
 static void
 test_list_shows_sandbox (void)
 {
+  CsbDBusSandbox *shown = csb_sandbox_row_get_sandbox (CSB_SANDBOX_ROW (csb_window_find_row (window, launched_path)));
+  const char * const *protections = csb_dbus_sandbox_get_protections (shown);
+
+  g_test_message ("started at %" G_GUINT64_FORMAT ", now %" G_GINT64_FORMAT ", %u protections",
+                  csb_dbus_sandbox_get_started_at (shown), g_get_real_time (),
+                  protections ? g_strv_length ((char **) protections) : 0);
   adw_view_stack_set_visible_child_name (ADW_VIEW_STACK (
     gtk_widget_get_ancestor (csb_window_find_row (window, launched_path), ADW_TYPE_VIEW_STACK)),
     "sandboxes");
@@ -378,7 +394,13 @@ test_stop (void)
   RowWait row_wait = { launched_path, "Exited" };
   const char *project;
 
-  sandbox = csb_test_bus_get_sandbox (&bus, launched_path);
+  {
+    g_autoptr(GDBusInterface) iface = g_dbus_object_manager_get_interface (bus.object_manager,
+                                                                           launched_path,
+                                                                           "org.example.ClaudeSandbox.Sandbox");
+    g_assert_nonnull (iface);
+    sandbox = CSB_DBUS_SANDBOX (g_steal_pointer (&iface));
+  }
   project = csb_dbus_sandbox_get_project_dir (sandbox);
 
   gtk_widget_activate_action (GTK_WIDGET (window), "win.stop", "s", launched_path);
@@ -485,7 +507,7 @@ test_launch_app_action (void)
 static void
 test_pin (void)
 {
-  g_autofree char *project = csb_test_make_project (&bus.dirs, "weather-station");
+  g_autofree char *project = make_home_project ("weather-station");
   g_autofree char *id = csb_pin_get_desktop_file_id (project);
   g_autofree char *desktop = g_build_filename (bus.dirs.data, "applications", id, NULL);
   g_autofree char *contents = NULL;
@@ -535,12 +557,33 @@ test_desktop_entry_quoting (void)
 
 /* ---- main -------------------------------------------------------------------------------------- */
 
+static void
+on_startup (GApplication *application)
+{
+  /* Screenshots of a reasonable size for the metainfo. */
+  g_settings_set_int (csb_application_get_settings (app), "window-width", 960);
+  g_settings_set_int (csb_application_get_settings (app), "window-height", 700);
+}
+
+static gboolean
+run_tests (gpointer data)
+{
+  int *ret = data;
+
+  *ret = g_test_run ();
+  if (window != NULL)
+    gtk_window_destroy (GTK_WINDOW (window));
+  g_application_quit (G_APPLICATION (app));
+  return G_SOURCE_REMOVE;
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_autofree char *display = NULL;
-  int ret;
+  char *app_argv[] = { argv[0], NULL };
+  int ret = 1;
 
   csb_test_init_environment ();
   g_test_init (&argc, &argv, NULL);
@@ -560,10 +603,7 @@ main (int   argc,
     g_setenv ("DISPLAY", display, TRUE);
 
   app = csb_application_new ();
-  g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
-  /* Screenshots of a reasonable size for the metainfo. */
-  g_settings_set_int (csb_application_get_settings (app), "window-width", 960);
-  g_settings_set_int (csb_application_get_settings (app), "window-height", 700);
+  g_signal_connect (app, "startup", G_CALLBACK (on_startup), NULL);
 
   /* GTest runs the cases of a suite together, in the order of the first case of each
    * suite: these go in the order they depend on each other. */
@@ -577,13 +617,12 @@ main (int   argc,
   g_test_add_func ("/gui/app-action/launch", test_launch_app_action);
   g_test_add_func ("/gui/pin/desktop-file", test_pin);
 
-  ret = g_test_run ();
-
-  if (window != NULL)
-    gtk_window_destroy (GTK_WINDOW (window));
-  settle (200);
+  /* Inside g_application_run(), as in real life: on its way out it unexports the
+   * app from the bus, so nothing holds the bus connection after the tests. */
+  g_idle_add (run_tests, &ret);
+  g_assert_cmpint (g_application_run (G_APPLICATION (app), 1, app_argv), ==, 0);
   g_clear_object (&app);
-  settle (200);
+  settle (100);
   g_free (launched_path);
   csb_test_bus_teardown (&bus);
   g_clear_pointer (&notifications, g_ptr_array_unref);
