@@ -15,7 +15,7 @@
  *
  * Every libvirt call runs in a worker thread; libvirt-glib's event loop
  * integration delivers the domain's lifecycle events on the main loop. The
- * console is bridged by two threads with blocking stream calls.
+ * console is bridged to the sandbox's stdio by csb-libvirt.c.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
@@ -46,7 +46,9 @@
 
 #include "csb-claude-config.h"
 #include "csb-error.h"
+#include "csb-guest-stage.h"
 #include "csb-initramfs.h"
+#include "csb-libvirt.h"
 #include "csb-vm-backend.h"
 #include "csb-vm-domain.h"
 
@@ -73,11 +75,7 @@ struct _CsbVmBackend
   GStrv           protections;
   gboolean        claude_json;
 
-  GThread        *console_out;
-  GThread        *console_in;
-  int             console_in_fd;
-  int             console_out_fd;
-  int             wake_pipe[2];
+  CsbConsoleBridge *bridge;
 
   GFileMonitor   *ctl_monitor;
   guint           destroy_timeout_id;
@@ -89,18 +87,6 @@ struct _CsbVmBackend
 };
 
 G_DEFINE_FINAL_TYPE (CsbVmBackend, csb_vm_backend, CSB_TYPE_BACKEND)
-
-/* /etc entries a program needs (as in the bwrap backend); copied into the control
- * share, so the guest never sees the rest of the host's /etc. */
-static const char * const etc_allowlist[] = {
-  "host.conf", "nsswitch.conf", "gai.conf", "localtime", "timezone", "ld.so.cache",
-  "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl", "ca-certificates",
-  "ca-certificates.conf", "pki", "crypto-policies", "mime.types", "os-release",
-  "lsb-release", "debian_version", "bash.bashrc", "profile", "profile.d", "inputrc",
-  "terminfo", "locale.alias", "locale.conf", "default", "gitconfig", "fonts", "protocols",
-  "services", "shells", "npmrc", "magic", "magic.mime", "vim", "nanorc", "mailcap",
-  "manpath.config", "environment", "papersize", "xdg", "python3", "perl", "gnutls", NULL
-};
 
 static const char * const usr_links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL };
 
@@ -316,37 +302,6 @@ csb_vm_choose_virt_type (GSettings *settings)
 
 /* ---- libvirt helpers ------------------------------------------------------------- */
 
-static void
-ignore_error (void       *user_data,
-              virErrorPtr error)
-{
-}
-
-static void
-ensure_event_loop (void)
-{
-  static gsize done = 0;
-
-  if (g_once_init_enter (&done))
-    {
-      /* Errors go into GErrors, not onto stderr. */
-      virSetErrorFunc (NULL, ignore_error);
-      gvir_event_register ();
-      g_once_init_leave (&done, 1);
-    }
-}
-
-static void
-set_virt_error (GError    **error,
-                int         code,
-                const char *what)
-{
-  virErrorPtr err = virGetLastError ();
-
-  g_set_error (error, CSB_ERROR, code, "%s: %s", what,
-               err && err->message ? err->message : "unknown libvirt error");
-}
-
 static virConnectPtr
 open_connection (GSettings *settings,
                  GError   **error)
@@ -354,12 +309,9 @@ open_connection (GSettings *settings,
   g_autofree char *uri = vm_uri (settings);
   virConnectPtr conn;
 
-  ensure_event_loop ();
-  conn = virConnectOpen (uri);
+  conn = csb_libvirt_open (uri, error);
   if (conn == NULL)
     {
-      g_autofree char *what = g_strdup_printf ("cannot connect to libvirt at %s", uri);
-      set_virt_error (error, CSB_ERROR_BACKEND_UNAVAILABLE, what);
     }
   return conn;
 }
@@ -535,67 +487,6 @@ plan_add (Plan       *plan,
 }
 
 static gboolean
-copy_tree (const char *src,
-           const char *dest,
-           int         depth)
-{
-  struct stat st;
-
-  if (depth > 8 || lstat (src, &st) != 0)
-    return FALSE;
-  if (S_ISLNK (st.st_mode))
-    {
-      g_autofree char *target = g_file_read_link (src, NULL);
-      g_autofree char *resolved = realpath (src, NULL);
-
-      if (target == NULL || resolved == NULL)
-        return FALSE;
-      /* A link into /usr stays a link (the guest has /usr); others are copied. */
-      if (g_str_has_prefix (resolved, "/usr/") || !g_path_is_absolute (target))
-        return symlink (target, dest) == 0;
-      return copy_tree (resolved, dest, depth + 1);
-    }
-  if (S_ISDIR (st.st_mode))
-    {
-      g_autoptr(GDir) dir = g_dir_open (src, 0, NULL);
-      const char *name;
-
-      if (dir == NULL || (mkdir (dest, 0755) != 0 && errno != EEXIST))
-        return FALSE;
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *s = g_build_filename (src, name, NULL);
-          g_autofree char *d = g_build_filename (dest, name, NULL);
-          copy_tree (s, d, depth + 1);
-        }
-      return TRUE;
-    }
-  if (S_ISREG (st.st_mode))
-    {
-      g_autofree char *contents = NULL;
-      gsize len;
-
-      if (!g_file_get_contents (src, &contents, &len, NULL))
-        return FALSE;
-      return g_file_set_contents_full (dest, contents, len, G_FILE_SET_CONTENTS_NONE,
-                                       st.st_mode & 0755, NULL);
-    }
-  return FALSE;
-}
-
-static gboolean
-write_text (const char *dir,
-            const char *name,
-            const char *text,
-            int         mode,
-            GError    **error)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-
-  return g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_NONE, mode, error);
-}
-
-static gboolean
 stage_etc (CsbSandboxSpec *spec,
            const char     *ctl_dir,
            const char     *home,
@@ -603,70 +494,10 @@ stage_etc (CsbSandboxSpec *spec,
            GError        **error)
 {
   g_autofree char *etc = g_build_filename (ctl_dir, "etc", NULL);
-  g_autofree char *passwd = NULL;
-  g_autofree char *group = NULL;
-  const char *user = g_get_user_name ();
-  uid_t uid = getuid ();
-  gid_t gid = getgid ();
+  CsbStageUser user = { g_get_user_name (), getuid (), getgid (), home, shell };
 
-  if (g_mkdir_with_parents (etc, 0755) != 0)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", etc,
-                   g_strerror (errno));
-      return FALSE;
-    }
-  for (guint i = 0; etc_allowlist[i] != NULL; i++)
-    {
-      g_autofree char *src = g_build_filename ("/etc", etc_allowlist[i], NULL);
-      g_autofree char *dest = g_build_filename (etc, etc_allowlist[i], NULL);
-
-      if (g_file_test (src, G_FILE_TEST_EXISTS))
-        copy_tree (src, dest, 0);
-    }
-  passwd = g_strdup_printf ("%s%s:x:%u:%u:%s:%s:%s\n"
-                            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-                            uid != 0 ? "root:x:0:0:root:/root:/bin/sh\n" : "",
-                            user, (guint) uid, (guint) gid, user, home, shell);
-  group = g_strdup_printf ("%s%s:x:%u:\nnogroup:x:65534:\n",
-                           gid != 0 ? "root:x:0:\n" : "", gid == 0 ? "root" : user,
-                           (guint) gid);
-  return write_text (etc, "passwd", passwd, 0644, error) &&
-         write_text (etc, "group", group, 0644, error) &&
-         write_text (etc, "hostname", HOSTNAME "\n", 0644, error) &&
-         write_text (etc, "hosts", "127.0.0.1\tlocalhost\n127.0.1.1\t" HOSTNAME "\n"
-                                   "::1\tlocalhost ip6-localhost ip6-loopback\n", 0644, error) &&
-         write_text (etc, "resolv.conf", spec->options->network ? "nameserver 10.0.2.3\n" : "",
-                     0644, error);
-}
-
-static char *
-find_gh_token (CsbSandboxSpec *spec,
-               GError        **error)
-{
-  const char *token = g_environ_getenv (spec->environ, "GH_TOKEN");
-  g_autofree char *gh = g_find_program_in_path ("gh");
-  g_autofree char *out = NULL;
-  const char *argv[] = { NULL, "auth", "token", NULL };
-  int wait_status;
-
-  if (token == NULL || *token == '\0')
-    token = g_environ_getenv (spec->environ, "GITHUB_TOKEN");
-  if (token != NULL && *token != '\0')
-    return g_strdup (token);
-  argv[0] = gh;
-  if (gh != NULL &&
-      g_spawn_sync (NULL, (char **) argv, spec->environ, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
-                    &out, NULL, &wait_status, NULL) &&
-      g_spawn_check_wait_status (wait_status, NULL))
-    {
-      g_strstrip (out);
-      if (*out != '\0' && strchr (out, '\n') == NULL)
-        return g_steal_pointer (&out);
-    }
-  g_set_error_literal (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
-                       "option 'gh-token': no GitHub token found: GH_TOKEN and GITHUB_TOKEN "
-                       "are not set in the service's environment and 'gh auth token' gave none");
-  return NULL;
+  return csb_stage_etc (etc, &user, HOSTNAME,
+                        spec->options->network ? "nameserver 10.0.2.3\n" : "", error);
 }
 
 static gboolean
@@ -784,7 +615,7 @@ build_guest (Setup      *setup,
         return FALSE;
       }
   }
-  if (opts->gh_token && (token = find_gh_token (spec, error)) == NULL)
+  if (opts->gh_token && (token = csb_stage_find_gh_token (spec, error)) == NULL)
     return FALSE;
   if (!stage_etc (spec, ctl_dir, home, shell, error))
     return FALSE;
@@ -872,7 +703,7 @@ build_guest (Setup      *setup,
           continue;
         if (!g_file_test (path, G_FILE_TEST_EXISTS))
           continue;
-        if (g_mkdir_with_parents (staged_parent, 0700) == 0 && copy_tree (path, staged, 0))
+        if (g_mkdir_with_parents (staged_parent, 0700) == 0 && csb_stage_copy_tree (path, staged, 0))
           plan_add (plan, "bind", guest_src, path, "ro", NULL);
       }
   }
@@ -1124,7 +955,7 @@ start_thread (GTask        *task,
                                        result->test_driver ? 0 : VIR_DOMAIN_START_PAUSED);
   if (result->domain == NULL)
     {
-      set_virt_error (&error, CSB_ERROR_FAILED, "cannot start the VM");
+      csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot start the VM");
       goto fail;
     }
   self->event_id = virConnectDomainEventRegisterAny (result->conn, result->domain,
@@ -1142,7 +973,7 @@ start_thread (GTask        *task,
 
       if (!result->test_driver)
         {
-          set_virt_error (&error, CSB_ERROR_FAILED, "cannot open the VM's console");
+          csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot open the VM's console");
           goto fail;
         }
       g_debug ("sandbox %s: no console (%s)", spec->id, err ? err->message : "?");
@@ -1151,7 +982,7 @@ start_thread (GTask        *task,
     }
   if (!result->test_driver && virDomainResume (result->domain) != 0)
     {
-      set_virt_error (&error, CSB_ERROR_FAILED, "cannot start the VM");
+      csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot start the VM");
       goto fail;
     }
 
@@ -1182,90 +1013,12 @@ fail:
 
 /* ---- the console bridge ------------------------------------------------------------- */
 
-static gpointer
-console_out_thread (gpointer data)
-{
-  CsbVmBackend *self = data;
-  char buf[16384];
-
-  for (;;)
-    {
-      int n = virStreamRecv (self->console, buf, sizeof buf);
-      char *p = buf;
-
-      if (n <= 0)
-        break;
-      while (n > 0)
-        {
-          ssize_t w = write (self->console_out_fd, p, n);
-          if (w < 0 && errno == EINTR)
-            continue;
-          if (w <= 0)
-            {
-              n = 0;  /* nobody reads: drop the output, keep the guest going */
-              break;
-            }
-          p += w;
-          n -= w;
-        }
-    }
-  return NULL;
-}
-
-static gpointer
-console_in_thread (gpointer data)
-{
-  CsbVmBackend *self = data;
-  char buf[4096];
-
-  for (;;)
-    {
-      struct pollfd fds[2] = { { self->console_in_fd, POLLIN, 0 }, { self->wake_pipe[0], POLLIN, 0 } };
-      ssize_t n;
-
-      if (poll (fds, 2, -1) < 0)
-        {
-          if (errno == EINTR)
-            continue;
-          break;
-        }
-      if (fds[1].revents != 0)
-        break;
-      n = read (self->console_in_fd, buf, sizeof buf);
-      if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        continue;
-      if (n <= 0)
-        break;
-      if (virStreamSend (self->console, buf, n) < 0)
-        break;
-    }
-  return NULL;
-}
-
 static void
 start_console_bridge (CsbVmBackend *self)
 {
-  CsbSandboxSpec *spec = self->spec;
-
-  if (self->console == NULL)
-    return;
-  if (spec->stdio_is_pty)
-    {
-      struct termios tio;
-
-      /* The guest's console has the line discipline; ours passes bytes through. */
-      if (tcgetattr (spec->stdio_fds[0], &tio) == 0)
-        {
-          cfmakeraw (&tio);
-          tcsetattr (spec->stdio_fds[0], TCSANOW, &tio);
-        }
-    }
-  self->console_in_fd = fcntl (spec->stdio_fds[0], F_DUPFD_CLOEXEC, 3);
-  self->console_out_fd = fcntl (spec->stdio_fds[1], F_DUPFD_CLOEXEC, 3);
-  if (!g_unix_open_pipe (self->wake_pipe, FD_CLOEXEC, NULL))
-    self->wake_pipe[0] = self->wake_pipe[1] = -1;
-  self->console_out = g_thread_new ("vm-console-out", console_out_thread, self);
-  self->console_in = g_thread_new ("vm-console-in", console_in_thread, self);
+  if (self->console != NULL)
+    self->bridge = csb_console_bridge_start (self->console, self->spec->stdio_fds,
+                                             self->spec->stdio_is_pty);
 }
 
 /* ---- the end ------------------------------------------------------------------------ */
@@ -1313,23 +1066,11 @@ cleanup_thread (GTask        *task,
       /* Usually gone already; a guest that did not power off is ended here. */
       virDomainDestroy (self->domain);
     }
-  if (self->wake_pipe[1] >= 0)
-    {
-      if (write (self->wake_pipe[1], "x", 1) < 0) {}
-    }
+  g_debug ("sandbox %s: joining the console threads", self->spec->id);
+  /* Our copies of the sandbox's stdio: the caller's pipes see EOF now. */
+  g_clear_pointer (&self->bridge, csb_console_bridge_stop);
   if (self->console != NULL)
     virStreamAbort (self->console);
-  g_debug ("sandbox %s: joining the console threads", self->spec->id);
-  if (self->console_out != NULL)
-    g_thread_join (g_steal_pointer (&self->console_out));
-  if (self->console_in != NULL)
-    g_thread_join (g_steal_pointer (&self->console_in));
-  /* Our copies of the sandbox's stdio: the caller's pipes see EOF now. */
-  if (self->console_in_fd >= 0)
-    close (self->console_in_fd);
-  if (self->console_out_fd >= 0)
-    close (self->console_out_fd);
-  self->console_in_fd = self->console_out_fd = -1;
   g_debug ("sandbox %s: console closed", self->spec->id);
   g_clear_pointer (&self->console, virStreamFree);
   if (self->conn != NULL && self->event_id >= 0)
@@ -1695,14 +1436,7 @@ csb_vm_backend_finalize (GObject *object)
 {
   CsbVmBackend *self = CSB_VM_BACKEND (object);
 
-  if (self->console_in_fd >= 0)
-    close (self->console_in_fd);
-  if (self->console_out_fd >= 0)
-    close (self->console_out_fd);
-  if (self->wake_pipe[0] >= 0)
-    close (self->wake_pipe[0]);
-  if (self->wake_pipe[1] >= 0)
-    close (self->wake_pipe[1]);
+  g_clear_pointer (&self->bridge, csb_console_bridge_stop);
   g_clear_pointer (&self->virtiofsd_pids, g_array_unref);
   g_clear_object (&self->cancellable);
   g_free (self->ctl_dir);
@@ -1734,6 +1468,4 @@ csb_vm_backend_init (CsbVmBackend *self)
 {
   self->cancellable = g_cancellable_new ();
   self->event_id = -1;
-  self->console_in_fd = self->console_out_fd = -1;
-  self->wake_pipe[0] = self->wake_pipe[1] = -1;
 }

@@ -1,0 +1,162 @@
+/* csb-guest-stage.c
+ *
+ * What a libvirt guest (a VM or a container) gets as files rather than as
+ * host folders: a curated /etc with passwd and group of its own, copies of
+ * single files, and the GitHub token, which travels only in a 0600 file.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "csb-error.h"
+#include "csb-guest-stage.h"
+
+/* /etc entries a program needs (as in the bwrap backend); copied into the
+ * sandbox's own /etc, so it never sees the rest of the host's. */
+static const char * const etc_allowlist[] = {
+  "host.conf", "nsswitch.conf", "gai.conf", "localtime", "timezone", "ld.so.cache",
+  "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl", "ca-certificates",
+  "ca-certificates.conf", "pki", "crypto-policies", "mime.types", "os-release",
+  "lsb-release", "debian_version", "bash.bashrc", "profile", "profile.d", "inputrc",
+  "terminfo", "locale.alias", "locale.conf", "default", "gitconfig", "fonts", "protocols",
+  "services", "shells", "npmrc", "magic", "magic.mime", "vim", "nanorc", "mailcap",
+  "manpath.config", "environment", "papersize", "xdg", "python3", "perl", "gnutls", NULL
+};
+
+gboolean
+csb_stage_copy_tree (const char *src,
+                     const char *dest,
+                     int         depth)
+{
+  struct stat st;
+
+  if (depth > 8 || lstat (src, &st) != 0)
+    return FALSE;
+  if (S_ISLNK (st.st_mode))
+    {
+      g_autofree char *target = g_file_read_link (src, NULL);
+      g_autofree char *resolved = realpath (src, NULL);
+
+      if (target == NULL || resolved == NULL)
+        return FALSE;
+      /* A link into /usr stays a link (the guest has /usr); others are copied. */
+      if (g_str_has_prefix (resolved, "/usr/") || !g_path_is_absolute (target))
+        return symlink (target, dest) == 0;
+      return csb_stage_copy_tree (resolved, dest, depth + 1);
+    }
+  if (S_ISDIR (st.st_mode))
+    {
+      g_autoptr(GDir) dir = g_dir_open (src, 0, NULL);
+      const char *name;
+
+      if (dir == NULL || (mkdir (dest, 0755) != 0 && errno != EEXIST))
+        return FALSE;
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *s = g_build_filename (src, name, NULL);
+          g_autofree char *d = g_build_filename (dest, name, NULL);
+          csb_stage_copy_tree (s, d, depth + 1);
+        }
+      return TRUE;
+    }
+  if (S_ISREG (st.st_mode))
+    {
+      g_autofree char *contents = NULL;
+      gsize len;
+
+      if (!g_file_get_contents (src, &contents, &len, NULL))
+        return FALSE;
+      return g_file_set_contents_full (dest, contents, len, G_FILE_SET_CONTENTS_NONE,
+                                       st.st_mode & 0755, NULL);
+    }
+  return FALSE;
+}
+
+static gboolean
+write_text (const char *dir,
+            const char *name,
+            const char *text,
+            int         mode,
+            GError    **error)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  return g_file_set_contents_full (path, text, -1, G_FILE_SET_CONTENTS_NONE, mode, error);
+}
+
+gboolean
+csb_stage_etc (const char         *etc,
+               const CsbStageUser *user,
+               const char         *hostname,
+               const char         *resolv_conf,
+               GError            **error)
+{
+  g_autofree char *passwd = NULL;
+  g_autofree char *group = NULL;
+  g_autofree char *hosts = NULL;
+  g_autofree char *hostname_line = g_strconcat (hostname, "\n", NULL);
+
+  if (g_mkdir_with_parents (etc, 0755) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", etc,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  for (guint i = 0; etc_allowlist[i] != NULL; i++)
+    {
+      g_autofree char *src = g_build_filename ("/etc", etc_allowlist[i], NULL);
+      g_autofree char *dest = g_build_filename (etc, etc_allowlist[i], NULL);
+
+      if (g_file_test (src, G_FILE_TEST_EXISTS))
+        csb_stage_copy_tree (src, dest, 0);
+    }
+  passwd = g_strdup_printf ("%s%s:x:%u:%u:%s:%s:%s\n"
+                            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+                            user->uid != 0 ? "root:x:0:0:root:/root:/bin/sh\n" : "",
+                            user->name, (guint) user->uid, (guint) user->gid, user->name,
+                            user->home, user->shell);
+  group = g_strdup_printf ("%s%s:x:%u:\nnogroup:x:65534:\n",
+                           user->gid != 0 ? "root:x:0:\n" : "",
+                           user->gid == 0 ? "root" : user->name, (guint) user->gid);
+  hosts = g_strdup_printf ("127.0.0.1\tlocalhost\n127.0.1.1\t%s\n"
+                           "::1\tlocalhost ip6-localhost ip6-loopback\n", hostname);
+  return write_text (etc, "passwd", passwd, 0644, error) &&
+         write_text (etc, "group", group, 0644, error) &&
+         write_text (etc, "hostname", hostname_line, 0644, error) &&
+         write_text (etc, "hosts", hosts, 0644, error) &&
+         write_text (etc, "resolv.conf", resolv_conf, 0644, error);
+}
+
+char *
+csb_stage_find_gh_token (CsbSandboxSpec *spec,
+                         GError        **error)
+{
+  const char *token = g_environ_getenv (spec->environ, "GH_TOKEN");
+  g_autofree char *gh = g_find_program_in_path ("gh");
+  g_autofree char *out = NULL;
+  const char *argv[] = { NULL, "auth", "token", NULL };
+  int wait_status;
+
+  if (token == NULL || *token == '\0')
+    token = g_environ_getenv (spec->environ, "GITHUB_TOKEN");
+  if (token != NULL && *token != '\0')
+    return g_strdup (token);
+  argv[0] = gh;
+  if (gh != NULL &&
+      g_spawn_sync (NULL, (char **) argv, spec->environ, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                    &out, NULL, &wait_status, NULL) &&
+      g_spawn_check_wait_status (wait_status, NULL))
+    {
+      g_strstrip (out);
+      if (*out != '\0' && strchr (out, '\n') == NULL)
+        return g_steal_pointer (&out);
+    }
+  g_set_error_literal (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                       "option 'gh-token': no GitHub token found: GH_TOKEN and GITHUB_TOKEN "
+                       "are not set in the service's environment and 'gh auth token' gave none");
+  return NULL;
+}

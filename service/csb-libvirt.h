@@ -1,0 +1,34 @@
+/* csb-libvirt.h — what the libvirt backends (vm, container) share: the
+ * connection with its event loop, libvirt errors as GErrors, and the bridge
+ * between a domain's console stream and the sandbox's stdio.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <glib.h>
+#include <libvirt/libvirt.h>
+
+G_BEGIN_DECLS
+
+/* Opens @uri with libvirt-glib's event loop registered (once) and libvirt's
+ * own error printing off. Blocking: call from a worker thread. */
+virConnectPtr csb_libvirt_open      (const char  *uri,
+                                     GError     **error);
+/* @what, then libvirt's last error message. */
+void          csb_libvirt_set_error (GError     **error,
+                                     int          code,
+                                     const char  *what);
+
+/* Two threads copying bytes between @console and the sandbox's stdio: the
+ * stream's output to @stdio_fds[1], @stdio_fds[0] into the stream. The fds are
+ * duplicated (the caller keeps its own); a pty is made raw, as the guest's
+ * console has the line discipline. */
+typedef struct _CsbConsoleBridge CsbConsoleBridge;
+
+CsbConsoleBridge *csb_console_bridge_start (virStreamPtr      console,
+                                            const int         stdio_fds[3],
+                                            gboolean          stdio_is_pty);
+/* Aborts the stream, joins the threads and closes the copies: the caller's
+ * pipes see EOF. Blocking. The stream stays the caller's to free. */
+void              csb_console_bridge_stop  (CsbConsoleBridge *bridge);
+
+G_END_DECLS
