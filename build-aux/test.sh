@@ -101,8 +101,19 @@ if [ "$(id -u)" -eq 0 ]; then
   suite_args=()
   for suite in $unpriv_suites; do suite_args+=(--suite "$suite"); done
   say "running the suites '$unpriv_suites' as $test_user (uid $uid) in $copy"
+  # The machine's way to the npm registry (proxy, extra CAs) is the user's too.
+  pass_env=()
+  for name in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY \
+              NODE_EXTRA_CA_CERTS SSL_CERT_FILE SSL_CERT_DIR \
+              npm_config_registry npm_config_cafile NPM_CONFIG_REGISTRY NPM_CONFIG_CAFILE; do
+    [ -n "${!name:-}" ] && pass_env+=("$name=${!name}")
+  done
+  for key in registry cafile; do
+    value=$(npm config get "$key" 2>/dev/null || true)
+    case $value in ''|null|undefined) ;; *) pass_env+=("npm_config_$key=$value") ;; esac
+  done
   # shellcheck disable=SC2016
-  runuser -u "$test_user" -- env -i \
+  runuser -u "$test_user" -- env -i "${pass_env[@]}" \
       HOME="$user_home" USER="$test_user" LOGNAME="$test_user" SHELL=/bin/bash \
       PATH=/usr/local/bin:/usr/bin:/bin XDG_RUNTIME_DIR="$runtime_dir" LANG=C.UTF-8 \
       CI="${CI:-}" CSB_SKIP_PACKAGES=1 \

@@ -452,7 +452,9 @@ test_object_manager (Fixture      *f,
   g_assert_true (csb_test_run_until (removed_seen, &events, CSB_TEST_TIMEOUT_MS));
   g_assert_cmpstr (events.removed, ==, run->object_path);
   g_assert_cmpuint (n_sandboxes (f), ==, 0);
-  /* The runtime folder (sockets, copies) goes; the logs stay. */
+  /* The runtime folder (sockets, copies) goes once it ended; the logs stay. */
+  for (guint i = 0; i < 500 && g_file_test (runtime, G_FILE_TEST_EXISTS); i++)
+    csb_test_sleep_ms (10);
   g_assert_false (g_file_test (runtime, G_FILE_TEST_EXISTS));
   g_assert_true (g_file_test (state, G_FILE_TEST_IS_DIR));
 
