@@ -243,6 +243,17 @@ parse_network (CsbLaunchOptions *self,
 }
 
 static gboolean
+stdio_fd_kind_ok (int fd)
+{
+  struct stat st;
+
+  if (fstat (fd, &st) != 0)
+    return FALSE;
+  return S_ISFIFO (st.st_mode) || S_ISSOCK (st.st_mode) || S_ISREG (st.st_mode) ||
+         S_ISCHR (st.st_mode);
+}
+
+static gboolean
 parse_stdio (CsbLaunchOptions *self,
              const char       *key,
              GVariant         *value,
@@ -274,6 +285,13 @@ parse_stdio (CsbLaunchOptions *self,
            * or rewrite its screen; clients relay their tty through OpenTerminal. */
           return invalid (error, "option 'stdio': fd %u is a terminal; terminals are never "
                           "handed to a sandbox (attach with OpenTerminal instead)", target);
+        }
+      if (!stdio_fd_kind_ok (fd))
+        {
+          close (fd);
+          /* A folder fd lets the sandbox openat() its way around the host's tree. */
+          return invalid (error, "option 'stdio': fd %u is not a pipe, socket, file or "
+                          "character device (folders and other kinds are refused)", target);
         }
       if (self->stdio_fds[target] >= 0)
         close (self->stdio_fds[target]);
