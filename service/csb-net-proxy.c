@@ -347,8 +347,15 @@ handle_http (Conn  *conn,
 {
   g_autofree char *head = g_strndup ((const char *) conn->buf->data, head_len);
   g_auto(GStrv) lines = g_strsplit (head, "\r\n", -1);
-  g_auto(GStrv) request = g_strsplit (lines[0], " ", 3);
+  g_auto(GStrv) request = NULL;
 
+  /* A NUL would cut the head short (an empty head has no lines at all). */
+  if (memchr (conn->buf->data, '\0', head_len) != NULL)
+    {
+      conn_fail (conn, "NUL byte in the request head");
+      return;
+    }
+  request = g_strsplit (lines[0], " ", 3);
   if (g_strv_length (request) != 3 || !g_str_has_prefix (request[2], "HTTP/"))
     {
       conn_fail (conn, "not an HTTP proxy request");
