@@ -213,3 +213,45 @@ static void
 csb_backend_init (CsbBackend *self)
 {
 }
+
+gboolean
+csb_backend_owns_terminal (CsbBackend *self)
+{
+  g_return_val_if_fail (CSB_IS_BACKEND (self), FALSE);
+  return CSB_BACKEND_GET_CLASS (self)->owns_terminal;
+}
+
+int
+csb_backend_open_terminal (CsbBackend *self,
+                           GError    **error)
+{
+  g_return_val_if_fail (csb_backend_owns_terminal (self), -1);
+  return CSB_BACKEND_GET_CLASS (self)->open_terminal (self, error);
+}
+
+gboolean
+csb_backend_resize_terminal (CsbBackend *self,
+                             guint16     columns,
+                             guint16     rows,
+                             GError    **error)
+{
+  g_return_val_if_fail (csb_backend_owns_terminal (self), FALSE);
+  return CSB_BACKEND_GET_CLASS (self)->resize_terminal (self, columns, rows, error);
+}
+
+gboolean
+csb_backend_adopt (CsbBackend         *self,
+                   CsbSandboxSpec     *spec,
+                   const char * const *protections,
+                   GError            **error)
+{
+  g_return_val_if_fail (CSB_IS_BACKEND (self), FALSE);
+  if (CSB_BACKEND_GET_CLASS (self)->adopt == NULL)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "the %s backend cannot take over sandboxes of a previous service",
+                   csb_backend_get_name (self));
+      return FALSE;
+    }
+  return CSB_BACKEND_GET_CLASS (self)->adopt (self, spec, protections, error);
+}

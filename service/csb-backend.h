@@ -63,6 +63,21 @@ struct _CsbBackendClass
   GStrv    (*get_protections) (CsbBackend         *self);
   /* (nullable) The sandbox's display address (a VM's SPICE socket), for Display. */
   char    *(*dup_display)     (CsbBackend         *self);
+
+  /* Backends whose sandboxes hold their own terminal (a monitor process) set
+   * owns_terminal; CsbSandbox then allocates no pty and asks them instead. */
+  gboolean  owns_terminal;
+  int      (*open_terminal)   (CsbBackend         *self,
+                               GError            **error);
+  gboolean (*resize_terminal) (CsbBackend         *self,
+                               guint16             columns,
+                               guint16             rows,
+                               GError            **error);
+  /* Takes over a sandbox a previous service started (NULL: cannot). */
+  gboolean (*adopt)           (CsbBackend         *self,
+                               CsbSandboxSpec     *spec,
+                               const char * const *protections,
+                               GError            **error);
 };
 
 CsbBackend  *csb_backend_new             (const char          *name,
@@ -85,6 +100,17 @@ void         csb_backend_stop            (CsbBackend          *self,
 GStrv        csb_backend_get_protections (CsbBackend          *self);
 guint        csb_backend_get_pid         (CsbBackend          *self);
 char        *csb_backend_dup_display     (CsbBackend          *self);
+gboolean     csb_backend_adopt           (CsbBackend          *self,
+                                          CsbSandboxSpec      *spec,
+                                          const char * const  *protections,
+                                          GError             **error);
+gboolean     csb_backend_owns_terminal   (CsbBackend          *self);
+int          csb_backend_open_terminal   (CsbBackend          *self,
+                                          GError             **error);
+gboolean     csb_backend_resize_terminal (CsbBackend          *self,
+                                          guint16              columns,
+                                          guint16              rows,
+                                          GError             **error);
 
 /* For implementations. */
 void         csb_backend_set_pid         (CsbBackend          *self,

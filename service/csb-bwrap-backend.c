@@ -14,7 +14,10 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -32,26 +35,25 @@
  * proxy's socket and our helper (all in its private /run). */
 #define SANDBOX_STATE_DIR "/run/claude-sandbox"
 #define SANDBOX_NET_SOCKET "/run/claude-sandbox-net/proxy.sock"
-#define SANDBOX_NET_HELPER "/run/claude-sandbox-net/helper"
+#define SANDBOX_INIT "/run/claude-sandbox-init"
 #define SANDBOX_NET_PORT "3128"
 
 struct _CsbBwrapBackend
 {
-  CsbBackend       parent_instance;
+  CsbBackend         parent_instance;
 
-  CsbSandboxSpec  *spec;          /* borrowed from the sandbox, which outlives us */
-  GPid             bwrap_pid;
-  guint            child_watch_id;
-  GInputStream    *status_stream;
-  GDataInputStream *status_reader;
-  GCancellable    *cancellable;
-  GTask           *start_task;
-  guint            kill_timeout_id;
-  guint            proxy_watch_id;
-  pid_t            child_pid;     /* the pid namespace's first process, on the host */
-  gboolean         stopping;
-  char            *claude_json_copy;
-  GStrv            protections;
+  CsbSandboxSpec    *spec;           /* borrowed from the sandbox, which outlives us */
+  GSocketConnection *control;        /* WATCH connection to the sandbox's monitor */
+  GDataInputStream  *control_reader;
+  GCancellable      *cancellable;
+  GTask             *start_task;
+  pid_t              child_pid;      /* the pid namespace's first process, on the host */
+  GPid               monitor_pid;    /* while it is our child and alive */
+  gboolean           ended;
+  int                exit_status;
+  char              *exit_error;
+  char              *claude_json_copy;
+  GStrv              protections;
 };
 
 G_DEFINE_FINAL_TYPE (CsbBwrapBackend, csb_bwrap_backend, CSB_TYPE_BACKEND)
@@ -400,17 +402,17 @@ add_ssh_agent (CsbSandboxSpec *spec,
                spec->id);
 }
 
-/* Our helper, next to the service (in the build tree too) or in libexecdir. */
+/* Our helpers, next to the service (in the build tree too) or in libexecdir. */
 static char *
-find_net_helper (void)
+find_libexec (const char *name)
 {
   g_autofree char *self_exe = g_file_read_link ("/proc/self/exe", NULL);
   g_autofree char *dir = self_exe ? g_path_get_dirname (self_exe) : NULL;
-  g_autofree char *beside = dir ? g_build_filename (dir, "claude-sandbox-net-helper", NULL) : NULL;
+  g_autofree char *beside = dir ? g_build_filename (dir, name, NULL) : NULL;
 
   if (beside != NULL && g_file_test (beside, G_FILE_TEST_IS_EXECUTABLE))
     return g_steal_pointer (&beside);
-  return g_build_filename (LIBEXECDIR, "claude-sandbox-net-helper", NULL);
+  return g_build_filename (LIBEXECDIR, name, NULL);
 }
 
 /* A filtered network: no route out (own network namespace, only lo) but our helper,
@@ -423,17 +425,13 @@ add_network_filter (CsbSandboxSpec *spec,
   static const char * const proxy_vars[] = {
     "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", NULL
   };
-  g_autofree char *helper = find_net_helper ();
+  {
+    /* The folder, not the socket: a restarted service's new socket appears inside. */
+    g_autofree char *dir = g_path_get_dirname (spec->net_proxy_socket);
+    g_autofree char *dest = g_path_get_dirname (SANDBOX_NET_SOCKET);
 
-  if (!g_file_test (helper, G_FILE_TEST_IS_EXECUTABLE))
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
-                   "the network filter's helper %s is missing; reinstall claude-sandbox",
-                   helper);
-      return FALSE;
-    }
-  add_ro_bind (args, helper, SANDBOX_NET_HELPER);
-  add_ro_bind (args, spec->net_proxy_socket, SANDBOX_NET_SOCKET);
+    add_ro_bind (args, dir, dest);
+  }
   for (guint i = 0; proxy_vars[i] != NULL; i++)
     add_env (args, proxy_vars[i], "http://127.0.0.1:" SANDBOX_NET_PORT);
   add_env (args, "ALL_PROXY", "socks5h://127.0.0.1:" SANDBOX_NET_PORT);
@@ -747,6 +745,18 @@ build_args (CsbSandboxSpec *spec,
   add_env (args, "DISABLE_AUTOUPDATER", "1");
   if (spec->net_proxy_socket != NULL && !add_network_filter (spec, args, error))
     return NULL;
+  if (spec->net_proxy_socket != NULL || spec->stdio_is_pty)
+    {
+      g_autofree char *init = find_libexec ("claude-sandbox-init");
+
+      if (!g_file_test (init, G_FILE_TEST_IS_EXECUTABLE))
+        {
+          g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                       "%s is missing; reinstall claude-sandbox", init);
+          return NULL;
+        }
+      add_ro_bind (args, init, SANDBOX_INIT);
+    }
 
   /* The desktop, each behind its option: off means simply not there. */
   if (opts->display)
@@ -789,9 +799,8 @@ csb_bwrap_build_args (CsbSandboxSpec *spec,
 
 typedef struct
 {
-  GPid  pid;
-  GPid  proxy_pid;
-  int   status_fd;
+  GPid  monitor_pid;
+  int   control_fd;
   char *claude_json_copy;
   GStrv protections;
 } SpawnResult;
@@ -799,8 +808,8 @@ typedef struct
 static void
 spawn_result_free (SpawnResult *result)
 {
-  if (result->status_fd >= 0)
-    close (result->status_fd);
+  if (result->control_fd >= 0)
+    close (result->control_fd);
   g_free (result->claude_json_copy);
   g_strfreev (result->protections);
   g_free (result);
@@ -851,18 +860,6 @@ add_session_bus (CsbSandboxSpec *spec,
   return TRUE;
 }
 
-static void
-child_setup (gpointer user_data)
-{
-  gboolean pty = GPOINTER_TO_INT (user_data);
-
-  /* A session of its own, with the sandbox's pty (not any terminal of ours or the
-   * caller's) as its controlling terminal, so shells inside get job control. */
-  setsid ();
-  if (pty)
-    ioctl (0, TIOCSCTTY, 0);
-}
-
 static int
 memfd_with (GBytes  *data,
             GError **error)
@@ -896,6 +893,40 @@ fail:
   return -1;
 }
 
+static char *
+monitor_socket_path (CsbSandboxSpec *spec)
+{
+  return g_build_filename (spec->runtime_dir, "monitor.sock", NULL);
+}
+
+/* Connects to the monitor and sends @first_line; the connected fd, or -1. */
+static int
+monitor_connect (const char *socket_path,
+                 const char *first_line,
+                 GError    **error)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  if (strlen (socket_path) >= sizeof addr.sun_path)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "socket path too long: %s", socket_path);
+      close (fd);
+      return -1;
+    }
+  strcpy (addr.sun_path, socket_path);
+  if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0 ||
+      write (fd, first_line, strlen (first_line)) != (ssize_t) strlen (first_line))
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                   "the sandbox's monitor is gone: %s", g_strerror (errno));
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  return fd;
+}
+
 static void
 spawn_thread (GTask        *task,
               gpointer      source_object,
@@ -908,9 +939,15 @@ spawn_thread (GTask        *task,
   g_autoptr(GBytes) data = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *monitor = find_libexec ("claude-sandbox-monitor");
+  g_autofree char *socket_path = monitor_socket_path (spec);
+  g_autofree char *status_path = g_build_filename (spec->state_dir, "monitor.json", NULL);
+  g_autofree char *log_path = g_build_filename (spec->state_dir, "terminal.log", NULL);
   SpawnResult *result;
-  int status_pipe[2];
-  int args_fd, status_target, args_target, seccomp_fd, seccomp_target;
+  int ready_pipe[2];
+  int args_fd, args_target, seccomp_fd, seccomp_target, control_fd;
+  struct pollfd pfd;
+  char byte;
   GPid proxy_pid = 0;
   const char * const envp[] = { NULL };
   GPid pid;
@@ -920,6 +957,12 @@ spawn_thread (GTask        *task,
       g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
                                "bubblewrap is not installed (%s is missing); install the "
                                "'bubblewrap' package", BWRAP);
+      return;
+    }
+  if (!g_file_test (monitor, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
+                               "%s is missing; reinstall claude-sandbox", monitor);
       return;
     }
 
@@ -946,77 +989,114 @@ spawn_thread (GTask        *task,
       return;
     }
 
-  if (!g_unix_open_pipe (status_pipe, FD_CLOEXEC, &error))
-    {
-      reap_proxy (proxy_pid);
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  status_target = csb_argv_take_fd (args, status_pipe[1]);
-  csb_argv_add (args, "--json-status-fd");
-  csb_argv_addf (args, "%d", status_target);
-
   data = csb_argv_to_nul_data (args);
-  if ((args_fd = memfd_with (data, &error)) < 0)
+  if ((args_fd = memfd_with (data, &error)) < 0 ||
+      !g_unix_open_pipe (ready_pipe, FD_CLOEXEC, &error))
     {
-      close (status_pipe[0]);
+      if (args_fd >= 0)
+        close (args_fd);
       reap_proxy (proxy_pid);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
 
+  /* The monitor passes every fd the arguments name on to bwrap at the same number. */
+  csb_argv_add_args (outer, monitor, "--socket", socket_path, "--status", status_path, NULL);
+  for (guint i = 0; i < args->target_fds->len; i++)
+    {
+      csb_argv_add (outer, "--keep-fd");
+      csb_argv_addf (outer, "%d", g_array_index (args->target_fds, int, i));
+    }
   csb_argv_append_fds_of (outer, args);
   args_target = csb_argv_take_fd (outer, args_fd);
-  csb_argv_add_args (outer, BWRAP, "--args", NULL);
+  csb_argv_add (outer, "--keep-fd");
+  csb_argv_addf (outer, "%d", args_target);
+  csb_argv_add (outer, "--ready-fd");
+  csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, ready_pipe[1]));
+  if (spec->stdio_is_pty)
+    csb_argv_add_args (outer, "--pty", "--log", log_path, NULL);
+  else
+    {
+      int in = csb_argv_take_fd (outer, g_steal_fd (&spec->stdio_fds[0]));
+      int out = csb_argv_take_fd (outer, g_steal_fd (&spec->stdio_fds[1]));
+      int err = csb_argv_take_fd (outer, g_steal_fd (&spec->stdio_fds[2]));
+
+      csb_argv_add (outer, "--stdio");
+      csb_argv_addf (outer, "%d,%d,%d", in, out, err);
+    }
+  csb_argv_add_args (outer, "--", BWRAP, "--args", NULL);
   csb_argv_addf (outer, "%d", args_target);
   /* bwrap takes the command from its own argv only. It is public anyway (the
    * Command property); everything else, secrets included, went through the memfd. */
   csb_argv_add (outer, "--");
-  if (spec->net_proxy_socket != NULL)
-    csb_argv_add_args (outer, SANDBOX_NET_HELPER, SANDBOX_NET_SOCKET, SANDBOX_NET_PORT, "--",
-                       NULL);
+  if (spec->net_proxy_socket != NULL || spec->stdio_is_pty)
+    {
+      csb_argv_add (outer, SANDBOX_INIT);
+      if (spec->stdio_is_pty)
+        csb_argv_add (outer, "--tty");
+      if (spec->net_proxy_socket != NULL)
+        csb_argv_add_args (outer, "--net", SANDBOX_NET_SOCKET, SANDBOX_NET_PORT, NULL);
+      csb_argv_add (outer, "--");
+    }
   csb_argv_add_strv (outer, (const char * const *) spec->command);
 
   if (!g_spawn_async_with_pipes_and_fds (NULL, csb_argv_finish (outer), envp,
-                                         G_SPAWN_DO_NOT_REAP_CHILD,
-                                         child_setup, GINT_TO_POINTER (spec->stdio_is_pty),
-                                         spec->stdio_fds[0], spec->stdio_fds[1],
-                                         spec->stdio_fds[2],
+                                         G_SPAWN_DO_NOT_REAP_CHILD |
+                                         G_SPAWN_STDIN_FROM_DEV_NULL |
+                                         G_SPAWN_STDOUT_TO_DEV_NULL,
+                                         NULL, NULL, -1, -1, -1,
                                          (const int *) outer->source_fds->data,
                                          (const int *) outer->target_fds->data,
                                          outer->source_fds->len,
                                          &pid, NULL, NULL, NULL, &error))
     {
-      close (status_pipe[0]);
+      close (ready_pipe[0]);
       g_clear_pointer (&outer, csb_argv_free);  /* closes the proxy's pipe: it exits */
       reap_proxy (proxy_pid);
-      g_prefix_error (&error, "cannot start bwrap: ");
+      g_prefix_error (&error, "cannot start the sandbox's monitor: ");
       g_task_return_error (task, g_steal_pointer (&error));
       return;
+    }
+  /* Ours are closed: the monitor and bwrap hold them now (the proxy's pipe too). */
+  g_clear_pointer (&outer, csb_argv_free);
+
+  pfd.fd = ready_pipe[0];
+  pfd.events = POLLIN;
+  if (poll (&pfd, 1, 10000) <= 0 || read (ready_pipe[0], &byte, 1) != 1)
+    {
+      close (ready_pipe[0]);
+      kill (pid, SIGKILL);
+      waitpid (pid, NULL, 0);
+      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
+                               "the sandbox's monitor did not start");
+      return;
+    }
+  close (ready_pipe[0]);
+  if ((control_fd = monitor_connect (socket_path, "WATCH\n", &error)) < 0)
+    {
+      kill (pid, SIGKILL);
+      waitpid (pid, NULL, 0);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  if (proxy_pid > 0)
+    {
+      /* The proxy dies with the sandbox (bwrap holds its pipe); reaping it is the
+       * job of whoever is its parent then, us or init. */
+      g_child_watch_add (proxy_pid, (GChildWatchFunc) g_spawn_close_pid, NULL);
     }
 
   g_ptr_array_add (protections, NULL);
   result = g_new0 (SpawnResult, 1);
-  result->pid = pid;
-  result->proxy_pid = proxy_pid;
+  result->monitor_pid = pid;
+  result->control_fd = control_fd;
   result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
-  result->status_fd = status_pipe[0];
   result->claude_json_copy = g_build_filename (spec->runtime_dir, "claude-json",
                                                ".claude.json", NULL);
   g_task_return_pointer (task, result, (GDestroyNotify) spawn_result_free);
 }
 
-/* ---- watching ------------------------------------------------------------------- */
-
-static int
-status_from_wait (int wait_status)
-{
-  if (WIFEXITED (wait_status))
-    return WEXITSTATUS (wait_status);
-  if (WIFSIGNALED (wait_status))
-    return 128 + WTERMSIG (wait_status);
-  return 255;
-}
+/* ---- watching (through the monitor) ------------------------------------------------- */
 
 static void
 cleanup_thread (GTask        *task,
@@ -1028,7 +1108,7 @@ cleanup_thread (GTask        *task,
   CsbSandboxSpec *spec = self->spec;
   g_autoptr(GError) error = NULL;
 
-  if (self->claude_json_copy != NULL)
+  if (self->claude_json_copy != NULL && g_file_test (self->claude_json_copy, G_FILE_TEST_EXISTS))
     {
       g_autofree char *store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
                                                  "claude.json", NULL);
@@ -1047,95 +1127,166 @@ cleanup_done (GObject      *source,
               gpointer      user_data)
 {
   CsbBwrapBackend *self = CSB_BWRAP_BACKEND (source);
-  int status = GPOINTER_TO_INT (user_data);
 
-  csb_backend_emit_exited (CSB_BACKEND (self), status, NULL);
+  csb_backend_emit_exited (CSB_BACKEND (self), self->exit_status, self->exit_error);
+}
+
+/* The exit status the monitor recorded, when its socket is gone. */
+static int
+read_recorded_exit (CsbBwrapBackend *self)
+{
+  g_autofree char *path = g_build_filename (self->spec->state_dir, "monitor.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  if (json_parser_load_from_mapped_file (parser, path, NULL) &&
+      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      JsonObject *object = json_node_get_object (json_parser_get_root (parser));
+
+      if (json_object_has_member (object, "exit-status"))
+        return json_object_get_int_member (object, "exit-status");
+    }
+  return -1;
 }
 
 static void
-on_bwrap_exited (GPid     pid,
-                 int      wait_status,
-                 gpointer user_data)
+fail_start (CsbBwrapBackend *self)
 {
-  CsbBwrapBackend *self = user_data;
-  int status = status_from_wait (wait_status);
+  g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+
+  g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
+                           "bwrap could not set up the sandbox (exit status %d)",
+                           self->exit_status);
+}
+
+static void
+sandbox_ended (CsbBwrapBackend *self,
+               int              status,
+               const char      *error_message)
+{
   g_autoptr(GTask) cleanup = NULL;
 
-  self->child_watch_id = 0;
-  g_spawn_close_pid (pid);
-  self->bwrap_pid = 0;
-  g_clear_handle_id (&self->kill_timeout_id, g_source_remove);
+  if (self->ended)
+    return;
+  self->ended = TRUE;
   g_cancellable_cancel (self->cancellable);
+  csb_backend_set_pid (CSB_BACKEND (self), 0);
 
   if (self->start_task != NULL)
     {
-      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
-
       /* bwrap ended before the command started: a set-up error, which bwrap printed
-       * on the sandbox's stderr. */
-      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
-                               "bwrap could not set up the sandbox (exit status %d)", status);
+       * on the sandbox's stderr (the terminal log, with a pty). Reported once the
+       * monitor is gone too, so a failed launch leaves nothing behind. */
+      self->exit_status = status;
+      if (self->monitor_pid == 0)
+        fail_start (self);
       return;
     }
-
-  cleanup = g_task_new (self, NULL, cleanup_done, GINT_TO_POINTER (status));
+  self->exit_status = status;
+  self->exit_error = g_strdup (error_message);
+  cleanup = g_task_new (self, NULL, cleanup_done, NULL);
   g_task_run_in_thread (cleanup, cleanup_thread);
 }
 
-static void
-read_status_line (CsbBwrapBackend *self);
+static void read_control_line (CsbBwrapBackend *self);
 
 static void
-on_status_line (GObject      *source,
-                GAsyncResult *result,
-                gpointer      user_data)
+on_control_line (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
 {
   g_autoptr(CsbBwrapBackend) self = user_data;
   g_autofree char *line = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  JsonObject *object;
+  gint64 value;
 
   line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
                                                     NULL, &error);
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
   if (line == NULL)
-    return;  /* EOF or cancelled: the child watch reports the end. */
-
-  if (json_parser_load_from_data (parser, line, -1, NULL) &&
-      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
-      object = json_node_get_object (json_parser_get_root (parser));
-      if (json_object_has_member (object, "child-pid"))
+      /* The monitor left without telling us the end: it recorded it, or it died. */
+      int status = read_recorded_exit (self);
+
+      if (status >= 0)
+        sandbox_ended (self, status, NULL);
+      else
+        sandbox_ended (self, 255, "the sandbox's monitor died");
+      return;
+    }
+
+  if (g_str_has_prefix (line, "PID ") &&
+      g_ascii_string_to_signed (line + 4, 10, 1, G_MAXINT, &value, NULL))
+    {
+      self->child_pid = value;
+      csb_backend_set_pid (CSB_BACKEND (self), self->child_pid);
+      if (self->start_task != NULL)
         {
-          self->child_pid = json_object_get_int_member (object, "child-pid");
-          csb_backend_set_pid (CSB_BACKEND (self), self->child_pid);
-          if (self->start_task != NULL)
-            {
-              g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
-              g_task_return_boolean (task, TRUE);
-            }
+          g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+          g_task_return_boolean (task, TRUE);
         }
     }
-  read_status_line (self);
+  else if (g_str_has_prefix (line, "EXIT ") &&
+           g_ascii_string_to_signed (line + 5, 10, 0, 255, &value, NULL))
+    {
+      sandbox_ended (self, value, NULL);
+      return;
+    }
+  read_control_line (self);
 }
 
 static void
-read_status_line (CsbBwrapBackend *self)
+read_control_line (CsbBwrapBackend *self)
 {
-  g_data_input_stream_read_line_async (self->status_reader, G_PRIORITY_DEFAULT,
-                                       self->cancellable, on_status_line,
+  g_data_input_stream_read_line_async (self->control_reader, G_PRIORITY_DEFAULT,
+                                       self->cancellable, on_control_line,
                                        g_object_ref (self));
 }
 
 static void
-on_proxy_exited (GPid     pid,
-                 int      wait_status,
-                 gpointer user_data)
+on_monitor_exited (GPid     pid,
+                   int      wait_status,
+                   gpointer user_data)
 {
   CsbBwrapBackend *self = user_data;
 
-  self->proxy_watch_id = 0;
   g_spawn_close_pid (pid);
+  self->monitor_pid = 0;
+  if (self->ended && self->start_task != NULL)
+    fail_start (self);
+}
+
+static void
+watch_control (CsbBwrapBackend *self,
+               int              control_fd)
+{
+  g_autoptr(GSocket) socket = g_socket_new_from_fd (control_fd, NULL);
+
+  if (socket == NULL)
+    {
+      close (control_fd);
+      sandbox_ended (self, 255, "cannot talk to the sandbox's monitor");
+      return;
+    }
+  self->control = g_socket_connection_factory_create_connection (socket);
+  self->control_reader = g_data_input_stream_new (
+    g_io_stream_get_input_stream (G_IO_STREAM (self->control)));
+  g_data_input_stream_set_newline_type (self->control_reader, G_DATA_STREAM_NEWLINE_TYPE_LF);
+  read_control_line (self);
+}
+
+static void
+send_control (CsbBwrapBackend *self,
+              const char      *line)
+{
+  GOutputStream *out;
+
+  if (self->control == NULL)
+    return;
+  out = g_io_stream_get_output_stream (G_IO_STREAM (self->control));
+  /* A short line into a local socket's buffer: it does not block. */
+  g_output_stream_write_all (out, line, strlen (line), NULL, NULL, NULL);
 }
 
 static void
@@ -1155,18 +1306,13 @@ on_spawned (GObject      *source,
       return;
     }
 
-  self->bwrap_pid = spawned->pid;
   self->protections = g_steal_pointer (&spawned->protections);
-  if (spawned->proxy_pid > 0)
-    self->proxy_watch_id = g_child_watch_add (spawned->proxy_pid, on_proxy_exited, self);
   self->claude_json_copy = g_steal_pointer (&spawned->claude_json_copy);
-  self->status_stream = g_unix_input_stream_new (spawned->status_fd, TRUE);
-  spawned->status_fd = -1;
-  self->status_reader = g_data_input_stream_new (self->status_stream);
+  self->monitor_pid = spawned->monitor_pid;
+  g_child_watch_add_full (G_PRIORITY_DEFAULT, spawned->monitor_pid, on_monitor_exited,
+                          g_object_ref (self), g_object_unref);
+  watch_control (self, g_steal_fd (&spawned->control_fd));
   spawn_result_free (spawned);
-
-  self->child_watch_id = g_child_watch_add (self->bwrap_pid, on_bwrap_exited, self);
-  read_status_line (self);
 }
 
 static void
@@ -1185,7 +1331,6 @@ csb_bwrap_backend_start_async (CsbBackend         *backend,
   self->start_task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (self->start_task, csb_bwrap_backend_start_async);
 
-
   spawn = g_task_new (self, self->cancellable, on_spawned, NULL);
   g_task_set_task_data (spawn, spec, NULL);
   g_task_run_in_thread (spawn, spawn_thread);
@@ -1199,71 +1344,83 @@ csb_bwrap_backend_start_finish (CsbBackend   *backend,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
-/* ---- stopping ------------------------------------------------------------------- */
-
 static gboolean
-same_pid_namespace (pid_t pid,
-                    ino_t ns)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/ns/pid", (int) pid);
-  struct stat st;
-
-  return stat (path, &st) == 0 && st.st_ino == ns;
-}
-
-/* SIGTERM to everything in the sandbox's pid namespace but its init (bwrap's, which
- * takes no signals it has no handler for from outside). */
-static void
-signal_namespace (CsbBwrapBackend *self,
-                  int              signum)
-{
-  g_autofree char *ns_path = g_strdup_printf ("/proc/%d/ns/pid", (int) self->child_pid);
-  g_autoptr(GDir) proc = NULL;
-  struct stat ns;
-  const char *name;
-
-  if (self->child_pid <= 0 || stat (ns_path, &ns) != 0)
-    return;
-  proc = g_dir_open ("/proc", 0, NULL);
-  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
-    {
-      guint64 pid;
-
-      if (!g_ascii_string_to_unsigned (name, 10, 1, G_MAXINT, &pid, NULL))
-        continue;
-      if ((pid_t) pid != self->child_pid && same_pid_namespace ((pid_t) pid, ns.st_ino))
-        kill ((pid_t) pid, signum);
-    }
-}
-
-static gboolean
-on_kill_timeout (gpointer user_data)
+on_adopted_gone (gpointer user_data)
 {
   CsbBwrapBackend *self = user_data;
+  int status = read_recorded_exit (self);
 
-  self->kill_timeout_id = 0;
-  /* Killing the namespace's init ends every process in it. */
-  if (self->child_pid > 0)
-    kill (self->child_pid, SIGKILL);
-  if (self->bwrap_pid > 0)
-    kill (self->bwrap_pid, SIGKILL);
+  if (status >= 0)
+    sandbox_ended (self, status, NULL);
+  else
+    sandbox_ended (self, 255, "the sandbox's monitor died while the service was away");
   return G_SOURCE_REMOVE;
 }
+
+/* A sandbox a previous service started: its monitor still holds it, or has left
+ * its exit status behind. */
+static gboolean
+csb_bwrap_backend_adopt (CsbBackend         *backend,
+                         CsbSandboxSpec     *spec,
+                         const char * const *protections,
+                         GError            **error)
+{
+  CsbBwrapBackend *self = CSB_BWRAP_BACKEND (backend);
+  g_autofree char *socket_path = monitor_socket_path (spec);
+  int control_fd;
+
+  self->spec = spec;
+  self->protections = g_strdupv ((char **) protections);
+  self->claude_json_copy = g_build_filename (spec->runtime_dir, "claude-json", ".claude.json",
+                                             NULL);
+  control_fd = monitor_connect (socket_path, "WATCH\n", NULL);
+  if (control_fd < 0)
+    g_idle_add_full (G_PRIORITY_DEFAULT, on_adopted_gone, g_object_ref (self), g_object_unref);
+  else
+    watch_control (self, control_fd);
+  return TRUE;
+}
+
+/* ---- stopping and the terminal --------------------------------------------------------- */
 
 static void
 csb_bwrap_backend_stop (CsbBackend *backend,
                         guint       timeout_s)
 {
   CsbBwrapBackend *self = CSB_BWRAP_BACKEND (backend);
+  g_autofree char *line = g_strdup_printf ("STOP %u\n", timeout_s);
 
-  if (self->bwrap_pid == 0 || self->stopping)
-    return;
-  self->stopping = TRUE;
-  if (self->child_pid > 0)
-    signal_namespace (self, SIGTERM);
-  else
-    kill (self->bwrap_pid, SIGTERM);
-  self->kill_timeout_id = g_timeout_add_seconds (timeout_s, on_kill_timeout, self);
+  /* The monitor keeps the grace period, so a stop survives the service too. */
+  send_control (self, line);
+}
+
+static int
+csb_bwrap_backend_open_terminal (CsbBackend *backend,
+                                 GError    **error)
+{
+  CsbBwrapBackend *self = CSB_BWRAP_BACKEND (backend);
+  g_autofree char *socket_path = monitor_socket_path (self->spec);
+
+  return monitor_connect (socket_path, "ATTACH\n", error);
+}
+
+static gboolean
+csb_bwrap_backend_resize_terminal (CsbBackend *backend,
+                                   guint16     columns,
+                                   guint16     rows,
+                                   GError    **error)
+{
+  CsbBwrapBackend *self = CSB_BWRAP_BACKEND (backend);
+  g_autofree char *line = g_strdup_printf ("RESIZE %u %u\n", columns, rows);
+
+  if (self->ended)
+    {
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                           "the sandbox's terminal is closed");
+      return FALSE;
+    }
+  send_control (self, line);
+  return TRUE;
 }
 
 static GStrv
@@ -1305,9 +1462,10 @@ csb_bwrap_backend_dispose (GObject *object)
   CsbBwrapBackend *self = CSB_BWRAP_BACKEND (object);
 
   g_cancellable_cancel (self->cancellable);
-  g_clear_handle_id (&self->child_watch_id, g_source_remove);
-  g_clear_handle_id (&self->kill_timeout_id, g_source_remove);
-  g_clear_handle_id (&self->proxy_watch_id, g_source_remove);
+  if (self->control != NULL)
+    g_io_stream_close (G_IO_STREAM (self->control), NULL, NULL);
+  g_clear_object (&self->control_reader);
+  g_clear_object (&self->control);
   G_OBJECT_CLASS (csb_bwrap_backend_parent_class)->dispose (object);
 }
 
@@ -1316,10 +1474,9 @@ csb_bwrap_backend_finalize (GObject *object)
 {
   CsbBwrapBackend *self = CSB_BWRAP_BACKEND (object);
 
-  g_clear_object (&self->status_reader);
-  g_clear_object (&self->status_stream);
   g_clear_object (&self->cancellable);
   g_free (self->claude_json_copy);
+  g_free (self->exit_error);
   g_strfreev (self->protections);
   G_OBJECT_CLASS (csb_bwrap_backend_parent_class)->finalize (object);
 }
@@ -1339,6 +1496,10 @@ csb_bwrap_backend_class_init (CsbBwrapBackendClass *klass)
   backend_class->start_finish = csb_bwrap_backend_start_finish;
   backend_class->stop = csb_bwrap_backend_stop;
   backend_class->get_protections = csb_bwrap_backend_get_protections;
+  backend_class->owns_terminal = TRUE;
+  backend_class->open_terminal = csb_bwrap_backend_open_terminal;
+  backend_class->resize_terminal = csb_bwrap_backend_resize_terminal;
+  backend_class->adopt = csb_bwrap_backend_adopt;
 }
 
 static void

@@ -95,6 +95,22 @@ on_sandbox_state (GObject    *sandbox,
   busy_changed (CSB_MANAGER (user_data));
 }
 
+static void
+add_sandbox (CsbManager *self,
+             CsbSandbox *sandbox)
+{
+  g_autofree char *path = sandbox_path (csb_sandbox_get_id (sandbox));
+  g_autoptr(CsbDBusObjectSkeleton) object_skeleton = csb_dbus_object_skeleton_new (path);
+
+  g_hash_table_insert (self->sandboxes, g_strdup (csb_sandbox_get_id (sandbox)), sandbox);
+  g_signal_connect_object (sandbox, "remove-requested", G_CALLBACK (on_remove_requested),
+                           self, 0);
+  g_signal_connect_object (sandbox, "notify::state", G_CALLBACK (on_sandbox_state), self, 0);
+  csb_dbus_object_skeleton_set_sandbox (object_skeleton, CSB_DBUS_SANDBOX (sandbox));
+  g_dbus_object_manager_server_export (self->object_manager,
+                                       G_DBUS_OBJECT_SKELETON (object_skeleton));
+}
+
 typedef struct
 {
   CsbManager            *manager;
@@ -159,8 +175,6 @@ handle_launch (CsbDBusManager        *object,
   g_autoptr(CsbSandboxSpec) spec = NULL;
   g_autoptr(CsbBackend) backend = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(CsbDBusObjectSkeleton) object_skeleton = NULL;
-  g_autofree char *path = NULL;
   CsbSandbox *sandbox;
   LaunchData *data;
 
@@ -196,16 +210,7 @@ handle_launch (CsbDBusManager        *object,
   spec->settings = self->settings ? g_object_ref (self->settings) : NULL;
 
   sandbox = csb_sandbox_new (g_steal_pointer (&spec), g_steal_pointer (&backend));
-  g_hash_table_insert (self->sandboxes, g_strdup (csb_sandbox_get_id (sandbox)), sandbox);
-  g_signal_connect_object (sandbox, "remove-requested", G_CALLBACK (on_remove_requested),
-                           self, 0);
-  g_signal_connect_object (sandbox, "notify::state", G_CALLBACK (on_sandbox_state), self, 0);
-
-  path = sandbox_path (csb_sandbox_get_id (sandbox));
-  object_skeleton = csb_dbus_object_skeleton_new (path);
-  csb_dbus_object_skeleton_set_sandbox (object_skeleton, CSB_DBUS_SANDBOX (sandbox));
-  g_dbus_object_manager_server_export (self->object_manager,
-                                       G_DBUS_OBJECT_SKELETON (object_skeleton));
+  add_sandbox (self, sandbox);
 
   self->pending_calls++;
   data = g_new0 (LaunchData, 1);
@@ -217,6 +222,35 @@ handle_launch (CsbDBusManager        *object,
 fail:
   g_dbus_method_invocation_return_gerror (invocation, error);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* Lists again the sandboxes a previous service left running (after a crash or an
+ * upgrade): each left a record in its state folder while it runs. */
+void
+csb_manager_adopt_sandboxes (CsbManager *self)
+{
+  g_autofree char *root = g_build_filename (g_get_user_state_dir (), "claude-sandbox", NULL);
+  g_autoptr(GDir) dir = g_dir_open (root, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *state_dir = g_build_filename (root, name, NULL);
+      g_autofree char *record = g_build_filename (state_dir, "sandbox.json", NULL);
+      g_autoptr(GError) error = NULL;
+      CsbSandbox *sandbox;
+
+      if (!g_file_test (record, G_FILE_TEST_EXISTS) || g_hash_table_contains (self->sandboxes, name))
+        continue;
+      sandbox = csb_sandbox_adopt (state_dir, self->settings, &error);
+      if (sandbox == NULL)
+        {
+          g_warning ("cannot take over the sandbox in %s: %s", state_dir, error->message);
+          continue;
+        }
+      add_sandbox (self, sandbox);
+    }
+  busy_changed (self);
 }
 
 static void

@@ -17,5 +17,6 @@ gboolean    csb_manager_export   (CsbManager      *self,
                                   GError         **error);
 void        csb_manager_unexport (CsbManager      *self);
 gboolean    csb_manager_is_busy  (CsbManager      *self);
+void        csb_manager_adopt_sandboxes (CsbManager *self);
 
 G_END_DECLS

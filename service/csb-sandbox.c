@@ -11,7 +11,13 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
 #include <gio/gunixfdlist.h>
+#include <gio/gunixoutputstream.h>
+#include <glib-unix.h>
+
+#include <json-glib/json-glib.h>
 
 #include "csb-error.h"
 #include "csb-net-proxy.h"
@@ -19,6 +25,8 @@
 #include "csb-terminal.h"
 
 #define TERMINAL_DRAIN_MS 1000
+/* In the state folder while the sandbox runs: what a restarted service reads. */
+#define RECORD_NAME "sandbox.json"
 
 struct _CsbSandbox
 {
@@ -120,10 +128,12 @@ remove_dir_thread (GTask        *task,
 }
 
 static void
-remove_dirs_async (CsbSandbox *self,
-                   gboolean    with_state)
+remove_dirs_async (CsbSandbox         *self,
+                   gboolean            with_state,
+                   GAsyncReadyCallback callback,
+                   gpointer            user_data)
 {
-  g_autoptr(GTask) task = g_task_new (self, NULL, NULL, NULL);
+  g_autoptr(GTask) task = g_task_new (self, NULL, callback, user_data);
   GStrvBuilder *builder = g_strv_builder_new ();
 
   g_strv_builder_add (builder, self->spec->runtime_dir);
@@ -160,7 +170,11 @@ on_backend_exited (CsbBackend *backend,
   if (self->net_proxy != NULL)
     csb_net_proxy_stop (self->net_proxy);
   csb_dbus_sandbox_emit_exited (dbus, status);
-  remove_dirs_async (self, FALSE);
+  {
+    g_autofree char *record = g_build_filename (self->spec->state_dir, RECORD_NAME, NULL);
+    unlink (record);
+  }
+  remove_dirs_async (self, FALSE, NULL, NULL);
 }
 
 /* ---- starting ------------------------------------------------------------------- */
@@ -193,6 +207,30 @@ prepare_thread (GTask        *task,
 
 /* Adds what the sandbox printed before it failed (bwrap's own message) to the
  * error, so it says what went wrong. */
+/* The last @max bytes of the terminal log (the sandbox's whole output with a pty). */
+static GBytes *
+read_log_tail (CsbSandbox *self,
+               gsize       max)
+{
+  g_autofree char *log_path = g_build_filename (self->spec->state_dir, "terminal.log", NULL);
+  g_autoptr(GMappedFile) mapped = g_mapped_file_new (log_path, FALSE, NULL);
+  gsize len;
+  const char *data;
+
+  if (mapped == NULL)
+    return g_bytes_new (NULL, 0);
+  len = g_mapped_file_get_length (mapped);
+  data = g_mapped_file_get_contents (mapped);
+  if (len > max)
+    {
+      data += len - max;
+      len = max;
+    }
+  return g_bytes_new (data, len);
+}
+
+/* Adds what the sandbox printed before it failed (bwrap's own message) to the
+ * error, so it says what went wrong. */
 static void
 append_terminal_output (CsbSandbox *self)
 {
@@ -201,9 +239,12 @@ append_terminal_output (CsbSandbox *self)
   gsize len;
   const char *data;
 
-  if (self->terminal == NULL)
+  if (self->terminal != NULL)
+    history = csb_terminal_dup_history (self->terminal);
+  else if (self->spec->stdio_is_pty)
+    history = read_log_tail (self, 2000);
+  else
     return;
-  history = csb_terminal_dup_history (self->terminal);
   data = g_bytes_get_data (history, &len);
   if (len == 0)
     return;
@@ -223,6 +264,17 @@ append_terminal_output (CsbSandbox *self)
 }
 
 static void
+on_failed_dirs_removed (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = g_task_get_task_data (task);
+
+  g_task_return_error (task, g_error_copy (error));
+}
+
+static void
 finish_failed_start (CsbSandbox *self)
 {
   g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
@@ -231,10 +283,11 @@ finish_failed_start (CsbSandbox *self)
   g_clear_handle_id (&self->drain_timeout_id, g_source_remove);
   append_terminal_output (self);
   error = g_steal_pointer (&self->start_error);
-  remove_dirs_async (self, TRUE);
   csb_dbus_sandbox_set_state (CSB_DBUS_SANDBOX (self), "failed");
   csb_dbus_sandbox_set_error (CSB_DBUS_SANDBOX (self), error->message);
-  g_task_return_error (task, error);
+  /* The caller hears of the failure once nothing of the sandbox is left. */
+  g_task_set_task_data (task, error, (GDestroyNotify) g_error_free);
+  remove_dirs_async (self, TRUE, on_failed_dirs_removed, g_steal_pointer (&task));
 }
 
 static gboolean
@@ -255,6 +308,69 @@ on_terminal_closed_during_start (CsbTerminal *terminal,
 
   if (self->start_error != NULL)
     finish_failed_start (self);
+}
+
+static void
+add_strv_member (JsonBuilder        *builder,
+                 const char         *name,
+                 const char * const *strv)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_array (builder);
+  for (guint i = 0; strv != NULL && strv[i] != NULL; i++)
+    json_builder_add_string_value (builder, strv[i]);
+  json_builder_end_array (builder);
+}
+
+/* What a restarted service needs to list this sandbox again (csb_sandbox_adopt). */
+static void
+write_record (CsbSandbox *self)
+{
+  CsbDBusSandbox *dbus = CSB_DBUS_SANDBOX (self);
+  CsbLaunchOptions *opts = self->spec->options;
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *data = NULL;
+  g_autofree char *path = g_build_filename (self->spec->state_dir, RECORD_NAME, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_ptr_array_add (opts->network_allow, NULL);
+  g_ptr_array_add (opts->network_deny, NULL);
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_string_value (builder, self->spec->id);
+  json_builder_set_member_name (builder, "name");
+  json_builder_add_string_value (builder, csb_dbus_sandbox_get_name (dbus));
+  json_builder_set_member_name (builder, "backend");
+  json_builder_add_string_value (builder, csb_backend_get_name (self->backend));
+  json_builder_set_member_name (builder, "project-dir");
+  json_builder_add_string_value (builder, self->spec->project_dir);
+  add_strv_member (builder, "command", (const char * const *) self->spec->command);
+  json_builder_set_member_name (builder, "started-at");
+  json_builder_add_int_value (builder, csb_dbus_sandbox_get_started_at (dbus));
+  json_builder_set_member_name (builder, "pid");
+  json_builder_add_int_value (builder, csb_dbus_sandbox_get_pid (dbus));
+  json_builder_set_member_name (builder, "network");
+  json_builder_add_boolean_value (builder, opts->network);
+  json_builder_set_member_name (builder, "gh-token");
+  json_builder_add_boolean_value (builder, opts->gh_token);
+  json_builder_set_member_name (builder, "pty");
+  json_builder_add_boolean_value (builder, self->spec->stdio_is_pty);
+  add_strv_member (builder, "protections", csb_dbus_sandbox_get_protections (dbus));
+  add_strv_member (builder, "network-allow", (const char * const *) opts->network_allow->pdata);
+  add_strv_member (builder, "network-deny", (const char * const *) opts->network_deny->pdata);
+  json_builder_end_object (builder);
+  g_ptr_array_remove_index (opts->network_allow, opts->network_allow->len - 1);
+  g_ptr_array_remove_index (opts->network_deny, opts->network_deny->len - 1);
+
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  data = json_generator_to_data (generator, NULL);
+  /* A few hundred bytes to the state folder. */
+  if (!g_file_set_contents_full (path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
+    g_warning ("sandbox %s: a restarted service will not find it: %s", self->spec->id,
+               error->message);
 }
 
 static void
@@ -296,6 +412,7 @@ on_backend_started (GObject      *source,
   g_object_thaw_notify (G_OBJECT (self));
   g_message ("sandbox %s running (pid %u) on %s", self->spec->id,
              csb_backend_get_pid (self->backend), self->spec->project_dir);
+  write_record (self);
   {
     g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
     g_task_return_boolean (task, TRUE);
@@ -326,6 +443,8 @@ setup_stdio (CsbSandbox *self,
         }
       spec->stdio_is_pty = FALSE;
     }
+  else if (csb_backend_owns_terminal (self->backend))
+    spec->stdio_is_pty = TRUE;   /* the backend's monitor makes the pty */
   else
     {
       g_autofree char *log_path = g_build_filename (spec->state_dir, "terminal.log", NULL);
@@ -423,7 +542,17 @@ setup_network_filter (CsbSandbox *self,
     if (!csb_net_policy_add_deny (policy, g_ptr_array_index (opts->network_deny, i), error))
       return FALSE;
 
-  socket_path = g_build_filename (self->spec->runtime_dir, "net-proxy.sock", NULL);
+  {
+    g_autofree char *dir = g_build_filename (self->spec->runtime_dir, "net", NULL);
+
+    if (g_mkdir_with_parents (dir, 0700) != 0)
+      {
+        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create %s: %s", dir,
+                     g_strerror (errno));
+        return FALSE;
+      }
+    socket_path = g_build_filename (dir, "proxy.sock", NULL);
+  }
   self->net_proxy = csb_net_proxy_new (policy);
   if (!csb_net_proxy_listen_unix (self->net_proxy, socket_path, error))
     return FALSE;
@@ -515,6 +644,42 @@ handle_stop (CsbDBusSandbox        *object,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+static void
+on_replayed (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, NULL);
+  g_output_stream_close (G_OUTPUT_STREAM (source), NULL, NULL);
+}
+
+/* An ended sandbox whose monitor is gone: its log, then EOF, as a live terminal
+ * would have given it. */
+static int
+replay_log (CsbSandbox *self,
+            GError    **error)
+{
+  g_autoptr(GOutputStream) out = NULL;
+  GBytes *tail;
+  int pair[2];
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create a terminal stream: %s",
+                   g_strerror (errno));
+      return -1;
+    }
+  g_unix_set_fd_nonblocking (pair[0], TRUE, NULL);
+  shutdown (pair[0], SHUT_RD);
+  tail = read_log_tail (self, 1024 * 1024);
+  out = g_unix_output_stream_new (pair[0], TRUE);
+  g_output_stream_write_all_async (out, g_bytes_get_data (tail, NULL), g_bytes_get_size (tail),
+                                   G_PRIORITY_DEFAULT, NULL, on_replayed, NULL);
+  /* The bytes live as long as the write: tie them to the stream. */
+  g_object_set_data_full (G_OBJECT (out), "csb-bytes", tail, (GDestroyNotify) g_bytes_unref);
+  return pair[1];
+}
+
 static gboolean
 handle_open_terminal (CsbDBusSandbox        *object,
                       GDBusMethodInvocation *invocation,
@@ -525,14 +690,24 @@ handle_open_terminal (CsbDBusSandbox        *object,
   g_autoptr(GError) error = NULL;
   int fd, handle;
 
-  if (self->terminal == NULL)
+  if (self->terminal != NULL)
+    fd = csb_terminal_open_client (self->terminal, &error);
+  else if (self->spec->stdio_is_pty && csb_backend_owns_terminal (self->backend))
+    {
+      fd = csb_backend_open_terminal (self->backend, &error);
+      if (fd < 0 && !csb_sandbox_is_active (self))
+        {
+          g_clear_error (&error);
+          fd = replay_log (self, &error);
+        }
+    }
+  else
     {
       g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
                                              "sandbox %s has no terminal: it was started "
                                              "with the caller's stdio", self->spec->id);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  fd = csb_terminal_open_client (self->terminal, &error);
   if (fd < 0)
     {
       g_dbus_method_invocation_return_gerror (invocation, error);
@@ -567,14 +742,16 @@ handle_resize_terminal (CsbDBusSandbox        *object,
                                              "columns and rows)", columns, rows);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  if (self->terminal == NULL)
+  if (self->terminal == NULL && !self->spec->stdio_is_pty)
     {
       g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
                                              "sandbox %s has no terminal: it was started "
                                              "with the caller's stdio", self->spec->id);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  if (!csb_terminal_resize (self->terminal, columns, rows, &error))
+  if (self->terminal != NULL ? !csb_terminal_resize (self->terminal, columns, rows, &error)
+                             : !csb_backend_resize_terminal (self->backend, columns, rows,
+                                                             &error))
     {
       g_dbus_method_invocation_return_gerror (invocation, error);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -726,5 +903,110 @@ csb_sandbox_new (CsbSandboxSpec *spec,
   csb_dbus_sandbox_set_error (dbus, "");
   csb_dbus_sandbox_set_network_allow (dbus, NULL);
   csb_dbus_sandbox_set_denied_connections (dbus, 0);
+  return self;
+}
+
+static char **
+strv_member (JsonObject *object,
+             const char *name)
+{
+  GStrvBuilder *builder = g_strv_builder_new ();
+  JsonArray *array = json_object_has_member (object, name) ?
+    json_object_get_array_member (object, name) : NULL;
+  char **result;
+
+  for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
+    {
+      const char *value = json_node_get_string (json_array_get_element (array, i));
+      if (value != NULL)
+        g_strv_builder_add (builder, value);
+    }
+  result = g_strv_builder_end (builder);
+  g_strv_builder_unref (builder);
+  return result;
+}
+
+/* A sandbox a previous service started, from the record in @state_dir; NULL (and
+ * nothing changed) if the record is not one this service can take over. */
+CsbSandbox *
+csb_sandbox_adopt (const char *state_dir,
+                   GSettings  *settings,
+                   GError    **error)
+{
+  g_autofree char *path = g_build_filename (state_dir, RECORD_NAME, NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(CsbSandboxSpec) spec = NULL;
+  g_autoptr(CsbBackend) backend = NULL;
+  g_auto(GStrv) protections = NULL;
+  g_auto(GStrv) allow = NULL;
+  g_auto(GStrv) deny = NULL;
+  CsbSandbox *self;
+  JsonObject *record;
+  const char *id, *backend_name, *project_dir;
+
+  if (!json_parser_load_from_mapped_file (parser, path, error))
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "%s is not a sandbox record", path);
+      return NULL;
+    }
+  record = json_node_get_object (json_parser_get_root (parser));
+  id = json_object_get_string_member_with_default (record, "id", NULL);
+  backend_name = json_object_get_string_member_with_default (record, "backend", NULL);
+  project_dir = json_object_get_string_member_with_default (record, "project-dir", NULL);
+  if (id == NULL || backend_name == NULL || project_dir == NULL)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "%s lacks id, backend or folder", path);
+      return NULL;
+    }
+  if ((backend = csb_backend_new (backend_name, error)) == NULL)
+    return NULL;
+
+  spec = csb_sandbox_spec_new ();
+  spec->id = g_strdup (id);
+  spec->project_dir = g_strdup (project_dir);
+  spec->command = strv_member (record, "command");
+  spec->options = csb_launch_options_new (settings);
+  spec->options->network = json_object_get_boolean_member_with_default (record, "network", FALSE);
+  spec->options->gh_token = json_object_get_boolean_member_with_default (record, "gh-token", FALSE);
+  spec->options->name = g_strdup (json_object_get_string_member_with_default (record, "name", id));
+  allow = strv_member (record, "network-allow");
+  deny = strv_member (record, "network-deny");
+  for (guint i = 0; allow[i] != NULL; i++)
+    g_ptr_array_add (spec->options->network_allow, g_strdup (allow[i]));
+  for (guint i = 0; deny[i] != NULL; i++)
+    g_ptr_array_add (spec->options->network_deny, g_strdup (deny[i]));
+  spec->state_dir = g_strdup (state_dir);
+  spec->runtime_dir = g_build_filename (g_get_user_runtime_dir (), "claude-sandbox", id, NULL);
+  spec->environ = g_get_environ ();
+  spec->settings = settings ? g_object_ref (settings) : NULL;
+  spec->stdio_is_pty = json_object_get_boolean_member_with_default (record, "pty", FALSE);
+  protections = strv_member (record, "protections");
+
+  if (!csb_backend_adopt (backend, spec, (const char * const *) protections, error))
+    return NULL;
+
+  self = csb_sandbox_new (g_steal_pointer (&spec), g_steal_pointer (&backend));
+  csb_dbus_sandbox_set_started_at (CSB_DBUS_SANDBOX (self),
+                                   json_object_get_int_member_with_default (record, "started-at",
+                                                                            0));
+  csb_dbus_sandbox_set_pid (CSB_DBUS_SANDBOX (self),
+                            json_object_get_int_member_with_default (record, "pid", 0));
+  csb_dbus_sandbox_set_protections (CSB_DBUS_SANDBOX (self),
+                                    (const char * const *) protections);
+  if (self->spec->options->network_allow->len > 0)
+    {
+      g_autoptr(GError) net_error = NULL;
+
+      /* The proxy died with the old service; the sandbox sees the new one at the
+       * same path (its folder, not the socket, is bound in). */
+      if (!setup_network_filter (self, &net_error))
+        g_warning ("sandbox %s: its network filter cannot be restored: %s", id,
+                   net_error->message);
+    }
+  csb_dbus_sandbox_set_state (CSB_DBUS_SANDBOX (self), "running");
+  g_message ("sandbox %s taken over (pid %u) on %s", id,
+             csb_dbus_sandbox_get_pid (CSB_DBUS_SANDBOX (self)), self->spec->project_dir);
   return self;
 }

@@ -21,6 +21,10 @@ gboolean     csb_sandbox_start_finish (CsbSandbox          *self,
                                        GAsyncResult        *result,
                                        GError             **error);
 
+CsbSandbox  *csb_sandbox_adopt        (const char          *state_dir,
+                                       GSettings           *settings,
+                                       GError             **error);
+
 gboolean     csb_rm_rf                (const char          *path,
                                        GError             **error);
 

@@ -74,6 +74,8 @@ on_name_acquired (GDBusConnection *connection,
                   const char      *name,
                   gpointer         user_data)
 {
+  /* Only once the name is ours: two services must not both take them over. */
+  csb_manager_adopt_sandboxes (manager);
   g_message ("%s %s ready", name, PACKAGE_VERSION);
   update_idle ();
 }

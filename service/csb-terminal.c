@@ -408,32 +408,42 @@ csb_terminal_new (int         master_fd,
   return g_steal_pointer (&self);
 }
 
+/* Takes @fd (a connected stream socket) as a client: history first, then live. */
+void
+csb_terminal_add_client (CsbTerminal *self,
+                         int          fd)
+{
+  Client *client;
+
+  g_return_if_fail (CSB_IS_TERMINAL (self));
+  g_return_if_fail (fd >= 0);
+
+  g_unix_set_fd_nonblocking (fd, TRUE, NULL);
+  client = g_new0 (Client, 1);
+  client->terminal = self;
+  client->fd = fd;
+  client->pending_out = g_byte_array_new ();
+  g_byte_array_append (client->pending_out, self->history->data, self->history->len);
+  g_ptr_array_add (self->clients, client);
+  client_update_watch (client);
+}
+
 int
 csb_terminal_open_client (CsbTerminal *self,
                           GError     **error)
 {
   int pair[2];
-  Client *client;
 
   g_return_val_if_fail (CSB_IS_TERMINAL (self), -1);
 
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, pair) != 0)
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
                    "cannot create a terminal stream: %s", g_strerror (errno));
       return -1;
     }
-  /* The client's end is blocking, as a plain fd should be for its reader. */
-  g_unix_set_fd_nonblocking (pair[1], FALSE, NULL);
-
-  client = g_new0 (Client, 1);
-  client->terminal = self;
-  client->fd = pair[0];
-  client->pending_out = g_byte_array_new ();
-  g_byte_array_append (client->pending_out, self->history->data, self->history->len);
-  g_ptr_array_add (self->clients, client);
-  client_update_watch (client);
-
+  /* The client's end stays blocking, as a plain fd should be for its reader. */
+  csb_terminal_add_client (self, pair[0]);
   return pair[1];
 }
 

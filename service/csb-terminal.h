@@ -19,6 +19,8 @@ CsbTerminal *csb_terminal_new            (int           master_fd,
                                           GError      **error);
 int          csb_terminal_open_client    (CsbTerminal  *self,
                                           GError      **error);
+void         csb_terminal_add_client     (CsbTerminal  *self,
+                                          int           fd);
 gboolean     csb_terminal_resize         (CsbTerminal  *self,
                                           guint16       columns,
                                           guint16       rows,

@@ -1,12 +1,19 @@
-/* claude-sandbox-net-helper — runs inside a sandbox whose network is filtered.
+/* claude-sandbox-init — the first program inside a sandbox, before the command.
  *
- *   claude-sandbox-net-helper SOCKET PORT -- COMMAND [ARG…]
+ *   claude-sandbox-init [--tty] [--net SOCKET PORT] -- COMMAND [ARG…]
  *
- * The sandbox has its own network namespace with only lo. This helper listens on
- * 127.0.0.1:PORT, relays each connection to SOCKET (the service's filtering proxy,
- * bound in from outside), and runs COMMAND as its child, exiting with its status.
- * It ignores the terminal's and Stop's signals: the command gets them, and when it
- * ends the helper ends. Plain C and poll(): nothing to load but libc.
+ * --tty: the command gets its terminal (fd 0) as controlling terminal in a session
+ * of its own *inside* the sandbox's pid namespace. Made outside, the session and
+ * its foreground process group would be invisible inside, and a job-control shell
+ * could not hand the terminal back ("Cannot set tty process group").
+ *
+ * --net: the sandbox has its own network namespace with only lo. We listen on
+ * 127.0.0.1:PORT, relay each connection to SOCKET (the service's filtering proxy,
+ * bound in from outside), and run COMMAND as our child, exiting with its status;
+ * we ignore the terminal's and Stop's signals: the command gets them, and when it
+ * ends we end. Without --net we simply become COMMAND.
+ *
+ * Plain C and poll(): nothing to load but libc.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #ifndef _GNU_SOURCE
@@ -20,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -156,6 +164,24 @@ exit_status (int wait_status)
   return 255;
 }
 
+static void
+take_terminal (void)
+{
+  /* A new session (we are not a group leader: bwrap forked us), then fd 0, which no
+   * session holds (the monitor gave it to none), as its controlling terminal. */
+  setsid ();
+  if (ioctl (0, TIOCSCTTY, 0) != 0)
+    fprintf (stderr, "claude-sandbox-init: no controlling terminal: %s\n", strerror (errno));
+}
+
+static int
+run_command (char **command)
+{
+  execvp (command[0], command);
+  fprintf (stderr, "claude-sandbox-init: cannot run %s: %s\n", command[0], strerror (errno));
+  return errno == ENOENT ? 127 : 126;
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -170,17 +196,39 @@ main (int   argc,
   long port;
   pid_t child;
 
-  if (argc < 5 || strcmp (argv[3], "--") != 0)
+  int tty = 0, arg = 1;
+
+  proxy_path = NULL;
+  port = 0;
+  for (; arg < argc; arg++)
     {
-      fprintf (stderr, "usage: %s SOCKET PORT -- COMMAND [ARG…]\n", argv[0]);
+      if (strcmp (argv[arg], "--tty") == 0)
+        tty = 1;
+      else if (strcmp (argv[arg], "--net") == 0 && arg + 2 < argc)
+        {
+          proxy_path = argv[++arg];
+          port = strtol (argv[++arg], NULL, 10);
+          if (port < 1 || port > 65535)
+            {
+              fprintf (stderr, "%s: bad port '%s'\n", argv[0], argv[arg]);
+              return 125;
+            }
+        }
+      else
+        break;
+    }
+  if (arg + 1 >= argc || strcmp (argv[arg], "--") != 0)
+    {
+      fprintf (stderr, "usage: %s [--tty] [--net SOCKET PORT] -- COMMAND [ARG…]\n", argv[0]);
       return 125;
     }
-  proxy_path = argv[1];
-  port = strtol (argv[2], NULL, 10);
-  if (port < 1 || port > 65535)
+  arg++;
+
+  if (proxy_path == NULL)
     {
-      fprintf (stderr, "%s: bad port '%s'\n", argv[0], argv[2]);
-      return 125;
+      if (tty)
+        take_terminal ();
+      return run_command (argv + arg);
     }
 
   /* Two fds a connection: lift the soft limit to the hard one. */
@@ -212,9 +260,10 @@ main (int   argc,
   if (child == 0)
     {
       signal (SIGCHLD, SIG_DFL);
-      execvp (argv[4], argv + 4);
-      fprintf (stderr, "%s: cannot run %s: %s\n", argv[0], argv[4], strerror (errno));
-      _exit (errno == ENOENT ? 127 : 126);
+      close (listener);
+      if (tty)
+        take_terminal ();
+      _exit (run_command (argv + arg));
     }
   for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
     signal (ignored[i], SIG_IGN);

@@ -1,0 +1,634 @@
+/* claude-sandbox-monitor — holds one bwrap sandbox, so that it outlives the service.
+ *
+ * In the manner of podman's conmon: the monitor is the sandbox's parent, owns its
+ * terminal (the pty, the log, the attached clients) and records its pid and exit
+ * status in a status file. The service talks to it over a unix socket:
+ *
+ *   ATTACH                 the connection becomes a terminal client (history, then live)
+ *   WATCH                  the connection gets "PID n" and "EXIT status" lines, and may
+ *                          send: RESIZE cols rows | STOP grace-seconds | KILL
+ *
+ * A service that crashes or is upgraded reconnects (WATCH) and finds the sandbox as
+ * it was; nothing inside notices. The monitor exits once the sandbox has ended and
+ * its terminal's last output has reached the log and every attached client.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <gio/gunixinputstream.h>
+#include <gio/gunixsocketaddress.h>
+#include <glib-unix.h>
+#include <json-glib/json-glib.h>
+
+#include "csb-terminal.h"
+
+#define LINE_MAX_LEN 256
+#define DRAIN_TIMEOUT_S 10
+
+static GMainLoop *loop;
+static CsbTerminal *terminal;
+static GPtrArray *watchers;       /* (element-type GSocketConnection) */
+static char *status_path;
+static GPid bwrap_pid;
+static pid_t child_pid;
+static int exit_status = -1;
+static guint kill_timeout_id;
+static guint term_tick_id;
+static guint term_ticks;
+static GDataInputStream *json_reader;
+static guint exit_announce_id;
+static gboolean exit_announced;
+
+static void
+write_status (void)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *data = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "monitor-pid");
+  json_builder_add_int_value (builder, getpid ());
+  json_builder_set_member_name (builder, "child-pid");
+  json_builder_add_int_value (builder, child_pid);
+  json_builder_set_member_name (builder, "terminal");
+  json_builder_add_boolean_value (builder, terminal != NULL);
+  if (exit_status >= 0)
+    {
+      json_builder_set_member_name (builder, "exit-status");
+      json_builder_add_int_value (builder, exit_status);
+    }
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  data = json_generator_to_data (generator, NULL);
+  if (!g_file_set_contents_full (status_path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                 NULL))
+    g_warning ("cannot write %s", status_path);
+}
+
+static void
+broadcast (const char *line)
+{
+  for (guint i = watchers->len; i > 0; i--)
+    {
+      GSocketConnection *connection = g_ptr_array_index (watchers, i - 1);
+      GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
+
+      /* A line into a socket buffer: it does not block. A watcher gone is dropped. */
+      if (!g_output_stream_write_all (out, line, strlen (line), NULL, NULL, NULL))
+        g_ptr_array_remove_index (watchers, i - 1);
+    }
+}
+
+static gboolean
+same_pid_namespace (pid_t pid,
+                    ino_t ns)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/ns/pid", (int) pid);
+  struct stat st;
+
+  return stat (path, &st) == 0 && st.st_ino == ns;
+}
+
+static GHashTable *terminated;   /* pids that got SIGTERM */
+
+/* @signum to everything in the sandbox's pid namespace but its init, bwrap's, which
+ * takes no signal it has no handler for from outside. With @once, each pid gets it
+ * once (a program shutting down on SIGTERM is not told twice). */
+static void
+signal_namespace_full (int      signum,
+                       gboolean once)
+{
+  g_autofree char *ns_path = g_strdup_printf ("/proc/%d/ns/pid", (int) child_pid);
+  g_autoptr(GDir) proc = NULL;
+  struct stat ns;
+  const char *name;
+
+  if (child_pid <= 0 || stat (ns_path, &ns) != 0)
+    return;
+  proc = g_dir_open ("/proc", 0, NULL);
+  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
+    {
+      guint64 pid;
+
+      if (!g_ascii_string_to_unsigned (name, 10, 1, G_MAXINT, &pid, NULL))
+        continue;
+      if ((pid_t) pid == child_pid || !same_pid_namespace ((pid_t) pid, ns.st_ino))
+        continue;
+      if (once)
+        {
+          if (g_hash_table_contains (terminated, GINT_TO_POINTER (pid)))
+            continue;
+          g_hash_table_add (terminated, GINT_TO_POINTER (pid));
+        }
+      kill ((pid_t) pid, signum);
+    }
+}
+
+static void
+signal_namespace (int signum)
+{
+  signal_namespace_full (signum, FALSE);
+}
+
+/* Right after Launch the command may not be running yet (bwrap reports the pid
+ * before it sets up the mounts): processes that appear during the grace period
+ * get their SIGTERM too. */
+static gboolean
+on_term_tick (gpointer user_data)
+{
+  if (++term_ticks >= 8)
+    {
+      /* An interactive shell ignores SIGTERM but ends on hang-up, as when its
+       * window closes: the second word of a graceful stop, after 2 s. */
+      signal_namespace (SIGHUP);
+      term_tick_id = 0;
+      return G_SOURCE_REMOVE;
+    }
+  signal_namespace_full (SIGTERM, TRUE);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_kill_timeout (gpointer user_data)
+{
+  kill_timeout_id = 0;
+  /* Killing the namespace's init ends every process in it. */
+  if (child_pid > 0)
+    kill (child_pid, SIGKILL);
+  if (bwrap_pid > 0)
+    kill (bwrap_pid, SIGKILL);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+handle_command (const char *line)
+{
+  g_auto(GStrv) words = g_strsplit (line, " ", 4);
+  guint64 a, b;
+
+  if (g_strcmp0 (words[0], "RESIZE") == 0 && words[1] && words[2] &&
+      g_ascii_string_to_unsigned (words[1], 10, 1, 1000, &a, NULL) &&
+      g_ascii_string_to_unsigned (words[2], 10, 1, 1000, &b, NULL))
+    {
+      if (terminal != NULL)
+        csb_terminal_resize (terminal, a, b, NULL);
+    }
+  else if (g_strcmp0 (words[0], "STOP") == 0 && words[1] &&
+           g_ascii_string_to_unsigned (words[1], 10, 1, 3600, &a, NULL))
+    {
+      if (exit_status >= 0 || kill_timeout_id != 0)
+        return;
+      if (child_pid > 0)
+        {
+          signal_namespace_full (SIGTERM, TRUE);
+          term_tick_id = g_timeout_add (250, on_term_tick, NULL);
+        }
+      else if (bwrap_pid > 0)
+        kill (bwrap_pid, SIGTERM);
+      kill_timeout_id = g_timeout_add_seconds (a, on_kill_timeout, NULL);
+    }
+  else if (g_strcmp0 (words[0], "KILL") == 0)
+    on_kill_timeout (NULL);
+  else
+    g_debug ("unknown command: %s", line);
+}
+
+typedef struct
+{
+  GSocketConnection *connection;
+  GDataInputStream  *reader;      /* once it is a WATCH connection */
+  GString           *first_line;
+  char               byte;
+} Control;
+
+static void
+control_free (Control *control)
+{
+  g_clear_object (&control->reader);
+  g_clear_object (&control->connection);
+  if (control->first_line)
+    g_string_free (control->first_line, TRUE);
+  g_free (control);
+}
+
+static void control_read_command (Control *control);
+
+static void
+on_control_line (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Control *control = user_data;
+  g_autofree char *line = NULL;
+  gsize len;
+
+  line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
+                                                    &len, NULL);
+  if (line == NULL || len > LINE_MAX_LEN)
+    {
+      g_ptr_array_remove (watchers, control->connection);
+      control_free (control);
+      return;
+    }
+  handle_command (line);
+  control_read_command (control);
+}
+
+static void
+control_read_command (Control *control)
+{
+  g_data_input_stream_read_line_async (control->reader, G_PRIORITY_DEFAULT, NULL,
+                                       on_control_line, control);
+}
+
+static void
+start_watching (Control *control)
+{
+  control->reader = g_data_input_stream_new (
+    g_io_stream_get_input_stream (G_IO_STREAM (control->connection)));
+  g_data_input_stream_set_newline_type (control->reader, G_DATA_STREAM_NEWLINE_TYPE_LF);
+  g_ptr_array_add (watchers, g_object_ref (control->connection));
+  if (child_pid > 0)
+    {
+      g_autofree char *pid_line = g_strdup_printf ("PID %d\n", (int) child_pid);
+      broadcast (pid_line);
+    }
+  if (exit_announced)
+    {
+      g_autofree char *exit_line = g_strdup_printf ("EXIT %d\n", exit_status);
+      broadcast (exit_line);
+    }
+  control_read_command (control);
+}
+
+static void read_first_byte (Control *control);
+
+/* The first line is read a byte at a time: after "ATTACH" come the user's keys,
+ * which belong to the terminal, not to a read-ahead buffer of ours. */
+static void
+on_first_byte (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Control *control = user_data;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, NULL);
+
+  if (n != 1 || control->first_line->len > LINE_MAX_LEN)
+    {
+      control_free (control);
+      return;
+    }
+  if (control->byte != '\n')
+    {
+      g_string_append_c (control->first_line, control->byte);
+      read_first_byte (control);
+      return;
+    }
+
+  if (g_str_equal (control->first_line->str, "ATTACH"))
+    {
+      GSocket *socket = g_socket_connection_get_socket (control->connection);
+      int fd = dup (g_socket_get_fd (socket));
+
+      if (terminal != NULL && fd >= 0)
+        csb_terminal_add_client (terminal, fd);
+      else if (fd >= 0)
+        close (fd);
+      control_free (control);
+    }
+  else if (g_str_equal (control->first_line->str, "WATCH"))
+    start_watching (control);
+  else
+    control_free (control);
+}
+
+static void
+read_first_byte (Control *control)
+{
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (control->connection));
+
+  g_input_stream_read_async (in, &control->byte, 1, G_PRIORITY_DEFAULT, NULL, on_first_byte,
+                             control);
+}
+
+static gboolean
+on_incoming (GSocketService    *service,
+             GSocketConnection *connection,
+             GObject           *source_object,
+             gpointer           user_data)
+{
+  Control *control = g_new0 (Control, 1);
+
+  control->connection = g_object_ref (connection);
+  control->first_line = g_string_new (NULL);
+  read_first_byte (control);
+  return TRUE;
+}
+
+static void
+maybe_quit (void)
+{
+  if (exit_status < 0)
+    return;
+  if (terminal != NULL && (!csb_terminal_is_closed (terminal) ||
+                           csb_terminal_get_n_clients (terminal) > 0))
+    return;
+  g_main_loop_quit (loop);
+}
+
+static gboolean
+on_check_quit (gpointer user_data)
+{
+  /* bwrap is reaped; whatever it left (we are their subreaper) is reaped here. */
+  while (waitpid (-1, NULL, WNOHANG) > 0)
+    ;
+  maybe_quit ();
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_drain_timeout (gpointer user_data)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+announce_exit (void)
+{
+  g_autofree char *line = NULL;
+
+  if (exit_announced)
+    return;
+  exit_announced = TRUE;
+  g_clear_handle_id (&exit_announce_id, g_source_remove);
+  line = g_strdup_printf ("EXIT %d\n", exit_status);
+  broadcast (line);
+}
+
+static gboolean
+on_announce_timeout (gpointer user_data)
+{
+  exit_announce_id = 0;
+  announce_exit ();
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_bwrap_exited (GPid     pid,
+                 int      wait_status,
+                 gpointer user_data)
+{
+  g_spawn_close_pid (pid);
+  bwrap_pid = 0;
+  g_clear_handle_id (&kill_timeout_id, g_source_remove);
+  g_clear_handle_id (&term_tick_id, g_source_remove);
+  if (WIFEXITED (wait_status))
+    exit_status = WEXITSTATUS (wait_status);
+  else if (WIFSIGNALED (wait_status))
+    exit_status = 128 + WTERMSIG (wait_status);
+  else
+    exit_status = 255;
+
+  write_status ();
+
+  /* The last output may still be in the pty, and the terminal closes at its EOF:
+   * the end is announced once the log holds everything (bwrap's own error, say). */
+  if (terminal != NULL && !csb_terminal_is_closed (terminal))
+    {
+      g_signal_connect (terminal, "closed", G_CALLBACK (announce_exit), NULL);
+      exit_announce_id = g_timeout_add_seconds (1, on_announce_timeout, NULL);
+    }
+  else
+    announce_exit ();
+  g_timeout_add (50, on_check_quit, NULL);
+  g_timeout_add_seconds (DRAIN_TIMEOUT_S, on_drain_timeout, NULL);
+}
+
+static void read_json_line (void);
+
+static void
+on_json_line (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autofree char *line = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
+                                                    NULL, NULL);
+  if (line == NULL)
+    return;
+  if (json_parser_load_from_data (parser, line, -1, NULL) &&
+      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      JsonObject *object = json_node_get_object (json_parser_get_root (parser));
+
+      if (json_object_has_member (object, "child-pid"))
+        {
+          g_autofree char *pid_line = NULL;
+
+          child_pid = json_object_get_int_member (object, "child-pid");
+          write_status ();
+          pid_line = g_strdup_printf ("PID %d\n", (int) child_pid);
+          broadcast (pid_line);
+        }
+    }
+  read_json_line ();
+}
+
+static void
+read_json_line (void)
+{
+  g_data_input_stream_read_line_async (json_reader, G_PRIORITY_DEFAULT, NULL, on_json_line,
+                                       NULL);
+}
+
+static void
+child_setup (gpointer user_data)
+{
+  /* A session of its own, without a controlling terminal: claude-sandbox-init
+   * makes the pty that inside the sandbox's pid namespace, where job control can
+   * see the session. */
+  setsid ();
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketService) service = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  g_auto(GStrv) keep_fds = NULL;
+  g_autofree char *socket_path = NULL;
+  g_autofree char *log_path = NULL;
+  g_autofree char *stdio_spec = NULL;
+  g_autoptr(GArray) sources = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr(GArray) targets = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr(GPtrArray) bwrap_argv = g_ptr_array_new_with_free_func (g_free);
+  gboolean pty = FALSE;
+  int ready_fd = -1;
+  int stdio[3] = { -1, -1, -1 };
+  int json_pipe[2];
+  int json_target = 3;
+  const GOptionEntry entries[] = {
+    { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_path, "Control socket", "PATH" },
+    { "status", 0, 0, G_OPTION_ARG_FILENAME, &status_path, "Status file", "PATH" },
+    { "log", 0, 0, G_OPTION_ARG_FILENAME, &log_path, "Terminal log", "PATH" },
+    { "pty", 0, 0, G_OPTION_ARG_NONE, &pty, "Give the sandbox a terminal", NULL },
+    { "stdio", 0, 0, G_OPTION_ARG_STRING, &stdio_spec, "The sandbox's 0,1,2", "IN,OUT,ERR" },
+    { "keep-fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &keep_fds, "Pass FD on to bwrap", "FD" },
+    { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd, "Write a byte here when ready", "FD" },
+    { NULL }
+  };
+  int dash = -1;
+
+  for (int i = 1; i < argc; i++)
+    if (g_str_equal (argv[i], "--"))
+      {
+        dash = i;
+        break;
+      }
+  if (dash < 0 || dash + 1 >= argc)
+    {
+      g_printerr ("usage: claude-sandbox-monitor OPTIONS -- BWRAP ARGS…\n");
+      return 125;
+    }
+  {
+    int opt_argc = dash;
+    char **opt_argv = argv;
+
+    context = g_option_context_new ("-- BWRAP ARGS…");
+    g_option_context_add_main_entries (context, entries, NULL);
+    if (!g_option_context_parse (context, &opt_argc, &opt_argv, &error) ||
+        socket_path == NULL || status_path == NULL)
+      {
+        g_printerr ("claude-sandbox-monitor: %s\n", error ? error->message : "--socket and --status are required");
+        return 125;
+      }
+  }
+
+  /* Out of the service's session and process group: its end is not ours. Orphans
+   * of the sandbox come to us, not to an init that may not reap them. */
+  setsid ();
+  prctl (PR_SET_CHILD_SUBREAPER, 1);
+  signal (SIGPIPE, SIG_IGN);
+  loop = g_main_loop_new (NULL, FALSE);
+  terminated = g_hash_table_new (NULL, NULL);
+  watchers = g_ptr_array_new_with_free_func (g_object_unref);
+
+  unlink (socket_path);
+  service = g_socket_service_new ();
+  address = g_unix_socket_address_new (socket_path);
+  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), address,
+                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL,
+                                      NULL, &error))
+    {
+      g_printerr ("claude-sandbox-monitor: %s\n", error->message);
+      return 125;
+    }
+  g_signal_connect (service, "incoming", G_CALLBACK (on_incoming), NULL);
+  g_socket_service_start (service);
+
+  if (pty)
+    {
+      int master, slave;
+
+      if (!csb_pty_open (&master, &slave, &error) ||
+          (terminal = csb_terminal_new (master, log_path, &error)) == NULL)
+        {
+          g_printerr ("claude-sandbox-monitor: %s\n", error->message);
+          return 125;
+        }
+      stdio[0] = slave;
+      stdio[1] = slave;
+      stdio[2] = slave;
+    }
+  else if (stdio_spec != NULL)
+    {
+      g_auto(GStrv) fds = g_strsplit (stdio_spec, ",", 3);
+
+      for (guint i = 0; i < 3 && fds[i] != NULL; i++)
+        stdio[i] = atoi (fds[i]);
+    }
+
+  for (guint i = 0; keep_fds != NULL && keep_fds[i] != NULL; i++)
+    {
+      int fd = atoi (keep_fds[i]);
+
+      g_array_append_val (sources, fd);
+      g_array_append_val (targets, fd);
+      if (fd >= json_target)
+        json_target = fd + 1;
+    }
+
+  if (!g_unix_open_pipe (json_pipe, FD_CLOEXEC, &error))
+    return 125;
+  g_array_append_val (sources, json_pipe[1]);
+  g_array_append_val (targets, json_target);
+
+  g_ptr_array_add (bwrap_argv, g_strdup (argv[dash + 1]));
+  g_ptr_array_add (bwrap_argv, g_strdup ("--json-status-fd"));
+  g_ptr_array_add (bwrap_argv, g_strdup_printf ("%d", json_target));
+  for (int i = dash + 2; i < argc; i++)
+    g_ptr_array_add (bwrap_argv, g_strdup (argv[i]));
+  g_ptr_array_add (bwrap_argv, NULL);
+
+  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) bwrap_argv->pdata,
+                                         (const char * const[]) { NULL },
+                                         G_SPAWN_DO_NOT_REAP_CHILD, child_setup,
+                                         GINT_TO_POINTER (pty), stdio[0], stdio[1], stdio[2],
+                                         (const int *) sources->data,
+                                         (const int *) targets->data, sources->len,
+                                         &bwrap_pid, NULL, NULL, NULL, &error))
+    {
+      g_printerr ("claude-sandbox-monitor: cannot start bwrap: %s\n", error->message);
+      return 125;
+    }
+
+  /* Only bwrap and the sandbox hold these now. */
+  close (json_pipe[1]);
+  for (guint i = 0; i < sources->len - 1; i++)
+    close (g_array_index (sources, int, i));
+  if (pty)
+    close (stdio[0]);
+  else
+    for (guint i = 0; i < 3; i++)
+      if (stdio[i] >= 0)
+        close (stdio[i]);
+
+  json_reader = g_data_input_stream_new (g_unix_input_stream_new (json_pipe[0], TRUE));
+  read_json_line ();
+  g_child_watch_add (bwrap_pid, on_bwrap_exited, NULL);
+  write_status ();
+
+  if (ready_fd >= 0)
+    {
+      (void) !write (ready_fd, "x", 1);
+      close (ready_fd);
+    }
+
+  g_main_loop_run (loop);
+
+  unlink (socket_path);
+  g_clear_object (&terminal);
+  return 0;
+}
