@@ -6,6 +6,7 @@
 
 #include "csb-backend.h"
 #include "csb-bwrap-backend.h"
+#include "csb-container-backend.h"
 #include "csb-error.h"
 #include "csb-vm-backend.h"
 
@@ -30,7 +31,7 @@ typedef struct
 static const BackendEntry backends[] = {
   { "bwrap", csb_bwrap_backend_get_type, NULL },
   { "vm", csb_vm_backend_get_type, NULL },
-  { "container", NULL, "the container backend is not part of this build yet" },
+  { "container", csb_container_backend_get_type, NULL },
 };
 
 static const char * const backend_names[] = { "bwrap", "vm", "container", NULL };

@@ -160,3 +160,47 @@ csb_stage_find_gh_token (CsbSandboxSpec *spec,
                        "are not set in the service's environment and 'gh auth token' gave none");
   return NULL;
 }
+
+GPtrArray *
+csb_stage_environment (CsbSandboxSpec     *spec,
+                       const CsbStageUser *user,
+                       const char         *path_env,
+                       const char         *run_user,
+                       const char         *token)
+{
+  GPtrArray *env = g_ptr_array_new_with_free_func (g_free);
+  g_auto(GStrv) allowlist = NULL;
+  GHashTableIter iter;
+  gpointer name, value;
+
+  allowlist = spec->settings ? g_settings_get_strv (spec->settings, "env-allowlist")
+                             : g_new0 (char *, 1);
+  for (guint i = 0; allowlist[i] != NULL; i++)
+    {
+      const char *v = g_environ_getenv (spec->environ, allowlist[i]);
+      if (v != NULL)
+        g_ptr_array_add (env, g_strdup_printf ("%s=%s", allowlist[i], v));
+    }
+  if (g_environ_getenv (spec->environ, "LANG") == NULL)
+    g_ptr_array_add (env, g_strdup ("LANG=C.UTF-8"));
+  g_ptr_array_add (env, g_strdup_printf ("HOME=%s", user->home));
+  g_ptr_array_add (env, g_strdup_printf ("USER=%s", user->name));
+  g_ptr_array_add (env, g_strdup_printf ("LOGNAME=%s", user->name));
+  g_ptr_array_add (env, g_strdup_printf ("SHELL=%s", user->shell));
+  g_ptr_array_add (env, g_strdup_printf ("PATH=%s", path_env));
+  g_ptr_array_add (env, g_strdup_printf ("XDG_RUNTIME_DIR=%s", run_user));
+  g_ptr_array_add (env, g_strdup_printf ("TERM=%s", spec->stdio_is_pty ? "xterm-256color"
+                                                                       : "dumb"));
+  g_ptr_array_add (env, g_strdup ("IS_SANDBOX=1"));
+  g_ptr_array_add (env, g_strdup_printf ("CLAUDE_SANDBOX_ID=%s", spec->id));
+  g_ptr_array_add (env, g_strdup ("DISABLE_AUTOUPDATER=1"));
+  if (token != NULL)
+    {
+      g_ptr_array_add (env, g_strdup_printf ("GH_TOKEN=%s", token));
+      g_ptr_array_add (env, g_strdup_printf ("GITHUB_TOKEN=%s", token));
+    }
+  g_hash_table_iter_init (&iter, spec->options->env);
+  while (g_hash_table_iter_next (&iter, &name, &value))
+    g_ptr_array_add (env, g_strdup_printf ("%s=%s", (char *) name, (char *) value));
+  return env;
+}

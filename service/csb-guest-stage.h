@@ -34,4 +34,12 @@ gboolean  csb_stage_etc           (const char         *etc_dir,
 char     *csb_stage_find_gh_token (CsbSandboxSpec     *spec,
                                    GError            **error);
 
+/* The sandbox's environment, "NAME=VALUE": the env-allowlist setting's share of
+ * the service's, then ours, the token (nullable) and the caller's env option. */
+GPtrArray *csb_stage_environment  (CsbSandboxSpec     *spec,
+                                   const CsbStageUser *user,
+                                   const char         *path_env,
+                                   const char         *run_user,
+                                   const char         *token);
+
 G_END_DECLS

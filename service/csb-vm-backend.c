@@ -598,8 +598,7 @@ build_guest (Setup      *setup,
   g_autofree char *token = NULL;
   g_autoptr(CsbClaudeInstall) claude = NULL;
   g_autoptr(GPtrArray) protected = NULL;
-  g_auto(GStrv) allowlist = NULL;
-  g_autoptr(GPtrArray) env = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) env = NULL;
   gboolean wants_claude = g_str_equal (spec->command[0], "claude");
 
   {
@@ -771,39 +770,10 @@ build_guest (Setup      *setup,
     protect_project_config (setup);
 
   /* The environment: an allowlist of the service's, then ours. */
-  allowlist = spec->settings ? g_settings_get_strv (spec->settings, "env-allowlist")
-                             : g_new0 (char *, 1);
-  for (guint i = 0; allowlist[i] != NULL; i++)
-    {
-      const char *value = g_environ_getenv (spec->environ, allowlist[i]);
-      if (value != NULL)
-        g_ptr_array_add (env, g_strdup_printf ("%s=%s", allowlist[i], value));
-    }
-  if (g_environ_getenv (spec->environ, "LANG") == NULL)
-    g_ptr_array_add (env, g_strdup ("LANG=C.UTF-8"));
-  g_ptr_array_add (env, g_strdup_printf ("HOME=%s", home));
-  g_ptr_array_add (env, g_strdup_printf ("USER=%s", g_get_user_name ()));
-  g_ptr_array_add (env, g_strdup_printf ("LOGNAME=%s", g_get_user_name ()));
-  g_ptr_array_add (env, g_strdup_printf ("SHELL=%s", shell));
-  g_ptr_array_add (env, g_strdup_printf ("PATH=%s", path_env));
-  g_ptr_array_add (env, g_strdup_printf ("XDG_RUNTIME_DIR=%s", run_user));
-  g_ptr_array_add (env, g_strdup_printf ("TERM=%s", spec->stdio_is_pty ? "xterm-256color"
-                                                                       : "dumb"));
-  g_ptr_array_add (env, g_strdup ("IS_SANDBOX=1"));
-  g_ptr_array_add (env, g_strdup_printf ("CLAUDE_SANDBOX_ID=%s", spec->id));
-  g_ptr_array_add (env, g_strdup ("DISABLE_AUTOUPDATER=1"));
-  if (token != NULL)
-    {
-      g_ptr_array_add (env, g_strdup_printf ("GH_TOKEN=%s", token));
-      g_ptr_array_add (env, g_strdup_printf ("GITHUB_TOKEN=%s", token));
-    }
   {
-    GHashTableIter iter;
-    gpointer name, value;
+    CsbStageUser user = { g_get_user_name (), getuid (), getgid (), home, shell };
 
-    g_hash_table_iter_init (&iter, opts->env);
-    while (g_hash_table_iter_next (&iter, &name, &value))
-      g_ptr_array_add (env, g_strdup_printf ("%s=%s", (char *) name, (char *) value));
+    env = csb_stage_environment (spec, &user, path_env, run_user, token);
   }
   g_ptr_array_add (setup->protections, g_strdup ("clear-environment"));
   for (guint i = 0; i < env->len; i++)

@@ -1,0 +1,1299 @@
+/* csb-container-backend.c
+ *
+ * One transient libvirt-LXC domain per sandbox on lxc:///system. Containers
+ * need root to set up; the root libvirtd holds it, and polkit decides whether
+ * the user may ask it (action org.libvirt.unix.manage): this service never runs
+ * as root and never asks for it itself.
+ *
+ * The container's root is a fresh folder of ours in the sandbox's runtime
+ * folder, read-only inside, holding only mount points and a curated /etc; on it
+ * libvirt mounts the host's /usr (and /opt) read-only, tmpfs layers for /tmp,
+ * /var/tmp, /run and $HOME, and binds for the project (rw, at its path),
+ * ~/.claude (rw, the files that make the host's claude execute things ro), git
+ * and ssh config (ro) and the control folder. A user namespace maps container
+ * root to an unprivileged host id and the sandbox's user to the real user, so
+ * files keep their owner on both sides.
+ *
+ * Our init (container/csb-container-init.c) reads the plan, secrets included,
+ * from a 0700 control folder and deletes it: nothing of it is in the domain
+ * XML, an argv or a log. It runs the command on the container's console as the
+ * user without capabilities, and writes "started" and the exit status back.
+ *
+ * Every libvirt call runs in a worker thread; libvirt-glib's event loop
+ * integration delivers lifecycle events on the main loop; the console is
+ * bridged to the sandbox's stdio by csb-libvirt.c.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "csb-claude-config.h"
+#include "csb-container-backend.h"
+#include "csb-container-domain.h"
+#include "csb-error.h"
+#include "csb-guest-stage.h"
+#include "csb-libvirt.h"
+
+#define HOSTNAME "claude-sandbox"
+#define CTL_INSIDE "/run/claude-sandbox-ctl"
+#define STATE_INSIDE "/run/claude-sandbox"
+/* The sandbox's uid inside when the real user is root: container root must
+ * not be host root, so the user who maps to host root is another id. */
+#define ROOT_USER_INSIDE 1000
+/* Container root's host id when the user has no range in /etc/subuid. */
+#define DEFAULT_ROOT_BASE 0x6fff0000u
+
+struct _CsbContainerBackend
+{
+  CsbBackend        parent_instance;
+
+  CsbSandboxSpec   *spec;          /* borrowed from the sandbox, which outlives us */
+  GTask            *start_task;
+  GCancellable     *cancellable;
+
+  virConnectPtr     conn;
+  virDomainPtr      domain;
+  virStreamPtr      console;
+  int               event_id;
+  CsbConsoleBridge *bridge;
+  char             *ctl_dir;
+  char             *root_dir;
+  GStrv             protections;
+
+  GFileMonitor     *ctl_monitor;
+  guint             destroy_timeout_id;
+  gboolean          stopping;
+  gboolean          destroyed;
+  gboolean          attached;      /* on_started took the domain over */
+  gboolean          end_pending;   /* it ended before that */
+  gboolean          ended;
+};
+
+G_DEFINE_FINAL_TYPE (CsbContainerBackend, csb_container_backend, CSB_TYPE_BACKEND)
+
+static const char * const usr_links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL };
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static char *
+find_container_init (GError **error)
+{
+  const char *env = g_getenv ("CSB_CONTAINER_INIT");
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *dir = self ? g_path_get_dirname (self) : NULL;
+  g_autofree char *in_tree = dir ? g_build_filename (dir, "container",
+                                                     "claude-sandbox-container-init", NULL)
+                                 : NULL;
+  g_autofree char *installed = g_build_filename (LIBEXECDIR, "claude-sandbox-container-init",
+                                                 NULL);
+
+  if (env != NULL && *env != '\0')
+    return g_strdup (env);
+  if (in_tree != NULL && g_file_test (in_tree, G_FILE_TEST_IS_REGULAR))
+    return g_steal_pointer (&in_tree);
+  if (g_file_test (installed, G_FILE_TEST_IS_REGULAR))
+    return g_steal_pointer (&installed);
+  g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+               "the container backend is not completely installed (%s is missing)", installed);
+  return NULL;
+}
+
+static gboolean
+lxc_driver_installed (void)
+{
+  const char *dirs[] = { "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+                         "/usr/lib64", "/usr/lib", NULL };
+
+  for (guint i = 0; dirs[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename (dirs[i], "libvirt", "connection-driver",
+                                                "libvirt_driver_lxc.so", NULL);
+      if (g_file_test (path, G_FILE_TEST_EXISTS))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+char *
+csb_container_explain_connect_error (const char *message)
+{
+  if (message == NULL)
+    message = "unknown error";
+  if (strstr (message, "no connection driver") != NULL)
+    return g_strdup_printf ("libvirt's LXC driver is not installed (install "
+                            "libvirt-daemon-driver-lxc, then restart libvirtd): %s", message);
+  if (strstr (message, "Failed to connect socket") != NULL ||
+      (strstr (message, "No such file or directory") != NULL && strstr (message, "sock") != NULL))
+    return g_strdup_printf ("the system libvirt daemon is not running (as root: libvirtd -d, "
+                            "or start the libvirtd service): %s", message);
+  if (strstr (message, "system bus") != NULL)
+    return g_strdup_printf ("not authorised: libvirt asks polkit whether you may manage "
+                            CSB_CONTAINER_URI " (action org.libvirt.unix.manage) and polkit "
+                            "cannot be reached (no system bus); see README, "
+                            "'Container backend': %s", message);
+  if (strstr (message, "no polkit agent") != NULL ||
+      strstr (message, "authentication unavailable") != NULL)
+    return g_strdup_printf ("not authorised: no polkit agent can ask you for the "
+                            "org.libvirt.unix.manage authorisation, and no polkit rule grants "
+                            "it (see data/50-claude-sandbox-libvirt.rules.example): %s", message);
+  if (strstr (message, "access denied") != NULL || strstr (message, "not authorized") != NULL ||
+      strstr (message, "authentication failed") != NULL ||
+      strstr (message, "Permission denied") != NULL)
+    return g_strdup_printf ("not authorised: polkit denied you org.libvirt.unix.manage on "
+                            CSB_CONTAINER_URI " (see data/50-claude-sandbox-libvirt.rules.example): "
+                            "%s", message);
+  return g_strdup_printf ("cannot connect to libvirt at " CSB_CONTAINER_URI ": %s", message);
+}
+
+static virConnectPtr
+open_connection (GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  virConnectPtr conn = csb_libvirt_open (CSB_CONTAINER_URI, &local_error);
+
+  if (conn == NULL)
+    {
+      virErrorPtr err = virGetLastError ();
+      g_autofree char *why = csb_container_explain_connect_error (err ? err->message : NULL);
+
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE, why);
+    }
+  return conn;
+}
+
+/* Container root's host id: the start of the user's range in /etc/subuid (or
+ * subgid), else a fixed high id no account uses. */
+static guint32
+root_base (const char *file)
+{
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autofree char *uid = g_strdup_printf ("%u", (guint) getuid ());
+  const char *user = g_get_user_name ();
+
+  if (getuid () != 0 && g_file_get_contents (file, &contents, NULL, NULL))
+    {
+      lines = g_strsplit (contents, "\n", -1);
+      for (guint i = 0; lines[i] != NULL; i++)
+        {
+          g_auto(GStrv) f = g_strsplit (lines[i], ":", 3);
+
+          if (g_strv_length (f) == 3 && (g_str_equal (f[0], user) || g_str_equal (f[0], uid)) &&
+              g_ascii_strtoull (f[1], NULL, 10) > 0)
+            return (guint32) g_ascii_strtoull (f[1], NULL, 10);
+        }
+    }
+  return DEFAULT_ROOT_BASE;
+}
+
+static gboolean
+rm_rf (const char *path)
+{
+  struct stat st;
+
+  if (lstat (path, &st) != 0)
+    return errno == ENOENT;
+  if (S_ISDIR (st.st_mode))
+    {
+      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+      const char *name;
+
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+          rm_rf (child);
+        }
+      return rmdir (path) == 0;
+    }
+  return unlink (path) == 0;
+}
+
+/* ---- the container's file system and plan ---------------------------------------- */
+
+typedef struct
+{
+  CsbSandboxSpec           *spec;
+  CsbContainerDomainConfig *domain;
+  GPtrArray                *protections;
+  GByteArray               *plan;
+  char                     *root_dir;
+  char                     *home;
+  char                     *run_user;
+} Setup;
+
+static void
+plan_add (Setup      *setup,
+          const char *word,
+          ...) G_GNUC_NULL_TERMINATED;
+
+static void
+plan_add (Setup      *setup,
+          const char *word,
+          ...)
+{
+  va_list args;
+
+  va_start (args, word);
+  for (const char *w = word; w != NULL; w = va_arg (args, const char *))
+    g_byte_array_append (setup->plan, (const guint8 *) w, strlen (w) + 1);
+  va_end (args);
+}
+
+/* Whether @path lies in a file system mounted before it (then libvirt creates
+ * its mount point there), rather than in our read-only root. */
+static gboolean
+under_mount (Setup      *setup,
+             const char *path)
+{
+  for (guint i = 1; i < setup->domain->filesystems->len; i++)
+    {
+      CsbContainerFs *fs = g_ptr_array_index (setup->domain->filesystems, i);
+      gsize len = strlen (fs->target);
+
+      if (g_str_has_prefix (path, fs->target) && path[len] == '/')
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* The mount point of @target in the root folder, unless another mount holds it. */
+static gboolean
+add_mount_point (Setup      *setup,
+                 const char *target,
+                 gboolean    is_dir,
+                 GError    **error)
+{
+  g_autofree char *path = g_build_filename (setup->root_dir, target, NULL);
+  g_autofree char *parent = g_path_get_dirname (path);
+
+  if (under_mount (setup, target))
+    return TRUE;
+  if (g_mkdir_with_parents (is_dir ? path : parent, 0755) != 0)
+    goto fail;
+  if (!is_dir && !g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      int fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0)
+        goto fail;
+      close (fd);
+    }
+  return TRUE;
+
+fail:
+  g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", path,
+               g_strerror (errno));
+  return FALSE;
+}
+
+/* Folders between $HOME and @target that libvirt creates for a mount point are
+ * container root's: the init gives them to the user. */
+static void
+own_parents_in_home (Setup      *setup,
+                     const char *target)
+{
+  g_autofree char *dir = g_path_get_dirname (target);
+  g_autoptr(GPtrArray) parents = g_ptr_array_new_with_free_func (g_free);
+
+  while (g_str_has_prefix (dir, setup->home) && strlen (dir) > strlen (setup->home))
+    {
+      char *up = g_path_get_dirname (dir);
+      g_ptr_array_insert (parents, 0, g_steal_pointer (&dir));
+      dir = up;
+    }
+  for (guint i = 0; i < parents->len; i++)
+    {
+      const char *p = g_ptr_array_index (parents, i);
+      gboolean mounted = FALSE;
+
+      for (guint j = 0; j < setup->domain->filesystems->len; j++)
+        {
+          CsbContainerFs *fs = g_ptr_array_index (setup->domain->filesystems, j);
+          if (g_str_equal (fs->target, p))
+            mounted = TRUE;
+        }
+      if (!mounted)
+        plan_add (setup, "own", p, "0755", NULL);
+    }
+}
+
+static gboolean
+add_bind (Setup      *setup,
+          const char *source,
+          const char *target,
+          gboolean    readonly,
+          GError    **error)
+{
+  gboolean is_dir = g_file_test (source, G_FILE_TEST_IS_DIR);
+
+  if (!add_mount_point (setup, target, is_dir, error))
+    return FALSE;
+  csb_container_domain_config_add_fs (setup->domain, source, target, readonly);
+  if (g_str_has_prefix (target, setup->home))
+    own_parents_in_home (setup, target);
+  return TRUE;
+}
+
+static gboolean
+add_tmpfs (Setup      *setup,
+           const char *target,
+           guint       size_mib,
+           GError    **error)
+{
+  if (!add_mount_point (setup, target, TRUE, error))
+    return FALSE;
+  csb_container_domain_config_add_tmpfs (setup->domain, target, size_mib);
+  return TRUE;
+}
+
+static gboolean
+visible_as_host_path (const char *path)
+{
+  return g_str_has_prefix (path, "/usr/") || g_str_has_prefix (path, "/opt/");
+}
+
+static gboolean
+is_socket (const char *path)
+{
+  struct stat st;
+
+  return path != NULL && stat (path, &st) == 0 && S_ISSOCK (st.st_mode);
+}
+
+static char *
+session_socket (CsbSandboxSpec *spec,
+                const char     *name)
+{
+  const char *runtime = g_environ_getenv (spec->environ, "XDG_RUNTIME_DIR");
+
+  if (name == NULL)
+    return NULL;
+  if (g_path_is_absolute (name))
+    return g_strdup (name);
+  return runtime ? g_build_filename (runtime, name, NULL) : NULL;
+}
+
+static void
+protect_project_config (Setup  *setup,
+                        GError **error)
+{
+  const char *project = setup->spec->project_dir;
+  g_autofree char *git = g_build_filename (project, ".git", NULL);
+  g_autofree char *claude = g_build_filename (project, ".claude", NULL);
+
+  if (g_file_test (git, G_FILE_TEST_IS_DIR) && !g_file_test (git, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_autofree char *hooks = g_build_filename (git, "hooks", NULL);
+      g_autofree char *config = g_build_filename (git, "config", NULL);
+
+      /* The folders onto themselves first: they cannot be renamed away. */
+      csb_container_domain_config_add_fs (setup->domain, git, git, FALSE);
+      if (g_mkdir_with_parents (hooks, 0755) == 0)
+        csb_container_domain_config_add_fs (setup->domain, hooks, hooks, TRUE);
+      if (g_file_test (config, G_FILE_TEST_IS_REGULAR))
+        csb_container_domain_config_add_fs (setup->domain, config, config, TRUE);
+      g_ptr_array_add (setup->protections, g_strdup ("git-config-ro"));
+    }
+  if (g_file_test (claude, G_FILE_TEST_IS_DIR) && !g_file_test (claude, G_FILE_TEST_IS_SYMLINK))
+    {
+      g_autoptr(GDir) dir = g_dir_open (claude, 0, NULL);
+      const char *name;
+
+      csb_container_domain_config_add_fs (setup->domain, claude, claude, FALSE);
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        if ((g_str_has_prefix (name, "settings") && g_str_has_suffix (name, ".json")) ||
+            g_str_equal (name, "hooks"))
+          {
+            g_autofree char *path = g_build_filename (claude, name, NULL);
+            if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+              csb_container_domain_config_add_fs (setup->domain, path, path, TRUE);
+          }
+      g_ptr_array_add (setup->protections, g_strdup ("project-claude-config-ro"));
+    }
+}
+
+static gboolean
+build_container (Setup      *setup,
+                 const char *ctl_dir,
+                 const char *init,
+                 GError    **error)
+{
+  CsbSandboxSpec *spec = setup->spec;
+  CsbLaunchOptions *opts = spec->options;
+  CsbContainerDomainConfig *domain = setup->domain;
+  const char *home = setup->home;
+  uid_t uid = getuid ();
+  gid_t gid = getgid ();
+  guint32 uid_inside = uid != 0 ? uid : ROOT_USER_INSIDE;
+  guint32 gid_inside = gid != 0 ? gid : ROOT_USER_INSIDE;
+  const char *user_name = uid != 0 ? g_get_user_name () : "sandbox";
+  g_autofree char *shell = csb_user_shell (spec->settings);
+  g_autofree char *uid_text = g_strdup_printf ("%u", uid_inside);
+  g_autofree char *gid_text = g_strdup_printf ("%u", gid_inside);
+  g_autofree char *claude_dir = g_build_filename (home, ".claude", NULL);
+  g_autofree char *etc = g_build_filename (setup->root_dir, "etc", NULL);
+  g_autofree char *ctl_json = g_build_filename (ctl_dir, "claude-json", NULL);
+  g_autofree char *json_copy = g_build_filename (ctl_json, ".claude.json", NULL);
+  g_autofree char *json_store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
+                                                  "claude.json", NULL);
+  g_autofree char *path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:"
+                                        "/usr/sbin:/sbin");
+  g_autofree char *token = NULL;
+  g_autofree char *resolv = NULL;
+  g_autofree char *init_copy = g_build_filename (ctl_dir, "init", NULL);
+  g_autofree char *init_inside = g_build_filename (CTL_INSIDE, "init", NULL);
+  g_autoptr(CsbClaudeInstall) claude = NULL;
+  g_autoptr(GPtrArray) protected = NULL;
+  g_autoptr(GPtrArray) env = NULL;
+  gboolean wants_claude = g_str_equal (spec->command[0], "claude");
+  CsbStageUser user = { user_name, uid_inside, gid_inside, home, shell };
+
+  {
+    g_autofree char *configured = spec->settings ?
+      g_settings_get_string (spec->settings, "claude-path") : NULL;
+    g_autoptr(GError) local_error = NULL;
+
+    claude = csb_claude_install_find ((const char * const *) spec->environ, home, configured,
+                                      &local_error);
+    if (claude == NULL && wants_claude)
+      {
+        g_propagate_error (error, g_steal_pointer (&local_error));
+        return FALSE;
+      }
+  }
+  if (opts->gh_token && (token = csb_stage_find_gh_token (spec, error)) == NULL)
+    return FALSE;
+
+  /* Who first: the plan's later entries give the user folders. */
+  plan_add (setup, "uid", uid_text, "gid", gid_text, NULL);
+
+  /* Container root is an unprivileged host id; the user is the user. */
+  csb_container_domain_config_map_ids (domain, 0, root_base ("/etc/subuid"),
+                                       0, root_base ("/etc/subgid"));
+  csb_container_domain_config_map_ids (domain, uid_inside, uid, gid_inside, gid);
+  g_ptr_array_add (setup->protections, g_strdup ("user-namespace"));
+
+  /* The root: our folder, read-only inside. */
+  if (g_mkdir_with_parents (setup->root_dir, 0755) != 0 || chmod (setup->root_dir, 0755) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s",
+                   setup->root_dir, g_strerror (errno));
+      return FALSE;
+    }
+  csb_container_domain_config_add_fs (domain, setup->root_dir, "/", TRUE);
+  g_ptr_array_add (setup->protections, g_strdup ("own-root"));
+  if (opts->network)
+    {
+      g_autofree char *host_resolv = NULL;
+      if (!g_file_get_contents ("/etc/resolv.conf", &host_resolv, NULL, NULL))
+        host_resolv = g_strdup ("");
+      resolv = g_steal_pointer (&host_resolv);
+    }
+  else
+    resolv = g_strdup ("");
+  if (!csb_stage_etc (etc, &user, HOSTNAME, resolv, error))
+    return FALSE;
+  for (guint i = 0; usr_links[i] != NULL; i++)
+    {
+      g_autofree char *path = g_strconcat ("/", usr_links[i], NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+      g_autofree char *link = g_build_filename (setup->root_dir, usr_links[i], NULL);
+
+      if (target != NULL && symlink (target, link) != 0 && errno != EEXIST)
+        g_debug ("cannot link %s: %s", link, g_strerror (errno));
+    }
+  for (guint i = 0; i < 3; i++)
+    {
+      const char *dirs[] = { "proc", "sys", "dev" };
+      g_autofree char *path = g_build_filename (setup->root_dir, dirs[i], NULL);
+      g_mkdir_with_parents (path, 0755);
+    }
+
+  /* The host's programs, read-only. */
+  if (!add_bind (setup, "/usr", "/usr", TRUE, error) ||
+      (g_file_test ("/opt", G_FILE_TEST_IS_DIR) && !add_bind (setup, "/opt", "/opt", TRUE, error)))
+    return FALSE;
+  g_ptr_array_add (setup->protections, g_strdup ("usr-ro"));
+
+  /* The writable layer: tmpfs, gone with the container. */
+  if (!add_tmpfs (setup, "/tmp", 4096, error) || !add_tmpfs (setup, "/var/tmp", 1024, error) ||
+      !add_tmpfs (setup, "/run", 256, error) || !add_tmpfs (setup, home, 4096, error))
+    return FALSE;
+  g_ptr_array_add (setup->protections, g_strdup ("private-home"));
+  g_ptr_array_add (setup->protections, g_strdup ("private-tmp"));
+  plan_add (setup, "own", home, "0700", "own", setup->run_user, "0700", NULL);
+  {
+    g_autofree char *var_run = g_build_filename (setup->root_dir, "var", "run", NULL);
+    if (symlink ("../run", var_run) != 0 && errno != EEXIST)
+      g_debug ("cannot link %s: %s", var_run, g_strerror (errno));
+  }
+
+  /* The control folder: the plan, our init, and what comes back. */
+  {
+    g_autofree char *contents = NULL;
+    gsize len;
+
+    if (!g_file_get_contents (init, &contents, &len, error) ||
+        !g_file_set_contents_full (init_copy, contents, len, G_FILE_SET_CONTENTS_NONE, 0755,
+                                   error))
+      return FALSE;
+  }
+  if (!add_bind (setup, ctl_dir, CTL_INSIDE, FALSE, error))
+    return FALSE;
+  g_free (domain->init);
+  domain->init = g_steal_pointer (&init_inside);
+
+  /* ~/.claude: rw, what makes the host's claude run things ro. */
+  if ((protected = csb_claude_protect_paths (claude_dir, error)) == NULL ||
+      !add_bind (setup, claude_dir, claude_dir, FALSE, error))
+    return FALSE;
+  for (guint i = 0; i < protected->len; i++)
+    {
+      const char *path = g_ptr_array_index (protected, i);
+      csb_container_domain_config_add_fs (domain, path, path, TRUE);
+    }
+  g_ptr_array_add (setup->protections, g_strdup ("claude-config-ro"));
+  if (g_mkdir_with_parents (ctl_json, 0700) != 0 ||
+      !csb_claude_json_prepare (home, json_store, json_copy, error))
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", ctl_json,
+                     g_strerror (errno));
+      return FALSE;
+    }
+  if (!add_bind (setup, ctl_json, STATE_INSIDE, FALSE, error))
+    return FALSE;
+  {
+    g_autofree char *link_path = g_build_filename (home, ".claude.json", NULL);
+    plan_add (setup, "symlink", STATE_INSIDE "/.claude.json", link_path, NULL);
+  }
+
+  /* Git and ssh configuration, read-only; gh's only with the token. */
+  {
+    static const char * const home_ro[] = {
+      ".gitconfig", ".config/git", ".ssh/config", ".ssh/known_hosts", ".config/gh", NULL
+    };
+
+    for (guint i = 0; home_ro[i] != NULL; i++)
+      {
+        g_autofree char *path = g_build_filename (home, home_ro[i], NULL);
+
+        if (g_str_equal (home_ro[i], ".config/gh") && !opts->gh_token)
+          continue;
+        if (!g_file_test (path, G_FILE_TEST_EXISTS) || g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+          continue;
+        if (!add_bind (setup, path, path, TRUE, error))
+          return FALSE;
+      }
+  }
+
+  /* Claude Code itself, read-only at the path it was installed to. */
+  if (claude != NULL)
+    {
+      g_autofree char *bin_dir = g_path_get_dirname (claude->path);
+      g_autofree char *old = g_steal_pointer (&path_env);
+
+      if (!visible_as_host_path (claude->bind_root) &&
+          !add_bind (setup, claude->bind_root, claude->bind_root, TRUE, error))
+        return FALSE;
+      for (guint i = 0; i < claude->symlinks->len; i++)
+        {
+          CsbSymlink *link = g_ptr_array_index (claude->symlinks, i);
+
+          if (visible_as_host_path (link->path))
+            continue;
+          if (g_str_has_prefix (link->path, home))
+            {
+              own_parents_in_home (setup, link->path);
+              plan_add (setup, "symlink", link->target, link->path, NULL);
+            }
+          else
+            {
+              g_autofree char *in_root = g_build_filename (setup->root_dir, link->path, NULL);
+              g_autofree char *parent = g_path_get_dirname (in_root);
+
+              if (!under_mount (setup, link->path) && g_mkdir_with_parents (parent, 0755) == 0 &&
+                  symlink (link->target, in_root) != 0 && errno != EEXIST)
+                g_debug ("cannot link %s: %s", in_root, g_strerror (errno));
+            }
+        }
+      path_env = g_strconcat (bin_dir, ":", old, NULL);
+    }
+
+  /* Forwarded session sockets, each only with its option. */
+  if (opts->display)
+    {
+      g_autofree char *wayland = session_socket (spec, g_environ_getenv (spec->environ,
+                                                                         "WAYLAND_DISPLAY"));
+      if (is_socket (wayland))
+        {
+          g_autofree char *dest = g_build_filename (setup->run_user, "wayland-0", NULL);
+          if (!add_bind (setup, wayland, dest, FALSE, error))
+            return FALSE;
+          g_hash_table_replace (opts->env, g_strdup ("WAYLAND_DISPLAY"), g_strdup ("wayland-0"));
+          g_ptr_array_add (setup->protections, g_strdup ("wayland"));
+        }
+    }
+  if (opts->audio)
+    {
+      g_autofree char *pipewire = session_socket (spec, "pipewire-0");
+      g_autofree char *pulse = session_socket (spec, "pulse/native");
+
+      if (is_socket (pipewire))
+        {
+          g_autofree char *dest = g_build_filename (setup->run_user, "pipewire-0", NULL);
+          if (!add_bind (setup, pipewire, dest, FALSE, error))
+            return FALSE;
+        }
+      if (is_socket (pulse))
+        {
+          g_autofree char *dest = g_build_filename (setup->run_user, "pulse", "native", NULL);
+          if (!add_bind (setup, pulse, dest, FALSE, error))
+            return FALSE;
+        }
+    }
+  if (opts->ssh_agent)
+    {
+      const char *sock = g_environ_getenv (spec->environ, "SSH_AUTH_SOCK");
+
+      if (is_socket (sock))
+        {
+          g_autofree char *dest = g_build_filename (setup->run_user, "ssh-agent.sock", NULL);
+          if (!add_bind (setup, sock, dest, FALSE, error))
+            return FALSE;
+          g_hash_table_replace (opts->env, g_strdup ("SSH_AUTH_SOCK"), g_strdup (dest));
+        }
+    }
+
+  for (guint i = 0; i < opts->ro_binds->len; i++)
+    {
+      const char *path = g_ptr_array_index (opts->ro_binds, i);
+      g_autofree char *resolved = NULL;
+
+      if (!csb_validate_bind_path ("ro-binds", path, home, &resolved, error) ||
+          !add_bind (setup, resolved, path, TRUE, error))
+        return FALSE;
+    }
+  for (guint i = 0; i < opts->rw_binds->len; i++)
+    {
+      const char *path = g_ptr_array_index (opts->rw_binds, i);
+      g_autofree char *resolved = NULL;
+
+      if (!csb_validate_bind_path ("rw-binds", path, home, &resolved, error) ||
+          !add_bind (setup, resolved, path, FALSE, error))
+        return FALSE;
+    }
+
+  /* The project, read-write at its own path. */
+  if (!add_bind (setup, spec->project_dir, spec->project_dir, FALSE, error))
+    return FALSE;
+  if (spec->settings == NULL || g_settings_get_boolean (spec->settings, "protect-project-config"))
+    protect_project_config (setup, error);
+
+  /* The plan: who, where, what. */
+  plan_add (setup, "home", home, "cwd", spec->project_dir,
+            "hostname", HOSTNAME, "raw", spec->stdio_is_pty ? "0" : "1", NULL);
+  if (spec->stdio_is_pty)
+    {
+      struct winsize ws;
+
+      if (ioctl (spec->stdio_fds[0], TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0)
+        {
+          g_autofree char *cols = g_strdup_printf ("%u", ws.ws_col);
+          g_autofree char *rows = g_strdup_printf ("%u", ws.ws_row);
+          plan_add (setup, "winsize", cols, rows, NULL);
+        }
+    }
+  env = csb_stage_environment (spec, &user, path_env, setup->run_user, token);
+  for (guint i = 0; i < env->len; i++)
+    plan_add (setup, "env", g_ptr_array_index (env, i), NULL);
+  for (guint i = 0; spec->command[i] != NULL; i++)
+    plan_add (setup, "arg", spec->command[i], NULL);
+  g_ptr_array_add (setup->protections, g_strdup ("clear-environment"));
+  g_ptr_array_add (setup->protections, g_strdup ("no-capabilities"));
+  g_ptr_array_add (setup->protections, g_strdup ("no-new-privileges"));
+
+  /* Last, the plan itself: 0600 in a 0700 folder, deleted by the init once read. */
+  {
+    g_autofree char *config = g_build_filename (ctl_dir, "config", NULL);
+
+    if (!g_file_set_contents_full (config, (const char *) setup->plan->data, setup->plan->len,
+                                   G_FILE_SET_CONTENTS_NONE, 0600, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- starting ------------------------------------------------------------------- */
+
+typedef struct
+{
+  virConnectPtr conn;
+  virDomainPtr  domain;
+  virStreamPtr  console;
+  GStrv         protections;
+  char         *ctl_dir;
+  char         *root_dir;
+} StartResult;
+
+static void
+start_result_free (StartResult *result)
+{
+  if (result->console != NULL)
+    {
+      virStreamAbort (result->console);
+      virStreamFree (result->console);
+    }
+  if (result->domain != NULL)
+    {
+      virDomainDestroy (result->domain);
+      virDomainFree (result->domain);
+    }
+  if (result->conn != NULL)
+    virConnectClose (result->conn);
+  if (result->root_dir != NULL)
+    rm_rf (result->root_dir);
+  if (result->ctl_dir != NULL)
+    rm_rf (result->ctl_dir);
+  g_strfreev (result->protections);
+  g_free (result->ctl_dir);
+  g_free (result->root_dir);
+  g_free (result);
+}
+
+static void on_lifecycle_event (virConnectPtr conn, virDomainPtr dom, int event, int detail,
+                                void *opaque);
+
+static void
+start_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  CsbContainerBackend *self = source_object;
+  CsbSandboxSpec *spec = task_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbContainerDomainConfig) domain = csb_container_domain_config_new ();
+  g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *init = NULL;
+  g_autofree char *xml = NULL;
+  StartResult *result = g_new0 (StartResult, 1);
+  Setup setup = { spec, domain, protections, g_byte_array_new (), NULL,
+                  g_strdup (g_get_home_dir ()), NULL };
+  gint64 t0 = g_get_monotonic_time ();
+
+  setup.run_user = g_strdup_printf ("/run/user/%u",
+                                    getuid () != 0 ? (guint) getuid () : ROOT_USER_INSIDE);
+  result->ctl_dir = g_build_filename (spec->runtime_dir, "ctl", NULL);
+  result->root_dir = g_build_filename (spec->runtime_dir, "root", NULL);
+  setup.root_dir = result->root_dir;
+
+  if (spec->net_proxy_socket != NULL)
+    {
+      g_set_error_literal (&error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                           "the container backend has no filtered network (network-allow) "
+                           "yet: use network on or off, or the bwrap backend");
+      goto fail;
+    }
+  if (spec->options->network)
+    {
+      /* Without <privnet/> libvirt 9.0 keeps the host's network namespace, but
+       * then cannot mount sysfs and the cgroups inside a user namespace (the
+       * namespace is not the container's): such a container fails to start. */
+      g_set_error_literal (&error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                           "the container backend has no network yet (libvirt-LXC cannot "
+                           "share the host's network with a user-namespaced container): "
+                           "launch it with network off, or use the bwrap or vm backend");
+      goto fail;
+    }
+  if ((init = find_container_init (&error)) == NULL)
+    goto fail;
+  if (g_mkdir_with_parents (result->ctl_dir, 0700) != 0)
+    {
+      g_set_error (&error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s",
+                   result->ctl_dir, g_strerror (errno));
+      goto fail;
+    }
+  if (!build_container (&setup, result->ctl_dir, init, &error))
+    goto fail;
+
+  domain->sandbox_id = g_strdup (spec->id);
+  domain->name = g_strdup (spec->options->name);
+  domain->project_dir = g_strdup (spec->project_dir);
+  domain->network = spec->options->network;
+  if (spec->options->vm_memory_mib > 0)
+    domain->memory_mib = spec->options->vm_memory_mib;
+  xml = csb_container_domain_to_xml (domain);
+
+  if ((result->conn = open_connection (&error)) == NULL)
+    goto fail;
+  /* LXC cannot start paused: the init waits for "attached" in the control
+   * folder instead, so nothing the command prints is lost. */
+  result->domain = virDomainCreateXML (result->conn, xml, 0);
+  if (result->domain == NULL)
+    {
+      csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot start the container");
+      goto fail;
+    }
+  self->event_id = virConnectDomainEventRegisterAny (result->conn, result->domain,
+                                                     VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                     VIR_DOMAIN_EVENT_CALLBACK (on_lifecycle_event),
+                                                     g_object_ref (self), g_object_unref);
+  if (self->event_id < 0)
+    g_object_unref (self);
+  result->console = virStreamNew (result->conn, 0);
+  if (result->console == NULL ||
+      virDomainOpenConsole (result->domain, NULL, result->console, 0) != 0)
+    {
+      csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot open the container's console");
+      goto fail;
+    }
+  {
+    g_autofree char *attached = g_build_filename (result->ctl_dir, "attached", NULL);
+
+    if (!g_file_set_contents (attached, "1\n", -1, &error))
+      goto fail;
+  }
+
+  g_ptr_array_insert (protections, 0, g_strdup ("container-lxc"));
+  g_ptr_array_add (protections, g_strdup ("pid-namespace"));
+  g_ptr_array_add (protections, g_strdup ("ipc-namespace"));
+  g_ptr_array_add (protections, g_strdup ("uts-namespace"));
+  g_ptr_array_add (protections, g_strdup (spec->options->network ? "network-shared"
+                                                                 : "no-network"));
+  g_ptr_array_add (protections, NULL);
+  result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
+  g_message ("sandbox %s: container %s%s on " CSB_CONTAINER_URI " (%u file systems) started in "
+             "%.2f s", spec->id, CSB_CONTAINER_DOMAIN_PREFIX, spec->id, domain->filesystems->len,
+             (g_get_monotonic_time () - t0) / 1e6);
+  g_byte_array_unref (setup.plan);
+  g_free (setup.home);
+  g_free (setup.run_user);
+  g_task_return_pointer (task, result, (GDestroyNotify) start_result_free);
+  return;
+
+fail:
+  g_byte_array_unref (setup.plan);
+  g_free (setup.home);
+  g_free (setup.run_user);
+  if (self->event_id >= 0 && result->conn != NULL)
+    virConnectDomainEventDeregisterAny (result->conn, self->event_id);
+  self->event_id = -1;
+  start_result_free (result);
+  g_task_return_error (task, g_steal_pointer (&error));
+}
+
+/* ---- the end ------------------------------------------------------------------------ */
+
+typedef struct
+{
+  int                  status;
+  gboolean             ran;
+  char                *error;
+  CsbContainerBackend *self;
+} EndResult;
+
+static void
+end_result_free (EndResult *result)
+{
+  g_free (result->error);
+  g_clear_object (&result->self);
+  g_free (result);
+}
+
+static gboolean
+emit_exited_idle (gpointer user_data)
+{
+  EndResult *result = user_data;
+
+  csb_backend_emit_exited (CSB_BACKEND (result->self), result->status, result->error);
+  return G_SOURCE_REMOVE;
+}
+
+static void complete_start (CsbContainerBackend *self);
+
+static void
+cleanup_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  CsbContainerBackend *self = source_object;
+  EndResult *result = g_new0 (EndResult, 1);
+  g_autofree char *status_path = g_build_filename (self->ctl_dir, "status", NULL);
+  g_autofree char *started = g_build_filename (self->ctl_dir, "started", NULL);
+  g_autofree char *status_text = NULL;
+
+  if (self->domain != NULL)
+    virDomainDestroy (self->domain);  /* usually gone already */
+  /* Our copies of the sandbox's stdio: the caller's pipes see EOF now. */
+  g_clear_pointer (&self->bridge, csb_console_bridge_stop);
+  g_clear_pointer (&self->console, virStreamFree);
+  if (self->conn != NULL && self->event_id >= 0)
+    virConnectDomainEventDeregisterAny (self->conn, self->event_id);
+  self->event_id = -1;
+  g_clear_pointer (&self->domain, virDomainFree);
+  if (self->conn != NULL)
+    virConnectClose (g_steal_pointer (&self->conn));
+
+  g_file_get_contents (status_path, &status_text, NULL, NULL);
+  result->ran = g_file_test (started, G_FILE_TEST_EXISTS);
+  if (status_text != NULL && g_ascii_isdigit (status_text[0]))
+    result->status = atoi (status_text);
+  else if (status_text != NULL)
+    {
+      result->status = 255;
+      result->error = g_strdup ("the container could not set up the sandbox (its console "
+                                "says why)");
+    }
+  else if (self->destroyed || self->stopping)
+    result->status = 128 + SIGKILL;
+  else
+    {
+      result->status = 255;
+      result->error = g_strdup ("the container ended without reporting the command's exit "
+                                "status (libvirt's log, /var/log/libvirt/lxc/, may say why)");
+    }
+
+  {
+    g_autofree char *copy = g_build_filename (self->ctl_dir, "claude-json", ".claude.json", NULL);
+    g_autofree char *store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
+                                               "claude.json", NULL);
+    g_autoptr(GError) error = NULL;
+
+    if (!csb_claude_json_write_back (g_get_home_dir (), store, copy, &error))
+      g_warning ("sandbox %s: ~/.claude.json not written back: %s", self->spec->id,
+                 error->message);
+  }
+  /* Nothing stays behind: the root's mount points and the control folder. */
+  rm_rf (self->root_dir);
+  rm_rf (self->ctl_dir);
+  g_task_return_pointer (task, result, (GDestroyNotify) end_result_free);
+}
+
+static void
+cleanup_done (GObject      *source,
+              GAsyncResult *res,
+              gpointer      user_data)
+{
+  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (source);
+  EndResult *result = g_task_propagate_pointer (G_TASK (res), NULL);
+
+  if (self->start_task != NULL && (result->error != NULL || !result->ran))
+    {
+      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+
+      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED, "%s",
+                               result->error ? result->error
+                                             : "the container ended before its command started");
+      end_result_free (result);
+      return;
+    }
+  if (self->start_task != NULL)
+    {
+      /* It ran and ended before we saw it start: started first, then ended. */
+      complete_start (self);
+      result->self = g_object_ref (self);
+      g_idle_add_full (G_PRIORITY_LOW, emit_exited_idle, result,
+                       (GDestroyNotify) end_result_free);
+      return;
+    }
+  csb_backend_emit_exited (CSB_BACKEND (self), result->status, result->error);
+  end_result_free (result);
+}
+
+static void
+domain_ended (CsbContainerBackend *self)
+{
+  g_autoptr(GTask) task = NULL;
+
+  if (self->ended)
+    return;
+  if (!self->attached)
+    {
+      self->end_pending = TRUE;
+      return;
+    }
+  self->ended = TRUE;
+  g_clear_handle_id (&self->destroy_timeout_id, g_source_remove);
+  g_clear_object (&self->ctl_monitor);
+  task = g_task_new (self, NULL, cleanup_done, NULL);
+  g_task_run_in_thread (task, cleanup_thread);
+}
+
+static void
+on_lifecycle_event (virConnectPtr conn,
+                    virDomainPtr  dom,
+                    int           event,
+                    int           detail,
+                    void         *opaque)
+{
+  CsbContainerBackend *self = opaque;
+
+  g_debug ("sandbox %s: lifecycle event %d/%d", self->spec->id, event, detail);
+  if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_CRASHED)
+    domain_ended (self);
+}
+
+static void
+complete_start (CsbContainerBackend *self)
+{
+  if (self->start_task != NULL)
+    {
+      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+      g_task_return_boolean (task, TRUE);
+    }
+  g_clear_object (&self->ctl_monitor);
+}
+
+static void
+on_ctl_changed (GFileMonitor     *monitor,
+                GFile            *file,
+                GFile            *other,
+                GFileMonitorEvent event,
+                gpointer          user_data)
+{
+  CsbContainerBackend *self = user_data;
+  g_autofree char *name = g_file_get_basename (file);
+
+  if (g_str_equal (name, "started") &&
+      (event == G_FILE_MONITOR_EVENT_CREATED || event == G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT))
+    complete_start (self);
+}
+
+static void
+on_started (GObject      *source,
+            GAsyncResult *res,
+            gpointer      user_data)
+{
+  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (source);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *started = NULL;
+  StartResult *result = g_task_propagate_pointer (G_TASK (res), &error);
+
+  if (result == NULL)
+    {
+      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  self->conn = g_steal_pointer (&result->conn);
+  self->domain = g_steal_pointer (&result->domain);
+  self->console = g_steal_pointer (&result->console);
+  self->protections = g_steal_pointer (&result->protections);
+  self->ctl_dir = g_steal_pointer (&result->ctl_dir);
+  self->root_dir = g_steal_pointer (&result->root_dir);
+  self->attached = TRUE;
+  start_result_free (result);
+
+  self->bridge = csb_console_bridge_start (self->console, self->spec->stdio_fds,
+                                           self->spec->stdio_is_pty);
+  if (self->end_pending)
+    {
+      domain_ended (self);
+      return;
+    }
+  /* Launch returns once the command runs: the init says so in the control folder. */
+  started = g_build_filename (self->ctl_dir, "started", NULL);
+  if (g_file_test (started, G_FILE_TEST_EXISTS))
+    {
+      complete_start (self);
+      return;
+    }
+  {
+    g_autoptr(GFile) dir = g_file_new_for_path (self->ctl_dir);
+
+    self->ctl_monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_NONE, NULL, NULL);
+    if (self->ctl_monitor != NULL)
+      g_signal_connect (self->ctl_monitor, "changed", G_CALLBACK (on_ctl_changed), self);
+    if (self->ctl_monitor == NULL || g_file_test (started, G_FILE_TEST_EXISTS))
+      complete_start (self);
+  }
+}
+
+static void
+csb_container_backend_start_async (CsbBackend         *backend,
+                                   CsbSandboxSpec     *spec,
+                                   GCancellable       *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer            user_data)
+{
+  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (backend);
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (self->start_task == NULL);
+
+  self->spec = spec;
+  self->start_task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (self->start_task, csb_container_backend_start_async);
+
+  task = g_task_new (self, self->cancellable, on_started, NULL);
+  g_task_set_task_data (task, spec, NULL);
+  g_task_run_in_thread (task, start_thread);
+}
+
+static gboolean
+csb_container_backend_start_finish (CsbBackend   *backend,
+                                    GAsyncResult *result,
+                                    GError      **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ---- stopping ------------------------------------------------------------------- */
+
+static void
+shutdown_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  CsbContainerBackend *self = source_object;
+  gboolean destroy = GPOINTER_TO_INT (task_data);
+
+  if (self->domain != NULL)
+    {
+      if (destroy)
+        {
+          self->destroyed = TRUE;
+          virDomainDestroy (self->domain);
+        }
+      /* SIGTERM to our init, which passes it on to the command. */
+      else if (virDomainShutdownFlags (self->domain, VIR_DOMAIN_SHUTDOWN_SIGNAL) != 0)
+        virDomainShutdown (self->domain);
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+run_shutdown (CsbContainerBackend *self,
+              gboolean             destroy)
+{
+  g_autoptr(GTask) task = g_task_new (self, NULL, NULL, NULL);
+
+  g_task_set_task_data (task, GINT_TO_POINTER (destroy), NULL);
+  g_task_run_in_thread (task, shutdown_thread);
+}
+
+static gboolean
+on_destroy_timeout (gpointer user_data)
+{
+  CsbContainerBackend *self = user_data;
+
+  self->destroy_timeout_id = 0;
+  run_shutdown (self, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+csb_container_backend_stop (CsbBackend *backend,
+                            guint       timeout_s)
+{
+  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (backend);
+
+  if (self->domain == NULL || self->stopping || self->ended)
+    return;
+  self->stopping = TRUE;
+  run_shutdown (self, FALSE);
+  self->destroy_timeout_id = g_timeout_add_seconds (timeout_s, on_destroy_timeout, self);
+}
+
+static GStrv
+csb_container_backend_get_protections (CsbBackend *backend)
+{
+  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (backend);
+
+  return self->protections ? g_strdupv (self->protections) : g_new0 (char *, 1);
+}
+
+static gboolean
+csb_container_backend_check_available (CsbBackendClass *klass,
+                                       GSettings       *settings,
+                                       char           **detail)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *init = NULL;
+  virConnectPtr conn;
+  unsigned long version = 0;
+
+  if ((init = find_container_init (&error)) == NULL)
+    {
+      *detail = g_strdup (error->message);
+      return FALSE;
+    }
+  if (!lxc_driver_installed ())
+    {
+      *detail = g_strdup ("libvirt's LXC driver is not installed (install "
+                          "libvirt-daemon-driver-lxc, then restart libvirtd)");
+      return FALSE;
+    }
+  if ((conn = open_connection (&error)) == NULL)
+    {
+      *detail = g_strdup (error->message);
+      return FALSE;
+    }
+  virConnectGetLibVersion (conn, &version);
+  *detail = g_strdup_printf ("libvirt %lu.%lu.%lu LXC at " CSB_CONTAINER_URI ", own root "
+                             "from the host's /usr, user namespace",
+                             version / 1000000, version / 1000 % 1000, version % 1000);
+  virConnectClose (conn);
+  return TRUE;
+}
+
+static void
+csb_container_backend_dispose (GObject *object)
+{
+  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->destroy_timeout_id, g_source_remove);
+  g_clear_object (&self->ctl_monitor);
+  G_OBJECT_CLASS (csb_container_backend_parent_class)->dispose (object);
+}
+
+static void
+csb_container_backend_finalize (GObject *object)
+{
+  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (object);
+
+  g_clear_pointer (&self->bridge, csb_console_bridge_stop);
+  g_clear_object (&self->cancellable);
+  g_free (self->ctl_dir);
+  g_free (self->root_dir);
+  g_strfreev (self->protections);
+  G_OBJECT_CLASS (csb_container_backend_parent_class)->finalize (object);
+}
+
+static void
+csb_container_backend_class_init (CsbContainerBackendClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  CsbBackendClass *backend_class = CSB_BACKEND_CLASS (klass);
+
+  object_class->dispose = csb_container_backend_dispose;
+  object_class->finalize = csb_container_backend_finalize;
+
+  backend_class->name = "container";
+  backend_class->check_available = csb_container_backend_check_available;
+  backend_class->start_async = csb_container_backend_start_async;
+  backend_class->start_finish = csb_container_backend_start_finish;
+  backend_class->stop = csb_container_backend_stop;
+  backend_class->get_protections = csb_container_backend_get_protections;
+}
+
+static void
+csb_container_backend_init (CsbContainerBackend *self)
+{
+  self->cancellable = g_cancellable_new ();
+  self->event_id = -1;
+}

@@ -1,0 +1,490 @@
+/* test-container.c — the container backend: its domain XML against libvirt's
+ * schema, and, as root (CI), real libvirt-LXC containers launched through the
+ * D-Bus API and probed from inside; as an unprivileged user without polkit
+ * authorisation, a clear "not authorised" from GetBackends and Launch.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "csb-container-domain.h"
+#include "csb-test-utils.h"
+
+#define LIBVIRT_SOCKET "/run/libvirt/libvirt-sock"
+
+typedef struct
+{
+  CsbTestBus bus;
+  char      *project;
+} Fixture;
+
+static void
+fixture_setup (Fixture      *f,
+               gconstpointer data)
+{
+  CsbTestBusOptions options = { NULL, FALSE, NULL };
+
+  csb_test_bus_setup (&f->bus, &options);
+  f->project = csb_test_make_project (&f->bus.dirs, "project");
+  /* The container's root maps to an unprivileged id: the folders above the
+   * project must let it through, as a real home's parents do. */
+  chmod (f->bus.dirs.root, 0755);
+  chmod (f->bus.dirs.projects, 0755);
+}
+
+static void
+fixture_teardown (Fixture      *f,
+                  gconstpointer data)
+{
+  csb_test_bus_teardown (&f->bus);
+  g_free (f->project);
+}
+
+static void
+assert_contains (const char *haystack,
+                 const char *needle)
+{
+  if (strstr (haystack, needle) == NULL)
+    g_error ("'%s' does not contain '%s'", haystack, needle);
+}
+
+static void
+assert_not_contains (const char *haystack,
+                     const char *needle)
+{
+  if (strstr (haystack, needle) != NULL)
+    g_error ("'%s' contains '%s'", haystack, needle);
+}
+
+/* The container backend's entry of GetBackends. */
+static gboolean
+container_available (Fixture *f,
+                     char   **detail)
+{
+  g_autoptr(GVariant) backends = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantIter iter;
+  const char *name, *text;
+  gboolean available, found = FALSE, result = FALSE;
+
+  csb_test_bus_activate (&f->bus);
+  g_assert_true (csb_dbus_manager_call_get_backends_sync (f->bus.manager, &backends, NULL,
+                                                          &error));
+  g_assert_no_error (error);
+  g_variant_iter_init (&iter, backends);
+  while (g_variant_iter_next (&iter, "(&sb&s)", &name, &available, &text))
+    if (g_str_equal (name, "container"))
+      {
+        found = TRUE;
+        result = available;
+        *detail = g_strdup (text);
+      }
+  g_assert_true (found);
+  return result;
+}
+
+/* As root with the system libvirtd up, the real thing; else a skip that says why. */
+static gboolean
+want_real_container (Fixture *f)
+{
+  g_autofree char *detail = NULL;
+
+  if (getuid () != 0)
+    {
+      g_test_skip ("real containers need root's libvirtd and its authorisation: as an "
+                   "unprivileged user /container/unprivileged/* test the refusal");
+      return FALSE;
+    }
+  if (!container_available (f, &detail))
+    {
+      g_autofree char *why = g_strdup_printf ("the container backend is unavailable: %s "
+                                              "(build-aux/test.sh starts libvirtd)", detail);
+      g_test_skip (why);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static GVariant *
+container_options (gboolean network)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "backend", g_variant_new_string ("container"));
+  g_variant_builder_add (&builder, "{sv}", "network", g_variant_new_boolean (network));
+  return g_variant_builder_end (&builder);
+}
+
+static char *
+run_sh (Fixture    *f,
+        const char *script,
+        gboolean    network,
+        int         expected_status)
+{
+  const char * const command[] = { "sh", "-c", script, NULL };
+
+  return csb_test_run_command (&f->bus, f->project, command, container_options (network),
+                               expected_status);
+}
+
+static char *
+virsh_list (void)
+{
+  const char *argv[] = { "virsh", "-c", "lxc:///system", "list", "--all", "--name", NULL };
+  g_autofree char *out = NULL;
+  g_autoptr(GError) error = NULL;
+  int wait_status;
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                NULL, NULL, &out, NULL, &wait_status, &error);
+  g_assert_no_error (error);
+  return g_steal_pointer (&out);
+}
+
+/* ---- no daemon needed ------------------------------------------------------------- */
+
+static void
+validate_xml (const char *xml)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GError) error = NULL;
+  int fd, wait_status;
+  const char *argv[] = { "virt-xml-validate", NULL, "domain", NULL };
+
+  if (g_find_program_in_path ("virt-xml-validate") == NULL)
+    {
+      g_test_skip ("virt-xml-validate is not installed (package libvirt-clients)");
+      return;
+    }
+  fd = g_file_open_tmp ("csb-ct-domain-XXXXXX.xml", &path, &error);
+  g_assert_no_error (error);
+  close (fd);
+  g_file_set_contents (path, xml, -1, &error);
+  g_assert_no_error (error);
+  argv[1] = path;
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
+                &wait_status, &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (wait_status, NULL))
+    g_error ("virt-xml-validate refused the domain:\n%s\n%s\n%s", xml, out, err);
+  unlink (path);
+}
+
+static void
+test_domain_xml (void)
+{
+  for (guint network = 0; network < 2; network++)
+    {
+      g_autoptr(CsbContainerDomainConfig) config = csb_container_domain_config_new ();
+      g_autofree char *xml = NULL;
+
+      config->sandbox_id = g_strdup ("abc123");
+      config->name = g_strdup ("my <project> & co");
+      config->project_dir = g_strdup ("/home/u/src/project");
+      config->init = g_strdup ("/run/claude-sandbox-ctl/init");
+      config->network = network;
+      csb_container_domain_config_map_ids (config, 0, 0x70000000, 0, 0x70000000);
+      csb_container_domain_config_map_ids (config, 1000, 1000, 1000, 1000);
+      csb_container_domain_config_add_fs (config, "/run/user/1000/x/root", "/", TRUE);
+      csb_container_domain_config_add_fs (config, "/usr", "/usr", TRUE);
+      csb_container_domain_config_add_tmpfs (config, "/home/u", 4096);
+      csb_container_domain_config_add_fs (config, "/home/u/src/project", "/home/u/src/project",
+                                          FALSE);
+      xml = csb_container_domain_to_xml (config);
+      g_test_message ("network %u:\n%s", network, xml);
+      validate_xml (xml);
+      g_assert_nonnull (strstr (xml, "<domain type='lxc'>"));
+      g_assert_nonnull (strstr (xml, "<name>claude-sandbox-ct-abc123</name>"));
+      g_assert_nonnull (strstr (xml, CSB_CONTAINER_METADATA_NS));
+      g_assert_nonnull (strstr (xml, "my &lt;project&gt; &amp; co"));
+      g_assert_nonnull (strstr (xml, "<uid start='0' target='1879048192' count='1'/>"));
+      g_assert_nonnull (strstr (xml, "<uid start='1000' target='1000' count='1'/>"));
+      g_assert_nonnull (strstr (xml, "<target dir='/'/>\n      <readonly/>"));
+      g_assert_nonnull (strstr (xml, "<filesystem type='ram'"));
+      /* Off: a private network namespace with lo only; on: the host's. */
+      g_assert_true ((strstr (xml, "<privnet/>") != NULL) == !network);
+      g_assert_null (strstr (xml, "<interface"));
+    }
+}
+
+/* ---- unprivileged: refused, with the reason ------------------------------------- */
+
+static void
+test_unprivileged_refused (Fixture      *f,
+                           gconstpointer data)
+{
+  const char * const command[] = { "true", NULL };
+  g_autofree char *detail = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+
+  if (getuid () == 0)
+    {
+      g_test_skip ("root is authorised: /container/run/* test the real containers");
+      return;
+    }
+  g_assert_false (container_available (f, &detail));
+  g_test_message ("GetBackends: container: %s", detail);
+  if (g_file_test (LIBVIRT_SOCKET, G_FILE_TEST_EXISTS))
+    assert_contains (detail, "not authorised");
+  else
+    assert_contains (detail, "not running");
+
+  run = csb_test_launch (&f->bus, f->project, command, container_options (FALSE), FALSE, &error);
+  g_assert_null (run);
+  g_assert_nonnull (error);
+  g_test_message ("Launch: %s", error->message);
+  g_assert_cmpstr (csb_test_error_name (error), ==,
+                   "org.example.ClaudeSandbox.Error.BackendUnavailable");
+  if (g_file_test (LIBVIRT_SOCKET, G_FILE_TEST_EXISTS))
+    assert_contains (error->message, "not authorised");
+}
+
+/* ---- root: real containers ----------------------------------------------------------- */
+
+static void
+test_project_write_and_ids (Fixture      *f,
+                            gconstpointer data)
+{
+  g_autofree char *inside_file = g_build_filename (f->project, "sub", "inside.txt", NULL);
+  g_autofree char *host_file = g_build_filename (f->project, "host.txt", NULL);
+  g_autofree char *expected_pwd = g_strdup_printf ("pwd=%s\n", f->project);
+  g_autofree char *contents = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *user_map = NULL;
+  g_auto(GStrv) lines = NULL;
+  guint uid_inside = getuid () != 0 ? getuid () : 1000;
+  gboolean root_mapped_away = FALSE;
+  struct stat st;
+
+  if (!want_real_container (f))
+    return;
+  csb_test_write_file (host_file, "from-host\n", 0644);
+  out = run_sh (f, "echo \"pwd=$(pwd)\"; cat host.txt; echo \"uid=$(id -u)\"\n"
+                   "mkdir sub && echo from-inside > sub/inside.txt\n"
+                   "sed 's/^ */map /' /proc/self/uid_map", FALSE, 0);
+  g_test_message ("%s", out);
+  assert_contains (out, expected_pwd);
+  assert_contains (out, "from-host");
+  {
+    g_autofree char *expected_uid = g_strdup_printf ("uid=%u\n", uid_inside);
+    assert_contains (out, expected_uid);
+  }
+  g_assert_true (g_file_get_contents (inside_file, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "from-inside\n");
+  /* Created inside, the real user's outside. */
+  g_assert_cmpint (stat (inside_file, &st), ==, 0);
+  g_assert_cmpuint (st.st_uid, ==, getuid ());
+  g_assert_cmpuint (st.st_gid, ==, getgid ());
+  /* The user maps to the user; container root to an id that is not root. */
+  user_map = g_strdup_printf ("%u %u 1", uid_inside, (guint) getuid ());
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) w = NULL;
+
+      if (!g_str_has_prefix (lines[i], "map "))
+        continue;
+      w = g_strsplit_set (lines[i] + 4, " ", -1);
+      {
+        g_autoptr(GPtrArray) words = g_ptr_array_new ();
+        for (guint j = 0; w[j] != NULL; j++)
+          if (*w[j] != '\0')
+            g_ptr_array_add (words, w[j]);
+        g_assert_cmpuint (words->len, ==, 3);
+        if (g_str_equal (g_ptr_array_index (words, 0), "0"))
+          {
+            g_assert_cmpstr (g_ptr_array_index (words, 1), !=, "0");
+            root_mapped_away = TRUE;
+          }
+        else
+          {
+            g_autofree char *line = g_strdup_printf ("%s %s %s",
+                                                     (char *) g_ptr_array_index (words, 0),
+                                                     (char *) g_ptr_array_index (words, 1),
+                                                     (char *) g_ptr_array_index (words, 2));
+            g_assert_cmpstr (line, ==, user_map);
+          }
+      }
+    }
+  g_assert_true (root_mapped_away);
+}
+
+static void
+test_isolation (Fixture      *f,
+                gconstpointer data)
+{
+  g_autofree char *secret = g_build_filename (f->bus.dirs.home, "secret.txt", NULL);
+  g_autofree char *dropped = g_build_filename (f->bus.dirs.home, "dropped.txt", NULL);
+  g_autofree char *expected_home = g_strdup_printf ("home=%s\n", f->bus.dirs.home);
+  g_autofree char *out = NULL;
+
+  if (!want_real_container (f))
+    return;
+  csb_test_write_file (secret, "host secret\n", 0600);
+  out = run_sh (f,
+                "echo \"home=$HOME\"\n"
+                "test -e \"$HOME/secret.txt\" && echo SECRET-VISIBLE\n"
+                "echo dropped > \"$HOME/dropped.txt\" && echo home-writable\n"
+                "echo \"procs=$(ls /proc | grep -c '^[0-9][0-9]*$')\"\n"
+                "cat /proc/*/comm 2>/dev/null | grep -q -x -e libvirtd -e claude-sandbox-s"
+                " -e test-container && echo HOST-PROCESS-VISIBLE\n"
+                "touch /usr/csb-probe 2>/dev/null && echo USR-WRITABLE\n"
+                "touch /csb-probe 2>/dev/null && echo ROOT-WRITABLE\n"
+                "test -e /etc/shadow && echo SHADOW-PRESENT\n"
+                "echo t > /tmp/t && echo tmp-writable\n"
+                "echo \"ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ,)\"\n"
+                "echo \"host=$(hostname)\"\n"
+                "grep -q '^CapEff:\t0000000000000000' /proc/self/status && echo no-caps\n"
+                "grep -q '^NoNewPrivs:\t1' /proc/self/status && echo no-new-privs\n"
+                "true",
+                FALSE, 0);
+  g_test_message ("%s", out);
+  assert_contains (out, expected_home);
+  assert_not_contains (out, "SECRET-VISIBLE");
+  assert_contains (out, "home-writable");
+  g_assert_false (g_file_test (dropped, G_FILE_TEST_EXISTS));
+  assert_not_contains (out, "HOST-PROCESS-VISIBLE");
+  /* Our init, sh and what it runs: a handful, not the host's processes. */
+  {
+    const char *procs = strstr (out, "procs=");
+    g_assert_nonnull (procs);
+    g_assert_cmpint (atoi (procs + 6), <, 10);
+  }
+  assert_not_contains (out, "USR-WRITABLE");
+  assert_not_contains (out, "ROOT-WRITABLE");
+  assert_not_contains (out, "SHADOW-PRESENT");
+  assert_contains (out, "tmp-writable");
+  assert_contains (out, "ifaces=lo,\n");
+  assert_contains (out, "host=claude-sandbox\n");
+  assert_contains (out, "no-caps");
+  assert_contains (out, "no-new-privs");
+}
+
+static void
+test_network_on (Fixture      *f,
+                 gconstpointer data)
+{
+  const char * const command[] = { "true", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autofree char *listed = NULL;
+
+  if (!want_real_container (f))
+    return;
+  /* Not yet: refused with the reason, nothing started. */
+  run = csb_test_launch (&f->bus, f->project, command, container_options (TRUE), FALSE, &error);
+  g_assert_null (run);
+  g_assert_cmpstr (csb_test_error_name (error), ==,
+                   "org.example.ClaudeSandbox.Error.BackendUnavailable");
+  assert_contains (error->message, "network off");
+  listed = virsh_list ();
+  assert_not_contains (listed, CSB_CONTAINER_DOMAIN_PREFIX);
+}
+
+static void
+test_claude_config (Fixture      *f,
+                    gconstpointer data)
+{
+  g_autofree char *settings = g_build_filename (f->bus.dirs.home, ".claude", "settings.json",
+                                                NULL);
+  g_autofree char *gitconfig = g_build_filename (f->bus.dirs.home, ".gitconfig", NULL);
+  g_autofree char *out = NULL;
+  g_autofree char *contents = NULL;
+
+  if (!want_real_container (f))
+    return;
+  csb_test_write_file (settings, "{\"host\": true}\n", 0644);
+  csb_test_write_file (gitconfig, "[user]\n\tname = Host User\n", 0644);
+  out = run_sh (f,
+                "cat ~/.claude/settings.json; echo '{}' > ~/.claude/settings.json 2>/dev/null "
+                "&& echo SETTINGS-WRITABLE\n"
+                "mkdir -p ~/.claude/projects && echo history > ~/.claude/projects/h && "
+                "echo claude-dir-writable\n"
+                "git config user.name; echo x >> ~/.gitconfig 2>/dev/null && echo GITCONFIG-WRITABLE\n"
+                "true", FALSE, 0);
+  assert_contains (out, "\"host\": true");
+  assert_not_contains (out, "SETTINGS-WRITABLE");
+  assert_contains (out, "claude-dir-writable");
+  assert_contains (out, "Host User");
+  assert_not_contains (out, "GITCONFIG-WRITABLE");
+  g_assert_true (g_file_get_contents (settings, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "{\"host\": true}\n");
+}
+
+static void
+test_stop (Fixture      *f,
+           gconstpointer data)
+{
+  const char * const command[] = { "sh", "-c", "echo started; exec sleep 1000", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_auto(GStrv) protections = NULL;
+  g_autofree char *domain = NULL;
+  g_autofree char *listed = NULL;
+  g_autofree char *runtime = NULL;
+  gint64 start;
+
+  if (!want_real_container (f))
+    return;
+  run = csb_test_launch (&f->bus, f->project, command, container_options (FALSE), FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait_output (run, "started\n", CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "running");
+  g_assert_cmpstr (csb_dbus_sandbox_get_backend (run->sandbox), ==, "container");
+  protections = g_strdupv ((char **) csb_dbus_sandbox_get_protections (run->sandbox));
+  g_assert_true (g_strv_contains ((const char * const *) protections, "user-namespace"));
+  g_assert_true (g_strv_contains ((const char * const *) protections, "no-network"));
+  domain = g_strconcat (CSB_CONTAINER_DOMAIN_PREFIX, csb_dbus_sandbox_get_id (run->sandbox), NULL);
+  listed = virsh_list ();
+  assert_contains (listed, domain);
+
+  start = g_get_monotonic_time ();
+  g_assert_true (csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("stopped in %.2f s", (g_get_monotonic_time () - start) / 1e6);
+  /* The init passed libvirt's SIGTERM on (as SIGHUP, then SIGTERM, as a
+   * closing terminal would): no destroy (SIGKILL) needed. */
+  g_assert_true (run->exit_signal_status == 128 + 1 || run->exit_signal_status == 128 + 15);
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "exited");
+
+  /* Nothing left behind: no domain, no root or control folder. */
+  g_free (listed);
+  listed = virsh_list ();
+  assert_not_contains (listed, domain);
+  runtime = g_build_filename (f->bus.dirs.runtime, "claude-sandbox",
+                              csb_dbus_sandbox_get_id (run->sandbox), NULL);
+  {
+    g_autofree char *root = g_build_filename (runtime, "root", NULL);
+    g_autofree char *ctl = g_build_filename (runtime, "ctl", NULL);
+    g_assert_false (g_file_test (root, G_FILE_TEST_EXISTS));
+    g_assert_false (g_file_test (ctl, G_FILE_TEST_EXISTS));
+  }
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  csb_test_init_environment ();
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/container/domain/xml-valid", test_domain_xml);
+#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  ADD ("/container/unprivileged/not-authorised", test_unprivileged_refused);
+  ADD ("/container/run/project-write-uid-map", test_project_write_and_ids);
+  ADD ("/container/run/isolation", test_isolation);
+  ADD ("/container/run/network-on-refused", test_network_on);
+  ADD ("/container/run/claude-config", test_claude_config);
+  ADD ("/container/run/stop", test_stop);
+#undef ADD
+
+  return g_test_run ();
+}
