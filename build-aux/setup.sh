@@ -24,6 +24,8 @@ packages=(
   # VM backend
   libvirt-dev libvirt-glib-1.0-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   qemu-system-x86 cpio kmod
+  # container backend (the root libvirtd's LXC driver)
+  libvirt-daemon-driver-lxc
   # the sandbox and its tests
   bubblewrap xdg-dbus-proxy dbus dbus-daemon dbus-x11 iproute2 util-linux procps passwd
   openssh-client strace wayland-utils

@@ -5,7 +5,7 @@
 #
 #   CSB_BUILD_DIR         build folder, default _build
 #   CSB_TEST_USER         the unprivileged user, default csb-test (created if missing)
-#   CSB_UNPRIV_SUITES     suites run as that user, default "unit bus sandbox security"
+#   CSB_UNPRIV_SUITES     suites run as that user, default "unit bus sandbox security container"
 #   CSB_MESON_TEST_ARGS   extra arguments for every `meson test`
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -15,7 +15,7 @@ srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 builddir=${CSB_BUILD_DIR:-_build}
 case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
 test_user=${CSB_TEST_USER:-csb-test}
-unpriv_suites=${CSB_UNPRIV_SUITES:-unit bus sandbox security}
+unpriv_suites=${CSB_UNPRIV_SUITES:-unit bus sandbox security container}
 claude_package=@anthropic-ai/claude-code
 read -r -a extra_args <<< "${CSB_MESON_TEST_ARGS:-}"
 
@@ -63,6 +63,24 @@ if ! install_claude "$claude_prefix"; then
   exit 1
 fi
 export CSB_TEST_CLAUDE=$claude_prefix/bin/claude
+
+# ---- the system libvirtd, for the container suite (root only) -------------------------
+
+# Only its LXC driver (the qemu driver wants Debian's libvirt-qemu user, which
+# libvirt-daemon-system would create), and without the cgroup2 hierarchy of a
+# hybrid cgroup layout, on which libvirt 9.0's LXC driver fails to start containers.
+if [ "$(id -u)" -eq 0 ] && [ ! -S /run/libvirt/libvirt-sock ] && command -v libvirtd >/dev/null; then
+  say "starting the system libvirtd (LXC driver only) for the container suite"
+  lxc_driver=$(ls /usr/lib/*/libvirt/connection-driver/libvirt_driver_lxc.so 2>/dev/null | head -1)
+  if [ -n "$lxc_driver" ]; then
+    mkdir -p /var/log/libvirt /run/csb-libvirt-drivers
+    ln -sf "$lxc_driver" /run/csb-libvirt-drivers/
+    LIBVIRT_DRIVER_DIR=/run/csb-libvirt-drivers unshare -m --propagation slave sh -c \
+      'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec libvirtd -d' ||
+      say "cannot start libvirtd: the container suite will skip its real containers"
+    for _ in $(seq 50); do [ -S /run/libvirt/libvirt-sock ] && break; sleep 0.1; done
+  fi
+fi
 
 # ---- the whole suite, as whoever we are -----------------------------------------------
 
