@@ -29,6 +29,7 @@
 #include "csb-claude-config.h"
 #include "csb-dbus-proxy.h"
 #include "csb-error.h"
+#include "csb-guest-stage.h"
 #include "csb-seccomp.h"
 
 /* Where the sandbox finds its ~/.claude.json copy and, with a filtered network, the
@@ -159,46 +160,6 @@ write_identity_files (CsbSandboxSpec *spec,
   *out_group = g_steal_pointer (&group_path);
   return TRUE;
 }
-
-static char *
-find_gh_token (CsbSandboxSpec *spec,
-               GError        **error)
-{
-  const char *token;
-  g_autofree char *gh = NULL;
-  g_autofree char *out = NULL;
-  int wait_status = 0;
-  const char *argv[] = { NULL, "auth", "token", NULL };
-
-  token = g_environ_getenv (spec->environ, "GH_TOKEN");
-  if (token == NULL || *token == '\0')
-    token = g_environ_getenv (spec->environ, "GITHUB_TOKEN");
-  if (token != NULL && *token != '\0')
-    return g_strdup (token);
-
-  gh = g_find_program_in_path ("gh");
-  if (gh != NULL)
-    {
-      argv[0] = gh;
-      if (g_spawn_sync (NULL, (char **) argv, spec->environ,
-                        G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
-                        &wait_status, NULL) &&
-          g_spawn_check_wait_status (wait_status, NULL))
-        {
-          g_strstrip (out);
-          if (*out != '\0' && strchr (out, '\n') == NULL)
-            return g_steal_pointer (&out);
-        }
-    }
-
-  g_set_error_literal (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
-                       "option 'gh-token': no GitHub token found: GH_TOKEN and GITHUB_TOKEN "
-                       "are not set in the service's environment and 'gh auth token' gave "
-                       "none (run 'gh auth login', or 'dbus-update-activation-environment "
-                       "GH_TOKEN' in your session)");
-  return NULL;
-}
-
 
 /* The path of a socket the session names relative to its runtime folder. */
 /* Paths the sandbox already sees as on the host (read-only). */
@@ -543,7 +504,7 @@ build_args (CsbSandboxSpec *spec,
       }
   }
 
-  if (opts->gh_token && (token = find_gh_token (spec, error)) == NULL)
+  if (opts->gh_token && (token = csb_stage_find_gh_token (spec, error)) == NULL)
     return NULL;
 
   if (!write_identity_files (spec, home, shell, &passwd_path, &group_path, error))
@@ -634,6 +595,11 @@ build_args (CsbSandboxSpec *spec,
   for (guint i = 0; sys_dirs[i] != NULL; i++)
     if (g_file_test (sys_dirs[i], G_FILE_TEST_IS_DIR))
       add_ro_bind (args, sys_dirs[i], sys_dirs[i]);
+  /* The host's sysfs lists the host's interfaces; a sandbox with a network namespace
+   * of its own has none of them (netlink, which `ip` uses, shows its lo). */
+  if ((!opts->network || spec->net_proxy_socket != NULL) &&
+      g_file_test ("/sys/class/net", G_FILE_TEST_IS_DIR))
+    csb_argv_add_args (args, "--tmpfs", "/sys/class/net", NULL);
 
   /* A fresh home at the real path, with only what Claude Code and git need. */
   csb_argv_add_args (args, "--perms", "0700", "--tmpfs", home, NULL);

@@ -131,12 +131,36 @@ csb_stage_etc (const char         *etc,
          write_text (etc, "resolv.conf", resolv_conf, 0644, error);
 }
 
+/* @program on the PATH of @environ (the session's, which the service learnt), not
+ * of the service's own process. */
+static char *
+find_in_path (char      **environ,
+              const char *program)
+{
+  const char *path = g_environ_getenv (environ, "PATH");
+  g_auto(GStrv) dirs = g_strsplit (path ? path : "/usr/local/bin:/usr/bin:/bin", ":", -1);
+
+  for (guint i = 0; dirs[i] != NULL; i++)
+    {
+      g_autofree char *candidate = NULL;
+
+      if (!g_path_is_absolute (dirs[i]))
+        continue;
+      candidate = g_build_filename (dirs[i], program, NULL);
+      if (g_file_test (candidate, G_FILE_TEST_IS_EXECUTABLE) &&
+          !g_file_test (candidate, G_FILE_TEST_IS_DIR))
+        return g_steal_pointer (&candidate);
+    }
+  return NULL;
+}
+
+/* GH_TOKEN or GITHUB_TOKEN of the session, else what `gh auth token` says. */
 char *
 csb_stage_find_gh_token (CsbSandboxSpec *spec,
                          GError        **error)
 {
   const char *token = g_environ_getenv (spec->environ, "GH_TOKEN");
-  g_autofree char *gh = g_find_program_in_path ("gh");
+  g_autofree char *gh = find_in_path (spec->environ, "gh");
   g_autofree char *out = NULL;
   const char *argv[] = { NULL, "auth", "token", NULL };
   int wait_status;
@@ -157,7 +181,9 @@ csb_stage_find_gh_token (CsbSandboxSpec *spec,
     }
   g_set_error_literal (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
                        "option 'gh-token': no GitHub token found: GH_TOKEN and GITHUB_TOKEN "
-                       "are not set in the service's environment and 'gh auth token' gave none");
+                       "are not set in the service's environment and 'gh auth token' gave "
+                       "none (run 'gh auth login', or 'dbus-update-activation-environment "
+                       "GH_TOKEN' in your session)");
   return NULL;
 }
 
