@@ -571,8 +571,9 @@ process_gone (guint pid)
   return paren != NULL && paren[1] == ' ' && paren[2] == 'Z';
 }
 
+/* A failed test must not leave sandboxes behind: stops every one still active. */
 void
-csb_test_bus_teardown (CsbTestBus *self)
+csb_test_bus_stop_sandboxes (CsbTestBus *self)
 {
   if (self->object_manager != NULL)
     {
@@ -592,6 +593,12 @@ csb_test_bus_teardown (CsbTestBus *self)
         }
       g_list_free_full (objects, g_object_unref);
     }
+}
+
+void
+csb_test_bus_teardown (CsbTestBus *self)
+{
+  csb_test_bus_stop_sandboxes (self);
 
   g_clear_object (&self->object_manager);
   g_clear_object (&self->manager);

@@ -87,6 +87,7 @@ typedef struct
 void         csb_test_bus_setup       (CsbTestBus              *self,
                                        const CsbTestBusOptions *options);
 void         csb_test_bus_teardown    (CsbTestBus              *self);
+void         csb_test_bus_stop_sandboxes (CsbTestBus           *self);
 /* Starts the service if not yet (a first call activates it). */
 void         csb_test_bus_activate    (CsbTestBus              *self);
 CsbDBusSandbox *csb_test_bus_get_sandbox (CsbTestBus *self,
