@@ -153,8 +153,13 @@ on_spliced (GObject      *source,
             gpointer      user_data)
 {
   Conn *conn = user_data;
+  g_autoptr(GError) error = NULL;
 
-  g_io_stream_splice_finish (result, NULL);
+  /* Cancelled: conn_free() did it, and the Conn is gone (csb_net_proxy_stop with a
+   * connection still spliced). */
+  if (!g_io_stream_splice_finish (result, &error) &&
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
   conn_done (conn);
 }
 
