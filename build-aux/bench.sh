@@ -1,0 +1,24 @@
+#!/bin/bash
+# build-aux/bench.sh [BUILD_DIR] — build and run the benchmarks (tests/bench/csb-bench)
+# and print their table: each measurement against a baseline taken in the same run.
+# The same as `meson test -C BUILD_DIR --benchmark -v`, with only the table on stdout.
+#
+#   CSB_BENCH_RUNS        runs per measurement (default 15; medians are reported)
+#   CSB_BENCH_SANDBOXES   sandboxes for the memory measurement (default 100)
+#
+# SPDX-License-Identifier: GPL-3.0-or-later
+set -euo pipefail
+srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+builddir=${1:-${CSB_BUILD_DIR:-_build}}
+case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
+[ -f "$builddir/build.ninja" ] || meson setup "$builddir" "$srcdir"
+meson compile -C "$builddir" csb-bench claude-sandbox-service claude-sandbox >&2
+log=$(mktemp /tmp/csb-bench.XXXXXX)
+trap 'rm -f "$log"' EXIT
+env G_TEST_SRCDIR="$srcdir/tests" G_TEST_BUILDDIR="$builddir/tests" \
+    GSETTINGS_SCHEMA_DIR="$builddir/data" GSETTINGS_BACKEND=memory LC_ALL=C.UTF-8 \
+    CSB_TEST_SERVICE="$builddir/service/claude-sandbox-service" \
+    CSB_TEST_CLI="$builddir/service/cli/claude-sandbox" \
+    "$builddir/tests/bench/csb-bench" > "$log" 2>&1 || { cat "$log" >&2; exit 1; }
+# The table is the part from "Machine:" on.
+sed -n '/^Machine:/,$p' "$log"
