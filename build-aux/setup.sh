@@ -29,6 +29,8 @@ packages=(
   # the sandbox and its tests
   bubblewrap xdg-dbus-proxy dbus dbus-daemon dbus-x11 iproute2 util-linux procps passwd
   openssh-client strace wayland-utils
+  # fuzz targets (tests/fuzz, built when CC=clang): libFuzzer, ASan, UBSan
+  clang libclang-rt-14-dev
   # data validation
   desktop-file-utils appstream libxml2-utils
   # GUI tests
