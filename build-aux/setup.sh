@@ -23,12 +23,14 @@ packages=(
   libgtk-4-dev libadwaita-1-dev libvte-2.91-gtk4-dev libportal-dev libportal-gtk4-dev
   # VM backend
   libvirt-dev libvirt-glib-1.0-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-  qemu-system-x86 cpio kmod
+  qemu-system-x86 qemu-system-common cpio kmod libc6-dev
+  # the kernel the VM boots (there is none in /boot on a cloud image)
+  linux-image-cloud-amd64
   # container backend (the root libvirtd's LXC driver)
   libvirt-daemon-driver-lxc
   # the sandbox and its tests
   bubblewrap xdg-dbus-proxy dbus dbus-daemon dbus-x11 iproute2 util-linux procps passwd
-  openssh-client strace wayland-utils
+  openssh-client strace wayland-utils curl python3
   # fuzz targets (tests/fuzz, built when CC=clang): libFuzzer, ASan, UBSan
   clang libclang-rt-14-dev
   # data validation

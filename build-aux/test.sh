@@ -5,7 +5,8 @@
 #
 #   CSB_BUILD_DIR         build folder, default _build
 #   CSB_TEST_USER         the unprivileged user, default csb-test (created if missing)
-#   CSB_UNPRIV_SUITES     suites run as that user, default "unit bus sandbox security container"
+#   CSB_UNPRIV_SUITES     suites run as that user, default "unit bus sandbox security net
+#                         reliability vm container"
 #   CSB_MESON_TEST_ARGS   extra arguments for every `meson test`
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -15,7 +16,7 @@ srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 builddir=${CSB_BUILD_DIR:-_build}
 case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
 test_user=${CSB_TEST_USER:-csb-test}
-unpriv_suites=${CSB_UNPRIV_SUITES:-unit bus sandbox security container}
+unpriv_suites=${CSB_UNPRIV_SUITES:-unit bus sandbox security net reliability vm container}
 claude_package=@anthropic-ai/claude-code
 read -r -a extra_args <<< "${CSB_MESON_TEST_ARGS:-}"
 
@@ -23,6 +24,17 @@ say () { printf 'test.sh: %s\n' "$*" >&2; }
 started=$(date +%s)
 summary=()
 failed=0
+total_ok=0
+total_fail=0
+
+# Adds a meson test log's Ok and Fail (+ Timeout) counts to the totals.
+add_totals () {
+  local ok fail
+  ok=$(awk '/^Ok:/{print $2}' "$1" | tail -1)
+  fail=$(awk '/^Fail:/{f=$2} /^Timeout:/{t=$2} END{print f+t}' "$1")
+  total_ok=$((total_ok + ${ok:-0}))
+  total_fail=$((total_fail + ${fail:-0}))
+}
 
 # "Ok: 12 ... Fail: 1 ..." from meson test's output → "ok 12, fail 1, skipped 0, timeout 0"
 counts () {
@@ -82,6 +94,15 @@ if [ "$(id -u)" -eq 0 ] && [ ! -S /run/libvirt/libvirt-sock ] && command -v libv
   fi
 fi
 
+# ---- test host names for the filtered-network suite ---------------------------------------
+
+# Local servers under names that resolve to 127.0.0.1 (the net suite's proxy decides by
+# name, and refuses a wildcard name that rebinds to a local address).
+if [ "$(id -u)" -eq 0 ] && ! grep -q 'allowed\.csb\.test' /etc/hosts; then
+  say "adding the net suite's test host names to /etc/hosts"
+  echo '127.0.0.1 allowed.csb.test denied.csb.test evil.rebind.csb.test' >> /etc/hosts
+fi
+
 # ---- the whole suite, as whoever we are -----------------------------------------------
 
 me=$(id -un)
@@ -90,6 +111,7 @@ say "running the whole suite as $me in $builddir"
 (cd "$srcdir" && meson test -C "$builddir" --print-errorlogs "${extra_args[@]}") 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 summary+=("$me (all suites): $(counts "$log") (exit $rc)")
+add_totals "$log"
 [ "$rc" -eq 0 ] || failed=1
 rm -f "$log"
 
@@ -149,6 +171,7 @@ if [ "$(id -u)" -eq 0 ]; then
       ' csb-test "$copy" "$claude_package" "${suite_args[@]}" "${extra_args[@]}" 2>&1 | tee "$ulog"
   rc=${PIPESTATUS[0]}
   summary+=("$test_user (suites $unpriv_suites): $(counts "$ulog") (exit $rc)")
+  add_totals "$ulog"
   [ "$rc" -eq 0 ] || failed=1
   rm -f "$ulog"
   if [ "$rc" -eq 0 ]; then
@@ -163,6 +186,7 @@ fi
 elapsed=$(( $(date +%s) - started ))
 echo
 for line in "${summary[@]}"; do say "$line"; done
+echo "summary: $total_ok passed, $total_fail failed"
 if [ "$failed" -eq 0 ]; then
   say "PASSED in ${elapsed} s"
 else
