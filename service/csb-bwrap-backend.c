@@ -363,6 +363,24 @@ add_ssh_agent (CsbSandboxSpec *spec,
                spec->id);
 }
 
+/* bubblewrap: BWRAP from the build, or $CSB_BWRAP, read once. The variable is for
+ * tests (a missing bwrap, say); the service's own environment sets it, no caller can. */
+static const char *
+bwrap_path (void)
+{
+  static gsize once;
+  static const char *path;
+
+  if (g_once_init_enter (&once))
+    {
+      const char *env = g_getenv ("CSB_BWRAP");
+
+      path = env != NULL && *env != '\0' ? g_strdup (env) : BWRAP;
+      g_once_init_leave (&once, 1);
+    }
+  return path;
+}
+
 /* Our helpers, next to the service (in the build tree too) or in libexecdir. */
 static char *
 find_libexec (const char *name)
@@ -918,11 +936,11 @@ spawn_thread (GTask        *task,
   const char * const envp[] = { NULL };
   GPid pid;
 
-  if (!g_file_test (BWRAP, G_FILE_TEST_IS_EXECUTABLE))
+  if (!g_file_test (bwrap_path (), G_FILE_TEST_IS_EXECUTABLE))
     {
       g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
                                "bubblewrap is not installed (%s is missing); install the "
-                               "'bubblewrap' package", BWRAP);
+                               "'bubblewrap' package", bwrap_path ());
       return;
     }
   if (!g_file_test (monitor, G_FILE_TEST_IS_EXECUTABLE))
@@ -990,7 +1008,7 @@ spawn_thread (GTask        *task,
       csb_argv_add (outer, "--stdio");
       csb_argv_addf (outer, "%d,%d,%d", in, out, err);
     }
-  csb_argv_add_args (outer, "--", BWRAP, "--args", NULL);
+  csb_argv_add_args (outer, "--", bwrap_path (), "--args", NULL);
   csb_argv_addf (outer, "%d", args_target);
   /* bwrap takes the command from its own argv only. It is public anyway (the
    * Command property); everything else, secrets included, went through the memfd. */
@@ -1404,21 +1422,23 @@ csb_bwrap_backend_check_available (CsbBackendClass *klass,
 {
   g_autofree char *out = NULL;
   int wait_status;
-  const char *argv[] = { BWRAP, "--version", NULL };
+  const char *argv[] = { bwrap_path (), "--version", NULL };
 
-  if (!g_file_test (BWRAP, G_FILE_TEST_IS_EXECUTABLE))
+  if (!g_file_test (bwrap_path (), G_FILE_TEST_IS_EXECUTABLE))
     {
-      *detail = g_strdup_printf ("bubblewrap is not installed (%s is missing)", BWRAP);
+      *detail = g_strdup_printf ("bubblewrap is not installed (%s is missing); install the "
+                                 "'bubblewrap' package", bwrap_path ());
       return FALSE;
     }
   if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
                      &out, NULL, &wait_status, NULL) ||
       !g_spawn_check_wait_status (wait_status, NULL))
     {
-      *detail = g_strdup_printf ("%s does not run", BWRAP);
+      *detail = g_strdup_printf ("%s does not run", bwrap_path ());
       return FALSE;
     }
-  *detail = g_strdup_printf ("%s namespaces (%s), shared kernel", g_strstrip (out), BWRAP);
+  *detail = g_strdup_printf ("%s namespaces (%s), shared kernel", g_strstrip (out),
+                             bwrap_path ());
   return TRUE;
 }
 
