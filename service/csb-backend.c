@@ -216,6 +216,13 @@ csb_backend_init (CsbBackend *self)
 }
 
 gboolean
+csb_backend_is_offline_only (CsbBackend *self)
+{
+  g_return_val_if_fail (CSB_IS_BACKEND (self), FALSE);
+  return CSB_BACKEND_GET_CLASS (self)->offline_only;
+}
+
+gboolean
 csb_backend_owns_terminal (CsbBackend *self)
 {
   g_return_val_if_fail (CSB_IS_BACKEND (self), FALSE);

@@ -42,6 +42,9 @@ struct _CsbBackendClass
   GObjectClass parent_class;
 
   const char *name;
+  /* Cannot share the host's network: its sandboxes are offline unless the caller
+   * asked for the network (which then fails with the reason). */
+  gboolean    offline_only;
 
   /* Whether this backend can run here; @detail says what it uses or why not. Blocking. */
   gboolean (*check_available) (CsbBackendClass    *klass,
@@ -105,6 +108,7 @@ gboolean     csb_backend_adopt           (CsbBackend          *self,
                                           const char * const  *protections,
                                           GError             **error);
 gboolean     csb_backend_owns_terminal   (CsbBackend          *self);
+gboolean     csb_backend_is_offline_only (CsbBackend          *self);
 int          csb_backend_open_terminal   (CsbBackend          *self,
                                           GError             **error);
 gboolean     csb_backend_resize_terminal (CsbBackend          *self,

@@ -802,7 +802,7 @@ start_thread (GTask        *task,
     {
       g_set_error_literal (&error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
                            "the container backend has no filtered network (network-allow) "
-                           "yet: use network on or off, or the bwrap backend");
+                           "yet: launch it with network off, or use the bwrap backend");
       goto fail;
     }
   if (spec->options->network)
@@ -1284,6 +1284,7 @@ csb_container_backend_class_init (CsbContainerBackendClass *klass)
   object_class->finalize = csb_container_backend_finalize;
 
   backend_class->name = "container";
+  backend_class->offline_only = TRUE;
   backend_class->check_available = csb_container_backend_check_available;
   backend_class->start_async = csb_container_backend_start_async;
   backend_class->start_finish = csb_container_backend_start_finish;

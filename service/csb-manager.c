@@ -196,6 +196,11 @@ handle_launch (CsbDBusManager        *object,
     }
   if ((backend = csb_backend_new (opts->backend, &error)) == NULL)
     goto fail;
+  /* The settings' "network on" is a default, not a request: a backend that cannot
+   * share the network runs offline unless the caller asked for it by name. */
+  if (csb_backend_is_offline_only (backend) && !opts->network_given &&
+      opts->network_allow->len == 0)
+    opts->network = FALSE;
 
   spec = csb_sandbox_spec_new ();
   spec->id = new_id (self);
