@@ -586,6 +586,9 @@ main (int   argc,
   g_array_append_val (targets, json_target);
 
   g_ptr_array_add (bwrap_argv, g_strdup (argv[dash + 1]));
+  /* The sandbox ends with its monitor: no one else holds its terminal or learns its
+   * exit, and a bwrap left behind (a program that ignores hang-up) runs unaccounted. */
+  g_ptr_array_add (bwrap_argv, g_strdup ("--die-with-parent"));
   g_ptr_array_add (bwrap_argv, g_strdup ("--json-status-fd"));
   g_ptr_array_add (bwrap_argv, g_strdup_printf ("%d", json_target));
   for (int i = dash + 2; i < argc; i++)
