@@ -152,14 +152,12 @@ signal_namespace (int signum)
 static gboolean
 on_term_tick (gpointer user_data)
 {
-  if (++term_ticks >= 8)
-    {
-      /* An interactive shell ignores SIGTERM but ends on hang-up, as when its
-       * window closes: the second word of a graceful stop, after 2 s. */
-      signal_namespace (SIGHUP);
-      term_tick_id = 0;
-      return G_SOURCE_REMOVE;
-    }
+  /* An interactive shell ignores SIGTERM but ends on hang-up, as when its window
+   * closes: the second word of a graceful stop, after 2 s. Until the grace period
+   * ends, processes that appear late (a loaded machine sets sandboxes up slowly)
+   * still get their SIGTERM. */
+  if (++term_ticks == 8)
+    signal_namespace (SIGHUP);
   signal_namespace_full (SIGTERM, TRUE);
   return G_SOURCE_CONTINUE;
 }
@@ -168,6 +166,7 @@ static gboolean
 on_kill_timeout (gpointer user_data)
 {
   kill_timeout_id = 0;
+  g_clear_handle_id (&term_tick_id, g_source_remove);
   /* Killing the namespace's init ends every process in it. */
   if (child_pid > 0)
     kill (child_pid, SIGKILL);
