@@ -20,6 +20,7 @@
 #include <json-glib/json-glib.h>
 
 #include "csb-error.h"
+#include "csb-file.h"
 #include "csb-net-proxy.h"
 #include "csb-sandbox.h"
 #include "csb-terminal.h"
@@ -323,8 +324,9 @@ add_strv_member (JsonBuilder        *builder,
 }
 
 /* What a restarted service needs to list this sandbox again (csb_sandbox_adopt). */
-static void
-write_record (CsbSandbox *self)
+static gboolean
+write_record (CsbSandbox *self,
+              GError    **error)
 {
   CsbDBusSandbox *dbus = CSB_DBUS_SANDBOX (self);
   CsbLaunchOptions *opts = self->spec->options;
@@ -333,7 +335,6 @@ write_record (CsbSandbox *self)
   g_autoptr(JsonNode) root = NULL;
   g_autofree char *data = NULL;
   g_autofree char *path = g_build_filename (self->spec->state_dir, RECORD_NAME, NULL);
-  g_autoptr(GError) error = NULL;
 
   g_ptr_array_add (opts->network_allow, NULL);
   g_ptr_array_add (opts->network_deny, NULL);
@@ -370,9 +371,12 @@ write_record (CsbSandbox *self)
   json_generator_set_root (generator, root);
   data = json_generator_to_data (generator, NULL);
   /* A few hundred bytes to the state folder. */
-  if (!g_file_set_contents_full (path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &error))
-    g_warning ("sandbox %s: a restarted service will not find it: %s", self->spec->id,
-               error->message);
+  if (!csb_file_replace (path, data, -1, 0600, FALSE, error))
+    {
+      g_prefix_error (error, "cannot record the sandbox in %s: ", self->spec->state_dir);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static void
@@ -414,7 +418,14 @@ on_backend_started (GObject      *source,
   g_object_thaw_notify (G_OBJECT (self));
   g_message ("sandbox %s running (pid %u) on %s", self->spec->id,
              csb_backend_get_pid (self->backend), self->spec->project_dir);
-  write_record (self);
+  {
+    g_autoptr(GError) error = NULL;
+
+    /* The first record, written before the start, still lets a restarted service
+     * take the sandbox over; only its pid and protections are missing. */
+    if (!write_record (self, &error))
+      g_message ("sandbox %s: %s", self->spec->id, error->message);
+  }
   {
     g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
     g_task_return_boolean (task, TRUE);
@@ -580,6 +591,7 @@ on_prepared (GObject      *source,
 {
   g_autoptr(CsbSandbox) self = user_data;
   g_autofree char *resolved = NULL;
+  g_autoptr(GError) record_error = NULL;
 
   resolved = g_task_propagate_pointer (G_TASK (result), &self->start_error);
   if (resolved == NULL)
@@ -603,8 +615,16 @@ on_prepared (GObject      *source,
     }
 
   /* Recorded before anything is started: a service killed before the Launch returns
-   * leaves a record, so the next one takes over (or reports) whatever runs. */
-  write_record (self);
+   * leaves a record, so the next one takes over (or reports) whatever runs. A
+   * sandbox that could not be recorded (a full disk) is not started at all. */
+  if (!write_record (self, &record_error))
+    {
+      self->start_error = g_error_new (CSB_ERROR, CSB_ERROR_FAILED,
+                                       "%s; free some space there", record_error->message);
+      close_spec_stdio (self);
+      finish_failed_start (self);
+      return;
+    }
   csb_backend_start_async (self->backend, self->spec, NULL, on_backend_started,
                            g_object_ref (self));
 }
