@@ -13,6 +13,7 @@
 
 #include "csb-claude-config.h"
 #include "csb-error.h"
+#include "csb-file.h"
 
 /* Keys of ~/.claude.json that go back to the host file when a sandbox ends: what
  * keeps the user logged in and onboarded. Everything else (per-project trust,
@@ -315,6 +316,7 @@ load_json_object (const char *path,
 static gboolean
 save_json_object (const char *path,
                   JsonObject *object,
+                  gboolean    durable,
                   GError    **error)
 {
   g_autoptr(JsonNode) root = json_node_init_object (json_node_alloc (), object);
@@ -326,7 +328,7 @@ save_json_object (const char *path,
   json_generator_set_pretty (generator, TRUE);
   data = json_generator_to_data (generator, &len);
   /* Atomic: a reader (the host's claude) sees the old file or the new one. */
-  return g_file_set_contents_full (path, data, len, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error);
+  return csb_file_replace (path, data, len, 0600, durable, error);
 }
 
 static void
@@ -361,7 +363,7 @@ csb_claude_json_prepare (const char *home,
   else if (host != NULL)
     copy_keys (result, host);
 
-  return save_json_object (copy_path, result, error);
+  return save_json_object (copy_path, result, FALSE, error);
 }
 
 /* After a sandbox: its whole copy becomes the store; only the login keys reach the
@@ -381,7 +383,7 @@ csb_claude_json_write_back (const char *home,
   copy = load_json_object (copy_path, error);
   if (copy == NULL)
     return FALSE;
-  if (!save_json_object (store_path, copy, error))
+  if (!save_json_object (store_path, copy, FALSE, error))
     return FALSE;
 
   host = load_json_object (host_path, &local_error);
@@ -409,5 +411,5 @@ csb_claude_json_write_back (const char *home,
     }
   if (!changed)
     return TRUE;
-  return save_json_object (host_path, host, error);
+  return save_json_object (host_path, host, TRUE, error);
 }

@@ -33,6 +33,7 @@
 #include <glib-unix.h>
 #include <json-glib/json-glib.h>
 
+#include "csb-file.h"
 #include "csb-terminal.h"
 
 #define LINE_MAX_LEN 256
@@ -76,8 +77,7 @@ write_status (void)
   root = json_builder_get_root (builder);
   json_generator_set_root (generator, root);
   data = json_generator_to_data (generator, NULL);
-  if (!g_file_set_contents_full (status_path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                 NULL))
+  if (!csb_file_replace (status_path, data, -1, 0600, FALSE, NULL))
     g_warning ("cannot write %s", status_path);
 }
 

@@ -20,6 +20,7 @@
 #include <json-glib/json-glib.h>
 
 #include "csb-error.h"
+#include "csb-file.h"
 #include "csb-net-proxy.h"
 #include "csb-sandbox.h"
 #include "csb-terminal.h"
@@ -368,7 +369,7 @@ write_record (CsbSandbox *self,
   json_generator_set_root (generator, root);
   data = json_generator_to_data (generator, NULL);
   /* A few hundred bytes to the state folder. */
-  if (!g_file_set_contents_full (path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error))
+  if (!csb_file_replace (path, data, -1, 0600, FALSE, error))
     {
       g_prefix_error (error, "cannot record the sandbox in %s: ", self->spec->state_dir);
       return FALSE;
