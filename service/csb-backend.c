@@ -223,6 +223,13 @@ csb_backend_is_offline_only (CsbBackend *self)
 }
 
 gboolean
+csb_backend_filters_network (CsbBackend *self)
+{
+  g_return_val_if_fail (CSB_IS_BACKEND (self), FALSE);
+  return CSB_BACKEND_GET_CLASS (self)->filters_network;
+}
+
+gboolean
 csb_backend_owns_terminal (CsbBackend *self)
 {
   g_return_val_if_fail (CSB_IS_BACKEND (self), FALSE);

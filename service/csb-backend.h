@@ -45,6 +45,8 @@ struct _CsbBackendClass
   /* Cannot share the host's network: its sandboxes are offline unless the caller
    * asked for the network (which then fails with the reason). */
   gboolean    offline_only;
+  /* Can wire CsbSandboxSpec.net_proxy_socket in (the network-allow option). */
+  gboolean    filters_network;
 
   /* Whether this backend can run here; @detail says what it uses or why not. Blocking. */
   gboolean (*check_available) (CsbBackendClass    *klass,
@@ -109,6 +111,7 @@ gboolean     csb_backend_adopt           (CsbBackend          *self,
                                           GError             **error);
 gboolean     csb_backend_owns_terminal   (CsbBackend          *self);
 gboolean     csb_backend_is_offline_only (CsbBackend          *self);
+gboolean     csb_backend_filters_network (CsbBackend          *self);
 int          csb_backend_open_terminal   (CsbBackend          *self,
                                           GError             **error);
 gboolean     csb_backend_resize_terminal (CsbBackend          *self,

@@ -1483,6 +1483,7 @@ csb_bwrap_backend_class_init (CsbBwrapBackendClass *klass)
   backend_class->stop = csb_bwrap_backend_stop;
   backend_class->get_protections = csb_bwrap_backend_get_protections;
   backend_class->owns_terminal = TRUE;
+  backend_class->filters_network = TRUE;
   backend_class->open_terminal = csb_bwrap_backend_open_terminal;
   backend_class->resize_terminal = csb_bwrap_backend_resize_terminal;
   backend_class->adopt = csb_bwrap_backend_adopt;

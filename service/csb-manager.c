@@ -201,6 +201,15 @@ handle_launch (CsbDBusManager        *object,
   if (csb_backend_is_offline_only (backend) && !opts->network_given &&
       opts->network_allow->len == 0)
     opts->network = FALSE;
+  /* A backend that cannot route the sandbox through the filtering proxy would give it
+   * the whole network instead: refuse rather than widen what was asked. */
+  if (opts->network_allow->len > 0 && !csb_backend_filters_network (backend))
+    {
+      g_set_error (&error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "the %s backend has no filtered network (network-allow) yet: use the "
+                   "bwrap backend for it, or network on or off", opts->backend);
+      goto fail;
+    }
 
   spec = csb_sandbox_spec_new ();
   spec->id = new_id (self);
