@@ -492,6 +492,26 @@ csb_terminal_close (CsbTerminal *self)
   terminal_closed (self);
 }
 
+/* What an earlier terminal of the same sandbox showed (its log, say): new clients
+ * get it first, as if this terminal had shown it. Before any output. */
+void
+csb_terminal_preload_history (CsbTerminal *self,
+                              GBytes      *history)
+{
+  gsize len;
+  const guint8 *data;
+
+  g_return_if_fail (CSB_IS_TERMINAL (self));
+
+  data = g_bytes_get_data (history, &len);
+  if (len > HISTORY_MAX)
+    {
+      data += len - HISTORY_MAX;
+      len = HISTORY_MAX;
+    }
+  g_byte_array_prepend (self->history, data, len);
+}
+
 GBytes *
 csb_terminal_dup_history (CsbTerminal *self)
 {

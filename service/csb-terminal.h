@@ -27,6 +27,8 @@ gboolean     csb_terminal_resize         (CsbTerminal  *self,
                                           GError      **error);
 gboolean     csb_terminal_is_closed      (CsbTerminal  *self);
 guint        csb_terminal_get_n_clients  (CsbTerminal  *self);
+void         csb_terminal_preload_history (CsbTerminal *self,
+                                           GBytes      *history);
 GBytes      *csb_terminal_dup_history    (CsbTerminal  *self);
 void         csb_terminal_close          (CsbTerminal  *self);
 
