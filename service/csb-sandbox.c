@@ -210,10 +210,10 @@ prepare_thread (GTask        *task,
  * error, so it says what went wrong. */
 /* The last @max bytes of the terminal log (the sandbox's whole output with a pty). */
 static GBytes *
-read_log_tail (CsbSandbox *self,
+read_log_tail (const char *state_dir,
                gsize       max)
 {
-  g_autofree char *log_path = g_build_filename (self->spec->state_dir, "terminal.log", NULL);
+  g_autofree char *log_path = g_build_filename (state_dir, "terminal.log", NULL);
   g_autoptr(GMappedFile) mapped = g_mapped_file_new (log_path, FALSE, NULL);
   gsize len;
   const char *data;
@@ -243,7 +243,7 @@ append_terminal_output (CsbSandbox *self)
   if (self->terminal != NULL)
     history = csb_terminal_dup_history (self->terminal);
   else if (self->spec->stdio_is_pty)
-    history = read_log_tail (self, 2000);
+    history = read_log_tail (self->spec->state_dir, 2000);
   else
     return;
   data = g_bytes_get_data (history, &len);
@@ -358,6 +358,8 @@ write_record (CsbSandbox *self,
   json_builder_add_boolean_value (builder, opts->gh_token);
   json_builder_set_member_name (builder, "pty");
   json_builder_add_boolean_value (builder, self->spec->stdio_is_pty);
+  json_builder_set_member_name (builder, "display");
+  json_builder_add_string_value (builder, csb_dbus_sandbox_get_display (dbus));
   add_strv_member (builder, "protections", csb_dbus_sandbox_get_protections (dbus));
   add_strv_member (builder, "network-allow", (const char * const *) opts->network_allow->pdata);
   add_strv_member (builder, "network-deny", (const char * const *) opts->network_deny->pdata);
@@ -430,6 +432,31 @@ on_backend_started (GObject      *source,
   }
 }
 
+/* A pty the service holds, its output logged to terminal.log; the other end
+ * becomes the sandbox's stdio. */
+static gboolean
+open_terminal (CsbSandboxSpec  *spec,
+               CsbTerminal    **out_terminal,
+               GError         **error)
+{
+  g_autofree char *log_path = g_build_filename (spec->state_dir, "terminal.log", NULL);
+  int master, slave;
+
+  if (!csb_pty_open (&master, &slave, error))
+    return FALSE;
+  *out_terminal = csb_terminal_new (master, log_path, error);
+  if (*out_terminal == NULL)
+    {
+      close (slave);
+      return FALSE;
+    }
+  spec->stdio_fds[0] = slave;
+  spec->stdio_fds[1] = fcntl (slave, F_DUPFD_CLOEXEC, 3);
+  spec->stdio_fds[2] = fcntl (slave, F_DUPFD_CLOEXEC, 3);
+  spec->stdio_is_pty = TRUE;
+  return TRUE;
+}
+
 static gboolean
 setup_stdio (CsbSandbox *self,
              GError    **error)
@@ -457,23 +484,7 @@ setup_stdio (CsbSandbox *self,
   else if (csb_backend_owns_terminal (self->backend))
     spec->stdio_is_pty = TRUE;   /* the backend's monitor makes the pty */
   else
-    {
-      g_autofree char *log_path = g_build_filename (spec->state_dir, "terminal.log", NULL);
-      int master, slave;
-
-      if (!csb_pty_open (&master, &slave, error))
-        return FALSE;
-      self->terminal = csb_terminal_new (master, log_path, error);
-      if (self->terminal == NULL)
-        {
-          close (slave);
-          return FALSE;
-        }
-      spec->stdio_fds[0] = slave;
-      spec->stdio_fds[1] = fcntl (slave, F_DUPFD_CLOEXEC, 3);
-      spec->stdio_fds[2] = fcntl (slave, F_DUPFD_CLOEXEC, 3);
-      spec->stdio_is_pty = TRUE;
-    }
+    return open_terminal (spec, &self->terminal, error);
   return TRUE;
 }
 
@@ -694,7 +705,7 @@ replay_log (CsbSandbox *self,
     }
   g_unix_set_fd_nonblocking (pair[0], TRUE, NULL);
   shutdown (pair[0], SHUT_RD);
-  tail = read_log_tail (self, 1024 * 1024);
+  tail = read_log_tail (self->spec->state_dir, 1024 * 1024);
   out = g_unix_output_stream_new (pair[0], TRUE);
   g_output_stream_write_all_async (out, g_bytes_get_data (tail, NULL), g_bytes_get_size (tail),
                                    G_PRIORITY_DEFAULT, NULL, on_replayed, NULL);
@@ -960,6 +971,7 @@ csb_sandbox_adopt (const char *state_dir,
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(CsbSandboxSpec) spec = NULL;
   g_autoptr(CsbBackend) backend = NULL;
+  g_autoptr(CsbTerminal) terminal = NULL;
   g_auto(GStrv) protections = NULL;
   g_auto(GStrv) allow = NULL;
   g_auto(GStrv) deny = NULL;
@@ -1006,11 +1018,27 @@ csb_sandbox_adopt (const char *state_dir,
   spec->settings = settings ? g_object_ref (settings) : NULL;
   spec->stdio_is_pty = json_object_get_boolean_member_with_default (record, "pty", FALSE);
   protections = strv_member (record, "protections");
+  /* A backend that holds no terminal of its own (a VM, its console bridged to our
+   * pty) lost it with the previous service: a fresh one, its history the log of
+   * the old. The backend takes its copies of the other end in adopt(). */
+  if (spec->stdio_is_pty && !csb_backend_owns_terminal (backend))
+    {
+      g_autoptr(GBytes) history = read_log_tail (state_dir, 1024 * 1024);
+
+      if (!open_terminal (spec, &terminal, error))
+        return NULL;
+      csb_terminal_preload_history (terminal, history);
+    }
 
   if (!csb_backend_adopt (backend, spec, (const char * const *) protections, error))
     return NULL;
 
   self = csb_sandbox_new (g_steal_pointer (&spec), g_steal_pointer (&backend));
+  self->terminal = g_steal_pointer (&terminal);
+  close_spec_stdio (self);
+  csb_dbus_sandbox_set_display (CSB_DBUS_SANDBOX (self),
+                                json_object_get_string_member_with_default (record, "display",
+                                                                            ""));
   csb_dbus_sandbox_set_started_at (CSB_DBUS_SANDBOX (self),
                                    json_object_get_int_member_with_default (record, "started-at",
                                                                             0));
