@@ -53,6 +53,9 @@
 #include "csb-vm-domain.h"
 
 #define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
+/* In the runtime folder (not the control share the guest sees): what a restarted
+ * service needs beyond the sandbox's record to take the VM over. */
+#define ADOPT_FILE "vm.ini"
 #define GUEST_STATE_DIR "/run/claude-sandbox"
 #define HOSTNAME "claude-sandbox"
 
@@ -79,6 +82,10 @@ struct _CsbVmBackend
 
   GFileMonitor   *ctl_monitor;
   guint           destroy_timeout_id;
+  int             adopt_fds[3];    /* our copies of a fresh terminal, until bridged */
+  gboolean        adopting;        /* a VM of a previous service, not attached yet */
+  gboolean        stop_pending;    /* Stop() came before that */
+  guint           stop_timeout;
   gboolean        stopping;
   gboolean        destroyed;
   gboolean        attached;        /* on_started took the domain over */
@@ -431,6 +438,19 @@ start_virtiofsd (const char *source,
   return ok;
 }
 
+static gboolean
+is_virtiofsd (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/cmdline", (int) pid);
+  g_autofree char *cmdline = NULL;
+  gsize len = 0;
+
+  /* A zombie has an empty command line. */
+  if (!g_file_get_contents (path, &cmdline, &len, NULL) || len == 0)
+    return FALSE;
+  return g_str_equal (cmdline, VIRTIOFSD);
+}
+
 static void
 reap_pids (GArray *pids,
            int     signum)
@@ -442,10 +462,14 @@ reap_pids (GArray *pids,
 
       if (pid <= 0)
         continue;
-      /* They exit by themselves when QEMU goes; give them a moment first. */
+      /* They exit by themselves when QEMU goes; give them a moment first. Those a
+       * previous service started are not our children: they are gone once the
+       * pid no longer runs virtiofsd. */
       for (int tries = 0; tries < 20; tries++)
         {
-          if (waitpid (pid, &status, WNOHANG) == pid)
+          pid_t reaped = waitpid (pid, &status, WNOHANG);
+
+          if (reaped == pid || (reaped < 0 && errno == ECHILD && !is_virtiofsd (pid)))
             {
               pid = 0;
               break;
@@ -836,6 +860,22 @@ static void on_lifecycle_event (virConnectPtr conn, virDomainPtr dom, int event,
                                 void *opaque);
 
 static void
+write_adopt_file (CsbSandboxSpec *spec,
+                  const char     *uri,
+                  GArray         *pids)
+{
+  g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+  g_autofree char *path = g_build_filename (spec->runtime_dir, ADOPT_FILE, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_key_file_set_string (keyfile, "vm", "uri", uri);
+  g_key_file_set_integer_list (keyfile, "vm", "virtiofsd", (int *) pids->data, pids->len);
+  if (!g_key_file_save_to_file (keyfile, path, &error))
+    g_warning ("sandbox %s: a restarted service will not find its VM's virtiofsd: %s",
+               spec->id, error->message);
+}
+
+static void
 start_thread (GTask        *task,
               gpointer      source_object,
               gpointer      task_data,
@@ -967,6 +1007,7 @@ start_thread (GTask        *task,
   g_message ("sandbox %s: VM %s%s on %s (%s, kernel %s, %u shares over virtiofs) started in "
              "%.2f s", spec->id, CSB_VM_DOMAIN_PREFIX, spec->id, uri, domain->virt_type, kernel,
              domain->shares->len, (g_get_monotonic_time () - t0) / 1e6);
+  write_adopt_file (spec, uri, result->pids);
   g_byte_array_unref (setup.plan.data);
   g_task_return_pointer (task, result, (GDestroyNotify) start_result_free);
   return;
@@ -1322,11 +1363,215 @@ csb_vm_backend_stop (CsbBackend *backend,
 {
   CsbVmBackend *self = CSB_VM_BACKEND (backend);
 
+  if (self->adopting)
+    {
+      self->stop_pending = TRUE;
+      self->stop_timeout = timeout_s;
+      return;
+    }
   if (self->domain == NULL || self->stopping || self->ended)
     return;
   self->stopping = TRUE;
   run_shutdown (self, FALSE);
   self->destroy_timeout_id = g_timeout_add_seconds (timeout_s, on_destroy_timeout, self);
+}
+
+/* ---- taking over a VM of a previous service ------------------------------------ */
+
+typedef struct
+{
+  virConnectPtr conn;
+  virDomainPtr  domain;     /* NULL: it ended while no service ran */
+  virStreamPtr  console;
+  GArray       *pids;
+  gboolean      running;
+} AdoptResult;
+
+static void
+adopt_result_free (AdoptResult *result)
+{
+  /* Never destroys the domain: what is not taken over is left as it was. */
+  if (result->console != NULL)
+    {
+      virStreamAbort (result->console);
+      virStreamFree (result->console);
+    }
+  if (result->domain != NULL)
+    virDomainFree (result->domain);
+  if (result->conn != NULL)
+    virConnectClose (result->conn);
+  g_clear_pointer (&result->pids, g_array_unref);
+  g_free (result);
+}
+
+static void
+adopt_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  CsbVmBackend *self = source_object;
+  CsbSandboxSpec *spec = self->spec;
+  g_autofree char *path = g_build_filename (spec->runtime_dir, ADOPT_FILE, NULL);
+  g_autoptr(GKeyFile) keyfile = g_key_file_new ();
+  g_autofree char *uri = NULL;
+  g_autofree char *name = csb_vm_domain_name (spec->id);
+  g_autofree char *metadata = NULL;
+  g_autofree char *id_element = g_strdup_printf ("id>%s</", spec->id);
+  g_autofree int *pids = NULL;
+  gsize n_pids = 0;
+  AdoptResult *result = g_new0 (AdoptResult, 1);
+  GError *error = NULL;
+
+  result->pids = g_array_new (FALSE, TRUE, sizeof (GPid));
+  if (g_key_file_load_from_file (keyfile, path, G_KEY_FILE_NONE, NULL))
+    {
+      uri = g_key_file_get_string (keyfile, "vm", "uri", NULL);
+      pids = g_key_file_get_integer_list (keyfile, "vm", "virtiofsd", &n_pids, NULL);
+      if (pids != NULL)
+        g_array_append_vals (result->pids, pids, n_pids);
+    }
+  if (uri == NULL)
+    uri = vm_uri (spec->settings);
+
+  if ((result->conn = csb_libvirt_open (uri, &error)) == NULL)
+    goto fail;
+  result->domain = virDomainLookupByName (result->conn, name);
+  if (result->domain == NULL)
+    {
+      virErrorPtr err = virGetLastError ();
+
+      if (err == NULL || err->code != VIR_ERR_NO_DOMAIN)
+        {
+          g_autofree char *what = g_strdup_printf ("cannot look up the VM %s at %s", name, uri);
+          csb_libvirt_set_error (&error, CSB_ERROR_FAILED, what);
+          goto fail;
+        }
+      /* Transient: it ended while no service ran; the control share holds how. */
+      g_task_return_pointer (task, result, (GDestroyNotify) adopt_result_free);
+      return;
+    }
+  metadata = virDomainGetMetadata (result->domain, VIR_DOMAIN_METADATA_ELEMENT,
+                                   CSB_VM_METADATA_NS, 0);
+  if (metadata == NULL || strstr (metadata, id_element) == NULL)
+    {
+      g_set_error (&error, CSB_ERROR, CSB_ERROR_FAILED,
+                   "the domain %s at %s does not carry this sandbox's claude-sandbox metadata; "
+                   "it was left alone (remove it with virsh if it is not yours)", name, uri);
+      goto fail;
+    }
+  self->event_id = virConnectDomainEventRegisterAny (result->conn, result->domain,
+                                                     VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                     VIR_DOMAIN_EVENT_CALLBACK (on_lifecycle_event),
+                                                     g_object_ref (self), g_object_unref);
+  if (self->event_id < 0)
+    g_object_unref (self);
+  /* Asked after the events are on: an end in between is not missed. */
+  result->running = virDomainIsActive (result->domain) == 1;
+  if (result->running && self->adopt_fds[0] >= 0)
+    {
+      /* The previous service's console stream died with it; FORCE takes it over
+       * should libvirt still hold it. */
+      result->console = virStreamNew (result->conn, 0);
+      if (result->console != NULL &&
+          virDomainOpenConsole (result->domain, CSB_VM_CONSOLE_ALIAS, result->console,
+                                VIR_DOMAIN_CONSOLE_FORCE) != 0)
+        {
+          virErrorPtr err = virGetLastError ();
+
+          g_warning ("sandbox %s: its terminal stays silent: cannot open the VM's console "
+                     "again: %s", spec->id, err && err->message ? err->message : "?");
+          virStreamFree (g_steal_pointer (&result->console));
+        }
+    }
+  g_message ("sandbox %s: VM %s on %s found again (%s, %u virtiofsd)", spec->id, name, uri,
+             result->running ? "running" : "ending", result->pids->len);
+  g_task_return_pointer (task, result, (GDestroyNotify) adopt_result_free);
+  return;
+
+fail:
+  adopt_result_free (result);
+  g_task_return_error (task, error);
+}
+
+static void
+close_adopt_fds (CsbVmBackend *self)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (self->adopt_fds); i++)
+    if (self->adopt_fds[i] >= 0)
+      {
+        close (self->adopt_fds[i]);
+        self->adopt_fds[i] = -1;
+      }
+}
+
+static void
+on_adopted (GObject      *source,
+            GAsyncResult *res,
+            gpointer      user_data)
+{
+  CsbVmBackend *self = CSB_VM_BACKEND (source);
+  g_autoptr(GError) error = NULL;
+  AdoptResult *result = g_task_propagate_pointer (G_TASK (res), &error);
+
+  self->adopting = FALSE;
+  if (result == NULL)
+    {
+      g_autofree char *message = g_strdup_printf ("the VM could not be taken over after a "
+                                                  "restart of the service: %s",
+                                                  error->message);
+      close_adopt_fds (self);
+      self->ended = TRUE;
+      csb_backend_emit_exited (CSB_BACKEND (self), 255, message);
+      return;
+    }
+  self->conn = g_steal_pointer (&result->conn);
+  self->domain = g_steal_pointer (&result->domain);
+  self->console = g_steal_pointer (&result->console);
+  g_clear_pointer (&self->virtiofsd_pids, g_array_unref);
+  self->virtiofsd_pids = g_steal_pointer (&result->pids);
+  if (!result->running)
+    self->end_pending = TRUE;
+  self->attached = TRUE;
+  adopt_result_free (result);
+
+  if (self->console != NULL)
+    self->bridge = csb_console_bridge_start (self->console, self->adopt_fds, TRUE);
+  close_adopt_fds (self);
+
+  if (self->end_pending)
+    domain_ended (self);
+  else if (self->stop_pending)
+    csb_backend_stop (CSB_BACKEND (self), self->stop_timeout);
+}
+
+/* A VM a previous service started: found again by its name and metadata, its
+ * console bridged to the fresh terminal in @spec's stdio (if it had one), its end
+ * watched as at start. Finishes in a worker thread; a VM that is gone reports
+ * the status its init left in the control share. */
+static gboolean
+csb_vm_backend_adopt (CsbBackend         *backend,
+                      CsbSandboxSpec     *spec,
+                      const char * const *protections,
+                      GError            **error)
+{
+  CsbVmBackend *self = CSB_VM_BACKEND (backend);
+  g_autoptr(GTask) task = NULL;
+
+  self->spec = spec;
+  self->protections = g_strdupv ((char **) protections);
+  self->ctl_dir = g_build_filename (spec->runtime_dir, "ctl", NULL);
+  self->claude_json = TRUE;
+  self->adopting = TRUE;
+  if (spec->stdio_is_pty && spec->stdio_fds[0] >= 0 && spec->stdio_fds[1] >= 0)
+    {
+      self->adopt_fds[0] = fcntl (spec->stdio_fds[0], F_DUPFD_CLOEXEC, 3);
+      self->adopt_fds[1] = fcntl (spec->stdio_fds[1], F_DUPFD_CLOEXEC, 3);
+    }
+  task = g_task_new (self, self->cancellable, on_adopted, NULL);
+  g_task_set_source_tag (task, csb_vm_backend_adopt);
+  g_task_run_in_thread (task, adopt_thread);
+  return TRUE;
 }
 
 static GStrv
@@ -1408,6 +1653,7 @@ csb_vm_backend_finalize (GObject *object)
 
   g_clear_pointer (&self->bridge, csb_console_bridge_stop);
   g_clear_pointer (&self->virtiofsd_pids, g_array_unref);
+  close_adopt_fds (self);
   g_clear_object (&self->cancellable);
   g_free (self->ctl_dir);
   g_free (self->display);
@@ -1431,6 +1677,7 @@ csb_vm_backend_class_init (CsbVmBackendClass *klass)
   backend_class->stop = csb_vm_backend_stop;
   backend_class->get_protections = csb_vm_backend_get_protections;
   backend_class->dup_display = csb_vm_backend_dup_display;
+  backend_class->adopt = csb_vm_backend_adopt;
 }
 
 static void
@@ -1438,4 +1685,5 @@ csb_vm_backend_init (CsbVmBackend *self)
 {
   self->cancellable = g_cancellable_new ();
   self->event_id = -1;
+  self->adopt_fds[0] = self->adopt_fds[1] = self->adopt_fds[2] = -1;
 }
