@@ -5,6 +5,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -186,14 +187,20 @@ state_is (gpointer data)
   return g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
 }
 
+/* The domains of the session libvirt the service of @bus uses (its daemon lives in
+ * the test's runtime folder, which GTestDBus took out of our environment), or of
+ * the user's own with a NULL @bus. */
 static char *
-virsh_list (void)
+virsh_list (CsbTestBus *bus)
 {
   const char *argv[] = { "virsh", "-c", "qemu:///session", "list", "--all", "--name", NULL };
+  g_auto(GStrv) envp = g_get_environ ();
   g_autofree char *out = NULL;
   int wait_status;
 
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+  if (bus != NULL)
+    envp = g_environ_setenv (envp, "XDG_RUNTIME_DIR", bus->dirs.runtime, TRUE);
+  if (!g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
                      NULL, NULL, &out, NULL, &wait_status, NULL) ||
       !g_spawn_check_wait_status (wait_status, NULL))
     return NULL;
@@ -286,7 +293,7 @@ can_boot (void)
     }
   /* As root, qemu:///session is the system daemon's, which a CI container does not
    * run: the real boots are the unprivileged user's. */
-  list = virsh_list ();
+  list = virsh_list (NULL);
   if (list == NULL)
     {
       g_test_skip ("no libvirt daemon answers on qemu:///session (as root, that is the "
@@ -354,7 +361,7 @@ test_boot_real (void)
   g_assert_no_error (error);
   g_assert_cmpstr (contents, ==, "from-vm\n");
 
-  list = virsh_list ();
+  list = virsh_list (&bus);
   g_assert_nonnull (list);
   g_assert_null (strstr (list, CSB_VM_DOMAIN_PREFIX));
   csb_test_bus_teardown (&bus);
@@ -394,9 +401,272 @@ test_boot_terminal_and_stop (void)
                   csb_dbus_sandbox_get_exit_status (run->sandbox));
   g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "exited");
 
-  list = virsh_list ();
+  list = virsh_list (&bus);
   g_assert_nonnull (list);
   g_assert_null (strstr (list, CSB_VM_DOMAIN_PREFIX));
+  csb_test_bus_teardown (&bus);
+}
+
+/* ---- a VM outlives the service ---------------------------------------------------- */
+
+static guint
+service_pid (CsbTestBus *bus)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  guint pid;
+
+  reply = g_dbus_connection_call_sync (bus->connection, "org.freedesktop.DBus",
+                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "GetConnectionUnixProcessID",
+                                       g_variant_new ("(s)", "org.example.ClaudeSandbox"),
+                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1,
+                                       NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(u)", &pid);
+  return pid;
+}
+
+/* Kills the service as a crash would, and waits until it is gone. */
+static void
+crash_service (CsbTestBus *bus)
+{
+  guint pid = service_pid (bus);
+  g_autofree char *proc = g_strdup_printf ("/proc/%u", pid);
+
+  g_assert_cmpint (kill ((pid_t) pid, SIGKILL), ==, 0);
+  for (guint i = 0; i < 500 && g_file_test (proc, G_FILE_TEST_EXISTS); i++)
+    csb_test_sleep_ms (10);
+  g_assert_false (g_file_test (proc, G_FILE_TEST_EXISTS));
+  csb_test_sleep_ms (100);
+}
+
+/* The new service, activated by a call as any client would, lists the sandbox. */
+static CsbDBusSandbox *
+sandbox_after_restart (CsbTestBus *bus,
+                       const char *object_path)
+{
+  g_autoptr(GVariant) objects = NULL;
+  g_autoptr(GVariant) dict = NULL;
+  g_autoptr(GVariant) entry = NULL;
+  g_autoptr(GError) error = NULL;
+  CsbDBusSandbox *sandbox;
+
+  objects = g_dbus_connection_call_sync (bus->connection, "org.example.ClaudeSandbox",
+                                         "/org/example/ClaudeSandbox",
+                                         "org.freedesktop.DBus.ObjectManager",
+                                         "GetManagedObjects", NULL,
+                                         G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
+                                         G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &error);
+  g_assert_no_error (error);
+  dict = g_variant_get_child_value (objects, 0);
+  entry = g_variant_lookup_value (dict, object_path, NULL);
+  g_assert_nonnull (entry);
+  sandbox = csb_dbus_sandbox_proxy_new_sync (bus->connection, G_DBUS_PROXY_FLAGS_NONE,
+                                             "org.example.ClaudeSandbox", object_path, NULL,
+                                             &error);
+  g_assert_no_error (error);
+  return sandbox;
+}
+
+/* The virtiofsd processes serving a share under @root (the test's folders). */
+static guint
+count_virtiofsd (const char *root)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
+  g_autofree char *needle = g_strconcat ("source=", root, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc", name, "cmdline", NULL);
+      g_autofree char *cmdline = NULL;
+      gsize len;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &cmdline, &len, NULL) ||
+          len == 0 || !g_str_has_suffix (cmdline, "/virtiofsd"))
+        continue;
+      for (gsize i = 0; i < len; i += strlen (cmdline + i) + 1)
+        if (g_str_has_prefix (cmdline + i, needle))
+          {
+            n++;
+            break;
+          }
+    }
+  return n;
+}
+
+static gboolean
+sandbox_ended (gpointer data)
+{
+  CsbDBusSandbox *sandbox = data;
+  const char *state = csb_dbus_sandbox_get_state (sandbox);
+
+  return g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
+}
+
+/* Neither the domain nor its virtiofsd nor its runtime folder. (Other VMs of the
+ * user may be listed: test runs may share the user's libvirt.) */
+static void
+assert_nothing_left (CsbTestBus *bus,
+                     const char *domain)
+{
+  g_autofree char *list = virsh_list (bus);
+  g_autofree char *runtime = g_build_filename (bus->dirs.runtime, "claude-sandbox", NULL);
+  g_autofree char *left = NULL;
+
+  g_assert_nonnull (list);
+  g_assert_null (strstr (list, domain));
+  g_assert_cmpuint (count_virtiofsd (bus->dirs.root), ==, 0);
+  for (guint i = 0; i < 100; i++)
+    {
+      g_free (left);
+      left = csb_test_list_dir (runtime);
+      if (*left == '\0')
+        break;
+      csb_test_sleep_ms (20);
+    }
+  g_assert_cmpstr (left, ==, "");
+}
+
+/* kill -9 of the service while a VM runs a shell loop on its terminal: the VM,
+ * its virtiofsd and its terminal go on; the new service lists it running, its
+ * terminal replays the history and takes input, and the exit status comes back. */
+static void
+test_survive_service_crash (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(CsbTestTerminal) before = NULL;
+  g_autoptr(CsbTestTerminal) after = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autofree char *project = NULL;
+  const char * const command[] = {
+    "/bin/sh", "-c",
+    "echo started; while read l; do echo got-$l; [ \"$l\" = quit ] && exit 7; done", NULL
+  };
+  g_autofree char *domain = NULL;
+  guint n_virtiofsd, old_service;
+  gint64 t0;
+
+  if (!can_boot ())
+    return;
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "survive");
+  t0 = g_get_monotonic_time ();
+  run = csb_test_launch_pty (&bus, project, command, vm_options (FALSE, FALSE), &error);
+  g_assert_no_error (error);
+  domain = g_strconcat (CSB_VM_DOMAIN_PREFIX, csb_dbus_sandbox_get_id (run->sandbox), NULL);
+  before = csb_test_terminal_open (run->sandbox, &error);
+  g_assert_no_error (error);
+  csb_test_terminal_send (before, "one\n");
+  g_assert_true (csb_test_terminal_wait (before, "got-one", BOOT_TIMEOUT_MS));
+  g_test_message ("booted and answering after %.2f s", (g_get_monotonic_time () - t0) / 1e6);
+  n_virtiofsd = count_virtiofsd (bus.dirs.root);
+  g_assert_cmpuint (n_virtiofsd, >=, 2);
+
+  old_service = service_pid (&bus);
+  crash_service (&bus);
+  /* No service: the VM and the daemons serving its shares run on. */
+  g_assert_cmpuint (count_virtiofsd (bus.dirs.root), ==, n_virtiofsd);
+  {
+    g_autofree char *list = virsh_list (&bus);
+
+    g_assert_nonnull (list);
+    g_assert_nonnull (strstr (list, domain));
+  }
+
+  t0 = g_get_monotonic_time ();
+  sandbox = sandbox_after_restart (&bus, run->object_path);
+  g_assert_cmpuint (service_pid (&bus), !=, old_service);
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "running");
+  g_assert_cmpstr (csb_dbus_sandbox_get_backend (sandbox), ==, "vm");
+  g_assert_cmpstr (csb_dbus_sandbox_get_project_dir (sandbox), ==, project);
+  g_assert_true (g_strv_contains (csb_dbus_sandbox_get_protections (sandbox),
+                                  "separate-kernel"));
+
+  /* A fresh terminal: the history from before, then the live console. */
+  after = csb_test_terminal_open (sandbox, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_terminal_wait (after, "got-one", CSB_TEST_TIMEOUT_MS));
+  csb_test_terminal_send (after, "two\n");
+  g_assert_true (csb_test_terminal_wait (after, "got-two", CSB_TEST_TIMEOUT_MS));
+  g_test_message ("terminal answering again %.2f s after the restart",
+                  (g_get_monotonic_time () - t0) / 1e6);
+  g_assert_true (csb_dbus_sandbox_call_resize_terminal_sync (sandbox, 90, 30, NULL, &error));
+  g_assert_no_error (error);
+
+  csb_test_terminal_send (after, "quit\n");
+  g_assert_true (csb_test_terminal_wait_eof (after, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "exited");
+  g_assert_cmpint (csb_dbus_sandbox_get_exit_status (sandbox), ==, 7);
+  g_test_message ("exited %.2f s after the restart", (g_get_monotonic_time () - t0) / 1e6);
+  assert_nothing_left (&bus, domain);
+  csb_test_bus_teardown (&bus);
+}
+
+/* The VM ends while no service runs: the new service reports the status its init
+ * left behind, and cleans up after it. */
+static void
+test_exit_while_away (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(CsbTestTerminal) term = NULL;
+  g_autofree char *project = NULL;
+  g_autofree char *domain = NULL;
+  const char * const command[] = {
+    "/bin/sh", "-c", "echo waiting; while [ ! -e go ]; do sleep 0.1; done; echo bye; exit 4",
+    NULL
+  };
+
+  if (!can_boot ())
+    return;
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "away");
+  run = csb_test_launch_pty (&bus, project, command, vm_options (FALSE, FALSE), &error);
+  g_assert_no_error (error);
+  domain = g_strconcat (CSB_VM_DOMAIN_PREFIX, csb_dbus_sandbox_get_id (run->sandbox), NULL);
+  term = csb_test_terminal_open (run->sandbox, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_terminal_wait (term, "waiting", BOOT_TIMEOUT_MS));
+  g_clear_pointer (&term, csb_test_terminal_free);
+  crash_service (&bus);
+
+  {
+    g_autofree char *marker = g_build_filename (project, "go", NULL);
+    g_autofree char *list = NULL;
+
+    g_file_set_contents (marker, "", 0, &error);
+    g_assert_no_error (error);
+    for (guint i = 0; i < 300; i++)
+      {
+        g_free (list);
+        list = virsh_list (&bus);
+        if (list != NULL && strstr (list, domain) == NULL)
+          break;
+        csb_test_sleep_ms (100);
+      }
+    g_assert_nonnull (list);
+    g_assert_null (strstr (list, domain));
+  }
+
+  sandbox = sandbox_after_restart (&bus, run->object_path);
+  g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "exited");
+  g_assert_cmpint (csb_dbus_sandbox_get_exit_status (sandbox), ==, 4);
+  term = csb_test_terminal_open (sandbox, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_terminal_wait_eof (term, CSB_TEST_TIMEOUT_MS));
+  g_assert_nonnull (strstr (term->received->str, "waiting"));
+  assert_nothing_left (&bus, domain);
   csb_test_bus_teardown (&bus);
 }
 
@@ -413,5 +683,7 @@ main (int    argc,
   g_test_add_func ("/vm/lifecycle/test-driver", test_lifecycle_test_driver);
   g_test_add_func ("/vm/boot/command-status-project-no-nic", test_boot_real);
   g_test_add_func ("/vm/boot/terminal-and-stop", test_boot_terminal_and_stop);
+  g_test_add_func ("/vm/boot/survive-service-crash", test_survive_service_crash);
+  g_test_add_func ("/vm/boot/exit-while-away", test_exit_while_away);
   return g_test_run ();
 }
