@@ -480,6 +480,40 @@ protect_project_config (CsbSandboxSpec *spec,
     }
 }
 
+/* The project folder, bound from a descriptor opened now and checked to be the folder
+ * that was validated: a path bound later could meanwhile lead elsewhere (a parent
+ * swapped for a symlink to /etc). */
+static gboolean
+add_project_bind (CsbSandboxSpec *spec,
+                  CsbArgv        *args,
+                  GError        **error)
+{
+  g_autofree char *fd_path = NULL;
+  g_autofree char *opened = NULL;
+  int fd, target;
+
+  fd = open (spec->project_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0)
+    {
+      fd_path = g_strdup_printf ("/proc/self/fd/%d", fd);
+      opened = g_file_read_link (fd_path, NULL);
+    }
+  if (fd < 0 || g_strcmp0 (opened, spec->project_dir) != 0)
+    {
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                   "project folder '%s' changed while the sandbox was set up (it is %s now)",
+                   spec->project_dir, fd < 0 ? "gone" : "elsewhere");
+      return FALSE;
+    }
+  target = csb_argv_take_fd (args, fd);
+  csb_argv_add (args, "--bind-fd");
+  csb_argv_addf (args, "%d", target);
+  csb_argv_add_args (args, spec->project_dir, "--chdir", spec->project_dir, NULL);
+  return TRUE;
+}
+
 static CsbArgv *
 build_args (CsbSandboxSpec *spec,
             GPtrArray      *protections,
@@ -699,8 +733,8 @@ build_args (CsbSandboxSpec *spec,
         return NULL;
       csb_argv_add_args (args, "--bind", resolved, path, NULL);
     }
-  csb_argv_add_args (args, "--bind", spec->project_dir, spec->project_dir,
-                     "--chdir", spec->project_dir, NULL);
+  if (!add_project_bind (spec, args, error))
+    return NULL;
   if (spec->settings == NULL || g_settings_get_boolean (spec->settings, "protect-project-config"))
     protect_project_config (spec, args, protections);
 

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -226,7 +227,30 @@ test_project (Fixture      *f,
 
   build (f);
 
-  bind = find_seq (f->args, "--bind", f->project, f->project, NULL);
+  /* Bound from a descriptor of the folder as validated (--bind-fd FD PATH), not by a
+   * path that could lead elsewhere by the time bwrap mounts it. */
+  bind = find_seq (f->args, "--bind-fd", NULL);
+  g_assert_cmpint (bind, >=, 0);
+  g_assert_cmpstr (csb_argv_get (f->args, bind + 2), ==, f->project);
+  {
+    guint64 target;
+    gboolean found = FALSE;
+
+    g_assert_true (g_ascii_string_to_unsigned (csb_argv_get (f->args, bind + 1), 10, 3, 1024,
+                                               &target, NULL));
+    for (guint i = 0; i < f->args->target_fds->len; i++)
+      if (g_array_index (f->args->target_fds, int, i) == (int) target)
+        {
+          g_autofree char *link = g_strdup_printf ("/proc/self/fd/%d",
+                                                   g_array_index (f->args->source_fds, int, i));
+          g_autofree char *where = g_file_read_link (link, NULL);
+
+          g_assert_cmpstr (where, ==, f->project);
+          found = TRUE;
+        }
+    g_assert_true (found);
+  }
+  g_assert_cmpint (find_seq (f->args, "--bind", f->project, f->project, NULL), ==, -1);
   chdir_at = find_seq (f->args, "--chdir", f->project, NULL);
   home_tmpfs = find_seq (f->args, "--tmpfs", dirs.home, NULL);
   g_assert_cmpint (bind, >=, 0);
@@ -235,6 +259,26 @@ test_project (Fixture      *f,
   g_assert_cmpint (home_tmpfs, >=, 0);
   g_assert_cmpint (bind, >, home_tmpfs);
   g_assert_cmpint (find_seq (f->args, "--ro-bind", f->project, f->project, NULL), ==, -1);
+}
+
+/* The folder was validated as a real folder; if, by the time the sandbox is set up,
+ * its path leads elsewhere (swapped for a symlink to /etc), the launch fails. */
+static void
+test_project_swapped (Fixture      *f,
+                      gconstpointer data)
+{
+  g_autofree char *moved = g_strconcat (f->project, "-moved", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbArgv) args = NULL;
+
+  g_assert_cmpint (rename (f->project, moved), ==, 0);
+  g_assert_cmpint (symlink ("/etc", f->project), ==, 0);
+  args = csb_bwrap_build_args (f->spec, &error);
+  g_assert_null (args);
+  g_assert_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "changed"));
+  g_assert_cmpint (unlink (f->project), ==, 0);
+  g_assert_cmpint (rename (moved, f->project), ==, 0);
 }
 
 static void
@@ -513,6 +557,7 @@ main (int   argc,
   ADD ("/bwrap/args/network-on", test_network_on);
   ADD ("/bwrap/args/usr-read-only", test_usr_read_only);
   ADD ("/bwrap/args/project", test_project);
+  ADD ("/bwrap/args/project-swapped", test_project_swapped);
   ADD ("/bwrap/args/home", test_home);
   ADD ("/bwrap/args/environment", test_environment);
   ADD ("/bwrap/args/gh-token/off", test_gh_token_off);
