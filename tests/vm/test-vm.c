@@ -670,6 +670,48 @@ test_exit_while_away (void)
   csb_test_bus_teardown (&bus);
 }
 
+/* Stop() of a VM taken over: ACPI, then destroy, as at start; nothing left. */
+static void
+test_stop_after_restart (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(CsbTestTerminal) term = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autofree char *project = NULL;
+  g_autofree char *domain = NULL;
+  const char * const command[] = {
+    "/bin/sh", "-c", "echo up; while :; do sleep 1; done", NULL
+  };
+  gint64 t0;
+
+  if (!can_boot ())
+    return;
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "stop");
+  run = csb_test_launch_pty (&bus, project, command, vm_options (FALSE, FALSE), &error);
+  g_assert_no_error (error);
+  domain = g_strconcat (CSB_VM_DOMAIN_PREFIX, csb_dbus_sandbox_get_id (run->sandbox), NULL);
+  term = csb_test_terminal_open (run->sandbox, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_terminal_wait (term, "up", BOOT_TIMEOUT_MS));
+  crash_service (&bus);
+
+  sandbox = sandbox_after_restart (&bus, run->object_path);
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "running");
+  t0 = g_get_monotonic_time ();
+  csb_dbus_sandbox_call_stop_sync (sandbox, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("stopped after %.2f s, status %d", (g_get_monotonic_time () - t0) / 1e6,
+                  csb_dbus_sandbox_get_exit_status (sandbox));
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "exited");
+  assert_nothing_left (&bus, domain);
+  csb_test_bus_teardown (&bus);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -685,5 +727,6 @@ main (int    argc,
   g_test_add_func ("/vm/boot/terminal-and-stop", test_boot_terminal_and_stop);
   g_test_add_func ("/vm/boot/survive-service-crash", test_survive_service_crash);
   g_test_add_func ("/vm/boot/exit-while-away", test_exit_while_away);
+  g_test_add_func ("/vm/boot/stop-after-restart", test_stop_after_restart);
   return g_test_run ();
 }
