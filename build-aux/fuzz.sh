@@ -11,6 +11,7 @@
 set -euo pipefail
 srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 builddir=${1:-_build-fz}
+[ $# -gt 0 ] && shift   # the rest goes to meson test
 case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
 if [ ! -f "$builddir/build.ninja" ]; then
   # clang's -Wformat-nonliteral (in -Werror=format=2) flags vsnprintf wrappers gcc accepts.

@@ -8,6 +8,7 @@
 #   CSB_UNPRIV_SUITES     suites run as that user, default "unit bus sandbox security net
 #                         reliability vm container"
 #   CSB_MESON_TEST_ARGS   extra arguments for every `meson test`
+#   CSB_FUZZ_SECONDS      fuzzing per libFuzzer target (default 10); CSB_SKIP_FUZZ=1: none
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -uo pipefail
@@ -114,6 +115,22 @@ summary+=("$me (all suites): $(counts "$log") (exit $rc)")
 add_totals "$log"
 [ "$rc" -eq 0 ] || failed=1
 rm -f "$log"
+
+# ---- the fuzz targets (a clang build of their own) ----------------------------------------
+
+# libFuzzer needs clang: its own build folder. CSB_FUZZ_SECONDS of fuzzing per target on
+# top of the committed seeds; CSB_SKIP_FUZZ=1 leaves them out.
+if [ "${CSB_SKIP_FUZZ:-0}" != 1 ]; then
+  flog=$(mktemp /tmp/csb-test-log.XXXXXX)
+  say "running the fuzz targets (clang build in ${builddir}-fuzz)"
+  CSB_FUZZ_SECONDS=${CSB_FUZZ_SECONDS:-10} bash "$srcdir/build-aux/fuzz.sh" "${builddir}-fuzz" 2>&1 |
+    tee "$flog"
+  rc=${PIPESTATUS[0]}
+  summary+=("$me (fuzz, clang): $(counts "$flog") (exit $rc)")
+  add_totals "$flog"
+  [ "$rc" -eq 0 ] || failed=1
+  rm -f "$flog"
+fi
 
 # ---- the sandbox suites as an unprivileged user -----------------------------------------
 
