@@ -82,9 +82,12 @@ service_pid=""
 if bus_has ListActivatableNames || bus_has ListNames; then
   say "using the $bus_name service of the session bus"
 else
-  say "starting the service of this build ($service)"
+  # Its messages would mix with the sandbox's terminal: they go to a log.
+  service_log=${XDG_STATE_HOME:-$HOME/.local/state}/claude-sandbox/service.log
+  mkdir -p "$(dirname "$service_log")"
+  say "starting the service of this build ($service; log: $service_log)"
   GSETTINGS_SCHEMA_DIR=$builddir/data${GSETTINGS_SCHEMA_DIR:+:$GSETTINGS_SCHEMA_DIR} \
-    "$service" &
+    "$service" >>"$service_log" 2>&1 &
   service_pid=$!
   trap '[ -n "$service_pid" ] && kill "$service_pid" 2>/dev/null' EXIT
   if ! gdbus wait --session --timeout 10 "$bus_name"; then
