@@ -5,8 +5,14 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "csb-initramfs.h"
@@ -407,6 +413,152 @@ test_boot_terminal_and_stop (void)
   csb_test_bus_teardown (&bus);
 }
 
+/* ---- the CLI on a terminal ---------------------------------------------------------- */
+
+/* The CLI's own session on the pty (as in a terminal emulator): a new session whose
+ * controlling terminal is its stdin. */
+static void
+cli_child_setup (gpointer data)
+{
+  setsid ();
+  ioctl (STDIN_FILENO, TIOCSCTTY, 0);
+}
+
+/* Reads what the pty shows into @seen until @needle is in it (or, with a NULL
+ * @needle, until EOF: every slave end closed) or @timeout_ms passed. */
+static gboolean
+pty_read_until (int         master,
+                GString    *seen,
+                const char *needle,
+                guint       timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  while (needle == NULL || strstr (seen->str, needle) == NULL)
+    {
+      struct pollfd pfd = { master, POLLIN, 0 };
+      gint64 left = (deadline - g_get_monotonic_time ()) / 1000;
+      char buf[4096];
+      ssize_t n;
+
+      if (left <= 0)
+        return FALSE;
+      if (poll (&pfd, 1, (int) MIN (left, 200)) <= 0)
+        continue;
+      n = read (master, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)   /* EIO: the last slave end closed */
+        return needle == NULL;
+      g_string_append_len (seen, buf, n);
+    }
+  return TRUE;
+}
+
+static gboolean
+pty_is_raw (int master)
+{
+  struct termios t;
+
+  return tcgetattr (master, &t) == 0 && (t.c_lflag & ICANON) == 0;
+}
+
+/* The real CLI, on a terminal, starts a shell in a VM: what is typed reaches the
+ * guest's shell, its output comes back, its exit status is the CLI's, and nothing
+ * is left behind. */
+static void
+test_cli_shell_on_terminal (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  const char *cli = g_getenv ("CSB_TEST_CLI");
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) seen = g_string_new (NULL);
+  g_autofree char *project = NULL;
+  g_autofree char *list = NULL;
+  struct winsize size = { 24, 80, 0, 0 };
+  const char *line = "echo vm-$((6*7)); exit 3\n";
+  int master, slave;
+  gint64 t0;
+
+  if (!can_boot ())
+    return;
+  if (cli == NULL || !g_file_test (cli, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      /* It is part of the project: missing is a failure, not a skip. */
+      g_test_fail_printf ("the CLI claude-sandbox is missing (%s)", cli ? cli : "CSB_TEST_CLI unset");
+      return;
+    }
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "cli");
+  csb_test_bus_activate (&bus);
+
+  master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
+  g_assert_cmpint (master, >=, 0);
+  g_assert_cmpint (grantpt (master), ==, 0);
+  g_assert_cmpint (unlockpt (master), ==, 0);
+  slave = open (ptsname (master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  g_assert_cmpint (slave, >=, 0);
+  g_assert_cmpint (ioctl (slave, TIOCSWINSZ, &size), ==, 0);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
+                                g_test_dbus_get_bus_address (bus.bus), TRUE);
+  g_subprocess_launcher_setenv (launcher, "TERM", "xterm", TRUE);
+  g_subprocess_launcher_take_stdin_fd (launcher, dup (slave));
+  g_subprocess_launcher_take_stdout_fd (launcher, dup (slave));
+  g_subprocess_launcher_take_stderr_fd (launcher, slave);
+  g_subprocess_launcher_set_child_setup (launcher, cli_child_setup, NULL, NULL);
+  t0 = g_get_monotonic_time ();
+  process = g_subprocess_launcher_spawn (launcher, &error, cli, "--backend=vm", "--shell",
+                                         "--no-network", project, NULL);
+  g_assert_no_error (error);
+  /* Only the CLI holds the slave now: its exit is our EOF. */
+  g_clear_object (&launcher);
+
+  /* Type once the CLI has put the terminal in raw mode (it relays keys as typed). */
+  for (guint i = 0; i < 3000 && !pty_is_raw (master); i++)
+    {
+      pty_read_until (master, seen, "\001never\001", 10);
+      if (strstr (seen->str, "claude-sandbox:") != NULL)
+        break;
+    }
+  g_assert_true (pty_is_raw (master));
+  g_assert_cmpint (write (master, line, strlen (line)), ==, (gssize) strlen (line));
+
+  if (!pty_read_until (master, seen, "vm-42", BOOT_TIMEOUT_MS))
+    {
+      g_autofree char *log = NULL;
+      g_file_get_contents (bus.service_log, &log, NULL, NULL);
+      g_test_message ("terminal:\n%s\nservice log:\n%s", seen->str, log ? log : "");
+    }
+  g_assert_nonnull (strstr (seen->str, "vm-42"));
+  g_test_message ("vm-42 after %.2f s", (g_get_monotonic_time () - t0) / 1e6);
+  g_assert_true (pty_read_until (master, seen, NULL, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("terminal:\n%s", seen->str);
+  g_assert_true (g_subprocess_wait (process, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (process));
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 3);
+  /* The CLI gave the terminal back as it found it. */
+  g_assert_false (pty_is_raw (master));
+  close (master);
+
+  for (guint i = 0; i < 100; i++)
+    {
+      g_free (list);
+      list = virsh_list (&bus);
+      if (list != NULL && strstr (list, CSB_VM_DOMAIN_PREFIX) == NULL)
+        break;
+      csb_test_sleep_ms (50);
+    }
+  g_assert_nonnull (list);
+  g_assert_null (strstr (list, CSB_VM_DOMAIN_PREFIX));
+  csb_test_bus_teardown (&bus);
+}
+
 /* ---- a VM outlives the service ---------------------------------------------------- */
 
 static guint
@@ -725,6 +877,7 @@ main (int    argc,
   g_test_add_func ("/vm/lifecycle/test-driver", test_lifecycle_test_driver);
   g_test_add_func ("/vm/boot/command-status-project-no-nic", test_boot_real);
   g_test_add_func ("/vm/boot/terminal-and-stop", test_boot_terminal_and_stop);
+  g_test_add_func ("/vm/boot/cli-shell-on-terminal", test_cli_shell_on_terminal);
   g_test_add_func ("/vm/boot/survive-service-crash", test_survive_service_crash);
   g_test_add_func ("/vm/boot/exit-while-away", test_exit_while_away);
   g_test_add_func ("/vm/boot/stop-after-restart", test_stop_after_restart);
