@@ -23,7 +23,7 @@ packages=(
   libgtk-4-dev libadwaita-1-dev libvte-2.91-gtk4-dev libportal-dev libportal-gtk4-dev
   # VM backend
   libvirt-dev libvirt-glib-1.0-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
-  qemu-system-x86 qemu-system-common cpio kmod libc6-dev
+  qemu-system-x86 qemu-system-common qemu-utils cpio kmod libc6-dev
   # the kernel the VM boots (there is none in /boot on a cloud image)
   linux-image-cloud-amd64
   # container backend (the root libvirtd's LXC driver)

@@ -22,7 +22,9 @@
 
 const char * const csb_initramfs_modules[] = {
   "virtio_pci", "virtio_console", "virtiofs", "overlay", "virtio_net", "virtio-rng",
-  "button", "evdev", NULL
+  "button", "evdev",
+  /* the disk-image mode: the overlay's virtio disk and its usual file system */
+  "virtio_blk", "ext4", NULL
 };
 
 /* A module's name as modules.dep spells its file: dashes and underscores mix. */

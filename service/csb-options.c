@@ -70,6 +70,7 @@ csb_launch_options_free (CsbLaunchOptions *self)
       close (self->stdio_fds[i]);
   g_free (self->backend);
   g_free (self->name);
+  g_free (self->vm_image);
   g_hash_table_unref (self->env);
   g_ptr_array_unref (self->ro_binds);
   g_ptr_array_unref (self->rw_binds);
@@ -331,6 +332,33 @@ parse_vm_cpus (CsbLaunchOptions *self,
   return TRUE;
 }
 
+static gboolean
+parse_vm_image (CsbLaunchOptions *self,
+                const char       *key,
+                GVariant         *value,
+                GUnixFDList      *fd_list,
+                GError          **error)
+{
+  const char *path = g_variant_get_string (value, NULL);
+  g_autofree char *resolved = NULL;
+  struct stat st;
+
+  if (!g_path_is_absolute (path))
+    return invalid (error, "option 'vm-image' must be an absolute path, not '%s'", path);
+  if ((resolved = realpath (path, NULL)) == NULL)
+    return invalid (error, "option 'vm-image': cannot resolve '%s': %s", path,
+                    g_strerror (errno));
+  if (stat (resolved, &st) != 0 || !S_ISREG (st.st_mode))
+    return invalid (error, "option 'vm-image': '%s' is not a regular file (a qcow2 or raw "
+                    "disk image)", path);
+  if (access (resolved, R_OK) != 0)
+    return invalid (error, "option 'vm-image': '%s' cannot be read: %s", path,
+                    g_strerror (errno));
+  g_free (self->vm_image);
+  self->vm_image = g_steal_pointer (&resolved);
+  return TRUE;
+}
+
 #define BOOL_OPTION(k, field) { k, "b", G_STRUCT_OFFSET (CsbLaunchOptions, field), NULL }
 
 static const OptionSpec option_specs[] = {
@@ -348,6 +376,7 @@ static const OptionSpec option_specs[] = {
   { "rw-binds", "as", 0, parse_binds },
   { "vm-memory-mib", "u", 0, parse_vm_memory },
   { "vm-cpus", "u", 0, parse_vm_cpus },
+  { "vm-image", "s", 0, parse_vm_image },
   { "stdio", "a{uh}", 0, parse_stdio },
   { "network-allow", "as", 0, parse_network_patterns },
   { "network-deny", "as", 0, parse_network_patterns },
@@ -397,6 +426,10 @@ csb_launch_options_parse (CsbLaunchOptions *self,
       else
         G_STRUCT_MEMBER (gboolean, self, spec->offset) = g_variant_get_boolean (value);
     }
+
+  if (self->vm_image != NULL && g_strcmp0 (self->backend, "vm") != 0)
+    return invalid (error, "option 'vm-image' needs the vm backend (backend is '%s')",
+                    self->backend ? self->backend : "");
 
   if (self->network_allow->len > 0)
     {

@@ -28,6 +28,7 @@ struct _CsbLaunchOptions
   gboolean     network_given; /* the caller said network: true/false itself */
   guint        vm_memory_mib;
   guint        vm_cpus;
+  char        *vm_image;      /* (nullable) resolved absolute path of a disk image */
   gboolean     has_stdio;
   int          stdio_fds[3];  /* owned; -1 for "not given" (then /dev/null) */
 };

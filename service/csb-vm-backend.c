@@ -674,20 +674,39 @@ build_guest (Setup      *setup,
         }
     }
 
-  /* The host's programs, read-only; merged-/usr links as on the host. */
-  if (!add_share (setup, "/usr", "/usr", TRUE, error))
-    return FALSE;
-  for (guint i = 0; usr_links[i] != NULL; i++)
+  if (opts->vm_image != NULL)
     {
-      g_autofree char *path = g_strconcat ("/", usr_links[i], NULL);
-      g_autofree char *target = g_file_read_link (path, NULL);
+      /* The user's disk (its overlay) is the root; our user and names over its /etc. */
+      static const char * const etc_files[] = {
+        "passwd", "group", "hostname", "hosts", "resolv.conf", NULL
+      };
 
-      if (target != NULL)
-        plan_add (plan, "symlink", target, path, NULL);
+      plan_add (plan, "rootdisk", NULL);
+      for (guint i = 0; etc_files[i] != NULL; i++)
+        {
+          g_autofree char *src = g_build_filename ("/ctl/etc", etc_files[i], NULL);
+          g_autofree char *dst = g_build_filename ("/etc", etc_files[i], NULL);
+          plan_add (plan, "bind", src, dst, "ro", NULL);
+        }
     }
-  if (g_file_test ("/opt", G_FILE_TEST_IS_DIR) && !add_share (setup, "/opt", "/opt", TRUE, error))
-    return FALSE;
-  plan_add (plan, "bind", "/ctl/etc", "/etc", "ro", NULL);
+  else
+    {
+      /* The host's programs, read-only; merged-/usr links as on the host. */
+      if (!add_share (setup, "/usr", "/usr", TRUE, error))
+        return FALSE;
+      for (guint i = 0; usr_links[i] != NULL; i++)
+        {
+          g_autofree char *path = g_strconcat ("/", usr_links[i], NULL);
+          g_autofree char *target = g_file_read_link (path, NULL);
+
+          if (target != NULL)
+            plan_add (plan, "symlink", target, path, NULL);
+        }
+      if (g_file_test ("/opt", G_FILE_TEST_IS_DIR) &&
+          !add_share (setup, "/opt", "/opt", TRUE, error))
+        return FALSE;
+      plan_add (plan, "bind", "/ctl/etc", "/etc", "ro", NULL);
+    }
   (void) ctl_etc;
 
   plan_add (plan, "tmpfs", "/tmp", "1777", "mkdir", "/var", "tmpfs", "/var/tmp", "1777",
@@ -731,8 +750,9 @@ build_guest (Setup      *setup,
       }
   }
 
-  /* Claude Code itself, read-only at the path it was installed to. */
-  if (claude != NULL)
+  /* Claude Code itself, read-only at the path it was installed to (a disk image
+   * brings its own programs). */
+  if (claude != NULL && opts->vm_image == NULL)
     {
       g_autofree char *bin_dir = g_path_get_dirname (claude->path);
       g_autofree char *old = g_steal_pointer (&path_env);
@@ -813,6 +833,71 @@ build_guest (Setup      *setup,
                                    G_FILE_SET_CONTENTS_NONE, 0600, error))
       return FALSE;
   }
+  return TRUE;
+}
+
+/* ---- the disk-image mode --------------------------------------------------------- */
+
+/* "qcow2" or "raw", from the image's first bytes. */
+static const char *
+image_format (const char *image,
+              GError    **error)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (image);
+  g_autoptr(GFileInputStream) in = g_file_read (file, NULL, error);
+  guint8 magic[4] = { 0 };
+  gsize got = 0;
+
+  if (in == NULL ||
+      !g_input_stream_read_all (G_INPUT_STREAM (in), magic, sizeof magic, &got, NULL, error))
+    {
+      g_prefix_error (error, "cannot read the disk image '%s': ", image);
+      return NULL;
+    }
+  return got == 4 && memcmp (magic, "QFI\xfb", 4) == 0 ? "qcow2" : "raw";
+}
+
+/* A qcow2 overlay backed by @image (never written): qemu-img from an argv, no shell.
+ * Runs in the start thread. */
+static gboolean
+create_overlay (const char *image,
+                const char *overlay,
+                GError    **error)
+{
+  const char *format = image_format (image, error);
+  g_autofree char *err = NULL;
+  int wait_status;
+
+  if (format == NULL)
+    return FALSE;
+  {
+    const char *argv[] = {
+      "qemu-img", "create", "-q", "-f", "qcow2", "-F", format, "-b", image, overlay, NULL
+    };
+
+    if (!g_spawn_sync (NULL, (char **) argv, NULL,
+                       G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                       &err, &wait_status, error))
+      {
+        g_prefix_error (error, "cannot create the disk image's overlay (qemu-img, from "
+                        "qemu-utils): ");
+        if (error != NULL && *error != NULL && (*error)->domain == G_SPAWN_ERROR &&
+            (*error)->code == G_SPAWN_ERROR_NOENT)
+          {
+            GError *e = *error;
+            *error = g_error_new_literal (CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE, e->message);
+            g_error_free (e);
+          }
+        return FALSE;
+      }
+  }
+  if (!g_spawn_check_wait_status (wait_status, NULL))
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                   "cannot create an overlay of the disk image '%s' (%s): %s", image, format,
+                   g_strstrip (err));
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -932,6 +1017,13 @@ start_thread (GTask        *task,
     g_array_append_val (result->pids, pid);
     csb_vm_domain_config_add_share (domain, "csb-ctl", sock);
   }
+  if (spec->options->vm_image != NULL)
+    {
+      domain->disk = g_build_filename (spec->runtime_dir, "disk.qcow2", NULL);
+      if (!create_overlay (spec->options->vm_image, domain->disk, &error))
+        goto fail;
+      g_ptr_array_add (protections, g_strdup ("vm-image-overlay"));
+    }
   if (!build_guest (&setup, result->ctl_dir, &error))
     goto fail;
 

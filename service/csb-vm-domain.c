@@ -2,7 +2,8 @@
  *
  * Direct kernel boot, everything shared over virtiofs (vhost-user sockets of
  * virtiofsd processes the service runs, since session libvirt refuses to start
- * them itself), which needs shared memfd memory. No disk, no USB, no balloon; a
+ * them itself), which needs shared memfd memory. No disk (but a user image's
+ * qcow2 overlay in the disk-image mode), no USB, no balloon; a
  * NIC only with the network; SPICE only on a unix socket.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
@@ -44,6 +45,7 @@ csb_vm_domain_config_free (CsbVmDomainConfig *config)
   g_free (config->cmdline);
   g_free (config->serial_log);
   g_free (config->spice_socket);
+  g_free (config->disk);
   g_ptr_array_unref (config->shares);
   g_free (config);
 }
@@ -134,6 +136,13 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                         "  <on_reboot>destroy</on_reboot>\n"
                         "  <on_crash>destroy</on_crash>\n"
                         "  <devices>\n");
+  if (config->disk != NULL)
+    append (xml, "    <disk type='file' device='disk'>\n"
+                 "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
+                 "      <source file='%s'/>\n"
+                 "      <target dev='vda' bus='virtio'/>\n"
+                 "    </disk>\n",
+            config->disk);
   for (guint i = 0; i < config->shares->len; i++)
     {
       CsbVmShare *share = g_ptr_array_index (config->shares, i);

@@ -33,6 +33,7 @@ typedef struct
   char      *cmdline;
   char      *serial_log;    /* (nullable) the kernel's console, a file */
   char      *spice_socket;  /* (nullable) no display when NULL */
+  char      *disk;          /* (nullable) a qcow2 overlay, the guest's vda */
   gboolean   network;
   GPtrArray *shares;        /* (element-type CsbVmShare) */
 } CsbVmDomainConfig;

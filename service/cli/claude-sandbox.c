@@ -48,6 +48,7 @@ static gboolean opt_gpu;
 static gboolean opt_ssh_agent;
 static int opt_vm_memory = -1;
 static int opt_vm_cpus = -1;
+static char *opt_vm_image;
 static gboolean opt_list;
 static char *opt_attach;
 static char *opt_stop;
@@ -102,6 +103,9 @@ static const GOptionEntry launch_entries[] = {
     N_("Memory of the virtual machine, in MiB (vm backend)"), N_("MIB") },
   { "vm-cpus", 0, 0, G_OPTION_ARG_INT, &opt_vm_cpus,
     N_("Number of CPUs of the virtual machine (vm backend)"), N_("N") },
+  { "vm-image", 0, 0, G_OPTION_ARG_FILENAME, &opt_vm_image,
+    N_("Boot a disk image (qcow2 or raw) instead of the host's /usr; changes go to a "
+       "per-sandbox overlay (vm backend)"), N_("PATH") },
   { "command", 'c', 0, G_OPTION_ARG_NONE, &opt_command,
     N_("Run the arguments after PROJECT-DIR as the command instead of claude"), NULL },
   { NULL }
@@ -219,7 +223,7 @@ launch_options_given (void)
   return opt_shell || opt_command || opt_gh_token || opt_network >= 0 || opt_backend ||
          opt_name || opt_env || opt_ro_binds || opt_rw_binds || opt_allow_hosts ||
          opt_deny_hosts || opt_display || opt_audio || opt_gpu || opt_ssh_agent ||
-         opt_vm_memory >= 0 || opt_vm_cpus >= 0;
+         opt_vm_memory >= 0 || opt_vm_cpus >= 0 || opt_vm_image;
 }
 
 static void
@@ -307,6 +311,13 @@ build_options (GVariantBuilder *options,
                            g_variant_new_uint32 (opt_vm_memory));
   if (opt_vm_cpus >= 0)
     g_variant_builder_add (options, "{sv}", "vm-cpus", g_variant_new_uint32 (opt_vm_cpus));
+  if (opt_vm_image != NULL)
+    {
+      /* The service resolves nothing against our folder: an absolute path. */
+      g_autofree char *image = g_canonicalize_filename (opt_vm_image, cwd);
+
+      g_variant_builder_add (options, "{sv}", "vm-image", g_variant_new_string (image));
+    }
 
   if (opt_allow_hosts != NULL)
     g_variant_builder_add (options, "{sv}", "network-allow",

@@ -285,6 +285,48 @@ bind_mount (const char *src,
   return 0;
 }
 
+/* The root file system of the user's disk (its overlay, /dev/vda): its first
+ * partition, or the whole disk. Every block file system type the kernel knows is
+ * tried in turn. */
+static int
+mount_root_disk (const char *target)
+{
+  static const char * const devices[] = { "/dev/vda1", "/dev/vda", NULL };
+  char types[32][32];
+  int n_types = 0;
+  FILE *fs;
+  char line[128];
+
+  /* The disk may still be probing right after virtio_blk loaded. */
+  for (int i = 0; i < 300 && access ("/dev/vda", F_OK) != 0; i++)
+    usleep (10000);
+  usleep (50000);   /* and its partitions a moment after the disk */
+  fs = fopen ("/proc/filesystems", "re");
+  while (fs != NULL && n_types < 32 && fgets (line, sizeof line, fs) != NULL)
+    if (strncmp (line, "nodev", 5) != 0)
+      {
+        char *name = line + strspn (line, " \t");
+        name[strcspn (name, " \t\n")] = '\0';
+        if (*name != '\0')
+          snprintf (types[n_types++], sizeof types[0], "%s", name);
+      }
+  if (fs != NULL)
+    fclose (fs);
+  for (int d = 0; devices[d] != NULL; d++)
+    {
+      if (access (devices[d], F_OK) != 0)
+        continue;
+      for (int t = 0; t < n_types; t++)
+        if (mount (devices[d], target, types[t], MS_NODEV, NULL) == 0)
+          {
+            say ("root: %s (%s)", devices[d], types[t]);
+            return 0;
+          }
+    }
+  errno = ENOENT;
+  return -1;
+}
+
 /* Keywords and their arities:
  *   uid U | gid G | cwd PATH | home PATH | hostname NAME | network 0/1
  *   raw 0/1 (a console without line discipline, for pipes) | winsize COLS ROWS | env NAME=VALUE | arg WORD
@@ -292,7 +334,8 @@ bind_mount (const char *src,
  *   tmpfs PATH MODE          (owned by the user when MODE ends in 'u')
  *   bind SRC PATH ro|rw      SRC in the control share ('/ctl/…') or the new root
  *   symlink TARGET PATH
- *   mkdir PATH */
+ *   mkdir PATH
+ *   rootdisk                 the disk's root file system as the new root (first) */
 static int
 run_plan (Plan    *plan,
           Command *cmd)
@@ -334,6 +377,16 @@ run_plan (Plan    *plan,
           if (cmd->argc < 4095)
             cmd->argv[cmd->argc++] = w[i + 1];
           i += 2;
+        }
+      else if (strcmp (key, "rootdisk") == 0)
+        {
+          if (mount_root_disk (NEW_ROOT) != 0)
+            {
+              fail ("cannot mount the disk image's root file system (first partition or "
+                    "whole disk; types in /proc/filesystems): %s", strerror (errno));
+              return -1;
+            }
+          i += 1;
         }
       else if (strcmp (key, "share") == 0)
         {

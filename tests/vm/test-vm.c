@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -864,6 +865,174 @@ test_stop_after_restart (void)
   csb_test_bus_teardown (&bus);
 }
 
+/* ---- the disk-image mode ------------------------------------------------------------ */
+
+/* A copy of @path and of the libraries ldd names for it under @root. */
+static void
+copy_with_libs (const char *path,
+                const char *root)
+{
+  const char *argv[] = { "ldd", path, NULL };
+  g_autofree char *out = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GPtrArray) files = g_ptr_array_new ();
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH |
+                               G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL, NULL, NULL));
+  g_ptr_array_add (files, g_strdup (path));
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char *arrow = strstr (lines[i], "=> ");
+      char *file = arrow ? arrow + 3 : g_strstrip (lines[i]);
+
+      if (*file == '/')
+        g_ptr_array_add (files, g_strndup (file, strcspn (file, " ")));
+    }
+  for (guint i = 0; i < files->len; i++)
+    {
+      const char *file = g_ptr_array_index (files, i);
+      g_autofree char *dst = g_build_filename (root, file, NULL);
+      g_autofree char *parent = g_path_get_dirname (dst);
+      g_autofree char *data = NULL;
+      gsize len;
+
+      g_assert_cmpint (g_mkdir_with_parents (parent, 0755), ==, 0);
+      g_assert_true (g_file_get_contents (file, &data, &len, NULL));
+      g_assert_true (g_file_set_contents_full (dst, data, len, G_FILE_SET_CONTENTS_NONE, 0755,
+                                               NULL));
+    }
+  for (guint i = 1; i < files->len; i++)
+    g_free (g_ptr_array_index (files, i));
+}
+
+/* A tiny raw ext4 image: a dynamic sh, its libraries and a marker file. */
+static char *
+make_image (const char *mkfs,
+            const char *dir)
+{
+  g_autofree char *tree = g_build_filename (dir, "image-tree", NULL);
+  g_autofree char *marker = g_build_filename (tree, "image-marker", NULL);
+  g_autofree char *etc = g_build_filename (tree, "etc", NULL);
+  g_autofree char *sh = g_find_program_in_path ("dash");
+  g_autofree char *sh_dst = g_build_filename (tree, "bin", "sh", NULL);
+  char *image = g_build_filename (dir, "image.raw", NULL);
+  const char *argv[] = { mkfs, "-q", "-F", "-d", tree, image, "16M", NULL };
+  int wait_status;
+
+  if (sh == NULL)
+    sh = g_strdup ("/bin/sh");
+  copy_with_libs (sh, tree);
+  {
+    g_autofree char *bin = g_path_get_dirname (sh_dst);
+    g_autofree char *copied = g_build_filename (tree, sh, NULL);
+    g_assert_cmpint (g_mkdir_with_parents (bin, 0755), ==, 0);
+    if (!g_str_equal (copied, sh_dst))
+      g_assert_cmpint (rename (copied, sh_dst), ==, 0);
+  }
+  g_assert_cmpint (g_mkdir_with_parents (etc, 0755), ==, 0);
+  csb_test_write_file (marker, "in-the-image\n", 0644);
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                               NULL, NULL, &wait_status, NULL));
+  g_assert_true (g_spawn_check_wait_status (wait_status, NULL));
+  csb_test_rm_rf (tree);
+  return image;
+}
+
+static char *
+file_sha256 (const char *path)
+{
+  g_autofree char *data = NULL;
+  gsize len;
+
+  g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+  return g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
+}
+
+/* A user's disk image as the root: its programs, not the host's /usr; the project
+ * still shared read-write; the image itself never written; the overlay gone after. */
+static void
+test_boot_image (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autofree char *project = NULL;
+  g_autofree char *image = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *written = NULL;
+  g_autofree char *contents = NULL;
+  g_autofree char *mkfs = g_find_program_in_path ("mkfs.ext4");
+  g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
+  GVariantBuilder b;
+  const char * const command[] = {
+    "/bin/sh", "-c",
+    "read m < /image-marker; echo marker=$m; [ -e /usr/bin/ls ] || echo no-host-usr; "
+    "echo from-image > written-in-image.txt; echo changed > /image-marker; exit 5", NULL
+  };
+
+  if (!can_boot ())
+    return;
+  if (mkfs == NULL && g_file_test ("/usr/sbin/mkfs.ext4", G_FILE_TEST_IS_EXECUTABLE))
+    mkfs = g_strdup ("/usr/sbin/mkfs.ext4");
+  if (mkfs == NULL || qemu_img == NULL)
+    {
+      g_test_skip ("mkfs.ext4 (e2fsprogs) or qemu-img (qemu-utils) is missing");
+      return;
+    }
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "img");
+  image = make_image (mkfs, bus.dirs.root);
+  before = file_sha256 (image);
+  csb_test_bus_activate (&bus);
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&b, "{sv}", "backend", g_variant_new_string ("vm"));
+  g_variant_builder_add (&b, "{sv}", "network", g_variant_new_boolean (FALSE));
+  g_variant_builder_add (&b, "{sv}", "vm-image", g_variant_new_string (image));
+  run = csb_test_launch (&bus, project, command, g_variant_builder_end (&b), FALSE, &error);
+  if (error != NULL || !csb_test_run_wait (run, BOOT_TIMEOUT_MS) ||
+      run->exit_signal_status != 5)
+    {
+      g_autofree char *log = NULL;
+      g_file_get_contents (bus.service_log, &log, NULL, NULL);
+      g_test_message ("service log:\n%s\noutput: %s", log ? log : "",
+                      run ? run->out->str : "");
+    }
+  g_assert_no_error (error);
+  g_test_message ("output: %s", run->out->str);
+  g_assert_true (g_strv_contains (csb_dbus_sandbox_get_protections (run->sandbox),
+                                  "vm-image-overlay"));
+  g_assert_cmpint (run->exit_signal_status, ==, 5);
+  g_assert_nonnull (strstr (run->out->str, "marker=in-the-image\n"));
+  g_assert_nonnull (strstr (run->out->str, "no-host-usr\n"));
+  written = g_build_filename (project, "written-in-image.txt", NULL);
+  g_file_get_contents (written, &contents, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (contents, ==, "from-image\n");
+  g_assert_true (csb_test_run_until (state_is, run, CSB_TEST_TIMEOUT_MS));
+  after = file_sha256 (image);
+  g_assert_cmpstr (before, ==, after);
+  assert_nothing_left (&bus, CSB_VM_DOMAIN_PREFIX);
+
+  /* Not an image: refused before anything starts. */
+  {
+    g_autoptr(CsbTestRun) bad = NULL;
+
+    g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+    g_variant_builder_add (&b, "{sv}", "backend", g_variant_new_string ("vm"));
+    g_variant_builder_add (&b, "{sv}", "vm-image", g_variant_new_string ("relative.img"));
+    bad = csb_test_launch (&bus, project, command, g_variant_builder_end (&b), FALSE, &error);
+    g_assert_null (bad);
+    g_assert_cmpstr (csb_test_error_name (error), ==,
+                     "org.example.ClaudeSandbox.Error.InvalidArgument");
+    g_assert_nonnull (strstr (error->message, "absolute"));
+  }
+  csb_test_bus_teardown (&bus);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -881,5 +1050,6 @@ main (int    argc,
   g_test_add_func ("/vm/boot/survive-service-crash", test_survive_service_crash);
   g_test_add_func ("/vm/boot/exit-while-away", test_exit_while_away);
   g_test_add_func ("/vm/boot/stop-after-restart", test_stop_after_restart);
+  g_test_add_func ("/vm/boot/disk-image", test_boot_image);
   return g_test_run ();
 }
