@@ -10,6 +10,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -26,14 +28,44 @@ csb_file_replace (const char *path,
                   GError    **error)
 {
   g_autofree char *tmp = NULL;
+  int fd;
 
   if (durable)
     return g_file_set_contents_full (path, data, len, G_FILE_SET_CONTENTS_CONSISTENT, mode,
                                      error);
 
-  tmp = g_strdup_printf ("%s.tmp-%d", path, (int) getpid ());
-  if (!g_file_set_contents_full (tmp, data, len, G_FILE_SET_CONTENTS_NONE, mode, error))
-    return FALSE;
+  /* A name of its own: several threads may replace the same file at once. */
+  tmp = g_strdup_printf ("%s.XXXXXX", path);
+  fd = g_mkstemp_full (tmp, O_WRONLY | O_CLOEXEC, mode);
+  if (fd < 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   "cannot write '%s': %s", path, g_strerror (saved));
+      return FALSE;
+    }
+  if (len < 0)
+    len = strlen (data);
+  for (gssize done = 0; done < len;)
+    {
+      gssize n = write (fd, data + done, len - done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          int saved = errno;
+
+          close (fd);
+          g_unlink (tmp);
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                       "cannot write '%s': %s", path, g_strerror (saved));
+          return FALSE;
+        }
+      done += n;
+    }
+  close (fd);
   if (g_rename (tmp, path) != 0)
     {
       int saved = errno;
