@@ -1,6 +1,7 @@
 /* claude-sandbox-init — the first program inside a sandbox, before the command.
  *
  *   claude-sandbox-init [--tty] [--net SOCKET PORT] -- COMMAND [ARG…]
+ *   claude-sandbox-init --relay SOCKET
  *
  * --tty: the command gets its terminal (fd 0) as controlling terminal in a session
  * of its own *inside* the sandbox's pid namespace. Made outside, the session and
@@ -12,6 +13,11 @@
  * bound in from outside), and run COMMAND as our child, exiting with its status;
  * we ignore the terminal's and Stop's signals: the command gets them, and when it
  * ends we end. Without --net we simply become COMMAND.
+ *
+ * --relay: one connection whose two ends are our stdin and stdout, relayed to
+ * SOCKET until both sides are done. A VM sandbox's QEMU runs us so for each guest
+ * connection to its one forwarded address (guestfwd=…-cmd:); stderr is that same
+ * connection there, so we write nothing to it.
  *
  * Plain C and poll(): nothing to load but libc.
  *
@@ -182,6 +188,96 @@ run_command (char **command)
   return errno == ENOENT ? 127 : 126;
 }
 
+/* Writes all of @len bytes, or fails. */
+static int
+write_all (int         fd,
+           const char *buf,
+           size_t      len)
+{
+  while (len > 0)
+    {
+      ssize_t n = send (fd, buf, len, MSG_NOSIGNAL);
+
+      if (n < 0 && errno == ENOTSOCK)
+        n = write (fd, buf, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return -1;
+      buf += n;
+      len -= n;
+    }
+  return 0;
+}
+
+/* Our stdin/stdout ↔ @path. Blocking: one connection, and both peers (QEMU's
+ * user-mode network, the service's proxy) read while they write. */
+static int
+relay (const char *path)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  char *buf = malloc (BUF_SIZE);
+  int eof_in = 0, eof_sock = 0;
+  int sock, null_fd;
+
+  /* stderr is the guest's connection too: nothing may go there. */
+  null_fd = open ("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null_fd >= 0)
+    {
+      dup2 (null_fd, 2);
+      close (null_fd);
+    }
+  signal (SIGPIPE, SIG_IGN);
+  sock = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (buf == NULL || sock < 0 || strlen (path) >= sizeof addr.sun_path)
+    return 1;
+  strcpy (addr.sun_path, path);
+  if (connect (sock, (struct sockaddr *) &addr, sizeof addr) < 0)
+    return 1;
+  while (!eof_in || !eof_sock)
+    {
+      struct pollfd fds[2] = {
+        { eof_in ? -1 : 0, POLLIN, 0 },
+        { eof_sock ? -1 : sock, POLLIN, 0 },
+      };
+
+      if (poll (fds, 2, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return 1;
+        }
+      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR))
+        {
+          ssize_t n = read (0, buf, BUF_SIZE);
+
+          if (n > 0 && write_all (sock, buf, n) < 0)
+            return 1;
+          if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+            {
+              eof_in = 1;
+              shutdown (sock, SHUT_WR);
+            }
+        }
+      if (fds[1].revents & (POLLIN | POLLHUP | POLLERR))
+        {
+          ssize_t n = read (sock, buf, BUF_SIZE);
+
+          if (n > 0 && write_all (1, buf, n) < 0)
+            return 1;
+          if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+            {
+              eof_sock = 1;
+              /* A socket (QEMU gives us one end of a socket pair): half-close it;
+               * anything else is closed. */
+              if (shutdown (1, SHUT_WR) < 0)
+                close (1);
+            }
+        }
+    }
+  return 0;
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -200,6 +296,8 @@ main (int   argc,
 
   proxy_path = NULL;
   port = 0;
+  if (argc == 3 && strcmp (argv[1], "--relay") == 0)
+    return relay (argv[2]);
   for (; arg < argc; arg++)
     {
       if (strcmp (argv[arg], "--tty") == 0)
@@ -219,7 +317,8 @@ main (int   argc,
     }
   if (arg + 1 >= argc || strcmp (argv[arg], "--") != 0)
     {
-      fprintf (stderr, "usage: %s [--tty] [--net SOCKET PORT] -- COMMAND [ARG…]\n", argv[0]);
+      fprintf (stderr, "usage: %s [--tty] [--net SOCKET PORT] -- COMMAND [ARG…]\n"
+                       "       %s --relay SOCKET\n", argv[0], argv[0]);
       return 125;
     }
   arg++;
