@@ -5,6 +5,9 @@
 #
 #   CSB_BENCH_RUNS        runs per measurement (default 15; medians are reported)
 #   CSB_BENCH_SANDBOXES   sandboxes for the memory measurement (default 100)
+#   CSB_BENCH_VM_RUNS     runs of the VM row (default 3; a TCG boot takes seconds)
+#
+# The VM row needs an unprivileged user (root's qemu:///session is the system daemon).
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -euo pipefail
@@ -12,13 +15,16 @@ srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 builddir=${1:-${CSB_BUILD_DIR:-_build}}
 case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
 [ -f "$builddir/build.ninja" ] || meson setup "$builddir" "$srcdir"
-meson compile -C "$builddir" csb-bench claude-sandbox-service claude-sandbox >&2
+meson compile -C "$builddir" csb-bench claude-sandbox-service claude-sandbox \
+  claude-sandbox-guest-init claude-sandbox-virtiofsd-preload >&2
 log=$(mktemp /tmp/csb-bench.XXXXXX)
 trap 'rm -f "$log"' EXIT
 env G_TEST_SRCDIR="$srcdir/tests" G_TEST_BUILDDIR="$builddir/tests" \
     GSETTINGS_SCHEMA_DIR="$builddir/data" GSETTINGS_BACKEND=memory LC_ALL=C.UTF-8 \
     CSB_TEST_SERVICE="$builddir/service/claude-sandbox-service" \
     CSB_TEST_CLI="$builddir/service/cli/claude-sandbox" \
+    CSB_GUEST_INIT="$builddir/service/vm/claude-sandbox-guest-init" \
+    CSB_VIRTIOFSD_PRELOAD="$builddir/service/vm/claude-sandbox-virtiofsd-preload.so" \
     "$builddir/tests/bench/csb-bench" > "$log" 2>&1 || { cat "$log" >&2; exit 1; }
 # The table is the part from "Machine:" on.
 sed -n '/^Machine:/,$p' "$log"

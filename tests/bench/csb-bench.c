@@ -7,8 +7,10 @@
  *   file-io     write+fsync+read of files in the project folder, inside vs the host
  *   memory      the service's RSS idle and with N sandboxes (sleep)
  *   proxy       connect latency and throughput through CsbNetProxy vs direct TCP
- *   vm          not measured here (see the README); firejail / sandbox-runtime: only
- *               where installed
+ *   vm          Launch("true") on the vm backend until Exited  vs  qemu-system-x86_64
+ *               -kernel with the same kernel, initramfs, init, memory, CPUs and TCG
+ *               (only as an unprivileged user: root's qemu:///session is the system
+ *               daemon); firejail / sandbox-runtime: only where installed
  *
  * CSB_BENCH_RUNS (default 15), CSB_BENCH_SANDBOXES (default 100).
  * SPDX-License-Identifier: GPL-3.0-or-later */
@@ -32,6 +34,8 @@
 #include <glib-unix.h>
 
 #include "csb-bwrap-backend.h"
+#include "csb-initramfs.h"
+#include "csb-vm-backend.h"
 #include "csb-dbus-proxy.h"
 #include "csb-net-proxy.h"
 #include "csb-test-utils.h"
@@ -606,6 +610,168 @@ bench_proxy (const char *dir)
   shutdown (upstream_fd, SHUT_RDWR);
 }
 
+
+/* ---- the VM backend vs raw QEMU ---------------------------------------------------- */
+
+/* TCG, small, as the VM tests boot; the same for the raw QEMU baseline. */
+#define VM_MEMORY_MIB 512
+#define VM_CPUS 1
+#define VM_SETTINGS \
+  "[org/example/ClaudeSandbox]\n" \
+  "vm-accel='tcg'\n" \
+  "vm-memory-mib=" G_STRINGIFY (VM_MEMORY_MIB) "\n" \
+  "vm-cpus=" G_STRINGIFY (VM_CPUS) "\n"
+/* The service's kernel command line (csb-vm-backend.c). */
+#define VM_CMDLINE "console=ttyS0 loglevel=4 panic=-1 rdinit=/init tsc=reliable no_timer_check"
+#define VM_RUNS 3
+
+static double
+vm_launch_true (CsbTestBus *bus,
+                const char *project)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GVariant) options =
+    g_variant_ref_sink (g_variant_new_parsed ("{'backend': <'vm'>, 'network': <false>}"));
+  const char * const true_cmd[] = { "true", NULL };
+  double t0 = now_ms (), t;
+
+  run = csb_test_launch (bus, project, true_cmd, g_variant_ref (options), FALSE, &error);
+  if (run == NULL)
+    {
+      g_printerr ("Launch (vm): %s\n", error->message);
+      return -1;
+    }
+  if (!csb_test_run_wait (run, 120000) || run->exit_signal_status != 0)
+    {
+      g_printerr ("VM sandbox did not exit cleanly: %s\n", run->err->str);
+      return -1;
+    }
+  t = now_ms () - t0;
+  csb_dbus_sandbox_call_remove_sync (run->sandbox, NULL, NULL);
+  return t;
+}
+
+/* The same kernel, initramfs and init under bare QEMU, with the devices of ours the
+ * init needs to get going (virtio console, rng) and none of the rest: no libvirt,
+ * no virtiofsd, no shares. Our init boots as in a sandbox (modules loaded, console
+ * opened), finds no control share and powers off: boot to the point where ours
+ * would run the command, and power-off, as ours does after `true`. */
+static double
+raw_qemu (const char *kernel,
+          const char *initrd,
+          const char *serial_log)
+{
+  g_autofree char *serial = g_strconcat ("file:", serial_log, NULL);
+  g_autofree char *mem = g_strdup_printf ("%u", VM_MEMORY_MIB);
+  g_autofree char *smp = g_strdup_printf ("%u", VM_CPUS);
+  const char *argv[] = {
+    "qemu-system-x86_64", "-machine", "pc,accel=tcg", "-m", mem, "-smp", smp,
+    "-nographic", "-nodefaults", "-no-user-config", "-no-reboot",
+    "-kernel", kernel, "-initrd", initrd, "-append", VM_CMDLINE,
+    "-serial", serial,
+    "-device", "virtio-serial-pci", "-chardev", "null,id=con0",
+    "-device", "virtconsole,chardev=con0",
+    "-device", "virtio-rng-pci",
+    NULL
+  };
+  g_autoptr(GError) error = NULL;
+  int status;
+  double t0 = now_ms (), t;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
+                     G_SPAWN_STDERR_TO_DEV_NULL | G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL, NULL,
+                     NULL, &status, &error))
+    {
+      g_printerr ("qemu-system-x86_64: %s\n", error->message);
+      return -1;
+    }
+  t = now_ms () - t0;
+  if (!g_spawn_check_wait_status (status, &error))
+    {
+      g_printerr ("qemu-system-x86_64: %s\n", error->message);
+      return -1;
+    }
+  return t;
+}
+
+static void
+bench_vm (void)
+{
+  const char *what = "VM: Launch → `true` exited (vm backend, TCG)";
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, VM_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) ours = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) raw = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autofree char *project = NULL;
+  g_autofree char *modules_dir = NULL;
+  g_autofree char *kernel = NULL;
+  g_autofree char *initrd = NULL;
+  g_autofree char *cache = NULL;
+  g_autofree char *serial_log = NULL;
+  const char *init = g_getenv ("CSB_GUEST_INIT");
+  const char *env_runs = g_getenv ("CSB_BENCH_VM_RUNS");
+  guint runs = env_runs ? MAX (1, atoi (env_runs)) : VM_RUNS;
+  g_autofree char *label = NULL;
+
+  if (getuid () == 0)
+    {
+      g_autofree char *text = g_strdup_printf ("%s: not measured: run as an unprivileged user "
+                                               "(qemu:///session)", what);
+      note (text);
+      return;
+    }
+  if ((kernel = csb_vm_find_kernel (NULL, &modules_dir, &error)) == NULL)
+    {
+      g_autofree char *text = g_strdup_printf ("%s: not measured: %s", what, error->message);
+      note (text);
+      return;
+    }
+  if (init == NULL || g_find_program_in_path ("qemu-system-x86_64") == NULL)
+    {
+      g_autofree char *text = g_strdup_printf ("%s: not measured: %s", what,
+                                               init == NULL ? "CSB_GUEST_INIT is not set"
+                                                            : "qemu-system-x86_64 is missing");
+      note (text);
+      return;
+    }
+
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "bench-vm");
+  csb_test_bus_activate (&bus);
+  /* Warm-up: the service builds and caches its initramfs, libvirt starts. */
+  if (vm_launch_true (&bus, project) < 0)
+    {
+      g_autofree char *text = g_strdup_printf ("%s: not measured: the VM did not run (see "
+                                               "the log above)", what);
+      note (text);
+      csb_test_bus_teardown (&bus);
+      return;
+    }
+  /* The very initramfs the service built (it is cached; this only finds it). */
+  cache = g_build_filename (bus.dirs.cache, "claude-sandbox", NULL);
+  initrd = csb_initramfs_ensure (modules_dir, init, cache, &error);
+  g_assert_no_error (error);
+  serial_log = g_build_filename (bus.dirs.root, "bench-raw-qemu.log", NULL);
+  raw_qemu (kernel, initrd, serial_log);   /* warm-up */
+  for (guint i = 0; i < runs; i++)
+    {
+      double t;
+
+      if ((t = vm_launch_true (&bus, project)) > 0)
+        g_array_append_val (ours, t);
+      if ((t = raw_qemu (kernel, initrd, serial_log)) > 0)
+        g_array_append_val (raw, t);
+    }
+  label = g_strdup_printf ("%s, %u MiB, %u CPU", what, VM_MEMORY_MIB, VM_CPUS);
+  row (label, median (ours), median (raw), "ms",
+       "raw `qemu-system-x86_64 -kernel` (TCG), same kernel, initramfs and init, run until the "
+       "guest powers off: the init loads its modules, opens the console, finds no share and "
+       "powers off (no libvirt, virtiofsd, shares or plan)", MIN (ours->len, raw->len));
+  csb_test_bus_teardown (&bus);
+}
+
 /* ---- main ---------------------------------------------------------------------- */
 
 static char *
@@ -664,13 +830,14 @@ main (int    argc,
   bench_memory (&bus, project, idle_rss);
   bench_proxy (bus.dirs.runtime);
 
-  note ("VM launch-to-command vs raw qemu-system-x86_64 -kernel: not measured (see README)");
   if (g_find_program_in_path ("firejail") == NULL)
     note ("firejail: not installed, not measured");
   if (g_find_program_in_path ("srt") == NULL && g_find_program_in_path ("sandbox-runtime") == NULL)
     note ("sandbox-runtime (srt): not installed, not measured");
 
   csb_test_bus_teardown (&bus);
+  /* On a bus of its own: the VM settings (TCG, small) are the service's. */
+  bench_vm ();
   g_print ("\n%s", table->str);
   g_string_free (table, TRUE);
   return 0;
