@@ -4,11 +4,11 @@
 
 #include <unistd.h>
 
+#include <gmodule.h>
+
 #include "csb-backend.h"
 #include "csb-bwrap-backend.h"
-#include "csb-container-backend.h"
 #include "csb-error.h"
-#include "csb-vm-backend.h"
 
 typedef struct
 {
@@ -24,15 +24,70 @@ static guint signals[N_SIGNALS];
 typedef struct
 {
   const char *name;
-  GType     (*get_type) (void);
-  const char *missing;   /* why a backend without an implementation cannot run */
+  GType     (*get_type) (void);   /* built in */
+  const char *module_symbol;      /* or its get_type in the libvirt backends' module */
 } BackendEntry;
 
 static const BackendEntry backends[] = {
   { "bwrap", csb_bwrap_backend_get_type, NULL },
-  { "vm", csb_vm_backend_get_type, NULL },
-  { "container", csb_container_backend_get_type, NULL },
+  { "vm", NULL, "csb_vm_backend_get_type" },
+  { "container", NULL, "csb_container_backend_get_type" },
 };
+
+#define LIBVIRT_MODULE "libcsb-libvirt-backends.so"
+
+/* The libvirt backends' module: beside the service (in the build tree too), else in
+ * the installed module folder. Loaded once, on first use, and kept. */
+static GModule *
+libvirt_module (GError **error)
+{
+  static GMutex lock;
+  static GModule *module;
+  static char *failure;
+  GModule *result;
+
+  g_mutex_lock (&lock);
+  if (module == NULL && failure == NULL)
+    {
+      g_autofree char *self_exe = g_file_read_link ("/proc/self/exe", NULL);
+      g_autofree char *dir = self_exe ? g_path_get_dirname (self_exe) : NULL;
+      g_autofree char *beside = dir ? g_build_filename (dir, LIBVIRT_MODULE, NULL) : NULL;
+      g_autofree char *installed = g_build_filename (MODULEDIR, LIBVIRT_MODULE, NULL);
+      const char *path = beside && g_file_test (beside, G_FILE_TEST_EXISTS) ? beside : installed;
+
+      module = g_module_open (path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
+      if (module != NULL)
+        g_module_make_resident (module);
+      else
+        failure = g_strdup_printf ("cannot load %s: %s", path, g_module_error ());
+    }
+  result = module;
+  if (result == NULL)
+    g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE, failure);
+  g_mutex_unlock (&lock);
+  return result;
+}
+
+static GType
+entry_get_type (const BackendEntry *entry,
+                GError            **error)
+{
+  GModule *module;
+  gpointer symbol = NULL;
+
+  if (entry->get_type != NULL)
+    return entry->get_type ();
+  if ((module = libvirt_module (error)) == NULL)
+    return G_TYPE_INVALID;
+  if (!g_module_symbol (module, entry->module_symbol, &symbol) || symbol == NULL)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "the %s backend is missing from its module: %s", entry->name,
+                   g_module_error ());
+      return G_TYPE_INVALID;
+    }
+  return ((GType (*) (void)) symbol) ();
+}
 
 static const char * const backend_names[] = { "bwrap", "vm", "container", NULL };
 
@@ -87,6 +142,7 @@ csb_backend_new (const char *name,
                  GError    **error)
 {
   const BackendEntry *entry = lookup (name);
+  GType type;
 
   if (entry == NULL)
     {
@@ -94,13 +150,9 @@ csb_backend_new (const char *name,
                    "unknown backend '%s' (use bwrap, vm or container)", name);
       return NULL;
     }
-  if (entry->get_type == NULL)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                   "backend '%s' cannot run: %s", name, entry->missing);
-      return NULL;
-    }
-  return g_object_new (entry->get_type (), NULL);
+  if ((type = entry_get_type (entry, error)) == G_TYPE_INVALID)
+    return NULL;
+  return g_object_new (type, NULL);
 }
 
 gboolean
@@ -110,15 +162,17 @@ csb_backend_check_available (const char *name,
 {
   const BackendEntry *entry = lookup (name);
   g_autoptr(GTypeClass) klass = NULL;
+  g_autoptr(GError) error = NULL;
+  GType type;
 
   g_return_val_if_fail (entry != NULL, FALSE);
 
-  if (entry->get_type == NULL)
+  if ((type = entry_get_type (entry, &error)) == G_TYPE_INVALID)
     {
-      *detail = g_strdup (entry->missing);
+      *detail = g_strdup (error->message);
       return FALSE;
     }
-  klass = g_type_class_ref (entry->get_type ());
+  klass = g_type_class_ref (type);
   return CSB_BACKEND_CLASS (klass)->check_available (CSB_BACKEND_CLASS (klass), settings, detail);
 }
 
