@@ -191,3 +191,21 @@ csb_console_bridge_stop (CsbConsoleBridge *self)
     close (self->out_fd);
   g_free (self);
 }
+
+void
+csb_console_bridge_restart (CsbConsoleBridge *self,
+                            virStreamPtr      console)
+{
+  char c;
+
+  g_return_if_fail (self != NULL && console != NULL);
+
+  if (self->wake_pipe[1] >= 0 && write (self->wake_pipe[1], "x", 1) < 0) {}
+  virStreamAbort (self->console);
+  g_thread_join (self->out_thread);
+  g_thread_join (self->in_thread);
+  if (self->wake_pipe[0] >= 0 && read (self->wake_pipe[0], &c, 1) < 0) {}
+  self->console = console;
+  self->out_thread = g_thread_new ("console-out", console_out_thread, self);
+  self->in_thread = g_thread_new ("console-in", console_in_thread, self);
+}

@@ -30,5 +30,10 @@ CsbConsoleBridge *csb_console_bridge_start (virStreamPtr      console,
 /* Aborts the stream, joins the threads and closes the copies: the caller's
  * pipes see EOF. Blocking. The stream stays the caller's to free. */
 void              csb_console_bridge_stop  (CsbConsoleBridge *bridge);
+/* The same terminal on a new stream of the console (libvirt's connection was
+ * replaced): the threads of the old stream end, new ones start. The old stream is
+ * the caller's to free afterwards. */
+void              csb_console_bridge_restart (CsbConsoleBridge *bridge,
+                                              virStreamPtr      console);
 
 G_END_DECLS

@@ -91,6 +91,7 @@ struct _CsbVmBackend
   gboolean        attached;        /* on_started took the domain over */
   gboolean        end_pending;     /* it ended before that */
   gboolean        ended;
+  gboolean        reconnect_queued; /* libvirt closed our connection: connect again */
 };
 
 G_DEFINE_FINAL_TYPE (CsbVmBackend, csb_vm_backend, CSB_TYPE_BACKEND)
@@ -1114,6 +1115,32 @@ fail:
   g_task_return_error (task, g_steal_pointer (&error));
 }
 
+/* ---- libvirt restarted ------------------------------------------------------------ */
+
+/* The session daemon exits (a restart, a crash, its idle timeout does not apply while
+ * a domain runs) and QEMU runs on: the connection, its domain events and the console
+ * stream are gone with it. A new connection starts the daemon again, which finds the
+ * domain again; the events and the console are registered anew on it. */
+
+static void on_conn_closed (virConnectPtr conn, int reason, void *opaque);
+
+static void
+watch_connection (CsbVmBackend *self)
+{
+  if (self->conn != NULL && !self->test_driver &&
+      virConnectRegisterCloseCallback (self->conn, on_conn_closed, g_object_ref (self),
+                                       g_object_unref) != 0)
+    g_object_unref (self);
+}
+
+/* In a worker thread: the connection is never closed under a running callback. */
+static void
+unwatch_connection (virConnectPtr conn)
+{
+  if (conn != NULL)
+    virConnectUnregisterCloseCallback (conn, on_conn_closed);
+}
+
 /* ---- the console bridge ------------------------------------------------------------- */
 
 static void
@@ -1180,6 +1207,7 @@ cleanup_thread (GTask        *task,
     virConnectDomainEventDeregisterAny (self->conn, self->event_id);
   self->event_id = -1;
   g_clear_pointer (&self->domain, virDomainFree);
+  unwatch_connection (self->conn);
   if (self->conn != NULL)
     virConnectClose (g_steal_pointer (&self->conn));
   reap_pids (self->virtiofsd_pids, SIGTERM);
@@ -1348,6 +1376,7 @@ on_started (GObject      *source,
   self->claude_json = TRUE;
   self->attached = TRUE;
   start_result_free (result);
+  watch_connection (self);
 
   start_console_bridge (self);
 
@@ -1626,6 +1655,7 @@ on_adopted (GObject      *source,
     self->end_pending = TRUE;
   self->attached = TRUE;
   adopt_result_free (result);
+  watch_connection (self);
 
   if (self->console != NULL)
     self->bridge = csb_console_bridge_start (self->console, self->adopt_fds, TRUE);
@@ -1664,6 +1694,176 @@ csb_vm_backend_adopt (CsbBackend         *backend,
   g_task_set_source_tag (task, csb_vm_backend_adopt);
   g_task_run_in_thread (task, adopt_thread);
   return TRUE;
+}
+
+/* ---- connecting again after libvirt went ---------------------------------------- */
+
+typedef struct
+{
+  virConnectPtr     old_conn;
+  virDomainPtr      old_domain;
+  virStreamPtr      old_console;  /* freed once the bridge no longer uses it */
+} Reconnect;
+
+static void
+reconnect_free (Reconnect *old)
+{
+  if (old->old_console != NULL)
+    virStreamFree (old->old_console);
+  g_free (old);
+}
+
+static void
+reconnect_thread (GTask        *task,
+                  gpointer      source_object,
+                  gpointer      task_data,
+                  GCancellable *cancellable)
+{
+  CsbVmBackend *self = source_object;
+  Reconnect *old = task_data;
+  g_autofree char *uri = vm_uri (self->spec->settings);
+  g_autofree char *name = csb_vm_domain_name (self->spec->id);
+  AdoptResult *result = g_new0 (AdoptResult, 1);
+  GError *error = NULL;
+
+  /* What was bound to the dead connection (the console: see on_reconnected). */
+  g_clear_pointer (&old->old_domain, virDomainFree);
+  unwatch_connection (old->old_conn);
+  if (old->old_conn != NULL)
+    virConnectClose (g_steal_pointer (&old->old_conn));
+
+  /* The daemon starts on demand; one going down may still hold its socket a moment. */
+  for (guint tries = 0; result->conn == NULL; tries++)
+    {
+      g_clear_error (&error);
+      if ((result->conn = csb_libvirt_open (uri, &error)) == NULL && tries >= 50)
+        {
+          g_prefix_error (&error, "libvirt went away and ");
+          adopt_result_free (result);
+          g_task_return_error (task, error);
+          return;
+        }
+      if (result->conn == NULL)
+        g_usleep (200000);
+    }
+  g_clear_error (&error);
+  result->domain = virDomainLookupByName (result->conn, name);
+  if (result->domain != NULL)
+    {
+      self->event_id = virConnectDomainEventRegisterAny (result->conn, result->domain,
+                                                         VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                         VIR_DOMAIN_EVENT_CALLBACK (on_lifecycle_event),
+                                                         g_object_ref (self), g_object_unref);
+      if (self->event_id < 0)
+        g_object_unref (self);
+      result->running = virDomainIsActive (result->domain) == 1;
+    }
+  /* The pty's lock file names the old daemon until it is all gone: a few tries. */
+  for (guint tries = 0; result->running && old->old_console != NULL && result->console == NULL;
+       tries++)
+    {
+      result->console = virStreamNew (result->conn, 0);
+      if (result->console != NULL &&
+          virDomainOpenConsole (result->domain, CSB_VM_CONSOLE_ALIAS, result->console,
+                                VIR_DOMAIN_CONSOLE_FORCE) != 0)
+        {
+          virErrorPtr err = virGetLastError ();
+
+          virStreamFree (g_steal_pointer (&result->console));
+          if (tries >= 25)
+            {
+              g_message ("sandbox %s: its terminal stays silent: cannot open the VM's console "
+                         "again: %s", self->spec->id, err && err->message ? err->message : "?");
+              break;
+            }
+          g_usleep (200000);
+        }
+    }
+  g_message ("sandbox %s: libvirt connection at %s restored, VM %s %s", self->spec->id, uri,
+             name, result->running ? "running" : "gone");
+  g_task_return_pointer (task, result, (GDestroyNotify) adopt_result_free);
+}
+
+static void
+on_reconnected (GObject      *source,
+                GAsyncResult *res,
+                gpointer      user_data)
+{
+  CsbVmBackend *self = CSB_VM_BACKEND (source);
+  g_autoptr(GError) error = NULL;
+  AdoptResult *result = g_task_propagate_pointer (G_TASK (res), &error);
+
+  self->adopting = FALSE;
+  self->reconnect_queued = FALSE;
+  if (result == NULL)
+    {
+      g_clear_pointer (&self->bridge, csb_console_bridge_stop);
+      g_message ("sandbox %s: %s", self->spec->id, error->message);
+      self->ended = TRUE;
+      csb_backend_emit_exited (CSB_BACKEND (self), 255, error->message);
+      return;
+    }
+  self->conn = g_steal_pointer (&result->conn);
+  self->domain = g_steal_pointer (&result->domain);
+  self->console = g_steal_pointer (&result->console);
+  self->attached = TRUE;
+  if (!result->running)
+    self->end_pending = TRUE;
+  adopt_result_free (result);
+  watch_connection (self);
+  /* The terminal stays; its bridge moves to the new stream. */
+  if (self->bridge != NULL && self->console != NULL)
+    csb_console_bridge_restart (self->bridge, self->console);
+  else
+    g_clear_pointer (&self->bridge, csb_console_bridge_stop);
+
+  if (self->end_pending)
+    domain_ended (self);
+  else if (self->stop_pending && !self->stopping)
+    csb_backend_stop (CSB_BACKEND (self), self->stop_timeout);
+  else if (self->stopping && self->destroy_timeout_id == 0)
+    run_shutdown (self, TRUE);   /* its destroy came while there was no connection */
+}
+
+static gboolean
+reconnect_idle (gpointer user_data)
+{
+  CsbVmBackend *self = user_data;
+  Reconnect *old;
+  g_autoptr(GTask) task = NULL;
+
+  /* Ended or ending (the cleanup has the connection) or busy taking it over. */
+  if (self->ended || !self->attached || self->adopting || self->conn == NULL)
+    {
+      self->reconnect_queued = FALSE;
+      return G_SOURCE_REMOVE;
+    }
+  g_message ("sandbox %s: libvirt closed the connection; connecting again", self->spec->id);
+  old = g_new0 (Reconnect, 1);
+  old->old_conn = g_steal_pointer (&self->conn);
+  old->old_domain = g_steal_pointer (&self->domain);
+  old->old_console = g_steal_pointer (&self->console);
+  self->event_id = -1;
+  /* Until it is back: Stop() waits for it, an end is handled after it. */
+  self->attached = FALSE;
+  self->adopting = TRUE;
+  task = g_task_new (self, self->cancellable, on_reconnected, NULL);
+  g_task_set_task_data (task, old, (GDestroyNotify) reconnect_free);
+  g_task_run_in_thread (task, reconnect_thread);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_conn_closed (virConnectPtr conn,
+                int           reason,
+                void         *opaque)
+{
+  CsbVmBackend *self = opaque;
+
+  if (reason == VIR_CONNECT_CLOSE_REASON_CLIENT || g_atomic_int_get (&self->reconnect_queued))
+    return;
+  g_atomic_int_set (&self->reconnect_queued, TRUE);
+  g_idle_add_full (G_PRIORITY_DEFAULT, reconnect_idle, g_object_ref (self), g_object_unref);
 }
 
 static GStrv
