@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -865,6 +866,143 @@ test_stop_after_restart (void)
   csb_test_bus_teardown (&bus);
 }
 
+
+/* ---- libvirt restarted while a VM runs --------------------------------------------- */
+
+/* The session libvirtd (or virtqemud) the service of @bus talks to: the user's, with
+ * the test's runtime folder as its XDG_RUNTIME_DIR. 0 if none runs. */
+static pid_t
+session_daemon_pid (CsbTestBus *bus)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
+  g_autofree char *needle = g_strconcat ("XDG_RUNTIME_DIR=", bus->dirs.runtime, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *cmdline_path = g_build_filename ("/proc", name, "cmdline", NULL);
+      g_autofree char *environ_path = g_build_filename ("/proc", name, "environ", NULL);
+      g_autofree char *cmdline = NULL;
+      g_autofree char *environ_data = NULL;
+      g_autofree char *base = NULL;
+      gsize len;
+      struct stat st;
+
+      if (!g_ascii_isdigit (name[0]) || stat (cmdline_path, &st) != 0 || st.st_uid != getuid () ||
+          !g_file_get_contents (cmdline_path, &cmdline, &len, NULL) || len == 0)
+        continue;
+      base = g_path_get_basename (cmdline);
+      if (!g_str_equal (base, "libvirtd") && !g_str_equal (base, "virtqemud"))
+        continue;
+      if (!g_file_get_contents (environ_path, &environ_data, &len, NULL))
+        continue;
+      for (gsize i = 0; i < len; i += strlen (environ_data + i) + 1)
+        if (g_str_equal (environ_data + i, needle))
+          return (pid_t) atoi (name);
+    }
+  return 0;
+}
+
+/* The QEMU processes running @domain. */
+static guint
+count_qemu (const char *domain)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
+  g_autofree char *needle = g_strconcat ("guest=", domain, ",", NULL);
+  const char *name;
+  guint n = 0;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc", name, "cmdline", NULL);
+      g_autofree char *cmdline = NULL;
+      gsize len;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &cmdline, &len, NULL) ||
+          len == 0 || !g_str_has_suffix (cmdline, "qemu-system-x86_64"))
+        continue;
+      for (gsize i = 0; i < len; i += strlen (cmdline + i) + 1)
+        if (g_str_has_prefix (cmdline + i, needle))
+          {
+            n++;
+            break;
+          }
+    }
+  return n;
+}
+
+/* The session libvirt daemon is killed while a VM runs a shell loop (it restarts on
+ * demand; QEMU runs on without it): the sandbox stays listed and running, its
+ * terminal answers again, Stop() still ends it, and no domain, QEMU or virtiofsd is
+ * left. */
+static void
+test_libvirt_restarted (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(CsbTestTerminal) term = NULL;
+  g_autofree char *project = NULL;
+  g_autofree char *domain = NULL;
+  g_autofree char *proc = NULL;
+  const char * const command[] = {
+    "/bin/sh", "-c",
+    "echo up; while read l; do echo got-$l; done; while :; do sleep 1; done", NULL
+  };
+  pid_t daemon;
+  gint64 t0;
+
+  if (!can_boot ())
+    return;
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "libvirt");
+  run = csb_test_launch_pty (&bus, project, command, vm_options (FALSE, FALSE), &error);
+  g_assert_no_error (error);
+  domain = g_strconcat (CSB_VM_DOMAIN_PREFIX, csb_dbus_sandbox_get_id (run->sandbox), NULL);
+  term = csb_test_terminal_open (run->sandbox, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_terminal_wait (term, "up", BOOT_TIMEOUT_MS));
+  csb_test_terminal_send (term, "one\n");
+  g_assert_true (csb_test_terminal_wait (term, "got-one", CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpuint (count_qemu (domain), ==, 1);
+
+  daemon = session_daemon_pid (&bus);
+  g_assert_cmpint (daemon, >, 0);
+  g_test_message ("killing the session libvirt daemon, pid %d", (int) daemon);
+  proc = g_strdup_printf ("/proc/%d", (int) daemon);
+  g_assert_cmpint (kill (daemon, SIGKILL), ==, 0);
+  for (guint i = 0; i < 500 && g_file_test (proc, G_FILE_TEST_EXISTS); i++)
+    csb_test_sleep_ms (10);
+  g_assert_false (g_file_test (proc, G_FILE_TEST_EXISTS));
+  /* QEMU runs on without the daemon. */
+  g_assert_cmpuint (count_qemu (domain), ==, 1);
+
+  /* The service keeps the sandbox, running, and its terminal answers again. */
+  csb_test_sleep_ms (2000);
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "running");
+  t0 = g_get_monotonic_time ();
+  csb_test_terminal_send (term, "two\n");
+  g_assert_true (csb_test_terminal_wait (term, "got-two", CSB_TEST_TIMEOUT_MS));
+  g_test_message ("terminal answering %.2f s after the daemon went (a new one: pid %d)",
+                  (g_get_monotonic_time () - t0) / 1e6, (int) session_daemon_pid (&bus));
+
+  t0 = g_get_monotonic_time ();
+  csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_until (state_is, run, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("stopped after %.2f s, state %s, status %d",
+                  (g_get_monotonic_time () - t0) / 1e6,
+                  csb_dbus_sandbox_get_state (run->sandbox),
+                  csb_dbus_sandbox_get_exit_status (run->sandbox));
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "exited");
+  for (guint i = 0; i < 100 && count_qemu (domain) > 0; i++)
+    csb_test_sleep_ms (50);
+  g_assert_cmpuint (count_qemu (domain), ==, 0);
+  assert_nothing_left (&bus, domain);
+  csb_test_bus_teardown (&bus);
+}
+
 /* ---- the disk-image mode ------------------------------------------------------------ */
 
 /* A copy of @path and of the libraries ldd names for it under @root. */
@@ -1051,5 +1189,6 @@ main (int    argc,
   g_test_add_func ("/vm/boot/exit-while-away", test_exit_while_away);
   g_test_add_func ("/vm/boot/stop-after-restart", test_stop_after_restart);
   g_test_add_func ("/vm/boot/disk-image", test_boot_image);
+  g_test_add_func ("/vm/boot/libvirt-restarted", test_libvirt_restarted);
   return g_test_run ();
 }
