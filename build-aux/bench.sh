@@ -16,7 +16,7 @@ builddir=${1:-${CSB_BUILD_DIR:-_build}}
 case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
 [ -f "$builddir/build.ninja" ] || meson setup "$builddir" "$srcdir"
 meson compile -C "$builddir" csb-bench claude-sandbox-service claude-sandbox \
-  claude-sandbox-guest-init claude-sandbox-virtiofsd-preload >&2
+  claude-sandbox-guest-init claude-sandbox-virtiofsd-preload csb-libvirt-backends >&2
 log=$(mktemp /tmp/csb-bench.XXXXXX)
 trap 'rm -f "$log"' EXIT
 env G_TEST_SRCDIR="$srcdir/tests" G_TEST_BUILDDIR="$builddir/tests" \
