@@ -965,16 +965,7 @@ cleanup_thread (GTask        *task,
                                 "status (libvirt's log, /var/log/libvirt/lxc/, may say why)");
     }
 
-  {
-    g_autofree char *copy = g_build_filename (self->ctl_dir, "claude-json", ".claude.json", NULL);
-    g_autofree char *store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
-                                               "claude.json", NULL);
-    g_autoptr(GError) error = NULL;
-
-    if (!csb_claude_json_write_back (g_get_home_dir (), store, copy, &error))
-      g_warning ("sandbox %s: ~/.claude.json not written back: %s", self->spec->id,
-                 error->message);
-  }
+  csb_libvirt_write_back_claude_json (self->ctl_dir, self->spec->id);
   /* Nothing stays behind: the root's mount points and the control folder. */
   rm_rf (self->root_dir);
   rm_rf (self->ctl_dir);

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include "csb-container-domain.h"
+#include "csb-libvirt.h"
 
 static void
 fs_free (CsbContainerFs *fs)
@@ -94,25 +95,6 @@ csb_container_domain_name (const char *sandbox_id)
   return g_strconcat (CSB_CONTAINER_DOMAIN_PREFIX, sandbox_id, NULL);
 }
 
-static void
-append (GString    *xml,
-        const char *format,
-        ...) G_GNUC_PRINTF (2, 3);
-
-static void
-append (GString    *xml,
-        const char *format,
-        ...)
-{
-  va_list args;
-  g_autofree char *text = NULL;
-
-  va_start (args, format);
-  text = g_markup_vprintf_escaped (format, args);
-  va_end (args);
-  g_string_append (xml, text);
-}
-
 char *
 csb_container_domain_to_xml (const CsbContainerDomainConfig *config)
 {
@@ -124,24 +106,14 @@ csb_container_domain_to_xml (const CsbContainerDomainConfig *config)
 
   name = csb_container_domain_name (config->sandbox_id);
   g_string_append (xml, "<domain type='lxc'>\n");
-  append (xml, "  <name>%s</name>\n", name);
-  append (xml, "  <title>claude-sandbox: %s</title>\n",
-          config->name ? config->name : config->sandbox_id);
-  append (xml, "  <description>Sandbox %s on %s, run by claude-sandbox</description>\n",
-          config->sandbox_id, config->project_dir ? config->project_dir : "");
-  append (xml, "  <metadata>\n"
-               "    <csb:" CSB_CONTAINER_METADATA_KEY " xmlns:csb='%s'>\n"
-               "      <csb:id>%s</csb:id>\n"
-               "      <csb:project>%s</csb:project>\n"
-               "    </csb:" CSB_CONTAINER_METADATA_KEY ">\n"
-               "  </metadata>\n",
-          CSB_CONTAINER_METADATA_NS, config->sandbox_id,
-          config->project_dir ? config->project_dir : "");
-  append (xml, "  <memory unit='MiB'>%u</memory>\n", config->memory_mib);
-  append (xml, "  <os>\n"
-               "    <type>exe</type>\n"
-               "    <init>%s</init>\n"
-               "  </os>\n", config->init);
+  csb_libvirt_xml_append_identity (xml, name, config->name ? config->name : config->sandbox_id,
+                                   config->sandbox_id, config->project_dir,
+                                   CSB_CONTAINER_METADATA_KEY, CSB_CONTAINER_METADATA_NS);
+  csb_libvirt_xml_append (xml, "  <memory unit='MiB'>%u</memory>\n", config->memory_mib);
+  csb_libvirt_xml_append (xml, "  <os>\n"
+                               "    <type>exe</type>\n"
+                               "    <init>%s</init>\n"
+                               "  </os>\n", config->init);
   if (!config->network)
     g_string_append (xml, "  <features>\n"
                           "    <privnet/>\n"
@@ -152,14 +124,14 @@ csb_container_domain_to_xml (const CsbContainerDomainConfig *config)
       for (guint i = 0; i < config->uid_map->len; i++)
         {
           CsbContainerIdRange *r = &g_array_index (config->uid_map, CsbContainerIdRange, i);
-          append (xml, "    <uid start='%u' target='%u' count='%u'/>\n", r->start, r->target,
-                  r->count);
+          csb_libvirt_xml_append (xml, "    <uid start='%u' target='%u' count='%u'/>\n",
+                                  r->start, r->target, r->count);
         }
       for (guint i = 0; i < config->gid_map->len; i++)
         {
           CsbContainerIdRange *r = &g_array_index (config->gid_map, CsbContainerIdRange, i);
-          append (xml, "    <gid start='%u' target='%u' count='%u'/>\n", r->start, r->target,
-                  r->count);
+          csb_libvirt_xml_append (xml, "    <gid start='%u' target='%u' count='%u'/>\n",
+                                  r->start, r->target, r->count);
         }
       g_string_append (xml, "  </idmap>\n");
     }
@@ -174,15 +146,15 @@ csb_container_domain_to_xml (const CsbContainerDomainConfig *config)
       CsbContainerFs *fs = g_ptr_array_index (config->filesystems, i);
 
       if (fs->source == NULL)
-        append (xml, "    <filesystem type='ram' accessmode='passthrough'>\n"
-                     "      <source usage='%u' units='MiB'/>\n"
-                     "      <target dir='%s'/>\n"
-                     "    </filesystem>\n", fs->ram_mib, fs->target);
+        csb_libvirt_xml_append (xml, "    <filesystem type='ram' accessmode='passthrough'>\n"
+                                     "      <source usage='%u' units='MiB'/>\n"
+                                     "      <target dir='%s'/>\n"
+                                     "    </filesystem>\n", fs->ram_mib, fs->target);
       else
         {
-          append (xml, "    <filesystem type='mount' accessmode='passthrough'>\n"
-                       "      <source dir='%s'/>\n"
-                       "      <target dir='%s'/>\n", fs->source, fs->target);
+          csb_libvirt_xml_append (xml, "    <filesystem type='mount' accessmode='passthrough'>\n"
+                                       "      <source dir='%s'/>\n"
+                                       "      <target dir='%s'/>\n", fs->source, fs->target);
           if (fs->readonly)
             g_string_append (xml, "      <readonly/>\n");
           g_string_append (xml, "    </filesystem>\n");

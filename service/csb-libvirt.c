@@ -17,6 +17,7 @@
 #include <libvirt/virterror.h>
 #include <libvirt-glib/libvirt-glib.h>
 
+#include "csb-claude-config.h"
 #include "csb-error.h"
 #include "csb-libvirt.h"
 
@@ -65,6 +66,60 @@ csb_libvirt_open (const char *uri,
       csb_libvirt_set_error (error, CSB_ERROR_BACKEND_UNAVAILABLE, what);
     }
   return conn;
+}
+
+/* ---- the domain XML ----------------------------------------------------------------- */
+
+void
+csb_libvirt_xml_append (GString    *xml,
+                        const char *format,
+                        ...)
+{
+  va_list args;
+  g_autofree char *text = NULL;
+
+  va_start (args, format);
+  text = g_markup_vprintf_escaped (format, args);
+  va_end (args);
+  g_string_append (xml, text);
+}
+
+void
+csb_libvirt_xml_append_identity (GString    *xml,
+                                 const char *name,
+                                 const char *title,
+                                 const char *sandbox_id,
+                                 const char *project_dir,
+                                 const char *key,
+                                 const char *ns)
+{
+  csb_libvirt_xml_append (xml, "  <name>%s</name>\n", name);
+  csb_libvirt_xml_append (xml, "  <title>claude-sandbox: %s</title>\n", title);
+  csb_libvirt_xml_append (xml, "  <description>Sandbox %s on %s, run by claude-sandbox"
+                               "</description>\n",
+                          sandbox_id, project_dir ? project_dir : "");
+  csb_libvirt_xml_append (xml, "  <metadata>\n"
+                               "    <csb:%s xmlns:csb='%s'>\n"
+                               "      <csb:id>%s</csb:id>\n"
+                               "      <csb:project>%s</csb:project>\n"
+                               "    </csb:%s>\n"
+                               "  </metadata>\n",
+                          key, ns, sandbox_id, project_dir ? project_dir : "", key);
+}
+
+/* ---- the end ------------------------------------------------------------------------ */
+
+void
+csb_libvirt_write_back_claude_json (const char *ctl_dir,
+                                    const char *sandbox_id)
+{
+  g_autofree char *copy = g_build_filename (ctl_dir, "claude-json", ".claude.json", NULL);
+  g_autofree char *store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
+                                             "claude.json", NULL);
+  g_autoptr(GError) error = NULL;
+
+  if (!csb_claude_json_write_back (g_get_home_dir (), store, copy, &error))
+    g_warning ("sandbox %s: ~/.claude.json not written back: %s", sandbox_id, error->message);
 }
 
 /* ---- the console bridge ------------------------------------------------------------- */

@@ -1243,16 +1243,7 @@ cleanup_thread (GTask        *task,
     }
 
   if (self->claude_json)
-    {
-      g_autofree char *copy = g_build_filename (self->ctl_dir, "claude-json", ".claude.json", NULL);
-      g_autofree char *store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
-                                                 "claude.json", NULL);
-      g_autoptr(GError) error = NULL;
-
-      if (!csb_claude_json_write_back (g_get_home_dir (), store, copy, &error))
-        g_warning ("sandbox %s: ~/.claude.json not written back: %s", self->spec->id,
-                   error->message);
-    }
+    csb_libvirt_write_back_claude_json (self->ctl_dir, self->spec->id);
   g_task_return_pointer (task, result, (GDestroyNotify) end_result_free);
 }
 

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include "csb-vm-domain.h"
+#include "csb-libvirt.h"
 
 static void
 share_free (CsbVmShare *share)
@@ -68,25 +69,6 @@ csb_vm_domain_name (const char *sandbox_id)
   return g_strconcat (CSB_VM_DOMAIN_PREFIX, sandbox_id, NULL);
 }
 
-static void
-append (GString    *xml,
-        const char *format,
-        ...) G_GNUC_PRINTF (2, 3);
-
-static void
-append (GString    *xml,
-        const char *format,
-        ...)
-{
-  va_list args;
-  g_autofree char *text = NULL;
-
-  va_start (args, format);
-  text = g_markup_vprintf_escaped (format, args);
-  va_end (args);
-  g_string_append (xml, text);
-}
-
 char *
 csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
 {
@@ -97,22 +79,12 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
   g_return_val_if_fail (config->kernel != NULL && config->initrd != NULL, NULL);
 
   name = csb_vm_domain_name (config->sandbox_id);
-  append (xml, "<domain type='%s'>\n", config->virt_type);
-  append (xml, "  <name>%s</name>\n", name);
-  append (xml, "  <title>claude-sandbox: %s</title>\n",
-          config->name ? config->name : config->sandbox_id);
-  append (xml, "  <description>Sandbox %s on %s, run by claude-sandbox</description>\n",
-          config->sandbox_id, config->project_dir ? config->project_dir : "");
-  append (xml, "  <metadata>\n"
-               "    <csb:" CSB_VM_METADATA_KEY " xmlns:csb='%s'>\n"
-               "      <csb:id>%s</csb:id>\n"
-               "      <csb:project>%s</csb:project>\n"
-               "    </csb:" CSB_VM_METADATA_KEY ">\n"
-               "  </metadata>\n",
-          CSB_VM_METADATA_NS, config->sandbox_id,
-          config->project_dir ? config->project_dir : "");
-  append (xml, "  <memory unit='MiB'>%u</memory>\n", config->memory_mib);
-  append (xml, "  <vcpu>%u</vcpu>\n", config->cpus);
+  csb_libvirt_xml_append (xml, "<domain type='%s'>\n", config->virt_type);
+  csb_libvirt_xml_append_identity (xml, name, config->name ? config->name : config->sandbox_id,
+                                   config->sandbox_id, config->project_dir,
+                                   CSB_VM_METADATA_KEY, CSB_VM_METADATA_NS);
+  csb_libvirt_xml_append (xml, "  <memory unit='MiB'>%u</memory>\n", config->memory_mib);
+  csb_libvirt_xml_append (xml, "  <vcpu>%u</vcpu>\n", config->cpus);
   if (config->shares->len > 0)
     g_string_append (xml, "  <memoryBacking>\n"
                           "    <source type='memfd'/>\n"
@@ -120,10 +92,10 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                           "  </memoryBacking>\n");
   g_string_append (xml, "  <os>\n"
                         "    <type arch='x86_64'>hvm</type>\n");
-  append (xml, "    <kernel>%s</kernel>\n", config->kernel);
-  append (xml, "    <initrd>%s</initrd>\n", config->initrd);
+  csb_libvirt_xml_append (xml, "    <kernel>%s</kernel>\n", config->kernel);
+  csb_libvirt_xml_append (xml, "    <initrd>%s</initrd>\n", config->initrd);
   if (config->cmdline != NULL)
-    append (xml, "    <cmdline>%s</cmdline>\n", config->cmdline);
+    csb_libvirt_xml_append (xml, "    <cmdline>%s</cmdline>\n", config->cmdline);
   g_string_append (xml, "  </os>\n"
                         "  <features>\n"
                         "    <acpi/>\n"
@@ -137,44 +109,44 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                         "  <on_crash>destroy</on_crash>\n"
                         "  <devices>\n");
   if (config->disk != NULL)
-    append (xml, "    <disk type='file' device='disk'>\n"
-                 "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
-                 "      <source file='%s'/>\n"
-                 "      <target dev='vda' bus='virtio'/>\n"
-                 "    </disk>\n",
-            config->disk);
+    csb_libvirt_xml_append (xml, "    <disk type='file' device='disk'>\n"
+                                 "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
+                                 "      <source file='%s'/>\n"
+                                 "      <target dev='vda' bus='virtio'/>\n"
+                                 "    </disk>\n",
+                            config->disk);
   for (guint i = 0; i < config->shares->len; i++)
     {
       CsbVmShare *share = g_ptr_array_index (config->shares, i);
 
-      append (xml, "    <filesystem type='mount'>\n"
-                   "      <driver type='virtiofs' queue='1024'/>\n"
-                   "      <source socket='%s'/>\n"
-                   "      <target dir='%s'/>\n"
-                   "    </filesystem>\n",
-              share->socket, share->tag);
+      csb_libvirt_xml_append (xml, "    <filesystem type='mount'>\n"
+                                   "      <driver type='virtiofs' queue='1024'/>\n"
+                                   "      <source socket='%s'/>\n"
+                                   "      <target dir='%s'/>\n"
+                                   "    </filesystem>\n",
+                              share->socket, share->tag);
     }
   if (config->network)
     g_string_append (xml, "    <interface type='user'>\n"
                           "      <model type='virtio'/>\n"
                           "    </interface>\n");
   if (config->serial_log != NULL)
-    append (xml, "    <serial type='file'>\n"
-                 "      <source path='%s'/>\n"
-                 "      <target port='0'/>\n"
-                 "    </serial>\n",
-            config->serial_log);
+    csb_libvirt_xml_append (xml, "    <serial type='file'>\n"
+                                 "      <source path='%s'/>\n"
+                                 "      <target port='0'/>\n"
+                                 "    </serial>\n",
+                            config->serial_log);
   g_string_append (xml, "    <console type='pty'>\n"
                         "      <target type='virtio' port='0'/>\n"
                         "      <alias name='" CSB_VM_CONSOLE_ALIAS "'/>\n"
                         "    </console>\n");
   if (config->spice_socket != NULL)
     {
-      append (xml, "    <graphics type='spice' autoport='no'>\n"
-                   "      <listen type='socket' socket='%s'/>\n"
-                   "      <image compression='off'/>\n"
-                   "    </graphics>\n",
-              config->spice_socket);
+      csb_libvirt_xml_append (xml, "    <graphics type='spice' autoport='no'>\n"
+                                   "      <listen type='socket' socket='%s'/>\n"
+                                   "      <image compression='off'/>\n"
+                                   "    </graphics>\n",
+                              config->spice_socket);
       g_string_append (xml, "    <video>\n"
                             "      <model type='virtio' heads='1' primary='yes'/>\n"
                             "    </video>\n");
