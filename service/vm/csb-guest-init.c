@@ -382,8 +382,8 @@ run_plan (Plan    *plan,
         {
           if (mount_root_disk (NEW_ROOT) != 0)
             {
-              fail ("cannot mount the disk image's root file system (first partition or "
-                    "whole disk; types in /proc/filesystems): %s", strerror (errno));
+              fail ("cannot mount the disk image's root file system, on the first partition or "
+                    "the whole disk, of a type in /proc/filesystems: %s", strerror (errno));
               return -1;
             }
           i += 1;
