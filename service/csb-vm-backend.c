@@ -235,6 +235,25 @@ find_guest_init (GError **error)
   return find_helper ("CSB_GUEST_INIT", "claude-sandbox-guest-init", error);
 }
 
+/* claude-sandbox-init (its --relay mode, for the filtered network): beside the
+ * service (in the build tree too) or in LIBEXECDIR. */
+static char *
+find_relay_helper (GError **error)
+{
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *dir = self ? g_path_get_dirname (self) : NULL;
+  g_autofree char *beside = dir ? g_build_filename (dir, "claude-sandbox-init", NULL) : NULL;
+  g_autofree char *installed = g_build_filename (LIBEXECDIR, "claude-sandbox-init", NULL);
+
+  if (beside != NULL && g_file_test (beside, G_FILE_TEST_IS_EXECUTABLE))
+    return g_steal_pointer (&beside);
+  if (g_file_test (installed, G_FILE_TEST_IS_EXECUTABLE))
+    return g_steal_pointer (&installed);
+  g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+               "the filtered network needs %s, which is missing", installed);
+  return NULL;
+}
+
 /* Runs a guest of one instruction (hlt) in a child with a deadline: KVM that is
  * present but does not run guests (nested set-ups) fails here, not in a boot. */
 static gboolean
@@ -521,8 +540,10 @@ stage_etc (CsbSandboxSpec *spec,
   g_autofree char *etc = g_build_filename (ctl_dir, "etc", NULL);
   CsbStageUser user = { g_get_user_name (), getuid (), getgid (), home, shell };
 
+  /* Filtered: no DNS at all; the proxy resolves names on the host. */
   return csb_stage_etc (etc, &user, HOSTNAME,
-                        spec->options->network ? "nameserver 10.0.2.3\n" : "", error);
+                        spec->options->network && spec->net_proxy_socket == NULL
+                          ? "nameserver 10.0.2.3\n" : "", error);
 }
 
 static gboolean
@@ -661,7 +682,8 @@ build_guest (Setup      *setup,
     }
 
   plan_add (plan, "uid", uid, "gid", gid, "home", home, "cwd", spec->project_dir,
-            "hostname", HOSTNAME, "network", opts->network ? "1" : "0",
+            "hostname", HOSTNAME,
+            "network", spec->net_proxy_socket != NULL ? "2" : opts->network ? "1" : "0",
             "raw", spec->stdio_is_pty ? "0" : "1", NULL);
   if (spec->stdio_is_pty)
     {
@@ -823,6 +845,19 @@ build_guest (Setup      *setup,
   g_ptr_array_add (setup->protections, g_strdup ("clear-environment"));
   for (guint i = 0; i < env->len; i++)
     plan_add (plan, "env", g_ptr_array_index (env, i), NULL);
+  if (spec->net_proxy_socket != NULL)
+    {
+      /* Last: they win over the same names from the options. */
+      plan_add (plan,
+                "env", "HTTP_PROXY=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+                "env", "HTTPS_PROXY=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+                "env", "http_proxy=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+                "env", "https_proxy=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+                "env", "ALL_PROXY=socks5h://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+                "env", "all_proxy=socks5h://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+                "env", "NO_PROXY=localhost,127.0.0.1",
+                "env", "no_proxy=localhost,127.0.0.1", NULL);
+    }
   for (guint i = 0; spec->command[i] != NULL; i++)
     plan_add (plan, "arg", spec->command[i], NULL);
 
@@ -1041,6 +1076,15 @@ start_thread (GTask        *task,
                               "tsc=reliable no_timer_check");
   domain->serial_log = g_build_filename (spec->state_dir, "boot.log", NULL);
   domain->network = spec->options->network;
+  if (spec->net_proxy_socket != NULL)
+    {
+      /* The socket is in the sandbox's runtime folder, created by the service: no
+       * part of the command QEMU runs comes from the caller. */
+      domain->network = FALSE;
+      if ((domain->net_relay_helper = find_relay_helper (&error)) == NULL)
+        goto fail;
+      domain->net_proxy_socket = g_strdup (spec->net_proxy_socket);
+    }
   if (spec->options->display)
     {
       domain->spice_socket = g_build_filename (spec->runtime_dir, "spice.sock", NULL);
@@ -1093,7 +1137,9 @@ start_thread (GTask        *task,
   g_ptr_array_insert (protections, 1, g_strdup (g_str_equal (domain->virt_type, "kvm")
                                                 ? "vm-kvm" : "vm-tcg"));
   g_ptr_array_add (protections, g_strdup ("shares-virtiofs"));
-  if (!spec->options->network)
+  if (spec->net_proxy_socket != NULL)
+    g_ptr_array_add (protections, g_strdup ("network-filtered"));
+  else if (!spec->options->network)
     g_ptr_array_add (protections, g_strdup ("no-network"));
   g_ptr_array_add (protections, NULL);
   result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
@@ -1961,6 +2007,7 @@ csb_vm_backend_class_init (CsbVmBackendClass *klass)
   backend_class->get_protections = csb_vm_backend_get_protections;
   backend_class->dup_display = csb_vm_backend_dup_display;
   backend_class->adopt = csb_vm_backend_adopt;
+  backend_class->filters_network = TRUE;
 }
 
 static void

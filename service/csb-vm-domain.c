@@ -6,6 +6,16 @@
  * qcow2 overlay in the disk-image mode), no USB, no balloon; a
  * NIC only with the network; SPICE only on a unix socket.
  *
+ * The filtered network (network-allow) is QEMU's user-mode network with
+ * restrict=on (the guest reaches nothing through it) and one guestfwd whose
+ * connections QEMU hands each to a command of ours relaying it to the service's
+ * proxy. libvirt has no element for that: it goes through its qemu:commandline
+ * passthrough. QEMU spawns that command, which libvirt's default seccomp filter
+ * for QEMU forbids (spawn=deny): for such a domain we drop libvirt's filter
+ * (qemu:del capability seccomp-sandbox) and pass QEMU the same one with spawn and
+ * elevateprivileges allowed (libslirp's child calls setsid() before the exec, which
+ * elevateprivileges=deny kills: the command never runs).
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
@@ -47,6 +57,8 @@ csb_vm_domain_config_free (CsbVmDomainConfig *config)
   g_free (config->serial_log);
   g_free (config->spice_socket);
   g_free (config->disk);
+  g_free (config->net_relay_helper);
+  g_free (config->net_proxy_socket);
   g_ptr_array_unref (config->shares);
   g_free (config);
 }
@@ -69,17 +81,50 @@ csb_vm_domain_name (const char *sandbox_id)
   return g_strconcat (CSB_VM_DOMAIN_PREFIX, sandbox_id, NULL);
 }
 
+/* A value inside a QEMU option list: commas doubled. */
+static char *
+qemu_opt_escape (const char *value)
+{
+  g_auto(GStrv) parts = g_strsplit (value, ",", -1);
+
+  return g_strjoinv (",,", parts);
+}
+
+/* The -netdev value of the filtered network. QEMU (libslirp) parses the command
+ * as a shell would and runs it for every guest connection to the forwarded port,
+ * its stdin and stdout the connection. Both paths are ours (the helper's install
+ * location, the proxy's socket in the sandbox's runtime folder), nothing a caller
+ * chose; quoted all the same. */
+char *
+csb_vm_domain_filtered_netdev (const CsbVmDomainConfig *config)
+{
+  g_autofree char *helper = g_shell_quote (config->net_relay_helper);
+  g_autofree char *socket = g_shell_quote (config->net_proxy_socket);
+  g_autofree char *cmd = g_strdup_printf ("%s --relay %s", helper, socket);
+  g_autofree char *escaped = qemu_opt_escape (cmd);
+
+  return g_strdup_printf ("user,id=csbnet,restrict=on,ipv6=off,"
+                          "guestfwd=tcp:" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT "-cmd:%s",
+                          escaped);
+}
+
 char *
 csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
 {
+  gboolean filtered;
   g_autoptr(GString) xml = g_string_new (NULL);
   g_autofree char *name = NULL;
 
   g_return_val_if_fail (config != NULL && config->sandbox_id != NULL, NULL);
   g_return_val_if_fail (config->kernel != NULL && config->initrd != NULL, NULL);
 
+  filtered = config->net_relay_helper != NULL && config->net_proxy_socket != NULL;
   name = csb_vm_domain_name (config->sandbox_id);
-  csb_libvirt_xml_append (xml, "<domain type='%s'>\n", config->virt_type);
+  if (filtered)
+    csb_libvirt_xml_append (xml, "<domain type='%s' xmlns:qemu='" CSB_VM_QEMU_NS "'>\n",
+                            config->virt_type);
+  else
+    csb_libvirt_xml_append (xml, "<domain type='%s'>\n", config->virt_type);
   csb_libvirt_xml_append_identity (xml, name, config->name ? config->name : config->sandbox_id,
                                    config->sandbox_id, config->project_dir,
                                    CSB_VM_METADATA_KEY, CSB_VM_METADATA_NS);
@@ -126,7 +171,7 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                                    "    </filesystem>\n",
                               share->socket, share->tag);
     }
-  if (config->network)
+  if (config->network && !filtered)
     g_string_append (xml, "    <interface type='user'>\n"
                           "      <model type='virtio'/>\n"
                           "    </interface>\n");
@@ -160,7 +205,27 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                         "    <rng model='virtio'>\n"
                         "      <backend model='random'>/dev/urandom</backend>\n"
                         "    </rng>\n"
-                        "  </devices>\n"
-                        "</domain>\n");
+                        "  </devices>\n");
+  if (filtered)
+    {
+      g_autofree char *netdev = csb_vm_domain_filtered_netdev (config);
+
+      /* No option ROM: the kernel is booted directly, nothing boots from the NIC.
+       * QEMU sees these arguments before libvirt's devices, which libvirt numbers
+       * from PCI slot 2 up: the NIC takes the last slot. */
+      csb_libvirt_xml_append (xml, "  <qemu:commandline>\n"
+                   "    <qemu:arg value='-netdev'/>\n"
+                   "    <qemu:arg value='%s'/>\n"
+                   "    <qemu:arg value='-device'/>\n"
+                   "    <qemu:arg value='virtio-net-pci,netdev=csbnet,bus=pci.0,addr=0x1f,romfile='/>\n"
+                   "    <qemu:arg value='-sandbox'/>\n"
+                   "    <qemu:arg value='" CSB_VM_QEMU_SECCOMP "'/>\n"
+                   "  </qemu:commandline>\n"
+                   "  <qemu:capabilities>\n"
+                   "    <qemu:del capability='seccomp-sandbox'/>\n"
+                   "  </qemu:capabilities>\n",
+                              netdev);
+    }
+  g_string_append (xml, "</domain>\n");
   return g_string_free (g_steal_pointer (&xml), FALSE);
 }

@@ -13,6 +13,16 @@ G_BEGIN_DECLS
 #define CSB_VM_DOMAIN_PREFIX "claude-sandbox-"
 /* The alias of the console the terminal is bridged to (user aliases start "ua-"). */
 #define CSB_VM_CONSOLE_ALIAS "ua-terminal"
+/* Where the guest reaches the filtering proxy (QEMU's user-mode network is
+ * 10.0.2.0/24, the guest 10.0.2.15). */
+#define CSB_VM_PROXY_ADDR "10.0.2.100"
+#define CSB_VM_PROXY_PORT "3128"
+#define CSB_VM_QEMU_NS "http://libvirt.org/schemas/domain/qemu/1.0"
+/* libvirt's own seccomp filter for QEMU, spawn allowed (see csb-vm-domain.c), and
+ * elevateprivileges too: libslirp's child calls setsid() before exec'ing the
+ * guestfwd command, which elevateprivileges=deny kills (the command never runs). */
+#define CSB_VM_QEMU_SECCOMP \
+  "on,obsolete=deny,elevateprivileges=allow,spawn=allow,resourcecontrol=deny"
 
 typedef struct
 {
@@ -34,7 +44,12 @@ typedef struct
   char      *serial_log;    /* (nullable) the kernel's console, a file */
   char      *spice_socket;  /* (nullable) no display when NULL */
   char      *disk;          /* (nullable) a qcow2 overlay, the guest's vda */
-  gboolean   network;
+  gboolean   network;       /* libvirt's user-mode NIC: the whole network */
+  /* (nullable) The filtered network instead: a NIC on QEMU's user-mode network with
+   * restrict=on and one guestfwd, CSB_VM_PROXY_ADDR:CSB_VM_PROXY_PORT, whose every
+   * connection QEMU hands to `net_relay_helper --relay net_proxy_socket`. */
+  char      *net_relay_helper;
+  char      *net_proxy_socket;
   GPtrArray *shares;        /* (element-type CsbVmShare) */
 } CsbVmDomainConfig;
 
@@ -45,6 +60,7 @@ void               csb_vm_domain_config_add_share (CsbVmDomainConfig *config,
                                                    const char        *socket);
 char              *csb_vm_domain_name             (const char        *sandbox_id);
 char              *csb_vm_domain_to_xml           (const CsbVmDomainConfig *config);
+char              *csb_vm_domain_filtered_netdev  (const CsbVmDomainConfig *config);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CsbVmDomainConfig, csb_vm_domain_config_free)
 

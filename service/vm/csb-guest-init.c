@@ -328,7 +328,7 @@ mount_root_disk (const char *target)
 }
 
 /* Keywords and their arities:
- *   uid U | gid G | cwd PATH | home PATH | hostname NAME | network 0/1
+ *   uid U | gid G | cwd PATH | home PATH | hostname NAME | network 0/1/2 (2: filtered)
  *   raw 0/1 (a console without line discipline, for pipes) | winsize COLS ROWS | env NAME=VALUE | arg WORD
  *   share TAG PATH ro|rw     virtiofs share at PATH in the new root
  *   tmpfs PATH MODE          (owned by the user when MODE ends in 'u')
@@ -496,7 +496,9 @@ if_up (int         sock,
   return ioctl (sock, SIOCSIFFLAGS, &ifr);
 }
 
-/* QEMU's user-mode network is fixed: 10.0.2.15/24, gateway .2, DNS .3. */
+/* QEMU's user-mode network is fixed: 10.0.2.15/24, gateway .2, DNS .3. @network 2
+ * is the filtered network: the same address, no route beyond the subnet (the proxy
+ * is 10.0.2.100 on it; QEMU forwards nothing else). */
 static void
 setup_network (int network)
 {
@@ -511,6 +513,11 @@ setup_network (int network)
     {
       if (if_up (sock, "eth0", "10.0.2.15", "255.255.255.0") != 0)
         say ("cannot bring up eth0: %s", strerror (errno));
+      if (network == 2)
+        {
+          close (sock);
+          return;
+        }
       memset (&rt, 0, sizeof rt);
       set_addr (&rt.rt_dst, "0.0.0.0");
       set_addr (&rt.rt_genmask, "0.0.0.0");

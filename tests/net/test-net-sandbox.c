@@ -346,23 +346,18 @@ test_bad_input (Fixture       *fixture,
   g_assert_nonnull (strstr (error->message, "http://x.com/"));
   g_clear_error (&error);
 
-  /* A backend without the filter must refuse, not hand out the whole network. */
-  for (guint i = 0; i < 2; i++)
-    {
-      const char *backend = i == 0 ? "vm" : "container";
-
-      g_variant_dict_init (&dict, NULL);
-      g_variant_dict_insert (&dict, "backend", "s", backend);
-      g_variant_dict_insert_value (&dict, "network-allow",
-                                   g_variant_new_strv ((const char * const[]) { "a.b", NULL },
-                                                       -1));
-      run = csb_test_launch (&fixture->bus, fixture->project, command,
-                             g_variant_dict_end (&dict), FALSE, &error);
-      g_assert_null (run);
-      g_assert_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE);
-      g_assert_nonnull (strstr (error->message, "network-allow"));
-      g_clear_error (&error);
-    }
+  /* A backend without the filter must refuse, not hand out the whole network (the vm
+   * backend has it: tests/vm boots one). */
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "backend", "s", "container");
+  g_variant_dict_insert_value (&dict, "network-allow",
+                               g_variant_new_strv ((const char * const[]) { "a.b", NULL }, -1));
+  run = csb_test_launch (&fixture->bus, fixture->project, command, g_variant_dict_end (&dict),
+                         FALSE, &error);
+  g_assert_null (run);
+  g_assert_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE);
+  g_assert_nonnull (strstr (error->message, "network-allow"));
+  g_clear_error (&error);
 
   /* AllowHost on a sandbox whose network is not filtered */
   {

@@ -119,6 +119,30 @@ test_domain_xml (void)
       g_assert_null (strstr (xml, "autoport='yes'"));
       g_assert_null (strstr (xml, "tlsPort"));
     }
+
+  /* The filtered network: no libvirt NIC; QEMU's restricted user-mode network with
+   * its one forward, through the qemu namespace; quoted paths, commas doubled. */
+  {
+    g_autoptr(CsbVmDomainConfig) config = sample_config (TRUE, FALSE);
+    g_autofree char *xml = NULL;
+    g_autofree char *netdev = NULL;
+
+    config->net_relay_helper = g_strdup ("/usr/libexec/claude-sandbox-init");
+    config->net_proxy_socket = g_strdup ("/run/user/1000/claude-sandbox/a,b c/net/proxy.sock");
+    xml = csb_vm_domain_to_xml (config);
+    validate_xml (xml);
+    g_assert_null (strstr (xml, "<interface"));
+    g_assert_nonnull (strstr (xml, "xmlns:qemu='" CSB_VM_QEMU_NS "'"));
+    g_assert_nonnull (strstr (xml, "restrict=on"));
+    g_assert_nonnull (strstr (xml, "<qemu:del capability='seccomp-sandbox'/>"));
+    g_assert_nonnull (strstr (xml, "spawn=allow"));
+    g_assert_nonnull (strstr (xml, "virtio-net-pci,netdev=csbnet"));
+    netdev = csb_vm_domain_filtered_netdev (config);
+    g_assert_cmpstr (netdev, ==, "user,id=csbnet,restrict=on,ipv6=off,"
+                                 "guestfwd=tcp:10.0.2.100:3128-cmd:"
+                                 "'/usr/libexec/claude-sandbox-init' --relay "
+                                 "'/run/user/1000/claude-sandbox/a,,b c/net/proxy.sock'");
+  }
 }
 
 static void
@@ -1171,6 +1195,151 @@ test_boot_image (void)
   csb_test_bus_teardown (&bus);
 }
 
+/* ---- the filtered network ----------------------------------------------------------- */
+
+static gboolean
+on_http (GSocketService    *service,
+         GSocketConnection *connection,
+         GObject           *source,
+         gpointer           user_data)
+{
+  static const char reply[] =
+    "HTTP/1.1 200 OK\r\nContent-Length: 15\r\nConnection: close\r\n\r\nhello-from-host";
+  GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (connection));
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
+  char buf[4096];
+  gsize len = 0;
+
+  while (len < sizeof buf - 1)
+    {
+      gssize n = g_input_stream_read (in, buf + len, sizeof buf - 1 - len, NULL, NULL);
+      if (n <= 0)
+        break;
+      len += n;
+      buf[len] = '\0';
+      if (strstr (buf, "\r\n\r\n") != NULL)
+        break;
+    }
+  g_output_stream_write_all (out, reply, strlen (reply), NULL, NULL, NULL);
+  g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+  return TRUE;
+}
+
+static void
+on_denied (GDBusConnection *connection,
+           const char      *sender,
+           const char      *path,
+           const char      *interface,
+           const char      *signal,
+           GVariant        *parameters,
+           gpointer         user_data)
+{
+  GPtrArray *denied = user_data;
+  const char *host;
+  guint16 port;
+
+  g_variant_get (parameters, "(&sq)", &host, &port);
+  g_ptr_array_add (denied, g_strdup_printf ("%s:%u", host, port));
+}
+
+/* network-allow in a VM: QEMU's user-mode network restricted to one forward, to the
+ * service's proxy. An HTTP server of ours on 127.0.0.1, under the test names of
+ * /etc/hosts (build-aux/test.sh adds them as root). */
+static void
+test_boot_filtered_network (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GSocketService) server = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GPtrArray) denied = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GResolver) resolver = g_resolver_get_default ();
+  g_autofree char *project = NULL;
+  g_autofree char *script = NULL;
+  g_autofree char *denied_entry = NULL;
+  GList *addresses;
+  GVariantDict dict;
+  guint16 port;
+  guint signal_id;
+  const char * const allow[] = { "allowed.csb.test", NULL };
+
+  if (!can_boot ())
+    return;
+  addresses = g_resolver_lookup_by_name (resolver, "denied.csb.test", NULL, NULL);
+  if (addresses == NULL)
+    {
+      g_test_skip ("the test host names are not in /etc/hosts (build-aux/test.sh adds them "
+                   "as root)");
+      return;
+    }
+  g_resolver_free_addresses (addresses);
+
+  server = g_threaded_socket_service_new (8);
+  g_socket_listener_add_address (G_SOCKET_LISTENER (server), any, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, &bound, &error);
+  g_assert_no_error (error);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  g_signal_connect (server, "run", G_CALLBACK (on_http), NULL);
+  g_socket_service_start (server);
+
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "vnet");
+  signal_id = g_dbus_connection_signal_subscribe (bus.connection, NULL,
+                                                  "org.example.ClaudeSandbox.Sandbox",
+                                                  "NetworkDenied", NULL, NULL,
+                                                  G_DBUS_SIGNAL_FLAGS_NONE, on_denied, denied,
+                                                  NULL);
+  /* Through the proxy: allowed, denied (403), three at once (a relay per connection);
+   * direct: to the host (10.0.2.2 is its loopback in QEMU's user-mode network) and out. */
+  script = g_strdup_printf (
+    "echo links=$(ip -o link | cut -d: -f2 | tr -d ' ' | tr '\\n' ,); "
+    "echo env=$HTTPS_PROXY,$ALL_PROXY,$NO_PROXY; "
+    "echo allowed=$(curl -s -m 30 http://allowed.csb.test:%u/); "
+    "echo denied=$(curl -s -o /dev/null -w '%%{http_code}' -m 30 http://denied.csb.test:%u/); "
+    "for i in 1 2 3; do curl -s -m 30 -o par$i http://allowed.csb.test:%u/ & done; wait; "
+    "echo parallel=$(cat par1 par2 par3 | grep -o hello-from-host | wc -l); "
+    "curl -s -m 5 --noproxy '*' http://10.0.2.2:%u/; echo direct-host=$?; "
+    "curl -s -m 5 --noproxy '*' http://1.1.1.1/; echo direct-out=$?; "
+    "curl -s -m 5 --noproxy '*' http://10.0.2.100:3129/; echo other-port=$?",
+    port, port, port, port);
+  {
+    const char * const command[] = { "/bin/sh", "-c", script, NULL };
+
+    g_variant_dict_init (&dict, NULL);
+    g_variant_dict_insert (&dict, "backend", "s", "vm");
+    g_variant_dict_insert_value (&dict, "network-allow", g_variant_new_strv (allow, -1));
+    run = csb_test_launch (&bus, project, command, g_variant_dict_end (&dict), FALSE, &error);
+  }
+  g_assert_no_error (error);
+  g_assert_true (g_strv_contains (csb_dbus_sandbox_get_protections (run->sandbox),
+                                  "network-filtered"));
+  g_assert_true (csb_test_run_wait (run, BOOT_TIMEOUT_MS));
+  g_test_message ("output:\n%s", run->out->str);
+  g_assert_cmpint (run->exit_signal_status, ==, 0);
+  g_assert_nonnull (strstr (run->out->str, "links=lo,eth0,\n"));
+  g_assert_nonnull (strstr (run->out->str, "env=http://" CSB_VM_PROXY_ADDR ":3128,socks5h://"
+                                           CSB_VM_PROXY_ADDR ":3128,localhost,127.0.0.1\n"));
+  g_assert_nonnull (strstr (run->out->str, "allowed=hello-from-host\n"));
+  g_assert_nonnull (strstr (run->out->str, "denied=403\n"));
+  g_assert_nonnull (strstr (run->out->str, "parallel=3\n"));
+  g_assert_null (strstr (run->out->str, "direct-host=0\n"));
+  g_assert_nonnull (strstr (run->out->str, "direct-host="));
+  g_assert_null (strstr (run->out->str, "direct-out=0\n"));
+  g_assert_nonnull (strstr (run->out->str, "direct-out="));
+  g_assert_null (strstr (run->out->str, "other-port=0\n"));
+  g_assert_nonnull (strstr (run->out->str, "other-port="));
+  denied_entry = g_strdup_printf ("denied.csb.test:%u", port);
+  g_assert_true (csb_test_run_until (state_is, run, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (g_ptr_array_find_with_equal_func (denied, denied_entry, g_str_equal, NULL));
+  g_dbus_connection_signal_unsubscribe (bus.connection, signal_id);
+  g_socket_service_stop (server);
+  csb_test_bus_teardown (&bus);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1189,6 +1358,7 @@ main (int    argc,
   g_test_add_func ("/vm/boot/exit-while-away", test_exit_while_away);
   g_test_add_func ("/vm/boot/stop-after-restart", test_stop_after_restart);
   g_test_add_func ("/vm/boot/disk-image", test_boot_image);
+  g_test_add_func ("/vm/boot/filtered-network", test_boot_filtered_network);
   g_test_add_func ("/vm/boot/libvirt-restarted", test_libvirt_restarted);
   return g_test_run ();
 }
