@@ -82,8 +82,15 @@ export CSB_TEST_CLAUDE=$claude_prefix/bin/claude
 # Only its LXC driver (the qemu driver wants Debian's libvirt-qemu user, which
 # libvirt-daemon-system would create), and without the cgroup2 hierarchy of a
 # hybrid cgroup layout, on which libvirt 9.0's LXC driver fails to start containers.
-if [ "$(id -u)" -eq 0 ] && [ ! -S /run/libvirt/libvirt-sock ] && command -v libvirtd >/dev/null; then
+# A socket file alone says nothing: a daemon that died (or a machine restored from a
+# snapshot) leaves it behind, so ask the daemon itself.
+system_libvirtd_answers() {
+  command -v virsh >/dev/null && timeout 10 virsh -q -c lxc:///system uri >/dev/null 2>&1
+}
+if [ "$(id -u)" -eq 0 ] && ! system_libvirtd_answers && command -v libvirtd >/dev/null; then
   say "starting the system libvirtd (LXC driver only) for the container suite"
+  rm -f /run/libvirt/libvirt-sock /run/libvirt/libvirt-sock-ro /run/libvirt/libvirt-admin-sock \
+    /run/libvirtd.pid
   lxc_driver=$(ls /usr/lib/*/libvirt/connection-driver/libvirt_driver_lxc.so 2>/dev/null | head -1)
   if [ -n "$lxc_driver" ]; then
     mkdir -p /var/log/libvirt /run/csb-libvirt-drivers
@@ -91,7 +98,7 @@ if [ "$(id -u)" -eq 0 ] && [ ! -S /run/libvirt/libvirt-sock ] && command -v libv
     LIBVIRT_DRIVER_DIR=/run/csb-libvirt-drivers unshare -m --propagation slave sh -c \
       'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi; exec libvirtd -d' ||
       say "cannot start libvirtd: the container suite will skip its real containers"
-    for _ in $(seq 50); do [ -S /run/libvirt/libvirt-sock ] && break; sleep 0.1; done
+    for _ in $(seq 50); do system_libvirtd_answers && break; sleep 0.2; done
   fi
 fi
 
