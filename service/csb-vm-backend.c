@@ -1072,8 +1072,7 @@ start_thread (GTask        *task,
   domain->cpus = spec->options->vm_cpus;
   domain->kernel = g_strdup (kernel);
   domain->initrd = g_strdup (initrd);
-  domain->cmdline = g_strdup ("console=ttyS0 loglevel=4 panic=-1 rdinit=/init "
-                              "tsc=reliable no_timer_check");
+  domain->cmdline = g_strdup (CSB_VM_KERNEL_CMDLINE);
   domain->serial_log = g_build_filename (spec->state_dir, "boot.log", NULL);
   domain->network = spec->options->network;
   if (spec->net_proxy_socket != NULL)

@@ -796,10 +796,18 @@ main (int    argc,
         kill (-child, SIGKILL);
     }
 
-  /* What the command left running goes with it. */
-  kill (-1, SIGTERM);
-  usleep (100000);
-  kill (-1, SIGKILL);
+  /* What the command left running goes with it: asked first, for up to 100 ms
+   * (every orphan is ours, so no child left means nothing left), then killed. */
+  if (kill (-1, SIGTERM) == 0)
+    {
+      for (int i = 0; i < 20 && waitpid (-1, NULL, WNOHANG) >= 0; i++)
+        {
+          while (waitpid (-1, NULL, WNOHANG) > 0)
+            ;
+          usleep (5000);
+        }
+      kill (-1, SIGKILL);
+    }
   snprintf (text, sizeof text, "%d\n", status);
   write_status (ctl_fd, &cmd, "status", text);
   say ("command exited with status %d", status);
