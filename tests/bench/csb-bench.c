@@ -36,6 +36,7 @@
 #include "csb-bwrap-backend.h"
 #include "csb-initramfs.h"
 #include "csb-vm-backend.h"
+#include "csb-vm-domain.h"
 #include "csb-dbus-proxy.h"
 #include "csb-net-proxy.h"
 #include "csb-test-utils.h"
@@ -624,8 +625,6 @@ bench_proxy (const char *dir)
   "vm-accel='tcg'\n" \
   "vm-memory-mib=" G_STRINGIFY (VM_MEMORY_MIB) "\n" \
   "vm-cpus=" G_STRINGIFY (VM_CPUS) "\n"
-/* The service's kernel command line (csb-vm-backend.c). */
-#define VM_CMDLINE "console=ttyS0 loglevel=4 panic=-1 rdinit=/init tsc=reliable no_timer_check"
 #define VM_RUNS 3
 
 static double
@@ -671,7 +670,7 @@ raw_qemu (const char *kernel,
   const char *argv[] = {
     "qemu-system-x86_64", "-machine", "pc,accel=tcg", "-m", mem, "-smp", smp,
     "-nographic", "-nodefaults", "-no-user-config", "-no-reboot",
-    "-kernel", kernel, "-initrd", initrd, "-append", VM_CMDLINE,
+    "-kernel", kernel, "-initrd", initrd, "-append", CSB_VM_KERNEL_CMDLINE,
     "-serial", serial,
     "-device", "virtio-serial-pci", "-chardev", "null,id=con0",
     "-device", "virtconsole,chardev=con0",
@@ -777,6 +776,20 @@ bench_vm (void)
 
 /* ---- main ---------------------------------------------------------------------- */
 
+/* Whether the measurement @what runs: all of them, or those CSB_BENCH_ONLY lists
+ * (comma-separated: launch, io, memory, proxy, vm). */
+static gboolean
+wanted (const char *what)
+{
+  const char *only = g_getenv ("CSB_BENCH_ONLY");
+  g_auto(GStrv) names = NULL;
+
+  if (only == NULL || *only == '\0')
+    return TRUE;
+  names = g_strsplit (only, ",", -1);
+  return g_strv_contains ((const char * const *) names, what);
+}
+
 static char *
 machine (void)
 {
@@ -821,6 +834,8 @@ main (int    argc,
   g_string_append (table, "| what | ours | baseline | ratio | baseline is | runs |\n"
                           "|---|---|---|---|---|---|\n");
 
+  if (!wanted ("launch") && !wanted ("io") && !wanted ("memory") && !wanted ("proxy"))
+    goto vm;
   csb_test_bus_setup (&bus, NULL);
   project = csb_test_make_project (&bus.dirs, "bench");
   csb_test_bus_activate (&bus);
@@ -832,10 +847,14 @@ main (int    argc,
   csb_test_sleep_ms (500);
   loaded_rss = rss_kib (bus.service_pid);
 
-  bench_launch (&bus, project);
-  bench_file_io (&bus, project);
-  bench_memory (&bus, project, idle_rss, loaded_rss);
-  bench_proxy (bus.dirs.runtime);
+  if (wanted ("launch"))
+    bench_launch (&bus, project);
+  if (wanted ("io"))
+    bench_file_io (&bus, project);
+  if (wanted ("memory"))
+    bench_memory (&bus, project, idle_rss, loaded_rss);
+  if (wanted ("proxy"))
+    bench_proxy (bus.dirs.runtime);
 
   if (g_find_program_in_path ("firejail") == NULL)
     note ("firejail: not installed, not measured");
@@ -843,8 +862,10 @@ main (int    argc,
     note ("sandbox-runtime (srt): not installed, not measured");
 
   csb_test_bus_teardown (&bus);
+vm:
   /* On a bus of its own: the VM settings (TCG, small) are the service's. */
-  bench_vm ();
+  if (wanted ("vm"))
+    bench_vm ();
   g_print ("\n%s", table->str);
   g_string_free (table, TRUE);
   return 0;
