@@ -60,9 +60,19 @@ install_claude () {
 
 # ---- set-up and build -------------------------------------------------------------------
 
-if ! bash "$srcdir/build-aux/setup.sh" "$builddir"; then
+if [ -z "${CSB_UNDER_REAPER:-}" ] && ! bash "$srcdir/build-aux/setup.sh" "$builddir"; then
   say "FAILED: set-up or build failed"
   exit 1
+fi
+
+# Orphans (the session libvirtd the VM tests start, the QEMU it daemonizes) go to the
+# nearest subreaper: on a desktop systemd --user, which reaps them at once. Some
+# machines' PID 1 (this CI's) reaps them only every second or two, and libvirt waits
+# for its QEMU to be reaped when each VM ends: `tini -s` stands in for the session
+# manager, as the parent of everything the tests start.
+if [ -z "${CSB_UNDER_REAPER:-}" ] && command -v tini >/dev/null; then
+  export CSB_UNDER_REAPER=1
+  exec tini -s -- bash "$srcdir/build-aux/test.sh" "$@"
 fi
 
 root_home=${HOME:-/root}
