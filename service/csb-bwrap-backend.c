@@ -843,39 +843,95 @@ reap_proxy (GPid pid)
     }
 }
 
-/* The session bus, filtered: the proxy's socket is the only bus inside. */
+/* The session bus, filtered: the proxy's socket is the only bus inside. Started first
+ * and not waited for: it gets ready while the rest is prepared and the monitor starts,
+ * and the monitor waits for it before it starts bwrap. No session bus, no proxy
+ * (*out_pid 0, *out_sync_fd -1). */
 static gboolean
-add_session_bus (CsbSandboxSpec *spec,
-                 CsbArgv        *args,
-                 GPtrArray      *protections,
-                 GPid           *out_proxy_pid,
-                 GError        **error)
+start_session_bus (CsbSandboxSpec *spec,
+                   GPid           *out_pid,
+                   int            *out_sync_fd,
+                   GError        **error)
 {
   const char *address = g_environ_getenv (spec->environ, "DBUS_SESSION_BUS_ADDRESS");
   g_autofree char *socket_path = g_build_filename (spec->runtime_dir, "bus", NULL);
-  g_autofree char *dest = g_strdup_printf ("/run/user/%u/bus", (guint) getuid ());
-  g_autofree char *dest_address = g_strconcat ("unix:path=", dest, NULL);
   g_auto(GStrv) talk = NULL;
-  int sync_fd, target;
 
+  *out_pid = 0;
+  *out_sync_fd = -1;
   if (address == NULL || *address == '\0')
-    {
-      g_ptr_array_add (protections, g_strdup ("no-session-bus"));
-      return TRUE;
-    }
+    return TRUE;
   talk = spec->settings ? g_settings_get_strv (spec->settings, "dbus-talk")
                         : g_strsplit ("org.freedesktop.portal.*", ",", -1);
-  if (!csb_dbus_proxy_start (address, socket_path, (const char * const *) talk,
-                             out_proxy_pid, &sync_fd, error))
-    return FALSE;
-  /* bwrap holds the proxy's pipe for exactly as long as the sandbox lives. */
+  return csb_dbus_proxy_spawn (address, socket_path, (const char * const *) talk, out_pid,
+                               out_sync_fd, error);
+}
+
+/* The proxy's socket as the bus inside; its pipe (@sync_fd, taken) to bwrap, which
+ * holds it for exactly as long as the sandbox lives. Returns the pipe's number in
+ * bwrap (and the monitor), -1 without a proxy. */
+static int
+add_session_bus (CsbSandboxSpec *spec,
+                 CsbArgv        *args,
+                 GPtrArray      *protections,
+                 int             sync_fd)
+{
+  g_autofree char *socket_path = g_build_filename (spec->runtime_dir, "bus", NULL);
+  g_autofree char *dest = g_strdup_printf ("/run/user/%u/bus", (guint) getuid ());
+  g_autofree char *dest_address = g_strconcat ("unix:path=", dest, NULL);
+  int target;
+
+  if (sync_fd < 0)
+    {
+      g_ptr_array_add (protections, g_strdup ("no-session-bus"));
+      return -1;
+    }
   target = csb_argv_take_fd (args, sync_fd);
   csb_argv_add (args, "--sync-fd");
   csb_argv_addf (args, "%d", target);
   add_ro_bind (args, socket_path, dest);
   add_env (args, "DBUS_SESSION_BUS_ADDRESS", dest_address);
   g_ptr_array_add (protections, g_strdup ("dbus-filtered"));
-  return TRUE;
+  return target;
+}
+
+/* What the monitor said on its ready pipe: TRUE for "x" (bwrap runs), else why not. */
+static gboolean
+read_monitor_ready (int             fd,
+                    CsbSandboxSpec *spec,
+                    GError        **error)
+{
+  struct pollfd pfd = { fd, POLLIN, 0 };
+  char buf[512];
+  ssize_t n = 0;
+  int r;
+
+  /* The monitor may wait up to the proxy's own time-out before it answers. */
+  do
+    r = poll (&pfd, 1, CSB_DBUS_PROXY_READY_TIMEOUT_MS + 5000);
+  while (r < 0 && errno == EINTR);
+  if (r > 0)
+    n = read (fd, buf, sizeof buf - 1);
+  if (n > 0 && buf[0] == 'x')
+    return TRUE;
+  if (n > 0 && buf[0] == 'P')
+    {
+      g_autofree char *message =
+        csb_dbus_proxy_not_ready_message (g_environ_getenv (spec->environ,
+                                                            "DBUS_SESSION_BUS_ADDRESS"));
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED, message);
+    }
+  else if (n > 1 && buf[0] == 'E')
+    {
+      g_autofree char *message = g_utf8_make_valid (buf + 1, n - 1);
+
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "the sandbox's monitor failed: %s",
+                   message);
+    }
+  else
+    g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED,
+                         "the sandbox's monitor did not start");
+  return FALSE;
 }
 
 static int
@@ -962,13 +1018,12 @@ spawn_thread (GTask        *task,
   g_autofree char *status_path = g_build_filename (spec->state_dir, "monitor.json", NULL);
   g_autofree char *log_path = g_build_filename (spec->state_dir, "terminal.log", NULL);
   SpawnResult *result;
-  int ready_pipe[2];
+  int ready_pipe[2] = { -1, -1 };
   int args_fd, args_target, seccomp_fd, seccomp_target, control_fd;
-  struct pollfd pfd;
-  char byte;
+  int proxy_sync_fd = -1, proxy_sync_target;
   GPid proxy_pid = 0;
   const char * const envp[] = { NULL };
-  GPid pid;
+  GPid pid = 0;
 
   if (!g_file_test (bwrap_path (), G_FILE_TEST_IS_EXECUTABLE))
     {
@@ -984,38 +1039,25 @@ spawn_thread (GTask        *task,
       return;
     }
 
-  if ((args = build_args (spec, protections, &error)) == NULL)
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-
-  if ((seccomp_fd = csb_seccomp_filter_fd (&error)) < 0)
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
+  /* The proxy first: it gets ready while the rest is prepared and the monitor starts. */
+  if (!start_session_bus (spec, &proxy_pid, &proxy_sync_fd, &error) ||
+      (args = build_args (spec, protections, &error)) == NULL ||
+      (seccomp_fd = csb_seccomp_filter_fd (&error)) < 0)
+    goto fail;
   seccomp_target = csb_argv_take_fd (args, seccomp_fd);
   csb_argv_add (args, "--seccomp");
   csb_argv_addf (args, "%d", seccomp_target);
   g_ptr_array_add (protections, g_strdup ("seccomp"));
   g_ptr_array_add (protections, g_strdup ("no-system-bus"));
-
-  if (!add_session_bus (spec, args, protections, &proxy_pid, &error))
-    {
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
+  proxy_sync_target = add_session_bus (spec, args, protections, g_steal_fd (&proxy_sync_fd));
 
   data = csb_argv_to_nul_data (args);
-  if ((args_fd = memfd_with (data, &error)) < 0 ||
-      !g_unix_open_pipe (ready_pipe, FD_CLOEXEC, &error))
+  if ((args_fd = memfd_with (data, &error)) < 0)
+    goto fail;
+  if (!g_unix_open_pipe (ready_pipe, FD_CLOEXEC, &error))
     {
-      if (args_fd >= 0)
-        close (args_fd);
-      reap_proxy (proxy_pid);
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
+      close (args_fd);
+      goto fail;
     }
 
   /* The monitor passes every fd the arguments name on to bwrap at the same number. */
@@ -1030,7 +1072,12 @@ spawn_thread (GTask        *task,
   csb_argv_add (outer, "--keep-fd");
   csb_argv_addf (outer, "%d", args_target);
   csb_argv_add (outer, "--ready-fd");
-  csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, ready_pipe[1]));
+  csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, g_steal_fd (&ready_pipe[1])));
+  if (proxy_sync_target >= 0)
+    {
+      csb_argv_add (outer, "--wait-fd");
+      csb_argv_addf (outer, "%d", proxy_sync_target);
+    }
   if (spec->stdio_is_pty)
     csb_argv_add_args (outer, "--pty", "--log", log_path, NULL);
   else
@@ -1068,35 +1115,17 @@ spawn_thread (GTask        *task,
                                          outer->source_fds->len,
                                          &pid, NULL, NULL, NULL, &error))
     {
-      close (ready_pipe[0]);
-      g_clear_pointer (&outer, csb_argv_free);  /* closes the proxy's pipe: it exits */
-      reap_proxy (proxy_pid);
+      pid = 0;
       g_prefix_error (&error, "cannot start the sandbox's monitor: ");
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
+      goto fail;
     }
   /* Ours are closed: the monitor and bwrap hold them now (the proxy's pipe too). */
   g_clear_pointer (&outer, csb_argv_free);
 
-  pfd.fd = ready_pipe[0];
-  pfd.events = POLLIN;
-  if (poll (&pfd, 1, 10000) <= 0 || read (ready_pipe[0], &byte, 1) != 1)
-    {
-      close (ready_pipe[0]);
-      kill (pid, SIGKILL);
-      waitpid (pid, NULL, 0);
-      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
-                               "the sandbox's monitor did not start");
-      return;
-    }
+  if (!read_monitor_ready (ready_pipe[0], spec, &error) ||
+      (control_fd = monitor_connect (socket_path, "WATCH\n", &error)) < 0)
+    goto fail;
   close (ready_pipe[0]);
-  if ((control_fd = monitor_connect (socket_path, "WATCH\n", &error)) < 0)
-    {
-      kill (pid, SIGKILL);
-      waitpid (pid, NULL, 0);
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
   if (proxy_pid > 0)
     {
       /* The proxy dies with the sandbox (bwrap holds its pipe); reaping it is the
@@ -1112,6 +1141,25 @@ spawn_thread (GTask        *task,
   result->claude_json_copy = g_build_filename (spec->runtime_dir, "claude-json",
                                                ".claude.json", NULL);
   g_task_return_pointer (task, result, (GDestroyNotify) spawn_result_free);
+  return;
+
+fail:
+  if (pid > 0)
+    {
+      kill (pid, SIGKILL);
+      waitpid (pid, NULL, 0);
+    }
+  if (ready_pipe[0] >= 0)
+    close (ready_pipe[0]);
+  if (ready_pipe[1] >= 0)
+    close (ready_pipe[1]);
+  if (proxy_sync_fd >= 0)
+    close (proxy_sync_fd);
+  /* Closes the proxy's pipe if we still hold it: the proxy exits. */
+  g_clear_pointer (&outer, csb_argv_free);
+  g_clear_pointer (&args, csb_argv_free);
+  reap_proxy (proxy_pid);
+  g_task_return_error (task, g_steal_pointer (&error));
 }
 
 /* ---- watching (through the monitor) ------------------------------------------------- */

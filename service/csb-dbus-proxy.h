@@ -6,6 +6,16 @@
 
 G_BEGIN_DECLS
 
+/* The proxy's readiness: the byte it writes on its sync pipe once its socket listens. */
+#define CSB_DBUS_PROXY_READY_TIMEOUT_MS 10000
+
+gboolean csb_dbus_proxy_spawn (const char         *upstream_address,
+                               const char         *socket_path,
+                               const char * const *talk,
+                               GPid               *out_pid,
+                               int                *out_sync_fd,
+                               GError            **error);
+char    *csb_dbus_proxy_not_ready_message (const char *upstream_address);
 gboolean csb_dbus_proxy_start (const char         *upstream_address,
                                const char         *socket_path,
                                const char * const *talk,

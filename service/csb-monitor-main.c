@@ -8,6 +8,10 @@
  *   WATCH                  the connection gets "PID n" and "EXIT status" lines, and may
  *                          send: RESIZE cols rows | STOP grace-seconds | KILL
  *
+ * The service learns on --ready-fd how the start went: "x" once bwrap runs, "P" if
+ * the D-Bus proxy named by --wait-fd never got ready (the monitor waits for it while
+ * the service goes on, so the two start side by side), "E" and a message otherwise.
+ *
  * A service that crashes or is upgraded reconnects (WATCH) and finds the sandbox as
  * it was; nothing inside notices. The monitor exits once the sandbox has ended and
  * its terminal's last output has reached the log and every attached client.
@@ -17,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +38,7 @@
 #include <glib-unix.h>
 #include <json-glib/json-glib.h>
 
+#include "csb-dbus-proxy.h"
 #include "csb-file.h"
 #include "csb-terminal.h"
 
@@ -468,6 +474,41 @@ child_setup (gpointer user_data)
   setsid ();
 }
 
+/* Tells the service (on --ready-fd) and the log why the start failed. */
+static int G_GNUC_PRINTF (2, 3)
+start_failed (int         ready_fd,
+              const char *format,
+              ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("claude-sandbox-monitor: %s\n", message);
+  if (ready_fd >= 0)
+    {
+      g_autofree char *line = g_strconcat ("E", message, NULL);
+      (void) !write (ready_fd, line, strlen (line));
+    }
+  return 125;
+}
+
+/* The proxy's byte on its sync pipe: it listens. */
+static gboolean
+wait_for_proxy (int fd)
+{
+  struct pollfd pfd = { fd, POLLIN, 0 };
+  char byte;
+  int r;
+
+  do
+    r = poll (&pfd, 1, CSB_DBUS_PROXY_READY_TIMEOUT_MS);
+  while (r < 0 && errno == EINTR);
+  return r > 0 && read (fd, &byte, 1) == 1;
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -485,6 +526,7 @@ main (int   argc,
   g_autoptr(GPtrArray) bwrap_argv = g_ptr_array_new_with_free_func (g_free);
   gboolean pty = FALSE;
   int ready_fd = -1;
+  int wait_fd = -1;
   int stdio[3] = { -1, -1, -1 };
   int json_pipe[2];
   int json_target = 3;
@@ -495,7 +537,8 @@ main (int   argc,
     { "pty", 0, 0, G_OPTION_ARG_NONE, &pty, "Give the sandbox a terminal", NULL },
     { "stdio", 0, 0, G_OPTION_ARG_STRING, &stdio_spec, "The sandbox's 0,1,2", "IN,OUT,ERR" },
     { "keep-fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &keep_fds, "Pass FD on to bwrap", "FD" },
-    { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd, "Write a byte here when ready", "FD" },
+    { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd, "Say here how the start went", "FD" },
+    { "wait-fd", 0, 0, G_OPTION_ARG_INT, &wait_fd, "Start bwrap once a byte comes here", "FD" },
     { NULL }
   };
   int dash = -1;
@@ -540,10 +583,7 @@ main (int   argc,
   if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), address,
                                       G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL,
                                       NULL, &error))
-    {
-      g_printerr ("claude-sandbox-monitor: %s\n", error->message);
-      return 125;
-    }
+    return start_failed (ready_fd, "%s", error->message);
   g_signal_connect (service, "incoming", G_CALLBACK (on_incoming), NULL);
   g_socket_service_start (service);
 
@@ -553,10 +593,7 @@ main (int   argc,
 
       if (!csb_pty_open (&master, &slave, &error) ||
           (terminal = csb_terminal_new (master, log_path, &error)) == NULL)
-        {
-          g_printerr ("claude-sandbox-monitor: %s\n", error->message);
-          return 125;
-        }
+        return start_failed (ready_fd, "%s", error->message);
       stdio[0] = slave;
       stdio[1] = slave;
       stdio[2] = slave;
@@ -580,7 +617,7 @@ main (int   argc,
     }
 
   if (!g_unix_open_pipe (json_pipe, FD_CLOEXEC, &error))
-    return 125;
+    return start_failed (ready_fd, "%s", error->message);
   g_array_append_val (sources, json_pipe[1]);
   g_array_append_val (targets, json_target);
 
@@ -594,6 +631,13 @@ main (int   argc,
     g_ptr_array_add (bwrap_argv, g_strdup (argv[i]));
   g_ptr_array_add (bwrap_argv, NULL);
 
+  if (wait_fd >= 0 && !wait_for_proxy (wait_fd))
+    {
+      g_printerr ("claude-sandbox-monitor: the D-Bus proxy did not get ready\n");
+      if (ready_fd >= 0)
+        (void) !write (ready_fd, "P", 1);
+      return 125;
+    }
   if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) bwrap_argv->pdata,
                                          (const char * const[]) { NULL },
                                          G_SPAWN_DO_NOT_REAP_CHILD, child_setup,
@@ -601,10 +645,7 @@ main (int   argc,
                                          (const int *) sources->data,
                                          (const int *) targets->data, sources->len,
                                          &bwrap_pid, NULL, NULL, NULL, &error))
-    {
-      g_printerr ("claude-sandbox-monitor: cannot start bwrap: %s\n", error->message);
-      return 125;
-    }
+    return start_failed (ready_fd, "cannot start bwrap: %s", error->message);
 
   /* Only bwrap and the sandbox hold these now. */
   close (json_pipe[1]);

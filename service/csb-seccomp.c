@@ -9,11 +9,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "csb-error.h"
@@ -156,17 +158,20 @@ add_rules (scmp_filter_ctx ctx,
   return TRUE;
 }
 
-int
-csb_seccomp_filter_fd (GError **error)
+/* The filter, compiled: the same program for every sandbox. */
+static GBytes *
+compile_filter (GError **error)
 {
   g_autoptr(scmp_filter_ctx) ctx = NULL;
+  g_autofree char *program = NULL;
+  struct stat st;
   int fd, r;
 
   ctx = seccomp_init (SCMP_ACT_ALLOW);
   if (ctx == NULL)
     {
       g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot initialise libseccomp");
-      return -1;
+      return NULL;
     }
 
 #if defined(__x86_64__)
@@ -175,26 +180,62 @@ csb_seccomp_filter_fd (GError **error)
   if (r < 0 && r != -EEXIST)
     {
       fail (error, r, "x86 architecture");
-      return -1;
+      return NULL;
     }
 #endif
 
   if (!add_rules (ctx, error))
-    return -1;
+    return NULL;
 
   fd = memfd_create ("claude-sandbox-seccomp", MFD_CLOEXEC);
   if (fd < 0)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create the seccomp filter: %s",
                    g_strerror (errno));
-      return -1;
+      return NULL;
     }
   r = seccomp_export_bpf (ctx, fd);
-  if (r < 0 || lseek (fd, 0, SEEK_SET) < 0)
+  if (r < 0 || fstat (fd, &st) != 0 || st.st_size <= 0 ||
+      pread (fd, (program = g_malloc (st.st_size)), st.st_size, 0) != st.st_size)
     {
+      r = r < 0 ? r : -errno;
       close (fd);
-      fail (error, r < 0 ? r : -errno, "export");
+      fail (error, r, "export");
+      return NULL;
+    }
+  close (fd);
+  return g_bytes_new_take (g_steal_pointer (&program), st.st_size);
+}
+
+int
+csb_seccomp_filter_fd (GError **error)
+{
+  static GMutex lock;
+  static GBytes *program;
+  g_autoptr(GBytes) bytes = NULL;
+  const guint8 *data;
+  gsize len;
+  int fd;
+
+  /* Compiled once (a millisecond of every launch otherwise), then copied. */
+  g_mutex_lock (&lock);
+  if (program == NULL)
+    program = compile_filter (error);
+  bytes = program != NULL ? g_bytes_ref (program) : NULL;
+  g_mutex_unlock (&lock);
+  if (bytes == NULL)
+    return -1;
+
+  data = g_bytes_get_data (bytes, &len);
+  fd = memfd_create ("claude-sandbox-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0 || write (fd, data, len) != (ssize_t) len || lseek (fd, 0, SEEK_SET) < 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create the seccomp filter: %s",
+                   g_strerror (errno));
+      if (fd >= 0)
+        close (fd);
       return -1;
     }
+  fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
   return fd;
 }

@@ -253,6 +253,7 @@ fixture_teardown (Fixture       *f,
   csb_test_bus_teardown (&f->bus);
   /* The bus options' environment stays set for the next test otherwise. */
   unsetenv ("CSB_BWRAP");
+  unsetenv ("CSB_DBUS_PROXY");
 }
 
 static guint
@@ -445,6 +446,36 @@ test_project_symlink (Fixture       *f,
 }
 
 /* ---- bwrap missing ----------------------------------------------------------------- */
+
+/* The D-Bus proxy exits before it is ready (here: it is `false`): the monitor, which
+ * waits for it before it starts bwrap, says so, and the launch fails with the reason
+ * and leaves nothing behind. */
+static const char * const failing_proxy_env[] = { "CSB_DBUS_PROXY=/bin/false", NULL };
+static const CsbTestBusOptions failing_proxy = { failing_proxy_env, FALSE, NULL };
+
+static void
+test_dbus_proxy_fails (Fixture       *f,
+                       gconstpointer  data)
+{
+  const char * const command[] = { "true", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autofree char *state = g_build_filename (f->bus.dirs.state, "claude-sandbox", NULL);
+  g_autofree char *left = NULL;
+
+  csb_test_bus_activate (&f->bus);
+  run = csb_test_launch (&f->bus, f->project, command, NULL, FALSE, &error);
+  g_assert_null (run);
+  g_test_message ("Launch: %s", error->message);
+  g_assert_error (error, CSB_ERROR, CSB_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "xdg-dbus-proxy did not start"));
+  g_assert_nonnull (strstr (error->message, "session bus"));
+
+  left = csb_test_list_dir (state);
+  g_assert_cmpstr (left, ==, "");
+  assert_runtime_clean (f);
+  assert_no_processes ();
+}
 
 static const char * const no_bwrap_env[] = { "CSB_BWRAP=/nonexistent/bin/bwrap", NULL };
 static const CsbTestBusOptions no_bwrap = { no_bwrap_env, FALSE, NULL };
@@ -867,6 +898,8 @@ main (int   argc,
               test_project_symlink, fixture_teardown);
   g_test_add ("/reliability/faults/bwrap-missing", Fixture, &no_bwrap, fixture_setup,
               test_bwrap_missing, fixture_teardown);
+  g_test_add ("/reliability/faults/dbus-proxy-fails", Fixture, &failing_proxy, fixture_setup,
+              test_dbus_proxy_fails, fixture_teardown);
   g_test_add ("/reliability/faults/monitor-killed", Fixture, NULL, fixture_setup,
               test_monitor_killed, fixture_teardown);
   g_test_add ("/reliability/faults/service-killed-in-launch", Fixture, NULL, fixture_setup,
