@@ -5,10 +5,14 @@
 #
 #   CSB_BENCH_RUNS        runs per measurement (default 15; medians are reported)
 #   CSB_BENCH_SANDBOXES   sandboxes for the memory measurement (default 100)
-#   CSB_BENCH_VM_RUNS     runs of the VM row (default 3; a TCG boot takes seconds)
-#   CSB_BENCH_ONLY        only these measurements (comma-separated: launch,io,memory,proxy,vm)
+#   CSB_BENCH_VM_RUNS     runs of each VM row (default 3; a TCG boot takes seconds)
+#   CSB_BENCH_ONLY        only these measurements (comma-separated: launch, io, memory,
+#                         proxy, vm, vm-io): vm is both VM rows (launch, file I/O), vm-io
+#                         the VM file I/O alone
 #
-# The VM row needs an unprivileged user (root's qemu:///session is the system daemon).
+# The VM rows need an unprivileged user (root's qemu:///session is the system daemon).
+# The launch measurement also runs firejail and sandbox-runtime (srt) where they are
+# installed; this script installs neither (firejail is setuid root): see README.md.
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -euo pipefail
