@@ -923,25 +923,26 @@ bench_vm (gboolean launch,
   const char *env_runs = g_getenv ("CSB_BENCH_VM_RUNS");
   guint runs = env_runs ? MAX (1, atoi (env_runs)) : VM_RUNS;
   g_autofree char *label = NULL;
+  /* What a "not measured" row names. */
+  const char *rows = !launch ? "VM: project folder I/O (vm backend, TCG)"
+                     : io ? "VM: launch and project folder I/O (vm backend, TCG)" : what;
 
-  if (!launch)
-    what = "VM: project folder I/O (vm backend, TCG)";
   if (getuid () == 0)
     {
       g_autofree char *text = g_strdup_printf ("%s: not measured: run as an unprivileged user "
-                                               "(qemu:///session)", what);
+                                               "(qemu:///session)", rows);
       note (text);
       return;
     }
   if ((kernel = csb_vm_find_kernel (NULL, &modules_dir, &error)) == NULL)
     {
-      g_autofree char *text = g_strdup_printf ("%s: not measured: %s", what, error->message);
+      g_autofree char *text = g_strdup_printf ("%s: not measured: %s", rows, error->message);
       note (text);
       return;
     }
   if (init == NULL || g_find_program_in_path ("qemu-system-x86_64") == NULL)
     {
-      g_autofree char *text = g_strdup_printf ("%s: not measured: %s", what,
+      g_autofree char *text = g_strdup_printf ("%s: not measured: %s", rows,
                                                init == NULL ? "CSB_GUEST_INIT is not set"
                                                             : "qemu-system-x86_64 is missing");
       note (text);
@@ -955,7 +956,7 @@ bench_vm (gboolean launch,
   if (launch_and_wait (&bus, project, VM_OPTIONS, VM_TIMEOUT_MS, true_cmd, NULL) < 0)
     {
       g_autofree char *text = g_strdup_printf ("%s: not measured: the VM did not run (see "
-                                               "the log above)", what);
+                                               "the log above)", rows);
       note (text);
       csb_test_bus_teardown (&bus);
       return;
