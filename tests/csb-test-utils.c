@@ -493,11 +493,52 @@ csb_test_bus_setup (CsbTestBus              *self,
   g_assert_false (name_has_owner (self->connection));
 }
 
+guint
+csb_test_bus_name_pid (CsbTestBus *self,
+                       const char *name,
+                       GError    **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  guint pid;
+
+  reply = g_dbus_connection_call_sync (self->connection, "org.freedesktop.DBus",
+                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "GetConnectionUnixProcessID",
+                                       g_variant_new ("(s)", name), G_VARIANT_TYPE ("(u)"),
+                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
+  if (reply == NULL)
+    return 0;
+  g_variant_get (reply, "(u)", &pid);
+  return pid;
+}
+
+guint
+csb_test_bus_service_pid (CsbTestBus *self)
+{
+  g_autoptr(GError) error = NULL;
+  guint pid = csb_test_bus_name_pid (self, BUS_NAME, &error);
+
+  g_assert_no_error (error);
+  return pid;
+}
+
+void
+csb_test_bus_crash_service (CsbTestBus *self)
+{
+  guint pid = csb_test_bus_service_pid (self);
+  g_autofree char *proc = g_strdup_printf ("/proc/%u", pid);
+
+  g_assert_cmpint (kill ((pid_t) pid, SIGKILL), ==, 0);
+  for (guint i = 0; i < 500 && g_file_test (proc, G_FILE_TEST_EXISTS); i++)
+    csb_test_sleep_ms (10);
+  g_assert_false (g_file_test (proc, G_FILE_TEST_EXISTS));
+  csb_test_sleep_ms (100);
+}
+
 void
 csb_test_bus_activate (CsbTestBus *self)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
 
   if (self->manager != NULL)
     return;
@@ -506,13 +547,7 @@ csb_test_bus_activate (CsbTestBus *self)
   g_assert_no_error (error);
   g_assert_true (name_has_owner (self->connection));
 
-  reply = g_dbus_connection_call_sync (self->connection, "org.freedesktop.DBus",
-                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                       "GetConnectionUnixProcessID",
-                                       g_variant_new ("(s)", BUS_NAME), G_VARIANT_TYPE ("(u)"),
-                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
-  g_assert_no_error (error);
-  g_variant_get (reply, "(u)", &self->service_pid);
+  self->service_pid = csb_test_bus_service_pid (self);
   doomed_service = self->service_pid;
 
   self->object_manager = csb_dbus_object_manager_client_new_sync (self->connection,

@@ -92,6 +92,15 @@ void         csb_test_bus_stop_sandboxes (CsbTestBus           *self);
 void         csb_test_bus_activate    (CsbTestBus              *self);
 CsbDBusSandbox *csb_test_bus_get_sandbox (CsbTestBus *self,
                                           const char *object_path);
+/* The pid of @name's owner on the bus, or 0 (@error set) when the bus cannot say. */
+guint        csb_test_bus_name_pid    (CsbTestBus              *self,
+                                       const char              *name,
+                                       GError                 **error);
+/* The pid of the service that owns its bus name now. */
+guint        csb_test_bus_service_pid (CsbTestBus              *self);
+/* Kills the service as a crash would (SIGKILL), and waits until it is gone; the
+ * next call activates a new one. */
+void         csb_test_bus_crash_service (CsbTestBus            *self);
 
 /* ---- one sandbox run -------------------------------------------------------------- */
 

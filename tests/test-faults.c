@@ -256,24 +256,6 @@ fixture_teardown (Fixture       *f,
   unsetenv ("CSB_DBUS_PROXY");
 }
 
-static guint
-service_pid (CsbTestBus *bus)
-{
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GError) error = NULL;
-  guint pid;
-
-  reply = g_dbus_connection_call_sync (bus->connection, "org.freedesktop.DBus",
-                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                       "GetConnectionUnixProcessID",
-                                       g_variant_new ("(s)", "org.example.ClaudeSandbox"),
-                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1,
-                                       NULL, &error);
-  g_assert_no_error (error);
-  g_variant_get (reply, "(u)", &pid);
-  return pid;
-}
-
 /* The service answers (and so did not crash): GetBackends, with bwrap in it. */
 static void
 assert_service_answers (CsbTestBus *bus)
@@ -632,7 +614,7 @@ test_service_killed_in_launch (Fixture       *f,
   gboolean recorded;
 
   csb_test_bus_activate (&f->bus);
-  old_service = service_pid (&f->bus);
+  old_service = csb_test_bus_service_pid (&f->bus);
   csb_dbus_manager_call_launch (f->bus.manager, f->project, command,
                                 g_variant_new ("a{sv}", NULL), NULL, NULL,
                                 on_launch_done, &error);
@@ -663,7 +645,7 @@ test_service_killed_in_launch (Fixture       *f,
   /* The new service accounts for every sandbox that runs: as many listed active as
    * there are monitors, and none otherwise. */
   active = listed_active (&f->bus);
-  f->bus.service_pid = service_pid (&f->bus);
+  f->bus.service_pid = csb_test_bus_service_pid (&f->bus);
   g_assert_cmpuint (f->bus.service_pid, !=, old_service);
   monitors = sandbox_processes ("claude-sandbox-monitor");
   {
@@ -817,7 +799,7 @@ disk_full_in_namespace (void)
   sandboxes = g_build_filename (bus.dirs.state, "claude-sandbox", NULL);
 
   csb_test_bus_activate (&bus);
-  service = service_pid (&bus);
+  service = csb_test_bus_service_pid (&bus);
 
   /* Full: the sandbox cannot be recorded (it would not survive the service), so it
    * is not started, and the caller hears why. */
@@ -860,7 +842,7 @@ disk_full_in_namespace (void)
 
   /* The service never crashed: the same process answers. */
   assert_service_answers (&bus);
-  g_assert_cmpuint (service_pid (&bus), ==, service);
+  g_assert_cmpuint (csb_test_bus_service_pid (&bus), ==, service);
   assert_no_processes ();
 
   g_assert_cmpint (umount2 (bus.dirs.state, MNT_DETACH), ==, 0);

@@ -33,38 +33,6 @@ fixture_teardown (Fixture       *f,
   csb_test_bus_teardown (&f->bus);
 }
 
-static guint
-service_pid (Fixture *f)
-{
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GError) error = NULL;
-  guint pid;
-
-  reply = g_dbus_connection_call_sync (f->bus.connection, "org.freedesktop.DBus",
-                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                       "GetConnectionUnixProcessID",
-                                       g_variant_new ("(s)", "org.example.ClaudeSandbox"),
-                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1,
-                                       NULL, &error);
-  g_assert_no_error (error);
-  g_variant_get (reply, "(u)", &pid);
-  return pid;
-}
-
-/* Kills the service as a crash would, and waits until its name is free. */
-static void
-crash_service (Fixture *f)
-{
-  guint pid = service_pid (f);
-  g_autofree char *proc = g_strdup_printf ("/proc/%u", pid);
-
-  g_assert_cmpint (kill ((pid_t) pid, SIGKILL), ==, 0);
-  for (guint i = 0; i < 500 && g_file_test (proc, G_FILE_TEST_EXISTS); i++)
-    csb_test_sleep_ms (10);
-  g_assert_false (g_file_test (proc, G_FILE_TEST_EXISTS));
-  csb_test_sleep_ms (100);
-}
-
 /* The new service, activated by a call, as a desktop would by any client. */
 static CsbDBusSandbox *
 sandbox_after_restart (Fixture    *f,
@@ -118,8 +86,8 @@ test_terminal_survives (Fixture       *f,
   csb_test_terminal_send (before, "one\n");
   g_assert_true (csb_test_terminal_wait (before, "got-one", CSB_TEST_TIMEOUT_MS));
 
-  old_service = service_pid (f);
-  crash_service (f);
+  old_service = csb_test_bus_service_pid (&f->bus);
+  csb_test_bus_crash_service (&f->bus);
 
   /* The sandbox runs on, and its terminal too: a client attached before keeps
    * typing into it, and its output goes on into the log. */
@@ -128,7 +96,7 @@ test_terminal_survives (Fixture       *f,
   g_assert_true (csb_test_terminal_wait (before, "got-two", CSB_TEST_TIMEOUT_MS));
 
   sandbox = sandbox_after_restart (f, run->object_path);
-  g_assert_cmpuint (service_pid (f), !=, old_service);
+  g_assert_cmpuint (csb_test_bus_service_pid (&f->bus), !=, old_service);
   g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "running");
   g_assert_cmpuint (csb_dbus_sandbox_get_pid (sandbox), ==, pid);
   g_assert_cmpstr (csb_dbus_sandbox_get_project_dir (sandbox), ==, f->project);
@@ -168,7 +136,7 @@ test_exit_while_away (Fixture       *f,
   run = csb_test_launch_pty (&f->bus, f->project, command, NULL, &error);
   g_assert_no_error (error);
   proc = g_strdup_printf ("/proc/%u", csb_dbus_sandbox_get_pid (run->sandbox));
-  crash_service (f);
+  csb_test_bus_crash_service (&f->bus);
 
   /* It ends while no service runs. */
   g_file_set_contents (marker, "", 0, NULL);

@@ -33,25 +33,6 @@ teardown (CsbSecFixture *fixture,
   csb_sec_fixture_teardown (fixture);
 }
 
-static guint
-bus_daemon_pid (CsbTestBus *bus)
-{
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GError) error = NULL;
-  guint pid;
-
-  reply = g_dbus_connection_call_sync (bus->connection, "org.freedesktop.DBus",
-                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                       "GetConnectionUnixProcessID",
-                                       g_variant_new ("(s)", "org.freedesktop.DBus"),
-                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1,
-                                       NULL, &error);
-  if (reply == NULL)
-    return 0;
-  g_variant_get (reply, "(u)", &pid);
-  return pid;
-}
-
 static ino_t
 pid_namespace (guint pid)
 {
@@ -85,7 +66,8 @@ test_token_on (CsbSecFixture *fixture,
   g_autoptr(CsbTestRun) run = NULL;
   g_autoptr(GDir) proc = NULL;
   g_autofree char *log = NULL;
-  guint daemon = bus_daemon_pid (&fixture->bus);
+  /* 0 if the bus cannot say. */
+  guint daemon = csb_test_bus_name_pid (&fixture->bus, "org.freedesktop.DBus", NULL);
   ino_t sandbox_ns;
   const char *name;
   gboolean saw_bwrap = FALSE, saw_proxy = FALSE;

@@ -592,38 +592,6 @@ test_cli_shell_on_terminal (void)
 
 /* ---- a VM outlives the service ---------------------------------------------------- */
 
-static guint
-service_pid (CsbTestBus *bus)
-{
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GError) error = NULL;
-  guint pid;
-
-  reply = g_dbus_connection_call_sync (bus->connection, "org.freedesktop.DBus",
-                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                       "GetConnectionUnixProcessID",
-                                       g_variant_new ("(s)", "org.example.ClaudeSandbox"),
-                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1,
-                                       NULL, &error);
-  g_assert_no_error (error);
-  g_variant_get (reply, "(u)", &pid);
-  return pid;
-}
-
-/* Kills the service as a crash would, and waits until it is gone. */
-static void
-crash_service (CsbTestBus *bus)
-{
-  guint pid = service_pid (bus);
-  g_autofree char *proc = g_strdup_printf ("/proc/%u", pid);
-
-  g_assert_cmpint (kill ((pid_t) pid, SIGKILL), ==, 0);
-  for (guint i = 0; i < 500 && g_file_test (proc, G_FILE_TEST_EXISTS); i++)
-    csb_test_sleep_ms (10);
-  g_assert_false (g_file_test (proc, G_FILE_TEST_EXISTS));
-  csb_test_sleep_ms (100);
-}
-
 /* The new service, activated by a call as any client would, lists the sandbox. */
 static CsbDBusSandbox *
 sandbox_after_restart (CsbTestBus *bus,
@@ -751,8 +719,8 @@ test_survive_service_crash (void)
   n_virtiofsd = count_virtiofsd (bus.dirs.root);
   g_assert_cmpuint (n_virtiofsd, >=, 2);
 
-  old_service = service_pid (&bus);
-  crash_service (&bus);
+  old_service = csb_test_bus_service_pid (&bus);
+  csb_test_bus_crash_service (&bus);
   /* No service: the VM and the daemons serving its shares run on. */
   g_assert_cmpuint (count_virtiofsd (bus.dirs.root), ==, n_virtiofsd);
   {
@@ -764,7 +732,7 @@ test_survive_service_crash (void)
 
   t0 = g_get_monotonic_time ();
   sandbox = sandbox_after_restart (&bus, run->object_path);
-  g_assert_cmpuint (service_pid (&bus), !=, old_service);
+  g_assert_cmpuint (csb_test_bus_service_pid (&bus), !=, old_service);
   g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "running");
   g_assert_cmpstr (csb_dbus_sandbox_get_backend (sandbox), ==, "vm");
   g_assert_cmpstr (csb_dbus_sandbox_get_project_dir (sandbox), ==, project);
@@ -821,7 +789,7 @@ test_exit_while_away (void)
   g_assert_no_error (error);
   g_assert_true (csb_test_terminal_wait (term, "waiting", BOOT_TIMEOUT_MS));
   g_clear_pointer (&term, csb_test_terminal_free);
-  crash_service (&bus);
+  csb_test_bus_crash_service (&bus);
 
   {
     g_autofree char *marker = g_build_filename (project, "go", NULL);
@@ -880,7 +848,7 @@ test_stop_after_restart (void)
   term = csb_test_terminal_open (run->sandbox, &error);
   g_assert_no_error (error);
   g_assert_true (csb_test_terminal_wait (term, "up", BOOT_TIMEOUT_MS));
-  crash_service (&bus);
+  csb_test_bus_crash_service (&bus);
 
   sandbox = sandbox_after_restart (&bus, run->object_path);
   g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "running");
