@@ -58,26 +58,8 @@ struct _CsbContainerBackend
 {
   CsbBackend        parent_instance;
 
-  CsbSandboxSpec   *spec;          /* borrowed from the sandbox, which outlives us */
-  GTask            *start_task;
-  GCancellable     *cancellable;
-
-  virConnectPtr     conn;
-  virDomainPtr      domain;
-  virStreamPtr      console;
-  int               event_id;
-  CsbConsoleBridge *bridge;
-  char             *ctl_dir;
+  CsbDomainRun      run;           /* the domain, from its start to its end */
   char             *root_dir;
-  GStrv             protections;
-
-  GFileMonitor     *ctl_monitor;
-  guint             destroy_timeout_id;
-  gboolean          stopping;
-  gboolean          destroyed;
-  gboolean          attached;      /* on_started took the domain over */
-  gboolean          end_pending;   /* it ended before that */
-  gboolean          ended;
 };
 
 G_DEFINE_FINAL_TYPE (CsbContainerBackend, csb_container_backend, CSB_TYPE_BACKEND)
@@ -749,18 +731,7 @@ typedef struct
 static void
 start_result_free (StartResult *result)
 {
-  if (result->console != NULL)
-    {
-      virStreamAbort (result->console);
-      virStreamFree (result->console);
-    }
-  if (result->domain != NULL)
-    {
-      virDomainDestroy (result->domain);
-      virDomainFree (result->domain);
-    }
-  if (result->conn != NULL)
-    virConnectClose (result->conn);
+  csb_libvirt_discard (result->conn, result->domain, result->console, TRUE);
   if (result->root_dir != NULL)
     rm_rf (result->root_dir);
   if (result->ctl_dir != NULL)
@@ -770,9 +741,6 @@ start_result_free (StartResult *result)
   g_free (result->root_dir);
   g_free (result);
 }
-
-static void on_lifecycle_event (virConnectPtr conn, virDomainPtr dom, int event, int detail,
-                                void *opaque);
 
 static void
 start_thread (GTask        *task,
@@ -845,12 +813,7 @@ start_thread (GTask        *task,
       csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot start the container");
       goto fail;
     }
-  self->event_id = virConnectDomainEventRegisterAny (result->conn, result->domain,
-                                                     VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                                     VIR_DOMAIN_EVENT_CALLBACK (on_lifecycle_event),
-                                                     g_object_ref (self), g_object_unref);
-  if (self->event_id < 0)
-    g_object_unref (self);
+  csb_domain_run_watch_events (&self->run, result->conn, result->domain);
   result->console = virStreamNew (result->conn, 0);
   if (result->console == NULL ||
       virDomainOpenConsole (result->domain, NULL, result->console, 0) != 0)
@@ -886,180 +849,28 @@ fail:
   g_byte_array_unref (setup.plan);
   g_free (setup.home);
   g_free (setup.run_user);
-  if (self->event_id >= 0 && result->conn != NULL)
-    virConnectDomainEventDeregisterAny (result->conn, self->event_id);
-  self->event_id = -1;
+  csb_domain_run_unwatch_events (&self->run, result->conn);
   start_result_free (result);
   g_task_return_error (task, g_steal_pointer (&error));
 }
 
 /* ---- the end ------------------------------------------------------------------------ */
 
-typedef struct
-{
-  int                  status;
-  gboolean             ran;
-  char                *error;
-  CsbContainerBackend *self;
-} EndResult;
-
 static void
-end_result_free (EndResult *result)
+cleanup (CsbDomainRun *run,
+         CsbDomainEnd *end)
 {
-  g_free (result->error);
-  g_clear_object (&result->self);
-  g_free (result);
-}
+  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (run->backend);
 
-static gboolean
-emit_exited_idle (gpointer user_data)
-{
-  EndResult *result = user_data;
-
-  csb_backend_emit_exited (CSB_BACKEND (result->self), result->status, result->error);
-  return G_SOURCE_REMOVE;
-}
-
-static void complete_start (CsbContainerBackend *self);
-
-static void
-cleanup_thread (GTask        *task,
-                gpointer      source_object,
-                gpointer      task_data,
-                GCancellable *cancellable)
-{
-  CsbContainerBackend *self = source_object;
-  EndResult *result = g_new0 (EndResult, 1);
-  g_autofree char *status_path = g_build_filename (self->ctl_dir, "status", NULL);
-  g_autofree char *started = g_build_filename (self->ctl_dir, "started", NULL);
-  g_autofree char *status_text = NULL;
-
-  if (self->domain != NULL)
-    virDomainDestroy (self->domain);  /* usually gone already */
-  /* Our copies of the sandbox's stdio: the caller's pipes see EOF now. */
-  g_clear_pointer (&self->bridge, csb_console_bridge_stop);
-  g_clear_pointer (&self->console, virStreamFree);
-  if (self->conn != NULL && self->event_id >= 0)
-    virConnectDomainEventDeregisterAny (self->conn, self->event_id);
-  self->event_id = -1;
-  g_clear_pointer (&self->domain, virDomainFree);
-  if (self->conn != NULL)
-    virConnectClose (g_steal_pointer (&self->conn));
-
-  g_file_get_contents (status_path, &status_text, NULL, NULL);
-  result->ran = g_file_test (started, G_FILE_TEST_EXISTS);
-  if (status_text != NULL && g_ascii_isdigit (status_text[0]))
-    result->status = atoi (status_text);
-  else if (status_text != NULL)
-    {
-      result->status = 255;
-      result->error = g_strdup ("the container could not set up the sandbox (its console "
-                                "says why)");
-    }
-  else if (self->destroyed || self->stopping)
-    result->status = 128 + SIGKILL;
-  else
-    {
-      result->status = 255;
-      result->error = g_strdup ("the container ended without reporting the command's exit "
-                                "status (libvirt's log, /var/log/libvirt/lxc/, may say why)");
-    }
-
-  csb_libvirt_write_back_claude_json (self->ctl_dir, self->spec->id);
+  csb_domain_run_close (run);
+  csb_domain_run_read_end (run, end, FALSE,
+                           "the container could not set up the sandbox (its console says why)",
+                           "the container ended without reporting the command's exit status "
+                           "(libvirt's log, /var/log/libvirt/lxc/, may say why)");
+  csb_libvirt_write_back_claude_json (run->ctl_dir, run->spec->id);
   /* Nothing stays behind: the root's mount points and the control folder. */
   rm_rf (self->root_dir);
-  rm_rf (self->ctl_dir);
-  g_task_return_pointer (task, result, (GDestroyNotify) end_result_free);
-}
-
-static void
-cleanup_done (GObject      *source,
-              GAsyncResult *res,
-              gpointer      user_data)
-{
-  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (source);
-  EndResult *result = g_task_propagate_pointer (G_TASK (res), NULL);
-
-  if (self->start_task != NULL && (result->error != NULL || !result->ran))
-    {
-      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
-
-      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED, "%s",
-                               result->error ? result->error
-                                             : "the container ended before its command started");
-      end_result_free (result);
-      return;
-    }
-  if (self->start_task != NULL)
-    {
-      /* It ran and ended before we saw it start: started first, then ended. */
-      complete_start (self);
-      result->self = g_object_ref (self);
-      g_idle_add_full (G_PRIORITY_LOW, emit_exited_idle, result,
-                       (GDestroyNotify) end_result_free);
-      return;
-    }
-  csb_backend_emit_exited (CSB_BACKEND (self), result->status, result->error);
-  end_result_free (result);
-}
-
-static void
-domain_ended (CsbContainerBackend *self)
-{
-  g_autoptr(GTask) task = NULL;
-
-  if (self->ended)
-    return;
-  if (!self->attached)
-    {
-      self->end_pending = TRUE;
-      return;
-    }
-  self->ended = TRUE;
-  g_clear_handle_id (&self->destroy_timeout_id, g_source_remove);
-  g_clear_object (&self->ctl_monitor);
-  task = g_task_new (self, NULL, cleanup_done, NULL);
-  g_task_run_in_thread (task, cleanup_thread);
-}
-
-static void
-on_lifecycle_event (virConnectPtr conn,
-                    virDomainPtr  dom,
-                    int           event,
-                    int           detail,
-                    void         *opaque)
-{
-  CsbContainerBackend *self = opaque;
-
-  g_debug ("sandbox %s: lifecycle event %d/%d", self->spec->id, event, detail);
-  if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_CRASHED)
-    domain_ended (self);
-}
-
-static void
-complete_start (CsbContainerBackend *self)
-{
-  if (self->start_task != NULL)
-    {
-      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
-      g_task_return_boolean (task, TRUE);
-    }
-  g_clear_object (&self->ctl_monitor);
-}
-
-static void
-on_ctl_changed (GFileMonitor     *monitor,
-                GFile            *file,
-                GFile            *other,
-                GFileMonitorEvent event,
-                gpointer          user_data)
-{
-  CsbContainerBackend *self = user_data;
-  g_autofree char *name = g_file_get_basename (file);
-
-  if (g_str_equal (name, "started") &&
-      (event == G_FILE_MONITOR_EVENT_CREATED || event == G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT))
-    complete_start (self);
+  rm_rf (run->ctl_dir);
 }
 
 static void
@@ -1068,48 +879,18 @@ on_started (GObject      *source,
             gpointer      user_data)
 {
   CsbContainerBackend *self = CSB_CONTAINER_BACKEND (source);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *started = NULL;
-  StartResult *result = g_task_propagate_pointer (G_TASK (res), &error);
+  StartResult *result = csb_domain_run_start_result (&self->run, res);
 
   if (result == NULL)
-    {
-      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  self->conn = g_steal_pointer (&result->conn);
-  self->domain = g_steal_pointer (&result->domain);
-  self->console = g_steal_pointer (&result->console);
-  self->protections = g_steal_pointer (&result->protections);
-  self->ctl_dir = g_steal_pointer (&result->ctl_dir);
+    return;
+  self->run.conn = g_steal_pointer (&result->conn);
+  self->run.domain = g_steal_pointer (&result->domain);
+  self->run.console = g_steal_pointer (&result->console);
+  self->run.protections = g_steal_pointer (&result->protections);
+  self->run.ctl_dir = g_steal_pointer (&result->ctl_dir);
   self->root_dir = g_steal_pointer (&result->root_dir);
-  self->attached = TRUE;
   start_result_free (result);
-
-  self->bridge = csb_console_bridge_start (self->console, self->spec->stdio_fds,
-                                           self->spec->stdio_is_pty);
-  if (self->end_pending)
-    {
-      domain_ended (self);
-      return;
-    }
-  /* Launch returns once the command runs: the init says so in the control folder. */
-  started = g_build_filename (self->ctl_dir, "started", NULL);
-  if (g_file_test (started, G_FILE_TEST_EXISTS))
-    {
-      complete_start (self);
-      return;
-    }
-  {
-    g_autoptr(GFile) dir = g_file_new_for_path (self->ctl_dir);
-
-    self->ctl_monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_NONE, NULL, NULL);
-    if (self->ctl_monitor != NULL)
-      g_signal_connect (self->ctl_monitor, "changed", G_CALLBACK (on_ctl_changed), self);
-    if (self->ctl_monitor == NULL || g_file_test (started, G_FILE_TEST_EXISTS))
-      complete_start (self);
-  }
+  csb_domain_run_attach (&self->run, FALSE);
 }
 
 static void
@@ -1119,18 +900,8 @@ csb_container_backend_start_async (CsbBackend         *backend,
                                    GAsyncReadyCallback callback,
                                    gpointer            user_data)
 {
-  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (backend);
-  g_autoptr(GTask) task = NULL;
-
-  g_return_if_fail (self->start_task == NULL);
-
-  self->spec = spec;
-  self->start_task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (self->start_task, csb_container_backend_start_async);
-
-  task = g_task_new (self, self->cancellable, on_started, NULL);
-  g_task_set_task_data (task, spec, NULL);
-  g_task_run_in_thread (task, start_thread);
+  csb_domain_run_start (&CSB_CONTAINER_BACKEND (backend)->run, spec, cancellable, callback,
+                        user_data);
 }
 
 static gboolean
@@ -1144,67 +915,16 @@ csb_container_backend_start_finish (CsbBackend   *backend,
 /* ---- stopping ------------------------------------------------------------------- */
 
 static void
-shutdown_thread (GTask        *task,
-                 gpointer      source_object,
-                 gpointer      task_data,
-                 GCancellable *cancellable)
-{
-  CsbContainerBackend *self = source_object;
-  gboolean destroy = GPOINTER_TO_INT (task_data);
-
-  if (self->domain != NULL)
-    {
-      if (destroy)
-        {
-          self->destroyed = TRUE;
-          virDomainDestroy (self->domain);
-        }
-      /* SIGTERM to our init, which passes it on to the command. */
-      else if (virDomainShutdownFlags (self->domain, VIR_DOMAIN_SHUTDOWN_SIGNAL) != 0)
-        virDomainShutdown (self->domain);
-    }
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
-run_shutdown (CsbContainerBackend *self,
-              gboolean             destroy)
-{
-  g_autoptr(GTask) task = g_task_new (self, NULL, NULL, NULL);
-
-  g_task_set_task_data (task, GINT_TO_POINTER (destroy), NULL);
-  g_task_run_in_thread (task, shutdown_thread);
-}
-
-static gboolean
-on_destroy_timeout (gpointer user_data)
-{
-  CsbContainerBackend *self = user_data;
-
-  self->destroy_timeout_id = 0;
-  run_shutdown (self, TRUE);
-  return G_SOURCE_REMOVE;
-}
-
-static void
 csb_container_backend_stop (CsbBackend *backend,
                             guint       timeout_s)
 {
-  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (backend);
-
-  if (self->domain == NULL || self->stopping || self->ended)
-    return;
-  self->stopping = TRUE;
-  run_shutdown (self, FALSE);
-  self->destroy_timeout_id = g_timeout_add_seconds (timeout_s, on_destroy_timeout, self);
+  csb_domain_run_stop (&CSB_CONTAINER_BACKEND (backend)->run, timeout_s);
 }
 
 static GStrv
 csb_container_backend_get_protections (CsbBackend *backend)
 {
-  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (backend);
-
-  return self->protections ? g_strdupv (self->protections) : g_new0 (char *, 1);
+  return csb_domain_run_dup_protections (&CSB_CONTAINER_BACKEND (backend)->run);
 }
 
 static gboolean
@@ -1246,9 +966,7 @@ csb_container_backend_dispose (GObject *object)
 {
   CsbContainerBackend *self = CSB_CONTAINER_BACKEND (object);
 
-  g_cancellable_cancel (self->cancellable);
-  g_clear_handle_id (&self->destroy_timeout_id, g_source_remove);
-  g_clear_object (&self->ctl_monitor);
+  csb_domain_run_dispose (&self->run);
   G_OBJECT_CLASS (csb_container_backend_parent_class)->dispose (object);
 }
 
@@ -1257,11 +975,8 @@ csb_container_backend_finalize (GObject *object)
 {
   CsbContainerBackend *self = CSB_CONTAINER_BACKEND (object);
 
-  g_clear_pointer (&self->bridge, csb_console_bridge_stop);
-  g_clear_object (&self->cancellable);
-  g_free (self->ctl_dir);
+  csb_domain_run_finalize (&self->run);
   g_free (self->root_dir);
-  g_strfreev (self->protections);
   G_OBJECT_CLASS (csb_container_backend_parent_class)->finalize (object);
 }
 
@@ -1283,9 +998,18 @@ csb_container_backend_class_init (CsbContainerBackendClass *klass)
   backend_class->get_protections = csb_container_backend_get_protections;
 }
 
+static const CsbDomainRunOps run_ops = {
+  .what = "the container",
+  /* SIGTERM to our init, which passes it on to the command. */
+  .shutdown_flags = VIR_DOMAIN_SHUTDOWN_SIGNAL,
+  .source_tag = csb_container_backend_start_async,
+  .start_thread = start_thread,
+  .start_done = on_started,
+  .cleanup = cleanup,
+};
+
 static void
 csb_container_backend_init (CsbContainerBackend *self)
 {
-  self->cancellable = g_cancellable_new ();
-  self->event_id = -1;
+  csb_domain_run_init (&self->run, CSB_BACKEND (self), &run_ops);
 }

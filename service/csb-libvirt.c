@@ -10,6 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -263,4 +266,420 @@ csb_console_bridge_restart (CsbConsoleBridge *self,
   self->console = console;
   self->out_thread = g_thread_new ("console-out", console_out_thread, self);
   self->in_thread = g_thread_new ("console-in", console_in_thread, self);
+}
+
+/* ---- a sandbox's domain, from its start to its end ------------------------------------ */
+
+void
+csb_domain_run_init (CsbDomainRun          *run,
+                     CsbBackend            *backend,
+                     const CsbDomainRunOps *ops)
+{
+  g_return_if_fail (run != NULL && CSB_IS_BACKEND (backend) && ops != NULL);
+
+  memset (run, 0, sizeof *run);
+  run->backend = backend;
+  run->ops = ops;
+  run->event_id = -1;
+  run->cancellable = g_cancellable_new ();
+}
+
+void
+csb_domain_run_dispose (CsbDomainRun *run)
+{
+  g_cancellable_cancel (run->cancellable);
+  g_clear_handle_id (&run->destroy_timeout_id, g_source_remove);
+  g_clear_object (&run->ctl_monitor);
+}
+
+void
+csb_domain_run_finalize (CsbDomainRun *run)
+{
+  g_clear_pointer (&run->bridge, csb_console_bridge_stop);
+  g_clear_pointer (&run->ctl_dir, g_free);
+  g_clear_pointer (&run->protections, g_strfreev);
+  g_clear_object (&run->cancellable);
+}
+
+void
+csb_libvirt_discard (virConnectPtr conn,
+                     virDomainPtr  domain,
+                     virStreamPtr  console,
+                     gboolean      destroy)
+{
+  if (console != NULL)
+    {
+      virStreamAbort (console);
+      virStreamFree (console);
+    }
+  if (domain != NULL)
+    {
+      if (destroy)
+        virDomainDestroy (domain);
+      virDomainFree (domain);
+    }
+  if (conn != NULL)
+    virConnectClose (conn);
+}
+
+static void
+on_lifecycle_event (virConnectPtr conn,
+                    virDomainPtr  dom,
+                    int           event,
+                    int           detail,
+                    void         *opaque)
+{
+  CsbDomainRun *run = opaque;
+
+  g_debug ("sandbox %s: lifecycle event %d/%d", run->spec->id, event, detail);
+  if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_CRASHED)
+    csb_domain_run_ended (run);
+}
+
+/* The events' reference on the backend, which holds the run. */
+static void
+unref_backend (void *opaque)
+{
+  CsbDomainRun *run = opaque;
+
+  g_object_unref (run->backend);
+}
+
+void
+csb_domain_run_watch_events (CsbDomainRun *run,
+                             virConnectPtr conn,
+                             virDomainPtr  domain)
+{
+  g_object_ref (run->backend);
+  run->event_id = virConnectDomainEventRegisterAny (conn, domain, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                                    VIR_DOMAIN_EVENT_CALLBACK (on_lifecycle_event),
+                                                    run, unref_backend);
+  if (run->event_id < 0)
+    g_object_unref (run->backend);
+}
+
+void
+csb_domain_run_unwatch_events (CsbDomainRun *run,
+                               virConnectPtr conn)
+{
+  if (conn != NULL && run->event_id >= 0)
+    virConnectDomainEventDeregisterAny (conn, run->event_id);
+  run->event_id = -1;
+}
+
+/* ---- Launch ------------------------------------------------------------------------- */
+
+void
+csb_domain_run_start (CsbDomainRun        *run,
+                      CsbSandboxSpec      *spec,
+                      GCancellable        *cancellable,
+                      GAsyncReadyCallback  callback,
+                      gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (run->start_task == NULL);
+
+  run->spec = spec;
+  run->start_task = g_task_new (run->backend, cancellable, callback, user_data);
+  g_task_set_source_tag (run->start_task, run->ops->source_tag);
+
+  task = g_task_new (run->backend, run->cancellable, run->ops->start_done, NULL);
+  g_task_set_task_data (task, spec, NULL);
+  g_task_run_in_thread (task, run->ops->start_thread);
+}
+
+gpointer
+csb_domain_run_start_result (CsbDomainRun *run,
+                             GAsyncResult *res)
+{
+  g_autoptr(GError) error = NULL;
+  gpointer result = g_task_propagate_pointer (G_TASK (res), &error);
+
+  if (result == NULL)
+    {
+      g_autoptr(GTask) task = g_steal_pointer (&run->start_task);
+      g_task_return_error (task, g_steal_pointer (&error));
+    }
+  return result;
+}
+
+static void
+complete_start (CsbDomainRun *run)
+{
+  if (run->start_task != NULL)
+    {
+      g_autoptr(GTask) task = g_steal_pointer (&run->start_task);
+      g_task_return_boolean (task, TRUE);
+    }
+  g_clear_object (&run->ctl_monitor);
+}
+
+static void
+on_ctl_changed (GFileMonitor     *monitor,
+                GFile            *file,
+                GFile            *other,
+                GFileMonitorEvent event,
+                gpointer          user_data)
+{
+  CsbDomainRun *run = user_data;
+  g_autofree char *name = g_file_get_basename (file);
+
+  if (g_str_equal (name, "started") &&
+      (event == G_FILE_MONITOR_EVENT_CREATED || event == G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT))
+    complete_start (run);
+}
+
+void
+csb_domain_run_attach (CsbDomainRun *run,
+                       gboolean      no_guest)
+{
+  g_autofree char *started = NULL;
+  g_autoptr(GFile) dir = NULL;
+
+  g_return_if_fail (run->ctl_dir != NULL);
+
+  run->attached = TRUE;
+  if (run->console != NULL)
+    run->bridge = csb_console_bridge_start (run->console, run->spec->stdio_fds,
+                                            run->spec->stdio_is_pty);
+  if (run->end_pending)
+    {
+      csb_domain_run_ended (run);
+      return;
+    }
+  /* Launch returns once the command runs: the init says so in the control folder. */
+  started = g_build_filename (run->ctl_dir, "started", NULL);
+  if (no_guest || g_file_test (started, G_FILE_TEST_EXISTS))
+    {
+      complete_start (run);
+      return;
+    }
+  dir = g_file_new_for_path (run->ctl_dir);
+  run->ctl_monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_NONE, NULL, NULL);
+  if (run->ctl_monitor != NULL)
+    g_signal_connect (run->ctl_monitor, "changed", G_CALLBACK (on_ctl_changed), run);
+  if (run->ctl_monitor == NULL || g_file_test (started, G_FILE_TEST_EXISTS))
+    complete_start (run);
+}
+
+/* ---- the end ------------------------------------------------------------------------ */
+
+typedef struct
+{
+  CsbDomainEnd  end;
+  CsbBackend   *backend;  /* while "exited" waits in an idle */
+} EndResult;
+
+static void
+end_result_free (EndResult *result)
+{
+  g_free (result->end.error);
+  g_clear_object (&result->backend);
+  g_free (result);
+}
+
+static gboolean
+emit_exited_idle (gpointer user_data)
+{
+  EndResult *result = user_data;
+
+  csb_backend_emit_exited (result->backend, result->end.status, result->end.error);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+cleanup_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  CsbDomainRun *run = task_data;
+  EndResult *result = g_new0 (EndResult, 1);
+
+  run->ops->cleanup (run, &result->end);
+  g_task_return_pointer (task, result, (GDestroyNotify) end_result_free);
+}
+
+static void
+cleanup_done (GObject      *source,
+              GAsyncResult *res,
+              gpointer      user_data)
+{
+  CsbDomainRun *run = g_task_get_task_data (G_TASK (res));
+  EndResult *result = g_task_propagate_pointer (G_TASK (res), NULL);
+
+  if (run->start_task != NULL && (result->end.error != NULL || !result->end.ran))
+    {
+      g_autoptr(GTask) task = g_steal_pointer (&run->start_task);
+
+      if (result->end.error != NULL)
+        g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED, "%s", result->end.error);
+      else
+        g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
+                                 "%s ended before its command started", run->ops->what);
+      end_result_free (result);
+      return;
+    }
+  if (run->start_task != NULL)
+    {
+      /* The command ran and ended before we saw it start: the sandbox learns
+       * that it started first, then that it ended. */
+      complete_start (run);
+      result->backend = g_object_ref (run->backend);
+      g_idle_add_full (G_PRIORITY_LOW, emit_exited_idle, result,
+                       (GDestroyNotify) end_result_free);
+      return;
+    }
+  csb_backend_emit_exited (run->backend, result->end.status, result->end.error);
+  end_result_free (result);
+}
+
+void
+csb_domain_run_ended (CsbDomainRun *run)
+{
+  g_autoptr(GTask) task = NULL;
+
+  if (run->ended)
+    return;
+  if (!run->attached)
+    {
+      run->end_pending = TRUE;
+      return;
+    }
+  run->ended = TRUE;
+  g_clear_handle_id (&run->destroy_timeout_id, g_source_remove);
+  g_clear_object (&run->ctl_monitor);
+  task = g_task_new (run->backend, NULL, cleanup_done, NULL);
+  g_task_set_task_data (task, run, NULL);
+  g_task_run_in_thread (task, cleanup_thread);
+}
+
+void
+csb_domain_run_close (CsbDomainRun *run)
+{
+  if (run->domain != NULL)
+    {
+      /* Usually gone already; a domain that did not end by itself is ended here. */
+      virDomainDestroy (run->domain);
+    }
+  g_debug ("sandbox %s: joining the console threads", run->spec->id);
+  /* Our copies of the sandbox's stdio: the caller's pipes see EOF now. The
+   * bridge aborts the stream itself. */
+  if (run->bridge != NULL)
+    g_clear_pointer (&run->bridge, csb_console_bridge_stop);
+  else if (run->console != NULL)
+    virStreamAbort (run->console);
+  g_debug ("sandbox %s: console closed", run->spec->id);
+  g_clear_pointer (&run->console, virStreamFree);
+  csb_domain_run_unwatch_events (run, run->conn);
+  g_clear_pointer (&run->domain, virDomainFree);
+  if (run->conn != NULL && run->ops->close_cb != NULL)
+    virConnectUnregisterCloseCallback (run->conn, run->ops->close_cb);
+  if (run->conn != NULL)
+    virConnectClose (g_steal_pointer (&run->conn));
+}
+
+void
+csb_domain_run_read_end (CsbDomainRun *run,
+                         CsbDomainEnd *end,
+                         gboolean      no_guest,
+                         const char   *setup_failed,
+                         const char   *no_status)
+{
+  g_autofree char *status_text = NULL;
+
+  if (run->ctl_dir != NULL)
+    {
+      g_autofree char *status_path = g_build_filename (run->ctl_dir, "status", NULL);
+      g_autofree char *started = g_build_filename (run->ctl_dir, "started", NULL);
+
+      g_file_get_contents (status_path, &status_text, NULL, NULL);
+      end->ran = no_guest || g_file_test (started, G_FILE_TEST_EXISTS);
+    }
+  if (status_text != NULL && g_ascii_isdigit (status_text[0]))
+    end->status = atoi (status_text);
+  else if (status_text != NULL)
+    {
+      end->status = 255;
+      end->error = g_strdup (setup_failed);
+    }
+  else if (run->destroyed || run->stopping)
+    end->status = 128 + SIGKILL;
+  else if (no_guest)
+    end->status = 0;
+  else
+    {
+      end->status = 255;
+      end->error = g_strdup (no_status);
+    }
+}
+
+/* ---- stopping ------------------------------------------------------------------- */
+
+static void
+shutdown_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  CsbDomainRun *run = task_data;
+
+  if (run->domain != NULL &&
+      virDomainShutdownFlags (run->domain, run->ops->shutdown_flags) != 0)
+    virDomainShutdown (run->domain);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+destroy_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  CsbDomainRun *run = task_data;
+
+  if (run->domain != NULL)
+    {
+      run->destroyed = TRUE;
+      virDomainDestroy (run->domain);
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+csb_domain_run_shutdown (CsbDomainRun *run,
+                         gboolean      destroy)
+{
+  g_autoptr(GTask) task = g_task_new (run->backend, NULL, NULL, NULL);
+
+  g_task_set_task_data (task, run, NULL);
+  g_task_run_in_thread (task, destroy ? destroy_thread : shutdown_thread);
+}
+
+static gboolean
+on_destroy_timeout (gpointer user_data)
+{
+  CsbDomainRun *run = user_data;
+
+  run->destroy_timeout_id = 0;
+  csb_domain_run_shutdown (run, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+void
+csb_domain_run_stop (CsbDomainRun *run,
+                     guint         timeout_s)
+{
+  if (run->domain == NULL || run->stopping || run->ended)
+    return;
+  run->stopping = TRUE;
+  csb_domain_run_shutdown (run, FALSE);
+  run->destroy_timeout_id = g_timeout_add_seconds (timeout_s, on_destroy_timeout, run);
+}
+
+GStrv
+csb_domain_run_dup_protections (CsbDomainRun *run)
+{
+  return run->protections ? g_strdupv (run->protections) : g_new0 (char *, 1);
 }

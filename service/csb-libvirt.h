@@ -1,12 +1,15 @@
 /* csb-libvirt.h — what the libvirt backends (vm, container) share: the
  * connection with its event loop, libvirt errors as GErrors, the parts of the
- * domain XML and of a domain's end that are the same for both, and the bridge
- * between a domain's console stream and the sandbox's stdio.
+ * domain XML that are the same for both, the bridge between a domain's console
+ * stream and the sandbox's stdio, and a sandbox's domain from its start to its
+ * end (CsbDomainRun).
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 #include <libvirt/libvirt.h>
+
+#include "csb-backend.h"
 
 G_BEGIN_DECLS
 
@@ -55,5 +58,130 @@ void              csb_console_bridge_stop  (CsbConsoleBridge *bridge);
  * the caller's to free afterwards. */
 void              csb_console_bridge_restart (CsbConsoleBridge *bridge,
                                               virStreamPtr      console);
+
+/* ---- a sandbox's domain, from its start to its end ------------------------------------ */
+
+/* What the vm and container backends hold of their sandbox's domain (embedded in
+ * the backend), and what both do with it the same way: its lifecycle events,
+ * Launch completing once our init reports "started" in the control folder,
+ * Stop() as a shutdown and a destroy after the timeout, and the end, torn down
+ * in a worker thread before "exited" is emitted once. What differs stays in the
+ * backend: how it starts, the cleanup hook, the VM's take-over and reconnection.
+ * Main thread, unless said otherwise. */
+typedef struct _CsbDomainRun CsbDomainRun;
+
+/* How the command ended. */
+typedef struct
+{
+  int       status;
+  gboolean  ran;     /* the command started */
+  char     *error;   /* (nullable) why it ended without a status of its own */
+} CsbDomainEnd;
+
+/* What is the backend's own, one static table per backend. */
+typedef struct
+{
+  const char         *what;            /* "the VM", "the container": for messages */
+  unsigned int        shutdown_flags;  /* virDomainShutdownFlags() for Stop() */
+  gpointer            source_tag;      /* the backend's start_async */
+  /* In a worker thread, task data the spec: starts the domain, returns a result. */
+  GTaskThreadFunc     start_thread;
+  /* Takes that over with csb_domain_run_start_result(), then csb_domain_run_attach(). */
+  GAsyncReadyCallback start_done;
+  /* In a worker thread once the domain ended: the backend's teardown
+   * (csb_domain_run_close() and what is its own) and how the command ended. */
+  void              (*cleanup)         (CsbDomainRun *run,
+                                        CsbDomainEnd *end);
+  virConnectCloseFunc close_cb;        /* (nullable) what the backend registers on conn */
+} CsbDomainRunOps;
+
+struct _CsbDomainRun
+{
+  CsbBackend            *backend;      /* the owner, which embeds this */
+  const CsbDomainRunOps *ops;
+  GCancellable          *cancellable;  /* of the backend's own tasks, cancelled in dispose */
+
+  CsbSandboxSpec     *spec;            /* borrowed from the sandbox, which outlives us */
+  GTask              *start_task;
+  virConnectPtr       conn;
+  virDomainPtr        domain;
+  virStreamPtr        console;
+  int                 event_id;
+  CsbConsoleBridge   *bridge;
+  char               *ctl_dir;
+  GStrv               protections;
+
+  GFileMonitor       *ctl_monitor;
+  guint               destroy_timeout_id;
+  gboolean            stopping;
+  gboolean            destroyed;
+  gboolean            attached;        /* the backend took the domain over */
+  gboolean            end_pending;     /* it ended before that */
+  gboolean            ended;
+};
+
+void     csb_domain_run_init           (CsbDomainRun          *run,
+                                        CsbBackend            *backend,
+                                        const CsbDomainRunOps *ops);
+/* For the backend's dispose and finalize. */
+void     csb_domain_run_dispose        (CsbDomainRun        *run);
+void     csb_domain_run_finalize       (CsbDomainRun        *run);
+
+/* start_async: the ops' start_thread runs, then start_done; the start completes
+ * from csb_domain_run_attach(). */
+void     csb_domain_run_start          (CsbDomainRun        *run,
+                                        CsbSandboxSpec      *spec,
+                                        GCancellable        *cancellable,
+                                        GAsyncReadyCallback  callback,
+                                        gpointer             user_data);
+/* In start_done: the start thread's result, or NULL when it failed (the start
+ * has then failed with its error). */
+gpointer csb_domain_run_start_result   (CsbDomainRun        *run,
+                                        GAsyncResult        *res);
+/* What a start (or a take-over) did not hand over: the console stream aborted,
+ * the domain destroyed if @destroy, each freed. Any may be NULL. Blocking. */
+void     csb_libvirt_discard           (virConnectPtr        conn,
+                                        virDomainPtr         domain,
+                                        virStreamPtr         console,
+                                        gboolean             destroy);
+
+/* The lifecycle events of @domain on @conn (not yet the run's, e.g. in a start
+ * thread), each holding a reference on the backend. Any thread. */
+void     csb_domain_run_watch_events   (CsbDomainRun        *run,
+                                        virConnectPtr        conn,
+                                        virDomainPtr         domain);
+void     csb_domain_run_unwatch_events (CsbDomainRun        *run,
+                                        virConnectPtr        conn);
+
+/* The backend holds the started domain now (conn, domain, console, ctl_dir set):
+ * the console is bridged to the sandbox's stdio, and the start completes once
+ * the init reports "started" in the control folder, at once with @no_guest
+ * (libvirt's test driver runs nothing that would report). */
+void     csb_domain_run_attach         (CsbDomainRun        *run,
+                                        gboolean             no_guest);
+/* The domain ended (or was found gone): once attached, the cleanup runs in a
+ * worker thread, then "exited" (after a pending start completes). */
+void     csb_domain_run_ended          (CsbDomainRun        *run);
+
+/* In the cleanup: the domain destroyed if it still runs, the console bridge
+ * stopped (the caller's pipes see EOF), events, domain and connection freed.
+ * Blocking. */
+void     csb_domain_run_close          (CsbDomainRun        *run);
+/* In the cleanup: @end from what the init left in the control folder ("started",
+ * "status"); @setup_failed and @no_status are the errors for a status that is
+ * no number and for none at all. Blocking. */
+void     csb_domain_run_read_end       (CsbDomainRun        *run,
+                                        CsbDomainEnd        *end,
+                                        gboolean             no_guest,
+                                        const char          *setup_failed,
+                                        const char          *no_status);
+
+/* Stop(): the shutdown, a destroy after @timeout_s seconds. */
+void     csb_domain_run_stop           (CsbDomainRun        *run,
+                                        guint                timeout_s);
+/* The shutdown (or destroy) in a worker thread. */
+void     csb_domain_run_shutdown       (CsbDomainRun        *run,
+                                        gboolean             destroy);
+GStrv    csb_domain_run_dup_protections (CsbDomainRun       *run);
 
 G_END_DECLS

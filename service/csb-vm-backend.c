@@ -63,34 +63,17 @@ struct _CsbVmBackend
 {
   CsbBackend      parent_instance;
 
-  CsbSandboxSpec *spec;            /* borrowed from the sandbox, which outlives us */
-  GTask          *start_task;
-  GCancellable   *cancellable;
+  CsbDomainRun    run;             /* the domain, from its start to its end */
 
-  virConnectPtr   conn;
-  virDomainPtr    domain;
-  virStreamPtr    console;
-  int             event_id;
   gboolean        test_driver;     /* runs no guest: nothing reports "started" */
   GArray         *virtiofsd_pids;  /* (element-type GPid) */
-  char           *ctl_dir;
   char           *display;
-  GStrv           protections;
   gboolean        claude_json;
 
-  CsbConsoleBridge *bridge;
-
-  GFileMonitor   *ctl_monitor;
-  guint           destroy_timeout_id;
   int             adopt_fds[3];    /* our copies of a fresh terminal, until bridged */
   gboolean        adopting;        /* a VM of a previous service, not attached yet */
   gboolean        stop_pending;    /* Stop() came before that */
   guint           stop_timeout;
-  gboolean        stopping;
-  gboolean        destroyed;
-  gboolean        attached;        /* on_started took the domain over */
-  gboolean        end_pending;     /* it ended before that */
-  gboolean        ended;
   gboolean        reconnect_queued; /* libvirt closed our connection: connect again */
 };
 
@@ -954,18 +937,7 @@ typedef struct
 static void
 start_result_free (StartResult *result)
 {
-  if (result->console != NULL)
-    {
-      virStreamAbort (result->console);
-      virStreamFree (result->console);
-    }
-  if (result->domain != NULL)
-    {
-      virDomainDestroy (result->domain);
-      virDomainFree (result->domain);
-    }
-  if (result->conn != NULL)
-    virConnectClose (result->conn);
+  csb_libvirt_discard (result->conn, result->domain, result->console, TRUE);
   if (result->pids != NULL)
     {
       reap_pids (result->pids, SIGTERM);
@@ -976,9 +948,6 @@ start_result_free (StartResult *result)
   g_free (result->ctl_dir);
   g_free (result);
 }
-
-static void on_lifecycle_event (virConnectPtr conn, virDomainPtr dom, int event, int detail,
-                                void *opaque);
 
 static void
 write_adopt_file (CsbSandboxSpec *spec,
@@ -1104,12 +1073,7 @@ start_thread (GTask        *task,
       csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot start the VM");
       goto fail;
     }
-  self->event_id = virConnectDomainEventRegisterAny (result->conn, result->domain,
-                                                     VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                                     VIR_DOMAIN_EVENT_CALLBACK (on_lifecycle_event),
-                                                     g_object_ref (self), g_object_unref);
-  if (self->event_id < 0)
-    g_object_unref (self);
+  csb_domain_run_watch_events (&self->run, result->conn, result->domain);
   result->console = virStreamNew (result->conn, 0);
   if (result->console != NULL &&
       virDomainOpenConsole (result->domain, CSB_VM_CONSOLE_ALIAS, result->console,
@@ -1153,9 +1117,7 @@ start_thread (GTask        *task,
 fail:
   if (setup.plan.data != NULL)
     g_byte_array_unref (setup.plan.data);
-  if (self->event_id >= 0 && result->conn != NULL)
-    virConnectDomainEventDeregisterAny (result->conn, self->event_id);
-  self->event_id = -1;
+  csb_domain_run_unwatch_events (&self->run, result->conn);
   start_result_free (result);
   g_task_return_error (task, g_steal_pointer (&error));
 }
@@ -1172,8 +1134,8 @@ static void on_conn_closed (virConnectPtr conn, int reason, void *opaque);
 static void
 watch_connection (CsbVmBackend *self)
 {
-  if (self->conn != NULL && !self->test_driver &&
-      virConnectRegisterCloseCallback (self->conn, on_conn_closed, g_object_ref (self),
+  if (self->run.conn != NULL && !self->test_driver &&
+      virConnectRegisterCloseCallback (self->run.conn, on_conn_closed, g_object_ref (self),
                                        g_object_unref) != 0)
     g_object_unref (self);
 }
@@ -1186,203 +1148,24 @@ unwatch_connection (virConnectPtr conn)
     virConnectUnregisterCloseCallback (conn, on_conn_closed);
 }
 
-/* ---- the console bridge ------------------------------------------------------------- */
-
-static void
-start_console_bridge (CsbVmBackend *self)
-{
-  if (self->console != NULL)
-    self->bridge = csb_console_bridge_start (self->console, self->spec->stdio_fds,
-                                             self->spec->stdio_is_pty);
-}
-
 /* ---- the end ------------------------------------------------------------------------ */
 
-typedef struct
-{
-  int           status;
-  gboolean      ran;     /* the command started (or the test driver ran none) */
-  char         *error;
-  CsbVmBackend *self;
-} EndResult;
-
 static void
-end_result_free (EndResult *result)
+cleanup (CsbDomainRun *run,
+         CsbDomainEnd *end)
 {
-  g_free (result->error);
-  g_clear_object (&result->self);
-  g_free (result);
-}
+  CsbVmBackend *self = CSB_VM_BACKEND (run->backend);
 
-static gboolean
-emit_exited_idle (gpointer user_data)
-{
-  EndResult *result = user_data;
-
-  csb_backend_emit_exited (CSB_BACKEND (result->self), result->status, result->error);
-  return G_SOURCE_REMOVE;
-}
-
-static void complete_start (CsbVmBackend *self);
-
-static void
-cleanup_thread (GTask        *task,
-                gpointer      source_object,
-                gpointer      task_data,
-                GCancellable *cancellable)
-{
-  CsbVmBackend *self = source_object;
-  EndResult *result = g_new0 (EndResult, 1);
-  g_autofree char *status_path = NULL;
-  g_autofree char *status_text = NULL;
-
-  if (self->domain != NULL)
-    {
-      /* Usually gone already; a guest that did not power off is ended here. */
-      virDomainDestroy (self->domain);
-    }
-  g_debug ("sandbox %s: joining the console threads", self->spec->id);
-  /* Our copies of the sandbox's stdio: the caller's pipes see EOF now. */
-  g_clear_pointer (&self->bridge, csb_console_bridge_stop);
-  if (self->console != NULL)
-    virStreamAbort (self->console);
-  g_debug ("sandbox %s: console closed", self->spec->id);
-  g_clear_pointer (&self->console, virStreamFree);
-  if (self->conn != NULL && self->event_id >= 0)
-    virConnectDomainEventDeregisterAny (self->conn, self->event_id);
-  self->event_id = -1;
-  g_clear_pointer (&self->domain, virDomainFree);
-  unwatch_connection (self->conn);
-  if (self->conn != NULL)
-    virConnectClose (g_steal_pointer (&self->conn));
+  csb_domain_run_close (run);
   reap_pids (self->virtiofsd_pids, SIGTERM);
-  g_debug ("sandbox %s: cleaned up", self->spec->id);
-
-  if (self->ctl_dir != NULL)
-    {
-      status_path = g_build_filename (self->ctl_dir, "status", NULL);
-      g_file_get_contents (status_path, &status_text, NULL, NULL);
-    }
-  if (self->ctl_dir != NULL)
-    {
-      g_autofree char *started = g_build_filename (self->ctl_dir, "started", NULL);
-      result->ran = self->test_driver || g_file_test (started, G_FILE_TEST_EXISTS);
-    }
-  if (status_text != NULL && g_ascii_isdigit (status_text[0]))
-    result->status = atoi (status_text);
-  else if (status_text != NULL)
-    {
-      result->status = 255;
-      result->error = g_strdup ("the VM could not set up the sandbox (its console, and "
-                                "boot.log in the sandbox's state folder, say why)");
-    }
-  else if (self->destroyed || self->stopping)
-    result->status = 128 + SIGKILL;
-  else if (self->test_driver)
-    result->status = 0;
-  else
-    {
-      result->status = 255;
-      result->error = g_strdup ("the VM ended without reporting the command's exit status "
-                                "(boot.log in the sandbox's state folder may say why)");
-    }
-
+  g_debug ("sandbox %s: cleaned up", run->spec->id);
+  csb_domain_run_read_end (run, end, self->test_driver,
+                           "the VM could not set up the sandbox (its console, and boot.log in "
+                           "the sandbox's state folder, say why)",
+                           "the VM ended without reporting the command's exit status "
+                           "(boot.log in the sandbox's state folder may say why)");
   if (self->claude_json)
-    csb_libvirt_write_back_claude_json (self->ctl_dir, self->spec->id);
-  g_task_return_pointer (task, result, (GDestroyNotify) end_result_free);
-}
-
-static void
-cleanup_done (GObject      *source,
-              GAsyncResult *res,
-              gpointer      user_data)
-{
-  CsbVmBackend *self = CSB_VM_BACKEND (source);
-  g_autoptr(GError) error = NULL;
-  EndResult *result = g_task_propagate_pointer (G_TASK (res), &error);
-
-  if (self->start_task != NULL && (result->error != NULL || !result->ran))
-    {
-      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
-
-      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED, "%s",
-                               result->error ? result->error
-                                             : "the VM ended before its command started");
-      end_result_free (result);
-      return;
-    }
-  if (self->start_task != NULL)
-    {
-      /* The command ran and ended before we saw it start: the sandbox learns
-       * that it started first, then that it ended. */
-      complete_start (self);
-      g_idle_add_full (G_PRIORITY_LOW, emit_exited_idle, result,
-                       (GDestroyNotify) end_result_free);
-      g_object_ref (self);
-      result->self = self;
-      return;
-    }
-  csb_backend_emit_exited (CSB_BACKEND (self), result->status, result->error);
-  end_result_free (result);
-}
-
-static void
-domain_ended (CsbVmBackend *self)
-{
-  g_autoptr(GTask) task = NULL;
-
-  if (self->ended)
-    return;
-  if (!self->attached)
-    {
-      self->end_pending = TRUE;
-      return;
-    }
-  self->ended = TRUE;
-  g_clear_handle_id (&self->destroy_timeout_id, g_source_remove);
-  g_clear_object (&self->ctl_monitor);
-  task = g_task_new (self, NULL, cleanup_done, NULL);
-  g_task_run_in_thread (task, cleanup_thread);
-}
-
-static void
-on_lifecycle_event (virConnectPtr conn,
-                    virDomainPtr  dom,
-                    int           event,
-                    int           detail,
-                    void         *opaque)
-{
-  CsbVmBackend *self = opaque;
-
-  g_debug ("sandbox %s: lifecycle event %d/%d", self->spec->id, event, detail);
-  if (event == VIR_DOMAIN_EVENT_STOPPED || event == VIR_DOMAIN_EVENT_CRASHED)
-    domain_ended (self);
-}
-
-static void
-complete_start (CsbVmBackend *self)
-{
-  if (self->start_task != NULL)
-    {
-      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
-      g_task_return_boolean (task, TRUE);
-    }
-  g_clear_object (&self->ctl_monitor);
-}
-
-static void
-on_ctl_changed (GFileMonitor     *monitor,
-                GFile            *file,
-                GFile            *other,
-                GFileMonitorEvent event,
-                gpointer          user_data)
-{
-  CsbVmBackend *self = user_data;
-  g_autofree char *name = g_file_get_basename (file);
-
-  if (g_str_equal (name, "started") &&
-      (event == G_FILE_MONITOR_EVENT_CREATED || event == G_FILE_MONITOR_EVENT_CHANGES_DONE_HINT))
-    complete_start (self);
+    csb_libvirt_write_back_claude_json (run->ctl_dir, run->spec->id);
 }
 
 static void
@@ -1391,52 +1174,22 @@ on_started (GObject      *source,
             gpointer      user_data)
 {
   CsbVmBackend *self = CSB_VM_BACKEND (source);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *started = NULL;
-  StartResult *result = g_task_propagate_pointer (G_TASK (res), &error);
+  StartResult *result = csb_domain_run_start_result (&self->run, res);
 
   if (result == NULL)
-    {
-      g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-  self->conn = g_steal_pointer (&result->conn);
-  self->domain = g_steal_pointer (&result->domain);
-  self->console = g_steal_pointer (&result->console);
+    return;
+  self->run.conn = g_steal_pointer (&result->conn);
+  self->run.domain = g_steal_pointer (&result->domain);
+  self->run.console = g_steal_pointer (&result->console);
   self->test_driver = result->test_driver;
   self->virtiofsd_pids = g_steal_pointer (&result->pids);
-  self->protections = g_steal_pointer (&result->protections);
+  self->run.protections = g_steal_pointer (&result->protections);
   self->display = g_steal_pointer (&result->display);
-  self->ctl_dir = g_steal_pointer (&result->ctl_dir);
+  self->run.ctl_dir = g_steal_pointer (&result->ctl_dir);
   self->claude_json = TRUE;
-  self->attached = TRUE;
   start_result_free (result);
   watch_connection (self);
-
-  start_console_bridge (self);
-
-  if (self->end_pending)
-    {
-      domain_ended (self);
-      return;
-    }
-  /* Launch returns once the command runs: the init says so in the control share. */
-  started = g_build_filename (self->ctl_dir, "started", NULL);
-  if (self->test_driver || g_file_test (started, G_FILE_TEST_EXISTS))
-    {
-      complete_start (self);
-      return;
-    }
-  {
-    g_autoptr(GFile) dir = g_file_new_for_path (self->ctl_dir);
-
-    self->ctl_monitor = g_file_monitor_directory (dir, G_FILE_MONITOR_NONE, NULL, NULL);
-    if (self->ctl_monitor != NULL)
-      g_signal_connect (self->ctl_monitor, "changed", G_CALLBACK (on_ctl_changed), self);
-    if (self->ctl_monitor == NULL || g_file_test (started, G_FILE_TEST_EXISTS))
-      complete_start (self);
-  }
+  csb_domain_run_attach (&self->run, self->test_driver);
 }
 
 static void
@@ -1446,18 +1199,7 @@ csb_vm_backend_start_async (CsbBackend         *backend,
                             GAsyncReadyCallback callback,
                             gpointer            user_data)
 {
-  CsbVmBackend *self = CSB_VM_BACKEND (backend);
-  g_autoptr(GTask) task = NULL;
-
-  g_return_if_fail (self->start_task == NULL);
-
-  self->spec = spec;
-  self->start_task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (self->start_task, csb_vm_backend_start_async);
-
-  task = g_task_new (self, self->cancellable, on_started, NULL);
-  g_task_set_task_data (task, spec, NULL);
-  g_task_run_in_thread (task, start_thread);
+  csb_domain_run_start (&CSB_VM_BACKEND (backend)->run, spec, cancellable, callback, user_data);
 }
 
 static gboolean
@@ -1471,50 +1213,6 @@ csb_vm_backend_start_finish (CsbBackend   *backend,
 /* ---- stopping ------------------------------------------------------------------- */
 
 static void
-shutdown_thread (GTask        *task,
-                 gpointer      source_object,
-                 gpointer      task_data,
-                 GCancellable *cancellable)
-{
-  CsbVmBackend *self = source_object;
-  gboolean destroy = GPOINTER_TO_INT (task_data);
-
-  if (self->domain == NULL)
-    {
-      g_task_return_boolean (task, TRUE);
-      return;
-    }
-  if (destroy)
-    {
-      self->destroyed = TRUE;
-      virDomainDestroy (self->domain);
-    }
-  else if (virDomainShutdownFlags (self->domain, VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN) != 0)
-    virDomainShutdown (self->domain);
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
-run_shutdown (CsbVmBackend *self,
-              gboolean      destroy)
-{
-  g_autoptr(GTask) task = g_task_new (self, NULL, NULL, NULL);
-
-  g_task_set_task_data (task, GINT_TO_POINTER (destroy), NULL);
-  g_task_run_in_thread (task, shutdown_thread);
-}
-
-static gboolean
-on_destroy_timeout (gpointer user_data)
-{
-  CsbVmBackend *self = user_data;
-
-  self->destroy_timeout_id = 0;
-  run_shutdown (self, TRUE);
-  return G_SOURCE_REMOVE;
-}
-
-static void
 csb_vm_backend_stop (CsbBackend *backend,
                      guint       timeout_s)
 {
@@ -1526,11 +1224,7 @@ csb_vm_backend_stop (CsbBackend *backend,
       self->stop_timeout = timeout_s;
       return;
     }
-  if (self->domain == NULL || self->stopping || self->ended)
-    return;
-  self->stopping = TRUE;
-  run_shutdown (self, FALSE);
-  self->destroy_timeout_id = g_timeout_add_seconds (timeout_s, on_destroy_timeout, self);
+  csb_domain_run_stop (&self->run, timeout_s);
 }
 
 /* ---- taking over a VM of a previous service ------------------------------------ */
@@ -1548,15 +1242,7 @@ static void
 adopt_result_free (AdoptResult *result)
 {
   /* Never destroys the domain: what is not taken over is left as it was. */
-  if (result->console != NULL)
-    {
-      virStreamAbort (result->console);
-      virStreamFree (result->console);
-    }
-  if (result->domain != NULL)
-    virDomainFree (result->domain);
-  if (result->conn != NULL)
-    virConnectClose (result->conn);
+  csb_libvirt_discard (result->conn, result->domain, result->console, FALSE);
   g_clear_pointer (&result->pids, g_array_unref);
   g_free (result);
 }
@@ -1568,7 +1254,7 @@ adopt_thread (GTask        *task,
               GCancellable *cancellable)
 {
   CsbVmBackend *self = source_object;
-  CsbSandboxSpec *spec = self->spec;
+  CsbSandboxSpec *spec = self->run.spec;
   g_autofree char *path = g_build_filename (spec->runtime_dir, ADOPT_FILE, NULL);
   g_autoptr(GKeyFile) keyfile = g_key_file_new ();
   g_autofree char *uri = NULL;
@@ -1617,12 +1303,7 @@ adopt_thread (GTask        *task,
                    "it was left alone (remove it with virsh if it is not yours)", name, uri);
       goto fail;
     }
-  self->event_id = virConnectDomainEventRegisterAny (result->conn, result->domain,
-                                                     VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                                     VIR_DOMAIN_EVENT_CALLBACK (on_lifecycle_event),
-                                                     g_object_ref (self), g_object_unref);
-  if (self->event_id < 0)
-    g_object_unref (self);
+  csb_domain_run_watch_events (&self->run, result->conn, result->domain);
   /* Asked after the events are on: an end in between is not missed. */
   result->running = virDomainIsActive (result->domain) == 1;
   if (result->running && self->adopt_fds[0] >= 0)
@@ -1678,27 +1359,27 @@ on_adopted (GObject      *source,
                                                   "restart of the service: %s",
                                                   error->message);
       close_adopt_fds (self);
-      self->ended = TRUE;
+      self->run.ended = TRUE;
       csb_backend_emit_exited (CSB_BACKEND (self), 255, message);
       return;
     }
-  self->conn = g_steal_pointer (&result->conn);
-  self->domain = g_steal_pointer (&result->domain);
-  self->console = g_steal_pointer (&result->console);
+  self->run.conn = g_steal_pointer (&result->conn);
+  self->run.domain = g_steal_pointer (&result->domain);
+  self->run.console = g_steal_pointer (&result->console);
   g_clear_pointer (&self->virtiofsd_pids, g_array_unref);
   self->virtiofsd_pids = g_steal_pointer (&result->pids);
   if (!result->running)
-    self->end_pending = TRUE;
-  self->attached = TRUE;
+    self->run.end_pending = TRUE;
+  self->run.attached = TRUE;
   adopt_result_free (result);
   watch_connection (self);
 
-  if (self->console != NULL)
-    self->bridge = csb_console_bridge_start (self->console, self->adopt_fds, TRUE);
+  if (self->run.console != NULL)
+    self->run.bridge = csb_console_bridge_start (self->run.console, self->adopt_fds, TRUE);
   close_adopt_fds (self);
 
-  if (self->end_pending)
-    domain_ended (self);
+  if (self->run.end_pending)
+    csb_domain_run_ended (&self->run);
   else if (self->stop_pending)
     csb_backend_stop (CSB_BACKEND (self), self->stop_timeout);
 }
@@ -1716,9 +1397,9 @@ csb_vm_backend_adopt (CsbBackend         *backend,
   CsbVmBackend *self = CSB_VM_BACKEND (backend);
   g_autoptr(GTask) task = NULL;
 
-  self->spec = spec;
-  self->protections = g_strdupv ((char **) protections);
-  self->ctl_dir = g_build_filename (spec->runtime_dir, "ctl", NULL);
+  self->run.spec = spec;
+  self->run.protections = g_strdupv ((char **) protections);
+  self->run.ctl_dir = g_build_filename (spec->runtime_dir, "ctl", NULL);
   self->claude_json = TRUE;
   self->adopting = TRUE;
   if (spec->stdio_is_pty && spec->stdio_fds[0] >= 0 && spec->stdio_fds[1] >= 0)
@@ -1726,7 +1407,7 @@ csb_vm_backend_adopt (CsbBackend         *backend,
       self->adopt_fds[0] = fcntl (spec->stdio_fds[0], F_DUPFD_CLOEXEC, 3);
       self->adopt_fds[1] = fcntl (spec->stdio_fds[1], F_DUPFD_CLOEXEC, 3);
     }
-  task = g_task_new (self, self->cancellable, on_adopted, NULL);
+  task = g_task_new (self, self->run.cancellable, on_adopted, NULL);
   g_task_set_source_tag (task, csb_vm_backend_adopt);
   g_task_run_in_thread (task, adopt_thread);
   return TRUE;
@@ -1757,8 +1438,8 @@ reconnect_thread (GTask        *task,
 {
   CsbVmBackend *self = source_object;
   Reconnect *old = task_data;
-  g_autofree char *uri = vm_uri (self->spec->settings);
-  g_autofree char *name = csb_vm_domain_name (self->spec->id);
+  g_autofree char *uri = vm_uri (self->run.spec->settings);
+  g_autofree char *name = csb_vm_domain_name (self->run.spec->id);
   AdoptResult *result = g_new0 (AdoptResult, 1);
   GError *error = NULL;
 
@@ -1786,12 +1467,7 @@ reconnect_thread (GTask        *task,
   result->domain = virDomainLookupByName (result->conn, name);
   if (result->domain != NULL)
     {
-      self->event_id = virConnectDomainEventRegisterAny (result->conn, result->domain,
-                                                         VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                                         VIR_DOMAIN_EVENT_CALLBACK (on_lifecycle_event),
-                                                         g_object_ref (self), g_object_unref);
-      if (self->event_id < 0)
-        g_object_unref (self);
+      csb_domain_run_watch_events (&self->run, result->conn, result->domain);
       result->running = virDomainIsActive (result->domain) == 1;
     }
   /* The pty's lock file names the old daemon until it is all gone: a few tries. */
@@ -1809,13 +1485,13 @@ reconnect_thread (GTask        *task,
           if (tries >= 25)
             {
               g_message ("sandbox %s: its terminal stays silent: cannot open the VM's console "
-                         "again: %s", self->spec->id, err && err->message ? err->message : "?");
+                         "again: %s", self->run.spec->id, err && err->message ? err->message : "?");
               break;
             }
           g_usleep (200000);
         }
     }
-  g_message ("sandbox %s: libvirt connection at %s restored, VM %s %s", self->spec->id, uri,
+  g_message ("sandbox %s: libvirt connection at %s restored, VM %s %s", self->run.spec->id, uri,
              name, result->running ? "running" : "gone");
   g_task_return_pointer (task, result, (GDestroyNotify) adopt_result_free);
 }
@@ -1833,32 +1509,32 @@ on_reconnected (GObject      *source,
   self->reconnect_queued = FALSE;
   if (result == NULL)
     {
-      g_clear_pointer (&self->bridge, csb_console_bridge_stop);
-      g_message ("sandbox %s: %s", self->spec->id, error->message);
-      self->ended = TRUE;
+      g_clear_pointer (&self->run.bridge, csb_console_bridge_stop);
+      g_message ("sandbox %s: %s", self->run.spec->id, error->message);
+      self->run.ended = TRUE;
       csb_backend_emit_exited (CSB_BACKEND (self), 255, error->message);
       return;
     }
-  self->conn = g_steal_pointer (&result->conn);
-  self->domain = g_steal_pointer (&result->domain);
-  self->console = g_steal_pointer (&result->console);
-  self->attached = TRUE;
+  self->run.conn = g_steal_pointer (&result->conn);
+  self->run.domain = g_steal_pointer (&result->domain);
+  self->run.console = g_steal_pointer (&result->console);
+  self->run.attached = TRUE;
   if (!result->running)
-    self->end_pending = TRUE;
+    self->run.end_pending = TRUE;
   adopt_result_free (result);
   watch_connection (self);
   /* The terminal stays; its bridge moves to the new stream. */
-  if (self->bridge != NULL && self->console != NULL)
-    csb_console_bridge_restart (self->bridge, self->console);
+  if (self->run.bridge != NULL && self->run.console != NULL)
+    csb_console_bridge_restart (self->run.bridge, self->run.console);
   else
-    g_clear_pointer (&self->bridge, csb_console_bridge_stop);
+    g_clear_pointer (&self->run.bridge, csb_console_bridge_stop);
 
-  if (self->end_pending)
-    domain_ended (self);
-  else if (self->stop_pending && !self->stopping)
+  if (self->run.end_pending)
+    csb_domain_run_ended (&self->run);
+  else if (self->stop_pending && !self->run.stopping)
     csb_backend_stop (CSB_BACKEND (self), self->stop_timeout);
-  else if (self->stopping && self->destroy_timeout_id == 0)
-    run_shutdown (self, TRUE);   /* its destroy came while there was no connection */
+  else if (self->run.stopping && self->run.destroy_timeout_id == 0)
+    csb_domain_run_shutdown (&self->run, TRUE); /* its destroy came while there was no connection */
 }
 
 static gboolean
@@ -1869,21 +1545,21 @@ reconnect_idle (gpointer user_data)
   g_autoptr(GTask) task = NULL;
 
   /* Ended or ending (the cleanup has the connection) or busy taking it over. */
-  if (self->ended || !self->attached || self->adopting || self->conn == NULL)
+  if (self->run.ended || !self->run.attached || self->adopting || self->run.conn == NULL)
     {
       self->reconnect_queued = FALSE;
       return G_SOURCE_REMOVE;
     }
-  g_message ("sandbox %s: libvirt closed the connection; connecting again", self->spec->id);
+  g_message ("sandbox %s: libvirt closed the connection; connecting again", self->run.spec->id);
   old = g_new0 (Reconnect, 1);
-  old->old_conn = g_steal_pointer (&self->conn);
-  old->old_domain = g_steal_pointer (&self->domain);
-  old->old_console = g_steal_pointer (&self->console);
-  self->event_id = -1;
+  old->old_conn = g_steal_pointer (&self->run.conn);
+  old->old_domain = g_steal_pointer (&self->run.domain);
+  old->old_console = g_steal_pointer (&self->run.console);
+  self->run.event_id = -1;
   /* Until it is back: Stop() waits for it, an end is handled after it. */
-  self->attached = FALSE;
+  self->run.attached = FALSE;
   self->adopting = TRUE;
-  task = g_task_new (self, self->cancellable, on_reconnected, NULL);
+  task = g_task_new (self, self->run.cancellable, on_reconnected, NULL);
   g_task_set_task_data (task, old, (GDestroyNotify) reconnect_free);
   g_task_run_in_thread (task, reconnect_thread);
   return G_SOURCE_REMOVE;
@@ -1905,9 +1581,7 @@ on_conn_closed (virConnectPtr conn,
 static GStrv
 csb_vm_backend_get_protections (CsbBackend *backend)
 {
-  CsbVmBackend *self = CSB_VM_BACKEND (backend);
-
-  return self->protections ? g_strdupv (self->protections) : g_new0 (char *, 1);
+  return csb_domain_run_dup_protections (&CSB_VM_BACKEND (backend)->run);
 }
 
 static char *
@@ -1968,9 +1642,7 @@ csb_vm_backend_dispose (GObject *object)
 {
   CsbVmBackend *self = CSB_VM_BACKEND (object);
 
-  g_cancellable_cancel (self->cancellable);
-  g_clear_handle_id (&self->destroy_timeout_id, g_source_remove);
-  g_clear_object (&self->ctl_monitor);
+  csb_domain_run_dispose (&self->run);
   G_OBJECT_CLASS (csb_vm_backend_parent_class)->dispose (object);
 }
 
@@ -1979,13 +1651,10 @@ csb_vm_backend_finalize (GObject *object)
 {
   CsbVmBackend *self = CSB_VM_BACKEND (object);
 
-  g_clear_pointer (&self->bridge, csb_console_bridge_stop);
+  csb_domain_run_finalize (&self->run);
   g_clear_pointer (&self->virtiofsd_pids, g_array_unref);
   close_adopt_fds (self);
-  g_clear_object (&self->cancellable);
-  g_free (self->ctl_dir);
   g_free (self->display);
-  g_strfreev (self->protections);
   G_OBJECT_CLASS (csb_vm_backend_parent_class)->finalize (object);
 }
 
@@ -2009,10 +1678,19 @@ csb_vm_backend_class_init (CsbVmBackendClass *klass)
   backend_class->filters_network = TRUE;
 }
 
+static const CsbDomainRunOps run_ops = {
+  .what = "the VM",
+  .shutdown_flags = VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN,
+  .source_tag = csb_vm_backend_start_async,
+  .start_thread = start_thread,
+  .start_done = on_started,
+  .cleanup = cleanup,
+  .close_cb = on_conn_closed,
+};
+
 static void
 csb_vm_backend_init (CsbVmBackend *self)
 {
-  self->cancellable = g_cancellable_new ();
-  self->event_id = -1;
+  csb_domain_run_init (&self->run, CSB_BACKEND (self), &run_ops);
   self->adopt_fds[0] = self->adopt_fds[1] = self->adopt_fds[2] = -1;
 }
