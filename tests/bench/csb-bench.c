@@ -91,6 +91,25 @@ note (const char *text)
   g_print ("%s\n", text);
 }
 
+/* A row of ms timings, or, when none of ours succeeded, a note saying so rather than
+ * a 0 ms row. */
+static void
+row_ms (const char *what,
+        GArray     *ours,
+        double      base,
+        const char *baseline,
+        guint       runs)
+{
+  if (ours->len == 0)
+    {
+      g_autofree char *text = g_strdup_printf ("%s: not measured: no run of ours succeeded "
+                                               "(see the log)", what);
+      note (text);
+    }
+  else
+    row (what, median (ours), base, "ms", baseline, runs);
+}
+
 static double
 now_ms (void)
 {
@@ -562,14 +581,7 @@ bench_file_io (CsbTestBus *bus,
                         NULL, NULL, NULL) && (t = io_ms (host_out)) > 0)
         g_array_append_val (host, t);
     }
-  if (inside->len == 0)
-    {
-      g_autofree char *text = g_strdup_printf ("%s: not measured: no run in the sandbox "
-                                               "succeeded (see the log)", what);
-      note (text);
-    }
-  else
-    row (what, median (inside), median (host), "ms", "the same on the host", inside->len);
+  row_ms (what, inside, median (host), "the same on the host", inside->len);
 }
 
 /* ---- memory -------------------------------------------------------------------- */
@@ -992,10 +1004,10 @@ bench_vm (gboolean launch,
         g_array_append_val (raw, t);
     }
   label = g_strdup_printf ("%s, %u MiB, %u CPU", what, VM_MEMORY_MIB, VM_CPUS);
-  row (label, median (ours), median (raw), "ms",
-       "raw `qemu-system-x86_64 -kernel` (TCG), same kernel, initramfs and init, run until the "
-       "guest powers off: the init loads its modules, opens the console, finds no share and "
-       "powers off (no libvirt, virtiofsd, shares or plan)", MIN (ours->len, raw->len));
+  row_ms (label, ours, median (raw),
+          "raw `qemu-system-x86_64 -kernel` (TCG), same kernel, initramfs and init, run until "
+          "the guest powers off: the init loads its modules, opens the console, finds no share "
+          "and powers off (no libvirt, virtiofsd, shares or plan)", MIN (ours->len, raw->len));
   csb_test_bus_teardown (&bus);
 }
 
