@@ -555,6 +555,29 @@ csb_domain_run_ended (CsbDomainRun *run)
   g_task_run_in_thread (task, cleanup_thread);
 }
 
+/* libvirt frees a domain's console devices when it forgets the (transient) domain,
+ * and aborting a console stream at that very moment deadlocks libvirtd: virChrdevFree
+ * and virStreamAbort take the same two locks in opposite order (seen here, libvirt
+ * 9.0). So a console is let go only once libvirt has forgotten the domain — which
+ * follows its end within milliseconds — waiting at most 2 s. */
+static void
+wait_until_forgotten (virDomainPtr domain)
+{
+  for (guint i = 0; i < 200; i++)
+    {
+      virErrorPtr err;
+
+      if (virDomainIsActive (domain) < 0 && (err = virGetLastError ()) != NULL &&
+          err->code == VIR_ERR_NO_DOMAIN)
+        {
+          /* Forgotten; its last reference (and the consoles) go right after. */
+          g_usleep (20000);
+          return;
+        }
+      g_usleep (10000);
+    }
+}
+
 void
 csb_domain_run_close (CsbDomainRun *run)
 {
@@ -562,6 +585,8 @@ csb_domain_run_close (CsbDomainRun *run)
     {
       /* Usually gone already; a domain that did not end by itself is ended here. */
       virDomainDestroy (run->domain);
+      if (run->bridge != NULL || run->console != NULL)
+        wait_until_forgotten (run->domain);
     }
   g_debug ("sandbox %s: joining the console threads", run->spec->id);
   /* Our copies of the sandbox's stdio: the caller's pipes see EOF now. The
