@@ -21,6 +21,7 @@
 #include <libvirt-glib/libvirt-glib.h>
 
 #include "csb-claude-config.h"
+#include "csb-console-log.h"
 #include "csb-error.h"
 #include "csb-libvirt.h"
 
@@ -135,6 +136,10 @@ struct _CsbConsoleBridge
   int          in_fd;
   int          out_fd;
   int          wake_pipe[2];
+  int          count_fd;     /* (nullable: -1) where the bytes passed on are counted */
+  guint64      total;
+  char        *log_path;     /* (nullable) the console's log, to replay past the count */
+  gboolean     replay;       /* before anything new (a take-over, a new stream) */
 };
 
 static gpointer
@@ -143,6 +148,13 @@ console_out_thread (gpointer data)
   CsbConsoleBridge *self = data;
   char buf[16384];
 
+  if (self->replay && self->log_path != NULL)
+    {
+      /* Here, not in the main thread: the terminal reading it is there. */
+      csb_console_log_replay (self->log_path, self->total, self->out_fd, &self->total);
+      csb_console_count_store (self->count_fd, self->total);
+    }
+  self->replay = FALSE;
   for (;;)
     {
       int n = virStreamRecv (self->console, buf, sizeof buf);
@@ -150,6 +162,7 @@ console_out_thread (gpointer data)
 
       if (n <= 0)
         break;
+      self->total += n;
       while (n > 0)
         {
           ssize_t w = write (self->out_fd, p, n);
@@ -163,6 +176,7 @@ console_out_thread (gpointer data)
           p += w;
           n -= w;
         }
+      csb_console_count_store (self->count_fd, self->total);
     }
   return NULL;
 }
@@ -202,12 +216,27 @@ csb_console_bridge_start (virStreamPtr console,
                           const int    stdio_fds[3],
                           gboolean     stdio_is_pty)
 {
+  return csb_console_bridge_start_counted (console, stdio_fds, stdio_is_pty, NULL, NULL, FALSE);
+}
+
+CsbConsoleBridge *
+csb_console_bridge_start_counted (virStreamPtr console,
+                                  const int    stdio_fds[3],
+                                  gboolean     stdio_is_pty,
+                                  const char  *count_dir,
+                                  const char  *log_path,
+                                  gboolean     replay)
+{
   CsbConsoleBridge *self;
 
   g_return_val_if_fail (console != NULL, NULL);
 
   self = g_new0 (CsbConsoleBridge, 1);
   self->console = console;
+  self->count_fd = count_dir != NULL ? csb_console_count_open (count_dir) : -1;
+  self->total = count_dir != NULL ? csb_console_count_load (count_dir) : 0;
+  self->log_path = g_strdup (log_path);
+  self->replay = replay;
   if (stdio_is_pty)
     {
       struct termios tio;
@@ -247,6 +276,9 @@ csb_console_bridge_stop (CsbConsoleBridge *self)
     close (self->in_fd);
   if (self->out_fd >= 0)
     close (self->out_fd);
+  if (self->count_fd >= 0)
+    close (self->count_fd);
+  g_free (self->log_path);
   g_free (self);
 }
 
@@ -264,6 +296,8 @@ csb_console_bridge_restart (CsbConsoleBridge *self,
   g_thread_join (self->in_thread);
   if (self->wake_pipe[0] >= 0 && read (self->wake_pipe[0], &c, 1) < 0) {}
   self->console = console;
+  /* What came while there was no stream is in the log. */
+  self->replay = TRUE;
   self->out_thread = g_thread_new ("console-out", console_out_thread, self);
   self->in_thread = g_thread_new ("console-in", console_in_thread, self);
 }
@@ -440,7 +474,15 @@ csb_domain_run_attach (CsbDomainRun *run,
   g_return_if_fail (run->ctl_dir != NULL);
 
   run->attached = TRUE;
-  if (run->console != NULL)
+  if (run->console != NULL && run->count_console)
+    {
+      g_autofree char *log = g_build_filename (run->spec->state_dir, CSB_CONSOLE_LOG_FILE, NULL);
+
+      run->bridge = csb_console_bridge_start_counted (run->console, run->spec->stdio_fds,
+                                                      run->spec->stdio_is_pty,
+                                                      run->spec->runtime_dir, log, FALSE);
+    }
+  else if (run->console != NULL)
     run->bridge = csb_console_bridge_start (run->console, run->spec->stdio_fds,
                                             run->spec->stdio_is_pty);
   if (run->end_pending)

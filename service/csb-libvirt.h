@@ -50,6 +50,16 @@ typedef struct _CsbConsoleBridge CsbConsoleBridge;
 CsbConsoleBridge *csb_console_bridge_start (virStreamPtr      console,
                                             const int         stdio_fds[3],
                                             gboolean          stdio_is_pty);
+/* The same, counting the bytes it passes on in @count_dir (csb-console-log.h), so a
+ * service that takes the VM over knows where it left off. With @replay (a take-over),
+ * what the console's log @log_path holds past the count is passed on first; a
+ * restart on a new stream does the same. */
+CsbConsoleBridge *csb_console_bridge_start_counted (virStreamPtr  console,
+                                                    const int     stdio_fds[3],
+                                                    gboolean      stdio_is_pty,
+                                                    const char   *count_dir,
+                                                    const char   *log_path,
+                                                    gboolean      replay);
 /* Aborts the stream, joins the threads and closes the copies: the caller's
  * pipes see EOF. Blocking. The stream stays the caller's to free. */
 void              csb_console_bridge_stop  (CsbConsoleBridge *bridge);
@@ -115,6 +125,7 @@ struct _CsbDomainRun
   guint               destroy_timeout_id;
   gboolean            stopping;
   gboolean            destroyed;
+  gboolean            count_console;   /* the bridge counts for a take-over (VM) */
   gboolean            attached;        /* the backend took the domain over */
   gboolean            end_pending;     /* it ended before that */
   gboolean            ended;

@@ -45,6 +45,7 @@
 #include <libvirt-glib/libvirt-glib.h>
 
 #include "csb-claude-config.h"
+#include "csb-console-log.h"
 #include "csb-error.h"
 #include "csb-guest-stage.h"
 #include "csb-initramfs.h"
@@ -1043,6 +1044,7 @@ start_thread (GTask        *task,
   domain->initrd = g_strdup (initrd);
   domain->cmdline = g_strdup (CSB_VM_KERNEL_CMDLINE);
   domain->serial_log = g_build_filename (spec->state_dir, "boot.log", NULL);
+  domain->console_log = g_build_filename (spec->state_dir, CSB_CONSOLE_LOG_FILE, NULL);
   domain->network = spec->options->network;
   if (spec->net_proxy_socket != NULL)
     {
@@ -1247,6 +1249,21 @@ adopt_result_free (AdoptResult *result)
   g_free (result);
 }
 
+/* A VM that ended while no service ran: what it printed meanwhile (libvirt's log of
+ * the console, past what the last bridge passed on) into the fresh terminal. In the
+ * adopt thread: the terminal that reads it is in the main one. */
+static void
+replay_missed_output (CsbVmBackend *self)
+{
+  g_autofree char *log = g_build_filename (self->run.spec->state_dir, CSB_CONSOLE_LOG_FILE,
+                                           NULL);
+  guint64 total;
+
+  if (self->adopt_fds[1] >= 0)
+    csb_console_log_replay (log, csb_console_count_load (self->run.spec->runtime_dir),
+                            self->adopt_fds[1], &total);
+}
+
 static void
 adopt_thread (GTask        *task,
               gpointer      source_object,
@@ -1291,6 +1308,7 @@ adopt_thread (GTask        *task,
           goto fail;
         }
       /* Transient: it ended while no service ran; the control share holds how. */
+      replay_missed_output (self);
       g_task_return_pointer (task, result, (GDestroyNotify) adopt_result_free);
       return;
     }
@@ -1322,6 +1340,8 @@ adopt_thread (GTask        *task,
           virStreamFree (g_steal_pointer (&result->console));
         }
     }
+  if (!result->running)
+    replay_missed_output (self);
   g_message ("sandbox %s: VM %s on %s found again (%s, %u virtiofsd)", spec->id, name, uri,
              result->running ? "running" : "ending", result->pids->len);
   g_task_return_pointer (task, result, (GDestroyNotify) adopt_result_free);
@@ -1375,7 +1395,15 @@ on_adopted (GObject      *source,
   watch_connection (self);
 
   if (self->run.console != NULL)
-    self->run.bridge = csb_console_bridge_start (self->run.console, self->adopt_fds, TRUE);
+    {
+      g_autofree char *log = g_build_filename (self->run.spec->state_dir,
+                                               CSB_CONSOLE_LOG_FILE, NULL);
+
+      /* What it printed while no service ran first, then what it prints now. */
+      self->run.bridge = csb_console_bridge_start_counted (self->run.console, self->adopt_fds,
+                                                           TRUE, self->run.spec->runtime_dir,
+                                                           log, TRUE);
+    }
   close_adopt_fds (self);
 
   if (self->run.end_pending)
@@ -1692,5 +1720,6 @@ static void
 csb_vm_backend_init (CsbVmBackend *self)
 {
   csb_domain_run_init (&self->run, CSB_BACKEND (self), &run_ops);
+  self->run.count_console = TRUE;
   self->adopt_fds[0] = self->adopt_fds[1] = self->adopt_fds[2] = -1;
 }

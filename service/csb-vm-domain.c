@@ -55,6 +55,7 @@ csb_vm_domain_config_free (CsbVmDomainConfig *config)
   g_free (config->initrd);
   g_free (config->cmdline);
   g_free (config->serial_log);
+  g_free (config->console_log);
   g_free (config->spice_socket);
   g_free (config->disk);
   g_free (config->net_relay_helper);
@@ -179,8 +180,12 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                                  "    </serial>\n",
                             config->serial_log);
   g_string_append (xml, "    <console type='pty'>\n"
-                        "      <target type='virtio' port='0'/>\n"
-                        "      <alias name='" CSB_VM_CONSOLE_ALIAS "'/>\n"
+                        "      <target type='virtio' port='0'/>\n");
+  /* Written by libvirt whether or not anyone is attached: what the command prints
+   * while no service runs is replayed from it when one takes the VM over. */
+  if (config->console_log != NULL)
+    csb_libvirt_xml_append (xml, "      <log file='%s' append='on'/>\n", config->console_log);
+  g_string_append (xml, "      <alias name='" CSB_VM_CONSOLE_ALIAS "'/>\n"
                         "    </console>\n");
   if (config->spice_socket != NULL)
     {

@@ -48,6 +48,7 @@ typedef struct
   char      *initrd;
   char      *cmdline;
   char      *serial_log;    /* (nullable) the kernel's console, a file */
+  char      *console_log;   /* (nullable) all the command's console output, a file */
   char      *spice_socket;  /* (nullable) no display when NULL */
   char      *disk;          /* (nullable) a qcow2 overlay, the guest's vda */
   gboolean   network;       /* libvirt's user-mode NIC: the whole network */

@@ -60,6 +60,7 @@ sample_config (gboolean network,
   config->initrd = g_strdup ("/home/u/.cache/claude-sandbox/initramfs.cpio");
   config->cmdline = g_strdup ("console=ttyS0 rdinit=/init");
   config->serial_log = g_strdup ("/home/u/.local/state/claude-sandbox/abc123/boot.log");
+  config->console_log = g_strdup ("/home/u/.local/state/claude-sandbox/abc123/console.log");
   config->network = network;
   if (display)
     config->spice_socket = g_strdup ("/run/user/1000/claude-sandbox/abc123/spice.sock");
@@ -112,6 +113,9 @@ test_domain_xml (void)
       g_assert_nonnull (strstr (xml, CSB_VM_METADATA_NS));
       g_assert_nonnull (strstr (xml, "my &lt;project&gt; &amp; co"));
       g_assert_nonnull (strstr (xml, "<source type='memfd'/>"));
+      /* The console is logged by libvirt, for a service that takes the VM over. */
+      g_assert_nonnull (strstr (xml, "<log file='/home/u/.local/state/claude-sandbox/abc123/"
+                                     "console.log' append='on'/>"));
       g_assert_true ((strstr (xml, "<interface") != NULL) == network);
       g_assert_true ((strstr (xml, "<graphics type='spice'") != NULL) == display);
       /* Never a TCP display. */
@@ -697,7 +701,9 @@ test_survive_service_crash (void)
   g_autofree char *project = NULL;
   const char * const command[] = {
     "/bin/sh", "-c",
-    "echo started; while read l; do echo got-$l; [ \"$l\" = quit ] && exit 7; done", NULL
+    "echo started; "
+    "(while [ ! -e away ]; do sleep 0.1; done; echo printed-while-away) & "
+    "while read l; do echo got-$l; [ \"$l\" = quit ] && exit 7; done", NULL
   };
   g_autofree char *domain = NULL;
   guint n_virtiofsd, old_service;
@@ -721,8 +727,30 @@ test_survive_service_crash (void)
 
   old_service = csb_test_bus_service_pid (&bus);
   csb_test_bus_crash_service (&bus);
-  /* No service: the VM and the daemons serving its shares run on. */
+  /* No service: the VM and the daemons serving its shares run on, and what the
+   * command prints now is kept (libvirt logs the console). */
   g_assert_cmpuint (count_virtiofsd (bus.dirs.root), ==, n_virtiofsd);
+  {
+    g_autofree char *marker = g_build_filename (project, "away", NULL);
+    /* (The proxy's cached properties went with the service: the id from the name.) */
+    g_autofree char *log = g_build_filename (bus.dirs.state, "claude-sandbox",
+                                             domain + strlen (CSB_VM_DOMAIN_PREFIX),
+                                             "console.log", NULL);
+    g_autofree char *logged = NULL;
+
+    g_file_set_contents (marker, "", 0, &error);
+    g_assert_no_error (error);
+    for (guint i = 0; i < 300; i++)
+      {
+        g_clear_pointer (&logged, g_free);
+        if (g_file_get_contents (log, &logged, NULL, NULL) &&
+            strstr (logged, "printed-while-away") != NULL)
+          break;
+        csb_test_sleep_ms (100);
+      }
+    g_assert_nonnull (logged);
+    g_assert_nonnull (strstr (logged, "printed-while-away"));
+  }
   {
     g_autofree char *list = virsh_list (&bus);
 
@@ -739,10 +767,12 @@ test_survive_service_crash (void)
   g_assert_true (g_strv_contains (csb_dbus_sandbox_get_protections (sandbox),
                                   "separate-kernel"));
 
-  /* A fresh terminal: the history from before, then the live console. */
+  /* A fresh terminal: the history from before, what was printed meanwhile, then the
+   * live console. */
   after = csb_test_terminal_open (sandbox, &error);
   g_assert_no_error (error);
   g_assert_true (csb_test_terminal_wait (after, "got-one", CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_terminal_wait (after, "printed-while-away", CSB_TEST_TIMEOUT_MS));
   csb_test_terminal_send (after, "two\n");
   g_assert_true (csb_test_terminal_wait (after, "got-two", CSB_TEST_TIMEOUT_MS));
   g_test_message ("terminal answering again %.2f s after the restart",
@@ -817,6 +847,9 @@ test_exit_while_away (void)
   g_assert_no_error (error);
   g_assert_true (csb_test_terminal_wait_eof (term, CSB_TEST_TIMEOUT_MS));
   g_assert_nonnull (strstr (term->received->str, "waiting"));
+  /* Printed while no service listened: from libvirt's log of the console. */
+  g_assert_nonnull (strstr (term->received->str, "bye"));
+  g_assert_nonnull (strstr (strstr (term->received->str, "waiting"), "bye"));
   assert_nothing_left (&bus, domain);
   csb_test_bus_teardown (&bus);
 }
