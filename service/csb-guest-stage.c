@@ -39,12 +39,18 @@ csb_stage_copy_tree (const char *src,
   if (S_ISLNK (st.st_mode))
     {
       g_autofree char *target = g_file_read_link (src, NULL);
-      g_autofree char *resolved = realpath (src, NULL);
+      g_autofree char *resolved = NULL;
 
-      if (target == NULL || resolved == NULL)
+      if (target == NULL)
         return FALSE;
-      /* A link into /usr stays a link (the guest has /usr); others are copied. */
-      if (g_str_has_prefix (resolved, "/usr/") || !g_path_is_absolute (target))
+      /* A link into /usr stays a link (the guest has /usr), a relative one too; others
+       * are copied. Most links (/etc/alternatives: hundreds) say so themselves, without
+       * resolving them: staging runs at every launch. */
+      if (!g_path_is_absolute (target) || g_str_has_prefix (target, "/usr/"))
+        return symlink (target, dest) == 0;
+      if ((resolved = realpath (src, NULL)) == NULL)
+        return FALSE;
+      if (g_str_has_prefix (resolved, "/usr/"))
         return symlink (target, dest) == 0;
       return csb_stage_copy_tree (resolved, dest, depth + 1);
     }
