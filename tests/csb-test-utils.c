@@ -570,10 +570,60 @@ csb_test_bus_get_sandbox (CsbTestBus *self,
   return sandbox;
 }
 
+GVariant *
+csb_test_bus_managed_objects (CsbTestBus *self)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = g_dbus_connection_call_sync (self->connection, BUS_NAME, MANAGER_PATH,
+                                       "org.freedesktop.DBus.ObjectManager",
+                                       "GetManagedObjects", NULL,
+                                       G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
+                                       G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &error);
+  g_assert_no_error (error);
+  return g_variant_get_child_value (reply, 0);
+}
+
+CsbDBusSandbox *
+csb_test_bus_sandbox_after_restart (CsbTestBus *self,
+                                    const char *object_path)
+{
+  g_autoptr(GVariant) objects = csb_test_bus_managed_objects (self);
+  g_autoptr(GVariant) entry = g_variant_lookup_value (objects, object_path, NULL);
+
+  g_assert_nonnull (entry);
+  return csb_test_bus_get_sandbox (self, object_path);
+}
+
 static gboolean
 is_active_state (const char *state)
 {
   return g_strcmp0 (state, "exited") != 0 && g_strcmp0 (state, "failed") != 0;
+}
+
+gboolean
+csb_test_sandbox_ended (gpointer data)
+{
+  return !is_active_state (csb_dbus_sandbox_get_state (data));
+}
+
+CsbTestTerminal *
+csb_test_bus_history_after_exit (CsbTestBus *bus,
+                                 const char *object_path,
+                                 int         status)
+{
+  g_autoptr(CsbDBusSandbox) sandbox = csb_test_bus_sandbox_after_restart (bus, object_path);
+  g_autoptr(GError) error = NULL;
+  CsbTestTerminal *term;
+
+  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "exited");
+  g_assert_cmpint (csb_dbus_sandbox_get_exit_status (sandbox), ==, status);
+  term = csb_test_terminal_open (sandbox, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_terminal_wait_eof (term, CSB_TEST_TIMEOUT_MS));
+  return term;
 }
 
 typedef struct

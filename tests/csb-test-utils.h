@@ -92,6 +92,14 @@ void         csb_test_bus_stop_sandboxes (CsbTestBus           *self);
 void         csb_test_bus_activate    (CsbTestBus              *self);
 CsbDBusSandbox *csb_test_bus_get_sandbox (CsbTestBus *self,
                                           const char *object_path);
+/* The service's GetManagedObjects answer: a{oa{sa{sv}}}. */
+GVariant    *csb_test_bus_managed_objects (CsbTestBus          *self);
+/* After csb_test_bus_crash_service(): the sandbox at @object_path as the new
+ * service lists it; the call activates that service, as any client would. */
+CsbDBusSandbox *csb_test_bus_sandbox_after_restart (CsbTestBus *self,
+                                                    const char *object_path);
+/* For csb_test_run_until(): whether the sandbox proxy @data says exited or failed. */
+gboolean     csb_test_sandbox_ended   (gpointer                 data);
 /* The pid of @name's owner on the bus, or 0 (@error set) when the bus cannot say. */
 guint        csb_test_bus_name_pid    (CsbTestBus              *self,
                                        const char              *name,
@@ -174,6 +182,13 @@ gboolean         csb_test_terminal_wait_eof (CsbTestTerminal *term,
                                              guint            timeout_ms);
 void             csb_test_terminal_free  (CsbTestTerminal  *term);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CsbTestTerminal, csb_test_terminal_free)
+
+/* After csb_test_bus_crash_service() and the end of the sandbox at @object_path while
+ * no service ran: the new service reports it exited with @status; returns a terminal
+ * client that has read its history up to EOF. */
+CsbTestTerminal *csb_test_bus_history_after_exit (CsbTestBus       *bus,
+                                                  const char       *object_path,
+                                                  int               status);
 
 /* The remote error name of @error, or "(none)". */
 const char  *csb_test_error_name      (const GError        *error);

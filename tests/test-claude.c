@@ -101,14 +101,6 @@ test_version (Fixture      *f,
   g_assert_nonnull (strstr (out, "Claude Code"));
 }
 
-static gboolean
-sandbox_ended (gpointer data)
-{
-  const char *state = csb_dbus_sandbox_get_state (data);
-
-  return g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
-}
-
 /* The scripting example of DESIGN.md and the README, as it stands. */
 static void
 test_gdbus_example (Fixture      *f,
@@ -147,7 +139,7 @@ test_gdbus_example (Fixture      *f,
   path = g_strndup (start + 1, end - start - 1);
 
   sandbox = csb_test_bus_get_sandbox (&f->bus, path);
-  g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
   g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "exited");
   g_assert_cmpint (csb_dbus_sandbox_get_exit_status (sandbox), ==, 0);
 

@@ -570,22 +570,12 @@ error_set (gpointer data)
 static GPtrArray *
 listed_active (CsbTestBus *bus)
 {
-  g_autoptr(GVariant) objects = NULL;
-  g_autoptr(GVariant) dict = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) dict = csb_test_bus_managed_objects (bus);
   GPtrArray *found = g_ptr_array_new_with_free_func (g_free);
   GVariantIter iter;
   const char *path;
   GVariant *ifaces;
 
-  objects = g_dbus_connection_call_sync (bus->connection, "org.example.ClaudeSandbox",
-                                         "/org/example/ClaudeSandbox",
-                                         "org.freedesktop.DBus.ObjectManager",
-                                         "GetManagedObjects", NULL,
-                                         G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
-                                         G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &error);
-  g_assert_no_error (error);
-  dict = g_variant_get_child_value (objects, 0);
   g_variant_iter_init (&iter, dict);
   while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &ifaces))
     {

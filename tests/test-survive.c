@@ -33,34 +33,6 @@ fixture_teardown (Fixture       *f,
   csb_test_bus_teardown (&f->bus);
 }
 
-/* The new service, activated by a call, as a desktop would by any client. */
-static CsbDBusSandbox *
-sandbox_after_restart (Fixture    *f,
-                       const char *object_path)
-{
-  g_autoptr(GVariant) objects = NULL;
-  g_autoptr(GError) error = NULL;
-  CsbDBusSandbox *sandbox;
-
-  objects = g_dbus_connection_call_sync (f->bus.connection, "org.example.ClaudeSandbox",
-                                         "/org/example/ClaudeSandbox",
-                                         "org.freedesktop.DBus.ObjectManager",
-                                         "GetManagedObjects", NULL,
-                                         G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
-                                         G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &error);
-  g_assert_no_error (error);
-  {
-    g_autoptr(GVariant) dict = g_variant_get_child_value (objects, 0);
-    g_autoptr(GVariant) entry = g_variant_lookup_value (dict, object_path, NULL);
-    g_assert_nonnull (entry);
-  }
-  sandbox = csb_dbus_sandbox_proxy_new_sync (f->bus.connection, G_DBUS_PROXY_FLAGS_NONE,
-                                             "org.example.ClaudeSandbox", object_path, NULL,
-                                             &error);
-  g_assert_no_error (error);
-  return sandbox;
-}
-
 static void
 test_terminal_survives (Fixture       *f,
                         gconstpointer  data)
@@ -95,7 +67,7 @@ test_terminal_survives (Fixture       *f,
   csb_test_terminal_send (before, "two\n");
   g_assert_true (csb_test_terminal_wait (before, "got-two", CSB_TEST_TIMEOUT_MS));
 
-  sandbox = sandbox_after_restart (f, run->object_path);
+  sandbox = csb_test_bus_sandbox_after_restart (&f->bus, run->object_path);
   g_assert_cmpuint (csb_test_bus_service_pid (&f->bus), !=, old_service);
   g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "running");
   g_assert_cmpuint (csb_dbus_sandbox_get_pid (sandbox), ==, pid);
@@ -146,7 +118,7 @@ test_exit_while_away (Fixture       *f,
   csb_test_sleep_ms (300);
 
   /* The new service still knows how it ended, and what it printed. */
-  sandbox = sandbox_after_restart (f, run->object_path);
+  sandbox = csb_test_bus_sandbox_after_restart (&f->bus, run->object_path);
   for (guint i = 0; i < 200 && g_strcmp0 (csb_dbus_sandbox_get_state (sandbox), "exited") != 0;
        i++)
     {

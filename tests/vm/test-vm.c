@@ -596,34 +596,6 @@ test_cli_shell_on_terminal (void)
 
 /* ---- a VM outlives the service ---------------------------------------------------- */
 
-/* The new service, activated by a call as any client would, lists the sandbox. */
-static CsbDBusSandbox *
-sandbox_after_restart (CsbTestBus *bus,
-                       const char *object_path)
-{
-  g_autoptr(GVariant) objects = NULL;
-  g_autoptr(GVariant) dict = NULL;
-  g_autoptr(GVariant) entry = NULL;
-  g_autoptr(GError) error = NULL;
-  CsbDBusSandbox *sandbox;
-
-  objects = g_dbus_connection_call_sync (bus->connection, "org.example.ClaudeSandbox",
-                                         "/org/example/ClaudeSandbox",
-                                         "org.freedesktop.DBus.ObjectManager",
-                                         "GetManagedObjects", NULL,
-                                         G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
-                                         G_DBUS_CALL_FLAGS_NONE, 20000, NULL, &error);
-  g_assert_no_error (error);
-  dict = g_variant_get_child_value (objects, 0);
-  entry = g_variant_lookup_value (dict, object_path, NULL);
-  g_assert_nonnull (entry);
-  sandbox = csb_dbus_sandbox_proxy_new_sync (bus->connection, G_DBUS_PROXY_FLAGS_NONE,
-                                             "org.example.ClaudeSandbox", object_path, NULL,
-                                             &error);
-  g_assert_no_error (error);
-  return sandbox;
-}
-
 /* The virtiofsd processes serving a share under @root (the test's folders). */
 static guint
 count_virtiofsd (const char *root)
@@ -650,15 +622,6 @@ count_virtiofsd (const char *root)
           }
     }
   return n;
-}
-
-static gboolean
-sandbox_ended (gpointer data)
-{
-  CsbDBusSandbox *sandbox = data;
-  const char *state = csb_dbus_sandbox_get_state (sandbox);
-
-  return g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
 }
 
 /* Neither the domain nor its virtiofsd nor its runtime folder. (Other VMs of the
@@ -759,7 +722,7 @@ test_survive_service_crash (void)
   }
 
   t0 = g_get_monotonic_time ();
-  sandbox = sandbox_after_restart (&bus, run->object_path);
+  sandbox = csb_test_bus_sandbox_after_restart (&bus, run->object_path);
   g_assert_cmpuint (csb_test_bus_service_pid (&bus), !=, old_service);
   g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "running");
   g_assert_cmpstr (csb_dbus_sandbox_get_backend (sandbox), ==, "vm");
@@ -782,7 +745,7 @@ test_survive_service_crash (void)
 
   csb_test_terminal_send (after, "quit\n");
   g_assert_true (csb_test_terminal_wait_eof (after, CSB_TEST_TIMEOUT_MS));
-  g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
   g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "exited");
   g_assert_cmpint (csb_dbus_sandbox_get_exit_status (sandbox), ==, 7);
   g_test_message ("exited %.2f s after the restart", (g_get_monotonic_time () - t0) / 1e6);
@@ -799,7 +762,6 @@ test_exit_while_away (void)
   CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
   g_autoptr(GError) error = NULL;
   g_autoptr(CsbTestRun) run = NULL;
-  g_autoptr(CsbDBusSandbox) sandbox = NULL;
   g_autoptr(CsbTestTerminal) term = NULL;
   g_autofree char *project = NULL;
   g_autofree char *domain = NULL;
@@ -839,13 +801,7 @@ test_exit_while_away (void)
     g_assert_null (strstr (list, domain));
   }
 
-  sandbox = sandbox_after_restart (&bus, run->object_path);
-  g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
-  g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "exited");
-  g_assert_cmpint (csb_dbus_sandbox_get_exit_status (sandbox), ==, 4);
-  term = csb_test_terminal_open (sandbox, &error);
-  g_assert_no_error (error);
-  g_assert_true (csb_test_terminal_wait_eof (term, CSB_TEST_TIMEOUT_MS));
+  term = csb_test_bus_history_after_exit (&bus, run->object_path, 4);
   g_assert_nonnull (strstr (term->received->str, "waiting"));
   /* Printed while no service listened: from libvirt's log of the console. */
   g_assert_nonnull (strstr (term->received->str, "bye"));
@@ -883,12 +839,12 @@ test_stop_after_restart (void)
   g_assert_true (csb_test_terminal_wait (term, "up", BOOT_TIMEOUT_MS));
   csb_test_bus_crash_service (&bus);
 
-  sandbox = sandbox_after_restart (&bus, run->object_path);
+  sandbox = csb_test_bus_sandbox_after_restart (&bus, run->object_path);
   g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "running");
   t0 = g_get_monotonic_time ();
   csb_dbus_sandbox_call_stop_sync (sandbox, NULL, &error);
   g_assert_no_error (error);
-  g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
   g_test_message ("stopped after %.2f s, status %d", (g_get_monotonic_time () - t0) / 1e6,
                   csb_dbus_sandbox_get_exit_status (sandbox));
   g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "exited");
