@@ -302,6 +302,23 @@ csb_console_bridge_restart (CsbConsoleBridge *self,
   self->in_thread = g_thread_new ("console-in", console_in_thread, self);
 }
 
+virStreamPtr
+csb_libvirt_open_console (virConnectPtr conn,
+                          virDomainPtr  domain,
+                          const char   *alias,
+                          unsigned int  flags,
+                          GError      **error)
+{
+  virStreamPtr console = virStreamNew (conn, 0);
+
+  if (console == NULL || virDomainOpenConsole (domain, alias, console, flags) != 0)
+    {
+      csb_libvirt_set_error (error, CSB_ERROR_FAILED, "cannot open the console again");
+      g_clear_pointer (&console, virStreamFree);
+    }
+  return console;
+}
+
 /* ---- a sandbox's domain, from its start to its end ------------------------------------ */
 
 void
@@ -316,6 +333,19 @@ csb_domain_run_init (CsbDomainRun          *run,
   run->ops = ops;
   run->event_id = -1;
   run->cancellable = g_cancellable_new ();
+  for (guint i = 0; i < G_N_ELEMENTS (run->adopt_fds); i++)
+    run->adopt_fds[i] = -1;
+}
+
+static void
+close_adopt_fds (CsbDomainRun *run)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (run->adopt_fds); i++)
+    if (run->adopt_fds[i] >= 0)
+      {
+        close (run->adopt_fds[i]);
+        run->adopt_fds[i] = -1;
+      }
 }
 
 void
@@ -333,6 +363,7 @@ csb_domain_run_finalize (CsbDomainRun *run)
   g_clear_pointer (&run->ctl_dir, g_free);
   g_clear_pointer (&run->protections, g_strfreev);
   g_clear_object (&run->cancellable);
+  close_adopt_fds (run);
 }
 
 void
@@ -464,6 +495,23 @@ on_ctl_changed (GFileMonitor     *monitor,
     complete_start (run);
 }
 
+/* The run's console to @stdio_fds; with @replay (a take-over), a counted console
+ * first passes on what its log holds past the count. */
+static CsbConsoleBridge *
+bridge_console (CsbDomainRun *run,
+                const int     stdio_fds[3],
+                gboolean      stdio_is_pty,
+                gboolean      replay)
+{
+  g_autofree char *log = NULL;
+
+  if (!run->count_console)
+    return csb_console_bridge_start (run->console, stdio_fds, stdio_is_pty);
+  log = g_build_filename (run->spec->state_dir, CSB_CONSOLE_LOG_FILE, NULL);
+  return csb_console_bridge_start_counted (run->console, stdio_fds, stdio_is_pty,
+                                           run->spec->runtime_dir, log, replay);
+}
+
 void
 csb_domain_run_attach (CsbDomainRun *run,
                        gboolean      no_guest)
@@ -474,17 +522,8 @@ csb_domain_run_attach (CsbDomainRun *run,
   g_return_if_fail (run->ctl_dir != NULL);
 
   run->attached = TRUE;
-  if (run->console != NULL && run->count_console)
-    {
-      g_autofree char *log = g_build_filename (run->spec->state_dir, CSB_CONSOLE_LOG_FILE, NULL);
-
-      run->bridge = csb_console_bridge_start_counted (run->console, run->spec->stdio_fds,
-                                                      run->spec->stdio_is_pty,
-                                                      run->spec->runtime_dir, log, FALSE);
-    }
-  else if (run->console != NULL)
-    run->bridge = csb_console_bridge_start (run->console, run->spec->stdio_fds,
-                                            run->spec->stdio_is_pty);
+  if (run->console != NULL)
+    run->bridge = bridge_console (run, run->spec->stdio_fds, run->spec->stdio_is_pty, FALSE);
   if (run->end_pending)
     {
       csb_domain_run_ended (run);
@@ -503,6 +542,140 @@ csb_domain_run_attach (CsbDomainRun *run,
     g_signal_connect (run->ctl_monitor, "changed", G_CALLBACK (on_ctl_changed), run);
   if (run->ctl_monitor == NULL || g_file_test (started, G_FILE_TEST_EXISTS))
     complete_start (run);
+}
+
+/* ---- taking over a domain of a previous service ---------------------------------- */
+
+void
+csb_domain_found_free (CsbDomainFound *found)
+{
+  csb_libvirt_discard (found->conn, found->domain, found->console, FALSE);
+  if (found->extra != NULL && found->extra_free != NULL)
+    found->extra_free (found->extra);
+  g_free (found);
+}
+
+CsbDomainFound *
+csb_domain_run_find (CsbDomainRun *run,
+                     virConnectPtr conn,
+                     const char   *uri,
+                     const char   *name,
+                     const char   *ns,
+                     const char   *console_alias,
+                     GError      **error)
+{
+  CsbDomainFound *found = g_new0 (CsbDomainFound, 1);
+  g_autofree char *metadata = NULL;
+  g_autofree char *id_element = g_strdup_printf ("id>%s</", run->spec->id);
+
+  found->conn = conn;
+  found->domain = virDomainLookupByName (conn, name);
+  if (found->domain == NULL)
+    {
+      virErrorPtr err = virGetLastError ();
+
+      if (err == NULL || err->code != VIR_ERR_NO_DOMAIN)
+        {
+          g_autofree char *what = g_strdup_printf ("cannot look up %s %s at %s",
+                                                   run->ops->what, name, uri);
+          csb_libvirt_set_error (error, CSB_ERROR_FAILED, what);
+          csb_domain_found_free (found);
+          return NULL;
+        }
+      /* Transient: it ended while no service ran; the control folder holds how. */
+      g_message ("sandbox %s: %s %s on %s ended while no service ran", run->spec->id,
+                 run->ops->what, name, uri);
+      return found;
+    }
+  metadata = virDomainGetMetadata (found->domain, VIR_DOMAIN_METADATA_ELEMENT, ns, 0);
+  if (metadata == NULL || strstr (metadata, id_element) == NULL)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                   "the domain %s at %s does not carry this sandbox's claude-sandbox metadata; "
+                   "it was left alone (remove it with virsh if it is not yours)", name, uri);
+      csb_domain_found_free (found);
+      return NULL;
+    }
+  csb_domain_run_watch_events (run, conn, found->domain);
+  /* Asked after the events are on: an end in between is not missed. */
+  found->running = virDomainIsActive (found->domain) == 1;
+  if (found->running && run->adopt_fds[0] >= 0)
+    {
+      g_autoptr(GError) console_error = NULL;
+
+      found->console = csb_libvirt_open_console (conn, found->domain, console_alias,
+                                                 run->ops->console_flags, &console_error);
+      if (found->console == NULL)
+        g_warning ("sandbox %s: its terminal stays silent: %s", run->spec->id,
+                   console_error->message);
+    }
+  g_message ("sandbox %s: %s %s on %s found again (%s)", run->spec->id, run->ops->what, name,
+             uri, found->running ? "running" : "ending");
+  return found;
+}
+
+static void
+on_adopted (GObject      *source,
+            GAsyncResult *res,
+            gpointer      user_data)
+{
+  CsbDomainRun *run = user_data;
+  g_autoptr(GError) error = NULL;
+  CsbDomainFound *found = g_task_propagate_pointer (G_TASK (res), &error);
+
+  run->adopting = FALSE;
+  if (found == NULL)
+    {
+      g_autofree char *message = g_strdup_printf ("%s could not be taken over after a "
+                                                  "restart of the service: %s",
+                                                  run->ops->what, error->message);
+      close_adopt_fds (run);
+      run->ended = TRUE;
+      csb_backend_emit_exited (run->backend, 255, message);
+      return;
+    }
+  run->conn = g_steal_pointer (&found->conn);
+  run->domain = g_steal_pointer (&found->domain);
+  run->console = g_steal_pointer (&found->console);
+  if (!found->running)
+    run->end_pending = TRUE;
+  run->attached = TRUE;
+  if (run->ops->adopted != NULL)
+    run->ops->adopted (run, found);
+  csb_domain_found_free (found);
+
+  /* What it printed while no service ran first (if kept), then what it prints now. */
+  if (run->console != NULL)
+    run->bridge = bridge_console (run, run->adopt_fds, TRUE, TRUE);
+  close_adopt_fds (run);
+
+  if (run->end_pending)
+    csb_domain_run_ended (run);
+  else if (run->stop_pending)
+    csb_domain_run_stop (run, run->stop_timeout);
+}
+
+void
+csb_domain_run_adopt (CsbDomainRun       *run,
+                      CsbSandboxSpec     *spec,
+                      const char * const *protections)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (run->ops->adopt_thread != NULL && run->spec == NULL);
+
+  run->spec = spec;
+  run->protections = g_strdupv ((char **) protections);
+  run->ctl_dir = g_build_filename (spec->runtime_dir, "ctl", NULL);
+  run->adopting = TRUE;
+  if (spec->stdio_is_pty && spec->stdio_fds[0] >= 0 && spec->stdio_fds[1] >= 0)
+    {
+      run->adopt_fds[0] = fcntl (spec->stdio_fds[0], F_DUPFD_CLOEXEC, 3);
+      run->adopt_fds[1] = fcntl (spec->stdio_fds[1], F_DUPFD_CLOEXEC, 3);
+    }
+  task = g_task_new (run->backend, run->cancellable, on_adopted, run);
+  g_task_set_source_tag (task, csb_domain_run_adopt);
+  g_task_run_in_thread (task, run->ops->adopt_thread);
 }
 
 /* ---- the end ------------------------------------------------------------------------ */
@@ -738,6 +911,12 @@ void
 csb_domain_run_stop (CsbDomainRun *run,
                      guint         timeout_s)
 {
+  if (run->adopting)
+    {
+      run->stop_pending = TRUE;
+      run->stop_timeout = timeout_s;
+      return;
+    }
   if (run->domain == NULL || run->stopping || run->ended)
     return;
   run->stopping = TRUE;

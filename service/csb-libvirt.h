@@ -69,6 +69,16 @@ void              csb_console_bridge_stop  (CsbConsoleBridge *bridge);
 void              csb_console_bridge_restart (CsbConsoleBridge *bridge,
                                               virStreamPtr      console);
 
+/* A new stream on @domain's console @alias (NULL: its first) once more, with
+ * virDomainOpenConsole()'s @flags (VIR_DOMAIN_CONSOLE_FORCE takes it from the stream
+ * of a service that died, should libvirt still hold that). NULL with @error.
+ * Blocking. */
+virStreamPtr      csb_libvirt_open_console (virConnectPtr      conn,
+                                            virDomainPtr       domain,
+                                            const char        *alias,
+                                            unsigned int       flags,
+                                            GError           **error);
+
 /* ---- a sandbox's domain, from its start to its end ------------------------------------ */
 
 /* What the vm and container backends hold of their sandbox's domain (embedded in
@@ -88,11 +98,26 @@ typedef struct
   char     *error;   /* (nullable) why it ended without a status of its own */
 } CsbDomainEnd;
 
+/* What a take-over found of its domain (csb_domain_run_find). Freeing it never
+ * destroys the domain: what is not taken over is left as it was. */
+typedef struct
+{
+  virConnectPtr  conn;
+  virDomainPtr   domain;      /* NULL: it ended while no service ran */
+  virStreamPtr   console;     /* NULL: no terminal to bridge, or the console would not open */
+  gboolean       running;
+  gpointer       extra;       /* the backend's own (the VM's virtiofsd), freed with: */
+  GDestroyNotify extra_free;
+} CsbDomainFound;
+
+void     csb_domain_found_free         (CsbDomainFound      *found);
+
 /* What is the backend's own, one static table per backend. */
 typedef struct
 {
   const char         *what;            /* "the VM", "the container": for messages */
   unsigned int        shutdown_flags;  /* virDomainShutdownFlags() for Stop() */
+  unsigned int        console_flags;   /* virDomainOpenConsole() for a take-over */
   gpointer            source_tag;      /* the backend's start_async */
   /* In a worker thread, task data the spec: starts the domain, returns a result. */
   GTaskThreadFunc     start_thread;
@@ -103,6 +128,13 @@ typedef struct
   void              (*cleanup)         (CsbDomainRun *run,
                                         CsbDomainEnd *end);
   virConnectCloseFunc close_cb;        /* (nullable) what the backend registers on conn */
+  /* (nullable: no take-over) In a worker thread, a domain a previous service
+   * started found again: returns a CsbDomainFound (csb_domain_run_find()). */
+  GTaskThreadFunc     adopt_thread;
+  /* (nullable) Once the run holds what was found (conn, domain, console), before
+   * its console is bridged: what the backend takes of @found (its extra). */
+  void              (*adopted)         (CsbDomainRun   *run,
+                                        CsbDomainFound *found);
 } CsbDomainRunOps;
 
 struct _CsbDomainRun
@@ -129,6 +161,11 @@ struct _CsbDomainRun
   gboolean            attached;        /* the backend took the domain over */
   gboolean            end_pending;     /* it ended before that */
   gboolean            ended;
+
+  int                 adopt_fds[3];    /* our copies of a fresh terminal, until bridged */
+  gboolean            adopting;        /* taking a domain over (or, a VM, reconnecting) */
+  gboolean            stop_pending;    /* Stop() came before that */
+  guint               stop_timeout;
 };
 
 void     csb_domain_run_init           (CsbDomainRun          *run,
@@ -187,7 +224,31 @@ void     csb_domain_run_read_end       (CsbDomainRun        *run,
                                         const char          *setup_failed,
                                         const char          *no_status);
 
-/* Stop(): the shutdown, a destroy after @timeout_s seconds. */
+/* adopt(): takes over the domain of a sandbox a previous service started, from
+ * the sandbox's record (@spec, @protections) and the control folder. The ops'
+ * adopt_thread finds it in a worker thread; then, in the main thread, the run
+ * holds it, the ops' adopted hook runs, the console is bridged to the fresh
+ * terminal in @spec's stdio (if it has one) and the end is watched as after a
+ * start. A domain gone meanwhile ends at once, with the status its init left in
+ * the control folder; one that cannot be taken over ends with why. */
+void     csb_domain_run_adopt          (CsbDomainRun        *run,
+                                        CsbSandboxSpec      *spec,
+                                        const char * const  *protections);
+/* In the adopt thread: the domain @name on @conn (taken; @uri for messages), but
+ * only if it carries our metadata (namespace @ns) with the sandbox's id — one
+ * without it is never touched —, its lifecycle events watched and, if it runs
+ * and the sandbox has a terminal, its console @console_alias opened again. NULL
+ * with @error. Blocking. */
+CsbDomainFound *csb_domain_run_find    (CsbDomainRun        *run,
+                                        virConnectPtr        conn,
+                                        const char          *uri,
+                                        const char          *name,
+                                        const char          *ns,
+                                        const char          *console_alias,
+                                        GError             **error);
+
+/* Stop(): the shutdown, a destroy after @timeout_s seconds (once a take-over is
+ * done, if one runs). */
 void     csb_domain_run_stop           (CsbDomainRun        *run,
                                         guint                timeout_s);
 /* The shutdown (or destroy) in a worker thread. */

@@ -71,10 +71,6 @@ struct _CsbVmBackend
   char           *display;
   gboolean        claude_json;
 
-  int             adopt_fds[3];    /* our copies of a fresh terminal, until bridged */
-  gboolean        adopting;        /* a VM of a previous service, not attached yet */
-  gboolean        stop_pending;    /* Stop() came before that */
-  guint           stop_timeout;
   gboolean        reconnect_queued; /* libvirt closed our connection: connect again */
 };
 
@@ -1218,36 +1214,10 @@ static void
 csb_vm_backend_stop (CsbBackend *backend,
                      guint       timeout_s)
 {
-  CsbVmBackend *self = CSB_VM_BACKEND (backend);
-
-  if (self->adopting)
-    {
-      self->stop_pending = TRUE;
-      self->stop_timeout = timeout_s;
-      return;
-    }
-  csb_domain_run_stop (&self->run, timeout_s);
+  csb_domain_run_stop (&CSB_VM_BACKEND (backend)->run, timeout_s);
 }
 
 /* ---- taking over a VM of a previous service ------------------------------------ */
-
-typedef struct
-{
-  virConnectPtr conn;
-  virDomainPtr  domain;     /* NULL: it ended while no service ran */
-  virStreamPtr  console;
-  GArray       *pids;
-  gboolean      running;
-} AdoptResult;
-
-static void
-adopt_result_free (AdoptResult *result)
-{
-  /* Never destroys the domain: what is not taken over is left as it was. */
-  csb_libvirt_discard (result->conn, result->domain, result->console, FALSE);
-  g_clear_pointer (&result->pids, g_array_unref);
-  g_free (result);
-}
 
 /* A VM that ended while no service ran: what it printed meanwhile (libvirt's log of
  * the console, past what the last bridge passed on) into the fresh terminal. In the
@@ -1259,9 +1229,15 @@ replay_missed_output (CsbVmBackend *self)
                                            NULL);
   guint64 total;
 
-  if (self->adopt_fds[1] >= 0)
+  if (self->run.adopt_fds[1] >= 0)
     csb_console_log_replay (log, csb_console_count_load (self->run.spec->runtime_dir),
-                            self->adopt_fds[1], &total);
+                            self->run.adopt_fds[1], &total);
+}
+
+static void
+free_pids (gpointer pids)
+{
+  g_array_unref (pids);
 }
 
 static void
@@ -1276,140 +1252,48 @@ adopt_thread (GTask        *task,
   g_autoptr(GKeyFile) keyfile = g_key_file_new ();
   g_autofree char *uri = NULL;
   g_autofree char *name = csb_vm_domain_name (spec->id);
-  g_autofree char *metadata = NULL;
-  g_autofree char *id_element = g_strdup_printf ("id>%s</", spec->id);
   g_autofree int *pids = NULL;
+  g_autoptr(GArray) pid_array = g_array_new (FALSE, TRUE, sizeof (GPid));
   gsize n_pids = 0;
-  AdoptResult *result = g_new0 (AdoptResult, 1);
+  virConnectPtr conn;
+  CsbDomainFound *found;
   GError *error = NULL;
 
-  result->pids = g_array_new (FALSE, TRUE, sizeof (GPid));
   if (g_key_file_load_from_file (keyfile, path, G_KEY_FILE_NONE, NULL))
     {
       uri = g_key_file_get_string (keyfile, "vm", "uri", NULL);
       pids = g_key_file_get_integer_list (keyfile, "vm", "virtiofsd", &n_pids, NULL);
       if (pids != NULL)
-        g_array_append_vals (result->pids, pids, n_pids);
+        g_array_append_vals (pid_array, pids, n_pids);
     }
   if (uri == NULL)
     uri = vm_uri (spec->settings);
 
-  if ((result->conn = csb_libvirt_open (uri, &error)) == NULL)
-    goto fail;
-  result->domain = virDomainLookupByName (result->conn, name);
-  if (result->domain == NULL)
+  if ((conn = csb_libvirt_open (uri, &error)) == NULL ||
+      (found = csb_domain_run_find (&self->run, conn, uri, name, CSB_VM_METADATA_NS,
+                                    CSB_VM_CONSOLE_ALIAS, &error)) == NULL)
     {
-      virErrorPtr err = virGetLastError ();
-
-      if (err == NULL || err->code != VIR_ERR_NO_DOMAIN)
-        {
-          g_autofree char *what = g_strdup_printf ("cannot look up the VM %s at %s", name, uri);
-          csb_libvirt_set_error (&error, CSB_ERROR_FAILED, what);
-          goto fail;
-        }
-      /* Transient: it ended while no service ran; the control share holds how. */
-      replay_missed_output (self);
-      g_task_return_pointer (task, result, (GDestroyNotify) adopt_result_free);
+      g_task_return_error (task, error);
       return;
     }
-  metadata = virDomainGetMetadata (result->domain, VIR_DOMAIN_METADATA_ELEMENT,
-                                   CSB_VM_METADATA_NS, 0);
-  if (metadata == NULL || strstr (metadata, id_element) == NULL)
-    {
-      g_set_error (&error, CSB_ERROR, CSB_ERROR_FAILED,
-                   "the domain %s at %s does not carry this sandbox's claude-sandbox metadata; "
-                   "it was left alone (remove it with virsh if it is not yours)", name, uri);
-      goto fail;
-    }
-  csb_domain_run_watch_events (&self->run, result->conn, result->domain);
-  /* Asked after the events are on: an end in between is not missed. */
-  result->running = virDomainIsActive (result->domain) == 1;
-  if (result->running && self->adopt_fds[0] >= 0)
-    {
-      /* The previous service's console stream died with it; FORCE takes it over
-       * should libvirt still hold it. */
-      result->console = virStreamNew (result->conn, 0);
-      if (result->console != NULL &&
-          virDomainOpenConsole (result->domain, CSB_VM_CONSOLE_ALIAS, result->console,
-                                VIR_DOMAIN_CONSOLE_FORCE) != 0)
-        {
-          virErrorPtr err = virGetLastError ();
-
-          g_warning ("sandbox %s: its terminal stays silent: cannot open the VM's console "
-                     "again: %s", spec->id, err && err->message ? err->message : "?");
-          virStreamFree (g_steal_pointer (&result->console));
-        }
-    }
-  if (!result->running)
+  found->extra = g_steal_pointer (&pid_array);
+  found->extra_free = free_pids;
+  if (!found->running)
     replay_missed_output (self);
-  g_message ("sandbox %s: VM %s on %s found again (%s, %u virtiofsd)", spec->id, name, uri,
-             result->running ? "running" : "ending", result->pids->len);
-  g_task_return_pointer (task, result, (GDestroyNotify) adopt_result_free);
-  return;
-
-fail:
-  adopt_result_free (result);
-  g_task_return_error (task, error);
+  g_debug ("sandbox %s: %u virtiofsd of its VM", spec->id,
+           ((GArray *) found->extra)->len);
+  g_task_return_pointer (task, found, (GDestroyNotify) csb_domain_found_free);
 }
 
 static void
-close_adopt_fds (CsbVmBackend *self)
+adopted (CsbDomainRun   *run,
+         CsbDomainFound *found)
 {
-  for (guint i = 0; i < G_N_ELEMENTS (self->adopt_fds); i++)
-    if (self->adopt_fds[i] >= 0)
-      {
-        close (self->adopt_fds[i]);
-        self->adopt_fds[i] = -1;
-      }
-}
+  CsbVmBackend *self = CSB_VM_BACKEND (run->backend);
 
-static void
-on_adopted (GObject      *source,
-            GAsyncResult *res,
-            gpointer      user_data)
-{
-  CsbVmBackend *self = CSB_VM_BACKEND (source);
-  g_autoptr(GError) error = NULL;
-  AdoptResult *result = g_task_propagate_pointer (G_TASK (res), &error);
-
-  self->adopting = FALSE;
-  if (result == NULL)
-    {
-      g_autofree char *message = g_strdup_printf ("the VM could not be taken over after a "
-                                                  "restart of the service: %s",
-                                                  error->message);
-      close_adopt_fds (self);
-      self->run.ended = TRUE;
-      csb_backend_emit_exited (CSB_BACKEND (self), 255, message);
-      return;
-    }
-  self->run.conn = g_steal_pointer (&result->conn);
-  self->run.domain = g_steal_pointer (&result->domain);
-  self->run.console = g_steal_pointer (&result->console);
   g_clear_pointer (&self->virtiofsd_pids, g_array_unref);
-  self->virtiofsd_pids = g_steal_pointer (&result->pids);
-  if (!result->running)
-    self->run.end_pending = TRUE;
-  self->run.attached = TRUE;
-  adopt_result_free (result);
+  self->virtiofsd_pids = g_steal_pointer (&found->extra);
   watch_connection (self);
-
-  if (self->run.console != NULL)
-    {
-      g_autofree char *log = g_build_filename (self->run.spec->state_dir,
-                                               CSB_CONSOLE_LOG_FILE, NULL);
-
-      /* What it printed while no service ran first, then what it prints now. */
-      self->run.bridge = csb_console_bridge_start_counted (self->run.console, self->adopt_fds,
-                                                           TRUE, self->run.spec->runtime_dir,
-                                                           log, TRUE);
-    }
-  close_adopt_fds (self);
-
-  if (self->run.end_pending)
-    csb_domain_run_ended (&self->run);
-  else if (self->stop_pending)
-    csb_backend_stop (CSB_BACKEND (self), self->stop_timeout);
 }
 
 /* A VM a previous service started: found again by its name and metadata, its
@@ -1423,21 +1307,9 @@ csb_vm_backend_adopt (CsbBackend         *backend,
                       GError            **error)
 {
   CsbVmBackend *self = CSB_VM_BACKEND (backend);
-  g_autoptr(GTask) task = NULL;
 
-  self->run.spec = spec;
-  self->run.protections = g_strdupv ((char **) protections);
-  self->run.ctl_dir = g_build_filename (spec->runtime_dir, "ctl", NULL);
   self->claude_json = TRUE;
-  self->adopting = TRUE;
-  if (spec->stdio_is_pty && spec->stdio_fds[0] >= 0 && spec->stdio_fds[1] >= 0)
-    {
-      self->adopt_fds[0] = fcntl (spec->stdio_fds[0], F_DUPFD_CLOEXEC, 3);
-      self->adopt_fds[1] = fcntl (spec->stdio_fds[1], F_DUPFD_CLOEXEC, 3);
-    }
-  task = g_task_new (self, self->run.cancellable, on_adopted, NULL);
-  g_task_set_source_tag (task, csb_vm_backend_adopt);
-  g_task_run_in_thread (task, adopt_thread);
+  csb_domain_run_adopt (&self->run, spec, protections);
   return TRUE;
 }
 
@@ -1468,7 +1340,7 @@ reconnect_thread (GTask        *task,
   Reconnect *old = task_data;
   g_autofree char *uri = vm_uri (self->run.spec->settings);
   g_autofree char *name = csb_vm_domain_name (self->run.spec->id);
-  AdoptResult *result = g_new0 (AdoptResult, 1);
+  CsbDomainFound *result = g_new0 (CsbDomainFound, 1);
   GError *error = NULL;
 
   /* What was bound to the dead connection (the console: see on_reconnected). */
@@ -1484,7 +1356,7 @@ reconnect_thread (GTask        *task,
       if ((result->conn = csb_libvirt_open (uri, &error)) == NULL && tries >= 50)
         {
           g_prefix_error (&error, "libvirt went away and ");
-          adopt_result_free (result);
+          csb_domain_found_free (result);
           g_task_return_error (task, error);
           return;
         }
@@ -1502,26 +1374,23 @@ reconnect_thread (GTask        *task,
   for (guint tries = 0; result->running && old->old_console != NULL && result->console == NULL;
        tries++)
     {
-      result->console = virStreamNew (result->conn, 0);
-      if (result->console != NULL &&
-          virDomainOpenConsole (result->domain, CSB_VM_CONSOLE_ALIAS, result->console,
-                                VIR_DOMAIN_CONSOLE_FORCE) != 0)
+      g_clear_error (&error);
+      result->console = csb_libvirt_open_console (result->conn, result->domain,
+                                                  CSB_VM_CONSOLE_ALIAS,
+                                                  VIR_DOMAIN_CONSOLE_FORCE, &error);
+      if (result->console == NULL && tries >= 25)
         {
-          virErrorPtr err = virGetLastError ();
-
-          virStreamFree (g_steal_pointer (&result->console));
-          if (tries >= 25)
-            {
-              g_message ("sandbox %s: its terminal stays silent: cannot open the VM's console "
-                         "again: %s", self->run.spec->id, err && err->message ? err->message : "?");
-              break;
-            }
-          g_usleep (200000);
+          g_message ("sandbox %s: its terminal stays silent: %s", self->run.spec->id,
+                     error->message);
+          break;
         }
+      if (result->console == NULL)
+        g_usleep (200000);
     }
+  g_clear_error (&error);
   g_message ("sandbox %s: libvirt connection at %s restored, VM %s %s", self->run.spec->id, uri,
              name, result->running ? "running" : "gone");
-  g_task_return_pointer (task, result, (GDestroyNotify) adopt_result_free);
+  g_task_return_pointer (task, result, (GDestroyNotify) csb_domain_found_free);
 }
 
 static void
@@ -1531,9 +1400,9 @@ on_reconnected (GObject      *source,
 {
   CsbVmBackend *self = CSB_VM_BACKEND (source);
   g_autoptr(GError) error = NULL;
-  AdoptResult *result = g_task_propagate_pointer (G_TASK (res), &error);
+  CsbDomainFound *result = g_task_propagate_pointer (G_TASK (res), &error);
 
-  self->adopting = FALSE;
+  self->run.adopting = FALSE;
   self->reconnect_queued = FALSE;
   if (result == NULL)
     {
@@ -1549,7 +1418,7 @@ on_reconnected (GObject      *source,
   self->run.attached = TRUE;
   if (!result->running)
     self->run.end_pending = TRUE;
-  adopt_result_free (result);
+  csb_domain_found_free (result);
   watch_connection (self);
   /* The terminal stays; its bridge moves to the new stream. */
   if (self->run.bridge != NULL && self->run.console != NULL)
@@ -1559,8 +1428,8 @@ on_reconnected (GObject      *source,
 
   if (self->run.end_pending)
     csb_domain_run_ended (&self->run);
-  else if (self->stop_pending && !self->run.stopping)
-    csb_backend_stop (CSB_BACKEND (self), self->stop_timeout);
+  else if (self->run.stop_pending && !self->run.stopping)
+    csb_domain_run_stop (&self->run, self->run.stop_timeout);
   else if (self->run.stopping && self->run.destroy_timeout_id == 0)
     csb_domain_run_shutdown (&self->run, TRUE); /* its destroy came while there was no connection */
 }
@@ -1573,7 +1442,7 @@ reconnect_idle (gpointer user_data)
   g_autoptr(GTask) task = NULL;
 
   /* Ended or ending (the cleanup has the connection) or busy taking it over. */
-  if (self->run.ended || !self->run.attached || self->adopting || self->run.conn == NULL)
+  if (self->run.ended || !self->run.attached || self->run.adopting || self->run.conn == NULL)
     {
       self->reconnect_queued = FALSE;
       return G_SOURCE_REMOVE;
@@ -1586,7 +1455,7 @@ reconnect_idle (gpointer user_data)
   self->run.event_id = -1;
   /* Until it is back: Stop() waits for it, an end is handled after it. */
   self->run.attached = FALSE;
-  self->adopting = TRUE;
+  self->run.adopting = TRUE;
   task = g_task_new (self, self->run.cancellable, on_reconnected, NULL);
   g_task_set_task_data (task, old, (GDestroyNotify) reconnect_free);
   g_task_run_in_thread (task, reconnect_thread);
@@ -1681,7 +1550,6 @@ csb_vm_backend_finalize (GObject *object)
 
   csb_domain_run_finalize (&self->run);
   g_clear_pointer (&self->virtiofsd_pids, g_array_unref);
-  close_adopt_fds (self);
   g_free (self->display);
   G_OBJECT_CLASS (csb_vm_backend_parent_class)->finalize (object);
 }
@@ -1709,11 +1577,15 @@ csb_vm_backend_class_init (CsbVmBackendClass *klass)
 static const CsbDomainRunOps run_ops = {
   .what = "the VM",
   .shutdown_flags = VIR_DOMAIN_SHUTDOWN_ACPI_POWER_BTN,
+  /* The previous service's stream died with it; libvirt may still hold it. */
+  .console_flags = VIR_DOMAIN_CONSOLE_FORCE,
   .source_tag = csb_vm_backend_start_async,
   .start_thread = start_thread,
   .start_done = on_started,
   .cleanup = cleanup,
   .close_cb = on_conn_closed,
+  .adopt_thread = adopt_thread,
+  .adopted = adopted,
 };
 
 static void
@@ -1721,5 +1593,4 @@ csb_vm_backend_init (CsbVmBackend *self)
 {
   csb_domain_run_init (&self->run, CSB_BACKEND (self), &run_ops);
   self->run.count_console = TRUE;
-  self->adopt_fds[0] = self->adopt_fds[1] = self->adopt_fds[2] = -1;
 }
