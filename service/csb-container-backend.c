@@ -912,6 +912,48 @@ csb_container_backend_start_finish (CsbBackend   *backend,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+/* ---- taking over a container of a previous service ------------------------------- */
+
+static void
+adopt_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  CsbContainerBackend *self = source_object;
+  g_autofree char *name = csb_container_domain_name (self->run.spec->id);
+  virConnectPtr conn;
+  CsbDomainFound *found;
+  GError *error = NULL;
+
+  if ((conn = open_connection (&error)) == NULL ||
+      (found = csb_domain_run_find (&self->run, conn, CSB_CONTAINER_URI, name,
+                                    CSB_CONTAINER_METADATA_NS, NULL, &error)) == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_pointer (task, found, (GDestroyNotify) csb_domain_found_free);
+}
+
+/* A container a previous service started: found again by its name and metadata,
+ * its console bridged to the fresh terminal in @spec's stdio (if it had one), its
+ * end watched and torn down as at start. A container that is gone reports the
+ * status its init left in the control folder. What it printed while no service
+ * ran is not kept: libvirt-LXC logs no console. */
+static gboolean
+csb_container_backend_adopt (CsbBackend         *backend,
+                             CsbSandboxSpec     *spec,
+                             const char * const *protections,
+                             GError            **error)
+{
+  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (backend);
+
+  self->root_dir = g_build_filename (spec->runtime_dir, "root", NULL);
+  csb_domain_run_adopt (&self->run, spec, protections);
+  return TRUE;
+}
+
 /* ---- stopping ------------------------------------------------------------------- */
 
 static void
@@ -996,16 +1038,21 @@ csb_container_backend_class_init (CsbContainerBackendClass *klass)
   backend_class->start_finish = csb_container_backend_start_finish;
   backend_class->stop = csb_container_backend_stop;
   backend_class->get_protections = csb_container_backend_get_protections;
+  backend_class->adopt = csb_container_backend_adopt;
 }
 
 static const CsbDomainRunOps run_ops = {
   .what = "the container",
   /* SIGTERM to our init, which passes it on to the command. */
   .shutdown_flags = VIR_DOMAIN_SHUTDOWN_SIGNAL,
+  /* libvirt-LXC refuses VIR_DOMAIN_CONSOLE_FORCE, and needs none: its consoles are
+   * not held exclusively (any number of streams may open one). */
+  .console_flags = 0,
   .source_tag = csb_container_backend_start_async,
   .start_thread = start_thread,
   .start_done = on_started,
   .cleanup = cleanup,
+  .adopt_thread = adopt_thread,
 };
 
 static void

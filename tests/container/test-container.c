@@ -437,6 +437,22 @@ test_claude_config (Fixture      *f,
   g_assert_cmpstr (contents, ==, "{\"host\": true}\n");
 }
 
+/* Nothing left of the sandbox @id: no domain, no root or control folder. */
+static void
+assert_nothing_left (Fixture    *f,
+                     const char *id)
+{
+  g_autofree char *domain = g_strconcat (CSB_CONTAINER_DOMAIN_PREFIX, id, NULL);
+  g_autofree char *listed = virsh_list ();
+  g_autofree char *runtime = g_build_filename (f->bus.dirs.runtime, "claude-sandbox", id, NULL);
+  g_autofree char *root = g_build_filename (runtime, "root", NULL);
+  g_autofree char *ctl = g_build_filename (runtime, "ctl", NULL);
+
+  assert_not_contains (listed, domain);
+  g_assert_false (g_file_test (root, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (ctl, G_FILE_TEST_EXISTS));
+}
+
 static void
 test_stop (Fixture      *f,
            gconstpointer data)
@@ -447,7 +463,6 @@ test_stop (Fixture      *f,
   g_auto(GStrv) protections = NULL;
   g_autofree char *domain = NULL;
   g_autofree char *listed = NULL;
-  g_autofree char *runtime = NULL;
   gint64 start;
 
   if (!want_real_container (f))
@@ -474,18 +489,150 @@ test_stop (Fixture      *f,
   g_assert_true (run->exit_signal_status == 128 + 1 || run->exit_signal_status == 128 + 15);
   g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "exited");
 
-  /* Nothing left behind: no domain, no root or control folder. */
-  g_free (listed);
-  listed = virsh_list ();
-  assert_not_contains (listed, domain);
-  runtime = g_build_filename (f->bus.dirs.runtime, "claude-sandbox",
-                              csb_dbus_sandbox_get_id (run->sandbox), NULL);
-  {
-    g_autofree char *root = g_build_filename (runtime, "root", NULL);
-    g_autofree char *ctl = g_build_filename (runtime, "ctl", NULL);
-    g_assert_false (g_file_test (root, G_FILE_TEST_EXISTS));
-    g_assert_false (g_file_test (ctl, G_FILE_TEST_EXISTS));
-  }
+  assert_nothing_left (f, csb_dbus_sandbox_get_id (run->sandbox));
+}
+
+/* ---- root: a container outlives the service ------------------------------------- */
+
+/* Whether libvirt lists @domain as @listed, within @timeout_ms. */
+static gboolean
+wait_listed (const char *domain,
+             gboolean    listed,
+             guint       timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + timeout_ms * G_GINT64_CONSTANT (1000);
+  gboolean now;
+
+  for (;;)
+    {
+      g_autofree char *list = virsh_list ();
+
+      now = strstr (list, domain) != NULL;
+      if (now == listed || g_get_monotonic_time () > deadline)
+        return now == listed;
+      csb_test_sleep_ms (100);
+    }
+}
+
+/* A container on a terminal, whose client has seen @ready; its domain's name in
+ * @domain. */
+static CsbTestRun *
+launch_on_terminal (Fixture            *f,
+                    const char * const *command,
+                    const char         *ready,
+                    CsbTestTerminal   **term,
+                    char              **domain)
+{
+  g_autoptr(GError) error = NULL;
+  CsbTestRun *run;
+
+  run = csb_test_launch_pty (&f->bus, f->project, command, container_options (FALSE), &error);
+  g_assert_no_error (error);
+  *domain = g_strconcat (CSB_CONTAINER_DOMAIN_PREFIX, csb_dbus_sandbox_get_id (run->sandbox),
+                         NULL);
+  *term = csb_test_terminal_open (run->sandbox, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_terminal_wait (*term, ready, CSB_TEST_TIMEOUT_MS));
+  return run;
+}
+
+/* A container runs on through a kill -9 of the service; the new one lists it as
+ * running, bridges its console to a fresh terminal, and stops it as at start. */
+static void
+test_survive_service_crash (Fixture      *f,
+                            gconstpointer data)
+{
+  const char * const command[] = {
+    "sh", "-c",
+    "echo started; (while [ ! -e away ]; do sleep 0.1; done; seq 1 20000; "
+    "echo printed-while-away) & "
+    "while read l; do echo got-$l; done", NULL
+  };
+  g_autofree char *away = g_build_filename (f->project, "away", NULL);
+  g_autofree char *domain = NULL;
+  guint old_service;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(CsbTestTerminal) before = NULL;
+  gint64 t0;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(CsbTestTerminal) after = NULL;
+  int status;
+  g_autoptr(GError) error = NULL;
+
+  if (!want_real_container (f))
+    return;
+  run = launch_on_terminal (f, command, "started", &before, &domain);
+  csb_test_terminal_send (before, "one\n");
+  g_assert_true (csb_test_terminal_wait (before, "got-one", CSB_TEST_TIMEOUT_MS));
+
+  old_service = csb_test_bus_service_pid (&f->bus);
+  csb_test_bus_crash_service (&f->bus);
+  /* No service: the container runs on under libvirt, and what it prints now (more
+   * than the console's buffers hold) waits for the next service. */
+  g_assert_true (wait_listed (domain, TRUE, 0));
+  csb_test_write_file (away, "", 0644);
+  csb_test_sleep_ms (1000);
+
+  t0 = g_get_monotonic_time ();
+  sandbox = csb_test_bus_sandbox_after_restart (&f->bus, run->object_path);
+  g_assert_cmpuint (csb_test_bus_service_pid (&f->bus), !=, old_service);
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "running");
+  g_assert_cmpstr (csb_dbus_sandbox_get_backend (sandbox), ==, "container");
+  g_assert_cmpstr (csb_dbus_sandbox_get_project_dir (sandbox), ==, f->project);
+  g_assert_true (g_strv_contains (csb_dbus_sandbox_get_protections (sandbox), "container-lxc"));
+
+  /* A fresh terminal: the history from before, what was printed meanwhile, whole,
+   * then the live console. */
+  after = csb_test_terminal_open (sandbox, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_terminal_wait (after, "printed-while-away", CSB_TEST_TIMEOUT_MS));
+  assert_contains (after->received->str, "got-one\r\n1\r\n2\r\n");
+  assert_contains (after->received->str, "\n19999\r\n20000\r\nprinted-while-away");
+  csb_test_terminal_send (after, "two\n");
+  g_assert_true (csb_test_terminal_wait (after, "got-two", CSB_TEST_TIMEOUT_MS));
+  g_test_message ("terminal answering again %.2f s after the restart",
+                  (g_get_monotonic_time () - t0) / 1e6);
+
+  /* Stop() as at start: the init passes libvirt's SIGTERM on; nothing left. */
+  g_assert_true (csb_dbus_sandbox_call_stop_sync (sandbox, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (csb_test_terminal_wait_eof (after, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "exited");
+  status = csb_dbus_sandbox_get_exit_status (sandbox);
+  g_assert_true (status == 128 + 1 || status == 128 + 15);
+  assert_nothing_left (f, csb_dbus_sandbox_get_id (sandbox));
+}
+
+/* The container ends while no service runs: the new service reports the status its
+ * init left in the control folder, and cleans up after it. */
+static void
+test_exit_while_away (Fixture      *f,
+                      gconstpointer data)
+{
+  const char * const command[] = {
+    "sh", "-c", "echo waiting; while [ ! -e go ]; do sleep 0.1; done; exit 4", NULL
+  };
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(CsbTestTerminal) term = NULL;
+  g_autofree char *domain = NULL;
+  g_autofree char *id = NULL;
+  g_autofree char *go = g_build_filename (f->project, "go", NULL);
+
+  if (!want_real_container (f))
+    return;
+  run = launch_on_terminal (f, command, "waiting", &term, &domain);
+  id = g_strdup (csb_dbus_sandbox_get_id (run->sandbox));
+  g_clear_pointer (&term, csb_test_terminal_free);
+  csb_test_bus_crash_service (&f->bus);
+  csb_test_write_file (go, "", 0644);
+  g_assert_true (wait_listed (domain, FALSE, CSB_TEST_TIMEOUT_MS));
+
+  /* Its history from before (what it printed as it ended while no service ran went
+   * with its console). */
+  term = csb_test_bus_history_after_exit (&f->bus, run->object_path, 4);
+  assert_contains (term->received->str, "waiting");
+  assert_nothing_left (f, id);
 }
 
 int
@@ -503,6 +650,8 @@ main (int   argc,
   ADD ("/container/run/network-on-refused", test_network_on);
   ADD ("/container/run/claude-config", test_claude_config);
   ADD ("/container/run/stop", test_stop);
+  ADD ("/container/run/survive-service-crash", test_survive_service_crash);
+  ADD ("/container/run/exit-while-away", test_exit_while_away);
 #undef ADD
 
   return g_test_run ();
