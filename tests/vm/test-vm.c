@@ -596,12 +596,13 @@ test_cli_shell_on_terminal (void)
 
 /* ---- a VM outlives the service ---------------------------------------------------- */
 
-/* The virtiofsd processes serving a share under @root (the test's folders). */
+/* The processes whose program ends in @program and one of whose arguments starts
+ * with @arg_prefix. */
 static guint
-count_virtiofsd (const char *root)
+count_processes (const char *program,
+                 const char *arg_prefix)
 {
   g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
-  g_autofree char *needle = g_strconcat ("source=", root, NULL);
   const char *name;
   guint n = 0;
 
@@ -612,16 +613,25 @@ count_virtiofsd (const char *root)
       gsize len;
 
       if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &cmdline, &len, NULL) ||
-          len == 0 || !g_str_has_suffix (cmdline, "/virtiofsd"))
+          len == 0 || !g_str_has_suffix (cmdline, program))
         continue;
       for (gsize i = 0; i < len; i += strlen (cmdline + i) + 1)
-        if (g_str_has_prefix (cmdline + i, needle))
+        if (g_str_has_prefix (cmdline + i, arg_prefix))
           {
             n++;
             break;
           }
     }
   return n;
+}
+
+/* The virtiofsd processes serving a share under @root (the test's folders). */
+static guint
+count_virtiofsd (const char *root)
+{
+  g_autofree char *needle = g_strconcat ("source=", root, NULL);
+
+  return count_processes ("/virtiofsd", needle);
 }
 
 /* Neither the domain nor its virtiofsd nor its runtime folder. (Other VMs of the
@@ -893,28 +903,9 @@ session_daemon_pid (CsbTestBus *bus)
 static guint
 count_qemu (const char *domain)
 {
-  g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
   g_autofree char *needle = g_strconcat ("guest=", domain, ",", NULL);
-  const char *name;
-  guint n = 0;
 
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename ("/proc", name, "cmdline", NULL);
-      g_autofree char *cmdline = NULL;
-      gsize len;
-
-      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (path, &cmdline, &len, NULL) ||
-          len == 0 || !g_str_has_suffix (cmdline, "qemu-system-x86_64"))
-        continue;
-      for (gsize i = 0; i < len; i += strlen (cmdline + i) + 1)
-        if (g_str_has_prefix (cmdline + i, needle))
-          {
-            n++;
-            break;
-          }
-    }
-  return n;
+  return count_processes ("qemu-system-x86_64", needle);
 }
 
 /* The session libvirt daemon is killed while a VM runs a shell loop (it restarts on
