@@ -483,7 +483,7 @@ build_container (Setup      *setup,
     }
   else
     resolv = g_strdup ("");
-  if (!csb_stage_etc (etc, &user, HOSTNAME, resolv, error))
+  if (!csb_stage_etc (etc, TRUE, &user, HOSTNAME, resolv, error))
     return FALSE;
   for (guint i = 0; usr_links[i] != NULL; i++)
     {

@@ -27,59 +27,110 @@ static const char * const etc_allowlist[] = {
   "manpath.config", "environment", "papersize", "xdg", "python3", "perl", "gnutls", NULL
 };
 
-gboolean
-csb_stage_copy_tree (const char *src,
-                     const char *dest,
-                     int         depth)
+const char * const csb_stage_etc_own_files[] = {
+  "passwd", "group", "hostname", "hosts", "resolv.conf", NULL
+};
+
+/* Visits @src (at @rel) and, for a folder, what is in it. A link into /usr stays a
+ * link (the guest has /usr), a relative one too; another is followed, and what it
+ * points to is visited in its place. Most links (/etc/alternatives: hundreds) say
+ * so themselves, without resolving them: this runs at every launch. What cannot be
+ * read (a folder) is left out. */
+static void
+walk (const char    *src,
+      const char    *rel,
+      int            depth,
+      CsbStageVisit  visit,
+      gpointer       user_data)
 {
   struct stat st;
 
   if (depth > 8 || lstat (src, &st) != 0)
-    return FALSE;
+    return;
   if (S_ISLNK (st.st_mode))
     {
       g_autofree char *target = g_file_read_link (src, NULL);
       g_autofree char *resolved = NULL;
 
       if (target == NULL)
-        return FALSE;
-      /* A link into /usr stays a link (the guest has /usr), a relative one too; others
-       * are copied. Most links (/etc/alternatives: hundreds) say so themselves, without
-       * resolving them: staging runs at every launch. */
+        return;
       if (!g_path_is_absolute (target) || g_str_has_prefix (target, "/usr/"))
-        return symlink (target, dest) == 0;
-      if ((resolved = realpath (src, NULL)) == NULL)
-        return FALSE;
-      if (g_str_has_prefix (resolved, "/usr/"))
-        return symlink (target, dest) == 0;
-      return csb_stage_copy_tree (resolved, dest, depth + 1);
+        visit (CSB_STAGE_SYMLINK, rel, src, &st, target, user_data);
+      else if ((resolved = realpath (src, NULL)) == NULL)
+        return;
+      else if (g_str_has_prefix (resolved, "/usr/"))
+        visit (CSB_STAGE_SYMLINK, rel, src, &st, target, user_data);
+      else
+        walk (resolved, rel, depth + 1, visit, user_data);
     }
-  if (S_ISDIR (st.st_mode))
+  else if (S_ISDIR (st.st_mode))
     {
       g_autoptr(GDir) dir = g_dir_open (src, 0, NULL);
       const char *name;
 
-      if (dir == NULL || (mkdir (dest, 0755) != 0 && errno != EEXIST))
-        return FALSE;
+      if (dir == NULL || !visit (CSB_STAGE_DIR, rel, src, &st, NULL, user_data))
+        return;
       while ((name = g_dir_read_name (dir)) != NULL)
         {
           g_autofree char *s = g_build_filename (src, name, NULL);
-          g_autofree char *d = g_build_filename (dest, name, NULL);
-          csb_stage_copy_tree (s, d, depth + 1);
-        }
-      return TRUE;
-    }
-  if (S_ISREG (st.st_mode))
-    {
-      g_autofree char *contents = NULL;
-      gsize len;
+          g_autofree char *r = g_build_filename (rel, name, NULL);
 
-      if (!g_file_get_contents (src, &contents, &len, NULL))
-        return FALSE;
-      return g_file_set_contents_full (dest, contents, len, G_FILE_SET_CONTENTS_NONE,
-                                       st.st_mode & 0755, NULL);
+          walk (s, r, depth + 1, visit, user_data);
+        }
     }
-  return FALSE;
+  else if (S_ISREG (st.st_mode))
+    visit (CSB_STAGE_FILE, rel, src, &st, NULL, user_data);
+}
+
+void
+csb_stage_walk_etc (CsbStageVisit visit,
+                    gpointer      user_data)
+{
+  for (guint i = 0; etc_allowlist[i] != NULL; i++)
+    {
+      g_autofree char *src = g_build_filename ("/etc", etc_allowlist[i], NULL);
+
+      walk (src, etc_allowlist[i], 0, visit, user_data);
+    }
+}
+
+/* Makes each entry below the folder @user_data. */
+static gboolean
+copy_entry (CsbStageKind       kind,
+            const char        *rel,
+            const char        *src,
+            const struct stat *st,
+            const char        *target,
+            gpointer           user_data)
+{
+  g_autofree char *dest = g_build_filename (user_data, rel, NULL);
+  g_autofree char *contents = NULL;
+  gsize len;
+
+  switch (kind)
+    {
+    case CSB_STAGE_SYMLINK:
+      return symlink (target, dest) == 0;
+    case CSB_STAGE_DIR:
+      return mkdir (dest, 0755) == 0 || errno == EEXIST;
+    case CSB_STAGE_FILE:
+    default:
+      return g_file_get_contents (src, &contents, &len, NULL) &&
+             g_file_set_contents_full (dest, contents, len, G_FILE_SET_CONTENTS_NONE,
+                                       st->st_mode & 0755, NULL);
+    }
+}
+
+gboolean
+csb_stage_copy_tree (const char *src,
+                     const char *dest)
+{
+  g_autofree char *parent = g_path_get_dirname (dest);
+  g_autofree char *name = g_path_get_basename (dest);
+
+  walk (src, name, 0, copy_entry, parent);
+  return g_file_test (dest, G_FILE_TEST_EXISTS) ||
+         g_file_test (dest, G_FILE_TEST_IS_SYMLINK);
 }
 
 static gboolean
@@ -96,6 +147,7 @@ write_text (const char *dir,
 
 gboolean
 csb_stage_etc (const char         *etc,
+               gboolean            with_host_entries,
                const CsbStageUser *user,
                const char         *hostname,
                const char         *resolv_conf,
@@ -112,14 +164,8 @@ csb_stage_etc (const char         *etc,
                    g_strerror (errno));
       return FALSE;
     }
-  for (guint i = 0; etc_allowlist[i] != NULL; i++)
-    {
-      g_autofree char *src = g_build_filename ("/etc", etc_allowlist[i], NULL);
-      g_autofree char *dest = g_build_filename (etc, etc_allowlist[i], NULL);
-
-      if (g_file_test (src, G_FILE_TEST_EXISTS))
-        csb_stage_copy_tree (src, dest, 0);
-    }
+  if (with_host_entries)
+    csb_stage_walk_etc (copy_entry, (gpointer) etc);
   passwd = g_strdup_printf ("%s%s:x:%u:%u:%s:%s:%s\n"
                             "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
                             user->uid != 0 ? "root:x:0:0:root:/root:/bin/sh\n" : "",

@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "csb-backend.h"
@@ -19,13 +20,40 @@ typedef struct
   const char *shell;
 } CsbStageUser;
 
-/* Copies @src (a file, a folder, or a link: links into /usr stay links) to @dest. */
+/* What csb_stage_walk_etc() visits: a folder (its entries come after it), a
+ * regular file (@src is where to read it) or a link, kept as such (@target). */
+typedef enum
+{
+  CSB_STAGE_DIR,
+  CSB_STAGE_FILE,
+  CSB_STAGE_SYMLINK,
+} CsbStageKind;
+
+/* @rel is the entry's path inside the staged folder; @st the lstat() of @src (of
+ * what a followed link points to). Returning FALSE for a folder leaves out what is
+ * in it. */
+typedef gboolean (*CsbStageVisit) (CsbStageKind       kind,
+                                   const char        *rel,
+                                   const char        *src,
+                                   const struct stat *st,
+                                   const char        *target,
+                                   gpointer           user_data);
+
+/* The /etc files of the sandbox's own (not the host's): csb_stage_etc() writes them. */
+extern const char * const csb_stage_etc_own_files[];
+
+/* The host's allowlisted /etc entries, in order: what a guest's /etc holds of the
+ * host (links into /usr, and relative ones, stay links; others are followed). */
+void      csb_stage_walk_etc      (CsbStageVisit       visit,
+                                   gpointer            user_data);
+/* Copies @src (a file, a folder, or a link, as csb_stage_walk_etc() treats them) to
+ * @dest, whose folder exists; FALSE if nothing could be copied. */
 gboolean  csb_stage_copy_tree     (const char         *src,
-                                   const char         *dest,
-                                   int                 depth);
-/* A curated /etc in @etc_dir: the host's allowlisted entries, then passwd, group,
- * hostname and hosts of the sandbox, and @resolv_conf. */
+                                   const char         *dest);
+/* A curated /etc in @etc_dir: with @with_host_entries, the host's allowlisted
+ * entries; then passwd, group, hostname and hosts of the sandbox, and @resolv_conf. */
 gboolean  csb_stage_etc           (const char         *etc_dir,
+                                   gboolean            with_host_entries,
                                    const CsbStageUser *user,
                                    const char         *hostname,
                                    const char         *resolv_conf,

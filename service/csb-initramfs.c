@@ -2,14 +2,23 @@
  *
  * The archive is written here (newc format, no cpio program): /init, /dev/console,
  * the module files at their usual paths and /modules.order, the list the init
- * loads in order. Its name carries a hash of the init and of the module list, so
- * a new kernel or a rebuilt init gets a new archive; it is written to a temporary
- * file and renamed, so concurrent services never see half an archive.
+ * loads in order, and the guest's share of the host's /etc at /host-etc (the
+ * allowlist of csb-guest-stage.c, with empty stand-ins for the sandbox's own
+ * files, which each VM's plan binds over them). The guest reads its /etc from
+ * memory, and no launch copies it: a launch only walks it (lstat) for the name.
+ *
+ * The name carries a hash of the init, of the module list and of that /etc walk
+ * (names, links, sizes, times, inodes), so a new kernel, a rebuilt init or a
+ * changed /etc file gets a new archive; it is written to a temporary file and
+ * renamed, so concurrent services never see half an archive. Each use touches the
+ * archive; one unused for ARCHIVE_UNUSED_S is deleted when another is built (QEMU
+ * reads the archive when it starts: a running VM does not need it).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -18,7 +27,11 @@
 #include <gio/gio.h>
 
 #include "csb-error.h"
+#include "csb-guest-stage.h"
 #include "csb-initramfs.h"
+
+#define HOST_ETC "host-etc"
+#define ARCHIVE_UNUSED_S (10 * 60)
 
 const char * const csb_initramfs_modules[] = {
   "virtio_pci", "virtio_console", "virtiofs", "overlay", "virtio_net", "virtio-rng",
@@ -161,19 +174,20 @@ cpio_write (Cpio         *cpio,
 }
 
 static gboolean
-cpio_entry (Cpio       *cpio,
-            const char *name,
-            guint32     mode,
-            guint32     rdev_major,
-            guint32     rdev_minor,
-            GBytes     *data,
-            GError    **error)
+cpio_entry_full (Cpio       *cpio,
+                 const char *name,
+                 guint32     mode,
+                 guint32     mtime,
+                 guint32     rdev_major,
+                 guint32     rdev_minor,
+                 const void *data,
+                 gsize       len,
+                 GError    **error)
 {
-  gsize len = data ? g_bytes_get_size (data) : 0;
   g_autofree char *header = NULL;
 
   header = g_strdup_printf ("070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
-                            ++cpio->ino, mode, 0, 0, 1, 0, (guint) len, 0, 0,
+                            ++cpio->ino, mode, 0, 0, 1, mtime, (guint) len, 0, 0,
                             rdev_major, rdev_minor, (guint) strlen (name) + 1, 0);
   /* header and name are padded together, then the data */
   if (!g_output_stream_write_all (cpio->out, header, 110, NULL, NULL, error) ||
@@ -182,7 +196,115 @@ cpio_entry (Cpio       *cpio,
   cpio->offset += 110 + strlen (name) + 1;
   if (!cpio_write (cpio, NULL, 0, error))
     return FALSE;
-  return cpio_write (cpio, data ? g_bytes_get_data (data, NULL) : NULL, len, error);
+  return cpio_write (cpio, data, len, error);
+}
+
+static gboolean
+cpio_entry (Cpio       *cpio,
+            const char *name,
+            guint32     mode,
+            guint32     rdev_major,
+            guint32     rdev_minor,
+            GBytes     *data,
+            GError    **error)
+{
+  return cpio_entry_full (cpio, name, mode, 0, rdev_major, rdev_minor,
+                          data ? g_bytes_get_data (data, NULL) : NULL,
+                          data ? g_bytes_get_size (data) : 0, error);
+}
+
+/* ---- the guest's /etc ------------------------------------------------------------- */
+
+static gboolean
+hash_etc_entry (CsbStageKind       kind,
+                const char        *rel,
+                const char        *src,
+                const struct stat *st,
+                const char        *target,
+                gpointer           user_data)
+{
+  /* A folder's own times change with every file made in it: its entries count. */
+  gint64 stamp[6] = { kind, st->st_mode, st->st_size, st->st_ino,
+                      kind == CSB_STAGE_DIR ? 0 : st->st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) + st->st_mtim.tv_nsec,
+                      kind == CSB_STAGE_DIR ? 0 : st->st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) + st->st_ctim.tv_nsec };
+
+  g_checksum_update (user_data, (const guchar *) rel, strlen (rel) + 1);
+  g_checksum_update (user_data, (const guchar *) stamp, sizeof stamp);
+  if (target != NULL)
+    g_checksum_update (user_data, (const guchar *) target, strlen (target) + 1);
+  return TRUE;
+}
+
+typedef struct
+{
+  Cpio       *cpio;
+  GHashTable *names;   /* what is in the archive, under HOST_ETC */
+  GError    **error;
+  gboolean    failed;
+} EtcWriter;
+
+static gboolean
+write_etc_entry (CsbStageKind       kind,
+                 const char        *rel,
+                 const char        *src,
+                 const struct stat *st,
+                 const char        *target,
+                 gpointer           user_data)
+{
+  EtcWriter *w = user_data;
+  g_autofree char *name = g_build_filename (HOST_ETC, rel, NULL);
+  g_autoptr(GMappedFile) mapped = NULL;
+
+  if (w->failed)
+    return FALSE;
+  switch (kind)
+    {
+    case CSB_STAGE_DIR:
+      w->failed = !cpio_entry_full (w->cpio, name, S_IFDIR | 0755, st->st_mtime, 0, 0, NULL, 0,
+                                    w->error);
+      break;
+    case CSB_STAGE_SYMLINK:
+      w->failed = !cpio_entry_full (w->cpio, name, S_IFLNK | 0777, st->st_mtime, 0, 0, target,
+                                    strlen (target), w->error);
+      break;
+    case CSB_STAGE_FILE:
+    default:
+      /* What the user cannot read (none of the allowlist, usually) is left out. */
+      if ((mapped = g_mapped_file_new (src, FALSE, NULL)) == NULL)
+        return FALSE;
+      w->failed = !cpio_entry_full (w->cpio, name, S_IFREG | (st->st_mode & 0755), st->st_mtime,
+                                    0, 0, g_mapped_file_get_contents (mapped),
+                                    g_mapped_file_get_length (mapped), w->error);
+      break;
+    }
+  g_hash_table_add (w->names, g_steal_pointer (&name));
+  return !w->failed;
+}
+
+static gboolean
+write_etc (Cpio    *cpio,
+           GError **error)
+{
+  g_autoptr(GHashTable) names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  EtcWriter w = { cpio, names, error, FALSE };
+  struct stat st;
+
+  if (!cpio_entry_full (cpio, HOST_ETC, S_IFDIR | 0755, stat ("/etc", &st) == 0 ? st.st_mtime : 0,
+                        0, 0, NULL, 0, error))
+    return FALSE;
+  csb_stage_walk_etc (write_etc_entry, &w);
+  if (w.failed)
+    return FALSE;
+  /* Where each VM's own passwd, hosts… are bound. */
+  for (guint i = 0; csb_stage_etc_own_files[i] != NULL; i++)
+    {
+      g_autofree char *name = g_build_filename (HOST_ETC, csb_stage_etc_own_files[i], NULL);
+
+      if (!g_hash_table_contains (names, name) &&
+          !cpio_entry (cpio, name, S_IFREG | 0644, 0, 0, NULL, error))
+        return FALSE;
+    }
+  return TRUE;
 }
 
 static gboolean
@@ -248,9 +370,32 @@ write_archive (const char *path,
     }
   order_bytes = g_string_free_to_bytes (g_steal_pointer (&order));
   if (!cpio_entry (&cpio, "modules.order", S_IFREG | 0644, 0, 0, order_bytes, error) ||
+      !write_etc (&cpio, error) ||
       !cpio_entry (&cpio, "TRAILER!!!", 0, 0, 0, NULL, error))
     return FALSE;
   return g_output_stream_close (buffered, NULL, error);
+}
+
+/* The archives in @cache_dir but @current that no launch used for ARCHIVE_UNUSED_S:
+ * of an older kernel, init or /etc. */
+static void
+remove_unused (const char *cache_dir,
+               const char *current)
+{
+  g_autoptr(GDir) dir = g_dir_open (cache_dir, 0, NULL);
+  const char *name;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (cache_dir, name, NULL);
+      struct stat st;
+
+      if (g_str_has_prefix (name, "initramfs-") && g_str_has_suffix (name, ".cpio") &&
+          !g_str_equal (name, current) && lstat (path, &st) == 0 && S_ISREG (st.st_mode) &&
+          now - st.st_mtime > ARCHIVE_UNUSED_S && unlink (path) == 0)
+        g_debug ("removed the unused VM initramfs %s", path);
+    }
 }
 
 char *
@@ -293,9 +438,11 @@ csb_initramfs_ensure (const char *modules_dir,
           g_checksum_update (sum, (const guchar *) stamp, sizeof stamp);
         }
     }
+  csb_stage_walk_etc (hash_etc_entry, sum);
   name = g_strdup_printf ("initramfs-%s-%.16s.cpio", version, g_checksum_get_string (sum));
   path = g_build_filename (cache_dir, name, NULL);
-  if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
+  /* Touched: in use. */
+  if (utimensat (AT_FDCWD, path, NULL, 0) == 0)
     return g_steal_pointer (&path);
 
   if (g_mkdir_with_parents (cache_dir, 0700) != 0)
@@ -319,5 +466,6 @@ csb_initramfs_ensure (const char *modules_dir,
       return NULL;
     }
   g_message ("built the VM initramfs %s (%u modules)", path, modules->len);
+  remove_unused (cache_dir, name);
   return g_steal_pointer (&path);
 }

@@ -520,8 +520,9 @@ stage_etc (CsbSandboxSpec *spec,
   g_autofree char *etc = g_build_filename (ctl_dir, "etc", NULL);
   CsbStageUser user = { g_get_user_name (), getuid (), getgid (), home, shell };
 
-  /* Filtered: no DNS at all; the proxy resolves names on the host. */
-  return csb_stage_etc (etc, &user, HOSTNAME,
+  /* Only the sandbox's own files: the host's share of /etc is in the initramfs.
+   * Filtered: no DNS at all; the proxy resolves names on the host. */
+  return csb_stage_etc (etc, FALSE, &user, HOSTNAME,
                         spec->options->network && spec->net_proxy_socket == NULL
                           ? "nameserver 10.0.2.3\n" : "", error);
 }
@@ -613,7 +614,6 @@ build_guest (Setup      *setup,
   g_autofree char *gid = g_strdup_printf ("%u", (guint) getgid ());
   g_autofree char *run_user = g_strdup_printf ("/run/user/%u", (guint) getuid ());
   g_autofree char *claude_dir = g_build_filename (home, ".claude", NULL);
-  g_autofree char *ctl_etc = g_build_filename (ctl_dir, "etc", NULL);
   g_autofree char *ctl_home = g_build_filename (ctl_dir, "home", NULL);
   g_autofree char *ctl_json = g_build_filename (ctl_dir, "claude-json", NULL);
   g_autofree char *json_copy = g_build_filename (ctl_json, ".claude.json", NULL);
@@ -678,20 +678,8 @@ build_guest (Setup      *setup,
     }
 
   if (opts->vm_image != NULL)
-    {
-      /* The user's disk (its overlay) is the root; our user and names over its /etc. */
-      static const char * const etc_files[] = {
-        "passwd", "group", "hostname", "hosts", "resolv.conf", NULL
-      };
-
-      plan_add (plan, "rootdisk", NULL);
-      for (guint i = 0; etc_files[i] != NULL; i++)
-        {
-          g_autofree char *src = g_build_filename ("/ctl/etc", etc_files[i], NULL);
-          g_autofree char *dst = g_build_filename ("/etc", etc_files[i], NULL);
-          plan_add (plan, "bind", src, dst, "ro", NULL);
-        }
-    }
+    /* The user's disk (its overlay) is the root; our user and names over its /etc. */
+    plan_add (plan, "rootdisk", NULL);
   else
     {
       /* The host's programs, read-only; merged-/usr links as on the host. */
@@ -708,9 +696,16 @@ build_guest (Setup      *setup,
       if (g_file_test ("/opt", G_FILE_TEST_IS_DIR) &&
           !add_share (setup, "/opt", "/opt", TRUE, error))
         return FALSE;
-      plan_add (plan, "bind", "/ctl/etc", "/etc", "ro", NULL);
+      /* The host's allowlisted /etc: in the initramfs (csb-initramfs.c). */
+      plan_add (plan, "bind", "/host-etc", "/etc", "ro", NULL);
     }
-  (void) ctl_etc;
+  for (guint i = 0; csb_stage_etc_own_files[i] != NULL; i++)
+    {
+      g_autofree char *src = g_build_filename ("/ctl/etc", csb_stage_etc_own_files[i], NULL);
+      g_autofree char *dst = g_build_filename ("/etc", csb_stage_etc_own_files[i], NULL);
+
+      plan_add (plan, "bind", src, dst, "ro", NULL);
+    }
 
   plan_add (plan, "tmpfs", "/tmp", "1777", "mkdir", "/var", "tmpfs", "/var/tmp", "1777",
             "tmpfs", "/run", "0755", "symlink", "../run", "/var/run",
@@ -748,7 +743,7 @@ build_guest (Setup      *setup,
           continue;
         if (!g_file_test (path, G_FILE_TEST_EXISTS))
           continue;
-        if (g_mkdir_with_parents (staged_parent, 0700) == 0 && csb_stage_copy_tree (path, staged, 0))
+        if (g_mkdir_with_parents (staged_parent, 0700) == 0 && csb_stage_copy_tree (path, staged))
           plan_add (plan, "bind", guest_src, path, "ro", NULL);
       }
   }

@@ -45,6 +45,8 @@
 #include <unistd.h>
 
 #define CTL_DIR   "/ctl"
+/* The host's share of /etc, in the initramfs (csb-initramfs.c). */
+#define HOST_ETC  "/host-etc"
 #define NEW_ROOT  "/newroot"
 #define MAX_WORDS 65536
 #define STOP_GRACE_S 5
@@ -253,6 +255,15 @@ typedef struct
   int    envc;
 } Command;
 
+/* A bind's source on the init's own root (the control share, the initramfs's
+ * /etc), not in the sandbox's. */
+static int
+on_init_root (const char *path)
+{
+  return strncmp (path, CTL_DIR "/", strlen (CTL_DIR) + 1) == 0 ||
+         strcmp (path, HOST_ETC) == 0;
+}
+
 static int
 bind_mount (const char *src,
             const char *dst,
@@ -424,8 +435,7 @@ run_plan (Plan    *plan,
           const char *src;
 
           NEED (3);
-          src = strncmp (w[i + 1], CTL_DIR "/", strlen (CTL_DIR) + 1) == 0 ? w[i + 1]
-                                                                         : in_root (w[i + 1]);
+          src = on_init_root (w[i + 1]) ? w[i + 1] : in_root (w[i + 1]);
           if (bind_mount (src, in_root (w[i + 2]), strcmp (w[i + 3], "ro") == 0) != 0)
             say ("cannot bind %s to %s: %s", w[i + 1], w[i + 2], strerror (errno));
           i += 4;

@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "csb-initramfs.h"
@@ -164,6 +165,8 @@ test_initramfs (void)
   g_autofree char *path = NULL;
   g_autofree char *again = NULL;
   g_autofree char *data = NULL;
+  g_autofree char *stale = NULL;
+  g_autofree char *recent = NULL;
   g_autoptr(GPtrArray) modules = NULL;
   const char *init = g_getenv ("CSB_GUEST_INIT");
   gsize len;
@@ -191,8 +194,26 @@ test_initramfs (void)
     g_assert_cmpint (fs, >=, 0);
   }
   g_assert_nonnull (init);
+  /* Archives of an older kernel, init or /etc: the one unused for an hour goes when
+   * a new one is built, the one used a minute ago stays (a launch may be about to
+   * boot it). */
+  stale = g_build_filename (cache, "initramfs-0.0-stale.cpio", NULL);
+  recent = g_build_filename (cache, "initramfs-0.0-recent.cpio", NULL);
+  g_file_set_contents (stale, "", 0, &error);
+  g_assert_no_error (error);
+  g_file_set_contents (recent, "", 0, &error);
+  g_assert_no_error (error);
+  {
+    struct timespec hour_ago[2] = { { time (NULL) - 3600, 0 }, { time (NULL) - 3600, 0 } };
+    struct timespec minute_ago[2] = { { time (NULL) - 60, 0 }, { time (NULL) - 60, 0 } };
+
+    g_assert_cmpint (utimensat (AT_FDCWD, stale, hour_ago, 0), ==, 0);
+    g_assert_cmpint (utimensat (AT_FDCWD, recent, minute_ago, 0), ==, 0);
+  }
   path = csb_initramfs_ensure (modules_dir, init, cache, &error);
   g_assert_no_error (error);
+  g_assert_false (g_file_test (stale, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (recent, G_FILE_TEST_EXISTS));
   again = csb_initramfs_ensure (modules_dir, init, cache, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (path, ==, again);
@@ -200,6 +221,12 @@ test_initramfs (void)
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (data, "070701"));
   g_assert_nonnull (memmem (data, len, "modules.order", 13));
+  /* The guest's /etc: the host's allowlisted files, and stand-ins for its own. */
+  if (g_file_test ("/etc/os-release", G_FILE_TEST_EXISTS))
+    g_assert_nonnull (memmem (data, len, "host-etc/os-release", 19));
+  g_assert_nonnull (memmem (data, len, "host-etc/passwd", 15));
+  g_assert_null (memmem (data, len, "host-etc/shadow", 15));
+  g_assert_null (memmem (data, len, "host-etc/ssh", 12));
   g_assert_nonnull (memmem (data, len, "TRAILER!!!", 10));
   csb_test_rm_rf (cache);
 }
@@ -358,7 +385,10 @@ test_boot_real (void)
   const char * const command[] = {
     "/bin/sh", "-c",
     "echo nics: $(ls /sys/class/net); echo from-vm > written-in-vm.txt; "
-    "echo uid=$(id -u); exit 7", NULL
+    "echo uid=$(id -u) user=$(id -un) host=$(cat /etc/hostname); "
+    "grep -q ^ID= /etc/os-release && echo os-release-read; "
+    "test -e /etc/shadow || echo no-shadow; touch /etc/x 2>/dev/null || echo etc-read-only; "
+    "exit 7", NULL
   };
   gint64 t0;
 
@@ -393,10 +423,17 @@ test_boot_real (void)
   g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "exited");
   /* Network off: no NIC at all, only the loopback. */
   g_assert_nonnull (strstr (run->out->str, "nics: lo\n"));
+  /* Its /etc: the user's own passwd and name, the host's allowlisted files (from
+   * the initramfs), nothing else of the host's, read-only. */
   {
-    g_autofree char *uid = g_strdup_printf ("uid=%u\n", (guint) getuid ());
-    g_assert_nonnull (strstr (run->out->str, uid));
+    g_autofree char *ids = g_strdup_printf ("uid=%u user=%s host=claude-sandbox\n",
+                                            (guint) getuid (), g_get_user_name ());
+    g_assert_nonnull (strstr (run->out->str, ids));
   }
+  if (g_file_test ("/etc/os-release", G_FILE_TEST_EXISTS))
+    g_assert_nonnull (strstr (run->out->str, "os-release-read\n"));
+  g_assert_nonnull (strstr (run->out->str, "no-shadow\n"));
+  g_assert_nonnull (strstr (run->out->str, "etc-read-only\n"));
   marker = g_build_filename (project, "written-in-vm.txt", NULL);
   g_file_get_contents (marker, &contents, NULL, &error);
   g_assert_no_error (error);
