@@ -5,7 +5,7 @@
 #
 #   CSB_BENCH_RUNS        runs per measurement (default 15; medians are reported)
 #   CSB_BENCH_SANDBOXES   sandboxes for the memory measurement (default 100)
-#   CSB_BENCH_VM_RUNS     runs of each VM row (default 3; a TCG boot takes seconds)
+#   CSB_BENCH_VM_RUNS     runs of each VM row (default 7; a TCG boot takes seconds)
 #   CSB_BENCH_ONLY        only these measurements (comma-separated: launch, io, memory,
 #                         proxy, vm, vm-launch, vm-io): vm is both VM rows (launch, file I/O),
 #                         vm-launch and vm-io one of them alone
