@@ -253,7 +253,8 @@ write_etc_entry (CsbStageKind       kind,
 {
   EtcWriter *w = user_data;
   g_autofree char *name = g_build_filename (HOST_ETC, rel, NULL);
-  g_autoptr(GMappedFile) mapped = NULL;
+  g_autofree char *contents = NULL;
+  gsize len;
 
   if (w->failed)
     return FALSE;
@@ -269,12 +270,13 @@ write_etc_entry (CsbStageKind       kind,
       break;
     case CSB_STAGE_FILE:
     default:
-      /* What the user cannot read (none of the allowlist, usually) is left out. */
-      if ((mapped = g_mapped_file_new (src, FALSE, NULL)) == NULL)
+      /* What the user cannot read (none of the allowlist, usually) is left out. Read,
+       * not mapped: a file truncated meanwhile (an editor saving in place) must not
+       * kill the service with SIGBUS. */
+      if (!g_file_get_contents (src, &contents, &len, NULL))
         return FALSE;
       w->failed = !cpio_entry_full (w->cpio, name, S_IFREG | (st->st_mode & 0755), st->st_mtime,
-                                    0, 0, g_mapped_file_get_contents (mapped),
-                                    g_mapped_file_get_length (mapped), w->error);
+                                    0, 0, contents, len, w->error);
       break;
     }
   g_hash_table_add (w->names, g_steal_pointer (&name));
