@@ -109,6 +109,25 @@ csb_vm_domain_filtered_netdev (const CsbVmDomainConfig *config)
                           escaped);
 }
 
+/* Where each of our PCI devices sits: straight on q35's root bus (pcie.0), as
+ * integrated devices. Left to itself, libvirt gives each a PCIe root port of its
+ * own, and the guest then probes (and, at power-off, shuts down) a port for each:
+ * about 0.5 s more of a TCG boot with our devices. Slot 0x1f is the chipset's
+ * (LPC, SATA, SMBus); 0x1e the filtered network's NIC. Shares past the last slot
+ * get no address: libvirt puts them behind root ports. */
+enum
+{
+  SLOT_VIDEO = 0x01,
+  SLOT_CONSOLE = 0x02,
+  SLOT_RNG = 0x03,
+  SLOT_DISK = 0x04,
+  SLOT_NIC = 0x05,
+  SLOT_FIRST_SHARE = 0x08,
+  SLOT_LAST_SHARE = 0x1d,
+  SLOT_FILTERED_NIC = 0x1e,
+};
+#define PCI_ADDRESS "      <address type='pci' domain='0' bus='0' slot='%u' function='0'/>\n"
+
 char *
 csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
 {
@@ -134,7 +153,7 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                           "    <access mode='shared'/>\n"
                           "  </memoryBacking>\n");
   g_string_append (xml, "  <os>\n"
-                        "    <type arch='x86_64'>hvm</type>\n");
+                        "    <type arch='x86_64' machine='" CSB_VM_MACHINE "'>hvm</type>\n");
   csb_libvirt_xml_append (xml, "    <kernel>%s</kernel>\n", config->kernel);
   csb_libvirt_xml_append (xml, "    <initrd>%s</initrd>\n", config->initrd);
   if (config->cmdline != NULL)
@@ -143,8 +162,13 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                         "  <features>\n"
                         "    <acpi/>\n"
                         "  </features>\n");
+  /* The CPU's features: the host's under KVM; under TCG all it emulates (QEMU's
+   * "max": SSE4.2, POPCNT, AVX2…), not libvirt's default qemu64, on which Claude Code's
+   * native binary dies of SIGILL. */
   if (g_str_equal (config->virt_type, "kvm"))
     g_string_append (xml, "  <cpu mode='host-passthrough'/>\n");
+  else
+    g_string_append (xml, "  <cpu mode='maximum' check='none'/>\n");
   /* The guest powers off when its command ends; a reboot or crash ends it too. */
   g_string_append (xml, "  <clock offset='utc'/>\n"
                         "  <on_poweroff>destroy</on_poweroff>\n"
@@ -156,8 +180,9 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                                  "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
                                  "      <source file='%s'/>\n"
                                  "      <target dev='vda' bus='virtio'/>\n"
+                                 PCI_ADDRESS
                                  "    </disk>\n",
-                            config->disk);
+                            config->disk, SLOT_DISK);
   for (guint i = 0; i < config->shares->len; i++)
     {
       CsbVmShare *share = g_ptr_array_index (config->shares, i);
@@ -165,14 +190,18 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
       csb_libvirt_xml_append (xml, "    <filesystem type='mount'>\n"
                                    "      <driver type='virtiofs' queue='1024'/>\n"
                                    "      <source socket='%s'/>\n"
-                                   "      <target dir='%s'/>\n"
-                                   "    </filesystem>\n",
+                                   "      <target dir='%s'/>\n",
                               share->socket, share->tag);
+      if (SLOT_FIRST_SHARE + i <= SLOT_LAST_SHARE)
+        csb_libvirt_xml_append (xml, PCI_ADDRESS, SLOT_FIRST_SHARE + i);
+      g_string_append (xml, "    </filesystem>\n");
     }
   if (config->network && !filtered)
-    g_string_append (xml, "    <interface type='user'>\n"
-                          "      <model type='virtio'/>\n"
-                          "    </interface>\n");
+    csb_libvirt_xml_append (xml, "    <interface type='user'>\n"
+                                 "      <model type='virtio'/>\n"
+                                 PCI_ADDRESS
+                                 "    </interface>\n",
+                            SLOT_NIC);
   if (config->serial_log != NULL)
     csb_libvirt_xml_append (xml, "    <serial type='file'>\n"
                                  "      <source path='%s'/>\n"
@@ -194,36 +223,41 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                                    "      <image compression='off'/>\n"
                                    "    </graphics>\n",
                               config->spice_socket);
-      g_string_append (xml, "    <video>\n"
-                            "      <model type='virtio' heads='1' primary='yes'/>\n"
-                            "    </video>\n");
+      csb_libvirt_xml_append (xml, "    <video>\n"
+                                   "      <model type='virtio' heads='1' primary='yes'/>\n"
+                                   PCI_ADDRESS
+                                   "    </video>\n",
+                              SLOT_VIDEO);
     }
   else
     g_string_append (xml, "    <video>\n"
                           "      <model type='none'/>\n"
                           "    </video>\n");
-  g_string_append (xml, "    <controller type='usb' model='none'/>\n"
-                        "    <memballoon model='none'/>\n"
-                        "    <rng model='virtio'>\n"
-                        "      <backend model='random'>/dev/urandom</backend>\n"
-                        "    </rng>\n"
-                        "  </devices>\n");
+  csb_libvirt_xml_append (xml, "    <controller type='usb' model='none'/>\n"
+                               "    <controller type='virtio-serial' index='0'>\n"
+                               PCI_ADDRESS
+                               "    </controller>\n"
+                               "    <memballoon model='none'/>\n"
+                               "    <rng model='virtio'>\n"
+                               "      <backend model='random'>/dev/urandom</backend>\n"
+                               PCI_ADDRESS
+                               "    </rng>\n"
+                               "  </devices>\n",
+                          SLOT_CONSOLE, SLOT_RNG);
   if (filtered)
     {
       g_autofree char *netdev = csb_vm_domain_filtered_netdev (config);
 
-      /* No option ROM: the kernel is booted directly, nothing boots from the NIC.
-       * QEMU sees these arguments before libvirt's devices, which libvirt numbers
-       * from PCI slot 2 up: the NIC takes the last slot. */
+      /* No option ROM: the kernel is booted directly, nothing boots from the NIC. */
       csb_libvirt_xml_append (xml, "  <qemu:commandline>\n"
                    "    <qemu:arg value='-netdev'/>\n"
                    "    <qemu:arg value='%s'/>\n"
                    "    <qemu:arg value='-device'/>\n"
-                   "    <qemu:arg value='virtio-net-pci,netdev=csbnet,bus=pci.0,addr=0x1f,romfile='/>\n"
+                   "    <qemu:arg value='virtio-net-pci,netdev=csbnet,bus=pcie.0,addr=%#x,romfile='/>\n"
                    "    <qemu:arg value='-sandbox'/>\n"
                    "    <qemu:arg value='" CSB_VM_QEMU_SECCOMP "'/>\n"
                    "  </qemu:commandline>\n",
-                              netdev);
+                              netdev, SLOT_FILTERED_NIC);
     }
   /* libvirt reads the started guest's CPU back before it lets it run: with QEMU's
    * "unavailable-features" it asks for every CPU feature property on its own, some

@@ -904,7 +904,8 @@ raw_qemu (const char *kernel,
   g_autofree char *mem = g_strdup_printf ("%u", VM_MEMORY_MIB);
   g_autofree char *smp = g_strdup_printf ("%u", VM_CPUS);
   const char *argv[] = {
-    "qemu-system-x86_64", "-machine", "pc,accel=tcg", "-m", mem, "-smp", smp,
+    "qemu-system-x86_64", "-machine", CSB_VM_MACHINE ",accel=tcg", "-cpu", "max", "-m", mem,
+    "-smp", smp,
     "-nographic", "-nodefaults", "-no-user-config", "-no-reboot",
     "-kernel", kernel, "-initrd", initrd, "-append", CSB_VM_KERNEL_CMDLINE,
     "-serial", serial,

@@ -29,6 +29,12 @@
   "vm-accel='tcg'\n" \
   "vm-memory-mib=512\n" \
   "vm-cpus=1\n"
+/* The same with two CPUs, which the guest must see both of. */
+#define REAL_SETTINGS_2CPU \
+  "[org/example/ClaudeSandbox]\n" \
+  "vm-accel='tcg'\n" \
+  "vm-memory-mib=512\n" \
+  "vm-cpus=2\n"
 #define TEST_DRIVER_SETTINGS \
   "[org/example/ClaudeSandbox]\n" \
   "vm-uri='test:///default'\n" \
@@ -114,6 +120,13 @@ test_domain_xml (void)
       g_assert_nonnull (strstr (xml, CSB_VM_METADATA_NS));
       g_assert_nonnull (strstr (xml, "my &lt;project&gt; &amp; co"));
       g_assert_nonnull (strstr (xml, "<source type='memfd'/>"));
+      g_assert_nonnull (strstr (xml, "<type arch='x86_64' machine='q35'>hvm</type>"));
+      /* Our devices on the root bus, not behind a PCIe root port each. */
+      g_assert_nonnull (strstr (xml, "<target dir='csb-0'/>\n"
+                                     "      <address type='pci' domain='0' bus='0' slot='9' "
+                                     "function='0'/>"));
+      /* TCG: every CPU feature QEMU emulates (Claude Code needs more than qemu64's). */
+      g_assert_nonnull (strstr (xml, "<cpu mode='maximum' check='none'/>"));
       /* The console is logged by libvirt, for a service that takes the VM over. */
       g_assert_nonnull (strstr (xml, "<log file='/home/u/.local/state/claude-sandbox/abc123/"
                                      "console.log' append='on'/>"));
@@ -129,6 +142,25 @@ test_domain_xml (void)
       g_assert_null (strstr (xml, "seccomp-sandbox"));
       g_assert_null (strstr (xml, "<qemu:commandline>"));
     }
+
+  /* More shares than root-bus slots (every --ro-bind is one): the last ones are left
+   * to libvirt, which puts them behind root ports; the XML stays valid. */
+  {
+    g_autoptr(CsbVmDomainConfig) config = sample_config (FALSE, FALSE);
+    g_autofree char *xml = NULL;
+
+    for (guint i = 1; i < 30; i++)
+      {
+        g_autofree char *tag = g_strdup_printf ("csb-%u", i);
+        g_autofree char *sock = g_strdup_printf ("/run/user/1000/x/vfs-csb-%u.sock", i);
+        csb_vm_domain_config_add_share (config, tag, sock);
+      }
+    xml = csb_vm_domain_to_xml (config);
+    validate_xml (xml);
+    g_assert_nonnull (strstr (xml, "slot='29' function='0'"));
+    g_assert_null (strstr (xml, "slot='30' function='0'"));
+    g_assert_null (strstr (xml, "slot='31' function='0'"));
+  }
 
   /* The filtered network: no libvirt NIC; QEMU's restricted user-mode network with
    * its one forward, through the qemu namespace; quoted paths, commas doubled. */
@@ -146,7 +178,7 @@ test_domain_xml (void)
     g_assert_nonnull (strstr (xml, "restrict=on"));
     g_assert_nonnull (strstr (xml, "<qemu:del capability='seccomp-sandbox'/>"));
     g_assert_nonnull (strstr (xml, "spawn=allow"));
-    g_assert_nonnull (strstr (xml, "virtio-net-pci,netdev=csbnet"));
+    g_assert_nonnull (strstr (xml, "virtio-net-pci,netdev=csbnet,bus=pcie.0,addr=0x1e,"));
     netdev = csb_vm_domain_filtered_netdev (config);
     g_assert_cmpstr (netdev, ==, "user,id=csbnet,restrict=on,ipv6=off,"
                                  "guestfwd=tcp:10.0.2.100:3128-cmd:"
@@ -375,7 +407,7 @@ static void
 test_boot_real (void)
 {
   CsbTestBus bus;
-  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS_2CPU };
   g_autoptr(GError) error = NULL;
   g_autoptr(CsbTestRun) run = NULL;
   g_autofree char *project = NULL;
@@ -385,7 +417,8 @@ test_boot_real (void)
   const char * const command[] = {
     "/bin/sh", "-c",
     "echo nics: $(ls /sys/class/net); echo from-vm > written-in-vm.txt; "
-    "echo uid=$(id -u) user=$(id -un) host=$(cat /etc/hostname); "
+    "echo uid=$(id -u) user=$(id -un) host=$(cat /etc/hostname); echo cpus=$(nproc); "
+    "echo ports=$(ls /sys/bus/pci/drivers/pcieport 2>/dev/null | grep -c 0000); "
     "grep -q ^ID= /etc/os-release && echo os-release-read; "
     "test -e /etc/shadow || echo no-shadow; touch /etc/x 2>/dev/null || echo etc-read-only; "
     "exit 7", NULL
@@ -432,6 +465,11 @@ test_boot_real (void)
   }
   if (g_file_test ("/etc/os-release", G_FILE_TEST_EXISTS))
     g_assert_nonnull (strstr (run->out->str, "os-release-read\n"));
+  /* vm-cpus=2: both online (the guest's local APIC is on; it was off with i440fx's
+   * pci=noacpi, and the guest ran on one). */
+  g_assert_nonnull (strstr (run->out->str, "cpus=2\n"));
+  /* No PCIe root port: the devices are on the root bus (csb-vm-domain.c). */
+  g_assert_nonnull (strstr (run->out->str, "ports=0\n"));
   g_assert_nonnull (strstr (run->out->str, "no-shadow\n"));
   g_assert_nonnull (strstr (run->out->str, "etc-read-only\n"));
   marker = g_build_filename (project, "written-in-vm.txt", NULL);
@@ -442,6 +480,40 @@ test_boot_real (void)
   list = virsh_list (&bus);
   g_assert_nonnull (list);
   g_assert_null (strstr (list, CSB_VM_DOMAIN_PREFIX));
+  csb_test_bus_teardown (&bus);
+}
+
+/* The real Claude Code (from npm, a native x86-64 binary) in the VM: the guest's
+ * CPU has what it needs. On TCG's default CPU model (qemu64: no SSE4, no AVX) it
+ * died of SIGILL, status 132. */
+static void
+test_boot_claude_version (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, TRUE, REAL_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autofree char *project = NULL;
+  const char * const command[] = { "claude", "--version", NULL };
+
+  if (!can_boot ())
+    return;
+  if (csb_test_find_claude () == NULL)
+    {
+      /* Not a skip: the suite is meant to run the real thing (build-aux/test.sh installs it). */
+      g_test_fail_printf ("Claude Code is not installed: npm install -g --prefix ~/.npm-global "
+                          "@anthropic-ai/claude-code (or set CSB_TEST_CLAUDE)");
+      return;
+    }
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "claude");
+  run = csb_test_launch (&bus, project, command, vm_options (FALSE, FALSE), FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, BOOT_TIMEOUT_MS));
+  g_test_message ("status %d; stdout: %s; stderr: %s", run->exit_signal_status, run->out->str,
+                  run->err->str);
+  g_assert_cmpint (run->exit_signal_status, ==, 0);
+  g_assert_nonnull (strstr (run->out->str, "(Claude Code)"));
   csb_test_bus_teardown (&bus);
 }
 
@@ -1342,6 +1414,7 @@ main (int    argc,
   g_test_add_func ("/vm/backends", test_backends);
   g_test_add_func ("/vm/lifecycle/test-driver", test_lifecycle_test_driver);
   g_test_add_func ("/vm/boot/command-status-project-no-nic", test_boot_real);
+  g_test_add_func ("/vm/boot/claude-version", test_boot_claude_version);
   g_test_add_func ("/vm/boot/terminal-and-stop", test_boot_terminal_and_stop);
   g_test_add_func ("/vm/boot/cli-shell-on-terminal", test_cli_shell_on_terminal);
   g_test_add_func ("/vm/boot/survive-service-crash", test_survive_service_crash);
