@@ -248,6 +248,16 @@ csb_test_find_claude (void)
   return NULL;
 }
 
+gboolean
+csb_test_require_claude (void)
+{
+  if (csb_test_find_claude () != NULL)
+    return TRUE;
+  g_test_fail_printf ("Claude Code is not installed: npm install -g --prefix ~/.npm-global "
+                      "@anthropic-ai/claude-code (or set CSB_TEST_CLAUDE)");
+  return FALSE;
+}
+
 /* ---- main loop ------------------------------------------------------------------------- */
 
 static gboolean

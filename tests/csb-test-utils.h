@@ -53,6 +53,9 @@ char        *csb_test_list_dir        (const char  *dir);
  * $CSB_TEST_CLAUDE, ~/.npm-global/bin, ~/.local/bin (the real home, as it was
  * when the test started). */
 const char  *csb_test_find_claude     (void);
+/* csb_test_find_claude(), else the test fails saying how to install it (not a skip:
+ * the suites are meant to run the real thing; build-aux/test.sh installs it). */
+gboolean     csb_test_require_claude  (void);
 /* Call first thing in main(), before anything reads $HOME. */
 void         csb_test_init_environment (void);
 

@@ -22,19 +22,6 @@ typedef struct
   char      *project;
 } Fixture;
 
-static gboolean
-require_claude (void)
-{
-  if (csb_test_find_claude () == NULL)
-    {
-      /* Not a skip: the suite is meant to run the real thing (build-aux/test.sh installs it). */
-      g_test_fail_printf ("Claude Code is not installed: npm install -g --prefix ~/.npm-global "
-                          "@anthropic-ai/claude-code (or set CSB_TEST_CLAUDE)");
-      return FALSE;
-    }
-  return TRUE;
-}
-
 static void
 fixture_setup (Fixture      *f,
                gconstpointer data)
@@ -63,7 +50,7 @@ test_version (Fixture      *f,
   g_autofree char *out = NULL;
   const char *claude;
 
-  if (!require_claude ())
+  if (!csb_test_require_claude ())
     return;
   claude = csb_test_find_claude ();
   g_test_message ("Claude Code on this machine: %s", claude);
@@ -123,7 +110,7 @@ test_gdbus_example (Fixture      *f,
     f->project, "['claude','--version']", "{'network': <false>}", NULL
   };
 
-  if (!require_claude ())
+  if (!csb_test_require_claude ())
     return;
   csb_test_bus_activate (&f->bus);
   g_assert_true (g_spawn_sync (f->project, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
@@ -214,7 +201,7 @@ test_cli_claude_version (Fixture      *f,
   g_autofree char *err = NULL;
   int status;
 
-  if (!require_claude ())
+  if (!csb_test_require_claude ())
     return;
   if (!run_cli (args, &out, &err, &status))
     return;
