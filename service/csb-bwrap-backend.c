@@ -59,19 +59,6 @@ struct _CsbBwrapBackend
 
 G_DEFINE_FINAL_TYPE (CsbBwrapBackend, csb_bwrap_backend, CSB_TYPE_BACKEND)
 
-/* /etc entries a program needs; everything else of the host's /etc stays hidden. */
-static const char * const etc_allowlist[] = {
-  "resolv.conf", "hosts", "host.conf", "nsswitch.conf", "gai.conf", "localtime",
-  "timezone", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl",
-  "ca-certificates", "ca-certificates.conf", "pki", "crypto-policies", "mime.types",
-  "os-release", "lsb-release", "debian_version", "bash.bashrc", "profile", "profile.d",
-  "inputrc", "terminfo", "locale.alias", "locale.conf", "default", "gitconfig", "fonts",
-  "protocols", "services", "shells", "npmrc", "magic", "magic.mime", "vim", "nanorc",
-  "mailcap", "manpath.config", "environment", "papersize", "xdg", "java-17-openjdk",
-  "python3", "python3.11", "perl", "ImageMagick-6", "gnutls", "subuid", "subgid",
-  NULL
-};
-
 /* Top-level folders that are symlinks into /usr on a merged-/usr system. */
 static const char * const usr_links[] = {
   "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL
@@ -625,9 +612,9 @@ build_args (CsbSandboxSpec *spec,
 
   /* A curated /etc. */
   csb_argv_add_args (args, "--dir", "/etc", NULL);
-  for (guint i = 0; etc_allowlist[i] != NULL; i++)
+  for (guint i = 0; csb_etc_allowlist[i] != NULL; i++)
     {
-      g_autofree char *path = g_build_filename ("/etc", etc_allowlist[i], NULL);
+      g_autofree char *path = g_build_filename ("/etc", csb_etc_allowlist[i], NULL);
       add_host_path (args, path);
     }
   add_ro_bind (args, passwd_path, "/etc/passwd");

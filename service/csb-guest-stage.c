@@ -15,16 +15,17 @@
 #include "csb-error.h"
 #include "csb-guest-stage.h"
 
-/* /etc entries a program needs (as in the bwrap backend); copied into the
- * sandbox's own /etc, so it never sees the rest of the host's. */
-static const char * const etc_allowlist[] = {
-  "host.conf", "nsswitch.conf", "gai.conf", "localtime", "timezone", "ld.so.cache",
-  "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl", "ca-certificates",
-  "ca-certificates.conf", "pki", "crypto-policies", "mime.types", "os-release",
-  "lsb-release", "debian_version", "bash.bashrc", "profile", "profile.d", "inputrc",
-  "terminfo", "locale.alias", "locale.conf", "default", "gitconfig", "fonts", "protocols",
-  "services", "shells", "npmrc", "magic", "magic.mime", "vim", "nanorc", "mailcap",
-  "manpath.config", "environment", "papersize", "xdg", "python3", "perl", "gnutls", NULL
+/* /etc entries a program needs; everything else of the host's /etc stays hidden. */
+const char * const csb_etc_allowlist[] = {
+  "resolv.conf", "hosts", "host.conf", "nsswitch.conf", "gai.conf", "localtime",
+  "timezone", "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl",
+  "ca-certificates", "ca-certificates.conf", "pki", "crypto-policies", "mime.types",
+  "os-release", "lsb-release", "debian_version", "bash.bashrc", "profile", "profile.d",
+  "inputrc", "terminfo", "locale.alias", "locale.conf", "default", "gitconfig", "fonts",
+  "protocols", "services", "shells", "npmrc", "magic", "magic.mime", "vim", "nanorc",
+  "mailcap", "manpath.config", "environment", "papersize", "xdg", "java-17-openjdk",
+  "python3", "python3.11", "perl", "ImageMagick-6", "gnutls", "subuid", "subgid",
+  NULL
 };
 
 const char * const csb_stage_etc_own_files[] = {
@@ -83,14 +84,17 @@ walk (const char    *src,
 }
 
 void
-csb_stage_walk_etc (CsbStageVisit visit,
-                    gpointer      user_data)
+csb_stage_walk_etc (const char    *etc_root,
+                    CsbStageVisit  visit,
+                    gpointer       user_data)
 {
-  for (guint i = 0; etc_allowlist[i] != NULL; i++)
+  for (guint i = 0; csb_etc_allowlist[i] != NULL; i++)
     {
-      g_autofree char *src = g_build_filename ("/etc", etc_allowlist[i], NULL);
+      g_autofree char *src = g_build_filename (etc_root, csb_etc_allowlist[i], NULL);
 
-      walk (src, etc_allowlist[i], 0, visit, user_data);
+      /* A guest's own resolv.conf and hosts stand in for the host's. */
+      if (!g_strv_contains (csb_stage_etc_own_files, csb_etc_allowlist[i]))
+        walk (src, csb_etc_allowlist[i], 0, visit, user_data);
     }
 }
 
@@ -165,7 +169,7 @@ csb_stage_etc (const char         *etc,
       return FALSE;
     }
   if (with_host_entries)
-    csb_stage_walk_etc (copy_entry, (gpointer) etc);
+    csb_stage_walk_etc ("/etc", copy_entry, (gpointer) etc);
   passwd = g_strdup_printf ("%s%s:x:%u:%u:%s:%s:%s\n"
                             "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
                             user->uid != 0 ? "root:x:0:0:root:/root:/bin/sh\n" : "",

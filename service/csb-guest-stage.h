@@ -39,12 +39,18 @@ typedef gboolean (*CsbStageVisit) (CsbStageKind       kind,
                                    const char        *target,
                                    gpointer           user_data);
 
+/* The host's /etc entries a sandbox sees (bwrap binds them; a guest gets copies, but
+ * of those in csb_stage_etc_own_files). */
+extern const char * const csb_etc_allowlist[];
 /* The /etc files of the sandbox's own (not the host's): csb_stage_etc() writes them. */
 extern const char * const csb_stage_etc_own_files[];
 
-/* The host's allowlisted /etc entries, in order: what a guest's /etc holds of the
- * host (links into /usr, and relative ones, stay links; others are followed). */
-void      csb_stage_walk_etc      (CsbStageVisit       visit,
+/* The host's allowlisted /etc entries (in @etc_root: /etc but in tests), in order,
+ * but the guest's own files: what a
+ * guest's /etc holds of the host (links into /usr, and relative ones, stay links;
+ * others are followed). */
+void      csb_stage_walk_etc      (const char         *etc_root,
+                                   CsbStageVisit       visit,
                                    gpointer            user_data);
 /* Copies @src (a file, a folder, or a link, as csb_stage_walk_etc() treats them) to
  * @dest, whose folder exists; FALSE if nothing could be copied. */

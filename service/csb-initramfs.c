@@ -284,17 +284,18 @@ write_etc_entry (CsbStageKind       kind,
 }
 
 static gboolean
-write_etc (Cpio    *cpio,
-           GError **error)
+write_etc (Cpio       *cpio,
+           const char *etc_root,
+           GError    **error)
 {
   g_autoptr(GHashTable) names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   EtcWriter w = { cpio, names, error, FALSE };
   struct stat st;
 
-  if (!cpio_entry_full (cpio, HOST_ETC, S_IFDIR | 0755, stat ("/etc", &st) == 0 ? st.st_mtime : 0,
+  if (!cpio_entry_full (cpio, HOST_ETC, S_IFDIR | 0755, stat (etc_root, &st) == 0 ? st.st_mtime : 0,
                         0, 0, NULL, 0, error))
     return FALSE;
-  csb_stage_walk_etc (write_etc_entry, &w);
+  csb_stage_walk_etc (etc_root, write_etc_entry, &w);
   if (w.failed)
     return FALSE;
   /* Where each VM's own passwd, hosts… are bound. */
@@ -330,6 +331,7 @@ write_archive (const char *path,
                const char *modules_dir,
                GPtrArray  *modules,
                GBytes     *init,
+               const char *etc_root,
                GError    **error)
 {
   g_autoptr(GFile) file = g_file_new_for_path (path);
@@ -372,7 +374,7 @@ write_archive (const char *path,
     }
   order_bytes = g_string_free_to_bytes (g_steal_pointer (&order));
   if (!cpio_entry (&cpio, "modules.order", S_IFREG | 0644, 0, 0, order_bytes, error) ||
-      !write_etc (&cpio, error) ||
+      !write_etc (&cpio, etc_root, error) ||
       !cpio_entry (&cpio, "TRAILER!!!", 0, 0, 0, NULL, error))
     return FALSE;
   return g_output_stream_close (buffered, NULL, error);
@@ -403,6 +405,7 @@ remove_unused (const char *cache_dir,
 char *
 csb_initramfs_ensure (const char *modules_dir,
                       const char *init_path,
+                      const char *etc_root,
                       const char *cache_dir,
                       GError    **error)
 {
@@ -415,7 +418,8 @@ csb_initramfs_ensure (const char *modules_dir,
   g_autofree char *path = NULL;
   g_autofree char *tmp = NULL;
 
-  g_return_val_if_fail (modules_dir != NULL && init_path != NULL && cache_dir != NULL, NULL);
+  g_return_val_if_fail (modules_dir != NULL && init_path != NULL && etc_root != NULL &&
+                        cache_dir != NULL, NULL);
 
   if ((modules = csb_initramfs_resolve_modules (modules_dir, error)) == NULL)
     return NULL;
@@ -440,7 +444,7 @@ csb_initramfs_ensure (const char *modules_dir,
           g_checksum_update (sum, (const guchar *) stamp, sizeof stamp);
         }
     }
-  csb_stage_walk_etc (hash_etc_entry, sum);
+  csb_stage_walk_etc (etc_root, hash_etc_entry, sum);
   name = g_strdup_printf ("initramfs-%s-%.16s.cpio", version, g_checksum_get_string (sum));
   path = g_build_filename (cache_dir, name, NULL);
   /* Touched: in use. */
@@ -454,7 +458,7 @@ csb_initramfs_ensure (const char *modules_dir,
       return NULL;
     }
   tmp = g_strdup_printf ("%s.%d.%08x.tmp", path, (int) getpid (), g_random_int ());
-  if (!write_archive (tmp, modules_dir, modules, init, error))
+  if (!write_archive (tmp, modules_dir, modules, init, etc_root, error))
     {
       unlink (tmp);
       g_prefix_error (error, "cannot build the VM's initramfs: ");

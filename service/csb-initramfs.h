@@ -1,5 +1,6 @@
 /* csb-initramfs.h — the VM's initramfs: our guest init plus the kernel modules it
- * needs, as a newc cpio archive, built once per kernel and init and cached.
+ * needs and the guest's /etc, as a newc cpio archive, built once per kernel, init
+ * and /etc, and cached.
  * Blocking (reads modules, writes the cache); call from a worker thread.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
@@ -16,10 +17,12 @@ GPtrArray *csb_initramfs_resolve_modules (const char  *modules_dir,
                                           GError     **error);
 
 /* Returns the path of a cached initramfs for the kernel whose modules are in
- * @modules_dir (/lib/modules/<version>), with @init_path as /init; builds it
- * under @cache_dir first if there is none. */
+ * @modules_dir (/lib/modules/<version>), with @init_path as /init and the
+ * allowlisted entries of @etc_root (/etc; another folder in tests) as /host-etc;
+ * builds it under @cache_dir first if there is none. */
 char      *csb_initramfs_ensure          (const char  *modules_dir,
                                           const char  *init_path,
+                                          const char  *etc_root,
                                           const char  *cache_dir,
                                           GError     **error);
 

@@ -987,7 +987,7 @@ start_thread (GTask        *task,
 
   if ((kernel = csb_vm_find_kernel (spec->settings, &modules_dir, &error)) == NULL ||
       (init = find_guest_init (&error)) == NULL ||
-      (initrd = csb_initramfs_ensure (modules_dir, init, cache_dir, &error)) == NULL)
+      (initrd = csb_initramfs_ensure (modules_dir, init, "/etc", cache_dir, &error)) == NULL)
     goto fail;
   if (!g_file_test (VIRTIOFSD, G_FILE_TEST_IS_EXECUTABLE))
     {

@@ -1030,7 +1030,7 @@ bench_vm (gboolean launch,
     }
   /* The very initramfs the service built (it is cached; this only finds it). */
   cache = g_build_filename (bus.dirs.cache, "claude-sandbox", NULL);
-  initrd = csb_initramfs_ensure (modules_dir, init, cache, &error);
+  initrd = csb_initramfs_ensure (modules_dir, init, "/etc", cache, &error);
   g_assert_no_error (error);
   serial_log = g_build_filename (bus.dirs.root, "bench-raw-qemu.log", NULL);
   {

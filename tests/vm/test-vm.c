@@ -242,11 +242,11 @@ test_initramfs (void)
     g_assert_cmpint (utimensat (AT_FDCWD, stale, hour_ago, 0), ==, 0);
     g_assert_cmpint (utimensat (AT_FDCWD, recent, minute_ago, 0), ==, 0);
   }
-  path = csb_initramfs_ensure (modules_dir, init, cache, &error);
+  path = csb_initramfs_ensure (modules_dir, init, "/etc", cache, &error);
   g_assert_no_error (error);
   g_assert_false (g_file_test (stale, G_FILE_TEST_EXISTS));
   g_assert_true (g_file_test (recent, G_FILE_TEST_EXISTS));
-  again = csb_initramfs_ensure (modules_dir, init, cache, &error);
+  again = csb_initramfs_ensure (modules_dir, init, "/etc", cache, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (path, ==, again);
   g_file_get_contents (path, &data, &len, &error);
@@ -261,6 +261,68 @@ test_initramfs (void)
   g_assert_null (memmem (data, len, "host-etc/ssh", 12));
   g_assert_nonnull (memmem (data, len, "TRAILER!!!", 10));
   csb_test_rm_rf (cache);
+}
+
+/* The archive follows the host's /etc: a changed allowlisted file gets a new archive
+ * (with the new contents), an unchanged /etc the same one; what is not allowlisted,
+ * and the host's resolv.conf and hosts (each VM has its own), stay out. */
+static void
+test_initramfs_follows_etc (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *modules_dir = NULL;
+  g_autofree char *kernel = NULL;
+  g_autofree char *root = g_dir_make_tmp ("csb-initramfs-etc-XXXXXX", &error);
+  g_autofree char *etc = NULL;
+  g_autofree char *cache = NULL;
+  g_autofree char *os_release = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *again = NULL;
+  g_autofree char *changed = NULL;
+  g_autofree char *data = NULL;
+  const char *init = g_getenv ("CSB_GUEST_INIT");
+  gsize len;
+
+  g_assert_no_error (error);
+  if (!have_kernel ())
+    return;
+  kernel = csb_vm_find_kernel (NULL, &modules_dir, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (init);
+  etc = g_build_filename (root, "etc", NULL);
+  cache = g_build_filename (root, "cache", NULL);
+  os_release = g_build_filename (etc, "os-release", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (etc, 0755), ==, 0);
+  csb_test_write_file (os_release, "ID=first\n", 0644);
+  {
+    g_autofree char *shadow = g_build_filename (etc, "shadow", NULL);
+    g_autofree char *resolv = g_build_filename (etc, "resolv.conf", NULL);
+    csb_test_write_file (shadow, "root:secret-hash:1::::::\n", 0600);
+    csb_test_write_file (resolv, "nameserver 192.0.2.53\n", 0644);
+  }
+
+  first = csb_initramfs_ensure (modules_dir, init, etc, cache, &error);
+  g_assert_no_error (error);
+  again = csb_initramfs_ensure (modules_dir, init, etc, cache, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (first, ==, again);
+  g_file_get_contents (first, &data, &len, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (memmem (data, len, "ID=first", 8));
+  g_assert_null (memmem (data, len, "secret-hash", 11));
+  g_assert_null (memmem (data, len, "192.0.2.53", 10));
+  g_clear_pointer (&data, g_free);
+
+  csb_test_write_file (os_release, "ID=second-version\n", 0644);
+  changed = csb_initramfs_ensure (modules_dir, init, etc, cache, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (changed, !=, first);
+  g_file_get_contents (changed, &data, &len, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (memmem (data, len, "ID=second-version", 17));
+  /* The first was used a moment ago: it stays (a launch may be about to boot it). */
+  g_assert_true (g_file_test (first, G_FILE_TEST_EXISTS));
+  csb_test_rm_rf (root);
 }
 
 /* ---- through the service ---------------------------------------------------------- */
@@ -1404,6 +1466,7 @@ main (int    argc,
 
   g_test_add_func ("/vm/domain/xml-valid", test_domain_xml);
   g_test_add_func ("/vm/initramfs/build", test_initramfs);
+  g_test_add_func ("/vm/initramfs/follows-etc", test_initramfs_follows_etc);
   g_test_add_func ("/vm/backends", test_backends);
   g_test_add_func ("/vm/lifecycle/test-driver", test_lifecycle_test_driver);
   g_test_add_func ("/vm/boot/command-status-project-no-nic", test_boot_real);
