@@ -238,7 +238,6 @@ hash_etc_entry (CsbStageKind       kind,
 typedef struct
 {
   Cpio       *cpio;
-  GHashTable *names;   /* what is in the archive, under HOST_ETC */
   GError    **error;
   gboolean    failed;
 } EtcWriter;
@@ -279,7 +278,6 @@ write_etc_entry (CsbStageKind       kind,
                                     0, 0, contents, len, w->error);
       break;
     }
-  g_hash_table_add (w->names, g_steal_pointer (&name));
   return !w->failed;
 }
 
@@ -288,8 +286,7 @@ write_etc (Cpio       *cpio,
            const char *etc_root,
            GError    **error)
 {
-  g_autoptr(GHashTable) names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  EtcWriter w = { cpio, names, error, FALSE };
+  EtcWriter w = { cpio, error, FALSE };
   struct stat st;
 
   if (!cpio_entry_full (cpio, HOST_ETC, S_IFDIR | 0755, stat (etc_root, &st) == 0 ? st.st_mtime : 0,
@@ -298,13 +295,12 @@ write_etc (Cpio       *cpio,
   csb_stage_walk_etc (etc_root, write_etc_entry, &w);
   if (w.failed)
     return FALSE;
-  /* Where each VM's own passwd, hosts… are bound. */
+  /* Where each VM's own passwd, hosts… are bound (the walk leaves the host's out). */
   for (guint i = 0; csb_stage_etc_own_files[i] != NULL; i++)
     {
       g_autofree char *name = g_build_filename (HOST_ETC, csb_stage_etc_own_files[i], NULL);
 
-      if (!g_hash_table_contains (names, name) &&
-          !cpio_entry (cpio, name, S_IFREG | 0644, 0, 0, NULL, error))
+      if (!cpio_entry (cpio, name, S_IFREG | 0644, 0, 0, NULL, error))
         return FALSE;
     }
   return TRUE;
