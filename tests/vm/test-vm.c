@@ -52,6 +52,23 @@ have_kernel (void)
   return kernel != NULL;
 }
 
+/* What an initramfs is built from: the kernel's modules folder (into @modules_dir)
+ * and the guest init (returned); NULL, the test skipped, without a kernel. */
+static const char *
+initramfs_inputs (char **modules_dir)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *kernel = NULL;
+  const char *init = g_getenv ("CSB_GUEST_INIT");
+
+  if (!have_kernel ())
+    return NULL;
+  kernel = csb_vm_find_kernel (NULL, modules_dir, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (init);
+  return init;
+}
+
 static CsbVmDomainConfig *
 sample_config (gboolean network,
                gboolean display)
@@ -192,7 +209,6 @@ test_initramfs (void)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *modules_dir = NULL;
-  g_autofree char *kernel = NULL;
   g_autofree char *cache = g_dir_make_tmp ("csb-initramfs-XXXXXX", &error);
   g_autofree char *path = NULL;
   g_autofree char *again = NULL;
@@ -200,14 +216,12 @@ test_initramfs (void)
   g_autofree char *stale = NULL;
   g_autofree char *recent = NULL;
   g_autoptr(GPtrArray) modules = NULL;
-  const char *init = g_getenv ("CSB_GUEST_INIT");
+  const char *init;
   gsize len;
 
   g_assert_no_error (error);
-  if (!have_kernel ())
+  if ((init = initramfs_inputs (&modules_dir)) == NULL)
     return;
-  kernel = csb_vm_find_kernel (NULL, &modules_dir, &error);
-  g_assert_no_error (error);
   modules = csb_initramfs_resolve_modules (modules_dir, &error);
   g_assert_no_error (error);
   /* virtio_ring before virtio_pci before virtiofs: dependencies come first. */
@@ -225,7 +239,6 @@ test_initramfs (void)
       g_assert_cmpint (ring, <, pci);
     g_assert_cmpint (fs, >=, 0);
   }
-  g_assert_nonnull (init);
   /* Archives of an older kernel, init or /etc: the one unused for an hour goes when
    * a new one is built, the one used a minute ago stays (a launch may be about to
    * boot it). */
@@ -271,7 +284,6 @@ test_initramfs_follows_etc (void)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *modules_dir = NULL;
-  g_autofree char *kernel = NULL;
   g_autofree char *root = g_dir_make_tmp ("csb-initramfs-etc-XXXXXX", &error);
   g_autofree char *etc = NULL;
   g_autofree char *cache = NULL;
@@ -280,15 +292,12 @@ test_initramfs_follows_etc (void)
   g_autofree char *again = NULL;
   g_autofree char *changed = NULL;
   g_autofree char *data = NULL;
-  const char *init = g_getenv ("CSB_GUEST_INIT");
+  const char *init;
   gsize len;
 
   g_assert_no_error (error);
-  if (!have_kernel ())
+  if ((init = initramfs_inputs (&modules_dir)) == NULL)
     return;
-  kernel = csb_vm_find_kernel (NULL, &modules_dir, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (init);
   etc = g_build_filename (root, "etc", NULL);
   cache = g_build_filename (root, "cache", NULL);
   os_release = g_build_filename (etc, "os-release", NULL);
