@@ -1,6 +1,6 @@
 /* test-sec-dbus.c — the sandbox's session bus is a filtering xdg-dbus-proxy:
- * only the talk list (Secret Service, notifications, portals) is visible and
- * callable. The names a sandbox must not reach (the service itself, systemd's
+ * only the talk list (notifications, portals) is visible and callable; the
+ * Secret Service is not on it by default (it hands out the whole keyring). The names a sandbox must not reach (the service itself, systemd's
  * user manager, which runs anything via StartTransientUnit) are owned on the
  * private test bus by this test, so they demonstrably exist outside.
  *
@@ -158,6 +158,37 @@ test_systemd_invisible (CsbSecFixture *fixture,
   g_dbus_connection_close_sync (systemd, NULL, NULL);
 }
 
+/* gnome-keyring checks nothing per item for a client that is not a Flatpak app:
+ * whoever can call org.freedesktop.secrets reads and replaces every stored secret.
+ * A fake keyring owns the name on the test bus; from inside it does not exist. */
+static void
+test_keyring_unreachable (CsbSecFixture *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(GDBusConnection) keyring = csb_sec_own_name (&fixture->bus, "org.freedesktop.secrets",
+                                                         "fake-keyring");
+  g_autofree char *ping = ping_script ("org.freedesktop.secrets");
+  g_autofree char *script = g_strdup_printf (
+    "%s; echo \"ping-status=$?\"; "
+    GDBUS_CALL "--dest org.freedesktop.secrets --object-path /org/freedesktop/secrets "
+    "--method org.freedesktop.Secret.Service.OpenSession plain '<\"\">' 2>&1; "
+    "echo \"open-status=$?\"; "
+    GDBUS_CALL "--dest org.freedesktop.DBus --object-path /org/freedesktop/DBus "
+    "--method org.freedesktop.DBus.NameHasOwner org.freedesktop.secrets", ping);
+  g_autofree char *out = NULL;
+  int status = -1;
+
+  assert_answers_outside (fixture, "org.freedesktop.secrets", "fake-keyring");
+  out = csb_sec_run_sh (fixture, script, NULL, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_null (strstr (out, "fake-keyring"));
+  g_assert_nonnull (strstr (out, "ping-status=1"));
+  g_assert_nonnull (strstr (out, "open-status=1"));
+  g_assert_nonnull (strstr (out, "org.freedesktop.DBus.Error.ServiceUnknown"));
+  g_assert_nonnull (strstr (out, "(false,)"));
+  g_dbus_connection_close_sync (keyring, NULL, NULL);
+}
+
 static void
 test_list_names (CsbSecFixture *fixture,
                  gconstpointer  data)
@@ -170,6 +201,8 @@ test_list_names (CsbSecFixture *fixture,
     csb_sec_own_name (&fixture->bus, "org.freedesktop.systemd1", "fake-systemd");
   g_autoptr(GDBusConnection) other =
     csb_sec_own_name (&fixture->bus, "org.gnome.Shell", "shell");
+  g_autoptr(GDBusConnection) keyring =
+    csb_sec_own_name (&fixture->bus, "org.freedesktop.secrets", "keyring");
   g_autofree char *out = NULL;
   g_auto(GStrv) lines = NULL;
   g_auto(GStrv) names = NULL;
@@ -192,8 +225,8 @@ test_list_names (CsbSecFixture *fixture,
   for (guint i = 0; names[i] != NULL; i++)
     if (names[i][0] != ':')
       g_ptr_array_add (well_known, names[i]);
-  /* Exactly the bus and the talk-list names that exist; systemd1, the shell and
-   * the service itself (running, and activatable) are not there. */
+  /* Exactly the bus and the talk-list names that exist; systemd1, the shell, the
+   * keyring and the service itself (running, and activatable) are not there. */
   g_assert_cmpuint (well_known->len, ==, 3);
   g_assert_true (g_strv_contains ((const char * const *) names, "org.freedesktop.DBus"));
   g_assert_true (g_strv_contains ((const char * const *) names, "org.freedesktop.Notifications"));
@@ -202,13 +235,13 @@ test_list_names (CsbSecFixture *fixture,
   for (guint i = 0; activatable[i] != NULL; i++)
     g_assert_true (g_str_equal (activatable[i], "org.freedesktop.DBus") ||
                    g_str_has_prefix (activatable[i], "org.freedesktop.portal.") ||
-                   g_str_equal (activatable[i], "org.freedesktop.Notifications") ||
-                   g_str_equal (activatable[i], "org.freedesktop.secrets"));
+                   g_str_equal (activatable[i], "org.freedesktop.Notifications"));
 
   g_dbus_connection_close_sync (notifications, NULL, NULL);
   g_dbus_connection_close_sync (portal, NULL, NULL);
   g_dbus_connection_close_sync (systemd, NULL, NULL);
   g_dbus_connection_close_sync (other, NULL, NULL);
+  g_dbus_connection_close_sync (keyring, NULL, NULL);
 }
 
 static void
@@ -321,6 +354,8 @@ main (int    argc,
               test_manager_invisible, teardown);
   g_test_add ("/security/dbus/systemd-invisible", CsbSecFixture, NULL, setup,
               test_systemd_invisible, teardown);
+  g_test_add ("/security/dbus/keyring-unreachable", CsbSecFixture, NULL, setup,
+              test_keyring_unreachable, teardown);
   g_test_add ("/security/dbus/list-names", CsbSecFixture, NULL, setup,
               test_list_names, teardown);
   g_test_add ("/security/dbus/talk-list-reachable", CsbSecFixture, NULL, setup,
