@@ -24,7 +24,7 @@ const char * const csb_etc_allowlist[] = {
   "inputrc", "terminfo", "locale.alias", "locale.conf", "default", "gitconfig", "fonts",
   "protocols", "services", "shells", "npmrc", "magic", "magic.mime", "vim", "nanorc",
   "mailcap", "manpath.config", "environment", "papersize", "xdg", "java-17-openjdk",
-  "python3", "python3.11", "perl", "ImageMagick-6", "gnutls", "subuid", "subgid",
+  "python3", "python3.11", "perl", "ImageMagick-6", "gnutls",
   NULL
 };
 

@@ -136,9 +136,14 @@ test_etc (CsbSecFixture *fixture,
   g_auto(GStrv) users = NULL;
   int status = -1;
 
+  /* /etc/subuid and /etc/subgid name every user who has a range (test.sh gives
+   * csb-test one, so the host here has them). */
+  if (!g_file_test ("/etc/subuid", G_FILE_TEST_EXISTS))
+    g_test_message ("the host has no /etc/subuid: its absence inside proves less");
   out = csb_sec_run_sh (fixture,
                         "for f in /etc/shadow /etc/gshadow /etc/sudoers /etc/ssh/ssh_host_ed25519_key "
-                        "/etc/machine-id; do [ -e $f ] && echo \"present=$f\"; done; "
+                        "/etc/machine-id /etc/subuid /etc/subgid; do "
+                        "[ -e $f ] && echo \"present=$f\"; done; "
                         "cut -d: -f1 /etc/passwd | sed 's/^/user=/'; "
                         "echo \"hostname=$(cat /proc/sys/kernel/hostname)\"",
                         NULL, &status);
