@@ -28,21 +28,46 @@ failed=0
 total_ok=0
 total_fail=0
 
-# Adds a meson test log's Ok and Fail (+ Timeout) counts to the totals.
-add_totals () {
-  local ok fail
-  ok=$(awk '/^Ok:/{print $2}' "$1" | tail -1)
-  fail=$(awk '/^Fail:/{f=$2} /^Timeout:/{t=$2} END{print f+t}' "$1")
-  total_ok=$((total_ok + ${ok:-0}))
-  total_fail=$((total_fail + ${fail:-0}))
+# What one `meson test` run said, from its own record, BUILD/meson-logs/testlog*.json
+# (a JSON object per test; never the console log, where test output may say "Ok:" or
+# "Fail:" too): "OK FAIL SKIP TIMEOUT EXPECTEDFAIL UNEXPECTEDPASS" counts, as meson's
+# closing summary counts them (an ERROR or INTERRUPT is a Fail there).
+results () {
+  python3 - "$1"/meson-logs/testlog*.json <<'EOF_PY'
+import json, sys
+n = dict.fromkeys(["OK", "FAIL", "SKIP", "TIMEOUT", "EXPECTEDFAIL", "UNEXPECTEDPASS"], 0)
+for path in sys.argv[1:]:
+    try:
+        lines = open(path, encoding="utf-8", errors="replace").read().splitlines()
+    except OSError:
+        continue
+    for line in lines:
+        try:
+            result = json.loads(line).get("result")
+        except ValueError:
+            continue
+        result = "FAIL" if result in ("ERROR", "INTERRUPT") else result
+        if result in n:
+            n[result] += 1
+print(" ".join(str(v) for v in n.values()))
+EOF_PY
 }
 
-# "Ok: 12 ... Fail: 1 ..." from meson test's output → "ok 12, fail 1, skipped 0, timeout 0"
-counts () {
-  awk '/^Ok:/{ok=$2} /^Fail:/{f=$2} /^Skipped:/{s=$2} /^Timeout:/{t=$2} /^Expected Fail:/{xf=$3}
-       /^Unexpected Pass:/{up=$3}
-       END{printf "ok %d, fail %d, skipped %d, timeout %d, expected fail %d, unexpected pass %d",
-           ok, f, s, t, xf, up}' "$1"
+# Forgets BUILD's record of an earlier run, so that results() reads only the next one.
+forget_results () {
+  rm -f "$1"/meson-logs/testlog*.json
+}
+
+# Adds BUILD's last run to the totals (timeouts and unexpected passes fail, as in meson)
+# and sets counted="ok 12, fail 1, skipped 0, timeout 0, expected fail 0, unexpected pass 0".
+counted=
+count_results () {
+  local ok fail skip timeout xfail upass
+  read -r ok fail skip timeout xfail upass < <(results "$1")
+  total_ok=$((total_ok + ${ok:-0}))
+  total_fail=$((total_fail + ${fail:-0} + ${timeout:-0} + ${upass:-0}))
+  counted=$(printf 'ok %d, fail %d, skipped %d, timeout %d, expected fail %d, unexpected pass %d' \
+    "${ok:-0}" "${fail:-0}" "${skip:-0}" "${timeout:-0}" "${xfail:-0}" "${upass:-0}")
 }
 
 # Claude Code from npm into PREFIX (as the calling user), unless it is there and runs.
@@ -124,29 +149,26 @@ fi
 # ---- the whole suite, as whoever we are -----------------------------------------------
 
 me=$(id -un)
-log=$(mktemp /tmp/csb-test-log.XXXXXX)
 say "running the whole suite as $me in $builddir"
-(cd "$srcdir" && meson test -C "$builddir" --print-errorlogs "${extra_args[@]}") 2>&1 | tee "$log"
-rc=${PIPESTATUS[0]}
-summary+=("$me (all suites): $(counts "$log") (exit $rc)")
-add_totals "$log"
+forget_results "$builddir"
+(cd "$srcdir" && meson test -C "$builddir" --print-errorlogs "${extra_args[@]}")
+rc=$?
+count_results "$builddir"
+summary+=("$me (all suites): $counted (exit $rc)")
 [ "$rc" -eq 0 ] || failed=1
-rm -f "$log"
 
 # ---- the fuzz targets (a clang build of their own) ----------------------------------------
 
 # libFuzzer needs clang: its own build folder. CSB_FUZZ_SECONDS of fuzzing per target on
 # top of the committed seeds; CSB_SKIP_FUZZ=1 leaves them out.
 if [ "${CSB_SKIP_FUZZ:-0}" != 1 ]; then
-  flog=$(mktemp /tmp/csb-test-log.XXXXXX)
   say "running the fuzz targets (clang build in ${builddir}-fuzz)"
-  CSB_FUZZ_SECONDS=${CSB_FUZZ_SECONDS:-10} bash "$srcdir/build-aux/fuzz.sh" "${builddir}-fuzz" 2>&1 |
-    tee "$flog"
-  rc=${PIPESTATUS[0]}
-  summary+=("$me (fuzz, clang): $(counts "$flog") (exit $rc)")
-  add_totals "$flog"
+  forget_results "${builddir}-fuzz"
+  CSB_FUZZ_SECONDS=${CSB_FUZZ_SECONDS:-10} bash "$srcdir/build-aux/fuzz.sh" "${builddir}-fuzz"
+  rc=$?
+  count_results "${builddir}-fuzz"
+  summary+=("$me (fuzz, clang): $counted (exit $rc)")
   [ "$rc" -eq 0 ] || failed=1
-  rm -f "$flog"
 fi
 
 # ---- the sandbox suites as an unprivileged user -----------------------------------------
@@ -170,8 +192,6 @@ if [ "$(id -u)" -eq 0 ]; then
     tar -C "$copy" -xf -
   chown -R "$test_user:" "$copy"
 
-  ulog=$(mktemp /tmp/csb-test-log.XXXXXX)
-  chmod 0644 "$ulog"
   suite_args=()
   for suite in $unpriv_suites; do suite_args+=(--suite "$suite"); done
   say "running the suites '$unpriv_suites' as $test_user (uid $uid) in $copy"
@@ -202,12 +222,11 @@ if [ "$(id -u)" -eq 0 ]; then
         bash build-aux/setup.sh _build || exit 1
         shift 2
         meson test -C _build --print-errorlogs "$@"
-      ' csb-test "$copy" "$claude_package" "${suite_args[@]}" "${extra_args[@]}" 2>&1 | tee "$ulog"
-  rc=${PIPESTATUS[0]}
-  summary+=("$test_user (suites $unpriv_suites): $(counts "$ulog") (exit $rc)")
-  add_totals "$ulog"
+      ' csb-test "$copy" "$claude_package" "${suite_args[@]}" "${extra_args[@]}"
+  rc=$?
+  count_results "$copy/_build"
+  summary+=("$test_user (suites $unpriv_suites): $counted (exit $rc)")
   [ "$rc" -eq 0 ] || failed=1
-  rm -f "$ulog"
   if [ "$rc" -eq 0 ]; then
     rm -rf "$copy"
   else

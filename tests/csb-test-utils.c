@@ -315,20 +315,51 @@ on_exited_signal (GDBusConnection *connection,
   g_hash_table_insert (exited_statuses, g_strdup (path), GINT_TO_POINTER (status + 1000));
 }
 
-static char *
-path_without_claude (void)
+/* The PATH the test started with: each bus set-up derives its own from it, and
+ * teardown puts it back (the farm it pointed into is gone by then). */
+static char *original_path;
+
+char *
+csb_test_path_without_claude (const char *path,
+                              const char *farm_root)
 {
-  g_auto(GStrv) dirs = g_strsplit (g_getenv ("PATH") ? g_getenv ("PATH")
-                                                     : "/usr/local/bin:/usr/bin:/bin", ":", -1);
+  g_auto(GStrv) dirs = g_strsplit (path != NULL ? path : "/usr/local/bin:/usr/bin:/bin", ":", -1);
   g_autoptr(GStrvBuilder) kept = g_strv_builder_new ();
   g_auto(GStrv) result = NULL;
 
   for (guint i = 0; dirs[i] != NULL; i++)
     {
-      g_autofree char *candidate = g_build_filename (dirs[i], "claude", NULL);
+      g_autofree char *candidate = NULL;
+      g_autofree char *farm = NULL;
+      g_autoptr(GDir) dir = NULL;
+      const char *name;
 
-      if (*dirs[i] != '\0' && !g_file_test (candidate, G_FILE_TEST_EXISTS))
-        g_strv_builder_add (kept, dirs[i]);
+      if (*dirs[i] == '\0')
+        continue;
+      candidate = g_build_filename (dirs[i], "claude", NULL);
+      if (!g_file_test (candidate, G_FILE_TEST_EXISTS))
+        {
+          g_strv_builder_add (kept, dirs[i]);
+          continue;
+        }
+      /* Not the folder itself (it may be /usr/bin, and then nothing runs) but a
+       * private one of links to everything in it except claude. */
+      farm = g_strdup_printf ("%s/%u", farm_root, i);
+      g_assert_cmpint (g_mkdir_with_parents (farm, 0700), ==, 0);
+      dir = g_dir_open (dirs[i], 0, NULL);
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *target = NULL;
+          g_autofree char *link = NULL;
+
+          if (g_str_equal (name, "claude"))
+            continue;
+          target = g_build_filename (dirs[i], name, NULL);
+          link = g_build_filename (farm, name, NULL);
+          if (symlink (target, link) != 0)
+            g_error ("cannot link %s to %s: %s", link, target, g_strerror (errno));
+        }
+      g_strv_builder_add (kept, farm);
     }
   result = g_strv_builder_end (kept);
   return g_strjoinv (":", result);
@@ -413,7 +444,8 @@ csb_test_bus_setup (CsbTestBus              *self,
   static const CsbTestBusOptions no_options = { NULL, FALSE, NULL };
   g_autoptr(GError) error = NULL;
   g_autofree char *services = g_test_build_filename (G_TEST_BUILT, "services", NULL);
-  g_autofree char *path_env = path_without_claude ();
+  g_autofree char *path_env = NULL;
+  g_autofree char *farm = NULL;
   const char *address;
   int saved_stdout, saved_stderr, log_fd;
 
@@ -428,6 +460,11 @@ csb_test_bus_setup (CsbTestBus              *self,
    * service inherits the session's activation environment. */
   csb_test_dirs_init (&self->dirs);
   csb_test_dirs_apply (&self->dirs);
+  if (original_path == NULL)
+    original_path = g_strdup (g_getenv ("PATH") ? g_getenv ("PATH")
+                                                : "/usr/local/bin:/usr/bin:/bin");
+  farm = g_build_filename (self->dirs.root, "path", NULL);
+  path_env = csb_test_path_without_claude (original_path, farm);
   if (options->settings_keyfile != NULL)
     {
       g_autofree char *keyfile = g_build_filename (self->dirs.config, "glib-2.0", "settings",
@@ -730,6 +767,8 @@ csb_test_bus_teardown (CsbTestBus *self)
   g_clear_pointer (&self->service_log, g_free);
   csb_test_dirs_clear (&self->dirs);
   unsetenv ("GSETTINGS_BACKEND");
+  if (original_path != NULL)
+    test_setenv ("PATH", original_path, TRUE);
 }
 
 /* ---- one sandbox run ----------------------------------------------------------------- */

@@ -56,6 +56,12 @@ const char  *csb_test_find_claude     (void);
 /* csb_test_find_claude(), else the test fails saying how to install it (not a skip:
  * the suites are meant to run the real thing; build-aux/test.sh installs it). */
 gboolean     csb_test_require_claude  (void);
+/* @path with Claude Code hidden and nothing else: each folder of it holding a
+ * `claude` is replaced by a folder made under @farm_root with links to all its
+ * other entries (dropping the folder would drop /usr/bin where Claude Code was
+ * installed there). What the bus set-up gives the service. */
+char        *csb_test_path_without_claude (const char *path,
+                                           const char *farm_root);
 /* Call first thing in main(), before anything reads $HOME. */
 void         csb_test_init_environment (void);
 

@@ -20,10 +20,11 @@ test_run_probe (void)
 {
   CsbSecFixture fixture = { 0 };
 
+  /* Outside first: what the kernel itself can do decides what the inside shows. */
+  outside = csb_sec_probe_outside ("syscalls", NULL);
   csb_sec_fixture_setup (&fixture, NULL);
   inside = csb_sec_probe_inside (&fixture, NULL, "syscalls", NULL);
   csb_sec_fixture_teardown (&fixture);
-  outside = csb_sec_probe_outside ("syscalls", NULL);
   g_assert_cmpuint (g_hash_table_size (inside), >=, 20);
 }
 
@@ -82,9 +83,13 @@ test_case (gconstpointer data)
   g_test_message ("inside: %s, outside: %s", in, out);
 
 #if defined(__x86_64__)
-  if (g_str_equal (c->probe, "i386-add_key") && g_strcmp0 (out, "ENOSYS") == 0)
+  /* A kernel without IA-32 emulation kills int 0x80 with SIGSEGV (or, older ones,
+   * answers ENOSYS) outside any sandbox: nothing for the filter to do there. */
+  if (g_str_equal (c->probe, "i386-add_key") &&
+      (g_strcmp0 (out, "SIGSEGV") == 0 || g_strcmp0 (out, "ENOSYS") == 0))
     {
-      g_test_skip ("this kernel runs no 32-bit x86 syscalls (ia32 emulation off)");
+      g_test_skip_printf ("this kernel runs no 32-bit x86 syscalls (int 0x80 outside the "
+                          "sandbox: %s): IA-32 emulation is off or not built", out);
       return;
     }
 #endif
