@@ -7,6 +7,7 @@
 #include <gmodule.h>
 
 #include "csb-backend.h"
+#include "csb-file.h"
 #include "csb-bwrap-backend.h"
 #include "csb-error.h"
 
@@ -120,6 +121,25 @@ csb_sandbox_spec_free (CsbSandboxSpec *spec)
   g_strfreev (spec->environ);
   g_clear_object (&spec->settings);
   g_free (spec);
+}
+
+/* The sandbox's runtime (@runtime) or state folder, <base>/claude-sandbox/<id>,
+ * opened (and with @create made) without following links below <base>, checked to
+ * be a 0700 folder of ours: see csb_file_open_private_dir(). A descriptor, or -1. */
+int
+csb_sandbox_spec_open_dir (CsbSandboxSpec *spec,
+                           gboolean        runtime,
+                           gboolean        create,
+                           GError        **error)
+{
+  const char *dir = runtime ? spec->runtime_dir : spec->state_dir;
+  g_autofree char *parent = g_path_get_dirname (dir);
+  g_autofree char *base = g_path_get_dirname (parent);
+  g_autofree char *parent_name = g_path_get_basename (parent);
+  g_autofree char *name = g_path_get_basename (dir);
+  g_autofree char *relative = g_build_filename (parent_name, name, NULL);
+
+  return csb_file_open_private_dir (base, relative, create, error);
 }
 
 static const BackendEntry *

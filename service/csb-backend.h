@@ -33,6 +33,10 @@ typedef struct
 CsbSandboxSpec *csb_sandbox_spec_new  (void);
 void            csb_sandbox_spec_free (CsbSandboxSpec *spec);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CsbSandboxSpec, csb_sandbox_spec_free)
+int             csb_sandbox_spec_open_dir (CsbSandboxSpec *spec,
+                                           gboolean        runtime,
+                                           gboolean        create,
+                                           GError        **error);
 
 #define CSB_TYPE_BACKEND (csb_backend_get_type ())
 G_DECLARE_DERIVABLE_TYPE (CsbBackend, csb_backend, CSB, BACKEND, GObject)

@@ -30,6 +30,7 @@
 #include "csb-dbus-proxy.h"
 #include "csb-error.h"
 #include "csb-guest-stage.h"
+#include "csb-peer.h"
 #include "csb-seccomp.h"
 
 /* Where the sandbox finds its ~/.claude.json copy and, with a filtered network, the
@@ -954,38 +955,61 @@ fail:
   return -1;
 }
 
-static char *
-monitor_socket_path (CsbSandboxSpec *spec)
-{
-  return g_build_filename (spec->runtime_dir, "monitor.sock", NULL);
-}
+#define MONITOR_SOCKET "monitor.sock"
 
-/* Connects to the monitor and sends @first_line; the connected fd, or -1. */
+/* Connects to the sandbox's monitor (through its runtime folder, opened without
+ * following links) and sends @first_line; the connected fd, or -1. The monitor must be
+ * a host process of ours (csb-peer.c): a socket a sandbox planted in its place is not
+ * talked to. */
 static int
-monitor_connect (const char *socket_path,
-                 const char *first_line,
-                 GError    **error)
+monitor_connect (CsbSandboxSpec *spec,
+                 const char     *first_line,
+                 GError        **error)
 {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_autoptr(GError) local_error = NULL;
+  int dir_fd = csb_sandbox_spec_open_dir (spec, TRUE, FALSE, &local_error);
+  int fd = -1;
+  int saved;
 
-  if (strlen (socket_path) >= sizeof addr.sun_path)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "socket path too long: %s", socket_path);
-      close (fd);
-      return -1;
-    }
-  strcpy (addr.sun_path, socket_path);
-  if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0 ||
-      write (fd, first_line, strlen (first_line)) != (ssize_t) strlen (first_line))
+  if (dir_fd < 0)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
-                   "the sandbox's monitor is gone: %s", g_strerror (errno));
-      if (fd >= 0)
-        close (fd);
+                   "the sandbox's monitor is gone: %s", local_error->message);
       return -1;
     }
+  g_snprintf (addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/" MONITOR_SOCKET, dir_fd);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0)
+    {
+      saved = errno;
+      g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                   "the sandbox's monitor is gone: %s", g_strerror (saved));
+      goto fail;
+    }
+  if (!csb_peer_check_host (fd, &local_error))
+    {
+      g_warning ("sandbox %s: not talking to %s/" MONITOR_SOCKET ": %s", spec->id,
+                 spec->runtime_dir, local_error->message);
+      g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                   "the sandbox's monitor is gone (its socket is not the monitor's)");
+      goto fail;
+    }
+  if (write (fd, first_line, strlen (first_line)) != (ssize_t) strlen (first_line))
+    {
+      saved = errno;
+      g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                   "the sandbox's monitor is gone: %s", g_strerror (saved));
+      goto fail;
+    }
+  close (dir_fd);
   return fd;
+
+fail:
+  close (dir_fd);
+  if (fd >= 0)
+    close (fd);
+  return -1;
 }
 
 static void
@@ -1001,13 +1025,12 @@ spawn_thread (GTask        *task,
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *monitor = find_libexec ("claude-sandbox-monitor");
-  g_autofree char *socket_path = monitor_socket_path (spec);
   g_autofree char *status_path = g_build_filename (spec->state_dir, "monitor.json", NULL);
   g_autofree char *log_path = g_build_filename (spec->state_dir, "terminal.log", NULL);
   SpawnResult *result;
   int ready_pipe[2] = { -1, -1 };
   int args_fd, args_target, seccomp_fd, seccomp_target, control_fd;
-  int proxy_sync_fd = -1, proxy_sync_target;
+  int proxy_sync_fd = -1, proxy_sync_target, runtime_fd;
   GPid proxy_pid = 0;
   const char * const envp[] = { NULL };
   GPid pid = 0;
@@ -1047,8 +1070,15 @@ spawn_thread (GTask        *task,
       goto fail;
     }
 
+  if ((runtime_fd = csb_sandbox_spec_open_dir (spec, TRUE, FALSE, &error)) < 0)
+    {
+      close (args_fd);
+      goto fail;
+    }
+
   /* The monitor passes every fd the arguments name on to bwrap at the same number. */
-  csb_argv_add_args (outer, monitor, "--socket", socket_path, "--status", status_path, NULL);
+  csb_argv_add_args (outer, monitor, "--socket", MONITOR_SOCKET, "--status", status_path,
+                     NULL);
   for (guint i = 0; i < args->target_fds->len; i++)
     {
       csb_argv_add (outer, "--keep-fd");
@@ -1056,6 +1086,8 @@ spawn_thread (GTask        *task,
     }
   csb_argv_append_fds_of (outer, args);
   args_target = csb_argv_take_fd (outer, args_fd);
+  csb_argv_add (outer, "--socket-dir-fd");
+  csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, runtime_fd));
   csb_argv_add (outer, "--keep-fd");
   csb_argv_addf (outer, "%d", args_target);
   csb_argv_add (outer, "--ready-fd");
@@ -1110,7 +1142,7 @@ spawn_thread (GTask        *task,
   g_clear_pointer (&outer, csb_argv_free);
 
   if (!read_monitor_ready (ready_pipe[0], spec, &error) ||
-      (control_fd = monitor_connect (socket_path, "WATCH\n", &error)) < 0)
+      (control_fd = monitor_connect (spec, "WATCH\n", &error)) < 0)
     goto fail;
   close (ready_pipe[0]);
   if (proxy_pid > 0)
@@ -1419,14 +1451,13 @@ csb_bwrap_backend_adopt (CsbBackend         *backend,
                          GError            **error)
 {
   CsbBwrapBackend *self = CSB_BWRAP_BACKEND (backend);
-  g_autofree char *socket_path = monitor_socket_path (spec);
   int control_fd;
 
   self->spec = spec;
   self->protections = g_strdupv ((char **) protections);
   self->claude_json_copy = g_build_filename (spec->runtime_dir, "claude-json", ".claude.json",
                                              NULL);
-  control_fd = monitor_connect (socket_path, "WATCH\n", NULL);
+  control_fd = monitor_connect (spec, "WATCH\n", NULL);
   if (control_fd < 0)
     g_idle_add_full (G_PRIORITY_DEFAULT, on_adopted_gone, g_object_ref (self), g_object_unref);
   else
@@ -1452,9 +1483,8 @@ csb_bwrap_backend_open_terminal (CsbBackend *backend,
                                  GError    **error)
 {
   CsbBwrapBackend *self = CSB_BWRAP_BACKEND (backend);
-  g_autofree char *socket_path = monitor_socket_path (self->spec);
 
-  return monitor_connect (socket_path, "ATTACH\n", error);
+  return monitor_connect (self->spec, "ATTACH\n", error);
 }
 
 static gboolean

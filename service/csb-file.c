@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -76,4 +77,77 @@ csb_file_replace (const char *path,
       return FALSE;
     }
   return TRUE;
+}
+
+/* Our folders under @base (the user's own XDG folder, trusted as it is): each
+ * component of @relative is created 0700 if missing and opened without following a
+ * link, and must be a folder of ours; one that is open to others is closed to them.
+ * A sandbox that could write to a parent (the runtime folder bound into it by a
+ * mistake) cannot redirect what the service creates there by planting a link. */
+int
+csb_file_open_private_dir (const char *base,
+                           const char *relative,
+                           gboolean    create,
+                           GError    **error)
+{
+  g_auto(GStrv) parts = g_strsplit (relative, "/", -1);
+  int dir_fd;
+
+  if (create && g_mkdir_with_parents (base, 0700) != 0 && errno != EEXIST)
+    goto fail_base;
+  dir_fd = open (base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0)
+    goto fail_base;
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      struct stat st;
+      int fd;
+
+      if (parts[i][0] == '\0' || g_str_equal (parts[i], ".") || g_str_equal (parts[i], ".."))
+        continue;
+      if (create && mkdirat (dir_fd, parts[i], 0700) != 0 && errno != EEXIST)
+        {
+          int saved = errno;
+
+          close (dir_fd);
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                       "cannot create '%s' in '%s': %s", parts[i], base, g_strerror (saved));
+          return -1;
+        }
+      fd = openat (dir_fd, parts[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      close (dir_fd);
+      if (fd < 0 || fstat (fd, &st) != 0 || st.st_uid != geteuid ())
+        {
+          int saved = fd < 0 ? errno : EPERM;
+
+          if (fd >= 0)
+            close (fd);
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                       "'%s' under '%s' is not a folder of ours%s", relative, base,
+                       saved == ELOOP || saved == ENOTDIR ? " (a link or a file)" : "");
+          return -1;
+        }
+      if ((st.st_mode & 0077) != 0 && fchmod (fd, st.st_mode & 0700) != 0)
+        {
+          int saved = errno;
+
+          close (fd);
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                       "cannot make '%s' under '%s' private: %s", relative, base,
+                       g_strerror (saved));
+          return -1;
+        }
+      dir_fd = fd;
+    }
+  return dir_fd;
+
+fail_base:
+  {
+    int saved = errno;
+
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                 "cannot open '%s': %s", base, g_strerror (saved));
+    return -1;
+  }
 }

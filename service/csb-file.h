@@ -1,4 +1,4 @@
-/* csb-file.h — replacing a small file atomically.
+/* csb-file.h — replacing a small file atomically; our private folders.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
@@ -12,5 +12,10 @@ gboolean csb_file_replace (const char *path,
                            int         mode,
                            gboolean    durable,
                            GError    **error);
+
+int      csb_file_open_private_dir (const char *base,
+                                    const char *relative,
+                                    gboolean    create,
+                                    GError    **error);
 
 G_END_DECLS

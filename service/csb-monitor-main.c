@@ -40,6 +40,7 @@
 
 #include "csb-dbus-proxy.h"
 #include "csb-file.h"
+#include "csb-peer.h"
 #include "csb-terminal.h"
 
 #define LINE_MAX_LEN 256
@@ -338,8 +339,19 @@ on_incoming (GSocketService    *service,
              GObject           *source_object,
              gpointer           user_data)
 {
-  Control *control = g_new0 (Control, 1);
+  g_autoptr(GError) error = NULL;
+  Control *control;
 
+  /* Only the service (a host process of ours) may read or type into the terminal
+   * or stop the sandbox: see csb-peer.c. */
+  if (!csb_peer_check_host (g_socket_get_fd (g_socket_connection_get_socket (connection)),
+                            &error))
+    {
+      g_message ("refused a connection to the control socket: %s", error->message);
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return TRUE;
+    }
+  control = g_new0 (Control, 1);
   control->connection = g_object_ref (connection);
   control->first_line = g_string_new (NULL);
   read_first_byte (control);
@@ -518,8 +530,10 @@ main (int   argc,
   g_autoptr(GSocketService) service = NULL;
   g_autoptr(GSocketAddress) address = NULL;
   g_auto(GStrv) keep_fds = NULL;
+  g_autofree char *socket_name = NULL;
   g_autofree char *socket_path = NULL;
   g_autofree char *log_path = NULL;
+  int socket_dir_fd = -1;
   g_autofree char *stdio_spec = NULL;
   g_autoptr(GArray) sources = g_array_new (FALSE, FALSE, sizeof (int));
   g_autoptr(GArray) targets = g_array_new (FALSE, FALSE, sizeof (int));
@@ -531,7 +545,8 @@ main (int   argc,
   int json_pipe[2];
   int json_target = 3;
   const GOptionEntry entries[] = {
-    { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_path, "Control socket", "PATH" },
+    { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_name, "Control socket's name", "NAME" },
+    { "socket-dir-fd", 0, 0, G_OPTION_ARG_INT, &socket_dir_fd, "Its folder, opened", "FD" },
     { "status", 0, 0, G_OPTION_ARG_FILENAME, &status_path, "Status file", "PATH" },
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &log_path, "Terminal log", "PATH" },
     { "pty", 0, 0, G_OPTION_ARG_NONE, &pty, "Give the sandbox a terminal", NULL },
@@ -561,9 +576,12 @@ main (int   argc,
     context = g_option_context_new ("-- BWRAP ARGS…");
     g_option_context_add_main_entries (context, entries, NULL);
     if (!g_option_context_parse (context, &opt_argc, &opt_argv, &error) ||
-        socket_path == NULL || status_path == NULL)
+        socket_name == NULL || socket_dir_fd < 0 || status_path == NULL ||
+        strchr (socket_name, '/') != NULL)
       {
-        g_printerr ("claude-sandbox-monitor: %s\n", error ? error->message : "--socket and --status are required");
+        g_printerr ("claude-sandbox-monitor: %s\n",
+                    error ? error->message
+                          : "--socket NAME, --socket-dir-fd and --status are required");
         return 125;
       }
   }
@@ -577,7 +595,10 @@ main (int   argc,
   terminated = g_hash_table_new (NULL, NULL);
   watchers = g_ptr_array_new_with_free_func (g_object_unref);
 
-  unlink (socket_path);
+  /* Bound through the folder the service opened and checked (0700, ours, reached
+   * without links): a folder swapped meanwhile cannot move the socket elsewhere. */
+  socket_path = g_strdup_printf ("/proc/self/fd/%d/%s", socket_dir_fd, socket_name);
+  unlinkat (socket_dir_fd, socket_name, 0);
   service = g_socket_service_new ();
   address = g_unix_socket_address_new (socket_path);
   if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), address,
@@ -671,7 +692,7 @@ main (int   argc,
 
   g_main_loop_run (loop);
 
-  unlink (socket_path);
+  unlinkat (socket_dir_fd, socket_name, 0);
   g_clear_object (&terminal);
   return 0;
 }

@@ -195,14 +195,23 @@ prepare_thread (GTask        *task,
       g_task_return_error (task, error);
       return;
     }
-  if (g_mkdir_with_parents (spec->state_dir, 0700) != 0 ||
-      g_mkdir_with_parents (spec->runtime_dir, 0700) != 0)
-    {
-      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
-                               "cannot create the sandbox's folders under %s or %s: %s",
-                               spec->state_dir, spec->runtime_dir, g_strerror (errno));
-      return;
-    }
+  {
+    g_autoptr(GError) local_error = NULL;
+    int state_fd = csb_sandbox_spec_open_dir (spec, FALSE, TRUE, &local_error);
+    int runtime_fd = state_fd < 0 ? -1
+                     : csb_sandbox_spec_open_dir (spec, TRUE, TRUE, &local_error);
+
+    if (state_fd >= 0)
+      close (state_fd);
+    if (runtime_fd < 0)
+      {
+        g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
+                                 "cannot create the sandbox's folders: %s",
+                                 local_error->message);
+        return;
+      }
+    close (runtime_fd);
+  }
   g_task_return_pointer (task, g_steal_pointer (&resolved), g_free);
 }
 
@@ -566,13 +575,11 @@ setup_network_filter (CsbSandbox *self,
 
   {
     g_autofree char *dir = g_build_filename (self->spec->runtime_dir, "net", NULL);
+    int dir_fd = csb_file_open_private_dir (self->spec->runtime_dir, "net", TRUE, error);
 
-    if (g_mkdir_with_parents (dir, 0700) != 0)
-      {
-        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create %s: %s", dir,
-                     g_strerror (errno));
-        return FALSE;
-      }
+    if (dir_fd < 0)
+      return FALSE;
+    close (dir_fd);
     socket_path = g_build_filename (dir, "proxy.sock", NULL);
   }
   self->net_proxy = csb_net_proxy_new (policy);

@@ -16,6 +16,10 @@
  *   csb-sec-probe procs              every visible process: "proc=PID:CMDLINE"
  *   csb-sec-probe status             Cap*, NoNewPrivs, Seccomp of /proc/self/status
  *   csb-sec-probe userns             unshare(CLONE_NEWUSER) in a child
+ *   csb-sec-probe unix PATH LINE…    connect to a unix socket, send each LINE (with a
+ *                                    newline), then read until EOF or 3 s of silence:
+ *                                    unix_connect=, unix_bytes=N, unix_eof=0|1,
+ *                                    unix_text= (what came, non-printables as '.')
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #ifndef _GNU_SOURCE
@@ -37,7 +41,9 @@
 #include <sys/personality.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <poll.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -408,6 +414,60 @@ probe_userns (void)
   return 0;
 }
 
+static int
+probe_unix (int    argc,
+            char **argv)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  char text[4096];
+  size_t total = 0;
+  int eof = 0;
+  int fd;
+
+  if (argc < 1 || strlen (argv[0]) >= sizeof addr.sun_path)
+    return 2;
+  strcpy (addr.sun_path, argv[0]);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+    {
+      printf ("unix_connect=%s\n", errno_name (errno));
+      return 0;
+    }
+  printf ("unix_connect=OK\n");
+  for (int i = 1; i < argc; i++)
+    {
+      char line[512];
+      int n = snprintf (line, sizeof line, "%s\n", argv[i]);
+
+      if (send (fd, line, n, MSG_NOSIGNAL) < 0)
+        break;
+      /* The first line is a command; what follows is typed into a terminal. */
+      usleep (100000);
+    }
+  for (;;)
+    {
+      struct pollfd pfd = { fd, POLLIN, 0 };
+      char buf[1024];
+      ssize_t n;
+
+      if (poll (&pfd, 1, 3000) <= 0)
+        break;
+      n = recv (fd, buf, sizeof buf, 0);
+      if (n <= 0)
+        {
+          eof = n == 0 || errno == ECONNRESET;
+          break;
+        }
+      for (ssize_t j = 0; j < n && total + j < sizeof text - 1; j++)
+        text[total + j] = buf[j] >= 0x20 && buf[j] < 0x7f ? buf[j] : '.';
+      total += n;
+    }
+  text[total < sizeof text - 1 ? total : sizeof text - 1] = '\0';
+  close (fd);
+  printf ("unix_bytes=%zu\nunix_eof=%d\nunix_text=%s\n", total, eof, text);
+  return 0;
+}
+
 int
 main (int    argc,
       char **argv)
@@ -437,6 +497,8 @@ main (int    argc,
     return probe_status ();
   else if (strcmp (argv[1], "userns") == 0)
     return probe_userns ();
+  else if (strcmp (argv[1], "unix") == 0 && argc >= 3)
+    return probe_unix (argc - 2, argv + 2);
   else
     {
       fprintf (stderr, "unknown probe '%s'\n", argv[1]);
