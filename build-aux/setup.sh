@@ -31,6 +31,8 @@ packages=(
   # the sandbox and its tests
   bubblewrap xdg-dbus-proxy dbus dbus-daemon dbus-x11 iproute2 util-linux procps passwd
   openssh-client strace wayland-utils curl python3
+  # a real portal frontend: tests/security/test-sec-dbus.c checks whom it sees calling
+  xdg-desktop-portal
   # a session's prompt reaper of orphans (test.sh, bench.sh: see there)
   tini
   # fuzz targets (tests/fuzz, built when CC=clang): libFuzzer, ASan, UBSan

@@ -52,6 +52,7 @@ csb_format_protection (const char *protection)
     { "network-filtered", N_("Filtered network") },
     { "seccomp", N_("System call filter (seccomp)") },
     { "dbus-filtered", N_("Filtered session bus") },
+    { "dbus-app-identity", N_("Portals see it as an app, with per-app permissions") },
     { "no-session-bus", N_("No session bus") },
     { "no-system-bus", N_("No system bus") },
     { "no-capabilities", N_("No capabilities") },

@@ -831,6 +831,14 @@ reap_proxy (GPid pid)
     }
 }
 
+/* The proxy's socket, in a folder of its own: the proxy's bwrap sees only that
+ * folder of the sandbox's runtime folder. */
+static char *
+proxy_socket_path (CsbSandboxSpec *spec)
+{
+  return g_build_filename (spec->runtime_dir, "dbus", "bus", NULL);
+}
+
 /* The session bus, filtered: the proxy's socket is the only bus inside. Started first
  * and not waited for: it gets ready while the rest is prepared and the monitor starts,
  * and the monitor waits for it before it starts bwrap. No session bus, no proxy
@@ -842,17 +850,24 @@ start_session_bus (CsbSandboxSpec *spec,
                    GError        **error)
 {
   const char *address = g_environ_getenv (spec->environ, "DBUS_SESSION_BUS_ADDRESS");
-  g_autofree char *socket_path = g_build_filename (spec->runtime_dir, "bus", NULL);
+  g_autofree char *socket_path = proxy_socket_path (spec);
+  g_autofree char *socket_dir = g_path_get_dirname (socket_path);
   g_auto(GStrv) talk = NULL;
 
   *out_pid = 0;
   *out_sync_fd = -1;
   if (address == NULL || *address == '\0')
     return TRUE;
+  if (g_mkdir_with_parents (socket_dir, 0700) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create %s: %s", socket_dir,
+                   g_strerror (errno));
+      return FALSE;
+    }
   talk = spec->settings ? g_settings_get_strv (spec->settings, "dbus-talk")
                         : g_strsplit ("org.freedesktop.portal.*", ",", -1);
-  return csb_dbus_proxy_spawn (address, socket_path, (const char * const *) talk, out_pid,
-                               out_sync_fd, error);
+  return csb_dbus_proxy_spawn (address, socket_path, (const char * const *) talk, spec->id,
+                               spec->options->network, out_pid, out_sync_fd, error);
 }
 
 /* The proxy's socket as the bus inside; its pipe (@sync_fd, taken) to bwrap, which
@@ -864,7 +879,7 @@ add_session_bus (CsbSandboxSpec *spec,
                  GPtrArray      *protections,
                  int             sync_fd)
 {
-  g_autofree char *socket_path = g_build_filename (spec->runtime_dir, "bus", NULL);
+  g_autofree char *socket_path = proxy_socket_path (spec);
   g_autofree char *dest = g_strdup_printf ("/run/user/%u/bus", (guint) getuid ());
   g_autofree char *dest_address = g_strconcat ("unix:path=", dest, NULL);
   int target;
@@ -880,6 +895,7 @@ add_session_bus (CsbSandboxSpec *spec,
   add_ro_bind (args, socket_path, dest);
   add_env (args, "DBUS_SESSION_BUS_ADDRESS", dest_address);
   g_ptr_array_add (protections, g_strdup ("dbus-filtered"));
+  g_ptr_array_add (protections, g_strdup ("dbus-app-identity"));
   return target;
 }
 

@@ -7,12 +7,21 @@
  * goes to bwrap's --sync-fd, which keeps it open exactly as long as the sandbox
  * lives. So the proxy never outlives its sandbox, even if the service dies.
  *
+ * The proxy runs as Flatpak runs it: in a small bwrap of its own whose root holds a
+ * /.flatpak-info naming the sandbox as an app. Every peer on the bus sees the
+ * proxy's process as the caller; xdg-desktop-portal reads /proc/PID/root/.flatpak-info
+ * of that process to learn who it is, and without the file the caller is a host
+ * app, which portals trust with everything (no permission store, no dialogs). The
+ * bwrap gives the proxy only what it needs: /usr, the upstream bus socket, the
+ * folder it listens in.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <string.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <sys/mman.h>
@@ -44,19 +53,36 @@ dbus_proxy_path (void)
   return path;
 }
 
-static int
-args_memfd (CsbArgv *args,
-            GError **error)
+/* bubblewrap: BWRAP from the build, or $CSB_BWRAP (as the bwrap backend reads it). */
+static const char *
+bwrap_path (void)
 {
-  g_autoptr(GBytes) data = csb_argv_to_nul_data (args);
+  static gsize once;
+  static const char *path;
+
+  if (g_once_init_enter (&once))
+    {
+      const char *env = g_getenv ("CSB_BWRAP");
+
+      path = env != NULL && *env != '\0' ? g_strdup (env) : BWRAP;
+      g_once_init_leave (&once, 1);
+    }
+  return path;
+}
+
+static int
+memfd_with (const char *name,
+            GBytes     *data,
+            GError    **error)
+{
   gsize len;
   const char *bytes = g_bytes_get_data (data, &len);
-  int fd = memfd_create ("claude-sandbox-dbus-proxy-args", MFD_CLOEXEC);
+  int fd = memfd_create (name, MFD_CLOEXEC);
 
   if (fd < 0 || write (fd, bytes, len) != (ssize_t) len || lseek (fd, 0, SEEK_SET) < 0)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
-                   "cannot pass arguments to xdg-dbus-proxy: %s", g_strerror (errno));
+                   "cannot pass data to xdg-dbus-proxy: %s", g_strerror (errno));
       if (fd >= 0)
         close (fd);
       return -1;
@@ -64,20 +90,116 @@ args_memfd (CsbArgv *args,
   return fd;
 }
 
+/* What xdg-desktop-portal (1.16 and later) reads of /.flatpak-info: the app id
+ * ([Application] name), the instance ([Instance] instance-id) and whether the app
+ * has the network ([Context] shared). No app-path or runtime-path: the sandbox's
+ * /usr is the host's, so its paths need no translation. */
+static GBytes *
+app_info_data (const char *instance_id,
+               gboolean    network)
+{
+  g_autoptr(GKeyFile) info = g_key_file_new ();
+  gsize len;
+  char *data;
+
+  g_key_file_set_string (info, "Application", "name", CSB_DBUS_PROXY_APP_ID);
+  g_key_file_set_string (info, "Instance", "instance-id", instance_id);
+  g_key_file_set_boolean (info, "Instance", "session-bus-proxy", TRUE);
+  if (network)
+    g_key_file_set_string (info, "Context", "shared", "network;");
+  data = g_key_file_to_data (info, &len, NULL);
+  return g_bytes_new_take (data, len);
+}
+
+/* The upstream bus inside the proxy's bwrap: a unix:path= socket is bound at its
+ * own path; abstract sockets and TCP need nothing, as the proxy keeps the host's
+ * network namespace (which an abstract address needs). Values are %-escaped. */
+static void
+add_upstream (CsbArgv    *args,
+              const char *address)
+{
+  g_auto(GStrv) entries = g_strsplit (address, ";", -1);
+
+  for (guint i = 0; entries[i] != NULL; i++)
+    {
+      g_auto(GStrv) pairs = NULL;
+
+      if (!g_str_has_prefix (entries[i], "unix:"))
+        continue;
+      pairs = g_strsplit (entries[i] + strlen ("unix:"), ",", -1);
+      for (guint k = 0; pairs[k] != NULL; k++)
+        {
+          g_autofree char *path = NULL;
+
+          if (!g_str_has_prefix (pairs[k], "path="))
+            continue;
+          path = g_uri_unescape_string (pairs[k] + strlen ("path="), NULL);
+          if (path != NULL && g_path_is_absolute (path))
+            csb_argv_add_args (args, "--ro-bind-try", path, path, NULL);
+        }
+    }
+}
+
+/* The proxy's root: /usr (with the host's merged-/usr links or folders), the
+ * loader's cache, /nix/store where the proxy may live, the upstream socket, the
+ * folder it listens in and the app info. */
+static void
+add_wrapper (CsbArgv    *outer,
+             const char *upstream_address,
+             const char *socket_path,
+             int         info_fd)
+{
+  static const char * const top[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL };
+  g_autofree char *socket_dir = g_path_get_dirname (socket_path);
+  const char *proxy = dbus_proxy_path ();
+  int info_target;
+
+  csb_argv_add_args (outer, bwrap_path (),
+                     "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
+                     "--new-session", "--ro-bind", "/usr", "/usr", NULL);
+  for (guint i = 0; top[i] != NULL; i++)
+    {
+      g_autofree char *path = g_strconcat ("/", top[i], NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      if (target != NULL)
+        csb_argv_add_args (outer, "--symlink", target, path, NULL);
+      else
+        csb_argv_add_args (outer, "--ro-bind-try", path, path, NULL);
+    }
+  csb_argv_add_args (outer, "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+                     "--ro-bind-try", "/nix/store", "/nix/store", NULL);
+  if (!g_str_has_prefix (proxy, "/usr/") && !g_str_has_prefix (proxy, "/nix/store/"))
+    csb_argv_add_args (outer, "--ro-bind", proxy, proxy, NULL);
+  add_upstream (outer, upstream_address);
+  csb_argv_add_args (outer, "--bind", socket_dir, socket_dir, NULL);
+  /* Read-only: not even the proxy can change who it says it is. */
+  info_target = csb_argv_take_fd (outer, info_fd);
+  csb_argv_add (outer, "--ro-bind-data");
+  csb_argv_addf (outer, "%d", info_target);
+  csb_argv_add_args (outer, "/.flatpak-info", "--", NULL);
+}
+
 gboolean
 csb_dbus_proxy_spawn (const char         *upstream_address,
                       const char         *socket_path,
                       const char * const *talk,
+                      const char         *instance_id,
+                      gboolean            network,
                       GPid               *out_pid,
                       int                *out_sync_fd,
                       GError            **error)
 {
   g_autoptr(CsbArgv) args = csb_argv_new ();
   g_autoptr(CsbArgv) outer = csb_argv_new ();
+  g_autoptr(GBytes) args_data = NULL;
+  g_autoptr(GBytes) info_data = NULL;
   const char * const envp[] = { NULL };
   int sync_pipe[2];
-  int sync_target, args_fd, args_target;
+  int sync_target, args_fd, args_target, info_fd;
   GPid pid;
+
+  g_return_val_if_fail (instance_id != NULL, FALSE);
 
   if (!g_file_test (dbus_proxy_path (), G_FILE_TEST_IS_EXECUTABLE))
     {
@@ -86,19 +208,34 @@ csb_dbus_proxy_spawn (const char         *upstream_address,
                    "'xdg-dbus-proxy' package", dbus_proxy_path ());
       return FALSE;
     }
-  if (!g_unix_open_pipe (sync_pipe, FD_CLOEXEC, error))
-    return FALSE;
+  if (!g_file_test (bwrap_path (), G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "bubblewrap is not installed (%s is missing); install the "
+                   "'bubblewrap' package", bwrap_path ());
+      return FALSE;
+    }
 
   csb_argv_add_args (args, upstream_address, socket_path, "--filter", NULL);
   for (guint i = 0; talk != NULL && talk[i] != NULL; i++)
     csb_argv_addf (args, "--talk=%s", talk[i]);
-  if ((args_fd = args_memfd (args, error)) < 0)
+  args_data = csb_argv_to_nul_data (args);
+  info_data = app_info_data (instance_id, network);
+  if ((args_fd = memfd_with ("claude-sandbox-dbus-proxy-args", args_data, error)) < 0)
+    return FALSE;
+  if ((info_fd = memfd_with ("claude-sandbox-flatpak-info", info_data, error)) < 0)
     {
-      close (sync_pipe[0]);
-      close (sync_pipe[1]);
+      close (args_fd);
+      return FALSE;
+    }
+  if (!g_unix_open_pipe (sync_pipe, FD_CLOEXEC, error))
+    {
+      close (args_fd);
+      close (info_fd);
       return FALSE;
     }
 
+  add_wrapper (outer, upstream_address, socket_path, info_fd);
   sync_target = csb_argv_take_fd (outer, sync_pipe[1]);
   args_target = csb_argv_take_fd (outer, args_fd);
   csb_argv_add (outer, dbus_proxy_path ());
@@ -134,6 +271,8 @@ gboolean
 csb_dbus_proxy_start (const char         *upstream_address,
                       const char         *socket_path,
                       const char * const *talk,
+                      const char         *instance_id,
+                      gboolean            network,
                       GPid               *out_pid,
                       int                *out_sync_fd,
                       GError            **error)
@@ -143,7 +282,8 @@ csb_dbus_proxy_start (const char         *upstream_address,
   GPid pid;
   int sync_fd, r;
 
-  if (!csb_dbus_proxy_spawn (upstream_address, socket_path, talk, &pid, &sync_fd, error))
+  if (!csb_dbus_proxy_spawn (upstream_address, socket_path, talk, instance_id, network, &pid,
+                             &sync_fd, error))
     return FALSE;
   pfd.fd = sync_fd;
   pfd.events = POLLIN;

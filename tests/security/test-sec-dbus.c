@@ -4,11 +4,19 @@
  * user manager, which runs anything via StartTransientUnit) are owned on the
  * private test bus by this test, so they demonstrably exist outside.
  *
+ * Who the sandbox is on the bus: the proxy runs in a bwrap of its own with a
+ * /.flatpak-info, so a real xdg-desktop-portal identifies its calls as the app
+ * org.example.ClaudeSandbox.Sandbox, not as a host app it would trust blindly.
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 
+#include "csb-dbus-proxy.h"
 #include "csb-sec-utils.h"
 
 #define GDBUS_CALL "gdbus call --session --timeout 5 "
@@ -189,6 +197,275 @@ test_keyring_unreachable (CsbSecFixture *fixture,
   g_dbus_connection_close_sync (keyring, NULL, NULL);
 }
 
+/* ---- the sandbox's identity on the bus ----------------------------------------- */
+
+#define IMPL_NAME "org.example.ClaudeSandbox.TestPortalImpl"
+#define WHO_NAME "org.freedesktop.portal.ClaudeSandboxTest"
+
+static const char fake_xml[] =
+  "<node>"
+  "<interface name='org.freedesktop.impl.portal.Notification'>"
+  "<method name='AddNotification'><arg type='s' direction='in'/><arg type='s' direction='in'/>"
+  "<arg type='a{sv}' direction='in'/></method>"
+  "<method name='RemoveNotification'><arg type='s' direction='in'/>"
+  "<arg type='s' direction='in'/></method>"
+  "</interface>"
+  "<interface name='org.example.ClaudeSandbox.SecurityTest'>"
+  "<method name='WhoAmI'><arg type='s' direction='out'/></method>"
+  "</interface>"
+  "</node>";
+
+/* A bus peer that records what it is told: a portal backend for notifications (the
+ * frontend passes it the app id it found) and a WhoAmI that reads the caller's
+ * /.flatpak-info through /proc, as xdg-desktop-portal does. */
+typedef struct
+{
+  GDBusConnection *connection;
+  char            *app_id;       /* of the last AddNotification */
+  char            *caller_info;  /* the last WhoAmI caller's /.flatpak-info, or "" */
+  char            *caller_exe;
+} FakePeer;
+
+static void
+on_fake_call (GDBusConnection       *connection,
+              const char            *sender,
+              const char            *path,
+              const char            *interface,
+              const char            *method,
+              GVariant              *parameters,
+              GDBusMethodInvocation *invocation,
+              gpointer               user_data)
+{
+  FakePeer *peer = user_data;
+
+  if (g_str_equal (method, "AddNotification"))
+    {
+      g_free (peer->app_id);
+      g_variant_get (parameters, "(s&s@a{sv})", &peer->app_id, NULL, NULL);
+      g_dbus_method_invocation_return_value (invocation, NULL);
+    }
+  else if (g_str_equal (method, "WhoAmI"))
+    {
+      g_autoptr(GVariant) reply = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *info_path = NULL;
+      g_autofree char *exe_path = NULL;
+      guint32 pid = 0;
+
+      /* The caller is alive now: it waits for this reply. */
+      reply = g_dbus_connection_call_sync (connection, "org.freedesktop.DBus",
+                                           "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                           "GetConnectionUnixProcessID",
+                                           g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(u)"),
+                                           G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+      g_assert_no_error (error);
+      g_variant_get (reply, "(u)", &pid);
+      info_path = g_strdup_printf ("/proc/%u/root/.flatpak-info", pid);
+      exe_path = g_strdup_printf ("/proc/%u/exe", pid);
+      g_free (peer->caller_info);
+      peer->caller_info = csb_sec_read_file (info_path);
+      if (peer->caller_info == NULL)
+        peer->caller_info = g_strdup ("");
+      g_free (peer->caller_exe);
+      peer->caller_exe = g_file_read_link (exe_path, NULL);
+      g_dbus_method_invocation_return_value (invocation, g_variant_new ("(s)", "recorded"));
+    }
+  else
+    g_dbus_method_invocation_return_error (invocation, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD,
+                                           "no method %s", method);
+}
+
+static const GDBusInterfaceVTable fake_vtable = { on_fake_call, NULL, NULL, { 0 } };
+
+static void
+fake_peer_start (FakePeer   *peer,
+                 CsbTestBus *bus,
+                 const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusNodeInfo) info = g_dbus_node_info_new_for_xml (fake_xml, &error);
+  g_autoptr(GVariant) reply = NULL;
+  guint32 result;
+
+  g_assert_no_error (error);
+  peer->connection =
+    g_dbus_connection_new_for_address_sync (g_test_dbus_get_bus_address (bus->bus),
+                                            G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                            G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                            NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_dbus_connection_set_exit_on_close (peer->connection, FALSE);
+  for (guint i = 0; info->interfaces[i] != NULL; i++)
+    {
+      g_dbus_connection_register_object (peer->connection, "/org/freedesktop/portal/desktop",
+                                         info->interfaces[i], &fake_vtable, peer, NULL, &error);
+      g_assert_no_error (error);
+    }
+  reply = g_dbus_connection_call_sync (peer->connection, "org.freedesktop.DBus",
+                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "RequestName", g_variant_new ("(su)", name, 4),
+                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1,
+                                       NULL, &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(u)", &result);
+  g_assert_cmpuint (result, ==, 1);
+}
+
+static void
+fake_peer_stop (FakePeer *peer)
+{
+  if (peer->connection != NULL)
+    g_dbus_connection_close_sync (peer->connection, NULL, NULL);
+  g_clear_object (&peer->connection);
+  g_clear_pointer (&peer->app_id, g_free);
+  g_clear_pointer (&peer->caller_info, g_free);
+  g_clear_pointer (&peer->caller_exe, g_free);
+}
+
+static gboolean
+has_app_id (gpointer data)
+{
+  return ((FakePeer *) data)->app_id != NULL;
+}
+
+/* The proxy a sandbox talks through carries /.flatpak-info naming the app and the
+ * sandbox as its instance: read here through /proc/PID/root of the process that
+ * called, while it calls. */
+static void
+test_proxy_app_info (CsbSecFixture *fixture,
+                     gconstpointer  data)
+{
+  const char * const argv[] = {
+    "/bin/sh", "-c", GDBUS_CALL "--dest " WHO_NAME " --object-path /org/freedesktop/portal/desktop "
+    "--method org.example.ClaudeSandbox.SecurityTest.WhoAmI", NULL
+  };
+  FakePeer peer = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GKeyFile) info = g_key_file_new ();
+  g_autofree char *name = NULL;
+  g_autofree char *instance = NULL;
+  const char * const *protections;
+
+  fake_peer_start (&peer, &fixture->bus, WHO_NAME);
+  run = csb_test_launch (&fixture->bus, fixture->project, argv, NULL, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("inside: %s%s", run->out->str, run->err->str);
+  g_assert_nonnull (strstr (run->out->str, "('recorded',)"));
+
+  g_assert_nonnull (peer.caller_info);
+  g_test_message ("the caller's /.flatpak-info:\n%s", peer.caller_info);
+  g_assert_cmpstr (peer.caller_exe, ==, DBUS_PROXY);
+  g_assert_true (g_key_file_load_from_data (info, peer.caller_info, -1, G_KEY_FILE_NONE, NULL));
+  name = g_key_file_get_string (info, "Application", "name", NULL);
+  instance = g_key_file_get_string (info, "Instance", "instance-id", NULL);
+  g_assert_cmpstr (name, ==, CSB_DBUS_PROXY_APP_ID);
+  g_assert_cmpstr (instance, ==, csb_dbus_sandbox_get_id (run->sandbox));
+  g_assert_true (g_key_file_get_boolean (info, "Instance", "session-bus-proxy", NULL));
+  protections = csb_dbus_sandbox_get_protections (run->sandbox);
+  g_assert_true (g_strv_contains (protections, "dbus-app-identity"));
+  fake_peer_stop (&peer);
+}
+
+/* A real xdg-desktop-portal on the test bus, with a notification backend of ours
+ * that learns the app id the portal found: "" (a host app, trusted with every
+ * portal) for this test process, the sandbox's app id for a call from inside. */
+static void
+test_portal_app_id (CsbSecFixture *fixture,
+                    gconstpointer  data)
+{
+  const char *portal = "/usr/libexec/xdg-desktop-portal";
+  g_autofree char *portals_dir = g_build_filename (fixture->bus.dirs.root, "portals", NULL);
+  g_autofree char *portal_file = g_build_filename (portals_dir, "csb-test.portal", NULL);
+  g_autofree char *log_path = g_build_filename (fixture->bus.dirs.root, "portal.log", NULL);
+  g_autofree char *env_bus = g_strconcat ("DBUS_SESSION_BUS_ADDRESS=",
+                                          g_test_dbus_get_bus_address (fixture->bus.bus), NULL);
+  g_autofree char *env_dir = g_strconcat ("XDG_DESKTOP_PORTAL_DIR=", portals_dir, NULL);
+  g_autofree char *env_home = g_strconcat ("HOME=", fixture->bus.dirs.home, NULL);
+  g_autofree char *env_runtime = g_strconcat ("XDG_RUNTIME_DIR=", fixture->bus.dirs.runtime, NULL);
+  const char * const envp[] = {
+    env_bus, env_dir, env_home, env_runtime, "XDG_CURRENT_DESKTOP=csb-test",
+    "PATH=/usr/bin:/bin", "LANG=C.UTF-8", NULL
+  };
+  const char * const argv[] = { portal, "--replace", "--verbose", NULL };
+  FakePeer impl = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *log = NULL;
+  GPid pid = 0;
+  int log_fd, status = -1;
+  gboolean up = FALSE;
+
+  if (!g_file_test (portal, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("xdg-desktop-portal is not installed (Debian package xdg-desktop-portal; "
+                   "build-aux/setup.sh installs it)");
+      return;
+    }
+  fake_peer_start (&impl, &fixture->bus, IMPL_NAME);
+  g_assert_cmpint (g_mkdir_with_parents (portals_dir, 0700), ==, 0);
+  csb_test_write_file (portal_file,
+                       "[portal]\nDBusName=" IMPL_NAME "\n"
+                       "Interfaces=org.freedesktop.impl.portal.Notification;\n"
+                       "UseIn=csb-test\n", 0644);
+  log_fd = open (log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  g_assert_cmpint (log_fd, >=, 0);
+  g_spawn_async_with_pipes_and_fds (NULL, argv, envp,
+                                    G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL,
+                                    NULL, NULL, -1, log_fd, log_fd, NULL, NULL, 0, &pid,
+                                    NULL, NULL, NULL, &error);
+  close (log_fd);
+  g_assert_no_error (error);
+
+  for (guint i = 0; i < 200 && !up; i++)
+    {
+      g_clear_pointer (&reply, g_variant_unref);
+      reply = g_dbus_connection_call_sync (fixture->bus.connection, "org.freedesktop.DBus",
+                                           "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                           "NameHasOwner",
+                                           g_variant_new ("(s)", "org.freedesktop.portal.Desktop"),
+                                           G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE, -1,
+                                           NULL, NULL);
+      if (reply != NULL)
+        g_variant_get (reply, "(b)", &up);
+      if (!up)
+        csb_test_sleep_ms (50);
+    }
+  g_assert_true (up);
+
+  /* From this process: a host app. */
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = g_dbus_connection_call_sync (fixture->bus.connection, "org.freedesktop.portal.Desktop",
+                                       "/org/freedesktop/portal/desktop",
+                                       "org.freedesktop.portal.Notification", "AddNotification",
+                                       g_variant_new_parsed ("('csb-host', {'title': <'host'>})"),
+                                       NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_until (has_app_id, &impl, 10000));
+  g_assert_cmpstr (impl.app_id, ==, "");
+  g_clear_pointer (&impl.app_id, g_free);
+
+  /* From inside: the sandbox's app. */
+  out = csb_sec_run_sh (fixture,
+                        GDBUS_CALL "--dest org.freedesktop.portal.Desktop "
+                        "--object-path /org/freedesktop/portal/desktop "
+                        "--method org.freedesktop.portal.Notification.AddNotification "
+                        "csb-inside \"{'title': <'inside'>}\" 2>&1",
+                        NULL, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_true (csb_test_run_until (has_app_id, &impl, 10000));
+  log = csb_sec_read_file (log_path);
+  g_test_message ("xdg-desktop-portal's log:\n%s", log ? log : "");
+  g_assert_cmpstr (impl.app_id, ==, CSB_DBUS_PROXY_APP_ID);
+
+  kill (pid, SIGTERM);
+  waitpid (pid, NULL, 0);
+  g_spawn_close_pid (pid);
+  fake_peer_stop (&impl);
+}
+
 static void
 test_list_names (CsbSecFixture *fixture,
                  gconstpointer  data)
@@ -356,6 +633,10 @@ main (int    argc,
               test_systemd_invisible, teardown);
   g_test_add ("/security/dbus/keyring-unreachable", CsbSecFixture, NULL, setup,
               test_keyring_unreachable, teardown);
+  g_test_add ("/security/dbus/proxy-app-info", CsbSecFixture, NULL, setup,
+              test_proxy_app_info, teardown);
+  g_test_add ("/security/dbus/portal-app-id", CsbSecFixture, NULL, setup,
+              test_portal_app_id, teardown);
   g_test_add ("/security/dbus/list-names", CsbSecFixture, NULL, setup,
               test_list_names, teardown);
   g_test_add ("/security/dbus/talk-list-reachable", CsbSecFixture, NULL, setup,
