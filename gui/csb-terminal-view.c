@@ -93,6 +93,16 @@ csb_terminal_view_init (CsbTerminalView *self)
   vte_terminal_set_scroll_on_keystroke (VTE_TERMINAL (self), TRUE);
   vte_terminal_set_mouse_autohide (VTE_TERMINAL (self), TRUE);
   vte_terminal_set_size (VTE_TERMINAL (self), 100, 30);
+  /* What the sandbox writes is hostile (the CLI filters it, see CsbEscapeFilter);
+   * here VTE itself is the filter. Links (OSC 8) off, whatever the default; no sixel
+   * images. VTE has no clipboard write (OSC 52 is parsed and ignored, as in 0.70 and
+   * since), the window title (OSC 0/2) is not used by the app (its tabs show the
+   * sandbox's name), and the answers VTE gives to report requests (DSR, DA,
+   * DECRQSS…) come out of its ::commit signal, which this page writes into the
+   * sandbox's terminal: they go back to the program that asked, inside, and never
+   * to a shell of the host. */
+  vte_terminal_set_allow_hyperlink (VTE_TERMINAL (self), FALSE);
+  vte_terminal_set_enable_sixel (VTE_TERMINAL (self), FALSE);
   gtk_widget_set_hexpand (GTK_WIDGET (self), TRUE);
   gtk_widget_set_vexpand (GTK_WIDGET (self), TRUE);
 }

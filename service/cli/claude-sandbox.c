@@ -54,6 +54,7 @@ static char *opt_attach;
 static char *opt_stop;
 static char *opt_remove;
 static gboolean opt_version;
+static gboolean opt_raw;
 
 static gboolean
 on_network_option (const char *option_name,
@@ -120,6 +121,8 @@ static const GOptionEntry manage_entries[] = {
     N_("Stop a sandbox and wait until it has ended"), N_("ID") },
   { "remove", 0, 0, G_OPTION_ARG_STRING, &opt_remove,
     N_("Forget an ended sandbox (its logs stay on disk)"), N_("ID") },
+  { "raw", 0, 0, G_OPTION_ARG_NONE, &opt_raw,
+    N_("Pass the sandbox's output to the terminal unfiltered (see below)"), NULL },
   { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version,
     N_("Show the version and exit"), NULL },
   { NULL }
@@ -480,8 +483,8 @@ run_launch (const char         *project_dir,
     }
 
   if (interactive)
-    return csb_cli_run_interactive (sandbox, id);
-  return csb_cli_run_with_stdio (sandbox, id, stderr_pipe);
+    return csb_cli_run_interactive (sandbox, id, opt_raw);
+  return csb_cli_run_with_stdio (sandbox, id, stderr_pipe, opt_raw);
 }
 
 /* ---- managing ---------------------------------------------------------------------- */
@@ -597,7 +600,7 @@ run_attach (GDBusConnection *bus,
       return CSB_CLI_EXIT_FAILED;
     }
   /* An ended sandbox still replays its output, then gives its exit status. */
-  return csb_cli_run_interactive (sandbox, csb_dbus_sandbox_get_id (sandbox));
+  return csb_cli_run_interactive (sandbox, csb_dbus_sandbox_get_id (sandbox), opt_raw);
 }
 
 static void
@@ -714,6 +717,11 @@ main (int   argc,
       "On a terminal, the sandbox gets a terminal of its own that claude-sandbox\n"
       "relays: Ctrl-C and every other key go to the program inside. Press Ctrl-] to\n"
       "detach; the sandbox keeps running, and --attach ID comes back to it.\n"
+      "What the sandbox writes to your terminal is filtered: text, colours, cursor\n"
+      "movement and the screen modes of full-screen programs pass; escape sequences\n"
+      "that make a terminal act (clipboard writes (OSC 52), links (OSC 8), report\n"
+      "requests whose answers it would type, device control strings, tmux\n"
+      "passthrough, C1 controls) are dropped. --raw turns the filter off.\n"
       "When neither standard input nor output is a terminal (scripts, pipes), the\n"
       "sandbox reads and writes them directly; SIGINT or SIGTERM stops it.\n"
       "\n"
@@ -750,6 +758,8 @@ main (int   argc,
       if (launch_options_given ())
         return usage_error (_("launch options cannot be combined with --list, --attach, "
                               "--stop or --remove"));
+      if (opt_raw && !opt_attach)
+        return usage_error (_("--raw goes with a launch or --attach"));
       if ((bus = connect_to_service ()) == NULL)
         return opt_attach ? CSB_CLI_EXIT_FAILED : EXIT_FAILURE;
       if (opt_list)

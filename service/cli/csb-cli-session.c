@@ -25,6 +25,7 @@
 
 #include "csb-cli-common.h"
 #include "csb-cli-session.h"
+#include "csb-escape-filter.h"
 #include "csb-terminal-relay.h"
 #include "csb-tty.h"
 
@@ -42,6 +43,7 @@ typedef struct
   int               size_fd;       /* the tty whose size the sandbox gets, or -1 */
   guint16           columns, rows;
   int               stderr_pipe;   /* read end relayed to our stderr, or -1 */
+  CsbEscapeFilter  *stderr_filter; /* what of it reaches our stderr (a tty); NULL: raw */
   guint             stderr_watch;
   guint             drain_timeout;
   guint             signal_sources[4];
@@ -61,6 +63,7 @@ session_clear (Session *session)
   if (session->stderr_pipe >= 0)
     close (session->stderr_pipe);
   session->stderr_pipe = -1;
+  g_clear_pointer (&session->stderr_filter, csb_escape_filter_free);
   if (session->sandbox != NULL)
     g_signal_handlers_disconnect_by_data (session->sandbox, session);
   if (session->relay != NULL)
@@ -174,10 +177,18 @@ on_stderr_pipe (int          fd,
     return G_SOURCE_CONTINUE;
   if (n > 0)
     {
-      /* Our stderr is a terminal here (that is why it is relayed): writes are quick. */
+      g_autoptr(GByteArray) shown = g_byte_array_new ();
+
+      /* Our stderr is a terminal here (that is why it is relayed): the filter keeps
+       * the sandbox from making it act, and writes are quick. */
+      if (session->stderr_filter != NULL)
+        csb_escape_filter_feed (session->stderr_filter, (const guint8 *) buf, n, shown);
+      else
+        g_byte_array_append (shown, (const guint8 *) buf, n);
+      n = shown->len;
       for (ssize_t done = 0; done < n;)
         {
-          ssize_t w = write (STDERR_FILENO, buf + done, n - done);
+          ssize_t w = write (STDERR_FILENO, shown->data + done, n - done);
           if (w < 0 && errno == EINTR)
             continue;
           if (w <= 0)
@@ -329,10 +340,11 @@ print_service_gone (const char *id)
 }
 
 /* Relays the user's terminal to the sandbox's until the sandbox ends (its status is
- * returned) or the user detaches. */
+ * returned) or the user detaches. @raw: the sandbox's output unfiltered. */
 int
 csb_cli_run_interactive (CsbDBusSandbox *sandbox,
-                         const char     *id)
+                         const char     *id,
+                         gboolean        raw)
 {
   g_auto(Session) session;
   g_autoptr(GUnixFDList) fd_list = NULL;
@@ -359,6 +371,7 @@ csb_cli_run_interactive (CsbDBusSandbox *sandbox,
       return CSB_CLI_EXIT_FAILED;
     }
   session.relay = csb_terminal_relay_new (stream_fd, STDIN_FILENO, STDOUT_FILENO, DETACH_KEY);
+  csb_terminal_relay_set_raw (session.relay, raw);
   g_signal_connect (session.relay, "finished", G_CALLBACK (on_relay_finished), &session);
 
   session.size_fd = isatty (STDOUT_FILENO) ? STDOUT_FILENO : STDIN_FILENO;
@@ -395,6 +408,11 @@ csb_cli_run_interactive (CsbDBusSandbox *sandbox,
         return 128 + session.signal_number;
       return end == CSB_TERMINAL_RELAY_HANGUP ? 128 + SIGHUP : EXIT_SUCCESS;
     }
+  /* The sandbox ended; a program that died, or meant harm, may have left our
+   * terminal in a mode the filter let through (mouse reporting, a keyboard
+   * protocol): the shell we return to expects none. --raw leaves it as it is. */
+  if (end == CSB_TERMINAL_RELAY_EOF && !raw)
+    csb_tty_reset_modes (STDOUT_FILENO);
   if (session.service_gone)
     {
       print_service_gone (id);
@@ -410,16 +428,20 @@ csb_cli_run_interactive (CsbDBusSandbox *sandbox,
   return session_exit_status (&session);
 }
 
-/* Waits for a sandbox that works on our stdio; takes @stderr_pipe (or -1). */
+/* Waits for a sandbox that works on our stdio; takes @stderr_pipe (or -1), whose
+ * output goes to our stderr, filtered unless @raw. */
 int
 csb_cli_run_with_stdio (CsbDBusSandbox *sandbox,
                         const char     *id,
-                        int             stderr_pipe)
+                        int             stderr_pipe,
+                        gboolean        raw)
 {
   g_auto(Session) session;
 
   session_init (&session, sandbox, id);
   session.stderr_pipe = stderr_pipe;
+  if (!raw)
+    session.stderr_filter = csb_escape_filter_new ();
   if (stderr_pipe >= 0)
     session.stderr_watch = g_unix_fd_add (stderr_pipe, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                           on_stderr_pipe, &session);

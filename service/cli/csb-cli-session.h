@@ -7,9 +7,11 @@
 G_BEGIN_DECLS
 
 int csb_cli_run_interactive  (CsbDBusSandbox *sandbox,
-                              const char     *id);
+                              const char     *id,
+                              gboolean        raw);
 int csb_cli_run_with_stdio   (CsbDBusSandbox *sandbox,
                               const char     *id,
-                              int             stderr_pipe);
+                              int             stderr_pipe,
+                              gboolean        raw);
 
 G_END_DECLS

@@ -6,6 +6,10 @@
  * bounded queue; while a queue is full its source is not read, so a slow terminal
  * slows the sandbox's output down instead of growing our memory.
  *
+ * What the sandbox writes goes through a CsbEscapeFilter on its way to our output
+ * (unless raw): the user's terminal must not be made to act for it (clipboard,
+ * links, answers typed back as if by the user).
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
@@ -18,6 +22,7 @@
 #include <glib/gi18n.h>
 #include <glib-unix.h>
 
+#include "csb-escape-filter.h"
 #include "csb-terminal-relay.h"
 
 #define QUEUE_MAX (64 * 1024)
@@ -32,6 +37,7 @@ struct _CsbTerminalRelay
   int                  output_fd;
   int                  detach_key;   /* -1: none */
   gboolean             input_is_tty;
+  CsbEscapeFilter     *filter;       /* NULL: raw */
 
   GByteArray          *to_stream;
   GByteArray          *to_output;
@@ -160,7 +166,10 @@ on_stream_io (int          fd,
 
       if (n > 0)
         {
-          g_byte_array_append (self->to_output, buf, n);
+          if (self->filter != NULL)
+            csb_escape_filter_feed (self->filter, buf, n, self->to_output);
+          else
+            g_byte_array_append (self->to_output, buf, n);
           if (!flush_to_output (self))
             return G_SOURCE_REMOVE;
         }
@@ -300,6 +309,7 @@ csb_terminal_relay_finalize (GObject *object)
     close (self->stream_fd);
   g_byte_array_unref (self->to_stream);
   g_byte_array_unref (self->to_output);
+  g_clear_pointer (&self->filter, csb_escape_filter_free);
   g_clear_error (&self->error);
   G_OBJECT_CLASS (csb_terminal_relay_parent_class)->finalize (object);
 }
@@ -326,6 +336,7 @@ csb_terminal_relay_init (CsbTerminalRelay *self)
   self->detach_key = -1;
   self->to_stream = g_byte_array_new ();
   self->to_output = g_byte_array_new ();
+  self->filter = csb_escape_filter_new ();
 }
 
 /* Takes @stream_fd. @input_fd and @output_fd stay the caller's and must already be
@@ -349,6 +360,20 @@ csb_terminal_relay_new (int stream_fd,
   self->input_is_tty = input_fd >= 0 && isatty (input_fd);
   self->detach_key = self->input_is_tty ? detach_key : -1;
   return self;
+}
+
+/* @raw: pass the sandbox's output on as it is, escape sequences and all (the
+ * default filters it). Call before csb_terminal_relay_start(). */
+void
+csb_terminal_relay_set_raw (CsbTerminalRelay *self,
+                            gboolean          raw)
+{
+  g_return_if_fail (CSB_IS_TERMINAL_RELAY (self));
+
+  if (raw)
+    g_clear_pointer (&self->filter, csb_escape_filter_free);
+  else if (self->filter == NULL)
+    self->filter = csb_escape_filter_new ();
 }
 
 gboolean

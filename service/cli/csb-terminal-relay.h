@@ -21,6 +21,8 @@ CsbTerminalRelay    *csb_terminal_relay_new        (int               stream_fd,
                                                     int               input_fd,
                                                     int               output_fd,
                                                     int               detach_key);
+void                 csb_terminal_relay_set_raw    (CsbTerminalRelay *self,
+                                                    gboolean          raw);
 gboolean             csb_terminal_relay_start      (CsbTerminalRelay *self,
                                                     GError          **error);
 CsbTerminalRelayEnd  csb_terminal_relay_get_end    (CsbTerminalRelay *self);

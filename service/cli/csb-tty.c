@@ -155,7 +155,11 @@ csb_tty_reset_modes (int fd)
     "\033[0m"                                   /* attributes */
     "\033[?25h"                                 /* cursor visible */
     "\033[?1000l\033[?1002l\033[?1003l\033[?1006l" /* mouse reporting */
+    "\033[?1005l\033[?1015l\033[?1016l"          /* mouse encodings */
+    "\033[?1004l"                               /* focus events */
+    "\033[?2026l"                               /* synchronized output */
     "\033[?2004l"                               /* bracketed paste */
+    "\033[>4m\033[=0;1u"                        /* modifyOtherKeys, kitty keyboard */
     "\033[?1l\033>";                            /* cursor and keypad keys */
   gsize done = 0;
 

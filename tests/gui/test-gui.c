@@ -354,6 +354,8 @@ test_terminal_output (void)
 
   g_assert_nonnull (page);
   terminal = csb_terminal_page_get_terminal (CSB_TERMINAL_PAGE (page));
+  /* Nothing the sandbox prints becomes a link (OSC 8). */
+  g_assert_false (vte_terminal_get_allow_hyperlink (terminal));
 
   type_into (launched_path, "echo sandboxed-$((6*7))\r");
   g_assert_true (wait_terminal (launched_path, "sandboxed-42"));
