@@ -59,6 +59,7 @@ csb_format_protection (const char *protection)
     { "no-new-privs", N_("No new privileges") },
     { "no-nested-userns", N_("No nested user namespaces") },
     { "private-home", N_("Private home folder") },
+    { "claude-home", N_("Claude Code home of its own, per project") },
     { "claude-config-ro", N_("Claude Code’s hooks and settings read-only") },
     { "git-config-ro", N_("Project’s git hooks and config read-only") },
     { "clear-environment", N_("Cleared environment") },

@@ -27,15 +27,15 @@
 
 #include "csb-bwrap-backend.h"
 #include "csb-claude-config.h"
+#include "csb-claude-home.h"
 #include "csb-dbus-proxy.h"
 #include "csb-error.h"
 #include "csb-guest-stage.h"
 #include "csb-peer.h"
 #include "csb-seccomp.h"
 
-/* Where the sandbox finds its ~/.claude.json copy and, with a filtered network, the
- * proxy's socket and our helper (all in its private /run). */
-#define SANDBOX_STATE_DIR "/run/claude-sandbox"
+/* With a filtered network, where the sandbox finds the proxy's socket and our helper
+ * (in its private /run). */
 #define SANDBOX_NET_SOCKET "/run/claude-sandbox-net/proxy.sock"
 #define SANDBOX_INIT "/run/claude-sandbox-init"
 #define SANDBOX_NET_PORT "3128"
@@ -54,7 +54,7 @@ struct _CsbBwrapBackend
   gboolean           ended;
   int                exit_status;
   char              *exit_error;
-  char              *claude_json_copy;
+  gboolean           claude_home;    /* write its login back at the end */
   GStrv              protections;
 };
 
@@ -502,6 +502,39 @@ add_project_bind (CsbSandboxSpec *spec,
   return TRUE;
 }
 
+/* The project's Claude home at ~/.claude and ~/.claude.json, the user's own settings,
+ * CLAUDE.md, commands… read-only over it: all bound from descriptors the service
+ * opened without following links, so nothing a sandbox planted redirects a bind. */
+static void
+add_claude_home (CsbArgv       *args,
+                 CsbClaudeHome *claude_home,
+                 const char    *home,
+                 GPtrArray     *protections)
+{
+  g_autofree char *claude_dir = g_build_filename (home, ".claude", NULL);
+  g_autofree char *json_link = g_build_filename (home, ".claude.json", NULL);
+
+  csb_argv_add (args, "--bind-fd");
+  csb_argv_addf (args, "%d", csb_argv_take_fd (args, dup (claude_home->claude_fd)));
+  csb_argv_add (args, claude_dir);
+  for (guint i = 0; i < claude_home->user_entries->len; i++)
+    {
+      CsbClaudeUserEntry *entry = g_ptr_array_index (claude_home->user_entries, i);
+      g_autofree char *dest = g_build_filename (claude_dir, entry->name, NULL);
+
+      csb_argv_add (args, "--ro-bind-fd");
+      csb_argv_addf (args, "%d", csb_argv_take_fd (args, dup (entry->fd)));
+      csb_argv_add (args, dest);
+    }
+  /* A folder, not the file: Claude Code replaces ~/.claude.json by rename. */
+  csb_argv_add (args, "--bind-fd");
+  csb_argv_addf (args, "%d", csb_argv_take_fd (args, dup (claude_home->json_fd)));
+  csb_argv_add_args (args, CSB_CLAUDE_HOME_JSON_INSIDE,
+                     "--symlink", CSB_CLAUDE_HOME_JSON_INSIDE "/.claude.json", json_link, NULL);
+  g_ptr_array_add (protections, g_strdup ("claude-home"));
+  g_ptr_array_add (protections, g_strdup ("claude-config-ro"));
+}
+
 static CsbArgv *
 build_args (CsbSandboxSpec *spec,
             GPtrArray      *protections,
@@ -509,15 +542,11 @@ build_args (CsbSandboxSpec *spec,
 {
   g_autoptr(CsbArgv) args = csb_argv_new ();
   g_autoptr(CsbClaudeInstall) claude = NULL;
-  g_autoptr(GPtrArray) protected = NULL;
+  g_autoptr(CsbClaudeHome) claude_home = NULL;
   g_autofree char *home = g_strdup (g_get_home_dir ());
   g_autofree char *shell = csb_user_shell (spec->settings);
   g_autofree char *passwd_path = NULL;
   g_autofree char *group_path = NULL;
-  g_autofree char *claude_dir = NULL;
-  g_autofree char *claude_json_dir = NULL;
-  g_autofree char *claude_json_copy = NULL;
-  g_autofree char *claude_json_store = NULL;
   g_autofree char *run_user = g_strdup_printf ("/run/user/%u", (guint) getuid ());
   g_autofree char *token = NULL;
   g_autofree char *path_env = NULL;
@@ -550,22 +579,8 @@ build_args (CsbSandboxSpec *spec,
   if (!write_identity_files (spec, home, shell, &passwd_path, &group_path, error))
     return NULL;
 
-  claude_dir = g_build_filename (home, ".claude", NULL);
-  if ((protected = csb_claude_protect_paths (claude_dir, error)) == NULL)
+  if ((claude_home = csb_claude_home_prepare (spec->project_dir, error)) == NULL)
     return NULL;
-
-  claude_json_dir = g_build_filename (spec->runtime_dir, "claude-json", NULL);
-  claude_json_copy = g_build_filename (claude_json_dir, ".claude.json", NULL);
-  claude_json_store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
-                                        "claude.json", NULL);
-  if (g_mkdir_with_parents (claude_json_dir, 0700) != 0 ||
-      !csb_claude_json_prepare (home, claude_json_store, claude_json_copy, error))
-    {
-      if (error != NULL && *error == NULL)
-        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s",
-                     claude_json_dir, g_strerror (errno));
-      return NULL;
-    }
 
   /* Namespaces and privileges. */
   /* --unshare-all only tries a user namespace, and as root does not make one:
@@ -644,20 +659,7 @@ build_args (CsbSandboxSpec *spec,
   /* A fresh home at the real path, with only what Claude Code and git need. */
   csb_argv_add_args (args, "--perms", "0700", "--tmpfs", home, NULL);
   g_ptr_array_add (protections, g_strdup ("private-home"));
-  csb_argv_add_args (args, "--bind", claude_dir, claude_dir, NULL);
-  g_ptr_array_add (protections, g_strdup ("claude-config-ro"));
-  for (guint i = 0; i < protected->len; i++)
-    {
-      const char *path = g_ptr_array_index (protected, i);
-      add_ro_bind (args, path, path);
-    }
-  {
-    g_autofree char *link_target = g_build_filename (SANDBOX_STATE_DIR, ".claude.json", NULL);
-    g_autofree char *link_path = g_build_filename (home, ".claude.json", NULL);
-
-    csb_argv_add_args (args, "--bind", claude_json_dir, SANDBOX_STATE_DIR,
-                       "--symlink", link_target, link_path, NULL);
-  }
+  add_claude_home (args, claude_home, home, protections);
   {
     static const char * const home_ro[] = {
       ".gitconfig", ".config/git", ".ssh/config", ".ssh/known_hosts", NULL
@@ -807,7 +809,6 @@ typedef struct
 {
   GPid  monitor_pid;
   int   control_fd;
-  char *claude_json_copy;
   GStrv protections;
 } SpawnResult;
 
@@ -816,7 +817,6 @@ spawn_result_free (SpawnResult *result)
 {
   if (result->control_fd >= 0)
     close (result->control_fd);
-  g_free (result->claude_json_copy);
   g_strfreev (result->protections);
   g_free (result);
 }
@@ -1173,8 +1173,6 @@ spawn_thread (GTask        *task,
   result->monitor_pid = pid;
   result->control_fd = control_fd;
   result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
-  result->claude_json_copy = g_build_filename (spec->runtime_dir, "claude-json",
-                                               ".claude.json", NULL);
   g_task_return_pointer (task, result, (GDestroyNotify) spawn_result_free);
   return;
 
@@ -1209,16 +1207,9 @@ cleanup_thread (GTask        *task,
   CsbSandboxSpec *spec = self->spec;
   g_autoptr(GError) error = NULL;
 
-  if (self->claude_json_copy != NULL && g_file_test (self->claude_json_copy, G_FILE_TEST_EXISTS))
-    {
-      g_autofree char *store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
-                                                 "claude.json", NULL);
-
-      if (!csb_claude_json_write_back (g_get_home_dir (), store, self->claude_json_copy,
-                                       &error))
-        g_warning ("sandbox %s: ~/.claude.json not written back: %s", spec->id,
-                   error->message);
-    }
+  /* What the sandbox wrote is hostile: a refusal is logged, never fatal. */
+  if (self->claude_home && !csb_claude_home_write_back (spec->project_dir, &error))
+    g_message ("sandbox %s: its login was not written back: %s", spec->id, error->message);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -1408,7 +1399,7 @@ on_spawned (GObject      *source,
     }
 
   self->protections = g_steal_pointer (&spawned->protections);
-  self->claude_json_copy = g_steal_pointer (&spawned->claude_json_copy);
+  self->claude_home = TRUE;
   self->monitor_pid = spawned->monitor_pid;
   g_child_watch_add_full (G_PRIORITY_DEFAULT, spawned->monitor_pid, on_monitor_exited,
                           g_object_ref (self), g_object_unref);
@@ -1471,8 +1462,7 @@ csb_bwrap_backend_adopt (CsbBackend         *backend,
 
   self->spec = spec;
   self->protections = g_strdupv ((char **) protections);
-  self->claude_json_copy = g_build_filename (spec->runtime_dir, "claude-json", ".claude.json",
-                                             NULL);
+  self->claude_home = TRUE;
   control_fd = monitor_connect (spec, "WATCH\n", NULL);
   if (control_fd < 0)
     g_idle_add_full (G_PRIORITY_DEFAULT, on_adopted_gone, g_object_ref (self), g_object_unref);
@@ -1576,7 +1566,6 @@ csb_bwrap_backend_finalize (GObject *object)
   CsbBwrapBackend *self = CSB_BWRAP_BACKEND (object);
 
   g_clear_object (&self->cancellable);
-  g_free (self->claude_json_copy);
   g_free (self->exit_error);
   g_strfreev (self->protections);
   G_OBJECT_CLASS (csb_bwrap_backend_parent_class)->finalize (object);

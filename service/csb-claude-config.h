@@ -1,6 +1,5 @@
 /* csb-claude-config.h — what every backend needs of the user's Claude Code set-up:
- * where `claude` is, which parts of ~/.claude must stay read-only, and ~/.claude.json,
- * which sandboxes get as a copy and hand back only the keys that are safe.
+ * where `claude` is (its Claude home: csb-claude-home.h).
  * All blocking (file system); call from a worker thread.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
@@ -29,17 +28,5 @@ CsbClaudeInstall *csb_claude_install_find  (const char * const *environ,
                                             GError            **error);
 void              csb_claude_install_free  (CsbClaudeInstall   *install);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CsbClaudeInstall, csb_claude_install_free)
-
-GPtrArray        *csb_claude_protect_paths (const char         *claude_dir,
-                                            GError            **error);
-
-gboolean          csb_claude_json_prepare  (const char         *home,
-                                            const char         *store_path,
-                                            const char         *copy_path,
-                                            GError            **error);
-gboolean          csb_claude_json_write_back (const char       *home,
-                                              const char       *store_path,
-                                              const char       *copy_path,
-                                              GError          **error);
 
 G_END_DECLS

@@ -8,9 +8,9 @@
  * The container's root is a fresh folder of ours in the sandbox's runtime
  * folder, read-only inside, holding only mount points and a curated /etc; on it
  * libvirt mounts the host's /usr (and /opt) read-only, tmpfs layers for /tmp,
- * /var/tmp, /run and $HOME, and binds for the project (rw, at its path),
- * ~/.claude (rw, the files that make the host's claude execute things ro), git
- * and ssh config (ro) and the control folder. A user namespace maps container
+ * /var/tmp, /run and $HOME, and binds for the project (rw, at its path), the
+ * project's Claude home at ~/.claude (rw, copies of the user's settings ro over
+ * it), git and ssh config (ro) and the control folder. A user namespace maps container
  * root to an unprivileged host id and the sandbox's user to the real user, so
  * files keep their owner on both sides.
  *
@@ -39,6 +39,7 @@
 #include <libvirt/virterror.h>
 
 #include "csb-claude-config.h"
+#include "csb-claude-home.h"
 #include "csb-container-backend.h"
 #include "csb-container-domain.h"
 #include "csb-error.h"
@@ -424,10 +425,7 @@ build_container (Setup      *setup,
   g_autofree char *gid_text = g_strdup_printf ("%u", gid_inside);
   g_autofree char *claude_dir = g_build_filename (home, ".claude", NULL);
   g_autofree char *etc = g_build_filename (setup->root_dir, "etc", NULL);
-  g_autofree char *ctl_json = g_build_filename (ctl_dir, "claude-json", NULL);
-  g_autofree char *json_copy = g_build_filename (ctl_json, ".claude.json", NULL);
-  g_autofree char *json_store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
-                                                  "claude.json", NULL);
+  g_autofree char *claude_user_dir = g_build_filename (spec->runtime_dir, "claude-user", NULL);
   g_autofree char *path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:"
                                         "/usr/sbin:/sbin");
   g_autofree char *token = NULL;
@@ -435,7 +433,8 @@ build_container (Setup      *setup,
   g_autofree char *init_copy = g_build_filename (ctl_dir, "init", NULL);
   g_autofree char *init_inside = g_build_filename (CTL_INSIDE, "init", NULL);
   g_autoptr(CsbClaudeInstall) claude = NULL;
-  g_autoptr(GPtrArray) protected = NULL;
+  g_autoptr(CsbClaudeHome) claude_home = NULL;
+  g_autoptr(GPtrArray) claude_user = NULL;
   g_autoptr(GPtrArray) env = NULL;
   gboolean wants_claude = g_str_equal (spec->command[0], "claude");
   CsbStageUser user = { user_name, uid_inside, gid_inside, home, shell };
@@ -535,25 +534,26 @@ build_container (Setup      *setup,
   g_free (domain->init);
   domain->init = g_steal_pointer (&init_inside);
 
-  /* ~/.claude: rw, what makes the host's claude run things ro. */
-  if ((protected = csb_claude_protect_paths (claude_dir, error)) == NULL ||
-      !add_bind (setup, claude_dir, claude_dir, FALSE, error))
+  /* ~/.claude: the project's Claude home, rw; copies of the user's own settings ro
+   * over it (libvirt binds paths, not descriptors: copies made without following
+   * links, owner-checked, size-capped, in a folder no sandbox sees). No sandbox sees
+   * the folder that holds the home's two folders, so their paths cannot be swapped
+   * under libvirt. */
+  if ((claude_home = csb_claude_home_prepare (spec->project_dir, error)) == NULL ||
+      (claude_user = csb_claude_home_stage_user (claude_home, claude_user_dir, error)) == NULL ||
+      !add_bind (setup, claude_home->claude_dir, claude_dir, FALSE, error))
     return FALSE;
-  for (guint i = 0; i < protected->len; i++)
+  for (guint i = 0; i < claude_user->len; i++)
     {
-      const char *path = g_ptr_array_index (protected, i);
-      csb_container_domain_config_add_fs (domain, path, path, TRUE);
+      const char *name = g_ptr_array_index (claude_user, i);
+      g_autofree char *src = g_build_filename (claude_user_dir, name, NULL);
+      g_autofree char *dest = g_build_filename (claude_dir, name, NULL);
+
+      csb_container_domain_config_add_fs (domain, src, dest, TRUE);
     }
+  g_ptr_array_add (setup->protections, g_strdup ("claude-home"));
   g_ptr_array_add (setup->protections, g_strdup ("claude-config-ro"));
-  if (g_mkdir_with_parents (ctl_json, 0700) != 0 ||
-      !csb_claude_json_prepare (home, json_store, json_copy, error))
-    {
-      if (error != NULL && *error == NULL)
-        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", ctl_json,
-                     g_strerror (errno));
-      return FALSE;
-    }
-  if (!add_bind (setup, ctl_json, STATE_INSIDE, FALSE, error))
+  if (!add_bind (setup, claude_home->json_dir, STATE_INSIDE, FALSE, error))
     return FALSE;
   {
     g_autofree char *link_path = g_build_filename (home, ".claude.json", NULL);
@@ -867,10 +867,15 @@ cleanup (CsbDomainRun *run,
                            "the container could not set up the sandbox (its console says why)",
                            "the container ended without reporting the command's exit status "
                            "(libvirt's log, /var/log/libvirt/lxc/, may say why)");
-  csb_libvirt_write_back_claude_json (run->ctl_dir, run->spec->id);
-  /* Nothing stays behind: the root's mount points and the control folder. */
+  csb_libvirt_write_back_claude_home (run->spec->project_dir, run->spec->id);
+  /* Nothing stays behind: the root's mount points, the control folder and the copies
+   * of the user's Claude settings. */
   rm_rf (self->root_dir);
   rm_rf (run->ctl_dir);
+  {
+    g_autofree char *claude_user = g_build_filename (run->spec->runtime_dir, "claude-user", NULL);
+    rm_rf (claude_user);
+  }
 }
 
 static void

@@ -20,7 +20,7 @@
 #include <libvirt/virterror.h>
 #include <libvirt-glib/libvirt-glib.h>
 
-#include "csb-claude-config.h"
+#include "csb-claude-home.h"
 #include "csb-console-log.h"
 #include "csb-error.h"
 #include "csb-libvirt.h"
@@ -114,16 +114,14 @@ csb_libvirt_xml_append_identity (GString    *xml,
 /* ---- the end ------------------------------------------------------------------------ */
 
 void
-csb_libvirt_write_back_claude_json (const char *ctl_dir,
+csb_libvirt_write_back_claude_home (const char *project_dir,
                                     const char *sandbox_id)
 {
-  g_autofree char *copy = g_build_filename (ctl_dir, "claude-json", ".claude.json", NULL);
-  g_autofree char *store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
-                                             "claude.json", NULL);
   g_autoptr(GError) error = NULL;
 
-  if (!csb_claude_json_write_back (g_get_home_dir (), store, copy, &error))
-    g_warning ("sandbox %s: ~/.claude.json not written back: %s", sandbox_id, error->message);
+  /* What the sandbox wrote is hostile: a refusal is logged, never fatal. */
+  if (!csb_claude_home_write_back (project_dir, &error))
+    g_message ("sandbox %s: its login was not written back: %s", sandbox_id, error->message);
 }
 
 /* ---- the console bridge ------------------------------------------------------------- */

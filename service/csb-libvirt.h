@@ -36,9 +36,9 @@ void          csb_libvirt_xml_append_identity (GString    *xml,
                                                const char *key,
                                                const char *ns);
 
-/* After a domain ended: the ~/.claude.json the sandbox changed (in @ctl_dir)
- * back into the user's; a failure is logged. Blocking. */
-void          csb_libvirt_write_back_claude_json (const char *ctl_dir,
+/* After a domain ended: the login the sandbox's Claude home holds, validated, back
+ * into the user's files; a refusal is logged. Blocking. */
+void          csb_libvirt_write_back_claude_home (const char *project_dir,
                                                   const char *sandbox_id);
 
 /* Two threads copying bytes between @console and the sandbox's stdio: the

@@ -45,6 +45,7 @@
 #include <libvirt-glib/libvirt-glib.h>
 
 #include "csb-claude-config.h"
+#include "csb-claude-home.h"
 #include "csb-console-log.h"
 #include "csb-error.h"
 #include "csb-guest-stage.h"
@@ -57,7 +58,6 @@
 /* In the runtime folder (not the control share the guest sees): what a restarted
  * service needs beyond the sandbox's record to take the VM over. */
 #define ADOPT_FILE "vm.ini"
-#define GUEST_STATE_DIR "/run/claude-sandbox"
 #define HOSTNAME "claude-sandbox"
 
 struct _CsbVmBackend
@@ -615,15 +615,13 @@ build_guest (Setup      *setup,
   g_autofree char *run_user = g_strdup_printf ("/run/user/%u", (guint) getuid ());
   g_autofree char *claude_dir = g_build_filename (home, ".claude", NULL);
   g_autofree char *ctl_home = g_build_filename (ctl_dir, "home", NULL);
-  g_autofree char *ctl_json = g_build_filename (ctl_dir, "claude-json", NULL);
-  g_autofree char *json_copy = g_build_filename (ctl_json, ".claude.json", NULL);
-  g_autofree char *json_store = g_build_filename (g_get_user_state_dir (), "claude-sandbox",
-                                                  "claude.json", NULL);
+  g_autofree char *ctl_claude_user = g_build_filename (ctl_dir, "claude-user", NULL);
   g_autofree char *path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:"
                                         "/usr/sbin:/sbin");
   g_autofree char *token = NULL;
   g_autoptr(CsbClaudeInstall) claude = NULL;
-  g_autoptr(GPtrArray) protected = NULL;
+  g_autoptr(CsbClaudeHome) claude_home = NULL;
+  g_autoptr(GPtrArray) claude_user = NULL;
   g_autoptr(GPtrArray) env = NULL;
   gboolean wants_claude = g_str_equal (spec->command[0], "claude");
 
@@ -644,22 +642,11 @@ build_guest (Setup      *setup,
     return FALSE;
   if (!stage_etc (spec, ctl_dir, home, shell, error))
     return FALSE;
-  if (g_mkdir_with_parents (claude_dir, 0700) != 0 ||
-      (protected = csb_claude_protect_paths (claude_dir, error)) == NULL)
-    {
-      if (error != NULL && *error == NULL)
-        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", claude_dir,
-                     g_strerror (errno));
-      return FALSE;
-    }
-  if (g_mkdir_with_parents (ctl_json, 0700) != 0 ||
-      !csb_claude_json_prepare (home, json_store, json_copy, error))
-    {
-      if (error != NULL && *error == NULL)
-        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s", ctl_json,
-                     g_strerror (errno));
-      return FALSE;
-    }
+  /* The user's own Claude settings are copies (libvirt shares paths, not descriptors):
+   * made without following links, owner-checked, size-capped. */
+  if ((claude_home = csb_claude_home_prepare (spec->project_dir, error)) == NULL ||
+      (claude_user = csb_claude_home_stage_user (claude_home, ctl_claude_user, error)) == NULL)
+    return FALSE;
 
   plan_add (plan, "uid", uid, "gid", gid, "home", home, "cwd", spec->project_dir,
             "hostname", HOSTNAME,
@@ -713,20 +700,26 @@ build_guest (Setup      *setup,
   plan_add (plan, "tmpfs", home, "0700u", NULL);
   g_ptr_array_add (setup->protections, g_strdup ("private-home"));
 
-  if (!add_share (setup, claude_dir, claude_dir, FALSE, error))
+  /* The project's Claude home: no sandbox sees the folder that holds these two, so
+   * their paths cannot be swapped under virtiofsd. */
+  if (!add_share (setup, claude_home->claude_dir, claude_dir, FALSE, error) ||
+      !add_share (setup, claude_home->json_dir, CSB_CLAUDE_HOME_JSON_INSIDE, FALSE, error))
     return FALSE;
-  for (guint i = 0; i < protected->len; i++)
+  for (guint i = 0; i < claude_user->len; i++)
     {
-      const char *path = g_ptr_array_index (protected, i);
-      plan_add (plan, "bind", path, path, "ro", NULL);
+      const char *name = g_ptr_array_index (claude_user, i);
+      g_autofree char *src = g_build_filename ("/ctl/claude-user", name, NULL);
+      g_autofree char *dest = g_build_filename (claude_dir, name, NULL);
+
+      plan_add (plan, "bind", src, dest, "ro", NULL);
     }
-  g_ptr_array_add (setup->protections, g_strdup ("claude-config-ro"));
   {
     g_autofree char *link_path = g_build_filename (home, ".claude.json", NULL);
 
-    plan_add (plan, "bind", "/ctl/claude-json", GUEST_STATE_DIR, "rw",
-              "symlink", GUEST_STATE_DIR "/.claude.json", link_path, NULL);
+    plan_add (plan, "symlink", CSB_CLAUDE_HOME_JSON_INSIDE "/.claude.json", link_path, NULL);
   }
+  g_ptr_array_add (setup->protections, g_strdup ("claude-home"));
+  g_ptr_array_add (setup->protections, g_strdup ("claude-config-ro"));
   {
     static const char * const home_ro[] = {
       ".gitconfig", ".config/git", ".ssh/config", ".ssh/known_hosts", ".config/gh", NULL
@@ -1158,7 +1151,7 @@ cleanup (CsbDomainRun *run,
                            "the VM ended without reporting the command's exit status "
                            "(boot.log in the sandbox's state folder may say why)");
   if (self->claude_json)
-    csb_libvirt_write_back_claude_json (run->ctl_dir, run->spec->id);
+    csb_libvirt_write_back_claude_home (run->spec->project_dir, run->spec->id);
 }
 
 static void

@@ -47,8 +47,8 @@ n_sandboxes (Fixture *f)
   return n;
 }
 
-/* Nothing of a sandbox on disk: no state or runtime folder of its own. The shared
- * copy of ~/.claude.json may stay, it belongs to no sandbox. */
+/* Nothing of a sandbox on disk: no state or runtime folder of its own. The projects'
+ * Claude homes stay, they belong to no sandbox. */
 static void
 assert_no_sandbox_dirs (Fixture *f)
 {
@@ -57,7 +57,7 @@ assert_no_sandbox_dirs (Fixture *f)
   g_autofree char *state_entries = csb_test_list_dir (state);
   g_autofree char *runtime_entries = csb_test_list_dir (runtime);
 
-  if (g_str_equal (state_entries, "claude.json"))
+  if (g_str_equal (state_entries, "claude-home"))
     state_entries[0] = '\0';
   if (*state_entries != '\0' || *runtime_entries != '\0')
     {

@@ -145,6 +145,39 @@ find_seq (CsbArgv    *args,
 }
 
 /* The value of --setenv NAME, or NULL. */
+/* The index of "@option FD @dest" (--bind-fd, --ro-bind-fd), or -1. */
+static int
+find_fd_bind (CsbArgv    *args,
+              const char *option,
+              const char *dest)
+{
+  for (guint i = 0; i + 2 < csb_argv_get_len (args); i++)
+    if (g_str_equal (csb_argv_get (args, i), option) &&
+        g_str_equal (csb_argv_get (args, i + 2), dest))
+      return i;
+  return -1;
+}
+
+/* What the fd of the "--…-fd FD DEST" at @index is open on, or NULL. */
+static char *
+fd_bind_source (CsbArgv *args,
+                int      index)
+{
+  guint64 target;
+
+  if (index < 0 ||
+      !g_ascii_string_to_unsigned (csb_argv_get (args, index + 1), 10, 3, 1024, &target, NULL))
+    return NULL;
+  for (guint i = 0; i < args->target_fds->len; i++)
+    if (g_array_index (args->target_fds, int, i) == (int) target)
+      {
+        g_autofree char *link = g_strdup_printf ("/proc/self/fd/%d",
+                                                 g_array_index (args->source_fds, int, i));
+        return g_file_read_link (link, NULL);
+      }
+  return NULL;
+}
+
 static const char *
 setenv_value (CsbArgv    *args,
               const char *name)
@@ -229,26 +262,12 @@ test_project (Fixture      *f,
 
   /* Bound from a descriptor of the folder as validated (--bind-fd FD PATH), not by a
    * path that could lead elsewhere by the time bwrap mounts it. */
-  bind = find_seq (f->args, "--bind-fd", NULL);
+  bind = find_fd_bind (f->args, "--bind-fd", f->project);
   g_assert_cmpint (bind, >=, 0);
-  g_assert_cmpstr (csb_argv_get (f->args, bind + 2), ==, f->project);
   {
-    guint64 target;
-    gboolean found = FALSE;
+    g_autofree char *where = fd_bind_source (f->args, bind);
 
-    g_assert_true (g_ascii_string_to_unsigned (csb_argv_get (f->args, bind + 1), 10, 3, 1024,
-                                               &target, NULL));
-    for (guint i = 0; i < f->args->target_fds->len; i++)
-      if (g_array_index (f->args->target_fds, int, i) == (int) target)
-        {
-          g_autofree char *link = g_strdup_printf ("/proc/self/fd/%d",
-                                                   g_array_index (f->args->source_fds, int, i));
-          g_autofree char *where = g_file_read_link (link, NULL);
-
-          g_assert_cmpstr (where, ==, f->project);
-          found = TRUE;
-        }
-    g_assert_true (found);
+    g_assert_cmpstr (where, ==, f->project);
   }
   g_assert_cmpint (find_seq (f->args, "--bind", f->project, f->project, NULL), ==, -1);
   chdir_at = find_seq (f->args, "--chdir", f->project, NULL);
@@ -291,17 +310,32 @@ test_home (Fixture      *f,
   g_autofree char *secret = g_build_filename (dirs.home, "Documents", "secret.txt", NULL);
   g_autofree char *claude_dir = g_build_filename (dirs.home, ".claude", NULL);
   g_autofree char *claude_settings = g_build_filename (claude_dir, "settings.json", NULL);
-  g_autofree char *claude_hooks = g_build_filename (claude_dir, "hooks", NULL);
+  g_autofree char *claude_commands = g_build_filename (claude_dir, "commands", NULL);
+  g_autofree char *claude_agents = g_build_filename (claude_dir, "agents", NULL);
+  g_autofree char *claude_rules = g_build_filename (claude_dir, "rules", NULL);
+  g_autofree char *claude_planted = g_build_filename (claude_dir, "settings-x.json", NULL);
+  g_autofree char *claude_json = g_build_filename (dirs.home, ".claude.json", NULL);
+  g_autofree char *claude_home = NULL;
+  g_autofree char *where = NULL;
   g_autofree char *gh_config = g_build_filename (dirs.home, ".config", "gh", "hosts.yml", NULL);
   g_autofree char *gh_dir = g_build_filename (dirs.home, ".config", "gh", NULL);
-  int tmpfs, claude_bind, settings_ro;
+  int tmpfs, claude_bind, settings_ro, json_bind;
 
   csb_test_write_file (key, "-----BEGIN OPENSSH PRIVATE KEY-----\n", 0600);
   csb_test_write_file (known_hosts, "github.com ssh-ed25519 AAAA\n", 0644);
   csb_test_write_file (gitconfig, "[user]\n\tname = Test\n", 0644);
   csb_test_write_file (secret, "secret\n", 0600);
   csb_test_write_file (gh_config, "github.com:\n", 0600);
+  csb_test_write_file (claude_settings, "{}\n", 0600);
+  g_assert_cmpint (g_mkdir_with_parents (claude_commands, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (claude_rules, 0700), ==, 0);
+  /* Links in the user's ~/.claude, as sandboxes could plant them before: not followed. */
+  unlink (claude_agents);
+  unlink (claude_planted);
+  g_assert_cmpint (symlink (dirs.root, claude_agents), ==, 0);
+  g_assert_cmpint (symlink ("../../..", claude_planted), ==, 0);
   build (f);
+  claude_home = g_build_filename (dirs.state, "claude-sandbox", "claude-home", NULL);
 
   tmpfs = find_seq (f->args, "--tmpfs", dirs.home, NULL);
   g_assert_cmpint (tmpfs, >=, 0);
@@ -314,14 +348,42 @@ test_home (Fixture      *f,
   /* gh's config only with gh-token. */
   g_assert_false (args_mention (f->args, gh_dir));
 
-  /* ~/.claude read-write, but what makes the host's claude run things read-only, after. */
-  claude_bind = find_seq (f->args, "--bind", claude_dir, claude_dir, NULL);
-  settings_ro = find_seq (f->args, "--ro-bind", claude_settings, claude_settings, NULL);
+  /* ~/.claude is the project's Claude home, from a descriptor; the user's ~/.claude is
+   * never bound by path, and only the fixed entries of it read-only, after. */
+  g_assert_cmpint (find_seq (f->args, "--bind", claude_dir, claude_dir, NULL), ==, -1);
+  g_assert_cmpint (find_seq (f->args, "--ro-bind", claude_dir, NULL), ==, -1);
+  claude_bind = find_fd_bind (f->args, "--bind-fd", claude_dir);
   g_assert_cmpint (claude_bind, >, tmpfs);
+  where = fd_bind_source (f->args, claude_bind);
+  g_assert_nonnull (where);
+  g_assert_true (g_str_has_prefix (where, claude_home));
+  g_assert_true (g_str_has_suffix (where, "/.claude"));
+  g_clear_pointer (&where, g_free);
+  settings_ro = find_fd_bind (f->args, "--ro-bind-fd", claude_settings);
   g_assert_cmpint (settings_ro, >, claude_bind);
-  g_assert_cmpint (find_seq (f->args, "--ro-bind", claude_hooks, claude_hooks, NULL), >,
-                   claude_bind);
-  g_assert_true (g_file_test (claude_hooks, G_FILE_TEST_IS_DIR));
+  where = fd_bind_source (f->args, settings_ro);
+  g_assert_cmpstr (where, ==, claude_settings);
+  g_clear_pointer (&where, g_free);
+  g_assert_cmpint (find_fd_bind (f->args, "--ro-bind-fd", claude_commands), >, claude_bind);
+  g_assert_cmpint (find_fd_bind (f->args, "--ro-bind-fd", claude_rules), >, claude_bind);
+  g_assert_cmpint (find_fd_bind (f->args, "--ro-bind-fd", claude_agents), ==, -1);
+  g_assert_false (args_mention (f->args, claude_planted));
+  /* ~/.claude.json: a link into the home's folder, bound from a descriptor. */
+  g_assert_cmpint (find_seq (f->args, "--symlink", "/run/claude-sandbox/.claude.json",
+                             claude_json, NULL), >, tmpfs);
+  json_bind = find_fd_bind (f->args, "--bind-fd", "/run/claude-sandbox");
+  g_assert_cmpint (json_bind, >, tmpfs);
+  where = fd_bind_source (f->args, json_bind);
+  g_assert_nonnull (where);
+  g_assert_true (g_str_has_prefix (where, claude_home));
+  /* The service made nothing in the user's ~/.claude. */
+  {
+    g_autofree char *hooks = g_build_filename (claude_dir, "hooks", NULL);
+    g_autofree char *memory = g_build_filename (claude_dir, "CLAUDE.md", NULL);
+
+    g_assert_false (g_file_test (hooks, G_FILE_TEST_EXISTS));
+    g_assert_false (g_file_test (memory, G_FILE_TEST_EXISTS));
+  }
 }
 
 static void

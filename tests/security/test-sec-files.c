@@ -1,5 +1,5 @@
 /* test-sec-files.c — what a sandbox may write. The project folder and Claude
- * Code's credentials and history: yes. Whatever the host's own programs (the
+ * Code's credentials and history (in its own Claude home): yes. Whatever the host's own programs (the
  * unsandboxed claude, git) would later obey or execute: no, and not by renaming
  * the folder around the read-only mount either.
  *
@@ -49,12 +49,14 @@ assert_file (const char *path,
   g_assert_cmpstr (contents, ==, expected);
 }
 
+/* The user's Claude settings are read-only inside, and what the sandbox may write
+ * (credentials, history) lands in its project's own Claude home: the user's
+ * ~/.claude gets only a login that validated. */
 static void
 test_claude_config (CsbSecFixture *fixture,
                     gconstpointer  data)
 {
   g_autofree char *settings = home_path (fixture, ".claude/settings.json");
-  g_autofree char *hook = home_path (fixture, ".claude/hooks/x");
   g_autofree char *command = home_path (fixture, ".claude/commands/x.md");
   g_autofree char *agent = home_path (fixture, ".claude/agents/x.md");
   g_autofree char *plugin = home_path (fixture, ".claude/plugins/x");
@@ -63,7 +65,7 @@ test_claude_config (CsbSecFixture *fixture,
   g_autofree char *credentials = home_path (fixture, ".claude/.credentials.json");
   g_autofree char *projects = home_path (fixture, ".claude/projects");
   g_autofree char *history = home_path (fixture, ".claude/projects/x");
-  g_autofree char *hooks = home_path (fixture, ".claude/hooks");
+  g_autofree char *commands = home_path (fixture, ".claude/commands");
   g_autofree char *moved = home_path (fixture, ".claude/moved");
   const char *settings_json = "{\"hooks\": {}, \"marker\": \"host\"}\n";
   g_autoptr(GHashTable) results = NULL;
@@ -74,11 +76,20 @@ test_claude_config (CsbSecFixture *fixture,
   csb_test_write_file (settings, settings_json, 0600);
   csb_test_write_file (credentials, "{\"old\": true}\n", 0600);
   csb_test_write_file (memory, "host memory\n", 0600);
+  g_assert_cmpint (g_mkdir_with_parents (commands, 0700), ==, 0);
+  {
+    g_autofree char *agents = home_path (fixture, ".claude/agents");
+    g_autofree char *plugins = home_path (fixture, ".claude/plugins");
+    g_autofree char *skills = home_path (fixture, ".claude/skills");
 
-  results = csb_sec_probe_inside (fixture, NULL, "write", settings, hook, command, agent,
+    g_assert_cmpint (g_mkdir_with_parents (agents, 0700), ==, 0);
+    g_assert_cmpint (g_mkdir_with_parents (plugins, 0700), ==, 0);
+    g_assert_cmpint (g_mkdir_with_parents (skills, 0700), ==, 0);
+  }
+
+  results = csb_sec_probe_inside (fixture, NULL, "write", settings, command, agent,
                                   plugin, skill, memory, credentials, NULL);
   g_assert_cmpstr (g_hash_table_lookup (results, settings), ==, "EROFS");
-  g_assert_cmpstr (g_hash_table_lookup (results, hook), ==, "EROFS");
   g_assert_cmpstr (g_hash_table_lookup (results, command), ==, "EROFS");
   g_assert_cmpstr (g_hash_table_lookup (results, agent), ==, "EROFS");
   g_assert_cmpstr (g_hash_table_lookup (results, plugin), ==, "EROFS");
@@ -94,27 +105,27 @@ test_claude_config (CsbSecFixture *fixture,
   results = csb_sec_probe_inside (fixture, NULL, "write", history, NULL);
   g_assert_cmpstr (g_hash_table_lookup (results, history), ==, "OK");
 
-  /* Nor can the protected entries be moved out of the way and replaced. */
+  /* Nor can the read-only entries be moved out of the way and replaced. */
   script = g_strdup_printf ("%s rename %s %s; %s rename %s %s", fixture->probe, settings, moved,
-                            fixture->probe, hooks, moved);
+                            fixture->probe, commands, moved);
   out = csb_sec_run_sh (fixture, script, NULL, &status);
   g_assert_cmpint (status, ==, 0);
   g_clear_pointer (&results, g_hash_table_unref);
   results = csb_sec_parse (out);
   {
     g_autofree char *k1 = g_strconcat ("rename:", settings, NULL);
-    g_autofree char *k2 = g_strconcat ("rename:", hooks, NULL);
+    g_autofree char *k2 = g_strconcat ("rename:", commands, NULL);
 
     g_assert_cmpstr (g_hash_table_lookup (results, k1), ==, "EBUSY");
     g_assert_cmpstr (g_hash_table_lookup (results, k2), ==, "EBUSY");
   }
 
-  /* The host sees the writable ones written and the others untouched. */
+  /* The host: the read-only ones untouched; the credential the sandbox wrote is no
+   * login, so it did not come back; the history stayed in the sandbox's home. */
   assert_file (settings, settings_json);
   assert_file (memory, "host memory\n");
-  assert_file (credentials, WRITTEN);
-  assert_file (history, WRITTEN);
-  g_assert_false (g_file_test (hook, G_FILE_TEST_EXISTS));
+  assert_file (credentials, "{\"old\": true}\n");
+  g_assert_false (g_file_test (history, G_FILE_TEST_EXISTS));
   g_assert_false (g_file_test (command, G_FILE_TEST_EXISTS));
   g_assert_false (g_file_test (moved, G_FILE_TEST_EXISTS));
 }
@@ -142,6 +153,7 @@ test_claude_json (CsbSecFixture *fixture,
   g_assert_nonnull (host);
   g_assert_null (strstr (host, "csb-planted-mcp-command"));
   g_assert_null (strstr (host, "mcpServers"));
+  g_assert_nonnull (strstr (host, "light"));
 }
 
 static void
