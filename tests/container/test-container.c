@@ -435,6 +435,13 @@ test_claude_config (Fixture      *f,
   assert_not_contains (out, "GITCONFIG-WRITABLE");
   g_assert_true (g_file_get_contents (settings, &contents, NULL, NULL));
   g_assert_cmpstr (contents, ==, "{\"host\": true}\n");
+  /* The history went to the project's Claude home, not to the user's ~/.claude. */
+  {
+    g_autofree char *history = g_build_filename (f->bus.dirs.home, ".claude", "projects", "h",
+                                                 NULL);
+
+    g_assert_false (g_file_test (history, G_FILE_TEST_EXISTS));
+  }
 }
 
 /* Nothing left of the sandbox @id: no domain, no root or control folder. */
