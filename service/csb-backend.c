@@ -142,6 +142,16 @@ csb_sandbox_spec_open_dir (CsbSandboxSpec *spec,
   return csb_file_open_private_dir (base, relative, create, error);
 }
 
+/* The cap of the sandbox's terminal log, in bytes (setting terminal-log-max-kib). */
+guint64
+csb_sandbox_spec_terminal_log_max (CsbSandboxSpec *spec)
+{
+  guint kib = spec->settings ? g_settings_get_uint (spec->settings, "terminal-log-max-kib")
+                             : 8192;
+
+  return (guint64) kib * 1024;
+}
+
 static const BackendEntry *
 lookup (const char *name)
 {

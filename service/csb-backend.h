@@ -33,6 +33,7 @@ typedef struct
 CsbSandboxSpec *csb_sandbox_spec_new  (void);
 void            csb_sandbox_spec_free (CsbSandboxSpec *spec);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CsbSandboxSpec, csb_sandbox_spec_free)
+guint64         csb_sandbox_spec_terminal_log_max (CsbSandboxSpec *spec);
 int             csb_sandbox_spec_open_dir (CsbSandboxSpec *spec,
                                            gboolean        runtime,
                                            gboolean        create,

@@ -33,6 +33,7 @@
 #include "csb-guest-stage.h"
 #include "csb-peer.h"
 #include "csb-seccomp.h"
+#include "csb-terminal.h"
 
 /* With a filtered network, where the sandbox finds the proxy's socket and our helper
  * (in its private /run). */
@@ -1042,7 +1043,7 @@ spawn_thread (GTask        *task,
   g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *monitor = find_libexec ("claude-sandbox-monitor");
   g_autofree char *status_path = g_build_filename (spec->state_dir, "monitor.json", NULL);
-  g_autofree char *log_path = g_build_filename (spec->state_dir, "terminal.log", NULL);
+  g_autofree char *log_path = g_build_filename (spec->state_dir, CSB_TERMINAL_LOG, NULL);
   SpawnResult *result;
   int ready_pipe[2] = { -1, -1 };
   int args_fd, args_target, seccomp_fd, seccomp_target, control_fd;
@@ -1114,7 +1115,10 @@ spawn_thread (GTask        *task,
       csb_argv_addf (outer, "%d", proxy_sync_target);
     }
   if (spec->stdio_is_pty)
-    csb_argv_add_args (outer, "--pty", "--log", log_path, NULL);
+    {
+      csb_argv_add_args (outer, "--pty", "--log", log_path, "--log-max", NULL);
+      csb_argv_addf (outer, "%" G_GUINT64_FORMAT, csb_sandbox_spec_terminal_log_max (spec));
+    }
   else
     {
       int in = csb_argv_take_fd (outer, g_steal_fd (&spec->stdio_fds[0]));

@@ -534,6 +534,7 @@ main (int   argc,
   g_autofree char *socket_path = NULL;
   g_autofree char *log_path = NULL;
   int socket_dir_fd = -1;
+  gint64 log_max = 0;
   g_autofree char *stdio_spec = NULL;
   g_autoptr(GArray) sources = g_array_new (FALSE, FALSE, sizeof (int));
   g_autoptr(GArray) targets = g_array_new (FALSE, FALSE, sizeof (int));
@@ -549,6 +550,7 @@ main (int   argc,
     { "socket-dir-fd", 0, 0, G_OPTION_ARG_INT, &socket_dir_fd, "Its folder, opened", "FD" },
     { "status", 0, 0, G_OPTION_ARG_FILENAME, &status_path, "Status file", "PATH" },
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &log_path, "Terminal log", "PATH" },
+    { "log-max", 0, 0, G_OPTION_ARG_INT64, &log_max, "Cap of the log and its .1", "BYTES" },
     { "pty", 0, 0, G_OPTION_ARG_NONE, &pty, "Give the sandbox a terminal", NULL },
     { "stdio", 0, 0, G_OPTION_ARG_STRING, &stdio_spec, "The sandbox's 0,1,2", "IN,OUT,ERR" },
     { "keep-fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &keep_fds, "Pass FD on to bwrap", "FD" },
@@ -615,6 +617,8 @@ main (int   argc,
       if (!csb_pty_open (&master, &slave, &error) ||
           (terminal = csb_terminal_new (master, log_path, &error)) == NULL)
         return start_failed (ready_fd, "%s", error->message);
+      if (log_max > 0)
+        csb_terminal_set_log_max (terminal, log_max);
       stdio[0] = slave;
       stdio[1] = slave;
       stdio[2] = slave;

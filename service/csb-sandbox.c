@@ -217,18 +217,18 @@ prepare_thread (GTask        *task,
 
 /* Adds what the sandbox printed before it failed (bwrap's own message) to the
  * error, so it says what went wrong. */
-/* The last @max bytes of the terminal log (the sandbox's whole output with a pty). */
-static GBytes *
-read_log_tail (const char *state_dir,
-               gsize       max)
+/* The last @max bytes of one log file, appended to @out. */
+static void
+append_file_tail (GByteArray *out,
+                  const char *path,
+                  gsize       max)
 {
-  g_autofree char *log_path = g_build_filename (state_dir, "terminal.log", NULL);
-  g_autoptr(GMappedFile) mapped = g_mapped_file_new (log_path, FALSE, NULL);
+  g_autoptr(GMappedFile) mapped = g_mapped_file_new (path, FALSE, NULL);
   gsize len;
   const char *data;
 
   if (mapped == NULL)
-    return g_bytes_new (NULL, 0);
+    return;
   len = g_mapped_file_get_length (mapped);
   data = g_mapped_file_get_contents (mapped);
   if (len > max)
@@ -236,7 +236,25 @@ read_log_tail (const char *state_dir,
       data += len - max;
       len = max;
     }
-  return g_bytes_new (data, len);
+  g_byte_array_append (out, (const guint8 *) data, len);
+}
+
+/* The last @max bytes of the terminal log (the sandbox's whole output with a pty):
+ * of terminal.log, and of its rotated terminal.log.1 where that is not enough. */
+static GBytes *
+read_log_tail (const char *state_dir,
+               gsize       max)
+{
+  g_autofree char *log_path = g_build_filename (state_dir, CSB_TERMINAL_LOG, NULL);
+  g_autofree char *rotated_path = g_build_filename (state_dir, CSB_TERMINAL_LOG_ROTATED, NULL);
+  g_autoptr(GByteArray) current = g_byte_array_new ();
+  g_autoptr(GByteArray) out = g_byte_array_new ();
+
+  append_file_tail (current, log_path, max);
+  if (current->len < max)
+    append_file_tail (out, rotated_path, max - current->len);
+  g_byte_array_append (out, current->data, current->len);
+  return g_byte_array_free_to_bytes (g_steal_pointer (&out));
 }
 
 /* Adds what the sandbox printed before it failed (bwrap's own message) to the
@@ -448,7 +466,7 @@ open_terminal (CsbSandboxSpec  *spec,
                CsbTerminal    **out_terminal,
                GError         **error)
 {
-  g_autofree char *log_path = g_build_filename (spec->state_dir, "terminal.log", NULL);
+  g_autofree char *log_path = g_build_filename (spec->state_dir, CSB_TERMINAL_LOG, NULL);
   int master, slave;
 
   if (!csb_pty_open (&master, &slave, error))
@@ -459,6 +477,7 @@ open_terminal (CsbSandboxSpec  *spec,
       close (slave);
       return FALSE;
     }
+  csb_terminal_set_log_max (*out_terminal, csb_sandbox_spec_terminal_log_max (spec));
   spec->stdio_fds[0] = slave;
   spec->stdio_fds[1] = fcntl (slave, F_DUPFD_CLOEXEC, 3);
   spec->stdio_fds[2] = fcntl (slave, F_DUPFD_CLOEXEC, 3);

@@ -12,9 +12,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -47,6 +49,9 @@ struct _CsbTerminal
   guint        master_watch_id;
   GIOCondition master_cond;
   int          log_fd;
+  char        *log_path;
+  guint64      log_max;     /* the log and its one rotated .1 together; 0: no cap */
+  guint64      log_size;
   GByteArray  *history;
   GByteArray  *pending_in;
   GPtrArray   *clients;     /* (element-type Client) */
@@ -250,21 +255,76 @@ terminal_closed (CsbTerminal *self)
   g_signal_emit (self, signals[SIGNAL_CLOSED], 0);
 }
 
+/* The log is terminal.log and, once that holds half the cap, it becomes terminal.log.1
+ * (replacing the one before) and a new terminal.log starts: the two together stay
+ * within the cap, and the newest half of it at least is always kept. */
+static void
+log_rotate (CsbTerminal *self)
+{
+  g_autofree char *rotated = g_strconcat (self->log_path, ".1", NULL);
+  int fd;
+
+  if (rename (self->log_path, rotated) == 0)
+    fd = open (self->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+               0600);
+  else
+    fd = -1;
+  if (fd < 0)
+    {
+      /* Capped all the same: the history starts again. */
+      if (ftruncate (self->log_fd, 0) != 0)
+        {
+          g_warning ("cannot rotate the terminal log %s: %s", self->log_path, g_strerror (errno));
+          close (self->log_fd);
+          self->log_fd = -1;
+        }
+    }
+  else
+    {
+      close (self->log_fd);
+      self->log_fd = fd;
+    }
+  self->log_size = 0;
+}
+
+static void
+log_write (CsbTerminal  *self,
+           const guint8 *data,
+           gsize         len)
+{
+  if (self->log_fd < 0)
+    return;
+  if (self->log_max > 0)
+    {
+      guint64 half = MAX (self->log_max / 2, 1);
+
+      if (len > half)
+        {
+          data += len - half;
+          len = half;
+        }
+      if (self->log_size + len > half)
+        log_rotate (self);
+      if (self->log_fd < 0)
+        return;
+    }
+  /* A full disk must not stop the sandbox; the log is best effort. */
+  if (write (self->log_fd, data, len) < 0)
+    {
+      g_warning ("cannot write the terminal log: %s", g_strerror (errno));
+      close (self->log_fd);
+      self->log_fd = -1;
+      return;
+    }
+  self->log_size += len;
+}
+
 static void
 terminal_output (CsbTerminal  *self,
                  const guint8 *data,
                  gsize         len)
 {
-  if (self->log_fd >= 0)
-    {
-      /* A full disk must not stop the sandbox; the log is best effort. */
-      if (write (self->log_fd, data, len) < 0)
-        {
-          g_warning ("cannot write the terminal log: %s", g_strerror (errno));
-          close (self->log_fd);
-          self->log_fd = -1;
-        }
-    }
+  log_write (self, data, len);
 
   g_byte_array_append (self->history, data, len);
   if (self->history->len > HISTORY_MAX + HISTORY_MAX / 4)
@@ -345,6 +405,7 @@ csb_terminal_finalize (GObject *object)
     close (self->master_fd);
   if (self->log_fd >= 0)
     close (self->log_fd);
+  g_free (self->log_path);
   g_clear_pointer (&self->history, g_byte_array_unref);
   g_clear_pointer (&self->pending_in, g_byte_array_unref);
   g_clear_pointer (&self->clients, g_ptr_array_unref);
@@ -402,6 +463,13 @@ csb_terminal_new (int         master_fd,
                        g_strerror (errno));
           return NULL;
         }
+      {
+        struct stat st;
+
+        if (fstat (self->log_fd, &st) == 0)
+          self->log_size = st.st_size;
+      }
+      self->log_path = g_strdup (log_path);
     }
 
   master_update_watch (self);
@@ -472,6 +540,17 @@ csb_terminal_resize (CsbTerminal *self,
       return FALSE;
     }
   return TRUE;
+}
+
+/* At most @max_bytes of log, in the log and its rotated terminal.log.1 together; 0
+ * for no cap. */
+void
+csb_terminal_set_log_max (CsbTerminal *self,
+                          guint64      max_bytes)
+{
+  g_return_if_fail (CSB_IS_TERMINAL (self));
+
+  self->log_max = max_bytes;
 }
 
 gboolean

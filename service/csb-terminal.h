@@ -25,11 +25,17 @@ gboolean     csb_terminal_resize         (CsbTerminal  *self,
                                           guint16       columns,
                                           guint16       rows,
                                           GError      **error);
+void         csb_terminal_set_log_max    (CsbTerminal  *self,
+                                          guint64       max_bytes);
 gboolean     csb_terminal_is_closed      (CsbTerminal  *self);
 guint        csb_terminal_get_n_clients  (CsbTerminal  *self);
 void         csb_terminal_preload_history (CsbTerminal *self,
                                            GBytes      *history);
 GBytes      *csb_terminal_dup_history    (CsbTerminal  *self);
 void         csb_terminal_close          (CsbTerminal  *self);
+
+/* The terminal's log and its one rotated file: what is kept of a sandbox's output. */
+#define CSB_TERMINAL_LOG "terminal.log"
+#define CSB_TERMINAL_LOG_ROTATED "terminal.log.1"
 
 G_END_DECLS
