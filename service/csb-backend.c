@@ -120,6 +120,7 @@ csb_sandbox_spec_free (CsbSandboxSpec *spec)
   g_free (spec->net_proxy_socket);
   g_strfreev (spec->environ);
   g_clear_object (&spec->settings);
+  g_clear_pointer (&spec->guard_entries, g_ptr_array_unref);
   g_free (spec);
 }
 

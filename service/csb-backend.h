@@ -28,6 +28,9 @@ typedef struct
   int                stdio_fds[3];  /* owned: what the command gets as 0, 1, 2 */
   char              *net_proxy_socket; /* filtered network: the proxy's socket, or NULL */
   gboolean           stdio_is_pty;
+  /* (nullable) (element-type CsbGuardEntry): what of the project runs or is obeyed
+   * outside, opened by csb-project-guard; backends protect each entry. */
+  GPtrArray         *guard_entries;
 } CsbSandboxSpec;
 
 CsbSandboxSpec *csb_sandbox_spec_new  (void);

@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <poll.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -32,6 +33,7 @@
 #include "csb-error.h"
 #include "csb-guest-stage.h"
 #include "csb-peer.h"
+#include "csb-project-guard.h"
 #include "csb-seccomp.h"
 #include "csb-terminal.h"
 
@@ -409,64 +411,65 @@ add_network_filter (CsbSandboxSpec *spec,
   return TRUE;
 }
 
-/* Git hooks and config, and the project's Claude Code settings, are run or obeyed
- * by programs outside the sandbox (git, the host's claude): read-only inside. */
+/* Git hooks and config, and the projects' Claude Code settings (the project's own
+ * and nested ones), are run or obeyed by programs outside the sandbox (git, the
+ * host's claude): read-only inside, each bound from the descriptor the guard
+ * opened without following links (csb-project-guard.c), never by path. */
 static void
 protect_project_config (CsbSandboxSpec *spec,
                         CsbArgv        *args,
                         GPtrArray      *protections)
 {
-  g_autofree char *git = g_build_filename (spec->project_dir, ".git", NULL);
-  g_autofree char *claude = g_build_filename (spec->project_dir, ".claude", NULL);
+  gboolean git = FALSE, claude = FALSE;
 
-  if (g_file_test (git, G_FILE_TEST_IS_DIR) && !g_file_test (git, G_FILE_TEST_IS_SYMLINK))
+  for (guint i = 0; spec->guard_entries != NULL && i < spec->guard_entries->len; i++)
     {
-      g_autofree char *hooks = g_build_filename (git, "hooks", NULL);
-      g_autofree char *config = g_build_filename (git, "config", NULL);
-      g_autofree char *commondir = g_build_filename (git, "commondir", NULL);
+      CsbGuardEntry *entry = g_ptr_array_index (spec->guard_entries, i);
+      g_autofree char *dest = g_build_filename (spec->project_dir, entry->path, NULL);
+      const char *option = NULL;
 
-      /* .git itself a mount point: it cannot be renamed away (EBUSY) and replaced
-       * by a folder without the read-only mounts below. */
-      csb_argv_add_args (args, "--bind", git, git, NULL);
-      if (g_mkdir_with_parents (hooks, 0755) == 0)
-        add_ro_bind (args, hooks, hooks);
-      if (g_file_test (config, G_FILE_TEST_IS_REGULAR))
-        add_ro_bind (args, config, config);
-      /* A commondir file would send git (outside, later) to hooks and config of the
-       * sandbox's choosing. "." is what git assumes without one. */
-      if (!g_file_test (commondir, G_FILE_TEST_EXISTS))
-        g_file_set_contents_full (commondir, ".\n", -1, G_FILE_SET_CONTENTS_NONE, 0644, NULL);
-      if (g_file_test (commondir, G_FILE_TEST_IS_REGULAR))
-        add_ro_bind (args, commondir, commondir);
-      g_ptr_array_add (protections, g_strdup ("git-config-ro"));
-    }
-
-  /* The project's .claude is a fresh tmpfs with its entries bound back: settings and
-   * hooks read-only, the rest read-write. A settings file created inside lands in
-   * the tmpfs and never reaches the claude that runs outside; the tmpfs also makes
-   * .claude a mount point that cannot be renamed away. */
-  if (!g_file_test (claude, G_FILE_TEST_IS_SYMLINK) &&
-      (g_file_test (claude, G_FILE_TEST_IS_DIR) || !g_file_test (claude, G_FILE_TEST_EXISTS)))
-    {
-      g_autoptr(GDir) dir = g_dir_open (claude, 0, NULL);
-      const char *name;
-
-      csb_argv_add_args (args, "--tmpfs", claude, NULL);
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+      switch (entry->kind)
         {
-          g_autofree char *path = g_build_filename (claude, name, NULL);
-          g_autofree char *target = g_file_read_link (path, NULL);
-
-          if (target != NULL)
-            csb_argv_add_args (args, "--symlink", target, path, NULL);
-          else if ((g_str_has_prefix (name, "settings") && g_str_has_suffix (name, ".json")) ||
-                   g_str_equal (name, "hooks"))
-            add_ro_bind (args, path, path);
-          else
-            csb_argv_add_args (args, "--bind", path, path, NULL);
+        case CSB_GUARD_SELF:
+        case CSB_GUARD_RW:
+          option = "--bind-fd";
+          break;
+        case CSB_GUARD_RO:
+          option = "--ro-bind-fd";
+          break;
+        case CSB_GUARD_TMPFS:
+          /* A settings file created inside lands in the tmpfs and never reaches
+           * the claude that runs outside; .claude also cannot be renamed away. */
+          csb_argv_add_args (args, "--tmpfs", dest, NULL);
+          break;
+        case CSB_GUARD_SYMLINK:
+          csb_argv_add_args (args, "--symlink", entry->target, dest, NULL);
+          break;
+        default:
+          g_assert_not_reached ();
         }
-      g_ptr_array_add (protections, g_strdup ("project-claude-settings-ro"));
+      if (option != NULL && entry->fd >= 0)
+        {
+          int target = csb_argv_take_fd (args, g_steal_fd (&entry->fd));
+
+          csb_argv_add (args, option);
+          csb_argv_addf (args, "%d", target);
+          csb_argv_add (args, dest);
+        }
+      if (entry->kind == CSB_GUARD_RO)
+        {
+          if (strstr (entry->path, ".claude/") != NULL)
+            claude = TRUE;
+          else
+            git = TRUE;
+        }
+      else if (entry->kind == CSB_GUARD_TMPFS)
+        claude = TRUE;
     }
+  if (git)
+    g_ptr_array_add (protections, g_strdup ("git-config-ro"));
+  if (claude)
+    g_ptr_array_add (protections, g_strdup ("project-claude-settings-ro"));
 }
 
 /* The project folder, bound from a descriptor opened now and checked to be the folder
@@ -726,8 +729,7 @@ build_args (CsbSandboxSpec *spec,
     }
   if (!add_project_bind (spec, args, error))
     return NULL;
-  if (spec->settings == NULL || g_settings_get_boolean (spec->settings, "protect-project-config"))
-    protect_project_config (spec, args, protections);
+  protect_project_config (spec, args, protections);
 
   /* The environment: cleared, then an allowlist of the service's, then ours. */
   csb_argv_add (args, "--clearenv");

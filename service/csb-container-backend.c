@@ -43,6 +43,7 @@
 #include "csb-container-backend.h"
 #include "csb-container-domain.h"
 #include "csb-error.h"
+#include "csb-project-guard.h"
 #include "csb-guest-stage.h"
 #include "csb-libvirt.h"
 
@@ -366,43 +367,38 @@ session_socket (CsbSandboxSpec *spec,
   return runtime ? g_build_filename (runtime, name, NULL) : NULL;
 }
 
+/* Git hooks and config, and the projects' Claude Code settings, read-only; the
+ * folders above them bound onto themselves. The guard (csb-project-guard.c) chose
+ * the entries on the host; the init opens each again from the project folder
+ * without following any symlink and binds it from that descriptor
+ * (csb-init-protect.c): never a path the sandbox could have pointed elsewhere. */
 static void
 protect_project_config (Setup  *setup,
                         GError **error)
 {
-  const char *project = setup->spec->project_dir;
-  g_autofree char *git = g_build_filename (project, ".git", NULL);
-  g_autofree char *claude = g_build_filename (project, ".claude", NULL);
+  CsbSandboxSpec *spec = setup->spec;
+  gboolean git = FALSE, claude = FALSE;
 
-  if (g_file_test (git, G_FILE_TEST_IS_DIR) && !g_file_test (git, G_FILE_TEST_IS_SYMLINK))
+  for (guint i = 0; spec->guard_entries != NULL && i < spec->guard_entries->len; i++)
     {
-      g_autofree char *hooks = g_build_filename (git, "hooks", NULL);
-      g_autofree char *config = g_build_filename (git, "config", NULL);
+      CsbGuardEntry *entry = g_ptr_array_index (spec->guard_entries, i);
+      gboolean readonly = entry->kind == CSB_GUARD_RO;
 
-      /* The folders onto themselves first: they cannot be renamed away. */
-      csb_container_domain_config_add_fs (setup->domain, git, git, FALSE);
-      if (g_mkdir_with_parents (hooks, 0755) == 0)
-        csb_container_domain_config_add_fs (setup->domain, hooks, hooks, TRUE);
-      if (g_file_test (config, G_FILE_TEST_IS_REGULAR))
-        csb_container_domain_config_add_fs (setup->domain, config, config, TRUE);
-      g_ptr_array_add (setup->protections, g_strdup ("git-config-ro"));
+      /* The project's .claude (a tmpfs for bwrap) is only bound onto itself here;
+       * the entries of it that bwrap binds back are visible anyway. */
+      if (entry->fd < 0 || entry->kind == CSB_GUARD_RW || entry->kind == CSB_GUARD_SYMLINK)
+        continue;
+      plan_add (setup, "protect", spec->project_dir, entry->path, readonly ? "ro" : "rw",
+                entry->is_dir ? "d" : "f", NULL);
+      if (readonly && strstr (entry->path, ".claude/") != NULL)
+        claude = TRUE;
+      else if (readonly)
+        git = TRUE;
     }
-  if (g_file_test (claude, G_FILE_TEST_IS_DIR) && !g_file_test (claude, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr(GDir) dir = g_dir_open (claude, 0, NULL);
-      const char *name;
-
-      csb_container_domain_config_add_fs (setup->domain, claude, claude, FALSE);
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        if ((g_str_has_prefix (name, "settings") && g_str_has_suffix (name, ".json")) ||
-            g_str_equal (name, "hooks"))
-          {
-            g_autofree char *path = g_build_filename (claude, name, NULL);
-            if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-              csb_container_domain_config_add_fs (setup->domain, path, path, TRUE);
-          }
-      g_ptr_array_add (setup->protections, g_strdup ("project-claude-config-ro"));
-    }
+  if (git)
+    g_ptr_array_add (setup->protections, g_strdup ("git-config-ro"));
+  if (claude)
+    g_ptr_array_add (setup->protections, g_strdup ("project-claude-config-ro"));
 }
 
 static gboolean
@@ -679,8 +675,7 @@ build_container (Setup      *setup,
   /* The project, read-write at its own path. */
   if (!add_bind (setup, spec->project_dir, spec->project_dir, FALSE, error))
     return FALSE;
-  if (spec->settings == NULL || g_settings_get_boolean (spec->settings, "protect-project-config"))
-    protect_project_config (setup, error);
+  protect_project_config (setup, error);
 
   /* The plan: who, where, what. */
   plan_add (setup, "home", home, "cwd", spec->project_dir,

@@ -22,12 +22,16 @@
 #include "csb-error.h"
 #include "csb-file.h"
 #include "csb-net-proxy.h"
+#include "csb-project-guard.h"
 #include "csb-sandbox.h"
 #include "csb-terminal.h"
 
 #define TERMINAL_DRAIN_MS 1000
 /* In the state folder while the sandbox runs: what a restarted service reads. */
 #define RECORD_NAME "sandbox.json"
+/* How often a running sandbox's project is scanned for plants. A scan is a bounded
+ * walk (csb-project-guard.c): a few milliseconds on a big tree. */
+#define PLANT_SCAN_INTERVAL_S 10
 
 struct _CsbSandbox
 {
@@ -41,6 +45,13 @@ struct _CsbSandbox
   GError         *start_error;
   guint           drain_timeout_id;
   gulong          terminal_closed_id;
+
+  int             project_fd;      /* O_PATH: what the plant scans walk */
+  GHashTable     *snapshot;        /* the project at the start (csb_project_guard_snapshot) */
+  GPtrArray      *plants;          /* (element-type CsbPlant): all reported so far */
+  guint           scan_id;
+  int             pending_status;  /* the exit, announced after the last scan */
+  char           *pending_error;
 };
 
 enum { SIGNAL_REMOVE_REQUESTED, N_SIGNALS };
@@ -145,17 +156,153 @@ remove_dirs_async (CsbSandbox         *self,
   g_task_run_in_thread (task, remove_dir_thread);
 }
 
+/* ---- plants ------------------------------------------------------------------------ */
+
+static GVariant *
+plants_to_variant (GPtrArray *plants,
+                   guint      from)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ss)"));
+  for (guint i = from; plants != NULL && i < plants->len; i++)
+    {
+      CsbPlant *plant = g_ptr_array_index (plants, i);
+      g_variant_builder_add (&builder, "(ss)", plant->path, plant->why);
+    }
+  return g_variant_builder_end (&builder);
+}
+
+/* Adds what is not reported yet (by path) to Plants and announces it. */
 static void
-on_backend_exited (CsbBackend *backend,
-                   int         status,
-                   const char *error_message,
-                   gpointer    user_data)
+report_plants (CsbSandbox *self,
+               GPtrArray  *found)
+{
+  guint before = self->plants->len;
+
+  for (guint i = 0; found != NULL && i < found->len; i++)
+    {
+      CsbPlant *plant = g_ptr_array_index (found, i);
+      gboolean known = FALSE;
+
+      for (guint j = 0; j < self->plants->len && !known; j++)
+        known = g_str_equal (((CsbPlant *) g_ptr_array_index (self->plants, j))->path,
+                             plant->path);
+      if (!known)
+        {
+          g_message ("sandbox %s planted %s: %s", self->spec->id, plant->path, plant->why);
+          g_ptr_array_add (self->plants, csb_plant_new (plant->path, plant->why));
+        }
+    }
+  if (self->plants->len == before)
+    return;
+  csb_dbus_sandbox_set_plants (CSB_DBUS_SANDBOX (self), plants_to_variant (self->plants, 0));
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
+  csb_dbus_sandbox_emit_plants_found (CSB_DBUS_SANDBOX (self),
+                                      plants_to_variant (self->plants, before));
+}
+
+typedef struct
+{
+  int         project_fd;
+  GHashTable *before;
+} ScanData;
+
+static void
+scan_data_free (ScanData *data)
+{
+  g_clear_pointer (&data->before, g_hash_table_unref);
+  g_free (data);
+}
+
+static void
+scan_thread (GTask        *task,
+             gpointer      source_object,
+             gpointer      task_data,
+             GCancellable *cancellable)
+{
+  ScanData *data = task_data;
+  g_autoptr(GHashTable) now = csb_project_guard_snapshot (data->project_fd);
+
+  g_task_return_pointer (task, csb_project_guard_compare (data->project_fd, data->before, now),
+                         (GDestroyNotify) g_ptr_array_unref);
+}
+
+static void
+scan_async (CsbSandbox         *self,
+            GAsyncReadyCallback callback)
+{
+  g_autoptr(GTask) task = g_task_new (self, NULL, callback, NULL);
+  ScanData *data = g_new0 (ScanData, 1);
+
+  data->project_fd = self->project_fd;
+  data->before = g_hash_table_ref (self->snapshot);
+  g_task_set_task_data (task, data, (GDestroyNotify) scan_data_free);
+  g_task_run_in_thread (task, scan_thread);
+}
+
+static gboolean on_scan_timeout (gpointer user_data);
+
+static void
+on_live_scan (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  CsbSandbox *self = CSB_SANDBOX (source);
+  g_autoptr(GPtrArray) found = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  report_plants (self, found);
+  if (csb_sandbox_is_active (self) && self->scan_id == 0 && self->pending_status < 0)
+    self->scan_id = g_timeout_add_seconds (PLANT_SCAN_INTERVAL_S, on_scan_timeout, self);
+}
+
+static gboolean
+on_scan_timeout (gpointer user_data)
 {
   CsbSandbox *self = user_data;
-  CsbDBusSandbox *dbus = CSB_DBUS_SANDBOX (self);
 
-  if (self->start_task != NULL)
-    return;  /* A failed start is reported by start_finish. */
+  self->scan_id = 0;
+  scan_async (self, on_live_scan);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+start_live_scans (CsbSandbox *self)
+{
+  if (self->snapshot != NULL && self->scan_id == 0)
+    self->scan_id = g_timeout_add_seconds (PLANT_SCAN_INTERVAL_S, on_scan_timeout, self);
+}
+
+static void
+snapshot_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  g_task_return_pointer (task, csb_project_guard_snapshot (GPOINTER_TO_INT (task_data)),
+                         (GDestroyNotify) g_hash_table_unref);
+}
+
+static void
+on_adopted_snapshot (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  CsbSandbox *self = CSB_SANDBOX (source);
+
+  self->snapshot = g_task_propagate_pointer (G_TASK (result), NULL);
+  if (csb_sandbox_is_active (self))
+    start_live_scans (self);
+}
+
+/* ---- the end ------------------------------------------------------------------------ */
+
+static void
+finish_exit (CsbSandbox *self)
+{
+  CsbDBusSandbox *dbus = CSB_DBUS_SANDBOX (self);
+  int status = self->pending_status;
+  g_autofree char *error_message = g_steal_pointer (&self->pending_error);
 
   g_object_freeze_notify (G_OBJECT (self));
   csb_dbus_sandbox_set_exit_status (dbus, status);
@@ -168,8 +315,6 @@ on_backend_exited (CsbBackend *backend,
 
   g_message ("sandbox %s %s with status %d", self->spec->id,
              error_message ? "failed" : "exited", status);
-  if (self->net_proxy != NULL)
-    csb_net_proxy_stop (self->net_proxy);
   csb_dbus_sandbox_emit_exited (dbus, status);
   {
     g_autofree char *record = g_build_filename (self->spec->state_dir, RECORD_NAME, NULL);
@@ -178,7 +323,91 @@ on_backend_exited (CsbBackend *backend,
   remove_dirs_async (self, FALSE, NULL, NULL);
 }
 
+static void
+on_final_scan (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  CsbSandbox *self = CSB_SANDBOX (source);
+  g_autoptr(GPtrArray) found = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  report_plants (self, found);
+  finish_exit (self);
+}
+
+static void
+on_backend_exited (CsbBackend *backend,
+                   int         status,
+                   const char *error_message,
+                   gpointer    user_data)
+{
+  CsbSandbox *self = user_data;
+
+  if (self->start_task != NULL)
+    return;  /* A failed start is reported by start_finish. */
+
+  if (self->net_proxy != NULL)
+    csb_net_proxy_stop (self->net_proxy);
+  g_clear_handle_id (&self->scan_id, g_source_remove);
+  self->pending_status = status;
+  self->pending_error = g_strdup (error_message);
+  /* What it planted, known before Exited: a client that waits for Exited then
+   * reads Plants (the CLI) sees all of it. */
+  if (self->snapshot != NULL)
+    scan_async (self, on_final_scan);
+  else
+    finish_exit (self);
+}
+
 /* ---- starting ------------------------------------------------------------------- */
+
+typedef struct
+{
+  char       *resolved;
+  int         project_fd;
+  GPtrArray  *guard_entries;
+  GPtrArray  *plants;
+  GHashTable *snapshot;
+} Prepared;
+
+static void
+prepared_free (Prepared *prepared)
+{
+  g_free (prepared->resolved);
+  if (prepared->project_fd >= 0)
+    close (prepared->project_fd);
+  g_clear_pointer (&prepared->guard_entries, g_ptr_array_unref);
+  g_clear_pointer (&prepared->plants, g_ptr_array_unref);
+  g_clear_pointer (&prepared->snapshot, g_hash_table_unref);
+  g_free (prepared);
+}
+
+/* The project folder as validated, and checked to be it: a path opened later could
+ * meanwhile lead elsewhere (a parent swapped for a symlink to /etc). */
+static int
+open_project (const char *resolved,
+              GError    **error)
+{
+  g_autofree char *fd_path = NULL;
+  g_autofree char *opened = NULL;
+  int fd = open (resolved, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd >= 0)
+    {
+      fd_path = g_strdup_printf ("/proc/self/fd/%d", fd);
+      opened = g_file_read_link (fd_path, NULL);
+    }
+  if (fd < 0 || g_strcmp0 (opened, resolved) != 0)
+    {
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                   "project folder '%s' changed while the sandbox was set up (it is %s now)",
+                   resolved, fd < 0 ? "gone" : "elsewhere");
+      return -1;
+    }
+  return fd;
+}
 
 static void
 prepare_thread (GTask        *task,
@@ -187,11 +416,15 @@ prepare_thread (GTask        *task,
                 GCancellable *cancellable)
 {
   CsbSandboxSpec *spec = task_data;
-  g_autofree char *resolved = NULL;
+  Prepared *prepared = g_new0 (Prepared, 1);
   GError *error = NULL;
 
-  if (!csb_validate_project_dir (spec->project_dir, g_get_home_dir (), &resolved, &error))
+  prepared->project_fd = -1;
+  if (!csb_validate_project_dir (spec->project_dir, g_get_home_dir (), &prepared->resolved,
+                                 &error) ||
+      (prepared->project_fd = open_project (prepared->resolved, &error)) < 0)
     {
+      prepared_free (prepared);
       g_task_return_error (task, error);
       return;
     }
@@ -205,6 +438,7 @@ prepare_thread (GTask        *task,
       close (state_fd);
     if (runtime_fd < 0)
       {
+        prepared_free (prepared);
         g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
                                  "cannot create the sandbox's folders: %s",
                                  local_error->message);
@@ -212,7 +446,13 @@ prepare_thread (GTask        *task,
       }
     close (runtime_fd);
   }
-  g_task_return_pointer (task, g_steal_pointer (&resolved), g_free);
+  /* The guard first: it may create .git/hooks and .git/commondir, which the
+   * snapshot then holds (they are no plants). */
+  prepared->plants = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_plant_free);
+  if (spec->settings == NULL || g_settings_get_boolean (spec->settings, "protect-project-config"))
+    prepared->guard_entries = csb_project_guard_collect (prepared->project_fd, prepared->plants);
+  prepared->snapshot = csb_project_guard_snapshot (prepared->project_fd);
+  g_task_return_pointer (task, prepared, (GDestroyNotify) prepared_free);
 }
 
 /* Adds what the sandbox printed before it failed (bwrap's own message) to the
@@ -443,6 +683,7 @@ on_backend_started (GObject      *source,
   csb_dbus_sandbox_set_protections (dbus, (const char * const *) protections);
   csb_dbus_sandbox_set_state (dbus, "running");
   g_object_thaw_notify (G_OBJECT (self));
+  start_live_scans (self);
   g_message ("sandbox %s running (pid %u) on %s", self->spec->id,
              csb_backend_get_pid (self->backend), self->spec->project_dir);
   {
@@ -616,11 +857,11 @@ on_prepared (GObject      *source,
              gpointer      user_data)
 {
   g_autoptr(CsbSandbox) self = user_data;
-  g_autofree char *resolved = NULL;
+  Prepared *prepared;
   g_autoptr(GError) record_error = NULL;
 
-  resolved = g_task_propagate_pointer (G_TASK (result), &self->start_error);
-  if (resolved == NULL)
+  prepared = g_task_propagate_pointer (G_TASK (result), &self->start_error);
+  if (prepared == NULL)
     {
       g_autoptr(GTask) task = g_steal_pointer (&self->start_task);
 
@@ -630,8 +871,13 @@ on_prepared (GObject      *source,
       return;
     }
   g_free (self->spec->project_dir);
-  self->spec->project_dir = g_steal_pointer (&resolved);
+  self->spec->project_dir = g_steal_pointer (&prepared->resolved);
   csb_dbus_sandbox_set_project_dir (CSB_DBUS_SANDBOX (self), self->spec->project_dir);
+  self->project_fd = g_steal_fd (&prepared->project_fd);
+  self->spec->guard_entries = g_steal_pointer (&prepared->guard_entries);
+  self->snapshot = g_steal_pointer (&prepared->snapshot);
+  report_plants (self, prepared->plants);
+  prepared_free (prepared);
 
   if (!setup_network_filter (self, &self->start_error) ||
       !setup_stdio (self, &self->start_error))
@@ -884,6 +1130,7 @@ csb_sandbox_dispose (GObject *object)
   CsbSandbox *self = CSB_SANDBOX (object);
 
   g_clear_handle_id (&self->drain_timeout_id, g_source_remove);
+  g_clear_handle_id (&self->scan_id, g_source_remove);
   if (self->backend != NULL)
     g_signal_handlers_disconnect_by_data (self->backend, self);
   if (self->terminal != NULL)
@@ -906,6 +1153,11 @@ csb_sandbox_finalize (GObject *object)
 
   g_clear_pointer (&self->spec, csb_sandbox_spec_free);
   g_clear_error (&self->start_error);
+  if (self->project_fd >= 0)
+    close (self->project_fd);
+  g_clear_pointer (&self->snapshot, g_hash_table_unref);
+  g_clear_pointer (&self->plants, g_ptr_array_unref);
+  g_free (self->pending_error);
   G_OBJECT_CLASS (csb_sandbox_parent_class)->finalize (object);
 }
 
@@ -926,6 +1178,9 @@ csb_sandbox_class_init (CsbSandboxClass *klass)
 static void
 csb_sandbox_init (CsbSandbox *self)
 {
+  self->project_fd = -1;
+  self->pending_status = -1;
+  self->plants = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_plant_free);
 }
 
 /* Takes @spec and @backend. */
@@ -963,6 +1218,7 @@ csb_sandbox_new (CsbSandboxSpec *spec,
   csb_dbus_sandbox_set_error (dbus, "");
   csb_dbus_sandbox_set_network_allow (dbus, NULL);
   csb_dbus_sandbox_set_denied_connections (dbus, 0);
+  csb_dbus_sandbox_set_plants (dbus, plants_to_variant (NULL, 0));
   return self;
 }
 
@@ -1083,6 +1339,16 @@ csb_sandbox_adopt (const char *state_dir,
                    net_error->message);
     }
   csb_dbus_sandbox_set_state (CSB_DBUS_SANDBOX (self), "running");
+  /* What the previous service saw at the start is lost: plants are counted from now. */
+  self->project_fd = open (self->spec->project_dir,
+                           O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (self->project_fd >= 0)
+    {
+      g_autoptr(GTask) task = g_task_new (self, NULL, on_adopted_snapshot, NULL);
+
+      g_task_set_task_data (task, GINT_TO_POINTER (self->project_fd), NULL);
+      g_task_run_in_thread (task, snapshot_thread);
+    }
   g_message ("sandbox %s taken over (pid %u) on %s", id,
              csb_dbus_sandbox_get_pid (CSB_DBUS_SANDBOX (self)), self->spec->project_dir);
   return self;

@@ -48,6 +48,7 @@
 #include "csb-claude-home.h"
 #include "csb-console-log.h"
 #include "csb-error.h"
+#include "csb-project-guard.h"
 #include "csb-guest-stage.h"
 #include "csb-initramfs.h"
 #include "csb-libvirt.h"
@@ -566,38 +567,37 @@ add_share (Setup      *setup,
   return TRUE;
 }
 
+/* Git hooks and config, and the projects' Claude Code settings, read-only; the
+ * folders above them bound onto themselves. The guard (csb-project-guard.c) chose
+ * the entries on the host; the init opens each again from the project folder
+ * without following any symlink and binds it from that descriptor
+ * (csb-init-protect.c): never a path the sandbox could have pointed elsewhere. */
 static void
 protect_project_config (Setup *setup)
 {
-  const char *project = setup->spec->project_dir;
-  g_autofree char *git = g_build_filename (project, ".git", NULL);
-  g_autofree char *claude = g_build_filename (project, ".claude", NULL);
+  CsbSandboxSpec *spec = setup->spec;
+  gboolean git = FALSE, claude = FALSE;
 
-  if (g_file_test (git, G_FILE_TEST_IS_DIR) && !g_file_test (git, G_FILE_TEST_IS_SYMLINK))
+  for (guint i = 0; spec->guard_entries != NULL && i < spec->guard_entries->len; i++)
     {
-      g_autofree char *hooks = g_build_filename (git, "hooks", NULL);
-      g_autofree char *config = g_build_filename (git, "config", NULL);
+      CsbGuardEntry *entry = g_ptr_array_index (spec->guard_entries, i);
+      gboolean readonly = entry->kind == CSB_GUARD_RO;
 
-      if (g_mkdir_with_parents (hooks, 0755) == 0)
-        plan_add (&setup->plan, "bind", hooks, hooks, "ro", NULL);
-      if (g_file_test (config, G_FILE_TEST_IS_REGULAR))
-        plan_add (&setup->plan, "bind", config, config, "ro", NULL);
-      g_ptr_array_add (setup->protections, g_strdup ("git-config-ro"));
+      /* The project's .claude (a tmpfs for bwrap) is only bound onto itself here;
+       * the entries of it that bwrap binds back are visible anyway. */
+      if (entry->fd < 0 || entry->kind == CSB_GUARD_RW || entry->kind == CSB_GUARD_SYMLINK)
+        continue;
+      plan_add (&setup->plan, "protect", spec->project_dir, entry->path, readonly ? "ro" : "rw",
+                entry->is_dir ? "d" : "f", NULL);
+      if (readonly && strstr (entry->path, ".claude/") != NULL)
+        claude = TRUE;
+      else if (readonly)
+        git = TRUE;
     }
-  if (g_file_test (claude, G_FILE_TEST_IS_DIR) && !g_file_test (claude, G_FILE_TEST_IS_SYMLINK))
-    {
-      g_autoptr(GDir) dir = g_dir_open (claude, 0, NULL);
-      const char *name;
-
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        if ((g_str_has_prefix (name, "settings") && g_str_has_suffix (name, ".json")) ||
-            g_str_equal (name, "hooks"))
-          {
-            g_autofree char *path = g_build_filename (claude, name, NULL);
-            if (!g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-              plan_add (&setup->plan, "bind", path, path, "ro", NULL);
-          }
-    }
+  if (git)
+    g_ptr_array_add (setup->protections, g_strdup ("git-config-ro"));
+  if (claude)
+    g_ptr_array_add (setup->protections, g_strdup ("project-claude-config-ro"));
 }
 
 static gboolean
@@ -801,8 +801,7 @@ build_guest (Setup      *setup,
   /* The project, read-write at its own path. */
   if (!add_share (setup, spec->project_dir, spec->project_dir, FALSE, error))
     return FALSE;
-  if (spec->settings == NULL || g_settings_get_boolean (spec->settings, "protect-project-config"))
-    protect_project_config (setup);
+  protect_project_config (setup);
 
   /* The environment: an allowlist of the service's, then ours. */
   {

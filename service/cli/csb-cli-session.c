@@ -303,6 +303,32 @@ session_init (Session        *session,
   session->signal_sources[2] = g_unix_signal_add (SIGHUP, on_sighup, session);
 }
 
+/* What the sandbox left in the project that runs or is obeyed outside it later:
+ * the user reads it before running git or claude there. */
+static void
+print_plants (Session *session)
+{
+  GVariant *plants = csb_dbus_sandbox_get_plants (session->sandbox);
+  GVariantIter iter;
+  const char *path, *why;
+
+  if (plants == NULL || g_variant_n_children (plants) == 0)
+    return;
+  g_printerr ("\n");
+  g_printerr (_("Warning: sandbox %s left files in %s that programs outside it run or obey "
+                "(git, claude, direnv, editors). Check them before using the folder outside:"),
+              session->id, csb_dbus_sandbox_get_project_dir (session->sandbox));
+  g_printerr ("\n");
+  g_variant_iter_init (&iter, plants);
+  while (g_variant_iter_next (&iter, "(&s&s)", &path, &why))
+    {
+      g_autofree char *shown_path = g_strescape (path, NULL);
+      g_autofree char *shown_why = g_strescape (why, NULL);
+
+      g_printerr ("  %s — %s\n", shown_path, shown_why);
+    }
+}
+
 /* The exit status of an ended sandbox, reporting why it failed if it did. */
 static int
 session_exit_status (Session *session)
@@ -310,6 +336,7 @@ session_exit_status (Session *session)
   const char *state = csb_dbus_sandbox_get_state (session->sandbox);
   int status = csb_dbus_sandbox_get_exit_status (session->sandbox);
 
+  print_plants (session);
   if (g_strcmp0 (state, "failed") == 0)
     {
       const char *message = csb_dbus_sandbox_get_error (session->sandbox);

@@ -43,6 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "csb-init-protect.h"
+
 #define CTL_DIR      "/run/claude-sandbox-ctl"
 #define MAX_WORDS    65536
 #define STOP_GRACE_S 5
@@ -186,6 +188,21 @@ run_plan (Command *cmd)
               return -1;
             }
           i += 3;
+        }
+      else if (strcmp (key, "protect") == 0)
+        {
+          /* project, path below it, ro|rw, d|f: see csb-init-protect.c */
+          NEED (4);
+          if (csb_init_protect (w[i + 1], w[i + 2], strcmp (w[i + 3], "ro") == 0,
+                                strcmp (w[i + 4], "d") == 0) != 0)
+            {
+              if (errno != ENOENT && errno != ELOOP && errno != EXDEV && errno != EINVAL)
+                {
+                  fail ("cannot protect %s/%s: %s", w[i + 1], w[i + 2], strerror (errno));
+                  return -1;
+                }
+            }
+          i += 5;
         }
       else if (strcmp (key, "symlink") == 0)
         {

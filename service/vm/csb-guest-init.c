@@ -44,6 +44,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "csb-init-protect.h"
+
 #define CTL_DIR   "/ctl"
 /* The host's share of /etc, in the initramfs (csb-initramfs.c). */
 #define HOST_ETC  "/host-etc"
@@ -439,6 +441,22 @@ run_plan (Plan    *plan,
           if (bind_mount (src, in_root (w[i + 2]), strcmp (w[i + 3], "ro") == 0) != 0)
             say ("cannot bind %s to %s: %s", w[i + 1], w[i + 2], strerror (errno));
           i += 4;
+        }
+      else if (strcmp (key, "protect") == 0)
+        {
+          /* project, path below it, ro|rw, d|f: see csb-init-protect.c */
+          NEED (4);
+          if (csb_init_protect (in_root (w[i + 1]), w[i + 2], strcmp (w[i + 3], "ro") == 0,
+                                strcmp (w[i + 4], "d") == 0) != 0)
+            {
+              if (errno != ENOENT && errno != ELOOP && errno != EXDEV && errno != EINVAL)
+                {
+                  fail ("cannot protect %s/%s: %s", w[i + 1], w[i + 2], strerror (errno));
+                  return -1;
+                }
+              say ("%s/%s not protected: %s", w[i + 1], w[i + 2], strerror (errno));
+            }
+          i += 5;
         }
       else if (strcmp (key, "symlink") == 0)
         {

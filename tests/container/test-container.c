@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <glib/gstdio.h>
 
 #include "csb-container-domain.h"
 #include "csb-test-utils.h"
@@ -444,6 +445,66 @@ test_claude_config (Fixture      *f,
   }
 }
 
+/* Links a first container planted where protected names go (issue 12) are never
+ * followed by the next one's set-up; nested settings existing at the start are
+ * read-only inside, and what was planted is reported in Plants. */
+static void
+test_project_links (Fixture      *f,
+                    gconstpointer data)
+{
+  g_autofree char *key = g_build_filename (f->bus.dirs.home, ".ssh", "id_ed25519", NULL);
+  g_autofree char *nested = g_build_filename (f->project, "n", ".claude", "settings.json", NULL);
+  g_autofree char *plant = NULL;
+  g_autofree char *check = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *contents = NULL;
+  g_autofree char *marker_dir = g_dir_make_tmp ("csb-host-tmp-XXXXXX", NULL);
+  g_autofree char *marker = g_build_filename (marker_dir, "host-marker", NULL);
+  const char * const command[] = { "sh", "-c", NULL, NULL };
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariant *plants;
+
+  if (!want_real_container (f))
+    return;
+  csb_test_write_file (key, "HOST-PRIVATE-KEY\n", 0600);
+  csb_test_write_file (marker, "host tmp\n", 0644);
+  csb_test_write_file (nested, "{\"host\": 1}\n", 0644);
+  plant = g_strdup_printf ("mkdir -p .git sub/.claude && ln -s %s .git/config && "
+                           "ln -s %s .git/hooks && ln -s %s sub/.claude/settings.json",
+                           key, marker_dir, key);
+  g_free (run_sh (f, plant, FALSE, 0));
+
+  check = g_strdup_printf ("exec 2>/dev/null; cat .git/config; ls -a .git/hooks/; "
+                           "cat sub/.claude/settings.json; cat %s; "
+                           "echo x > n/.claude/settings.json && echo NESTED-WRITABLE; "
+                           "echo y > n/.claude/plain && echo plain-writable; true",
+                           marker);
+  ((const char **) command)[2] = check;
+  run = csb_test_launch (&f->bus, f->project, command, container_options (FALSE), FALSE,
+                         &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  out = g_strdup (run->out->str);
+  assert_not_contains (out, "HOST-PRIVATE-KEY");
+  assert_not_contains (out, "host-marker");
+  assert_not_contains (out, "host tmp");
+  assert_not_contains (out, "NESTED-WRITABLE");
+  assert_contains (out, "plain-writable");
+  g_assert_true (g_file_get_contents (nested, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "{\"host\": 1}\n");
+  plants = csb_dbus_sandbox_get_plants (run->sandbox);
+  g_assert_nonnull (plants);
+  {
+    g_autofree char *shown = g_variant_print (plants, FALSE);
+    assert_contains (shown, "'.git/config', \"a symlink where");
+    assert_contains (shown, "'.git/hooks', \"a symlink where");
+    assert_contains (shown, "'sub/.claude/settings.json', \"a symlink where");
+  }
+  g_unlink (marker);
+  g_rmdir (marker_dir);
+}
+
 /* Nothing left of the sandbox @id: no domain, no root or control folder. */
 static void
 assert_nothing_left (Fixture    *f,
@@ -662,6 +723,7 @@ main (int   argc,
   ADD ("/container/run/isolation", test_isolation);
   ADD ("/container/run/network-on-refused", test_network_on);
   ADD ("/container/run/claude-config", test_claude_config);
+  ADD ("/container/run/project-links", test_project_links);
   ADD ("/container/run/stop", test_stop);
   ADD ("/container/run/survive-service-crash", test_survive_service_crash);
   ADD ("/container/run/exit-while-away", test_exit_while_away);

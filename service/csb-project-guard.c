@@ -1,0 +1,969 @@
+/* csb-project-guard.c
+ *
+ * A sandbox writes its project folder, and programs outside later run or obey some
+ * of what is there (git's hooks and config, Claude Code's project settings, …).
+ * Whatever a sandbox wrote is hostile: every name here is opened relative to the
+ * project's descriptor with openat2 (RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH), its
+ * type and owner checked, and the backends bind it from that descriptor. The
+ * names are a fixed list; globs only ever serve the report of plants, never a bind.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/openat2.h>
+
+#include "csb-project-guard.h"
+
+/* Folders the walks never enter: git's own (handled as git folders) and package
+ * trees too big to matter. */
+static const char * const skipped_dirs[] = { ".git", "node_modules", NULL };
+
+/* The project settings Claude Code reads, in a .claude folder. */
+static const char * const claude_protected[] = {
+  "settings.json", "settings.local.json", NULL
+};
+
+void
+csb_guard_entry_free (CsbGuardEntry *entry)
+{
+  if (entry == NULL)
+    return;
+  if (entry->fd >= 0)
+    close (entry->fd);
+  g_free (entry->path);
+  g_free (entry->target);
+  g_free (entry);
+}
+
+CsbPlant *
+csb_plant_new (const char *path,
+               const char *why)
+{
+  CsbPlant *plant = g_new0 (CsbPlant, 1);
+
+  plant->path = g_strdup (path);
+  plant->why = g_strdup (why);
+  return plant;
+}
+
+void
+csb_plant_free (CsbPlant *plant)
+{
+  if (plant == NULL)
+    return;
+  g_free (plant->path);
+  g_free (plant->why);
+  g_free (plant);
+}
+
+int
+csb_open_beneath (int         dir_fd,
+                  const char *path,
+                  int         flags)
+{
+  /* No O_NOFOLLOW: with O_PATH it would return a trailing symlink itself, where
+   * RESOLVE_NO_SYMLINKS refuses it (ELOOP). */
+  struct open_how how = {
+    .flags = flags | O_CLOEXEC,
+    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+  };
+  int fd;
+
+  g_assert (path != NULL && !g_path_is_absolute (path));
+  do
+    fd = syscall (SYS_openat2, dir_fd, path, &how, sizeof how);
+  while (fd < 0 && errno == EAGAIN);
+  if (fd >= 0 || errno != ENOSYS)
+    return fd;
+
+  /* Before Linux 5.6: one component at a time, none of them a link or "..". */
+  {
+    g_auto(GStrv) parts = g_strsplit (path, "/", -1);
+    int cur = dup (dir_fd);
+
+    for (guint i = 0; cur >= 0 && parts[i] != NULL; i++)
+      {
+        gboolean last = parts[i + 1] == NULL;
+        int next;
+
+        if (*parts[i] == '\0' || g_str_equal (parts[i], "."))
+          continue;
+        if (g_str_equal (parts[i], ".."))
+          {
+            close (cur);
+            errno = EXDEV;
+            return -1;
+          }
+        next = openat (cur, parts[i],
+                       (last ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
+        close (cur);
+        cur = next;
+      }
+    if (cur >= 0 && (flags & O_PATH) && !(flags & O_DIRECTORY))
+      {
+        struct stat st;
+
+        if (fstat (cur, &st) == 0 && S_ISLNK (st.st_mode))
+          {
+            close (cur);
+            errno = ELOOP;
+            return -1;
+          }
+      }
+    return cur;
+  }
+}
+
+/* ---- the protected entries ------------------------------------------------------- */
+
+typedef struct
+{
+  int         project_fd;
+  GPtrArray  *entries;
+  GHashTable *seen;      /* path → entry */
+  GPtrArray  *plants;
+  uid_t       uid;
+} Collect;
+
+static void
+add_plant (Collect    *c,
+           const char *path,
+           const char *format,
+           ...) G_GNUC_PRINTF (3, 4);
+
+static void
+add_plant (Collect    *c,
+           const char *path,
+           const char *format,
+           ...)
+{
+  g_autofree char *why = NULL;
+  va_list args;
+
+  if (c->plants == NULL)
+    return;
+  for (guint i = 0; i < c->plants->len; i++)
+    if (g_str_equal (((CsbPlant *) g_ptr_array_index (c->plants, i))->path, path))
+      return;
+  va_start (args, format);
+  why = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_ptr_array_add (c->plants, csb_plant_new (path, why));
+}
+
+typedef enum { WANT_FILE, WANT_DIR } Want;
+
+/* Opens @path for binding: a regular file or a folder as @want says, the user's,
+ * reached without a symlink. -1 if it does not exist (errno ENOENT); -1 and a plant
+ * if it is anything else. */
+static int
+open_checked (Collect    *c,
+              const char *path,
+              Want        want,
+              const char *what)
+{
+  struct stat st;
+  int fd = csb_open_beneath (c->project_fd, path, O_PATH);
+
+  if (fd < 0)
+    {
+      int saved = errno;
+
+      if (saved == ELOOP || saved == EXDEV)
+        add_plant (c, path, "a symlink where %s should be: not protected, not followed", what);
+      else if (saved != ENOENT && saved != ENOTDIR)
+        g_message ("cannot open '%s' in the project: %s", path, g_strerror (saved));
+      errno = saved;
+      return -1;
+    }
+  if (fstat (fd, &st) != 0 ||
+      (want == WANT_FILE && !S_ISREG (st.st_mode)) ||
+      (want == WANT_DIR && !S_ISDIR (st.st_mode)))
+    {
+      add_plant (c, path, "not a %s where %s should be: not protected",
+                 want == WANT_FILE ? "regular file" : "folder", what);
+      close (fd);
+      errno = EINVAL;
+      return -1;
+    }
+  if (st.st_uid != c->uid)
+    {
+      add_plant (c, path, "%s owned by uid %u, not you: not protected", what,
+                 (guint) st.st_uid);
+      close (fd);
+      errno = EPERM;
+      return -1;
+    }
+  return fd;
+}
+
+static CsbGuardEntry *
+add_entry (Collect      *c,
+           const char   *path,
+           CsbGuardKind  kind,
+           gboolean      is_dir,
+           int           fd)
+{
+  CsbGuardEntry *entry = g_hash_table_lookup (c->seen, path);
+
+  if (entry != NULL)
+    {
+      if (fd >= 0)
+        close (fd);
+      return entry;
+    }
+  entry = g_new0 (CsbGuardEntry, 1);
+  entry->path = g_strdup (path);
+  entry->kind = kind;
+  entry->is_dir = is_dir;
+  entry->fd = fd;
+  g_ptr_array_add (c->entries, entry);
+  g_hash_table_insert (c->seen, entry->path, entry);
+  return entry;
+}
+
+/* @path's parent folders, each bound onto itself: renaming one away would take the
+ * protected entries below along and leave room for new ones. */
+static gboolean
+add_parents (Collect    *c,
+             const char *path)
+{
+  g_autofree char *copy = g_strdup (path);
+
+  for (char *slash = strchr (copy, '/'); slash != NULL; slash = strchr (slash + 1, '/'))
+    {
+      int fd;
+
+      *slash = '\0';
+      if (!g_hash_table_contains (c->seen, copy))
+        {
+          fd = csb_open_beneath (c->project_fd, copy, O_PATH | O_DIRECTORY);
+          if (fd < 0)
+            return FALSE;
+          add_entry (c, copy, CSB_GUARD_SELF, TRUE, fd);
+        }
+      *slash = '/';
+    }
+  return TRUE;
+}
+
+/* A protected file or folder, read-only, if it exists and is what it should be. */
+static void
+add_ro (Collect    *c,
+        const char *dir,
+        const char *name,
+        Want        want,
+        const char *what)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  int fd = open_checked (c, path, want, what);
+
+  if (fd >= 0)
+    add_entry (c, path, CSB_GUARD_RO, want == WANT_DIR, fd);
+}
+
+static int
+openat_dir (Collect    *c,
+            const char *path)
+{
+  return csb_open_beneath (c->project_fd, path, O_RDONLY | O_DIRECTORY);
+}
+
+static void collect_git_dir (Collect *c, const char *gitdir, gboolean worktree, guint depth);
+
+/* .git/modules holds the submodules' git folders, by submodule name (which may
+ * have slashes): a folder with a HEAD is one, others are walked into. */
+static void
+collect_git_modules (Collect    *c,
+                     const char *dir,
+                     guint       depth)
+{
+  int fd;
+  DIR *d;
+  struct dirent *de;
+  guint count = 0;
+
+  if (depth > CSB_GUARD_MAX_DEPTH || (fd = openat_dir (c, dir)) < 0)
+    return;
+  if ((d = fdopendir (fd)) == NULL)
+    {
+      close (fd);
+      return;
+    }
+  while ((de = readdir (d)) != NULL && count++ < CSB_GUARD_MAX_DIRS)
+    {
+      g_autofree char *path = NULL;
+      struct stat st;
+
+      if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, ".."))
+        continue;
+      if (fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          !S_ISDIR (st.st_mode))
+        continue;
+      path = g_build_filename (dir, de->d_name, NULL);
+      if (faccessat (dirfd (d), de->d_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        {
+          g_autofree char *head = g_build_filename (de->d_name, "HEAD", NULL);
+          struct stat hst;
+
+          if (fstatat (dirfd (d), head, &hst, AT_SYMLINK_NOFOLLOW) == 0)
+            collect_git_dir (c, path, FALSE, depth + 1);
+          else
+            collect_git_modules (c, path, depth + 1);
+        }
+    }
+  closedir (d);
+}
+
+/* A git folder: itself onto itself, then its hooks, config and commondir read-only.
+ * Missing hooks and commondir are made now (a folder, and "." — what git assumes
+ * without one), so that a sandbox cannot create them: a commondir would send git
+ * outside to hooks and config of the sandbox's choosing. */
+static void
+collect_git_dir (Collect    *c,
+                 const char *gitdir,
+                 gboolean    worktree,
+                 guint       depth)
+{
+  int fd;
+
+  if (!add_parents (c, gitdir))
+    return;
+  fd = open_checked (c, gitdir, WANT_DIR, "a git folder");
+  if (fd < 0)
+    return;
+  add_entry (c, gitdir, CSB_GUARD_SELF, TRUE, fd);
+
+  if (!worktree)
+    {
+      g_autofree char *commondir = g_build_filename (gitdir, "commondir", NULL);
+      int dfd = openat_dir (c, gitdir);
+
+      if (dfd >= 0)
+        {
+          int cfd;
+
+          if (mkdirat (dfd, "hooks", 0755) != 0 && errno != EEXIST)
+            g_message ("cannot create '%s/hooks': %s", gitdir, g_strerror (errno));
+          cfd = openat (dfd, "commondir", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        0644);
+          if (cfd >= 0)
+            {
+              if (write (cfd, ".\n", 2) != 2)
+                g_message ("cannot write '%s': %s", commondir, g_strerror (errno));
+              close (cfd);
+            }
+          close (dfd);
+        }
+      add_ro (c, gitdir, "hooks", WANT_DIR, "git's hooks");
+      add_ro (c, gitdir, "config", WANT_FILE, "git's config");
+    }
+  add_ro (c, gitdir, "commondir", WANT_FILE, "git's commondir");
+  add_ro (c, gitdir, "config.worktree", WANT_FILE, "git's worktree config");
+
+  if (!worktree)
+    {
+      g_autofree char *modules = g_build_filename (gitdir, "modules", NULL);
+      g_autofree char *worktrees = g_build_filename (gitdir, "worktrees", NULL);
+      int wfd;
+      DIR *d;
+      struct dirent *de;
+      guint count = 0;
+
+      collect_git_modules (c, modules, depth);
+      if ((wfd = openat_dir (c, worktrees)) >= 0 && (d = fdopendir (wfd)) == NULL)
+        close (wfd);
+      else if (wfd >= 0)
+        {
+          while ((de = readdir (d)) != NULL && count++ < CSB_GUARD_MAX_DIRS)
+            if (de->d_type == DT_DIR && !g_str_equal (de->d_name, ".") &&
+                !g_str_equal (de->d_name, ".."))
+              {
+                g_autofree char *path = g_build_filename (worktrees, de->d_name, NULL);
+                collect_git_dir (c, path, TRUE, depth + 1);
+              }
+          closedir (d);
+        }
+    }
+}
+
+/* .git in folder @dir ("" for the project): a git folder, or a gitlink file
+ * ("gitdir: …"), read-only so it keeps pointing where it did. */
+static void
+collect_git (Collect    *c,
+             const char *dir)
+{
+  g_autofree char *path = g_build_filename (dir, ".git", NULL);
+  struct stat st;
+  int dfd = *dir ? openat_dir (c, dir) : dup (c->project_fd);
+
+  if (dfd < 0)
+    return;
+  if (fstatat (dfd, ".git", &st, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+      close (dfd);
+      return;
+    }
+  close (dfd);
+  if (S_ISDIR (st.st_mode))
+    collect_git_dir (c, path, FALSE, 0);
+  else if (S_ISREG (st.st_mode))
+    {
+      if (add_parents (c, path))
+        add_ro (c, dir, ".git", WANT_FILE, "a gitlink");
+    }
+  else if (S_ISLNK (st.st_mode))
+    add_plant (c, path, "a .git symlink: not protected, not followed");
+}
+
+/* The project's own .claude (bwrap: a tmpfs, its entries bound back; a settings
+ * file created inside then never reaches the host). */
+static void
+collect_root_claude (Collect *c)
+{
+  struct stat st;
+  int fd;
+  DIR *d;
+  struct dirent *de;
+  guint count = 0;
+
+  if (fstatat (c->project_fd, ".claude", &st, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+      if (errno == ENOENT)
+        add_entry (c, ".claude", CSB_GUARD_TMPFS, TRUE, -1);
+      return;
+    }
+  fd = open_checked (c, ".claude", WANT_DIR, "Claude Code's project folder");
+  if (fd < 0)
+    return;
+  add_entry (c, ".claude", CSB_GUARD_TMPFS, TRUE, fd);
+  if ((fd = openat_dir (c, ".claude")) < 0)
+    return;
+  if ((d = fdopendir (fd)) == NULL)
+    {
+      close (fd);
+      return;
+    }
+  while ((de = readdir (d)) != NULL && count++ < CSB_GUARD_MAX_DIRS)
+    {
+      g_autofree char *path = NULL;
+      gboolean protected;
+
+      if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, ".."))
+        continue;
+      path = g_build_filename (".claude", de->d_name, NULL);
+      protected = g_strv_contains (claude_protected, de->d_name);
+      if (fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        continue;
+      if (S_ISLNK (st.st_mode))
+        {
+          g_autofree char *target = NULL;
+          char buf[4096];
+          ssize_t n = readlinkat (dirfd (d), de->d_name, buf, sizeof buf - 1);
+
+          if (protected || g_str_equal (de->d_name, "hooks"))
+            add_plant (c, path, "a symlink where Claude Code's settings should be: "
+                       "not protected, not followed");
+          else if (n > 0)
+            {
+              buf[n] = '\0';
+              add_entry (c, path, CSB_GUARD_SYMLINK, FALSE, -1)->target = g_strdup (buf);
+            }
+        }
+      else if (protected)
+        add_ro (c, ".claude", de->d_name, WANT_FILE, "Claude Code's settings");
+      else if (g_str_equal (de->d_name, "hooks"))
+        add_ro (c, ".claude", de->d_name, WANT_DIR, "Claude Code's hooks");
+      else if (S_ISDIR (st.st_mode) || S_ISREG (st.st_mode))
+        {
+          int efd = csb_open_beneath (c->project_fd, path, O_PATH);
+
+          if (efd >= 0)
+            add_entry (c, path, CSB_GUARD_RW, S_ISDIR (st.st_mode), efd);
+        }
+    }
+  closedir (d);
+}
+
+/* A .claude folder below the project: itself and its parents onto themselves, the
+ * settings read-only. */
+static void
+collect_nested_claude (Collect    *c,
+                       const char *dir)
+{
+  g_autofree char *path = g_build_filename (dir, ".claude", NULL);
+  int fd;
+
+  if (!add_parents (c, path))
+    return;
+  fd = open_checked (c, path, WANT_DIR, "a .claude folder");
+  if (fd < 0)
+    return;
+  add_entry (c, path, CSB_GUARD_SELF, TRUE, fd);
+  for (guint i = 0; claude_protected[i] != NULL; i++)
+    add_ro (c, path, claude_protected[i], WANT_FILE, "Claude Code's settings");
+  add_ro (c, path, "hooks", WANT_DIR, "Claude Code's hooks");
+}
+
+/* ---- the bounded walk ---------------------------------------------------------- */
+
+typedef void (*VisitFunc) (int         dir_fd,
+                           const char *dir,
+                           gpointer    user_data);
+
+/* Every folder of the project, breadth first, at most CSB_GUARD_MAX_DEPTH below it
+ * and CSB_GUARD_MAX_DIRS in all, links never followed, skipped_dirs not entered. */
+static void
+walk (int       project_fd,
+      VisitFunc visit,
+      gpointer  user_data)
+{
+  g_autoptr(GQueue) queue = g_queue_new ();
+  guint visited = 0;
+
+  g_queue_push_tail (queue, g_strdup (""));
+  while (!g_queue_is_empty (queue))
+    {
+      g_autofree char *dir = g_queue_pop_head (queue);
+      guint depth = 0;
+      int fd;
+      DIR *d;
+      struct dirent *de;
+
+      if (visited++ >= CSB_GUARD_MAX_DIRS)
+        break;
+      for (const char *p = dir; *p; p++)
+        depth += *p == '/';
+      if (*dir)
+        depth++;
+      fd = *dir ? csb_open_beneath (project_fd, dir, O_RDONLY | O_DIRECTORY)
+                : openat (project_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      visit (fd, dir, user_data);
+      if (depth >= CSB_GUARD_MAX_DEPTH || (d = fdopendir (fd)) == NULL)
+        {
+          close (fd);
+          continue;
+        }
+      while ((de = readdir (d)) != NULL)
+        {
+          gboolean is_dir = de->d_type == DT_DIR;
+
+          if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, "..") ||
+              g_strv_contains (skipped_dirs, de->d_name))
+            continue;
+          if (de->d_type == DT_UNKNOWN)
+            {
+              struct stat st;
+              is_dir = fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                       S_ISDIR (st.st_mode);
+            }
+          if (is_dir && g_queue_get_length (queue) + visited < CSB_GUARD_MAX_DIRS)
+            g_queue_push_tail (queue, *dir ? g_build_filename (dir, de->d_name, NULL)
+                                           : g_strdup (de->d_name));
+        }
+      closedir (d);
+    }
+  g_queue_free_full (g_steal_pointer (&queue), g_free);
+}
+
+static void
+visit_collect (int         dir_fd,
+               const char *dir,
+               gpointer    user_data)
+{
+  Collect *c = user_data;
+  struct stat st;
+
+  if (*dir == '\0')
+    return;  /* the project's own .git and .claude are done first */
+  if (fstatat (dir_fd, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0)
+    collect_git (c, dir);
+  if (fstatat (dir_fd, ".claude", &st, AT_SYMLINK_NOFOLLOW) == 0)
+    {
+      if (S_ISLNK (st.st_mode))
+        {
+          g_autofree char *path = g_build_filename (dir, ".claude", NULL);
+          add_plant (c, path, "a .claude symlink: not protected, not followed");
+        }
+      else
+        collect_nested_claude (c, dir);
+    }
+}
+
+static int
+compare_entries (gconstpointer a,
+                 gconstpointer b)
+{
+  const CsbGuardEntry *ea = *(CsbGuardEntry * const *) a;
+  const CsbGuardEntry *eb = *(CsbGuardEntry * const *) b;
+
+  return strcmp (ea->path, eb->path);
+}
+
+GPtrArray *
+csb_project_guard_collect (int        project_fd,
+                           GPtrArray *plants)
+{
+  Collect c = { project_fd, NULL, NULL, plants, getuid () };
+
+  g_return_val_if_fail (project_fd >= 0, NULL);
+
+  c.entries = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_guard_entry_free);
+  c.seen = g_hash_table_new (g_str_hash, g_str_equal);
+  collect_git (&c, "");
+  collect_root_claude (&c);
+  walk (project_fd, visit_collect, &c);
+  g_hash_table_unref (c.seen);
+  /* A parent before its children ("a" sorts before "a/…"): a bind onto a parent
+   * made later would hide those below it. */
+  g_ptr_array_sort (c.entries, compare_entries);
+  return c.entries;
+}
+
+/* ---- plants --------------------------------------------------------------------- */
+
+typedef struct
+{
+  mode_t  mode;
+  dev_t   dev;
+  ino_t   ino;
+  off_t   size;
+  gint64  mtime_ns;
+  gint64  ctime_ns;
+} Stamp;
+
+typedef struct
+{
+  int         project_fd;
+  GHashTable *stamps;
+} Snapshot;
+
+static void
+stamp_at (Snapshot   *s,
+          int         dir_fd,
+          const char *dir,
+          const char *name)
+{
+  g_autofree char *path = *dir ? g_build_filename (dir, name, NULL) : g_strdup (name);
+  struct stat st;
+  Stamp *stamp;
+
+  if (g_hash_table_size (s->stamps) >= 8 * CSB_GUARD_MAX_DIRS ||
+      fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return;
+  stamp = g_new0 (Stamp, 1);
+  stamp->mode = st.st_mode;
+  stamp->dev = st.st_dev;
+  stamp->ino = st.st_ino;
+  stamp->size = st.st_size;
+  stamp->mtime_ns = (gint64) st.st_mtim.tv_sec * G_GINT64_CONSTANT (1000000000) +
+                    st.st_mtim.tv_nsec;
+  stamp->ctime_ns = (gint64) st.st_ctim.tv_sec * G_GINT64_CONSTANT (1000000000) +
+                    st.st_ctim.tv_nsec;
+  g_hash_table_replace (s->stamps, g_steal_pointer (&path), stamp);
+}
+
+/* Every entry of folder @name in @dir_fd (one level), @match (NULL: all) by prefix
+ * and suffix, and the folder itself. */
+static void
+stamp_dir (Snapshot   *s,
+           int         dir_fd,
+           const char *dir,
+           const char *name,
+           const char *prefix,
+           const char *suffix)
+{
+  g_autofree char *path = *dir ? g_build_filename (dir, name, NULL) : g_strdup (name);
+  int fd;
+  DIR *d;
+  struct dirent *de;
+  guint count = 0;
+
+  stamp_at (s, dir_fd, dir, name);
+  fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  if ((d = fdopendir (fd)) == NULL)
+    {
+      close (fd);
+      return;
+    }
+  while ((de = readdir (d)) != NULL && count++ < CSB_GUARD_MAX_DIRS)
+    {
+      if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, ".."))
+        continue;
+      if ((prefix == NULL || g_str_has_prefix (de->d_name, prefix)) &&
+          (suffix == NULL || g_str_has_suffix (de->d_name, suffix)))
+        stamp_at (s, dirfd (d), path, de->d_name);
+    }
+  closedir (d);
+}
+
+static void stamp_git_dir (Snapshot *s, int dir_fd, const char *dir, const char *name,
+                           guint depth);
+
+static void
+stamp_git_children (Snapshot   *s,
+                    int         git_fd,
+                    const char *gitdir,
+                    const char *sub,
+                    guint       depth)
+{
+  g_autofree char *path = g_build_filename (gitdir, sub, NULL);
+  int fd;
+  DIR *d;
+  struct dirent *de;
+  guint count = 0;
+
+  if (depth > CSB_GUARD_MAX_DEPTH)
+    return;
+  fd = openat (git_fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  if ((d = fdopendir (fd)) == NULL)
+    {
+      close (fd);
+      return;
+    }
+  while ((de = readdir (d)) != NULL && count++ < CSB_GUARD_MAX_DIRS)
+    {
+      struct stat st;
+
+      if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, "..") ||
+          fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          !S_ISDIR (st.st_mode))
+        continue;
+      if (faccessat (dirfd (d), de->d_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+        {
+          g_autofree char *head = g_build_filename (de->d_name, "HEAD", NULL);
+
+          if (fstatat (dirfd (d), head, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            stamp_git_dir (s, dirfd (d), path, de->d_name, depth + 1);
+          else
+            stamp_git_children (s, dirfd (d), path, de->d_name, depth + 1);
+        }
+    }
+  closedir (d);
+}
+
+/* A git folder's config, commondir, hooks, and those of its submodules and worktrees. */
+static void
+stamp_git_dir (Snapshot   *s,
+               int         dir_fd,
+               const char *dir,
+               const char *name,
+               guint       depth)
+{
+  g_autofree char *path = *dir ? g_build_filename (dir, name, NULL) : g_strdup (name);
+  int fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+  if (fd < 0)
+    return;
+  stamp_at (s, fd, path, "config");
+  stamp_at (s, fd, path, "config.worktree");
+  stamp_at (s, fd, path, "commondir");
+  stamp_dir (s, fd, path, "hooks", NULL, NULL);
+  stamp_git_children (s, fd, path, "modules", depth);
+  stamp_git_children (s, fd, path, "worktrees", depth);
+  close (fd);
+}
+
+static void
+visit_snapshot (int         dir_fd,
+                const char *dir,
+                gpointer    user_data)
+{
+  static const char * const files[] = { ".mcp.json", ".envrc", ".devcontainer.json", NULL };
+  Snapshot *s = user_data;
+  struct stat st;
+
+  for (guint i = 0; files[i] != NULL; i++)
+    stamp_at (s, dir_fd, dir, files[i]);
+  if (fstatat (dir_fd, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0)
+    {
+      stamp_at (s, dir_fd, dir, ".git");
+      if (S_ISDIR (st.st_mode))
+        stamp_git_dir (s, dir_fd, dir, ".git", 0);
+    }
+  if (fstatat (dir_fd, ".claude", &st, AT_SYMLINK_NOFOLLOW) == 0)
+    {
+      g_autofree char *claude = *dir ? g_build_filename (dir, ".claude", NULL)
+                                     : g_strdup (".claude");
+      int fd;
+
+      stamp_dir (s, dir_fd, dir, ".claude", "settings", ".json");
+      if ((fd = openat (dir_fd, ".claude", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+        {
+          stamp_dir (s, fd, claude, "hooks", NULL, NULL);
+          close (fd);
+        }
+    }
+  if (fstatat (dir_fd, ".vscode", &st, AT_SYMLINK_NOFOLLOW) == 0)
+    {
+      g_autofree char *vscode = *dir ? g_build_filename (dir, ".vscode", NULL)
+                                     : g_strdup (".vscode");
+      int fd;
+
+      stamp_at (s, dir_fd, dir, ".vscode");
+      if ((fd = openat (dir_fd, ".vscode", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+        {
+          stamp_at (s, fd, vscode, "tasks.json");
+          stamp_at (s, fd, vscode, "settings.json");
+          stamp_at (s, fd, vscode, "launch.json");
+          close (fd);
+        }
+    }
+  if (fstatat (dir_fd, ".devcontainer", &st, AT_SYMLINK_NOFOLLOW) == 0)
+    stamp_dir (s, dir_fd, dir, ".devcontainer", NULL, NULL);
+}
+
+GHashTable *
+csb_project_guard_snapshot (int project_fd)
+{
+  Snapshot s = { project_fd, g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free) };
+
+  g_return_val_if_fail (project_fd >= 0, NULL);
+  walk (project_fd, visit_snapshot, &s);
+  return s.stamps;
+}
+
+/* What in a git config makes git run a program of its choosing. */
+static char *
+git_config_risks (int         project_fd,
+                  const char *path)
+{
+  static const char * const keys[] = {
+    "fsmonitor", "hookspath", "sshcommand", "askpass", "pager", "editor", "external",
+    "textconv", "smudge", "clean", "process", "program", "worktree", "include", "alias",
+    NULL
+  };
+  g_autoptr(GString) found = g_string_new (NULL);
+  g_autofree char *text = NULL;
+  char buf[65536];
+  ssize_t n;
+  struct stat st;
+  int fd = csb_open_beneath (project_fd, path, O_RDONLY | O_NONBLOCK);
+
+  if (fd < 0)
+    return NULL;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    {
+      close (fd);
+      return NULL;
+    }
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return NULL;
+  buf[n] = '\0';
+  text = g_ascii_strdown (buf, n);
+  for (guint i = 0; keys[i] != NULL; i++)
+    if (strstr (text, keys[i]) != NULL)
+      g_string_append_printf (found, "%s%s", found->len ? ", " : "", keys[i]);
+  return found->len ? g_string_free (g_steal_pointer (&found), FALSE) : NULL;
+}
+
+static char *
+describe (int          project_fd,
+          const char  *path,
+          const Stamp *stamp)
+{
+  g_autofree char *base = g_path_get_basename (path);
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *parent = g_path_get_basename (dir);
+  g_autofree char *grand = NULL;
+
+  {
+    g_autofree char *updir = g_path_get_dirname (dir);
+    grand = g_path_get_basename (updir);
+  }
+  if (g_str_equal (base, ".mcp.json"))
+    return g_strdup ("MCP servers: the host's claude starts them");
+  if (g_str_equal (base, ".envrc"))
+    return g_strdup ("direnv runs it on entering the folder");
+  if (g_str_equal (base, ".devcontainer.json") || g_str_equal (parent, ".devcontainer") ||
+      g_str_equal (base, ".devcontainer"))
+    return g_strdup ("a dev container definition: runs when the folder is reopened in one");
+  if (g_str_equal (parent, ".vscode"))
+    return g_strdup_printf ("VS Code %s: can run programs when the folder is opened",
+                            g_str_equal (base, "tasks.json") ? "tasks" :
+                            g_str_equal (base, "launch.json") ? "launch configurations"
+                                                              : "settings");
+  if (g_str_equal (base, ".vscode"))
+    return g_strdup ("VS Code's folder");
+  if (g_str_equal (parent, ".claude") || g_str_equal (base, ".claude"))
+    return g_strdup ("Claude Code settings: the host's claude obeys them (hooks run commands)");
+  if (g_str_equal (parent, "hooks") && g_str_equal (grand, ".claude"))
+    return g_strdup ("a Claude Code hook script");
+  if (g_str_equal (base, ".git"))
+    return g_strdup (S_ISDIR (stamp->mode) ? "a git repository: git outside runs its hooks "
+                                             "and obeys its config"
+                                           : "a gitlink: sends git outside to a repository "
+                                             "of the sandbox's choosing");
+  if (g_str_equal (parent, "hooks") || g_str_equal (base, "hooks"))
+    return g_strdup ("a git hook: git outside runs it");
+  if (g_str_equal (base, "config") || g_str_equal (base, "config.worktree"))
+    {
+      g_autofree char *risks = S_ISREG (stamp->mode) ? git_config_risks (project_fd, path)
+                                                     : NULL;
+      return risks ? g_strdup_printf ("git config, mentions %s: git outside obeys it", risks)
+                   : g_strdup ("git config: git outside obeys it");
+    }
+  if (g_str_equal (base, "commondir"))
+    return g_strdup ("git commondir: sends git outside to other hooks and config");
+  return g_strdup ("runs or is obeyed outside the sandbox");
+}
+
+GPtrArray *
+csb_project_guard_compare (int         project_fd,
+                           GHashTable *before,
+                           GHashTable *now)
+{
+  g_autoptr(GPtrArray) plants = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_plant_free);
+  g_autoptr(GList) paths = g_hash_table_get_keys (now);
+
+  paths = g_list_sort (paths, (GCompareFunc) strcmp);
+  for (GList *l = paths; l != NULL; l = l->next)
+    {
+      const char *path = l->data;
+      const Stamp *stamp = g_hash_table_lookup (now, path);
+      const Stamp *old = before ? g_hash_table_lookup (before, path) : NULL;
+      g_autofree char *what = NULL;
+      const char *status;
+
+      if (old != NULL && old->mode == stamp->mode && old->dev == stamp->dev &&
+          old->ino == stamp->ino && old->size == stamp->size &&
+          old->mtime_ns == stamp->mtime_ns && old->ctime_ns == stamp->ctime_ns)
+        continue;
+      /* A folder's entries are reported themselves; only a new git folder is news
+       * (bwrap also makes the project's .claude, as a mount point). */
+      if (S_ISDIR (stamp->mode) &&
+          ((old != NULL && S_ISDIR (old->mode) && old->ino == stamp->ino) ||
+           !g_str_has_suffix (path, ".git")))
+        continue;
+      what = describe (project_fd, path, stamp);
+      if (S_ISLNK (stamp->mode))
+        status = "a new symlink";
+      else if (old == NULL)
+        status = "new";
+      else if ((old->mode & S_IFMT) != (stamp->mode & S_IFMT) || old->ino != stamp->ino)
+        status = "replaced";
+      else
+        status = "changed";
+      {
+        g_autofree char *why = g_strdup_printf ("%s: %s", status, what);
+        g_ptr_array_add (plants, csb_plant_new (path, why));
+      }
+    }
+  return g_steal_pointer (&plants);
+}
