@@ -18,6 +18,8 @@ struct _CsbTerminalPage
   GtkInfoBar         *display_bar;
   GtkLabel           *display_label;
   GtkButton          *display_button;
+  GtkInfoBar         *plants_bar;
+  GtkLabel           *plants_label;
   GtkInfoBar         *ended_bar;
   GtkLabel           *ended_label;
   GtkButton          *restart_button;
@@ -217,6 +219,47 @@ on_pulse (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* What the sandbox left in the project that runs or is obeyed outside it (its
+ * Plants): a warning, with the list, for as long as the page is open. */
+static void
+update_plants (CsbTerminalPage *self)
+{
+  GVariant *plants = csb_dbus_sandbox_get_plants (self->sandbox);
+  g_autoptr(GString) text = NULL;
+  g_autofree char *header = NULL;
+  GVariantIter iter;
+  const char *path, *why;
+  guint shown = 0;
+
+  if (plants == NULL || g_variant_n_children (plants) == 0)
+    {
+      gtk_info_bar_set_revealed (self->plants_bar, FALSE);
+      return;
+    }
+  header = g_markup_printf_escaped (_("<b>The sandbox left files that programs outside it run "
+                                      "or obey</b> (git, Claude Code, direnv, editors). Check "
+                                      "them before using %s outside a sandbox:"),
+                                    csb_dbus_sandbox_get_project_dir (self->sandbox));
+  text = g_string_new (header);
+  g_variant_iter_init (&iter, plants);
+  while (g_variant_iter_next (&iter, "(&s&s)", &path, &why))
+    {
+      g_autofree char *line = NULL;
+
+      if (shown++ == 20)
+        {
+          g_string_append_c (text, '\n');
+          g_string_append_printf (text, _("… and %u more"),
+                                  (guint) g_variant_n_children (plants) - 20);
+          break;
+        }
+      line = g_markup_printf_escaped ("\n• <tt>%s</tt> — %s", path, why);
+      g_string_append (text, line);
+    }
+  gtk_label_set_markup (self->plants_label, text->str);
+  gtk_info_bar_set_revealed (self->plants_bar, TRUE);
+}
+
 static void
 update (CsbTerminalPage *self)
 {
@@ -246,6 +289,8 @@ update (CsbTerminalPage *self)
     self->pulse_timeout = g_timeout_add (100, on_pulse, self);
   else if (!vm_booting)
     g_clear_handle_id (&self->pulse_timeout, g_source_remove);
+
+  update_plants (self);
 
   if (display != NULL && *display != '\0' && !ended)
     {
@@ -333,6 +378,16 @@ csb_terminal_page_get_title (CsbTerminalPage *self)
   return self->title;
 }
 
+const char *
+csb_terminal_page_get_plants_text (CsbTerminalPage *self)
+{
+  g_return_val_if_fail (CSB_IS_TERMINAL_PAGE (self), NULL);
+
+  if (!gtk_info_bar_get_revealed (self->plants_bar))
+    return NULL;
+  return gtk_label_get_text (self->plants_label);
+}
+
 gboolean
 csb_terminal_page_get_busy (CsbTerminalPage *self)
 {
@@ -416,6 +471,8 @@ csb_terminal_page_class_init (CsbTerminalPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_bar);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_label);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_button);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, plants_bar);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, plants_label);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, ended_bar);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, ended_label);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, restart_button);

@@ -19,5 +19,7 @@ VteTerminal    *csb_terminal_page_get_terminal (CsbTerminalPage *self);
 /* The tab's title and whether it shows a spinner. */
 const char     *csb_terminal_page_get_title    (CsbTerminalPage *self);
 gboolean        csb_terminal_page_get_busy     (CsbTerminalPage *self);
+/* The plants warning's text while it is shown, else NULL. */
+const char     *csb_terminal_page_get_plants_text (CsbTerminalPage *self);
 
 G_END_DECLS

@@ -374,6 +374,27 @@ test_terminal_output (void)
   save_screenshot (GTK_WIDGET (window), "terminal.png");
 }
 
+static gboolean
+plants_shown (gpointer data)
+{
+  GtkWidget *page = csb_window_find_terminal (window, launched_path);
+  const char *text = csb_terminal_page_get_plants_text (CSB_TERMINAL_PAGE (page));
+
+  return text != NULL && strstr (text, ".mcp.json") != NULL;
+}
+
+/* A file the host's claude would obey, planted from the terminal: the page warns,
+ * while the sandbox still runs (the service's periodic scan). */
+static void
+test_plants_banner (void)
+{
+  type_into (launched_path, "echo '{}' > .mcp.json; echo planted-$((6*7))\r");
+  g_assert_true (wait_terminal (launched_path, "planted-42"));
+  g_assert_true (csb_test_run_until (plants_shown, NULL, CSB_TEST_TIMEOUT_MS));
+  settle (300);
+  save_screenshot (GTK_WIDGET (window), "plants.png");
+}
+
 static void
 test_list_shows_sandbox (void)
 {
@@ -614,6 +635,7 @@ main (int   argc,
   g_test_add_func ("/gui/window/opens", test_window_opens);
   g_test_add_func ("/gui/window/launch", test_launch_from_window);
   g_test_add_func ("/gui/window/terminal-output", test_terminal_output);
+  g_test_add_func ("/gui/window/plants-banner", test_plants_banner);
   g_test_add_func ("/gui/window/list", test_list_shows_sandbox);
   g_test_add_func ("/gui/window/stop-and-remove", test_stop);
   g_test_add_func ("/gui/command-line/launch", test_launch_command_line);

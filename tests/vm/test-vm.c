@@ -554,6 +554,62 @@ test_boot_real (void)
   csb_test_bus_teardown (&bus);
 }
 
+/* The project's git config and nested Claude settings are read-only in the guest
+ * (bound there by the guest's init, from descriptors opened without following
+ * links); a link planted where settings go is neither bound nor followed, and is
+ * reported in Plants. */
+static void
+test_boot_project_protected (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS_2CPU };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autofree char *project = NULL;
+  g_autofree char *key = NULL;
+  g_autofree char *config = NULL;
+  g_autofree char *nested = NULL;
+  g_autofree char *planted = NULL;
+  g_autofree char *shown = NULL;
+  g_autofree char *contents = NULL;
+  const char * const command[] = {
+    "/bin/sh", "-c",
+    "exec 2>/dev/null; echo x > .git/config && echo GITCONFIG-WRITABLE; "
+    "echo x > n/.claude/settings.json && echo NESTED-WRITABLE; "
+    "echo y > n/plain && echo plain-writable; cat sub/.claude/settings.json; true", NULL
+  };
+
+  if (!can_boot ())
+    return;
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "protected");
+  key = g_build_filename (bus.dirs.home, ".ssh", "id_ed25519", NULL);
+  config = g_build_filename (project, ".git", "config", NULL);
+  nested = g_build_filename (project, "n", ".claude", "settings.json", NULL);
+  planted = g_build_filename (project, "sub", ".claude", "settings.json", NULL);
+  csb_test_write_file (key, "HOST-PRIVATE-KEY\n", 0600);
+  csb_test_write_file (config, "[core]\n", 0644);
+  csb_test_write_file (nested, "{}\n", 0644);
+  csb_test_write_file (planted, "", 0644);
+  g_assert_cmpint (unlink (planted), ==, 0);
+  g_assert_cmpint (symlink (key, planted), ==, 0);
+  csb_test_bus_activate (&bus);
+
+  run = csb_test_launch (&bus, project, command, vm_options (FALSE, FALSE), FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, BOOT_TIMEOUT_MS));
+  g_test_message ("output: %s", run->out->str);
+  g_assert_null (strstr (run->out->str, "GITCONFIG-WRITABLE"));
+  g_assert_null (strstr (run->out->str, "NESTED-WRITABLE"));
+  g_assert_null (strstr (run->out->str, "HOST-PRIVATE-KEY"));
+  g_assert_nonnull (strstr (run->out->str, "plain-writable"));
+  g_assert_true (g_file_get_contents (config, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "[core]\n");
+  shown = g_variant_print (csb_dbus_sandbox_get_plants (run->sandbox), FALSE);
+  g_assert_nonnull (strstr (shown, "'sub/.claude/settings.json', \"a symlink where"));
+  csb_test_bus_teardown (&bus);
+}
+
 /* The real Claude Code (from npm, a native x86-64 binary) in the VM: the guest's
  * CPU has what it needs. On TCG's default CPU model (qemu64: no SSE4, no AVX) it
  * died of SIGILL, status 132. */
@@ -1480,6 +1536,7 @@ main (int    argc,
   g_test_add_func ("/vm/lifecycle/test-driver", test_lifecycle_test_driver);
   g_test_add_func ("/vm/boot/command-status-project-no-nic", test_boot_real);
   g_test_add_func ("/vm/boot/claude-version", test_boot_claude_version);
+  g_test_add_func ("/vm/boot/project-protected", test_boot_project_protected);
   g_test_add_func ("/vm/boot/terminal-and-stop", test_boot_terminal_and_stop);
   g_test_add_func ("/vm/boot/cli-shell-on-terminal", test_cli_shell_on_terminal);
   g_test_add_func ("/vm/boot/survive-service-crash", test_survive_service_crash);
