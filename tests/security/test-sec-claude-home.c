@@ -420,6 +420,59 @@ test_per_project (CsbSecFixture *fixture,
   assert_not_contains (out, "transcript-one");
 }
 
+/* A sandbox ends while no service runs, leaving a deeply nested ~/.claude.json and a
+ * new login: the service that takes it over writes the login back and neither crashes
+ * nor loops (it used to, at every restart). */
+static void
+test_adoption (CsbSecFixture *fixture,
+               gconstpointer  data)
+{
+  g_autofree char *claude_json = home_path (fixture, ".claude.json");
+  g_autofree char *credentials = home_path (fixture, ".claude/.credentials.json");
+  g_autofree char *marker = g_build_filename (fixture->project, "go", NULL);
+  g_autofree char *script = g_strdup_printf (
+    "head -c 200000 /dev/zero | tr '\\0' '[' > ~/.claude.json && "
+    "printf '{\"claudeAiOauth\": {\"accessToken\": \"sk-while-away\", "
+    "\"expiresAt\": 5000}}' > ~/.claude/.credentials.json && echo written && "
+    "while [ ! -e %s ]; do sleep 0.05; done; echo bye; exit 4", marker);
+  const char * const command[] = { "sh", "-c", script, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(CsbTestTerminal) term = NULL;
+  g_autofree char *proc = NULL;
+  g_autofree char *host = NULL;
+  g_autofree char *out = NULL;
+  guint service;
+  int status = -1;
+
+  csb_test_write_file (claude_json, HOST_JSON, 0600);
+  csb_test_write_file (credentials, HOST_CREDENTIAL, 0600);
+  run = csb_test_launch_pty (&fixture->bus, fixture->project, command, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (run);
+  proc = g_strdup_printf ("/proc/%u", csb_dbus_sandbox_get_pid (run->sandbox));
+  csb_test_bus_crash_service (&fixture->bus);
+
+  g_file_set_contents (marker, "", 0, NULL);
+  for (guint i = 0; i < 3000 && g_file_test (proc, G_FILE_TEST_EXISTS); i++)
+    csb_test_sleep_ms (10);
+  g_assert_false (g_file_test (proc, G_FILE_TEST_EXISTS));
+
+  /* Exited, as recorded; the clean-up (the write-back) is done by then. */
+  term = csb_test_bus_history_after_exit (&fixture->bus, run->object_path, 4);
+  g_assert_nonnull (strstr (term->received->str, "bye"));
+  service = csb_test_bus_service_pid (&fixture->bus);
+  host = csb_sec_read_file (credentials);
+  assert_contains (host, "sk-while-away");
+  assert_contains (host, "host-mcp-token");
+  assert_file (claude_json, HOST_JSON);
+
+  /* The same service goes on serving. */
+  out = run_sh_in (fixture, NULL, "echo STILL-SERVED", &status);
+  assert_contains (out, "STILL-SERVED");
+  g_assert_cmpuint (csb_test_bus_service_pid (&fixture->bus), ==, service);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -438,5 +491,7 @@ main (int    argc,
               test_login, teardown);
   g_test_add ("/security/claude-home/per-project", CsbSecFixture, NULL, setup,
               test_per_project, teardown);
+  g_test_add ("/security/claude-home/adoption", CsbSecFixture, NULL, setup,
+              test_adoption, teardown);
   return g_test_run ();
 }
