@@ -492,14 +492,36 @@ test_boot_real (void)
     "echo ports=$(ls /sys/bus/pci/drivers/pcieport 2>/dev/null | grep -c 0000); "
     "grep -q ^ID= /etc/os-release && echo os-release-read; "
     "test -e /etc/shadow || echo no-shadow; touch /etc/x 2>/dev/null || echo etc-read-only; "
+    /* The project's Claude home, with the user's settings read-only over it. */
+    "cat ~/.claude/settings.json ~/.claude/commands/c.md; "
+    "echo x > ~/.claude/settings.json 2>/dev/null || echo settings-read-only; "
+    "mkdir -p ~/.claude/projects/p && echo h > ~/.claude/projects/p/h && echo home-writable; "
+    "ls ~/.claude/rules 2>&1; "
+    "printf '{\"claudeAiOauth\": {\"accessToken\": \"sk-from-vm\", \"expiresAt\": 9000}}' "
+    "> ~/.claude/.credentials.json; "
     "exit 7", NULL
   };
+  g_autofree char *claude_settings = NULL;
+  g_autofree char *claude_command = NULL;
+  g_autofree char *claude_rules = NULL;
+  g_autofree char *claude_history = NULL;
+  g_autofree char *claude_credentials = NULL;
+  g_autofree char *credentials = NULL;
   gint64 t0;
 
   if (!can_boot ())
     return;
   csb_test_bus_setup (&bus, &options);
   project = csb_test_make_project (&bus.dirs, "real");
+  claude_settings = g_build_filename (bus.dirs.home, ".claude", "settings.json", NULL);
+  claude_command = g_build_filename (bus.dirs.home, ".claude", "commands", "c.md", NULL);
+  claude_rules = g_build_filename (bus.dirs.home, ".claude", "rules", NULL);
+  claude_history = g_build_filename (bus.dirs.home, ".claude", "projects", "p", "h", NULL);
+  claude_credentials = g_build_filename (bus.dirs.home, ".claude", ".credentials.json", NULL);
+  csb_test_write_file (claude_settings, "{\"marker\": \"vm-host-settings\"}\n", 0600);
+  csb_test_write_file (claude_command, "vm-host-command\n", 0600);
+  /* A link in the user's ~/.claude (a sandbox could plant one before): not followed. */
+  g_assert_cmpint (symlink (bus.dirs.root, claude_rules), ==, 0);
   csb_test_bus_activate (&bus);
 
   t0 = g_get_monotonic_time ();
@@ -547,6 +569,20 @@ test_boot_real (void)
   g_file_get_contents (marker, &contents, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (contents, ==, "from-vm\n");
+  /* ~/.claude: the user's settings and commands read-only inside (copies), the link
+   * not followed, history in the project's home, only the login back. */
+  g_assert_nonnull (strstr (run->out->str, "vm-host-settings"));
+  g_assert_nonnull (strstr (run->out->str, "vm-host-command"));
+  g_assert_nonnull (strstr (run->out->str, "settings-read-only\n"));
+  g_assert_nonnull (strstr (run->out->str, "home-writable\n"));
+  g_assert_null (strstr (run->out->str, "service.log"));
+  g_assert_false (g_file_test (claude_history, G_FILE_TEST_EXISTS));
+  g_file_get_contents (claude_credentials, &credentials, NULL, NULL);
+  g_assert_nonnull (credentials);
+  g_assert_nonnull (strstr (credentials, "sk-from-vm"));
+  g_clear_pointer (&contents, g_free);
+  g_file_get_contents (claude_settings, &contents, NULL, NULL);
+  g_assert_cmpstr (contents, ==, "{\"marker\": \"vm-host-settings\"}\n");
 
   list = virsh_list (&bus);
   g_assert_nonnull (list);
