@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -194,5 +195,17 @@ csb_claude_install_find (const char * const *environ,
 
   package = npm_package_root (install->resolved);
   install->bind_root = package ? package : g_strdup (install->resolved);
+  {
+    /* Claude Code's "local" install: a wrapper script that runs the package beside it.
+     * Sandboxes no longer see the user's ~/.claude, so the whole folder, read-only. */
+    g_autofree char *local = g_build_filename (home, ".claude", "local", NULL);
+    gsize len = strlen (local);
+
+    if (strncmp (install->resolved, local, len) == 0 && install->resolved[len] == '/')
+      {
+        g_free (install->bind_root);
+        install->bind_root = g_steal_pointer (&local);
+      }
+  }
   return g_steal_pointer (&install);
 }

@@ -571,6 +571,32 @@ test_claude_npm_prefix (Fixture      *f,
   g_assert_true (g_str_has_prefix (setenv_value (f->args, "PATH"), bin_dir));
 }
 
+/* Claude Code's "local" install (~/.claude/local/claude, a wrapper of the package
+ * beside it): the whole folder read-only, over the project's Claude home. */
+static void
+test_claude_local (Fixture      *f,
+                   gconstpointer data)
+{
+  g_autofree char *local = g_build_filename (dirs.home, ".claude", "local", NULL);
+  g_autofree char *wrapper = g_build_filename (local, "claude", NULL);
+  g_autofree char *cli = g_build_filename (local, "node_modules", ".bin", "claude", NULL);
+  g_autofree char *claude_dir = g_build_filename (dirs.home, ".claude", NULL);
+  int home_bind, local_bind;
+
+  csb_test_write_file (wrapper, "#!/bin/sh\nexec \"$HOME/.claude/local/node_modules/.bin/claude\" "
+                       "\"$@\"\n", 0755);
+  csb_test_write_file (cli, "#!/bin/sh\necho local\n", 0755);
+  g_strfreev (f->spec->command);
+  f->spec->command = g_strsplit ("claude", " ", -1);
+  build (f);
+  csb_test_rm_rf (local);
+
+  home_bind = find_fd_bind (f->args, "--bind-fd", claude_dir);
+  local_bind = find_seq (f->args, "--ro-bind", local, local, NULL);
+  g_assert_cmpint (home_bind, >=, 0);
+  g_assert_cmpint (local_bind, >, home_bind);
+}
+
 static void
 test_claude_not_found (Fixture      *f,
                        gconstpointer data)
@@ -630,6 +656,7 @@ main (int   argc,
   ADD ("/bwrap/args/binds-refused", test_binds_refused);
   ADD ("/bwrap/args/claude/on-path", test_claude_on_path);
   ADD ("/bwrap/args/claude/npm-prefix", test_claude_npm_prefix);
+  ADD ("/bwrap/args/claude/local", test_claude_local);
   ADD ("/bwrap/args/claude/not-found", test_claude_not_found);
 #undef ADD
 
