@@ -228,6 +228,72 @@ test_cli_no_network (Fixture      *f,
   g_assert_cmpint (status, ==, 0);
 }
 
+/* The real Claude Code writes its history and ~/.claude.json into the project's
+ * Claude home (through the ~/.claude.json link), shared by the project's sandboxes;
+ * the user's ~/.claude gets none of it, ~/.claude.json only the typed login keys. */
+static void
+test_claude_home (Fixture      *f,
+                  gconstpointer data)
+{
+  const char * const command[] = { "claude", "-p", "hi", NULL };
+  g_autofree char *homes = g_build_filename (f->bus.dirs.state, "claude-sandbox", "claude-home",
+                                             NULL);
+  g_autofree char *user_projects = g_build_filename (f->bus.dirs.home, ".claude", "projects",
+                                                     NULL);
+  g_autofree char *user_json = g_build_filename (f->bus.dirs.home, ".claude.json", NULL);
+  g_autofree char *key = NULL;
+  g_autofree char *projects = NULL;
+  g_autofree char *listed = NULL;
+  g_autofree char *json = NULL;
+  g_autofree char *host_json = NULL;
+  g_auto(GStrv) sessions = NULL;
+  guint jsonl = 0;
+
+  if (!csb_test_require_claude ())
+    return;
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(CsbTestRun) run = csb_test_launch (&f->bus, f->project, command,
+                                                   g_variant_new_parsed ("{'network': <false>}"),
+                                                   FALSE, &error);
+
+      g_assert_no_error (error);
+      g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+      g_test_message ("claude -p (offline, no login): %d\n%s%s", run->exit_signal_status,
+                      run->out->str, run->err->str);
+    }
+
+  key = csb_test_list_dir (homes);
+  g_assert_true (g_str_has_prefix (key, "project-"));
+  g_assert_null (strchr (key, ' '));
+  projects = g_build_filename (homes, key, ".claude", "projects", NULL);
+  g_assert_true (csb_test_tree_contains (projects, "\"sessionId\"", NULL));
+  listed = csb_test_list_dir (projects);
+  g_test_message ("the home's projects: %s", listed);
+  {
+    g_autofree char *dir = g_build_filename (projects, listed, NULL);
+    g_autofree char *files = csb_test_list_dir (dir);
+
+    sessions = g_strsplit (files, " ", -1);
+    for (guint i = 0; sessions[i] != NULL; i++)
+      if (g_str_has_suffix (sessions[i], ".jsonl"))
+        jsonl++;
+  }
+  /* Both runs' sessions, in one place: what `claude --continue` looks for. */
+  g_assert_cmpuint (jsonl, >=, 2);
+  {
+    g_autofree char *path = g_build_filename (homes, key, "json", ".claude.json", NULL);
+
+    g_assert_true (g_file_get_contents (path, &json, NULL, NULL));
+    g_assert_nonnull (strstr (json, "firstStartTime"));
+  }
+  g_assert_false (g_file_test (user_projects, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_get_contents (user_json, &host_json, NULL, NULL));
+  g_assert_nonnull (strstr (host_json, "firstStartTime"));
+  g_assert_null (strstr (host_json, "projects"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -242,6 +308,7 @@ main (int   argc,
   ADD ("/sandbox/claude/version/npm-global", FIND_NPM_GLOBAL, test_version);
   ADD ("/sandbox/claude/version/npmrc-prefix", FIND_NPMRC_PREFIX, test_version);
   ADD ("/sandbox/claude/gdbus-example", FIND_ON_PATH, test_gdbus_example);
+  ADD ("/sandbox/claude/home", FIND_ON_PATH, test_claude_home);
   ADD ("/sandbox/cli/command", FIND_ON_PATH, test_cli_command);
   ADD ("/sandbox/cli/claude-version", FIND_ON_PATH, test_cli_claude_version);
   ADD ("/sandbox/cli/no-network", FIND_ON_PATH, test_cli_no_network);
