@@ -1,5 +1,6 @@
 /* test-claude.c — the real Claude Code inside a sandbox, found where users install it;
- * the README's gdbus example; the claude-sandbox CLI.
+ * Claude Code at work on a stand-in of its API; the README's gdbus example; the
+ * claude-sandbox CLI.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "csb-test-claude-api.h"
 #include "csb-test-utils.h"
 
 typedef enum
@@ -135,6 +137,15 @@ test_gdbus_example (Fixture      *f,
   log_path = g_build_filename (f->bus.dirs.state, "claude-sandbox", id, "terminal.log", NULL);
   g_assert_true (g_file_get_contents (log_path, &log, NULL, NULL));
   g_assert_nonnull (strstr (log, "Claude Code"));
+}
+
+/* Claude Code at work: its Messages API a local stand-in reached through a filtered
+ * network, its tools (Write, Edit, Bash) running inside the bwrap sandbox. */
+static void
+test_agent (Fixture      *f,
+            gconstpointer data)
+{
+  csb_test_claude_agent_scenario (&f->bus, f->project, NULL, 2 * CSB_TEST_TIMEOUT_MS);
 }
 
 /* ---- the CLI ---------------------------------------------------------------------------- */
@@ -309,6 +320,7 @@ main (int   argc,
   ADD ("/sandbox/claude/version/npmrc-prefix", FIND_NPMRC_PREFIX, test_version);
   ADD ("/sandbox/claude/gdbus-example", FIND_ON_PATH, test_gdbus_example);
   ADD ("/sandbox/claude/home", FIND_ON_PATH, test_claude_home);
+  ADD ("/sandbox/claude/agent/filtered-network", FIND_ON_PATH, test_agent);
   ADD ("/sandbox/cli/command", FIND_ON_PATH, test_cli_command);
   ADD ("/sandbox/cli/claude-version", FIND_ON_PATH, test_cli_claude_version);
   ADD ("/sandbox/cli/no-network", FIND_ON_PATH, test_cli_no_network);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "csb-initramfs.h"
+#include "csb-test-claude-api.h"
 #include "csb-test-utils.h"
 #include "csb-vm-backend.h"
 #include "csb-vm-domain.h"
@@ -670,6 +671,26 @@ test_boot_claude_version (void)
                   run->err->str);
   g_assert_cmpint (run->exit_signal_status, ==, 0);
   g_assert_nonnull (strstr (run->out->str, "(Claude Code)"));
+  csb_test_bus_teardown (&bus);
+}
+
+/* Claude Code at work in the VM: its API a local stand-in reached through the
+ * filtered network, its tools running in the guest (csb-test-claude-api.c). */
+static void
+test_boot_claude_agent (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, TRUE, REAL_SETTINGS };
+  g_autofree char *project = NULL;
+  GVariantDict dict;
+
+  if (!can_boot () || !csb_test_require_claude ())
+    return;
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "agent");
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert (&dict, "backend", "s", "vm");
+  csb_test_claude_agent_scenario (&bus, project, g_variant_dict_end (&dict), 2 * BOOT_TIMEOUT_MS);
   csb_test_bus_teardown (&bus);
 }
 
@@ -1573,6 +1594,7 @@ main (int    argc,
   g_test_add_func ("/vm/boot/command-status-project-no-nic", test_boot_real);
   g_test_add_func ("/vm/boot/claude-version", test_boot_claude_version);
   g_test_add_func ("/vm/boot/project-protected", test_boot_project_protected);
+  g_test_add_func ("/vm/boot/claude-agent", test_boot_claude_agent);
   g_test_add_func ("/vm/boot/terminal-and-stop", test_boot_terminal_and_stop);
   g_test_add_func ("/vm/boot/cli-shell-on-terminal", test_cli_shell_on_terminal);
   g_test_add_func ("/vm/boot/survive-service-crash", test_survive_service_crash);
