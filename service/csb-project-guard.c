@@ -131,6 +131,7 @@ typedef struct
   GHashTable *seen;      /* path → entry */
   GPtrArray  *plants;
   uid_t       uid;
+  gboolean    full;
 } Collect;
 
 static void
@@ -214,10 +215,14 @@ add_entry (Collect      *c,
 {
   CsbGuardEntry *entry = g_hash_table_lookup (c->seen, path);
 
-  if (entry != NULL)
+  if (entry != NULL || c->entries->len >= CSB_GUARD_MAX_ENTRIES)
     {
       if (fd >= 0)
         close (fd);
+      if (entry == NULL && !c->full)
+        g_message ("more than %u protected entries in the project: the rest, from %s on, "
+                   "are not protected (only reported)", CSB_GUARD_MAX_ENTRIES, path);
+      c->full = entry == NULL;
       return entry;
     }
   entry = g_new0 (CsbGuardEntry, 1);
@@ -246,9 +251,8 @@ add_parents (Collect    *c,
       if (!g_hash_table_contains (c->seen, copy))
         {
           fd = csb_open_beneath (c->project_fd, copy, O_PATH | O_DIRECTORY);
-          if (fd < 0)
+          if (fd < 0 || add_entry (c, copy, CSB_GUARD_SELF, TRUE, fd) == NULL)
             return FALSE;
-          add_entry (c, copy, CSB_GUARD_SELF, TRUE, fd);
         }
       *slash = '/';
     }
@@ -338,9 +342,8 @@ collect_git_dir (Collect    *c,
   if (!add_parents (c, gitdir))
     return;
   fd = open_checked (c, gitdir, WANT_DIR, "a git folder");
-  if (fd < 0)
+  if (fd < 0 || add_entry (c, gitdir, CSB_GUARD_SELF, TRUE, fd) == NULL)
     return;
-  add_entry (c, gitdir, CSB_GUARD_SELF, TRUE, fd);
 
   if (!worktree)
     {
@@ -474,8 +477,11 @@ collect_root_claude (Collect *c)
                        "not protected, not followed");
           else if (n > 0)
             {
+              CsbGuardEntry *entry = add_entry (c, path, CSB_GUARD_SYMLINK, FALSE, -1);
+
               buf[n] = '\0';
-              add_entry (c, path, CSB_GUARD_SYMLINK, FALSE, -1)->target = g_strdup (buf);
+              if (entry != NULL && entry->target == NULL)
+                entry->target = g_strdup (buf);
             }
         }
       else if (protected)
@@ -505,9 +511,8 @@ collect_nested_claude (Collect    *c,
   if (!add_parents (c, path))
     return;
   fd = open_checked (c, path, WANT_DIR, "a .claude folder");
-  if (fd < 0)
+  if (fd < 0 || add_entry (c, path, CSB_GUARD_SELF, TRUE, fd) == NULL)
     return;
-  add_entry (c, path, CSB_GUARD_SELF, TRUE, fd);
   for (guint i = 0; claude_protected[i] != NULL; i++)
     add_ro (c, path, claude_protected[i], WANT_FILE, "Claude Code's settings");
   add_ro (c, path, "hooks", WANT_DIR, "Claude Code's hooks");
@@ -515,12 +520,44 @@ collect_nested_claude (Collect    *c,
 
 /* ---- the bounded walk ---------------------------------------------------------- */
 
+/* Names a folder may hold that the visits look at; the walk notes which it saw, so
+ * that a folder without any costs no stat. */
+enum
+{
+  SEEN_GIT          = 1 << 0,
+  SEEN_CLAUDE       = 1 << 1,
+  SEEN_VSCODE       = 1 << 2,
+  SEEN_DEVCONTAINER = 1 << 3,
+  SEEN_FILES        = 1 << 4,   /* .mcp.json, .envrc, .devcontainer.json */
+};
+
+static guint
+seen_bit (const char *name)
+{
+  if (name[0] != '.')
+    return 0;
+  if (g_str_equal (name, ".git"))
+    return SEEN_GIT;
+  if (g_str_equal (name, ".claude"))
+    return SEEN_CLAUDE;
+  if (g_str_equal (name, ".vscode"))
+    return SEEN_VSCODE;
+  if (g_str_equal (name, ".devcontainer"))
+    return SEEN_DEVCONTAINER;
+  if (g_str_equal (name, ".mcp.json") || g_str_equal (name, ".envrc") ||
+      g_str_equal (name, ".devcontainer.json"))
+    return SEEN_FILES;
+  return 0;
+}
+
 typedef void (*VisitFunc) (int         dir_fd,
                            const char *dir,
+                           guint       seen,
                            gpointer    user_data);
 
 /* Every folder of the project, breadth first, at most CSB_GUARD_MAX_DEPTH below it
- * and CSB_GUARD_MAX_DIRS in all, links never followed, skipped_dirs not entered. */
+ * and CSB_GUARD_MAX_DIRS in all, links never followed, skipped_dirs not entered.
+ * @visit sees each folder after its entries were read. */
 static void
 walk (int       project_fd,
       VisitFunc visit,
@@ -528,15 +565,16 @@ walk (int       project_fd,
 {
   g_autoptr(GQueue) queue = g_queue_new ();
   guint visited = 0;
+  char buf[16384];
 
   g_queue_push_tail (queue, g_strdup (""));
   while (!g_queue_is_empty (queue))
     {
       g_autofree char *dir = g_queue_pop_head (queue);
-      guint depth = 0;
+      guint depth = 0, seen = 0;
+      struct dirent64 *de;
+      ssize_t n;
       int fd;
-      DIR *d;
-      struct dirent *de;
 
       if (visited++ >= CSB_GUARD_MAX_DIRS)
         break;
@@ -548,30 +586,32 @@ walk (int       project_fd,
                 : openat (project_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
       if (fd < 0)
         continue;
-      visit (fd, dir, user_data);
-      if (depth >= CSB_GUARD_MAX_DEPTH || (d = fdopendir (fd)) == NULL)
-        {
-          close (fd);
-          continue;
-        }
-      while ((de = readdir (d)) != NULL)
-        {
-          gboolean is_dir = de->d_type == DT_DIR;
+      /* getdents64 itself: readdir's fdopendir costs two more calls per folder, and
+       * this loop is on the launch path. */
+      while ((n = getdents64 (fd, buf, sizeof buf)) > 0)
+        for (ssize_t off = 0; off < n; off += de->d_reclen)
+          {
+            gboolean is_dir;
 
-          if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, "..") ||
-              g_strv_contains (skipped_dirs, de->d_name))
-            continue;
-          if (de->d_type == DT_UNKNOWN)
-            {
-              struct stat st;
-              is_dir = fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                       S_ISDIR (st.st_mode);
-            }
-          if (is_dir && g_queue_get_length (queue) + visited < CSB_GUARD_MAX_DIRS)
-            g_queue_push_tail (queue, *dir ? g_build_filename (dir, de->d_name, NULL)
-                                           : g_strdup (de->d_name));
-        }
-      closedir (d);
+            de = (struct dirent64 *) (buf + off);
+            is_dir = de->d_type == DT_DIR;
+            seen |= seen_bit (de->d_name);
+            if (depth >= CSB_GUARD_MAX_DEPTH || g_str_equal (de->d_name, ".") ||
+                g_str_equal (de->d_name, "..") || g_strv_contains (skipped_dirs, de->d_name))
+              continue;
+            if (de->d_type == DT_UNKNOWN)
+              {
+                struct stat st;
+                is_dir = fstatat (fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                         S_ISDIR (st.st_mode);
+              }
+            if (is_dir && g_queue_get_length (queue) + visited < CSB_GUARD_MAX_DIRS)
+              g_queue_push_tail (queue, *dir ? g_build_filename (dir, de->d_name, NULL)
+                                             : g_strdup (de->d_name));
+          }
+      if (seen != 0)
+        visit (fd, dir, seen, user_data);
+      close (fd);
     }
   g_queue_free_full (g_steal_pointer (&queue), g_free);
 }
@@ -579,6 +619,7 @@ walk (int       project_fd,
 static void
 visit_collect (int         dir_fd,
                const char *dir,
+               guint       seen,
                gpointer    user_data)
 {
   Collect *c = user_data;
@@ -586,9 +627,9 @@ visit_collect (int         dir_fd,
 
   if (*dir == '\0')
     return;  /* the project's own .git and .claude are done first */
-  if (fstatat (dir_fd, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0)
+  if ((seen & SEEN_GIT) && fstatat (dir_fd, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0)
     collect_git (c, dir);
-  if (fstatat (dir_fd, ".claude", &st, AT_SYMLINK_NOFOLLOW) == 0)
+  if ((seen & SEEN_CLAUDE) && fstatat (dir_fd, ".claude", &st, AT_SYMLINK_NOFOLLOW) == 0)
     {
       if (S_ISLNK (st.st_mode))
         {
@@ -610,24 +651,42 @@ compare_entries (gconstpointer a,
   return strcmp (ea->path, eb->path);
 }
 
+static void
+collect_start (Collect   *c,
+               int        project_fd,
+               GPtrArray *plants)
+{
+  c->project_fd = project_fd;
+  c->plants = plants;
+  c->uid = getuid ();
+  c->full = FALSE;
+  c->entries = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_guard_entry_free);
+  c->seen = g_hash_table_new (g_str_hash, g_str_equal);
+  collect_git (c, "");
+  collect_root_claude (c);
+}
+
+static GPtrArray *
+collect_end (Collect *c)
+{
+  g_hash_table_unref (c->seen);
+  /* A parent before its children ("a" sorts before "a/…"): a bind onto a parent
+   * made later would hide those below it. */
+  g_ptr_array_sort (c->entries, compare_entries);
+  return c->entries;
+}
+
 GPtrArray *
 csb_project_guard_collect (int        project_fd,
                            GPtrArray *plants)
 {
-  Collect c = { project_fd, NULL, NULL, plants, getuid () };
+  Collect c;
 
   g_return_val_if_fail (project_fd >= 0, NULL);
 
-  c.entries = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_guard_entry_free);
-  c.seen = g_hash_table_new (g_str_hash, g_str_equal);
-  collect_git (&c, "");
-  collect_root_claude (&c);
+  collect_start (&c, project_fd, plants);
   walk (project_fd, visit_collect, &c);
-  g_hash_table_unref (c.seen);
-  /* A parent before its children ("a" sorts before "a/…"): a bind onto a parent
-   * made later would hide those below it. */
-  g_ptr_array_sort (c.entries, compare_entries);
-  return c.entries;
+  return collect_end (&c);
 }
 
 /* ---- plants --------------------------------------------------------------------- */
@@ -781,21 +840,22 @@ stamp_git_dir (Snapshot   *s,
 static void
 visit_snapshot (int         dir_fd,
                 const char *dir,
+                guint       seen,
                 gpointer    user_data)
 {
   static const char * const files[] = { ".mcp.json", ".envrc", ".devcontainer.json", NULL };
   Snapshot *s = user_data;
   struct stat st;
 
-  for (guint i = 0; files[i] != NULL; i++)
+  for (guint i = 0; (seen & SEEN_FILES) && files[i] != NULL; i++)
     stamp_at (s, dir_fd, dir, files[i]);
-  if (fstatat (dir_fd, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0)
+  if ((seen & SEEN_GIT) && fstatat (dir_fd, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0)
     {
       stamp_at (s, dir_fd, dir, ".git");
       if (S_ISDIR (st.st_mode))
         stamp_git_dir (s, dir_fd, dir, ".git", 0);
     }
-  if (fstatat (dir_fd, ".claude", &st, AT_SYMLINK_NOFOLLOW) == 0)
+  if ((seen & SEEN_CLAUDE) && fstatat (dir_fd, ".claude", &st, AT_SYMLINK_NOFOLLOW) == 0)
     {
       g_autofree char *claude = *dir ? g_build_filename (dir, ".claude", NULL)
                                      : g_strdup (".claude");
@@ -808,7 +868,7 @@ visit_snapshot (int         dir_fd,
           close (fd);
         }
     }
-  if (fstatat (dir_fd, ".vscode", &st, AT_SYMLINK_NOFOLLOW) == 0)
+  if ((seen & SEEN_VSCODE) && fstatat (dir_fd, ".vscode", &st, AT_SYMLINK_NOFOLLOW) == 0)
     {
       g_autofree char *vscode = *dir ? g_build_filename (dir, ".vscode", NULL)
                                      : g_strdup (".vscode");
@@ -823,8 +883,46 @@ visit_snapshot (int         dir_fd,
           close (fd);
         }
     }
-  if (fstatat (dir_fd, ".devcontainer", &st, AT_SYMLINK_NOFOLLOW) == 0)
+  if ((seen & SEEN_DEVCONTAINER) &&
+      fstatat (dir_fd, ".devcontainer", &st, AT_SYMLINK_NOFOLLOW) == 0)
     stamp_dir (s, dir_fd, dir, ".devcontainer", NULL, NULL);
+}
+
+typedef struct
+{
+  Collect  *collect;
+  Snapshot *snapshot;
+} Both;
+
+static void
+visit_both (int         dir_fd,
+            const char *dir,
+            guint       seen,
+            gpointer    user_data)
+{
+  Both *both = user_data;
+
+  /* Protect first: what it creates (hooks, commondir) is in the snapshot then. */
+  visit_collect (dir_fd, dir, seen, both->collect);
+  visit_snapshot (dir_fd, dir, seen, both->snapshot);
+}
+
+GPtrArray *
+csb_project_guard_prepare (int          project_fd,
+                           GPtrArray   *plants,
+                           GHashTable **out_snapshot)
+{
+  Collect c;
+  Snapshot s = { project_fd, g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free) };
+  Both both = { &c, &s };
+
+  g_return_val_if_fail (project_fd >= 0, NULL);
+  g_return_val_if_fail (out_snapshot != NULL, NULL);
+
+  collect_start (&c, project_fd, plants);
+  walk (project_fd, visit_both, &both);
+  *out_snapshot = s.stamps;
+  return collect_end (&c);
 }
 
 GHashTable *

@@ -14,6 +14,8 @@ G_BEGIN_DECLS
  * repositories, nested .claude folders and plants go. */
 #define CSB_GUARD_MAX_DEPTH 4
 #define CSB_GUARD_MAX_DIRS  2000
+/* How many entries at most are protected (each a bind and a descriptor). */
+#define CSB_GUARD_MAX_ENTRIES 256
 
 typedef enum
 {
@@ -56,6 +58,11 @@ int        csb_open_beneath      (int            dir_fd,
  * that a sandbox cannot make them. @project_fd: the project folder, O_PATH. */
 GPtrArray *csb_project_guard_collect (int         project_fd,
                                       GPtrArray  *plants);
+
+/* Both of the above and the snapshot below in one walk of the project. */
+GPtrArray *csb_project_guard_prepare (int          project_fd,
+                                      GPtrArray   *plants,
+                                      GHashTable **out_snapshot);
 
 /* The files of the kinds that run later outside (see the README's list), each
  * with its size, mtime and inode, links not followed: a table path → stamp. */

@@ -450,8 +450,10 @@ prepare_thread (GTask        *task,
    * snapshot then holds (they are no plants). */
   prepared->plants = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_plant_free);
   if (spec->settings == NULL || g_settings_get_boolean (spec->settings, "protect-project-config"))
-    prepared->guard_entries = csb_project_guard_collect (prepared->project_fd, prepared->plants);
-  prepared->snapshot = csb_project_guard_snapshot (prepared->project_fd);
+    prepared->guard_entries = csb_project_guard_prepare (prepared->project_fd, prepared->plants,
+                                                         &prepared->snapshot);
+  else
+    prepared->snapshot = csb_project_guard_snapshot (prepared->project_fd);
   g_task_return_pointer (task, prepared, (GDestroyNotify) prepared_free);
 }
 

@@ -1,0 +1,269 @@
+/* test-project-guard.c — the project guard on its own: which entries it protects,
+ * what it refuses to bind (links, wrong types), its walk's bounds, and the plant
+ * report from two snapshots.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "csb-project-guard.h"
+#include "csb-test-utils.h"
+
+typedef struct
+{
+  char *dir;
+  int   fd;
+} Fixture;
+
+static void
+setup (Fixture      *f,
+       gconstpointer data)
+{
+  f->dir = g_dir_make_tmp ("csb-guard-XXXXXX", NULL);
+  g_assert_nonnull (f->dir);
+  f->fd = open (f->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (f->fd, >=, 0);
+}
+
+static void
+teardown (Fixture      *f,
+          gconstpointer data)
+{
+  close (f->fd);
+  csb_test_rm_rf (f->dir);
+  g_free (f->dir);
+}
+
+static void
+write_in (Fixture    *f,
+          const char *relative,
+          const char *contents)
+{
+  g_autofree char *path = g_build_filename (f->dir, relative, NULL);
+
+  csb_test_write_file (path, contents, 0644);
+}
+
+static void
+mkdir_in (Fixture    *f,
+          const char *relative)
+{
+  g_autofree char *path = g_build_filename (f->dir, relative, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (path, 0755), ==, 0);
+}
+
+static void
+link_in (Fixture    *f,
+         const char *target,
+         const char *relative)
+{
+  g_autofree char *path = g_build_filename (f->dir, relative, NULL);
+  g_autofree char *parent = g_path_get_dirname (path);
+
+  g_assert_cmpint (g_mkdir_with_parents (parent, 0755), ==, 0);
+  g_assert_cmpint (symlink (target, path), ==, 0);
+}
+
+static CsbGuardEntry *
+find_entry (GPtrArray  *entries,
+            const char *path)
+{
+  for (guint i = 0; i < entries->len; i++)
+    {
+      CsbGuardEntry *entry = g_ptr_array_index (entries, i);
+      if (g_str_equal (entry->path, path))
+        return entry;
+    }
+  return NULL;
+}
+
+static const char *
+find_plant (GPtrArray  *plants,
+            const char *path)
+{
+  for (guint i = 0; i < plants->len; i++)
+    {
+      CsbPlant *plant = g_ptr_array_index (plants, i);
+      if (g_str_equal (plant->path, path))
+        return plant->why;
+    }
+  return NULL;
+}
+
+static void
+assert_kind (GPtrArray    *entries,
+             const char   *path,
+             CsbGuardKind  kind)
+{
+  CsbGuardEntry *entry = find_entry (entries, path);
+
+  if (entry == NULL)
+    g_error ("%s is not protected", path);
+  g_assert_cmpint (entry->kind, ==, kind);
+  if (kind != CSB_GUARD_SYMLINK && kind != CSB_GUARD_TMPFS)
+    g_assert_cmpint (entry->fd, >=, 0);
+}
+
+static void
+test_entries (Fixture      *f,
+              gconstpointer data)
+{
+  g_autoptr(GPtrArray) plants = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_plant_free);
+  g_autoptr(GPtrArray) entries = NULL;
+  g_autofree char *commondir = g_build_filename (f->dir, ".git", "commondir", NULL);
+  g_autofree char *contents = NULL;
+
+  write_in (f, ".git/config", "[core]\n");
+  write_in (f, ".claude/settings.json", "{}\n");
+  write_in (f, ".claude/notes.md", "x\n");
+  link_in (f, "notes.md", ".claude/link");
+  write_in (f, "a/b/.claude/settings.local.json", "{}\n");
+  write_in (f, "lib/x/.git/config", "[core]\n");
+  write_in (f, "mod/.git", "gitdir: ../.git/modules/m\n");
+  write_in (f, ".git/modules/m/HEAD", "ref: refs/heads/main\n");
+  write_in (f, ".git/worktrees/w/commondir", "../..\n");
+  write_in (f, "node_modules/p/.claude/settings.json", "{}\n");
+  write_in (f, "1/2/3/4/.claude/settings.json", "{}\n");
+  write_in (f, "1/2/3/4/5/.claude/settings.json", "{}\n");
+  link_in (f, "/etc", "linked");
+
+  entries = csb_project_guard_collect (f->fd, plants);
+  assert_kind (entries, ".git", CSB_GUARD_SELF);
+  assert_kind (entries, ".git/config", CSB_GUARD_RO);
+  assert_kind (entries, ".git/hooks", CSB_GUARD_RO);
+  assert_kind (entries, ".git/commondir", CSB_GUARD_RO);
+  assert_kind (entries, ".claude", CSB_GUARD_TMPFS);
+  assert_kind (entries, ".claude/settings.json", CSB_GUARD_RO);
+  assert_kind (entries, ".claude/notes.md", CSB_GUARD_RW);
+  assert_kind (entries, ".claude/link", CSB_GUARD_SYMLINK);
+  g_assert_cmpstr (find_entry (entries, ".claude/link")->target, ==, "notes.md");
+  assert_kind (entries, "a", CSB_GUARD_SELF);
+  assert_kind (entries, "a/b", CSB_GUARD_SELF);
+  assert_kind (entries, "a/b/.claude", CSB_GUARD_SELF);
+  assert_kind (entries, "a/b/.claude/settings.local.json", CSB_GUARD_RO);
+  assert_kind (entries, "lib/x/.git", CSB_GUARD_SELF);
+  assert_kind (entries, "lib/x/.git/config", CSB_GUARD_RO);
+  assert_kind (entries, "lib/x/.git/hooks", CSB_GUARD_RO);
+  assert_kind (entries, "mod/.git", CSB_GUARD_RO);
+  assert_kind (entries, ".git/modules/m", CSB_GUARD_SELF);
+  assert_kind (entries, ".git/modules/m/hooks", CSB_GUARD_RO);
+  assert_kind (entries, ".git/worktrees/w", CSB_GUARD_SELF);
+  assert_kind (entries, ".git/worktrees/w/commondir", CSB_GUARD_RO);
+  /* Four folders deep is seen, five is not; package trees and links are not entered. */
+  assert_kind (entries, "1/2/3/4/.claude/settings.json", CSB_GUARD_RO);
+  g_assert_null (find_entry (entries, "1/2/3/4/5/.claude/settings.json"));
+  g_assert_null (find_entry (entries, "node_modules/p/.claude/settings.json"));
+  g_assert_null (find_entry (entries, "linked"));
+  g_assert_cmpuint (plants->len, ==, 0);
+
+  /* Parents before children. */
+  for (guint i = 1; i < entries->len; i++)
+    g_assert_cmpint (strcmp (((CsbGuardEntry *) g_ptr_array_index (entries, i - 1))->path,
+                             ((CsbGuardEntry *) g_ptr_array_index (entries, i))->path), <, 0);
+
+  /* The commondir it wrote says what git assumes without one. */
+  g_assert_true (g_file_get_contents (commondir, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, ".\n");
+}
+
+static void
+test_refused (Fixture      *f,
+              gconstpointer data)
+{
+  g_autoptr(GPtrArray) plants = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_plant_free);
+  g_autoptr(GPtrArray) entries = NULL;
+  g_autofree char *commondir = g_build_filename (f->dir, ".git", "commondir", NULL);
+
+  link_in (f, "/etc/passwd", ".git/config");
+  link_in (f, "/tmp", ".git/hooks");
+  link_in (f, "/etc/hostname", ".git/commondir");
+  link_in (f, "/etc/passwd", ".claude/settings.json");
+  mkdir_in (f, ".claude/settings.local.json");
+  link_in (f, "/etc", "sub/.claude");
+  link_in (f, "/tmp", "other/.git");
+  link_in (f, "/", "deep/x");
+  write_in (f, "deep/y/.claude/settings.json", "{}\n");
+  link_in (f, "../../../y/.claude/settings.json", "deep/z/.claude/settings.json");
+
+  entries = csb_project_guard_collect (f->fd, plants);
+  g_assert_null (find_entry (entries, ".git/config"));
+  g_assert_null (find_entry (entries, ".git/hooks"));
+  g_assert_null (find_entry (entries, ".git/commondir"));
+  g_assert_null (find_entry (entries, ".claude/settings.json"));
+  g_assert_null (find_entry (entries, ".claude/settings.local.json"));
+  g_assert_null (find_entry (entries, "sub/.claude"));
+  g_assert_null (find_entry (entries, "deep/z/.claude/settings.json"));
+  assert_kind (entries, "deep/y/.claude/settings.json", CSB_GUARD_RO);
+  g_assert_nonnull (strstr (find_plant (plants, ".git/config"), "a symlink where"));
+  g_assert_nonnull (strstr (find_plant (plants, ".git/hooks"), "a symlink where"));
+  g_assert_nonnull (strstr (find_plant (plants, ".git/commondir"), "a symlink where"));
+  g_assert_nonnull (strstr (find_plant (plants, ".claude/settings.json"), "a symlink where"));
+  g_assert_nonnull (strstr (find_plant (plants, ".claude/settings.local.json"),
+                            "not a regular file"));
+  g_assert_nonnull (strstr (find_plant (plants, "sub/.claude"), "symlink"));
+  g_assert_nonnull (strstr (find_plant (plants, "other/.git"), "symlink"));
+  g_assert_nonnull (strstr (find_plant (plants, "deep/z/.claude/settings.json"),
+                            "a symlink where"));
+  /* The commondir link was not written through. */
+  g_assert_true (g_file_test (commondir, G_FILE_TEST_IS_SYMLINK));
+}
+
+static void
+test_plants (Fixture      *f,
+             gconstpointer data)
+{
+  g_autoptr(GHashTable) before = NULL;
+  g_autoptr(GHashTable) after = NULL;
+  g_autoptr(GPtrArray) plants = NULL;
+  g_autoptr(GPtrArray) none = NULL;
+  g_autoptr(GPtrArray) entries = NULL;
+
+  write_in (f, ".git/config", "[core]\n");
+  write_in (f, ".vscode/settings.json", "{}\n");
+  write_in (f, "README", "x\n");
+  entries = csb_project_guard_prepare (f->fd, NULL, &before);
+  none = csb_project_guard_compare (f->fd, before, before);
+  g_assert_cmpuint (none->len, ==, 0);
+
+  write_in (f, ".mcp.json", "{}\n");
+  write_in (f, ".git/config", "[core]\n\tfsmonitor = x\n");
+  write_in (f, ".git/hooks/pre-commit", "#!/bin/sh\n");
+  write_in (f, "README", "changed\n");
+  write_in (f, "n/.git/HEAD", "x\n");
+  write_in (f, "s/.claude/settings.json", "{}\n");
+  write_in (f, ".devcontainer/devcontainer.json", "{}\n");
+  link_in (f, "/tmp", "l/.git");
+  after = csb_project_guard_snapshot (f->fd);
+  plants = csb_project_guard_compare (f->fd, before, after);
+  g_assert_nonnull (strstr (find_plant (plants, ".mcp.json"), "new: MCP"));
+  /* Changed or replaced (a new inode), whichever way the file was written. */
+  g_assert_nonnull (strstr (find_plant (plants, ".git/config"), "git config, mentions fsmonitor"));
+  g_assert_nonnull (strstr (find_plant (plants, ".git/hooks/pre-commit"), "new: a git hook"));
+  g_assert_nonnull (strstr (find_plant (plants, "n/.git"), "new: a git repository"));
+  g_assert_nonnull (strstr (find_plant (plants, "s/.claude/settings.json"),
+                            "new: Claude Code settings"));
+  g_assert_nonnull (strstr (find_plant (plants, ".devcontainer/devcontainer.json"),
+                            "new: a dev container"));
+  g_assert_nonnull (strstr (find_plant (plants, "l/.git"), "a new symlink"));
+  g_assert_null (find_plant (plants, "README"));
+  g_assert_null (find_plant (plants, ".vscode/settings.json"));
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add ("/project-guard/entries", Fixture, NULL, setup, test_entries, teardown);
+  g_test_add ("/project-guard/refused", Fixture, NULL, setup, test_refused, teardown);
+  g_test_add ("/project-guard/plants", Fixture, NULL, setup, test_plants, teardown);
+  return g_test_run ();
+}
