@@ -27,6 +27,7 @@
 #include <glib-unix.h>
 
 #include "csb-bwrap-backend.h"
+#include "csb-cgroup.h"
 #include "csb-claude-config.h"
 #include "csb-claude-home.h"
 #include "csb-dbus-proxy.h"
@@ -1050,6 +1051,7 @@ spawn_thread (GTask        *task,
   int ready_pipe[2] = { -1, -1 };
   int args_fd, args_target, seccomp_fd, seccomp_target, control_fd;
   int proxy_sync_fd = -1, proxy_sync_target, runtime_fd;
+  g_auto(GStrv) cgroups = NULL;
   GPid proxy_pid = 0;
   const char * const envp[] = { NULL };
   GPid pid = 0;
@@ -1095,9 +1097,14 @@ spawn_thread (GTask        *task,
       goto fail;
     }
 
+  /* Its own cgroup (pids.max, memory), which bwrap joins before it runs. */
+  cgroups = csb_cgroup_create_sandbox (spec->id, spec->settings, protections);
+
   /* The monitor passes every fd the arguments name on to bwrap at the same number. */
   csb_argv_add_args (outer, monitor, "--socket", MONITOR_SOCKET, "--status", status_path,
                      NULL);
+  for (guint i = 0; cgroups[i] != NULL; i++)
+    csb_argv_add_args (outer, "--cgroup", cgroups[i], NULL);
   for (guint i = 0; i < args->target_fds->len; i++)
     {
       csb_argv_add (outer, "--keep-fd");
@@ -1198,6 +1205,8 @@ fail:
   g_clear_pointer (&outer, csb_argv_free);
   g_clear_pointer (&args, csb_argv_free);
   reap_proxy (proxy_pid);
+  if (cgroups != NULL)
+    csb_cgroup_remove_sandbox (spec->id);
   g_task_return_error (task, g_steal_pointer (&error));
 }
 
@@ -1213,6 +1222,8 @@ cleanup_thread (GTask        *task,
   CsbSandboxSpec *spec = self->spec;
   g_autoptr(GError) error = NULL;
 
+  /* The monitor removes it as it ends; this is for a monitor that was killed. */
+  csb_cgroup_remove_sandbox (spec->id);
   /* What the sandbox wrote is hostile: a refusal is logged, never fatal. */
   if (self->claude_home && !csb_claude_home_write_back (spec->project_dir, &error))
     g_message ("sandbox %s: its login was not written back: %s", spec->id, error->message);

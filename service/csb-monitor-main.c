@@ -477,9 +477,22 @@ read_json_line (void)
                                        NULL);
 }
 
+static int cgroup_fds[4] = { -1, -1, -1, -1 };   /* cgroup.procs of the sandbox's cgroups */
+
 static void
 child_setup (gpointer user_data)
 {
+  /* bwrap joins the sandbox's cgroup(s) before it runs, so everything the sandbox
+   * starts is counted; one it cannot join would leave the limits a lie: no start. */
+  for (guint i = 0; i < G_N_ELEMENTS (cgroup_fds); i++)
+    if (cgroup_fds[i] >= 0 && write (cgroup_fds[i], "0", 1) != 1)
+      {
+        static const char message[] = "claude-sandbox-monitor: cannot join the sandbox's cgroup\n";
+
+        (void) !write (STDERR_FILENO, message, sizeof message - 1);
+        _exit (125);
+      }
+
   /* A session of its own, without a controlling terminal: claude-sandbox-init
    * makes the pty that inside the sandbox's pid namespace, where job control can
    * see the session. */
@@ -530,6 +543,7 @@ main (int   argc,
   g_autoptr(GSocketService) service = NULL;
   g_autoptr(GSocketAddress) address = NULL;
   g_auto(GStrv) keep_fds = NULL;
+  g_auto(GStrv) cgroups = NULL;
   g_autofree char *socket_name = NULL;
   g_autofree char *socket_path = NULL;
   g_autofree char *log_path = NULL;
@@ -554,6 +568,7 @@ main (int   argc,
     { "pty", 0, 0, G_OPTION_ARG_NONE, &pty, "Give the sandbox a terminal", NULL },
     { "stdio", 0, 0, G_OPTION_ARG_STRING, &stdio_spec, "The sandbox's 0,1,2", "IN,OUT,ERR" },
     { "keep-fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &keep_fds, "Pass FD on to bwrap", "FD" },
+    { "cgroup", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cgroups, "Start bwrap in this cgroup", "DIR" },
     { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd, "Say here how the start went", "FD" },
     { "wait-fd", 0, 0, G_OPTION_ARG_INT, &wait_fd, "Start bwrap once a byte comes here", "FD" },
     { NULL }
@@ -641,6 +656,16 @@ main (int   argc,
         json_target = fd + 1;
     }
 
+  for (guint i = 0; cgroups != NULL && cgroups[i] != NULL; i++)
+    {
+      g_autofree char *procs = g_build_filename (cgroups[i], "cgroup.procs", NULL);
+
+      if (i >= G_N_ELEMENTS (cgroup_fds) ||
+          (cgroup_fds[i] = open (procs, O_WRONLY | O_CLOEXEC)) < 0)
+        return start_failed (ready_fd, "cannot join cgroup %s: %s", cgroups[i],
+                             g_strerror (errno));
+    }
+
   if (!g_unix_open_pipe (json_pipe, FD_CLOEXEC, &error))
     return start_failed (ready_fd, "%s", error->message);
   g_array_append_val (sources, json_pipe[1]);
@@ -695,6 +720,14 @@ main (int   argc,
     }
 
   g_main_loop_run (loop);
+
+  /* The sandbox is gone (its pid namespace went with bwrap, and we reaped the rest):
+   * its cgroups are empty. */
+  for (guint i = 0; i < G_N_ELEMENTS (cgroup_fds); i++)
+    if (cgroup_fds[i] >= 0)
+      close (cgroup_fds[i]);
+  for (guint i = 0; cgroups != NULL && cgroups[i] != NULL; i++)
+    rmdir (cgroups[i]);
 
   unlinkat (socket_dir_fd, socket_name, 0);
   g_clear_object (&terminal);

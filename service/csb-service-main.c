@@ -15,6 +15,7 @@
 
 #include "csb-dbus.h"
 #include "csb-error.h"
+#include "csb-cgroup.h"
 #include "csb-manager.h"
 
 #define BUS_NAME "org.example.ClaudeSandbox"
@@ -134,6 +135,7 @@ main (int   argc,
   g_autoptr(GSettings) settings = NULL;
   gboolean replace = FALSE;
   gboolean version = FALSE;
+  gboolean release_cgroup = FALSE;
   int idle_arg = -1;
   guint owner_id;
   const GOptionEntry entries[] = {
@@ -144,6 +146,8 @@ main (int   argc,
     { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &idle_arg,
       N_("Seconds to stay up with no sandbox running"), N_("SECONDS") },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
+    { "release-cgroup", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &release_cgroup,
+      "Switch the cgroup controllers below the unit off (the unit's ExecStartPre)", NULL },
     { NULL }
   };
 
@@ -178,6 +182,16 @@ main (int   argc,
       return EXIT_SUCCESS;
     }
 
+  if (release_cgroup)
+    {
+      if (!csb_cgroup_release (&error))
+        {
+          g_printerr ("claude-sandbox-service: %s\n", error->message);
+          return EXIT_FAILURE;
+        }
+      return EXIT_SUCCESS;
+    }
+
   /* Registers the D-Bus error names before the first error goes out. */
   (void) CSB_ERROR;
 
@@ -186,6 +200,9 @@ main (int   argc,
     idle_timeout_s = g_settings_get_uint (settings, "idle-timeout");
   if (idle_arg > 0)
     idle_timeout_s = idle_arg;
+  /* Before any sandbox is started or taken over: the service's own cgroup leaf, and
+   * the limits of running sandboxes back if a restart cleared them. */
+  csb_cgroup_init (settings);
 
   main_loop = g_main_loop_new (NULL, FALSE);
   manager = csb_manager_new (settings);

@@ -16,6 +16,8 @@
  *   csb-sec-probe procs              every visible process: "proc=PID:CMDLINE"
  *   csb-sec-probe status             Cap*, NoNewPrivs, Seccomp of /proc/self/status
  *   csb-sec-probe userns             unshare(CLONE_NEWUSER) in a child
+ *   csb-sec-probe forks N            fork up to N children that wait, until fork fails:
+ *                                    forks=COUNT, fork_errno=; then waits itself
  *   csb-sec-probe unix PATH LINE…    connect to a unix socket, send each LINE (with a
  *                                    newline), then read until EOF or 3 s of silence:
  *                                    unix_connect=, unix_bytes=N, unix_eof=0|1,
@@ -65,6 +67,7 @@ errno_name (int e)
     {
     case 0: return "OK";
     case EPERM: return "EPERM";
+    case EAGAIN: return "EAGAIN";
     case ENOENT: return "ENOENT";
     case EIO: return "EIO";
     case EBADF: return "EBADF";
@@ -415,6 +418,34 @@ probe_userns (void)
 }
 
 static int
+probe_forks (const char *count)
+{
+  long n = atol (count);
+  long made = 0;
+  int err = 0;
+
+  for (; made < n; made++)
+    {
+      pid_t pid = fork ();
+
+      if (pid < 0)
+        {
+          err = errno;
+          break;
+        }
+      if (pid == 0)
+        {
+          pause ();
+          _exit (0);
+        }
+    }
+  printf ("forks=%ld\nfork_errno=%s\n", made, errno_name (err));
+  fflush (stdout);
+  pause ();
+  return 0;
+}
+
+static int
 probe_unix (int    argc,
             char **argv)
 {
@@ -497,6 +528,8 @@ main (int    argc,
     return probe_status ();
   else if (strcmp (argv[1], "userns") == 0)
     return probe_userns ();
+  else if (strcmp (argv[1], "forks") == 0 && argc == 3)
+    return probe_forks (argv[2]);
   else if (strcmp (argv[1], "unix") == 0 && argc >= 3)
     return probe_unix (argc - 2, argv + 2);
   else

@@ -1,0 +1,416 @@
+/* csb-cgroup.c
+ *
+ * A fork bomb or a runaway build inside a sandbox must not starve the user: each
+ * bwrap sandbox gets a cgroup of its own, csb-<id>, with pids.max and a memory limit
+ * (settings sandbox-pids-max, sandbox-memory-max-mib). Its first process joins it
+ * before exec (the monitor writes to cgroup.procs in the forked child), so nothing
+ * the sandbox starts is ever outside it.
+ *
+ * Where the cgroups go:
+ * - cgroup v2 (a desktop with systemd): the user unit has Delegate=yes, so the unit's
+ *   cgroup is ours. v2 allows no processes in a cgroup whose controllers are enabled
+ *   for its children, so the service lives in the leaf <unit>/service (systemd ≥ 254
+ *   starts it there, DelegateSubgroup=service; older ones start it in <unit> and it
+ *   moves itself), its monitors with it, and the sandboxes in <unit>/csb-<id>.
+ *   Older systemd attaches a restarted service to <unit> itself, which v2 refuses
+ *   while the controllers are on: the unit's ExecStartPre runs us with
+ *   --release-cgroup first, which switches them off, and the new service switches
+ *   them on again and gives every running sandbox its limits back.
+ * - cgroup v1 (the pids and memory hierarchies of a legacy or hybrid layout): only
+ *   where they are writable, i.e. for root; v1 has no rule against inner processes.
+ * - Nowhere else: a service D-Bus activated without its systemd unit (no delegation)
+ *   or an unprivileged user on v1 gets no limits, says so once in its log and in each
+ *   sandbox's Protections ("no-resource-limits").
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "csb-cgroup.h"
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+#define UNIT_NAME "claude-sandbox.service"
+#define LEAF_NAME "service"
+#define SANDBOX_PREFIX "csb-"
+
+typedef struct
+{
+  char *v2_base;       /* cgroup v2: the folder csb-<id> go in */
+  char *pids_base;     /* cgroup v1 */
+  char *memory_base;
+  char *why_not;       /* where there is neither: why */
+} Bases;
+
+static Bases bases;
+static gsize bases_once;
+static GMutex lock;
+
+static gboolean
+write_file (const char *path,
+            const char *text,
+            GError    **error)
+{
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  gssize len = strlen (text);
+
+  if (fd < 0 || write (fd, text, len) != len)
+    {
+      int saved = errno;
+
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "cannot write '%s' to %s: %s",
+                   g_strstrip (g_strdup (text)), path, g_strerror (saved));
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
+static gboolean
+file_has_word (const char *path,
+               const char *word)
+{
+  g_autofree char *text = NULL;
+  g_auto(GStrv) words = NULL;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return FALSE;
+  words = g_strsplit_set (g_strstrip (text), " \n", -1);
+  return g_strv_contains ((const char * const *) words, word);
+}
+
+static gboolean
+writable (const char *dir)
+{
+  g_autofree char *procs = g_build_filename (dir, "cgroup.procs", NULL);
+
+  return access (dir, W_OK | X_OK) == 0 && access (procs, W_OK) == 0;
+}
+
+/* The service's cgroup v2 path ("0::PATH"), or NULL. */
+static char *
+own_v2_path (void)
+{
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (!g_file_get_contents ("/proc/self/cgroup", &text, NULL, NULL))
+    return NULL;
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], "0::"))
+      return g_strdup (lines[i] + 3);
+  return NULL;
+}
+
+/* Moves every process of @from into @to (the service and monitors of before). */
+static gboolean
+move_processes (const char *from,
+                const char *to,
+                GError    **error)
+{
+  g_autofree char *from_procs = g_build_filename (from, "cgroup.procs", NULL);
+  g_autofree char *to_procs = g_build_filename (to, "cgroup.procs", NULL);
+  g_autofree char *text = NULL;
+  g_auto(GStrv) pids = NULL;
+  g_autofree char *self = g_strdup_printf ("%d", (int) getpid ());
+
+  /* Ourselves first: without that nothing below can work. */
+  if (!write_file (to_procs, self, error) ||
+      !g_file_get_contents (from_procs, &text, NULL, error))
+    return FALSE;
+  pids = g_strsplit (text, "\n", -1);
+  for (guint i = 0; pids[i] != NULL; i++)
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      if (*pids[i] != '\0' && !write_file (to_procs, pids[i], &local_error))
+        g_message ("cgroups: %s", local_error->message);
+    }
+  return TRUE;
+}
+
+/* cgroup v2: the unit's cgroup, with the service in its leaf and the controllers on. */
+static char *
+find_v2 (char **why_not)
+{
+  g_autofree char *path = own_v2_path ();
+  g_autofree char *name = NULL;
+  g_autofree char *parent = NULL;
+  g_autofree char *parent_name = NULL;
+  g_autofree char *base = NULL;
+  g_autofree char *controllers = NULL;
+  g_autofree char *subtree = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean in_leaf;
+
+  if (!g_file_test (CGROUP_ROOT "/cgroup.controllers", G_FILE_TEST_EXISTS) || path == NULL)
+    {
+      *why_not = g_strdup ("no cgroup v2 hierarchy with controllers");
+      return NULL;
+    }
+  name = g_path_get_basename (path);
+  parent = g_path_get_dirname (path);
+  parent_name = g_path_get_basename (parent);
+  in_leaf = g_str_equal (name, LEAF_NAME) && g_str_equal (parent_name, UNIT_NAME);
+  if (!in_leaf && !g_str_equal (name, UNIT_NAME))
+    {
+      *why_not = g_strdup_printf ("the service runs in cgroup %s, not in its systemd unit "
+                                  "(" UNIT_NAME ", which has Delegate=yes)", path);
+      return NULL;
+    }
+  base = g_build_filename (CGROUP_ROOT, in_leaf ? parent : path, NULL);
+  controllers = g_build_filename (base, "cgroup.controllers", NULL);
+  subtree = g_build_filename (base, "cgroup.subtree_control", NULL);
+  if (!file_has_word (controllers, "pids") || !file_has_word (controllers, "memory"))
+    {
+      *why_not = g_strdup_printf ("the pids and memory controllers are not delegated to %s",
+                                  base);
+      return NULL;
+    }
+  if (!writable (base) || access (subtree, W_OK) != 0)
+    {
+      *why_not = g_strdup_printf ("cgroup %s is not ours (no Delegate=yes)", base);
+      return NULL;
+    }
+  if (!in_leaf)
+    {
+      g_autofree char *leaf = g_build_filename (base, LEAF_NAME, NULL);
+
+      if ((mkdir (leaf, 0755) != 0 && errno != EEXIST) || !move_processes (base, leaf, &error))
+        {
+          *why_not = g_strdup_printf ("cannot move the service into %s: %s", leaf,
+                                      error ? error->message : g_strerror (errno));
+          return NULL;
+        }
+    }
+  if ((!file_has_word (subtree, "pids") || !file_has_word (subtree, "memory")) &&
+      !write_file (subtree, "+pids +memory", &error))
+    {
+      *why_not = g_strdup (error->message);
+      return NULL;
+    }
+  return g_steal_pointer (&base);
+}
+
+/* cgroup v1: the service's cgroup in the @controller hierarchy, if writable. */
+static char *
+find_v1 (const char *controller)
+{
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (!g_file_get_contents ("/proc/self/cgroup", &text, NULL, NULL))
+    return NULL;
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) fields = g_strsplit (lines[i], ":", 3);
+      g_auto(GStrv) names = NULL;
+      g_autofree char *dir = NULL;
+
+      if (g_strv_length (fields) != 3 || *fields[1] == '\0')
+        continue;
+      names = g_strsplit (fields[1], ",", -1);
+      if (!g_strv_contains ((const char * const *) names, controller))
+        continue;
+      dir = g_build_filename (CGROUP_ROOT, fields[1], fields[2], NULL);
+      return writable (dir) ? g_steal_pointer (&dir) : NULL;
+    }
+  return NULL;
+}
+
+guint
+csb_cgroup_pids_max (GSettings *settings)
+{
+  return settings ? g_settings_get_uint (settings, "sandbox-pids-max") : 4096;
+}
+
+guint64
+csb_cgroup_memory_max (GSettings *settings)
+{
+  guint mib = settings ? g_settings_get_uint (settings, "sandbox-memory-max-mib") : 0;
+  long pages = sysconf (_SC_PHYS_PAGES);
+  long page_size = sysconf (_SC_PAGESIZE);
+
+  if (mib > 0)
+    return (guint64) mib * 1024 * 1024;
+  /* Half of the machine's memory: enough for any build, and the rest for the user. */
+  if (pages > 0 && page_size > 0)
+    return (guint64) pages * page_size / 2;
+  return G_GUINT64_CONSTANT (8) * 1024 * 1024 * 1024;
+}
+
+/* Writes the limits into the sandbox cgroup(s) @v2, @pids_dir, @memory_dir (each
+ * nullable); which of them hold. */
+static void
+apply_limits (const char *v2,
+              const char *pids_dir,
+              const char *memory_dir,
+              GSettings  *settings,
+              gboolean   *out_pids,
+              gboolean   *out_memory)
+{
+  guint pids = csb_cgroup_pids_max (settings);
+  g_autofree char *pids_text = pids > 0 ? g_strdup_printf ("%u", pids) : g_strdup ("max");
+  g_autofree char *memory_text = g_strdup_printf ("%" G_GUINT64_FORMAT,
+                                                  csb_cgroup_memory_max (settings));
+  g_autoptr(GError) error = NULL;
+  g_autofree char *pids_file = NULL;
+  g_autofree char *memory_file = NULL;
+
+  if (v2 != NULL || pids_dir != NULL)
+    pids_file = g_build_filename (v2 ? v2 : pids_dir, "pids.max", NULL);
+  if (v2 != NULL || memory_dir != NULL)
+    memory_file = g_build_filename (v2 ? v2 : memory_dir,
+                                    v2 ? "memory.max" : "memory.limit_in_bytes", NULL);
+  *out_pids = pids_file != NULL && write_file (pids_file, pids_text, &error) && pids > 0;
+  if (error != NULL)
+    g_message ("cgroups: %s", error->message);
+  g_clear_error (&error);
+  *out_memory = memory_file != NULL && write_file (memory_file, memory_text, &error);
+  if (error != NULL)
+    g_message ("cgroups: %s", error->message);
+}
+
+static void
+reapply_all (const char *dir,
+             GSettings  *settings)
+{
+  g_autoptr(GDir) listing = dir ? g_dir_open (dir, 0, NULL) : NULL;
+  const char *name;
+
+  while (listing != NULL && (name = g_dir_read_name (listing)) != NULL)
+    if (g_str_has_prefix (name, SANDBOX_PREFIX))
+      {
+        g_autofree char *path = g_build_filename (dir, name, NULL);
+        gboolean p, m;
+
+        apply_limits (path, NULL, NULL, settings, &p, &m);
+      }
+}
+
+static void
+find_bases (GSettings *settings)
+{
+  g_autofree char *why_v2 = NULL;
+
+  bases.v2_base = find_v2 (&why_v2);
+  if (bases.v2_base != NULL)
+    {
+      reapply_all (bases.v2_base, settings);
+      return;
+    }
+  /* v1 never loses a limit, and its bases may be shared with other services (root's
+   * cgroup): no re-applying there. */
+  bases.pids_base = find_v1 ("pids");
+  bases.memory_base = find_v1 ("memory");
+  if (bases.pids_base == NULL && bases.memory_base == NULL)
+    bases.why_not = g_steal_pointer (&why_v2);
+}
+
+void
+csb_cgroup_init (GSettings *settings)
+{
+  if (g_once_init_enter (&bases_once))
+    {
+      find_bases (settings);
+      if (bases.why_not != NULL)
+        g_message ("sandboxes get no pids or memory limits: %s", bases.why_not);
+      g_once_init_leave (&bases_once, 1);
+    }
+}
+
+/* --release-cgroup, run by the unit's ExecStartPre in <unit>/.control: the
+ * controllers off below the unit, so that systemd before 254 can start the service
+ * in the unit's cgroup (see above). The service switches them on again. */
+gboolean
+csb_cgroup_release (GError **error)
+{
+  g_autofree char *path = own_v2_path ();
+  g_autofree char *unit = path ? g_path_get_dirname (path) : NULL;
+  g_autofree char *unit_name = unit ? g_path_get_basename (unit) : NULL;
+  g_autofree char *subtree = NULL;
+
+  if (unit_name == NULL || !g_str_equal (unit_name, UNIT_NAME))
+    return TRUE;   /* not under the unit: nothing of ours to release */
+  subtree = g_build_filename (CGROUP_ROOT, unit, "cgroup.subtree_control", NULL);
+  if (!file_has_word (subtree, "pids") && !file_has_word (subtree, "memory"))
+    return TRUE;
+  return write_file (subtree, "-pids -memory", error);
+}
+
+static char *
+sandbox_dir (const char *base,
+             const char *id)
+{
+  g_autofree char *name = g_strconcat (SANDBOX_PREFIX, id, NULL);
+
+  return base != NULL ? g_build_filename (base, name, NULL) : NULL;
+}
+
+GStrv
+csb_cgroup_create_sandbox (const char *id,
+                           GSettings  *settings,
+                           GPtrArray  *protections)
+{
+  g_autoptr(GStrvBuilder) join = g_strv_builder_new ();
+  g_autofree char *v2 = NULL;
+  g_autofree char *pids_dir = NULL;
+  g_autofree char *memory_dir = NULL;
+  gboolean pids = FALSE, memory = FALSE;
+
+  csb_cgroup_init (settings);
+  g_mutex_lock (&lock);
+  v2 = sandbox_dir (bases.v2_base, id);
+  pids_dir = sandbox_dir (bases.pids_base, id);
+  memory_dir = sandbox_dir (bases.memory_base, id);
+  if (v2 != NULL && mkdir (v2, 0755) != 0 && errno != EEXIST)
+    g_clear_pointer (&v2, g_free);
+  if (pids_dir != NULL && mkdir (pids_dir, 0755) != 0 && errno != EEXIST)
+    g_clear_pointer (&pids_dir, g_free);
+  if (memory_dir != NULL && mkdir (memory_dir, 0755) != 0 && errno != EEXIST)
+    g_clear_pointer (&memory_dir, g_free);
+  apply_limits (v2, pids_dir, memory_dir, settings, &pids, &memory);
+  g_mutex_unlock (&lock);
+
+  /* A cgroup without its limit is still joined: it is the sandbox's, and Stop and
+   * the clean-up know it by name. */
+  if (v2 != NULL)
+    g_strv_builder_add (join, v2);
+  if (pids_dir != NULL)
+    g_strv_builder_add (join, pids_dir);
+  if (memory_dir != NULL)
+    g_strv_builder_add (join, memory_dir);
+  if (pids)
+    g_ptr_array_add (protections, g_strdup ("pids-limit"));
+  if (memory)
+    g_ptr_array_add (protections, g_strdup ("memory-limit"));
+  if (!pids && !memory)
+    g_ptr_array_add (protections, g_strdup ("no-resource-limits"));
+  return g_strv_builder_end (join);
+}
+
+void
+csb_cgroup_remove_sandbox (const char *id)
+{
+  const char *all[3];
+
+  csb_cgroup_init (NULL);
+  all[0] = bases.v2_base;
+  all[1] = bases.pids_base;
+  all[2] = bases.memory_base;
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    {
+      g_autofree char *dir = sandbox_dir (all[i], id);
+
+      if (dir != NULL)
+        rmdir (dir);
+    }
+}

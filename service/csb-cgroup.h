@@ -1,0 +1,33 @@
+/* csb-cgroup.h — each bwrap sandbox in a cgroup of its own, with pids.max and a
+ * memory limit, where the service has a delegated (writable) cgroup.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* Finds the cgroup the service may make sandbox cgroups in, once; on cgroup v2
+ * moves the service into a leaf (<unit>/service) and enables the pids and memory
+ * controllers below its unit, then gives every existing sandbox cgroup the limits of
+ * @settings again (a restart may have cleared them). Blocking: small file writes. */
+void     csb_cgroup_init             (GSettings   *settings);
+
+/* Makes the cgroup(s) of sandbox @id with the limits of @settings; returns the
+ * folders its first process must join (none without delegation) and adds to
+ * @protections what holds: "pids-limit", "memory-limit", or "no-resource-limits". */
+GStrv    csb_cgroup_create_sandbox   (const char  *id,
+                                      GSettings   *settings,
+                                      GPtrArray   *protections);
+
+/* Removes sandbox @id's cgroup(s) once its processes are gone (best effort). */
+void     csb_cgroup_remove_sandbox   (const char  *id);
+
+/* The controllers off below the unit before systemd < 254 restarts the service. */
+gboolean csb_cgroup_release          (GError     **error);
+
+/* What the settings give a sandbox: pids.max (0 for none) and memory bytes. */
+guint    csb_cgroup_pids_max         (GSettings   *settings);
+guint64  csb_cgroup_memory_max       (GSettings   *settings);
+
+G_END_DECLS
