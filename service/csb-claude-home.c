@@ -802,6 +802,19 @@ ensure_mount_point (int         claude_fd,
     }
 }
 
+/* An empty file left as the mount point of a user's file that is gone: Claude Code
+ * would take it for settings it cannot parse. */
+static void
+drop_empty_mount_point (int         claude_fd,
+                        const char *name)
+{
+  struct stat st;
+
+  if (fstatat (claude_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG (st.st_mode) &&
+      st.st_size == 0)
+    unlinkat (claude_fd, name, 0);
+}
+
 /* The user's credential into the home, unless the home holds a newer one (a sandbox
  * refreshed it and has not ended yet). */
 static void
@@ -969,7 +982,10 @@ csb_claude_home_prepare (const char *project_dir,
           CsbClaudeUserEntry *entry = open_user_entry (user_fd, names[i], pass == 1);
 
           if (entry == NULL)
-            continue;
+            {
+              drop_empty_mount_point (home->claude_fd, names[i]);
+              continue;
+            }
           ensure_mount_point (home->claude_fd, entry->name, entry->is_dir);
           g_ptr_array_add (home->user_entries, entry);
         }

@@ -240,6 +240,18 @@ test_user_entries (void)
   g_assert_true (g_file_test (staged_rule, G_FILE_TEST_IS_REGULAR));
   g_assert_false (g_file_test (staged_link, G_FILE_TEST_EXISTS));
   g_assert_false (g_file_test (staged_link, G_FILE_TEST_IS_SYMLINK));
+
+  /* The user's settings gone: so is their empty mount point in the home. */
+  {
+    g_autofree char *mount_point = home_file (project, ".claude/settings.json");
+
+    g_assert_true (g_file_test (mount_point, G_FILE_TEST_IS_REGULAR));
+    g_assert_cmpint (unlink (settings), ==, 0);
+    g_clear_pointer (&home, csb_claude_home_free);
+    home = csb_claude_home_prepare (project, &error);
+    g_assert_no_error (error);
+    g_assert_false (g_file_test (mount_point, G_FILE_TEST_EXISTS));
+  }
   csb_test_rm_rf (claude);
 }
 
