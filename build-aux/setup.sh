@@ -30,6 +30,8 @@ packages=(
   libvirt-daemon-driver-lxc
   # the sandbox and its tests
   bubblewrap xdg-dbus-proxy dbus dbus-daemon dbus-x11 iproute2 util-linux procps passwd
+  # "network on": the sandbox's own network namespace gets pasta's user-mode stack
+  passt
   openssh-client strace wayland-utils curl python3
   # a real portal frontend: tests/security/test-sec-dbus.c checks whom it sees calling
   xdg-desktop-portal

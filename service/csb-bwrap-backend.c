@@ -37,6 +37,7 @@
 #include "csb-project-guard.h"
 #include "csb-seccomp.h"
 #include "csb-terminal.h"
+#include "csb-user-net.h"
 
 /* With a filtered network, where the sandbox finds the proxy's socket and our helper
  * (in its private /run). */
@@ -555,6 +556,7 @@ build_args (CsbSandboxSpec *spec,
   g_autofree char *run_user = g_strdup_printf ("/run/user/%u", (guint) getuid ());
   g_autofree char *token = NULL;
   g_autofree char *path_env = NULL;
+  g_autofree char *resolv_conf = NULL;
   g_auto(GStrv) allowlist = NULL;
   CsbLaunchOptions *opts = spec->options;
   gboolean wants_claude, allow_userns;
@@ -597,10 +599,27 @@ build_args (CsbSandboxSpec *spec,
   g_ptr_array_add (protections, g_strdup ("ipc-namespace"));
   g_ptr_array_add (protections, g_strdup ("uts-namespace"));
   g_ptr_array_add (protections, g_strdup ("mount-namespace"));
+  /* The network namespace is always the sandbox's own: with the network on, the
+   * monitor gives it a user-mode stack that never reaches the host's loopback. */
   if (spec->net_proxy_socket != NULL)
     g_ptr_array_add (protections, g_strdup ("network-filtered"));
   else if (opts->network)
-    csb_argv_add (args, "--share-net");
+    {
+      CsbUserNetKind kind;
+      g_autofree char *program = NULL;
+      g_autoptr(GError) local_error = NULL;
+
+      if (!csb_user_net_find (&kind, &program, error))
+        return NULL;
+      resolv_conf = csb_user_net_resolv_conf (kind, "/etc/resolv.conf", spec->runtime_dir,
+                                              &local_error);
+      if (local_error != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return NULL;
+        }
+      g_ptr_array_add (protections, g_strdup ("network-namespace"));
+    }
   else
     g_ptr_array_add (protections, g_strdup ("no-network"));
   /* No capabilities either way: unprivileged, bwrap gives the sandbox none (permitted
@@ -640,6 +659,8 @@ build_args (CsbSandboxSpec *spec,
     }
   add_ro_bind (args, passwd_path, "/etc/passwd");
   add_ro_bind (args, group_path, "/etc/group");
+  if (resolv_conf != NULL)
+    add_ro_bind (args, resolv_conf, "/etc/resolv.conf");
 
   /* Kernel interfaces and private scratch space. */
   csb_argv_add_args (args,
@@ -655,10 +676,9 @@ build_args (CsbSandboxSpec *spec,
   for (guint i = 0; sys_dirs[i] != NULL; i++)
     if (g_file_test (sys_dirs[i], G_FILE_TEST_IS_DIR))
       add_ro_bind (args, sys_dirs[i], sys_dirs[i]);
-  /* The host's sysfs lists the host's interfaces; a sandbox with a network namespace
-   * of its own has none of them (netlink, which `ip` uses, shows its lo). */
-  if ((!opts->network || spec->net_proxy_socket != NULL) &&
-      g_file_test ("/sys/class/net", G_FILE_TEST_IS_DIR))
+  /* The host's sysfs lists the host's interfaces; the sandbox's network namespace
+   * has none of them (netlink, which `ip` uses, shows its own). */
+  if (g_file_test ("/sys/class/net", G_FILE_TEST_IS_DIR))
     csb_argv_add_args (args, "--tmpfs", "/sys/class/net", NULL);
 
   /* A fresh home at the real path, with only what Claude Code and git need. */
@@ -914,9 +934,10 @@ read_monitor_ready (int             fd,
   ssize_t n = 0;
   int r;
 
-  /* The monitor may wait up to the proxy's own time-out before it answers. */
+  /* The monitor may wait up to the proxy's own time-out, then the network stack's,
+   * before it answers. */
   do
-    r = poll (&pfd, 1, CSB_DBUS_PROXY_READY_TIMEOUT_MS + 5000);
+    r = poll (&pfd, 1, CSB_DBUS_PROXY_READY_TIMEOUT_MS + CSB_USER_NET_READY_TIMEOUT_MS + 5000);
   while (r < 0 && errno == EINTR);
   if (r > 0)
     n = read (fd, buf, sizeof buf - 1);
@@ -1122,6 +1143,16 @@ spawn_thread (GTask        *task,
     {
       csb_argv_add (outer, "--wait-fd");
       csb_argv_addf (outer, "%d", proxy_sync_target);
+    }
+  if (spec->options->network && spec->net_proxy_socket == NULL)
+    {
+      CsbUserNetKind kind;
+      g_autofree char *program = NULL;
+
+      if (!csb_user_net_find (&kind, &program, &error))
+        goto fail;
+      csb_argv_add_args (outer, "--user-net", csb_user_net_kind_name (kind),
+                         "--user-net-program", program, NULL);
     }
   if (spec->stdio_is_pty)
     {

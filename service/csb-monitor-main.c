@@ -12,6 +12,11 @@
  * the D-Bus proxy named by --wait-fd never got ready (the monitor waits for it while
  * the service goes on, so the two start side by side), "E" and a message otherwise.
  *
+ * With --user-net, the network is on: bwrap makes the sandbox's network namespace
+ * and waits (--block-fd) while the monitor attaches a user-mode stack to it (pasta,
+ * or slirp4netns); the command starts once the stack is up. The stack is the
+ * monitor's child and ends with the sandbox, or with the monitor.
+ *
  * A service that crashes or is upgraded reconnects (WATCH) and finds the sandbox as
  * it was; nothing inside notices. The monitor exits once the sandbox has ended and
  * its terminal's last output has reached the log and every attached client.
@@ -42,6 +47,7 @@
 #include "csb-file.h"
 #include "csb-peer.h"
 #include "csb-terminal.h"
+#include "csb-user-net.h"
 
 #define LINE_MAX_LEN 256
 #define DRAIN_TIMEOUT_S 10
@@ -59,6 +65,7 @@ static guint term_ticks;
 static GDataInputStream *json_reader;
 static guint exit_announce_id;
 static gboolean exit_announced;
+static GPid user_net_pid;         /* the sandbox's network stack, while it runs */
 
 static void
 write_status (void)
@@ -414,6 +421,11 @@ on_bwrap_exited (GPid     pid,
 {
   g_spawn_close_pid (pid);
   bwrap_pid = 0;
+  /* The namespace is gone with the sandbox; its stack has nothing left to serve
+   * (on_check_quit reaps it). */
+  if (user_net_pid > 0)
+    kill (user_net_pid, SIGTERM);
+  user_net_pid = 0;
   g_clear_handle_id (&kill_timeout_id, g_source_remove);
   g_clear_handle_id (&term_tick_id, g_source_remove);
   if (WIFEXITED (wait_status))
@@ -440,34 +452,97 @@ on_bwrap_exited (GPid     pid,
 
 static void read_json_line (void);
 
+/* A line of bwrap's --json-status-fd; its child's pid and network namespace (0
+ * when the line has none). */
+static JsonObject *
+parse_json_line (const char *line)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  if (json_parser_load_from_data (parser, line, -1, NULL) &&
+      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    return json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+  return NULL;
+}
+
+static void
+handle_json_line (const char *line)
+{
+  g_autoptr(JsonObject) object = parse_json_line (line);
+
+  if (object != NULL && json_object_has_member (object, "child-pid"))
+    {
+      g_autofree char *pid_line = NULL;
+
+      child_pid = json_object_get_int_member (object, "child-pid");
+      write_status ();
+      pid_line = g_strdup_printf ("PID %d\n", (int) child_pid);
+      broadcast (pid_line);
+    }
+}
+
 static void
 on_json_line (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
 {
   g_autofree char *line = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
 
   line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source), result,
                                                     NULL, NULL);
   if (line == NULL)
     return;
-  if (json_parser_load_from_data (parser, line, -1, NULL) &&
-      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-    {
-      JsonObject *object = json_node_get_object (json_parser_get_root (parser));
-
-      if (json_object_has_member (object, "child-pid"))
-        {
-          g_autofree char *pid_line = NULL;
-
-          child_pid = json_object_get_int_member (object, "child-pid");
-          write_status ();
-          pid_line = g_strdup_printf ("PID %d\n", (int) child_pid);
-          broadcast (pid_line);
-        }
-    }
+  handle_json_line (line);
   read_json_line ();
+}
+
+/* Network on: bwrap has made the sandbox's network namespace and waits on its
+ * block fd before it runs the command; the stack goes in first. FALSE (and bwrap
+ * killed) if it could not. */
+static gboolean
+start_user_net (CsbUserNetKind kind,
+                const char    *program,
+                int            block_fd,
+                GError       **error)
+{
+  g_autofree char *line = NULL;
+  g_autoptr(JsonObject) object = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  /* bwrap's first line comes as soon as it has cloned the sandbox; none means it
+   * failed before, which it reports as ever. */
+  line = g_data_input_stream_read_line_utf8 (json_reader, NULL, NULL, NULL);
+  if (line == NULL)
+    return TRUE;
+  object = parse_json_line (line);
+  if (object == NULL || !json_object_has_member (object, "child-pid"))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                           "bwrap did not say which process the sandbox is");
+      goto fail;
+    }
+  user_net_pid = csb_user_net_start (kind, program,
+                                     json_object_get_int_member (object, "child-pid"),
+                                     json_object_get_int_member_with_default (object,
+                                                                              "net-namespace",
+                                                                              0),
+                                     error);
+  if (user_net_pid == 0)
+    goto fail;
+  if (write (block_fd, "x", 1) != 1)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot start the sandbox: %s",
+                   g_strerror (errno));
+      goto fail;
+    }
+  handle_json_line (line);
+  return TRUE;
+
+fail:
+  kill (bwrap_pid, SIGKILL);
+  waitpid (bwrap_pid, NULL, 0);
+  bwrap_pid = 0;
+  return FALSE;
 }
 
 static void
@@ -550,6 +625,10 @@ main (int   argc,
   int socket_dir_fd = -1;
   gint64 log_max = 0;
   g_autofree char *stdio_spec = NULL;
+  g_autofree char *user_net = NULL;
+  g_autofree char *user_net_program = NULL;
+  CsbUserNetKind user_net_kind = CSB_USER_NET_PASTA;
+  int block_pipe[2] = { -1, -1 };
   g_autoptr(GArray) sources = g_array_new (FALSE, FALSE, sizeof (int));
   g_autoptr(GArray) targets = g_array_new (FALSE, FALSE, sizeof (int));
   g_autoptr(GPtrArray) bwrap_argv = g_ptr_array_new_with_free_func (g_free);
@@ -571,6 +650,10 @@ main (int   argc,
     { "cgroup", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cgroups, "Start bwrap in this cgroup", "DIR" },
     { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd, "Say here how the start went", "FD" },
     { "wait-fd", 0, 0, G_OPTION_ARG_INT, &wait_fd, "Start bwrap once a byte comes here", "FD" },
+    { "user-net", 0, 0, G_OPTION_ARG_STRING, &user_net,
+      "Give the sandbox's network namespace this stack", "pasta|slirp4netns" },
+    { "user-net-program", 0, 0, G_OPTION_ARG_FILENAME, &user_net_program,
+      "The stack's program", "PATH" },
     { NULL }
   };
   int dash = -1;
@@ -599,6 +682,13 @@ main (int   argc,
         g_printerr ("claude-sandbox-monitor: %s\n",
                     error ? error->message
                           : "--socket NAME, --socket-dir-fd and --status are required");
+        return 125;
+      }
+    if (user_net != NULL &&
+        (!csb_user_net_kind_from_name (user_net, &user_net_kind) || user_net_program == NULL))
+      {
+        g_printerr ("claude-sandbox-monitor: --user-net needs pasta or slirp4netns, and "
+                    "--user-net-program\n");
         return 125;
       }
   }
@@ -670,6 +760,15 @@ main (int   argc,
     return start_failed (ready_fd, "%s", error->message);
   g_array_append_val (sources, json_pipe[1]);
   g_array_append_val (targets, json_target);
+  if (user_net != NULL)
+    {
+      int block_target = json_target + 1;
+
+      if (!g_unix_open_pipe (block_pipe, FD_CLOEXEC, &error))
+        return start_failed (ready_fd, "%s", error->message);
+      g_array_append_val (sources, block_pipe[0]);
+      g_array_append_val (targets, block_target);
+    }
 
   g_ptr_array_add (bwrap_argv, g_strdup (argv[dash + 1]));
   /* The sandbox ends with its monitor: no one else holds its terminal or learns its
@@ -677,6 +776,12 @@ main (int   argc,
   g_ptr_array_add (bwrap_argv, g_strdup ("--die-with-parent"));
   g_ptr_array_add (bwrap_argv, g_strdup ("--json-status-fd"));
   g_ptr_array_add (bwrap_argv, g_strdup_printf ("%d", json_target));
+  if (user_net != NULL)
+    {
+      /* The command waits until its network is up. */
+      g_ptr_array_add (bwrap_argv, g_strdup ("--block-fd"));
+      g_ptr_array_add (bwrap_argv, g_strdup_printf ("%d", json_target + 1));
+    }
   for (int i = dash + 2; i < argc; i++)
     g_ptr_array_add (bwrap_argv, g_strdup (argv[i]));
   g_ptr_array_add (bwrap_argv, NULL);
@@ -698,8 +803,7 @@ main (int   argc,
     return start_failed (ready_fd, "cannot start bwrap: %s", error->message);
 
   /* Only bwrap and the sandbox hold these now. */
-  close (json_pipe[1]);
-  for (guint i = 0; i < sources->len - 1; i++)
+  for (guint i = 0; i < sources->len; i++)
     close (g_array_index (sources, int, i));
   if (pty)
     close (stdio[0]);
@@ -709,6 +813,15 @@ main (int   argc,
         close (stdio[i]);
 
   json_reader = g_data_input_stream_new (g_unix_input_stream_new (json_pipe[0], TRUE));
+  if (user_net != NULL)
+    {
+      gboolean ok = start_user_net (user_net_kind, user_net_program, block_pipe[1], &error);
+
+      close (block_pipe[1]);
+      if (!ok)
+        return start_failed (ready_fd, "cannot set up the sandbox's network: %s",
+                             error->message);
+    }
   read_json_line ();
   g_child_watch_add (bwrap_pid, on_bwrap_exited, NULL);
   write_status ();

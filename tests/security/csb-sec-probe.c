@@ -12,6 +12,10 @@
  *   csb-sec-probe mkdir PATH…        mkdir each PATH
  *   csb-sec-probe rename FROM TO     rename(2)
  *   csb-sec-probe connect IP PORT    TCP connect
+ *   csb-sec-probe connect-abstract NAME   connect to the abstract unix socket @NAME
+ *   csb-sec-probe listen IP PORT SECONDS  listen on IP:PORT for SECONDS ("listen=OK")
+ *   csb-sec-probe serve IP PORT      accept connections for ever, answering each
+ *                                    "csb-served" (a server the tests run elsewhere)
  *   csb-sec-probe ifaces             network interfaces (if_nameindex, i.e. netlink)
  *   csb-sec-probe procs              every visible process: "proc=PID:CMDLINE"
  *   csb-sec-probe status             Cap*, NoNewPrivs, Seccomp of /proc/self/status
@@ -35,6 +39,7 @@
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -330,6 +335,81 @@ probe_connect (const char *ip,
 }
 
 static int
+probe_connect_abstract (const char *name)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  size_t len = strlen (name);
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int r;
+
+  if (fd < 0 || len + 1 > sizeof addr.sun_path)
+    {
+      printf ("connect-abstract=%s\n", errno_name (fd < 0 ? errno : EINVAL));
+      return 0;
+    }
+  memcpy (addr.sun_path + 1, name, len);
+  r = connect (fd, (struct sockaddr *) &addr, offsetof (struct sockaddr_un, sun_path) + 1 + len);
+  printf ("connect-abstract=%s\n", errno_name (r < 0 ? errno : 0));
+  close (fd);
+  return 0;
+}
+
+static int
+bind_listen (const char *ip,
+             const char *port)
+{
+  struct sockaddr_in addr = { .sin_family = AF_INET };
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+
+  addr.sin_port = htons ((uint16_t) atoi (port));
+  if (fd < 0 || inet_pton (AF_INET, ip, &addr.sin_addr) != 1)
+    return -1;
+  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind (fd, (struct sockaddr *) &addr, sizeof addr) < 0 || listen (fd, 64) < 0)
+    {
+      int saved = errno;
+      close (fd);
+      errno = saved;
+      return -1;
+    }
+  return fd;
+}
+
+static int
+probe_listen (const char *ip,
+              const char *port,
+              const char *seconds)
+{
+  int fd = bind_listen (ip, port);
+
+  printf ("listen=%s\n", errno_name (fd < 0 ? errno : 0));
+  if (fd >= 0)
+    sleep ((unsigned) atoi (seconds));
+  return 0;
+}
+
+static int
+probe_serve (const char *ip,
+             const char *port)
+{
+  int fd = bind_listen (ip, port);
+
+  printf ("serve=%s\n", errno_name (fd < 0 ? errno : 0));
+  if (fd < 0)
+    return 1;
+  for (;;)
+    {
+      int client = accept (fd, NULL, NULL);
+
+      if (client < 0)
+        continue;
+      (void) !write (client, "csb-served\n", 11);
+      close (client);
+    }
+}
+
+static int
 probe_ifaces (void)
 {
   struct if_nameindex *ifs = if_nameindex ();
@@ -520,6 +600,12 @@ main (int    argc,
     printf ("rename:%s=%s\n", argv[2], errno_name (rename (argv[2], argv[3]) < 0 ? errno : 0));
   else if (strcmp (argv[1], "connect") == 0 && argc == 4)
     return probe_connect (argv[2], argv[3]);
+  else if (strcmp (argv[1], "connect-abstract") == 0 && argc == 3)
+    return probe_connect_abstract (argv[2]);
+  else if (strcmp (argv[1], "listen") == 0 && argc == 5)
+    return probe_listen (argv[2], argv[3], argv[4]);
+  else if (strcmp (argv[1], "serve") == 0 && argc == 4)
+    return probe_serve (argv[2], argv[3]);
   else if (strcmp (argv[1], "ifaces") == 0)
     return probe_ifaces ();
   else if (strcmp (argv[1], "procs") == 0)

@@ -1,0 +1,58 @@
+/* csb-user-net.h — "network on" for a bwrap sandbox: its own network namespace,
+ * given a user-mode stack (pasta, else slirp4netns) that reaches the internet and
+ * the LAN through the host's sockets but never the host's loopback, so host-only
+ * services (127.0.0.1, abstract unix sockets) stay out of reach.
+ *
+ * The service picks the stack and the sandbox's resolv.conf; the monitor attaches
+ * the stack to the namespace bwrap made, before bwrap runs the command.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <sys/types.h>
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  CSB_USER_NET_PASTA,
+  CSB_USER_NET_SLIRP4NETNS,
+} CsbUserNetKind;
+
+/* How long the monitor waits for the stack to be up. */
+#define CSB_USER_NET_READY_TIMEOUT_MS 8000
+
+const char *csb_user_net_kind_name      (CsbUserNetKind  kind);
+gboolean    csb_user_net_kind_from_name (const char     *name,
+                                         CsbUserNetKind *out_kind);
+
+/* pasta (Debian's passt), else slirp4netns, from PATH; $CSB_USER_NET ("pasta",
+ * "slirp4netns", "none") picks one, for tests. FALSE with a message that says
+ * what to install. */
+gboolean    csb_user_net_find           (CsbUserNetKind *out_kind,
+                                         char          **out_path,
+                                         GError        **error);
+
+/* The resolv.conf the sandbox needs, written into @runtime_dir, or NULL when the
+ * host's does (its name servers are reachable as they are). The stack cannot reach
+ * a resolver on the host's loopback (systemd-resolved's 127.0.0.53, say): then the
+ * upstream servers systemd-resolved lists are used. slirp4netns answers DNS itself
+ * at 10.0.2.3. */
+char       *csb_user_net_resolv_conf    (CsbUserNetKind  kind,
+                                         const char     *host_resolv_conf,
+                                         const char     *runtime_dir,
+                                         GError        **error);
+
+/* In the monitor: attaches the stack to the network namespace of @pid (which must
+ * be @netns_ino, as bwrap reported it) and waits until the namespace is
+ * configured. The stack is our child, and dies with us (SIGKILL on our death) or
+ * when killed. Returns its pid, or 0 with @error set. */
+GPid        csb_user_net_start          (CsbUserNetKind  kind,
+                                         const char     *path,
+                                         pid_t           pid,
+                                         guint64         netns_ino,
+                                         GError        **error);
+
+G_END_DECLS
