@@ -3,7 +3,7 @@
  * a process in another user namespace — a second sandbox given the first one's
  * runtime folder, or a plain `unshare -U` on the host — is refused although its uid
  * maps to ours: it reads no history, types nothing, stops nothing. The service still
- * attaches, and its folders are private.
+ * attaches, and its folders are private: made 0700, never through a planted link.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
@@ -210,6 +210,44 @@ test_second_sandbox (CsbSecFixture *fixture,
   assert_untouched (run->sandbox, "typed-from-sandbox");
 }
 
+/* The sandboxes' folder in the runtime folder replaced by a link (to a folder a
+ * sandbox could read): the service creates nothing through it and refuses the
+ * launch; a folder of ours that is open to others is closed to them. */
+static void
+test_runtime_folder_link (CsbSecFixture *fixture,
+                          gconstpointer  data)
+{
+  const char * const command[] = { "true", NULL };
+  g_autofree char *folder = g_build_filename (fixture->bus.dirs.runtime, "claude-sandbox", NULL);
+  g_autofree char *elsewhere = g_build_filename (fixture->bus.dirs.runtime, "elsewhere", NULL);
+  g_autofree char *listing = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  struct stat st;
+
+  csb_test_rm_rf (folder);
+  g_assert_cmpint (g_mkdir_with_parents (elsewhere, 0755), ==, 0);
+  g_assert_cmpint (symlink (elsewhere, folder), ==, 0);
+  run = csb_test_launch (&fixture->bus, fixture->project, command, NULL, FALSE, &error);
+  g_assert_null (run);
+  g_assert_error (error, CSB_ERROR, CSB_ERROR_FAILED);
+  g_test_message ("Launch: %s", error ? error->message : "(none)");
+  listing = csb_test_list_dir (elsewhere);
+  g_assert_cmpstr (listing, ==, "");
+  g_clear_error (&error);
+
+  /* A real folder, but open to everyone: made private, and the launch works. */
+  g_assert_cmpint (unlink (folder), ==, 0);
+  g_assert_cmpint (mkdir (folder, 0755), ==, 0);
+  g_assert_cmpint (chmod (folder, 0755), ==, 0);
+  run = csb_test_launch (&fixture->bus, fixture->project, command, NULL, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpint (run->exit_signal_status, ==, 0);
+  g_assert_cmpint (lstat (folder, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0700);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -218,10 +256,13 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
   /* A failed check ends its test case, not the program (see test-sec-isolation.c). */
   g_test_set_nonfatal_assertions ();
+  (void) CSB_ERROR;   /* registers the D-Bus error names */
 
   g_test_add ("/security/control/other-user-namespace", CsbSecFixture, NULL, setup,
               test_other_userns, teardown);
   g_test_add ("/security/control/second-sandbox", CsbSecFixture, NULL, setup,
               test_second_sandbox, teardown);
+  g_test_add ("/security/control/runtime-folder-link", CsbSecFixture, NULL, setup,
+              test_runtime_folder_link, teardown);
   return g_test_run ();
 }
