@@ -157,6 +157,27 @@ count_results "$builddir"
 summary+=("$me (all suites): $counted (exit $rc)")
 [ "$rc" -eq 0 ] || failed=1
 
+# ---- Claude Code in /usr/bin, as `npm install -g` as root puts it --------------------------
+
+# The suites must pass whatever is on the user's PATH: with a `claude` in /usr/bin, tests
+# that hide Claude Code once dropped /usr/bin and nothing (not even dbus-daemon) ran
+# (issue 14). On CI only (a throwaway machine, as root): the bus and sandbox suites
+# again with /usr/bin/claude a link to the npm one, removed at the end whatever happens.
+if [ "$(id -u)" -eq 0 ] && [ -n "${CI:-}" ] && [ ! -e /usr/bin/claude ] && [ ! -L /usr/bin/claude ]; then
+  say "running the bus and sandbox suites again with /usr/bin/claude -> $CSB_TEST_CLAUDE"
+  trap 'rm -f /usr/bin/claude' EXIT
+  ln -s "$CSB_TEST_CLAUDE" /usr/bin/claude
+  forget_results "$builddir"
+  (cd "$srcdir" && meson test -C "$builddir" --print-errorlogs --suite bus --suite sandbox \
+     "${extra_args[@]}")
+  rc=$?
+  rm -f /usr/bin/claude
+  trap - EXIT
+  count_results "$builddir"
+  summary+=("$me (bus and sandbox, claude in /usr/bin): $counted (exit $rc)")
+  [ "$rc" -eq 0 ] || failed=1
+fi
+
 # ---- the fuzz targets (a clang build of their own) ----------------------------------------
 
 # libFuzzer needs clang: its own build folder. CSB_FUZZ_SECONDS of fuzzing per target on

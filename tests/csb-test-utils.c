@@ -315,9 +315,20 @@ on_exited_signal (GDBusConnection *connection,
   g_hash_table_insert (exited_statuses, g_strdup (path), GINT_TO_POINTER (status + 1000));
 }
 
-/* The PATH the test started with: each bus set-up derives its own from it, and
- * teardown puts it back (the farm it pointed into is gone by then). */
+/* The PATH the test started with, which teardown puts back; and the one every bus
+ * set-up of this process gives the service, derived from it once: its folders of
+ * links (~1,400 each for /usr/bin and /bin) cost a second or more per test on a busy
+ * machine, which made the bus suite time out with a claude in /usr/bin. */
 static char *original_path;
+static char *hidden_path;
+static char *hidden_path_farm;
+
+static void
+remove_hidden_path_farm (void)
+{
+  if (hidden_path_farm != NULL)
+    csb_test_rm_rf (hidden_path_farm);
+}
 
 char *
 csb_test_path_without_claude (const char *path,
@@ -444,8 +455,7 @@ csb_test_bus_setup (CsbTestBus              *self,
   static const CsbTestBusOptions no_options = { NULL, FALSE, NULL };
   g_autoptr(GError) error = NULL;
   g_autofree char *services = g_test_build_filename (G_TEST_BUILT, "services", NULL);
-  g_autofree char *path_env = NULL;
-  g_autofree char *farm = NULL;
+  const char *path_env;
   const char *address;
   int saved_stdout, saved_stderr, log_fd;
 
@@ -463,8 +473,14 @@ csb_test_bus_setup (CsbTestBus              *self,
   if (original_path == NULL)
     original_path = g_strdup (g_getenv ("PATH") ? g_getenv ("PATH")
                                                 : "/usr/local/bin:/usr/bin:/bin");
-  farm = g_build_filename (self->dirs.root, "path", NULL);
-  path_env = csb_test_path_without_claude (original_path, farm);
+  if (hidden_path == NULL)
+    {
+      hidden_path_farm = g_dir_make_tmp ("csb-test-path-XXXXXX", &error);
+      g_assert_no_error (error);
+      atexit (remove_hidden_path_farm);
+      hidden_path = csb_test_path_without_claude (original_path, hidden_path_farm);
+    }
+  path_env = hidden_path;
   if (options->settings_keyfile != NULL)
     {
       g_autofree char *keyfile = g_build_filename (self->dirs.config, "glib-2.0", "settings",
