@@ -312,7 +312,8 @@ find_bases (GSettings *settings)
   bases.pids_base = find_v1 ("pids");
   bases.memory_base = find_v1 ("memory");
   if (bases.pids_base == NULL && bases.memory_base == NULL)
-    bases.why_not = g_steal_pointer (&why_v2);
+    bases.why_not = g_strdup_printf ("%s, and cgroup v1 has no pids or memory hierarchy "
+                                     "the service may write", why_v2);
 }
 
 void
