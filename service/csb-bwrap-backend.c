@@ -33,6 +33,7 @@
 #include "csb-dbus-proxy.h"
 #include "csb-error.h"
 #include "csb-guest-stage.h"
+#include "csb-landlock.h"
 #include "csb-peer.h"
 #include "csb-project-guard.h"
 #include "csb-seccomp.h"
@@ -777,18 +778,16 @@ build_args (CsbSandboxSpec *spec,
   add_env (args, "DISABLE_AUTOUPDATER", "1");
   if (spec->net_proxy_socket != NULL && !add_network_filter (spec, args, error))
     return NULL;
-  if (spec->net_proxy_socket != NULL || spec->stdio_is_pty)
-    {
-      g_autofree char *init = find_libexec ("claude-sandbox-init");
+  /* Our init always runs first: it applies Landlock's scoping to the command,
+   * and with a terminal or a filtered network it has more to do. */
+  {
+    /* (spawn_thread checks that it is there) */
+    g_autofree char *init = find_libexec ("claude-sandbox-init");
 
-      if (!g_file_test (init, G_FILE_TEST_IS_EXECUTABLE))
-        {
-          g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
-                       "%s is missing; reinstall claude-sandbox", init);
-          return NULL;
-        }
-      add_ro_bind (args, init, SANDBOX_INIT);
-    }
+    add_ro_bind (args, init, SANDBOX_INIT);
+    if (csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI)
+      g_ptr_array_add (protections, g_strdup ("landlock-scope"));
+  }
 
   /* The desktop, each behind its option: off means simply not there. */
   if (opts->display)
@@ -1066,6 +1065,7 @@ spawn_thread (GTask        *task,
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *monitor = find_libexec ("claude-sandbox-monitor");
+  g_autofree char *init = find_libexec ("claude-sandbox-init");
   g_autofree char *status_path = g_build_filename (spec->state_dir, "monitor.json", NULL);
   g_autofree char *log_path = g_build_filename (spec->state_dir, CSB_TERMINAL_LOG, NULL);
   SpawnResult *result;
@@ -1084,10 +1084,13 @@ spawn_thread (GTask        *task,
                                "'bubblewrap' package", bwrap_path ());
       return;
     }
-  if (!g_file_test (monitor, G_FILE_TEST_IS_EXECUTABLE))
+  if (!g_file_test (monitor, G_FILE_TEST_IS_EXECUTABLE) ||
+      !g_file_test (init, G_FILE_TEST_IS_EXECUTABLE))
     {
       g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
-                               "%s is missing; reinstall claude-sandbox", monitor);
+                               "%s is missing; reinstall claude-sandbox",
+                               g_file_test (monitor, G_FILE_TEST_IS_EXECUTABLE) ? init
+                                                                                : monitor);
       return;
     }
 
@@ -1173,15 +1176,14 @@ spawn_thread (GTask        *task,
   /* bwrap takes the command from its own argv only. It is public anyway (the
    * Command property); everything else, secrets included, went through the memfd. */
   csb_argv_add (outer, "--");
-  if (spec->net_proxy_socket != NULL || spec->stdio_is_pty)
-    {
-      csb_argv_add (outer, SANDBOX_INIT);
-      if (spec->stdio_is_pty)
-        csb_argv_add (outer, "--tty");
-      if (spec->net_proxy_socket != NULL)
-        csb_argv_add_args (outer, "--net", SANDBOX_NET_SOCKET, SANDBOX_NET_PORT, NULL);
-      csb_argv_add (outer, "--");
-    }
+  csb_argv_add (outer, SANDBOX_INIT);
+  if (spec->stdio_is_pty)
+    csb_argv_add (outer, "--tty");
+  if (csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI)
+    csb_argv_add (outer, "--landlock");
+  if (spec->net_proxy_socket != NULL)
+    csb_argv_add_args (outer, "--net", SANDBOX_NET_SOCKET, SANDBOX_NET_PORT, NULL);
+  csb_argv_add (outer, "--");
   csb_argv_add_strv (outer, (const char * const *) spec->command);
 
   if (!g_spawn_async_with_pipes_and_fds (NULL, csb_argv_finish (outer), envp,

@@ -1,12 +1,17 @@
 /* claude-sandbox-init — the first program inside a sandbox, before the command.
  *
- *   claude-sandbox-init [--tty] [--net SOCKET PORT] -- COMMAND [ARG…]
+ *   claude-sandbox-init [--tty] [--landlock] [--net SOCKET PORT] -- COMMAND [ARG…]
  *   claude-sandbox-init --relay SOCKET
  *
  * --tty: the command gets its terminal (fd 0) as controlling terminal in a session
  * of its own *inside* the sandbox's pid namespace. Made outside, the session and
  * its foreground process group would be invisible inside, and a job-control shell
  * could not hand the terminal back ("Cannot set tty process group").
+ *
+ * --landlock: the command (not we) runs Landlock-scoped: no abstract unix socket
+ * and no signal outside its domain (csb-landlock.h). The service asks for it only
+ * where the kernel has it and says so in Protections, so if it fails we refuse to
+ * run the command.
  *
  * --net: the sandbox has its own network namespace with only lo. We listen on
  * 127.0.0.1:PORT, relay each connection to SOCKET (the service's filtering proxy,
@@ -39,6 +44,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "csb-landlock.h"
 
 #define BUF_SIZE 65536
 #define MAX_CONNS 4096
@@ -180,9 +187,17 @@ take_terminal (void)
     fprintf (stderr, "claude-sandbox-init: no controlling terminal: %s\n", strerror (errno));
 }
 
+static int landlock;
+
 static int
 run_command (char **command)
 {
+  if (landlock && csb_landlock_scope_self () < 0)
+    {
+      fprintf (stderr, "claude-sandbox-init: cannot apply Landlock scoping: %s\n",
+               strerror (errno));
+      return 125;
+    }
   execvp (command[0], command);
   fprintf (stderr, "claude-sandbox-init: cannot run %s: %s\n", command[0], strerror (errno));
   return errno == ENOENT ? 127 : 126;
@@ -302,6 +317,8 @@ main (int   argc,
     {
       if (strcmp (argv[arg], "--tty") == 0)
         tty = 1;
+      else if (strcmp (argv[arg], "--landlock") == 0)
+        landlock = 1;
       else if (strcmp (argv[arg], "--net") == 0 && arg + 2 < argc)
         {
           proxy_path = argv[++arg];
@@ -317,7 +334,7 @@ main (int   argc,
     }
   if (arg + 1 >= argc || strcmp (argv[arg], "--") != 0)
     {
-      fprintf (stderr, "usage: %s [--tty] [--net SOCKET PORT] -- COMMAND [ARG…]\n"
+      fprintf (stderr, "usage: %s [--tty] [--landlock] [--net SOCKET PORT] -- COMMAND [ARG…]\n"
                        "       %s --relay SOCKET\n", argv[0], argv[0]);
       return 125;
     }

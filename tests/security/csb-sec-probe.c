@@ -14,6 +14,7 @@
  *   csb-sec-probe connect IP PORT    TCP connect
  *   csb-sec-probe connect-abstract NAME   connect to the abstract unix socket @NAME
  *   csb-sec-probe listen IP PORT SECONDS  listen on IP:PORT for SECONDS ("listen=OK")
+ *   csb-sec-probe kill PID           kill(PID, 0): may we signal it?
  *   csb-sec-probe serve IP PORT      accept connections for ever, answering each
  *                                    "csb-served" (a server the tests run elsewhere)
  *   csb-sec-probe ifaces             network interfaces (if_nameindex, i.e. netlink)
@@ -600,6 +601,8 @@ main (int    argc,
     printf ("rename:%s=%s\n", argv[2], errno_name (rename (argv[2], argv[3]) < 0 ? errno : 0));
   else if (strcmp (argv[1], "connect") == 0 && argc == 4)
     return probe_connect (argv[2], argv[3]);
+  else if (strcmp (argv[1], "kill") == 0 && argc == 3)
+    printf ("kill=%s\n", errno_name (kill ((pid_t) atoi (argv[2]), 0) < 0 ? errno : 0));
   else if (strcmp (argv[1], "connect-abstract") == 0 && argc == 3)
     return probe_connect_abstract (argv[2]);
   else if (strcmp (argv[1], "listen") == 0 && argc == 5)

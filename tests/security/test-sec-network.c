@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "csb-landlock.h"
 #include "csb-sec-utils.h"
 
 #define LAN_HOST_ADDR "198.18.77.2"
@@ -369,6 +370,40 @@ test_hosts_file (CsbSecFixture *fixture,
   g_assert_true (g_str_has_prefix (out, expected));
 }
 
+/* Landlock's scoping, on where the kernel has it (ABI 6) and said in Protections:
+ * the command cannot signal a process outside its domain, here bwrap's pid 1 of
+ * its own sandbox (same user, which it could signal otherwise). Abstract sockets
+ * made outside the domain are scoped the same way; the network namespace already
+ * hides the host's. */
+static void
+test_landlock_scope (CsbSecFixture *fixture,
+                     gconstpointer  data)
+{
+  const char *argv[] = { fixture->probe, "kill", "1", NULL };
+  g_autoptr(GVariant) options = network_on ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GHashTable) results = NULL;
+  const char * const *protections;
+  gboolean scoped = csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI;
+
+  run = csb_test_launch (&fixture->bus, fixture->project, argv, g_variant_ref (options), FALSE,
+                         &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  protections = csb_dbus_sandbox_get_protections (run->sandbox);
+  g_assert_true (g_strv_contains (protections, "landlock-scope") == scoped);
+  results = csb_sec_parse (run->out->str);
+  g_test_message ("Landlock ABI %d: %s", csb_landlock_abi (), run->out->str);
+  if (!scoped)
+    {
+      g_test_skip ("this kernel has no Landlock scoping (ABI < 6): Protections do not say "
+                   "landlock-scope");
+      return;
+    }
+  g_assert_cmpstr (g_hash_table_lookup (results, "kill"), ==, "EPERM");
+}
+
 int
 main (int    argc,
       char **argv)
@@ -385,5 +420,7 @@ main (int    argc,
               teardown);
   g_test_add ("/security/network/hosts-file", CsbSecFixture, NULL, setup, test_hosts_file,
               teardown);
+  g_test_add ("/security/network/landlock-scope", CsbSecFixture, NULL, setup,
+              test_landlock_scope, teardown);
   return g_test_run ();
 }
