@@ -520,7 +520,13 @@ csb_domain_run_attach (CsbDomainRun *run,
   g_return_if_fail (run->ctl_dir != NULL);
 
   run->attached = TRUE;
-  if (run->console != NULL)
+  if (run->console != NULL && run->console_to_stderr)
+    {
+      const int fds[3] = { -1, run->spec->stdio_fds[2], -1 };
+
+      run->bridge = bridge_console (run, fds, FALSE, FALSE);
+    }
+  else if (run->console != NULL)
     run->bridge = bridge_console (run, run->spec->stdio_fds, run->spec->stdio_is_pty, FALSE);
   if (run->end_pending)
     {

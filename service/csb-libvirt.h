@@ -158,6 +158,9 @@ struct _CsbDomainRun
   gboolean            stopping;
   gboolean            destroyed;
   gboolean            count_console;   /* the bridge counts for a take-over (VM) */
+  /* The command's stdio is elsewhere (a VM's virtio ports): the console's output
+   * (set-up errors) goes to stderr, and it reads no input. */
+  gboolean            console_to_stderr;
   gboolean            attached;        /* the backend took the domain over */
   gboolean            end_pending;     /* it ended before that */
   gboolean            ended;

@@ -54,6 +54,7 @@
 #include "csb-libvirt.h"
 #include "csb-vm-backend.h"
 #include "csb-vm-domain.h"
+#include "csb-vm-stdio.h"
 
 #define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
 /* In the runtime folder (not the control share the guest sees): what a restarted
@@ -71,6 +72,7 @@ struct _CsbVmBackend
   GArray         *virtiofsd_pids;  /* (element-type GPid) */
   char           *display;
   gboolean        claude_json;
+  CsbVmStdio     *stdio;           /* (nullable) pipes and files: on virtio ports */
 
   gboolean        reconnect_queued; /* libvirt closed our connection: connect again */
 };
@@ -651,7 +653,8 @@ build_guest (Setup      *setup,
   plan_add (plan, "uid", uid, "gid", gid, "home", home, "cwd", spec->project_dir,
             "hostname", HOSTNAME,
             "network", spec->net_proxy_socket != NULL ? "2" : opts->network ? "1" : "0",
-            "raw", spec->stdio_is_pty ? "0" : "1", NULL);
+            "raw", spec->stdio_is_pty ? "0" : "1",
+            "stdio", spec->stdio_is_pty ? "0" : "1", NULL);
   if (spec->stdio_is_pty)
     {
       struct winsize ws;
@@ -916,12 +919,14 @@ typedef struct
   GStrv         protections;
   char         *display;
   char         *ctl_dir;
+  CsbVmStdio   *stdio;
 } StartResult;
 
 static void
 start_result_free (StartResult *result)
 {
   csb_libvirt_discard (result->conn, result->domain, result->console, TRUE);
+  csb_vm_stdio_stop (result->stdio);
   if (result->pids != NULL)
     {
       reap_pids (result->pids, SIGTERM);
@@ -1043,6 +1048,13 @@ start_thread (GTask        *task,
       domain->spice_socket = g_build_filename (spec->runtime_dir, "spice.sock", NULL);
       result->display = g_strconcat ("spice+unix://", domain->spice_socket, NULL);
     }
+  if (!spec->stdio_is_pty)
+    {
+      static const char * const names[] = { "stdin.sock", "stdout.sock", "stderr.sock" };
+
+      for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+        domain->stdio_sockets[i] = g_build_filename (spec->runtime_dir, names[i], NULL);
+    }
   xml = csb_vm_domain_to_xml (domain);
 
   if ((result->conn = open_connection (spec->settings, &error)) == NULL)
@@ -1075,6 +1087,12 @@ start_thread (GTask        *task,
       virStreamFree (result->console);
       result->console = NULL;
     }
+  /* The command's stdio, connected before the guest runs: a port whose host end
+   * is not there reads as EOF. */
+  if (!result->test_driver && domain->stdio_sockets[0] != NULL &&
+      (result->stdio = csb_vm_stdio_start ((const char * const *) domain->stdio_sockets,
+                                           spec->stdio_fds, result->ctl_dir, &error)) == NULL)
+    goto fail;
   if (!result->test_driver && virDomainResume (result->domain) != 0)
     {
       csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot start the VM");
@@ -1142,6 +1160,8 @@ cleanup (CsbDomainRun *run,
   CsbVmBackend *self = CSB_VM_BACKEND (run->backend);
 
   csb_domain_run_close (run);
+  /* The guest waited for its output to be passed on (csb-vm-stdio.c). */
+  g_clear_pointer (&self->stdio, csb_vm_stdio_stop);
   reap_pids (self->virtiofsd_pids, SIGTERM);
   g_debug ("sandbox %s: cleaned up", run->spec->id);
   csb_domain_run_read_end (run, end, self->test_driver,
@@ -1172,6 +1192,8 @@ on_started (GObject      *source,
   self->display = g_steal_pointer (&result->display);
   self->run.ctl_dir = g_steal_pointer (&result->ctl_dir);
   self->claude_json = TRUE;
+  self->stdio = g_steal_pointer (&result->stdio);
+  self->run.console_to_stderr = self->stdio != NULL;
   start_result_free (result);
   watch_connection (self);
   csb_domain_run_attach (&self->run, self->test_driver);
@@ -1536,6 +1558,7 @@ csb_vm_backend_finalize (GObject *object)
   CsbVmBackend *self = CSB_VM_BACKEND (object);
 
   csb_domain_run_finalize (&self->run);
+  g_clear_pointer (&self->stdio, csb_vm_stdio_stop);
   g_clear_pointer (&self->virtiofsd_pids, g_array_unref);
   g_free (self->display);
   G_OBJECT_CLASS (csb_vm_backend_parent_class)->finalize (object);

@@ -21,6 +21,7 @@
 
 #include "csb-vm-domain.h"
 #include "csb-libvirt.h"
+#include "csb-vm-stdio.h"
 
 static void
 share_free (CsbVmShare *share)
@@ -61,6 +62,8 @@ csb_vm_domain_config_free (CsbVmDomainConfig *config)
   g_free (config->net_relay_helper);
   g_free (config->net_proxy_socket);
   g_ptr_array_unref (config->shares);
+  for (guint i = 0; i < G_N_ELEMENTS (config->stdio_sockets); i++)
+    g_free (config->stdio_sockets[i]);
   g_free (config);
 }
 
@@ -216,6 +219,17 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
     csb_libvirt_xml_append (xml, "      <log file='%s' append='on'/>\n", config->console_log);
   g_string_append (xml, "      <alias name='" CSB_VM_CONSOLE_ALIAS "'/>\n"
                         "    </console>\n");
+  for (guint i = 0; i < G_N_ELEMENTS (config->stdio_sockets); i++)
+    {
+      static const char * const names[] = { "stdin", "stdout", "stderr" };
+
+      if (config->stdio_sockets[i] != NULL)
+        csb_libvirt_xml_append (xml, "    <channel type='unix'>\n"
+                                     "      <source mode='bind' path='%s'/>\n"
+                                     "      <target type='virtio' name='%s%s'/>\n"
+                                     "    </channel>\n",
+                                config->stdio_sockets[i], CSB_VM_PORT_PREFIX, names[i]);
+    }
   if (config->spice_socket != NULL)
     {
       csb_libvirt_xml_append (xml, "    <graphics type='spice' autoport='no'>\n"

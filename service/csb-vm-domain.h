@@ -61,6 +61,9 @@ typedef struct
   char      *net_relay_helper;
   char      *net_proxy_socket;
   GPtrArray *shares;        /* (element-type CsbVmShare) */
+  /* (nullable) The command's stdin, stdout and stderr (pipes or files): virtio
+   * channels whose host ends are unix sockets QEMU listens on (csb-vm-stdio.c). */
+  char      *stdio_sockets[3];
 } CsbVmDomainConfig;
 
 CsbVmDomainConfig *csb_vm_domain_config_new       (void);

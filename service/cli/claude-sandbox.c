@@ -724,6 +724,8 @@ main (int   argc,
       "passthrough, C1 controls) are dropped. --raw turns the filter off.\n"
       "When neither standard input nor output is a terminal (scripts, pipes), the\n"
       "sandbox reads and writes them directly; SIGINT or SIGTERM stops it.\n"
+      "(The container backend runs on a console even then: the end of standard input\n"
+      "does not reach it, and its standard error arrives merged into standard output.)\n"
       "\n"
       "Sandbox IDs are shown by --list (and are the last element of the object path\n"
       "%s<ID> on the session bus).\n"

@@ -5,7 +5,9 @@
  * "csb-ctl"), reads the sandbox's plan from its "config" file and deletes it (the
  * file carries the secrets: they never touch the domain XML or an argv), builds
  * the sandbox's root from the plan, runs the command as the user on the console
- * (/dev/hvc0), writes its exit status to the control share and powers off.
+ * (/dev/hvc0) or, with pipes and files as its stdio, on three virtio ports (its
+ * stdout and stderr through pipes the init relays and counts, see csb-vm-stdio.c),
+ * writes its exit status to the control share and powers off.
  *
  * The plan is a list of NUL-terminated words: a keyword, then a fixed number of
  * arguments (see run_plan). No libc beyond syscalls wrappers: no GLib here.
@@ -58,6 +60,9 @@
 #endif
 
 static int console_fd = -1;
+/* With the plan's "stdio 1": the command's stdin (a virtio port) and the pipes
+ * its stdout and stderr go to, which the init relays to their ports. */
+static int child_stdio[3] = { -1, -1, -1 };
 
 static void
 say (const char *fmt, ...)
@@ -251,6 +256,7 @@ typedef struct
   int    network;
   int    cols, rows;
   int    raw;
+  int    stdio;      /* the command's stdio on virtio ports, not the console */
   char  *argv[4096];
   int    argc;
   char  *envp[4096];
@@ -343,6 +349,8 @@ mount_root_disk (const char *target)
 /* Keywords and their arities:
  *   uid U | gid G | cwd PATH | home PATH | hostname NAME | network 0/1/2 (2: filtered)
  *   raw 0/1 (a console without line discipline, for pipes) | winsize COLS ROWS | env NAME=VALUE | arg WORD
+ *   stdio 0/1                the command's stdin, stdout, stderr on the virtio ports
+ *                            named CSB_PORT_PREFIX{stdin,stdout,stderr} (pipes, files)
  *   share TAG PATH ro|rw     virtiofs share at PATH in the new root
  *   tmpfs PATH MODE          (owned by the user when MODE ends in 'u')
  *   bind SRC PATH ro|rw      SRC in the control share ('/ctl/…') or the new root
@@ -375,6 +383,8 @@ run_plan (Plan    *plan,
         { NEED (1); cmd->network = atoi (w[i + 1]); i += 2; }
       else if (strcmp (key, "raw") == 0)
         { NEED (1); cmd->raw = atoi (w[i + 1]); i += 2; }
+      else if (strcmp (key, "stdio") == 0)
+        { NEED (1); cmd->stdio = atoi (w[i + 1]); i += 2; }
       else if (strcmp (key, "winsize") == 0)
         { NEED (2); cmd->cols = atoi (w[i + 1]); cmd->rows = atoi (w[i + 2]); i += 3; }
       else if (strcmp (key, "env") == 0)
@@ -616,6 +626,160 @@ write_status (int     ctl_fd,
   setfsgid (0);
 }
 
+/* ---- stdio on virtio ports ------------------------------------------------------ */
+
+/* The ports' names (the domain's <channel> targets, csb-vm-domain.c). */
+#define PORT_PREFIX "org.claude-sandbox."
+
+/* The virtio port named @name (in sysfs; no udev here for /dev/virtio-ports),
+ * opened with @flags, waiting a moment for the host's announcement of it. */
+static int
+open_port (const char *name,
+           int         flags)
+{
+  for (int i = 0; i < 300; i++)
+    {
+      DIR *dir = opendir ("/sys/class/virtio-ports");
+      struct dirent *entry;
+
+      while (dir != NULL && (entry = readdir (dir)) != NULL)
+        {
+          char path[300], value[128];
+          ssize_t n;
+          int fd;
+
+          if (entry->d_name[0] == '.')
+            continue;
+          snprintf (path, sizeof path, "/sys/class/virtio-ports/%s/name", entry->d_name);
+          fd = open (path, O_RDONLY | O_CLOEXEC);
+          if (fd < 0)
+            continue;
+          n = read (fd, value, sizeof value - 1);
+          close (fd);
+          if (n <= 0)
+            continue;
+          value[n] = '\0';
+          value[strcspn (value, "\n")] = '\0';
+          if (strcmp (value, name) != 0)
+            continue;
+          snprintf (path, sizeof path, "/dev/%s", entry->d_name);
+          closedir (dir);
+          for (int j = 0; j < 300; j++)
+            {
+              fd = open (path, flags | O_CLOEXEC | O_NOCTTY);
+              if (fd >= 0 || errno != ENOENT)
+                return fd;
+              usleep (10000);
+            }
+          return -1;
+        }
+      if (dir != NULL)
+        closedir (dir);
+      usleep (10000);
+    }
+  errno = ENOENT;
+  return -1;
+}
+
+/* What the command writes to one of its pipes, passed on to a port. */
+typedef struct
+{
+  int                pipe;   /* our read end, -1 at its EOF */
+  int                port;   /* non-blocking */
+  unsigned long long count;  /* bytes the port took */
+  int                gone;   /* the port's host end is gone: the rest is dropped */
+} OutRelay;
+
+/* All of @buf to @relay's port; once its host end is gone (no service reads it:
+ * a write would wait forever) the rest is dropped. */
+static void
+port_write_all (OutRelay   *relay,
+                const char *buf,
+                size_t      len)
+{
+  while (len > 0 && !relay->gone)
+    {
+      ssize_t n = write (relay->port, buf, len);
+
+      if (n > 0)
+        {
+          buf += n;
+          len -= n;
+          relay->count += n;
+          continue;
+        }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        {
+          struct pollfd pfd = { relay->port, POLLOUT, 0 };
+
+          if (poll (&pfd, 1, -1) < 0 && errno == EINTR)
+            continue;
+          if ((pfd.revents & POLLOUT) == 0 && (pfd.revents & (POLLHUP | POLLERR)) != 0)
+            relay->gone = 1;
+          continue;
+        }
+      relay->gone = 1;
+    }
+}
+
+/* One read of @relay's pipe passed on; at its EOF the pipe is closed. */
+static void
+relay_pump (OutRelay *relay)
+{
+  static char buf[32768];
+  ssize_t n;
+
+  if (relay->pipe < 0)
+    return;
+  n = read (relay->pipe, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return;
+  if (n <= 0)
+    {
+      close (relay->pipe);
+      relay->pipe = -1;
+      return;
+    }
+  port_write_all (relay, buf, n);
+}
+
+/* A port's writes are asynchronous: what the command wrote last may still be on its
+ * way to the host when the VM powers off, and be lost. So the init says how many
+ * bytes each port took ("output" in the control share), and the service, once it
+ * passed that many on, answers with "drained". Not waited for when nobody reads
+ * (the host ends of both ports gone: no service). */
+static void
+wait_until_drained (int       ctl_fd,
+                    Command  *cmd,
+                    OutRelay *relays)
+{
+  char text[64];
+
+  snprintf (text, sizeof text, "%llu %llu\n", relays[0].count, relays[1].count);
+  write_status (ctl_fd, cmd, "output.tmp", text);
+  if (renameat (ctl_fd, "output.tmp", ctl_fd, "output") != 0)
+    {
+      say ("cannot write the output counts: %s", strerror (errno));
+      return;
+    }
+  for (;;)
+    {
+      struct pollfd fds[2] = { { relays[0].port, 0, 0 }, { relays[1].port, 0, 0 } };
+
+      if (faccessat (ctl_fd, "drained", F_OK, 0) == 0)
+        return;
+      poll (fds, 2, 0);
+      if ((fds[0].revents & POLLHUP) != 0 && (fds[1].revents & POLLHUP) != 0)
+        {
+          say ("nobody reads the command's output: not waiting for it to drain");
+          return;
+        }
+      usleep (5000);
+    }
+}
+
 static void
 run_child (Command *cmd)
 {
@@ -623,6 +787,17 @@ run_child (Command *cmd)
   struct winsize ws;
 
   setsid ();
+  if (cmd->stdio)
+    {
+      /* Pipes and files, as bwrap gives them: no terminal. */
+      for (int i = 0; i < 3; i++)
+        if (dup2 (child_stdio[i], i) < 0)
+          _exit (127);
+      for (int i = 0; i < 3; i++)
+        if (child_stdio[i] > 2)
+          close (child_stdio[i]);
+      goto become_user;
+    }
   tty = open ("/dev/hvc0", O_RDWR);
   if (tty < 0)
     _exit (127);
@@ -648,6 +823,7 @@ run_child (Command *cmd)
   dup2 (tty, 2);
   if (tty > 2)
     close (tty);
+become_user:
   if (setgroups (0, NULL) != 0 || setgid (cmd->gid) != 0 || setuid (cmd->uid) != 0)
     {
       fprintf (stderr, "claude-sandbox VM: cannot become uid %u: %s\r\n", cmd->uid,
@@ -677,6 +853,7 @@ main (int    argc,
 {
   static Plan plan;
   static Command cmd;
+  OutRelay relays[2] = { { -1, -1, 0, 0 }, { -1, -1, 0, 0 } };
   int ctl_fd, button_fd, sfd;
   sigset_t mask;
   pid_t child;
@@ -722,6 +899,26 @@ main (int    argc,
         fail ("the plan has no command");
       write_status (ctl_fd, &cmd, "status", "failed\n");
       power_off ();
+    }
+
+  if (cmd.stdio)
+    {
+      int out_pipe[2], err_pipe[2];
+
+      child_stdio[0] = open_port (PORT_PREFIX "stdin", O_RDONLY);
+      relays[0].port = open_port (PORT_PREFIX "stdout", O_WRONLY | O_NONBLOCK);
+      relays[1].port = open_port (PORT_PREFIX "stderr", O_WRONLY | O_NONBLOCK);
+      if (child_stdio[0] < 0 || relays[0].port < 0 || relays[1].port < 0 ||
+          pipe2 (out_pipe, O_CLOEXEC) != 0 || pipe2 (err_pipe, O_CLOEXEC) != 0)
+        {
+          fail ("cannot open the virtio ports of the command's stdio: %s", strerror (errno));
+          write_status (ctl_fd, &cmd, "status", "failed\n");
+          power_off ();
+        }
+      relays[0].pipe = out_pipe[0];
+      relays[1].pipe = err_pipe[0];
+      child_stdio[1] = out_pipe[1];
+      child_stdio[2] = err_pipe[1];
     }
 
   mkdir_p (in_root ("/proc"), 0555);
@@ -776,15 +973,25 @@ main (int    argc,
       write_status (ctl_fd, &cmd, "status", "failed\n");
       power_off ();
     }
+  for (int i = 0; i < 3; i++)
+    if (child_stdio[i] >= 0)
+      {
+        close (child_stdio[i]);
+        child_stdio[i] = -1;
+      }
   say ("command started");
   write_status (ctl_fd, &cmd, "started", "1\n");
 
   while (!ended)
     {
-      struct pollfd fds[2] = { { sfd, POLLIN, 0 }, { button_fd, POLLIN, 0 } };
+      struct pollfd fds[4] = { { sfd, POLLIN, 0 }, { button_fd, POLLIN, 0 },
+                               { relays[0].pipe, POLLIN, 0 }, { relays[1].pipe, POLLIN, 0 } };
       int timeout = stop_deadline ? 500 : -1;
 
-      poll (fds, button_fd >= 0 ? 2 : 1, timeout);
+      poll (fds, 4, timeout);
+      for (int i = 0; i < 2; i++)
+        if (fds[2 + i].revents != 0)
+          relay_pump (&relays[i]);
       if (fds[0].revents & POLLIN)
         {
           struct signalfd_siginfo si;
@@ -835,6 +1042,22 @@ main (int    argc,
           usleep (5000);
         }
       kill (-1, SIGKILL);
+    }
+  if (cmd.stdio)
+    {
+      /* The rest of the output: every writer is gone now (a process stuck in the
+       * kernel and holding a pipe is given 5 s). */
+      while (relays[0].pipe >= 0 || relays[1].pipe >= 0)
+        {
+          struct pollfd fds[2] = { { relays[0].pipe, POLLIN, 0 }, { relays[1].pipe, POLLIN, 0 } };
+
+          if (poll (fds, 2, 5000) == 0)
+            break;
+          for (int i = 0; i < 2; i++)
+            if (fds[i].revents != 0)
+              relay_pump (&relays[i]);
+        }
+      wait_until_drained (ctl_fd, &cmd, relays);
     }
   snprintf (text, sizeof text, "%d\n", status);
   write_status (ctl_fd, &cmd, "status", text);

@@ -180,6 +180,20 @@ test_domain_xml (void)
     g_assert_null (strstr (xml, "slot='31' function='0'"));
   }
 
+  /* Pipes as stdio: three virtio channels on unix sockets, named for the guest. */
+  {
+    g_autoptr(CsbVmDomainConfig) config = sample_config (FALSE, FALSE);
+    g_autofree char *xml = NULL;
+
+    config->stdio_sockets[0] = g_strdup ("/run/user/1000/x/stdin.sock");
+    config->stdio_sockets[1] = g_strdup ("/run/user/1000/x/stdout.sock");
+    config->stdio_sockets[2] = g_strdup ("/run/user/1000/x/stderr.sock");
+    xml = csb_vm_domain_to_xml (config);
+    validate_xml (xml);
+    g_assert_nonnull (strstr (xml, "<source mode='bind' path='/run/user/1000/x/stdout.sock'/>\n"
+                                   "      <target type='virtio' name='org.claude-sandbox.stdout'/>"));
+  }
+
   /* The filtered network: no libvirt NIC; QEMU's restricted user-mode network with
    * its one forward, through the qemu namespace; quoted paths, commas doubled. */
   {
@@ -1579,6 +1593,123 @@ test_boot_filtered_network (void)
   csb_test_bus_teardown (&bus);
 }
 
+/* ---- pipes and files as stdio ------------------------------------------------------ */
+
+/* Pipes as stdio, as a script gives them: stdin's bytes reach the command and its
+ * end is an EOF there (cat ends), stdout and stderr come back apart, and the exit
+ * status is the command's. */
+static void
+test_boot_pipes (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autofree char *project = NULL;
+  g_autofree char *got_path = NULL;
+  g_autofree char *got = NULL;
+  g_autoptr(GString) big = g_string_new (NULL);
+  const char * const command[] = {
+    "/bin/sh", "-c",
+    "cat > got; wc -l < got; echo to-stderr >&2; test -t 0 || echo stdin-not-a-tty; "
+    "head -c 300000 /dev/zero | tr '\\0' x; echo; exit 5", NULL
+  };
+  const char *input = "a\nb\n";
+
+  if (!can_boot ())
+    return;
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "pipes");
+  run = csb_test_launch (&bus, project, command, vm_options (FALSE, FALSE), TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (write (run->stdin_fd, input, strlen (input)), ==, (gssize) strlen (input));
+  close (run->stdin_fd);
+  run->stdin_fd = -1;
+  if (!csb_test_run_wait (run, BOOT_TIMEOUT_MS))
+    {
+      g_autofree char *log = NULL;
+      g_file_get_contents (bus.service_log, &log, NULL, NULL);
+      g_test_message ("stdout: %.200s\nstderr: %s\nservice log:\n%s", run->out->str,
+                      run->err->str, log ? log : "");
+    }
+  g_test_message ("status %d; stdout: %.100s…; stderr: %s", run->exit_signal_status,
+                  run->out->str, run->err->str);
+  g_assert_cmpint (run->exit_signal_status, ==, 5);
+  got_path = g_build_filename (project, "got", NULL);
+  g_file_get_contents (got_path, &got, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (got, ==, input);
+  /* Apart, and all of it (the last bytes too: the VM waits for them to drain). */
+  g_string_append (big, "2\nstdin-not-a-tty\n");
+  for (guint i = 0; i < 300000; i++)
+    g_string_append_c (big, 'x');
+  g_string_append_c (big, '\n');
+  g_assert_cmpuint (run->out->len, ==, big->len);
+  g_assert_true (memcmp (run->out->str, big->str, big->len) == 0);
+  g_assert_cmpstr (run->err->str, ==, "to-stderr\n");
+  csb_test_bus_teardown (&bus);
+}
+
+/* The CLI in a script: `printf … | claude-sandbox --backend=vm -c DIR -- …` and a
+ * shell reading its script from stdin, as with the bwrap backend. */
+static void
+test_cli_pipes (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  const char *cli = g_getenv ("CSB_TEST_CLI");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *project = NULL;
+  g_autofree char *f_path = NULL;
+  g_autofree char *f = NULL;
+
+  if (!can_boot ())
+    return;
+  if (cli == NULL || !g_file_test (cli, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_fail_printf ("the CLI claude-sandbox is missing (%s)", cli ? cli : "CSB_TEST_CLI unset");
+      return;
+    }
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "cli-pipes");
+  csb_test_bus_activate (&bus);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GSubprocessLauncher) launcher =
+        g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                   G_SUBPROCESS_FLAGS_STDERR_PIPE);
+      g_autoptr(GSubprocess) process = NULL;
+      g_autofree char *out = NULL;
+      g_autofree char *err = NULL;
+
+      g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
+                                    g_test_dbus_get_bus_address (bus.bus), TRUE);
+      if (i == 0)
+        process = g_subprocess_launcher_spawn (launcher, &error, cli, "--backend=vm",
+                                               "--no-network", "-c", project, "--", "sh", "-c",
+                                               "cat > got; wc -l < got; exit 5", NULL);
+      else
+        process = g_subprocess_launcher_spawn (launcher, &error, cli, "--backend=vm",
+                                               "--no-network", "--shell", project, NULL);
+      g_assert_no_error (error);
+      g_subprocess_communicate_utf8 (process, i == 0 ? "a\nb\n" : "echo hi > f; exit 3\n", NULL,
+                                     &out, &err, &error);
+      g_assert_no_error (error);
+      g_test_message ("CLI %u: status %d, stdout '%s', stderr '%s'", i,
+                      g_subprocess_get_exit_status (process), out, err);
+      g_assert_true (g_subprocess_get_if_exited (process));
+      g_assert_cmpint (g_subprocess_get_exit_status (process), ==, i == 0 ? 5 : 3);
+      if (i == 0)
+        g_assert_cmpstr (out, ==, "2\n");
+    }
+  f_path = g_build_filename (project, "f", NULL);
+  g_file_get_contents (f_path, &f, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (f, ==, "hi\n");
+  csb_test_bus_teardown (&bus);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1603,5 +1734,7 @@ main (int    argc,
   g_test_add_func ("/vm/boot/disk-image", test_boot_image);
   g_test_add_func ("/vm/boot/filtered-network", test_boot_filtered_network);
   g_test_add_func ("/vm/boot/libvirt-restarted", test_libvirt_restarted);
+  g_test_add_func ("/vm/boot/pipes", test_boot_pipes);
+  g_test_add_func ("/vm/boot/cli-pipes", test_cli_pipes);
   return g_test_run ();
 }
