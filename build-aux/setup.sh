@@ -33,6 +33,9 @@ packages=(
   # "network on": the sandbox's own network namespace gets pasta's user-mode stack
   passt
   openssh-client strace wayland-utils curl python3
+  # the display's Wayland security context (libwayland-client); the tests' fake
+  # compositor (libwayland-server)
+  libwayland-dev
   # a real portal frontend: tests/security/test-sec-dbus.c checks whom it sees calling
   xdg-desktop-portal
   # a session's prompt reaper of orphans (test.sh, bench.sh: see there)

@@ -64,6 +64,8 @@ csb_format_protection (const char *protection)
     { "git-config-ro", N_("Project’s git hooks and config read-only") },
     { "clear-environment", N_("Cleared environment") },
     { "x11-shared", N_("Shares the X11 display (weaker)") },
+    { "wayland-security-context", N_("Display through a Wayland security context") },
+    { "wayland-unrestricted", N_("Display unrestricted: the compositor offers no security context") },
     { "separate-kernel", N_("Separate kernel") },
   };
 

@@ -7,6 +7,10 @@
 #include "csb-format.h"
 #include "csb-launch-page.h"
 
+#ifdef GDK_WINDOWING_WAYLAND
+#include <gdk/wayland/gdkwayland.h>
+#endif
+
 typedef struct
 {
   char     *name;
@@ -26,6 +30,7 @@ struct _CsbLaunchPage
   GtkSwitch      *gh_token_switch;
   AdwComboRow    *backend_row;
   GtkSwitch      *shell_switch;
+  AdwActionRow   *display_row;
   GtkSwitch      *display_switch;
   GtkSwitch      *audio_switch;
   GtkSwitch      *gpu_switch;
@@ -336,6 +341,29 @@ csb_launch_page_get_property (GObject    *object,
     }
 }
 
+/* A sandbox's display is the session's compositor: whether that can hold the
+ * sandbox to less than an ordinary app (wp_security_context_v1) is worth saying
+ * before the switch is turned on. */
+static void
+update_display_subtitle (CsbLaunchPage *self)
+{
+#ifdef GDK_WINDOWING_WAYLAND
+  GdkDisplay *display = gtk_widget_get_display (GTK_WIDGET (self));
+
+  if (!GDK_IS_WAYLAND_DISPLAY (display))
+    return;
+  if (gdk_wayland_display_query_registry (display, "wp_security_context_manager_v1"))
+    adw_action_row_set_subtitle (self->display_row,
+                                 _("Let programs inside open windows, with the restrictions "
+                                   "your compositor sets for sandboxed apps"));
+  else
+    adw_action_row_set_subtitle (self->display_row,
+                                 _("Let programs inside open windows. Your compositor cannot "
+                                   "restrict them: they can use everything it offers any app, "
+                                   "such as screen capture where it has that"));
+#endif
+}
+
 static void
 csb_launch_page_class_init (CsbLaunchPageClass *klass)
 {
@@ -360,6 +388,7 @@ csb_launch_page_class_init (CsbLaunchPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, gh_token_switch);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, backend_row);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, shell_switch);
+  gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, display_row);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, display_switch);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, audio_switch);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, gpu_switch);
@@ -389,4 +418,5 @@ csb_launch_page_init (CsbLaunchPage *self)
                                                     _("Checking…"), _("Checking…")));
   csb_launch_page_set_backends (self, guess);
   gtk_widget_set_visible (GTK_WIDGET (self->recent_group), FALSE);
+  update_display_subtitle (self);
 }

@@ -39,6 +39,7 @@
 #include "csb-seccomp.h"
 #include "csb-terminal.h"
 #include "csb-user-net.h"
+#include "csb-wayland.h"
 
 /* With a filtered network, where the sandbox finds the proxy's socket and our helper
  * (in its private /run). */
@@ -245,10 +246,43 @@ write_filtered_xauthority (const char *source,
                                    G_FILE_SET_CONTENTS_NONE, 0600, NULL);
 }
 
+/* The sandbox's Wayland socket: with @hold_fds (a real launch), one the compositor
+ * listens on for the sandbox through wp_security_context_v1 where it offers that
+ * (the pipe it watches goes to @hold_fds, held by the monitor for the sandbox's
+ * life); else the session's own socket, with every protocol the compositor offers,
+ * and Protections says so. */
+static void
+add_wayland (CsbSandboxSpec *spec,
+             CsbArgv        *args,
+             GPtrArray      *protections,
+             GArray         *hold_fds,
+             const char     *path,
+             const char     *dest)
+{
+  g_autofree char *listen_path = g_build_filename (spec->runtime_dir, "wayland", NULL);
+  g_autoptr(GError) error = NULL;
+  int hold_fd = -1;
+
+  if (hold_fds != NULL &&
+      csb_wayland_attach_security_context (path, listen_path, CSB_DBUS_PROXY_APP_ID, spec->id,
+                                           &hold_fd, &error))
+    {
+      g_array_append_val (hold_fds, hold_fd);
+      add_ro_bind (args, listen_path, dest);
+      g_ptr_array_add (protections, g_strdup ("wayland-security-context"));
+      return;
+    }
+  if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
+    g_message ("sandbox %s: no Wayland security context: %s", spec->id, error->message);
+  add_ro_bind (args, path, dest);
+  g_ptr_array_add (protections, g_strdup ("wayland-unrestricted"));
+}
+
 static void
 add_display (CsbSandboxSpec *spec,
              CsbArgv        *args,
              GPtrArray      *protections,
+             GArray         *hold_fds,
              const char     *run_user)
 {
   const char *wayland = g_environ_getenv (spec->environ, "WAYLAND_DISPLAY");
@@ -264,7 +298,7 @@ add_display (CsbSandboxSpec *spec,
         {
           g_autofree char *dest = g_build_filename (run_user, "wayland-0", NULL);
 
-          add_ro_bind (args, path, dest);
+          add_wayland (spec, args, protections, hold_fds, path, dest);
           add_env (args, "WAYLAND_DISPLAY", "wayland-0");
           any = TRUE;
         }
@@ -545,6 +579,7 @@ add_claude_home (CsbArgv       *args,
 static CsbArgv *
 build_args (CsbSandboxSpec *spec,
             GPtrArray      *protections,
+            GArray         *hold_fds,
             GError        **error)
 {
   g_autoptr(CsbArgv) args = csb_argv_new ();
@@ -791,7 +826,7 @@ build_args (CsbSandboxSpec *spec,
 
   /* The desktop, each behind its option: off means simply not there. */
   if (opts->display)
-    add_display (spec, args, protections, run_user);
+    add_display (spec, args, protections, hold_fds, run_user);
   if (opts->audio)
     add_audio (spec, args, run_user);
   if (opts->gpu)
@@ -823,7 +858,8 @@ csb_bwrap_build_args (CsbSandboxSpec *spec,
 {
   g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
 
-  return build_args (spec, protections, error);
+  /* No fds to hold: a display goes in as the session's raw socket. */
+  return build_args (spec, protections, NULL, error);
 }
 
 /* ---- spawning ------------------------------------------------------------------ */
@@ -1064,6 +1100,7 @@ spawn_thread (GTask        *task,
   g_autoptr(GBytes) data = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GArray) hold_fds = g_array_new (FALSE, FALSE, sizeof (int));
   g_autofree char *monitor = find_libexec ("claude-sandbox-monitor");
   g_autofree char *init = find_libexec ("claude-sandbox-init");
   g_autofree char *status_path = g_build_filename (spec->state_dir, "monitor.json", NULL);
@@ -1096,7 +1133,7 @@ spawn_thread (GTask        *task,
 
   /* The proxy first: it gets ready while the rest is prepared and the monitor starts. */
   if (!start_session_bus (spec, &proxy_pid, &proxy_sync_fd, &error) ||
-      (args = build_args (spec, protections, &error)) == NULL ||
+      (args = build_args (spec, protections, hold_fds, &error)) == NULL ||
       (seccomp_fd = csb_seccomp_filter_fd (&error)) < 0)
     goto fail;
   seccomp_target = csb_argv_take_fd (args, seccomp_fd);
@@ -1135,6 +1172,13 @@ spawn_thread (GTask        *task,
       csb_argv_addf (outer, "%d", g_array_index (args->target_fds, int, i));
     }
   csb_argv_append_fds_of (outer, args);
+  /* Held by the monitor, not passed on: the sandbox cannot close them early. */
+  for (guint i = 0; i < hold_fds->len; i++)
+    {
+      csb_argv_add (outer, "--hold-fd");
+      csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, g_array_index (hold_fds, int, i)));
+    }
+  g_array_set_size (hold_fds, 0);
   args_target = csb_argv_take_fd (outer, args_fd);
   csb_argv_add (outer, "--socket-dir-fd");
   csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, runtime_fd));
@@ -1234,6 +1278,8 @@ fail:
     close (ready_pipe[1]);
   if (proxy_sync_fd >= 0)
     close (proxy_sync_fd);
+  for (guint i = 0; i < hold_fds->len; i++)
+    close (g_array_index (hold_fds, int, i));
   /* Closes the proxy's pipe if we still hold it: the proxy exits. */
   g_clear_pointer (&outer, csb_argv_free);
   g_clear_pointer (&args, csb_argv_free);

@@ -619,6 +619,7 @@ main (int   argc,
   g_autoptr(GSocketAddress) address = NULL;
   g_auto(GStrv) keep_fds = NULL;
   g_auto(GStrv) cgroups = NULL;
+  g_auto(GStrv) hold_fds = NULL;
   g_autofree char *socket_name = NULL;
   g_autofree char *socket_path = NULL;
   g_autofree char *log_path = NULL;
@@ -648,6 +649,8 @@ main (int   argc,
     { "stdio", 0, 0, G_OPTION_ARG_STRING, &stdio_spec, "The sandbox's 0,1,2", "IN,OUT,ERR" },
     { "keep-fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &keep_fds, "Pass FD on to bwrap", "FD" },
     { "cgroup", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cgroups, "Start bwrap in this cgroup", "DIR" },
+    { "hold-fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &hold_fds,
+      "Keep FD open (not passed on) until the sandbox ends", "FD" },
     { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd, "Say here how the start went", "FD" },
     { "wait-fd", 0, 0, G_OPTION_ARG_INT, &wait_fd, "Start bwrap once a byte comes here", "FD" },
     { "user-net", 0, 0, G_OPTION_ARG_STRING, &user_net,
@@ -735,6 +738,11 @@ main (int   argc,
       for (guint i = 0; i < 3 && fds[i] != NULL; i++)
         stdio[i] = atoi (fds[i]);
     }
+
+  /* Held, never read: whoever has the other end (a compositor's listener for the
+   * sandbox) sees it hang up when we exit, which is when the sandbox ends. */
+  for (guint i = 0; hold_fds != NULL && hold_fds[i] != NULL; i++)
+    fcntl (atoi (hold_fds[i]), F_SETFD, FD_CLOEXEC);
 
   for (guint i = 0; keep_fds != NULL && keep_fds[i] != NULL; i++)
     {

@@ -1,5 +1,8 @@
 /* test-sec-forwarding.c — desktop forwarding with real parts, each behind its
- * option: a headless weston (wayland-info inside), a real ssh-agent holding a
+ * option: a headless weston (wayland-info inside; it lacks wp_security_context_v1,
+ * so the sandbox's Protections say the display is unrestricted), a fake compositor
+ * that offers the protocol (the sandbox's connection goes through a security context
+ * with its app id, and the context ends with the sandbox), a real ssh-agent holding a
  * generated key (ssh-add -l inside), PipeWire and PulseAudio sockets, /dev/dri.
  * Off means not there at all.
  *
@@ -10,6 +13,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,14 +21,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "csb-dbus-proxy.h"
 #include "csb-sec-utils.h"
 
 #define WAYLAND_NAME "csb-sec-wayland"
+#define FAKE_WAYLAND_NAME "csb-sec-fake-wayland"
 
 typedef struct
 {
   CsbSecFixture sec;
   GPid          weston;
+  GPid          fake_compositor;
+  char         *fake_log;
   GPid          agent;
   char         *agent_socket;
   char         *fingerprint;
@@ -70,6 +78,31 @@ start_weston (Fixture *f)
       g_autofree char *contents = csb_sec_read_file (log);
       g_test_message ("weston did not start: %s", contents);
     }
+}
+
+/* The fake compositor, its stdout (what it was asked and who came) in fake_log. */
+static void
+start_fake_compositor (Fixture *f)
+{
+  g_autofree char *socket = g_build_filename (f->sec.bus.dirs.runtime, FAKE_WAYLAND_NAME, NULL);
+  g_autofree char *program = g_test_build_filename (G_TEST_BUILT, "security",
+                                                    "csb-fake-compositor", NULL);
+  const char *argv[] = { program, FAKE_WAYLAND_NAME, NULL };
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) envp = g_get_environ ();
+  int log_fd;
+
+  f->fake_log = g_build_filename (f->sec.bus.dirs.root, "fake-compositor.log", NULL);
+  log_fd = open (f->fake_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  g_assert_cmpint (log_fd, >=, 0);
+  envp = g_environ_setenv (envp, "XDG_RUNTIME_DIR", f->sec.bus.dirs.runtime, TRUE);
+  g_spawn_async_with_pipes_and_fds (NULL, argv, (const char * const *) envp,
+                                    G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDIN_FROM_DEV_NULL,
+                                    NULL, NULL, -1, log_fd, -1, NULL, NULL, 0,
+                                    &f->fake_compositor, NULL, NULL, NULL, &error);
+  close (log_fd);
+  g_assert_no_error (error);
+  g_assert_true (wait_for_socket (socket, 10000));
 }
 
 static void
@@ -147,7 +180,10 @@ setup (Fixture      *f,
   g_autofree char *pulse = NULL;
 
   csb_sec_fixture_setup (&f->sec, NULL);
-  start_weston (f);
+  if (data != NULL)
+    start_fake_compositor (f);
+  else
+    start_weston (f);
   start_ssh_agent (f);
   /* No audio daemon: the sockets a PipeWire and a PulseAudio server would listen
    * on are enough to show what is forwarded. */
@@ -157,7 +193,8 @@ setup (Fixture      *f,
   f->audio_fds[1] = listen_unix (pulse);
 
   csb_sec_update_activation_environment (&f->sec.bus,
-                                         "WAYLAND_DISPLAY", WAYLAND_NAME,
+                                         "WAYLAND_DISPLAY",
+                                         data != NULL ? FAKE_WAYLAND_NAME : WAYLAND_NAME,
                                          "SSH_AUTH_SOCK", f->agent_socket,
                                          "XDG_RUNTIME_DIR", f->sec.bus.dirs.runtime,
                                          NULL);
@@ -182,6 +219,8 @@ teardown (Fixture      *f,
 {
   csb_sec_fixture_teardown (&f->sec);
   stop (&f->weston);
+  stop (&f->fake_compositor);
+  g_clear_pointer (&f->fake_log, g_free);
   stop (&f->agent);
   close (f->audio_fds[0]);
   close (f->audio_fds[1]);
@@ -196,14 +235,104 @@ option (const char *name,
   return g_variant_ref_sink (csb_sec_options (name, g_variant_new_boolean (on), NULL));
 }
 
+/* Runs @script with the display on; its stdout, exit status and Protections. */
+static char *
+run_display (Fixture    *f,
+             const char *script,
+             int        *out_status,
+             GStrv      *out_protections)
+{
+  const char * const argv[] = { "/bin/sh", "-c", script, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+
+  run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
+                         csb_sec_options ("display", g_variant_new_boolean (TRUE), NULL), FALSE,
+                         &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("[%s] → %d\nstdout: %s\nstderr: %s", script, run->exit_signal_status,
+                  run->out->str, run->err->str);
+  *out_status = run->exit_signal_status;
+  *out_protections = g_strdupv ((char **) csb_dbus_sandbox_get_protections (run->sandbox));
+  return g_strdup (run->out->str);
+}
+
+/* Whether the compositor under test lists wp_security_context_manager_v1. */
+static gboolean
+compositor_offers_security_context (Fixture *f)
+{
+  const char *argv[] = { "wayland-info", NULL };
+  g_auto(GStrv) envp = g_get_environ ();
+  g_autofree char *out = NULL;
+
+  envp = g_environ_setenv (envp, "XDG_RUNTIME_DIR", f->sec.bus.dirs.runtime, TRUE);
+  envp = g_environ_setenv (envp, "WAYLAND_DISPLAY", WAYLAND_NAME, TRUE);
+  g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                NULL, NULL, &out, NULL, NULL, NULL);
+  return out != NULL && strstr (out, "wp_security_context_manager_v1") != NULL;
+}
+
+static gboolean
+log_has_closed (gpointer data)
+{
+  g_autofree char *log = csb_sec_read_file (data);
+
+  return log != NULL && strstr (log, "context closed\n") != NULL;
+}
+
+/* A compositor that offers wp_security_context_v1: the sandbox's connection comes in
+ * through a context with our engine, app id and the sandbox's id, not on the
+ * session's socket, and the compositor stops listening once the sandbox ended. */
+static void
+test_wayland_security_context (Fixture      *f,
+                               gconstpointer data)
+{
+  const char *script = "wayland-info >/dev/null && echo \"display=$WAYLAND_DISPLAY\"; "
+                       "ls -A \"$XDG_RUNTIME_DIR\"";
+  const char * const argv[] = { "/bin/sh", "-c", script, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autofree char *expected = NULL;
+  g_autofree char *log = NULL;
+  const char * const *protections;
+
+  if (g_find_program_in_path ("wayland-info") == NULL)
+    {
+      g_test_skip ("wayland-info is not installed (Debian package 'wayland-utils')");
+      return;
+    }
+  run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
+                         csb_sec_options ("display", g_variant_new_boolean (TRUE), NULL), FALSE,
+                         &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("stdout: %s\nstderr: %s", run->out->str, run->err->str);
+  g_assert_cmpint (run->exit_signal_status, ==, 0);
+  g_assert_nonnull (strstr (run->out->str, "display=wayland-0\n"));
+  g_assert_null (strstr (run->out->str, FAKE_WAYLAND_NAME));
+  protections = csb_dbus_sandbox_get_protections (run->sandbox);
+  g_assert_true (g_strv_contains (protections, "wayland-security-context"));
+  g_assert_false (g_strv_contains (protections, "wayland-unrestricted"));
+
+  log = csb_sec_read_file (f->fake_log);
+  g_test_message ("the compositor saw:\n%s", log);
+  expected = g_strdup_printf ("context engine=claude-sandbox app_id=%s instance_id=%s\n",
+                              CSB_DBUS_PROXY_APP_ID, csb_dbus_sandbox_get_id (run->sandbox));
+  g_assert_nonnull (strstr (log, expected));
+  g_assert_nonnull (strstr (log, "client via context\n"));
+  /* The sandbox has ended: so does its listener (the monitor held its close fd). */
+  g_assert_true (csb_test_run_until (log_has_closed, f->fake_log, 10000));
+}
+
 static void
 test_wayland (Fixture      *f,
               gconstpointer data)
 {
-  g_autoptr(GVariant) on = option ("display", TRUE);
   g_autoptr(GVariant) off = option ("display", FALSE);
   g_autofree char *out_on = NULL;
   g_autofree char *out_off = NULL;
+  g_auto(GStrv) protections = NULL;
   int status = -1;
 
   if (f->weston == 0)
@@ -216,10 +345,18 @@ test_wayland (Fixture      *f,
       g_test_skip ("wayland-info is not installed (Debian package 'wayland-utils')");
       return;
     }
-  out_on = csb_sec_run_sh (&f->sec, "wayland-info >/dev/null && echo \"display=$WAYLAND_DISPLAY\"",
-                           g_variant_ref (on), &status);
+  out_on = run_display (f, "wayland-info >/dev/null && echo \"display=$WAYLAND_DISPLAY\"",
+                        &status, &protections);
   g_assert_cmpint (status, ==, 0);
   g_assert_nonnull (strstr (out_on, "display=wayland-0\n"));
+  /* weston 10 has no wp_security_context_v1: every protocol it offers is open to the
+   * sandbox, and Protections says so (a newer one would give it a context). */
+  if (compositor_offers_security_context (f))
+    g_assert_true (g_strv_contains ((const char * const *) protections,
+                                    "wayland-security-context"));
+  else
+    g_assert_true (g_strv_contains ((const char * const *) protections,
+                                    "wayland-unrestricted"));
 
   out_off = csb_sec_run_sh (&f->sec,
                             "echo \"display=${WAYLAND_DISPLAY-unset}\"; ls -A \"$XDG_RUNTIME_DIR\"; "
@@ -315,6 +452,8 @@ main (int    argc,
   g_test_set_nonfatal_assertions ();
 
   g_test_add ("/security/forwarding/wayland", Fixture, NULL, setup, test_wayland, teardown);
+  g_test_add ("/security/forwarding/wayland-security-context", Fixture, "fake", setup,
+              test_wayland_security_context, teardown);
   g_test_add ("/security/forwarding/ssh-agent", Fixture, NULL, setup, test_ssh_agent, teardown);
   g_test_add ("/security/forwarding/audio", Fixture, NULL, setup, test_audio, teardown);
   g_test_add ("/security/forwarding/gpu", Fixture, NULL, setup, test_gpu, teardown);
