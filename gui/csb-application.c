@@ -6,6 +6,7 @@
 
 #include "csb-application.h"
 #include "csb-error.h"
+#include "csb-format.h"
 #include "csb-window.h"
 
 #define SERVICE_NAME "org.example.ClaudeSandbox"
@@ -20,8 +21,13 @@ struct _CsbApplication
   GSettings          *settings;
   GSettings          *service_settings;  /* NULL if the service's schema is not installed */
   CsbDBusManager     *manager;
+  /* Bound to one instance of the service (its unique name): when that instance goes,
+   * so does this, and a new one brings a new manager with fresh proxies. */
   GDBusObjectManager *object_manager;
   GCancellable       *cancellable;
+  GCancellable       *owner_cancellable;  /* the object manager being made */
+  guint               name_watch;
+  GHashTable         *stop_requested;     /* object paths the user asked to stop */
 };
 
 G_DEFINE_FINAL_TYPE (CsbApplication, csb_application, ADW_TYPE_APPLICATION)
@@ -76,10 +82,42 @@ csb_application_get_settings (CsbApplication *self)
 char *
 csb_application_error_message (const GError *error)
 {
-  g_autoptr(GError) copy = g_error_copy (error);
+  g_autoptr(GError) copy = NULL;
 
+  /* The bus's own words name .service files: say it for people. */
+  if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
+      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND))
+    return g_strdup (_("The sandbox service is not installed. Install claude-sandbox "
+                       "completely (its service, claude-sandbox-service, with it), then try "
+                       "again."));
+  if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER) ||
+      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_NO_REPLY) ||
+      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_CHILD_EXITED) ||
+      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_CHILD_SIGNALED) ||
+      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_EXEC_FAILED) ||
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED))
+    return g_strdup (_("The sandbox service stopped or could not start. Try again; if it "
+                       "keeps failing, see “journalctl --user -u claude-sandbox”."));
+
+  copy = g_error_copy (error);
   g_dbus_error_strip_remote_error (copy);
   return g_steal_pointer (&copy->message);
+}
+
+gboolean
+csb_application_get_service_running (CsbApplication *self)
+{
+  g_return_val_if_fail (CSB_IS_APPLICATION (self), FALSE);
+  return self->object_manager != NULL;
+}
+
+void
+csb_application_note_stop_requested (CsbApplication *self,
+                                     const char     *object_path)
+{
+  g_return_if_fail (CSB_IS_APPLICATION (self));
+  g_return_if_fail (object_path != NULL);
+  g_hash_table_add (self->stop_requested, g_strdup (object_path));
 }
 
 /* ---- options -------------------------------------------------------------------------- */
@@ -317,6 +355,7 @@ on_interface_proxy_signal (GDBusObjectManagerClient *manager,
 {
   CsbApplication *self = user_data;
   CsbDBusSandbox *sandbox;
+  GtkWindow *window;
   g_autoptr(GNotification) notification = NULL;
   g_autofree char *title = NULL;
   g_autofree char *body = NULL;
@@ -330,13 +369,16 @@ on_interface_proxy_signal (GDBusObjectManagerClient *manager,
   path = g_dbus_object_get_object_path (G_DBUS_OBJECT (object_proxy));
   g_variant_get (parameters, "(i)", &status);
 
+  /* An end the user asked for, or one the window in front already shows in its
+   * banner, needs no notification. */
+  if (g_hash_table_remove (self->stop_requested, path))
+    return;
+  window = gtk_application_get_active_window (GTK_APPLICATION (self));
+  if (window != NULL && gtk_window_is_active (window))
+    return;
+
   title = g_strdup_printf (_("Sandbox “%s” ended"), csb_dbus_sandbox_get_name (sandbox));
-  if (status == 0)
-    body = g_strdup (_("It exited normally."));
-  else if (status > 128)
-    body = g_strdup_printf (_("It was ended by signal %d."), status - 128);
-  else
-    body = g_strdup_printf (_("It exited with status %d."), status);
+  body = csb_format_exit (status);
 
   notification = g_notification_new (title);
   g_notification_set_body (notification, body);
@@ -346,13 +388,31 @@ on_interface_proxy_signal (GDBusObjectManagerClient *manager,
 }
 
 static void
+set_object_manager (CsbApplication     *self,
+                    GDBusObjectManager *object_manager)
+{
+  if (self->object_manager == object_manager)
+    return;
+  if (self->object_manager != NULL)
+    g_signal_handlers_disconnect_by_data (self->object_manager, self);
+  g_clear_object (&self->object_manager);
+  if (object_manager != NULL)
+    {
+      self->object_manager = g_object_ref (object_manager);
+      g_signal_connect_object (object_manager, "interface-proxy-signal",
+                               G_CALLBACK (on_interface_proxy_signal), self, 0);
+    }
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OBJECT_MANAGER]);
+}
+
+static void
 on_object_manager_ready (GObject      *source,
                          GAsyncResult *result,
                          gpointer      user_data)
 {
   g_autoptr(CsbApplication) self = user_data;
   g_autoptr(GError) error = NULL;
-  GDBusObjectManager *object_manager;
+  g_autoptr(GDBusObjectManager) object_manager = NULL;
 
   object_manager = csb_dbus_object_manager_client_new_for_bus_finish (result, &error);
   if (object_manager == NULL)
@@ -361,10 +421,41 @@ on_object_manager_ready (GObject      *source,
         g_warning ("Cannot list the sandboxes: %s", error->message);
       return;
     }
-  self->object_manager = object_manager;
-  g_signal_connect_object (object_manager, "interface-proxy-signal",
-                           G_CALLBACK (on_interface_proxy_signal), self, 0);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OBJECT_MANAGER]);
+  /* That instance may be gone already; then its successor has its own manager coming. */
+  if (g_dbus_object_manager_client_get_name_owner (G_DBUS_OBJECT_MANAGER_CLIENT (object_manager)) == NULL)
+    return;
+  set_object_manager (self, object_manager);
+}
+
+static void
+on_service_appeared (GDBusConnection *connection,
+                     const char      *name,
+                     const char      *name_owner,
+                     gpointer         user_data)
+{
+  CsbApplication *self = user_data;
+
+  /* A new instance (after an idle exit, a crash or an upgrade): everything about the
+   * old one is dropped, and its sandboxes are read again from the new one. */
+  g_cancellable_cancel (self->owner_cancellable);
+  g_clear_object (&self->owner_cancellable);
+  self->owner_cancellable = g_cancellable_new ();
+  set_object_manager (self, NULL);
+  csb_dbus_object_manager_client_new (connection,
+                                      G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START,
+                                      name_owner, SERVICE_PATH, self->owner_cancellable,
+                                      on_object_manager_ready, g_object_ref (self));
+}
+
+static void
+on_service_vanished (GDBusConnection *connection,
+                     const char      *name,
+                     gpointer         user_data)
+{
+  CsbApplication *self = user_data;
+
+  g_cancellable_cancel (self->owner_cancellable);
+  set_object_manager (self, NULL);
 }
 
 /* ---- actions ------------------------------------------------------------------------------ */
@@ -475,10 +566,10 @@ csb_application_startup (GApplication *app)
     g_error ("Cannot reach the session bus: %s", error->message);
 
   self->cancellable = g_cancellable_new ();
-  csb_dbus_object_manager_client_new_for_bus (G_BUS_TYPE_SESSION,
-                                              G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE,
-                                              SERVICE_NAME, SERVICE_PATH, self->cancellable,
-                                              on_object_manager_ready, g_object_ref (self));
+  self->name_watch = g_bus_watch_name_on_connection (g_dbus_proxy_get_connection (G_DBUS_PROXY (self->manager)),
+                                                     SERVICE_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                                     on_service_appeared, on_service_vanished,
+                                                     self, NULL);
 }
 
 static void
@@ -487,6 +578,8 @@ csb_application_shutdown (GApplication *app)
   CsbApplication *self = CSB_APPLICATION (app);
 
   g_cancellable_cancel (self->cancellable);
+  g_cancellable_cancel (self->owner_cancellable);
+  g_clear_handle_id (&self->name_watch, g_bus_unwatch_name);
   G_APPLICATION_CLASS (csb_application_parent_class)->shutdown (app);
 }
 
@@ -570,7 +663,13 @@ csb_application_dispose (GObject *object)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->cancellable);
+  g_cancellable_cancel (self->owner_cancellable);
+  g_clear_object (&self->owner_cancellable);
+  g_clear_handle_id (&self->name_watch, g_bus_unwatch_name);
+  if (self->object_manager != NULL)
+    g_signal_handlers_disconnect_by_data (self->object_manager, self);
   g_clear_object (&self->object_manager);
+  g_clear_pointer (&self->stop_requested, g_hash_table_unref);
   g_clear_object (&self->manager);
   g_clear_object (&self->settings);
   g_clear_object (&self->service_settings);
@@ -618,6 +717,7 @@ csb_application_class_init (CsbApplicationClass *klass)
 static void
 csb_application_init (CsbApplication *self)
 {
+  self->stop_requested = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_application_add_main_option_entries (G_APPLICATION (self), main_entries);
   g_application_set_option_context_parameter_string (G_APPLICATION (self), NULL);
   g_application_set_option_context_summary (G_APPLICATION (self),

@@ -16,8 +16,14 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (CsbApplication, csb_application, CSB, APPLICATION, AdwApplication)
 
 CsbApplication     *csb_application_new                  (void);
-/* NULL until the service's objects are known (see notify::object-manager). */
+/* The objects of the running instance of the service; NULL while none runs or
+ * until its objects are known (see notify::object-manager). A new instance of the
+ * service brings a new object manager. */
 GDBusObjectManager *csb_application_get_object_manager   (CsbApplication      *self);
+gboolean            csb_application_get_service_running  (CsbApplication      *self);
+/* The user asked @object_path to stop: its end needs no notification. */
+void                csb_application_note_stop_requested  (CsbApplication      *self,
+                                                          const char          *object_path);
 CsbDBusManager     *csb_application_get_manager          (CsbApplication      *self);
 GSettings          *csb_application_get_settings         (CsbApplication      *self);
 

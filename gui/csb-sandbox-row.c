@@ -125,6 +125,24 @@ update (CsbSandboxRow *self)
   set_action (GTK_WIDGET (self->remove_button), "win.remove", path);
 }
 
+void
+csb_sandbox_row_set_sandbox (CsbSandboxRow  *self,
+                             CsbDBusSandbox *sandbox)
+{
+  g_return_if_fail (CSB_IS_SANDBOX_ROW (self));
+  g_return_if_fail (CSB_DBUS_IS_SANDBOX (sandbox));
+
+  if (self->sandbox == sandbox)
+    return;
+  if (self->sandbox != NULL)
+    g_signal_handlers_disconnect_by_data (self->sandbox, self);
+  g_set_object (&self->sandbox, sandbox);
+  /* After the generated class handler, which drops its cache of the "as" properties. */
+  g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update), self,
+                           G_CONNECT_SWAPPED | G_CONNECT_AFTER);
+  update (self);
+}
+
 GtkWidget *
 csb_sandbox_row_new (CsbDBusSandbox *sandbox)
 {
@@ -133,11 +151,7 @@ csb_sandbox_row_new (CsbDBusSandbox *sandbox)
   g_return_val_if_fail (CSB_DBUS_IS_SANDBOX (sandbox), NULL);
 
   self = g_object_new (CSB_TYPE_SANDBOX_ROW, NULL);
-  self->sandbox = g_object_ref (sandbox);
-  /* After the generated class handler, which drops its cache of the "as" properties. */
-  g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update), self,
-                           G_CONNECT_SWAPPED | G_CONNECT_AFTER);
-  update (self);
+  csb_sandbox_row_set_sandbox (self, sandbox);
   return GTK_WIDGET (self);
 }
 
@@ -161,6 +175,8 @@ csb_sandbox_row_dispose (GObject *object)
   CsbSandboxRow *self = CSB_SANDBOX_ROW (object);
 
   g_clear_handle_id (&self->uptime_timeout, g_source_remove);
+  if (self->sandbox != NULL)
+    g_signal_handlers_disconnect_by_data (self->sandbox, self);
   g_clear_object (&self->sandbox);
   G_OBJECT_CLASS (csb_sandbox_row_parent_class)->dispose (object);
 }

@@ -14,6 +14,9 @@ G_DECLARE_FINAL_TYPE (CsbSandboxRow, csb_sandbox_row, CSB, SANDBOX_ROW, AdwActio
 
 GtkWidget      *csb_sandbox_row_new            (CsbDBusSandbox *sandbox);
 CsbDBusSandbox *csb_sandbox_row_get_sandbox    (CsbSandboxRow  *self);
+/* The same sandbox as a new instance of the service lists it. */
+void            csb_sandbox_row_set_sandbox    (CsbSandboxRow  *self,
+                                                CsbDBusSandbox *sandbox);
 const char     *csb_sandbox_row_get_state_text (CsbSandboxRow  *self);
 
 G_END_DECLS

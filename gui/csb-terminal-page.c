@@ -38,6 +38,7 @@ struct _CsbTerminalPage
   guint               rows;
   char               *title;
   gboolean            busy;
+  gboolean            gone;       /* the service no longer lists the sandbox */
 };
 
 G_DEFINE_FINAL_TYPE (CsbTerminalPage, csb_terminal_page, ADW_TYPE_BIN)
@@ -66,6 +67,8 @@ on_read (GObject      *source,
   g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result,
                                                               &error);
 
+  if (self->stream == NULL || G_INPUT_STREAM (source) != g_io_stream_get_input_stream (self->stream))
+    return;  /* a stream of an instance of the service that is gone */
   if (bytes == NULL)
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -98,6 +101,8 @@ on_written (GObject      *source,
   g_autoptr(GError) error = NULL;
   gssize written = g_output_stream_write_finish (G_OUTPUT_STREAM (source), result, &error);
 
+  if (self->stream == NULL || G_OUTPUT_STREAM (source) != g_io_stream_get_output_stream (self->stream))
+    return;
   self->writing = FALSE;
   if (written < 0)
     {
@@ -208,6 +213,21 @@ on_terminal_opened (GObject      *source,
     on_terminal_grid_changed (self, self->columns, self->rows);
 }
 
+static void
+attach (CsbTerminalPage *self)
+{
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  self->cancellable = g_cancellable_new ();
+  if (self->stream != NULL)
+    g_io_stream_close (self->stream, NULL, NULL);
+  g_clear_object (&self->stream);
+  g_byte_array_set_size (self->pending, 0);
+  self->writing = FALSE;
+  csb_dbus_sandbox_call_open_terminal (self->sandbox, NULL, self->cancellable, on_terminal_opened,
+                                       g_object_ref (self));
+}
+
 /* ---- state ----------------------------------------------------------------------------------- */
 
 static gboolean
@@ -266,10 +286,11 @@ update (CsbTerminalPage *self)
   const char *state = csb_dbus_sandbox_get_state (self->sandbox);
   const char *display = csb_dbus_sandbox_get_display (self->sandbox);
   const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->sandbox));
-  gboolean ended = g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
-  gboolean vm_booting = g_strcmp0 (state, "starting") == 0 &&
+  gboolean ended = self->gone || g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
+  gboolean vm_booting = !ended && g_strcmp0 (state, "starting") == 0 &&
                         g_strcmp0 (csb_dbus_sandbox_get_backend (self->sandbox), "vm") == 0;
-  gboolean busy = g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "stopping") == 0;
+  gboolean busy = !ended &&
+                  (g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "stopping") == 0);
 
   if (g_strcmp0 (self->title, csb_dbus_sandbox_get_name (self->sandbox)) != 0)
     {
@@ -308,7 +329,9 @@ update (CsbTerminalPage *self)
     {
       g_autofree char *text = NULL;
 
-      if (g_strcmp0 (state, "failed") == 0)
+      if (self->gone && g_strcmp0 (state, "exited") != 0 && g_strcmp0 (state, "failed") != 0)
+        text = g_strdup (_("The sandbox ended while the sandbox service was stopped."));
+      else if (g_strcmp0 (state, "failed") == 0)
         text = g_strdup_printf (_("The sandbox failed: %s"), csb_dbus_sandbox_get_error (self->sandbox));
       else
         {
@@ -339,6 +362,52 @@ update_colors (CsbTerminalPage *self)
   vte_terminal_set_colors (VTE_TERMINAL (self->terminal), &fg, &bg, NULL, 0);
 }
 
+void
+csb_terminal_page_set_sandbox (CsbTerminalPage *self,
+                               CsbDBusSandbox  *sandbox)
+{
+  gboolean again;
+
+  g_return_if_fail (CSB_IS_TERMINAL_PAGE (self));
+  g_return_if_fail (CSB_DBUS_IS_SANDBOX (sandbox));
+
+  if (self->sandbox == sandbox)
+    return;
+  again = self->sandbox != NULL;
+  if (self->sandbox != NULL)
+    g_signal_handlers_disconnect_by_data (self->sandbox, self);
+  g_set_object (&self->sandbox, sandbox);
+  self->gone = FALSE;
+  /* After the generated class handler, which drops its cache of the "as" properties. */
+  g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update), self,
+                           G_CONNECT_SWAPPED | G_CONNECT_AFTER);
+  update (self);
+  /* The new instance of the service replays the whole history: start from a clean
+   * screen, or everything would show twice. */
+  if (again)
+    vte_terminal_reset (VTE_TERMINAL (self->terminal), TRUE, TRUE);
+  attach (self);
+}
+
+void
+csb_terminal_page_set_gone (CsbTerminalPage *self)
+{
+  g_return_if_fail (CSB_IS_TERMINAL_PAGE (self));
+
+  self->gone = TRUE;
+  update (self);
+}
+
+gboolean
+csb_terminal_page_get_ended (CsbTerminalPage *self)
+{
+  const char *state;
+
+  g_return_val_if_fail (CSB_IS_TERMINAL_PAGE (self), TRUE);
+  state = csb_dbus_sandbox_get_state (self->sandbox);
+  return self->gone || g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
+}
+
 GtkWidget *
 csb_terminal_page_new (CsbDBusSandbox *sandbox)
 {
@@ -347,13 +416,7 @@ csb_terminal_page_new (CsbDBusSandbox *sandbox)
   g_return_val_if_fail (CSB_DBUS_IS_SANDBOX (sandbox), NULL);
 
   self = g_object_new (CSB_TYPE_TERMINAL_PAGE, NULL);
-  self->sandbox = g_object_ref (sandbox);
-  /* After the generated class handler, which drops its cache of the "as" properties. */
-  g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update), self,
-                           G_CONNECT_SWAPPED | G_CONNECT_AFTER);
-  update (self);
-  csb_dbus_sandbox_call_open_terminal (sandbox, NULL, self->cancellable, on_terminal_opened,
-                                       g_object_ref (self));
+  csb_terminal_page_set_sandbox (self, sandbox);
   return GTK_WIDGET (self);
 }
 
@@ -411,6 +474,8 @@ csb_terminal_page_dispose (GObject *object)
   if (self->stream != NULL)
     g_io_stream_close (self->stream, NULL, NULL);
   g_clear_object (&self->stream);
+  if (self->sandbox != NULL)
+    g_signal_handlers_disconnect_by_data (self->sandbox, self);
   g_clear_object (&self->sandbox);
   G_OBJECT_CLASS (csb_terminal_page_parent_class)->dispose (object);
 }

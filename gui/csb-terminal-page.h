@@ -15,6 +15,12 @@ G_DECLARE_FINAL_TYPE (CsbTerminalPage, csb_terminal_page, CSB, TERMINAL_PAGE, Ad
 
 GtkWidget      *csb_terminal_page_new          (CsbDBusSandbox  *sandbox);
 CsbDBusSandbox *csb_terminal_page_get_sandbox  (CsbTerminalPage *self);
+/* The same sandbox as a new instance of the service lists it: attaches again. */
+void            csb_terminal_page_set_sandbox  (CsbTerminalPage *self,
+                                                CsbDBusSandbox  *sandbox);
+/* The service no longer lists the sandbox: the page shows it ended. */
+void            csb_terminal_page_set_gone     (CsbTerminalPage *self);
+gboolean        csb_terminal_page_get_ended    (CsbTerminalPage *self);
 VteTerminal    *csb_terminal_page_get_terminal (CsbTerminalPage *self);
 /* The tab's title and whether it shows a spinner. */
 const char     *csb_terminal_page_get_title    (CsbTerminalPage *self);

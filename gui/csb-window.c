@@ -17,6 +17,7 @@ struct _CsbWindow
   AdwApplicationWindow  parent_instance;
 
   AdwToastOverlay      *toast_overlay;
+  GtkInfoBar           *service_bar;
   AdwViewStack         *view_stack;
   AdwViewStackPage     *sandboxes_stack_page;
   GtkStack             *sandboxes_stack;
@@ -31,6 +32,7 @@ struct _CsbWindow
   GHashTable           *rows;        /* object path → CsbSandboxRow */
   GCancellable         *cancellable;
   char                 *show_when_added;  /* object path whose terminal to show once known */
+  gboolean              service_lost;     /* it stopped while sandboxes ran */
 };
 
 G_DEFINE_FINAL_TYPE (CsbWindow, csb_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -88,31 +90,11 @@ update_sandbox_count (CsbWindow *self)
         active++;
     }
   adw_view_stack_page_set_badge_number (self->sandboxes_stack_page, active);
-  gtk_stack_set_visible_child_name (self->sandboxes_stack,
-                                    g_hash_table_size (self->rows) > 0 ? "list" : "empty");
-}
-
-static void
-add_sandbox (CsbWindow      *self,
-             CsbDBusSandbox *sandbox)
-{
-  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
-  GtkWidget *row;
-
-  if (g_hash_table_contains (self->rows, path))
-    return;
-  row = csb_sandbox_row_new (sandbox);
-  g_hash_table_insert (self->rows, g_strdup (path), row);
-  gtk_list_box_insert (self->sandbox_list, row, 0);  /* newest first */
-  g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update_sandbox_count),
-                           self, G_CONNECT_SWAPPED | G_CONNECT_AFTER);
-  update_sandbox_count (self);
-
-  if (g_strcmp0 (self->show_when_added, path) == 0)
-    {
-      g_clear_pointer (&self->show_when_added, g_free);
-      csb_window_show_sandbox (self, path);
-    }
+  if (self->service_lost)
+    gtk_stack_set_visible_child_name (self->sandboxes_stack, "lost");
+  else
+    gtk_stack_set_visible_child_name (self->sandboxes_stack,
+                                      g_hash_table_size (self->rows) > 0 ? "list" : "empty");
 }
 
 static AdwTabPage *
@@ -134,6 +116,54 @@ find_tab (CsbWindow  *self,
 }
 
 static void
+remove_row (CsbWindow  *self,
+            const char *object_path)
+{
+  GtkWidget *row = g_hash_table_lookup (self->rows, object_path);
+
+  if (row == NULL)
+    return;
+  g_signal_handlers_disconnect_by_data (csb_sandbox_row_get_sandbox (CSB_SANDBOX_ROW (row)), self);
+  gtk_list_box_remove (self->sandbox_list, row);
+  g_hash_table_remove (self->rows, object_path);
+}
+
+/* A sandbox of the service's: a new row, or the one that shows it already (after the
+ * service came back) follows the new instance's proxy; so does its terminal. */
+static void
+add_sandbox (CsbWindow      *self,
+             CsbDBusSandbox *sandbox)
+{
+  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
+  GtkWidget *row = g_hash_table_lookup (self->rows, path);
+  AdwTabPage *tab = find_tab (self, path);
+
+  if (row != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (csb_sandbox_row_get_sandbox (CSB_SANDBOX_ROW (row)),
+                                            self);
+      csb_sandbox_row_set_sandbox (CSB_SANDBOX_ROW (row), sandbox);
+    }
+  else
+    {
+      row = csb_sandbox_row_new (sandbox);
+      g_hash_table_insert (self->rows, g_strdup (path), row);
+      gtk_list_box_insert (self->sandbox_list, row, 0);  /* newest first */
+    }
+  g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update_sandbox_count),
+                           self, G_CONNECT_SWAPPED | G_CONNECT_AFTER);
+  if (tab != NULL)
+    csb_terminal_page_set_sandbox (CSB_TERMINAL_PAGE (adw_tab_page_get_child (tab)), sandbox);
+  update_sandbox_count (self);
+
+  if (g_strcmp0 (self->show_when_added, path) == 0)
+    {
+      g_clear_pointer (&self->show_when_added, g_free);
+      csb_window_show_sandbox (self, path);
+    }
+}
+
+static void
 on_object_added (GDBusObjectManager *manager,
                  GDBusObject        *object,
                  gpointer            user_data)
@@ -151,17 +181,108 @@ on_object_removed (GDBusObjectManager *manager,
 {
   CsbWindow *self = user_data;
   const char *path = g_dbus_object_get_object_path (object);
-  GtkWidget *row = g_hash_table_lookup (self->rows, path);
-  AdwTabPage *tab = find_tab (self, path);
+  AdwTabPage *tab;
 
-  if (row != NULL)
-    {
-      gtk_list_box_remove (self->sandbox_list, row);
-      g_hash_table_remove (self->rows, path);
-    }
+  /* Its instance of the service went away: that says nothing about the sandboxes
+   * (see service_gone()). */
+  if (g_dbus_object_manager_client_get_name_owner (G_DBUS_OBJECT_MANAGER_CLIENT (manager)) == NULL)
+    return;
+  remove_row (self, path);
+  tab = find_tab (self, path);
   if (tab != NULL)
     adw_tab_view_close_page (self->tab_view, tab);
   update_sandbox_count (self);
+}
+
+/* The bar says it on the other pages; the Sandboxes page has its status page. */
+static void
+update_service_bar (CsbWindow *self)
+{
+  gtk_info_bar_set_revealed (self->service_bar,
+                             self->service_lost &&
+                             g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack),
+                                        "sandboxes") != 0);
+}
+
+static void
+set_service_lost (CsbWindow *self,
+                  gboolean   lost)
+{
+  self->service_lost = lost;
+  update_service_bar (self);
+  update_sandbox_count (self);
+}
+
+/* No instance of the service runs. Sandboxes that ran keep running (they outlive
+ * it): the rows and terminals stay, behind the word that the service stopped, until
+ * a new instance lists them again. Ended ones it has forgotten, as a new instance
+ * would: their terminals stay, with what they showed. */
+static void
+service_gone (CsbWindow *self)
+{
+  g_autoptr(GPtrArray) ended = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer path, row;
+  gboolean active = FALSE;
+
+  g_hash_table_iter_init (&iter, self->rows);
+  while (g_hash_table_iter_next (&iter, &path, &row))
+    {
+      const char *state = csb_dbus_sandbox_get_state (csb_sandbox_row_get_sandbox (row));
+
+      if (g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0)
+        g_ptr_array_add (ended, g_strdup (path));
+      else
+        active = TRUE;
+    }
+  for (guint i = 0; i < ended->len; i++)
+    {
+      AdwTabPage *tab = find_tab (self, g_ptr_array_index (ended, i));
+
+      remove_row (self, g_ptr_array_index (ended, i));
+      if (tab != NULL)
+        csb_terminal_page_set_gone (CSB_TERMINAL_PAGE (adw_tab_page_get_child (tab)));
+    }
+  set_service_lost (self, active);
+}
+
+/* A new instance of the service: what it lists is the truth. Rows it does not list
+ * go; terminals it does not list stay, as ended. */
+static void
+service_back (CsbWindow *self)
+{
+  g_autoptr(GPtrArray) stale = g_ptr_array_new_with_free_func (g_free);
+  GList *objects = g_dbus_object_manager_get_objects (self->object_manager);
+  GHashTableIter iter;
+  gpointer path;
+  int n;
+
+  for (GList *l = objects; l != NULL; l = l->next)
+    on_object_added (self->object_manager, l->data, self);
+  g_list_free_full (objects, g_object_unref);
+
+  g_hash_table_iter_init (&iter, self->rows);
+  while (g_hash_table_iter_next (&iter, &path, NULL))
+    {
+      g_autoptr(CsbDBusSandbox) sandbox = lookup_sandbox (self, path);
+
+      if (sandbox == NULL)
+        g_ptr_array_add (stale, g_strdup (path));
+    }
+  for (guint i = 0; i < stale->len; i++)
+    remove_row (self, g_ptr_array_index (stale, i));
+
+  n = adw_tab_view_get_n_pages (self->tab_view);
+  for (int i = 0; i < n; i++)
+    {
+      CsbTerminalPage *page = CSB_TERMINAL_PAGE (adw_tab_page_get_child (adw_tab_view_get_nth_page (self->tab_view, i)));
+      const char *tab_path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (csb_terminal_page_get_sandbox (page)));
+      g_autoptr(CsbDBusSandbox) sandbox = lookup_sandbox (self, tab_path);
+
+      if (sandbox == NULL)
+        csb_terminal_page_set_gone (page);
+    }
+  set_service_lost (self, FALSE);
 }
 
 static void
@@ -187,17 +308,21 @@ static void
 set_object_manager (CsbWindow *self)
 {
   GDBusObjectManager *manager = csb_application_get_object_manager (self->application);
-  GList *objects;
 
-  if (manager == NULL || manager == self->object_manager)
+  if (manager == self->object_manager)
     return;
+  if (self->object_manager != NULL)
+    g_signal_handlers_disconnect_by_data (self->object_manager, self);
+  g_clear_object (&self->object_manager);
+  if (manager == NULL)
+    {
+      service_gone (self);
+      return;
+    }
   self->object_manager = g_object_ref (manager);
   g_signal_connect_object (manager, "object-added", G_CALLBACK (on_object_added), self, 0);
   g_signal_connect_object (manager, "object-removed", G_CALLBACK (on_object_removed), self, 0);
-  objects = g_dbus_object_manager_get_objects (manager);
-  for (GList *l = objects; l != NULL; l = l->next)
-    on_object_added (manager, l->data, self);
-  g_list_free_full (objects, g_object_unref);
+  service_back (self);
 
   csb_dbus_manager_call_get_backends (csb_application_get_manager (self->application),
                                       self->cancellable, on_backends, g_object_ref (self));
@@ -271,6 +396,20 @@ csb_window_find_terminal (CsbWindow  *self,
   g_return_val_if_fail (CSB_IS_WINDOW (self), NULL);
   tab = find_tab (self, object_path);
   return tab ? adw_tab_page_get_child (tab) : NULL;
+}
+
+gboolean
+csb_window_get_service_lost (CsbWindow *self)
+{
+  g_return_val_if_fail (CSB_IS_WINDOW (self), FALSE);
+  return self->service_lost;
+}
+
+guint
+csb_window_get_n_rows (CsbWindow *self)
+{
+  g_return_val_if_fail (CSB_IS_WINDOW (self), 0);
+  return g_hash_table_size (self->rows);
 }
 
 const char *
@@ -500,7 +639,11 @@ stop_action (GtkWidget  *widget,
              const char *action_name,
              GVariant   *parameter)
 {
-  call_sandbox (CSB_WINDOW (widget), g_variant_get_string (parameter, NULL), "Stop");
+  CsbWindow *self = CSB_WINDOW (widget);
+  const char *path = g_variant_get_string (parameter, NULL);
+
+  csb_application_note_stop_requested (self->application, path);
+  call_sandbox (self, path, "Stop");
 }
 
 static void
@@ -508,7 +651,56 @@ remove_action (GtkWidget  *widget,
                const char *action_name,
                GVariant   *parameter)
 {
-  call_sandbox (CSB_WINDOW (widget), g_variant_get_string (parameter, NULL), "Remove");
+  CsbWindow *self = CSB_WINDOW (widget);
+  const char *path = g_variant_get_string (parameter, NULL);
+  g_autoptr(CsbDBusSandbox) sandbox = lookup_sandbox (self, path);
+  AdwTabPage *tab;
+
+  if (sandbox != NULL)
+    {
+      call_sandbox (self, path, "Remove");
+      return;
+    }
+  /* The service no longer knows it: only this window does. */
+  remove_row (self, path);
+  tab = find_tab (self, path);
+  if (tab != NULL)
+    adw_tab_view_close_page (self->tab_view, tab);
+  update_sandbox_count (self);
+}
+
+static void
+on_reconnected (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(CsbWindow) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) backends = NULL;
+
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.reconnect", TRUE);
+  if (!csb_dbus_manager_call_get_backends_finish (CSB_DBUS_MANAGER (source), &backends, result,
+                                                  &error))
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        toast_error (self, error);
+      return;
+    }
+  /* The rows and terminals follow once the name watch sees the new instance. */
+  csb_launch_page_set_backends (self->launch_page, backends);
+}
+
+static void
+reconnect_action (GtkWidget  *widget,
+                  const char *action_name,
+                  GVariant   *parameter)
+{
+  CsbWindow *self = CSB_WINDOW (widget);
+
+  /* Any call starts the service again (D-Bus activation). */
+  gtk_widget_action_set_enabled (widget, "win.reconnect", FALSE);
+  csb_dbus_manager_call_get_backends (csb_application_get_manager (self->application),
+                                      self->cancellable, on_reconnected, g_object_ref (self));
 }
 
 static void
@@ -618,6 +810,11 @@ csb_window_new (CsbApplication *application)
   g_signal_connect_object (application, "notify::object-manager",
                            G_CALLBACK (set_object_manager), self, G_CONNECT_SWAPPED);
   set_object_manager (self);
+  /* Starts the service if it does not run yet (D-Bus activation); once it runs, the
+   * application's name watch brings its sandboxes. */
+  if (self->object_manager == NULL)
+    csb_dbus_manager_call_get_backends (csb_application_get_manager (application),
+                                        self->cancellable, on_backends, g_object_ref (self));
   return self;
 }
 
@@ -672,6 +869,7 @@ csb_window_class_init (CsbWindowClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/example/ClaudeSandbox/App/csb-window.ui");
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, toast_overlay);
+  gtk_widget_class_bind_template_child (widget_class, CsbWindow, service_bar);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, view_stack);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, sandboxes_stack_page);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, sandboxes_stack);
@@ -689,6 +887,7 @@ csb_window_class_init (CsbWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.open-display", "s", open_display_action);
   gtk_widget_class_install_action (widget_class, "win.stop", "s", stop_action);
   gtk_widget_class_install_action (widget_class, "win.remove", "s", remove_action);
+  gtk_widget_class_install_action (widget_class, "win.reconnect", NULL, reconnect_action);
 }
 
 static void
@@ -709,4 +908,6 @@ csb_window_init (CsbWindow *self)
   on_can_launch (self);
   g_signal_connect_object (self->tab_view, "notify::n-pages", G_CALLBACK (on_tab_pages_changed),
                            self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->view_stack, "notify::visible-child-name",
+                           G_CALLBACK (update_service_bar), self, G_CONNECT_SWAPPED);
 }

@@ -38,5 +38,8 @@ GtkWidget  *csb_window_find_row          (CsbWindow       *self,
 GtkWidget  *csb_window_find_terminal     (CsbWindow       *self,
                                           const char      *object_path);
 const char *csb_window_get_visible_page  (CsbWindow       *self);
+/* The service stopped while sandboxes ran: the status page and bar show it. */
+gboolean    csb_window_get_service_lost  (CsbWindow       *self);
+guint       csb_window_get_n_rows        (CsbWindow       *self);
 
 G_END_DECLS

@@ -339,6 +339,16 @@ csb_backend_resize_terminal (CsbBackend *self,
   return CSB_BACKEND_GET_CLASS (self)->resize_terminal (self, columns, rows, error);
 }
 
+void
+csb_backend_terminal_resized (CsbBackend *self,
+                              guint16     columns,
+                              guint16     rows)
+{
+  g_return_if_fail (CSB_IS_BACKEND (self));
+  if (CSB_BACKEND_GET_CLASS (self)->terminal_resized != NULL)
+    CSB_BACKEND_GET_CLASS (self)->terminal_resized (self, columns, rows);
+}
+
 gboolean
 csb_backend_adopt (CsbBackend         *self,
                    CsbSandboxSpec     *spec,

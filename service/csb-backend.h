@@ -86,6 +86,12 @@ struct _CsbBackendClass
                                guint16             columns,
                                guint16             rows,
                                GError            **error);
+  /* The window size a client set on the service's pty (ResizeTerminal). A backend
+   * whose command does not sit on that pty (a VM's console is bridged to it) passes
+   * it on to its guest; NULL: nothing to do. */
+  void     (*terminal_resized) (CsbBackend        *self,
+                               guint16             columns,
+                               guint16             rows);
   /* Takes over a sandbox a previous service started (NULL: cannot). */
   gboolean (*adopt)           (CsbBackend         *self,
                                CsbSandboxSpec     *spec,
@@ -126,6 +132,9 @@ gboolean     csb_backend_resize_terminal (CsbBackend          *self,
                                           guint16              columns,
                                           guint16              rows,
                                           GError             **error);
+void         csb_backend_terminal_resized (CsbBackend         *self,
+                                           guint16             columns,
+                                           guint16             rows);
 
 /* For implementations. */
 void         csb_backend_set_pid         (CsbBackend          *self,

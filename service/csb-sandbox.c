@@ -1064,6 +1064,8 @@ handle_resize_terminal (CsbDBusSandbox        *object,
       g_dbus_method_invocation_return_gerror (invocation, error);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
+  if (self->terminal != NULL)
+    csb_backend_terminal_resized (self->backend, columns, rows);
   csb_dbus_sandbox_complete_resize_terminal (object, g_steal_pointer (&invocation));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }

@@ -15,6 +15,7 @@
 #include <glib/gstdio.h>
 
 #include "csb-application.h"
+#include "csb-format.h"
 #include "csb-launch-page.h"
 #include "csb-pin.h"
 #include "csb-sandbox-row.h"
@@ -26,6 +27,7 @@ static CsbTestBus bus;
 static CsbApplication *app;
 static CsbWindow *window;
 static char *launched_path;     /* the sandbox started from the window */
+static char *lighthouse_path;   /* the sandbox that lives through service restarts */
 static GPtrArray *notifications; /* summaries the app sent to the notification server */
 
 /* ---- a notification server on the test bus ------------------------------------------- */
@@ -283,6 +285,143 @@ object_manager_ready (gpointer data)
   return csb_application_get_object_manager (app) != NULL;
 }
 
+
+/* ---- the bus's truth, read without any cached proxy -------------------------------------- */
+
+/* The State of @path as the service now says, or NULL if it does not list it. */
+static char *
+bus_truth_state (const char *path)
+{
+  g_autoptr(GVariant) objects = csb_test_bus_managed_objects (&bus);
+  g_autoptr(GVariant) interfaces = NULL;
+  g_autoptr(GVariant) properties = NULL;
+  char *state = NULL;
+
+  if (!g_variant_lookup (objects, path, "@a{sa{sv}}", &interfaces))
+    return NULL;
+  properties = g_variant_lookup_value (interfaces, "org.example.ClaudeSandbox.Sandbox",
+                                       G_VARIANT_TYPE_VARDICT);
+  if (properties != NULL)
+    g_variant_lookup (properties, "State", "s", &state);
+  return state;
+}
+
+/* Every sandbox the service lists has a row saying its state, and no row more. */
+static gboolean
+rows_match_bus (gpointer data)
+{
+  g_autoptr(GVariant) objects = csb_test_bus_managed_objects (&bus);
+  GVariantIter iter;
+  const char *path;
+  GVariant *interfaces;
+  guint n = 0;
+  gboolean match = TRUE;
+
+  g_variant_iter_init (&iter, objects);
+  while (match && g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
+    {
+      g_autoptr(GVariant) properties = g_variant_lookup_value (interfaces,
+                                                                "org.example.ClaudeSandbox.Sandbox",
+                                                                G_VARIANT_TYPE_VARDICT);
+      const char *state = NULL;
+      GtkWidget *row;
+
+      g_variant_unref (interfaces);
+      if (properties == NULL)
+        continue;
+      n++;
+      g_variant_lookup (properties, "State", "&s", &state);
+      row = csb_window_find_row (window, path);
+      match = row != NULL &&
+              g_strcmp0 (csb_sandbox_row_get_state_text (CSB_SANDBOX_ROW (row)),
+                         csb_format_state (state)) == 0;
+    }
+  return match && n == csb_window_get_n_rows (window);
+}
+
+static gboolean
+service_lost (gpointer data)
+{
+  return csb_window_get_service_lost (window);
+}
+
+static gboolean
+service_back (gpointer data)
+{
+  return !csb_window_get_service_lost (window) &&
+         csb_application_get_object_manager (app) != NULL;
+}
+
+static gboolean
+object_manager_gone (gpointer data)
+{
+  return csb_application_get_object_manager (app) == NULL;
+}
+
+static void
+show_page (const char *name)
+{
+  AdwViewStack *stack = ADW_VIEW_STACK (gtk_widget_get_ancestor (csb_window_get_launch_page (window),
+                                                                 ADW_TYPE_VIEW_STACK));
+
+  adw_view_stack_set_visible_child_name (stack, name);
+  settle (300);
+}
+
+static AdwViewStackPage *
+sandboxes_page (void)
+{
+  AdwViewStack *stack = ADW_VIEW_STACK (gtk_widget_get_ancestor (csb_window_get_launch_page (window),
+                                                                 ADW_TYPE_VIEW_STACK));
+
+  return adw_view_stack_get_page (stack, adw_view_stack_get_child_by_name (stack, "sandboxes"));
+}
+
+static gboolean
+service_gone (gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  return csb_test_bus_name_pid (&bus, "org.example.ClaudeSandbox", &error) == 0;
+}
+
+static gboolean
+process_gone (gpointer data)
+{
+  g_autofree char *proc = g_strdup_printf ("/proc/%u", GPOINTER_TO_UINT (data));
+  g_autofree char *stat = NULL;
+  g_autofree char *contents = NULL;
+
+  if (!g_file_test (proc, G_FILE_TEST_EXISTS))
+    return TRUE;
+  /* A zombie nobody reaped yet is gone too. */
+  stat = g_build_filename (proc, "stat", NULL);
+  return g_file_get_contents (stat, &contents, NULL, NULL) && strstr (contents, ") Z ") != NULL;
+}
+
+static char *
+launch_shell (const char *name)
+{
+  g_autofree char *project = make_home_project (name);
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+
+  csb_application_remember_project (app, project, g_variant_new_parsed ("{'shell': <true>}"));
+  g_action_group_activate_action (G_ACTION_GROUP (app), "launch", g_variant_new_string (project));
+  g_assert_true (wait_bus_state (project, "running"));
+  sandbox = bus_sandbox_for (project);
+  return g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox)));
+}
+
+static void
+set_service_idle_timeout (guint seconds)
+{
+  g_autoptr(GSettings) settings = g_settings_new ("org.example.ClaudeSandbox");
+
+  /* Read by the next instance of the service when it starts. */
+  g_settings_set_uint (settings, "idle-timeout", seconds);
+  g_settings_sync ();
+}
+
 /* ---- the cases ------------------------------------------------------------------------------ */
 
 static void
@@ -431,8 +570,9 @@ test_stop (void)
   g_assert_true (wait_bus_state (project, "exited"));
   g_assert_true (csb_test_run_until (row_shows, &row_wait, CSB_TEST_TIMEOUT_MS));
 
-  /* A notification tells the user, whichever window is in front. */
-  g_assert_true (csb_test_run_until (notified, (gpointer) "weather-station", CSB_TEST_TIMEOUT_MS));
+  /* The user asked for it and sees it: no notification. */
+  settle (300);
+  g_assert_false (notified ((gpointer) "weather-station"));
 
   gtk_widget_activate_action (GTK_WIDGET (window), "win.remove", "s", launched_path);
   g_assert_true (csb_test_run_until (row_is_gone, launched_path, CSB_TEST_TIMEOUT_MS));
@@ -579,6 +719,115 @@ test_desktop_entry_quoting (void)
                    "\"/usr/bin/claude-sandbox-app\" --launch \"/home/me/odd \\\"name\\\" \\$x 100%%\"");
 }
 
+/* The service is killed while a sandbox runs with its row and tab open: the window says
+ * so and keeps the terminal; Reconnect brings a new instance, and every view follows it. */
+static void
+test_service_killed (void)
+{
+  g_autofree char *state = NULL;
+  RowWait row_wait = { NULL, "Running" };
+  const char *path;
+
+  lighthouse_path = launch_shell ("lighthouse");
+  path = row_wait.path = lighthouse_path;
+  g_assert_true (wait_terminal (path, "lighthouse"));
+  type_into (path, "echo before-$((2*3))\r");
+  g_assert_true (wait_terminal (path, "before-6"));
+  g_assert_true (csb_test_run_until (rows_match_bus, NULL, CSB_TEST_TIMEOUT_MS));
+
+  csb_test_bus_crash_service (&bus);
+  g_assert_true (csb_test_run_until (service_lost, NULL, CSB_TEST_TIMEOUT_MS));
+  /* The row and the terminal stay, with what it showed. */
+  g_assert_nonnull (csb_window_find_row (window, path));
+  g_assert_nonnull (csb_window_find_terminal (window, path));
+  g_assert_true (wait_terminal (path, "before-6"));
+  show_page ("sandboxes");
+  save_screenshot (GTK_WIDGET (window), "service-stopped.png");
+
+  /* Reconnect: a new instance lists the sandbox again, the terminal is attached to it. */
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.reconnect", NULL);
+  g_assert_true (csb_test_run_until (service_back, NULL, CSB_TEST_TIMEOUT_MS));
+  state = bus_truth_state (path);
+  g_assert_cmpstr (state, ==, "running");
+  g_assert_true (csb_test_run_until (row_shows, &row_wait, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (rows_match_bus, NULL, CSB_TEST_TIMEOUT_MS));
+  type_into (path, "echo after-$((3*3))\r");
+  g_assert_true (wait_terminal (path, "after-9"));
+}
+
+/* A second restart, and a sandbox that ends while no service runs: listed as ended. */
+static void
+test_service_killed_sandbox_ends (void)
+{
+  g_autofree char *path = launch_shell ("tide-clock");
+  g_autofree char *project = g_build_filename (bus.dirs.home, "Projects", "tide-clock", NULL);
+  RowWait row_wait = { path, "Exited" };
+  GtkWidget *row;
+  guint pid;
+
+  g_assert_true (wait_terminal (path, "tide-clock"));
+  type_into (path, "while [ ! -e stop-now ]; do sleep 0.1; done; exit 4\r");
+  row = csb_window_find_row (window, path);
+  g_assert_nonnull (row);
+  pid = csb_dbus_sandbox_get_pid (csb_sandbox_row_get_sandbox (CSB_SANDBOX_ROW (row)));
+  g_assert_cmpuint (pid, >, 0);
+
+  /* The instance Reconnect starts next exits after a second of idleness (see the
+   * next case). */
+  set_service_idle_timeout (1);
+  csb_test_bus_crash_service (&bus);
+  g_assert_true (csb_test_run_until (service_lost, NULL, CSB_TEST_TIMEOUT_MS));
+  csb_test_write_file (g_build_filename (project, "stop-now", NULL), "", 0644);
+  g_assert_true (csb_test_run_until (process_gone, GUINT_TO_POINTER (pid), CSB_TEST_TIMEOUT_MS));
+
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.reconnect", NULL);
+  g_assert_true (csb_test_run_until (service_back, NULL, CSB_TEST_TIMEOUT_MS));
+  set_service_idle_timeout (600);
+  g_assert_true (csb_test_run_until (row_shows, &row_wait, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (rows_match_bus, NULL, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_terminal_page_get_ended (CSB_TERMINAL_PAGE (csb_window_find_terminal (window, path))));
+}
+
+/* The everyday path: the service exits when idle, the next launch starts it again, and
+ * the new sandbox's row follows it to its end. */
+static void
+test_service_idle_exit (void)
+{
+  g_autofree char *path = NULL;
+  RowWait running = { NULL, "Running" };
+  RowWait exited = { NULL, "Exited" };
+
+  /* lighthouse keeps the instance busy: once it ends, that instance exits by itself. */
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.stop", "s", lighthouse_path);
+  g_assert_true (csb_test_run_until (service_gone, NULL, CSB_TEST_TIMEOUT_MS));
+  /* Nothing ran: no alarm, and the service's forgotten sandboxes leave the list. */
+  g_assert_true (csb_test_run_until (object_manager_gone, NULL, CSB_TEST_TIMEOUT_MS));
+  g_assert_false (csb_window_get_service_lost (window));
+  g_assert_cmpuint (csb_window_get_n_rows (window), ==, 0);
+
+  path = launch_shell ("compass");
+  running.path = exited.path = path;
+  g_assert_true (csb_test_run_until (row_shows, &running, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (rows_match_bus, NULL, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (wait_terminal (path, "compass"));
+  type_into (path, "exit 0\r");
+  g_assert_true (csb_test_run_until (row_shows, &exited, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (rows_match_bus, NULL, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpuint (adw_view_stack_page_get_badge_number (sandboxes_page ()), ==, 0);
+}
+
+/* No service installed: words for people, not the bus's. */
+static void
+test_service_missing_message (void)
+{
+  g_autoptr(GError) error = g_dbus_error_new_for_dbus_error ("org.freedesktop.DBus.Error.ServiceUnknown",
+                                                             "The name org.example.ClaudeSandbox was not provided by any .service files");
+  g_autofree char *message = csb_application_error_message (error);
+
+  g_assert_null (strstr (message, ".service files"));
+  g_assert_nonnull (strstr (message, "not installed"));
+}
+
 /* ---- main -------------------------------------------------------------------------------------- */
 
 static void
@@ -607,6 +856,11 @@ main (int   argc,
 {
   g_autofree char *display = NULL;
   char *app_argv[] = { argv[0], NULL };
+  /* A keyfile, so a case can change the idle timeout the next instance of the
+   * service reads. */
+  CsbTestBusOptions bus_options = {
+    .settings_keyfile = "[org/example/ClaudeSandbox]\nidle-timeout=600\n",
+  };
   int ret = 1;
 
   csb_test_init_environment ();
@@ -620,7 +874,7 @@ main (int   argc,
 
   /* GTestDBus unsets DISPLAY (against X11 autolaunch of a bus); the app needs it. */
   display = g_strdup (g_getenv ("DISPLAY"));
-  csb_test_bus_setup (&bus, NULL);
+  csb_test_bus_setup (&bus, &bus_options);
   csb_test_bus_activate (&bus);
   own_notifications (bus.connection);
   if (display != NULL)
@@ -641,6 +895,10 @@ main (int   argc,
   g_test_add_func ("/gui/command-line/launch", test_launch_command_line);
   g_test_add_func ("/gui/app-action/launch", test_launch_app_action);
   g_test_add_func ("/gui/pin/desktop-file", test_pin);
+  g_test_add_func ("/gui/service/missing-message", test_service_missing_message);
+  g_test_add_func ("/gui/service/killed", test_service_killed);
+  g_test_add_func ("/gui/service/killed-sandbox-ends", test_service_killed_sandbox_ends);
+  g_test_add_func ("/gui/service/idle-exit", test_service_idle_exit);
 
   /* Inside g_application_run(), as in real life: on its way out it unexports the
    * app from the bus, so nothing holds the bus connection after the tests. */
@@ -648,6 +906,7 @@ main (int   argc,
   g_assert_cmpint (g_application_run (G_APPLICATION (app), 1, app_argv), ==, 0);
   settle (100);
   g_free (launched_path);
+  g_free (lighthouse_path);
   g_clear_pointer (&notifications, g_ptr_array_unref);
 
   /* Every case has run and reported. What is left is tearing down an in-process GTK
