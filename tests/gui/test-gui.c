@@ -143,9 +143,15 @@ save_screenshot (GtkWidget  *widget,
   path = g_build_filename (dir, name, NULL);
 
   paintable = gtk_widget_paintable_new (widget);
-  snapshot = gtk_snapshot_new ();
-  gdk_paintable_snapshot (paintable, snapshot, width, height);
-  node = gtk_snapshot_free_to_node (snapshot);
+  /* Between a change and the next frame the paintable can be empty: wait for a frame. */
+  for (guint i = 0; i < 100 && node == NULL; i++)
+    {
+      if (i > 0)
+        settle (50);
+      snapshot = gtk_snapshot_new ();
+      gdk_paintable_snapshot (paintable, snapshot, width, height);
+      node = gtk_snapshot_free_to_node (snapshot);
+    }
   g_assert_nonnull (node);
   renderer = gtk_native_get_renderer (gtk_widget_get_native (widget));
   texture = gsk_renderer_render_texture (renderer, node,
