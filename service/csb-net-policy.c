@@ -4,14 +4,18 @@
  * subdomains (not example.com itself). Deny wins over allow. Decisions are made
  * on the name the sandbox asked for; the proxy then refuses private addresses
  * unless the name was allowed exactly, so a wildcard name rebound to 127.0.0.1
- * (or the LAN) does not reach the host's own services.
+ * (or the LAN) does not reach the host's own services; nor does one rebound to
+ * any address of the host's own interfaces, public ones included.
  *
  * Thread-safe: AllowHost() changes the lists while connections are checked.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "csb-error.h"
 #include "csb-net-policy.h"
@@ -218,4 +222,42 @@ csb_net_address_is_public (GInetAddress *address)
         }
     }
   return TRUE;
+}
+
+/* Whether @address is one of this host's (any interface's, as getifaddrs lists
+ * them now: addresses come and go with the network). An IPv4-mapped IPv6 address
+ * counts as its IPv4 one. */
+gboolean
+csb_net_address_is_host_own (GInetAddress *address)
+{
+  struct ifaddrs *list = NULL;
+  const guint8 *bytes = g_inet_address_to_bytes (address);
+  gsize len = g_inet_address_get_native_size (address);
+  GSocketFamily family = g_inet_address_get_family (address);
+  gboolean own = FALSE;
+
+  if (family == G_SOCKET_FAMILY_IPV6)
+    {
+      static const guint8 v4mapped[12] = { 0,0,0,0,0,0,0,0,0,0,0xff,0xff };
+
+      if (memcmp (bytes, v4mapped, 12) == 0)
+        {
+          g_autoptr(GInetAddress) v4 = g_inet_address_new_from_bytes (bytes + 12,
+                                                                      G_SOCKET_FAMILY_IPV4);
+          return csb_net_address_is_host_own (v4);
+        }
+    }
+  if (getifaddrs (&list) != 0)
+    return TRUE;   /* cannot tell: refuse, as for a private address */
+  for (struct ifaddrs *i = list; i != NULL && !own; i = i->ifa_next)
+    {
+      if (i->ifa_addr == NULL)
+        continue;
+      if (family == G_SOCKET_FAMILY_IPV4 && i->ifa_addr->sa_family == AF_INET)
+        own = memcmp (&((struct sockaddr_in *) i->ifa_addr)->sin_addr, bytes, len) == 0;
+      else if (family == G_SOCKET_FAMILY_IPV6 && i->ifa_addr->sa_family == AF_INET6)
+        own = memcmp (&((struct sockaddr_in6 *) i->ifa_addr)->sin6_addr, bytes, len) == 0;
+    }
+  freeifaddrs (list);
+  return own;
 }

@@ -28,6 +28,7 @@ GStrv          csb_net_policy_dup_allow       (CsbNetPolicy       *self);
 CsbNetVerdict  csb_net_policy_check_host      (CsbNetPolicy       *self,
                                                const char         *host);
 gboolean       csb_net_address_is_public      (GInetAddress       *address);
+gboolean       csb_net_address_is_host_own    (GInetAddress       *address);
 gboolean       csb_net_pattern_validate       (const char         *pattern,
                                                GError            **error);
 

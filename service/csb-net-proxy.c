@@ -3,7 +3,7 @@
  * One listening socket speaks three protocols, told apart by the first byte: SOCKS5
  * (0x05), HTTP CONNECT (for https), and plain HTTP with an absolute URI. Each
  * connection is checked against the policy by the name asked for; names allowed
- * only through a wildcard must resolve to public addresses. We connect to the
+ * only through a wildcard must resolve to public addresses, none of the host's own. We connect to the
  * address we checked (never re-resolve), then splice the two streams.
  *
  * Everything is asynchronous on the service's main loop: no thread per connection.
@@ -250,7 +250,8 @@ take_candidates (Conn  *conn,
                  GList *addresses)
 {
   for (GList *l = addresses; l != NULL; l = l->next)
-    if (conn->verdict == CSB_NET_ALLOW_EXACT || csb_net_address_is_public (l->data))
+    if (conn->verdict == CSB_NET_ALLOW_EXACT ||
+        (csb_net_address_is_public (l->data) && !csb_net_address_is_host_own (l->data)))
       conn->candidates = g_list_append (conn->candidates, g_object_ref (l->data));
   return conn->candidates != NULL;
 }
@@ -272,7 +273,7 @@ on_resolved (GObject      *source,
       return;
     }
   if (!take_candidates (conn, addresses))
-    conn_deny (conn, "it resolves to a private or local address");
+    conn_deny (conn, "it resolves to a private or local address, or the host's own");
   else
     connect_next (conn, NULL);
   g_resolver_free_addresses (addresses);
@@ -303,7 +304,7 @@ conn_decide (Conn *conn)
       GList one = { literal, NULL, NULL };
 
       if (!take_candidates (conn, &one))
-        conn_deny (conn, "a private or local address");
+        conn_deny (conn, "a private or local address, or the host's own");
       else
         connect_next (conn, NULL);
       return;

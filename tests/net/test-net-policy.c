@@ -2,6 +2,9 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <gio/gio.h>
 
 #include "csb-error.h"
@@ -96,6 +99,41 @@ test_addresses (void)
     }
 }
 
+/* Every address of this host's interfaces is its own, loopback included; one from
+ * TEST-NET-3 that no interface has is not. */
+static void
+test_host_own (void)
+{
+  struct ifaddrs *list = NULL;
+  guint seen = 0;
+
+  g_assert_cmpint (getifaddrs (&list), ==, 0);
+  for (struct ifaddrs *i = list; i != NULL; i = i->ifa_next)
+    {
+      g_autoptr(GSocketAddress) sa = NULL;
+
+      if (i->ifa_addr == NULL ||
+          (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
+        continue;
+      sa = g_socket_address_new_from_native (i->ifa_addr,
+                                             i->ifa_addr->sa_family == AF_INET
+                                             ? sizeof (struct sockaddr_in)
+                                             : sizeof (struct sockaddr_in6));
+      g_assert_true (csb_net_address_is_host_own (
+        g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (sa))));
+      seen++;
+    }
+  freeifaddrs (list);
+  g_assert_cmpuint (seen, >=, 1);
+  {
+    g_autoptr(GInetAddress) other = g_inet_address_new_from_string ("203.0.113.77");
+    g_autoptr(GInetAddress) mapped = g_inet_address_new_from_string ("::ffff:127.0.0.1");
+
+    g_assert_false (csb_net_address_is_host_own (other));
+    g_assert_true (csb_net_address_is_host_own (mapped));
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -104,5 +142,6 @@ main (int   argc,
   g_test_add_func ("/net/policy/patterns", test_patterns);
   g_test_add_func ("/net/policy/verdicts", test_verdicts);
   g_test_add_func ("/net/policy/addresses", test_addresses);
+  g_test_add_func ("/net/policy/host-own-addresses", test_host_own);
   return g_test_run ();
 }

@@ -4,6 +4,9 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
+
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -371,6 +374,48 @@ test_private_via_wildcard (Fixture       *fixture,
   g_assert_cmpuint (fixture->upstream_served, ==, 0);
 }
 
+/* A wildcard name that resolves to one of the host's own public addresses is
+ * refused as its loopback is: the proxy runs on the host, and would otherwise hand
+ * the sandbox every service the host listens with on all addresses. */
+static void
+test_host_own_via_wildcard (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  struct ifaddrs *list = NULL;
+  g_autofree char *own = NULL;
+  g_autofree char *request = NULL;
+  g_autofree char *reply = NULL;
+  g_autofree char *pattern = NULL;
+
+  g_assert_cmpint (getifaddrs (&list), ==, 0);
+  for (struct ifaddrs *i = list; i != NULL && own == NULL; i = i->ifa_next)
+    if (i->ifa_addr != NULL && i->ifa_addr->sa_family == AF_INET)
+      {
+        g_autoptr(GInetAddress) a =
+          g_inet_address_new_from_bytes ((guint8 *) &((struct sockaddr_in *) i->ifa_addr)->sin_addr,
+                                         G_SOCKET_FAMILY_IPV4);
+
+        if (csb_net_address_is_public (a))
+          own = g_inet_address_to_string (a);
+      }
+  freeifaddrs (list);
+  if (own == NULL)
+    {
+      g_test_skip ("this host has no IPv4 address that counts as public (its private "
+                   "ones are refused as private)");
+      return;
+    }
+  /* "*.0.2.2" for 192.0.2.2: the address matches only through a wildcard. */
+  pattern = g_strconcat ("*", strchr (own, '.'), NULL);
+  g_assert_true (csb_net_policy_add_allow (csb_net_proxy_get_policy (fixture->proxy), pattern,
+                                           NULL));
+  request = g_strdup_printf ("CONNECT %s:%u HTTP/1.1\r\n\r\n", own, fixture->upstream_port);
+  run_client (fixture, request, strlen (request), &reply);
+  g_assert_true (g_str_has_prefix (reply, "HTTP/1.1 403 Forbidden"));
+  g_assert_nonnull (strstr (reply, "the host's own"));
+  g_assert_cmpuint (fixture->upstream_served, ==, 0);
+}
+
 static void
 test_garbage (Fixture       *fixture,
               gconstpointer  data)
@@ -462,6 +507,7 @@ main (int   argc,
   ADD ("/net/proxy/denied", test_denied);
   ADD ("/net/proxy/socks5-denied", test_socks5_denied);
   ADD ("/net/proxy/private-via-wildcard", test_private_via_wildcard);
+  ADD ("/net/proxy/host-own-via-wildcard", test_host_own_via_wildcard);
   ADD ("/net/proxy/garbage", test_garbage);
   ADD ("/net/proxy/concurrent-1000", test_concurrent);
   return g_test_run ();
