@@ -14,7 +14,14 @@ G_DECLARE_FINAL_TYPE (CsbVmBackend, csb_vm_backend, CSB, VM_BACKEND, CsbBackend)
 char     *csb_vm_find_kernel     (GSettings   *settings,
                                   char       **out_modules_dir,
                                   GError     **error);
-/* "kvm" or "qemu" (TCG) for the vm-accel setting; probes /dev/kvm for 'auto'. */
-const char *csb_vm_choose_virt_type (GSettings *settings);
+/* "kvm" or "qemu" (TCG) for the vm-accel setting. For 'auto', KVM only where it
+ * is proven to boot: /dev/kvm runs a one-instruction guest, and @kernel with
+ * @initrd (when given) boots under KVM to our init's first console output. The
+ * boot's verdict is kept in memory and in the user's cache (per kernel and QEMU).
+ * Without @kernel, a verdict not yet known reads as TCG. Blocking (seconds: a
+ * worker thread). */
+const char *csb_vm_choose_virt_type (GSettings  *settings,
+                                     const char *kernel,
+                                     const char *initrd);
 
 G_END_DECLS
