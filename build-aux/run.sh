@@ -1,12 +1,18 @@
 #!/bin/bash
-# build-aux/run.sh [FOLDER] [claude args…] — set up and build, then run Claude Code in a
-# sandbox on FOLDER (default: the current folder) through the service.
+# build-aux/run.sh [--no-install] [FOLDER] [claude args…] — set up and build, then run
+# Claude Code in a sandbox on FOLDER (default: the current folder) through the service.
+#
+# When Claude Code is not installed, it is installed from npm into a prefix of the
+# user's own, ${XDG_DATA_HOME:-~/.local/share}/claude-sandbox/npm (where the service
+# looks for it), as the user who runs this script: never into /usr, never with sudo.
+# --no-install (or CSB_NO_INSTALL=1) refuses and stops instead.
 #
 # The service on the session bus is used when one is activatable there (an installed
 # claude-sandbox); otherwise the freshly built one is started on the session bus, or on
 # a private bus (dbus-run-session) when there is no session bus at all.
 #
 #   CSB_BUILD_DIR   build folder, default _build
+#   CSB_NO_INSTALL  1: never install Claude Code
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -euo pipefail
@@ -17,6 +23,15 @@ case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
 bus_name=org.example.ClaudeSandbox
 
 say () { printf 'run.sh: %s\n' "$*" >&2; }
+
+claude_package=@anthropic-ai/claude-code
+claude_prefix=${XDG_DATA_HOME:-$HOME/.local/share}/claude-sandbox/npm
+no_install=${CSB_NO_INSTALL:-0}
+if [ "${1:-}" = --no-install ]; then
+  no_install=1
+  shift
+fi
+export CSB_NO_INSTALL=$no_install   # for the re-run under dbus-run-session
 
 project=${1:-.}
 [ $# -gt 0 ] && shift
@@ -42,7 +57,8 @@ find_claude () {
   command -v claude 2>/dev/null && return 0
   for candidate in "$HOME/.local/bin/claude" "$HOME/.claude/local/claude" \
                    "${NPM_CONFIG_PREFIX:+$NPM_CONFIG_PREFIX/bin/claude}" \
-                   "$HOME/.npm-global/bin/claude" /usr/local/bin/claude; do
+                   "$HOME/.npm-global/bin/claude" "$claude_prefix/bin/claude" \
+                   /usr/local/bin/claude; do
     [ -n "$candidate" ] && [ -x "$candidate" ] && { echo "$candidate"; return 0; }
   done
   if [ -f "$HOME/.npmrc" ]; then
@@ -52,11 +68,32 @@ find_claude () {
   fi
   return 1
 }
+# Claude Code from npm into the user's own prefix, as this user.
+install_claude () {
+  say "Claude Code is not installed: installing it into $claude_prefix"
+  say "  (npm install -g --prefix $claude_prefix $claude_package; --no-install or"
+  say "  CSB_NO_INSTALL=1 to refuse; delete that folder to remove it)"
+  if ! command -v npm >/dev/null; then
+    say "npm is missing: install Debian's nodejs and npm (build-aux/setup.sh does, as root)"
+    return 1
+  fi
+  mkdir -p "$claude_prefix" &&
+    npm install -g --no-fund --no-audit --prefix "$claude_prefix" "$claude_package" >&2 &&
+    "$claude_prefix/bin/claude" --version >/dev/null || {
+      say "installing Claude Code failed (the npm output above says why)"
+      return 1
+    }
+  say "installed Claude Code $("$claude_prefix/bin/claude" --version 2>/dev/null) as $claude_prefix/bin/claude"
+}
 if ! find_claude >/dev/null; then
-  say "Claude Code is not installed. Install it, for example with:"
-  say "  npm install -g @anthropic-ai/claude-code"
-  say "  (without root: npm config set prefix ~/.npm-global, then the same command)"
-  exit 1
+  if [ "$no_install" = 1 ]; then
+    say "Claude Code is not installed, and --no-install (CSB_NO_INSTALL=1) says not to install it."
+    say "Install it yourself, for example:"
+    say "  npm install -g --prefix $claude_prefix $claude_package"
+    say "  (or Anthropic's native installer), then run this again"
+    exit 1
+  fi
+  install_claude || exit 1
 fi
 
 have_session_bus () {

@@ -85,6 +85,7 @@ find_claude_path (const char * const *environ,
   const char *path_env = g_environ_getenv ((char **) environ, "PATH");
   g_autofree char *npm_prefix = NULL;
   const char *npm_config_prefix = g_environ_getenv ((char **) environ, "NPM_CONFIG_PREFIX");
+  const char *data_home = g_environ_getenv ((char **) environ, "XDG_DATA_HOME");
   g_autoptr(GPtrArray) candidates = g_ptr_array_new_with_free_func (g_free);
 
   if (configured != NULL && *configured != '\0')
@@ -106,6 +107,13 @@ find_claude_path (const char * const *environ,
     g_ptr_array_add (candidates, g_build_filename (npm_prefix, "bin", "claude", NULL));
   g_ptr_array_add (candidates, g_build_filename (home, ".npm-global", "bin", "claude", NULL));
   g_ptr_array_add (candidates, g_build_filename (home, ".npm", "bin", "claude", NULL));
+  /* Where build-aux/run.sh installs it when missing: an npm prefix of the user's own. */
+  if (data_home != NULL && g_path_is_absolute (data_home))
+    g_ptr_array_add (candidates, g_build_filename (data_home, "claude-sandbox", "npm", "bin",
+                                                   "claude", NULL));
+  else
+    g_ptr_array_add (candidates, g_build_filename (home, ".local", "share", "claude-sandbox",
+                                                   "npm", "bin", "claude", NULL));
   g_ptr_array_add (candidates, g_strdup ("/usr/local/bin/claude"));
   g_ptr_array_add (candidates, g_strdup ("/usr/bin/claude"));
 
@@ -159,9 +167,11 @@ csb_claude_install_find (const char * const *environ,
       else
         g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND,
                      "Claude Code (claude) is not installed: it is not on PATH, in "
-                     "~/.local/bin, ~/.npm-global/bin, the npm prefix or /usr/local/bin. "
-                     "Install it (npm install -g @anthropic-ai/claude-code, or Anthropic's "
-                     "native installer) or set the claude-path setting");
+                     "~/.local/bin, ~/.npm-global/bin, the npm prefix, "
+                     "~/.local/share/claude-sandbox/npm/bin or /usr/local/bin. Install it "
+                     "(build-aux/run.sh does, or: npm install -g --prefix "
+                     "~/.local/share/claude-sandbox/npm @anthropic-ai/claude-code, or "
+                     "Anthropic's native installer) or set the claude-path setting");
       return NULL;
     }
 

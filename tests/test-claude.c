@@ -16,6 +16,7 @@ typedef enum
   FIND_ON_PATH,        /* the service's PATH has claude's folder */
   FIND_NPM_GLOBAL,     /* ~/.npm-global/bin/claude */
   FIND_NPMRC_PREFIX,   /* prefix=… in ~/.npmrc */
+  FIND_OWN_PREFIX,     /* $XDG_DATA_HOME/claude-sandbox/npm, where run.sh installs it */
 } FindMode;
 
 typedef struct
@@ -62,6 +63,19 @@ test_version (Fixture      *f,
       /* The service's home (a test folder) gets ~/.npm-global/bin/claude, as
        * `npm install -g` with prefix ~/.npm-global makes it. */
       g_autofree char *bin = g_build_filename (f->bus.dirs.home, ".npm-global", "bin", NULL);
+      g_autofree char *link = g_build_filename (bin, "claude", NULL);
+      g_autofree char *target = realpath (claude, NULL);
+
+      g_assert_nonnull (target);
+      g_assert_cmpint (g_mkdir_with_parents (bin, 0755), ==, 0);
+      g_assert_cmpint (symlink (target, link), ==, 0);
+    }
+  else if (mode == FIND_OWN_PREFIX)
+    {
+      /* As build-aux/run.sh installs it: npm install -g --prefix
+       * $XDG_DATA_HOME/claude-sandbox/npm (the test's XDG_DATA_HOME). */
+      g_autofree char *bin = g_build_filename (f->bus.dirs.data, "claude-sandbox", "npm", "bin",
+                                               NULL);
       g_autofree char *link = g_build_filename (bin, "claude", NULL);
       g_autofree char *target = realpath (claude, NULL);
 
@@ -318,6 +332,7 @@ main (int   argc,
   ADD ("/sandbox/claude/version/on-path", FIND_ON_PATH, test_version);
   ADD ("/sandbox/claude/version/npm-global", FIND_NPM_GLOBAL, test_version);
   ADD ("/sandbox/claude/version/npmrc-prefix", FIND_NPMRC_PREFIX, test_version);
+  ADD ("/sandbox/claude/version/run-sh-prefix", FIND_OWN_PREFIX, test_version);
   ADD ("/sandbox/claude/gdbus-example", FIND_ON_PATH, test_gdbus_example);
   ADD ("/sandbox/claude/home", FIND_ON_PATH, test_claude_home);
   ADD ("/sandbox/claude/agent/filtered-network", FIND_ON_PATH, test_agent);
