@@ -2,7 +2,9 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <json-glib/json-glib.h>
 
@@ -16,6 +18,14 @@ struct _CsbTestClaudeApi
   guint16      port;
 };
 
+/* The stand-in shares the test's stderr: it must not outlive a test that aborts (the
+ * test runner would wait for that pipe to close). */
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
 CsbTestClaudeApi *
 csb_test_claude_api_start (const char *script_json,
                            GError    **error)
@@ -25,6 +35,7 @@ csb_test_claude_api_start (const char *script_json,
   g_autofree char *script = NULL;
   g_autofree char *line = NULL;
   g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
 
   self->dir = g_dir_make_tmp ("csb-claude-api-XXXXXX", error);
   if (self->dir == NULL)
@@ -33,8 +44,10 @@ csb_test_claude_api_start (const char *script_json,
   self->log = g_build_filename (self->dir, "requests.jsonl", NULL);
   if (!g_file_set_contents (script, script_json, -1, error))
     return NULL;
-  self->process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, error, "python3", standin,
-                                    script, self->log, NULL);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  self->process = g_subprocess_launcher_spawn (launcher, error, "python3", standin, script,
+                                               self->log, NULL);
   if (self->process == NULL)
     return NULL;
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (self->process));
