@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-glib/json-glib.h>
+
 #include "csb-test-claude-api.h"
 #include "csb-test-utils.h"
 
@@ -164,14 +166,17 @@ test_agent (Fixture      *f,
 
 /* ---- the CLI ---------------------------------------------------------------------------- */
 
+/* The CLI with @args, and @setenv ("NAME=VALUE", or NULL) added to our environment. */
 static gboolean
-run_cli (const char * const *args,
-         char              **out,
-         char              **err,
-         int                *exit_status)
+run_cli_env (const char * const *args,
+             const char         *setenv,
+             char              **out,
+             char              **err,
+             int                *exit_status)
 {
   const char *cli = g_getenv ("CSB_TEST_CLI");
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GError) error = NULL;
 
@@ -187,9 +192,16 @@ run_cli (const char * const *args,
   g_ptr_array_add (argv, NULL);
 
   /* No terminal anywhere: the CLI hands the sandbox its pipes. */
-  process = g_subprocess_newv ((const char * const *) argv->pdata,
-                               G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                               G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                       G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                       G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  if (setenv != NULL)
+    {
+      g_autofree char *name = g_strndup (setenv, strchr (setenv, '=') - setenv);
+
+      g_subprocess_launcher_setenv (launcher, name, strchr (setenv, '=') + 1, TRUE);
+    }
+  process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (process, NULL, NULL, out, err, &error);
   g_assert_no_error (error);
@@ -197,6 +209,15 @@ run_cli (const char * const *args,
   g_assert_true (g_subprocess_get_if_exited (process));
   *exit_status = g_subprocess_get_exit_status (process);
   return TRUE;
+}
+
+static gboolean
+run_cli (const char * const *args,
+         char              **out,
+         char              **err,
+         int                *exit_status)
+{
+  return run_cli_env (args, NULL, out, err, exit_status);
 }
 
 static void
@@ -319,6 +340,118 @@ test_claude_home (Fixture      *f,
   g_assert_null (strstr (host_json, "projects"));
 }
 
+static JsonNode *
+parse_json (const char *text)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+
+  json_parser_load_from_data (parser, text, -1, &error);
+  g_assert_no_error (error);
+  return json_node_ref (json_parser_get_root (parser));
+}
+
+/* --list --json, --backends --json and --complete-ids: the documented shapes. */
+static void
+test_cli_json (Fixture      *f,
+               gconstpointer data)
+{
+  const char * const launch[] = {
+    "--no-network", "--name", "json \"test\"", "--command", f->project, "--",
+    "sh", "-c", "exit 3", NULL
+  };
+  const char * const list[] = { "--list", "--json", NULL };
+  const char * const backends[] = { "--backends", "--json", NULL };
+  const char * const ids[] = { "--complete-ids", NULL };
+  const char * const bad[] = { "--json", f->project, NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  JsonArray *array;
+  JsonObject *sandbox = NULL;
+  gboolean bwrap_available = FALSE;
+  int status;
+
+  if (!run_cli (launch, &out, &err, &status))
+    return;
+  g_assert_cmpint (status, ==, 3);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  g_assert_true (run_cli (list, &out, &err, &status));
+  g_assert_cmpint (status, ==, 0);
+  root = parse_json (out);
+  array = json_object_get_array_member (json_node_get_object (root), "sandboxes");
+  g_assert_cmpuint (json_array_get_length (array), ==, 1);
+  sandbox = json_array_get_object_element (array, 0);
+  g_assert_cmpstr (json_object_get_string_member (sandbox, "name"), ==, "json \"test\"");
+  g_assert_cmpstr (json_object_get_string_member (sandbox, "backend"), ==, "bwrap");
+  g_assert_cmpstr (json_object_get_string_member (sandbox, "project_dir"), ==, f->project);
+  g_assert_cmpstr (json_object_get_string_member (sandbox, "state"), ==, "exited");
+  g_assert_cmpint (json_object_get_int_member (sandbox, "exit_status"), ==, 3);
+  g_assert_false (json_object_get_boolean_member (sandbox, "network"));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (sandbox, "command")),
+                    ==, 3);
+  g_assert_true (g_str_has_suffix (json_object_get_string_member (sandbox, "object_path"),
+                                   json_object_get_string_member (sandbox, "id")));
+  g_assert_cmpint (json_object_get_int_member (sandbox, "started_at_us"), >, 0);
+  for (const char * const *m = (const char * const[]) { "error", "pid", "network_allow",
+         "denied_connections", "gh_token", "display", "protections", "plants", NULL };
+       *m != NULL; m++)
+    g_assert_true (json_object_has_member (sandbox, *m));
+
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_true (run_cli (ids, &out, &err, &status));
+  g_assert_cmpint (status, ==, 0);
+  {
+    g_autofree char *expected = g_strconcat (json_object_get_string_member (sandbox, "id"),
+                                             "\n", NULL);
+    g_assert_cmpstr (out, ==, expected);
+  }
+
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_clear_pointer (&root, json_node_unref);
+  g_assert_true (run_cli (backends, &out, &err, &status));
+  g_assert_cmpint (status, ==, 0);
+  root = parse_json (out);
+  array = json_object_get_array_member (json_node_get_object (root), "backends");
+  g_assert_cmpuint (json_array_get_length (array), >=, 3);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      JsonObject *backend = json_array_get_object_element (array, i);
+
+      g_assert_true (json_object_has_member (backend, "detail"));
+      if (g_str_equal (json_object_get_string_member (backend, "name"), "bwrap"))
+        bwrap_available = json_object_get_boolean_member (backend, "available");
+    }
+  g_assert_true (bwrap_available);
+
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_true (run_cli (bad, &out, &err, &status));
+  g_assert_cmpint (status, ==, 2);
+}
+
+/* NO_COLOR (https://no-color.org) of the user reaches the program inside. */
+static void
+test_cli_no_color (Fixture      *f,
+                   gconstpointer data)
+{
+  const char * const args[] = {
+    "--no-network", "--command", f->project, "--", "sh", "-c", "echo \"nc=$NO_COLOR\"", NULL
+  };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int status;
+
+  if (!run_cli_env (args, "NO_COLOR=1", &out, &err, &status))
+    return;
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (out, ==, "nc=1\n");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -339,6 +472,8 @@ main (int   argc,
   ADD ("/sandbox/cli/command", FIND_ON_PATH, test_cli_command);
   ADD ("/sandbox/cli/claude-version", FIND_ON_PATH, test_cli_claude_version);
   ADD ("/sandbox/cli/no-network", FIND_ON_PATH, test_cli_no_network);
+  ADD ("/sandbox/cli/json", FIND_ON_PATH, test_cli_json);
+  ADD ("/sandbox/cli/no-color", FIND_ON_PATH, test_cli_no_color);
 #undef ADD
 
   return g_test_run ();

@@ -21,6 +21,7 @@
 #include <gio/gunixfdlist.h>
 #include <glib/gi18n.h>
 #include <glib-unix.h>
+#include <json-glib/json-glib.h>
 
 #include "csb-cli-common.h"
 #include "csb-cli-session.h"
@@ -50,6 +51,9 @@ static int opt_vm_memory = -1;
 static int opt_vm_cpus = -1;
 static char *opt_vm_image;
 static gboolean opt_list;
+static gboolean opt_backends;
+static gboolean opt_json;
+static gboolean opt_complete_ids;
 static char *opt_attach;
 static char *opt_stop;
 static char *opt_remove;
@@ -115,6 +119,12 @@ static const GOptionEntry launch_entries[] = {
 static const GOptionEntry manage_entries[] = {
   { "list", 0, 0, G_OPTION_ARG_NONE, &opt_list,
     N_("List the sandboxes, running and ended"), NULL },
+  { "backends", 0, 0, G_OPTION_ARG_NONE, &opt_backends,
+    N_("List the backends and whether they can run here"), NULL },
+  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
+    N_("With --list or --backends: print JSON (see claude-sandbox(1) for its shape)"), NULL },
+  /* For shell completion: the sandbox IDs, one a line. */
+  { "complete-ids", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_complete_ids, NULL, NULL },
   { "attach", 0, 0, G_OPTION_ARG_STRING, &opt_attach,
     N_("Attach to the terminal of a sandbox"), N_("ID") },
   { "stop", 0, 0, G_OPTION_ARG_STRING, &opt_stop,
@@ -342,6 +352,12 @@ build_options (GVariantBuilder *options,
       add_env_from_host (&env, "LANG");
       have_env = g_getenv ("TERM") || g_getenv ("COLORTERM") || g_getenv ("LANG");
     }
+  /* The user's wish for no colours (https://no-color.org) holds inside too. */
+  if (g_getenv ("NO_COLOR") != NULL && *g_getenv ("NO_COLOR") != '\0')
+    {
+      add_env_from_host (&env, "NO_COLOR");
+      have_env = TRUE;
+    }
   for (guint i = 0; opt_env != NULL && opt_env[i] != NULL; i++)
     {
       const char *eq = strchr (opt_env[i], '=');
@@ -514,16 +530,14 @@ print_padded (const char *text,
   g_print ("%s%*s  ", text, (int) (width > len ? width - len : 0), "");
 }
 
-static int
-run_list (GDBusConnection *bus)
+/* The service's sandboxes, oldest first; NULL (the error told) if it cannot say. */
+static GPtrArray *
+list_sandboxes (void)
 {
   g_autoptr(GDBusObjectManager) object_manager = NULL;
   g_autoptr(GPtrArray) sandboxes = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GPtrArray) states = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GError) error = NULL;
   GList *objects;
-  const char *headers[] = { _("ID"), _("STATE"), _("BACKEND"), _("NAME"), _("PROJECT") };
-  guint widths[G_N_ELEMENTS (headers)];
 
   object_manager = csb_dbus_object_manager_client_new_for_bus_sync (
     G_BUS_TYPE_SESSION, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE, BUS_NAME, MANAGER_PATH,
@@ -531,7 +545,7 @@ run_list (GDBusConnection *bus)
   if (object_manager == NULL)
     {
       csb_cli_print_dbus_error (error);
-      return EXIT_FAILURE;
+      return NULL;
     }
 
   objects = g_dbus_object_manager_get_objects (object_manager);
@@ -544,6 +558,131 @@ run_list (GDBusConnection *bus)
     }
   g_list_free_full (objects, g_object_unref);
   g_ptr_array_sort (sandboxes, compare_started_at);
+  return g_steal_pointer (&sandboxes);
+}
+
+static int
+print_json (JsonBuilder *builder)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = json_builder_get_root (builder);
+  g_autofree char *text = NULL;
+
+  json_generator_set_pretty (generator, TRUE);
+  json_generator_set_indent (generator, 2);
+  json_generator_set_root (generator, root);
+  text = json_generator_to_data (generator, NULL);
+  g_print ("%s\n", text);
+  return EXIT_SUCCESS;
+}
+
+static void
+add_string_member (JsonBuilder *builder,
+                   const char  *name,
+                   const char  *value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_string_value (builder, or_empty (value));
+}
+
+static void
+add_strv_member (JsonBuilder        *builder,
+                 const char         *name,
+                 const char * const *values)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_begin_array (builder);
+  for (guint i = 0; values != NULL && values[i] != NULL; i++)
+    json_builder_add_string_value (builder, values[i]);
+  json_builder_end_array (builder);
+}
+
+/* The shape is a contract with scripts (claude-sandbox(1), JSON OUTPUT): add members,
+ * never rename or retype one. */
+static int
+print_list_json (GPtrArray *sandboxes)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "sandboxes");
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < sandboxes->len; i++)
+    {
+      CsbDBusSandbox *sandbox = g_ptr_array_index (sandboxes, i);
+      const char *state = csb_dbus_sandbox_get_state (sandbox);
+      GVariant *plants = csb_dbus_sandbox_get_plants (sandbox);
+
+      json_builder_begin_object (builder);
+      add_string_member (builder, "id", csb_dbus_sandbox_get_id (sandbox));
+      add_string_member (builder, "object_path",
+                         g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox)));
+      add_string_member (builder, "name", csb_dbus_sandbox_get_name (sandbox));
+      add_string_member (builder, "backend", csb_dbus_sandbox_get_backend (sandbox));
+      add_string_member (builder, "project_dir", csb_dbus_sandbox_get_project_dir (sandbox));
+      add_strv_member (builder, "command", csb_dbus_sandbox_get_command (sandbox));
+      add_string_member (builder, "state", state);
+      json_builder_set_member_name (builder, "exit_status");
+      if (csb_cli_state_has_ended (state) && csb_dbus_sandbox_get_exit_status (sandbox) >= 0)
+        json_builder_add_int_value (builder, csb_dbus_sandbox_get_exit_status (sandbox));
+      else
+        json_builder_add_null_value (builder);
+      add_string_member (builder, "error", csb_dbus_sandbox_get_error (sandbox));
+      json_builder_set_member_name (builder, "pid");
+      json_builder_add_int_value (builder, csb_dbus_sandbox_get_pid (sandbox));
+      json_builder_set_member_name (builder, "started_at_us");
+      json_builder_add_int_value (builder, (gint64) csb_dbus_sandbox_get_started_at (sandbox));
+      json_builder_set_member_name (builder, "network");
+      json_builder_add_boolean_value (builder, csb_dbus_sandbox_get_network (sandbox));
+      add_strv_member (builder, "network_allow", csb_dbus_sandbox_get_network_allow (sandbox));
+      json_builder_set_member_name (builder, "denied_connections");
+      json_builder_add_int_value (builder, csb_dbus_sandbox_get_denied_connections (sandbox));
+      json_builder_set_member_name (builder, "gh_token");
+      json_builder_add_boolean_value (builder, csb_dbus_sandbox_get_gh_token (sandbox));
+      add_string_member (builder, "display", csb_dbus_sandbox_get_display (sandbox));
+      add_strv_member (builder, "protections", csb_dbus_sandbox_get_protections (sandbox));
+      json_builder_set_member_name (builder, "plants");
+      json_builder_begin_array (builder);
+      if (plants != NULL && g_variant_is_of_type (plants, G_VARIANT_TYPE ("a(ss)")))
+        {
+          GVariantIter iter;
+          const char *path, *why;
+
+          g_variant_iter_init (&iter, plants);
+          while (g_variant_iter_next (&iter, "(&s&s)", &path, &why))
+            {
+              json_builder_begin_object (builder);
+              add_string_member (builder, "path", path);
+              add_string_member (builder, "why", why);
+              json_builder_end_object (builder);
+            }
+        }
+      json_builder_end_array (builder);
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  return print_json (builder);
+}
+
+static int
+run_list (GDBusConnection *bus)
+{
+  g_autoptr(GPtrArray) sandboxes = list_sandboxes ();
+  g_autoptr(GPtrArray) states = g_ptr_array_new_with_free_func (g_free);
+  const char *headers[] = { _("ID"), _("STATE"), _("BACKEND"), _("NAME"), _("PROJECT") };
+  guint widths[G_N_ELEMENTS (headers)];
+
+  if (sandboxes == NULL)
+    return EXIT_FAILURE;
+  if (opt_json)
+    return print_list_json (sandboxes);
+  if (opt_complete_ids)
+    {
+      for (guint i = 0; i < sandboxes->len; i++)
+        g_print ("%s\n", or_empty (csb_dbus_sandbox_get_id (g_ptr_array_index (sandboxes, i))));
+      return EXIT_SUCCESS;
+    }
 
   for (guint c = 0; c < G_N_ELEMENTS (headers); c++)
     widths[c] = g_utf8_strlen (headers[c], -1);
@@ -584,6 +723,49 @@ run_list (GDBusConnection *bus)
       g_print ("%s\n", or_empty (csb_dbus_sandbox_get_project_dir (sandbox)));
     }
   return EXIT_SUCCESS;
+}
+
+static int
+run_backends (GDBusConnection *bus)
+{
+  g_autoptr(CsbDBusManager) manager = NULL;
+  g_autoptr(GVariant) backends = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  GVariantIter iter;
+  const char *name, *detail;
+  gboolean available;
+
+  manager = csb_dbus_manager_proxy_new_sync (bus, G_DBUS_PROXY_FLAGS_NONE, BUS_NAME,
+                                             MANAGER_PATH, NULL, &error);
+  if (manager == NULL || !csb_dbus_manager_call_get_backends_sync (manager, &backends, NULL,
+                                                                   &error))
+    {
+      csb_cli_print_dbus_error (error);
+      return EXIT_FAILURE;
+    }
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "backends");
+  json_builder_begin_array (builder);
+  g_variant_iter_init (&iter, backends);
+  while (g_variant_iter_next (&iter, "(&sb&s)", &name, &available, &detail))
+    {
+      if (!opt_json)
+        {
+          g_print ("%-10s %-4s %s\n", name, available ? _("yes") : _("no"), detail);
+          continue;
+        }
+      json_builder_begin_object (builder);
+      add_string_member (builder, "name", name);
+      json_builder_set_member_name (builder, "available");
+      json_builder_add_boolean_value (builder, available);
+      add_string_member (builder, "detail", detail);
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+  return opt_json ? print_json (builder) : EXIT_SUCCESS;
 }
 
 static int
@@ -710,6 +892,7 @@ main (int   argc,
       "  claude-sandbox --shell --backend=vm ~/src/project\n"
       "  claude-sandbox --no-network --command ~/src/project -- make test\n"
       "  claude-sandbox --list\n"
+      "  claude-sandbox --list --json | jq -r '.sandboxes[] | select(.state == \"running\") | .id'\n"
       "\n"
       "--command (-c) runs the arguments after PROJECT-DIR (a \"--\" right after it is\n"
       "dropped) instead of claude; --shell runs your shell and takes no arguments.\n"
@@ -750,22 +933,29 @@ main (int   argc,
 
   rest = argv + 1;
   n_rest = argc - 1;
-  n_actions = !!opt_list + !!opt_attach + !!opt_stop + !!opt_remove;
+  if (opt_complete_ids)
+    opt_list = TRUE;
+  n_actions = !!opt_list + !!opt_backends + !!opt_attach + !!opt_stop + !!opt_remove;
   if (n_actions > 1)
-    return usage_error (_("--list, --attach, --stop and --remove cannot be combined"));
+    return usage_error (_("--list, --backends, --attach, --stop and --remove cannot be "
+                          "combined"));
+  if (opt_json && !opt_list && !opt_backends)
+    return usage_error (_("--json goes with --list or --backends"));
   if (n_actions == 1)
     {
       if (n_rest > 0)
         return usage_error (_("unexpected argument '%s'"), rest[0]);
       if (launch_options_given ())
-        return usage_error (_("launch options cannot be combined with --list, --attach, "
-                              "--stop or --remove"));
+        return usage_error (_("launch options cannot be combined with --list, --backends, "
+                              "--attach, --stop or --remove"));
       if (opt_raw && !opt_attach)
         return usage_error (_("--raw goes with a launch or --attach"));
       if ((bus = connect_to_service ()) == NULL)
         return opt_attach ? CSB_CLI_EXIT_FAILED : EXIT_FAILURE;
       if (opt_list)
         return run_list (bus);
+      if (opt_backends)
+        return run_backends (bus);
       if (opt_attach)
         return run_attach (bus, opt_attach);
       if (opt_stop)
