@@ -49,7 +49,9 @@
 #define SO_PEERPIDFD 77
 #endif
 
-static gboolean
+/* 1 if @pid shares our namespace @name, 0 if not, -1 if it cannot be told (the
+ * process is gone, or a zombie). */
+static int
 same_namespace (pid_t       pid,
                 const char *name)
 {
@@ -57,8 +59,9 @@ same_namespace (pid_t       pid,
   g_autofree char *ours_path = g_strdup_printf ("/proc/self/ns/%s", name);
   struct stat theirs, ours;
 
-  return stat (theirs_path, &theirs) == 0 && stat (ours_path, &ours) == 0 &&
-         theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
+  if (stat (theirs_path, &theirs) != 0 || stat (ours_path, &ours) != 0)
+    return -1;
+  return theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino;
 }
 
 /* When @pid started, in clock ticks since boot (field 22 of its stat); 0 if unknown. */
@@ -104,6 +107,7 @@ csb_peer_check_host (int      socket_fd,
   struct ucred cred;
   socklen_t len = sizeof cred;
   int pidfd = -1;
+  int user, mnt;
   gboolean ok;
   guint64 now_ticks = 0;
 
@@ -137,10 +141,13 @@ csb_peer_check_host (int      socket_fd,
         }
     }
 
-  if (!same_namespace (cred.pid, "user"))
+  if ((user = same_namespace (cred.pid, "user")) < 0 ||
+      (mnt = same_namespace (cred.pid, "mnt")) < 0)
+    ok = refuse (error, "peer pid %d is gone", (int) cred.pid);
+  else if (!user)
     ok = refuse (error, "peer pid %d is in another user namespace (a sandbox)",
                  (int) cred.pid);
-  else if (!same_namespace (cred.pid, "mnt"))
+  else if (!mnt)
     ok = refuse (error, "peer pid %d is in another mount namespace", (int) cred.pid);
   /* Still that process (alive or a zombie, not reaped): what /proc showed was its. */
   else if (syscall (SYS_pidfd_send_signal, pidfd, 0, NULL, 0) != 0)
