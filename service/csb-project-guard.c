@@ -313,16 +313,15 @@ collect_git_modules (Collect    *c,
           !S_ISDIR (st.st_mode))
         continue;
       path = g_build_filename (dir, de->d_name, NULL);
-      if (faccessat (dirfd (d), de->d_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-        {
-          g_autofree char *head = g_build_filename (de->d_name, "HEAD", NULL);
-          struct stat hst;
+      {
+        g_autofree char *head = g_build_filename (de->d_name, "HEAD", NULL);
+        struct stat hst;
 
-          if (fstatat (dirfd (d), head, &hst, AT_SYMLINK_NOFOLLOW) == 0)
-            collect_git_dir (c, path, FALSE, depth + 1);
-          else
-            collect_git_modules (c, path, depth + 1);
-        }
+        if (fstatat (dirfd (d), head, &hst, AT_SYMLINK_NOFOLLOW) == 0)
+          collect_git_dir (c, path, FALSE, depth + 1);
+        else
+          collect_git_modules (c, path, depth + 1);
+      }
     }
   closedir (d);
 }
@@ -802,15 +801,14 @@ stamp_git_children (Snapshot   *s,
           fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
           !S_ISDIR (st.st_mode))
         continue;
-      if (faccessat (dirfd (d), de->d_name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-        {
-          g_autofree char *head = g_build_filename (de->d_name, "HEAD", NULL);
+      {
+        g_autofree char *head = g_build_filename (de->d_name, "HEAD", NULL);
 
-          if (fstatat (dirfd (d), head, &st, AT_SYMLINK_NOFOLLOW) == 0)
-            stamp_git_dir (s, dirfd (d), path, de->d_name, depth + 1);
-          else
-            stamp_git_children (s, dirfd (d), path, de->d_name, depth + 1);
-        }
+        if (fstatat (dirfd (d), head, &st, AT_SYMLINK_NOFOLLOW) == 0)
+          stamp_git_dir (s, dirfd (d), path, de->d_name, depth + 1);
+        else
+          stamp_git_children (s, dirfd (d), path, de->d_name, depth + 1);
+      }
     }
   closedir (d);
 }
