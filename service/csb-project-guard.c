@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -931,6 +932,63 @@ csb_project_guard_snapshot (int project_fd)
   g_return_val_if_fail (project_fd >= 0, NULL);
   walk (project_fd, visit_snapshot, &s);
   return s.stamps;
+}
+
+GBytes *
+csb_project_guard_snapshot_to_bytes (GHashTable *snapshot)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_return_val_if_fail (snapshot != NULL, NULL);
+
+  g_hash_table_iter_init (&iter, snapshot);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      const Stamp *stamp = value;
+
+      g_string_append_printf (out, "%o %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %"
+                              G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %s",
+                              (guint) stamp->mode, (guint64) stamp->dev, (guint64) stamp->ino,
+                              (gint64) stamp->size, stamp->mtime_ns, stamp->ctime_ns,
+                              (const char *) key);
+      g_string_append_c (out, '\0');
+    }
+  return g_string_free_to_bytes (g_steal_pointer (&out));
+}
+
+GHashTable *
+csb_project_guard_snapshot_from_bytes (GBytes *bytes)
+{
+  g_autoptr(GHashTable) stamps = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  gsize len;
+  const char *data = g_bytes_get_data (bytes, &len);
+  const char *end = data + len;
+
+  if (len > 0 && data[len - 1] != '\0')
+    return NULL;
+  for (const char *p = data; p < end; p += strlen (p) + 1)
+    {
+      Stamp stamp = { 0 };
+      guint mode;
+      guint64 dev, ino;
+      gint64 size;
+      int path_at = -1;
+
+      if (g_hash_table_size (stamps) >= 8 * CSB_GUARD_MAX_DIRS ||
+          sscanf (p, "%o %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GINT64_FORMAT " %"
+                  G_GINT64_FORMAT " %" G_GINT64_FORMAT " %n", &mode, &dev, &ino, &size,
+                  &stamp.mtime_ns, &stamp.ctime_ns, &path_at) != 6 ||
+          path_at <= 0 || p[path_at] == '\0')
+        return NULL;
+      stamp.mode = mode;
+      stamp.dev = dev;
+      stamp.ino = ino;
+      stamp.size = size;
+      g_hash_table_replace (stamps, g_strdup (p + path_at), g_memdup2 (&stamp, sizeof stamp));
+    }
+  return g_steal_pointer (&stamps);
 }
 
 /* What in a git config makes git run a program of its choosing. */

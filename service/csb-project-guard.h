@@ -67,6 +67,11 @@ GPtrArray *csb_project_guard_prepare (int          project_fd,
 /* The files of the kinds that run later outside (see the README's list), each
  * with its size, mtime and inode, links not followed: a table path → stamp. */
 GHashTable *csb_project_guard_snapshot (int        project_fd);
+/* A snapshot as NUL-separated records and back (a restarted service compares with
+ * the snapshot of the start); NULL for data that is not one. */
+GBytes     *csb_project_guard_snapshot_to_bytes   (GHashTable *snapshot);
+GHashTable *csb_project_guard_snapshot_from_bytes (GBytes     *bytes);
+
 /* What is new or changed in @now compared with @before, as CsbPlant (element-type). */
 GPtrArray  *csb_project_guard_compare  (int         project_fd,
                                         GHashTable *before,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <gio/gunixfdlist.h>
 #include <gio/gunixoutputstream.h>
@@ -29,6 +30,9 @@
 #define TERMINAL_DRAIN_MS 1000
 /* In the state folder while the sandbox runs: what a restarted service reads. */
 #define RECORD_NAME "sandbox.json"
+/* Beside it: the project as it was at the start, for the plants' comparison. */
+#define SNAPSHOT_NAME "plants-snapshot"
+#define SNAPSHOT_MAX_BYTES (16 * 1024 * 1024)
 /* How often a running sandbox's project is scanned for plants. A scan is a bounded
  * walk (csb-project-guard.c): a few milliseconds on a big tree. */
 #define PLANT_SCAN_INTERVAL_S 10
@@ -273,14 +277,58 @@ start_live_scans (CsbSandbox *self)
     self->scan_id = g_timeout_add_seconds (PLANT_SCAN_INTERVAL_S, on_scan_timeout, self);
 }
 
+typedef struct
+{
+  int   project_fd;
+  char *path;
+} AdoptedSnapshot;
+
+static void
+adopted_snapshot_free (AdoptedSnapshot *data)
+{
+  g_free (data->path);
+  g_free (data);
+}
+
+/* The snapshot the previous service took at the start, or, if there is none
+ * (or not one this service can read), one taken now. */
 static void
 snapshot_thread (GTask        *task,
                  gpointer      source_object,
                  gpointer      task_data,
                  GCancellable *cancellable)
 {
-  g_task_return_pointer (task, csb_project_guard_snapshot (GPOINTER_TO_INT (task_data)),
-                         (GDestroyNotify) g_hash_table_unref);
+  AdoptedSnapshot *data = task_data;
+  GHashTable *snapshot = NULL;
+  g_autofree char *contents = NULL;
+  gsize len;
+  struct stat st;
+  int fd = open (data->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+  if (fd >= 0 && fstat (fd, &st) == 0 && S_ISREG (st.st_mode) &&
+      st.st_size <= SNAPSHOT_MAX_BYTES)
+    {
+      /* Read, not mapped: a file truncated meanwhile must not SIGBUS us. */
+      contents = g_malloc (st.st_size + 1);
+      len = 0;
+      while (len < (gsize) st.st_size)
+        {
+          gssize n = read (fd, contents + len, st.st_size - len);
+          if (n <= 0)
+            break;
+          len += n;
+        }
+      if (len == (gsize) st.st_size)
+        {
+          g_autoptr(GBytes) bytes = g_bytes_new_static (contents, len);
+          snapshot = csb_project_guard_snapshot_from_bytes (bytes);
+        }
+    }
+  if (fd >= 0)
+    close (fd);
+  if (snapshot == NULL)
+    snapshot = csb_project_guard_snapshot (data->project_fd);
+  g_task_return_pointer (task, snapshot, (GDestroyNotify) g_hash_table_unref);
 }
 
 static void
@@ -454,6 +502,18 @@ prepare_thread (GTask        *task,
                                                          &prepared->snapshot);
   else
     prepared->snapshot = csb_project_guard_snapshot (prepared->project_fd);
+  {
+    g_autoptr(GBytes) bytes = csb_project_guard_snapshot_to_bytes (prepared->snapshot);
+    g_autofree char *path = g_build_filename (spec->state_dir, SNAPSHOT_NAME, NULL);
+    g_autoptr(GError) local_error = NULL;
+    gsize len;
+    const char *data = g_bytes_get_data (bytes, &len);
+
+    /* For a restarted service; without it, one compares with the project as it
+     * finds it. */
+    if (!csb_file_replace (path, data ? data : "", len, 0600, FALSE, &local_error))
+      g_message ("sandbox %s: %s", spec->id, local_error->message);
+  }
   g_task_return_pointer (task, prepared, (GDestroyNotify) prepared_free);
 }
 
@@ -1343,14 +1403,17 @@ csb_sandbox_adopt (const char *state_dir,
                    net_error->message);
     }
   csb_dbus_sandbox_set_state (CSB_DBUS_SANDBOX (self), "running");
-  /* What the previous service saw at the start is lost: plants are counted from now. */
+  /* Plants are counted from the start, with the snapshot the previous service left. */
   self->project_fd = open (self->spec->project_dir,
                            O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (self->project_fd >= 0)
     {
       g_autoptr(GTask) task = g_task_new (self, NULL, on_adopted_snapshot, NULL);
+      AdoptedSnapshot *data = g_new0 (AdoptedSnapshot, 1);
 
-      g_task_set_task_data (task, GINT_TO_POINTER (self->project_fd), NULL);
+      data->project_fd = self->project_fd;
+      data->path = g_build_filename (state_dir, SNAPSHOT_NAME, NULL);
+      g_task_set_task_data (task, data, (GDestroyNotify) adopted_snapshot_free);
       g_task_run_in_thread (task, snapshot_thread);
     }
   g_message ("sandbox %s taken over (pid %u) on %s", id,

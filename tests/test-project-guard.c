@@ -256,6 +256,38 @@ test_plants (Fixture      *f,
   g_assert_null (find_plant (plants, ".vscode/settings.json"));
 }
 
+/* A snapshot survives a restart of the service through its state folder. */
+static void
+test_snapshot_bytes (Fixture      *f,
+                     gconstpointer data)
+{
+  g_autoptr(GHashTable) before = NULL;
+  g_autoptr(GHashTable) back = NULL;
+  g_autoptr(GHashTable) after = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GBytes) bad = g_bytes_new_static ("644 1 2 3 4 5", 13);
+  g_autoptr(GPtrArray) none = NULL;
+  g_autoptr(GPtrArray) plants = NULL;
+
+  write_in (f, ".mcp.json", "{}\n");
+  write_in (f, "a b\nc/.envrc", "x\n");
+  before = csb_project_guard_snapshot (f->fd);
+  g_assert_cmpuint (g_hash_table_size (before), ==, 2);
+  bytes = csb_project_guard_snapshot_to_bytes (before);
+  back = csb_project_guard_snapshot_from_bytes (bytes);
+  g_assert_nonnull (back);
+  g_assert_cmpuint (g_hash_table_size (back), ==, 2);
+  none = csb_project_guard_compare (f->fd, back, before);
+  g_assert_cmpuint (none->len, ==, 0);
+  g_assert_null (csb_project_guard_snapshot_from_bytes (bad));
+
+  write_in (f, "a b\nc/.envrc", "changed, longer\n");
+  after = csb_project_guard_snapshot (f->fd);
+  plants = csb_project_guard_compare (f->fd, back, after);
+  g_assert_nonnull (find_plant (plants, "a b\nc/.envrc"));
+  g_assert_null (find_plant (plants, ".mcp.json"));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -265,5 +297,7 @@ main (int    argc,
   g_test_add ("/project-guard/entries", Fixture, NULL, setup, test_entries, teardown);
   g_test_add ("/project-guard/refused", Fixture, NULL, setup, test_refused, teardown);
   g_test_add ("/project-guard/plants", Fixture, NULL, setup, test_plants, teardown);
+  g_test_add ("/project-guard/snapshot-bytes", Fixture, NULL, setup, test_snapshot_bytes,
+              teardown);
   return g_test_run ();
 }

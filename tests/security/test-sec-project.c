@@ -329,6 +329,12 @@ test_plants_reported (CsbSecFixture *fixture,
 }
 
 static gboolean
+file_exists (gpointer data)
+{
+  return g_file_test (data, G_FILE_TEST_EXISTS);
+}
+
+static gboolean
 has_mcp_plant (gpointer data)
 {
   CsbDBusSandbox *sandbox = data;
@@ -356,6 +362,35 @@ test_plants_live (CsbSecFixture *fixture,
   close (run->stdin_fd);
   run->stdin_fd = -1;
   g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+}
+
+/* What a sandbox plants while no service runs is reported by the next service,
+ * which compares with the snapshot the first one took at the start. */
+static void
+test_plants_after_restart (CsbSecFixture *fixture,
+                           gconstpointer  data)
+{
+  g_autofree char *go = g_build_filename (fixture->project, "go", NULL);
+  g_autofree char *planted = g_build_filename (fixture->project, "planted", NULL);
+  g_autofree char *end = g_build_filename (fixture->project, "end", NULL);
+  g_autofree char *script = g_strdup_printf (
+    "while [ ! -e %s ]; do sleep 0.05; done; echo '{}' > .mcp.json; touch %s; "
+    "while [ ! -e %s ]; do sleep 0.05; done", go, planted, end);
+  const char * const argv[] = { "/bin/sh", "-c", script, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+
+  run = csb_test_launch_pty (&fixture->bus, fixture->project, argv, NULL, &error);
+  g_assert_no_error (error);
+  csb_test_bus_crash_service (&fixture->bus);
+  csb_test_write_file (go, "", 0644);
+  g_assert_true (csb_test_run_until (file_exists, planted, CSB_TEST_TIMEOUT_MS));
+
+  sandbox = csb_test_bus_sandbox_after_restart (&fixture->bus, run->object_path);
+  csb_test_write_file (end, "", 0644);
+  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  assert_plant (csb_dbus_sandbox_get_plants (sandbox), ".mcp.json", "new: MCP");
 }
 
 /* The CLI warns at the exit, on stderr, listing what was planted. */
@@ -416,5 +451,7 @@ main (int    argc,
               test_plants_live, teardown);
   g_test_add ("/security/project/plants-cli", CsbSecFixture, NULL, setup,
               test_plants_cli, teardown);
+  g_test_add ("/security/project/plants-after-restart", CsbSecFixture, NULL, setup,
+              test_plants_after_restart, teardown);
   return g_test_run ();
 }
