@@ -74,9 +74,10 @@ start_ticks (pid_t pid)
 
   if (!g_file_get_contents (path, &text, NULL, NULL) || (p = strrchr (text, ')')) == NULL)
     return 0;
-  /* After the command's ")": field 3 (state) on; the start time is field 22. */
+  /* After the command's ")" comes the space before field 3 (the state); each step
+   * moves to the space before the next field, up to the start time, field 22. */
   p++;
-  for (int field = 2; field < 22 && p != NULL; field++)
+  for (int field = 3; field < 22 && p != NULL; field++)
     p = strchr (p + 1, ' ');
   return p != NULL ? g_ascii_strtoull (p + 1, NULL, 10) : 0;
 }
@@ -100,9 +101,10 @@ refuse (GError    **error,
   return FALSE;
 }
 
-gboolean
-csb_peer_check_host (int      socket_fd,
-                     GError **error)
+static gboolean
+check_host (int      socket_fd,
+            gboolean peer_pidfd,
+            GError **error)
 {
   struct ucred cred;
   socklen_t len = sizeof cred;
@@ -120,13 +122,13 @@ csb_peer_check_host (int      socket_fd,
     return refuse (error, "the peer's process is not visible here");
 
   len = sizeof pidfd;
-  if (getsockopt (socket_fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0)
+  if (!peer_pidfd || getsockopt (socket_fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0)
     {
       struct timespec ts;
 
       pidfd = -1;
       /* Any other answer than "not known to this kernel": the peer is gone. */
-      if (errno != ENOPROTOOPT)
+      if (peer_pidfd && errno != ENOPROTOOPT)
         return refuse (error, "peer pid %d is gone: %s", (int) cred.pid, g_strerror (errno));
       if (clock_gettime (CLOCK_BOOTTIME, &ts) == 0)
         now_ticks = (guint64) ts.tv_sec * sysconf (_SC_CLK_TCK) +
@@ -156,4 +158,19 @@ csb_peer_check_host (int      socket_fd,
     ok = TRUE;
   close (pidfd);
   return ok;
+}
+
+gboolean
+csb_peer_check_host (int      socket_fd,
+                     GError **error)
+{
+  return check_host (socket_fd, TRUE, error);
+}
+
+/* The same as kernels before 6.5 (no SO_PEERPIDFD) do it, for tests on newer ones. */
+gboolean
+csb_peer_check_host_without_peer_pidfd (int      socket_fd,
+                                        GError **error)
+{
+  return check_host (socket_fd, FALSE, error);
 }

@@ -10,4 +10,7 @@ G_BEGIN_DECLS
 gboolean csb_peer_check_host (int      socket_fd,
                               GError **error);
 
+gboolean csb_peer_check_host_without_peer_pidfd (int      socket_fd,
+                                                 GError **error);
+
 G_END_DECLS

@@ -19,14 +19,24 @@
 #include "csb-peer.h"
 #include "csb-test-utils.h"
 
+typedef gboolean (*CheckFunc) (int socket_fd, GError **error);
+
+/* Each case runs with SO_PEERPIDFD (Linux 6.5) and without, as on older kernels. */
+static CheckFunc
+check_of (gconstpointer data)
+{
+  return GPOINTER_TO_INT (data) ? csb_peer_check_host_without_peer_pidfd
+                                : csb_peer_check_host;
+}
+
 static void
-test_peer_host (void)
+test_peer_host (gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   int pair[2];
 
   g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), ==, 0);
-  g_assert_true (csb_peer_check_host (pair[0], &error));
+  g_assert_true (check_of (data) (pair[0], &error));
   g_assert_no_error (error);
   close (pair[0]);
   close (pair[1]);
@@ -84,13 +94,13 @@ connect_from_child (gboolean  new_userns,
 }
 
 static void
-test_peer_other_userns (void)
+test_peer_other_userns (gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   int hold, status;
   pid_t child;
   int fd = connect_from_child (TRUE, FALSE, &child, &hold);
-  gboolean ok = csb_peer_check_host (fd, &error);
+  gboolean ok = check_of (data) (fd, &error);
 
   close (hold);
   g_assert_cmpint (waitpid (child, &status, 0), ==, child);
@@ -108,7 +118,7 @@ test_peer_other_userns (void)
 }
 
 static void
-test_peer_gone (void)
+test_peer_gone (gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   int hold, status;
@@ -118,7 +128,7 @@ test_peer_gone (void)
   /* Reaped: its pid is free for anyone; what connected is not there to vouch for. */
   g_assert_cmpint (waitpid (child, &status, 0), ==, child);
   close (hold);
-  g_assert_false (csb_peer_check_host (fd, &error));
+  g_assert_false (check_of (data) (fd, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED);
   g_test_message ("%s", error->message);
   g_assert_nonnull (strstr (error->message, "gone"));
@@ -172,9 +182,17 @@ main (int   argc,
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add_func ("/unit/peer/host", test_peer_host);
-  g_test_add_func ("/unit/peer/other-user-namespace", test_peer_other_userns);
-  g_test_add_func ("/unit/peer/gone", test_peer_gone);
+  for (int old = 0; old <= 1; old++)
+    {
+      const char *kind = old ? "without-peer-pidfd" : "peer-pidfd";
+      g_autofree char *host = g_strdup_printf ("/unit/peer/%s/host", kind);
+      g_autofree char *userns = g_strdup_printf ("/unit/peer/%s/other-user-namespace", kind);
+      g_autofree char *gone = g_strdup_printf ("/unit/peer/%s/gone", kind);
+
+      g_test_add_data_func (host, GINT_TO_POINTER (old), test_peer_host);
+      g_test_add_data_func (userns, GINT_TO_POINTER (old), test_peer_other_userns);
+      g_test_add_data_func (gone, GINT_TO_POINTER (old), test_peer_gone);
+    }
   g_test_add_func ("/unit/private-dir", test_private_dir);
   return g_test_run ();
 }
