@@ -28,6 +28,7 @@ struct _CsbApplication
   GCancellable       *owner_cancellable;  /* the object manager being made */
   guint               name_watch;
   GHashTable         *stop_requested;     /* object paths the user asked to stop */
+  GHashTable         *launch_options;     /* object path → the a{sv} it was started with */
 };
 
 G_DEFINE_FINAL_TYPE (CsbApplication, csb_application, ADW_TYPE_APPLICATION)
@@ -102,6 +103,38 @@ csb_application_error_message (const GError *error)
   copy = g_error_copy (error);
   g_dbus_error_strip_remote_error (copy);
   return g_steal_pointer (&copy->message);
+}
+
+GVariant *
+csb_application_get_sandbox_options (CsbApplication *self,
+                                     CsbDBusSandbox *sandbox)
+{
+  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
+  GVariant *known;
+  g_autoptr(GVariant) base = NULL;
+  g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (NULL);
+  const char * const *allow;
+
+  g_return_val_if_fail (CSB_IS_APPLICATION (self), NULL);
+  g_return_val_if_fail (CSB_DBUS_IS_SANDBOX (sandbox), NULL);
+
+  known = g_hash_table_lookup (self->launch_options, path);
+  if (known != NULL)
+    return g_variant_ref (known);
+
+  /* Started elsewhere (the CLI, an earlier run of the app): what the sandbox says of
+   * itself, the project's options for the rest. */
+  base = csb_application_get_project_options (self, csb_dbus_sandbox_get_project_dir (sandbox));
+  if (base == NULL)
+    base = csb_application_get_default_options (self);
+  g_variant_dict_init (&dict, base);
+  g_variant_dict_insert (&dict, "backend", "s", csb_dbus_sandbox_get_backend (sandbox));
+  g_variant_dict_insert (&dict, "network", "b", csb_dbus_sandbox_get_network (sandbox));
+  g_variant_dict_insert (&dict, "gh-token", "b", csb_dbus_sandbox_get_gh_token (sandbox));
+  allow = csb_dbus_sandbox_get_network_allow (sandbox);
+  if (allow != NULL && allow[0] != NULL)
+    g_variant_dict_insert_value (&dict, "network-allow", g_variant_new_strv (allow, -1));
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
 }
 
 gboolean
@@ -228,6 +261,7 @@ typedef struct
 {
   char     *project_dir;
   GVariant *options;
+  gboolean  remember;
 } LaunchData;
 
 static void
@@ -240,7 +274,8 @@ launch_data_free (LaunchData *data)
 
 /* The service rejects what does not apply, so send only what does. */
 static GVariant *
-options_for_service (GVariant *options)
+options_for_service (GVariant *options,
+                     gboolean  has_command)
 {
   g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   const char *backend = NULL;
@@ -252,7 +287,9 @@ options_for_service (GVariant *options)
   g_variant_iter_init (&iter, options);
   while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
     {
-      if (!g_str_has_prefix (key, "vm-") || g_strcmp0 (backend, "vm") == 0)
+      /* "shell" picks the command; a given command is the shell already. */
+      if ((!g_str_has_prefix (key, "vm-") || g_strcmp0 (backend, "vm") == 0) &&
+          !(has_command && g_strcmp0 (key, "shell") == 0))
         g_variant_builder_add (&builder, "{sv}", key, value);
       g_variant_unref (value);
     }
@@ -276,13 +313,17 @@ on_launch_done (GObject      *source,
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  csb_application_remember_project (self, data->project_dir, data->options);
+  if (data->remember)
+    csb_application_remember_project (self, data->project_dir, data->options);
+  g_hash_table_insert (self->launch_options, g_strdup (object_path),
+                       g_variant_ref (data->options));
   g_task_return_pointer (task, g_steal_pointer (&object_path), g_free);
 }
 
 void
 csb_application_launch_async (CsbApplication      *self,
                               const char          *project_dir,
+                              const char * const  *command,
                               GVariant            *options,
                               GCancellable        *cancellable,
                               GAsyncReadyCallback  callback,
@@ -315,12 +356,15 @@ csb_application_launch_async (CsbApplication      *self,
   data = g_new0 (LaunchData, 1);
   data->project_dir = g_strdup (project_dir);
   data->options = g_variant_ref (owned);
+  /* A command of its own is a repeat of one sandbox, not the project's new choice. */
+  data->remember = command == NULL || command[0] == NULL;
   g_task_set_task_data (task, data, (GDestroyNotify) launch_data_free);
 
   /* An empty command runs the service's default: Claude Code. */
-  csb_dbus_manager_call_launch (self->manager, project_dir, no_command,
-                                options_for_service (owned), NULL, cancellable,
-                                on_launch_done, g_steal_pointer (&task));
+  csb_dbus_manager_call_launch (self->manager, project_dir,
+                                command != NULL ? command : no_command,
+                                options_for_service (owned, command != NULL && command[0] != NULL),
+                                NULL, cancellable, on_launch_done, g_steal_pointer (&task));
 }
 
 char *
@@ -670,6 +714,7 @@ csb_application_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->object_manager, self);
   g_clear_object (&self->object_manager);
   g_clear_pointer (&self->stop_requested, g_hash_table_unref);
+  g_clear_pointer (&self->launch_options, g_hash_table_unref);
   g_clear_object (&self->manager);
   g_clear_object (&self->settings);
   g_clear_object (&self->service_settings);
@@ -718,6 +763,8 @@ static void
 csb_application_init (CsbApplication *self)
 {
   self->stop_requested = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->launch_options = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                (GDestroyNotify) g_variant_unref);
   g_application_add_main_option_entries (G_APPLICATION (self), main_entries);
   g_application_set_option_context_parameter_string (G_APPLICATION (self), NULL);
   g_application_set_option_context_summary (G_APPLICATION (self),

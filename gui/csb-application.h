@@ -21,6 +21,10 @@ CsbApplication     *csb_application_new                  (void);
  * service brings a new object manager. */
 GDBusObjectManager *csb_application_get_object_manager   (CsbApplication      *self);
 gboolean            csb_application_get_service_running  (CsbApplication      *self);
+/* The options @sandbox was started with (a{sv}, new reference): as this app
+ * started it, else what it says of itself with the project's options. */
+GVariant           *csb_application_get_sandbox_options  (CsbApplication      *self,
+                                                          CsbDBusSandbox      *sandbox);
 /* The user asked @object_path to stop: its end needs no notification. */
 void                csb_application_note_stop_requested  (CsbApplication      *self,
                                                           const char          *object_path);
@@ -39,11 +43,14 @@ void                csb_application_remember_project     (CsbApplication      *s
                                                           const char          *project_dir,
                                                           GVariant            *options);
 
-/* Starts a sandbox on @project_dir; remembers the folder as recent and
- * @options (a{sv}, floating reference taken; NULL: the project's saved
- * options, else the service's defaults) as the project's options. */
+/* Starts a sandbox on @project_dir running @command (NULL or empty: the
+ * service's default, or the shell with the "shell" option); without a command,
+ * remembers the folder as recent and @options (a{sv}, floating reference
+ * taken; NULL: the project's saved options, else the service's defaults) as
+ * the project's options. */
 void                csb_application_launch_async         (CsbApplication      *self,
                                                           const char          *project_dir,
+                                                          const char * const  *command,
                                                           GVariant            *options,
                                                           GCancellable        *cancellable,
                                                           GAsyncReadyCallback  callback,

@@ -39,6 +39,7 @@ struct _CsbTerminalPage
   char               *title;
   gboolean            busy;
   gboolean            gone;       /* the service no longer lists the sandbox */
+  gboolean            want_focus; /* the terminal takes the focus once it shows */
 };
 
 G_DEFINE_FINAL_TYPE (CsbTerminalPage, csb_terminal_page, ADW_TYPE_BIN)
@@ -306,6 +307,11 @@ update (CsbTerminalPage *self)
 
   /* A VM shows its console only once it has one; until then, progress. */
   gtk_stack_set_visible_child_name (self->stack, vm_booting ? "starting" : "terminal");
+  if (!vm_booting && self->want_focus)
+    {
+      self->want_focus = FALSE;
+      gtk_widget_grab_focus (GTK_WIDGET (self->terminal));
+    }
   if (vm_booting && self->pulse_timeout == 0)
     self->pulse_timeout = g_timeout_add (100, on_pulse, self);
   else if (!vm_booting)
@@ -339,10 +345,9 @@ update (CsbTerminalPage *self)
           text = g_strdup_printf (_("The sandbox ended. %s"), exit);
         }
       gtk_label_set_label (self->ended_label, text);
-      gtk_actionable_set_action_target (GTK_ACTIONABLE (self->restart_button), "s",
-                                        csb_dbus_sandbox_get_project_dir (self->sandbox));
+      gtk_actionable_set_action_target (GTK_ACTIONABLE (self->restart_button), "s", path);
       gtk_actionable_set_action_target (GTK_ACTIONABLE (self->remove_button), "s", path);
-      gtk_actionable_set_action_name (GTK_ACTIONABLE (self->restart_button), "app.launch");
+      gtk_actionable_set_action_name (GTK_ACTIONABLE (self->restart_button), "win.start-again");
       gtk_actionable_set_action_name (GTK_ACTIONABLE (self->remove_button), "win.remove");
       gtk_info_bar_set_revealed (self->ended_bar, TRUE);
     }
@@ -387,6 +392,17 @@ csb_terminal_page_set_sandbox (CsbTerminalPage *self,
   if (again)
     vte_terminal_reset (VTE_TERMINAL (self->terminal), TRUE, TRUE);
   attach (self);
+}
+
+void
+csb_terminal_page_focus (CsbTerminalPage *self)
+{
+  g_return_if_fail (CSB_IS_TERMINAL_PAGE (self));
+
+  if (g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "terminal") == 0)
+    gtk_widget_grab_focus (GTK_WIDGET (self->terminal));
+  else
+    self->want_focus = TRUE;
 }
 
 void

@@ -18,6 +18,8 @@ CsbDBusSandbox *csb_terminal_page_get_sandbox  (CsbTerminalPage *self);
 /* The same sandbox as a new instance of the service lists it: attaches again. */
 void            csb_terminal_page_set_sandbox  (CsbTerminalPage *self,
                                                 CsbDBusSandbox  *sandbox);
+/* Gives the terminal the keyboard focus, now or once it shows (a VM boots first). */
+void            csb_terminal_page_focus        (CsbTerminalPage *self);
 /* The service no longer lists the sandbox: the page shows it ended. */
 void            csb_terminal_page_set_gone     (CsbTerminalPage *self);
 gboolean        csb_terminal_page_get_ended    (CsbTerminalPage *self);

@@ -370,6 +370,8 @@ csb_window_show_sandbox (CsbWindow  *self,
   adw_tab_view_set_selected_page (self->tab_view, tab);
   update_terminals_stack (self);
   adw_view_stack_set_visible_child_name (self->view_stack, "terminals");
+  /* Typing goes to the sandbox at once (once a VM's console shows, if it boots). */
+  csb_terminal_page_focus (CSB_TERMINAL_PAGE (adw_tab_page_get_child (tab)));
 }
 
 GtkWidget *
@@ -444,6 +446,7 @@ on_launched (GObject      *source,
 static void
 launch_with_options (CsbWindow           *self,
                      const char          *project_dir,
+                     const char * const  *command,
                      GVariant            *options,
                      GAsyncReadyCallback  callback,
                      gpointer             user_data)
@@ -451,8 +454,8 @@ launch_with_options (CsbWindow           *self,
   GTask *task = g_task_new (self, self->cancellable, callback, user_data);
 
   g_task_set_source_tag (task, csb_window_launch);
-  csb_application_launch_async (self->application, project_dir, options, self->cancellable,
-                                on_launched, task);
+  csb_application_launch_async (self->application, project_dir, command, options,
+                                self->cancellable, on_launched, task);
 }
 
 void
@@ -464,7 +467,7 @@ csb_window_launch (CsbWindow           *self,
   g_return_if_fail (CSB_IS_WINDOW (self));
   g_return_if_fail (project_dir != NULL);
 
-  launch_with_options (self, project_dir, NULL, callback, user_data);
+  launch_with_options (self, project_dir, NULL, NULL, callback, user_data);
 }
 
 char *
@@ -558,7 +561,8 @@ launch_action (GtkWidget  *widget,
 
   if (folder == NULL)
     return;
-  launch_with_options (self, folder, csb_launch_page_get_options (self->launch_page), NULL, NULL);
+  launch_with_options (self, folder, NULL, csb_launch_page_get_options (self->launch_page), NULL,
+                       NULL);
 }
 
 static void
@@ -606,6 +610,31 @@ open_terminal_action (GtkWidget  *widget,
                       GVariant   *parameter)
 {
   csb_window_show_sandbox (CSB_WINDOW (widget), g_variant_get_string (parameter, NULL));
+}
+
+/* The same command with the same options as that sandbox, not the project's latest. */
+static void
+start_again_action (GtkWidget  *widget,
+                    const char *action_name,
+                    GVariant   *parameter)
+{
+  CsbWindow *self = CSB_WINDOW (widget);
+  const char *path = g_variant_get_string (parameter, NULL);
+  CsbDBusSandbox *sandbox = NULL;
+  AdwTabPage *tab = find_tab (self, path);
+  GtkWidget *row = g_hash_table_lookup (self->rows, path);
+  g_autoptr(GVariant) options = NULL;
+
+  if (tab != NULL)
+    sandbox = csb_terminal_page_get_sandbox (CSB_TERMINAL_PAGE (adw_tab_page_get_child (tab)));
+  else if (row != NULL)
+    sandbox = csb_sandbox_row_get_sandbox (CSB_SANDBOX_ROW (row));
+  if (sandbox == NULL)
+    return;
+  options = csb_application_get_sandbox_options (self->application, sandbox);
+  launch_with_options (self, csb_dbus_sandbox_get_project_dir (sandbox),
+                       csb_dbus_sandbox_get_command (sandbox),
+                       options, NULL, NULL);
 }
 
 static void
@@ -888,6 +917,7 @@ csb_window_class_init (CsbWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.stop", "s", stop_action);
   gtk_widget_class_install_action (widget_class, "win.remove", "s", remove_action);
   gtk_widget_class_install_action (widget_class, "win.reconnect", NULL, reconnect_action);
+  gtk_widget_class_install_action (widget_class, "win.start-again", "s", start_again_action);
 }
 
 static void

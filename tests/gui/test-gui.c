@@ -428,6 +428,16 @@ set_service_idle_timeout (guint seconds)
   g_settings_sync ();
 }
 
+static gboolean
+terminal_has_focus (gpointer data)
+{
+  GtkWidget *page = csb_window_find_terminal (window, data);
+
+  return page != NULL &&
+         gtk_window_get_focus (GTK_WINDOW (window)) ==
+           GTK_WIDGET (csb_terminal_page_get_terminal (CSB_TERMINAL_PAGE (page)));
+}
+
 /* ---- the cases ------------------------------------------------------------------------------ */
 
 static void
@@ -478,6 +488,8 @@ test_launch_from_window (void)
   g_assert_true (csb_test_run_until (row_shows, &row_wait, CSB_TEST_TIMEOUT_MS));
   g_assert_nonnull (csb_window_find_terminal (window, launched_path));
   g_assert_cmpstr (csb_window_get_visible_page (window), ==, "terminals");
+  /* What the user types next goes to the sandbox. */
+  g_assert_true (csb_test_run_until (terminal_has_focus, launched_path, CSB_TEST_TIMEOUT_MS));
 
   /* The project is remembered, with its options. */
   {
@@ -672,6 +684,76 @@ test_launch_app_action (void)
   type_into (path, "exit 3\r");
   g_assert_true (wait_bus_state (project, "exited"));
   g_assert_cmpint (csb_dbus_sandbox_get_exit_status (sandbox), ==, 3);
+}
+
+/* Another sandbox on @project_dir than @not_path, as the service lists it. */
+static CsbDBusSandbox *
+other_sandbox_for (const char *project_dir,
+                   const char *not_path)
+{
+  GList *objects = g_dbus_object_manager_get_objects (bus.object_manager);
+  CsbDBusSandbox *found = NULL;
+
+  for (GList *l = objects; l != NULL; l = l->next)
+    {
+      CsbDBusSandbox *sandbox = csb_dbus_object_peek_sandbox (l->data);
+
+      if (sandbox != NULL && found == NULL &&
+          g_strcmp0 (csb_dbus_sandbox_get_project_dir (sandbox), project_dir) == 0 &&
+          g_strcmp0 (g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox)), not_path) != 0)
+        found = g_object_ref (sandbox);
+    }
+  g_list_free_full (objects, g_object_unref);
+  return found;
+}
+
+static gboolean
+other_sandbox_runs (gpointer data)
+{
+  const char * const *args = data;
+  g_autoptr(CsbDBusSandbox) sandbox = other_sandbox_for (args[0], args[1]);
+
+  return sandbox != NULL && g_strcmp0 (csb_dbus_sandbox_get_state (sandbox), "running") == 0;
+}
+
+/* "Start Again" on an ended shell starts that shell again, whatever the project's
+ * options became since (here: Claude Code, not the shell). */
+static void
+test_start_again (void)
+{
+  g_autofree char *project = csb_test_make_project (&bus.dirs, "tea-timer");
+  g_autoptr(CsbDBusSandbox) first = NULL;
+  g_autoptr(CsbDBusSandbox) again = NULL;
+  g_autofree char *path = NULL;
+  const char *args[2] = { project, NULL };
+  GVariant *options;
+
+  options = g_variant_new_parsed ("{'shell': <true>, 'network': <false>}");
+  csb_application_remember_project (app, project, options);
+  g_action_group_activate_action (G_ACTION_GROUP (app), "launch", g_variant_new_string (project));
+  g_assert_true (wait_bus_state (project, "running"));
+  first = bus_sandbox_for (project);
+  path = g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (first)));
+  g_assert_true (csb_test_run_until (terminal_has_focus, path, CSB_TEST_TIMEOUT_MS));
+  type_into (path, "exit 0\r");
+  g_assert_true (wait_bus_state (project, "exited"));
+
+  /* Later, the project is set to Claude Code with the network. */
+  csb_application_remember_project (app, project,
+                                    g_variant_new_parsed ("{'shell': <false>, 'network': <true>}"));
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.start-again", "s", path);
+  args[1] = path;
+  g_assert_true (csb_test_run_until (other_sandbox_runs, args, CSB_TEST_TIMEOUT_MS));
+  again = other_sandbox_for (project, path);
+  g_assert_cmpstrv (csb_dbus_sandbox_get_command (again), csb_dbus_sandbox_get_command (first));
+  g_assert_false (csb_dbus_sandbox_get_network (again));
+  /* Its terminal is in front, with the keyboard. */
+  g_assert_true (csb_test_run_until (terminal_has_focus,
+                                     (gpointer) g_dbus_proxy_get_object_path (G_DBUS_PROXY (again)),
+                                     CSB_TEST_TIMEOUT_MS));
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.stop", "s",
+                              g_dbus_proxy_get_object_path (G_DBUS_PROXY (again)));
+  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, again, CSB_TEST_TIMEOUT_MS));
 }
 
 static void
@@ -900,6 +982,7 @@ main (int   argc,
   g_test_add_func ("/gui/window/stop-and-remove", test_stop);
   g_test_add_func ("/gui/command-line/launch", test_launch_command_line);
   g_test_add_func ("/gui/app-action/launch", test_launch_app_action);
+  g_test_add_func ("/gui/app-action/start-again", test_start_again);
   g_test_add_func ("/gui/pin/desktop-file", test_pin);
   g_test_add_func ("/gui/service/missing-message", test_service_missing_message);
   g_test_add_func ("/gui/service/killed", test_service_killed);
