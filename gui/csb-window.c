@@ -33,6 +33,8 @@ struct _CsbWindow
   GCancellable         *cancellable;
   char                 *show_when_added;  /* object path whose terminal to show once known */
   gboolean              service_lost;     /* it stopped while sandboxes ran */
+  AdwMessageDialog     *question;         /* the open close-tab or quit question */
+  gboolean              close_confirmed;
 };
 
 G_DEFINE_FINAL_TYPE (CsbWindow, csb_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -793,6 +795,174 @@ on_drop (GtkDropTarget *target,
   return TRUE;
 }
 
+/* ---- closing: ask before leaving a running sandbox --------------------------------------- */
+
+static const char *
+sandbox_title (CsbDBusSandbox *sandbox)
+{
+  return csb_dbus_sandbox_get_name (sandbox);
+}
+
+static gboolean
+sandbox_is_active (CsbDBusSandbox *sandbox)
+{
+  const char *state = csb_dbus_sandbox_get_state (sandbox);
+
+  return g_strcmp0 (state, "exited") != 0 && g_strcmp0 (state, "failed") != 0;
+}
+
+static void
+on_close_tab_response (AdwMessageDialog *dialog,
+                       const char       *response,
+                       gpointer          user_data)
+{
+  CsbWindow *self = CSB_WINDOW (gtk_window_get_transient_for (GTK_WINDOW (dialog)));
+  AdwTabPage *tab = user_data;
+  CsbTerminalPage *page = CSB_TERMINAL_PAGE (adw_tab_page_get_child (tab));
+
+  /* One answer: closing the dialog afterwards must not answer again. */
+  g_signal_handlers_disconnect_by_func (dialog, on_close_tab_response, user_data);
+  g_clear_weak_pointer (&self->question);
+
+  if (g_strcmp0 (response, "stop") == 0)
+    gtk_widget_activate_action (GTK_WIDGET (self), "win.stop", "s",
+                                g_dbus_proxy_get_object_path (G_DBUS_PROXY (csb_terminal_page_get_sandbox (page))));
+  adw_tab_view_close_page_finish (self->tab_view, tab, g_strcmp0 (response, "cancel") != 0);
+  if (g_strcmp0 (response, "detach") == 0)
+    csb_window_add_toast (self, _("The sandbox keeps running: find it under Sandboxes"));
+}
+
+static gboolean
+on_close_page (AdwTabView *view,
+               AdwTabPage *tab,
+               CsbWindow  *self)
+{
+  CsbTerminalPage *page = CSB_TERMINAL_PAGE (adw_tab_page_get_child (tab));
+  CsbDBusSandbox *sandbox = csb_terminal_page_get_sandbox (page);
+  g_autofree char *body = NULL;
+  AdwMessageDialog *dialog;
+
+  if (csb_terminal_page_get_ended (page) || !sandbox_is_active (sandbox) ||
+      self->object_manager == NULL || self->question != NULL)
+    {
+      adw_tab_view_close_page_finish (view, tab, self->question == NULL);
+      return GDK_EVENT_STOP;
+    }
+
+  /* Translators: %s is what runs in the sandbox ("Claude", "Shell"…) */
+  body = g_strdup_printf (_("“%s” is still running. Detach to leave it running: you find it "
+                            "again under Sandboxes, and open its terminal from there."),
+                          sandbox_title (sandbox));
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self),
+                                                      _("Leave the Sandbox Running?"), body));
+  adw_message_dialog_add_responses (dialog,
+                                    "cancel", _("_Cancel"),
+                                    "stop", _("_Stop"),
+                                    "detach", _("_Detach"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (dialog, "stop", ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_response_appearance (dialog, "detach", ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response (dialog, "detach");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+  g_signal_connect_object (dialog, "response", G_CALLBACK (on_close_tab_response), tab, 0);
+  g_set_weak_pointer (&self->question, dialog);
+  gtk_window_present (GTK_WINDOW (dialog));
+  return GDK_EVENT_STOP;
+}
+
+static guint
+count_active_tabs (CsbWindow *self)
+{
+  int n = adw_tab_view_get_n_pages (self->tab_view);
+  guint active = 0;
+
+  for (int i = 0; i < n; i++)
+    {
+      CsbTerminalPage *page = CSB_TERMINAL_PAGE (adw_tab_page_get_child (adw_tab_view_get_nth_page (self->tab_view, i)));
+
+      if (!csb_terminal_page_get_ended (page) && sandbox_is_active (csb_terminal_page_get_sandbox (page)))
+        active++;
+    }
+  return active;
+}
+
+static void
+on_quit_response (AdwMessageDialog *dialog,
+                  const char       *response,
+                  gpointer          user_data)
+{
+  CsbWindow *self = user_data;
+
+  g_signal_handlers_disconnect_by_func (dialog, on_quit_response, user_data);
+  g_clear_weak_pointer (&self->question);
+  if (g_strcmp0 (response, "cancel") == 0)
+    return;
+  if (g_strcmp0 (response, "stop") == 0)
+    {
+      int n = adw_tab_view_get_n_pages (self->tab_view);
+
+      for (int i = 0; i < n; i++)
+        {
+          CsbTerminalPage *page = CSB_TERMINAL_PAGE (adw_tab_page_get_child (adw_tab_view_get_nth_page (self->tab_view, i)));
+          CsbDBusSandbox *sandbox = csb_terminal_page_get_sandbox (page);
+
+          if (!csb_terminal_page_get_ended (page) && sandbox_is_active (sandbox))
+            {
+              const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
+
+              csb_application_note_stop_requested (self->application, path);
+              /* Sent without waiting for the answer: the window goes. */
+              g_dbus_proxy_call (G_DBUS_PROXY (sandbox), "Stop", NULL, G_DBUS_CALL_FLAGS_NONE, -1,
+                                 NULL, NULL, NULL);
+            }
+        }
+    }
+  self->close_confirmed = TRUE;
+  gtk_window_close (GTK_WINDOW (self));
+}
+
+/* TRUE if the window asked the user first (and closes itself if they agree). */
+static gboolean
+ask_before_closing (CsbWindow *self)
+{
+  guint active = count_active_tabs (self);
+  g_autofree char *body = NULL;
+  AdwMessageDialog *dialog;
+
+  if (self->close_confirmed || active == 0 || self->object_manager == NULL)
+    return FALSE;
+  if (self->question != NULL)
+    return TRUE;
+  body = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                       "A sandbox is still running. Detach to leave it running: "
+                                       "the app lists it again under Sandboxes when you open it.",
+                                       "%u sandboxes are still running. Detach to leave them "
+                                       "running: the app lists them again under Sandboxes when "
+                                       "you open it.", active), active);
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self),
+                                                      _("Leave the Sandboxes Running?"), body));
+  adw_message_dialog_add_responses (dialog,
+                                    "cancel", _("_Cancel"),
+                                    "stop", _("_Stop All"),
+                                    "detach", _("_Detach"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (dialog, "stop", ADW_RESPONSE_DESTRUCTIVE);
+  adw_message_dialog_set_response_appearance (dialog, "detach", ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response (dialog, "detach");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+  g_signal_connect_object (dialog, "response", G_CALLBACK (on_quit_response), self, 0);
+  g_set_weak_pointer (&self->question, dialog);
+  gtk_window_present (GTK_WINDOW (dialog));
+  return TRUE;
+}
+
+GtkWidget *
+csb_window_get_question (CsbWindow *self)
+{
+  g_return_val_if_fail (CSB_IS_WINDOW (self), NULL);
+  return GTK_WIDGET (self->question);
+}
+
 /* ---- GObject ------------------------------------------------------------------------------------ */
 
 static void
@@ -853,6 +1023,8 @@ csb_window_close_request (GtkWindow *window)
   CsbWindow *self = CSB_WINDOW (window);
   int width, height;
 
+  if (ask_before_closing (self))
+    return TRUE;
   gtk_window_get_default_size (window, &width, &height);
   g_settings_set_int (self->settings, "window-width", width);
   g_settings_set_int (self->settings, "window-height", height);
@@ -866,6 +1038,7 @@ csb_window_dispose (GObject *object)
   CsbWindow *self = CSB_WINDOW (object);
 
   g_cancellable_cancel (self->cancellable);
+  g_clear_weak_pointer (&self->question);
   gtk_widget_dispose_template (GTK_WIDGET (self), CSB_TYPE_WINDOW);
   g_clear_object (&self->object_manager);
   g_clear_object (&self->settings);
@@ -938,6 +1111,7 @@ csb_window_init (CsbWindow *self)
   on_can_launch (self);
   g_signal_connect_object (self->tab_view, "notify::n-pages", G_CALLBACK (on_tab_pages_changed),
                            self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (self->tab_view, "close-page", G_CALLBACK (on_close_page), self, 0);
   g_signal_connect_object (self->view_stack, "notify::visible-child-name",
                            G_CALLBACK (update_service_bar), self, G_CONNECT_SWAPPED);
 }

@@ -41,5 +41,7 @@ const char *csb_window_get_visible_page  (CsbWindow       *self);
 /* The service stopped while sandboxes ran: the status page and bar show it. */
 gboolean    csb_window_get_service_lost  (CsbWindow       *self);
 guint       csb_window_get_n_rows        (CsbWindow       *self);
+/* The open question (AdwMessageDialog) before closing a tab or the window, or NULL. */
+GtkWidget  *csb_window_get_question      (CsbWindow       *self);
 
 G_END_DECLS

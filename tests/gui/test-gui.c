@@ -757,6 +757,56 @@ test_start_again (void)
 }
 
 static void
+close_tab (const char *path)
+{
+  GtkWidget *page = csb_window_find_terminal (window, path);
+  AdwTabView *view = ADW_TAB_VIEW (gtk_widget_get_ancestor (page, ADW_TYPE_TAB_VIEW));
+
+  adw_tab_view_close_page (view, adw_tab_view_get_page (view, page));
+}
+
+static gboolean
+question_open (gpointer data)
+{
+  return csb_window_get_question (window) != NULL;
+}
+
+/* Closing the tab of a running sandbox asks: Cancel keeps it, Detach leaves the
+ * sandbox running (in the list), Stop stops it. */
+static void
+test_close_tab_question (void)
+{
+  g_autofree char *path = launch_shell ("kettle");
+  g_autofree char *project = g_build_filename (bus.dirs.home, "Projects", "kettle", NULL);
+  g_autofree char *state = NULL;
+
+  g_assert_true (wait_terminal (path, "kettle"));
+  close_tab (path);
+  g_assert_true (question_open (NULL));
+  settle (300);
+  save_screenshot (csb_window_get_question (window), "close-tab-question.png");
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (csb_window_get_question (window)), "cancel");
+  g_assert_nonnull (csb_window_find_terminal (window, path));
+
+  close_tab (path);
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (csb_window_get_question (window)), "detach");
+  g_assert_null (csb_window_find_terminal (window, path));
+  settle (200);
+  state = bus_truth_state (path);
+  g_assert_cmpstr (state, ==, "running");
+  g_assert_nonnull (csb_window_find_row (window, path));
+
+  /* From the list, the terminal again, with its history; then Stop. */
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.open-terminal", "s", path);
+  g_assert_true (wait_terminal (path, "kettle"));
+  close_tab (path);
+  g_assert_true (csb_test_run_until (question_open, NULL, CSB_TEST_TIMEOUT_MS));
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (csb_window_get_question (window)), "stop");
+  g_assert_null (csb_window_find_terminal (window, path));
+  g_assert_true (wait_bus_state (project, "exited"));
+}
+
+static void
 test_pin (void)
 {
   g_autofree char *project = make_home_project ("weather-station");
@@ -983,6 +1033,7 @@ main (int   argc,
   g_test_add_func ("/gui/command-line/launch", test_launch_command_line);
   g_test_add_func ("/gui/app-action/launch", test_launch_app_action);
   g_test_add_func ("/gui/app-action/start-again", test_start_again);
+  g_test_add_func ("/gui/app-action/close-tab-question", test_close_tab_question);
   g_test_add_func ("/gui/pin/desktop-file", test_pin);
   g_test_add_func ("/gui/service/missing-message", test_service_missing_message);
   g_test_add_func ("/gui/service/killed", test_service_killed);
