@@ -41,6 +41,8 @@
 typedef struct
 {
   char *v2_base;       /* cgroup v2: the folder csb-<id> go in */
+  gboolean v2_pids;    /* ... with these controllers on for them */
+  gboolean v2_memory;
   char *pids_base;     /* cgroup v1 */
   char *memory_base;
   char *why_not;       /* where there is neither: why */
@@ -168,10 +170,12 @@ find_v2 (char **why_not)
   base = g_build_filename (CGROUP_ROOT, in_leaf ? parent : path, NULL);
   controllers = g_build_filename (base, "cgroup.controllers", NULL);
   subtree = g_build_filename (base, "cgroup.subtree_control", NULL);
-  if (!file_has_word (controllers, "pids") || !file_has_word (controllers, "memory"))
+  bases.v2_pids = file_has_word (controllers, "pids");
+  bases.v2_memory = file_has_word (controllers, "memory");
+  if (!bases.v2_pids && !bases.v2_memory)
     {
-      *why_not = g_strdup_printf ("the pids and memory controllers are not delegated to %s",
-                                  base);
+      *why_not = g_strdup_printf ("neither the pids nor the memory controller is delegated "
+                                  "to %s", base);
       return NULL;
     }
   if (!writable (base) || access (subtree, W_OK) != 0)
@@ -190,8 +194,10 @@ find_v2 (char **why_not)
           return NULL;
         }
     }
-  if ((!file_has_word (subtree, "pids") || !file_has_word (subtree, "memory")) &&
-      !write_file (subtree, "+pids +memory", &error))
+  if (((bases.v2_pids && !file_has_word (subtree, "pids")) ||
+       (bases.v2_memory && !file_has_word (subtree, "memory"))) &&
+      !write_file (subtree, bases.v2_pids && bases.v2_memory ? "+pids +memory"
+                            : bases.v2_pids ? "+pids" : "+memory", &error))
     {
       *why_not = g_strdup (error->message);
       return NULL;
@@ -265,9 +271,9 @@ apply_limits (const char *v2,
   g_autofree char *pids_file = NULL;
   g_autofree char *memory_file = NULL;
 
-  if (v2 != NULL || pids_dir != NULL)
+  if ((v2 != NULL && bases.v2_pids) || pids_dir != NULL)
     pids_file = g_build_filename (v2 ? v2 : pids_dir, "pids.max", NULL);
-  if (v2 != NULL || memory_dir != NULL)
+  if ((v2 != NULL && bases.v2_memory) || memory_dir != NULL)
     memory_file = g_build_filename (v2 ? v2 : memory_dir,
                                     v2 ? "memory.max" : "memory.limit_in_bytes", NULL);
   *out_pids = pids_file != NULL && write_file (pids_file, pids_text, &error) && pids > 0;
