@@ -415,7 +415,8 @@ on_interface_proxy_signal (GDBusObjectManagerClient *manager,
 
   /* An end the user asked for, or one the window in front already shows in its
    * banner, needs no notification. */
-  if (g_hash_table_remove (self->stop_requested, path))
+  if (g_hash_table_remove (self->stop_requested, path) ||
+      !g_application_get_is_registered (G_APPLICATION (self)))
     return;
   window = gtk_application_get_active_window (GTK_APPLICATION (self));
   if (window != NULL && gtk_window_is_active (window))
