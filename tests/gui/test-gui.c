@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
 #include "csb-application.h"
@@ -139,8 +140,11 @@ save_screenshot (GtkWidget  *widget,
 
   if (dir == NULL)
     dir = g_get_tmp_dir ();
-  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
   path = g_build_filename (dir, name, NULL);
+  {
+    g_autofree char *parent = g_path_get_dirname (path);
+    g_assert_cmpint (g_mkdir_with_parents (parent, 0755), ==, 0);
+  }
 
   paintable = gtk_widget_paintable_new (widget);
   /* Between a change and the next frame the paintable can be empty: wait for a frame. */
@@ -966,6 +970,130 @@ test_service_missing_message (void)
   g_assert_nonnull (strstr (message, "not installed"));
 }
 
+/* The deepest widgets wider than @limit at their minimum: what keeps a window wide. */
+static void
+report_wide (GtkWidget *widget,
+             int        limit,
+             int        depth)
+{
+  int min = 0;
+  gboolean child_wide = FALSE;
+
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      int child_min = 0;
+
+      if (!gtk_widget_get_visible (child))
+        continue;
+      gtk_widget_measure (child, GTK_ORIENTATION_HORIZONTAL, -1, &child_min, NULL, NULL, NULL);
+      if (child_min > limit - 40)
+        {
+          child_wide = TRUE;
+          report_wide (child, limit, depth + 1);
+        }
+    }
+  gtk_widget_measure (widget, GTK_ORIENTATION_HORIZONTAL, -1, &min, NULL, NULL, NULL);
+  if (!child_wide)
+    for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+         child = gtk_widget_get_next_sibling (child))
+      {
+        int child_min = 0;
+
+        gtk_widget_measure (child, GTK_ORIENTATION_HORIZONTAL, -1, &child_min, NULL, NULL, NULL);
+        g_test_message ("%*s  child %s %s (%s): %d", depth, "", G_OBJECT_TYPE_NAME (child),
+                        gtk_widget_get_visible (child) ? "" : "hidden",
+                        GTK_IS_LABEL (child) ? gtk_label_get_label (GTK_LABEL (child)) :
+                        GTK_IS_BUTTON (child) && gtk_button_get_label (GTK_BUTTON (child)) ?
+                        gtk_button_get_label (GTK_BUTTON (child)) : "", child_min);
+      }
+  if (!child_wide)
+    g_test_message ("%*s%s (%s) is %d px wide at least", depth, "", G_OBJECT_TYPE_NAME (widget),
+                    GTK_IS_LABEL (widget) ? gtk_label_get_label (GTK_LABEL (widget)) :
+                    GTK_IS_BUTTON (widget) && gtk_button_get_label (GTK_BUTTON (widget)) ?
+                    gtk_button_get_label (GTK_BUTTON (widget)) : "", min);
+}
+
+static gboolean
+window_has_rows (gpointer data)
+{
+  return csb_window_get_n_rows (data) > 0;
+}
+
+static void
+use_language (const char *language)
+{
+  if (language == NULL)
+    g_unsetenv ("LANGUAGE");
+  else
+    g_setenv ("LANGUAGE", language, TRUE);
+  /* Binding again drops gettext's cache of translations. */
+  bindtextdomain (GETTEXT_PACKAGE, g_getenv ("CSB_TEST_LOCALEDIR"));
+  textdomain (GETTEXT_PACKAGE);
+}
+
+/* In English, German and French: the window shrinks to its declared 360 px (phones'
+ * width), whatever it shows; and a screenshot of each page, wide and narrow. */
+static void
+test_narrow_languages (void)
+{
+  const char *languages[] = { "en", "de", "fr" };
+  g_autofree char *project = make_home_project ("weather-station");
+  g_autofree char *ended = launch_shell ("harbour-map");
+  g_autofree char *running = launch_shell ("sea-chart");
+  g_autofree char *ended_project = g_build_filename (bus.dirs.home, "Projects", "harbour-map", NULL);
+
+  g_assert_true (wait_terminal (ended, "harbour-map"));
+  type_into (ended, "exit 2\r");
+  g_assert_true (wait_bus_state (ended_project, "exited"));
+
+  for (guint i = 0; i < G_N_ELEMENTS (languages); i++)
+    {
+      CsbWindow *win;
+      struct { const char *page; const char *name; } shots[] = {
+        { "launch", "start" }, { "sandboxes", "sandboxes" }, { "terminals", "terminal" },
+      };
+      int min = 0;
+
+      use_language (g_strcmp0 (languages[i], "en") == 0 ? NULL : languages[i]);
+      win = csb_window_new (app);
+      gtk_window_set_default_size (GTK_WINDOW (win), 960, 700);
+      gtk_window_present (GTK_WINDOW (win));
+      gtk_widget_activate_action (GTK_WIDGET (win), "win.select-folder", "s", project);
+      csb_window_show_sandbox (win, ended);
+      csb_window_show_sandbox (win, running);
+      g_assert_true (csb_test_run_until (window_has_rows, win, CSB_TEST_TIMEOUT_MS));
+      settle (500);
+
+      for (guint width = 0; width < 2; width++)
+        {
+          gtk_window_set_default_size (GTK_WINDOW (win), width == 0 ? 960 : 360, 700);
+          for (guint s = 0; s < G_N_ELEMENTS (shots); s++)
+            {
+              g_autofree char *name = g_strdup_printf ("%s/%s-%s.png", languages[i], shots[s].name,
+                                                       width == 0 ? "wide" : "narrow");
+              AdwViewStack *stack = ADW_VIEW_STACK (gtk_widget_get_ancestor (csb_window_get_launch_page (win),
+                                                                             ADW_TYPE_VIEW_STACK));
+
+              adw_view_stack_set_visible_child_name (stack, shots[s].page);
+              settle (300);
+              save_screenshot (GTK_WIDGET (win), name);
+            }
+        }
+
+      gtk_widget_measure (GTK_WIDGET (win), GTK_ORIENTATION_HORIZONTAL, -1, &min, NULL, NULL,
+                          NULL);
+      g_test_message ("%s: the window is %d px wide at least", languages[i], min);
+      if (min > 360)
+        report_wide (GTK_WIDGET (win), 360, 0);
+      g_assert_cmpint (min, <=, 360);
+      g_assert_cmpint (gtk_widget_get_width (GTK_WIDGET (win)), <=, 360);
+      gtk_window_destroy (GTK_WINDOW (win));
+    }
+  use_language (NULL);
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.stop", "s", running);
+}
+
 /* ---- main -------------------------------------------------------------------------------------- */
 
 static void
@@ -1039,6 +1167,7 @@ main (int   argc,
   g_test_add_func ("/gui/service/killed", test_service_killed);
   g_test_add_func ("/gui/service/killed-sandbox-ends", test_service_killed_sandbox_ends);
   g_test_add_func ("/gui/service/idle-exit", test_service_idle_exit);
+  g_test_add_func ("/gui/window/narrow-en-de-fr", test_narrow_languages);
 
   /* Inside g_application_run(), as in real life: on its way out it unexports the
    * app from the bus, so nothing holds the bus connection after the tests. */
