@@ -15,6 +15,7 @@ struct _CsbSandboxRow
   GtkSpinner     *spinner;
   GtkImage       *state_icon;
   GtkLabel       *state_label;
+  GtkImage       *plants_icon;
   GtkMenuButton  *protections_button;
   GtkLabel       *protections_label;
   GtkButton      *display_button;
@@ -73,6 +74,32 @@ set_action (GtkWidget  *widget,
   gtk_actionable_set_action_name (GTK_ACTIONABLE (widget), action);
 }
 
+/* A warning sign while the sandbox has left files in the project that run outside
+ * it (its Plants); the tooltip lists them, the terminal page says more. */
+static void
+update_plants (CsbSandboxRow *self)
+{
+  GVariant *plants = csb_dbus_sandbox_get_plants (self->sandbox);
+  g_autoptr(GString) text = NULL;
+  GVariantIter iter;
+  const char *path, *why;
+  guint n = plants ? g_variant_n_children (plants) : 0;
+
+  gtk_widget_set_visible (GTK_WIDGET (self->plants_icon), n > 0);
+  if (n == 0)
+    return;
+  text = g_string_new (_("Left in the project, run or obeyed outside the sandbox:"));
+  g_variant_iter_init (&iter, plants);
+  for (guint i = 0; i < 10 && g_variant_iter_next (&iter, "(&s&s)", &path, &why); i++)
+    g_string_append_printf (text, "\n%s — %s", path, why);
+  if (n > 10)
+    {
+      g_string_append_c (text, '\n');
+      g_string_append_printf (text, _("… and %u more"), n - 10);
+    }
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->plants_icon), text->str);
+}
+
 static void
 update (CsbSandboxRow *self)
 {
@@ -104,6 +131,7 @@ update (CsbSandboxRow *self)
     gtk_image_set_from_icon_name (self->state_icon, "folder-symbolic");
 
   gtk_label_set_label (self->protections_label, protections_text);
+  update_plants (self);
   gtk_widget_set_visible (GTK_WIDGET (self->protections_button),
                           protections != NULL && protections[0] != NULL);
   gtk_widget_set_visible (GTK_WIDGET (self->display_button),
@@ -195,6 +223,7 @@ csb_sandbox_row_class_init (CsbSandboxRowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, spinner);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, state_icon);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, state_label);
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, plants_icon);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, protections_button);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, protections_label);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, display_button);
