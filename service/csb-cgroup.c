@@ -417,7 +417,13 @@ csb_cgroup_remove_sandbox (const char *id)
     {
       g_autofree char *dir = sandbox_dir (all[i], id);
 
-      if (dir != NULL)
-        rmdir (dir);
+      /* A monitor that was killed took bwrap with it (--die-with-parent), but the
+       * kernel may still be tearing the sandbox down: give it two seconds. */
+      for (guint tries = 0; dir != NULL && tries < 20; tries++)
+        {
+          if (rmdir (dir) == 0 || errno != EBUSY)
+            break;
+          g_usleep (100 * 1000);
+        }
     }
 }

@@ -20,7 +20,8 @@ GStrv    csb_cgroup_create_sandbox   (const char  *id,
                                       GSettings   *settings,
                                       GPtrArray   *protections);
 
-/* Removes sandbox @id's cgroup(s) once its processes are gone (best effort). */
+/* Removes sandbox @id's cgroup(s) once its processes are gone (best effort; waits
+ * up to two seconds for them to go: call it from a worker thread). */
 void     csb_cgroup_remove_sandbox   (const char  *id);
 
 /* The controllers off below the unit before systemd < 254 restarts the service. */
