@@ -880,14 +880,15 @@ spawn_result_free (SpawnResult *result)
   g_free (result);
 }
 
+/* A proxy whose start failed ends by itself once no one holds its pipe's read end
+ * (ours are closed by then): its bwrap follows, and the main loop reaps it. Killing
+ * that bwrap instead could leave bwrap's child waiting for ever for a parent that
+ * will never set it up. */
 static void
 reap_proxy (GPid pid)
 {
   if (pid > 0)
-    {
-      kill (pid, SIGTERM);
-      waitpid (pid, NULL, 0);
-    }
+    g_child_watch_add (pid, (GChildWatchFunc) g_spawn_close_pid, NULL);
 }
 
 /* The proxy's socket, in a folder of its own: the proxy's bwrap sees only that
@@ -1188,8 +1189,18 @@ spawn_thread (GTask        *task,
   csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, g_steal_fd (&ready_pipe[1])));
   if (proxy_sync_target >= 0)
     {
+      g_autofree char *info_dir = g_build_filename (g_get_user_runtime_dir (), ".flatpak",
+                                                    spec->id, NULL);
+
       csb_argv_add (outer, "--wait-fd");
       csb_argv_addf (outer, "%d", proxy_sync_target);
+      /* Where newer portals find the sandbox of the app the proxy names. */
+      if (g_mkdir_with_parents (info_dir, 0700) == 0)
+        {
+          g_autofree char *info = g_build_filename (info_dir, "bwrapinfo.json", NULL);
+
+          csb_argv_add_args (outer, "--bwrapinfo", info, NULL);
+        }
     }
   if (spec->options->network && spec->net_proxy_socket == NULL)
     {
@@ -1280,6 +1291,12 @@ fail:
     close (proxy_sync_fd);
   for (guint i = 0; i < hold_fds->len; i++)
     close (g_array_index (hold_fds, int, i));
+  {
+    g_autofree char *info_dir = g_build_filename (g_get_user_runtime_dir (), ".flatpak",
+                                                  spec->id, NULL);
+
+    rmdir (info_dir);
+  }
   /* Closes the proxy's pipe if we still hold it: the proxy exits. */
   g_clear_pointer (&outer, csb_argv_free);
   g_clear_pointer (&args, csb_argv_free);

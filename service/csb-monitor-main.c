@@ -56,6 +56,7 @@ static GMainLoop *loop;
 static CsbTerminal *terminal;
 static GPtrArray *watchers;       /* (element-type GSocketConnection) */
 static char *status_path;
+static char *bwrapinfo_path;   /* where portals look for the sandbox's pid, or NULL */
 static GPid bwrap_pid;
 static pid_t child_pid;
 static int exit_status = -1;
@@ -465,6 +466,21 @@ parse_json_line (const char *line)
   return NULL;
 }
 
+/* As Flatpak keeps $XDG_RUNTIME_DIR/.flatpak/INSTANCE/bwrapinfo.json: since 1.19,
+ * xdg-desktop-portal takes the pid of the caller's sandbox from there (the caller
+ * it sees is the D-Bus proxy) and refuses callers whose instance has none. */
+static void
+write_bwrapinfo (void)
+{
+  g_autofree char *data = NULL;
+
+  if (bwrapinfo_path == NULL || child_pid <= 0)
+    return;
+  data = g_strdup_printf ("{\"child-pid\": %d}\n", (int) child_pid);
+  if (!csb_file_replace (bwrapinfo_path, data, -1, 0600, FALSE, NULL))
+    g_warning ("cannot write %s", bwrapinfo_path);
+}
+
 static void
 handle_json_line (const char *line)
 {
@@ -476,6 +492,7 @@ handle_json_line (const char *line)
 
       child_pid = json_object_get_int_member (object, "child-pid");
       write_status ();
+      write_bwrapinfo ();
       pid_line = g_strdup_printf ("PID %d\n", (int) child_pid);
       broadcast (pid_line);
     }
@@ -643,6 +660,8 @@ main (int   argc,
     { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_name, "Control socket's name", "NAME" },
     { "socket-dir-fd", 0, 0, G_OPTION_ARG_INT, &socket_dir_fd, "Its folder, opened", "FD" },
     { "status", 0, 0, G_OPTION_ARG_FILENAME, &status_path, "Status file", "PATH" },
+    { "bwrapinfo", 0, 0, G_OPTION_ARG_FILENAME, &bwrapinfo_path,
+      "Say the sandbox's pid here for portals", "PATH" },
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &log_path, "Terminal log", "PATH" },
     { "log-max", 0, 0, G_OPTION_ARG_INT64, &log_max, "Cap of the log and its .1", "BYTES" },
     { "pty", 0, 0, G_OPTION_ARG_NONE, &pty, "Give the sandbox a terminal", NULL },
@@ -830,6 +849,16 @@ main (int   argc,
         return start_failed (ready_fd, "cannot set up the sandbox's network: %s",
                              error->message);
     }
+  else if (bwrapinfo_path != NULL)
+    {
+      /* The sandbox's pid before anything inside can call a portal: bwrap says it as
+       * soon as it has cloned, before it sets up and runs the command. */
+      g_autofree char *line = g_data_input_stream_read_line_utf8 (json_reader, NULL, NULL,
+                                                                  NULL);
+
+      if (line != NULL)
+        handle_json_line (line);
+    }
   read_json_line ();
   g_child_watch_add (bwrap_pid, on_bwrap_exited, NULL);
   write_status ();
@@ -851,6 +880,13 @@ main (int   argc,
     rmdir (cgroups[i]);
 
   unlinkat (socket_dir_fd, socket_name, 0);
+  if (bwrapinfo_path != NULL)
+    {
+      g_autofree char *dir = g_path_get_dirname (bwrapinfo_path);
+
+      unlink (bwrapinfo_path);
+      rmdir (dir);
+    }
   g_clear_object (&terminal);
   return 0;
 }

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <json-glib/json-glib.h>
+
 #include "csb-dbus-proxy.h"
 #include "csb-sec-utils.h"
 
@@ -224,6 +226,8 @@ typedef struct
   char            *app_id;       /* of the last AddNotification */
   char            *caller_info;  /* the last WhoAmI caller's /.flatpak-info, or "" */
   char            *caller_exe;
+  char            *bwrapinfo;    /* its instance's bwrapinfo.json then, or NULL */
+  const char      *runtime_dir;  /* the session's XDG_RUNTIME_DIR */
 } FakePeer;
 
 static void
@@ -268,6 +272,20 @@ on_fake_call (GDBusConnection       *connection,
         peer->caller_info = g_strdup ("");
       g_free (peer->caller_exe);
       peer->caller_exe = g_file_read_link (exe_path, NULL);
+      {
+        g_autoptr(GKeyFile) info = g_key_file_new ();
+        g_autofree char *instance = NULL;
+
+        if (g_key_file_load_from_data (info, peer->caller_info, -1, G_KEY_FILE_NONE, NULL) &&
+            (instance = g_key_file_get_string (info, "Instance", "instance-id", NULL)) != NULL)
+          {
+            g_autofree char *path = g_build_filename (peer->runtime_dir, ".flatpak",
+                                                      instance, "bwrapinfo.json", NULL);
+
+            g_free (peer->bwrapinfo);
+            peer->bwrapinfo = csb_sec_read_file (path);
+          }
+      }
       g_dbus_method_invocation_return_value (invocation, g_variant_new ("(s)", "recorded"));
     }
   else
@@ -320,6 +338,13 @@ fake_peer_stop (FakePeer *peer)
   g_clear_pointer (&peer->app_id, g_free);
   g_clear_pointer (&peer->caller_info, g_free);
   g_clear_pointer (&peer->caller_exe, g_free);
+  g_clear_pointer (&peer->bwrapinfo, g_free);
+}
+
+static gboolean
+file_gone (gpointer path)
+{
+  return !g_file_test (path, G_FILE_TEST_EXISTS);
 }
 
 static gboolean
@@ -347,8 +372,11 @@ test_proxy_app_info (CsbSecFixture *fixture,
   g_autofree char *instance = NULL;
   const char * const *protections;
 
+  peer.runtime_dir = fixture->bus.dirs.runtime;
   fake_peer_start (&peer, &fixture->bus, WHO_NAME);
-  run = csb_test_launch (&fixture->bus, fixture->project, argv, NULL, FALSE, &error);
+  run = csb_test_launch (&fixture->bus, fixture->project, argv,
+                         csb_sec_options ("network", g_variant_new_boolean (FALSE), NULL), FALSE,
+                         &error);
   g_assert_no_error (error);
   g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
   g_test_message ("inside: %s%s", run->out->str, run->err->str);
@@ -365,6 +393,28 @@ test_proxy_app_info (CsbSecFixture *fixture,
   g_assert_true (g_key_file_get_boolean (info, "Instance", "session-bus-proxy", NULL));
   protections = csb_dbus_sandbox_get_protections (run->sandbox);
   g_assert_true (g_strv_contains (protections, "dbus-app-identity"));
+
+  /* Where xdg-desktop-portal ≥ 1.19 finds the sandbox the proxy speaks for: the pid of
+   * a process in the sandbox (its own mount namespace), for as long as it runs. */
+  g_assert_nonnull (peer.bwrapinfo);
+  g_test_message ("bwrapinfo.json: %s", peer.bwrapinfo);
+  {
+    g_autoptr(JsonParser) parser = json_parser_new ();
+    g_autofree char *path = g_build_filename (fixture->bus.dirs.runtime, ".flatpak", instance,
+                                              "bwrapinfo.json", NULL);
+    gint64 child_pid;
+
+    if (peer.bwrapinfo == NULL)
+      return;
+    g_assert_true (json_parser_load_from_data (parser, peer.bwrapinfo, -1, NULL));
+    child_pid = json_object_get_int_member (json_node_get_object (json_parser_get_root (parser)),
+                                            "child-pid");
+    g_assert_cmpint (child_pid, >, 1);
+    /* Nothing wakes the main loop when a file goes: look every 50 ms. */
+    for (guint waited = 0; waited < 30000 && !file_gone (path); waited += 50)
+      csb_test_sleep_ms (50);
+    g_assert_true (file_gone (path));
+  }
   fake_peer_stop (&peer);
 }
 
