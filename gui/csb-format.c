@@ -43,30 +43,44 @@ csb_format_protection (const char *protection)
     const char *name;
     const char *text;
   } known[] = {
-    { "user-namespace", N_("Own user namespace") },
-    { "pid-namespace", N_("Own process namespace") },
-    { "ipc-namespace", N_("Own IPC namespace") },
-    { "uts-namespace", N_("Own host name") },
-    { "mount-namespace", N_("Own view of the file system") },
-    { "no-network", N_("No network") },
-    { "network-filtered", N_("Filtered network") },
-    { "seccomp", N_("System call filter (seccomp)") },
-    { "dbus-filtered", N_("Filtered session bus") },
-    { "dbus-app-identity", N_("Portals see it as an app, with per-app permissions") },
-    { "no-session-bus", N_("No session bus") },
-    { "no-system-bus", N_("No system bus") },
-    { "no-capabilities", N_("No capabilities") },
-    { "no-new-privs", N_("No new privileges") },
-    { "no-nested-userns", N_("No nested user namespaces") },
-    { "private-home", N_("Private home folder") },
-    { "claude-home", N_("Claude Code home of its own, per project") },
-    { "claude-config-ro", N_("Claude Code’s hooks and settings read-only") },
-    { "git-config-ro", N_("Project’s git hooks and config read-only") },
-    { "clear-environment", N_("Cleared environment") },
-    { "x11-shared", N_("Shares the X11 display (weaker)") },
-    { "wayland-security-context", N_("Display through a Wayland security context") },
-    { "wayland-unrestricted", N_("Display unrestricted: the compositor offers no security context") },
-    { "separate-kernel", N_("Separate kernel") },
+    { "user-namespace", N_("It has user IDs of its own: root inside is not root outside.") },
+    { "pid-namespace", N_("It sees only its own processes.") },
+    { "ipc-namespace", N_("It cannot reach other programs’ shared memory.") },
+    { "uts-namespace", N_("It has a host name of its own.") },
+    { "mount-namespace", N_("It sees only the folders it was given.") },
+    { "network-namespace", N_("It has a network of its own, without your computer’s local services.") },
+    { "network-shared", N_("It uses your network connection.") },
+    { "no-network", N_("It has no network at all.") },
+    { "network-filtered", N_("It reaches only the hosts you allowed.") },
+    { "seccomp", N_("Dangerous system calls are blocked.") },
+    { "landlock-scope", N_("It cannot signal or connect to programs outside it.") },
+    { "dbus-filtered", N_("It talks only to notifications and portals on your session bus.") },
+    { "dbus-app-identity", N_("Portals treat it as an app of its own, with its own permissions.") },
+    { "no-session-bus", N_("It cannot talk to your desktop’s services.") },
+    { "no-system-bus", N_("It cannot talk to the system’s services.") },
+    { "no-capabilities", N_("It has no administrator powers.") },
+    { "no-new-privs", N_("Nothing inside can gain more rights (no setuid).") },
+    { "no-nested-userns", N_("It cannot make sandboxes of its own inside.") },
+    { "private-home", N_("Your home folder is hidden; it gets an empty one.") },
+    { "usr-ro", N_("The system’s programs are read-only.") },
+    { "claude-home", N_("Claude Code keeps its own settings and history for this project.") },
+    { "claude-config-ro", N_("Your Claude Code hooks and settings are read-only.") },
+    { "project-claude-config-ro", N_("The project’s Claude Code configuration is read-only.") },
+    { "project-claude-settings-ro", N_("The project’s Claude Code settings are read-only.") },
+    { "git-config-ro", N_("The project’s git hooks and config are read-only.") },
+    { "clear-environment", N_("It gets only the environment variables it needs.") },
+    { "pids-limit", N_("The number of its processes is limited.") },
+    { "memory-limit", N_("The memory it may use is limited.") },
+    { "no-resource-limits", N_("Its processes and memory are not limited (no cgroup delegation).") },
+    { "x11-shared", N_("It shares your X11 display, which is weaker isolation.") },
+    { "wayland-security-context", N_("Its windows go through a restricted Wayland connection.") },
+    { "wayland-unrestricted", N_("Its windows are not restricted: your compositor offers no security context.") },
+    { "separate-kernel", N_("It runs its own kernel in a virtual machine.") },
+    { "vm-kvm", N_("The virtual machine uses hardware virtualisation (KVM).") },
+    { "vm-tcg", N_("The virtual machine is emulated (no KVM): slower, just as separate.") },
+    { "shares-virtiofs", N_("Its folders are shared with the virtual machine through virtiofs.") },
+    { "vm-image-overlay", N_("It writes to a copy of the disk image, never to the image.") },
+    { "container-lxc", N_("It runs in a container with a root of its own.") },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (known); i++)
@@ -129,7 +143,50 @@ csb_format_exit (int status)
 {
   if (status == 0)
     return g_strdup (_("It exited normally."));
+  /* SIGHUP, SIGINT, SIGKILL, SIGTERM: what a stop sends. */
+  if (status == 128 + 1 || status == 128 + 2 || status == 128 + 9 || status == 128 + 15)
+    return g_strdup (_("It was stopped."));
   if (status > 128)
-    return g_strdup_printf (_("It was ended by signal %d."), status - 128);
+    /* Translators: %s is the name of a signal, such as "Segmentation fault" */
+    return g_strdup_printf (_("It ended abnormally (%s)."), g_strsignal (status - 128));
   return g_strdup_printf (_("It exited with status %d."), status);
+}
+
+char *
+csb_format_sandbox_title (const char         *name,
+                          const char         *project_dir,
+                          const char * const *command)
+{
+  static const char * const shells[] = { "sh", "bash", "dash", "zsh", "fish", "ksh", "mksh",
+                                          "tcsh", "csh", "nu", "elvish", "xonsh", NULL };
+  g_autofree char *folder = project_dir ? g_path_get_basename (project_dir) : NULL;
+  g_autofree char *program = NULL;
+  GString *text;
+
+  /* A name the user gave (the name option) says it best. */
+  if (name != NULL && *name != '\0' && g_strcmp0 (name, folder) != 0)
+    return g_strdup (name);
+  if (command == NULL || command[0] == NULL)
+    return g_strdup (_("Claude"));
+  program = g_path_get_basename (command[0]);
+  if (g_str_equal (program, "claude"))
+    return g_strdup (_("Claude"));
+  if (g_strv_contains (shells, program) && (command[1] == NULL || g_str_equal (command[1], "-l")))
+    return g_strdup (_("Shell"));
+
+  text = g_string_new (program);
+  for (guint i = 1; command[i] != NULL && text->len < 40; i++)
+    {
+      g_string_append_c (text, ' ');
+      g_string_append (text, command[i]);
+    }
+  if (text->len > 40)
+    {
+      /* Cut at a character, not inside one. */
+      const char *end = g_utf8_find_prev_char (text->str, text->str + 40);
+
+      g_string_truncate (text, end ? (gsize) (end - text->str) : 40);
+      g_string_append (text, "…");
+    }
+  return g_string_free (text, FALSE);
 }

@@ -18,4 +18,10 @@ char       *csb_format_path        (const char         *path);
 /* What the exit status of a sandbox means. */
 char       *csb_format_exit        (int                 status);
 
+/* What a row or tab is called: what runs in it ("Claude", "Shell", the command),
+ * or the name the user gave it. */
+char       *csb_format_sandbox_title (const char         *name,
+                                      const char         *project_dir,
+                                      const char * const *command);
+
 G_END_DECLS

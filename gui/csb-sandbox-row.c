@@ -111,7 +111,14 @@ update (CsbSandboxRow *self)
   g_autofree char *protections_text = csb_format_protections (protections);
   static const char *state_classes[] = { "starting", "running", "stopping", "exited", "failed" };
 
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self), csb_dbus_sandbox_get_name (self->sandbox));
+  if (*adw_preferences_row_get_title (ADW_PREFERENCES_ROW (self)) == '\0')
+    {
+      g_autofree char *title = csb_format_sandbox_title (csb_dbus_sandbox_get_name (self->sandbox),
+                                                         csb_dbus_sandbox_get_project_dir (self->sandbox),
+                                                         csb_dbus_sandbox_get_command (self->sandbox));
+
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self), title);
+    }
   gtk_label_set_label (self->state_label, csb_format_state (state));
   for (gsize i = 0; i < G_N_ELEMENTS (state_classes); i++)
     {

@@ -293,10 +293,11 @@ update (CsbTerminalPage *self)
   gboolean busy = !ended &&
                   (g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "stopping") == 0);
 
-  if (g_strcmp0 (self->title, csb_dbus_sandbox_get_name (self->sandbox)) != 0)
+  if (self->title == NULL)
     {
-      g_free (self->title);
-      self->title = g_strdup (csb_dbus_sandbox_get_name (self->sandbox));
+      self->title = csb_format_sandbox_title (csb_dbus_sandbox_get_name (self->sandbox),
+                                              csb_dbus_sandbox_get_project_dir (self->sandbox),
+                                              csb_dbus_sandbox_get_command (self->sandbox));
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TITLE]);
     }
   if (busy != self->busy)
@@ -465,6 +466,19 @@ csb_terminal_page_get_plants_text (CsbTerminalPage *self)
   if (!gtk_info_bar_get_revealed (self->plants_bar))
     return NULL;
   return gtk_label_get_text (self->plants_label);
+}
+
+void
+csb_terminal_page_set_title (CsbTerminalPage *self,
+                             const char      *title)
+{
+  g_return_if_fail (CSB_IS_TERMINAL_PAGE (self));
+
+  if (g_strcmp0 (self->title, title) == 0)
+    return;
+  g_free (self->title);
+  self->title = g_strdup (title);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TITLE]);
 }
 
 gboolean

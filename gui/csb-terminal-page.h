@@ -27,6 +27,9 @@ VteTerminal    *csb_terminal_page_get_terminal (CsbTerminalPage *self);
 /* The tab's title and whether it shows a spinner. */
 const char     *csb_terminal_page_get_title    (CsbTerminalPage *self);
 gboolean        csb_terminal_page_get_busy     (CsbTerminalPage *self);
+/* What the window calls it (duplicates numbered). */
+void            csb_terminal_page_set_title    (CsbTerminalPage *self,
+                                                const char      *title);
 /* The plants warning's text while it is shown, else NULL. */
 const char     *csb_terminal_page_get_plants_text (CsbTerminalPage *self);
 

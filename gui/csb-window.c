@@ -6,6 +6,7 @@
 
 #include "csb-error.h"
 #include "csb-folder-chooser.h"
+#include "csb-format.h"
 #include "csb-launch-page.h"
 #include "csb-pin.h"
 #include "csb-sandbox-row.h"
@@ -76,6 +77,81 @@ lookup_sandbox (CsbWindow  *self,
 
 /* ---- the list ------------------------------------------------------------------------ */
 
+static AdwTabPage *find_tab (CsbWindow  *self,
+                             const char *object_path);
+
+static int
+compare_started (gconstpointer a,
+                 gconstpointer b)
+{
+  CsbDBusSandbox *x = *(CsbDBusSandbox **) a;
+  CsbDBusSandbox *y = *(CsbDBusSandbox **) b;
+  guint64 sx = csb_dbus_sandbox_get_started_at (x);
+  guint64 sy = csb_dbus_sandbox_get_started_at (y);
+
+  if (sx != sy)
+    return sx < sy ? -1 : 1;
+  return g_strcmp0 (g_dbus_proxy_get_object_path (G_DBUS_PROXY (x)),
+                    g_dbus_proxy_get_object_path (G_DBUS_PROXY (y)));
+}
+
+/* Rows and tabs are called by what runs in them, as Console's tabs are; the same
+ * name twice gets a number, in the order the sandboxes started. */
+static void
+update_titles (CsbWindow *self)
+{
+  g_autoptr(GPtrArray) sandboxes = g_ptr_array_new ();
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  GHashTableIter iter;
+  gpointer row;
+  int n = adw_tab_view_get_n_pages (self->tab_view);
+
+  g_hash_table_iter_init (&iter, self->rows);
+  while (g_hash_table_iter_next (&iter, NULL, &row))
+    {
+      CsbDBusSandbox *sandbox = csb_sandbox_row_get_sandbox (row);
+
+      if (g_hash_table_add (seen, (gpointer) g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox))))
+        g_ptr_array_add (sandboxes, sandbox);
+    }
+  for (int i = 0; i < n; i++)
+    {
+      CsbTerminalPage *page = CSB_TERMINAL_PAGE (adw_tab_page_get_child (adw_tab_view_get_nth_page (self->tab_view, i)));
+      CsbDBusSandbox *sandbox = csb_terminal_page_get_sandbox (page);
+
+      if (g_hash_table_add (seen, (gpointer) g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox))))
+        g_ptr_array_add (sandboxes, sandbox);
+    }
+  g_ptr_array_sort (sandboxes, compare_started);
+
+  for (guint i = 0; i < sandboxes->len; i++)
+    {
+      CsbDBusSandbox *sandbox = g_ptr_array_index (sandboxes, i);
+      const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
+      g_autofree char *base = csb_format_sandbox_title (csb_dbus_sandbox_get_name (sandbox),
+                                                        csb_dbus_sandbox_get_project_dir (sandbox),
+                                                        csb_dbus_sandbox_get_command (sandbox));
+      guint count = GPOINTER_TO_UINT (g_hash_table_lookup (counts, base)) + 1;
+      g_autofree char *title = NULL;
+      GtkWidget *row_widget = g_hash_table_lookup (self->rows, path);
+      AdwTabPage *tab = find_tab (self, path);
+
+      g_hash_table_replace (counts, g_strdup (base), GUINT_TO_POINTER (count));
+      /* Translators: a second sandbox running the same thing, e.g. "Claude (2)" */
+      title = count == 1 ? g_strdup (base) : g_strdup_printf (_("%s (%u)"), base, count);
+      if (row_widget != NULL)
+        adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row_widget), title);
+      if (tab != NULL)
+        {
+          g_autofree char *folder = csb_format_path (csb_dbus_sandbox_get_project_dir (sandbox));
+
+          csb_terminal_page_set_title (CSB_TERMINAL_PAGE (adw_tab_page_get_child (tab)), title);
+          adw_tab_page_set_tooltip (tab, folder);
+        }
+    }
+}
+
 static void
 update_sandbox_count (CsbWindow *self)
 {
@@ -92,6 +168,7 @@ update_sandbox_count (CsbWindow *self)
         active++;
     }
   adw_view_stack_page_set_badge_number (self->sandboxes_stack_page, active);
+  update_titles (self);
   if (self->service_lost)
     gtk_stack_set_visible_child_name (self->sandboxes_stack, "lost");
   else
@@ -368,6 +445,7 @@ csb_window_show_sandbox (CsbWindow  *self,
       g_object_bind_property (terminal, "busy", tab, "loading", G_BINDING_SYNC_CREATE);
       icon = g_themed_icon_new ("utilities-terminal-symbolic");
       adw_tab_page_set_icon (tab, icon);
+      update_titles (self);
     }
   adw_tab_view_set_selected_page (self->tab_view, tab);
   update_terminals_stack (self);
@@ -797,12 +875,6 @@ on_drop (GtkDropTarget *target,
 
 /* ---- closing: ask before leaving a running sandbox --------------------------------------- */
 
-static const char *
-sandbox_title (CsbDBusSandbox *sandbox)
-{
-  return csb_dbus_sandbox_get_name (sandbox);
-}
-
 static gboolean
 sandbox_is_active (CsbDBusSandbox *sandbox)
 {
@@ -852,7 +924,7 @@ on_close_page (AdwTabView *view,
   /* Translators: %s is what runs in the sandbox ("Claude", "Shell"…) */
   body = g_strdup_printf (_("“%s” is still running. Detach to leave it running: you find it "
                             "again under Sandboxes, and open its terminal from there."),
-                          sandbox_title (sandbox));
+                          csb_terminal_page_get_title (page));
   dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self),
                                                       _("Leave the Sandbox Running?"), body));
   adw_message_dialog_add_responses (dialog,
@@ -984,6 +1056,7 @@ static void
 on_tab_pages_changed (CsbWindow *self)
 {
   update_terminals_stack (self);
+  update_titles (self);
 }
 
 CsbWindow *

@@ -1047,6 +1047,19 @@ test_narrow_languages (void)
   type_into (ended, "exit 2\r");
   g_assert_true (wait_bus_state (ended_project, "exited"));
 
+  /* Rows and tabs say what runs in them, the same thing twice numbered. */
+  {
+    const char *a = adw_preferences_row_get_title (ADW_PREFERENCES_ROW (csb_window_find_row (window, ended)));
+    const char *b = adw_preferences_row_get_title (ADW_PREFERENCES_ROW (csb_window_find_row (window, running)));
+
+    g_test_message ("rows: “%s”, “%s”", a, b);
+    g_assert_true (g_str_has_prefix (a, "Shell"));
+    g_assert_true (g_str_has_prefix (b, "Shell ("));
+    g_assert_cmpstr (a, !=, b);
+    g_assert_cmpstr (csb_terminal_page_get_title (CSB_TERMINAL_PAGE (csb_window_find_terminal (window, running))),
+                     ==, b);
+  }
+
   for (guint i = 0; i < G_N_ELEMENTS (languages); i++)
     {
       CsbWindow *win;
