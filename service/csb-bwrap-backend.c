@@ -36,6 +36,7 @@
 #include "csb-landlock.h"
 #include "csb-peer.h"
 #include "csb-project-guard.h"
+#include "csb-review.h"
 #include "csb-seccomp.h"
 #include "csb-terminal.h"
 #include "csb-user-net.h"
@@ -543,6 +544,47 @@ add_project_bind (CsbSandboxSpec *spec,
   return TRUE;
 }
 
+/* Review mode: the project, bound read-only from a descriptor (as above) where only
+ * the overlay mount looks, and the sandbox's layers (csb-review.c); the project's
+ * path is an empty folder until the overlay covers it, before the command runs. */
+static gboolean
+add_review_binds (CsbSandboxSpec *spec,
+                  CsbArgv        *args,
+                  GError        **error)
+{
+  g_autofree char *fd_path = NULL;
+  g_autofree char *opened = NULL;
+  int fd, layers_fd;
+
+  fd = open (spec->project_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0)
+    {
+      fd_path = g_strdup_printf ("/proc/self/fd/%d", fd);
+      opened = g_file_read_link (fd_path, NULL);
+    }
+  if (fd < 0 || g_strcmp0 (opened, spec->project_dir) != 0)
+    {
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                   "project folder '%s' changed while the sandbox was set up (it is %s now)",
+                   spec->project_dir, fd < 0 ? "gone" : "elsewhere");
+      return FALSE;
+    }
+  if ((layers_fd = csb_review_prepare (spec->state_dir, error)) < 0)
+    {
+      close (fd);
+      return FALSE;
+    }
+  csb_argv_add (args, "--ro-bind-fd");
+  csb_argv_addf (args, "%d", csb_argv_take_fd (args, fd));
+  csb_argv_add_args (args, CSB_REVIEW_STAGE "/lower", "--bind-fd", NULL);
+  csb_argv_addf (args, "%d", csb_argv_take_fd (args, layers_fd));
+  csb_argv_add_args (args, CSB_REVIEW_STAGE "/rw",
+                     "--dir", spec->project_dir, "--chdir", spec->project_dir, NULL);
+  return TRUE;
+}
+
 /* The project's Claude home at ~/.claude and ~/.claude.json, the user's own settings,
  * CLAUDE.md, commands… read-only over it: all bound from descriptors the service
  * opened without following links, so nothing a sandbox planted redirects a bind. */
@@ -784,9 +826,22 @@ build_args (CsbSandboxSpec *spec,
         return NULL;
       csb_argv_add_args (args, "--bind", resolved, path, NULL);
     }
-  if (!add_project_bind (spec, args, error))
-    return NULL;
-  protect_project_config (spec, args, protections);
+  if (opts->review)
+    {
+      /* The project read-only and the sandbox's own layer, where the monitor's
+       * claude-sandbox-review-mount finds them to mount the overlay at the project's
+       * path. Nothing of the project is bound read-write, so the protections of
+       * direct mode have nothing to guard: nothing reaches the folder unreviewed. */
+      if (!add_review_binds (spec, args, error))
+        return NULL;
+      g_ptr_array_add (protections, g_strdup ("project-review"));
+    }
+  else
+    {
+      if (!add_project_bind (spec, args, error))
+        return NULL;
+      protect_project_config (spec, args, protections);
+    }
 
   /* The environment: cleared, then an allowlist of the service's, then ours. */
   csb_argv_add (args, "--clearenv");
@@ -1211,6 +1266,13 @@ spawn_thread (GTask        *task,
         goto fail;
       csb_argv_add_args (outer, "--user-net", csb_user_net_kind_name (kind),
                          "--user-net-program", program, NULL);
+    }
+  if (spec->options->review)
+    {
+      g_autofree char *mount_helper = find_libexec ("claude-sandbox-review-mount");
+
+      csb_argv_add_args (outer, "--review-mount", mount_helper,
+                         "--review-target", spec->project_dir, NULL);
     }
   if (spec->stdio_is_pty)
     {

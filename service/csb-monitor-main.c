@@ -513,12 +513,39 @@ on_json_line (GObject      *source,
   read_json_line ();
 }
 
-/* Network on: bwrap has made the sandbox's network namespace and waits on its
- * block fd before it runs the command; the stack goes in first. FALSE (and bwrap
- * killed) if it could not. */
+/* Review mode: the overlay over the project, mounted by our helper in the sandbox's
+ * namespaces while bwrap waits on its block fd (csb-review-mount.c). */
+static gboolean
+mount_review (const char *helper,
+              gint64      pid,
+              const char *target,
+              GError    **error)
+{
+  g_autofree char *pid_arg = g_strdup_printf ("%" G_GINT64_FORMAT, pid);
+  const char *argv[] = { helper, pid_arg, target, NULL };
+  g_autofree char *err = NULL;
+  int status;
+
+  if (!g_spawn_sync (NULL, (char **) argv, (char *[]) { NULL }, G_SPAWN_STDOUT_TO_DEV_NULL,
+                     NULL, NULL, NULL, &err, &status, error))
+    return FALSE;
+  if (!g_spawn_check_wait_status (status, NULL))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s",
+                   err && *err ? g_strchomp (err) : "the review overlay could not be mounted");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Network on, or review mode: bwrap has made the sandbox's namespaces and waits on
+ * its block fd before it runs the command; the review overlay and the network stack
+ * go in first. FALSE (and bwrap killed) if they could not. */
 static gboolean
 start_user_net (CsbUserNetKind kind,
                 const char    *program,
+                const char    *review_helper,
+                const char    *review_target,
                 int            block_fd,
                 GError       **error)
 {
@@ -538,13 +565,17 @@ start_user_net (CsbUserNetKind kind,
                            "bwrap did not say which process the sandbox is");
       goto fail;
     }
-  user_net_pid = csb_user_net_start (kind, program,
+  if (review_helper != NULL &&
+      !mount_review (review_helper, json_object_get_int_member (object, "child-pid"),
+                     review_target, error))
+    goto fail;
+  if (program != NULL &&
+      (user_net_pid = csb_user_net_start (kind, program,
                                      json_object_get_int_member (object, "child-pid"),
                                      json_object_get_int_member_with_default (object,
                                                                               "net-namespace",
                                                                               0),
-                                     error);
-  if (user_net_pid == 0)
+                                     error)) == 0)
     goto fail;
   if (write (block_fd, "x", 1) != 1)
     {
@@ -645,6 +676,9 @@ main (int   argc,
   g_autofree char *stdio_spec = NULL;
   g_autofree char *user_net = NULL;
   g_autofree char *user_net_program = NULL;
+  g_autofree char *review_mount = NULL;
+  g_autofree char *review_target = NULL;
+  gboolean block;
   CsbUserNetKind user_net_kind = CSB_USER_NET_PASTA;
   int block_pipe[2] = { -1, -1 };
   g_autoptr(GArray) sources = g_array_new (FALSE, FALSE, sizeof (int));
@@ -676,6 +710,10 @@ main (int   argc,
       "Give the sandbox's network namespace this stack", "pasta|slirp4netns" },
     { "user-net-program", 0, 0, G_OPTION_ARG_FILENAME, &user_net_program,
       "The stack's program", "PATH" },
+    { "review-mount", 0, 0, G_OPTION_ARG_FILENAME, &review_mount,
+      "Mount the review overlay with this helper", "PATH" },
+    { "review-target", 0, 0, G_OPTION_ARG_FILENAME, &review_target,
+      "Where the review overlay goes (the project's path)", "PATH" },
     { NULL }
   };
   int dash = -1;
@@ -713,7 +751,13 @@ main (int   argc,
                     "--user-net-program\n");
         return 125;
       }
+    if ((review_mount == NULL) != (review_target == NULL))
+      {
+        g_printerr ("claude-sandbox-monitor: --review-mount and --review-target go together\n");
+        return 125;
+      }
   }
+  block = user_net != NULL || review_mount != NULL;
 
   /* Out of the service's session and process group: its end is not ours. Orphans
    * of the sandbox come to us, not to an init that may not reap them. */
@@ -787,7 +831,7 @@ main (int   argc,
     return start_failed (ready_fd, "%s", error->message);
   g_array_append_val (sources, json_pipe[1]);
   g_array_append_val (targets, json_target);
-  if (user_net != NULL)
+  if (block)
     {
       int block_target = json_target + 1;
 
@@ -803,9 +847,9 @@ main (int   argc,
   g_ptr_array_add (bwrap_argv, g_strdup ("--die-with-parent"));
   g_ptr_array_add (bwrap_argv, g_strdup ("--json-status-fd"));
   g_ptr_array_add (bwrap_argv, g_strdup_printf ("%d", json_target));
-  if (user_net != NULL)
+  if (block)
     {
-      /* The command waits until its network is up. */
+      /* The command waits until its network is up and its review overlay mounted. */
       g_ptr_array_add (bwrap_argv, g_strdup ("--block-fd"));
       g_ptr_array_add (bwrap_argv, g_strdup_printf ("%d", json_target + 1));
     }
@@ -840,13 +884,15 @@ main (int   argc,
         close (stdio[i]);
 
   json_reader = g_data_input_stream_new (g_unix_input_stream_new (json_pipe[0], TRUE));
-  if (user_net != NULL)
+  if (block)
     {
-      gboolean ok = start_user_net (user_net_kind, user_net_program, block_pipe[1], &error);
+      gboolean ok = start_user_net (user_net_kind, user_net != NULL ? user_net_program : NULL,
+                                    review_mount, review_target, block_pipe[1], &error);
 
       close (block_pipe[1]);
       if (!ok)
-        return start_failed (ready_fd, "cannot set up the sandbox's network: %s",
+        return start_failed (ready_fd, "cannot set up the sandbox's %s: %s",
+                             review_mount != NULL ? "review overlay or network" : "network",
                              error->message);
     }
   else if (bwrapinfo_path != NULL)

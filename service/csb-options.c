@@ -39,7 +39,10 @@ csb_launch_options_new (GSettings *settings)
     {
       g_auto(GStrv) ro = g_settings_get_strv (settings, "ro-binds");
 
+      g_autofree char *mode = g_settings_get_string (settings, "project-mode");
+
       self->backend = g_settings_get_string (settings, "backend");
+      self->review = g_strcmp0 (mode, "review") == 0;
       self->network = g_settings_get_boolean (settings, "network");
       self->gh_token = g_settings_get_boolean (settings, "gh-token");
       self->display = g_settings_get_boolean (settings, "display");
@@ -138,6 +141,21 @@ parse_backend (CsbLaunchOptions *self,
     return invalid (error, "unknown backend '%s' (use bwrap, vm or container)", name);
   g_free (self->backend);
   self->backend = g_strdup (name);
+  return TRUE;
+}
+
+static gboolean
+parse_project_mode (CsbLaunchOptions *self,
+                    const char       *key,
+                    GVariant         *value,
+                    GUnixFDList      *fd_list,
+                    GError          **error)
+{
+  const char *mode = g_variant_get_string (value, NULL);
+
+  if (!g_str_equal (mode, "direct") && !g_str_equal (mode, "review"))
+    return invalid (error, "unknown project-mode '%s' (use direct or review)", mode);
+  self->review = g_str_equal (mode, "review");
   return TRUE;
 }
 
@@ -380,6 +398,7 @@ static const OptionSpec option_specs[] = {
   { "stdio", "a{uh}", 0, parse_stdio },
   { "network-allow", "as", 0, parse_network_patterns },
   { "network-deny", "as", 0, parse_network_patterns },
+  { "project-mode", "s", 0, parse_project_mode },
 };
 
 gboolean
@@ -430,6 +449,17 @@ csb_launch_options_parse (CsbLaunchOptions *self,
   if (self->vm_image != NULL && g_strcmp0 (self->backend, "vm") != 0)
     return invalid (error, "option 'vm-image' needs the vm backend (backend is '%s')",
                     self->backend ? self->backend : "");
+
+  /* Never quietly direct: a caller who asked for review counts on the folder staying
+   * as it is. */
+  if (self->review && g_strcmp0 (self->backend, "bwrap") != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "project-mode 'review' is not available with the %s backend yet (only "
+                   "bwrap mounts the review layer); use backend bwrap or project-mode direct",
+                   self->backend ? self->backend : "");
+      return FALSE;
+    }
 
   if (self->network_allow->len > 0)
     {

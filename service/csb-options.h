@@ -12,6 +12,7 @@ typedef struct _CsbLaunchOptions CsbLaunchOptions;
 struct _CsbLaunchOptions
 {
   char        *backend;
+  gboolean     review;        /* project-mode review: writes go to an upper layer */
   gboolean     network;
   gboolean     gh_token;
   gboolean     shell;

@@ -24,6 +24,7 @@
 #include "csb-file.h"
 #include "csb-net-proxy.h"
 #include "csb-project-guard.h"
+#include "csb-review.h"
 #include "csb-sandbox.h"
 #include "csb-terminal.h"
 
@@ -36,6 +37,7 @@
 /* How often a running sandbox's project is scanned for plants. A scan is a bounded
  * walk (csb-project-guard.c): a few milliseconds on a big tree. */
 #define PLANT_SCAN_INTERVAL_S 10
+#define REVIEW_COUNT_INTERVAL_S 5
 
 struct _CsbSandbox
 {
@@ -54,6 +56,8 @@ struct _CsbSandbox
   GHashTable     *snapshot;        /* the project at the start (csb_project_guard_snapshot) */
   GPtrArray      *plants;          /* (element-type CsbPlant): all reported so far */
   guint           scan_id;
+  guint           review_id;       /* review mode: the next PendingChanges count */
+  gboolean        review_counting;
   int             pending_status;  /* the exit, announced after the last scan */
   char           *pending_error;
 };
@@ -343,6 +347,296 @@ on_adopted_snapshot (GObject      *source,
     start_live_scans (self);
 }
 
+/* ---- review mode (csb-review.c) ------------------------------------------------------ */
+
+typedef enum
+{
+  REVIEW_COUNT,
+  REVIEW_LIST,
+  REVIEW_DIFF,
+  REVIEW_APPLY,
+  REVIEW_DISCARD,
+  REVIEW_REMOVE,
+} ReviewOp;
+
+typedef struct
+{
+  ReviewOp               op;
+  char                  *state_dir;
+  char                  *project_dir;
+  char                 **paths;
+  char                  *path;
+  gint64                 since_us;
+  GDBusMethodInvocation *invocation;
+  /* results */
+  GVariant              *changes;
+  int                    diff_fd;
+  guint                  pending;
+  GError                *error;
+} ReviewData;
+
+static void
+review_data_free (ReviewData *data)
+{
+  g_free (data->state_dir);
+  g_free (data->project_dir);
+  g_strfreev (data->paths);
+  g_free (data->path);
+  g_clear_object (&data->invocation);
+  g_clear_pointer (&data->changes, g_variant_unref);
+  if (data->diff_fd >= 0)
+    close (data->diff_fd);
+  g_clear_error (&data->error);
+  g_free (data);
+}
+
+static GVariant *
+changes_to_variant (GPtrArray *changes)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(sss)"));
+  for (guint i = 0; changes != NULL && i < changes->len; i++)
+    {
+      CsbChange *change = g_ptr_array_index (changes, i);
+      g_autofree char *summary = g_strconcat (change->protected ? "[protected] " : "",
+                                              change->summary, NULL);
+
+      g_variant_builder_add (&builder, "(sss)", change->path,
+                             csb_change_kind_name (change->kind), summary);
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+static void
+review_thread (GTask        *task,
+               gpointer      source_object,
+               gpointer      task_data,
+               GCancellable *cancellable)
+{
+  ReviewData *data = task_data;
+  g_autoptr(GPtrArray) changes = NULL;
+  const char * const *paths = (const char * const *) data->paths;
+
+  switch (data->op)
+    {
+    case REVIEW_DIFF:
+      data->diff_fd = csb_review_diff (data->state_dir, data->project_dir, data->path,
+                                       &data->error);
+      break;
+    case REVIEW_APPLY:
+      csb_review_apply (data->state_dir, data->project_dir, paths, data->since_us,
+                        &data->error);
+      break;
+    case REVIEW_DISCARD:
+      csb_review_discard (data->state_dir, data->project_dir, paths, &data->error);
+      break;
+    default:
+      break;
+    }
+  /* Every operation ends with a fresh count (and the list, for whoever wants it). */
+  if (csb_review_exists (data->state_dir))
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      changes = csb_review_list (data->state_dir, data->project_dir, &local_error);
+      if (changes == NULL && data->error == NULL && data->op == REVIEW_LIST)
+        data->error = g_steal_pointer (&local_error);
+    }
+  else if (data->error == NULL && data->op != REVIEW_COUNT && data->op != REVIEW_REMOVE)
+    g_set_error (&data->error, CSB_ERROR, CSB_ERROR_NOT_FOUND,
+                 "this sandbox has no review layer (it was not launched with project-mode "
+                 "review)");
+  data->pending = changes ? changes->len : 0;
+  data->changes = changes_to_variant (changes);
+  if (data->op == REVIEW_REMOVE && data->pending == 0)
+    csb_review_remove (data->state_dir, &data->error);
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean on_review_timeout (gpointer user_data);
+
+static void
+set_pending (CsbSandbox *self,
+             guint       pending)
+{
+  CsbDBusSandbox *dbus = CSB_DBUS_SANDBOX (self);
+
+  if (csb_dbus_sandbox_get_pending_changes (dbus) == pending)
+    return;
+  csb_dbus_sandbox_set_pending_changes (dbus, pending);
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
+}
+
+static void
+on_review_done (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  CsbSandbox *self = CSB_SANDBOX (source);
+  ReviewData *data = g_task_get_task_data (G_TASK (result));
+  CsbDBusSandbox *dbus = CSB_DBUS_SANDBOX (self);
+  GDBusMethodInvocation *invocation = g_steal_pointer (&data->invocation);
+
+  set_pending (self, data->pending);
+  if (data->op == REVIEW_COUNT)
+    {
+      self->review_counting = FALSE;
+      if (csb_sandbox_is_active (self) && self->review_id == 0)
+        self->review_id = g_timeout_add_seconds (REVIEW_COUNT_INTERVAL_S, on_review_timeout,
+                                                 self);
+      return;
+    }
+  if (data->op == REVIEW_REMOVE && data->error == NULL && data->pending > 0)
+    g_set_error (&data->error, CSB_ERROR, CSB_ERROR_FAILED,
+                 "sandbox %s has %u pending changes to its project folder; apply or discard "
+                 "them first (claude-sandbox --changes %s)", self->spec->id, data->pending,
+                 self->spec->id);
+  if (data->error != NULL)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, data->error);
+      g_object_unref (invocation);
+      return;
+    }
+  switch (data->op)
+    {
+    case REVIEW_LIST:
+      csb_dbus_sandbox_complete_get_changes (dbus, invocation, data->changes);
+      break;
+    case REVIEW_DIFF:
+      {
+        g_autoptr(GUnixFDList) fds = g_unix_fd_list_new_from_array (&data->diff_fd, 1);
+
+        data->diff_fd = -1;
+        csb_dbus_sandbox_complete_get_diff (dbus, invocation, fds, g_variant_new_handle (0));
+      }
+      break;
+    case REVIEW_APPLY:
+      g_message ("sandbox %s: changes applied to %s", self->spec->id, self->spec->project_dir);
+      csb_dbus_sandbox_complete_apply_changes (dbus, invocation);
+      break;
+    case REVIEW_DISCARD:
+      csb_dbus_sandbox_complete_discard_changes (dbus, invocation);
+      break;
+    case REVIEW_REMOVE:
+      {
+        g_autofree char *record = g_build_filename (self->spec->state_dir, RECORD_NAME, NULL);
+
+        unlink (record);
+        csb_dbus_sandbox_complete_remove (dbus, invocation);
+        g_signal_emit (self, signals[SIGNAL_REMOVE_REQUESTED], 0);
+      }
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* Takes a reference on @invocation (NULL for the count). */
+static void
+review_run (CsbSandbox            *self,
+            ReviewOp               op,
+            const char * const    *paths,
+            const char            *path,
+            GDBusMethodInvocation *invocation)
+{
+  g_autoptr(GTask) task = g_task_new (self, NULL, on_review_done, NULL);
+  ReviewData *data = g_new0 (ReviewData, 1);
+
+  data->op = op;
+  data->state_dir = g_strdup (self->spec->state_dir);
+  data->project_dir = g_strdup (self->spec->project_dir);
+  data->paths = g_strdupv ((char **) paths);
+  data->path = g_strdup (path);
+  data->since_us = csb_dbus_sandbox_get_started_at (CSB_DBUS_SANDBOX (self));
+  data->invocation = invocation ? g_object_ref (invocation) : NULL;
+  data->diff_fd = -1;
+  g_task_set_task_data (task, data, (GDestroyNotify) review_data_free);
+  g_task_run_in_thread (task, review_thread);
+}
+
+/* PendingChanges, now, and every few seconds while the sandbox runs. */
+static void
+review_count (CsbSandbox *self)
+{
+  g_clear_handle_id (&self->review_id, g_source_remove);
+  if (self->review_counting)
+    return;
+  self->review_counting = TRUE;
+  review_run (self, REVIEW_COUNT, NULL, NULL, NULL);
+}
+
+static gboolean
+on_review_timeout (gpointer user_data)
+{
+  CsbSandbox *self = user_data;
+
+  self->review_id = 0;
+  review_count (self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+review_check (CsbSandbox            *self,
+              GDBusMethodInvocation *invocation)
+{
+  if (self->spec->options->review)
+    return TRUE;
+  g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_NOT_FOUND,
+                                         "sandbox %s writes to its project folder directly; "
+                                         "launch it with project-mode review to review its "
+                                         "changes", self->spec->id);
+  return FALSE;
+}
+
+static gboolean
+handle_get_changes (CsbDBusSandbox        *object,
+                    GDBusMethodInvocation *invocation)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+
+  if (review_check (self, invocation))
+    review_run (self, REVIEW_LIST, NULL, NULL, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_get_diff (CsbDBusSandbox        *object,
+                 GDBusMethodInvocation *invocation,
+                 GUnixFDList           *fd_list,
+                 const char            *path)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+
+  if (review_check (self, invocation))
+    review_run (self, REVIEW_DIFF, NULL, path, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_apply_changes (CsbDBusSandbox        *object,
+                      GDBusMethodInvocation *invocation,
+                      const char * const    *paths)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+
+  if (review_check (self, invocation))
+    review_run (self, REVIEW_APPLY, paths, NULL, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_discard_changes (CsbDBusSandbox        *object,
+                        GDBusMethodInvocation *invocation,
+                        const char * const    *paths)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+
+  if (review_check (self, invocation))
+    review_run (self, REVIEW_DISCARD, paths, NULL, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 /* ---- the end ------------------------------------------------------------------------ */
 
 static void
@@ -364,10 +658,15 @@ finish_exit (CsbSandbox *self)
   g_message ("sandbox %s %s with status %d", self->spec->id,
              error_message ? "failed" : "exited", status);
   csb_dbus_sandbox_emit_exited (dbus, status);
-  {
-    g_autofree char *record = g_build_filename (self->spec->state_dir, RECORD_NAME, NULL);
-    unlink (record);
-  }
+  /* A review sandbox's changes outlive it, and a restart of the service: its record
+   * stays until Remove(). */
+  if (self->spec->options->review)
+    review_count (self);
+  else
+    {
+      g_autofree char *record = g_build_filename (self->spec->state_dir, RECORD_NAME, NULL);
+      unlink (record);
+    }
   remove_dirs_async (self, FALSE, NULL, NULL);
 }
 
@@ -687,6 +986,8 @@ write_record (CsbSandbox *self,
   json_builder_add_boolean_value (builder, opts->gh_token);
   json_builder_set_member_name (builder, "pty");
   json_builder_add_boolean_value (builder, self->spec->stdio_is_pty);
+  json_builder_set_member_name (builder, "project-mode");
+  json_builder_add_string_value (builder, opts->review ? "review" : "direct");
   json_builder_set_member_name (builder, "display");
   json_builder_add_string_value (builder, csb_dbus_sandbox_get_display (dbus));
   add_strv_member (builder, "protections", csb_dbus_sandbox_get_protections (dbus));
@@ -744,6 +1045,8 @@ on_backend_started (GObject      *source,
   csb_dbus_sandbox_set_display (dbus, display ? display : "");
   csb_dbus_sandbox_set_protections (dbus, (const char * const *) protections);
   csb_dbus_sandbox_set_state (dbus, "running");
+  if (self->spec->options->review)
+    review_count (self);
   g_object_thaw_notify (G_OBJECT (self));
   start_live_scans (self);
   g_message ("sandbox %s running (pid %u) on %s", self->spec->id,
@@ -1144,6 +1447,11 @@ handle_remove (CsbDBusSandbox        *object,
                                              csb_dbus_sandbox_get_state (object));
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
+  if (self->spec->options->review)
+    {
+      review_run (self, REVIEW_REMOVE, NULL, NULL, invocation);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
   csb_dbus_sandbox_complete_remove (object, g_steal_pointer (&invocation));
   g_signal_emit (self, signals[SIGNAL_REMOVE_REQUESTED], 0);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
@@ -1184,6 +1492,10 @@ csb_sandbox_iface_init (CsbDBusSandboxIface *iface)
   iface->handle_open_terminal = handle_open_terminal;
   iface->handle_resize_terminal = handle_resize_terminal;
   iface->handle_remove = handle_remove;
+  iface->handle_get_changes = handle_get_changes;
+  iface->handle_get_diff = handle_get_diff;
+  iface->handle_apply_changes = handle_apply_changes;
+  iface->handle_discard_changes = handle_discard_changes;
 }
 
 /* ---- object ------------------------------------------------------------------------ */
@@ -1195,6 +1507,7 @@ csb_sandbox_dispose (GObject *object)
 
   g_clear_handle_id (&self->drain_timeout_id, g_source_remove);
   g_clear_handle_id (&self->scan_id, g_source_remove);
+  g_clear_handle_id (&self->review_id, g_source_remove);
   if (self->backend != NULL)
     g_signal_handlers_disconnect_by_data (self->backend, self);
   if (self->terminal != NULL)
@@ -1283,6 +1596,8 @@ csb_sandbox_new (CsbSandboxSpec *spec,
   csb_dbus_sandbox_set_network_allow (dbus, NULL);
   csb_dbus_sandbox_set_denied_connections (dbus, 0);
   csb_dbus_sandbox_set_plants (dbus, plants_to_variant (NULL, 0));
+  csb_dbus_sandbox_set_project_mode (dbus, spec->options->review ? "review" : "direct");
+  csb_dbus_sandbox_set_pending_changes (dbus, 0);
   return self;
 }
 
@@ -1363,6 +1678,10 @@ csb_sandbox_adopt (const char *state_dir,
   spec->environ = g_get_environ ();
   spec->settings = settings ? g_object_ref (settings) : NULL;
   spec->stdio_is_pty = json_object_get_boolean_member_with_default (record, "pty", FALSE);
+  spec->options->review = g_strcmp0 (json_object_get_string_member_with_default (record,
+                                                                                 "project-mode",
+                                                                                 "direct"),
+                                     "review") == 0;
   protections = strv_member (record, "protections");
   /* A backend that holds no terminal of its own (a VM, its console bridged to our
    * pty) lost it with the previous service: a fresh one, its history the log of
@@ -1416,6 +1735,8 @@ csb_sandbox_adopt (const char *state_dir,
       g_task_set_task_data (task, data, (GDestroyNotify) adopted_snapshot_free);
       g_task_run_in_thread (task, snapshot_thread);
     }
+  if (self->spec->options->review)
+    review_count (self);
   g_message ("sandbox %s taken over (pid %u) on %s", id,
              csb_dbus_sandbox_get_pid (CSB_DBUS_SANDBOX (self)), self->spec->project_dir);
   return self;

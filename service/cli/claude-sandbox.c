@@ -19,6 +19,8 @@
 
 #include <gio/gio.h>
 #include <gio/gunixfdlist.h>
+#include <gio/gunixinputstream.h>
+#include <gio/gunixoutputstream.h>
 #include <glib/gi18n.h>
 #include <glib-unix.h>
 #include <json-glib/json-glib.h>
@@ -59,6 +61,11 @@ static char *opt_stop;
 static char *opt_remove;
 static gboolean opt_version;
 static gboolean opt_raw;
+static gboolean opt_review;
+static char *opt_changes;
+static char *opt_diff;
+static char *opt_apply;
+static char *opt_discard;
 
 static gboolean
 on_network_option (const char *option_name,
@@ -111,6 +118,9 @@ static const GOptionEntry launch_entries[] = {
   { "vm-image", 0, 0, G_OPTION_ARG_FILENAME, &opt_vm_image,
     N_("Boot a disk image (qcow2 or raw) instead of the host's /usr; changes go to a "
        "per-sandbox overlay (vm backend)"), N_("PATH") },
+  { "review", 0, 0, G_OPTION_ARG_NONE, &opt_review,
+    N_("Review mode: the sandbox's writes to the project wait in a layer of their own "
+       "until you apply them (--changes, --diff, --apply)"), NULL },
   { "command", 'c', 0, G_OPTION_ARG_NONE, &opt_command,
     N_("Run the arguments after PROJECT-DIR as the command instead of claude"), NULL },
   { NULL }
@@ -131,6 +141,17 @@ static const GOptionEntry manage_entries[] = {
     N_("Stop a sandbox and wait until it has ended"), N_("ID") },
   { "remove", 0, 0, G_OPTION_ARG_STRING, &opt_remove,
     N_("Forget an ended sandbox (its logs stay on disk)"), N_("ID") },
+  { "changes", 0, 0, G_OPTION_ARG_STRING, &opt_changes,
+    N_("List what a review-mode sandbox changed and is not applied yet"), N_("ID") },
+  { "diff", 0, 0, G_OPTION_ARG_STRING, &opt_diff,
+    N_("Show the changes of a review-mode sandbox as a diff (all, or the PATHs given after "
+       "the ID)"), N_("ID") },
+  { "apply", 0, 0, G_OPTION_ARG_STRING, &opt_apply,
+    N_("Apply the changes of a review-mode sandbox to the project folder (all but protected "
+       "ones, or the PATHs given after the ID)"), N_("ID") },
+  { "discard", 0, 0, G_OPTION_ARG_STRING, &opt_discard,
+    N_("Discard the changes of a review-mode sandbox (all, or the PATHs given after the ID)"),
+    N_("ID") },
   { "raw", 0, 0, G_OPTION_ARG_NONE, &opt_raw,
     N_("Pass the sandbox's output to the terminal unfiltered (see below)"), NULL },
   { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version,
@@ -236,7 +257,7 @@ launch_options_given (void)
   return opt_shell || opt_command || opt_gh_token || opt_network >= 0 || opt_backend ||
          opt_name || opt_env || opt_ro_binds || opt_rw_binds || opt_allow_hosts ||
          opt_deny_hosts || opt_display || opt_audio || opt_gpu || opt_ssh_agent ||
-         opt_vm_memory >= 0 || opt_vm_cpus >= 0 || opt_vm_image;
+         opt_vm_memory >= 0 || opt_vm_cpus >= 0 || opt_vm_image || opt_review;
 }
 
 static void
@@ -307,6 +328,8 @@ build_options (GVariantBuilder *options,
     g_variant_builder_add (options, "{sv}", "network", g_variant_new_boolean (opt_network));
   if (opt_gh_token)
     g_variant_builder_add (options, "{sv}", "gh-token", g_variant_new_boolean (TRUE));
+  if (opt_review)
+    g_variant_builder_add (options, "{sv}", "project-mode", g_variant_new_string ("review"));
   if (opt_shell)
     g_variant_builder_add (options, "{sv}", "shell", g_variant_new_boolean (TRUE));
   if (opt_display)
@@ -839,6 +862,154 @@ run_remove (GDBusConnection *bus,
   return EXIT_SUCCESS;
 }
 
+/* ---- review mode ---------------------------------------------------------------------- */
+
+static const char *
+kind_letter (const char *kind)
+{
+  if (g_str_equal (kind, "added"))
+    return "A";
+  if (g_str_equal (kind, "modified"))
+    return "M";
+  if (g_str_equal (kind, "deleted"))
+    return "D";
+  return "T";
+}
+
+/* Like git status --short: a letter, the path, what changed. */
+static int
+run_changes (GDBusConnection *bus,
+             const char      *id)
+{
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantIter iter;
+  const char *path, *kind, *summary;
+  guint protected = 0;
+
+  sandbox = get_sandbox (bus, id, &error);
+  if (sandbox == NULL || !csb_dbus_sandbox_call_get_changes_sync (sandbox, &changes, NULL,
+                                                                  &error))
+    {
+      csb_cli_print_dbus_error (error);
+      return EXIT_FAILURE;
+    }
+  g_variant_iter_init (&iter, changes);
+  while (g_variant_iter_next (&iter, "(&s&s&s)", &path, &kind, &summary))
+    {
+      g_autofree char *safe_path = g_strescape (path, NULL);
+      g_autofree char *safe_summary = g_strescape (summary, "\u2192");
+      gboolean is_protected = g_str_has_prefix (summary, "[protected] ");
+
+      protected += is_protected;
+      g_print ("%s%s %s  (%s)\n", kind_letter (kind), is_protected ? "!" : " ", safe_path,
+               safe_summary);
+    }
+  if (g_variant_n_children (changes) == 0)
+    g_print (_("No pending changes.\n"));
+  else if (protected > 0)
+    g_print (_("\n! protected: runs or is obeyed outside the sandbox later; applied only "
+               "when named (claude-sandbox --apply %s PATH).\n"), id);
+  return EXIT_SUCCESS;
+}
+
+static gboolean
+print_diff (CsbDBusSandbox *sandbox,
+            const char     *path,
+            GError        **error)
+{
+  g_autoptr(GVariant) handle = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GInputStream) in = NULL;
+  g_autoptr(GOutputStream) out = NULL;
+  int fd;
+
+  if (!csb_dbus_sandbox_call_get_diff_sync (sandbox, path, NULL, &handle, &fds, NULL, error))
+    return FALSE;
+  if (fds == NULL || g_unix_fd_list_get_length (fds) != 1 ||
+      (fd = g_unix_fd_list_get (fds, 0, error)) < 0)
+    {
+      if (error != NULL && *error == NULL)
+        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "the service sent no diff");
+      return FALSE;
+    }
+  in = g_unix_input_stream_new (fd, TRUE);
+  out = g_unix_output_stream_new (1, FALSE);
+  return g_output_stream_splice (out, in, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE, NULL,
+                                 error) >= 0;
+}
+
+static int
+run_diff (GDBusConnection    *bus,
+          const char         *id,
+          const char * const *paths)
+{
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  sandbox = get_sandbox (bus, id, &error);
+  if (sandbox == NULL)
+    goto fail;
+  if (paths[0] != NULL)
+    {
+      for (guint i = 0; paths[i] != NULL; i++)
+        if (!print_diff (sandbox, paths[i], &error))
+          goto fail;
+      return EXIT_SUCCESS;
+    }
+  if (!csb_dbus_sandbox_call_get_changes_sync (sandbox, &changes, NULL, &error))
+    goto fail;
+  for (gsize i = 0; i < g_variant_n_children (changes); i++)
+    {
+      const char *path;
+
+      g_variant_get_child (changes, i, "(&s&s&s)", &path, NULL, NULL);
+      if (!print_diff (sandbox, path, &error))
+        goto fail;
+    }
+  return EXIT_SUCCESS;
+
+fail:
+  csb_cli_print_dbus_error (error);
+  return EXIT_FAILURE;
+}
+
+static int
+run_decide (GDBusConnection    *bus,
+            const char         *id,
+            const char * const *paths,
+            gboolean            apply)
+{
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  sandbox = get_sandbox (bus, id, &error);
+  if (sandbox == NULL)
+    ok = FALSE;
+  else if (apply)
+    ok = csb_dbus_sandbox_call_apply_changes_sync (sandbox, paths, NULL, &error);
+  else
+    ok = csb_dbus_sandbox_call_discard_changes_sync (sandbox, paths, NULL, &error);
+  if (!ok)
+    {
+      csb_cli_print_dbus_error (error);
+      return EXIT_FAILURE;
+    }
+  if (apply && paths[0] == NULL && csb_dbus_sandbox_get_pending_changes (sandbox) > 0)
+    {
+      g_autoptr(CsbDBusSandbox) fresh = get_sandbox (bus, id, NULL);
+
+      if (fresh != NULL && csb_dbus_sandbox_get_pending_changes (fresh) > 0)
+        g_print (_("%u changes still pending (protected, or never applied): see "
+                   "claude-sandbox --changes %s\n"),
+                 csb_dbus_sandbox_get_pending_changes (fresh), id);
+    }
+  return EXIT_SUCCESS;
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 int
@@ -891,6 +1062,8 @@ main (int   argc,
       "  claude-sandbox --no-network ~/src/project -p \"explain this code\" --model opus\n"
       "  claude-sandbox --shell --backend=vm ~/src/project\n"
       "  claude-sandbox --no-network --command ~/src/project -- make test\n"
+      "  claude-sandbox --review ~/src/project\n"
+      "  claude-sandbox --changes ID; claude-sandbox --diff ID; claude-sandbox --apply ID\n"
       "  claude-sandbox --list\n"
       "  claude-sandbox --list --json | jq -r '.sandboxes[] | select(.state == \"running\") | .id'\n"
       "\n"
@@ -935,12 +1108,32 @@ main (int   argc,
   n_rest = argc - 1;
   if (opt_complete_ids)
     opt_list = TRUE;
-  n_actions = !!opt_list + !!opt_backends + !!opt_attach + !!opt_stop + !!opt_remove;
+  n_actions = !!opt_list + !!opt_backends + !!opt_attach + !!opt_stop + !!opt_remove +
+              !!opt_changes + !!opt_diff + !!opt_apply + !!opt_discard;
   if (n_actions > 1)
-    return usage_error (_("--list, --backends, --attach, --stop and --remove cannot be "
-                          "combined"));
+    return usage_error (_("--list, --backends, --attach, --stop, --remove, --changes, "
+                          "--diff, --apply and --discard cannot be combined"));
   if (opt_json && !opt_list && !opt_backends)
     return usage_error (_("--json goes with --list or --backends"));
+  if (n_actions == 1 && (opt_diff || opt_apply || opt_discard))
+    {
+      g_autoptr(GPtrArray) paths = g_ptr_array_new ();
+
+      if (launch_options_given () || opt_raw)
+        return usage_error (_("launch options cannot be combined with --diff, --apply or "
+                              "--discard"));
+      if (n_rest > 0 && g_str_equal (rest[0], "--"))
+        rest++, n_rest--;
+      for (guint i = 0; i < n_rest; i++)
+        g_ptr_array_add (paths, rest[i]);
+      g_ptr_array_add (paths, NULL);
+      if ((bus = connect_to_service ()) == NULL)
+        return EXIT_FAILURE;
+      if (opt_diff)
+        return run_diff (bus, opt_diff, (const char * const *) paths->pdata);
+      return run_decide (bus, opt_apply ? opt_apply : opt_discard,
+                         (const char * const *) paths->pdata, opt_apply != NULL);
+    }
   if (n_actions == 1)
     {
       if (n_rest > 0)
@@ -960,6 +1153,8 @@ main (int   argc,
         return run_attach (bus, opt_attach);
       if (opt_stop)
         return run_stop (bus, opt_stop);
+      if (opt_changes)
+        return run_changes (bus, opt_changes);
       return run_remove (bus, opt_remove);
     }
 

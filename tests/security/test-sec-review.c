@@ -1,0 +1,495 @@
+/* test-sec-review.c — review mode (project-mode review): whatever a sandbox writes
+ * to its project waits in a layer of its own, and the real folder stays byte for
+ * byte as it was until the user applies; then it is exactly as if the sandbox had
+ * written directly. Apply refuses conflicts, never follows a link, never makes a
+ * fifo; protected names need their own yes; Discard leaves nothing; Remove refuses
+ * while changes are pending.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "csb-sec-utils.h"
+
+/* Everything a sandbox does to a project: each kind of change. */
+#define SCRIPT \
+  "set -e; " \
+  "echo changed >> a.txt; " \
+  "echo new > new.txt; " \
+  "rm del.txt; " \
+  "mv old.txt renamed.txt; " \
+  "chmod 755 script.sh; " \
+  "ln -s a.txt link; " \
+  "mkdir -p n1/n2 && echo deep > n1/n2/f; " \
+  "rm -r gone; " \
+  "ln -sfn b.txt retarget; " \
+  "rm b.txt && mkdir b.txt && echo inside > b.txt/c; " \
+  "echo 'export X=1' > .envrc; " \
+  "printf 'a\\000b' > bin.dat; " \
+  "echo done"
+
+static void
+setup (CsbSecFixture *fixture,
+       gconstpointer  data)
+{
+  csb_sec_fixture_setup (fixture, NULL);
+}
+
+static void
+teardown (CsbSecFixture *fixture,
+          gconstpointer  data)
+{
+  csb_sec_fixture_teardown (fixture);
+}
+
+static void
+write_in (const char *project,
+          const char *relative,
+          const char *contents,
+          int         mode)
+{
+  g_autofree char *path = g_build_filename (project, relative, NULL);
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  csb_test_write_file (path, contents, mode);
+}
+
+static char *
+make_project (CsbSecFixture *fixture,
+              const char    *name)
+{
+  char *project = csb_test_make_project (&fixture->bus.dirs, name);
+  g_autofree char *retarget = g_build_filename (project, "retarget", NULL);
+
+  write_in (project, "a.txt", "hello\n", 0644);
+  write_in (project, "b.txt", "bee\n", 0644);
+  write_in (project, "del.txt", "delete me\n", 0644);
+  write_in (project, "old.txt", "old\n", 0600);
+  write_in (project, "script.sh", "#!/bin/sh\necho hi\n", 0644);
+  write_in (project, "gone/x", "x\n", 0644);
+  write_in (project, "gone/y/z", "z\n", 0644);
+  write_in (project, "bin.dat", "", 0644);
+  g_assert_cmpint (symlink ("a.txt", retarget), ==, 0);
+  return project;
+}
+
+static int
+compare_names (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (*(const char **) a, *(const char **) b);
+}
+
+/* The tree as text: each entry's path, type, mode and content or target, in order;
+ * links never followed. */
+static void
+describe (GString    *out,
+          const char *root,
+          const char *relative)
+{
+  g_autofree char *path = relative ? g_build_filename (root, relative, NULL) : g_strdup (root);
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_names);
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *child_name = g_ptr_array_index (names, i);
+      g_autofree char *child = relative ? g_build_filename (relative, child_name, NULL)
+                                        : g_strdup (child_name);
+      g_autofree char *full = g_build_filename (root, child, NULL);
+      struct stat st;
+
+      g_assert_cmpint (lstat (full, &st), ==, 0);
+      g_string_append_printf (out, "%s %o ", child, st.st_mode);
+      if (S_ISLNK (st.st_mode))
+        {
+          g_autofree char *target = g_file_read_link (full, NULL);
+          g_string_append_printf (out, "-> %s\n", target);
+        }
+      else if (S_ISREG (st.st_mode))
+        {
+          g_autofree char *contents = NULL;
+          gsize len;
+          g_autofree char *sum = NULL;
+
+          g_assert_true (g_file_get_contents (full, &contents, &len, NULL));
+          sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (guchar *) contents, len);
+          g_string_append_printf (out, "%s\n", sum);
+        }
+      else
+        {
+          g_string_append (out, "\n");
+          if (S_ISDIR (st.st_mode))
+            describe (out, root, child);
+        }
+    }
+}
+
+static char *
+tree (const char *root)
+{
+  GString *out = g_string_new (NULL);
+
+  describe (out, root, NULL);
+  return g_string_free (out, FALSE);
+}
+
+static GVariant *
+review_options (void)
+{
+  return csb_sec_options ("project-mode", g_variant_new_string ("review"), NULL);
+}
+
+/* Runs @script in review mode on @project; returns the ended sandbox. */
+static CsbDBusSandbox *
+run_review (CsbSecFixture *fixture,
+            const char    *project,
+            const char    *script)
+{
+  const char * const argv[] = { "/bin/sh", "-c", script, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+
+  run = csb_test_launch (&fixture->bus, project, argv, review_options (), FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("review run: %d\nstdout: %s\nstderr: %s", run->exit_signal_status,
+                  run->out->str, run->err->str);
+  g_assert_cmpint (run->exit_signal_status, ==, 0);
+  return g_object_ref (run->sandbox);
+}
+
+/* The kind and summary of @path in GetChanges, or NULL. */
+static GVariant *
+get_changes (CsbDBusSandbox *sandbox)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *changes = NULL;
+
+  g_assert_true (csb_dbus_sandbox_call_get_changes_sync (sandbox, &changes, NULL, &error));
+  g_assert_no_error (error);
+  return changes;
+}
+
+static char *
+change_of (GVariant   *changes,
+           const char *path)
+{
+  GVariantIter iter;
+  const char *p, *kind, *summary;
+
+  g_variant_iter_init (&iter, changes);
+  while (g_variant_iter_next (&iter, "(&s&s&s)", &p, &kind, &summary))
+    if (g_str_equal (p, path))
+      return g_strdup_printf ("%s: %s", kind, summary);
+  return NULL;
+}
+
+static void
+assert_change (GVariant   *changes,
+               const char *path,
+               const char *kind)
+{
+  g_autofree char *found = change_of (changes, path);
+
+  g_test_message ("%s → %s", path, found ? found : "(none)");
+  g_assert_nonnull (found);
+  g_assert_true (g_str_has_prefix (found, kind));
+}
+
+static char *
+get_diff (CsbDBusSandbox *sandbox,
+          const char     *path)
+{
+  g_autoptr(GVariant) handle = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) text = g_string_new (NULL);
+  char buf[4096];
+  ssize_t n;
+  int fd;
+
+  g_assert_true (csb_dbus_sandbox_call_get_diff_sync (sandbox, path, NULL, &handle, &fds,
+                                                      NULL, &error));
+  g_assert_no_error (error);
+  fd = g_unix_fd_list_get (fds, 0, &error);
+  g_assert_no_error (error);
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    g_string_append_len (text, buf, n);
+  close (fd);
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+static void
+apply (CsbDBusSandbox     *sandbox,
+       const char * const *paths)
+{
+  g_autoptr(GError) error = NULL;
+  const char * const none[] = { NULL };
+
+  csb_dbus_sandbox_call_apply_changes_sync (sandbox, paths ? paths : none, NULL, &error);
+  g_assert_no_error (error);
+}
+
+static gboolean
+pending_is_zero (gpointer data)
+{
+  return csb_dbus_sandbox_get_pending_changes (CSB_DBUS_SANDBOX (data)) == 0;
+}
+
+static gboolean
+pending_is_nonzero (gpointer data)
+{
+  return csb_dbus_sandbox_get_pending_changes (CSB_DBUS_SANDBOX (data)) > 0;
+}
+
+/* Review, then apply: the folder is untouched until then, and afterwards exactly
+ * as a direct sandbox leaves it. */
+static void
+test_apply (CsbSecFixture *fixture,
+            gconstpointer  data)
+{
+  g_autofree char *project = make_project (fixture, "review");
+  g_autofree char *reference = make_project (fixture, "direct");
+  g_autofree char *before = tree (project);
+  g_autofree char *direct_out = NULL;
+  g_autofree char *expected = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *diff = NULL;
+  g_autofree char *envrc = g_build_filename (project, ".envrc", NULL);
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  g_autoptr(GVariant) left = NULL;
+  const char * const sh[] = { "/bin/sh", "-c", SCRIPT, NULL };
+  const char * const envrc_only[] = { ".envrc", NULL };
+
+  /* What the same script does directly. */
+  direct_out = csb_test_run_command (&fixture->bus, reference, sh, NULL, 0);
+  {
+    /* Direct mode's guard makes an empty .claude (so that a sandbox cannot); not the
+     * script's doing. */
+    g_autofree char *claude = g_build_filename (reference, ".claude", NULL);
+    g_rmdir (claude);
+  }
+  expected = tree (reference);
+  g_assert_cmpstr (expected, !=, before);
+
+  sandbox = run_review (fixture, project, SCRIPT);
+  g_assert_cmpstr (csb_dbus_sandbox_get_project_mode (sandbox), ==, "review");
+  after = tree (project);
+  g_assert_cmpstr (after, ==, before);
+
+  changes = get_changes (sandbox);
+  assert_change (changes, "a.txt", "modified");
+  assert_change (changes, "new.txt", "added");
+  assert_change (changes, "del.txt", "deleted");
+  assert_change (changes, "old.txt", "deleted");
+  assert_change (changes, "renamed.txt", "added");
+  assert_change (changes, "script.sh", "modified: mode 0644 → 0755");
+  assert_change (changes, "link", "added: new symlink → a.txt");
+  assert_change (changes, "n1", "added");
+  assert_change (changes, "n1/n2/f", "added");
+  assert_change (changes, "gone", "deleted");
+  assert_change (changes, "retarget", "modified");
+  assert_change (changes, "b.txt", "type-changed");
+  assert_change (changes, ".envrc", "added: [protected]");
+  g_assert_true (csb_test_run_until (pending_is_nonzero, sandbox, CSB_TEST_TIMEOUT_MS));
+
+  diff = get_diff (sandbox, "a.txt");
+  g_assert_nonnull (strstr (diff, "--- a/a.txt"));
+  g_assert_nonnull (strstr (diff, "+changed"));
+  g_clear_pointer (&diff, g_free);
+  diff = get_diff (sandbox, "bin.dat");
+  g_assert_nonnull (strstr (diff, "Binary files"));
+
+  /* "All" leaves the protected name alone; naming it applies it. */
+  apply (sandbox, NULL);
+  g_assert_false (g_file_test (envrc, G_FILE_TEST_EXISTS));
+  left = get_changes (sandbox);
+  g_assert_cmpuint (g_variant_n_children (left), ==, 1);
+  apply (sandbox, envrc_only);
+  g_clear_pointer (&after, g_free);
+  after = tree (project);
+  g_assert_cmpstr (after, ==, expected);
+  g_assert_true (csb_test_run_until (pending_is_zero, sandbox, CSB_TEST_TIMEOUT_MS));
+
+  /* Decided: Remove works, and takes the layer with it. */
+  {
+    g_autoptr(GError) error = NULL;
+
+    csb_dbus_sandbox_call_remove_sync (sandbox, NULL, &error);
+    g_assert_no_error (error);
+  }
+}
+
+/* Changed in the real folder meanwhile: Apply refuses, naming it, and applies
+ * nothing; Remove refuses while changes are pending; Discard leaves nothing. */
+static void
+test_conflict_discard (CsbSecFixture *fixture,
+                       gconstpointer  data)
+{
+  g_autofree char *project = make_project (fixture, "conflict");
+  g_autofree char *a = g_build_filename (project, "a.txt", NULL);
+  g_autofree char *new_txt = g_build_filename (project, "new.txt", NULL);
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *state = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  g_autoptr(GError) error = NULL;
+  const char * const none[] = { NULL };
+
+  sandbox = run_review (fixture, project, SCRIPT);
+  csb_test_write_file (a, "the user's own edit\n", 0644);
+  before = tree (project);
+
+  csb_dbus_sandbox_call_apply_changes_sync (sandbox, none, NULL, &error);
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "conflict"));
+  g_assert_nonnull (strstr (error->message, "a.txt"));
+  g_clear_error (&error);
+  after = tree (project);
+  g_assert_cmpstr (after, ==, before);
+  g_assert_false (g_file_test (new_txt, G_FILE_TEST_EXISTS));
+
+  csb_dbus_sandbox_call_remove_sync (sandbox, NULL, &error);
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "pending"));
+  g_clear_error (&error);
+
+  state = g_build_filename (fixture->bus.dirs.state, "claude-sandbox",
+                            csb_dbus_sandbox_get_id (sandbox), "review", NULL);
+  g_assert_true (g_file_test (state, G_FILE_TEST_IS_DIR));
+  csb_dbus_sandbox_call_discard_changes_sync (sandbox, none, NULL, &error);
+  g_assert_no_error (error);
+  changes = get_changes (sandbox);
+  g_assert_cmpuint (g_variant_n_children (changes), ==, 0);
+  g_clear_pointer (&after, g_free);
+  after = tree (project);
+  g_assert_cmpstr (after, ==, before);
+  g_assert_true (csb_test_run_until (pending_is_zero, sandbox, CSB_TEST_TIMEOUT_MS));
+
+  csb_dbus_sandbox_call_remove_sync (sandbox, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (state, G_FILE_TEST_EXISTS));
+}
+
+/* A hostile layer: a symlink to /etc/passwd as a "change" is made as a symlink and
+ * never followed; a fifo is never made; a folder of the sandbox's where the real
+ * folder now has a symlink out of the project is not followed. */
+static void
+test_hostile (CsbSecFixture *fixture,
+              gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "hostile");
+  g_autofree char *outside = g_build_filename (fixture->bus.dirs.root, "outside", NULL);
+  g_autofree char *out_link = g_build_filename (project, "out", NULL);
+  g_autofree char *passwd_link = g_build_filename (project, "passwd", NULL);
+  g_autofree char *fifo = g_build_filename (project, "fifo", NULL);
+  g_autofree char *passwd_before = csb_sec_read_file ("/etc/passwd");
+  g_autofree char *passwd_after = NULL;
+  g_autofree char *target = NULL;
+  g_autofree char *listing = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  g_autoptr(GError) error = NULL;
+  const char * const fifo_only[] = { "fifo", NULL };
+  const char * const into_out[] = { "out/evil", NULL };
+  struct stat st;
+
+  g_assert_cmpint (g_mkdir_with_parents (outside, 0755), ==, 0);
+  sandbox = run_review (fixture, project,
+                        "set -e; ln -s /etc/passwd passwd; mkfifo fifo; "
+                        "mkdir out; echo evil > out/evil; echo plain > plain");
+
+  changes = get_changes (sandbox);
+  assert_change (changes, "passwd", "added: new symlink → /etc/passwd");
+  assert_change (changes, "fifo", "added: a fifo: never applied");
+
+  /* Meanwhile the real folder got a symlink out of the project where the sandbox
+   * made a folder. */
+  g_assert_cmpint (symlink (outside, out_link), ==, 0);
+  csb_dbus_sandbox_call_apply_changes_sync (sandbox, into_out, NULL, &error);
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_clear_error (&error);
+  listing = csb_test_list_dir (outside);
+  g_assert_cmpstr (listing, ==, "");
+
+  csb_dbus_sandbox_call_apply_changes_sync (sandbox, fifo_only, NULL, &error);
+  g_assert_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  {
+    const char * const some[] = { "passwd", "plain", NULL };
+    apply (sandbox, some);
+  }
+  g_assert_cmpint (lstat (passwd_link, &st), ==, 0);
+  g_assert_true (S_ISLNK (st.st_mode));
+  target = g_file_read_link (passwd_link, NULL);
+  g_assert_cmpstr (target, ==, "/etc/passwd");
+  passwd_after = csb_sec_read_file ("/etc/passwd");
+  g_assert_cmpstr (passwd_after, ==, passwd_before);
+  g_assert_false (g_file_test (fifo, G_FILE_TEST_EXISTS));
+  g_clear_pointer (&listing, g_free);
+  listing = csb_test_list_dir (outside);
+  g_assert_cmpstr (listing, ==, "");
+}
+
+/* Review never silently degrades to direct: other backends refuse it. */
+static void
+test_other_backends (CsbSecFixture *fixture,
+                     gconstpointer  data)
+{
+  const char * const backends[] = { "vm", "container", NULL };
+
+  csb_test_bus_activate (&fixture->bus);
+  for (guint i = 0; backends[i] != NULL; i++)
+    {
+      const char * const argv[] = { "true", NULL };
+      g_autoptr(GError) error = NULL;
+      g_autofree char *path = NULL;
+      GVariant *options = csb_sec_options ("project-mode", g_variant_new_string ("review"),
+                                           "backend", g_variant_new_string (backends[i]),
+                                           NULL);
+
+      csb_dbus_manager_call_launch_sync (fixture->bus.manager, fixture->project, argv,
+                                         options, NULL, &path, NULL, NULL, &error);
+      g_assert_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE);
+      g_assert_nonnull (strstr (error->message, "review"));
+    }
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  csb_test_init_environment ();
+  g_test_init (&argc, &argv, NULL);
+  /* Registers the error domain, so the service's errors arrive as CSB_ERROR. */
+  (void) CSB_ERROR;
+
+  g_test_add ("/security/review/apply", CsbSecFixture, NULL, setup, test_apply, teardown);
+  g_test_add ("/security/review/conflict-discard", CsbSecFixture, NULL, setup,
+              test_conflict_discard, teardown);
+  g_test_add ("/security/review/hostile-layer", CsbSecFixture, NULL, setup, test_hostile,
+              teardown);
+  g_test_add ("/security/review/other-backends", CsbSecFixture, NULL, setup,
+              test_other_backends, teardown);
+  return g_test_run ();
+}
