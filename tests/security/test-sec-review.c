@@ -17,6 +17,7 @@
 #include <glib/gstdio.h>
 
 #include "csb-sec-utils.h"
+#include "csb-test-claude-api.h"
 
 /* Everything a sandbox does to a project: each kind of change. */
 #define SCRIPT \
@@ -40,6 +41,15 @@ setup (CsbSecFixture *fixture,
        gconstpointer  data)
 {
   csb_sec_fixture_setup (fixture, NULL);
+}
+
+static void
+setup_claude (CsbSecFixture *fixture,
+              gconstpointer  data)
+{
+  CsbTestBusOptions options = { NULL, csb_test_find_claude () != NULL, NULL };
+
+  csb_sec_fixture_setup (fixture, &options);
 }
 
 static void
@@ -451,6 +461,88 @@ test_hostile (CsbSecFixture *fixture,
   g_assert_cmpstr (listing, ==, "");
 }
 
+/* Claude Code's own Write and Edit tools in review mode (its Messages API a local
+ * stand-in that answers with tool calls): the agent sees its file, the project gets
+ * it only when applied. */
+static void
+test_claude (CsbSecFixture *fixture,
+             gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "agent");
+  g_autofree char *hello = g_build_filename (project, "hello.txt", NULL);
+  g_autofree char *hello_json = csb_test_json_string (hello);
+  g_autofree char *script = NULL;
+  g_autofree char *base_url = NULL;
+  g_autofree char *contents = NULL;
+  g_autofree char *hosts = NULL;
+  g_autoptr(CsbTestClaudeApi) api = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GPtrArray) results = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantDict dict;
+  GVariantBuilder env;
+  const char * const allow[] = { "allowed.csb.test", NULL };
+  const char * const command[] = {
+    "claude", "-p", "Write the greeting.", "--dangerously-skip-permissions", NULL
+  };
+
+  if (!csb_test_require_claude ())
+    return;
+  if (!g_file_get_contents ("/etc/hosts", &hosts, NULL, NULL) ||
+      strstr (hosts, "allowed.csb.test") == NULL)
+    {
+      g_test_skip ("the test host names are not in /etc/hosts (build-aux/test.sh adds "
+                   "them as root)");
+      return;
+    }
+
+  script = g_strdup_printf (
+    "["
+    " [{\"tool\": \"Write\", \"input\": {\"file_path\": %s, \"content\": \"hello from claude\\n\"}}],"
+    " [{\"tool\": \"Edit\", \"input\": {\"file_path\": %s, \"old_string\": \"hello\","
+    "   \"new_string\": \"edited\"}}],"
+    " [{\"tool\": \"Bash\", \"input\": {\"description\": \"read it\", \"command\":"
+    "   \"cat hello.txt\"}}],"
+    " [{\"text\": \"Greeting written.\"}]"
+    "]", hello_json, hello_json);
+  api = csb_test_claude_api_start (script, &error);
+  g_assert_no_error (error);
+  base_url = g_strdup_printf ("http://allowed.csb.test:%u", csb_test_claude_api_get_port (api));
+
+  g_variant_dict_init (&dict, NULL);
+  g_variant_dict_insert_value (&dict, "project-mode", g_variant_new_string ("review"));
+  g_variant_dict_insert_value (&dict, "network-allow", g_variant_new_strv (allow, -1));
+  g_variant_builder_init (&env, G_VARIANT_TYPE ("a{ss}"));
+  g_variant_builder_add (&env, "{ss}", "ANTHROPIC_BASE_URL", base_url);
+  g_variant_builder_add (&env, "{ss}", "ANTHROPIC_API_KEY", "dummy");
+  g_variant_builder_add (&env, "{ss}", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
+  g_variant_dict_insert_value (&dict, "env", g_variant_builder_end (&env));
+
+  run = csb_test_launch (&fixture->bus, project, command, g_variant_dict_end (&dict), FALSE,
+                         &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, 2 * CSB_TEST_TIMEOUT_MS));
+  g_test_message ("claude: status %d\nstdout: %s\nstderr: %s", run->exit_signal_status,
+                  run->out->str, run->err->str);
+  results = csb_test_claude_api_tool_results (api);
+  for (guint i = 0; i < results->len; i++)
+    g_test_message ("tool result %u: %s", i, (char *) g_ptr_array_index (results, i));
+  g_assert_cmpint (run->exit_signal_status, ==, 0);
+  g_assert_cmpuint (results->len, ==, 3);
+  g_assert_false (g_str_has_prefix (g_ptr_array_index (results, 0), "ERROR"));
+  g_assert_false (g_str_has_prefix (g_ptr_array_index (results, 1), "ERROR"));
+  /* The agent saw its own edit… */
+  g_assert_nonnull (strstr (g_ptr_array_index (results, 2), "edited from claude"));
+  /* …the project did not, until applied. */
+  g_assert_false (g_file_test (hello, G_FILE_TEST_EXISTS));
+  changes = get_changes (run->sandbox);
+  assert_change (changes, "hello.txt", "added");
+  apply (run->sandbox, NULL);
+  g_assert_true (g_file_get_contents (hello, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "edited from claude\n");
+}
+
 /* Review never silently degrades to direct: other backends refuse it. */
 static void
 test_other_backends (CsbSecFixture *fixture,
@@ -489,6 +581,8 @@ main (int    argc,
               test_conflict_discard, teardown);
   g_test_add ("/security/review/hostile-layer", CsbSecFixture, NULL, setup, test_hostile,
               teardown);
+  g_test_add ("/security/review/claude-write-edit", CsbSecFixture, NULL, setup_claude,
+              test_claude, teardown);
   g_test_add ("/security/review/other-backends", CsbSecFixture, NULL, setup,
               test_other_backends, teardown);
   return g_test_run ();
