@@ -48,11 +48,13 @@ static int
 join (long pid)
 {
   char path[64];
-  int mnt_fd, user_fd = -1;
+  int mnt_fd, user_fd = -1, root_fd;
 
   snprintf (path, sizeof path, "/proc/%ld/ns/mnt", pid);
   mnt_fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (mnt_fd < 0 || (user_fd = ioctl (mnt_fd, NS_GET_USERNS)) < 0)
+  snprintf (path, sizeof path, "/proc/%ld/root", pid);
+  root_fd = open (path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (mnt_fd < 0 || root_fd < 0 || (user_fd = ioctl (mnt_fd, NS_GET_USERNS)) < 0)
     {
       fprintf (stderr, "claude-sandbox-review-mount: cannot find the sandbox's mount "
                "namespace: %s\n", strerror (errno));
@@ -64,6 +66,15 @@ join (long pid)
                "namespace: %s\n", strerror (errno));
       return -1;
     }
+  /* The namespace's root is bwrap's scratch folder; the sandbox's is where bwrap
+   * chrooted its child (bwrap 0.8) or pivoted to: take the child's. */
+  if (fchdir (root_fd) != 0 || chroot (".") != 0 || chdir ("/") != 0)
+    {
+      fprintf (stderr, "claude-sandbox-review-mount: cannot enter the sandbox's root: %s\n",
+               strerror (errno));
+      return -1;
+    }
+  close (root_fd);
   close (user_fd);
   close (mnt_fd);
   return 0;
