@@ -132,6 +132,40 @@ check_owned (int          fd,
   return TRUE;
 }
 
+/* The rest of @fd, at most @max bytes, NUL-terminated. The buffer grows with what is
+ * read, so a limit of 64 MiB costs the service no more than the file's own size (a
+ * buffer of the limit's size, filled by MALLOC_PERTURB_ or not, stays in RSS).
+ * NULL with errno set on an error, EFBIG past @max. */
+static char *
+read_fd_bounded (int    fd,
+                 gsize  max,
+                 gsize *out_len)
+{
+  g_autoptr(GByteArray) buffer = g_byte_array_new ();
+  guint8 chunk[16384];
+
+  for (;;)
+    {
+      ssize_t n = read (fd, chunk, sizeof chunk);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return NULL;
+      if (n == 0)
+        break;
+      if ((gsize) n > max - MIN (max, buffer->len))
+        {
+          errno = EFBIG;
+          return NULL;
+        }
+      g_byte_array_append (buffer, chunk, n);
+    }
+  *out_len = buffer->len;
+  g_byte_array_append (buffer, (const guint8 *) "", 1);
+  return (char *) g_byte_array_free (g_steal_pointer (&buffer), FALSE);
+}
+
 /* A regular file of ours beneath @dirfd, at most @max bytes, read without blocking on
  * a FIFO or following a link. A missing file is G_FILE_ERROR_NOENT. */
 static char *
@@ -155,27 +189,10 @@ read_beneath (int         dirfd,
     }
   if (!check_owned (fd, name, S_IFREG, max, NULL, error))
     return NULL;
-  data = g_malloc (max + 1);
-  while (len <= max)
+  if ((data = read_fd_bounded (fd, max, &len)) == NULL)
     {
-      ssize_t n = read (fd, data + len, max + 1 - len);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot read %s: %s", name,
-                       g_strerror (errno));
-          return NULL;
-        }
-      if (n == 0)
-        break;
-      len += n;
-    }
-  if (len > max)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "%s grew past %" G_GSIZE_FORMAT " bytes",
-                   name, max);
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot read %s: %s", name,
+                   errno == EFBIG ? "it grew past the size limit" : g_strerror (errno));
       return NULL;
     }
   data[len] = '\0';
@@ -864,20 +881,10 @@ load_user_claude_json (GError **error)
     }
   if (!check_owned (fd, path, S_IFREG, HOST_JSON_MAX, NULL, error))
     return NULL;
-  data = g_malloc (HOST_JSON_MAX + 1);
-  while (len <= HOST_JSON_MAX)
+  if ((data = read_fd_bounded (fd, HOST_JSON_MAX, &len)) == NULL)
     {
-      ssize_t n = read (fd, data + len, HOST_JSON_MAX + 1 - len);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        break;
-      len += n;
-    }
-  if (len > HOST_JSON_MAX)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "%s is too large", path);
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot read %s: %s", path,
+                   errno == EFBIG ? "it is too large" : g_strerror (errno));
       return NULL;
     }
   return parse_object (data, len, 256, path, error);

@@ -318,7 +318,7 @@ test_claude_not_found (Fixture      *f,
   g_assert_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND);
   g_assert_cmpstr (csb_test_error_name (error), ==, "org.example.ClaudeSandbox.Error.NotFound");
   if (data == NULL)
-    g_assert_nonnull (strstr (error->message, "npm install -g @anthropic-ai/claude-code"));
+    g_assert_nonnull (strstr (error->message, "npm install -g --prefix ~/.local/share/claude-sandbox/npm @anthropic-ai/claude-code"));
   else
     g_assert_nonnull (strstr (error->message, "/nonexistent/claude"));
   g_assert_cmpuint (n_sandboxes (f), ==, 0);

@@ -617,7 +617,7 @@ test_claude_not_found (Fixture      *f,
   args = csb_bwrap_build_args (f->spec, &error);
   g_assert_null (args);
   g_assert_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND);
-  g_assert_nonnull (strstr (error->message, "npm install -g @anthropic-ai/claude-code"));
+  g_assert_nonnull (strstr (error->message, "npm install -g --prefix ~/.local/share/claude-sandbox/npm @anthropic-ai/claude-code"));
 
   /* A claude-path setting that points nowhere says so. */
   g_clear_error (&error);
