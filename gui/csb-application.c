@@ -100,6 +100,41 @@ csb_application_error_message (const GError *error)
     return g_strdup (_("The sandbox service stopped or could not start. Try again; if it "
                        "keeps failing, see “journalctl --user -u claude-sandbox”."));
 
+  /* The service's own words are English and for developers: the app says it in the
+   * user's language, and keeps those words for the details. */
+  if (error->domain == CSB_ERROR && g_dbus_error_is_remote_error (error))
+    {
+      switch ((CsbError) error->code)
+        {
+        case CSB_ERROR_INVALID_ARGUMENT:
+          return g_strdup (_("The sandbox service cannot use these settings."));
+        case CSB_ERROR_NOT_FOUND:
+          return g_strdup (_("The sandbox service no longer knows this sandbox."));
+        case CSB_ERROR_BACKEND_UNAVAILABLE:
+          if (csb_format_needs_admin (error->message))
+            return g_strdup (_("This isolation level needs administrator permission. An "
+                               "administrator can enable it: see “Container” in the README."));
+          return g_strdup (_("This isolation level cannot run on this computer."));
+        case CSB_ERROR_NOT_RUNNING:
+          return g_strdup (_("The sandbox is not running any more."));
+        case CSB_ERROR_FAILED:
+        default:
+          return g_strdup (_("The sandbox could not be started."));
+        }
+    }
+
+  copy = g_error_copy (error);
+  g_dbus_error_strip_remote_error (copy);
+  return g_steal_pointer (&copy->message);
+}
+
+char *
+csb_application_error_details (const GError *error)
+{
+  g_autoptr(GError) copy = NULL;
+
+  if (!g_dbus_error_is_remote_error (error))
+    return NULL;
   copy = g_error_copy (error);
   g_dbus_error_strip_remote_error (copy);
   return g_steal_pointer (&copy->message);
@@ -669,8 +704,11 @@ on_command_line_launch_done (GObject      *source,
   if (path == NULL)
     {
       g_autofree char *message = csb_application_error_message (error);
+      g_autofree char *details = csb_application_error_details (error);
 
       g_application_command_line_printerr (command_line, "%s\n", message);
+      if (details != NULL)
+        g_application_command_line_printerr (command_line, "%s\n", details);
       g_application_command_line_set_exit_status (command_line, 1);
     }
   else

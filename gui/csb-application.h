@@ -64,5 +64,7 @@ GtkWindow          *csb_application_ensure_window        (CsbApplication      *s
 
 /* A message for the user from an error of the service. */
 char               *csb_application_error_message        (const GError        *error);
+/* The service's own words about @error, for a "Details" view, or NULL. */
+char               *csb_application_error_details        (const GError        *error);
 
 G_END_DECLS

@@ -190,3 +190,25 @@ csb_format_sandbox_title (const char         *name,
     }
   return g_string_free (text, FALSE);
 }
+
+gboolean
+csb_format_needs_admin (const char *message)
+{
+  static const char * const words[] = { "polkit", "authoris", "authoriz", "not authorized",
+                                         "permission denied", "access denied", NULL };
+  g_autofree char *lower = message ? g_utf8_strdown (message, -1) : NULL;
+
+  for (guint i = 0; lower != NULL && words[i] != NULL; i++)
+    if (strstr (lower, words[i]) != NULL)
+      return TRUE;
+  return FALSE;
+}
+
+char *
+csb_format_failure (const char *error)
+{
+  if (csb_format_needs_admin (error))
+    return g_strdup (_("Needs administrator permission. An administrator can enable it: see "
+                       "“Container” in the README."));
+  return g_strdup (_("It could not be set up."));
+}

@@ -24,4 +24,9 @@ char       *csb_format_sandbox_title (const char         *name,
                                       const char         *project_dir,
                                       const char * const *command);
 
+/* Whether the service's @message means the user lacks an administrator's permission. */
+gboolean    csb_format_needs_admin   (const char         *message);
+/* Why a sandbox failed, for people; the service's Error goes under "Details". */
+char       *csb_format_failure       (const char         *error);
+
 G_END_DECLS

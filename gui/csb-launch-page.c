@@ -68,6 +68,18 @@ backend_title (const char *name)
   return name;
 }
 
+static const char *
+backend_description (const char *name)
+{
+  if (g_strcmp0 (name, "bwrap") == 0)
+    return _("Fast: its own view of the system, sharing your computer’s kernel.");
+  if (g_strcmp0 (name, "vm") == 0)
+    return _("Strongest: its own kernel in a virtual machine; starts in a few seconds.");
+  if (g_strcmp0 (name, "container") == 0)
+    return _("A container with a root of its own, set up with administrator permission.");
+  return "";
+}
+
 static void
 backend_clear (Backend *backend)
 {
@@ -92,15 +104,21 @@ update_state (CsbLaunchPage *self)
   gboolean is_vm = backend != NULL && g_strcmp0 (backend->name, "vm") == 0;
   gboolean can_launch;
 
+  /* Words for people; what the service says (versions, paths) on hover. */
   if (backend == NULL)
     adw_action_row_set_subtitle (ADW_ACTION_ROW (self->backend_row), "");
   else if (backend->available)
-    adw_action_row_set_subtitle (ADW_ACTION_ROW (self->backend_row), backend->detail);
+    adw_action_row_set_subtitle (ADW_ACTION_ROW (self->backend_row),
+                                 backend_description (backend->name));
+  else if (csb_format_needs_admin (backend->detail))
+    adw_action_row_set_subtitle (ADW_ACTION_ROW (self->backend_row),
+                                 _("Needs administrator permission. An administrator can enable "
+                                   "it: see “Container” in the README."));
   else
-    {
-      g_autofree char *text = g_strdup_printf (_("Not available: %s"), backend->detail);
-      adw_action_row_set_subtitle (ADW_ACTION_ROW (self->backend_row), text);
-    }
+    adw_action_row_set_subtitle (ADW_ACTION_ROW (self->backend_row),
+                                 _("Not available on this computer."));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->backend_row),
+                               backend != NULL && *backend->detail != '\0' ? backend->detail : NULL);
   gtk_widget_set_sensitive (GTK_WIDGET (self->vm_memory_row), is_vm);
   gtk_widget_set_sensitive (GTK_WIDGET (self->vm_cpus_row), is_vm);
 

@@ -49,10 +49,14 @@ update_subtitle (CsbSandboxRow *self)
       detail = g_strdup_printf (_("up %s"), uptime);
     }
   else if (g_strcmp0 (state, "failed") == 0 && *csb_dbus_sandbox_get_error (self->sandbox) != '\0')
-    detail = g_strdup (csb_dbus_sandbox_get_error (self->sandbox));
+    detail = csb_format_failure (csb_dbus_sandbox_get_error (self->sandbox));
   else if (g_strcmp0 (state, "exited") == 0)
     detail = csb_format_exit (csb_dbus_sandbox_get_exit_status (self->sandbox));
 
+  /* The service's own words on hover. */
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self),
+                               g_strcmp0 (state, "failed") == 0 ? csb_dbus_sandbox_get_error (self->sandbox)
+                                                                : NULL);
   subtitle = g_strjoin (" · ", folder, csb_format_backend (csb_dbus_sandbox_get_backend (self->sandbox)),
                         detail, NULL);
   adw_action_row_set_subtitle (ADW_ACTION_ROW (self), subtitle);
@@ -144,6 +148,8 @@ update (CsbSandboxRow *self)
   gtk_widget_set_visible (GTK_WIDGET (self->display_button),
                           display != NULL && *display != '\0' && is_active (state));
   gtk_widget_set_visible (GTK_WIDGET (self->stop_button), is_active (state));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (self->stop_button),
+                               g_strcmp0 (state, "starting") == 0 ? _("Cancel") : _("Stop"));
   gtk_widget_set_sensitive (GTK_WIDGET (self->stop_button), g_strcmp0 (state, "stopping") != 0);
   gtk_widget_set_visible (GTK_WIDGET (self->remove_button), !is_active (state));
 

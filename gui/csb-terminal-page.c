@@ -22,10 +22,13 @@ struct _CsbTerminalPage
   GtkLabel           *plants_label;
   GtkInfoBar         *ended_bar;
   GtkLabel           *ended_label;
+  GtkExpander        *details_expander;
+  GtkLabel           *details_label;
   GtkButton          *restart_button;
   GtkButton          *remove_button;
   GtkStack           *stack;
   GtkProgressBar     *progress_bar;
+  GtkButton          *cancel_button;
   CsbTerminalView    *terminal;
 
   CsbDBusSandbox     *sandbox;
@@ -40,6 +43,7 @@ struct _CsbTerminalPage
   gboolean            busy;
   gboolean            gone;       /* the service no longer lists the sandbox */
   gboolean            want_focus; /* the terminal takes the focus once it shows */
+  gboolean            attached;   /* OpenTerminal() was called on this sandbox */
 };
 
 G_DEFINE_FINAL_TYPE (CsbTerminalPage, csb_terminal_page, ADW_TYPE_BIN)
@@ -225,6 +229,7 @@ attach (CsbTerminalPage *self)
   g_clear_object (&self->stream);
   g_byte_array_set_size (self->pending, 0);
   self->writing = FALSE;
+  self->attached = TRUE;
   csb_dbus_sandbox_call_open_terminal (self->sandbox, NULL, self->cancellable, on_terminal_opened,
                                        g_object_ref (self));
 }
@@ -306,6 +311,9 @@ update (CsbTerminalPage *self)
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
     }
 
+  if (!self->attached && g_strcmp0 (state, "starting") != 0)
+    attach (self);
+
   /* A VM shows its console only once it has one; until then, progress. */
   gtk_stack_set_visible_child_name (self->stack, vm_booting ? "starting" : "terminal");
   if (!vm_booting && self->want_focus)
@@ -313,6 +321,9 @@ update (CsbTerminalPage *self)
       self->want_focus = FALSE;
       gtk_widget_grab_focus (GTK_WIDGET (self->terminal));
     }
+  /* Cancelling a boot is stopping the VM. */
+  gtk_actionable_set_action_target (GTK_ACTIONABLE (self->cancel_button), "s", path);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (self->cancel_button), "win.stop");
   if (vm_booting && self->pulse_timeout == 0)
     self->pulse_timeout = g_timeout_add (100, on_pulse, self);
   else if (!vm_booting)
@@ -339,13 +350,22 @@ update (CsbTerminalPage *self)
       if (self->gone && g_strcmp0 (state, "exited") != 0 && g_strcmp0 (state, "failed") != 0)
         text = g_strdup (_("The sandbox ended while the sandbox service was stopped."));
       else if (g_strcmp0 (state, "failed") == 0)
-        text = g_strdup_printf (_("The sandbox failed: %s"), csb_dbus_sandbox_get_error (self->sandbox));
+        {
+          g_autofree char *why = csb_format_failure (csb_dbus_sandbox_get_error (self->sandbox));
+
+          /* Translators: %s says why, e.g. "Needs administrator permission. …" */
+          text = g_strdup_printf (_("The sandbox failed. %s"), why);
+        }
       else
         {
           g_autofree char *exit = csb_format_exit (csb_dbus_sandbox_get_exit_status (self->sandbox));
           text = g_strdup_printf (_("The sandbox ended. %s"), exit);
         }
       gtk_label_set_label (self->ended_label, text);
+      gtk_label_set_label (self->details_label, csb_dbus_sandbox_get_error (self->sandbox));
+      gtk_widget_set_visible (GTK_WIDGET (self->details_expander),
+                              g_strcmp0 (state, "failed") == 0 &&
+                              *csb_dbus_sandbox_get_error (self->sandbox) != '\0');
       gtk_actionable_set_action_target (GTK_ACTIONABLE (self->restart_button), "s", path);
       gtk_actionable_set_action_target (GTK_ACTIONABLE (self->remove_button), "s", path);
       gtk_actionable_set_action_name (GTK_ACTIONABLE (self->restart_button), "win.start-again");
@@ -384,15 +404,16 @@ csb_terminal_page_set_sandbox (CsbTerminalPage *self,
     g_signal_handlers_disconnect_by_data (self->sandbox, self);
   g_set_object (&self->sandbox, sandbox);
   self->gone = FALSE;
-  /* After the generated class handler, which drops its cache of the "as" properties. */
-  g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update), self,
-                           G_CONNECT_SWAPPED | G_CONNECT_AFTER);
-  update (self);
   /* The new instance of the service replays the whole history: start from a clean
    * screen, or everything would show twice. */
   if (again)
     vte_terminal_reset (VTE_TERMINAL (self->terminal), TRUE, TRUE);
-  attach (self);
+  /* update() attaches, once the sandbox runs: one still starting has no terminal yet. */
+  self->attached = FALSE;
+  /* After the generated class handler, which drops its cache of the "as" properties. */
+  g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update), self,
+                           G_CONNECT_SWAPPED | G_CONNECT_AFTER);
+  update (self);
 }
 
 void
@@ -570,10 +591,13 @@ csb_terminal_page_class_init (CsbTerminalPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, plants_label);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, ended_bar);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, ended_label);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, details_expander);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, details_label);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, restart_button);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, remove_button);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, stack);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, progress_bar);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, cancel_button);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, terminal);
   gtk_widget_class_bind_template_callback (widget_class, on_terminal_commit);
   gtk_widget_class_bind_template_callback (widget_class, on_terminal_grid_changed);

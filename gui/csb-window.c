@@ -36,6 +36,7 @@ struct _CsbWindow
   gboolean              service_lost;     /* it stopped while sandboxes ran */
   AdwMessageDialog     *question;         /* the open close-tab or quit question */
   gboolean              close_confirmed;
+  char                 *launching;        /* project folder of the launch in flight */
 };
 
 G_DEFINE_FINAL_TYPE (CsbWindow, csb_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -58,8 +59,32 @@ toast_error (CsbWindow    *self,
              const GError *error)
 {
   g_autofree char *message = csb_application_error_message (error);
+  g_autofree char *details = csb_application_error_details (error);
+  AdwToast *toast;
 
-  csb_window_add_toast (self, message);
+  toast = adw_toast_new (message);
+  adw_toast_set_timeout (toast, 10);
+  if (details != NULL && g_strcmp0 (details, message) != 0)
+    {
+      adw_toast_set_button_label (toast, _("_Details"));
+      adw_toast_set_action_name (toast, "win.show-details");
+      adw_toast_set_action_target_value (toast, g_variant_new ("(ss)", message, details));
+    }
+  adw_toast_overlay_add_toast (self->toast_overlay, toast);
+}
+
+static void
+show_details_action (GtkWidget  *widget,
+                     const char *action_name,
+                     GVariant   *parameter)
+{
+  const char *message, *details;
+  GtkWidget *dialog;
+
+  g_variant_get (parameter, "(&s&s)", &message, &details);
+  dialog = adw_message_dialog_new (GTK_WINDOW (widget), message, details);
+  adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _("_Close"));
+  gtk_window_present (GTK_WINDOW (dialog));
 }
 
 static CsbDBusSandbox *
@@ -240,6 +265,12 @@ add_sandbox (CsbWindow      *self,
       g_clear_pointer (&self->show_when_added, g_free);
       csb_window_show_sandbox (self, path);
     }
+  /* The sandbox of the launch in flight appears while it starts (a VM boots for a
+   * few seconds before Launch answers): its page shows the progress, and Cancel. */
+  else if (self->launching != NULL && tab == NULL &&
+           g_strcmp0 (csb_dbus_sandbox_get_state (sandbox), "starting") == 0 &&
+           g_strcmp0 (csb_dbus_sandbox_get_project_dir (sandbox), self->launching) == 0)
+    csb_window_show_sandbox (self, path);
 }
 
 static void
@@ -513,6 +544,9 @@ on_launched (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autofree char *path = csb_application_launch_finish (CSB_APPLICATION (source), result, &error);
 
+  g_clear_pointer (&self->launching, g_free);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.launch",
+                                 csb_launch_page_get_can_launch (self->launch_page));
   if (path == NULL)
     {
       toast_error (self, error);
@@ -534,6 +568,10 @@ launch_with_options (CsbWindow           *self,
   GTask *task = g_task_new (self, self->cancellable, callback, user_data);
 
   g_task_set_source_tag (task, csb_window_launch);
+  /* One start at a time from this window: Start is not clickable while one runs. */
+  g_free (self->launching);
+  self->launching = g_strdup (project_dir);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.launch", FALSE);
   csb_application_launch_async (self->application, project_dir, command, options,
                                 self->cancellable, on_launched, task);
 }
@@ -1049,6 +1087,7 @@ static void
 on_can_launch (CsbWindow *self)
 {
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "win.launch",
+                                 self->launching == NULL &&
                                  csb_launch_page_get_can_launch (self->launch_page));
 }
 
@@ -1126,6 +1165,7 @@ csb_window_finalize (GObject *object)
 
   g_clear_object (&self->cancellable);
   g_free (self->show_when_added);
+  g_free (self->launching);
   G_OBJECT_CLASS (csb_window_parent_class)->finalize (object);
 }
 
@@ -1164,6 +1204,7 @@ csb_window_class_init (CsbWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.remove", "s", remove_action);
   gtk_widget_class_install_action (widget_class, "win.reconnect", NULL, reconnect_action);
   gtk_widget_class_install_action (widget_class, "win.start-again", "s", start_again_action);
+  gtk_widget_class_install_action (widget_class, "win.show-details", "(ss)", show_details_action);
 }
 
 static void
