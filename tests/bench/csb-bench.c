@@ -15,10 +15,14 @@
  *               initramfs, init, memory, CPUs and TCG until the init's first console
  *               output and until QEMU exits; and vm-io
  *   vm-io       the io script in a VM sandbox (the project over virtiofs) vs the host
+ *   review      review mode (project-mode review, an overlay): Launch("true") vs direct
+ *               mode, the io script vs the host, and GetChanges / ApplyChanges of 1,000
+ *               new files vs cp -a of them on the host
  *
  * The VM rows only as an unprivileged user: root's qemu:///session is the system daemon.
  * CSB_BENCH_RUNS (default 15), CSB_BENCH_SANDBOXES (default 100), CSB_BENCH_VM_RUNS (7),
- * CSB_BENCH_ONLY (some of: launch, io, memory, proxy, vm, vm-launch, vm-io; cli comes with launch).
+ * CSB_BENCH_ONLY (some of: launch, io, memory, proxy, review, vm, vm-launch, vm-io; cli comes
+ * with launch).
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
@@ -646,6 +650,102 @@ bench_file_io (CsbTestBus *bus,
   row_ms (what, inside, median (host), "the same on the host", inside->len);
 }
 
+/* ---- review mode ---------------------------------------------------------------- */
+
+#define REVIEW_OPTIONS "{'network': <false>, 'project-mode': <'review'>}"
+#define REVIEW_FILES 1000
+static const char review_files_script[] =
+  "set -e; mkdir -p src; i=0; while [ $i -lt 1000 ]; do "
+  "echo \"line $i of a file the agent wrote\" > src/f$i.txt; i=$((i+1)); done";
+
+static void
+bench_review (CsbTestBus *bus,
+              const char *project)
+{
+  g_autoptr(GArray) review = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) direct = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) list = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) apply = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) copy = g_array_new (FALSE, FALSE, sizeof (double));
+  const char * const files_cmd[] = { "sh", "-c", review_files_script, NULL };
+  guint file_runs = MIN (n_runs, 5);
+
+  launch_and_wait (bus, project, REVIEW_OPTIONS, CSB_TEST_TIMEOUT_MS, true_cmd, NULL);
+  for (guint i = 0; i < n_runs; i++)
+    {
+      double t;
+
+      if ((t = launch_and_wait (bus, project, REVIEW_OPTIONS, CSB_TEST_TIMEOUT_MS, true_cmd,
+                                NULL)) > 0)
+        g_array_append_val (review, t);
+      if ((t = launch_and_wait (bus, project, BWRAP_OPTIONS, CSB_TEST_TIMEOUT_MS, true_cmd,
+                                NULL)) > 0)
+        g_array_append_val (direct, t);
+    }
+  row_ms ("Launch → `true` exited, review mode (overlay mounted)", review, median (direct),
+          "the same in direct mode", review->len);
+  bench_file_io (bus, project, REVIEW_OPTIONS, CSB_TEST_TIMEOUT_MS, n_runs, NULL,
+                 "Project folder I/O, review mode (overlay): " IO_WHAT);
+
+  for (guint i = 0; i < file_runs; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("review-files-%u", i);
+      g_autofree char *fresh = csb_test_make_project (&bus->dirs, name);
+      g_autofree char *copy_name = g_strdup_printf ("review-copy-%u", i);
+      g_autofree char *copy_dir = csb_test_make_project (&bus->dirs, copy_name);
+      g_autofree char *upper_src = NULL;
+      g_autoptr(GVariant) parsed = g_variant_ref_sink (g_variant_new_parsed (REVIEW_OPTIONS));
+      g_autoptr(CsbTestRun) run = NULL;
+      g_autoptr(GVariant) changes = NULL;
+      g_autoptr(GError) error = NULL;
+      const char * const none[] = { NULL };
+      double t0;
+
+      run = csb_test_launch (bus, fresh, files_cmd, g_variant_ref (parsed), FALSE, &error);
+      if (run == NULL || !csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS) ||
+          run->exit_signal_status != 0)
+        {
+          g_printerr ("review files: %s\n", error ? error->message : run->err->str);
+          continue;
+        }
+      t0 = now_ms ();
+      if (!csb_dbus_sandbox_call_get_changes_sync (run->sandbox, &changes, NULL, &error) ||
+          g_variant_n_children (changes) != REVIEW_FILES + 1)
+        {
+          g_printerr ("GetChanges: %s\n", error ? error->message : "not 1,001 changes");
+          continue;
+        }
+      {
+        double t = now_ms () - t0;
+        g_array_append_val (list, t);
+      }
+      t0 = now_ms ();
+      if (!csb_dbus_sandbox_call_apply_changes_sync (run->sandbox, none, NULL, &error))
+        {
+          g_printerr ("ApplyChanges: %s\n", error->message);
+          continue;
+        }
+      {
+        double t = now_ms () - t0;
+        g_array_append_val (apply, t);
+      }
+      csb_dbus_sandbox_call_remove_sync (run->sandbox, NULL, NULL);
+      /* The baseline: the same files copied on the host, by cp -a. */
+      upper_src = g_build_filename (fresh, "src", NULL);
+      {
+        const char * const cp[] = { "cp", "-a", upper_src, copy_dir, NULL };
+        double t = spawn_timed (cp, NULL, NULL, NULL);
+
+        if (t > 0)
+          g_array_append_val (copy, t);
+      }
+    }
+  row_ms ("Review mode: GetChanges of 1,000 new files", list, median (copy),
+          "cp -a of the same files on the host", list->len);
+  row_ms ("Review mode: ApplyChanges of 1,000 new files", apply, median (copy),
+          "cp -a of the same files on the host", apply->len);
+}
+
 /* ---- memory -------------------------------------------------------------------- */
 
 static guint
@@ -1230,7 +1330,8 @@ main (int    argc,
   g_string_append (table, "| what | ours | baseline | ratio | baseline is | runs |\n"
                           "|---|---|---|---|---|---|\n");
 
-  if (!wanted ("launch") && !wanted ("io") && !wanted ("memory") && !wanted ("proxy"))
+  if (!wanted ("launch") && !wanted ("io") && !wanted ("memory") && !wanted ("proxy") &&
+      !wanted ("review"))
     goto vm;
   csb_test_bus_setup (&bus, NULL);
   project = csb_test_make_project (&bus.dirs, "bench");
@@ -1248,6 +1349,8 @@ main (int    argc,
   if (wanted ("io"))
     bench_file_io (&bus, project, BWRAP_OPTIONS, CSB_TEST_TIMEOUT_MS, n_runs, NULL,
                    "Project folder I/O: " IO_WHAT);
+  if (wanted ("review"))
+    bench_review (&bus, project);
   if (wanted ("memory"))
     bench_memory (&bus, project, idle_rss, loaded_rss);
   if (wanted ("proxy"))
