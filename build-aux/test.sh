@@ -9,6 +9,7 @@
 #                         reliability vm container"
 #   CSB_MESON_TEST_ARGS   extra arguments for every `meson test`
 #   CSB_FUZZ_SECONDS      fuzzing per libFuzzer target (default 10); CSB_SKIP_FUZZ=1: none
+#   CSB_SKIP_DIST=1       skip the release tarball check (build-aux/dist-check.sh)
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -uo pipefail
@@ -176,6 +177,18 @@ if [ "$(id -u)" -eq 0 ] && [ -n "${CI:-}" ] && [ ! -e /usr/bin/claude ] && [ ! -
   count_results "$builddir"
   summary+=("$me (bus and sandbox, claude in /usr/bin): $counted (exit $rc)")
   [ "$rc" -eq 0 ] || failed=1
+fi
+
+# ---- the release tarball builds and passes the unit suite from scratch ---------------------
+
+if [ "${CSB_SKIP_DIST:-0}" != 1 ]; then
+  say "checking the release tarball (meson dist, then a build and the unit suite from it)"
+  if bash "$srcdir/build-aux/dist-check.sh" "$builddir" >/dev/null; then
+    summary+=("$me (meson dist: the tarball builds, unit suite passes): ok")
+  else
+    summary+=("$me (meson dist: the tarball builds, unit suite passes): FAILED")
+    failed=1
+  fi
 fi
 
 # ---- the fuzz targets (a clang build of their own) ----------------------------------------
