@@ -835,6 +835,7 @@ launch (CsbTestBus         *bus,
   g_autoptr(GUnixFDList) fd_list = g_unix_fd_list_new ();
   g_autoptr(GVariant) owned_options = options ? g_variant_ref_sink (options) : NULL;
   GVariantBuilder builder;
+  gboolean launched;
   const char * const empty[] = { NULL };
   g_autoptr(GError) local_error = NULL;
 
@@ -893,11 +894,17 @@ launch (CsbTestBus         *bus,
       g_variant_builder_add (&builder, "{sv}", "stdio", g_variant_builder_end (&stdio));
     }
 
-  if (!csb_dbus_manager_call_launch_sync (bus->manager, project_dir,
-                                          command ? command : empty,
-                                          g_variant_builder_end (&builder),
-                                          with_stdio ? fd_list : NULL,
-                                          &run->object_path, NULL, NULL, &local_error))
+  /* Launch returns once the command runs: a VM boots first, which on a busy machine
+   * takes longer than D-Bus's default 25 s (seen at a load of 20). No bound of ours:
+   * the test runner's timeout catches a hang. Other calls keep the default. */
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (bus->manager), G_MAXINT);
+  launched = csb_dbus_manager_call_launch_sync (bus->manager, project_dir,
+                                                command ? command : empty,
+                                                g_variant_builder_end (&builder),
+                                                with_stdio ? fd_list : NULL,
+                                                &run->object_path, NULL, NULL, &local_error);
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (bus->manager), -1);
+  if (!launched)
     {
       g_propagate_error (error, g_steal_pointer (&local_error));
       return NULL;
