@@ -42,6 +42,7 @@
 #define MAX_CHANGES 200000
 #define COPY_BUF    (64 * 1024)
 #define BINARY_PEEK 8000
+#define MAX_DIFF_SIZE (32 * 1024 * 1024)
 #define APPLIED_NAME "applied"
 
 /* GLib 2.74 has no g_autofd yet. errno survives the close. */
@@ -1425,6 +1426,12 @@ csb_review_diff (const char *state_dir,
                               link_a ? "\n" : "",
                               link_b ? "+ symlink → " : "", link_b ? link_b : "",
                               link_b ? "\n" : "");
+      write_text (out, text);
+    }
+  else if ((has_a && sa.st_size > MAX_DIFF_SIZE) || (has_b && sb.st_size > MAX_DIFF_SIZE))
+    {
+      g_autofree char *text = g_strdup_printf ("%s: %s (too large for a diff here)\n", path,
+                                               change->summary);
       write_text (out, text);
     }
   else if ((a >= 0 && looks_binary (a)) || (b >= 0 && looks_binary (b)))

@@ -372,6 +372,8 @@ typedef struct
   GVariant              *changes;
   int                    diff_fd;
   guint                  pending;
+  gint64                 started_us;
+  gint64                 took_us;
   GError                *error;
 } ReviewData;
 
@@ -448,6 +450,7 @@ review_thread (GTask        *task,
                  "this sandbox has no review layer (it was not launched with project-mode "
                  "review)");
   data->pending = changes ? changes->len : 0;
+  data->took_us = g_get_monotonic_time () - data->started_us;
   data->changes = changes_to_variant (changes);
   if (data->op == REVIEW_REMOVE && data->pending == 0)
     csb_review_remove (data->state_dir, &data->error);
@@ -482,9 +485,12 @@ on_review_done (GObject      *source,
   if (data->op == REVIEW_COUNT)
     {
       self->review_counting = FALSE;
+      /* A big layer (an npm install) takes a while to list: then less often, so
+       * that the count never costs more than a tenth of a core. */
       if (csb_sandbox_is_active (self) && self->review_id == 0)
-        self->review_id = g_timeout_add_seconds (REVIEW_COUNT_INTERVAL_S, on_review_timeout,
-                                                 self);
+        self->review_id = g_timeout_add_seconds (MAX (REVIEW_COUNT_INTERVAL_S,
+                                                      data->took_us * 10 / G_USEC_PER_SEC),
+                                                 on_review_timeout, self);
       return;
     }
   if (data->op == REVIEW_REMOVE && data->error == NULL && data->pending > 0)
@@ -551,6 +557,7 @@ review_run (CsbSandbox            *self,
   data->since_us = csb_dbus_sandbox_get_started_at (CSB_DBUS_SANDBOX (self));
   data->invocation = invocation ? g_object_ref (invocation) : NULL;
   data->diff_fd = -1;
+  data->started_us = g_get_monotonic_time ();
   g_task_set_task_data (task, data, (GDestroyNotify) review_data_free);
   g_task_run_in_thread (task, review_thread);
 }

@@ -543,6 +543,35 @@ test_claude (CsbSecFixture *fixture,
   g_assert_cmpstr (contents, ==, "edited from claude\n");
 }
 
+/* Pending changes outlive the sandbox and a crash of the service: the new service
+ * lists the ended sandbox with them, and Apply works from there. */
+static void
+test_restart (CsbSecFixture *fixture,
+              gconstpointer  data)
+{
+  g_autofree char *project = make_project (fixture, "restart");
+  g_autofree char *new_txt = g_build_filename (project, "new.txt", NULL);
+  g_autofree char *object_path = NULL;
+  g_autoptr(CsbDBusSandbox) ended = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  const char * const new_only[] = { "new.txt", NULL };
+
+  ended = run_review (fixture, project, "echo new > new.txt");
+  object_path = g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (ended)));
+  csb_test_bus_crash_service (&fixture->bus);
+
+  sandbox = csb_test_bus_sandbox_after_restart (&fixture->bus, object_path);
+  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpstr (csb_dbus_sandbox_get_project_mode (sandbox), ==, "review");
+  g_assert_true (csb_test_run_until (pending_is_nonzero, sandbox, CSB_TEST_TIMEOUT_MS));
+  changes = get_changes (sandbox);
+  assert_change (changes, "new.txt", "added");
+  g_assert_false (g_file_test (new_txt, G_FILE_TEST_EXISTS));
+  apply (sandbox, new_only);
+  g_assert_true (g_file_test (new_txt, G_FILE_TEST_IS_REGULAR));
+}
+
 /* Review never silently degrades to direct: other backends refuse it. */
 static void
 test_other_backends (CsbSecFixture *fixture,
@@ -583,6 +612,8 @@ main (int    argc,
               teardown);
   g_test_add ("/security/review/claude-write-edit", CsbSecFixture, NULL, setup_claude,
               test_claude, teardown);
+  g_test_add ("/security/review/survives-restart", CsbSecFixture, NULL, setup, test_restart,
+              teardown);
   g_test_add ("/security/review/other-backends", CsbSecFixture, NULL, setup,
               test_other_backends, teardown);
   return g_test_run ();
