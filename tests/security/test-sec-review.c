@@ -18,6 +18,7 @@
 
 #include "csb-sec-utils.h"
 #include "csb-test-claude-api.h"
+#include "csb-review.h"
 
 /* Everything a sandbox does to a project: each kind of change. */
 #define SCRIPT \
@@ -572,6 +573,159 @@ test_restart (CsbSecFixture *fixture,
   g_assert_true (g_file_test (new_txt, G_FILE_TEST_IS_REGULAR));
 }
 
+/* Applied while the sandbox runs, then changed again by it: the second apply is no
+ * conflict (the service wrote the file itself the first time). */
+static void
+test_apply_running (CsbSecFixture *fixture,
+                    gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "running");
+  g_autofree char *f = g_build_filename (project, "f", NULL);
+  g_autofree char *contents = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  g_autoptr(GError) error = NULL;
+  const char * const f_only[] = { "f", NULL };
+  const char * const argv[] = {
+    "/bin/sh", "-c",
+    "echo one > f; echo ready; read x; cat f; echo two >> f; echo again; read y", NULL
+  };
+
+  run = csb_test_launch (&fixture->bus, project, argv, review_options (), TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait_output (run, "ready", CSB_TEST_TIMEOUT_MS));
+  apply (run->sandbox, f_only);
+  g_assert_true (g_file_get_contents (f, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "one\n");
+  g_clear_pointer (&contents, g_free);
+
+  g_assert_cmpint (write (run->stdin_fd, "go\n", 3), ==, 3);
+  g_assert_true (csb_test_run_wait_output (run, "again", CSB_TEST_TIMEOUT_MS));
+  changes = get_changes (run->sandbox);
+  assert_change (changes, "f", "modified");
+  close (run->stdin_fd);
+  run->stdin_fd = -1;
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  apply (run->sandbox, f_only);
+  g_assert_true (g_file_get_contents (f, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "one\ntwo\n");
+}
+
+/* The fixed list of names that run or are obeyed outside. */
+static void
+test_protected_names (void)
+{
+  static const char * const protected[] = {
+    ".git", ".git/config", ".git/hooks/pre-commit", "sub/.git/hooks/post-checkout",
+    ".claude/settings.json", ".claude/settings.local.json", "a/.claude/settings.json",
+    ".claude/hooks/x.sh", ".mcp.json", "sub/.envrc", ".envrc", ".devcontainer/Dockerfile",
+    ".devcontainer.json", ".vscode/tasks.json", ".vscode/settings.json",
+    ".vscode/launch.json", ".husky/pre-commit", ".pre-commit-config.yaml", ".gitmodules",
+    NULL
+  };
+  static const char * const plain[] = {
+    "Makefile", "src/main.c", ".claude/commands/x.md", ".vscode/extensions.json",
+    "git/config", ".gitignore", "envrc", ".claude", "my.git", NULL
+  };
+
+  for (guint i = 0; protected[i] != NULL; i++)
+    if (!csb_review_path_is_protected (protected[i]))
+      g_error ("%s should be protected", protected[i]);
+  for (guint i = 0; plain[i] != NULL; i++)
+    if (csb_review_path_is_protected (plain[i]))
+      g_error ("%s should not be protected", plain[i]);
+}
+
+static char *
+run_cli (const char * const *args,
+         int                 expected_status)
+{
+  const char *cli = g_getenv ("CSB_TEST_CLI");
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+  char *out = NULL;
+
+  g_assert_nonnull (cli);
+  g_ptr_array_add (argv, (char *) cli);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) args[i]);
+  g_ptr_array_add (argv, NULL);
+  process = g_subprocess_newv ((const char * const *) argv->pdata,
+                               G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                               G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
+  g_assert_no_error (error);
+  g_test_message ("claude-sandbox %s: %d\nstdout: %s\nstderr: %s", args[0],
+                  g_subprocess_get_exit_status (process), out, err);
+  g_assert_cmpint (g_subprocess_get_exit_status (process), ==, expected_status);
+  return out;
+}
+
+/* The CLI: --review, --changes, --diff, --apply, --discard, --remove. */
+static void
+test_cli (CsbSecFixture *fixture,
+          gconstpointer  data)
+{
+  g_autofree char *project = make_project (fixture, "cli");
+  g_autofree char *new_txt = g_build_filename (project, "new.txt", NULL);
+  g_autofree char *envrc = g_build_filename (project, ".envrc", NULL);
+  g_autofree char *out = NULL;
+  g_autofree char *id = NULL;
+  g_autoptr(GVariant) objects = NULL;
+  GVariantIter iter;
+  const char *path;
+  const char * const launch[] = {
+    "--review", "--no-network", "--command", project, "--", "/bin/sh", "-c",
+    "echo new > new.txt; echo changed >> a.txt; echo x > .envrc", NULL
+  };
+
+  g_free (run_cli (launch, 0));
+  objects = csb_test_bus_managed_objects (&fixture->bus);
+  g_variant_iter_init (&iter, objects);
+  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, NULL))
+    if (g_str_has_prefix (path, "/org/example/ClaudeSandbox/sandbox/"))
+      id = g_path_get_basename (path);
+  g_assert_nonnull (id);
+
+  {
+    const char * const args[] = { "--changes", id, NULL };
+    out = run_cli (args, 0);
+    g_assert_nonnull (strstr (out, "A  new.txt"));
+    g_assert_nonnull (strstr (out, "M  a.txt"));
+    g_assert_nonnull (strstr (out, "A! .envrc"));
+    g_clear_pointer (&out, g_free);
+  }
+  {
+    const char * const args[] = { "--diff", id, "a.txt", NULL };
+    out = run_cli (args, 0);
+    g_assert_nonnull (strstr (out, "+changed"));
+    g_clear_pointer (&out, g_free);
+  }
+  {
+    const char * const args[] = { "--remove", id, NULL };
+    g_free (run_cli (args, 1));
+  }
+  {
+    const char * const args[] = { "--apply", id, NULL };
+    out = run_cli (args, 0);
+    g_assert_nonnull (strstr (out, "still pending"));
+    g_assert_true (g_file_test (new_txt, G_FILE_TEST_IS_REGULAR));
+    g_assert_false (g_file_test (envrc, G_FILE_TEST_EXISTS));
+  }
+  {
+    const char * const args[] = { "--discard", id, NULL };
+    g_free (run_cli (args, 0));
+  }
+  {
+    const char * const args[] = { "--remove", id, NULL };
+    g_free (run_cli (args, 0));
+  }
+  g_assert_false (g_file_test (envrc, G_FILE_TEST_EXISTS));
+}
+
 /* Review never silently degrades to direct: other backends refuse it. */
 static void
 test_other_backends (CsbSecFixture *fixture,
@@ -614,6 +768,10 @@ main (int    argc,
               test_claude, teardown);
   g_test_add ("/security/review/survives-restart", CsbSecFixture, NULL, setup, test_restart,
               teardown);
+  g_test_add ("/security/review/apply-while-running", CsbSecFixture, NULL, setup,
+              test_apply_running, teardown);
+  g_test_add ("/security/review/cli", CsbSecFixture, NULL, setup, test_cli, teardown);
+  g_test_add_func ("/security/review/protected-names", test_protected_names);
   g_test_add ("/security/review/other-backends", CsbSecFixture, NULL, setup,
               test_other_backends, teardown);
   return g_test_run ();
