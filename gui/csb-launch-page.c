@@ -231,6 +231,15 @@ csb_launch_page_set_folder (CsbLaunchPage *self,
     }
   gtk_stack_set_visible_child_name (self->stack, "options");
   update_state (self);
+  /* Another folder: its options from the top. */
+  {
+    GtkWidget *scrolled = gtk_widget_get_ancestor (GTK_WIDGET (self->folder_row),
+                                                   GTK_TYPE_SCROLLED_WINDOW);
+
+    if (scrolled != NULL)
+      gtk_adjustment_set_value (gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scrolled)),
+                                0);
+  }
 }
 
 const char *

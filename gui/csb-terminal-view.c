@@ -2,6 +2,8 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <glib/gi18n.h>
+
 #include "csb-terminal-view.h"
 
 struct _CsbTerminalView
@@ -67,6 +69,55 @@ paste_shortcut (GtkWidget *widget,
 }
 
 static void
+copy_action (GtkWidget  *widget,
+             const char *action_name,
+             GVariant   *parameter)
+{
+  vte_terminal_copy_clipboard_format (VTE_TERMINAL (widget), VTE_FORMAT_TEXT);
+}
+
+static void
+paste_action (GtkWidget  *widget,
+              const char *action_name,
+              GVariant   *parameter)
+{
+  vte_terminal_paste_clipboard (VTE_TERMINAL (widget));
+}
+
+static void
+select_all_action (GtkWidget  *widget,
+                   const char *action_name,
+                   GVariant   *parameter)
+{
+  vte_terminal_select_all (VTE_TERMINAL (widget));
+}
+
+/* A right click opens Copy, Paste, Select All, as in Console. */
+static void
+on_secondary_click (GtkGestureClick *gesture,
+                    int              n_press,
+                    double           x,
+                    double           y,
+                    CsbTerminalView *self)
+{
+  g_autoptr(GMenu) menu = g_menu_new ();
+  GtkWidget *popover;
+
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "term.copy",
+                                 vte_terminal_get_has_selection (VTE_TERMINAL (self)));
+  g_menu_append (menu, _("_Copy"), "term.copy");
+  g_menu_append (menu, _("_Paste"), "term.paste");
+  g_menu_append (menu, _("Select _All"), "term.select-all");
+  popover = gtk_popover_menu_new_from_model (G_MENU_MODEL (menu));
+  gtk_widget_set_parent (popover, GTK_WIDGET (self));
+  gtk_popover_set_has_arrow (GTK_POPOVER (popover), FALSE);
+  gtk_popover_set_pointing_to (GTK_POPOVER (popover), &(GdkRectangle) { (int) x, (int) y, 1, 1 });
+  g_signal_connect (popover, "closed", G_CALLBACK (gtk_widget_unparent), NULL);
+  gtk_popover_popup (GTK_POPOVER (popover));
+  gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
+}
+
+static void
 csb_terminal_view_class_init (CsbTerminalViewClass *klass)
 {
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
@@ -78,6 +129,9 @@ csb_terminal_view_class_init (CsbTerminalViewClass *klass)
                                 copy_shortcut, NULL);
   gtk_widget_class_add_binding (widget_class, GDK_KEY_v, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
                                 paste_shortcut, NULL);
+  gtk_widget_class_install_action (widget_class, "term.copy", NULL, copy_action);
+  gtk_widget_class_install_action (widget_class, "term.paste", NULL, paste_action);
+  gtk_widget_class_install_action (widget_class, "term.select-all", NULL, select_all_action);
 
   /* Emitted from size_allocate: handlers must not change the layout. */
   signals[GRID_CHANGED] =
@@ -88,6 +142,12 @@ csb_terminal_view_class_init (CsbTerminalViewClass *klass)
 static void
 csb_terminal_view_init (CsbTerminalView *self)
 {
+  GtkGesture *click = gtk_gesture_click_new ();
+
+  gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), GDK_BUTTON_SECONDARY);
+  g_signal_connect (click, "pressed", G_CALLBACK (on_secondary_click), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), GTK_EVENT_CONTROLLER (click));
+
   vte_terminal_set_scrollback_lines (VTE_TERMINAL (self), 10000);
   vte_terminal_set_scroll_on_output (VTE_TERMINAL (self), FALSE);
   vte_terminal_set_scroll_on_keystroke (VTE_TERMINAL (self), TRUE);

@@ -874,10 +874,16 @@ open_display_action (GtkWidget  *widget,
     {
       g_autofree char *message = NULL;
 
+      GtkWidget *dialog;
+
       gdk_clipboard_set_text (gtk_widget_get_clipboard (widget), address);
-      message = g_strdup_printf (_("Install remote-viewer (virt-viewer) to see the display; its address, %s, is on the clipboard"),
-                                 address);
-      csb_window_add_toast (self, message);
+      /* A toast would cut this short: a dialog says all of it. */
+      message = g_strdup_printf (_("Install remote-viewer (from virt-viewer) to see the "
+                                   "virtual machine’s display. Its address, %s, is on the "
+                                   "clipboard for any SPICE viewer."), address);
+      dialog = adw_message_dialog_new (GTK_WINDOW (self), _("No Display Viewer"), message);
+      adw_message_dialog_add_response (ADW_MESSAGE_DIALOG (dialog), "close", _("_Close"));
+      gtk_window_present (GTK_WINDOW (dialog));
       return;
     }
   g_subprocess_wait_async (viewer, NULL, NULL, NULL);
@@ -1073,6 +1079,22 @@ csb_window_get_question (CsbWindow *self)
   return GTK_WIDGET (self->question);
 }
 
+static gboolean
+close_tab_shortcut (GtkWidget *widget,
+                    GVariant  *args,
+                    gpointer   user_data)
+{
+  CsbWindow *self = CSB_WINDOW (widget);
+  AdwTabPage *tab = adw_tab_view_get_selected_page (self->tab_view);
+
+  if (tab == NULL ||
+      g_strcmp0 (adw_view_stack_get_visible_child_name (self->view_stack), "terminals") != 0)
+    return FALSE;
+  /* Asks first if the sandbox runs (see on_close_page()). */
+  adw_tab_view_close_page (self->tab_view, tab);
+  return TRUE;
+}
+
 /* ---- GObject ------------------------------------------------------------------------------------ */
 
 static void
@@ -1205,6 +1227,8 @@ csb_window_class_init (CsbWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.reconnect", NULL, reconnect_action);
   gtk_widget_class_install_action (widget_class, "win.start-again", "s", start_again_action);
   gtk_widget_class_install_action (widget_class, "win.show-details", "(ss)", show_details_action);
+  gtk_widget_class_add_binding (widget_class, GDK_KEY_w, GDK_CONTROL_MASK | GDK_SHIFT_MASK,
+                                close_tab_shortcut, NULL);
 }
 
 static void

@@ -533,6 +533,11 @@ test_terminal_output (void)
   g_assert_true (wait_terminal (launched_path, "README.md"));
   settle (500);
   save_screenshot (GTK_WIDGET (window), "terminal.png");
+
+  /* The context menu's actions, as in Console. */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (terminal), "term.select-all", NULL));
+  g_assert_true (vte_terminal_get_has_selection (terminal));
+  vte_terminal_unselect_all (terminal);
 }
 
 static gboolean
