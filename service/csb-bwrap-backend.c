@@ -46,6 +46,7 @@
  * (in its private /run). */
 #define SANDBOX_NET_SOCKET "/run/claude-sandbox-net/proxy.sock"
 #define SANDBOX_INIT "/run/claude-sandbox-init"
+#define SANDBOX_DBUS_DIR "/run/claude-sandbox-dbus"
 #define SANDBOX_NET_PORT "3128"
 
 struct _CsbBwrapBackend
@@ -995,6 +996,7 @@ add_session_bus (CsbSandboxSpec *spec,
                  int             sync_fd)
 {
   g_autofree char *socket_path = proxy_socket_path (spec);
+  g_autofree char *socket_dir = g_path_get_dirname (socket_path);
   g_autofree char *dest = g_strdup_printf ("/run/user/%u/bus", (guint) getuid ());
   g_autofree char *dest_address = g_strconcat ("unix:path=", dest, NULL);
   int target;
@@ -1007,7 +1009,11 @@ add_session_bus (CsbSandboxSpec *spec,
   target = csb_argv_take_fd (args, sync_fd);
   csb_argv_add (args, "--sync-fd");
   csb_argv_addf (args, "%d", target);
-  add_ro_bind (args, socket_path, dest);
+  /* The proxy's folder, not its socket: bwrap sets the sandbox up while the proxy
+   * starts, so the socket may not be there yet (the command waits for it on bwrap's
+   * --block-fd). */
+  add_ro_bind (args, socket_dir, SANDBOX_DBUS_DIR);
+  csb_argv_add_args (args, "--symlink", SANDBOX_DBUS_DIR "/bus", dest, NULL);
   add_env (args, "DBUS_SESSION_BUS_ADDRESS", dest_address);
   g_ptr_array_add (protections, g_strdup ("dbus-filtered"));
   g_ptr_array_add (protections, g_strdup ("dbus-app-identity"));

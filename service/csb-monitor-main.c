@@ -9,8 +9,9 @@
  *                          send: RESIZE cols rows | STOP grace-seconds | KILL
  *
  * The service learns on --ready-fd how the start went: "x" once bwrap runs, "P" if
- * the D-Bus proxy named by --wait-fd never got ready (the monitor waits for it while
- * the service goes on, so the two start side by side), "E" and a message otherwise.
+ * the D-Bus proxy named by --wait-fd never got ready (bwrap sets the sandbox up
+ * meanwhile, and its command waits on --block-fd until the proxy listens, so the
+ * proxy, the service and bwrap start side by side), "E" and a message otherwise.
  *
  * With --user-net, the network is on: bwrap makes the sandbox's network namespace
  * and waits (--block-fd) while the monitor attaches a user-mode stack to it (pasta,
@@ -577,7 +578,8 @@ start_user_net (CsbUserNetKind kind,
                                                                               0),
                                      error)) == 0)
     goto fail;
-  if (write (block_fd, "x", 1) != 1)
+  /* -1: the caller lets the command go itself (once the D-Bus proxy is ready too). */
+  if (block_fd >= 0 && write (block_fd, "x", 1) != 1)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot start the sandbox: %s",
                    g_strerror (errno));
@@ -705,7 +707,8 @@ main (int   argc,
     { "hold-fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &hold_fds,
       "Keep FD open (not passed on) until the sandbox ends", "FD" },
     { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd, "Say here how the start went", "FD" },
-    { "wait-fd", 0, 0, G_OPTION_ARG_INT, &wait_fd, "Start bwrap once a byte comes here", "FD" },
+    { "wait-fd", 0, 0, G_OPTION_ARG_INT, &wait_fd, "Run the command once a byte comes here",
+      "FD" },
     { "user-net", 0, 0, G_OPTION_ARG_STRING, &user_net,
       "Give the sandbox's network namespace this stack", "pasta|slirp4netns" },
     { "user-net-program", 0, 0, G_OPTION_ARG_FILENAME, &user_net_program,
@@ -831,7 +834,7 @@ main (int   argc,
     return start_failed (ready_fd, "%s", error->message);
   g_array_append_val (sources, json_pipe[1]);
   g_array_append_val (targets, json_target);
-  if (block)
+  if (block || wait_fd >= 0)
     {
       int block_target = json_target + 1;
 
@@ -847,9 +850,10 @@ main (int   argc,
   g_ptr_array_add (bwrap_argv, g_strdup ("--die-with-parent"));
   g_ptr_array_add (bwrap_argv, g_strdup ("--json-status-fd"));
   g_ptr_array_add (bwrap_argv, g_strdup_printf ("%d", json_target));
-  if (block)
+  if (block || wait_fd >= 0)
     {
-      /* The command waits until its network is up and its review overlay mounted. */
+      /* The command waits until its network is up, its review overlay mounted and its
+       * bus listens. */
       g_ptr_array_add (bwrap_argv, g_strdup ("--block-fd"));
       g_ptr_array_add (bwrap_argv, g_strdup_printf ("%d", json_target + 1));
     }
@@ -857,13 +861,10 @@ main (int   argc,
     g_ptr_array_add (bwrap_argv, g_strdup (argv[i]));
   g_ptr_array_add (bwrap_argv, NULL);
 
-  if (wait_fd >= 0 && !wait_for_proxy (wait_fd))
-    {
-      g_printerr ("claude-sandbox-monitor: the D-Bus proxy did not get ready\n");
-      if (ready_fd >= 0)
-        (void) !write (ready_fd, "P", 1);
-      return 125;
-    }
+  /* The proxy's pipe goes to bwrap (--sync-fd) with the other fds we pass on and
+   * close; we read its ready byte from a copy of our own. */
+  if (wait_fd >= 0 && (wait_fd = fcntl (wait_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+    return start_failed (ready_fd, "%s", g_strerror (errno));
   if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) bwrap_argv->pdata,
                                          (const char * const[]) { NULL },
                                          G_SPAWN_DO_NOT_REAP_CHILD, child_setup,
@@ -887,9 +888,9 @@ main (int   argc,
   if (block)
     {
       gboolean ok = start_user_net (user_net_kind, user_net != NULL ? user_net_program : NULL,
-                                    review_mount, review_target, block_pipe[1], &error);
+                                    review_mount, review_target,
+                                    wait_fd >= 0 ? -1 : block_pipe[1], &error);
 
-      close (block_pipe[1]);
       if (!ok)
         return start_failed (ready_fd, "cannot set up the sandbox's %s: %s",
                              review_mount != NULL ? "review overlay or network" : "network",
@@ -905,6 +906,23 @@ main (int   argc,
       if (line != NULL)
         handle_json_line (line);
     }
+  /* bwrap has been setting the sandbox up meanwhile; the command goes once the
+   * proxy listens. */
+  if (wait_fd >= 0 && (!wait_for_proxy (wait_fd) || write (block_pipe[1], "x", 1) != 1))
+    {
+      g_printerr ("claude-sandbox-monitor: the D-Bus proxy did not get ready\n");
+      kill (bwrap_pid, SIGKILL);
+      waitpid (bwrap_pid, NULL, 0);
+      if (user_net_pid > 0)
+        kill (user_net_pid, SIGTERM);
+      if (ready_fd >= 0)
+        (void) !write (ready_fd, "P", 1);
+      return 125;
+    }
+  if (block_pipe[1] >= 0)
+    close (block_pipe[1]);
+  if (wait_fd >= 0)
+    close (wait_fd);
   read_json_line ();
   g_child_watch_add (bwrap_pid, on_bwrap_exited, NULL);
   write_status ();
