@@ -161,11 +161,9 @@ csb_launch_page_set_backends (CsbLaunchPage *self,
   while (g_variant_iter_next (&iter, "(sbs)", &backend.name, &backend.available, &backend.detail))
     {
       g_array_append_val (self->backends, backend);
-      if (backend.available)
-        g_ptr_array_add (labels, g_strdup (backend_title (backend.name)));
-      else
-        g_ptr_array_add (labels, g_strdup_printf (_("%s (not available)"),
-                                                  backend_title (backend.name)));
+      /* The chosen one shows its title only (the subtitle says whether it runs here);
+       * the list says which cannot (see setup_list_item()). */
+      g_ptr_array_add (labels, g_strdup (backend_title (backend.name)));
     }
   g_ptr_array_add (labels, NULL);
   gtk_string_list_splice (self->backend_labels, 0,
@@ -334,6 +332,42 @@ csb_launch_page_set_recent (CsbLaunchPage      *self,
 }
 
 static void
+setup_list_item (GtkSignalListItemFactory *factory,
+                 GtkListItem              *item,
+                 gpointer                  user_data)
+{
+  GtkWidget *label = gtk_label_new (NULL);
+
+  gtk_label_set_xalign (GTK_LABEL (label), 0);
+  gtk_list_item_set_child (item, label);
+}
+
+static void
+bind_list_item (GtkSignalListItemFactory *factory,
+                GtkListItem              *item,
+                CsbLaunchPage            *self)
+{
+  GtkLabel *label = GTK_LABEL (gtk_list_item_get_child (item));
+  const char *title = gtk_string_object_get_string (gtk_list_item_get_item (item));
+  guint position = gtk_list_item_get_position (item);
+  gboolean available = position >= self->backends->len ||
+                       g_array_index (self->backends, Backend, position).available;
+
+  if (available)
+    gtk_label_set_label (label, title);
+  else
+    {
+      g_autofree char *text = g_strdup_printf (_("%s (not available)"), title);
+
+      gtk_label_set_label (label, text);
+    }
+  if (available)
+    gtk_widget_remove_css_class (GTK_WIDGET (label), "dim-label");
+  else
+    gtk_widget_add_css_class (GTK_WIDGET (label), "dim-label");
+}
+
+static void
 on_backend_selected (CsbLaunchPage *self)
 {
   update_state (self);
@@ -437,6 +471,13 @@ csb_launch_page_init (CsbLaunchPage *self)
   g_array_set_clear_func (self->backends, (GDestroyNotify) backend_clear);
   self->backend_labels = gtk_string_list_new (NULL);
   adw_combo_row_set_model (self->backend_row, G_LIST_MODEL (self->backend_labels));
+  {
+    g_autoptr(GtkListItemFactory) factory = gtk_signal_list_item_factory_new ();
+
+    g_signal_connect (factory, "setup", G_CALLBACK (setup_list_item), NULL);
+    g_signal_connect (factory, "bind", G_CALLBACK (bind_list_item), self);
+    adw_combo_row_set_list_factory (self->backend_row, factory);
+  }
   g_signal_connect_swapped (self->backend_row, "notify::selected",
                             G_CALLBACK (on_backend_selected), self);
 
