@@ -44,6 +44,8 @@ packages=(
   clang libclang-rt-14-dev
   # data validation
   desktop-file-utils appstream libxml2-utils
+  # the fish completion's test (tests/check-completion.sh)
+  fish
   # GUI tests
   xvfb xauth weston at-spi2-core
   # Claude Code comes from npm

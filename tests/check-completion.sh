@@ -1,12 +1,15 @@
 #!/bin/bash
-# check-completion.sh COMPLETION CLI — the bash completion of claude-sandbox, driven as
-# bash drives it (COMP_WORDS, COMP_CWORD, split at "=" as COMP_WORDBREAKS does), with
-# the real CLI's --help and a stand-in for the service's answer to --complete-ids.
+# check-completion.sh COMPLETION CLI [FISH-COMPLETION] — the bash completion of
+# claude-sandbox, driven as bash drives it (COMP_WORDS, COMP_CWORD, split at "=" as
+# COMP_WORDBREAKS does), with the real CLI's --help and a stand-in for the service's
+# answer to --complete-ids; then the fish completion through fish's `complete -C`
+# (when fish is installed: build-aux/setup.sh installs it).
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -u
 completion=$(realpath "$1")
 cli=$(realpath "$2")
+fish_completion=${3:+$(realpath "$3")}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -59,6 +62,9 @@ check "claude-sandbox -c projA -- bas" "*bash*"
 check "claude-sandbox -c projA bash fi" "file.txt"
 # Every option of --help is offered.
 check "claude-sandbox --js" "--json"
+check "claude-sandbox --diff " "3f2a9c1b 3f77aa00 beef0001"
+check "claude-sandbox --vm-image fi" "file.txt"
+check "claude-sandbox --env A=1 proj" "projA projB"
 n=$(COMP_WORDS=(claude-sandbox --); COMP_CWORD=1; _claude_sandbox; echo ${#COMPREPLY[@]})
 expected=$("$cli" --help | grep -cE '^ {2,}(-[a-zA-Z], )?--[a-z]')
 if [ "$n" -eq "$expected" ]; then
@@ -66,5 +72,39 @@ if [ "$n" -eq "$expected" ]; then
 else
   echo "not ok: $n options offered, --help lists $expected"
   failed=1
+fi
+
+# fish: "WORDS" "EXPECTED" as above, from the candidates' first column.
+fish_check () {
+  local line=$1 expected=$2 got
+  got=$(fish -c "source '$fish_completion'; complete -C '$line'" | cut -f1 | sort |
+        tr '\n' ' ' | sed 's/ $//')
+  # shellcheck disable=SC2053
+  if [[ $got == $expected ]]; then
+    echo "ok: fish '$line' -> $got"
+  else
+    echo "not ok: fish '$line' -> '$got', expected '$expected'"
+    failed=1
+  fi
+}
+if [ -n "$fish_completion" ] && command -v fish >/dev/null; then
+  fish_check "claude-sandbox --ba" "--backend --backends"
+  fish_check "claude-sandbox --backend " "bwrap container vm"
+  fish_check "claude-sandbox --stop " "3f2a9c1b 3f77aa00 beef0001"
+  fish_check "claude-sandbox --diff=" "--diff=3f2a9c1b --diff=3f77aa00 --diff=beef0001"
+  fish_check "claude-sandbox proj" "projA/ projB/"
+  fish_check "claude-sandbox --name x proj" "projA/ projB/"
+  fish_check "claude-sandbox --ro-bind fi" "file.txt"
+  fish_check "claude-sandbox projA fi" "file.txt"
+  n=$(fish -c "source '$fish_completion'; complete -C 'claude-sandbox --'" | grep -c '^--')
+  expected=$("$cli" --help | grep -cE '^ {2,}(-[a-zA-Z], )?--[a-z]')
+  if [ "$n" -eq "$expected" ]; then
+    echo "ok: fish offers all $n options"
+  else
+    echo "not ok: fish offers $n options, --help lists $expected"
+    failed=1
+  fi
+else
+  echo "skip: fish is not installed (apt-get install fish): its completion not checked"
 fi
 exit $failed

@@ -2,24 +2,31 @@
 #
 # Completes its options (read from `claude-sandbox --help`, so they never drift), the
 # backends after --backend, the sandbox IDs (asked from the service with the hidden
-# --complete-ids) after --attach, --stop and --remove, paths after the options that take
-# one, and folders for PROJECT-DIR; after the folder everything is claude's (or the
+# --complete-ids) after every option whose value is an ID (--attach, --stop, --remove,
+# --diff…), paths after those whose value is a PATH, and folders for PROJECT-DIR; after the folder everything is claude's (or the
 # command's, with --command), so it completes files there.
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-_claude_sandbox_options ()
+# The options of `claude-sandbox --help`, one a line: "--name" for a flag,
+# "--name=METAVAR" for one that takes a value.
+_claude_sandbox_help ()
 {
   claude-sandbox --help 2>/dev/null |
-    sed -n 's/^ \{2,\}\(-[a-zA-Z], \)\{0,1\}\(--[a-z][a-z0-9-]*\)\(=\{0,1\}\).*/\2\3/p' |
+    sed -n 's/^ \{2,\}\(-[a-zA-Z], \)\{0,1\}\(--[a-z][a-z0-9-]*\(=[A-Z][A-Z=_-]*\)\{0,1\}\).*/\2/p' |
     sort -u
 }
 
 _claude_sandbox ()
 {
-  local cur prev i word project_seen=0 command_mode=0
+  local cur prev i word project_seen=0 command_mode=0 help with_arg id_opts path_opts
   local -a words
-  local with_arg='--backend|--name|--env|--ro-bind|--rw-bind|--allow-host|--deny-host|--vm-memory|--vm-cpus|--vm-image|--attach|--stop|--remove'
+
+  # What takes a value, and which values, as --help says (--stop=ID, --ro-bind=PATH).
+  help=$(_claude_sandbox_help)
+  with_arg=$(sed -n 's/=.*//p' <<< "$help" | paste -sd '|')
+  id_opts=$(sed -n 's/=ID$//p' <<< "$help" | paste -sd '|')
+  path_opts=$(sed -n 's/=PATH$//p' <<< "$help" | paste -sd '|')
 
   COMPREPLY=()
   # Join what COMP_WORDBREAKS split at "=": --backend=vm is one word for us.
@@ -56,7 +63,7 @@ _claude_sandbox ()
     elif [[ $word == -- ]]; then
       continue
     elif [[ $word == -* ]]; then
-      if [[ $word != *=* && $word =~ ^($with_arg)$ ]]; then
+      if [[ $word != *=* && -n $with_arg && $word =~ ^($with_arg)$ ]]; then
         ((i++))
       fi
     else
@@ -76,22 +83,21 @@ _claude_sandbox ()
     return 0
   fi
 
-  case $prev in
-    --backend)
-      COMPREPLY=($(compgen -W 'bwrap vm container' -- "$cur"))
-      return 0 ;;
-    --attach|--stop|--remove)
-      COMPREPLY=($(compgen -W "$(claude-sandbox --complete-ids 2>/dev/null)" -- "$cur"))
-      return 0 ;;
-    --ro-bind|--rw-bind|--vm-image)
-      COMPREPLY=($(compgen -f -- "$cur"))
-      return 0 ;;
-    --name|--env|--allow-host|--deny-host|--vm-memory|--vm-cpus)
-      return 0 ;;
-  esac
+  if [[ $prev == --backend ]]; then
+    COMPREPLY=($(compgen -W 'bwrap vm container' -- "$cur"))
+    return 0
+  elif [[ -n $id_opts && $prev =~ ^($id_opts)$ ]]; then
+    COMPREPLY=($(compgen -W "$(claude-sandbox --complete-ids 2>/dev/null)" -- "$cur"))
+    return 0
+  elif [[ -n $path_opts && $prev =~ ^($path_opts)$ ]]; then
+    COMPREPLY=($(compgen -f -- "$cur"))
+    return 0
+  elif [[ -n $with_arg && $prev =~ ^($with_arg)$ ]]; then
+    return 0   # a name, a pattern, a number: nothing to offer
+  fi
 
   if [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "$(_claude_sandbox_options)" -- "$cur"))
+    COMPREPLY=($(compgen -W "$(sed 's/=.*/=/' <<< "$help")" -- "$cur"))
     # An option that takes a value ends in "=": no space after it.
     if [[ ${#COMPREPLY[@]} -eq 1 && ${COMPREPLY[0]} == *= ]]; then
       compopt -o nospace 2>/dev/null
