@@ -24,8 +24,9 @@ packages=(
   # VM backend
   libvirt-dev libvirt-glib-1.0-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   qemu-system-x86 qemu-system-common qemu-utils cpio kmod libc6-dev
-  # the kernel the VM boots (there is none in /boot on a cloud image)
-  linux-image-cloud-amd64
+  # the kernel the VM boots (there is none in /boot on a cloud image); with a display,
+  # one with the virtio-gpu driver (the cloud kernel has no DRM)
+  linux-image-cloud-amd64 linux-image-amd64
   # container backend (the root libvirtd's LXC driver)
   libvirt-daemon-driver-lxc
   # the sandbox and its tests

@@ -40,6 +40,10 @@ const char * const csb_initramfs_modules[] = {
   "virtio_blk", "ext4", NULL
 };
 
+/* Loaded only with the display on (modules-display.order): no cost to a launch
+ * without one. Debian's cloud kernel has no DRM at all: then there are none. */
+const char * const csb_initramfs_display_modules[] = { "virtio_gpu", "virtio_input", NULL };
+
 /* A module's name as modules.dep spells its file: dashes and underscores mix. */
 static char *
 module_key (const char *name)
@@ -79,9 +83,39 @@ add_with_deps (GHashTable *deps,
   g_ptr_array_add (order, g_strdup (path));
 }
 
+static gboolean resolve_lists (const char *modules_dir, GPtrArray **out_base,
+                               GPtrArray **out_display, GError **error);
+
 GPtrArray *
 csb_initramfs_resolve_modules (const char *modules_dir,
                                GError    **error)
+{
+  GPtrArray *base = NULL;
+
+  if (!resolve_lists (modules_dir, &base, NULL, error))
+    return NULL;
+  return base;
+}
+
+GPtrArray *
+csb_initramfs_resolve_display_modules (const char *modules_dir,
+                                       GError    **error)
+{
+  g_autoptr(GPtrArray) base = NULL;
+  GPtrArray *display = NULL;
+
+  if (!resolve_lists (modules_dir, &base, &display, error))
+    return NULL;
+  return display;
+}
+
+/* The base modules, then (with @out_display) the display's but for those already
+ * in the base. */
+static gboolean
+resolve_lists (const char *modules_dir,
+               GPtrArray **out_base,
+               GPtrArray **out_display,
+               GError    **error)
 {
   g_autofree char *dep_path = g_build_filename (modules_dir, "modules.dep", NULL);
   g_autofree char *builtin_path = g_build_filename (modules_dir, "modules.builtin", NULL);
@@ -99,7 +133,7 @@ csb_initramfs_resolve_modules (const char *modules_dir,
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
                    "the kernel's modules are not installed ('%s' is missing)", dep_path);
-      return NULL;
+      return FALSE;
     }
   lines = g_strsplit (dep_text, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++)
@@ -132,17 +166,32 @@ csb_initramfs_resolve_modules (const char *modules_dir,
           g_hash_table_add (builtin, module_key_of_path (blines[i]));
     }
 
-  for (guint i = 0; csb_initramfs_modules[i] != NULL; i++)
+  for (guint list = 0; list < (out_display != NULL ? 2 : 1); list++)
     {
-      g_autofree char *key = module_key (csb_initramfs_modules[i]);
-      const char *path = g_hash_table_lookup (by_key, key);
+      const char * const *names = list == 0 ? csb_initramfs_modules
+                                            : csb_initramfs_display_modules;
 
-      if (path != NULL)
-        add_with_deps (deps, by_key, path, seen, order);
-      else if (!g_hash_table_contains (builtin, key))
-        g_debug ("module %s is neither built in nor a module of %s", key, modules_dir);
+      if (list == 1)
+        {
+          *out_base = g_steal_pointer (&order);
+          order = g_ptr_array_new_with_free_func (g_free);
+        }
+      for (guint i = 0; names[i] != NULL; i++)
+        {
+          g_autofree char *key = module_key (names[i]);
+          const char *path = g_hash_table_lookup (by_key, key);
+
+          if (path != NULL)
+            add_with_deps (deps, by_key, path, seen, order);
+          else if (!g_hash_table_contains (builtin, key))
+            g_debug ("module %s is neither built in nor a module of %s", key, modules_dir);
+        }
     }
-  return g_steal_pointer (&order);
+  if (out_display != NULL)
+    *out_display = g_steal_pointer (&order);
+  else
+    *out_base = g_steal_pointer (&order);
+  return TRUE;
 }
 
 /* ---- newc ------------------------------------------------------------------------- */
@@ -326,6 +375,7 @@ static gboolean
 write_archive (const char *path,
                const char *modules_dir,
                GPtrArray  *modules,
+               GPtrArray  *display_modules,
                GBytes     *init,
                const char *etc_root,
                GError    **error)
@@ -352,24 +402,37 @@ write_archive (const char *path,
       !cpio_entry (&cpio, "init", S_IFREG | 0755, 0, 0, init, error))
     return FALSE;
 
-  for (guint i = 0; i < modules->len; i++)
+  for (guint list = 0; list < 2; list++)
     {
-      const char *rel = g_ptr_array_index (modules, i);
-      g_autofree char *src = g_build_filename (modules_dir, rel, NULL);
-      g_autofree char *dest = g_build_filename ("lib/modules", rel, NULL);
-      g_autoptr(GMappedFile) mapped = g_mapped_file_new (src, FALSE, error);
-      g_autoptr(GBytes) bytes = NULL;
+      GPtrArray *these = list == 0 ? modules : display_modules;
 
-      if (mapped == NULL)
-        return FALSE;
-      bytes = g_mapped_file_get_bytes (mapped);
-      if (!cpio_dirs_of (&cpio, dest, made, error) ||
-          !cpio_entry (&cpio, dest, S_IFREG | 0644, 0, 0, bytes, error))
-        return FALSE;
-      g_string_append_printf (order, "/%s\n", dest);
+      if (list == 1)
+        {
+          order_bytes = g_string_free_to_bytes (g_steal_pointer (&order));
+          if (!cpio_entry (&cpio, "modules.order", S_IFREG | 0644, 0, 0, order_bytes, error))
+            return FALSE;
+          g_clear_pointer (&order_bytes, g_bytes_unref);
+          order = g_string_new (NULL);
+        }
+      for (guint i = 0; i < these->len; i++)
+        {
+          const char *rel = g_ptr_array_index (these, i);
+          g_autofree char *src = g_build_filename (modules_dir, rel, NULL);
+          g_autofree char *dest = g_build_filename ("lib/modules", rel, NULL);
+          g_autoptr(GMappedFile) mapped = g_mapped_file_new (src, FALSE, error);
+          g_autoptr(GBytes) bytes = NULL;
+
+          if (mapped == NULL)
+            return FALSE;
+          bytes = g_mapped_file_get_bytes (mapped);
+          if (!cpio_dirs_of (&cpio, dest, made, error) ||
+              !cpio_entry (&cpio, dest, S_IFREG | 0644, 0, 0, bytes, error))
+            return FALSE;
+          g_string_append_printf (order, "/%s\n", dest);
+        }
     }
   order_bytes = g_string_free_to_bytes (g_steal_pointer (&order));
-  if (!cpio_entry (&cpio, "modules.order", S_IFREG | 0644, 0, 0, order_bytes, error) ||
+  if (!cpio_entry (&cpio, "modules-display.order", S_IFREG | 0644, 0, 0, order_bytes, error) ||
       !write_etc (&cpio, etc_root, error) ||
       !cpio_entry (&cpio, "TRAILER!!!", 0, 0, 0, NULL, error))
     return FALSE;
@@ -406,6 +469,7 @@ csb_initramfs_ensure (const char *modules_dir,
                       GError    **error)
 {
   g_autoptr(GPtrArray) modules = NULL;
+  g_autoptr(GPtrArray) display_modules = NULL;
   g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
   g_autoptr(GMappedFile) init_map = NULL;
   g_autoptr(GBytes) init = NULL;
@@ -417,7 +481,7 @@ csb_initramfs_ensure (const char *modules_dir,
   g_return_val_if_fail (modules_dir != NULL && init_path != NULL && etc_root != NULL &&
                         cache_dir != NULL, NULL);
 
-  if ((modules = csb_initramfs_resolve_modules (modules_dir, error)) == NULL)
+  if (!resolve_lists (modules_dir, &modules, &display_modules, error))
     return NULL;
   init_map = g_mapped_file_new (init_path, FALSE, error);
   if (init_map == NULL)
@@ -427,9 +491,10 @@ csb_initramfs_ensure (const char *modules_dir,
     }
   init = g_mapped_file_get_bytes (init_map);
   g_checksum_update (sum, g_bytes_get_data (init, NULL), g_bytes_get_size (init));
-  for (guint i = 0; i < modules->len; i++)
+  for (guint i = 0; i < modules->len + display_modules->len; i++)
     {
-      const char *rel = g_ptr_array_index (modules, i);
+      const char *rel = i < modules->len ? g_ptr_array_index (modules, i)
+                                         : g_ptr_array_index (display_modules, i - modules->len);
       g_autofree char *full = g_build_filename (modules_dir, rel, NULL);
       struct stat st;
 
@@ -454,7 +519,7 @@ csb_initramfs_ensure (const char *modules_dir,
       return NULL;
     }
   tmp = g_strdup_printf ("%s.%d.%08x.tmp", path, (int) getpid (), g_random_int ());
-  if (!write_archive (tmp, modules_dir, modules, init, etc_root, error))
+  if (!write_archive (tmp, modules_dir, modules, display_modules, init, etc_root, error))
     {
       unlink (tmp);
       g_prefix_error (error, "cannot build the VM's initramfs: ");
@@ -467,7 +532,8 @@ csb_initramfs_ensure (const char *modules_dir,
       unlink (tmp);
       return NULL;
     }
-  g_message ("built the VM initramfs %s (%u modules)", path, modules->len);
+  g_message ("built the VM initramfs %s (%u modules, %u more for a display)", path,
+             modules->len, display_modules->len);
   remove_unused (cache_dir, name);
   return g_steal_pointer (&path);
 }

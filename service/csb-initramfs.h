@@ -12,9 +12,15 @@ G_BEGIN_DECLS
 /* The modules the guest loads, by name; their dependencies come from modules.dep. */
 extern const char * const csb_initramfs_modules[];
 
+/* Those loaded only with the display on (virtio_gpu; none in a kernel without DRM). */
+extern const char * const csb_initramfs_display_modules[];
+
 /* The module files (relative to @modules_dir) to load, dependencies first. */
 GPtrArray *csb_initramfs_resolve_modules (const char  *modules_dir,
                                           GError     **error);
+/* The same for the display, but for those the base list loads already. */
+GPtrArray *csb_initramfs_resolve_display_modules (const char  *modules_dir,
+                                                  GError     **error);
 
 /* Returns the path of a cached initramfs for the kernel whose modules are in
  * @modules_dir (/lib/modules/<version>), with @init_path as /init and the

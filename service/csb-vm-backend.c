@@ -59,6 +59,8 @@
 #include "csb-vm-stdio.h"
 
 #define VIRTIOFSD "/usr/lib/qemu/virtiofsd"
+/* The display's compositor, from the host's /usr the guest shares. */
+#define GUEST_COMPOSITOR "/usr/bin/weston"
 /* In the runtime folder (not the control share the guest sees): what a restarted
  * service needs beyond the sandbox's record to take the VM over. */
 #define ADOPT_FILE "vm.ini"
@@ -114,10 +116,36 @@ is_local_uri (const char *uri)
 
 /* ---- kernel, init, acceleration ----------------------------------------------------- */
 
+/* Whether the kernel of @version has virtio-gpu (DRM), as a module or built in. */
+static gboolean
+kernel_has_virtio_gpu (const char *version)
+{
+  static const char * const lists[] = { "modules.dep", "modules.builtin", NULL };
+
+  for (guint i = 0; lists[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename ("/lib/modules", version, lists[i], NULL);
+      g_autofree char *text = NULL;
+
+      if (g_file_get_contents (path, &text, NULL, NULL) && strstr (text, "/virtio-gpu.ko") != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
 char *
 csb_vm_find_kernel (GSettings *settings,
                     char     **out_modules_dir,
                     GError   **error)
+{
+  return csb_vm_find_kernel_for (settings, FALSE, out_modules_dir, error);
+}
+
+char *
+csb_vm_find_kernel_for (GSettings *settings,
+                        gboolean   display,
+                        char     **out_modules_dir,
+                        GError   **error)
 {
   g_autofree char *configured = get_setting (settings, "vm-kernel", "");
   g_autofree char *best = NULL;
@@ -154,6 +182,9 @@ csb_vm_find_kernel (GSettings *settings,
           mods = g_build_filename ("/lib/modules", version, "modules.dep", NULL);
           if (!g_file_test (mods, G_FILE_TEST_EXISTS))
             continue;
+          /* A display needs DRM, which Debian's cloud kernel lacks. */
+          if (display && !kernel_has_virtio_gpu (version))
+            continue;
           if (best_version == NULL || strverscmp (version, best_version) > 0)
             {
               g_free (best_version);
@@ -161,6 +192,14 @@ csb_vm_find_kernel (GSettings *settings,
               best_version = g_strdup (version);
               best = g_build_filename ("/boot", name, NULL);
             }
+        }
+      if (best == NULL && display)
+        {
+          g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                               "the VM's display needs a kernel with the virtio-gpu driver "
+                               "(DRM), and no /boot/vmlinuz-* has one (the cloud kernel has "
+                               "none): install the package linux-image-amd64, or set vm-kernel");
+          return NULL;
         }
       if (best == NULL)
         {
@@ -786,7 +825,8 @@ build_guest (Setup      *setup,
             "hostname", HOSTNAME,
             "network", spec->net_proxy_socket != NULL ? "2" : opts->network ? "1" : "0",
             "raw", spec->stdio_is_pty ? "0" : "1",
-            "stdio", spec->stdio_is_pty ? "0" : "1", NULL);
+            "stdio", spec->stdio_is_pty ? "0" : "1",
+            "display", opts->display && opts->vm_image == NULL ? "1" : "0", NULL);
   if (spec->stdio_is_pty)
     {
       struct winsize ws;
@@ -1114,7 +1154,16 @@ start_thread (GTask        *task,
   setup.plan.data = g_byte_array_new ();
   result->ctl_dir = g_build_filename (spec->runtime_dir, "ctl", NULL);
 
-  if ((kernel = csb_vm_find_kernel (spec->settings, &modules_dir, &error)) == NULL ||
+  if (spec->options->display && !g_file_test (GUEST_COMPOSITOR, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      /* Rather than a black screen: the guest runs the host's weston (its /usr). */
+      g_set_error (&error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "the VM's display needs a Wayland compositor in the guest, which runs the "
+                   "host's %s: install the package weston", GUEST_COMPOSITOR);
+      goto fail;
+    }
+  if ((kernel = csb_vm_find_kernel_for (spec->settings, spec->options->display, &modules_dir,
+                                        &error)) == NULL ||
       (init = find_guest_init (&error)) == NULL ||
       (initrd = csb_initramfs_ensure (modules_dir, init, "/etc", cache_dir, &error)) == NULL)
     goto fail;
@@ -1285,6 +1334,35 @@ unwatch_connection (virConnectPtr conn)
 
 /* ---- the end ------------------------------------------------------------------------ */
 
+/* A set-up that failed says why on the console (our init's lines, weston's log):
+ * its last lines into the error. What the guest wrote is hostile: printable ASCII
+ * and newlines only, at most 1 KiB. */
+static void
+append_console_tail (const char *state_dir,
+                     char      **error)
+{
+  g_autofree char *path = g_build_filename (state_dir, CSB_CONSOLE_LOG_FILE, NULL);
+  g_autofree char *text = NULL;
+  g_autoptr(GString) clean = g_string_new (NULL);
+  gsize len = 0;
+  const char *p;
+
+  if (!g_file_get_contents (path, &text, &len, NULL) || len == 0)
+    return;
+  p = text + (len > 1024 ? len - 1024 : 0);
+  for (; p < text + len; p++)
+    if (*p == '\n' || (*p >= 0x20 && *p < 0x7f))
+      g_string_append_c (clean, *p);
+  g_strstrip (clean->str);
+  if (clean->str[0] == '\0')
+    return;
+  {
+    char *both = g_strdup_printf ("%s; the console says:\n%s", *error, clean->str);
+    g_free (*error);
+    *error = both;
+  }
+}
+
 static void
 cleanup (CsbDomainRun *run,
          CsbDomainEnd *end)
@@ -1301,6 +1379,8 @@ cleanup (CsbDomainRun *run,
                            "the sandbox's state folder, say why)",
                            "the VM ended without reporting the command's exit status "
                            "(boot.log in the sandbox's state folder may say why)");
+  if (end->error != NULL && !end->ran)
+    append_console_tail (run->spec->state_dir, &end->error);
   if (self->claude_json)
     csb_libvirt_write_back_claude_home (run->spec->project_dir, run->spec->id);
 }

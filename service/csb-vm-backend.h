@@ -14,6 +14,11 @@ G_DECLARE_FINAL_TYPE (CsbVmBackend, csb_vm_backend, CSB, VM_BACKEND, CsbBackend)
 char     *csb_vm_find_kernel     (GSettings   *settings,
                                   char       **out_modules_dir,
                                   GError     **error);
+/* The same; with @display, only a kernel with the virtio-gpu driver (DRM). */
+char     *csb_vm_find_kernel_for (GSettings   *settings,
+                                  gboolean     display,
+                                  char       **out_modules_dir,
+                                  GError     **error);
 /* "kvm" or "qemu" (TCG) for the vm-accel setting. For 'auto', KVM only where it
  * is proven to boot: /dev/kvm runs a one-instruction guest, and @kernel with
  * @initrd (when given) boots under KVM to our init's first console output. The

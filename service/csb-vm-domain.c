@@ -125,6 +125,8 @@ enum
   SLOT_RNG = 0x03,
   SLOT_DISK = 0x04,
   SLOT_NIC = 0x05,
+  SLOT_TABLET = 0x06,
+  SLOT_KEYBOARD = 0x07,
   SLOT_FIRST_SHARE = 0x08,
   SLOT_LAST_SHARE = 0x1d,
   SLOT_FILTERED_NIC = 0x1e,
@@ -242,6 +244,14 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                                    PCI_ADDRESS
                                    "    </video>\n",
                               SLOT_VIDEO);
+      /* SPICE's keyboard and pointer, as virtio devices the compositor takes. */
+      csb_libvirt_xml_append (xml, "    <input type='tablet' bus='virtio'>\n"
+                                   PCI_ADDRESS
+                                   "    </input>\n"
+                                   "    <input type='keyboard' bus='virtio'>\n"
+                                   PCI_ADDRESS
+                                   "    </input>\n",
+                              SLOT_TABLET, SLOT_KEYBOARD);
     }
   else
     g_string_append (xml, "    <video>\n"

@@ -27,6 +27,7 @@
 #include <net/route.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@
 #include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -153,9 +155,9 @@ in_root (const char *path)
 }
 
 static void
-load_modules (void)
+load_modules (const char *order_file)
 {
-  FILE *order = fopen ("/modules.order", "re");
+  FILE *order = fopen (order_file, "re");
   char line[512];
 
   if (order == NULL)
@@ -257,6 +259,7 @@ typedef struct
   int    cols, rows;
   int    raw;
   int    stdio;      /* the command's stdio on virtio ports, not the console */
+  int    display;    /* a compositor on the virtio-gpu output for the command */
   char  *argv[4096];
   int    argc;
   char  *envp[4096];
@@ -349,6 +352,7 @@ mount_root_disk (const char *target)
 /* Keywords and their arities:
  *   uid U | gid G | cwd PATH | home PATH | hostname NAME | network 0/1/2 (2: filtered)
  *   raw 0/1 (a console without line discipline, for pipes) | winsize COLS ROWS | env NAME=VALUE | arg WORD
+ *   display 0/1              weston (kiosk) on the virtio-gpu output, for the command
  *   stdio 0/1                the command's stdin, stdout, stderr on the virtio ports
  *                            named CSB_PORT_PREFIX{stdin,stdout,stderr} (pipes, files)
  *   share TAG PATH ro|rw     virtiofs share at PATH in the new root
@@ -385,6 +389,8 @@ run_plan (Plan    *plan,
         { NEED (1); cmd->raw = atoi (w[i + 1]); i += 2; }
       else if (strcmp (key, "stdio") == 0)
         { NEED (1); cmd->stdio = atoi (w[i + 1]); i += 2; }
+      else if (strcmp (key, "display") == 0)
+        { NEED (1); cmd->display = atoi (w[i + 1]); i += 2; }
       else if (strcmp (key, "winsize") == 0)
         { NEED (2); cmd->cols = atoi (w[i + 1]); cmd->rows = atoi (w[i + 2]); i += 3; }
       else if (strcmp (key, "env") == 0)
@@ -780,6 +786,206 @@ wait_until_drained (int       ctl_fd,
     }
 }
 
+/* ---- the display: weston on the virtio-gpu output --------------------------------- */
+
+#define WESTON "/usr/bin/weston"
+#define XWAYLAND "/usr/bin/Xwayland"
+
+/* NAME=VALUE into the command's environment, in place of a NAME= there. */
+static void
+set_env (Command    *cmd,
+         const char *entry)
+{
+  static char storage[8][256];
+  static int used;
+  size_t name_len = strcspn (entry, "=") + 1;
+  char *copy;
+
+  if (used >= 8)
+    return;
+  copy = storage[used++];
+  snprintf (copy, sizeof storage[0], "%s", entry);
+  for (int i = 0; i < cmd->envc; i++)
+    if (strncmp (cmd->envp[i], entry, name_len) == 0)
+      {
+        cmd->envp[i] = copy;
+        return;
+      }
+  if (cmd->envc < 4095)
+    cmd->envp[cmd->envc++] = copy;
+}
+
+static void
+write_id_map (const char *file,
+              unsigned    inside,
+              unsigned    outside)
+{
+  char map[64];
+  int fd = open (file, O_WRONLY | O_CLOEXEC);
+
+  snprintf (map, sizeof map, "%u %u 1\n", inside, outside);
+  if (fd >= 0)
+    {
+      if (write (fd, map, strlen (map)) < 0) {}
+      close (fd);
+    }
+}
+
+/* libinput takes only devices udev tagged as input, and there is no udev here: the
+ * display's virtio keyboard and tablet (SPICE's input) get the tags udev would give
+ * them in its database, in the sandbox's /run, and become the user's. Without a
+ * seat, weston's kiosk shell would not show any window. */
+static void
+tag_input_devices (Command *cmd)
+{
+  DIR *dir;
+  struct dirent *entry;
+
+  mkdir_p ("/run/udev/data", 0755);
+  /* The virtio input devices probe as their module loads. */
+  for (int i = 0; i < 100; i++)
+    {
+      int found = 0;
+
+      dir = opendir ("/sys/class/input");
+      while (dir != NULL && (entry = readdir (dir)) != NULL)
+        {
+          char path[300], name[128] = "", dev[32] = "", db[96];
+          const char *tags = NULL;
+          int fd, major = 0, minor = 0;
+          ssize_t n;
+
+          if (strncmp (entry->d_name, "event", 5) != 0)
+            continue;
+          snprintf (path, sizeof path, "/sys/class/input/%s/device/name", entry->d_name);
+          if ((fd = open (path, O_RDONLY | O_CLOEXEC)) >= 0)
+            {
+              n = read (fd, name, sizeof name - 1);
+              name[n > 0 ? n : 0] = '\0';
+              close (fd);
+            }
+          if (strstr (name, "QEMU Virtio Keyboard") != NULL)
+            tags = "E:ID_INPUT=1\nE:ID_INPUT_KEY=1\nE:ID_INPUT_KEYBOARD=1\n";
+          else if (strstr (name, "QEMU Virtio Tablet") != NULL)
+            tags = "E:ID_INPUT=1\nE:ID_INPUT_MOUSE=1\n";
+          if (tags == NULL)
+            continue;
+          snprintf (path, sizeof path, "/sys/class/input/%s/dev", entry->d_name);
+          if ((fd = open (path, O_RDONLY | O_CLOEXEC)) < 0)
+            continue;
+          n = read (fd, dev, sizeof dev - 1);
+          close (fd);
+          dev[n > 0 ? n : 0] = '\0';
+          if (sscanf (dev, "%d:%d", &major, &minor) != 2)
+            continue;
+          snprintf (db, sizeof db, "/run/udev/data/c%d:%d", major, minor);
+          if ((fd = open (db, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) >= 0)
+            {
+              if (write (fd, tags, strlen (tags)) < 0) {}
+              close (fd);
+            }
+          snprintf (path, sizeof path, "/dev/input/%s", entry->d_name);
+          if (chown (path, cmd->uid, cmd->gid) != 0)
+            say ("cannot chown %s: %s", path, strerror (errno));
+          found++;
+        }
+      if (dir != NULL)
+        closedir (dir);
+      if (found >= 2)
+        return;
+      usleep (20000);
+    }
+}
+
+/* Weston, in kiosk style, as the user. Its DRM launcher wants uid 0 and a VT as its
+ * controlling terminal (no logind here): it gets a user namespace where the user is
+ * uid 0 — no capability outside it, so nothing the user could not do — /dev/tty1 as
+ * its terminal and the DRM device and VT made the user's. Returns its pid, or -1. */
+static pid_t
+start_compositor (Command *cmd,
+                  char    *socket_path,
+                  size_t   socket_path_size)
+{
+  char run_dir[64], log_opt[96];
+  pid_t pid;
+  int xwayland = access (XWAYLAND, X_OK) == 0;
+
+  snprintf (run_dir, sizeof run_dir, "/run/user/%u", cmd->uid);
+  snprintf (socket_path, socket_path_size, "%s/wayland-0", run_dir);
+  snprintf (log_opt, sizeof log_opt, "--log=%s/weston.log", run_dir);
+  /* The device may still be probing right after its module loaded. */
+  for (int i = 0; i < 300 && access ("/dev/dri/card0", F_OK) != 0; i++)
+    usleep (10000);
+  if (chown ("/dev/dri/card0", cmd->uid, cmd->gid) != 0 ||
+      chown ("/dev/tty1", cmd->uid, cmd->gid) != 0)
+    {
+      fail ("no virtio-gpu display device (/dev/dri/card0): %s", strerror (errno));
+      return -1;
+    }
+  tag_input_devices (cmd);
+  pid = fork ();
+  if (pid != 0)
+    return pid;
+
+  {
+    char *envp[] = { NULL, NULL, "PATH=/usr/local/bin:/usr/bin:/bin", NULL };
+    char env_run[96], env_home[4200];
+    char *argv[] = { WESTON, "--backend=drm-backend.so", "--shell=kiosk-shell.so",
+                     "--use-pixman", "--continue-without-input", "--tty=1", "--idle-time=0",
+                     "--socket=wayland-0", log_opt, xwayland ? "--xwayland" : NULL, NULL };
+    int tty;
+
+    snprintf (env_run, sizeof env_run, "XDG_RUNTIME_DIR=%s", run_dir);
+    snprintf (env_home, sizeof env_home, "HOME=%s", cmd->home ? cmd->home : "/");
+    envp[0] = env_run;
+    envp[1] = env_home;
+    setsid ();
+    tty = open ("/dev/tty1", O_RDWR);
+    if (tty < 0 || ioctl (tty, TIOCSCTTY, 0) != 0)
+      _exit (126);
+    dup2 (tty, 0);
+    if (tty > 0)
+      close (tty);
+    tty = open ("/dev/null", O_WRONLY);
+    dup2 (tty, 1);
+    dup2 (tty, 2);
+    /* Dumpable again after the change of uid: else /proc/self is root's, and the
+     * maps below cannot be written. */
+    if (setgroups (0, NULL) != 0 || setgid (cmd->gid) != 0 || setuid (cmd->uid) != 0 ||
+        prctl (PR_SET_DUMPABLE, 1, 0, 0, 0) != 0 || unshare (CLONE_NEWUSER) != 0)
+      _exit (126);
+    {
+      int fd = open ("/proc/self/setgroups", O_WRONLY | O_CLOEXEC);
+      if (fd >= 0)
+        {
+          if (write (fd, "deny", 4) < 0) {}
+          close (fd);
+        }
+    }
+    write_id_map ("/proc/self/uid_map", 0, cmd->uid);
+    write_id_map ("/proc/self/gid_map", 0, cmd->gid);
+    if (cmd->home != NULL && chdir (cmd->home) != 0) {}
+    execve (WESTON, argv, envp);
+    _exit (127);
+  }
+}
+
+/* Until the compositor listens (its socket is there), or it died. */
+static int
+wait_for_compositor (pid_t       pid,
+                     const char *socket_path)
+{
+  for (int i = 0; i < 6000; i++)
+    {
+      if (access (socket_path, F_OK) == 0)
+        return 0;
+      if (waitpid (pid, NULL, WNOHANG) == pid)
+        return -1;
+      usleep (10000);
+    }
+  return -1;
+}
+
 static void
 run_child (Command *cmd)
 {
@@ -865,7 +1071,7 @@ main (int    argc,
   mount ("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mount ("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
   say ("started");
-  load_modules ();
+  load_modules ("/modules.order");
   say ("modules loaded");
   for (int i = 0; i < 200 && console_fd < 0; i++)
     {
@@ -901,6 +1107,8 @@ main (int    argc,
       power_off ();
     }
 
+  if (cmd.display)
+    load_modules ("/modules-display.order");
   if (cmd.stdio)
     {
       int out_pipe[2], err_pipe[2];
@@ -943,6 +1151,39 @@ main (int    argc,
       fail ("cannot switch to the sandbox's root: %s", strerror (errno));
       write_status (ctl_fd, &cmd, "status", "failed\n");
       power_off ();
+    }
+
+  if (cmd.display)
+    {
+      char socket_path[128];
+      pid_t compositor = start_compositor (&cmd, socket_path, sizeof socket_path);
+
+      if (compositor < 0 || wait_for_compositor (compositor, socket_path) != 0)
+        {
+          char log_path[64], tail[2048];
+          int fd;
+
+          snprintf (log_path, sizeof log_path, "/run/user/%u/weston.log", cmd.uid);
+          fd = open (log_path, O_RDONLY | O_CLOEXEC);
+          if (fd >= 0)
+            {
+              off_t size = lseek (fd, 0, SEEK_END);
+              ssize_t n;
+
+              lseek (fd, size > (off_t) sizeof tail ? size - (off_t) sizeof tail : 0, SEEK_SET);
+              n = read (fd, tail, sizeof tail);
+              if (n > 0 && console_fd >= 0 && write (console_fd, tail, n) < 0) {}
+              close (fd);
+            }
+          fail ("the display's compositor (weston) did not start (its log above)");
+          write_status (ctl_fd, &cmd, "status", "failed\n");
+          power_off ();
+        }
+      say ("compositor ready");
+      set_env (&cmd, "WAYLAND_DISPLAY=wayland-0");
+      if (access (XWAYLAND, X_OK) == 0)
+        set_env (&cmd, "DISPLAY=:0");
+      set_env (&cmd, "XDG_SESSION_TYPE=wayland");
     }
 
   sigemptyset (&mask);

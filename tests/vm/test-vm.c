@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <gdk-pixbuf/gdk-pixbuf.h>
+
 #include "csb-initramfs.h"
 #include "csb-test-claude-api.h"
 #include "csb-test-utils.h"
@@ -490,7 +492,17 @@ test_lifecycle_test_driver (void)
   g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "exited");
   g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
 
-  /* The display is a unix socket address. */
+  /* The display is a unix socket address (given a kernel with virtio-gpu). */
+  {
+    g_autofree char *kernel = csb_vm_find_kernel_for (NULL, TRUE, NULL, NULL);
+
+    if (kernel == NULL)
+      {
+        g_test_message ("no kernel with virtio-gpu: the display is not tried");
+        csb_test_bus_teardown (&bus);
+        return;
+      }
+  }
   shown = csb_test_launch (&bus, project, command, vm_options (TRUE, TRUE), FALSE, &error);
   g_assert_no_error (error);
   g_assert_true (g_str_has_prefix (csb_dbus_sandbox_get_display (shown->sandbox),
@@ -1746,6 +1758,124 @@ test_cli_pipes (void)
   csb_test_bus_teardown (&bus);
 }
 
+/* ---- the display ---------------------------------------------------------------- */
+
+/* The distinct colours of an image (virsh screenshot gives PNG or PPM). */
+static guint
+image_colours (const char *path)
+{
+  g_autoptr(GdkPixbuf) pixbuf = gdk_pixbuf_new_from_file (path, NULL);
+  g_autoptr(GHashTable) colours = g_hash_table_new (NULL, NULL);
+  const guchar *pixels;
+  int width, height, stride, channels;
+
+  if (pixbuf == NULL)
+    return 0;
+  width = gdk_pixbuf_get_width (pixbuf);
+  height = gdk_pixbuf_get_height (pixbuf);
+  stride = gdk_pixbuf_get_rowstride (pixbuf);
+  channels = gdk_pixbuf_get_n_channels (pixbuf);
+  pixels = gdk_pixbuf_read_pixels (pixbuf);
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      {
+        const guchar *px = pixels + y * stride + x * channels;
+        g_hash_table_add (colours, GUINT_TO_POINTER ((px[0] << 16) | (px[1] << 8) | px[2] |
+                                                     1u << 24));
+      }
+  return g_hash_table_size (colours);
+}
+
+/* display: true: the guest boots a kernel with virtio-gpu, weston runs on it as the
+ * user, and a Wayland client in the VM draws: a screenshot of the domain shows its
+ * pixels (weston-simple-shm's pattern: hundreds of colours), not a text console. */
+static void
+test_boot_display (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autofree char *project = NULL;
+  g_autofree char *shot = NULL;
+  g_autofree char *domain = NULL;
+  g_autofree char *virsh_err = NULL;
+  const char * const command[] = {
+    "/bin/sh", "-c", "echo wayland=$WAYLAND_DISPLAY display=$DISPLAY; exec weston-simple-shm",
+    NULL
+  };
+  guint colours = 0;
+
+  if (!can_boot ())
+    return;
+  {
+    g_autofree char *kernel = csb_vm_find_kernel_for (NULL, TRUE, NULL, &error);
+    if (kernel == NULL)
+      {
+        g_test_skip (error->message);
+        return;
+      }
+  }
+  if (!g_file_test ("/usr/bin/weston-simple-shm", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("weston-simple-shm is not installed (package weston)");
+      return;
+    }
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "display");
+  shot = g_build_filename (project, "screen.img", NULL);
+  /* Launch returns once the compositor is up and the command runs: a TCG boot of the
+   * generic kernel, then weston on the CPU. */
+  csb_test_bus_activate (&bus);
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (bus.manager), BOOT_TIMEOUT_MS);
+  run = csb_test_launch (&bus, project, command, vm_options (FALSE, TRUE), FALSE, &error);
+  if (error != NULL)
+    {
+      g_autofree char *state = g_build_filename (bus.dirs.state, "claude-sandbox", NULL);
+      g_autoptr(GDir) dir = g_dir_open (state, 0, NULL);
+      const char *name;
+
+      /* The init's set-up errors (and weston's log) are on the console. */
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *path = g_build_filename (state, name, "console.log", NULL);
+          g_autofree char *log = NULL;
+
+          if (g_file_get_contents (path, &log, NULL, NULL))
+            g_test_message ("console:\n%s", log);
+        }
+    }
+  g_assert_no_error (error);
+  domain = g_strconcat (CSB_VM_DOMAIN_PREFIX, g_path_get_basename (run->object_path), NULL);
+  g_assert_true (csb_test_run_wait_output (run, "wayland=wayland-0", BOOT_TIMEOUT_MS));
+  g_test_message ("%s", run->out->str);
+  /* Until the client's frames are on the screen. */
+  for (guint i = 0; i < 120 && colours < 100; i++)
+    {
+      g_auto(GStrv) envp = g_environ_setenv (g_get_environ (), "XDG_RUNTIME_DIR",
+                                             bus.dirs.runtime, TRUE);
+      const char *argv[] = { "virsh", "-c", "qemu:///session", "screenshot", domain, shot, NULL };
+      int wait_status;
+
+      csb_test_sleep_ms (500);
+      g_clear_pointer (&virsh_err, g_free);
+      if (g_spawn_sync (NULL, (char **) argv, envp,
+                        G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                        &virsh_err, &wait_status, NULL) &&
+          g_spawn_check_wait_status (wait_status, NULL))
+        colours = image_colours (shot);
+    }
+  if (colours < 100)
+    g_test_message ("virsh screenshot: %s", virsh_err ? virsh_err : "");
+  g_test_message ("the screen shows %u colours; stderr: %s", colours, run->err->str);
+  g_assert_cmpuint (colours, >=, 100);
+
+  csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_until (state_is, run, CSB_TEST_TIMEOUT_MS));
+  csb_test_bus_teardown (&bus);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1773,5 +1903,6 @@ main (int    argc,
   g_test_add_func ("/vm/boot/libvirt-restarted", test_libvirt_restarted);
   g_test_add_func ("/vm/boot/pipes", test_boot_pipes);
   g_test_add_func ("/vm/boot/cli-pipes", test_cli_pipes);
+  g_test_add_func ("/vm/boot/display", test_boot_display);
   return g_test_run ();
 }
