@@ -577,6 +577,14 @@ add_review_binds (CsbSandboxSpec *spec,
       close (fd);
       return FALSE;
     }
+  /* The overlay's root takes the upper folder's mode: the project's own, as in direct
+   * mode (its parent, review/, stays 0700). */
+  {
+    struct stat st;
+
+    if (fstat (fd, &st) == 0)
+      fchmodat (layers_fd, "upper", st.st_mode & 07777, 0);
+  }
   csb_argv_add (args, "--ro-bind-fd");
   csb_argv_addf (args, "%d", csb_argv_take_fd (args, fd));
   csb_argv_add_args (args, CSB_REVIEW_STAGE "/lower", "--bind-fd", NULL);
