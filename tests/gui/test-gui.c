@@ -808,6 +808,13 @@ test_close_tab_question (void)
   /* From the list, the terminal again, with its history; then Stop. */
   gtk_widget_activate_action (GTK_WIDGET (window), "win.open-terminal", "s", path);
   g_assert_true (wait_terminal (path, "kettle"));
+
+  /* Quitting asks too; Cancel keeps everything. */
+  g_action_group_activate_action (G_ACTION_GROUP (app), "quit", NULL);
+  g_assert_true (question_open (NULL));
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (csb_window_get_question (window)), "cancel");
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (window)));
+  g_assert_nonnull (csb_window_find_terminal (window, path));
   close_tab (path);
   g_assert_true (csb_test_run_until (question_open, NULL, CSB_TEST_TIMEOUT_MS));
   adw_message_dialog_response (ADW_MESSAGE_DIALOG (csb_window_get_question (window)), "stop");
