@@ -7,7 +7,7 @@
 #   CSB_BENCH_SANDBOXES   sandboxes for the memory measurement (default 100)
 #   CSB_BENCH_VM_RUNS     runs of each VM row (default 7; a TCG boot takes seconds)
 #   CSB_BENCH_ONLY        only these measurements (comma-separated: launch, io, memory,
-#                         proxy, review, vm, vm-launch, vm-io): vm is both VM rows (launch, file I/O),
+#                         proxy, review, net, vm, vm-launch, vm-io): vm is both VM rows (launch, file I/O),
 #                         vm-launch and vm-io one of them alone
 #
 # The VM rows need an unprivileged user (root's qemu:///session is the system daemon).
@@ -21,6 +21,7 @@ builddir=${1:-${CSB_BUILD_DIR:-_build}}
 case $builddir in /*) ;; *) builddir=$srcdir/$builddir ;; esac
 [ -f "$builddir/build.ninja" ] || meson setup "$builddir" "$srcdir"
 meson compile -C "$builddir" csb-bench claude-sandbox-service claude-sandbox \
+  claude-sandbox-monitor claude-sandbox-init \
   claude-sandbox-guest-init claude-sandbox-virtiofsd-preload csb-libvirt-backends >&2
 # As in test.sh: a prompt reaper of orphans stands in for the session manager (this
 # CI's PID 1 reaps libvirt's QEMU only every second or two, and each VM waits for it).

@@ -880,10 +880,12 @@ build_args (CsbSandboxSpec *spec,
   /* Our init always runs first: it applies Landlock's scoping to the command,
    * and with a terminal or a filtered network it has more to do. */
   {
-    /* (spawn_thread checks that it is there) */
     g_autofree char *init = find_libexec ("claude-sandbox-init");
 
-    add_ro_bind (args, init, SANDBOX_INIT);
+    /* Missing, spawn_thread refuses to launch; the arguments alone (tests,
+     * benchmarks) go without it. */
+    if (g_file_test (init, G_FILE_TEST_IS_EXECUTABLE))
+      add_ro_bind (args, init, SANDBOX_INIT);
     if (csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI)
       g_ptr_array_add (protections, g_strdup ("landlock-scope"));
   }

@@ -10,6 +10,10 @@
  *   memory      the service's RSS idle and with N sandboxes (sleep), and how long its main
  *               loop keeps a client waiting while they launch
  *   proxy       connect latency and throughput through CsbNetProxy vs direct TCP
+ *   net         Launch("true") with network on (own namespace + pasta) vs the old shared
+ *               namespace (estimated from network off and bare bwrap with and without
+ *               --share-net); claude-sandbox-init's cost; as root, TCP throughput from
+ *               inside to a LAN host the benchmark makes vs the host to the same host
  *   vm          Launch("true") on the vm backend until it replies (the command runs) and
  *               until Exited  vs  qemu-system-x86_64 -kernel with the same kernel,
  *               initramfs, init, memory, CPUs and TCG until the init's first console
@@ -21,7 +25,7 @@
  *
  * The VM rows only as an unprivileged user: root's qemu:///session is the system daemon.
  * CSB_BENCH_RUNS (default 15), CSB_BENCH_SANDBOXES (default 100), CSB_BENCH_VM_RUNS (7),
- * CSB_BENCH_ONLY (some of: launch, io, memory, proxy, review, vm, vm-launch, vm-io; cli comes
+ * CSB_BENCH_ONLY (some of: launch, io, memory, proxy, review, net, vm, vm-launch, vm-io; cli comes
  * with launch).
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
@@ -31,6 +35,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,12 +149,13 @@ make_spec (CsbTestBus *bus,
   return spec;
 }
 
-/* Runs bare bwrap with @spec's arguments and @command; returns ms (or -1). Building
- * the arguments is not timed. */
+/* Runs bare bwrap with @spec's arguments, then @extra (NULL: none), and @command;
+ * returns ms (or -1). Building the arguments is not timed. */
 static double
-bare_bwrap (CsbSandboxSpec     *spec,
-            const char * const *command,
-            char              **out_stdout)
+bare_bwrap_extra (CsbSandboxSpec     *spec,
+                  const char * const *extra,
+                  const char * const *command,
+                  char              **out_stdout)
 {
   g_autoptr(GError) error = NULL;
   CsbArgv *args = csb_bwrap_build_args (spec, &error);
@@ -176,6 +182,7 @@ bare_bwrap (CsbSandboxSpec     *spec,
   target = csb_argv_take_fd (outer, memfd);
   csb_argv_add_args (outer, BWRAP, "--args", NULL);
   csb_argv_addf (outer, "%d", target);
+  csb_argv_add_strv (outer, extra);
   csb_argv_add (outer, "--");
   csb_argv_add_strv (outer, command);
   if (out_stdout)
@@ -213,6 +220,14 @@ bare_bwrap (CsbSandboxSpec     *spec,
       return -1;
     }
   return t;
+}
+
+static double
+bare_bwrap (CsbSandboxSpec     *spec,
+            const char * const *command,
+            char              **out_stdout)
+{
+  return bare_bwrap_extra (spec, NULL, command, out_stdout);
 }
 
 /* ms until xdg-dbus-proxy listens (its ready byte): @wrapped as the service starts it
@@ -1075,6 +1090,175 @@ bench_proxy (const char *dir)
 }
 
 
+/* ---- network on: launch and throughput ------------------------------------------- */
+
+#define NET_OPTIONS "{'network': <true>}"
+#define LAN_HOST_ADDR "198.18.78.2"
+#define LAN_LOCAL_ADDR "198.18.78.1"
+#define LAN_PORT "8478"
+
+/* Sends PAYLOAD bytes to each client; run in the LAN host's namespace. */
+static const char lan_server[] =
+  "import socket,sys\n"
+  "s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+  "s.bind((sys.argv[1],int(sys.argv[2]))); s.listen(16); print('ready',flush=True)\n"
+  "b=b'z'*(1<<20)\n"
+  "while True:\n"
+  "  c,_=s.accept()\n"
+  "  for i in range(64): c.sendall(b)\n"
+  "  c.close()\n";
+/* Reads it all; prints MiB/s (time from connect to EOF). */
+static const char lan_client[] =
+  "import socket,sys,time\n"
+  "t=time.monotonic(); c=socket.create_connection((sys.argv[1],int(sys.argv[2]))); n=0\n"
+  "while True:\n"
+  "  d=c.recv(1<<20)\n"
+  "  if not d: break\n"
+  "  n+=len(d)\n"
+  "print(n/1048576/(time.monotonic()-t) if n==64<<20 else -1)\n";
+
+static gboolean
+run_ip (const char * const *argv)
+{
+  int status = -1;
+
+  return g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH |
+                       G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL,
+                       NULL, NULL, &status, NULL) && g_spawn_check_wait_status (status, NULL);
+}
+
+/* A LAN host of the benchmark's own: a network namespace behind a veth pair, running
+ * lan_server. Root only; FALSE with nothing left otherwise. */
+static gboolean
+lan_host_up (const char *netns,
+             const char *veth,
+             const char *peer,
+             GPid       *out_server)
+{
+  const char *server_argv[] = { "ip", "netns", "exec", netns, "python3", "-c", lan_server,
+                                LAN_HOST_ADDR, LAN_PORT, NULL };
+  char buf[16] = "";
+  int out_fd = -1;
+
+  if (getuid () != 0 || !run_ip ((const char * const[]) { "ip", "netns", "add", netns, NULL }))
+    return FALSE;
+  if (!run_ip ((const char * const[]) { "ip", "link", "add", veth, "type", "veth", "peer",
+                                        "name", peer, NULL }) ||
+      !run_ip ((const char * const[]) { "ip", "link", "set", peer, "netns", netns, NULL }) ||
+      !run_ip ((const char * const[]) { "ip", "addr", "add", LAN_LOCAL_ADDR "/24", "dev", veth,
+                                        NULL }) ||
+      !run_ip ((const char * const[]) { "ip", "link", "set", veth, "up", NULL }) ||
+      !run_ip ((const char * const[]) { "ip", "-n", netns, "addr", "add", LAN_HOST_ADDR "/24",
+                                        "dev", peer, NULL }) ||
+      !run_ip ((const char * const[]) { "ip", "-n", netns, "link", "set", peer, "up", NULL }) ||
+      !g_spawn_async_with_pipes (NULL, (char **) server_argv, NULL,
+                                 G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                 out_server, NULL, &out_fd, NULL, NULL))
+    {
+      run_ip ((const char * const[]) { "ip", "link", "del", veth, NULL });
+      run_ip ((const char * const[]) { "ip", "netns", "del", netns, NULL });
+      return FALSE;
+    }
+  if (read (out_fd, buf, sizeof buf - 1) <= 0)
+    g_printerr ("the LAN host's server did not start\n");
+  close (out_fd);
+  return TRUE;
+}
+
+static void
+bench_net (CsbTestBus *bus,
+           const char *project)
+{
+  g_autoptr(GArray) on = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) off = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) shared = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) unshared = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) plain = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) init = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autofree char *service_dir = g_path_get_dirname (g_getenv ("CSB_TEST_SERVICE"));
+  g_autofree char *init_path = g_build_filename (service_dir, "claude-sandbox-init", NULL);
+  const char * const share_net[] = { "--share-net", NULL };
+  const char * const bind_init[] = { "--ro-bind", init_path, "/run/claude-sandbox-init", NULL };
+  const char * const init_true[] = { "/run/claude-sandbox-init", "--landlock", "--", "true",
+                                     NULL };
+  g_autofree char *netns = g_strdup_printf ("csb-bench-%d", (int) getpid ());
+  g_autofree char *veth = g_strdup_printf ("csbb%da", (int) getpid () % 100000);
+  g_autofree char *peer = g_strdup_printf ("csbb%db", (int) getpid () % 100000);
+  GPid server = 0;
+  double m_off, m_ns, estimate;
+
+  /* Warm-up, as bench_launch. */
+  launch_and_wait (bus, project, NET_OPTIONS, CSB_TEST_TIMEOUT_MS, true_cmd, NULL);
+  for (guint i = 0; i < n_runs; i++)
+    {
+      g_autoptr(CsbSandboxSpec) spec = make_spec (bus, project, 1000 + i);
+      double t;
+
+      if ((t = launch_and_wait (bus, project, NET_OPTIONS, CSB_TEST_TIMEOUT_MS, true_cmd,
+                                NULL)) > 0)
+        g_array_append_val (on, t);
+      if ((t = launch_and_wait (bus, project, BWRAP_OPTIONS, CSB_TEST_TIMEOUT_MS, true_cmd,
+                                NULL)) > 0)
+        g_array_append_val (off, t);
+      if ((t = bare_bwrap_extra (spec, share_net, true_cmd, NULL)) > 0)
+        g_array_append_val (shared, t);
+      if ((t = bare_bwrap (spec, true_cmd, NULL)) > 0)
+        g_array_append_val (unshared, t);
+      if ((t = bare_bwrap_extra (spec, bind_init, true_cmd, NULL)) > 0)
+        g_array_append_val (plain, t);
+      if ((t = bare_bwrap_extra (spec, bind_init, init_true, NULL)) > 0)
+        g_array_append_val (init, t);
+    }
+  /* The shared-namespace launch is gone from the service: estimated as the launch with
+   * network off less what its namespace costs (bare bwrap, unshared vs shared). */
+  m_off = median (off);
+  m_ns = median (unshared) - median (shared);
+  estimate = m_off - m_ns;
+  row ("Launch → `true` exited, network on (own namespace + pasta)", median (on), estimate,
+       "ms", "the old shared-namespace launch, estimated: the launch with network off less "
+       "the namespace's cost (next rows); target +10 ms", on->len);
+  row ("  the same launch, network off (own namespace, lo only)", m_off, m_off, "ms",
+       "(for reference)", off->len);
+  row ("  bare bwrap, own network namespace", median (unshared), median (shared), "ms",
+       "bare bwrap, same args, `--share-net`", unshared->len);
+  row ("  bare bwrap running `claude-sandbox-init --landlock -- true`", median (init),
+       median (plain), "ms", "bare bwrap running `true` (init now always runs first)",
+       init->len);
+
+  if (lan_host_up (netns, veth, peer, &server))
+    {
+      g_autoptr(GArray) inside = g_array_new (FALSE, FALSE, sizeof (double));
+      g_autoptr(GArray) host = g_array_new (FALSE, FALSE, sizeof (double));
+      const char * const client[] = { "python3", "-c", lan_client, LAN_HOST_ADDR, LAN_PORT,
+                                      NULL };
+
+      for (guint i = 0; i < 5; i++)
+        {
+          g_autofree char *out = NULL;
+          g_autofree char *err = NULL;
+          double v;
+
+          if (launch_and_wait (bus, project, NET_OPTIONS, CSB_TEST_TIMEOUT_MS, client,
+                               &out) > 0 && (v = g_ascii_strtod (out, NULL)) > 0)
+            g_array_append_val (inside, v);
+          g_clear_pointer (&out, g_free);
+          if (g_spawn_sync (NULL, (char **) client, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                            &out, &err, NULL, NULL) && (v = g_ascii_strtod (out, NULL)) > 0)
+            g_array_append_val (host, v);
+        }
+      row ("Network on: TCP throughput (64 MiB) from inside to a LAN host", median (inside),
+           median (host), "MiB/s", "the host itself to the same LAN host (a network "
+           "namespace behind a veth pair, 198.18.78.2); target ≥ 0.5×", inside->len);
+      kill (server, SIGKILL);
+      waitpid (server, NULL, 0);
+      run_ip ((const char * const[]) { "ip", "link", "del", veth, NULL });
+      run_ip ((const char * const[]) { "ip", "netns", "del", netns, NULL });
+    }
+  else
+    note ("Network on: TCP throughput to a LAN host: not measured (making a LAN host, a "
+          "network namespace with a veth pair, needs root)");
+}
+
 /* ---- the VM backend vs raw QEMU ---------------------------------------------------- */
 
 /* TCG, small, as the VM tests boot; the same for the raw QEMU baseline. */
@@ -1273,7 +1457,7 @@ bench_vm (gboolean launch,
 /* ---- main ---------------------------------------------------------------------- */
 
 /* Whether the measurement @what runs: all of them, or those CSB_BENCH_ONLY lists
- * (comma-separated: launch, io, memory, proxy, vm, vm-launch, vm-io). */
+ * (comma-separated: launch, io, memory, proxy, net, vm, vm-launch, vm-io). */
 static gboolean
 wanted (const char *what)
 {
@@ -1331,7 +1515,7 @@ main (int    argc,
                           "|---|---|---|---|---|---|\n");
 
   if (!wanted ("launch") && !wanted ("io") && !wanted ("memory") && !wanted ("proxy") &&
-      !wanted ("review"))
+      !wanted ("review") && !wanted ("net"))
     goto vm;
   csb_test_bus_setup (&bus, NULL);
   project = csb_test_make_project (&bus.dirs, "bench");
@@ -1355,6 +1539,8 @@ main (int    argc,
     bench_memory (&bus, project, idle_rss, loaded_rss);
   if (wanted ("proxy"))
     bench_proxy (bus.dirs.runtime);
+  if (wanted ("net"))
+    bench_net (&bus, project);
 
   csb_test_bus_teardown (&bus);
 vm:
