@@ -35,6 +35,8 @@ struct _CsbLaunchPage
   GtkSwitch      *audio_switch;
   GtkSwitch      *gpu_switch;
   GtkSwitch      *ssh_agent_switch;
+  GtkWidget      *review_row;
+  GtkSwitch      *review_switch;
   AdwActionRow   *vm_memory_row;
   GtkSpinButton  *vm_memory_spin;
   AdwActionRow   *vm_cpus_row;
@@ -119,6 +121,9 @@ update_state (CsbLaunchPage *self)
                                  _("Not available on this computer."));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->backend_row),
                                backend != NULL && *backend->detail != '\0' ? backend->detail : NULL);
+  /* Review mode is bwrap's only: the others refuse it rather than write directly. */
+  gtk_widget_set_sensitive (self->review_row,
+                            backend == NULL || g_strcmp0 (backend->name, "bwrap") == 0);
   gtk_widget_set_sensitive (GTK_WIDGET (self->vm_memory_row), is_vm);
   gtk_widget_set_sensitive (GTK_WIDGET (self->vm_cpus_row), is_vm);
 
@@ -220,6 +225,13 @@ csb_launch_page_set_folder (CsbLaunchPage *self,
       gtk_switch_set_active (self->audio_switch, lookup_boolean (owned, "audio", FALSE));
       gtk_switch_set_active (self->gpu_switch, lookup_boolean (owned, "gpu", FALSE));
       gtk_switch_set_active (self->ssh_agent_switch, lookup_boolean (owned, "ssh-agent", FALSE));
+      {
+        const char *mode = NULL;
+
+        gtk_switch_set_active (self->review_switch,
+                               g_variant_lookup (owned, "project-mode", "&s", &mode) &&
+                               g_strcmp0 (mode, "review") == 0);
+      }
       if (g_variant_lookup (owned, "vm-memory-mib", "u", &value))
         gtk_spin_button_set_value (self->vm_memory_spin, value);
       if (g_variant_lookup (owned, "vm-cpus", "u", &value))
@@ -280,6 +292,10 @@ csb_launch_page_get_options (CsbLaunchPage *self)
                          g_variant_new_boolean (gtk_switch_get_active (self->gpu_switch)));
   g_variant_builder_add (&builder, "{sv}", "ssh-agent",
                          g_variant_new_boolean (gtk_switch_get_active (self->ssh_agent_switch)));
+  /* Off says nothing, so the project-mode setting still decides. */
+  if (gtk_switch_get_active (self->review_switch) &&
+      gtk_widget_get_sensitive (self->review_row))
+    g_variant_builder_add (&builder, "{sv}", "project-mode", g_variant_new_string ("review"));
   g_variant_builder_add (&builder, "{sv}", "vm-memory-mib",
                          g_variant_new_uint32 (gtk_spin_button_get_value_as_int (self->vm_memory_spin)));
   g_variant_builder_add (&builder, "{sv}", "vm-cpus",
@@ -454,6 +470,8 @@ csb_launch_page_class_init (CsbLaunchPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, audio_switch);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, gpu_switch);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, ssh_agent_switch);
+  gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, review_row);
+  gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, review_switch);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, vm_memory_row);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, vm_memory_spin);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, vm_cpus_row);
