@@ -140,9 +140,13 @@ main (int   argc,
     return 1;
   if (mount ("claude-sandbox-review", target, "overlay", MS_NOSUID | MS_NODEV, options) != 0)
     {
+      int saved = errno;
+
       fprintf (stderr, "claude-sandbox-review-mount: cannot mount the review overlay at %s: "
-               "%s (needs overlayfs in user namespaces, Linux 5.11 or later)\n", target,
-               strerror (errno));
+               "%s%s\n", target, strerror (saved),
+               saved == EPERM || saved == EINVAL || saved == ENODEV
+                 ? " (review mode needs overlayfs in user namespaces, Linux 5.11 or later, "
+                   "and user extended attributes in the state folder)" : "");
       return 1;
     }
   /* The overlay holds its own references to its layers. */

@@ -803,7 +803,11 @@ prepare_thread (GTask        *task,
   /* The guard first: it may create .git/hooks and .git/commondir, which the
    * snapshot then holds (they are no plants). */
   prepared->plants = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_plant_free);
-  if (spec->settings == NULL || g_settings_get_boolean (spec->settings, "protect-project-config"))
+  /* Review mode binds nothing of the project read-write: nothing to guard, and the
+   * guard's own writes (.git/hooks, .git/commondir) would touch the real folder. */
+  if (!spec->options->review &&
+      (spec->settings == NULL || g_settings_get_boolean (spec->settings,
+                                                         "protect-project-config")))
     prepared->guard_entries = csb_project_guard_prepare (prepared->project_fd, prepared->plants,
                                                          &prepared->snapshot);
   else

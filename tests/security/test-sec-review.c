@@ -726,6 +726,40 @@ test_cli (CsbSecFixture *fixture,
   g_assert_false (g_file_test (envrc, G_FILE_TEST_EXISTS));
 }
 
+/* A repository's hooks and config planted in review mode: the real folder is not
+ * touched, not even by the service (no .git/commondir made), the plants are flagged
+ * protected and "apply all" leaves them out. */
+static void
+test_git_plants (CsbSecFixture *fixture,
+                 gconstpointer  data)
+{
+  g_autofree char *before = tree (fixture->project);
+  g_autofree char *after = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  g_autoptr(GVariant) left = NULL;
+
+  sandbox = run_review (fixture, fixture->project,
+                        "set -e; printf '#!/bin/sh\\ntouch /tmp/pwned\\n' > .git/hooks/pre-commit; "
+                        "chmod +x .git/hooks/pre-commit; "
+                        "printf '[core]\\n\\thooksPath = /tmp\\n' >> .git/config; "
+                        "echo '{}' > .mcp.json; echo fine > notes.txt");
+  after = tree (fixture->project);
+  g_assert_cmpstr (after, ==, before);
+  changes = get_changes (sandbox);
+  assert_change (changes, ".git/hooks/pre-commit", "added: [protected]");
+  assert_change (changes, ".git/config", "modified: [protected]");
+  assert_change (changes, ".mcp.json", "added: [protected]");
+  apply (sandbox, NULL);
+  left = get_changes (sandbox);
+  g_assert_cmpuint (g_variant_n_children (left), ==, 3);
+  g_clear_pointer (&after, g_free);
+  after = tree (fixture->project);
+  g_assert_nonnull (strstr (after, "notes.txt"));
+  g_assert_null (strstr (after, "pre-commit "));
+  g_assert_null (strstr (after, ".mcp.json"));
+}
+
 /* Review never silently degrades to direct: other backends refuse it. */
 static void
 test_other_backends (CsbSecFixture *fixture,
@@ -772,6 +806,8 @@ main (int    argc,
               test_apply_running, teardown);
   g_test_add ("/security/review/cli", CsbSecFixture, NULL, setup, test_cli, teardown);
   g_test_add_func ("/security/review/protected-names", test_protected_names);
+  g_test_add ("/security/review/git-plants", CsbSecFixture, NULL, setup, test_git_plants,
+              teardown);
   g_test_add ("/security/review/other-backends", CsbSecFixture, NULL, setup,
               test_other_backends, teardown);
   return g_test_run ();
