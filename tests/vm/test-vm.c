@@ -1755,6 +1755,49 @@ test_cli_pipes (void)
   g_file_get_contents (f_path, &f, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (f, ==, "hi\n");
+  unlink (f_path);
+
+  /* The same typed in a terminal: stdin a pipe, stdout the terminal. The CLI attaches
+   * to the sandbox's terminal and types the script there. */
+  {
+    g_autoptr(GSubprocessLauncher) launcher =
+      g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE);
+    g_autoptr(GSubprocess) process = NULL;
+    g_autoptr(GString) seen = g_string_new (NULL);
+    g_autofree char *f2 = NULL;
+    struct winsize size = { 24, 80, 0, 0 };
+    const char *script = "echo hi > f; exit 3\n";
+    int master, slave;
+
+    master = posix_openpt (O_RDWR | O_NOCTTY | O_CLOEXEC);
+    g_assert_cmpint (master, >=, 0);
+    g_assert_cmpint (grantpt (master), ==, 0);
+    g_assert_cmpint (unlockpt (master), ==, 0);
+    slave = open (ptsname (master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    g_assert_cmpint (slave, >=, 0);
+    g_assert_cmpint (ioctl (slave, TIOCSWINSZ, &size), ==, 0);
+    g_subprocess_launcher_setenv (launcher, "DBUS_SESSION_BUS_ADDRESS",
+                                  g_test_dbus_get_bus_address (bus.bus), TRUE);
+    g_subprocess_launcher_setenv (launcher, "TERM", "xterm", TRUE);
+    g_subprocess_launcher_take_stdout_fd (launcher, dup (slave));
+    g_subprocess_launcher_take_stderr_fd (launcher, slave);
+    process = g_subprocess_launcher_spawn (launcher, &error, cli, "--backend=vm",
+                                           "--no-network", "--shell", project, NULL);
+    g_assert_no_error (error);
+    g_clear_object (&launcher);
+    g_assert_true (g_output_stream_write_all (g_subprocess_get_stdin_pipe (process), script,
+                                              strlen (script), NULL, NULL, &error));
+    g_assert_no_error (error);
+    g_output_stream_close (g_subprocess_get_stdin_pipe (process), NULL, NULL);
+    pty_read_until (master, seen, NULL, BOOT_TIMEOUT_MS);
+    g_test_message ("terminal:\n%s", seen->str);
+    g_assert_true (g_subprocess_wait (process, NULL, &error));
+    g_assert_cmpint (g_subprocess_get_exit_status (process), ==, 3);
+    g_file_get_contents (f_path, &f2, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (f2, ==, "hi\n");
+    close (master);
+  }
   csb_test_bus_teardown (&bus);
 }
 
