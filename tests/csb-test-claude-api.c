@@ -278,6 +278,7 @@ csb_test_claude_agent_scenario (CsbTestBus *bus,
   g_autofree char *contents = NULL;
   GVariantDict dict;
   GVariantBuilder env;
+  gboolean finished;
   const char * const allow[] = { "allowed.csb.test", NULL };
   const char * const command[] = {
     "claude", "-p", "Run the sandbox check.", "--dangerously-skip-permissions", NULL
@@ -326,12 +327,16 @@ csb_test_claude_agent_scenario (CsbTestBus *bus,
 
   run = csb_test_launch (bus, project, command, g_variant_dict_end (&dict), FALSE, &error);
   g_assert_no_error (error);
-  g_assert_true (csb_test_run_wait (run, timeout_ms));
-  g_test_message ("claude: status %d\nstdout: %s\nstderr: %s", run->exit_signal_status,
+  finished = csb_test_run_wait (run, timeout_ms);
+  g_test_message ("claude: %s, status %d\nstdout: %s\nstderr: %s",
+                  finished ? "ended" : "still running", run->exit_signal_status,
                   run->out->str, run->err->str);
+  g_test_message ("the stand-in answered %u requests",
+                  csb_test_claude_api_count (api, "/v1/messages"));
   results = csb_test_claude_api_tool_results (api);
   for (guint i = 0; i < results->len; i++)
     g_test_message ("tool result %u: %s", i, (char *) g_ptr_array_index (results, i));
+  g_assert_true (finished);
 
   /* It ran to the end, through the filtered network. */
   g_assert_cmpint (run->exit_signal_status, ==, 0);
