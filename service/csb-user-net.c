@@ -164,6 +164,17 @@ csb_user_net_resolv_conf (CsbUserNetKind  kind,
                           const char     *runtime_dir,
                           GError        **error)
 {
+  return csb_user_net_resolv_conf_full (kind, host_resolv_conf, SYSTEMD_RESOLVED_UPSTREAM,
+                                        runtime_dir, error);
+}
+
+char *
+csb_user_net_resolv_conf_full (CsbUserNetKind  kind,
+                               const char     *host_resolv_conf,
+                               const char     *upstream_resolv_conf,
+                               const char     *runtime_dir,
+                               GError        **error)
+{
   g_autofree char *contents = NULL;
   g_autoptr(GString) out = g_string_new (NULL);
   g_auto(GStrv) lines = NULL;
@@ -196,7 +207,7 @@ csb_user_net_resolv_conf (CsbUserNetKind  kind,
   {
     g_autofree char *upstream = NULL;
 
-    if (g_file_get_contents (SYSTEMD_RESOLVED_UPSTREAM, &upstream, NULL, NULL))
+    if (g_file_get_contents (upstream_resolv_conf, &upstream, NULL, NULL))
       {
         count_nameservers (upstream, &reachable, &loopback);
         if (reachable > 0)
@@ -211,6 +222,62 @@ csb_user_net_resolv_conf (CsbUserNetKind  kind,
 }
 
 /* ---- in the monitor -------------------------------------------------------------- */
+
+GStrv
+csb_user_net_build_argv (CsbUserNetKind  kind,
+                         const char     *path,
+                         gboolean        as_root,
+                         int             netns_fd,
+                         int             userns_fd,
+                         int             ready_fd)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+
+  g_ptr_array_add (argv, g_strdup (path));
+  if (kind == CSB_USER_NET_PASTA)
+    {
+      static const char * const fixed[] = {
+        "--config-net", "--foreground", "--quiet", "--no-map-gw",
+        "--tcp-ports", "none", "--udp-ports", "none",
+        "--tcp-ns", "none", "--udp-ns", "none",
+        "--no-netns-quit",
+        NULL
+      };
+
+      for (guint i = 0; fixed[i] != NULL; i++)
+        g_ptr_array_add (argv, g_strdup (fixed[i]));
+      /* As root pasta would change to nobody, which may not enter the namespace. */
+      if (as_root)
+        {
+          g_ptr_array_add (argv, g_strdup ("--runas"));
+          g_ptr_array_add (argv, g_strdup ("0"));
+        }
+      g_ptr_array_add (argv, g_strdup ("--userns"));
+      g_ptr_array_add (argv, g_strdup_printf ("/proc/self/fd/%d", userns_fd));
+      g_ptr_array_add (argv, g_strdup ("--netns"));
+      g_ptr_array_add (argv, g_strdup_printf ("/proc/self/fd/%d", netns_fd));
+      g_ptr_array_add (argv, g_strdup ("--pid"));
+      g_ptr_array_add (argv, g_strdup_printf ("/proc/self/fd/%d", ready_fd));
+    }
+  else
+    {
+      static const char * const fixed[] = {
+        "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-seccomp",
+        "--netns-type=path",
+        NULL
+      };
+
+      for (guint i = 0; fixed[i] != NULL; i++)
+        g_ptr_array_add (argv, g_strdup (fixed[i]));
+      g_ptr_array_add (argv, g_strdup_printf ("--ready-fd=%d", ready_fd));
+      g_ptr_array_add (argv, g_strdup_printf ("--userns-path=/proc/self/fd/%d", userns_fd));
+      g_ptr_array_add (argv, g_strdup_printf ("/proc/self/fd/%d", netns_fd));
+      g_ptr_array_add (argv, g_strdup ("tap0"));
+    }
+  g_ptr_array_add (argv, NULL);
+  return (GStrv) g_ptr_array_free (g_steal_pointer (&argv), FALSE);
+}
+
 
 typedef struct
 {
@@ -312,7 +379,7 @@ csb_user_net_start (CsbUserNetKind  kind,
                     GError        **error)
 {
   g_autofree char *netns_path = g_strdup_printf ("/proc/%d/ns/net", (int) pid);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_auto(GStrv) argv = NULL;
   int netns_fd = -1;
   int userns_fd = -1;
   int ready[2] = { -1, -1 };
@@ -345,55 +412,14 @@ csb_user_net_start (CsbUserNetKind  kind,
   if (!wait_loopback (pid, error) || !g_unix_open_pipe (ready, FD_CLOEXEC, error))
     goto out;
 
-  g_ptr_array_add (argv, g_strdup (path));
-  if (kind == CSB_USER_NET_PASTA)
-    {
-      static const char * const fixed[] = {
-        "--config-net", "--foreground", "--quiet", "--no-map-gw",
-        "--tcp-ports", "none", "--udp-ports", "none",
-        "--tcp-ns", "none", "--udp-ns", "none",
-        "--no-netns-quit",
-        NULL
-      };
-
-      for (guint i = 0; fixed[i] != NULL; i++)
-        g_ptr_array_add (argv, g_strdup (fixed[i]));
-      /* As root pasta would change to nobody, which may not enter the namespace. */
-      if (geteuid () == 0)
-        {
-          g_ptr_array_add (argv, g_strdup ("--runas"));
-          g_ptr_array_add (argv, g_strdup ("0"));
-        }
-      g_ptr_array_add (argv, g_strdup ("--userns"));
-      g_ptr_array_add (argv, g_strdup_printf ("/proc/self/fd/%d", USERNS_FD));
-      g_ptr_array_add (argv, g_strdup ("--netns"));
-      g_ptr_array_add (argv, g_strdup_printf ("/proc/self/fd/%d", NETNS_FD));
-      g_ptr_array_add (argv, g_strdup ("--pid"));
-      g_ptr_array_add (argv, g_strdup_printf ("/proc/self/fd/%d", READY_FD));
-    }
-  else
-    {
-      static const char * const fixed[] = {
-        "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-seccomp",
-        "--netns-type=path",
-        NULL
-      };
-
-      for (guint i = 0; fixed[i] != NULL; i++)
-        g_ptr_array_add (argv, g_strdup (fixed[i]));
-      g_ptr_array_add (argv, g_strdup_printf ("--ready-fd=%d", READY_FD));
-      g_ptr_array_add (argv, g_strdup_printf ("--userns-path=/proc/self/fd/%d", USERNS_FD));
-      g_ptr_array_add (argv, g_strdup_printf ("/proc/self/fd/%d", NETNS_FD));
-      g_ptr_array_add (argv, g_strdup ("tap0"));
-    }
-  g_ptr_array_add (argv, NULL);
+  argv = csb_user_net_build_argv (kind, path, geteuid () == 0, NETNS_FD, USERNS_FD, READY_FD);
 
   {
     const int sources[] = { netns_fd, userns_fd, ready[1] };
     const int targets[] = { NETNS_FD, USERNS_FD, READY_FD };
     gboolean ok;
 
-    ok = g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) argv->pdata,
+    ok = g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) argv,
                                            (const char * const[]) { NULL },
                                            G_SPAWN_DO_NOT_REAP_CHILD |
                                            G_SPAWN_STDIN_FROM_DEV_NULL |

@@ -45,6 +45,23 @@ char       *csb_user_net_resolv_conf    (CsbUserNetKind  kind,
                                          const char     *runtime_dir,
                                          GError        **error);
 
+/* The stack's command line: it finds the namespace and its owner at descriptors
+ * @netns_fd and @userns_fd, and says it is up on @ready_fd. */
+GStrv       csb_user_net_build_argv     (CsbUserNetKind  kind,
+                                         const char     *path,
+                                         gboolean        as_root,
+                                         int             netns_fd,
+                                         int             userns_fd,
+                                         int             ready_fd);
+
+/* As csb_user_net_resolv_conf, with systemd-resolved's list of upstream servers at
+ * @upstream_resolv_conf (for tests). */
+char       *csb_user_net_resolv_conf_full (CsbUserNetKind  kind,
+                                           const char     *host_resolv_conf,
+                                           const char     *upstream_resolv_conf,
+                                           const char     *runtime_dir,
+                                           GError        **error);
+
 /* In the monitor: attaches the stack to the network namespace of @pid (which must
  * be @netns_ino, as bwrap reported it) and waits until the namespace is
  * configured. The stack is our child, and dies with us (SIGKILL on our death) or
