@@ -693,6 +693,16 @@ test_launch_app_action (void)
   type_into (path, "exit 3\r");
   g_assert_true (wait_bus_state (project, "exited"));
   g_assert_cmpint (csb_dbus_sandbox_get_exit_status (sandbox), ==, 3);
+
+  /* An end nobody asked for notifies, unless the window in front shows it already. */
+  g_test_message ("window active: %d", gtk_window_is_active (GTK_WINDOW (window)));
+  if (gtk_window_is_active (GTK_WINDOW (window)))
+    {
+      settle (300);
+      g_assert_false (notified ((gpointer) "recipe-book"));
+    }
+  else
+    g_assert_true (csb_test_run_until (notified, (gpointer) "recipe-book", CSB_TEST_TIMEOUT_MS));
 }
 
 /* Another sandbox on @project_dir than @not_path, as the service lists it. */
