@@ -4,6 +4,7 @@
 
 #include <glib/gi18n.h>
 
+#include "csb-changes-window.h"
 #include "csb-format.h"
 #include "csb-sandbox-row.h"
 
@@ -18,6 +19,7 @@ struct _CsbSandboxRow
   GtkImage       *plants_icon;
   GtkMenuButton  *protections_button;
   GtkLabel       *protections_label;
+  GtkButton      *changes_button;
   GtkButton      *display_button;
   GtkButton      *stop_button;
   GtkButton      *remove_button;
@@ -145,6 +147,19 @@ update (CsbSandboxRow *self)
   update_plants (self);
   gtk_widget_set_visible (GTK_WIDGET (self->protections_button),
                           protections != NULL && protections[0] != NULL);
+  /* Review mode: what waits to be applied, and the way to it. */
+  {
+    guint pending = csb_dbus_sandbox_get_pending_changes (self->sandbox);
+    g_autofree char *tip = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE,
+                                                         "%u change to review",
+                                                         "%u changes to review", pending),
+                                            pending);
+
+    gtk_widget_set_visible (GTK_WIDGET (self->changes_button),
+                            g_strcmp0 (csb_dbus_sandbox_get_project_mode (self->sandbox),
+                                       "review") == 0 && pending > 0);
+    gtk_widget_set_tooltip_text (GTK_WIDGET (self->changes_button), tip);
+  }
   gtk_widget_set_visible (GTK_WIDGET (self->display_button),
                           display != NULL && *display != '\0' && is_active (state));
   gtk_widget_set_visible (GTK_WIDGET (self->stop_button), is_active (state));
@@ -211,6 +226,17 @@ csb_sandbox_row_get_state_text (CsbSandboxRow *self)
 }
 
 static void
+on_changes_clicked (CsbSandboxRow *self)
+{
+  GtkWidget *window = csb_changes_window_new (self->sandbox);
+  GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
+
+  if (GTK_IS_WINDOW (root))
+    gtk_window_set_transient_for (GTK_WINDOW (window), GTK_WINDOW (root));
+  gtk_window_present (GTK_WINDOW (window));
+}
+
+static void
 csb_sandbox_row_dispose (GObject *object)
 {
   CsbSandboxRow *self = CSB_SANDBOX_ROW (object);
@@ -239,6 +265,7 @@ csb_sandbox_row_class_init (CsbSandboxRowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, plants_icon);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, protections_button);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, protections_label);
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, changes_button);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, display_button);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, stop_button);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, remove_button);
@@ -248,4 +275,6 @@ static void
 csb_sandbox_row_init (CsbSandboxRow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  g_signal_connect_swapped (self->changes_button, "clicked", G_CALLBACK (on_changes_clicked),
+                            self);
 }

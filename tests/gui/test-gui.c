@@ -17,6 +17,7 @@
 
 #include "csb-application.h"
 #include "csb-format.h"
+#include "csb-changes-window.h"
 #include "csb-launch-page.h"
 #include "csb-pin.h"
 #include "csb-sandbox-row.h"
@@ -1151,6 +1152,65 @@ run_tests (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static gboolean
+changes_listed (gpointer data)
+{
+  return csb_changes_window_get_n_changes (data) == 2;
+}
+
+static gboolean
+diff_shown (gpointer data)
+{
+  g_autofree char *text = csb_changes_window_dup_diff_text (data);
+
+  return text != NULL && strstr (text, "+changed") != NULL;
+}
+
+static gboolean
+nothing_pending (gpointer data)
+{
+  return csb_changes_window_get_n_changes (data) == 0;
+}
+
+/* Review mode: the Changes window lists what a sandbox changed, shows the diff of the
+ * first (a.txt), and Apply All writes it into the folder. */
+static void
+test_review_changes (void)
+{
+  g_autofree char *project = csb_test_make_project (&bus.dirs, "Review");
+  g_autofree char *a = g_build_filename (project, "a.txt", NULL);
+  g_autofree char *b = g_build_filename (project, "b.txt", NULL);
+  g_autofree char *out = NULL;
+  g_autofree char *contents = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  GtkWidget *changes;
+  const char * const argv[] = { "/bin/sh", "-c", "echo changed >> a.txt; echo bee > b.txt",
+                                NULL };
+
+  csb_test_write_file (a, "hello\n", 0644);
+  out = csb_test_run_command (&bus, project, argv,
+                              g_variant_new_parsed ("{'project-mode': <'review'>}"), 0);
+  sandbox = bus_sandbox_for (project);
+  g_assert_nonnull (sandbox);
+  g_assert_false (g_file_test (b, G_FILE_TEST_EXISTS));
+
+  changes = csb_changes_window_new (sandbox);
+  gtk_window_set_transient_for (GTK_WINDOW (changes), GTK_WINDOW (window));
+  gtk_window_present (GTK_WINDOW (changes));
+  g_assert_true (csb_test_run_until (changes_listed, changes, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (diff_shown, changes, CSB_TEST_TIMEOUT_MS));
+  settle (300);
+  save_screenshot (changes, "changes.png");
+
+  g_signal_emit_by_name (csb_changes_window_get_apply_all (CSB_CHANGES_WINDOW (changes)),
+                         "clicked");
+  g_assert_true (csb_test_run_until (nothing_pending, changes, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (g_file_get_contents (a, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "hello\nchanged\n");
+  g_assert_true (g_file_test (b, G_FILE_TEST_IS_REGULAR));
+  gtk_window_destroy (GTK_WINDOW (changes));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1192,6 +1252,7 @@ main (int   argc,
   g_test_add_func ("/gui/window/terminal-output", test_terminal_output);
   g_test_add_func ("/gui/window/plants-banner", test_plants_banner);
   g_test_add_func ("/gui/window/list", test_list_shows_sandbox);
+  g_test_add_func ("/gui/window/review-changes", test_review_changes);
   g_test_add_func ("/gui/window/stop-and-remove", test_stop);
   g_test_add_func ("/gui/command-line/launch", test_launch_command_line);
   g_test_add_func ("/gui/app-action/launch", test_launch_app_action);
