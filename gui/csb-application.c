@@ -112,8 +112,8 @@ csb_application_error_message (const GError *error)
           return g_strdup (_("The sandbox service no longer knows this sandbox."));
         case CSB_ERROR_BACKEND_UNAVAILABLE:
           if (csb_format_needs_admin (error->message))
-            return g_strdup (_("This isolation level needs administrator permission. An "
-                               "administrator can enable it: see “Container” in the README."));
+            return g_strdup (_("This isolation level needs administrator permission. Ask an "
+                               "administrator to allow containers for you."));
           return g_strdup (_("This isolation level cannot run on this computer."));
         case CSB_ERROR_NOT_RUNNING:
           return g_strdup (_("The sandbox is not running any more."));

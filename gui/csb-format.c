@@ -208,7 +208,7 @@ char *
 csb_format_failure (const char *error)
 {
   if (csb_format_needs_admin (error))
-    return g_strdup (_("Needs administrator permission. An administrator can enable it: see "
-                       "“Container” in the README."));
+    return g_strdup (_("Needs administrator permission. Ask an administrator to allow "
+                       "containers for you."));
   return g_strdup (_("It could not be set up."));
 }

@@ -114,8 +114,8 @@ update_state (CsbLaunchPage *self)
                                  backend_description (backend->name));
   else if (csb_format_needs_admin (backend->detail))
     adw_action_row_set_subtitle (ADW_ACTION_ROW (self->backend_row),
-                                 _("Needs administrator permission. An administrator can enable "
-                                   "it: see “Container” in the README."));
+                                 _("Needs administrator permission. Ask an administrator to allow "
+                                   "containers for you."));
   else
     adw_action_row_set_subtitle (ADW_ACTION_ROW (self->backend_row),
                                  _("Not available on this computer."));
