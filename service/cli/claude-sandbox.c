@@ -84,7 +84,8 @@ static const GOptionEntry launch_entries[] = {
   { "gh-token", 0, 0, G_OPTION_ARG_NONE, &opt_gh_token,
     N_("Forward the GitHub token (GH_TOKEN, ~/.config/gh)"), NULL },
   { "network", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_network_option,
-    N_("Share the host's network (the default unless configured otherwise)"), NULL },
+    N_("Reach the internet and the LAN, not the host's own services "
+       "(the default unless configured otherwise)"), NULL },
   { "no-network", 0, G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK, on_network_option,
     N_("Run without any network access"), NULL },
   { "backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend,
