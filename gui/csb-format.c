@@ -7,6 +7,7 @@
 #include <glib/gi18n.h>
 
 #include "csb-format.h"
+#include "csb-protections.h"
 
 const char *
 csb_format_state (const char *state)
@@ -39,54 +40,11 @@ csb_format_backend (const char *backend)
 const char *
 csb_format_protection (const char *protection)
 {
-  static const struct {
-    const char *name;
-    const char *text;
-  } known[] = {
-    { "user-namespace", N_("It has user IDs of its own: root inside is not root outside.") },
-    { "pid-namespace", N_("It sees only its own processes.") },
-    { "ipc-namespace", N_("It cannot reach other programs’ shared memory.") },
-    { "uts-namespace", N_("It has a host name of its own.") },
-    { "mount-namespace", N_("It sees only the folders it was given.") },
-    { "network-namespace", N_("It has a network of its own, without your computer’s local services.") },
-    { "network-shared", N_("It uses your network connection.") },
-    { "no-network", N_("It has no network at all.") },
-    { "network-filtered", N_("It reaches only the hosts you allowed.") },
-    { "seccomp", N_("Dangerous system calls are blocked.") },
-    { "landlock-scope", N_("It cannot signal or connect to programs outside it.") },
-    { "dbus-filtered", N_("It talks only to notifications and portals on your session bus.") },
-    { "dbus-app-identity", N_("Portals treat it as an app of its own, with its own permissions.") },
-    { "no-session-bus", N_("It cannot talk to your desktop’s services.") },
-    { "no-system-bus", N_("It cannot talk to the system’s services.") },
-    { "no-capabilities", N_("It has no administrator powers.") },
-    { "no-new-privs", N_("Nothing inside can gain more rights (no setuid).") },
-    { "no-nested-userns", N_("It cannot make sandboxes of its own inside.") },
-    { "private-home", N_("Your home folder is hidden; it gets an empty one.") },
-    { "usr-ro", N_("The system’s programs are read-only.") },
-    { "claude-home", N_("Claude Code keeps its own settings and history for this project.") },
-    { "claude-config-ro", N_("Your Claude Code hooks and settings are read-only.") },
-    { "project-claude-config-ro", N_("The project’s Claude Code configuration is read-only.") },
-    { "project-claude-settings-ro", N_("The project’s Claude Code settings are read-only.") },
-    { "git-config-ro", N_("The project’s git hooks and config are read-only.") },
-    { "clear-environment", N_("It gets only the environment variables it needs.") },
-    { "pids-limit", N_("The number of its processes is limited.") },
-    { "memory-limit", N_("The memory it may use is limited.") },
-    { "no-resource-limits", N_("Its processes and memory are not limited (no cgroup delegation).") },
-    { "x11-shared", N_("It shares your X11 display, which is weaker isolation.") },
-    { "wayland-security-context", N_("Its windows go through a restricted Wayland connection.") },
-    { "wayland-unrestricted", N_("Its windows are not restricted: your compositor offers no security context.") },
-    { "separate-kernel", N_("It runs its own kernel in a virtual machine.") },
-    { "vm-kvm", N_("The virtual machine uses hardware virtualisation (KVM).") },
-    { "vm-tcg", N_("The virtual machine is emulated (no KVM): slower, just as separate.") },
-    { "shares-virtiofs", N_("Its folders are shared with the virtual machine through virtiofs.") },
-    { "vm-image-overlay", N_("It writes to a copy of the disk image, never to the image.") },
-    { "container-lxc", N_("It runs in a container with a root of its own.") },
-  };
+  /* The service's table (service/csb-protections.c) holds the sentences, marked
+   * for translation there; an unknown name (a newer service) shows as it is. */
+  const char *text = csb_protection_get_description (protection);
 
-  for (gsize i = 0; i < G_N_ELEMENTS (known); i++)
-    if (g_strcmp0 (known[i].name, protection) == 0)
-      return _(known[i].text);
-  return protection;
+  return text != NULL ? _(text) : protection;
 }
 
 char *

@@ -36,6 +36,7 @@
 #include "csb-landlock.h"
 #include "csb-peer.h"
 #include "csb-project-guard.h"
+#include "csb-protections.h"
 #include "csb-review.h"
 #include "csb-seccomp.h"
 #include "csb-terminal.h"
@@ -271,13 +272,13 @@ add_wayland (CsbSandboxSpec *spec,
     {
       g_array_append_val (hold_fds, hold_fd);
       add_ro_bind (args, listen_path, dest);
-      g_ptr_array_add (protections, g_strdup ("wayland-security-context"));
+      csb_protections_add (protections, "wayland-security-context");
       return;
     }
   if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
     g_message ("sandbox %s: no Wayland security context: %s", spec->id, error->message);
   add_ro_bind (args, path, dest);
-  g_ptr_array_add (protections, g_strdup ("wayland-unrestricted"));
+  csb_protections_add (protections, "wayland-unrestricted");
 }
 
 static void
@@ -325,7 +326,7 @@ add_display (CsbSandboxSpec *spec,
               add_ro_bind (args, filtered, dest);
               add_env (args, "XAUTHORITY", dest);
             }
-          g_ptr_array_add (protections, g_strdup ("x11-shared"));
+          csb_protections_add (protections, "x11-shared");
           any = TRUE;
         }
     }
@@ -506,9 +507,9 @@ protect_project_config (CsbSandboxSpec *spec,
         claude = TRUE;
     }
   if (git)
-    g_ptr_array_add (protections, g_strdup ("git-config-ro"));
+    csb_protections_add (protections, "git-config-ro");
   if (claude)
-    g_ptr_array_add (protections, g_strdup ("project-claude-settings-ro"));
+    csb_protections_add (protections, "project-claude-settings-ro");
 }
 
 /* The project folder, bound from a descriptor opened now and checked to be the folder
@@ -623,8 +624,8 @@ add_claude_home (CsbArgv       *args,
   csb_argv_addf (args, "%d", csb_argv_take_fd (args, dup (claude_home->json_fd)));
   csb_argv_add_args (args, CSB_CLAUDE_HOME_JSON_INSIDE,
                      "--symlink", CSB_CLAUDE_HOME_JSON_INSIDE "/.claude.json", json_link, NULL);
-  g_ptr_array_add (protections, g_strdup ("claude-home"));
-  g_ptr_array_add (protections, g_strdup ("claude-config-ro"));
+  csb_protections_add (protections, "claude-home");
+  csb_protections_add (protections, "claude-config-ro");
 }
 
 static CsbArgv *
@@ -681,15 +682,15 @@ build_args (CsbSandboxSpec *spec,
    * ask for it, so root's sandboxes get one too and --disable-userns works. */
   csb_argv_add_args (args, "--unshare-all", "--unshare-user", "--hostname", "claude-sandbox",
                      NULL);
-  g_ptr_array_add (protections, g_strdup ("user-namespace"));
-  g_ptr_array_add (protections, g_strdup ("pid-namespace"));
-  g_ptr_array_add (protections, g_strdup ("ipc-namespace"));
-  g_ptr_array_add (protections, g_strdup ("uts-namespace"));
-  g_ptr_array_add (protections, g_strdup ("mount-namespace"));
+  csb_protections_add (protections, "user-namespace");
+  csb_protections_add (protections, "pid-namespace");
+  csb_protections_add (protections, "ipc-namespace");
+  csb_protections_add (protections, "uts-namespace");
+  csb_protections_add (protections, "mount-namespace");
   /* The network namespace is always the sandbox's own: with the network on, the
    * monitor gives it a user-mode stack that never reaches the host's loopback. */
   if (spec->net_proxy_socket != NULL)
-    g_ptr_array_add (protections, g_strdup ("network-filtered"));
+    csb_protections_add (protections, "network-filtered");
   else if (opts->network)
     {
       CsbUserNetKind kind;
@@ -705,10 +706,10 @@ build_args (CsbSandboxSpec *spec,
           g_propagate_error (error, g_steal_pointer (&local_error));
           return NULL;
         }
-      g_ptr_array_add (protections, g_strdup ("network-namespace"));
+      csb_protections_add (protections, "network-namespace");
     }
   else
-    g_ptr_array_add (protections, g_strdup ("no-network"));
+    csb_protections_add (protections, "no-network");
   /* No capabilities either way: unprivileged, bwrap gives the sandbox none (permitted
    * and effective sets empty); as root it must be told. --cap-drop ALL also empties
    * the bounding set, which stops nested user namespaces (Claude Code's own bwrap),
@@ -716,13 +717,13 @@ build_args (CsbSandboxSpec *spec,
   allow_userns = spec->settings == NULL || g_settings_get_boolean (spec->settings, "allow-userns");
   if (getuid () == 0 || !allow_userns)
     csb_argv_add_args (args, "--cap-drop", "ALL", NULL);
-  g_ptr_array_add (protections, g_strdup ("no-capabilities"));
+  csb_protections_add (protections, "no-capabilities");
   /* bwrap always sets it; listed so users can see it. */
-  g_ptr_array_add (protections, g_strdup ("no-new-privs"));
+  csb_protections_add (protections, "no-new-privs");
   if (!allow_userns)
     {
       csb_argv_add (args, "--disable-userns");
-      g_ptr_array_add (protections, g_strdup ("no-nested-userns"));
+      csb_protections_add (protections, "no-nested-userns");
     }
 
   /* The host's programs, read-only. */
@@ -736,6 +737,7 @@ build_args (CsbSandboxSpec *spec,
     add_ro_bind (args, "/opt", "/opt");
   if (g_file_test ("/nix/store", G_FILE_TEST_IS_DIR))
     add_ro_bind (args, "/nix/store", "/nix/store");
+  csb_protections_add (protections, "usr-ro");
 
   /* A curated /etc. */
   csb_argv_add_args (args, "--dir", "/etc", NULL);
@@ -760,6 +762,7 @@ build_args (CsbSandboxSpec *spec,
                      "--tmpfs", "/run",
                      "--perms", "0700", "--dir", run_user,
                      NULL);
+  csb_protections_add (protections, "private-tmp");
   for (guint i = 0; sys_dirs[i] != NULL; i++)
     if (g_file_test (sys_dirs[i], G_FILE_TEST_IS_DIR))
       add_ro_bind (args, sys_dirs[i], sys_dirs[i]);
@@ -770,7 +773,7 @@ build_args (CsbSandboxSpec *spec,
 
   /* A fresh home at the real path, with only what Claude Code and git need. */
   csb_argv_add_args (args, "--perms", "0700", "--tmpfs", home, NULL);
-  g_ptr_array_add (protections, g_strdup ("private-home"));
+  csb_protections_add (protections, "private-home");
   add_claude_home (args, claude_home, home, protections);
   {
     static const char * const home_ro[] = {
@@ -843,7 +846,7 @@ build_args (CsbSandboxSpec *spec,
        * direct mode have nothing to guard: nothing reaches the folder unreviewed. */
       if (!add_review_binds (spec, args, error))
         return NULL;
-      g_ptr_array_add (protections, g_strdup ("project-review"));
+      csb_protections_add (protections, "project-review");
     }
   else
     {
@@ -854,7 +857,7 @@ build_args (CsbSandboxSpec *spec,
 
   /* The environment: cleared, then an allowlist of the service's, then ours. */
   csb_argv_add (args, "--clearenv");
-  g_ptr_array_add (protections, g_strdup ("clear-environment"));
+  csb_protections_add (protections, "clear-environment");
   allowlist = spec->settings ? g_settings_get_strv (spec->settings, "env-allowlist")
                              : g_new0 (char *, 1);
   for (guint i = 0; allowlist[i] != NULL; i++)
@@ -887,7 +890,7 @@ build_args (CsbSandboxSpec *spec,
     if (g_file_test (init, G_FILE_TEST_IS_EXECUTABLE))
       add_ro_bind (args, init, SANDBOX_INIT);
     if (csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI)
-      g_ptr_array_add (protections, g_strdup ("landlock-scope"));
+      csb_protections_add (protections, "landlock-scope");
   }
 
   /* The desktop, each behind its option: off means simply not there. */
@@ -1013,7 +1016,7 @@ add_session_bus (CsbSandboxSpec *spec,
 
   if (sync_fd < 0)
     {
-      g_ptr_array_add (protections, g_strdup ("no-session-bus"));
+      csb_protections_add (protections, "no-session-bus");
       return -1;
     }
   target = csb_argv_take_fd (args, sync_fd);
@@ -1025,8 +1028,8 @@ add_session_bus (CsbSandboxSpec *spec,
   add_ro_bind (args, socket_dir, SANDBOX_DBUS_DIR);
   csb_argv_add_args (args, "--symlink", SANDBOX_DBUS_DIR "/bus", dest, NULL);
   add_env (args, "DBUS_SESSION_BUS_ADDRESS", dest_address);
-  g_ptr_array_add (protections, g_strdup ("dbus-filtered"));
-  g_ptr_array_add (protections, g_strdup ("dbus-app-identity"));
+  csb_protections_add (protections, "dbus-filtered");
+  csb_protections_add (protections, "dbus-app-identity");
   return target;
 }
 
@@ -1211,8 +1214,8 @@ spawn_thread (GTask        *task,
   seccomp_target = csb_argv_take_fd (args, seccomp_fd);
   csb_argv_add (args, "--seccomp");
   csb_argv_addf (args, "%d", seccomp_target);
-  g_ptr_array_add (protections, g_strdup ("seccomp"));
-  g_ptr_array_add (protections, g_strdup ("no-system-bus"));
+  csb_protections_add (protections, "seccomp");
+  csb_protections_add (protections, "no-system-bus");
   proxy_sync_target = add_session_bus (spec, args, protections, g_steal_fd (&proxy_sync_fd));
 
   data = csb_argv_to_nul_data (args);

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "csb-cgroup.h"
+#include "csb-protections.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 #define UNIT_NAME "claude-sandbox.service"
@@ -396,11 +397,11 @@ csb_cgroup_create_sandbox (const char *id,
   if (memory_dir != NULL)
     g_strv_builder_add (join, memory_dir);
   if (pids)
-    g_ptr_array_add (protections, g_strdup ("pids-limit"));
+    csb_protections_add (protections, "pids-limit");
   if (memory)
-    g_ptr_array_add (protections, g_strdup ("memory-limit"));
+    csb_protections_add (protections, "memory-limit");
   if (!pids && !memory)
-    g_ptr_array_add (protections, g_strdup ("no-resource-limits"));
+    csb_protections_add (protections, "no-resource-limits");
   return g_strv_builder_end (join);
 }
 

@@ -44,6 +44,7 @@
 #include "csb-container-domain.h"
 #include "csb-error.h"
 #include "csb-project-guard.h"
+#include "csb-protections.h"
 #include "csb-guest-stage.h"
 #include "csb-libvirt.h"
 
@@ -343,7 +344,8 @@ add_tmpfs (Setup      *setup,
 static gboolean
 visible_as_host_path (const char *path)
 {
-  return g_str_has_prefix (path, "/usr/") || g_str_has_prefix (path, "/opt/");
+  return g_str_has_prefix (path, "/usr/") || g_str_has_prefix (path, "/opt/") ||
+         g_str_has_prefix (path, "/nix/store/");
 }
 
 static gboolean
@@ -396,9 +398,9 @@ protect_project_config (Setup  *setup,
         git = TRUE;
     }
   if (git)
-    g_ptr_array_add (setup->protections, g_strdup ("git-config-ro"));
+    csb_protections_add (setup->protections, "git-config-ro");
   if (claude)
-    g_ptr_array_add (setup->protections, g_strdup ("project-claude-config-ro"));
+    csb_protections_add (setup->protections, "project-claude-config-ro");
 }
 
 static gboolean
@@ -458,7 +460,7 @@ build_container (Setup      *setup,
   csb_container_domain_config_map_ids (domain, 0, root_base ("/etc/subuid"),
                                        0, root_base ("/etc/subgid"));
   csb_container_domain_config_map_ids (domain, uid_inside, uid, gid_inside, gid);
-  g_ptr_array_add (setup->protections, g_strdup ("user-namespace"));
+  csb_protections_add (setup->protections, "user-namespace");
 
   /* The root: our folder, read-only inside. */
   if (g_mkdir_with_parents (setup->root_dir, 0755) != 0 || chmod (setup->root_dir, 0755) != 0)
@@ -468,7 +470,7 @@ build_container (Setup      *setup,
       return FALSE;
     }
   csb_container_domain_config_add_fs (domain, setup->root_dir, "/", TRUE);
-  g_ptr_array_add (setup->protections, g_strdup ("own-root"));
+  csb_protections_add (setup->protections, "own-root");
   if (opts->network)
     {
       g_autofree char *host_resolv = NULL;
@@ -498,16 +500,18 @@ build_container (Setup      *setup,
 
   /* The host's programs, read-only. */
   if (!add_bind (setup, "/usr", "/usr", TRUE, error) ||
-      (g_file_test ("/opt", G_FILE_TEST_IS_DIR) && !add_bind (setup, "/opt", "/opt", TRUE, error)))
+      (g_file_test ("/opt", G_FILE_TEST_IS_DIR) && !add_bind (setup, "/opt", "/opt", TRUE, error)) ||
+      (g_file_test ("/nix/store", G_FILE_TEST_IS_DIR) &&
+       !add_bind (setup, "/nix/store", "/nix/store", TRUE, error)))
     return FALSE;
-  g_ptr_array_add (setup->protections, g_strdup ("usr-ro"));
+  csb_protections_add (setup->protections, "usr-ro");
 
   /* The writable layer: tmpfs, gone with the container. */
   if (!add_tmpfs (setup, "/tmp", 4096, error) || !add_tmpfs (setup, "/var/tmp", 1024, error) ||
       !add_tmpfs (setup, "/run", 256, error) || !add_tmpfs (setup, home, 4096, error))
     return FALSE;
-  g_ptr_array_add (setup->protections, g_strdup ("private-home"));
-  g_ptr_array_add (setup->protections, g_strdup ("private-tmp"));
+  csb_protections_add (setup->protections, "private-home");
+  csb_protections_add (setup->protections, "private-tmp");
   plan_add (setup, "own", home, "0700", "own", setup->run_user, "0700", NULL);
   {
     g_autofree char *var_run = g_build_filename (setup->root_dir, "var", "run", NULL);
@@ -547,8 +551,8 @@ build_container (Setup      *setup,
 
       csb_container_domain_config_add_fs (domain, src, dest, TRUE);
     }
-  g_ptr_array_add (setup->protections, g_strdup ("claude-home"));
-  g_ptr_array_add (setup->protections, g_strdup ("claude-config-ro"));
+  csb_protections_add (setup->protections, "claude-home");
+  csb_protections_add (setup->protections, "claude-config-ro");
   if (!add_bind (setup, claude_home->json_dir, STATE_INSIDE, FALSE, error))
     return FALSE;
   {
@@ -619,7 +623,7 @@ build_container (Setup      *setup,
           if (!add_bind (setup, wayland, dest, FALSE, error))
             return FALSE;
           g_hash_table_replace (opts->env, g_strdup ("WAYLAND_DISPLAY"), g_strdup ("wayland-0"));
-          g_ptr_array_add (setup->protections, g_strdup ("wayland"));
+          csb_protections_add (setup->protections, "wayland-unrestricted");
         }
     }
   if (opts->audio)
@@ -646,7 +650,8 @@ build_container (Setup      *setup,
 
       if (is_socket (sock))
         {
-          g_autofree char *dest = g_build_filename (setup->run_user, "ssh-agent.sock", NULL);
+          /* The path bwrap uses, so one inside whichever backend. */
+          g_autofree char *dest = g_build_filename (setup->run_user, "ssh-agent", NULL);
           if (!add_bind (setup, sock, dest, FALSE, error))
             return FALSE;
           g_hash_table_replace (opts->env, g_strdup ("SSH_AUTH_SOCK"), g_strdup (dest));
@@ -696,9 +701,9 @@ build_container (Setup      *setup,
     plan_add (setup, "env", g_ptr_array_index (env, i), NULL);
   for (guint i = 0; spec->command[i] != NULL; i++)
     plan_add (setup, "arg", spec->command[i], NULL);
-  g_ptr_array_add (setup->protections, g_strdup ("clear-environment"));
-  g_ptr_array_add (setup->protections, g_strdup ("no-capabilities"));
-  g_ptr_array_add (setup->protections, g_strdup ("no-new-privileges"));
+  csb_protections_add (setup->protections, "clear-environment");
+  csb_protections_add (setup->protections, "no-capabilities");
+  csb_protections_add (setup->protections, "no-new-privs");
 
   /* Last, the plan itself: 0600 in a 0700 folder, deleted by the init once read. */
   {
@@ -823,12 +828,11 @@ start_thread (GTask        *task,
       goto fail;
   }
 
-  g_ptr_array_insert (protections, 0, g_strdup ("container-lxc"));
-  g_ptr_array_add (protections, g_strdup ("pid-namespace"));
-  g_ptr_array_add (protections, g_strdup ("ipc-namespace"));
-  g_ptr_array_add (protections, g_strdup ("uts-namespace"));
-  g_ptr_array_add (protections, g_strdup (spec->options->network ? "network-shared"
-                                                                 : "no-network"));
+  csb_protections_insert (protections, 0, "container-lxc");
+  csb_protections_add (protections, "pid-namespace");
+  csb_protections_add (protections, "ipc-namespace");
+  csb_protections_add (protections, "uts-namespace");
+  csb_protections_add (protections, spec->options->network ? "network-shared" : "no-network");
   g_ptr_array_add (protections, NULL);
   result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
   g_message ("sandbox %s: container %s%s on " CSB_CONTAINER_URI " (%u file systems) started in "

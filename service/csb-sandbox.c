@@ -24,6 +24,7 @@
 #include "csb-file.h"
 #include "csb-net-proxy.h"
 #include "csb-project-guard.h"
+#include "csb-protections.h"
 #include "csb-review.h"
 #include "csb-sandbox.h"
 #include "csb-terminal.h"
@@ -1693,7 +1694,12 @@ csb_sandbox_adopt (const char *state_dir,
                                                                                  "project-mode",
                                                                                  "direct"),
                                      "review") == 0;
-  protections = strv_member (record, "protections");
+  {
+    g_auto(GStrv) recorded = strv_member (record, "protections");
+
+    /* An older service's record: its names as they are called now. */
+    protections = csb_protections_dup_current ((const char * const *) recorded);
+  }
   /* A backend that holds no terminal of its own (a VM, its console bridged to our
    * pty) lost it with the previous service: a fresh one, its history the log of
    * the old. The backend takes its copies of the other end in adopt(). */

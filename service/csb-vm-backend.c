@@ -51,6 +51,7 @@
 #include "csb-console-log.h"
 #include "csb-error.h"
 #include "csb-project-guard.h"
+#include "csb-protections.h"
 #include "csb-guest-stage.h"
 #include "csb-initramfs.h"
 #include "csb-libvirt.h"
@@ -768,9 +769,9 @@ protect_project_config (Setup *setup)
         git = TRUE;
     }
   if (git)
-    g_ptr_array_add (setup->protections, g_strdup ("git-config-ro"));
+    csb_protections_add (setup->protections, "git-config-ro");
   if (claude)
-    g_ptr_array_add (setup->protections, g_strdup ("project-claude-config-ro"));
+    csb_protections_add (setup->protections, "project-claude-config-ro");
 }
 
 static gboolean
@@ -873,7 +874,7 @@ build_guest (Setup      *setup,
             "tmpfs", "/run", "0755", "symlink", "../run", "/var/run",
             "tmpfs", run_user, "0700u", NULL);
   plan_add (plan, "tmpfs", home, "0700u", NULL);
-  g_ptr_array_add (setup->protections, g_strdup ("private-home"));
+  csb_protections_add (setup->protections, "private-home");
 
   /* The project's Claude home: no sandbox sees the folder that holds these two, so
    * their paths cannot be swapped under virtiofsd. */
@@ -893,8 +894,8 @@ build_guest (Setup      *setup,
 
     plan_add (plan, "symlink", CSB_CLAUDE_HOME_JSON_INSIDE "/.claude.json", link_path, NULL);
   }
-  g_ptr_array_add (setup->protections, g_strdup ("claude-home"));
-  g_ptr_array_add (setup->protections, g_strdup ("claude-config-ro"));
+  csb_protections_add (setup->protections, "claude-home");
+  csb_protections_add (setup->protections, "claude-config-ro");
   {
     static const char * const home_ro[] = {
       ".gitconfig", ".config/git", ".ssh/config", ".ssh/known_hosts", ".config/gh", NULL
@@ -984,7 +985,7 @@ build_guest (Setup      *setup,
 
     env = csb_stage_environment (spec, &user, path_env, run_user, token);
   }
-  g_ptr_array_add (setup->protections, g_strdup ("clear-environment"));
+  csb_protections_add (setup->protections, "clear-environment");
   for (guint i = 0; i < env->len; i++)
     plan_add (plan, "env", g_ptr_array_index (env, i), NULL);
   if (spec->net_proxy_socket != NULL)
@@ -1197,7 +1198,7 @@ start_thread (GTask        *task,
       domain->disk = g_build_filename (spec->runtime_dir, "disk.qcow2", NULL);
       if (!create_overlay (spec->options->vm_image, domain->disk, &error))
         goto fail;
-      g_ptr_array_add (protections, g_strdup ("vm-image-overlay"));
+      csb_protections_add (protections, "vm-image-overlay");
     }
   if (!build_guest (&setup, result->ctl_dir, &error))
     goto fail;
@@ -1280,14 +1281,16 @@ start_thread (GTask        *task,
       goto fail;
     }
 
-  g_ptr_array_insert (protections, 0, g_strdup ("separate-kernel"));
-  g_ptr_array_insert (protections, 1, g_strdup (g_str_equal (domain->virt_type, "kvm")
-                                                ? "vm-kvm" : "vm-tcg"));
-  g_ptr_array_add (protections, g_strdup ("shares-virtiofs"));
+  csb_protections_insert (protections, 0, "separate-kernel");
+  if (g_str_equal (domain->virt_type, "kvm"))
+    csb_protections_insert (protections, 1, "vm-kvm");
+  else
+    csb_protections_insert (protections, 1, "vm-tcg");
+  csb_protections_add (protections, "shares-virtiofs");
   if (spec->net_proxy_socket != NULL)
-    g_ptr_array_add (protections, g_strdup ("network-filtered"));
+    csb_protections_add (protections, "network-filtered");
   else if (!spec->options->network)
-    g_ptr_array_add (protections, g_strdup ("no-network"));
+    csb_protections_add (protections, "no-network");
   g_ptr_array_add (protections, NULL);
   result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
   g_message ("sandbox %s: VM %s%s on %s (%s, kernel %s, %u shares over virtiofs) started in "
