@@ -14,6 +14,7 @@
 #include <glib/gstdio.h>
 
 #include "csb-container-domain.h"
+#include "csb-protections.h"
 #include "csb-test-utils.h"
 
 #define LIBVIRT_SOCKET "/run/libvirt/libvirt-sock"
@@ -521,6 +522,91 @@ assert_nothing_left (Fixture    *f,
   g_assert_false (g_file_test (ctl, G_FILE_TEST_EXISTS));
 }
 
+/* Every name the container puts in Protections is one of the table's, and each
+ * one a probe from inside can measure holds (the security probes' checks, as the
+ * container's user): the property promises nothing the container does not give. */
+static void
+test_protections_hold (Fixture      *f,
+                       gconstpointer data)
+{
+  static const char * const expected[] = {
+    "container-lxc", "user-namespace", "own-root", "usr-ro", "private-home", "private-tmp",
+    "claude-home", "claude-config-ro", "clear-environment", "no-capabilities", "no-new-privs",
+    "pid-namespace", "ipc-namespace", "uts-namespace", "no-network", NULL
+  };
+  static const char * const namespaces[][2] = {
+    { "user", "user-namespace" }, { "pid", "pid-namespace" }, { "ipc", "ipc-namespace" },
+    { "uts", "uts-namespace" },
+  };
+  g_autofree char *secret = g_build_filename (f->bus.dirs.home, "secret.txt", NULL);
+  g_autofree char *host_tmp = g_dir_make_tmp ("csb-layout-XXXXXX", NULL);
+  g_autoptr(GString) script = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  const char * const *protections;
+  const char *command[] = { "sh", "-c", NULL, NULL };
+
+  if (!want_real_container (f))
+    return;
+  g_assert_nonnull (host_tmp);
+  csb_test_write_file (secret, "host secret\n", 0600);
+  for (gsize i = 0; i < G_N_ELEMENTS (namespaces); i++)
+    {
+      g_autofree char *path = g_strconcat ("/proc/self/ns/", namespaces[i][0], NULL);
+      g_autofree char *host = g_file_read_link (path, NULL);
+
+      g_assert_nonnull (host);
+      g_string_append_printf (script, "test \"$(readlink %s)\" != '%s' && echo %s=held\n", path,
+                              host, namespaces[i][1]);
+    }
+  g_string_append_printf (script,
+    "awk '$1 == 0 && $2 == 0 { exit 1 }' /proc/self/uid_map || echo user-namespace=ROOT\n"
+    "test \"$(ls /proc | grep -c '^[0-9][0-9]*$')\" -lt 10 || echo pid-namespace=HOST\n"
+    "test \"$(hostname)\" = claude-sandbox || echo uts-namespace=HOST\n"
+    "grep -q '^NoNewPrivs:\t1' /proc/self/status && echo no-new-privs=held\n"
+    "grep -q '^CapEff:\t0000000000000000' /proc/self/status &&"
+    " grep -q '^CapBnd:\t0000000000000000' /proc/self/status && echo no-capabilities=held\n"
+    "test \"$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ,)\" = lo,"
+    " && echo no-network=held\n"
+    "touch /usr/csb-probe 2>/dev/null || echo usr-ro=held\n"
+    "touch /csb-probe 2>/dev/null || echo own-root=held\n"
+    "test ! -e '%s' && echo private-home=held\n"
+    "test ! -e '%s' && echo t > /tmp/csb-probe && echo private-tmp=held\n"
+    "echo probes-done\n"
+    "read line\n", secret, host_tmp);
+  command[2] = script->str;
+  run = csb_test_launch (&f->bus, f->project, command, container_options (FALSE), TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait_output (run, "probes-done\n", CSB_TEST_TIMEOUT_MS));
+  g_test_message ("%s", run->out->str);
+  assert_not_contains (run->out->str, "=ROOT");
+  assert_not_contains (run->out->str, "=HOST");
+
+  protections = csb_dbus_sandbox_get_protections (run->sandbox);
+  g_assert_nonnull (protections);
+  for (guint i = 0; protections[i] != NULL; i++)
+    {
+      g_autofree char *held = g_strconcat (protections[i], "=held\n", NULL);
+      static const char * const measured[] = {
+        "user-namespace", "pid-namespace", "ipc-namespace", "uts-namespace", "no-new-privs",
+        "no-capabilities", "no-network", "usr-ro", "own-root", "private-home", "private-tmp",
+        NULL
+      };
+
+      g_test_message ("protection %s", protections[i]);
+      g_assert_nonnull (csb_protection_get_description (protections[i]));
+      if (g_strv_contains (measured, protections[i]))
+        assert_contains (run->out->str, held);
+    }
+  for (guint i = 0; expected[i] != NULL; i++)
+    g_assert_true (g_strv_contains (protections, expected[i]));
+
+  g_assert_true (csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_rmdir (host_tmp);
+}
+
 static void
 test_stop (Fixture      *f,
            gconstpointer data)
@@ -724,6 +810,7 @@ main (int   argc,
   ADD ("/container/run/network-on-refused", test_network_on);
   ADD ("/container/run/claude-config", test_claude_config);
   ADD ("/container/run/project-links", test_project_links);
+  ADD ("/container/run/protections-hold", test_protections_hold);
   ADD ("/container/run/stop", test_stop);
   ADD ("/container/run/survive-service-crash", test_survive_service_crash);
   ADD ("/container/run/exit-while-away", test_exit_while_away);
