@@ -34,6 +34,7 @@
 #include "csb-error.h"
 #include "csb-guest-stage.h"
 #include "csb-landlock.h"
+#include "csb-layout.h"
 #include "csb-peer.h"
 #include "csb-project-guard.h"
 #include "csb-protections.h"
@@ -71,10 +72,6 @@ struct _CsbBwrapBackend
 G_DEFINE_FINAL_TYPE (CsbBwrapBackend, csb_bwrap_backend, CSB_TYPE_BACKEND)
 
 /* Top-level folders that are symlinks into /usr on a merged-/usr system. */
-static const char * const usr_links[] = {
-  "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL
-};
-
 static const char * const sys_dirs[] = {
   "/sys/block", "/sys/bus", "/sys/class", "/sys/dev", "/sys/devices", NULL
 };
@@ -93,32 +90,6 @@ add_env (CsbArgv    *args,
          const char *value)
 {
   csb_argv_add_args (args, "--setenv", name, value, NULL);
-}
-
-/* A symlink into /usr stays a symlink (its target is visible); anything else is bound
- * from where it resolves, so /etc/resolv.conf → /run/… still works with a private /run. */
-static void
-add_host_path (CsbArgv    *args,
-               const char *path)
-{
-  struct stat st;
-
-  if (lstat (path, &st) != 0)
-    return;
-  if (S_ISLNK (st.st_mode))
-    {
-      g_autofree char *target = g_file_read_link (path, NULL);
-      g_autofree char *resolved = realpath (path, NULL);
-
-      if (target == NULL || resolved == NULL)
-        return;  /* dangling */
-      if (g_str_has_prefix (resolved, "/usr/"))
-        csb_argv_add_args (args, "--symlink", target, path, NULL);
-      else
-        add_ro_bind (args, resolved, path);
-    }
-  else
-    add_ro_bind (args, path, path);
 }
 
 /* passwd and group with only the user (and root, nobody): other accounts stay private. */
@@ -726,26 +697,14 @@ build_args (CsbSandboxSpec *spec,
       csb_protections_add (protections, "no-nested-userns");
     }
 
-  /* The host's programs, read-only. */
-  add_ro_bind (args, "/usr", "/usr");
-  for (guint i = 0; usr_links[i] != NULL; i++)
-    {
-      g_autofree char *path = g_strconcat ("/", usr_links[i], NULL);
-      add_host_path (args, path);
-    }
-  if (g_file_test ("/opt", G_FILE_TEST_IS_DIR))
-    add_ro_bind (args, "/opt", "/opt");
-  if (g_file_test ("/nix/store", G_FILE_TEST_IS_DIR))
-    add_ro_bind (args, "/nix/store", "/nix/store");
-  csb_protections_add (protections, "usr-ro");
+  /* The host's programs and a curated /etc, read-only (csb-layout.c). */
+  {
+    g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-  /* A curated /etc. */
-  csb_argv_add_args (args, "--dir", "/etc", NULL);
-  for (guint i = 0; csb_etc_allowlist[i] != NULL; i++)
-    {
-      g_autofree char *path = g_build_filename ("/etc", csb_etc_allowlist[i], NULL);
-      add_host_path (args, path);
-    }
+    csb_layout_expose_host_system (layout);
+    csb_layout_append_bwrap_args (layout, args);
+  }
+  csb_protections_add (protections, "usr-ro");
   add_ro_bind (args, passwd_path, "/etc/passwd");
   add_ro_bind (args, group_path, "/etc/group");
   if (resolv_conf != NULL)

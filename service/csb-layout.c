@@ -1,0 +1,305 @@
+/* csb-layout.c
+ *
+ * Entries are kept in mount order: a later entry covers what an earlier one put at
+ * or below its path, as bwrap's later mounts do.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "csb-guest-stage.h"
+#include "csb-layout.h"
+
+/* The host's merged-/usr links, shown as the host has them. */
+static const char * const usr_links[] = {
+  "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL
+};
+
+typedef struct
+{
+  CsbLayoutKind  kind;
+  char          *source;   /* BIND_*: the host path; SYMLINK: the target */
+  char          *dest;
+  guint          mode;     /* TMPFS: 0 or the permissions */
+} Entry;
+
+struct _CsbLayout
+{
+  GPtrArray *entries;      /* element-type Entry */
+};
+
+static void
+entry_free (gpointer data)
+{
+  Entry *entry = data;
+
+  g_free (entry->source);
+  g_free (entry->dest);
+  g_free (entry);
+}
+
+CsbLayout *
+csb_layout_new (void)
+{
+  CsbLayout *self = g_new0 (CsbLayout, 1);
+
+  self->entries = g_ptr_array_new_with_free_func (entry_free);
+  return self;
+}
+
+void
+csb_layout_free (CsbLayout *self)
+{
+  if (self == NULL)
+    return;
+  g_ptr_array_unref (self->entries);
+  g_free (self);
+}
+
+static void
+add_entry (CsbLayout     *self,
+           CsbLayoutKind  kind,
+           const char    *source,
+           const char    *dest,
+           guint          mode)
+{
+  Entry *entry = g_new0 (Entry, 1);
+
+  g_assert (g_path_is_absolute (dest));
+  entry->kind = kind;
+  entry->source = g_strdup (source);
+  entry->dest = g_strdup (dest);
+  entry->mode = mode;
+  g_ptr_array_add (self->entries, entry);
+}
+
+void
+csb_layout_bind (CsbLayout  *self,
+                 const char *source,
+                 const char *dest,
+                 gboolean    readonly)
+{
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (source != NULL && dest != NULL);
+
+  add_entry (self, readonly ? CSB_LAYOUT_BIND_RO : CSB_LAYOUT_BIND_RW, source, dest, 0);
+}
+
+void
+csb_layout_tmpfs (CsbLayout  *self,
+                  const char *dest,
+                  guint       mode)
+{
+  g_return_if_fail (self != NULL && dest != NULL);
+
+  add_entry (self, CSB_LAYOUT_TMPFS, NULL, dest, mode);
+}
+
+void
+csb_layout_dir (CsbLayout  *self,
+                const char *dest)
+{
+  g_return_if_fail (self != NULL && dest != NULL);
+
+  add_entry (self, CSB_LAYOUT_DIR, NULL, dest, 0);
+}
+
+void
+csb_layout_symlink (CsbLayout  *self,
+                    const char *target,
+                    const char *dest)
+{
+  g_return_if_fail (self != NULL && target != NULL && dest != NULL);
+
+  add_entry (self, CSB_LAYOUT_SYMLINK, target, dest, 0);
+}
+
+/* What of @path is below @dest: "" for @dest itself, "/rest", or NULL. */
+static const char *
+below (const char *path,
+       const char *dest)
+{
+  gsize len = strlen (dest);
+
+  if (g_str_equal (dest, "/"))
+    return path;
+  if (strncmp (path, dest, len) != 0 || (path[len] != '\0' && path[len] != '/'))
+    return NULL;
+  return path + len;
+}
+
+static CsbLayoutAccess
+get_access (CsbLayout  *self,
+            const char *path,
+            guint       depth,
+            char      **out_source)
+{
+  Entry *last = NULL;
+  const char *last_rest = NULL;
+  CsbLayoutAccess access = CSB_LAYOUT_HIDDEN;
+
+  for (guint i = 0; i < self->entries->len; i++)
+    {
+      Entry *entry = g_ptr_array_index (self->entries, i);
+      const char *rest = below (path, entry->dest);
+
+      if (rest == NULL)
+        continue;
+      /* A folder made inside is only itself; what is below it is whatever covers
+       * it, or nothing. */
+      if (entry->kind == CSB_LAYOUT_DIR)
+        {
+          if (*rest == '\0' && last == NULL)
+            access = CSB_LAYOUT_PRIVATE;
+          continue;
+        }
+      last = entry;
+      last_rest = rest;
+    }
+  if (last == NULL)
+    return access;
+
+  switch (last->kind)
+    {
+    case CSB_LAYOUT_BIND_RO:
+    case CSB_LAYOUT_BIND_RW:
+      if (out_source != NULL)
+        *out_source = g_strconcat (last->source, last_rest, NULL);
+      return last->kind == CSB_LAYOUT_BIND_RO ? CSB_LAYOUT_HOST_RO : CSB_LAYOUT_HOST_RW;
+    case CSB_LAYOUT_TMPFS:
+      return CSB_LAYOUT_PRIVATE;
+    case CSB_LAYOUT_SYMLINK:
+      {
+        g_autofree char *parent = g_path_get_dirname (last->dest);
+        g_autofree char *target = g_canonicalize_filename (last->source, parent);
+        g_autofree char *resolved = g_strconcat (target, last_rest, NULL);
+
+        if (depth >= 8)
+          return CSB_LAYOUT_HIDDEN;
+        return get_access (self, resolved, depth + 1, out_source);
+      }
+    case CSB_LAYOUT_DIR:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+CsbLayoutAccess
+csb_layout_get_access (CsbLayout   *self,
+                       const char  *path,
+                       char       **out_source)
+{
+  g_autofree char *canonical = NULL;
+
+  g_return_val_if_fail (self != NULL, CSB_LAYOUT_HIDDEN);
+  g_return_val_if_fail (path != NULL && g_path_is_absolute (path), CSB_LAYOUT_HIDDEN);
+
+  if (out_source != NULL)
+    *out_source = NULL;
+  canonical = g_canonicalize_filename (path, "/");
+  return get_access (self, canonical, 0, out_source);
+}
+
+/* Whether the host's @path is visible inside at the same path, as itself. */
+static gboolean
+host_path_visible (CsbLayout  *self,
+                   const char *path)
+{
+  g_autofree char *source = NULL;
+
+  return csb_layout_get_access (self, path, &source) != CSB_LAYOUT_HIDDEN &&
+         g_strcmp0 (source, path) == 0;
+}
+
+void
+csb_layout_expose_host_path (CsbLayout  *self,
+                             const char *path)
+{
+  struct stat st;
+
+  g_return_if_fail (self != NULL && path != NULL);
+
+  if (lstat (path, &st) != 0)
+    return;
+  if (S_ISLNK (st.st_mode))
+    {
+      g_autofree char *target = g_file_read_link (path, NULL);
+      g_autofree char *resolved = realpath (path, NULL);
+
+      if (target == NULL || resolved == NULL)
+        return;  /* dangling */
+      if (host_path_visible (self, resolved))
+        csb_layout_symlink (self, target, path);
+      else
+        csb_layout_bind (self, resolved, path, TRUE);
+    }
+  else
+    csb_layout_bind (self, path, path, TRUE);
+}
+
+void
+csb_layout_expose_host_system (CsbLayout *self)
+{
+  g_return_if_fail (self != NULL);
+
+  csb_layout_bind (self, "/usr", "/usr", TRUE);
+  for (guint i = 0; usr_links[i] != NULL; i++)
+    {
+      g_autofree char *path = g_strconcat ("/", usr_links[i], NULL);
+
+      csb_layout_expose_host_path (self, path);
+    }
+  if (g_file_test ("/opt", G_FILE_TEST_IS_DIR))
+    csb_layout_bind (self, "/opt", "/opt", TRUE);
+  if (g_file_test ("/nix/store", G_FILE_TEST_IS_DIR))
+    csb_layout_bind (self, "/nix/store", "/nix/store", TRUE);
+
+  csb_layout_dir (self, "/etc");
+  for (guint i = 0; csb_etc_allowlist[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename ("/etc", csb_etc_allowlist[i], NULL);
+
+      csb_layout_expose_host_path (self, path);
+    }
+}
+
+void
+csb_layout_append_bwrap_args (CsbLayout *self,
+                              CsbArgv   *args)
+{
+  g_return_if_fail (self != NULL && args != NULL);
+
+  for (guint i = 0; i < self->entries->len; i++)
+    {
+      Entry *entry = g_ptr_array_index (self->entries, i);
+
+      switch (entry->kind)
+        {
+        case CSB_LAYOUT_BIND_RO:
+          csb_argv_add_args (args, "--ro-bind", entry->source, entry->dest, NULL);
+          break;
+        case CSB_LAYOUT_BIND_RW:
+          csb_argv_add_args (args, "--bind", entry->source, entry->dest, NULL);
+          break;
+        case CSB_LAYOUT_TMPFS:
+          if (entry->mode != 0)
+            {
+              csb_argv_add (args, "--perms");
+              csb_argv_addf (args, "%04o", entry->mode);
+            }
+          csb_argv_add_args (args, "--tmpfs", entry->dest, NULL);
+          break;
+        case CSB_LAYOUT_DIR:
+          csb_argv_add_args (args, "--dir", entry->dest, NULL);
+          break;
+        case CSB_LAYOUT_SYMLINK:
+          csb_argv_add_args (args, "--symlink", entry->source, entry->dest, NULL);
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+    }
+}
