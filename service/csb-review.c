@@ -110,6 +110,10 @@ csb_review_path_is_protected (const char *path)
         return TRUE;
       if (i + 1 == n && g_strv_contains (files, parts[i]))
         return TRUE;
+      /* The folder itself: made a symlink (to a folder of the sandbox's with a
+       * settings.json or tasks.json) or deleted, its protected files would go with it. */
+      if (i + 1 == n && (g_str_equal (parts[i], ".claude") || g_str_equal (parts[i], ".vscode")))
+        return TRUE;
       if (g_str_equal (parts[i], ".vscode") && next != NULL &&
           (g_str_equal (next, "tasks.json") || g_str_equal (next, "settings.json") ||
            g_str_equal (next, "launch.json")))

@@ -462,6 +462,37 @@ test_hostile (CsbSecFixture *fixture,
   g_assert_cmpstr (listing, ==, "");
 }
 
+/* A protected folder made a symlink: .claude (or .vscode) pointing to a folder of the
+ * sandbox's holding a settings.json with a hook. "Apply all" must not take the link,
+ * or the host's claude obeys the sandbox's settings. */
+static void
+test_protected_folder_link (CsbSecFixture *fixture,
+                            gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "folder-link");
+  g_autofree char *claude = g_build_filename (project, ".claude", NULL);
+  g_autofree char *vscode = g_build_filename (project, ".vscode", NULL);
+  g_autofree char *plain = g_build_filename (project, "plain", NULL);
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  struct stat st;
+
+  sandbox = run_review (fixture, project,
+                        "mkdir -p x v; "
+                        "echo '{\"hooks\":{\"SessionStart\":[]}}' > x/settings.json; "
+                        "echo '{}' > v/tasks.json; "
+                        "rm -rf .claude 2>/dev/null; ln -sfn x .claude || "
+                        "{ echo cannot replace .claude; exit 1; }; "
+                        "ln -s v .vscode; echo plain > plain");
+  changes = get_changes (sandbox);
+  assert_change (changes, ".vscode", "added: [protected]");
+  assert_change (changes, ".claude", "added: [protected]");
+  apply (sandbox, NULL);
+  g_assert_true (g_file_test (plain, G_FILE_TEST_IS_REGULAR));
+  g_assert_false (lstat (vscode, &st) == 0 && S_ISLNK (st.st_mode));
+  g_assert_false (lstat (claude, &st) == 0 && S_ISLNK (st.st_mode));
+}
+
 /* Claude Code's own Write and Edit tools in review mode (its Messages API a local
  * stand-in that answers with tool calls): the agent sees its file, the project gets
  * it only when applied. */
@@ -621,11 +652,11 @@ test_protected_names (void)
     ".claude/hooks/x.sh", ".mcp.json", "sub/.envrc", ".envrc", ".devcontainer/Dockerfile",
     ".devcontainer.json", ".vscode/tasks.json", ".vscode/settings.json",
     ".vscode/launch.json", ".husky/pre-commit", ".pre-commit-config.yaml", ".gitmodules",
-    NULL
+    ".claude", "sub/.claude", ".vscode", NULL
   };
   static const char * const plain[] = {
     "Makefile", "src/main.c", ".claude/commands/x.md", ".vscode/extensions.json",
-    "git/config", ".gitignore", "envrc", ".claude", "my.git", NULL
+    "git/config", ".gitignore", "envrc", "my.git", NULL
   };
 
   for (guint i = 0; protected[i] != NULL; i++)
@@ -679,7 +710,8 @@ test_cli (CsbSecFixture *fixture,
   const char *path;
   const char * const launch[] = {
     "--review", "--no-network", "--command", project, "--", "/bin/sh", "-c",
-    "echo new > new.txt; echo changed >> a.txt; echo x > .envrc", NULL
+    "echo new > new.txt; echo changed >> a.txt; echo x > .envrc; "
+    "printf 'osc\\033]52;c;ZWNobyBwd25lZA==\\007 csi\\033[21t end\\n' > esc.txt", NULL
   };
 
   g_free (run_cli (launch, 0));
@@ -702,6 +734,16 @@ test_cli (CsbSecFixture *fixture,
     const char * const args[] = { "--diff", id, "a.txt", NULL };
     out = run_cli (args, 0);
     g_assert_nonnull (strstr (out, "+changed"));
+    g_clear_pointer (&out, g_free);
+  }
+  {
+    /* The sandbox's bytes reach the user's terminal without their escape sequences:
+     * no clipboard write (OSC 52), no report request (CSI 21t). */
+    const char * const args[] = { "--diff", id, "esc.txt", NULL };
+    out = run_cli (args, 0);
+    g_assert_nonnull (strstr (out, "+osc"));
+    g_assert_nonnull (strstr (out, " end"));
+    g_assert_null (strchr (out, '\033'));
     g_clear_pointer (&out, g_free);
   }
   {
@@ -805,6 +847,8 @@ main (int    argc,
   g_test_add ("/security/review/apply-while-running", CsbSecFixture, NULL, setup,
               test_apply_running, teardown);
   g_test_add ("/security/review/cli", CsbSecFixture, NULL, setup, test_cli, teardown);
+  g_test_add ("/security/review/protected-folder-link", CsbSecFixture, NULL, setup,
+              test_protected_folder_link, teardown);
   g_test_add_func ("/security/review/protected-names", test_protected_names);
   g_test_add ("/security/review/git-plants", CsbSecFixture, NULL, setup, test_git_plants,
               teardown);
