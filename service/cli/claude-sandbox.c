@@ -29,6 +29,7 @@
 #include "csb-cli-session.h"
 #include "csb-dbus.h"
 #include "csb-error.h"
+#include "csb-escape-filter.h"
 
 #define BUS_NAME CSB_CLI_BUS_NAME
 #define MANAGER_PATH CSB_CLI_MANAGER_PATH
@@ -924,6 +925,8 @@ print_diff (CsbDBusSandbox *sandbox,
   g_autoptr(GUnixFDList) fds = NULL;
   g_autoptr(GInputStream) in = NULL;
   g_autoptr(GOutputStream) out = NULL;
+  g_autoptr(CsbEscapeFilter) filter = NULL;
+  g_autoptr(GByteArray) shown = NULL;
   int fd;
 
   if (!csb_dbus_sandbox_call_get_diff_sync (sandbox, path, NULL, &handle, &fds, NULL, error))
@@ -937,8 +940,24 @@ print_diff (CsbDBusSandbox *sandbox,
     }
   in = g_unix_input_stream_new (fd, TRUE);
   out = g_unix_output_stream_new (1, FALSE);
-  return g_output_stream_splice (out, in, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE, NULL,
-                                 error) >= 0;
+  /* The sandbox wrote those bytes (and names): no escape sequence of theirs may act on
+   * the user's terminal. */
+  filter = csb_escape_filter_new ();
+  shown = g_byte_array_new ();
+  for (;;)
+    {
+      guint8 buf[16384];
+      gssize n = g_input_stream_read (in, buf, sizeof buf, NULL, error);
+
+      if (n < 0)
+        return FALSE;
+      if (n == 0)
+        return TRUE;
+      g_byte_array_set_size (shown, 0);
+      csb_escape_filter_feed (filter, buf, n, shown);
+      if (!g_output_stream_write_all (out, shown->data, shown->len, NULL, NULL, error))
+        return FALSE;
+    }
 }
 
 static int
