@@ -34,6 +34,8 @@ packages=(
   # "network on": the sandbox's own network namespace gets pasta's user-mode stack
   passt
   openssh-client strace wayland-utils curl python3
+  # the remote suite: a private sshd on loopback stands in for another machine
+  openssh-server
   # the display's Wayland security context (libwayland-client); the tests' fake
   # compositor (libwayland-server)
   libwayland-dev

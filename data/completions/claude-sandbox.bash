@@ -89,6 +89,9 @@ _claude_sandbox ()
   elif [[ -n $id_opts && $prev =~ ^($id_opts)$ ]]; then
     COMPREPLY=($(compgen -W "$(claude-sandbox --complete-ids 2>/dev/null)" -- "$cur"))
     return 0
+  elif [[ $prev == --host ]]; then
+    COMPREPLY=($(compgen -A hostname -- "$cur"))
+    return 0
   elif [[ -n $path_opts && $prev =~ ^($path_opts)$ ]]; then
     COMPREPLY=($(compgen -f -- "$cur"))
     return 0

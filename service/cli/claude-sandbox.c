@@ -26,6 +26,7 @@
 #include <json-glib/json-glib.h>
 
 #include "csb-cli-common.h"
+#include "csb-cli-remote.h"
 #include "csb-cli-session.h"
 #include "csb-dbus.h"
 #include "csb-error.h"
@@ -67,6 +68,8 @@ static char *opt_changes;
 static char *opt_diff;
 static char *opt_apply;
 static char *opt_discard;
+static char *opt_host;
+static gboolean opt_bus_bridge;
 
 static gboolean
 on_network_option (const char *option_name,
@@ -156,6 +159,11 @@ static const GOptionEntry manage_entries[] = {
     N_("ID") },
   { "raw", 0, 0, G_OPTION_ARG_NONE, &opt_raw,
     N_("Pass the sandbox's output to the terminal unfiltered (see below)"), NULL },
+  { "host", 0, 0, G_OPTION_ARG_STRING, &opt_host,
+    N_("Use the service of another machine over ssh (its config, keys and agent "
+       "apply); PROJECT-DIR and paths are on that machine"), N_("[USER@]HOST") },
+  /* The remote end of --host: splices stdio with the session bus socket. */
+  { "bus-bridge", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_bus_bridge, NULL, NULL },
   { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version,
     N_("Show the version and exit"), NULL },
   { NULL }
@@ -183,7 +191,17 @@ connect_to_service (void)
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GError) error = NULL;
 
-  bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  if (opt_host != NULL)
+    {
+      bus = csb_cli_remote_connect (opt_host, &error);
+      if (bus == NULL)
+        {
+          csb_cli_print_error ("%s", error->message);
+          return NULL;
+        }
+    }
+  else
+    bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
   if (bus == NULL)
     {
       csb_cli_print_error (_("cannot connect to the D-Bus session bus: %s\n"
@@ -557,16 +575,16 @@ print_padded (const char *text,
 
 /* The service's sandboxes, oldest first; NULL (the error told) if it cannot say. */
 static GPtrArray *
-list_sandboxes (void)
+list_sandboxes (GDBusConnection *bus)
 {
   g_autoptr(GDBusObjectManager) object_manager = NULL;
   g_autoptr(GPtrArray) sandboxes = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GError) error = NULL;
   GList *objects;
 
-  object_manager = csb_dbus_object_manager_client_new_for_bus_sync (
-    G_BUS_TYPE_SESSION, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE, BUS_NAME, MANAGER_PATH,
-    NULL, &error);
+  /* On our connection, which is over ssh with --host. */
+  object_manager = csb_dbus_object_manager_client_new_sync (
+    bus, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE, BUS_NAME, MANAGER_PATH, NULL, &error);
   if (object_manager == NULL)
     {
       csb_cli_print_dbus_error (error);
@@ -693,7 +711,7 @@ print_list_json (GPtrArray *sandboxes)
 static int
 run_list (GDBusConnection *bus)
 {
-  g_autoptr(GPtrArray) sandboxes = list_sandboxes ();
+  g_autoptr(GPtrArray) sandboxes = list_sandboxes (bus);
   g_autoptr(GPtrArray) states = g_ptr_array_new_with_free_func (g_free);
   const char *headers[] = { _("ID"), _("STATE"), _("BACKEND"), _("NAME"), _("PROJECT") };
   guint widths[G_N_ELEMENTS (headers)];
@@ -1030,7 +1048,101 @@ run_decide (GDBusConnection    *bus,
   return EXIT_SUCCESS;
 }
 
+/* ---- --host ---------------------------------------------------------------------------- */
+
+static void
+add_remote_strv (GPtrArray  *args,
+                 const char *option,
+                 char      **values)
+{
+  for (guint i = 0; values != NULL && values[i] != NULL; i++)
+    g_ptr_array_add (args, g_strdup_printf ("--%s=%s", option, values[i]));
+}
+
+/* The launch as the remote CLI is to see it: the options given here, rebuilt from
+ * what was parsed (never the raw command line), then PROJECT-DIR and the rest, each
+ * behind a "--" so that nothing of them is taken for an option there. */
+static int
+run_remote_launch (const char         *project_dir,
+                   const char * const *rest)
+{
+  g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+  const struct { gboolean set; const char *option; } flags[] = {
+    { opt_shell, "--shell" }, { opt_command, "--command" }, { opt_gh_token, "--gh-token" },
+    { opt_display, "--display" }, { opt_audio, "--audio" }, { opt_gpu, "--gpu" },
+    { opt_ssh_agent, "--ssh-agent" }, { opt_review, "--review" }, { opt_raw, "--raw" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (flags); i++)
+    if (flags[i].set)
+      g_ptr_array_add (args, g_strdup (flags[i].option));
+  if (opt_network >= 0)
+    g_ptr_array_add (args, g_strdup (opt_network ? "--network" : "--no-network"));
+  if (opt_backend != NULL)
+    g_ptr_array_add (args, g_strdup_printf ("--backend=%s", opt_backend));
+  if (opt_name != NULL)
+    g_ptr_array_add (args, g_strdup_printf ("--name=%s", opt_name));
+  if (opt_vm_image != NULL)
+    g_ptr_array_add (args, g_strdup_printf ("--vm-image=%s", opt_vm_image));
+  if (opt_vm_memory >= 0)
+    g_ptr_array_add (args, g_strdup_printf ("--vm-memory=%d", opt_vm_memory));
+  if (opt_vm_cpus >= 0)
+    g_ptr_array_add (args, g_strdup_printf ("--vm-cpus=%d", opt_vm_cpus));
+  add_remote_strv (args, "env", opt_env);
+  add_remote_strv (args, "ro-bind", opt_ro_binds);
+  add_remote_strv (args, "rw-bind", opt_rw_binds);
+  add_remote_strv (args, "allow-host", opt_allow_hosts);
+  add_remote_strv (args, "deny-host", opt_deny_hosts);
+  g_ptr_array_add (args, g_strdup ("--"));
+  g_ptr_array_add (args, g_strdup (project_dir));
+  if (rest[0] != NULL)
+    {
+      g_ptr_array_add (args, g_strdup ("--"));
+      for (guint i = 0; rest[i] != NULL; i++)
+        g_ptr_array_add (args, g_strdup (rest[i]));
+    }
+  g_ptr_array_add (args, NULL);
+  return csb_cli_remote_exec (opt_host, (const char * const *) args->pdata);
+}
+
+/* --diff, --apply, --discard (fds) and --attach (a terminal) run the remote CLI. */
+static int
+run_remote_action (const char         *option,
+                   const char         *id,
+                   const char * const *paths)
+{
+  g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func (g_free);
+
+  if (opt_raw)
+    g_ptr_array_add (args, g_strdup ("--raw"));
+  g_ptr_array_add (args, g_strdup_printf ("--%s=%s", option, id));
+  if (paths != NULL && paths[0] != NULL)
+    {
+      g_ptr_array_add (args, g_strdup ("--"));
+      for (guint i = 0; paths[i] != NULL; i++)
+        g_ptr_array_add (args, g_strdup (paths[i]));
+    }
+  g_ptr_array_add (args, NULL);
+  return csb_cli_remote_exec (opt_host, (const char * const *) args->pdata);
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
+
+static int
+run_action (GDBusConnection *bus)
+{
+  if (opt_list)
+    return run_list (bus);
+  if (opt_backends)
+    return run_backends (bus);
+  if (opt_attach)
+    return run_attach (bus, opt_attach);
+  if (opt_stop)
+    return run_stop (bus, opt_stop);
+  if (opt_changes)
+    return run_changes (bus, opt_changes);
+  return run_remove (bus, opt_remove);
+}
 
 int
 main (int   argc,
@@ -1046,6 +1158,7 @@ main (int   argc,
   char **rest;
   guint n_rest;
   guint n_actions;
+  int status;
 
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
@@ -1086,6 +1199,7 @@ main (int   argc,
       "  claude-sandbox --changes ID; claude-sandbox --diff ID; claude-sandbox --apply ID\n"
       "  claude-sandbox --list\n"
       "  claude-sandbox --list --json | jq -r '.sandboxes[] | select(.state == \"running\") | .id'\n"
+      "  claude-sandbox --host=me@server ~/src/project; claude-sandbox --host=me@server --list\n"
       "\n"
       "--command (-c) runs the arguments after PROJECT-DIR (a \"--\" right after it is\n"
       "dropped) instead of claude; --shell runs your shell and takes no arguments.\n"
@@ -1126,6 +1240,14 @@ main (int   argc,
 
   rest = argv + 1;
   n_rest = argc - 1;
+  if (opt_bus_bridge)
+    {
+      if (argc > 1 || opt_host != NULL)
+        return usage_error (_("--bus-bridge takes nothing else"));
+      return csb_cli_remote_bus_bridge ();
+    }
+  if (opt_host != NULL && !csb_cli_remote_check_host (opt_host, &error))
+    return usage_error ("%s", error->message);
   if (opt_complete_ids)
     opt_list = TRUE;
   n_actions = !!opt_list + !!opt_backends + !!opt_attach + !!opt_stop + !!opt_remove +
@@ -1147,6 +1269,10 @@ main (int   argc,
       for (guint i = 0; i < n_rest; i++)
         g_ptr_array_add (paths, rest[i]);
       g_ptr_array_add (paths, NULL);
+      if (opt_host != NULL)
+        return run_remote_action (opt_diff ? "diff" : opt_apply ? "apply" : "discard",
+                                  opt_diff ? opt_diff : opt_apply ? opt_apply : opt_discard,
+                                  (const char * const *) paths->pdata);
       if ((bus = connect_to_service ()) == NULL)
         return EXIT_FAILURE;
       if (opt_diff)
@@ -1163,25 +1289,31 @@ main (int   argc,
                               "--attach, --stop or --remove"));
       if (opt_raw && !opt_attach)
         return usage_error (_("--raw goes with a launch or --attach"));
+      if (opt_host != NULL && opt_attach)
+        return run_remote_action ("attach", opt_attach, NULL);
       if ((bus = connect_to_service ()) == NULL)
         return opt_attach ? CSB_CLI_EXIT_FAILED : EXIT_FAILURE;
-      if (opt_list)
-        return run_list (bus);
-      if (opt_backends)
-        return run_backends (bus);
-      if (opt_attach)
-        return run_attach (bus, opt_attach);
-      if (opt_stop)
-        return run_stop (bus, opt_stop);
-      if (opt_changes)
-        return run_changes (bus, opt_changes);
-      return run_remove (bus, opt_remove);
+      status = run_action (bus);
+      /* Over --host, a lost connection is claude-sandbox failing, whatever the call
+       * it broke said. */
+      if (opt_host != NULL && g_dbus_connection_is_closed (bus))
+        return CSB_CLI_EXIT_FAILED;
+      return status;
     }
 
   /* GOption keeps a "--" before an argument that looks like an option; either way it
    * only separates, so it is dropped before and right after the project folder. */
   if (n_rest > 0 && g_str_equal (rest[0], "--"))
     rest++, n_rest--;
+  if (opt_host != NULL)
+    {
+      /* Our folder means nothing there: the remote folder is named, and resolved
+       * (like --ro-bind's paths) by the remote CLI, relative to the remote home. */
+      if (n_rest == 0 || *rest[0] == '\0')
+        return usage_error (_("with --host, give the project folder on %s"), opt_host);
+      return run_remote_launch (rest[0], (const char * const *) rest + 1 +
+                                (n_rest > 1 && g_str_equal (rest[1], "--")));
+    }
   cwd = g_get_current_dir ();
   if (n_rest > 0)
     {

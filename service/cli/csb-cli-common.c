@@ -56,6 +56,12 @@ csb_cli_print_dbus_error (GError *error)
                              "journalctl --user -u claude-sandbox"));
       return;
     }
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED))
+    {
+      /* Over --host: ssh or the remote bridge went away. */
+      csb_cli_print_error (_("lost the connection to the service: %s"), error->message);
+      return;
+    }
   g_dbus_error_strip_remote_error (error);
   csb_cli_print_error ("%s", error->message);
 }

@@ -1,0 +1,23 @@
+/* csb-cli-remote.h — claude-sandbox --host: the service of another machine, over ssh.
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+gboolean         csb_cli_remote_check_host (const char          *host,
+                                            GError             **error);
+/* A message-bus connection to the session bus of @host, through
+ * `ssh HOST claude-sandbox --bus-bridge`. Losing it later ends the process with
+ * an error message (CSB_CLI_EXIT_FAILED). */
+GDBusConnection *csb_cli_remote_connect    (const char          *host,
+                                            GError             **error);
+/* Replaces this process with `ssh [-t|-T] HOST claude-sandbox ARGS…`; returns only
+ * on failure, with the exit status to use. */
+int              csb_cli_remote_exec       (const char          *host,
+                                            const char * const  *remote_args);
+/* The hidden --bus-bridge mode: splices stdio with the session bus socket. */
+int              csb_cli_remote_bus_bridge (void);
+
+G_END_DECLS
