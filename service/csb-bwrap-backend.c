@@ -734,28 +734,16 @@ build_args (CsbSandboxSpec *spec,
   csb_argv_add_args (args, "--perms", "0700", "--tmpfs", home, NULL);
   csb_protections_add (protections, "private-home");
   add_claude_home (args, claude_home, home, protections);
-  {
-    static const char * const home_ro[] = {
-      ".gitconfig", ".config/git", ".ssh/config", ".ssh/known_hosts", NULL
-    };
+  for (guint i = 0; csb_home_ro_files[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename (home, csb_home_ro_files[i], NULL);
+      g_autofree char *resolved = NULL;
 
-    for (guint i = 0; home_ro[i] != NULL; i++)
-      {
-        g_autofree char *path = g_build_filename (home, home_ro[i], NULL);
-        g_autofree char *resolved = realpath (path, NULL);
-
-        if (resolved != NULL)
-          add_ro_bind (args, resolved, path);
-      }
-    if (opts->gh_token)
-      {
-        g_autofree char *path = g_build_filename (home, ".config", "gh", NULL);
-        g_autofree char *resolved = realpath (path, NULL);
-
-        if (resolved != NULL)
-          add_ro_bind (args, resolved, path);
-      }
-  }
+      if (g_str_equal (csb_home_ro_files[i], CSB_HOME_GH_CONFIG) && !opts->gh_token)
+        continue;
+      if ((resolved = realpath (path, NULL)) != NULL)
+        add_ro_bind (args, resolved, path);
+    }
 
   /* Claude Code itself, read-only, at the path it was installed to. */
   path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin");

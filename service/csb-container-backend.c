@@ -562,15 +562,13 @@ build_container (Setup      *setup,
 
   /* Git and ssh configuration, read-only; gh's only with the token. */
   {
-    static const char * const home_ro[] = {
-      ".gitconfig", ".config/git", ".ssh/config", ".ssh/known_hosts", ".config/gh", NULL
-    };
+    const char * const *home_ro = csb_home_ro_files;
 
     for (guint i = 0; home_ro[i] != NULL; i++)
       {
         g_autofree char *path = g_build_filename (home, home_ro[i], NULL);
 
-        if (g_str_equal (home_ro[i], ".config/gh") && !opts->gh_token)
+        if (g_str_equal (home_ro[i], CSB_HOME_GH_CONFIG) && !opts->gh_token)
           continue;
         if (!g_file_test (path, G_FILE_TEST_EXISTS) || g_file_test (path, G_FILE_TEST_IS_SYMLINK))
           continue;

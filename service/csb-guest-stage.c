@@ -28,6 +28,10 @@ const char * const csb_etc_allowlist[] = {
   NULL
 };
 
+const char * const csb_home_ro_files[] = {
+  ".gitconfig", ".config/git", ".ssh/config", ".ssh/known_hosts", CSB_HOME_GH_CONFIG, NULL
+};
+
 const char * const csb_stage_etc_own_files[] = {
   "passwd", "group", "hostname", "hosts", "resolv.conf", NULL
 };

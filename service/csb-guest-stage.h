@@ -42,6 +42,10 @@ typedef gboolean (*CsbStageVisit) (CsbStageKind       kind,
 /* The host's /etc entries a sandbox sees (bwrap binds them; a guest gets copies, but
  * of those in csb_stage_etc_own_files). */
 extern const char * const csb_etc_allowlist[];
+/* The files of the user's home every backend shows read-only (relative to the
+ * home), when present; the last one, CSB_HOME_GH_CONFIG, only with gh-token. */
+extern const char * const csb_home_ro_files[];
+#define CSB_HOME_GH_CONFIG ".config/gh"
 /* The /etc files of the sandbox's own (not the host's): csb_stage_etc() writes them. */
 extern const char * const csb_stage_etc_own_files[];
 

@@ -897,9 +897,7 @@ build_guest (Setup      *setup,
   csb_protections_add (setup->protections, "claude-home");
   csb_protections_add (setup->protections, "claude-config-ro");
   {
-    static const char * const home_ro[] = {
-      ".gitconfig", ".config/git", ".ssh/config", ".ssh/known_hosts", ".config/gh", NULL
-    };
+    const char * const *home_ro = csb_home_ro_files;
 
     for (guint i = 0; home_ro[i] != NULL; i++)
       {
@@ -908,7 +906,7 @@ build_guest (Setup      *setup,
         g_autofree char *staged_parent = g_path_get_dirname (staged);
         g_autofree char *guest_src = g_build_filename ("/ctl/home", home_ro[i], NULL);
 
-        if (g_str_equal (home_ro[i], ".config/gh") && !opts->gh_token)
+        if (g_str_equal (home_ro[i], CSB_HOME_GH_CONFIG) && !opts->gh_token)
           continue;
         if (!g_file_test (path, G_FILE_TEST_EXISTS))
           continue;
