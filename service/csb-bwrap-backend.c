@@ -731,19 +731,14 @@ build_args (CsbSandboxSpec *spec,
     csb_argv_add_args (args, "--tmpfs", "/sys/class/net", NULL);
 
   /* A fresh home at the real path, with only what Claude Code and git need. */
-  csb_argv_add_args (args, "--perms", "0700", "--tmpfs", home, NULL);
+  {
+    g_autoptr(CsbLayout) layout = csb_layout_new ();
+
+    csb_layout_private_home (layout, home, opts->gh_token);
+    csb_layout_append_bwrap_args (layout, args);
+  }
   csb_protections_add (protections, "private-home");
   add_claude_home (args, claude_home, home, protections);
-  for (guint i = 0; csb_home_ro_files[i] != NULL; i++)
-    {
-      g_autofree char *path = g_build_filename (home, csb_home_ro_files[i], NULL);
-      g_autofree char *resolved = NULL;
-
-      if (g_str_equal (csb_home_ro_files[i], CSB_HOME_GH_CONFIG) && !opts->gh_token)
-        continue;
-      if ((resolved = realpath (path, NULL)) != NULL)
-        add_ro_bind (args, resolved, path);
-    }
 
   /* Claude Code itself, read-only, at the path it was installed to. */
   path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin");

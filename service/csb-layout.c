@@ -267,6 +267,26 @@ csb_layout_expose_host_system (CsbLayout *self)
 }
 
 void
+csb_layout_private_home (CsbLayout  *self,
+                         const char *home,
+                         gboolean    gh_token)
+{
+  g_return_if_fail (self != NULL && home != NULL && g_path_is_absolute (home));
+
+  csb_layout_tmpfs (self, home, 0700);
+  for (guint i = 0; csb_home_ro_files[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename (home, csb_home_ro_files[i], NULL);
+      g_autofree char *resolved = NULL;
+
+      if (g_str_equal (csb_home_ro_files[i], CSB_HOME_GH_CONFIG) && !gh_token)
+        continue;
+      if ((resolved = realpath (path, NULL)) != NULL)
+        csb_layout_bind (self, resolved, path, TRUE);
+    }
+}
+
+void
 csb_layout_append_bwrap_args (CsbLayout *self,
                               CsbArgv   *args)
 {

@@ -61,6 +61,12 @@ void             csb_layout_expose_host_path     (CsbLayout   *self,
  * (/bin, /lib…), /opt and /nix/store where present, and /etc's allowlist
  * (csb_etc_allowlist) — the part every backend shows the same. */
 void             csb_layout_expose_host_system   (CsbLayout   *self);
+/* A fresh tmpfs (0700) at @home, the user's real home path, with only the home's
+ * read-only files (csb_home_ro_files; gh's only with @gh_token) bound from where
+ * they resolve: a symlinked dotfile shows what it leads to. */
+void             csb_layout_private_home         (CsbLayout   *self,
+                                                  const char  *home,
+                                                  gboolean     gh_token);
 
 /* What a process inside finds at the absolute @path (symlinks of the layout are
  * followed, at most 8); for the host's files, @out_source (nullable) gets the

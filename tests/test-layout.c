@@ -251,6 +251,73 @@ test_host_system_unchanged (void)
     g_assert_cmpstr (csb_argv_get (now, i), ==, csb_argv_get (before, i));
 }
 
+/* The home: a tmpfs over the real one, only the listed files of it, each from
+ * where it resolves (a symlinked dotfile shows its target; nothing else of the
+ * folder it lives in); gh's only with the token. */
+static void
+test_private_home (void)
+{
+  g_autofree char *root = g_dir_make_tmp ("csb-layout-XXXXXX", NULL);
+  g_autofree char *home = g_build_filename (root, "home", NULL);
+  g_autofree char *ssh = g_build_filename (home, ".ssh", NULL);
+  g_autofree char *config = g_build_filename (home, ".config", NULL);
+  g_autofree char *gh = g_build_filename (config, "gh", NULL);
+  g_autofree char *dotfiles = g_build_filename (root, "dotfiles", NULL);
+  g_autofree char *gitconfig = g_build_filename (home, ".gitconfig", NULL);
+  g_autofree char *ssh_config = g_build_filename (ssh, "config", NULL);
+  g_autofree char *key = g_build_filename (ssh, "id_ed25519", NULL);
+  g_autofree char *real_config = g_build_filename (dotfiles, "ssh_config", NULL);
+  g_autofree char *other = g_build_filename (dotfiles, "other", NULL);
+  g_autofree char *expected = NULL;
+  g_autofree char *args = NULL;
+  g_autofree char *gh_source = NULL;
+
+  g_assert_nonnull (root);
+  g_assert_cmpint (g_mkdir_with_parents (ssh, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (gh, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (dotfiles, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (gitconfig, "[user]\n", -1, NULL));
+  g_assert_true (g_file_set_contents (key, "private", -1, NULL));
+  g_assert_true (g_file_set_contents (real_config, "Host *\n", -1, NULL));
+  g_assert_true (g_file_set_contents (other, "other", -1, NULL));
+  g_assert_cmpint (symlink (real_config, ssh_config), ==, 0);
+
+  {
+    g_autoptr(CsbLayout) layout = csb_layout_new ();
+
+    csb_layout_private_home (layout, home, FALSE);
+    expected = g_strdup_printf ("--perms 0700 --tmpfs %s --ro-bind %s %s --ro-bind %s %s", home,
+                                gitconfig, gitconfig, real_config, ssh_config);
+    args = args_string (layout);
+    g_assert_cmpstr (args, ==, expected);
+    assert_access (layout, home, CSB_LAYOUT_PRIVATE, NULL);
+    assert_access (layout, key, CSB_LAYOUT_PRIVATE, NULL);
+    assert_access (layout, gh, CSB_LAYOUT_PRIVATE, NULL);
+    assert_access (layout, gitconfig, CSB_LAYOUT_HOST_RO, gitconfig);
+    assert_access (layout, ssh_config, CSB_LAYOUT_HOST_RO, real_config);
+    assert_access (layout, other, CSB_LAYOUT_HIDDEN, NULL);
+  }
+  {
+    g_autoptr(CsbLayout) layout = csb_layout_new ();
+
+    csb_layout_private_home (layout, home, TRUE);
+    g_assert_cmpint (csb_layout_get_access (layout, gh, &gh_source), ==, CSB_LAYOUT_HOST_RO);
+    g_assert_cmpstr (gh_source, ==, gh);
+  }
+
+  g_unlink (ssh_config);
+  g_unlink (key);
+  g_unlink (gitconfig);
+  g_unlink (real_config);
+  g_unlink (other);
+  g_rmdir (gh);
+  g_rmdir (config);
+  g_rmdir (ssh);
+  g_rmdir (home);
+  g_rmdir (dotfiles);
+  g_rmdir (root);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -260,5 +327,6 @@ main (int   argc,
   g_test_add_func ("/layout/host-links", test_host_links);
   g_test_add_func ("/layout/host-system", test_host_system);
   g_test_add_func ("/layout/host-system-unchanged", test_host_system_unchanged);
+  g_test_add_func ("/layout/private-home", test_private_home);
   return g_test_run ();
 }
