@@ -37,6 +37,9 @@
 #define HOST_JSON_MAX       (64 * 1024 * 1024)
 #define JSON_DEPTH          64
 #define OAUTH_ACCOUNT_MAX   (16 * 1024)
+/* A login from inside expires within this (in ms; Claude's access tokens last hours):
+ * one dated far ahead would win against every later login of the user's. */
+#define EXPIRES_AHEAD_MAX_MS (G_GINT64_CONSTANT (31) * 24 * 3600 * 1000)
 #define STAGE_TOTAL_MAX     (64 * 1024 * 1024)
 #define STAGE_ENTRIES_MAX   10000
 #define STAGE_DEPTH_MAX     16
@@ -1171,6 +1174,12 @@ credential_back (int claude_fd)
       return;
     }
   g_clear_error (&error);
+  if (expires_at (home) > (gdouble) (g_get_real_time () / 1000 + EXPIRES_AHEAD_MAX_MS))
+    {
+      g_message ("the sandbox's credential is not written back: it expires more than 31 "
+                 "days from now");
+      return;
+    }
   if (g_mkdir_with_parents (user_dir, 0700) != 0 || (user_fd = open_user_claude_dir ()) < 0)
     {
       g_message ("the sandbox's credential is not written back: cannot open %s: %s", user_dir,

@@ -395,6 +395,19 @@ test_login (CsbSecFixture *fixture,
   host = csb_sec_read_file (credentials);
   assert_contains (host, "sk-sandbox-access");
   assert_not_contains (host, "sk-stale");
+
+  /* A login dated far ahead (year 5138) would win against every later login of the
+   * user's, at the end of each sandbox of this project: not written back. */
+  g_clear_pointer (&out, g_free);
+  out = run_sh_in (fixture, NULL,
+                   "printf '{\"claudeAiOauth\": {\"accessToken\": \"sk-forever\", "
+                   "\"expiresAt\": 99999999999999}}' > ~/.claude/.credentials.json && "
+                   "echo FOREVER", &status);
+  assert_contains (out, "FOREVER");
+  g_clear_pointer (&host, g_free);
+  host = csb_sec_read_file (credentials);
+  assert_contains (host, "sk-sandbox-access");
+  assert_not_contains (host, "sk-forever");
 }
 
 /* Two sandboxes of one project share their home (claude --continue works); another
