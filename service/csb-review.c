@@ -376,11 +376,21 @@ add_change (Walk          *w,
   change = g_new0 (CsbChange, 1);
   change->path = g_strdup (path);
   change->kind = kind;
-  change->applicable = applicable;
   change->protected = csb_review_path_is_protected (path);
   va_start (ap, format);
   change->summary = g_strdup_vprintf (format, ap);
   va_end (ap);
+  /* A name that is not UTF-8 cannot be shown as it is (D-Bus strings are UTF-8): what
+   * the user cannot see is never applied, only discarded. */
+  change->applicable = applicable && g_utf8_validate (path, -1, NULL);
+  if (applicable && !change->applicable)
+    {
+      char *summary = g_strconcat ("a name that is not UTF-8, never applied: ",
+                                   change->summary, NULL);
+
+      g_free (change->summary);
+      change->summary = summary;
+    }
   g_ptr_array_add (w->changes, change);
 }
 
@@ -603,6 +613,22 @@ path_is_below (const char *path,
   return strncmp (path, folder, len) == 0 && path[len] == '/';
 }
 
+/* @wanted names the change at @path: as it is, or as shown (a name that is not UTF-8
+ * is shown with U+FFFD for its invalid bytes). */
+static gboolean
+same_path (const char *path,
+           const char *wanted)
+{
+  g_autofree char *shown = NULL;
+
+  if (g_str_equal (path, wanted))
+    return TRUE;
+  if (g_utf8_validate (path, -1, NULL))
+    return FALSE;
+  shown = g_utf8_make_valid (path, -1);
+  return g_str_equal (shown, wanted);
+}
+
 static gboolean
 valid_relative (const char *path)
 {
@@ -641,7 +667,7 @@ select_changes (GPtrArray          *changes,
         {
           CsbChange *change = g_ptr_array_index (changes, k);
 
-          if (g_str_equal (change->path, paths[i]) || path_is_below (change->path, paths[i]))
+          if (same_path (change->path, paths[i]) || path_is_below (change->path, paths[i]))
             any = TRUE;
         }
       if (!any)
@@ -661,7 +687,7 @@ select_changes (GPtrArray          *changes,
         take = discard || (!change->protected && change->applicable);
       for (guint i = 0; !all && paths[i] != NULL && !take; i++)
         {
-          if (g_str_equal (change->path, paths[i]))
+          if (same_path (change->path, paths[i]))
             take = TRUE;
           /* Below a named folder: protected changes only if the folder named is
            * itself protected (naming .git takes all of it, naming src/ does not take
@@ -1389,7 +1415,7 @@ csb_review_diff (const char *state_dir,
     }
   changes = list_with (upper_fd, project_fd);
   for (guint i = 0; i < changes->len && change == NULL; i++)
-    if (g_str_equal (((CsbChange *) g_ptr_array_index (changes, i))->path, path))
+    if (same_path (((CsbChange *) g_ptr_array_index (changes, i))->path, path))
       change = g_ptr_array_index (changes, i);
   if (change == NULL)
     {
@@ -1404,8 +1430,8 @@ csb_review_diff (const char *state_dir,
       return -1;
     }
 
-  parent = g_path_get_dirname (path);
-  name = g_path_get_basename (path);
+  parent = g_path_get_dirname (change->path);
+  name = g_path_get_basename (change->path);
   lower_dir = open_dir_beneath (project_fd, g_str_equal (parent, ".") ? "" : parent);
   upper_dir = open_dir_beneath (upper_fd, g_str_equal (parent, ".") ? "" : parent);
   a = open_side (change->kind == CSB_CHANGE_ADDED ? -1 : lower_dir, name, &sa, &has_a);

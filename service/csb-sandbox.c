@@ -177,7 +177,11 @@ plants_to_variant (GPtrArray *plants,
   for (guint i = from; plants != NULL && i < plants->len; i++)
     {
       CsbPlant *plant = g_ptr_array_index (plants, i);
-      g_variant_builder_add (&builder, "(ss)", plant->path, plant->why);
+      /* The sandbox chose the names; D-Bus strings are UTF-8. */
+      g_autofree char *path = g_utf8_make_valid (plant->path, -1);
+      g_autofree char *why = g_utf8_make_valid (plant->why, -1);
+
+      g_variant_builder_add (&builder, "(ss)", path, why);
     }
   return g_variant_builder_end (&builder);
 }
@@ -404,9 +408,12 @@ changes_to_variant (GPtrArray *changes)
       CsbChange *change = g_ptr_array_index (changes, i);
       g_autofree char *summary = g_strconcat (change->protected ? "[protected] " : "",
                                               change->summary, NULL);
+      /* Names and link targets are the sandbox's bytes; D-Bus strings are UTF-8. */
+      g_autofree char *shown_path = g_utf8_make_valid (change->path, -1);
+      g_autofree char *shown_summary = g_utf8_make_valid (summary, -1);
 
-      g_variant_builder_add (&builder, "(sss)", change->path,
-                             csb_change_kind_name (change->kind), summary);
+      g_variant_builder_add (&builder, "(sss)", shown_path,
+                             csb_change_kind_name (change->kind), shown_summary);
     }
   return g_variant_ref_sink (g_variant_builder_end (&builder));
 }
@@ -501,6 +508,14 @@ on_review_done (GObject      *source,
                  self->spec->id);
   if (data->error != NULL)
     {
+      /* Messages name the sandbox's paths; D-Bus strings are UTF-8. */
+      if (!g_utf8_validate (data->error->message, -1, NULL))
+        {
+          char *message = g_utf8_make_valid (data->error->message, -1);
+
+          g_free (data->error->message);
+          data->error->message = message;
+        }
       g_dbus_method_invocation_return_gerror (invocation, data->error);
       g_object_unref (invocation);
       return;

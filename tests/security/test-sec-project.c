@@ -328,6 +328,22 @@ test_plants_reported (CsbSecFixture *fixture,
   g_assert_null (plant_why (csb_dbus_sandbox_get_plants (run->sandbox), "README"));
 }
 
+/* A plant below a folder whose name is not UTF-8 (nor printable): reported with U+FFFD
+ * for the invalid byte, and the service stays up (D-Bus strings are UTF-8). */
+static void
+test_plants_not_utf8 (CsbSecFixture *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(CsbTestRun) run = NULL;
+
+  run = run_sh (fixture, fixture->project,
+                "d=\"$(printf 'd\\377\\033]52;c;eA==\\007')\"; mkdir \"$d\" && "
+                "echo 'echo hi' > \"$d/.envrc\"", NULL, NULL);
+  g_assert_cmpint (run->exit_signal_status, ==, 0);
+  assert_plant (csb_dbus_sandbox_get_plants (run->sandbox),
+                "d\357\277\275\033]52;c;eA==\007/.envrc", "");
+}
+
 static gboolean
 file_exists (gpointer data)
 {
@@ -447,6 +463,8 @@ main (int    argc,
               test_nested_protected, teardown);
   g_test_add ("/security/project/plants-reported", CsbSecFixture, NULL, setup,
               test_plants_reported, teardown);
+  g_test_add ("/security/project/plants-not-utf8", CsbSecFixture, NULL, setup,
+              test_plants_not_utf8, teardown);
   g_test_add ("/security/project/plants-live", CsbSecFixture, NULL, setup,
               test_plants_live, teardown);
   g_test_add ("/security/project/plants-cli", CsbSecFixture, NULL, setup,

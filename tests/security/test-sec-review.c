@@ -493,6 +493,44 @@ test_protected_folder_link (CsbSecFixture *fixture,
   g_assert_false (lstat (claude, &st) == 0 && S_ISLNK (st.st_mode));
 }
 
+/* Names (and link targets) that are not UTF-8: D-Bus strings are, so the list shows
+ * them with U+FFFD; what the user cannot see as it is is never applied, even by
+ * "apply all", and can be diffed and discarded by the name shown. */
+static void
+test_not_utf8 (CsbSecFixture *fixture,
+               gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "not-utf8");
+  g_autofree char *bad = g_build_filename (project, "bad\377", NULL);
+  g_autofree char *plain = g_build_filename (project, "plain", NULL);
+  g_autofree char *diff = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  g_autoptr(GVariant) left = NULL;
+  g_autoptr(GError) error = NULL;
+  const char * const shown[] = { "bad\357\277\275", NULL };
+
+  sandbox = run_review (fixture, project,
+                        "set -e; echo hidden > \"$(printf 'bad\\377')\"; "
+                        "ln -s \"$(printf 't\\377')\" link; echo plain > plain");
+  changes = get_changes (sandbox);
+  assert_change (changes, "bad\357\277\275", "added: a name that is not UTF-8");
+  assert_change (changes, "link", "added: new symlink → t\357\277\275");
+  diff = get_diff (sandbox, shown[0]);
+  g_assert_nonnull (strstr (diff, "+hidden"));
+
+  apply (sandbox, NULL);
+  g_assert_true (g_file_test (plain, G_FILE_TEST_IS_REGULAR));
+  g_assert_false (g_file_test (bad, G_FILE_TEST_EXISTS));
+  csb_dbus_sandbox_call_apply_changes_sync (sandbox, shown, NULL, &error);
+  g_assert_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT);
+  g_assert_false (g_file_test (bad, G_FILE_TEST_EXISTS));
+
+  g_assert_true (csb_dbus_sandbox_call_discard_changes_sync (sandbox, shown, NULL, NULL));
+  left = get_changes (sandbox);
+  g_assert_cmpuint (g_variant_n_children (left), ==, 0);
+}
+
 /* Claude Code's own Write and Edit tools in review mode (its Messages API a local
  * stand-in that answers with tool calls): the agent sees its file, the project gets
  * it only when applied. */
@@ -849,6 +887,8 @@ main (int    argc,
   g_test_add ("/security/review/cli", CsbSecFixture, NULL, setup, test_cli, teardown);
   g_test_add ("/security/review/protected-folder-link", CsbSecFixture, NULL, setup,
               test_protected_folder_link, teardown);
+  g_test_add ("/security/review/not-utf8", CsbSecFixture, NULL, setup, test_not_utf8,
+              teardown);
   g_test_add_func ("/security/review/protected-names", test_protected_names);
   g_test_add ("/security/review/git-plants", CsbSecFixture, NULL, setup, test_git_plants,
               teardown);
