@@ -306,6 +306,23 @@ add_display (CsbSandboxSpec *spec,
                "display to forward", spec->id, x11 ? " or X11" : "");
 }
 
+/* The sandbox's private display: the socket of the headless compositor the monitor
+ * starts for it (csb_bwrap_private_display_dir()), and nothing of the host's. */
+static void
+add_private_display (CsbSandboxSpec *spec,
+                     CsbArgv        *args,
+                     GPtrArray      *protections,
+                     const char     *run_user)
+{
+  g_autofree char *dir = csb_bwrap_private_display_dir (spec);
+  g_autofree char *socket = g_build_filename (dir, CSB_PRIVATE_DISPLAY_SOCKET, NULL);
+  g_autofree char *dest = g_build_filename (run_user, "wayland-0", NULL);
+
+  add_ro_bind (args, socket, dest);
+  add_env (args, "WAYLAND_DISPLAY", "wayland-0");
+  g_ptr_array_add (protections, g_strdup ("display-private"));
+}
+
 static void
 add_audio (CsbSandboxSpec *spec,
            CsbArgv        *args,
@@ -838,6 +855,8 @@ build_args (CsbSandboxSpec *spec,
   /* The desktop, each behind its option: off means simply not there. */
   if (opts->display)
     add_display (spec, args, protections, hold_fds, run_user);
+  else if (opts->private_display)
+    add_private_display (spec, args, protections, run_user);
   if (opts->audio)
     add_audio (spec, args, run_user);
   if (opts->gpu)
@@ -861,6 +880,12 @@ build_args (CsbSandboxSpec *spec,
   }
 
   return g_steal_pointer (&args);
+}
+
+char *
+csb_bwrap_private_display_dir (CsbSandboxSpec *spec)
+{
+  return g_build_filename (spec->runtime_dir, "display", NULL);
 }
 
 CsbArgv *
@@ -1120,6 +1145,7 @@ spawn_thread (GTask        *task,
   g_autoptr(GArray) hold_fds = g_array_new (FALSE, FALSE, sizeof (int));
   g_autofree char *monitor = find_libexec ("claude-sandbox-monitor");
   g_autofree char *init = find_libexec ("claude-sandbox-init");
+  g_autofree char *weston = NULL;
   g_autofree char *status_path = g_build_filename (spec->state_dir, "monitor.json", NULL);
   g_autofree char *log_path = g_build_filename (spec->state_dir, CSB_TERMINAL_LOG, NULL);
   SpawnResult *result;
@@ -1136,6 +1162,14 @@ spawn_thread (GTask        *task,
       g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
                                "bubblewrap is not installed (%s is missing); install the "
                                "'bubblewrap' package", bwrap_path ());
+      return;
+    }
+  if (spec->options->private_display &&
+      (weston = g_find_program_in_path ("weston")) == NULL)
+    {
+      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                               "a private display needs weston (its headless backend); "
+                               "install the 'weston' package");
       return;
     }
   if (!g_file_test (monitor, G_FILE_TEST_IS_EXECUTABLE) ||
@@ -1227,6 +1261,12 @@ spawn_thread (GTask        *task,
         goto fail;
       csb_argv_add_args (outer, "--user-net", csb_user_net_kind_name (kind),
                          "--user-net-program", program, NULL);
+    }
+  if (spec->options->private_display)
+    {
+      g_autofree char *dir = csb_bwrap_private_display_dir (spec);
+
+      csb_argv_add_args (outer, "--private-display", dir, "--compositor", weston, NULL);
     }
   if (spec->options->review)
     {

@@ -15,4 +15,10 @@ G_DECLARE_FINAL_TYPE (CsbBwrapBackend, csb_bwrap_backend, CSB, BWRAP_BACKEND, Cs
 CsbArgv *csb_bwrap_build_args (CsbSandboxSpec *spec,
                                GError        **error);
 
+/* The private display's socket, in csb_bwrap_private_display_dir(): the headless
+ * compositor's, started and ended by the sandbox's monitor. */
+#define CSB_PRIVATE_DISPLAY_SOCKET "wayland-0"
+
+char *csb_bwrap_private_display_dir (CsbSandboxSpec *spec);
+
 G_END_DECLS

@@ -68,6 +68,84 @@ static GDataInputStream *json_reader;
 static guint exit_announce_id;
 static gboolean exit_announced;
 static GPid user_net_pid;         /* the sandbox's network stack, while it runs */
+static GPid compositor_pid;       /* the sandbox's private display, while it runs */
+static char *display_dir;         /* its folder (the runtime folder's display/) */
+
+#define DISPLAY_SOCKET "wayland-0"
+#define DISPLAY_START_TIMEOUT_S 20
+
+static void
+compositor_child_setup (gpointer user_data)
+{
+  /* Ends with us, even if we crash: nothing shows a display no sandbox has. */
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
+/* The sandbox's private display: a headless weston (pixman, no input, no output but
+ * memory) listening on @display_dir/wayland-0, which bwrap binds into the sandbox.
+ * --debug offers weston's screenshooter (how the service takes Screenshot()) to its
+ * clients: every one of them is the sandbox's, and sees only the sandbox's own
+ * windows. No weston.ini: the user's would apply to the sandbox's compositor. Its
+ * XDG_RUNTIME_DIR is that folder: nothing is made in the user's. FALSE if it did not
+ * listen. */
+static gboolean
+start_compositor (const char *program,
+                  GError    **error)
+{
+  g_autofree char *socket = g_build_filename (display_dir, DISPLAY_SOCKET, NULL);
+  g_autofree char *xdg = g_strdup_printf ("XDG_RUNTIME_DIR=%s", display_dir);
+  const char *argv[] = { program, "--backend=headless-backend.so", "--use-pixman",
+                         "--socket=" DISPLAY_SOCKET, "--debug", "--idle-time=0",
+                         "--no-config", NULL };
+  const char *envp[] = { xdg, "PATH=/usr/bin:/bin", NULL };
+  gint64 deadline = g_get_monotonic_time () + DISPLAY_START_TIMEOUT_S * G_USEC_PER_SEC;
+  int null_fd;
+
+  if (g_mkdir_with_parents (display_dir, 0700) != 0 || chmod (display_dir, 0700) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot make %s: %s",
+                   display_dir, g_strerror (errno));
+      return FALSE;
+    }
+  unlink (socket);
+  null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  if (!g_spawn_async_with_pipes_and_fds (display_dir, argv, envp, G_SPAWN_DO_NOT_REAP_CHILD,
+                                         compositor_child_setup, NULL, null_fd, null_fd,
+                                         null_fd, NULL, NULL, 0, &compositor_pid, NULL, NULL,
+                                         NULL, error))
+    {
+      close (null_fd);
+      return FALSE;
+    }
+  close (null_fd);
+  /* Listening once its socket is there (weston binds it before it loads its shell). */
+  while (!g_file_test (socket, G_FILE_TEST_EXISTS))
+    {
+      if (waitpid (compositor_pid, NULL, WNOHANG) == compositor_pid)
+        {
+          compositor_pid = 0;
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s exited at its start",
+                       program);
+          return FALSE;
+        }
+      if (g_get_monotonic_time () > deadline)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                       "%s did not listen within %d s", program, DISPLAY_START_TIMEOUT_S);
+          return FALSE;
+        }
+      g_usleep (10000);
+    }
+  return TRUE;
+}
+
+static void
+stop_compositor (void)
+{
+  if (compositor_pid > 0)
+    kill (compositor_pid, SIGTERM);
+  compositor_pid = 0;
+}
 
 static void
 write_status (void)
@@ -428,6 +506,7 @@ on_bwrap_exited (GPid     pid,
   if (user_net_pid > 0)
     kill (user_net_pid, SIGTERM);
   user_net_pid = 0;
+  stop_compositor ();
   g_clear_handle_id (&kill_timeout_id, g_source_remove);
   g_clear_handle_id (&term_tick_id, g_source_remove);
   if (WIFEXITED (wait_status))
@@ -680,6 +759,7 @@ main (int   argc,
   g_autofree char *user_net_program = NULL;
   g_autofree char *review_mount = NULL;
   g_autofree char *review_target = NULL;
+  g_autofree char *compositor = NULL;
   gboolean block;
   CsbUserNetKind user_net_kind = CSB_USER_NET_PASTA;
   int block_pipe[2] = { -1, -1 };
@@ -717,6 +797,10 @@ main (int   argc,
       "Mount the review overlay with this helper", "PATH" },
     { "review-target", 0, 0, G_OPTION_ARG_FILENAME, &review_target,
       "Where the review overlay goes (the project's path)", "PATH" },
+    { "private-display", 0, 0, G_OPTION_ARG_FILENAME, &display_dir,
+      "Run the sandbox's headless compositor in this folder", "DIR" },
+    { "compositor", 0, 0, G_OPTION_ARG_FILENAME, &compositor,
+      "The compositor's program (weston)", "PATH" },
     { NULL }
   };
   int dash = -1;
@@ -752,6 +836,11 @@ main (int   argc,
       {
         g_printerr ("claude-sandbox-monitor: --user-net needs pasta or slirp4netns, and "
                     "--user-net-program\n");
+        return 125;
+      }
+    if ((display_dir == NULL) != (compositor == NULL))
+      {
+        g_printerr ("claude-sandbox-monitor: --private-display and --compositor go together\n");
         return 125;
       }
     if ((review_mount == NULL) != (review_target == NULL))
@@ -828,6 +917,13 @@ main (int   argc,
           (cgroup_fds[i] = open (procs, O_WRONLY | O_CLOEXEC)) < 0)
         return start_failed (ready_fd, "cannot join cgroup %s: %s", cgroups[i],
                              g_strerror (errno));
+    }
+
+  /* Before bwrap, which binds its socket. */
+  if (display_dir != NULL && !start_compositor (compositor, &error))
+    {
+      stop_compositor ();
+      return start_failed (ready_fd, "cannot start the private display: %s", error->message);
     }
 
   if (!g_unix_open_pipe (json_pipe, FD_CLOEXEC, &error))
@@ -944,6 +1040,16 @@ main (int   argc,
     rmdir (cgroups[i]);
 
   unlinkat (socket_dir_fd, socket_name, 0);
+  if (display_dir != NULL)
+    {
+      g_autofree char *socket = g_build_filename (display_dir, DISPLAY_SOCKET, NULL);
+      g_autofree char *lock = g_strconcat (socket, ".lock", NULL);
+
+      stop_compositor ();
+      unlink (socket);
+      unlink (lock);
+      rmdir (display_dir);
+    }
   if (bwrapinfo_path != NULL)
     {
       g_autofree char *dir = g_path_get_dirname (bwrapinfo_path);

@@ -262,6 +262,18 @@ parse_network (CsbLaunchOptions *self,
 }
 
 static gboolean
+parse_display (CsbLaunchOptions *self,
+               const char       *key,
+               GVariant         *value,
+               GUnixFDList      *fd_list,
+               GError          **error)
+{
+  self->display = g_variant_get_boolean (value);
+  self->display_given = TRUE;
+  return TRUE;
+}
+
+static gboolean
 stdio_fd_kind_ok (int fd)
 {
   struct stat st;
@@ -384,7 +396,8 @@ static const OptionSpec option_specs[] = {
   { "network", "b", 0, parse_network },
   BOOL_OPTION ("gh-token", gh_token),
   BOOL_OPTION ("shell", shell),
-  BOOL_OPTION ("display", display),
+  { "display", "b", 0, parse_display },
+  BOOL_OPTION ("private-display", private_display),
   BOOL_OPTION ("audio", audio),
   BOOL_OPTION ("gpu", gpu),
   BOOL_OPTION ("ssh-agent", ssh_agent),
@@ -449,6 +462,22 @@ csb_launch_options_parse (CsbLaunchOptions *self,
   if (self->vm_image != NULL && g_strcmp0 (self->backend, "vm") != 0)
     return invalid (error, "option 'vm-image' needs the vm backend (backend is '%s')",
                     self->backend ? self->backend : "");
+
+  /* The host's display and a private one cannot both be WAYLAND_DISPLAY: a private
+   * display replaces the default (the display setting), never a display asked for. */
+  if (self->private_display && self->display && self->display_given)
+    return invalid (error, "options 'display' (the host's display) and 'private-display' "
+                    "exclude each other; turn 'display' off for a private display");
+  if (self->private_display)
+    self->display = FALSE;
+  if (self->private_display && g_strcmp0 (self->backend, "bwrap") != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "option 'private-display' is not available with the %s backend yet (only "
+                   "bwrap starts the headless compositor); use backend bwrap",
+                   self->backend ? self->backend : "");
+      return FALSE;
+    }
 
   /* Never quietly direct: a caller who asked for review counts on the folder staying
    * as it is. */

@@ -17,6 +17,7 @@ struct _CsbLaunchOptions
   gboolean     gh_token;
   gboolean     shell;
   gboolean     display;
+  gboolean     private_display; /* a headless compositor of its own (bwrap) */
   gboolean     audio;
   gboolean     gpu;
   gboolean     ssh_agent;
@@ -27,6 +28,7 @@ struct _CsbLaunchOptions
   GPtrArray   *network_allow; /* (element-type utf8): non-empty = filtered network */
   GPtrArray   *network_deny;
   gboolean     network_given; /* the caller said network: true/false itself */
+  gboolean     display_given; /* the caller said display: true/false itself */
   guint        vm_memory_mib;
   guint        vm_cpus;
   char        *vm_image;      /* (nullable) resolved absolute path of a disk image */

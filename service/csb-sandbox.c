@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -20,6 +21,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "csb-bwrap-backend.h"
 #include "csb-error.h"
 #include "csb-file.h"
 #include "csb-net-proxy.h"
@@ -1424,6 +1426,170 @@ handle_open_terminal (CsbDBusSandbox        *object,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+#define SCREENSHOT_MAX (64 * 1024 * 1024)
+
+typedef struct
+{
+  CsbDBusSandbox        *object;
+  GDBusMethodInvocation *invocation;
+  char                  *dir;
+} Screenshot;
+
+static void
+screenshot_free (Screenshot *shot)
+{
+  g_autoptr(GDir) dir = g_dir_open (shot->dir, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (shot->dir, name, NULL);
+      unlink (path);
+    }
+  rmdir (shot->dir);
+  g_free (shot->dir);
+  g_object_unref (shot->object);
+  g_free (shot);
+}
+
+/* The PNG weston-screenshooter wrote (its only file, in a folder of ours), in a
+ * sealed memfd; -1 and @error otherwise. */
+static int
+screenshot_fd (const char *dir_path,
+               GError    **error)
+{
+  g_autoptr(GDir) dir = g_dir_open (dir_path, 0, error);
+  g_autofree char *data = NULL;
+  const char *name;
+  gsize length = 0;
+  int fd;
+
+  if (dir == NULL)
+    return -1;
+  while ((name = g_dir_read_name (dir)) != NULL && !g_str_has_suffix (name, ".png"))
+    ;
+  if (name == NULL)
+    {
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED,
+                           "the private display's compositor gave no screenshot");
+      return -1;
+    }
+  {
+    g_autofree char *path = g_build_filename (dir_path, name, NULL);
+    struct stat st;
+
+    if (lstat (path, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size > SCREENSHOT_MAX ||
+        !g_file_get_contents (path, &data, &length, error))
+      {
+        if (error != NULL && *error == NULL)
+          g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED,
+                               "the screenshot is not a regular file of a sane size");
+        return -1;
+      }
+  }
+  fd = memfd_create ("claude-sandbox-screenshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0 || write (fd, data, length) != (gssize) length || lseek (fd, 0, SEEK_SET) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot pass the screenshot on: %s",
+                   g_strerror (errno));
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+  return fd;
+}
+
+static void
+on_screenshooter_done (GObject      *source,
+                       GAsyncResult *result,
+                       gpointer      user_data)
+{
+  Screenshot *shot = user_data;
+  g_autoptr(GUnixFDList) fd_list = NULL;
+  g_autoptr(GError) error = NULL;
+  int fd = -1, handle;
+
+  if (!g_subprocess_wait_check_finish (G_SUBPROCESS (source), result, &error) ||
+      (fd = screenshot_fd (shot->dir, &error)) < 0)
+    {
+      g_dbus_method_invocation_return_error (shot->invocation, CSB_ERROR, CSB_ERROR_FAILED,
+                                             "cannot take a screenshot: %s", error->message);
+      screenshot_free (shot);
+      return;
+    }
+  fd_list = g_unix_fd_list_new ();
+  handle = g_unix_fd_list_append (fd_list, fd, &error);
+  close (fd);
+  if (handle < 0)
+    g_dbus_method_invocation_return_gerror (shot->invocation, error);
+  else
+    csb_dbus_sandbox_complete_screenshot (shot->object, shot->invocation, fd_list,
+                                          g_variant_new_handle (handle));
+  screenshot_free (shot);
+}
+
+/* The private display as a PNG: weston's screenshooter client (the compositor runs
+ * with --debug, csb-monitor-main.c) writes it into a fresh folder of ours. */
+static gboolean
+handle_screenshot (CsbDBusSandbox        *object,
+                   GDBusMethodInvocation *invocation,
+                   GUnixFDList           *in_fds)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+  g_autofree char *display_dir = csb_bwrap_private_display_dir (self->spec);
+  g_autofree char *socket = g_build_filename (display_dir, CSB_PRIVATE_DISPLAY_SOCKET, NULL);
+  g_autofree char *template = g_build_filename (self->spec->runtime_dir, "shot-XXXXXX", NULL);
+  g_autofree char *shooter = g_find_program_in_path ("weston-screenshooter");
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GError) error = NULL;
+  struct stat st;
+  Screenshot *shot;
+
+  if (!csb_sandbox_is_active (self) || lstat (socket, &st) != 0 || !S_ISSOCK (st.st_mode))
+    {
+      g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                                             "sandbox %s has no private display running "
+                                             "(launch it with the private-display option)",
+                                             self->spec->id);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (shooter == NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, CSB_ERROR,
+                                             CSB_ERROR_BACKEND_UNAVAILABLE,
+                                             "weston-screenshooter is not installed (the "
+                                             "'weston' package)");
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (g_mkdtemp_full (template, 0700) == NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_FAILED,
+                                             "cannot make %s: %s", template,
+                                             g_strerror (errno));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                        G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_subprocess_launcher_set_environ (launcher, (char *[]) { NULL });
+  g_subprocess_launcher_setenv (launcher, "WAYLAND_DISPLAY", socket, TRUE);
+  g_subprocess_launcher_set_cwd (launcher, template);
+  shot = g_new0 (Screenshot, 1);
+  shot->object = g_object_ref (object);
+  shot->invocation = invocation;
+  shot->dir = g_steal_pointer (&template);
+  process = g_subprocess_launcher_spawn (launcher, &error, shooter, NULL);
+  if (process == NULL)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      screenshot_free (shot);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  g_subprocess_wait_check_async (process, NULL, on_screenshooter_done, shot);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static gboolean
 handle_resize_terminal (CsbDBusSandbox        *object,
                         GDBusMethodInvocation *invocation,
@@ -1518,6 +1684,7 @@ csb_sandbox_iface_init (CsbDBusSandboxIface *iface)
   iface->handle_stop = handle_stop;
   iface->handle_open_terminal = handle_open_terminal;
   iface->handle_resize_terminal = handle_resize_terminal;
+  iface->handle_screenshot = handle_screenshot;
   iface->handle_remove = handle_remove;
   iface->handle_get_changes = handle_get_changes;
   iface->handle_get_diff = handle_get_diff;

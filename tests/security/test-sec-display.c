@@ -1,0 +1,324 @@
+/* test-sec-display.c — the private display (launch option private-display): a real
+ * bwrap sandbox runs weston-simple-shm on a headless weston of its own that the
+ * sandbox's monitor started. Sandbox.Screenshot() gives a PNG of its pixels (many
+ * colours, decoded with gdk-pixbuf); the "host desktop" (a headless weston this test
+ * starts, as the session's WAYLAND_DISPLAY, logging every request) never hears of
+ * the sandbox's client, though a client of its own shows up in the same log (the
+ * check can fail); and once the sandbox ends its compositor is gone with its socket.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gdk-pixbuf/gdk-pixbuf.h>
+#include <gio/gunixfdlist.h>
+#include <gio/gunixinputstream.h>
+
+#include "csb-sec-utils.h"
+
+#define HOST_WAYLAND_NAME "csb-sec-host-desktop"
+
+typedef struct
+{
+  CsbSecFixture sec;
+  GPid          host_weston;
+  char         *host_log;
+} Fixture;
+
+static gboolean
+wait_for_socket (const char *path)
+{
+  for (guint waited = 0; waited < CSB_TEST_TIMEOUT_MS; waited += 20)
+    {
+      if (g_file_test (path, G_FILE_TEST_EXISTS))
+        return TRUE;
+      g_usleep (20000);
+    }
+  return FALSE;
+}
+
+static gboolean
+have_weston (void)
+{
+  g_autofree char *weston = g_find_program_in_path ("weston");
+  g_autofree char *shm = g_find_program_in_path ("weston-simple-shm");
+  g_autofree char *shooter = g_find_program_in_path ("weston-screenshooter");
+
+  return weston != NULL && shm != NULL && shooter != NULL;
+}
+
+/* The host's desktop: libwayland logs every request its clients make (WAYLAND_DEBUG). */
+static void
+setup (Fixture      *f,
+       gconstpointer data)
+{
+  g_autofree char *socket = NULL;
+  const char *argv[] = { "weston", "--backend=headless-backend.so", "--use-pixman",
+                         "--socket=" HOST_WAYLAND_NAME, "--idle-time=0", "--no-config", NULL };
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) envp = g_get_environ ();
+  int log_fd;
+
+  csb_sec_fixture_setup (&f->sec, NULL);
+  if (!have_weston ())
+    return;
+  socket = g_build_filename (f->sec.bus.dirs.runtime, HOST_WAYLAND_NAME, NULL);
+  f->host_log = g_build_filename (f->sec.bus.dirs.root, "host-weston.log", NULL);
+  log_fd = open (f->host_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  g_assert_cmpint (log_fd, >=, 0);
+  envp = g_environ_setenv (envp, "XDG_RUNTIME_DIR", f->sec.bus.dirs.runtime, TRUE);
+  envp = g_environ_setenv (envp, "WAYLAND_DEBUG", "server", TRUE);
+  envp = g_environ_unsetenv (envp, "WAYLAND_DISPLAY");
+  envp = g_environ_unsetenv (envp, "DISPLAY");
+  g_spawn_async_with_pipes_and_fds (NULL, argv, (const char * const *) envp,
+                                    G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                    G_SPAWN_STDIN_FROM_DEV_NULL,
+                                    NULL, NULL, -1, log_fd, log_fd, NULL, NULL, 0,
+                                    &f->host_weston, NULL, NULL, NULL, &error);
+  close (log_fd);
+  g_assert_no_error (error);
+  g_assert_true (wait_for_socket (socket));
+
+  csb_sec_update_activation_environment (&f->sec.bus,
+                                         "WAYLAND_DISPLAY", HOST_WAYLAND_NAME,
+                                         "XDG_RUNTIME_DIR", f->sec.bus.dirs.runtime,
+                                         NULL);
+  csb_test_bus_activate (&f->sec.bus);
+}
+
+static void
+teardown (Fixture      *f,
+          gconstpointer data)
+{
+  csb_sec_fixture_teardown (&f->sec);
+  if (f->host_weston > 0)
+    {
+      kill (f->host_weston, SIGTERM);
+      waitpid (f->host_weston, NULL, 0);
+      g_spawn_close_pid (f->host_weston);
+    }
+  g_clear_pointer (&f->host_log, g_free);
+}
+
+/* The distinct colours of the PNG in @fd (0 if it does not decode). */
+static guint
+count_colours (int fd)
+{
+  g_autoptr(GInputStream) in = g_unix_input_stream_new (fd, TRUE);
+  g_autoptr(GdkPixbuf) pixbuf = NULL;
+  g_autoptr(GHashTable) colours = g_hash_table_new (NULL, NULL);
+  g_autoptr(GError) error = NULL;
+  const guint8 *pixels;
+  int width, height, stride, channels;
+
+  pixbuf = gdk_pixbuf_new_from_stream (in, NULL, &error);
+  g_assert_no_error (error);
+  if (pixbuf == NULL)
+    return 0;
+  width = gdk_pixbuf_get_width (pixbuf);
+  height = gdk_pixbuf_get_height (pixbuf);
+  stride = gdk_pixbuf_get_rowstride (pixbuf);
+  channels = gdk_pixbuf_get_n_channels (pixbuf);
+  pixels = gdk_pixbuf_read_pixels (pixbuf);
+  for (int y = 0; y < height; y++)
+    for (int x = 0; x < width; x++)
+      {
+        const guint8 *p = pixels + y * stride + x * channels;
+        guint rgb = (p[0] << 16) | (p[1] << 8) | p[2];
+
+        g_hash_table_add (colours, GUINT_TO_POINTER (rgb + 1));
+      }
+  return g_hash_table_size (colours);
+}
+
+/* Screenshot() → the number of colours it shows; -1 if the call failed. */
+static int
+screenshot_colours (CsbDBusSandbox *sandbox,
+                    GError        **error)
+{
+  g_autoptr(GVariant) handle = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  int fd;
+
+  if (!csb_dbus_sandbox_call_screenshot_sync (sandbox, NULL, &handle, &fds, NULL, error))
+    return -1;
+  fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), error);
+  if (fd < 0)
+    return -1;
+  return (int) count_colours (fd);
+}
+
+/* The process whose working folder is @dir (the private compositor's), or 0. */
+static pid_t
+process_in (const char *dir)
+{
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *cwd_link = g_strdup_printf ("/proc/%s/cwd", name);
+      g_autofree char *cwd = g_file_read_link (cwd_link, NULL);
+
+      if (cwd != NULL && g_str_equal (cwd, dir))
+        return (pid_t) atoi (name);
+    }
+  return 0;
+}
+
+/* Gone, or a zombie nobody will ever schedule again. */
+static gboolean
+process_gone (gpointer data)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", GPOINTER_TO_INT (data));
+  g_autofree char *stat = NULL;
+  const char *end;
+
+  if (!g_file_get_contents (path, &stat, NULL, NULL))
+    return TRUE;
+  end = strrchr (stat, ')');
+  return end != NULL && end[1] == ' ' && end[2] == 'Z';
+}
+
+static void
+test_private_display (Fixture      *f,
+                      gconstpointer data)
+{
+  const char * const argv[] = {
+    "/bin/sh", "-c",
+    "echo \"display=$WAYLAND_DISPLAY x11=${DISPLAY-unset}\"; ls -A \"$XDG_RUNTIME_DIR\"; "
+    "echo listed; exec weston-simple-shm", NULL };
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *display_dir = NULL;
+  g_autofree char *host_log = NULL;
+  const char * const *protections;
+  pid_t compositor;
+  int colours = 0;
+
+  if (!have_weston ())
+    {
+      g_test_skip ("weston, weston-simple-shm or weston-screenshooter is not installed "
+                   "(Debian package 'weston')");
+      return;
+    }
+
+  run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
+                         csb_sec_options ("private-display", g_variant_new_boolean (TRUE),
+                                          NULL),
+                         FALSE, &error);
+  g_assert_no_error (error);
+  if (run == NULL)
+    return;
+  g_assert_true (csb_test_run_wait_output (run, "listed\n", CSB_TEST_TIMEOUT_MS));
+  g_test_message ("inside: %s", run->out->str);
+  /* Its own display as wayland-0, no X11, nothing else of the host's desktop. */
+  g_assert_nonnull (strstr (run->out->str, "display=wayland-0 x11=unset\n"));
+  g_assert_null (strstr (run->out->str, HOST_WAYLAND_NAME));
+  protections = csb_dbus_sandbox_get_protections (run->sandbox);
+  g_assert_true (g_strv_contains (protections, "display-private"));
+  g_assert_false (g_strv_contains (protections, "wayland-unrestricted"));
+
+  display_dir = g_build_filename (f->sec.bus.dirs.runtime, "claude-sandbox",
+                                  csb_dbus_sandbox_get_id (run->sandbox), "display", NULL);
+  compositor = process_in (display_dir);
+  g_assert_cmpint (compositor, >, 0);
+
+  /* simple-shm draws a many-coloured pattern once it is mapped: until then the
+   * desktop shell's background alone. */
+  for (guint waited = 0; waited < CSB_TEST_TIMEOUT_MS && colours < 1000; waited += 250)
+    {
+      colours = screenshot_colours (run->sandbox, &error);
+      g_assert_no_error (error);
+      if (colours < 1000)
+        csb_test_sleep_ms (250);
+    }
+  g_test_message ("the screenshot has %d colours", colours);
+  g_assert_cmpint (colours, >=, 1000);
+
+  /* The host's compositor never heard of simple-shm. */
+  host_log = csb_sec_read_file (f->host_log);
+  g_assert_nonnull (host_log);
+  g_assert_null (strstr (host_log, "simple-shm"));
+
+  g_assert_true (csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (process_gone, GINT_TO_POINTER (compositor),
+                                     CSB_TEST_TIMEOUT_MS));
+  g_assert_false (g_file_test (display_dir, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (screenshot_colours (run->sandbox, &error), ==, -1);
+  g_assert_nonnull (error);
+  g_assert_cmpstr (csb_test_error_name (error), ==, "org.example.ClaudeSandbox.Error.NotRunning");
+  g_clear_error (&error);
+
+  /* The check above can fail: a client of the host's own shows in the same log. */
+  {
+    const char *shm[] = { "timeout", "5", "weston-simple-shm", NULL };
+    g_auto(GStrv) envp = g_get_environ ();
+
+    envp = g_environ_setenv (envp, "XDG_RUNTIME_DIR", f->sec.bus.dirs.runtime, TRUE);
+    envp = g_environ_setenv (envp, "WAYLAND_DISPLAY", HOST_WAYLAND_NAME, TRUE);
+    g_spawn_sync (NULL, (char **) shm, envp, G_SPAWN_SEARCH_PATH |
+                  G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL,
+                  NULL, NULL, &error);
+    g_assert_no_error (error);
+    g_free (host_log);
+    host_log = csb_sec_read_file (f->host_log);
+    g_assert_nonnull (strstr (host_log, "simple-shm"));
+  }
+}
+
+/* The host's display and a private one exclude each other; other backends refuse. */
+static void
+test_private_display_options (Fixture      *f,
+                              gconstpointer data)
+{
+  const char * const argv[] = { "/bin/true", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) both = NULL;
+  g_autoptr(CsbTestRun) vm = NULL;
+
+  if (!have_weston ())
+    {
+      g_test_skip ("weston is not installed (Debian package 'weston')");
+      return;
+    }
+  both = csb_test_launch (&f->sec.bus, f->sec.project, argv,
+                          csb_sec_options ("private-display", g_variant_new_boolean (TRUE),
+                                           "display", g_variant_new_boolean (TRUE), NULL),
+                          FALSE, &error);
+  g_assert_null (both);
+  g_assert_cmpstr (csb_test_error_name (error), ==,
+                   "org.example.ClaudeSandbox.Error.InvalidArgument");
+  g_clear_error (&error);
+  vm = csb_test_launch (&f->sec.bus, f->sec.project, argv,
+                        csb_sec_options ("private-display", g_variant_new_boolean (TRUE),
+                                         "backend", g_variant_new_string ("vm"), NULL),
+                        FALSE, &error);
+  g_assert_null (vm);
+  g_assert_cmpstr (csb_test_error_name (error), ==,
+                   "org.example.ClaudeSandbox.Error.BackendUnavailable");
+  g_assert_nonnull (strstr (error->message, "private-display"));
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  csb_test_init_environment ();
+  g_test_init (&argc, &argv, NULL);
+  g_test_set_nonfatal_assertions ();
+
+  g_test_add ("/security/display/private", Fixture, NULL, setup, test_private_display,
+              teardown);
+  g_test_add ("/security/display/private-options", Fixture, NULL, setup,
+              test_private_display_options, teardown);
+  return g_test_run ();
+}
