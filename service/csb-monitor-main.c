@@ -139,12 +139,23 @@ start_compositor (const char *program,
   return TRUE;
 }
 
+/* Ends the compositor and takes its socket away at once: nothing can connect to a
+ * display whose sandbox ended. */
 static void
 stop_compositor (void)
 {
   if (compositor_pid > 0)
     kill (compositor_pid, SIGTERM);
   compositor_pid = 0;
+  if (display_dir != NULL)
+    {
+      g_autofree char *socket = g_build_filename (display_dir, DISPLAY_SOCKET, NULL);
+      g_autofree char *lock = g_strconcat (socket, ".lock", NULL);
+
+      unlink (socket);
+      unlink (lock);
+      rmdir (display_dir);
+    }
 }
 
 static void
@@ -1040,16 +1051,7 @@ main (int   argc,
     rmdir (cgroups[i]);
 
   unlinkat (socket_dir_fd, socket_name, 0);
-  if (display_dir != NULL)
-    {
-      g_autofree char *socket = g_build_filename (display_dir, DISPLAY_SOCKET, NULL);
-      g_autofree char *lock = g_strconcat (socket, ".lock", NULL);
-
-      stop_compositor ();
-      unlink (socket);
-      unlink (lock);
-      rmdir (display_dir);
-    }
+  stop_compositor ();
   if (bwrapinfo_path != NULL)
     {
       g_autofree char *dir = g_path_get_dirname (bwrapinfo_path);

@@ -48,6 +48,8 @@ static char **opt_rw_binds;
 static char **opt_allow_hosts;
 static char **opt_deny_hosts;
 static gboolean opt_display;
+static gboolean opt_private_display;
+static char *opt_screenshot;
 static gboolean opt_audio;
 static gboolean opt_gpu;
 static gboolean opt_ssh_agent;
@@ -70,6 +72,26 @@ static char *opt_apply;
 static char *opt_discard;
 static char *opt_host;
 static gboolean opt_bus_bridge;
+
+/* --display is the host's display; --display=private a headless one of its own. */
+static gboolean
+on_display_option (const char *option_name,
+                   const char *value,
+                   gpointer    data,
+                   GError    **error)
+{
+  if (value == NULL || g_str_equal (value, "host"))
+    opt_display = TRUE, opt_private_display = FALSE;
+  else if (g_str_equal (value, "private"))
+    opt_private_display = TRUE, opt_display = FALSE;
+  else
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("--display takes host or private, not '%s'"), value);
+      return FALSE;
+    }
+  return TRUE;
+}
 
 static gboolean
 on_network_option (const char *option_name,
@@ -108,8 +130,9 @@ static const GOptionEntry launch_entries[] = {
     N_("PATTERN") },
   { "deny-host", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_deny_hosts,
     N_("With --allow-host: refuse this host even so (repeatable)"), N_("PATTERN") },
-  { "display", 0, 0, G_OPTION_ARG_NONE, &opt_display,
-    N_("Give access to the display (Wayland, X11)"), NULL },
+  { "display", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, on_display_option,
+    N_("Give access to your display (Wayland, X11), or with =private a headless display "
+       "of the sandbox's own (see --screenshot)"), "host|private" },
   { "audio", 0, 0, G_OPTION_ARG_NONE, &opt_audio,
     N_("Give access to audio (PipeWire, PulseAudio)"), NULL },
   { "gpu", 0, 0, G_OPTION_ARG_NONE, &opt_gpu,
@@ -144,6 +167,8 @@ static const GOptionEntry manage_entries[] = {
     N_("Attach to the terminal of a sandbox"), N_("ID") },
   { "stop", 0, 0, G_OPTION_ARG_STRING, &opt_stop,
     N_("Stop a sandbox and wait until it has ended"), N_("ID") },
+  { "screenshot", 0, 0, G_OPTION_ARG_STRING, &opt_screenshot,
+    N_("Save a PNG of the private display of sandbox ID in FILE"), N_("ID FILE") },
   { "remove", 0, 0, G_OPTION_ARG_STRING, &opt_remove,
     N_("Forget an ended sandbox (its logs stay on disk)"), N_("ID") },
   { "changes", 0, 0, G_OPTION_ARG_STRING, &opt_changes,
@@ -276,7 +301,7 @@ launch_options_given (void)
 {
   return opt_shell || opt_command || opt_gh_token || opt_network >= 0 || opt_backend ||
          opt_name || opt_env || opt_ro_binds || opt_rw_binds || opt_allow_hosts ||
-         opt_deny_hosts || opt_display || opt_audio || opt_gpu || opt_ssh_agent ||
+         opt_deny_hosts || opt_display || opt_private_display || opt_audio || opt_gpu || opt_ssh_agent ||
          opt_vm_memory >= 0 || opt_vm_cpus >= 0 || opt_vm_image || opt_review;
 }
 
@@ -354,6 +379,8 @@ build_options (GVariantBuilder *options,
     g_variant_builder_add (options, "{sv}", "shell", g_variant_new_boolean (TRUE));
   if (opt_display)
     g_variant_builder_add (options, "{sv}", "display", g_variant_new_boolean (TRUE));
+  if (opt_private_display)
+    g_variant_builder_add (options, "{sv}", "private-display", g_variant_new_boolean (TRUE));
   if (opt_audio)
     g_variant_builder_add (options, "{sv}", "audio", g_variant_new_boolean (TRUE));
   if (opt_gpu)
@@ -867,6 +894,40 @@ run_stop (GDBusConnection *bus,
 }
 
 static int
+run_screenshot (GDBusConnection *bus,
+                const char      *id,
+                const char      *file)
+{
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) handle = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GInputStream) in = NULL;
+  g_autoptr(GFileOutputStream) out = NULL;
+  g_autoptr(GFile) dest = g_file_new_for_commandline_arg (file);
+  g_autoptr(GError) error = NULL;
+  int fd;
+
+  sandbox = get_sandbox (bus, id, &error);
+  if (sandbox == NULL ||
+      !csb_dbus_sandbox_call_screenshot_sync (sandbox, NULL, &handle, &fds, NULL, &error) ||
+      (fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), &error)) < 0)
+    {
+      csb_cli_print_dbus_error (error);
+      return EXIT_FAILURE;
+    }
+  in = g_unix_input_stream_new (fd, TRUE);
+  out = g_file_replace (dest, NULL, FALSE, G_FILE_CREATE_NONE, NULL, &error);
+  if (out == NULL ||
+      g_output_stream_splice (G_OUTPUT_STREAM (out), in,
+                              G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, &error) < 0)
+    {
+      g_printerr (_("claude-sandbox: cannot save the screenshot: %s\n"), error->message);
+      return EXIT_FAILURE;
+    }
+  return EXIT_SUCCESS;
+}
+
+static int
 run_remove (GDBusConnection *bus,
             const char      *id)
 {
@@ -1251,10 +1312,22 @@ main (int   argc,
   if (opt_complete_ids)
     opt_list = TRUE;
   n_actions = !!opt_list + !!opt_backends + !!opt_attach + !!opt_stop + !!opt_remove +
-              !!opt_changes + !!opt_diff + !!opt_apply + !!opt_discard;
+              !!opt_changes + !!opt_diff + !!opt_apply + !!opt_discard + !!opt_screenshot;
   if (n_actions > 1)
     return usage_error (_("--list, --backends, --attach, --stop, --remove, --changes, "
-                          "--diff, --apply and --discard cannot be combined"));
+                          "--diff, --apply, --discard and --screenshot cannot be combined"));
+  if (opt_screenshot)
+    {
+      if (n_rest > 0 && g_str_equal (rest[0], "--"))
+        rest++, n_rest--;
+      if (n_rest != 1)
+        return usage_error (_("--screenshot ID needs one FILE to save the PNG in"));
+      if (launch_options_given () || opt_raw)
+        return usage_error (_("launch options cannot be combined with --screenshot"));
+      if ((bus = connect_to_service ()) == NULL)
+        return EXIT_FAILURE;
+      return run_screenshot (bus, opt_screenshot, rest[0]);
+    }
   if (opt_json && !opt_list && !opt_backends)
     return usage_error (_("--json goes with --list or --backends"));
   if (n_actions == 1 && (opt_diff || opt_apply || opt_discard))

@@ -154,6 +154,29 @@ screenshot_colours (CsbDBusSandbox *sandbox,
   return (int) count_colours (fd);
 }
 
+/* Runs the CLI with @args; its stdout, and its exit status in @status. */
+static char *
+run_cli (const char * const *args,
+         int                *status)
+{
+  const char *cli = g_getenv ("CSB_TEST_CLI");
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+  char *out = NULL;
+
+  g_assert_nonnull (cli);
+  g_ptr_array_add (argv, (gpointer) cli);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  g_spawn_sync (NULL, (char **) argv->pdata, NULL, G_SPAWN_STDIN_FROM_DEV_NULL, NULL, NULL,
+                &out, &err, status, &error);
+  g_assert_no_error (error);
+  g_test_message ("claude-sandbox %s: %s%s", args[0], out, err);
+  return out;
+}
+
 /* The process whose working folder is @dir (the private compositor's), or 0. */
 static pid_t
 process_in (const char *dir)
@@ -242,6 +265,18 @@ test_private_display (Fixture      *f,
   g_test_message ("the screenshot has %d colours", colours);
   g_assert_cmpint (colours, >=, 1000);
 
+  /* The same through the CLI. */
+  {
+    g_autofree char *file = g_build_filename (f->sec.bus.dirs.root, "shot.png", NULL);
+    const char *args[] = { "--screenshot", csb_dbus_sandbox_get_id (run->sandbox), file, NULL };
+    g_autofree char *out = NULL;
+    int status = -1;
+
+    out = run_cli (args, &status);
+    g_assert_cmpint (status, ==, 0);
+    g_assert_cmpint (count_colours (open (file, O_RDONLY | O_CLOEXEC)), >=, 1000);
+  }
+
   /* The host's compositor never heard of simple-shm. */
   host_log = csb_sec_read_file (f->host_log);
   g_assert_nonnull (host_log);
@@ -273,6 +308,28 @@ test_private_display (Fixture      *f,
     host_log = csb_sec_read_file (f->host_log);
     g_assert_nonnull (strstr (host_log, "simple-shm"));
   }
+}
+
+/* claude-sandbox --display=private: the option reaches the launch. */
+static void
+test_private_display_cli (Fixture      *f,
+                          gconstpointer data)
+{
+  const char *args[] = { "--display=private", "--no-network", "--command", f->sec.project,
+                         "/bin/sh", "-c", "echo \"display=$WAYLAND_DISPLAY\"; ls -A \"$XDG_RUNTIME_DIR\"",
+                         NULL };
+  g_autofree char *out = NULL;
+  int status = -1;
+
+  if (!have_weston ())
+    {
+      g_test_skip ("weston is not installed (Debian package 'weston')");
+      return;
+    }
+  out = run_cli (args, &status);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_nonnull (strstr (out, "display=wayland-0\n"));
+  g_assert_nonnull (strstr (out, "wayland-0\n"));
 }
 
 /* The host's display and a private one exclude each other; other backends refuse. */
@@ -317,6 +374,8 @@ main (int    argc,
   g_test_set_nonfatal_assertions ();
 
   g_test_add ("/security/display/private", Fixture, NULL, setup, test_private_display,
+              teardown);
+  g_test_add ("/security/display/private-cli", Fixture, NULL, setup, test_private_display_cli,
               teardown);
   g_test_add ("/security/display/private-options", Fixture, NULL, setup,
               test_private_display_options, teardown);
