@@ -1132,6 +1132,7 @@ run_remote_launch (const char         *project_dir,
     { opt_shell, "--shell" }, { opt_command, "--command" }, { opt_gh_token, "--gh-token" },
     { opt_display, "--display" }, { opt_audio, "--audio" }, { opt_gpu, "--gpu" },
     { opt_ssh_agent, "--ssh-agent" }, { opt_review, "--review" }, { opt_raw, "--raw" },
+    { opt_private_display, "--display=private" },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (flags); i++)
@@ -1324,6 +1325,10 @@ main (int   argc,
         return usage_error (_("--screenshot ID needs one FILE to save the PNG in"));
       if (launch_options_given () || opt_raw)
         return usage_error (_("launch options cannot be combined with --screenshot"));
+      /* Its PNG comes as an fd, which a bus over ssh cannot carry. */
+      if (opt_host != NULL)
+        return usage_error (_("--screenshot does not work with --host yet; run "
+                              "claude-sandbox --screenshot on %s"), opt_host);
       if ((bus = connect_to_service ()) == NULL)
         return EXIT_FAILURE;
       return run_screenshot (bus, opt_screenshot, rest[0]);
