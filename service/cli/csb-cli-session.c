@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -45,6 +46,7 @@ typedef struct
   int               stderr_pipe;   /* read end relayed to our stderr, or -1 */
   CsbEscapeFilter  *stderr_filter; /* what of it reaches our stderr (a tty); NULL: raw */
   guint             stderr_watch;
+  guint             output_watch;  /* the reader of our stdout going away */
   guint             drain_timeout;
   guint             signal_sources[4];
   guint             n_stop_requests;
@@ -59,6 +61,7 @@ session_clear (Session *session)
   for (guint i = 0; i < G_N_ELEMENTS (session->signal_sources); i++)
     g_clear_handle_id (&session->signal_sources[i], g_source_remove);
   g_clear_handle_id (&session->stderr_watch, g_source_remove);
+  g_clear_handle_id (&session->output_watch, g_source_remove);
   g_clear_handle_id (&session->drain_timeout, g_source_remove);
   if (session->stderr_pipe >= 0)
     close (session->stderr_pipe);
@@ -266,6 +269,21 @@ on_sighup (gpointer user_data)
   return on_terminating_signal (user_data, SIGHUP);
 }
 
+/* Our stdout (and the sandbox's) is a pipe or socket whose reader went: a script
+ * that stopped reading, or ssh's session ended (claude-sandbox --host, where the
+ * sandbox would otherwise run on with nobody to hear it). As SIGPIPE would be. */
+static gboolean
+on_output_gone (int          fd,
+                GIOCondition condition,
+                gpointer     user_data)
+{
+  Session *session = user_data;
+
+  session->output_watch = 0;
+  on_terminating_signal (session, SIGPIPE);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_relay_finished (CsbTerminalRelay *relay,
                    gpointer          user_data)
@@ -464,6 +482,7 @@ csb_cli_run_with_stdio (CsbDBusSandbox *sandbox,
                         gboolean        raw)
 {
   g_auto(Session) session;
+  struct stat st;
 
   session_init (&session, sandbox, id);
   session.stderr_pipe = stderr_pipe;
@@ -472,6 +491,9 @@ csb_cli_run_with_stdio (CsbDBusSandbox *sandbox,
   if (stderr_pipe >= 0)
     session.stderr_watch = g_unix_fd_add (stderr_pipe, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                           on_stderr_pipe, &session);
+  if (fstat (STDOUT_FILENO, &st) == 0 && (S_ISFIFO (st.st_mode) || S_ISSOCK (st.st_mode)))
+    session.output_watch = g_unix_fd_add (STDOUT_FILENO, G_IO_HUP | G_IO_ERR,
+                                          on_output_gone, &session);
   if (session.ended)
     session_mark_ended (&session);
   if (!session.ended || session.stderr_pipe >= 0)

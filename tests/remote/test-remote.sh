@@ -177,7 +177,7 @@ check "--list --json shows the ended sandboxes with the remote project" \
   bash -c "$(declare -f sandboxes csb); cli='$cli' host='$host'; sandboxes | grep -q ' exited $project\$'"
 
 # A running one, stopped and removed through the bridge.
-csb --command "$project" -- sleep 1000 </dev/null >/dev/null 2>&1 &
+"$cli" --host="$host" --command "$project" -- sleep 1000 </dev/null >/dev/null 2>&1 &
 launcher=$!
 id=
 deadline=$((SECONDS + 60)); while [ $SECONDS -lt $deadline ]; do
@@ -194,7 +194,7 @@ check "--remove: gone from --list" bash -c "$(declare -f sandboxes csb); cli='$c
 
 # A lost connection: ssh killed while --stop waits (the sandbox ignores SIGTERM, so
 # the stop takes its grace period).
-csb --command "$project" -- sh -c 'trap "" TERM; sleep 1000' </dev/null >/dev/null 2>&1 &
+"$cli" --host="$host" --command "$project" -- sh -c 'trap "" TERM; sleep 1000' </dev/null >/dev/null 2>&1 &
 launcher=$!
 id=
 deadline=$((SECONDS + 60)); while [ $SECONDS -lt $deadline ]; do
@@ -207,7 +207,8 @@ stopper=$!
 ssh_pid=
 deadline=$((SECONDS + 60)); while [ $SECONDS -lt $deadline ]; do
   ssh_pid=$(pgrep -P "$stopper" ssh)
-  [ -n "$ssh_pid" ] && pgrep -u "$remote_user" -f -- '--bus-bridge' >/dev/null && break
+  # Stop() asked: the CLI is connected and waits for the end.
+  [ -n "$ssh_pid" ] && sandboxes 2>/dev/null | grep -q "^$id stopping " && break
   sleep 0.1
 done
 kill -9 $ssh_pid
@@ -229,6 +230,34 @@ if [ "$gone" = yes ]; then ok "a lost connection leaves no bridge or ssh behind"
 check "the connection works again afterwards (stop)" csb --stop "$id"
 kill "$launcher" 2>/dev/null; wait "$launcher" 2>/dev/null
 check "and remove" csb --remove "$id"
+
+# A lost connection during a launch: the remote CLI sees its output's reader go
+# (sshd closes the session's pipes) and stops the sandbox, as SIGPIPE would.
+"$cli" --host="$host" --command "$project" -- sleep 1000 </dev/null >/dev/null 2>&1 &
+launcher=$!   # ssh itself: the CLI execs it (and the wrapper does)
+id=
+deadline=$((SECONDS + 60)); while [ $SECONDS -lt $deadline ]; do
+  id=$(sandboxes 2>/dev/null | awk '$2 == "running" { print $1 }' | head -n1)
+  [ -n "$id" ] && break
+  sleep 0.1
+done
+kill -9 "$launcher"
+wait "$launcher" 2>/dev/null
+state=
+deadline=$((SECONDS + 60)); while [ $SECONDS -lt $deadline ]; do
+  state=$(sandboxes 2>/dev/null | awk -v id="$id" '$1 == id { print $2 }')
+  [ "$state" = exited ] && ! pgrep -u "$remote_user" -f -- "--command $project" >/dev/null && break
+  sleep 0.2
+done
+if [ -n "$id" ] && [ "$state" = exited ] && ! pgrep -u "$remote_user" -f -- "--command $project" >/dev/null; then
+  ok "ssh killed during a launch: the remote sandbox is stopped, no remote CLI left"
+else
+  ps -u "$remote_user" -o pid,ppid,args > "$tmp/ps"
+  for p in $(pgrep -u "$remote_user" -f -- "--command $project"); do ls -l /proc/$p/fd >> "$tmp/ps"; done
+  ps -ef | grep "sshd" >> "$tmp/ps"
+  not_ok "ssh killed during a launch: the remote sandbox is stopped, no remote CLI left (id '$id', state '$state')" "$tmp/ps"
+fi
+[ -n "$id" ] && csb --remove "$id" >/dev/null 2>&1
 
 check "a host that would be an ssh option is refused" bash -c "! '$cli' --host=-oProxyCommand=true --list"
 check "a launch with --host needs the remote folder" bash -c "! '$cli' --host='$host' --command </dev/null"
