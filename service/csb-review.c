@@ -790,29 +790,48 @@ copy_file_at (int                src_dir,
   out = openat (dst_dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0)
     goto fail;
-  for (;;)
+  /* The size listed, no more (a running sandbox may grow the file while we copy), and
+   * its holes stay holes (a sparse terabyte must not fill the user's disk). */
+  for (off_t pos = 0; pos < st.st_size;)
     {
-      ssize_t n = read (in, buf, COPY_BUF);
-      char *p = buf;
+      off_t data = lseek (in, pos, SEEK_DATA);
+      off_t hole;
 
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        goto fail;
-      if (n == 0)
+      if (data < 0 && errno == ENXIO)
         break;
-      while (n > 0)
+      if (data < 0 || (hole = lseek (in, data, SEEK_HOLE)) < 0)
+        goto fail;
+      hole = MIN (hole, st.st_size);
+      for (pos = data; pos < hole;)
         {
-          ssize_t w = write (out, p, n);
+          ssize_t n = pread (in, buf, MIN ((off_t) COPY_BUF, hole - pos), pos);
+          char *p = buf;
 
-          if (w < 0 && errno == EINTR)
+          if (n < 0 && errno == EINTR)
             continue;
-          if (w < 0)
+          if (n < 0)
             goto fail;
-          p += w;
-          n -= w;
+          if (n == 0)
+            {
+              pos = st.st_size;  /* shrunk meanwhile */
+              break;
+            }
+          while (n > 0)
+            {
+              ssize_t w = pwrite (out, p, n, pos);
+
+              if (w < 0 && errno == EINTR)
+                continue;
+              if (w < 0)
+                goto fail;
+              p += w;
+              n -= w;
+              pos += w;
+            }
         }
     }
+  if (ftruncate (out, st.st_size) != 0)
+    goto fail;
   times[0] = st.st_atim;
   times[1] = st.st_mtim;
   if (fchmod (out, st.st_mode & 01777) != 0 || futimens (out, times) != 0)

@@ -531,6 +531,36 @@ test_not_utf8 (CsbSecFixture *fixture,
   g_assert_cmpuint (g_variant_n_children (left), ==, 0);
 }
 
+/* A sparse file (64 MiB of holes, a few bytes of data) is applied with its holes: a
+ * sparse terabyte must not fill the user's disk. */
+static void
+test_sparse (CsbSecFixture *fixture,
+             gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "sparse");
+  g_autofree char *sparse = g_build_filename (project, "sparse", NULL);
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  struct stat st;
+  char buf[5] = { 0 };
+  int fd;
+
+  sandbox = run_review (fixture, project,
+                        "set -e; printf head > sparse; truncate -s 64M sparse; "
+                        "printf tail >> sparse");
+  apply (sandbox, NULL);
+  g_assert_cmpint (stat (sparse, &st), ==, 0);
+  g_assert_cmpint (st.st_size, ==, 64 * 1024 * 1024 + 4);
+  g_test_message ("%" G_GINT64_FORMAT " bytes allocated", (gint64) st.st_blocks * 512);
+  g_assert_cmpint ((gint64) st.st_blocks * 512, <, 1024 * 1024);
+  fd = open (sparse, O_RDONLY);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (pread (fd, buf, 4, 0), ==, 4);
+  g_assert_cmpstr (buf, ==, "head");
+  g_assert_cmpint (pread (fd, buf, 4, 64 * 1024 * 1024), ==, 4);
+  g_assert_cmpstr (buf, ==, "tail");
+  close (fd);
+}
+
 /* Claude Code's own Write and Edit tools in review mode (its Messages API a local
  * stand-in that answers with tool calls): the agent sees its file, the project gets
  * it only when applied. */
@@ -889,6 +919,7 @@ main (int    argc,
               test_protected_folder_link, teardown);
   g_test_add ("/security/review/not-utf8", CsbSecFixture, NULL, setup, test_not_utf8,
               teardown);
+  g_test_add ("/security/review/sparse", CsbSecFixture, NULL, setup, test_sparse, teardown);
   g_test_add_func ("/security/review/protected-names", test_protected_names);
   g_test_add ("/security/review/git-plants", CsbSecFixture, NULL, setup, test_git_plants,
               teardown);
