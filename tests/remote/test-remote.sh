@@ -259,6 +259,26 @@ else
 fi
 [ -n "$id" ] && csb --remove "$id" >/dev/null 2>&1
 
+# On a terminal: ssh -t to the remote CLI, which relays the sandbox's terminal.
+if python3 "$(dirname "$0")/pty-drive.py" "$cli" "$host" "$project" >"$tmp/out" 2>"$tmp/err"; then
+  ok "on a terminal: a typed line comes back, Ctrl-] detaches, --attach comes back, exit ends it"
+  csb --remove "$(tail -n1 "$tmp/out")" >/dev/null 2>&1
+else
+  not_ok "on a terminal: a typed line comes back, Ctrl-] detaches, --attach comes back, exit ends it" "$tmp/err"
+fi
+
+# What a round trip costs (not a pass/fail bound): ssh's connection and the bridge
+# included, against the remote CLI on its own bus.
+start=$(date +%s%N)
+for _ in 1 2 3 4 5; do csb --list --json >/dev/null 2>&1; done
+remote_ms=$((($(date +%s%N) - start) / 5000000))
+start=$(date +%s%N)
+for _ in 1 2 3 4 5; do
+  runuser -u "$remote_user" -- env XDG_RUNTIME_DIR="$runtime" "$cli" --list --json >/dev/null 2>&1
+done
+local_ms=$((($(date +%s%N) - start) / 5000000))
+echo "# --list --json: ${remote_ms} ms over ssh (loopback), ${local_ms} ms on the remote itself"
+
 check "a host that would be an ssh option is refused" bash -c "! '$cli' --host=-oProxyCommand=true --list"
 check "a launch with --host needs the remote folder" bash -c "! '$cli' --host='$host' --command </dev/null"
 
