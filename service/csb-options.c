@@ -605,6 +605,25 @@ csb_validate_project_dir (const char *path,
   for (guint i = 0; forbidden[i] != NULL; i++)
     if (path_is_within (resolved, forbidden[i]))
       return invalid (error, "project folder '%s' is a system folder (%s)", path, forbidden[i]);
+  /* Read-write inside, these would give the sandbox what it must never have: the
+   * folder your own claude reads, every sandbox's state (other projects' Claude
+   * homes, review layers, records the service trusts), your session's sockets. */
+  {
+    g_autofree char *claude_dir = g_build_filename (real_home, ".claude", NULL);
+    g_autofree char *state = g_build_filename (g_get_user_state_dir (), "claude-sandbox", NULL);
+    g_autofree char *real_state = realpath (state, NULL);
+    g_autofree char *real_runtime = realpath (g_get_user_runtime_dir (), NULL);
+
+    if (path_is_within (resolved, claude_dir))
+      return invalid (error, "project folder '%s' is in your own Claude folder (%s)", path,
+                      claude_dir);
+    if (path_is_within (real_state ? real_state : state, resolved))
+      return invalid (error, "project folder '%s' contains the state folder of claude-sandbox "
+                      "(%s)", path, state);
+    if (real_runtime != NULL && path_is_within (real_runtime, resolved))
+      return invalid (error, "project folder '%s' contains your runtime folder (%s)", path,
+                      real_runtime);
+  }
 
   if (out_resolved)
     *out_resolved = g_steal_pointer (&resolved);

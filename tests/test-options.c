@@ -467,6 +467,20 @@ test_project_dir (Fixture      *f,
   assert_project_invalid (f, "/proc/self", "system folder");
   assert_project_invalid (f, "/sys/kernel", "system folder");
   assert_project_invalid (f, "/dev", "system folder");
+  {
+    /* Your own claude's folder, the service's state, your session's sockets. */
+    g_autofree char *claude_dir = g_build_filename (f->dirs.home, ".claude", "skills", NULL);
+    g_autofree char *state = g_build_filename (g_get_user_state_dir (), "claude-sandbox", NULL);
+    g_autofree char *state_parent = g_path_get_dirname (state);
+    g_autofree char *runtime = g_strdup (g_get_user_runtime_dir ());
+
+    g_assert_cmpint (g_mkdir_with_parents (claude_dir, 0700), ==, 0);
+    g_assert_cmpint (g_mkdir_with_parents (state, 0700), ==, 0);
+    g_assert_cmpint (g_mkdir_with_parents (runtime, 0700), ==, 0);
+    assert_project_invalid (f, claude_dir, "in your own Claude folder");
+    assert_project_invalid (f, state_parent, "contains the state folder of claude-sandbox");
+    assert_project_invalid (f, runtime, "contains your runtime folder");
+  }
 
   /* A file under the folder cannot be a project either. */
   {
