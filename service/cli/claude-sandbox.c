@@ -296,6 +296,8 @@ get_sandbox (GDBusConnection *bus,
 
 /* ---- launching -------------------------------------------------------------------- */
 
+/* Every launch option is here, and forwarded by run_remote_launch() too (a launch
+ * with --host runs the remote CLI with them; one left out would be silently lost). */
 static gboolean
 launch_options_given (void)
 {

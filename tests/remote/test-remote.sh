@@ -176,6 +176,11 @@ check "the exit status of the remote command comes back" \
 check "--list --json shows the ended sandboxes with the remote project" \
   bash -c "$(declare -f sandboxes csb); cli='$cli' host='$host'; sandboxes | grep -q ' exited $project\$'"
 
+# Launch options reach the remote launch (a dropped --no-network would give the
+# sandbox the network): the remote service's record of it says so.
+check "launch options reach the remote: --no-network, --name, --env" \
+  bash -c "'$cli' --host='$host' --no-network --name='no net' --env=GREETING=hello --command '$project' -- sh -c 'echo \$GREETING' </dev/null | grep -qx hello && '$cli' --host='$host' --list --json | python3 -c 'import json,sys; s=[s for s in json.load(sys.stdin)[\"sandboxes\"] if s[\"name\"] == \"no net\"]; assert len(s) == 1 and s[0][\"network\"] is False, s'"
+
 # A running one, stopped and removed through the bridge.
 "$cli" --host="$host" --command "$project" -- sleep 1000 </dev/null >/dev/null 2>&1 &
 launcher=$!
