@@ -320,7 +320,7 @@ add_private_display (CsbSandboxSpec *spec,
 
   add_ro_bind (args, socket, dest);
   add_env (args, "WAYLAND_DISPLAY", "wayland-0");
-  g_ptr_array_add (protections, g_strdup ("display-private"));
+  csb_protections_add (protections, "display-private");
 }
 
 static void

@@ -69,6 +69,8 @@ static const CsbProtection protections[] = {
   { "wayland-unrestricted",
     N_("Its windows are not restricted: it uses your compositor’s socket without a security "
        "context.") },
+  { "display-private",
+    N_("Its windows go to a display of its own, invisible on your desktop.") },
 };
 
 /* Old name → the name that means the same and replaced it. */
