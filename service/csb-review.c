@@ -315,11 +315,16 @@ same_content (int         upper_dir,
 {
   g_autofree char *a = g_malloc (COPY_BUF);
   g_autofree char *b = g_malloc (COPY_BUF);
-  int ua = csb_open_beneath (upper_dir, name, O_RDONLY | O_NOCTTY);
-  int lb = csb_open_beneath (lower_dir, name, O_RDONLY | O_NOCTTY);
+  /* O_NONBLOCK and the type checked on the descriptor: a running sandbox may have
+   * swapped the file for a FIFO since it was listed, and a read must not wait on it. */
+  int ua = csb_open_beneath (upper_dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  int lb = csb_open_beneath (lower_dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK);
   gboolean same = FALSE;
+  struct stat sa, sb;
 
-  *out_ok = ua >= 0 && lb >= 0;
+  *out_ok = ua >= 0 && lb >= 0 &&
+            fstat (ua, &sa) == 0 && S_ISREG (sa.st_mode) &&
+            fstat (lb, &sb) == 0 && S_ISREG (sb.st_mode);
   while (*out_ok)
     {
       ssize_t na = read (ua, a, COPY_BUF);
