@@ -1266,7 +1266,8 @@ spawn_thread (GTask        *task,
     {
       g_autofree char *dir = csb_bwrap_private_display_dir (spec);
 
-      csb_argv_add_args (outer, "--private-display", dir, "--compositor", weston, NULL);
+      csb_argv_add_args (outer, "--private-display", dir, "--compositor", weston,
+                         "--compositor-bwrap", bwrap_path (), NULL);
     }
   if (spec->options->review)
     {

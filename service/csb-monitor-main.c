@@ -85,19 +85,28 @@ compositor_child_setup (gpointer user_data)
  * memory) listening on @display_dir/wayland-0, which bwrap binds into the sandbox.
  * --debug offers weston's screenshooter (how the service takes Screenshot()) to its
  * clients: every one of them is the sandbox's, and sees only the sandbox's own
- * windows. No weston.ini: the user's would apply to the sandbox's compositor. Its
- * XDG_RUNTIME_DIR is that folder: nothing is made in the user's. FALSE if it did not
- * listen. */
+ * windows. No weston.ini: the user's would apply to the sandbox's compositor. It
+ * parses what the sandbox's clients send, so it runs in a bwrap of its own (@bwrap):
+ * /usr, the fonts' configuration and its folder, no network, no capabilities, none of
+ * the user's files. FALSE if it did not listen. */
 static gboolean
 start_compositor (const char *program,
+                  const char *bwrap,
                   GError    **error)
 {
   g_autofree char *socket = g_build_filename (display_dir, DISPLAY_SOCKET, NULL);
-  g_autofree char *xdg = g_strdup_printf ("XDG_RUNTIME_DIR=%s", display_dir);
-  const char *argv[] = { program, "--backend=headless-backend.so", "--use-pixman",
-                         "--socket=" DISPLAY_SOCKET, "--debug", "--idle-time=0",
-                         "--no-config", NULL };
-  const char *envp[] = { xdg, "PATH=/usr/bin:/bin", NULL };
+  const char *argv[] = {
+    bwrap, "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--die-with-parent",
+    "--new-session", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
+    "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
+    "--symlink", "usr/sbin", "/sbin", "--ro-bind-try", "/etc/fonts", "/etc/fonts",
+    "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+    "--bind", display_dir, display_dir, "--chdir", display_dir, "--clearenv",
+    "--setenv", "XDG_RUNTIME_DIR", display_dir, "--setenv", "XDG_CACHE_HOME", "/tmp",
+    "--setenv", "PATH", "/usr/bin:/bin", "--",
+    program, "--backend=headless-backend.so", "--use-pixman", "--socket=" DISPLAY_SOCKET,
+    "--debug", "--idle-time=0", "--no-config", NULL };
+  const char *envp[] = { NULL };
   gint64 deadline = g_get_monotonic_time () + DISPLAY_START_TIMEOUT_S * G_USEC_PER_SEC;
   int null_fd;
 
@@ -109,7 +118,8 @@ start_compositor (const char *program,
     }
   unlink (socket);
   null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
-  if (!g_spawn_async_with_pipes_and_fds (display_dir, argv, envp, G_SPAWN_DO_NOT_REAP_CHILD,
+  if (!g_spawn_async_with_pipes_and_fds (display_dir, argv, envp,
+                                         G_SPAWN_DO_NOT_REAP_CHILD,
                                          compositor_child_setup, NULL, null_fd, null_fd,
                                          null_fd, NULL, NULL, 0, &compositor_pid, NULL, NULL,
                                          NULL, error))
@@ -771,6 +781,7 @@ main (int   argc,
   g_autofree char *review_mount = NULL;
   g_autofree char *review_target = NULL;
   g_autofree char *compositor = NULL;
+  g_autofree char *compositor_bwrap = NULL;
   gboolean block;
   CsbUserNetKind user_net_kind = CSB_USER_NET_PASTA;
   int block_pipe[2] = { -1, -1 };
@@ -812,6 +823,8 @@ main (int   argc,
       "Run the sandbox's headless compositor in this folder", "DIR" },
     { "compositor", 0, 0, G_OPTION_ARG_FILENAME, &compositor,
       "The compositor's program (weston)", "PATH" },
+    { "compositor-bwrap", 0, 0, G_OPTION_ARG_FILENAME, &compositor_bwrap,
+      "The bwrap it runs in", "PATH" },
     { NULL }
   };
   int dash = -1;
@@ -849,9 +862,11 @@ main (int   argc,
                     "--user-net-program\n");
         return 125;
       }
-    if ((display_dir == NULL) != (compositor == NULL))
+    if ((display_dir == NULL) != (compositor == NULL) ||
+        (display_dir == NULL) != (compositor_bwrap == NULL))
       {
-        g_printerr ("claude-sandbox-monitor: --private-display and --compositor go together\n");
+        g_printerr ("claude-sandbox-monitor: --private-display, --compositor and "
+                    "--compositor-bwrap go together\n");
         return 125;
       }
     if ((review_mount == NULL) != (review_target == NULL))
@@ -931,7 +946,7 @@ main (int   argc,
     }
 
   /* Before bwrap, which binds its socket. */
-  if (display_dir != NULL && !start_compositor (compositor, &error))
+  if (display_dir != NULL && !start_compositor (compositor, compositor_bwrap, &error))
     {
       stop_compositor ();
       return start_failed (ready_fd, "cannot start the private display: %s", error->message);
