@@ -500,17 +500,16 @@ protect_project_config (CsbSandboxSpec *spec,
     csb_protections_add (protections, "project-claude-settings-ro");
 }
 
-/* The project folder, bound from a descriptor opened now and checked to be the folder
- * that was validated: a path bound later could meanwhile lead elsewhere (a parent
- * swapped for a symlink to /etc). */
-static gboolean
-add_project_bind (CsbSandboxSpec *spec,
-                  CsbArgv        *args,
-                  GError        **error)
+/* The project folder, opened now and checked to be the folder that was validated: a
+ * path bound later could meanwhile lead elsewhere (a parent swapped for a symlink to
+ * /etc), so it is bound from this descriptor. -1 with @error set otherwise. */
+static int
+open_project_checked (CsbSandboxSpec *spec,
+                      GError        **error)
 {
   g_autofree char *fd_path = NULL;
   g_autofree char *opened = NULL;
-  int fd, target;
+  int fd;
 
   fd = open (spec->project_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd >= 0)
@@ -525,8 +524,21 @@ add_project_bind (CsbSandboxSpec *spec,
       g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
                    "project folder '%s' changed while the sandbox was set up (it is %s now)",
                    spec->project_dir, fd < 0 ? "gone" : "elsewhere");
-      return FALSE;
+      return -1;
     }
+  return fd;
+}
+
+/* The project folder, read-write at its own path, from a checked descriptor. */
+static gboolean
+add_project_bind (CsbSandboxSpec *spec,
+                  CsbArgv        *args,
+                  GError        **error)
+{
+  int fd, target;
+
+  if ((fd = open_project_checked (spec, error)) < 0)
+    return FALSE;
   target = csb_argv_take_fd (args, fd);
   csb_argv_add (args, "--bind-fd");
   csb_argv_addf (args, "%d", target);
@@ -542,25 +554,10 @@ add_review_binds (CsbSandboxSpec *spec,
                   CsbArgv        *args,
                   GError        **error)
 {
-  g_autofree char *fd_path = NULL;
-  g_autofree char *opened = NULL;
   int fd, layers_fd;
 
-  fd = open (spec->project_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0)
-    {
-      fd_path = g_strdup_printf ("/proc/self/fd/%d", fd);
-      opened = g_file_read_link (fd_path, NULL);
-    }
-  if (fd < 0 || g_strcmp0 (opened, spec->project_dir) != 0)
-    {
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
-                   "project folder '%s' changed while the sandbox was set up (it is %s now)",
-                   spec->project_dir, fd < 0 ? "gone" : "elsewhere");
-      return FALSE;
-    }
+  if ((fd = open_project_checked (spec, error)) < 0)
+    return FALSE;
   if ((layers_fd = csb_review_prepare (spec->state_dir, error)) < 0)
     {
       close (fd);
@@ -718,7 +715,7 @@ build_args (CsbSandboxSpec *spec,
   {
     g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-    csb_layout_expose_host_system (layout);
+    csb_layout_expose_host_programs (layout);
     csb_layout_append_bwrap_args (layout, args);
   }
   csb_protections_add (protections, "usr-ro");

@@ -241,7 +241,7 @@ csb_layout_expose_host_path (CsbLayout  *self,
 }
 
 void
-csb_layout_expose_host_system (CsbLayout *self)
+csb_layout_expose_host_programs (CsbLayout *self)
 {
   g_return_if_fail (self != NULL);
 

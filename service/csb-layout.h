@@ -60,7 +60,7 @@ void             csb_layout_expose_host_path     (CsbLayout   *self,
 /* The host's programs and the curated /etc, read-only: /usr, its merged-/usr links
  * (/bin, /lib…), /opt and /nix/store where present, and /etc's allowlist
  * (csb_etc_allowlist) — the part every backend shows the same. */
-void             csb_layout_expose_host_system   (CsbLayout   *self);
+void             csb_layout_expose_host_programs   (CsbLayout   *self);
 /* A fresh tmpfs (0700) at @home, the user's real home path, with only the home's
  * read-only files (csb_home_ro_files; gh's only with @gh_token) bound from where
  * they resolve: a symlinked dotfile shows what it leads to. */

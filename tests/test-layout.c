@@ -156,7 +156,7 @@ test_host_system (void)
     "/root", "/home", "/tmp", "/run", "/var", "/proc", "/sys", "/dev", "/srv", "/mnt", NULL
   };
 
-  csb_layout_expose_host_system (layout);
+  csb_layout_expose_host_programs (layout);
   assert_access (layout, "/usr", CSB_LAYOUT_HOST_RO, "/usr");
   assert_access (layout, "/usr/bin/sh", CSB_LAYOUT_HOST_RO, "/usr/bin/sh");
   assert_access (layout, "/etc", CSB_LAYOUT_PRIVATE, NULL);
@@ -244,7 +244,7 @@ test_host_system_unchanged (void)
         csb_argv_add_args (before, "--ro-bind", path, path, NULL);
     }
 
-  csb_layout_expose_host_system (layout);
+  csb_layout_expose_host_programs (layout);
   csb_layout_append_bwrap_args (layout, now);
   g_assert_cmpuint (csb_argv_get_len (now), ==, csb_argv_get_len (before));
   for (guint i = 0; i < csb_argv_get_len (now); i++)
