@@ -78,6 +78,7 @@ struct _CsbVmBackend
   char           *display;
   gboolean        claude_json;
   CsbVmStdio     *stdio;           /* (nullable) pipes and files: on virtio ports */
+  int             winsize_fd;      /* the console's size channel (-1: none) */
 
   gboolean        reconnect_queued; /* libvirt closed our connection: connect again */
 };
@@ -1091,6 +1092,7 @@ typedef struct
   char         *display;
   char         *ctl_dir;
   CsbVmStdio   *stdio;
+  int           winsize_fd;
 } StartResult;
 
 static void
@@ -1098,6 +1100,8 @@ start_result_free (StartResult *result)
 {
   csb_libvirt_discard (result->conn, result->domain, result->console, TRUE);
   csb_vm_stdio_stop (result->stdio);
+  if (result->winsize_fd >= 0)
+    close (result->winsize_fd);
   if (result->pids != NULL)
     {
       reap_pids (result->pids, SIGTERM);
@@ -1147,6 +1151,8 @@ start_thread (GTask        *task,
   Setup setup = { spec, domain, NULL, protections, { NULL }, 0 };
   const char *driver;
   gint64 t0 = g_get_monotonic_time ();
+
+  result->winsize_fd = -1;
 
   result->pids = g_array_new (FALSE, TRUE, sizeof (GPid));
   setup.pids = result->pids;
@@ -1235,6 +1241,8 @@ start_thread (GTask        *task,
       for (guint i = 0; i < G_N_ELEMENTS (names); i++)
         domain->stdio_sockets[i] = g_build_filename (spec->runtime_dir, names[i], NULL);
     }
+  else
+    domain->winsize_socket = g_build_filename (spec->runtime_dir, CSB_VM_WINSIZE_SOCKET, NULL);
   xml = csb_vm_domain_to_xml (domain);
 
   if ((result->conn = open_connection (spec->settings, &error)) == NULL)
@@ -1273,6 +1281,17 @@ start_thread (GTask        *task,
       (result->stdio = csb_vm_stdio_start ((const char * const *) domain->stdio_sockets,
                                            spec->stdio_fds, result->ctl_dir, &error)) == NULL)
     goto fail;
+  if (!result->test_driver && domain->winsize_socket != NULL &&
+      (result->winsize_fd = csb_vm_winsize_connect (domain->winsize_socket, &error)) < 0)
+    goto fail;
+  if (result->winsize_fd >= 0)
+    {
+      /* The guest's init waits for a first line before it starts the command. */
+      struct winsize ws = { 0 };
+
+      ioctl (spec->stdio_fds[0], TIOCGWINSZ, &ws);
+      csb_vm_winsize_send (result->winsize_fd, ws.ws_col, ws.ws_row);
+    }
   if (!result->test_driver && virDomainResume (result->domain) != 0)
     {
       csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot start the VM");
@@ -1373,6 +1392,9 @@ cleanup (CsbDomainRun *run,
   csb_domain_run_close (run);
   /* The guest waited for its output to be passed on (csb-vm-stdio.c). */
   g_clear_pointer (&self->stdio, csb_vm_stdio_stop);
+  if (self->winsize_fd >= 0)
+    close (self->winsize_fd);
+  self->winsize_fd = -1;
   reap_pids (self->virtiofsd_pids, SIGTERM);
   g_debug ("sandbox %s: cleaned up", run->spec->id);
   csb_domain_run_read_end (run, end, self->test_driver,
@@ -1384,6 +1406,28 @@ cleanup (CsbDomainRun *run,
     append_console_tail (run->spec->state_dir, &end->error);
   if (self->claude_json)
     csb_libvirt_write_back_claude_home (run->spec->project_dir, run->spec->id);
+}
+
+/* The size the service's pty has now (a ResizeTerminal may have come while the VM
+ * started), to the guest. */
+static void
+send_pty_size (CsbVmBackend *self)
+{
+  struct winsize ws;
+
+  if (self->winsize_fd >= 0 && self->run.spec->stdio_is_pty &&
+      ioctl (self->run.spec->stdio_fds[0], TIOCGWINSZ, &ws) == 0)
+    csb_vm_winsize_send (self->winsize_fd, ws.ws_col, ws.ws_row);
+}
+
+static void
+csb_vm_backend_terminal_resized (CsbBackend *backend,
+                                 guint16     columns,
+                                 guint16     rows)
+{
+  CsbVmBackend *self = CSB_VM_BACKEND (backend);
+
+  csb_vm_winsize_send (self->winsize_fd, columns, rows);
 }
 
 static void
@@ -1407,6 +1451,9 @@ on_started (GObject      *source,
   self->claude_json = TRUE;
   self->stdio = g_steal_pointer (&result->stdio);
   self->run.console_to_stderr = self->stdio != NULL;
+  self->winsize_fd = result->winsize_fd;
+  result->winsize_fd = -1;
+  send_pty_size (self);
   start_result_free (result);
   watch_connection (self);
   csb_domain_run_attach (&self->run, self->test_driver);
@@ -1516,6 +1563,18 @@ adopted (CsbDomainRun   *run,
   g_clear_pointer (&self->virtiofsd_pids, g_array_unref);
   self->virtiofsd_pids = g_steal_pointer (&found->extra);
   watch_connection (self);
+  /* The console's size channel (a VM with a terminal): the guest hears the next
+   * resize again (a viewer sizes its terminal as it attaches). */
+  if (found->running)
+    {
+      g_autofree char *winsize = g_build_filename (run->spec->runtime_dir,
+                                                   CSB_VM_WINSIZE_SOCKET, NULL);
+      g_autoptr(GError) error = NULL;
+
+      if (g_file_test (winsize, G_FILE_TEST_EXISTS) &&
+          (self->winsize_fd = csb_vm_winsize_connect (winsize, &error)) < 0)
+        g_debug ("sandbox %s: %s", run->spec->id, error->message);
+    }
 }
 
 /* A VM a previous service started: found again by its name and metadata, its
@@ -1781,6 +1840,9 @@ csb_vm_backend_finalize (GObject *object)
 
   csb_domain_run_finalize (&self->run);
   g_clear_pointer (&self->stdio, csb_vm_stdio_stop);
+  if (self->winsize_fd >= 0)
+    close (self->winsize_fd);
+  self->winsize_fd = -1;
   g_clear_pointer (&self->virtiofsd_pids, g_array_unref);
   g_free (self->display);
   G_OBJECT_CLASS (csb_vm_backend_parent_class)->finalize (object);
@@ -1803,6 +1865,7 @@ csb_vm_backend_class_init (CsbVmBackendClass *klass)
   backend_class->get_protections = csb_vm_backend_get_protections;
   backend_class->dup_display = csb_vm_backend_dup_display;
   backend_class->adopt = csb_vm_backend_adopt;
+  backend_class->terminal_resized = csb_vm_backend_terminal_resized;
   backend_class->filters_network = TRUE;
 }
 
@@ -1825,4 +1888,5 @@ csb_vm_backend_init (CsbVmBackend *self)
 {
   csb_domain_run_init (&self->run, CSB_BACKEND (self), &run_ops);
   self->run.count_console = TRUE;
+  self->winsize_fd = -1;
 }

@@ -64,6 +64,7 @@ csb_vm_domain_config_free (CsbVmDomainConfig *config)
   g_ptr_array_unref (config->shares);
   for (guint i = 0; i < G_N_ELEMENTS (config->stdio_sockets); i++)
     g_free (config->stdio_sockets[i]);
+  g_free (config->winsize_socket);
   g_free (config);
 }
 
@@ -232,6 +233,12 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                                      "    </channel>\n",
                                 config->stdio_sockets[i], CSB_VM_PORT_PREFIX, names[i]);
     }
+  if (config->winsize_socket != NULL)
+    csb_libvirt_xml_append (xml, "    <channel type='unix'>\n"
+                                 "      <source mode='bind' path='%s'/>\n"
+                                 "      <target type='virtio' name='%swinsize'/>\n"
+                                 "    </channel>\n",
+                            config->winsize_socket, CSB_VM_PORT_PREFIX);
   if (config->spice_socket != NULL)
     {
       csb_libvirt_xml_append (xml, "    <graphics type='spice' autoport='no'>\n"

@@ -64,6 +64,9 @@ typedef struct
   /* (nullable) The command's stdin, stdout and stderr (pipes or files): virtio
    * channels whose host ends are unix sockets QEMU listens on (csb-vm-stdio.c). */
   char      *stdio_sockets[3];
+  /* (nullable) With the console as the command's terminal: a virtio channel the
+   * service writes the viewer's size to, "COLS ROWS\n" (csb-vm-stdio.h). */
+  char      *winsize_socket;
 } CsbVmDomainConfig;
 
 CsbVmDomainConfig *csb_vm_domain_config_new       (void);

@@ -257,7 +257,7 @@ connect_socket (const char *path,
   if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
-                   "cannot connect to the VM's stdio channel '%s': %s", path,
+                   "cannot connect to the VM's channel '%s': %s", path,
                    g_strerror (errno));
       if (fd >= 0)
         close (fd);
@@ -343,4 +343,33 @@ csb_vm_stdio_stop (CsbVmStdio *self)
   g_cond_clear (&self->cond);
   g_free (self->ctl_dir);
   g_free (self);
+}
+
+int
+csb_vm_winsize_connect (const char  *socket_path,
+                        GError     **error)
+{
+  int fd = connect_socket (socket_path, error);
+
+  if (fd >= 0 && !g_unix_set_fd_nonblocking (fd, TRUE, error))
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+void
+csb_vm_winsize_send (int   fd,
+                     guint columns,
+                     guint rows)
+{
+  char line[32];
+  int n;
+
+  if (fd < 0)
+    return;
+  n = g_snprintf (line, sizeof line, "%u %u\n", columns, rows);
+  if (send (fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+    g_debug ("the VM did not take its terminal's size (%ux%u)", columns, rows);
 }

@@ -6,8 +6,8 @@
  * file carries the secrets: they never touch the domain XML or an argv), builds
  * the sandbox's root from the plan, runs the command as the user on the console
  * (/dev/hvc0) or, with pipes and files as its stdio, on three virtio ports (its
- * stdout and stderr through pipes the init relays and counts, see csb-vm-stdio.c),
- * writes its exit status to the control share and powers off.
+ * stdout and stderr through pipes the init relays and counts, see csb-vm-stdio.c;
+ * on the console, its size comes from the "winsize" port), writes its exit status to the control share and powers off.
  *
  * The plan is a list of NUL-terminated words: a keyword, then a fixed number of
  * arguments (see run_plan). No libc beyond syscalls wrappers: no GLib here.
@@ -687,6 +687,75 @@ open_port (const char *name,
   return -1;
 }
 
+/* ---- the terminal's size ---------------------------------------------------------- */
+
+/* With the console as the command's terminal: the host writes the viewer's size to
+ * this port, "COLS ROWS\n" a line, at the start and at every resize; the last
+ * complete line wins. */
+static int winsize_port = -1;
+static char winsize_buf[64];
+static size_t winsize_len;
+
+/* Reads what the port has (non-blocking); the last size in it into @cols, @rows
+ * (a zero size, the host's pty before any viewer sized it, is a line but no size).
+ * Returns -1 when the host end is gone (no service), 1 after a line, else 0. */
+static int
+winsize_read (unsigned *cols,
+              unsigned *rows)
+{
+  int got = 0;
+
+  for (;;)
+    {
+      ssize_t n = read (winsize_port, winsize_buf + winsize_len,
+                        sizeof winsize_buf - 1 - winsize_len);
+      char *nl;
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return got;
+      if (n == 0)
+        return got ? got : -1;
+      winsize_len += n;
+      winsize_buf[winsize_len] = '\0';
+      while ((nl = memchr (winsize_buf, '\n', winsize_len)) != NULL)
+        {
+          unsigned c, r;
+
+          *nl = '\0';
+          got = 1;
+          if (sscanf (winsize_buf, "%u %u", &c, &r) == 2 && c > 0 && r > 0 && c < 65536 &&
+              r < 65536)
+            {
+              *cols = c;
+              *rows = r;
+            }
+          winsize_len -= nl + 1 - winsize_buf;
+          memmove (winsize_buf, nl + 1, winsize_len);
+        }
+      if (winsize_len == sizeof winsize_buf - 1)
+        winsize_len = 0;   /* no line in it: not ours */
+    }
+}
+
+/* The console's size, which signals SIGWINCH to its foreground process group. */
+static void
+winsize_apply (unsigned cols,
+               unsigned rows)
+{
+  struct winsize ws;
+  int tty = open ("/dev/hvc0", O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+
+  if (tty < 0)
+    return;
+  memset (&ws, 0, sizeof ws);
+  ws.ws_col = cols;
+  ws.ws_row = rows;
+  ioctl (tty, TIOCSWINSZ, &ws);
+  close (tty);
+}
+
 /* What the command writes to one of its pipes, passed on to a port. */
 typedef struct
 {
@@ -1065,6 +1134,7 @@ main (int    argc,
   pid_t child;
   int status = 255, ended = 0;
   time_t stop_deadline = 0;
+  int winsize_hup = 0;
   char text[32];
 
   mount ("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
@@ -1128,6 +1198,10 @@ main (int    argc,
       child_stdio[1] = out_pipe[1];
       child_stdio[2] = err_pipe[1];
     }
+
+  else
+    /* Opened early: what the host wrote before the command starts has time to come. */
+    winsize_port = open_port (PORT_PREFIX "winsize", O_RDONLY | O_NONBLOCK);
 
   mkdir_p (in_root ("/proc"), 0555);
   mkdir_p (in_root ("/sys"), 0555);
@@ -1199,6 +1273,19 @@ main (int    argc,
       close (console_fd);
       console_fd = -1;
     }
+  if (winsize_port >= 0)
+    {
+      /* The service writes the size as it connects (before the guest runs): the
+       * command starts at it. Waited for a moment at most (no service: a hang-up). */
+      unsigned cols = 0, rows = 0;
+      struct pollfd pfd = { winsize_port, POLLIN, 0 };
+
+      if (poll (&pfd, 1, 2000) > 0 && winsize_read (&cols, &rows) == 1 && cols > 0)
+        {
+          cmd.cols = cols;
+          cmd.rows = rows;
+        }
+    }
   child = fork ();
   if (child == 0)
     {
@@ -1225,11 +1312,25 @@ main (int    argc,
 
   while (!ended)
     {
-      struct pollfd fds[4] = { { sfd, POLLIN, 0 }, { button_fd, POLLIN, 0 },
-                               { relays[0].pipe, POLLIN, 0 }, { relays[1].pipe, POLLIN, 0 } };
-      int timeout = stop_deadline ? 500 : -1;
+      struct pollfd fds[5] = { { sfd, POLLIN, 0 }, { button_fd, POLLIN, 0 },
+                               { relays[0].pipe, POLLIN, 0 }, { relays[1].pipe, POLLIN, 0 },
+                               { winsize_hup ? -1 : winsize_port, POLLIN, 0 } };
+      /* A port without its host end polls as hung up until a service connects
+       * again (it says nothing then): looked at again every second meanwhile. */
+      int timeout = stop_deadline ? 500 : winsize_hup ? 1000 : -1;
 
-      poll (fds, 4, timeout);
+      poll (fds, 5, timeout);
+      winsize_hup = 0;
+      if (winsize_port >= 0 && fds[4].revents != 0)
+        {
+          unsigned cols = 0, rows = 0;
+          int r = winsize_read (&cols, &rows);
+
+          if (r == 1 && cols > 0)
+            winsize_apply (cols, rows);
+          else if (r < 0)
+            winsize_hup = 1;
+        }
       for (int i = 0; i < 2; i++)
         if (fds[2 + i].revents != 0)
           relay_pump (&relays[i]);

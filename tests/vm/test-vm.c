@@ -196,6 +196,18 @@ test_domain_xml (void)
                                    "      <target type='virtio' name='org.claude-sandbox.stdout'/>"));
   }
 
+  /* A terminal: the console, and a channel for its size. */
+  {
+    g_autoptr(CsbVmDomainConfig) config = sample_config (FALSE, FALSE);
+    g_autofree char *xml = NULL;
+
+    config->winsize_socket = g_strdup ("/run/user/1000/x/winsize.sock");
+    xml = csb_vm_domain_to_xml (config);
+    validate_xml (xml);
+    g_assert_nonnull (strstr (xml, "<source mode='bind' path='/run/user/1000/x/winsize.sock'/>\n"
+                                   "      <target type='virtio' name='org.claude-sandbox.winsize'/>"));
+  }
+
   /* The filtered network: no libvirt NIC; QEMU's restricted user-mode network with
    * its one forward, through the qemu namespace; quoted paths, commas doubled. */
   {
@@ -795,6 +807,53 @@ test_boot_terminal_and_stop (void)
   list = virsh_list (&bus);
   g_assert_nonnull (list);
   g_assert_null (strstr (list, CSB_VM_DOMAIN_PREFIX));
+  csb_test_bus_teardown (&bus);
+}
+
+/* The viewer's terminal size reaches the guest (its console is bridged to the
+ * service's pty, whose size the guest cannot see): the size set before the command
+ * started is its size from the start, a later one is set and signalled (SIGWINCH). */
+static void
+test_boot_terminal_size (void)
+{
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(CsbTestTerminal) term = NULL;
+  g_autofree char *project = NULL;
+  const char * const command[] = {
+    "/bin/sh", "-c",
+    "trap 'echo winch=$(stty size); exit 0' WINCH; echo first=$(stty size); "
+    "while :; do sleep 0.2; done", NULL
+  };
+  gboolean ok;
+
+  if (!can_boot ())
+    return;
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "size");
+  run = csb_test_launch_pty (&bus, project, command, vm_options (FALSE, FALSE), &error);
+  g_assert_no_error (error);
+  /* Before the guest runs the command (it boots for seconds yet). */
+  g_assert_true (csb_dbus_sandbox_call_resize_terminal_sync (run->sandbox, 100, 30, NULL,
+                                                             &error));
+  g_assert_no_error (error);
+  term = csb_test_terminal_open (run->sandbox, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_terminal_wait (term, "first=", BOOT_TIMEOUT_MS));
+  ok = csb_test_terminal_wait (term, "first=30 100", CSB_TEST_TIMEOUT_MS);
+  g_test_message ("the terminal showed: %s", term->received->str);
+  g_assert_true (ok);
+
+  g_assert_true (csb_dbus_sandbox_call_resize_terminal_sync (run->sandbox, 120, 40, NULL,
+                                                             &error));
+  g_assert_no_error (error);
+  ok = csb_test_terminal_wait (term, "winch=40 120", CSB_TEST_TIMEOUT_MS);
+  g_test_message ("the terminal showed: %s", term->received->str);
+  g_assert_true (ok);
+  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, run->sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpint (csb_dbus_sandbox_get_exit_status (run->sandbox), ==, 0);
   csb_test_bus_teardown (&bus);
 }
 
@@ -1939,6 +1998,7 @@ main (int    argc,
   g_test_add_func ("/vm/boot/project-protected", test_boot_project_protected);
   g_test_add_func ("/vm/boot/claude-agent", test_boot_claude_agent);
   g_test_add_func ("/vm/boot/terminal-and-stop", test_boot_terminal_and_stop);
+  g_test_add_func ("/vm/boot/terminal-size", test_boot_terminal_size);
   g_test_add_func ("/vm/boot/cli-shell-on-terminal", test_cli_shell_on_terminal);
   g_test_add_func ("/vm/boot/survive-service-crash", test_survive_service_crash);
   g_test_add_func ("/vm/boot/exit-while-away", test_exit_while_away);
