@@ -1085,9 +1085,11 @@ test_survive_service_crash (void)
     "/bin/sh", "-c",
     "echo started; "
     "(while [ ! -e away ]; do sleep 0.1; done; echo printed-while-away) & "
-    "while read l; do echo got-$l; [ \"$l\" = quit ] && exit 7; done", NULL
+    "while read l; do echo got-$l; [ \"$l\" = quit ] && exit 7; "
+    "[ \"$l\" = size ] && echo size=$(stty size); done", NULL
   };
   g_autofree char *domain = NULL;
+  gboolean resized = FALSE;
   guint n_virtiofsd, old_service;
   gint64 t0;
 
@@ -1161,6 +1163,16 @@ test_survive_service_crash (void)
                   (g_get_monotonic_time () - t0) / 1e6);
   g_assert_true (csb_dbus_sandbox_call_resize_terminal_sync (sandbox, 90, 30, NULL, &error));
   g_assert_no_error (error);
+  /* The new service told the guest (its console's size is set as the init reads it,
+   * apart from what is typed: asked until it shows). */
+  for (gint64 end = g_get_monotonic_time () + CSB_TEST_TIMEOUT_MS * G_GINT64_CONSTANT (1000);
+       !resized && g_get_monotonic_time () < end; )
+    {
+      csb_test_terminal_send (after, "size\n");
+      resized = csb_test_terminal_wait (after, "size=30 90", 500);
+    }
+  g_test_message ("the terminal showed: %s", after->received->str);
+  g_assert_true (resized);
 
   csb_test_terminal_send (after, "quit\n");
   g_assert_true (csb_test_terminal_wait_eof (after, CSB_TEST_TIMEOUT_MS));
