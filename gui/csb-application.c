@@ -789,6 +789,9 @@ csb_application_class_init (CsbApplicationClass *klass)
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
 
+  /* The service's errors arrive as CSB_ERROR only once the domain is registered:
+   * before the first reply, not on the first look at one. */
+  (void) csb_error_quark ();
   object_class->dispose = csb_application_dispose;
   object_class->get_property = csb_application_get_property;
   app_class->startup = csb_application_startup;

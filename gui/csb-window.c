@@ -2,6 +2,12 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include <glib/gi18n.h>
 
 #include "csb-error.h"
@@ -534,6 +540,34 @@ csb_window_get_visible_page (CsbWindow *self)
 
 /* ---- launching ---------------------------------------------------------------------------- */
 
+/* What a launch asked for, to ask for it again once Claude Code is installed. */
+typedef struct
+{
+  char     *project_dir;
+  GStrv     command;
+  GVariant *options;
+} LaunchRequest;
+
+static void
+launch_request_free (LaunchRequest *request)
+{
+  g_free (request->project_dir);
+  g_strfreev (request->command);
+  g_clear_pointer (&request->options, g_variant_unref);
+  g_free (request);
+}
+
+static void offer_claude_install (CsbWindow *self, const LaunchRequest *request);
+
+/* The service's NotFound when no claude is anywhere it looks (csb-claude-config.c). The
+ * words matched are the stable start of its message. */
+static gboolean
+is_claude_missing (const GError *error)
+{
+  return error->domain == CSB_ERROR && error->code == CSB_ERROR_NOT_FOUND &&
+         strstr (error->message, "Claude Code (claude) is not installed") != NULL;
+}
+
 static void
 on_launched (GObject      *source,
              GAsyncResult *result,
@@ -549,7 +583,10 @@ on_launched (GObject      *source,
                                  csb_launch_page_get_can_launch (self->launch_page));
   if (path == NULL)
     {
-      toast_error (self, error);
+      if (is_claude_missing (error))
+        offer_claude_install (self, g_task_get_task_data (task));
+      else
+        toast_error (self, error);
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
@@ -567,7 +604,13 @@ launch_with_options (CsbWindow           *self,
 {
   GTask *task = g_task_new (self, self->cancellable, callback, user_data);
 
+  LaunchRequest *request = g_new0 (LaunchRequest, 1);
+
   g_task_set_source_tag (task, csb_window_launch);
+  request->project_dir = g_strdup (project_dir);
+  request->command = g_strdupv ((char **) command);
+  request->options = options != NULL ? g_variant_ref_sink (options) : NULL;
+  g_task_set_task_data (task, request, (GDestroyNotify) launch_request_free);
   /* One start at a time from this window: Start is not clickable while one runs. */
   g_free (self->launching);
   self->launching = g_strdup (project_dir);
@@ -595,6 +638,288 @@ csb_window_launch_finish (CsbWindow     *self,
 {
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/* ---- installing Claude Code --------------------------------------------------------------- */
+
+/* Like build-aux/run.sh: from npm into a prefix of the user's own, where the service
+ * looks (csb-claude-config.c). Tests point CSB_NPM at a stand-in for npm. */
+#define CLAUDE_PACKAGE "@anthropic-ai/claude-code"
+
+typedef struct
+{
+  CsbWindow        *window;
+  LaunchRequest    *request;
+  char             *prefix;
+  GSubprocess      *subprocess;
+  GCancellable     *cancellable;
+  AdwMessageDialog *dialog;
+  GtkProgressBar   *progress;
+  GtkLabel         *detail;
+  guint             pulse_id;
+  char             *last_line;
+  guint             pending;   /* npm's output and npm itself: the end waits for both */
+  gboolean          succeeded;
+  GError           *error;
+} ClaudeInstall;
+
+static void
+claude_install_free (ClaudeInstall *install)
+{
+  g_clear_handle_id (&install->pulse_id, g_source_remove);
+  if (install->dialog != NULL)
+    gtk_window_destroy (GTK_WINDOW (install->dialog));
+  g_clear_object (&install->dialog);
+  g_clear_object (&install->subprocess);
+  g_clear_object (&install->cancellable);
+  g_clear_object (&install->window);
+  launch_request_free (install->request);
+  g_free (install->prefix);
+  g_free (install->last_line);
+  g_clear_error (&install->error);
+  g_free (install);
+}
+
+static char *
+claude_prefix (void)
+{
+  const char *data_home = g_getenv ("XDG_DATA_HOME");
+
+  if (data_home != NULL && g_path_is_absolute (data_home))
+    return g_build_filename (data_home, "claude-sandbox", "npm", NULL);
+  return g_build_filename (g_get_home_dir (), ".local", "share", "claude-sandbox", "npm", NULL);
+}
+
+static void
+install_child_setup (gpointer user_data)
+{
+  /* A group of its own: Cancel ends npm and whatever it started. */
+  setpgid (0, 0);
+}
+
+static gboolean
+install_pulse (gpointer user_data)
+{
+  ClaudeInstall *install = user_data;
+
+  gtk_progress_bar_pulse (install->progress);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+install_kill (ClaudeInstall *install)
+{
+  const char *id;
+
+  if (install->subprocess == NULL || (id = g_subprocess_get_identifier (install->subprocess)) == NULL)
+    return;
+  kill (-(pid_t) g_ascii_strtoll (id, NULL, 10), SIGKILL);
+  g_subprocess_force_exit (install->subprocess);
+}
+
+static void
+on_install_response (AdwMessageDialog *dialog,
+                     const char       *response,
+                     gpointer          user_data)
+{
+  ClaudeInstall *install = user_data;
+
+  /* Cancel (or Escape): end the installer; on_install_done cleans up. */
+  g_cancellable_cancel (install->cancellable);
+  install_kill (install);
+}
+
+static void install_finished (ClaudeInstall *install);
+
+static void
+on_install_line (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  ClaudeInstall *install = user_data;
+  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source),
+                                                                     result, NULL, NULL);
+
+  if (line == NULL)
+    {
+      install_finished (install);  /* end of output, or cancelled */
+      return;
+    }
+  g_strstrip (line);
+  if (*line != '\0')
+    {
+      g_free (install->last_line);
+      install->last_line = g_strdup (line);
+      gtk_label_set_text (install->detail, line);
+    }
+  g_data_input_stream_read_line_async (G_DATA_INPUT_STREAM (source), G_PRIORITY_DEFAULT,
+                                       install->cancellable, on_install_line, install);
+}
+
+static void
+on_install_done (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  ClaudeInstall *install = user_data;
+
+  install->succeeded = g_subprocess_wait_check_finish (G_SUBPROCESS (source), result,
+                                                       &install->error);
+  install_finished (install);
+}
+
+static void
+install_finished (ClaudeInstall *install)
+{
+  CsbWindow *self = install->window;
+  GError *error = install->error;
+  g_autofree char *claude = g_build_filename (install->prefix, "bin", "claude", NULL);
+  gboolean ok = install->succeeded;
+
+  if (--install->pending > 0)
+    return;
+  if (g_cancellable_is_cancelled (install->cancellable))
+    csb_window_add_toast (self, _("Installing Claude Code was cancelled."));
+  else if (!ok || !g_file_test (claude, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_autofree char *message =
+        g_strdup_printf (_("Installing Claude Code failed: %s"),
+                         install->last_line != NULL ? install->last_line
+                                                    : (error != NULL ? error->message : "npm"));
+      csb_window_add_toast (self, message);
+    }
+  else
+    {
+      LaunchRequest *request = install->request;
+
+      csb_window_add_toast (self, _("Claude Code is installed."));
+      launch_with_options (self, request->project_dir, (const char * const *) request->command,
+                           request->options, NULL, NULL);
+    }
+  claude_install_free (install);
+}
+
+static void
+start_claude_install (CsbWindow           *self,
+                      const LaunchRequest *request)
+{
+  const char *npm_env = g_getenv ("CSB_NPM");
+  g_autofree char *npm = npm_env != NULL ? g_strdup (npm_env) : g_find_program_in_path ("npm");
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GDataInputStream) lines = NULL;
+  g_autoptr(GError) error = NULL;
+  ClaudeInstall *install;
+  GtkWidget *box;
+
+  if (npm == NULL)
+    {
+      csb_window_add_toast (self, _("npm is missing: install the Debian package npm, then "
+                                    "start again."));
+      return;
+    }
+
+  install = g_new0 (ClaudeInstall, 1);
+  install->window = g_object_ref (self);
+  install->request = g_new0 (LaunchRequest, 1);
+  install->request->project_dir = g_strdup (request->project_dir);
+  install->request->command = g_strdupv (request->command);
+  install->request->options = request->options ? g_variant_ref (request->options) : NULL;
+  install->prefix = claude_prefix ();
+  install->cancellable = g_cancellable_new ();
+
+  if (g_mkdir_with_parents (install->prefix, 0755) != 0)
+    {
+      int saved_errno = errno;
+      g_autofree char *message = g_strdup_printf (_("Installing Claude Code failed: %s"),
+                                                  g_strerror (saved_errno));
+      csb_window_add_toast (self, message);
+      claude_install_free (install);
+      return;
+    }
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_MERGE |
+                                        G_SUBPROCESS_FLAGS_STDIN_INHERIT);
+  g_subprocess_launcher_set_child_setup (launcher, install_child_setup, NULL, NULL);
+  install->subprocess = g_subprocess_launcher_spawn (launcher, &error, npm, "install", "-g",
+                                                     "--no-fund", "--no-audit", "--prefix",
+                                                     install->prefix, CLAUDE_PACKAGE, NULL);
+  if (install->subprocess == NULL)
+    {
+      g_autofree char *message = g_strdup_printf (_("Installing Claude Code failed: %s"),
+                                                  error->message);
+      csb_window_add_toast (self, message);
+      claude_install_free (install);
+      return;
+    }
+
+  install->dialog = g_object_ref_sink (ADW_MESSAGE_DIALOG (
+    adw_message_dialog_new (GTK_WINDOW (self), _("Installing Claude Code"), NULL)));
+  gtk_widget_set_name (GTK_WIDGET (install->dialog), "claude-install");
+  adw_message_dialog_format_body (install->dialog, _("npm installs it into %s."), install->prefix);
+  adw_message_dialog_add_response (install->dialog, "cancel", _("_Cancel"));
+  adw_message_dialog_set_close_response (install->dialog, "cancel");
+  box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  install->progress = GTK_PROGRESS_BAR (gtk_progress_bar_new ());
+  install->detail = GTK_LABEL (gtk_label_new (_("Starting npm…")));
+  gtk_label_set_ellipsize (install->detail, PANGO_ELLIPSIZE_END);
+  gtk_label_set_max_width_chars (install->detail, 40);
+  gtk_widget_add_css_class (GTK_WIDGET (install->detail), "dim-label");
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (install->progress));
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (install->detail));
+  adw_message_dialog_set_extra_child (install->dialog, box);
+  g_signal_connect (install->dialog, "response", G_CALLBACK (on_install_response), install);
+  /* The response hides the dialog; it goes for good once npm has ended. */
+  install->pulse_id = g_timeout_add (100, install_pulse, install);
+  gtk_window_present (GTK_WINDOW (install->dialog));
+
+  install->pending = 2;
+  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (install->subprocess));
+  g_data_input_stream_read_line_async (lines, G_PRIORITY_DEFAULT, install->cancellable,
+                                       on_install_line, install);
+  g_subprocess_wait_check_async (install->subprocess, NULL, on_install_done, install);
+}
+
+static void
+on_offer_response (AdwMessageDialog *dialog,
+                   const char       *response,
+                   gpointer          user_data)
+{
+  LaunchRequest *request = g_object_get_data (G_OBJECT (dialog), "csb-launch-request");
+  CsbWindow *self = CSB_WINDOW (gtk_window_get_transient_for (GTK_WINDOW (dialog)));
+
+  if (g_strcmp0 (response, "install") == 0 && self != NULL)
+    start_claude_install (self, request);
+}
+
+static void
+offer_claude_install (CsbWindow           *self,
+                      const LaunchRequest *request)
+{
+  LaunchRequest *copy = g_new0 (LaunchRequest, 1);
+  g_autofree char *prefix = claude_prefix ();
+  AdwMessageDialog *dialog;
+
+  copy->project_dir = g_strdup (request->project_dir);
+  copy->command = g_strdupv (request->command);
+  copy->options = request->options ? g_variant_ref (request->options) : NULL;
+
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self),
+                                                       _("Claude Code is not installed"), NULL));
+  gtk_widget_set_name (GTK_WIDGET (dialog), "claude-missing");
+  adw_message_dialog_format_body (dialog,
+                                  _("The sandbox runs Claude Code, which is not on this "
+                                    "computer. Install it from npm into %s (delete that folder "
+                                    "to remove it)?"), prefix);
+  adw_message_dialog_add_responses (dialog, "cancel", _("_Cancel"), "install", _("_Install"),
+                                    NULL);
+  adw_message_dialog_set_response_appearance (dialog, "install", ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response (dialog, "install");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+  g_object_set_data_full (G_OBJECT (dialog), "csb-launch-request", copy,
+                          (GDestroyNotify) launch_request_free);
+  g_signal_connect (dialog, "response", G_CALLBACK (on_offer_response), NULL);
+  gtk_window_present (GTK_WINDOW (dialog));
 }
 
 void

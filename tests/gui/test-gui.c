@@ -9,6 +9,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -1211,6 +1212,192 @@ test_review_changes (void)
   gtk_window_destroy (GTK_WINDOW (changes));
 }
 
+/* ---- installing Claude Code from the app -------------------------------------------------- */
+
+/* Stands in for npm and the npm registry (a real install is slow and needs the network):
+ * it prints a few lines as npm does, then writes a Claude Code into the --prefix it is
+ * given, a script that answers --version and otherwise says it runs. */
+static const char fake_npm[] =
+  "#!/bin/sh\n"
+  "prefix=\n"
+  "while [ $# -gt 0 ]; do [ \"$1\" = --prefix ] && prefix=$2; shift; done\n"
+  "echo 'npm http fetch GET 200 https://registry.npmjs.org/@anthropic-ai%2fclaude-code'\n"
+  "echo \"$0 $*\" >/dev/null\n"
+  "mkdir -p \"$prefix/bin\" || exit 1\n"
+  "cat >\"$prefix/bin/claude\" <<'EOF'\n"
+  "#!/bin/sh\n"
+  "if [ \"$1\" = --version ]; then echo '9.9.9 (Claude Code)'; exit 0; fi\n"
+  "echo 'the freshly installed claude runs'\n"
+  "exec sleep 600\n"
+  "EOF\n"
+  "chmod 755 \"$prefix/bin/claude\"\n"
+  "echo 'added 1 package in 1s'\n";
+
+/* An npm that hangs: the child it starts writes its pid, then both wait. */
+static const char hanging_npm[] =
+  "#!/bin/sh\n"
+  "echo 'npm http fetch GET https://registry.npmjs.org/@anthropic-ai%2fclaude-code'\n"
+  "sleep 600 &\n"
+  "echo $! >\"$0.pid\"\n"
+  "wait\n";
+
+static GtkWidget *
+find_toplevel (const char *name)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWidget) widget = g_list_model_get_item (toplevels, i);
+
+      if (g_strcmp0 (gtk_widget_get_name (widget), name) == 0 && gtk_widget_get_visible (widget))
+        return widget;
+    }
+  return NULL;
+}
+
+static gboolean
+toplevel_shown (gpointer data)
+{
+  return find_toplevel (data) != NULL;
+}
+
+static gboolean
+toplevel_gone (gpointer data)
+{
+  return find_toplevel (data) == NULL;
+}
+
+static GtkWidget *
+find_descendant (GtkWidget *widget,
+                 GType      type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_descendant (child, type);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* What a click on a dialog's button does: the response, then the dialog closes. */
+static void
+respond (GtkWidget  *dialog,
+         const char *response)
+{
+  g_assert_nonnull (dialog);
+  adw_message_dialog_response (ADW_MESSAGE_DIALOG (dialog), response);
+  gtk_window_close (GTK_WINDOW (dialog));
+}
+
+static void
+start_without_claude (const char *name,
+                      const char *npm_script,
+                      char      **npm_out)
+{
+  g_autofree char *project = make_home_project (name);
+  g_autofree char *npm = g_build_filename (g_get_tmp_dir (), name, "npm", NULL);
+  g_autofree char *npm_dir = g_path_get_dirname (npm);
+
+  g_assert_cmpint (g_mkdir_with_parents (npm_dir, 0700), ==, 0);
+  csb_test_write_file (npm, npm_script, 0755);
+  g_setenv ("CSB_NPM", npm, TRUE);
+  /* Claude Code itself, not the shell: it is installed nowhere the service looks. */
+  g_settings_set_boolean (csb_application_get_settings (app), "shell", FALSE);
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.select-folder", "s", project);
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.launch", NULL);
+  g_assert_true (csb_test_run_until (toplevel_shown, (gpointer) "claude-missing",
+                                     CSB_TEST_TIMEOUT_MS));
+  respond (find_toplevel ("claude-missing"), "install");
+  g_assert_true (csb_test_run_until (toplevel_shown, (gpointer) "claude-install",
+                                     CSB_TEST_TIMEOUT_MS));
+  g_assert_nonnull (find_descendant (find_toplevel ("claude-install"), GTK_TYPE_PROGRESS_BAR));
+  *npm_out = g_steal_pointer (&npm);
+}
+
+static gboolean
+file_exists (gpointer data)
+{
+  return g_file_test (data, G_FILE_TEST_EXISTS);
+}
+
+static gboolean
+installer_gone (gpointer data)
+{
+  g_autofree char *stat_path = g_strdup_printf ("/proc/%d/stat", GPOINTER_TO_INT (data));
+  g_autofree char *stat = NULL;
+  const char *end;
+
+  if (!g_file_get_contents (stat_path, &stat, NULL, NULL))
+    return TRUE;
+  /* An orphan the init of a container has not reaped yet is dead too. */
+  end = strrchr (stat, ')');
+  return end != NULL && end[1] == ' ' && end[2] == 'Z';
+}
+
+static void
+test_install_claude_cancel (void)
+{
+  g_autofree char *npm = NULL;
+  g_autofree char *pid_file = NULL;
+  g_autofree char *pid_text = NULL;
+  g_autofree char *claude = g_build_filename (bus.dirs.data, "claude-sandbox", "npm",
+                                              "bin", "claude", NULL);
+  int pid;
+
+  start_without_claude ("cancelled-install", hanging_npm, &npm);
+  pid_file = g_strconcat (npm, ".pid", NULL);
+  g_assert_true (csb_test_run_until (file_exists, pid_file, CSB_TEST_TIMEOUT_MS));
+  settle (200);
+  g_assert_true (g_file_get_contents (pid_file, &pid_text, NULL, NULL));
+  pid = atoi (pid_text);
+  g_assert_cmpint (pid, >, 1);
+  g_assert_false (installer_gone (GINT_TO_POINTER (pid)));
+
+  /* Cancel ends npm and what it started, and the dialog goes. */
+  respond (find_toplevel ("claude-install"), "cancel");
+  g_assert_true (csb_test_run_until (installer_gone, GINT_TO_POINTER (pid), CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (toplevel_gone, (gpointer) "claude-install",
+                                     CSB_TEST_TIMEOUT_MS));
+  g_assert_false (g_file_test (claude, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_install_claude (void)
+{
+  g_autofree char *npm = NULL;
+  g_autofree char *project = NULL;
+  g_autofree char *prefix = g_build_filename (bus.dirs.data, "claude-sandbox", "npm",
+                                              NULL);
+  g_autofree char *claude = g_build_filename (prefix, "bin", "claude", NULL);
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *path;
+
+  start_without_claude ("installed-claude", fake_npm, &npm);
+  project = make_home_project ("installed-claude");
+  /* The app relaunches the same sandbox once npm is done, and it runs that claude. */
+  g_assert_true (wait_bus_state (project, "running"));
+  g_assert_true (g_file_test (claude, G_FILE_TEST_IS_EXECUTABLE));
+  g_assert_true (csb_test_run_until (toplevel_gone, (gpointer) "claude-install",
+                                     CSB_TEST_TIMEOUT_MS));
+  sandbox = bus_sandbox_for (project);
+  path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
+  g_assert_true (wait_terminal (path, "the freshly installed claude runs"));
+
+  /* The cases after this one run without Claude Code, as before. */
+  csb_dbus_sandbox_call_stop_sync (sandbox, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (wait_bus_state (project, "exited"));
+  g_assert_cmpint (g_unlink (claude), ==, 0);
+  g_settings_set_boolean (csb_application_get_settings (app), "shell", TRUE);
+  g_unsetenv ("CSB_NPM");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1259,6 +1446,8 @@ main (int   argc,
   g_test_add_func ("/gui/app-action/start-again", test_start_again);
   g_test_add_func ("/gui/app-action/close-tab-question", test_close_tab_question);
   g_test_add_func ("/gui/pin/desktop-file", test_pin);
+  g_test_add_func ("/gui/install-claude/cancel", test_install_claude_cancel);
+  g_test_add_func ("/gui/install-claude/install", test_install_claude);
   g_test_add_func ("/gui/service/missing-message", test_service_missing_message);
   g_test_add_func ("/gui/service/killed", test_service_killed);
   g_test_add_func ("/gui/service/killed-sandbox-ends", test_service_killed_sandbox_ends);
