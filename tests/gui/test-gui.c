@@ -1294,6 +1294,27 @@ respond (GtkWidget  *dialog,
   gtk_window_close (GTK_WINDOW (dialog));
 }
 
+static gboolean
+has_label_with (GtkWidget  *widget,
+                const char *needle)
+{
+  if (GTK_IS_LABEL (widget) && strstr (gtk_label_get_text (GTK_LABEL (widget)), needle) != NULL)
+    return TRUE;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (has_label_with (child, needle))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+install_shows_npm_line (gpointer data)
+{
+  GtkWidget *dialog = find_toplevel ("claude-install");
+
+  return dialog != NULL && has_label_with (dialog, "registry.npmjs.org");
+}
+
 static void
 start_without_claude (const char *name,
                       const char *npm_script,
@@ -1357,6 +1378,10 @@ test_install_claude_cancel (void)
   pid = atoi (pid_text);
   g_assert_cmpint (pid, >, 1);
   g_assert_false (installer_gone (GINT_TO_POINTER (pid)));
+  /* npm's last line is the detail under the progress bar. */
+  g_assert_true (csb_test_run_until (install_shows_npm_line, NULL, CSB_TEST_TIMEOUT_MS));
+  settle (300);
+  save_screenshot (find_toplevel ("claude-install"), "install-claude.png");
 
   /* Cancel ends npm and what it started, and the dialog goes. */
   respond (find_toplevel ("claude-install"), "cancel");
