@@ -1321,7 +1321,7 @@ start_without_claude (const char *name,
                       char      **npm_out)
 {
   g_autofree char *project = make_home_project (name);
-  g_autofree char *npm = g_build_filename (g_get_tmp_dir (), name, "npm", NULL);
+  g_autofree char *npm = g_build_filename (bus.dirs.cache, name, "npm", NULL);
   g_autofree char *npm_dir = g_path_get_dirname (npm);
 
   g_assert_cmpint (g_mkdir_with_parents (npm_dir, 0700), ==, 0);
