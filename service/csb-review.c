@@ -770,6 +770,22 @@ temp_name (void)
   return g_strdup_printf (".csb-apply-%08x%08x", g_random_int (), g_random_int ());
 }
 
+/* Puts the finished @tmp in @dst_dir in the place of @name, in one rename; a folder
+ * there (which rename cannot replace with a file or link) is removed first. FALSE with
+ * errno set. */
+static gboolean
+replace_with_temp_at (int         dst_dir,
+                      const char *tmp,
+                      const char *name)
+{
+  struct stat dst;
+
+  if (fstatat (dst_dir, name, &dst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR (dst.st_mode) &&
+      !remove_at (dst_dir, name, 0))
+    return FALSE;
+  return renameat (dst_dir, tmp, dst_dir, name) == 0;
+}
+
 /* Copies the file @name of @src_dir to @dst_dir: to a temporary name, then renamed
  * over whatever is there (a folder is removed first). Mode without set-id bits. */
 static gboolean
@@ -782,7 +798,7 @@ copy_file_at (int                src_dir,
   g_autofree char *buf = g_malloc (COPY_BUF);
   csb_autofd int in = -1;
   csb_autofd int out = -1;
-  struct stat st, dst;
+  struct stat st;
   struct timespec times[2];
 
   in = csb_open_beneath (src_dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK);
@@ -841,10 +857,7 @@ copy_file_at (int                src_dir,
   times[1] = st.st_mtim;
   if (fchmod (out, st.st_mode & 01777) != 0 || futimens (out, times) != 0)
     goto fail;
-  if (fstatat (dst_dir, name, &dst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR (dst.st_mode) &&
-      !remove_at (dst_dir, name, 0))
-    goto fail;
-  if (renameat (dst_dir, tmp, dst_dir, name) != 0)
+  if (!replace_with_temp_at (dst_dir, tmp, name))
     goto fail;
   return TRUE;
 
@@ -863,7 +876,6 @@ copy_symlink_at (int          src_dir,
 {
   g_autofree char *tmp = temp_name ();
   g_autofree char *target = read_link_at (src_dir, name);
-  struct stat dst;
 
   if (target == NULL)
     {
@@ -873,10 +885,7 @@ copy_symlink_at (int          src_dir,
     }
   if (symlinkat (target, dst_dir, tmp) != 0)
     goto fail;
-  if (fstatat (dst_dir, name, &dst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR (dst.st_mode) &&
-      !remove_at (dst_dir, name, 0))
-    goto fail;
-  if (renameat (dst_dir, tmp, dst_dir, name) != 0)
+  if (!replace_with_temp_at (dst_dir, tmp, name))
     goto fail;
   return TRUE;
 
