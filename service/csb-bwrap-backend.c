@@ -442,62 +442,18 @@ add_network_filter (CsbSandboxSpec *spec,
 /* Git hooks and config, and the projects' Claude Code settings (the project's own
  * and nested ones), are run or obeyed by programs outside the sandbox (git, the
  * host's claude): read-only inside, each bound from the descriptor the guard
- * opened without following links (csb-project-guard.c), never by path. */
+ * opened without following links (csb-project-guard.c), never by path; the
+ * layout (csb-layout.c) decides how, the same for every backend. */
 static void
 protect_project_config (CsbSandboxSpec *spec,
                         CsbArgv        *args,
                         GPtrArray      *protections)
 {
-  gboolean git = FALSE, claude = FALSE;
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-  for (guint i = 0; spec->guard_entries != NULL && i < spec->guard_entries->len; i++)
-    {
-      CsbGuardEntry *entry = g_ptr_array_index (spec->guard_entries, i);
-      g_autofree char *dest = g_build_filename (spec->project_dir, entry->path, NULL);
-      const char *option = NULL;
-
-      switch (entry->kind)
-        {
-        case CSB_GUARD_SELF:
-        case CSB_GUARD_RW:
-          option = "--bind-fd";
-          break;
-        case CSB_GUARD_RO:
-          option = "--ro-bind-fd";
-          break;
-        case CSB_GUARD_TMPFS:
-          /* A settings file created inside lands in the tmpfs and never reaches
-           * the claude that runs outside; .claude also cannot be renamed away. */
-          csb_argv_add_args (args, "--tmpfs", dest, NULL);
-          break;
-        case CSB_GUARD_SYMLINK:
-          csb_argv_add_args (args, "--symlink", entry->target, dest, NULL);
-          break;
-        default:
-          g_assert_not_reached ();
-        }
-      if (option != NULL && entry->fd >= 0)
-        {
-          int target = csb_argv_take_fd (args, g_steal_fd (&entry->fd));
-
-          csb_argv_add (args, option);
-          csb_argv_addf (args, "%d", target);
-          csb_argv_add (args, dest);
-        }
-      if (entry->kind == CSB_GUARD_RO)
-        {
-          if (strstr (entry->path, ".claude/") != NULL)
-            claude = TRUE;
-          else
-            git = TRUE;
-        }
-      else if (entry->kind == CSB_GUARD_TMPFS)
-        claude = TRUE;
-    }
-  if (git)
-    csb_protections_add (protections, "git-config-ro");
-  if (claude)
-    csb_protections_add (protections, "project-claude-settings-ro");
+  csb_layout_protect_project (layout, spec->project_dir, spec->guard_entries);
+  csb_layout_append_bwrap_args (layout, args);
+  csb_layout_add_protections (layout, protections);
 }
 
 /* The project folder, opened now and checked to be the folder that was validated: a
@@ -717,8 +673,8 @@ build_args (CsbSandboxSpec *spec,
 
     csb_layout_expose_host_programs (layout);
     csb_layout_append_bwrap_args (layout, args);
+    csb_layout_add_protections (layout, protections);
   }
-  csb_protections_add (protections, "usr-ro");
   add_ro_bind (args, passwd_path, "/etc/passwd");
   add_ro_bind (args, group_path, "/etc/group");
   if (resolv_conf != NULL)
@@ -750,8 +706,8 @@ build_args (CsbSandboxSpec *spec,
 
     csb_layout_private_home (layout, home, opts->gh_token);
     csb_layout_append_bwrap_args (layout, args);
+    csb_layout_add_protections (layout, protections);
   }
-  csb_protections_add (protections, "private-home");
   add_claude_home (args, claude_home, home, protections);
 
   /* Claude Code itself, read-only, at the path it was installed to. */

@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "csb-guest-stage.h"
 #include "csb-layout.h"
+#include "csb-protections.h"
 
 /* The host's merged-/usr links, shown as the host has them. */
 static const char * const usr_links[] = {
@@ -24,11 +26,18 @@ typedef struct
   char          *source;   /* BIND_*: the host path; SYMLINK: the target */
   char          *dest;
   guint          mode;     /* TMPFS: 0 or the permissions */
+  int            fd;       /* BIND_*: the source opened (O_PATH), or -1 for by path */
+  /* Entries of the project's protection: the project folder (the same inside) and
+   * the path below it, which the inits open again without following links. */
+  char          *project;
+  char          *relative;
+  gboolean       is_dir;
 } Entry;
 
 struct _CsbLayout
 {
   GPtrArray *entries;      /* element-type Entry */
+  GPtrArray *protections;  /* element-type utf8: names of csb-protections.c */
 };
 
 static void
@@ -38,6 +47,10 @@ entry_free (gpointer data)
 
   g_free (entry->source);
   g_free (entry->dest);
+  if (entry->fd >= 0)
+    close (entry->fd);
+  g_free (entry->project);
+  g_free (entry->relative);
   g_free (entry);
 }
 
@@ -47,6 +60,7 @@ csb_layout_new (void)
   CsbLayout *self = g_new0 (CsbLayout, 1);
 
   self->entries = g_ptr_array_new_with_free_func (entry_free);
+  self->protections = g_ptr_array_new_with_free_func (g_free);
   return self;
 }
 
@@ -56,10 +70,11 @@ csb_layout_free (CsbLayout *self)
   if (self == NULL)
     return;
   g_ptr_array_unref (self->entries);
+  g_ptr_array_unref (self->protections);
   g_free (self);
 }
 
-static void
+static Entry *
 add_entry (CsbLayout     *self,
            CsbLayoutKind  kind,
            const char    *source,
@@ -73,7 +88,22 @@ add_entry (CsbLayout     *self,
   entry->source = g_strdup (source);
   entry->dest = g_strdup (dest);
   entry->mode = mode;
+  entry->fd = -1;
   g_ptr_array_add (self->entries, entry);
+  return entry;
+}
+
+/* @name (in the table of csb-protections.c) among the layout's protections. */
+static void
+give_protection (CsbLayout  *self,
+                 const char *name)
+{
+  g_assert (csb_protection_get_description (name) != NULL);
+
+  for (guint i = 0; i < self->protections->len; i++)
+    if (g_str_equal (g_ptr_array_index (self->protections, i), name))
+      return;
+  g_ptr_array_add (self->protections, g_strdup (name));
 }
 
 void
@@ -264,6 +294,7 @@ csb_layout_expose_host_programs (CsbLayout *self)
 
       csb_layout_expose_host_path (self, path);
     }
+  give_protection (self, "usr-ro");
 }
 
 void
@@ -274,6 +305,7 @@ csb_layout_private_home (CsbLayout  *self,
   g_return_if_fail (self != NULL && home != NULL && g_path_is_absolute (home));
 
   csb_layout_tmpfs (self, home, 0700);
+  give_protection (self, "private-home");
   for (guint i = 0; csb_home_ro_files[i] != NULL; i++)
     {
       g_autofree char *path = g_build_filename (home, csb_home_ro_files[i], NULL);
@@ -284,6 +316,72 @@ csb_layout_private_home (CsbLayout  *self,
       if ((resolved = realpath (path, NULL)) != NULL)
         csb_layout_bind (self, resolved, path, TRUE);
     }
+}
+
+void
+csb_layout_protect_project (CsbLayout  *self,
+                            const char *project_dir,
+                            GPtrArray  *entries)
+{
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (project_dir != NULL && g_path_is_absolute (project_dir));
+
+  for (guint i = 0; entries != NULL && i < entries->len; i++)
+    {
+      CsbGuardEntry *guard = g_ptr_array_index (entries, i);
+      g_autofree char *dest = g_build_filename (project_dir, guard->path, NULL);
+      gboolean claude = g_str_has_prefix (guard->path, ".claude/") ||
+                        strstr (guard->path, "/.claude/") != NULL ||
+                        g_str_equal (guard->path, ".claude");
+      Entry *entry;
+
+      switch (guard->kind)
+        {
+        case CSB_GUARD_SELF:
+        case CSB_GUARD_RW:
+        case CSB_GUARD_RO:
+          /* Never by path: a protected name the guard could not open safely is
+           * a plant, not an entry. */
+          if (guard->fd < 0)
+            continue;
+          entry = add_entry (self, guard->kind == CSB_GUARD_RO ? CSB_LAYOUT_BIND_RO
+                                                               : CSB_LAYOUT_BIND_RW,
+                             dest, dest, 0);
+          entry->fd = g_steal_fd (&guard->fd);
+          if (guard->kind == CSB_GUARD_RO)
+            give_protection (self, claude ? "project-claude-settings-ro" : "git-config-ro");
+          break;
+        case CSB_GUARD_TMPFS:
+          /* A settings file created inside lands in the tmpfs and never reaches
+           * the claude that runs outside; .claude also cannot be renamed away. */
+          entry = add_entry (self, CSB_LAYOUT_TMPFS, NULL, dest, 0);
+          /* The inits open the folder again; bwrap needs none. */
+          if (guard->fd >= 0)
+            close (g_steal_fd (&guard->fd));
+          give_protection (self, "project-claude-settings-ro");
+          break;
+        case CSB_GUARD_SYMLINK:
+          if (guard->target == NULL)
+            continue;
+          entry = add_entry (self, CSB_LAYOUT_SYMLINK, guard->target, dest, 0);
+          break;
+        default:
+          g_assert_not_reached ();
+        }
+      entry->project = g_strdup (project_dir);
+      entry->relative = g_strdup (guard->path);
+      entry->is_dir = guard->is_dir;
+    }
+}
+
+void
+csb_layout_add_protections (CsbLayout *self,
+                            GPtrArray *protections)
+{
+  g_return_if_fail (self != NULL && protections != NULL);
+
+  for (guint i = 0; i < self->protections->len; i++)
+    csb_protections_add (protections, g_ptr_array_index (self->protections, i));
 }
 
 void
@@ -299,10 +397,20 @@ csb_layout_append_bwrap_args (CsbLayout *self,
       switch (entry->kind)
         {
         case CSB_LAYOUT_BIND_RO:
-          csb_argv_add_args (args, "--ro-bind", entry->source, entry->dest, NULL);
-          break;
         case CSB_LAYOUT_BIND_RW:
-          csb_argv_add_args (args, "--bind", entry->source, entry->dest, NULL);
+          {
+            gboolean ro = entry->kind == CSB_LAYOUT_BIND_RO;
+
+            if (entry->fd >= 0)
+              {
+                csb_argv_add (args, ro ? "--ro-bind-fd" : "--bind-fd");
+                csb_argv_addf (args, "%d", csb_argv_take_fd (args, g_steal_fd (&entry->fd)));
+                csb_argv_add (args, entry->dest);
+              }
+            else
+              csb_argv_add_args (args, ro ? "--ro-bind" : "--bind", entry->source, entry->dest,
+                                 NULL);
+          }
           break;
         case CSB_LAYOUT_TMPFS:
           if (entry->mode != 0)
@@ -318,6 +426,63 @@ csb_layout_append_bwrap_args (CsbLayout *self,
         case CSB_LAYOUT_SYMLINK:
           csb_argv_add_args (args, "--symlink", entry->source, entry->dest, NULL);
           break;
+        default:
+          g_assert_not_reached ();
+        }
+    }
+}
+
+static void
+plan_add (GByteArray *plan,
+          const char *word,
+          ...) G_GNUC_NULL_TERMINATED;
+
+static void
+plan_add (GByteArray *plan,
+          const char *word,
+          ...)
+{
+  va_list args;
+
+  va_start (args, word);
+  for (const char *w = word; w != NULL; w = va_arg (args, const char *))
+    g_byte_array_append (plan, (const guint8 *) w, strlen (w) + 1);
+  va_end (args);
+}
+
+void
+csb_layout_append_init_plan (CsbLayout  *self,
+                             GByteArray *plan,
+                             guint32     uid,
+                             guint32     gid)
+{
+  g_autofree char *uid_text = g_strdup_printf ("%u", uid);
+  g_autofree char *gid_text = g_strdup_printf ("%u", gid);
+
+  g_return_if_fail (self != NULL && plan != NULL);
+
+  for (guint i = 0; i < self->entries->len; i++)
+    {
+      Entry *entry = g_ptr_array_index (self->entries, i);
+
+      if (entry->relative == NULL)
+        continue;
+      switch (entry->kind)
+        {
+        case CSB_LAYOUT_BIND_RO:
+        case CSB_LAYOUT_BIND_RW:
+          plan_add (plan, "protect", entry->project, entry->relative,
+                    entry->kind == CSB_LAYOUT_BIND_RO ? "ro" : "rw", entry->is_dir ? "d" : "f",
+                    NULL);
+          break;
+        case CSB_LAYOUT_TMPFS:
+          plan_add (plan, "protect-tmpfs", entry->project, entry->relative, uid_text, gid_text,
+                    NULL);
+          break;
+        case CSB_LAYOUT_SYMLINK:
+          plan_add (plan, "protect-link", entry->project, entry->relative, entry->source, NULL);
+          break;
+        case CSB_LAYOUT_DIR:
         default:
           g_assert_not_reached ();
         }

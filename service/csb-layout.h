@@ -1,8 +1,10 @@
 /* csb-layout.h — what a sandbox sees of the host's files, where, and how, as one
  * description built before any backend's arguments (in the manner of Flatpak's
- * FlatpakExports): binds (read-only or read-write), fresh tmpfs folders, folders
- * and symlinks, in mount order. A backend translates it (bwrap: arguments); the
- * description answers "what is at this path inside" for the tests.
+ * FlatpakExports): binds (read-only or read-write, from a path or a descriptor),
+ * fresh tmpfs folders, folders and symlinks, in mount order, and the names of the
+ * protections they give (csb-protections.c). A backend translates it (bwrap:
+ * arguments; the VM's and the container's inits: plan entries); the description
+ * answers "what is at this path inside" for the tests.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
@@ -10,6 +12,7 @@
 #include <glib.h>
 
 #include "csb-argv.h"
+#include "csb-project-guard.h"
 
 G_BEGIN_DECLS
 
@@ -51,6 +54,16 @@ void             csb_layout_dir                  (CsbLayout   *self,
 void             csb_layout_symlink              (CsbLayout   *self,
                                                   const char  *target,
                                                   const char  *dest);
+/* The project's protected entries (csb-project-guard.c, parents first) over the
+ * project folder @project_dir, the same path inside as outside: each bound from
+ * the descriptor the guard opened without following links (the layout takes the
+ * descriptors out of @entries), the project's own .claude a fresh tmpfs with its
+ * entries bound (or, for symlinks, made) again, so that a settings file created
+ * inside never reaches the folder. Adds "git-config-ro" and
+ * "project-claude-settings-ro" to the layout's protections, as they apply. */
+void             csb_layout_protect_project      (CsbLayout   *self,
+                                                  const char  *project_dir,
+                                                  GPtrArray   *entries);
 /* The host's @path at the same path, read-only: a symlink whose target is visible
  * already stays a symlink; another one is bound from where it resolves (so
  * /etc/resolv.conf → /run/… works with a private /run); nothing for a missing or
@@ -75,8 +88,23 @@ CsbLayoutAccess  csb_layout_get_access           (CsbLayout   *self,
                                                   const char  *path,
                                                   char       **out_source);
 
-/* The layout as bwrap arguments, in order. */
+/* The names of the protections the layout's entries give, once each, in the
+ * order they were first given, added to @protections (csb_protections_add). */
+void             csb_layout_add_protections      (CsbLayout   *self,
+                                                  GPtrArray   *protections);
+
+/* The layout as bwrap arguments, in order; descriptors go to @args. */
 void             csb_layout_append_bwrap_args    (CsbLayout   *self,
                                                   CsbArgv     *args);
+/* The project's protected entries as plan entries (NUL-terminated words) for the
+ * inits of the VM and the container, which open each again from the project folder
+ * without following links (csb-init-protect.c): "protect PROJECT PATH ro|rw d|f",
+ * "protect-tmpfs PROJECT PATH UID GID", "protect-link PROJECT PATH TARGET". @uid and
+ * @gid: the user inside, owner of the tmpfs folders. Entries that are not the
+ * project's are the backends' own still (their shares and binds). */
+void             csb_layout_append_init_plan     (CsbLayout   *self,
+                                                  GByteArray  *plan,
+                                                  guint32      uid,
+                                                  guint32      gid);
 
 G_END_DECLS

@@ -50,6 +50,7 @@
 #include "csb-claude-home.h"
 #include "csb-console-log.h"
 #include "csb-error.h"
+#include "csb-layout.h"
 #include "csb-project-guard.h"
 #include "csb-protections.h"
 #include "csb-guest-stage.h"
@@ -743,36 +744,22 @@ add_share (Setup      *setup,
 }
 
 /* Git hooks and config, and the projects' Claude Code settings, read-only; the
- * folders above them bound onto themselves. The guard (csb-project-guard.c) chose
- * the entries on the host; the init opens each again from the project folder
- * without following any symlink and binds it from that descriptor
- * (csb-init-protect.c): never a path the sandbox could have pointed elsewhere. */
+ * folders above them bound onto themselves; the project's .claude a fresh tmpfs
+ * with its entries bound again — the layout (csb-layout.c) decides, the same as for
+ * bwrap. The guard (csb-project-guard.c) chose the entries on the host; the init
+ * opens each again from the project folder without following any symlink and
+ * binds it from that descriptor (csb-init-protect.c): never a path the sandbox
+ * could have pointed elsewhere. */
 static void
-protect_project_config (Setup *setup)
+protect_project_config (Setup   *setup,
+                        guint32  uid,
+                        guint32  gid)
 {
-  CsbSandboxSpec *spec = setup->spec;
-  gboolean git = FALSE, claude = FALSE;
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-  for (guint i = 0; spec->guard_entries != NULL && i < spec->guard_entries->len; i++)
-    {
-      CsbGuardEntry *entry = g_ptr_array_index (spec->guard_entries, i);
-      gboolean readonly = entry->kind == CSB_GUARD_RO;
-
-      /* The project's .claude (a tmpfs for bwrap) is only bound onto itself here;
-       * the entries of it that bwrap binds back are visible anyway. */
-      if (entry->fd < 0 || entry->kind == CSB_GUARD_RW || entry->kind == CSB_GUARD_SYMLINK)
-        continue;
-      plan_add (&setup->plan, "protect", spec->project_dir, entry->path, readonly ? "ro" : "rw",
-                entry->is_dir ? "d" : "f", NULL);
-      if (readonly && strstr (entry->path, ".claude/") != NULL)
-        claude = TRUE;
-      else if (readonly)
-        git = TRUE;
-    }
-  if (git)
-    csb_protections_add (setup->protections, "git-config-ro");
-  if (claude)
-    csb_protections_add (setup->protections, "project-claude-config-ro");
+  csb_layout_protect_project (layout, setup->spec->project_dir, setup->spec->guard_entries);
+  csb_layout_append_init_plan (layout, setup->plan.data, uid, gid);
+  csb_layout_add_protections (layout, setup->protections);
 }
 
 static gboolean
@@ -976,7 +963,7 @@ build_guest (Setup      *setup,
   /* The project, read-write at its own path. */
   if (!add_share (setup, spec->project_dir, spec->project_dir, FALSE, error))
     return FALSE;
-  protect_project_config (setup);
+  protect_project_config (setup, getuid (), getgid ());
 
   /* The environment: an allowlist of the service's, then ours. */
   {

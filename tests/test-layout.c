@@ -5,15 +5,24 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
 
 #include "csb-guest-stage.h"
+#include "csb-init-protect.h"
 #include "csb-layout.h"
+#include "csb-project-guard.h"
+#include "csb-protections.h"
+#include "csb-test-utils.h"
 
 static void
 assert_access (CsbLayout       *layout,
@@ -318,6 +327,380 @@ test_private_home (void)
   g_rmdir (root);
 }
 
+/* ---- the project's protection -------------------------------------------------- */
+
+/* A project with what the guard protects: git's config, hooks and (made by the
+ * guard) commondir; the project's .claude with settings, other files, a folder and
+ * a link; a nested .claude; and a link planted where git's config of a nested
+ * repository goes. */
+static char *
+make_project (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("csb-layout-project-XXXXXX", NULL);
+  const char * const files[] = {
+    ".git/HEAD", ".git/config", ".git/hooks/pre-commit", ".claude/settings.json",
+    ".claude/settings.local.json", ".claude/notes.md", ".claude/agents/a.md",
+    "sub/.claude/settings.json", "sub/.claude/other.md", "inner/.git/HEAD", "src/main.c", NULL
+  };
+
+  g_assert_nonnull (dir);
+  for (guint i = 0; files[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename (dir, files[i], NULL);
+
+      csb_test_write_file (path, files[i], 0644);
+    }
+  {
+    g_autofree char *link = g_build_filename (dir, ".claude", "to-agents", NULL);
+    g_autofree char *planted = g_build_filename (dir, "inner", ".git", "config", NULL);
+
+    g_assert_cmpint (symlink ("agents", link), ==, 0);
+    g_assert_cmpint (symlink ("/etc/shadow", planted), ==, 0);
+  }
+  return g_steal_pointer (&dir);
+}
+
+static CsbLayout *
+protect_project (const char *project,
+                 GPtrArray **out_plants)
+{
+  g_autoptr(GPtrArray) plants = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_plant_free);
+  g_autoptr(GPtrArray) entries = NULL;
+  CsbLayout *layout = csb_layout_new ();
+  int fd = open (project, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+  g_assert_cmpint (fd, >=, 0);
+  entries = csb_project_guard_collect (fd, plants);
+  close (fd);
+  csb_layout_protect_project (layout, project, entries);
+  /* The layout took the descriptors: nothing of them is left to leak or reuse. */
+  for (guint i = 0; i < entries->len; i++)
+    g_assert_cmpint (((CsbGuardEntry *) g_ptr_array_index (entries, i))->fd, ==, -1);
+  if (out_plants != NULL)
+    *out_plants = g_steal_pointer (&plants);
+  return layout;
+}
+
+/* What is at each path inside: settings and git's files the host's, read-only;
+ * new files in .claude the sandbox's own; everything else of .claude the host's,
+ * writable; the planted link not bound. */
+static void
+test_project_access (void)
+{
+  g_autofree char *project = make_project ();
+  g_autoptr(GPtrArray) plants = NULL;
+  g_autoptr(CsbLayout) layout = protect_project (project, &plants);
+  g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
+  const struct
+  {
+    const char      *path;
+    CsbLayoutAccess  access;
+    const char      *source;   /* relative to the project; NULL: none */
+  } expected[] = {
+    { ".git/config", CSB_LAYOUT_HOST_RO, ".git/config" },
+    { ".git/commondir", CSB_LAYOUT_HOST_RO, ".git/commondir" },
+    { ".git/hooks", CSB_LAYOUT_HOST_RO, ".git/hooks" },
+    { ".git/hooks/post-checkout", CSB_LAYOUT_HOST_RO, ".git/hooks/post-checkout" },
+    { ".git/HEAD", CSB_LAYOUT_HOST_RW, ".git/HEAD" },
+    { ".git", CSB_LAYOUT_HOST_RW, ".git" },
+    { ".claude", CSB_LAYOUT_PRIVATE, NULL },
+    { ".claude/settings.json", CSB_LAYOUT_HOST_RO, ".claude/settings.json" },
+    { ".claude/settings.local.json", CSB_LAYOUT_HOST_RO, ".claude/settings.local.json" },
+    { ".claude/hooks", CSB_LAYOUT_PRIVATE, NULL },
+    { ".claude/new-settings.json", CSB_LAYOUT_PRIVATE, NULL },
+    { ".claude/notes.md", CSB_LAYOUT_HOST_RW, ".claude/notes.md" },
+    { ".claude/agents/a.md", CSB_LAYOUT_HOST_RW, ".claude/agents/a.md" },
+    { ".claude/to-agents/a.md", CSB_LAYOUT_HOST_RW, ".claude/agents/a.md" },
+    { "sub/.claude/settings.json", CSB_LAYOUT_HOST_RO, "sub/.claude/settings.json" },
+    { "sub/.claude/settings.local.json", CSB_LAYOUT_HOST_RW, "sub/.claude/settings.local.json" },
+    { "sub/.claude/other.md", CSB_LAYOUT_HOST_RW, "sub/.claude/other.md" },
+    { "inner/.git/config", CSB_LAYOUT_HOST_RW, "inner/.git/config" },
+    /* The project itself is the backends' (bound from its own descriptor). */
+    { "src/main.c", CSB_LAYOUT_HIDDEN, NULL },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      g_autofree char *path = g_build_filename (project, expected[i].path, NULL);
+      g_autofree char *source = expected[i].source != NULL
+        ? g_build_filename (project, expected[i].source, NULL) : NULL;
+
+      assert_access (layout, path, expected[i].access, source);
+    }
+  {
+    gboolean planted = FALSE;
+
+    for (guint i = 0; i < plants->len; i++)
+      planted |= g_str_equal (((CsbPlant *) g_ptr_array_index (plants, i))->path,
+                              "inner/.git/config");
+    g_assert_true (planted);
+  }
+
+  csb_layout_add_protections (layout, protections);
+  g_ptr_array_add (protections, NULL);
+  {
+    const char * const names[] = { "project-claude-settings-ro", "git-config-ro", NULL };
+
+    g_assert_cmpstrv ((const char * const *) protections->pdata, names);
+  }
+  csb_test_rm_rf (project);
+}
+
+/* The plan's words, one entry a line ("protect P .git/config ro f"), the project's
+ * path shown as P. */
+static char *
+plan_string (CsbLayout  *layout,
+             const char *project)
+{
+  g_autoptr(GByteArray) plan = g_byte_array_new ();
+  g_autoptr(GString) text = g_string_new (NULL);
+  const struct { const char *word; guint n; } arity[] = {
+    { "protect", 4 }, { "protect-tmpfs", 4 }, { "protect-link", 3 },
+  };
+  gsize pos = 0;
+
+  csb_layout_append_init_plan (layout, plan, 1234, 5678);
+  while (pos < plan->len)
+    {
+      const char *word = (const char *) plan->data + pos;
+      guint n = 0;
+
+      for (gsize i = 0; i < G_N_ELEMENTS (arity); i++)
+        if (g_str_equal (word, arity[i].word))
+          n = arity[i].n;
+      g_assert_cmpuint (n, >, 0);
+      g_string_append (text, word);
+      pos += strlen (word) + 1;
+      for (guint i = 0; i < n; i++)
+        {
+          word = (const char *) plan->data + pos;
+          g_assert_cmpuint (pos, <, plan->len);
+          g_string_append_printf (text, " %s", g_str_equal (word, project) ? "P" : word);
+          pos += strlen (word) + 1;
+        }
+      g_string_append_c (text, '\n');
+    }
+  return g_string_free (g_steal_pointer (&text), FALSE);
+}
+
+/* The two translators of one layout: bwrap's arguments and the inits' plan hold
+ * the same mounts, in the same order, from descriptors (bwrap) or opened again
+ * below the project (the inits). */
+static void
+test_project_translators (void)
+{
+  g_autofree char *project = make_project ();
+  g_autoptr(CsbLayout) layout = protect_project (project, NULL);
+  g_autofree char *plan = plan_string (layout, project);
+  g_autoptr(CsbArgv) args = csb_argv_new ();
+  g_auto(GStrv) lines = NULL;
+  guint line = 0;
+
+  g_test_message ("plan:\n%s", plan);
+  g_assert_nonnull (strstr (plan, "protect-tmpfs P .claude 1234 5678\n"
+                                  "protect P .claude/agents rw d\n"));
+  g_assert_nonnull (strstr (plan, "protect P .claude/settings.json ro f\n"));
+  g_assert_nonnull (strstr (plan, "protect-link P .claude/to-agents agents\n"));
+  g_assert_nonnull (strstr (plan, "protect P .git rw d\n"));
+  g_assert_nonnull (strstr (plan, "protect P .git/commondir ro f\n"));
+  g_assert_nonnull (strstr (plan, "protect P .git/config ro f\n"));
+  g_assert_nonnull (strstr (plan, "protect P .git/hooks ro d\n"));
+  g_assert_nonnull (strstr (plan, "protect P sub/.claude/settings.json ro f\n"));
+  g_assert_null (strstr (plan, "inner/.git/config"));
+
+  csb_layout_append_bwrap_args (layout, args);
+  lines = g_strsplit (plan, "\n", -1);
+  for (guint i = 0; i < csb_argv_get_len (args); line++)
+    {
+      const char *option = csb_argv_get (args, i);
+      g_auto(GStrv) words = NULL;
+      g_autofree char *dest = NULL;
+      const char *expected = NULL;
+      guint n = 3;
+
+      g_assert_nonnull (lines[line]);
+      words = g_strsplit (lines[line], " ", -1);
+      dest = g_build_filename (project, words[2], NULL);
+      if (g_str_equal (words[0], "protect"))
+        expected = g_str_equal (words[3], "ro") ? "--ro-bind-fd" : "--bind-fd";
+      else if (g_str_equal (words[0], "protect-tmpfs"))
+        expected = "--tmpfs", n = 2;
+      else if (g_str_equal (words[0], "protect-link"))
+        expected = "--symlink";
+      g_assert_cmpstr (option, ==, expected);
+      if (g_str_equal (option, "--symlink"))
+        g_assert_cmpstr (csb_argv_get (args, i + 1), ==, words[3]);
+      g_assert_cmpstr (csb_argv_get (args, i + n - 1), ==, dest);
+      i += n;
+    }
+  g_assert_cmpstr (lines[line], ==, "");
+  csb_test_rm_rf (project);
+}
+
+/* A project without any of it: nothing protected, no protection claimed; the
+ * project's .claude (not there yet) still a tmpfs, which the inits make. */
+static void
+test_project_bare (void)
+{
+  g_autofree char *project = g_dir_make_tmp ("csb-layout-bare-XXXXXX", NULL);
+  g_autoptr(CsbLayout) layout = protect_project (project, NULL);
+  g_autofree char *plan = plan_string (layout, project);
+  g_autofree char *claude = g_build_filename (project, ".claude", "settings.json", NULL);
+  g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
+
+  g_assert_cmpstr (plan, ==, "protect-tmpfs P .claude 1234 5678\n");
+  assert_access (layout, claude, CSB_LAYOUT_PRIVATE, NULL);
+  csb_layout_add_protections (layout, protections);
+  g_assert_cmpuint (protections->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (protections, 0), ==, "project-claude-settings-ro");
+  csb_test_rm_rf (project);
+}
+
+/* ---- the inits' side, in a mount namespace of the test's own ------------------- */
+
+static gboolean
+write_proc (const char *file,
+            const char *text)
+{
+  int fd = open (file, O_WRONLY | O_CLOEXEC);
+  gboolean ok = fd >= 0 && write (fd, text, strlen (text)) == (ssize_t) strlen (text);
+
+  if (fd >= 0)
+    close (fd);
+  return ok;
+}
+
+/* Writes @path in place (as a program inside would; g_file_set_contents() renames
+ * over it, which a mount point refuses). */
+static gboolean
+write_in_place (const char *path,
+                const char *text)
+{
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  gboolean ok = fd >= 0 && write (fd, text, strlen (text)) == (ssize_t) strlen (text);
+
+  if (fd >= 0)
+    close (fd);
+  return ok;
+}
+
+/* In a child: a mount namespace (with a user namespace when not root), then the
+ * plan's protect entries applied by csb-init-protect.c, then the writes a sandbox
+ * would try. Exit status: 0 when all held, 77 when no namespace could be made,
+ * else the number of the check that failed. */
+static int
+apply_and_attack (const char *project,
+                  const char *plan)
+{
+  g_auto(GStrv) lines = g_strsplit (plan, "\n", -1);
+  uid_t uid = getuid ();
+  gid_t gid = getgid ();
+  g_autofree char *map_uid = g_strdup_printf ("%u %u 1\n", uid, uid);
+  g_autofree char *map_gid = g_strdup_printf ("%u %u 1\n", gid, gid);
+  int check = 0;
+
+  if (uid != 0)
+    {
+      if (unshare (CLONE_NEWUSER | CLONE_NEWNS) != 0)
+        return 77;
+      if (!write_proc ("/proc/self/setgroups", "deny") ||
+          !write_proc ("/proc/self/uid_map", map_uid) || !write_proc ("/proc/self/gid_map", map_gid))
+        return 77;
+    }
+  else if (unshare (CLONE_NEWNS) != 0)
+    return 77;
+  if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+    return 77;
+
+  for (guint i = 0; lines[i] != NULL && *lines[i] != '\0'; i++)
+    {
+      g_auto(GStrv) w = g_strsplit (lines[i], " ", -1);
+      int ret = -1;
+
+      if (g_str_equal (w[0], "protect"))
+        ret = csb_init_protect (project, w[2], g_str_equal (w[3], "ro"), g_str_equal (w[4], "d"));
+      else if (g_str_equal (w[0], "protect-tmpfs"))
+        ret = csb_init_protect_tmpfs (project, w[2], uid, gid);
+      else if (g_str_equal (w[0], "protect-link"))
+        ret = csb_init_protect_link (project, w[2], w[3]);
+      if (ret != 0)
+        {
+          g_printerr ("%s: %s\n", lines[i], g_strerror (errno));
+          return 100 + i;
+        }
+    }
+
+#define CHECK(cond) G_STMT_START { check++; if (!(cond)) { g_printerr ("check %d: %s\n", check, #cond); return check; } } G_STMT_END
+  {
+    g_autofree char *settings = g_build_filename (project, ".claude", "settings.json", NULL);
+    g_autofree char *new_settings = g_build_filename (project, ".claude", "settings.x.json", NULL);
+    g_autofree char *notes = g_build_filename (project, ".claude", "notes.md", NULL);
+    g_autofree char *agent = g_build_filename (project, ".claude", "to-agents", "b.md", NULL);
+    g_autofree char *config = g_build_filename (project, ".git", "config", NULL);
+    g_autofree char *commondir = g_build_filename (project, ".git", "commondir", NULL);
+    g_autofree char *hook = g_build_filename (project, ".git", "hooks", "post-checkout", NULL);
+    g_autofree char *nested = g_build_filename (project, "sub", ".claude", "settings.json", NULL);
+    g_autofree char *claude = g_build_filename (project, ".claude", NULL);
+    g_autofree char *moved = g_build_filename (project, "moved", NULL);
+    g_autofree char *git = g_build_filename (project, ".git", NULL);
+
+    CHECK (!write_in_place (settings, "x"));
+    CHECK (!write_in_place (config, "x"));
+    CHECK (!write_in_place (commondir, "x"));
+    CHECK (!write_in_place (hook, "x"));
+    CHECK (!write_in_place (nested, "x"));
+    CHECK (open (settings, O_WRONLY) < 0 && errno == EROFS);
+    CHECK (write_in_place (new_settings, "planted"));
+    CHECK (write_in_place (notes, "kept"));
+    CHECK (write_in_place (agent, "kept"));
+    CHECK (rename (claude, moved) != 0 && errno == EBUSY);
+    CHECK (rename (git, moved) != 0 && errno == EBUSY);
+  }
+#undef CHECK
+  return 0;
+}
+
+static void
+test_project_init_applies (void)
+{
+  g_autofree char *project = make_project ();
+  g_autoptr(CsbLayout) layout = protect_project (project, NULL);
+  g_autofree char *plan = plan_string (layout, project);
+  g_autofree char *new_settings = g_build_filename (project, ".claude", "settings.x.json", NULL);
+  g_autofree char *notes = g_build_filename (project, ".claude", "notes.md", NULL);
+  g_autofree char *agent = g_build_filename (project, ".claude", "agents", "b.md", NULL);
+  g_autofree char *settings = g_build_filename (project, ".claude", "settings.json", NULL);
+  g_autofree char *contents = NULL;
+  int status;
+  pid_t pid;
+
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    _exit (apply_and_attack (project, plan));
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status));
+  if (WEXITSTATUS (status) == 77)
+    {
+      g_test_skip ("no mount namespace can be made here (unprivileged user namespaces off?)");
+      csb_test_rm_rf (project);
+      return;
+    }
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  /* On the host: the settings as they were, the new one never reached the folder,
+   * the writes to the rest of .claude did. */
+  g_assert_false (g_file_test (new_settings, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_get_contents (settings, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, ".claude/settings.json");
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (notes, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "kept");
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (agent, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "kept");
+  csb_test_rm_rf (project);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -328,5 +711,9 @@ main (int   argc,
   g_test_add_func ("/layout/host-system", test_host_system);
   g_test_add_func ("/layout/host-system-unchanged", test_host_system_unchanged);
   g_test_add_func ("/layout/private-home", test_private_home);
+  g_test_add_func ("/layout/project/access", test_project_access);
+  g_test_add_func ("/layout/project/translators", test_project_translators);
+  g_test_add_func ("/layout/project/bare", test_project_bare);
+  g_test_add_func ("/layout/project/init-applies", test_project_init_applies);
   return g_test_run ();
 }

@@ -474,6 +474,26 @@ run_plan (Plan    *plan,
             }
           i += 5;
         }
+      else if (strcmp (key, "protect-tmpfs") == 0)
+        {
+          /* project, its folder, uid, gid: see csb-init-protect.c */
+          NEED (4);
+          if (csb_init_protect_tmpfs (in_root (w[i + 1]), w[i + 2], strtoul (w[i + 3], NULL, 10),
+                                      strtoul (w[i + 4], NULL, 10)) != 0)
+            {
+              fail ("cannot cover %s/%s with a tmpfs: %s", w[i + 1], w[i + 2], strerror (errno));
+              return -1;
+            }
+          i += 5;
+        }
+      else if (strcmp (key, "protect-link") == 0)
+        {
+          /* project, path below it, target: a link of a folder covered by a tmpfs */
+          NEED (3);
+          if (csb_init_protect_link (in_root (w[i + 1]), w[i + 2], w[i + 3]) != 0)
+            say ("cannot make the link %s/%s again: %s", w[i + 1], w[i + 2], strerror (errno));
+          i += 4;
+        }
       else if (strcmp (key, "symlink") == 0)
         {
           char parent[4096];

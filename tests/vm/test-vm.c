@@ -665,10 +665,13 @@ test_boot_real (void)
   csb_test_bus_teardown (&bus);
 }
 
-/* The project's git config and nested Claude settings are read-only in the guest
- * (bound there by the guest's init, from descriptors opened without following
- * links); a link planted where settings go is neither bound nor followed, and is
- * reported in Plants. */
+/* The project's protection as bwrap applies it (one layout: csb-layout.c), in the
+ * guest: git's config and commondir and the settings read-only, the project's
+ * .claude a tmpfs with its entries bound back (a settings file made inside never
+ * reaches the folder, the other files stay writable), nested settings read-only;
+ * a link planted where settings go is neither bound nor followed, and is reported
+ * in Plants. The guest's init binds each from a descriptor opened without
+ * following links. */
 static void
 test_boot_project_protected (void)
 {
@@ -681,11 +684,20 @@ test_boot_project_protected (void)
   g_autofree char *config = NULL;
   g_autofree char *nested = NULL;
   g_autofree char *planted = NULL;
+  g_autofree char *settings = NULL;
+  g_autofree char *notes = NULL;
+  g_autofree char *made = NULL;
   g_autofree char *shown = NULL;
   g_autofree char *contents = NULL;
+  const char * const *protections;
   const char * const command[] = {
     "/bin/sh", "-c",
     "exec 2>/dev/null; echo x > .git/config && echo GITCONFIG-WRITABLE; "
+    "echo x > .git/commondir && echo COMMONDIR-WRITABLE; "
+    "echo x > .claude/settings.json && echo SETTINGS-WRITABLE; "
+    "echo '{\"hooks\": {}}' > .claude/settings.local.json && echo settings-made; "
+    "echo n > .claude/notes.md && echo notes-writable; "
+    "mv .claude claude.moved && echo CLAUDE-MOVED; "
     "echo x > n/.claude/settings.json && echo NESTED-WRITABLE; "
     "echo y > n/plain && echo plain-writable; cat sub/.claude/settings.json; true", NULL
   };
@@ -698,9 +710,14 @@ test_boot_project_protected (void)
   config = g_build_filename (project, ".git", "config", NULL);
   nested = g_build_filename (project, "n", ".claude", "settings.json", NULL);
   planted = g_build_filename (project, "sub", ".claude", "settings.json", NULL);
+  settings = g_build_filename (project, ".claude", "settings.json", NULL);
+  notes = g_build_filename (project, ".claude", "notes.md", NULL);
+  made = g_build_filename (project, ".claude", "settings.local.json", NULL);
   csb_test_write_file (key, "HOST-PRIVATE-KEY\n", 0600);
   csb_test_write_file (config, "[core]\n", 0644);
   csb_test_write_file (nested, "{}\n", 0644);
+  csb_test_write_file (settings, "{}\n", 0644);
+  csb_test_write_file (notes, "notes\n", 0644);
   csb_test_write_file (planted, "", 0644);
   g_assert_cmpint (unlink (planted), ==, 0);
   g_assert_cmpint (symlink (key, planted), ==, 0);
@@ -711,11 +728,27 @@ test_boot_project_protected (void)
   g_assert_true (csb_test_run_wait (run, BOOT_TIMEOUT_MS));
   g_test_message ("output: %s", run->out->str);
   g_assert_null (strstr (run->out->str, "GITCONFIG-WRITABLE"));
+  g_assert_null (strstr (run->out->str, "COMMONDIR-WRITABLE"));
+  g_assert_null (strstr (run->out->str, "SETTINGS-WRITABLE"));
+  g_assert_null (strstr (run->out->str, "CLAUDE-MOVED"));
   g_assert_null (strstr (run->out->str, "NESTED-WRITABLE"));
   g_assert_null (strstr (run->out->str, "HOST-PRIVATE-KEY"));
+  g_assert_nonnull (strstr (run->out->str, "settings-made"));
+  g_assert_nonnull (strstr (run->out->str, "notes-writable"));
   g_assert_nonnull (strstr (run->out->str, "plain-writable"));
   g_assert_true (g_file_get_contents (config, &contents, NULL, NULL));
   g_assert_cmpstr (contents, ==, "[core]\n");
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (settings, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "{}\n");
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (notes, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "n\n");
+  /* Made in the tmpfs: never in the folder. */
+  g_assert_false (g_file_test (made, G_FILE_TEST_EXISTS));
+  protections = csb_dbus_sandbox_get_protections (run->sandbox);
+  g_assert_true (g_strv_contains (protections, "git-config-ro"));
+  g_assert_true (g_strv_contains (protections, "project-claude-settings-ro"));
   shown = g_variant_print (csb_dbus_sandbox_get_plants (run->sandbox), FALSE);
   g_assert_nonnull (strstr (shown, "'sub/.claude/settings.json', \"a symlink where"));
   csb_test_bus_teardown (&bus);
