@@ -96,6 +96,16 @@ open_beneath (int         dirfd,
   return fd;
 }
 
+int
+csb_claude_home_open_beneath (int         dirfd,
+                              const char *name,
+                              int         flags)
+{
+  g_return_val_if_fail (name != NULL && strchr (name, '/') == NULL, -1);
+
+  return open_beneath (dirfd, name, flags & ~O_CREAT, 0);
+}
+
 static gboolean
 check_owned (int          fd,
              const char  *what,
