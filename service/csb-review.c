@@ -1400,17 +1400,79 @@ write_text (int         fd,
     }
 }
 
-/* A regular file of the side @dir (NULL: absent), or -1. */
+int
+csb_review_snapshot (int       fd,
+                     gsize     max,
+                     gboolean *too_large)
+{
+  g_autofree char *buf = g_malloc (COPY_BUF);
+  csb_autofd int copy = -1;
+  struct stat st;
+  gsize total = 0;
+
+  *too_large = FALSE;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    return -1;
+  if ((guint64) st.st_size > max)
+    {
+      *too_large = TRUE;
+      return -1;
+    }
+  if ((copy = memfd_create ("csb-diff-side", MFD_CLOEXEC)) < 0)
+    return -1;
+  for (;;)
+    {
+      /* One byte past the limit tells a file that grew from one that did not. */
+      ssize_t n = pread (fd, buf, MIN ((gsize) COPY_BUF, max + 1 - total), total);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return -1;
+      if (n == 0)
+        break;
+      total += n;
+      if (total > max)
+        {
+          *too_large = TRUE;
+          return -1;
+        }
+      for (ssize_t done = 0; done < n;)
+        {
+          ssize_t w = write (copy, buf + done, n - done);
+
+          if (w < 0 && errno == EINTR)
+            continue;
+          if (w <= 0)
+            return -1;
+          done += w;
+        }
+    }
+  lseek (copy, 0, SEEK_SET);
+  return g_steal_fd (&copy);
+}
+
+/* The regular file @name of the side @dir (-1: that side has none), its type from
+ * lstat in *@st. Returns a copy of at most MAX_DIFF_SIZE bytes that the sandbox cannot
+ * change while diff reads it, or -1: not a regular file (opened without following a
+ * link, its type checked again on the descriptor: a running sandbox may swap it for
+ * a FIFO or a link meanwhile), unreadable, or *@too_large. */
 static int
 open_side (int          dir,
            const char  *name,
            struct stat *st,
-           gboolean    *present)
+           gboolean    *present,
+           gboolean    *too_large)
 {
+  csb_autofd int fd = -1;
+
+  *too_large = FALSE;
   *present = dir >= 0 && fstatat (dir, name, st, AT_SYMLINK_NOFOLLOW) == 0;
   if (!*present || !S_ISREG (st->st_mode))
     return -1;
-  return csb_open_beneath (dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  if ((fd = csb_open_beneath (dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK)) < 0)
+    return -1;
+  return csb_review_snapshot (fd, MAX_DIFF_SIZE, too_large);
 }
 
 int
@@ -1431,9 +1493,10 @@ csb_review_diff (const char *state_dir,
   g_autofree char *name = NULL;
   g_autofree char *label_a = NULL;
   g_autofree char *label_b = NULL;
+  g_autofree char *shown = NULL;
   CsbChange *change = NULL;
   struct stat sa, sb;
-  gboolean has_a, has_b, whiteout;
+  gboolean has_a, has_b, whiteout, big_a, big_b;
 
   g_return_val_if_fail (path != NULL, -1);
 
@@ -1467,14 +1530,15 @@ csb_review_diff (const char *state_dir,
   name = g_path_get_basename (change->path);
   lower_dir = open_dir_beneath (project_fd, g_str_equal (parent, ".") ? "" : parent);
   upper_dir = open_dir_beneath (upper_fd, g_str_equal (parent, ".") ? "" : parent);
-  a = open_side (change->kind == CSB_CHANGE_ADDED ? -1 : lower_dir, name, &sa, &has_a);
-  b = open_side (upper_dir, name, &sb, &has_b);
+  a = open_side (change->kind == CSB_CHANGE_ADDED ? -1 : lower_dir, name, &sa, &has_a, &big_a);
+  b = open_side (upper_dir, name, &sb, &has_b, &big_b);
   whiteout = has_b && is_whiteout (upper_dir, name, &sb);
   if (change->kind == CSB_CHANGE_DELETED || whiteout)
     {
-      has_b = FALSE;
+      has_b = big_b = FALSE;
       close (g_steal_fd (&b));
     }
+  shown = g_strdup (path);
   label_a = g_strconcat ("a/", path, NULL);
   label_b = g_strconcat ("b/", path, NULL);
 
@@ -1484,17 +1548,18 @@ csb_review_diff (const char *state_dir,
       g_autofree char *link_a = has_a && S_ISLNK (sa.st_mode) ? read_link_at (lower_dir, name) : NULL;
       g_autofree char *link_b = has_b && S_ISLNK (sb.st_mode) ? read_link_at (upper_dir, name) : NULL;
 
-      text = g_strdup_printf ("%s: %s\n%s%s%s%s%s%s", path, change->summary,
+      text = g_strdup_printf ("%s: %s\n%s%s%s%s%s%s", shown, change->summary,
                               link_a ? "- symlink → " : "", link_a ? link_a : "",
                               link_a ? "\n" : "",
                               link_b ? "+ symlink → " : "", link_b ? link_b : "",
                               link_b ? "\n" : "");
       write_text (out, text);
     }
-  else if ((has_a && sa.st_size > MAX_DIFF_SIZE) || (has_b && sb.st_size > MAX_DIFF_SIZE))
+  else if (big_a || big_b)
     {
-      g_autofree char *text = g_strdup_printf ("%s: %s (too large for a diff here)\n", path,
-                                               change->summary);
+      g_autofree char *text = g_strdup_printf ("%s: %s (too large to diff: over %u MiB)\n",
+                                               shown, change->summary,
+                                               MAX_DIFF_SIZE / (1024 * 1024));
       write_text (out, text);
     }
   else if ((a >= 0 && looks_binary (a)) || (b >= 0 && looks_binary (b)))
@@ -1506,7 +1571,7 @@ csb_review_diff (const char *state_dir,
     }
   else if ((has_a && a < 0) || (has_b && b < 0))
     {
-      g_autofree char *text = g_strdup_printf ("%s: cannot be read\n", path);
+      g_autofree char *text = g_strdup_printf ("%s: cannot be read\n", shown);
       write_text (out, text);
     }
   else
@@ -1539,7 +1604,7 @@ csb_review_diff (const char *state_dir,
         }
       if (lseek (out, 0, SEEK_END) == 0)
         {
-          g_autofree char *text = g_strdup_printf ("%s: %s (same content)\n", path,
+          g_autofree char *text = g_strdup_printf ("%s: %s (same content)\n", shown,
                                                    change->summary);
           write_text (out, text);
         }

@@ -531,6 +531,75 @@ test_not_utf8 (CsbSecFixture *fixture,
   g_assert_cmpuint (g_variant_n_children (left), ==, 0);
 }
 
+/* A file too large to diff, a link and a FIFO the sandbox left: each is said to be
+ * what it is, none is read through, none blocks the service. */
+static void
+test_diff_bounded (CsbSecFixture *fixture,
+                   gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "bounded");
+  g_autofree char *diff = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+
+  sandbox = run_review (fixture, project,
+                        "set -e; printf a > big; truncate -s 40M big; printf b >> big; "
+                        "ln -s /etc/passwd passwd; mkfifo fifo; echo small > small");
+  diff = get_diff (sandbox, "big");
+  g_test_message ("%s", diff);
+  g_assert_nonnull (strstr (diff, "too large to diff"));
+  g_clear_pointer (&diff, g_free);
+  diff = get_diff (sandbox, "passwd");
+  g_assert_nonnull (strstr (diff, "symlink → /etc/passwd"));
+  g_assert_null (strstr (diff, "root:"));
+  g_clear_pointer (&diff, g_free);
+  diff = get_diff (sandbox, "fifo");
+  g_assert_nonnull (strstr (diff, "fifo"));
+  g_clear_pointer (&diff, g_free);
+  diff = get_diff (sandbox, "small");
+  g_assert_nonnull (strstr (diff, "+small"));
+}
+
+/* The diff's reads are bounded by what they find, not by what fstat said before: a
+ * file that grows while it is read (here /proc/self/maps, which fstat calls an empty
+ * regular file) is too large past the limit, and a FIFO is never waited on. */
+static void
+test_snapshot_bounded (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("csb-snapshot-XXXXXX", NULL);
+  g_autofree char *file = g_build_filename (dir, "file", NULL);
+  g_autofree char *fifo = g_build_filename (dir, "fifo", NULL);
+  gboolean too_large;
+  char buf[16] = { 0 };
+  int fd, copy;
+
+  fd = open ("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (csb_review_snapshot (fd, 64, &too_large), ==, -1);
+  g_assert_true (too_large);
+  close (fd);
+
+  csb_test_write_file (file, "0123456789", 0644);
+  fd = open (file, O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (csb_review_snapshot (fd, 9, &too_large), ==, -1);
+  g_assert_true (too_large);
+  copy = csb_review_snapshot (fd, 10, &too_large);
+  g_assert_cmpint (copy, >=, 0);
+  g_assert_false (too_large);
+  g_assert_cmpint (read (copy, buf, sizeof buf), ==, 10);
+  g_assert_cmpstr (buf, ==, "0123456789");
+  close (copy);
+  close (fd);
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  fd = open (fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  g_assert_cmpint (csb_review_snapshot (fd, 64, &too_large), ==, -1);
+  g_assert_false (too_large);
+  close (fd);
+  unlink (fifo);
+  unlink (file);
+  rmdir (dir);
+}
+
 /* A sparse file (64 MiB of holes, a few bytes of data) is applied with its holes: a
  * sparse terabyte must not fill the user's disk. */
 static void
@@ -921,6 +990,9 @@ main (int    argc,
               teardown);
   g_test_add ("/security/review/sparse", CsbSecFixture, NULL, setup, test_sparse, teardown);
   g_test_add_func ("/security/review/protected-names", test_protected_names);
+  g_test_add_func ("/security/review/snapshot-bounded", test_snapshot_bounded);
+  g_test_add ("/security/review/diff-bounded", CsbSecFixture, NULL, setup, test_diff_bounded,
+              teardown);
   g_test_add ("/security/review/git-plants", CsbSecFixture, NULL, setup, test_git_plants,
               teardown);
   g_test_add ("/security/review/other-backends", CsbSecFixture, NULL, setup,
