@@ -36,6 +36,7 @@
 
 #include "csb-error.h"
 #include "csb-project-guard.h"
+#include "csb-quote.h"
 #include "csb-review.h"
 
 #define MAX_DEPTH   64
@@ -306,6 +307,16 @@ read_link_at (int         dir,
   return g_strdup (buf);
 }
 
+/* A link's target as the user may see it on one line (quoted if it needs it). */
+static char *
+shown_link_at (int         dir,
+               const char *name)
+{
+  g_autofree char *target = read_link_at (dir, name);
+
+  return target ? csb_quote_name ("", target) : g_strdup ("?");
+}
+
 /* Same bytes? Both regular files, read without following links. */
 static gboolean
 same_content (int         upper_dir,
@@ -471,9 +482,8 @@ walk_entry (Walk       *w,
     {
       if (S_ISLNK (ust.st_mode))
         {
-          g_autofree char *target = read_link_at (upper_dir, name);
-          add_change (w, path, CSB_CHANGE_ADDED, TRUE, "new symlink → %s",
-                      target ? target : "?");
+          g_autofree char *target = shown_link_at (upper_dir, name);
+          add_change (w, path, CSB_CHANGE_ADDED, TRUE, "new symlink → %s", target);
         }
       else
         add_change (w, path, CSB_CHANGE_ADDED, TRUE, "new file, %" G_GINT64_FORMAT " bytes",
@@ -492,8 +502,13 @@ walk_entry (Walk       *w,
       g_autofree char *before = read_link_at (lower_dir, name);
 
       if (g_strcmp0 (now, before) != 0)
-        add_change (w, path, CSB_CHANGE_MODIFIED, TRUE, "symlink → %s (was → %s)",
-                    now ? now : "?", before ? before : "?");
+        {
+          g_autofree char *shown_now = shown_link_at (upper_dir, name);
+          g_autofree char *shown_before = shown_link_at (lower_dir, name);
+
+          add_change (w, path, CSB_CHANGE_MODIFIED, TRUE, "symlink → %s (was → %s)",
+                      shown_now, shown_before);
+        }
       return;
     }
   {
@@ -1538,15 +1553,19 @@ csb_review_diff (const char *state_dir,
       has_b = big_b = FALSE;
       close (g_steal_fd (&b));
     }
-  shown = g_strdup (path);
-  label_a = g_strconcat ("a/", path, NULL);
-  label_b = g_strconcat ("b/", path, NULL);
+  /* Names and link targets are the sandbox's: quoted where a newline or another
+   * control character could forge a line of the header. */
+  shown = csb_quote_name ("", path);
+  label_a = csb_quote_name ("a/", path);
+  label_b = csb_quote_name ("b/", path);
 
   if ((has_a && !S_ISREG (sa.st_mode)) || (has_b && !S_ISREG (sb.st_mode)))
     {
       g_autofree char *text = NULL;
-      g_autofree char *link_a = has_a && S_ISLNK (sa.st_mode) ? read_link_at (lower_dir, name) : NULL;
-      g_autofree char *link_b = has_b && S_ISLNK (sb.st_mode) ? read_link_at (upper_dir, name) : NULL;
+      g_autofree char *link_a = has_a && S_ISLNK (sa.st_mode) ? shown_link_at (lower_dir, name)
+                                                              : NULL;
+      g_autofree char *link_b = has_b && S_ISLNK (sb.st_mode) ? shown_link_at (upper_dir, name)
+                                                              : NULL;
 
       text = g_strdup_printf ("%s: %s\n%s%s%s%s%s%s", shown, change->summary,
                               link_a ? "- symlink → " : "", link_a ? link_a : "",

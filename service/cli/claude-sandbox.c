@@ -32,6 +32,7 @@
 #include "csb-dbus.h"
 #include "csb-error.h"
 #include "csb-escape-filter.h"
+#include "csb-quote.h"
 
 #define BUS_NAME CSB_CLI_BUS_NAME
 #define MANAGER_PATH CSB_CLI_MANAGER_PATH
@@ -972,8 +973,9 @@ run_changes (GDBusConnection *bus,
   g_variant_iter_init (&iter, changes);
   while (g_variant_iter_next (&iter, "(&s&s&s)", &path, &kind, &summary))
     {
-      g_autofree char *safe_path = g_strescape (path, NULL);
-      g_autofree char *safe_summary = g_strescape (summary, "\u2192");
+      /* Names the sandbox chose: quoted as git quotes them, so none forges a line. */
+      g_autofree char *safe_path = csb_quote_name ("", path);
+      g_autofree char *safe_summary = csb_show_text (summary);
       gboolean is_protected = g_str_has_prefix (summary, "[protected] ");
 
       protected += is_protected;

@@ -515,7 +515,7 @@ test_not_utf8 (CsbSecFixture *fixture,
                         "ln -s \"$(printf 't\\377')\" link; echo plain > plain");
   changes = get_changes (sandbox);
   assert_change (changes, "bad\357\277\275", "added: a name that is not UTF-8");
-  assert_change (changes, "link", "added: new symlink → t\357\277\275");
+  assert_change (changes, "link", "added: new symlink → \"t\\377\"");
   diff = get_diff (sandbox, shown[0]);
   g_assert_nonnull (strstr (diff, "+hidden"));
 
@@ -529,6 +529,69 @@ test_not_utf8 (CsbSecFixture *fixture,
   g_assert_true (csb_dbus_sandbox_call_discard_changes_sync (sandbox, shown, NULL, NULL));
   left = get_changes (sandbox);
   g_assert_cmpuint (g_variant_n_children (left), ==, 0);
+}
+
+static char *run_cli (const char * const *args,
+                      int                 expected_status);
+
+/* Whether a line of @text starts with @start. */
+static gboolean
+has_line (const char *text,
+          const char *start)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], start))
+      return TRUE;
+  return FALSE;
+}
+
+/* Names and link targets with a newline in them cannot forge a line of a diff header
+ * or of the CLI's list: they are quoted as git quotes them. */
+static void
+test_hostile_names (CsbSecFixture *fixture,
+                    gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "names");
+  g_autofree char *diff = NULL;
+  g_autofree char *out = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  const char *forged = "x\n+++ evil";
+  const char *id;
+
+  sandbox = run_review (fixture, project,
+                        "set -e; n=$(printf 'x\\n+++ evil'); echo hidden > \"$n\"; "
+                        "ln -s \"$(printf 't\\n+++ b/x')\" link");
+  id = csb_dbus_sandbox_get_id (sandbox);
+  changes = get_changes (sandbox);
+  assert_change (changes, forged, "added: new file");
+  assert_change (changes, "link", "added: new symlink → \"t\\n+++ b/x\"");
+
+  diff = get_diff (sandbox, forged);
+  g_test_message ("%s", diff);
+  g_assert_nonnull (strstr (diff, "+++ \"b/x\\n+++ evil\"\n"));
+  g_assert_false (has_line (diff, "+++ evil"));
+  g_assert_nonnull (strstr (diff, "+hidden"));
+  g_clear_pointer (&diff, g_free);
+  diff = get_diff (sandbox, "link");
+  g_assert_false (has_line (diff, "+++ b/x"));
+  g_clear_pointer (&diff, g_free);
+
+  {
+    const char * const args[] = { "--changes", id, NULL };
+    out = run_cli (args, 0);
+    g_assert_nonnull (strstr (out, "A  \"x\\n+++ evil\"  (new file"));
+    g_assert_false (has_line (out, "+++ "));
+    g_clear_pointer (&out, g_free);
+  }
+  {
+    const char * const args[] = { "--diff", id, NULL };
+    out = run_cli (args, 0);
+    g_assert_false (has_line (out, "+++ evil"));
+    g_assert_false (has_line (out, "+++ b/x"));
+  }
 }
 
 /* A file too large to diff, a link and a FIFO the sandbox left: each is said to be
@@ -988,6 +1051,8 @@ main (int    argc,
               test_protected_folder_link, teardown);
   g_test_add ("/security/review/not-utf8", CsbSecFixture, NULL, setup, test_not_utf8,
               teardown);
+  g_test_add ("/security/review/hostile-names", CsbSecFixture, NULL, setup,
+              test_hostile_names, teardown);
   g_test_add ("/security/review/sparse", CsbSecFixture, NULL, setup, test_sparse, teardown);
   g_test_add_func ("/security/review/protected-names", test_protected_names);
   g_test_add_func ("/security/review/snapshot-bounded", test_snapshot_bounded);
