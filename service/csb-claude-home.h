@@ -72,8 +72,9 @@ int            csb_claude_home_open_beneath (int         dirfd,
                                              const char *name,
                                              int         flags);
 
-/* A bounded check before a recursive JSON parser sees @data: no NUL bytes, brackets
- * nested at most @max_depth deep. */
+/* A bounded check before a recursive JSON parser sees @data: one object or array and
+ * nothing after it but white space, no NUL bytes, brackets nested at most @max_depth
+ * deep. */
 gboolean       csb_json_check_depth        (const char    *data,
                                             gsize          len,
                                             guint          max_depth,
