@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -226,10 +227,18 @@ csb_init_protect_tmpfs (const char *project,
   original = open_beneath (project_fd, relative);
   if (original < 0 && errno == ENOENT)
     {
-      /* Made as the user would (bwrap makes its mount point so), then opened again. */
-      if (mkdirat (project_fd, relative, 0755) != 0 && errno != EEXIST)
-        goto fail;
-      if (fchownat (project_fd, relative, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+      int made;
+      gid_t old_gid;
+      uid_t old_uid;
+
+      /* Made as the user (bwrap makes its mount point so; the VM's virtiofsd
+       * refuses root, whom it cannot be), then opened again. */
+      old_gid = setfsgid (gid);
+      old_uid = setfsuid (uid);
+      made = mkdirat (project_fd, relative, 0755) == 0 || errno == EEXIST;
+      setfsuid (old_uid);
+      setfsgid (old_gid);
+      if (!made)
         goto fail;
       original = open_beneath (project_fd, relative);
     }

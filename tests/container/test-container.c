@@ -448,13 +448,19 @@ test_claude_config (Fixture      *f,
 
 /* Links a first container planted where protected names go (issue 12) are never
  * followed by the next one's set-up; nested settings existing at the start are
- * read-only inside, and what was planted is reported in Plants. */
+ * read-only inside, and what was planted is reported in Plants. The project's
+ * protection is bwrap's (one layout, csb-layout.c): .git/commondir and the
+ * project's settings read-only, its .claude a tmpfs with its entries bound back, so
+ * a settings file made inside never reaches the folder. */
 static void
 test_project_links (Fixture      *f,
                     gconstpointer data)
 {
   g_autofree char *key = g_build_filename (f->bus.dirs.home, ".ssh", "id_ed25519", NULL);
   g_autofree char *nested = g_build_filename (f->project, "n", ".claude", "settings.json", NULL);
+  g_autofree char *settings = g_build_filename (f->project, ".claude", "settings.json", NULL);
+  g_autofree char *notes = g_build_filename (f->project, ".claude", "notes.md", NULL);
+  g_autofree char *made = g_build_filename (f->project, ".claude", "settings.local.json", NULL);
   g_autofree char *plant = NULL;
   g_autofree char *check = NULL;
   g_autofree char *out = NULL;
@@ -471,6 +477,8 @@ test_project_links (Fixture      *f,
   csb_test_write_file (key, "HOST-PRIVATE-KEY\n", 0600);
   csb_test_write_file (marker, "host tmp\n", 0644);
   csb_test_write_file (nested, "{\"host\": 1}\n", 0644);
+  csb_test_write_file (settings, "{}\n", 0644);
+  csb_test_write_file (notes, "notes\n", 0644);
   plant = g_strdup_printf ("mkdir -p .git sub/.claude && ln -s %s .git/config && "
                            "ln -s %s .git/hooks && ln -s %s sub/.claude/settings.json",
                            key, marker_dir, key);
@@ -479,7 +487,12 @@ test_project_links (Fixture      *f,
   check = g_strdup_printf ("exec 2>/dev/null; cat .git/config; ls -a .git/hooks/; "
                            "cat sub/.claude/settings.json; cat %s; "
                            "echo x > n/.claude/settings.json && echo NESTED-WRITABLE; "
-                           "echo y > n/.claude/plain && echo plain-writable; true",
+                           "echo y > n/.claude/plain && echo plain-writable; "
+                           "echo x > .git/commondir && echo COMMONDIR-WRITABLE; "
+                           "echo x > .claude/settings.json && echo SETTINGS-WRITABLE; "
+                           "echo '{}' > .claude/settings.local.json && echo settings-made; "
+                           "echo n > .claude/notes.md && echo notes-writable; "
+                           "mv .claude claude.moved && echo CLAUDE-MOVED; true",
                            marker);
   ((const char **) command)[2] = check;
   run = csb_test_launch (&f->bus, f->project, command, container_options (FALSE), FALSE,
@@ -492,8 +505,25 @@ test_project_links (Fixture      *f,
   assert_not_contains (out, "host tmp");
   assert_not_contains (out, "NESTED-WRITABLE");
   assert_contains (out, "plain-writable");
+  assert_not_contains (out, "COMMONDIR-WRITABLE");
+  assert_not_contains (out, "SETTINGS-WRITABLE");
+  assert_not_contains (out, "CLAUDE-MOVED");
+  assert_contains (out, "settings-made");
+  assert_contains (out, "notes-writable");
   g_assert_true (g_file_get_contents (nested, &contents, NULL, NULL));
   g_assert_cmpstr (contents, ==, "{\"host\": 1}\n");
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (settings, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "{}\n");
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (notes, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "n\n");
+  /* Made in the tmpfs: never in the folder. */
+  g_assert_false (g_file_test (made, G_FILE_TEST_EXISTS));
+  g_assert_true (g_strv_contains (csb_dbus_sandbox_get_protections (run->sandbox),
+                                  "project-claude-settings-ro"));
+  g_assert_true (g_strv_contains (csb_dbus_sandbox_get_protections (run->sandbox),
+                                  "git-config-ro"));
   plants = csb_dbus_sandbox_get_plants (run->sandbox);
   g_assert_nonnull (plants);
   {

@@ -63,6 +63,52 @@ csb_sec_fixture_setup (CsbSecFixture           *fixture,
   }
 }
 
+guint
+csb_sec_timeout_ms (const char *backend)
+{
+  return g_strcmp0 (backend, "vm") == 0 ? 240000 : CSB_TEST_TIMEOUT_MS;
+}
+
+gboolean
+csb_sec_require_backend (CsbSecFixture *fixture,
+                         const char    *backend)
+{
+  g_autoptr(GVariant) backends = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantIter iter;
+  const char *name, *detail;
+  gboolean available;
+
+  if (g_strcmp0 (backend, "vm") == 0 && g_getenv ("CSB_TEST_NO_VM_BOOT") != NULL)
+    {
+      g_test_skip ("CSB_TEST_NO_VM_BOOT is set");
+      return FALSE;
+    }
+  if (g_strcmp0 (backend, "vm") == 0 && getuid () == 0)
+    {
+      g_test_skip ("as root, qemu:///session is the system daemon's, which the tests do not "
+                   "start: the VM probes run as an unprivileged user");
+      return FALSE;
+    }
+  csb_test_bus_activate (&fixture->bus);
+  g_assert_true (csb_dbus_manager_call_get_backends_sync (fixture->bus.manager, &backends, NULL,
+                                                          &error));
+  g_assert_no_error (error);
+  g_variant_iter_init (&iter, backends);
+  while (g_variant_iter_next (&iter, "(&sb&s)", &name, &available, &detail))
+    if (g_str_equal (name, backend))
+      {
+        g_autofree char *why = NULL;
+
+        if (available)
+          return TRUE;
+        why = g_strdup_printf ("the %s backend is unavailable here: %s", backend, detail);
+        g_test_skip (why);
+        return FALSE;
+      }
+  g_error ("GetBackends lists no backend '%s'", backend);
+}
+
 void
 csb_sec_fixture_teardown (CsbSecFixture *fixture)
 {

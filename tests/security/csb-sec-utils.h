@@ -69,6 +69,23 @@ GDBusConnection *csb_sec_own_name       (CsbTestBus         *bus,
                                          const char         *name,
                                          const char         *marker);
 
+/* Settings for the vm backend's probes: TCG (KVM is broken on the CI machines), small. */
+#define CSB_SEC_VM_SETTINGS \
+  "[org/example/ClaudeSandbox]\n" \
+  "vm-accel='tcg'\n" \
+  "vm-memory-mib=512\n" \
+  "vm-cpus=1\n"
+
+/* How long a probe's sandbox of @backend (NULL: the default) may take to end: a VM
+ * boots under TCG on a loaded machine. */
+guint        csb_sec_timeout_ms         (const char         *backend);
+/* Whether sandboxes of @backend can run here, from the service's GetBackends
+ * (activating it); when not, the test is skipped with the service's reason. The VM
+ * probes also skip with CSB_TEST_NO_VM_BOOT and as root (qemu:///session is then the
+ * system daemon's: the boots are the unprivileged user's, as in tests/vm). */
+gboolean     csb_sec_require_backend    (CsbSecFixture      *fixture,
+                                         const char         *backend);
+
 /* The file's contents, or NULL. */
 char        *csb_sec_read_file          (const char         *path);
 

@@ -3,6 +3,11 @@
  * protected names should be are never followed by the service; nested settings
  * and repositories are protected like the project's own; every plant kind shows
  * in the sandbox's Plants property, its PlantsFound signal and the CLI's warning.
+ * The attacks on protected names also run against the vm and container backends
+ * (/security/project/vm/…, /security/project/container/…: one layout protects the
+ * project in all three, csb-layout.c); tests/meson.build runs those in the vm and
+ * container suites, one program at a time, and they skip saying why where that
+ * backend cannot run.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
@@ -17,11 +22,31 @@
 
 #define SECRET "HOST-PRIVATE-KEY-csb-test\n"
 
+/* @data: the backend of the test's sandboxes, or NULL for the default (bwrap). */
 static void
 setup (CsbSecFixture *fixture,
        gconstpointer  data)
 {
-  csb_sec_fixture_setup (fixture, NULL);
+  CsbTestBusOptions vm = { NULL, FALSE, CSB_SEC_VM_SETTINGS };
+
+  csb_sec_fixture_setup (fixture, g_strcmp0 (data, "vm") == 0 ? &vm : NULL);
+}
+
+/* The launch options for @data's backend (NULL: the default's), and whether that
+ * backend can run here (else the test is skipped). */
+static gboolean
+backend_options (CsbSecFixture *fixture,
+                 gconstpointer  data,
+                 GVariant     **out_options)
+{
+  *out_options = NULL;
+  if (data == NULL)
+    return TRUE;
+  if (!csb_sec_require_backend (fixture, data))
+    return FALSE;
+  *out_options = g_variant_ref_sink (csb_sec_options ("backend", g_variant_new_string (data),
+                                                      NULL));
+  return TRUE;
 }
 
 static void
@@ -58,8 +83,13 @@ run_sh (CsbSecFixture *fixture,
   g_autofree char *full = g_strdup_printf ("read -r go; %s", script);
   const char * const argv[] = { "/bin/sh", "-c", full, NULL };
   g_autoptr(GError) error = NULL;
+  const char *backend = NULL;
+  guint timeout;
   CsbTestRun *run;
 
+  if (options != NULL)
+    g_variant_lookup (options, "backend", "&s", &backend);
+  timeout = csb_sec_timeout_ms (backend);
   run = csb_test_launch (&fixture->bus, project, argv, options, TRUE, &error);
   g_assert_no_error (error);
   g_assert_nonnull (run);
@@ -69,7 +99,7 @@ run_sh (CsbSecFixture *fixture,
   g_assert_cmpint (write (run->stdin_fd, "go\n", 3), ==, 3);
   close (run->stdin_fd);
   run->stdin_fd = -1;
-  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_wait (run, timeout));
   g_test_message ("[%s] → %d\nstdout: %s\nstderr: %s", script, run->exit_signal_status,
                   run->out->str, run->err->str);
   return run;
@@ -125,10 +155,16 @@ test_planted_links (CsbSecFixture *fixture,
   g_autofree char *commondir = in (project, ".git/commondir");
   g_autoptr(CsbTestRun) run1 = NULL;
   g_autoptr(CsbTestRun) run2 = NULL;
+  g_autoptr(GVariant) options = NULL;
   g_autofree char *marker_base = NULL;
   GVariant *plants;
 
   g_assert_nonnull (marker_dir);
+  if (!backend_options (fixture, data, &options))
+    {
+      g_rmdir (marker_dir);
+      return;
+    }
   marker_base = g_path_get_basename (marker_dir);
   csb_test_write_file (key, SECRET, 0600);
   csb_test_write_file (marker, "host tmp\n", 0644);
@@ -138,16 +174,18 @@ test_planted_links (CsbSecFixture *fixture,
                              "ln -s %s sub/.claude/settings.local.json && "
                              "ln -s %s .git/commondir",
                              key, key, "../../../../../../../../../.." , marker_dir);
-  run1 = run_sh (fixture, project, script1, NULL, NULL);
+  run1 = run_sh (fixture, project, script1, options, NULL);
   g_assert_cmpint (run1->exit_signal_status, ==, 0);
   g_assert_true (is_symlink (config));
   g_assert_true (is_symlink (hooks));
   g_assert_true (is_symlink (nested));
 
-  script2 = g_strdup_printf ("cat .git/config; cat sub/.claude/settings.json; "
+  /* stderr away: a container's output is one terminal, and cat's complaint names
+   * the marker's path. */
+  script2 = g_strdup_printf ("exec 2>/dev/null; cat .git/config; cat sub/.claude/settings.json; "
                              "ls -a .git/hooks/ .git/commondir/ sub/.claude/settings.local.json/; "
                              "ls -a /tmp; cat %s; true", marker);
-  run2 = run_sh (fixture, project, script2, NULL, NULL);
+  run2 = run_sh (fixture, project, script2, options, NULL);
   g_assert_null (strstr (run2->out->str, "HOST-PRIVATE-KEY"));
   g_assert_null (strstr (run2->out->str, marker_base));
   g_assert_null (strstr (run2->out->str, "host-marker"));
@@ -193,14 +231,17 @@ test_wrong_types (CsbSecFixture *fixture,
   g_autoptr(CsbTestRun) run1 = NULL;
   g_autoptr(CsbTestRun) run2 = NULL;
   g_autofree char *hooks = in (project, ".git/hooks");
+  g_autoptr(GVariant) options = NULL;
   GVariant *plants;
 
+  if (!backend_options (fixture, data, &options))
+    return;
   run1 = run_sh (fixture, project,
                  "mkdir -p .git/config sub/.claude/settings.json && "
                  "echo '#!/bin/sh' > .git/hooks",
-                 NULL, NULL);
+                 options, NULL);
   g_assert_cmpint (run1->exit_signal_status, ==, 0);
-  run2 = run_sh (fixture, project, "echo planted > .git/hooks && echo ok", NULL, NULL);
+  run2 = run_sh (fixture, project, "echo planted > .git/hooks && echo ok", options, NULL);
   g_assert_true (g_file_test (hooks, G_FILE_TEST_IS_REGULAR));
   plants = csb_dbus_sandbox_get_plants (run2->sandbox);
   assert_plant (plants, ".git/config", "not a regular file");
@@ -227,7 +268,10 @@ test_nested_protected (CsbSecFixture *fixture,
   g_autofree char *hook = NULL;
   g_autoptr(CsbTestRun) run = NULL;
   g_autoptr(GHashTable) results = NULL;
+  g_autoptr(GVariant) options = NULL;
 
+  if (!backend_options (fixture, data, &options))
+    return;
   csb_test_write_file (settings, "{\"marker\": 1}\n", 0644);
   csb_test_write_file (local, "{\"marker\": 2}\n", 0644);
   csb_test_write_file (nested_config, "[core]\n", 0644);
@@ -244,7 +288,7 @@ test_nested_protected (CsbSecFixture *fixture,
                             "for d in sub sub/dir lib lib/inner lib/inner/.git sub/.claude "
                             ".git/modules/m; do $P rename $d $d.moved; done",
                             fixture->probe);
-  run = run_sh (fixture, p, script, NULL, NULL);
+  run = run_sh (fixture, p, script, options, NULL);
   results = csb_sec_parse (run->out->str);
   g_assert_cmpstr (g_hash_table_lookup (results, "sub/dir/.claude/settings.json"), ==, "EROFS");
   g_assert_cmpstr (g_hash_table_lookup (results, "sub/.claude/settings.local.json"), ==, "EROFS");
@@ -283,6 +327,64 @@ test_nested_protected (CsbSecFixture *fixture,
     g_test_message ("plants: %s", shown);
     g_assert_cmpuint (g_variant_n_children (plants), ==, 0);
   }
+}
+
+/* The project's own .claude: its settings, git's config and commondir read-only;
+ * a settings file made inside lands in a tmpfs and never reaches the folder (the
+ * host's claude would obey it); its other files stay the project's, writable; it
+ * cannot be renamed away. The same names in Protections for every backend. */
+static void
+test_claude_settings (CsbSecFixture *fixture,
+                      gconstpointer  data)
+{
+  const char *p = fixture->project;
+  g_autofree char *settings = in (p, ".claude/settings.json");
+  g_autofree char *notes = in (p, ".claude/notes.md");
+  g_autofree char *made = in (p, ".claude/settings.local.json");
+  g_autofree char *config = in (p, ".git/config");
+  g_autofree char *config_before = csb_sec_read_file (config);
+  g_autofree char *script = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GHashTable) results = NULL;
+  g_autoptr(GVariant) options = NULL;
+  const char * const *protections;
+
+  if (!backend_options (fixture, data, &options))
+    return;
+  csb_test_write_file (settings, "{}\n", 0644);
+  csb_test_write_file (notes, "notes\n", 0644);
+  script = g_strdup_printf ("P=%s; for f in .claude/settings.json .git/config .git/commondir "
+                            ".git/hooks/pre-commit .claude/settings.local.json .claude/notes.md; "
+                            "do $P write $f; done; $P rename .claude .claude.moved; "
+                            "cat .claude/settings.local.json",
+                            fixture->probe);
+  run = run_sh (fixture, p, script, options, NULL);
+  results = csb_sec_parse (run->out->str);
+  g_assert_cmpstr (g_hash_table_lookup (results, ".claude/settings.json"), ==, "EROFS");
+  g_assert_cmpstr (g_hash_table_lookup (results, ".git/config"), ==, "EROFS");
+  g_assert_cmpstr (g_hash_table_lookup (results, ".git/commondir"), ==, "EROFS");
+  g_assert_cmpstr (g_hash_table_lookup (results, ".git/hooks/pre-commit"), ==, "EROFS");
+  g_assert_cmpstr (g_hash_table_lookup (results, ".claude/settings.local.json"), ==, "OK");
+  g_assert_cmpstr (g_hash_table_lookup (results, ".claude/notes.md"), ==, "OK");
+  g_assert_cmpstr (g_hash_table_lookup (results, "rename:.claude"), ==, "EBUSY");
+
+  g_assert_false (g_file_test (made, G_FILE_TEST_EXISTS));
+  {
+    g_autofree char *contents = csb_sec_read_file (settings);
+    g_assert_cmpstr (contents, ==, "{}\n");
+  }
+  {
+    g_autofree char *contents = csb_sec_read_file (config);
+    g_assert_cmpstr (contents, ==, config_before);
+  }
+  {
+    g_autofree char *contents = csb_sec_read_file (notes);
+    g_assert_cmpstr (contents, ==, "written from inside the sandbox\n");
+  }
+  protections = csb_dbus_sandbox_get_protections (run->sandbox);
+  g_assert_true (g_strv_contains (protections, "project-claude-settings-ro"));
+  g_assert_true (g_strv_contains (protections, "git-config-ro"));
+  g_assert_false (g_strv_contains (protections, "project-claude-config-ro"));
 }
 
 static const char plant_script[] =
@@ -461,6 +563,23 @@ main (int    argc,
               test_wrong_types, teardown);
   g_test_add ("/security/project/nested-protected", CsbSecFixture, NULL, setup,
               test_nested_protected, teardown);
+  g_test_add ("/security/project/claude-settings", CsbSecFixture, NULL, setup,
+              test_claude_settings, teardown);
+  /* The same attacks on the other backends; the VM's few (each a TCG boot). */
+  g_test_add ("/security/project/vm/planted-links", CsbSecFixture, "vm", setup,
+              test_planted_links, teardown);
+  g_test_add ("/security/project/vm/nested-protected", CsbSecFixture, "vm", setup,
+              test_nested_protected, teardown);
+  g_test_add ("/security/project/vm/claude-settings", CsbSecFixture, "vm", setup,
+              test_claude_settings, teardown);
+  g_test_add ("/security/project/container/planted-links", CsbSecFixture, "container", setup,
+              test_planted_links, teardown);
+  g_test_add ("/security/project/container/wrong-types", CsbSecFixture, "container", setup,
+              test_wrong_types, teardown);
+  g_test_add ("/security/project/container/nested-protected", CsbSecFixture, "container",
+              setup, test_nested_protected, teardown);
+  g_test_add ("/security/project/container/claude-settings", CsbSecFixture, "container",
+              setup, test_claude_settings, teardown);
   g_test_add ("/security/project/plants-reported", CsbSecFixture, NULL, setup,
               test_plants_reported, teardown);
   g_test_add ("/security/project/plants-not-utf8", CsbSecFixture, NULL, setup,
