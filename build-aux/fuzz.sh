@@ -3,7 +3,8 @@
 # suite 'fuzz': every fuzz target over its seeds plus CSB_FUZZ_SECONDS (default 20) of
 # fuzzing, and the D-Bus fuzz test. A failing target leaves the input that broke it in
 # BUILD_DIR/tests/fuzz/<target>-work/artifacts/; replay it with
-# BUILD_DIR/tests/fuzz/<target> ARTIFACT.
+# G_SLICE=always-malloc BUILD_DIR/tests/fuzz/<target> ARTIFACT (GSlice's caches otherwise
+# hide GLib leaks from LeakSanitizer).
 #
 #   BUILD_DIR   default: _build-fz (its own: the fuzz targets need CC=clang)
 #

@@ -12,6 +12,7 @@
 #include <gio/gunixfdlist.h>
 
 #include "csb-changes-window.h"
+#include "csb-quote.h"
 
 #define MAX_DIFF_SHOWN (2 * 1024 * 1024)
 
@@ -297,8 +298,12 @@ on_changes (GObject      *source,
   while (g_variant_iter_next (&iter, "(&s&s&s)", &path, &kind, &summary))
     {
       GtkWidget *row = adw_action_row_new ();
-      g_autofree char *title = safe_markup (path);
-      g_autofree char *raw = g_strdup_printf ("%s · %s", kind_text (kind), summary);
+      /* The sandbox chose the name: a newline or a bidi override in it is shown
+       * escaped, as the CLI and git show it. */
+      g_autofree char *quoted = csb_quote_name ("", path);
+      g_autofree char *shown_summary = csb_show_text (summary);
+      g_autofree char *title = safe_markup (quoted);
+      g_autofree char *raw = g_strdup_printf ("%s · %s", kind_text (kind), shown_summary);
       g_autofree char *subtitle = safe_markup (raw);
       gboolean protected = g_str_has_prefix (summary, "[protected] ");
 
@@ -443,6 +448,18 @@ csb_changes_window_dup_diff_text (CsbChangesWindow *self)
   buffer = gtk_text_view_get_buffer (self->diff_view);
   gtk_text_buffer_get_bounds (buffer, &start, &end);
   return gtk_text_buffer_get_text (buffer, &start, &end, FALSE);
+}
+
+/* The title of row @index as shown (markup), or NULL. */
+char *
+csb_changes_window_dup_title (CsbChangesWindow *self,
+                              guint             index)
+{
+  GtkListBoxRow *row;
+
+  g_return_val_if_fail (CSB_IS_CHANGES_WINDOW (self), NULL);
+  row = gtk_list_box_get_row_at_index (self->list, index);
+  return row ? g_strdup (adw_preferences_row_get_title (ADW_PREFERENCES_ROW (row))) : NULL;
 }
 
 GtkWidget *

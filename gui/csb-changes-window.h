@@ -17,6 +17,8 @@ GtkWidget *csb_changes_window_new            (CsbDBusSandbox   *sandbox);
 /* For tests: how many changes it lists, and the diff it shows. */
 guint      csb_changes_window_get_n_changes  (CsbChangesWindow *self);
 char      *csb_changes_window_dup_diff_text  (CsbChangesWindow *self);
+char      *csb_changes_window_dup_title      (CsbChangesWindow *self,
+                                              guint             index);
 GtkWidget *csb_changes_window_get_apply_all  (CsbChangesWindow *self);
 
 G_END_DECLS

@@ -901,6 +901,7 @@ start_session_bus (CsbSandboxSpec *spec,
   const char *address = g_environ_getenv (spec->environ, "DBUS_SESSION_BUS_ADDRESS");
   g_autofree char *socket_path = proxy_socket_path (spec);
   g_autofree char *socket_dir = g_path_get_dirname (socket_path);
+  g_autofree char *instance = NULL;
   g_auto(GStrv) talk = NULL;
 
   *out_pid = 0;
@@ -915,7 +916,8 @@ start_session_bus (CsbSandboxSpec *spec,
     }
   talk = spec->settings ? g_settings_get_strv (spec->settings, "dbus-talk")
                         : g_strsplit ("org.freedesktop.portal.*", ",", -1);
-  return csb_dbus_proxy_spawn (address, socket_path, (const char * const *) talk, spec->id,
+  instance = csb_dbus_proxy_instance_id (spec->id);
+  return csb_dbus_proxy_spawn (address, socket_path, (const char * const *) talk, instance,
                                spec->options->network, out_pid, out_sync_fd, error);
 }
 
@@ -1101,6 +1103,7 @@ spawn_thread (GTask        *task,
   g_autofree char *weston = NULL;
   g_autofree char *status_path = g_build_filename (spec->state_dir, "monitor.json", NULL);
   g_autofree char *log_path = g_build_filename (spec->state_dir, CSB_TERMINAL_LOG, NULL);
+  g_autofree char *info_dir = NULL;
   SpawnResult *result;
   int ready_pipe[2] = { -1, -1 };
   int args_fd, args_target, seccomp_fd, seccomp_target, control_fd;
@@ -1192,18 +1195,17 @@ spawn_thread (GTask        *task,
   csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, g_steal_fd (&ready_pipe[1])));
   if (proxy_sync_target >= 0)
     {
-      g_autofree char *info_dir = g_build_filename (g_get_user_runtime_dir (), ".flatpak",
-                                                    spec->id, NULL);
+      g_autofree char *instance = csb_dbus_proxy_instance_id (spec->id);
+      g_autofree char *info = NULL;
 
       csb_argv_add (outer, "--wait-fd");
       csb_argv_addf (outer, "%d", proxy_sync_target);
       /* Where newer portals find the sandbox of the app the proxy names. */
-      if (g_mkdir_with_parents (info_dir, 0700) == 0)
-        {
-          g_autofree char *info = g_build_filename (info_dir, "bwrapinfo.json", NULL);
-
-          csb_argv_add_args (outer, "--bwrapinfo", info, NULL);
-        }
+      if ((info_dir = csb_dbus_proxy_make_instance_dir (g_get_user_runtime_dir (), instance,
+                                                         &error)) == NULL)
+        goto fail;
+      info = g_build_filename (info_dir, "bwrapinfo.json", NULL);
+      csb_argv_add_args (outer, "--bwrapinfo", info, NULL);
     }
   if (spec->options->network && spec->net_proxy_socket == NULL)
     {
@@ -1308,12 +1310,8 @@ fail:
     close (proxy_sync_fd);
   for (guint i = 0; i < hold_fds->len; i++)
     close (g_array_index (hold_fds, int, i));
-  {
-    g_autofree char *info_dir = g_build_filename (g_get_user_runtime_dir (), ".flatpak",
-                                                  spec->id, NULL);
-
+  if (info_dir != NULL)
     rmdir (info_dir);
-  }
   /* Closes the proxy's pipe if we still hold it: the proxy exits. */
   g_clear_pointer (&outer, csb_argv_free);
   g_clear_pointer (&args, csb_argv_free);

@@ -428,3 +428,47 @@ csb_cgroup_remove_sandbox (const char *id)
         }
     }
 }
+
+/* The first number of @name in @dir (a one-value file, or "KEY VALUE" lines with @key). */
+static gboolean
+read_number (const char *dir,
+             const char *name,
+             const char *key,
+             guint64    *out)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return FALSE;
+  if (key == NULL)
+    return g_ascii_string_to_unsigned (g_strstrip (text), 10, 0, G_MAXUINT64, out, NULL);
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], key) && lines[i][strlen (key)] == ' ')
+      return g_ascii_string_to_unsigned (lines[i] + strlen (key) + 1, 10, 0, G_MAXUINT64, out,
+                                         NULL);
+  return FALSE;
+}
+
+gboolean
+csb_cgroup_read_usage (const char *id,
+                       guint64    *cpu_us,
+                       guint64    *memory_bytes,
+                       guint      *processes)
+{
+  g_autofree char *dir = NULL;
+  guint64 pids;
+
+  csb_cgroup_init (NULL);
+  dir = sandbox_dir (bases.v2_base, id);
+  if (dir == NULL || !read_number (dir, "cpu.stat", "usage_usec", cpu_us))
+    return FALSE;
+  if (!bases.v2_memory || !read_number (dir, "memory.current", NULL, memory_bytes))
+    *memory_bytes = G_MAXUINT64;
+  if (!bases.v2_pids || !read_number (dir, "pids.current", NULL, &pids))
+    pids = G_MAXUINT;
+  *processes = MIN (pids, G_MAXUINT);
+  return TRUE;
+}

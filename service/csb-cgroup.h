@@ -24,6 +24,14 @@ GStrv    csb_cgroup_create_sandbox   (const char  *id,
  * up to two seconds for them to go: call it from a worker thread). */
 void     csb_cgroup_remove_sandbox   (const char  *id);
 
+/* What sandbox @id's cgroup v2 holds now: CPU time (cpu.stat usage_usec) and, where
+ * their controllers are on, memory.current and pids.current (else G_MAXUINT64 and
+ * G_MAXUINT). FALSE when it has no cgroup v2 of its own. Blocking: small reads. */
+gboolean csb_cgroup_read_usage       (const char  *id,
+                                      guint64     *cpu_us,
+                                      guint64     *memory_bytes,
+                                      guint       *processes);
+
 /* The controllers off below the unit before systemd < 254 restarts the service. */
 gboolean csb_cgroup_release          (GError     **error);
 

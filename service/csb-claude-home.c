@@ -96,6 +96,16 @@ open_beneath (int         dirfd,
   return fd;
 }
 
+int
+csb_claude_home_open_beneath (int         dirfd,
+                              const char *name,
+                              int         flags)
+{
+  g_return_val_if_fail (name != NULL && strchr (name, '/') == NULL, -1);
+
+  return open_beneath (dirfd, name, flags & ~O_CREAT, 0);
+}
+
 static gboolean
 check_owned (int          fd,
              const char  *what,
@@ -295,6 +305,12 @@ ensure_dir_beneath (int         dirfd,
 
 /* ---- bounded JSON ------------------------------------------------------------------ */
 
+static gboolean
+is_json_space (char c)
+{
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 gboolean
 csb_json_check_depth (const char *data,
                       gsize       len,
@@ -303,6 +319,7 @@ csb_json_check_depth (const char *data,
 {
   guint depth = 0;
   gboolean in_string = FALSE;
+  gboolean ended = FALSE;
 
   for (gsize i = 0; i < len; i++)
     {
@@ -321,6 +338,16 @@ csb_json_check_depth (const char *data,
             in_string = FALSE;
           continue;
         }
+      /* One object or array, nothing but white space around it: json-glib (1.6) takes
+       * more than one value as several roots and leaks every container of the roots
+       * it drops, so a sandbox could grow the service with "{} {} {}…". */
+      if (depth == 0 && !is_json_space (c) && (ended || (c != '{' && c != '[')))
+        {
+          g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED,
+                               ended ? "more than one JSON value"
+                                     : "JSON that is not an object or an array");
+          return FALSE;
+        }
       if (c == '"')
         in_string = TRUE;
       else if (c == '{' || c == '[')
@@ -332,10 +359,14 @@ csb_json_check_depth (const char *data,
               return FALSE;
             }
         }
-      else if ((c == '}' || c == ']') && depth-- == 0)
+      else if (c == '}' || c == ']')
         {
-          g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED, "unbalanced JSON");
-          return FALSE;
+          if (depth == 0)
+            {
+              g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED, "unbalanced JSON");
+              return FALSE;
+            }
+          ended = --depth == 0;
         }
     }
   return TRUE;

@@ -66,8 +66,15 @@ GPtrArray     *csb_claude_home_stage_user  (CsbClaudeHome *home,
 gboolean       csb_claude_home_write_back  (const char    *project_dir,
                                             GError       **error);
 
-/* A bounded check before a recursive JSON parser sees @data: no NUL bytes, brackets
- * nested at most @max_depth deep. */
+/* @name (one component) beneath @dirfd, opened without following any symlink
+ * (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), O_CLOEXEC | O_NOFOLLOW added. */
+int            csb_claude_home_open_beneath (int         dirfd,
+                                             const char *name,
+                                             int         flags);
+
+/* A bounded check before a recursive JSON parser sees @data: one object or array and
+ * nothing after it but white space, no NUL bytes, brackets nested at most @max_depth
+ * deep. */
 gboolean       csb_json_check_depth        (const char    *data,
                                             gsize          len,
                                             guint          max_depth,

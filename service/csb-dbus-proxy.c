@@ -23,8 +23,9 @@
 #include <poll.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -88,6 +89,59 @@ memfd_with (const char *name,
       return -1;
     }
   return fd;
+}
+
+/* The instance a sandbox's proxy names to portals. Flatpak's own instances are
+ * decimal numbers (and its clean-up touches only those), so ours never is one: a
+ * sandbox id of eight hex digits can be all digits. */
+char *
+csb_dbus_proxy_instance_id (const char *sandbox_id)
+{
+  g_return_val_if_fail (sandbox_id != NULL && *sandbox_id != '\0', NULL);
+
+  return g_strconcat ("csb-", sandbox_id, NULL);
+}
+
+/* @runtime_dir/.flatpak/@instance_id, where newer portals find the pid of the
+ * sandbox, made now for us alone (0700, mkdir's O_EXCL semantics): a folder already
+ * there is someone else's and is never used, nor is a .flatpak that is a link. */
+char *
+csb_dbus_proxy_make_instance_dir (const char *runtime_dir,
+                                  const char *instance_id,
+                                  GError    **error)
+{
+  g_autofree char *base = g_build_filename (runtime_dir, ".flatpak", NULL);
+  g_autofree char *dir = g_build_filename (base, instance_id, NULL);
+  int base_fd;
+
+  g_return_val_if_fail (instance_id != NULL && strchr (instance_id, '/') == NULL, NULL);
+
+  /* Flatpak makes it 0755; so do we, if it comes first. */
+  if (mkdir (base, 0755) != 0 && errno != EEXIST)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create %s: %s", base,
+                   g_strerror (errno));
+      return NULL;
+    }
+  if ((base_fd = open (base, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot open %s: %s", base,
+                   errno == ENOTDIR || errno == ELOOP ? "not a folder" : g_strerror (errno));
+      return NULL;
+    }
+  if (mkdirat (base_fd, instance_id, 0700) != 0)
+    {
+      int saved = errno;
+
+      close (base_fd);
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create %s: %s", dir,
+                   saved == EEXIST ? "it exists already and is not this sandbox's "
+                                     "(remove it if nothing uses it)"
+                                   : g_strerror (saved));
+      return NULL;
+    }
+  close (base_fd);
+  return g_steal_pointer (&dir);
 }
 
 /* What xdg-desktop-portal (1.16 and later) reads of /.flatpak-info: the app id

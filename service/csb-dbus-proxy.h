@@ -7,7 +7,7 @@
 G_BEGIN_DECLS
 
 /* The app id the sandbox has on the session bus: what portals see in the proxy's
- * /.flatpak-info, with the sandbox's id as instance. */
+ * /.flatpak-info, with csb_dbus_proxy_instance_id() of the sandbox's id as instance. */
 #define CSB_DBUS_PROXY_APP_ID "org.example.ClaudeSandbox.Sandbox"
 
 /* The proxy's readiness: the byte it writes on its sync pipe once its socket listens. */
@@ -22,6 +22,10 @@ gboolean csb_dbus_proxy_spawn (const char         *upstream_address,
                                int                *out_sync_fd,
                                GError            **error);
 char    *csb_dbus_proxy_not_ready_message (const char *upstream_address);
+char    *csb_dbus_proxy_instance_id       (const char *sandbox_id);
+char    *csb_dbus_proxy_make_instance_dir (const char *runtime_dir,
+                                           const char *instance_id,
+                                           GError    **error);
 gboolean csb_dbus_proxy_start (const char         *upstream_address,
                                const char         *socket_path,
                                const char * const *talk,

@@ -36,6 +36,7 @@
 
 #include "csb-error.h"
 #include "csb-project-guard.h"
+#include "csb-quote.h"
 #include "csb-review.h"
 
 #define MAX_DEPTH   64
@@ -306,6 +307,16 @@ read_link_at (int         dir,
   return g_strdup (buf);
 }
 
+/* A link's target as the user may see it on one line (quoted if it needs it). */
+static char *
+shown_link_at (int         dir,
+               const char *name)
+{
+  g_autofree char *target = read_link_at (dir, name);
+
+  return target ? csb_quote_name ("", target) : g_strdup ("?");
+}
+
 /* Same bytes? Both regular files, read without following links. */
 static gboolean
 same_content (int         upper_dir,
@@ -471,9 +482,8 @@ walk_entry (Walk       *w,
     {
       if (S_ISLNK (ust.st_mode))
         {
-          g_autofree char *target = read_link_at (upper_dir, name);
-          add_change (w, path, CSB_CHANGE_ADDED, TRUE, "new symlink → %s",
-                      target ? target : "?");
+          g_autofree char *target = shown_link_at (upper_dir, name);
+          add_change (w, path, CSB_CHANGE_ADDED, TRUE, "new symlink → %s", target);
         }
       else
         add_change (w, path, CSB_CHANGE_ADDED, TRUE, "new file, %" G_GINT64_FORMAT " bytes",
@@ -492,8 +502,13 @@ walk_entry (Walk       *w,
       g_autofree char *before = read_link_at (lower_dir, name);
 
       if (g_strcmp0 (now, before) != 0)
-        add_change (w, path, CSB_CHANGE_MODIFIED, TRUE, "symlink → %s (was → %s)",
-                    now ? now : "?", before ? before : "?");
+        {
+          g_autofree char *shown_now = shown_link_at (upper_dir, name);
+          g_autofree char *shown_before = shown_link_at (lower_dir, name);
+
+          add_change (w, path, CSB_CHANGE_MODIFIED, TRUE, "symlink → %s (was → %s)",
+                      shown_now, shown_before);
+        }
       return;
     }
   {
@@ -1400,17 +1415,79 @@ write_text (int         fd,
     }
 }
 
-/* A regular file of the side @dir (NULL: absent), or -1. */
+int
+csb_review_snapshot (int       fd,
+                     gsize     max,
+                     gboolean *too_large)
+{
+  g_autofree char *buf = g_malloc (COPY_BUF);
+  csb_autofd int copy = -1;
+  struct stat st;
+  gsize total = 0;
+
+  *too_large = FALSE;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
+    return -1;
+  if ((guint64) st.st_size > max)
+    {
+      *too_large = TRUE;
+      return -1;
+    }
+  if ((copy = memfd_create ("csb-diff-side", MFD_CLOEXEC)) < 0)
+    return -1;
+  for (;;)
+    {
+      /* One byte past the limit tells a file that grew from one that did not. */
+      ssize_t n = pread (fd, buf, MIN ((gsize) COPY_BUF, max + 1 - total), total);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return -1;
+      if (n == 0)
+        break;
+      total += n;
+      if (total > max)
+        {
+          *too_large = TRUE;
+          return -1;
+        }
+      for (ssize_t done = 0; done < n;)
+        {
+          ssize_t w = write (copy, buf + done, n - done);
+
+          if (w < 0 && errno == EINTR)
+            continue;
+          if (w <= 0)
+            return -1;
+          done += w;
+        }
+    }
+  lseek (copy, 0, SEEK_SET);
+  return g_steal_fd (&copy);
+}
+
+/* The regular file @name of the side @dir (-1: that side has none), its type from
+ * lstat in *@st. Returns a copy of at most MAX_DIFF_SIZE bytes that the sandbox cannot
+ * change while diff reads it, or -1: not a regular file (opened without following a
+ * link, its type checked again on the descriptor: a running sandbox may swap it for
+ * a FIFO or a link meanwhile), unreadable, or *@too_large. */
 static int
 open_side (int          dir,
            const char  *name,
            struct stat *st,
-           gboolean    *present)
+           gboolean    *present,
+           gboolean    *too_large)
 {
+  csb_autofd int fd = -1;
+
+  *too_large = FALSE;
   *present = dir >= 0 && fstatat (dir, name, st, AT_SYMLINK_NOFOLLOW) == 0;
   if (!*present || !S_ISREG (st->st_mode))
     return -1;
-  return csb_open_beneath (dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+  if ((fd = csb_open_beneath (dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK)) < 0)
+    return -1;
+  return csb_review_snapshot (fd, MAX_DIFF_SIZE, too_large);
 }
 
 int
@@ -1431,9 +1508,10 @@ csb_review_diff (const char *state_dir,
   g_autofree char *name = NULL;
   g_autofree char *label_a = NULL;
   g_autofree char *label_b = NULL;
+  g_autofree char *shown = NULL;
   CsbChange *change = NULL;
   struct stat sa, sb;
-  gboolean has_a, has_b, whiteout;
+  gboolean has_a, has_b, whiteout, big_a, big_b;
 
   g_return_val_if_fail (path != NULL, -1);
 
@@ -1467,34 +1545,40 @@ csb_review_diff (const char *state_dir,
   name = g_path_get_basename (change->path);
   lower_dir = open_dir_beneath (project_fd, g_str_equal (parent, ".") ? "" : parent);
   upper_dir = open_dir_beneath (upper_fd, g_str_equal (parent, ".") ? "" : parent);
-  a = open_side (change->kind == CSB_CHANGE_ADDED ? -1 : lower_dir, name, &sa, &has_a);
-  b = open_side (upper_dir, name, &sb, &has_b);
+  a = open_side (change->kind == CSB_CHANGE_ADDED ? -1 : lower_dir, name, &sa, &has_a, &big_a);
+  b = open_side (upper_dir, name, &sb, &has_b, &big_b);
   whiteout = has_b && is_whiteout (upper_dir, name, &sb);
   if (change->kind == CSB_CHANGE_DELETED || whiteout)
     {
-      has_b = FALSE;
+      has_b = big_b = FALSE;
       close (g_steal_fd (&b));
     }
-  label_a = g_strconcat ("a/", path, NULL);
-  label_b = g_strconcat ("b/", path, NULL);
+  /* Names and link targets are the sandbox's: quoted where a newline or another
+   * control character could forge a line of the header. */
+  shown = csb_quote_name ("", path);
+  label_a = csb_quote_name ("a/", path);
+  label_b = csb_quote_name ("b/", path);
 
   if ((has_a && !S_ISREG (sa.st_mode)) || (has_b && !S_ISREG (sb.st_mode)))
     {
       g_autofree char *text = NULL;
-      g_autofree char *link_a = has_a && S_ISLNK (sa.st_mode) ? read_link_at (lower_dir, name) : NULL;
-      g_autofree char *link_b = has_b && S_ISLNK (sb.st_mode) ? read_link_at (upper_dir, name) : NULL;
+      g_autofree char *link_a = has_a && S_ISLNK (sa.st_mode) ? shown_link_at (lower_dir, name)
+                                                              : NULL;
+      g_autofree char *link_b = has_b && S_ISLNK (sb.st_mode) ? shown_link_at (upper_dir, name)
+                                                              : NULL;
 
-      text = g_strdup_printf ("%s: %s\n%s%s%s%s%s%s", path, change->summary,
+      text = g_strdup_printf ("%s: %s\n%s%s%s%s%s%s", shown, change->summary,
                               link_a ? "- symlink → " : "", link_a ? link_a : "",
                               link_a ? "\n" : "",
                               link_b ? "+ symlink → " : "", link_b ? link_b : "",
                               link_b ? "\n" : "");
       write_text (out, text);
     }
-  else if ((has_a && sa.st_size > MAX_DIFF_SIZE) || (has_b && sb.st_size > MAX_DIFF_SIZE))
+  else if (big_a || big_b)
     {
-      g_autofree char *text = g_strdup_printf ("%s: %s (too large for a diff here)\n", path,
-                                               change->summary);
+      g_autofree char *text = g_strdup_printf ("%s: %s (too large to diff: over %u MiB)\n",
+                                               shown, change->summary,
+                                               MAX_DIFF_SIZE / (1024 * 1024));
       write_text (out, text);
     }
   else if ((a >= 0 && looks_binary (a)) || (b >= 0 && looks_binary (b)))
@@ -1506,7 +1590,7 @@ csb_review_diff (const char *state_dir,
     }
   else if ((has_a && a < 0) || (has_b && b < 0))
     {
-      g_autofree char *text = g_strdup_printf ("%s: cannot be read\n", path);
+      g_autofree char *text = g_strdup_printf ("%s: cannot be read\n", shown);
       write_text (out, text);
     }
   else
@@ -1539,7 +1623,7 @@ csb_review_diff (const char *state_dir,
         }
       if (lseek (out, 0, SEEK_END) == 0)
         {
-          g_autofree char *text = g_strdup_printf ("%s: %s (same content)\n", path,
+          g_autofree char *text = g_strdup_printf ("%s: %s (same content)\n", shown,
                                                    change->summary);
           write_text (out, text);
         }

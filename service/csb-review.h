@@ -56,6 +56,13 @@ int         csb_review_diff          (const char    *state_dir,
                                       const char    *path,
                                       GError       **error);
 
+/* A copy of the regular file @fd in a memfd (at offset 0), read with a bound: -1 if @fd
+ * is not a regular file or cannot be read, or (with *@too_large) holds more than @max
+ * bytes, by fstat or because it grew while read. */
+int         csb_review_snapshot      (int            fd,
+                                      gsize          max,
+                                      gboolean      *too_large);
+
 /* @paths: empty for every change that is neither protected nor unapplicable; else
  * the changes at these paths and below them (protected ones only when named
  * exactly). Refuses, applying nothing, when a real file changed since @since_us

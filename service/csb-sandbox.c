@@ -22,8 +22,10 @@
 #include <json-glib/json-glib.h>
 
 #include "csb-bwrap-backend.h"
+#include "csb-claude-usage.h"
 #include "csb-error.h"
 #include "csb-file.h"
+#include "csb-metrics.h"
 #include "csb-net-proxy.h"
 #include "csb-project-guard.h"
 #include "csb-protections.h"
@@ -63,6 +65,10 @@ struct _CsbSandbox
   gboolean        review_counting;
   int             pending_status;  /* the exit, announced after the last scan */
   char           *pending_error;
+  gint64          ended_at_us;     /* when it ended (real time), 0 while it runs */
+
+  GMutex          metrics_lock;    /* GetMetrics: one reader of the session files */
+  CsbClaudeUsage *claude_usage;
 };
 
 enum { SIGNAL_REMOVE_REQUESTED, N_SIGNALS };
@@ -662,6 +668,74 @@ handle_discard_changes (CsbDBusSandbox        *object,
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* ---- metrics ----------------------------------------------------------------------- */
+
+typedef struct
+{
+  guint  pid;
+  gint64 since_us;
+  gint64 until_us;
+} MetricsData;
+
+static void
+metrics_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  CsbSandbox *self = source_object;
+  MetricsData *data = task_data;
+  CsbProcessUsage usage;
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, NULL);
+  if (csb_metrics_processes (self->spec->id, data->pid, &usage))
+    {
+      g_variant_dict_insert (&dict, "cpu-time-us", "t", usage.cpu_us);
+      g_variant_dict_insert (&dict, "memory-bytes", "t", usage.memory_bytes);
+      g_variant_dict_insert (&dict, "processes", "u", usage.processes);
+      g_variant_dict_insert (&dict, "source", "s", usage.from_cgroup ? "cgroup" : "proc");
+    }
+  g_variant_dict_insert (&dict, "state-bytes", "t",
+                         csb_metrics_disk_bytes (self->spec->state_dir));
+  g_mutex_lock (&self->metrics_lock);
+  csb_claude_usage_update (self->claude_usage, self->spec->project_dir, data->since_us,
+                           data->until_us);
+  csb_claude_usage_add_to (self->claude_usage, &dict);
+  g_mutex_unlock (&self->metrics_lock);
+  g_task_return_pointer (task, g_variant_ref_sink (g_variant_dict_end (&dict)),
+                         (GDestroyNotify) g_variant_unref);
+}
+
+static void
+on_metrics_done (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GDBusMethodInvocation) invocation = user_data;
+  g_autoptr(GVariant) metrics = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  csb_dbus_sandbox_complete_get_metrics (CSB_DBUS_SANDBOX (source),
+                                         g_steal_pointer (&invocation), metrics);
+}
+
+/* Measured in a worker (a /proc walk, a folder walk, the session files), when asked. */
+static gboolean
+handle_get_metrics (CsbDBusSandbox        *object,
+                    GDBusMethodInvocation *invocation)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+  g_autoptr(GTask) task = g_task_new (self, NULL, on_metrics_done, g_object_ref (invocation));
+  MetricsData *data = g_new0 (MetricsData, 1);
+
+  data->pid = csb_sandbox_is_active (self) ? csb_dbus_sandbox_get_pid (object) : 0;
+  data->since_us = csb_dbus_sandbox_get_started_at (object);
+  data->until_us = self->ended_at_us;
+  g_task_set_task_data (task, data, g_free);
+  g_task_run_in_thread (task, metrics_thread);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 /* ---- the end ------------------------------------------------------------------------ */
 
 static void
@@ -671,6 +745,7 @@ finish_exit (CsbSandbox *self)
   int status = self->pending_status;
   g_autofree char *error_message = g_steal_pointer (&self->pending_error);
 
+  self->ended_at_us = g_get_real_time ();
   g_object_freeze_notify (G_OBJECT (self));
   csb_dbus_sandbox_set_exit_status (dbus, status);
   csb_dbus_sandbox_set_pid (dbus, 0);
@@ -1685,6 +1760,7 @@ csb_sandbox_iface_init (CsbDBusSandboxIface *iface)
   iface->handle_open_terminal = handle_open_terminal;
   iface->handle_resize_terminal = handle_resize_terminal;
   iface->handle_screenshot = handle_screenshot;
+  iface->handle_get_metrics = handle_get_metrics;
   iface->handle_remove = handle_remove;
   iface->handle_get_changes = handle_get_changes;
   iface->handle_get_diff = handle_get_diff;
@@ -1729,6 +1805,8 @@ csb_sandbox_finalize (GObject *object)
   g_clear_pointer (&self->snapshot, g_hash_table_unref);
   g_clear_pointer (&self->plants, g_ptr_array_unref);
   g_free (self->pending_error);
+  g_clear_pointer (&self->claude_usage, csb_claude_usage_free);
+  g_mutex_clear (&self->metrics_lock);
   G_OBJECT_CLASS (csb_sandbox_parent_class)->finalize (object);
 }
 
@@ -1752,6 +1830,8 @@ csb_sandbox_init (CsbSandbox *self)
   self->project_fd = -1;
   self->pending_status = -1;
   self->plants = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_plant_free);
+  self->claude_usage = csb_claude_usage_new ();
+  g_mutex_init (&self->metrics_lock);
 }
 
 /* Takes @spec and @backend. */

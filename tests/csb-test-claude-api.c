@@ -250,7 +250,7 @@ have_test_hosts (void)
   return TRUE;
 }
 
-void
+char *
 csb_test_claude_agent_scenario (CsbTestBus *bus,
                                 const char *project,
                                 GVariant   *options,
@@ -285,7 +285,7 @@ csb_test_claude_agent_scenario (CsbTestBus *bus,
   };
 
   if (!csb_test_require_claude () || !have_test_hosts ())
-    return;
+    return NULL;
 
   /* The host's secrets and Claude Code settings, which the agent must not reach. */
   g_assert_cmpint (g_mkdir_with_parents (ssh, 0700), ==, 0);
@@ -361,4 +361,5 @@ csb_test_claude_agent_scenario (CsbTestBus *bus,
   g_assert_true (g_file_get_contents (host_claude_json, &after_json, NULL, NULL));
   g_assert_cmpstr (after_json, ==, before_json);
   g_assert_false (g_file_test ("/tmp/csb-pwned", G_FILE_TEST_EXISTS));
+  return g_strdup (run->object_path);
 }

@@ -39,8 +39,9 @@ char             *csb_test_json_string            (const char       *text);
  * /etc/hosts): it Writes and Edits a file of the project, runs Bash that looks for
  * the host's home (an ssh key planted there), and Bash that plants a hook in its
  * ~/.claude. Checks that the file is in the project, the host home stayed
- * invisible and the host's ~/.claude unchanged. Skips without the test host names. */
-void              csb_test_claude_agent_scenario  (CsbTestBus       *bus,
+ * invisible and the host's ~/.claude unchanged. Skips without the test host names.
+ * Returns the ended sandbox's object path (NULL when skipped). */
+char             *csb_test_claude_agent_scenario  (CsbTestBus       *bus,
                                                    const char       *project,
                                                    GVariant         *options,
                                                    guint             timeout_ms);

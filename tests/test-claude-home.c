@@ -51,6 +51,20 @@ test_depth (void)
   g_clear_error (&error);
   g_assert_false (csb_json_check_depth ("{\0}", 3, 64, &error));
   g_clear_error (&error);
+
+  /* One value: json-glib 1.6 leaks the containers of every root but the last. */
+  g_assert_true (csb_json_check_depth (" {\"a\": [1]}\n", 12, 64, &error));
+  g_assert_no_error (error);
+  g_assert_false (csb_json_check_depth ("{} {}", 5, 64, &error));
+  g_clear_error (&error);
+  g_assert_false (csb_json_check_depth ("\"x\" {\"a\": {}}", 14, 64, &error));
+  g_clear_error (&error);
+  g_assert_false (csb_json_check_depth ("1 [1]", 5, 64, &error));
+  g_clear_error (&error);
+  g_assert_false (csb_json_check_depth ("var a = {}", 10, 64, &error));
+  g_clear_error (&error);
+  g_assert_false (csb_json_check_depth ("{}//", 4, 64, &error));
+  g_clear_error (&error);
 }
 
 static char *

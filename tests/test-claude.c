@@ -161,7 +161,35 @@ static void
 test_agent (Fixture      *f,
             gconstpointer data)
 {
-  csb_test_claude_agent_scenario (&f->bus, f->project, NULL, 2 * CSB_TEST_TIMEOUT_MS);
+  g_autofree char *path = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) metrics = NULL;
+  g_autoptr(GVariantDict) dict = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+  guint32 turns = 0, requests = 0;
+  guint64 input = 0, output = 0;
+
+  path = csb_test_claude_agent_scenario (&f->bus, f->project, NULL, 2 * CSB_TEST_TIMEOUT_MS);
+  if (path == NULL)
+    return;
+
+  /* What Claude Code recorded of its session: one prompt, the stand-in's five answers
+   * (four tool calls and the final text), each 100 tokens in and 20 out. */
+  sandbox = csb_test_bus_get_sandbox (&f->bus, path);
+  g_assert_true (csb_dbus_sandbox_call_get_metrics_sync (sandbox, &metrics, NULL, &error));
+  g_assert_no_error (error);
+  text = g_variant_print (metrics, TRUE);
+  g_test_message ("metrics: %s", text);
+  dict = g_variant_dict_new (metrics);
+  g_assert_true (g_variant_dict_lookup (dict, "claude-turns", "u", &turns));
+  g_assert_true (g_variant_dict_lookup (dict, "claude-requests", "u", &requests));
+  g_assert_true (g_variant_dict_lookup (dict, "claude-input-tokens", "t", &input));
+  g_assert_true (g_variant_dict_lookup (dict, "claude-output-tokens", "t", &output));
+  g_assert_cmpuint (turns, ==, 1);
+  g_assert_cmpuint (requests, ==, 5);
+  g_assert_cmpuint (input, ==, 500);
+  g_assert_cmpuint (output, ==, 100);
 }
 
 /* ---- the CLI ---------------------------------------------------------------------------- */
@@ -434,6 +462,67 @@ test_cli_json (Fixture      *f,
   g_assert_cmpint (status, ==, 2);
 }
 
+/* --metrics: the machine and each sandbox, as a table and as JSON. */
+static void
+test_cli_metrics (Fixture      *f,
+                  gconstpointer data)
+{
+  const char * const launch[] = {
+    "--no-network", "--command", f->project, "--", "sh", "-c", "head -c 100000 /dev/zero >&2",
+    NULL
+  };
+  const char * const json[] = { "--metrics", "--json", NULL };
+  const char * const missing[] = { "--metrics", "nosuchid", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *id = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *host;
+  JsonObject *metrics;
+  JsonArray *array;
+  int status;
+
+  if (!run_cli (launch, &out, &err, &status))
+    return;
+  g_assert_cmpint (status, ==, 0);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  g_assert_true (run_cli (json, &out, &err, &status));
+  g_assert_cmpint (status, ==, 0);
+  root = parse_json (out);
+  host = json_object_get_object_member (json_node_get_object (root), "host");
+  g_assert_cmpint (json_object_get_int_member (host, "cpus"), ==, sysconf (_SC_NPROCESSORS_ONLN));
+  g_assert_cmpint (json_object_get_int_member (host, "memory_total_bytes"), >, 0);
+  array = json_object_get_array_member (json_node_get_object (root), "sandboxes");
+  g_assert_cmpuint (json_array_get_length (array), ==, 1);
+  id = g_strdup (json_object_get_string_member (json_array_get_object_element (array, 0), "id"));
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (array, 0),
+                                                  "state"), ==, "exited");
+  metrics = json_object_get_object_member (json_array_get_object_element (array, 0), "metrics");
+  g_assert_true (json_object_has_member (metrics, "state_bytes"));
+  g_assert_cmpint (json_object_get_int_member (metrics, "claude_turns"), ==, 0);
+  /* Ended: no CPU or memory to measure, so none is shown. */
+  g_assert_false (json_object_has_member (metrics, "cpu_time_us"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  {
+    const char * const text[] = { "--metrics", id, NULL };
+
+    g_assert_true (run_cli (text, &out, &err, &status));
+    g_assert_cmpint (status, ==, 0);
+    g_assert_true (g_str_has_prefix (out, "Machine: "));
+    g_assert_nonnull (strstr (out, id));
+    g_clear_pointer (&out, g_free);
+    g_clear_pointer (&err, g_free);
+  }
+
+  g_assert_true (run_cli (missing, &out, &err, &status));
+  g_assert_cmpint (status, ==, 1);
+  g_assert_nonnull (strstr (err, "nosuchid"));
+}
+
 /* NO_COLOR (https://no-color.org) of the user reaches the program inside. */
 static void
 test_cli_no_color (Fixture      *f,
@@ -473,6 +562,7 @@ main (int   argc,
   ADD ("/sandbox/cli/claude-version", FIND_ON_PATH, test_cli_claude_version);
   ADD ("/sandbox/cli/no-network", FIND_ON_PATH, test_cli_no_network);
   ADD ("/sandbox/cli/json", FIND_ON_PATH, test_cli_json);
+  ADD ("/sandbox/cli/metrics", FIND_ON_PATH, test_cli_metrics);
   ADD ("/sandbox/cli/no-color", FIND_ON_PATH, test_cli_no_color);
 #undef ADD
 

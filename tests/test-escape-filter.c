@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "csb-escape-filter.h"
+#include "csb-quote.h"
 
 /* The filter's output for @input fed in one piece. */
 static char *
@@ -315,6 +316,38 @@ test_split_everywhere (void)
     }
 }
 
+/* Names a sandbox chose, quoted as git quotes paths: plain names as they are, others
+ * in quotes with every byte that would not show as itself escaped. */
+static void
+test_quote_names (void)
+{
+  static const struct { const char *name, *quoted; } cases[] = {
+    { "src/main.c", "a/src/main.c" },
+    { "caf\303\251", "a/caf\303\251" },
+    { "x\n+++ b/y", "\"a/x\\n+++ b/y\"" },
+    { "tab\there\r", "\"a/tab\\there\\r\"" },
+    { "q\"b\\", "\"a/q\\\"b\\\\\"" },
+    { "esc\033[2J", "\"a/esc\\033[2J\"" },
+    { "bad\377", "\"a/bad\\377\"" },
+    { "rlo\342\200\256txt", "\"a/rlo\\342\\200\\256txt\"" },
+    { "nel\302\205", "\"a/nel\\302\\205\"" },
+    { "ls\342\200\250", "\"a/ls\\342\\200\\250\"" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *quoted = csb_quote_name ("a/", cases[i].name);
+
+      g_assert_cmpstr (quoted, ==, cases[i].quoted);
+      g_assert_null (strchr (quoted, '\n'));
+    }
+  {
+    g_autofree char *shown = csb_show_text ("new symlink \342\206\222 \"t\"\r");
+
+    g_assert_cmpstr (shown, ==, "new symlink \342\206\222 \"t\"\\r");
+  }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -330,5 +363,6 @@ main (int    argc,
     }
   g_test_add_func ("/escape-filter/runaway", test_runaway);
   g_test_add_func ("/escape-filter/split-everywhere", test_split_everywhere);
+  g_test_add_func ("/escape-filter/quote-names", test_quote_names);
   return g_test_run ();
 }

@@ -26,11 +26,13 @@
 #include <json-glib/json-glib.h>
 
 #include "csb-cli-common.h"
+#include "csb-cli-metrics.h"
 #include "csb-cli-remote.h"
 #include "csb-cli-session.h"
 #include "csb-dbus.h"
 #include "csb-error.h"
 #include "csb-escape-filter.h"
+#include "csb-quote.h"
 
 #define BUS_NAME CSB_CLI_BUS_NAME
 #define MANAGER_PATH CSB_CLI_MANAGER_PATH
@@ -57,6 +59,7 @@ static int opt_vm_memory = -1;
 static int opt_vm_cpus = -1;
 static char *opt_vm_image;
 static gboolean opt_list;
+static gboolean opt_metrics;
 static gboolean opt_backends;
 static gboolean opt_json;
 static gboolean opt_complete_ids;
@@ -157,10 +160,14 @@ static const GOptionEntry launch_entries[] = {
 static const GOptionEntry manage_entries[] = {
   { "list", 0, 0, G_OPTION_ARG_NONE, &opt_list,
     N_("List the sandboxes, running and ended"), NULL },
+  { "metrics", 0, 0, G_OPTION_ARG_NONE, &opt_metrics,
+    N_("Show what the sandboxes (all, or the IDs given after it) and their machine use: "
+       "CPU, memory, processes, disk, Claude's turns, tokens and cost"), NULL },
   { "backends", 0, 0, G_OPTION_ARG_NONE, &opt_backends,
     N_("List the backends and whether they can run here"), NULL },
   { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
-    N_("With --list or --backends: print JSON (see claude-sandbox(1) for its shape)"), NULL },
+    N_("With --list, --metrics or --backends: print JSON (see claude-sandbox(1) for its "
+       "shape)"), NULL },
   /* For shell completion: the sandbox IDs, one a line. */
   { "complete-ids", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_complete_ids, NULL, NULL },
   { "attach", 0, 0, G_OPTION_ARG_STRING, &opt_attach,
@@ -633,21 +640,6 @@ list_sandboxes (GDBusConnection *bus)
   return g_steal_pointer (&sandboxes);
 }
 
-static int
-print_json (JsonBuilder *builder)
-{
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-  g_autoptr(JsonNode) root = json_builder_get_root (builder);
-  g_autofree char *text = NULL;
-
-  json_generator_set_pretty (generator, TRUE);
-  json_generator_set_indent (generator, 2);
-  json_generator_set_root (generator, root);
-  text = json_generator_to_data (generator, NULL);
-  g_print ("%s\n", text);
-  return EXIT_SUCCESS;
-}
-
 static void
 add_string_member (JsonBuilder *builder,
                    const char  *name,
@@ -734,7 +726,7 @@ print_list_json (GPtrArray *sandboxes)
     }
   json_builder_end_array (builder);
   json_builder_end_object (builder);
-  return print_json (builder);
+  return csb_cli_print_json (builder);
 }
 
 static int
@@ -837,7 +829,7 @@ run_backends (GDBusConnection *bus)
     }
   json_builder_end_array (builder);
   json_builder_end_object (builder);
-  return opt_json ? print_json (builder) : EXIT_SUCCESS;
+  return opt_json ? csb_cli_print_json (builder) : EXIT_SUCCESS;
 }
 
 static int
@@ -981,8 +973,9 @@ run_changes (GDBusConnection *bus,
   g_variant_iter_init (&iter, changes);
   while (g_variant_iter_next (&iter, "(&s&s&s)", &path, &kind, &summary))
     {
-      g_autofree char *safe_path = g_strescape (path, NULL);
-      g_autofree char *safe_summary = g_strescape (summary, "\u2192");
+      /* Names the sandbox chose: quoted as git quotes them, so none forges a line. */
+      g_autofree char *safe_path = csb_quote_name ("", path);
+      g_autofree char *safe_summary = csb_show_text (summary);
       gboolean is_protected = g_str_has_prefix (summary, "[protected] ");
 
       protected += is_protected;
@@ -1190,6 +1183,37 @@ run_remote_action (const char         *option,
   return csb_cli_remote_exec (opt_host, (const char * const *) args->pdata);
 }
 
+/* All sandboxes, or those of @ids. */
+static int
+run_metrics (GDBusConnection    *bus,
+             const char * const *ids,
+             guint               n_ids)
+{
+  g_autoptr(GPtrArray) sandboxes = NULL;
+
+  if (n_ids == 0)
+    sandboxes = list_sandboxes (bus);
+  else
+    {
+      sandboxes = g_ptr_array_new_with_free_func (g_object_unref);
+      for (guint i = 0; i < n_ids; i++)
+        {
+          g_autoptr(GError) error = NULL;
+          CsbDBusSandbox *sandbox = get_sandbox (bus, ids[i], &error);
+
+          if (sandbox == NULL)
+            {
+              csb_cli_print_dbus_error (error);
+              return EXIT_FAILURE;
+            }
+          g_ptr_array_add (sandboxes, sandbox);
+        }
+    }
+  if (sandboxes == NULL)
+    return EXIT_FAILURE;
+  return csb_cli_run_metrics (bus, sandboxes, opt_json);
+}
+
 /* ---- main ----------------------------------------------------------------------------- */
 
 static int
@@ -1315,11 +1339,12 @@ main (int   argc,
     return usage_error ("%s", error->message);
   if (opt_complete_ids)
     opt_list = TRUE;
-  n_actions = !!opt_list + !!opt_backends + !!opt_attach + !!opt_stop + !!opt_remove +
+  n_actions = !!opt_list + !!opt_metrics + !!opt_backends + !!opt_attach + !!opt_stop + !!opt_remove +
               !!opt_changes + !!opt_diff + !!opt_apply + !!opt_discard + !!opt_screenshot;
   if (n_actions > 1)
-    return usage_error (_("--list, --backends, --attach, --stop, --remove, --changes, "
-                          "--diff, --apply, --discard and --screenshot cannot be combined"));
+    return usage_error (_("--list, --metrics, --backends, --attach, --stop, --remove, "
+                          "--changes, --diff, --apply, --discard and --screenshot cannot be "
+                          "combined"));
   if (opt_screenshot)
     {
       if (n_rest > 0 && g_str_equal (rest[0], "--"))
@@ -1336,8 +1361,21 @@ main (int   argc,
         return EXIT_FAILURE;
       return run_screenshot (bus, opt_screenshot, rest[0]);
     }
-  if (opt_json && !opt_list && !opt_backends)
-    return usage_error (_("--json goes with --list or --backends"));
+  if (opt_json && !opt_list && !opt_backends && !opt_metrics)
+    return usage_error (_("--json goes with --list, --metrics or --backends"));
+  if (opt_metrics)
+    {
+      if (launch_options_given () || opt_raw)
+        return usage_error (_("launch options cannot be combined with --metrics"));
+      if (n_rest > 0 && g_str_equal (rest[0], "--"))
+        rest++, n_rest--;
+      if ((bus = connect_to_service ()) == NULL)
+        return EXIT_FAILURE;
+      status = run_metrics (bus, (const char * const *) rest, n_rest);
+      if (opt_host != NULL && g_dbus_connection_is_closed (bus))
+        return CSB_CLI_EXIT_FAILED;
+      return status;
+    }
   if (n_actions == 1 && (opt_diff || opt_apply || opt_discard))
     {
       g_autoptr(GPtrArray) paths = g_ptr_array_new ();

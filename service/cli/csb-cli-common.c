@@ -4,6 +4,7 @@
 
 #include <gio/gio.h>
 #include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
 
 #include "csb-cli-common.h"
 
@@ -70,4 +71,19 @@ gboolean
 csb_cli_state_has_ended (const char *state)
 {
   return g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
+}
+
+int
+csb_cli_print_json (JsonBuilder *builder)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = json_builder_get_root (builder);
+  g_autofree char *text = NULL;
+
+  json_generator_set_pretty (generator, TRUE);
+  json_generator_set_indent (generator, 2);
+  json_generator_set_root (generator, root);
+  text = json_generator_to_data (generator, NULL);
+  g_print ("%s\n", text);
+  return EXIT_SUCCESS;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -19,5 +20,7 @@ void     csb_cli_print_error       (const char *format,
                                     ...) G_GNUC_PRINTF (1, 2);
 void     csb_cli_print_dbus_error  (GError     *error);
 gboolean csb_cli_state_has_ended   (const char *state);
+/* Prints @builder's JSON, indented; EXIT_SUCCESS. */
+int      csb_cli_print_json        (JsonBuilder *builder);
 
 G_END_DECLS

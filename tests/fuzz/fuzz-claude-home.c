@@ -134,6 +134,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   home_json = g_build_filename (home_root, "json", ".claude.json", NULL);
   write_file (home_credential, input, first);
   write_file (home_json, second, second_len);
+  /* The next sandbox on the project starts from what this one left: its prepare
+   * reads the same hostile files, so they go through that path too. */
+  g_clear_pointer (&home, csb_claude_home_free);
+  home = csb_claude_home_prepare (PROJECT, &error);
+  g_assert_no_error (error);
+  write_file (home_credential, input, first);
+  write_file (home_json, second, second_len);
 
   /* A refusal of the sandbox's ~/.claude.json is an error, not a failure. */
   csb_claude_home_write_back (PROJECT, NULL);

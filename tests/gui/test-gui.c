@@ -1156,7 +1156,7 @@ run_tests (gpointer data)
 static gboolean
 changes_listed (gpointer data)
 {
-  return csb_changes_window_get_n_changes (data) == 2;
+  return csb_changes_window_get_n_changes (data) == 3;
 }
 
 static gboolean
@@ -1173,8 +1173,9 @@ nothing_pending (gpointer data)
   return csb_changes_window_get_n_changes (data) == 0;
 }
 
-/* Review mode: the Changes window lists what a sandbox changed, shows the diff of the
- * first (a.txt), and Apply All writes it into the folder. */
+/* Review mode: the Changes window lists what a sandbox changed (a name with a newline
+ * in it shown quoted, as git shows it), shows the diff of the first (a.txt), and Apply
+ * All writes it into the folder. */
 static void
 test_review_changes (void)
 {
@@ -1185,8 +1186,9 @@ test_review_changes (void)
   g_autofree char *contents = NULL;
   g_autoptr(CsbDBusSandbox) sandbox = NULL;
   GtkWidget *changes;
-  const char * const argv[] = { "/bin/sh", "-c", "echo changed >> a.txt; echo bee > b.txt",
-                                NULL };
+  g_autofree char *title = NULL;
+  const char * const argv[] = { "/bin/sh", "-c", "echo changed >> a.txt; echo bee > b.txt; "
+                                "echo x > \"$(printf 'x\\nforged')\"", NULL };
 
   csb_test_write_file (a, "hello\n", 0644);
   out = csb_test_run_command (&bus, project, argv,
@@ -1200,6 +1202,8 @@ test_review_changes (void)
   gtk_window_present (GTK_WINDOW (changes));
   g_assert_true (csb_test_run_until (changes_listed, changes, CSB_TEST_TIMEOUT_MS));
   g_assert_true (csb_test_run_until (diff_shown, changes, CSB_TEST_TIMEOUT_MS));
+  title = csb_changes_window_dup_title (CSB_CHANGES_WINDOW (changes), 2);
+  g_assert_cmpstr (title, ==, "&quot;x\\nforged&quot;");
   settle (300);
   save_screenshot (changes, "changes.png");
 

@@ -326,6 +326,32 @@ test_hostile_json (CsbSecFixture *fixture,
   assert_contains (out, "RAN");
 }
 
+/* More than one JSON value in a file (json-glib 1.6 took the first and leaked the
+ * containers of the others, so "{…} {} {} …" grew the service at every write-back):
+ * refused whole, the user's files unchanged, the service still up. */
+static void
+test_multi_root (CsbSecFixture *fixture,
+                 gconstpointer  data)
+{
+  g_autofree char *claude_json = home_path (fixture, ".claude.json");
+  g_autofree char *credentials = home_path (fixture, ".claude/.credentials.json");
+  g_autofree char *out = NULL;
+  int status = -1;
+
+  csb_test_write_file (claude_json, HOST_JSON, 0600);
+  csb_test_write_file (credentials, HOST_CREDENTIAL, 0600);
+  out = run_sh_in (fixture, NULL,
+                   "printf '{\"hasCompletedOnboarding\": true} {\"a\": {\"b\": [{}]}} [{}]' "
+                   "> ~/.claude.json && "
+                   "printf '{\"claudeAiOauth\": {\"accessToken\": \"sk-planted\", "
+                   "\"expiresAt\": %s000}} {\"x\": {}}' \"$(date +%s)\" "
+                   "> ~/.claude/.credentials.json && echo DONE", &status);
+  g_assert_cmpint (status, ==, 0);
+  assert_contains (out, "DONE");
+  assert_file (claude_json, HOST_JSON);
+  assert_file (credentials, HOST_CREDENTIAL);
+}
+
 /* The login: the user's credential goes in (only the claude.ai login, not the MCP
  * servers' tokens), and a login made inside comes back to the user's file, validated,
  * 0600; a stale or malformed one does not. */
@@ -500,6 +526,8 @@ main (int    argc,
               test_planted, teardown);
   g_test_add ("/security/claude-home/hostile-json", CsbSecFixture, NULL, setup,
               test_hostile_json, teardown);
+  g_test_add ("/security/claude-home/multi-root", CsbSecFixture, NULL, setup,
+              test_multi_root, teardown);
   g_test_add ("/security/claude-home/login", CsbSecFixture, NULL, setup,
               test_login, teardown);
   g_test_add ("/security/claude-home/per-project", CsbSecFixture, NULL, setup,

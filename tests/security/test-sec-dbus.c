@@ -13,7 +13,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <json-glib/json-glib.h>
@@ -347,6 +349,49 @@ file_gone (gpointer path)
   return !g_file_test (path, G_FILE_TEST_EXISTS);
 }
 
+/* The instance folder portals read is made for the sandbox alone: one that exists
+ * already (Flatpak's, another program's, planted) is never used or changed, nor is a
+ * .flatpak that is a link. */
+static void
+test_instance_dir (void)
+{
+  g_autofree char *runtime = g_dir_make_tmp ("csb-instance-XXXXXX", NULL);
+  g_autofree char *base = g_build_filename (runtime, ".flatpak", NULL);
+  g_autofree char *taken = g_build_filename (base, "csb-taken", NULL);
+  g_autofree char *taken_file = g_build_filename (taken, "bwrapinfo.json", NULL);
+  g_autofree char *other = g_build_filename (runtime, "other", NULL);
+  g_autofree char *old = g_build_filename (runtime, "old", NULL);
+  g_autofree char *made = NULL;
+  g_autofree char *contents = NULL;
+  g_autoptr(GError) error = NULL;
+  struct stat st;
+
+  made = csb_dbus_proxy_make_instance_dir (runtime, "csb-new", &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (stat (made, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0700);
+
+  g_assert_cmpint (mkdir (taken, 0755), ==, 0);
+  csb_test_write_file (taken_file, "{\"child-pid\": 1}", 0644);
+  g_assert_null (csb_dbus_proxy_make_instance_dir (runtime, "csb-taken", &error));
+  g_test_message ("%s", error->message);
+  g_assert_error (error, CSB_ERROR, CSB_ERROR_FAILED);
+  g_clear_error (&error);
+  g_assert_true (g_file_get_contents (taken_file, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "{\"child-pid\": 1}");
+
+  /* .flatpak a link to another folder: nothing made there. */
+  g_assert_cmpint (mkdir (other, 0700), ==, 0);
+  g_assert_cmpint (rename (base, old), ==, 0);
+  g_assert_cmpint (symlink (other, base), ==, 0);
+  g_assert_null (csb_dbus_proxy_make_instance_dir (runtime, "csb-linked", &error));
+  g_assert_error (error, CSB_ERROR, CSB_ERROR_FAILED);
+  g_clear_pointer (&contents, g_free);
+  contents = csb_test_list_dir (other);
+  g_assert_cmpstr (contents, ==, "");
+  csb_test_rm_rf (runtime);
+}
+
 static gboolean
 has_app_id (gpointer data)
 {
@@ -389,7 +434,9 @@ test_proxy_app_info (CsbSecFixture *fixture,
   name = g_key_file_get_string (info, "Application", "name", NULL);
   instance = g_key_file_get_string (info, "Instance", "instance-id", NULL);
   g_assert_cmpstr (name, ==, CSB_DBUS_PROXY_APP_ID);
-  g_assert_cmpstr (instance, ==, csb_dbus_sandbox_get_id (run->sandbox));
+  /* Never a number: Flatpak's instances are, and its clean-up removes those. */
+  g_assert_true (g_str_has_prefix (instance, "csb-"));
+  g_assert_cmpstr (instance + 4, ==, csb_dbus_sandbox_get_id (run->sandbox));
   g_assert_true (g_key_file_get_boolean (info, "Instance", "session-bus-proxy", NULL));
   protections = csb_dbus_sandbox_get_protections (run->sandbox);
   g_assert_true (g_strv_contains (protections, "dbus-app-identity"));
@@ -683,6 +730,7 @@ main (int    argc,
               test_systemd_invisible, teardown);
   g_test_add ("/security/dbus/keyring-unreachable", CsbSecFixture, NULL, setup,
               test_keyring_unreachable, teardown);
+  g_test_add_func ("/security/dbus/instance-dir", test_instance_dir);
   g_test_add ("/security/dbus/proxy-app-info", CsbSecFixture, NULL, setup,
               test_proxy_app_info, teardown);
   g_test_add ("/security/dbus/portal-app-id", CsbSecFixture, NULL, setup,

@@ -515,7 +515,7 @@ test_not_utf8 (CsbSecFixture *fixture,
                         "ln -s \"$(printf 't\\377')\" link; echo plain > plain");
   changes = get_changes (sandbox);
   assert_change (changes, "bad\357\277\275", "added: a name that is not UTF-8");
-  assert_change (changes, "link", "added: new symlink → t\357\277\275");
+  assert_change (changes, "link", "added: new symlink → \"t\\377\"");
   diff = get_diff (sandbox, shown[0]);
   g_assert_nonnull (strstr (diff, "+hidden"));
 
@@ -529,6 +529,138 @@ test_not_utf8 (CsbSecFixture *fixture,
   g_assert_true (csb_dbus_sandbox_call_discard_changes_sync (sandbox, shown, NULL, NULL));
   left = get_changes (sandbox);
   g_assert_cmpuint (g_variant_n_children (left), ==, 0);
+}
+
+static char *run_cli (const char * const *args,
+                      int                 expected_status);
+
+/* Whether a line of @text starts with @start. */
+static gboolean
+has_line (const char *text,
+          const char *start)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], start))
+      return TRUE;
+  return FALSE;
+}
+
+/* Names and link targets with a newline in them cannot forge a line of a diff header
+ * or of the CLI's list: they are quoted as git quotes them. */
+static void
+test_hostile_names (CsbSecFixture *fixture,
+                    gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "names");
+  g_autofree char *diff = NULL;
+  g_autofree char *out = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  const char *forged = "x\n+++ evil";
+  const char *id;
+
+  sandbox = run_review (fixture, project,
+                        "set -e; n=$(printf 'x\\n+++ evil'); echo hidden > \"$n\"; "
+                        "ln -s \"$(printf 't\\n+++ b/x')\" link");
+  id = csb_dbus_sandbox_get_id (sandbox);
+  changes = get_changes (sandbox);
+  assert_change (changes, forged, "added: new file");
+  assert_change (changes, "link", "added: new symlink → \"t\\n+++ b/x\"");
+
+  diff = get_diff (sandbox, forged);
+  g_test_message ("%s", diff);
+  g_assert_nonnull (strstr (diff, "+++ \"b/x\\n+++ evil\"\n"));
+  g_assert_false (has_line (diff, "+++ evil"));
+  g_assert_nonnull (strstr (diff, "+hidden"));
+  g_clear_pointer (&diff, g_free);
+  diff = get_diff (sandbox, "link");
+  g_assert_false (has_line (diff, "+++ b/x"));
+  g_clear_pointer (&diff, g_free);
+
+  {
+    const char * const args[] = { "--changes", id, NULL };
+    out = run_cli (args, 0);
+    g_assert_nonnull (strstr (out, "A  \"x\\n+++ evil\"  (new file"));
+    g_assert_false (has_line (out, "+++ "));
+    g_clear_pointer (&out, g_free);
+  }
+  {
+    const char * const args[] = { "--diff", id, NULL };
+    out = run_cli (args, 0);
+    g_assert_false (has_line (out, "+++ evil"));
+    g_assert_false (has_line (out, "+++ b/x"));
+  }
+}
+
+/* A file too large to diff, a link and a FIFO the sandbox left: each is said to be
+ * what it is, none is read through, none blocks the service. */
+static void
+test_diff_bounded (CsbSecFixture *fixture,
+                   gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "bounded");
+  g_autofree char *diff = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+
+  sandbox = run_review (fixture, project,
+                        "set -e; printf a > big; truncate -s 40M big; printf b >> big; "
+                        "ln -s /etc/passwd passwd; mkfifo fifo; echo small > small");
+  diff = get_diff (sandbox, "big");
+  g_test_message ("%s", diff);
+  g_assert_nonnull (strstr (diff, "too large to diff"));
+  g_clear_pointer (&diff, g_free);
+  diff = get_diff (sandbox, "passwd");
+  g_assert_nonnull (strstr (diff, "symlink → /etc/passwd"));
+  g_assert_null (strstr (diff, "root:"));
+  g_clear_pointer (&diff, g_free);
+  diff = get_diff (sandbox, "fifo");
+  g_assert_nonnull (strstr (diff, "fifo"));
+  g_clear_pointer (&diff, g_free);
+  diff = get_diff (sandbox, "small");
+  g_assert_nonnull (strstr (diff, "+small"));
+}
+
+/* The diff's reads are bounded by what they find, not by what fstat said before: a
+ * file that grows while it is read (here /proc/self/maps, which fstat calls an empty
+ * regular file) is too large past the limit, and a FIFO is never waited on. */
+static void
+test_snapshot_bounded (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("csb-snapshot-XXXXXX", NULL);
+  g_autofree char *file = g_build_filename (dir, "file", NULL);
+  g_autofree char *fifo = g_build_filename (dir, "fifo", NULL);
+  gboolean too_large;
+  char buf[16] = { 0 };
+  int fd, copy;
+
+  fd = open ("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (csb_review_snapshot (fd, 64, &too_large), ==, -1);
+  g_assert_true (too_large);
+  close (fd);
+
+  csb_test_write_file (file, "0123456789", 0644);
+  fd = open (file, O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (csb_review_snapshot (fd, 9, &too_large), ==, -1);
+  g_assert_true (too_large);
+  copy = csb_review_snapshot (fd, 10, &too_large);
+  g_assert_cmpint (copy, >=, 0);
+  g_assert_false (too_large);
+  g_assert_cmpint (read (copy, buf, sizeof buf), ==, 10);
+  g_assert_cmpstr (buf, ==, "0123456789");
+  close (copy);
+  close (fd);
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  fd = open (fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  g_assert_cmpint (csb_review_snapshot (fd, 64, &too_large), ==, -1);
+  g_assert_false (too_large);
+  close (fd);
+  unlink (fifo);
+  unlink (file);
+  rmdir (dir);
 }
 
 /* A sparse file (64 MiB of holes, a few bytes of data) is applied with its holes: a
@@ -919,8 +1051,13 @@ main (int    argc,
               test_protected_folder_link, teardown);
   g_test_add ("/security/review/not-utf8", CsbSecFixture, NULL, setup, test_not_utf8,
               teardown);
+  g_test_add ("/security/review/hostile-names", CsbSecFixture, NULL, setup,
+              test_hostile_names, teardown);
   g_test_add ("/security/review/sparse", CsbSecFixture, NULL, setup, test_sparse, teardown);
   g_test_add_func ("/security/review/protected-names", test_protected_names);
+  g_test_add_func ("/security/review/snapshot-bounded", test_snapshot_bounded);
+  g_test_add ("/security/review/diff-bounded", CsbSecFixture, NULL, setup, test_diff_bounded,
+              teardown);
   g_test_add ("/security/review/git-plants", CsbSecFixture, NULL, setup, test_git_plants,
               teardown);
   g_test_add ("/security/review/other-backends", CsbSecFixture, NULL, setup,

@@ -799,7 +799,8 @@ test_boot_claude_agent (void)
   g_variant_dict_insert (&dict, "backend", "s", "vm");
   /* Claude Code under TCG: ~2 min on an idle 2-CPU machine, over 3 at a load of 20. The
    * bound only catches a hang. */
-  csb_test_claude_agent_scenario (&bus, project, g_variant_dict_end (&dict), 8 * BOOT_TIMEOUT_MS);
+  g_free (csb_test_claude_agent_scenario (&bus, project, g_variant_dict_end (&dict),
+                                          8 * BOOT_TIMEOUT_MS));
   csb_test_bus_teardown (&bus);
 }
 
