@@ -43,6 +43,9 @@ packages=(
   xdg-desktop-portal
   # a session's prompt reaper of orphans (test.sh, bench.sh: see there)
   tini
+  # a case-insensitive project folder (exFAT through FUSE on a loop device, as root):
+  # test-sec-project /security/project/case-insensitive
+  exfatprogs exfat-fuse
   # fuzz targets (tests/fuzz, built when CC=clang): libFuzzer, ASan, UBSan
   clang libclang-rt-14-dev
   # data validation

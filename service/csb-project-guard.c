@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/magic.h>
 #include <linux/openat2.h>
 
 #include "csb-project-guard.h"
@@ -31,6 +33,63 @@ static const char * const skipped_dirs[] = { ".git", "node_modules", NULL };
 static const char * const claude_protected[] = {
   "settings.json", "settings.local.json", NULL
 };
+
+char *
+csb_guard_fold_name (const char *name)
+{
+  g_autofree char *folded = NULL;
+  gboolean ascii = TRUE;
+
+  g_return_val_if_fail (name != NULL, NULL);
+
+  for (const char *p = name; *p != '\0' && ascii; p++)
+    ascii = (guchar) *p < 0x80;
+  if (ascii || !g_utf8_validate (name, -1, NULL))
+    return g_ascii_strdown (name, -1);
+  folded = g_utf8_casefold (name, -1);
+  return g_utf8_normalize (folded, -1, G_NORMALIZE_NFD);
+}
+
+gboolean
+csb_guard_name_is (const char *name,
+                   const char *protected_name)
+{
+  g_autofree char *folded = NULL;
+
+  g_return_val_if_fail (name != NULL && protected_name != NULL, FALSE);
+
+  /* Most names are ASCII: no allocation on the launch path's walk. */
+  for (const char *p = name; *p != '\0'; p++)
+    if ((guchar) *p >= 0x80)
+      {
+        folded = csb_guard_fold_name (name);
+        return g_str_equal (folded, protected_name);
+      }
+  return g_ascii_strcasecmp (name, protected_name) == 0;
+}
+
+/* Whether @name is one of @names (lower-case ASCII), folded. */
+static gboolean
+name_in (const char         *name,
+         const char * const *names)
+{
+  for (guint i = 0; names[i] != NULL; i++)
+    if (csb_guard_name_is (name, names[i]))
+      return TRUE;
+  return FALSE;
+}
+
+/* Whether @name, folded, starts with @prefix and ends with @suffix (either NULL). */
+static gboolean
+name_has_affixes (const char *name,
+                  const char *prefix,
+                  const char *suffix)
+{
+  g_autofree char *folded = csb_guard_fold_name (name);
+
+  return (prefix == NULL || g_str_has_prefix (folded, prefix)) &&
+         (suffix == NULL || g_str_has_suffix (folded, suffix));
+}
 
 void
 csb_guard_entry_free (CsbGuardEntry *entry)
@@ -463,7 +522,7 @@ collect_root_claude (Collect *c)
       if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, ".."))
         continue;
       path = g_build_filename (".claude", de->d_name, NULL);
-      protected = g_strv_contains (claude_protected, de->d_name);
+      protected = name_in (de->d_name, claude_protected);
       if (fstatat (dirfd (d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
         continue;
       if (S_ISLNK (st.st_mode))
@@ -472,7 +531,7 @@ collect_root_claude (Collect *c)
           char buf[4096];
           ssize_t n = readlinkat (dirfd (d), de->d_name, buf, sizeof buf - 1);
 
-          if (protected || g_str_equal (de->d_name, "hooks"))
+          if (protected || csb_guard_name_is (de->d_name, "hooks"))
             add_plant (c, path, "a symlink where Claude Code's settings should be: "
                        "not protected, not followed");
           else if (n > 0)
@@ -486,7 +545,7 @@ collect_root_claude (Collect *c)
         }
       else if (protected)
         add_ro (c, ".claude", de->d_name, WANT_FILE, "Claude Code's settings");
-      else if (g_str_equal (de->d_name, "hooks"))
+      else if (csb_guard_name_is (de->d_name, "hooks"))
         add_ro (c, ".claude", de->d_name, WANT_DIR, "Claude Code's hooks");
       else if (S_ISDIR (st.st_mode) || S_ISREG (st.st_mode))
         {
@@ -534,18 +593,20 @@ enum
 static guint
 seen_bit (const char *name)
 {
+  static const char * const files[] = { ".mcp.json", ".envrc", ".devcontainer.json", NULL };
+
+  /* Folded: on a case-insensitive filesystem ".GIT" is the folder git uses. */
   if (name[0] != '.')
     return 0;
-  if (g_str_equal (name, ".git"))
+  if (csb_guard_name_is (name, ".git"))
     return SEEN_GIT;
-  if (g_str_equal (name, ".claude"))
+  if (csb_guard_name_is (name, ".claude"))
     return SEEN_CLAUDE;
-  if (g_str_equal (name, ".vscode"))
+  if (csb_guard_name_is (name, ".vscode"))
     return SEEN_VSCODE;
-  if (g_str_equal (name, ".devcontainer"))
+  if (csb_guard_name_is (name, ".devcontainer"))
     return SEEN_DEVCONTAINER;
-  if (g_str_equal (name, ".mcp.json") || g_str_equal (name, ".envrc") ||
-      g_str_equal (name, ".devcontainer.json"))
+  if (name_in (name, files))
     return SEEN_FILES;
   return 0;
 }
@@ -597,7 +658,7 @@ walk (int       project_fd,
             is_dir = de->d_type == DT_DIR;
             seen |= seen_bit (de->d_name);
             if (depth >= CSB_GUARD_MAX_DEPTH || g_str_equal (de->d_name, ".") ||
-                g_str_equal (de->d_name, "..") || g_strv_contains (skipped_dirs, de->d_name))
+                g_str_equal (de->d_name, "..") || name_in (de->d_name, skipped_dirs))
               continue;
             if (de->d_type == DT_UNKNOWN)
               {
@@ -651,6 +712,35 @@ compare_entries (gconstpointer a,
   return strcmp (ea->path, eb->path);
 }
 
+/* Whether the project's filesystem finds a file under other spellings of its name
+ * without the kernel knowing: FUSE (exFAT, FAT, SMB through FUSE) folds case in the
+ * daemon, so "config" and "CONFIG" are two dentries (exfat-fuse: two inodes) of one
+ * file, and a read-only bind on one spelling leaves the others writable; no bind can
+ * cover them all. Kernel filesystems that fold (vfat, exfat, ntfs3, ext4 and f2fs
+ * casefold, cifs nocase) compare names in the dentry cache: there every spelling is
+ * the one dentry the bind covers. Probed with a file made for it, looked up in the
+ * other case. */
+static gboolean
+names_alias (int project_fd)
+{
+  g_autofree char *made = g_strdup_printf (".csb-case-probe-%08x", g_random_int ());
+  g_autofree char *upper = g_ascii_strup (made, -1);
+  struct statfs sfs;
+  struct stat st;
+  gboolean aliases;
+  int probe;
+
+  if (fstatfs (project_fd, &sfs) != 0 || sfs.f_type != FUSE_SUPER_MAGIC)
+    return FALSE;
+  probe = openat (project_fd, made, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (probe < 0)
+    return FALSE;
+  close (probe);
+  aliases = fstatat (project_fd, upper, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  unlinkat (project_fd, made, 0);
+  return aliases;
+}
+
 static void
 collect_start (Collect   *c,
                int        project_fd,
@@ -660,6 +750,11 @@ collect_start (Collect   *c,
   c->plants = plants;
   c->uid = getuid ();
   c->full = FALSE;
+  if (names_alias (project_fd))
+    add_plant (c, ".", "the project folder's filesystem ignores case through FUSE: "
+               "protected files (.git/config, .claude/settings.json, …) cannot be made "
+               "read-only here, where another spelling of a name is another path to the "
+               "file; their changes are only reported");
   c->entries = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_guard_entry_free);
   c->seen = g_hash_table_new (g_str_hash, g_str_equal);
   collect_git (c, "");
@@ -761,8 +856,7 @@ stamp_dir (Snapshot   *s,
     {
       if (g_str_equal (de->d_name, ".") || g_str_equal (de->d_name, ".."))
         continue;
-      if ((prefix == NULL || g_str_has_prefix (de->d_name, prefix)) &&
-          (suffix == NULL || g_str_has_suffix (de->d_name, suffix)))
+      if (name_has_affixes (de->d_name, prefix, suffix))
         stamp_at (s, dirfd (d), path, de->d_name);
     }
   closedir (d);
@@ -1032,14 +1126,21 @@ describe (int          project_fd,
           const char  *path,
           const Stamp *stamp)
 {
-  g_autofree char *base = g_path_get_basename (path);
   g_autofree char *dir = g_path_get_dirname (path);
-  g_autofree char *parent = g_path_get_basename (dir);
+  g_autofree char *updir = g_path_get_dirname (dir);
+  g_autofree char *base = NULL;
+  g_autofree char *parent = NULL;
   g_autofree char *grand = NULL;
 
+  /* Folded, as the names were matched. */
   {
-    g_autofree char *updir = g_path_get_dirname (dir);
-    grand = g_path_get_basename (updir);
+    g_autofree char *b = g_path_get_basename (path);
+    g_autofree char *p = g_path_get_basename (dir);
+    g_autofree char *g = g_path_get_basename (updir);
+
+    base = csb_guard_fold_name (b);
+    parent = csb_guard_fold_name (p);
+    grand = csb_guard_fold_name (g);
   }
   if (g_str_equal (base, ".mcp.json"))
     return g_strdup ("MCP servers: the host's claude starts them");

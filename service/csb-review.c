@@ -103,23 +103,26 @@ csb_review_path_is_protected (const char *path)
     NULL
   };
 
+  /* Folded: the real folder may be on a case-insensitive filesystem, where
+   * ".CLAUDE/Settings.json" applied is Claude Code's settings. */
   for (guint i = 0; i < n; i++)
     {
-      const char *next = i + 1 < n ? parts[i + 1] : NULL;
+      g_autofree char *part = csb_guard_fold_name (parts[i]);
+      g_autofree char *next = i + 1 < n ? csb_guard_fold_name (parts[i + 1]) : NULL;
 
-      if (g_strv_contains (anywhere, parts[i]))
+      if (g_strv_contains (anywhere, part))
         return TRUE;
-      if (i + 1 == n && g_strv_contains (files, parts[i]))
+      if (i + 1 == n && g_strv_contains (files, part))
         return TRUE;
       /* The folder itself: made a symlink (to a folder of the sandbox's with a
        * settings.json or tasks.json) or deleted, its protected files would go with it. */
-      if (i + 1 == n && (g_str_equal (parts[i], ".claude") || g_str_equal (parts[i], ".vscode")))
+      if (i + 1 == n && (g_str_equal (part, ".claude") || g_str_equal (part, ".vscode")))
         return TRUE;
-      if (g_str_equal (parts[i], ".vscode") && next != NULL &&
+      if (g_str_equal (part, ".vscode") && next != NULL &&
           (g_str_equal (next, "tasks.json") || g_str_equal (next, "settings.json") ||
            g_str_equal (next, "launch.json")))
         return TRUE;
-      if (g_str_equal (parts[i], ".claude") && next != NULL &&
+      if (g_str_equal (part, ".claude") && next != NULL &&
           (g_str_equal (next, "hooks") ||
            (g_str_has_prefix (next, "settings") && g_str_has_suffix (next, ".json"))))
         return TRUE;

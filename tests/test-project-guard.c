@@ -13,6 +13,7 @@
 #include <glib/gstdio.h>
 
 #include "csb-project-guard.h"
+#include "csb-review.h"
 #include "csb-test-utils.h"
 
 typedef struct
@@ -288,6 +289,38 @@ test_snapshot_bytes (Fixture      *f,
   g_assert_null (find_plant (plants, ".mcp.json"));
 }
 
+/* Protected names are matched as a case-insensitive filesystem would (vfat, exFAT,
+ * NTFS, SMB, ext4 casefold folders), on every filesystem: there ".Git/Config" is git's
+ * config and ".claude/ſettings.json" (U+017F folds to s) Claude Code's settings. */
+static void
+test_folded_names (void)
+{
+  static const char * const protected[] = {
+    ".Git/Config", ".GIT/hooks/pre-commit", ".CLAUDE/settings.json", ".claude/Settings.JSON",
+    "sub/.Claude/ſettings.local.json", ".claude/HOOKS/x", ".ENVRC", ".Mcp.Json", ".VSCode/Tasks.json",
+    ".Claude", "a/.DevContainer/devcontainer.json", NULL
+  };
+  static const char * const plain[] = {
+    "src/Config", ".gitignore", "claude/settings.json", ".claude/notes.md", "env/.envrc.bak",
+    NULL
+  };
+
+  for (guint i = 0; protected[i] != NULL; i++)
+    {
+      g_test_message ("%s", protected[i]);
+      g_assert_true (csb_review_path_is_protected (protected[i]));
+    }
+  for (guint i = 0; plain[i] != NULL; i++)
+    {
+      g_test_message ("%s", plain[i]);
+      g_assert_false (csb_review_path_is_protected (plain[i]));
+    }
+  g_assert_true (csb_guard_name_is (".GiT", ".git"));
+  g_assert_true (csb_guard_name_is ("\342\204\252ey", "key"));  /* KELVIN SIGN */
+  g_assert_false (csb_guard_name_is (".gitx", ".git"));
+  g_assert_false (csb_guard_name_is ("bad\377", "bad"));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -295,6 +328,7 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add ("/project-guard/entries", Fixture, NULL, setup, test_entries, teardown);
+  g_test_add_func ("/project-guard/folded-names", test_folded_names);
   g_test_add ("/project-guard/refused", Fixture, NULL, setup, test_refused, teardown);
   g_test_add ("/project-guard/plants", Fixture, NULL, setup, test_plants, teardown);
   g_test_add ("/project-guard/snapshot-bytes", Fixture, NULL, setup, test_snapshot_bytes,

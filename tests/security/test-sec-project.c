@@ -387,6 +387,121 @@ test_claude_settings (CsbSecFixture *fixture,
   g_assert_false (g_strv_contains (protections, "project-claude-config-ro"));
 }
 
+/* Runs @argv, TRUE if it exited 0; its stdout in @out if given. */
+static gboolean
+run_tool (const char * const *argv,
+          char              **out)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+  int status = -1;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, out, &err,
+                     &status, &error))
+    {
+      g_test_message ("%s: %s", argv[0], error->message);
+      return FALSE;
+    }
+  g_test_message ("%s → %d %s", argv[0], status, err ? err : "");
+  return g_spawn_check_wait_status (status, NULL);
+}
+
+/* A project on a case-insensitive filesystem (exFAT, mounted through FUSE from a loop
+ * device: this kernel has no vfat or casefold, and only root may mount). Sandbox 1
+ * plants Claude Code settings and a .envrc under names in other cases, which the
+ * host's claude and direnv read as their own: they are reported as such, and the
+ * next sandbox finds the settings read-only under their own name. */
+static void
+test_case_insensitive (CsbSecFixture *fixture,
+                       gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "exfat");
+  g_autofree char *image = g_build_filename (fixture->bus.dirs.root, "exfat.img", NULL);
+  g_autofree char *settings = in (project, "sub/.claude/settings.json");
+  g_autofree char *loop = NULL;
+  g_autofree char *script = NULL;
+  g_autoptr(CsbTestRun) run1 = NULL;
+  g_autoptr(CsbTestRun) run2 = NULL;
+  g_autoptr(GHashTable) results = NULL;
+  GVariant *plants;
+
+  if (getuid () != 0 || g_find_program_in_path ("mkfs.exfat") == NULL ||
+      g_find_program_in_path ("mount.exfat-fuse") == NULL)
+    {
+      g_test_skip ("needs root, mkfs.exfat and mount.exfat-fuse (exfatprogs, exfat-fuse) to "
+                   "mount a case-insensitive filesystem; the name folding itself is tested "
+                   "by test-project-guard /project-guard/folded-names");
+      return;
+    }
+  {
+    const char * const truncate_argv[] = { "truncate", "-s", "32M", image, NULL };
+    const char * const mkfs_argv[] = { "mkfs.exfat", image, NULL };
+    const char * const losetup_argv[] = { "losetup", "-f", "--show", image, NULL };
+
+    g_assert_true (run_tool (truncate_argv, NULL));
+    g_assert_true (run_tool (mkfs_argv, NULL));
+    if (!run_tool (losetup_argv, &loop))
+      {
+        g_test_skip ("no free loop device");
+        return;
+      }
+    g_strstrip (loop);
+  }
+  {
+    const char * const mount_argv[] = {
+      "mount.exfat-fuse", "-o", "uid=0,gid=0,umask=022", loop, project, NULL
+    };
+    g_assert_true (run_tool (mount_argv, NULL));
+  }
+
+  run1 = run_sh (fixture, project,
+                 "set -e; mkdir -p sub/.CLAUDE; "
+                 "echo '{\"hooks\": {}}' > sub/.CLAUDE/SETTINGS.JSON; "
+                 "echo 'echo hi' > .ENVRC; echo planted", NULL, NULL);
+  g_assert_cmpint (run1->exit_signal_status, ==, 0);
+  plants = csb_dbus_sandbox_get_plants (run1->sandbox);
+  {
+    g_autofree char *shown = g_variant_print (plants, FALSE);
+    g_test_message ("plants: %s", shown);
+  }
+  assert_plant (plants, "sub/.claude/SETTINGS.JSON", "new: Claude Code settings");
+  assert_plant (plants, ".envrc", "new: direnv");
+  assert_plant (plants, ".", "ignores case through FUSE");
+
+  /* The host's claude in sub/ reads them as its settings. */
+  {
+    g_autofree char *contents = csb_sec_read_file (settings);
+    g_assert_cmpstr (contents, ==, "{\"hooks\": {}}\n");
+  }
+  {
+    g_autofree char *probe = in (project, "csb-sec-probe");
+    const char * const cp_argv[] = { "cp", fixture->probe, probe, NULL };
+
+    g_assert_true (run_tool (cp_argv, NULL));
+    script = g_strdup_printf ("P=%s; $P write sub/.claude/settings.json; "
+                              "echo '{}' > sub/.CLAUDE/SETTINGS.JSON", probe);
+  }
+  /* The settings the first planted under another spelling are found and bound
+   * read-only; another spelling is another path to the file through FUSE, which no
+   * bind covers: the user was warned at the start that this filesystem cannot hold
+   * protected files read-only (whether such a change is reported at the end depends
+   * on FUSE's attribute cache, so it is not asserted). */
+  run2 = run_sh (fixture, project, script, NULL, NULL);
+  results = csb_sec_parse (run2->out->str);
+  g_assert_cmpstr (g_hash_table_lookup (results, "sub/.claude/settings.json"), ==, "EROFS");
+  assert_plant (csb_dbus_sandbox_get_plants (run2->sandbox), ".", "ignores case through FUSE");
+
+  {
+    /* Lazily: the service still holds the ended sandboxes' project descriptors. The
+     * loop device goes when the FUSE daemon lets go of it. */
+    const char * const umount_argv[] = { "umount", "-l", project, NULL };
+    const char * const detach_argv[] = { "losetup", "-d", loop, NULL };
+
+    g_assert_true (run_tool (umount_argv, NULL));
+    run_tool (detach_argv, NULL);
+  }
+}
+
 static const char plant_script[] =
   "set -e; echo '{\"mcpServers\": {}}' > .mcp.json; echo 'echo hi' > .envrc; "
   "mkdir -p .vscode .devcontainer new/.claude repo/.git/hooks gl lnk; "
@@ -580,6 +695,8 @@ main (int    argc,
               setup, test_nested_protected, teardown);
   g_test_add ("/security/project/container/claude-settings", CsbSecFixture, "container",
               setup, test_claude_settings, teardown);
+  g_test_add ("/security/project/case-insensitive", CsbSecFixture, NULL, setup,
+              test_case_insensitive, teardown);
   g_test_add ("/security/project/plants-reported", CsbSecFixture, NULL, setup,
               test_plants_reported, teardown);
   g_test_add ("/security/project/plants-not-utf8", CsbSecFixture, NULL, setup,
