@@ -257,6 +257,20 @@ csb_backend_dup_display (CsbBackend *self)
   return CSB_BACKEND_GET_CLASS (self)->dup_display (self);
 }
 
+int
+csb_backend_open_display (CsbBackend *self,
+                          GError    **error)
+{
+  g_return_val_if_fail (CSB_IS_BACKEND (self), -1);
+  if (CSB_BACKEND_GET_CLASS (self)->open_display == NULL)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                   "the %s backend has no display to open", csb_backend_get_name (self));
+      return -1;
+    }
+  return CSB_BACKEND_GET_CLASS (self)->open_display (self, error);
+}
+
 guint
 csb_backend_get_pid (CsbBackend *self)
 {

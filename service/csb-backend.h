@@ -76,6 +76,9 @@ struct _CsbBackendClass
   GStrv    (*get_protections) (CsbBackend         *self);
   /* (nullable) The sandbox's display address (a VM's SPICE socket), for Display. */
   char    *(*dup_display)     (CsbBackend         *self);
+  /* A stream socket connected to that display (one per SPICE channel); NULL: none. */
+  int      (*open_display)    (CsbBackend         *self,
+                               GError            **error);
 
   /* Backends whose sandboxes hold their own terminal (a monitor process) set
    * owns_terminal; CsbSandbox then allocates no pty and asks them instead. */
@@ -119,6 +122,8 @@ void         csb_backend_stop            (CsbBackend          *self,
 GStrv        csb_backend_get_protections (CsbBackend          *self);
 guint        csb_backend_get_pid         (CsbBackend          *self);
 char        *csb_backend_dup_display     (CsbBackend          *self);
+int          csb_backend_open_display    (CsbBackend          *self,
+                                          GError             **error);
 gboolean     csb_backend_adopt           (CsbBackend          *self,
                                           CsbSandboxSpec      *spec,
                                           const char * const  *protections,

@@ -13,7 +13,9 @@
 #include <fcntl.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -150,4 +152,34 @@ fail_base:
                  "cannot open '%s': %s", base, g_strerror (saved));
     return -1;
   }
+}
+
+int
+csb_file_connect_socket (const char *path,
+                         GError    **error)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd;
+
+  g_return_val_if_fail (path != NULL, -1);
+
+  if (strlen (path) >= sizeof addr.sun_path)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NAMETOOLONG,
+                   "socket path '%s' is too long", path);
+      return -1;
+    }
+  strcpy (addr.sun_path, path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "cannot connect to '%s': %s",
+                   path, g_strerror (saved));
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  return fd;
 }

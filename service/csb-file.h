@@ -18,4 +18,8 @@ int      csb_file_open_private_dir (const char *base,
                                     gboolean    create,
                                     GError    **error);
 
+/* A stream socket connected to the unix socket at @path; -1 with @error. */
+int      csb_file_connect_socket (const char *path,
+                                  GError    **error);
+
 G_END_DECLS

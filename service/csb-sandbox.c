@@ -1455,15 +1455,43 @@ replay_log (CsbSandbox *self,
   return pair[1];
 }
 
+/* Completes a method whose one out-argument is a handle: @fd (taken), or @error
+ * when @fd is -1. */
+static void
+return_fd (GDBusMethodInvocation *invocation,
+           int                    fd,
+           const GError          *error)
+{
+  g_autoptr(GUnixFDList) fd_list = NULL;
+  g_autoptr(GError) local_error = NULL;
+  int handle;
+
+  if (fd < 0)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+  fd_list = g_unix_fd_list_new ();
+  handle = g_unix_fd_list_append (fd_list, fd, &local_error);
+  close (fd);
+  if (handle < 0)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, local_error);
+      return;
+    }
+  g_dbus_method_invocation_return_value_with_unix_fd_list (invocation,
+                                                           g_variant_new ("(h)", handle),
+                                                           fd_list);
+}
+
 static gboolean
 handle_open_terminal (CsbDBusSandbox        *object,
                       GDBusMethodInvocation *invocation,
                       GUnixFDList           *in_fds)
 {
   CsbSandbox *self = CSB_SANDBOX (object);
-  g_autoptr(GUnixFDList) fd_list = NULL;
   g_autoptr(GError) error = NULL;
-  int fd, handle;
+  int fd;
 
   if (self->terminal != NULL)
     fd = csb_terminal_open_client (self->terminal, &error);
@@ -1483,21 +1511,28 @@ handle_open_terminal (CsbDBusSandbox        *object,
                                              "with the caller's stdio", self->spec->id);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  if (fd < 0)
+  return_fd (invocation, fd, error);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* A connection to the VM's SPICE server for one channel of the caller's client. */
+static gboolean
+handle_open_display (CsbDBusSandbox        *object,
+                     GDBusMethodInvocation *invocation,
+                     GUnixFDList           *in_fds)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+  g_autoptr(GError) error = NULL;
+  int fd;
+
+  if (!csb_sandbox_is_active (self))
     {
-      g_dbus_method_invocation_return_gerror (invocation, error);
+      g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                                             "sandbox %s is not running", self->spec->id);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  fd_list = g_unix_fd_list_new ();
-  handle = g_unix_fd_list_append (fd_list, fd, &error);
-  close (fd);
-  if (handle < 0)
-    {
-      g_dbus_method_invocation_return_gerror (invocation, error);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  csb_dbus_sandbox_complete_open_terminal (object, g_steal_pointer (&invocation), fd_list,
-                                           g_variant_new_handle (handle));
+  fd = csb_backend_open_display (self->backend, &error);
+  return_fd (invocation, fd, error);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -1761,6 +1796,7 @@ csb_sandbox_iface_init (CsbDBusSandboxIface *iface)
   iface->handle_resize_terminal = handle_resize_terminal;
   iface->handle_screenshot = handle_screenshot;
   iface->handle_get_metrics = handle_get_metrics;
+  iface->handle_open_display = handle_open_display;
   iface->handle_remove = handle_remove;
   iface->handle_get_changes = handle_get_changes;
   iface->handle_get_diff = handle_get_diff;

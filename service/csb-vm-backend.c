@@ -50,6 +50,7 @@
 #include "csb-claude-home.h"
 #include "csb-console-log.h"
 #include "csb-error.h"
+#include "csb-file.h"
 #include "csb-layout.h"
 #include "csb-project-guard.h"
 #include "csb-protections.h"
@@ -85,6 +86,9 @@ struct _CsbVmBackend
 };
 
 G_DEFINE_FINAL_TYPE (CsbVmBackend, csb_vm_backend, CSB_TYPE_BACKEND)
+
+/* QEMU's SPICE server, in the sandbox's runtime folder. */
+#define SPICE_SOCKET "spice.sock"
 
 static const char * const usr_links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL };
 
@@ -1218,7 +1222,7 @@ start_thread (GTask        *task,
     }
   if (spec->options->display)
     {
-      domain->spice_socket = g_build_filename (spec->runtime_dir, "spice.sock", NULL);
+      domain->spice_socket = g_build_filename (spec->runtime_dir, SPICE_SOCKET, NULL);
       result->display = g_strconcat ("spice+unix://", domain->spice_socket, NULL);
     }
   if (!spec->stdio_is_pty)
@@ -1576,7 +1580,13 @@ csb_vm_backend_adopt (CsbBackend         *backend,
 {
   CsbVmBackend *self = CSB_VM_BACKEND (backend);
 
+  g_autofree char *spice = g_build_filename (spec->runtime_dir, SPICE_SOCKET, NULL);
+  struct stat st;
+
   self->claude_json = TRUE;
+  /* QEMU made it for the VM's display: OpenDisplay works again. */
+  if (lstat (spice, &st) == 0 && S_ISSOCK (st.st_mode))
+    self->display = g_strconcat ("spice+unix://", spice, NULL);
   csb_domain_run_adopt (&self->run, spec, protections);
   return TRUE;
 }
@@ -1755,6 +1765,38 @@ csb_vm_backend_dup_display (CsbBackend *backend)
   return g_strdup (CSB_VM_BACKEND (backend)->display);
 }
 
+/* The socket is in the sandbox's runtime folder, which only the service and QEMU
+ * reach (both the user's, outside the guest; no password, no TCP): what answers
+ * there is QEMU's SPICE server. One connection per SPICE channel. */
+static int
+csb_vm_backend_open_display (CsbBackend *backend,
+                             GError    **error)
+{
+  CsbVmBackend *self = CSB_VM_BACKEND (backend);
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *path = NULL;
+  int fd;
+
+  if (self->display == NULL || self->run.spec == NULL)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                   "the sandbox has no display (launch it with the display option)");
+      return -1;
+    }
+  if (self->run.ended)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                   "sandbox %s has ended: its display is gone", self->run.spec->id);
+      return -1;
+    }
+  path = g_build_filename (self->run.spec->runtime_dir, SPICE_SOCKET, NULL);
+  if ((fd = csb_file_connect_socket (path, &local_error)) < 0)
+    g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                 "the display of sandbox %s is not reachable: %s", self->run.spec->id,
+                 local_error->message);
+  return fd;
+}
+
 static gboolean
 csb_vm_backend_check_available (CsbBackendClass *klass,
                                 GSettings       *settings,
@@ -1851,6 +1893,7 @@ csb_vm_backend_class_init (CsbVmBackendClass *klass)
   backend_class->stop = csb_vm_backend_stop;
   backend_class->get_protections = csb_vm_backend_get_protections;
   backend_class->dup_display = csb_vm_backend_dup_display;
+  backend_class->open_display = csb_vm_backend_open_display;
   backend_class->adopt = csb_vm_backend_adopt;
   backend_class->terminal_resized = csb_vm_backend_terminal_resized;
   backend_class->filters_network = TRUE;

@@ -32,6 +32,7 @@
 #include <glib-unix.h>
 
 #include "csb-error.h"
+#include "csb-file.h"
 #include "csb-vm-stdio.h"
 
 /* At most this much at once into a caller's fd we may not set non-blocking (its
@@ -244,25 +245,12 @@ static int
 connect_socket (const char *path,
                 GError    **error)
 {
-  struct sockaddr_un addr = { .sun_family = AF_UNIX };
-  int fd;
+  g_autoptr(GError) local_error = NULL;
+  int fd = csb_file_connect_socket (path, &local_error);
 
-  if (strlen (path) >= sizeof addr.sun_path)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "socket path '%s' is too long", path);
-      return -1;
-    }
-  strcpy (addr.sun_path, path);
-  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
-                   "cannot connect to the VM's channel '%s': %s", path,
-                   g_strerror (errno));
-      if (fd >= 0)
-        close (fd);
-      return -1;
-    }
+  if (fd < 0)
+    g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot reach the VM's channel: %s",
+                 local_error->message);
   return fd;
 }
 

@@ -499,6 +499,10 @@ test_ended_sandbox_errors (Fixture      *f,
                                                               &error));
   g_assert_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
+  g_assert_false (csb_dbus_sandbox_call_open_display_sync (run->sandbox, NULL, &handle, NULL,
+                                                           NULL, &error));
+  g_assert_error (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING);
+  g_clear_error (&error);
 
   g_assert_true (csb_dbus_sandbox_call_remove_sync (run->sandbox, NULL, &error));
   g_assert_no_error (error);
@@ -520,6 +524,12 @@ test_open_terminal_stdio_running (Fixture      *f,
   g_assert_false (csb_dbus_sandbox_call_open_terminal_sync (run->sandbox, NULL, &handle, NULL,
                                                             NULL, &error));
   g_assert_error (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING);
+  g_clear_error (&error);
+  /* A bwrap sandbox has no VM display to connect to (and says so). */
+  g_assert_false (csb_dbus_sandbox_call_open_display_sync (run->sandbox, NULL, &handle, NULL,
+                                                           NULL, &error));
+  g_assert_error (error, CSB_ERROR, CSB_ERROR_NOT_RUNNING);
+  g_assert_nonnull (strstr (error->message, "no display"));
   g_clear_error (&error);
 
   g_assert_true (csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error));
