@@ -21,6 +21,7 @@ packages=(
   libglib2.0-dev libglib2.0-bin libjson-glib-dev libseccomp-dev
   # GUI
   libgtk-4-dev libadwaita-1-dev libvte-2.91-gtk4-dev libportal-dev libportal-gtk4-dev
+  libspice-client-glib-2.0-dev
   # VM backend
   libvirt-dev libvirt-glib-1.0-dev libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
   qemu-system-x86 qemu-system-common qemu-utils cpio kmod libc6-dev

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "csb-application.h"
+#include "csb-display-view.h"
 #include "csb-format.h"
 #include "csb-terminal-page.h"
 #include "csb-terminal-view.h"
@@ -15,9 +16,10 @@ struct _CsbTerminalPage
 {
   AdwBin              parent_instance;
 
-  GtkInfoBar         *display_bar;
-  GtkLabel           *display_label;
+  GtkWidget          *view_bar;
+  GtkStack           *view_stack;
   GtkButton          *display_button;
+  CsbDisplayView     *display_view;
   GtkInfoBar         *plants_bar;
   GtkLabel           *plants_label;
   GtkInfoBar         *ended_bar;
@@ -331,17 +333,21 @@ update (CsbTerminalPage *self)
 
   update_plants (self);
 
+  /* A VM's display: a tab beside the terminal, connected while the VM runs. */
   if (display != NULL && *display != '\0' && !ended)
     {
-      g_autofree char *text = g_strdup_printf (_("The virtual machine’s display is at %s"), display);
-
-      gtk_label_set_label (self->display_label, text);
       gtk_actionable_set_action_target (GTK_ACTIONABLE (self->display_button), "s", path);
       gtk_actionable_set_action_name (GTK_ACTIONABLE (self->display_button), "win.open-display");
-      gtk_info_bar_set_revealed (self->display_bar, TRUE);
+      csb_display_view_set_sandbox (self->display_view,
+                                    g_strcmp0 (state, "running") == 0 ? self->sandbox : NULL);
+      gtk_widget_set_visible (self->view_bar, TRUE);
     }
   else
-    gtk_info_bar_set_revealed (self->display_bar, FALSE);
+    {
+      csb_display_view_set_sandbox (self->display_view, NULL);
+      gtk_stack_set_visible_child_name (self->view_stack, "terminal");
+      gtk_widget_set_visible (self->view_bar, FALSE);
+    }
 
   if (ended)
     {
@@ -421,10 +427,31 @@ csb_terminal_page_focus (CsbTerminalPage *self)
 {
   g_return_if_fail (CSB_IS_TERMINAL_PAGE (self));
 
-  if (g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "terminal") == 0)
+  if (g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "terminal") == 0 &&
+      g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "display") == 0)
+    gtk_widget_grab_focus (GTK_WIDGET (self->display_view));
+  else if (g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "terminal") == 0)
     gtk_widget_grab_focus (GTK_WIDGET (self->terminal));
   else
     self->want_focus = TRUE;
+}
+
+void
+csb_terminal_page_show_display (CsbTerminalPage *self)
+{
+  g_return_if_fail (CSB_IS_TERMINAL_PAGE (self));
+
+  if (!gtk_widget_get_visible (self->view_bar))
+    return;
+  gtk_stack_set_visible_child_name (self->view_stack, "display");
+  gtk_widget_grab_focus (GTK_WIDGET (self->display_view));
+}
+
+GtkWidget *
+csb_terminal_page_get_display_view (CsbTerminalPage *self)
+{
+  g_return_val_if_fail (CSB_IS_TERMINAL_PAGE (self), NULL);
+  return GTK_WIDGET (self->display_view);
 }
 
 void
@@ -582,11 +609,13 @@ csb_terminal_page_class_init (CsbTerminalPageClass *klass)
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   g_type_ensure (CSB_TYPE_TERMINAL_VIEW);
+  g_type_ensure (CSB_TYPE_DISPLAY_VIEW);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/example/ClaudeSandbox/App/csb-terminal-page.ui");
-  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_bar);
-  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_label);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, view_bar);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, view_stack);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_button);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_view);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, plants_bar);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, plants_label);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, ended_bar);

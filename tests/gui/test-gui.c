@@ -18,6 +18,7 @@
 
 #include "csb-application.h"
 #include "csb-format.h"
+#include "csb-gui-test-utils.h"
 #include "csb-changes-window.h"
 #include "csb-launch-page.h"
 #include "csb-pin.h"
@@ -117,53 +118,14 @@ notified (gpointer data)
 static void
 settle (guint ms)
 {
-  gint64 end = g_get_monotonic_time () + ms * 1000;
-
-  while (g_get_monotonic_time () < end)
-    {
-      g_main_context_iteration (NULL, FALSE);
-      g_usleep (5000);
-    }
+  csb_gui_test_settle (ms);
 }
 
 static void
 save_screenshot (GtkWidget  *widget,
                  const char *name)
 {
-  const char *dir = g_getenv ("CSB_TEST_SCREENSHOTS");
-  g_autofree char *path = NULL;
-  g_autoptr(GdkPaintable) paintable = NULL;
-  g_autoptr(GskRenderNode) node = NULL;
-  g_autoptr(GdkTexture) texture = NULL;
-  GtkSnapshot *snapshot;
-  GskRenderer *renderer;
-  int width = gtk_widget_get_width (widget);
-  int height = gtk_widget_get_height (widget);
-
-  if (dir == NULL)
-    dir = g_get_tmp_dir ();
-  path = g_build_filename (dir, name, NULL);
-  {
-    g_autofree char *parent = g_path_get_dirname (path);
-    g_assert_cmpint (g_mkdir_with_parents (parent, 0755), ==, 0);
-  }
-
-  paintable = gtk_widget_paintable_new (widget);
-  /* Between a change and the next frame the paintable can be empty: wait for a frame. */
-  for (guint i = 0; i < 100 && node == NULL; i++)
-    {
-      if (i > 0)
-        settle (50);
-      snapshot = gtk_snapshot_new ();
-      gdk_paintable_snapshot (paintable, snapshot, width, height);
-      node = gtk_snapshot_free_to_node (snapshot);
-    }
-  g_assert_nonnull (node);
-  renderer = gtk_native_get_renderer (gtk_widget_get_native (widget));
-  texture = gsk_renderer_render_texture (renderer, node,
-                                         &GRAPHENE_RECT_INIT (0, 0, width, height));
-  g_assert_true (gdk_texture_save_to_png (texture, path));
-  g_test_message ("screenshot: %s", path);
+  csb_gui_test_save_screenshot (widget, name);
 }
 
 static CsbDBusSandbox *
@@ -229,45 +191,11 @@ row_is_gone (gpointer data)
   return csb_window_find_row (window, data) == NULL;
 }
 
-typedef struct
-{
-  const char *path;
-  const char *needle;
-} TerminalWait;
-
-static char *
-terminal_text (const char *path)
-{
-  GtkWidget *page = csb_window_find_terminal (window, path);
-
-  if (page == NULL)
-    return NULL;
-  return vte_terminal_get_text (csb_terminal_page_get_terminal (CSB_TERMINAL_PAGE (page)), NULL,
-                                NULL, NULL);
-}
-
-static gboolean
-terminal_shows (gpointer data)
-{
-  TerminalWait *wait = data;
-  g_autofree char *text = terminal_text (wait->path);
-
-  return text != NULL && strstr (text, wait->needle) != NULL;
-}
-
 static gboolean
 wait_terminal (const char *path,
                const char *needle)
 {
-  TerminalWait wait = { path, needle };
-  gboolean found = csb_test_run_until (terminal_shows, &wait, CSB_TEST_TIMEOUT_MS);
-
-  if (!found)
-    {
-      g_autofree char *text = terminal_text (path);
-      g_test_message ("terminal of %s shows:\n%s", path, text ? text : "(no terminal)");
-    }
-  return found;
+  return csb_gui_test_wait_terminal (window, path, needle, CSB_TEST_TIMEOUT_MS);
 }
 
 static void
@@ -1133,26 +1061,6 @@ test_narrow_languages (void)
 
 /* ---- main -------------------------------------------------------------------------------------- */
 
-static void
-on_startup (GApplication *application)
-{
-  /* Screenshots of a reasonable size for the metainfo. */
-  g_settings_set_int (csb_application_get_settings (app), "window-width", 960);
-  g_settings_set_int (csb_application_get_settings (app), "window-height", 700);
-}
-
-static gboolean
-run_tests (gpointer data)
-{
-  int *ret = data;
-
-  *ret = g_test_run ();
-  if (window != NULL)
-    gtk_window_destroy (GTK_WINDOW (window));
-  g_application_quit (G_APPLICATION (app));
-  return G_SOURCE_REMOVE;
-}
-
 static gboolean
 changes_listed (gpointer data)
 {
@@ -1432,7 +1340,6 @@ main (int   argc,
       char *argv[])
 {
   g_autofree char *display = NULL;
-  char *app_argv[] = { argv[0], NULL };
   /* A keyfile, so a case can change the idle timeout the next instance of the
    * service reads. */
   CsbTestBusOptions bus_options = {
@@ -1458,7 +1365,6 @@ main (int   argc,
     g_setenv ("DISPLAY", display, TRUE);
 
   app = csb_application_new ();
-  g_signal_connect (app, "startup", G_CALLBACK (on_startup), NULL);
 
   /* GTest runs the cases of a suite together, in the order of the first case of each
    * suite: these go in the order they depend on each other. */
@@ -1485,8 +1391,7 @@ main (int   argc,
 
   /* Inside g_application_run(), as in real life: on its way out it unexports the
    * app from the bus, so nothing holds the bus connection after the tests. */
-  g_idle_add (run_tests, &ret);
-  g_assert_cmpint (g_application_run (G_APPLICATION (app), 1, app_argv), ==, 0);
+  ret = csb_gui_test_run_app (app, &window);
   settle (100);
   g_free (launched_path);
   g_free (lighthouse_path);

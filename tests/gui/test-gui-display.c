@@ -1,0 +1,245 @@
+/* test-gui-display.c — the app shows a real VM's display in its window (issue 15).
+ *
+ * Under Xvfb, with a private bus activating the in-tree service: a VM is launched
+ * with display on (a TCG boot of the generic kernel, weston in kiosk style, and
+ * weston-eventdemo, which logs the keys and buttons it gets), the app opens its tab
+ * and the Display view beside the terminal: the view shows the guest's pixels (a
+ * screenshot is kept), and a key and a click sent to the view reach the program in
+ * the guest, which prints them on the terminal.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <string.h>
+
+#include <adwaita.h>
+#include <vte/vte.h>
+
+#include "csb-application.h"
+#include "csb-display-view.h"
+#include "csb-gui-test-utils.h"
+#include "csb-terminal-page.h"
+#include "csb-test-utils.h"
+#include "csb-window.h"
+
+/* Small and emulated, as in tests/vm: KVM is present but broken on the CI machines. */
+#define REAL_SETTINGS \
+  "[org/example/ClaudeSandbox]\n" \
+  "vm-accel='tcg'\n" \
+  "vm-memory-mib=512\n" \
+  "vm-cpus=1\n"
+/* A TCG boot of the generic kernel, then weston on the CPU, on a shared machine. */
+#define BOOT_TIMEOUT_MS 180000
+
+static CsbTestBus bus;
+static CsbApplication *app;
+static CsbWindow *window;
+
+static void
+save_texture (GdkTexture *texture,
+              const char *name)
+{
+  const char *dir = g_getenv ("CSB_TEST_SCREENSHOTS");
+  g_autofree char *path = NULL;
+
+  if (dir == NULL)
+    dir = g_get_tmp_dir ();
+  path = g_build_filename (dir, name, NULL);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  g_assert_true (gdk_texture_save_to_png (texture, path));
+  g_test_message ("screenshot: %s", path);
+}
+
+/* How many pixels of @texture are not black. */
+static gsize
+lit_pixels (GdkTexture *texture)
+{
+  int width = gdk_texture_get_width (texture);
+  int height = gdk_texture_get_height (texture);
+  g_autofree guint8 *data = g_malloc ((gsize) width * height * 4);
+  gsize lit = 0;
+
+  gdk_texture_download (texture, data, (gsize) width * 4);
+  for (gsize i = 0; i < (gsize) width * height; i++)
+    if ((data[i * 4] | data[i * 4 + 1] | data[i * 4 + 2]) > 16)
+      lit++;
+  return lit;
+}
+
+static GtkWidget *
+display_view (const char *path)
+{
+  GtkWidget *page = csb_window_find_terminal (window, path);
+
+  return page ? csb_terminal_page_get_display_view (CSB_TERMINAL_PAGE (page)) : NULL;
+}
+
+static gboolean
+tab_open (gpointer data)
+{
+  return csb_window_find_terminal (window, data) != NULL;
+}
+
+static gboolean
+display_lit (gpointer data)
+{
+  GtkWidget *view = display_view (data);
+  GdkTexture *texture = view ? csb_display_view_get_texture (CSB_DISPLAY_VIEW (view)) : NULL;
+
+  /* weston-eventdemo's window fills the kiosk's output: far more than a cursor. */
+  return texture != NULL && lit_pixels (texture) > 10000;
+}
+
+static GtkEventController *
+find_controller (GtkWidget *widget,
+                 GType      type)
+{
+  g_autoptr(GListModel) controllers = gtk_widget_observe_controllers (widget);
+
+  for (guint i = 0; i < g_list_model_get_n_items (controllers); i++)
+    {
+      g_autoptr(GtkEventController) controller = g_list_model_get_item (controllers, i);
+
+      if (G_TYPE_CHECK_INSTANCE_TYPE (controller, type))
+        return controller;  /* the widget holds it */
+    }
+  return NULL;
+}
+
+/* What a key press in the view does: the key controller's signals, with the X11
+ * keycode of the key (its Linux input code + 8). */
+static void
+press_key (GtkWidget *view,
+           guint      linux_code)
+{
+  GtkEventController *keys = find_controller (view, GTK_TYPE_EVENT_CONTROLLER_KEY);
+  gboolean handled = FALSE;
+
+  g_assert_nonnull (keys);
+  g_signal_emit_by_name (keys, "key-pressed", 0, linux_code + 8, 0, &handled);
+  g_assert_true (handled);
+  csb_gui_test_settle (50);
+  g_signal_emit_by_name (keys, "key-released", 0, linux_code + 8, 0);
+}
+
+static gboolean
+have_session_libvirt (void)
+{
+  const char *argv[] = { "virsh", "-c", "qemu:///session", "list", "--name", NULL };
+  g_auto(GStrv) envp = g_environ_setenv (g_get_environ (), "XDG_RUNTIME_DIR", bus.dirs.runtime,
+                                         TRUE);
+  int wait_status;
+
+  return g_spawn_sync (NULL, (char **) argv, envp,
+                       G_SPAWN_SEARCH_PATH | G_SPAWN_STDOUT_TO_DEV_NULL |
+                         G_SPAWN_STDERR_TO_DEV_NULL,
+                       NULL, NULL, NULL, NULL, &wait_status, NULL) &&
+         g_spawn_check_wait_status (wait_status, NULL);
+}
+
+static void
+test_display_tab (void)
+{
+  const char * const command[] = { "weston-eventdemo", "--log-key", "--log-button", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autofree char *project = NULL;
+  GtkWidget *page, *view;
+  GVariant *options;
+
+  if (g_getenv ("CSB_TEST_NO_VM_BOOT") != NULL)
+    {
+      g_test_skip ("CSB_TEST_NO_VM_BOOT is set");
+      return;
+    }
+  if (!have_session_libvirt ())
+    {
+      g_test_skip ("no libvirt daemon answers on qemu:///session (as root, that is the "
+                   "system daemon; the boots run as an unprivileged user)");
+      return;
+    }
+  if (!g_file_test ("/usr/bin/weston-eventdemo", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("weston-eventdemo is not installed (package weston)");
+      return;
+    }
+
+  g_application_activate (G_APPLICATION (app));
+  window = CSB_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
+  g_assert_nonnull (window);
+
+  project = csb_test_make_project (&bus.dirs, "display");
+  options = g_variant_new_parsed ("{'backend': <'vm'>, 'display': <true>, 'network': <false>}");
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (bus.manager), BOOT_TIMEOUT_MS);
+  run = csb_test_launch_pty (&bus, project, command, options, &error);
+  if (error != NULL && strstr (error->message, "virtio-gpu") != NULL)
+    {
+      g_test_skip (error->message);
+      return;
+    }
+  g_assert_no_error (error);
+
+  /* The app's tab of that sandbox, and its Display view beside the terminal. */
+  csb_window_show_sandbox (window, run->object_path);
+  g_assert_true (csb_test_run_until (tab_open, (gpointer) run->object_path, CSB_TEST_TIMEOUT_MS));
+  page = csb_window_find_terminal (window, run->object_path);
+  csb_terminal_page_show_display (CSB_TERMINAL_PAGE (page));
+  view = display_view (run->object_path);
+  g_assert_nonnull (view);
+  g_assert_true (gtk_widget_get_mapped (view));
+
+  /* Frames arrive once weston and the client drew on the virtio-gpu output. */
+  if (!csb_test_run_until (display_lit, (gpointer) run->object_path, BOOT_TIMEOUT_MS))
+    g_test_message ("display error: %s",
+                    csb_display_view_get_error (CSB_DISPLAY_VIEW (view)) ?: "(none)");
+  g_assert_true (display_lit ((gpointer) run->object_path));
+  csb_gui_test_settle (500);
+  save_texture (csb_display_view_get_texture (CSB_DISPLAY_VIEW (view)), "vm-display.png");
+  csb_gui_test_save_screenshot (GTK_WIDGET (window), "vm-display-tab.png");
+
+  /* A key typed into the view reaches the program in the guest: 'a' is Linux input
+   * code 30, which weston passes on as it is. */
+  press_key (view, 30);
+  g_assert_true (csb_gui_test_wait_terminal (window, run->object_path, "key key: 30,", BOOT_TIMEOUT_MS));
+
+  csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, run->sandbox, BOOT_TIMEOUT_MS));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autofree char *display = NULL;
+  CsbTestBusOptions bus_options = { .settings_keyfile = REAL_SETTINGS };
+  int ret = 1;
+
+  csb_test_init_environment ();
+  g_test_init (&argc, &argv, NULL);
+
+  if (g_getenv ("DISPLAY") == NULL && g_getenv ("WAYLAND_DISPLAY") == NULL)
+    {
+      g_test_skip ("no display (the test runs under xvfb-run)");
+      return 0;
+    }
+
+  /* GTestDBus unsets DISPLAY (against X11 autolaunch of a bus); the app needs it. */
+  display = g_strdup (g_getenv ("DISPLAY"));
+  csb_test_bus_setup (&bus, &bus_options);
+  csb_test_bus_activate (&bus);
+  if (display != NULL)
+    g_setenv ("DISPLAY", display, TRUE);
+
+  app = csb_application_new ();
+  g_test_add_func ("/gui/vm/display-tab", test_display_tab);
+
+  ret = csb_gui_test_run_app (app, &window);
+  csb_gui_test_settle (100);
+  /* As in test-gui.c: GLib 2.74 cannot tear an in-process GTK app down against a bus
+   * that goes away; stop what runs, and leave. */
+  csb_test_bus_stop_sandboxes (&bus);
+  fflush (stdout);
+  fflush (stderr);
+  _exit (ret);
+}
