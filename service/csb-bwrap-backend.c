@@ -511,22 +511,22 @@ add_review_binds (CsbSandboxSpec *spec,
                   GError        **error)
 {
   int fd, layers_fd;
+  struct stat st;
 
   if ((fd = open_project_checked (spec, error)) < 0)
     return FALSE;
-  if ((layers_fd = csb_review_prepare (spec->state_dir, error)) < 0)
+  if (fstat (fd, &st) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot stat the project folder: %s",
+                   g_strerror (errno));
+      close (fd);
+      return FALSE;
+    }
+  if ((layers_fd = csb_review_prepare (spec->state_dir, st.st_mode, error)) < 0)
     {
       close (fd);
       return FALSE;
     }
-  /* The overlay's root takes the upper folder's mode: the project's own, as in direct
-   * mode (its parent, review/, stays 0700). */
-  {
-    struct stat st;
-
-    if (fstat (fd, &st) == 0)
-      fchmodat (layers_fd, "upper", st.st_mode & 07777, 0);
-  }
   csb_argv_add (args, "--ro-bind-fd");
   csb_argv_addf (args, "%d", csb_argv_take_fd (args, fd));
   csb_argv_add_args (args, CSB_REVIEW_STAGE "/lower", "--bind-fd", NULL);

@@ -149,6 +149,7 @@ csb_review_exists (const char *state_dir)
 
 int
 csb_review_prepare (const char *state_dir,
+                    mode_t      project_mode,
                     GError    **error)
 {
   g_autofree char *review = review_path (state_dir, NULL);
@@ -167,6 +168,9 @@ csb_review_prepare (const char *state_dir,
   fd = open (review, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     goto fail;
+  /* The overlay's root takes the upper folder's mode: the project's own, as in direct
+   * mode (its parent, review/, stays 0700). */
+  fchmodat (fd, "upper", project_mode & 07777, 0);
   return fd;
 
 fail:

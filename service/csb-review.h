@@ -10,6 +10,7 @@
 #pragma once
 
 #include <glib.h>
+#include <sys/types.h>
 
 G_BEGIN_DECLS
 
@@ -38,9 +39,11 @@ void        csb_change_free          (CsbChange     *change);
 const char *csb_change_kind_name     (CsbChangeKind  kind);
 gboolean    csb_review_path_is_protected (const char *path);
 
-/* Creates STATE_DIR/review/{upper,work} (0700) and returns the review folder,
+/* Creates STATE_DIR/review/{upper,work} (0700; upper with @project_mode's
+ * permissions, which the overlay's root shows) and returns the review folder,
  * opened O_PATH, for the sandbox's rw binding; -1 and @error otherwise. */
 int         csb_review_prepare       (const char    *state_dir,
+                                      mode_t         project_mode,
                                       GError       **error);
 gboolean    csb_review_exists        (const char    *state_dir);
 

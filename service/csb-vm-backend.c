@@ -54,6 +54,7 @@
 #include "csb-layout.h"
 #include "csb-project-guard.h"
 #include "csb-protections.h"
+#include "csb-review.h"
 #include "csb-guest-stage.h"
 #include "csb-initramfs.h"
 #include "csb-libvirt.h"
@@ -583,6 +584,7 @@ static gboolean
 start_virtiofsd (const char *source,
                  const char *socket_path,
                  const char *log_path,
+                 gboolean    overlay_xattrs,
                  GPid       *out_pid,
                  GError    **error)
 {
@@ -590,8 +592,19 @@ start_virtiofsd (const char *source,
   int log_fd;
   int target = 3;
   g_autofree char *fd_arg = g_strdup_printf ("--fd=%d", target);
+  /* The review layers' share: the guest's overlay keeps its marks in user.overlay.*
+   * (opaque folders); no other extended attribute passes, either way ("not
+   * supported", which the overlay takes in its stride where "not permitted" would
+   * make it read-only), but for the file capability, which virtiofsd must map: as
+   * it is (renamed, virtiofsd 7.2 fails copy-ups removing it from an O_PATH
+   * descriptor). The host's kernel stores it only as a capability for user
+   * namespaces whose root is the user: nothing the user has not got. */
   const char *argv[] = { VIRTIOFSD, fd_arg, "-o", source_opt, "-o", "sandbox=chroot",
-                         "-o", "cache=auto", "-o", "log_level=warn", NULL };
+                         "-o", "cache=auto", "-o", "log_level=warn",
+                         /* (the list ends here without them) */
+                         overlay_xattrs ? "-o" : NULL,
+                         "xattrmap=:ok:all:user.overlay.:::ok:all:security.capability:::"
+                         "unsupported:all:::", NULL };
   g_autofree char *preload = find_helper ("CSB_VIRTIOFSD_PRELOAD",
                                           "claude-sandbox-virtiofsd-preload.so", error);
   g_autofree char *preload_env = NULL;
@@ -724,13 +737,16 @@ typedef struct
   guint              n_shares;
 } Setup;
 
-/* A host folder in the guest at @guest_path, over its own virtiofsd. */
+/* A host folder in the guest at @guest_path, over its own virtiofsd; with a NULL
+ * @guest_path, only its tag (@out_tag), for the init to mount where it needs it. */
 static gboolean
-add_share (Setup      *setup,
-           const char *host_path,
-           const char *guest_path,
-           gboolean    readonly,
-           GError    **error)
+add_share_full (Setup       *setup,
+                const char  *host_path,
+                const char  *guest_path,
+                gboolean     readonly,
+                gboolean     overlay_xattrs,
+                char       **out_tag,
+                GError     **error)
 {
   g_autofree char *tag = g_strdup_printf ("csb-%u", setup->n_shares++);
   g_autofree char *sock_name = g_strdup_printf ("vfs-%s.sock", tag);
@@ -738,12 +754,55 @@ add_share (Setup      *setup,
   g_autofree char *log = g_build_filename (setup->spec->state_dir, "virtiofsd.log", NULL);
   GPid pid;
 
-  if (!start_virtiofsd (host_path, sock, log, &pid, error))
+  if (!start_virtiofsd (host_path, sock, log, overlay_xattrs, &pid, error))
     return FALSE;
   g_array_append_val (setup->pids, pid);
   csb_vm_domain_config_add_share (setup->domain, tag, sock);
   if (guest_path != NULL)
     plan_add (&setup->plan, "share", tag, guest_path, readonly ? "ro" : "rw", NULL);
+  if (out_tag != NULL)
+    *out_tag = g_steal_pointer (&tag);
+  return TRUE;
+}
+
+static gboolean
+add_share (Setup      *setup,
+           const char *host_path,
+           const char *guest_path,
+           gboolean    readonly,
+           GError    **error)
+{
+  return add_share_full (setup, host_path, guest_path, readonly, FALSE, NULL, error);
+}
+
+/* Review mode: the project read-only and the sandbox's review folder (csb-review.c)
+ * read-write, as two shares the guest's init puts an overlay over at the project's
+ * path (csb-guest-init.c). Nothing of the real folder is writable in the guest. */
+static gboolean
+add_review (Setup   *setup,
+            GError **error)
+{
+  CsbSandboxSpec *spec = setup->spec;
+  g_autofree char *layers = g_build_filename (spec->state_dir, "review", NULL);
+  g_autofree char *lower = NULL;
+  g_autofree char *rw = NULL;
+  struct stat st;
+  int fd;
+
+  if (stat (spec->project_dir, &st) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "project folder '%s' is gone: %s",
+                   spec->project_dir, g_strerror (errno));
+      return FALSE;
+    }
+  if ((fd = csb_review_prepare (spec->state_dir, st.st_mode, error)) < 0)
+    return FALSE;
+  close (fd);
+  if (!add_share_full (setup, spec->project_dir, NULL, TRUE, FALSE, &lower, error) ||
+      !add_share_full (setup, layers, NULL, FALSE, TRUE, &rw, error))
+    return FALSE;
+  plan_add (&setup->plan, "review", lower, rw, spec->project_dir, NULL);
+  csb_protections_add (setup->protections, "project-review");
   return TRUE;
 }
 
@@ -964,10 +1023,19 @@ build_guest (Setup      *setup,
         return FALSE;
     }
 
-  /* The project, read-write at its own path. */
-  if (!add_share (setup, spec->project_dir, spec->project_dir, FALSE, error))
-    return FALSE;
-  protect_project_config (setup, getuid (), getgid ());
+  /* The project, read-write at its own path, or under review (nothing to guard:
+   * nothing reaches the real folder unreviewed). */
+  if (opts->review)
+    {
+      if (!add_review (setup, error))
+        return FALSE;
+    }
+  else
+    {
+      if (!add_share (setup, spec->project_dir, spec->project_dir, FALSE, error))
+        return FALSE;
+      protect_project_config (setup, getuid (), getgid ());
+    }
 
   /* The environment: an allowlist of the service's, then ours. */
   {
@@ -1183,7 +1251,7 @@ start_thread (GTask        *task,
     g_autofree char *log = g_build_filename (spec->state_dir, "virtiofsd.log", NULL);
     GPid pid;
 
-    if (!start_virtiofsd (result->ctl_dir, sock, log, &pid, &error))
+    if (!start_virtiofsd (result->ctl_dir, sock, log, FALSE, &pid, &error))
       goto fail;
     g_array_append_val (result->pids, pid);
     csb_vm_domain_config_add_share (domain, "csb-ctl", sock);

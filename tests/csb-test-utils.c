@@ -132,6 +132,65 @@ csb_test_list_dir (const char *dir)
   return g_strjoinv (" ", (char **) names->pdata);
 }
 
+/* The tree under @root as text: each entry's path, mode and content (sha256) or
+ * target, in order; links never followed. */
+static void
+describe_tree (GString    *out,
+               const char *root,
+               const char *relative)
+{
+  g_autofree char *path = relative ? g_build_filename (root, relative, NULL) : g_strdup (root);
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, compare_strings);
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *child_name = g_ptr_array_index (names, i);
+      g_autofree char *child = relative ? g_build_filename (relative, child_name, NULL)
+                                        : g_strdup (child_name);
+      g_autofree char *full = g_build_filename (root, child, NULL);
+      struct stat st;
+
+      g_assert_cmpint (lstat (full, &st), ==, 0);
+      g_string_append_printf (out, "%s %o ", child, st.st_mode);
+      if (S_ISLNK (st.st_mode))
+        {
+          g_autofree char *target = g_file_read_link (full, NULL);
+          g_string_append_printf (out, "-> %s\n", target);
+        }
+      else if (S_ISREG (st.st_mode))
+        {
+          g_autofree char *contents = NULL;
+          gsize len;
+          g_autofree char *sum = NULL;
+
+          g_assert_true (g_file_get_contents (full, &contents, &len, NULL));
+          sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (guchar *) contents, len);
+          g_string_append_printf (out, "%s\n", sum);
+        }
+      else
+        {
+          g_string_append (out, "\n");
+          if (S_ISDIR (st.st_mode))
+            describe_tree (out, root, child);
+        }
+    }
+}
+
+char *
+csb_test_tree_text (const char *root)
+{
+  GString *out = g_string_new (NULL);
+
+  describe_tree (out, root, NULL);
+  return g_string_free (out, FALSE);
+}
+
 void
 csb_test_dirs_init (CsbTestDirs *dirs)
 {

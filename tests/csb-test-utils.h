@@ -48,6 +48,9 @@ gboolean     csb_test_tree_contains   (const char  *dir,
                                        char       **out_path);
 /* Entries of @dir, sorted, as one space-separated string ('' if none or missing). */
 char        *csb_test_list_dir        (const char  *dir);
+/* The tree under @root as text (path, mode, sha256 or link target of each entry, in
+ * order, links never followed): equal texts, equal trees. */
+char        *csb_test_tree_text       (const char  *root);
 
 /* The real Claude Code executable of this machine, or NULL: PATH,
  * $CSB_TEST_CLAUDE, ~/.npm-global/bin, ~/.local/bin (the real home, as it was

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/input.h>
 #include <linux/reboot.h>
 #include <net/if.h>
@@ -349,6 +350,82 @@ mount_root_disk (const char *target)
   return -1;
 }
 
+/* Review mode (csb-review.c reads the upper layer on the host): the project's share
+ * read-only as the lower layer, the sandbox's review folder (upper and work) as a
+ * second share, and overlayfs over them at @path in the new root.
+ *
+ * The host's virtiofsd runs as the user and can create files as the user only. The
+ * overlay does its own work (copy-up, whiteouts, opaque folders) with the
+ * credentials it was mounted with, so it is mounted with the user's fsuid and fsgid:
+ * everything reaches the host as the user's. Its capabilities are raised again
+ * after the change of fsuid (which drops those of files): the overlay's work folder
+ * has mode 0, which only CAP_DAC_OVERRIDE enters. userxattr: its
+ * marks are user.overlay.* (the host refuses trusted.* to the user), whiteouts are
+ * 0/0 character devices (which Linux 5.8 and later let anyone make), and
+ * redirect_dir stays off, so a renamed folder is a deletion plus an addition. The
+ * layers' own mounts go once the overlay holds them: the sandbox reaches its upper
+ * layer through the overlay only. */
+#define REVIEW_STAGE "/review"
+
+/* Every permitted capability effective again. */
+static int
+raise_capabilities (void)
+{
+  struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct data[2];
+
+  if (syscall (SYS_capget, &header, data) != 0)
+    return -1;
+  data[0].effective = data[0].permitted;
+  data[1].effective = data[1].permitted;
+  return syscall (SYS_capset, &header, data);
+}
+
+static int
+mount_review (const char    *lower_tag,
+              const char    *rw_tag,
+              const char    *path,
+              const Command *cmd)
+{
+  const char *options = "lowerdir=" REVIEW_STAGE "/lower,upperdir=" REVIEW_STAGE "/rw/upper,"
+                        "workdir=" REVIEW_STAGE "/rw/work,userxattr,redirect_dir=nofollow";
+  int saved;
+
+  if (mkdir_p (REVIEW_STAGE "/lower", 0700) != 0 || mkdir_p (REVIEW_STAGE "/rw", 0700) != 0 ||
+      mount_share (lower_tag, REVIEW_STAGE "/lower", 1) != 0 ||
+      mount_share (rw_tag, REVIEW_STAGE "/rw", 0) != 0)
+    {
+      fail ("cannot mount the review layers' shares: %s", strerror (errno));
+      return -1;
+    }
+  if (mkdir_p (in_root (path), 0755) != 0)
+    {
+      fail ("cannot make %s for the review overlay: %s", path, strerror (errno));
+      return -1;
+    }
+  setfsgid (cmd->gid);
+  setfsuid (cmd->uid);
+  if (raise_capabilities () != 0 ||
+      mount ("claude-sandbox-review", in_root (path), "overlay", MS_NOSUID | MS_NODEV,
+             options) != 0)
+    {
+      saved = errno;
+      setfsuid (0);
+      setfsgid (0);
+      fail ("cannot mount the review overlay at %s: %s", path, strerror (saved));
+      return -1;
+    }
+  setfsuid (0);
+  setfsgid (0);
+  if (umount2 (REVIEW_STAGE "/lower", MNT_DETACH) != 0 ||
+      umount2 (REVIEW_STAGE "/rw", MNT_DETACH) != 0)
+    {
+      fail ("cannot hide the review layers: %s", strerror (errno));
+      return -1;
+    }
+  return 0;
+}
+
 /* Keywords and their arities:
  *   uid U | gid G | cwd PATH | home PATH | hostname NAME | network 0/1/2 (2: filtered)
  *   raw 0/1 (a console without line discipline, for pipes) | winsize COLS ROWS | env NAME=VALUE | arg WORD
@@ -356,6 +433,8 @@ mount_root_disk (const char *target)
  *   stdio 0/1                the command's stdin, stdout, stderr on the virtio ports
  *                            named CSB_PORT_PREFIX{stdin,stdout,stderr} (pipes, files)
  *   share TAG PATH ro|rw     virtiofs share at PATH in the new root
+ *   review LOWER RW PATH     review mode: an overlay at PATH in the new root over the
+ *                            share LOWER (read-only), its layers in the share RW
  *   tmpfs PATH MODE          (owned by the user when MODE ends in 'u')
  *   bind SRC PATH ro|rw      SRC in the control share ('/ctl/…') or the new root
  *   symlink TARGET PATH
@@ -427,6 +506,13 @@ run_plan (Plan    *plan,
                     strerror (errno));
               return -1;
             }
+          i += 4;
+        }
+      else if (strcmp (key, "review") == 0)
+        {
+          NEED (3);
+          if (mount_review (w[i + 1], w[i + 2], w[i + 3], cmd) != 0)
+            return -1;
           i += 4;
         }
       else if (strcmp (key, "tmpfs") == 0)

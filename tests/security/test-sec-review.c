@@ -92,72 +92,6 @@ make_project (CsbSecFixture *fixture,
   return project;
 }
 
-static int
-compare_names (gconstpointer a,
-               gconstpointer b)
-{
-  return strcmp (*(const char **) a, *(const char **) b);
-}
-
-/* The tree as text: each entry's path, type, mode and content or target, in order;
- * links never followed. */
-static void
-describe (GString    *out,
-          const char *root,
-          const char *relative)
-{
-  g_autofree char *path = relative ? g_build_filename (root, relative, NULL) : g_strdup (root);
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
-
-  g_assert_nonnull (dir);
-  while ((name = g_dir_read_name (dir)) != NULL)
-    g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, compare_names);
-  for (guint i = 0; i < names->len; i++)
-    {
-      const char *child_name = g_ptr_array_index (names, i);
-      g_autofree char *child = relative ? g_build_filename (relative, child_name, NULL)
-                                        : g_strdup (child_name);
-      g_autofree char *full = g_build_filename (root, child, NULL);
-      struct stat st;
-
-      g_assert_cmpint (lstat (full, &st), ==, 0);
-      g_string_append_printf (out, "%s %o ", child, st.st_mode);
-      if (S_ISLNK (st.st_mode))
-        {
-          g_autofree char *target = g_file_read_link (full, NULL);
-          g_string_append_printf (out, "-> %s\n", target);
-        }
-      else if (S_ISREG (st.st_mode))
-        {
-          g_autofree char *contents = NULL;
-          gsize len;
-          g_autofree char *sum = NULL;
-
-          g_assert_true (g_file_get_contents (full, &contents, &len, NULL));
-          sum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (guchar *) contents, len);
-          g_string_append_printf (out, "%s\n", sum);
-        }
-      else
-        {
-          g_string_append (out, "\n");
-          if (S_ISDIR (st.st_mode))
-            describe (out, root, child);
-        }
-    }
-}
-
-static char *
-tree (const char *root)
-{
-  GString *out = g_string_new (NULL);
-
-  describe (out, root, NULL);
-  return g_string_free (out, FALSE);
-}
-
 static GVariant *
 review_options (void)
 {
@@ -275,7 +209,7 @@ test_apply (CsbSecFixture *fixture,
 {
   g_autofree char *project = make_project (fixture, "review");
   g_autofree char *reference = make_project (fixture, "direct");
-  g_autofree char *before = tree (project);
+  g_autofree char *before = csb_test_tree_text (project);
   g_autofree char *direct_out = NULL;
   g_autofree char *expected = NULL;
   g_autofree char *after = NULL;
@@ -295,12 +229,12 @@ test_apply (CsbSecFixture *fixture,
     g_autofree char *claude = g_build_filename (reference, ".claude", NULL);
     g_rmdir (claude);
   }
-  expected = tree (reference);
+  expected = csb_test_tree_text (reference);
   g_assert_cmpstr (expected, !=, before);
 
   sandbox = run_review (fixture, project, SCRIPT);
   g_assert_cmpstr (csb_dbus_sandbox_get_project_mode (sandbox), ==, "review");
-  after = tree (project);
+  after = csb_test_tree_text (project);
   g_assert_cmpstr (after, ==, before);
 
   changes = get_changes (sandbox);
@@ -333,7 +267,7 @@ test_apply (CsbSecFixture *fixture,
   g_assert_cmpuint (g_variant_n_children (left), ==, 1);
   apply (sandbox, envrc_only);
   g_clear_pointer (&after, g_free);
-  after = tree (project);
+  after = csb_test_tree_text (project);
   g_assert_cmpstr (after, ==, expected);
   g_assert_true (csb_test_run_until (pending_is_zero, sandbox, CSB_TEST_TIMEOUT_MS));
 
@@ -365,7 +299,7 @@ test_conflict_discard (CsbSecFixture *fixture,
 
   sandbox = run_review (fixture, project, SCRIPT);
   csb_test_write_file (a, "the user's own edit\n", 0644);
-  before = tree (project);
+  before = csb_test_tree_text (project);
 
   csb_dbus_sandbox_call_apply_changes_sync (sandbox, none, NULL, &error);
   g_assert_nonnull (error);
@@ -373,7 +307,7 @@ test_conflict_discard (CsbSecFixture *fixture,
   g_assert_nonnull (strstr (error->message, "conflict"));
   g_assert_nonnull (strstr (error->message, "a.txt"));
   g_clear_error (&error);
-  after = tree (project);
+  after = csb_test_tree_text (project);
   g_assert_cmpstr (after, ==, before);
   g_assert_false (g_file_test (new_txt, G_FILE_TEST_EXISTS));
 
@@ -391,7 +325,7 @@ test_conflict_discard (CsbSecFixture *fixture,
   changes = get_changes (sandbox);
   g_assert_cmpuint (g_variant_n_children (changes), ==, 0);
   g_clear_pointer (&after, g_free);
-  after = tree (project);
+  after = csb_test_tree_text (project);
   g_assert_cmpstr (after, ==, before);
   g_assert_true (csb_test_run_until (pending_is_zero, sandbox, CSB_TEST_TIMEOUT_MS));
 
@@ -975,7 +909,7 @@ static void
 test_git_plants (CsbSecFixture *fixture,
                  gconstpointer  data)
 {
-  g_autofree char *before = tree (fixture->project);
+  g_autofree char *before = csb_test_tree_text (fixture->project);
   g_autofree char *after = NULL;
   g_autoptr(CsbDBusSandbox) sandbox = NULL;
   g_autoptr(GVariant) changes = NULL;
@@ -986,7 +920,7 @@ test_git_plants (CsbSecFixture *fixture,
                         "chmod +x .git/hooks/pre-commit; "
                         "printf '[core]\\n\\thooksPath = /tmp\\n' >> .git/config; "
                         "echo '{}' > .mcp.json; echo fine > notes.txt");
-  after = tree (fixture->project);
+  after = csb_test_tree_text (fixture->project);
   g_assert_cmpstr (after, ==, before);
   changes = get_changes (sandbox);
   assert_change (changes, ".git/hooks/pre-commit", "added: [protected]");
@@ -996,18 +930,19 @@ test_git_plants (CsbSecFixture *fixture,
   left = get_changes (sandbox);
   g_assert_cmpuint (g_variant_n_children (left), ==, 3);
   g_clear_pointer (&after, g_free);
-  after = tree (fixture->project);
+  after = csb_test_tree_text (fixture->project);
   g_assert_nonnull (strstr (after, "notes.txt"));
   g_assert_null (strstr (after, "pre-commit "));
   g_assert_null (strstr (after, ".mcp.json"));
 }
 
-/* Review never silently degrades to direct: other backends refuse it. */
+/* Review never silently degrades to direct: the container backend refuses it (the
+ * vm backend's review mode: tests/vm/test-vm.c). */
 static void
 test_other_backends (CsbSecFixture *fixture,
                      gconstpointer  data)
 {
-  const char * const backends[] = { "vm", "container", NULL };
+  const char * const backends[] = { "container", NULL };
 
   csb_test_bus_activate (&fixture->bus);
   for (guint i = 0; backends[i] != NULL; i++)
