@@ -1220,9 +1220,19 @@ spawn_thread (GTask        *task,
   if (spec->options->private_display)
     {
       g_autofree char *dir = csb_bwrap_private_display_dir (spec);
+      int compositor_seccomp;
 
       csb_argv_add_args (outer, "--private-display", dir, "--compositor", weston,
                          "--compositor-bwrap", bwrap_path (), NULL);
+      /* The compositor parses the sandbox's requests: it runs as confined as the
+       * sandbox, under the same seccomp filter and Landlock scoping. */
+      if ((compositor_seccomp = csb_seccomp_filter_fd (&error)) < 0)
+        goto fail;
+      csb_argv_add (outer, "--compositor-seccomp");
+      csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, compositor_seccomp));
+      csb_argv_add_args (outer, "--compositor-init", init, NULL);
+      if (csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI)
+        csb_argv_add (outer, "--compositor-landlock");
     }
   if (spec->options->review)
     {

@@ -72,6 +72,7 @@ static GPid compositor_pid;       /* the sandbox's private display, while it run
 static char *display_dir;         /* its folder (the runtime folder's display/) */
 
 #define DISPLAY_SOCKET "wayland-0"
+#define COMPOSITOR_INIT "/run/claude-sandbox-init"
 #define DISPLAY_START_TIMEOUT_S 20
 
 static void
@@ -88,14 +89,20 @@ compositor_child_setup (gpointer user_data)
  * windows. No weston.ini: the user's would apply to the sandbox's compositor. It
  * parses what the sandbox's clients send, so it runs in a bwrap of its own (@bwrap):
  * /usr, the fonts' configuration and its folder, no network, no capabilities, none of
- * the user's files. FALSE if it did not listen. */
+ * the user's files; and as the sandbox runs: under its seccomp filter (@seccomp_fd,
+ * the service's, -1: none) and, through our init (@init, NULL: none) with @landlock,
+ * Landlock-scoped. FALSE if it did not listen. */
 static gboolean
 start_compositor (const char *program,
                   const char *bwrap,
+                  int         seccomp_fd,
+                  const char *init,
+                  gboolean    landlock,
                   GError    **error)
 {
   g_autofree char *socket = g_build_filename (display_dir, DISPLAY_SOCKET, NULL);
-  const char *argv[] = {
+  g_autofree char *seccomp_arg = g_strdup_printf ("%d", seccomp_fd);
+  const char *head[] = {
     bwrap, "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--die-with-parent",
     "--new-session", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
     "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
@@ -103,12 +110,39 @@ start_compositor (const char *program,
     "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
     "--bind", display_dir, display_dir, "--chdir", display_dir, "--clearenv",
     "--setenv", "XDG_RUNTIME_DIR", display_dir, "--setenv", "XDG_CACHE_HOME", "/tmp",
-    "--setenv", "PATH", "/usr/bin:/bin", "--",
+    "--setenv", "PATH", "/usr/bin:/bin", NULL };
+  const char *tail[] = {
     program, "--backend=headless-backend.so", "--use-pixman", "--socket=" DISPLAY_SOCKET,
     "--debug", "--idle-time=0", "--no-config", NULL };
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   const char *envp[] = { NULL };
   gint64 deadline = g_get_monotonic_time () + DISPLAY_START_TIMEOUT_S * G_USEC_PER_SEC;
   int null_fd;
+
+  for (guint i = 0; head[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) head[i]);
+  if (seccomp_fd >= 0)
+    {
+      g_ptr_array_add (argv, "--seccomp");
+      g_ptr_array_add (argv, seccomp_arg);
+    }
+  if (init != NULL)
+    {
+      g_ptr_array_add (argv, "--ro-bind");
+      g_ptr_array_add (argv, (char *) init);
+      g_ptr_array_add (argv, COMPOSITOR_INIT);
+    }
+  g_ptr_array_add (argv, "--");
+  if (init != NULL)
+    {
+      g_ptr_array_add (argv, COMPOSITOR_INIT);
+      if (landlock)
+        g_ptr_array_add (argv, "--landlock");
+      g_ptr_array_add (argv, "--");
+    }
+  for (guint i = 0; tail[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) tail[i]);
+  g_ptr_array_add (argv, NULL);
 
   if (g_mkdir_with_parents (display_dir, 0700) != 0 || chmod (display_dir, 0700) != 0)
     {
@@ -118,10 +152,11 @@ start_compositor (const char *program,
     }
   unlink (socket);
   null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
-  if (!g_spawn_async_with_pipes_and_fds (display_dir, argv, envp,
+  if (!g_spawn_async_with_pipes_and_fds (display_dir, (const char * const *) argv->pdata, envp,
                                          G_SPAWN_DO_NOT_REAP_CHILD,
                                          compositor_child_setup, NULL, null_fd, null_fd,
-                                         null_fd, NULL, NULL, 0, &compositor_pid, NULL, NULL,
+                                         null_fd, &seccomp_fd, &seccomp_fd,
+                                         seccomp_fd >= 0 ? 1 : 0, &compositor_pid, NULL, NULL,
                                          NULL, error))
     {
       close (null_fd);
@@ -782,6 +817,9 @@ main (int   argc,
   g_autofree char *review_target = NULL;
   g_autofree char *compositor = NULL;
   g_autofree char *compositor_bwrap = NULL;
+  g_autofree char *compositor_init = NULL;
+  int compositor_seccomp = -1;
+  gboolean compositor_landlock = FALSE;
   gboolean block;
   CsbUserNetKind user_net_kind = CSB_USER_NET_PASTA;
   int block_pipe[2] = { -1, -1 };
@@ -823,6 +861,12 @@ main (int   argc,
       "Run the sandbox's headless compositor in this folder", "DIR" },
     { "compositor", 0, 0, G_OPTION_ARG_FILENAME, &compositor,
       "The compositor's program (weston)", "PATH" },
+    { "compositor-seccomp", 0, 0, G_OPTION_ARG_INT, &compositor_seccomp,
+      "The sandbox's seccomp filter, for the compositor", "FD" },
+    { "compositor-init", 0, 0, G_OPTION_ARG_FILENAME, &compositor_init,
+      "claude-sandbox-init, to start the compositor", "PATH" },
+    { "compositor-landlock", 0, 0, G_OPTION_ARG_NONE, &compositor_landlock,
+      "Scope the compositor with Landlock", NULL },
     { "compositor-bwrap", 0, 0, G_OPTION_ARG_FILENAME, &compositor_bwrap,
       "The bwrap it runs in", "PATH" },
     { NULL }
@@ -946,7 +990,11 @@ main (int   argc,
     }
 
   /* Before bwrap, which binds its socket. */
-  if (display_dir != NULL && !start_compositor (compositor, compositor_bwrap, &error))
+  if (compositor_seccomp >= 0)
+    fcntl (compositor_seccomp, F_SETFD, FD_CLOEXEC);  /* the compositor's alone */
+  if (display_dir != NULL &&
+      !start_compositor (compositor, compositor_bwrap, compositor_seccomp, compositor_init,
+                         compositor_landlock, &error))
     {
       stop_compositor ();
       return start_failed (ready_fd, "cannot start the private display: %s", error->message);

@@ -20,6 +20,7 @@
 #include <gio/gunixfdlist.h>
 #include <gio/gunixinputstream.h>
 
+#include "csb-landlock.h"
 #include "csb-sec-utils.h"
 
 #define HOST_WAYLAND_NAME "csb-sec-host-desktop"
@@ -272,6 +273,37 @@ test_private_display (Fixture      *f,
     g_assert_cmpstr (ns, !=, own_ns);
     g_assert_true (g_file_test (root, G_FILE_TEST_IS_DIR));
     g_assert_false (g_file_test (project, G_FILE_TEST_EXISTS));
+  }
+  /* And as confined as the sandbox: its seccomp filter (Seccomp: 2, a filter), no new
+   * privileges, started by our init, which scopes it with Landlock where the kernel
+   * can (no /proc field shows a Landlock domain; init's scoping itself is tested by
+   * test-sec-network /security/network/landlock-scope). */
+  {
+    g_autofree char *status_path = g_strdup_printf ("/proc/%d/status", (int) compositor);
+    g_autofree char *status = NULL;
+    g_autofree char *parent_cmdline = NULL;
+    g_autofree char *cmdline_path = NULL;
+    gsize len = 0;
+    const char *ppid_line;
+    int ppid;
+
+    g_assert_true (g_file_get_contents (status_path, &status, NULL, NULL));
+    g_assert_nonnull (strstr (status, "\nSeccomp:\t2\n"));
+    g_assert_nonnull (strstr (status, "\nNoNewPrivs:\t1\n"));
+    ppid_line = strstr (status, "\nPPid:\t");
+    g_assert_nonnull (ppid_line);
+    ppid = atoi (ppid_line + strlen ("\nPPid:\t"));
+    cmdline_path = g_strdup_printf ("/proc/%d/cmdline", ppid);
+    g_assert_true (g_file_get_contents (cmdline_path, &parent_cmdline, &len, NULL));
+    for (gsize i = 0; i + 1 < len; i++)
+      if (parent_cmdline[i] == '\0')
+        parent_cmdline[i] = ' ';
+    /* Its bwrap (init execs the compositor once it applied the scoping). */
+    g_test_message ("the compositor's bwrap: %s", parent_cmdline);
+    g_assert_nonnull (strstr (parent_cmdline, " --seccomp "));
+    g_assert_nonnull (strstr (parent_cmdline, " -- /run/claude-sandbox-init "));
+    if (csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI)
+      g_assert_nonnull (strstr (parent_cmdline, " -- /run/claude-sandbox-init --landlock -- "));
   }
 
   /* simple-shm draws a many-coloured pattern once it is mapped: until then the
