@@ -718,27 +718,38 @@ compare_entries (gconstpointer a,
  * file, and a read-only bind on one spelling leaves the others writable; no bind can
  * cover them all. Kernel filesystems that fold (vfat, exfat, ntfs3, ext4 and f2fs
  * casefold, cifs nocase) compare names in the dentry cache: there every spelling is
- * the one dentry the bind covers. Probed with a file made for it, looked up in the
- * other case. */
+ * the one dentry the bind covers. Probed with a name of the project's own looked up
+ * in the other case (nothing is written to the folder); a folder that has both
+ * spellings as two files is taken as folding too, which costs only a warning. */
 static gboolean
 names_alias (int project_fd)
 {
-  g_autofree char *made = g_strdup_printf (".csb-case-probe-%08x", g_random_int ());
-  g_autofree char *upper = g_ascii_strup (made, -1);
+  g_autofree char *name = NULL;
   struct statfs sfs;
   struct stat st;
-  gboolean aliases;
-  int probe;
+  DIR *d;
+  struct dirent *de;
+  int fd;
 
   if (fstatfs (project_fd, &sfs) != 0 || sfs.f_type != FUSE_SUPER_MAGIC)
     return FALSE;
-  probe = openat (project_fd, made, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (probe < 0)
+  if ((fd = openat (project_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
     return FALSE;
-  close (probe);
-  aliases = fstatat (project_fd, upper, &st, AT_SYMLINK_NOFOLLOW) == 0;
-  unlinkat (project_fd, made, 0);
-  return aliases;
+  if ((d = fdopendir (fd)) == NULL)
+    {
+      close (fd);
+      return FALSE;
+    }
+  while (name == NULL && (de = readdir (d)) != NULL)
+    for (const char *p = de->d_name; *p != '\0' && name == NULL; p++)
+      if (g_ascii_isalpha (*p))
+        name = g_strdup (de->d_name);
+  closedir (d);
+  if (name == NULL)
+    return FALSE;
+  for (char *p = name; *p != '\0'; p++)
+    *p = g_ascii_isupper (*p) ? g_ascii_tolower (*p) : g_ascii_toupper (*p);
+  return fstatat (project_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static void

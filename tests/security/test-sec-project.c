@@ -454,6 +454,11 @@ test_case_insensitive (CsbSecFixture *fixture,
     g_assert_true (run_tool (mount_argv, NULL));
   }
 
+  {
+    g_autofree char *readme = in (project, "README");
+
+    csb_test_write_file (readme, "a project on exFAT\n", 0644);
+  }
   run1 = run_sh (fixture, project,
                  "set -e; mkdir -p sub/.CLAUDE; "
                  "echo '{\"hooks\": {}}' > sub/.CLAUDE/SETTINGS.JSON; "
