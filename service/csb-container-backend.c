@@ -313,6 +313,20 @@ own_parents_in_home (Setup      *setup,
     }
 }
 
+static gboolean add_tmpfs (Setup *setup, const char *target, guint size_mib, GError **error);
+
+/* Whether a file system of the domain is mounted at @path. */
+static gboolean
+is_fs_target (Setup      *setup,
+              const char *path)
+{
+  for (guint i = 0; i < setup->domain->filesystems->len; i++)
+    if (g_str_equal (((CsbContainerFs *) g_ptr_array_index (setup->domain->filesystems, i))->target,
+                     path))
+      return TRUE;
+  return FALSE;
+}
+
 static gboolean
 add_bind (Setup      *setup,
           const char *source,
@@ -321,7 +335,18 @@ add_bind (Setup      *setup,
           GError    **error)
 {
   gboolean is_dir = g_file_test (source, G_FILE_TEST_IS_DIR);
+  g_autofree char *parent = g_path_get_dirname (target);
 
+  /* libvirt makes the mount point of a file in a file system mounted before, but
+   * not its folder (~/.ssh for ~/.ssh/config in the home's tmpfs): a small tmpfs
+   * of the user's there makes it. */
+  if (!is_dir && under_mount (setup, target) && !is_fs_target (setup, parent) &&
+      under_mount (setup, parent))
+    {
+      if (!add_tmpfs (setup, parent, 16, error))
+        return FALSE;
+      plan_add (setup, "own", parent, "0700", NULL);
+    }
   if (!add_mount_point (setup, target, is_dir, error))
     return FALSE;
   csb_container_domain_config_add_fs (setup->domain, source, target, readonly);
@@ -340,6 +365,42 @@ add_tmpfs (Setup      *setup,
     return FALSE;
   csb_container_domain_config_add_tmpfs (setup->domain, target, size_mib);
   return TRUE;
+}
+
+/* The container's translator of a layout (csb-layout.c): binds and tmpfs folders
+ * as libvirt's file systems, symlinks and ownership in the plan. */
+static gboolean
+add_layout_entry (CsbLayoutKind   kind,
+                  const char     *source,
+                  const char     *dest,
+                  guint           mode,
+                  gpointer        user_data,
+                  GError        **error)
+{
+  Setup *setup = user_data;
+
+  switch (kind)
+    {
+    case CSB_LAYOUT_BIND_RO:
+    case CSB_LAYOUT_BIND_RW:
+      return add_bind (setup, source, dest, kind == CSB_LAYOUT_BIND_RO, error);
+    case CSB_LAYOUT_TMPFS:
+      {
+        g_autofree char *text = g_strdup_printf ("%04o", mode != 0 ? mode : 0755);
+
+        if (!add_tmpfs (setup, dest, 4096, error))
+          return FALSE;
+        plan_add (setup, "own", dest, text, NULL);
+        return TRUE;
+      }
+    case CSB_LAYOUT_DIR:
+      return add_mount_point (setup, dest, TRUE, error);
+    case CSB_LAYOUT_SYMLINK:
+      plan_add (setup, "symlink", source, dest, NULL);
+      return TRUE;
+    default:
+      g_assert_not_reached ();
+    }
 }
 
 static gboolean
@@ -494,11 +555,20 @@ build_container (Setup      *setup,
 
   /* The writable layer: tmpfs, gone with the container. */
   if (!add_tmpfs (setup, "/tmp", 4096, error) || !add_tmpfs (setup, "/var/tmp", 1024, error) ||
-      !add_tmpfs (setup, "/run", 256, error) || !add_tmpfs (setup, home, 4096, error))
+      !add_tmpfs (setup, "/run", 256, error))
     return FALSE;
-  csb_protections_add (setup->protections, "private-home");
+  /* A fresh home with only git's and ssh's configuration, read-only (gh's only with
+   * the token), as bwrap's: one layout (csb-layout.c). */
+  {
+    g_autoptr(CsbLayout) layout = csb_layout_new ();
+
+    csb_layout_private_home (layout, home, opts->gh_token);
+    if (!csb_layout_foreach (layout, add_layout_entry, setup, error))
+      return FALSE;
+    csb_layout_add_protections (layout, setup->protections);
+  }
   csb_protections_add (setup->protections, "private-tmp");
-  plan_add (setup, "own", home, "0700", "own", setup->run_user, "0700", NULL);
+  plan_add (setup, "own", setup->run_user, "0700", NULL);
   {
     g_autofree char *var_run = g_build_filename (setup->root_dir, "var", "run", NULL);
     if (symlink ("../run", var_run) != 0 && errno != EEXIST)
@@ -544,23 +614,6 @@ build_container (Setup      *setup,
   {
     g_autofree char *link_path = g_build_filename (home, ".claude.json", NULL);
     plan_add (setup, "symlink", STATE_INSIDE "/.claude.json", link_path, NULL);
-  }
-
-  /* Git and ssh configuration, read-only; gh's only with the token. */
-  {
-    const char * const *home_ro = csb_home_ro_files;
-
-    for (guint i = 0; home_ro[i] != NULL; i++)
-      {
-        g_autofree char *path = g_build_filename (home, home_ro[i], NULL);
-
-        if (g_str_equal (home_ro[i], CSB_HOME_GH_CONFIG) && !opts->gh_token)
-          continue;
-        if (!g_file_test (path, G_FILE_TEST_EXISTS) || g_file_test (path, G_FILE_TEST_IS_SYMLINK))
-          continue;
-        if (!add_bind (setup, path, path, TRUE, error))
-          return FALSE;
-      }
   }
 
   /* Claude Code itself, read-only at the path it was installed to. */

@@ -384,6 +384,26 @@ csb_layout_add_protections (CsbLayout *self,
     csb_protections_add (protections, g_ptr_array_index (self->protections, i));
 }
 
+gboolean
+csb_layout_foreach (CsbLayout      *self,
+                    CsbLayoutFunc   func,
+                    gpointer        user_data,
+                    GError        **error)
+{
+  g_return_val_if_fail (self != NULL && func != NULL, FALSE);
+
+  for (guint i = 0; i < self->entries->len; i++)
+    {
+      Entry *entry = g_ptr_array_index (self->entries, i);
+
+      if (entry->relative != NULL || entry->fd >= 0)
+        continue;
+      if (!func (entry->kind, entry->source, entry->dest, entry->mode, user_data, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 void
 csb_layout_append_bwrap_args (CsbLayout *self,
                               CsbArgv   *args)

@@ -93,6 +93,22 @@ CsbLayoutAccess  csb_layout_get_access           (CsbLayout   *self,
 void             csb_layout_add_protections      (CsbLayout   *self,
                                                   GPtrArray   *protections);
 
+/* One entry of the layout for a backend's own translator: @source is the host
+ * path of a bind or the target of a symlink, @mode a tmpfs's permissions (0: the
+ * default). FALSE with @error set stops the walk. */
+typedef gboolean (*CsbLayoutFunc) (CsbLayoutKind   kind,
+                                   const char     *source,
+                                   const char     *dest,
+                                   guint           mode,
+                                   gpointer        user_data,
+                                   GError        **error);
+/* Calls @func for each entry bound by path, made or linked, in order: the
+ * project's entries (from descriptors) go through csb_layout_append_init_plan(). */
+gboolean         csb_layout_foreach              (CsbLayout   *self,
+                                                  CsbLayoutFunc func,
+                                                  gpointer     user_data,
+                                                  GError     **error);
+
 /* The layout as bwrap arguments, in order; descriptors go to @args. */
 void             csb_layout_append_bwrap_args    (CsbLayout   *self,
                                                   CsbArgv     *args);

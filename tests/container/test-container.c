@@ -416,6 +416,9 @@ test_claude_config (Fixture      *f,
   g_autofree char *settings = g_build_filename (f->bus.dirs.home, ".claude", "settings.json",
                                                 NULL);
   g_autofree char *gitconfig = g_build_filename (f->bus.dirs.home, ".gitconfig", NULL);
+  g_autofree char *ssh_config = g_build_filename (f->bus.dirs.home, ".ssh", "config", NULL);
+  g_autofree char *kept = g_build_filename (f->bus.dirs.home, "dotfiles", "ssh_config", NULL);
+  g_autofree char *key = g_build_filename (f->bus.dirs.home, ".ssh", "id_ed25519", NULL);
   g_autofree char *out = NULL;
   g_autofree char *contents = NULL;
 
@@ -423,18 +426,35 @@ test_claude_config (Fixture      *f,
     return;
   csb_test_write_file (settings, "{\"host\": true}\n", 0644);
   csb_test_write_file (gitconfig, "[user]\n\tname = Host User\n", 0644);
+  /* Dotfiles kept elsewhere: ~/.ssh/config a link, shown as what it leads to (as
+   * bwrap shows it: one layout of the home, csb-layout.c); the key never. */
+  csb_test_write_file (kept, "Host kept-elsewhere\n", 0644);
+  csb_test_write_file (key, "HOST-PRIVATE-KEY\n", 0600);
+  g_assert_cmpint (symlink (kept, ssh_config), ==, 0);
+  {
+    g_autofree char *ignore = g_build_filename (f->bus.dirs.home, ".config", "git", "ignore",
+                                                NULL);
+
+    csb_test_write_file (ignore, "host-git-ignore\n", 0644);
+  }
   out = run_sh (f,
                 "cat ~/.claude/settings.json; echo '{}' > ~/.claude/settings.json 2>/dev/null "
                 "&& echo SETTINGS-WRITABLE\n"
                 "mkdir -p ~/.claude/projects && echo history > ~/.claude/projects/h && "
                 "echo claude-dir-writable\n"
                 "git config user.name; echo x >> ~/.gitconfig 2>/dev/null && echo GITCONFIG-WRITABLE\n"
+                "cat ~/.ssh/config ~/.ssh/id_ed25519 ~/.config/git/ignore 2>/dev/null; "
+                "echo x >> ~/.ssh/config 2>/dev/null && echo SSH-CONFIG-WRITABLE\n"
                 "true", FALSE, 0);
   assert_contains (out, "\"host\": true");
   assert_not_contains (out, "SETTINGS-WRITABLE");
   assert_contains (out, "claude-dir-writable");
   assert_contains (out, "Host User");
   assert_not_contains (out, "GITCONFIG-WRITABLE");
+  assert_contains (out, "Host kept-elsewhere");
+  assert_contains (out, "host-git-ignore");
+  assert_not_contains (out, "SSH-CONFIG-WRITABLE");
+  assert_not_contains (out, "HOST-PRIVATE-KEY");
   g_assert_true (g_file_get_contents (settings, &contents, NULL, NULL));
   g_assert_cmpstr (contents, ==, "{\"host\": true}\n");
   /* The history went to the project's Claude home, not to the user's ~/.claude. */

@@ -39,6 +39,7 @@ csb_sec_fixture_setup (CsbSecFixture           *fixture,
   g_autofree char *built = csb_sec_built_probe ();
   g_autofree char *git = NULL;
 
+  fixture->backend = NULL;
   csb_test_bus_setup (&fixture->bus, options);
   fixture->project = csb_test_make_project (&fixture->bus.dirs, "project");
   /* The build tree is not visible inside; the project folder is, at the same path. */
@@ -110,6 +111,24 @@ csb_sec_require_backend (CsbSecFixture *fixture,
 }
 
 void
+csb_sec_fixture_setup_backend (CsbSecFixture *fixture,
+                               const char    *backend)
+{
+  CsbTestBusOptions vm = { NULL, FALSE, CSB_SEC_VM_SETTINGS };
+
+  csb_sec_fixture_setup (fixture, g_strcmp0 (backend, "vm") == 0 ? &vm : NULL);
+  fixture->backend = backend;
+}
+
+GVariant *
+csb_sec_backend_options (CsbSecFixture *fixture)
+{
+  if (fixture->backend == NULL)
+    return NULL;
+  return csb_sec_options ("backend", g_variant_new_string (fixture->backend), NULL);
+}
+
+void
 csb_sec_fixture_teardown (CsbSecFixture *fixture)
 {
   csb_test_bus_teardown (&fixture->bus);
@@ -129,6 +148,8 @@ csb_sec_run (CsbSecFixture      *fixture,
   g_autofree char *shown = g_strjoinv (" ", (char **) argv);
   gboolean finished;
 
+  if (options == NULL)
+    options = csb_sec_backend_options (fixture);
   run = csb_test_launch (&fixture->bus, fixture->project, argv, options, FALSE, &error);
   g_assert_no_error (error);
   if (run == NULL)
@@ -139,7 +160,7 @@ csb_sec_run (CsbSecFixture      *fixture,
         *out_err = g_strdup ("");
       return g_strdup ("");
     }
-  finished = csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS);
+  finished = csb_test_run_wait (run, csb_sec_timeout_ms (fixture->backend));
   /* An unfinished run leaves its status at 0: report something else. */
   if (!finished)
     run->exit_signal_status = -1;

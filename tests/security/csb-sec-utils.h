@@ -15,18 +15,24 @@ typedef struct
   CsbTestBus  bus;
   char       *project;   /* a git repository, with the probe in it */
   char       *probe;     /* the probe's path, the same inside and outside */
+  const char *backend;   /* the backend csb_sec_run() asks for; NULL: the default */
 } CsbSecFixture;
 
 /* Sets up the private bus (not yet activating the service) and the project. */
 void         csb_sec_fixture_setup      (CsbSecFixture           *fixture,
                                          const CsbTestBusOptions *options);
+/* The same for the probes of @backend (a static string; NULL: the default), with
+ * the settings it needs (the vm's: CSB_SEC_VM_SETTINGS). */
+void         csb_sec_fixture_setup_backend (CsbSecFixture        *fixture,
+                                            const char           *backend);
 void         csb_sec_fixture_teardown   (CsbSecFixture           *fixture);
 
 /* The probe as built, in the build tree. */
 char        *csb_sec_built_probe        (void);
 
 /* Runs @argv in a sandbox with pipes and waits for it; returns its stdout, its
- * exit status in @out_status and its stderr in @out_err (both optional). */
+ * exit status in @out_status and its stderr in @out_err (both optional). @options
+ * NULL: those of the fixture's backend. */
 char        *csb_sec_run                (CsbSecFixture      *fixture,
                                          const char * const *argv,
                                          GVariant           *options,
@@ -85,6 +91,9 @@ guint        csb_sec_timeout_ms         (const char         *backend);
  * system daemon's: the boots are the unprivileged user's, as in tests/vm). */
 gboolean     csb_sec_require_backend    (CsbSecFixture      *fixture,
                                          const char         *backend);
+/* Launch options asking for the fixture's backend (floating), or NULL for the
+ * default. */
+GVariant    *csb_sec_backend_options    (CsbSecFixture      *fixture);
 
 /* The file's contents, or NULL. */
 char        *csb_sec_read_file          (const char         *path);

@@ -2,7 +2,9 @@
  * nothing it writes there acts outside: links, FIFOs and folders planted in sandbox 1
  * are checked from sandbox 2 (same project and another) and from the host; hostile
  * ~/.claude.json and credentials neither crash nor hang the service, and only the
- * validated login keys reach the user's files.
+ * validated login keys reach the user's files. The user's settings and the planted
+ * links also run against the vm and container backends (/…/vm/…, /…/container/…,
+ * in the vm and container suites: see tests/security/meson.build).
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
@@ -22,11 +24,12 @@
                         "\"scopes\": [\"user:inference\"], \"subscriptionType\": \"pro\"}, " \
                         "\"mcpOAuth\": {\"server\": {\"accessToken\": \"host-mcp-token\"}}}\n"
 
+/* @data: the backend of the test's sandboxes (/…/vm/…, /…/container/…), or NULL. */
 static void
 setup (CsbSecFixture *fixture,
        gconstpointer  data)
 {
-  csb_sec_fixture_setup (fixture, NULL);
+  csb_sec_fixture_setup_backend (fixture, data);
 }
 
 static void
@@ -117,6 +120,8 @@ test_user_config (CsbSecFixture *fixture,
   g_autofree char *in_home = NULL;
   int status = -1;
 
+  if (data != NULL && !csb_sec_require_backend (fixture, data))
+    return;
   csb_test_write_file (settings, HOST_SETTINGS, 0600);
   csb_test_write_file (memory, "host memory\n", 0600);
   csb_test_write_file (command, "host command\n", 0600);
@@ -199,6 +204,8 @@ test_planted (CsbSecFixture *fixture,
   guint service;
   int status = -1;
 
+  if (data != NULL && !csb_sec_require_backend (fixture, data))
+    return;
   csb_test_write_file (claude_json, HOST_JSON, 0600);
   csb_test_write_file (credentials, HOST_CREDENTIAL, 0600);
   csb_test_write_file (docker, "{\"auths\": {\"registry\": {\"auth\": \"docker-secret\"}}}\n",
@@ -532,6 +539,14 @@ main (int    argc,
               test_login, teardown);
   g_test_add ("/security/claude-home/per-project", CsbSecFixture, NULL, setup,
               test_per_project, teardown);
+  g_test_add ("/security/claude-home/vm/user-config", CsbSecFixture, "vm", setup,
+              test_user_config, teardown);
+  g_test_add ("/security/claude-home/vm/planted", CsbSecFixture, "vm", setup,
+              test_planted, teardown);
+  g_test_add ("/security/claude-home/container/user-config", CsbSecFixture, "container", setup,
+              test_user_config, teardown);
+  g_test_add ("/security/claude-home/container/planted", CsbSecFixture, "container", setup,
+              test_planted, teardown);
   g_test_add ("/security/claude-home/adoption", CsbSecFixture, NULL, setup,
               test_adoption, teardown);
   return g_test_run ();

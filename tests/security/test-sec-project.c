@@ -27,26 +27,20 @@ static void
 setup (CsbSecFixture *fixture,
        gconstpointer  data)
 {
-  CsbTestBusOptions vm = { NULL, FALSE, CSB_SEC_VM_SETTINGS };
-
-  csb_sec_fixture_setup (fixture, g_strcmp0 (data, "vm") == 0 ? &vm : NULL);
+  csb_sec_fixture_setup_backend (fixture, data);
 }
 
-/* The launch options for @data's backend (NULL: the default's), and whether that
- * backend can run here (else the test is skipped). */
+/* The launch options for the fixture's backend (NULL: the default's), and whether
+ * that backend can run here (else the test is skipped). */
 static gboolean
 backend_options (CsbSecFixture *fixture,
                  gconstpointer  data,
                  GVariant     **out_options)
 {
-  *out_options = NULL;
-  if (data == NULL)
-    return TRUE;
-  if (!csb_sec_require_backend (fixture, data))
-    return FALSE;
-  *out_options = g_variant_ref_sink (csb_sec_options ("backend", g_variant_new_string (data),
-                                                      NULL));
-  return TRUE;
+  GVariant *options = csb_sec_backend_options (fixture);
+
+  *out_options = options != NULL ? g_variant_ref_sink (options) : NULL;
+  return data == NULL || csb_sec_require_backend (fixture, data);
 }
 
 static void
