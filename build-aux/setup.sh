@@ -37,6 +37,8 @@ packages=(
   openssh-client strace wayland-utils curl python3
   # the remote suite: a private sshd on loopback stands in for another machine
   openssh-server
+  # claude-sandbox --host … --sync: rsync on both machines
+  rsync
   # the display's Wayland security context (libwayland-client); the tests' fake
   # compositor (libwayland-server)
   libwayland-dev

@@ -28,6 +28,7 @@
 #include "csb-cli-common.h"
 #include "csb-cli-metrics.h"
 #include "csb-cli-remote.h"
+#include "csb-cli-sync.h"
 #include "csb-cli-session.h"
 #include "csb-dbus.h"
 #include "csb-error.h"
@@ -60,6 +61,10 @@ static int opt_vm_cpus = -1;
 static char *opt_vm_image;
 static gboolean opt_list;
 static gboolean opt_metrics;
+static gboolean opt_sync;
+static gboolean opt_watch;
+static int opt_watch_interval = 5;
+static char *opt_prefer;
 static gboolean opt_backends;
 static gboolean opt_json;
 static gboolean opt_complete_ids;
@@ -194,6 +199,19 @@ static const GOptionEntry manage_entries[] = {
   { "host", 0, 0, G_OPTION_ARG_STRING, &opt_host,
     N_("Use the service of another machine over ssh (its config, keys and agent "
        "apply); PROJECT-DIR and paths are on that machine"), N_("[USER@]HOST") },
+  { "sync", 0, 0, G_OPTION_ARG_NONE, &opt_sync,
+    N_("With --host: make LOCAL-DIR here and REMOTE-DIR there the same (rsync over ssh, "
+       "both ways, .gitignore honoured); what changed on both sides is reported, not "
+       "copied"), NULL },
+  { "watch", 0, 0, G_OPTION_ARG_NONE, &opt_watch,
+    N_("With --sync: keep syncing, after each change here and every few seconds for the "
+       "remote, until interrupted"), NULL },
+  { "prefer", 0, 0, G_OPTION_ARG_STRING, &opt_prefer,
+    N_("With --sync: for what changed on both sides, keep this side's (here) or the "
+       "remote's (there) instead of reporting a conflict"), N_("here|there") },
+  { "watch-interval", 0, 0, G_OPTION_ARG_INT, &opt_watch_interval,
+    N_("With --watch: how often to look for changes on the remote (default 5)"),
+    N_("SECONDS") },
   /* The remote end of --host: splices stdio with the session bus socket. */
   { "bus-bridge", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_bus_bridge, NULL, NULL },
   { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version,
@@ -1339,12 +1357,30 @@ main (int   argc,
     return usage_error ("%s", error->message);
   if (opt_complete_ids)
     opt_list = TRUE;
-  n_actions = !!opt_list + !!opt_metrics + !!opt_backends + !!opt_attach + !!opt_stop + !!opt_remove +
+  n_actions = !!opt_list + !!opt_metrics + !!opt_sync + !!opt_backends + !!opt_attach + !!opt_stop + !!opt_remove +
               !!opt_changes + !!opt_diff + !!opt_apply + !!opt_discard + !!opt_screenshot;
   if (n_actions > 1)
-    return usage_error (_("--list, --metrics, --backends, --attach, --stop, --remove, "
-                          "--changes, --diff, --apply, --discard and --screenshot cannot be "
-                          "combined"));
+    return usage_error (_("--list, --metrics, --sync, --backends, --attach, --stop, "
+                          "--remove, --changes, --diff, --apply, --discard and --screenshot "
+                          "cannot be combined"));
+  if ((opt_watch || opt_prefer) && !opt_sync)
+    return usage_error (_("--watch and --prefer go with --sync"));
+  if (opt_sync)
+    {
+      if (opt_host == NULL)
+        return usage_error (_("--sync needs --host=[USER@]HOST, the machine to sync with"));
+      if (launch_options_given () || opt_raw || opt_json)
+        return usage_error (_("--sync takes only LOCAL-DIR and REMOTE-DIR"));
+      if (n_rest > 0 && g_str_equal (rest[0], "--"))
+        rest++, n_rest--;
+      if (n_rest != 2 || *rest[0] == '\0')
+        return usage_error (_("--sync needs LOCAL-DIR (here) and REMOTE-DIR (on %s)"),
+                            opt_host);
+      if (opt_watch_interval < 1)
+        return usage_error (_("--watch-interval needs a positive number of seconds"));
+      return csb_cli_run_sync (opt_host, rest[0], rest[1], opt_prefer, opt_watch,
+                               opt_watch_interval);
+    }
   if (opt_screenshot)
     {
       if (n_rest > 0 && g_str_equal (rest[0], "--"))

@@ -56,6 +56,22 @@ remote_cli (void)
   return cli != NULL && *cli != '\0' ? cli : "claude-sandbox";
 }
 
+char *
+csb_cli_remote_rsync_shell (GError **error)
+{
+  const char *ssh = ssh_program ();
+
+  /* rsync splits -e at spaces, honouring quotes but not backslashes. */
+  if (strpbrk (ssh, "'\"\\") != NULL)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                   _("the ssh program '%s' (CLAUDE_SANDBOX_SSH) cannot be given to rsync: its "
+                     "path has a quote or a backslash"), ssh);
+      return NULL;
+    }
+  return g_strdup_printf ("\"%s\" -e none -T -o BatchMode=yes", ssh);
+}
+
 gboolean
 csb_cli_remote_check_host (const char *host,
                            GError    **error)

@@ -17,6 +17,11 @@ GDBusConnection *csb_cli_remote_connect    (const char          *host,
  * on failure, with the exit status to use. */
 int              csb_cli_remote_exec       (const char          *host,
                                             const char * const  *remote_args);
+/* The remote-shell command for rsync's -e: the same ssh (CLAUDE_SANDBOX_SSH or ssh),
+ * without a terminal, escape character or password prompt; NULL (@error set) when
+ * the ssh program's path cannot be written in rsync's -e syntax. */
+char            *csb_cli_remote_rsync_shell (GError            **error);
+
 /* The hidden --bus-bridge mode: splices stdio with the session bus socket. */
 int              csb_cli_remote_bus_bridge (void);
 

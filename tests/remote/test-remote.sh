@@ -272,6 +272,117 @@ else
   not_ok "on a terminal: a typed line comes back, Ctrl-] detaches, --attach comes back, exit ends it" "$tmp/err"
 fi
 
+# --- --sync: a project here, its copy there ------------------------------------------
+laptop=$tmp/laptop
+rsynced=$rhome/synced
+as_remote () { runuser -u "$remote_user" -- "$@"; }
+mkdir -p "$laptop/sub" "$laptop/build" "$laptop/.git"
+echo one > "$laptop/a.txt"
+echo two > "$laptop/sub/b.txt"
+printf 'build/\n*.log\n' > "$laptop/.gitignore"
+echo obj > "$laptop/build/out.o"
+echo log > "$laptop/debug.log"
+echo '[core]' > "$laptop/.git/config"
+odd="name with 'quotes' \$(touch pwned-sync); \`touch pwned-sync\`"
+echo odd > "$laptop/$odd"
+arrived () { # arrived PATH…: each is there byte for byte
+  for f in "$@"; do cmp "$laptop/$f" "$rsynced/$f" || return 1; done
+}
+if command -v rsync >/dev/null; then
+  check "--sync copies a new project there" csb --sync "$laptop" "$rsynced"
+  check "--sync: the files arrived, byte for byte" \
+    arrived a.txt sub/b.txt .gitignore "$odd"
+  check "--sync: names reach rsync as they are (nothing run by a shell)" bash -c "
+    test ! -e '$rhome/pwned-sync' && test ! -e '$rsynced/pwned-sync' &&
+    test ! -e ~$remote_user/pwned-sync && test ! -e '$laptop/pwned-sync'"
+  check "--sync: the copies there are the remote user's" \
+    test "$(stat -c %U "$rsynced/a.txt" 2>/dev/null)" = "$remote_user"
+  check "--sync: what .gitignore ignores and .git stayed here" bash -c "
+    test ! -e '$rsynced/build' && test ! -e '$rsynced/debug.log' && test ! -e '$rsynced/.git'"
+  check "--sync again: nothing to do, nothing said" bash -c "
+    '$cli' --host='$host' --sync '$laptop' '$rsynced' > '$tmp/sync.out' && test ! -s '$tmp/sync.out'"
+
+  # Both sides change; a.txt on both.
+  sleep 1   # a new modification time, as an edit a second later has
+  echo 'local edit' > "$laptop/a.txt"
+  echo d > "$laptop/d.txt"
+  rm "$laptop/sub/b.txt"
+  as_remote sh -c "echo 'remote edit' > '$rsynced/a.txt' && echo new > '$rsynced/c.txt'"
+  "$cli" --host="$host" --sync "$laptop" "$rsynced" >"$tmp/sync.out" 2>"$tmp/sync.err"
+  status=$?
+  if [ "$status" = 1 ] && grep -q "conflict: a.txt changed here and on $host" "$tmp/sync.err"; then
+    ok "--sync: a file changed on both sides is reported as a conflict (status 1)"
+  else
+    not_ok "--sync: a file changed on both sides is reported as a conflict (status $status)" "$tmp/sync.out" "$tmp/sync.err"
+  fi
+  check "--sync: the conflict is not resolved silently: each side keeps its own" bash -c "
+    test \"\$(cat '$laptop/a.txt')\" = 'local edit' && test \"\$(cat '$rsynced/a.txt')\" = 'remote edit'"
+  check "--sync: the rest went both ways (new there, new here, a deletion here)" bash -c "
+    test \"\$(cat '$laptop/c.txt')\" = new && test \"\$(cat '$rsynced/d.txt')\" = d &&
+    test ! -e '$rsynced/sub/b.txt' && grep -qx 'received c.txt' '$tmp/sync.out' &&
+    grep -qx 'sent d.txt' '$tmp/sync.out' && grep -qx 'deleted-there sub/b.txt' '$tmp/sync.out'"
+  check "--sync: the conflict stays reported until resolved" bash -c "
+    '$cli' --host='$host' --sync '$laptop' '$rsynced' >/dev/null 2>'$tmp/err'; test \$? = 1 && grep -q 'conflict: a.txt' '$tmp/err'"
+  check "--sync --prefer=there resolves it with the remote's copy" bash -c "
+    '$cli' --host='$host' --sync --prefer=there '$laptop' '$rsynced' >/dev/null &&
+    test \"\$(cat '$laptop/a.txt')\" = 'remote edit' &&
+    '$cli' --host='$host' --sync '$laptop' '$rsynced' > '$tmp/sync.out' && test ! -s '$tmp/sync.out'"
+
+  # What a sandbox there wrote is hostile here: links out of the tree stay there.
+  as_remote sh -c "ln -s /etc/shadow '$rsynced/evil' && ln -s ../../.. '$rsynced/up' && ln -s a.txt '$rsynced/fine'"
+  check "--sync: links out of the tree are not copied here, a link inside is" bash -c "
+    '$cli' --host='$host' --sync '$laptop' '$rsynced' >'$tmp/sync.out' 2>&1;
+    test ! -e '$laptop/evil' && test ! -L '$laptop/evil' && test ! -L '$laptop/up' &&
+    test \"\$(readlink '$laptop/fine')\" = a.txt"
+  check "--sync: and they are not deleted there by the next sync" bash -c "
+    '$cli' --host='$host' --sync '$laptop' '$rsynced' >/dev/null 2>&1;
+    test -L '$rsynced/evil' && test -L '$rsynced/up'"
+  check "--sync refuses the remote home as the folder" bash -c "
+    ! '$cli' --host='$host' --sync '$laptop' '' 2>/dev/null && ! '$cli' --host='$host' --sync '$laptop' / 2>/dev/null"
+
+  # --watch: a change on either side arrives on the other without being asked.
+  "$cli" --host="$host" --sync --watch --watch-interval=1 "$laptop" "$rsynced" \
+    >"$tmp/watch.out" 2>"$tmp/watch.err" &
+  watcher=$!
+  sleep 1
+  echo 'from here' > "$laptop/watched-here.txt"
+  as_remote sh -c "echo 'from there' > '$rsynced/watched-there.txt'"
+  came=no
+  deadline=$((SECONDS + 120)); while [ $SECONDS -lt $deadline ]; do
+    if [ "$(cat "$rsynced/watched-here.txt" 2>/dev/null)" = 'from here' ] &&
+       [ "$(cat "$laptop/watched-there.txt" 2>/dev/null)" = 'from there' ]; then
+      came=yes; break
+    fi
+    sleep 0.2
+  done
+  if [ "$came" = yes ]; then ok "--sync --watch: a change on either side arrives on the other"
+  else not_ok "--sync --watch: a change on either side arrives on the other" "$tmp/watch.out" "$tmp/watch.err"; fi
+  # A conflict while watching is reported and left alone; the watch goes on.
+  kill -STOP "$watcher"
+  sleep 1
+  echo 'here again' > "$laptop/watched-here.txt"
+  as_remote sh -c "echo 'there again, longer' > '$rsynced/watched-here.txt'"
+  kill -CONT "$watcher"
+  reported=no
+  deadline=$((SECONDS + 120)); while [ $SECONDS -lt $deadline ]; do
+    grep -q 'conflict: watched-here.txt' "$tmp/watch.err" && { reported=yes; break; }
+    sleep 0.2
+  done
+  if [ "$reported" = yes ] && [ "$(cat "$laptop/watched-here.txt")" = 'here again' ] &&
+     [ "$(cat "$rsynced/watched-here.txt")" = 'there again, longer' ] && kill -0 "$watcher" 2>/dev/null; then
+    ok "--sync --watch: a conflict is reported, both copies kept, the watch goes on"
+  else
+    not_ok "--sync --watch: a conflict is reported, both copies kept, the watch goes on" "$tmp/watch.out" "$tmp/watch.err"
+  fi
+  kill -INT "$watcher"
+  wait "$watcher"
+  status=$?
+  if [ "$status" = 1 ] || [ "$status" = 0 ]; then ok "--sync --watch ends on SIGINT"
+  else not_ok "--sync --watch ends on SIGINT (status $status)" "$tmp/watch.err"; fi
+else
+  echo "# rsync is not installed: --sync not tested (build-aux/setup.sh installs it)"
+fi
+
 # What a round trip costs (not a pass/fail bound): ssh's connection and the bridge
 # included, against the remote CLI on its own bus.
 start=$(date +%s%N)

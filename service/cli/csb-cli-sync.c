@@ -1,0 +1,798 @@
+/* csb-cli-sync.c
+ *
+ * A two-way sync of a project folder here with one on a remote machine, for users
+ * whose project lives on the laptop and whose sandboxes run on a server. rsync does
+ * the listing and the copying, over the same ssh as --host; this decides what goes
+ * where, as unison does: each side's listing (type, size, modification time; rsync's
+ * own quick check) is compared with the one both sides had after the last sync,
+ * kept in $XDG_STATE_HOME/claude-sandbox/sync/. What changed on one side only is
+ * copied (or deleted) on the other; what changed on both, differently, is a
+ * conflict: reported, and neither side touched. The first sync has no such record:
+ * a file on one side goes to the other, files that differ on both are conflicts.
+ *
+ * Both listings apply the same filter: no .git folder, and each folder's .gitignore
+ * (rsync's dir-merge rule ":- .gitignore"), on each side its own. Links are copied
+ * as links; from the remote, links that point out of the tree are not copied
+ * (--safe-links): whatever a sandbox there wrote is hostile input here.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
+
+#include "csb-argv.h"
+#include "csb-cli-common.h"
+#include "csb-cli-remote.h"
+#include "csb-cli-sync.h"
+
+#define GITIGNORE_FILTER "--filter=:- .gitignore"
+#define WATCH_DEBOUNCE_MS 500
+
+typedef struct
+{
+  char     type;    /* 'f' a file, 'l' a symlink */
+  guint64  size;
+  char    *time;    /* as rsync lists it: YYYY/MM/DD hh:mm:ss */
+} Entry;
+
+typedef struct
+{
+  const char *host;
+  char       *local_dir;     /* absolute, no trailing slash */
+  const char *remote_dir;
+  char       *shell;         /* rsync -e */
+  char       *base_path;     /* the listing both sides had after the last sync */
+  char        prefer;        /* conflicts: 'h' here wins, 't' there wins, 0 reported */
+  /* --watch */
+  GMainLoop  *loop;
+  GPtrArray  *monitors;      /* (element-type GFileMonitor) */
+  guint       debounce_id;
+  int         status;
+} Sync;
+
+static void
+entry_free (gpointer data)
+{
+  Entry *entry = data;
+
+  g_free (entry->time);
+  g_free (entry);
+}
+
+static gboolean
+entry_equal (const Entry *a,
+             const Entry *b)
+{
+  if (a == NULL || b == NULL)
+    return a == b;
+  return a->type == b->type && a->size == b->size && g_str_equal (a->time, b->time);
+}
+
+static GHashTable *
+entries_new (void)
+{
+  return g_hash_table_new_full (g_str_hash, g_str_equal, g_free, entry_free);
+}
+
+/* rsync writes a name's unprintable bytes as \#ooo. */
+static char *
+unescape_name (const char *name)
+{
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = name; *p; p++)
+    {
+      if (p[0] == '\\' && p[1] == '#' && g_ascii_isdigit (p[2]) && g_ascii_isdigit (p[3]) &&
+          g_ascii_isdigit (p[4]))
+        {
+          g_string_append_c (out, (char) (((p[2] - '0') << 6) | ((p[3] - '0') << 3) |
+                                          (p[4] - '0')));
+          p += 4;
+        }
+      else
+        g_string_append_c (out, *p);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* One line of rsync --list-only: "PERMS SIZE YYYY/MM/DD hh:mm:ss NAME[ -> TARGET]",
+ * the size with thousands separators. */
+static void
+parse_listing_line (GHashTable *entries,
+                    const char *line)
+{
+  const char *words[4];
+  gsize lengths[4];
+  const char *p = line;
+  g_autoptr(GString) size = g_string_new (NULL);
+  g_autofree char *name = NULL;
+  char *arrow;
+  Entry *entry;
+
+  for (guint i = 0; i < 4; i++)
+    {
+      while (*p == ' ')
+        p++;
+      words[i] = p;
+      while (*p != ' ' && *p != '\0')
+        p++;
+      lengths[i] = p - words[i];
+      if (lengths[i] == 0)
+        return;
+    }
+  /* The name is what follows the fourth word and its one space. */
+  if (*p != ' ' || p[1] == '\0')
+    return;
+  /* Folders are made as needed; devices, FIFOs and sockets are not synced. */
+  if (words[0][0] != '-' && words[0][0] != 'l')
+    return;
+  for (gsize i = 0; i < lengths[1]; i++)
+    if (g_ascii_isdigit (words[1][i]))
+      g_string_append_c (size, words[1][i]);
+  name = g_strdup (p + 1);
+  if (words[0][0] == 'l' && (arrow = strstr (name, " -> ")) != NULL)
+    *arrow = '\0';
+  if (g_str_equal (name, "."))
+    return;
+  entry = g_new0 (Entry, 1);
+  entry->type = words[0][0] == 'l' ? 'l' : 'f';
+  entry->size = g_ascii_strtoull (size->str, NULL, 10);
+  entry->time = g_strdup_printf ("%.*s %.*s", (int) lengths[2], words[2], (int) lengths[3],
+                                 words[3]);
+  g_hash_table_replace (entries, unescape_name (name), entry);
+}
+
+/* Runs rsync (@argv) with @input on its stdin; its stderr is ours, or in @err. */
+static gboolean
+run_rsync (CsbArgv  *argv,
+           GBytes   *input,
+           char    **out,
+           char    **err,
+           int      *exit_status,
+           GError  **error)
+{
+  g_autoptr(GSubprocess) rsync = NULL;
+  g_autoptr(GBytes) stdout_bytes = NULL;
+  g_autoptr(GBytes) stderr_bytes = NULL;
+  GSubprocessFlags flags = G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                           (err ? G_SUBPROCESS_FLAGS_STDERR_PIPE : G_SUBPROCESS_FLAGS_NONE) |
+                           (input ? G_SUBPROCESS_FLAGS_STDIN_PIPE : G_SUBPROCESS_FLAGS_NONE);
+
+  rsync = g_subprocess_newv (csb_argv_finish (argv), flags, error);
+  if (rsync == NULL)
+    {
+      g_prefix_error (error, _("cannot run rsync (install it here and on the remote): "));
+      return FALSE;
+    }
+  if (!g_subprocess_communicate (rsync, input, NULL, &stdout_bytes,
+                                 err ? &stderr_bytes : NULL, error))
+    return FALSE;
+  *exit_status = g_subprocess_get_if_exited (rsync) ? g_subprocess_get_exit_status (rsync) : 255;
+  if (out != NULL)
+    {
+      gsize len = 0;
+      const char *data = stdout_bytes ? g_bytes_get_data (stdout_bytes, &len) : NULL;
+
+      *out = data != NULL ? g_strndup (data, len) : g_strdup ("");
+    }
+  if (err != NULL)
+    {
+      gsize len = 0;
+      const char *data = stderr_bytes ? g_bytes_get_data (stderr_bytes, &len) : NULL;
+
+      *err = g_strstrip (data != NULL ? g_strndup (data, len) : g_strdup (""));
+    }
+  return TRUE;
+}
+
+static CsbArgv *
+rsync_argv (Sync *sync)
+{
+  CsbArgv *argv = csb_argv_new ();
+
+  /* -s: names reach the remote rsync as they are, not through its shell. */
+  csb_argv_add_args (argv, "rsync", "-s", "-e", sync->shell, GITIGNORE_FILTER, "--exclude=.git",
+                     NULL);
+  return argv;
+}
+
+static char *
+remote_source (Sync *sync)
+{
+  return g_strdup_printf ("%s:%s/", sync->host, sync->remote_dir);
+}
+
+static GHashTable *
+list_side (Sync     *sync,
+           gboolean  remote,
+           GError  **error)
+{
+  g_autoptr(CsbArgv) argv = rsync_argv (sync);
+  g_autoptr(GHashTable) entries = entries_new ();
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *source = remote ? remote_source (sync)
+                                   : g_strconcat (sync->local_dir, "/", NULL);
+  g_auto(GStrv) lines = NULL;
+  int status;
+
+  csb_argv_add_args (argv, "-r", "-l", "--list-only", source, NULL);
+  if (!run_rsync (argv, NULL, &out, &err, &status, error))
+    return NULL;
+  /* 23 with nothing listed: a remote folder that is not there yet (the first sync). */
+  if (status != 0 && !(remote && status == 23 && *out == '\0' &&
+                       strstr (err, "No such file or directory") != NULL))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   _("rsync could not list %s (exit status %d): %s"), source, status, err);
+      return NULL;
+    }
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    parse_listing_line (entries, lines[i]);
+  return g_steal_pointer (&entries);
+}
+
+/* ---- the record of the last sync ---------------------------------------------------- */
+
+/* "files": what both sides had; "refused": links of the remote that were not
+ * copied here (pointing out of the tree), so they are neither asked for again nor
+ * deleted there while they stay as they are. */
+static void
+load_entries (JsonObject *object,
+              const char *member,
+              GHashTable *entries)
+{
+  JsonNode *node = json_object_get_member (object, member);
+  JsonArray *files = node && JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+
+  for (guint i = 0; files != NULL && i < json_array_get_length (files); i++)
+    {
+      JsonNode *item_node = json_array_get_element (files, i);
+      JsonArray *item = JSON_NODE_HOLDS_ARRAY (item_node) ? json_node_get_array (item_node) : NULL;
+      const char *path, *type, *time;
+      Entry *entry;
+
+      if (item == NULL || json_array_get_length (item) != 4 ||
+          (path = json_node_get_string (json_array_get_element (item, 0))) == NULL ||
+          (type = json_node_get_string (json_array_get_element (item, 1))) == NULL ||
+          (time = json_node_get_string (json_array_get_element (item, 3))) == NULL)
+        continue;
+      entry = g_new0 (Entry, 1);
+      entry->type = *type == 'l' ? 'l' : 'f';
+      entry->size = json_array_get_int_element (item, 2);
+      entry->time = g_strdup (time);
+      g_hash_table_replace (entries, g_strdup (path), entry);
+    }
+}
+
+static void
+load_base (Sync       *sync,
+           GHashTable *base,
+           GHashTable *refused)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (!json_parser_load_from_file (parser, sync->base_path, NULL) ||
+      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return;
+  load_entries (json_node_get_object (root), "files", base);
+  load_entries (json_node_get_object (root), "refused", refused);
+}
+
+static void
+add_entries (JsonBuilder *builder,
+             const char  *member,
+             GHashTable  *entries)
+{
+  GHashTableIter iter;
+  const char *path;
+  Entry *entry;
+
+  json_builder_set_member_name (builder, member);
+  json_builder_begin_array (builder);
+  g_hash_table_iter_init (&iter, entries);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &path, (gpointer *) &entry))
+    {
+      char type[2] = { entry->type, '\0' };
+
+      json_builder_begin_array (builder);
+      json_builder_add_string_value (builder, path);
+      json_builder_add_string_value (builder, type);
+      json_builder_add_int_value (builder, (gint64) entry->size);
+      json_builder_add_string_value (builder, entry->time);
+      json_builder_end_array (builder);
+    }
+  json_builder_end_array (builder);
+}
+
+static gboolean
+save_base (Sync       *sync,
+           GHashTable *base,
+           GHashTable *refused,
+           GError    **error)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *dir = g_path_get_dirname (sync->base_path);
+  g_autofree char *data = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "host");
+  json_builder_add_string_value (builder, sync->host);
+  json_builder_set_member_name (builder, "remote");
+  json_builder_add_string_value (builder, sync->remote_dir);
+  json_builder_set_member_name (builder, "local");
+  json_builder_add_string_value (builder, sync->local_dir);
+  add_entries (builder, "files", base);
+  add_entries (builder, "refused", refused);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  data = json_generator_to_data (generator, NULL);
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), _("cannot make %s: %s"), dir,
+                   g_strerror (errno));
+      return FALSE;
+    }
+  return g_file_set_contents_full (sync->base_path, data, -1, G_FILE_SET_CONTENTS_CONSISTENT,
+                                   0600, error);
+}
+
+/* ---- one sync ----------------------------------------------------------------------- */
+
+static Entry *
+entry_copy (const Entry *entry)
+{
+  Entry *copy = g_new0 (Entry, 1);
+
+  copy->type = entry->type;
+  copy->size = entry->size;
+  copy->time = g_strdup (entry->time);
+  return copy;
+}
+
+static void
+set_entry (GHashTable  *entries,
+           const char  *path,
+           const Entry *entry)
+{
+  if (entry != NULL)
+    g_hash_table_replace (entries, g_strdup (path), entry_copy (entry));
+  else
+    g_hash_table_remove (entries, path);
+}
+
+/* Copies (or deletes, for names missing at the source) @paths, here to there with
+ * @push, else there to here; returns the names rsync copied or deleted (its own
+ * account, --out-format), or NULL (@error set). A file that changed at the
+ * destination after the listings is newer there: --update leaves it alone. */
+static GHashTable *
+transfer (Sync       *sync,
+          GPtrArray  *paths,
+          gboolean    push,
+          GError    **error)
+{
+  g_autoptr(CsbArgv) argv = rsync_argv (sync);
+  g_autoptr(GByteArray) list = g_byte_array_new ();
+  g_autoptr(GBytes) input = NULL;
+  g_autoptr(GHashTable) done = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *remote = remote_source (sync);
+  g_autofree char *local = g_strconcat (sync->local_dir, "/", NULL);
+  g_autofree char *out = NULL;
+  g_auto(GStrv) lines = NULL;
+  int status;
+
+  if (paths->len == 0)
+    return g_steal_pointer (&done);
+  for (guint i = 0; i < paths->len; i++)
+    g_byte_array_append (list, g_ptr_array_index (paths, i),
+                         strlen (g_ptr_array_index (paths, i)) + 1);
+  input = g_byte_array_free_to_bytes (g_steal_pointer (&list));
+  /* Links as links, permissions and times (the times make both listings agree);
+   * never owners. */
+  csb_argv_add_args (argv, "-l", "-p", "-t", "--update", "--from0", "--files-from=-",
+                     "--delete-missing-args", "--out-format=%i %n", NULL);
+  if (push)
+    csb_argv_add_args (argv, "--mkpath", local, remote, NULL);
+  else
+    csb_argv_add_args (argv, "--safe-links", remote, local, NULL);
+  if (!run_rsync (argv, input, &out, NULL, &status, error))
+    return NULL;
+  /* "<f+++++++++ NAME", "*deleting   NAME" */
+  lines = g_strsplit (out, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      const char *name = strchr (lines[i], ' ');
+
+      if (name == NULL)
+        continue;
+      while (*name == ' ')
+        name++;
+      g_hash_table_add (done, unescape_name (name));
+    }
+  if (status != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                   push ? _("rsync could not copy everything to %s (exit status %d)")
+                        : _("rsync could not copy everything from %s (exit status %d)"),
+                   remote, status);
+      return NULL;
+    }
+  return g_steal_pointer (&done);
+}
+
+/* Whether @path here is still what the listing said (@listed, NULL: absent): a
+ * change made since would be overwritten by what comes from there. */
+static gboolean
+local_unchanged (Sync        *sync,
+                 const char  *path,
+                 const Entry *listed)
+{
+  g_autofree char *full = g_build_filename (sync->local_dir, path, NULL);
+  struct stat st;
+  struct tm tm;
+  char time[32];
+
+  if (lstat (full, &st) != 0)
+    return listed == NULL && errno == ENOENT;
+  if (listed == NULL || localtime_r (&st.st_mtime, &tm) == NULL ||
+      strftime (time, sizeof time, "%Y/%m/%d %H:%M:%S", &tm) == 0)
+    return FALSE;
+  return (S_ISLNK (st.st_mode) ? 'l' : S_ISREG (st.st_mode) ? 'f' : '?') == listed->type &&
+         (guint64) st.st_size == listed->size && g_str_equal (time, listed->time);
+}
+
+static int
+compare_strings (gconstpointer a,
+                 gconstpointer b)
+{
+  return strcmp (*(const char **) a, *(const char **) b);
+}
+
+/* Every name of @tables, once, sorted. */
+static GPtrArray *
+all_names (GHashTable **tables,
+           guint        n_tables)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint t = 0; t < n_tables; t++)
+    {
+      GHashTableIter iter;
+      gpointer key;
+
+      g_hash_table_iter_init (&iter, tables[t]);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        if (g_hash_table_add (seen, key))
+          g_ptr_array_add (names, g_strdup (key));
+    }
+  g_ptr_array_sort (names, compare_strings);
+  return names;
+}
+
+static int
+sync_once (Sync *sync)
+{
+  g_autoptr(GHashTable) local = NULL;
+  g_autoptr(GHashTable) remote = NULL;
+  g_autoptr(GHashTable) base = entries_new ();
+  g_autoptr(GHashTable) refused = entries_new ();
+  g_autoptr(GHashTable) pushed = NULL;
+  g_autoptr(GHashTable) pulled = NULL;
+  g_autoptr(GPtrArray) names = NULL;
+  g_autoptr(GPtrArray) push = g_ptr_array_new ();
+  g_autoptr(GPtrArray) pull = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+  guint conflicts = 0;
+  gboolean failed = FALSE;
+
+  load_base (sync, base, refused);
+  if ((local = list_side (sync, FALSE, &error)) == NULL ||
+      (remote = list_side (sync, TRUE, &error)) == NULL)
+    {
+      csb_cli_print_error ("%s", error->message);
+      return CSB_CLI_EXIT_FAILED;
+    }
+  names = all_names ((GHashTable *[]) { local, remote, base }, 3);
+
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *path = g_ptr_array_index (names, i);
+      Entry *l = g_hash_table_lookup (local, path);
+      Entry *r = g_hash_table_lookup (remote, path);
+      Entry *b = g_hash_table_lookup (base, path);
+
+      if (entry_equal (l, r))
+        continue;
+      if (l == NULL && r != NULL && entry_equal (r, g_hash_table_lookup (refused, path)))
+        continue;
+      if (entry_equal (r, b))
+        g_ptr_array_add (push, (gpointer) path);
+      else if (entry_equal (l, b))
+        g_ptr_array_add (pull, (gpointer) path);
+      else if (sync->prefer != 0)
+        g_ptr_array_add (sync->prefer == 'h' ? push : pull, (gpointer) path);
+      else
+        {
+          conflicts++;
+          csb_cli_print_error (_("conflict: %s changed here and on %s since the last sync; "
+                                 "neither copy was touched (sync again with --prefer=here or "
+                                 "--prefer=there to keep one of them)"),
+                               path, sync->host);
+        }
+    }
+
+  pushed = transfer (sync, push, TRUE, &error);
+  /* Right before the copy: what changed here since the listing stays (rsync's --update
+   * would not keep an edit older than the remote's), and comes up again next time. */
+  for (guint i = 0; pushed != NULL && i < pull->len; )
+    {
+      const char *path = g_ptr_array_index (pull, i);
+
+      if (local_unchanged (sync, path, g_hash_table_lookup (local, path)))
+        i++;
+      else
+        {
+          g_print ("not-received %s\n", path);
+          g_ptr_array_remove_index (pull, i);
+        }
+    }
+  if (pushed == NULL || (pulled = transfer (sync, pull, FALSE, &error)) == NULL)
+    {
+      csb_cli_print_error ("%s", error->message);
+      g_clear_error (&error);
+      failed = TRUE;
+    }
+
+  /* The next sync's record: what both sides agree on now. What rsync did not copy
+   * keeps its old record, so it comes up again (as a conflict, if it changed at the
+   * destination meanwhile). */
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *path = g_ptr_array_index (names, i);
+      Entry *l = g_hash_table_lookup (local, path);
+
+      if (entry_equal (l, g_hash_table_lookup (remote, path)))
+        set_entry (base, path, l);
+    }
+  for (guint i = 0; pushed != NULL && i < push->len; i++)
+    {
+      const char *path = g_ptr_array_index (push, i);
+      Entry *l = g_hash_table_lookup (local, path);
+
+      if (!g_hash_table_contains (pushed, path))
+        {
+          g_print ("not-sent %s\n", path);
+          continue;
+        }
+      set_entry (base, path, l);
+      g_print ("%s %s\n", l != NULL ? "sent" : "deleted-there", path);
+    }
+  for (guint i = 0; pulled != NULL && i < pull->len; i++)
+    {
+      const char *path = g_ptr_array_index (pull, i);
+      Entry *r = g_hash_table_lookup (remote, path);
+
+      if (!g_hash_table_contains (pulled, path))
+        {
+          /* --safe-links refused it, or it changed here since the listing. */
+          if (r != NULL && r->type == 'l')
+            set_entry (refused, path, r);
+          g_print ("%s %s\n", r != NULL && r->type == 'l' ? "refused-link" : "not-received",
+                   path);
+          continue;
+        }
+      set_entry (base, path, r);
+      set_entry (refused, path, NULL);
+      g_print ("%s %s\n", r != NULL ? "received" : "deleted-here", path);
+    }
+  if (!save_base (sync, base, refused, &error))
+    {
+      csb_cli_print_error ("%s", error->message);
+      return CSB_CLI_EXIT_FAILED;
+    }
+  if (failed)
+    return CSB_CLI_EXIT_FAILED;
+  return conflicts > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* ---- --watch ------------------------------------------------------------------------ */
+
+static void watch_local (Sync *sync);
+
+static gboolean
+on_sync_due (gpointer user_data)
+{
+  Sync *sync = user_data;
+
+  sync->debounce_id = 0;
+  sync->status = sync_once (sync);
+  if (sync->status == CSB_CLI_EXIT_FAILED)
+    {
+      g_main_loop_quit (sync->loop);
+      return G_SOURCE_REMOVE;
+    }
+  /* Folders may have come or gone. */
+  watch_local (sync);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_local_changed (GFileMonitor      *monitor,
+                  GFile             *file,
+                  GFile             *other,
+                  GFileMonitorEvent  event,
+                  gpointer           user_data)
+{
+  Sync *sync = user_data;
+  g_autofree char *name = g_file_get_basename (file);
+
+  if (g_str_equal (name, ".git") || event == G_FILE_MONITOR_EVENT_ATTRIBUTE_CHANGED)
+    return;
+  /* A burst of writes (a checkout, a build) becomes one sync after it settles. */
+  g_clear_handle_id (&sync->debounce_id, g_source_remove);
+  sync->debounce_id = g_timeout_add (WATCH_DEBOUNCE_MS, on_sync_due, sync);
+}
+
+static void
+add_monitor (Sync       *sync,
+             const char *dir)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (dir);
+  GFileMonitor *monitor = g_file_monitor_directory (file, G_FILE_MONITOR_WATCH_MOVES, NULL, NULL);
+
+  if (monitor == NULL)
+    return;
+  g_signal_connect (monitor, "changed", G_CALLBACK (on_local_changed), sync);
+  g_ptr_array_add (sync->monitors, monitor);
+}
+
+/* A monitor on every folder the sync covers (GFileMonitor watches one folder). */
+static void
+watch_local (Sync *sync)
+{
+  g_autoptr(GHashTable) entries = list_side (sync, FALSE, NULL);
+  g_autoptr(GHashTable) dirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  GHashTableIter iter;
+  const char *path;
+
+  g_ptr_array_set_size (sync->monitors, 0);
+  add_monitor (sync, sync->local_dir);
+  if (entries == NULL)
+    return;
+  g_hash_table_iter_init (&iter, entries);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &path, NULL))
+    {
+      g_autofree char *dir = g_path_get_dirname (path);
+
+      while (!g_str_equal (dir, ".") && g_hash_table_add (dirs, g_strdup (dir)))
+        {
+          g_autofree char *full = g_build_filename (sync->local_dir, dir, NULL);
+          char *parent = g_path_get_dirname (dir);
+
+          add_monitor (sync, full);
+          g_free (dir);
+          dir = parent;
+        }
+    }
+}
+
+static gboolean
+on_poll (gpointer user_data)
+{
+  Sync *sync = user_data;
+
+  if (sync->debounce_id == 0)
+    on_sync_due (sync);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_quit_signal (gpointer user_data)
+{
+  Sync *sync = user_data;
+
+  g_main_loop_quit (sync->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- entry -------------------------------------------------------------------------- */
+
+static char *
+base_path_for (const char *host,
+               const char *local_dir,
+               const char *remote_dir)
+{
+  g_autofree char *key = g_strdup_printf ("%s\n%s\n%s", host, remote_dir, local_dir);
+  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, key, -1);
+  g_autofree char *name = g_strconcat (hash, ".json", NULL);
+
+  return g_build_filename (g_get_user_state_dir (), "claude-sandbox", "sync", name, NULL);
+}
+
+int
+csb_cli_run_sync (const char *host,
+                  const char *local_dir,
+                  const char *remote_dir,
+                  const char *prefer,
+                  gboolean    watch,
+                  guint       interval_s)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *cwd = g_get_current_dir ();
+  g_autofree char *remote = g_strdup (remote_dir);
+  Sync sync = { 0, };
+  int status;
+
+  g_return_val_if_fail (host != NULL && local_dir != NULL && remote_dir != NULL,
+                        CSB_CLI_EXIT_FAILED);
+
+  sync.host = host;
+  if (prefer != NULL && !g_str_equal (prefer, "here") && !g_str_equal (prefer, "there"))
+    {
+      csb_cli_print_error (_("--prefer takes here or there, not '%s'"), prefer);
+      return CSB_CLI_EXIT_USAGE;
+    }
+  sync.prefer = prefer == NULL ? 0 : g_str_equal (prefer, "here") ? 'h' : 't';
+  sync.local_dir = g_canonicalize_filename (local_dir, cwd);
+  /* "dir/" and "dir" are one folder; "" or "/" would be the remote home or root. */
+  while (strlen (remote) > 1 && g_str_has_suffix (remote, "/"))
+    remote[strlen (remote) - 1] = '\0';
+  sync.remote_dir = remote;
+  if (*remote == '\0' || g_str_equal (remote, "/") || g_str_equal (remote, ".") ||
+      g_str_equal (remote, "~"))
+    {
+      csb_cli_print_error (_("--sync needs a project folder on %s, not '%s' (its home or "
+                             "root)"), host, remote_dir);
+      g_free (sync.local_dir);
+      return CSB_CLI_EXIT_USAGE;
+    }
+  if (!g_file_test (sync.local_dir, G_FILE_TEST_IS_DIR))
+    {
+      csb_cli_print_error (_("the folder '%s' does not exist here"), sync.local_dir);
+      g_free (sync.local_dir);
+      return CSB_CLI_EXIT_USAGE;
+    }
+  if ((sync.shell = csb_cli_remote_rsync_shell (&error)) == NULL)
+    {
+      csb_cli_print_error ("%s", error->message);
+      g_free (sync.local_dir);
+      return CSB_CLI_EXIT_USAGE;
+    }
+  sync.base_path = base_path_for (host, sync.local_dir, remote);
+
+  status = sync_once (&sync);
+  if (watch && status != CSB_CLI_EXIT_FAILED)
+    {
+      sync.loop = g_main_loop_new (NULL, FALSE);
+      sync.monitors = g_ptr_array_new_with_free_func (g_object_unref);
+      watch_local (&sync);
+      g_timeout_add_seconds (MAX (interval_s, 1), on_poll, &sync);
+      g_unix_signal_add (SIGINT, on_quit_signal, &sync);
+      g_unix_signal_add (SIGTERM, on_quit_signal, &sync);
+      sync.status = status;
+      g_main_loop_run (sync.loop);
+      status = sync.status;
+      g_clear_handle_id (&sync.debounce_id, g_source_remove);
+      g_clear_pointer (&sync.monitors, g_ptr_array_unref);
+      g_clear_pointer (&sync.loop, g_main_loop_unref);
+    }
+  g_free (sync.local_dir);
+  g_free (sync.shell);
+  g_free (sync.base_path);
+  return status;
+}
