@@ -907,11 +907,16 @@ build_guest (Setup      *setup,
           if (target != NULL)
             plan_add (plan, "symlink", target, path, NULL);
         }
-      if (g_file_test ("/opt", G_FILE_TEST_IS_DIR) &&
-          !add_share (setup, "/opt", "/opt", TRUE, error))
+      /* /opt and /nix/store where the host has them, as bwrap and the container
+       * show them (csb_layout_expose_host_programs). */
+      if ((g_file_test ("/opt", G_FILE_TEST_IS_DIR) &&
+           !add_share (setup, "/opt", "/opt", TRUE, error)) ||
+          (g_file_test ("/nix/store", G_FILE_TEST_IS_DIR) &&
+           !add_share (setup, "/nix/store", "/nix/store", TRUE, error)))
         return FALSE;
       /* The host's allowlisted /etc: in the initramfs (csb-initramfs.c). */
       plan_add (plan, "bind", "/host-etc", "/etc", "ro", NULL);
+      csb_protections_add (setup->protections, "usr-ro");
     }
   for (guint i = 0; csb_stage_etc_own_files[i] != NULL; i++)
     {
@@ -924,6 +929,7 @@ build_guest (Setup      *setup,
   plan_add (plan, "tmpfs", "/tmp", "1777", "mkdir", "/var", "tmpfs", "/var/tmp", "1777",
             "tmpfs", "/run", "0755", "symlink", "../run", "/var/run",
             "tmpfs", run_user, "0700u", NULL);
+  csb_protections_add (setup->protections, "private-tmp");
   plan_add (plan, "tmpfs", home, "0700u", NULL);
   csb_protections_add (setup->protections, "private-home");
 

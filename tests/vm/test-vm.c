@@ -568,6 +568,7 @@ test_boot_real (void)
     "echo ports=$(ls /sys/bus/pci/drivers/pcieport 2>/dev/null | grep -c 0000); "
     "grep -q ^ID= /etc/os-release && echo os-release-read; "
     "test -e /etc/shadow || echo no-shadow; touch /etc/x 2>/dev/null || echo etc-read-only; "
+    "touch /usr/x 2>/dev/null || echo usr-read-only; "
     /* The project's Claude home, with the user's settings read-only over it. */
     "cat ~/.claude/settings.json ~/.claude/commands/c.md; "
     "echo x > ~/.claude/settings.json 2>/dev/null || echo settings-read-only; "
@@ -641,6 +642,15 @@ test_boot_real (void)
   g_assert_nonnull (strstr (run->out->str, "ports=0\n"));
   g_assert_nonnull (strstr (run->out->str, "no-shadow\n"));
   g_assert_nonnull (strstr (run->out->str, "etc-read-only\n"));
+  /* What Protections says of the files holds, with bwrap's names. */
+  g_assert_nonnull (strstr (run->out->str, "usr-read-only\n"));
+  {
+    const char * const *protections = csb_dbus_sandbox_get_protections (run->sandbox);
+
+    g_assert_true (g_strv_contains (protections, "usr-ro"));
+    g_assert_true (g_strv_contains (protections, "private-tmp"));
+    g_assert_true (g_strv_contains (protections, "private-home"));
+  }
   marker = g_build_filename (project, "written-in-vm.txt", NULL);
   g_file_get_contents (marker, &contents, NULL, &error);
   g_assert_no_error (error);
