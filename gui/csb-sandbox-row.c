@@ -26,7 +26,16 @@ struct _CsbSandboxRow
 
   CsbDBusSandbox *sandbox;
   guint           uptime_timeout;
+
+  /* Metrics: asked every few seconds while the row is on screen and its sandbox runs. */
+  GCancellable   *metrics_cancellable;
+  guint           metrics_ticks;
+  guint64         last_cpu_us;
+  gint64          last_sample_us;   /* monotonic, 0: no sample yet */
+  char           *metrics_text;
 };
+
+#define METRICS_EVERY_S 3
 
 G_DEFINE_FINAL_TYPE (CsbSandboxRow, csb_sandbox_row, ADW_TYPE_ACTION_ROW)
 
@@ -60,14 +69,90 @@ update_subtitle (CsbSandboxRow *self)
                                g_strcmp0 (state, "failed") == 0 ? csb_dbus_sandbox_get_error (self->sandbox)
                                                                 : NULL);
   subtitle = g_strjoin (" · ", folder, csb_format_backend (csb_dbus_sandbox_get_backend (self->sandbox)),
-                        detail, NULL);
+                        detail, g_strcmp0 (state, "running") == 0 ? self->metrics_text : NULL,
+                        NULL);
   adw_action_row_set_subtitle (ADW_ACTION_ROW (self), subtitle);
+}
+
+/* "CPU 12% · 212 MiB · 3,100 tokens": what is known of it. */
+static char *
+format_metrics (CsbSandboxRow *self,
+                GVariant      *metrics)
+{
+  g_autoptr(GVariantDict) dict = g_variant_dict_new (metrics);
+  g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func (g_free);
+  gint64 now = g_get_monotonic_time ();
+  guint64 cpu_us, memory, tokens = 0, value;
+  const char *token_keys[] = { "claude-input-tokens", "claude-output-tokens",
+                               "claude-cache-creation-tokens", "claude-cache-read-tokens" };
+
+  if (g_variant_dict_lookup (dict, "cpu-time-us", "t", &cpu_us))
+    {
+      if (self->last_sample_us > 0 && now > self->last_sample_us && cpu_us >= self->last_cpu_us)
+        /* Translators: a sandbox's share of one processor now, e.g. "CPU 12%" */
+        g_ptr_array_add (parts, g_strdup_printf (_("CPU %u%%"),
+                                                 (guint) ((cpu_us - self->last_cpu_us) * 100 /
+                                                          (now - self->last_sample_us))));
+      self->last_cpu_us = cpu_us;
+      self->last_sample_us = now;
+    }
+  if (g_variant_dict_lookup (dict, "memory-bytes", "t", &memory))
+    g_ptr_array_add (parts, g_format_size_full (memory, G_FORMAT_SIZE_IEC_UNITS));
+  for (guint i = 0; i < G_N_ELEMENTS (token_keys); i++)
+    if (g_variant_dict_lookup (dict, token_keys[i], "t", &value))
+      tokens += value;
+  if (tokens > 0)
+    {
+      g_autofree char *number = g_strdup_printf ("%'" G_GUINT64_FORMAT, tokens);
+
+      /* Translators: Claude's tokens used in this sandbox so far, e.g. "3,100 tokens" */
+      g_ptr_array_add (parts, g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%s token",
+                                                            "%s tokens", tokens), number));
+    }
+  g_ptr_array_add (parts, NULL);
+  return parts->len > 1 ? g_strjoinv (" · ", (char **) parts->pdata) : NULL;
+}
+
+static void
+on_metrics (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(CsbSandboxRow) self = user_data;
+  g_autoptr(GVariant) metrics = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!csb_dbus_sandbox_call_get_metrics_finish (CSB_DBUS_SANDBOX (source), &metrics, result,
+                                                 &error))
+    {
+      /* Cancelled: the row moved on (and may have asked again). */
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      /* An older service, or the sandbox went: the row just shows no numbers. */
+      g_debug ("no metrics: %s", error->message);
+      g_clear_object (&self->metrics_cancellable);
+      return;
+    }
+  g_clear_object (&self->metrics_cancellable);
+  g_free (self->metrics_text);
+  self->metrics_text = format_metrics (self, metrics);
+  update_subtitle (self);
 }
 
 static gboolean
 on_uptime_tick (gpointer user_data)
 {
-  update_subtitle (user_data);
+  CsbSandboxRow *self = user_data;
+
+  /* Nobody looks at an unmapped row: nothing is asked of the service then. */
+  if (gtk_widget_get_mapped (GTK_WIDGET (self)) && self->metrics_cancellable == NULL &&
+      self->metrics_ticks++ % METRICS_EVERY_S == 0)
+    {
+      self->metrics_cancellable = g_cancellable_new ();
+      csb_dbus_sandbox_call_get_metrics (self->sandbox, self->metrics_cancellable, on_metrics,
+                                         g_object_ref (self));
+    }
+  update_subtitle (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -193,6 +278,10 @@ csb_sandbox_row_set_sandbox (CsbSandboxRow  *self,
   if (self->sandbox != NULL)
     g_signal_handlers_disconnect_by_data (self->sandbox, self);
   g_set_object (&self->sandbox, sandbox);
+  g_cancellable_cancel (self->metrics_cancellable);
+  g_clear_object (&self->metrics_cancellable);
+  g_clear_pointer (&self->metrics_text, g_free);
+  self->last_sample_us = 0;
   /* After the generated class handler, which drops its cache of the "as" properties. */
   g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update), self,
                            G_CONNECT_SWAPPED | G_CONNECT_AFTER);
@@ -242,6 +331,9 @@ csb_sandbox_row_dispose (GObject *object)
   CsbSandboxRow *self = CSB_SANDBOX_ROW (object);
 
   g_clear_handle_id (&self->uptime_timeout, g_source_remove);
+  g_cancellable_cancel (self->metrics_cancellable);
+  g_clear_object (&self->metrics_cancellable);
+  g_clear_pointer (&self->metrics_text, g_free);
   if (self->sandbox != NULL)
     g_signal_handlers_disconnect_by_data (self->sandbox, self);
   g_clear_object (&self->sandbox);
