@@ -46,12 +46,15 @@
 #include "csb-layout.h"
 #include "csb-project-guard.h"
 #include "csb-protections.h"
+#include "csb-review.h"
 #include "csb-guest-stage.h"
 #include "csb-libvirt.h"
 
 #define HOSTNAME "claude-sandbox"
 #define CTL_INSIDE "/run/claude-sandbox-ctl"
 #define STATE_INSIDE "/run/claude-sandbox"
+/* Review mode: where the project (lower) and the layers (rw) wait for the overlay. */
+#define REVIEW_INSIDE "/run/claude-sandbox-review"
 /* The sandbox's uid inside when the real user is root: container root must
  * not be host root, so the user who maps to host root is another id. */
 #define ROOT_USER_INSIDE 1000
@@ -431,6 +434,40 @@ session_socket (CsbSandboxSpec *spec,
   return runtime ? g_build_filename (runtime, name, NULL) : NULL;
 }
 
+/* Review mode: the project read-only and the sandbox's review folder (csb-review.c)
+ * read-write, bound where only the init looks; the init mounts overlayfs over them
+ * at the project's path (container root has every capability in the container's
+ * user namespace, which owns its mount namespace) and detaches them. */
+static gboolean
+add_review (Setup   *setup,
+            GError **error)
+{
+  CsbSandboxSpec *spec = setup->spec;
+  g_autofree char *layers = g_build_filename (spec->state_dir, "review", NULL);
+  struct stat st;
+  int fd;
+
+  if (stat (spec->project_dir, &st) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "project folder '%s' is gone: %s",
+                   spec->project_dir, g_strerror (errno));
+      return FALSE;
+    }
+  if ((fd = csb_review_prepare (spec->state_dir, st.st_mode, error)) < 0)
+    return FALSE;
+  close (fd);
+  if (!add_bind (setup, spec->project_dir, REVIEW_INSIDE "/lower", TRUE, error) ||
+      !add_bind (setup, layers, REVIEW_INSIDE "/rw", FALSE, error) ||
+      !add_mount_point (setup, spec->project_dir, TRUE, error))
+    return FALSE;
+  if (g_str_has_prefix (spec->project_dir, setup->home))
+    own_parents_in_home (setup, spec->project_dir);
+  plan_add (setup, "review", REVIEW_INSIDE "/lower", REVIEW_INSIDE "/rw", spec->project_dir,
+            NULL);
+  csb_protections_add (setup->protections, "project-review");
+  return TRUE;
+}
+
 /* Git hooks and config, and the projects' Claude Code settings, read-only; the
  * folders above them bound onto themselves; the project's .claude a fresh tmpfs
  * with its entries bound again — the layout (csb-layout.c) decides, the same as for
@@ -714,10 +751,19 @@ build_container (Setup      *setup,
         return FALSE;
     }
 
-  /* The project, read-write at its own path. */
-  if (!add_bind (setup, spec->project_dir, spec->project_dir, FALSE, error))
-    return FALSE;
-  protect_project_config (setup, uid_inside, gid_inside);
+  /* The project, read-write at its own path, or under review (nothing to guard:
+   * nothing reaches the real folder unreviewed). */
+  if (opts->review)
+    {
+      if (!add_review (setup, error))
+        return FALSE;
+    }
+  else
+    {
+      if (!add_bind (setup, spec->project_dir, spec->project_dir, FALSE, error))
+        return FALSE;
+      protect_project_config (setup, uid_inside, gid_inside);
+    }
 
   /* The plan: who, where, what. */
   plan_add (setup, "home", home, "cwd", spec->project_dir,

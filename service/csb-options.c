@@ -479,18 +479,6 @@ csb_launch_options_parse (CsbLaunchOptions *self,
       return FALSE;
     }
 
-  /* Never quietly direct: a caller who asked for review counts on the folder staying
-   * as it is. */
-  if (self->review && g_strcmp0 (self->backend, "bwrap") != 0 &&
-      g_strcmp0 (self->backend, "vm") != 0)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                   "project-mode 'review' is not available with the %s backend yet (only "
-                   "bwrap and vm mount the review layer); use backend bwrap or vm, or "
-                   "project-mode direct", self->backend ? self->backend : "");
-      return FALSE;
-    }
-
   if (self->network_allow->len > 0)
     {
       if (self->network_given && !self->network)

@@ -1212,3 +1212,107 @@ csb_test_error_name (const GError *error)
     name = g_dbus_error_encode_gerror (error);
   return name;
 }
+
+/* ---- review mode ------------------------------------------------------------------- */
+
+void
+csb_test_review_prepare (const char  *project,
+                         const char  *reference,
+                         char       **out_before,
+                         char       **out_expected)
+{
+  static const char * const files[][2] = {
+    { "a.txt", "hello\n" }, { "b.txt", "bee\n" }, { "del.txt", "delete me\n" },
+    { "old.txt", "old\n" }, { "script.sh", "#!/bin/sh\necho hi\n" }, { "gone/x", "x\n" },
+    { "gone/y/z", "z\n" }, { "again/old", "old\n" }, { "dir/d/e", "e\n" },
+  };
+  const char * const direct[] = { "/bin/sh", "-c", CSB_TEST_REVIEW_SCRIPT, NULL };
+  const char * const roots[] = { project, reference };
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  for (guint r = 0; r < G_N_ELEMENTS (roots); r++)
+    {
+      g_autofree char *retarget = g_build_filename (roots[r], "retarget", NULL);
+
+      for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+        {
+          g_autofree char *path = g_build_filename (roots[r], files[i][0], NULL);
+          g_autofree char *dir = g_path_get_dirname (path);
+
+          g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+          csb_test_write_file (path, files[i][1], 0644);
+        }
+      g_assert_cmpint (symlink ("a.txt", retarget), ==, 0);
+    }
+  *out_before = csb_test_tree_text (project);
+  g_assert_true (g_spawn_sync (reference, (char **) direct, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                               NULL, NULL, &status, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  *out_expected = csb_test_tree_text (reference);
+  g_assert_cmpstr (*out_expected, !=, *out_before);
+}
+
+char *
+csb_test_review_listing (CsbDBusSandbox *sandbox)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) changes = NULL;
+  GString *out = g_string_new (NULL);
+  GVariantIter iter;
+  const char *path, *kind, *summary;
+
+  g_assert_true (csb_dbus_sandbox_call_get_changes_sync (sandbox, &changes, NULL, &error));
+  g_assert_no_error (error);
+  g_variant_iter_init (&iter, changes);
+  while (g_variant_iter_next (&iter, "(&s&s&s)", &path, &kind, &summary))
+    g_string_append_printf (out, "%s %s: %s\n", path, kind, summary);
+  return g_string_free (out, FALSE);
+}
+
+void
+csb_test_review_assert_listed (const char *listing)
+{
+  static const char * const lines[] = {
+    "a.txt modified: ", "new.txt added: ", "del.txt deleted: ", "old.txt deleted: ",
+    "renamed.txt added: ", "script.sh modified: mode 0644 → 0755",
+    "link added: new symlink → a.txt", "n1 added: ", "n1/n2/f added: ", "gone deleted: ",
+    "again/fresh added: ", "again/old deleted: ", "dir deleted: ", "moved added: ",
+    "moved/d/e added: ", "retarget modified: symlink → b.txt", "b.txt type-changed: ",
+    "b.txt/c added: ", NULL
+  };
+  g_autofree char *text = g_strconcat ("\n", listing, NULL);
+
+  g_test_message ("changes:\n%s", listing);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autofree char *needle = g_strconcat ("\n", lines[i], NULL);
+
+      if (strstr (text, needle) == NULL)
+        g_error ("'%s' is not in the changes:\n%s", lines[i], listing);
+    }
+}
+
+char *
+csb_test_review_diff (CsbDBusSandbox *sandbox,
+                      const char     *path)
+{
+  g_autoptr(GVariant) handle = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GError) error = NULL;
+  GString *text = g_string_new (NULL);
+  char buf[4096];
+  ssize_t n;
+  int fd;
+
+  g_assert_true (csb_dbus_sandbox_call_get_diff_sync (sandbox, path, NULL, &handle, &fds,
+                                                      NULL, &error));
+  g_assert_no_error (error);
+  fd = g_unix_fd_list_get (fds, 0, &error);
+  g_assert_no_error (error);
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    g_string_append_len (text, buf, n);
+  close (fd);
+  return g_string_free (text, FALSE);
+}

@@ -205,4 +205,38 @@ CsbTestTerminal *csb_test_bus_history_after_exit (CsbTestBus       *bus,
 /* The remote error name of @error, or "(none)". */
 const char  *csb_test_error_name      (const GError        *error);
 
+/* ---- review mode ------------------------------------------------------------------- */
+
+/* Each kind of change a sandbox can make to a project (the files of
+ * csb_test_review_prepare): a folder deleted and made again (opaque) and a folder
+ * renamed (a copy and a deletion) besides. */
+#define CSB_TEST_REVIEW_SCRIPT \
+  "set -e; " \
+  "echo changed >> a.txt; " \
+  "echo new > new.txt; " \
+  "rm del.txt; " \
+  "mv old.txt renamed.txt; " \
+  "chmod 755 script.sh; " \
+  "ln -s a.txt link; " \
+  "mkdir -p n1/n2 && echo deep > n1/n2/f; " \
+  "rm -r gone; " \
+  "rm -r again && mkdir again && echo fresh > again/fresh; " \
+  "mv dir moved; " \
+  "ln -sfn b.txt retarget; " \
+  "rm b.txt && mkdir b.txt && echo inside > b.txt/c; "
+
+/* The same files in @project and @reference; CSB_TEST_REVIEW_SCRIPT run on the host
+ * in @reference; the trees (csb_test_tree_text) of @project and of @reference after. */
+void         csb_test_review_prepare  (const char      *project,
+                                       const char      *reference,
+                                       char           **out_before,
+                                       char           **out_expected);
+/* GetChanges as "path kind: summary" lines. */
+char        *csb_test_review_listing  (CsbDBusSandbox  *sandbox);
+/* Every change of CSB_TEST_REVIEW_SCRIPT is in @listing. */
+void         csb_test_review_assert_listed (const char *listing);
+/* GetDiff of @path, read. */
+char        *csb_test_review_diff     (CsbDBusSandbox  *sandbox,
+                                       const char      *path);
+
 G_END_DECLS

@@ -16,6 +16,8 @@
  *   uid U | gid G | cwd PATH | home PATH | hostname NAME | raw 0/1 | winsize COLS ROWS
  *   env NAME=VALUE | arg WORD | own PATH MODE (the user's, with octal MODE)
  *   symlink TARGET PATH | mkdir PATH
+ *   review LOWER RW PATH (review mode: overlayfs at PATH over LOWER, its upper and work
+ *                         folders in RW; LOWER and RW are detached once it holds them)
  * Plain libc: it is linked statically and runs before anything else.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
@@ -139,6 +141,37 @@ read_plan (int ctl_fd)
   return 0;
 }
 
+/* Review mode (csb-review.c reads the upper layer on the host). In the container's
+ * user namespace, as container root: userxattr (its marks in user.overlay.*),
+ * whiteouts as 0/0 character devices, and no redirects, so a renamed folder is a
+ * deletion plus an addition. The command, later, holds no capability: it reaches
+ * its upper layer through the overlay only. */
+static int
+mount_review (const char *lower,
+              const char *rw,
+              const char *path)
+{
+  char options[3 * 4096 + 128];
+
+  snprintf (options, sizeof options, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work,"
+            "userxattr,redirect_dir=nofollow", lower, rw, rw);
+  if (mkdir_p (path) != 0 ||
+      mount ("claude-sandbox-review", path, "overlay", MS_NOSUID | MS_NODEV, options) != 0)
+    {
+      fail ("cannot mount the review overlay at %s: %s%s", path, strerror (errno),
+            errno == EPERM || errno == EINVAL || errno == ENODEV
+              ? " (review mode needs overlayfs in user namespaces, Linux 5.11 or later, and "
+                "user extended attributes in the state folder)" : "");
+      return -1;
+    }
+  if (umount2 (lower, MNT_DETACH) != 0 || umount2 (rw, MNT_DETACH) != 0)
+    {
+      fail ("cannot hide the review layers: %s", strerror (errno));
+      return -1;
+    }
+  return 0;
+}
+
 static int
 run_plan (Command *cmd)
 {
@@ -238,6 +271,13 @@ run_plan (Command *cmd)
           NEED (1);
           mkdir_p (w[i + 1]);
           i += 2;
+        }
+      else if (strcmp (key, "review") == 0)
+        {
+          NEED (3);
+          if (mount_review (w[i + 1], w[i + 2], w[i + 3]) != 0)
+            return -1;
+          i += 4;
         }
       else
         {

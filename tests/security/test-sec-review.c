@@ -936,31 +936,6 @@ test_git_plants (CsbSecFixture *fixture,
   g_assert_null (strstr (after, ".mcp.json"));
 }
 
-/* Review never silently degrades to direct: the container backend refuses it (the
- * vm backend's review mode: tests/vm/test-vm.c). */
-static void
-test_other_backends (CsbSecFixture *fixture,
-                     gconstpointer  data)
-{
-  const char * const backends[] = { "container", NULL };
-
-  csb_test_bus_activate (&fixture->bus);
-  for (guint i = 0; backends[i] != NULL; i++)
-    {
-      const char * const argv[] = { "true", NULL };
-      g_autoptr(GError) error = NULL;
-      g_autofree char *path = NULL;
-      GVariant *options = csb_sec_options ("project-mode", g_variant_new_string ("review"),
-                                           "backend", g_variant_new_string (backends[i]),
-                                           NULL);
-
-      csb_dbus_manager_call_launch_sync (fixture->bus.manager, fixture->project, argv,
-                                         options, NULL, &path, NULL, NULL, &error);
-      g_assert_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE);
-      g_assert_nonnull (strstr (error->message, "review"));
-    }
-}
-
 int
 main (int    argc,
       char **argv)
@@ -995,7 +970,5 @@ main (int    argc,
               teardown);
   g_test_add ("/security/review/git-plants", CsbSecFixture, NULL, setup, test_git_plants,
               teardown);
-  g_test_add ("/security/review/other-backends", CsbSecFixture, NULL, setup,
-              test_other_backends, teardown);
   return g_test_run ();
 }

@@ -19,7 +19,6 @@
 #include <unistd.h>
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
-#include <gio/gunixfdlist.h>
 
 #include "csb-initramfs.h"
 #include "csb-test-claude-api.h"
@@ -2041,81 +2040,6 @@ test_boot_display (void)
 
 /* ---- review mode ------------------------------------------------------------------ */
 
-/* Each kind of change, as test-sec-review.c makes them in bwrap; a folder deleted and
- * made again (an opaque folder: the overlay's extended attribute, through virtiofs)
- * and a folder renamed (a copy and a deletion: no redirects) besides. */
-#define REVIEW_SCRIPT \
-  "set -e; " \
-  "echo changed >> a.txt; " \
-  "echo new > new.txt; " \
-  "rm del.txt; " \
-  "mv old.txt renamed.txt; " \
-  "chmod 755 script.sh; " \
-  "ln -s a.txt link; " \
-  "mkdir -p n1/n2 && echo deep > n1/n2/f; " \
-  "rm -r gone; " \
-  "rm -r again && mkdir again && echo fresh > again/fresh; " \
-  "mv dir moved; " \
-  "ln -sfn b.txt retarget; " \
-  "rm b.txt && mkdir b.txt && echo inside > b.txt/c; "
-
-static void
-review_project_files (const char *project)
-{
-  static const char * const files[][2] = {
-    { "a.txt", "hello\n" }, { "b.txt", "bee\n" }, { "del.txt", "delete me\n" },
-    { "old.txt", "old\n" }, { "script.sh", "#!/bin/sh\necho hi\n" }, { "gone/x", "x\n" },
-    { "gone/y/z", "z\n" }, { "again/old", "old\n" }, { "dir/d/e", "e\n" },
-  };
-  g_autofree char *retarget = g_build_filename (project, "retarget", NULL);
-
-  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
-    {
-      g_autofree char *path = g_build_filename (project, files[i][0], NULL);
-      g_autofree char *dir = g_path_get_dirname (path);
-
-      g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
-      csb_test_write_file (path, files[i][1], 0644);
-    }
-  g_assert_cmpint (symlink ("a.txt", retarget), ==, 0);
-}
-
-static GVariant *
-review_changes (CsbDBusSandbox *sandbox)
-{
-  g_autoptr(GError) error = NULL;
-  GVariant *changes = NULL;
-
-  g_assert_true (csb_dbus_sandbox_call_get_changes_sync (sandbox, &changes, NULL, &error));
-  g_assert_no_error (error);
-  return changes;
-}
-
-/* "kind: summary" of each change, one a line, in path order. */
-static char *
-review_listing (GVariant *changes)
-{
-  GString *out = g_string_new (NULL);
-  GVariantIter iter;
-  const char *path, *kind, *summary;
-
-  g_variant_iter_init (&iter, changes);
-  while (g_variant_iter_next (&iter, "(&s&s&s)", &path, &kind, &summary))
-    g_string_append_printf (out, "%s %s: %s\n", path, kind, summary);
-  return g_string_free (out, FALSE);
-}
-
-static void
-assert_listed (const char *listing,
-               const char *line_start)
-{
-  g_autofree char *needle = g_strconcat ("\n", line_start, NULL);
-  g_autofree char *text = g_strconcat ("\n", listing, NULL);
-
-  if (strstr (text, needle) == NULL)
-    g_error ("'%s' is not in the changes:\n%s", line_start, listing);
-}
-
 /* Review mode in the VM: an overlay in the guest over the project (a read-only
  * share), its upper layer the sandbox's own folder on the host (a second share).
  * The real folder stays byte for byte as it was while the VM runs and after; the
@@ -2128,10 +2052,6 @@ test_boot_review (void)
   CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
   g_autoptr(GError) error = NULL;
   g_autoptr(CsbTestRun) run = NULL;
-  g_autoptr(GVariant) running_changes = NULL;
-  g_autoptr(GVariant) changes = NULL;
-  g_autoptr(GVariant) handle = NULL;
-  g_autoptr(GUnixFDList) fds = NULL;
   g_autofree char *project = NULL;
   g_autofree char *reference = NULL;
   g_autofree char *before = NULL;
@@ -2143,28 +2063,16 @@ test_boot_review (void)
   GVariantBuilder b;
   const char * const command[] = {
     "/bin/sh", "-c",
-    REVIEW_SCRIPT "echo CHANGES-DONE; read line; echo after-$line", NULL
+    CSB_TEST_REVIEW_SCRIPT "echo CHANGES-DONE; read line; echo after-$line", NULL
   };
-  const char * const direct[] = { "/bin/sh", "-c", REVIEW_SCRIPT, NULL };
   const char * const all[] = { NULL };
-  int status;
 
   if (!can_boot ())
     return;
   csb_test_bus_setup (&bus, &options);
   project = csb_test_make_project (&bus.dirs, "review");
   reference = csb_test_make_project (&bus.dirs, "direct");
-  review_project_files (project);
-  review_project_files (reference);
-  before = csb_test_tree_text (project);
-
-  /* What the script does to the folder directly, on the host. */
-  g_assert_true (g_spawn_sync (reference, (char **) direct, NULL, G_SPAWN_DEFAULT, NULL, NULL,
-                               NULL, NULL, &status, &error));
-  g_assert_no_error (error);
-  g_assert_true (g_spawn_check_wait_status (status, NULL));
-  expected = csb_test_tree_text (reference);
-  g_assert_cmpstr (expected, !=, before);
+  csb_test_review_prepare (project, reference, &before, &expected);
 
   csb_test_bus_activate (&bus);
   g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
@@ -2192,27 +2100,8 @@ test_boot_review (void)
   /* While it runs: nothing of it in the real folder, all of it in the list. */
   after = csb_test_tree_text (project);
   g_assert_cmpstr (after, ==, before);
-  running_changes = review_changes (run->sandbox);
-  running_listing = review_listing (running_changes);
-  g_test_message ("changes while it runs:\n%s", running_listing);
-  assert_listed (running_listing, "a.txt modified: ");
-  assert_listed (running_listing, "new.txt added: ");
-  assert_listed (running_listing, "del.txt deleted: ");
-  assert_listed (running_listing, "old.txt deleted: ");
-  assert_listed (running_listing, "renamed.txt added: ");
-  assert_listed (running_listing, "script.sh modified: mode 0644 → 0755");
-  assert_listed (running_listing, "link added: new symlink → a.txt");
-  assert_listed (running_listing, "n1 added: ");
-  assert_listed (running_listing, "n1/n2/f added: ");
-  assert_listed (running_listing, "gone deleted: ");
-  assert_listed (running_listing, "again/fresh added: ");
-  assert_listed (running_listing, "again/old deleted: ");
-  assert_listed (running_listing, "dir deleted: ");
-  assert_listed (running_listing, "moved added: ");
-  assert_listed (running_listing, "moved/d/e added: ");
-  assert_listed (running_listing, "retarget modified: symlink → b.txt");
-  assert_listed (running_listing, "b.txt type-changed: ");
-  assert_listed (running_listing, "b.txt/c added: ");
+  running_listing = csb_test_review_listing (run->sandbox);
+  csb_test_review_assert_listed (running_listing);
 
   g_assert_cmpint (write (run->stdin_fd, "go\n", 3), ==, 3);
   close (run->stdin_fd);
@@ -2224,27 +2113,12 @@ test_boot_review (void)
   g_assert_true (csb_test_run_until (state_is, run, CSB_TEST_TIMEOUT_MS));
 
   /* After its end: the same list, a diff, and the folder still as it was. */
-  changes = review_changes (run->sandbox);
-  listing = review_listing (changes);
+  listing = csb_test_review_listing (run->sandbox);
   g_assert_cmpstr (listing, ==, running_listing);
   g_clear_pointer (&after, g_free);
   after = csb_test_tree_text (project);
   g_assert_cmpstr (after, ==, before);
-  g_assert_true (csb_dbus_sandbox_call_get_diff_sync (run->sandbox, "a.txt", NULL, &handle,
-                                                      &fds, NULL, &error));
-  g_assert_no_error (error);
-  {
-    int fd = g_unix_fd_list_get (fds, 0, &error);
-    char buf[4096];
-    ssize_t n;
-    GString *text = g_string_new (NULL);
-
-    g_assert_no_error (error);
-    while ((n = read (fd, buf, sizeof buf)) > 0)
-      g_string_append_len (text, buf, n);
-    close (fd);
-    diff = g_string_free (text, FALSE);
-  }
+  diff = csb_test_review_diff (run->sandbox, "a.txt");
   g_assert_nonnull (strstr (diff, "--- a/a.txt"));
   g_assert_nonnull (strstr (diff, "+changed"));
 
@@ -2253,9 +2127,9 @@ test_boot_review (void)
   g_clear_pointer (&after, g_free);
   after = csb_test_tree_text (project);
   g_assert_cmpstr (after, ==, expected);
-  g_clear_pointer (&changes, g_variant_unref);
-  changes = review_changes (run->sandbox);
-  g_assert_cmpuint (g_variant_n_children (changes), ==, 0);
+  g_clear_pointer (&listing, g_free);
+  listing = csb_test_review_listing (run->sandbox);
+  g_assert_cmpstr (listing, ==, "");
 
   csb_dbus_sandbox_call_remove_sync (run->sandbox, NULL, &error);
   g_assert_no_error (error);
