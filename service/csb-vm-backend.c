@@ -825,6 +825,57 @@ protect_project_config (Setup   *setup,
   csb_layout_add_protections (layout, setup->protections);
 }
 
+/* The guest's translator of a home layout (csb_layout_private_home): a tmpfs of
+ * the user's, and each read-only file a copy in the control share (libvirt shares
+ * folders, not files) bound over its path by the guest's init. */
+typedef struct
+{
+  Plan       *plan;
+  const char *home;
+  const char *ctl_home;
+} HomeCopy;
+
+static gboolean
+add_home_entry (CsbLayoutKind   kind,
+                const char     *source,
+                const char     *dest,
+                guint           mode,
+                gpointer        user_data,
+                GError        **error)
+{
+  HomeCopy *copy = user_data;
+
+  switch (kind)
+    {
+    case CSB_LAYOUT_TMPFS:
+      {
+        g_autofree char *text = g_strdup_printf ("%04ou", mode != 0 ? mode : 0755);
+
+        plan_add (copy->plan, "tmpfs", dest, text, NULL);
+        return TRUE;
+      }
+    case CSB_LAYOUT_BIND_RO:
+      {
+        const char *relative = dest + strlen (copy->home);
+        g_autofree char *staged = g_build_filename (copy->ctl_home, relative, NULL);
+        g_autofree char *staged_parent = g_path_get_dirname (staged);
+        g_autofree char *guest_src = g_build_filename ("/ctl/home", relative, NULL);
+
+        g_assert (g_str_has_prefix (dest, copy->home) && *relative == '/');
+        /* What the path leads to, as bwrap and the container bind it. */
+        if (g_mkdir_with_parents (staged_parent, 0700) == 0 &&
+            csb_stage_copy_tree (source, staged))
+          plan_add (copy->plan, "bind", guest_src, dest, "ro", NULL);
+        return TRUE;
+      }
+    case CSB_LAYOUT_BIND_RW:
+    case CSB_LAYOUT_DIR:
+    case CSB_LAYOUT_SYMLINK:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
 static gboolean
 build_guest (Setup      *setup,
              const char *ctl_dir,
@@ -930,8 +981,17 @@ build_guest (Setup      *setup,
             "tmpfs", "/run", "0755", "symlink", "../run", "/var/run",
             "tmpfs", run_user, "0700u", NULL);
   csb_protections_add (setup->protections, "private-tmp");
-  plan_add (plan, "tmpfs", home, "0700u", NULL);
-  csb_protections_add (setup->protections, "private-home");
+  /* A fresh home with only git's and ssh's configuration, read-only (gh's only with
+   * the token), as bwrap's and the container's: one layout (csb-layout.c). */
+  {
+    g_autoptr(CsbLayout) layout = csb_layout_new ();
+    HomeCopy copy = { plan, home, ctl_home };
+
+    csb_layout_private_home (layout, home, opts->gh_token);
+    if (!csb_layout_foreach (layout, add_home_entry, &copy, error))
+      return FALSE;
+    csb_layout_add_protections (layout, setup->protections);
+  }
 
   /* The project's Claude home: no sandbox sees the folder that holds these two, so
    * their paths cannot be swapped under virtiofsd. */
@@ -953,25 +1013,6 @@ build_guest (Setup      *setup,
   }
   csb_protections_add (setup->protections, "claude-home");
   csb_protections_add (setup->protections, "claude-config-ro");
-  {
-    const char * const *home_ro = csb_home_ro_files;
-
-    for (guint i = 0; home_ro[i] != NULL; i++)
-      {
-        g_autofree char *path = g_build_filename (home, home_ro[i], NULL);
-        g_autofree char *staged = g_build_filename (ctl_home, home_ro[i], NULL);
-        g_autofree char *staged_parent = g_path_get_dirname (staged);
-        g_autofree char *guest_src = g_build_filename ("/ctl/home", home_ro[i], NULL);
-
-        if (g_str_equal (home_ro[i], CSB_HOME_GH_CONFIG) && !opts->gh_token)
-          continue;
-        if (!g_file_test (path, G_FILE_TEST_EXISTS))
-          continue;
-        if (g_mkdir_with_parents (staged_parent, 0700) == 0 && csb_stage_copy_tree (path, staged))
-          plan_add (plan, "bind", guest_src, path, "ro", NULL);
-      }
-  }
-
   /* Claude Code itself, read-only at the path it was installed to (a disk image
    * brings its own programs). */
   if (claude != NULL && opts->vm_image == NULL)

@@ -568,6 +568,8 @@ test_boot_real (void)
     "grep -q ^ID= /etc/os-release && echo os-release-read; "
     "test -e /etc/shadow || echo no-shadow; touch /etc/x 2>/dev/null || echo etc-read-only; "
     "touch /usr/x 2>/dev/null || echo usr-read-only; "
+    /* Dotfiles kept elsewhere: shown as what the link leads to, read-only. */
+    "cat ~/.ssh/config; echo x >> ~/.ssh/config 2>/dev/null || echo ssh-config-read-only; "
     /* The project's Claude home, with the user's settings read-only over it. */
     "cat ~/.claude/settings.json ~/.claude/commands/c.md; "
     "echo x > ~/.claude/settings.json 2>/dev/null || echo settings-read-only; "
@@ -596,6 +598,17 @@ test_boot_real (void)
   claude_credentials = g_build_filename (bus.dirs.home, ".claude", ".credentials.json", NULL);
   csb_test_write_file (claude_settings, "{\"marker\": \"vm-host-settings\"}\n", 0600);
   csb_test_write_file (claude_command, "vm-host-command\n", 0600);
+  {
+    g_autofree char *kept = g_build_filename (bus.dirs.home, "dotfiles", "ssh_config", NULL);
+    g_autofree char *ssh_config = g_build_filename (bus.dirs.home, ".ssh", "config", NULL);
+
+    csb_test_write_file (kept, "Host vm-kept-elsewhere\n", 0644);
+    {
+      g_autofree char *ssh = g_path_get_dirname (ssh_config);
+      g_assert_cmpint (g_mkdir_with_parents (ssh, 0700), ==, 0);
+    }
+    g_assert_cmpint (symlink (kept, ssh_config), ==, 0);
+  }
   /* A link in the user's ~/.claude (a sandbox could plant one before): not followed. */
   g_assert_cmpint (symlink (bus.dirs.root, claude_rules), ==, 0);
   csb_test_bus_activate (&bus);
@@ -643,6 +656,8 @@ test_boot_real (void)
   g_assert_nonnull (strstr (run->out->str, "etc-read-only\n"));
   /* What Protections says of the files holds, with bwrap's names. */
   g_assert_nonnull (strstr (run->out->str, "usr-read-only\n"));
+  g_assert_nonnull (strstr (run->out->str, "Host vm-kept-elsewhere\n"));
+  g_assert_nonnull (strstr (run->out->str, "ssh-config-read-only\n"));
   {
     const char * const *protections = csb_dbus_sandbox_get_protections (run->sandbox);
 
