@@ -121,9 +121,6 @@ update_state (CsbLaunchPage *self)
                                  _("Not available on this computer."));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->backend_row),
                                backend != NULL && *backend->detail != '\0' ? backend->detail : NULL);
-  /* Review mode is bwrap's only: the others refuse it rather than write directly. */
-  gtk_widget_set_sensitive (self->review_row,
-                            backend == NULL || g_strcmp0 (backend->name, "bwrap") == 0);
   gtk_widget_set_sensitive (GTK_WIDGET (self->vm_memory_row), is_vm);
   gtk_widget_set_sensitive (GTK_WIDGET (self->vm_cpus_row), is_vm);
 
@@ -293,8 +290,7 @@ csb_launch_page_get_options (CsbLaunchPage *self)
   g_variant_builder_add (&builder, "{sv}", "ssh-agent",
                          g_variant_new_boolean (gtk_switch_get_active (self->ssh_agent_switch)));
   /* Off says nothing, so the project-mode setting still decides. */
-  if (gtk_switch_get_active (self->review_switch) &&
-      gtk_widget_get_sensitive (self->review_row))
+  if (gtk_switch_get_active (self->review_switch))
     g_variant_builder_add (&builder, "{sv}", "project-mode", g_variant_new_string ("review"));
   g_variant_builder_add (&builder, "{sv}", "vm-memory-mib",
                          g_variant_new_uint32 (gtk_spin_button_get_value_as_int (self->vm_memory_spin)));
