@@ -16,7 +16,8 @@
  * The change list compares with the real folder as it is now. A file the user
  * changed while the sandbox ran (its ctime is newer than the sandbox's start) is a
  * conflict and is not applied, unless it was our own apply that changed it: those
- * are remembered (inode and ctime) in STATE_DIR/review/applied.
+ * are remembered (inode and ctime) in STATE_DIR/review-applied: beside the review
+ * folder, which the sandbox's overlay mount (or a VM's share) holds, never in it.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
@@ -44,7 +45,7 @@
 #define COPY_BUF    (64 * 1024)
 #define BINARY_PEEK 8000
 #define MAX_DIFF_SIZE (32 * 1024 * 1024)
-#define APPLIED_NAME "applied"
+#define APPLIED_NAME "review-applied"
 
 /* GLib 2.74 has no g_autofd yet. errno survives the close. */
 static inline void
@@ -1069,7 +1070,7 @@ ctime_ns_of (const struct stat *st)
 static GHashTable *
 load_applied (const char *state_dir)
 {
-  g_autofree char *path = review_path (state_dir, APPLIED_NAME);
+  g_autofree char *path = g_build_filename (state_dir, APPLIED_NAME, NULL);
   g_autofree char *data = NULL;
   gsize len;
   GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -1101,7 +1102,7 @@ save_applied (const char *state_dir,
               GHashTable *table,
               GError    **error)
 {
-  g_autofree char *path = review_path (state_dir, APPLIED_NAME);
+  g_autofree char *path = g_build_filename (state_dir, APPLIED_NAME, NULL);
   g_autoptr(GVariant) v = NULL;
   GVariantBuilder builder;
   GHashTableIter iter;
@@ -1389,7 +1390,7 @@ csb_review_remove (const char *state_dir,
 {
   csb_autofd int dir = open (state_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-  if (dir < 0 || !remove_at (dir, "review", 0))
+  if (dir < 0 || !remove_at (dir, "review", 0) || !remove_at (dir, APPLIED_NAME, 0))
     {
       if (dir < 0 && errno == ENOENT)
         return TRUE;
