@@ -20,6 +20,7 @@ struct _CsbTerminalPage
   GtkStack           *view_stack;
   GtkButton          *display_button;
   CsbDisplayView     *display_view;
+  AdwStatusPage      *display_error;
   GtkInfoBar         *plants_bar;
   GtkLabel           *plants_label;
   GtkInfoBar         *ended_bar;
@@ -167,6 +168,16 @@ on_terminal_grid_changed (CsbTerminalPage *self,
     return;
   csb_dbus_sandbox_call_resize_terminal (self->sandbox, MIN (columns, 1000), MIN (rows, 1000),
                                          self->cancellable, on_resized, NULL);
+}
+
+/* The service's or SPICE's words, under a title of ours. */
+static void
+on_display_error (CsbTerminalPage *self)
+{
+  const char *error = csb_display_view_get_error (self->display_view);
+
+  adw_status_page_set_description (self->display_error, error);
+  gtk_widget_set_visible (GTK_WIDGET (self->display_error), error != NULL);
 }
 
 /* ---- attaching ---------------------------------------------------------------------------- */
@@ -616,6 +627,7 @@ csb_terminal_page_class_init (CsbTerminalPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, view_stack);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_button);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_view);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_error);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, plants_bar);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, plants_label);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, ended_bar);
@@ -629,6 +641,7 @@ csb_terminal_page_class_init (CsbTerminalPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, cancel_button);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, terminal);
   gtk_widget_class_bind_template_callback (widget_class, on_terminal_commit);
+  gtk_widget_class_bind_template_callback (widget_class, on_display_error);
   gtk_widget_class_bind_template_callback (widget_class, on_terminal_grid_changed);
 }
 

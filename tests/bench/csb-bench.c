@@ -19,14 +19,20 @@
  *               initramfs, init, memory, CPUs and TCG until the init's first console
  *               output and until QEMU exits; and vm-io
  *   vm-io       the io script in a VM sandbox (the project over virtiofs) vs the host
+ *   vm-display  Launch(weston-simple-shm) with display on until it replies (weston
+ *               listens, the client runs) and until the first frame with the client's
+ *               pixels reaches a SPICE client (spice-client-glib through OpenDisplay(),
+ *               as the app connects)  vs  raw QEMU with the same display kernel and
+ *               initramfs until the init's first console output (no libvirt, shares,
+ *               weston or SPICE: what the rest costs shows as the difference)
  *   review      review mode (project-mode review, an overlay): Launch("true") vs direct
  *               mode, the io script vs the host, and GetChanges / ApplyChanges of 1,000
  *               new files vs cp -a of them on the host
  *
  * The VM rows only as an unprivileged user: root's qemu:///session is the system daemon.
  * CSB_BENCH_RUNS (default 15), CSB_BENCH_SANDBOXES (default 100), CSB_BENCH_VM_RUNS (7),
- * CSB_BENCH_ONLY (some of: launch, io, memory, proxy, review, net, vm, vm-launch, vm-io; cli comes
- * with launch).
+ * CSB_BENCH_ONLY (some of: launch, io, memory, proxy, review, net, vm, vm-launch, vm-io,
+ * vm-display; cli comes with launch).
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
@@ -48,6 +54,7 @@
 
 #include <gio/gunixfdlist.h>
 #include <glib-unix.h>
+#include <spice-client.h>
 
 #include "csb-bwrap-backend.h"
 #include "csb-initramfs.h"
@@ -1284,6 +1291,29 @@ bench_net (CsbTestBus *bus,
   "vm-cpus=" G_STRINGIFY (VM_CPUS) "\n"
 #define VM_RUNS 7
 
+/* The VM rows run only as an unprivileged user: root's qemu:///session is the system
+ * daemon. Otherwise @rows are noted as not measured. */
+static gboolean
+vm_rows_can_run (const char *rows)
+{
+  g_autofree char *text = NULL;
+
+  if (getuid () != 0)
+    return TRUE;
+  text = g_strdup_printf ("%s: not measured: run as an unprivileged user (qemu:///session)",
+                          rows);
+  note (text);
+  return FALSE;
+}
+
+static guint
+vm_runs (void)
+{
+  const char *env_runs = g_getenv ("CSB_BENCH_VM_RUNS");
+
+  return env_runs ? MAX (1, atoi (env_runs)) : VM_RUNS;
+}
+
 /* The same kernel, initramfs and init under bare QEMU, with the devices of ours the
  * init needs to get going (virtio console, rng) and none of the rest: no libvirt,
  * no virtiofsd, no shares. Our init boots as in a sandbox (modules loaded, console
@@ -1368,21 +1398,15 @@ bench_vm (gboolean launch,
   g_autofree char *cache = NULL;
   g_autofree char *serial_log = NULL;
   const char *init = g_getenv ("CSB_GUEST_INIT");
-  const char *env_runs = g_getenv ("CSB_BENCH_VM_RUNS");
-  guint runs = env_runs ? MAX (1, atoi (env_runs)) : VM_RUNS;
+  guint runs = vm_runs ();
   g_autofree char *label = NULL;
   /* What a "not measured" row names. */
   const char *rows = !launch ? "VM: project folder I/O (vm backend, TCG)"
                      : io ? "VM: launch and project folder I/O (vm backend, TCG)"
                      : "VM: launch (vm backend, TCG)";
 
-  if (getuid () == 0)
-    {
-      g_autofree char *text = g_strdup_printf ("%s: not measured: run as an unprivileged user "
-                                               "(qemu:///session)", rows);
-      note (text);
-      return;
-    }
+  if (!vm_rows_can_run (rows))
+    return;
   if ((kernel = csb_vm_find_kernel (NULL, &modules_dir, &error)) == NULL)
     {
       g_autofree char *text = g_strdup_printf ("%s: not measured: %s", rows, error->message);
@@ -1467,10 +1491,224 @@ bench_vm (gboolean launch,
   csb_test_bus_teardown (&bus);
 }
 
+/* ---- the VM's display: Launch to the first frame ----------------------------------- */
+
+typedef struct
+{
+  CsbDBusSandbox *sandbox;
+  const guint8   *primary;
+  int             width;
+  int             height;
+  int             stride;
+  double          lit_at;   /* ms (now_ms) of the first frame with pixels, or 0 */
+} FrameWait;
+
+static void
+frame_open_fd (SpiceChannel *channel,
+               int           with_tls,
+               FrameWait    *wait)
+{
+  g_autoptr(GVariant) handle = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GError) error = NULL;
+  int fd = -1;
+
+  if (csb_dbus_sandbox_call_open_display_sync (wait->sandbox, NULL, &handle, &fds, NULL,
+                                               &error))
+    fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), &error);
+  if (fd < 0)
+    g_printerr ("OpenDisplay: %s\n", error->message);
+  else
+    spice_channel_open_fd (channel, fd);
+}
+
+static void
+frame_primary_create (SpiceChannel *channel,
+                      int           format,
+                      int           width,
+                      int           height,
+                      int           stride,
+                      int           shmid,
+                      gpointer      data,
+                      FrameWait    *wait)
+{
+  wait->primary = data;
+  wait->width = width;
+  wait->height = height;
+  wait->stride = stride;
+}
+
+/* weston-simple-shm's pattern on the kiosk's black: a frame with any lit pixel. */
+static void
+frame_invalidate (SpiceChannel *channel,
+                  int           x,
+                  int           y,
+                  int           w,
+                  int           h,
+                  FrameWait    *wait)
+{
+  if (wait->lit_at > 0 || wait->primary == NULL)
+    return;
+  for (int row = MAX (y, 0); row < MIN (y + h, wait->height); row++)
+    for (int col = MAX (x, 0); col < MIN (x + w, wait->width); col++)
+      {
+        const guint8 *px = wait->primary + (gsize) row * wait->stride + col * 4;
+
+        if ((px[0] | px[1] | px[2]) > 16)
+          {
+            wait->lit_at = now_ms ();
+            return;
+          }
+      }
+}
+
+static void
+frame_channel_new (SpiceSession *session,
+                   SpiceChannel *channel,
+                   FrameWait    *wait)
+{
+  g_signal_connect (channel, "open-fd", G_CALLBACK (frame_open_fd), wait);
+  if (SPICE_IS_DISPLAY_CHANNEL (channel))
+    {
+      g_signal_connect (channel, "display-primary-create", G_CALLBACK (frame_primary_create),
+                        wait);
+      g_signal_connect (channel, "display-invalidate", G_CALLBACK (frame_invalidate), wait);
+      spice_channel_connect (channel);
+    }
+}
+
+static gboolean
+frame_lit (gpointer data)
+{
+  return ((FrameWait *) data)->lit_at > 0;
+}
+
+/* Launch with display; @out_launched: ms until Launch replied; returns ms until the
+ * first lit frame on a SPICE client, or -1. */
+static double
+launch_to_first_frame (CsbTestBus *bus,
+                       const char *project,
+                       double     *out_launched)
+{
+  const char * const command[] = { "weston-simple-shm", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  SpiceSession *session;
+  FrameWait wait = { NULL, };
+  double t0 = now_ms (), t = -1;
+
+  run = csb_test_launch (bus, project, command,
+                         g_variant_new_parsed ("{'backend': <'vm'>, 'network': <false>, "
+                                               "'display': <true>}"),
+                         FALSE, &error);
+  if (run == NULL)
+    {
+      g_printerr ("Launch (display): %s\n", error->message);
+      return -1;
+    }
+  *out_launched = now_ms () - t0;
+  wait.sandbox = run->sandbox;
+  session = spice_session_new ();
+  g_object_set (session, "enable-audio", FALSE, "enable-usbredir", FALSE, NULL);
+  g_signal_connect (session, "channel-new", G_CALLBACK (frame_channel_new), &wait);
+  spice_session_open_fd (session, -1);
+  if (csb_test_run_until (frame_lit, &wait, VM_TIMEOUT_MS))
+    t = wait.lit_at - t0;
+  else
+    g_printerr ("no frame with pixels on the VM's display\n");
+  g_signal_handlers_disconnect_by_data (session, &wait);
+  spice_session_disconnect (session);
+  g_object_unref (session);
+  csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, NULL);
+  csb_test_run_until (csb_test_sandbox_ended, run->sandbox, VM_TIMEOUT_MS);
+  csb_dbus_sandbox_call_remove_sync (run->sandbox, NULL, NULL);
+  return t;
+}
+
+static void
+bench_vm_display (void)
+{
+  const char *what = "VM with `display`: Launch → first frame of a Wayland client on the "
+                     "display";
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, VM_SETTINGS };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) frame = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) launched = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) raw_console = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autofree char *project = NULL;
+  g_autofree char *modules_dir = NULL;
+  g_autofree char *kernel = NULL;
+  g_autofree char *initrd = NULL;
+  g_autofree char *cache = NULL;
+  g_autofree char *serial_log = NULL;
+  g_autofree char *label = NULL;
+  const char *init = g_getenv ("CSB_GUEST_INIT");
+  guint runs = vm_runs ();
+  double warm_up;
+
+  if (!vm_rows_can_run (what))
+    return;
+  if ((kernel = csb_vm_find_kernel_for (NULL, TRUE, &modules_dir, &error)) == NULL ||
+      init == NULL || !g_file_test ("/usr/bin/weston-simple-shm", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_autofree char *text = g_strdup_printf ("%s: not measured: %s", what,
+                                               kernel == NULL ? error->message
+                                               : init == NULL ? "CSB_GUEST_INIT is not set"
+                                               : "weston-simple-shm is missing (weston)");
+      note (text);
+      return;
+    }
+
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "bench-vm-display");
+  csb_test_bus_activate (&bus);
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (bus.manager), VM_TIMEOUT_MS);
+  /* Warm-up: the service builds and caches the display kernel's initramfs. */
+  if (launch_to_first_frame (&bus, project, &warm_up) < 0)
+    {
+      g_autofree char *text = g_strdup_printf ("%s: not measured: the VM showed no frame (see "
+                                               "the log above)", what);
+      note (text);
+      csb_test_bus_teardown (&bus);
+      return;
+    }
+  cache = g_build_filename (bus.dirs.cache, "claude-sandbox", NULL);
+  initrd = csb_initramfs_ensure (modules_dir, init, "/etc", cache, &error);
+  g_assert_no_error (error);
+  serial_log = g_build_filename (bus.dirs.root, "bench-raw-qemu-display.log", NULL);
+  raw_qemu (kernel, initrd, serial_log, &warm_up);
+  /* Interleaved, as in bench_vm. */
+  for (guint i = 0; i < runs; i++)
+    {
+      double t, running;
+
+      if ((t = launch_to_first_frame (&bus, project, &running)) > 0)
+        {
+          g_array_append_val (frame, t);
+          g_array_append_val (launched, running);
+        }
+      if (raw_qemu (kernel, initrd, serial_log, &running) > 0)
+        g_array_append_val (raw_console, running);
+    }
+  label = g_strdup_printf ("VM with `display`: Launch → weston listens and the command runs "
+                           "(TCG), %u MiB, %u CPU", VM_MEMORY_MIB, VM_CPUS);
+  row_ms (label, launched, median (raw_console),
+          "raw `qemu-system-x86_64 -kernel` (TCG), the same display kernel and initramfs, until "
+          "the init's first console output (no libvirt, shares, weston or SPICE)",
+          MIN (launched->len, raw_console->len));
+  g_free (label);
+  label = g_strdup_printf ("%s (TCG), %u MiB, %u CPU", what, VM_MEMORY_MIB, VM_CPUS);
+  row_ms (label, frame, median (raw_console),
+          "the same raw QEMU: the frame is weston-simple-shm's, as a SPICE client gets it "
+          "through OpenDisplay()", MIN (frame->len, raw_console->len));
+  csb_test_bus_teardown (&bus);
+}
+
 /* ---- main ---------------------------------------------------------------------- */
 
 /* Whether the measurement @what runs: all of them, or those CSB_BENCH_ONLY lists
- * (comma-separated: launch, io, memory, proxy, net, vm, vm-launch, vm-io). */
+ * (comma-separated: launch, io, memory, proxy, net, vm, vm-launch, vm-io, vm-display). */
 static gboolean
 wanted (const char *what)
 {
@@ -1560,6 +1798,8 @@ vm:
   /* `vm` is both VM rows; `vm-launch` and `vm-io` one of them alone. */
   if (wanted ("vm") || wanted ("vm-launch") || wanted ("vm-io"))
     bench_vm (wanted ("vm") || wanted ("vm-launch"), wanted ("vm") || wanted ("vm-io"));
+  if (wanted ("vm") || wanted ("vm-display"))
+    bench_vm_display ();
   g_print ("\n%s", table->str);
   g_string_free (table, TRUE);
   return 0;

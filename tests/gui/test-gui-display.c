@@ -193,6 +193,7 @@ test_display_tab (void)
     g_test_message ("display error: %s",
                     csb_display_view_get_error (CSB_DISPLAY_VIEW (view)) ?: "(none)");
   g_assert_true (display_lit ((gpointer) run->object_path));
+  g_assert_null (csb_display_view_get_error (CSB_DISPLAY_VIEW (view)));
   csb_gui_test_settle (500);
   save_texture (csb_display_view_get_texture (CSB_DISPLAY_VIEW (view)), "vm-display.png");
   csb_gui_test_save_screenshot (GTK_WIDGET (window), "vm-display-tab.png");
