@@ -427,6 +427,43 @@ test_protected_folder_link (CsbSecFixture *fixture,
   g_assert_false (lstat (claude, &st) == 0 && S_ISLNK (st.st_mode));
 }
 
+/* Protected names in other cases (and a Unicode letter that folds to an ASCII one):
+ * on a case-insensitive project folder (vfat, exFAT, NTFS, SMB, casefold) they are
+ * git's config and Claude Code's settings once applied, so "apply all" leaves them
+ * out as it leaves out the plain spellings. */
+static void
+test_protected_cases (CsbSecFixture *fixture,
+                      gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "cases");
+  g_autofree char *claude = g_build_filename (project, ".CLAUDE", NULL);
+  g_autofree char *git = g_build_filename (project, ".Git", NULL);
+  g_autofree char *envrc = g_build_filename (project, ".EnvRC", NULL);
+  g_autofree char *long_s = g_build_filename (project, "sub/.claude/\305\277ettings.json",
+                                              NULL);
+  g_autofree char *plain = g_build_filename (project, "plain", NULL);
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GVariant) changes = NULL;
+
+  sandbox = run_review (fixture, project,
+                        "set -e; mkdir -p .CLAUDE .Git/hooks sub/.claude; "
+                        "echo '{\"hooks\": {}}' > .CLAUDE/Settings.json; "
+                        "printf '[core]\\n\\tfsmonitor = x\\n' > .Git/Config; "
+                        "echo x > .Git/hooks/post-checkout; echo 'echo hi' > .EnvRC; "
+                        "echo '{}' > \"sub/.claude/$(printf '\\305\\277')ettings.json\"; "
+                        "echo plain > plain");
+  changes = get_changes (sandbox);
+  assert_change (changes, ".CLAUDE/Settings.json", "added: [protected]");
+  assert_change (changes, ".Git/Config", "added: [protected]");
+  assert_change (changes, ".EnvRC", "added: [protected]");
+  apply (sandbox, NULL);
+  g_assert_true (g_file_test (plain, G_FILE_TEST_IS_REGULAR));
+  g_assert_false (g_file_test (claude, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (git, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (envrc, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (long_s, G_FILE_TEST_EXISTS));
+}
+
 /* Names (and link targets) that are not UTF-8: D-Bus strings are, so the list shows
  * them with U+FFFD; what the user cannot see as it is is never applied, even by
  * "apply all", and can be diffed and discarded by the name shown. */
@@ -959,6 +996,8 @@ main (int    argc,
   g_test_add ("/security/review/cli", CsbSecFixture, NULL, setup, test_cli, teardown);
   g_test_add ("/security/review/protected-folder-link", CsbSecFixture, NULL, setup,
               test_protected_folder_link, teardown);
+  g_test_add ("/security/review/protected-cases", CsbSecFixture, NULL, setup,
+              test_protected_cases, teardown);
   g_test_add ("/security/review/not-utf8", CsbSecFixture, NULL, setup, test_not_utf8,
               teardown);
   g_test_add ("/security/review/hostile-names", CsbSecFixture, NULL, setup,
