@@ -7,9 +7,9 @@
 #   CSB_BENCH_SANDBOXES   sandboxes for the memory measurement (default 100)
 #   CSB_BENCH_VM_RUNS     runs of each VM row (default 7; a TCG boot takes seconds)
 #   CSB_BENCH_ONLY        only these measurements (comma-separated: launch, io, memory,
-#                         proxy, review, net, vm, vm-launch, vm-io, vm-display): vm is all VM
-#                         rows (launch, file I/O, display's first frame), vm-launch, vm-io and
-#                         vm-display one of them alone
+#                         metrics, proxy, review, net, vm, vm-launch, vm-io, vm-display): vm
+#                         is all VM rows (launch, file I/O, display's first frame), vm-launch,
+#                         vm-io and vm-display one of them alone
 #
 # The VM rows need an unprivileged user (root's qemu:///session is the system daemon).
 # The launch measurement also runs firejail and sandbox-runtime (srt) where they are

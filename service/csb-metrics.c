@@ -20,6 +20,9 @@
 #include "csb-cgroup.h"
 #include "csb-metrics.h"
 
+/* A viewer asks for every sandbox at once: one walk of /proc serves them all. */
+#define PROC_SNAPSHOT_MAX_AGE_US (500 * 1000)
+
 /* A sandbox can make a folder as deep and as full as it likes: the walk stops. */
 #define DISK_MAX_DEPTH 64
 #define DISK_MAX_ENTRIES 500000
@@ -66,27 +69,50 @@ read_proc (int   pid,
   return TRUE;
 }
 
+static GMutex snapshot_lock;
+static GArray *snapshot;         /* (element-type Proc) */
+static gint64 snapshot_time;
+
+/* Every process of the machine, as read at most PROC_SNAPSHOT_MAX_AGE_US ago. */
+static GArray *
+proc_snapshot (void)
+{
+  GArray *procs;
+
+  g_mutex_lock (&snapshot_lock);
+  if (snapshot == NULL || g_get_monotonic_time () - snapshot_time > PROC_SNAPSHOT_MAX_AGE_US)
+    {
+      g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
+      const char *name;
+
+      g_clear_pointer (&snapshot, g_array_unref);
+      snapshot = g_array_new (FALSE, FALSE, sizeof (Proc));
+      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+        {
+          Proc proc;
+
+          if (g_ascii_isdigit (*name) && read_proc (atoi (name), &proc))
+            g_array_append_val (snapshot, proc);
+        }
+      snapshot_time = g_get_monotonic_time ();
+    }
+  procs = g_array_ref (snapshot);
+  g_mutex_unlock (&snapshot_lock);
+  return procs;
+}
+
 /* @pid and its descendants, summed. */
 static gboolean
 proc_tree_usage (guint            pid,
                  CsbProcessUsage *out)
 {
-  g_autoptr(GArray) procs = g_array_new (FALSE, FALSE, sizeof (Proc));
+  g_autoptr(GArray) procs = proc_snapshot ();
   g_autoptr(GHashTable) in_tree = g_hash_table_new (NULL, NULL);
-  g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
   long ticks_per_s = sysconf (_SC_CLK_TCK);
   long page_size = sysconf (_SC_PAGESIZE);
   guint64 ticks = 0, pages = 0;
-  const char *name;
   gboolean grew = TRUE;
 
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      Proc proc;
-
-      if (g_ascii_isdigit (*name) && read_proc (atoi (name), &proc))
-        g_array_append_val (procs, proc);
-    }
   for (guint i = 0; i < procs->len; i++)
     if ((guint) g_array_index (procs, Proc, i).pid == pid)
       g_hash_table_add (in_tree, GINT_TO_POINTER (pid));

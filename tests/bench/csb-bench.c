@@ -9,6 +9,8 @@
  *   io          write+fsync+read of files in the project folder, inside vs the host
  *   memory      the service's RSS idle and with N sandboxes (sleep), and how long its main
  *               loop keeps a client waiting while they launch
+ *   metrics     the service's CPU while 20 sandboxes are watched (GetMetrics of each every
+ *               3 s, as the app's Sandboxes page does) vs the same sandboxes unwatched
  *   proxy       connect latency and throughput through CsbNetProxy vs direct TCP
  *   net         Launch("true") with network on (own namespace + pasta) vs the old shared
  *               namespace (estimated from network off and bare bwrap with and without
@@ -31,8 +33,8 @@
  *
  * The VM rows only as an unprivileged user: root's qemu:///session is the system daemon.
  * CSB_BENCH_RUNS (default 15), CSB_BENCH_SANDBOXES (default 100), CSB_BENCH_VM_RUNS (7),
- * CSB_BENCH_ONLY (some of: launch, io, memory, proxy, review, net, vm, vm-launch, vm-io,
- * vm-display; cli comes with launch).
+ * CSB_BENCH_ONLY (some of: launch, io, memory, metrics, proxy, review, net, vm, vm-launch,
+ * vm-io, vm-display; cli comes with launch).
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
@@ -807,6 +809,46 @@ many_done (gpointer data)
   return ((Many *) data)->done == many_target;
 }
 
+/* Launches @n sandboxes running @cmd on @project (no network, stdio /dev/null) at
+ * once, and waits until every launch has answered. */
+static void
+launch_many (CsbTestBus         *bus,
+             const char         *project,
+             const char * const *cmd,
+             guint               n,
+             Many               *many)
+{
+  many_target = n;
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+      int devnull = open ("/dev/null", O_RDWR | O_CLOEXEC);
+
+      g_unix_fd_list_append (fds, devnull, NULL);
+      close (devnull);
+      csb_dbus_manager_call_launch (bus->manager, project, cmd,
+                                    g_variant_new_parsed ("{'network': <false>, 'stdio': <{uint32 0: handle 0, 1: handle 0, 2: handle 0}>}"),
+                                    fds, NULL, on_many_launched, many);
+    }
+}
+
+static void
+stop_and_remove_many (CsbTestBus *bus,
+                      Many       *many)
+{
+  for (guint i = 0; i < many->paths->len; i++)
+    {
+      g_autoptr(CsbDBusSandbox) sandbox = csb_test_bus_get_sandbox (bus, many->paths->pdata[i]);
+      csb_dbus_sandbox_call_stop_sync (sandbox, NULL, NULL);
+    }
+  csb_test_sleep_ms (12000);   /* stop-timeout (10 s) for anything that ignores SIGTERM */
+  for (guint i = 0; i < many->paths->len; i++)
+    {
+      g_autoptr(CsbDBusSandbox) sandbox = csb_test_bus_get_sandbox (bus, many->paths->pdata[i]);
+      csb_dbus_sandbox_call_remove_sync (sandbox, NULL, NULL);
+    }
+}
+
 /* Get(Version) is answered from the service's main loop: its round trip is how long
  * the loop keeps a client waiting. */
 static double
@@ -859,18 +901,7 @@ bench_memory (CsbTestBus *bus,
       if (ms >= 0)
         g_array_append_val (idle_ms, ms);
     }
-  many_target = n;
-  for (guint i = 0; i < n; i++)
-    {
-      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
-      int devnull = open ("/dev/null", O_RDWR | O_CLOEXEC);
-
-      g_unix_fd_list_append (fds, devnull, NULL);
-      close (devnull);
-      csb_dbus_manager_call_launch (bus->manager, project, cmd,
-                                    g_variant_new_parsed ("{'network': <false>, 'stdio': <{uint32 0: handle 0, 1: handle 0, 2: handle 0}>}"),
-                                    fds, NULL, on_many_launched, &many);
-    }
+  launch_many (bus, project, cmd, n, &many);
   ping_timer = g_timeout_add (200, on_ping_timer, &pings);
   csb_test_run_until (many_done, &many, 300000);
   g_source_remove (ping_timer);
@@ -879,17 +910,7 @@ bench_memory (CsbTestBus *bus,
     slowest = MAX (slowest, g_array_index (pings.ms, double, i));
   csb_test_sleep_ms (500);
   peak = rss_kib (bus->service_pid);
-  for (guint i = 0; i < many.paths->len; i++)
-    {
-      g_autoptr(CsbDBusSandbox) sandbox = csb_test_bus_get_sandbox (bus, many.paths->pdata[i]);
-      csb_dbus_sandbox_call_stop_sync (sandbox, NULL, NULL);
-    }
-  csb_test_sleep_ms (12000);   /* stop-timeout (10 s) for anything that ignores SIGTERM */
-  for (guint i = 0; i < many.paths->len; i++)
-    {
-      g_autoptr(CsbDBusSandbox) sandbox = csb_test_bus_get_sandbox (bus, many.paths->pdata[i]);
-      csb_dbus_sandbox_call_remove_sync (sandbox, NULL, NULL);
-    }
+  stop_and_remove_many (bus, &many);
   csb_test_sleep_ms (1000);
   after = rss_kib (bus->service_pid);
   row ("Service RSS, idle", idle_rss / 1024.0, 10, "MiB", "target: 10 MiB", 1);
@@ -912,6 +933,109 @@ bench_memory (CsbTestBus *bus,
     row (what, slowest, median (idle_ms), "ms", baseline, pings.ms->len);
   }
   g_array_unref (pings.ms);
+  g_ptr_array_unref (many.paths);
+}
+
+/* ---- metrics ------------------------------------------------------------------- */
+
+/* utime + stime of @pid (all its threads), in ms. */
+static double
+cpu_ms (guint pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%u/stat", pid);
+  g_autofree char *text = NULL;
+  g_auto(GStrv) fields = NULL;
+  const char *end;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL) || (end = strrchr (text, ')')) == NULL)
+    return 0;
+  fields = g_strsplit (end + 2, " ", 16);
+  if (g_strv_length (fields) < 13)
+    return 0;
+  return (g_ascii_strtod (fields[11], NULL) + g_ascii_strtod (fields[12], NULL)) * 1000.0 /
+         sysconf (_SC_CLK_TCK);
+}
+
+typedef struct { CsbTestBus *bus; Many *many; GArray *ms; guint pending; } Watch;
+
+static void
+on_watched (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Watch *watch = user_data;
+  g_autoptr(GVariant) metrics = NULL;
+
+  csb_dbus_sandbox_call_get_metrics_finish (CSB_DBUS_SANDBOX (source), &metrics, result, NULL);
+  watch->pending--;
+}
+
+/* What the app does while its Sandboxes page shows them: GetMetrics of each, every 3 s. */
+static gboolean
+on_watch_tick (gpointer user_data)
+{
+  Watch *watch = user_data;
+
+  for (guint i = 0; i < watch->many->paths->len; i++)
+    {
+      g_autoptr(CsbDBusSandbox) sandbox = csb_test_bus_get_sandbox (watch->bus,
+                                                                    watch->many->paths->pdata[i]);
+      double t0 = now_ms ();
+      g_autoptr(GVariant) metrics = NULL;
+
+      /* One timed synchronously, the rest as the app sends them (at once). */
+      if (i == 0)
+        {
+          if (csb_dbus_sandbox_call_get_metrics_sync (sandbox, &metrics, NULL, NULL))
+            {
+              double ms = now_ms () - t0;
+              g_array_append_val (watch->ms, ms);
+            }
+          continue;
+        }
+      watch->pending++;
+      csb_dbus_sandbox_call_get_metrics (sandbox, NULL, on_watched, watch);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+bench_metrics (CsbTestBus *bus,
+               const char *project)
+{
+  const char * const cmd[] = { "sleep", "600", NULL };
+  Many many = { 0, 0, g_ptr_array_new_with_free_func (g_free) };
+  Watch watch = { bus, &many, g_array_new (FALSE, FALSE, sizeof (double)), 0 };
+  const guint n = 20, seconds = 30;
+  double t0, cpu0, idle_ms_per_s, watched_ms_per_s;
+  guint timer;
+
+  launch_many (bus, project, cmd, n, &many);
+  csb_test_run_until (many_done, &many, 300000);
+  csb_test_sleep_ms (2000);
+  /* The same service with the same sandboxes, nobody watching. */
+  t0 = now_ms ();
+  cpu0 = cpu_ms (bus->service_pid);
+  csb_test_sleep_ms (seconds * 1000);
+  idle_ms_per_s = (cpu_ms (bus->service_pid) - cpu0) / ((now_ms () - t0) / 1000.0);
+  timer = g_timeout_add_seconds (3, on_watch_tick, &watch);
+  t0 = now_ms ();
+  cpu0 = cpu_ms (bus->service_pid);
+  csb_test_sleep_ms (seconds * 1000);
+  g_source_remove (timer);
+  watched_ms_per_s = (cpu_ms (bus->service_pid) - cpu0) / ((now_ms () - t0) / 1000.0);
+  while (watch.pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+  {
+    g_autofree char *what = g_strdup_printf ("Service CPU while %u sandboxes are watched "
+                                             "(GetMetrics of each every 3 s, as the app), "
+                                             "ms per s (%u failed launches)", many.paths->len,
+                                             many.failed);
+
+    row (what, watched_ms_per_s, idle_ms_per_s, "ms/s", "the same, nobody watching", 1);
+  }
+  row ("GetMetrics round trip of a running sandbox (no sessions)", median (watch.ms), 0, "ms",
+       "-", watch.ms->len);
+  stop_and_remove_many (bus, &many);
+  g_array_unref (watch.ms);
   g_ptr_array_unref (many.paths);
 }
 
@@ -1766,7 +1890,7 @@ main (int    argc,
                           "|---|---|---|---|---|---|\n");
 
   if (!wanted ("launch") && !wanted ("io") && !wanted ("memory") && !wanted ("proxy") &&
-      !wanted ("review") && !wanted ("net"))
+      !wanted ("review") && !wanted ("net") && !wanted ("metrics"))
     goto vm;
   csb_test_bus_setup (&bus, NULL);
   project = csb_test_make_project (&bus.dirs, "bench");
@@ -1788,6 +1912,8 @@ main (int    argc,
     bench_review (&bus, project);
   if (wanted ("memory"))
     bench_memory (&bus, project, idle_rss, loaded_rss);
+  if (wanted ("metrics"))
+    bench_metrics (&bus, project);
   if (wanted ("proxy"))
     bench_proxy (bus.dirs.runtime);
   if (wanted ("net"))

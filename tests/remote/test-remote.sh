@@ -181,6 +181,9 @@ check "--list --json shows the ended sandboxes with the remote project" \
 check "launch options reach the remote: --no-network, --name, --env" \
   bash -c "'$cli' --host='$host' --no-network --name='no net' --env=GREETING=hello --command '$project' -- sh -c 'echo \$GREETING' </dev/null | grep -qx hello && '$cli' --host='$host' --list --json | python3 -c 'import json,sys; s=[s for s in json.load(sys.stdin)[\"sandboxes\"] if s[\"name\"] == \"no net\"]; assert len(s) == 1 and s[0][\"network\"] is False, s'"
 
+check "--metrics --json over ssh: the remote machine and its sandboxes" \
+  bash -c "'$cli' --host='$host' --metrics --json | python3 -c 'import json,sys; m=json.load(sys.stdin); assert m[\"host\"][\"cpus\"] >= 1 and m[\"host\"][\"memory_total_bytes\"] > 0 and len(m[\"sandboxes\"]) >= 1 and \"state_bytes\" in m[\"sandboxes\"][0][\"metrics\"], m'"
+
 # A running one, stopped and removed through the bridge.
 "$cli" --host="$host" --command "$project" -- sleep 1000 </dev/null >/dev/null 2>&1 &
 launcher=$!
