@@ -52,6 +52,7 @@ typedef struct
   char       *shell;         /* rsync -e */
   char       *base_path;     /* the listing both sides had after the last sync */
   char        prefer;        /* conflicts: 'h' here wins, 't' there wins, 0 reported */
+  guint       kept_ignored[2]; /* said last time: kept here, there (see keep_ignored) */
   /* --watch */
   GMainLoop  *loop;
   GPtrArray  *monitors;      /* (element-type GFileMonitor) */
@@ -195,14 +196,22 @@ run_rsync (CsbArgv  *argv,
 }
 
 static CsbArgv *
-rsync_argv (Sync *sync)
+rsync_argv_filtered (Sync     *sync,
+                     gboolean  gitignore)
 {
   CsbArgv *argv = csb_argv_new ();
 
   /* -s: names reach the remote rsync as they are, not through its shell. */
-  csb_argv_add_args (argv, "rsync", "-s", "-e", sync->shell, GITIGNORE_FILTER, "--exclude=.git",
-                     NULL);
+  csb_argv_add_args (argv, "rsync", "-s", "-e", sync->shell, "--exclude=.git", NULL);
+  if (gitignore)
+    csb_argv_add (argv, GITIGNORE_FILTER);
   return argv;
+}
+
+static CsbArgv *
+rsync_argv (Sync *sync)
+{
+  return rsync_argv_filtered (sync, TRUE);
 }
 
 static char *
@@ -211,12 +220,15 @@ remote_source (Sync *sync)
   return g_strdup_printf ("%s:%s/", sync->host, sync->remote_dir);
 }
 
+/* One side's files as rsync lists them; with @gitignore, less what its .gitignore
+ * files ignore. */
 static GHashTable *
-list_side (Sync     *sync,
-           gboolean  remote,
-           GError  **error)
+list_side_filtered (Sync     *sync,
+                    gboolean  remote,
+                    gboolean  gitignore,
+                    GError  **error)
 {
-  g_autoptr(CsbArgv) argv = rsync_argv (sync);
+  g_autoptr(CsbArgv) argv = rsync_argv_filtered (sync, gitignore);
   g_autoptr(GHashTable) entries = entries_new ();
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
@@ -240,6 +252,57 @@ list_side (Sync     *sync,
   for (guint i = 0; lines[i] != NULL; i++)
     parse_listing_line (entries, lines[i]);
   return g_steal_pointer (&entries);
+}
+
+static GHashTable *
+list_side (Sync     *sync,
+           gboolean  remote,
+           GError  **error)
+{
+  return list_side_filtered (sync, remote, TRUE, error);
+}
+
+/* Names of @deletions (to be deleted on the other side) that are still there on their
+ * own side, only ignored now: a .gitignore that changed (one a sandbox wrote, say
+ * "*") must not delete the other side's copies. They leave @deletions. */
+static void
+keep_ignored (Sync      *sync,
+              GPtrArray *deletions,
+              gboolean   remote)
+{
+  g_autoptr(GHashTable) all = NULL;
+  g_autoptr(GError) error = NULL;
+  guint kept = 0;
+
+  if (deletions->len == 0)
+    {
+      sync->kept_ignored[remote] = 0;
+      return;
+    }
+  if ((all = list_side_filtered (sync, remote, FALSE, &error)) == NULL)
+    {
+      /* Unsure: nothing deleted this time. */
+      csb_cli_print_error ("%s", error->message);
+      g_ptr_array_set_size (deletions, 0);
+      return;
+    }
+  for (guint i = 0; i < deletions->len; )
+    {
+      if (g_hash_table_contains (all, g_ptr_array_index (deletions, i)))
+        {
+          g_ptr_array_remove_index (deletions, i);
+          kept++;
+        }
+      else
+        i++;
+    }
+  /* Said once, not at every turn of --watch. */
+  if (kept > 0 && kept != sync->kept_ignored[remote])
+    csb_cli_print_error (remote ? _("%u files ignored on %s now (its .gitignore changed) are "
+                                    "not deleted here") : _("%u files ignored here now (a "
+                                    ".gitignore changed) are not deleted on %s"), kept,
+                         sync->host);
+  sync->kept_ignored[remote] = kept;
 }
 
 /* ---- the record of the last sync ---------------------------------------------------- */
@@ -535,6 +598,35 @@ sync_once (Sync *sync)
                                path, sync->host);
         }
     }
+
+  /* A deletion only for what is gone from its side, not merely ignored there now. */
+  {
+    g_autoptr(GPtrArray) push_deletions = g_ptr_array_new ();
+    g_autoptr(GPtrArray) pull_deletions = g_ptr_array_new ();
+
+    for (guint i = 0; i < push->len; i++)
+      if (!g_hash_table_contains (local, g_ptr_array_index (push, i)))
+        g_ptr_array_add (push_deletions, g_ptr_array_index (push, i));
+    for (guint i = 0; i < pull->len; i++)
+      if (!g_hash_table_contains (remote, g_ptr_array_index (pull, i)))
+        g_ptr_array_add (pull_deletions, g_ptr_array_index (pull, i));
+    keep_ignored (sync, push_deletions, FALSE);
+    keep_ignored (sync, pull_deletions, TRUE);
+    for (guint i = 0; i < push->len; )
+      if (!g_hash_table_contains (local, g_ptr_array_index (push, i)) &&
+          !g_ptr_array_find_with_equal_func (push_deletions, g_ptr_array_index (push, i),
+                                             g_str_equal, NULL))
+        g_ptr_array_remove_index (push, i);
+      else
+        i++;
+    for (guint i = 0; i < pull->len; )
+      if (!g_hash_table_contains (remote, g_ptr_array_index (pull, i)) &&
+          !g_ptr_array_find_with_equal_func (pull_deletions, g_ptr_array_index (pull, i),
+                                             g_str_equal, NULL))
+        g_ptr_array_remove_index (pull, i);
+      else
+        i++;
+  }
 
   pushed = transfer (sync, push, TRUE, &error);
   /* Right before the copy: what changed here since the listing stays (rsync's --update

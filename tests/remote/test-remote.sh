@@ -331,6 +331,16 @@ if command -v rsync >/dev/null; then
     test \"\$(cat '$laptop/a.txt')\" = 'remote edit' &&
     '$cli' --host='$host' --sync '$laptop' '$rsynced' > '$tmp/sync.out' && test ! -s '$tmp/sync.out'"
 
+  # A .gitignore a sandbox there rewrites to ignore everything deletes nothing here.
+  as_remote sh -c "cp '$rsynced/.gitignore' '$rsynced/.gitignore.orig' && echo '*' > '$rsynced/.gitignore'"
+  check "--sync: files ignored there now (its .gitignore says *) are not deleted here" bash -c "
+    '$cli' --host='$host' --sync '$laptop' '$rsynced' >'$tmp/sync.out' 2>'$tmp/sync.err';
+    test -f '$laptop/a.txt' && test -f '$laptop/c.txt' && test -f '$laptop/.gitignore' &&
+    grep -q 'ignored on $host now' '$tmp/sync.err'"
+  as_remote sh -c "cp '$rsynced/.gitignore.orig' '$rsynced/.gitignore' && rm '$rsynced/.gitignore.orig'"
+  check "--sync: and with it restored, the sync goes on" bash -c "
+    '$cli' --host='$host' --sync '$laptop' '$rsynced' >/dev/null && cmp '$laptop/.gitignore' '$rsynced/.gitignore'"
+
   # What a sandbox there wrote is hostile here: links out of the tree stay there.
   as_remote sh -c "ln -s /etc/shadow '$rsynced/evil' && ln -s ../../.. '$rsynced/up' && ln -s a.txt '$rsynced/fine'"
   check "--sync: links out of the tree are not copied here, a link inside is" bash -c "
