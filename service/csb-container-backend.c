@@ -443,19 +443,10 @@ add_review (Setup   *setup,
             GError **error)
 {
   CsbSandboxSpec *spec = setup->spec;
-  g_autofree char *layers = g_build_filename (spec->state_dir, "review", NULL);
-  struct stat st;
-  int fd;
+  g_autofree char *layers = csb_review_prepare_path (spec->state_dir, spec->project_dir, error);
 
-  if (stat (spec->project_dir, &st) != 0)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "project folder '%s' is gone: %s",
-                   spec->project_dir, g_strerror (errno));
-      return FALSE;
-    }
-  if ((fd = csb_review_prepare (spec->state_dir, st.st_mode, error)) < 0)
+  if (layers == NULL)
     return FALSE;
-  close (fd);
   if (!add_bind (setup, spec->project_dir, REVIEW_INSIDE "/lower", TRUE, error) ||
       !add_bind (setup, layers, REVIEW_INSIDE "/rw", FALSE, error) ||
       !add_mount_point (setup, spec->project_dir, TRUE, error))

@@ -783,21 +783,12 @@ add_review (Setup   *setup,
             GError **error)
 {
   CsbSandboxSpec *spec = setup->spec;
-  g_autofree char *layers = g_build_filename (spec->state_dir, "review", NULL);
+  g_autofree char *layers = csb_review_prepare_path (spec->state_dir, spec->project_dir, error);
   g_autofree char *lower = NULL;
   g_autofree char *rw = NULL;
-  struct stat st;
-  int fd;
 
-  if (stat (spec->project_dir, &st) != 0)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "project folder '%s' is gone: %s",
-                   spec->project_dir, g_strerror (errno));
-      return FALSE;
-    }
-  if ((fd = csb_review_prepare (spec->state_dir, st.st_mode, error)) < 0)
+  if (layers == NULL)
     return FALSE;
-  close (fd);
   if (!add_share_full (setup, spec->project_dir, NULL, TRUE, FALSE, &lower, error) ||
       !add_share_full (setup, layers, NULL, FALSE, TRUE, &rw, error))
     return FALSE;

@@ -1316,3 +1316,60 @@ csb_test_review_diff (CsbDBusSandbox *sandbox,
   close (fd);
   return g_string_free (text, FALSE);
 }
+
+gboolean
+csb_test_review_check_run (CsbTestRun *run,
+                           const char *project,
+                           const char *before,
+                           const char *expected,
+                           guint       timeout_ms)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *listing = NULL;
+  g_autofree char *running_listing = NULL;
+  g_autofree char *diff = NULL;
+  const char * const all[] = { NULL };
+
+  if (!csb_test_run_wait_output (run, "CHANGES-DONE", timeout_ms))
+    return FALSE;
+  g_assert_cmpstr (csb_dbus_sandbox_get_project_mode (run->sandbox), ==, "review");
+
+  /* While it runs: nothing of it in the real folder, all of it in the list. */
+  after = csb_test_tree_text (project);
+  g_assert_cmpstr (after, ==, before);
+  running_listing = csb_test_review_listing (run->sandbox);
+  csb_test_review_assert_listed (running_listing);
+
+  g_assert_cmpint (write (run->stdin_fd, "go\n", 3), ==, 3);
+  close (run->stdin_fd);
+  run->stdin_fd = -1;
+  g_assert_true (csb_test_run_wait (run, timeout_ms));
+  g_test_message ("stdout: %s\nstderr: %s", run->out->str, run->err->str);
+  g_assert_cmpint (run->exit_signal_status, ==, 0);
+  g_assert_nonnull (strstr (run->out->str, "after-go"));
+  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, run->sandbox, CSB_TEST_TIMEOUT_MS));
+
+  /* After its end: the same list, a diff, and the folder still as it was. */
+  listing = csb_test_review_listing (run->sandbox);
+  g_assert_cmpstr (listing, ==, running_listing);
+  g_clear_pointer (&after, g_free);
+  after = csb_test_tree_text (project);
+  g_assert_cmpstr (after, ==, before);
+  diff = csb_test_review_diff (run->sandbox, "a.txt");
+  g_assert_nonnull (strstr (diff, "--- a/a.txt"));
+  g_assert_nonnull (strstr (diff, "+changed"));
+
+  /* Applied: as the script run directly leaves it; nothing pending; Remove works. */
+  csb_dbus_sandbox_call_apply_changes_sync (run->sandbox, all, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&after, g_free);
+  after = csb_test_tree_text (project);
+  g_assert_cmpstr (after, ==, expected);
+  g_clear_pointer (&listing, g_free);
+  listing = csb_test_review_listing (run->sandbox);
+  g_assert_cmpstr (listing, ==, "");
+  csb_dbus_sandbox_call_remove_sync (run->sandbox, NULL, &error);
+  g_assert_no_error (error);
+  return TRUE;
+}

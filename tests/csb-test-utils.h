@@ -225,6 +225,10 @@ const char  *csb_test_error_name      (const GError        *error);
   "ln -sfn b.txt retarget; " \
   "rm b.txt && mkdir b.txt && echo inside > b.txt/c; "
 
+/* What a review test runs: the changes, then it waits for a line on stdin. */
+#define CSB_TEST_REVIEW_COMMAND \
+  CSB_TEST_REVIEW_SCRIPT "echo CHANGES-DONE; read line; echo after-$line"
+
 /* The same files in @project and @reference; CSB_TEST_REVIEW_SCRIPT run on the host
  * in @reference; the trees (csb_test_tree_text) of @project and of @reference after. */
 void         csb_test_review_prepare  (const char      *project,
@@ -238,5 +242,14 @@ void         csb_test_review_assert_listed (const char *listing);
 /* GetDiff of @path, read. */
 char        *csb_test_review_diff     (CsbDBusSandbox  *sandbox,
                                        const char      *path);
+/* @run: CSB_TEST_REVIEW_COMMAND launched in review mode on @project (stdin kept).
+ * The real folder stays @before and every change is listed, while it runs and after
+ * it ended; a diff; Apply makes the folder @expected; Remove works. FALSE, nothing
+ * checked, when the script did not get through its changes within @timeout_ms. */
+gboolean     csb_test_review_check_run (CsbTestRun     *run,
+                                        const char     *project,
+                                        const char     *before,
+                                        const char     *expected,
+                                        guint           timeout_ms);
 
 G_END_DECLS

@@ -857,17 +857,9 @@ test_review (Fixture      *f,
   g_autoptr(CsbTestRun) run = NULL;
   g_autofree char *reference = NULL;
   g_autofree char *before = NULL;
-  g_autofree char *after = NULL;
   g_autofree char *expected = NULL;
-  g_autofree char *listing = NULL;
-  g_autofree char *running_listing = NULL;
-  g_autofree char *diff = NULL;
   GVariantBuilder b;
-  const char * const command[] = {
-    "/bin/sh", "-c",
-    CSB_TEST_REVIEW_SCRIPT "echo CHANGES-DONE; read line; echo after-$line", NULL
-  };
-  const char * const all[] = { NULL };
+  const char * const command[] = { "/bin/sh", "-c", CSB_TEST_REVIEW_COMMAND, NULL };
 
   if (!want_real_container (f))
     return;
@@ -881,37 +873,9 @@ test_review (Fixture      *f,
   run = csb_test_launch (&f->bus, f->project, command, g_variant_builder_end (&b), TRUE,
                          &error);
   g_assert_no_error (error);
-  if (!csb_test_run_wait_output (run, "CHANGES-DONE", CSB_TEST_TIMEOUT_MS))
+  if (!csb_test_review_check_run (run, f->project, before, expected, CSB_TEST_TIMEOUT_MS))
     g_error ("the script did not finish: stdout: %s\nstderr: %s", run->out->str,
              run->err->str);
-
-  after = csb_test_tree_text (f->project);
-  g_assert_cmpstr (after, ==, before);
-  running_listing = csb_test_review_listing (run->sandbox);
-  csb_test_review_assert_listed (running_listing);
-
-  g_assert_cmpint (write (run->stdin_fd, "go\n", 3), ==, 3);
-  close (run->stdin_fd);
-  run->stdin_fd = -1;
-  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
-  g_assert_cmpint (run->exit_signal_status, ==, 0);
-  g_assert_nonnull (strstr (run->out->str, "after-go"));
-
-  listing = csb_test_review_listing (run->sandbox);
-  g_assert_cmpstr (listing, ==, running_listing);
-  g_clear_pointer (&after, g_free);
-  after = csb_test_tree_text (f->project);
-  g_assert_cmpstr (after, ==, before);
-  diff = csb_test_review_diff (run->sandbox, "a.txt");
-  g_assert_nonnull (strstr (diff, "+changed"));
-
-  csb_dbus_sandbox_call_apply_changes_sync (run->sandbox, all, NULL, &error);
-  g_assert_no_error (error);
-  g_clear_pointer (&after, g_free);
-  after = csb_test_tree_text (f->project);
-  g_assert_cmpstr (after, ==, expected);
-  csb_dbus_sandbox_call_remove_sync (run->sandbox, NULL, &error);
-  g_assert_no_error (error);
 }
 
 int

@@ -155,29 +155,6 @@ assert_change (GVariant   *changes,
   g_assert_true (g_str_has_prefix (found, kind));
 }
 
-static char *
-get_diff (CsbDBusSandbox *sandbox,
-          const char     *path)
-{
-  g_autoptr(GVariant) handle = NULL;
-  g_autoptr(GUnixFDList) fds = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GString) text = g_string_new (NULL);
-  char buf[4096];
-  ssize_t n;
-  int fd;
-
-  g_assert_true (csb_dbus_sandbox_call_get_diff_sync (sandbox, path, NULL, &handle, &fds,
-                                                      NULL, &error));
-  g_assert_no_error (error);
-  fd = g_unix_fd_list_get (fds, 0, &error);
-  g_assert_no_error (error);
-  while ((n = read (fd, buf, sizeof buf)) > 0)
-    g_string_append_len (text, buf, n);
-  close (fd);
-  return g_string_free (g_steal_pointer (&text), FALSE);
-}
-
 static void
 apply (CsbDBusSandbox     *sandbox,
        const char * const *paths)
@@ -253,11 +230,11 @@ test_apply (CsbSecFixture *fixture,
   assert_change (changes, ".envrc", "added: [protected]");
   g_assert_true (csb_test_run_until (pending_is_nonzero, sandbox, CSB_TEST_TIMEOUT_MS));
 
-  diff = get_diff (sandbox, "a.txt");
+  diff = csb_test_review_diff (sandbox, "a.txt");
   g_assert_nonnull (strstr (diff, "--- a/a.txt"));
   g_assert_nonnull (strstr (diff, "+changed"));
   g_clear_pointer (&diff, g_free);
-  diff = get_diff (sandbox, "bin.dat");
+  diff = csb_test_review_diff (sandbox, "bin.dat");
   g_assert_nonnull (strstr (diff, "Binary files"));
 
   /* "All" leaves the protected name alone; naming it applies it. */
@@ -487,7 +464,7 @@ test_not_utf8 (CsbSecFixture *fixture,
   changes = get_changes (sandbox);
   assert_change (changes, "bad\357\277\275", "added: a name that is not UTF-8");
   assert_change (changes, "link", "added: new symlink → \"t\\377\"");
-  diff = get_diff (sandbox, shown[0]);
+  diff = csb_test_review_diff (sandbox, shown[0]);
   g_assert_nonnull (strstr (diff, "+hidden"));
 
   apply (sandbox, NULL);
@@ -540,13 +517,13 @@ test_hostile_names (CsbSecFixture *fixture,
   assert_change (changes, forged, "added: new file");
   assert_change (changes, "link", "added: new symlink → \"t\\n+++ b/x\"");
 
-  diff = get_diff (sandbox, forged);
+  diff = csb_test_review_diff (sandbox, forged);
   g_test_message ("%s", diff);
   g_assert_nonnull (strstr (diff, "+++ \"b/x\\n+++ evil\"\n"));
   g_assert_false (has_line (diff, "+++ evil"));
   g_assert_nonnull (strstr (diff, "+hidden"));
   g_clear_pointer (&diff, g_free);
-  diff = get_diff (sandbox, "link");
+  diff = csb_test_review_diff (sandbox, "link");
   g_assert_false (has_line (diff, "+++ b/x"));
   g_clear_pointer (&diff, g_free);
 
@@ -578,18 +555,18 @@ test_diff_bounded (CsbSecFixture *fixture,
   sandbox = run_review (fixture, project,
                         "set -e; printf a > big; truncate -s 40M big; printf b >> big; "
                         "ln -s /etc/passwd passwd; mkfifo fifo; echo small > small");
-  diff = get_diff (sandbox, "big");
+  diff = csb_test_review_diff (sandbox, "big");
   g_test_message ("%s", diff);
   g_assert_nonnull (strstr (diff, "too large to diff"));
   g_clear_pointer (&diff, g_free);
-  diff = get_diff (sandbox, "passwd");
+  diff = csb_test_review_diff (sandbox, "passwd");
   g_assert_nonnull (strstr (diff, "symlink → /etc/passwd"));
   g_assert_null (strstr (diff, "root:"));
   g_clear_pointer (&diff, g_free);
-  diff = get_diff (sandbox, "fifo");
+  diff = csb_test_review_diff (sandbox, "fifo");
   g_assert_nonnull (strstr (diff, "fifo"));
   g_clear_pointer (&diff, g_free);
-  diff = get_diff (sandbox, "small");
+  diff = csb_test_review_diff (sandbox, "small");
   g_assert_nonnull (strstr (diff, "+small"));
 }
 

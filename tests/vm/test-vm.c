@@ -2070,17 +2070,9 @@ test_boot_review (void)
   g_autofree char *project = NULL;
   g_autofree char *reference = NULL;
   g_autofree char *before = NULL;
-  g_autofree char *after = NULL;
   g_autofree char *expected = NULL;
-  g_autofree char *listing = NULL;
-  g_autofree char *running_listing = NULL;
-  g_autofree char *diff = NULL;
   GVariantBuilder b;
-  const char * const command[] = {
-    "/bin/sh", "-c",
-    CSB_TEST_REVIEW_SCRIPT "echo CHANGES-DONE; read line; echo after-$line", NULL
-  };
-  const char * const all[] = { NULL };
+  const char * const command[] = { "/bin/sh", "-c", CSB_TEST_REVIEW_COMMAND, NULL };
 
   if (!can_boot ())
     return;
@@ -2096,7 +2088,7 @@ test_boot_review (void)
   g_variant_builder_add (&b, "{sv}", "project-mode", g_variant_new_string ("review"));
   run = csb_test_launch (&bus, project, command, g_variant_builder_end (&b), TRUE, &error);
   g_assert_no_error (error);
-  if (!csb_test_run_wait_output (run, "CHANGES-DONE", BOOT_TIMEOUT_MS))
+  if (!csb_test_review_check_run (run, project, before, expected, BOOT_TIMEOUT_MS))
     {
       g_autofree char *log = NULL;
       g_autofree char *console = NULL;
@@ -2110,44 +2102,6 @@ test_boot_review (void)
                "console:\n%s", run->out->str, run->err->str, log ? log : "",
                console ? console : "");
     }
-  g_assert_cmpstr (csb_dbus_sandbox_get_project_mode (run->sandbox), ==, "review");
-
-  /* While it runs: nothing of it in the real folder, all of it in the list. */
-  after = csb_test_tree_text (project);
-  g_assert_cmpstr (after, ==, before);
-  running_listing = csb_test_review_listing (run->sandbox);
-  csb_test_review_assert_listed (running_listing);
-
-  g_assert_cmpint (write (run->stdin_fd, "go\n", 3), ==, 3);
-  close (run->stdin_fd);
-  run->stdin_fd = -1;
-  g_assert_true (csb_test_run_wait (run, BOOT_TIMEOUT_MS));
-  g_test_message ("stdout: %s\nstderr: %s", run->out->str, run->err->str);
-  g_assert_cmpint (run->exit_signal_status, ==, 0);
-  g_assert_nonnull (strstr (run->out->str, "after-go"));
-  g_assert_true (csb_test_run_until (state_is, run, CSB_TEST_TIMEOUT_MS));
-
-  /* After its end: the same list, a diff, and the folder still as it was. */
-  listing = csb_test_review_listing (run->sandbox);
-  g_assert_cmpstr (listing, ==, running_listing);
-  g_clear_pointer (&after, g_free);
-  after = csb_test_tree_text (project);
-  g_assert_cmpstr (after, ==, before);
-  diff = csb_test_review_diff (run->sandbox, "a.txt");
-  g_assert_nonnull (strstr (diff, "--- a/a.txt"));
-  g_assert_nonnull (strstr (diff, "+changed"));
-
-  csb_dbus_sandbox_call_apply_changes_sync (run->sandbox, all, NULL, &error);
-  g_assert_no_error (error);
-  g_clear_pointer (&after, g_free);
-  after = csb_test_tree_text (project);
-  g_assert_cmpstr (after, ==, expected);
-  g_clear_pointer (&listing, g_free);
-  listing = csb_test_review_listing (run->sandbox);
-  g_assert_cmpstr (listing, ==, "");
-
-  csb_dbus_sandbox_call_remove_sync (run->sandbox, NULL, &error);
-  g_assert_no_error (error);
   csb_test_bus_teardown (&bus);
 }
 
