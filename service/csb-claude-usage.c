@@ -358,9 +358,11 @@ update_folder (CsbClaudeUsage *self,
 
       if (entry->d_name[0] == '.')
         continue;
-      if (entry->d_type == DT_REG && is_session_name (entry->d_name))
+      /* DT_UNKNOWN (file systems that do not say): the opens below check the type. */
+      if ((entry->d_type == DT_REG || entry->d_type == DT_UNKNOWN) &&
+          is_session_name (entry->d_name))
         update_file (self, dirfd (dir), key, entry->d_name, sessions);
-      else if (entry->d_type == DT_DIR && sessions)
+      else if ((entry->d_type == DT_DIR || entry->d_type == DT_UNKNOWN) && sessions)
         {
           int session_fd = csb_claude_home_open_beneath (dirfd (dir), entry->d_name,
                                                          O_PATH | O_DIRECTORY);
@@ -416,7 +418,7 @@ csb_claude_usage_update (CsbClaudeUsage *self,
     {
       int folder_fd;
 
-      if (entry->d_name[0] == '.' || entry->d_type != DT_DIR)
+      if (entry->d_name[0] == '.' || (entry->d_type != DT_DIR && entry->d_type != DT_UNKNOWN))
         continue;
       folders++;
       folder_fd = csb_claude_home_open_beneath (dirfd (projects), entry->d_name,
