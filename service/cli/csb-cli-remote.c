@@ -24,8 +24,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,19 +59,48 @@ remote_cli (void)
 }
 
 char *
-csb_cli_remote_rsync_shell (GError **error)
+csb_cli_remote_rsync_shell (const char *control_path,
+                            GError    **error)
 {
   const char *ssh = ssh_program ();
 
   /* rsync splits -e at spaces, honouring quotes but not backslashes. */
-  if (strpbrk (ssh, "'\"\\") != NULL)
+  if (strpbrk (ssh, "'\"\\") != NULL ||
+      (control_path != NULL && strpbrk (control_path, "'\"\\") != NULL))
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
                    _("the ssh program '%s' (CLAUDE_SANDBOX_SSH) cannot be given to rsync: its "
                      "path has a quote or a backslash"), ssh);
       return NULL;
     }
+  if (control_path != NULL)
+    return g_strdup_printf ("\"%s\" -e none -T -o BatchMode=yes -o ControlMaster=no "
+                            "-o \"ControlPath=%s\"", ssh, control_path);
   return g_strdup_printf ("\"%s\" -e none -T -o BatchMode=yes", ssh);
+}
+
+static void
+master_child_setup (gpointer user_data)
+{
+  /* It goes when we go, however we go. */
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
+GSubprocess *
+csb_cli_remote_start_master (const char *host,
+                             const char *control_path,
+                             GError    **error)
+{
+  g_autoptr(CsbArgv) argv = csb_argv_new ();
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autofree char *path_option = g_strconcat ("ControlPath=", control_path, NULL);
+
+  csb_argv_add_args (argv, ssh_program (), "-e", "none", "-N", "-o", "BatchMode=yes",
+                     "-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-o", path_option,
+                     "--", host, NULL);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, master_child_setup, NULL, NULL);
+  return g_subprocess_launcher_spawnv (launcher, csb_argv_finish (argv), error);
 }
 
 gboolean

@@ -18,9 +18,15 @@ GDBusConnection *csb_cli_remote_connect    (const char          *host,
 int              csb_cli_remote_exec       (const char          *host,
                                             const char * const  *remote_args);
 /* The remote-shell command for rsync's -e: the same ssh (CLAUDE_SANDBOX_SSH or ssh),
- * without a terminal, escape character or password prompt; NULL (@error set) when
- * the ssh program's path cannot be written in rsync's -e syntax. */
-char            *csb_cli_remote_rsync_shell (GError            **error);
+ * without a terminal, escape character or password prompt, through the master
+ * connection at @control_path if there is one (nullable); NULL (@error set) when the
+ * ssh program's path cannot be written in rsync's -e syntax. */
+char            *csb_cli_remote_rsync_shell (const char         *control_path,
+                                             GError            **error);
+/* `ssh -N -o ControlMaster=yes` to @host at @control_path, ended when we end. */
+GSubprocess     *csb_cli_remote_start_master (const char        *host,
+                                              const char        *control_path,
+                                              GError           **error);
 
 /* The hidden --bus-bridge mode: splices stdio with the session bus socket. */
 int              csb_cli_remote_bus_bridge (void);

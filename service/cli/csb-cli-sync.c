@@ -827,6 +827,8 @@ csb_cli_run_sync (const char *host,
   g_autoptr(GError) error = NULL;
   g_autofree char *cwd = g_get_current_dir ();
   g_autofree char *remote = g_strdup (remote_dir);
+  g_autofree char *control_path = NULL;
+  g_autoptr(GSubprocess) master = NULL;
   Sync sync = { 0, };
   int status;
 
@@ -859,7 +861,21 @@ csb_cli_run_sync (const char *host,
       g_free (sync.local_dir);
       return CSB_CLI_EXIT_USAGE;
     }
-  if ((sync.shell = csb_cli_remote_rsync_shell (&error)) == NULL)
+  /* --watch lists the remote every few seconds: over one ssh connection (a master
+   * of our own, in our runtime folder), not a new one each time. */
+  if (watch)
+    {
+      g_autofree char *dir = g_build_filename (g_get_user_runtime_dir (), "claude-sandbox", NULL);
+
+      if (g_mkdir_with_parents (dir, 0700) == 0 && strpbrk (dir, " '\"\\") == NULL)
+        {
+          control_path = g_build_filename (dir, "sync-ssh-%C", NULL);
+          master = csb_cli_remote_start_master (host, control_path, NULL);
+          if (master == NULL)
+            g_clear_pointer (&control_path, g_free);
+        }
+    }
+  if ((sync.shell = csb_cli_remote_rsync_shell (control_path, &error)) == NULL)
     {
       csb_cli_print_error ("%s", error->message);
       g_free (sync.local_dir);
@@ -882,6 +898,11 @@ csb_cli_run_sync (const char *host,
       g_clear_handle_id (&sync.debounce_id, g_source_remove);
       g_clear_pointer (&sync.monitors, g_ptr_array_unref);
       g_clear_pointer (&sync.loop, g_main_loop_unref);
+    }
+  if (master != NULL)
+    {
+      g_subprocess_send_signal (master, SIGTERM);
+      g_subprocess_wait (master, NULL, NULL);
     }
   g_free (sync.local_dir);
   g_free (sync.shell);

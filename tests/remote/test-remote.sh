@@ -368,6 +368,9 @@ if command -v rsync >/dev/null; then
     fi
     sleep 0.2
   done
+  # Its listings go through one master connection of its own.
+  check "--sync --watch keeps one ssh master connection for its listings" bash -c "
+    pgrep -f -- 'ControlPat[h]=.*sync-ssh-' >/dev/null"
   if [ "$came" = yes ]; then ok "--sync --watch: a change on either side arrives on the other"
   else not_ok "--sync --watch: a change on either side arrives on the other" "$tmp/watch.out" "$tmp/watch.err"; fi
   # A conflict while watching is reported and left alone; the watch goes on.
@@ -392,6 +395,8 @@ if command -v rsync >/dev/null; then
   status=$?
   if [ "$status" = 1 ] || [ "$status" = 0 ]; then ok "--sync --watch ends on SIGINT"
   else not_ok "--sync --watch ends on SIGINT (status $status)" "$tmp/watch.err"; fi
+  check "--sync --watch leaves no ssh (its master connection) behind" bash -c "
+    ! pgrep -f -- 'ControlPat[h]=.*sync-ssh-' >/dev/null"
 else
   echo "# rsync is not installed: --sync not tested (build-aux/setup.sh installs it)"
 fi
