@@ -200,12 +200,12 @@ on_primary_create (SpiceChannel   *channel,
       self->primary = NULL;
       return;
     }
+  /* Shown from its first drawing on: until then the last frame stays (a connection
+   * made again does not flash black). */
   self->primary = data;
   self->width = width;
   self->height = height;
   self->stride = stride;
-  self->dirty = TRUE;
-  gtk_widget_queue_draw (GTK_WIDGET (self));
 }
 
 static void

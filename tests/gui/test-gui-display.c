@@ -4,8 +4,9 @@
  * with display on (a TCG boot of the generic kernel, weston in kiosk style, and
  * weston-eventdemo, which logs the keys and buttons it gets), the app opens its tab
  * and the Display view beside the terminal: the view shows the guest's pixels (a
- * screenshot is kept), and a key and a click sent to the view reach the program in
- * the guest, which prints them on the terminal.
+ * screenshot is kept), and a key sent to the view reaches the program in the guest,
+ * which prints it on the terminal; after a restart of the service the view connects
+ * again through the new instance, and keys still arrive.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
@@ -74,6 +75,23 @@ display_view (const char *path)
   return page ? csb_terminal_page_get_display_view (CSB_TERMINAL_PAGE (page)) : NULL;
 }
 
+typedef struct
+{
+  CsbDisplayView *view;
+  GdkTexture     *before;
+} TextureWait;
+
+/* A frame with the guest's pixels drawn since @before (a new connection sends the
+ * whole screen again; the surface is black until it has). */
+static gboolean
+new_frame (gpointer data)
+{
+  TextureWait *wait = data;
+  GdkTexture *texture = csb_display_view_get_texture (wait->view);
+
+  return texture != NULL && texture != wait->before && lit_pixels (texture) > 10000;
+}
+
 static gboolean
 tab_open (gpointer data)
 {
@@ -88,6 +106,15 @@ display_lit (gpointer data)
 
   /* weston-eventdemo's window fills the kiosk's output: far more than a cursor. */
   return texture != NULL && lit_pixels (texture) > 10000;
+}
+
+static gboolean
+terminal_has (const char *path,
+              const char *needle)
+{
+  g_autofree char *text = csb_gui_test_terminal_text (window, path);
+
+  return text != NULL && strstr (text, needle) != NULL;
 }
 
 static GtkEventController *
@@ -203,9 +230,34 @@ test_display_tab (void)
   press_key (view, 30);
   g_assert_true (csb_gui_test_wait_terminal (window, run->object_path, "key key: 30,", BOOT_TIMEOUT_MS));
 
-  csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, run->sandbox, BOOT_TIMEOUT_MS));
+  /* The service restarts (a crash, an upgrade): the tab connects to the display again
+   * through the new instance's OpenDisplay(), and keys still reach the guest. */
+  {
+    g_autoptr(GdkTexture) before = g_object_ref (csb_display_view_get_texture (CSB_DISPLAY_VIEW (view)));
+    g_autoptr(CsbDBusSandbox) again = NULL;
+    TextureWait wait = { CSB_DISPLAY_VIEW (view), before };
+
+    csb_test_bus_crash_service (&bus);
+    again = csb_test_bus_sandbox_after_restart (&bus, run->object_path);
+    g_assert_cmpstr (csb_dbus_sandbox_get_state (again), ==, "running");
+    gtk_widget_activate_action (GTK_WIDGET (window), "win.reconnect", NULL);
+    g_assert_true (csb_test_run_until (new_frame, &wait, BOOT_TIMEOUT_MS));
+    g_assert_null (csb_display_view_get_error (CSB_DISPLAY_VIEW (view)));
+    g_assert_true (display_lit ((gpointer) run->object_path));
+    /* 'b'; the inputs channel may come up after the display's first frame, and SPICE
+     * drops keys until it is ready: pressed again until one arrives. */
+    for (guint i = 0; i < 120 && !terminal_has (run->object_path, "key key: 48,"); i++)
+      {
+        press_key (view, 48);
+        csb_gui_test_settle (1000);
+      }
+    g_assert_true (csb_gui_test_wait_terminal (window, run->object_path, "key key: 48,",
+                                               BOOT_TIMEOUT_MS));
+
+    csb_dbus_sandbox_call_stop_sync (again, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_true (csb_test_run_until (csb_test_sandbox_ended, again, BOOT_TIMEOUT_MS));
+  }
 }
 
 int
