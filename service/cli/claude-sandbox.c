@@ -65,6 +65,7 @@ static gboolean opt_sync;
 static gboolean opt_watch;
 static int opt_watch_interval = 5;
 static char *opt_prefer;
+static gboolean opt_delete_many;
 static gboolean opt_backends;
 static gboolean opt_json;
 static gboolean opt_complete_ids;
@@ -209,6 +210,9 @@ static const GOptionEntry manage_entries[] = {
   { "prefer", 0, 0, G_OPTION_ARG_STRING, &opt_prefer,
     N_("With --sync: for what changed on both sides, keep this side's (here) or the "
        "remote's (there) instead of reporting a conflict"), N_("here|there") },
+  { "delete-many", 0, 0, G_OPTION_ARG_NONE, &opt_delete_many,
+    N_("With --sync: carry out deletions even when they are more than 50 and more than "
+       "half of the files (otherwise they wait, as if something had gone wrong)"), NULL },
   { "watch-interval", 0, 0, G_OPTION_ARG_INT, &opt_watch_interval,
     N_("With --watch: how often to look for changes on the remote (default 5)"),
     N_("SECONDS") },
@@ -1363,8 +1367,8 @@ main (int   argc,
     return usage_error (_("--list, --metrics, --sync, --backends, --attach, --stop, "
                           "--remove, --changes, --diff, --apply, --discard and --screenshot "
                           "cannot be combined"));
-  if ((opt_watch || opt_prefer) && !opt_sync)
-    return usage_error (_("--watch and --prefer go with --sync"));
+  if ((opt_watch || opt_prefer || opt_delete_many) && !opt_sync)
+    return usage_error (_("--watch, --prefer and --delete-many go with --sync"));
   if (opt_sync)
     {
       if (opt_host == NULL)
@@ -1378,8 +1382,8 @@ main (int   argc,
                             opt_host);
       if (opt_watch_interval < 1)
         return usage_error (_("--watch-interval needs a positive number of seconds"));
-      return csb_cli_run_sync (opt_host, rest[0], rest[1], opt_prefer, opt_watch,
-                               opt_watch_interval);
+      return csb_cli_run_sync (opt_host, rest[0], rest[1], opt_prefer, opt_delete_many,
+                               opt_watch, opt_watch_interval);
     }
   if (opt_screenshot)
     {

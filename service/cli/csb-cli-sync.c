@@ -36,6 +36,10 @@
 
 #define GITIGNORE_FILTER "--filter=:- .gitignore"
 #define WATCH_DEBOUNCE_MS 500
+/* More deletions than this, and more than half of a side's files, in one sync wait
+ * for --delete-many: an `rm -rf` by a sandbox on the remote must not empty the folder
+ * here unasked (as unison's confirmbigdeletes). */
+#define MANY_DELETIONS 50
 
 typedef struct
 {
@@ -53,6 +57,7 @@ typedef struct
   char       *base_path;     /* the listing both sides had after the last sync */
   char        prefer;        /* conflicts: 'h' here wins, 't' there wins, 0 reported */
   guint       kept_ignored[2]; /* said last time: kept here, there (see keep_ignored) */
+  gboolean    delete_many;
   /* --watch */
   GMainLoop  *loop;
   GPtrArray  *monitors;      /* (element-type GFileMonitor) */
@@ -486,7 +491,9 @@ transfer (Sync       *sync,
         name++;
       g_hash_table_add (done, unescape_name (name));
     }
-  if (status != 0)
+  /* 24: "vanished source files", such as the folder of files deleted at the source:
+   * what rsync did is in its account above, the rest comes up again. */
+  if (status != 0 && status != 24)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
                    push ? _("rsync could not copy everything to %s (exit status %d)")
@@ -612,6 +619,26 @@ sync_once (Sync *sync)
         g_ptr_array_add (pull_deletions, g_ptr_array_index (pull, i));
     keep_ignored (sync, push_deletions, FALSE);
     keep_ignored (sync, pull_deletions, TRUE);
+    for (guint side = 0; side < 2 && !sync->delete_many; side++)
+      {
+        GPtrArray *deletions = side == 0 ? push_deletions : pull_deletions;
+        /* The files of the side they would be deleted from. */
+        guint files = g_hash_table_size (side == 0 ? remote : local);
+
+        if (deletions->len > MANY_DELETIONS && deletions->len * 2 > files)
+          {
+            csb_cli_print_error (side == 0
+                                 ? _("%u of the %u files on %s would be deleted there (they "
+                                     "are gone here): not done; sync with --delete-many if "
+                                     "that is what you want")
+                                 : _("%u of the %u files here would be deleted (they are "
+                                     "gone on %s): not done; sync with --delete-many if that "
+                                     "is what you want"),
+                                 deletions->len, files, sync->host);
+            g_ptr_array_set_size (deletions, 0);
+            failed = TRUE;
+          }
+      }
     for (guint i = 0; i < push->len; )
       if (!g_hash_table_contains (local, g_ptr_array_index (push, i)) &&
           !g_ptr_array_find_with_equal_func (push_deletions, g_ptr_array_index (push, i),
@@ -821,6 +848,7 @@ csb_cli_run_sync (const char *host,
                   const char *local_dir,
                   const char *remote_dir,
                   const char *prefer,
+                  gboolean    delete_many,
                   gboolean    watch,
                   guint       interval_s)
 {
@@ -836,6 +864,7 @@ csb_cli_run_sync (const char *host,
                         CSB_CLI_EXIT_FAILED);
 
   sync.host = host;
+  sync.delete_many = delete_many;
   if (prefer != NULL && !g_str_equal (prefer, "here") && !g_str_equal (prefer, "there"))
     {
       csb_cli_print_error (_("--prefer takes here or there, not '%s'"), prefer);

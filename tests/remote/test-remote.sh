@@ -353,6 +353,26 @@ if command -v rsync >/dev/null; then
   check "--sync refuses the remote home as the folder" bash -c "
     ! '$cli' --host='$host' --sync '$laptop' '' 2>/dev/null && ! '$cli' --host='$host' --sync '$laptop' / 2>/dev/null"
 
+  # A sandbox there deleting everything does not empty the folder here unasked.
+  mkdir -p "$laptop/many"
+  for i in $(seq 1 60); do echo "$i" > "$laptop/many/$i.txt"; done
+  check "--sync: 60 more files" csb --sync "$laptop" "$rsynced"
+  as_remote sh -c "rm -rf '$rsynced'/* '$rsynced/.gitignore'"
+  "$cli" --host="$host" --sync "$laptop" "$rsynced" >"$tmp/sync.out" 2>"$tmp/sync.err"
+  status=$?
+  if [ "$status" = 125 ] && grep -q 'would be deleted (they are gone on' "$tmp/sync.err" &&
+     [ "$(ls "$laptop/many" | wc -l)" = 60 ] && [ -f "$laptop/a.txt" ]; then
+    ok "--sync: everything deleted there is not deleted here unasked (status 125)"
+  else
+    not_ok "--sync: everything deleted there is not deleted here unasked (status $status)" "$tmp/sync.out" "$tmp/sync.err"
+  fi
+  check "--sync --delete-many carries it out" bash -c "
+    '$cli' --host='$host' --sync --delete-many '$laptop' '$rsynced' >/dev/null &&
+    test ! -e '$laptop/many/1.txt' && test ! -e '$laptop/a.txt' && test ! -L '$laptop/fine'"
+  # Something to watch again.
+  echo one > "$laptop/a.txt"
+  check "--sync: a new start" csb --sync "$laptop" "$rsynced"
+
   # --watch: a change on either side arrives on the other without being asked.
   "$cli" --host="$host" --sync --watch --watch-interval=1 "$laptop" "$rsynced" \
     >"$tmp/watch.out" 2>"$tmp/watch.err" &
