@@ -261,7 +261,7 @@ update (CsbSandboxRow *self)
 
   /* The target before the name: an action with a parameter and no target warns. */
   set_action (GTK_WIDGET (self), "win.open-terminal", path);
-  set_action (GTK_WIDGET (self->display_button), "win.open-display", path);
+  set_action (GTK_WIDGET (self->display_button), "win.show-display", path);
   set_action (GTK_WIDGET (self->stop_button), "win.stop", path);
   set_action (GTK_WIDGET (self->remove_button), "win.remove", path);
 }

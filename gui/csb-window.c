@@ -1055,6 +1055,21 @@ open_terminal_action (GtkWidget  *widget,
   csb_window_show_sandbox (CSB_WINDOW (widget), g_variant_get_string (parameter, NULL));
 }
 
+/* A VM's screen, in the Display tab beside its terminal. */
+static void
+show_display_action (GtkWidget  *widget,
+                     const char *action_name,
+                     GVariant   *parameter)
+{
+  CsbWindow *self = CSB_WINDOW (widget);
+  const char *path = g_variant_get_string (parameter, NULL);
+  GtkWidget *page;
+
+  csb_window_show_sandbox (self, path);
+  if ((page = csb_window_find_terminal (self, path)) != NULL)
+    csb_terminal_page_show_display (CSB_TERMINAL_PAGE (page));
+}
+
 /* The same command with the same options as that sandbox, not the project's latest. */
 static void
 start_again_action (GtkWidget  *widget,
@@ -1547,6 +1562,7 @@ csb_window_class_init (CsbWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.pin", NULL, pin_action);
   gtk_widget_class_install_action (widget_class, "win.open-terminal", "s", open_terminal_action);
   gtk_widget_class_install_action (widget_class, "win.open-display", "s", open_display_action);
+  gtk_widget_class_install_action (widget_class, "win.show-display", "s", show_display_action);
   gtk_widget_class_install_action (widget_class, "win.stop", "s", stop_action);
   gtk_widget_class_install_action (widget_class, "win.remove", "s", remove_action);
   gtk_widget_class_install_action (widget_class, "win.reconnect", NULL, reconnect_action);

@@ -171,7 +171,7 @@ test_display_tab (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(CsbTestRun) run = NULL;
   g_autofree char *project = NULL;
-  GtkWidget *page, *view;
+  GtkWidget *view;
   GVariant *options;
 
   if (g_getenv ("CSB_TEST_NO_VM_BOOT") != NULL)
@@ -209,8 +209,8 @@ test_display_tab (void)
   /* The app's tab of that sandbox, and its Display view beside the terminal. */
   csb_window_show_sandbox (window, run->object_path);
   g_assert_true (csb_test_run_until (tab_open, (gpointer) run->object_path, CSB_TEST_TIMEOUT_MS));
-  page = csb_window_find_terminal (window, run->object_path);
-  csb_terminal_page_show_display (CSB_TERMINAL_PAGE (page));
+  /* As the Sandboxes list's display button does. */
+  gtk_widget_activate_action (GTK_WIDGET (window), "win.show-display", "s", run->object_path);
   view = display_view (run->object_path);
   g_assert_nonnull (view);
   g_assert_true (gtk_widget_get_mapped (view));
