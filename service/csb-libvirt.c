@@ -126,6 +126,9 @@ csb_libvirt_write_back_claude_home (const char *project_dir,
 
 /* ---- the console bridge ------------------------------------------------------------- */
 
+/* Input kept while libvirt is away (a user's typing, not a flood). */
+#define CONSOLE_UNSENT_MAX (1024 * 1024)
+
 struct _CsbConsoleBridge
 {
   virStreamPtr console;
@@ -138,6 +141,7 @@ struct _CsbConsoleBridge
   guint64      total;
   char        *log_path;     /* (nullable) the console's log, to replay past the count */
   gboolean     replay;       /* before anything new (a take-over, a new stream) */
+  GByteArray  *unsent;       /* input read but not taken by a stream: the next one gets it */
 };
 
 static gpointer
@@ -179,12 +183,31 @@ console_out_thread (gpointer data)
   return NULL;
 }
 
+/* What was read and not sent yet, to the stream; FALSE once the stream fails (a
+ * libvirt that went away: the rest waits for the next stream, csb_console_bridge_restart). */
+static gboolean
+send_unsent (CsbConsoleBridge *self)
+{
+  while (self->unsent->len > 0)
+    {
+      int n = virStreamSend (self->console, (const char *) self->unsent->data,
+                             MIN (self->unsent->len, 65536));
+
+      if (n <= 0)
+        return FALSE;
+      g_byte_array_remove_range (self->unsent, 0, n);
+    }
+  return TRUE;
+}
+
 static gpointer
 console_in_thread (gpointer data)
 {
   CsbConsoleBridge *self = data;
-  char buf[4096];
+  guint8 buf[4096];
 
+  if (!send_unsent (self))
+    return NULL;
   for (;;)
     {
       struct pollfd fds[2] = { { self->in_fd, POLLIN, 0 }, { self->wake_pipe[0], POLLIN, 0 } };
@@ -203,7 +226,10 @@ console_in_thread (gpointer data)
         continue;
       if (n <= 0)
         break;
-      if (virStreamSend (self->console, buf, n) < 0)
+      /* Kept until sent: keys typed as libvirt restarts reach the guest afterwards. */
+      if (self->unsent->len + n <= CONSOLE_UNSENT_MAX)
+        g_byte_array_append (self->unsent, buf, n);
+      if (!send_unsent (self))
         break;
     }
   return NULL;
@@ -235,6 +261,7 @@ csb_console_bridge_start_counted (virStreamPtr console,
   self->total = count_dir != NULL ? csb_console_count_load (count_dir) : 0;
   self->log_path = g_strdup (log_path);
   self->replay = replay;
+  self->unsent = g_byte_array_new ();
   if (stdio_is_pty)
     {
       struct termios tio;
@@ -277,6 +304,7 @@ csb_console_bridge_stop (CsbConsoleBridge *self)
   if (self->count_fd >= 0)
     close (self->count_fd);
   g_free (self->log_path);
+  g_byte_array_unref (self->unsent);
   g_free (self);
 }
 

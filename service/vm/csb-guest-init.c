@@ -1228,6 +1228,33 @@ become_user:
   _exit (errno == ENOENT ? 127 : 126);
 }
 
+#ifdef CSB_GUEST_INIT_TEST_HOOKS
+/* Tests only (claude-sandbox-guest-init-test, never installed): with
+ * CSB_TEST_TYPEAHEAD=1 in the command's environment, init says "started" before the
+ * command starts and waits (a minute at most) until a whole line typed on the
+ * console has reached the console's tty, which init holds, then goes on as usual:
+ * the keys are typed ahead at the moment they used to be lost (test-vm's
+ * /vm/boot/cli-typeahead). The console shows "typed-ahead line held" once they came. */
+static void
+typeahead_hook (Command *cmd,
+                int      ctl_fd)
+{
+  int queued = 0, wanted = 0;
+
+  for (int i = 0; i < cmd->envc; i++)
+    if (strcmp (cmd->envp[i], "CSB_TEST_TYPEAHEAD=1") == 0)
+      wanted = 1;
+  if (!wanted || console_fd < 0)
+    return;
+  write_status (ctl_fd, cmd, "started", "1\n");
+  for (int i = 0; i < 600 && queued <= 0; i++)
+    if (ioctl (console_fd, FIONREAD, &queued) != 0 || queued <= 0)
+      usleep (100000);
+  if (queued > 0)
+    fail ("test: typed-ahead line held");
+}
+#endif
+
 int
 main (int    argc,
       char **argv)
@@ -1374,11 +1401,14 @@ main (int    argc,
   sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   button_fd = open_power_button ();
 
-  if (console_fd >= 0)
-    {
-      close (console_fd);
-      console_fd = -1;
-    }
+#ifdef CSB_GUEST_INIT_TEST_HOOKS
+  typeahead_hook (&cmd, ctl_fd);
+#endif
+  /* console_fd stays open for good: the console's tty lives as long as one fd of it
+   * is open, and its last close frees what the hvc driver already took in (keys
+   * typed ahead, pulled in while init held it). The command's own open then finds
+   * the same tty with those keys, and so does winsize_apply's open and close, which
+   * may come before the command's open. */
   if (winsize_port >= 0)
     {
       /* The service writes the size as it connects (before the guest runs): the

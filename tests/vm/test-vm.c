@@ -968,9 +968,11 @@ pty_is_raw (int master)
 
 /* The real CLI, on a terminal, starts a shell in a VM: what is typed reaches the
  * guest's shell, its output comes back, its exit status is the CLI's, and nothing
- * is left behind. */
+ * is left behind. @typeahead: the guest init (its test build) says "started" early and holds the
+ * typed line in the console's tty, init's, before the command's shell opens it: the
+ * moment typed-ahead keys used to be lost (the tty's last close freed them). */
 static void
-test_cli_shell_on_terminal (void)
+cli_shell_on_terminal (gboolean typeahead)
 {
   CsbTestBus bus;
   CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS };
@@ -1015,8 +1017,15 @@ test_cli_shell_on_terminal (void)
   g_subprocess_launcher_take_stderr_fd (launcher, slave);
   g_subprocess_launcher_set_child_setup (launcher, cli_child_setup, NULL, NULL);
   t0 = g_get_monotonic_time ();
-  process = g_subprocess_launcher_spawn (launcher, &error, cli, "--backend=vm", "--shell",
-                                         "--no-network", project, NULL);
+  {
+    const char *argv[7] = { cli, "--backend=vm", "--shell", "--no-network", NULL };
+    guint n = 4;
+
+    if (typeahead)
+      argv[n++] = "--env=CSB_TEST_TYPEAHEAD=1";
+    argv[n++] = project;
+    process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  }
   g_assert_no_error (error);
   /* Only the CLI holds the slave now: its exit is our EOF. */
   g_clear_object (&launcher);
@@ -1040,6 +1049,9 @@ test_cli_shell_on_terminal (void)
                   (g_get_monotonic_time () - t0) / 1e6, seen->str, log ? log : "");
     }
   g_assert_nonnull (strstr (seen->str, "vm-42"));
+  /* The line was there before the shell: the dangerous moment was reached. */
+  if (typeahead)
+    g_assert_nonnull (strstr (seen->str, "typed-ahead line held"));
   g_test_message ("vm-42 after %.2f s", (g_get_monotonic_time () - t0) / 1e6);
   g_assert_true (pty_read_until (master, seen, NULL, CSB_TEST_TIMEOUT_MS));
   g_test_message ("terminal:\n%s", seen->str);
@@ -1062,6 +1074,18 @@ test_cli_shell_on_terminal (void)
   g_assert_nonnull (list);
   g_assert_null (strstr (list, CSB_VM_DOMAIN_PREFIX));
   csb_test_bus_teardown (&bus);
+}
+
+static void
+test_cli_shell_on_terminal (void)
+{
+  cli_shell_on_terminal (FALSE);
+}
+
+static void
+test_cli_typeahead (void)
+{
+  cli_shell_on_terminal (TRUE);
 }
 
 /* ---- a VM outlives the service ---------------------------------------------------- */
@@ -2125,6 +2149,7 @@ main (int    argc,
   g_test_add_func ("/vm/boot/terminal-and-stop", test_boot_terminal_and_stop);
   g_test_add_func ("/vm/boot/terminal-size", test_boot_terminal_size);
   g_test_add_func ("/vm/boot/cli-shell-on-terminal", test_cli_shell_on_terminal);
+  g_test_add_func ("/vm/boot/cli-typeahead", test_cli_typeahead);
   g_test_add_func ("/vm/boot/survive-service-crash", test_survive_service_crash);
   g_test_add_func ("/vm/boot/exit-while-away", test_exit_while_away);
   g_test_add_func ("/vm/boot/stop-after-restart", test_stop_after_restart);
