@@ -12,6 +12,8 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <adwaita.h>
 #include <vte/vte.h>
@@ -205,6 +207,20 @@ test_display_tab (void)
       return;
     }
   g_assert_no_error (error);
+
+  /* The SPICE server listens only on a unix socket in a folder no other user enters. */
+  {
+    const char *address = csb_dbus_sandbox_get_display (run->sandbox);
+    g_autofree char *folder = NULL;
+    struct stat st;
+
+    g_assert_true (g_str_has_prefix (address, "spice+unix://"));
+    folder = g_path_get_dirname (address + strlen ("spice+unix://"));
+    g_assert_cmpint (lstat (folder, &st), ==, 0);
+    g_assert_true (S_ISDIR (st.st_mode));
+    g_assert_cmpuint (st.st_uid, ==, getuid ());
+    g_assert_cmpint (st.st_mode & 0077, ==, 0);
+  }
 
   /* The app's tab of that sandbox, and its Display view beside the terminal. */
   csb_window_show_sandbox (window, run->object_path);
