@@ -1458,6 +1458,9 @@ test_libvirt_restarted (void)
   for (guint i = 0; i < 500 && g_file_test (proc, G_FILE_TEST_EXISTS); i++)
     csb_test_sleep_ms (10);
   g_assert_false (g_file_test (proc, G_FILE_TEST_EXISTS));
+  /* Typed while the daemon is gone (or as the service reconnects): it reaches the
+   * guest over the next console stream, not lost with the dead one. */
+  csb_test_terminal_send (term, "gone\n");
   /* QEMU runs on without the daemon. */
   g_assert_cmpuint (count_qemu (domain), ==, 1);
 
@@ -1467,6 +1470,7 @@ test_libvirt_restarted (void)
   t0 = g_get_monotonic_time ();
   csb_test_terminal_send (term, "two\n");
   g_assert_true (csb_test_terminal_wait (term, "got-two", CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_terminal_wait (term, "got-gone", CSB_TEST_TIMEOUT_MS));
   g_test_message ("terminal answering %.2f s after the daemon went (a new one: pid %d)",
                   (g_get_monotonic_time () - t0) / 1e6, (int) session_daemon_pid (&bus));
 
