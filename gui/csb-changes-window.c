@@ -72,6 +72,29 @@ show_error (CsbChangesWindow *self,
 
 /* ---- the diff ---------------------------------------------------------------------- */
 
+/* @line as one visual line: a text view starts a new line at a carriage return and at
+ * U+2028/U+2029, so a file's bytes could make one line of the diff look like two (a
+ * "+" line hiding behind what looks like a context line). They are shown as diff tools
+ * show them: a carriage return as ␍, the separators by their code. */
+static char *
+visible_line (const char *line)
+{
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = line; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (c == '\r')
+        g_string_append (out, "␍");
+      else if (c == 0x2028 || c == 0x2029)
+        g_string_append_printf (out, "<U+%04X>", c);
+      else
+        g_string_append_unichar (out, c);
+    }
+  return g_string_free (out, FALSE);
+}
+
 static void
 show_diff_text (CsbChangesWindow *self,
                 const char       *text)
@@ -83,7 +106,7 @@ show_diff_text (CsbChangesWindow *self,
   gtk_text_buffer_set_text (buffer, "", 0);
   for (guint i = 0; lines[i] != NULL; i++)
     {
-      const char *line = lines[i];
+      g_autofree char *line = visible_line (lines[i]);
       const char *tag = NULL;
 
       if (lines[i + 1] == NULL && *line == '\0')

@@ -35,7 +35,6 @@ struct _CsbLaunchPage
   GtkSwitch      *audio_switch;
   GtkSwitch      *gpu_switch;
   GtkSwitch      *ssh_agent_switch;
-  GtkWidget      *review_row;
   GtkSwitch      *review_switch;
   AdwActionRow   *vm_memory_row;
   GtkSpinButton  *vm_memory_spin;
@@ -466,7 +465,6 @@ csb_launch_page_class_init (CsbLaunchPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, audio_switch);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, gpu_switch);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, ssh_agent_switch);
-  gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, review_row);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, review_switch);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, vm_memory_row);
   gtk_widget_class_bind_template_child (widget_class, CsbLaunchPage, vm_memory_spin);

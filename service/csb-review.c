@@ -780,11 +780,15 @@ remove_at (int         dir,
       return FALSE;
     }
   fd = csb_open_beneath (dir, name, O_RDONLY | O_DIRECTORY);
-  if (fd < 0 && errno == EACCES &&
-      fchmodat (dir, name, 0700, AT_SYMLINK_NOFOLLOW) == 0)
-    fd = csb_open_beneath (dir, name, O_RDONLY | O_DIRECTORY);
-  /* A folder not ours that we cannot enter (a container's overlay leaves its empty
-   * work folder, mode 0, to container root's id): gone if it is empty. */
+  if (fd < 0 && errno == EACCES)
+    {
+      if (fchmodat (dir, name, 0700, AT_SYMLINK_NOFOLLOW) == 0)
+        fd = csb_open_beneath (dir, name, O_RDONLY | O_DIRECTORY);
+      else
+        errno = EACCES;
+    }
+  /* A folder not ours that we cannot enter nor chmod (a container's overlay leaves its
+   * empty work folder, mode 0, to container root's id): gone if it is empty. */
   if (fd < 0 && errno == EACCES)
     {
       if (unlinkat (dir, name, AT_REMOVEDIR) == 0)

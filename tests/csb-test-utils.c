@@ -1226,7 +1226,7 @@ csb_test_review_prepare (const char  *project,
     { "old.txt", "old\n" }, { "script.sh", "#!/bin/sh\necho hi\n" }, { "gone/x", "x\n" },
     { "gone/y/z", "z\n" }, { "again/old", "old\n" }, { "dir/d/e", "e\n" },
   };
-  const char * const direct[] = { "/bin/sh", "-c", CSB_TEST_REVIEW_SCRIPT, NULL };
+  const char * const direct[] = { "/bin/sh", "-c", CSB_TEST_REVIEW_DIRECT, NULL };
   const char * const roots[] = { project, reference };
   g_autoptr(GError) error = NULL;
   int status;
@@ -1328,8 +1328,14 @@ csb_test_review_check_run (CsbTestRun *run,
   g_autofree char *after = NULL;
   g_autofree char *listing = NULL;
   g_autofree char *running_listing = NULL;
+  g_autofree char *applied = NULL;
   g_autofree char *diff = NULL;
+  g_autofree char *a_txt = g_build_filename (project, "a.txt", NULL);
+  g_autofree char *new_txt = g_build_filename (project, "new.txt", NULL);
+  g_autofree char *contents = NULL;
   const char * const all[] = { NULL };
+  const char * const two[] = { "a.txt", "new.txt", NULL };
+  const char * const a_only[] = { "a.txt", NULL };
 
   if (!csb_test_run_wait_output (run, "CHANGES-DONE", timeout_ms))
     return FALSE;
@@ -1341,6 +1347,23 @@ csb_test_review_check_run (CsbTestRun *run,
   running_listing = csb_test_review_listing (run->sandbox);
   csb_test_review_assert_listed (running_listing);
 
+  /* Two of them applied while it runs: they land, and only they. */
+  csb_dbus_sandbox_call_apply_changes_sync (run->sandbox, two, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (a_txt, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "hello\nchanged\n");
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (new_txt, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "new\n");
+  g_clear_pointer (&contents, g_free);
+  applied = csb_test_tree_text (project);
+  listing = csb_test_review_listing (run->sandbox);
+  g_assert_null (strstr (listing, "a.txt modified"));
+  g_assert_null (strstr (listing, "new.txt added"));
+  g_assert_nonnull (strstr (listing, "del.txt deleted"));
+  g_clear_pointer (&listing, g_free);
+
+  /* It goes on: a.txt again. */
   g_assert_cmpint (write (run->stdin_fd, "go\n", 3), ==, 3);
   close (run->stdin_fd);
   run->stdin_fd = -1;
@@ -1350,19 +1373,47 @@ csb_test_review_check_run (CsbTestRun *run,
   g_assert_nonnull (strstr (run->out->str, "after-go"));
   g_assert_true (csb_test_run_until (csb_test_sandbox_ended, run->sandbox, CSB_TEST_TIMEOUT_MS));
 
-  /* After its end: the same list, a diff, and the folder still as it was. */
+  /* After its end: its new change listed, a diff, the folder as the first Apply left it. */
   listing = csb_test_review_listing (run->sandbox);
-  g_assert_cmpstr (listing, ==, running_listing);
+  g_assert_nonnull (strstr (listing, "a.txt modified"));
+  g_assert_null (strstr (listing, "new.txt added"));
+  g_assert_nonnull (strstr (listing, "del.txt deleted"));
   g_clear_pointer (&after, g_free);
   after = csb_test_tree_text (project);
-  g_assert_cmpstr (after, ==, before);
+  g_assert_cmpstr (after, ==, applied);
   diff = csb_test_review_diff (run->sandbox, "a.txt");
   g_assert_nonnull (strstr (diff, "--- a/a.txt"));
-  g_assert_nonnull (strstr (diff, "+changed"));
+  g_assert_nonnull (strstr (diff, "+go"));
 
-  /* Applied: as the script run directly leaves it; nothing pending; Remove works. */
+  /* The user edits a.txt meanwhile: Apply refuses, naming it, and applies nothing;
+   * Remove refuses while changes are pending. */
+  g_assert_cmpint (unlink (a_txt), ==, 0);
+  csb_test_write_file (a_txt, "hello\nchanged\nmine\n", 0644);
+  g_clear_pointer (&applied, g_free);
+  applied = csb_test_tree_text (project);
+  csb_dbus_sandbox_call_apply_changes_sync (run->sandbox, all, NULL, &error);
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "conflict: a.txt changed"));
+  g_clear_error (&error);
+  g_clear_pointer (&after, g_free);
+  after = csb_test_tree_text (project);
+  g_assert_cmpstr (after, ==, applied);
+  csb_dbus_sandbox_call_remove_sync (run->sandbox, NULL, &error);
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "pending"));
+  g_clear_error (&error);
+
+  /* Its a.txt discarded (the user's stays), the rest applied, a.txt merged by hand: as
+   * the script run directly leaves the folder; nothing pending; Remove works. */
+  csb_dbus_sandbox_call_discard_changes_sync (run->sandbox, a_only, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (a_txt, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "hello\nchanged\nmine\n");
   csb_dbus_sandbox_call_apply_changes_sync (run->sandbox, all, NULL, &error);
   g_assert_no_error (error);
+  g_assert_cmpint (unlink (a_txt), ==, 0);
+  csb_test_write_file (a_txt, "hello\nchanged\ngo\n", 0644);
   g_clear_pointer (&after, g_free);
   after = csb_test_tree_text (project);
   g_assert_cmpstr (after, ==, expected);

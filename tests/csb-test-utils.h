@@ -225,11 +225,14 @@ const char  *csb_test_error_name      (const GError        *error);
   "ln -sfn b.txt retarget; " \
   "rm b.txt && mkdir b.txt && echo inside > b.txt/c; "
 
-/* What a review test runs: the changes, then it waits for a line on stdin. */
+/* What a review test runs: the changes, then it waits for a line on stdin ("go"),
+ * and changes a.txt once more (after an Apply of it while it ran). */
 #define CSB_TEST_REVIEW_COMMAND \
-  CSB_TEST_REVIEW_SCRIPT "echo CHANGES-DONE; read line; echo after-$line"
+  CSB_TEST_REVIEW_SCRIPT "echo CHANGES-DONE; read line; echo $line >> a.txt; echo after-$line"
+/* The same, all at once on the host. */
+#define CSB_TEST_REVIEW_DIRECT CSB_TEST_REVIEW_SCRIPT "echo go >> a.txt"
 
-/* The same files in @project and @reference; CSB_TEST_REVIEW_SCRIPT run on the host
+/* The same files in @project and @reference; CSB_TEST_REVIEW_DIRECT run on the host
  * in @reference; the trees (csb_test_tree_text) of @project and of @reference after. */
 void         csb_test_review_prepare  (const char      *project,
                                        const char      *reference,
@@ -243,9 +246,12 @@ void         csb_test_review_assert_listed (const char *listing);
 char        *csb_test_review_diff     (CsbDBusSandbox  *sandbox,
                                        const char      *path);
 /* @run: CSB_TEST_REVIEW_COMMAND launched in review mode on @project (stdin kept).
- * The real folder stays @before and every change is listed, while it runs and after
- * it ended; a diff; Apply makes the folder @expected; Remove works. FALSE, nothing
- * checked, when the script did not get through its changes within @timeout_ms. */
+ * The real folder stays @before and every change is listed while it runs; a.txt and
+ * new.txt applied while it runs land (and only they); a.txt changed again by it after
+ * that is listed after its end, the folder unchanged meanwhile; a diff; Apply makes the
+ * folder @expected (no conflict over a.txt, which the service wrote itself); Remove
+ * works. FALSE, nothing checked, when the script did not get through its changes within
+ * @timeout_ms. */
 gboolean     csb_test_review_check_run (CsbTestRun     *run,
                                         const char     *project,
                                         const char     *before,

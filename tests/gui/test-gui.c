@@ -1097,8 +1097,9 @@ nothing_pending (gpointer data)
 }
 
 /* Review mode: the Changes window lists what a sandbox changed (a name with a newline
- * in it shown quoted, as git shows it), shows the diff of the first (a.txt), and Apply
- * All writes it into the folder. */
+ * in it shown quoted, as git shows it), shows the diff of the first (a.txt; a carriage
+ * return in it shown as ␍, never starting a line of its own that could pass for a
+ * context line), and Apply All writes it into the folder. */
 static void
 test_review_changes (void)
 {
@@ -1110,7 +1111,9 @@ test_review_changes (void)
   g_autoptr(CsbDBusSandbox) sandbox = NULL;
   GtkWidget *changes;
   g_autofree char *title = NULL;
-  const char * const argv[] = { "/bin/sh", "-c", "echo changed >> a.txt; echo bee > b.txt; "
+  g_autofree char *diff = NULL;
+  const char * const argv[] = { "/bin/sh", "-c", "printf 'changed\\r forged\\n' >> a.txt; "
+                                "echo bee > b.txt; "
                                 "echo x > \"$(printf 'x\\nforged')\"", NULL };
 
   csb_test_write_file (a, "hello\n", 0644);
@@ -1125,6 +1128,9 @@ test_review_changes (void)
   gtk_window_present (GTK_WINDOW (changes));
   g_assert_true (csb_test_run_until (changes_listed, changes, CSB_TEST_TIMEOUT_MS));
   g_assert_true (csb_test_run_until (diff_shown, changes, CSB_TEST_TIMEOUT_MS));
+  diff = csb_changes_window_dup_diff_text (CSB_CHANGES_WINDOW (changes));
+  g_assert_nonnull (strstr (diff, "+changed␍ forged\n"));
+  g_assert_null (strchr (diff, '\r'));
   title = csb_changes_window_dup_title (CSB_CHANGES_WINDOW (changes), 2);
   g_assert_cmpstr (title, ==, "&quot;x\\nforged&quot;");
   settle (300);
@@ -1134,7 +1140,7 @@ test_review_changes (void)
                          "clicked");
   g_assert_true (csb_test_run_until (nothing_pending, changes, CSB_TEST_TIMEOUT_MS));
   g_assert_true (g_file_get_contents (a, &contents, NULL, NULL));
-  g_assert_cmpstr (contents, ==, "hello\nchanged\n");
+  g_assert_cmpstr (contents, ==, "hello\nchanged\r forged\n");
   g_assert_true (g_file_test (b, G_FILE_TEST_IS_REGULAR));
   gtk_window_destroy (GTK_WINDOW (changes));
 }

@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -611,6 +613,85 @@ test_snapshot_bounded (void)
   rmdir (dir);
 }
 
+/* The review folder as a container leaves it to a service that is not root: the
+ * overlay's work folder (work/work) is mode 0 and owned by the container's root, an
+ * id not the user's; the user can neither enter nor chmod it. Removing the layer
+ * still works (the folder is empty: its parent, the user's, lets it go). As root, the
+ * removal runs in a child with the ids of nobody; needs root to make a folder owned
+ * by someone else. */
+static void
+test_remove_foreign_work (void)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *state = NULL;
+  g_autofree char *inner = NULL;
+  g_autofree char *file = NULL;
+  g_autofree char *applied = NULL;
+  const uid_t user = 65534, other = 65533;
+  int status;
+  pid_t pid;
+
+  if (getuid () != 0)
+    {
+      g_test_skip ("needs root, to make a folder owned by someone else");
+      return;
+    }
+  dir = g_dir_make_tmp ("csb-review-remove-XXXXXX", NULL);
+  g_assert_nonnull (dir);
+  g_assert_cmpint (chmod (dir, 0755), ==, 0);
+  state = g_build_filename (dir, "state", NULL);
+  inner = g_build_filename (state, "review", "work", "work", NULL);
+  file = g_build_filename (state, "review", "upper", "sub", "f", NULL);
+  applied = g_build_filename (state, "review-applied", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (inner, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (file, 0700), ==, 0);
+  g_assert_cmpint (rmdir (file), ==, 0);
+  csb_test_write_file (file, "x\n", 0644);
+  csb_test_write_file (applied, "", 0600);
+  {
+    const char * const mine[] = {
+      "", "review", "review/work", "review/upper", "review/upper/sub", "review/upper/sub/f",
+      "review-applied", NULL
+    };
+
+    for (guint i = 0; mine[i] != NULL; i++)
+      {
+        g_autofree char *path = g_build_filename (state, mine[i], NULL);
+
+        g_assert_cmpint (lchown (path, user, user), ==, 0);
+      }
+  }
+  g_assert_cmpint (chown (inner, other, other), ==, 0);
+  g_assert_cmpint (chmod (inner, 0), ==, 0);
+
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (setgroups (0, NULL) != 0 || setresgid (user, user, user) != 0 ||
+          setresuid (user, user, user) != 0)
+        _exit (3);
+      /* Not root any more: the work folder cannot be entered. */
+      if (open (inner, O_RDONLY | O_DIRECTORY | O_CLOEXEC) >= 0 || errno != EACCES)
+        _exit (4);
+      if (!csb_review_remove (state, &error))
+        {
+          g_printerr ("%s\n", error->message);
+          _exit (1);
+        }
+      _exit (0);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+  g_assert_false (csb_review_exists (state));
+  g_assert_false (g_file_test (applied, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (rmdir (state), ==, 0);
+  g_assert_cmpint (rmdir (dir), ==, 0);
+}
+
 /* A sparse file (64 MiB of holes, a few bytes of data) is applied with its holes: a
  * sparse terabyte must not fill the user's disk. */
 static void
@@ -788,6 +869,29 @@ test_apply_running (CsbSecFixture *fixture,
   apply (run->sandbox, f_only);
   g_assert_true (g_file_get_contents (f, &contents, NULL, NULL));
   g_assert_cmpstr (contents, ==, "one\ntwo\n");
+}
+
+/* The check the vm and container backends run (csb_test_review_check_run), here with
+ * bwrap: every kind of change listed while it runs, two of them applied while it runs
+ * and changed again after, then the rest; the folder as the script run directly
+ * leaves it. */
+static void
+test_backend_check (CsbSecFixture *fixture,
+                    gconstpointer  data)
+{
+  g_autofree char *project = csb_test_make_project (&fixture->bus.dirs, "checked");
+  g_autofree char *reference = csb_test_make_project (&fixture->bus.dirs, "reference");
+  g_autofree char *before = NULL;
+  g_autofree char *expected = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GError) error = NULL;
+  const char * const argv[] = { "/bin/sh", "-c", CSB_TEST_REVIEW_COMMAND, NULL };
+
+  csb_test_review_prepare (project, reference, &before, &expected);
+  run = csb_test_launch (&fixture->bus, project, argv, review_options (), TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_review_check_run (run, project, before, expected,
+                                            CSB_TEST_TIMEOUT_MS));
 }
 
 /* The fixed list of names that run or are obeyed outside. */
@@ -971,6 +1075,8 @@ main (int    argc,
   g_test_add ("/security/review/apply-while-running", CsbSecFixture, NULL, setup,
               test_apply_running, teardown);
   g_test_add ("/security/review/cli", CsbSecFixture, NULL, setup, test_cli, teardown);
+  g_test_add ("/security/review/backend-check", CsbSecFixture, NULL, setup,
+              test_backend_check, teardown);
   g_test_add ("/security/review/protected-folder-link", CsbSecFixture, NULL, setup,
               test_protected_folder_link, teardown);
   g_test_add ("/security/review/protected-cases", CsbSecFixture, NULL, setup,
@@ -982,6 +1088,7 @@ main (int    argc,
   g_test_add ("/security/review/sparse", CsbSecFixture, NULL, setup, test_sparse, teardown);
   g_test_add_func ("/security/review/protected-names", test_protected_names);
   g_test_add_func ("/security/review/snapshot-bounded", test_snapshot_bounded);
+  g_test_add_func ("/security/review/remove-foreign-work", test_remove_foreign_work);
   g_test_add ("/security/review/diff-bounded", CsbSecFixture, NULL, setup, test_diff_bounded,
               teardown);
   g_test_add ("/security/review/git-plants", CsbSecFixture, NULL, setup, test_git_plants,

@@ -1575,7 +1575,9 @@ file_sha256 (const char *path)
 }
 
 /* A user's disk image as the root: its programs, not the host's /usr; the project
- * still shared read-write; the image itself never written; the overlay gone after. */
+ * still shared, here in review mode (the guest's overlay over the project's share in
+ * the image's root): what it wrote there waits for Apply; the image itself never
+ * written; the overlay gone after. */
 static void
 test_boot_image (void)
 {
@@ -1591,6 +1593,8 @@ test_boot_image (void)
   g_autofree char *contents = NULL;
   g_autofree char *mkfs = g_find_program_in_path ("mkfs.ext4");
   g_autofree char *qemu_img = g_find_program_in_path ("qemu-img");
+  g_autofree char *listing = NULL;
+  const char * const all[] = { NULL };
   GVariantBuilder b;
   const char * const command[] = {
     "/bin/sh", "-c",
@@ -1617,6 +1621,7 @@ test_boot_image (void)
   g_variant_builder_add (&b, "{sv}", "backend", g_variant_new_string ("vm"));
   g_variant_builder_add (&b, "{sv}", "network", g_variant_new_boolean (FALSE));
   g_variant_builder_add (&b, "{sv}", "vm-image", g_variant_new_string (image));
+  g_variant_builder_add (&b, "{sv}", "project-mode", g_variant_new_string ("review"));
   run = csb_test_launch (&bus, project, command, g_variant_builder_end (&b), FALSE, &error);
   if (error != NULL || !csb_test_run_wait (run, BOOT_TIMEOUT_MS) ||
       run->exit_signal_status != 5)
@@ -1633,11 +1638,18 @@ test_boot_image (void)
   g_assert_cmpint (run->exit_signal_status, ==, 5);
   g_assert_nonnull (strstr (run->out->str, "marker=in-the-image\n"));
   g_assert_nonnull (strstr (run->out->str, "no-host-usr\n"));
+  g_assert_true (g_strv_contains (csb_dbus_sandbox_get_protections (run->sandbox),
+                                  "project-review"));
+  g_assert_true (csb_test_run_until (state_is, run, CSB_TEST_TIMEOUT_MS));
   written = g_build_filename (project, "written-in-image.txt", NULL);
+  g_assert_false (g_file_test (written, G_FILE_TEST_EXISTS));
+  listing = csb_test_review_listing (run->sandbox);
+  g_assert_cmpstr (listing, ==, "written-in-image.txt added: new file, 11 bytes\n");
+  csb_dbus_sandbox_call_apply_changes_sync (run->sandbox, all, NULL, &error);
+  g_assert_no_error (error);
   g_file_get_contents (written, &contents, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (contents, ==, "from-image\n");
-  g_assert_true (csb_test_run_until (state_is, run, CSB_TEST_TIMEOUT_MS));
   after = file_sha256 (image);
   g_assert_cmpstr (before, ==, after);
   assert_nothing_left (&bus, CSB_VM_DOMAIN_PREFIX);
