@@ -580,11 +580,22 @@ virtiofsd_child_setup (gpointer user_data)
   setsid ();
 }
 
+/* What a share is for. */
+typedef enum {
+  SHARE_PLAIN,
+  SHARE_REVIEW_LOWER,   /* the project, as the lower layer of the guest's overlay */
+  SHARE_REVIEW_LAYERS,  /* the sandbox's review folder: the overlay's upper and work */
+} ShareKind;
+
+/* How long the guest may trust what it looked up on a review share (a cap: the guest's
+ * kernel caps it further at what its jiffies can count). */
+#define REVIEW_CACHE_TIMEOUT "timeout=100000000"
+
 static gboolean
 start_virtiofsd (const char *source,
                  const char *socket_path,
                  const char *log_path,
-                 gboolean    overlay_xattrs,
+                 ShareKind   kind,
                  GPid       *out_pid,
                  GError    **error)
 {
@@ -598,11 +609,20 @@ start_virtiofsd (const char *source,
    * make it read-only), but for the file capability, which virtiofsd must map: as
    * it is (renamed, virtiofsd 7.2 fails copy-ups removing it from an O_PATH
    * descriptor). The host's kernel stores it only as a capability for user
-   * namespaces whose root is the user: nothing the user has not got. */
+   * namespaces whose root is the user: nothing the user has not got.
+   * Both review shares: what the guest looked up stays valid (cache=always, for as
+   * long as the guest can count). The overlay over them takes a lookup that no longer
+   * finds what it had (a file you, or an Apply, replaced in the project meanwhile, or a
+   * Discard in the review folder) as "Stale file handle" on that name for as long as
+   * the guest keeps it: the sandbox could never write that file again. So it keeps the
+   * file as it first saw it instead (the bwrap and container backends' overlays see
+   * the host's change). */
+  gboolean review = kind != SHARE_PLAIN;
   const char *argv[] = { VIRTIOFSD, fd_arg, "-o", source_opt, "-o", "sandbox=chroot",
-                         "-o", "cache=auto", "-o", "log_level=warn",
+                         "-o", review ? "cache=always" : "cache=auto", "-o", "log_level=warn",
                          /* (the list ends here without them) */
-                         overlay_xattrs ? "-o" : NULL,
+                         review ? "-o" : NULL, REVIEW_CACHE_TIMEOUT,
+                         kind == SHARE_REVIEW_LAYERS ? "-o" : NULL,
                          "xattrmap=:ok:all:user.overlay.:::ok:all:security.capability:::"
                          "unsupported:all:::", NULL };
   g_autofree char *preload = find_helper ("CSB_VIRTIOFSD_PRELOAD",
@@ -744,7 +764,7 @@ add_share_full (Setup       *setup,
                 const char  *host_path,
                 const char  *guest_path,
                 gboolean     readonly,
-                gboolean     overlay_xattrs,
+                ShareKind    kind,
                 char       **out_tag,
                 GError     **error)
 {
@@ -754,7 +774,7 @@ add_share_full (Setup       *setup,
   g_autofree char *log = g_build_filename (setup->spec->state_dir, "virtiofsd.log", NULL);
   GPid pid;
 
-  if (!start_virtiofsd (host_path, sock, log, overlay_xattrs, &pid, error))
+  if (!start_virtiofsd (host_path, sock, log, kind, &pid, error))
     return FALSE;
   g_array_append_val (setup->pids, pid);
   csb_vm_domain_config_add_share (setup->domain, tag, sock);
@@ -772,7 +792,7 @@ add_share (Setup      *setup,
            gboolean    readonly,
            GError    **error)
 {
-  return add_share_full (setup, host_path, guest_path, readonly, FALSE, NULL, error);
+  return add_share_full (setup, host_path, guest_path, readonly, SHARE_PLAIN, NULL, error);
 }
 
 /* Review mode: the project read-only and the sandbox's review folder (csb-review.c)
@@ -789,8 +809,9 @@ add_review (Setup   *setup,
 
   if (layers == NULL)
     return FALSE;
-  if (!add_share_full (setup, spec->project_dir, NULL, TRUE, FALSE, &lower, error) ||
-      !add_share_full (setup, layers, NULL, FALSE, TRUE, &rw, error))
+  if (!add_share_full (setup, spec->project_dir, NULL, TRUE, SHARE_REVIEW_LOWER, &lower,
+                       error) ||
+      !add_share_full (setup, layers, NULL, FALSE, SHARE_REVIEW_LAYERS, &rw, error))
     return FALSE;
   plan_add (&setup->plan, "review", lower, rw, spec->project_dir, NULL);
   csb_protections_add (setup->protections, "project-review");
@@ -1289,7 +1310,7 @@ start_thread (GTask        *task,
     g_autofree char *log = g_build_filename (spec->state_dir, "virtiofsd.log", NULL);
     GPid pid;
 
-    if (!start_virtiofsd (result->ctl_dir, sock, log, FALSE, &pid, &error))
+    if (!start_virtiofsd (result->ctl_dir, sock, log, SHARE_PLAIN, &pid, &error))
       goto fail;
     g_array_append_val (result->pids, pid);
     csb_vm_domain_config_add_share (domain, "csb-ctl", sock);
