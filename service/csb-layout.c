@@ -271,7 +271,7 @@ csb_layout_expose_host_path (CsbLayout  *self,
 }
 
 void
-csb_layout_expose_host_programs (CsbLayout *self)
+csb_layout_expose_host_usr (CsbLayout *self)
 {
   g_return_if_fail (self != NULL);
 
@@ -286,7 +286,15 @@ csb_layout_expose_host_programs (CsbLayout *self)
     csb_layout_bind (self, "/opt", "/opt", TRUE);
   if (g_file_test ("/nix/store", G_FILE_TEST_IS_DIR))
     csb_layout_bind (self, "/nix/store", "/nix/store", TRUE);
+  give_protection (self, "usr-ro");
+}
 
+void
+csb_layout_expose_host_programs (CsbLayout *self)
+{
+  g_return_if_fail (self != NULL);
+
+  csb_layout_expose_host_usr (self);
   csb_layout_dir (self, "/etc");
   for (guint i = 0; csb_etc_allowlist[i] != NULL; i++)
     {
@@ -294,7 +302,6 @@ csb_layout_expose_host_programs (CsbLayout *self)
 
       csb_layout_expose_host_path (self, path);
     }
-  give_protection (self, "usr-ro");
 }
 
 void

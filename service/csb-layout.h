@@ -70,9 +70,12 @@ void             csb_layout_protect_project      (CsbLayout   *self,
  * dangling path. */
 void             csb_layout_expose_host_path     (CsbLayout   *self,
                                                   const char  *path);
-/* The host's programs and the curated /etc, read-only: /usr, its merged-/usr links
- * (/bin, /lib…), /opt and /nix/store where present, and /etc's allowlist
- * (csb_etc_allowlist) — the part every backend shows the same. */
+/* The host's programs, read-only: /usr, its merged-/usr links (/bin, /lib…; bound
+ * where they are folders), /opt and /nix/store where present. Gives "usr-ro". */
+void             csb_layout_expose_host_usr        (CsbLayout   *self);
+/* The host's programs and the curated /etc, read-only: csb_layout_expose_host_usr()
+ * and /etc's allowlist (csb_etc_allowlist) — the part every backend shows the same
+ * (the VM's /etc comes in its initramfs, from the same allowlist). */
 void             csb_layout_expose_host_programs   (CsbLayout   *self);
 /* A fresh tmpfs (0700) at @home, the user's real home path, with only the home's
  * read-only files (csb_home_ro_files; gh's only with @gh_token) bound from where

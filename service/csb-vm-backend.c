@@ -91,8 +91,6 @@ G_DEFINE_FINAL_TYPE (CsbVmBackend, csb_vm_backend, CSB_TYPE_BACKEND)
 /* QEMU's SPICE server, in the sandbox's runtime folder. */
 #define SPICE_SOCKET "spice.sock"
 
-static const char * const usr_links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL };
-
 static char *
 get_setting (GSettings  *settings,
              const char *key,
@@ -888,6 +886,33 @@ add_home_entry (CsbLayoutKind   kind,
     }
 }
 
+/* The guest's translator of the host's programs (csb_layout_expose_host_usr):
+ * each folder a read-only share, the merged-/usr links made by the guest's init. */
+static gboolean
+add_usr_entry (CsbLayoutKind   kind,
+               const char     *source,
+               const char     *dest,
+               guint           mode,
+               gpointer        user_data,
+               GError        **error)
+{
+  Setup *setup = user_data;
+
+  switch (kind)
+    {
+    case CSB_LAYOUT_BIND_RO:
+      return add_share (setup, source, dest, TRUE, error);
+    case CSB_LAYOUT_SYMLINK:
+      plan_add (&setup->plan, "symlink", source, dest, NULL);
+      return TRUE;
+    case CSB_LAYOUT_BIND_RW:
+    case CSB_LAYOUT_TMPFS:
+    case CSB_LAYOUT_DIR:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
 static gboolean
 build_guest (Setup      *setup,
              const char *ctl_dir,
@@ -959,27 +984,16 @@ build_guest (Setup      *setup,
     plan_add (plan, "rootdisk", NULL);
   else
     {
-      /* The host's programs, read-only; merged-/usr links as on the host. */
-      if (!add_share (setup, "/usr", "/usr", TRUE, error))
-        return FALSE;
-      for (guint i = 0; usr_links[i] != NULL; i++)
-        {
-          g_autofree char *path = g_strconcat ("/", usr_links[i], NULL);
-          g_autofree char *target = g_file_read_link (path, NULL);
+      /* The host's programs, read-only, as bwrap and the container show them: one
+       * layout (csb-layout.c), its folders as shares. */
+      g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-          if (target != NULL)
-            plan_add (plan, "symlink", target, path, NULL);
-        }
-      /* /opt and /nix/store where the host has them, as bwrap and the container
-       * show them (csb_layout_expose_host_programs). */
-      if ((g_file_test ("/opt", G_FILE_TEST_IS_DIR) &&
-           !add_share (setup, "/opt", "/opt", TRUE, error)) ||
-          (g_file_test ("/nix/store", G_FILE_TEST_IS_DIR) &&
-           !add_share (setup, "/nix/store", "/nix/store", TRUE, error)))
+      csb_layout_expose_host_usr (layout);
+      if (!csb_layout_foreach (layout, add_usr_entry, setup, error))
         return FALSE;
+      csb_layout_add_protections (layout, setup->protections);
       /* The host's allowlisted /etc: in the initramfs (csb-initramfs.c). */
       plan_add (plan, "bind", "/host-etc", "/etc", "ro", NULL);
-      csb_protections_add (setup->protections, "usr-ro");
     }
   for (guint i = 0; csb_stage_etc_own_files[i] != NULL; i++)
     {

@@ -260,6 +260,47 @@ test_host_system_unchanged (void)
     g_assert_cmpstr (csb_argv_get (now, i), ==, csb_argv_get (before, i));
 }
 
+/* The host's programs without /etc (the VM's part: its /etc comes in the
+ * initramfs): read-only binds and links only, which the VM's translator takes as
+ * shares and links, and the same binds as csb_layout_expose_host_programs(). */
+static gboolean
+count_usr_entry (CsbLayoutKind   kind,
+                 const char     *source,
+                 const char     *dest,
+                 guint           mode,
+                 gpointer        user_data,
+                 GError        **error)
+{
+  guint *n = user_data;
+
+  g_assert_true (kind == CSB_LAYOUT_BIND_RO || kind == CSB_LAYOUT_SYMLINK);
+  g_assert_false (g_str_has_prefix (dest, "/etc"));
+  (*n)++;
+  return TRUE;
+}
+
+static void
+test_host_usr (void)
+{
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
+  g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  guint n = 0;
+
+  csb_layout_expose_host_usr (layout);
+  assert_access (layout, "/usr/bin/sh", CSB_LAYOUT_HOST_RO, "/usr/bin/sh");
+  assert_access (layout, "/etc", CSB_LAYOUT_HIDDEN, NULL);
+  assert_access (layout, "/etc/os-release", CSB_LAYOUT_HIDDEN, NULL);
+  if (g_file_test ("/bin/sh", G_FILE_TEST_EXISTS))
+    g_assert_cmpint (csb_layout_get_access (layout, "/bin/sh", NULL), ==, CSB_LAYOUT_HOST_RO);
+  g_assert_true (csb_layout_foreach (layout, count_usr_entry, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, >=, 1);
+  csb_layout_add_protections (layout, protections);
+  g_assert_cmpuint (protections->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (protections, 0), ==, "usr-ro");
+}
+
 /* The home: a tmpfs over the real one, only the listed files of it, each from
  * where it resolves (a symlinked dotfile shows its target; nothing else of the
  * folder it lives in); gh's only with the token. */
@@ -710,6 +751,7 @@ main (int   argc,
   g_test_add_func ("/layout/host-links", test_host_links);
   g_test_add_func ("/layout/host-system", test_host_system);
   g_test_add_func ("/layout/host-system-unchanged", test_host_system_unchanged);
+  g_test_add_func ("/layout/host-usr", test_host_usr);
   g_test_add_func ("/layout/private-home", test_private_home);
   g_test_add_func ("/layout/project/access", test_project_access);
   g_test_add_func ("/layout/project/translators", test_project_translators);

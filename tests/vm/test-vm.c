@@ -18,9 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <glib/gstdio.h>
 #include <gdk-pixbuf/gdk-pixbuf.h>
 
 #include "csb-initramfs.h"
+#include "csb-protections.h"
 #include "csb-test-claude-api.h"
 #include "csb-test-utils.h"
 #include "csb-vm-backend.h"
@@ -777,6 +779,123 @@ test_boot_project_protected (void)
   shown = g_variant_print (csb_dbus_sandbox_get_plants (run->sandbox), FALSE);
   g_assert_nonnull (strstr (shown, "'sub/.claude/settings.json', \"a symlink where"));
   csb_test_bus_teardown (&bus);
+}
+
+
+/* Every name the VM puts in Protections is measured from inside, one probe each
+ * (as the container's /container/run/protections-hold), and a name without a probe
+ * fails the test: the property cannot claim what does not hold in the guest. The
+ * project has a git config and a .claude settings file, so that the project's
+ * protections are listed too. */
+static void
+test_boot_protections_hold (void)
+{
+  static const char * const expected[] = {
+    "separate-kernel", "shares-virtiofs", "no-network", "usr-ro", "private-tmp",
+    "private-home", "claude-home", "claude-config-ro", "clear-environment", "git-config-ro",
+    "project-claude-settings-ro", NULL
+  };
+  CsbTestBus bus;
+  CsbTestBusOptions options = { NULL, FALSE, REAL_SETTINGS_2CPU };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GString) script = g_string_new (NULL);
+  g_autofree char *project = NULL;
+  g_autofree char *secret = NULL;
+  g_autofree char *host_tmp = g_dir_make_tmp ("csb-vm-probe-XXXXXX", NULL);
+  g_autofree char *boot_id = NULL;
+  g_autofree char *user_settings = NULL;
+  g_autofree char *user_probe = NULL;
+  g_autofree char *config = NULL;
+  g_autofree char *settings = NULL;
+  g_autofree char *made = NULL;
+  g_autofree char *contents = NULL;
+  const char *command[] = { "/bin/sh", "-c", NULL, NULL };
+  const char * const *protections;
+
+  if (!can_boot ())
+    return;
+  g_assert_nonnull (host_tmp);
+  g_assert_true (g_file_get_contents ("/proc/sys/kernel/random/boot_id", &boot_id, NULL, NULL));
+  g_strstrip (boot_id);
+  csb_test_bus_setup (&bus, &options);
+  project = csb_test_make_project (&bus.dirs, "protections");
+  secret = g_build_filename (bus.dirs.home, "secret.txt", NULL);
+  user_settings = g_build_filename (bus.dirs.home, ".claude", "settings.json", NULL);
+  user_probe = g_build_filename (bus.dirs.home, ".claude", "csb-probe", NULL);
+  config = g_build_filename (project, ".git", "config", NULL);
+  settings = g_build_filename (project, ".claude", "settings.json", NULL);
+  made = g_build_filename (project, ".claude", "settings.local.json", NULL);
+  csb_test_write_file (secret, "host secret\n", 0600);
+  csb_test_write_file (user_settings, "{\"marker\": \"user-settings\"}\n", 0600);
+  csb_test_write_file (config, "[core]\n", 0644);
+  csb_test_write_file (settings, "{}\n", 0644);
+  /* In the service's environment (the bus daemon's, which activates it). */
+  setenv ("CSB_PROBE_HOST_ONLY", "leaked", TRUE);
+  csb_test_bus_activate (&bus);
+  unsetenv ("CSB_PROBE_HOST_ONLY");
+
+  g_string_append_printf (script,
+    "exec 2>/dev/null\n"
+    "test \"$(cat /proc/sys/kernel/random/boot_id)\" != '%s' && echo separate-kernel=held\n"
+    "if grep -q kvm-clock /sys/devices/system/clocksource/clocksource0/available_clocksource;"
+    " then echo vm-kvm=held; else echo vm-tcg=held; fi\n"
+    "awk -v d=\"$PWD\" '$2 == d && $3 == \"virtiofs\" { f = 1 } END { exit !f }' /proc/mounts"
+    " && echo shares-virtiofs=held\n"
+    "test \"$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ,)\" = lo,"
+    " && echo no-network=held\n"
+    "awk '$2 == \"/usr\" && $4 ~ /^ro(,|$)/ { f = 1 } END { exit !f }' /proc/mounts &&"
+    " ! touch /usr/csb-probe && echo usr-ro=held\n"
+    "test ! -e '%s' && awk '$2 == \"/tmp\" && $3 == \"tmpfs\" { f = 1 } END { exit !f }'"
+    " /proc/mounts && echo t > /tmp/csb-probe && echo private-tmp=held\n"
+    "test ! -e '%s' && test -d \"$HOME\" && echo private-home=held\n"
+    "echo p > ~/.claude/csb-probe && echo claude-home=held\n"
+    "grep -q user-settings ~/.claude/settings.json && ! echo x >> ~/.claude/settings.json"
+    " && echo claude-config-ro=held\n"
+    "test -z \"${CSB_PROBE_HOST_ONLY+set}${GSETTINGS_BACKEND+set}\""
+    " && echo clear-environment=held\n"
+    "test -f .git/config && ! echo x >> .git/config && echo git-config-ro=held\n"
+    "test -f .claude/settings.json && ! echo x >> .claude/settings.json &&"
+    " echo '{}' > .claude/settings.local.json && echo project-claude-settings-ro=held\n"
+    "echo probes-done\n", boot_id, host_tmp, secret);
+  command[2] = script->str;
+  run = csb_test_launch (&bus, project, command, vm_options (FALSE, FALSE), FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, BOOT_TIMEOUT_MS));
+  g_test_message ("output: %s", run->out->str);
+  g_assert_nonnull (strstr (run->out->str, "probes-done\n"));
+
+  protections = csb_dbus_sandbox_get_protections (run->sandbox);
+  g_assert_nonnull (protections);
+  for (guint i = 0; protections[i] != NULL; i++)
+    {
+      g_autofree char *held = g_strconcat (protections[i], "=held\n", NULL);
+
+      g_test_message ("protection %s", protections[i]);
+      g_assert_nonnull (csb_protection_get_description (protections[i]));
+      /* No name without its probe above. */
+      if (strstr (run->out->str, held) == NULL)
+        g_error ("Protections lists %s, which the guest did not measure as held",
+                 protections[i]);
+    }
+  for (guint i = 0; expected[i] != NULL; i++)
+    g_assert_true (g_strv_contains (protections, expected[i]));
+  g_assert_true (g_strv_contains (protections, "vm-kvm") ||
+                 g_strv_contains (protections, "vm-tcg"));
+
+  /* What the probes wrote stayed inside, or went where the name says. */
+  g_assert_false (g_file_test (user_probe, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (made, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_get_contents (config, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "[core]\n");
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (settings, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "{}\n");
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (user_settings, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "{\"marker\": \"user-settings\"}\n");
+  csb_test_bus_teardown (&bus);
+  g_rmdir (host_tmp);
 }
 
 /* The real Claude Code (from npm, a native x86-64 binary) in the VM: the guest's
@@ -2161,6 +2280,7 @@ main (int    argc,
   g_test_add_func ("/vm/boot/command-status-project-no-nic", test_boot_real);
   g_test_add_func ("/vm/boot/claude-version", test_boot_claude_version);
   g_test_add_func ("/vm/boot/project-protected", test_boot_project_protected);
+  g_test_add_func ("/vm/boot/protections-hold", test_boot_protections_hold);
   g_test_add_func ("/vm/boot/claude-agent", test_boot_claude_agent);
   g_test_add_func ("/vm/boot/terminal-and-stop", test_boot_terminal_and_stop);
   g_test_add_func ("/vm/boot/terminal-size", test_boot_terminal_size);
