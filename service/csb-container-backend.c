@@ -71,8 +71,6 @@ struct _CsbContainerBackend
 
 G_DEFINE_FINAL_TYPE (CsbContainerBackend, csb_container_backend, CSB_TYPE_BACKEND)
 
-static const char * const usr_links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL };
-
 /* ---- helpers ------------------------------------------------------------------------ */
 
 static char *
@@ -406,6 +404,31 @@ add_layout_entry (CsbLayoutKind   kind,
     }
 }
 
+/* The container's translator of the host's programs (csb_layout_expose_host_usr):
+ * folders as libvirt's file systems, the merged-/usr links made in our root
+ * folder (read-only inside, so the init could not make them). */
+static gboolean
+add_usr_entry (CsbLayoutKind   kind,
+               const char     *source,
+               const char     *dest,
+               guint           mode,
+               gpointer        user_data,
+               GError        **error)
+{
+  Setup *setup = user_data;
+
+  if (kind == CSB_LAYOUT_SYMLINK)
+    {
+      g_autofree char *link = g_build_filename (setup->root_dir, dest, NULL);
+
+      if (symlink (source, link) != 0 && errno != EEXIST)
+        g_debug ("cannot link %s: %s", link, g_strerror (errno));
+      return TRUE;
+    }
+  g_assert (kind == CSB_LAYOUT_BIND_RO);
+  return add_bind (setup, source, dest, TRUE, error);
+}
+
 static gboolean
 visible_as_host_path (const char *path)
 {
@@ -557,15 +580,6 @@ build_container (Setup      *setup,
     resolv = g_strdup ("");
   if (!csb_stage_etc (etc, TRUE, &user, HOSTNAME, resolv, error))
     return FALSE;
-  for (guint i = 0; usr_links[i] != NULL; i++)
-    {
-      g_autofree char *path = g_strconcat ("/", usr_links[i], NULL);
-      g_autofree char *target = g_file_read_link (path, NULL);
-      g_autofree char *link = g_build_filename (setup->root_dir, usr_links[i], NULL);
-
-      if (target != NULL && symlink (target, link) != 0 && errno != EEXIST)
-        g_debug ("cannot link %s: %s", link, g_strerror (errno));
-    }
   for (guint i = 0; i < 3; i++)
     {
       const char *dirs[] = { "proc", "sys", "dev" };
@@ -573,13 +587,16 @@ build_container (Setup      *setup,
       g_mkdir_with_parents (path, 0755);
     }
 
-  /* The host's programs, read-only. */
-  if (!add_bind (setup, "/usr", "/usr", TRUE, error) ||
-      (g_file_test ("/opt", G_FILE_TEST_IS_DIR) && !add_bind (setup, "/opt", "/opt", TRUE, error)) ||
-      (g_file_test ("/nix/store", G_FILE_TEST_IS_DIR) &&
-       !add_bind (setup, "/nix/store", "/nix/store", TRUE, error)))
-    return FALSE;
-  csb_protections_add (setup->protections, "usr-ro");
+  /* The host's programs, read-only, as bwrap and the VM show them: one layout
+   * (csb-layout.c). */
+  {
+    g_autoptr(CsbLayout) layout = csb_layout_new ();
+
+    csb_layout_expose_host_usr (layout);
+    if (!csb_layout_foreach (layout, add_usr_entry, setup, error))
+      return FALSE;
+    csb_layout_add_protections (layout, setup->protections);
+  }
 
   /* The writable layer: tmpfs, gone with the container. */
   if (!add_tmpfs (setup, "/tmp", 4096, error) || !add_tmpfs (setup, "/var/tmp", 1024, error) ||
