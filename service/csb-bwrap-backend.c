@@ -324,29 +324,6 @@ add_private_display (CsbSandboxSpec *spec,
 }
 
 static void
-add_audio (CsbSandboxSpec *spec,
-           CsbArgv        *args,
-           const char     *run_user)
-{
-  g_autofree char *pipewire = session_socket_path (spec, "pipewire-0");
-  g_autofree char *pulse = session_socket_path (spec, "pulse/native");
-
-  if (is_socket (pipewire))
-    {
-      g_autofree char *dest = g_build_filename (run_user, "pipewire-0", NULL);
-      add_ro_bind (args, pipewire, dest);
-    }
-  if (is_socket (pulse))
-    {
-      g_autofree char *dest = g_build_filename (run_user, "pulse", "native", NULL);
-      g_autofree char *server = g_strconcat ("unix:", dest, NULL);
-
-      add_ro_bind (args, pulse, dest);
-      add_env (args, "PULSE_SERVER", server);
-    }
-}
-
-static void
 add_gpu (CsbArgv *args)
 {
   g_autoptr(GDir) dev = NULL;
@@ -361,25 +338,6 @@ add_gpu (CsbArgv *args)
         g_autofree char *path = g_build_filename ("/dev", name, NULL);
         csb_argv_add_args (args, "--dev-bind", path, path, NULL);
       }
-}
-
-static void
-add_ssh_agent (CsbSandboxSpec *spec,
-               CsbArgv        *args,
-               const char     *run_user)
-{
-  const char *sock = g_environ_getenv (spec->environ, "SSH_AUTH_SOCK");
-
-  if (sock != NULL && is_socket (sock))
-    {
-      g_autofree char *dest = g_build_filename (run_user, "ssh-agent", NULL);
-
-      add_ro_bind (args, sock, dest);
-      add_env (args, "SSH_AUTH_SOCK", dest);
-    }
-  else
-    g_message ("sandbox %s: the ssh-agent option is on, but SSH_AUTH_SOCK names no socket",
-               spec->id);
 }
 
 /* bubblewrap: BWRAP from the build, or $CSB_BWRAP, read once. The variable is for
@@ -810,12 +768,21 @@ build_args (CsbSandboxSpec *spec,
     add_display (spec, args, protections, hold_fds, run_user);
   else if (opts->private_display)
     add_private_display (spec, args, protections, run_user);
-  if (opts->audio)
-    add_audio (spec, args, run_user);
   if (opts->gpu)
     add_gpu (args);
-  if (opts->ssh_agent)
-    add_ssh_agent (spec, args, run_user);
+  /* The session's sockets, as in every backend (csb-layout.c). */
+  if (opts->audio || opts->ssh_agent)
+    {
+      g_autoptr(CsbLayout) layout = csb_layout_new ();
+
+      if (opts->audio)
+        csb_layout_session_audio (layout, (const char * const *) spec->environ, run_user);
+      if (opts->ssh_agent &&
+          !csb_layout_ssh_agent (layout, (const char * const *) spec->environ, run_user))
+        g_message ("sandbox %s: the ssh-agent option is on, but SSH_AUTH_SOCK names no socket",
+                   spec->id);
+      csb_layout_append_bwrap_args (layout, args);
+    }
 
   if (token != NULL)
     {

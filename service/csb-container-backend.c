@@ -384,6 +384,7 @@ add_layout_entry (CsbLayoutKind   kind,
     {
     case CSB_LAYOUT_BIND_RO:
     case CSB_LAYOUT_BIND_RW:
+    case CSB_LAYOUT_SOCKET:
       return add_bind (setup, source, dest, kind == CSB_LAYOUT_BIND_RO, error);
     case CSB_LAYOUT_TMPFS:
       {
@@ -708,36 +709,19 @@ build_container (Setup      *setup,
           csb_protections_add (setup->protections, "wayland-unrestricted");
         }
     }
-  if (opts->audio)
+  /* The session's sockets, as in every backend (csb-layout.c). */
+  if (opts->audio || opts->ssh_agent)
     {
-      g_autofree char *pipewire = session_socket (spec, "pipewire-0");
-      g_autofree char *pulse = session_socket (spec, "pulse/native");
+      g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-      if (is_socket (pipewire))
-        {
-          g_autofree char *dest = g_build_filename (setup->run_user, "pipewire-0", NULL);
-          if (!add_bind (setup, pipewire, dest, FALSE, error))
-            return FALSE;
-        }
-      if (is_socket (pulse))
-        {
-          g_autofree char *dest = g_build_filename (setup->run_user, "pulse", "native", NULL);
-          if (!add_bind (setup, pulse, dest, FALSE, error))
-            return FALSE;
-        }
-    }
-  if (opts->ssh_agent)
-    {
-      const char *sock = g_environ_getenv (spec->environ, "SSH_AUTH_SOCK");
-
-      if (is_socket (sock))
-        {
-          /* The path bwrap uses, so one inside whichever backend. */
-          g_autofree char *dest = g_build_filename (setup->run_user, "ssh-agent", NULL);
-          if (!add_bind (setup, sock, dest, FALSE, error))
-            return FALSE;
-          g_hash_table_replace (opts->env, g_strdup ("SSH_AUTH_SOCK"), g_strdup (dest));
-        }
+      if (opts->audio)
+        csb_layout_session_audio (layout, (const char * const *) spec->environ,
+                                  setup->run_user);
+      if (opts->ssh_agent)
+        csb_layout_ssh_agent (layout, (const char * const *) spec->environ, setup->run_user);
+      if (!csb_layout_foreach (layout, add_layout_entry, setup, error))
+        return FALSE;
+      csb_layout_add_environment (layout, opts->env);
     }
 
   for (guint i = 0; i < opts->ro_binds->len; i++)

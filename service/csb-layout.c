@@ -32,6 +32,9 @@ typedef struct
   char          *project;
   char          *relative;
   gboolean       is_dir;
+  /* SOCKET: the variable that names it inside, or NULL. */
+  char          *env_name;
+  char          *env_value;
 } Entry;
 
 struct _CsbLayout
@@ -51,6 +54,8 @@ entry_free (gpointer data)
     close (entry->fd);
   g_free (entry->project);
   g_free (entry->relative);
+  g_free (entry->env_name);
+  g_free (entry->env_value);
   g_free (entry);
 }
 
@@ -196,6 +201,7 @@ get_access (CsbLayout  *self,
     {
     case CSB_LAYOUT_BIND_RO:
     case CSB_LAYOUT_BIND_RW:
+    case CSB_LAYOUT_SOCKET:
       if (out_source != NULL)
         *out_source = g_strconcat (last->source, last_rest, NULL);
       return last->kind == CSB_LAYOUT_BIND_RO ? CSB_LAYOUT_HOST_RO : CSB_LAYOUT_HOST_RW;
@@ -381,6 +387,83 @@ csb_layout_protect_project (CsbLayout  *self,
     }
 }
 
+gboolean
+csb_layout_socket (CsbLayout  *self,
+                   const char *source,
+                   const char *dest,
+                   const char *env_name,
+                   const char *env_value)
+{
+  struct stat st;
+  Entry *entry;
+
+  g_return_val_if_fail (self != NULL && dest != NULL, FALSE);
+  g_return_val_if_fail ((env_name == NULL) == (env_value == NULL), FALSE);
+
+  if (source == NULL || stat (source, &st) != 0 || !S_ISSOCK (st.st_mode))
+    return FALSE;
+  entry = add_entry (self, CSB_LAYOUT_SOCKET, source, dest, 0);
+  entry->env_name = g_strdup (env_name);
+  entry->env_value = g_strdup (env_value);
+  return TRUE;
+}
+
+/* @name in the session's XDG_RUNTIME_DIR (ours without one in @environ). */
+static char *
+session_socket_path (const char * const *environ,
+                     const char         *name)
+{
+  const char *runtime = g_environ_getenv ((char **) environ, "XDG_RUNTIME_DIR");
+
+  return g_build_filename (runtime != NULL ? runtime : g_get_user_runtime_dir (), name, NULL);
+}
+
+void
+csb_layout_session_audio (CsbLayout          *self,
+                          const char * const *environ,
+                          const char         *run_user)
+{
+  g_autofree char *pipewire = session_socket_path (environ, "pipewire-0");
+  g_autofree char *pulse = session_socket_path (environ, "pulse/native");
+  g_autofree char *pipewire_dest = g_build_filename (run_user, "pipewire-0", NULL);
+  g_autofree char *pulse_dest = g_build_filename (run_user, "pulse", "native", NULL);
+  g_autofree char *server = g_strconcat ("unix:", pulse_dest, NULL);
+
+  g_return_if_fail (self != NULL && run_user != NULL);
+
+  csb_layout_socket (self, pipewire, pipewire_dest, NULL, NULL);
+  csb_layout_socket (self, pulse, pulse_dest, "PULSE_SERVER", server);
+}
+
+gboolean
+csb_layout_ssh_agent (CsbLayout          *self,
+                      const char * const *environ,
+                      const char         *run_user)
+{
+  const char *sock = g_environ_getenv ((char **) environ, "SSH_AUTH_SOCK");
+  g_autofree char *dest = g_build_filename (run_user, "ssh-agent", NULL);
+
+  g_return_val_if_fail (self != NULL && run_user != NULL, FALSE);
+
+  return sock != NULL && g_path_is_absolute (sock) &&
+         csb_layout_socket (self, sock, dest, "SSH_AUTH_SOCK", dest);
+}
+
+void
+csb_layout_add_environment (CsbLayout  *self,
+                            GHashTable *env)
+{
+  g_return_if_fail (self != NULL && env != NULL);
+
+  for (guint i = 0; i < self->entries->len; i++)
+    {
+      Entry *entry = g_ptr_array_index (self->entries, i);
+
+      if (entry->env_name != NULL)
+        g_hash_table_replace (env, g_strdup (entry->env_name), g_strdup (entry->env_value));
+    }
+}
+
 void
 csb_layout_add_protections (CsbLayout *self,
                             GPtrArray *protections)
@@ -453,6 +536,11 @@ csb_layout_append_bwrap_args (CsbLayout *self,
         case CSB_LAYOUT_SYMLINK:
           csb_argv_add_args (args, "--symlink", entry->source, entry->dest, NULL);
           break;
+        case CSB_LAYOUT_SOCKET:
+          csb_argv_add_args (args, "--ro-bind", entry->source, entry->dest, NULL);
+          if (entry->env_name != NULL)
+            csb_argv_add_args (args, "--setenv", entry->env_name, entry->env_value, NULL);
+          break;
         default:
           g_assert_not_reached ();
         }
@@ -510,6 +598,7 @@ csb_layout_append_init_plan (CsbLayout  *self,
           plan_add (plan, "protect-link", entry->project, entry->relative, entry->source, NULL);
           break;
         case CSB_LAYOUT_DIR:
+        case CSB_LAYOUT_SOCKET:
         default:
           g_assert_not_reached ();
         }

@@ -23,6 +23,7 @@ typedef enum
   CSB_LAYOUT_TMPFS,     /* a fresh tmpfs: empty, the sandbox's own */
   CSB_LAYOUT_DIR,       /* a folder made inside (on whatever holds its parent) */
   CSB_LAYOUT_SYMLINK,
+  CSB_LAYOUT_SOCKET,    /* a socket of the host's session, bound (connect(2) works) */
 } CsbLayoutKind;
 
 /* What a path inside is: nothing, the host's file (read-only or not), or the
@@ -84,6 +85,29 @@ void             csb_layout_private_home         (CsbLayout   *self,
                                                   const char  *home,
                                                   gboolean     gh_token);
 
+/* The host's socket @source at @dest inside, and with @env_name the variable that
+ * names it there (@env_value) — what a backend gives for an option, the same path
+ * inside in every backend. FALSE (and nothing added) when @source is not a socket. */
+gboolean         csb_layout_socket               (CsbLayout   *self,
+                                                  const char  *source,
+                                                  const char  *dest,
+                                                  const char  *env_name,
+                                                  const char  *env_value);
+/* The session's sound servers, where it has them, in @run_user (the sandbox's
+ * XDG_RUNTIME_DIR): PipeWire's pipewire-0 and PulseAudio's pulse/native
+ * (PULSE_SERVER). @environ: the session's, for its XDG_RUNTIME_DIR. */
+void             csb_layout_session_audio        (CsbLayout          *self,
+                                                  const char * const *environ,
+                                                  const char         *run_user);
+/* The session's ssh-agent (SSH_AUTH_SOCK in @environ) as @run_user/ssh-agent, named
+ * by SSH_AUTH_SOCK inside; FALSE when the session names no socket. */
+gboolean         csb_layout_ssh_agent            (CsbLayout          *self,
+                                                  const char * const *environ,
+                                                  const char         *run_user);
+/* The variables the layout's sockets set inside, into @env (name → value). */
+void             csb_layout_add_environment      (CsbLayout   *self,
+                                                  GHashTable  *env);
+
 /* What a process inside finds at the absolute @path (symlinks of the layout are
  * followed, at most 8); for the host's files, @out_source (nullable) gets the
  * host path it comes from. */
@@ -112,7 +136,8 @@ gboolean         csb_layout_foreach              (CsbLayout   *self,
                                                   gpointer     user_data,
                                                   GError     **error);
 
-/* The layout as bwrap arguments, in order; descriptors go to @args. */
+/* The layout as bwrap arguments, in order (a socket's variable as --setenv after
+ * it); descriptors go to @args. */
 void             csb_layout_append_bwrap_args    (CsbLayout   *self,
                                                   CsbArgv     *args);
 /* The project's protected entries as plan entries (NUL-terminated words) for the

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -299,6 +301,88 @@ test_host_usr (void)
   csb_layout_add_protections (layout, protections);
   g_assert_cmpuint (protections->len, ==, 1);
   g_assert_cmpstr (g_ptr_array_index (protections, 0), ==, "usr-ro");
+}
+
+static void
+listen_unix (const char *path,
+             int        *out_fd)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+  g_assert_cmpuint (strlen (path), <, sizeof addr.sun_path);
+  strcpy (addr.sun_path, path);
+  *out_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (*out_fd, >=, 0);
+  g_assert_cmpint (bind (*out_fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+}
+
+/* The session's sockets: each at its one place in the sandbox's runtime folder,
+ * with the variable that names it, only where the session has a socket there (a
+ * file, a missing path or a relative SSH_AUTH_SOCK give nothing); bwrap's
+ * translation binds it and sets the variable, the container's sets it in its
+ * environment. */
+static void
+test_sockets (void)
+{
+  g_autofree char *root = g_dir_make_tmp ("csb-layout-XXXXXX", NULL);
+  g_autofree char *pipewire = g_build_filename (root, "pipewire-0", NULL);
+  g_autofree char *pulse_dir = g_build_filename (root, "pulse", NULL);
+  g_autofree char *pulse = g_build_filename (pulse_dir, "native", NULL);
+  g_autofree char *agent = g_build_filename (root, "agent.sock", NULL);
+  g_autofree char *runtime_env = g_strconcat ("XDG_RUNTIME_DIR=", root, NULL);
+  g_autofree char *agent_env = g_strconcat ("SSH_AUTH_SOCK=", agent, NULL);
+  const char *environ_[] = { runtime_env, agent_env, NULL };
+  const char *file_environ[] = { runtime_env, "SSH_AUTH_SOCK=agent.sock", NULL };
+  g_autoptr(GHashTable) env = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(CsbArgv) args = csb_argv_new ();
+  g_autoptr(GString) joined = g_string_new (NULL);
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
+  g_autoptr(CsbLayout) none = csb_layout_new ();
+  g_autofree char *expected = NULL;
+  int fds[3];
+
+  g_assert_nonnull (root);
+  g_assert_cmpint (g_mkdir (pulse_dir, 0700), ==, 0);
+  listen_unix (pipewire, &fds[0]);
+  listen_unix (agent, &fds[2]);
+  /* PulseAudio's is a plain file here: not given. */
+  csb_test_write_file (pulse, "", 0600);
+
+  csb_layout_session_audio (layout, environ_, "/run/user/1000");
+  g_assert_true (csb_layout_ssh_agent (layout, environ_, "/run/user/1000"));
+  assert_access (layout, "/run/user/1000/pipewire-0", CSB_LAYOUT_HOST_RW, pipewire);
+  assert_access (layout, "/run/user/1000/ssh-agent", CSB_LAYOUT_HOST_RW, agent);
+  assert_access (layout, "/run/user/1000/pulse/native", CSB_LAYOUT_HIDDEN, NULL);
+  csb_layout_add_environment (layout, env);
+  g_assert_cmpuint (g_hash_table_size (env), ==, 1);
+  g_assert_cmpstr (g_hash_table_lookup (env, "SSH_AUTH_SOCK"), ==, "/run/user/1000/ssh-agent");
+  csb_layout_append_bwrap_args (layout, args);
+  for (guint i = 0; i < csb_argv_get_len (args); i++)
+    g_string_append_printf (joined, "%s ", csb_argv_get (args, i));
+  expected = g_strdup_printf ("--ro-bind %s /run/user/1000/pipewire-0 --ro-bind %s "
+                              "/run/user/1000/ssh-agent --setenv SSH_AUTH_SOCK "
+                              "/run/user/1000/ssh-agent ", pipewire, agent);
+  g_assert_cmpstr (joined->str, ==, expected);
+
+  /* Now a socket: given, with the variable that names it. */
+  g_assert_cmpint (unlink (pulse), ==, 0);
+  listen_unix (pulse, &fds[1]);
+  g_hash_table_remove_all (env);
+  csb_layout_session_audio (none, environ_, "/run/user/1000");
+  g_assert_false (csb_layout_ssh_agent (none, file_environ, "/run/user/1000"));
+  assert_access (none, "/run/user/1000/pulse/native", CSB_LAYOUT_HOST_RW, pulse);
+  assert_access (none, "/run/user/1000/ssh-agent", CSB_LAYOUT_HIDDEN, NULL);
+  csb_layout_add_environment (none, env);
+  g_assert_cmpstr (g_hash_table_lookup (env, "PULSE_SERVER"), ==,
+                   "unix:/run/user/1000/pulse/native");
+
+  for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
+    close (fds[i]);
+  unlink (pipewire);
+  unlink (pulse);
+  unlink (agent);
+  g_rmdir (pulse_dir);
+  g_rmdir (root);
 }
 
 /* The home: a tmpfs over the real one, only the listed files of it, each from
@@ -753,6 +837,7 @@ main (int   argc,
   g_test_add_func ("/layout/host-system-unchanged", test_host_system_unchanged);
   g_test_add_func ("/layout/host-usr", test_host_usr);
   g_test_add_func ("/layout/private-home", test_private_home);
+  g_test_add_func ("/layout/sockets", test_sockets);
   g_test_add_func ("/layout/project/access", test_project_access);
   g_test_add_func ("/layout/project/translators", test_project_translators);
   g_test_add_func ("/layout/project/bare", test_project_bare);

@@ -179,10 +179,13 @@ setup (Fixture      *f,
   g_autofree char *pipewire = NULL;
   g_autofree char *pulse = NULL;
 
-  csb_sec_fixture_setup (&f->sec, NULL);
-  if (data != NULL)
+  gboolean fake = g_strcmp0 (data, "fake") == 0;
+
+  /* "container": the same sockets given by the container backend (csb-layout.c). */
+  csb_sec_fixture_setup_backend (&f->sec, g_strcmp0 (data, "container") == 0 ? "container" : NULL);
+  if (fake)
     start_fake_compositor (f);
-  else
+  else if (f->sec.backend == NULL)
     start_weston (f);
   start_ssh_agent (f);
   /* No audio daemon: the sockets a PipeWire and a PulseAudio server would listen
@@ -194,7 +197,7 @@ setup (Fixture      *f,
 
   csb_sec_update_activation_environment (&f->sec.bus,
                                          "WAYLAND_DISPLAY",
-                                         data != NULL ? FAKE_WAYLAND_NAME : WAYLAND_NAME,
+                                         fake ? FAKE_WAYLAND_NAME : WAYLAND_NAME,
                                          "SSH_AUTH_SOCK", f->agent_socket,
                                          "XDG_RUNTIME_DIR", f->sec.bus.dirs.runtime,
                                          NULL);
@@ -233,6 +236,18 @@ option (const char *name,
         gboolean    on)
 {
   return g_variant_ref_sink (csb_sec_options (name, g_variant_new_boolean (on), NULL));
+}
+
+/* @name on or off, in the fixture's backend. */
+static GVariant *
+backend_option (Fixture    *f,
+                const char *name,
+                gboolean    on)
+{
+  if (f->sec.backend == NULL)
+    return option (name, on);
+  return g_variant_ref_sink (csb_sec_options (name, g_variant_new_boolean (on), "backend",
+                                              g_variant_new_string (f->sec.backend), NULL));
 }
 
 /* Runs @script with the display on; its stdout, exit status and Protections. */
@@ -373,12 +388,14 @@ static void
 test_ssh_agent (Fixture      *f,
                 gconstpointer data)
 {
-  g_autoptr(GVariant) on = option ("ssh-agent", TRUE);
-  g_autoptr(GVariant) off = option ("ssh-agent", FALSE);
+  g_autoptr(GVariant) on = backend_option (f, "ssh-agent", TRUE);
+  g_autoptr(GVariant) off = backend_option (f, "ssh-agent", FALSE);
   g_autofree char *out_on = NULL;
   g_autofree char *out_off = NULL;
   int status = -1;
 
+  if (f->sec.backend != NULL && !csb_sec_require_backend (&f->sec, f->sec.backend))
+    return;
   out_on = csb_sec_run_sh (&f->sec, "ssh-add -l", g_variant_ref (on), &status);
   g_assert_cmpint (status, ==, 0);
   g_assert_nonnull (strstr (out_on, f->fingerprint));
@@ -394,23 +411,28 @@ static void
 test_audio (Fixture      *f,
             gconstpointer data)
 {
-  g_autoptr(GVariant) on = option ("audio", TRUE);
-  g_autoptr(GVariant) off = option ("audio", FALSE);
+  g_autoptr(GVariant) on = backend_option (f, "audio", TRUE);
+  g_autoptr(GVariant) off = backend_option (f, "audio", FALSE);
   const char *script =
     "for s in \"$XDG_RUNTIME_DIR/pipewire-0\" \"$XDG_RUNTIME_DIR/pulse/native\"; do "
     "  if [ -S \"$s\" ]; then echo \"socket:${s##*/}=1\"; else echo \"socket:${s##*/}=0\"; fi; "
-    "done; echo \"pulse-server=${PULSE_SERVER-unset}\"";
+    "done; echo \"pulse-server=${PULSE_SERVER-unset}\"; echo \"runtime=$XDG_RUNTIME_DIR\"";
   g_autoptr(GHashTable) with = NULL;
   g_autoptr(GHashTable) without = NULL;
   g_autofree char *out_on = NULL;
   g_autofree char *out_off = NULL;
-  g_autofree char *pulse_server = g_strdup_printf ("unix:/run/user/%u/pulse/native",
-                                                   (guint) getuid ());
+  g_autofree char *pulse_server = NULL;
   int status = -1;
 
+  if (f->sec.backend != NULL && !csb_sec_require_backend (&f->sec, f->sec.backend))
+    return;
   out_on = csb_sec_run_sh (&f->sec, script, g_variant_ref (on), &status);
   g_assert_cmpint (status, ==, 0);
   with = csb_sec_parse (out_on);
+  /* The sandbox's own runtime folder (/run/user/UID of the user inside). */
+  g_assert_true (g_str_has_prefix (g_hash_table_lookup (with, "runtime"), "/run/user/"));
+  pulse_server = g_strconcat ("unix:", (char *) g_hash_table_lookup (with, "runtime"),
+                              "/pulse/native", NULL);
   g_assert_cmpstr (g_hash_table_lookup (with, "socket:pipewire-0"), ==, "1");
   g_assert_cmpstr (g_hash_table_lookup (with, "socket:native"), ==, "1");
   g_assert_cmpstr (g_hash_table_lookup (with, "pulse-server"), ==, pulse_server);
@@ -435,6 +457,8 @@ test_gpu (Fixture      *f,
   g_autofree char *out_off = NULL;
   int status = -1;
 
+  if (f->sec.backend != NULL && !csb_sec_require_backend (&f->sec, f->sec.backend))
+    return;
   out_on = csb_sec_run_sh (&f->sec, script, g_variant_ref (on), &status);
   out_off = csb_sec_run_sh (&f->sec, script, g_variant_ref (off), &status);
   if (!host_has_dri)
@@ -458,6 +482,10 @@ main (int    argc,
               test_wayland_security_context, teardown);
   g_test_add ("/security/forwarding/ssh-agent", Fixture, NULL, setup, test_ssh_agent, teardown);
   g_test_add ("/security/forwarding/audio", Fixture, NULL, setup, test_audio, teardown);
+  g_test_add ("/security/forwarding/container/ssh-agent", Fixture, "container", setup,
+              test_ssh_agent, teardown);
+  g_test_add ("/security/forwarding/container/audio", Fixture, "container", setup,
+              test_audio, teardown);
   g_test_add ("/security/forwarding/gpu", Fixture, NULL, setup, test_gpu, teardown);
   return g_test_run ();
 }
