@@ -41,6 +41,7 @@
 #include "csb-review.h"
 #include "csb-seccomp.h"
 #include "csb-terminal.h"
+#include "csb-trace.h"
 #include "csb-user-net.h"
 #include "csb-wayland.h"
 
@@ -573,8 +574,10 @@ build_args (CsbSandboxSpec *spec,
   if (!write_identity_files (spec, home, shell, &passwd_path, &group_path, error))
     return NULL;
 
+  csb_trace ("args: claude found, identity files written");
   if ((claude_home = csb_claude_home_prepare (spec->project_dir, error)) == NULL)
     return NULL;
+  csb_trace ("args: claude home prepared");
 
   /* Namespaces and privileges. */
   /* --unshare-all only tries a user namespace, and as root does not make one:
@@ -1077,7 +1080,9 @@ spawn_thread (GTask        *task,
   int proxy_sync_fd = -1, proxy_sync_target, runtime_fd;
   g_auto(GStrv) cgroups = NULL;
   GPid proxy_pid = 0;
-  const char * const envp[] = { NULL };
+  g_autofree char *trace_env = csb_trace_path () ? g_strconcat ("CSB_TRACE=", csb_trace_path (),
+                                                                NULL) : NULL;
+  const char * const envp[] = { trace_env, NULL };
   GPid pid = 0;
 
   if (!g_file_test (bwrap_path (), G_FILE_TEST_IS_EXECUTABLE))
@@ -1105,11 +1110,22 @@ spawn_thread (GTask        *task,
       return;
     }
 
+  csb_trace ("spawn: thread runs");
+  /* Its own cgroup (pids.max, memory), which bwrap joins before it runs; that join
+   * waits for the kernel unless a warm-up has done so meanwhile (csb-cgroup.h). */
+  cgroups = csb_cgroup_create_sandbox (spec->id, spec->settings, protections);
+  csb_cgroup_warm_up ();
+  csb_trace ("spawn: cgroup made, warm-up started");
   /* The proxy first: it gets ready while the rest is prepared and the monitor starts. */
-  if (!start_session_bus (spec, &proxy_pid, &proxy_sync_fd, &error) ||
-      (args = build_args (spec, protections, hold_fds, &error)) == NULL ||
-      (seccomp_fd = csb_seccomp_filter_fd (&error)) < 0)
+  if (!start_session_bus (spec, &proxy_pid, &proxy_sync_fd, &error))
     goto fail;
+  csb_trace ("spawn: proxy spawned");
+  if ((args = build_args (spec, protections, hold_fds, &error)) == NULL)
+    goto fail;
+  csb_trace ("spawn: arguments built");
+  if ((seccomp_fd = csb_seccomp_filter_fd (&error)) < 0)
+    goto fail;
+  csb_trace ("spawn: seccomp filter");
   seccomp_target = csb_argv_take_fd (args, seccomp_fd);
   csb_argv_add (args, "--seccomp");
   csb_argv_addf (args, "%d", seccomp_target);
@@ -1132,8 +1148,7 @@ spawn_thread (GTask        *task,
       goto fail;
     }
 
-  /* Its own cgroup (pids.max, memory), which bwrap joins before it runs. */
-  cgroups = csb_cgroup_create_sandbox (spec->id, spec->settings, protections);
+  csb_trace ("spawn: memfd written");
 
   /* The monitor passes every fd the arguments name on to bwrap at the same number. */
   csb_argv_add_args (outer, monitor, "--socket", MONITOR_SOCKET, "--status", status_path,
@@ -1251,6 +1266,7 @@ spawn_thread (GTask        *task,
       g_prefix_error (&error, "cannot start the sandbox's monitor: ");
       goto fail;
     }
+  csb_trace ("spawn: monitor spawned");
   /* Ours are closed: the monitor and bwrap hold them now (the proxy's pipe too). */
   g_clear_pointer (&outer, csb_argv_free);
 
@@ -1258,6 +1274,7 @@ spawn_thread (GTask        *task,
       (control_fd = monitor_connect (spec, "WATCH\n", &error)) < 0)
     goto fail;
   close (ready_pipe[0]);
+  csb_trace ("spawn: monitor ready and connected");
   if (proxy_pid > 0)
     {
       /* The proxy dies with the sandbox (bwrap holds its pipe); reaping it is the
@@ -1413,6 +1430,7 @@ on_control_line (GObject      *source,
       return;
     }
 
+  csb_trace ("control: %s", line);
   if (g_str_has_prefix (line, "PID ") &&
       g_ascii_string_to_signed (line + 4, 10, 1, G_MAXINT, &value, NULL))
     {

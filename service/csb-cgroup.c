@@ -46,6 +46,7 @@ typedef struct
   gboolean v2_memory;
   char *pids_base;     /* cgroup v1 */
   char *memory_base;
+  char *own_procs;     /* the service's own cgroup.procs in one of them (warm-up) */
   char *why_not;       /* where there is neither: why */
 } Bases;
 
@@ -311,6 +312,8 @@ find_bases (GSettings *settings)
   bases.v2_base = find_v2 (&why_v2);
   if (bases.v2_base != NULL)
     {
+      /* find_v2 has put the service in its leaf. */
+      bases.own_procs = g_build_filename (bases.v2_base, LEAF_NAME, "cgroup.procs", NULL);
       reapply_all (bases.v2_base, settings);
       return;
     }
@@ -318,6 +321,10 @@ find_bases (GSettings *settings)
    * cgroup): no re-applying there. */
   bases.pids_base = find_v1 ("pids");
   bases.memory_base = find_v1 ("memory");
+  /* find_v1 gives the service's own cgroup of each hierarchy. */
+  if (bases.pids_base != NULL || bases.memory_base != NULL)
+    bases.own_procs = g_build_filename (bases.pids_base ? bases.pids_base : bases.memory_base,
+                                        "cgroup.procs", NULL);
   if (bases.pids_base == NULL && bases.memory_base == NULL)
     bases.why_not = g_strdup_printf ("%s, and cgroup v1 has no pids or memory hierarchy "
                                      "the service may write", why_v2);
@@ -405,6 +412,30 @@ csb_cgroup_create_sandbox (const char *id,
   return g_strv_builder_end (join);
 }
 
+static gpointer
+warm_up_thread (gpointer data)
+{
+  g_autofree char *self = g_strdup_printf ("%d", (int) getpid ());
+  g_autoptr(GError) error = NULL;
+
+  if (!write_file (bases.own_procs, self, &error))
+    g_debug ("cgroups: warm-up: %s", error->message);
+  return NULL;
+}
+
+void
+csb_cgroup_warm_up (void)
+{
+  GThread *thread;
+
+  csb_cgroup_init (NULL);
+  if (bases.own_procs == NULL)
+    return;
+  thread = g_thread_try_new ("csb-cgroup-warm-up", warm_up_thread, NULL, NULL);
+  if (thread != NULL)
+    g_thread_unref (thread);
+}
+
 void
 csb_cgroup_remove_sandbox (const char *id)
 {
@@ -418,13 +449,19 @@ csb_cgroup_remove_sandbox (const char *id)
     {
       g_autofree char *dir = sandbox_dir (all[i], id);
 
+      gulong waited_us = 0, step_us = 500;
+
       /* A monitor that was killed took bwrap with it (--die-with-parent), but the
-       * kernel may still be tearing the sandbox down: give it two seconds. */
-      for (guint tries = 0; dir != NULL && tries < 20; tries++)
+       * kernel may still be tearing the sandbox down: give it two seconds. Even after
+       * a clean exit the last task leaves its cgroup a moment after its parent has
+       * reaped it (this kernel unlinks it once it has switched out), so the first
+       * tries come quickly: this wait is on the way to the Exited signal. */
+      while (dir != NULL && rmdir (dir) != 0 && errno == EBUSY &&
+             waited_us < 2 * G_USEC_PER_SEC)
         {
-          if (rmdir (dir) == 0 || errno != EBUSY)
-            break;
-          g_usleep (100 * 1000);
+          g_usleep (step_us);
+          waited_us += step_us;
+          step_us = MIN (step_us * 2, 100 * 1000);
         }
     }
 }

@@ -8,6 +8,7 @@
 #include "csb-error.h"
 #include "csb-manager.h"
 #include "csb-metrics.h"
+#include "csb-trace.h"
 #include "csb-options.h"
 #include "csb-sandbox.h"
 
@@ -138,6 +139,7 @@ on_sandbox_started (GObject      *source,
     {
       g_autofree char *path = sandbox_path (csb_sandbox_get_id (sandbox));
       csb_dbus_manager_complete_launch (CSB_DBUS_MANAGER (self), data->invocation, NULL, path);
+      csb_trace ("launch: replied");
       busy_changed (self);
     }
   g_object_unref (self);
@@ -179,6 +181,7 @@ handle_launch (CsbDBusManager        *object,
   CsbSandbox *sandbox;
   LaunchData *data;
 
+  csb_trace ("launch: call for %s", project_dir);
   if (!csb_launch_options_parse (opts, options, fd_list, &error) ||
       !csb_validate_command (command, &error))
     goto fail;
@@ -231,6 +234,7 @@ handle_launch (CsbDBusManager        *object,
   data = g_new0 (LaunchData, 1);
   data->manager = g_object_ref (self);
   data->invocation = g_steal_pointer (&invocation);
+  csb_trace ("launch: options parsed, sandbox %s made", csb_sandbox_get_id (sandbox));
   csb_sandbox_start_async (sandbox, on_sandbox_started, data);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 

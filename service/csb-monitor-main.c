@@ -48,6 +48,7 @@
 #include "csb-file.h"
 #include "csb-peer.h"
 #include "csb-terminal.h"
+#include "csb-trace.h"
 #include "csb-user-net.h"
 
 #define LINE_MAX_LEN 256
@@ -556,6 +557,7 @@ on_bwrap_exited (GPid     pid,
                  gpointer user_data)
 {
   g_spawn_close_pid (pid);
+  csb_trace ("monitor: bwrap exited");
   bwrap_pid = 0;
   /* The namespace is gone with the sandbox; its stack has nothing left to serve
    * (on_check_quit reaps it). */
@@ -627,6 +629,7 @@ handle_json_line (const char *line)
       g_autofree char *pid_line = NULL;
 
       child_pid = json_object_get_int_member (object, "child-pid");
+      csb_trace ("monitor: bwrap cloned the sandbox (pid %d)", (int) child_pid);
       write_status ();
       write_bwrapinfo ();
       pid_line = g_strdup_printf ("PID %d\n", (int) child_pid);
@@ -705,6 +708,7 @@ start_user_net (CsbUserNetKind kind,
       !mount_review (review_helper, json_object_get_int_member (object, "child-pid"),
                      review_target, error))
     goto fail;
+  csb_trace ("monitor: bwrap cloned, network stack starts");
   if (program != NULL &&
       (user_net_pid = csb_user_net_start (kind, program,
                                      json_object_get_int_member (object, "child-pid"),
@@ -713,6 +717,7 @@ start_user_net (CsbUserNetKind kind,
                                                                               0),
                                      error)) == 0)
     goto fail;
+  csb_trace ("monitor: network stack up");
   /* -1: the caller lets the command go itself (once the D-Bus proxy is ready too). */
   if (block_fd >= 0 && write (block_fd, "x", 1) != 1)
     {
@@ -873,6 +878,7 @@ main (int   argc,
   };
   int dash = -1;
 
+  csb_trace ("monitor: main");
   for (int i = 1; i < argc; i++)
     if (g_str_equal (argv[i], "--"))
       {
@@ -920,6 +926,7 @@ main (int   argc,
       }
   }
   block = user_net != NULL || review_mount != NULL;
+  csb_trace ("monitor: options parsed");
 
   /* Out of the service's session and process group: its end is not ours. Orphans
    * of the sandbox come to us, not to an init that may not reap them. */
@@ -1044,6 +1051,7 @@ main (int   argc,
                                          &bwrap_pid, NULL, NULL, NULL, &error))
     return start_failed (ready_fd, "cannot start bwrap: %s", error->message);
 
+  csb_trace ("monitor: bwrap spawned");
   /* Only bwrap and the sandbox hold these now. */
   for (guint i = 0; i < sources->len; i++)
     close (g_array_index (sources, int, i));
@@ -1078,6 +1086,7 @@ main (int   argc,
     }
   /* bwrap has been setting the sandbox up meanwhile; the command goes once the
    * proxy listens. */
+  csb_trace ("monitor: waits for the proxy");
   if (wait_fd >= 0 && (!wait_for_proxy (wait_fd) || write (block_pipe[1], "x", 1) != 1))
     {
       g_printerr ("claude-sandbox-monitor: the D-Bus proxy did not get ready\n");
@@ -1089,6 +1098,7 @@ main (int   argc,
         (void) !write (ready_fd, "P", 1);
       return 125;
     }
+  csb_trace ("monitor: command let go");
   if (block_pipe[1] >= 0)
     close (block_pipe[1]);
   if (wait_fd >= 0)

@@ -28,6 +28,7 @@
 #include "csb-metrics.h"
 #include "csb-net-proxy.h"
 #include "csb-project-guard.h"
+#include "csb-trace.h"
 #include "csb-protections.h"
 #include "csb-review.h"
 #include "csb-sandbox.h"
@@ -758,6 +759,7 @@ finish_exit (CsbSandbox *self)
   g_message ("sandbox %s %s with status %d", self->spec->id,
              error_message ? "failed" : "exited", status);
   csb_dbus_sandbox_emit_exited (dbus, status);
+  csb_trace ("exit: Exited emitted");
   /* A review sandbox's changes outlive it, and a restart of the service: its record
    * stays until Remove(). */
   if (self->spec->options->review)
@@ -792,6 +794,7 @@ on_backend_exited (CsbBackend *backend,
 
   if (self->start_task != NULL)
     return;  /* A failed start is reported by start_finish. */
+  csb_trace ("exit: backend exited");
 
   if (self->net_proxy != NULL)
     csb_net_proxy_stop (self->net_proxy);
@@ -867,6 +870,7 @@ prepare_thread (GTask        *task,
   GError *error = NULL;
 
   prepared->project_fd = -1;
+  csb_trace ("prepare: thread runs");
   if (!csb_validate_project_dir (spec->project_dir, g_get_home_dir (), &prepared->resolved,
                                  &error) ||
       (prepared->project_fd = open_project (prepared->resolved, &error)) < 0)
@@ -893,6 +897,7 @@ prepare_thread (GTask        *task,
       }
     close (runtime_fd);
   }
+  csb_trace ("prepare: project validated, folders made");
   /* The guard first: it may create .git/hooks and .git/commondir, which the
    * snapshot then holds (they are no plants). */
   prepared->plants = g_ptr_array_new_with_free_func ((GDestroyNotify) csb_plant_free);
@@ -905,6 +910,7 @@ prepare_thread (GTask        *task,
                                                          &prepared->snapshot);
   else
     prepared->snapshot = csb_project_guard_snapshot (prepared->project_fd);
+  csb_trace ("prepare: guard and snapshot done");
   {
     g_autoptr(GBytes) bytes = csb_project_guard_snapshot_to_bytes (prepared->snapshot);
     g_autofree char *path = g_build_filename (spec->state_dir, SNAPSHOT_NAME, NULL);
@@ -917,6 +923,7 @@ prepare_thread (GTask        *task,
     if (!csb_file_replace (path, data ? data : "", len, 0600, FALSE, &local_error))
       g_message ("sandbox %s: %s", spec->id, local_error->message);
   }
+  csb_trace ("prepare: snapshot written");
   g_task_return_pointer (task, prepared, (GDestroyNotify) prepared_free);
 }
 
@@ -1123,6 +1130,7 @@ on_backend_started (GObject      *source,
   g_auto(GStrv) protections = NULL;
   g_autofree char *display = NULL;
 
+  csb_trace ("start: backend started");
   /* The sandbox holds its own copies; ours would keep pipes and the pty open. */
   close_spec_stdio (self);
 
@@ -1329,6 +1337,7 @@ on_prepared (GObject      *source,
   Prepared *prepared;
   g_autoptr(GError) record_error = NULL;
 
+  csb_trace ("prepare: back in the main loop");
   prepared = g_task_propagate_pointer (G_TASK (result), &self->start_error);
   if (prepared == NULL)
     {
@@ -1366,6 +1375,7 @@ on_prepared (GObject      *source,
       finish_failed_start (self);
       return;
     }
+  csb_trace ("start: record written, backend starts");
   csb_backend_start_async (self->backend, self->spec, NULL, on_backend_started,
                            g_object_ref (self));
 }
