@@ -925,6 +925,53 @@ add_session_bus (CsbSandboxSpec *spec,
   return target;
 }
 
+/* The proxy's start (a fork and exec of its bwrap, a millisecond or more) in a thread
+ * of its own, while the spawn thread builds the sandbox's arguments. */
+typedef struct
+{
+  CsbSandboxSpec *spec;
+  GThread        *thread;
+  GPid            pid;
+  int             sync_fd;
+  GError         *error;
+} ProxyStart;
+
+static gpointer
+proxy_start_thread (gpointer data)
+{
+  ProxyStart *start = data;
+
+  csb_trace ("spawn: proxy thread runs");
+  start_session_bus (start->spec, &start->pid, &start->sync_fd, &start->error);
+  csb_trace ("spawn: proxy spawned");
+  return NULL;
+}
+
+static void
+proxy_start_begin (ProxyStart     *start,
+                   CsbSandboxSpec *spec)
+{
+  *start = (ProxyStart) { .spec = spec, .sync_fd = -1 };
+  start->thread = g_thread_try_new ("csb-proxy-start", proxy_start_thread, start, NULL);
+  if (start->thread == NULL)
+    proxy_start_thread (start);
+}
+
+/* Waits for the proxy's start; FALSE (and @error set) if it failed. Idempotent. */
+static gboolean
+proxy_start_end (ProxyStart *start,
+                 GError    **error)
+{
+  if (start->thread != NULL)
+    g_thread_join (g_steal_pointer (&start->thread));
+  if (start->error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&start->error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* What the monitor said on its ready pipe: TRUE for "x" (bwrap runs), else why not. */
 static gboolean
 read_monitor_ready (int             fd,
@@ -1077,9 +1124,9 @@ spawn_thread (GTask        *task,
   SpawnResult *result;
   int ready_pipe[2] = { -1, -1 };
   int args_fd, args_target, seccomp_fd, seccomp_target, control_fd;
-  int proxy_sync_fd = -1, proxy_sync_target, runtime_fd;
+  int proxy_sync_target, runtime_fd;
+  ProxyStart proxy = { .sync_fd = -1 };
   g_auto(GStrv) cgroups = NULL;
-  GPid proxy_pid = 0;
   g_autofree char *trace_env = csb_trace_path () ? g_strconcat ("CSB_TRACE=", csb_trace_path (),
                                                                 NULL) : NULL;
   const char * const envp[] = { trace_env, NULL };
@@ -1116,10 +1163,9 @@ spawn_thread (GTask        *task,
   cgroups = csb_cgroup_create_sandbox (spec->id, spec->settings, protections);
   csb_cgroup_warm_up ();
   csb_trace ("spawn: cgroup made, warm-up started");
-  /* The proxy first: it gets ready while the rest is prepared and the monitor starts. */
-  if (!start_session_bus (spec, &proxy_pid, &proxy_sync_fd, &error))
-    goto fail;
-  csb_trace ("spawn: proxy spawned");
+  /* The proxy first, beside the rest: it gets ready while the rest is prepared and
+   * the monitor starts. */
+  proxy_start_begin (&proxy, spec);
   if ((args = build_args (spec, protections, hold_fds, &error)) == NULL)
     goto fail;
   csb_trace ("spawn: arguments built");
@@ -1131,7 +1177,9 @@ spawn_thread (GTask        *task,
   csb_argv_addf (args, "%d", seccomp_target);
   csb_protections_add (protections, "seccomp");
   csb_protections_add (protections, "no-system-bus");
-  proxy_sync_target = add_session_bus (spec, args, protections, g_steal_fd (&proxy_sync_fd));
+  if (!proxy_start_end (&proxy, &error))
+    goto fail;
+  proxy_sync_target = add_session_bus (spec, args, protections, g_steal_fd (&proxy.sync_fd));
 
   data = csb_argv_to_nul_data (args);
   if ((args_fd = memfd_with (data, &error)) < 0)
@@ -1275,11 +1323,11 @@ spawn_thread (GTask        *task,
     goto fail;
   close (ready_pipe[0]);
   csb_trace ("spawn: monitor ready and connected");
-  if (proxy_pid > 0)
+  if (proxy.pid > 0)
     {
       /* The proxy dies with the sandbox (bwrap holds its pipe); reaping it is the
        * job of whoever is its parent then, us or init. */
-      g_child_watch_add (proxy_pid, (GChildWatchFunc) g_spawn_close_pid, NULL);
+      g_child_watch_add (proxy.pid, (GChildWatchFunc) g_spawn_close_pid, NULL);
     }
 
   g_ptr_array_add (protections, NULL);
@@ -1300,8 +1348,10 @@ fail:
     close (ready_pipe[0]);
   if (ready_pipe[1] >= 0)
     close (ready_pipe[1]);
-  if (proxy_sync_fd >= 0)
-    close (proxy_sync_fd);
+  /* A start still under way is waited for: its pipe and pid are ours to end. */
+  proxy_start_end (&proxy, NULL);
+  if (proxy.sync_fd >= 0)
+    close (proxy.sync_fd);
   for (guint i = 0; i < hold_fds->len; i++)
     close (g_array_index (hold_fds, int, i));
   if (info_dir != NULL)
@@ -1309,7 +1359,7 @@ fail:
   /* Closes the proxy's pipe if we still hold it: the proxy exits. */
   g_clear_pointer (&outer, csb_argv_free);
   g_clear_pointer (&args, csb_argv_free);
-  reap_proxy (proxy_pid);
+  reap_proxy (proxy.pid);
   if (cgroups != NULL)
     csb_cgroup_remove_sandbox (spec->id);
   g_task_return_error (task, g_steal_pointer (&error));
