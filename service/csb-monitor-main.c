@@ -937,18 +937,6 @@ main (int   argc,
   terminated = g_hash_table_new (NULL, NULL);
   watchers = g_ptr_array_new_with_free_func (g_object_unref);
 
-  /* Bound through the folder the service opened and checked (0700, ours, reached
-   * without links): a folder swapped meanwhile cannot move the socket elsewhere. */
-  socket_path = g_strdup_printf ("/proc/self/fd/%d/%s", socket_dir_fd, socket_name);
-  unlinkat (socket_dir_fd, socket_name, 0);
-  service = g_socket_service_new ();
-  address = g_unix_socket_address_new (socket_path);
-  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), address,
-                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL,
-                                      NULL, &error))
-    return start_failed (ready_fd, "%s", error->message);
-  g_signal_connect (service, "incoming", G_CALLBACK (on_incoming), NULL);
-  g_socket_service_start (service);
 
   if (pty)
     {
@@ -996,6 +984,7 @@ main (int   argc,
                              g_strerror (errno));
     }
 
+  csb_trace ("monitor: cgroups opened");
   /* Before bwrap, which binds its socket. */
   if (compositor_seccomp >= 0)
     fcntl (compositor_seccomp, F_SETFD, FD_CLOEXEC);  /* the compositor's alone */
@@ -1061,6 +1050,27 @@ main (int   argc,
     for (guint i = 0; i < 3; i++)
       if (stdio[i] >= 0)
         close (stdio[i]);
+
+  /* The control socket, while bwrap sets the sandbox up: GIO's first socket costs
+   * milliseconds, and the service connects only once it hears from --ready-fd.
+   * Bound through the folder the service opened and checked (0700, ours, reached
+   * without links): a folder swapped meanwhile cannot move the socket elsewhere. */
+  socket_path = g_strdup_printf ("/proc/self/fd/%d/%s", socket_dir_fd, socket_name);
+  unlinkat (socket_dir_fd, socket_name, 0);
+  service = g_socket_service_new ();
+  address = g_unix_socket_address_new (socket_path);
+  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), address,
+                                      G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL,
+                                      NULL, &error))
+    {
+      kill (bwrap_pid, SIGKILL);
+      waitpid (bwrap_pid, NULL, 0);
+      stop_compositor ();
+      return start_failed (ready_fd, "%s", error->message);
+    }
+  g_signal_connect (service, "incoming", G_CALLBACK (on_incoming), NULL);
+  g_socket_service_start (service);
+  csb_trace ("monitor: listening");
 
   json_reader = g_data_input_stream_new (g_unix_input_stream_new (json_pipe[0], TRUE));
   if (block)
