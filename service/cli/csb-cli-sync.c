@@ -60,7 +60,7 @@ typedef struct
   gboolean    delete_many;
   /* --watch */
   GMainLoop  *loop;
-  GPtrArray  *monitors;      /* (element-type GFileMonitor) */
+  GHashTable *monitors;      /* folder → GFileMonitor */
   guint       debounce_id;
   int         status;
 } Sync;
@@ -655,6 +655,17 @@ sync_once (Sync *sync)
         i++;
   }
 
+  /* What changed here since the listing waits for the next sync: rsync would send
+   * it as it is now, and the record would hold what it was (a false conflict). */
+  for (guint i = 0; i < push->len; )
+    {
+      const char *path = g_ptr_array_index (push, i);
+
+      if (local_unchanged (sync, path, g_hash_table_lookup (local, path)))
+        i++;
+      else
+        g_ptr_array_remove_index (push, i);
+    }
   pushed = transfer (sync, push, TRUE, &error);
   /* Right before the copy: what changed here since the listing stays (rsync's --update
    * would not keep an edit older than the remote's), and comes up again next time. */
@@ -769,45 +780,58 @@ on_local_changed (GFileMonitor      *monitor,
 
 static void
 add_monitor (Sync       *sync,
+             GHashTable *wanted,
              const char *dir)
 {
-  g_autoptr(GFile) file = g_file_new_for_path (dir);
-  GFileMonitor *monitor = g_file_monitor_directory (file, G_FILE_MONITOR_WATCH_MOVES, NULL, NULL);
+  g_autoptr(GFile) file = NULL;
+  GFileMonitor *monitor;
 
+  g_hash_table_add (wanted, g_strdup (dir));
+  if (g_hash_table_contains (sync->monitors, dir))
+    return;
+  file = g_file_new_for_path (dir);
+  monitor = g_file_monitor_directory (file, G_FILE_MONITOR_WATCH_MOVES, NULL, NULL);
   if (monitor == NULL)
     return;
   g_signal_connect (monitor, "changed", G_CALLBACK (on_local_changed), sync);
-  g_ptr_array_add (sync->monitors, monitor);
+  g_hash_table_insert (sync->monitors, g_strdup (dir), monitor);
 }
 
-/* A monitor on every folder the sync covers (GFileMonitor watches one folder). */
+/* A monitor on every folder the sync covers (GFileMonitor watches one folder): those
+ * that came are added, those gone dropped, the rest kept. */
 static void
 watch_local (Sync *sync)
 {
   g_autoptr(GHashTable) entries = list_side (sync, FALSE, NULL);
-  g_autoptr(GHashTable) dirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) wanted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   GHashTableIter iter;
   const char *path;
 
-  g_ptr_array_set_size (sync->monitors, 0);
-  add_monitor (sync, sync->local_dir);
+  add_monitor (sync, wanted, sync->local_dir);
   if (entries == NULL)
-    return;
+    return;   /* unsure: keep what is watched */
   g_hash_table_iter_init (&iter, entries);
   while (g_hash_table_iter_next (&iter, (gpointer *) &path, NULL))
     {
       g_autofree char *dir = g_path_get_dirname (path);
 
-      while (!g_str_equal (dir, ".") && g_hash_table_add (dirs, g_strdup (dir)))
+      while (!g_str_equal (dir, "."))
         {
           g_autofree char *full = g_build_filename (sync->local_dir, dir, NULL);
-          char *parent = g_path_get_dirname (dir);
+          char *parent;
 
-          add_monitor (sync, full);
+          if (g_hash_table_contains (wanted, full))
+            break;
+          add_monitor (sync, wanted, full);
+          parent = g_path_get_dirname (dir);
           g_free (dir);
           dir = parent;
         }
     }
+  g_hash_table_iter_init (&iter, sync->monitors);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &path, NULL))
+    if (!g_hash_table_contains (wanted, path))
+      g_hash_table_iter_remove (&iter);
 }
 
 static gboolean
@@ -916,7 +940,7 @@ csb_cli_run_sync (const char *host,
   if (watch && status != CSB_CLI_EXIT_FAILED)
     {
       sync.loop = g_main_loop_new (NULL, FALSE);
-      sync.monitors = g_ptr_array_new_with_free_func (g_object_unref);
+      sync.monitors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
       watch_local (&sync);
       g_timeout_add_seconds (MAX (interval_s, 1), on_poll, &sync);
       g_unix_signal_add (SIGINT, on_quit_signal, &sync);
@@ -925,7 +949,7 @@ csb_cli_run_sync (const char *host,
       g_main_loop_run (sync.loop);
       status = sync.status;
       g_clear_handle_id (&sync.debounce_id, g_source_remove);
-      g_clear_pointer (&sync.monitors, g_ptr_array_unref);
+      g_clear_pointer (&sync.monitors, g_hash_table_unref);
       g_clear_pointer (&sync.loop, g_main_loop_unref);
     }
   if (master != NULL)

@@ -373,6 +373,30 @@ if command -v rsync >/dev/null; then
   echo one > "$laptop/a.txt"
   check "--sync: a new start" csb --sync "$laptop" "$rsynced"
 
+  # --watch: a change here, in a folder, reaches there by the file monitor alone (the
+  # remote is listed only once an hour).
+  mkdir -p "$laptop/deep/er"
+  echo 'first' > "$laptop/deep/er/seed.txt"
+  "$cli" --host="$host" --sync --watch --watch-interval=3600 "$laptop" "$rsynced" \
+    >"$tmp/watch1.out" 2>"$tmp/watch1.err" &
+  watcher=$!
+  came=no
+  deadline=$((SECONDS + 120)); while [ $SECONDS -lt $deadline ]; do
+    [ "$(cat "$rsynced/deep/er/seed.txt" 2>/dev/null)" = first ] && { came=yes; break; }
+    sleep 0.2
+  done
+  # The monitors are set up after that first sync: a change every 2 s until one of
+  # them is seen (each a burst of its own for the half-second debounce).
+  edits=0
+  deadline=$((SECONDS + 120)); while [ $came = yes ] && [ $SECONDS -lt $deadline ]; do
+    case "$(cat "$rsynced/deep/er/seed.txt" 2>/dev/null)" in 'by the monitor'*) came=done; break;; esac
+    edits=$((edits + 1)); echo "by the monitor $edits" > "$laptop/deep/er/seed.txt"
+    sleep 2
+  done
+  kill -INT "$watcher"; wait "$watcher"
+  if [ "$came" = done ]; then ok "--sync --watch: a change here reaches there through the file monitor (no poll)"
+  else not_ok "--sync --watch: a change here reaches there through the file monitor (no poll)" "$tmp/watch1.out" "$tmp/watch1.err"; fi
+
   # --watch: a change on either side arrives on the other without being asked.
   "$cli" --host="$host" --sync --watch --watch-interval=1 "$laptop" "$rsynced" \
     >"$tmp/watch.out" 2>"$tmp/watch.err" &
