@@ -55,8 +55,8 @@ packages=(
   desktop-file-utils appstream libxml2-utils
   # the fish completion's test (tests/check-completion.sh)
   fish
-  # GUI tests
-  xvfb xauth weston at-spi2-core
+  # GUI tests (libxtst: a real click under Xvfb in tests/gui/test-gui-display.c)
+  xvfb xauth weston at-spi2-core libxtst-dev
   # Claude Code comes from npm
   nodejs npm
 )
