@@ -20,6 +20,7 @@ struct _CsbSandboxRow
   GtkMenuButton  *protections_button;
   GtkLabel       *protections_label;
   GtkButton      *changes_button;
+  AdwButtonContent *changes_content;  /* its badge: the count of pending changes */
   GtkButton      *display_button;
   GtkButton      *stop_button;
   GtkButton      *remove_button;
@@ -239,11 +240,13 @@ update (CsbSandboxRow *self)
                                                          "%u change to review",
                                                          "%u changes to review", pending),
                                             pending);
+    g_autofree char *count = g_strdup_printf ("%u", pending);
 
     gtk_widget_set_visible (GTK_WIDGET (self->changes_button),
                             g_strcmp0 (csb_dbus_sandbox_get_project_mode (self->sandbox),
                                        "review") == 0 && pending > 0);
     gtk_widget_set_tooltip_text (GTK_WIDGET (self->changes_button), tip);
+    adw_button_content_set_label (self->changes_content, count);
   }
   gtk_widget_set_visible (GTK_WIDGET (self->display_button),
                           display != NULL && *display != '\0' && is_active (state));
@@ -314,6 +317,16 @@ csb_sandbox_row_get_state_text (CsbSandboxRow *self)
   return gtk_label_get_label (self->state_label);
 }
 
+/* The count on the Changes button, or NULL while it is hidden. */
+const char *
+csb_sandbox_row_get_changes_badge (CsbSandboxRow *self)
+{
+  g_return_val_if_fail (CSB_IS_SANDBOX_ROW (self), NULL);
+  if (!gtk_widget_get_visible (GTK_WIDGET (self->changes_button)))
+    return NULL;
+  return adw_button_content_get_label (self->changes_content);
+}
+
 static void
 on_changes_clicked (CsbSandboxRow *self)
 {
@@ -358,6 +371,7 @@ csb_sandbox_row_class_init (CsbSandboxRowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, protections_button);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, protections_label);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, changes_button);
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, changes_content);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, display_button);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, stop_button);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, remove_button);

@@ -18,5 +18,6 @@ CsbDBusSandbox *csb_sandbox_row_get_sandbox    (CsbSandboxRow  *self);
 void            csb_sandbox_row_set_sandbox    (CsbSandboxRow  *self,
                                                 CsbDBusSandbox *sandbox);
 const char     *csb_sandbox_row_get_state_text (CsbSandboxRow  *self);
+const char     *csb_sandbox_row_get_changes_badge (CsbSandboxRow *self);
 
 G_END_DECLS

@@ -1357,6 +1357,18 @@ csb_test_review_check_run (CsbTestRun *run,
   g_assert_cmpstr (contents, ==, "new\n");
   g_clear_pointer (&contents, g_free);
   applied = csb_test_tree_text (project);
+  {
+    /* Nothing else: every other line of the tree as before, and one line more. */
+    g_auto(GStrv) lines_before = g_strsplit (before, "\n", -1);
+    g_auto(GStrv) lines_applied = g_strsplit (applied, "\n", -1);
+
+    for (guint i = 0; lines_before[i] != NULL; i++)
+      if (!g_str_has_prefix (lines_before[i], "a.txt ") &&
+          !g_strv_contains ((const char * const *) lines_applied, lines_before[i]))
+        g_error ("'%s' changed by an Apply of a.txt and new.txt:\n%s", lines_before[i],
+                 applied);
+    g_assert_cmpuint (g_strv_length (lines_applied), ==, g_strv_length (lines_before) + 1);
+  }
   listing = csb_test_review_listing (run->sandbox);
   g_assert_null (strstr (listing, "a.txt modified"));
   g_assert_null (strstr (listing, "new.txt added"));

@@ -247,7 +247,7 @@ char        *csb_test_review_diff     (CsbDBusSandbox  *sandbox,
                                        const char      *path);
 /* @run: CSB_TEST_REVIEW_COMMAND launched in review mode on @project (stdin kept).
  * The real folder stays @before and every change is listed while it runs; a.txt and
- * new.txt applied while it runs land (and only they); a.txt changed again by it after
+ * new.txt applied while it runs land (and nothing else does); a.txt changed again by it after
  * that is listed after its end, the folder unchanged meanwhile; a diff; Apply makes the
  * folder @expected (no conflict over a.txt, which the service wrote itself); Remove
  * works. FALSE, nothing checked, when the script did not get through its changes within

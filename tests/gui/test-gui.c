@@ -1090,6 +1090,18 @@ diff_shown (gpointer data)
   return text != NULL && strstr (text, "+changed") != NULL;
 }
 
+/* The badge on the Changes button of the row of the sandbox at object path
+ * wait->path reads wait->text (NULL: the button is hidden). */
+static gboolean
+row_badge_is (gpointer data)
+{
+  RowWait *wait = data;
+  GtkWidget *row = csb_window_find_row (window, wait->path);
+
+  return row != NULL && g_strcmp0 (csb_sandbox_row_get_changes_badge (CSB_SANDBOX_ROW (row)),
+                                   wait->text) == 0;
+}
+
 static gboolean
 nothing_pending (gpointer data)
 {
@@ -1099,7 +1111,8 @@ nothing_pending (gpointer data)
 /* Review mode: the Changes window lists what a sandbox changed (a name with a newline
  * in it shown quoted, as git shows it), shows the diff of the first (a.txt; a carriage
  * return in it shown as ␍, never starting a line of its own that could pass for a
- * context line), and Apply All writes it into the folder. */
+ * context line), and Apply All writes it into the folder. The sandbox's row has a
+ * Changes button with the count as its badge until then. */
 static void
 test_review_changes (void)
 {
@@ -1112,6 +1125,7 @@ test_review_changes (void)
   GtkWidget *changes;
   g_autofree char *title = NULL;
   g_autofree char *diff = NULL;
+  RowWait badge = { NULL, NULL };
   const char * const argv[] = { "/bin/sh", "-c", "printf 'changed\\r forged\\n' >> a.txt; "
                                 "echo bee > b.txt; "
                                 "echo x > \"$(printf 'x\\nforged')\"", NULL };
@@ -1122,6 +1136,9 @@ test_review_changes (void)
   sandbox = bus_sandbox_for (project);
   g_assert_nonnull (sandbox);
   g_assert_false (g_file_test (b, G_FILE_TEST_EXISTS));
+  badge.path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
+  badge.text = "3";
+  g_assert_true (csb_test_run_until (row_badge_is, &badge, CSB_TEST_TIMEOUT_MS));
 
   changes = csb_changes_window_new (sandbox);
   gtk_window_set_transient_for (GTK_WINDOW (changes), GTK_WINDOW (window));
@@ -1142,6 +1159,8 @@ test_review_changes (void)
   g_assert_true (g_file_get_contents (a, &contents, NULL, NULL));
   g_assert_cmpstr (contents, ==, "hello\nchanged\r forged\n");
   g_assert_true (g_file_test (b, G_FILE_TEST_IS_REGULAR));
+  badge.text = NULL;
+  g_assert_true (csb_test_run_until (row_badge_is, &badge, CSB_TEST_TIMEOUT_MS));
   gtk_window_destroy (GTK_WINDOW (changes));
 }
 
