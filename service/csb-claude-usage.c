@@ -26,6 +26,7 @@
 
 /* Bounds on what a sandbox can make the service read. */
 #define MAX_FILE_BYTES (64 * 1024 * 1024)  /* read of a file; the rest is not counted */
+#define MAX_UPDATE_BYTES (64 * 1024 * 1024) /* read by one update; the next one goes on */
 #define MAX_LINE_BYTES (1024 * 1024)       /* longer lines (tool output) are skipped */
 #define MAX_DEPTH 32
 #define MAX_FOLDERS 64                     /* project folders in the home */
@@ -55,7 +56,8 @@ typedef struct
 {
   dev_t       dev;
   ino_t       ino;
-  goffset     offset;      /* after the last whole line counted */
+  goffset     offset;      /* after the last whole line counted, or the too long one read */
+  gboolean    skipping;    /* @offset is inside a line too long to count */
   gboolean    is_session;  /* a main session (not a subagent's) */
   gboolean    counted;     /* has an entry in the window */
   GHashTable *responses;   /* message id → guint64[4], the largest seen */
@@ -67,6 +69,7 @@ struct _CsbClaudeUsage
   GHashTable *files;   /* "folder/name" → FileState */
   gint64      since_us;
   gint64      until_us;
+  goffset     budget;  /* bytes this update may still read */
 };
 
 static void
@@ -242,22 +245,25 @@ count_line (CsbClaudeUsage *self,
 }
 
 /* Counts the whole lines of @fd from the state's offset on (a last line without its
- * newline is being written: it waits for the next read). */
+ * newline is being written: it waits for the next read).  A line too long to count is
+ * skipped as it is read, never read again: a sandbox's file of zeros without a newline
+ * (sparse, no disk space) was read whole again by every update. */
 static void
 read_lines (CsbClaudeUsage *self,
             FileState      *state,
             int             fd)
 {
   g_autoptr(GByteArray) line = g_byte_array_new ();
-  gboolean too_long = FALSE;
+  gboolean too_long = state->skipping;
   goffset position = state->offset;   /* of chunk[0] */
   char chunk[65536];
 
   if (lseek (fd, position, SEEK_SET) != position)
     return;
-  while (position < MAX_FILE_BYTES)
+  while (position < MAX_FILE_BYTES && self->budget > 0)
     {
-      ssize_t n = read (fd, chunk, MIN ((goffset) sizeof chunk, MAX_FILE_BYTES - position));
+      ssize_t n = read (fd, chunk, MIN ((goffset) sizeof chunk,
+                                        MIN (MAX_FILE_BYTES - position, self->budget)));
       const char *p = chunk;
       const char *end;
 
@@ -265,6 +271,7 @@ read_lines (CsbClaudeUsage *self,
         continue;
       if (n <= 0)
         break;
+      self->budget -= n;
       end = chunk + n;
       while (p < end)
         {
@@ -275,13 +282,21 @@ read_lines (CsbClaudeUsage *self,
           if (!too_long)
             g_byte_array_append (line, (const guint8 *) p, piece);
           if (newline == NULL)
-            break;
+            {
+              if (too_long)
+                {
+                  state->offset = position + n;
+                  state->skipping = TRUE;
+                }
+              break;
+            }
           if (!too_long)
             {
               g_byte_array_append (line, (const guint8 *) "", 1);
               count_line (self, state, (const char *) line->data, line->len - 1);
             }
           state->offset = position + (newline - chunk) + 1;
+          state->skipping = FALSE;
           g_byte_array_set_size (line, 0);
           too_long = FALSE;
           p = newline + 1;
@@ -398,6 +413,7 @@ csb_claude_usage_update (CsbClaudeUsage *self,
     g_hash_table_remove_all (self->files);
   self->since_us = since_us;
   self->until_us = until_us;
+  self->budget = MAX_UPDATE_BYTES;
 
   root = csb_claude_home_path (project_dir);
   if ((root_fd = open (root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)

@@ -239,6 +239,63 @@ test_claude_sessions (Fixture      *f,
   g_assert_cmpuint (lookup_t (ended, "claude-input-tokens"), ==, 310);
 }
 
+/* Session files a sandbox made sparse, 64 MiB of zeros each without a newline: one
+ * line too long to count.  The service read them whole at every GetMetrics (the
+ * offset only moved after a newline): gigabytes a call for no disk space.  Measured
+ * by what the service read (its /proc/PID/io rchar), not by time. */
+static const char sparse_writer[] =
+  "import os, time\n"
+  "d = os.path.expanduser('~/.claude/projects/-project')\n"
+  "os.makedirs(d, exist_ok=True)\n"
+  "for i in range(6):\n"
+  "    with open(d + '/sparse-%d.jsonl' % i, 'w') as f:\n"
+  "        f.truncate(64 << 20)\n"
+  "print('written', flush=True)\n"
+  "time.sleep(3600)\n";
+
+static guint64
+service_read_bytes (CsbTestBus *bus)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%u/io", csb_test_bus_service_pid (bus));
+  g_autofree char *text = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *rchar;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull ((rchar = strstr (text, "rchar: ")));
+  return g_ascii_strtoull (rchar + strlen ("rchar: "), NULL, 10);
+}
+
+static void
+test_claude_sessions_sparse (Fixture      *f,
+                             gconstpointer data)
+{
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *command[] = { "python3", "-c", sparse_writer, NULL };
+  guint64 last = 0;
+
+  run = csb_test_launch (&f->bus, f->project, command,
+                         g_variant_new_parsed ("{'network': <false>}"), FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait_output (run, "written", 4 * CSB_TEST_TIMEOUT_MS));
+
+  /* 384 MiB planted: at most 64 MiB (and a little of /proc) a call, nothing once seen. */
+  for (guint i = 0; i < 8; i++)
+    {
+      guint64 before = service_read_bytes (&f->bus);
+      g_autoptr(GVariantDict) dict = get_metrics (run->sandbox);
+
+      last = service_read_bytes (&f->bus) - before;
+      g_test_message ("GetMetrics %u read %" G_GUINT64_FORMAT " bytes", i, last);
+      g_assert_cmpuint (last, <=, 72 * MIB);
+      g_assert_cmpuint (lookup_u (dict, "claude-turns"), ==, 0);
+    }
+  g_assert_cmpuint (last, <, 8 * MIB);
+  stop_and_wait (run->sandbox);
+}
+
 static void
 test_host (Fixture      *f,
            gconstpointer data)
@@ -276,6 +333,7 @@ main (int   argc,
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
   ADD ("/sandbox/metrics/busy", test_busy);
   ADD ("/sandbox/metrics/claude-sessions", test_claude_sessions);
+  ADD ("/sandbox/metrics/claude-sessions-sparse", test_claude_sessions_sparse);
   ADD ("/sandbox/metrics/host", test_host);
 #undef ADD
 
