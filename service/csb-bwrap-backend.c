@@ -144,19 +144,6 @@ visible_as_host_path (const char *path)
   return FALSE;
 }
 
-static char *
-session_socket_path (CsbSandboxSpec *spec,
-                     const char     *name)
-{
-  const char *runtime = g_environ_getenv (spec->environ, "XDG_RUNTIME_DIR");
-
-  if (g_path_is_absolute (name))
-    return g_strdup (name);
-  if (runtime == NULL)
-    runtime = g_get_user_runtime_dir ();
-  return g_build_filename (runtime, name, NULL);
-}
-
 static gboolean
 is_socket (const char *path)
 {
@@ -224,17 +211,19 @@ write_filtered_xauthority (const char *source,
 /* The sandbox's Wayland socket: with @hold_fds (a real launch), one the compositor
  * listens on for the sandbox through wp_security_context_v1 where it offers that
  * (the pipe it watches goes to @hold_fds, held by the monitor for the sandbox's
- * life); else the session's own socket, with every protocol the compositor offers,
- * and Protections says so. */
+ * life); else the session's own socket @path, with every protocol the compositor
+ * offers, and Protections says so. A layout entry, as in the container
+ * (csb-layout.c). */
 static void
 add_wayland (CsbSandboxSpec *spec,
              CsbArgv        *args,
              GPtrArray      *protections,
              GArray         *hold_fds,
              const char     *path,
-             const char     *dest)
+             const char     *run_user)
 {
   g_autofree char *listen_path = g_build_filename (spec->runtime_dir, "wayland", NULL);
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
   g_autoptr(GError) error = NULL;
   int hold_fd = -1;
 
@@ -243,14 +232,16 @@ add_wayland (CsbSandboxSpec *spec,
                                            &hold_fd, &error))
     {
       g_array_append_val (hold_fds, hold_fd);
-      add_ro_bind (args, listen_path, dest);
-      csb_protections_add (protections, "wayland-security-context");
-      return;
+      csb_layout_wayland (layout, listen_path, run_user, "wayland-security-context");
     }
-  if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
-    g_message ("sandbox %s: no Wayland security context: %s", spec->id, error->message);
-  add_ro_bind (args, path, dest);
-  csb_protections_add (protections, "wayland-unrestricted");
+  else
+    {
+      if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
+        g_message ("sandbox %s: no Wayland security context: %s", spec->id, error->message);
+      csb_layout_wayland (layout, path, run_user, "wayland-unrestricted");
+    }
+  csb_layout_append_bwrap_args (layout, args);
+  csb_layout_add_protections (layout, protections);
 }
 
 static void
@@ -267,14 +258,12 @@ add_display (CsbSandboxSpec *spec,
 
   if (wayland != NULL && *wayland != '\0')
     {
-      g_autofree char *path = session_socket_path (spec, wayland);
+      g_autofree char *path =
+        csb_layout_session_socket_path ((const char * const *) spec->environ, wayland);
 
       if (is_socket (path))
         {
-          g_autofree char *dest = g_build_filename (run_user, "wayland-0", NULL);
-
-          add_wayland (spec, args, protections, hold_fds, path, dest);
-          add_env (args, "WAYLAND_DISPLAY", "wayland-0");
+          add_wayland (spec, args, protections, hold_fds, path, run_user);
           any = TRUE;
         }
     }

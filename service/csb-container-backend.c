@@ -437,27 +437,6 @@ visible_as_host_path (const char *path)
          g_str_has_prefix (path, "/nix/store/");
 }
 
-static gboolean
-is_socket (const char *path)
-{
-  struct stat st;
-
-  return path != NULL && stat (path, &st) == 0 && S_ISSOCK (st.st_mode);
-}
-
-static char *
-session_socket (CsbSandboxSpec *spec,
-                const char     *name)
-{
-  const char *runtime = g_environ_getenv (spec->environ, "XDG_RUNTIME_DIR");
-
-  if (name == NULL)
-    return NULL;
-  if (g_path_is_absolute (name))
-    return g_strdup (name);
-  return runtime ? g_build_filename (runtime, name, NULL) : NULL;
-}
-
 /* Review mode: the project read-only and the sandbox's review folder (csb-review.c)
  * read-write, bound where only the init looks; the init mounts overlayfs over them
  * at the project's path (container root has every capability in the container's
@@ -695,25 +674,21 @@ build_container (Setup      *setup,
       path_env = g_strconcat (bin_dir, ":", old, NULL);
     }
 
-  /* Forwarded session sockets, each only with its option. */
-  if (opts->display)
-    {
-      g_autofree char *wayland = session_socket (spec, g_environ_getenv (spec->environ,
-                                                                         "WAYLAND_DISPLAY"));
-      if (is_socket (wayland))
-        {
-          g_autofree char *dest = g_build_filename (setup->run_user, "wayland-0", NULL);
-          if (!add_bind (setup, wayland, dest, FALSE, error))
-            return FALSE;
-          g_hash_table_replace (opts->env, g_strdup ("WAYLAND_DISPLAY"), g_strdup ("wayland-0"));
-          csb_protections_add (setup->protections, "wayland-unrestricted");
-        }
-    }
-  /* The session's sockets, as in every backend (csb-layout.c). */
-  if (opts->audio || opts->ssh_agent)
+  /* The session's sockets, each only with its option, as in every backend
+   * (csb-layout.c): the session's own Wayland socket (no security context: a
+   * container's is not attached to one yet). */
+  if (opts->display || opts->audio || opts->ssh_agent)
     {
       g_autoptr(CsbLayout) layout = csb_layout_new ();
 
+      if (opts->display)
+        {
+          const char *name = g_environ_getenv (spec->environ, "WAYLAND_DISPLAY");
+          g_autofree char *wayland =
+            csb_layout_session_socket_path ((const char * const *) spec->environ, name);
+
+          csb_layout_wayland (layout, wayland, setup->run_user, "wayland-unrestricted");
+        }
       if (opts->audio)
         csb_layout_session_audio (layout, (const char * const *) spec->environ,
                                   setup->run_user);
@@ -722,6 +697,7 @@ build_container (Setup      *setup,
       if (!csb_layout_foreach (layout, add_layout_entry, setup, error))
         return FALSE;
       csb_layout_add_environment (layout, opts->env);
+      csb_layout_add_protections (layout, setup->protections);
     }
 
   for (guint i = 0; i < opts->ro_binds->len; i++)

@@ -408,14 +408,33 @@ csb_layout_socket (CsbLayout  *self,
   return TRUE;
 }
 
-/* @name in the session's XDG_RUNTIME_DIR (ours without one in @environ). */
-static char *
-session_socket_path (const char * const *environ,
-                     const char         *name)
+char *
+csb_layout_session_socket_path (const char * const *environ,
+                                const char         *name)
 {
   const char *runtime = g_environ_getenv ((char **) environ, "XDG_RUNTIME_DIR");
 
+  if (name == NULL || *name == '\0')
+    return NULL;
+  if (g_path_is_absolute (name))
+    return g_strdup (name);
   return g_build_filename (runtime != NULL ? runtime : g_get_user_runtime_dir (), name, NULL);
+}
+
+gboolean
+csb_layout_wayland (CsbLayout  *self,
+                    const char *source,
+                    const char *run_user,
+                    const char *protection)
+{
+  g_autofree char *dest = g_build_filename (run_user, "wayland-0", NULL);
+
+  g_return_val_if_fail (self != NULL && run_user != NULL && protection != NULL, FALSE);
+
+  if (!csb_layout_socket (self, source, dest, "WAYLAND_DISPLAY", "wayland-0"))
+    return FALSE;
+  give_protection (self, protection);
+  return TRUE;
 }
 
 void
@@ -423,8 +442,8 @@ csb_layout_session_audio (CsbLayout          *self,
                           const char * const *environ,
                           const char         *run_user)
 {
-  g_autofree char *pipewire = session_socket_path (environ, "pipewire-0");
-  g_autofree char *pulse = session_socket_path (environ, "pulse/native");
+  g_autofree char *pipewire = csb_layout_session_socket_path (environ, "pipewire-0");
+  g_autofree char *pulse = csb_layout_session_socket_path (environ, "pulse/native");
   g_autofree char *pipewire_dest = g_build_filename (run_user, "pipewire-0", NULL);
   g_autofree char *pulse_dest = g_build_filename (run_user, "pulse", "native", NULL);
   g_autofree char *server = g_strconcat ("unix:", pulse_dest, NULL);

@@ -93,6 +93,18 @@ gboolean         csb_layout_socket               (CsbLayout   *self,
                                                   const char  *dest,
                                                   const char  *env_name,
                                                   const char  *env_value);
+/* The session's socket @name: itself when absolute, else in the session's
+ * XDG_RUNTIME_DIR (ours without one in @environ); NULL for a NULL or empty @name. */
+char            *csb_layout_session_socket_path  (const char * const *environ,
+                                                  const char         *name);
+/* A Wayland socket @source as @run_user/wayland-0, named by WAYLAND_DISPLAY inside,
+ * giving @protection ("wayland-security-context" for the compositor's restricted
+ * one, "wayland-unrestricted" for the session's own); FALSE when @source is not a
+ * socket. */
+gboolean         csb_layout_wayland              (CsbLayout          *self,
+                                                  const char         *source,
+                                                  const char         *run_user,
+                                                  const char         *protection);
 /* The session's sound servers, where it has them, in @run_user (the sandbox's
  * XDG_RUNTIME_DIR): PipeWire's pipewire-0 and PulseAudio's pulse/native
  * (PULSE_SERVER). @environ: the session's, for its XDG_RUNTIME_DIR. */

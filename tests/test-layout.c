@@ -376,6 +376,36 @@ test_sockets (void)
   g_assert_cmpstr (g_hash_table_lookup (env, "PULSE_SERVER"), ==,
                    "unix:/run/user/1000/pulse/native");
 
+  /* Wayland: the session's socket by its name, WAYLAND_DISPLAY inside, and the
+   * protection it gives only when given. */
+  {
+    g_autoptr(CsbLayout) wayland = csb_layout_new ();
+    g_autoptr(CsbLayout) missing = csb_layout_new ();
+    g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
+    g_autofree char *named = csb_layout_session_socket_path (environ_, "pipewire-0");
+    g_autofree char *absolute = csb_layout_session_socket_path (environ_, agent);
+    g_autofree char *absent = csb_layout_session_socket_path (environ_, "wayland-9");
+
+    g_assert_cmpstr (named, ==, pipewire);
+    g_assert_cmpstr (absolute, ==, agent);
+    g_assert_null (csb_layout_session_socket_path (environ_, NULL));
+    g_assert_null (csb_layout_session_socket_path (environ_, ""));
+    g_assert_true (csb_layout_wayland (wayland, named, "/run/user/1000", "wayland-unrestricted"));
+    assert_access (wayland, "/run/user/1000/wayland-0", CSB_LAYOUT_HOST_RW, pipewire);
+    g_hash_table_remove_all (env);
+    csb_layout_add_environment (wayland, env);
+    g_assert_cmpstr (g_hash_table_lookup (env, "WAYLAND_DISPLAY"), ==, "wayland-0");
+    csb_layout_add_protections (wayland, protections);
+    g_assert_cmpuint (protections->len, ==, 1);
+    g_assert_cmpstr (g_ptr_array_index (protections, 0), ==, "wayland-unrestricted");
+    g_ptr_array_set_size (protections, 0);
+    g_assert_false (csb_layout_wayland (missing, absent, "/run/user/1000",
+                                        "wayland-unrestricted"));
+    csb_layout_add_protections (missing, protections);
+    g_assert_cmpuint (protections->len, ==, 0);
+    assert_access (missing, "/run/user/1000/wayland-0", CSB_LAYOUT_HIDDEN, NULL);
+  }
+
   for (guint i = 0; i < G_N_ELEMENTS (fds); i++)
     close (fds[i]);
   unlink (pipewire);

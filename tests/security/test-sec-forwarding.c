@@ -39,18 +39,45 @@ typedef struct
   int           audio_fds[2];
 } Fixture;
 
-/* Nothing wakes the main loop when a socket appears: poll for it. */
+/* Whether a server listens on @path: the file is there from bind(2) on, but a
+ * connection is refused until listen(2) (ssh-add failed in that gap). */
+static gboolean
+socket_listens (const char *path)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd;
+  gboolean ok;
+
+  if (strlen (path) >= sizeof addr.sun_path)
+    return FALSE;
+  strcpy (addr.sun_path, path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ok = fd >= 0 && connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0;
+  if (fd >= 0)
+    close (fd);
+  return ok;
+}
+
+static gboolean
+socket_exists (const char *path)
+{
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+/* Nothing wakes the main loop when a socket appears: poll for it (@ready: its file
+ * is there, or a server listens on it). */
 static gboolean
 wait_for_socket (const char *path,
-                 guint       timeout_ms)
+                 guint       timeout_ms,
+                 gboolean  (*ready) (const char *path))
 {
   for (guint waited = 0; waited < timeout_ms; waited += 20)
     {
-      if (g_file_test (path, G_FILE_TEST_EXISTS))
+      if (ready (path))
         return TRUE;
       g_usleep (20000);
     }
-  return g_file_test (path, G_FILE_TEST_EXISTS);
+  return ready (path);
 }
 
 static void
@@ -73,7 +100,7 @@ start_weston (Fixture *f)
                  G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL |
                  G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &f->weston, &error);
   g_assert_no_error (error);
-  if (!wait_for_socket (socket, 10000))
+  if (!wait_for_socket (socket, 10000, socket_exists))
     {
       g_autofree char *contents = csb_sec_read_file (log);
       g_test_message ("weston did not start: %s", contents);
@@ -102,7 +129,7 @@ start_fake_compositor (Fixture *f)
                                     &f->fake_compositor, NULL, NULL, NULL, &error);
   close (log_fd);
   g_assert_no_error (error);
-  g_assert_true (wait_for_socket (socket, 10000));
+  g_assert_true (wait_for_socket (socket, 10000, socket_exists));
 }
 
 static void
@@ -141,7 +168,7 @@ start_ssh_agent (Fixture *f)
                  G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
                  NULL, NULL, &f->agent, &error);
   g_assert_no_error (error);
-  g_assert_true (wait_for_socket (f->agent_socket, 10000));
+  g_assert_true (wait_for_socket (f->agent_socket, 10000, socket_listens));
   envp = g_environ_setenv (envp, "SSH_AUTH_SOCK", f->agent_socket, TRUE);
   {
     const char *add[] = { "ssh-add", "-q", key, NULL };
@@ -185,7 +212,7 @@ setup (Fixture      *f,
   csb_sec_fixture_setup_backend (&f->sec, g_strcmp0 (data, "container") == 0 ? "container" : NULL);
   if (fake)
     start_fake_compositor (f);
-  else if (f->sec.backend == NULL)
+  else
     start_weston (f);
   start_ssh_agent (f);
   /* No audio daemon: the sockets a PipeWire and a PulseAudio server would listen
@@ -258,11 +285,11 @@ run_display (Fixture    *f,
              GStrv      *out_protections)
 {
   const char * const argv[] = { "/bin/sh", "-c", script, NULL };
+  g_autoptr(GVariant) options = backend_option (f, "display", TRUE);
   g_autoptr(GError) error = NULL;
   g_autoptr(CsbTestRun) run = NULL;
 
-  run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
-                         csb_sec_options ("display", g_variant_new_boolean (TRUE), NULL), FALSE,
+  run = csb_test_launch (&f->sec.bus, f->sec.project, argv, g_variant_ref (options), FALSE,
                          &error);
   g_assert_no_error (error);
   g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
@@ -346,12 +373,14 @@ static void
 test_wayland (Fixture      *f,
               gconstpointer data)
 {
-  g_autoptr(GVariant) off = option ("display", FALSE);
+  g_autoptr(GVariant) off = backend_option (f, "display", FALSE);
   g_autofree char *out_on = NULL;
   g_autofree char *out_off = NULL;
   g_auto(GStrv) protections = NULL;
   int status = -1;
 
+  if (f->sec.backend != NULL && !csb_sec_require_backend (&f->sec, f->sec.backend))
+    return;
   if (f->weston == 0)
     {
       g_test_skip ("weston is not installed (Debian package 'weston')");
@@ -367,8 +396,9 @@ test_wayland (Fixture      *f,
   g_assert_cmpint (status, ==, 0);
   g_assert_nonnull (strstr (out_on, "display=wayland-0\n"));
   /* weston 10 has no wp_security_context_v1: every protocol it offers is open to the
-   * sandbox, and Protections says so (a newer one would give it a context). */
-  if (compositor_offers_security_context (f))
+   * sandbox, and Protections says so (a newer one would give it a context; the
+   * container is given the session's own socket either way). */
+  if (f->sec.backend == NULL && compositor_offers_security_context (f))
     g_assert_true (g_strv_contains ((const char * const *) protections,
                                     "wayland-security-context"));
   else
@@ -482,6 +512,8 @@ main (int    argc,
               test_wayland_security_context, teardown);
   g_test_add ("/security/forwarding/ssh-agent", Fixture, NULL, setup, test_ssh_agent, teardown);
   g_test_add ("/security/forwarding/audio", Fixture, NULL, setup, test_audio, teardown);
+  g_test_add ("/security/forwarding/container/wayland", Fixture, "container", setup,
+              test_wayland, teardown);
   g_test_add ("/security/forwarding/container/ssh-agent", Fixture, "container", setup,
               test_ssh_agent, teardown);
   g_test_add ("/security/forwarding/container/audio", Fixture, "container", setup,
