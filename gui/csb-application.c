@@ -200,11 +200,28 @@ service_boolean (CsbApplication *self,
   return g_settings_get_boolean (self->service_settings, key);
 }
 
+/* A string setting of the service's, or @fallback (no schema, or one from before the key). */
+static char *
+service_string (CsbApplication *self,
+                const char     *key,
+                const char     *fallback)
+{
+  g_autoptr(GSettingsSchema) schema = NULL;
+
+  if (self->service_settings == NULL)
+    return g_strdup (fallback);
+  g_object_get (self->service_settings, "settings-schema", &schema, NULL);
+  if (!g_settings_schema_has_key (schema, key))
+    return g_strdup (fallback);
+  return g_settings_get_string (self->service_settings, key);
+}
+
 GVariant *
 csb_application_get_default_options (CsbApplication *self)
 {
   g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   g_autofree char *backend = NULL;
+  g_autofree char *project_mode = NULL;
 
   g_return_val_if_fail (CSB_IS_APPLICATION (self), NULL);
 
@@ -212,6 +229,8 @@ csb_application_get_default_options (CsbApplication *self)
   backend = self->service_settings ? g_settings_get_string (self->service_settings, "backend")
                                    : g_strdup ("bwrap");
   g_variant_builder_add (&builder, "{sv}", "backend", g_variant_new_string (backend));
+  project_mode = service_string (self, "project-mode", "direct");
+  g_variant_builder_add (&builder, "{sv}", "project-mode", g_variant_new_string (project_mode));
   g_variant_builder_add (&builder, "{sv}", "network",
                          g_variant_new_boolean (service_boolean (self, "network", TRUE)));
   g_variant_builder_add (&builder, "{sv}", "gh-token",

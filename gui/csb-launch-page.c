@@ -288,9 +288,11 @@ csb_launch_page_get_options (CsbLaunchPage *self)
                          g_variant_new_boolean (gtk_switch_get_active (self->gpu_switch)));
   g_variant_builder_add (&builder, "{sv}", "ssh-agent",
                          g_variant_new_boolean (gtk_switch_get_active (self->ssh_agent_switch)));
-  /* Off says nothing, so the project-mode setting still decides. */
-  if (gtk_switch_get_active (self->review_switch))
-    g_variant_builder_add (&builder, "{sv}", "project-mode", g_variant_new_string ("review"));
+  /* Always said: the switch shows the setting's default for a new project, and off
+   * must mean direct even where the setting says review. */
+  g_variant_builder_add (&builder, "{sv}", "project-mode",
+                         g_variant_new_string (gtk_switch_get_active (self->review_switch)
+                                               ? "review" : "direct"));
   g_variant_builder_add (&builder, "{sv}", "vm-memory-mib",
                          g_variant_new_uint32 (gtk_spin_button_get_value_as_int (self->vm_memory_spin)));
   g_variant_builder_add (&builder, "{sv}", "vm-cpus",

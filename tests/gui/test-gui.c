@@ -1164,6 +1164,53 @@ test_review_changes (void)
   gtk_window_destroy (GTK_WINDOW (changes));
 }
 
+/* The project-mode of the launch page's options. */
+static char *
+page_project_mode (CsbLaunchPage *page)
+{
+  g_autoptr(GVariant) options = g_variant_ref_sink (csb_launch_page_get_options (page));
+  char *mode = NULL;
+
+  g_variant_lookup (options, "project-mode", "s", &mode);
+  return mode;
+}
+
+/* The "Review Changes First" switch: a new project gets the setting project-mode; a
+ * project's own choice is remembered and sent as it is, so off is direct even where the
+ * setting says review (it used to say nothing, and the setting won). */
+static void
+test_review_switch (void)
+{
+  g_autofree char *project = csb_test_make_project (&bus.dirs, "Switch");
+  CsbLaunchPage *page = CSB_LAUNCH_PAGE (csb_window_get_launch_page (window));
+  g_autofree char *saved_folder = g_strdup (csb_launch_page_get_folder (page));
+  g_autoptr(GVariant) saved_options = g_variant_ref_sink (csb_launch_page_get_options (page));
+  g_autoptr(GSettings) settings = g_settings_new ("org.example.ClaudeSandbox");
+  g_autoptr(GVariant) defaults = NULL;
+  g_autofree char *mode = NULL;
+
+  g_assert_true (g_settings_set_string (settings, "project-mode", "review"));
+  defaults = csb_application_get_default_options (app);
+  csb_launch_page_set_folder (page, project, defaults);
+  mode = page_project_mode (page);
+  g_assert_cmpstr (mode, ==, "review");
+  g_clear_pointer (&mode, g_free);
+
+  csb_launch_page_set_folder (page, project,
+                              g_variant_new_parsed ("{'project-mode': <'direct'>}"));
+  mode = page_project_mode (page);
+  g_assert_cmpstr (mode, ==, "direct");
+  g_clear_pointer (&mode, g_free);
+
+  g_settings_reset (settings, "project-mode");
+  g_clear_pointer (&defaults, g_variant_unref);
+  defaults = csb_application_get_default_options (app);
+  csb_launch_page_set_folder (page, project, defaults);
+  mode = page_project_mode (page);
+  g_assert_cmpstr (mode, ==, "direct");
+  csb_launch_page_set_folder (page, saved_folder, saved_options);
+}
+
 /* ---- installing Claude Code from the app -------------------------------------------------- */
 
 /* Stands in for npm and the npm registry (a real install is slow and needs the network):
@@ -1415,6 +1462,7 @@ main (int   argc,
   g_test_add_func ("/gui/window/plants-banner", test_plants_banner);
   g_test_add_func ("/gui/window/list", test_list_shows_sandbox);
   g_test_add_func ("/gui/window/review-changes", test_review_changes);
+  g_test_add_func ("/gui/window/review-switch", test_review_switch);
   g_test_add_func ("/gui/window/stop-and-remove", test_stop);
   g_test_add_func ("/gui/command-line/launch", test_launch_command_line);
   g_test_add_func ("/gui/app-action/launch", test_launch_app_action);
