@@ -573,8 +573,10 @@ assert_nothing_left (Fixture    *f,
 }
 
 /* Every name the container puts in Protections is one of the table's, and each
- * one a probe from inside can measure holds (the security probes' checks, as the
- * container's user): the property promises nothing the container does not give. */
+ * one is measured from inside (the security probes' checks, as the container's
+ * user; what a probe wrote is checked here too): a name without a probe fails, so
+ * the property promises nothing the container does not give (as the VM's
+ * /vm/boot/protections-hold). */
 static void
 test_protections_hold (Fixture      *f,
                        gconstpointer data)
@@ -589,6 +591,13 @@ test_protections_hold (Fixture      *f,
     { "uts", "uts-namespace" },
   };
   g_autofree char *secret = g_build_filename (f->bus.dirs.home, "secret.txt", NULL);
+  g_autofree char *user_settings = g_build_filename (f->bus.dirs.home, ".claude",
+                                                     "settings.json", NULL);
+  g_autofree char *user_probe = g_build_filename (f->bus.dirs.home, ".claude", "csb-probe",
+                                                  NULL);
+  g_autofree char *settings = g_build_filename (f->project, ".claude", "settings.json", NULL);
+  g_autofree char *made = g_build_filename (f->project, ".claude", "settings.local.json", NULL);
+  g_autofree char *contents = NULL;
   g_autofree char *host_tmp = g_dir_make_tmp ("csb-layout-XXXXXX", NULL);
   g_autoptr(GString) script = g_string_new (NULL);
   g_autoptr(GError) error = NULL;
@@ -600,6 +609,8 @@ test_protections_hold (Fixture      *f,
     return;
   g_assert_nonnull (host_tmp);
   csb_test_write_file (secret, "host secret\n", 0600);
+  csb_test_write_file (user_settings, "{\"marker\": \"user-settings\"}\n", 0644);
+  csb_test_write_file (settings, "{}\n", 0644);
   for (gsize i = 0; i < G_N_ELEMENTS (namespaces); i++)
     {
       g_autofree char *path = g_strconcat ("/proc/self/ns/", namespaces[i][0], NULL);
@@ -622,6 +633,16 @@ test_protections_hold (Fixture      *f,
     "touch /csb-probe 2>/dev/null || echo own-root=held\n"
     "test ! -e '%s' && echo private-home=held\n"
     "test ! -e '%s' && echo t > /tmp/csb-probe && echo private-tmp=held\n"
+    /* PID 1 is the init libvirt-lxc started as the domain's (the container's). */
+    "test \"$(tr '\\0' '\\n' < /proc/1/cmdline | head -n 1)\" = /run/claude-sandbox-ctl/init"
+    " && echo container-lxc=held\n"
+    "echo p > ~/.claude/csb-probe && echo claude-home=held\n"
+    "grep -q user-settings ~/.claude/settings.json && ! echo x 2>/dev/null >> ~/.claude/settings.json"
+    " && echo claude-config-ro=held\n"
+    "test -z \"${GSETTINGS_BACKEND+set}${DBUS_SESSION_BUS_ADDRESS+set}\""
+    " && echo clear-environment=held\n"
+    "test -f .claude/settings.json && ! echo x 2>/dev/null >> .claude/settings.json &&"
+    " echo '{}' > .claude/settings.local.json && echo project-claude-settings-ro=held\n"
     "echo probes-done\n"
     "read line\n", secret, host_tmp);
   command[2] = script->str;
@@ -637,16 +658,13 @@ test_protections_hold (Fixture      *f,
   for (guint i = 0; protections[i] != NULL; i++)
     {
       g_autofree char *held = g_strconcat (protections[i], "=held\n", NULL);
-      static const char * const measured[] = {
-        "user-namespace", "pid-namespace", "ipc-namespace", "uts-namespace", "no-new-privs",
-        "no-capabilities", "no-network", "usr-ro", "own-root", "private-home", "private-tmp",
-        NULL
-      };
 
       g_test_message ("protection %s", protections[i]);
       g_assert_nonnull (csb_protection_get_description (protections[i]));
-      if (g_strv_contains (measured, protections[i]))
-        assert_contains (run->out->str, held);
+      /* No name without its probe above. */
+      if (strstr (run->out->str, held) == NULL)
+        g_error ("Protections lists %s, which the container did not measure as held",
+                 protections[i]);
     }
   for (guint i = 0; expected[i] != NULL; i++)
     g_assert_true (g_strv_contains (protections, expected[i]));
@@ -654,6 +672,14 @@ test_protections_hold (Fixture      *f,
   g_assert_true (csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error));
   g_assert_no_error (error);
   g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  /* What the probes wrote stayed inside, or went where the name says. */
+  g_assert_false (g_file_test (user_probe, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (made, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_get_contents (settings, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "{}\n");
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (user_settings, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "{\"marker\": \"user-settings\"}\n");
   g_rmdir (host_tmp);
 }
 
