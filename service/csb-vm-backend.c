@@ -961,6 +961,15 @@ build_guest (Setup      *setup,
       (claude_user = csb_claude_home_stage_user (claude_home, ctl_claude_user, error)) == NULL)
     return FALSE;
 
+  /* A guest reaches no socket of the host's session, only its shares: the options
+   * that forward one give nothing here, and the log says so (README). */
+  if (opts->ssh_agent)
+    g_message ("sandbox %s: the ssh-agent option is on, but a VM forwards no ssh-agent",
+               spec->id);
+  if (opts->audio)
+    g_message ("sandbox %s: the audio option is on, but a VM forwards no sound server",
+               spec->id);
+
   plan_add (plan, "uid", uid, "gid", gid, "home", home, "cwd", spec->project_dir,
             "hostname", HOSTNAME,
             "network", spec->net_proxy_socket != NULL ? "2" : opts->network ? "1" : "0",
