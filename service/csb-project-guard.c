@@ -34,22 +34,6 @@ static const char * const claude_protected[] = {
   "settings.json", "settings.local.json", NULL
 };
 
-char *
-csb_guard_fold_name (const char *name)
-{
-  g_autofree char *folded = NULL;
-  gboolean ascii = TRUE;
-
-  g_return_val_if_fail (name != NULL, NULL);
-
-  for (const char *p = name; *p != '\0' && ascii; p++)
-    ascii = (guchar) *p < 0x80;
-  if (ascii || !g_utf8_validate (name, -1, NULL))
-    return g_ascii_strdown (name, -1);
-  folded = g_utf8_casefold (name, -1);
-  return g_utf8_normalize (folded, -1, G_NORMALIZE_NFD);
-}
-
 gboolean
 csb_guard_name_is (const char *name,
                    const char *protected_name)

@@ -8,6 +8,8 @@
 
 #include <glib.h>
 
+#include "csb-protected-names.h"
+
 G_BEGIN_DECLS
 
 /* How deep (folders below the project) and how many folders the walks for nested
@@ -77,12 +79,6 @@ GPtrArray  *csb_project_guard_compare  (int         project_fd,
                                         GHashTable *before,
                                         GHashTable *now);
 
-/* @name as a case-insensitive filesystem compares it (ASCII lower case; other names
- * NFD and full Unicode case folding, as ext4's casefold folders do): protected names
- * (all lower-case ASCII) are matched against this form on every filesystem, since a
- * project may be on vfat, exFAT, NTFS or SMB, or hold casefold folders, where
- * ".Git/Config" is git's config and ".claude/ſettings.json" Claude Code's settings. */
-char      *csb_guard_fold_name   (const char    *name);
 gboolean   csb_guard_name_is     (const char    *name,
                                   const char    *protected_name);
 

@@ -12,6 +12,8 @@
 #include <glib.h>
 #include <sys/types.h>
 
+#include "csb-protected-names.h"
+
 G_BEGIN_DECLS
 
 /* Where, inside a bwrap sandbox, the project (lower) and the layers (rw: upper and
@@ -37,7 +39,6 @@ typedef struct
 
 void        csb_change_free          (CsbChange     *change);
 const char *csb_change_kind_name     (CsbChangeKind  kind);
-gboolean    csb_review_path_is_protected (const char *path);
 
 /* Creates STATE_DIR/review/{upper,work} (0700; upper with @project_mode's
  * permissions, which the overlay's root shows) and returns the review folder,
