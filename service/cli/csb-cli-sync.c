@@ -13,7 +13,10 @@
  * Both listings apply the same filter: no .git folder, and each folder's .gitignore
  * (rsync's dir-merge rule ":- .gitignore"), on each side its own. Links are copied
  * as links; from the remote, links that point out of the tree are not copied
- * (--safe-links): whatever a sandbox there wrote is hostile input here.
+ * (--safe-links): whatever a sandbox there wrote is hostile input here. Nor are the
+ * names that run or are obeyed here later (.git in any case, .envrc, .mcp.json,
+ * .claude/settings*.json and hooks, .vscode's tasks, …, at any depth, matched as a
+ * folder that ignores case would): they are said, and left to the user.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
@@ -33,6 +36,7 @@
 #include "csb-cli-common.h"
 #include "csb-cli-remote.h"
 #include "csb-cli-sync.h"
+#include "csb-protected-names.h"
 
 #define GITIGNORE_FILTER "--filter=:- .gitignore"
 #define WATCH_DEBOUNCE_MS 500
@@ -568,6 +572,7 @@ sync_once (Sync *sync)
   g_autoptr(GPtrArray) pull = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
   guint conflicts = 0;
+  guint protected = 0;
   gboolean failed = FALSE;
 
   load_base (sync, base, refused);
@@ -588,7 +593,9 @@ sync_once (Sync *sync)
 
       if (entry_equal (l, r))
         continue;
-      if (l == NULL && r != NULL && entry_equal (r, g_hash_table_lookup (refused, path)))
+      /* Refused before (a link out, a protected name) and unchanged on both sides. */
+      if (r != NULL && entry_equal (r, g_hash_table_lookup (refused, path)) &&
+          (l == NULL || entry_equal (l, b)))
         continue;
       if (entry_equal (r, b))
         g_ptr_array_add (push, (gpointer) path);
@@ -666,6 +673,31 @@ sync_once (Sync *sync)
       else
         g_ptr_array_remove_index (push, i);
     }
+  /* What runs or is obeyed here later, written there (by a sandbox, say): not taken
+   * unasked, neither a copy nor a deletion. */
+  for (guint i = 0; i < pull->len; )
+    {
+      const char *path = g_ptr_array_index (pull, i);
+      Entry *r = g_hash_table_lookup (remote, path);
+
+      if (!csb_review_path_is_protected (path))
+        {
+          i++;
+          continue;
+        }
+      if (r != NULL)
+        set_entry (refused, path, r);
+      g_print ("refused-protected %s\n", path);
+      protected++;
+      g_ptr_array_remove_index (pull, i);
+    }
+  if (protected > 0)
+    csb_cli_print_error (_("%u changes on %s to files that run or are obeyed here later (git, "
+                           "direnv, Claude Code's settings, editors) were not copied here "
+                           "(listed as refused-protected): read them there and copy them by "
+                           "hand if they are yours"),
+                         protected, sync->host);
+
   pushed = transfer (sync, push, TRUE, &error);
   /* Right before the copy: what changed here since the listing stays (rsync's --update
    * would not keep an edit older than the remote's), and comes up again next time. */

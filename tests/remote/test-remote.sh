@@ -350,6 +350,24 @@ if command -v rsync >/dev/null; then
   check "--sync: and they are not deleted there by the next sync" bash -c "
     '$cli' --host='$host' --sync '$laptop' '$rsynced' >/dev/null 2>&1;
     test -L '$rsynced/evil' && test -L '$rsynced/up'"
+  # What runs here later (direnv, git, the host's claude, editors), written by a sandbox
+  # there, in any case (a folder here may ignore case): not copied here, nor deleted there.
+  as_remote sh -c "cd '$rsynced' && echo 'touch /tmp/pwned' > .envrc && mkdir -p sub/.claude .Git/hooks &&
+    echo '{\"hooks\": {}}' > sub/.claude/settings.json && echo x > .Git/hooks/pre-commit &&
+    echo '{}' > .MCP.json && ln -s sub/.claude .vscode"
+  check "--sync: .envrc, sub/.claude/settings.json, .Git/hooks/pre-commit, .MCP.json, a .vscode link made there are not copied here" bash -c "
+    '$cli' --host='$host' --sync '$laptop' '$rsynced' >'$tmp/sync.out' 2>'$tmp/sync.err';
+    test ! -e '$laptop/.envrc' && test ! -e '$laptop/sub/.claude' && test ! -e '$laptop/.Git' &&
+    test ! -e '$laptop/.MCP.json' && test ! -L '$laptop/.vscode' &&
+    grep -qx 'refused-protected .envrc' '$tmp/sync.out' &&
+    grep -qx 'refused-protected sub/.claude/settings.json' '$tmp/sync.out' &&
+    grep -q 'not copied here' '$tmp/sync.err'"
+  check "--sync: and they are not deleted there, nor reported again" bash -c "
+    '$cli' --host='$host' --sync '$laptop' '$rsynced' >'$tmp/sync.out' 2>&1 && test ! -s '$tmp/sync.out' &&
+    test -f '$rsynced/.envrc' && test -f '$rsynced/.Git/hooks/pre-commit'"
+  as_remote sh -c "cd '$rsynced' && rm -rf .envrc sub/.claude .Git .MCP.json .vscode"
+  check "--sync: with them gone there, nothing to do" csb --sync "$laptop" "$rsynced"
+
   check "--sync refuses the remote home as the folder" bash -c "
     ! '$cli' --host='$host' --sync '$laptop' '' 2>/dev/null && ! '$cli' --host='$host' --sync '$laptop' / 2>/dev/null"
 
