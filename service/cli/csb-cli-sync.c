@@ -480,7 +480,9 @@ transfer (Sync       *sync,
   if (push)
     csb_argv_add_args (argv, "--mkpath", local, remote, NULL);
   else
-    csb_argv_add_args (argv, "--safe-links", remote, local, NULL);
+    /* No set-ID bit from there: rsync -p keeps it for a receiver that is root, and the
+     * copy is then root's. */
+    csb_argv_add_args (argv, "--safe-links", "--chmod=Fug-s", remote, local, NULL);
   if (!run_rsync (argv, input, &out, NULL, &status, error))
     return NULL;
   /* "<f+++++++++ NAME", "*deleting   NAME" */

@@ -368,6 +368,16 @@ if command -v rsync >/dev/null; then
   as_remote sh -c "cd '$rsynced' && rm -rf .envrc sub/.claude .Git .MCP.json .vscode"
   check "--sync: with them gone there, nothing to do" csb --sync "$laptop" "$rsynced"
 
+  # A set-user-ID program made there arrives without the bit (the CLI here runs as root in
+  # this test: rsync -p kept it, and the copy is root's).
+  as_remote sh -c "cd '$rsynced' && cp /bin/true suid && chmod 6755 suid"
+  check "--sync: a set-user-ID or set-group-ID file made there is not set-ID here" bash -c "
+    '$cli' --host='$host' --sync '$laptop' '$rsynced' >/dev/null 2>&1 &&
+    test -x '$laptop/suid' && test ! -u '$laptop/suid' && test ! -g '$laptop/suid'"
+  as_remote rm -f "$rsynced/suid"
+  check "--sync: with it gone there, gone here" bash -c "
+    '$cli' --host='$host' --sync '$laptop' '$rsynced' >/dev/null && test ! -e '$laptop/suid'"
+
   check "--sync refuses the remote home as the folder" bash -c "
     ! '$cli' --host='$host' --sync '$laptop' '' 2>/dev/null && ! '$cli' --host='$host' --sync '$laptop' / 2>/dev/null"
 
