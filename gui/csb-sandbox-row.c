@@ -34,6 +34,8 @@ struct _CsbSandboxRow
   guint64         last_cpu_us;
   gint64          last_sample_us;   /* monotonic, 0: no sample yet */
   char           *metrics_text;
+
+  const char     *action_prefix;  /* "win", or "remote" for a connection's sandbox */
 };
 
 #define METRICS_EVERY_S 3
@@ -158,12 +160,15 @@ on_uptime_tick (gpointer user_data)
 }
 
 static void
-set_action (GtkWidget  *widget,
-            const char *action,
-            const char *path)
+set_action (CsbSandboxRow *self,
+            GtkWidget     *widget,
+            const char    *action,
+            const char    *path)
 {
+  g_autofree char *name = g_strconcat (self->action_prefix, ".", action, NULL);
+
   gtk_actionable_set_action_target (GTK_ACTIONABLE (widget), "s", path);
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (widget), action);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (widget), name);
 }
 
 /* A warning sign while the sandbox has left files in the project that run outside
@@ -263,10 +268,10 @@ update (CsbSandboxRow *self)
   update_subtitle (self);
 
   /* The target before the name: an action with a parameter and no target warns. */
-  set_action (GTK_WIDGET (self), "win.open-terminal", path);
-  set_action (GTK_WIDGET (self->display_button), "win.show-display", path);
-  set_action (GTK_WIDGET (self->stop_button), "win.stop", path);
-  set_action (GTK_WIDGET (self->remove_button), "win.remove", path);
+  set_action (self, GTK_WIDGET (self), "open-terminal", path);
+  set_action (self, GTK_WIDGET (self->display_button), "show-display", path);
+  set_action (self, GTK_WIDGET (self->stop_button), "stop", path);
+  set_action (self, GTK_WIDGET (self->remove_button), "remove", path);
 }
 
 void
@@ -299,6 +304,19 @@ csb_sandbox_row_new (CsbDBusSandbox *sandbox)
   g_return_val_if_fail (CSB_DBUS_IS_SANDBOX (sandbox), NULL);
 
   self = g_object_new (CSB_TYPE_SANDBOX_ROW, NULL);
+  csb_sandbox_row_set_sandbox (self, sandbox);
+  return GTK_WIDGET (self);
+}
+
+GtkWidget *
+csb_sandbox_row_new_remote (CsbDBusSandbox *sandbox)
+{
+  CsbSandboxRow *self;
+
+  g_return_val_if_fail (CSB_DBUS_IS_SANDBOX (sandbox), NULL);
+
+  self = g_object_new (CSB_TYPE_SANDBOX_ROW, NULL);
+  self->action_prefix = "remote";
   csb_sandbox_row_set_sandbox (self, sandbox);
   return GTK_WIDGET (self);
 }
@@ -381,6 +399,7 @@ static void
 csb_sandbox_row_init (CsbSandboxRow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
+  self->action_prefix = "win";
   g_signal_connect_swapped (self->changes_button, "clicked", G_CALLBACK (on_changes_clicked),
                             self);
 }

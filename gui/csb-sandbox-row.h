@@ -13,6 +13,9 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (CsbSandboxRow, csb_sandbox_row, CSB, SANDBOX_ROW, AdwActionRow)
 
 GtkWidget      *csb_sandbox_row_new            (CsbDBusSandbox *sandbox);
+/* A sandbox of a connection's machine: its actions are "remote.*" (the
+ * connection's, on the group around it) rather than "win.*". */
+GtkWidget      *csb_sandbox_row_new_remote     (CsbDBusSandbox *sandbox);
 CsbDBusSandbox *csb_sandbox_row_get_sandbox    (CsbSandboxRow  *self);
 /* The same sandbox as a new instance of the service lists it. */
 void            csb_sandbox_row_set_sandbox    (CsbSandboxRow  *self,

@@ -18,6 +18,7 @@
 #include "csb-sandbox-row.h"
 #include "csb-terminal-page.h"
 #include "csb-window.h"
+#include "csb-connections.h"
 
 struct _CsbWindow
 {
@@ -29,6 +30,7 @@ struct _CsbWindow
   AdwViewStackPage     *sandboxes_stack_page;
   GtkStack             *sandboxes_stack;
   GtkListBox           *sandbox_list;
+  CsbConnections       *connections;
   GtkStack             *terminals_stack;
   AdwTabView           *tab_view;
   CsbLaunchPage        *launch_page;
@@ -204,7 +206,11 @@ update_sandbox_count (CsbWindow *self)
     gtk_stack_set_visible_child_name (self->sandboxes_stack, "lost");
   else
     gtk_stack_set_visible_child_name (self->sandboxes_stack,
-                                      g_hash_table_size (self->rows) > 0 ? "list" : "empty");
+                                      g_hash_table_size (self->rows) > 0 ||
+                                      csb_connections_get_n (self->connections) > 0
+                                      ? "list" : "empty");
+  /* Other machines' sandboxes without local ones: no empty frame above them. */
+  gtk_widget_set_visible (GTK_WIDGET (self->sandbox_list), g_hash_table_size (self->rows) > 0);
 }
 
 static AdwTabPage *
@@ -1178,6 +1184,58 @@ on_reconnected (GObject      *source,
 }
 
 static void
+on_add_connection_response (AdwMessageDialog *dialog,
+                            const char       *response,
+                            gpointer          user_data)
+{
+  CsbWindow *self = user_data;
+  GtkEditable *entry = GTK_EDITABLE (adw_message_dialog_get_extra_child (dialog));
+  g_autoptr(GError) error = NULL;
+
+  if (g_strcmp0 (response, "add") != 0)
+    return;
+  if (!csb_connections_add (self->connections, gtk_editable_get_text (entry), &error))
+    {
+      csb_window_add_toast (self, error->message);
+      return;
+    }
+  adw_view_stack_set_visible_child_name (self->view_stack, "sandboxes");
+}
+
+/* A connection is USER@HOST, HOST or an ssh config Host name: ssh's config,
+ * keys and agent apply. */
+static void
+add_connection_action (GtkWidget  *widget,
+                       const char *action_name,
+                       GVariant   *parameter)
+{
+  CsbWindow *self = CSB_WINDOW (widget);
+  AdwMessageDialog *dialog;
+  GtkWidget *entry = gtk_entry_new ();
+
+  dialog = ADW_MESSAGE_DIALOG (adw_message_dialog_new (GTK_WINDOW (self), _("Add Connection"),
+                                                       _("The sandboxes of another machine, "
+                                                         "through ssh. Its key must be in your "
+                                                         "agent or have no passphrase: the app "
+                                                         "never asks for passwords.")));
+  gtk_entry_set_placeholder_text (GTK_ENTRY (entry), _("user@host"));
+  gtk_entry_set_activates_default (GTK_ENTRY (entry), TRUE);
+  adw_message_dialog_set_extra_child (dialog, entry);
+  adw_message_dialog_add_responses (dialog, "cancel", _("_Cancel"), "add", _("_Add"), NULL);
+  adw_message_dialog_set_response_appearance (dialog, "add", ADW_RESPONSE_SUGGESTED);
+  adw_message_dialog_set_default_response (dialog, "add");
+  adw_message_dialog_set_close_response (dialog, "cancel");
+  g_signal_connect_object (dialog, "response", G_CALLBACK (on_add_connection_response), self, 0);
+  gtk_window_present (GTK_WINDOW (dialog));
+}
+
+CsbConnections *
+csb_window_get_connections (CsbWindow *self)
+{
+  return self->connections;
+}
+
+static void
 reconnect_action (GtkWidget  *widget,
                   const char *action_name,
                   GVariant   *parameter)
@@ -1477,6 +1535,10 @@ csb_window_new (CsbApplication *application)
   if (g_settings_get_boolean (self->settings, "window-maximized"))
     gtk_window_maximize (GTK_WINDOW (self));
 
+  csb_connections_set_settings (self->connections, self->settings);
+  g_signal_connect_object (self->settings, "changed::connections",
+                           G_CALLBACK (update_sandbox_count), self,
+                           G_CONNECT_SWAPPED | G_CONNECT_AFTER);
   g_signal_connect_object (self->settings, "changed::recent-projects",
                            G_CALLBACK (on_recent_changed), self, G_CONNECT_SWAPPED);
   on_recent_changed (self);
@@ -1543,6 +1605,7 @@ csb_window_class_init (CsbWindowClass *klass)
   window_class->close_request = csb_window_close_request;
 
   g_type_ensure (CSB_TYPE_LAUNCH_PAGE);
+  g_type_ensure (CSB_TYPE_CONNECTIONS);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/example/ClaudeSandbox/App/csb-window.ui");
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, toast_overlay);
@@ -1551,6 +1614,7 @@ csb_window_class_init (CsbWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, sandboxes_stack_page);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, sandboxes_stack);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, sandbox_list);
+  gtk_widget_class_bind_template_child (widget_class, CsbWindow, connections);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, terminals_stack);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, tab_view);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, launch_page);
@@ -1566,6 +1630,8 @@ csb_window_class_init (CsbWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.stop", "s", stop_action);
   gtk_widget_class_install_action (widget_class, "win.remove", "s", remove_action);
   gtk_widget_class_install_action (widget_class, "win.reconnect", NULL, reconnect_action);
+  gtk_widget_class_install_action (widget_class, "win.add-connection", NULL,
+                                   add_connection_action);
   gtk_widget_class_install_action (widget_class, "win.start-again", "s", start_again_action);
   gtk_widget_class_install_action (widget_class, "win.show-details", "(ss)", show_details_action);
   gtk_widget_class_add_binding (widget_class, GDK_KEY_w, GDK_CONTROL_MASK | GDK_SHIFT_MASK,

@@ -43,5 +43,7 @@ gboolean    csb_window_get_service_lost  (CsbWindow       *self);
 guint       csb_window_get_n_rows        (CsbWindow       *self);
 /* The open question (AdwMessageDialog) before closing a tab or the window, or NULL. */
 GtkWidget  *csb_window_get_question      (CsbWindow       *self);
+/* The other machines' sandboxes, and the list of connections. */
+struct _CsbConnections *csb_window_get_connections (CsbWindow *self);
 
 G_END_DECLS

@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <glib/gi18n.h>
@@ -37,32 +36,13 @@
 #include "csb-cli-common.h"
 #include "csb-cli-remote.h"
 #include "csb-error.h"
-
-/* The ssh program: CLAUDE_SANDBOX_SSH (like GIT_SSH: a program, not a shell
- * command), else ssh from PATH. */
-static const char *
-ssh_program (void)
-{
-  const char *ssh = g_getenv ("CLAUDE_SANDBOX_SSH");
-
-  return ssh != NULL && *ssh != '\0' ? ssh : "ssh";
-}
-
-/* The remote claude-sandbox: CLAUDE_SANDBOX_REMOTE_CLI, else the one on the
- * remote PATH. */
-static const char *
-remote_cli (void)
-{
-  const char *cli = g_getenv ("CLAUDE_SANDBOX_REMOTE_CLI");
-
-  return cli != NULL && *cli != '\0' ? cli : "claude-sandbox";
-}
+#include "csb-remote-bus.h"
 
 char *
 csb_cli_remote_rsync_shell (const char *control_path,
                             GError    **error)
 {
-  const char *ssh = ssh_program ();
+  const char *ssh = csb_remote_ssh_program ();
 
   /* rsync splits -e at spaces, honouring quotes but not backslashes. */
   if (strpbrk (ssh, "'\"\\") != NULL ||
@@ -95,7 +75,7 @@ csb_cli_remote_start_master (const char *host,
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autofree char *path_option = g_strconcat ("ControlPath=", control_path, NULL);
 
-  csb_argv_add_args (argv, ssh_program (), "-e", "none", "-N", "-o", "BatchMode=yes",
+  csb_argv_add_args (argv, csb_remote_ssh_program (), "-e", "none", "-N", "-o", "BatchMode=yes",
                      "-o", "ControlMaster=yes", "-o", "ControlPersist=no", "-o", path_option,
                      "--", host, NULL);
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE);
@@ -107,44 +87,7 @@ gboolean
 csb_cli_remote_check_host (const char *host,
                            GError    **error)
 {
-  /* A leading '-' would be an option of ssh (-oProxyCommand=…). */
-  if (host == NULL || *host == '\0' || *host == '-')
-    goto invalid;
-  for (const char *p = host; *p; p++)
-    if (g_ascii_isspace (*p) || g_ascii_iscntrl (*p))
-      goto invalid;
-  return TRUE;
-
-invalid:
-  g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
-               _("--host needs USER@HOST, HOST or an ssh config Host name, not '%s'"),
-               host ? host : "");
-  return FALSE;
-}
-
-static CsbArgv *
-ssh_argv (const char         *host,
-          const char         *tty_flag,
-          gboolean            batch,
-          const char * const *remote_args)
-{
-  g_autoptr(CsbArgv) argv = csb_argv_new ();
-  g_autoptr(GString) command = g_string_new (NULL);
-
-  csb_argv_add_args (argv, ssh_program (), "-e", "none", tty_flag, NULL);
-  if (batch)
-    csb_argv_add_args (argv, "-o", "BatchMode=yes", NULL);
-  csb_argv_add_args (argv, "--", host, NULL);
-  for (guint i = 0; remote_args[i] != NULL; i++)
-    {
-      g_autofree char *quoted = g_shell_quote (remote_args[i]);
-
-      if (i > 0)
-        g_string_append_c (command, ' ');
-      g_string_append (command, quoted);
-    }
-  csb_argv_add (argv, command->str);
-  return g_steal_pointer (&argv);
+  return csb_remote_check_host (host, error);
 }
 
 int
@@ -158,11 +101,11 @@ csb_cli_remote_exec (const char         *host,
    * otherwise the remote CLI sees pipes and runs the sandbox on them. */
   gboolean tty = isatty (STDIN_FILENO) && isatty (STDOUT_FILENO);
 
-  g_ptr_array_add (args, (gpointer) remote_cli ());
+  g_ptr_array_add (args, (gpointer) csb_remote_cli ());
   for (guint i = 0; remote_args[i] != NULL; i++)
     g_ptr_array_add (args, (gpointer) remote_args[i]);
   g_ptr_array_add (args, NULL);
-  argv = ssh_argv (host, tty ? "-t" : "-T", FALSE, (const char * const *) args->pdata);
+  argv = csb_remote_ssh_argv (host, tty ? "-t" : "-T", FALSE, (const char * const *) args->pdata);
   finished = csb_argv_finish (argv);
   execvp (finished[0], (char **) finished);
   csb_cli_print_error (_("cannot run %s: %s"), finished[0], g_strerror (errno));
@@ -186,72 +129,12 @@ GDBusConnection *
 csb_cli_remote_connect (const char *host,
                         GError    **error)
 {
-  const char * const remote_args[] = { remote_cli (), "--bus-bridge", NULL };
-  g_autoptr(CsbArgv) argv = ssh_argv (host, "-T", TRUE, remote_args);
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) ssh = NULL;
-  g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GIOStream) stream = NULL;
-  g_autoptr(GDBusConnection) bus = NULL;
-  g_autoptr(GError) local_error = NULL;
-  int pair[2];
+  GDBusConnection *bus = csb_remote_bus_connect (host, CSB_REMOTE_BUS_STDERR_INHERIT, NULL, error);
 
-  /* A socket pair, not pipes, as ssh's stdio: GDBus only offers EXTERNAL, the
-   * only mechanism that can work across machines, on a unix socket. */
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
-                   "socketpair: %s", g_strerror (saved_errno));
-      return NULL;
-    }
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_subprocess_launcher_take_stdin_fd (launcher, pair[1]);
-  g_subprocess_launcher_take_stdout_fd (launcher, dup (pair[1]));
-  /* ssh's stderr stays ours: its own messages (host key, permission denied) are
-   * the clearest account of a failure. */
-  ssh = g_subprocess_launcher_spawnv (launcher, csb_argv_finish (argv), error);
-  g_clear_object (&launcher);
-  if (ssh == NULL)
-    {
-      close (pair[0]);
-      return NULL;
-    }
-  socket = g_socket_new_from_fd (pair[0], error);
-  if (socket == NULL)
-    {
-      close (pair[0]);
-      return NULL;
-    }
-  stream = G_IO_STREAM (g_socket_connection_factory_create_connection (socket));
-  bus = g_dbus_connection_new_sync (stream, NULL,
-                                    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                                    G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-                                    NULL, NULL, &local_error);
-  if (bus == NULL)
-    {
-      g_autofree char *status = NULL;
-
-      /* Closing our ends makes ssh exit, if it has not already. */
-      g_io_stream_close (stream, NULL, NULL);
-      if (g_subprocess_wait (ssh, NULL, NULL) && g_subprocess_get_if_exited (ssh))
-        status = g_strdup_printf (_(" (ssh exited with status %d)"),
-                                  g_subprocess_get_exit_status (ssh));
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
-                   _("cannot reach the session bus of %s over ssh%s: %s\n"
-                     "Check that `ssh %s` works without a password prompt and that "
-                     "claude-sandbox is installed there."),
-                   host, status ? status : "",
-                   local_error ? local_error->message : _("no connection"), host);
-      return NULL;
-    }
-  g_dbus_connection_set_exit_on_close (bus, FALSE);
-  g_signal_connect_data (bus, "closed", G_CALLBACK (on_connection_closed), g_strdup (host),
-                         (GClosureNotify) g_free, 0);
-  /* ssh lives as long as the connection; when we exit, its stdin ends and it goes. */
-  g_object_set_data_full (G_OBJECT (bus), "csb-ssh", g_steal_pointer (&ssh), g_object_unref);
-  return g_steal_pointer (&bus);
+  if (bus != NULL)
+    g_signal_connect_data (bus, "closed", G_CALLBACK (on_connection_closed), g_strdup (host),
+                           (GClosureNotify) g_free, 0);
+  return bus;
 }
 
 /* ---- the remote end --------------------------------------------------------------- */

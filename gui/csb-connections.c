@@ -1,0 +1,598 @@
+/* csb-connections.c — the sandbox services of other machines, over ssh.
+ *
+ * A connection is USER@HOST (ssh's config, keys and agent apply), kept in the
+ * "connections" key. Each gets a bus over `ssh -o BatchMode=yes HOST
+ * claude-sandbox --bus-bridge` (service/csb-remote-bus.c, shared with the CLI's
+ * --host) and an object manager on the remote service, whose sandboxes are shown
+ * in a group of their own, titled with the machine. ssh never prompts: a missing
+ * key or agent is said in the connection's status.
+ *
+ * What the remote service sends is as hostile as what a local one relays from its
+ * sandboxes: it only reaches labels (never markup) and action targets.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <vte/vte.h>
+
+#include "csb-connections.h"
+#include "csb-remote-bus.h"
+#include "csb-sandbox-row.h"
+
+#define SERVICE_NAME "org.example.ClaudeSandbox"
+#define SERVICE_PATH "/org/example/ClaudeSandbox"
+
+typedef struct
+{
+  CsbConnections      *self;        /* not owned */
+  char                *host;
+  GCancellable        *cancellable;
+  GDBusConnection     *bus;
+  GDBusObjectManager  *manager;
+  AdwPreferencesGroup *group;       /* its sandboxes */
+  GtkListBox          *list;
+  AdwActionRow        *row;         /* in the Connections group */
+  GHashTable          *rows;        /* object path → CsbSandboxRow */
+  char                *status;
+} Connection;
+
+struct _CsbConnections
+{
+  GtkBox               parent_instance;
+
+  GSettings           *settings;
+  AdwPreferencesGroup *connections_group;
+  GPtrArray           *connections; /* of Connection */
+};
+
+G_DEFINE_FINAL_TYPE (CsbConnections, csb_connections, GTK_TYPE_BOX)
+
+static void
+connection_disconnect (Connection *connection)
+{
+  GHashTableIter iter;
+  gpointer row;
+
+  g_cancellable_cancel (connection->cancellable);
+  g_clear_object (&connection->cancellable);
+  g_hash_table_iter_init (&iter, connection->rows);
+  while (g_hash_table_iter_next (&iter, NULL, &row))
+    gtk_list_box_remove (connection->list, row);
+  g_hash_table_remove_all (connection->rows);
+  if (connection->manager != NULL)
+    g_signal_handlers_disconnect_by_data (connection->manager, connection);
+  g_clear_object (&connection->manager);
+  if (connection->bus != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (connection->bus, connection);
+      /* Closing the stream ends ssh, and the bridge on the other side. */
+      g_dbus_connection_close (connection->bus, NULL, NULL, NULL);
+    }
+  g_clear_object (&connection->bus);
+}
+
+static void
+connection_free (Connection *connection)
+{
+  connection_disconnect (connection);
+  /* Its actions point at it. */
+  gtk_widget_insert_action_group (GTK_WIDGET (connection->group), "remote", NULL);
+  g_hash_table_unref (connection->rows);
+  g_object_unref (connection->group);
+  g_object_unref (connection->row);
+  g_free (connection->host);
+  g_free (connection->status);
+  g_free (connection);
+}
+
+static void
+set_status (Connection *connection,
+            const char *status)
+{
+  g_free (connection->status);
+  connection->status = g_strdup (status);
+  adw_action_row_set_subtitle (connection->row, status);
+  adw_preferences_group_set_description (connection->group, status);
+}
+
+static void
+update_count (Connection *connection)
+{
+  guint n = g_hash_table_size (connection->rows);
+  g_autofree char *status = NULL;
+
+  if (connection->manager == NULL)
+    return;
+  status = n == 0 ? g_strdup (_("Connected — no sandboxes"))
+                  : g_strdup_printf (g_dngettext (NULL, "Connected — %u sandbox",
+                                                  "Connected — %u sandboxes", n), n);
+  set_status (connection, status);
+  gtk_widget_set_visible (GTK_WIDGET (connection->list), n > 0);
+}
+
+static void
+add_sandbox (Connection     *connection,
+             CsbDBusSandbox *sandbox)
+{
+  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
+  GtkWidget *row;
+
+  if (g_hash_table_contains (connection->rows, path))
+    return;
+  row = csb_sandbox_row_new_remote (sandbox);
+  g_hash_table_insert (connection->rows, g_strdup (path), row);
+  gtk_list_box_insert (connection->list, row, 0);
+  update_count (connection);
+}
+
+static void
+on_object_added (GDBusObjectManager *manager,
+                 GDBusObject        *object,
+                 gpointer            user_data)
+{
+  CsbDBusSandbox *sandbox = csb_dbus_object_peek_sandbox (CSB_DBUS_OBJECT (object));
+
+  if (sandbox != NULL)
+    add_sandbox (user_data, sandbox);
+}
+
+static void
+on_object_removed (GDBusObjectManager *manager,
+                   GDBusObject        *object,
+                   gpointer            user_data)
+{
+  Connection *connection = user_data;
+  const char *path = g_dbus_object_get_object_path (object);
+  GtkWidget *row = g_hash_table_lookup (connection->rows, path);
+
+  if (row == NULL)
+    return;
+  gtk_list_box_remove (connection->list, row);
+  g_hash_table_remove (connection->rows, path);
+  update_count (connection);
+}
+
+static void
+on_closed (GDBusConnection *bus,
+           gboolean         remote_peer_vanished,
+           GError          *error,
+           gpointer         user_data)
+{
+  Connection *connection = user_data;
+
+  connection_disconnect (connection);
+  set_status (connection, _("Connection lost — its sandboxes keep running there. Test it to "
+                            "connect again."));
+}
+
+static void
+on_manager (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  Connection *connection = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusObjectManager) manager = csb_dbus_object_manager_client_new_finish (result,
+                                                                                     &error);
+  GList *objects;
+
+  if (manager == NULL)
+    {
+      g_autofree char *status = NULL;
+
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      g_dbus_error_strip_remote_error (error);
+      status = g_strdup_printf (_("The sandbox service of %s does not answer: %s"),
+                                connection->host, error->message);
+      set_status (connection, status);
+      return;
+    }
+  connection->manager = g_steal_pointer (&manager);
+  g_signal_connect (connection->manager, "object-added", G_CALLBACK (on_object_added), connection);
+  g_signal_connect (connection->manager, "object-removed", G_CALLBACK (on_object_removed),
+                    connection);
+  objects = g_dbus_object_manager_get_objects (connection->manager);
+  for (GList *l = objects; l != NULL; l = l->next)
+    on_object_added (connection->manager, l->data, connection);
+  g_list_free_full (objects, g_object_unref);
+  update_count (connection);
+}
+
+static void
+on_connected (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Connection *connection = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) bus = csb_remote_bus_connect_finish (result, &error);
+
+  if (bus == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        set_status (connection, error->message);
+      return;
+    }
+  if (g_cancellable_is_cancelled (connection->cancellable))
+    {
+      g_dbus_connection_close (bus, NULL, NULL, NULL);
+      return;
+    }
+  connection->bus = g_steal_pointer (&bus);
+  g_signal_connect (connection->bus, "closed", G_CALLBACK (on_closed), connection);
+  /* The object manager's GetManagedObjects activates the service there, as
+   * locally: its answer is the test. */
+  csb_dbus_object_manager_client_new (connection->bus,
+                                      G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE,
+                                      SERVICE_NAME, SERVICE_PATH, connection->cancellable,
+                                      on_manager, connection);
+}
+
+static void
+connection_connect (Connection *connection)
+{
+  connection_disconnect (connection);
+  connection->cancellable = g_cancellable_new ();
+  set_status (connection, _("Connecting…"));
+  /* The connection outlives the callbacks: they are cancelled before it goes. */
+  csb_remote_bus_connect_async (connection->host, CSB_REMOTE_BUS_STDERR_EXPLAIN,
+                                connection->cancellable, on_connected, connection);
+}
+
+static Connection *
+find_connection (CsbConnections *self,
+                 const char     *host)
+{
+  for (guint i = 0; i < self->connections->len; i++)
+    {
+      Connection *connection = g_ptr_array_index (self->connections, i);
+
+      if (g_strcmp0 (connection->host, host) == 0)
+        return connection;
+    }
+  return NULL;
+}
+
+/* ---- the actions of a connection's sandbox rows ("remote.*") ------------------------ */
+
+static CsbDBusSandbox *
+lookup_sandbox (Connection *connection,
+                const char *path)
+{
+  GtkWidget *row = g_hash_table_lookup (connection->rows, path);
+
+  return row != NULL ? csb_sandbox_row_get_sandbox (CSB_SANDBOX_ROW (row)) : NULL;
+}
+
+static void
+on_call_done (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+  if (reply == NULL)
+    g_warning ("%s", error->message);
+}
+
+static void
+call_remote (Connection *connection,
+             const char *method,
+             GVariant   *parameter)
+{
+  CsbDBusSandbox *sandbox = lookup_sandbox (connection, g_variant_get_string (parameter, NULL));
+
+  if (sandbox == NULL)
+    return;
+  g_dbus_proxy_call (G_DBUS_PROXY (sandbox), method, NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                     on_call_done, NULL);
+}
+
+static void
+stop_activated (GSimpleAction *action,
+                GVariant      *parameter,
+                gpointer      user_data)
+{
+  call_remote (user_data, "Stop", parameter);
+}
+
+static void
+remove_activated (GSimpleAction *action,
+                  GVariant      *parameter,
+                  gpointer      user_data)
+{
+  call_remote (user_data, "Remove", parameter);
+}
+
+/* The terminal of a sandbox over there: descriptors cannot cross ssh, so a
+ * terminal window runs `ssh -t HOST claude-sandbox --attach ID` (an interactive
+ * ssh: it may ask for a passphrase there, in plain sight). */
+static void
+open_terminal_activated (GSimpleAction *action,
+                         GVariant      *parameter,
+                         gpointer      user_data)
+{
+  Connection *connection = user_data;
+  CsbDBusSandbox *sandbox = lookup_sandbox (connection, g_variant_get_string (parameter, NULL));
+  const char *remote_args[] = { csb_remote_cli (), "--attach", NULL, NULL };
+  g_autoptr(CsbArgv) argv = NULL;
+  g_autofree char *title = NULL;
+  GtkWidget *window, *terminal;
+
+  if (sandbox == NULL)
+    return;
+  remote_args[2] = csb_dbus_sandbox_get_id (sandbox);
+  argv = csb_remote_ssh_argv (connection->host, "-t", FALSE, remote_args);
+  terminal = vte_terminal_new ();
+  vte_terminal_spawn_async (VTE_TERMINAL (terminal), VTE_PTY_DEFAULT, NULL,
+                            (char **) csb_argv_finish (argv), NULL, G_SPAWN_SEARCH_PATH,
+                            NULL, NULL, NULL, -1, NULL, NULL, NULL);
+  window = adw_window_new ();
+  /* Translators: a terminal window's title: the sandbox's id on the machine */
+  title = g_strdup_printf (_("%s on %s"), csb_dbus_sandbox_get_id (sandbox), connection->host);
+  gtk_window_set_title (GTK_WINDOW (window), title);
+  gtk_window_set_default_size (GTK_WINDOW (window), 760, 480);
+  {
+    GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+
+    gtk_box_append (GTK_BOX (box), adw_header_bar_new ());
+    gtk_widget_set_vexpand (terminal, TRUE);
+    gtk_box_append (GTK_BOX (box), terminal);
+    adw_window_set_content (ADW_WINDOW (window), box);
+  }
+  g_signal_connect_swapped (terminal, "child-exited", G_CALLBACK (gtk_window_destroy), window);
+  gtk_window_present (GTK_WINDOW (window));
+  gtk_widget_grab_focus (terminal);
+}
+
+static const GActionEntry remote_actions[] = {
+  { "open-terminal", open_terminal_activated, "s" },
+  { "show-display", NULL, "s" },
+  { "stop", stop_activated, "s" },
+  { "remove", remove_activated, "s" },
+};
+
+/* ---- the list of connections ------------------------------------------------------- */
+
+static void
+on_test_clicked (GtkButton *button,
+                 gpointer   user_data)
+{
+  CsbConnections *self = CSB_CONNECTIONS (gtk_widget_get_ancestor (GTK_WIDGET (button),
+                                                                   CSB_TYPE_CONNECTIONS));
+
+  csb_connections_test (self, user_data);
+}
+
+static void
+on_remove_clicked (GtkButton *button,
+                   gpointer   user_data)
+{
+  CsbConnections *self = CSB_CONNECTIONS (gtk_widget_get_ancestor (GTK_WIDGET (button),
+                                                                   CSB_TYPE_CONNECTIONS));
+
+  csb_connections_remove (self, user_data);
+}
+
+static Connection *
+connection_new (CsbConnections *self,
+                const char     *host)
+{
+  Connection *connection = g_new0 (Connection, 1);
+  g_autoptr(GSimpleActionGroup) actions = g_simple_action_group_new ();
+  GtkWidget *button;
+
+  connection->self = self;
+  connection->host = g_strdup (host);
+  connection->rows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  /* Held: the group and the row are taken out of the window before the rest goes. */
+  connection->group = g_object_ref_sink (ADW_PREFERENCES_GROUP (adw_preferences_group_new ()));
+  adw_preferences_group_set_title (connection->group, host);
+  connection->list = GTK_LIST_BOX (gtk_list_box_new ());
+  gtk_list_box_set_selection_mode (connection->list, GTK_SELECTION_NONE);
+  gtk_widget_add_css_class (GTK_WIDGET (connection->list), "boxed-list");
+  gtk_widget_set_visible (GTK_WIDGET (connection->list), FALSE);
+  adw_preferences_group_add (connection->group, GTK_WIDGET (connection->list));
+  g_action_map_add_action_entries (G_ACTION_MAP (actions), remote_actions,
+                                   G_N_ELEMENTS (remote_actions), connection);
+  gtk_widget_insert_action_group (GTK_WIDGET (connection->group), "remote",
+                                  G_ACTION_GROUP (actions));
+  /* Before the Connections group, after the other machines. */
+  gtk_box_insert_child_after (GTK_BOX (self), GTK_WIDGET (connection->group),
+                              self->connections->len > 0
+                              ? GTK_WIDGET (((Connection *) g_ptr_array_index (self->connections,
+                                                                               self->connections->len - 1))->group)
+                              : NULL);
+
+  connection->row = g_object_ref_sink (ADW_ACTION_ROW (adw_action_row_new ()));
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (connection->row), host);
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (connection->row), FALSE);
+  adw_preferences_group_set_description (connection->group, NULL);
+  button = gtk_button_new_with_mnemonic (_("_Test"));
+  gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
+  gtk_widget_set_tooltip_text (button, _("Connect again and check the sandbox service there"));
+  g_signal_connect_data (button, "clicked", G_CALLBACK (on_test_clicked), g_strdup (host),
+                         (GClosureNotify) g_free, 0);
+  adw_action_row_add_suffix (connection->row, button);
+  button = gtk_button_new_from_icon_name ("user-trash-symbolic");
+  gtk_widget_set_valign (button, GTK_ALIGN_CENTER);
+  gtk_widget_add_css_class (button, "flat");
+  gtk_widget_set_tooltip_text (button, _("Remove Connection"));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Remove Connection"), -1);
+  g_signal_connect_data (button, "clicked", G_CALLBACK (on_remove_clicked), g_strdup (host),
+                         (GClosureNotify) g_free, 0);
+  adw_action_row_add_suffix (connection->row, button);
+  adw_preferences_group_add (self->connections_group, GTK_WIDGET (connection->row));
+
+  g_ptr_array_add (self->connections, connection);
+  return connection;
+}
+
+static void
+connection_destroy (CsbConnections *self,
+                    Connection     *connection)
+{
+  adw_preferences_group_remove (self->connections_group, GTK_WIDGET (connection->row));
+  gtk_box_remove (GTK_BOX (self), GTK_WIDGET (connection->group));
+  g_ptr_array_remove (self->connections, connection);
+}
+
+/* Follows the key: new hosts connect, dropped ones disconnect. */
+static void
+on_connections_changed (CsbConnections *self)
+{
+  g_auto(GStrv) hosts = g_settings_get_strv (self->settings, "connections");
+
+  for (guint i = self->connections->len; i > 0; i--)
+    {
+      Connection *connection = g_ptr_array_index (self->connections, i - 1);
+
+      if (!g_strv_contains ((const char * const *) hosts, connection->host))
+        connection_destroy (self, connection);
+    }
+  for (guint i = 0; hosts[i] != NULL; i++)
+    if (csb_remote_check_host (hosts[i], NULL) && find_connection (self, hosts[i]) == NULL)
+      connection_connect (connection_new (self, hosts[i]));
+  gtk_widget_set_visible (GTK_WIDGET (self->connections_group), self->connections->len > 0);
+}
+
+void
+csb_connections_set_settings (CsbConnections *self,
+                              GSettings      *settings)
+{
+  g_return_if_fail (CSB_IS_CONNECTIONS (self));
+
+  if (self->settings != NULL)
+    g_signal_handlers_disconnect_by_data (self->settings, self);
+  g_set_object (&self->settings, settings);
+  g_signal_connect_swapped (settings, "changed::connections",
+                            G_CALLBACK (on_connections_changed), self);
+  on_connections_changed (self);
+}
+
+guint
+csb_connections_get_n (CsbConnections *self)
+{
+  return self->connections->len;
+}
+
+gboolean
+csb_connections_add (CsbConnections *self,
+                     const char     *host,
+                     GError        **error)
+{
+  g_auto(GStrv) hosts = NULL;
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto(GStrv) updated = NULL;
+
+  if (!csb_remote_check_host (host, error))
+    return FALSE;
+  hosts = g_settings_get_strv (self->settings, "connections");
+  if (g_strv_contains ((const char * const *) hosts, host))
+    return TRUE;
+  g_strv_builder_addv (builder, (const char **) hosts);
+  g_strv_builder_add (builder, host);
+  updated = g_strv_builder_end (builder);
+  g_settings_set_strv (self->settings, "connections", (const char * const *) updated);
+  return TRUE;
+}
+
+void
+csb_connections_remove (CsbConnections *self,
+                        const char     *host)
+{
+  g_auto(GStrv) hosts = g_settings_get_strv (self->settings, "connections");
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto(GStrv) updated = NULL;
+
+  for (guint i = 0; hosts[i] != NULL; i++)
+    if (g_strcmp0 (hosts[i], host) != 0)
+      g_strv_builder_add (builder, hosts[i]);
+  updated = g_strv_builder_end (builder);
+  g_settings_set_strv (self->settings, "connections", (const char * const *) updated);
+}
+
+void
+csb_connections_test (CsbConnections *self,
+                      const char     *host)
+{
+  Connection *connection = find_connection (self, host);
+
+  if (connection != NULL)
+    connection_connect (connection);
+}
+
+const char *
+csb_connections_get_status (CsbConnections *self,
+                            const char     *host)
+{
+  Connection *connection = find_connection (self, host);
+
+  return connection ? connection->status : NULL;
+}
+
+GtkWidget *
+csb_connections_get_group (CsbConnections *self,
+                           const char     *host)
+{
+  Connection *connection = find_connection (self, host);
+
+  return connection ? GTK_WIDGET (connection->group) : NULL;
+}
+
+guint
+csb_connections_get_n_sandboxes (CsbConnections *self,
+                                 const char     *host)
+{
+  Connection *connection = find_connection (self, host);
+
+  return connection ? g_hash_table_size (connection->rows) : 0;
+}
+
+GList *
+csb_connections_get_rows (CsbConnections *self,
+                          const char     *host)
+{
+  Connection *connection = find_connection (self, host);
+
+  return connection ? g_hash_table_get_values (connection->rows) : NULL;
+}
+
+static void
+csb_connections_dispose (GObject *object)
+{
+  CsbConnections *self = CSB_CONNECTIONS (object);
+
+  if (self->settings != NULL)
+    g_signal_handlers_disconnect_by_data (self->settings, self);
+  g_clear_object (&self->settings);
+  g_clear_pointer (&self->connections, g_ptr_array_unref);
+  G_OBJECT_CLASS (csb_connections_parent_class)->dispose (object);
+}
+
+static void
+csb_connections_class_init (CsbConnectionsClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = csb_connections_dispose;
+}
+
+static void
+csb_connections_init (CsbConnections *self)
+{
+  gtk_orientable_set_orientation (GTK_ORIENTABLE (self), GTK_ORIENTATION_VERTICAL);
+  gtk_box_set_spacing (GTK_BOX (self), 24);
+  self->connections = g_ptr_array_new_with_free_func ((GDestroyNotify) connection_free);
+  self->connections_group = ADW_PREFERENCES_GROUP (adw_preferences_group_new ());
+  adw_preferences_group_set_title (self->connections_group, _("Connections"));
+  adw_preferences_group_set_description (self->connections_group,
+                                         _("Other machines, through ssh with your keys and "
+                                           "agent (never a password prompt)."));
+  gtk_widget_set_visible (GTK_WIDGET (self->connections_group), FALSE);
+  gtk_box_append (GTK_BOX (self), GTK_WIDGET (self->connections_group));
+}
