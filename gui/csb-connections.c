@@ -13,6 +13,8 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <string.h>
+
 #include <glib/gi18n.h>
 #include <vte/vte.h>
 
@@ -35,6 +37,14 @@ typedef struct
   AdwActionRow        *row;         /* in the Connections group */
   GHashTable          *rows;        /* object path → CsbSandboxRow */
   char                *status;
+
+  /* Starting a sandbox on a folder there. */
+  CsbDBusManager      *manager_proxy;
+  GtkWidget           *launch_box;
+  GtkEntry            *folder_entry;
+  GtkLabel            *launch_error;
+  GtkListStore        *completions;
+  char                *completions_dir; /* what they list, as typed */
 } Connection;
 
 struct _CsbConnections
@@ -63,6 +73,9 @@ connection_disconnect (Connection *connection)
   if (connection->manager != NULL)
     g_signal_handlers_disconnect_by_data (connection->manager, connection);
   g_clear_object (&connection->manager);
+  g_clear_object (&connection->manager_proxy);
+  gtk_widget_set_visible (connection->launch_box, FALSE);
+  g_clear_pointer (&connection->completions_dir, g_free);
   if (connection->bus != NULL)
     {
       g_signal_handlers_disconnect_by_data (connection->bus, connection);
@@ -81,6 +94,7 @@ connection_free (Connection *connection)
   g_hash_table_unref (connection->rows);
   g_object_unref (connection->group);
   g_object_unref (connection->row);
+  g_object_unref (connection->completions);
   g_free (connection->host);
   g_free (connection->status);
   g_free (connection);
@@ -167,6 +181,21 @@ on_closed (GDBusConnection *bus,
 }
 
 static void
+on_manager_proxy (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  Connection *connection = user_data;
+  g_autoptr(GError) error = NULL;
+  CsbDBusManager *proxy = csb_dbus_manager_proxy_new_finish (result, &error);
+
+  if (proxy == NULL)
+    return;
+  connection->manager_proxy = proxy;
+  gtk_widget_set_visible (connection->launch_box, TRUE);
+}
+
+static void
 on_manager (GObject      *source,
             GAsyncResult *result,
             gpointer      user_data)
@@ -198,6 +227,9 @@ on_manager (GObject      *source,
     on_object_added (connection->manager, l->data, connection);
   g_list_free_full (objects, g_object_unref);
   update_count (connection);
+  csb_dbus_manager_proxy_new (connection->bus, G_DBUS_PROXY_FLAGS_NONE, SERVICE_NAME,
+                              SERVICE_PATH, connection->cancellable, on_manager_proxy,
+                              connection);
 }
 
 static void
@@ -312,41 +344,44 @@ remove_activated (GSimpleAction *action,
  * terminal window runs `ssh -t HOST claude-sandbox --attach ID` (an interactive
  * ssh: it may ask for a passphrase there, in plain sight). */
 static void
+open_remote_terminal (Connection *connection,
+                      const char *id)
+{
+  const char *remote_args[] = { csb_remote_cli (), "--attach", id, NULL };
+  g_autoptr(CsbArgv) argv = csb_remote_ssh_argv (connection->host, "-t", FALSE, remote_args);
+  g_autofree char *title = NULL;
+  GtkWidget *window, *terminal, *box;
+
+  terminal = vte_terminal_new ();
+  vte_terminal_spawn_async (VTE_TERMINAL (terminal), VTE_PTY_DEFAULT, NULL,
+                            (char **) csb_argv_finish (argv), NULL, G_SPAWN_SEARCH_PATH,
+                            NULL, NULL, NULL, -1, NULL, NULL, NULL);
+  window = adw_window_new ();
+  gtk_widget_set_name (window, "remote-terminal");
+  /* Translators: a terminal window's title: a sandbox's id, and the machine it runs on */
+  title = g_strdup_printf (_("%s on %s"), id, connection->host);
+  gtk_window_set_title (GTK_WINDOW (window), title);
+  gtk_window_set_default_size (GTK_WINDOW (window), 760, 480);
+  box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  gtk_box_append (GTK_BOX (box), adw_header_bar_new ());
+  gtk_widget_set_vexpand (terminal, TRUE);
+  gtk_box_append (GTK_BOX (box), terminal);
+  adw_window_set_content (ADW_WINDOW (window), box);
+  g_signal_connect_swapped (terminal, "child-exited", G_CALLBACK (gtk_window_destroy), window);
+  gtk_window_present (GTK_WINDOW (window));
+  gtk_widget_grab_focus (terminal);
+}
+
+static void
 open_terminal_activated (GSimpleAction *action,
                          GVariant      *parameter,
                          gpointer      user_data)
 {
   Connection *connection = user_data;
   CsbDBusSandbox *sandbox = lookup_sandbox (connection, g_variant_get_string (parameter, NULL));
-  const char *remote_args[] = { csb_remote_cli (), "--attach", NULL, NULL };
-  g_autoptr(CsbArgv) argv = NULL;
-  g_autofree char *title = NULL;
-  GtkWidget *window, *terminal;
 
-  if (sandbox == NULL)
-    return;
-  remote_args[2] = csb_dbus_sandbox_get_id (sandbox);
-  argv = csb_remote_ssh_argv (connection->host, "-t", FALSE, remote_args);
-  terminal = vte_terminal_new ();
-  vte_terminal_spawn_async (VTE_TERMINAL (terminal), VTE_PTY_DEFAULT, NULL,
-                            (char **) csb_argv_finish (argv), NULL, G_SPAWN_SEARCH_PATH,
-                            NULL, NULL, NULL, -1, NULL, NULL, NULL);
-  window = adw_window_new ();
-  /* Translators: a terminal window's title: the sandbox's id on the machine */
-  title = g_strdup_printf (_("%s on %s"), csb_dbus_sandbox_get_id (sandbox), connection->host);
-  gtk_window_set_title (GTK_WINDOW (window), title);
-  gtk_window_set_default_size (GTK_WINDOW (window), 760, 480);
-  {
-    GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
-
-    gtk_box_append (GTK_BOX (box), adw_header_bar_new ());
-    gtk_widget_set_vexpand (terminal, TRUE);
-    gtk_box_append (GTK_BOX (box), terminal);
-    adw_window_set_content (ADW_WINDOW (window), box);
-  }
-  g_signal_connect_swapped (terminal, "child-exited", G_CALLBACK (gtk_window_destroy), window);
-  gtk_window_present (GTK_WINDOW (window));
-  gtk_widget_grab_focus (terminal);
+  if (sandbox != NULL)
+    open_remote_terminal (connection, csb_dbus_sandbox_get_id (sandbox));
 }
 
 static const GActionEntry remote_actions[] = {
@@ -355,6 +390,193 @@ static const GActionEntry remote_actions[] = {
   { "stop", stop_activated, "s" },
   { "remove", remove_activated, "s" },
 };
+
+/* ---- a folder there: completion and launch ------------------------------------------- */
+
+/* The folder as the service wants it (absolute): "~", "~/…" and relative ones are
+ * under the home folder there. */
+static char *
+remote_folder (Connection *connection,
+               const char *typed)
+{
+  const char *home = csb_dbus_manager_get_home_folder (connection->manager_proxy);
+
+  if (g_path_is_absolute (typed))
+    return g_strdup (typed);
+  if (home == NULL || *home == '\0')
+    return NULL;
+  if (strcmp (typed, "~") == 0)
+    return g_strdup (home);
+  if (g_str_has_prefix (typed, "~/"))
+    return g_build_filename (home, typed + 2, NULL);
+  return g_build_filename (home, typed, NULL);
+}
+
+typedef struct
+{
+  Connection *connection;
+  char       *dir;
+} ListRequest;
+
+static void
+on_folders_listed (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  ListRequest *request = user_data;
+  g_auto(GStrv) folders = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* A slow answer for a folder typed before: only the latest counts. */
+  if (csb_dbus_manager_call_list_folders_finish (CSB_DBUS_MANAGER (source), &folders, result,
+                                                 &error) &&
+      g_strcmp0 (request->connection->completions_dir, request->dir) == 0)
+    {
+      Connection *connection = request->connection;
+      const char *prefix = strcmp (request->dir, "~") == 0 ? "" : request->dir;
+
+      gtk_list_store_clear (connection->completions);
+      for (guint i = 0; folders[i] != NULL; i++)
+        {
+          g_autofree char *path = g_strconcat (prefix, folders[i], "/", NULL);
+
+          gtk_list_store_insert_with_values (connection->completions, NULL, -1, 0, path, -1);
+        }
+      gtk_entry_completion_complete (gtk_entry_get_completion (connection->folder_entry));
+    }
+  g_free (request->dir);
+  g_free (request);
+}
+
+/* Asks the folder being typed in for its subfolders, once per folder. */
+static void
+on_folder_changed (GtkEditable *editable,
+                   gpointer     user_data)
+{
+  Connection *connection = user_data;
+  const char *text = gtk_editable_get_text (editable);
+  const char *slash = strrchr (text, '/');
+  g_autofree char *dir = slash ? g_strndup (text, slash - text + 1) : g_strdup ("~");
+  ListRequest *request;
+
+  gtk_label_set_text (connection->launch_error, "");
+  gtk_widget_set_visible (GTK_WIDGET (connection->launch_error), FALSE);
+  if (connection->manager_proxy == NULL || g_strcmp0 (dir, connection->completions_dir) == 0)
+    return;
+  g_free (connection->completions_dir);
+  connection->completions_dir = g_strdup (dir);
+  gtk_list_store_clear (connection->completions);
+  request = g_new0 (ListRequest, 1);
+  request->connection = connection;
+  request->dir = g_steal_pointer (&dir);
+  csb_dbus_manager_call_list_folders (connection->manager_proxy, request->dir,
+                                      connection->cancellable, on_folders_listed, request);
+}
+
+static void
+show_launch_error (Connection *connection,
+                   const char *message)
+{
+  gtk_label_set_text (connection->launch_error, message);
+  gtk_widget_set_visible (GTK_WIDGET (connection->launch_error), TRUE);
+}
+
+static void
+on_remote_launched (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  Connection *connection = user_data;
+  g_autofree char *path = NULL;
+  g_autofree char *id = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!csb_dbus_manager_call_launch_finish (CSB_DBUS_MANAGER (source), &path, NULL, result,
+                                            &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      g_dbus_error_strip_remote_error (error);
+      show_launch_error (connection, error->message);
+      return;
+    }
+  /* The id is the path's last element; the other machine's word, so checked. */
+  id = g_path_get_basename (path);
+  for (const char *p = id; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_')
+      return;
+  open_remote_terminal (connection, id);
+}
+
+static void
+on_start_clicked (GtkButton *button,
+                  gpointer   user_data)
+{
+  Connection *connection = user_data;
+  const char *typed = gtk_editable_get_text (GTK_EDITABLE (connection->folder_entry));
+  g_autofree char *folder = NULL;
+  g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
+  const char * const no_command[] = { NULL };
+
+  if (connection->manager_proxy == NULL || *typed == '\0')
+    return;
+  folder = remote_folder (connection, typed);
+  if (folder == NULL)
+    {
+      show_launch_error (connection, _("The home folder there is not known: give the whole "
+                                       "path"));
+      return;
+    }
+  /* The app's own choice of Claude or a shell; the rest are that machine's settings. */
+  g_variant_dict_insert (options, "shell", "b",
+                         connection->self->settings != NULL &&
+                         g_settings_get_boolean (connection->self->settings, "shell"));
+  csb_dbus_manager_call_launch (connection->manager_proxy, folder, no_command,
+                                g_variant_dict_end (options), NULL, connection->cancellable,
+                                on_remote_launched, connection);
+}
+
+static void
+make_launch_box (Connection *connection)
+{
+  GtkWidget *row = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
+  GtkWidget *button = gtk_button_new_with_mnemonic (_("_Start"));
+  g_autoptr(GtkEntryCompletion) completion = gtk_entry_completion_new ();
+  g_autofree char *placeholder = NULL;
+
+  connection->launch_box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 6);
+  gtk_widget_set_margin_bottom (connection->launch_box, 6);
+  connection->folder_entry = GTK_ENTRY (gtk_entry_new ());
+  /* Translators: the placeholder of the entry for a folder on another machine */
+  placeholder = g_strdup_printf (_("A folder on %s, as ~/src/app"), connection->host);
+  gtk_entry_set_placeholder_text (connection->folder_entry, placeholder);
+  gtk_accessible_update_property (GTK_ACCESSIBLE (connection->folder_entry),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL, placeholder, -1);
+  gtk_widget_set_hexpand (GTK_WIDGET (connection->folder_entry), TRUE);
+  connection->completions = gtk_list_store_new (1, G_TYPE_STRING);
+  gtk_entry_completion_set_model (completion, GTK_TREE_MODEL (connection->completions));
+  gtk_entry_completion_set_text_column (completion, 0);
+  gtk_entry_completion_set_inline_completion (completion, TRUE);
+  gtk_entry_completion_set_popup_single_match (completion, FALSE);
+  gtk_entry_set_completion (connection->folder_entry, completion);
+  g_signal_connect (connection->folder_entry, "changed", G_CALLBACK (on_folder_changed),
+                    connection);
+  g_signal_connect_swapped (connection->folder_entry, "activate",
+                            G_CALLBACK (gtk_widget_activate), button);
+  gtk_widget_set_tooltip_text (button, _("Start a sandbox on this folder there"));
+  gtk_widget_add_css_class (button, "suggested-action");
+  g_signal_connect (button, "clicked", G_CALLBACK (on_start_clicked), connection);
+  gtk_box_append (GTK_BOX (row), GTK_WIDGET (connection->folder_entry));
+  gtk_box_append (GTK_BOX (row), button);
+  gtk_box_append (GTK_BOX (connection->launch_box), row);
+  connection->launch_error = GTK_LABEL (gtk_label_new (NULL));
+  gtk_label_set_wrap (connection->launch_error, TRUE);
+  gtk_label_set_xalign (connection->launch_error, 0);
+  gtk_widget_add_css_class (GTK_WIDGET (connection->launch_error), "error");
+  gtk_widget_set_visible (GTK_WIDGET (connection->launch_error), FALSE);
+  gtk_box_append (GTK_BOX (connection->launch_box), GTK_WIDGET (connection->launch_error));
+  gtk_widget_set_visible (connection->launch_box, FALSE);
+}
 
 /* ---- the list of connections ------------------------------------------------------- */
 
@@ -397,6 +619,8 @@ connection_new (CsbConnections *self,
   gtk_list_box_set_selection_mode (connection->list, GTK_SELECTION_NONE);
   gtk_widget_add_css_class (GTK_WIDGET (connection->list), "boxed-list");
   gtk_widget_set_visible (GTK_WIDGET (connection->list), FALSE);
+  make_launch_box (connection);
+  adw_preferences_group_add (connection->group, connection->launch_box);
   adw_preferences_group_add (connection->group, GTK_WIDGET (connection->list));
   g_action_map_add_action_entries (G_ACTION_MAP (actions), remote_actions,
                                    G_N_ELEMENTS (remote_actions), connection);
@@ -553,6 +777,15 @@ csb_connections_get_n_sandboxes (CsbConnections *self,
   Connection *connection = find_connection (self, host);
 
   return connection ? g_hash_table_size (connection->rows) : 0;
+}
+
+GtkWidget *
+csb_connections_get_folder_entry (CsbConnections *self,
+                                  const char     *host)
+{
+  Connection *connection = find_connection (self, host);
+
+  return connection ? GTK_WIDGET (connection->folder_entry) : NULL;
 }
 
 GList *

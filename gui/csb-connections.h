@@ -32,6 +32,9 @@ GtkWidget  *csb_connections_get_group  (CsbConnections *self,
                                         const char     *host);
 guint       csb_connections_get_n_sandboxes (CsbConnections *self,
                                              const char     *host);
+/* The entry for a folder there (to start a sandbox on), with its completion. */
+GtkWidget  *csb_connections_get_folder_entry (CsbConnections *self,
+                                              const char     *host);
 /* The rows (CsbSandboxRow) of @host's sandboxes: free the list, not its rows. */
 GList      *csb_connections_get_rows   (CsbConnections *self,
                                         const char     *host);

@@ -6,6 +6,7 @@
 
 #include "csb-backend.h"
 #include "csb-error.h"
+#include "csb-list-folders.h"
 #include "csb-manager.h"
 #include "csb-metrics.h"
 #include "csb-trace.h"
@@ -331,8 +332,58 @@ handle_get_host_metrics (CsbDBusManager        *object,
 }
 
 static void
+list_folders_thread (GTask        *task,
+                     gpointer      source_object,
+                     gpointer      task_data,
+                     GCancellable *cancellable)
+{
+  GError *error = NULL;
+  GStrv folders = csb_list_folders (g_get_home_dir (), task_data, CSB_LIST_FOLDERS_MAX, &error);
+
+  if (folders == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, folders, (GDestroyNotify) g_strfreev);
+}
+
+static void
+on_list_folders (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  CsbManager *self = CSB_MANAGER (source);
+  GDBusMethodInvocation *invocation = user_data;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) folders = g_task_propagate_pointer (G_TASK (result), &error);
+
+  self->pending_calls--;
+  if (folders == NULL)
+    g_dbus_method_invocation_return_gerror (invocation, error);
+  else
+    csb_dbus_manager_complete_list_folders (CSB_DBUS_MANAGER (self), invocation,
+                                            (const char * const *) folders);
+  busy_changed (self);
+}
+
+/* A folder can be slow to read (a network mount): not on this loop. */
+static gboolean
+handle_list_folders (CsbDBusManager        *object,
+                     GDBusMethodInvocation *invocation,
+                     const char            *path)
+{
+  CsbManager *self = CSB_MANAGER (object);
+  g_autoptr(GTask) task = g_task_new (self, NULL, on_list_folders, g_steal_pointer (&invocation));
+
+  g_task_set_task_data (task, g_strdup (path), g_free);
+  self->pending_calls++;
+  g_task_run_in_thread (task, list_folders_thread);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
 csb_manager_iface_init (CsbDBusManagerIface *iface)
 {
+  iface->handle_list_folders = handle_list_folders;
   iface->handle_launch = handle_launch;
   iface->handle_get_backends = handle_get_backends;
   iface->handle_get_host_metrics = handle_get_host_metrics;
@@ -402,6 +453,7 @@ csb_manager_init (CsbManager *self)
   self->sandboxes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->object_manager = g_dbus_object_manager_server_new (CSB_MANAGER_PATH);
   csb_dbus_manager_set_version (CSB_DBUS_MANAGER (self), PACKAGE_VERSION);
+  csb_dbus_manager_set_home_folder (CSB_DBUS_MANAGER (self), g_get_home_dir ());
 }
 
 CsbManager *

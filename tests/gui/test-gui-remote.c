@@ -143,6 +143,78 @@ test_stop_through_connection (void)
   g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
 }
 
+typedef struct
+{
+  GtkEntry   *entry;
+  const char *path;
+} CompletionWait;
+
+static gboolean
+completion_offers (gpointer data)
+{
+  CompletionWait *wait = data;
+  GtkTreeModel *model = gtk_entry_completion_get_model (gtk_entry_get_completion (wait->entry));
+  GtkTreeIter iter;
+  gboolean valid;
+
+  for (valid = gtk_tree_model_get_iter_first (model, &iter); valid;
+       valid = gtk_tree_model_iter_next (model, &iter))
+    {
+      g_autofree char *path = NULL;
+
+      gtk_tree_model_get (model, &iter, 0, &path, -1);
+      if (g_strcmp0 (path, wait->path) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+remote_terminal_open (gpointer data)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWidget) toplevel = g_list_model_get_item (toplevels, i);
+
+      if (g_strcmp0 (gtk_widget_get_name (toplevel), "remote-terminal") == 0 &&
+          gtk_widget_get_visible (toplevel))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* A folder there, typed with completion asked over the connection (ListFolders),
+ * and Start: a sandbox runs on it there, in the machine's group, and its terminal
+ * (ssh -t … --attach) opens. */
+static void
+test_launch_on_remote_folder (void)
+{
+  GtkEntry *entry = GTK_ENTRY (csb_connections_get_folder_entry (csb_window_get_connections (window),
+                                                                 host));
+  CompletionWait offers = { entry, "~/project/" };
+  g_autofree char *typed_back = NULL;
+
+  g_assert_nonnull (entry);
+  g_assert_true (csb_test_run_until ((gboolean (*) (gpointer)) gtk_widget_get_visible,
+                                     gtk_widget_get_parent (gtk_widget_get_parent (GTK_WIDGET (entry))),
+                                     CSB_TEST_TIMEOUT_MS));
+  gtk_editable_set_text (GTK_EDITABLE (entry), "~/");
+  g_assert_true (csb_test_run_until (completion_offers, &offers, CSB_TEST_TIMEOUT_MS));
+  csb_gui_test_save_screenshot (GTK_WIDGET (window), "remote-folder-entry.png");
+
+  /* The app's choice of a shell (there is no Claude Code for that user here). */
+  g_settings_set_boolean (csb_application_get_settings (app), "shell", TRUE);
+  gtk_editable_set_text (GTK_EDITABLE (entry), "~/project");
+  g_signal_emit_by_name (entry, "activate");
+  g_assert_true (csb_test_run_until (remote_row_running, (gpointer) project,
+                                     CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (remote_terminal_open, NULL, CSB_TEST_TIMEOUT_MS));
+  csb_gui_test_settle (1000);
+  csb_gui_test_save_screenshot (GTK_WIDGET (window), "remote-launched.png");
+}
+
 /* A user sshd refuses: the status says what to do about the key, in words. */
 static void
 test_refused_key_in_words (void)
@@ -198,6 +270,7 @@ main (int   argc,
   g_test_add_func ("/gui-remote/connection/add-lists-sandboxes",
                    test_add_connection_lists_sandboxes);
   g_test_add_func ("/gui-remote/connection/stop", test_stop_through_connection);
+  g_test_add_func ("/gui-remote/connection/launch-on-folder", test_launch_on_remote_folder);
   g_test_add_func ("/gui-remote/connection/refused-key", test_refused_key_in_words);
   ret = csb_gui_test_run_app (app, &window);
   /* As test-gui.c: leave without tearing the app down against a vanishing bus. */
