@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <vte/vte.h>
+
 #include "csb-application.h"
 #include "csb-connections.h"
 #include "csb-gui-test-utils.h"
@@ -169,6 +171,33 @@ completion_offers (gpointer data)
   return FALSE;
 }
 
+static VteTerminal *
+remote_terminal (void)
+{
+  GListModel *toplevels = gtk_window_get_toplevels ();
+
+  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+    {
+      g_autoptr(GtkWidget) toplevel = g_list_model_get_item (toplevels, i);
+
+      if (g_strcmp0 (gtk_widget_get_name (toplevel), "remote-terminal") == 0)
+        for (GtkWidget *child = gtk_widget_get_first_child (adw_window_get_content (ADW_WINDOW (toplevel)));
+             child != NULL; child = gtk_widget_get_next_sibling (child))
+          if (VTE_IS_TERMINAL (child))
+            return VTE_TERMINAL (child);
+    }
+  return NULL;
+}
+
+static gboolean
+remote_terminal_shows (gpointer data)
+{
+  VteTerminal *terminal = remote_terminal ();
+  g_autofree char *text = terminal ? vte_terminal_get_text (terminal, NULL, NULL, NULL) : NULL;
+
+  return text != NULL && strstr (text, data) != NULL;
+}
+
 static gboolean
 remote_terminal_open (gpointer data)
 {
@@ -213,6 +242,17 @@ test_launch_on_remote_folder (void)
   g_assert_true (csb_test_run_until (remote_terminal_open, NULL, CSB_TEST_TIMEOUT_MS));
   csb_gui_test_settle (1000);
   csb_gui_test_save_screenshot (GTK_WIDGET (window), "remote-launched.png");
+
+  /* The terminal is the sandbox's, there: a typed line comes back from its shell. */
+  g_assert_true (csb_test_run_until ((gboolean (*) (gpointer)) remote_terminal, NULL,
+                                     CSB_TEST_TIMEOUT_MS));
+  vte_terminal_feed_child (remote_terminal (), "echo remote-$((6*7)) $(id -un)\r", -1);
+  g_assert_true (csb_test_run_until (remote_terminal_shows, "remote-42 csb-remote",
+                                     CSB_TEST_TIMEOUT_MS));
+  csb_gui_test_settle (500);
+  csb_gui_test_save_screenshot (gtk_widget_get_ancestor (GTK_WIDGET (remote_terminal ()),
+                                                         GTK_TYPE_WINDOW),
+                                "remote-terminal.png");
 }
 
 /* A user sshd refuses: the status says what to do about the key, in words. */
