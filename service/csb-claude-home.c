@@ -26,6 +26,7 @@
 #include "csb-claude-home.h"
 #include "csb-error.h"
 #include "csb-file.h"
+#include "csb-project-guard.h"
 
 #define CREDENTIALS ".credentials.json"
 #define CLAUDE_JSON ".claude.json"
@@ -86,6 +87,9 @@ open_beneath (int         dirfd,
   int fd;
 
   g_assert (strchr (name, '/') == NULL);
+  if (!(flags & (O_CREAT | O_PATH | O_DIRECTORY)))
+    /* A plain open: only a regular file or a folder is opened for real (see there). */
+    return csb_open_beneath (dirfd, name, flags);
   do
     fd = syscall (SYS_openat2, dirfd, name, &how, sizeof how);
   while (fd < 0 && errno == EINTR);

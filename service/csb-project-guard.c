@@ -108,8 +108,8 @@ csb_plant_free (CsbPlant *plant)
   g_free (plant);
 }
 
-int
-csb_open_beneath (int         dir_fd,
+static int
+open_beneath_raw (int         dir_fd,
                   const char *path,
                   int         flags)
 {
@@ -164,6 +164,37 @@ csb_open_beneath (int         dir_fd,
       }
     return cur;
   }
+}
+
+int
+csb_open_beneath (int         dir_fd,
+                  const char *path,
+                  int         flags)
+{
+  g_autofree char *fd_path = NULL;
+  struct stat st;
+  int path_fd, fd, saved;
+
+  /* Opening is already acting: a device node's driver runs at open (a watchdog
+   * starts, a tape rewinds), a FIFO may block. Whatever a sandbox could have made
+   * (a VM's virtiofsd that runs as root can make device nodes) is therefore looked
+   * at first through O_PATH, and only a regular file or a folder is opened for
+   * real — through that very descriptor, so it cannot be swapped meanwhile. Any
+   * other type comes back as its O_PATH descriptor: fstat tells the caller what it
+   * is, and a read of it fails (EBADF) rather than act. */
+  if (flags & (O_PATH | O_CREAT | O_DIRECTORY))
+    return open_beneath_raw (dir_fd, path, flags);
+  path_fd = open_beneath_raw (dir_fd, path, O_PATH);
+  if (path_fd < 0)
+    return -1;
+  if (fstat (path_fd, &st) != 0 || !(S_ISREG (st.st_mode) || S_ISDIR (st.st_mode)))
+    return path_fd;
+  fd_path = g_strdup_printf ("/proc/self/fd/%d", path_fd);
+  fd = open (fd_path, (flags & ~O_NOFOLLOW) | O_CLOEXEC);
+  saved = errno;
+  close (path_fd);
+  errno = saved;
+  return fd;
 }
 
 /* ---- the protected entries ------------------------------------------------------- */

@@ -5,9 +5,12 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -321,6 +324,59 @@ test_folded_names (void)
   g_assert_false (csb_guard_name_is ("bad\377", "bad"));
 }
 
+/* A plain open of what a sandbox may have made opens only regular files and folders:
+ * a FIFO or a device node comes back as an O_PATH descriptor, never opened (a
+ * device's driver acts at open; a FIFO could block). */
+static void
+test_open_beneath_types (Fixture      *f,
+                         gconstpointer data)
+{
+  g_autofree char *fifo = g_build_filename (f->dir, "fifo", NULL);
+  g_autofree char *ptmx = g_build_filename (f->dir, "ptmx", NULL);
+  char byte;
+  int fd;
+
+  write_in (f, "file", "x");
+  mkdir_in (f, "dir");
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+
+  fd = csb_open_beneath (f->fd, "file", O_RDONLY | O_NOCTTY);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_false (fcntl (fd, F_GETFL) & O_PATH);
+  g_assert_cmpint (read (fd, &byte, 1), ==, 1);
+  g_assert_cmpint (byte, ==, 'x');
+  g_assert_true (fcntl (fd, F_GETFD) & FD_CLOEXEC);
+  close (fd);
+
+  fd = csb_open_beneath (f->fd, "dir", O_RDONLY);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_false (fcntl (fd, F_GETFL) & O_PATH);
+  close (fd);
+
+  fd = csb_open_beneath (f->fd, "fifo", O_RDONLY | O_NONBLOCK);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_true (fcntl (fd, F_GETFL) & O_PATH);
+  g_assert_cmpint (read (fd, &byte, 1), ==, -1);
+  close (fd);
+
+  /* A link is refused, as before. */
+  g_assert_cmpint (symlink ("file", g_build_filename (f->dir, "link", NULL)), ==, 0);
+  g_assert_cmpint (csb_open_beneath (f->fd, "link", O_RDONLY), ==, -1);
+
+  /* A device node (the pty multiplexer: each real open makes a new pty). */
+  if (mknod (ptmx, S_IFCHR | 0666, makedev (5, 2)) != 0)
+    {
+      g_test_message ("device node part skipped: mknod needs CAP_MKNOD (%s)", g_strerror (errno));
+      return;
+    }
+  fd = csb_open_beneath (f->fd, "ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_true (fcntl (fd, F_GETFL) & O_PATH);
+  /* Not a pty master: nothing was opened. */
+  g_assert_cmpint (ioctl (fd, TIOCGPTN, &(unsigned) { 0 }), ==, -1);
+  close (fd);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -331,6 +387,8 @@ main (int    argc,
   g_test_add_func ("/project-guard/folded-names", test_folded_names);
   g_test_add ("/project-guard/refused", Fixture, NULL, setup, test_refused, teardown);
   g_test_add ("/project-guard/plants", Fixture, NULL, setup, test_plants, teardown);
+  g_test_add ("/project-guard/open-beneath-types", Fixture, NULL, setup,
+              test_open_beneath_types, teardown);
   g_test_add ("/project-guard/snapshot-bytes", Fixture, NULL, setup, test_snapshot_bytes,
               teardown);
   return g_test_run ();
