@@ -32,6 +32,7 @@
 #include "csb-claude-home.h"
 #include "csb-dbus-proxy.h"
 #include "csb-error.h"
+#include "csb-file.h"
 #include "csb-guest-stage.h"
 #include "csb-landlock.h"
 #include "csb-layout.h"
@@ -411,25 +412,13 @@ static int
 open_project_checked (CsbSandboxSpec *spec,
                       GError        **error)
 {
-  g_autofree char *fd_path = NULL;
-  g_autofree char *opened = NULL;
-  int fd;
+  gboolean gone;
+  int fd = csb_file_open_dir_exact (spec->project_dir, O_PATH, &gone);
 
-  fd = open (spec->project_dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0)
-    {
-      fd_path = g_strdup_printf ("/proc/self/fd/%d", fd);
-      opened = g_file_read_link (fd_path, NULL);
-    }
-  if (fd < 0 || g_strcmp0 (opened, spec->project_dir) != 0)
-    {
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
-                   "project folder '%s' changed while the sandbox was set up (it is %s now)",
-                   spec->project_dir, fd < 0 ? "gone" : "elsewhere");
-      return -1;
-    }
+  if (fd < 0)
+    g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                 "project folder '%s' changed while the sandbox was set up (it is %s now)",
+                 spec->project_dir, gone ? "gone" : "elsewhere");
   return fd;
 }
 

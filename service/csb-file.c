@@ -183,3 +183,25 @@ csb_file_connect_socket (const char *path,
     }
   return fd;
 }
+
+int
+csb_file_open_dir_exact (const char *path,
+                         int         flags,
+                         gboolean   *gone)
+{
+  g_autofree char *fd_path = NULL;
+  g_autofree char *opened = NULL;
+  int fd = open (path, flags | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+  *gone = fd < 0;
+  if (fd < 0)
+    return -1;
+  fd_path = g_strdup_printf ("/proc/self/fd/%d", fd);
+  opened = g_file_read_link (fd_path, NULL);
+  if (g_strcmp0 (opened, path) != 0)
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}

@@ -36,6 +36,7 @@
 #include <gio/gio.h>
 
 #include "csb-error.h"
+#include "csb-file.h"
 #include "csb-project-guard.h"
 #include "csb-quote.h"
 #include "csb-review.h"
@@ -177,23 +178,12 @@ static int
 open_project (const char *project_dir,
               GError    **error)
 {
-  g_autofree char *fd_path = NULL;
-  g_autofree char *opened = NULL;
-  int fd = open (project_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  gboolean gone;
+  int fd = csb_file_open_dir_exact (project_dir, O_RDONLY, &gone);
 
-  if (fd >= 0)
-    {
-      fd_path = g_strdup_printf ("/proc/self/fd/%d", fd);
-      opened = g_file_read_link (fd_path, NULL);
-    }
-  if (fd < 0 || g_strcmp0 (opened, project_dir) != 0)
-    {
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
-                   "project folder '%s' is gone or was replaced", project_dir);
-      return -1;
-    }
+  if (fd < 0)
+    g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                 "project folder '%s' is gone or was replaced", project_dir);
   return fd;
 }
 

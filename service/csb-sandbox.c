@@ -838,24 +838,13 @@ static int
 open_project (const char *resolved,
               GError    **error)
 {
-  g_autofree char *fd_path = NULL;
-  g_autofree char *opened = NULL;
-  int fd = open (resolved, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  gboolean gone;
+  int fd = csb_file_open_dir_exact (resolved, O_PATH, &gone);
 
-  if (fd >= 0)
-    {
-      fd_path = g_strdup_printf ("/proc/self/fd/%d", fd);
-      opened = g_file_read_link (fd_path, NULL);
-    }
-  if (fd < 0 || g_strcmp0 (opened, resolved) != 0)
-    {
-      if (fd >= 0)
-        close (fd);
-      g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
-                   "project folder '%s' changed while the sandbox was set up (it is %s now)",
-                   resolved, fd < 0 ? "gone" : "elsewhere");
-      return -1;
-    }
+  if (fd < 0)
+    g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                 "project folder '%s' changed while the sandbox was set up (it is %s now)",
+                 resolved, gone ? "gone" : "elsewhere");
   return fd;
 }
 
