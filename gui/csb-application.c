@@ -504,6 +504,110 @@ set_object_manager (CsbApplication     *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OBJECT_MANAGER]);
 }
 
+static void make_object_manager (CsbApplication  *self,
+                                 GDBusConnection *connection,
+                                 const char      *name_owner);
+
+/* Whether @manager holds what the service answered in @objects, the reply to a
+ * GetManagedObjects sent after @manager was made. GLib 2.74 makes a manager in a
+ * thread, and a PropertiesChanged or InterfacesRemoved the main loop runs before
+ * that thread has filed the object it is about is dropped: the manager would show
+ * a state the service left (a sandbox taken over as "running" that it finds ended
+ * a moment later) for good. Signals and replies run in the order they came, so
+ * once this reply runs, any difference is such a lost signal. */
+static gboolean
+object_manager_matches (GDBusObjectManager *manager,
+                        GVariant           *objects)
+{
+  GList *listed = g_dbus_object_manager_get_objects (manager);
+  guint n_listed = g_list_length (listed);
+  GVariantIter iter;
+  const char *path;
+  GVariant *interfaces;
+  guint n = 0;
+  gboolean match = TRUE;
+
+  g_list_free_full (listed, g_object_unref);
+  g_variant_iter_init (&iter, objects);
+  while (match && g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
+    {
+      GVariantIter iface_iter;
+      const char *name;
+      GVariant *properties;
+
+      n++;
+      g_variant_iter_init (&iface_iter, interfaces);
+      while (match && g_variant_iter_next (&iface_iter, "{&s@a{sv}}", &name, &properties))
+        {
+          g_autoptr(GDBusInterface) proxy = g_dbus_object_manager_get_interface (manager, path,
+                                                                                 name);
+          GVariantIter prop_iter;
+          const char *prop;
+          GVariant *value;
+
+          match = proxy != NULL;
+          g_variant_iter_init (&prop_iter, properties);
+          while (match && g_variant_iter_next (&prop_iter, "{&sv}", &prop, &value))
+            {
+              g_autoptr(GVariant) cached = g_dbus_proxy_get_cached_property (G_DBUS_PROXY (proxy),
+                                                                             prop);
+
+              match = cached != NULL && g_variant_equal (cached, value);
+              g_variant_unref (value);
+            }
+          g_variant_unref (properties);
+        }
+      g_variant_unref (interfaces);
+    }
+  return match && n == n_listed;
+}
+
+typedef struct
+{
+  CsbApplication     *self;
+  GDBusObjectManager *manager;
+} ManagerCheck;
+
+static void
+manager_check_free (ManagerCheck *check)
+{
+  g_object_unref (check->self);
+  g_object_unref (check->manager);
+  g_free (check);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ManagerCheck, manager_check_free)
+
+static void
+on_object_manager_checked (GObject      *source,
+                           GAsyncResult *result,
+                           gpointer      user_data)
+{
+  g_autoptr(ManagerCheck) check = user_data;
+  GDBusObjectManagerClient *client = G_DBUS_OBJECT_MANAGER_CLIENT (check->manager);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) objects = NULL;
+
+  reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  if (reply == NULL)
+    {
+      /* Any other error: that instance is going, and the name watch says so next. */
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        set_object_manager (check->self, check->manager);
+      return;
+    }
+  objects = g_variant_get_child_value (reply, 0);
+  if (object_manager_matches (check->manager, objects))
+    {
+      set_object_manager (check->self, check->manager);
+      return;
+    }
+  g_debug ("the sandboxes' proxies missed a change of the service's; reading them again");
+  make_object_manager (check->self, g_dbus_object_manager_client_get_connection (client),
+                       g_dbus_object_manager_client_get_name_owner (client));
+}
+
 static void
 on_object_manager_ready (GObject      *source,
                          GAsyncResult *result,
@@ -512,6 +616,9 @@ on_object_manager_ready (GObject      *source,
   g_autoptr(CsbApplication) self = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GDBusObjectManager) object_manager = NULL;
+  GDBusObjectManagerClient *client;
+  ManagerCheck *check;
+  const char *name_owner;
 
   object_manager = csb_dbus_object_manager_client_new_for_bus_finish (result, &error);
   if (object_manager == NULL)
@@ -521,9 +628,29 @@ on_object_manager_ready (GObject      *source,
       return;
     }
   /* That instance may be gone already; then its successor has its own manager coming. */
-  if (g_dbus_object_manager_client_get_name_owner (G_DBUS_OBJECT_MANAGER_CLIENT (object_manager)) == NULL)
+  client = G_DBUS_OBJECT_MANAGER_CLIENT (object_manager);
+  name_owner = g_dbus_object_manager_client_get_name_owner (client);
+  if (name_owner == NULL)
     return;
-  set_object_manager (self, object_manager);
+  check = g_new0 (ManagerCheck, 1);
+  check->self = g_object_ref (self);
+  check->manager = g_object_ref (object_manager);
+  g_dbus_connection_call (g_dbus_object_manager_client_get_connection (client), name_owner,
+                          SERVICE_PATH, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+                          NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
+                          G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, self->owner_cancellable,
+                          on_object_manager_checked, check);
+}
+
+static void
+make_object_manager (CsbApplication  *self,
+                     GDBusConnection *connection,
+                     const char      *name_owner)
+{
+  csb_dbus_object_manager_client_new (connection,
+                                      G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START,
+                                      name_owner, SERVICE_PATH, self->owner_cancellable,
+                                      on_object_manager_ready, g_object_ref (self));
 }
 
 static void
@@ -540,10 +667,7 @@ on_service_appeared (GDBusConnection *connection,
   g_clear_object (&self->owner_cancellable);
   self->owner_cancellable = g_cancellable_new ();
   set_object_manager (self, NULL);
-  csb_dbus_object_manager_client_new (connection,
-                                      G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START,
-                                      name_owner, SERVICE_PATH, self->owner_cancellable,
-                                      on_object_manager_ready, g_object_ref (self));
+  make_object_manager (self, connection, name_owner);
 }
 
 static void
