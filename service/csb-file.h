@@ -1,4 +1,4 @@
-/* csb-file.h — replacing a small file atomically; our private folders.
+/* csb-file.h — small files replaced atomically; private folders; opens beneath a folder.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
@@ -29,5 +29,14 @@ int      csb_file_open_dir_exact (const char *path,
 /* A stream socket connected to the unix socket at @path; -1 with @error. */
 int      csb_file_connect_socket (const char *path,
                                   GError    **error);
+
+/* Opens @path (relative, below @dir_fd) without following any symlink and without
+ * leaving @dir_fd (openat2 RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH). -1 and errno.
+ * Without O_PATH, O_CREAT or O_DIRECTORY in @flags only a regular file or a folder
+ * is really opened: anything else (device, FIFO, socket) is returned as an O_PATH
+ * descriptor, never opened, for the caller's fstat to refuse. */
+int      csb_open_beneath (int         dir_fd,
+                           const char *path,
+                           int         flags);
 
 G_END_DECLS

@@ -8,6 +8,8 @@
 
 #include <glib.h>
 
+#include "csb-file.h"
+
 #include "csb-protected-names.h"
 
 G_BEGIN_DECLS
@@ -48,14 +50,6 @@ CsbPlant  *csb_plant_new         (const char    *path,
                                   const char    *why);
 void       csb_plant_free        (CsbPlant      *plant);
 
-/* Opens @path (relative, below @dir_fd) without following any symlink and without
- * leaving @dir_fd (openat2 RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH). -1 and errno.
- * Without O_PATH, O_CREAT or O_DIRECTORY in @flags only a regular file or a folder
- * is really opened: anything else (device, FIFO, socket) is returned as an O_PATH
- * descriptor, never opened, for the caller's fstat to refuse. */
-int        csb_open_beneath      (int            dir_fd,
-                                  const char    *path,
-                                  int            flags);
 
 /* The project's protected entries, parents before their children. A symlink, a
  * wrong type or another owner where a protected name should be is not bound but
