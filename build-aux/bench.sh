@@ -33,9 +33,9 @@ trap 'rm -f "$log"' EXIT
 env G_TEST_SRCDIR="$srcdir/tests" G_TEST_BUILDDIR="$builddir/tests" \
     GSETTINGS_SCHEMA_DIR="$builddir/data" GSETTINGS_BACKEND=memory LC_ALL=C.UTF-8 \
     CSB_TEST_SERVICE="$builddir/service/claude-sandbox-service" \
-    CSB_TEST_CLI="$builddir/service/cli/claude-sandbox" \
-    CSB_GUEST_INIT="$builddir/service/vm/claude-sandbox-guest-init" \
-    CSB_VIRTIOFSD_PRELOAD="$builddir/service/vm/claude-sandbox-virtiofsd-preload.so" \
+    CSB_TEST_CLI="$builddir/cli/claude-sandbox" \
+    CSB_GUEST_INIT="$builddir/helpers/guest/claude-sandbox-guest-init" \
+    CSB_VIRTIOFSD_PRELOAD="$builddir/helpers/guest/claude-sandbox-virtiofsd-preload.so" \
     $reaper "$builddir/tests/bench/csb-bench" > "$log" 2>&1 || { cat "$log" >&2; exit 1; }
 # The table is the part from "Machine:" on.
 sed -n '/^Machine:/,$p' "$log"

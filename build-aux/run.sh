@@ -44,7 +44,7 @@ project=$(cd "$project" && pwd)
 if [ -z "${CSB_RUN_PRIVATE_BUS:-}" ]; then
   bash "$srcdir/build-aux/setup.sh" "$builddir" >&2
 fi
-cli=$builddir/service/cli/claude-sandbox
+cli=$builddir/cli/claude-sandbox
 service=$builddir/service/claude-sandbox-service
 if [ ! -x "$cli" ]; then
   say "the CLI was not built ($cli is missing)"

@@ -2,7 +2,7 @@
  *
  * A connection is USER@HOST (ssh's config, keys and agent apply), kept in the
  * "connections" key. Each gets a bus over `ssh -o BatchMode=yes HOST
- * claude-sandbox --bus-bridge` (service/csb-remote-bus.c, shared with the CLI's
+ * claude-sandbox --bus-bridge` (common/csb-remote-bus.c, shared with the CLI's
  * --host) and an object manager on the remote service, whose sandboxes are shown
  * in a group of their own, titled with the machine. ssh never prompts: a missing
  * key or agent is said in the connection's status.

@@ -40,7 +40,7 @@ csb_format_backend (const char *backend)
 const char *
 csb_format_protection (const char *protection)
 {
-  /* The service's table (service/csb-protections.c) holds the sentences, marked
+  /* The service's table (common/csb-protections.c) holds the sentences, marked
    * for translation there; an unknown name (a newer service) shows as it is. */
   const char *text = csb_protection_get_description (protection);
 

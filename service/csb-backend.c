@@ -8,6 +8,7 @@
 
 #include "csb-backend.h"
 #include "csb-file.h"
+#include "csb-helper-path.h"
 #include "csb-bwrap-backend.h"
 #include "csb-error.h"
 
@@ -37,7 +38,7 @@ static const BackendEntry backends[] = {
 
 #define LIBVIRT_MODULE "libcsb-libvirt-backends.so"
 
-/* The libvirt backends' module: beside the service (in the build tree too), else in
+/* The libvirt backends' module: in the build tree (csb-helper-path.c), else in
  * the installed module folder. Loaded once, on first use, and kept. */
 static GModule *
 libvirt_module (GError **error)
@@ -50,12 +51,11 @@ libvirt_module (GError **error)
   g_mutex_lock (&lock);
   if (module == NULL && failure == NULL)
     {
-      g_autofree char *self_exe = g_file_read_link ("/proc/self/exe", NULL);
-      g_autofree char *dir = self_exe ? g_path_get_dirname (self_exe) : NULL;
-      g_autofree char *beside = dir ? g_build_filename (dir, LIBVIRT_MODULE, NULL) : NULL;
-      g_autofree char *installed = g_build_filename (MODULEDIR, LIBVIRT_MODULE, NULL);
-      const char *path = beside && g_file_test (beside, G_FILE_TEST_EXISTS) ? beside : installed;
+      g_autoptr(GError) local_error = NULL;
+      g_autofree char *path = csb_helper_path (NULL, LIBVIRT_MODULE, &local_error);
 
+      if (path == NULL)
+        path = g_build_filename (MODULEDIR, LIBVIRT_MODULE, NULL);
       module = g_module_open (path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
       if (module != NULL)
         g_module_make_resident (module);

@@ -34,6 +34,7 @@
 #include "csb-error.h"
 #include "csb-file.h"
 #include "csb-guest-stage.h"
+#include "csb-helper-path.h"
 #include "csb-landlock.h"
 #include "csb-layout.h"
 #include "csb-peer.h"
@@ -349,17 +350,15 @@ bwrap_path (void)
   return path;
 }
 
-/* Our helpers, next to the service (in the build tree too) or in libexecdir. */
+/* Our helpers, in the build tree or in libexecdir (csb-helper-path.c). A missing
+ * one is left to fail where it is run, with its path in the error. */
 static char *
 find_libexec (const char *name)
 {
-  g_autofree char *self_exe = g_file_read_link ("/proc/self/exe", NULL);
-  g_autofree char *dir = self_exe ? g_path_get_dirname (self_exe) : NULL;
-  g_autofree char *beside = dir ? g_build_filename (dir, name, NULL) : NULL;
+  g_autoptr(GError) error = NULL;
+  char *path = csb_helper_path (NULL, name, &error);
 
-  if (beside != NULL && g_file_test (beside, G_FILE_TEST_IS_EXECUTABLE))
-    return g_steal_pointer (&beside);
-  return g_build_filename (LIBEXECDIR, name, NULL);
+  return path != NULL ? path : g_build_filename (LIBEXECDIR, name, NULL);
 }
 
 /* A filtered network: no route out (own network namespace, only lo) but our helper,

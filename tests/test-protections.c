@@ -90,8 +90,9 @@ static void
 test_backends_use_table (void)
 {
   const char * const sources[] = {
-    "csb-bwrap-backend.c", "csb-container-backend.c", "csb-vm-backend.c", "csb-cgroup.c",
-    "csb-libvirt.c", "csb-guest-stage.c", "csb-sandbox.c", NULL
+    "service/csb-bwrap-backend.c", "libvirt/csb-container-backend.c",
+    "libvirt/csb-vm-backend.c", "service/csb-cgroup.c", "libvirt/csb-libvirt.c",
+    "service/csb-guest-stage.c", "service/csb-sandbox.c", NULL
   };
   g_autoptr(GRegex) call = g_regex_new ("csb_protections_(add|insert) \\(([^;]*)\\);",
                                         G_REGEX_DOTALL, 0, NULL);
@@ -102,7 +103,7 @@ test_backends_use_table (void)
 
   for (guint i = 0; sources[i] != NULL; i++)
     {
-      g_autofree char *text = read_source ("service", sources[i], NULL);
+      g_autofree char *text = read_source (sources[i], NULL);
       g_autoptr(GMatchInfo) match = NULL;
 
       g_test_message ("%s", sources[i]);

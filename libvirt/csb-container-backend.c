@@ -43,6 +43,7 @@
 #include "csb-container-backend.h"
 #include "csb-container-domain.h"
 #include "csb-error.h"
+#include "csb-helper-path.h"
 #include "csb-layout.h"
 #include "csb-project-guard.h"
 #include "csb-protections.h"
@@ -76,24 +77,7 @@ G_DEFINE_FINAL_TYPE (CsbContainerBackend, csb_container_backend, CSB_TYPE_BACKEN
 static char *
 find_container_init (GError **error)
 {
-  const char *env = g_getenv ("CSB_CONTAINER_INIT");
-  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
-  g_autofree char *dir = self ? g_path_get_dirname (self) : NULL;
-  g_autofree char *in_tree = dir ? g_build_filename (dir, "container",
-                                                     "claude-sandbox-container-init", NULL)
-                                 : NULL;
-  g_autofree char *installed = g_build_filename (LIBEXECDIR, "claude-sandbox-container-init",
-                                                 NULL);
-
-  if (env != NULL && *env != '\0')
-    return g_strdup (env);
-  if (in_tree != NULL && g_file_test (in_tree, G_FILE_TEST_IS_REGULAR))
-    return g_steal_pointer (&in_tree);
-  if (g_file_test (installed, G_FILE_TEST_IS_REGULAR))
-    return g_steal_pointer (&installed);
-  g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-               "the container backend is not completely installed (%s is missing)", installed);
-  return NULL;
+  return csb_helper_path ("CSB_CONTAINER_INIT", "claude-sandbox-container-init", error);
 }
 
 static gboolean

@@ -3,7 +3,7 @@
  * Nothing of our own listens on the network: ssh (its config, keys and agent)
  * carries everything. A GDBusConnection runs on the stdio (a socket pair) of
  * `ssh HOST claude-sandbox --bus-bridge`, which relays its stdio to the remote
- * session bus socket (service/cli/csb-cli-remote.c has the remote end and why it
+ * session bus socket (cli/csb-cli-remote.c has the remote end and why it
  * is ours rather than systemd-stdio-bridge or socat).
  *
  * ssh joins the words after the host into one shell command line on the remote:

@@ -51,6 +51,7 @@
 #include "csb-console-log.h"
 #include "csb-error.h"
 #include "csb-file.h"
+#include "csb-helper-path.h"
 #include "csb-layout.h"
 #include "csb-project-guard.h"
 #include "csb-protections.h"
@@ -235,53 +236,17 @@ csb_vm_find_kernel_for (GSettings *settings,
   return g_steal_pointer (&best);
 }
 
-/* A helper file of ours: $@env_name, next to the service in a build tree (vm/),
- * or installed in LIBEXECDIR. */
-static char *
-find_helper (const char *env_name,
-             const char *file_name,
-             GError    **error)
-{
-  const char *env = g_getenv (env_name);
-  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
-  g_autofree char *dir = self ? g_path_get_dirname (self) : NULL;
-  g_autofree char *in_tree = dir ? g_build_filename (dir, "vm", file_name, NULL) : NULL;
-  g_autofree char *installed = g_build_filename (LIBEXECDIR, file_name, NULL);
-
-  if (env != NULL && *env != '\0')
-    return g_strdup (env);
-  if (in_tree != NULL && g_file_test (in_tree, G_FILE_TEST_IS_REGULAR))
-    return g_steal_pointer (&in_tree);
-  if (g_file_test (installed, G_FILE_TEST_IS_REGULAR))
-    return g_steal_pointer (&installed);
-  g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-               "the VM backend is not completely installed (%s is missing)", installed);
-  return NULL;
-}
-
 static char *
 find_guest_init (GError **error)
 {
-  return find_helper ("CSB_GUEST_INIT", "claude-sandbox-guest-init", error);
+  return csb_helper_path ("CSB_GUEST_INIT", "claude-sandbox-guest-init", error);
 }
 
-/* claude-sandbox-init (its --relay mode, for the filtered network): beside the
- * service (in the build tree too) or in LIBEXECDIR. */
+/* claude-sandbox-init (its --relay mode, for the filtered network). */
 static char *
 find_relay_helper (GError **error)
 {
-  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
-  g_autofree char *dir = self ? g_path_get_dirname (self) : NULL;
-  g_autofree char *beside = dir ? g_build_filename (dir, "claude-sandbox-init", NULL) : NULL;
-  g_autofree char *installed = g_build_filename (LIBEXECDIR, "claude-sandbox-init", NULL);
-
-  if (beside != NULL && g_file_test (beside, G_FILE_TEST_IS_EXECUTABLE))
-    return g_steal_pointer (&beside);
-  if (g_file_test (installed, G_FILE_TEST_IS_EXECUTABLE))
-    return g_steal_pointer (&installed);
-  g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-               "the filtered network needs %s, which is missing", installed);
-  return NULL;
+  return csb_helper_path (NULL, "claude-sandbox-init", error);
 }
 
 /* Runs a guest of one instruction (hlt) in a child with a deadline: KVM that is
@@ -623,8 +588,8 @@ start_virtiofsd (const char *source,
                          kind == SHARE_REVIEW_LAYERS ? "-o" : NULL,
                          "xattrmap=:ok:all:user.overlay.:::ok:all:security.capability:::"
                          "unsupported:all:::", NULL };
-  g_autofree char *preload = find_helper ("CSB_VIRTIOFSD_PRELOAD",
-                                          "claude-sandbox-virtiofsd-preload.so", error);
+  g_autofree char *preload = csb_helper_path ("CSB_VIRTIOFSD_PRELOAD",
+                                              "claude-sandbox-virtiofsd-preload.so", error);
   g_autofree char *preload_env = NULL;
   const char *envp[] = { NULL, NULL };
   IdMap ids = { getuid (), getgid () };
