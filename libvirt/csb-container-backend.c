@@ -50,6 +50,7 @@
 #include "csb-review.h"
 #include "csb-guest-stage.h"
 #include "csb-libvirt.h"
+#include "csb-plan-writer.h"
 
 #define HOSTNAME "claude-sandbox"
 #define CTL_INSIDE "/run/claude-sandbox-ctl"
@@ -203,24 +204,6 @@ typedef struct
   char                     *run_user;
 } Setup;
 
-static void
-plan_add (Setup      *setup,
-          const char *word,
-          ...) G_GNUC_NULL_TERMINATED;
-
-static void
-plan_add (Setup      *setup,
-          const char *word,
-          ...)
-{
-  va_list args;
-
-  va_start (args, word);
-  for (const char *w = word; w != NULL; w = va_arg (args, const char *))
-    g_byte_array_append (setup->plan, (const guint8 *) w, strlen (w) + 1);
-  va_end (args);
-}
-
 /* Whether @path lies in a file system mounted before it (then libvirt creates
  * its mount point there), rather than in our read-only root. */
 static gboolean
@@ -294,7 +277,7 @@ own_parents_in_home (Setup      *setup,
             mounted = TRUE;
         }
       if (!mounted)
-        plan_add (setup, "own", p, "0755", NULL);
+        csb_plan_add (setup->plan, CSB_PLAN_OWN, p, "0755", NULL);
     }
 }
 
@@ -330,7 +313,7 @@ add_bind (Setup      *setup,
     {
       if (!add_tmpfs (setup, parent, 16, error))
         return FALSE;
-      plan_add (setup, "own", parent, "0700", NULL);
+      csb_plan_add (setup->plan, CSB_PLAN_OWN, parent, "0700", NULL);
     }
   if (!add_mount_point (setup, target, is_dir, error))
     return FALSE;
@@ -376,13 +359,13 @@ add_layout_entry (CsbLayoutKind   kind,
 
         if (!add_tmpfs (setup, dest, 4096, error))
           return FALSE;
-        plan_add (setup, "own", dest, text, NULL);
+        csb_plan_add (setup->plan, CSB_PLAN_OWN, dest, text, NULL);
         return TRUE;
       }
     case CSB_LAYOUT_DIR:
       return add_mount_point (setup, dest, TRUE, error);
     case CSB_LAYOUT_SYMLINK:
-      plan_add (setup, "symlink", source, dest, NULL);
+      csb_plan_add (setup->plan, CSB_PLAN_SYMLINK, source, dest, NULL);
       return TRUE;
     default:
       g_assert_not_reached ();
@@ -440,8 +423,8 @@ add_review (Setup   *setup,
     return FALSE;
   if (g_str_has_prefix (spec->project_dir, setup->home))
     own_parents_in_home (setup, spec->project_dir);
-  plan_add (setup, "review", REVIEW_INSIDE "/lower", REVIEW_INSIDE "/rw", spec->project_dir,
-            NULL);
+  csb_plan_add (setup->plan, CSB_PLAN_REVIEW, REVIEW_INSIDE "/lower", REVIEW_INSIDE "/rw",
+                spec->project_dir, NULL);
   csb_protections_add (setup->protections, "project-review");
   return TRUE;
 }
@@ -516,7 +499,8 @@ build_container (Setup      *setup,
     return FALSE;
 
   /* Who first: the plan's later entries give the user folders. */
-  plan_add (setup, "uid", uid_text, "gid", gid_text, NULL);
+  csb_plan_add (setup->plan, CSB_PLAN_UID, uid_text, NULL);
+  csb_plan_add (setup->plan, CSB_PLAN_GID, gid_text, NULL);
 
   /* Container root is an unprivileged host id; the user is the user. */
   csb_container_domain_config_map_ids (domain, 0, root_base ("/etc/subuid"),
@@ -577,7 +561,7 @@ build_container (Setup      *setup,
     csb_layout_add_protections (layout, setup->protections);
   }
   csb_protections_add (setup->protections, "private-tmp");
-  plan_add (setup, "own", setup->run_user, "0700", NULL);
+  csb_plan_add (setup->plan, CSB_PLAN_OWN, setup->run_user, "0700", NULL);
   {
     g_autofree char *var_run = g_build_filename (setup->root_dir, "var", "run", NULL);
     if (symlink ("../run", var_run) != 0 && errno != EEXIST)
@@ -622,7 +606,7 @@ build_container (Setup      *setup,
     return FALSE;
   {
     g_autofree char *link_path = g_build_filename (home, ".claude.json", NULL);
-    plan_add (setup, "symlink", STATE_INSIDE "/.claude.json", link_path, NULL);
+    csb_plan_add (setup->plan, CSB_PLAN_SYMLINK, STATE_INSIDE "/.claude.json", link_path, NULL);
   }
 
   /* Claude Code itself, read-only at the path it was installed to. */
@@ -643,7 +627,7 @@ build_container (Setup      *setup,
           if (g_str_has_prefix (link->path, home))
             {
               own_parents_in_home (setup, link->path);
-              plan_add (setup, "symlink", link->target, link->path, NULL);
+              csb_plan_add (setup->plan, CSB_PLAN_SYMLINK, link->target, link->path, NULL);
             }
           else
             {
@@ -718,8 +702,10 @@ build_container (Setup      *setup,
     }
 
   /* The plan: who, where, what. */
-  plan_add (setup, "home", home, "cwd", spec->project_dir,
-            "hostname", HOSTNAME, "raw", spec->stdio_is_pty ? "0" : "1", NULL);
+  csb_plan_add (setup->plan, CSB_PLAN_HOME, home, NULL);
+  csb_plan_add (setup->plan, CSB_PLAN_CWD, spec->project_dir, NULL);
+  csb_plan_add (setup->plan, CSB_PLAN_HOSTNAME, HOSTNAME, NULL);
+  csb_plan_add (setup->plan, CSB_PLAN_RAW, spec->stdio_is_pty ? "0" : "1", NULL);
   if (spec->stdio_is_pty)
     {
       struct winsize ws;
@@ -728,14 +714,14 @@ build_container (Setup      *setup,
         {
           g_autofree char *cols = g_strdup_printf ("%u", ws.ws_col);
           g_autofree char *rows = g_strdup_printf ("%u", ws.ws_row);
-          plan_add (setup, "winsize", cols, rows, NULL);
+          csb_plan_add (setup->plan, CSB_PLAN_WINSIZE, cols, rows, NULL);
         }
     }
   env = csb_stage_environment (spec, &user, path_env, setup->run_user, token);
   for (guint i = 0; i < env->len; i++)
-    plan_add (setup, "env", g_ptr_array_index (env, i), NULL);
+    csb_plan_add (setup->plan, CSB_PLAN_ENV, g_ptr_array_index (env, i), NULL);
   for (guint i = 0; spec->command[i] != NULL; i++)
-    plan_add (setup, "arg", spec->command[i], NULL);
+    csb_plan_add (setup->plan, CSB_PLAN_ARG, spec->command[i], NULL);
   csb_protections_add (setup->protections, "clear-environment");
   csb_protections_add (setup->protections, "no-capabilities");
   csb_protections_add (setup->protections, "no-new-privs");

@@ -59,6 +59,7 @@
 #include "csb-guest-stage.h"
 #include "csb-initramfs.h"
 #include "csb-libvirt.h"
+#include "csb-plan-writer.h"
 #include "csb-vm-backend.h"
 #include "csb-vm-domain.h"
 #include "csb-vm-stdio.h"
@@ -664,29 +665,6 @@ reap_pids (GArray *pids,
 
 /* ---- the control share: the guest's plan and files ------------------------------ */
 
-typedef struct
-{
-  GByteArray *data;
-} Plan;
-
-static void
-plan_add (Plan       *plan,
-          const char *word,
-          ...) G_GNUC_NULL_TERMINATED;
-
-static void
-plan_add (Plan       *plan,
-          const char *word,
-          ...)
-{
-  va_list args;
-
-  va_start (args, word);
-  for (const char *w = word; w != NULL; w = va_arg (args, const char *))
-    g_byte_array_append (plan->data, (const guint8 *) w, strlen (w) + 1);
-  va_end (args);
-}
-
 static gboolean
 stage_etc (CsbSandboxSpec *spec,
            const char     *ctl_dir,
@@ -716,7 +694,7 @@ typedef struct
   CsbVmDomainConfig *domain;
   GArray            *pids;
   GPtrArray         *protections;
-  Plan               plan;
+  GByteArray        *plan;
   guint              n_shares;
 } Setup;
 
@@ -742,7 +720,7 @@ add_share_full (Setup       *setup,
   g_array_append_val (setup->pids, pid);
   csb_vm_domain_config_add_share (setup->domain, tag, sock);
   if (guest_path != NULL)
-    plan_add (&setup->plan, "share", tag, guest_path, readonly ? "ro" : "rw", NULL);
+    csb_plan_add (setup->plan, CSB_PLAN_SHARE, tag, guest_path, readonly ? "ro" : "rw", NULL);
   if (out_tag != NULL)
     *out_tag = g_steal_pointer (&tag);
   return TRUE;
@@ -776,7 +754,7 @@ add_review (Setup   *setup,
                        error) ||
       !add_share_full (setup, layers, NULL, FALSE, SHARE_REVIEW_LAYERS, &rw, error))
     return FALSE;
-  plan_add (&setup->plan, "review", lower, rw, spec->project_dir, NULL);
+  csb_plan_add (setup->plan, CSB_PLAN_REVIEW, lower, rw, spec->project_dir, NULL);
   csb_protections_add (setup->protections, "project-review");
   return TRUE;
 }
@@ -796,7 +774,7 @@ protect_project_config (Setup   *setup,
   g_autoptr(CsbLayout) layout = csb_layout_new ();
 
   csb_layout_protect_project (layout, setup->spec->project_dir, setup->spec->guard_entries);
-  csb_layout_append_init_plan (layout, setup->plan.data, uid, gid);
+  csb_layout_append_init_plan (layout, setup->plan, uid, gid);
   csb_layout_add_protections (layout, setup->protections);
 }
 
@@ -805,7 +783,7 @@ protect_project_config (Setup   *setup,
  * folders, not files) bound over its path by the guest's init. */
 typedef struct
 {
-  Plan       *plan;
+  GByteArray *plan;
   const char *home;
   const char *ctl_home;
 } HomeCopy;
@@ -826,7 +804,7 @@ add_home_entry (CsbLayoutKind   kind,
       {
         g_autofree char *text = g_strdup_printf ("%04ou", mode != 0 ? mode : 0755);
 
-        plan_add (copy->plan, "tmpfs", dest, text, NULL);
+        csb_plan_add (copy->plan, CSB_PLAN_TMPFS, dest, text, NULL);
         return TRUE;
       }
     case CSB_LAYOUT_BIND_RO:
@@ -840,7 +818,7 @@ add_home_entry (CsbLayoutKind   kind,
         /* What the path leads to, as bwrap and the container bind it. */
         if (g_mkdir_with_parents (staged_parent, 0700) == 0 &&
             csb_stage_copy_tree (source, staged))
-          plan_add (copy->plan, "bind", guest_src, dest, "ro", NULL);
+          csb_plan_add (copy->plan, CSB_PLAN_BIND, guest_src, dest, "ro", NULL);
         return TRUE;
       }
     case CSB_LAYOUT_BIND_RW:
@@ -868,7 +846,7 @@ add_usr_entry (CsbLayoutKind   kind,
     case CSB_LAYOUT_BIND_RO:
       return add_share (setup, source, dest, TRUE, error);
     case CSB_LAYOUT_SYMLINK:
-      plan_add (&setup->plan, "symlink", source, dest, NULL);
+      csb_plan_add (setup->plan, CSB_PLAN_SYMLINK, source, dest, NULL);
       return TRUE;
     case CSB_LAYOUT_BIND_RW:
     case CSB_LAYOUT_TMPFS:
@@ -885,7 +863,7 @@ build_guest (Setup      *setup,
 {
   CsbSandboxSpec *spec = setup->spec;
   CsbLaunchOptions *opts = spec->options;
-  Plan *plan = &setup->plan;
+  GByteArray *plan = setup->plan;
   g_autofree char *home = g_strdup (g_get_home_dir ());
   g_autofree char *shell = csb_user_shell (spec->settings);
   g_autofree char *uid = g_strdup_printf ("%u", (guint) getuid ());
@@ -935,12 +913,17 @@ build_guest (Setup      *setup,
     g_message ("sandbox %s: the audio option is on, but a VM forwards no sound server",
                spec->id);
 
-  plan_add (plan, "uid", uid, "gid", gid, "home", home, "cwd", spec->project_dir,
-            "hostname", HOSTNAME,
-            "network", spec->net_proxy_socket != NULL ? "2" : opts->network ? "1" : "0",
-            "raw", spec->stdio_is_pty ? "0" : "1",
-            "stdio", spec->stdio_is_pty ? "0" : "1",
-            "display", opts->display && opts->vm_image == NULL ? "1" : "0", NULL);
+  csb_plan_add (plan, CSB_PLAN_UID, uid, NULL);
+  csb_plan_add (plan, CSB_PLAN_GID, gid, NULL);
+  csb_plan_add (plan, CSB_PLAN_HOME, home, NULL);
+  csb_plan_add (plan, CSB_PLAN_CWD, spec->project_dir, NULL);
+  csb_plan_add (plan, CSB_PLAN_HOSTNAME, HOSTNAME, NULL);
+  csb_plan_add (plan, CSB_PLAN_NETWORK,
+                spec->net_proxy_socket != NULL ? "2" : opts->network ? "1" : "0", NULL);
+  csb_plan_add (plan, CSB_PLAN_RAW, spec->stdio_is_pty ? "0" : "1", NULL);
+  csb_plan_add (plan, CSB_PLAN_STDIO, spec->stdio_is_pty ? "0" : "1", NULL);
+  csb_plan_add (plan, CSB_PLAN_DISPLAY, opts->display && opts->vm_image == NULL ? "1" : "0",
+                NULL);
   if (spec->stdio_is_pty)
     {
       struct winsize ws;
@@ -949,13 +932,13 @@ build_guest (Setup      *setup,
         {
           g_autofree char *cols = g_strdup_printf ("%u", ws.ws_col);
           g_autofree char *rows = g_strdup_printf ("%u", ws.ws_row);
-          plan_add (plan, "winsize", cols, rows, NULL);
+          csb_plan_add (plan, CSB_PLAN_WINSIZE, cols, rows, NULL);
         }
     }
 
   if (opts->vm_image != NULL)
     /* The user's disk (its overlay) is the root; our user and names over its /etc. */
-    plan_add (plan, "rootdisk", NULL);
+    csb_plan_add (plan, CSB_PLAN_ROOTDISK, NULL);
   else
     {
       /* The host's programs, read-only, as bwrap and the container show them: one
@@ -967,19 +950,22 @@ build_guest (Setup      *setup,
         return FALSE;
       csb_layout_add_protections (layout, setup->protections);
       /* The host's allowlisted /etc: in the initramfs (csb-initramfs.c). */
-      plan_add (plan, "bind", "/host-etc", "/etc", "ro", NULL);
+      csb_plan_add (plan, CSB_PLAN_BIND, "/host-etc", "/etc", "ro", NULL);
     }
   for (guint i = 0; csb_stage_etc_own_files[i] != NULL; i++)
     {
       g_autofree char *src = g_build_filename ("/ctl/etc", csb_stage_etc_own_files[i], NULL);
       g_autofree char *dst = g_build_filename ("/etc", csb_stage_etc_own_files[i], NULL);
 
-      plan_add (plan, "bind", src, dst, "ro", NULL);
+      csb_plan_add (plan, CSB_PLAN_BIND, src, dst, "ro", NULL);
     }
 
-  plan_add (plan, "tmpfs", "/tmp", "1777", "mkdir", "/var", "tmpfs", "/var/tmp", "1777",
-            "tmpfs", "/run", "0755", "symlink", "../run", "/var/run",
-            "tmpfs", run_user, "0700u", NULL);
+  csb_plan_add (plan, CSB_PLAN_TMPFS, "/tmp", "1777", NULL);
+  csb_plan_add (plan, CSB_PLAN_MKDIR, "/var", NULL);
+  csb_plan_add (plan, CSB_PLAN_TMPFS, "/var/tmp", "1777", NULL);
+  csb_plan_add (plan, CSB_PLAN_TMPFS, "/run", "0755", NULL);
+  csb_plan_add (plan, CSB_PLAN_SYMLINK, "../run", "/var/run", NULL);
+  csb_plan_add (plan, CSB_PLAN_TMPFS, run_user, "0700u", NULL);
   csb_protections_add (setup->protections, "private-tmp");
   /* A fresh home with only git's and ssh's configuration, read-only (gh's only with
    * the token), as bwrap's and the container's: one layout (csb-layout.c). */
@@ -1004,12 +990,13 @@ build_guest (Setup      *setup,
       g_autofree char *src = g_build_filename ("/ctl/claude-user", name, NULL);
       g_autofree char *dest = g_build_filename (claude_dir, name, NULL);
 
-      plan_add (plan, "bind", src, dest, "ro", NULL);
+      csb_plan_add (plan, CSB_PLAN_BIND, src, dest, "ro", NULL);
     }
   {
     g_autofree char *link_path = g_build_filename (home, ".claude.json", NULL);
 
-    plan_add (plan, "symlink", CSB_CLAUDE_HOME_JSON_INSIDE "/.claude.json", link_path, NULL);
+    csb_plan_add (plan, CSB_PLAN_SYMLINK, CSB_CLAUDE_HOME_JSON_INSIDE "/.claude.json", link_path,
+                  NULL);
   }
   csb_protections_add (setup->protections, "claude-home");
   csb_protections_add (setup->protections, "claude-config-ro");
@@ -1037,14 +1024,14 @@ build_guest (Setup      *setup,
 
               if (!add_share (setup, dir, mnt, TRUE, error))
                 return FALSE;
-              plan_add (plan, "bind", src, claude->bind_root, "ro", NULL);
+              csb_plan_add (plan, CSB_PLAN_BIND, src, claude->bind_root, "ro", NULL);
             }
         }
       for (guint i = 0; i < claude->symlinks->len; i++)
         {
           CsbSymlink *link = g_ptr_array_index (claude->symlinks, i);
           if (!visible_as_host_path (link->path))
-            plan_add (plan, "symlink", link->target, link->path, NULL);
+            csb_plan_add (plan, CSB_PLAN_SYMLINK, link->target, link->path, NULL);
         }
       path_env = g_strconcat (bin_dir, ":", old, NULL);
     }
@@ -1092,28 +1079,32 @@ build_guest (Setup      *setup,
   }
   csb_protections_add (setup->protections, "clear-environment");
   for (guint i = 0; i < env->len; i++)
-    plan_add (plan, "env", g_ptr_array_index (env, i), NULL);
+    csb_plan_add (plan, CSB_PLAN_ENV, g_ptr_array_index (env, i), NULL);
   if (spec->net_proxy_socket != NULL)
     {
       /* Last: they win over the same names from the options. */
-      plan_add (plan,
-                "env", "HTTP_PROXY=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
-                "env", "HTTPS_PROXY=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
-                "env", "http_proxy=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
-                "env", "https_proxy=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
-                "env", "ALL_PROXY=socks5h://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
-                "env", "all_proxy=socks5h://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
-                "env", "NO_PROXY=localhost,127.0.0.1",
-                "env", "no_proxy=localhost,127.0.0.1", NULL);
+      static const char * const proxy_env[] = {
+        "HTTP_PROXY=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+        "HTTPS_PROXY=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+        "http_proxy=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+        "https_proxy=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+        "ALL_PROXY=socks5h://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+        "all_proxy=socks5h://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+        "NO_PROXY=localhost,127.0.0.1",
+        "no_proxy=localhost,127.0.0.1",
+      };
+
+      for (gsize i = 0; i < G_N_ELEMENTS (proxy_env); i++)
+        csb_plan_add (plan, CSB_PLAN_ENV, proxy_env[i], NULL);
     }
   for (guint i = 0; spec->command[i] != NULL; i++)
-    plan_add (plan, "arg", spec->command[i], NULL);
+    csb_plan_add (plan, CSB_PLAN_ARG, spec->command[i], NULL);
 
   /* Last, the plan itself: 0600 in a 0700 folder, deleted by the guest once read. */
   {
     g_autofree char *config = g_build_filename (ctl_dir, "config", NULL);
 
-    if (!g_file_set_contents_full (config, (const char *) plan->data->data, plan->data->len,
+    if (!g_file_set_contents_full (config, (const char *) plan->data, plan->len,
                                    G_FILE_SET_CONTENTS_NONE, 0600, error))
       return FALSE;
   }
@@ -1254,7 +1245,7 @@ start_thread (GTask        *task,
   g_autofree char *xml = NULL;
   g_autofree char *uri = vm_uri (spec->settings);
   StartResult *result = g_new0 (StartResult, 1);
-  Setup setup = { spec, domain, NULL, protections, { NULL }, 0 };
+  Setup setup = { spec, domain, NULL, protections, NULL, 0 };
   const char *driver;
   gint64 t0 = g_get_monotonic_time ();
 
@@ -1262,7 +1253,7 @@ start_thread (GTask        *task,
 
   result->pids = g_array_new (FALSE, TRUE, sizeof (GPid));
   setup.pids = result->pids;
-  setup.plan.data = g_byte_array_new ();
+  setup.plan = g_byte_array_new ();
   result->ctl_dir = g_build_filename (spec->runtime_dir, "ctl", NULL);
 
   if (spec->options->display && !g_file_test (GUEST_COMPOSITOR, G_FILE_TEST_IS_EXECUTABLE))
@@ -1420,13 +1411,13 @@ start_thread (GTask        *task,
              "%.2f s", spec->id, CSB_VM_DOMAIN_PREFIX, spec->id, uri, domain->virt_type, kernel,
              domain->shares->len, (g_get_monotonic_time () - t0) / 1e6);
   write_adopt_file (spec, uri, result->pids);
-  g_byte_array_unref (setup.plan.data);
+  g_byte_array_unref (setup.plan);
   g_task_return_pointer (task, result, (GDestroyNotify) start_result_free);
   return;
 
 fail:
-  if (setup.plan.data != NULL)
-    g_byte_array_unref (setup.plan.data);
+  if (setup.plan != NULL)
+    g_byte_array_unref (setup.plan);
   csb_domain_run_unwatch_events (&self->run, result->conn);
   start_result_free (result);
   g_task_return_error (task, g_steal_pointer (&error));

@@ -13,6 +13,7 @@
 
 #include "csb-guest-stage.h"
 #include "csb-layout.h"
+#include "csb-plan-writer.h"
 #include "csb-protections.h"
 
 /* The host's merged-/usr links, shown as the host has them. */
@@ -566,24 +567,6 @@ csb_layout_append_bwrap_args (CsbLayout *self,
     }
 }
 
-static void
-plan_add (GByteArray *plan,
-          const char *word,
-          ...) G_GNUC_NULL_TERMINATED;
-
-static void
-plan_add (GByteArray *plan,
-          const char *word,
-          ...)
-{
-  va_list args;
-
-  va_start (args, word);
-  for (const char *w = word; w != NULL; w = va_arg (args, const char *))
-    g_byte_array_append (plan, (const guint8 *) w, strlen (w) + 1);
-  va_end (args);
-}
-
 void
 csb_layout_append_init_plan (CsbLayout  *self,
                              GByteArray *plan,
@@ -605,16 +588,17 @@ csb_layout_append_init_plan (CsbLayout  *self,
         {
         case CSB_LAYOUT_BIND_RO:
         case CSB_LAYOUT_BIND_RW:
-          plan_add (plan, "protect", entry->project, entry->relative,
-                    entry->kind == CSB_LAYOUT_BIND_RO ? "ro" : "rw", entry->is_dir ? "d" : "f",
-                    NULL);
+          csb_plan_add (plan, CSB_PLAN_PROTECT, entry->project, entry->relative,
+                        entry->kind == CSB_LAYOUT_BIND_RO ? "ro" : "rw", entry->is_dir ? "d" : "f",
+                        NULL);
           break;
         case CSB_LAYOUT_TMPFS:
-          plan_add (plan, "protect-tmpfs", entry->project, entry->relative, uid_text, gid_text,
-                    NULL);
+          csb_plan_add (plan, CSB_PLAN_PROTECT_TMPFS, entry->project, entry->relative, uid_text,
+                        gid_text, NULL);
           break;
         case CSB_LAYOUT_SYMLINK:
-          plan_add (plan, "protect-link", entry->project, entry->relative, entry->source, NULL);
+          csb_plan_add (plan, CSB_PLAN_PROTECT_LINK, entry->project, entry->relative, entry->source,
+                        NULL);
           break;
         case CSB_LAYOUT_DIR:
         case CSB_LAYOUT_SOCKET:
