@@ -38,17 +38,9 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
-#include "csb-claude-config.h"
-#include "csb-claude-home.h"
+#include "csb-module-api.h"
 #include "csb-container-backend.h"
 #include "csb-container-domain.h"
-#include "csb-error.h"
-#include "csb-helper-path.h"
-#include "csb-layout.h"
-#include "csb-project-guard.h"
-#include "csb-protections.h"
-#include "csb-review.h"
-#include "csb-guest-stage.h"
 #include "csb-libvirt.h"
 #include "csb-plan-writer.h"
 

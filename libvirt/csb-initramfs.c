@@ -26,8 +26,7 @@
 
 #include <gio/gio.h>
 
-#include "csb-error.h"
-#include "csb-guest-stage.h"
+#include "csb-module-api.h"
 #include "csb-initramfs.h"
 
 #define HOST_ETC "host-etc"

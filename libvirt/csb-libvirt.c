@@ -20,9 +20,8 @@
 #include <libvirt/virterror.h>
 #include <libvirt-glib/libvirt-glib.h>
 
-#include "csb-claude-home.h"
+#include "csb-module-api.h"
 #include "csb-console-log.h"
-#include "csb-error.h"
 #include "csb-libvirt.h"
 
 static void

@@ -9,7 +9,7 @@
 #include <gio/gio.h>
 #include <libvirt/libvirt.h>
 
-#include "csb-backend.h"
+#include "csb-module-api.h"
 
 G_BEGIN_DECLS
 

@@ -46,17 +46,8 @@
 #include <libvirt/virterror.h>
 #include <libvirt-glib/libvirt-glib.h>
 
-#include "csb-claude-config.h"
-#include "csb-claude-home.h"
+#include "csb-module-api.h"
 #include "csb-console-log.h"
-#include "csb-error.h"
-#include "csb-file.h"
-#include "csb-helper-path.h"
-#include "csb-layout.h"
-#include "csb-project-guard.h"
-#include "csb-protections.h"
-#include "csb-review.h"
-#include "csb-guest-stage.h"
 #include "csb-initramfs.h"
 #include "csb-libvirt.h"
 #include "csb-plan-writer.h"

@@ -2,7 +2,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
-#include "csb-backend.h"
+#include "csb-module-api.h"
 
 G_BEGIN_DECLS
 

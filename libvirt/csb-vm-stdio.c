@@ -31,8 +31,7 @@
 
 #include <glib-unix.h>
 
-#include "csb-error.h"
-#include "csb-file.h"
+#include "csb-module-api.h"
 #include "csb-vm-stdio.h"
 
 /* At most this much at once into a caller's fd we may not set non-blocking (its
