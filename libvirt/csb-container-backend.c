@@ -42,7 +42,6 @@
 #include "csb-container-backend.h"
 #include "csb-container-domain.h"
 #include "csb-libvirt.h"
-#include "csb-plan-writer.h"
 
 #define HOSTNAME "claude-sandbox"
 #define CTL_INSIDE "/run/claude-sandbox-ctl"

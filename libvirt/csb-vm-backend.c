@@ -50,7 +50,6 @@
 #include "csb-console-log.h"
 #include "csb-initramfs.h"
 #include "csb-libvirt.h"
-#include "csb-plan-writer.h"
 #include "csb-vm-backend.h"
 #include "csb-vm-domain.h"
 #include "csb-vm-stdio.h"

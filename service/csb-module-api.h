@@ -31,6 +31,7 @@
 #include "csb-guest-stage.h"    /* what a guest gets staged from the host (/etc, env) */
 #include "csb-layout.h"         /* what a sandbox sees, built once for every backend */
 #include "csb-options.h"        /* path checks, the user's shell */
+#include "csb-plan-writer.h"    /* the guest plan's writer */
 #include "csb-project-guard.h"  /* the protected project files */
 #include "csb-review.h"         /* review mode's upper folder */
 
@@ -60,6 +61,7 @@
   X (csb_layout_session_socket_path) \
   X (csb_layout_ssh_agent) \
   X (csb_layout_wayland) \
+  X (csb_plan_add) \
   X (csb_protections_add) \
   X (csb_protections_insert) \
   X (csb_review_prepare_path) \
