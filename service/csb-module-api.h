@@ -5,15 +5,15 @@
  * CSB_MODULE_API below, declared by the headers included here, are resolved from the
  * service's executable. The executable exports exactly those and nothing else of its
  * own: service/meson.build hands this list to the linker as its --dynamic-list
- * (csb-module-api-list.py writes it). The module's sources include this header, not
- * the service's headers one by one.
+ * (csb-module-api.py writes it). The module's sources include this header, not the
+ * service's headers one by one.
  *
  * To let the module call one more function of the service: include its header here
- * (if it is not yet) and add its name to the list. tests/test-module-api.c fails when
- * the module leaves a symbol of the service undefined that the list does not name
- * (the service would otherwise die of "symbol lookup error" at the first call), and
- * /bus/get-backends loads the module into the real service with every symbol bound
- * at once.
+ * (if it is not yet) and add its name to the list. The build fails when the module
+ * leaves a symbol of the service undefined that the list does not name (else the
+ * service would die of "symbol lookup error" at the first call): csb-module-api.py
+ * check, run by libvirt/meson.build and as the unit test module-api; /bus/get-backends
+ * loads the module into the real service with every symbol bound at once.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
@@ -35,7 +35,7 @@
 #include "csb-project-guard.h"  /* the protected project files */
 #include "csb-review.h"         /* review mode's upper folder */
 
-/* One X (name) per symbol, one per line (csb-module-api-list.py reads them so). */
+/* One X (name) per symbol, one per line (csb-module-api.py reads them so). */
 #define CSB_MODULE_API(X) \
   X (csb_backend_emit_exited) \
   X (csb_backend_get_type) \
