@@ -4,6 +4,7 @@
 
 #include <gio/gunixfdlist.h>
 
+#include "csb-api.h"
 #include "csb-backend.h"
 #include "csb-error.h"
 #include "csb-list-folders.h"
@@ -453,6 +454,8 @@ csb_manager_init (CsbManager *self)
   self->sandboxes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->object_manager = g_dbus_object_manager_server_new (CSB_MANAGER_PATH);
   csb_dbus_manager_set_version (CSB_DBUS_MANAGER (self), PACKAGE_VERSION);
+  csb_dbus_manager_set_interface_version (CSB_DBUS_MANAGER (self),
+                                          CSB_MANAGER_INTERFACE_VERSION);
   csb_dbus_manager_set_home_folder (CSB_DBUS_MANAGER (self), g_get_home_dir ());
 }
 

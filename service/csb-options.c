@@ -414,6 +414,28 @@ static const OptionSpec option_specs[] = {
   { "project-mode", "s", 0, parse_project_mode },
 };
 
+/* The keys Launch accepts, in the table's order (for the test that the D-Bus XML
+ * documents each one). */
+GStrv
+csb_launch_options_dup_keys (void)
+{
+  GStrv keys = g_new0 (char *, G_N_ELEMENTS (option_specs) + 1);
+
+  for (guint i = 0; i < G_N_ELEMENTS (option_specs); i++)
+    keys[i] = g_strdup (option_specs[i].key);
+  return keys;
+}
+
+/* The GVariant type string of the Launch option @key, or NULL if there is none. */
+const char *
+csb_launch_option_get_type (const char *key)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (option_specs); i++)
+    if (g_str_equal (option_specs[i].key, key))
+      return option_specs[i].type;
+  return NULL;
+}
+
 gboolean
 csb_launch_options_parse (CsbLaunchOptions *self,
                           GVariant         *options,

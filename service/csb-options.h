@@ -42,6 +42,8 @@ gboolean          csb_launch_options_parse    (CsbLaunchOptions *self,
                                                GVariant         *options,
                                                GUnixFDList      *fd_list,
                                                GError          **error);
+GStrv             csb_launch_options_dup_keys (void);
+const char       *csb_launch_option_get_type  (const char       *key);
 int               csb_launch_options_steal_stdio_fd (CsbLaunchOptions *self,
                                                      guint             target);
 

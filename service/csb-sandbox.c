@@ -21,6 +21,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "csb-api.h"
 #include "csb-bwrap-backend.h"
 #include "csb-claude-usage.h"
 #include "csb-error.h"
@@ -1889,6 +1890,7 @@ csb_sandbox_new (CsbSandboxSpec *spec,
   dbus = CSB_DBUS_SANDBOX (self);
   name = spec->options->name ? g_strdup (spec->options->name)
                              : g_path_get_basename (spec->project_dir);
+  csb_dbus_sandbox_set_interface_version (dbus, CSB_SANDBOX_INTERFACE_VERSION);
   csb_dbus_sandbox_set_id (dbus, spec->id);
   csb_dbus_sandbox_set_name (dbus, name);
   csb_dbus_sandbox_set_backend (dbus, csb_backend_get_name (backend));

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "csb-api.h"
 #include "csb-test-utils.h"
 
 typedef struct
@@ -125,6 +126,9 @@ test_version (Fixture      *f,
 {
   csb_test_bus_activate (&f->bus);
   g_assert_cmpstr (csb_dbus_manager_get_version (f->bus.manager), ==, PACKAGE_VERSION);
+  /* The API's version, as the XML documents it (test-protections compares the two). */
+  g_assert_cmpuint (csb_dbus_manager_get_interface_version (f->bus.manager), ==,
+                    CSB_MANAGER_INTERFACE_VERSION);
 }
 
 static void
@@ -432,6 +436,8 @@ test_object_manager (Fixture      *f,
   id = g_path_get_basename (run->object_path);
   g_assert_true (g_str_has_prefix (run->object_path, "/org/example/ClaudeSandbox/sandbox/"));
   g_assert_cmpstr (csb_dbus_sandbox_get_id (sandbox), ==, id);
+  g_assert_cmpuint (csb_dbus_sandbox_get_interface_version (sandbox), ==,
+                    CSB_SANDBOX_INTERFACE_VERSION);
   g_assert_cmpstr (csb_dbus_sandbox_get_name (sandbox), ==, "my sandbox");
   g_assert_cmpstr (csb_dbus_sandbox_get_backend (sandbox), ==, "bwrap");
   /* The symlink is resolved: the sandbox sees the real path. */
