@@ -7,12 +7,12 @@
 #include "csb-application.h"
 #include "csb-error.h"
 #include "csb-format.h"
+#include "csb-projects.h"
 #include "csb-window.h"
 
 #define SERVICE_NAME "org.example.ClaudeSandbox"
 #define SERVICE_PATH "/org/example/ClaudeSandbox"
 #define SERVICE_SCHEMA "org.example.ClaudeSandbox"
-#define MAX_RECENT 8
 
 struct _CsbApplication
 {
@@ -20,6 +20,7 @@ struct _CsbApplication
 
   GSettings          *settings;
   GSettings          *service_settings;  /* NULL if the service's schema is not installed */
+  CsbProjects        *projects;
   CsbDBusManager     *manager;
   /* Bound to one instance of the service (its unique name): when that instance goes,
    * so does this, and a new one brings a new manager with fresh proxies. */
@@ -80,64 +81,11 @@ csb_application_get_settings (CsbApplication *self)
   return self->settings;
 }
 
-char *
-csb_application_error_message (const GError *error)
+CsbProjects *
+csb_application_get_projects (CsbApplication *self)
 {
-  g_autoptr(GError) copy = NULL;
-
-  /* The bus's own words name .service files: say it for people. */
-  if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
-      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND))
-    return g_strdup (_("The sandbox service is not installed. Install claude-sandbox "
-                       "completely (its service, claude-sandbox-service, with it), then try "
-                       "again."));
-  if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER) ||
-      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_NO_REPLY) ||
-      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_CHILD_EXITED) ||
-      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_CHILD_SIGNALED) ||
-      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_EXEC_FAILED) ||
-      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED))
-    return g_strdup (_("The sandbox service stopped or could not start. Try again; if it "
-                       "keeps failing, see “journalctl --user -u claude-sandbox”."));
-
-  /* The service's own words are English and for developers: the app says it in the
-   * user's language, and keeps those words for the details. */
-  if (error->domain == CSB_ERROR && g_dbus_error_is_remote_error (error))
-    {
-      switch ((CsbError) error->code)
-        {
-        case CSB_ERROR_INVALID_ARGUMENT:
-          return g_strdup (_("The sandbox service cannot use these settings."));
-        case CSB_ERROR_NOT_FOUND:
-          return g_strdup (_("The sandbox service no longer knows this sandbox."));
-        case CSB_ERROR_BACKEND_UNAVAILABLE:
-          if (csb_format_needs_admin (error->message))
-            return g_strdup (_("This isolation level needs administrator permission. Ask an "
-                               "administrator to allow containers for you."));
-          return g_strdup (_("This isolation level cannot run on this computer."));
-        case CSB_ERROR_NOT_RUNNING:
-          return g_strdup (_("The sandbox is not running any more."));
-        case CSB_ERROR_FAILED:
-        default:
-          return g_strdup (_("The sandbox could not be started."));
-        }
-    }
-
-  copy = g_error_copy (error);
-  g_dbus_error_strip_remote_error (copy);
-  return g_steal_pointer (&copy->message);
-}
-
-char *
-csb_application_error_details (const GError *error)
-{
-  g_autoptr(GError) copy = NULL;
-
-  if (!g_dbus_error_is_remote_error (error))
-    return NULL;
-  copy = g_error_copy (error);
-  g_dbus_error_strip_remote_error (copy);
-  return g_steal_pointer (&copy->message);
+  g_return_val_if_fail (CSB_IS_APPLICATION (self), NULL);
+  return self->projects;
 }
 
 GVariant *
@@ -159,7 +107,7 @@ csb_application_get_sandbox_options (CsbApplication *self,
 
   /* Started elsewhere (the CLI, an earlier run of the app): what the sandbox says of
    * itself, the project's options for the rest. */
-  base = csb_application_get_project_options (self, csb_dbus_sandbox_get_project_dir (sandbox));
+  base = csb_projects_get_options (self->projects, csb_dbus_sandbox_get_project_dir (sandbox));
   if (base == NULL)
     base = csb_application_get_default_options (self);
   g_variant_dict_init (&dict, base);
@@ -253,62 +201,6 @@ csb_application_get_default_options (CsbApplication *self)
   return g_variant_ref_sink (g_variant_builder_end (&builder));
 }
 
-GVariant *
-csb_application_get_project_options (CsbApplication *self,
-                                     const char     *project_dir)
-{
-  g_autoptr(GVariant) all = NULL;
-
-  g_return_val_if_fail (CSB_IS_APPLICATION (self), NULL);
-  g_return_val_if_fail (project_dir != NULL, NULL);
-
-  all = g_settings_get_value (self->settings, "project-options");
-  return g_variant_lookup_value (all, project_dir, G_VARIANT_TYPE_VARDICT);
-}
-
-void
-csb_application_remember_project (CsbApplication *self,
-                                  const char     *project_dir,
-                                  GVariant       *options)
-{
-  g_auto(GStrv) recent = g_settings_get_strv (self->settings, "recent-projects");
-  g_autoptr(GStrvBuilder) new_recent = g_strv_builder_new ();
-  g_auto(GStrv) new_recent_strv = NULL;
-  g_autoptr(GVariant) all = g_settings_get_value (self->settings, "project-options");
-  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a{sa{sv}}"));
-  GVariantIter iter;
-  const char *dir;
-  GVariant *value;
-  guint n = 1;
-
-  g_return_if_fail (CSB_IS_APPLICATION (self));
-  g_return_if_fail (project_dir != NULL);
-  g_return_if_fail (g_variant_is_of_type (options, G_VARIANT_TYPE_VARDICT));
-
-  g_strv_builder_add (new_recent, project_dir);
-  for (guint i = 0; recent[i] != NULL && n < MAX_RECENT; i++)
-    if (g_strcmp0 (recent[i], project_dir) != 0)
-      {
-        g_strv_builder_add (new_recent, recent[i]);
-        n++;
-      }
-  new_recent_strv = g_strv_builder_end (new_recent);
-  g_settings_set_strv (self->settings, "recent-projects",
-                       (const char * const *) new_recent_strv);
-
-  /* Only the recent projects keep their options, so the key does not grow forever. */
-  g_variant_builder_add (&builder, "{s@a{sv}}", project_dir, options);
-  g_variant_iter_init (&iter, all);
-  while (g_variant_iter_next (&iter, "{&s@a{sv}}", &dir, &value))
-    {
-      if (g_strcmp0 (dir, project_dir) != 0 &&
-          g_strv_contains ((const char * const *) new_recent_strv, dir))
-        g_variant_builder_add (&builder, "{s@a{sv}}", dir, value);
-      g_variant_unref (value);
-    }
-  g_settings_set_value (self->settings, "project-options", g_variant_builder_end (&builder));
-}
-
 /* ---- launching -------------------------------------------------------------------------- */
 
 typedef struct
@@ -368,7 +260,7 @@ on_launch_done (GObject      *source,
       return;
     }
   if (data->remember)
-    csb_application_remember_project (self, data->project_dir, data->options);
+    csb_projects_remember (self->projects, data->project_dir, data->options);
   g_hash_table_insert (self->launch_options, g_strdup (object_path),
                        g_variant_ref (data->options));
   g_task_return_pointer (task, g_steal_pointer (&object_path), g_free);
@@ -403,7 +295,7 @@ csb_application_launch_async (CsbApplication      *self,
       return;
     }
   if (owned == NULL)
-    owned = csb_application_get_project_options (self, project_dir);
+    owned = csb_projects_get_options (self->projects, project_dir);
   if (owned == NULL)
     owned = g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
 
@@ -692,7 +584,8 @@ launch_action (GSimpleAction *action,
   GtkWindow *window = csb_application_ensure_window (self);
 
   gtk_window_present (window);
-  csb_window_launch (CSB_WINDOW (window), g_variant_get_string (parameter, NULL), NULL, NULL);
+  csb_window_launch_async (CSB_WINDOW (window), g_variant_get_string (parameter, NULL), NULL,
+                           NULL);
 }
 
 static void
@@ -771,6 +664,7 @@ csb_application_startup (GApplication *app)
   G_APPLICATION_CLASS (csb_application_parent_class)->startup (app);
 
   self->settings = g_settings_new (CSB_APP_ID);
+  self->projects = csb_projects_new (self->settings);
   if (source != NULL)
     service_schema = g_settings_schema_source_lookup (source, SERVICE_SCHEMA, TRUE);
   if (service_schema != NULL)
@@ -846,8 +740,8 @@ on_command_line_launch_done (GObject      *source,
   /* The calling process exits when the last reference to its command line goes. */
   if (path == NULL)
     {
-      g_autofree char *message = csb_application_error_message (error);
-      g_autofree char *details = csb_application_error_details (error);
+      g_autofree char *message = csb_format_error (error);
+      g_autofree char *details = csb_format_error_details (error);
 
       g_application_command_line_printerr (command_line, "%s\n", message);
       if (details != NULL)
@@ -879,8 +773,8 @@ csb_application_command_line (GApplication            *app,
                                                                               launch);
       g_autofree char *dir = g_file_get_path (file);
 
-      csb_window_launch (CSB_WINDOW (window), dir, on_command_line_launch_done,
-                         g_object_ref (command_line));
+      csb_window_launch_async (CSB_WINDOW (window), dir, on_command_line_launch_done,
+                               g_object_ref (command_line));
     }
   return 0;
 }
@@ -903,6 +797,7 @@ csb_application_dispose (GObject *object)
   g_clear_pointer (&self->stop_requested, g_hash_table_unref);
   g_clear_pointer (&self->launch_options, g_hash_table_unref);
   g_clear_object (&self->manager);
+  g_clear_object (&self->projects);
   g_clear_object (&self->settings);
   g_clear_object (&self->service_settings);
   G_OBJECT_CLASS (csb_application_parent_class)->dispose (object);

@@ -8,6 +8,7 @@
 #include <adwaita.h>
 
 #include "csb-dbus.h"
+#include "csb-projects.h"
 
 G_BEGIN_DECLS
 
@@ -30,19 +31,11 @@ void                csb_application_note_stop_requested  (CsbApplication      *s
                                                           const char          *object_path);
 CsbDBusManager     *csb_application_get_manager          (CsbApplication      *self);
 GSettings          *csb_application_get_settings         (CsbApplication      *self);
+/* The recent projects and their options. */
+CsbProjects        *csb_application_get_projects         (CsbApplication      *self);
 
 /* Every option the app sets, from the service's and the app's GSettings. */
 GVariant           *csb_application_get_default_options  (CsbApplication      *self);
-/* The options last used for @project_dir, or NULL. */
-GVariant           *csb_application_get_project_options  (CsbApplication      *self,
-                                                          const char          *project_dir);
-
-/* Puts @project_dir first in the recent projects and keeps @options (a{sv})
- * as its options. */
-void                csb_application_remember_project     (CsbApplication      *self,
-                                                          const char          *project_dir,
-                                                          GVariant            *options);
-
 /* Starts a sandbox on @project_dir running @command (NULL or empty: the
  * service's default, or the shell with the "shell" option); without a command,
  * remembers the folder as recent and @options (a{sv}, floating reference
@@ -61,10 +54,5 @@ char               *csb_application_launch_finish        (CsbApplication      *s
 
 /* The active window, or a new one. */
 GtkWindow          *csb_application_ensure_window        (CsbApplication      *self);
-
-/* A message for the user from an error of the service. */
-char               *csb_application_error_message        (const GError        *error);
-/* The service's own words about @error, for a "Details" view, or NULL. */
-char               *csb_application_error_details        (const GError        *error);
 
 G_END_DECLS

@@ -125,46 +125,27 @@ update_count (Connection *connection)
   gtk_widget_set_visible (GTK_WIDGET (connection->list), n > 0);
 }
 
+/* Each sandbox @object holds (once a new object is there, or the list is read). */
 static void
-add_sandbox (Connection     *connection,
-             CsbDBusSandbox *sandbox)
-{
-  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
-  GtkWidget *row;
-
-  if (g_hash_table_contains (connection->rows, path))
-    return;
-  row = csb_sandbox_row_new_remote (sandbox);
-  g_hash_table_insert (connection->rows, g_strdup (path), row);
-  gtk_list_box_insert (connection->list, row, 0);
-  update_count (connection);
-}
-
-static void
-on_object_added (GDBusObjectManager *manager,
-                 GDBusObject        *object,
-                 gpointer            user_data)
+add_object (Connection  *connection,
+            GDBusObject *object)
 {
   CsbDBusSandbox *sandbox = csb_dbus_object_peek_sandbox (CSB_DBUS_OBJECT (object));
 
-  if (sandbox != NULL)
-    add_sandbox (user_data, sandbox);
+  if (sandbox == NULL ||
+      g_hash_table_contains (connection->rows, g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox))))
+    return;
+  csb_sandbox_row_list_prepend (connection->list, connection->rows, sandbox, TRUE);
+  update_count (connection);
 }
 
 static void
-on_object_removed (GDBusObjectManager *manager,
-                   GDBusObject        *object,
-                   gpointer            user_data)
+remove_object (Connection  *connection,
+               GDBusObject *object)
 {
-  Connection *connection = user_data;
-  const char *path = g_dbus_object_get_object_path (object);
-  GtkWidget *row = g_hash_table_lookup (connection->rows, path);
-
-  if (row == NULL)
-    return;
-  gtk_list_box_remove (connection->list, row);
-  g_hash_table_remove (connection->rows, path);
-  update_count (connection);
+  if (csb_sandbox_row_list_remove (connection->list, connection->rows,
+                                   g_dbus_object_get_object_path (object)))
+    update_count (connection);
 }
 
 static void
@@ -219,12 +200,13 @@ on_manager (GObject      *source,
       return;
     }
   connection->manager = g_steal_pointer (&manager);
-  g_signal_connect (connection->manager, "object-added", G_CALLBACK (on_object_added), connection);
-  g_signal_connect (connection->manager, "object-removed", G_CALLBACK (on_object_removed),
-                    connection);
+  g_signal_connect_swapped (connection->manager, "object-added", G_CALLBACK (add_object),
+                            connection);
+  g_signal_connect_swapped (connection->manager, "object-removed", G_CALLBACK (remove_object),
+                            connection);
   objects = g_dbus_object_manager_get_objects (connection->manager);
   for (GList *l = objects; l != NULL; l = l->next)
-    on_object_added (connection->manager, l->data, connection);
+    add_object (connection, l->data);
   g_list_free_full (objects, g_object_unref);
   update_count (connection);
   csb_dbus_manager_proxy_new (connection->bus, G_DBUS_PROXY_FLAGS_NONE, SERVICE_NAME,

@@ -5,63 +5,11 @@
 #include <glib/gi18n.h>
 #include <gtk/gtk.h>
 
-#ifdef GDK_WINDOWING_X11
-#include <gdk/x11/gdkx.h>
-#endif
-#ifdef GDK_WINDOWING_WAYLAND
-#include <gdk/wayland/gdkwayland.h>
-#endif
-
 #include "csb-folder-chooser.h"
+#include "csb-window.h"
 
 #define PORTAL_NAME "org.freedesktop.portal.Desktop"
 #define PORTAL_PATH "/org/freedesktop/portal/desktop"
-
-/* ---- window handles ------------------------------------------------------------------- */
-
-#ifdef GDK_WINDOWING_WAYLAND
-static void
-on_wayland_handle (GdkToplevel *toplevel,
-                   const char  *handle,
-                   gpointer     user_data)
-{
-  g_autoptr(GTask) task = user_data;
-
-  g_task_return_pointer (task, g_strdup_printf ("wayland:%s", handle), g_free);
-}
-#endif
-
-void
-csb_window_export_handle_async (GtkWindow           *window,
-                                GAsyncReadyCallback  callback,
-                                gpointer             user_data)
-{
-  g_autoptr(GTask) task = g_task_new (window, NULL, callback, user_data);
-  GdkSurface *surface = window ? gtk_native_get_surface (GTK_NATIVE (window)) : NULL;
-
-#ifdef GDK_WINDOWING_X11
-  if (surface != NULL && GDK_IS_X11_SURFACE (surface))
-    {
-      g_task_return_pointer (task,
-                             g_strdup_printf ("x11:%lx", (unsigned long) gdk_x11_surface_get_xid (surface)),
-                             g_free);
-      return;
-    }
-#endif
-#ifdef GDK_WINDOWING_WAYLAND
-  if (surface != NULL && GDK_IS_WAYLAND_TOPLEVEL (surface) &&
-      gdk_wayland_toplevel_export_handle (GDK_TOPLEVEL (surface), on_wayland_handle,
-                                          g_object_ref (task), g_object_unref))
-    return;
-#endif
-  g_task_return_pointer (task, g_strdup (""), g_free);
-}
-
-char *
-csb_window_export_handle_finish (GAsyncResult *result)
-{
-  return g_task_propagate_pointer (G_TASK (result), NULL);
-}
 
 /* ---- the portal -------------------------------------------------------------------------- */
 

@@ -17,10 +17,4 @@ void   csb_folder_chooser_choose_async  (GtkWindow           *parent,
 GFile *csb_folder_chooser_choose_finish (GAsyncResult        *result,
                                          GError             **error);
 
-/* A handle of @window for portals ("x11:…", "wayland:…", or ""), asynchronously. */
-void   csb_window_export_handle_async   (GtkWindow           *window,
-                                         GAsyncReadyCallback  callback,
-                                         gpointer             user_data);
-char  *csb_window_export_handle_finish  (GAsyncResult        *result);
-
 G_END_DECLS

@@ -4,8 +4,10 @@
 
 #include <string.h>
 
+#include <gio/gio.h>
 #include <glib/gi18n.h>
 
+#include "csb-error.h"
 #include "csb-format.h"
 #include "csb-protections.h"
 
@@ -169,4 +171,64 @@ csb_format_failure (const char *error)
     return g_strdup (_("Needs administrator permission. Ask an administrator to allow "
                        "containers for you."));
   return g_strdup (_("It could not be set up."));
+}
+
+char *
+csb_format_error (const GError *error)
+{
+  g_autoptr(GError) copy = NULL;
+
+  /* The bus's own words name .service files: say it for people. */
+  if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
+      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND))
+    return g_strdup (_("The sandbox service is not installed. Install claude-sandbox "
+                       "completely (its service, claude-sandbox-service, with it), then try "
+                       "again."));
+  if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER) ||
+      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_NO_REPLY) ||
+      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_CHILD_EXITED) ||
+      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_CHILD_SIGNALED) ||
+      g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SPAWN_EXEC_FAILED) ||
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED))
+    return g_strdup (_("The sandbox service stopped or could not start. Try again; if it "
+                       "keeps failing, see “journalctl --user -u claude-sandbox”."));
+
+  /* The service's own words are English and for developers: the app says it in the
+   * user's language, and keeps those words for the details. */
+  if (error->domain == CSB_ERROR && g_dbus_error_is_remote_error (error))
+    {
+      switch ((CsbError) error->code)
+        {
+        case CSB_ERROR_INVALID_ARGUMENT:
+          return g_strdup (_("The sandbox service cannot use these settings."));
+        case CSB_ERROR_NOT_FOUND:
+          return g_strdup (_("The sandbox service no longer knows this sandbox."));
+        case CSB_ERROR_BACKEND_UNAVAILABLE:
+          if (csb_format_needs_admin (error->message))
+            return g_strdup (_("This isolation level needs administrator permission. Ask an "
+                               "administrator to allow containers for you."));
+          return g_strdup (_("This isolation level cannot run on this computer."));
+        case CSB_ERROR_NOT_RUNNING:
+          return g_strdup (_("The sandbox is not running any more."));
+        case CSB_ERROR_FAILED:
+        default:
+          return g_strdup (_("The sandbox could not be started."));
+        }
+    }
+
+  copy = g_error_copy (error);
+  g_dbus_error_strip_remote_error (copy);
+  return g_steal_pointer (&copy->message);
+}
+
+char *
+csb_format_error_details (const GError *error)
+{
+  g_autoptr(GError) copy = NULL;
+
+  if (!g_dbus_error_is_remote_error (error))
+    return NULL;
+  copy = g_error_copy (error);
+  g_dbus_error_strip_remote_error (copy);
+  return g_steal_pointer (&copy->message);
 }

@@ -29,4 +29,9 @@ gboolean    csb_format_needs_admin   (const char         *message);
 /* Why a sandbox failed, for people; the service's Error goes under "Details". */
 char       *csb_format_failure       (const char         *error);
 
+/* A message for the user from an error of the service (or of the bus on the way). */
+char       *csb_format_error         (const GError       *error);
+/* The service's own words about @error, for a "Details" view, or NULL. */
+char       *csb_format_error_details (const GError       *error);
+
 G_END_DECLS

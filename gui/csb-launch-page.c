@@ -6,6 +6,7 @@
 
 #include "csb-format.h"
 #include "csb-launch-page.h"
+#include "csb-project.h"
 
 #ifdef GDK_WINDOWING_WAYLAND
 #include <gdk/wayland/gdkwayland.h>
@@ -45,6 +46,7 @@ struct _CsbLaunchPage
   GArray         *backends;   /* of Backend */
   GtkStringList  *backend_labels;
   gboolean        can_launch;
+  GtkFilterListModel *recent;  /* the recent projects (CsbProject) whose folder is there */
 };
 
 G_DEFINE_FINAL_TYPE (CsbLaunchPage, csb_launch_page, ADW_TYPE_BIN)
@@ -300,48 +302,81 @@ csb_launch_page_get_options (CsbLaunchPage *self)
   return g_variant_builder_end (&builder);
 }
 
-void
-csb_launch_page_set_recent (CsbLaunchPage      *self,
-                            const char * const *projects)
+/* A folder gone since (moved, on a drive not mounted) is not offered. */
+static gboolean
+project_exists (gpointer item,
+                gpointer user_data)
 {
-  GtkWidget *child;
-  guint n = 0;
+  return g_file_test (csb_project_get_path (item), G_FILE_TEST_IS_DIR);
+}
+
+static GtkWidget *
+create_recent_row (gpointer item,
+                   gpointer user_data)
+{
+  const char *path = csb_project_get_path (item);
+  g_autofree char *basename = g_path_get_basename (path);
+  g_autofree char *subtitle = csb_format_path (path);
+  GtkWidget *row = adw_action_row_new ();
+  GtkWidget *start = gtk_button_new_from_icon_name ("media-playback-start-symbolic");
+
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), basename);
+  adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
+  adw_action_row_add_prefix (ADW_ACTION_ROW (row),
+                             gtk_image_new_from_icon_name ("folder-symbolic"));
+  gtk_list_box_row_set_activatable (GTK_LIST_BOX_ROW (row), TRUE);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (row), "win.select-folder");
+  gtk_actionable_set_action_target (GTK_ACTIONABLE (row), "s", path);
+
+  gtk_widget_set_valign (start, GTK_ALIGN_CENTER);
+  gtk_widget_add_css_class (start, "flat");
+  gtk_widget_set_tooltip_text (start, _("Start a sandbox with the project’s last options"));
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (start), "app.launch");
+  gtk_actionable_set_action_target (GTK_ACTIONABLE (start), "s", path);
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row), start);
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row),
+                             gtk_image_new_from_icon_name ("go-next-symbolic"));
+  return row;
+}
+
+static void
+on_recent_changed (CsbLaunchPage *self)
+{
+  gtk_widget_set_visible (GTK_WIDGET (self->recent_group),
+                          self->recent != NULL &&
+                          g_list_model_get_n_items (G_LIST_MODEL (self->recent)) > 0);
+}
+
+void
+csb_launch_page_set_projects (CsbLaunchPage *self,
+                              GListModel    *projects)
+{
+  GtkCustomFilter *filter;
 
   g_return_if_fail (CSB_IS_LAUNCH_PAGE (self));
+  g_return_if_fail (projects == NULL || G_IS_LIST_MODEL (projects));
 
-  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->recent_list))) != NULL)
-    gtk_list_box_remove (self->recent_list, child);
-
-  for (guint i = 0; projects != NULL && projects[i] != NULL; i++)
+  if (self->recent != NULL)
+    g_signal_handlers_disconnect_by_data (self->recent, self);
+  g_clear_object (&self->recent);
+  if (projects != NULL)
     {
-      g_autofree char *basename = g_path_get_basename (projects[i]);
-      g_autofree char *subtitle = csb_format_path (projects[i]);
-      GtkWidget *row = adw_action_row_new ();
-      GtkWidget *start = gtk_button_new_from_icon_name ("media-playback-start-symbolic");
-
-      if (!g_file_test (projects[i], G_FILE_TEST_IS_DIR))
-        continue;
-      adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
-      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), basename);
-      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
-      adw_action_row_add_prefix (ADW_ACTION_ROW (row),
-                                 gtk_image_new_from_icon_name ("folder-symbolic"));
-      gtk_list_box_row_set_activatable (GTK_LIST_BOX_ROW (row), TRUE);
-      gtk_actionable_set_action_name (GTK_ACTIONABLE (row), "win.select-folder");
-      gtk_actionable_set_action_target (GTK_ACTIONABLE (row), "s", projects[i]);
-
-      gtk_widget_set_valign (start, GTK_ALIGN_CENTER);
-      gtk_widget_add_css_class (start, "flat");
-      gtk_widget_set_tooltip_text (start, _("Start a sandbox with the project’s last options"));
-      gtk_actionable_set_action_name (GTK_ACTIONABLE (start), "app.launch");
-      gtk_actionable_set_action_target (GTK_ACTIONABLE (start), "s", projects[i]);
-      adw_action_row_add_suffix (ADW_ACTION_ROW (row), start);
-      adw_action_row_add_suffix (ADW_ACTION_ROW (row),
-                                 gtk_image_new_from_icon_name ("go-next-symbolic"));
-      gtk_list_box_append (self->recent_list, row);
-      n++;
+      filter = gtk_custom_filter_new (project_exists, NULL, NULL);
+      self->recent = gtk_filter_list_model_new (g_object_ref (projects), GTK_FILTER (filter));
+      g_signal_connect_object (self->recent, "items-changed", G_CALLBACK (on_recent_changed),
+                               self, G_CONNECT_SWAPPED);
     }
-  gtk_widget_set_visible (GTK_WIDGET (self->recent_group), n > 0);
+  gtk_list_box_bind_model (self->recent_list, G_LIST_MODEL (self->recent), create_recent_row,
+                           NULL, NULL);
+  on_recent_changed (self);
+}
+
+guint
+csb_launch_page_get_n_recent (CsbLaunchPage *self)
+{
+  g_return_val_if_fail (CSB_IS_LAUNCH_PAGE (self), 0);
+  return self->recent != NULL ? g_list_model_get_n_items (G_LIST_MODEL (self->recent)) : 0;
 }
 
 static void
@@ -394,6 +429,7 @@ csb_launch_page_finalize (GObject *object)
   g_free (self->project_dir);
   g_array_unref (self->backends);
   g_clear_object (&self->backend_labels);
+  g_clear_object (&self->recent);
   G_OBJECT_CLASS (csb_launch_page_parent_class)->finalize (object);
 }
 

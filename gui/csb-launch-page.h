@@ -20,8 +20,11 @@ GVariant   *csb_launch_page_get_options  (CsbLaunchPage      *self);
 /* What GetBackends returned, a(sbs). */
 void        csb_launch_page_set_backends (CsbLaunchPage      *self,
                                           GVariant           *backends);
-void        csb_launch_page_set_recent   (CsbLaunchPage      *self,
-                                          const char * const *projects);
+/* The recent projects (CsbProject) to offer, the most recent first; NULL: none. */
+void        csb_launch_page_set_projects (CsbLaunchPage      *self,
+                                          GListModel         *projects);
+/* For the tests: how many recent projects the page offers. */
+guint       csb_launch_page_get_n_recent (CsbLaunchPage      *self);
 /* A folder is chosen and its backend is available. */
 gboolean    csb_launch_page_get_can_launch (CsbLaunchPage    *self);
 

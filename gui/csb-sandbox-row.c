@@ -321,6 +321,42 @@ csb_sandbox_row_new_remote (CsbDBusSandbox *sandbox)
   return GTK_WIDGET (self);
 }
 
+GtkWidget *
+csb_sandbox_row_list_prepend (GtkListBox     *list,
+                              GHashTable     *rows,
+                              CsbDBusSandbox *sandbox,
+                              gboolean        remote)
+{
+  GtkWidget *row;
+
+  g_return_val_if_fail (GTK_IS_LIST_BOX (list), NULL);
+  g_return_val_if_fail (rows != NULL, NULL);
+
+  row = remote ? csb_sandbox_row_new_remote (sandbox) : csb_sandbox_row_new (sandbox);
+  g_hash_table_insert (rows, g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox))),
+                       row);
+  gtk_list_box_insert (list, row, 0);
+  return row;
+}
+
+gboolean
+csb_sandbox_row_list_remove (GtkListBox *list,
+                             GHashTable *rows,
+                             const char *object_path)
+{
+  GtkWidget *row;
+
+  g_return_val_if_fail (GTK_IS_LIST_BOX (list), FALSE);
+  g_return_val_if_fail (rows != NULL, FALSE);
+
+  row = g_hash_table_lookup (rows, object_path);
+  if (row == NULL)
+    return FALSE;
+  gtk_list_box_remove (list, row);
+  g_hash_table_remove (rows, object_path);
+  return TRUE;
+}
+
 CsbDBusSandbox *
 csb_sandbox_row_get_sandbox (CsbSandboxRow *self)
 {

@@ -23,4 +23,16 @@ void            csb_sandbox_row_set_sandbox    (CsbSandboxRow  *self,
 const char     *csb_sandbox_row_get_state_text (CsbSandboxRow  *self);
 const char     *csb_sandbox_row_get_changes_badge (CsbSandboxRow *self);
 
+/* A list of sandboxes (the window's, a connection's): @list shows the rows,
+ * the newest first, and @rows finds them by object path (path → row). */
+/* A new row for @sandbox ("remote.*" actions if @remote), first in @list. */
+GtkWidget      *csb_sandbox_row_list_prepend (GtkListBox     *list,
+                                              GHashTable     *rows,
+                                              CsbDBusSandbox *sandbox,
+                                              gboolean        remote);
+/* Takes the row of @object_path out of @list and @rows; FALSE if it had none. */
+gboolean        csb_sandbox_row_list_remove  (GtkListBox     *list,
+                                              GHashTable     *rows,
+                                              const char     *object_path);
+
 G_END_DECLS

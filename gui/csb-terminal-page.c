@@ -6,7 +6,6 @@
 #include <gio/gunixfdlist.h>
 #include <unistd.h>
 
-#include "csb-application.h"
 #include "csb-display-view.h"
 #include "csb-format.h"
 #include "csb-terminal-page.h"
@@ -210,7 +209,7 @@ on_terminal_opened (GObject      *source,
 
       if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         return;
-      message = csb_application_error_message (error);
+      message = csb_format_error (error);
       feed_message (self, message);
       return;
     }

@@ -9,6 +9,14 @@
 #include <unistd.h>
 
 #include <glib/gi18n.h>
+#include <gtk/gtk.h>
+
+#ifdef GDK_WINDOWING_X11
+#include <gdk/x11/gdkx.h>
+#endif
+#ifdef GDK_WINDOWING_WAYLAND
+#include <gdk/wayland/gdkwayland.h>
+#endif
 
 #include "csb-error.h"
 #include "csb-folder-chooser.h"
@@ -66,8 +74,8 @@ static void
 toast_error (CsbWindow    *self,
              const GError *error)
 {
-  g_autofree char *message = csb_application_error_message (error);
-  g_autofree char *details = csb_application_error_details (error);
+  g_autofree char *message = csb_format_error (error);
+  g_autofree char *details = csb_format_error_details (error);
   AdwToast *toast;
 
   toast = adw_toast_new (message);
@@ -240,20 +248,25 @@ remove_row (CsbWindow  *self,
   if (row == NULL)
     return;
   g_signal_handlers_disconnect_by_data (csb_sandbox_row_get_sandbox (CSB_SANDBOX_ROW (row)), self);
-  gtk_list_box_remove (self->sandbox_list, row);
-  g_hash_table_remove (self->rows, object_path);
+  csb_sandbox_row_list_remove (self->sandbox_list, self->rows, object_path);
 }
 
-/* A sandbox of the service's: a new row, or the one that shows it already (after the
- * service came back) follows the new instance's proxy; so does its terminal. */
+/* A sandbox of the service's (@object holds one): a new row, or the one that shows it
+ * already (after the service came back) follows the new instance's proxy; so does its
+ * terminal. */
 static void
-add_sandbox (CsbWindow      *self,
-             CsbDBusSandbox *sandbox)
+add_object (CsbWindow   *self,
+            GDBusObject *object)
 {
-  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
-  GtkWidget *row = g_hash_table_lookup (self->rows, path);
-  AdwTabPage *tab = find_tab (self, path);
+  CsbDBusSandbox *sandbox = csb_dbus_object_peek_sandbox (CSB_DBUS_OBJECT (object));
+  const char *path = g_dbus_object_get_object_path (object);
+  GtkWidget *row;
+  AdwTabPage *tab;
 
+  if (sandbox == NULL)
+    return;
+  row = g_hash_table_lookup (self->rows, path);
+  tab = find_tab (self, path);
   if (row != NULL)
     {
       g_signal_handlers_disconnect_by_data (csb_sandbox_row_get_sandbox (CSB_SANDBOX_ROW (row)),
@@ -261,11 +274,7 @@ add_sandbox (CsbWindow      *self,
       csb_sandbox_row_set_sandbox (CSB_SANDBOX_ROW (row), sandbox);
     }
   else
-    {
-      row = csb_sandbox_row_new (sandbox);
-      g_hash_table_insert (self->rows, g_strdup (path), row);
-      gtk_list_box_insert (self->sandbox_list, row, 0);  /* newest first */
-    }
+    csb_sandbox_row_list_prepend (self->sandbox_list, self->rows, sandbox, FALSE);
   g_signal_connect_object (sandbox, "g-properties-changed", G_CALLBACK (update_sandbox_count),
                            self, G_CONNECT_SWAPPED | G_CONNECT_AFTER);
   if (tab != NULL)
@@ -283,17 +292,6 @@ add_sandbox (CsbWindow      *self,
            g_strcmp0 (csb_dbus_sandbox_get_state (sandbox), "starting") == 0 &&
            g_strcmp0 (csb_dbus_sandbox_get_project_dir (sandbox), self->launching) == 0)
     csb_window_show_sandbox (self, path);
-}
-
-static void
-on_object_added (GDBusObjectManager *manager,
-                 GDBusObject        *object,
-                 gpointer            user_data)
-{
-  CsbDBusSandbox *sandbox = csb_dbus_object_peek_sandbox (CSB_DBUS_OBJECT (object));
-
-  if (sandbox != NULL)
-    add_sandbox (user_data, sandbox);
 }
 
 static void
@@ -380,7 +378,7 @@ service_back (CsbWindow *self)
   int n;
 
   for (GList *l = objects; l != NULL; l = l->next)
-    on_object_added (self->object_manager, l->data, self);
+    add_object (self, l->data);
   g_list_free_full (objects, g_object_unref);
 
   g_hash_table_iter_init (&iter, self->rows);
@@ -442,7 +440,8 @@ set_object_manager (CsbWindow *self)
       return;
     }
   self->object_manager = g_object_ref (manager);
-  g_signal_connect_object (manager, "object-added", G_CALLBACK (on_object_added), self, 0);
+  g_signal_connect_object (manager, "object-added", G_CALLBACK (add_object), self,
+                           G_CONNECT_SWAPPED);
   g_signal_connect_object (manager, "object-removed", G_CALLBACK (on_object_removed), self, 0);
   service_back (self);
 
@@ -612,7 +611,7 @@ launch_with_options (CsbWindow           *self,
 
   LaunchRequest *request = g_new0 (LaunchRequest, 1);
 
-  g_task_set_source_tag (task, csb_window_launch);
+  g_task_set_source_tag (task, csb_window_launch_async);
   request->project_dir = g_strdup (project_dir);
   request->command = g_strdupv ((char **) command);
   request->options = options != NULL ? g_variant_ref_sink (options) : NULL;
@@ -626,10 +625,10 @@ launch_with_options (CsbWindow           *self,
 }
 
 void
-csb_window_launch (CsbWindow           *self,
-                   const char          *project_dir,
-                   GAsyncReadyCallback  callback,
-                   gpointer             user_data)
+csb_window_launch_async (CsbWindow           *self,
+                         const char          *project_dir,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
 {
   g_return_if_fail (CSB_IS_WINDOW (self));
   g_return_if_fail (project_dir != NULL);
@@ -938,7 +937,8 @@ csb_window_select_folder (CsbWindow  *self,
 
   if (project_dir != NULL)
     {
-      options = csb_application_get_project_options (self->application, project_dir);
+      options = csb_projects_get_options (csb_application_get_projects (self->application),
+                                          project_dir);
       if (options == NULL)
         options = csb_application_get_default_options (self->application);
     }
@@ -1048,7 +1048,7 @@ pin_action (GtkWidget  *widget,
     }
   /* The launcher starts the project with these options. */
   options = g_variant_ref_sink (csb_launch_page_get_options (self->launch_page));
-  csb_application_remember_project (self->application, folder, options);
+  csb_projects_remember (csb_application_get_projects (self->application), folder, options);
   csb_pin_project_async (GTK_WINDOW (self), folder, self->cancellable, on_pinned,
                          g_object_ref (self));
 }
@@ -1493,15 +1493,53 @@ close_tab_shortcut (GtkWidget *widget,
   return TRUE;
 }
 
-/* ---- GObject ------------------------------------------------------------------------------------ */
+/* ---- window handles ------------------------------------------------------------------- */
 
+#ifdef GDK_WINDOWING_WAYLAND
 static void
-on_recent_changed (CsbWindow *self)
+on_wayland_handle (GdkToplevel *toplevel,
+                   const char  *handle,
+                   gpointer     user_data)
 {
-  g_auto(GStrv) recent = g_settings_get_strv (self->settings, "recent-projects");
+  g_autoptr(GTask) task = user_data;
 
-  csb_launch_page_set_recent (self->launch_page, (const char * const *) recent);
+  g_task_return_pointer (task, g_strdup_printf ("wayland:%s", handle), g_free);
 }
+#endif
+
+void
+csb_window_export_handle_async (GtkWindow           *window,
+                                GAsyncReadyCallback  callback,
+                                gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (window, NULL, callback, user_data);
+  GdkSurface *surface = window ? gtk_native_get_surface (GTK_NATIVE (window)) : NULL;
+
+#ifdef GDK_WINDOWING_X11
+  if (surface != NULL && GDK_IS_X11_SURFACE (surface))
+    {
+      g_task_return_pointer (task,
+                             g_strdup_printf ("x11:%lx", (unsigned long) gdk_x11_surface_get_xid (surface)),
+                             g_free);
+      return;
+    }
+#endif
+#ifdef GDK_WINDOWING_WAYLAND
+  if (surface != NULL && GDK_IS_WAYLAND_TOPLEVEL (surface) &&
+      gdk_wayland_toplevel_export_handle (GDK_TOPLEVEL (surface), on_wayland_handle,
+                                          g_object_ref (task), g_object_unref))
+    return;
+#endif
+  g_task_return_pointer (task, g_strdup (""), g_free);
+}
+
+char *
+csb_window_export_handle_finish (GAsyncResult *result)
+{
+  return g_task_propagate_pointer (G_TASK (result), NULL);
+}
+
+/* ---- GObject ------------------------------------------------------------------------------------ */
 
 static void
 on_can_launch (CsbWindow *self)
@@ -1539,9 +1577,8 @@ csb_window_new (CsbApplication *application)
   g_signal_connect_object (self->settings, "changed::connections",
                            G_CALLBACK (update_sandbox_count), self,
                            G_CONNECT_SWAPPED | G_CONNECT_AFTER);
-  g_signal_connect_object (self->settings, "changed::recent-projects",
-                           G_CALLBACK (on_recent_changed), self, G_CONNECT_SWAPPED);
-  on_recent_changed (self);
+  csb_launch_page_set_projects (self->launch_page,
+                                G_LIST_MODEL (csb_application_get_projects (application)));
   g_signal_connect_object (application, "notify::object-manager",
                            G_CALLBACK (set_object_manager), self, G_CONNECT_SWAPPED);
   set_object_manager (self);

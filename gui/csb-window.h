@@ -12,24 +12,32 @@ G_BEGIN_DECLS
 
 G_DECLARE_FINAL_TYPE (CsbWindow, csb_window, CSB, WINDOW, AdwApplicationWindow)
 
-CsbWindow  *csb_window_new           (CsbApplication      *application);
+CsbWindow  *csb_window_new            (CsbApplication      *application);
 /* Shows @project_dir with its saved options on the start page. */
-void        csb_window_select_folder (CsbWindow           *self,
-                                      const char          *project_dir);
+void        csb_window_select_folder  (CsbWindow           *self,
+                                       const char          *project_dir);
 /* Starts a sandbox on @project_dir with its saved options (or the defaults)
  * and shows its terminal; errors become toasts too. */
-void        csb_window_launch        (CsbWindow           *self,
-                                      const char          *project_dir,
-                                      GAsyncReadyCallback  callback,
-                                      gpointer             user_data);
-char       *csb_window_launch_finish (CsbWindow           *self,
-                                      GAsyncResult        *result,
-                                      GError             **error);
+void        csb_window_launch_async   (CsbWindow           *self,
+                                       const char          *project_dir,
+                                       GAsyncReadyCallback  callback,
+                                       gpointer             user_data);
+/* The object path of the new sandbox. */
+char       *csb_window_launch_finish  (CsbWindow           *self,
+                                       GAsyncResult        *result,
+                                       GError             **error);
 /* Opens (or shows) the terminal of the sandbox at @object_path. */
-void        csb_window_show_sandbox  (CsbWindow           *self,
-                                      const char          *object_path);
-void        csb_window_add_toast     (CsbWindow           *self,
-                                      const char          *message);
+void        csb_window_show_sandbox   (CsbWindow           *self,
+                                       const char          *object_path);
+void        csb_window_add_toast      (CsbWindow           *self,
+                                       const char          *message);
+
+/* A handle of @window (any GtkWindow: a dialog's parent) for portals ("x11:…",
+ * "wayland:…", or ""), asynchronously. */
+void        csb_window_export_handle_async  (GtkWindow           *window,
+                                             GAsyncReadyCallback  callback,
+                                             gpointer             user_data);
+char       *csb_window_export_handle_finish (GAsyncResult        *result);
 
 /* For the tests: what the window shows. */
 GtkWidget  *csb_window_get_launch_page   (CsbWindow       *self);

@@ -345,7 +345,8 @@ launch_shell (const char *name)
   g_autofree char *project = make_home_project (name);
   g_autoptr(CsbDBusSandbox) sandbox = NULL;
 
-  csb_application_remember_project (app, project, g_variant_new_parsed ("{'shell': <true>}"));
+  csb_projects_remember (csb_application_get_projects (app), project,
+                         g_variant_new_parsed ("{'shell': <true>}"));
   g_action_group_activate_action (G_ACTION_GROUP (app), "launch", g_variant_new_string (project));
   g_assert_true (wait_bus_state (project, "running"));
   sandbox = bus_sandbox_for (project);
@@ -429,10 +430,18 @@ test_launch_from_window (void)
   {
     g_auto(GStrv) recent = g_settings_get_strv (csb_application_get_settings (app),
                                                 "recent-projects");
-    g_autoptr(GVariant) saved = csb_application_get_project_options (app, project);
+    CsbProjects *projects = csb_application_get_projects (app);
+    g_autoptr(GVariant) saved = csb_projects_get_options (projects, project);
+    g_autoptr(CsbProject) first = g_list_model_get_item (G_LIST_MODEL (projects), 0);
 
     g_assert_cmpstr (recent[0], ==, project);
     g_assert_nonnull (saved);
+    /* The model the start page lists follows the settings. */
+    g_assert_cmpstr (csb_project_get_path (first), ==, project);
+    g_assert_true (g_variant_equal (csb_project_get_options (first), saved));
+    /* The start page offers the folders that are there. */
+    g_assert_cmpuint (csb_launch_page_get_n_recent (page), ==,
+                      g_list_model_get_n_items (G_LIST_MODEL (projects)));
   }
 }
 
@@ -590,8 +599,8 @@ test_launch_command_line (void)
   const char *path;
 
   /* The project's saved options are what --launch uses: a shell, no network. */
-  csb_application_remember_project (app, project,
-                                    g_variant_new_parsed ("{'shell': <true>, 'network': <false>}"));
+  csb_projects_remember (csb_application_get_projects (app), project,
+                         g_variant_new_parsed ("{'shell': <true>, 'network': <false>}"));
 
   /* A second process: it hands its command line to this one (the app is unique) and
    * exits with the outcome. */
@@ -626,7 +635,8 @@ test_launch_app_action (void)
   g_autoptr(CsbDBusSandbox) sandbox = NULL;
   const char *path;
 
-  csb_application_remember_project (app, project, g_variant_new_parsed ("{'shell': <true>}"));
+  csb_projects_remember (csb_application_get_projects (app), project,
+                         g_variant_new_parsed ("{'shell': <true>}"));
   /* What a recent project's start button and a notification's click use. */
   g_action_group_activate_action (G_ACTION_GROUP (app), "launch", g_variant_new_string (project));
   g_assert_true (wait_bus_state (project, "running"));
@@ -693,7 +703,7 @@ test_start_again (void)
   GVariant *options;
 
   options = g_variant_new_parsed ("{'shell': <true>, 'network': <false>}");
-  csb_application_remember_project (app, project, options);
+  csb_projects_remember (csb_application_get_projects (app), project, options);
   g_action_group_activate_action (G_ACTION_GROUP (app), "launch", g_variant_new_string (project));
   g_assert_true (wait_bus_state (project, "running"));
   first = bus_sandbox_for (project);
@@ -703,8 +713,8 @@ test_start_again (void)
   g_assert_true (wait_bus_state (project, "exited"));
 
   /* Later, the project is set to Claude Code with the network. */
-  csb_application_remember_project (app, project,
-                                    g_variant_new_parsed ("{'shell': <false>, 'network': <true>}"));
+  csb_projects_remember (csb_application_get_projects (app), project,
+                         g_variant_new_parsed ("{'shell': <false>, 'network': <true>}"));
   gtk_widget_activate_action (GTK_WIDGET (window), "win.start-again", "s", path);
   args[1] = path;
   g_assert_true (csb_test_run_until (other_sandbox_runs, args, CSB_TEST_TIMEOUT_MS));
@@ -931,7 +941,7 @@ test_service_missing_message (void)
 {
   g_autoptr(GError) error = g_dbus_error_new_for_dbus_error ("org.freedesktop.DBus.Error.ServiceUnknown",
                                                              "The name org.example.ClaudeSandbox was not provided by any .service files");
-  g_autofree char *message = csb_application_error_message (error);
+  g_autofree char *message = csb_format_error (error);
 
   g_assert_null (strstr (message, ".service files"));
   g_assert_nonnull (strstr (message, "not installed"));
