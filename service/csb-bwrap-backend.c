@@ -1079,148 +1079,183 @@ fail:
   return -1;
 }
 
-static void
-spawn_thread (GTask        *task,
-              gpointer      source_object,
-              gpointer      task_data,
-              GCancellable *cancellable)
+/* What a start holds while the spawn thread prepares the monitor: everything here is
+ * either handed to the monitor (and so closed here once it runs) or undone by
+ * spawn_cleanup() when the start fails. */
+typedef struct
 {
-  CsbSandboxSpec *spec = task_data;
-  g_autoptr(CsbArgv) args = NULL;
-  g_autoptr(CsbArgv) outer = csb_argv_new ();
-  g_autoptr(GBytes) data = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GArray) hold_fds = g_array_new (FALSE, FALSE, sizeof (int));
-  g_autofree char *monitor = find_libexec ("claude-sandbox-monitor");
-  g_autofree char *init = find_libexec ("claude-sandbox-init");
-  g_autofree char *weston = NULL;
-  g_autofree char *status_path = g_build_filename (spec->state_dir, "monitor.json", NULL);
-  g_autofree char *log_path = g_build_filename (spec->state_dir, CSB_TERMINAL_LOG, NULL);
-  g_autofree char *info_dir = NULL;
-  SpawnResult *result;
-  int ready_pipe[2] = { -1, -1 };
-  int args_fd, args_target, seccomp_fd, seccomp_target, control_fd;
-  int proxy_sync_target, runtime_fd;
-  ProxyStart proxy = { .sync_fd = -1 };
-  g_auto(GStrv) cgroups = NULL;
-  g_autofree char *trace_env = csb_trace_path () ? g_strconcat ("CSB_TRACE=", csb_trace_path (),
-                                                                NULL) : NULL;
-  const char * const envp[] = { trace_env, NULL };
-  GPid pid = 0;
+  CsbSandboxSpec *spec;
+  CsbArgv        *args;            /* bwrap's, through the memfd */
+  CsbArgv        *outer;           /* the monitor's command line and fds */
+  GPtrArray      *protections;
+  GArray         *hold_fds;        /* (element-type int) for the monitor to hold */
+  char           *monitor;
+  char           *init;
+  char           *weston;          /* with a private display */
+  char           *info_dir;        /* the proxy's instance folder, once made */
+  GStrv           cgroups;
+  ProxyStart      proxy;
+  int             proxy_sync_target;  /* the proxy's pipe in bwrap, or -1 */
+  int             args_target;        /* the memfd's number in the monitor and bwrap */
+  int             ready_pipe[2];
+  GPid            pid;                /* the monitor, once spawned */
+} Spawn;
 
+/* bwrap, weston for a private display, and our two helpers are there. */
+static gboolean
+spawn_find_programs (Spawn   *spawn,
+                     GError **error)
+{
+  spawn->monitor = find_libexec ("claude-sandbox-monitor");
+  spawn->init = find_libexec ("claude-sandbox-init");
   if (!g_file_test (bwrap_path (), G_FILE_TEST_IS_EXECUTABLE))
     {
-      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                               "bubblewrap is not installed (%s is missing); install the "
-                               "'bubblewrap' package", bwrap_path ());
-      return;
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "bubblewrap is not installed (%s is missing); install the "
+                   "'bubblewrap' package", bwrap_path ());
+      return FALSE;
     }
-  if (spec->options->private_display &&
-      (weston = g_find_program_in_path ("weston")) == NULL)
+  if (spawn->spec->options->private_display &&
+      (spawn->weston = g_find_program_in_path ("weston")) == NULL)
     {
-      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                               "a private display needs weston (its headless backend); "
-                               "install the 'weston' package");
-      return;
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                           "a private display needs weston (its headless backend); "
+                           "install the 'weston' package");
+      return FALSE;
     }
-  if (!g_file_test (monitor, G_FILE_TEST_IS_EXECUTABLE) ||
-      !g_file_test (init, G_FILE_TEST_IS_EXECUTABLE))
+  if (!g_file_test (spawn->monitor, G_FILE_TEST_IS_EXECUTABLE) ||
+      !g_file_test (spawn->init, G_FILE_TEST_IS_EXECUTABLE))
     {
-      g_task_return_new_error (task, CSB_ERROR, CSB_ERROR_FAILED,
-                               "%s is missing; reinstall claude-sandbox",
-                               g_file_test (monitor, G_FILE_TEST_IS_EXECUTABLE) ? init
-                                                                                : monitor);
-      return;
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "%s is missing; reinstall claude-sandbox",
+                   g_file_test (spawn->monitor, G_FILE_TEST_IS_EXECUTABLE) ? spawn->init
+                                                                           : spawn->monitor);
+      return FALSE;
     }
+  return TRUE;
+}
+
+/* The sandbox's cgroup, its D-Bus proxy (started beside the rest) and bwrap's
+ * arguments with the seccomp filter and the session bus. */
+static gboolean
+spawn_prepare_sandbox (Spawn   *spawn,
+                       GError **error)
+{
+  CsbSandboxSpec *spec = spawn->spec;
+  int seccomp_fd;
 
   csb_trace ("spawn: thread runs");
   /* Its own cgroup (pids.max, memory), which bwrap joins before it runs; that join
    * waits for the kernel unless a warm-up has done so meanwhile (csb-cgroup.h). */
-  cgroups = csb_cgroup_create_sandbox (spec->id, spec->settings, protections);
+  spawn->cgroups = csb_cgroup_create_sandbox (spec->id, spec->settings, spawn->protections);
   csb_cgroup_warm_up ();
   csb_trace ("spawn: cgroup made, warm-up started");
   /* The proxy first, beside the rest: it gets ready while the rest is prepared and
    * the monitor starts. */
-  proxy_start_begin (&proxy, spec);
-  if ((args = build_args (spec, protections, hold_fds, &error)) == NULL)
-    goto fail;
+  proxy_start_begin (&spawn->proxy, spec);
+  if ((spawn->args = build_args (spec, spawn->protections, spawn->hold_fds, error)) == NULL)
+    return FALSE;
   csb_trace ("spawn: arguments built");
-  if ((seccomp_fd = csb_seccomp_filter_fd (&error)) < 0)
-    goto fail;
+  if ((seccomp_fd = csb_seccomp_filter_fd (error)) < 0)
+    return FALSE;
   csb_trace ("spawn: seccomp filter");
-  seccomp_target = csb_argv_take_fd (args, seccomp_fd);
-  csb_argv_add (args, "--seccomp");
-  csb_argv_addf (args, "%d", seccomp_target);
-  csb_protections_add (protections, "seccomp");
-  csb_protections_add (protections, "no-system-bus");
-  if (!proxy_start_end (&proxy, &error))
-    goto fail;
-  proxy_sync_target = add_session_bus (spec, args, protections, g_steal_fd (&proxy.sync_fd));
+  csb_argv_add (spawn->args, "--seccomp");
+  csb_argv_addf (spawn->args, "%d", csb_argv_take_fd (spawn->args, seccomp_fd));
+  csb_protections_add (spawn->protections, "seccomp");
+  csb_protections_add (spawn->protections, "no-system-bus");
+  if (!proxy_start_end (&spawn->proxy, error))
+    return FALSE;
+  spawn->proxy_sync_target = add_session_bus (spec, spawn->args, spawn->protections,
+                                              g_steal_fd (&spawn->proxy.sync_fd));
+  return TRUE;
+}
 
-  data = csb_argv_to_nul_data (args);
-  if ((args_fd = memfd_with (data, &error)) < 0)
-    goto fail;
-  if (!g_unix_open_pipe (ready_pipe, FD_CLOEXEC, &error))
-    {
-      close (args_fd);
-      goto fail;
-    }
-
-  if ((runtime_fd = csb_sandbox_spec_open_dir (spec, TRUE, FALSE, &error)) < 0)
-    {
-      close (args_fd);
-      goto fail;
-    }
-
-  csb_trace ("spawn: memfd written");
+/* The monitor's own options: its socket and status file, the cgroups bwrap joins,
+ * the fds it passes on to bwrap (bwrap's arguments' memfd among them) or holds, the
+ * runtime folder and the pipe on which it says how the start went. */
+static gboolean
+spawn_add_monitor_args (Spawn   *spawn,
+                        GError **error)
+{
+  CsbSandboxSpec *spec = spawn->spec;
+  CsbArgv *outer = spawn->outer;
+  g_autofree char *status_path = g_build_filename (spec->state_dir, "monitor.json", NULL);
+  g_autoptr(GBytes) data = csb_argv_to_nul_data (spawn->args);
+  int args_fd, runtime_fd;
 
   /* The monitor passes every fd the arguments name on to bwrap at the same number. */
-  csb_argv_add_args (outer, monitor, "--socket", MONITOR_SOCKET, "--status", status_path,
-                     NULL);
-  for (guint i = 0; cgroups[i] != NULL; i++)
-    csb_argv_add_args (outer, "--cgroup", cgroups[i], NULL);
-  for (guint i = 0; i < args->target_fds->len; i++)
+  csb_argv_add_args (outer, spawn->monitor, "--socket", MONITOR_SOCKET,
+                     "--status", status_path, NULL);
+  for (guint i = 0; spawn->cgroups[i] != NULL; i++)
+    csb_argv_add_args (outer, "--cgroup", spawn->cgroups[i], NULL);
+  for (guint i = 0; i < spawn->args->target_fds->len; i++)
     {
       csb_argv_add (outer, "--keep-fd");
-      csb_argv_addf (outer, "%d", g_array_index (args->target_fds, int, i));
+      csb_argv_addf (outer, "%d", g_array_index (spawn->args->target_fds, int, i));
     }
-  csb_argv_append_fds_of (outer, args);
+  csb_argv_append_fds_of (outer, spawn->args);
   /* Held by the monitor, not passed on: the sandbox cannot close them early. */
-  for (guint i = 0; i < hold_fds->len; i++)
+  for (guint i = 0; i < spawn->hold_fds->len; i++)
     {
       csb_argv_add (outer, "--hold-fd");
-      csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, g_array_index (hold_fds, int, i)));
+      csb_argv_addf (outer, "%d",
+                     csb_argv_take_fd (outer, g_array_index (spawn->hold_fds, int, i)));
     }
-  g_array_set_size (hold_fds, 0);
-  args_target = csb_argv_take_fd (outer, args_fd);
+  g_array_set_size (spawn->hold_fds, 0);
+  /* Numbered after bwrap's own fds, which keep theirs. */
+  if ((args_fd = memfd_with (data, error)) < 0)
+    return FALSE;
+  spawn->args_target = csb_argv_take_fd (outer, args_fd);
+  if (!g_unix_open_pipe (spawn->ready_pipe, FD_CLOEXEC, error) ||
+      (runtime_fd = csb_sandbox_spec_open_dir (spec, TRUE, FALSE, error)) < 0)
+    return FALSE;
+  csb_trace ("spawn: memfd written");
   csb_argv_add (outer, "--socket-dir-fd");
   csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, runtime_fd));
   csb_argv_add (outer, "--keep-fd");
-  csb_argv_addf (outer, "%d", args_target);
+  csb_argv_addf (outer, "%d", spawn->args_target);
   csb_argv_add (outer, "--ready-fd");
-  csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, g_steal_fd (&ready_pipe[1])));
-  if (proxy_sync_target >= 0)
-    {
-      g_autofree char *instance = csb_dbus_proxy_instance_id (spec->id);
-      g_autofree char *info = NULL;
+  csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, g_steal_fd (&spawn->ready_pipe[1])));
+  return TRUE;
+}
 
-      csb_argv_add (outer, "--wait-fd");
-      csb_argv_addf (outer, "%d", proxy_sync_target);
-      /* Where newer portals find the sandbox of the app the proxy names. */
-      if ((info_dir = csb_dbus_proxy_make_instance_dir (g_get_user_runtime_dir (), instance,
-                                                         &error)) == NULL)
-        goto fail;
-      info = g_build_filename (info_dir, "bwrapinfo.json", NULL);
-      csb_argv_add_args (outer, "--bwrapinfo", info, NULL);
-    }
+/* The proxy's pipe, which the monitor waits on, and bwrapinfo.json in its instance
+ * folder, where newer portals find the sandbox of the app the proxy names. */
+static gboolean
+spawn_add_proxy_wait (Spawn   *spawn,
+                      GError **error)
+{
+  g_autofree char *instance = NULL;
+  g_autofree char *info = NULL;
+
+  if (spawn->proxy_sync_target < 0)
+    return TRUE;
+  instance = csb_dbus_proxy_instance_id (spawn->spec->id);
+  csb_argv_add (spawn->outer, "--wait-fd");
+  csb_argv_addf (spawn->outer, "%d", spawn->proxy_sync_target);
+  if ((spawn->info_dir = csb_dbus_proxy_make_instance_dir (g_get_user_runtime_dir (), instance,
+                                                          error)) == NULL)
+    return FALSE;
+  info = g_build_filename (spawn->info_dir, "bwrapinfo.json", NULL);
+  csb_argv_add_args (spawn->outer, "--bwrapinfo", info, NULL);
+  return TRUE;
+}
+
+/* What the options ask the monitor to start beside bwrap: the network stack, the
+ * private display's compositor, the review overlay. */
+static gboolean
+spawn_add_monitor_extras (Spawn   *spawn,
+                          GError **error)
+{
+  CsbSandboxSpec *spec = spawn->spec;
+  CsbArgv *outer = spawn->outer;
+
   if (spec->options->network && spec->net_proxy_socket == NULL)
     {
       CsbUserNetKind kind;
       g_autofree char *program = NULL;
 
-      if (!csb_user_net_find (&kind, &program, &error))
-        goto fail;
+      if (!csb_user_net_find (&kind, &program, error))
+        return FALSE;
       csb_argv_add_args (outer, "--user-net", csb_user_net_kind_name (kind),
                          "--user-net-program", program, NULL);
     }
@@ -1229,15 +1264,15 @@ spawn_thread (GTask        *task,
       g_autofree char *dir = csb_bwrap_private_display_dir (spec);
       int compositor_seccomp;
 
-      csb_argv_add_args (outer, "--private-display", dir, "--compositor", weston,
+      csb_argv_add_args (outer, "--private-display", dir, "--compositor", spawn->weston,
                          "--compositor-bwrap", bwrap_path (), NULL);
       /* The compositor parses the sandbox's requests: it runs as confined as the
        * sandbox, under the same seccomp filter and Landlock scoping. */
-      if ((compositor_seccomp = csb_seccomp_filter_fd (&error)) < 0)
-        goto fail;
+      if ((compositor_seccomp = csb_seccomp_filter_fd (error)) < 0)
+        return FALSE;
       csb_argv_add (outer, "--compositor-seccomp");
       csb_argv_addf (outer, "%d", csb_argv_take_fd (outer, compositor_seccomp));
-      csb_argv_add_args (outer, "--compositor-init", init, NULL);
+      csb_argv_add_args (outer, "--compositor-init", spawn->init, NULL);
       if (csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI)
         csb_argv_add (outer, "--compositor-landlock");
     }
@@ -1248,8 +1283,21 @@ spawn_thread (GTask        *task,
       csb_argv_add_args (outer, "--review-mount", mount_helper,
                          "--review-target", spec->project_dir, NULL);
     }
+  return TRUE;
+}
+
+/* The sandbox's terminal (the monitor makes a pty and logs it) or its stdio fds, then
+ * bwrap and, inside, our init before the command. */
+static void
+spawn_add_command (Spawn *spawn)
+{
+  CsbSandboxSpec *spec = spawn->spec;
+  CsbArgv *outer = spawn->outer;
+
   if (spec->stdio_is_pty)
     {
+      g_autofree char *log_path = g_build_filename (spec->state_dir, CSB_TERMINAL_LOG, NULL);
+
       csb_argv_add_args (outer, "--pty", "--log", log_path, "--log-max", NULL);
       csb_argv_addf (outer, "%" G_GUINT64_FORMAT, csb_sandbox_spec_terminal_log_max (spec));
     }
@@ -1263,7 +1311,7 @@ spawn_thread (GTask        *task,
       csb_argv_addf (outer, "%d,%d,%d", in, out, err);
     }
   csb_argv_add_args (outer, "--", bwrap_path (), "--args", NULL);
-  csb_argv_addf (outer, "%d", args_target);
+  csb_argv_addf (outer, "%d", spawn->args_target);
   /* bwrap takes the command from its own argv only. It is public anyway (the
    * Command property); everything else, secrets included, went through the memfd. */
   csb_argv_add (outer, "--");
@@ -1276,6 +1324,17 @@ spawn_thread (GTask        *task,
     csb_argv_add_args (outer, "--net", SANDBOX_NET_SOCKET, SANDBOX_NET_PORT, NULL);
   csb_argv_add (outer, "--");
   csb_argv_add_strv (outer, (const char * const *) spec->command);
+}
+
+/* Spawns the monitor with its fds; ours of them are closed then. */
+static gboolean
+spawn_monitor (Spawn   *spawn,
+               GError **error)
+{
+  g_autofree char *trace_env = csb_trace_path () ? g_strconcat ("CSB_TRACE=", csb_trace_path (),
+                                                                NULL) : NULL;
+  const char * const envp[] = { trace_env, NULL };
+  CsbArgv *outer = spawn->outer;
 
   if (!g_spawn_async_with_pipes_and_fds (NULL, csb_argv_finish (outer), envp,
                                          G_SPAWN_DO_NOT_REAP_CHILD |
@@ -1285,60 +1344,118 @@ spawn_thread (GTask        *task,
                                          (const int *) outer->source_fds->data,
                                          (const int *) outer->target_fds->data,
                                          outer->source_fds->len,
-                                         &pid, NULL, NULL, NULL, &error))
+                                         &spawn->pid, NULL, NULL, NULL, error))
     {
-      pid = 0;
-      g_prefix_error (&error, "cannot start the sandbox's monitor: ");
-      goto fail;
+      spawn->pid = 0;
+      g_prefix_error (error, "cannot start the sandbox's monitor: ");
+      return FALSE;
     }
   csb_trace ("spawn: monitor spawned");
   /* Ours are closed: the monitor and bwrap hold them now (the proxy's pipe too). */
-  g_clear_pointer (&outer, csb_argv_free);
+  g_clear_pointer (&spawn->outer, csb_argv_free);
+  return TRUE;
+}
 
-  if (!read_monitor_ready (ready_pipe[0], spec, &error) ||
-      (control_fd = monitor_connect (spec, "WATCH\n", &error)) < 0)
-    goto fail;
-  close (ready_pipe[0]);
-  csb_trace ("spawn: monitor ready and connected");
-  if (proxy.pid > 0)
+/* Undoes a start that failed: the monitor killed, the proxy left to end, the
+ * cgroup and instance folder removed, every fd still ours closed. */
+static void
+spawn_cleanup_failed (Spawn *spawn)
+{
+  if (spawn->pid > 0)
     {
-      /* The proxy dies with the sandbox (bwrap holds its pipe); reaping it is the
-       * job of whoever is its parent then, us or init. */
-      g_child_watch_add (proxy.pid, (GChildWatchFunc) g_spawn_close_pid, NULL);
+      kill (spawn->pid, SIGKILL);
+      waitpid (spawn->pid, NULL, 0);
     }
+  /* A start still under way is waited for: its pipe and pid are ours to end. */
+  proxy_start_end (&spawn->proxy, NULL);
+  if (spawn->proxy.sync_fd >= 0)
+    close (spawn->proxy.sync_fd);
+  for (guint i = 0; i < spawn->hold_fds->len; i++)
+    close (g_array_index (spawn->hold_fds, int, i));
+  if (spawn->info_dir != NULL)
+    rmdir (spawn->info_dir);
+  /* Closes the proxy's pipe if we still hold it: the proxy exits. */
+  g_clear_pointer (&spawn->outer, csb_argv_free);
+  g_clear_pointer (&spawn->args, csb_argv_free);
+  reap_proxy (spawn->proxy.pid);
+  if (spawn->cgroups != NULL)
+    csb_cgroup_remove_sandbox (spawn->spec->id);
+}
 
-  g_ptr_array_add (protections, NULL);
+/* Frees what the spawn still holds (after spawn_cleanup_failed() when it failed). */
+static void
+spawn_clear (Spawn *spawn)
+{
+  if (spawn->ready_pipe[0] >= 0)
+    close (spawn->ready_pipe[0]);
+  if (spawn->ready_pipe[1] >= 0)
+    close (spawn->ready_pipe[1]);
+  g_clear_pointer (&spawn->outer, csb_argv_free);
+  g_clear_pointer (&spawn->args, csb_argv_free);
+  g_clear_pointer (&spawn->protections, g_ptr_array_unref);
+  g_clear_pointer (&spawn->hold_fds, g_array_unref);
+  g_clear_pointer (&spawn->monitor, g_free);
+  g_clear_pointer (&spawn->init, g_free);
+  g_clear_pointer (&spawn->weston, g_free);
+  g_clear_pointer (&spawn->info_dir, g_free);
+  g_clear_pointer (&spawn->cgroups, g_strfreev);
+}
+
+/* Prepares the sandbox's bwrap and its monitor, spawns the monitor and returns once
+ * it says bwrap runs (a SpawnResult) or why it does not. */
+static void
+spawn_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  Spawn spawn = {
+    .spec = task_data,
+    .outer = csb_argv_new (),
+    .protections = g_ptr_array_new_with_free_func (g_free),
+    .hold_fds = g_array_new (FALSE, FALSE, sizeof (int)),
+    .proxy = { .sync_fd = -1 },
+    .proxy_sync_target = -1,
+    .ready_pipe = { -1, -1 },
+  };
+  g_autoptr(GError) error = NULL;
+  SpawnResult *result;
+  int control_fd;
+
+  if (!spawn_find_programs (&spawn, &error))
+    {
+      spawn_clear (&spawn);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  if (!spawn_prepare_sandbox (&spawn, &error) ||
+      !spawn_add_monitor_args (&spawn, &error) ||
+      !spawn_add_proxy_wait (&spawn, &error) ||
+      !spawn_add_monitor_extras (&spawn, &error))
+    goto fail;
+  spawn_add_command (&spawn);
+  if (!spawn_monitor (&spawn, &error) ||
+      !read_monitor_ready (spawn.ready_pipe[0], spawn.spec, &error) ||
+      (control_fd = monitor_connect (spawn.spec, "WATCH\n", &error)) < 0)
+    goto fail;
+  csb_trace ("spawn: monitor ready and connected");
+  /* The proxy dies with the sandbox (bwrap holds its pipe); reaping it is the job of
+   * whoever is its parent then, us or init. */
+  if (spawn.proxy.pid > 0)
+    g_child_watch_add (spawn.proxy.pid, (GChildWatchFunc) g_spawn_close_pid, NULL);
+
+  g_ptr_array_add (spawn.protections, NULL);
   result = g_new0 (SpawnResult, 1);
-  result->monitor_pid = pid;
+  result->monitor_pid = spawn.pid;
   result->control_fd = control_fd;
-  result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
+  result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&spawn.protections), FALSE);
+  spawn_clear (&spawn);
   g_task_return_pointer (task, result, (GDestroyNotify) spawn_result_free);
   return;
 
 fail:
-  if (pid > 0)
-    {
-      kill (pid, SIGKILL);
-      waitpid (pid, NULL, 0);
-    }
-  if (ready_pipe[0] >= 0)
-    close (ready_pipe[0]);
-  if (ready_pipe[1] >= 0)
-    close (ready_pipe[1]);
-  /* A start still under way is waited for: its pipe and pid are ours to end. */
-  proxy_start_end (&proxy, NULL);
-  if (proxy.sync_fd >= 0)
-    close (proxy.sync_fd);
-  for (guint i = 0; i < hold_fds->len; i++)
-    close (g_array_index (hold_fds, int, i));
-  if (info_dir != NULL)
-    rmdir (info_dir);
-  /* Closes the proxy's pipe if we still hold it: the proxy exits. */
-  g_clear_pointer (&outer, csb_argv_free);
-  g_clear_pointer (&args, csb_argv_free);
-  reap_proxy (proxy.pid);
-  if (cgroups != NULL)
-    csb_cgroup_remove_sandbox (spec->id);
+  spawn_cleanup_failed (&spawn);
+  spawn_clear (&spawn);
   g_task_return_error (task, g_steal_pointer (&error));
 }
 

@@ -1320,7 +1320,9 @@ bench_net (CsbTestBus *bus,
   g_autoptr(GArray) plain = g_array_new (FALSE, FALSE, sizeof (double));
   g_autoptr(GArray) init = g_array_new (FALSE, FALSE, sizeof (double));
   g_autofree char *service_dir = g_path_get_dirname (g_getenv ("CSB_TEST_SERVICE"));
-  g_autofree char *init_path = g_build_filename (service_dir, "claude-sandbox-init", NULL);
+  /* The build tree's: helpers/ beside service/. */
+  g_autofree char *init_path = g_build_filename (service_dir, "..", "helpers",
+                                                 "claude-sandbox-init", NULL);
   const char * const share_net[] = { "--share-net", NULL };
   const char * const bind_init[] = { "--ro-bind", init_path, "/run/claude-sandbox-init", NULL };
   const char * const init_true[] = { "/run/claude-sandbox-init", "--landlock", "--", "true",
