@@ -21,7 +21,7 @@
  *
  * Every libvirt call runs in a worker thread; libvirt-glib's event loop
  * integration delivers lifecycle events on the main loop; the console is
- * bridged to the sandbox's stdio by csb-libvirt.c.
+ * bridged to the sandbox's stdio by csb-console-bridge.c.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
@@ -41,6 +41,7 @@
 #include "csb-module-api.h"
 #include "csb-container-backend.h"
 #include "csb-container-domain.h"
+#include "csb-domain-run.h"
 #include "csb-libvirt.h"
 
 #define HOSTNAME "claude-sandbox"

@@ -15,7 +15,7 @@
  *
  * Every libvirt call runs in a worker thread; libvirt-glib's event loop
  * integration delivers the domain's lifecycle events on the main loop. The
- * console is bridged to the sandbox's stdio by csb-libvirt.c.
+ * console is bridged to the sandbox's stdio by csb-console-bridge.c.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
@@ -47,7 +47,9 @@
 #include <libvirt-glib/libvirt-glib.h>
 
 #include "csb-module-api.h"
+#include "csb-console-bridge.h"
 #include "csb-console-log.h"
+#include "csb-domain-run.h"
 #include "csb-initramfs.h"
 #include "csb-libvirt.h"
 #include "csb-vm-backend.h"

@@ -97,7 +97,7 @@ test_backends_use_table (void)
 {
   const char * const sources[] = {
     "service/csb-bwrap-backend.c", "libvirt/csb-container-backend.c",
-    "libvirt/csb-vm-backend.c", "service/csb-cgroup.c", "libvirt/csb-libvirt.c",
+    "libvirt/csb-vm-backend.c", "service/csb-cgroup.c", "libvirt/csb-domain-run.c",
     "service/csb-guest-stage.c", "service/csb-sandbox.c", NULL
   };
   g_autoptr(GRegex) call = g_regex_new ("csb_protections_(add|insert) \\(([^;]*)\\);",
