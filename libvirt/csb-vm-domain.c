@@ -134,23 +134,12 @@ enum
 };
 #define PCI_ADDRESS "      <address type='pci' domain='0' bus='0' slot='%u' function='0'/>\n"
 
-char *
-csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
+/* The machine: memory (shared, for virtiofs), CPUs, the kernel booted directly, and
+ * the end of the guest as the end of the domain. */
+static void
+append_machine (GString                 *xml,
+                const CsbVmDomainConfig *config)
 {
-  gboolean filtered;
-  g_autoptr(GString) xml = g_string_new (NULL);
-  g_autofree char *name = NULL;
-
-  g_return_val_if_fail (config != NULL && config->sandbox_id != NULL, NULL);
-  g_return_val_if_fail (config->kernel != NULL && config->initrd != NULL, NULL);
-
-  filtered = config->net_relay_helper != NULL && config->net_proxy_socket != NULL;
-  name = csb_vm_domain_name (config->sandbox_id);
-  csb_libvirt_xml_append (xml, "<domain type='%s' xmlns:qemu='" CSB_VM_QEMU_NS "'>\n",
-                          config->virt_type);
-  csb_libvirt_xml_append_identity (xml, name, config->name ? config->name : config->sandbox_id,
-                                   config->sandbox_id, config->project_dir,
-                                   CSB_VM_METADATA_KEY, CSB_VM_METADATA_NS);
   csb_libvirt_xml_append (xml, "  <memory unit='MiB'>%u</memory>\n", config->memory_mib);
   csb_libvirt_xml_append (xml, "  <vcpu>%u</vcpu>\n", config->cpus);
   if (config->shares->len > 0)
@@ -179,8 +168,14 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
   g_string_append (xml, "  <clock offset='utc'/>\n"
                         "  <on_poweroff>destroy</on_poweroff>\n"
                         "  <on_reboot>destroy</on_reboot>\n"
-                        "  <on_crash>destroy</on_crash>\n"
-                        "  <devices>\n");
+                        "  <on_crash>destroy</on_crash>\n");
+}
+
+/* The user image's overlay (disk-image mode) and the virtiofs shares. */
+static void
+append_storage (GString                 *xml,
+                const CsbVmDomainConfig *config)
+{
   if (config->disk != NULL)
     csb_libvirt_xml_append (xml, "    <disk type='file' device='disk'>\n"
                                  "      <driver name='qemu' type='qcow2' discard='unmap'/>\n"
@@ -202,12 +197,14 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
         csb_libvirt_xml_append (xml, PCI_ADDRESS, SLOT_FIRST_SHARE + i);
       g_string_append (xml, "    </filesystem>\n");
     }
-  if (config->network && !filtered)
-    csb_libvirt_xml_append (xml, "    <interface type='user'>\n"
-                                 "      <model type='virtio'/>\n"
-                                 PCI_ADDRESS
-                                 "    </interface>\n",
-                            SLOT_NIC);
+}
+
+/* The kernel's serial log, the console (the terminal, logged for a take-over) and
+ * the virtio ports of the command's stdio and of the terminal's size. */
+static void
+append_console (GString                 *xml,
+                const CsbVmDomainConfig *config)
+{
   if (config->serial_log != NULL)
     csb_libvirt_xml_append (xml, "    <serial type='file'>\n"
                                  "      <source path='%s'/>\n"
@@ -239,31 +236,46 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                                  "      <target type='virtio' name='%swinsize'/>\n"
                                  "    </channel>\n",
                             config->winsize_socket, CSB_VM_PORT_PREFIX);
-  if (config->spice_socket != NULL)
+}
+
+/* The display: SPICE on its unix socket with a virtio GPU, keyboard and tablet, or
+ * no video device at all. */
+static void
+append_display (GString                 *xml,
+                const CsbVmDomainConfig *config)
+{
+  if (config->spice_socket == NULL)
     {
-      csb_libvirt_xml_append (xml, "    <graphics type='spice' autoport='no'>\n"
-                                   "      <listen type='socket' socket='%s'/>\n"
-                                   "      <image compression='off'/>\n"
-                                   "    </graphics>\n",
-                              config->spice_socket);
-      csb_libvirt_xml_append (xml, "    <video>\n"
-                                   "      <model type='virtio' heads='1' primary='yes'/>\n"
-                                   PCI_ADDRESS
-                                   "    </video>\n",
-                              SLOT_VIDEO);
-      /* SPICE's keyboard and pointer, as virtio devices the compositor takes. */
-      csb_libvirt_xml_append (xml, "    <input type='tablet' bus='virtio'>\n"
-                                   PCI_ADDRESS
-                                   "    </input>\n"
-                                   "    <input type='keyboard' bus='virtio'>\n"
-                                   PCI_ADDRESS
-                                   "    </input>\n",
-                              SLOT_TABLET, SLOT_KEYBOARD);
+      g_string_append (xml, "    <video>\n"
+                            "      <model type='none'/>\n"
+                            "    </video>\n");
+      return;
     }
-  else
-    g_string_append (xml, "    <video>\n"
-                          "      <model type='none'/>\n"
-                          "    </video>\n");
+  csb_libvirt_xml_append (xml, "    <graphics type='spice' autoport='no'>\n"
+                               "      <listen type='socket' socket='%s'/>\n"
+                               "      <image compression='off'/>\n"
+                               "    </graphics>\n",
+                          config->spice_socket);
+  csb_libvirt_xml_append (xml, "    <video>\n"
+                               "      <model type='virtio' heads='1' primary='yes'/>\n"
+                               PCI_ADDRESS
+                               "    </video>\n",
+                          SLOT_VIDEO);
+  /* SPICE's keyboard and pointer, as virtio devices the compositor takes. */
+  csb_libvirt_xml_append (xml, "    <input type='tablet' bus='virtio'>\n"
+                               PCI_ADDRESS
+                               "    </input>\n"
+                               "    <input type='keyboard' bus='virtio'>\n"
+                               PCI_ADDRESS
+                               "    </input>\n",
+                          SLOT_TABLET, SLOT_KEYBOARD);
+}
+
+/* What every VM has, and what none has: no USB, no balloon; the console's
+ * virtio-serial controller and a random number generator. */
+static void
+append_fixed_devices (GString *xml)
+{
   csb_libvirt_xml_append (xml, "    <controller type='usb' model='none'/>\n"
                                "    <controller type='virtio-serial' index='0'>\n"
                                PCI_ADDRESS
@@ -272,9 +284,18 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
                                "    <rng model='virtio'>\n"
                                "      <backend model='random'>/dev/urandom</backend>\n"
                                PCI_ADDRESS
-                               "    </rng>\n"
-                               "  </devices>\n",
+                               "    </rng>\n",
                           SLOT_CONSOLE, SLOT_RNG);
+}
+
+/* What libvirt has no element for, passed to QEMU: the filtered network's NIC and
+ * QEMU's seccomp filter that lets its relay command run (@filtered), and the
+ * capabilities libvirt is not to use. */
+static void
+append_qemu_passthrough (GString                 *xml,
+                         const CsbVmDomainConfig *config,
+                         gboolean                 filtered)
+{
   if (filtered)
     {
       g_autofree char *netdev = csb_vm_domain_filtered_netdev (config);
@@ -301,6 +322,39 @@ csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
   if (filtered)
     g_string_append (xml, "    <qemu:del capability='seccomp-sandbox'/>\n");
   g_string_append (xml, "  </qemu:capabilities>\n");
+}
+
+char *
+csb_vm_domain_to_xml (const CsbVmDomainConfig *config)
+{
+  gboolean filtered;
+  g_autoptr(GString) xml = g_string_new (NULL);
+  g_autofree char *name = NULL;
+
+  g_return_val_if_fail (config != NULL && config->sandbox_id != NULL, NULL);
+  g_return_val_if_fail (config->kernel != NULL && config->initrd != NULL, NULL);
+
+  filtered = config->net_relay_helper != NULL && config->net_proxy_socket != NULL;
+  name = csb_vm_domain_name (config->sandbox_id);
+  csb_libvirt_xml_append (xml, "<domain type='%s' xmlns:qemu='" CSB_VM_QEMU_NS "'>\n",
+                          config->virt_type);
+  csb_libvirt_xml_append_identity (xml, name, config->name ? config->name : config->sandbox_id,
+                                   config->sandbox_id, config->project_dir,
+                                   CSB_VM_METADATA_KEY, CSB_VM_METADATA_NS);
+  append_machine (xml, config);
+  g_string_append (xml, "  <devices>\n");
+  append_storage (xml, config);
+  if (config->network && !filtered)
+    csb_libvirt_xml_append (xml, "    <interface type='user'>\n"
+                                 "      <model type='virtio'/>\n"
+                                 PCI_ADDRESS
+                                 "    </interface>\n",
+                            SLOT_NIC);
+  append_console (xml, config);
+  append_display (xml, config);
+  append_fixed_devices (xml);
+  g_string_append (xml, "  </devices>\n");
+  append_qemu_passthrough (xml, config, filtered);
   g_string_append (xml, "</domain>\n");
   return g_string_free (g_steal_pointer (&xml), FALSE);
 }
