@@ -53,28 +53,111 @@
 
 #define LINE_MAX_LEN 256
 #define DRAIN_TIMEOUT_S 10
-
-static GMainLoop *loop;
-static CsbTerminal *terminal;
-static GPtrArray *watchers;       /* (element-type GSocketConnection) */
-static char *status_path;
-static char *bwrapinfo_path;   /* where portals look for the sandbox's pid, or NULL */
-static GPid bwrap_pid;
-static pid_t child_pid;
-static int exit_status = -1;
-static guint kill_timeout_id;
-static guint term_tick_id;
-static guint term_ticks;
-static GDataInputStream *json_reader;
-static guint exit_announce_id;
-static gboolean exit_announced;
-static GPid user_net_pid;         /* the sandbox's network stack, while it runs */
-static GPid compositor_pid;       /* the sandbox's private display, while it runs */
-static char *display_dir;         /* its folder (the runtime folder's display/) */
-
 #define DISPLAY_SOCKET "wayland-0"
 #define COMPOSITOR_INIT "/run/claude-sandbox-init"
 #define DISPLAY_START_TIMEOUT_S 20
+
+/* What the service asked for (see parse_options). */
+typedef struct
+{
+  char              *socket_name;
+  int                socket_dir_fd;
+  char              *status_path;
+  char              *bwrapinfo_path;   /* where portals look for the sandbox's pid, or NULL */
+  char              *log_path;
+  gint64             log_max;
+  gboolean           pty;
+  char              *stdio_spec;
+  char             **keep_fds;
+  char             **cgroups;
+  char             **hold_fds;
+  int                ready_fd;
+  int                wait_fd;
+  char              *user_net;
+  char              *user_net_program;
+  CsbUserNetKind     user_net_kind;
+  char              *review_mount;
+  char              *review_target;
+  char              *display_dir;      /* the private display's folder (runtime's display/) */
+  char              *compositor;
+  char              *compositor_bwrap;
+  char              *compositor_init;
+  int                compositor_seccomp;
+  gboolean           compositor_landlock;
+  char             **bwrap_args;       /* bwrap and its arguments, after "--" (not owned) */
+} Options;
+
+static void
+options_clear (Options *opt)
+{
+  g_free (opt->socket_name);
+  g_free (opt->status_path);
+  g_free (opt->bwrapinfo_path);
+  g_free (opt->log_path);
+  g_free (opt->stdio_spec);
+  g_strfreev (opt->keep_fds);
+  g_strfreev (opt->cgroups);
+  g_strfreev (opt->hold_fds);
+  g_free (opt->user_net);
+  g_free (opt->user_net_program);
+  g_free (opt->review_mount);
+  g_free (opt->review_target);
+  g_free (opt->display_dir);
+  g_free (opt->compositor);
+  g_free (opt->compositor_bwrap);
+  g_free (opt->compositor_init);
+}
+
+/* Everything one monitor holds: its options, what goes to bwrap, the sandbox as it runs. */
+typedef struct
+{
+  Options            opt;
+  gboolean           block;            /* bwrap waits for the network or review overlay */
+
+  int                stdio[3];
+  GArray            *sources;          /* (element-type int) fds passed on to bwrap… */
+  GArray            *targets;          /* (element-type int) …as these */
+  int                json_target;
+  int                json_pipe[2];
+  int                block_pipe[2];
+  int                cgroup_fds[4];    /* cgroup.procs of the sandbox's cgroups */
+  GSocketService    *service;
+
+  GMainLoop         *loop;
+  CsbTerminal       *terminal;
+  GPtrArray         *watchers;         /* (element-type GSocketConnection) */
+  GHashTable        *terminated;       /* pids that got SIGTERM */
+  GPid               bwrap_pid;
+  pid_t              child_pid;
+  int                exit_status;
+  guint              kill_timeout_id;
+  guint              term_tick_id;
+  guint              term_ticks;
+  GDataInputStream  *json_reader;
+  guint              exit_announce_id;
+  gboolean           exit_announced;
+  GPid               user_net_pid;     /* the sandbox's network stack, while it runs */
+  GPid               compositor_pid;   /* the sandbox's private display, while it runs */
+} Monitor;
+
+#define MONITOR_INIT { .opt = { .socket_dir_fd = -1, .ready_fd = -1, .wait_fd = -1, \
+                                .user_net_kind = CSB_USER_NET_PASTA, \
+                                .compositor_seccomp = -1 }, \
+                       .stdio = { -1, -1, -1 }, .json_target = 3, \
+                       .json_pipe = { -1, -1 }, .block_pipe = { -1, -1 }, \
+                       .cgroup_fds = { -1, -1, -1, -1 }, .exit_status = -1 }
+
+/* Memory only: the fds and processes are the exit's to end. */
+static void
+monitor_clear (Monitor *self)
+{
+  options_clear (&self->opt);
+  g_clear_pointer (&self->sources, g_array_unref);
+  g_clear_pointer (&self->targets, g_array_unref);
+  g_clear_object (&self->service);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Monitor, monitor_clear)
 
 static void
 compositor_child_setup (gpointer user_data)
@@ -83,101 +166,75 @@ compositor_child_setup (gpointer user_data)
   prctl (PR_SET_PDEATHSIG, SIGTERM);
 }
 
-/* The sandbox's private display: a headless weston (pixman, no input, no output but
- * memory) listening on @display_dir/wayland-0, which bwrap binds into the sandbox.
- * --debug offers weston's screenshooter (how the service takes Screenshot()) to its
- * clients: every one of them is the sandbox's, and sees only the sandbox's own
- * windows. No weston.ini: the user's would apply to the sandbox's compositor. It
- * parses what the sandbox's clients send, so it runs in a bwrap of its own (@bwrap):
- * /usr, the fonts' configuration and its folder, no network, no capabilities, none of
- * the user's files; and as the sandbox runs: under its seccomp filter (@seccomp_fd,
- * the service's, -1: none) and, through our init (@init, NULL: none) with @landlock,
- * Landlock-scoped. FALSE if it did not listen. */
-static gboolean
-start_compositor (const char *program,
-                  const char *bwrap,
-                  int         seccomp_fd,
-                  const char *init,
-                  gboolean    landlock,
-                  GError    **error)
+/* The compositor's command line: weston in a bwrap of its own, optionally under the
+ * sandbox's seccomp filter and through our init (see start_compositor). */
+static GPtrArray *
+compositor_argv (const Options *opt,
+                 const char    *seccomp_arg)
 {
-  g_autofree char *socket = g_build_filename (display_dir, DISPLAY_SOCKET, NULL);
-  g_autofree char *seccomp_arg = g_strdup_printf ("%d", seccomp_fd);
   const char *head[] = {
-    bwrap, "--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--die-with-parent",
-    "--new-session", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
-    "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
+    opt->compositor_bwrap, "--unshare-all", "--unshare-user", "--cap-drop", "ALL",
+    "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib",
+    "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
     "--symlink", "usr/sbin", "/sbin", "--ro-bind-try", "/etc/fonts", "/etc/fonts",
     "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-    "--bind", display_dir, display_dir, "--chdir", display_dir, "--clearenv",
-    "--setenv", "XDG_RUNTIME_DIR", display_dir, "--setenv", "XDG_CACHE_HOME", "/tmp",
-    "--setenv", "PATH", "/usr/bin:/bin", NULL };
+    "--bind", opt->display_dir, opt->display_dir, "--chdir", opt->display_dir,
+    "--clearenv", "--setenv", "XDG_RUNTIME_DIR", opt->display_dir,
+    "--setenv", "XDG_CACHE_HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin", NULL };
   const char *tail[] = {
-    program, "--backend=headless-backend.so", "--use-pixman", "--socket=" DISPLAY_SOCKET,
-    "--debug", "--idle-time=0", "--no-config", NULL };
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  const char *envp[] = { NULL };
-  gint64 deadline = g_get_monotonic_time () + DISPLAY_START_TIMEOUT_S * G_USEC_PER_SEC;
-  int null_fd;
+    opt->compositor, "--backend=headless-backend.so", "--use-pixman",
+    "--socket=" DISPLAY_SOCKET, "--debug", "--idle-time=0", "--no-config", NULL };
+  GPtrArray *argv = g_ptr_array_new ();
 
   for (guint i = 0; head[i] != NULL; i++)
     g_ptr_array_add (argv, (char *) head[i]);
-  if (seccomp_fd >= 0)
+  if (opt->compositor_seccomp >= 0)
     {
       g_ptr_array_add (argv, "--seccomp");
-      g_ptr_array_add (argv, seccomp_arg);
+      g_ptr_array_add (argv, (char *) seccomp_arg);
     }
-  if (init != NULL)
+  if (opt->compositor_init != NULL)
     {
       g_ptr_array_add (argv, "--ro-bind");
-      g_ptr_array_add (argv, (char *) init);
+      g_ptr_array_add (argv, opt->compositor_init);
       g_ptr_array_add (argv, COMPOSITOR_INIT);
     }
   g_ptr_array_add (argv, "--");
-  if (init != NULL)
+  if (opt->compositor_init != NULL)
     {
       g_ptr_array_add (argv, COMPOSITOR_INIT);
-      if (landlock)
+      if (opt->compositor_landlock)
         g_ptr_array_add (argv, "--landlock");
       g_ptr_array_add (argv, "--");
     }
   for (guint i = 0; tail[i] != NULL; i++)
     g_ptr_array_add (argv, (char *) tail[i]);
   g_ptr_array_add (argv, NULL);
+  return argv;
+}
 
-  if (g_mkdir_with_parents (display_dir, 0700) != 0 || chmod (display_dir, 0700) != 0)
-    {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot make %s: %s",
-                   display_dir, g_strerror (errno));
-      return FALSE;
-    }
-  unlink (socket);
-  null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
-  if (!g_spawn_async_with_pipes_and_fds (display_dir, (const char * const *) argv->pdata, envp,
-                                         G_SPAWN_DO_NOT_REAP_CHILD,
-                                         compositor_child_setup, NULL, null_fd, null_fd,
-                                         null_fd, &seccomp_fd, &seccomp_fd,
-                                         seccomp_fd >= 0 ? 1 : 0, &compositor_pid, NULL, NULL,
-                                         NULL, error))
-    {
-      close (null_fd);
-      return FALSE;
-    }
-  close (null_fd);
-  /* Listening once its socket is there (weston binds it before it loads its shell). */
+/* Listening once its socket is there (weston binds it before it loads its shell). */
+static gboolean
+wait_for_display (Monitor    *self,
+                  const char *socket,
+                  GError    **error)
+{
+  gint64 deadline = g_get_monotonic_time () + DISPLAY_START_TIMEOUT_S * G_USEC_PER_SEC;
+
   while (!g_file_test (socket, G_FILE_TEST_EXISTS))
     {
-      if (waitpid (compositor_pid, NULL, WNOHANG) == compositor_pid)
+      if (waitpid (self->compositor_pid, NULL, WNOHANG) == self->compositor_pid)
         {
-          compositor_pid = 0;
+          self->compositor_pid = 0;
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s exited at its start",
-                       program);
+                       self->opt.compositor);
           return FALSE;
         }
       if (g_get_monotonic_time () > deadline)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                       "%s did not listen within %d s", program, DISPLAY_START_TIMEOUT_S);
+                       "%s did not listen within %d s", self->opt.compositor,
+                       DISPLAY_START_TIMEOUT_S);
           return FALSE;
         }
       g_usleep (10000);
@@ -185,27 +242,72 @@ start_compositor (const char *program,
   return TRUE;
 }
 
+/* The sandbox's private display: a headless weston (pixman, no input, no output but
+ * memory) listening on the display folder's wayland-0, which bwrap binds into the
+ * sandbox. --debug offers weston's screenshooter (how the service takes Screenshot())
+ * to its clients: every one of them is the sandbox's, and sees only the sandbox's own
+ * windows. No weston.ini: the user's would apply to the sandbox's compositor. It
+ * parses what the sandbox's clients send, so it runs in a bwrap of its own
+ * (--compositor-bwrap): /usr, the fonts' configuration and its folder, no network, no
+ * capabilities, none of the user's files; and as the sandbox runs: under its seccomp
+ * filter (--compositor-seccomp, the service's, -1: none) and, through our init
+ * (--compositor-init, NULL: none) with --compositor-landlock, Landlock-scoped. FALSE
+ * if it did not listen. */
+static gboolean
+start_compositor (Monitor *self,
+                  GError **error)
+{
+  const char *dir = self->opt.display_dir;
+  g_autofree char *socket = g_build_filename (dir, DISPLAY_SOCKET, NULL);
+  g_autofree char *seccomp_arg = g_strdup_printf ("%d", self->opt.compositor_seccomp);
+  g_autoptr(GPtrArray) argv = compositor_argv (&self->opt, seccomp_arg);
+  const char *envp[] = { NULL };
+  int seccomp_fd = self->opt.compositor_seccomp;
+  int null_fd;
+
+  if (g_mkdir_with_parents (dir, 0700) != 0 || chmod (dir, 0700) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot make %s: %s",
+                   dir, g_strerror (errno));
+      return FALSE;
+    }
+  unlink (socket);
+  null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  if (!g_spawn_async_with_pipes_and_fds (dir, (const char * const *) argv->pdata, envp,
+                                         G_SPAWN_DO_NOT_REAP_CHILD,
+                                         compositor_child_setup, NULL, null_fd, null_fd,
+                                         null_fd, &seccomp_fd, &seccomp_fd,
+                                         seccomp_fd >= 0 ? 1 : 0, &self->compositor_pid,
+                                         NULL, NULL, NULL, error))
+    {
+      close (null_fd);
+      return FALSE;
+    }
+  close (null_fd);
+  return wait_for_display (self, socket, error);
+}
+
 /* Ends the compositor and takes its socket away at once: nothing can connect to a
  * display whose sandbox ended. */
 static void
-stop_compositor (void)
+stop_compositor (Monitor *self)
 {
-  if (compositor_pid > 0)
-    kill (compositor_pid, SIGTERM);
-  compositor_pid = 0;
-  if (display_dir != NULL)
+  if (self->compositor_pid > 0)
+    kill (self->compositor_pid, SIGTERM);
+  self->compositor_pid = 0;
+  if (self->opt.display_dir != NULL)
     {
-      g_autofree char *socket = g_build_filename (display_dir, DISPLAY_SOCKET, NULL);
+      g_autofree char *socket = g_build_filename (self->opt.display_dir, DISPLAY_SOCKET, NULL);
       g_autofree char *lock = g_strconcat (socket, ".lock", NULL);
 
       unlink (socket);
       unlink (lock);
-      rmdir (display_dir);
+      rmdir (self->opt.display_dir);
     }
 }
 
 static void
-write_status (void)
+write_status (Monitor *self)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonGenerator) generator = json_generator_new ();
@@ -216,33 +318,34 @@ write_status (void)
   json_builder_set_member_name (builder, "monitor-pid");
   json_builder_add_int_value (builder, getpid ());
   json_builder_set_member_name (builder, "child-pid");
-  json_builder_add_int_value (builder, child_pid);
+  json_builder_add_int_value (builder, self->child_pid);
   json_builder_set_member_name (builder, "terminal");
-  json_builder_add_boolean_value (builder, terminal != NULL);
-  if (exit_status >= 0)
+  json_builder_add_boolean_value (builder, self->terminal != NULL);
+  if (self->exit_status >= 0)
     {
       json_builder_set_member_name (builder, "exit-status");
-      json_builder_add_int_value (builder, exit_status);
+      json_builder_add_int_value (builder, self->exit_status);
     }
   json_builder_end_object (builder);
   root = json_builder_get_root (builder);
   json_generator_set_root (generator, root);
   data = json_generator_to_data (generator, NULL);
-  if (!csb_file_replace (status_path, data, -1, 0600, FALSE, NULL))
-    g_warning ("cannot write %s", status_path);
+  if (!csb_file_replace (self->opt.status_path, data, -1, 0600, FALSE, NULL))
+    g_warning ("cannot write %s", self->opt.status_path);
 }
 
 static void
-broadcast (const char *line)
+broadcast (Monitor    *self,
+           const char *line)
 {
-  for (guint i = watchers->len; i > 0; i--)
+  for (guint i = self->watchers->len; i > 0; i--)
     {
-      GSocketConnection *connection = g_ptr_array_index (watchers, i - 1);
+      GSocketConnection *connection = g_ptr_array_index (self->watchers, i - 1);
       GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
 
       /* A line into a socket buffer: it does not block. A watcher gone is dropped. */
       if (!g_output_stream_write_all (out, line, strlen (line), NULL, NULL, NULL))
-        g_ptr_array_remove_index (watchers, i - 1);
+        g_ptr_array_remove_index (self->watchers, i - 1);
     }
 }
 
@@ -256,21 +359,20 @@ same_pid_namespace (pid_t pid,
   return stat (path, &st) == 0 && st.st_ino == ns;
 }
 
-static GHashTable *terminated;   /* pids that got SIGTERM */
-
 /* @signum to everything in the sandbox's pid namespace but its init, bwrap's, which
  * takes no signal it has no handler for from outside. With @once, each pid gets it
  * once (a program shutting down on SIGTERM is not told twice). */
 static void
-signal_namespace_full (int      signum,
+signal_namespace_full (Monitor *self,
+                       int      signum,
                        gboolean once)
 {
-  g_autofree char *ns_path = g_strdup_printf ("/proc/%d/ns/pid", (int) child_pid);
+  g_autofree char *ns_path = g_strdup_printf ("/proc/%d/ns/pid", (int) self->child_pid);
   g_autoptr(GDir) proc = NULL;
   struct stat ns;
   const char *name;
 
-  if (child_pid <= 0 || stat (ns_path, &ns) != 0)
+  if (self->child_pid <= 0 || stat (ns_path, &ns) != 0)
     return;
   proc = g_dir_open ("/proc", 0, NULL);
   while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
@@ -279,22 +381,23 @@ signal_namespace_full (int      signum,
 
       if (!g_ascii_string_to_unsigned (name, 10, 1, G_MAXINT, &pid, NULL))
         continue;
-      if ((pid_t) pid == child_pid || !same_pid_namespace ((pid_t) pid, ns.st_ino))
+      if ((pid_t) pid == self->child_pid || !same_pid_namespace ((pid_t) pid, ns.st_ino))
         continue;
       if (once)
         {
-          if (g_hash_table_contains (terminated, GINT_TO_POINTER (pid)))
+          if (g_hash_table_contains (self->terminated, GINT_TO_POINTER (pid)))
             continue;
-          g_hash_table_add (terminated, GINT_TO_POINTER (pid));
+          g_hash_table_add (self->terminated, GINT_TO_POINTER (pid));
         }
       kill ((pid_t) pid, signum);
     }
 }
 
 static void
-signal_namespace (int signum)
+signal_namespace (Monitor *self,
+                  int      signum)
 {
-  signal_namespace_full (signum, FALSE);
+  signal_namespace_full (self, signum, FALSE);
 }
 
 /* Right after Launch the command may not be running yet (bwrap reports the pid
@@ -303,31 +406,36 @@ signal_namespace (int signum)
 static gboolean
 on_term_tick (gpointer user_data)
 {
+  Monitor *self = user_data;
+
   /* An interactive shell ignores SIGTERM but ends on hang-up, as when its window
    * closes: the second word of a graceful stop, after 2 s. Until the grace period
    * ends, processes that appear late (a loaded machine sets sandboxes up slowly)
    * still get their SIGTERM. */
-  if (++term_ticks == 8)
-    signal_namespace (SIGHUP);
-  signal_namespace_full (SIGTERM, TRUE);
+  if (++self->term_ticks == 8)
+    signal_namespace (self, SIGHUP);
+  signal_namespace_full (self, SIGTERM, TRUE);
   return G_SOURCE_CONTINUE;
 }
 
 static gboolean
 on_kill_timeout (gpointer user_data)
 {
-  kill_timeout_id = 0;
-  g_clear_handle_id (&term_tick_id, g_source_remove);
+  Monitor *self = user_data;
+
+  self->kill_timeout_id = 0;
+  g_clear_handle_id (&self->term_tick_id, g_source_remove);
   /* Killing the namespace's init ends every process in it. */
-  if (child_pid > 0)
-    kill (child_pid, SIGKILL);
-  if (bwrap_pid > 0)
-    kill (bwrap_pid, SIGKILL);
+  if (self->child_pid > 0)
+    kill (self->child_pid, SIGKILL);
+  if (self->bwrap_pid > 0)
+    kill (self->bwrap_pid, SIGKILL);
   return G_SOURCE_REMOVE;
 }
 
 static void
-handle_command (const char *line)
+handle_command (Monitor    *self,
+                const char *line)
 {
   g_auto(GStrv) words = g_strsplit (line, " ", 4);
   guint64 a, b;
@@ -336,31 +444,32 @@ handle_command (const char *line)
       g_ascii_string_to_unsigned (words[1], 10, 1, 1000, &a, NULL) &&
       g_ascii_string_to_unsigned (words[2], 10, 1, 1000, &b, NULL))
     {
-      if (terminal != NULL)
-        csb_terminal_resize (terminal, a, b, NULL);
+      if (self->terminal != NULL)
+        csb_terminal_resize (self->terminal, a, b, NULL);
     }
   else if (g_strcmp0 (words[0], "STOP") == 0 && words[1] &&
            g_ascii_string_to_unsigned (words[1], 10, 1, 3600, &a, NULL))
     {
-      if (exit_status >= 0 || kill_timeout_id != 0)
+      if (self->exit_status >= 0 || self->kill_timeout_id != 0)
         return;
-      if (child_pid > 0)
+      if (self->child_pid > 0)
         {
-          signal_namespace_full (SIGTERM, TRUE);
-          term_tick_id = g_timeout_add (250, on_term_tick, NULL);
+          signal_namespace_full (self, SIGTERM, TRUE);
+          self->term_tick_id = g_timeout_add (250, on_term_tick, self);
         }
-      else if (bwrap_pid > 0)
-        kill (bwrap_pid, SIGTERM);
-      kill_timeout_id = g_timeout_add_seconds (a, on_kill_timeout, NULL);
+      else if (self->bwrap_pid > 0)
+        kill (self->bwrap_pid, SIGTERM);
+      self->kill_timeout_id = g_timeout_add_seconds (a, on_kill_timeout, self);
     }
   else if (g_strcmp0 (words[0], "KILL") == 0)
-    on_kill_timeout (NULL);
+    on_kill_timeout (self);
   else
     g_debug ("unknown command: %s", line);
 }
 
 typedef struct
 {
+  Monitor           *monitor;
   GSocketConnection *connection;
   GDataInputStream  *reader;      /* once it is a WATCH connection */
   GString           *first_line;
@@ -392,11 +501,11 @@ on_control_line (GObject      *source,
                                                     &len, NULL);
   if (line == NULL || len > LINE_MAX_LEN)
     {
-      g_ptr_array_remove (watchers, control->connection);
+      g_ptr_array_remove (control->monitor->watchers, control->connection);
       control_free (control);
       return;
     }
-  handle_command (line);
+  handle_command (control->monitor, line);
   control_read_command (control);
 }
 
@@ -410,19 +519,21 @@ control_read_command (Control *control)
 static void
 start_watching (Control *control)
 {
+  Monitor *self = control->monitor;
+
   control->reader = g_data_input_stream_new (
     g_io_stream_get_input_stream (G_IO_STREAM (control->connection)));
   g_data_input_stream_set_newline_type (control->reader, G_DATA_STREAM_NEWLINE_TYPE_LF);
-  g_ptr_array_add (watchers, g_object_ref (control->connection));
-  if (child_pid > 0)
+  g_ptr_array_add (self->watchers, g_object_ref (control->connection));
+  if (self->child_pid > 0)
     {
-      g_autofree char *pid_line = g_strdup_printf ("PID %d\n", (int) child_pid);
-      broadcast (pid_line);
+      g_autofree char *pid_line = g_strdup_printf ("PID %d\n", (int) self->child_pid);
+      broadcast (self, pid_line);
     }
-  if (exit_announced)
+  if (self->exit_announced)
     {
-      g_autofree char *exit_line = g_strdup_printf ("EXIT %d\n", exit_status);
-      broadcast (exit_line);
+      g_autofree char *exit_line = g_strdup_printf ("EXIT %d\n", self->exit_status);
+      broadcast (self, exit_line);
     }
   control_read_command (control);
 }
@@ -437,6 +548,7 @@ on_first_byte (GObject      *source,
                gpointer      user_data)
 {
   Control *control = user_data;
+  CsbTerminal *terminal = control->monitor->terminal;
   gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, NULL);
 
   if (n != 1 || control->first_line->len > LINE_MAX_LEN)
@@ -496,6 +608,7 @@ on_incoming (GSocketService    *service,
       return TRUE;
     }
   control = g_new0 (Control, 1);
+  control->monitor = user_data;
   control->connection = g_object_ref (connection);
   control->first_line = g_string_new (NULL);
   read_first_byte (control);
@@ -503,14 +616,14 @@ on_incoming (GSocketService    *service,
 }
 
 static void
-maybe_quit (void)
+maybe_quit (Monitor *self)
 {
-  if (exit_status < 0)
+  if (self->exit_status < 0)
     return;
-  if (terminal != NULL && (!csb_terminal_is_closed (terminal) ||
-                           csb_terminal_get_n_clients (terminal) > 0))
+  if (self->terminal != NULL && (!csb_terminal_is_closed (self->terminal) ||
+                                 csb_terminal_get_n_clients (self->terminal) > 0))
     return;
-  g_main_loop_quit (loop);
+  g_main_loop_quit (self->loop);
 }
 
 static gboolean
@@ -519,35 +632,46 @@ on_check_quit (gpointer user_data)
   /* bwrap is reaped; whatever it left (we are their subreaper) is reaped here. */
   while (waitpid (-1, NULL, WNOHANG) > 0)
     ;
-  maybe_quit ();
+  maybe_quit (user_data);
   return G_SOURCE_CONTINUE;
 }
 
 static gboolean
 on_drain_timeout (gpointer user_data)
 {
-  g_main_loop_quit (loop);
+  Monitor *self = user_data;
+
+  g_main_loop_quit (self->loop);
   return G_SOURCE_REMOVE;
 }
 
 static void
-announce_exit (void)
+announce_exit (Monitor *self)
 {
   g_autofree char *line = NULL;
 
-  if (exit_announced)
+  if (self->exit_announced)
     return;
-  exit_announced = TRUE;
-  g_clear_handle_id (&exit_announce_id, g_source_remove);
-  line = g_strdup_printf ("EXIT %d\n", exit_status);
-  broadcast (line);
+  self->exit_announced = TRUE;
+  g_clear_handle_id (&self->exit_announce_id, g_source_remove);
+  line = g_strdup_printf ("EXIT %d\n", self->exit_status);
+  broadcast (self, line);
+}
+
+static void
+on_terminal_closed (CsbTerminal *terminal,
+                    gpointer     user_data)
+{
+  announce_exit (user_data);
 }
 
 static gboolean
 on_announce_timeout (gpointer user_data)
 {
-  exit_announce_id = 0;
-  announce_exit ();
+  Monitor *self = user_data;
+
+  self->exit_announce_id = 0;
+  announce_exit (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -556,40 +680,42 @@ on_bwrap_exited (GPid     pid,
                  int      wait_status,
                  gpointer user_data)
 {
+  Monitor *self = user_data;
+
   g_spawn_close_pid (pid);
   csb_trace ("monitor: bwrap exited");
-  bwrap_pid = 0;
+  self->bwrap_pid = 0;
   /* The namespace is gone with the sandbox; its stack has nothing left to serve
    * (on_check_quit reaps it). */
-  if (user_net_pid > 0)
-    kill (user_net_pid, SIGTERM);
-  user_net_pid = 0;
-  stop_compositor ();
-  g_clear_handle_id (&kill_timeout_id, g_source_remove);
-  g_clear_handle_id (&term_tick_id, g_source_remove);
+  if (self->user_net_pid > 0)
+    kill (self->user_net_pid, SIGTERM);
+  self->user_net_pid = 0;
+  stop_compositor (self);
+  g_clear_handle_id (&self->kill_timeout_id, g_source_remove);
+  g_clear_handle_id (&self->term_tick_id, g_source_remove);
   if (WIFEXITED (wait_status))
-    exit_status = WEXITSTATUS (wait_status);
+    self->exit_status = WEXITSTATUS (wait_status);
   else if (WIFSIGNALED (wait_status))
-    exit_status = 128 + WTERMSIG (wait_status);
+    self->exit_status = 128 + WTERMSIG (wait_status);
   else
-    exit_status = 255;
+    self->exit_status = 255;
 
-  write_status ();
+  write_status (self);
 
   /* The last output may still be in the pty, and the terminal closes at its EOF:
    * the end is announced once the log holds everything (bwrap's own error, say). */
-  if (terminal != NULL && !csb_terminal_is_closed (terminal))
+  if (self->terminal != NULL && !csb_terminal_is_closed (self->terminal))
     {
-      g_signal_connect (terminal, "closed", G_CALLBACK (announce_exit), NULL);
-      exit_announce_id = g_timeout_add_seconds (1, on_announce_timeout, NULL);
+      g_signal_connect (self->terminal, "closed", G_CALLBACK (on_terminal_closed), self);
+      self->exit_announce_id = g_timeout_add_seconds (1, on_announce_timeout, self);
     }
   else
-    announce_exit ();
-  g_timeout_add (50, on_check_quit, NULL);
-  g_timeout_add_seconds (DRAIN_TIMEOUT_S, on_drain_timeout, NULL);
+    announce_exit (self);
+  g_timeout_add (50, on_check_quit, self);
+  g_timeout_add_seconds (DRAIN_TIMEOUT_S, on_drain_timeout, self);
 }
 
-static void read_json_line (void);
+static void read_json_line (Monitor *self);
 
 /* A line of bwrap's --json-status-fd; its child's pid and network namespace (0
  * when the line has none). */
@@ -608,19 +734,20 @@ parse_json_line (const char *line)
  * xdg-desktop-portal takes the pid of the caller's sandbox from there (the caller
  * it sees is the D-Bus proxy) and refuses callers whose instance has none. */
 static void
-write_bwrapinfo (void)
+write_bwrapinfo (Monitor *self)
 {
   g_autofree char *data = NULL;
 
-  if (bwrapinfo_path == NULL || child_pid <= 0)
+  if (self->opt.bwrapinfo_path == NULL || self->child_pid <= 0)
     return;
-  data = g_strdup_printf ("{\"child-pid\": %d}\n", (int) child_pid);
-  if (!csb_file_replace (bwrapinfo_path, data, -1, 0600, FALSE, NULL))
-    g_warning ("cannot write %s", bwrapinfo_path);
+  data = g_strdup_printf ("{\"child-pid\": %d}\n", (int) self->child_pid);
+  if (!csb_file_replace (self->opt.bwrapinfo_path, data, -1, 0600, FALSE, NULL))
+    g_warning ("cannot write %s", self->opt.bwrapinfo_path);
 }
 
 static void
-handle_json_line (const char *line)
+handle_json_line (Monitor    *self,
+                  const char *line)
 {
   g_autoptr(JsonObject) object = parse_json_line (line);
 
@@ -628,12 +755,12 @@ handle_json_line (const char *line)
     {
       g_autofree char *pid_line = NULL;
 
-      child_pid = json_object_get_int_member (object, "child-pid");
-      csb_trace ("monitor: bwrap cloned the sandbox (pid %d)", (int) child_pid);
-      write_status ();
-      write_bwrapinfo ();
-      pid_line = g_strdup_printf ("PID %d\n", (int) child_pid);
-      broadcast (pid_line);
+      self->child_pid = json_object_get_int_member (object, "child-pid");
+      csb_trace ("monitor: bwrap cloned the sandbox (pid %d)", (int) self->child_pid);
+      write_status (self);
+      write_bwrapinfo (self);
+      pid_line = g_strdup_printf ("PID %d\n", (int) self->child_pid);
+      broadcast (self, pid_line);
     }
 }
 
@@ -648,8 +775,8 @@ on_json_line (GObject      *source,
                                                     NULL, NULL);
   if (line == NULL)
     return;
-  handle_json_line (line);
-  read_json_line ();
+  handle_json_line (user_data, line);
+  read_json_line (user_data);
 }
 
 /* Review mode: the overlay over the project, mounted by our helper in the sandbox's
@@ -679,22 +806,20 @@ mount_review (const char *helper,
 
 /* Network on, or review mode: bwrap has made the sandbox's namespaces and waits on
  * its block fd before it runs the command; the review overlay and the network stack
- * go in first. FALSE (and bwrap killed) if they could not. */
+ * (--user-net-program, or none) go in first. FALSE (and bwrap killed) if they could
+ * not. */
 static gboolean
-start_user_net (CsbUserNetKind kind,
-                const char    *program,
-                const char    *review_helper,
-                const char    *review_target,
-                int            block_fd,
-                GError       **error)
+start_user_net (Monitor    *self,
+                const char *program,
+                int         block_fd,
+                GError    **error)
 {
   g_autofree char *line = NULL;
   g_autoptr(JsonObject) object = NULL;
-  g_autoptr(GError) local_error = NULL;
 
   /* bwrap's first line comes as soon as it has cloned the sandbox; none means it
    * failed before, which it reports as ever. */
-  line = g_data_input_stream_read_line_utf8 (json_reader, NULL, NULL, NULL);
+  line = g_data_input_stream_read_line_utf8 (self->json_reader, NULL, NULL, NULL);
   if (line == NULL)
     return TRUE;
   object = parse_json_line (line);
@@ -704,18 +829,18 @@ start_user_net (CsbUserNetKind kind,
                            "bwrap did not say which process the sandbox is");
       goto fail;
     }
-  if (review_helper != NULL &&
-      !mount_review (review_helper, json_object_get_int_member (object, "child-pid"),
-                     review_target, error))
+  if (self->opt.review_mount != NULL &&
+      !mount_review (self->opt.review_mount, json_object_get_int_member (object, "child-pid"),
+                     self->opt.review_target, error))
     goto fail;
   csb_trace ("monitor: bwrap cloned, network stack starts");
   if (program != NULL &&
-      (user_net_pid = csb_user_net_start (kind, program,
-                                     json_object_get_int_member (object, "child-pid"),
-                                     json_object_get_int_member_with_default (object,
-                                                                              "net-namespace",
-                                                                              0),
-                                     error)) == 0)
+      (self->user_net_pid = csb_user_net_start (self->opt.user_net_kind, program,
+                                                json_object_get_int_member (object,
+                                                                            "child-pid"),
+                                                json_object_get_int_member_with_default (
+                                                  object, "net-namespace", 0),
+                                                error)) == 0)
     goto fail;
   csb_trace ("monitor: network stack up");
   /* -1: the caller lets the command go itself (once the D-Bus proxy is ready too). */
@@ -725,32 +850,32 @@ start_user_net (CsbUserNetKind kind,
                    g_strerror (errno));
       goto fail;
     }
-  handle_json_line (line);
+  handle_json_line (self, line);
   return TRUE;
 
 fail:
-  kill (bwrap_pid, SIGKILL);
-  waitpid (bwrap_pid, NULL, 0);
-  bwrap_pid = 0;
+  kill (self->bwrap_pid, SIGKILL);
+  waitpid (self->bwrap_pid, NULL, 0);
+  self->bwrap_pid = 0;
   return FALSE;
 }
 
 static void
-read_json_line (void)
+read_json_line (Monitor *self)
 {
-  g_data_input_stream_read_line_async (json_reader, G_PRIORITY_DEFAULT, NULL, on_json_line,
-                                       NULL);
+  g_data_input_stream_read_line_async (self->json_reader, G_PRIORITY_DEFAULT, NULL,
+                                       on_json_line, self);
 }
-
-static int cgroup_fds[4] = { -1, -1, -1, -1 };   /* cgroup.procs of the sandbox's cgroups */
 
 static void
 child_setup (gpointer user_data)
 {
+  Monitor *self = user_data;
+
   /* bwrap joins the sandbox's cgroup(s) before it runs, so everything the sandbox
    * starts is counted; one it cannot join would leave the limits a lie: no start. */
-  for (guint i = 0; i < G_N_ELEMENTS (cgroup_fds); i++)
-    if (cgroup_fds[i] >= 0 && write (cgroup_fds[i], "0", 1) != 1)
+  for (guint i = 0; i < G_N_ELEMENTS (self->cgroup_fds); i++)
+    if (self->cgroup_fds[i] >= 0 && write (self->cgroup_fds[i], "0", 1) != 1)
       {
         static const char message[] = "claude-sandbox-monitor: cannot join the sandbox's cgroup\n";
 
@@ -766,7 +891,7 @@ child_setup (gpointer user_data)
 
 /* Tells the service (on --ready-fd) and the log why the start failed. */
 static int G_GNUC_PRINTF (2, 3)
-start_failed (int         ready_fd,
+start_failed (Monitor    *self,
               const char *format,
               ...)
 {
@@ -777,10 +902,10 @@ start_failed (int         ready_fd,
   message = g_strdup_vprintf (format, args);
   va_end (args);
   g_printerr ("claude-sandbox-monitor: %s\n", message);
-  if (ready_fd >= 0)
+  if (self->opt.ready_fd >= 0)
     {
       g_autofree char *line = g_strconcat ("E", message, NULL);
-      (void) !write (ready_fd, line, strlen (line));
+      (void) !write (self->opt.ready_fd, line, strlen (line));
     }
   return 125;
 }
@@ -799,86 +924,94 @@ wait_for_proxy (int fd)
   return r > 0 && read (fd, &byte, 1) == 1;
 }
 
-int
-main (int   argc,
-      char *argv[])
+/* The options that must come together, or with a value from a list. FALSE, and said
+ * on stderr, if they do not. */
+static gboolean
+check_options (Monitor *self)
 {
-  g_autoptr(GOptionContext) context = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GSocketService) service = NULL;
-  g_autoptr(GSocketAddress) address = NULL;
-  g_auto(GStrv) keep_fds = NULL;
-  g_auto(GStrv) cgroups = NULL;
-  g_auto(GStrv) hold_fds = NULL;
-  g_autofree char *socket_name = NULL;
-  g_autofree char *socket_path = NULL;
-  g_autofree char *log_path = NULL;
-  int socket_dir_fd = -1;
-  gint64 log_max = 0;
-  g_autofree char *stdio_spec = NULL;
-  g_autofree char *user_net = NULL;
-  g_autofree char *user_net_program = NULL;
-  g_autofree char *review_mount = NULL;
-  g_autofree char *review_target = NULL;
-  g_autofree char *compositor = NULL;
-  g_autofree char *compositor_bwrap = NULL;
-  g_autofree char *compositor_init = NULL;
-  int compositor_seccomp = -1;
-  gboolean compositor_landlock = FALSE;
-  gboolean block;
-  CsbUserNetKind user_net_kind = CSB_USER_NET_PASTA;
-  int block_pipe[2] = { -1, -1 };
-  g_autoptr(GArray) sources = g_array_new (FALSE, FALSE, sizeof (int));
-  g_autoptr(GArray) targets = g_array_new (FALSE, FALSE, sizeof (int));
-  g_autoptr(GPtrArray) bwrap_argv = g_ptr_array_new_with_free_func (g_free);
-  gboolean pty = FALSE;
-  int ready_fd = -1;
-  int wait_fd = -1;
-  int stdio[3] = { -1, -1, -1 };
-  int json_pipe[2];
-  int json_target = 3;
+  if (self->opt.user_net != NULL &&
+      (!csb_user_net_kind_from_name (self->opt.user_net, &self->opt.user_net_kind) ||
+       self->opt.user_net_program == NULL))
+    {
+      g_printerr ("claude-sandbox-monitor: --user-net needs pasta or slirp4netns, and "
+                  "--user-net-program\n");
+      return FALSE;
+    }
+  if ((self->opt.display_dir == NULL) != (self->opt.compositor == NULL) ||
+      (self->opt.display_dir == NULL) != (self->opt.compositor_bwrap == NULL))
+    {
+      g_printerr ("claude-sandbox-monitor: --private-display, --compositor and "
+                  "--compositor-bwrap go together\n");
+      return FALSE;
+    }
+  if ((self->opt.review_mount == NULL) != (self->opt.review_target == NULL))
+    {
+      g_printerr ("claude-sandbox-monitor: --review-mount and --review-target go together\n");
+      return FALSE;
+    }
+  self->block = self->opt.user_net != NULL || self->opt.review_mount != NULL;
+  return TRUE;
+}
+
+/* The options before "--" into @self, bwrap's command line after it into
+ * self->opt.bwrap_args. FALSE, and said on stderr, if they are wrong. */
+static gboolean
+parse_options (Monitor *self,
+               int      argc,
+               char    *argv[])
+{
+  Options *opt = &self->opt;
   const GOptionEntry entries[] = {
-    { "socket", 0, 0, G_OPTION_ARG_FILENAME, &socket_name, "Control socket's name", "NAME" },
-    { "socket-dir-fd", 0, 0, G_OPTION_ARG_INT, &socket_dir_fd, "Its folder, opened", "FD" },
-    { "status", 0, 0, G_OPTION_ARG_FILENAME, &status_path, "Status file", "PATH" },
-    { "bwrapinfo", 0, 0, G_OPTION_ARG_FILENAME, &bwrapinfo_path,
-      "Say the sandbox's pid here for portals", "PATH" },
-    { "log", 0, 0, G_OPTION_ARG_FILENAME, &log_path, "Terminal log", "PATH" },
-    { "log-max", 0, 0, G_OPTION_ARG_INT64, &log_max, "Cap of the log and its .1", "BYTES" },
-    { "pty", 0, 0, G_OPTION_ARG_NONE, &pty, "Give the sandbox a terminal", NULL },
-    { "stdio", 0, 0, G_OPTION_ARG_STRING, &stdio_spec, "The sandbox's 0,1,2", "IN,OUT,ERR" },
-    { "keep-fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &keep_fds, "Pass FD on to bwrap", "FD" },
-    { "cgroup", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &cgroups, "Start bwrap in this cgroup", "DIR" },
-    { "hold-fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &hold_fds,
-      "Keep FD open (not passed on) until the sandbox ends", "FD" },
-    { "ready-fd", 0, 0, G_OPTION_ARG_INT, &ready_fd, "Say here how the start went", "FD" },
-    { "wait-fd", 0, 0, G_OPTION_ARG_INT, &wait_fd, "Run the command once a byte comes here",
+    { "socket", 0, 0, G_OPTION_ARG_FILENAME, &opt->socket_name, "Control socket's name",
+      "NAME" },
+    { "socket-dir-fd", 0, 0, G_OPTION_ARG_INT, &opt->socket_dir_fd, "Its folder, opened",
       "FD" },
-    { "user-net", 0, 0, G_OPTION_ARG_STRING, &user_net,
+    { "status", 0, 0, G_OPTION_ARG_FILENAME, &opt->status_path, "Status file", "PATH" },
+    { "bwrapinfo", 0, 0, G_OPTION_ARG_FILENAME, &opt->bwrapinfo_path,
+      "Say the sandbox's pid here for portals", "PATH" },
+    { "log", 0, 0, G_OPTION_ARG_FILENAME, &opt->log_path, "Terminal log", "PATH" },
+    { "log-max", 0, 0, G_OPTION_ARG_INT64, &opt->log_max, "Cap of the log and its .1",
+      "BYTES" },
+    { "pty", 0, 0, G_OPTION_ARG_NONE, &opt->pty, "Give the sandbox a terminal", NULL },
+    { "stdio", 0, 0, G_OPTION_ARG_STRING, &opt->stdio_spec, "The sandbox's 0,1,2",
+      "IN,OUT,ERR" },
+    { "keep-fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt->keep_fds, "Pass FD on to bwrap",
+      "FD" },
+    { "cgroup", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt->cgroups,
+      "Start bwrap in this cgroup", "DIR" },
+    { "hold-fd", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt->hold_fds,
+      "Keep FD open (not passed on) until the sandbox ends", "FD" },
+    { "ready-fd", 0, 0, G_OPTION_ARG_INT, &opt->ready_fd, "Say here how the start went",
+      "FD" },
+    { "wait-fd", 0, 0, G_OPTION_ARG_INT, &opt->wait_fd,
+      "Run the command once a byte comes here", "FD" },
+    { "user-net", 0, 0, G_OPTION_ARG_STRING, &opt->user_net,
       "Give the sandbox's network namespace this stack", "pasta|slirp4netns" },
-    { "user-net-program", 0, 0, G_OPTION_ARG_FILENAME, &user_net_program,
+    { "user-net-program", 0, 0, G_OPTION_ARG_FILENAME, &opt->user_net_program,
       "The stack's program", "PATH" },
-    { "review-mount", 0, 0, G_OPTION_ARG_FILENAME, &review_mount,
+    { "review-mount", 0, 0, G_OPTION_ARG_FILENAME, &opt->review_mount,
       "Mount the review overlay with this helper", "PATH" },
-    { "review-target", 0, 0, G_OPTION_ARG_FILENAME, &review_target,
+    { "review-target", 0, 0, G_OPTION_ARG_FILENAME, &opt->review_target,
       "Where the review overlay goes (the project's path)", "PATH" },
-    { "private-display", 0, 0, G_OPTION_ARG_FILENAME, &display_dir,
+    { "private-display", 0, 0, G_OPTION_ARG_FILENAME, &opt->display_dir,
       "Run the sandbox's headless compositor in this folder", "DIR" },
-    { "compositor", 0, 0, G_OPTION_ARG_FILENAME, &compositor,
+    { "compositor", 0, 0, G_OPTION_ARG_FILENAME, &opt->compositor,
       "The compositor's program (weston)", "PATH" },
-    { "compositor-seccomp", 0, 0, G_OPTION_ARG_INT, &compositor_seccomp,
+    { "compositor-seccomp", 0, 0, G_OPTION_ARG_INT, &opt->compositor_seccomp,
       "The sandbox's seccomp filter, for the compositor", "FD" },
-    { "compositor-init", 0, 0, G_OPTION_ARG_FILENAME, &compositor_init,
+    { "compositor-init", 0, 0, G_OPTION_ARG_FILENAME, &opt->compositor_init,
       "claude-sandbox-init, to start the compositor", "PATH" },
-    { "compositor-landlock", 0, 0, G_OPTION_ARG_NONE, &compositor_landlock,
+    { "compositor-landlock", 0, 0, G_OPTION_ARG_NONE, &opt->compositor_landlock,
       "Scope the compositor with Landlock", NULL },
-    { "compositor-bwrap", 0, 0, G_OPTION_ARG_FILENAME, &compositor_bwrap,
+    { "compositor-bwrap", 0, 0, G_OPTION_ARG_FILENAME, &opt->compositor_bwrap,
       "The bwrap it runs in", "PATH" },
     { NULL }
   };
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  char **opt_argv = argv;
   int dash = -1;
 
-  csb_trace ("monitor: main");
   for (int i = 1; i < argc; i++)
     if (g_str_equal (argv[i], "--"))
       {
@@ -888,260 +1021,363 @@ main (int   argc,
   if (dash < 0 || dash + 1 >= argc)
     {
       g_printerr ("usage: claude-sandbox-monitor OPTIONS -- BWRAP ARGS…\n");
-      return 125;
+      return FALSE;
     }
-  {
-    int opt_argc = dash;
-    char **opt_argv = argv;
+  opt->bwrap_args = argv + dash + 1;
+  context = g_option_context_new ("-- BWRAP ARGS…");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &dash, &opt_argv, &error) ||
+      opt->socket_name == NULL || opt->socket_dir_fd < 0 || opt->status_path == NULL ||
+      strchr (opt->socket_name, '/') != NULL)
+    {
+      g_printerr ("claude-sandbox-monitor: %s\n",
+                  error ? error->message
+                        : "--socket NAME, --socket-dir-fd and --status are required");
+      return FALSE;
+    }
+  return check_options (self);
+}
 
-    context = g_option_context_new ("-- BWRAP ARGS…");
-    g_option_context_add_main_entries (context, entries, NULL);
-    if (!g_option_context_parse (context, &opt_argc, &opt_argv, &error) ||
-        socket_name == NULL || socket_dir_fd < 0 || status_path == NULL ||
-        strchr (socket_name, '/') != NULL)
-      {
-        g_printerr ("claude-sandbox-monitor: %s\n",
-                    error ? error->message
-                          : "--socket NAME, --socket-dir-fd and --status are required");
-        return 125;
-      }
-    if (user_net != NULL &&
-        (!csb_user_net_kind_from_name (user_net, &user_net_kind) || user_net_program == NULL))
-      {
-        g_printerr ("claude-sandbox-monitor: --user-net needs pasta or slirp4netns, and "
-                    "--user-net-program\n");
-        return 125;
-      }
-    if ((display_dir == NULL) != (compositor == NULL) ||
-        (display_dir == NULL) != (compositor_bwrap == NULL))
-      {
-        g_printerr ("claude-sandbox-monitor: --private-display, --compositor and "
-                    "--compositor-bwrap go together\n");
-        return 125;
-      }
-    if ((review_mount == NULL) != (review_target == NULL))
-      {
-        g_printerr ("claude-sandbox-monitor: --review-mount and --review-target go together\n");
-        return 125;
-      }
-  }
-  block = user_net != NULL || review_mount != NULL;
-  csb_trace ("monitor: options parsed");
-
-  /* Out of the service's session and process group: its end is not ours. Orphans
-   * of the sandbox come to us, not to an init that may not reap them. */
+/* Out of the service's session and process group: its end is not ours. Orphans
+ * of the sandbox come to us, not to an init that may not reap them. */
+static void
+become_subreaper (Monitor *self)
+{
   setsid ();
   prctl (PR_SET_CHILD_SUBREAPER, 1);
   signal (SIGPIPE, SIG_IGN);
-  loop = g_main_loop_new (NULL, FALSE);
-  terminated = g_hash_table_new (NULL, NULL);
-  watchers = g_ptr_array_new_with_free_func (g_object_unref);
+  self->loop = g_main_loop_new (NULL, FALSE);
+  self->terminated = g_hash_table_new (NULL, NULL);
+  self->watchers = g_ptr_array_new_with_free_func (g_object_unref);
+  self->sources = g_array_new (FALSE, FALSE, sizeof (int));
+  self->targets = g_array_new (FALSE, FALSE, sizeof (int));
+}
 
-
-  if (pty)
+/* The sandbox's 0, 1 and 2: a pty of ours (its output logged), or the fds given with
+ * --stdio; and the fds bwrap gets (--keep-fd) or we hold (--hold-fd). */
+static gboolean
+set_up_stdio (Monitor *self,
+              GError **error)
+{
+  if (self->opt.pty)
     {
       int master, slave;
 
-      if (!csb_pty_open (&master, &slave, &error) ||
-          (terminal = csb_terminal_new (master, log_path, &error)) == NULL)
-        return start_failed (ready_fd, "%s", error->message);
-      if (log_max > 0)
-        csb_terminal_set_log_max (terminal, log_max);
-      stdio[0] = slave;
-      stdio[1] = slave;
-      stdio[2] = slave;
+      if (!csb_pty_open (&master, &slave, error) ||
+          (self->terminal = csb_terminal_new (master, self->opt.log_path, error)) == NULL)
+        return FALSE;
+      if (self->opt.log_max > 0)
+        csb_terminal_set_log_max (self->terminal, self->opt.log_max);
+      self->stdio[0] = slave;
+      self->stdio[1] = slave;
+      self->stdio[2] = slave;
     }
-  else if (stdio_spec != NULL)
+  else if (self->opt.stdio_spec != NULL)
     {
-      g_auto(GStrv) fds = g_strsplit (stdio_spec, ",", 3);
+      g_auto(GStrv) fds = g_strsplit (self->opt.stdio_spec, ",", 3);
 
       for (guint i = 0; i < 3 && fds[i] != NULL; i++)
-        stdio[i] = atoi (fds[i]);
+        self->stdio[i] = atoi (fds[i]);
     }
 
   /* Held, never read: whoever has the other end (a compositor's listener for the
    * sandbox) sees it hang up when we exit, which is when the sandbox ends. */
-  for (guint i = 0; hold_fds != NULL && hold_fds[i] != NULL; i++)
-    fcntl (atoi (hold_fds[i]), F_SETFD, FD_CLOEXEC);
+  for (guint i = 0; self->opt.hold_fds != NULL && self->opt.hold_fds[i] != NULL; i++)
+    fcntl (atoi (self->opt.hold_fds[i]), F_SETFD, FD_CLOEXEC);
 
-  for (guint i = 0; keep_fds != NULL && keep_fds[i] != NULL; i++)
+  for (guint i = 0; self->opt.keep_fds != NULL && self->opt.keep_fds[i] != NULL; i++)
     {
-      int fd = atoi (keep_fds[i]);
+      int fd = atoi (self->opt.keep_fds[i]);
 
-      g_array_append_val (sources, fd);
-      g_array_append_val (targets, fd);
-      if (fd >= json_target)
-        json_target = fd + 1;
+      g_array_append_val (self->sources, fd);
+      g_array_append_val (self->targets, fd);
+      if (fd >= self->json_target)
+        self->json_target = fd + 1;
     }
+  return TRUE;
+}
 
-  for (guint i = 0; cgroups != NULL && cgroups[i] != NULL; i++)
+/* The cgroups bwrap joins as it starts (child_setup), opened while we can say why not. */
+static gboolean
+open_cgroups (Monitor *self,
+              GError **error)
+{
+  for (guint i = 0; self->opt.cgroups != NULL && self->opt.cgroups[i] != NULL; i++)
     {
-      g_autofree char *procs = g_build_filename (cgroups[i], "cgroup.procs", NULL);
+      g_autofree char *procs = g_build_filename (self->opt.cgroups[i], "cgroup.procs", NULL);
 
-      if (i >= G_N_ELEMENTS (cgroup_fds) ||
-          (cgroup_fds[i] = open (procs, O_WRONLY | O_CLOEXEC)) < 0)
-        return start_failed (ready_fd, "cannot join cgroup %s: %s", cgroups[i],
-                             g_strerror (errno));
+      if (i >= G_N_ELEMENTS (self->cgroup_fds) ||
+          (self->cgroup_fds[i] = open (procs, O_WRONLY | O_CLOEXEC)) < 0)
+        {
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                       "cannot join cgroup %s: %s", self->opt.cgroups[i], g_strerror (errno));
+          return FALSE;
+        }
     }
-
   csb_trace ("monitor: cgroups opened");
-  /* Before bwrap, which binds its socket. */
-  if (compositor_seccomp >= 0)
-    fcntl (compositor_seccomp, F_SETFD, FD_CLOEXEC);  /* the compositor's alone */
-  if (display_dir != NULL &&
-      !start_compositor (compositor, compositor_bwrap, compositor_seccomp, compositor_init,
-                         compositor_landlock, &error))
+  return TRUE;
+}
+
+/* The private display, if any: before bwrap, which binds its socket. */
+static gboolean
+start_private_display (Monitor *self,
+                       GError **error)
+{
+  if (self->opt.compositor_seccomp >= 0)
+    fcntl (self->opt.compositor_seccomp, F_SETFD, FD_CLOEXEC);  /* the compositor's alone */
+  if (self->opt.display_dir != NULL && !start_compositor (self, error))
     {
-      stop_compositor ();
-      return start_failed (ready_fd, "cannot start the private display: %s", error->message);
+      stop_compositor (self);
+      g_prefix_error (error, "cannot start the private display: ");
+      return FALSE;
     }
+  return TRUE;
+}
 
-  if (!g_unix_open_pipe (json_pipe, FD_CLOEXEC, &error))
-    return start_failed (ready_fd, "%s", error->message);
-  g_array_append_val (sources, json_pipe[1]);
-  g_array_append_val (targets, json_target);
-  if (block || wait_fd >= 0)
+/* bwrap's status pipe, and its block pipe if the command waits for us. */
+static gboolean
+open_bwrap_pipes (Monitor *self,
+                  GError **error)
+{
+  if (!g_unix_open_pipe (self->json_pipe, FD_CLOEXEC, error))
+    return FALSE;
+  g_array_append_val (self->sources, self->json_pipe[1]);
+  g_array_append_val (self->targets, self->json_target);
+  if (self->block || self->opt.wait_fd >= 0)
     {
-      int block_target = json_target + 1;
+      int block_target = self->json_target + 1;
 
-      if (!g_unix_open_pipe (block_pipe, FD_CLOEXEC, &error))
-        return start_failed (ready_fd, "%s", error->message);
-      g_array_append_val (sources, block_pipe[0]);
-      g_array_append_val (targets, block_target);
+      if (!g_unix_open_pipe (self->block_pipe, FD_CLOEXEC, error))
+        return FALSE;
+      g_array_append_val (self->sources, self->block_pipe[0]);
+      g_array_append_val (self->targets, block_target);
     }
+  return TRUE;
+}
 
-  g_ptr_array_add (bwrap_argv, g_strdup (argv[dash + 1]));
+/* bwrap's command line: the one we were given, with our pipes. */
+static GPtrArray *
+bwrap_argv (Monitor *self)
+{
+  GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
+
+  g_ptr_array_add (argv, g_strdup (self->opt.bwrap_args[0]));
   /* The sandbox ends with its monitor: no one else holds its terminal or learns its
    * exit, and a bwrap left behind (a program that ignores hang-up) runs unaccounted. */
-  g_ptr_array_add (bwrap_argv, g_strdup ("--die-with-parent"));
-  g_ptr_array_add (bwrap_argv, g_strdup ("--json-status-fd"));
-  g_ptr_array_add (bwrap_argv, g_strdup_printf ("%d", json_target));
-  if (block || wait_fd >= 0)
+  g_ptr_array_add (argv, g_strdup ("--die-with-parent"));
+  g_ptr_array_add (argv, g_strdup ("--json-status-fd"));
+  g_ptr_array_add (argv, g_strdup_printf ("%d", self->json_target));
+  if (self->block || self->opt.wait_fd >= 0)
     {
       /* The command waits until its network is up, its review overlay mounted and its
        * bus listens. */
-      g_ptr_array_add (bwrap_argv, g_strdup ("--block-fd"));
-      g_ptr_array_add (bwrap_argv, g_strdup_printf ("%d", json_target + 1));
+      g_ptr_array_add (argv, g_strdup ("--block-fd"));
+      g_ptr_array_add (argv, g_strdup_printf ("%d", self->json_target + 1));
     }
-  for (int i = dash + 2; i < argc; i++)
-    g_ptr_array_add (bwrap_argv, g_strdup (argv[i]));
-  g_ptr_array_add (bwrap_argv, NULL);
+  for (int i = 1; self->opt.bwrap_args[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (self->opt.bwrap_args[i]));
+  g_ptr_array_add (argv, NULL);
+  return argv;
+}
 
+/* bwrap starts setting the sandbox up; the fds it took are its and the sandbox's. */
+static gboolean
+spawn_bwrap (Monitor *self,
+             GError **error)
+{
+  g_autoptr(GPtrArray) argv = NULL;
+
+  if (!open_bwrap_pipes (self, error))
+    return FALSE;
+  argv = bwrap_argv (self);
   /* The proxy's pipe goes to bwrap (--sync-fd) with the other fds we pass on and
    * close; we read its ready byte from a copy of our own. */
-  if (wait_fd >= 0 && (wait_fd = fcntl (wait_fd, F_DUPFD_CLOEXEC, 3)) < 0)
-    return start_failed (ready_fd, "%s", g_strerror (errno));
-  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) bwrap_argv->pdata,
+  if (self->opt.wait_fd >= 0 &&
+      (self->opt.wait_fd = fcntl (self->opt.wait_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                           g_strerror (errno));
+      return FALSE;
+    }
+  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) argv->pdata,
                                          (const char * const[]) { NULL },
-                                         G_SPAWN_DO_NOT_REAP_CHILD, child_setup,
-                                         GINT_TO_POINTER (pty), stdio[0], stdio[1], stdio[2],
-                                         (const int *) sources->data,
-                                         (const int *) targets->data, sources->len,
-                                         &bwrap_pid, NULL, NULL, NULL, &error))
-    return start_failed (ready_fd, "cannot start bwrap: %s", error->message);
-
+                                         G_SPAWN_DO_NOT_REAP_CHILD, child_setup, self,
+                                         self->stdio[0], self->stdio[1], self->stdio[2],
+                                         (const int *) self->sources->data,
+                                         (const int *) self->targets->data,
+                                         self->sources->len, &self->bwrap_pid, NULL, NULL,
+                                         NULL, error))
+    {
+      g_prefix_error (error, "cannot start bwrap: ");
+      return FALSE;
+    }
   csb_trace ("monitor: bwrap spawned");
   /* Only bwrap and the sandbox hold these now. */
-  for (guint i = 0; i < sources->len; i++)
-    close (g_array_index (sources, int, i));
-  if (pty)
-    close (stdio[0]);
+  for (guint i = 0; i < self->sources->len; i++)
+    close (g_array_index (self->sources, int, i));
+  if (self->opt.pty)
+    close (self->stdio[0]);
   else
     for (guint i = 0; i < 3; i++)
-      if (stdio[i] >= 0)
-        close (stdio[i]);
+      if (self->stdio[i] >= 0)
+        close (self->stdio[i]);
+  return TRUE;
+}
 
-  /* The control socket, while bwrap sets the sandbox up: GIO's first socket costs
-   * milliseconds, and the service connects only once it hears from --ready-fd.
-   * Bound through the folder the service opened and checked (0700, ours, reached
-   * without links): a folder swapped meanwhile cannot move the socket elsewhere. */
-  socket_path = g_strdup_printf ("/proc/self/fd/%d/%s", socket_dir_fd, socket_name);
-  unlinkat (socket_dir_fd, socket_name, 0);
-  service = g_socket_service_new ();
+/* The control socket, while bwrap sets the sandbox up: GIO's first socket costs
+ * milliseconds, and the service connects only once it hears from --ready-fd.
+ * Bound through the folder the service opened and checked (0700, ours, reached
+ * without links): a folder swapped meanwhile cannot move the socket elsewhere.
+ * FALSE, and bwrap ended, if it cannot be. */
+static gboolean
+listen_control_socket (Monitor *self,
+                       GError **error)
+{
+  g_autofree char *socket_path = g_strdup_printf ("/proc/self/fd/%d/%s", self->opt.socket_dir_fd,
+                                                  self->opt.socket_name);
+  g_autoptr(GSocketAddress) address = NULL;
+
+  unlinkat (self->opt.socket_dir_fd, self->opt.socket_name, 0);
+  self->service = g_socket_service_new ();
   address = g_unix_socket_address_new (socket_path);
-  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (service), address,
+  if (!g_socket_listener_add_address (G_SOCKET_LISTENER (self->service), address,
                                       G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, NULL,
-                                      NULL, &error))
+                                      NULL, error))
     {
-      kill (bwrap_pid, SIGKILL);
-      waitpid (bwrap_pid, NULL, 0);
-      stop_compositor ();
-      return start_failed (ready_fd, "%s", error->message);
+      kill (self->bwrap_pid, SIGKILL);
+      waitpid (self->bwrap_pid, NULL, 0);
+      stop_compositor (self);
+      return FALSE;
     }
-  g_signal_connect (service, "incoming", G_CALLBACK (on_incoming), NULL);
-  g_socket_service_start (service);
+  g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
+  g_socket_service_start (self->service);
   csb_trace ("monitor: listening");
+  return TRUE;
+}
 
-  json_reader = g_data_input_stream_new (g_unix_input_stream_new (json_pipe[0], TRUE));
-  if (block)
+/* bwrap has cloned the sandbox: its review overlay and network go in, or, for
+ * portals, its pid is said before anything inside can call one. */
+static gboolean
+prepare_sandbox (Monitor *self,
+                 GError **error)
+{
+  self->json_reader = g_data_input_stream_new (g_unix_input_stream_new (self->json_pipe[0],
+                                                                        TRUE));
+  if (self->block)
     {
-      gboolean ok = start_user_net (user_net_kind, user_net != NULL ? user_net_program : NULL,
-                                    review_mount, review_target,
-                                    wait_fd >= 0 ? -1 : block_pipe[1], &error);
+      int block_fd = self->opt.wait_fd >= 0 ? -1 : self->block_pipe[1];
 
-      if (!ok)
-        return start_failed (ready_fd, "cannot set up the sandbox's %s: %s",
-                             review_mount != NULL ? "review overlay or network" : "network",
-                             error->message);
+      if (!start_user_net (self, self->opt.user_net != NULL ? self->opt.user_net_program : NULL,
+                           block_fd, error))
+        {
+          g_prefix_error (error, "cannot set up the sandbox's %s: ",
+                          self->opt.review_mount != NULL ? "review overlay or network"
+                                                     : "network");
+          return FALSE;
+        }
     }
-  else if (bwrapinfo_path != NULL)
+  else if (self->opt.bwrapinfo_path != NULL)
     {
-      /* The sandbox's pid before anything inside can call a portal: bwrap says it as
-       * soon as it has cloned, before it sets up and runs the command. */
-      g_autofree char *line = g_data_input_stream_read_line_utf8 (json_reader, NULL, NULL,
-                                                                  NULL);
+      /* bwrap says the pid as soon as it has cloned, before it sets up and runs the
+       * command. */
+      g_autofree char *line = g_data_input_stream_read_line_utf8 (self->json_reader, NULL,
+                                                                  NULL, NULL);
 
       if (line != NULL)
-        handle_json_line (line);
+        handle_json_line (self, line);
     }
-  /* bwrap has been setting the sandbox up meanwhile; the command goes once the
-   * proxy listens. */
+  return TRUE;
+}
+
+/* bwrap has been setting the sandbox up meanwhile; the command goes once the proxy
+ * listens. FALSE, with bwrap and the network stack ended, if it never did. */
+static gboolean
+let_command_go (Monitor *self)
+{
   csb_trace ("monitor: waits for the proxy");
-  if (wait_fd >= 0 && (!wait_for_proxy (wait_fd) || write (block_pipe[1], "x", 1) != 1))
+  if (self->opt.wait_fd >= 0 &&
+      (!wait_for_proxy (self->opt.wait_fd) || write (self->block_pipe[1], "x", 1) != 1))
     {
       g_printerr ("claude-sandbox-monitor: the D-Bus proxy did not get ready\n");
-      kill (bwrap_pid, SIGKILL);
-      waitpid (bwrap_pid, NULL, 0);
-      if (user_net_pid > 0)
-        kill (user_net_pid, SIGTERM);
-      if (ready_fd >= 0)
-        (void) !write (ready_fd, "P", 1);
-      return 125;
+      kill (self->bwrap_pid, SIGKILL);
+      waitpid (self->bwrap_pid, NULL, 0);
+      if (self->user_net_pid > 0)
+        kill (self->user_net_pid, SIGTERM);
+      if (self->opt.ready_fd >= 0)
+        (void) !write (self->opt.ready_fd, "P", 1);
+      return FALSE;
     }
   csb_trace ("monitor: command let go");
-  if (block_pipe[1] >= 0)
-    close (block_pipe[1]);
-  if (wait_fd >= 0)
-    close (wait_fd);
-  read_json_line ();
-  g_child_watch_add (bwrap_pid, on_bwrap_exited, NULL);
-  write_status ();
+  if (self->block_pipe[1] >= 0)
+    close (self->block_pipe[1]);
+  if (self->opt.wait_fd >= 0)
+    close (self->opt.wait_fd);
+  return TRUE;
+}
 
-  if (ready_fd >= 0)
+/* The sandbox runs: the service hears that it started, and we serve it until it has
+ * ended and its output is drained. */
+static void
+run (Monitor *self)
+{
+  read_json_line (self);
+  g_child_watch_add (self->bwrap_pid, on_bwrap_exited, self);
+  write_status (self);
+
+  if (self->opt.ready_fd >= 0)
     {
-      (void) !write (ready_fd, "x", 1);
-      close (ready_fd);
+      (void) !write (self->opt.ready_fd, "x", 1);
+      close (self->opt.ready_fd);
     }
 
-  g_main_loop_run (loop);
+  g_main_loop_run (self->loop);
+}
 
-  /* The sandbox is gone (its pid namespace went with bwrap, and we reaped the rest):
-   * its cgroups are empty. */
-  for (guint i = 0; i < G_N_ELEMENTS (cgroup_fds); i++)
-    if (cgroup_fds[i] >= 0)
-      close (cgroup_fds[i]);
-  for (guint i = 0; cgroups != NULL && cgroups[i] != NULL; i++)
-    rmdir (cgroups[i]);
+/* The sandbox is gone (its pid namespace went with bwrap, and we reaped the rest):
+ * its cgroups are empty, and nothing is left to reach it by. */
+static void
+clean_up (Monitor *self)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (self->cgroup_fds); i++)
+    if (self->cgroup_fds[i] >= 0)
+      close (self->cgroup_fds[i]);
+  for (guint i = 0; self->opt.cgroups != NULL && self->opt.cgroups[i] != NULL; i++)
+    rmdir (self->opt.cgroups[i]);
 
-  unlinkat (socket_dir_fd, socket_name, 0);
-  stop_compositor ();
-  if (bwrapinfo_path != NULL)
+  unlinkat (self->opt.socket_dir_fd, self->opt.socket_name, 0);
+  stop_compositor (self);
+  if (self->opt.bwrapinfo_path != NULL)
     {
-      g_autofree char *dir = g_path_get_dirname (bwrapinfo_path);
+      g_autofree char *dir = g_path_get_dirname (self->opt.bwrapinfo_path);
 
-      unlink (bwrapinfo_path);
+      unlink (self->opt.bwrapinfo_path);
       rmdir (dir);
     }
-  g_clear_object (&terminal);
+  g_clear_object (&self->terminal);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_auto(Monitor) self = MONITOR_INIT;
+  g_autoptr(GError) error = NULL;
+
+  csb_trace ("monitor: main");
+  if (!parse_options (&self, argc, argv))
+    return 125;
+  csb_trace ("monitor: options parsed");
+  become_subreaper (&self);
+  if (!set_up_stdio (&self, &error) ||
+      !open_cgroups (&self, &error) ||
+      !start_private_display (&self, &error) ||
+      !spawn_bwrap (&self, &error) ||
+      !listen_control_socket (&self, &error) ||
+      !prepare_sandbox (&self, &error))
+    return start_failed (&self, "%s", error->message);
+  if (!let_command_go (&self))
+    return 125;
+  run (&self);
+  clean_up (&self);
   return 0;
 }
