@@ -393,6 +393,114 @@ static void walk_dir (Walk       *w,
                       const char *rel,
                       guint       depth);
 
+/* A folder in the upper layer (@lst: what was below it, NULL: nothing): its own
+ * change, then what is in it. */
+static void
+walk_entry_folder (Walk              *w,
+                   int                upper_dir,
+                   int                lower_dir,
+                   gboolean           opaque,
+                   const char        *name,
+                   const char        *path,
+                   guint              depth,
+                   const struct stat *ust,
+                   const struct stat *lst)
+{
+  int cu = csb_open_beneath (upper_dir, name, O_RDONLY | O_DIRECTORY);
+  int cl = -1;
+
+  if (lst == NULL)
+    add_change (w, path, CSB_CHANGE_ADDED, TRUE, "new folder");
+  else if (!S_ISDIR (lst->st_mode))
+    add_change (w, path, CSB_CHANGE_TYPE_CHANGED, TRUE, "a folder where a %s was",
+                type_name (lst->st_mode));
+  else
+    {
+      if ((ust->st_mode & 07777) != (lst->st_mode & 07777))
+        add_change (w, path, CSB_CHANGE_MODIFIED, TRUE, "mode %04o → %04o",
+                    lst->st_mode & 07777, ust->st_mode & 07777);
+      cl = csb_open_beneath (lower_dir, name, O_RDONLY | O_DIRECTORY);
+    }
+  if (cu < 0)
+    add_change (w, path, CSB_CHANGE_MODIFIED, FALSE, "cannot be read: %s",
+                g_strerror (errno));
+  else if (depth >= MAX_DEPTH)
+    add_change (w, path, CSB_CHANGE_MODIFIED, FALSE, "more than %d folders deep: not "
+                "listed further", MAX_DEPTH);
+  else
+    walk_dir (w, cu, cl, opaque || dir_is_opaque (cu), path, depth + 1);
+  if (cu >= 0)
+    close (cu);
+  if (cl >= 0)
+    close (cl);
+}
+
+/* A file or symlink the sandbox made where there was nothing. */
+static void
+walk_entry_new (Walk              *w,
+                int                upper_dir,
+                const char        *name,
+                const char        *path,
+                const struct stat *ust)
+{
+  if (S_ISLNK (ust->st_mode))
+    {
+      g_autofree char *target = shown_link_at (upper_dir, name);
+      add_change (w, path, CSB_CHANGE_ADDED, TRUE, "new symlink → %s", target);
+    }
+  else
+    add_change (w, path, CSB_CHANGE_ADDED, TRUE, "new file, %" G_GINT64_FORMAT " bytes",
+                (gint64) ust->st_size);
+}
+
+/* A symlink in both layers: changed if it points elsewhere now. */
+static void
+walk_entry_link (Walk       *w,
+                 int         upper_dir,
+                 int         lower_dir,
+                 const char *name,
+                 const char *path)
+{
+  g_autofree char *now = read_link_at (upper_dir, name);
+  g_autofree char *before = read_link_at (lower_dir, name);
+
+  if (g_strcmp0 (now, before) != 0)
+    {
+      g_autofree char *shown_now = shown_link_at (upper_dir, name);
+      g_autofree char *shown_before = shown_link_at (lower_dir, name);
+
+      add_change (w, path, CSB_CHANGE_MODIFIED, TRUE, "symlink → %s (was → %s)",
+                  shown_now, shown_before);
+    }
+}
+
+/* A regular file in both layers: its size, content and mode compared. */
+static void
+walk_entry_file (Walk              *w,
+                 int                upper_dir,
+                 int                lower_dir,
+                 const char        *name,
+                 const char        *path,
+                 const struct stat *ust,
+                 const struct stat *lst)
+{
+  gboolean ok;
+  gboolean same = ust->st_size == lst->st_size && same_content (upper_dir, lower_dir, name, &ok);
+  gboolean mode = (ust->st_mode & 07777) != (lst->st_mode & 07777);
+
+  if (!same && ust->st_size != lst->st_size)
+    add_change (w, path, CSB_CHANGE_MODIFIED, TRUE, "%" G_GINT64_FORMAT " → %"
+                G_GINT64_FORMAT " bytes%s", (gint64) lst->st_size, (gint64) ust->st_size,
+                mode ? ", mode changed" : "");
+  else if (!same)
+    add_change (w, path, CSB_CHANGE_MODIFIED, ok, ok ? "content changed%s" :
+                "cannot be read%s", mode ? ", mode changed" : "");
+  else if (mode)
+    add_change (w, path, CSB_CHANGE_MODIFIED, TRUE, "mode %04o → %04o",
+                lst->st_mode & 07777, ust->st_mode & 07777);
+}
+
+/* One entry of the upper layer against what was below it, if anything. */
 static void
 walk_entry (Walk       *w,
             int         upper_dir,
@@ -413,96 +521,22 @@ walk_entry (Walk       *w,
     {
       if (has_lower)
         add_change (w, path, CSB_CHANGE_DELETED, TRUE, "deleted (%s)", type_name (lst.st_mode));
-      return;
     }
-
-  if (S_ISDIR (ust.st_mode))
-    {
-      int cu = csb_open_beneath (upper_dir, name, O_RDONLY | O_DIRECTORY);
-      int cl = -1;
-
-      if (!has_lower)
-        add_change (w, path, CSB_CHANGE_ADDED, TRUE, "new folder");
-      else if (!S_ISDIR (lst.st_mode))
-        add_change (w, path, CSB_CHANGE_TYPE_CHANGED, TRUE, "a folder where a %s was",
-                    type_name (lst.st_mode));
-      else
-        {
-          if ((ust.st_mode & 07777) != (lst.st_mode & 07777))
-            add_change (w, path, CSB_CHANGE_MODIFIED, TRUE, "mode %04o → %04o",
-                        lst.st_mode & 07777, ust.st_mode & 07777);
-          cl = csb_open_beneath (lower_dir, name, O_RDONLY | O_DIRECTORY);
-        }
-      if (cu < 0)
-        add_change (w, path, CSB_CHANGE_MODIFIED, FALSE, "cannot be read: %s",
-                    g_strerror (errno));
-      else if (depth >= MAX_DEPTH)
-        add_change (w, path, CSB_CHANGE_MODIFIED, FALSE, "more than %d folders deep: not "
-                    "listed further", MAX_DEPTH);
-      else
-        walk_dir (w, cu, cl, opaque || dir_is_opaque (cu), path, depth + 1);
-      if (cu >= 0)
-        close (cu);
-      if (cl >= 0)
-        close (cl);
-      return;
-    }
-
-  if (!type_is_applicable (ust.st_mode))
-    {
-      add_change (w, path, has_lower ? CSB_CHANGE_TYPE_CHANGED : CSB_CHANGE_ADDED, FALSE,
-                  "a %s: never applied", type_name (ust.st_mode));
-      return;
-    }
-  if (!has_lower)
-    {
-      if (S_ISLNK (ust.st_mode))
-        {
-          g_autofree char *target = shown_link_at (upper_dir, name);
-          add_change (w, path, CSB_CHANGE_ADDED, TRUE, "new symlink → %s", target);
-        }
-      else
-        add_change (w, path, CSB_CHANGE_ADDED, TRUE, "new file, %" G_GINT64_FORMAT " bytes",
-                    (gint64) ust.st_size);
-      return;
-    }
-  if ((ust.st_mode & S_IFMT) != (lst.st_mode & S_IFMT))
-    {
-      add_change (w, path, CSB_CHANGE_TYPE_CHANGED, TRUE, "a %s where a %s was",
-                  type_name (ust.st_mode), type_name (lst.st_mode));
-      return;
-    }
-  if (S_ISLNK (ust.st_mode))
-    {
-      g_autofree char *now = read_link_at (upper_dir, name);
-      g_autofree char *before = read_link_at (lower_dir, name);
-
-      if (g_strcmp0 (now, before) != 0)
-        {
-          g_autofree char *shown_now = shown_link_at (upper_dir, name);
-          g_autofree char *shown_before = shown_link_at (lower_dir, name);
-
-          add_change (w, path, CSB_CHANGE_MODIFIED, TRUE, "symlink → %s (was → %s)",
-                      shown_now, shown_before);
-        }
-      return;
-    }
-  {
-    gboolean ok;
-    gboolean same = ust.st_size == lst.st_size && same_content (upper_dir, lower_dir, name, &ok);
-    gboolean mode = (ust.st_mode & 07777) != (lst.st_mode & 07777);
-
-    if (!same && ust.st_size != lst.st_size)
-      add_change (w, path, CSB_CHANGE_MODIFIED, TRUE, "%" G_GINT64_FORMAT " → %"
-                  G_GINT64_FORMAT " bytes%s", (gint64) lst.st_size, (gint64) ust.st_size,
-                  mode ? ", mode changed" : "");
-    else if (!same)
-      add_change (w, path, CSB_CHANGE_MODIFIED, ok, ok ? "content changed%s" :
-                  "cannot be read%s", mode ? ", mode changed" : "");
-    else if (mode)
-      add_change (w, path, CSB_CHANGE_MODIFIED, TRUE, "mode %04o → %04o",
-                  lst.st_mode & 07777, ust.st_mode & 07777);
-  }
+  else if (S_ISDIR (ust.st_mode))
+    walk_entry_folder (w, upper_dir, lower_dir, opaque, name, path, depth, &ust,
+                       has_lower ? &lst : NULL);
+  else if (!type_is_applicable (ust.st_mode))
+    add_change (w, path, has_lower ? CSB_CHANGE_TYPE_CHANGED : CSB_CHANGE_ADDED, FALSE,
+                "a %s: never applied", type_name (ust.st_mode));
+  else if (!has_lower)
+    walk_entry_new (w, upper_dir, name, path, &ust);
+  else if ((ust.st_mode & S_IFMT) != (lst.st_mode & S_IFMT))
+    add_change (w, path, CSB_CHANGE_TYPE_CHANGED, TRUE, "a %s where a %s was",
+                type_name (ust.st_mode), type_name (lst.st_mode));
+  else if (S_ISLNK (ust.st_mode))
+    walk_entry_link (w, upper_dir, lower_dir, name, path);
+  else
+    walk_entry_file (w, upper_dir, lower_dir, name, path, &ust, &lst);
 }
 
 static void
@@ -790,6 +824,101 @@ replace_with_temp_at (int         dst_dir,
   return renameat (dst_dir, tmp, dst_dir, name) == 0;
 }
 
+/* Up to @len bytes of @fd at @pos into @buf, read again when interrupted. */
+static ssize_t
+pread_all (int    fd,
+           char  *buf,
+           gsize  len,
+           off_t  pos)
+{
+  ssize_t n;
+
+  do
+    n = pread (fd, buf, len, pos);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+/* @len bytes of @buf to @fd, at @pos (-1: at its offset), over short writes and
+ * interruptions. FALSE, errno set, if a write failed. */
+static gboolean
+write_all_at (int         fd,
+              const char *buf,
+              gsize       len,
+              off_t       pos)
+{
+  while (len > 0)
+    {
+      ssize_t w = pos >= 0 ? pwrite (fd, buf, len, pos) : write (fd, buf, len);
+
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w <= 0)
+        return FALSE;
+      buf += w;
+      len -= w;
+      if (pos >= 0)
+        pos += w;
+    }
+  return TRUE;
+}
+
+/* The first @size bytes of @in to @out, through @buf (COPY_BUF bytes). No more (a
+ * running sandbox may grow the file while we copy), and its holes stay holes (a
+ * sparse terabyte must not fill the user's disk). FALSE, errno set, on an error. */
+static gboolean
+copy_data (int    in,
+           int    out,
+           off_t  size,
+           char  *buf)
+{
+  for (off_t pos = 0; pos < size;)
+    {
+      off_t data = lseek (in, pos, SEEK_DATA);
+      off_t hole;
+
+      if (data < 0 && errno == ENXIO)
+        break;
+      if (data < 0 || (hole = lseek (in, data, SEEK_HOLE)) < 0)
+        return FALSE;
+      hole = MIN (hole, size);
+      for (pos = data; pos < hole;)
+        {
+          ssize_t n = pread_all (in, buf, MIN ((off_t) COPY_BUF, hole - pos), pos);
+
+          if (n < 0)
+            return FALSE;
+          if (n == 0)
+            {
+              pos = size;  /* shrunk meanwhile */
+              break;
+            }
+          if (!write_all_at (out, buf, n, pos))
+            return FALSE;
+          pos += n;
+        }
+    }
+  return TRUE;
+}
+
+/* The temporary @tmp of @dst_dir, if it was @made, renamed over @name. Otherwise, or
+ * if that fails: an error "cannot @doing '@name'", and @tmp removed. */
+static gboolean
+put_temp_in_place (int          dst_dir,
+                   const char  *tmp,
+                   const char  *name,
+                   gboolean     made,
+                   const char  *doing,
+                   GError     **error)
+{
+  if (made && replace_with_temp_at (dst_dir, tmp, name))
+    return TRUE;
+  g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot %s '%s': %s", doing, name,
+               g_strerror (errno));
+  unlinkat (dst_dir, tmp, 0);
+  return FALSE;
+}
+
 /* Copies the file @name of @src_dir to @dst_dir: to a temporary name, then renamed
  * over whatever is there (a folder is removed first). Mode without set-id bits. */
 static gboolean
@@ -804,6 +933,7 @@ copy_file_at (int                src_dir,
   csb_autofd int out = -1;
   struct stat st;
   struct timespec times[2];
+  gboolean made;
 
   in = csb_open_beneath (src_dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK);
   if (in < 0 || fstat (in, &st) != 0 || !S_ISREG (st.st_mode))
@@ -812,64 +942,13 @@ copy_file_at (int                src_dir,
                    in < 0 ? g_strerror (errno) : "not a regular file any more");
       return FALSE;
     }
-  out = openat (dst_dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (out < 0)
-    goto fail;
-  /* The size listed, no more (a running sandbox may grow the file while we copy), and
-   * its holes stay holes (a sparse terabyte must not fill the user's disk). */
-  for (off_t pos = 0; pos < st.st_size;)
-    {
-      off_t data = lseek (in, pos, SEEK_DATA);
-      off_t hole;
-
-      if (data < 0 && errno == ENXIO)
-        break;
-      if (data < 0 || (hole = lseek (in, data, SEEK_HOLE)) < 0)
-        goto fail;
-      hole = MIN (hole, st.st_size);
-      for (pos = data; pos < hole;)
-        {
-          ssize_t n = pread (in, buf, MIN ((off_t) COPY_BUF, hole - pos), pos);
-          char *p = buf;
-
-          if (n < 0 && errno == EINTR)
-            continue;
-          if (n < 0)
-            goto fail;
-          if (n == 0)
-            {
-              pos = st.st_size;  /* shrunk meanwhile */
-              break;
-            }
-          while (n > 0)
-            {
-              ssize_t w = pwrite (out, p, n, pos);
-
-              if (w < 0 && errno == EINTR)
-                continue;
-              if (w < 0)
-                goto fail;
-              p += w;
-              n -= w;
-              pos += w;
-            }
-        }
-    }
-  if (ftruncate (out, st.st_size) != 0)
-    goto fail;
   times[0] = st.st_atim;
   times[1] = st.st_mtim;
-  if (fchmod (out, st.st_mode & 01777) != 0 || futimens (out, times) != 0)
-    goto fail;
-  if (!replace_with_temp_at (dst_dir, tmp, name))
-    goto fail;
-  return TRUE;
-
-fail:
-  g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot write '%s': %s", name,
-               g_strerror (errno));
-  unlinkat (dst_dir, tmp, 0);
-  return FALSE;
+  out = openat (dst_dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  made = out >= 0 && copy_data (in, out, st.st_size, buf) &&
+         ftruncate (out, st.st_size) == 0 &&
+         fchmod (out, st.st_mode & 01777) == 0 && futimens (out, times) == 0;
+  return put_temp_in_place (dst_dir, tmp, name, made, "write", error);
 }
 
 static gboolean
@@ -887,17 +966,8 @@ copy_symlink_at (int          src_dir,
                    name, g_strerror (errno));
       return FALSE;
     }
-  if (symlinkat (target, dst_dir, tmp) != 0)
-    goto fail;
-  if (!replace_with_temp_at (dst_dir, tmp, name))
-    goto fail;
-  return TRUE;
-
-fail:
-  g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot make the symlink '%s': %s", name,
-               g_strerror (errno));
-  unlinkat (dst_dir, tmp, 0);
-  return FALSE;
+  return put_temp_in_place (dst_dir, tmp, name, symlinkat (target, dst_dir, tmp) == 0,
+                            "make the symlink", error);
 }
 
 /* A folder @name in @dst_dir with @mode, replacing a non-folder. */
@@ -1388,20 +1458,7 @@ static void
 write_text (int         fd,
             const char *text)
 {
-  gsize len = strlen (text);
-
-  while (len > 0)
-    {
-      ssize_t n = write (fd, text, len);
-
-      if (n <= 0 && errno != EINTR)
-        return;
-      if (n > 0)
-        {
-          text += n;
-          len -= n;
-        }
-    }
+  (void) write_all_at (fd, text, strlen (text), -1);
 }
 
 int
@@ -1427,10 +1484,8 @@ csb_review_snapshot (int       fd,
   for (;;)
     {
       /* One byte past the limit tells a file that grew from one that did not. */
-      ssize_t n = pread (fd, buf, MIN ((gsize) COPY_BUF, max + 1 - total), total);
+      ssize_t n = pread_all (fd, buf, MIN ((gsize) COPY_BUF, max + 1 - total), total);
 
-      if (n < 0 && errno == EINTR)
-        continue;
       if (n < 0)
         return -1;
       if (n == 0)
@@ -1441,16 +1496,8 @@ csb_review_snapshot (int       fd,
           *too_large = TRUE;
           return -1;
         }
-      for (ssize_t done = 0; done < n;)
-        {
-          ssize_t w = write (copy, buf + done, n - done);
-
-          if (w < 0 && errno == EINTR)
-            continue;
-          if (w <= 0)
-            return -1;
-          done += w;
-        }
+      if (!write_all_at (copy, buf, n, -1))
+        return -1;
     }
   lseek (copy, 0, SEEK_SET);
   return g_steal_fd (&copy);
@@ -1479,6 +1526,148 @@ open_side (int          dir,
   return csb_review_snapshot (fd, MAX_DIFF_SIZE, too_large);
 }
 
+/* Both sides of a change to diff: the project's (a) and the sandbox's (b). */
+typedef struct
+{
+  int         lower_dir;
+  int         upper_dir;
+  char       *name;
+  int         a;              /* a copy of each side's content, or -1 (see open_side) */
+  int         b;
+  struct stat sa;
+  struct stat sb;
+  gboolean    has_a;
+  gboolean    has_b;
+  gboolean    big_a;
+  gboolean    big_b;
+} DiffSides;
+
+static void
+diff_sides_clear (DiffSides *sides)
+{
+  close_fd_ptr (&sides->lower_dir);
+  close_fd_ptr (&sides->upper_dir);
+  close_fd_ptr (&sides->a);
+  close_fd_ptr (&sides->b);
+  g_free (sides->name);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (DiffSides, diff_sides_clear)
+
+/* The pending change at @path among @changes, or NULL and an error. */
+static CsbChange *
+find_change (GPtrArray   *changes,
+             const char  *path,
+             GError     **error)
+{
+  for (guint i = 0; i < changes->len; i++)
+    if (same_path (((CsbChange *) g_ptr_array_index (changes, i))->path, path))
+      return g_ptr_array_index (changes, i);
+  g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT, "no pending change at '%s'",
+               path);
+  return NULL;
+}
+
+/* The two sides of @change: the project's before (none if the sandbox added it) and
+ * the sandbox's (none if it deleted it). */
+static void
+open_sides (int              upper_fd,
+            int              project_fd,
+            const CsbChange *change,
+            DiffSides       *sides)
+{
+  g_autofree char *parent = g_path_get_dirname (change->path);
+  gboolean whiteout;
+
+  sides->name = g_path_get_basename (change->path);
+  sides->lower_dir = open_dir_beneath (project_fd, g_str_equal (parent, ".") ? "" : parent);
+  sides->upper_dir = open_dir_beneath (upper_fd, g_str_equal (parent, ".") ? "" : parent);
+  sides->a = open_side (change->kind == CSB_CHANGE_ADDED ? -1 : sides->lower_dir, sides->name,
+                        &sides->sa, &sides->has_a, &sides->big_a);
+  sides->b = open_side (sides->upper_dir, sides->name, &sides->sb, &sides->has_b,
+                        &sides->big_b);
+  whiteout = sides->has_b && is_whiteout (sides->upper_dir, sides->name, &sides->sb);
+  if (change->kind == CSB_CHANGE_DELETED || whiteout)
+    {
+      sides->has_b = sides->big_b = FALSE;
+      close (g_steal_fd (&sides->b));
+    }
+}
+
+/* What stands for a diff where diff(1) has nothing to compare: a symlink or another
+ * non-file on a side, a side too large or binary, one that cannot be read. NULL:
+ * run diff. */
+static char *
+diff_instead (DiffSides       *sides,
+              const CsbChange *change,
+              const char      *shown,
+              const char      *label_a,
+              const char      *label_b)
+{
+  if ((sides->has_a && !S_ISREG (sides->sa.st_mode)) ||
+      (sides->has_b && !S_ISREG (sides->sb.st_mode)))
+    {
+      g_autofree char *link_a = sides->has_a && S_ISLNK (sides->sa.st_mode)
+                                  ? shown_link_at (sides->lower_dir, sides->name) : NULL;
+      g_autofree char *link_b = sides->has_b && S_ISLNK (sides->sb.st_mode)
+                                  ? shown_link_at (sides->upper_dir, sides->name) : NULL;
+
+      return g_strdup_printf ("%s: %s\n%s%s%s%s%s%s", shown, change->summary,
+                              link_a ? "- symlink → " : "", link_a ? link_a : "",
+                              link_a ? "\n" : "",
+                              link_b ? "+ symlink → " : "", link_b ? link_b : "",
+                              link_b ? "\n" : "");
+    }
+  if (sides->big_a || sides->big_b)
+    return g_strdup_printf ("%s: %s (too large to diff: over %u MiB)\n", shown,
+                            change->summary, MAX_DIFF_SIZE / (1024 * 1024));
+  if ((sides->a >= 0 && looks_binary (sides->a)) || (sides->b >= 0 && looks_binary (sides->b)))
+    return g_strdup_printf ("Binary files %s and %s differ\n",
+                            sides->has_a ? label_a : "/dev/null",
+                            sides->has_b ? label_b : "/dev/null");
+  if ((sides->has_a && sides->a < 0) || (sides->has_b && sides->b < 0))
+    return g_strdup_printf ("%s: cannot be read\n", shown);
+  return NULL;
+}
+
+/* diff -u of the two sides (their copies handed to it) into @out. */
+static gboolean
+run_diff (DiffSides   *sides,
+          int          out,
+          const char  *label_a,
+          const char  *label_b,
+          const char  *path,
+          GError     **error)
+{
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_autoptr(GSubprocess) diff = NULL;
+  const char *argv[] = {
+    "diff", "-u", "--label", sides->has_a ? label_a : "/dev/null",
+    "--label", sides->has_b ? label_b : "/dev/null",
+    sides->a >= 0 ? "/dev/fd/3" : "/dev/null", sides->b >= 0 ? "/dev/fd/4" : "/dev/null", NULL
+  };
+
+  if (sides->a >= 0)
+    g_subprocess_launcher_take_fd (launcher, g_steal_fd (&sides->a), 3);
+  if (sides->b >= 0)
+    g_subprocess_launcher_take_fd (launcher, g_steal_fd (&sides->b), 4);
+  g_subprocess_launcher_take_stdout_fd (launcher, fcntl (out, F_DUPFD_CLOEXEC, 3));
+  g_subprocess_launcher_setenv (launcher, "LC_ALL", "C.UTF-8", TRUE);
+  diff = g_subprocess_launcher_spawnv (launcher, argv, error);
+  if (diff == NULL || !g_subprocess_wait (diff, NULL, error))
+    {
+      g_prefix_error (error, "cannot run diff: ");
+      return FALSE;
+    }
+  if (!g_subprocess_get_if_exited (diff) || g_subprocess_get_exit_status (diff) > 1)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "diff failed on '%s'", path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 int
 csb_review_diff (const char *state_dir,
                  const char *project_dir,
@@ -1488,19 +1677,13 @@ csb_review_diff (const char *state_dir,
   csb_autofd int upper_fd = -1;
   csb_autofd int project_fd = -1;
   csb_autofd int out = -1;
-  csb_autofd int lower_dir = -1;
-  csb_autofd int upper_dir = -1;
-  csb_autofd int a = -1;
-  csb_autofd int b = -1;
+  g_auto(DiffSides) sides = { -1, -1, NULL, -1, -1 };
   g_autoptr(GPtrArray) changes = NULL;
-  g_autofree char *parent = NULL;
-  g_autofree char *name = NULL;
   g_autofree char *label_a = NULL;
   g_autofree char *label_b = NULL;
   g_autofree char *shown = NULL;
-  CsbChange *change = NULL;
-  struct stat sa, sb;
-  gboolean has_a, has_b, whiteout, big_a, big_b;
+  g_autofree char *text = NULL;
+  CsbChange *change;
 
   g_return_val_if_fail (path != NULL, -1);
 
@@ -1514,15 +1697,8 @@ csb_review_diff (const char *state_dir,
       return -1;
     }
   changes = list_with (upper_fd, project_fd);
-  for (guint i = 0; i < changes->len && change == NULL; i++)
-    if (same_path (((CsbChange *) g_ptr_array_index (changes, i))->path, path))
-      change = g_ptr_array_index (changes, i);
-  if (change == NULL)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT, "no pending change at '%s'",
-                   path);
-      return -1;
-    }
+  if ((change = find_change (changes, path, error)) == NULL)
+    return -1;
   if ((out = memfd_create ("csb-diff", MFD_CLOEXEC)) < 0)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot make the diff: %s",
@@ -1530,92 +1706,21 @@ csb_review_diff (const char *state_dir,
       return -1;
     }
 
-  parent = g_path_get_dirname (change->path);
-  name = g_path_get_basename (change->path);
-  lower_dir = open_dir_beneath (project_fd, g_str_equal (parent, ".") ? "" : parent);
-  upper_dir = open_dir_beneath (upper_fd, g_str_equal (parent, ".") ? "" : parent);
-  a = open_side (change->kind == CSB_CHANGE_ADDED ? -1 : lower_dir, name, &sa, &has_a, &big_a);
-  b = open_side (upper_dir, name, &sb, &has_b, &big_b);
-  whiteout = has_b && is_whiteout (upper_dir, name, &sb);
-  if (change->kind == CSB_CHANGE_DELETED || whiteout)
-    {
-      has_b = big_b = FALSE;
-      close (g_steal_fd (&b));
-    }
+  open_sides (upper_fd, project_fd, change, &sides);
   /* Names and link targets are the sandbox's: quoted where a newline or another
    * control character could forge a line of the header. */
   shown = csb_quote_name ("", path);
   label_a = csb_quote_name ("a/", path);
   label_b = csb_quote_name ("b/", path);
 
-  if ((has_a && !S_ISREG (sa.st_mode)) || (has_b && !S_ISREG (sb.st_mode)))
+  if ((text = diff_instead (&sides, change, shown, label_a, label_b)) != NULL)
+    write_text (out, text);
+  else if (!run_diff (&sides, out, label_a, label_b, path, error))
+    return -1;
+  else if (lseek (out, 0, SEEK_END) == 0)
     {
-      g_autofree char *text = NULL;
-      g_autofree char *link_a = has_a && S_ISLNK (sa.st_mode) ? shown_link_at (lower_dir, name)
-                                                              : NULL;
-      g_autofree char *link_b = has_b && S_ISLNK (sb.st_mode) ? shown_link_at (upper_dir, name)
-                                                              : NULL;
-
-      text = g_strdup_printf ("%s: %s\n%s%s%s%s%s%s", shown, change->summary,
-                              link_a ? "- symlink → " : "", link_a ? link_a : "",
-                              link_a ? "\n" : "",
-                              link_b ? "+ symlink → " : "", link_b ? link_b : "",
-                              link_b ? "\n" : "");
+      text = g_strdup_printf ("%s: %s (same content)\n", shown, change->summary);
       write_text (out, text);
-    }
-  else if (big_a || big_b)
-    {
-      g_autofree char *text = g_strdup_printf ("%s: %s (too large to diff: over %u MiB)\n",
-                                               shown, change->summary,
-                                               MAX_DIFF_SIZE / (1024 * 1024));
-      write_text (out, text);
-    }
-  else if ((a >= 0 && looks_binary (a)) || (b >= 0 && looks_binary (b)))
-    {
-      g_autofree char *text = g_strdup_printf ("Binary files %s and %s differ\n",
-                                               has_a ? label_a : "/dev/null",
-                                               has_b ? label_b : "/dev/null");
-      write_text (out, text);
-    }
-  else if ((has_a && a < 0) || (has_b && b < 0))
-    {
-      g_autofree char *text = g_strdup_printf ("%s: cannot be read\n", shown);
-      write_text (out, text);
-    }
-  else
-    {
-      g_autoptr(GSubprocessLauncher) launcher =
-        g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_SILENCE);
-      g_autoptr(GSubprocess) diff = NULL;
-      const char *argv[] = {
-        "diff", "-u", "--label", has_a ? label_a : "/dev/null",
-        "--label", has_b ? label_b : "/dev/null",
-        a >= 0 ? "/dev/fd/3" : "/dev/null", b >= 0 ? "/dev/fd/4" : "/dev/null", NULL
-      };
-
-      if (a >= 0)
-        g_subprocess_launcher_take_fd (launcher, g_steal_fd (&a), 3);
-      if (b >= 0)
-        g_subprocess_launcher_take_fd (launcher, g_steal_fd (&b), 4);
-      g_subprocess_launcher_take_stdout_fd (launcher, fcntl (out, F_DUPFD_CLOEXEC, 3));
-      g_subprocess_launcher_setenv (launcher, "LC_ALL", "C.UTF-8", TRUE);
-      diff = g_subprocess_launcher_spawnv (launcher, argv, error);
-      if (diff == NULL || !g_subprocess_wait (diff, NULL, error))
-        {
-          g_prefix_error (error, "cannot run diff: ");
-          return -1;
-        }
-      if (!g_subprocess_get_if_exited (diff) || g_subprocess_get_exit_status (diff) > 1)
-        {
-          g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "diff failed on '%s'", path);
-          return -1;
-        }
-      if (lseek (out, 0, SEEK_END) == 0)
-        {
-          g_autofree char *text = g_strdup_printf ("%s: %s (same content)\n", shown,
-                                                   change->summary);
-          write_text (out, text);
-        }
     }
   lseek (out, 0, SEEK_SET);
   return g_steal_fd (&out);
