@@ -1932,24 +1932,15 @@ strv_member (JsonObject *object,
   return result;
 }
 
-/* A sandbox a previous service started, from the record in @state_dir; NULL (and
- * nothing changed) if the record is not one this service can take over. */
-CsbSandbox *
-csb_sandbox_adopt (const char *state_dir,
-                   GSettings  *settings,
-                   GError    **error)
+/* The record a previous service left in @state_dir (held by @parser), its id,
+ * backend and folder there; NULL and an error otherwise. */
+static JsonObject *
+load_record (JsonParser  *parser,
+             const char  *state_dir,
+             GError     **error)
 {
   g_autofree char *path = g_build_filename (state_dir, RECORD_NAME, NULL);
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(CsbSandboxSpec) spec = NULL;
-  g_autoptr(CsbBackend) backend = NULL;
-  g_autoptr(CsbTerminal) terminal = NULL;
-  g_auto(GStrv) protections = NULL;
-  g_auto(GStrv) allow = NULL;
-  g_auto(GStrv) deny = NULL;
-  CsbSandbox *self;
   JsonObject *record;
-  const char *id, *backend_name, *project_dir;
 
   if (!json_parser_load_from_mapped_file (parser, path, error))
     return NULL;
@@ -1959,27 +1950,34 @@ csb_sandbox_adopt (const char *state_dir,
       return NULL;
     }
   record = json_node_get_object (json_parser_get_root (parser));
-  id = json_object_get_string_member_with_default (record, "id", NULL);
-  backend_name = json_object_get_string_member_with_default (record, "backend", NULL);
-  project_dir = json_object_get_string_member_with_default (record, "project-dir", NULL);
-  if (id == NULL || backend_name == NULL || project_dir == NULL)
+  if (json_object_get_string_member_with_default (record, "id", NULL) == NULL ||
+      json_object_get_string_member_with_default (record, "backend", NULL) == NULL ||
+      json_object_get_string_member_with_default (record, "project-dir", NULL) == NULL)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "%s lacks id, backend or folder", path);
       return NULL;
     }
-  if ((backend = csb_backend_new (backend_name, error)) == NULL)
-    return NULL;
+  return record;
+}
 
-  spec = csb_sandbox_spec_new ();
+/* The spec the sandbox of @record was launched with, as far as adopting it needs. */
+static CsbSandboxSpec *
+spec_from_record (JsonObject *record,
+                  const char *state_dir,
+                  GSettings  *settings)
+{
+  const char *id = json_object_get_string_member (record, "id");
+  g_autoptr(CsbSandboxSpec) spec = csb_sandbox_spec_new ();
+  g_auto(GStrv) allow = strv_member (record, "network-allow");
+  g_auto(GStrv) deny = strv_member (record, "network-deny");
+
   spec->id = g_strdup (id);
-  spec->project_dir = g_strdup (project_dir);
+  spec->project_dir = g_strdup (json_object_get_string_member (record, "project-dir"));
   spec->command = strv_member (record, "command");
   spec->options = csb_launch_options_new (settings);
   spec->options->network = json_object_get_boolean_member_with_default (record, "network", FALSE);
   spec->options->gh_token = json_object_get_boolean_member_with_default (record, "gh-token", FALSE);
   spec->options->name = g_strdup (json_object_get_string_member_with_default (record, "name", id));
-  allow = strv_member (record, "network-allow");
-  deny = strv_member (record, "network-deny");
   for (guint i = 0; allow[i] != NULL; i++)
     g_ptr_array_add (spec->options->network_allow, g_strdup (allow[i]));
   for (guint i = 0; deny[i] != NULL; i++)
@@ -1993,6 +1991,81 @@ csb_sandbox_adopt (const char *state_dir,
                                                                                  "project-mode",
                                                                                  "direct"),
                                      "review") == 0;
+  return g_steal_pointer (&spec);
+}
+
+/* The properties the previous service showed, from @record. */
+static void
+restore_properties (CsbSandbox         *self,
+                    JsonObject         *record,
+                    const char * const *protections)
+{
+  csb_dbus_sandbox_set_display (CSB_DBUS_SANDBOX (self),
+                                json_object_get_string_member_with_default (record, "display",
+                                                                            ""));
+  csb_dbus_sandbox_set_started_at (CSB_DBUS_SANDBOX (self),
+                                   json_object_get_int_member_with_default (record, "started-at",
+                                                                            0));
+  csb_dbus_sandbox_set_pid (CSB_DBUS_SANDBOX (self),
+                            json_object_get_int_member_with_default (record, "pid", 0));
+  csb_dbus_sandbox_set_protections (CSB_DBUS_SANDBOX (self), protections);
+}
+
+/* What the previous service watched for the running sandbox, watched again: its
+ * network filter, the plants in its project (from the snapshot it left), its review. */
+static void
+resume_watching (CsbSandbox *self,
+                 const char *state_dir)
+{
+  if (self->spec->options->network_allow->len > 0)
+    {
+      g_autoptr(GError) net_error = NULL;
+
+      /* The proxy died with the old service; the sandbox sees the new one at the
+       * same path (its folder, not the socket, is bound in). */
+      if (!setup_network_filter (self, &net_error))
+        g_warning ("sandbox %s: its network filter cannot be restored: %s", self->spec->id,
+                   net_error->message);
+    }
+  csb_dbus_sandbox_set_state (CSB_DBUS_SANDBOX (self), "running");
+  /* Plants are counted from the start, with the snapshot the previous service left. */
+  self->project_fd = open (self->spec->project_dir,
+                           O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (self->project_fd >= 0)
+    {
+      g_autoptr(GTask) task = g_task_new (self, NULL, on_adopted_snapshot, NULL);
+      AdoptedSnapshot *data = g_new0 (AdoptedSnapshot, 1);
+
+      data->project_fd = self->project_fd;
+      data->path = g_build_filename (state_dir, SNAPSHOT_NAME, NULL);
+      g_task_set_task_data (task, data, (GDestroyNotify) adopted_snapshot_free);
+      g_task_run_in_thread (task, snapshot_thread);
+    }
+  if (self->spec->options->review)
+    review_count (self);
+}
+
+/* A sandbox a previous service started, from the record in @state_dir; NULL (and
+ * nothing changed) if the record is not one this service can take over. */
+CsbSandbox *
+csb_sandbox_adopt (const char *state_dir,
+                   GSettings  *settings,
+                   GError    **error)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(CsbSandboxSpec) spec = NULL;
+  g_autoptr(CsbBackend) backend = NULL;
+  g_autoptr(CsbTerminal) terminal = NULL;
+  g_auto(GStrv) protections = NULL;
+  CsbSandbox *self;
+  JsonObject *record;
+
+  if ((record = load_record (parser, state_dir, error)) == NULL)
+    return NULL;
+  if ((backend = csb_backend_new (json_object_get_string_member (record, "backend"),
+                                  error)) == NULL)
+    return NULL;
+  spec = spec_from_record (record, state_dir, settings);
   {
     g_auto(GStrv) recorded = strv_member (record, "protections");
 
@@ -2017,43 +2090,9 @@ csb_sandbox_adopt (const char *state_dir,
   self = csb_sandbox_new (g_steal_pointer (&spec), g_steal_pointer (&backend));
   self->terminal = g_steal_pointer (&terminal);
   close_spec_stdio (self);
-  csb_dbus_sandbox_set_display (CSB_DBUS_SANDBOX (self),
-                                json_object_get_string_member_with_default (record, "display",
-                                                                            ""));
-  csb_dbus_sandbox_set_started_at (CSB_DBUS_SANDBOX (self),
-                                   json_object_get_int_member_with_default (record, "started-at",
-                                                                            0));
-  csb_dbus_sandbox_set_pid (CSB_DBUS_SANDBOX (self),
-                            json_object_get_int_member_with_default (record, "pid", 0));
-  csb_dbus_sandbox_set_protections (CSB_DBUS_SANDBOX (self),
-                                    (const char * const *) protections);
-  if (self->spec->options->network_allow->len > 0)
-    {
-      g_autoptr(GError) net_error = NULL;
-
-      /* The proxy died with the old service; the sandbox sees the new one at the
-       * same path (its folder, not the socket, is bound in). */
-      if (!setup_network_filter (self, &net_error))
-        g_warning ("sandbox %s: its network filter cannot be restored: %s", id,
-                   net_error->message);
-    }
-  csb_dbus_sandbox_set_state (CSB_DBUS_SANDBOX (self), "running");
-  /* Plants are counted from the start, with the snapshot the previous service left. */
-  self->project_fd = open (self->spec->project_dir,
-                           O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (self->project_fd >= 0)
-    {
-      g_autoptr(GTask) task = g_task_new (self, NULL, on_adopted_snapshot, NULL);
-      AdoptedSnapshot *data = g_new0 (AdoptedSnapshot, 1);
-
-      data->project_fd = self->project_fd;
-      data->path = g_build_filename (state_dir, SNAPSHOT_NAME, NULL);
-      g_task_set_task_data (task, data, (GDestroyNotify) adopted_snapshot_free);
-      g_task_run_in_thread (task, snapshot_thread);
-    }
-  if (self->spec->options->review)
-    review_count (self);
-  g_message ("sandbox %s taken over (pid %u) on %s", id,
+  restore_properties (self, record, (const char * const *) protections);
+  resume_watching (self, state_dir);
+  g_message ("sandbox %s taken over (pid %u) on %s", self->spec->id,
              csb_dbus_sandbox_get_pid (CSB_DBUS_SANDBOX (self)), self->spec->project_dir);
   return self;
 }
