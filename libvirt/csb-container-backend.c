@@ -755,6 +755,77 @@ start_result_free (StartResult *result)
   g_free (result);
 }
 
+/* Refused before anything is made: a network, filtered or whole, which the
+ * container backend has not yet. */
+static gboolean
+check_no_network (CsbSandboxSpec *spec,
+                  GError        **error)
+{
+  if (spec->net_proxy_socket != NULL)
+    {
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                           "the container backend has no filtered network (network-allow) "
+                           "yet: launch it with network off, or use the bwrap backend");
+      return FALSE;
+    }
+  if (spec->options->network)
+    {
+      /* Without <privnet/> libvirt 9.0 keeps the host's network namespace, but
+       * then cannot mount sysfs and the cgroups inside a user namespace (the
+       * namespace is not the container's): such a container fails to start. */
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                           "the container backend has no network yet (libvirt-LXC cannot "
+                           "share the host's network with a user-namespaced container): "
+                           "launch it with network off, or use the bwrap or vm backend");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The domain created from @xml, its events watched, its console opened, then the
+ * init told it may start ("attached" in the control folder). */
+static gboolean
+create_domain (CsbContainerBackend *self,
+               StartResult         *result,
+               const char          *xml,
+               GError             **error)
+{
+  g_autofree char *attached = g_build_filename (result->ctl_dir, "attached", NULL);
+
+  if ((result->conn = open_connection (error)) == NULL)
+    return FALSE;
+  /* LXC cannot start paused: the init waits for "attached" in the control
+   * folder instead, so nothing the command prints is lost. */
+  result->domain = virDomainCreateXML (result->conn, xml, 0);
+  if (result->domain == NULL)
+    {
+      csb_libvirt_set_error (error, CSB_ERROR_FAILED, "cannot start the container");
+      return FALSE;
+    }
+  csb_domain_run_watch_events (&self->run, result->conn, result->domain);
+  result->console = virStreamNew (result->conn, 0);
+  if (result->console == NULL ||
+      virDomainOpenConsole (result->domain, NULL, result->console, 0) != 0)
+    {
+      csb_libvirt_set_error (error, CSB_ERROR_FAILED, "cannot open the container's console");
+      return FALSE;
+    }
+  return g_file_set_contents (attached, "1\n", -1, error);
+}
+
+/* What the container itself adds to the protections build_container() listed: LXC
+ * and its namespaces, no network. */
+static void
+add_container_protections (GPtrArray      *protections,
+                           CsbSandboxSpec *spec)
+{
+  csb_protections_insert (protections, 0, "container-lxc");
+  csb_protections_add (protections, "pid-namespace");
+  csb_protections_add (protections, "ipc-namespace");
+  csb_protections_add (protections, "uts-namespace");
+  csb_protections_add (protections, spec->options->network ? "network-shared" : "no-network");
+}
+
 static void
 start_thread (GTask        *task,
               gpointer      source_object,
@@ -779,24 +850,8 @@ start_thread (GTask        *task,
   result->root_dir = g_build_filename (spec->runtime_dir, "root", NULL);
   setup.root_dir = result->root_dir;
 
-  if (spec->net_proxy_socket != NULL)
-    {
-      g_set_error_literal (&error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                           "the container backend has no filtered network (network-allow) "
-                           "yet: launch it with network off, or use the bwrap backend");
-      goto fail;
-    }
-  if (spec->options->network)
-    {
-      /* Without <privnet/> libvirt 9.0 keeps the host's network namespace, but
-       * then cannot mount sysfs and the cgroups inside a user namespace (the
-       * namespace is not the container's): such a container fails to start. */
-      g_set_error_literal (&error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                           "the container backend has no network yet (libvirt-LXC cannot "
-                           "share the host's network with a user-namespaced container): "
-                           "launch it with network off, or use the bwrap or vm backend");
-      goto fail;
-    }
+  if (!check_no_network (spec, &error))
+    goto fail;
   if ((init = find_container_init (&error)) == NULL)
     goto fail;
   if (g_mkdir_with_parents (result->ctl_dir, 0700) != 0)
@@ -816,36 +871,10 @@ start_thread (GTask        *task,
     domain->memory_mib = spec->options->vm_memory_mib;
   xml = csb_container_domain_to_xml (domain);
 
-  if ((result->conn = open_connection (&error)) == NULL)
+  if (!create_domain (self, result, xml, &error))
     goto fail;
-  /* LXC cannot start paused: the init waits for "attached" in the control
-   * folder instead, so nothing the command prints is lost. */
-  result->domain = virDomainCreateXML (result->conn, xml, 0);
-  if (result->domain == NULL)
-    {
-      csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot start the container");
-      goto fail;
-    }
-  csb_domain_run_watch_events (&self->run, result->conn, result->domain);
-  result->console = virStreamNew (result->conn, 0);
-  if (result->console == NULL ||
-      virDomainOpenConsole (result->domain, NULL, result->console, 0) != 0)
-    {
-      csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot open the container's console");
-      goto fail;
-    }
-  {
-    g_autofree char *attached = g_build_filename (result->ctl_dir, "attached", NULL);
 
-    if (!g_file_set_contents (attached, "1\n", -1, &error))
-      goto fail;
-  }
-
-  csb_protections_insert (protections, 0, "container-lxc");
-  csb_protections_add (protections, "pid-namespace");
-  csb_protections_add (protections, "ipc-namespace");
-  csb_protections_add (protections, "uts-namespace");
-  csb_protections_add (protections, spec->options->network ? "network-shared" : "no-network");
+  add_container_protections (protections, spec);
   g_ptr_array_add (protections, NULL);
   result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
   g_message ("sandbox %s: container %s%s on " CSB_CONTAINER_URI " (%u file systems) started in "
