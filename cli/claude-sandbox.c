@@ -33,11 +33,8 @@
 #include "csb-dbus.h"
 #include "csb-error.h"
 #include "csb-escape-filter.h"
+#include "csb-names.h"
 #include "csb-quote.h"
-
-#define BUS_NAME CSB_CLI_BUS_NAME
-#define MANAGER_PATH CSB_CLI_MANAGER_PATH
-#define SANDBOX_PATH_PREFIX CSB_CLI_SANDBOX_PATH_PREFIX
 
 static gboolean opt_shell;
 static gboolean opt_command;
@@ -268,9 +265,9 @@ connect_to_service (void)
 
   /* Ping activates the service if needed, so "not installed" is told apart from
    * "no such sandbox" before anything else is asked. */
-  reply = g_dbus_connection_call_sync (bus, BUS_NAME, MANAGER_PATH, "org.freedesktop.DBus.Peer",
-                                       "Ping", NULL, NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL,
-                                       &error);
+  reply = g_dbus_connection_call_sync (bus, CSB_BUS_NAME, CSB_MANAGER_PATH,
+                                       "org.freedesktop.DBus.Peer", "Ping", NULL, NULL,
+                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   if (reply == NULL)
     {
       csb_cli_print_dbus_error (error);
@@ -283,14 +280,14 @@ connect_to_service (void)
 static char *
 sandbox_path_for_id (const char *id)
 {
-  if (g_str_has_prefix (id, SANDBOX_PATH_PREFIX))
-    id += strlen (SANDBOX_PATH_PREFIX);
+  if (g_str_has_prefix (id, CSB_SANDBOX_PATH_PREFIX))
+    id += strlen (CSB_SANDBOX_PATH_PREFIX);
   if (*id == '\0')
     return NULL;
   for (const char *p = id; *p; p++)
     if (!g_ascii_isalnum (*p) && *p != '_')
       return NULL;
-  return g_strconcat (SANDBOX_PATH_PREFIX, id, NULL);
+  return g_strconcat (CSB_SANDBOX_PATH_PREFIX, id, NULL);
 }
 
 static CsbDBusSandbox *
@@ -307,7 +304,7 @@ get_sandbox (GDBusConnection *bus,
                    _("'%s' is not a sandbox ID (see claude-sandbox --list)"), id_or_path);
       return NULL;
     }
-  sandbox = csb_dbus_sandbox_proxy_new_sync (bus, G_DBUS_PROXY_FLAGS_NONE, BUS_NAME, path,
+  sandbox = csb_dbus_sandbox_proxy_new_sync (bus, G_DBUS_PROXY_FLAGS_NONE, CSB_BUS_NAME, path,
                                              NULL, error);
   if (sandbox == NULL)
     return NULL;
@@ -566,7 +563,7 @@ run_launch (const char         *project_dir,
   manager = csb_dbus_manager_proxy_new_sync (bus,
                                              G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
                                              G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
-                                             BUS_NAME, MANAGER_PATH, NULL, &error);
+                                             CSB_BUS_NAME, CSB_MANAGER_PATH, NULL, &error);
   if (manager == NULL)
     {
       if (stderr_pipe >= 0)
@@ -642,7 +639,7 @@ list_sandboxes (GDBusConnection *bus)
 
   /* On our connection, which is over ssh with --host. */
   object_manager = csb_dbus_object_manager_client_new_sync (
-    bus, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE, BUS_NAME, MANAGER_PATH, NULL, &error);
+    bus, G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE, CSB_BUS_NAME, CSB_MANAGER_PATH, NULL, &error);
   if (object_manager == NULL)
     {
       csb_cli_print_dbus_error (error);
@@ -822,8 +819,8 @@ run_backends (GDBusConnection *bus)
   const char *name, *detail;
   gboolean available;
 
-  manager = csb_dbus_manager_proxy_new_sync (bus, G_DBUS_PROXY_FLAGS_NONE, BUS_NAME,
-                                             MANAGER_PATH, NULL, &error);
+  manager = csb_dbus_manager_proxy_new_sync (bus, G_DBUS_PROXY_FLAGS_NONE, CSB_BUS_NAME,
+                                             CSB_MANAGER_PATH, NULL, &error);
   if (manager == NULL || !csb_dbus_manager_call_get_backends_sync (manager, &backends, NULL,
                                                                    &error))
     {
@@ -1334,7 +1331,7 @@ main (int   argc,
       "Exit status: the sandbox's (128 + N when it was killed by signal N),\n"
       "125 if claude-sandbox itself failed (the service is missing, the launch or\n"
       "attach failed), 2 for usage errors, 0 after detaching."),
-    SANDBOX_PATH_PREFIX);
+    CSB_SANDBOX_PATH_PREFIX);
   g_option_context_set_description (context, description);
   /* One group, so that --help shows everything. */
   g_option_context_add_main_entries (context, launch_entries, GETTEXT_PACKAGE);

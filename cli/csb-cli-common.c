@@ -8,7 +8,6 @@
 
 #include "csb-cli-common.h"
 
-#define BUS_NAME CSB_CLI_BUS_NAME
 
 void
 csb_cli_print_error (const char *format,
@@ -39,7 +38,7 @@ csb_cli_print_dbus_error (GError *error)
                              "/usr/share/dbus-1/services; if you installed it under another "
                              "prefix, add that prefix's share folder to XDG_DATA_DIRS and log "
                              "in again."),
-                           BUS_NAME, BUS_NAME);
+                           CSB_BUS_NAME, CSB_BUS_NAME);
       return;
     }
   if (remote != NULL && g_str_has_prefix (remote, "org.freedesktop.DBus.Error.Spawn."))

@@ -5,11 +5,9 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
-G_BEGIN_DECLS
+#include "csb-names.h"
 
-#define CSB_CLI_BUS_NAME "org.example.ClaudeSandbox"
-#define CSB_CLI_MANAGER_PATH "/org/example/ClaudeSandbox"
-#define CSB_CLI_SANDBOX_PATH_PREFIX CSB_CLI_MANAGER_PATH "/sandbox/"
+G_BEGIN_DECLS
 
 /* Like podman and docker: scripts can tell "claude-sandbox failed" (125) from
  * "the command failed" (its own status), which is rarely 125. */

@@ -141,8 +141,8 @@ csb_cli_run_metrics (GDBusConnection *bus,
   g_autoptr(GError) error = NULL;
   int status = EXIT_SUCCESS;
 
-  host = g_dbus_connection_call_sync (bus, CSB_CLI_BUS_NAME, CSB_CLI_MANAGER_PATH,
-                                      "org.example.ClaudeSandbox.Manager", "GetHostMetrics",
+  host = g_dbus_connection_call_sync (bus, CSB_BUS_NAME, CSB_MANAGER_PATH,
+                                      CSB_MANAGER_INTERFACE, "GetHostMetrics",
                                       NULL, G_VARIANT_TYPE ("(a{sv})"),
                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
   if (host == NULL)

@@ -5,13 +5,14 @@
 #include <gio/gio.h>
 
 #include "csb-error.h"
+#include "csb-names.h"
 
 static const GDBusErrorEntry csb_error_entries[] = {
-  { CSB_ERROR_INVALID_ARGUMENT, "org.example.ClaudeSandbox.Error.InvalidArgument" },
-  { CSB_ERROR_NOT_FOUND, "org.example.ClaudeSandbox.Error.NotFound" },
-  { CSB_ERROR_BACKEND_UNAVAILABLE, "org.example.ClaudeSandbox.Error.BackendUnavailable" },
-  { CSB_ERROR_NOT_RUNNING, "org.example.ClaudeSandbox.Error.NotRunning" },
-  { CSB_ERROR_FAILED, "org.example.ClaudeSandbox.Error.Failed" },
+  { CSB_ERROR_INVALID_ARGUMENT, CSB_INTERFACE_PREFIX "Error.InvalidArgument" },
+  { CSB_ERROR_NOT_FOUND, CSB_INTERFACE_PREFIX "Error.NotFound" },
+  { CSB_ERROR_BACKEND_UNAVAILABLE, CSB_INTERFACE_PREFIX "Error.BackendUnavailable" },
+  { CSB_ERROR_NOT_RUNNING, CSB_INTERFACE_PREFIX "Error.NotRunning" },
+  { CSB_ERROR_FAILED, CSB_INTERFACE_PREFIX "Error.Failed" },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (csb_error_entries) == CSB_N_ERRORS);

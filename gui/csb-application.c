@@ -7,11 +7,12 @@
 #include "csb-application.h"
 #include "csb-error.h"
 #include "csb-format.h"
+#include "csb-names.h"
 #include "csb-projects.h"
 #include "csb-window.h"
 
-#define SERVICE_NAME "org.example.ClaudeSandbox"
-#define SERVICE_PATH "/org/example/ClaudeSandbox"
+#define SERVICE_NAME CSB_BUS_NAME
+#define SERVICE_PATH CSB_MANAGER_PATH
 #define SERVICE_SCHEMA "org.example.ClaudeSandbox"
 
 struct _CsbApplication

@@ -19,11 +19,12 @@
 #include <vte/vte.h>
 
 #include "csb-connections.h"
+#include "csb-names.h"
 #include "csb-remote-bus.h"
 #include "csb-sandbox-row.h"
 
-#define SERVICE_NAME "org.example.ClaudeSandbox"
-#define SERVICE_PATH "/org/example/ClaudeSandbox"
+#define SERVICE_NAME CSB_BUS_NAME
+#define SERVICE_PATH CSB_MANAGER_PATH
 
 typedef struct
 {

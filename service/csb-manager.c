@@ -57,7 +57,7 @@ busy_changed (CsbManager *self)
 static char *
 sandbox_path (const char *id)
 {
-  return g_strdup_printf (CSB_MANAGER_PATH "/sandbox/%s", id);
+  return g_strdup_printf (CSB_SANDBOX_PATH_PREFIX "%s", id);
 }
 
 static char *

@@ -3,10 +3,9 @@
 #pragma once
 
 #include "csb-dbus.h"
+#include "csb-names.h"
 
 G_BEGIN_DECLS
-
-#define CSB_MANAGER_PATH "/org/example/ClaudeSandbox"
 
 #define CSB_TYPE_MANAGER (csb_manager_get_type ())
 G_DECLARE_FINAL_TYPE (CsbManager, csb_manager, CSB, MANAGER, CsbDBusManagerSkeleton)

@@ -17,8 +17,7 @@
 #include "csb-error.h"
 #include "csb-cgroup.h"
 #include "csb-manager.h"
-
-#define BUS_NAME "org.example.ClaudeSandbox"
+#include "csb-names.h"
 
 static GMainLoop *main_loop;
 static CsbManager *manager;
@@ -211,7 +210,7 @@ main (int   argc,
   g_unix_signal_add (SIGTERM, on_signal_quit, NULL);
   g_unix_signal_add (SIGINT, on_signal_quit, NULL);
 
-  owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, BUS_NAME,
+  owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, CSB_BUS_NAME,
                              G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT |
                              (replace ? G_BUS_NAME_OWNER_FLAGS_REPLACE : 0),
                              on_bus_acquired, on_name_acquired, on_name_lost, NULL, NULL);

@@ -17,8 +17,6 @@
 
 #include "csb-test-utils.h"
 
-#define BUS_NAME "org.example.ClaudeSandbox"
-#define MANAGER_PATH "/org/example/ClaudeSandbox"
 
 static char *real_home;
 
@@ -499,7 +497,7 @@ name_has_owner (GDBusConnection *connection)
 
   reply = g_dbus_connection_call_sync (connection, "org.freedesktop.DBus",
                                        "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                                       "NameHasOwner", g_variant_new ("(s)", BUS_NAME),
+                                       "NameHasOwner", g_variant_new ("(s)", CSB_BUS_NAME),
                                        G_VARIANT_TYPE ("(b)"), G_DBUS_CALL_FLAGS_NONE, -1,
                                        NULL, &error);
   g_assert_no_error (error);
@@ -609,7 +607,7 @@ csb_test_bus_setup (CsbTestBus              *self,
   g_assert_no_error (error);
   g_dbus_connection_set_exit_on_close (self->connection, FALSE);
   g_dbus_connection_signal_subscribe (self->connection, NULL,
-                                      "org.example.ClaudeSandbox.Sandbox", "Exited", NULL,
+                                      CSB_SANDBOX_INTERFACE, "Exited", NULL,
                                       NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_exited_signal,
                                       NULL, NULL);
   g_assert_false (name_has_owner (self->connection));
@@ -638,7 +636,7 @@ guint
 csb_test_bus_service_pid (CsbTestBus *self)
 {
   g_autoptr(GError) error = NULL;
-  guint pid = csb_test_bus_name_pid (self, BUS_NAME, &error);
+  guint pid = csb_test_bus_name_pid (self, CSB_BUS_NAME, &error);
 
   g_assert_no_error (error);
   return pid;
@@ -665,7 +663,7 @@ csb_test_bus_activate (CsbTestBus *self)
   if (self->manager != NULL)
     return;
   self->manager = csb_dbus_manager_proxy_new_sync (self->connection, G_DBUS_PROXY_FLAGS_NONE,
-                                                   BUS_NAME, MANAGER_PATH, NULL, &error);
+                                                   CSB_BUS_NAME, CSB_MANAGER_PATH, NULL, &error);
   g_assert_no_error (error);
   g_assert_true (name_has_owner (self->connection));
 
@@ -674,8 +672,8 @@ csb_test_bus_activate (CsbTestBus *self)
 
   self->object_manager = csb_dbus_object_manager_client_new_sync (self->connection,
                                                                   G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_NONE,
-                                                                  BUS_NAME, MANAGER_PATH, NULL,
-                                                                  &error);
+                                                                  CSB_BUS_NAME,
+                                                                  CSB_MANAGER_PATH, NULL, &error);
   g_assert_no_error (error);
 }
 
@@ -687,7 +685,7 @@ csb_test_bus_get_sandbox (CsbTestBus *self,
   CsbDBusSandbox *sandbox;
 
   sandbox = csb_dbus_sandbox_proxy_new_sync (self->connection, G_DBUS_PROXY_FLAGS_NONE,
-                                             BUS_NAME, object_path, NULL, &error);
+                                             CSB_BUS_NAME, object_path, NULL, &error);
   g_assert_no_error (error);
   return sandbox;
 }
@@ -698,7 +696,7 @@ csb_test_bus_managed_objects (CsbTestBus *self)
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GError) error = NULL;
 
-  reply = g_dbus_connection_call_sync (self->connection, BUS_NAME, MANAGER_PATH,
+  reply = g_dbus_connection_call_sync (self->connection, CSB_BUS_NAME, CSB_MANAGER_PATH,
                                        "org.freedesktop.DBus.ObjectManager",
                                        "GetManagedObjects", NULL,
                                        G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),

@@ -10,6 +10,7 @@
 
 #include "csb-dbus.h"
 #include "csb-error.h"
+#include "csb-names.h"
 
 G_BEGIN_DECLS
 

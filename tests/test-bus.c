@@ -434,7 +434,7 @@ test_object_manager (Fixture      *f,
   sandbox = csb_dbus_object_peek_sandbox (CSB_DBUS_OBJECT (object));
   g_assert_nonnull (sandbox);
   id = g_path_get_basename (run->object_path);
-  g_assert_true (g_str_has_prefix (run->object_path, "/org/example/ClaudeSandbox/sandbox/"));
+  g_assert_true (g_str_has_prefix (run->object_path, CSB_SANDBOX_PATH_PREFIX));
   g_assert_cmpstr (csb_dbus_sandbox_get_id (sandbox), ==, id);
   g_assert_cmpuint (csb_dbus_sandbox_get_interface_version (sandbox), ==,
                     CSB_SANDBOX_INTERFACE_VERSION);

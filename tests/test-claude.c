@@ -122,9 +122,9 @@ test_gdbus_example (Fixture      *f,
   g_autofree char *path = NULL;
   int wait_status;
   const char *argv[] = {
-    "gdbus", "call", "--session", "--dest", "org.example.ClaudeSandbox",
-    "--object-path", "/org/example/ClaudeSandbox",
-    "--method", "org.example.ClaudeSandbox.Manager.Launch",
+    "gdbus", "call", "--session", "--dest", CSB_BUS_NAME,
+    "--object-path", CSB_MANAGER_PATH,
+    "--method", CSB_MANAGER_INTERFACE ".Launch",
     f->project, "['claude','--version']", "{'network': <false>}", NULL
   };
 
@@ -137,7 +137,7 @@ test_gdbus_example (Fixture      *f,
   g_test_message ("gdbus: %s%s", out, err);
   g_assert_true (g_spawn_check_wait_status (wait_status, NULL));
 
-  start = strstr (out, "'/org/example/ClaudeSandbox/sandbox/");
+  start = strstr (out, "'" CSB_SANDBOX_PATH_PREFIX);
   g_assert_nonnull (start);
   end = strchr (start + 1, '\'');
   g_assert_nonnull (end);

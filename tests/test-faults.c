@@ -582,7 +582,7 @@ listed_active (CsbTestBus *bus)
   while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &ifaces))
     {
       g_autoptr(GVariant) props = g_variant_lookup_value (ifaces,
-                                                          "org.example.ClaudeSandbox.Sandbox",
+                                                          CSB_SANDBOX_INTERFACE,
                                                           NULL);
       const char *state = NULL;
 

@@ -69,8 +69,8 @@ managed_objects_text (Fixture *f)
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GError) error = NULL;
 
-  reply = g_dbus_connection_call_sync (f->bus.connection, "org.example.ClaudeSandbox",
-                                       "/org/example/ClaudeSandbox",
+  reply = g_dbus_connection_call_sync (f->bus.connection, CSB_BUS_NAME,
+                                       CSB_MANAGER_PATH,
                                        "org.freedesktop.DBus.ObjectManager",
                                        "GetManagedObjects", NULL, NULL,
                                        G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);

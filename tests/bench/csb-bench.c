@@ -858,9 +858,9 @@ version_round_trip_ms (CsbTestBus *bus)
   double start = now_ms ();
 
   reply = g_dbus_connection_call_sync (bus->connection, "org.example.ClaudeSandbox",
-                                       "/org/example/ClaudeSandbox",
+                                       CSB_MANAGER_PATH,
                                        "org.freedesktop.DBus.Properties", "Get",
-                                       g_variant_new ("(ss)", "org.example.ClaudeSandbox.Manager",
+                                       g_variant_new ("(ss)", CSB_MANAGER_INTERFACE,
                                                       "Version"),
                                        NULL, G_DBUS_CALL_FLAGS_NONE, 60000, NULL, NULL);
   return reply != NULL ? now_ms () - start : -1;

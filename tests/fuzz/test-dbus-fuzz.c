@@ -26,10 +26,6 @@
 
 #include "csb-test-utils.h"
 
-#define BUS_NAME "org.example.ClaudeSandbox"
-#define MANAGER_PATH "/org/example/ClaudeSandbox"
-#define MANAGER_IFACE "org.example.ClaudeSandbox.Manager"
-#define SANDBOX_IFACE "org.example.ClaudeSandbox.Sandbox"
 
 typedef struct
 {
@@ -120,7 +116,7 @@ random_value (GRand *rand,
     case 3: return g_variant_new_uint16 (g_rand_int (rand));
     case 4: return g_variant_new_double (g_rand_double (rand));
     case 5: return g_variant_new_take_string (random_string (rand, 40));
-    case 6: return g_variant_new_object_path (g_rand_boolean (rand) ? "/" : MANAGER_PATH);
+    case 6: return g_variant_new_object_path (g_rand_boolean (rand) ? "/" : CSB_MANAGER_PATH);
     case 7: return g_variant_new_handle (g_rand_int_range (rand, -2, 4));
     case 8: return g_variant_new_uint64 (g_rand_int (rand));
     case 9: return g_variant_new_variant (random_value (rand, depth + 1));
@@ -269,7 +265,7 @@ call_async (Fixture    *f,
             GVariant   *parameters)
 {
   f->in_flight++;
-  g_dbus_connection_call (f->bus.connection, BUS_NAME, path, iface, method, parameters, NULL,
+  g_dbus_connection_call (f->bus.connection, CSB_BUS_NAME, path, iface, method, parameters, NULL,
                           G_DBUS_CALL_FLAGS_NO_AUTO_START, 25000, NULL, on_reply, f);
   if (!few_in_flight (f))
     g_assert_true (csb_test_run_until (few_in_flight, f, 60000));
@@ -285,7 +281,7 @@ check_still_fine (Fixture *f,
   g_autoptr(GError) error = NULL;
 
   g_assert_true (service_alive (f));
-  managed = g_dbus_connection_call_sync (f->bus.connection, BUS_NAME, MANAGER_PATH,
+  managed = g_dbus_connection_call_sync (f->bus.connection, CSB_BUS_NAME, CSB_MANAGER_PATH,
                                          "org.freedesktop.DBus.ObjectManager",
                                          "GetManagedObjects", NULL,
                                          G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
@@ -319,24 +315,26 @@ test_random_calls (Fixture       *f,
     "Frobnicate", "Get", "GetAll", "Set", "Introspect", "GetManagedObjects", "Ping", "",
   };
   static const char * const ifaces[] = {
-    MANAGER_IFACE, SANDBOX_IFACE, "org.freedesktop.DBus.Properties",
+    CSB_MANAGER_INTERFACE, CSB_SANDBOX_INTERFACE, "org.freedesktop.DBus.Properties",
     "org.freedesktop.DBus.Introspectable", "org.freedesktop.DBus.ObjectManager",
-    "org.freedesktop.DBus.Peer", "org.example.Nope", SANDBOX_IFACE ".Nope",
+    "org.freedesktop.DBus.Peer", "org.example.Nope", CSB_SANDBOX_INTERFACE ".Nope",
   };
   /* Half the calls name a method that exists, with (mostly) the wrong arguments. */
   static const struct { const char *iface, *method; } real_calls[] = {
-    { MANAGER_IFACE, "Launch" }, { MANAGER_IFACE, "GetBackends" },
-    { SANDBOX_IFACE, "Stop" }, { SANDBOX_IFACE, "Remove" }, { SANDBOX_IFACE, "OpenTerminal" },
-    { SANDBOX_IFACE, "ResizeTerminal" }, { "org.freedesktop.DBus.Properties", "Get" },
+    { CSB_MANAGER_INTERFACE, "Launch" }, { CSB_MANAGER_INTERFACE, "GetBackends" },
+    { CSB_SANDBOX_INTERFACE, "Stop" }, { CSB_SANDBOX_INTERFACE, "Remove" },
+    { CSB_SANDBOX_INTERFACE, "OpenTerminal" },
+    { CSB_SANDBOX_INTERFACE, "ResizeTerminal" }, { "org.freedesktop.DBus.Properties", "Get" },
     { "org.freedesktop.DBus.Properties", "GetAll" }, { "org.freedesktop.DBus.Properties", "Set" },
     { "org.freedesktop.DBus.ObjectManager", "GetManagedObjects" },
     { "org.freedesktop.DBus.Introspectable", "Introspect" },
   };
   g_autofree char *long_id = g_strnfill (200, 'a');
-  g_autofree char *long_path = g_strconcat (MANAGER_PATH "/sandbox/", long_id, NULL);
+  g_autofree char *long_path = g_strconcat (CSB_SANDBOX_PATH_PREFIX, long_id, NULL);
   const char *paths[] = {
-    MANAGER_PATH, MANAGER_PATH "/sandbox", MANAGER_PATH "/sandbox/x", MANAGER_PATH "/sandbox/__/x",
-    "/", "/org/example", long_path, MANAGER_PATH "/sandbox/00000000",
+    CSB_MANAGER_PATH, CSB_MANAGER_PATH "/sandbox", CSB_SANDBOX_PATH_PREFIX "x",
+    CSB_SANDBOX_PATH_PREFIX "__/x", "/", "/org/example", long_path,
+    CSB_SANDBOX_PATH_PREFIX "00000000",
     f->runs[0]->object_path, f->runs[1]->object_path,
   };
   const char *env_calls = g_getenv ("CSB_FUZZ_CALLS");

@@ -239,7 +239,7 @@ bus_truth_state (const char *path)
 
   if (!g_variant_lookup (objects, path, "@a{sa{sv}}", &interfaces))
     return NULL;
-  properties = g_variant_lookup_value (interfaces, "org.example.ClaudeSandbox.Sandbox",
+  properties = g_variant_lookup_value (interfaces, CSB_SANDBOX_INTERFACE,
                                        G_VARIANT_TYPE_VARDICT);
   if (properties != NULL)
     g_variant_lookup (properties, "State", "s", &state);
@@ -261,7 +261,7 @@ rows_match_bus (gpointer data)
   while (match && g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
     {
       g_autoptr(GVariant) properties = g_variant_lookup_value (interfaces,
-                                                                "org.example.ClaudeSandbox.Sandbox",
+                                                                CSB_SANDBOX_INTERFACE,
                                                                 G_VARIANT_TYPE_VARDICT);
       const char *state = NULL;
       GtkWidget *row;
@@ -322,7 +322,7 @@ service_gone (gpointer data)
 {
   g_autoptr(GError) error = NULL;
 
-  return csb_test_bus_name_pid (&bus, "org.example.ClaudeSandbox", &error) == 0;
+  return csb_test_bus_name_pid (&bus, CSB_BUS_NAME, &error) == 0;
 }
 
 static gboolean
@@ -541,7 +541,7 @@ test_stop (void)
   {
     g_autoptr(GDBusInterface) iface = g_dbus_object_manager_get_interface (bus.object_manager,
                                                                            launched_path,
-                                                                           "org.example.ClaudeSandbox.Sandbox");
+                                                                           CSB_SANDBOX_INTERFACE);
     g_assert_nonnull (iface);
     sandbox = CSB_DBUS_SANDBOX (g_steal_pointer (&iface));
   }

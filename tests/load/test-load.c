@@ -18,7 +18,6 @@
 
 #include "csb-test-utils.h"
 
-#define BUS_NAME "org.example.ClaudeSandbox"
 
 typedef struct
 {
@@ -197,10 +196,10 @@ on_probe_timer (gpointer user_data)
   /* Peer.Ping is answered by GDBus in the service's main loop thread? No: by its worker;
    * Get(Version) is answered from the main loop, so it measures the loop itself. */
   started = g_get_monotonic_time ();
-  reply = g_dbus_connection_call_sync (load->bus.connection, BUS_NAME,
-                                       "/org/example/ClaudeSandbox",
+  reply = g_dbus_connection_call_sync (load->bus.connection, CSB_BUS_NAME,
+                                       CSB_MANAGER_PATH,
                                        "org.freedesktop.DBus.Properties", "Get",
-                                       g_variant_new ("(ss)", "org.example.ClaudeSandbox.Manager",
+                                       g_variant_new ("(ss)", CSB_MANAGER_INTERFACE,
                                                       "Version"),
                                        NULL, G_DBUS_CALL_FLAGS_NONE, 30000, NULL, &error);
   g_assert_no_error (error);
@@ -264,7 +263,7 @@ test_hundred (void)
   csb_test_bus_activate (&load.bus);
   pid = load.bus.service_pid;
   g_dbus_connection_signal_subscribe (load.bus.connection, NULL,
-                                      "org.example.ClaudeSandbox.Sandbox", "Exited", NULL, NULL,
+                                      CSB_SANDBOX_INTERFACE, "Exited", NULL, NULL,
                                       G_DBUS_SIGNAL_FLAGS_NONE, on_exited, &load, NULL);
   g_assert_true (csb_dbus_manager_call_get_backends_sync (load.bus.manager, &backends, NULL,
                                                           &error));

@@ -125,7 +125,7 @@ fixture_setup (Fixture       *fixture,
   csb_test_bus_activate (&fixture->bus);
   fixture->signal_id =
     g_dbus_connection_signal_subscribe (fixture->bus.connection, NULL,
-                                        "org.example.ClaudeSandbox.Sandbox", "NetworkDenied",
+                                        CSB_SANDBOX_INTERFACE, "NetworkDenied",
                                         NULL, NULL, G_DBUS_SIGNAL_FLAGS_NONE, on_signal,
                                         fixture, NULL);
 }

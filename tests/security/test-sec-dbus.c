@@ -124,7 +124,7 @@ test_manager_invisible (CsbSecFixture *fixture,
   g_assert_nonnull (strstr (out, "org.freedesktop.DBus.Error.ServiceUnknown"));
   g_assert_nonnull (strstr (out, "(false,)"));
   g_assert_nonnull (strstr (out, "owner-status=1"));
-  g_assert_null (strstr (out, "/org/example/ClaudeSandbox/sandbox/"));
+  g_assert_null (strstr (out, CSB_SANDBOX_PATH_PREFIX));
 
   /* Nor through the service's unique name, which the proxy may list. */
   {

@@ -970,7 +970,7 @@ test_cli (CsbSecFixture *fixture,
   objects = csb_test_bus_managed_objects (&fixture->bus);
   g_variant_iter_init (&iter, objects);
   while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, NULL))
-    if (g_str_has_prefix (path, "/org/example/ClaudeSandbox/sandbox/"))
+    if (g_str_has_prefix (path, CSB_SANDBOX_PATH_PREFIX))
       id = g_path_get_basename (path);
   g_assert_nonnull (id);
 

@@ -125,7 +125,7 @@ test_token_on (CsbSecFixture *fixture,
     g_autofree char *printed = NULL;
 
     objects = g_dbus_connection_call_sync (fixture->bus.connection, "org.example.ClaudeSandbox",
-                                           "/org/example/ClaudeSandbox",
+                                           CSB_MANAGER_PATH,
                                            "org.freedesktop.DBus.ObjectManager",
                                            "GetManagedObjects", NULL, NULL,
                                            G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);

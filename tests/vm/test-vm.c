@@ -1883,7 +1883,7 @@ test_boot_filtered_network (void)
   csb_test_bus_setup (&bus, &options);
   project = csb_test_make_project (&bus.dirs, "vnet");
   signal_id = g_dbus_connection_signal_subscribe (bus.connection, NULL,
-                                                  "org.example.ClaudeSandbox.Sandbox",
+                                                  CSB_SANDBOX_INTERFACE,
                                                   "NetworkDenied", NULL, NULL,
                                                   G_DBUS_SIGNAL_FLAGS_NONE, on_denied, denied,
                                                   NULL);
