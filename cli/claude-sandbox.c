@@ -374,29 +374,31 @@ add_binds (GVariantBuilder *options,
   return TRUE;
 }
 
-/* The a{sv} of Launch: only what was given on the command line, so that the
- * user's GSettings defaults apply to everything else. */
+/* --backend, checked here so that a typo is told before the service starts. */
 static gboolean
-build_options (GVariantBuilder *options,
-               gboolean         interactive,
-               const char      *cwd,
-               GError         **error)
+add_backend_option (GVariantBuilder *options,
+                    GError         **error)
 {
-  GVariantBuilder env;
-  gboolean have_env = FALSE;
+  static const char * const backends[] = { "bwrap", "vm", "container", NULL };
 
-  if (opt_backend != NULL)
+  if (opt_backend == NULL)
+    return TRUE;
+  if (!g_strv_contains (backends, opt_backend))
     {
-      static const char * const backends[] = { "bwrap", "vm", "container", NULL };
-
-      if (!g_strv_contains (backends, opt_backend))
-        {
-          g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
-                       _("unknown backend '%s' (use bwrap, vm or container)"), opt_backend);
-          return FALSE;
-        }
-      g_variant_builder_add (options, "{sv}", "backend", g_variant_new_string (opt_backend));
+      g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                   _("unknown backend '%s' (use bwrap, vm or container)"), opt_backend);
+      return FALSE;
     }
+  g_variant_builder_add (options, "{sv}", "backend", g_variant_new_string (opt_backend));
+  return TRUE;
+}
+
+/* The options that are given as they are: switches, the name, the VM's size and
+ * image, the host filters. */
+static void
+add_plain_options (GVariantBuilder *options,
+                   const char      *cwd)
+{
   if (opt_network >= 0)
     g_variant_builder_add (options, "{sv}", "network", g_variant_new_boolean (opt_network));
   if (opt_gh_token)
@@ -436,10 +438,16 @@ build_options (GVariantBuilder *options,
   if (opt_deny_hosts != NULL)
     g_variant_builder_add (options, "{sv}", "network-deny",
                            g_variant_new_strv ((const char * const *) opt_deny_hosts, -1));
+}
 
-  if (!add_binds (options, "ro-binds", opt_ro_binds, cwd, error) ||
-      !add_binds (options, "rw-binds", opt_rw_binds, cwd, error))
-    return FALSE;
+/* The env option: the terminal's variables when @interactive, NO_COLOR, then --env. */
+static gboolean
+add_env_option (GVariantBuilder *options,
+                gboolean         interactive,
+                GError         **error)
+{
+  GVariantBuilder env;
+  gboolean have_env = FALSE;
 
   g_variant_builder_init (&env, G_VARIANT_TYPE ("a{ss}"));
   if (interactive)
@@ -477,8 +485,24 @@ build_options (GVariantBuilder *options,
     g_variant_builder_add (options, "{sv}", "env", g_variant_builder_end (&env));
   else
     g_variant_builder_clear (&env);
-
   return TRUE;
+}
+
+/* The a{sv} of Launch: only what was given on the command line, so that the
+ * user's GSettings defaults apply to everything else. */
+static gboolean
+build_options (GVariantBuilder *options,
+               gboolean         interactive,
+               const char      *cwd,
+               GError         **error)
+{
+  if (!add_backend_option (options, error))
+    return FALSE;
+  add_plain_options (options, cwd);
+  if (!add_binds (options, "ro-binds", opt_ro_binds, cwd, error) ||
+      !add_binds (options, "rw-binds", opt_rw_binds, cwd, error))
+    return FALSE;
+  return add_env_option (options, interactive, error);
 }
 
 /* Adds the stdio option: our fds 0, 1 and 2 as they are, except a terminal, which
@@ -1251,22 +1275,10 @@ run_action (GDBusConnection *bus)
   return run_remove (bus, opt_remove);
 }
 
-int
-main (int   argc,
-      char *argv[])
+/* What every run needs first: the locale, SIGPIPE ignored, fds 0 to 2 open. */
+static gboolean
+init_process (void)
 {
-  g_autoptr(GOptionContext) context = NULL;
-  g_autoptr(GDBusConnection) bus = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) command = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *project_dir = NULL;
-  g_autofree char *cwd = NULL;
-  g_autofree char *description = NULL;
-  char **rest;
-  guint n_rest;
-  guint n_actions;
-  int status;
-
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
@@ -1280,12 +1292,21 @@ main (int   argc,
    * be handed to the sandbox as its stdio; /dev/null is what a closed fd means. */
   for (int fd = 0; fd < 3; fd++)
     if (fcntl (fd, F_GETFD) < 0 && open ("/dev/null", O_RDWR) != fd)
-      return CSB_CLI_EXIT_FAILED;
+      return FALSE;
 
   /* Registers the error domain, so the service's errors arrive as CSB_ERROR. */
   (void) CSB_ERROR;
+  return TRUE;
+}
 
-  context = g_option_context_new (_("[PROJECT-DIR] [CLAUDE-ARGS…]"));
+/* Every option, in one group so that --help shows them all, with --help's summary
+ * and examples. */
+static GOptionContext *
+new_option_context (void)
+{
+  GOptionContext *context = g_option_context_new (_("[PROJECT-DIR] [CLAUDE-ARGS…]"));
+  g_autofree char *description = NULL;
+
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
   /* Everything after the project folder is claude's (claude-sandbox ~/p -p hi --model x). */
   g_option_context_set_strict_posix (context, TRUE);
@@ -1333,134 +1354,145 @@ main (int   argc,
       "attach failed), 2 for usage errors, 0 after detaching."),
     CSB_SANDBOX_PATH_PREFIX);
   g_option_context_set_description (context, description);
-  /* One group, so that --help shows everything. */
   g_option_context_add_main_entries (context, launch_entries, GETTEXT_PACKAGE);
   g_option_context_add_main_entries (context, manage_entries, GETTEXT_PACKAGE);
+  return context;
+}
 
-  if (!g_option_context_parse (context, &argc, &argv, &error))
-    return usage_error ("%s", error->message);
+/* Drops a "--" at the start of @rest: GOption keeps one before an argument that
+ * looks like an option, and either way it only separates. */
+static void
+skip_separator (char  ***rest,
+                guint   *n_rest)
+{
+  if (*n_rest > 0 && g_str_equal ((*rest)[0], "--"))
+    (*rest)++, (*n_rest)--;
+}
 
-  if (opt_version)
-    {
-      g_print ("claude-sandbox %s\n", PACKAGE_VERSION);
-      return EXIT_SUCCESS;
-    }
+/* --sync --host=HOST LOCAL-DIR REMOTE-DIR */
+static int
+run_sync_command (char  **rest,
+                  guint   n_rest)
+{
+  if (opt_host == NULL)
+    return usage_error (_("--sync needs --host=[USER@]HOST, the machine to sync with"));
+  if (launch_options_given () || opt_raw || opt_json)
+    return usage_error (_("--sync takes only LOCAL-DIR and REMOTE-DIR"));
+  skip_separator (&rest, &n_rest);
+  if (n_rest != 2 || *rest[0] == '\0')
+    return usage_error (_("--sync needs LOCAL-DIR (here) and REMOTE-DIR (on %s)"),
+                        opt_host);
+  if (opt_watch_interval < 1)
+    return usage_error (_("--watch-interval needs a positive number of seconds"));
+  return csb_cli_run_sync (opt_host, rest[0], rest[1], opt_prefer, opt_delete_many,
+                           opt_watch, opt_watch_interval);
+}
 
-  rest = argv + 1;
-  n_rest = argc - 1;
-  if (opt_bus_bridge)
-    {
-      if (argc > 1 || opt_host != NULL)
-        return usage_error (_("--bus-bridge takes nothing else"));
-      return csb_cli_remote_bus_bridge ();
-    }
-  if (opt_host != NULL && !csb_cli_remote_check_host (opt_host, &error))
-    return usage_error ("%s", error->message);
-  if (opt_complete_ids)
-    opt_list = TRUE;
-  n_actions = !!opt_list + !!opt_metrics + !!opt_sync + !!opt_backends + !!opt_attach + !!opt_stop + !!opt_remove +
-              !!opt_changes + !!opt_diff + !!opt_apply + !!opt_discard + !!opt_screenshot;
-  if (n_actions > 1)
-    return usage_error (_("--list, --metrics, --sync, --backends, --attach, --stop, "
-                          "--remove, --changes, --diff, --apply, --discard and --screenshot "
-                          "cannot be combined"));
-  if ((opt_watch || opt_prefer || opt_delete_many) && !opt_sync)
-    return usage_error (_("--watch, --prefer and --delete-many go with --sync"));
-  if (opt_sync)
-    {
-      if (opt_host == NULL)
-        return usage_error (_("--sync needs --host=[USER@]HOST, the machine to sync with"));
-      if (launch_options_given () || opt_raw || opt_json)
-        return usage_error (_("--sync takes only LOCAL-DIR and REMOTE-DIR"));
-      if (n_rest > 0 && g_str_equal (rest[0], "--"))
-        rest++, n_rest--;
-      if (n_rest != 2 || *rest[0] == '\0')
-        return usage_error (_("--sync needs LOCAL-DIR (here) and REMOTE-DIR (on %s)"),
-                            opt_host);
-      if (opt_watch_interval < 1)
-        return usage_error (_("--watch-interval needs a positive number of seconds"));
-      return csb_cli_run_sync (opt_host, rest[0], rest[1], opt_prefer, opt_delete_many,
-                               opt_watch, opt_watch_interval);
-    }
-  if (opt_screenshot)
-    {
-      if (n_rest > 0 && g_str_equal (rest[0], "--"))
-        rest++, n_rest--;
-      if (n_rest != 1)
-        return usage_error (_("--screenshot ID needs one FILE to save the PNG in"));
-      if (launch_options_given () || opt_raw)
-        return usage_error (_("launch options cannot be combined with --screenshot"));
-      /* Its PNG comes as an fd, which a bus over ssh cannot carry. */
-      if (opt_host != NULL)
-        return usage_error (_("--screenshot does not work with --host yet; run "
-                              "claude-sandbox --screenshot on %s"), opt_host);
-      if ((bus = connect_to_service ()) == NULL)
-        return EXIT_FAILURE;
-      return run_screenshot (bus, opt_screenshot, rest[0]);
-    }
-  if (opt_json && !opt_list && !opt_backends && !opt_metrics)
-    return usage_error (_("--json goes with --list, --metrics or --backends"));
-  if (opt_metrics)
-    {
-      if (launch_options_given () || opt_raw)
-        return usage_error (_("launch options cannot be combined with --metrics"));
-      if (n_rest > 0 && g_str_equal (rest[0], "--"))
-        rest++, n_rest--;
-      if ((bus = connect_to_service ()) == NULL)
-        return EXIT_FAILURE;
-      status = run_metrics (bus, (const char * const *) rest, n_rest);
-      if (opt_host != NULL && g_dbus_connection_is_closed (bus))
-        return CSB_CLI_EXIT_FAILED;
-      return status;
-    }
-  if (n_actions == 1 && (opt_diff || opt_apply || opt_discard))
-    {
-      g_autoptr(GPtrArray) paths = g_ptr_array_new ();
+/* --screenshot ID FILE */
+static int
+run_screenshot_command (char  **rest,
+                        guint   n_rest)
+{
+  g_autoptr(GDBusConnection) bus = NULL;
 
-      if (launch_options_given () || opt_raw)
-        return usage_error (_("launch options cannot be combined with --diff, --apply or "
-                              "--discard"));
-      if (n_rest > 0 && g_str_equal (rest[0], "--"))
-        rest++, n_rest--;
-      for (guint i = 0; i < n_rest; i++)
-        g_ptr_array_add (paths, rest[i]);
-      g_ptr_array_add (paths, NULL);
-      if (opt_host != NULL)
-        return run_remote_action (opt_diff ? "diff" : opt_apply ? "apply" : "discard",
-                                  opt_diff ? opt_diff : opt_apply ? opt_apply : opt_discard,
-                                  (const char * const *) paths->pdata);
-      if ((bus = connect_to_service ()) == NULL)
-        return EXIT_FAILURE;
-      if (opt_diff)
-        return run_diff (bus, opt_diff, (const char * const *) paths->pdata);
-      return run_decide (bus, opt_apply ? opt_apply : opt_discard,
-                         (const char * const *) paths->pdata, opt_apply != NULL);
-    }
-  if (n_actions == 1)
-    {
-      if (n_rest > 0)
-        return usage_error (_("unexpected argument '%s'"), rest[0]);
-      if (launch_options_given ())
-        return usage_error (_("launch options cannot be combined with --list, --backends, "
-                              "--attach, --stop or --remove"));
-      if (opt_raw && !opt_attach)
-        return usage_error (_("--raw goes with a launch or --attach"));
-      if (opt_host != NULL && opt_attach)
-        return run_remote_action ("attach", opt_attach, NULL);
-      if ((bus = connect_to_service ()) == NULL)
-        return opt_attach ? CSB_CLI_EXIT_FAILED : EXIT_FAILURE;
-      status = run_action (bus);
-      /* Over --host, a lost connection is claude-sandbox failing, whatever the call
-       * it broke said. */
-      if (opt_host != NULL && g_dbus_connection_is_closed (bus))
-        return CSB_CLI_EXIT_FAILED;
-      return status;
-    }
+  skip_separator (&rest, &n_rest);
+  if (n_rest != 1)
+    return usage_error (_("--screenshot ID needs one FILE to save the PNG in"));
+  if (launch_options_given () || opt_raw)
+    return usage_error (_("launch options cannot be combined with --screenshot"));
+  /* Its PNG comes as an fd, which a bus over ssh cannot carry. */
+  if (opt_host != NULL)
+    return usage_error (_("--screenshot does not work with --host yet; run "
+                          "claude-sandbox --screenshot on %s"), opt_host);
+  if ((bus = connect_to_service ()) == NULL)
+    return EXIT_FAILURE;
+  return run_screenshot (bus, opt_screenshot, rest[0]);
+}
 
-  /* GOption keeps a "--" before an argument that looks like an option; either way it
-   * only separates, so it is dropped before and right after the project folder. */
-  if (n_rest > 0 && g_str_equal (rest[0], "--"))
-    rest++, n_rest--;
+/* --metrics [ID…] */
+static int
+run_metrics_command (char  **rest,
+                     guint   n_rest)
+{
+  g_autoptr(GDBusConnection) bus = NULL;
+  int status;
+
+  if (launch_options_given () || opt_raw)
+    return usage_error (_("launch options cannot be combined with --metrics"));
+  skip_separator (&rest, &n_rest);
+  if ((bus = connect_to_service ()) == NULL)
+    return EXIT_FAILURE;
+  status = run_metrics (bus, (const char * const *) rest, n_rest);
+  if (opt_host != NULL && g_dbus_connection_is_closed (bus))
+    return CSB_CLI_EXIT_FAILED;
+  return status;
+}
+
+/* --diff, --apply or --discard ID [PATH…], here or on --host. */
+static int
+run_review_command (char  **rest,
+                    guint   n_rest)
+{
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GPtrArray) paths = g_ptr_array_new ();
+
+  if (launch_options_given () || opt_raw)
+    return usage_error (_("launch options cannot be combined with --diff, --apply or "
+                          "--discard"));
+  skip_separator (&rest, &n_rest);
+  for (guint i = 0; i < n_rest; i++)
+    g_ptr_array_add (paths, rest[i]);
+  g_ptr_array_add (paths, NULL);
+  if (opt_host != NULL)
+    return run_remote_action (opt_diff ? "diff" : opt_apply ? "apply" : "discard",
+                              opt_diff ? opt_diff : opt_apply ? opt_apply : opt_discard,
+                              (const char * const *) paths->pdata);
+  if ((bus = connect_to_service ()) == NULL)
+    return EXIT_FAILURE;
+  if (opt_diff)
+    return run_diff (bus, opt_diff, (const char * const *) paths->pdata);
+  return run_decide (bus, opt_apply ? opt_apply : opt_discard,
+                     (const char * const *) paths->pdata, opt_apply != NULL);
+}
+
+/* --list, --backends, --attach, --stop, --remove or --changes: no arguments. */
+static int
+run_manage_command (char  **rest,
+                    guint   n_rest)
+{
+  g_autoptr(GDBusConnection) bus = NULL;
+  int status;
+
+  if (n_rest > 0)
+    return usage_error (_("unexpected argument '%s'"), rest[0]);
+  if (launch_options_given ())
+    return usage_error (_("launch options cannot be combined with --list, --backends, "
+                          "--attach, --stop or --remove"));
+  if (opt_raw && !opt_attach)
+    return usage_error (_("--raw goes with a launch or --attach"));
+  if (opt_host != NULL && opt_attach)
+    return run_remote_action ("attach", opt_attach, NULL);
+  if ((bus = connect_to_service ()) == NULL)
+    return opt_attach ? CSB_CLI_EXIT_FAILED : EXIT_FAILURE;
+  status = run_action (bus);
+  /* Over --host, a lost connection is claude-sandbox failing, whatever the call
+   * it broke said. */
+  if (opt_host != NULL && g_dbus_connection_is_closed (bus))
+    return CSB_CLI_EXIT_FAILED;
+  return status;
+}
+
+/* [PROJECT-DIR] [CLAUDE-ARGS…]: a launch, here or on --host. */
+static int
+run_launch_command (char  **rest,
+                    guint   n_rest)
+{
+  g_autoptr(GPtrArray) command = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *project_dir = NULL;
+  g_autofree char *cwd = NULL;
+
+  /* A "--" only separates: it is dropped before and right after the project folder. */
+  skip_separator (&rest, &n_rest);
   if (opt_host != NULL)
     {
       /* Our folder means nothing there: the remote folder is named, and resolved
@@ -1477,8 +1509,7 @@ main (int   argc,
         return usage_error (_("the project folder is empty"));
       project_dir = g_canonicalize_filename (rest[0], cwd);
       rest++, n_rest--;
-      if (n_rest > 0 && g_str_equal (rest[0], "--"))
-        rest++, n_rest--;
+      skip_separator (&rest, &n_rest);
     }
   else
     project_dir = g_strdup (cwd);
@@ -1500,4 +1531,63 @@ main (int   argc,
   g_ptr_array_add (command, NULL);
 
   return run_launch (project_dir, (const char * const *) command->pdata);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  char **rest;
+  guint n_rest;
+  guint n_actions;
+
+  if (!init_process ())
+    return CSB_CLI_EXIT_FAILED;
+
+  context = new_option_context ();
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return usage_error ("%s", error->message);
+
+  if (opt_version)
+    {
+      g_print ("claude-sandbox %s\n", PACKAGE_VERSION);
+      return EXIT_SUCCESS;
+    }
+
+  rest = argv + 1;
+  n_rest = argc - 1;
+  if (opt_bus_bridge)
+    {
+      if (argc > 1 || opt_host != NULL)
+        return usage_error (_("--bus-bridge takes nothing else"));
+      return csb_cli_remote_bus_bridge ();
+    }
+  if (opt_host != NULL && !csb_cli_remote_check_host (opt_host, &error))
+    return usage_error ("%s", error->message);
+  if (opt_complete_ids)
+    opt_list = TRUE;
+  n_actions = !!opt_list + !!opt_metrics + !!opt_sync + !!opt_backends + !!opt_attach +
+              !!opt_stop + !!opt_remove + !!opt_changes + !!opt_diff + !!opt_apply +
+              !!opt_discard + !!opt_screenshot;
+  if (n_actions > 1)
+    return usage_error (_("--list, --metrics, --sync, --backends, --attach, --stop, "
+                          "--remove, --changes, --diff, --apply, --discard and --screenshot "
+                          "cannot be combined"));
+  if ((opt_watch || opt_prefer || opt_delete_many) && !opt_sync)
+    return usage_error (_("--watch, --prefer and --delete-many go with --sync"));
+  if (opt_sync)
+    return run_sync_command (rest, n_rest);
+  if (opt_screenshot)
+    return run_screenshot_command (rest, n_rest);
+  if (opt_json && !opt_list && !opt_backends && !opt_metrics)
+    return usage_error (_("--json goes with --list, --metrics or --backends"));
+  if (opt_metrics)
+    return run_metrics_command (rest, n_rest);
+  if (n_actions == 1 && (opt_diff || opt_apply || opt_discard))
+    return run_review_command (rest, n_rest);
+  if (n_actions == 1)
+    return run_manage_command (rest, n_rest);
+  return run_launch_command (rest, n_rest);
 }
