@@ -560,6 +560,237 @@ all_names (GHashTable **tables,
   return names;
 }
 
+/* One sync's listings and what it decided; borrowed from sync_once(). */
+typedef struct
+{
+  GHashTable *local;     /* path → Entry, here now */
+  GHashTable *remote;    /* there now */
+  GHashTable *base;      /* after the last sync, then the next sync's record */
+  GHashTable *refused;   /* what was not taken from there, and was then there */
+  GPtrArray  *names;     /* every path of the three listings, sorted */
+  GPtrArray  *push;      /* paths (of names) to copy or delete there */
+  GPtrArray  *pull;      /* paths to copy or delete here */
+} Plan;
+
+/* Sorts every name into push, pull or a conflict (said); returns the conflicts. */
+static guint
+plan_changes (Sync *sync,
+              Plan *plan)
+{
+  guint conflicts = 0;
+
+  for (guint i = 0; i < plan->names->len; i++)
+    {
+      const char *path = g_ptr_array_index (plan->names, i);
+      Entry *l = g_hash_table_lookup (plan->local, path);
+      Entry *r = g_hash_table_lookup (plan->remote, path);
+      Entry *b = g_hash_table_lookup (plan->base, path);
+
+      if (entry_equal (l, r))
+        continue;
+      /* Refused before (a link out, a protected name) and unchanged on both sides. */
+      if (r != NULL && entry_equal (r, g_hash_table_lookup (plan->refused, path)) &&
+          (l == NULL || entry_equal (l, b)))
+        continue;
+      if (entry_equal (r, b))
+        g_ptr_array_add (plan->push, (gpointer) path);
+      else if (entry_equal (l, b))
+        g_ptr_array_add (plan->pull, (gpointer) path);
+      else if (sync->prefer != 0)
+        g_ptr_array_add (sync->prefer == 'h' ? plan->push : plan->pull, (gpointer) path);
+      else
+        {
+          conflicts++;
+          csb_cli_print_error (_("conflict: %s changed here and on %s since the last sync; "
+                                 "neither copy was touched (sync again with --prefer=here or "
+                                 "--prefer=there to keep one of them)"),
+                               path, sync->host);
+        }
+    }
+  return conflicts;
+}
+
+/* Takes out of @changes the deletions (names missing from @source, the side they
+ * are copied from) that @deletions does not keep. */
+static void
+drop_deletions_not_kept (GPtrArray  *changes,
+                         GHashTable *source,
+                         GPtrArray  *deletions)
+{
+  for (guint i = 0; i < changes->len; )
+    if (!g_hash_table_contains (source, g_ptr_array_index (changes, i)) &&
+        !g_ptr_array_find_with_equal_func (deletions, g_ptr_array_index (changes, i),
+                                           g_str_equal, NULL))
+      g_ptr_array_remove_index (changes, i);
+    else
+      i++;
+}
+
+/* A deletion only for what is gone from its side, not merely ignored there now, and
+ * not many at once unless --delete-many; FALSE if many were held back (said). */
+static gboolean
+limit_deletions (Sync *sync,
+                 Plan *plan)
+{
+  g_autoptr(GPtrArray) push_deletions = g_ptr_array_new ();
+  g_autoptr(GPtrArray) pull_deletions = g_ptr_array_new ();
+  gboolean held_back = FALSE;
+
+  for (guint i = 0; i < plan->push->len; i++)
+    if (!g_hash_table_contains (plan->local, g_ptr_array_index (plan->push, i)))
+      g_ptr_array_add (push_deletions, g_ptr_array_index (plan->push, i));
+  for (guint i = 0; i < plan->pull->len; i++)
+    if (!g_hash_table_contains (plan->remote, g_ptr_array_index (plan->pull, i)))
+      g_ptr_array_add (pull_deletions, g_ptr_array_index (plan->pull, i));
+  keep_ignored (sync, push_deletions, FALSE);
+  keep_ignored (sync, pull_deletions, TRUE);
+  for (guint side = 0; side < 2 && !sync->delete_many; side++)
+    {
+      GPtrArray *deletions = side == 0 ? push_deletions : pull_deletions;
+      /* The files of the side they would be deleted from. */
+      guint files = g_hash_table_size (side == 0 ? plan->remote : plan->local);
+
+      if (deletions->len > MANY_DELETIONS && deletions->len * 2 > files)
+        {
+          csb_cli_print_error (side == 0
+                               ? _("%u of the %u files on %s would be deleted there (they "
+                                   "are gone here): not done; sync with --delete-many if "
+                                   "that is what you want")
+                               : _("%u of the %u files here would be deleted (they are "
+                                   "gone on %s): not done; sync with --delete-many if that "
+                                   "is what you want"),
+                               deletions->len, files, sync->host);
+          g_ptr_array_set_size (deletions, 0);
+          held_back = TRUE;
+        }
+    }
+  drop_deletions_not_kept (plan->push, plan->local, push_deletions);
+  drop_deletions_not_kept (plan->pull, plan->remote, pull_deletions);
+  return !held_back;
+}
+
+/* What changed here since the listing waits for the next sync: rsync would send it
+ * as it is now, and the record would hold what it was (a false conflict). */
+static void
+drop_changed_since_listing (Sync *sync,
+                            Plan *plan)
+{
+  for (guint i = 0; i < plan->push->len; )
+    {
+      const char *path = g_ptr_array_index (plan->push, i);
+
+      if (local_unchanged (sync, path, g_hash_table_lookup (plan->local, path)))
+        i++;
+      else
+        g_ptr_array_remove_index (plan->push, i);
+    }
+}
+
+/* What runs or is obeyed here later, written there (by a sandbox, say): not taken
+ * unasked, neither a copy nor a deletion; said. */
+static void
+refuse_protected (Sync *sync,
+                  Plan *plan)
+{
+  guint protected = 0;
+
+  for (guint i = 0; i < plan->pull->len; )
+    {
+      const char *path = g_ptr_array_index (plan->pull, i);
+      Entry *r = g_hash_table_lookup (plan->remote, path);
+
+      if (!csb_review_path_is_protected (path))
+        {
+          i++;
+          continue;
+        }
+      if (r != NULL)
+        set_entry (plan->refused, path, r);
+      g_print ("refused-protected %s\n", path);
+      protected++;
+      g_ptr_array_remove_index (plan->pull, i);
+    }
+  if (protected > 0)
+    csb_cli_print_error (_("%u changes on %s to files that run or are obeyed here later (git, "
+                           "direnv, Claude Code's settings, editors) were not copied here "
+                           "(listed as refused-protected): read them there and copy them by "
+                           "hand if they are yours"),
+                         protected, sync->host);
+}
+
+/* Right before the copy from there: what changed here since the listing stays
+ * (rsync's --update would not keep an edit older than the remote's), and comes up
+ * again next time. */
+static void
+keep_local_edits (Sync *sync,
+                  Plan *plan)
+{
+  for (guint i = 0; i < plan->pull->len; )
+    {
+      const char *path = g_ptr_array_index (plan->pull, i);
+
+      if (local_unchanged (sync, path, g_hash_table_lookup (plan->local, path)))
+        i++;
+      else
+        {
+          g_print ("not-received %s\n", path);
+          g_ptr_array_remove_index (plan->pull, i);
+        }
+    }
+}
+
+/* The next sync's record: what both sides agree on now. What rsync did not copy
+ * (not in @pushed, @pulled; NULL: nothing was) keeps its old record, so it comes up
+ * again (as a conflict, if it changed at the destination meanwhile). Says what was
+ * done. */
+static void
+record_results (Plan       *plan,
+                GHashTable *pushed,
+                GHashTable *pulled)
+{
+  for (guint i = 0; i < plan->names->len; i++)
+    {
+      const char *path = g_ptr_array_index (plan->names, i);
+      Entry *l = g_hash_table_lookup (plan->local, path);
+
+      if (entry_equal (l, g_hash_table_lookup (plan->remote, path)))
+        set_entry (plan->base, path, l);
+    }
+  for (guint i = 0; pushed != NULL && i < plan->push->len; i++)
+    {
+      const char *path = g_ptr_array_index (plan->push, i);
+      Entry *l = g_hash_table_lookup (plan->local, path);
+
+      if (!g_hash_table_contains (pushed, path))
+        {
+          g_print ("not-sent %s\n", path);
+          continue;
+        }
+      set_entry (plan->base, path, l);
+      g_print ("%s %s\n", l != NULL ? "sent" : "deleted-there", path);
+    }
+  for (guint i = 0; pulled != NULL && i < plan->pull->len; i++)
+    {
+      const char *path = g_ptr_array_index (plan->pull, i);
+      Entry *r = g_hash_table_lookup (plan->remote, path);
+
+      if (!g_hash_table_contains (pulled, path))
+        {
+          /* --safe-links refused it, or it changed here since the listing. */
+          if (r != NULL && r->type == 'l')
+            set_entry (plan->refused, path, r);
+          g_print ("%s %s\n", r != NULL && r->type == 'l' ? "refused-link" : "not-received",
+                   path);
+          continue;
+        }
+      set_entry (plan->base, path, r);
+      set_entry (plan->refused, path, NULL);
+      g_print ("%s %s\n", r != NULL ? "received" : "deleted-here", path);
+    }
+}
+
+/* Lists both sides, copies what changed on one side only, and records the result:
+ * EXIT_SUCCESS, EXIT_FAILURE for conflicts, CSB_CLI_EXIT_FAILED. */
 static int
 sync_once (Sync *sync)
 {
@@ -573,8 +804,8 @@ sync_once (Sync *sync)
   g_autoptr(GPtrArray) push = g_ptr_array_new ();
   g_autoptr(GPtrArray) pull = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
-  guint conflicts = 0;
-  guint protected = 0;
+  Plan plan;
+  guint conflicts;
   gboolean failed = FALSE;
 
   load_base (sync, base, refused);
@@ -585,136 +816,17 @@ sync_once (Sync *sync)
       return CSB_CLI_EXIT_FAILED;
     }
   names = all_names ((GHashTable *[]) { local, remote, base }, 3);
+  plan = (Plan) { local, remote, base, refused, names, push, pull };
 
-  for (guint i = 0; i < names->len; i++)
-    {
-      const char *path = g_ptr_array_index (names, i);
-      Entry *l = g_hash_table_lookup (local, path);
-      Entry *r = g_hash_table_lookup (remote, path);
-      Entry *b = g_hash_table_lookup (base, path);
-
-      if (entry_equal (l, r))
-        continue;
-      /* Refused before (a link out, a protected name) and unchanged on both sides. */
-      if (r != NULL && entry_equal (r, g_hash_table_lookup (refused, path)) &&
-          (l == NULL || entry_equal (l, b)))
-        continue;
-      if (entry_equal (r, b))
-        g_ptr_array_add (push, (gpointer) path);
-      else if (entry_equal (l, b))
-        g_ptr_array_add (pull, (gpointer) path);
-      else if (sync->prefer != 0)
-        g_ptr_array_add (sync->prefer == 'h' ? push : pull, (gpointer) path);
-      else
-        {
-          conflicts++;
-          csb_cli_print_error (_("conflict: %s changed here and on %s since the last sync; "
-                                 "neither copy was touched (sync again with --prefer=here or "
-                                 "--prefer=there to keep one of them)"),
-                               path, sync->host);
-        }
-    }
-
-  /* A deletion only for what is gone from its side, not merely ignored there now. */
-  {
-    g_autoptr(GPtrArray) push_deletions = g_ptr_array_new ();
-    g_autoptr(GPtrArray) pull_deletions = g_ptr_array_new ();
-
-    for (guint i = 0; i < push->len; i++)
-      if (!g_hash_table_contains (local, g_ptr_array_index (push, i)))
-        g_ptr_array_add (push_deletions, g_ptr_array_index (push, i));
-    for (guint i = 0; i < pull->len; i++)
-      if (!g_hash_table_contains (remote, g_ptr_array_index (pull, i)))
-        g_ptr_array_add (pull_deletions, g_ptr_array_index (pull, i));
-    keep_ignored (sync, push_deletions, FALSE);
-    keep_ignored (sync, pull_deletions, TRUE);
-    for (guint side = 0; side < 2 && !sync->delete_many; side++)
-      {
-        GPtrArray *deletions = side == 0 ? push_deletions : pull_deletions;
-        /* The files of the side they would be deleted from. */
-        guint files = g_hash_table_size (side == 0 ? remote : local);
-
-        if (deletions->len > MANY_DELETIONS && deletions->len * 2 > files)
-          {
-            csb_cli_print_error (side == 0
-                                 ? _("%u of the %u files on %s would be deleted there (they "
-                                     "are gone here): not done; sync with --delete-many if "
-                                     "that is what you want")
-                                 : _("%u of the %u files here would be deleted (they are "
-                                     "gone on %s): not done; sync with --delete-many if that "
-                                     "is what you want"),
-                                 deletions->len, files, sync->host);
-            g_ptr_array_set_size (deletions, 0);
-            failed = TRUE;
-          }
-      }
-    for (guint i = 0; i < push->len; )
-      if (!g_hash_table_contains (local, g_ptr_array_index (push, i)) &&
-          !g_ptr_array_find_with_equal_func (push_deletions, g_ptr_array_index (push, i),
-                                             g_str_equal, NULL))
-        g_ptr_array_remove_index (push, i);
-      else
-        i++;
-    for (guint i = 0; i < pull->len; )
-      if (!g_hash_table_contains (remote, g_ptr_array_index (pull, i)) &&
-          !g_ptr_array_find_with_equal_func (pull_deletions, g_ptr_array_index (pull, i),
-                                             g_str_equal, NULL))
-        g_ptr_array_remove_index (pull, i);
-      else
-        i++;
-  }
-
-  /* What changed here since the listing waits for the next sync: rsync would send
-   * it as it is now, and the record would hold what it was (a false conflict). */
-  for (guint i = 0; i < push->len; )
-    {
-      const char *path = g_ptr_array_index (push, i);
-
-      if (local_unchanged (sync, path, g_hash_table_lookup (local, path)))
-        i++;
-      else
-        g_ptr_array_remove_index (push, i);
-    }
-  /* What runs or is obeyed here later, written there (by a sandbox, say): not taken
-   * unasked, neither a copy nor a deletion. */
-  for (guint i = 0; i < pull->len; )
-    {
-      const char *path = g_ptr_array_index (pull, i);
-      Entry *r = g_hash_table_lookup (remote, path);
-
-      if (!csb_review_path_is_protected (path))
-        {
-          i++;
-          continue;
-        }
-      if (r != NULL)
-        set_entry (refused, path, r);
-      g_print ("refused-protected %s\n", path);
-      protected++;
-      g_ptr_array_remove_index (pull, i);
-    }
-  if (protected > 0)
-    csb_cli_print_error (_("%u changes on %s to files that run or are obeyed here later (git, "
-                           "direnv, Claude Code's settings, editors) were not copied here "
-                           "(listed as refused-protected): read them there and copy them by "
-                           "hand if they are yours"),
-                         protected, sync->host);
+  conflicts = plan_changes (sync, &plan);
+  if (!limit_deletions (sync, &plan))
+    failed = TRUE;
+  drop_changed_since_listing (sync, &plan);
+  refuse_protected (sync, &plan);
 
   pushed = transfer (sync, push, TRUE, &error);
-  /* Right before the copy: what changed here since the listing stays (rsync's --update
-   * would not keep an edit older than the remote's), and comes up again next time. */
-  for (guint i = 0; pushed != NULL && i < pull->len; )
-    {
-      const char *path = g_ptr_array_index (pull, i);
-
-      if (local_unchanged (sync, path, g_hash_table_lookup (local, path)))
-        i++;
-      else
-        {
-          g_print ("not-received %s\n", path);
-          g_ptr_array_remove_index (pull, i);
-        }
-    }
+  if (pushed != NULL)
+    keep_local_edits (sync, &plan);
   if (pushed == NULL || (pulled = transfer (sync, pull, FALSE, &error)) == NULL)
     {
       csb_cli_print_error ("%s", error->message);
@@ -722,48 +834,7 @@ sync_once (Sync *sync)
       failed = TRUE;
     }
 
-  /* The next sync's record: what both sides agree on now. What rsync did not copy
-   * keeps its old record, so it comes up again (as a conflict, if it changed at the
-   * destination meanwhile). */
-  for (guint i = 0; i < names->len; i++)
-    {
-      const char *path = g_ptr_array_index (names, i);
-      Entry *l = g_hash_table_lookup (local, path);
-
-      if (entry_equal (l, g_hash_table_lookup (remote, path)))
-        set_entry (base, path, l);
-    }
-  for (guint i = 0; pushed != NULL && i < push->len; i++)
-    {
-      const char *path = g_ptr_array_index (push, i);
-      Entry *l = g_hash_table_lookup (local, path);
-
-      if (!g_hash_table_contains (pushed, path))
-        {
-          g_print ("not-sent %s\n", path);
-          continue;
-        }
-      set_entry (base, path, l);
-      g_print ("%s %s\n", l != NULL ? "sent" : "deleted-there", path);
-    }
-  for (guint i = 0; pulled != NULL && i < pull->len; i++)
-    {
-      const char *path = g_ptr_array_index (pull, i);
-      Entry *r = g_hash_table_lookup (remote, path);
-
-      if (!g_hash_table_contains (pulled, path))
-        {
-          /* --safe-links refused it, or it changed here since the listing. */
-          if (r != NULL && r->type == 'l')
-            set_entry (refused, path, r);
-          g_print ("%s %s\n", r != NULL && r->type == 'l' ? "refused-link" : "not-received",
-                   path);
-          continue;
-        }
-      set_entry (base, path, r);
-      set_entry (refused, path, NULL);
-      g_print ("%s %s\n", r != NULL ? "received" : "deleted-here", path);
-    }
+  record_results (&plan, pushed, pulled);
   if (!save_base (sync, base, refused, &error))
     {
       csb_cli_print_error ("%s", error->message);
@@ -901,6 +972,97 @@ base_path_for (const char *host,
   return g_build_filename (g_get_user_state_dir (), "claude-sandbox", "sync", name, NULL);
 }
 
+static void
+sync_clear (Sync *sync)
+{
+  g_clear_pointer (&sync->local_dir, g_free);
+  g_clear_pointer (&sync->shell, g_free);
+  g_clear_pointer (&sync->base_path, g_free);
+}
+
+/* Fills @sync's folders and choices from the command line, @remote (a copy of
+ * @remote_dir) trimmed of trailing slashes; FALSE when one is wrong (said). */
+static gboolean
+sync_init (Sync       *sync,
+           const char *host,
+           const char *local_dir,
+           char       *remote,
+           const char *remote_dir,
+           const char *prefer,
+           gboolean    delete_many)
+{
+  g_autofree char *cwd = g_get_current_dir ();
+
+  sync->host = host;
+  sync->delete_many = delete_many;
+  if (prefer != NULL && !g_str_equal (prefer, "here") && !g_str_equal (prefer, "there"))
+    {
+      csb_cli_print_error (_("--prefer takes here or there, not '%s'"), prefer);
+      return FALSE;
+    }
+  sync->prefer = prefer == NULL ? 0 : g_str_equal (prefer, "here") ? 'h' : 't';
+  sync->local_dir = g_canonicalize_filename (local_dir, cwd);
+  /* "dir/" and "dir" are one folder; "" or "/" would be the remote home or root. */
+  while (strlen (remote) > 1 && g_str_has_suffix (remote, "/"))
+    remote[strlen (remote) - 1] = '\0';
+  sync->remote_dir = remote;
+  if (*remote == '\0' || g_str_equal (remote, "/") || g_str_equal (remote, ".") ||
+      g_str_equal (remote, "~"))
+    {
+      csb_cli_print_error (_("--sync needs a project folder on %s, not '%s' (its home or "
+                             "root)"), host, remote_dir);
+      return FALSE;
+    }
+  if (!g_file_test (sync->local_dir, G_FILE_TEST_IS_DIR))
+    {
+      csb_cli_print_error (_("the folder '%s' does not exist here"), sync->local_dir);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* --watch lists the remote every few seconds: over one ssh connection (a master of
+ * our own, in our runtime folder), not a new one each time. Returns the master, or
+ * NULL (then each listing connects anew); sets @control_path for it. */
+static GSubprocess *
+start_ssh_master (const char  *host,
+                  char       **control_path)
+{
+  g_autofree char *dir = g_build_filename (g_get_user_runtime_dir (), "claude-sandbox", NULL);
+  GSubprocess *master;
+
+  *control_path = NULL;
+  if (g_mkdir_with_parents (dir, 0700) != 0 || strpbrk (dir, " '\"\\") != NULL)
+    return NULL;
+  *control_path = g_build_filename (dir, "sync-ssh-%C", NULL);
+  master = csb_cli_remote_start_master (host, *control_path, NULL);
+  if (master == NULL)
+    g_clear_pointer (control_path, g_free);
+  return master;
+}
+
+/* --watch: syncs again after local changes settle and every @interval_s seconds,
+ * until SIGINT or SIGTERM or a failed sync; returns the last sync's status. */
+static int
+watch_and_sync (Sync  *sync,
+                int    status,
+                guint  interval_s)
+{
+  sync->loop = g_main_loop_new (NULL, FALSE);
+  sync->monitors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  watch_local (sync);
+  g_timeout_add_seconds (MAX (interval_s, 1), on_poll, sync);
+  g_unix_signal_add (SIGINT, on_quit_signal, sync);
+  g_unix_signal_add (SIGTERM, on_quit_signal, sync);
+  sync->status = status;
+  g_main_loop_run (sync->loop);
+  status = sync->status;
+  g_clear_handle_id (&sync->debounce_id, g_source_remove);
+  g_clear_pointer (&sync->monitors, g_hash_table_unref);
+  g_clear_pointer (&sync->loop, g_main_loop_unref);
+  return status;
+}
+
 int
 csb_cli_run_sync (const char *host,
                   const char *local_dir,
@@ -911,7 +1073,6 @@ csb_cli_run_sync (const char *host,
                   guint       interval_s)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *cwd = g_get_current_dir ();
   g_autofree char *remote = g_strdup (remote_dir);
   g_autofree char *control_path = NULL;
   g_autoptr(GSubprocess) master = NULL;
@@ -921,78 +1082,29 @@ csb_cli_run_sync (const char *host,
   g_return_val_if_fail (host != NULL && local_dir != NULL && remote_dir != NULL,
                         CSB_CLI_EXIT_FAILED);
 
-  sync.host = host;
-  sync.delete_many = delete_many;
-  if (prefer != NULL && !g_str_equal (prefer, "here") && !g_str_equal (prefer, "there"))
+  if (!sync_init (&sync, host, local_dir, remote, remote_dir, prefer, delete_many))
     {
-      csb_cli_print_error (_("--prefer takes here or there, not '%s'"), prefer);
+      sync_clear (&sync);
       return CSB_CLI_EXIT_USAGE;
     }
-  sync.prefer = prefer == NULL ? 0 : g_str_equal (prefer, "here") ? 'h' : 't';
-  sync.local_dir = g_canonicalize_filename (local_dir, cwd);
-  /* "dir/" and "dir" are one folder; "" or "/" would be the remote home or root. */
-  while (strlen (remote) > 1 && g_str_has_suffix (remote, "/"))
-    remote[strlen (remote) - 1] = '\0';
-  sync.remote_dir = remote;
-  if (*remote == '\0' || g_str_equal (remote, "/") || g_str_equal (remote, ".") ||
-      g_str_equal (remote, "~"))
-    {
-      csb_cli_print_error (_("--sync needs a project folder on %s, not '%s' (its home or "
-                             "root)"), host, remote_dir);
-      g_free (sync.local_dir);
-      return CSB_CLI_EXIT_USAGE;
-    }
-  if (!g_file_test (sync.local_dir, G_FILE_TEST_IS_DIR))
-    {
-      csb_cli_print_error (_("the folder '%s' does not exist here"), sync.local_dir);
-      g_free (sync.local_dir);
-      return CSB_CLI_EXIT_USAGE;
-    }
-  /* --watch lists the remote every few seconds: over one ssh connection (a master
-   * of our own, in our runtime folder), not a new one each time. */
   if (watch)
-    {
-      g_autofree char *dir = g_build_filename (g_get_user_runtime_dir (), "claude-sandbox", NULL);
-
-      if (g_mkdir_with_parents (dir, 0700) == 0 && strpbrk (dir, " '\"\\") == NULL)
-        {
-          control_path = g_build_filename (dir, "sync-ssh-%C", NULL);
-          master = csb_cli_remote_start_master (host, control_path, NULL);
-          if (master == NULL)
-            g_clear_pointer (&control_path, g_free);
-        }
-    }
+    master = start_ssh_master (host, &control_path);
   if ((sync.shell = csb_cli_remote_rsync_shell (control_path, &error)) == NULL)
     {
       csb_cli_print_error ("%s", error->message);
-      g_free (sync.local_dir);
+      sync_clear (&sync);
       return CSB_CLI_EXIT_USAGE;
     }
   sync.base_path = base_path_for (host, sync.local_dir, remote);
 
   status = sync_once (&sync);
   if (watch && status != CSB_CLI_EXIT_FAILED)
-    {
-      sync.loop = g_main_loop_new (NULL, FALSE);
-      sync.monitors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
-      watch_local (&sync);
-      g_timeout_add_seconds (MAX (interval_s, 1), on_poll, &sync);
-      g_unix_signal_add (SIGINT, on_quit_signal, &sync);
-      g_unix_signal_add (SIGTERM, on_quit_signal, &sync);
-      sync.status = status;
-      g_main_loop_run (sync.loop);
-      status = sync.status;
-      g_clear_handle_id (&sync.debounce_id, g_source_remove);
-      g_clear_pointer (&sync.monitors, g_hash_table_unref);
-      g_clear_pointer (&sync.loop, g_main_loop_unref);
-    }
+    status = watch_and_sync (&sync, status, interval_s);
   if (master != NULL)
     {
       g_subprocess_send_signal (master, SIGTERM);
       g_subprocess_wait (master, NULL, NULL);
     }
-  g_free (sync.local_dir);
-  g_free (sync.shell);
-  g_free (sync.base_path);
+  sync_clear (&sync);
   return status;
 }
