@@ -384,6 +384,97 @@ print_service_gone (const char *id)
                          "(see claude-sandbox --list once the service is back)"), id);
 }
 
+/* The sandbox's terminal, opened for us: its stream's fd, or -1 (said). */
+static int
+open_terminal (Session *session)
+{
+  g_autoptr(GUnixFDList) fd_list = NULL;
+  g_autoptr(GVariant) handle = NULL;
+  g_autoptr(GError) error = NULL;
+  int stream_fd;
+
+  if (!csb_dbus_sandbox_call_open_terminal_sync (session->sandbox, NULL, &handle, &fd_list,
+                                                 NULL, &error))
+    {
+      csb_cli_print_dbus_error (error);
+      if (!session->ended)
+        csb_cli_print_error (_("sandbox %s keeps running; stop it with: claude-sandbox --stop %s"),
+                             session->id, session->id);
+      return -1;
+    }
+  stream_fd = g_unix_fd_list_get (fd_list, g_variant_get_handle (handle), &error);
+  if (stream_fd < 0)
+    csb_cli_print_error (_("cannot get the sandbox's terminal: %s"), error->message);
+  return stream_fd;
+}
+
+/* Starts relaying @stream_fd to our terminal, ours in raw mode, and keeps the
+ * sandbox's window size ours. */
+static gboolean
+start_relay (Session  *session,
+             int       stream_fd,
+             gboolean  raw,
+             GError  **error)
+{
+  gboolean stdin_tty = isatty (STDIN_FILENO);
+
+  session->relay = csb_terminal_relay_new (stream_fd, STDIN_FILENO, STDOUT_FILENO, DETACH_KEY);
+  csb_terminal_relay_set_raw (session->relay, raw);
+  g_signal_connect (session->relay, "finished", G_CALLBACK (on_relay_finished), session);
+
+  session->size_fd = isatty (STDOUT_FILENO) ? STDOUT_FILENO : STDIN_FILENO;
+  send_window_size (session);
+  session->signal_sources[3] = g_unix_signal_add (SIGWINCH, on_sigwinch, session);
+
+  /* Raw mode only when the keyboard is ours: with stdin a pipe there is nothing to
+   * make raw, and the terminal belongs to whoever reads it. */
+  return (!stdin_tty || csb_tty_make_raw (STDIN_FILENO, error)) &&
+         csb_tty_set_nonblocking (STDIN_FILENO, error) &&
+         csb_tty_set_nonblocking (STDOUT_FILENO, error) &&
+         csb_terminal_relay_start (session->relay, error);
+}
+
+/* The status of an interactive session after its relay @end: 0 after a detach, 128 +
+ * N after signal N, the sandbox's own when it ended, CSB_CLI_EXIT_FAILED otherwise. */
+static int
+interactive_status (Session             *session,
+                    CsbTerminalRelayEnd  end,
+                    gboolean             raw)
+{
+  if (session->signal_number != 0 || end == CSB_TERMINAL_RELAY_DETACHED ||
+      end == CSB_TERMINAL_RELAY_HANGUP)
+    {
+      if (end != CSB_TERMINAL_RELAY_HANGUP && session->signal_number != SIGHUP)
+        {
+          /* The program inside is still running and may have left the terminal in
+           * one of its modes; the shell we return to expects none. */
+          csb_tty_reset_modes (STDOUT_FILENO);
+          print_detached (session->id);
+        }
+      if (session->signal_number != 0)
+        return 128 + session->signal_number;
+      return end == CSB_TERMINAL_RELAY_HANGUP ? 128 + SIGHUP : EXIT_SUCCESS;
+    }
+  /* The sandbox ended; a program that died, or meant harm, may have left our
+   * terminal in a mode the filter let through (mouse reporting, a keyboard
+   * protocol): the shell we return to expects none. --raw leaves it as it is. */
+  if (end == CSB_TERMINAL_RELAY_EOF && !raw)
+    csb_tty_reset_modes (STDOUT_FILENO);
+  if (session->service_gone)
+    {
+      print_service_gone (session->id);
+      return CSB_CLI_EXIT_FAILED;
+    }
+  if (end == CSB_TERMINAL_RELAY_ERROR)
+    {
+      csb_cli_print_error ("%s", csb_terminal_relay_get_error (session->relay)->message);
+      csb_cli_print_error (_("sandbox %s keeps running; reattach with: claude-sandbox --attach %s"),
+                           session->id, session->id);
+      return CSB_CLI_EXIT_FAILED;
+    }
+  return session_exit_status (session);
+}
+
 /* Relays the user's terminal to the sandbox's until the sandbox ends (its status is
  * returned) or the user detaches. @raw: the sandbox's output unfiltered. */
 int
@@ -392,43 +483,14 @@ csb_cli_run_interactive (CsbDBusSandbox *sandbox,
                          gboolean        raw)
 {
   g_auto(Session) session;
-  g_autoptr(GUnixFDList) fd_list = NULL;
-  g_autoptr(GVariant) handle = NULL;
   g_autoptr(GError) error = NULL;
-  gboolean stdin_tty = isatty (STDIN_FILENO);
   int stream_fd;
-  CsbTerminalRelayEnd end;
 
   session_init (&session, sandbox, id);
 
-  if (!csb_dbus_sandbox_call_open_terminal_sync (sandbox, NULL, &handle, &fd_list, NULL, &error))
-    {
-      csb_cli_print_dbus_error (error);
-      if (!session.ended)
-        csb_cli_print_error (_("sandbox %s keeps running; stop it with: claude-sandbox --stop %s"),
-                             id, id);
-      return CSB_CLI_EXIT_FAILED;
-    }
-  stream_fd = g_unix_fd_list_get (fd_list, g_variant_get_handle (handle), &error);
-  if (stream_fd < 0)
-    {
-      csb_cli_print_error (_("cannot get the sandbox's terminal: %s"), error->message);
-      return CSB_CLI_EXIT_FAILED;
-    }
-  session.relay = csb_terminal_relay_new (stream_fd, STDIN_FILENO, STDOUT_FILENO, DETACH_KEY);
-  csb_terminal_relay_set_raw (session.relay, raw);
-  g_signal_connect (session.relay, "finished", G_CALLBACK (on_relay_finished), &session);
-
-  session.size_fd = isatty (STDOUT_FILENO) ? STDOUT_FILENO : STDIN_FILENO;
-  send_window_size (&session);
-  session.signal_sources[3] = g_unix_signal_add (SIGWINCH, on_sigwinch, &session);
-
-  /* Raw mode only when the keyboard is ours: with stdin a pipe there is nothing to
-   * make raw, and the terminal belongs to whoever reads it. */
-  if ((stdin_tty && !csb_tty_make_raw (STDIN_FILENO, &error)) ||
-      !csb_tty_set_nonblocking (STDIN_FILENO, &error) ||
-      !csb_tty_set_nonblocking (STDOUT_FILENO, &error) ||
-      !csb_terminal_relay_start (session.relay, &error))
+  if ((stream_fd = open_terminal (&session)) < 0)
+    return CSB_CLI_EXIT_FAILED;
+  if (!start_relay (&session, stream_fd, raw, &error))
     {
       csb_tty_restore ();
       csb_cli_print_error ("%s", error->message);
@@ -438,39 +500,7 @@ csb_cli_run_interactive (CsbDBusSandbox *sandbox,
   g_main_loop_run (session.loop);
   csb_tty_restore ();
 
-  end = csb_terminal_relay_get_end (session.relay);
-  if (session.signal_number != 0 || end == CSB_TERMINAL_RELAY_DETACHED ||
-      end == CSB_TERMINAL_RELAY_HANGUP)
-    {
-      if (end != CSB_TERMINAL_RELAY_HANGUP && session.signal_number != SIGHUP)
-        {
-          /* The program inside is still running and may have left the terminal in
-           * one of its modes; the shell we return to expects none. */
-          csb_tty_reset_modes (STDOUT_FILENO);
-          print_detached (id);
-        }
-      if (session.signal_number != 0)
-        return 128 + session.signal_number;
-      return end == CSB_TERMINAL_RELAY_HANGUP ? 128 + SIGHUP : EXIT_SUCCESS;
-    }
-  /* The sandbox ended; a program that died, or meant harm, may have left our
-   * terminal in a mode the filter let through (mouse reporting, a keyboard
-   * protocol): the shell we return to expects none. --raw leaves it as it is. */
-  if (end == CSB_TERMINAL_RELAY_EOF && !raw)
-    csb_tty_reset_modes (STDOUT_FILENO);
-  if (session.service_gone)
-    {
-      print_service_gone (id);
-      return CSB_CLI_EXIT_FAILED;
-    }
-  if (end == CSB_TERMINAL_RELAY_ERROR)
-    {
-      csb_cli_print_error ("%s", csb_terminal_relay_get_error (session.relay)->message);
-      csb_cli_print_error (_("sandbox %s keeps running; reattach with: claude-sandbox --attach %s"),
-                           id, id);
-      return CSB_CLI_EXIT_FAILED;
-    }
-  return session_exit_status (&session);
+  return interactive_status (&session, csb_terminal_relay_get_end (session.relay), raw);
 }
 
 /* Waits for a sandbox that works on our stdio; takes @stderr_pipe (or -1), whose
