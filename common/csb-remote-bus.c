@@ -122,28 +122,22 @@ csb_remote_explain_ssh_failure (const char *host,
   return g_strdup_printf (_("Cannot reach the sandbox service of %s."), host);
 }
 
-GDBusConnection *
-csb_remote_bus_connect (const char        *host,
-                        CsbRemoteBusFlags  flags,
-                        GCancellable      *cancellable,
-                        GError           **error)
+/* Starts `ssh HOST claude-sandbox --bus-bridge` on one end of a socket pair (GDBus
+ * only offers EXTERNAL, the only mechanism that can work across machines, on a unix
+ * socket, so not pipes); @our_fd gets the other end. With @explain, ssh's stderr is
+ * a pipe (for set_connect_error). */
+static GSubprocess *
+spawn_bridge (const char  *host,
+              gboolean     explain,
+              int         *our_fd,
+              GError     **error)
 {
   const char * const remote_args[] = { csb_remote_cli (), "--bus-bridge", NULL };
-  g_autoptr(CsbArgv) argv = NULL;
+  g_autoptr(CsbArgv) argv = csb_remote_ssh_argv (host, "-T", TRUE, remote_args);
   g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) ssh = NULL;
-  g_autoptr(GSocket) socket = NULL;
-  g_autoptr(GIOStream) stream = NULL;
-  g_autoptr(GDBusConnection) bus = NULL;
-  g_autoptr(GError) local_error = NULL;
-  gboolean explain = (flags & CSB_REMOTE_BUS_STDERR_EXPLAIN) != 0;
+  GSubprocess *ssh;
   int pair[2];
 
-  if (!csb_remote_check_host (host, error))
-    return NULL;
-  argv = csb_remote_ssh_argv (host, "-T", TRUE, remote_args);
-  /* A socket pair, not pipes, as ssh's stdio: GDBus only offers EXTERNAL, the
-   * only mechanism that can work across machines, on a unix socket. */
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
     {
       int saved_errno = errno;
@@ -157,16 +151,83 @@ csb_remote_bus_connect (const char        *host,
   g_subprocess_launcher_take_stdin_fd (launcher, pair[1]);
   g_subprocess_launcher_take_stdout_fd (launcher, dup (pair[1]));
   ssh = g_subprocess_launcher_spawnv (launcher, csb_argv_finish (argv), error);
-  g_clear_object (&launcher);
   if (ssh == NULL)
     {
       close (pair[0]);
       return NULL;
     }
-  socket = g_socket_new_from_fd (pair[0], error);
+  *our_fd = pair[0];
+  return ssh;
+}
+
+/* Why the bus over @ssh did not come up (@bus_error, GDBus's view, or NULL), once
+ * ssh has exited: in a sentence for people with @explain (from what ssh said on
+ * its stderr), else GDBus's words and what to check. */
+static void
+set_connect_error (const char   *host,
+                   GSubprocess  *ssh,
+                   gboolean      explain,
+                   GError       *bus_error,
+                   GError      **error)
+{
+  g_autofree char *said = NULL;
+  int status = -1;
+
+  if (explain)
+    {
+      GInputStream *err = g_subprocess_get_stderr_pipe (ssh);
+      char buf[4096];
+      gsize n = 0;
+
+      /* Bounded: the first 4 KiB say why. */
+      g_input_stream_read_all (err, buf, sizeof buf - 1, &n, NULL, NULL);
+      buf[n] = '\0';
+      said = g_utf8_make_valid (buf, -1);
+    }
+  if (g_subprocess_wait (ssh, NULL, NULL) && g_subprocess_get_if_exited (ssh))
+    status = g_subprocess_get_exit_status (ssh);
+  if (explain)
+    {
+      g_autofree char *sentence = csb_remote_explain_ssh_failure (host, said, status);
+
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED, sentence);
+    }
+  else
+    {
+      g_autofree char *status_text = status >= 0
+        ? g_strdup_printf (_(" (ssh exited with status %d)"), status) : NULL;
+
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                   _("cannot reach the session bus of %s over ssh%s: %s\n"
+                     "Check that `ssh %s` works without a password prompt and that "
+                     "claude-sandbox is installed there."),
+                   host, status_text ? status_text : "",
+                   bus_error ? bus_error->message : _("no connection"), host);
+    }
+}
+
+GDBusConnection *
+csb_remote_bus_connect (const char        *host,
+                        CsbRemoteBusFlags  flags,
+                        GCancellable      *cancellable,
+                        GError           **error)
+{
+  g_autoptr(GSubprocess) ssh = NULL;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GIOStream) stream = NULL;
+  g_autoptr(GDBusConnection) bus = NULL;
+  g_autoptr(GError) local_error = NULL;
+  gboolean explain = (flags & CSB_REMOTE_BUS_STDERR_EXPLAIN) != 0;
+  int fd = -1;
+
+  if (!csb_remote_check_host (host, error))
+    return NULL;
+  if ((ssh = spawn_bridge (host, explain, &fd, error)) == NULL)
+    return NULL;
+  socket = g_socket_new_from_fd (fd, error);
   if (socket == NULL)
     {
-      close (pair[0]);
+      close (fd);
       g_subprocess_force_exit (ssh);
       return NULL;
     }
@@ -177,42 +238,9 @@ csb_remote_bus_connect (const char        *host,
                                     NULL, cancellable, &local_error);
   if (bus == NULL)
     {
-      g_autofree char *said = NULL;
-      int status = -1;
-
       /* Closing our ends makes ssh exit, if it has not already. */
       g_io_stream_close (stream, NULL, NULL);
-      if (explain)
-        {
-          GInputStream *err = g_subprocess_get_stderr_pipe (ssh);
-          char buf[4096];
-          gsize n = 0;
-
-          /* Bounded: the first 4 KiB say why. */
-          g_input_stream_read_all (err, buf, sizeof buf - 1, &n, NULL, NULL);
-          buf[n] = '\0';
-          said = g_utf8_make_valid (buf, -1);
-        }
-      if (g_subprocess_wait (ssh, NULL, NULL) && g_subprocess_get_if_exited (ssh))
-        status = g_subprocess_get_exit_status (ssh);
-      if (explain)
-        {
-          g_autofree char *sentence = csb_remote_explain_ssh_failure (host, said, status);
-
-          g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED, sentence);
-        }
-      else
-        {
-          g_autofree char *status_text = status >= 0
-            ? g_strdup_printf (_(" (ssh exited with status %d)"), status) : NULL;
-
-          g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
-                       _("cannot reach the session bus of %s over ssh%s: %s\n"
-                         "Check that `ssh %s` works without a password prompt and that "
-                         "claude-sandbox is installed there."),
-                       host, status_text ? status_text : "",
-                       local_error ? local_error->message : _("no connection"), host);
-        }
+      set_connect_error (host, ssh, explain, local_error, error);
       return NULL;
     }
   g_dbus_connection_set_exit_on_close (bus, FALSE);
