@@ -358,6 +358,182 @@ sequence_control (CsbEscapeFilter *self,
   return FALSE;
 }
 
+/* A sequence allowed through: on to @out with its final byte @b. */
+static void
+pass_sequence (CsbEscapeFilter *self,
+               guint8           b,
+               GByteArray      *out)
+{
+  g_byte_array_append (out, self->seq->data, self->seq->len);
+  g_byte_array_append (out, &b, 1);
+  g_byte_array_set_size (self->seq, 0);
+  self->state = STATE_GROUND;
+}
+
+/* Right after ESC, the bytes that begin a CSI or a string rather than end an
+ * escape sequence. TRUE when @b was one. */
+static gboolean
+escape_introducer (CsbEscapeFilter *self,
+                   guint8           b)
+{
+  switch (b)
+    {
+    case '[':
+      g_byte_array_append (self->seq, &b, 1);
+      self->state = STATE_CSI;
+      return TRUE;
+    case ']':
+      g_byte_array_set_size (self->seq, 0);
+      g_byte_array_set_size (self->osc, 0);
+      self->string_is_osc = TRUE;
+      self->state = STATE_OSC;
+      return TRUE;
+    case 'P':   /* DCS: DECRQSS, XTGETTCAP, tmux passthrough, sixel… */
+    case 'X':   /* SOS */
+    case '^':   /* PM */
+    case '_':   /* APC */
+    case 'k':   /* screen's and tmux's title string */
+      self->string_is_osc = FALSE;
+      drop (self, STATE_STRING_IGNORE);
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+/* STATE_ESCAPE, STATE_ESCAPE_INTER: intermediates, then the final byte. */
+static void
+escape_byte (CsbEscapeFilter *self,
+             guint8           b,
+             GByteArray      *out)
+{
+  if (sequence_control (self, b, out) || b == DEL)
+    return;
+  if (b >= 0x80)
+    {
+      drop (self, STATE_GROUND);
+      ground_byte (self, b, out);
+      return;
+    }
+  if (b <= 0x2f)
+    {
+      /* An intermediate byte. */
+      /* More than one makes a sequence we do not allow anyway. */
+      if (self->seq->len < 4)
+        g_byte_array_append (self->seq, &b, 1);
+      self->state = STATE_ESCAPE_INTER;
+      return;
+    }
+  if (self->state == STATE_ESCAPE && escape_introducer (self, b))
+    return;
+  if (escape_allowed (self->seq, b))
+    pass_sequence (self, b, out);
+  else
+    drop (self, STATE_GROUND);
+}
+
+/* STATE_CSI, STATE_CSI_IGNORE: parameters and intermediates, then the final byte. */
+static void
+csi_byte (CsbEscapeFilter *self,
+          guint8           b,
+          GByteArray      *out)
+{
+  if (sequence_control (self, b, out) || b == DEL)
+    return;
+  if (b >= 0x80)
+    {
+      if (self->state == STATE_CSI)
+        drop (self, STATE_GROUND);
+      else
+        self->state = STATE_GROUND;
+      ground_byte (self, b, out);
+      return;
+    }
+  if (b >= 0x40)
+    {
+      /* The final byte. */
+      if (self->state == STATE_CSI && csi_allowed (self->seq, b))
+        pass_sequence (self, b, out);
+      else if (self->state == STATE_CSI)
+        drop (self, STATE_GROUND);
+      else
+        self->state = STATE_GROUND;
+      return;
+    }
+  if (self->state == STATE_CSI_IGNORE)
+    return;
+  /* A parameter byte after an intermediate is malformed; an overlong one is
+   * not worth keeping. Either way it is dropped, to its final byte. */
+  if (self->seq->len >= SEQ_MAX ||
+      (b >= 0x30 && self->seq->len > 2 && self->seq->data[self->seq->len - 1] <= 0x2f))
+    {
+      drop (self, STATE_CSI_IGNORE);
+      return;
+    }
+  g_byte_array_append (self->seq, &b, 1);
+}
+
+/* STATE_OSC: the payload, kept (bounded) up to BEL or ESC \. */
+static void
+osc_byte (CsbEscapeFilter *self,
+          guint8           b,
+          GByteArray      *out)
+{
+  if (b == BEL)
+    end_osc (self, out);
+  else if (b == ESC)
+    {
+      self->string_kept = TRUE;
+      self->state = STATE_STRING_ESC;
+    }
+  else if (b == CAN || b == SUB)
+    drop (self, STATE_GROUND);
+  else if (self->osc->len < CSB_ESCAPE_FILTER_STRING_MAX)
+    g_byte_array_append (self->osc, &b, 1);
+  else
+    {
+      /* Runaway: dropped, and what follows up to its end is skipped unkept. */
+      g_byte_array_set_size (self->osc, 0);
+      drop (self, STATE_STRING_IGNORE);
+    }
+}
+
+/* STATE_STRING_IGNORE: skipped up to its terminator. */
+static void
+string_ignore_byte (CsbEscapeFilter *self,
+                    guint8           b)
+{
+  if (b == ESC)
+    {
+      self->string_kept = FALSE;
+      self->state = STATE_STRING_ESC;
+    }
+  else if (b == CAN || b == SUB || (b == BEL && self->string_is_osc))
+    self->state = STATE_GROUND;
+}
+
+/* STATE_STRING_ESC: ESC inside a string, ST if '\' follows. */
+static void
+string_esc_byte (CsbEscapeFilter *self,
+                 guint8           b,
+                 GByteArray      *out)
+{
+  if (b == '\\')
+    {
+      /* ST: the string is complete. */
+      if (self->string_kept)
+        end_osc (self, out);
+      else
+        self->state = STATE_GROUND;
+      return;
+    }
+  /* Any other ESC ends (and so cancels) the string and begins a sequence. */
+  if (self->string_kept)
+    self->n_dropped++;
+  start_escape (self);
+  escape_byte (self, b, out);
+}
+
 static void
 feed_byte (CsbEscapeFilter *self,
            guint8           b,
@@ -368,150 +544,23 @@ feed_byte (CsbEscapeFilter *self,
     case STATE_GROUND:
       ground_byte (self, b, out);
       return;
-
     case STATE_ESCAPE:
     case STATE_ESCAPE_INTER:
-      if (sequence_control (self, b, out) || b == DEL)
-        return;
-      if (b >= 0x80)
-        {
-          drop (self, STATE_GROUND);
-          ground_byte (self, b, out);
-          return;
-        }
-      if (b <= 0x2f)
-        {
-          /* An intermediate byte. */
-          /* More than one makes a sequence we do not allow anyway. */
-          if (self->seq->len < 4)
-            g_byte_array_append (self->seq, &b, 1);
-          self->state = STATE_ESCAPE_INTER;
-          return;
-        }
-      if (self->state == STATE_ESCAPE)
-        switch (b)
-          {
-          case '[':
-            g_byte_array_append (self->seq, &b, 1);
-            self->state = STATE_CSI;
-            return;
-          case ']':
-            g_byte_array_set_size (self->seq, 0);
-            g_byte_array_set_size (self->osc, 0);
-            self->string_is_osc = TRUE;
-            self->state = STATE_OSC;
-            return;
-          case 'P':   /* DCS: DECRQSS, XTGETTCAP, tmux passthrough, sixel… */
-          case 'X':   /* SOS */
-          case '^':   /* PM */
-          case '_':   /* APC */
-          case 'k':   /* screen's and tmux's title string */
-            self->string_is_osc = FALSE;
-            drop (self, STATE_STRING_IGNORE);
-            return;
-          default:
-            break;
-          }
-      if (escape_allowed (self->seq, b))
-        {
-          g_byte_array_append (out, self->seq->data, self->seq->len);
-          g_byte_array_append (out, &b, 1);
-          g_byte_array_set_size (self->seq, 0);
-          self->state = STATE_GROUND;
-        }
-      else
-        drop (self, STATE_GROUND);
+      escape_byte (self, b, out);
       return;
-
     case STATE_CSI:
     case STATE_CSI_IGNORE:
-      if (sequence_control (self, b, out) || b == DEL)
-        return;
-      if (b >= 0x80)
-        {
-          if (self->state == STATE_CSI)
-            drop (self, STATE_GROUND);
-          else
-            self->state = STATE_GROUND;
-          ground_byte (self, b, out);
-          return;
-        }
-      if (b >= 0x40)
-        {
-          /* The final byte. */
-          if (self->state == STATE_CSI && csi_allowed (self->seq, b))
-            {
-              g_byte_array_append (out, self->seq->data, self->seq->len);
-              g_byte_array_append (out, &b, 1);
-              g_byte_array_set_size (self->seq, 0);
-              self->state = STATE_GROUND;
-            }
-          else if (self->state == STATE_CSI)
-            drop (self, STATE_GROUND);
-          else
-            self->state = STATE_GROUND;
-          return;
-        }
-      if (self->state == STATE_CSI_IGNORE)
-        return;
-      /* A parameter byte after an intermediate is malformed; an overlong one is
-       * not worth keeping. Either way it is dropped, to its final byte. */
-      if (self->seq->len >= SEQ_MAX ||
-          (b >= 0x30 && self->seq->len > 2 && self->seq->data[self->seq->len - 1] <= 0x2f))
-        {
-          drop (self, STATE_CSI_IGNORE);
-          return;
-        }
-      g_byte_array_append (self->seq, &b, 1);
+      csi_byte (self, b, out);
       return;
-
     case STATE_OSC:
-      if (b == BEL)
-        end_osc (self, out);
-      else if (b == ESC)
-        {
-          self->string_kept = TRUE;
-          self->state = STATE_STRING_ESC;
-        }
-      else if (b == CAN || b == SUB)
-        drop (self, STATE_GROUND);
-      else if (self->osc->len < CSB_ESCAPE_FILTER_STRING_MAX)
-        g_byte_array_append (self->osc, &b, 1);
-      else
-        {
-          /* Runaway: dropped, and what follows up to its end is skipped unkept. */
-          g_byte_array_set_size (self->osc, 0);
-          drop (self, STATE_STRING_IGNORE);
-        }
+      osc_byte (self, b, out);
       return;
-
     case STATE_STRING_IGNORE:
-      if (b == ESC)
-        {
-          self->string_kept = FALSE;
-          self->state = STATE_STRING_ESC;
-        }
-      else if (b == CAN || b == SUB || (b == BEL && self->string_is_osc))
-        self->state = STATE_GROUND;
+      string_ignore_byte (self, b);
       return;
-
     case STATE_STRING_ESC:
-      if (b == '\\')
-        {
-          /* ST: the string is complete. */
-          if (self->string_kept)
-            end_osc (self, out);
-          else
-            self->state = STATE_GROUND;
-          return;
-        }
-      /* Any other ESC ends (and so cancels) the string and begins a sequence. */
-      if (self->string_kept)
-        self->n_dropped++;
-      start_escape (self);
-      feed_byte (self, b, out);
+      string_esc_byte (self, b, out);
       return;
-
     default:
       g_assert_not_reached ();
     }
