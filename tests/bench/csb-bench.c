@@ -857,7 +857,7 @@ version_round_trip_ms (CsbTestBus *bus)
   g_autoptr(GVariant) reply = NULL;
   double start = now_ms ();
 
-  reply = g_dbus_connection_call_sync (bus->connection, "org.example.ClaudeSandbox",
+  reply = g_dbus_connection_call_sync (bus->connection, CSB_BUS_NAME,
                                        CSB_MANAGER_PATH,
                                        "org.freedesktop.DBus.Properties", "Get",
                                        g_variant_new ("(ss)", CSB_MANAGER_INTERFACE,

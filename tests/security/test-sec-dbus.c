@@ -137,7 +137,7 @@ test_manager_invisible (CsbSecFixture *fixture,
     reply = g_dbus_connection_call_sync (fixture->bus.connection, "org.freedesktop.DBus",
                                          "/org/freedesktop/DBus", "org.freedesktop.DBus",
                                          "GetNameOwner",
-                                         g_variant_new ("(s)", "org.example.ClaudeSandbox"),
+                                         g_variant_new ("(s)", CSB_BUS_NAME),
                                          G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE, -1,
                                          NULL, &error);
     g_assert_no_error (error);
@@ -605,7 +605,7 @@ test_list_names (CsbSecFixture *fixture,
   g_assert_true (g_strv_contains ((const char * const *) names, "org.freedesktop.DBus"));
   g_assert_true (g_strv_contains ((const char * const *) names, "org.freedesktop.Notifications"));
   g_assert_true (g_strv_contains ((const char * const *) names, "org.freedesktop.portal.Desktop"));
-  g_assert_false (g_strv_contains ((const char * const *) activatable, "org.example.ClaudeSandbox"));
+  g_assert_false (g_strv_contains ((const char * const *) activatable, CSB_BUS_NAME));
   for (guint i = 0; activatable[i] != NULL; i++)
     g_assert_true (g_str_equal (activatable[i], "org.freedesktop.DBus") ||
                    g_str_has_prefix (activatable[i], "org.freedesktop.portal.") ||

@@ -124,7 +124,7 @@ test_token_on (CsbSecFixture *fixture,
     g_autoptr(GVariant) objects = NULL;
     g_autofree char *printed = NULL;
 
-    objects = g_dbus_connection_call_sync (fixture->bus.connection, "org.example.ClaudeSandbox",
+    objects = g_dbus_connection_call_sync (fixture->bus.connection, CSB_BUS_NAME,
                                            CSB_MANAGER_PATH,
                                            "org.freedesktop.DBus.ObjectManager",
                                            "GetManagedObjects", NULL, NULL,
