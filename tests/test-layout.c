@@ -22,6 +22,7 @@
 #include "csb-guest-stage.h"
 #include "csb-init-protect.h"
 #include "csb-layout.h"
+#include "csb-plan-writer.h"
 #include "csb-project-guard.h"
 #include "csb-protections.h"
 #include "csb-test-utils.h"
@@ -601,40 +602,56 @@ test_project_access (void)
   csb_test_rm_rf (project);
 }
 
+/* A plan entry as text, for plan_string(). */
+static int
+plan_entry_text (void           *data,
+                 CsbPlanKeyword  keyword,
+                 char          **args)
+{
+  const char * const *state = data;
+  GString *text = (GString *) state[0];
+
+  g_string_append (text, csb_plan_keyword_word (keyword));
+  for (int i = 0; i < csb_plan_keyword_n_args (keyword); i++)
+    g_string_append_printf (text, " %s", g_str_equal (args[i], state[1]) ? "P" : args[i]);
+  g_string_append_c (text, '\n');
+  return 0;
+}
+
+static void
+plan_error (const char *fmt,
+            ...)
+{
+  g_autofree char *message = NULL;
+  va_list ap;
+
+  va_start (ap, fmt);
+  message = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_error ("the plan does not read: %s", message);
+}
+
 /* The plan's words, one entry a line ("protect P .git/config ro f"), the project's
- * path shown as P. */
+ * path shown as P: read as the inits read it (csb-plan.c), which take only these
+ * keywords from the layout. */
 static char *
 plan_string (CsbLayout  *layout,
              const char *project)
 {
-  g_autoptr(GByteArray) plan = g_byte_array_new ();
-  g_autoptr(GString) text = g_string_new (NULL);
-  const struct { const char *word; guint n; } arity[] = {
-    { "protect", 4 }, { "protect-tmpfs", 4 }, { "protect-link", 3 },
+  static CsbPlan plan;
+  static const CsbPlanHandler handlers[CSB_PLAN_N_KEYWORDS] = {
+    [CSB_PLAN_PROTECT] = plan_entry_text,
+    [CSB_PLAN_PROTECT_TMPFS] = plan_entry_text,
+    [CSB_PLAN_PROTECT_LINK] = plan_entry_text,
   };
-  gsize pos = 0;
+  g_autoptr(GByteArray) bytes = g_byte_array_new ();
+  g_autoptr(GString) text = g_string_new (NULL);
+  const void *state[] = { text, project };
 
-  csb_layout_append_init_plan (layout, plan, 1234, 5678);
-  while (pos < plan->len)
-    {
-      const char *word = (const char *) plan->data + pos;
-      guint n = 0;
-
-      for (gsize i = 0; i < G_N_ELEMENTS (arity); i++)
-        if (g_str_equal (word, arity[i].word))
-          n = arity[i].n;
-      g_assert_cmpuint (n, >, 0);
-      g_string_append (text, word);
-      pos += strlen (word) + 1;
-      for (guint i = 0; i < n; i++)
-        {
-          word = (const char *) plan->data + pos;
-          g_assert_cmpuint (pos, <, plan->len);
-          g_string_append_printf (text, " %s", g_str_equal (word, project) ? "P" : word);
-          pos += strlen (word) + 1;
-        }
-      g_string_append_c (text, '\n');
-    }
+  csb_layout_append_init_plan (layout, bytes, 1234, 5678);
+  g_byte_array_append (bytes, (const guint8 *) "", 1);
+  csb_plan_parse (&plan, (char *) bytes->data, bytes->len - 1);
+  g_assert_cmpint (csb_plan_run (&plan, handlers, state, plan_error), ==, 0);
   return g_string_free (g_steal_pointer (&text), FALSE);
 }
 
@@ -856,6 +873,103 @@ test_project_init_applies (void)
   csb_test_rm_rf (project);
 }
 
+/* The writer and the inits' reader agree on every keyword's arguments: what
+ * csb_plan_add() wrote reads back entry by entry, and every keyword has a name and
+ * an argument count. */
+static void
+test_plan_words (void)
+{
+  static CsbPlan plan;
+  static const CsbPlanHandler handlers[CSB_PLAN_N_KEYWORDS] = {
+    [CSB_PLAN_UID] = plan_entry_text,
+    [CSB_PLAN_WINSIZE] = plan_entry_text,
+    [CSB_PLAN_ROOTDISK] = plan_entry_text,
+    [CSB_PLAN_PROTECT] = plan_entry_text,
+  };
+  g_autoptr(GByteArray) bytes = g_byte_array_new ();
+  g_autoptr(GString) text = g_string_new (NULL);
+  const void *state[] = { text, "/p" };
+  static const char expected[] = "uid\0" "1000\0" "rootdisk\0" "winsize\0" "80\0" "24\0"
+                                 "protect\0" "/p\0" ".git\0" "rw\0" "d";
+
+  csb_plan_add (bytes, CSB_PLAN_UID, "1000", NULL);
+  csb_plan_add (bytes, CSB_PLAN_ROOTDISK, NULL);
+  csb_plan_add (bytes, CSB_PLAN_WINSIZE, "80", "24", NULL);
+  csb_plan_add (bytes, CSB_PLAN_PROTECT, "/p", ".git", "rw", "d", NULL);
+  g_assert_cmpmem (bytes->data, bytes->len, expected, sizeof expected);
+  csb_plan_parse (&plan, (char *) bytes->data, bytes->len);
+  g_assert_cmpint (plan.n_words, ==, 11);
+  g_assert_cmpint (csb_plan_run (&plan, handlers, state, plan_error), ==, 0);
+  g_assert_cmpstr (text->str, ==, "uid 1000\nrootdisk\nwinsize 80 24\nprotect P .git rw d\n");
+
+  for (int k = 0; k < CSB_PLAN_N_KEYWORDS; k++)
+    {
+      g_assert_nonnull (csb_plan_keyword_word (k));
+      g_assert_cmpint (csb_plan_keyword_n_args (k), >=, 0);
+    }
+}
+
+static const CsbPlanHandler winsize_only[CSB_PLAN_N_KEYWORDS] = {
+  [CSB_PLAN_WINSIZE] = plan_entry_text,
+};
+
+/* An init without a handler of a keyword does not take it: the start fails with
+ * what the init says (plan_error ends the subprocess with it). */
+static void
+test_plan_unknown (void)
+{
+  static CsbPlan plan;
+  g_autoptr(GString) text = g_string_new (NULL);
+  const void *state[] = { text, "/p" };
+
+  if (g_test_subprocess ())
+    {
+      csb_plan_parse (&plan, (char *) "mkdir\0/x", sizeof "mkdir\0/x");
+      csb_plan_run (&plan, winsize_only, state, plan_error);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*unknown plan entry 'mkdir'*");
+}
+
+/* An entry cut short stops the plan. */
+static void
+test_plan_truncated (void)
+{
+  static CsbPlan plan;
+  g_autoptr(GString) text = g_string_new (NULL);
+  const void *state[] = { text, "/p" };
+
+  if (g_test_subprocess ())
+    {
+      csb_plan_parse (&plan, (char *) "winsize\0" "80", sizeof "winsize\0" "80");
+      csb_plan_run (&plan, winsize_only, state, plan_error);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*truncated plan at 'winsize'*");
+}
+
+/* A writer's mistake (the wrong number of arguments) is a critical, and nothing is
+ * written. */
+static void
+test_plan_writer_count (void)
+{
+  g_autoptr(GByteArray) bytes = g_byte_array_new ();
+
+  if (g_test_subprocess ())
+    {
+      g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL);
+      csb_plan_add (bytes, CSB_PLAN_UID, "1000", "1000", NULL);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*plan entry 'uid' given 2 arguments, it takes 1*");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -872,5 +986,9 @@ main (int   argc,
   g_test_add_func ("/layout/project/translators", test_project_translators);
   g_test_add_func ("/layout/project/bare", test_project_bare);
   g_test_add_func ("/layout/project/init-applies", test_project_init_applies);
+  g_test_add_func ("/layout/plan/words", test_plan_words);
+  g_test_add_func ("/layout/plan/unknown", test_plan_unknown);
+  g_test_add_func ("/layout/plan/truncated", test_plan_truncated);
+  g_test_add_func ("/layout/plan/writer-count", test_plan_writer_count);
   return g_test_run ();
 }

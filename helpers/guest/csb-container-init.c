@@ -11,13 +11,8 @@
  * no capabilities and no_new_privs, and writes "started" and then the exit
  * status back through the folder's fd it kept. Its exit ends the container.
  *
- * The plan uses the VM init's word format (vm/csb-guest-init.c): NUL-terminated
- * words, a keyword and a fixed number of arguments:
- *   uid U | gid G | cwd PATH | home PATH | hostname NAME | raw 0/1 | winsize COLS ROWS
- *   env NAME=VALUE | arg WORD | own PATH MODE (the user's, with octal MODE)
- *   symlink TARGET PATH | mkdir PATH
- *   review LOWER RW PATH (review mode: overlayfs at PATH over LOWER, its upper and work
- *                         folders in RW; LOWER and RW are detached once it holds them)
+ * The plan's format and keywords are csb-plan.h's (the container's: the command's
+ * settings, own, symlink, mkdir, review and the project's protect entries).
  * Plain libc: it is linked statically and runs before anything else.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
@@ -46,28 +41,12 @@
 #include <unistd.h>
 
 #include "csb-init-protect.h"
+#include "csb-plan.h"
 
 #define CTL_DIR      "/run/claude-sandbox-ctl"
-#define MAX_WORDS    65536
 #define STOP_GRACE_S 5
 
-typedef struct
-{
-  uid_t  uid;
-  gid_t  gid;
-  char  *cwd;
-  char  *home;
-  char  *hostname;
-  int    raw;
-  int    cols, rows;
-  char  *argv[4096];
-  int    argc;
-  char  *envp[4096];
-  int    envc;
-} Command;
-
-static char *words[MAX_WORDS];
-static int n_words;
+typedef CsbPlanCommand Command;
 
 /* A set-up error: on the console, where the sandbox's user sees it. */
 static void
@@ -109,38 +88,6 @@ mkdir_p (const char *path)
   return 0;
 }
 
-static int
-read_plan (int ctl_fd)
-{
-  int fd = openat (ctl_fd, "config", O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  size_t off = 0;
-  char *data;
-
-  if (fd < 0 || fstat (fd, &st) != 0)
-    return -1;
-  data = malloc (st.st_size + 1);
-  if (data == NULL)
-    return -1;
-  while (off < (size_t) st.st_size)
-    {
-      ssize_t n = read (fd, data + off, st.st_size - off);
-      if (n <= 0)
-        return -1;
-      off += n;
-    }
-  close (fd);
-  /* Read once: the secrets in it must not stay around. */
-  unlinkat (ctl_fd, "config", 0);
-  data[off] = '\0';
-  for (size_t i = 0; i < off && n_words < MAX_WORDS; )
-    {
-      words[n_words++] = data + i;
-      i += strlen (data + i) + 1;
-    }
-  return 0;
-}
-
 /* Review mode (csb-review.c reads the upper layer on the host). In the container's
  * user namespace, as container root: userxattr (its marks in user.overlay.*),
  * whiteouts as 0/0 character devices, and no redirects, so a renamed folder is a
@@ -172,122 +119,119 @@ mount_review (const char *lower,
   return 0;
 }
 
+/* own PATH MODE: PATH made, the user's, with octal MODE. */
 static int
-run_plan (Command *cmd)
+plan_own (void           *data,
+          CsbPlanKeyword  keyword,
+          char          **args)
 {
-  char **w = words;
-  int n = n_words;
+  Command *cmd = data;
 
-#define NEED(k) do { if (i + (k) >= n) { fail ("truncated plan at '%s'", w[i]); return -1; } } while (0)
-  for (int i = 0; i < n; )
+  if (mkdir_p (args[0]) != 0 || chown (args[0], cmd->uid, cmd->gid) != 0 ||
+      chmod (args[0], strtoul (args[1], NULL, 8)) != 0)
     {
-      const char *key = w[i];
-
-      if (strcmp (key, "uid") == 0)
-        { NEED (1); cmd->uid = strtoul (w[i + 1], NULL, 10); i += 2; }
-      else if (strcmp (key, "gid") == 0)
-        { NEED (1); cmd->gid = strtoul (w[i + 1], NULL, 10); i += 2; }
-      else if (strcmp (key, "cwd") == 0)
-        { NEED (1); cmd->cwd = w[i + 1]; i += 2; }
-      else if (strcmp (key, "home") == 0)
-        { NEED (1); cmd->home = w[i + 1]; i += 2; }
-      else if (strcmp (key, "hostname") == 0)
-        { NEED (1); cmd->hostname = w[i + 1]; i += 2; }
-      else if (strcmp (key, "raw") == 0)
-        { NEED (1); cmd->raw = atoi (w[i + 1]); i += 2; }
-      else if (strcmp (key, "winsize") == 0)
-        { NEED (2); cmd->cols = atoi (w[i + 1]); cmd->rows = atoi (w[i + 2]); i += 3; }
-      else if (strcmp (key, "env") == 0)
-        {
-          NEED (1);
-          if (cmd->envc < 4095)
-            cmd->envp[cmd->envc++] = w[i + 1];
-          i += 2;
-        }
-      else if (strcmp (key, "arg") == 0)
-        {
-          NEED (1);
-          if (cmd->argc < 4095)
-            cmd->argv[cmd->argc++] = w[i + 1];
-          i += 2;
-        }
-      else if (strcmp (key, "own") == 0)
-        {
-          NEED (2);
-          if (mkdir_p (w[i + 1]) != 0 || chown (w[i + 1], cmd->uid, cmd->gid) != 0 ||
-              chmod (w[i + 1], strtoul (w[i + 2], NULL, 8)) != 0)
-            {
-              fail ("cannot prepare %s: %s", w[i + 1], strerror (errno));
-              return -1;
-            }
-          i += 3;
-        }
-      else if (strcmp (key, "protect") == 0)
-        {
-          /* project, path below it, ro|rw, d|f: see csb-init-protect.c */
-          NEED (4);
-          if (csb_init_protect (w[i + 1], w[i + 2], strcmp (w[i + 3], "ro") == 0,
-                                strcmp (w[i + 4], "d") == 0) != 0)
-            {
-              if (errno != ENOENT && errno != ELOOP && errno != EXDEV && errno != EINVAL)
-                {
-                  fail ("cannot protect %s/%s: %s", w[i + 1], w[i + 2], strerror (errno));
-                  return -1;
-                }
-            }
-          i += 5;
-        }
-      else if (strcmp (key, "protect-tmpfs") == 0)
-        {
-          /* project, its folder, uid, gid: see csb-init-protect.c */
-          NEED (4);
-          if (csb_init_protect_tmpfs (w[i + 1], w[i + 2], strtoul (w[i + 3], NULL, 10),
-                                      strtoul (w[i + 4], NULL, 10)) != 0)
-            {
-              fail ("cannot cover %s/%s with a tmpfs: %s", w[i + 1], w[i + 2], strerror (errno));
-              return -1;
-            }
-          i += 5;
-        }
-      else if (strcmp (key, "protect-link") == 0)
-        {
-          /* project, path below it, target: a link of a folder covered by a tmpfs */
-          NEED (3);
-          if (csb_init_protect_link (w[i + 1], w[i + 2], w[i + 3]) != 0)
-            fail ("cannot make the link %s/%s again: %s", w[i + 1], w[i + 2], strerror (errno));
-          i += 4;
-        }
-      else if (strcmp (key, "symlink") == 0)
-        {
-          NEED (2);
-          if (symlink (w[i + 1], w[i + 2]) != 0 && errno != EEXIST)
-            fail ("cannot create the symlink %s: %s", w[i + 2], strerror (errno));
-          else
-            lchown (w[i + 2], cmd->uid, cmd->gid);
-          i += 3;
-        }
-      else if (strcmp (key, "mkdir") == 0)
-        {
-          NEED (1);
-          mkdir_p (w[i + 1]);
-          i += 2;
-        }
-      else if (strcmp (key, "review") == 0)
-        {
-          NEED (3);
-          if (mount_review (w[i + 1], w[i + 2], w[i + 3]) != 0)
-            return -1;
-          i += 4;
-        }
-      else
-        {
-          fail ("unknown plan entry '%s'", key);
-          return -1;
-        }
+      fail ("cannot prepare %s: %s", args[0], strerror (errno));
+      return -1;
     }
-#undef NEED
   return 0;
 }
+
+/* protect PROJECT RELATIVE ro|rw d|f (csb-init-protect.c): an entry that is not
+ * there, or not what it should be, is left alone. */
+static int
+plan_protect (void           *data,
+              CsbPlanKeyword  keyword,
+              char          **args)
+{
+  if (csb_init_protect (args[0], args[1], strcmp (args[2], "ro") == 0,
+                        strcmp (args[3], "d") == 0) != 0 &&
+      errno != ENOENT && errno != ELOOP && errno != EXDEV && errno != EINVAL)
+    {
+      fail ("cannot protect %s/%s: %s", args[0], args[1], strerror (errno));
+      return -1;
+    }
+  return 0;
+}
+
+/* protect-tmpfs PROJECT RELATIVE UID GID (csb-init-protect.c). */
+static int
+plan_protect_tmpfs (void           *data,
+                    CsbPlanKeyword  keyword,
+                    char          **args)
+{
+  if (csb_init_protect_tmpfs (args[0], args[1], strtoul (args[2], NULL, 10),
+                              strtoul (args[3], NULL, 10)) != 0)
+    {
+      fail ("cannot cover %s/%s with a tmpfs: %s", args[0], args[1], strerror (errno));
+      return -1;
+    }
+  return 0;
+}
+
+/* protect-link PROJECT RELATIVE TARGET: a link of a folder covered by a tmpfs. */
+static int
+plan_protect_link (void           *data,
+                   CsbPlanKeyword  keyword,
+                   char          **args)
+{
+  if (csb_init_protect_link (args[0], args[1], args[2]) != 0)
+    fail ("cannot make the link %s/%s again: %s", args[0], args[1], strerror (errno));
+  return 0;
+}
+
+/* symlink TARGET PATH, the user's. */
+static int
+plan_symlink (void           *data,
+              CsbPlanKeyword  keyword,
+              char          **args)
+{
+  Command *cmd = data;
+
+  if (symlink (args[0], args[1]) != 0 && errno != EEXIST)
+    fail ("cannot create the symlink %s: %s", args[1], strerror (errno));
+  else
+    lchown (args[1], cmd->uid, cmd->gid);
+  return 0;
+}
+
+/* mkdir PATH */
+static int
+plan_mkdir (void           *data,
+            CsbPlanKeyword  keyword,
+            char          **args)
+{
+  mkdir_p (args[0]);
+  return 0;
+}
+
+/* review LOWER RW PATH */
+static int
+plan_review (void           *data,
+             CsbPlanKeyword  keyword,
+             char          **args)
+{
+  return mount_review (args[0], args[1], args[2]);
+}
+
+/* The keywords a container's plan has (csb-container-backend.c writes it). */
+static const CsbPlanHandler plan_handlers[CSB_PLAN_N_KEYWORDS] = {
+  [CSB_PLAN_UID] = csb_plan_set_command,
+  [CSB_PLAN_GID] = csb_plan_set_command,
+  [CSB_PLAN_CWD] = csb_plan_set_command,
+  [CSB_PLAN_HOME] = csb_plan_set_command,
+  [CSB_PLAN_HOSTNAME] = csb_plan_set_command,
+  [CSB_PLAN_RAW] = csb_plan_set_command,
+  [CSB_PLAN_WINSIZE] = csb_plan_set_command,
+  [CSB_PLAN_ENV] = csb_plan_set_command,
+  [CSB_PLAN_ARG] = csb_plan_set_command,
+  [CSB_PLAN_OWN] = plan_own,
+  [CSB_PLAN_PROTECT] = plan_protect,
+  [CSB_PLAN_PROTECT_TMPFS] = plan_protect_tmpfs,
+  [CSB_PLAN_PROTECT_LINK] = plan_protect_link,
+  [CSB_PLAN_SYMLINK] = plan_symlink,
+  [CSB_PLAN_MKDIR] = plan_mkdir,
+  [CSB_PLAN_REVIEW] = plan_review,
+};
 
 static void
 write_status (int         ctl_fd,
@@ -361,66 +305,48 @@ run_child (Command *cmd)
   _exit (errno == ENOENT ? 127 : 126);
 }
 
-int
-main (int    argc,
-      char **argv)
+/* The plan, read from the control folder (and deleted there), which is then
+ * detached: only the returned fd reaches it from now on. -1 when it cannot be read. */
+static int
+read_plan_and_detach (CsbPlan *plan)
 {
-  static Command cmd;
-  int ctl_fd, sfd;
-  sigset_t mask;
-  pid_t child;
-  int status = 255, ended = 0;
-  time_t stop_deadline = 0;
-  char text[32];
+  int ctl_fd = open (CTL_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-  (void) argc;
-  (void) argv;
-  ctl_fd = open (CTL_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (ctl_fd < 0 || read_plan (ctl_fd) != 0)
+  if (ctl_fd < 0 || csb_plan_read (ctl_fd, "config", plan) != 0)
     {
       fail ("cannot read the sandbox's plan: %s", strerror (errno));
-      return 1;
+      return -1;
     }
-  /* Only our fd reaches the control folder from now on. */
   if (umount2 (CTL_DIR, MNT_DETACH) != 0)
     fail ("cannot detach the control folder: %s", strerror (errno));
   rmdir (CTL_DIR);
-  if (run_plan (&cmd) != 0 || cmd.argc == 0)
-    {
-      if (cmd.argc == 0)
-        fail ("the plan has no command");
-      write_status (ctl_fd, &cmd, "status", "failed\n");
-      return 1;
-    }
-  if (cmd.hostname != NULL)
-    sethostname (cmd.hostname, strlen (cmd.hostname));
+  return ctl_fd;
+}
 
-  sigemptyset (&mask);
-  sigaddset (&mask, SIGCHLD);
-  sigaddset (&mask, SIGTERM);
-  sigaddset (&mask, SIGINT);
-  sigaddset (&mask, SIGHUP);
-  sigaddset (&mask, SIGPWR);
-  sigprocmask (SIG_BLOCK, &mask, NULL);
-  sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+/* SIGCHLD and the stop signals, blocked (into @mask) and read from the returned
+ * signalfd. */
+static int
+block_signals (sigset_t *mask)
+{
+  sigemptyset (mask);
+  sigaddset (mask, SIGCHLD);
+  sigaddset (mask, SIGTERM);
+  sigaddset (mask, SIGINT);
+  sigaddset (mask, SIGHUP);
+  sigaddset (mask, SIGPWR);
+  sigprocmask (SIG_BLOCK, mask, NULL);
+  return signalfd (-1, mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
 
-  /* The service attaches to the console first, then says so. */
-  for (int i = 0; i < 3000 && faccessat (ctl_fd, "attached", F_OK, 0) != 0; i++)
-    usleep (10000);
-
-  child = fork ();
-  if (child == 0)
-    {
-      sigprocmask (SIG_UNBLOCK, &mask, NULL);
-      run_child (&cmd);
-    }
-  if (child < 0)
-    {
-      fail ("cannot fork: %s", strerror (errno));
-      write_status (ctl_fd, &cmd, "status", "failed\n");
-      return 1;
-    }
-  write_status (ctl_fd, &cmd, "started", "1\n");
+/* Until the command (@child) ends: its exit status. A stop signal (Stop():
+ * libvirt's shutdown signals us) hangs it up and terminates it, and kills it
+ * STOP_GRACE_S seconds later. */
+static int
+wait_for_command (int   sfd,
+                  pid_t child)
+{
+  time_t stop_deadline = 0;
+  int status = 255, ended = 0;
 
   while (!ended)
     {
@@ -433,7 +359,6 @@ main (int    argc,
           while (read (sfd, &si, sizeof si) == sizeof si)
             if (si.ssi_signo != SIGCHLD && stop_deadline == 0)
               {
-                /* Stop(): libvirt's shutdown signals us. */
                 kill (-child, SIGHUP);
                 kill (-child, SIGTERM);
                 stop_deadline = time (NULL) + STOP_GRACE_S;
@@ -454,6 +379,55 @@ main (int    argc,
       if (!ended && stop_deadline != 0 && time (NULL) >= stop_deadline)
         kill (-child, SIGKILL);
     }
+  return status;
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  static CsbPlan plan;
+  static Command cmd;
+  int ctl_fd, sfd;
+  sigset_t mask;
+  pid_t child;
+  int status;
+  char text[32];
+
+  (void) argc;
+  (void) argv;
+  ctl_fd = read_plan_and_detach (&plan);
+  if (ctl_fd < 0)
+    return 1;
+  if (csb_plan_run (&plan, plan_handlers, &cmd, fail) != 0 || cmd.argc == 0)
+    {
+      if (cmd.argc == 0)
+        fail ("the plan has no command");
+      write_status (ctl_fd, &cmd, "status", "failed\n");
+      return 1;
+    }
+  if (cmd.hostname != NULL)
+    sethostname (cmd.hostname, strlen (cmd.hostname));
+  sfd = block_signals (&mask);
+
+  /* The service attaches to the console first, then says so. */
+  for (int i = 0; i < 3000 && faccessat (ctl_fd, "attached", F_OK, 0) != 0; i++)
+    usleep (10000);
+
+  child = fork ();
+  if (child == 0)
+    {
+      sigprocmask (SIG_UNBLOCK, &mask, NULL);
+      run_child (&cmd);
+    }
+  if (child < 0)
+    {
+      fail ("cannot fork: %s", strerror (errno));
+      write_status (ctl_fd, &cmd, "status", "failed\n");
+      return 1;
+    }
+  write_status (ctl_fd, &cmd, "started", "1\n");
+  status = wait_for_command (sfd, child);
 
   /* What the command left running goes with it. */
   kill (-1, SIGTERM);
