@@ -9,6 +9,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -297,4 +298,73 @@ csb_open_beneath (int         dir_fd,
   close (path_fd);
   errno = saved;
   return fd;
+}
+
+gboolean
+csb_file_is_socket (const char *path)
+{
+  struct stat st;
+
+  return path != NULL && stat (path, &st) == 0 && S_ISSOCK (st.st_mode);
+}
+
+/* Sets @error from errno about @path; FALSE. */
+static gboolean
+set_remove_error (GError    **error,
+                  const char *path)
+{
+  int saved = errno;
+
+  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "cannot remove '%s': %s",
+               path, g_strerror (saved));
+  return FALSE;
+}
+
+/* Removes @name in @dir_fd (@path, for messages) and, when it is a folder,
+ * everything below it, reached without following any symlink. */
+static gboolean
+remove_at (int         dir_fd,
+           const char *name,
+           const char *path,
+           GError    **error)
+{
+  struct stat st;
+  gboolean ok = TRUE;
+
+  if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return errno == ENOENT || set_remove_error (error, path);
+  if (!S_ISDIR (st.st_mode))
+    return unlinkat (dir_fd, name, 0) == 0 || errno == ENOENT || set_remove_error (error, path);
+
+  {
+    int fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *dir = fd >= 0 ? fdopendir (fd) : NULL;
+    struct dirent *entry;
+
+    if (fd >= 0 && dir == NULL)
+      close (fd);
+    while (dir != NULL && (entry = readdir (dir)) != NULL)
+      {
+        g_autofree char *child = NULL;
+
+        if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
+          continue;
+        child = g_build_filename (path, entry->d_name, NULL);
+        /* What can go goes: the first failure is the one reported. */
+        if (!remove_at (dirfd (dir), entry->d_name, child, ok ? error : NULL))
+          ok = FALSE;
+      }
+    if (dir != NULL)
+      closedir (dir);
+  }
+  if (unlinkat (dir_fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+    return ok ? set_remove_error (error, path) : FALSE;
+  return ok;
+}
+
+gboolean
+csb_rm_rf (const char *path,
+           GError    **error)
+{
+  return remove_at (AT_FDCWD, path, path, error);
 }

@@ -39,4 +39,13 @@ int      csb_open_beneath (int         dir_fd,
                            const char *path,
                            int         flags);
 
+/* Whether @path (followed) is a socket. */
+gboolean csb_file_is_socket (const char *path);
+
+/* Removes @path and, when it is a folder, everything below it; a symlink is removed,
+ * never followed. Removes all it can; FALSE with @error naming the first thing it
+ * could not remove. Nothing at @path is success. */
+gboolean csb_rm_rf (const char *path,
+                    GError    **error);
+
 G_END_DECLS

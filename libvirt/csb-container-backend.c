@@ -161,28 +161,6 @@ root_base (const char *file)
   return DEFAULT_ROOT_BASE;
 }
 
-static gboolean
-rm_rf (const char *path)
-{
-  struct stat st;
-
-  if (lstat (path, &st) != 0)
-    return errno == ENOENT;
-  if (S_ISDIR (st.st_mode))
-    {
-      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          rm_rf (child);
-        }
-      return rmdir (path) == 0;
-    }
-  return unlink (path) == 0;
-}
-
 /* ---- the container's file system and plan ---------------------------------------- */
 
 typedef struct
@@ -746,9 +724,9 @@ start_result_free (StartResult *result)
 {
   csb_libvirt_discard (result->conn, result->domain, result->console, TRUE);
   if (result->root_dir != NULL)
-    rm_rf (result->root_dir);
+    csb_rm_rf (result->root_dir, NULL);
   if (result->ctl_dir != NULL)
-    rm_rf (result->ctl_dir);
+    csb_rm_rf (result->ctl_dir, NULL);
   g_strfreev (result->protections);
   g_free (result->ctl_dir);
   g_free (result->root_dir);
@@ -911,11 +889,11 @@ cleanup (CsbDomainRun *run,
   csb_libvirt_write_back_claude_home (run->spec->project_dir, run->spec->id);
   /* Nothing stays behind: the root's mount points, the control folder and the copies
    * of the user's Claude settings. */
-  rm_rf (self->root_dir);
-  rm_rf (run->ctl_dir);
+  csb_rm_rf (self->root_dir, NULL);
+  csb_rm_rf (run->ctl_dir, NULL);
   {
     g_autofree char *claude_user = g_build_filename (run->spec->runtime_dir, "claude-user", NULL);
-    rm_rf (claude_user);
+    csb_rm_rf (claude_user, NULL);
   }
 }
 

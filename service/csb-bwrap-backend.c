@@ -146,14 +146,6 @@ visible_as_host_path (const char *path)
   return FALSE;
 }
 
-static gboolean
-is_socket (const char *path)
-{
-  struct stat st;
-
-  return stat (path, &st) == 0 && S_ISSOCK (st.st_mode);
-}
-
 /* Copies the Xauthority entries for display @number, made host-independent
  * (FamilyWild): the sandbox's hostname differs from the host's. */
 static gboolean
@@ -263,7 +255,7 @@ add_display (CsbSandboxSpec *spec,
       g_autofree char *path =
         csb_layout_session_socket_path ((const char * const *) spec->environ, wayland);
 
-      if (is_socket (path))
+      if (csb_file_is_socket (path))
         {
           add_wayland (spec, args, protections, hold_fds, path, run_user);
           any = TRUE;
@@ -277,7 +269,7 @@ add_display (CsbSandboxSpec *spec,
       g_autofree char *default_xauth = g_build_filename (g_get_home_dir (), ".Xauthority", NULL);
       g_autofree char *filtered = g_build_filename (spec->runtime_dir, "Xauthority", NULL);
 
-      if (is_socket (socket))
+      if (csb_file_is_socket (socket))
         {
           g_autofree char *display = g_strdup_printf (":%s", number);
 

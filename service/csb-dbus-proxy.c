@@ -33,6 +33,7 @@
 #include "csb-argv.h"
 #include "csb-dbus-proxy.h"
 #include "csb-error.h"
+#include "csb-layout.h"
 
 
 /* xdg-dbus-proxy: DBUS_PROXY from the build, or $CSB_DBUS_PROXY, read once. The
@@ -203,7 +204,6 @@ add_wrapper (CsbArgv    *outer,
              const char *socket_path,
              int         info_fd)
 {
-  static const char * const top[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL };
   g_autofree char *socket_dir = g_path_get_dirname (socket_path);
   const char *proxy = dbus_proxy_path ();
   int info_target;
@@ -213,9 +213,9 @@ add_wrapper (CsbArgv    *outer,
   csb_argv_add_args (outer, bwrap_path (),
                      "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                      "--new-session", "--ro-bind", "/usr", "/usr", NULL);
-  for (guint i = 0; top[i] != NULL; i++)
+  for (guint i = 0; csb_layout_usr_links[i] != NULL; i++)
     {
-      g_autofree char *path = g_strconcat ("/", top[i], NULL);
+      const char *path = csb_layout_usr_links[i];
       g_autofree char *target = g_file_read_link (path, NULL);
 
       if (target != NULL)

@@ -11,14 +11,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "csb-file.h"
 #include "csb-guest-stage.h"
 #include "csb-layout.h"
 #include "csb-plan-writer.h"
 #include "csb-protections.h"
 
 /* The host's merged-/usr links, shown as the host has them. */
-static const char * const usr_links[] = {
-  "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL
+const char * const csb_layout_usr_links[] = {
+  "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", NULL
 };
 
 typedef struct
@@ -283,12 +284,8 @@ csb_layout_expose_host_usr (CsbLayout *self)
   g_return_if_fail (self != NULL);
 
   csb_layout_bind (self, "/usr", "/usr", TRUE);
-  for (guint i = 0; usr_links[i] != NULL; i++)
-    {
-      g_autofree char *path = g_strconcat ("/", usr_links[i], NULL);
-
-      csb_layout_expose_host_path (self, path);
-    }
+  for (guint i = 0; csb_layout_usr_links[i] != NULL; i++)
+    csb_layout_expose_host_path (self, csb_layout_usr_links[i]);
   if (g_file_test ("/opt", G_FILE_TEST_IS_DIR))
     csb_layout_bind (self, "/opt", "/opt", TRUE);
   if (g_file_test ("/nix/store", G_FILE_TEST_IS_DIR))
@@ -395,13 +392,12 @@ csb_layout_socket (CsbLayout  *self,
                    const char *env_name,
                    const char *env_value)
 {
-  struct stat st;
   Entry *entry;
 
   g_return_val_if_fail (self != NULL && dest != NULL, FALSE);
   g_return_val_if_fail ((env_name == NULL) == (env_value == NULL), FALSE);
 
-  if (source == NULL || stat (source, &st) != 0 || !S_ISSOCK (st.st_mode))
+  if (!csb_file_is_socket (source))
     return FALSE;
   entry = add_entry (self, CSB_LAYOUT_SOCKET, source, dest, 0);
   entry->env_name = g_strdup (env_name);

@@ -71,6 +71,9 @@ void             csb_layout_protect_project      (CsbLayout   *self,
  * dangling path. */
 void             csb_layout_expose_host_path     (CsbLayout   *self,
                                                   const char  *path);
+/* The host's merged-/usr links ("/bin", "/lib"…: folders on a host without merged
+ * /usr), NULL-terminated. */
+extern const char * const csb_layout_usr_links[];
 /* The host's programs, read-only: /usr, its merged-/usr links (/bin, /lib…; bound
  * where they are folders), /opt and /nix/store where present. Gives "usr-ro". */
 void             csb_layout_expose_host_usr        (CsbLayout   *self);

@@ -20,7 +20,7 @@
 
 /* common/ (linked into the service, not the module) */
 #include "csb-error.h"          /* CSB_ERROR */
-#include "csb-file.h"           /* connecting to a socket beneath a folder */
+#include "csb-file.h"           /* connecting to a socket beneath a folder, removing a tree */
 #include "csb-helper-path.h"    /* the service's helper programs */
 #include "csb-protections.h"    /* the table of protection names */
 
@@ -65,6 +65,7 @@
   X (csb_protections_add) \
   X (csb_protections_insert) \
   X (csb_review_prepare_path) \
+  X (csb_rm_rf) \
   X (csb_stage_copy_tree) \
   X (csb_stage_environment) \
   X (csb_stage_etc) \

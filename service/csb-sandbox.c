@@ -82,39 +82,6 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (CsbSandbox, csb_sandbox, CSB_DBUS_TYPE_SANDBOX_SK
                                G_IMPLEMENT_INTERFACE (CSB_DBUS_TYPE_SANDBOX,
                                                       csb_sandbox_iface_init))
 
-gboolean
-csb_rm_rf (const char *path,
-           GError    **error)
-{
-  g_autoptr(GDir) dir = NULL;
-  const char *name;
-
-  dir = g_dir_open (path, 0, NULL);
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        {
-          if (!csb_rm_rf (child, error))
-            return FALSE;
-        }
-      else if (unlink (child) != 0 && errno != ENOENT)
-        {
-          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
-                       "cannot remove '%s': %s", child, g_strerror (errno));
-          return FALSE;
-        }
-    }
-  if (rmdir (path) != 0 && errno != ENOENT)
-    {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
-                   "cannot remove '%s': %s", path, g_strerror (errno));
-      return FALSE;
-    }
-  return TRUE;
-}
-
 const char *
 csb_sandbox_get_id (CsbSandbox *self)
 {

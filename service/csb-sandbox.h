@@ -25,7 +25,4 @@ CsbSandbox  *csb_sandbox_adopt        (const char          *state_dir,
                                        GSettings           *settings,
                                        GError             **error);
 
-gboolean     csb_rm_rf                (const char          *path,
-                                       GError             **error);
-
 G_END_DECLS

@@ -210,17 +210,14 @@ test_host_system (void)
 static void
 test_host_system_unchanged (void)
 {
-  static const char * const usr_links[] = {
-    "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL
-  };
   g_autoptr(CsbLayout) layout = csb_layout_new ();
   g_autoptr(CsbArgv) before = csb_argv_new ();
   g_autoptr(CsbArgv) now = csb_argv_new ();
   g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
 
   csb_argv_add_args (before, "--ro-bind", "/usr", "/usr", NULL);
-  for (guint i = 0; usr_links[i] != NULL; i++)
-    g_ptr_array_add (paths, g_strconcat ("/", usr_links[i], NULL));
+  for (guint i = 0; csb_layout_usr_links[i] != NULL; i++)
+    g_ptr_array_add (paths, g_strdup (csb_layout_usr_links[i]));
   g_ptr_array_add (paths, NULL);
   for (guint i = 0; csb_etc_allowlist[i] != NULL; i++)
     g_ptr_array_add (paths, g_build_filename ("/etc", csb_etc_allowlist[i], NULL));

@@ -15,6 +15,7 @@
 
 #include <glib/gstdio.h>
 
+#include "csb-file.h"
 #include "csb-project-guard.h"
 #include "csb-review.h"
 #include "csb-test-utils.h"
@@ -377,6 +378,35 @@ test_open_beneath_types (Fixture      *f,
   close (fd);
 }
 
+/* csb_rm_rf: the tree goes, links in it (and a link given itself) are removed,
+ * never followed: what they lead to stays. */
+static void
+test_rm_rf_no_follow (Fixture      *f,
+                      gconstpointer data)
+{
+  g_autofree char *outside = g_build_filename (f->dir, "outside", NULL);
+  g_autofree char *kept = g_build_filename (f->dir, "outside", "kept", NULL);
+  g_autofree char *tree = g_build_filename (f->dir, "tree", NULL);
+  g_autofree char *link = g_build_filename (f->dir, "link", NULL);
+  g_autofree char *inner_link = g_build_filename (tree, "a", "to-outside", NULL);
+  g_autoptr(GError) error = NULL;
+
+  write_in (f, "outside/kept", "x");
+  write_in (f, "tree/a/b/file", "x");
+  g_assert_cmpint (symlink (outside, inner_link), ==, 0);
+  g_assert_cmpint (symlink (outside, link), ==, 0);
+
+  g_assert_true (csb_rm_rf (tree, &error));
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (tree, G_FILE_TEST_EXISTS));
+  g_assert_true (csb_rm_rf (link, &error));
+  g_assert_false (g_file_test (link, G_FILE_TEST_IS_SYMLINK));
+  g_assert_true (g_file_test (kept, G_FILE_TEST_IS_REGULAR));
+  /* Nothing there: nothing to do. */
+  g_assert_true (csb_rm_rf (tree, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -387,6 +417,8 @@ main (int    argc,
   g_test_add_func ("/project-guard/folded-names", test_folded_names);
   g_test_add ("/project-guard/refused", Fixture, NULL, setup, test_refused, teardown);
   g_test_add ("/project-guard/plants", Fixture, NULL, setup, test_plants, teardown);
+  g_test_add ("/project-guard/rm-rf-no-follow", Fixture, NULL, setup, test_rm_rf_no_follow,
+              teardown);
   g_test_add ("/project-guard/open-beneath-types", Fixture, NULL, setup,
               test_open_beneath_types, teardown);
   g_test_add ("/project-guard/snapshot-bytes", Fixture, NULL, setup, test_snapshot_bytes,
