@@ -9,8 +9,8 @@
  * stdout and stderr through pipes the init relays and counts, see csb-vm-stdio.c;
  * on the console, its size comes from the "winsize" port), writes its exit status to the control share and powers off.
  *
- * The plan is a list of NUL-terminated words: a keyword, then a fixed number of
- * arguments (see run_plan). No libc beyond syscalls wrappers: no GLib here.
+ * The plan's format and keywords are csb-plan.h's (plan_handlers says which the VM
+ * takes). No libc beyond syscalls wrappers: no GLib here.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #ifndef _GNU_SOURCE
@@ -50,12 +50,12 @@
 #include <unistd.h>
 
 #include "csb-init-protect.h"
+#include "csb-plan.h"
 
 #define CTL_DIR   "/ctl"
 /* The host's share of /etc, in the initramfs (csb-initramfs.c). */
 #define HOST_ETC  "/host-etc"
 #define NEW_ROOT  "/newroot"
-#define MAX_WORDS 65536
 #define STOP_GRACE_S 5
 
 #ifndef MODULE_INIT_COMPRESSED_FILE
@@ -207,65 +207,7 @@ mount_share (const char *tag,
 
 /* ---- the plan ----------------------------------------------------------------- */
 
-typedef struct
-{
-  char  *data;
-  size_t len;
-  char  *words[MAX_WORDS];
-  int    n;
-} Plan;
-
-static int
-read_plan (int   ctl_fd,
-           Plan *plan)
-{
-  int fd = openat (ctl_fd, "config", O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  size_t off = 0;
-
-  if (fd < 0 || fstat (fd, &st) != 0)
-    return -1;
-  plan->data = malloc (st.st_size + 1);
-  if (plan->data == NULL)
-    return -1;
-  while (off < (size_t) st.st_size)
-    {
-      ssize_t n = read (fd, plan->data + off, st.st_size - off);
-      if (n <= 0)
-        return -1;
-      off += n;
-    }
-  close (fd);
-  /* Read once: the secrets in it must not stay around. */
-  unlinkat (ctl_fd, "config", 0);
-  plan->data[off] = '\0';
-  plan->len = off;
-  plan->n = 0;
-  for (size_t i = 0; i < off && plan->n < MAX_WORDS; )
-    {
-      plan->words[plan->n++] = plan->data + i;
-      i += strlen (plan->data + i) + 1;
-    }
-  return 0;
-}
-
-typedef struct
-{
-  uid_t  uid;
-  gid_t  gid;
-  char  *cwd;
-  char  *home;
-  char  *hostname;
-  int    network;
-  int    cols, rows;
-  int    raw;
-  int    stdio;      /* the command's stdio on virtio ports, not the console */
-  int    display;    /* a compositor on the virtio-gpu output for the command */
-  char  *argv[4096];
-  int    argc;
-  char  *envp[4096];
-  int    envc;
-} Command;
+typedef CsbPlanCommand Command;
 
 /* A bind's source on the init's own root (the control share, the initramfs's
  * /etc), not in the sandbox's. */
@@ -426,187 +368,179 @@ mount_review (const char    *lower_tag,
   return 0;
 }
 
-/* Keywords and their arities:
- *   uid U | gid G | cwd PATH | home PATH | hostname NAME | network 0/1/2 (2: filtered)
- *   raw 0/1 (a console without line discipline, for pipes) | winsize COLS ROWS | env NAME=VALUE | arg WORD
- *   display 0/1              weston (kiosk) on the virtio-gpu output, for the command
- *   stdio 0/1                the command's stdin, stdout, stderr on the virtio ports
- *                            named CSB_PORT_PREFIX{stdin,stdout,stderr} (pipes, files)
- *   share TAG PATH ro|rw     virtiofs share at PATH in the new root
- *   review LOWER RW PATH     review mode: an overlay at PATH in the new root over the
- *                            share LOWER (read-only), its layers in the share RW
- *   tmpfs PATH MODE          (owned by the user when MODE ends in 'u')
- *   bind SRC PATH ro|rw      SRC in the control share ('/ctl/…') or the new root
- *   symlink TARGET PATH
- *   mkdir PATH
- *   rootdisk                 the disk's root file system as the new root (first) */
+/* rootdisk: the disk's root file system as the new root. */
 static int
-run_plan (Plan    *plan,
-          Command *cmd)
+plan_rootdisk (void           *data,
+               CsbPlanKeyword  keyword,
+               char          **args)
 {
-  char **w = plan->words;
-  int n = plan->n;
-
-#define NEED(k) do { if (i + (k) >= n) { fail ("truncated plan at '%s'", w[i]); return -1; } } while (0)
-  for (int i = 0; i < n; )
+  if (mount_root_disk (NEW_ROOT) != 0)
     {
-      const char *key = w[i];
-
-      if (strcmp (key, "uid") == 0)
-        { NEED (1); cmd->uid = strtoul (w[i + 1], NULL, 10); i += 2; }
-      else if (strcmp (key, "gid") == 0)
-        { NEED (1); cmd->gid = strtoul (w[i + 1], NULL, 10); i += 2; }
-      else if (strcmp (key, "cwd") == 0)
-        { NEED (1); cmd->cwd = w[i + 1]; i += 2; }
-      else if (strcmp (key, "home") == 0)
-        { NEED (1); cmd->home = w[i + 1]; i += 2; }
-      else if (strcmp (key, "hostname") == 0)
-        { NEED (1); cmd->hostname = w[i + 1]; i += 2; }
-      else if (strcmp (key, "network") == 0)
-        { NEED (1); cmd->network = atoi (w[i + 1]); i += 2; }
-      else if (strcmp (key, "raw") == 0)
-        { NEED (1); cmd->raw = atoi (w[i + 1]); i += 2; }
-      else if (strcmp (key, "stdio") == 0)
-        { NEED (1); cmd->stdio = atoi (w[i + 1]); i += 2; }
-      else if (strcmp (key, "display") == 0)
-        { NEED (1); cmd->display = atoi (w[i + 1]); i += 2; }
-      else if (strcmp (key, "winsize") == 0)
-        { NEED (2); cmd->cols = atoi (w[i + 1]); cmd->rows = atoi (w[i + 2]); i += 3; }
-      else if (strcmp (key, "env") == 0)
-        {
-          NEED (1);
-          if (cmd->envc < 4095)
-            cmd->envp[cmd->envc++] = w[i + 1];
-          i += 2;
-        }
-      else if (strcmp (key, "arg") == 0)
-        {
-          NEED (1);
-          if (cmd->argc < 4095)
-            cmd->argv[cmd->argc++] = w[i + 1];
-          i += 2;
-        }
-      else if (strcmp (key, "rootdisk") == 0)
-        {
-          if (mount_root_disk (NEW_ROOT) != 0)
-            {
-              fail ("cannot mount the disk image's root file system, on the first partition or "
-                    "the whole disk, of a type in /proc/filesystems: %s", strerror (errno));
-              return -1;
-            }
-          i += 1;
-        }
-      else if (strcmp (key, "share") == 0)
-        {
-          NEED (3);
-          if (mkdir_p (in_root (w[i + 2]), 0755) != 0 ||
-              mount_share (w[i + 1], in_root (w[i + 2]), strcmp (w[i + 3], "ro") == 0) != 0)
-            {
-              fail ("cannot mount the share '%s' at %s: %s", w[i + 1], w[i + 2],
-                    strerror (errno));
-              return -1;
-            }
-          i += 4;
-        }
-      else if (strcmp (key, "review") == 0)
-        {
-          NEED (3);
-          if (mount_review (w[i + 1], w[i + 2], w[i + 3], cmd) != 0)
-            return -1;
-          i += 4;
-        }
-      else if (strcmp (key, "tmpfs") == 0)
-        {
-          char opts[64];
-          const char *mode = w[i + 2];
-          int user = 0;
-
-          NEED (2);
-          user = mode[0] != '\0' && mode[strlen (mode) - 1] == 'u';
-          snprintf (opts, sizeof opts, "mode=%.*s", (int) strcspn (mode, "u"), mode);
-          if (mkdir_p (in_root (w[i + 1]), 0755) != 0 ||
-              mount ("tmpfs", in_root (w[i + 1]), "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
-            {
-              fail ("cannot mount a tmpfs at %s: %s", w[i + 1], strerror (errno));
-              return -1;
-            }
-          if (user && chown (in_root (w[i + 1]), cmd->uid, cmd->gid) != 0)
-            say ("cannot chown %s: %s", w[i + 1], strerror (errno));
-          i += 3;
-        }
-      else if (strcmp (key, "bind") == 0)
-        {
-          const char *src;
-
-          NEED (3);
-          src = on_init_root (w[i + 1]) ? w[i + 1] : in_root (w[i + 1]);
-          if (bind_mount (src, in_root (w[i + 2]), strcmp (w[i + 3], "ro") == 0) != 0)
-            say ("cannot bind %s to %s: %s", w[i + 1], w[i + 2], strerror (errno));
-          i += 4;
-        }
-      else if (strcmp (key, "protect") == 0)
-        {
-          /* project, path below it, ro|rw, d|f: see csb-init-protect.c */
-          NEED (4);
-          if (csb_init_protect (in_root (w[i + 1]), w[i + 2], strcmp (w[i + 3], "ro") == 0,
-                                strcmp (w[i + 4], "d") == 0) != 0)
-            {
-              if (errno != ENOENT && errno != ELOOP && errno != EXDEV && errno != EINVAL)
-                {
-                  fail ("cannot protect %s/%s: %s", w[i + 1], w[i + 2], strerror (errno));
-                  return -1;
-                }
-              say ("%s/%s not protected: %s", w[i + 1], w[i + 2], strerror (errno));
-            }
-          i += 5;
-        }
-      else if (strcmp (key, "protect-tmpfs") == 0)
-        {
-          /* project, its folder, uid, gid: see csb-init-protect.c */
-          NEED (4);
-          if (csb_init_protect_tmpfs (in_root (w[i + 1]), w[i + 2], strtoul (w[i + 3], NULL, 10),
-                                      strtoul (w[i + 4], NULL, 10)) != 0)
-            {
-              fail ("cannot cover %s/%s with a tmpfs: %s", w[i + 1], w[i + 2], strerror (errno));
-              return -1;
-            }
-          i += 5;
-        }
-      else if (strcmp (key, "protect-link") == 0)
-        {
-          /* project, path below it, target: a link of a folder covered by a tmpfs */
-          NEED (3);
-          if (csb_init_protect_link (in_root (w[i + 1]), w[i + 2], w[i + 3]) != 0)
-            say ("cannot make the link %s/%s again: %s", w[i + 1], w[i + 2], strerror (errno));
-          i += 4;
-        }
-      else if (strcmp (key, "symlink") == 0)
-        {
-          char parent[4096];
-
-          NEED (2);
-          snprintf (parent, sizeof parent, "%s", in_root (w[i + 2]));
-          *strrchr (parent, '/') = '\0';
-          mkdir_p (parent, 0755);
-          if (symlink (w[i + 1], in_root (w[i + 2])) != 0 && errno != EEXIST)
-            say ("cannot create the symlink %s: %s", w[i + 2], strerror (errno));
-          i += 3;
-        }
-      else if (strcmp (key, "mkdir") == 0)
-        {
-          NEED (1);
-          mkdir_p (in_root (w[i + 1]), 0755);
-          i += 2;
-        }
-      else
-        {
-          fail ("unknown plan entry '%s'", key);
-          return -1;
-        }
+      fail ("cannot mount the disk image's root file system, on the first partition or "
+            "the whole disk, of a type in /proc/filesystems: %s", strerror (errno));
+      return -1;
     }
-#undef NEED
   return 0;
 }
+
+/* share TAG PATH ro|rw */
+static int
+plan_share (void           *data,
+            CsbPlanKeyword  keyword,
+            char          **args)
+{
+  if (mkdir_p (in_root (args[1]), 0755) != 0 ||
+      mount_share (args[0], in_root (args[1]), strcmp (args[2], "ro") == 0) != 0)
+    {
+      fail ("cannot mount the share '%s' at %s: %s", args[0], args[1], strerror (errno));
+      return -1;
+    }
+  return 0;
+}
+
+/* review LOWER RW PATH */
+static int
+plan_review (void           *data,
+             CsbPlanKeyword  keyword,
+             char          **args)
+{
+  return mount_review (args[0], args[1], args[2], data);
+}
+
+/* tmpfs PATH MODE, the user's when MODE ends in 'u'. */
+static int
+plan_tmpfs (void           *data,
+            CsbPlanKeyword  keyword,
+            char          **args)
+{
+  Command *cmd = data;
+  const char *mode = args[1];
+  int user = mode[0] != '\0' && mode[strlen (mode) - 1] == 'u';
+  char opts[64];
+
+  snprintf (opts, sizeof opts, "mode=%.*s", (int) strcspn (mode, "u"), mode);
+  if (mkdir_p (in_root (args[0]), 0755) != 0 ||
+      mount ("tmpfs", in_root (args[0]), "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
+    {
+      fail ("cannot mount a tmpfs at %s: %s", args[0], strerror (errno));
+      return -1;
+    }
+  if (user && chown (in_root (args[0]), cmd->uid, cmd->gid) != 0)
+    say ("cannot chown %s: %s", args[0], strerror (errno));
+  return 0;
+}
+
+/* bind SRC PATH ro|rw, SRC in the control share ('/ctl/…'), /host-etc or the new
+ * root. */
+static int
+plan_bind (void           *data,
+           CsbPlanKeyword  keyword,
+           char          **args)
+{
+  const char *src = on_init_root (args[0]) ? args[0] : in_root (args[0]);
+
+  if (bind_mount (src, in_root (args[1]), strcmp (args[2], "ro") == 0) != 0)
+    say ("cannot bind %s to %s: %s", args[0], args[1], strerror (errno));
+  return 0;
+}
+
+/* protect PROJECT RELATIVE ro|rw d|f (csb-init-protect.c): an entry that is not
+ * there, or not what it should be, is left alone (and the log says so). */
+static int
+plan_protect (void           *data,
+              CsbPlanKeyword  keyword,
+              char          **args)
+{
+  if (csb_init_protect (in_root (args[0]), args[1], strcmp (args[2], "ro") == 0,
+                        strcmp (args[3], "d") == 0) != 0)
+    {
+      if (errno != ENOENT && errno != ELOOP && errno != EXDEV && errno != EINVAL)
+        {
+          fail ("cannot protect %s/%s: %s", args[0], args[1], strerror (errno));
+          return -1;
+        }
+      say ("%s/%s not protected: %s", args[0], args[1], strerror (errno));
+    }
+  return 0;
+}
+
+/* protect-tmpfs PROJECT RELATIVE UID GID (csb-init-protect.c). */
+static int
+plan_protect_tmpfs (void           *data,
+                    CsbPlanKeyword  keyword,
+                    char          **args)
+{
+  if (csb_init_protect_tmpfs (in_root (args[0]), args[1], strtoul (args[2], NULL, 10),
+                              strtoul (args[3], NULL, 10)) != 0)
+    {
+      fail ("cannot cover %s/%s with a tmpfs: %s", args[0], args[1], strerror (errno));
+      return -1;
+    }
+  return 0;
+}
+
+/* protect-link PROJECT RELATIVE TARGET: a link of a folder covered by a tmpfs. */
+static int
+plan_protect_link (void           *data,
+                   CsbPlanKeyword  keyword,
+                   char          **args)
+{
+  if (csb_init_protect_link (in_root (args[0]), args[1], args[2]) != 0)
+    say ("cannot make the link %s/%s again: %s", args[0], args[1], strerror (errno));
+  return 0;
+}
+
+/* symlink TARGET PATH, its folder made first. */
+static int
+plan_symlink (void           *data,
+              CsbPlanKeyword  keyword,
+              char          **args)
+{
+  char parent[4096];
+
+  snprintf (parent, sizeof parent, "%s", in_root (args[1]));
+  *strrchr (parent, '/') = '\0';
+  mkdir_p (parent, 0755);
+  if (symlink (args[0], in_root (args[1])) != 0 && errno != EEXIST)
+    say ("cannot create the symlink %s: %s", args[1], strerror (errno));
+  return 0;
+}
+
+/* mkdir PATH */
+static int
+plan_mkdir (void           *data,
+            CsbPlanKeyword  keyword,
+            char          **args)
+{
+  mkdir_p (in_root (args[0]), 0755);
+  return 0;
+}
+
+/* The keywords a VM's plan has (csb-vm-backend.c writes it). */
+static const CsbPlanHandler plan_handlers[CSB_PLAN_N_KEYWORDS] = {
+  [CSB_PLAN_UID] = csb_plan_set_command,
+  [CSB_PLAN_GID] = csb_plan_set_command,
+  [CSB_PLAN_CWD] = csb_plan_set_command,
+  [CSB_PLAN_HOME] = csb_plan_set_command,
+  [CSB_PLAN_HOSTNAME] = csb_plan_set_command,
+  [CSB_PLAN_NETWORK] = csb_plan_set_command,
+  [CSB_PLAN_RAW] = csb_plan_set_command,
+  [CSB_PLAN_STDIO] = csb_plan_set_command,
+  [CSB_PLAN_DISPLAY] = csb_plan_set_command,
+  [CSB_PLAN_WINSIZE] = csb_plan_set_command,
+  [CSB_PLAN_ENV] = csb_plan_set_command,
+  [CSB_PLAN_ARG] = csb_plan_set_command,
+  [CSB_PLAN_ROOTDISK] = plan_rootdisk,
+  [CSB_PLAN_SHARE] = plan_share,
+  [CSB_PLAN_REVIEW] = plan_review,
+  [CSB_PLAN_TMPFS] = plan_tmpfs,
+  [CSB_PLAN_BIND] = plan_bind,
+  [CSB_PLAN_PROTECT] = plan_protect,
+  [CSB_PLAN_PROTECT_TMPFS] = plan_protect_tmpfs,
+  [CSB_PLAN_PROTECT_LINK] = plan_protect_link,
+  [CSB_PLAN_SYMLINK] = plan_symlink,
+  [CSB_PLAN_MKDIR] = plan_mkdir,
+};
 
 /* ---- network ----------------------------------------------------------------- */
 
@@ -986,7 +920,7 @@ set_env (Command    *cmd,
         cmd->envp[i] = copy;
         return;
       }
-  if (cmd->envc < 4095)
+  if (cmd->envc < CSB_PLAN_MAX_ARGS)
     cmd->envp[cmd->envc++] = copy;
 }
 
@@ -1255,21 +1189,33 @@ typeahead_hook (Command *cmd,
 }
 #endif
 
-int
-main (int    argc,
-      char **argv)
-{
-  static Plan plan;
-  static Command cmd;
-  OutRelay relays[2] = { { -1, -1, 0, 0 }, { -1, -1, 0, 0 } };
-  int ctl_fd, button_fd, sfd;
-  sigset_t mask;
-  pid_t child;
-  int status = 255, ended = 0;
-  time_t stop_deadline = 0;
-  int winsize_hup = 0;
-  char text[32];
+/* ---- main's steps --------------------------------------------------------------- */
 
+/* What main's steps share. */
+typedef struct
+{
+  CsbPlan   plan;
+  Command   cmd;
+  int       ctl_fd;       /* the control share, on the old root */
+  OutRelay  relays[2];    /* with "stdio 1": the command's stdout and stderr */
+  sigset_t  mask;         /* the signals read from sfd, blocked */
+  int       sfd;
+  int       button_fd;    /* the power button, or -1 */
+  pid_t     child;        /* the command */
+} Init;
+
+/* The start failed (it said why): the service reads the status; the VM goes. */
+static void
+start_failed (Init *init)
+{
+  write_status (init->ctl_fd, &init->cmd, "status", "failed\n");
+  power_off ();
+}
+
+/* The kernel's file systems, the modules, and the console for what goes wrong. */
+static void
+start_up (void)
+{
   mount ("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mount ("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mount ("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
@@ -1282,60 +1228,76 @@ main (int    argc,
       if (console_fd < 0)
         usleep (10000);
     }
+}
 
+/* The control share mounted and the plan read from it (and deleted there). */
+static void
+read_plan_from_share (Init *init)
+{
   mkdir (CTL_DIR, 0700);
   if (mount_share ("csb-ctl", CTL_DIR, 0) != 0)
     {
       fail ("cannot mount the control share: %s", strerror (errno));
       power_off ();
     }
-  ctl_fd = open (CTL_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (ctl_fd < 0 || read_plan (ctl_fd, &plan) != 0)
+  init->ctl_fd = open (CTL_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (init->ctl_fd < 0 || csb_plan_read (init->ctl_fd, "config", &init->plan) != 0)
     {
       fail ("cannot read the sandbox's plan: %s", strerror (errno));
       power_off ();
     }
+}
 
+/* The sandbox's root, a tmpfs at NEW_ROOT, built as the plan says. */
+static void
+build_root (Init *init)
+{
   mkdir (NEW_ROOT, 0755);
   if (mount ("tmpfs", NEW_ROOT, "tmpfs", 0, "mode=0755") != 0)
     {
       fail ("cannot mount the root tmpfs: %s", strerror (errno));
       power_off ();
     }
-  if (run_plan (&plan, &cmd) != 0 || cmd.argc == 0)
+  if (csb_plan_run (&init->plan, plan_handlers, &init->cmd, fail) != 0 || init->cmd.argc == 0)
     {
-      if (cmd.argc == 0)
+      if (init->cmd.argc == 0)
         fail ("the plan has no command");
-      write_status (ctl_fd, &cmd, "status", "failed\n");
-      power_off ();
+      start_failed (init);
     }
+}
 
-  if (cmd.display)
-    load_modules ("/modules-display.order");
-  if (cmd.stdio)
+/* With "stdio 1", the command's stdio on virtio ports, its output through pipes the
+ * init relays; else the console's size port. */
+static void
+open_command_stdio (Init *init)
+{
+  int out_pipe[2], err_pipe[2];
+
+  if (!init->cmd.stdio)
     {
-      int out_pipe[2], err_pipe[2];
-
-      child_stdio[0] = open_port (PORT_PREFIX "stdin", O_RDONLY);
-      relays[0].port = open_port (PORT_PREFIX "stdout", O_WRONLY | O_NONBLOCK);
-      relays[1].port = open_port (PORT_PREFIX "stderr", O_WRONLY | O_NONBLOCK);
-      if (child_stdio[0] < 0 || relays[0].port < 0 || relays[1].port < 0 ||
-          pipe2 (out_pipe, O_CLOEXEC) != 0 || pipe2 (err_pipe, O_CLOEXEC) != 0)
-        {
-          fail ("cannot open the virtio ports of the command's stdio: %s", strerror (errno));
-          write_status (ctl_fd, &cmd, "status", "failed\n");
-          power_off ();
-        }
-      relays[0].pipe = out_pipe[0];
-      relays[1].pipe = err_pipe[0];
-      child_stdio[1] = out_pipe[1];
-      child_stdio[2] = err_pipe[1];
+      /* Opened early: what the host wrote before the command starts has time to come. */
+      winsize_port = open_port (PORT_PREFIX "winsize", O_RDONLY | O_NONBLOCK);
+      return;
     }
+  child_stdio[0] = open_port (PORT_PREFIX "stdin", O_RDONLY);
+  init->relays[0].port = open_port (PORT_PREFIX "stdout", O_WRONLY | O_NONBLOCK);
+  init->relays[1].port = open_port (PORT_PREFIX "stderr", O_WRONLY | O_NONBLOCK);
+  if (child_stdio[0] < 0 || init->relays[0].port < 0 || init->relays[1].port < 0 ||
+      pipe2 (out_pipe, O_CLOEXEC) != 0 || pipe2 (err_pipe, O_CLOEXEC) != 0)
+    {
+      fail ("cannot open the virtio ports of the command's stdio: %s", strerror (errno));
+      start_failed (init);
+    }
+  init->relays[0].pipe = out_pipe[0];
+  init->relays[1].pipe = err_pipe[0];
+  child_stdio[1] = out_pipe[1];
+  child_stdio[2] = err_pipe[1];
+}
 
-  else
-    /* Opened early: what the host wrote before the command starts has time to come. */
-    winsize_port = open_port (PORT_PREFIX "winsize", O_RDONLY | O_NONBLOCK);
-
+/* /proc, /sys, /dev (its pts and shm) in the new root. */
+static void
+mount_kernel_file_systems (void)
+{
   mkdir_p (in_root ("/proc"), 0555);
   mkdir_p (in_root ("/sys"), 0555);
   mkdir_p (in_root ("/dev"), 0755);
@@ -1343,99 +1305,115 @@ main (int    argc,
   mount ("sysfs", in_root ("/sys"), "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
   mount ("devtmpfs", in_root ("/dev"), "devtmpfs", MS_NOSUID, "mode=0755");
   mkdir_p (in_root ("/dev/pts"), 0755);
-  mount ("devpts", in_root ("/dev/pts"), "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+  mount ("devpts", in_root ("/dev/pts"), "devpts", MS_NOSUID | MS_NOEXEC,
+         "newinstance,ptmxmode=0666,mode=0620");
   mkdir_p (in_root ("/dev/shm"), 01777);
   mount ("tmpfs", in_root ("/dev/shm"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
-  /* The control share itself stays behind, on the old root: only init's ctl_fd
-   * reaches it (for the status), the sandbox sees just what the plan bound. */
-  if (cmd.hostname != NULL)
-    sethostname (cmd.hostname, strlen (cmd.hostname));
-  setup_network (cmd.network);
+}
 
+/* The new root becomes the root. The control share itself stays behind, on the old
+ * root: only init's ctl_fd reaches it (for the status), the sandbox sees just what
+ * the plan bound. */
+static void
+switch_root (Init *init)
+{
   if (chdir (NEW_ROOT) != 0 || mount (NEW_ROOT, "/", NULL, MS_MOVE, NULL) != 0 ||
       chroot (".") != 0 || chdir ("/") != 0)
     {
       fail ("cannot switch to the sandbox's root: %s", strerror (errno));
-      write_status (ctl_fd, &cmd, "status", "failed\n");
-      power_off ();
+      start_failed (init);
     }
+}
 
-  if (cmd.display)
+/* The end of the compositor's log for user @uid, on the console. */
+static void
+show_compositor_log (uid_t uid)
+{
+  char log_path[64], tail[2048];
+  int fd;
+
+  snprintf (log_path, sizeof log_path, "/run/user/%u/weston.log", uid);
+  fd = open (log_path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0)
     {
-      char socket_path[128];
-      pid_t compositor = start_compositor (&cmd, socket_path, sizeof socket_path);
+      off_t size = lseek (fd, 0, SEEK_END);
+      ssize_t n;
 
-      if (compositor < 0 || wait_for_compositor (compositor, socket_path) != 0)
-        {
-          char log_path[64], tail[2048];
-          int fd;
-
-          snprintf (log_path, sizeof log_path, "/run/user/%u/weston.log", cmd.uid);
-          fd = open (log_path, O_RDONLY | O_CLOEXEC);
-          if (fd >= 0)
-            {
-              off_t size = lseek (fd, 0, SEEK_END);
-              ssize_t n;
-
-              lseek (fd, size > (off_t) sizeof tail ? size - (off_t) sizeof tail : 0, SEEK_SET);
-              n = read (fd, tail, sizeof tail);
-              if (n > 0 && console_fd >= 0 && write (console_fd, tail, n) < 0) {}
-              close (fd);
-            }
-          fail ("the display's compositor (weston) did not start (its log above)");
-          write_status (ctl_fd, &cmd, "status", "failed\n");
-          power_off ();
-        }
-      say ("compositor ready");
-      set_env (&cmd, "WAYLAND_DISPLAY=wayland-0");
-      if (access (XWAYLAND, X_OK) == 0)
-        set_env (&cmd, "DISPLAY=:0");
-      set_env (&cmd, "XDG_SESSION_TYPE=wayland");
+      lseek (fd, size > (off_t) sizeof tail ? size - (off_t) sizeof tail : 0, SEEK_SET);
+      n = read (fd, tail, sizeof tail);
+      if (n > 0 && console_fd >= 0 && write (console_fd, tail, n) < 0) {}
+      close (fd);
     }
+}
 
-  sigemptyset (&mask);
-  sigaddset (&mask, SIGCHLD);
-  sigaddset (&mask, SIGTERM);
-  sigaddset (&mask, SIGINT);
-  sigprocmask (SIG_BLOCK, &mask, NULL);
-  sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  button_fd = open_power_button ();
+/* With "display 1": the compositor started, and the command's environment set for it. */
+static void
+start_display (Init *init)
+{
+  char socket_path[128];
+  pid_t compositor = start_compositor (&init->cmd, socket_path, sizeof socket_path);
 
-#ifdef CSB_GUEST_INIT_TEST_HOOKS
-  typeahead_hook (&cmd, ctl_fd);
-#endif
-  /* console_fd stays open for good: the console's tty lives as long as one fd of it
-   * is open, and its last close frees what the hvc driver already took in (keys
-   * typed ahead, pulled in while init held it). The command's own open then finds
-   * the same tty with those keys, and so does winsize_apply's open and close, which
-   * may come before the command's open. */
-  if (winsize_port >= 0)
+  if (compositor < 0 || wait_for_compositor (compositor, socket_path) != 0)
     {
-      /* The service writes the size as it connects (before the guest runs): the
-       * command starts at it. Waited for a moment at most (no service: a hang-up). */
-      unsigned cols = 0, rows = 0;
-      struct pollfd pfd = { winsize_port, POLLIN, 0 };
+      show_compositor_log (init->cmd.uid);
+      fail ("the display's compositor (weston) did not start (its log above)");
+      start_failed (init);
+    }
+  say ("compositor ready");
+  set_env (&init->cmd, "WAYLAND_DISPLAY=wayland-0");
+  if (access (XWAYLAND, X_OK) == 0)
+    set_env (&init->cmd, "DISPLAY=:0");
+  set_env (&init->cmd, "XDG_SESSION_TYPE=wayland");
+}
 
-      if (poll (&pfd, 1, 2000) > 0 && winsize_read (&cols, &rows) == 1 && cols > 0)
-        {
-          cmd.cols = cols;
-          cmd.rows = rows;
-        }
-    }
-  child = fork ();
-  if (child == 0)
+/* SIGCHLD and the stop signals, blocked and read from a signalfd, and the power
+ * button (Stop() is an ACPI shutdown). */
+static void
+watch_stop_requests (Init *init)
+{
+  sigemptyset (&init->mask);
+  sigaddset (&init->mask, SIGCHLD);
+  sigaddset (&init->mask, SIGTERM);
+  sigaddset (&init->mask, SIGINT);
+  sigprocmask (SIG_BLOCK, &init->mask, NULL);
+  init->sfd = signalfd (-1, &init->mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  init->button_fd = open_power_button ();
+}
+
+/* The service writes the console's size as it connects (before the guest runs):
+ * the command starts at it. Waited for a moment at most (no service: a hang-up). */
+static void
+read_first_winsize (Command *cmd)
+{
+  unsigned cols = 0, rows = 0;
+  struct pollfd pfd = { winsize_port, POLLIN, 0 };
+
+  if (winsize_port < 0)
+    return;
+  if (poll (&pfd, 1, 2000) > 0 && winsize_read (&cols, &rows) == 1 && cols > 0)
     {
-      sigprocmask (SIG_UNBLOCK, &mask, NULL);
-      close (sfd);
-      if (button_fd >= 0)
-        close (button_fd);
-      run_child (&cmd);
+      cmd->cols = cols;
+      cmd->rows = rows;
     }
-  if (child < 0)
+}
+
+/* The command forked (run_child), and the host told it started. */
+static void
+start_command (Init *init)
+{
+  init->child = fork ();
+  if (init->child == 0)
+    {
+      sigprocmask (SIG_UNBLOCK, &init->mask, NULL);
+      close (init->sfd);
+      if (init->button_fd >= 0)
+        close (init->button_fd);
+      run_child (&init->cmd);
+    }
+  if (init->child < 0)
     {
       say ("cannot fork: %s", strerror (errno));
-      write_status (ctl_fd, &cmd, "status", "failed\n");
-      power_off ();
+      start_failed (init);
     }
   for (int i = 0; i < 3; i++)
     if (child_stdio[i] >= 0)
@@ -1444,12 +1422,83 @@ main (int    argc,
         child_stdio[i] = -1;
       }
   say ("command started");
-  write_status (ctl_fd, &cmd, "started", "1\n");
+  write_status (init->ctl_fd, &init->cmd, "started", "1\n");
+}
+
+/* Asks the command to end (once): a hang-up and SIGTERM, SIGKILL at @stop_deadline. */
+static void
+stop_command (Init   *init,
+              time_t *stop_deadline)
+{
+  if (*stop_deadline != 0)
+    return;
+  kill (-init->child, SIGHUP);
+  kill (-init->child, SIGTERM);
+  *stop_deadline = time (NULL) + STOP_GRACE_S;
+}
+
+/* The signals and power button presses that came: a stop signal or a press stops
+ * the command. */
+static void
+read_stop_requests (Init   *init,
+                    short   signal_events,
+                    short   button_events,
+                    time_t *stop_deadline)
+{
+  if (signal_events & POLLIN)
+    {
+      struct signalfd_siginfo si;
+      while (read (init->sfd, &si, sizeof si) == sizeof si)
+        if (si.ssi_signo != SIGCHLD)
+          stop_command (init, stop_deadline);
+    }
+  if (init->button_fd >= 0 && (button_events & POLLIN))
+    {
+      struct input_event ev;
+      while (read (init->button_fd, &ev, sizeof ev) == sizeof ev)
+        if (ev.type == EV_KEY && ev.code == KEY_POWER && ev.value == 1 && *stop_deadline == 0)
+          {
+            say ("power button: stopping the command");
+            stop_command (init, stop_deadline);
+          }
+    }
+}
+
+/* Every child that ended reaped; 1 and the command's exit status in @status once
+ * it ended. */
+static int
+reap_children (Init *init,
+               int  *status)
+{
+  int ended = 0;
+
+  for (;;)
+    {
+      int ws;
+      pid_t pid = waitpid (-1, &ws, WNOHANG);
+      if (pid <= 0)
+        return ended;
+      if (pid == init->child)
+        {
+          *status = WIFEXITED (ws) ? WEXITSTATUS (ws) : 128 + WTERMSIG (ws);
+          ended = 1;
+        }
+    }
+}
+
+/* Until the command ends: its output relayed, the console's size passed on, stop
+ * requests heard. Returns its exit status. */
+static int
+wait_for_command (Init *init)
+{
+  int status = 255, ended = 0, winsize_hup = 0;
+  time_t stop_deadline = 0;
 
   while (!ended)
     {
-      struct pollfd fds[5] = { { sfd, POLLIN, 0 }, { button_fd, POLLIN, 0 },
-                               { relays[0].pipe, POLLIN, 0 }, { relays[1].pipe, POLLIN, 0 },
+      struct pollfd fds[5] = { { init->sfd, POLLIN, 0 }, { init->button_fd, POLLIN, 0 },
+                               { init->relays[0].pipe, POLLIN, 0 },
+                               { init->relays[1].pipe, POLLIN, 0 },
                                { winsize_hup ? -1 : winsize_port, POLLIN, 0 } };
       /* A port without its host end polls as hung up until a service connects
        * again (it says nothing then): looked at again every second meanwhile. */
@@ -1469,48 +1518,20 @@ main (int    argc,
         }
       for (int i = 0; i < 2; i++)
         if (fds[2 + i].revents != 0)
-          relay_pump (&relays[i]);
-      if (fds[0].revents & POLLIN)
-        {
-          struct signalfd_siginfo si;
-          while (read (sfd, &si, sizeof si) == sizeof si)
-            if (si.ssi_signo != SIGCHLD && stop_deadline == 0)
-              {
-                kill (-child, SIGHUP);
-                kill (-child, SIGTERM);
-                stop_deadline = time (NULL) + STOP_GRACE_S;
-              }
-        }
-      if (button_fd >= 0 && (fds[1].revents & POLLIN))
-        {
-          struct input_event ev;
-          while (read (button_fd, &ev, sizeof ev) == sizeof ev)
-            if (ev.type == EV_KEY && ev.code == KEY_POWER && ev.value == 1 && stop_deadline == 0)
-              {
-                say ("power button: stopping the command");
-                kill (-child, SIGHUP);
-                kill (-child, SIGTERM);
-                stop_deadline = time (NULL) + STOP_GRACE_S;
-              }
-        }
-      for (;;)
-        {
-          int ws;
-          pid_t pid = waitpid (-1, &ws, WNOHANG);
-          if (pid <= 0)
-            break;
-          if (pid == child)
-            {
-              status = WIFEXITED (ws) ? WEXITSTATUS (ws) : 128 + WTERMSIG (ws);
-              ended = 1;
-            }
-        }
+          relay_pump (&init->relays[i]);
+      read_stop_requests (init, fds[0].revents, fds[1].revents, &stop_deadline);
+      ended = reap_children (init, &status);
       if (!ended && stop_deadline != 0 && time (NULL) >= stop_deadline)
-        kill (-child, SIGKILL);
+        kill (-init->child, SIGKILL);
     }
+  return status;
+}
 
-  /* What the command left running goes with it: asked first, for up to 100 ms
-   * (every orphan is ours, so no child left means nothing left), then killed. */
+/* What the command left running goes with it: asked first, for up to 100 ms
+ * (every orphan is ours, so no child left means nothing left), then killed. */
+static void
+end_the_rest (void)
+{
   if (kill (-1, SIGTERM) == 0)
     {
       for (int i = 0; i < 20 && waitpid (-1, NULL, WNOHANG) >= 0; i++)
@@ -1521,27 +1542,70 @@ main (int    argc,
         }
       kill (-1, SIGKILL);
     }
-  if (cmd.stdio)
-    {
-      /* The rest of the output: every writer is gone now (a process stuck in the
-       * kernel and holding a pipe is given 5 s). */
-      while (relays[0].pipe >= 0 || relays[1].pipe >= 0)
-        {
-          struct pollfd fds[2] = { { relays[0].pipe, POLLIN, 0 }, { relays[1].pipe, POLLIN, 0 } };
+}
 
-          if (poll (fds, 2, 5000) == 0)
-            break;
-          for (int i = 0; i < 2; i++)
-            if (fds[i].revents != 0)
-              relay_pump (&relays[i]);
-        }
-      wait_until_drained (ctl_fd, &cmd, relays);
+/* With "stdio 1": the rest of the output relayed (every writer is gone now; a
+ * process stuck in the kernel and holding a pipe is given 5 s), and the host has
+ * passed it all on. */
+static void
+drain_output (Init *init)
+{
+  while (init->relays[0].pipe >= 0 || init->relays[1].pipe >= 0)
+    {
+      struct pollfd fds[2] = { { init->relays[0].pipe, POLLIN, 0 },
+                               { init->relays[1].pipe, POLLIN, 0 } };
+
+      if (poll (fds, 2, 5000) == 0)
+        break;
+      for (int i = 0; i < 2; i++)
+        if (fds[i].revents != 0)
+          relay_pump (&init->relays[i]);
     }
-  snprintf (text, sizeof text, "%d\n", status);
-  write_status (ctl_fd, &cmd, "status", text);
-  say ("command exited with status %d", status);
+  wait_until_drained (init->ctl_fd, &init->cmd, init->relays);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  static Init init = { .relays = { { -1, -1, 0, 0 }, { -1, -1, 0, 0 } } };
+  int status;
+  char text[32];
+
   (void) argc;
   (void) argv;
+  start_up ();
+  read_plan_from_share (&init);
+  build_root (&init);
+  if (init.cmd.display)
+    load_modules ("/modules-display.order");
+  open_command_stdio (&init);
+  mount_kernel_file_systems ();
+  if (init.cmd.hostname != NULL)
+    sethostname (init.cmd.hostname, strlen (init.cmd.hostname));
+  setup_network (init.cmd.network);
+  switch_root (&init);
+  if (init.cmd.display)
+    start_display (&init);
+  watch_stop_requests (&init);
+
+#ifdef CSB_GUEST_INIT_TEST_HOOKS
+  typeahead_hook (&init.cmd, init.ctl_fd);
+#endif
+  /* console_fd stays open for good: the console's tty lives as long as one fd of it
+   * is open, and its last close frees what the hvc driver already took in (keys
+   * typed ahead, pulled in while init held it). The command's own open then finds
+   * the same tty with those keys, and so does winsize_apply's open and close, which
+   * may come before the command's open. */
+  read_first_winsize (&init.cmd);
+  start_command (&init);
+  status = wait_for_command (&init);
+  end_the_rest ();
+  if (init.cmd.stdio)
+    drain_output (&init);
+  snprintf (text, sizeof text, "%d\n", status);
+  write_status (init.ctl_fd, &init.cmd, "status", text);
+  say ("command exited with status %d", status);
   power_off ();
   return 0;
 }
