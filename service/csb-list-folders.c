@@ -83,34 +83,18 @@ compare_names (gconstpointer a,
   return strcmp (*(const char * const *) a, *(const char * const *) b);
 }
 
-GStrv
-csb_list_folders (const char  *home,
-                  const char  *path,
-                  guint        max_names,
-                  GError     **error)
+/* The folder @components below @home, opened one component at a time without
+ * following a link; -1 and an error naming @path if it cannot be. */
+static int
+open_below_home (const char          *home,
+                 const char * const  *components,
+                 const char          *path,
+                 GError             **error)
 {
-  g_auto(GStrv) components = NULL;
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  DIR *dir;
-  struct dirent *entry;
-  guint scanned = 0;
-  int fd;
-
-  g_return_val_if_fail (home != NULL && g_path_is_absolute (home), NULL);
-  g_return_val_if_fail (path != NULL, NULL);
-
-  if (!g_utf8_validate (path, -1, NULL))
-    {
-      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
-                           _("the folder's name is not UTF-8"));
-      return NULL;
-    }
-  components = relative_components (home, path, error);
-  if (components == NULL)
-    return NULL;
   /* The home itself may be a link (/home → /usr/home): it is the user's own
    * choice, not a sandbox's; below it, nothing is followed. */
-  fd = open (home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd = open (home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
   for (guint i = 0; fd >= 0 && components[i] != NULL; i++)
     {
       int next = openat (fd, components[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -128,7 +112,7 @@ csb_list_folders (const char  *home,
           g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
                        _("'%s' goes through a symbolic link (%s): links are not followed"),
                        path, components[i]);
-          return NULL;
+          return -1;
         }
       errno = saved_errno;
     }
@@ -138,18 +122,20 @@ csb_list_folders (const char  *home,
 
       g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND, _("cannot list '%s': %s"), path,
                    g_strerror (saved_errno));
-      return NULL;
     }
-  dir = fdopendir (fd);
-  if (dir == NULL)
-    {
-      int saved_errno = errno;
+  return fd;
+}
 
-      close (fd);
-      g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND, _("cannot list '%s': %s"), path,
-                   g_strerror (saved_errno));
-      return NULL;
-    }
+/* The names of the folders in @dir (not links, UTF-8 only), at most @max_names of
+ * the first CSB_LIST_FOLDERS_MAX_SCANNED entries, unsorted. */
+static void
+add_subfolders (DIR       *dir,
+                guint      max_names,
+                GPtrArray *names)
+{
+  struct dirent *entry;
+  guint scanned = 0;
+
   while (names->len < max_names && scanned < CSB_LIST_FOLDERS_MAX_SCANNED &&
          (entry = readdir (dir)) != NULL)
     {
@@ -167,6 +153,45 @@ csb_list_folders (const char  *home,
         continue;
       g_ptr_array_add (names, g_strdup (entry->d_name));
     }
+}
+
+GStrv
+csb_list_folders (const char  *home,
+                  const char  *path,
+                  guint        max_names,
+                  GError     **error)
+{
+  g_auto(GStrv) components = NULL;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  DIR *dir;
+  int fd;
+
+  g_return_val_if_fail (home != NULL && g_path_is_absolute (home), NULL);
+  g_return_val_if_fail (path != NULL, NULL);
+
+  if (!g_utf8_validate (path, -1, NULL))
+    {
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                           _("the folder's name is not UTF-8"));
+      return NULL;
+    }
+  components = relative_components (home, path, error);
+  if (components == NULL)
+    return NULL;
+  fd = open_below_home (home, (const char * const *) components, path, error);
+  if (fd < 0)
+    return NULL;
+  dir = fdopendir (fd);
+  if (dir == NULL)
+    {
+      int saved_errno = errno;
+
+      close (fd);
+      g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND, _("cannot list '%s': %s"), path,
+                   g_strerror (saved_errno));
+      return NULL;
+    }
+  add_subfolders (dir, max_names, names);
   closedir (dir);
   g_ptr_array_sort (names, compare_names);
   g_ptr_array_add (names, NULL);
