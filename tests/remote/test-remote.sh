@@ -113,7 +113,10 @@ deadline=$((SECONDS + 60)); while [ $SECONDS -lt $deadline ]; do
   sleep 0.1
 done
 if [ "$gone" = yes ]; then ok "a lost connection leaves no bridge or ssh behind"; else not_ok "a lost connection leaves no bridge or ssh behind"; fi
-check "the connection works again afterwards (stop)" csb --stop "$id"
+# Under load the stop's grace period may end (and the sandbox with it) before this
+# second --stop: "is not running" is an answer over a working connection too.
+check "the connection works again afterwards (stop)" \
+  bash -c "'$cli' --host='$host' --stop '$id' 2>'$tmp/err2' || grep -q 'is not running' '$tmp/err2'"
 kill "$launcher" 2>/dev/null; wait "$launcher" 2>/dev/null
 check "and remove" csb --remove "$id"
 
