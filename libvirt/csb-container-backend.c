@@ -47,8 +47,6 @@
 #define HOSTNAME "claude-sandbox"
 #define CTL_INSIDE "/run/claude-sandbox-ctl"
 #define STATE_INSIDE "/run/claude-sandbox"
-/* Review mode: where the project (lower) and the layers (rw) wait for the overlay. */
-#define REVIEW_INSIDE "/run/claude-sandbox-review"
 /* The sandbox's uid inside when the real user is root: container root must
  * not be host root, so the user who maps to host root is another id. */
 #define ROOT_USER_INSIDE 1000
@@ -305,6 +303,28 @@ add_tmpfs (Setup      *setup,
   return TRUE;
 }
 
+/* Review mode (csb_layout_project_review): the project read-only and the sandbox's
+ * review folder (csb-review.c) read-write are bound below @stage, where only the
+ * init looks; the init mounts overlayfs over them at @dest, the project's path
+ * (container root has every capability in the container's user namespace, which
+ * owns its mount namespace), and detaches them. */
+static gboolean
+add_overlay (Setup      *setup,
+             const char *stage,
+             const char *dest,
+             GError    **error)
+{
+  g_autofree char *lower = g_build_filename (stage, "lower", NULL);
+  g_autofree char *rw = g_build_filename (stage, "rw", NULL);
+
+  if (!add_mount_point (setup, dest, TRUE, error))
+    return FALSE;
+  if (g_str_has_prefix (dest, setup->home))
+    own_parents_in_home (setup, dest);
+  csb_plan_add (setup->plan, CSB_PLAN_REVIEW, lower, rw, dest, NULL);
+  return TRUE;
+}
+
 /* The container's translator of a layout (csb-layout.c): binds and tmpfs folders
  * as libvirt's file systems, symlinks and ownership in the plan. */
 static gboolean
@@ -337,9 +357,28 @@ add_layout_entry (CsbLayoutKind   kind,
     case CSB_LAYOUT_SYMLINK:
       csb_plan_add (setup->plan, CSB_PLAN_SYMLINK, source, dest, NULL);
       return TRUE;
+    case CSB_LAYOUT_OVERLAY:
+      return add_overlay (setup, source, dest, error);
     default:
       g_assert_not_reached ();
     }
+}
+
+/* A layout (csb-layout.c) in the container: its entries through add_layout_entry,
+ * the project's protected ones in the plan for the init (@uid, @gid: the user
+ * inside), and the protections they give. */
+static gboolean
+translate_layout (Setup      *setup,
+                  CsbLayout  *layout,
+                  guint32     uid,
+                  guint32     gid,
+                  GError    **error)
+{
+  if (!csb_layout_foreach (layout, add_layout_entry, setup, error))
+    return FALSE;
+  csb_layout_append_init_plan (layout, setup->plan, uid, gid);
+  csb_layout_add_protections (layout, setup->protections);
+  return TRUE;
 }
 
 /* The container's translator of the host's programs (csb_layout_expose_host_usr):
@@ -374,276 +413,195 @@ visible_as_host_path (const char *path)
          g_str_has_prefix (path, "/nix/store/");
 }
 
-/* Review mode: the project read-only and the sandbox's review folder (csb-review.c)
- * read-write, bound where only the init looks; the init mounts overlayfs over them
- * at the project's path (container root has every capability in the container's
- * user namespace, which owns its mount namespace) and detaches them. */
+/* Container root is an unprivileged host id; the user is the user (@user's ids
+ * inside). The root is our folder, read-only inside, with mount points and the
+ * sandbox's own /etc (the host's allowlisted entries, the user, resolv.conf). */
 static gboolean
-add_review (Setup   *setup,
-            GError **error)
+make_root (Setup              *setup,
+           const CsbStageUser *user,
+           GError            **error)
 {
-  CsbSandboxSpec *spec = setup->spec;
-  g_autofree char *layers = csb_review_prepare_path (spec->state_dir, spec->project_dir, error);
-
-  if (layers == NULL)
-    return FALSE;
-  if (!add_bind (setup, spec->project_dir, REVIEW_INSIDE "/lower", TRUE, error) ||
-      !add_bind (setup, layers, REVIEW_INSIDE "/rw", FALSE, error) ||
-      !add_mount_point (setup, spec->project_dir, TRUE, error))
-    return FALSE;
-  if (g_str_has_prefix (spec->project_dir, setup->home))
-    own_parents_in_home (setup, spec->project_dir);
-  csb_plan_add (setup->plan, CSB_PLAN_REVIEW, REVIEW_INSIDE "/lower", REVIEW_INSIDE "/rw",
-                spec->project_dir, NULL);
-  csb_protections_add (setup->protections, "project-review");
-  return TRUE;
-}
-
-/* Git hooks and config, and the projects' Claude Code settings, read-only; the
- * folders above them bound onto themselves; the project's .claude a fresh tmpfs
- * with its entries bound again — the layout (csb-layout.c) decides, the same as for
- * bwrap. The guard (csb-project-guard.c) chose the entries on the host; the init
- * opens each again from the project folder without following any symlink and
- * binds it from that descriptor (csb-init-protect.c): never a path the sandbox
- * could have pointed elsewhere. */
-static void
-protect_project_config (Setup   *setup,
-                        guint32  uid,
-                        guint32  gid)
-{
-  g_autoptr(CsbLayout) layout = csb_layout_new ();
-
-  csb_layout_protect_project (layout, setup->spec->project_dir, setup->spec->guard_entries);
-  csb_layout_append_init_plan (layout, setup->plan, uid, gid);
-  csb_layout_add_protections (layout, setup->protections);
-}
-
-static gboolean
-build_container (Setup      *setup,
-                 const char *ctl_dir,
-                 const char *init,
-                 GError    **error)
-{
-  CsbSandboxSpec *spec = setup->spec;
-  CsbLaunchOptions *opts = spec->options;
-  CsbContainerDomainConfig *domain = setup->domain;
-  const char *home = setup->home;
-  uid_t uid = getuid ();
-  gid_t gid = getgid ();
-  guint32 uid_inside = uid != 0 ? uid : ROOT_USER_INSIDE;
-  guint32 gid_inside = gid != 0 ? gid : ROOT_USER_INSIDE;
-  const char *user_name = uid != 0 ? g_get_user_name () : "sandbox";
-  g_autofree char *shell = csb_user_shell (spec->settings);
-  g_autofree char *uid_text = g_strdup_printf ("%u", uid_inside);
-  g_autofree char *gid_text = g_strdup_printf ("%u", gid_inside);
-  g_autofree char *claude_dir = g_build_filename (home, ".claude", NULL);
   g_autofree char *etc = g_build_filename (setup->root_dir, "etc", NULL);
-  g_autofree char *claude_user_dir = g_build_filename (spec->runtime_dir, "claude-user", NULL);
-  g_autofree char *path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:"
-                                        "/usr/sbin:/sbin");
-  g_autofree char *token = NULL;
   g_autofree char *resolv = NULL;
-  g_autofree char *init_copy = g_build_filename (ctl_dir, "init", NULL);
-  g_autofree char *init_inside = g_build_filename (CTL_INSIDE, "init", NULL);
-  g_autoptr(CsbClaudeInstall) claude = NULL;
-  g_autoptr(CsbClaudeHome) claude_home = NULL;
-  g_autoptr(GPtrArray) claude_user = NULL;
-  g_autoptr(GPtrArray) env = NULL;
-  gboolean wants_claude = g_str_equal (spec->command[0], "claude");
-  CsbStageUser user = { user_name, uid_inside, gid_inside, home, shell };
+  static const char * const dirs[] = { "proc", "sys", "dev", NULL };
 
-  {
-    g_autofree char *configured = spec->settings ?
-      g_settings_get_string (spec->settings, "claude-path") : NULL;
-    g_autoptr(GError) local_error = NULL;
-
-    claude = csb_claude_install_find ((const char * const *) spec->environ, home, configured,
-                                      &local_error);
-    if (claude == NULL && wants_claude)
-      {
-        g_propagate_error (error, g_steal_pointer (&local_error));
-        return FALSE;
-      }
-  }
-  if (opts->gh_token && (token = csb_stage_find_gh_token (spec, error)) == NULL)
-    return FALSE;
-
-  /* Who first: the plan's later entries give the user folders. */
-  csb_plan_add (setup->plan, CSB_PLAN_UID, uid_text, NULL);
-  csb_plan_add (setup->plan, CSB_PLAN_GID, gid_text, NULL);
-
-  /* Container root is an unprivileged host id; the user is the user. */
-  csb_container_domain_config_map_ids (domain, 0, root_base ("/etc/subuid"),
+  csb_container_domain_config_map_ids (setup->domain, 0, root_base ("/etc/subuid"),
                                        0, root_base ("/etc/subgid"));
-  csb_container_domain_config_map_ids (domain, uid_inside, uid, gid_inside, gid);
+  csb_container_domain_config_map_ids (setup->domain, user->uid, getuid (), user->gid,
+                                       getgid ());
   csb_protections_add (setup->protections, "user-namespace");
 
-  /* The root: our folder, read-only inside. */
   if (g_mkdir_with_parents (setup->root_dir, 0755) != 0 || chmod (setup->root_dir, 0755) != 0)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s",
                    setup->root_dir, g_strerror (errno));
       return FALSE;
     }
-  csb_container_domain_config_add_fs (domain, setup->root_dir, "/", TRUE);
+  csb_container_domain_config_add_fs (setup->domain, setup->root_dir, "/", TRUE);
   csb_protections_add (setup->protections, "own-root");
-  if (opts->network)
-    {
-      g_autofree char *host_resolv = NULL;
-      if (!g_file_get_contents ("/etc/resolv.conf", &host_resolv, NULL, NULL))
-        host_resolv = g_strdup ("");
-      resolv = g_steal_pointer (&host_resolv);
-    }
-  else
+  if (!setup->spec->options->network ||
+      !g_file_get_contents ("/etc/resolv.conf", &resolv, NULL, NULL))
     resolv = g_strdup ("");
-  if (!csb_stage_etc (etc, TRUE, &user, HOSTNAME, resolv, error))
+  if (!csb_stage_etc (etc, TRUE, user, HOSTNAME, resolv, error))
     return FALSE;
-  for (guint i = 0; i < 3; i++)
+  for (guint i = 0; dirs[i] != NULL; i++)
     {
-      const char *dirs[] = { "proc", "sys", "dev" };
       g_autofree char *path = g_build_filename (setup->root_dir, dirs[i], NULL);
       g_mkdir_with_parents (path, 0755);
     }
+  return TRUE;
+}
 
-  /* The host's programs, read-only, as bwrap and the VM show them: one layout
-   * (csb-layout.c). */
-  {
-    g_autoptr(CsbLayout) layout = csb_layout_new ();
+/* The host's programs, read-only, as bwrap and the VM show them: one layout
+ * (csb-layout.c); the writable layer, tmpfs gone with the container; a fresh home
+ * with only git's and ssh's configuration, read-only (gh's only with the token),
+ * as bwrap's: one layout. */
+static gboolean
+add_system_and_home (Setup   *setup,
+                     GError **error)
+{
+  g_autoptr(CsbLayout) programs = csb_layout_new ();
+  g_autoptr(CsbLayout) home = csb_layout_new ();
+  g_autofree char *var_run = g_build_filename (setup->root_dir, "var", "run", NULL);
 
-    csb_layout_expose_host_usr (layout);
-    if (!csb_layout_foreach (layout, add_usr_entry, setup, error))
-      return FALSE;
-    csb_layout_add_protections (layout, setup->protections);
-  }
+  csb_layout_expose_host_usr (programs);
+  if (!csb_layout_foreach (programs, add_usr_entry, setup, error))
+    return FALSE;
+  csb_layout_add_protections (programs, setup->protections);
 
-  /* The writable layer: tmpfs, gone with the container. */
   if (!add_tmpfs (setup, "/tmp", 4096, error) || !add_tmpfs (setup, "/var/tmp", 1024, error) ||
       !add_tmpfs (setup, "/run", 256, error))
     return FALSE;
-  /* A fresh home with only git's and ssh's configuration, read-only (gh's only with
-   * the token), as bwrap's: one layout (csb-layout.c). */
-  {
-    g_autoptr(CsbLayout) layout = csb_layout_new ();
-
-    csb_layout_private_home (layout, home, opts->gh_token);
-    if (!csb_layout_foreach (layout, add_layout_entry, setup, error))
-      return FALSE;
-    csb_layout_add_protections (layout, setup->protections);
-  }
+  csb_layout_private_home (home, setup->home, setup->spec->options->gh_token);
+  if (!translate_layout (setup, home, 0, 0, error))
+    return FALSE;
   csb_protections_add (setup->protections, "private-tmp");
   csb_plan_add (setup->plan, CSB_PLAN_OWN, setup->run_user, "0700", NULL);
-  {
-    g_autofree char *var_run = g_build_filename (setup->root_dir, "var", "run", NULL);
-    if (symlink ("../run", var_run) != 0 && errno != EEXIST)
-      g_debug ("cannot link %s: %s", var_run, g_strerror (errno));
-  }
+  if (symlink ("../run", var_run) != 0 && errno != EEXIST)
+    g_debug ("cannot link %s: %s", var_run, g_strerror (errno));
+  return TRUE;
+}
 
-  /* The control folder: the plan, our init, and what comes back. */
-  {
-    g_autofree char *contents = NULL;
-    gsize len;
+/* The control folder: the plan, our init (a copy of @init), and what comes back. */
+static gboolean
+add_control (Setup      *setup,
+             const char *ctl_dir,
+             const char *init,
+             GError    **error)
+{
+  g_autofree char *init_copy = g_build_filename (ctl_dir, "init", NULL);
+  g_autofree char *contents = NULL;
+  gsize len;
 
-    if (!g_file_get_contents (init, &contents, &len, error) ||
-        !g_file_set_contents_full (init_copy, contents, len, G_FILE_SET_CONTENTS_NONE, 0755,
-                                   error))
-      return FALSE;
-  }
-  if (!add_bind (setup, ctl_dir, CTL_INSIDE, FALSE, error))
+  if (!g_file_get_contents (init, &contents, &len, error) ||
+      !g_file_set_contents_full (init_copy, contents, len, G_FILE_SET_CONTENTS_NONE, 0755,
+                                 error) ||
+      !add_bind (setup, ctl_dir, CTL_INSIDE, FALSE, error))
     return FALSE;
-  g_free (domain->init);
-  domain->init = g_steal_pointer (&init_inside);
+  g_free (setup->domain->init);
+  setup->domain->init = g_build_filename (CTL_INSIDE, "init", NULL);
+  return TRUE;
+}
 
-  /* ~/.claude: the project's Claude home, rw; copies of the user's own settings ro
-   * over it (libvirt binds paths, not descriptors: copies made without following
-   * links, owner-checked, size-capped, in a folder no sandbox sees). No sandbox sees
-   * the folder that holds the home's two folders, so their paths cannot be swapped
-   * under libvirt. */
-  if ((claude_home = csb_claude_home_prepare (spec->project_dir, error)) == NULL ||
-      (claude_user = csb_claude_home_stage_user (claude_home, claude_user_dir, error)) == NULL ||
-      !add_bind (setup, claude_home->claude_dir, claude_dir, FALSE, error))
+/* ~/.claude: the project's Claude home, rw; copies of the user's own settings ro
+ * over it (libvirt binds paths, not descriptors: copies made without following
+ * links, owner-checked, size-capped, in a folder no sandbox sees); one layout
+ * (csb-layout.c), as bwrap's. */
+static gboolean
+add_claude_home (Setup   *setup,
+                 GError **error)
+{
+  g_autofree char *staged = g_build_filename (setup->spec->runtime_dir, "claude-user", NULL);
+  g_autoptr(CsbClaudeHome) claude_home = NULL;
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
+
+  if ((claude_home = csb_claude_home_prepare (setup->spec->project_dir, error)) == NULL ||
+      !csb_layout_claude_home (layout, setup->home, claude_home, staged, error))
     return FALSE;
-  for (guint i = 0; i < claude_user->len; i++)
+  return translate_layout (setup, layout, 0, 0, error);
+}
+
+/* Claude Code itself, read-only at the path it was installed to; the PATH inside
+ * (@path_env), its folder first. */
+static gboolean
+add_claude_install (Setup             *setup,
+                    CsbClaudeInstall  *claude,
+                    char             **path_env,
+                    GError           **error)
+{
+  g_autofree char *bin_dir = g_path_get_dirname (claude->path);
+  g_autofree char *old = *path_env;
+
+  *path_env = g_strconcat (bin_dir, ":", old, NULL);
+  if (!visible_as_host_path (claude->bind_root) &&
+      !add_bind (setup, claude->bind_root, claude->bind_root, TRUE, error))
+    return FALSE;
+  for (guint i = 0; i < claude->symlinks->len; i++)
     {
-      const char *name = g_ptr_array_index (claude_user, i);
-      g_autofree char *src = g_build_filename (claude_user_dir, name, NULL);
-      g_autofree char *dest = g_build_filename (claude_dir, name, NULL);
+      CsbSymlink *link = g_ptr_array_index (claude->symlinks, i);
 
-      csb_container_domain_config_add_fs (domain, src, dest, TRUE);
-    }
-  csb_protections_add (setup->protections, "claude-home");
-  csb_protections_add (setup->protections, "claude-config-ro");
-  if (!add_bind (setup, claude_home->json_dir, STATE_INSIDE, FALSE, error))
-    return FALSE;
-  {
-    g_autofree char *link_path = g_build_filename (home, ".claude.json", NULL);
-    csb_plan_add (setup->plan, CSB_PLAN_SYMLINK, STATE_INSIDE "/.claude.json", link_path, NULL);
-  }
-
-  /* Claude Code itself, read-only at the path it was installed to. */
-  if (claude != NULL)
-    {
-      g_autofree char *bin_dir = g_path_get_dirname (claude->path);
-      g_autofree char *old = g_steal_pointer (&path_env);
-
-      if (!visible_as_host_path (claude->bind_root) &&
-          !add_bind (setup, claude->bind_root, claude->bind_root, TRUE, error))
-        return FALSE;
-      for (guint i = 0; i < claude->symlinks->len; i++)
+      if (visible_as_host_path (link->path))
+        continue;
+      if (g_str_has_prefix (link->path, setup->home))
         {
-          CsbSymlink *link = g_ptr_array_index (claude->symlinks, i);
-
-          if (visible_as_host_path (link->path))
-            continue;
-          if (g_str_has_prefix (link->path, home))
-            {
-              own_parents_in_home (setup, link->path);
-              csb_plan_add (setup->plan, CSB_PLAN_SYMLINK, link->target, link->path, NULL);
-            }
-          else
-            {
-              g_autofree char *in_root = g_build_filename (setup->root_dir, link->path, NULL);
-              g_autofree char *parent = g_path_get_dirname (in_root);
-
-              if (!under_mount (setup, link->path) && g_mkdir_with_parents (parent, 0755) == 0 &&
-                  symlink (link->target, in_root) != 0 && errno != EEXIST)
-                g_debug ("cannot link %s: %s", in_root, g_strerror (errno));
-            }
+          own_parents_in_home (setup, link->path);
+          csb_plan_add (setup->plan, CSB_PLAN_SYMLINK, link->target, link->path, NULL);
         }
-      path_env = g_strconcat (bin_dir, ":", old, NULL);
-    }
-
-  /* The session's sockets, each only with its option, as in every backend
-   * (csb-layout.c): the session's own Wayland socket (no security context: a
-   * container's is not attached to one yet). */
-  if (opts->display || opts->audio || opts->ssh_agent)
-    {
-      g_autoptr(CsbLayout) layout = csb_layout_new ();
-
-      if (opts->display)
+      else
         {
-          const char *name = g_environ_getenv (spec->environ, "WAYLAND_DISPLAY");
-          g_autofree char *wayland =
-            csb_layout_session_socket_path ((const char * const *) spec->environ, name);
+          g_autofree char *in_root = g_build_filename (setup->root_dir, link->path, NULL);
+          g_autofree char *parent = g_path_get_dirname (in_root);
 
-          csb_layout_wayland (layout, wayland, setup->run_user, "wayland-unrestricted");
+          if (!under_mount (setup, link->path) && g_mkdir_with_parents (parent, 0755) == 0 &&
+              symlink (link->target, in_root) != 0 && errno != EEXIST)
+            g_debug ("cannot link %s: %s", in_root, g_strerror (errno));
         }
-      if (opts->audio)
-        csb_layout_session_audio (layout, (const char * const *) spec->environ,
-                                  setup->run_user);
-      if (opts->ssh_agent)
-        csb_layout_ssh_agent (layout, (const char * const *) spec->environ, setup->run_user);
-      if (!csb_layout_foreach (layout, add_layout_entry, setup, error))
-        return FALSE;
-      csb_layout_add_environment (layout, opts->env);
-      csb_layout_add_protections (layout, setup->protections);
     }
+  return TRUE;
+}
+
+/* The session's sockets, each only with its option, as in every backend
+ * (csb-layout.c): the session's own Wayland socket (no security context: a
+ * container's is not attached to one yet). */
+static gboolean
+add_sockets (Setup   *setup,
+             GError **error)
+{
+  CsbSandboxSpec *spec = setup->spec;
+  CsbLaunchOptions *opts = spec->options;
+  const char * const *environ = (const char * const *) spec->environ;
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
+
+  if (opts->display)
+    {
+      const char *name = g_environ_getenv (spec->environ, "WAYLAND_DISPLAY");
+      g_autofree char *wayland = csb_layout_session_socket_path (environ, name);
+
+      csb_layout_wayland (layout, wayland, setup->run_user, "wayland-unrestricted");
+    }
+  if (opts->audio)
+    csb_layout_session_audio (layout, environ, setup->run_user);
+  if (opts->ssh_agent)
+    csb_layout_ssh_agent (layout, environ, setup->run_user);
+  if (!translate_layout (setup, layout, 0, 0, error))
+    return FALSE;
+  csb_layout_add_environment (layout, opts->env);
+  return TRUE;
+}
+
+/* The user's extra folders (ro-binds, rw-binds), each checked. */
+static gboolean
+add_user_binds (Setup   *setup,
+                GError **error)
+{
+  CsbLaunchOptions *opts = setup->spec->options;
 
   for (guint i = 0; i < opts->ro_binds->len; i++)
     {
       const char *path = g_ptr_array_index (opts->ro_binds, i);
       g_autofree char *resolved = NULL;
 
-      if (!csb_validate_bind_path ("ro-binds", path, home, &resolved, error) ||
+      if (!csb_validate_bind_path ("ro-binds", path, setup->home, &resolved, error) ||
           !add_bind (setup, resolved, path, TRUE, error))
         return FALSE;
     }
@@ -652,27 +610,50 @@ build_container (Setup      *setup,
       const char *path = g_ptr_array_index (opts->rw_binds, i);
       g_autofree char *resolved = NULL;
 
-      if (!csb_validate_bind_path ("rw-binds", path, home, &resolved, error) ||
+      if (!csb_validate_bind_path ("rw-binds", path, setup->home, &resolved, error) ||
           !add_bind (setup, resolved, path, FALSE, error))
         return FALSE;
     }
+  return TRUE;
+}
 
-  /* The project, read-write at its own path, or under review (nothing to guard:
-   * nothing reaches the real folder unreviewed). */
-  if (opts->review)
-    {
-      if (!add_review (setup, error))
-        return FALSE;
-    }
-  else
-    {
-      if (!add_bind (setup, spec->project_dir, spec->project_dir, FALSE, error))
-        return FALSE;
-      protect_project_config (setup, uid_inside, gid_inside);
-    }
+/* The project, read-write at its own path with git's and Claude Code's
+ * configuration read-only, the init opening each protected entry again from the
+ * project folder without following any symlink (csb-init-protect.c): never a path
+ * the sandbox could have pointed elsewhere; or under review (nothing to guard:
+ * nothing reaches the real folder unreviewed). One layout (csb-layout.c), the same
+ * as bwrap's; @uid, @gid: the user inside, owner of the tmpfs folders. */
+static gboolean
+add_project (Setup    *setup,
+             guint32   uid,
+             guint32   gid,
+             GError  **error)
+{
+  CsbSandboxSpec *spec = setup->spec;
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-  /* The plan: who, where, what. */
-  csb_plan_add (setup->plan, CSB_PLAN_HOME, home, NULL);
+  if (spec->options->review
+      ? !csb_layout_project_review (layout, spec->project_dir, spec->state_dir, error)
+      : !csb_layout_project (layout, spec->project_dir, spec->guard_entries, error))
+    return FALSE;
+  return translate_layout (setup, layout, uid, gid, error);
+}
+
+/* The plan: who, where, what; then the plan itself, 0600 in a 0700 folder, deleted
+ * by the init once read. */
+static gboolean
+write_plan (Setup              *setup,
+            const char         *ctl_dir,
+            const CsbStageUser *user,
+            const char         *path_env,
+            const char         *token,
+            GError            **error)
+{
+  CsbSandboxSpec *spec = setup->spec;
+  g_autofree char *config = g_build_filename (ctl_dir, "config", NULL);
+  g_autoptr(GPtrArray) env = NULL;
+
+  csb_plan_add (setup->plan, CSB_PLAN_HOME, setup->home, NULL);
   csb_plan_add (setup->plan, CSB_PLAN_CWD, spec->project_dir, NULL);
   csb_plan_add (setup->plan, CSB_PLAN_HOSTNAME, HOSTNAME, NULL);
   csb_plan_add (setup->plan, CSB_PLAN_RAW, spec->stdio_is_pty ? "0" : "1", NULL);
@@ -687,7 +668,7 @@ build_container (Setup      *setup,
           csb_plan_add (setup->plan, CSB_PLAN_WINSIZE, cols, rows, NULL);
         }
     }
-  env = csb_stage_environment (spec, &user, path_env, setup->run_user, token);
+  env = csb_stage_environment (spec, user, path_env, setup->run_user, token);
   for (guint i = 0; i < env->len; i++)
     csb_plan_add (setup->plan, CSB_PLAN_ENV, g_ptr_array_index (env, i), NULL);
   for (guint i = 0; spec->command[i] != NULL; i++)
@@ -696,15 +677,54 @@ build_container (Setup      *setup,
   csb_protections_add (setup->protections, "no-capabilities");
   csb_protections_add (setup->protections, "no-new-privs");
 
-  /* Last, the plan itself: 0600 in a 0700 folder, deleted by the init once read. */
-  {
-    g_autofree char *config = g_build_filename (ctl_dir, "config", NULL);
+  return g_file_set_contents_full (config, (const char *) setup->plan->data, setup->plan->len,
+                                   G_FILE_SET_CONTENTS_NONE, 0600, error);
+}
 
-    if (!g_file_set_contents_full (config, (const char *) setup->plan->data, setup->plan->len,
-                                   G_FILE_SET_CONTENTS_NONE, 0600, error))
-      return FALSE;
-  }
-  return TRUE;
+static gboolean
+build_container (Setup      *setup,
+                 const char *ctl_dir,
+                 const char *init,
+                 GError    **error)
+{
+  CsbSandboxSpec *spec = setup->spec;
+  uid_t uid = getuid ();
+  gid_t gid = getgid ();
+  g_autofree char *shell = csb_user_shell (spec->settings);
+  g_autofree char *path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:"
+                                        "/usr/sbin:/sbin");
+  g_autofree char *token = NULL;
+  g_autofree char *uid_text = NULL;
+  g_autofree char *gid_text = NULL;
+  g_autoptr(CsbClaudeInstall) claude = NULL;
+  /* The sandbox's ids inside: container root must not be host root, so when the
+   * real user is root, the user who maps to host root is another id. */
+  CsbStageUser user = {
+    uid != 0 ? g_get_user_name () : "sandbox",
+    uid != 0 ? uid : ROOT_USER_INSIDE, gid != 0 ? gid : ROOT_USER_INSIDE,
+    setup->home, shell
+  };
+
+  if (!csb_stage_find_claude (spec, setup->home, &claude, error))
+    return FALSE;
+  if (spec->options->gh_token && (token = csb_stage_find_gh_token (spec, error)) == NULL)
+    return FALSE;
+
+  /* Who first: the plan's later entries give the user folders. */
+  uid_text = g_strdup_printf ("%u", (guint) user.uid);
+  gid_text = g_strdup_printf ("%u", (guint) user.gid);
+  csb_plan_add (setup->plan, CSB_PLAN_UID, uid_text, NULL);
+  csb_plan_add (setup->plan, CSB_PLAN_GID, gid_text, NULL);
+  if (!make_root (setup, &user, error) ||
+      !add_system_and_home (setup, error) ||
+      !add_control (setup, ctl_dir, init, error) ||
+      !add_claude_home (setup, error) ||
+      (claude != NULL && !add_claude_install (setup, claude, &path_env, error)) ||
+      !add_sockets (setup, error) ||
+      !add_user_binds (setup, error) ||
+      !add_project (setup, user.uid, user.gid, error))
+    return FALSE;
+  return write_plan (setup, ctl_dir, &user, path_env, token, error);
 }
 
 /* ---- starting ------------------------------------------------------------------- */

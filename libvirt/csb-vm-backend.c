@@ -728,48 +728,6 @@ add_share (Setup      *setup,
   return add_share_full (setup, host_path, guest_path, readonly, SHARE_PLAIN, NULL, error);
 }
 
-/* Review mode: the project read-only and the sandbox's review folder (csb-review.c)
- * read-write, as two shares the guest's init puts an overlay over at the project's
- * path (csb-guest-init.c). Nothing of the real folder is writable in the guest. */
-static gboolean
-add_review (Setup   *setup,
-            GError **error)
-{
-  CsbSandboxSpec *spec = setup->spec;
-  g_autofree char *layers = csb_review_prepare_path (spec->state_dir, spec->project_dir, error);
-  g_autofree char *lower = NULL;
-  g_autofree char *rw = NULL;
-
-  if (layers == NULL)
-    return FALSE;
-  if (!add_share_full (setup, spec->project_dir, NULL, TRUE, SHARE_REVIEW_LOWER, &lower,
-                       error) ||
-      !add_share_full (setup, layers, NULL, FALSE, SHARE_REVIEW_LAYERS, &rw, error))
-    return FALSE;
-  csb_plan_add (setup->plan, CSB_PLAN_REVIEW, lower, rw, spec->project_dir, NULL);
-  csb_protections_add (setup->protections, "project-review");
-  return TRUE;
-}
-
-/* Git hooks and config, and the projects' Claude Code settings, read-only; the
- * folders above them bound onto themselves; the project's .claude a fresh tmpfs
- * with its entries bound again — the layout (csb-layout.c) decides, the same as for
- * bwrap. The guard (csb-project-guard.c) chose the entries on the host; the init
- * opens each again from the project folder without following any symlink and
- * binds it from that descriptor (csb-init-protect.c): never a path the sandbox
- * could have pointed elsewhere. */
-static void
-protect_project_config (Setup   *setup,
-                        guint32  uid,
-                        guint32  gid)
-{
-  g_autoptr(CsbLayout) layout = csb_layout_new ();
-
-  csb_layout_protect_project (layout, setup->spec->project_dir, setup->spec->guard_entries);
-  csb_layout_append_init_plan (layout, setup->plan, uid, gid);
-  csb_layout_add_protections (layout, setup->protections);
-}
-
 /* The guest's translator of a home layout (csb_layout_private_home): a tmpfs of
  * the user's, and each read-only file a copy in the control share (libvirt shares
  * folders, not files) bound over its path by the guest's init. */
@@ -821,89 +779,121 @@ add_home_entry (CsbLayoutKind   kind,
     }
 }
 
-/* The guest's translator of the host's programs (csb_layout_expose_host_usr):
- * each folder a read-only share, the merged-/usr links made by the guest's init. */
-static gboolean
-add_usr_entry (CsbLayoutKind   kind,
-               const char     *source,
-               const char     *dest,
-               guint           mode,
-               gpointer        user_data,
-               GError        **error)
+/* The guest's translator of a layout (csb-layout.c): each folder a share of its
+ * own (a file is shared through its folder by the caller), what was staged in the
+ * control share bound from there, symlinks made by the guest's init; review mode's
+ * two layers shares the init mounts by their tags, and the overlay over them. */
+typedef struct
 {
-  Setup *setup = user_data;
+  Setup      *setup;
+  const char *ctl_dir;   /* seen in the guest at /ctl */
+  char       *lower;     /* review mode: the tags of the overlay's layers */
+  char       *rw;
+} Guest;
+
+static gboolean
+add_guest_bind (Guest       *guest,
+                const char  *source,
+                const char  *dest,
+                gboolean     readonly,
+                GError     **error)
+{
+  const char *staged = guest->ctl_dir != NULL && g_str_has_prefix (source, guest->ctl_dir)
+    ? source + strlen (guest->ctl_dir) : NULL;
+
+  /* The overlay's layers are mounted by the init, by their tags (csb-guest-init.c),
+   * each served by a virtiofsd set up for it. */
+  if (g_str_equal (dest, CSB_REVIEW_STAGE "/lower"))
+    return add_share_full (guest->setup, source, NULL, TRUE, SHARE_REVIEW_LOWER,
+                           &guest->lower, error);
+  if (g_str_equal (dest, CSB_REVIEW_STAGE "/rw"))
+    return add_share_full (guest->setup, source, NULL, FALSE, SHARE_REVIEW_LAYERS,
+                           &guest->rw, error);
+  if (staged != NULL && *staged == '/')
+    {
+      g_autofree char *guest_src = g_strconcat ("/ctl", staged, NULL);
+
+      csb_plan_add (guest->setup->plan, CSB_PLAN_BIND, guest_src, dest, readonly ? "ro" : "rw",
+                    NULL);
+      return TRUE;
+    }
+  return add_share (guest->setup, source, dest, readonly, error);
+}
+
+static gboolean
+add_guest_entry (CsbLayoutKind   kind,
+                 const char     *source,
+                 const char     *dest,
+                 guint           mode,
+                 gpointer        user_data,
+                 GError        **error)
+{
+  Guest *guest = user_data;
 
   switch (kind)
     {
     case CSB_LAYOUT_BIND_RO:
-      return add_share (setup, source, dest, TRUE, error);
-    case CSB_LAYOUT_SYMLINK:
-      csb_plan_add (setup->plan, CSB_PLAN_SYMLINK, source, dest, NULL);
-      return TRUE;
     case CSB_LAYOUT_BIND_RW:
+      return add_guest_bind (guest, source, dest, kind == CSB_LAYOUT_BIND_RO, error);
+    case CSB_LAYOUT_SYMLINK:
+      csb_plan_add (guest->setup->plan, CSB_PLAN_SYMLINK, source, dest, NULL);
+      return TRUE;
+    case CSB_LAYOUT_OVERLAY:
+      g_assert (guest->lower != NULL && guest->rw != NULL);
+      csb_plan_add (guest->setup->plan, CSB_PLAN_REVIEW, guest->lower, guest->rw, dest, NULL);
+      return TRUE;
     case CSB_LAYOUT_TMPFS:
     case CSB_LAYOUT_DIR:
+    case CSB_LAYOUT_SOCKET:
     default:
       g_assert_not_reached ();
     }
 }
 
+/* A layout in the guest: its entries through add_guest_entry (staged files in
+ * @ctl_dir, nullable), the project's protected ones in the plan for the init, and
+ * the protections they give. */
 static gboolean
-build_guest (Setup      *setup,
-             const char *ctl_dir,
-             GError    **error)
+translate_layout (Setup      *setup,
+                  CsbLayout  *layout,
+                  const char *ctl_dir,
+                  GError    **error)
+{
+  Guest guest = { setup, ctl_dir, NULL, NULL };
+  gboolean ok = csb_layout_foreach (layout, add_guest_entry, &guest, error);
+
+  g_free (guest.lower);
+  g_free (guest.rw);
+  if (!ok)
+    return FALSE;
+  csb_layout_append_init_plan (layout, setup->plan, getuid (), getgid ());
+  csb_layout_add_protections (layout, setup->protections);
+  return TRUE;
+}
+
+/* A guest reaches no socket of the host's session, only its shares: the options
+ * that forward one give nothing here, and the log says so (README). */
+static void
+note_unforwarded (CsbSandboxSpec *spec)
+{
+  if (spec->options->ssh_agent)
+    g_message ("sandbox %s: the ssh-agent option is on, but a VM forwards no ssh-agent",
+               spec->id);
+  if (spec->options->audio)
+    g_message ("sandbox %s: the audio option is on, but a VM forwards no sound server",
+               spec->id);
+}
+
+/* The plan's first entries: who, where, the network, the terminal, the display. */
+static void
+add_plan_header (Setup      *setup,
+                 const char *home)
 {
   CsbSandboxSpec *spec = setup->spec;
   CsbLaunchOptions *opts = spec->options;
   GByteArray *plan = setup->plan;
-  g_autofree char *home = g_strdup (g_get_home_dir ());
-  g_autofree char *shell = csb_user_shell (spec->settings);
   g_autofree char *uid = g_strdup_printf ("%u", (guint) getuid ());
   g_autofree char *gid = g_strdup_printf ("%u", (guint) getgid ());
-  g_autofree char *run_user = g_strdup_printf ("/run/user/%u", (guint) getuid ());
-  g_autofree char *claude_dir = g_build_filename (home, ".claude", NULL);
-  g_autofree char *ctl_home = g_build_filename (ctl_dir, "home", NULL);
-  g_autofree char *ctl_claude_user = g_build_filename (ctl_dir, "claude-user", NULL);
-  g_autofree char *path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:"
-                                        "/usr/sbin:/sbin");
-  g_autofree char *token = NULL;
-  g_autoptr(CsbClaudeInstall) claude = NULL;
-  g_autoptr(CsbClaudeHome) claude_home = NULL;
-  g_autoptr(GPtrArray) claude_user = NULL;
-  g_autoptr(GPtrArray) env = NULL;
-  gboolean wants_claude = g_str_equal (spec->command[0], "claude");
-
-  {
-    g_autofree char *configured = spec->settings ?
-      g_settings_get_string (spec->settings, "claude-path") : NULL;
-    g_autoptr(GError) local_error = NULL;
-
-    claude = csb_claude_install_find ((const char * const *) spec->environ, home, configured,
-                                      &local_error);
-    if (claude == NULL && wants_claude)
-      {
-        g_propagate_error (error, g_steal_pointer (&local_error));
-        return FALSE;
-      }
-  }
-  if (opts->gh_token && (token = csb_stage_find_gh_token (spec, error)) == NULL)
-    return FALSE;
-  if (!stage_etc (spec, ctl_dir, home, shell, error))
-    return FALSE;
-  /* The user's own Claude settings are copies (libvirt shares paths, not descriptors):
-   * made without following links, owner-checked, size-capped. */
-  if ((claude_home = csb_claude_home_prepare (spec->project_dir, error)) == NULL ||
-      (claude_user = csb_claude_home_stage_user (claude_home, ctl_claude_user, error)) == NULL)
-    return FALSE;
-
-  /* A guest reaches no socket of the host's session, only its shares: the options
-   * that forward one give nothing here, and the log says so (README). */
-  if (opts->ssh_agent)
-    g_message ("sandbox %s: the ssh-agent option is on, but a VM forwards no ssh-agent",
-               spec->id);
-  if (opts->audio)
-    g_message ("sandbox %s: the audio option is on, but a VM forwards no sound server",
-               spec->id);
 
   csb_plan_add (plan, CSB_PLAN_UID, uid, NULL);
   csb_plan_add (plan, CSB_PLAN_GID, gid, NULL);
@@ -927,21 +917,29 @@ build_guest (Setup      *setup,
           csb_plan_add (plan, CSB_PLAN_WINSIZE, cols, rows, NULL);
         }
     }
+}
 
-  if (opts->vm_image != NULL)
-    /* The user's disk (its overlay) is the root; our user and names over its /etc. */
+/* The root: the user's disk (its overlay) with our user and names over its /etc;
+ * or the host's programs, read-only, as bwrap and the container show them (one
+ * layout, csb-layout.c, its folders as shares) and the host's allowlisted /etc
+ * from the initramfs (csb-initramfs.c); then the sandbox's own /etc files and
+ * private scratch space. */
+static gboolean
+add_system (Setup   *setup,
+            GError **error)
+{
+  GByteArray *plan = setup->plan;
+  g_autofree char *run_user = g_strdup_printf ("/run/user/%u", (guint) getuid ());
+
+  if (setup->spec->options->vm_image != NULL)
     csb_plan_add (plan, CSB_PLAN_ROOTDISK, NULL);
   else
     {
-      /* The host's programs, read-only, as bwrap and the container show them: one
-       * layout (csb-layout.c), its folders as shares. */
       g_autoptr(CsbLayout) layout = csb_layout_new ();
 
       csb_layout_expose_host_usr (layout);
-      if (!csb_layout_foreach (layout, add_usr_entry, setup, error))
+      if (!translate_layout (setup, layout, NULL, error))
         return FALSE;
-      csb_layout_add_protections (layout, setup->protections);
-      /* The host's allowlisted /etc: in the initramfs (csb-initramfs.c). */
       csb_plan_add (plan, CSB_PLAN_BIND, "/host-etc", "/etc", "ro", NULL);
     }
   for (guint i = 0; csb_stage_etc_own_files[i] != NULL; i++)
@@ -951,7 +949,6 @@ build_guest (Setup      *setup,
 
       csb_plan_add (plan, CSB_PLAN_BIND, src, dst, "ro", NULL);
     }
-
   csb_plan_add (plan, CSB_PLAN_TMPFS, "/tmp", "1777", NULL);
   csb_plan_add (plan, CSB_PLAN_MKDIR, "/var", NULL);
   csb_plan_add (plan, CSB_PLAN_TMPFS, "/var/tmp", "1777", NULL);
@@ -959,74 +956,87 @@ build_guest (Setup      *setup,
   csb_plan_add (plan, CSB_PLAN_SYMLINK, "../run", "/var/run", NULL);
   csb_plan_add (plan, CSB_PLAN_TMPFS, run_user, "0700u", NULL);
   csb_protections_add (setup->protections, "private-tmp");
-  /* A fresh home with only git's and ssh's configuration, read-only (gh's only with
-   * the token), as bwrap's and the container's: one layout (csb-layout.c). */
-  {
-    g_autoptr(CsbLayout) layout = csb_layout_new ();
-    HomeCopy copy = { plan, home, ctl_home };
+  return TRUE;
+}
 
-    csb_layout_private_home (layout, home, opts->gh_token);
-    if (!csb_layout_foreach (layout, add_home_entry, &copy, error))
-      return FALSE;
-    csb_layout_add_protections (layout, setup->protections);
-  }
+/* A fresh home with only git's and ssh's configuration, read-only (gh's only with
+ * the token), as bwrap's and the container's: one layout (csb-layout.c), each file
+ * a copy in the control share (add_home_entry); then the project's Claude home,
+ * the user's own settings copies in the control share as well (libvirt shares
+ * paths, not descriptors: made without following links, owner-checked,
+ * size-capped). No sandbox sees the folder that holds the Claude home's two
+ * folders, so their paths cannot be swapped under virtiofsd. */
+static gboolean
+add_home (Setup         *setup,
+          const char    *ctl_dir,
+          const char    *home,
+          CsbClaudeHome *claude_home,
+          GError       **error)
+{
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
+  g_autoptr(CsbLayout) claude = csb_layout_new ();
+  g_autofree char *ctl_home = g_build_filename (ctl_dir, "home", NULL);
+  g_autofree char *staged = g_build_filename (ctl_dir, "claude-user", NULL);
+  HomeCopy copy = { setup->plan, home, ctl_home };
 
-  /* The project's Claude home: no sandbox sees the folder that holds these two, so
-   * their paths cannot be swapped under virtiofsd. */
-  if (!add_share (setup, claude_home->claude_dir, claude_dir, FALSE, error) ||
-      !add_share (setup, claude_home->json_dir, CSB_CLAUDE_HOME_JSON_INSIDE, FALSE, error))
+  csb_layout_private_home (layout, home, setup->spec->options->gh_token);
+  if (!csb_layout_foreach (layout, add_home_entry, &copy, error))
     return FALSE;
-  for (guint i = 0; i < claude_user->len; i++)
+  csb_layout_add_protections (layout, setup->protections);
+
+  return csb_layout_claude_home (claude, home, claude_home, staged, error) &&
+         translate_layout (setup, claude, ctl_dir, error);
+}
+
+/* Claude Code itself, read-only at the path it was installed to; the PATH inside
+ * (@path_env), its folder first. */
+static gboolean
+add_claude_install (Setup             *setup,
+                    CsbClaudeInstall  *claude,
+                    char             **path_env,
+                    GError           **error)
+{
+  g_autofree char *bin_dir = g_path_get_dirname (claude->path);
+  g_autofree char *old = *path_env;
+
+  *path_env = g_strconcat (bin_dir, ":", old, NULL);
+  if (!visible_as_host_path (claude->bind_root))
     {
-      const char *name = g_ptr_array_index (claude_user, i);
-      g_autofree char *src = g_build_filename ("/ctl/claude-user", name, NULL);
-      g_autofree char *dest = g_build_filename (claude_dir, name, NULL);
+      if (g_file_test (claude->bind_root, G_FILE_TEST_IS_DIR))
+        {
+          if (!add_share (setup, claude->bind_root, claude->bind_root, TRUE, error))
+            return FALSE;
+        }
+      else
+        {
+          /* A single file: share its folder, bind the file. */
+          g_autofree char *dir = g_path_get_dirname (claude->bind_root);
+          const char *mnt = "/run/claude-sandbox-install";
+          g_autofree char *base = g_path_get_basename (claude->bind_root);
+          g_autofree char *src = g_build_filename (mnt, base, NULL);
 
-      csb_plan_add (plan, CSB_PLAN_BIND, src, dest, "ro", NULL);
+          if (!add_share (setup, dir, mnt, TRUE, error))
+            return FALSE;
+          csb_plan_add (setup->plan, CSB_PLAN_BIND, src, claude->bind_root, "ro", NULL);
+        }
     }
-  {
-    g_autofree char *link_path = g_build_filename (home, ".claude.json", NULL);
-
-    csb_plan_add (plan, CSB_PLAN_SYMLINK, CSB_CLAUDE_HOME_JSON_INSIDE "/.claude.json", link_path,
-                  NULL);
-  }
-  csb_protections_add (setup->protections, "claude-home");
-  csb_protections_add (setup->protections, "claude-config-ro");
-  /* Claude Code itself, read-only at the path it was installed to (a disk image
-   * brings its own programs). */
-  if (claude != NULL && opts->vm_image == NULL)
+  for (guint i = 0; i < claude->symlinks->len; i++)
     {
-      g_autofree char *bin_dir = g_path_get_dirname (claude->path);
-      g_autofree char *old = g_steal_pointer (&path_env);
-
-      if (!visible_as_host_path (claude->bind_root))
-        {
-          if (g_file_test (claude->bind_root, G_FILE_TEST_IS_DIR))
-            {
-              if (!add_share (setup, claude->bind_root, claude->bind_root, TRUE, error))
-                return FALSE;
-            }
-          else
-            {
-              /* A single file: share its folder, bind the file. */
-              g_autofree char *dir = g_path_get_dirname (claude->bind_root);
-              g_autofree char *mnt = g_strdup_printf ("/run/claude-sandbox-install");
-              g_autofree char *base = g_path_get_basename (claude->bind_root);
-              g_autofree char *src = g_build_filename (mnt, base, NULL);
-
-              if (!add_share (setup, dir, mnt, TRUE, error))
-                return FALSE;
-              csb_plan_add (plan, CSB_PLAN_BIND, src, claude->bind_root, "ro", NULL);
-            }
-        }
-      for (guint i = 0; i < claude->symlinks->len; i++)
-        {
-          CsbSymlink *link = g_ptr_array_index (claude->symlinks, i);
-          if (!visible_as_host_path (link->path))
-            csb_plan_add (plan, CSB_PLAN_SYMLINK, link->target, link->path, NULL);
-        }
-      path_env = g_strconcat (bin_dir, ":", old, NULL);
+      CsbSymlink *link = g_ptr_array_index (claude->symlinks, i);
+      if (!visible_as_host_path (link->path))
+        csb_plan_add (setup->plan, CSB_PLAN_SYMLINK, link->target, link->path, NULL);
     }
+  return TRUE;
+}
+
+/* The user's extra folders (ro-binds, rw-binds), each checked; shares are folders,
+ * so a file is left out. */
+static gboolean
+add_user_binds (Setup      *setup,
+                const char *home,
+                GError    **error)
+{
+  CsbLaunchOptions *opts = setup->spec->options;
 
   for (guint i = 0; i < opts->ro_binds->len; i++)
     {
@@ -1048,59 +1058,104 @@ build_guest (Setup      *setup,
            !add_share (setup, resolved, path, FALSE, error)))
         return FALSE;
     }
+  return TRUE;
+}
 
-  /* The project, read-write at its own path, or under review (nothing to guard:
-   * nothing reaches the real folder unreviewed). */
-  if (opts->review)
-    {
-      if (!add_review (setup, error))
-        return FALSE;
-    }
-  else
-    {
-      if (!add_share (setup, spec->project_dir, spec->project_dir, FALSE, error))
-        return FALSE;
-      protect_project_config (setup, getuid (), getgid ());
-    }
+/* The project, read-write at its own path with git's and Claude Code's
+ * configuration read-only, the init opening each protected entry again from the
+ * project folder without following any symlink (csb-init-protect.c): never a path
+ * the sandbox could have pointed elsewhere; or under review, an overlay the
+ * guest's init mounts over the project's share (read-only) and the sandbox's review
+ * folder, nothing of the real folder writable in the guest. One layout
+ * (csb-layout.c), the same as bwrap's. */
+static gboolean
+add_project (Setup   *setup,
+             GError **error)
+{
+  CsbSandboxSpec *spec = setup->spec;
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-  /* The environment: an allowlist of the service's, then ours. */
-  {
-    CsbStageUser user = { g_get_user_name (), getuid (), getgid (), home, shell };
+  if (spec->options->review
+      ? !csb_layout_project_review (layout, spec->project_dir, spec->state_dir, error)
+      : !csb_layout_project (layout, spec->project_dir, spec->guard_entries, error))
+    return FALSE;
+  return translate_layout (setup, layout, NULL, error);
+}
 
-    env = csb_stage_environment (spec, &user, path_env, run_user, token);
-  }
+/* The environment: an allowlist of the service's, then ours, and last (they win
+ * over the same names from the options) a filtered network's proxy; then the
+ * command. */
+static void
+add_environment (Setup      *setup,
+                 const char *home,
+                 const char *shell,
+                 const char *path_env,
+                 const char *token)
+{
+  static const char * const proxy_env[] = {
+    "HTTP_PROXY=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+    "HTTPS_PROXY=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+    "http_proxy=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+    "https_proxy=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+    "ALL_PROXY=socks5h://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+    "all_proxy=socks5h://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
+    "NO_PROXY=localhost,127.0.0.1",
+    "no_proxy=localhost,127.0.0.1",
+  };
+  CsbSandboxSpec *spec = setup->spec;
+  GByteArray *plan = setup->plan;
+  g_autofree char *run_user = g_strdup_printf ("/run/user/%u", (guint) getuid ());
+  CsbStageUser user = { g_get_user_name (), getuid (), getgid (), home, shell };
+  g_autoptr(GPtrArray) env = csb_stage_environment (spec, &user, path_env, run_user, token);
+
   csb_protections_add (setup->protections, "clear-environment");
   for (guint i = 0; i < env->len; i++)
     csb_plan_add (plan, CSB_PLAN_ENV, g_ptr_array_index (env, i), NULL);
-  if (spec->net_proxy_socket != NULL)
-    {
-      /* Last: they win over the same names from the options. */
-      static const char * const proxy_env[] = {
-        "HTTP_PROXY=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
-        "HTTPS_PROXY=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
-        "http_proxy=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
-        "https_proxy=http://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
-        "ALL_PROXY=socks5h://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
-        "all_proxy=socks5h://" CSB_VM_PROXY_ADDR ":" CSB_VM_PROXY_PORT,
-        "NO_PROXY=localhost,127.0.0.1",
-        "no_proxy=localhost,127.0.0.1",
-      };
-
-      for (gsize i = 0; i < G_N_ELEMENTS (proxy_env); i++)
-        csb_plan_add (plan, CSB_PLAN_ENV, proxy_env[i], NULL);
-    }
+  for (gsize i = 0; spec->net_proxy_socket != NULL && i < G_N_ELEMENTS (proxy_env); i++)
+    csb_plan_add (plan, CSB_PLAN_ENV, proxy_env[i], NULL);
   for (guint i = 0; spec->command[i] != NULL; i++)
     csb_plan_add (plan, CSB_PLAN_ARG, spec->command[i], NULL);
+}
+
+static gboolean
+build_guest (Setup      *setup,
+             const char *ctl_dir,
+             GError    **error)
+{
+  CsbSandboxSpec *spec = setup->spec;
+  CsbLaunchOptions *opts = spec->options;
+  g_autofree char *home = g_strdup (g_get_home_dir ());
+  g_autofree char *shell = csb_user_shell (spec->settings);
+  g_autofree char *path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:"
+                                        "/usr/sbin:/sbin");
+  g_autofree char *token = NULL;
+  g_autofree char *config = g_build_filename (ctl_dir, "config", NULL);
+  g_autoptr(CsbClaudeInstall) claude = NULL;
+  g_autoptr(CsbClaudeHome) claude_home = NULL;
+
+  if (!csb_stage_find_claude (spec, home, &claude, error))
+    return FALSE;
+  if ((opts->gh_token && (token = csb_stage_find_gh_token (spec, error)) == NULL) ||
+      !stage_etc (spec, ctl_dir, home, shell, error) ||
+      (claude_home = csb_claude_home_prepare (spec->project_dir, error)) == NULL)
+    return FALSE;
+  note_unforwarded (spec);
+
+  add_plan_header (setup, home);
+  if (!add_system (setup, error) ||
+      !add_home (setup, ctl_dir, home, claude_home, error) ||
+      /* A disk image brings its own programs. */
+      (claude != NULL && opts->vm_image == NULL &&
+       !add_claude_install (setup, claude, &path_env, error)) ||
+      !add_user_binds (setup, home, error) ||
+      !add_project (setup, error))
+    return FALSE;
+  add_environment (setup, home, shell, path_env, token);
 
   /* Last, the plan itself: 0600 in a 0700 folder, deleted by the guest once read. */
-  {
-    g_autofree char *config = g_build_filename (ctl_dir, "config", NULL);
-
-    if (!g_file_set_contents_full (config, (const char *) plan->data, plan->len,
-                                   G_FILE_SET_CONTENTS_NONE, 0600, error))
-      return FALSE;
-  }
-  return TRUE;
+  return g_file_set_contents_full (config, (const char *) setup->plan->data,
+                                   setup->plan->len, G_FILE_SET_CONTENTS_NONE, 0600,
+                                   error);
 }
 
 /* ---- the disk-image mode --------------------------------------------------------- */

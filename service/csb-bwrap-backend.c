@@ -379,176 +379,53 @@ add_network_filter (CsbSandboxSpec *spec,
   return TRUE;
 }
 
-/* Git hooks and config, and the projects' Claude Code settings (the project's own
- * and nested ones), are run or obeyed by programs outside the sandbox (git, the
- * host's claude): read-only inside, each bound from the descriptor the guard
- * opened without following links (csb-project-guard.c), never by path; the
- * layout (csb-layout.c) decides how, the same for every backend. */
-static void
-protect_project_config (CsbSandboxSpec *spec,
-                        CsbArgv        *args,
-                        GPtrArray      *protections)
-{
-  g_autoptr(CsbLayout) layout = csb_layout_new ();
-
-  csb_layout_protect_project (layout, spec->project_dir, spec->guard_entries);
-  csb_layout_append_bwrap_args (layout, args);
-  csb_layout_add_protections (layout, protections);
-}
-
-/* The project folder, opened now and checked to be the folder that was validated: a
- * path bound later could meanwhile lead elsewhere (a parent swapped for a symlink to
- * /etc), so it is bound from this descriptor. -1 with @error set otherwise. */
-static int
-open_project_checked (CsbSandboxSpec *spec,
-                      GError        **error)
-{
-  gboolean gone;
-  int fd = csb_file_open_dir_exact (spec->project_dir, O_PATH, &gone);
-
-  if (fd < 0)
-    g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
-                 "project folder '%s' changed while the sandbox was set up (it is %s now)",
-                 spec->project_dir, gone ? "gone" : "elsewhere");
-  return fd;
-}
-
-/* The project folder, read-write at its own path, from a checked descriptor. */
+/* The sandbox's own network namespace: with the network on, the monitor gives it a
+ * user-mode stack that never reaches the host's loopback, whose resolv.conf comes
+ * back in @out_resolv_conf; filtered, only our relay to the proxy. */
 static gboolean
-add_project_bind (CsbSandboxSpec *spec,
-                  CsbArgv        *args,
-                  GError        **error)
+add_network_namespace (CsbSandboxSpec *spec,
+                       GPtrArray      *protections,
+                       char          **out_resolv_conf,
+                       GError        **error)
 {
-  int fd, target;
+  CsbUserNetKind kind;
+  g_autofree char *program = NULL;
+  g_autoptr(GError) local_error = NULL;
 
-  if ((fd = open_project_checked (spec, error)) < 0)
+  if (spec->net_proxy_socket != NULL)
+    {
+      csb_protections_add (protections, "network-filtered");
+      return TRUE;
+    }
+  if (!spec->options->network)
+    {
+      csb_protections_add (protections, "no-network");
+      return TRUE;
+    }
+  if (!csb_user_net_find (&kind, &program, error))
     return FALSE;
-  target = csb_argv_take_fd (args, fd);
-  csb_argv_add (args, "--bind-fd");
-  csb_argv_addf (args, "%d", target);
-  csb_argv_add_args (args, spec->project_dir, "--chdir", spec->project_dir, NULL);
+  *out_resolv_conf = csb_user_net_resolv_conf (kind, "/etc/resolv.conf", spec->runtime_dir,
+                                               &local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  csb_protections_add (protections, "network-namespace");
   return TRUE;
 }
 
-/* Review mode: the project, bound read-only from a descriptor (as above) where only
- * the overlay mount looks, and the sandbox's layers (csb-review.c); the project's
- * path is an empty folder until the overlay covers it, before the command runs. */
+/* Namespaces and privileges: every namespace the sandbox's own, no capabilities,
+ * no new privileges, nested user namespaces only where allowed. */
 static gboolean
-add_review_binds (CsbSandboxSpec *spec,
-                  CsbArgv        *args,
-                  GError        **error)
+add_namespaces (CsbSandboxSpec *spec,
+                CsbArgv        *args,
+                GPtrArray      *protections,
+                char          **out_resolv_conf,
+                GError        **error)
 {
-  int fd, layers_fd;
-  struct stat st;
+  gboolean allow_userns;
 
-  if ((fd = open_project_checked (spec, error)) < 0)
-    return FALSE;
-  if (fstat (fd, &st) != 0)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot stat the project folder: %s",
-                   g_strerror (errno));
-      close (fd);
-      return FALSE;
-    }
-  if ((layers_fd = csb_review_prepare (spec->state_dir, st.st_mode, error)) < 0)
-    {
-      close (fd);
-      return FALSE;
-    }
-  csb_argv_add (args, "--ro-bind-fd");
-  csb_argv_addf (args, "%d", csb_argv_take_fd (args, fd));
-  csb_argv_add_args (args, CSB_REVIEW_STAGE "/lower", "--bind-fd", NULL);
-  csb_argv_addf (args, "%d", csb_argv_take_fd (args, layers_fd));
-  csb_argv_add_args (args, CSB_REVIEW_STAGE "/rw",
-                     "--dir", spec->project_dir, "--chdir", spec->project_dir, NULL);
-  return TRUE;
-}
-
-/* The project's Claude home at ~/.claude and ~/.claude.json, the user's own settings,
- * CLAUDE.md, commands… read-only over it: all bound from descriptors the service
- * opened without following links, so nothing a sandbox planted redirects a bind. */
-static void
-add_claude_home (CsbArgv       *args,
-                 CsbClaudeHome *claude_home,
-                 const char    *home,
-                 GPtrArray     *protections)
-{
-  g_autofree char *claude_dir = g_build_filename (home, ".claude", NULL);
-  g_autofree char *json_link = g_build_filename (home, ".claude.json", NULL);
-
-  csb_argv_add (args, "--bind-fd");
-  csb_argv_addf (args, "%d", csb_argv_take_fd (args, dup (claude_home->claude_fd)));
-  csb_argv_add (args, claude_dir);
-  for (guint i = 0; i < claude_home->user_entries->len; i++)
-    {
-      CsbClaudeUserEntry *entry = g_ptr_array_index (claude_home->user_entries, i);
-      g_autofree char *dest = g_build_filename (claude_dir, entry->name, NULL);
-
-      csb_argv_add (args, "--ro-bind-fd");
-      csb_argv_addf (args, "%d", csb_argv_take_fd (args, dup (entry->fd)));
-      csb_argv_add (args, dest);
-    }
-  /* A folder, not the file: Claude Code replaces ~/.claude.json by rename. */
-  csb_argv_add (args, "--bind-fd");
-  csb_argv_addf (args, "%d", csb_argv_take_fd (args, dup (claude_home->json_fd)));
-  csb_argv_add_args (args, CSB_CLAUDE_HOME_JSON_INSIDE,
-                     "--symlink", CSB_CLAUDE_HOME_JSON_INSIDE "/.claude.json", json_link, NULL);
-  csb_protections_add (protections, "claude-home");
-  csb_protections_add (protections, "claude-config-ro");
-}
-
-static CsbArgv *
-build_args (CsbSandboxSpec *spec,
-            GPtrArray      *protections,
-            GArray         *hold_fds,
-            GError        **error)
-{
-  g_autoptr(CsbArgv) args = csb_argv_new ();
-  g_autoptr(CsbClaudeInstall) claude = NULL;
-  g_autoptr(CsbClaudeHome) claude_home = NULL;
-  g_autofree char *home = g_strdup (g_get_home_dir ());
-  g_autofree char *shell = csb_user_shell (spec->settings);
-  g_autofree char *passwd_path = NULL;
-  g_autofree char *group_path = NULL;
-  g_autofree char *run_user = g_strdup_printf ("/run/user/%u", (guint) getuid ());
-  g_autofree char *token = NULL;
-  g_autofree char *path_env = NULL;
-  g_autofree char *resolv_conf = NULL;
-  g_auto(GStrv) allowlist = NULL;
-  CsbLaunchOptions *opts = spec->options;
-  gboolean wants_claude, allow_userns;
-
-  g_return_val_if_fail (spec->command != NULL && spec->command[0] != NULL, NULL);
-
-  /* Claude Code is visible in every sandbox (a shell user runs it too); only a
-   * sandbox whose command is claude fails without it. */
-  wants_claude = g_str_equal (spec->command[0], "claude");
-  {
-    g_autofree char *configured = spec->settings ?
-      g_settings_get_string (spec->settings, "claude-path") : NULL;
-    g_autoptr(GError) local_error = NULL;
-
-    claude = csb_claude_install_find ((const char * const *) spec->environ, home,
-                                      configured, &local_error);
-    if (claude == NULL && wants_claude)
-      {
-        g_propagate_error (error, g_steal_pointer (&local_error));
-        return NULL;
-      }
-  }
-
-  if (opts->gh_token && (token = csb_stage_find_gh_token (spec, error)) == NULL)
-    return NULL;
-
-  if (!write_identity_files (spec, home, shell, &passwd_path, &group_path, error))
-    return NULL;
-
-  csb_trace ("args: claude found, identity files written");
-  if ((claude_home = csb_claude_home_prepare (spec->project_dir, error)) == NULL)
-    return NULL;
-  csb_trace ("args: claude home prepared");
-
-  /* Namespaces and privileges. */
   /* --unshare-all only tries a user namespace, and as root does not make one:
    * ask for it, so root's sandboxes get one too and --disable-userns works. */
   csb_argv_add_args (args, "--unshare-all", "--unshare-user", "--hostname", "claude-sandbox",
@@ -558,29 +435,8 @@ build_args (CsbSandboxSpec *spec,
   csb_protections_add (protections, "ipc-namespace");
   csb_protections_add (protections, "uts-namespace");
   csb_protections_add (protections, "mount-namespace");
-  /* The network namespace is always the sandbox's own: with the network on, the
-   * monitor gives it a user-mode stack that never reaches the host's loopback. */
-  if (spec->net_proxy_socket != NULL)
-    csb_protections_add (protections, "network-filtered");
-  else if (opts->network)
-    {
-      CsbUserNetKind kind;
-      g_autofree char *program = NULL;
-      g_autoptr(GError) local_error = NULL;
-
-      if (!csb_user_net_find (&kind, &program, error))
-        return NULL;
-      resolv_conf = csb_user_net_resolv_conf (kind, "/etc/resolv.conf", spec->runtime_dir,
-                                              &local_error);
-      if (local_error != NULL)
-        {
-          g_propagate_error (error, g_steal_pointer (&local_error));
-          return NULL;
-        }
-      csb_protections_add (protections, "network-namespace");
-    }
-  else
-    csb_protections_add (protections, "no-network");
+  if (!add_network_namespace (spec, protections, out_resolv_conf, error))
+    return FALSE;
   /* No capabilities either way: unprivileged, bwrap gives the sandbox none (permitted
    * and effective sets empty); as root it must be told. --cap-drop ALL also empties
    * the bounding set, which stops nested user namespaces (Claude Code's own bwrap),
@@ -596,21 +452,39 @@ build_args (CsbSandboxSpec *spec,
       csb_argv_add (args, "--disable-userns");
       csb_protections_add (protections, "no-nested-userns");
     }
+  return TRUE;
+}
 
-  /* The host's programs and a curated /etc, read-only (csb-layout.c). */
-  {
-    g_autoptr(CsbLayout) layout = csb_layout_new ();
+/* A layout's entries as bwrap arguments, and the protections they give. */
+static void
+append_layout (CsbLayout *layout,
+               CsbArgv   *args,
+               GPtrArray *protections)
+{
+  csb_layout_append_bwrap_args (layout, args);
+  csb_layout_add_protections (layout, protections);
+}
 
-    csb_layout_expose_host_programs (layout);
-    csb_layout_append_bwrap_args (layout, args);
-    csb_layout_add_protections (layout, protections);
-  }
+/* The host's programs and a curated /etc, read-only (csb-layout.c), the sandbox's
+ * own passwd, group and resolv.conf, the kernel's interfaces and private scratch
+ * space. */
+static void
+add_system (CsbArgv    *args,
+            GPtrArray  *protections,
+            const char *passwd_path,
+            const char *group_path,
+            const char *resolv_conf,
+            const char *run_user)
+{
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
+
+  csb_layout_expose_host_programs (layout);
+  append_layout (layout, args, protections);
   add_ro_bind (args, passwd_path, "/etc/passwd");
   add_ro_bind (args, group_path, "/etc/group");
   if (resolv_conf != NULL)
     add_ro_bind (args, resolv_conf, "/etc/resolv.conf");
 
-  /* Kernel interfaces and private scratch space. */
   csb_argv_add_args (args,
                      "--proc", "/proc",
                      "--dev", "/dev",
@@ -629,46 +503,67 @@ build_args (CsbSandboxSpec *spec,
    * has none of them (netlink, which `ip` uses, shows its own). */
   if (g_file_test ("/sys/class/net", G_FILE_TEST_IS_DIR))
     csb_argv_add_args (args, "--tmpfs", "/sys/class/net", NULL);
+}
 
-  /* A fresh home at the real path, with only what Claude Code and git need. */
-  {
-    g_autoptr(CsbLayout) layout = csb_layout_new ();
+/* A fresh home at the real path with only what Claude Code and git need, and the
+ * project's Claude home at ~/.claude and ~/.claude.json with the user's own
+ * settings read-only over it: one layout (csb-layout.c), all bound from
+ * descriptors the service opened without following links. */
+static void
+add_home (CsbSandboxSpec *spec,
+          CsbArgv        *args,
+          GPtrArray      *protections,
+          const char     *home,
+          CsbClaudeHome  *claude_home)
+{
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-    csb_layout_private_home (layout, home, opts->gh_token);
-    csb_layout_append_bwrap_args (layout, args);
-    csb_layout_add_protections (layout, protections);
-  }
-  add_claude_home (args, claude_home, home, protections);
+  csb_layout_private_home (layout, home, spec->options->gh_token);
+  /* From descriptors: nothing to copy, nothing fails. */
+  csb_layout_claude_home (layout, home, claude_home, NULL, NULL);
+  append_layout (layout, args, protections);
+}
 
-  /* Claude Code itself, read-only, at the path it was installed to. */
-  path_env = g_strdup ("/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin");
-  if (claude != NULL)
+/* Claude Code itself, read-only, at the path it was installed to; the PATH inside,
+ * its folder first. */
+static char *
+add_claude_install (CsbArgv          *args,
+                    CsbClaudeInstall *claude)
+{
+  const char *path_env = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+  g_autofree char *bin_dir = NULL;
+
+  if (claude == NULL)
+    return g_strdup (path_env);
+  if (!visible_as_host_path (claude->bind_root))
+    add_ro_bind (args, claude->bind_root, claude->bind_root);
+  for (guint i = 0; i < claude->symlinks->len; i++)
     {
-      g_autofree char *bin_dir = g_path_get_dirname (claude->path);
-      g_autofree char *old = g_steal_pointer (&path_env);
-
-      if (!visible_as_host_path (claude->bind_root))
-        add_ro_bind (args, claude->bind_root, claude->bind_root);
-      for (guint i = 0; i < claude->symlinks->len; i++)
-        {
-          CsbSymlink *link = g_ptr_array_index (claude->symlinks, i);
-          if (!visible_as_host_path (link->path))
-            csb_argv_add_args (args, "--symlink", link->target, link->path, NULL);
-        }
-      if (claude->symlinks->len == 0 && !g_str_equal (claude->path, claude->bind_root) &&
-          !visible_as_host_path (claude->path))
-        add_ro_bind (args, claude->path, claude->path);
-      path_env = g_strconcat (bin_dir, ":", old, NULL);
+      CsbSymlink *link = g_ptr_array_index (claude->symlinks, i);
+      if (!visible_as_host_path (link->path))
+        csb_argv_add_args (args, "--symlink", link->target, link->path, NULL);
     }
+  if (claude->symlinks->len == 0 && !g_str_equal (claude->path, claude->bind_root) &&
+      !visible_as_host_path (claude->path))
+    add_ro_bind (args, claude->path, claude->path);
+  bin_dir = g_path_get_dirname (claude->path);
+  return g_strconcat (bin_dir, ":", path_env, NULL);
+}
 
-  /* The user's extra folders, then the project itself, read-write at its own path. */
+/* The user's extra folders (ro-binds, rw-binds), each checked. */
+static gboolean
+add_user_binds (CsbLaunchOptions *opts,
+                CsbArgv          *args,
+                const char       *home,
+                GError          **error)
+{
   for (guint i = 0; i < opts->ro_binds->len; i++)
     {
       const char *path = g_ptr_array_index (opts->ro_binds, i);
       g_autofree char *resolved = NULL;
 
       if (!csb_validate_bind_path ("ro-binds", path, home, &resolved, error))
-        return NULL;
+        return FALSE;
       add_ro_bind (args, resolved, path);
     }
   for (guint i = 0; i < opts->rw_binds->len; i++)
@@ -677,31 +572,53 @@ build_args (CsbSandboxSpec *spec,
       g_autofree char *resolved = NULL;
 
       if (!csb_validate_bind_path ("rw-binds", path, home, &resolved, error))
-        return NULL;
+        return FALSE;
       csb_argv_add_args (args, "--bind", resolved, path, NULL);
     }
-  if (opts->review)
-    {
-      /* The project read-only and the sandbox's own layer, where the monitor's
-       * claude-sandbox-review-mount finds them to mount the overlay at the project's
-       * path. Nothing of the project is bound read-write, so the protections of
-       * direct mode have nothing to guard: nothing reaches the folder unreviewed. */
-      if (!add_review_binds (spec, args, error))
-        return NULL;
-      csb_protections_add (protections, "project-review");
-    }
-  else
-    {
-      if (!add_project_bind (spec, args, error))
-        return NULL;
-      protect_project_config (spec, args, protections);
-    }
+  return TRUE;
+}
 
-  /* The environment: cleared, then an allowlist of the service's, then ours. */
+/* The project itself at its own path, the sandbox's working folder: read-write
+ * from a checked descriptor with git's and Claude Code's configuration read-only
+ * (csb-project-guard.c), or under review, where the monitor's
+ * claude-sandbox-review-mount mounts the overlay (nothing of the project is bound
+ * read-write, so nothing reaches the folder unreviewed): one layout
+ * (csb-layout.c), the same for every backend. */
+static gboolean
+add_project (CsbSandboxSpec *spec,
+             CsbArgv        *args,
+             GPtrArray      *protections,
+             GError        **error)
+{
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
+
+  if (spec->options->review
+      ? !csb_layout_project_review (layout, spec->project_dir, spec->state_dir, error)
+      : !csb_layout_project (layout, spec->project_dir, spec->guard_entries, error))
+    return FALSE;
+  append_layout (layout, args, protections);
+  csb_argv_add_args (args, "--chdir", spec->project_dir, NULL);
+  return TRUE;
+}
+
+/* The environment: cleared, then an allowlist of the service's, then ours; with a
+ * filtered network, the proxy's variables; our init, which runs first. */
+static gboolean
+add_environment (CsbSandboxSpec *spec,
+                 CsbArgv        *args,
+                 GPtrArray      *protections,
+                 const char     *home,
+                 const char     *shell,
+                 const char     *path_env,
+                 const char     *run_user,
+                 GError        **error)
+{
+  g_auto(GStrv) allowlist = spec->settings
+    ? g_settings_get_strv (spec->settings, "env-allowlist") : g_new0 (char *, 1);
+  g_autofree char *init = NULL;
+
   csb_argv_add (args, "--clearenv");
   csb_protections_add (protections, "clear-environment");
-  allowlist = spec->settings ? g_settings_get_strv (spec->settings, "env-allowlist")
-                             : g_new0 (char *, 1);
   for (guint i = 0; allowlist[i] != NULL; i++)
     {
       const char *value = g_environ_getenv (spec->environ, allowlist[i]);
@@ -721,56 +638,111 @@ build_args (CsbSandboxSpec *spec,
   add_env (args, "CLAUDE_SANDBOX_ID", spec->id);
   add_env (args, "DISABLE_AUTOUPDATER", "1");
   if (spec->net_proxy_socket != NULL && !add_network_filter (spec, args, error))
-    return NULL;
+    return FALSE;
   /* Our init always runs first: it applies Landlock's scoping to the command,
-   * and with a terminal or a filtered network it has more to do. */
-  {
-    g_autofree char *init = find_libexec ("claude-sandbox-init");
+   * and with a terminal or a filtered network it has more to do. Missing,
+   * spawn_thread refuses to launch; the arguments alone (tests, benchmarks) go
+   * without it. */
+  init = find_libexec ("claude-sandbox-init");
+  if (g_file_test (init, G_FILE_TEST_IS_EXECUTABLE))
+    add_ro_bind (args, init, SANDBOX_INIT);
+  if (csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI)
+    csb_protections_add (protections, "landlock-scope");
+  return TRUE;
+}
 
-    /* Missing, spawn_thread refuses to launch; the arguments alone (tests,
-     * benchmarks) go without it. */
-    if (g_file_test (init, G_FILE_TEST_IS_EXECUTABLE))
-      add_ro_bind (args, init, SANDBOX_INIT);
-    if (csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI)
-      csb_protections_add (protections, "landlock-scope");
-  }
+/* The desktop, each behind its option: off means simply not there. The display
+ * (X11 too), the private display and the GPU are bwrap's own; the session's
+ * sockets are as in every backend (csb-layout.c). */
+static void
+add_desktop (CsbSandboxSpec *spec,
+             CsbArgv        *args,
+             GPtrArray      *protections,
+             GArray         *hold_fds,
+             const char     *run_user)
+{
+  CsbLaunchOptions *opts = spec->options;
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-  /* The desktop, each behind its option: off means simply not there. */
   if (opts->display)
     add_display (spec, args, protections, hold_fds, run_user);
   else if (opts->private_display)
     add_private_display (spec, args, protections, run_user);
   if (opts->gpu)
     add_gpu (args);
-  /* The session's sockets, as in every backend (csb-layout.c). */
-  if (opts->audio || opts->ssh_agent)
-    {
-      g_autoptr(CsbLayout) layout = csb_layout_new ();
+  if (opts->audio)
+    csb_layout_session_audio (layout, (const char * const *) spec->environ, run_user);
+  if (opts->ssh_agent &&
+      !csb_layout_ssh_agent (layout, (const char * const *) spec->environ, run_user))
+    g_message ("sandbox %s: the ssh-agent option is on, but SSH_AUTH_SOCK names no socket",
+               spec->id);
+  csb_layout_append_bwrap_args (layout, args);
+}
 
-      if (opts->audio)
-        csb_layout_session_audio (layout, (const char * const *) spec->environ, run_user);
-      if (opts->ssh_agent &&
-          !csb_layout_ssh_agent (layout, (const char * const *) spec->environ, run_user))
-        g_message ("sandbox %s: the ssh-agent option is on, but SSH_AUTH_SOCK names no socket",
-                   spec->id);
-      csb_layout_append_bwrap_args (layout, args);
-    }
+/* Last, so they win: the GitHub token (through the --args memfd only: never in an
+ * argv, a log or a property) and the launch's own variables. */
+static void
+add_last_environment (CsbArgv          *args,
+                      CsbLaunchOptions *opts,
+                      const char       *token)
+{
+  GHashTableIter iter;
+  gpointer name, value;
 
   if (token != NULL)
     {
-      /* Through the --args memfd only: never in an argv, a log or a property. */
       add_env (args, "GH_TOKEN", token);
       add_env (args, "GITHUB_TOKEN", token);
     }
-  {
-    GHashTableIter iter;
-    gpointer name, value;
+  g_hash_table_iter_init (&iter, opts->env);
+  while (g_hash_table_iter_next (&iter, &name, &value))
+    add_env (args, name, value);
+}
 
-    g_hash_table_iter_init (&iter, opts->env);
-    while (g_hash_table_iter_next (&iter, &name, &value))
-      add_env (args, name, value);
-  }
+static CsbArgv *
+build_args (CsbSandboxSpec *spec,
+            GPtrArray      *protections,
+            GArray         *hold_fds,
+            GError        **error)
+{
+  g_autoptr(CsbArgv) args = csb_argv_new ();
+  g_autoptr(CsbClaudeInstall) claude = NULL;
+  g_autoptr(CsbClaudeHome) claude_home = NULL;
+  g_autofree char *home = g_strdup (g_get_home_dir ());
+  g_autofree char *shell = csb_user_shell (spec->settings);
+  g_autofree char *passwd_path = NULL;
+  g_autofree char *group_path = NULL;
+  g_autofree char *run_user = g_strdup_printf ("/run/user/%u", (guint) getuid ());
+  g_autofree char *token = NULL;
+  g_autofree char *path_env = NULL;
+  g_autofree char *resolv_conf = NULL;
+  CsbLaunchOptions *opts = spec->options;
 
+  g_return_val_if_fail (spec->command != NULL && spec->command[0] != NULL, NULL);
+
+  if (!csb_stage_find_claude (spec, home, &claude, error))
+    return NULL;
+  if (opts->gh_token && (token = csb_stage_find_gh_token (spec, error)) == NULL)
+    return NULL;
+  if (!write_identity_files (spec, home, shell, &passwd_path, &group_path, error))
+    return NULL;
+  csb_trace ("args: claude found, identity files written");
+  if ((claude_home = csb_claude_home_prepare (spec->project_dir, error)) == NULL)
+    return NULL;
+  csb_trace ("args: claude home prepared");
+
+  if (!add_namespaces (spec, args, protections, &resolv_conf, error))
+    return NULL;
+  add_system (args, protections, passwd_path, group_path, resolv_conf, run_user);
+  add_home (spec, args, protections, home, claude_home);
+  path_env = add_claude_install (args, claude);
+  /* The user's extra folders, then the project itself. */
+  if (!add_user_binds (opts, args, home, error) ||
+      !add_project (spec, args, protections, error) ||
+      !add_environment (spec, args, protections, home, shell, path_env, run_user, error))
+    return NULL;
+  add_desktop (spec, args, protections, hold_fds, run_user);
+  add_last_environment (args, opts, token);
   return g_steal_pointer (&args);
 }
 

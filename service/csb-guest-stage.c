@@ -214,6 +214,26 @@ find_in_path (char      **environ,
   return NULL;
 }
 
+gboolean
+csb_stage_find_claude (CsbSandboxSpec    *spec,
+                       const char        *home,
+                       CsbClaudeInstall **out_claude,
+                       GError           **error)
+{
+  g_autofree char *configured = spec->settings ?
+    g_settings_get_string (spec->settings, "claude-path") : NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  *out_claude = csb_claude_install_find ((const char * const *) spec->environ, home,
+                                         configured, &local_error);
+  if (*out_claude == NULL && g_str_equal (spec->command[0], "claude"))
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* GH_TOKEN or GITHUB_TOKEN of the session, else what `gh auth token` says. */
 char *
 csb_stage_find_gh_token (CsbSandboxSpec *spec,

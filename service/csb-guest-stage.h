@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "csb-backend.h"
+#include "csb-claude-config.h"
 
 G_BEGIN_DECLS
 
@@ -67,6 +68,14 @@ gboolean  csb_stage_etc           (const char         *etc_dir,
                                    const CsbStageUser *user,
                                    const char         *hostname,
                                    const char         *resolv_conf,
+                                   GError            **error);
+/* Claude Code's installation for @spec (the claude-path setting, else found from
+ * the session's PATH and @home): visible in every sandbox, as a shell user runs it
+ * too; only a sandbox whose command is claude fails without it. TRUE with
+ * *@out_claude NULL when it is missing and not needed. */
+gboolean  csb_stage_find_claude   (CsbSandboxSpec     *spec,
+                                   const char         *home,
+                                   CsbClaudeInstall  **out_claude,
                                    GError            **error);
 /* GH_TOKEN, GITHUB_TOKEN or `gh auth token` of the service's environment. */
 char     *csb_stage_find_gh_token (CsbSandboxSpec     *spec,

@@ -6,16 +6,20 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "csb-error.h"
 #include "csb-file.h"
 #include "csb-guest-stage.h"
 #include "csb-layout.h"
 #include "csb-plan-writer.h"
 #include "csb-protections.h"
+#include "csb-review.h"
 
 /* The host's merged-/usr links, shown as the host has them. */
 const char * const csb_layout_usr_links[] = {
@@ -25,12 +29,16 @@ const char * const csb_layout_usr_links[] = {
 typedef struct
 {
   CsbLayoutKind  kind;
-  char          *source;   /* BIND_*: the host path; SYMLINK: the target */
+  char          *source;   /* BIND_*: the host path; SYMLINK: the target; OVERLAY: the
+                            * stage its two layers are bound below */
   char          *dest;
   guint          mode;     /* TMPFS: 0 or the permissions */
   int            fd;       /* BIND_*: the source opened (O_PATH), or -1 for by path */
-  /* Entries of the project's protection: the project folder (the same inside) and
-   * the path below it, which the inits open again without following links. */
+  gboolean       by_path;  /* with @fd: the backends that bind paths may bind @source */
+  gboolean       stage;    /* an overlay's layer: gone once the overlay is mounted */
+  /* The project folder (the same inside): of an overlay, and of the entries of the
+   * project's protection with the path below it (@relative), which the inits open
+   * again without following links. */
   char          *project;
   char          *relative;
   gboolean       is_dir;
@@ -183,7 +191,8 @@ get_access (CsbLayout  *self,
       Entry *entry = g_ptr_array_index (self->entries, i);
       const char *rest = below (path, entry->dest);
 
-      if (rest == NULL)
+      /* An overlay's layers are gone once it is mounted, before the command runs. */
+      if (rest == NULL || entry->stage)
         continue;
       /* A folder made inside is only itself; what is below it is whatever covers
        * it, or nothing. */
@@ -209,6 +218,12 @@ get_access (CsbLayout  *self,
       return last->kind == CSB_LAYOUT_BIND_RO ? CSB_LAYOUT_HOST_RO : CSB_LAYOUT_HOST_RW;
     case CSB_LAYOUT_TMPFS:
       return CSB_LAYOUT_PRIVATE;
+    case CSB_LAYOUT_OVERLAY:
+      /* The host's files, which the sandbox reads but never changes: its writes go
+       * to its own layer, for the review. */
+      if (out_source != NULL)
+        *out_source = g_strconcat (last->project, last_rest, NULL);
+      return CSB_LAYOUT_HOST_RO;
     case CSB_LAYOUT_SYMLINK:
       {
         g_autofree char *parent = g_path_get_dirname (last->dest);
@@ -385,6 +400,170 @@ csb_layout_protect_project (CsbLayout  *self,
     }
 }
 
+/* A bind of @source at @dest from @fd (taken), which the backends that bind paths
+ * may bind by @source. */
+static Entry *
+add_fd_bind (CsbLayout  *self,
+             const char *source,
+             const char *dest,
+             gboolean    readonly,
+             int         fd)
+{
+  Entry *entry = add_entry (self, readonly ? CSB_LAYOUT_BIND_RO : CSB_LAYOUT_BIND_RW,
+                            source, dest, 0);
+
+  entry->fd = fd;
+  entry->by_path = TRUE;
+  return entry;
+}
+
+/* The project folder, opened now and checked to be the folder that was validated;
+ * -1 with @error set otherwise. */
+static int
+open_project_checked (const char  *project_dir,
+                      GError     **error)
+{
+  gboolean gone;
+  int fd = csb_file_open_dir_exact (project_dir, O_PATH, &gone);
+
+  if (fd < 0)
+    g_set_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT,
+                 "project folder '%s' changed while the sandbox was set up (it is %s now)",
+                 project_dir, gone ? "gone" : "elsewhere");
+  return fd;
+}
+
+gboolean
+csb_layout_project (CsbLayout   *self,
+                    const char  *project_dir,
+                    GPtrArray   *entries,
+                    GError     **error)
+{
+  int fd;
+
+  g_return_val_if_fail (self != NULL, FALSE);
+  g_return_val_if_fail (project_dir != NULL && g_path_is_absolute (project_dir), FALSE);
+
+  if ((fd = open_project_checked (project_dir, error)) < 0)
+    return FALSE;
+  add_fd_bind (self, project_dir, project_dir, FALSE, fd);
+  csb_layout_protect_project (self, project_dir, entries);
+  return TRUE;
+}
+
+gboolean
+csb_layout_project_review (CsbLayout   *self,
+                           const char  *project_dir,
+                           const char  *state_dir,
+                           GError     **error)
+{
+  g_autofree char *layers = NULL;
+  int fd, layers_fd;
+  struct stat st;
+  Entry *entry;
+
+  g_return_val_if_fail (self != NULL && state_dir != NULL, FALSE);
+  g_return_val_if_fail (project_dir != NULL && g_path_is_absolute (project_dir), FALSE);
+
+  if ((fd = open_project_checked (project_dir, error)) < 0)
+    return FALSE;
+  if (fstat (fd, &st) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot stat the project folder: %s",
+                   g_strerror (errno));
+      close (fd);
+      return FALSE;
+    }
+  /* The overlay's root takes the upper folder's mode: the project's own. */
+  if ((layers_fd = csb_review_prepare (state_dir, st.st_mode, error)) < 0)
+    {
+      close (fd);
+      return FALSE;
+    }
+  layers = csb_review_dir (state_dir);
+  entry = add_fd_bind (self, project_dir, CSB_REVIEW_STAGE "/lower", TRUE, fd);
+  entry->stage = TRUE;
+  entry = add_fd_bind (self, layers, CSB_REVIEW_STAGE "/rw", FALSE, layers_fd);
+  entry->stage = TRUE;
+  entry = add_entry (self, CSB_LAYOUT_OVERLAY, CSB_REVIEW_STAGE, project_dir, 0);
+  entry->project = g_strdup (project_dir);
+  give_protection (self, "project-review");
+  return TRUE;
+}
+
+/* The user's own entries of the Claude home, read-only over @claude_dir: from
+ * their descriptors, or (@staged_dir) the copies made there. */
+static gboolean
+add_claude_user_entries (CsbLayout     *self,
+                         const char    *home,
+                         const char    *claude_dir,
+                         CsbClaudeHome *claude_home,
+                         const char    *staged_dir,
+                         GError       **error)
+{
+  g_autoptr(GPtrArray) staged = NULL;
+
+  if (staged_dir == NULL)
+    {
+      for (guint i = 0; i < claude_home->user_entries->len; i++)
+        {
+          CsbClaudeUserEntry *user = g_ptr_array_index (claude_home->user_entries, i);
+          g_autofree char *source = g_build_filename (home, ".claude", user->name, NULL);
+          g_autofree char *dest = g_build_filename (claude_dir, user->name, NULL);
+          Entry *entry = add_entry (self, CSB_LAYOUT_BIND_RO, source, dest, 0);
+
+          /* Only from the descriptor: the user's path was checked once, when opened. */
+          entry->fd = dup (user->fd);
+        }
+      return TRUE;
+    }
+  if ((staged = csb_claude_home_stage_user (claude_home, staged_dir, error)) == NULL)
+    return FALSE;
+  for (guint i = 0; i < staged->len; i++)
+    {
+      const char *name = g_ptr_array_index (staged, i);
+      g_autofree char *source = g_build_filename (staged_dir, name, NULL);
+      g_autofree char *dest = g_build_filename (claude_dir, name, NULL);
+
+      csb_layout_bind (self, source, dest, TRUE);
+    }
+  return TRUE;
+}
+
+gboolean
+csb_layout_claude_home (CsbLayout      *self,
+                        const char     *home,
+                        CsbClaudeHome  *claude_home,
+                        const char     *staged_dir,
+                        GError        **error)
+{
+  g_autofree char *claude_dir = NULL;
+  g_autofree char *json_link = NULL;
+  gboolean by_fd = staged_dir == NULL;
+
+  g_return_val_if_fail (self != NULL && claude_home != NULL, FALSE);
+  g_return_val_if_fail (home != NULL && g_path_is_absolute (home), FALSE);
+
+  claude_dir = g_build_filename (home, ".claude", NULL);
+  json_link = g_build_filename (home, ".claude.json", NULL);
+  if (by_fd)
+    add_fd_bind (self, claude_home->claude_dir, claude_dir, FALSE, dup (claude_home->claude_fd));
+  else
+    csb_layout_bind (self, claude_home->claude_dir, claude_dir, FALSE);
+  if (!add_claude_user_entries (self, home, claude_dir, claude_home, staged_dir, error))
+    return FALSE;
+  /* A folder, not the file: Claude Code replaces ~/.claude.json by rename. */
+  if (by_fd)
+    add_fd_bind (self, claude_home->json_dir, CSB_CLAUDE_HOME_JSON_INSIDE, FALSE,
+                 dup (claude_home->json_fd));
+  else
+    csb_layout_bind (self, claude_home->json_dir, CSB_CLAUDE_HOME_JSON_INSIDE, FALSE);
+  csb_layout_symlink (self, CSB_CLAUDE_HOME_JSON_INSIDE "/.claude.json", json_link);
+  give_protection (self, "claude-home");
+  give_protection (self, "claude-config-ro");
+  return TRUE;
+}
+
 gboolean
 csb_layout_socket (CsbLayout  *self,
                    const char *source,
@@ -502,8 +681,14 @@ csb_layout_foreach (CsbLayout      *self,
     {
       Entry *entry = g_ptr_array_index (self->entries, i);
 
-      if (entry->relative != NULL || entry->fd >= 0)
+      if (entry->relative != NULL)
         continue;
+      if (entry->fd >= 0 && !entry->by_path)
+        {
+          g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                       "%s can only be bound from its descriptor", entry->dest);
+          return FALSE;
+        }
       if (!func (entry->kind, entry->source, entry->dest, entry->mode, user_data, error))
         return FALSE;
     }
@@ -547,6 +732,12 @@ csb_layout_append_bwrap_args (CsbLayout *self,
           csb_argv_add_args (args, "--tmpfs", entry->dest, NULL);
           break;
         case CSB_LAYOUT_DIR:
+          csb_argv_add_args (args, "--dir", entry->dest, NULL);
+          break;
+        case CSB_LAYOUT_OVERLAY:
+          /* An empty folder until the monitor's claude-sandbox-review-mount
+           * mounts the overlay over it (and detaches the stage), before the
+           * command runs. */
           csb_argv_add_args (args, "--dir", entry->dest, NULL);
           break;
         case CSB_LAYOUT_SYMLINK:
@@ -598,6 +789,7 @@ csb_layout_append_init_plan (CsbLayout  *self,
           break;
         case CSB_LAYOUT_DIR:
         case CSB_LAYOUT_SOCKET:
+        case CSB_LAYOUT_OVERLAY:
         default:
           g_assert_not_reached ();
         }

@@ -12,6 +12,7 @@
 #include <glib.h>
 
 #include "csb-argv.h"
+#include "csb-claude-home.h"
 #include "csb-project-guard.h"
 
 G_BEGIN_DECLS
@@ -24,6 +25,10 @@ typedef enum
   CSB_LAYOUT_DIR,       /* a folder made inside (on whatever holds its parent) */
   CSB_LAYOUT_SYMLINK,
   CSB_LAYOUT_SOCKET,    /* a socket of the host's session, bound (connect(2) works) */
+  CSB_LAYOUT_OVERLAY,   /* the project under review: an overlay at its path of the two
+                         * folders bound below the entry's source (CSB_REVIEW_STAGE):
+                         * lower (the project, read-only) and rw (the sandbox's layers),
+                         * mounted before the command runs; the stage is gone then */
 } CsbLayoutKind;
 
 /* What a path inside is: nothing, the host's file (read-only or not), or the
@@ -65,6 +70,40 @@ void             csb_layout_symlink              (CsbLayout   *self,
 void             csb_layout_protect_project      (CsbLayout   *self,
                                                   const char  *project_dir,
                                                   GPtrArray   *entries);
+/* The project folder @project_dir, read-write at its own path, bound from a
+ * descriptor opened now and checked to be that folder still (a path bound later
+ * could meanwhile lead elsewhere: a parent swapped for a link to /etc); backends
+ * that bind paths bind its path. Then its protection (csb_layout_protect_project,
+ * @entries). FALSE with @error when the folder changed. */
+gboolean         csb_layout_project              (CsbLayout   *self,
+                                                  const char  *project_dir,
+                                                  GPtrArray   *entries,
+                                                  GError     **error);
+/* Review mode: nothing of the project is bound read-write. The project (checked as
+ * above) read-only at CSB_REVIEW_STAGE/lower and the sandbox's review folder
+ * (csb_review_prepare in @state_dir) read-write at CSB_REVIEW_STAGE/rw, both from
+ * descriptors, and at the project's path a CSB_LAYOUT_OVERLAY of the two. Gives
+ * "project-review". FALSE with @error when the folder changed or the review folder
+ * cannot be made. */
+gboolean         csb_layout_project_review       (CsbLayout   *self,
+                                                  const char  *project_dir,
+                                                  const char  *state_dir,
+                                                  GError     **error);
+/* The project's Claude home (csb-claude-home.c) at @home/.claude, read-write, the
+ * user's own entries (settings, CLAUDE.md, commands…) read-only over it, and the
+ * folder of its .claude.json at CSB_CLAUDE_HOME_JSON_INSIDE with ~/.claude.json a
+ * symlink into it (Claude Code replaces the file by rename). With a NULL
+ * @staged_dir all from the home's descriptors (duplicated; bwrap); else, for the
+ * backends that bind paths, the home's two folders by path (no sandbox sees the
+ * folder that holds them, so they cannot be swapped) and the user's entries as
+ * copies made into @staged_dir (csb_claude_home_stage_user), only those copied.
+ * Gives "claude-home" and "claude-config-ro". FALSE with @error when the copies
+ * cannot be made. */
+gboolean         csb_layout_claude_home          (CsbLayout     *self,
+                                                  const char    *home,
+                                                  CsbClaudeHome *claude_home,
+                                                  const char    *staged_dir,
+                                                  GError       **error);
 /* The host's @path at the same path, read-only: a symlink whose target is visible
  * already stays a symlink; another one is bound from where it resolves (so
  * /etc/resolv.conf → /run/… works with a private /run); nothing for a missing or
@@ -136,16 +175,19 @@ void             csb_layout_add_protections      (CsbLayout   *self,
                                                   GPtrArray   *protections);
 
 /* One entry of the layout for a backend's own translator: @source is the host
- * path of a bind or the target of a symlink, @mode a tmpfs's permissions (0: the
- * default). FALSE with @error set stops the walk. */
+ * path of a bind, the target of a symlink or an overlay's stage, @mode a tmpfs's
+ * permissions (0: the default). FALSE with @error set stops the walk. */
 typedef gboolean (*CsbLayoutFunc) (CsbLayoutKind   kind,
                                    const char     *source,
                                    const char     *dest,
                                    guint           mode,
                                    gpointer        user_data,
                                    GError        **error);
-/* Calls @func for each entry bound by path, made or linked, in order: the
- * project's entries (from descriptors) go through csb_layout_append_init_plan(). */
+/* Calls @func for each entry, in order, for the backends that bind paths: a bind
+ * from a descriptor by its path where that path may be bound (the project folder,
+ * the Claude home's folders, the review's); the project's protected entries go
+ * through csb_layout_append_init_plan() instead. FALSE with @error for an entry
+ * that only a descriptor may bind (a Claude home laid out without @staged_dir). */
 gboolean         csb_layout_foreach              (CsbLayout   *self,
                                                   CsbLayoutFunc func,
                                                   gpointer     user_data,

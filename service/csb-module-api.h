@@ -41,9 +41,7 @@
   X (csb_backend_get_type) \
   X (csb_claude_home_free) \
   X (csb_claude_home_prepare) \
-  X (csb_claude_home_stage_user) \
   X (csb_claude_home_write_back) \
-  X (csb_claude_install_find) \
   X (csb_claude_install_free) \
   X (csb_error_quark) \
   X (csb_file_connect_socket) \
@@ -51,12 +49,14 @@
   X (csb_layout_add_environment) \
   X (csb_layout_add_protections) \
   X (csb_layout_append_init_plan) \
+  X (csb_layout_claude_home) \
   X (csb_layout_expose_host_usr) \
   X (csb_layout_foreach) \
   X (csb_layout_free) \
   X (csb_layout_new) \
   X (csb_layout_private_home) \
-  X (csb_layout_protect_project) \
+  X (csb_layout_project) \
+  X (csb_layout_project_review) \
   X (csb_layout_session_audio) \
   X (csb_layout_session_socket_path) \
   X (csb_layout_ssh_agent) \
@@ -64,12 +64,12 @@
   X (csb_plan_add) \
   X (csb_protections_add) \
   X (csb_protections_insert) \
-  X (csb_review_prepare_path) \
   X (csb_rm_rf) \
   X (csb_stage_copy_tree) \
   X (csb_stage_environment) \
   X (csb_stage_etc) \
   X (csb_stage_etc_own_files) \
+  X (csb_stage_find_claude) \
   X (csb_stage_find_gh_token) \
   X (csb_stage_walk_etc) \
   X (csb_user_shell) \

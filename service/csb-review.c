@@ -140,22 +140,8 @@ fail:
 }
 
 char *
-csb_review_prepare_path (const char *state_dir,
-                         const char *project_dir,
-                         GError    **error)
+csb_review_dir (const char *state_dir)
 {
-  struct stat st;
-  int fd;
-
-  if (stat (project_dir, &st) != 0)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "project folder '%s' is gone: %s",
-                   project_dir, g_strerror (errno));
-      return NULL;
-    }
-  if ((fd = csb_review_prepare (state_dir, st.st_mode, error)) < 0)
-    return NULL;
-  close (fd);
   return review_path (state_dir, NULL);
 }
 

@@ -46,12 +46,8 @@ const char *csb_change_kind_name     (CsbChangeKind  kind);
 int         csb_review_prepare       (const char    *state_dir,
                                       mode_t         project_mode,
                                       GError       **error);
-/* The same for backends that share or bind paths (vm, container): the review
- * folder's path, its upper folder with @project_dir's permissions; NULL and @error
- * otherwise. */
-char       *csb_review_prepare_path  (const char    *state_dir,
-                                      const char    *project_dir,
-                                      GError       **error);
+/* The review folder's path, for backends that share or bind paths (vm, container). */
+char       *csb_review_dir           (const char    *state_dir);
 gboolean    csb_review_exists        (const char    *state_dir);
 
 /* (element-type CsbChange) sorted by path, parents first. */

@@ -19,12 +19,14 @@
 
 #include <glib/gstdio.h>
 
+#include "csb-error.h"
 #include "csb-guest-stage.h"
 #include "csb-init-protect.h"
 #include "csb-layout.h"
 #include "csb-plan-writer.h"
 #include "csb-project-guard.h"
 #include "csb-protections.h"
+#include "csb-review.h"
 #include "csb-test-utils.h"
 
 static void
@@ -725,6 +727,350 @@ test_project_bare (void)
   csb_test_rm_rf (project);
 }
 
+/* ---- the project folder and the Claude home: each backend's translation ------ */
+
+/* The layout's entries as a path backend's translator sees them (csb_layout_foreach),
+ * one a line ("bind-rw SOURCE DEST"), each of @from (in pairs, NULL-terminated)
+ * shown as its name. */
+static gboolean
+record_entry (CsbLayoutKind   kind,
+              const char     *source,
+              const char     *dest,
+              guint           mode,
+              gpointer        user_data,
+              GError        **error)
+{
+  static const char * const names[] = {
+    [CSB_LAYOUT_BIND_RO] = "bind-ro", [CSB_LAYOUT_BIND_RW] = "bind-rw",
+    [CSB_LAYOUT_TMPFS] = "tmpfs", [CSB_LAYOUT_DIR] = "dir", [CSB_LAYOUT_SYMLINK] = "symlink",
+    [CSB_LAYOUT_SOCKET] = "socket", [CSB_LAYOUT_OVERLAY] = "overlay",
+  };
+
+  g_string_append_printf (user_data, "%s %s %s\n", names[kind], source ? source : "-", dest);
+  return TRUE;
+}
+
+static char *
+replace_all (char               *text,
+             const char * const *from)
+{
+  for (guint i = 0; from[i] != NULL; i += 2)
+    {
+      g_auto(GStrv) parts = g_strsplit (text, from[i], -1);
+
+      g_free (text);
+      text = g_strjoinv (from[i + 1], parts);
+    }
+  return text;
+}
+
+static char *
+foreach_string (CsbLayout          *layout,
+                const char * const *from)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (csb_layout_foreach (layout, record_entry, text, &error));
+  g_assert_no_error (error);
+  return replace_all (g_string_free (g_steal_pointer (&text), FALSE), from);
+}
+
+/* The bwrap arguments with each descriptor shown as FD (after checking that it is
+ * one of the arguments' descriptors) and each of @from as its name. */
+static char *
+fd_args_string (CsbLayout          *layout,
+                const char * const *from)
+{
+  g_autoptr(CsbArgv) args = csb_argv_new ();
+  g_autoptr(GString) text = g_string_new (NULL);
+
+  csb_layout_append_bwrap_args (layout, args);
+  for (guint i = 0; i < csb_argv_get_len (args); i++)
+    {
+      const char *arg = csb_argv_get (args, i);
+
+      if (i > 0)
+        g_string_append_c (text, ' ');
+      if (i > 0 && g_str_has_suffix (csb_argv_get (args, i - 1), "bind-fd"))
+        {
+          g_assert_cmpint (atoi (arg), >=, 3);
+          arg = "FD";
+        }
+      g_string_append (text, arg);
+    }
+  return replace_all (g_string_free (g_steal_pointer (&text), FALSE), from);
+}
+
+static GPtrArray *
+layout_protections (CsbLayout *layout)
+{
+  GPtrArray *protections = g_ptr_array_new_with_free_func (g_free);
+
+  csb_layout_add_protections (layout, protections);
+  g_ptr_array_add (protections, NULL);
+  return protections;
+}
+
+/* The project folder read-write at its own path from its checked descriptor, its
+ * protection over it: bwrap binds the descriptor, the path backends its path (and
+ * the inits the protected entries, as /layout/project/translators shows). */
+static void
+test_project_folder (void)
+{
+  g_autofree char *project = make_project ();
+  g_autofree char *main_c = g_build_filename (project, "src", "main.c", NULL);
+  g_autofree char *config = g_build_filename (project, ".git", "config", NULL);
+  g_autoptr(GPtrArray) entries = NULL;
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) protections = NULL;
+  g_autofree char *args = NULL;
+  g_autofree char *paths = NULL;
+  const char * const from[] = { project, "P", NULL };
+  int fd = open (project, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+  g_assert_cmpint (fd, >=, 0);
+  entries = csb_project_guard_collect (fd, NULL);
+  close (fd);
+  g_assert_true (csb_layout_project (layout, project, entries, &error));
+  g_assert_no_error (error);
+
+  assert_access (layout, project, CSB_LAYOUT_HOST_RW, project);
+  assert_access (layout, main_c, CSB_LAYOUT_HOST_RW, main_c);
+  assert_access (layout, config, CSB_LAYOUT_HOST_RO, config);
+  protections = layout_protections (layout);
+  {
+    const char * const names[] = { "project-claude-settings-ro", "git-config-ro", NULL };
+
+    g_assert_cmpstrv ((const char * const *) protections->pdata, names);
+  }
+
+  args = fd_args_string (layout, from);
+  g_test_message ("bwrap: %s", args);
+  g_assert_true (g_str_has_prefix (args, "--bind-fd FD P --tmpfs P/.claude "));
+  g_assert_nonnull (strstr (args, " --ro-bind-fd FD P/.git/config"));
+  g_assert_nonnull (strstr (args, " --bind-fd FD P/.git "));
+  /* A path backend binds the folder by its path; the protected entries are the
+   * inits' (the plan), never bound by path. */
+  paths = foreach_string (layout, from);
+  g_assert_cmpstr (paths, ==, "bind-rw P P\n");
+  csb_test_rm_rf (project);
+}
+
+/* A project folder whose path leads elsewhere by the time the sandbox is set up
+ * (swapped for a link to /etc): no layout, in any backend. */
+static void
+test_project_swapped (void)
+{
+  g_autofree char *project = make_project ();
+  g_autofree char *moved = g_strconcat (project, "-moved", NULL);
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *args = NULL;
+  const char * const none[] = { NULL };
+
+  g_assert_cmpint (rename (project, moved), ==, 0);
+  g_assert_cmpint (symlink ("/etc", project), ==, 0);
+  g_assert_false (csb_layout_project (layout, project, NULL, &error));
+  g_assert_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "changed"));
+  g_clear_error (&error);
+  g_assert_false (csb_layout_project_review (layout, project, moved, &error));
+  g_assert_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT);
+  args = fd_args_string (layout, none);
+  g_assert_cmpstr (args, ==, "");
+  g_assert_cmpint (unlink (project), ==, 0);
+  csb_test_rm_rf (moved);
+}
+
+/* Review mode: the project's files the host's, which the sandbox reads but never
+ * changes (its writes go to its layer); the stage of the two layers gone once the
+ * overlay is mounted; the review folder made with the project's mode. bwrap binds
+ * both from descriptors below the stage, the path backends by path, then the
+ * overlay at the project's path. */
+static void
+test_project_review (void)
+{
+  g_autofree char *project = make_project ();
+  g_autofree char *state = g_dir_make_tmp ("csb-layout-state-XXXXXX", NULL);
+  g_autofree char *review = g_build_filename (state, "review", NULL);
+  g_autofree char *upper = g_build_filename (review, "upper", NULL);
+  g_autofree char *main_c = g_build_filename (project, "src", "main.c", NULL);
+  g_autofree char *config = g_build_filename (project, ".git", "config", NULL);
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) protections = NULL;
+  g_autofree char *args = NULL;
+  g_autofree char *paths = NULL;
+  const char * const from[] = { review, "R", project, "P", NULL };
+  struct stat st;
+
+  g_assert_cmpint (chmod (project, 0750), ==, 0);
+  g_assert_true (csb_layout_project_review (layout, project, state, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (stat (upper, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 07777, ==, 0750);
+
+  assert_access (layout, project, CSB_LAYOUT_HOST_RO, project);
+  assert_access (layout, main_c, CSB_LAYOUT_HOST_RO, main_c);
+  assert_access (layout, config, CSB_LAYOUT_HOST_RO, config);
+  assert_access (layout, CSB_REVIEW_STAGE "/lower/src", CSB_LAYOUT_HIDDEN, NULL);
+  assert_access (layout, CSB_REVIEW_STAGE "/rw/upper", CSB_LAYOUT_HIDDEN, NULL);
+  protections = layout_protections (layout);
+  {
+    const char * const names[] = { "project-review", NULL };
+
+    g_assert_cmpstrv ((const char * const *) protections->pdata, names);
+  }
+
+  args = fd_args_string (layout, from);
+  g_assert_cmpstr (args, ==,
+                   "--ro-bind-fd FD " CSB_REVIEW_STAGE "/lower "
+                   "--bind-fd FD " CSB_REVIEW_STAGE "/rw --dir P");
+  paths = foreach_string (layout, from);
+  g_assert_cmpstr (paths, ==,
+                   "bind-ro P " CSB_REVIEW_STAGE "/lower\n"
+                   "bind-rw R " CSB_REVIEW_STAGE "/rw\n"
+                   "overlay " CSB_REVIEW_STAGE " P\n");
+  /* Nothing of the project for the inits to protect: nothing is bound writable. */
+  g_assert_cmpstr (plan_string (layout, project), ==, "");
+  csb_test_rm_rf (project);
+  csb_test_rm_rf (state);
+}
+
+/* A Claude home as csb_claude_home_prepare() opens one, in @root: the home's two
+ * folders and the user's ~/.claude (in @home) with a settings file and a
+ * commands folder, each opened O_PATH. */
+static CsbClaudeHome *
+make_claude_home (const char *root,
+                  const char *home)
+{
+  CsbClaudeHome *claude_home = g_new0 (CsbClaudeHome, 1);
+  const char * const names[] = { "settings.json", "commands", NULL };
+  g_autofree char *command = g_build_filename (home, ".claude", "commands", "c.md", NULL);
+  g_autofree char *settings = g_build_filename (home, ".claude", "settings.json", NULL);
+  g_autofree char *login = NULL;
+
+  claude_home->root = g_build_filename (root, "claude-home", "key", NULL);
+  claude_home->claude_dir = g_build_filename (claude_home->root, ".claude", NULL);
+  claude_home->json_dir = g_build_filename (claude_home->root, "json", NULL);
+  login = g_build_filename (claude_home->json_dir, ".claude.json", NULL);
+  csb_test_write_file (login, "{}", 0600);
+  g_assert_cmpint (g_mkdir_with_parents (claude_home->claude_dir, 0700), ==, 0);
+  csb_test_write_file (settings, "{\"model\": \"x\"}", 0600);
+  csb_test_write_file (command, "# c", 0600);
+  claude_home->claude_fd = open (claude_home->claude_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  claude_home->json_fd = open (claude_home->json_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (claude_home->claude_fd, >=, 0);
+  g_assert_cmpint (claude_home->json_fd, >=, 0);
+  claude_home->user_entries = g_ptr_array_new ();
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      CsbClaudeUserEntry *entry = g_new0 (CsbClaudeUserEntry, 1);
+      g_autofree char *path = g_build_filename (home, ".claude", names[i], NULL);
+
+      entry->name = g_strdup (names[i]);
+      entry->is_dir = g_str_equal (names[i], "commands");
+      entry->fd = open (path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      g_assert_cmpint (entry->fd, >=, 0);
+      g_ptr_array_add (claude_home->user_entries, entry);
+    }
+  return claude_home;
+}
+
+static void
+free_claude_home (CsbClaudeHome *claude_home)
+{
+  for (guint i = 0; i < claude_home->user_entries->len; i++)
+    {
+      CsbClaudeUserEntry *entry = g_ptr_array_index (claude_home->user_entries, i);
+
+      close (entry->fd);
+      g_free (entry->name);
+      g_free (entry);
+    }
+  g_ptr_array_unref (claude_home->user_entries);
+  close (claude_home->claude_fd);
+  close (claude_home->json_fd);
+  g_free (claude_home->root);
+  g_free (claude_home->claude_dir);
+  g_free (claude_home->json_dir);
+  g_free (claude_home);
+}
+
+/* The project's Claude home at ~/.claude, the user's own entries read-only over it,
+ * ~/.claude.json a link into the json folder: for bwrap all from descriptors (a
+ * path backend gets none of them: only descriptors may bind the user's entries);
+ * for the path backends the home's folders by path and the user's entries as
+ * copies. */
+static void
+test_claude_home (void)
+{
+  g_autofree char *root = g_dir_make_tmp ("csb-layout-claude-XXXXXX", NULL);
+  g_autofree char *home = g_build_filename (root, "home", NULL);
+  g_autofree char *staged = g_build_filename (root, "staged", NULL);
+  CsbClaudeHome *claude_home = make_claude_home (root, home);
+  g_autofree char *claude_dir = g_build_filename (home, ".claude", NULL);
+  g_autofree char *settings = g_build_filename (claude_dir, "settings.json", NULL);
+  g_autofree char *command = g_build_filename (claude_dir, "commands", "c.md", NULL);
+  g_autofree char *history = g_build_filename (claude_dir, "history.jsonl", NULL);
+  g_autofree char *history_source = g_build_filename (claude_home->claude_dir,
+                                                      "history.jsonl", NULL);
+  g_autofree char *json = g_build_filename (home, ".claude.json", NULL);
+  g_autofree char *json_source = g_build_filename (claude_home->json_dir, ".claude.json", NULL);
+  const char * const from[] = {
+    claude_home->root, "C", staged, "S", home, "H", CSB_CLAUDE_HOME_JSON_INSIDE, "J", NULL
+  };
+
+  {
+    g_autoptr(CsbLayout) layout = csb_layout_new ();
+    g_autoptr(GPtrArray) protections = NULL;
+    g_autoptr(GString) text = g_string_new (NULL);
+    g_autoptr(GError) error = NULL;
+    g_autofree char *args = NULL;
+    const char * const names[] = { "claude-home", "claude-config-ro", NULL };
+
+    g_assert_true (csb_layout_claude_home (layout, home, claude_home, NULL, &error));
+    g_assert_no_error (error);
+    assert_access (layout, history, CSB_LAYOUT_HOST_RW, history_source);
+    assert_access (layout, settings, CSB_LAYOUT_HOST_RO, settings);
+    assert_access (layout, command, CSB_LAYOUT_HOST_RO, command);
+    assert_access (layout, json, CSB_LAYOUT_HOST_RW, json_source);
+    protections = layout_protections (layout);
+    g_assert_cmpstrv ((const char * const *) protections->pdata, names);
+    g_assert_false (csb_layout_foreach (layout, record_entry, text, &error));
+    g_assert_error (error, CSB_ERROR, CSB_ERROR_FAILED);
+    args = fd_args_string (layout, from);
+    g_assert_cmpstr (args, ==,
+                     "--bind-fd FD H/.claude --ro-bind-fd FD H/.claude/settings.json "
+                     "--ro-bind-fd FD H/.claude/commands --bind-fd FD J "
+                     "--symlink J/.claude.json H/.claude.json");
+  }
+  {
+    g_autoptr(CsbLayout) layout = csb_layout_new ();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *paths = NULL;
+    g_autofree char *copy = g_build_filename (staged, "commands", "c.md", NULL);
+    g_autofree char *contents = NULL;
+
+    g_assert_true (csb_layout_claude_home (layout, home, claude_home, staged, &error));
+    g_assert_no_error (error);
+    paths = foreach_string (layout, from);
+    g_assert_cmpstr (paths, ==,
+                     "bind-rw C/.claude H/.claude\n"
+                     "bind-ro S/settings.json H/.claude/settings.json\n"
+                     "bind-ro S/commands H/.claude/commands\n"
+                     "bind-rw C/json J\n"
+                     "symlink J/.claude.json H/.claude.json\n");
+    g_assert_true (g_file_get_contents (copy, &contents, NULL, NULL));
+    g_assert_cmpstr (contents, ==, "# c");
+    assert_access (layout, command, CSB_LAYOUT_HOST_RO, copy);
+  }
+  free_claude_home (claude_home);
+  csb_test_rm_rf (root);
+}
+
 /* ---- the inits' side, in a mount namespace of the test's own ------------------- */
 
 static gboolean
@@ -987,5 +1333,9 @@ main (int   argc,
   g_test_add_func ("/layout/plan/unknown", test_plan_unknown);
   g_test_add_func ("/layout/plan/truncated", test_plan_truncated);
   g_test_add_func ("/layout/plan/writer-count", test_plan_writer_count);
+  g_test_add_func ("/layout/project/folder", test_project_folder);
+  g_test_add_func ("/layout/project/swapped", test_project_swapped);
+  g_test_add_func ("/layout/project/review", test_project_review);
+  g_test_add_func ("/layout/claude-home", test_claude_home);
   return g_test_run ();
 }
