@@ -141,6 +141,87 @@ csb_vm_find_kernel (GSettings *settings,
   return csb_vm_find_kernel_for (settings, FALSE, out_modules_dir, error);
 }
 
+/* The kernel the setting vm-kernel names, if it is a readable file; its version
+ * from its name (vmlinuz-VERSION) into @out_version, if it has one. */
+static char *
+configured_kernel (const char *configured,
+                   char      **out_version,
+                   GError    **error)
+{
+  g_autofree char *base = g_path_get_basename (configured);
+
+  if (!g_file_test (configured, G_FILE_TEST_IS_REGULAR) || access (configured, R_OK) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "the kernel '%s' (setting vm-kernel) is not a readable file", configured);
+      return NULL;
+    }
+  if (g_str_has_prefix (base, "vmlinuz-"))
+    *out_version = g_strdup (base + strlen ("vmlinuz-"));
+  return g_strdup (configured);
+}
+
+/* The newest /boot/vmlinuz-VERSION with its modules in /lib/modules (for a
+ * @display, one with virtio-gpu), readable by the user; its version into
+ * @out_version. */
+static char *
+newest_boot_kernel (gboolean display,
+                    char   **out_version,
+                    GError **error)
+{
+  g_autoptr(GDir) boot = g_dir_open ("/boot", 0, NULL);
+  g_autofree char *best = NULL;
+  g_autofree char *best_version = NULL;
+  const char *name;
+
+  while (boot != NULL && (name = g_dir_read_name (boot)) != NULL)
+    {
+      const char *version;
+      g_autofree char *mods = NULL;
+
+      if (!g_str_has_prefix (name, "vmlinuz-"))
+        continue;
+      version = name + strlen ("vmlinuz-");
+      mods = g_build_filename ("/lib/modules", version, "modules.dep", NULL);
+      if (!g_file_test (mods, G_FILE_TEST_EXISTS))
+        continue;
+      /* A display needs DRM, which Debian's cloud kernel lacks. */
+      if (display && !kernel_has_virtio_gpu (version))
+        continue;
+      if (best_version == NULL || strverscmp (version, best_version) > 0)
+        {
+          g_free (best_version);
+          g_free (best);
+          best_version = g_strdup (version);
+          best = g_build_filename ("/boot", name, NULL);
+        }
+    }
+  if (best == NULL && display)
+    {
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                           "the VM's display needs a kernel with the virtio-gpu driver "
+                           "(DRM), and no /boot/vmlinuz-* has one (the cloud kernel has "
+                           "none): install the package linux-image-amd64, or set vm-kernel");
+      return NULL;
+    }
+  if (best == NULL)
+    {
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                           "no kernel to boot: no /boot/vmlinuz-* has its modules in "
+                           "/lib/modules (install a kernel, e.g. the package "
+                           "linux-image-cloud-amd64, or set vm-kernel)");
+      return NULL;
+    }
+  if (access (best, R_OK) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "the kernel '%s' is not readable by you", best);
+      return NULL;
+    }
+  *out_version = g_steal_pointer (&best_version);
+  return g_steal_pointer (&best);
+}
+
 char *
 csb_vm_find_kernel_for (GSettings *settings,
                         gboolean   display,
@@ -153,69 +234,11 @@ csb_vm_find_kernel_for (GSettings *settings,
   g_autofree char *modules_dir = NULL;
 
   if (*configured != '\0')
-    {
-      g_autofree char *base = g_path_get_basename (configured);
-
-      if (!g_file_test (configured, G_FILE_TEST_IS_REGULAR) || access (configured, R_OK) != 0)
-        {
-          g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                       "the kernel '%s' (setting vm-kernel) is not a readable file", configured);
-          return NULL;
-        }
-      if (g_str_has_prefix (base, "vmlinuz-"))
-        best_version = g_strdup (base + strlen ("vmlinuz-"));
-      best = g_steal_pointer (&configured);
-    }
+    best = configured_kernel (configured, &best_version, error);
   else
-    {
-      g_autoptr(GDir) boot = g_dir_open ("/boot", 0, NULL);
-      const char *name;
-
-      while (boot != NULL && (name = g_dir_read_name (boot)) != NULL)
-        {
-          const char *version;
-          g_autofree char *mods = NULL;
-
-          if (!g_str_has_prefix (name, "vmlinuz-"))
-            continue;
-          version = name + strlen ("vmlinuz-");
-          mods = g_build_filename ("/lib/modules", version, "modules.dep", NULL);
-          if (!g_file_test (mods, G_FILE_TEST_EXISTS))
-            continue;
-          /* A display needs DRM, which Debian's cloud kernel lacks. */
-          if (display && !kernel_has_virtio_gpu (version))
-            continue;
-          if (best_version == NULL || strverscmp (version, best_version) > 0)
-            {
-              g_free (best_version);
-              g_free (best);
-              best_version = g_strdup (version);
-              best = g_build_filename ("/boot", name, NULL);
-            }
-        }
-      if (best == NULL && display)
-        {
-          g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                               "the VM's display needs a kernel with the virtio-gpu driver "
-                               "(DRM), and no /boot/vmlinuz-* has one (the cloud kernel has "
-                               "none): install the package linux-image-amd64, or set vm-kernel");
-          return NULL;
-        }
-      if (best == NULL)
-        {
-          g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                               "no kernel to boot: no /boot/vmlinuz-* has its modules in "
-                               "/lib/modules (install a kernel, e.g. the package "
-                               "linux-image-cloud-amd64, or set vm-kernel)");
-          return NULL;
-        }
-      if (access (best, R_OK) != 0)
-        {
-          g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                       "the kernel '%s' is not readable by you", best);
-          return NULL;
-        }
-    }
+    best = newest_boot_kernel (display, &best_version, error);
+  if (best == NULL)
+    return NULL;
   if (best_version != NULL)
     modules_dir = g_build_filename ("/lib/modules", best_version, NULL);
   if (modules_dir == NULL || !g_file_test (modules_dir, G_FILE_TEST_IS_DIR))
@@ -1273,84 +1296,78 @@ write_adopt_file (CsbSandboxSpec *spec,
                spec->id, error->message);
 }
 
-static void
-start_thread (GTask        *task,
-              gpointer      source_object,
-              gpointer      task_data,
-              GCancellable *cancellable)
+/* The boot's files: the kernel (with its modules' folder), our init and the
+ * initramfs made of them (cached); the display's compositor and virtiofsd checked
+ * to be there. */
+static gboolean
+find_boot_files (CsbSandboxSpec *spec,
+                 char          **kernel,
+                 char          **initrd,
+                 GError        **error)
 {
-  CsbVmBackend *self = source_object;
-  CsbSandboxSpec *spec = task_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CsbVmDomainConfig) domain = csb_vm_domain_config_new ();
-  g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
   g_autofree char *modules_dir = NULL;
-  g_autofree char *kernel = NULL;
   g_autofree char *init = NULL;
-  g_autofree char *initrd = NULL;
   g_autofree char *cache_dir = g_build_filename (g_get_user_cache_dir (), "claude-sandbox", NULL);
-  g_autofree char *xml = NULL;
-  g_autofree char *uri = vm_uri (spec->settings);
-  StartResult *result = g_new0 (StartResult, 1);
-  Setup setup = { spec, domain, NULL, protections, NULL, 0 };
-  const char *driver;
-  gint64 t0 = g_get_monotonic_time ();
-
-  result->winsize_fd = -1;
-
-  result->pids = g_array_new (FALSE, TRUE, sizeof (GPid));
-  setup.pids = result->pids;
-  setup.plan = g_byte_array_new ();
-  result->ctl_dir = g_build_filename (spec->runtime_dir, "ctl", NULL);
 
   if (spec->options->display && !g_file_test (GUEST_COMPOSITOR, G_FILE_TEST_IS_EXECUTABLE))
     {
       /* Rather than a black screen: the guest runs the host's weston (its /usr). */
-      g_set_error (&error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
                    "the VM's display needs a Wayland compositor in the guest, which runs the "
                    "host's %s: install the package weston", GUEST_COMPOSITOR);
-      goto fail;
+      return FALSE;
     }
-  if ((kernel = csb_vm_find_kernel_for (spec->settings, spec->options->display, &modules_dir,
-                                        &error)) == NULL ||
-      (init = find_guest_init (&error)) == NULL ||
-      (initrd = csb_initramfs_ensure (modules_dir, init, "/etc", cache_dir, &error)) == NULL)
-    goto fail;
+  if ((*kernel = csb_vm_find_kernel_for (spec->settings, spec->options->display, &modules_dir,
+                                         error)) == NULL ||
+      (init = find_guest_init (error)) == NULL ||
+      (*initrd = csb_initramfs_ensure (modules_dir, init, "/etc", cache_dir, error)) == NULL)
+    return FALSE;
   if (!g_file_test (VIRTIOFSD, G_FILE_TEST_IS_EXECUTABLE))
     {
-      g_set_error (&error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
                    "virtiofsd is not installed (%s is missing; install qemu-system-common)",
                    VIRTIOFSD);
-      goto fail;
+      return FALSE;
     }
+  return TRUE;
+}
+
+/* The control folder and its share, the domain's first: the init mounts it by its
+ * tag, csb-ctl. */
+static gboolean
+start_control_share (CsbSandboxSpec    *spec,
+                     StartResult       *result,
+                     CsbVmDomainConfig *domain,
+                     GError           **error)
+{
+  g_autofree char *sock = g_build_filename (spec->runtime_dir, "vfs-ctl.sock", NULL);
+  g_autofree char *log = g_build_filename (spec->state_dir, "virtiofsd.log", NULL);
+  GPid pid;
+
   if (g_mkdir_with_parents (result->ctl_dir, 0700) != 0)
     {
-      g_set_error (&error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s",
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s",
                    result->ctl_dir, g_strerror (errno));
-      goto fail;
+      return FALSE;
     }
+  if (!start_virtiofsd (result->ctl_dir, sock, log, SHARE_PLAIN, &pid, error))
+    return FALSE;
+  g_array_append_val (result->pids, pid);
+  csb_vm_domain_config_add_share (domain, "csb-ctl", sock);
+  return TRUE;
+}
 
-  /* The control share first: the init mounts it by its tag, csb-ctl. */
-  {
-    g_autofree char *sock = g_build_filename (spec->runtime_dir, "vfs-ctl.sock", NULL);
-    g_autofree char *log = g_build_filename (spec->state_dir, "virtiofsd.log", NULL);
-    GPid pid;
-
-    if (!start_virtiofsd (result->ctl_dir, sock, log, SHARE_PLAIN, &pid, &error))
-      goto fail;
-    g_array_append_val (result->pids, pid);
-    csb_vm_domain_config_add_share (domain, "csb-ctl", sock);
-  }
-  if (spec->options->vm_image != NULL)
-    {
-      domain->disk = g_build_filename (spec->runtime_dir, "disk.qcow2", NULL);
-      if (!create_overlay (spec->options->vm_image, domain->disk, &error))
-        goto fail;
-      csb_protections_add (protections, "vm-image-overlay");
-    }
-  if (!build_guest (&setup, result->ctl_dir, &error))
-    goto fail;
-
+/* The rest of the domain's description: the machine, the boot, the network (whole,
+ * or filtered through our relay), the display and the command's stdio ports or the
+ * terminal's size port. */
+static gboolean
+describe_domain (CsbSandboxSpec    *spec,
+                 StartResult       *result,
+                 CsbVmDomainConfig *domain,
+                 const char        *kernel,
+                 const char        *initrd,
+                 GError           **error)
+{
   domain->sandbox_id = g_strdup (spec->id);
   domain->name = g_strdup (spec->options->name);
   domain->project_dir = g_strdup (spec->project_dir);
@@ -1369,8 +1386,8 @@ start_thread (GTask        *task,
       /* The socket is in the sandbox's runtime folder, created by the service: no
        * part of the command QEMU runs comes from the caller. */
       domain->network = FALSE;
-      if ((domain->net_relay_helper = find_relay_helper (&error)) == NULL)
-        goto fail;
+      if ((domain->net_relay_helper = find_relay_helper (error)) == NULL)
+        return FALSE;
       domain->net_proxy_socket = g_strdup (spec->net_proxy_socket);
     }
   if (spec->options->display)
@@ -1387,20 +1404,32 @@ start_thread (GTask        *task,
     }
   else
     domain->winsize_socket = g_build_filename (spec->runtime_dir, CSB_VM_WINSIZE_SOCKET, NULL);
-  xml = csb_vm_domain_to_xml (domain);
+  return TRUE;
+}
 
-  if ((result->conn = open_connection (spec->settings, &error)) == NULL)
-    goto fail;
+/* The domain created from @xml, paused until the console is attached (nothing the
+ * guest prints is lost), its events watched and its console opened; libvirt's test
+ * driver runs nothing and may have no console. */
+static gboolean
+create_domain (CsbVmBackend   *self,
+               CsbSandboxSpec *spec,
+               StartResult    *result,
+               const char     *xml,
+               GError        **error)
+{
+  const char *driver;
+
+  if ((result->conn = open_connection (spec->settings, error)) == NULL)
+    return FALSE;
   driver = virConnectGetType (result->conn);
   result->test_driver = g_strcmp0 (driver, "TEST") == 0;
 
-  /* Paused until the console is attached: nothing the guest prints is lost. */
   result->domain = virDomainCreateXML (result->conn, xml,
                                        result->test_driver ? 0 : VIR_DOMAIN_START_PAUSED);
   if (result->domain == NULL)
     {
-      csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot start the VM");
-      goto fail;
+      csb_libvirt_set_error (error, CSB_ERROR_FAILED, "cannot start the VM");
+      return FALSE;
     }
   csb_domain_run_watch_events (&self->run, result->conn, result->domain);
   result->console = virStreamNew (result->conn, 0);
@@ -1412,22 +1441,31 @@ start_thread (GTask        *task,
 
       if (!result->test_driver)
         {
-          csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot open the VM's console");
-          goto fail;
+          csb_libvirt_set_error (error, CSB_ERROR_FAILED, "cannot open the VM's console");
+          return FALSE;
         }
       g_debug ("sandbox %s: no console (%s)", spec->id, err ? err->message : "?");
       virStreamFree (result->console);
       result->console = NULL;
     }
-  /* The command's stdio, connected before the guest runs: a port whose host end
-   * is not there reads as EOF. */
+  return TRUE;
+}
+
+/* The command's stdio ports and the terminal's size port connected before the guest
+ * runs (a port whose host end is not there reads as EOF), then the guest resumed. */
+static gboolean
+connect_and_resume (CsbSandboxSpec    *spec,
+                    StartResult       *result,
+                    CsbVmDomainConfig *domain,
+                    GError           **error)
+{
   if (!result->test_driver && domain->stdio_sockets[0] != NULL &&
       (result->stdio = csb_vm_stdio_start ((const char * const *) domain->stdio_sockets,
-                                           spec->stdio_fds, result->ctl_dir, &error)) == NULL)
-    goto fail;
+                                           spec->stdio_fds, result->ctl_dir, error)) == NULL)
+    return FALSE;
   if (!result->test_driver && domain->winsize_socket != NULL &&
-      (result->winsize_fd = csb_vm_winsize_connect (domain->winsize_socket, &error)) < 0)
-    goto fail;
+      (result->winsize_fd = csb_vm_winsize_connect (domain->winsize_socket, error)) < 0)
+    return FALSE;
   if (result->winsize_fd >= 0)
     {
       /* The guest's init waits for a first line before it starts the command. */
@@ -1438,12 +1476,21 @@ start_thread (GTask        *task,
     }
   if (!result->test_driver && virDomainResume (result->domain) != 0)
     {
-      csb_libvirt_set_error (&error, CSB_ERROR_FAILED, "cannot start the VM");
-      goto fail;
+      csb_libvirt_set_error (error, CSB_ERROR_FAILED, "cannot start the VM");
+      return FALSE;
     }
+  return TRUE;
+}
 
+/* What the VM itself adds to the protections build_guest() listed: its kernel, KVM
+ * or TCG, the shares, the network. */
+static void
+add_vm_protections (GPtrArray      *protections,
+                    CsbSandboxSpec *spec,
+                    const char     *virt_type)
+{
   csb_protections_insert (protections, 0, "separate-kernel");
-  if (g_str_equal (domain->virt_type, "kvm"))
+  if (g_str_equal (virt_type, "kvm"))
     csb_protections_insert (protections, 1, "vm-kvm");
   else
     csb_protections_insert (protections, 1, "vm-tcg");
@@ -1452,6 +1499,53 @@ start_thread (GTask        *task,
     csb_protections_add (protections, "network-filtered");
   else if (!spec->options->network)
     csb_protections_add (protections, "no-network");
+}
+
+static void
+start_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  CsbVmBackend *self = source_object;
+  CsbSandboxSpec *spec = task_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbVmDomainConfig) domain = csb_vm_domain_config_new ();
+  g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *kernel = NULL;
+  g_autofree char *initrd = NULL;
+  g_autofree char *xml = NULL;
+  g_autofree char *uri = vm_uri (spec->settings);
+  StartResult *result = g_new0 (StartResult, 1);
+  Setup setup = { spec, domain, NULL, protections, NULL, 0 };
+  gint64 t0 = g_get_monotonic_time ();
+
+  result->winsize_fd = -1;
+
+  result->pids = g_array_new (FALSE, TRUE, sizeof (GPid));
+  setup.pids = result->pids;
+  setup.plan = g_byte_array_new ();
+  result->ctl_dir = g_build_filename (spec->runtime_dir, "ctl", NULL);
+
+  if (!find_boot_files (spec, &kernel, &initrd, &error) ||
+      !start_control_share (spec, result, domain, &error))
+    goto fail;
+  if (spec->options->vm_image != NULL)
+    {
+      domain->disk = g_build_filename (spec->runtime_dir, "disk.qcow2", NULL);
+      if (!create_overlay (spec->options->vm_image, domain->disk, &error))
+        goto fail;
+      csb_protections_add (protections, "vm-image-overlay");
+    }
+  if (!build_guest (&setup, result->ctl_dir, &error) ||
+      !describe_domain (spec, result, domain, kernel, initrd, &error))
+    goto fail;
+  xml = csb_vm_domain_to_xml (domain);
+  if (!create_domain (self, spec, result, xml, &error) ||
+      !connect_and_resume (spec, result, domain, &error))
+    goto fail;
+
+  add_vm_protections (protections, spec, domain->virt_type);
   g_ptr_array_add (protections, NULL);
   result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&protections), FALSE);
   g_message ("sandbox %s: VM %s%s on %s (%s, kernel %s, %u shares over virtiofs) started in "
