@@ -89,52 +89,116 @@ test_aliases (void)
   g_assert_cmpstrv (current, expected);
 }
 
-/* Every name the backends add (the calls hold literals, or a choice of two) is in
- * the table, and no backend adds one around it. csb_protections_add() asserts
- * this too, but only on the paths a test happens to run. */
+static int
+compare_paths (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+/* The C files of the programs that give protections, sorted. */
+static GPtrArray *
+list_sources (void)
+{
+  const char * const dirs[] = { "service", "libvirt", "helpers", "helpers/guest", NULL };
+  GPtrArray *files = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; dirs[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename (g_test_get_dir (G_TEST_DIST), "..", dirs[i],
+                                                NULL);
+      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+      const char *name;
+
+      g_assert_nonnull (dir);
+      while ((name = g_dir_read_name (dir)) != NULL)
+        if (g_str_has_suffix (name, ".c"))
+          g_ptr_array_add (files, g_build_filename (dirs[i], name, NULL));
+    }
+  g_ptr_array_sort (files, compare_paths);
+  return files;
+}
+
+/* Every name given to a sandbox is in the table: each call that gives one
+ * (csb_protections_add/insert, and in the layout give_protection and
+ * csb_layout_wayland) in every C file of the service, the module and the helpers
+ * holds literals (or a choice of two), each in the table, and no code adds one
+ * around them. The calls that pass on a name given elsewhere are listed below,
+ * each seen once. csb_protections_add() and give_protection() assert this too, but
+ * only on the paths a test happens to run. */
 static void
 test_backends_use_table (void)
 {
-  const char * const sources[] = {
-    "service/csb-bwrap-backend.c", "libvirt/csb-container-backend.c",
-    "libvirt/csb-vm-backend.c", "service/csb-cgroup.c", "libvirt/csb-domain-run.c",
-    "service/csb-guest-stage.c", "service/csb-sandbox.c", NULL
+  const struct { const char *file; const char *text; } forwarders[] = {
+    /* the layout's names, each given by a literal call of give_protection */
+    { "service/csb-layout.c",
+      "csb_protections_add (protections, g_ptr_array_index (self->protections, i))" },
+    { "service/csb-layout.c", "give_protection (self, protection)" },
+    { "service/csb-layout.c", "g_ptr_array_add (self->protections, g_strdup (name))" },
   };
-  g_autoptr(GRegex) call = g_regex_new ("csb_protections_(add|insert) \\(([^;]*)\\);",
-                                        G_REGEX_DOTALL, 0, NULL);
+  guint forwarded[G_N_ELEMENTS (forwarders)] = { 0 };
+  g_autoptr(GPtrArray) sources = list_sources ();
+  g_autoptr(GRegex) call =
+    g_regex_new ("[ \t(!](csb_protections_(add|insert)|give_protection|csb_layout_wayland) "
+                 "\\(([^;]*);", G_REGEX_DOTALL, 0, NULL);
   g_autoptr(GRegex) literal = g_regex_new ("\"([^\"]*)\"", 0, 0, NULL);
   g_autoptr(GRegex) around =
-    g_regex_new ("g_ptr_array_(add|insert) \\([a-z_>-]*protections,[^;]*[\"(]", 0, 0, NULL);
+    g_regex_new ("g_ptr_array_(add|insert) \\([a-z_>-]*protections,[^;]*[\"(][^;]*;", 0, 0,
+                 NULL);
   guint found = 0;
 
-  for (guint i = 0; sources[i] != NULL; i++)
+  for (guint i = 0; i < sources->len; i++)
     {
-      g_autofree char *text = read_source (sources[i], NULL);
+      const char *source = g_ptr_array_index (sources, i);
+      g_autofree char *text = read_source (source, NULL);
       g_autoptr(GMatchInfo) match = NULL;
 
-      g_test_message ("%s", sources[i]);
-      g_assert_false (g_regex_match (around, text, 0, NULL));
-      g_regex_match (call, text, 0, &match);
-      while (g_match_info_matches (match))
+      g_test_message ("%s", source);
+      for (int pass = 0; pass < 2; pass++)
         {
-          g_autofree char *args = g_match_info_fetch (match, 2);
-          g_autoptr(GMatchInfo) names = NULL;
-
-          g_regex_match (literal, args, 0, &names);
-          g_assert_true (g_match_info_matches (names));
-          while (g_match_info_matches (names))
+          g_clear_pointer (&match, g_match_info_unref);
+          g_regex_match (pass == 0 ? around : call, text, 0, &match);
+          for (; g_match_info_matches (match); g_match_info_next (match, NULL))
             {
-              g_autofree char *name = g_match_info_fetch (names, 1);
+              g_autofree char *whole = g_match_info_fetch (match, 0);
+              g_autofree char *args = pass == 0 ? NULL : g_match_info_fetch (match, 3);
+              g_autofree char *flat = collapse_space (whole);
+              g_autoptr(GMatchInfo) names = NULL;
+              gboolean is_forwarder = FALSE;
 
-              g_test_message ("  %s", name);
-              g_assert_nonnull (csb_protection_get_description (name));
-              found++;
-              g_match_info_next (names, NULL);
+              for (guint f = 0; f < G_N_ELEMENTS (forwarders); f++)
+                if (g_str_equal (source, forwarders[f].file) &&
+                    strstr (flat, forwarders[f].text) != NULL)
+                  {
+                    forwarded[f]++;
+                    is_forwarder = TRUE;
+                  }
+              if (is_forwarder)
+                continue;
+              if (pass == 0)
+                g_error ("%s adds a protection around the table: %s", source, flat);
+
+              g_regex_match (literal, args, 0, &names);
+              if (!g_match_info_matches (names))
+                g_error ("%s gives a protection that is no literal: %s", source, flat);
+              for (; g_match_info_matches (names); g_match_info_next (names, NULL))
+                {
+                  g_autofree char *name = g_match_info_fetch (names, 1);
+
+                  g_test_message ("  %s", name);
+                  if (csb_protection_get_description (name) == NULL)
+                    g_error ("%s gives the protection '%s', which is not in the table of "
+                             "common/csb-protections.c", source, name);
+                  found++;
+                }
             }
-          g_match_info_next (match, NULL);
         }
     }
-  g_assert_cmpuint (found, >, 30);
+  for (guint f = 0; f < G_N_ELEMENTS (forwarders); f++)
+    if (forwarded[f] != 1)
+      g_error ("%s: '%s' seen %u times, not once: update the list", forwarders[f].file,
+               forwarders[f].text, forwarded[f]);
+  g_assert_cmpuint (found, >, 40);
 }
 
 /* The XML's doc of the Protections property lists the table: the same names, in
