@@ -589,32 +589,17 @@ add_sockets (Setup   *setup,
   return TRUE;
 }
 
-/* The user's extra folders (ro-binds, rw-binds), each checked. */
+/* The user's extra folders (ro-binds, rw-binds), each checked: one layout
+ * (csb-layout.c), as in every backend. */
 static gboolean
 add_user_binds (Setup   *setup,
                 GError **error)
 {
   CsbLaunchOptions *opts = setup->spec->options;
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-  for (guint i = 0; i < opts->ro_binds->len; i++)
-    {
-      const char *path = g_ptr_array_index (opts->ro_binds, i);
-      g_autofree char *resolved = NULL;
-
-      if (!csb_validate_bind_path ("ro-binds", path, setup->home, &resolved, error) ||
-          !add_bind (setup, resolved, path, TRUE, error))
-        return FALSE;
-    }
-  for (guint i = 0; i < opts->rw_binds->len; i++)
-    {
-      const char *path = g_ptr_array_index (opts->rw_binds, i);
-      g_autofree char *resolved = NULL;
-
-      if (!csb_validate_bind_path ("rw-binds", path, setup->home, &resolved, error) ||
-          !add_bind (setup, resolved, path, FALSE, error))
-        return FALSE;
-    }
-  return TRUE;
+  return csb_layout_user_binds (layout, opts->ro_binds, opts->rw_binds, setup->home, error) &&
+         translate_layout (setup, layout, 0, 0, error);
 }
 
 /* The project, read-write at its own path with git's and Claude Code's

@@ -840,6 +840,10 @@ add_guest_bind (Guest       *guest,
                     NULL);
       return TRUE;
     }
+  /* virtiofs shares folders: a file of the host not staged in the control share
+   * (a file among the user's extra binds) is not in the guest. */
+  if (!g_file_test (source, G_FILE_TEST_IS_DIR))
+    return TRUE;
   return add_share (guest->setup, source, dest, readonly, error);
 }
 
@@ -1052,36 +1056,19 @@ add_claude_install (Setup             *setup,
   return TRUE;
 }
 
-/* The user's extra folders (ro-binds, rw-binds), each checked; shares are folders,
- * so a file is left out. */
+/* The user's extra folders (ro-binds, rw-binds), each checked: one layout
+ * (csb-layout.c), as in every backend; shares are folders, so a file is left out
+ * (add_guest_bind). */
 static gboolean
 add_user_binds (Setup      *setup,
                 const char *home,
                 GError    **error)
 {
   CsbLaunchOptions *opts = setup->spec->options;
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-  for (guint i = 0; i < opts->ro_binds->len; i++)
-    {
-      const char *path = g_ptr_array_index (opts->ro_binds, i);
-      g_autofree char *resolved = NULL;
-
-      if (!csb_validate_bind_path ("ro-binds", path, home, &resolved, error) ||
-          (g_file_test (resolved, G_FILE_TEST_IS_DIR) &&
-           !add_share (setup, resolved, path, TRUE, error)))
-        return FALSE;
-    }
-  for (guint i = 0; i < opts->rw_binds->len; i++)
-    {
-      const char *path = g_ptr_array_index (opts->rw_binds, i);
-      g_autofree char *resolved = NULL;
-
-      if (!csb_validate_bind_path ("rw-binds", path, home, &resolved, error) ||
-          (g_file_test (resolved, G_FILE_TEST_IS_DIR) &&
-           !add_share (setup, resolved, path, FALSE, error)))
-        return FALSE;
-    }
-  return TRUE;
+  return csb_layout_user_binds (layout, opts->ro_binds, opts->rw_binds, home, error) &&
+         translate_layout (setup, layout, NULL, error);
 }
 
 /* The project, read-write at its own path with git's and Claude Code's

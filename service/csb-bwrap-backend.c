@@ -550,31 +550,19 @@ add_claude_install (CsbArgv          *args,
   return g_strconcat (bin_dir, ":", path_env, NULL);
 }
 
-/* The user's extra folders (ro-binds, rw-binds), each checked. */
+/* The user's extra folders (ro-binds, rw-binds), each checked: one layout
+ * (csb-layout.c), as in every backend. */
 static gboolean
 add_user_binds (CsbLaunchOptions *opts,
                 CsbArgv          *args,
                 const char       *home,
                 GError          **error)
 {
-  for (guint i = 0; i < opts->ro_binds->len; i++)
-    {
-      const char *path = g_ptr_array_index (opts->ro_binds, i);
-      g_autofree char *resolved = NULL;
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
 
-      if (!csb_validate_bind_path ("ro-binds", path, home, &resolved, error))
-        return FALSE;
-      add_ro_bind (args, resolved, path);
-    }
-  for (guint i = 0; i < opts->rw_binds->len; i++)
-    {
-      const char *path = g_ptr_array_index (opts->rw_binds, i);
-      g_autofree char *resolved = NULL;
-
-      if (!csb_validate_bind_path ("rw-binds", path, home, &resolved, error))
-        return FALSE;
-      csb_argv_add_args (args, "--bind", resolved, path, NULL);
-    }
+  if (!csb_layout_user_binds (layout, opts->ro_binds, opts->rw_binds, home, error))
+    return FALSE;
+  csb_layout_append_bwrap_args (layout, args);
   return TRUE;
 }
 

@@ -17,6 +17,7 @@
 #include "csb-file.h"
 #include "csb-guest-stage.h"
 #include "csb-layout.h"
+#include "csb-options.h"
 #include "csb-plan-writer.h"
 #include "csb-protections.h"
 #include "csb-review.h"
@@ -561,6 +562,30 @@ csb_layout_claude_home (CsbLayout      *self,
   csb_layout_symlink (self, CSB_CLAUDE_HOME_JSON_INSIDE "/.claude.json", json_link);
   give_protection (self, "claude-home");
   give_protection (self, "claude-config-ro");
+  return TRUE;
+}
+
+gboolean
+csb_layout_user_binds (CsbLayout   *self,
+                       GPtrArray   *ro_binds,
+                       GPtrArray   *rw_binds,
+                       const char  *home,
+                       GError     **error)
+{
+  g_return_val_if_fail (self != NULL && ro_binds != NULL && rw_binds != NULL, FALSE);
+
+  for (guint i = 0; i < ro_binds->len + rw_binds->len; i++)
+    {
+      gboolean readonly = i < ro_binds->len;
+      const char *path = readonly ? g_ptr_array_index (ro_binds, i)
+                                  : g_ptr_array_index (rw_binds, i - ro_binds->len);
+      g_autofree char *resolved = NULL;
+
+      if (!csb_validate_bind_path (readonly ? "ro-binds" : "rw-binds", path, home, &resolved,
+                                   error))
+        return FALSE;
+      csb_layout_bind (self, resolved, path, readonly);
+    }
   return TRUE;
 }
 

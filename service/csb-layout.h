@@ -104,6 +104,15 @@ gboolean         csb_layout_claude_home          (CsbLayout     *self,
                                                   CsbClaudeHome *claude_home,
                                                   const char    *staged_dir,
                                                   GError       **error);
+/* The user's extra folders (the ro-binds and rw-binds options), each checked
+ * (csb_validate_bind_path, against @home) and bound at its own path from where it
+ * resolves, the read-only ones first. FALSE with @error naming the option and the
+ * path that was refused. */
+gboolean         csb_layout_user_binds           (CsbLayout   *self,
+                                                  GPtrArray   *ro_binds,
+                                                  GPtrArray   *rw_binds,
+                                                  const char  *home,
+                                                  GError     **error);
 /* The host's @path at the same path, read-only: a symlink whose target is visible
  * already stays a symlink; another one is bound from where it resolves (so
  * /etc/resolv.conf → /run/… works with a private /run); nothing for a missing or

@@ -60,6 +60,7 @@
   X (csb_layout_session_audio) \
   X (csb_layout_session_socket_path) \
   X (csb_layout_ssh_agent) \
+  X (csb_layout_user_binds) \
   X (csb_layout_wayland) \
   X (csb_plan_add) \
   X (csb_protections_add) \
@@ -72,5 +73,4 @@
   X (csb_stage_find_claude) \
   X (csb_stage_find_gh_token) \
   X (csb_stage_walk_etc) \
-  X (csb_user_shell) \
-  X (csb_validate_bind_path)
+  X (csb_user_shell)

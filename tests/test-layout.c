@@ -1071,6 +1071,57 @@ test_claude_home (void)
   csb_test_rm_rf (root);
 }
 
+/* The user's extra folders: each at its own path from where it resolves (a link to
+ * a folder shows the folder), read-only ones first; a refused one (the home, the
+ * root) names the option and stops the layout. */
+static void
+test_user_binds (void)
+{
+  g_autofree char *root = g_dir_make_tmp ("csb-layout-binds-XXXXXX", NULL);
+  g_autofree char *home = g_build_filename (root, "home", NULL);
+  g_autofree char *data = g_build_filename (root, "data", NULL);
+  g_autofree char *cache = g_build_filename (root, "cache", NULL);
+  g_autofree char *link = g_build_filename (root, "to-data", NULL);
+  g_autofree char *file = g_build_filename (data, "f", NULL);
+  g_autofree char *file_by_link = g_build_filename (link, "f", NULL);
+  g_autoptr(GPtrArray) ro = g_ptr_array_new ();
+  g_autoptr(GPtrArray) rw = g_ptr_array_new ();
+  const char * const from[] = { root, "T", NULL };
+
+  g_assert_cmpint (g_mkdir_with_parents (home, 0700), ==, 0);
+  g_assert_cmpint (g_mkdir_with_parents (cache, 0700), ==, 0);
+  csb_test_write_file (file, "f", 0644);
+  g_assert_cmpint (symlink (data, link), ==, 0);
+  g_ptr_array_add (ro, link);
+  g_ptr_array_add (rw, cache);
+  {
+    g_autoptr(CsbLayout) layout = csb_layout_new ();
+    g_autoptr(GError) error = NULL;
+    g_autofree char *args = NULL;
+    g_autofree char *paths = NULL;
+
+    g_assert_true (csb_layout_user_binds (layout, ro, rw, home, &error));
+    g_assert_no_error (error);
+    assert_access (layout, file_by_link, CSB_LAYOUT_HOST_RO, file);
+    assert_access (layout, cache, CSB_LAYOUT_HOST_RW, cache);
+    assert_access (layout, data, CSB_LAYOUT_HIDDEN, NULL);
+    args = fd_args_string (layout, from);
+    g_assert_cmpstr (args, ==, "--ro-bind T/data T/to-data --bind T/cache T/cache");
+    paths = foreach_string (layout, from);
+    g_assert_cmpstr (paths, ==, "bind-ro T/data T/to-data\nbind-rw T/cache T/cache\n");
+  }
+  {
+    g_autoptr(CsbLayout) layout = csb_layout_new ();
+    g_autoptr(GError) error = NULL;
+
+    g_ptr_array_add (rw, root);
+    g_assert_false (csb_layout_user_binds (layout, ro, rw, home, &error));
+    g_assert_error (error, CSB_ERROR, CSB_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, "rw-binds"));
+  }
+  csb_test_rm_rf (root);
+}
+
 /* ---- the inits' side, in a mount namespace of the test's own ------------------- */
 
 static gboolean
@@ -1337,5 +1388,6 @@ main (int   argc,
   g_test_add_func ("/layout/project/swapped", test_project_swapped);
   g_test_add_func ("/layout/project/review", test_project_review);
   g_test_add_func ("/layout/claude-home", test_claude_home);
+  g_test_add_func ("/layout/user-binds", test_user_binds);
   return g_test_run ();
 }
