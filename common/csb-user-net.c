@@ -13,9 +13,16 @@
  * slirp4netns is the fallback: 10.0.2.100 behind a NAT, --disable-host-loopback
  * (10.0.2.2 does not reach the host's 127.0.0.1), DNS through 10.0.2.3.
  *
- * Both join the namespace through descriptors (/proc/self/fd/N): the namespace's
- * owner, found with NS_GET_USERNS, is not the user namespace the sandbox's
- * processes run in once bwrap has made its nested one.
+ * The namespace is made before bwrap, so that the stack's start (tens of
+ * milliseconds of CPU for pasta) overlaps bwrap's set-up instead of following it:
+ * the monitor's child makes a user namespace and a network namespace
+ * (csb_user_net_unshare) and runs bwrap in them with --share-net; bwrap's own
+ * user namespace for the sandbox is nested in that one, and its other namespaces
+ * are its own as ever. The monitor starts the stack on the namespace as soon as
+ * bwrap runs (csb_user_net_spawn), and lets the command go once the stack is up
+ * (csb_user_net_wait). The stack joins the namespace through descriptors
+ * (/proc/self/fd/N), its owner found with NS_GET_USERNS. README, "Network":
+ * the security review of this arrangement.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
@@ -24,6 +31,7 @@
 #include <fcntl.h>
 #include <linux/nsfs.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -341,65 +349,112 @@ wait_ready (int      fd,
     }
 }
 
-/* bwrap brings the namespace's lo up itself, before it sets up the sandbox: adding
- * 127.0.0.1 and then setting the link up. The stack sets lo up too, and if it came
- * first, the kernel would have given lo its 127.0.0.1 already and bwrap's own
- * address would fail ("RTM_NEWADDR: File exists"). So the stack starts once the
- * namespace has its local route for 127.0.0.1, which only bwrap's set-up makes. */
+/* ---- in the monitor's child, before it runs bwrap ------------------------------ */
+
+/* Writes @text to @path (a file of /proc/self); async-signal-safe. */
 static gboolean
-wait_loopback (pid_t    pid,
-               GError **error)
+write_proc (const char *path,
+            const char *text)
 {
-  g_autofree char *path = g_strdup_printf ("/proc/%d/net/fib_trie", (int) pid);
-  gint64 deadline = g_get_monotonic_time () + CSB_USER_NET_READY_TIMEOUT_MS * 1000;
+  int fd = open (path, O_WRONLY | O_CLOEXEC);
+  size_t len = strlen (text);
+  gboolean ok;
 
-  for (;;)
+  if (fd < 0)
+    return FALSE;
+  ok = write (fd, text, len) == (ssize_t) len;
+  close (fd);
+  return ok;
+}
+
+/* "@id @id 1\n" into @buf (32 bytes); async-signal-safe (no printf). */
+static void
+format_own_map (char     *buf,
+                unsigned  id)
+{
+  char digits[16];
+  int n = 0;
+  char *p = buf;
+
+  do
+    digits[n++] = '0' + id % 10;
+  while ((id /= 10) > 0);
+  for (int round = 0; round < 2; round++)
     {
-      g_autofree char *contents = NULL;
-
-      if (!g_file_get_contents (path, &contents, NULL, error))
-        return FALSE;
-      if (strstr (contents, "127.0.0.1") != NULL)
-        return TRUE;
-      if (g_get_monotonic_time () > deadline)
-        {
-          g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED,
-                               "bwrap did not set up the sandbox's loopback");
-          return FALSE;
-        }
-      g_usleep (500);
+      for (int i = n - 1; i >= 0; i--)
+        *p++ = digits[i];
+      *p++ = ' ';
     }
+  strcpy (p, "1\n");
+}
+
+int
+csb_user_net_unshare (void)
+{
+  uid_t uid = getuid ();
+  gid_t gid = getgid ();
+  char map[32];
+
+  if (unshare (CLONE_NEWUSER | CLONE_NEWNET) != 0)
+    return -1;
+  /* The user mapped to itself, its group after setgroups is denied: all the kernel
+   * lets a process map in a namespace of its own, root included (bwrap maps its
+   * own namespace for the sandbox the same way). */
+  format_own_map (map, uid);
+  if (!write_proc ("/proc/self/uid_map", map) ||
+      !write_proc ("/proc/self/setgroups", "deny"))
+    return -1;
+  format_own_map (map, gid);
+  if (!write_proc ("/proc/self/gid_map", map))
+    return -1;
+  return 0;
+}
+
+/* The network namespace of @pid, opened (checked not to be ours: with --share-net
+ * bwrap would otherwise run the sandbox in the host's), or -1 with @error set. */
+static int
+open_sandbox_netns (pid_t    pid,
+                    GError **error)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/ns/net", (int) pid);
+  struct stat st, own;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0 || fstat (fd, &st) != 0 || stat ("/proc/self/ns/net", &own) != 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot open %s: %s", path,
+                   g_strerror (errno));
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  if (st.st_dev == own.st_dev && st.st_ino == own.st_ino)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                   "process %d has no network namespace of its own", (int) pid);
+      close (fd);
+      return -1;
+    }
+  return fd;
 }
 
 GPid
-csb_user_net_start (CsbUserNetKind  kind,
+csb_user_net_spawn (CsbUserNetKind  kind,
                     const char     *path,
                     pid_t           pid,
-                    guint64         netns_ino,
+                    int            *out_ready_fd,
                     GError        **error)
 {
-  g_autofree char *netns_path = g_strdup_printf ("/proc/%d/ns/net", (int) pid);
   g_auto(GStrv) argv = NULL;
   int netns_fd = -1;
   int userns_fd = -1;
   int ready[2] = { -1, -1 };
   ChildSetup setup = { getpid () };
-  struct stat st;
   GPid child = 0;
 
-  netns_fd = open (netns_path, O_RDONLY | O_CLOEXEC);
-  if (netns_fd < 0 || fstat (netns_fd, &st) != 0)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot open %s: %s", netns_path,
-                   g_strerror (errno));
-      goto out;
-    }
-  if (netns_ino != 0 && st.st_ino != netns_ino)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
-                   "process %d is not in the sandbox's network namespace", (int) pid);
-      goto out;
-    }
+  *out_ready_fd = -1;
+  if ((netns_fd = open_sandbox_netns (pid, error)) < 0)
+    goto out;
   userns_fd = ioctl (netns_fd, NS_GET_USERNS);
   if (userns_fd < 0)
     {
@@ -409,7 +464,7 @@ csb_user_net_start (CsbUserNetKind  kind,
       goto out;
     }
   fcntl (userns_fd, F_SETFD, FD_CLOEXEC);
-  if (!wait_loopback (pid, error) || !g_unix_open_pipe (ready, FD_CLOEXEC, error))
+  if (!g_unix_open_pipe (ready, FD_CLOEXEC, error))
     goto out;
 
   argv = csb_user_net_build_argv (kind, path, geteuid () == 0, NETNS_FD, USERNS_FD, READY_FD);
@@ -436,17 +491,7 @@ csb_user_net_start (CsbUserNetKind  kind,
         goto out;
       }
   }
-
-  if (!wait_ready (ready[0], error))
-    {
-      close (ready[0]);
-      kill (child, SIGKILL);
-      waitpid (child, NULL, 0);
-      g_prefix_error (error, "%s: ", csb_user_net_kind_name (kind));
-      child = 0;
-      goto out;
-    }
-  close (ready[0]);
+  *out_ready_fd = ready[0];
 
 out:
   if (netns_fd >= 0)
@@ -454,4 +499,22 @@ out:
   if (userns_fd >= 0)
     close (userns_fd);
   return child;
+}
+
+gboolean
+csb_user_net_wait (CsbUserNetKind  kind,
+                   GPid            child,
+                   int             ready_fd,
+                   GError        **error)
+{
+  gboolean ok = wait_ready (ready_fd, error);
+
+  close (ready_fd);
+  if (!ok)
+    {
+      kill (child, SIGKILL);
+      waitpid (child, NULL, 0);
+      g_prefix_error (error, "%s: ", csb_user_net_kind_name (kind));
+    }
+  return ok;
 }

@@ -3,8 +3,9 @@
  * the LAN through the host's sockets but never the host's loopback, so host-only
  * services (127.0.0.1, abstract unix sockets) stay out of reach.
  *
- * The service picks the stack and the sandbox's resolv.conf; the monitor attaches
- * the stack to the namespace bwrap made, before bwrap runs the command.
+ * The service picks the stack and the sandbox's resolv.conf; the monitor makes the
+ * namespace before bwrap and attaches the stack to it, before bwrap runs the
+ * command.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
@@ -62,14 +63,27 @@ char       *csb_user_net_resolv_conf_full (CsbUserNetKind  kind,
                                            const char     *runtime_dir,
                                            GError        **error);
 
-/* In the monitor: attaches the stack to the network namespace of @pid (which must
- * be @netns_ino, as bwrap reported it) and waits until the namespace is
- * configured. The stack is our child, and dies with us (SIGKILL on our death) or
- * when killed. Returns its pid, or 0 with @error set. */
-GPid        csb_user_net_start          (CsbUserNetKind  kind,
+/* In the monitor's child, right before it runs bwrap (--share-net): a user
+ * namespace and a network namespace of the sandbox's own, the user and group
+ * mapped to themselves. Async-signal-safe. 0, or -1 with errno. */
+int         csb_user_net_unshare        (void);
+
+/* In the monitor: starts the stack on the network namespace of @pid (bwrap's,
+ * made by csb_user_net_unshare; refused if it is the monitor's own), returning at
+ * once. The stack is our child, and dies with us (SIGKILL on our death) or when
+ * killed. Returns its pid and *@out_ready_fd for csb_user_net_wait(), or 0 with
+ * @error set. */
+GPid        csb_user_net_spawn          (CsbUserNetKind  kind,
                                          const char     *path,
                                          pid_t           pid,
-                                         guint64         netns_ino,
+                                         int            *out_ready_fd,
+                                         GError        **error);
+
+/* Waits until the stack @child has configured the namespace; closes @ready_fd. On
+ * failure the stack is killed and reaped, and @error says why. */
+gboolean    csb_user_net_wait           (CsbUserNetKind  kind,
+                                         GPid            child,
+                                         int             ready_fd,
                                          GError        **error);
 
 G_END_DECLS

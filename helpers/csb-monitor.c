@@ -137,6 +137,8 @@ typedef struct
   guint              exit_announce_id;
   gboolean           exit_announced;
   GPid               user_net_pid;     /* the sandbox's network stack, while it runs */
+  int                user_net_ready;   /* its ready pipe, until it is up */
+  GError            *user_net_error;   /* why it did not start */
   GPid               compositor_pid;   /* the sandbox's private display, while it runs */
 } Monitor;
 
@@ -145,7 +147,8 @@ typedef struct
                                 .compositor_seccomp = -1 }, \
                        .stdio = { -1, -1, -1 }, .json_target = 3, \
                        .json_pipe = { -1, -1 }, .block_pipe = { -1, -1 }, \
-                       .cgroup_fds = { -1, -1, -1, -1 }, .exit_status = -1 }
+                       .cgroup_fds = { -1, -1, -1, -1 }, .exit_status = -1, \
+                       .user_net_ready = -1 }
 
 /* Memory only: the fds and processes are the exit's to end. */
 static void
@@ -155,6 +158,7 @@ monitor_clear (Monitor *self)
   g_clear_pointer (&self->sources, g_array_unref);
   g_clear_pointer (&self->targets, g_array_unref);
   g_clear_object (&self->service);
+  g_clear_error (&self->user_net_error);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Monitor, monitor_clear)
@@ -833,15 +837,20 @@ start_user_net (Monitor    *self,
       !mount_review (self->opt.review_mount, json_object_get_int_member (object, "child-pid"),
                      self->opt.review_target, error))
     goto fail;
-  csb_trace ("monitor: bwrap cloned, network stack starts");
+  csb_trace ("monitor: bwrap cloned, waits for the network stack");
+  /* Started as bwrap was (csb-user-net.c): most of its start is behind us. */
+  if (program != NULL && self->user_net_pid == 0)
+    {
+      g_propagate_error (error, g_steal_pointer (&self->user_net_error));
+      goto fail;
+    }
   if (program != NULL &&
-      (self->user_net_pid = csb_user_net_start (self->opt.user_net_kind, program,
-                                                json_object_get_int_member (object,
-                                                                            "child-pid"),
-                                                json_object_get_int_member_with_default (
-                                                  object, "net-namespace", 0),
-                                                error)) == 0)
-    goto fail;
+      !csb_user_net_wait (self->opt.user_net_kind, self->user_net_pid,
+                          g_steal_fd (&self->user_net_ready), error))
+    {
+      self->user_net_pid = 0;
+      goto fail;
+    }
   csb_trace ("monitor: network stack up");
   /* -1: the caller lets the command go itself (once the D-Bus proxy is ready too). */
   if (block_fd >= 0 && write (block_fd, "x", 1) != 1)
@@ -887,6 +896,15 @@ child_setup (gpointer user_data)
    * makes the pty that inside the sandbox's pid namespace, where job control can
    * see the session. */
   setsid ();
+  /* Network on: the namespace the stack gets, made here so that the stack can
+   * start at once (csb-user-net.c); bwrap runs in it with --share-net. */
+  if (self->opt.user_net != NULL && csb_user_net_unshare () != 0)
+    {
+      static const char message[] = "claude-sandbox-monitor: cannot make the sandbox's network namespace\n";
+
+      (void) !write (STDERR_FILENO, message, sizeof message - 1);
+      _exit (125);
+    }
 }
 
 /* Tells the service (on --ready-fd) and the log why the start failed. */
@@ -1212,6 +1230,11 @@ spawn_bwrap (Monitor *self,
       return FALSE;
     }
   csb_trace ("monitor: bwrap spawned");
+  /* A bwrap that failed at once has no namespace left: it says why later, as ever. */
+  if (self->opt.user_net != NULL)
+    self->user_net_pid = csb_user_net_spawn (self->opt.user_net_kind,
+                                             self->opt.user_net_program, self->bwrap_pid,
+                                             &self->user_net_ready, &self->user_net_error);
   /* Only bwrap and the sandbox hold these now. */
   for (guint i = 0; i < self->sources->len; i++)
     close (g_array_index (self->sources, int, i));

@@ -1107,6 +1107,11 @@ spawn_prepare_sandbox (Spawn   *spawn,
   if ((spawn->args = build_args (spec, spawn->protections, spawn->hold_fds, error)) == NULL)
     return FALSE;
   csb_trace ("spawn: arguments built");
+  /* Network on: the monitor makes the sandbox's network namespace before bwrap, so
+   * that the stack starts beside bwrap's set-up (csb-user-net.c); bwrap makes all
+   * the other namespaces. */
+  if (spec->options->network && spec->net_proxy_socket == NULL)
+    csb_argv_add (spawn->args, "--share-net");
   if ((seccomp_fd = csb_seccomp_filter_fd (error)) < 0)
     return FALSE;
   csb_trace ("spawn: seccomp filter");
