@@ -13,9 +13,10 @@
  * meanwhile, and its command waits on --block-fd until the proxy listens, so the
  * proxy, the service and bwrap start side by side), "E" and a message otherwise.
  *
- * With --user-net, the network is on: bwrap makes the sandbox's network namespace
- * and waits (--block-fd) while the monitor attaches a user-mode stack to it (pasta,
- * or slirp4netns); the command starts once the stack is up. The stack is the
+ * With --user-net, the network is on: bwrap's child here makes the sandbox's network
+ * namespace (csb_user_net_unshare) and runs bwrap in it, and the monitor attaches a
+ * user-mode stack to it (pasta, or slirp4netns) at once, while bwrap sets up and then
+ * waits (--block-fd); the command starts once the stack is up. The stack is the
  * monitor's child and ends with the sandbox, or with the monitor.
  *
  * A service that crashes or is upgraded reconnects (WATCH) and finds the sandbox as
