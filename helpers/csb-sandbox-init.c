@@ -293,37 +293,34 @@ relay (const char *path)
   return 0;
 }
 
-int
-main (int   argc,
-      char *argv[])
+typedef struct
 {
-  static const int ignored[] = { SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGTERM, SIGHUP,
-                                 SIGPIPE };
-  struct sockaddr_in addr = { .sin_family = AF_INET };
-  struct rlimit rl;
-  struct pollfd *pfds;
-  const char *proxy_path;
-  int listener, one = 1;
-  long port;
-  pid_t child;
+  int         tty;
+  const char *proxy_path;   /* --net: the proxy's socket, or NULL */
+  long        port;
+  char      **command;
+} Args;
 
-  int tty = 0, arg = 1;
+/* The options before "--" and the command after it; 0, or the exit status of a
+ * usage error (said on stderr). */
+static int
+parse_args (int    argc,
+            char  *argv[],
+            Args  *args)
+{
+  int arg = 1;
 
-  proxy_path = NULL;
-  port = 0;
-  if (argc == 3 && strcmp (argv[1], "--relay") == 0)
-    return relay (argv[2]);
   for (; arg < argc; arg++)
     {
       if (strcmp (argv[arg], "--tty") == 0)
-        tty = 1;
+        args->tty = 1;
       else if (strcmp (argv[arg], "--landlock") == 0)
         landlock = 1;
       else if (strcmp (argv[arg], "--net") == 0 && arg + 2 < argc)
         {
-          proxy_path = argv[++arg];
-          port = strtol (argv[++arg], NULL, 10);
-          if (port < 1 || port > 65535)
+          args->proxy_path = argv[++arg];
+          args->port = strtol (argv[++arg], NULL, 10);
+          if (args->port < 1 || args->port > 65535)
             {
               fprintf (stderr, "%s: bad port '%s'\n", argv[0], argv[arg]);
               return 125;
@@ -338,14 +335,18 @@ main (int   argc,
                        "       %s --relay SOCKET\n", argv[0], argv[0]);
       return 125;
     }
-  arg++;
+  args->command = argv + arg + 1;
+  return 0;
+}
 
-  if (proxy_path == NULL)
-    {
-      if (tty)
-        take_terminal ();
-      return run_command (argv + arg);
-    }
+/* A listener on 127.0.0.1:@port (non-blocking), or -1 (said on stderr). */
+static int
+listen_loopback (const char *argv0,
+                 long        port)
+{
+  struct sockaddr_in addr = { .sin_family = AF_INET };
+  struct rlimit rl;
+  int listener, one = 1;
 
   /* Two fds a connection: lift the soft limit to the hard one. */
   if (getrlimit (RLIMIT_NOFILE, &rl) == 0)
@@ -353,7 +354,6 @@ main (int   argc,
       rl.rlim_cur = rl.rlim_max;
       setrlimit (RLIMIT_NOFILE, &rl);
     }
-
   listener = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
   addr.sin_port = htons (port);
@@ -361,30 +361,22 @@ main (int   argc,
   if (listener < 0 || bind (listener, (struct sockaddr *) &addr, sizeof addr) < 0 ||
       listen (listener, 1024) < 0)
     {
-      fprintf (stderr, "%s: cannot listen on 127.0.0.1:%ld: %s\n", argv[0], port,
+      fprintf (stderr, "%s: cannot listen on 127.0.0.1:%ld: %s\n", argv0, port,
                strerror (errno));
-      return 125;
+      return -1;
     }
+  return listener;
+}
 
-  if (pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-    return 125;
-  signal (SIGCHLD, on_sigchld);
+/* Relays the connections of @listener to @proxy_path until @child exits; its exit
+ * status. */
+static int
+relay_until_exit (int         listener,
+                  const char *proxy_path,
+                  pid_t       child)
+{
+  struct pollfd *pfds = calloc (2 + 2 * MAX_CONNS, sizeof (struct pollfd));
 
-  child = fork ();
-  if (child < 0)
-    return 125;
-  if (child == 0)
-    {
-      signal (SIGCHLD, SIG_DFL);
-      close (listener);
-      if (tty)
-        take_terminal ();
-      _exit (run_command (argv + arg));
-    }
-  for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
-    signal (ignored[i], SIG_IGN);
-
-  pfds = calloc (2 + 2 * MAX_CONNS, sizeof (struct pollfd));
   for (;;)
     {
       int n = 0, idx[MAX_CONNS];
@@ -427,4 +419,48 @@ main (int   argc,
           accept_one (listener, proxy_path);
     }
   return 125;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  static const int ignored[] = { SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGTERM, SIGHUP,
+                                 SIGPIPE };
+  Args args = { 0 };
+  int listener, status;
+  pid_t child;
+
+  if (argc == 3 && strcmp (argv[1], "--relay") == 0)
+    return relay (argv[2]);
+  if ((status = parse_args (argc, argv, &args)) != 0)
+    return status;
+
+  if (args.proxy_path == NULL)
+    {
+      if (args.tty)
+        take_terminal ();
+      return run_command (args.command);
+    }
+
+  if ((listener = listen_loopback (argv[0], args.port)) < 0)
+    return 125;
+  if (pipe2 (sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+    return 125;
+  signal (SIGCHLD, on_sigchld);
+
+  child = fork ();
+  if (child < 0)
+    return 125;
+  if (child == 0)
+    {
+      signal (SIGCHLD, SIG_DFL);
+      close (listener);
+      if (args.tty)
+        take_terminal ();
+      _exit (run_command (args.command));
+    }
+  for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++)
+    signal (ignored[i], SIG_IGN);
+  return relay_until_exit (listener, args.proxy_path, child);
 }
