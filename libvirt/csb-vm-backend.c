@@ -2041,6 +2041,7 @@ csb_vm_backend_check_available (CsbBackendClass *klass,
   g_autofree char *modules_dir = NULL;
   g_autofree char *kernel = NULL;
   g_autofree char *init = NULL;
+  g_autofree char *qemu = NULL;
   virConnectPtr conn;
   unsigned long version = 0;
   const char *type;
@@ -2052,7 +2053,7 @@ csb_vm_backend_check_available (CsbBackendClass *klass,
       return FALSE;
     }
   if (is_local_uri (uri) && !g_str_has_prefix (uri, "test:") &&
-      g_find_program_in_path ("qemu-system-x86_64") == NULL &&
+      (qemu = g_find_program_in_path ("qemu-system-x86_64")) == NULL &&
       !g_file_test ("/usr/bin/qemu-system-x86_64", G_FILE_TEST_IS_EXECUTABLE))
     {
       *detail = g_strdup ("QEMU is not installed (install qemu-system-x86)");

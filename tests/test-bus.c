@@ -105,6 +105,7 @@ test_activation (Fixture      *f,
   g_autofree char *exe_link = NULL;
   g_autofree char *exe = NULL;
   g_autofree char *expected = realpath (g_getenv ("CSB_TEST_SERVICE"), NULL);
+  g_autofree char *owner = NULL;
 
   /* Setup checked that nobody owns the name yet; a call activates the service. */
   csb_test_bus_activate (&f->bus);
@@ -116,7 +117,8 @@ test_activation (Fixture      *f,
   exe = g_file_read_link (exe_link, NULL);
   g_assert_nonnull (expected);
   g_assert_cmpstr (exe, ==, expected);
-  g_assert_nonnull (g_dbus_proxy_get_name_owner (G_DBUS_PROXY (f->bus.manager)));
+  owner = g_dbus_proxy_get_name_owner (G_DBUS_PROXY (f->bus.manager));
+  g_assert_nonnull (owner);
   g_assert_cmpuint (n_sandboxes (f), ==, 0);
 }
 
@@ -276,11 +278,10 @@ test_error_case (Fixture      *f,
   g_assert_no_error (error);
 
   if (g_str_has_suffix (c->path, "-pty"))
-    run = csb_test_launch_pty (&f->bus, dir, (const char * const *) command,
-                               g_variant_ref (options), &error);
+    run = csb_test_launch_pty (&f->bus, dir, (const char * const *) command, options, &error);
   else
-    run = csb_test_launch (&f->bus, dir, (const char * const *) command,
-                           g_variant_ref (options), FALSE, &error);
+    run = csb_test_launch (&f->bus, dir, (const char * const *) command, options, FALSE,
+                           &error);
   g_assert_null (run);
   g_test_message ("error: %s", error->message);
   g_assert_error (error, CSB_ERROR, c->code);

@@ -74,7 +74,9 @@ parse_text (Fixture    *f,
             GError    **error)
 {
   g_autoptr(GError) parse_error = NULL;
-  GVariant *options = g_variant_parse (G_VARIANT_TYPE_VARDICT, text, NULL, NULL, &parse_error);
+  /* A new (not floating) reference: parse() sinks, and so adds, one of its own. */
+  g_autoptr(GVariant) options = g_variant_parse (G_VARIANT_TYPE_VARDICT, text, NULL, NULL,
+                                                 &parse_error);
 
   g_assert_no_error (parse_error);
   return parse (f, options, NULL, error);
@@ -110,6 +112,7 @@ test_defaults (Fixture      *f,
   {
     g_autoptr(CsbLaunchOptions) changed = NULL;
     g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) network_on = NULL;
     const char * const ro[] = { "/opt", NULL };
 
     g_settings_set_boolean (f->settings, "network", FALSE);
@@ -120,9 +123,8 @@ test_defaults (Fixture      *f,
     g_assert_true (changed->gh_token);
     g_assert_cmpuint (changed->ro_binds->len, ==, 1);
     g_assert_cmpstr (g_ptr_array_index (changed->ro_binds, 0), ==, "/opt");
-    g_assert_true (csb_launch_options_parse (changed,
-                                             g_variant_new_parsed ("{'network': <true>}"),
-                                             NULL, &error));
+    network_on = g_variant_ref_sink (g_variant_new_parsed ("{'network': <true>}"));
+    g_assert_true (csb_launch_options_parse (changed, network_on, NULL, &error));
     g_assert_no_error (error);
     g_assert_true (changed->network);
   }
@@ -164,11 +166,13 @@ test_booleans (Fixture      *f,
       gboolean *field = bool_field (opts, bool_keys[i]);
       gboolean before = *field;
       GVariantBuilder builder;
+      g_autoptr(GVariant) options = NULL;
 
       g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
       g_variant_builder_add (&builder, "{sv}", bool_keys[i], g_variant_new_boolean (!before));
-      g_assert_true (csb_launch_options_parse (opts, g_variant_builder_end (&builder), NULL,
-                                               &error));
+      /* The parser takes no reference (the service hands it the message's). */
+      options = g_variant_ref_sink (g_variant_builder_end (&builder));
+      g_assert_true (csb_launch_options_parse (opts, options, NULL, &error));
       g_assert_no_error (error);
       g_assert_cmpint (*field, ==, !before);
 
