@@ -10,6 +10,7 @@
 #   CSB_MESON_TEST_ARGS   extra arguments for every `meson test`
 #   CSB_FUZZ_SECONDS      fuzzing per libFuzzer target (default 10); CSB_SKIP_FUZZ=1: none
 #   CSB_SKIP_DIST=1       skip the release tarball check (build-aux/dist-check.sh)
+#   CSB_SKIP_ASAN=1       skip the unit and bus suites under ASan+UBSan (build-aux/asan.sh)
 #
 # SPDX-License-Identifier: GPL-3.0-or-later
 set -uo pipefail
@@ -189,6 +190,19 @@ if [ "${CSB_SKIP_DIST:-0}" != 1 ]; then
     summary+=("$me (meson dist: the tarball builds, unit suite passes): FAILED")
     failed=1
   fi
+fi
+
+# ---- the unit and bus suites under ASan and UBSan (a build of their own) -------------------
+
+# Any sanitizer report, from a test or from a program it starts, fails the run.
+if [ "${CSB_SKIP_ASAN:-0}" != 1 ]; then
+  say "running the unit and bus suites under ASan+UBSan (build in ${builddir}-asan)"
+  forget_results "${builddir}-asan"
+  bash "$srcdir/build-aux/asan.sh" "${builddir}-asan" "${extra_args[@]}"
+  rc=$?
+  count_results "${builddir}-asan"
+  summary+=("$me (unit and bus, ASan+UBSan): $counted (exit $rc)")
+  [ "$rc" -eq 0 ] || failed=1
 fi
 
 # ---- the fuzz targets (a clang build of their own) ----------------------------------------
