@@ -903,6 +903,7 @@ test_project_review (void)
   g_autoptr(GPtrArray) protections = NULL;
   g_autofree char *args = NULL;
   g_autofree char *paths = NULL;
+  g_autofree char *plan = NULL;
   const char * const from[] = { review, "R", project, "P", NULL };
   struct stat st;
 
@@ -934,7 +935,8 @@ test_project_review (void)
                    "bind-rw R " CSB_REVIEW_STAGE "/rw\n"
                    "overlay " CSB_REVIEW_STAGE " P\n");
   /* Nothing of the project for the inits to protect: nothing is bound writable. */
-  g_assert_cmpstr (plan_string (layout, project), ==, "");
+  plan = plan_string (layout, project);
+  g_assert_cmpstr (plan, ==, "");
   csb_test_rm_rf (project);
   csb_test_rm_rf (state);
 }
