@@ -22,6 +22,7 @@
 #include "csb-folder-chooser.h"
 #include "csb-format.h"
 #include "csb-launch-page.h"
+#include "csb-names.h"
 #include "csb-pin.h"
 #include "csb-sandbox-row.h"
 #include "csb-terminal-page.h"
@@ -112,7 +113,7 @@ lookup_sandbox (CsbWindow  *self,
   if (self->object_manager == NULL)
     return NULL;
   iface = g_dbus_object_manager_get_interface (self->object_manager, object_path,
-                                               "org.example.ClaudeSandbox.Sandbox");
+                                               CSB_SANDBOX_INTERFACE);
   return iface ? CSB_DBUS_SANDBOX (g_steal_pointer (&iface)) : NULL;
 }
 

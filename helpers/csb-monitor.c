@@ -722,8 +722,7 @@ on_bwrap_exited (GPid     pid,
 
 static void read_json_line (Monitor *self);
 
-/* A line of bwrap's --json-status-fd; its child's pid and network namespace (0
- * when the line has none). */
+/* A line of bwrap's --json-status-fd as a JSON object, or NULL when it is not one. */
 static JsonObject *
 parse_json_line (const char *line)
 {

@@ -225,9 +225,9 @@ on_reply (GObject      *source,
 {
   Fixture *f = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result,
-                                                             &error);
+  GVariant *reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
 
+  g_clear_pointer (&reply, g_variant_unref);
   f->in_flight--;
   f->replies++;
   if (error != NULL)

@@ -223,7 +223,6 @@ test_launch_on_remote_folder (void)
   GtkEntry *entry = GTK_ENTRY (csb_connections_get_folder_entry (csb_window_get_connections (window),
                                                                  host));
   CompletionWait offers = { entry, "~/project/" };
-  g_autofree char *typed_back = NULL;
 
   g_assert_nonnull (entry);
   g_assert_true (csb_test_run_until ((gboolean (*) (gpointer)) gtk_widget_get_visible,
