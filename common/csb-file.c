@@ -308,63 +308,161 @@ csb_file_is_socket (const char *path)
   return path != NULL && stat (path, &st) == 0 && S_ISSOCK (st.st_mode);
 }
 
-/* Sets @error from errno about @path; FALSE. */
+/* Sets @error from errno about @name in @path (NULL: @path itself); FALSE. */
 static gboolean
 set_remove_error (GError    **error,
-                  const char *path)
+                  const char *path,
+                  const char *name)
 {
   int saved = errno;
 
-  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "cannot remove '%s': %s",
-               path, g_strerror (saved));
+  if (name == NULL)
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "cannot remove '%s': %s",
+                 path, g_strerror (saved));
+  else
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                 "cannot remove '%s' in '%s': %s", name, path, g_strerror (saved));
   return FALSE;
 }
 
-/* Removes @name in @dir_fd (@path, for messages) and, when it is a folder,
- * everything below it, reached without following any symlink. */
-static gboolean
-remove_at (int         dir_fd,
-           const char *name,
-           const char *path,
-           GError    **error)
+/* How deep csb_rm_rf descends before it moves a folder up to the top: a sandbox can
+ * nest folders as deep as it likes, and each level costs an open folder. */
+#define RM_MAX_DEPTH 32
+
+typedef struct
 {
-  struct stat st;
-  gboolean ok = TRUE;
+  int         top_fd;
+  const char *top_path;   /* for messages */
+  guint       hoisted;    /* folders moved up to the top in this pass */
+  guint       serial;
+  GError    **error;      /* the first failure */
+  gboolean    ok;
+} RmTree;
 
-  if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-    return errno == ENOENT || set_remove_error (error, path);
-  if (!S_ISDIR (st.st_mode))
-    return unlinkat (dir_fd, name, 0) == 0 || errno == ENOENT || set_remove_error (error, path);
-
-  {
-    int fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    DIR *dir = fd >= 0 ? fdopendir (fd) : NULL;
-    struct dirent *entry;
-
-    if (fd >= 0 && dir == NULL)
-      close (fd);
-    while (dir != NULL && (entry = readdir (dir)) != NULL)
-      {
-        g_autofree char *child = NULL;
-
-        if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
-          continue;
-        child = g_build_filename (path, entry->d_name, NULL);
-        /* What can go goes: the first failure is the one reported. */
-        if (!remove_at (dirfd (dir), entry->d_name, child, ok ? error : NULL))
-          ok = FALSE;
-      }
-    if (dir != NULL)
-      closedir (dir);
-  }
-  if (unlinkat (dir_fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-    return ok ? set_remove_error (error, path) : FALSE;
-  return ok;
+static void
+rm_failed (RmTree     *rm,
+           const char *name)
+{
+  if (rm->ok)
+    set_remove_error (rm->error, rm->top_path, name);
+  rm->ok = FALSE;
 }
 
+/* A folder too deep to enter now goes up to the top, under a name of ours, for
+ * a later pass. */
+static void
+rm_hoist (RmTree     *rm,
+          int         dir_fd,
+          const char *name)
+{
+  for (guint tries = 0; tries < 1000; tries++)
+    {
+      char tmp[64];
+
+      g_snprintf (tmp, sizeof tmp, ".csb-rm-%u", rm->serial++);
+      if (renameat2 (dir_fd, name, rm->top_fd, tmp, RENAME_NOREPLACE) == 0)
+        {
+          rm->hoisted++;
+          return;
+        }
+      if (errno != EEXIST)
+        break;
+    }
+  rm_failed (rm, name);
+}
+
+static void rm_children (RmTree *rm, int dir_fd, guint depth);
+
+/* Removes @name in @dir_fd, and everything below it, never following a link. */
+static void
+rm_entry (RmTree     *rm,
+          int         dir_fd,
+          const char *name,
+          guint       depth)
+{
+  struct stat st;
+  int fd;
+
+  if (fstatat (dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+      if (errno != ENOENT)
+        rm_failed (rm, name);
+      return;
+    }
+  if (!S_ISDIR (st.st_mode))
+    {
+      if (unlinkat (dir_fd, name, 0) != 0 && errno != ENOENT)
+        rm_failed (rm, name);
+      return;
+    }
+  if (depth >= RM_MAX_DEPTH)
+    {
+      rm_hoist (rm, dir_fd, name);
+      return;
+    }
+  fd = openat (dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0)
+    rm_children (rm, fd, depth + 1);   /* closes fd */
+  if (unlinkat (dir_fd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+    rm_failed (rm, name);
+}
+
+/* Removes what is in the folder @dir_fd (then closed). */
+static void
+rm_children (RmTree *rm,
+             int     dir_fd,
+             guint   depth)
+{
+  DIR *dir = fdopendir (dir_fd);
+  struct dirent *entry;
+
+  if (dir == NULL)
+    {
+      close (dir_fd);
+      return;
+    }
+  while ((entry = readdir (dir)) != NULL)
+    if (strcmp (entry->d_name, ".") != 0 && strcmp (entry->d_name, "..") != 0)
+      rm_entry (rm, dirfd (dir), entry->d_name, depth);
+  closedir (dir);
+}
+
+/* Removes @path and, when it is a folder, everything below it, reached without
+ * following any link; goes on after a failure and reports the first. Bounded
+ * however deep the tree: at most RM_MAX_DEPTH open folders and no path built per
+ * level (folders deeper than that move up to the top and go in a later pass). */
 gboolean
 csb_rm_rf (const char *path,
            GError    **error)
 {
-  return remove_at (AT_FDCWD, path, path, error);
+  RmTree rm = { -1, path, 0, 0, error, TRUE };
+  struct stat st;
+
+  if (fstatat (AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return errno == ENOENT || set_remove_error (error, path, NULL);
+  if (!S_ISDIR (st.st_mode))
+    return unlinkat (AT_FDCWD, path, 0) == 0 || errno == ENOENT ||
+           set_remove_error (error, path, NULL);
+
+  rm.top_fd = open (path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (rm.top_fd < 0)
+    return set_remove_error (error, path, NULL);
+  do
+    {
+      /* Its own open folder: a dup would share the last pass's read position. */
+      int pass_fd = openat (rm.top_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+      rm.hoisted = 0;
+      if (pass_fd < 0)
+        {
+          rm_failed (&rm, NULL);
+          break;
+        }
+      rm_children (&rm, pass_fd, 1);
+    }
+  while (rm.hoisted > 0 && rm.ok);
+  close (rm.top_fd);
+  if (unlinkat (AT_FDCWD, path, AT_REMOVEDIR) != 0 && errno != ENOENT)
+    return rm.ok ? set_remove_error (error, path, NULL) : FALSE;
+  return rm.ok;
 }

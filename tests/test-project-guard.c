@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -408,6 +409,48 @@ test_rm_rf_no_follow (Fixture      *f,
   g_assert_no_error (error);
 }
 
+/* csb_rm_rf on a tree a sandbox nested as deep as it liked: it all goes, within a
+ * few open folders (here at most 64 descriptors for the whole process: the old
+ * recursion held one per level, and a path per level, and failed or grew with the
+ * square of the depth). */
+static void
+test_rm_rf_deep (Fixture      *f,
+                 gconstpointer data)
+{
+  g_autofree char *tree = g_build_filename (f->dir, "deep", NULL);
+  g_autoptr(GError) error = NULL;
+  struct rlimit saved, low;
+  int fd;
+
+  g_assert_cmpint (mkdir (tree, 0700), ==, 0);
+  fd = open (tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  for (guint i = 0; i < 5000; i++)
+    {
+      int next;
+
+      g_assert_cmpint (mkdirat (fd, "d", 0700), ==, 0);
+      if (i % 1000 == 0)
+        g_assert_cmpint (mkdirat (fd, "side", 0700), ==, 0);
+      next = openat (fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      g_assert_cmpint (next, >=, 0);
+      close (fd);
+      fd = next;
+    }
+  g_assert_cmpint (symlinkat (f->dir, fd, "up"), ==, 0);
+  close (fd);
+
+  g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+  low = saved;
+  low.rlim_cur = 64;
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &low), ==, 0);
+  g_assert_true (csb_rm_rf (tree, &error));
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (tree, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (f->dir, G_FILE_TEST_IS_DIR));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -418,6 +461,7 @@ main (int    argc,
   g_test_add_func ("/project-guard/folded-names", test_folded_names);
   g_test_add ("/project-guard/refused", Fixture, NULL, setup, test_refused, teardown);
   g_test_add ("/project-guard/plants", Fixture, NULL, setup, test_plants, teardown);
+  g_test_add ("/project-guard/rm-rf-deep", Fixture, NULL, setup, test_rm_rf_deep, teardown);
   g_test_add ("/project-guard/rm-rf-no-follow", Fixture, NULL, setup, test_rm_rf_no_follow,
               teardown);
   g_test_add ("/project-guard/open-beneath-types", Fixture, NULL, setup,
