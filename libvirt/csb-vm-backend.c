@@ -898,19 +898,6 @@ translate_layout (Setup      *setup,
   return TRUE;
 }
 
-/* A guest reaches no socket of the host's session, only its shares: the options
- * that forward one give nothing here, and the log says so (README). */
-static void
-note_unforwarded (CsbSandboxSpec *spec)
-{
-  if (spec->options->ssh_agent)
-    g_message ("sandbox %s: the ssh-agent option is on, but a VM forwards no ssh-agent",
-               spec->id);
-  if (spec->options->audio)
-    g_message ("sandbox %s: the audio option is on, but a VM forwards no sound server",
-               spec->id);
-}
-
 /* The plan's first entries: who, where, the network, the terminal, the display. */
 static void
 add_plan_header (Setup      *setup,
@@ -1149,7 +1136,6 @@ build_guest (Setup      *setup,
       !stage_etc (spec, ctl_dir, home, shell, error) ||
       (claude_home = csb_claude_home_prepare (spec->project_dir, error)) == NULL)
     return FALSE;
-  note_unforwarded (spec);
 
   add_plan_header (setup, home);
   if (!add_system (setup, error) ||

@@ -222,6 +222,8 @@ handle_launch (CsbDBusManager        *object,
   spec->project_dir = g_strdup (project_dir);
   spec->command = command[0] != NULL ? g_strdupv ((char **) command)
                                      : default_command (self, opts->shell);
+  for (guint i = 0; i < opts->left_off->len; i++)
+    g_message ("sandbox %s: %s", spec->id, (const char *) g_ptr_array_index (opts->left_off, i));
   spec->options = g_steal_pointer (&opts);
   spec->state_dir = g_build_filename (g_get_user_state_dir (), "claude-sandbox", spec->id, NULL);
   spec->runtime_dir = g_build_filename (g_get_user_runtime_dir (), "claude-sandbox", spec->id,

@@ -31,6 +31,7 @@ csb_launch_options_new (GSettings *settings)
   self->rw_binds = g_ptr_array_new_with_free_func (g_free);
   self->network_allow = g_ptr_array_new_with_free_func (g_free);
   self->network_deny = g_ptr_array_new_with_free_func (g_free);
+  self->left_off = g_ptr_array_new_with_free_func (g_free);
   self->stdio_fds[0] = self->stdio_fds[1] = self->stdio_fds[2] = -1;
   self->vm_memory_mib = 2048;
   self->vm_cpus = 2;
@@ -79,6 +80,7 @@ csb_launch_options_free (CsbLaunchOptions *self)
   g_ptr_array_unref (self->rw_binds);
   g_ptr_array_unref (self->network_allow);
   g_ptr_array_unref (self->network_deny);
+  g_ptr_array_unref (self->left_off);
   g_free (self);
 }
 
@@ -414,6 +416,69 @@ static const OptionSpec option_specs[] = {
   { "project-mode", "s", 0, parse_project_mode },
 };
 
+G_STATIC_ASSERT (G_N_ELEMENTS (option_specs) <= 64); /* CsbLaunchOptions.given */
+
+static gboolean
+option_given (CsbLaunchOptions *self,
+              const char       *key)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (option_specs); i++)
+    if (g_str_equal (option_specs[i].key, key))
+      return (self->given & (G_GUINT64_CONSTANT (1) << i)) != 0;
+  return FALSE;
+}
+
+/* The options only some backends give (the D-Bus XML's option docs and the README say
+ * which). Asked for in the call, another backend refuses it: never silently less than
+ * was asked. From a setting it is a default, not a request: turned off, and the
+ * service's log says so (left_off). */
+typedef struct
+{
+  const char *key;
+  gsize       offset;        /* of its gboolean */
+  const char *backends[3];   /* the backends that give it */
+  const char *lack;          /* what the others lack */
+} BackendOnlyOption;
+
+static const BackendOnlyOption backend_only_options[] = {
+  { "gpu", G_STRUCT_OFFSET (CsbLaunchOptions, gpu), { "bwrap", NULL },
+    "it gives no host GPU (/dev/dri)" },
+  { "audio", G_STRUCT_OFFSET (CsbLaunchOptions, audio), { "bwrap", "container", NULL },
+    "a VM reaches no socket of your session, so no sound server" },
+  { "ssh-agent", G_STRUCT_OFFSET (CsbLaunchOptions, ssh_agent), { "bwrap", "container", NULL },
+    "a VM reaches no socket of your session, so no ssh-agent" },
+};
+
+static gboolean
+check_backend_only_options (CsbLaunchOptions *self,
+                            GError          **error)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (backend_only_options); i++)
+    {
+      const BackendOnlyOption *option = &backend_only_options[i];
+      gboolean *on = &G_STRUCT_MEMBER (gboolean, self, option->offset);
+      g_autofree char *givers = NULL;
+
+      if (!*on || g_strv_contains (option->backends, self->backend ? self->backend : ""))
+        continue;
+      givers = g_strjoinv (" or ", (char **) option->backends);
+      if (option_given (self, option->key))
+        {
+          g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                       "option '%s' is not available with the %s backend: %s; use backend "
+                       "%s, or turn '%s' off", option->key, self->backend, option->lack,
+                       givers, option->key);
+          return FALSE;
+        }
+      *on = FALSE;
+      g_ptr_array_add (self->left_off,
+                       g_strdup_printf ("the '%s' setting is on, but the %s backend cannot "
+                                        "give it (%s; backend %s can): it runs without",
+                                        option->key, self->backend, option->lack, givers));
+    }
+  return TRUE;
+}
+
 /* The keys Launch accepts, in the table's order (for the test that the D-Bus XML
  * documents each one). */
 GStrv
@@ -457,7 +522,10 @@ csb_launch_options_parse (CsbLaunchOptions *self,
 
       for (guint i = 0; i < G_N_ELEMENTS (option_specs); i++)
         if (g_str_equal (option_specs[i].key, key))
-          spec = &option_specs[i];
+          {
+            spec = &option_specs[i];
+            self->given |= G_GUINT64_CONSTANT (1) << i;
+          }
 
       if (spec == NULL)
         {
@@ -484,6 +552,8 @@ csb_launch_options_parse (CsbLaunchOptions *self,
   if (self->vm_image != NULL && g_strcmp0 (self->backend, "vm") != 0)
     return invalid (error, "option 'vm-image' needs the vm backend (backend is '%s')",
                     self->backend ? self->backend : "");
+  if (!check_backend_only_options (self, error))
+    return FALSE;
 
   /* The host's display and a private one cannot both be WAYLAND_DISPLAY: a private
    * display replaces the default (the display setting), never a display asked for. */

@@ -29,6 +29,9 @@ struct _CsbLaunchOptions
   GPtrArray   *network_deny;
   gboolean     network_given; /* the caller said network: true/false itself */
   gboolean     display_given; /* the caller said display: true/false itself */
+  guint64      given;         /* bit i: the call gave the i-th key of Launch's table */
+  GPtrArray   *left_off;      /* (element-type utf8): settings' defaults the backend
+                               * cannot give, turned off; what the log says of each */
   guint        vm_memory_mib;
   guint        vm_cpus;
   char        *vm_image;      /* (nullable) resolved absolute path of a disk image */

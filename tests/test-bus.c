@@ -221,6 +221,16 @@ static const ErrorCase error_cases[] = {
     CSB_ERROR_INVALID_ARGUMENT, "contains your home folder" },
   { "/bus/errors/proc-dir", "proc", "true", "{}",
     CSB_ERROR_INVALID_ARGUMENT, "system folder" },
+  /* Asked for by name, what the backend cannot give is refused, naming both; no VM or
+   * container is started for it. */
+  { "/bus/errors/vm-gpu", "project", "true", "{'backend': <'vm'>, 'gpu': <true>}",
+    CSB_ERROR_BACKEND_UNAVAILABLE, "option 'gpu' is not available with the vm backend" },
+  { "/bus/errors/container-gpu", "project", "true", "{'backend': <'container'>, 'gpu': <true>}",
+    CSB_ERROR_BACKEND_UNAVAILABLE, "option 'gpu' is not available with the container backend" },
+  { "/bus/errors/vm-audio", "project", "true", "{'backend': <'vm'>, 'audio': <true>}",
+    CSB_ERROR_BACKEND_UNAVAILABLE, "option 'audio' is not available with the vm backend" },
+  { "/bus/errors/vm-ssh-agent", "project", "true", "{'backend': <'vm'>, 'ssh-agent': <true>}",
+    CSB_ERROR_BACKEND_UNAVAILABLE, "option 'ssh-agent' is not available with the vm backend" },
   /* Refused only once the sandbox's folders exist: nothing may stay behind. */
   { "/bus/failed-launch/home-bind", "project", "true", "{'rw-binds': <['@HOME@']>}",
     CSB_ERROR_INVALID_ARGUMENT, "home folder" },
@@ -289,7 +299,9 @@ test_error_case (Fixture      *f,
   g_assert_true (g_dbus_error_is_remote_error (error) ||
                  g_str_has_prefix (csb_test_error_name (error), "org.example.ClaudeSandbox.Error."));
   g_assert_cmpstr (csb_test_error_name (error), ==,
-                   "org.example.ClaudeSandbox.Error.InvalidArgument");
+                   c->code == CSB_ERROR_BACKEND_UNAVAILABLE
+                     ? "org.example.ClaudeSandbox.Error.BackendUnavailable"
+                     : "org.example.ClaudeSandbox.Error.InvalidArgument");
 
   /* Launch failed: no object, nothing on disk. */
   g_assert_cmpuint (n_sandboxes (f), ==, 0);

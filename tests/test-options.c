@@ -288,6 +288,87 @@ test_values (Fixture      *f,
   g_assert_false (f->opts->has_stdio);
 }
 
+/* What a backend cannot give: asked for in the call, BackendUnavailable naming the option
+ * and the backend; from the settings only, turned off and noted for the log. */
+static const struct
+{
+  const char *backend;
+  const char *key;
+} unavailable_cases[] = {
+  { "vm", "gpu" },
+  { "container", "gpu" },
+  { "vm", "audio" },
+  { "vm", "ssh-agent" },
+};
+
+static void
+test_backend_only (Fixture      *f,
+                   gconstpointer data)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (unavailable_cases); i++)
+    {
+      const char *backend = unavailable_cases[i].backend;
+      const char *key = unavailable_cases[i].key;
+      g_autofree char *asked = g_strdup_printf ("{'backend': <'%s'>, '%s': <true>}", backend,
+                                                key);
+      g_autofree char *off = g_strdup_printf ("{'backend': <'%s'>, '%s': <false>}", backend,
+                                              key);
+      g_autofree char *only_backend = g_strdup_printf ("{'backend': <'%s'>}", backend);
+      g_autofree char *quoted_key = g_strdup_printf ("'%s'", key);
+      g_autofree char *quoted_setting = g_strdup_printf ("the '%s' setting", key);
+      g_autoptr(GError) error = NULL;
+
+      g_test_message ("%s with %s", key, backend);
+      g_clear_pointer (&f->opts, csb_launch_options_free);
+      f->opts = csb_launch_options_new (f->settings);
+      g_assert_false (parse_text (f, asked, &error));
+      g_assert_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE);
+      g_assert_nonnull (strstr (error->message, quoted_key));
+      g_assert_nonnull (strstr (error->message, backend));
+      g_clear_error (&error);
+
+      /* Turned off by name: nothing to refuse or note. */
+      g_clear_pointer (&f->opts, csb_launch_options_free);
+      f->opts = csb_launch_options_new (f->settings);
+      g_assert_true (parse_text (f, off, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (f->opts->left_off->len, ==, 0);
+
+      /* The setting is a default, not a request: off, and the log will say so. */
+      g_settings_set_boolean (f->settings, key, TRUE);
+      g_clear_pointer (&f->opts, csb_launch_options_free);
+      f->opts = csb_launch_options_new (f->settings);
+      g_assert_true (parse_text (f, only_backend, &error));
+      g_assert_no_error (error);
+      g_assert_false (*bool_field (f->opts, key));
+      g_assert_cmpuint (f->opts->left_off->len, ==, 1);
+      g_assert_nonnull (strstr (g_ptr_array_index (f->opts->left_off, 0), quoted_setting));
+      g_assert_nonnull (strstr (g_ptr_array_index (f->opts->left_off, 0), backend));
+
+      /* The backends that give it keep it, from the settings and asked for. */
+      g_clear_pointer (&f->opts, csb_launch_options_free);
+      f->opts = csb_launch_options_new (f->settings);
+      g_assert_true (parse_text (f, "{'backend': <'bwrap'>}", &error));
+      g_assert_no_error (error);
+      g_assert_true (*bool_field (f->opts, key));
+      g_assert_cmpuint (f->opts->left_off->len, ==, 0);
+      g_settings_reset (f->settings, key);
+    }
+
+  /* The container forwards the session's sockets: audio and ssh-agent are its too. */
+  {
+    g_autoptr(GError) error = NULL;
+
+    g_clear_pointer (&f->opts, csb_launch_options_free);
+    f->opts = csb_launch_options_new (f->settings);
+    g_assert_true (parse_text (f, "{'backend': <'container'>, 'audio': <true>, "
+                                  "'ssh-agent': <true>}", &error));
+    g_assert_no_error (error);
+    g_assert_true (f->opts->audio);
+    g_assert_true (f->opts->ssh_agent);
+  }
+}
+
 static void
 test_env_limit (Fixture      *f,
                 gconstpointer data)
@@ -605,6 +686,7 @@ main (int   argc,
   ADD ("/options/booleans", test_booleans);
   ADD ("/options/types-and-values", test_typed);
   ADD ("/options/values", test_values);
+  ADD ("/options/backend-only", test_backend_only);
   ADD ("/options/env/limit", test_env_limit);
   ADD ("/options/stdio/fds", test_stdio);
   ADD ("/options/stdio/refuses-tty", test_stdio_tty);
