@@ -300,6 +300,40 @@ csb_open_beneath (int         dir_fd,
   return fd;
 }
 
+/* The rest of @fd, at most @max bytes, NUL-terminated. The buffer grows with what is
+ * read, so a limit of 64 MiB costs the service no more than the file's own size (a
+ * buffer of the limit's size, filled by MALLOC_PERTURB_ or not, stays in RSS).
+ * NULL with errno set on an error, EFBIG past @max. */
+char *
+csb_file_read_fd_bounded (int    fd,
+                          gsize  max,
+                          gsize *out_len)
+{
+  g_autoptr(GByteArray) buffer = g_byte_array_new ();
+  guint8 chunk[16384];
+
+  for (;;)
+    {
+      ssize_t n = read (fd, chunk, sizeof chunk);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return NULL;
+      if (n == 0)
+        break;
+      if ((gsize) n > max - MIN (max, buffer->len))
+        {
+          errno = EFBIG;
+          return NULL;
+        }
+      g_byte_array_append (buffer, chunk, n);
+    }
+  *out_len = buffer->len;
+  g_byte_array_append (buffer, (const guint8 *) "", 1);
+  return (char *) g_byte_array_free (g_steal_pointer (&buffer), FALSE);
+}
+
 gboolean
 csb_file_is_socket (const char *path)
 {

@@ -1,4 +1,5 @@
-/* csb-file.h — small files replaced atomically; private folders; opens beneath a folder.
+/* csb-file.h — small files replaced atomically; private folders; opens beneath a folder;
+ * bounded reads.
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
@@ -38,6 +39,12 @@ int      csb_file_connect_socket (const char *path,
 int      csb_open_beneath (int         dir_fd,
                            const char *path,
                            int         flags);
+
+/* The rest of @fd, at most @max bytes, NUL-terminated (not counted in *@out_len); the
+ * buffer grows with what is read. NULL with errno set on an error, EFBIG past @max. */
+char    *csb_file_read_fd_bounded (int    fd,
+                                   gsize  max,
+                                   gsize *out_len);
 
 /* Whether @path (followed) is a socket. */
 gboolean csb_file_is_socket (const char *path);

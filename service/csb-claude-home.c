@@ -149,40 +149,6 @@ check_owned (int          fd,
   return TRUE;
 }
 
-/* The rest of @fd, at most @max bytes, NUL-terminated. The buffer grows with what is
- * read, so a limit of 64 MiB costs the service no more than the file's own size (a
- * buffer of the limit's size, filled by MALLOC_PERTURB_ or not, stays in RSS).
- * NULL with errno set on an error, EFBIG past @max. */
-static char *
-read_fd_bounded (int    fd,
-                 gsize  max,
-                 gsize *out_len)
-{
-  g_autoptr(GByteArray) buffer = g_byte_array_new ();
-  guint8 chunk[16384];
-
-  for (;;)
-    {
-      ssize_t n = read (fd, chunk, sizeof chunk);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return NULL;
-      if (n == 0)
-        break;
-      if ((gsize) n > max - MIN (max, buffer->len))
-        {
-          errno = EFBIG;
-          return NULL;
-        }
-      g_byte_array_append (buffer, chunk, n);
-    }
-  *out_len = buffer->len;
-  g_byte_array_append (buffer, (const guint8 *) "", 1);
-  return (char *) g_byte_array_free (g_steal_pointer (&buffer), FALSE);
-}
-
 /* A regular file of ours beneath @dirfd, at most @max bytes, read without blocking on
  * a FIFO or following a link. A missing file is G_FILE_ERROR_NOENT. */
 static char *
@@ -206,7 +172,7 @@ read_beneath (int         dirfd,
     }
   if (!check_owned (fd, name, S_IFREG, max, NULL, error))
     return NULL;
-  if ((data = read_fd_bounded (fd, max, &len)) == NULL)
+  if ((data = csb_file_read_fd_bounded (fd, max, &len)) == NULL)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot read %s: %s", name,
                    errno == EFBIG ? "it grew past the size limit" : g_strerror (errno));
@@ -919,7 +885,7 @@ load_user_claude_json (GError **error)
     }
   if (!check_owned (fd, path, S_IFREG, HOST_JSON_MAX, NULL, error))
     return NULL;
-  if ((data = read_fd_bounded (fd, HOST_JSON_MAX, &len)) == NULL)
+  if ((data = csb_file_read_fd_bounded (fd, HOST_JSON_MAX, &len)) == NULL)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot read %s: %s", path,
                    errno == EFBIG ? "it is too large" : g_strerror (errno));

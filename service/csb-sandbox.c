@@ -1504,77 +1504,126 @@ handle_open_display (CsbDBusSandbox        *object,
 }
 
 #define SCREENSHOT_MAX (64 * 1024 * 1024)
+/* ScreenshotData's bytes travel in one D-Bus message, over ssh for a connection. */
+#define SCREENSHOT_DATA_MAX (16 * 1024 * 1024)
 
-typedef struct
+typedef struct _Screenshot Screenshot;
+
+/* Completes the call with the PNG, in the form its method returns it. */
+typedef void (*ScreenshotReply) (Screenshot *shot,
+                                 GBytes     *png);
+
+struct _Screenshot
 {
   CsbDBusSandbox        *object;
   GDBusMethodInvocation *invocation;
+  ScreenshotReply        reply;
   char                  *dir;
-} Screenshot;
+};
 
 static void
 screenshot_free (Screenshot *shot)
 {
-  g_autoptr(GDir) dir = g_dir_open (shot->dir, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (shot->dir, name, NULL);
-      unlink (path);
-    }
-  rmdir (shot->dir);
+  csb_rm_rf (shot->dir, NULL);
   g_free (shot->dir);
   g_object_unref (shot->object);
   g_free (shot);
 }
 
-/* The PNG weston-screenshooter wrote (its only file, in a folder of ours), in a
- * sealed memfd; -1 and @error otherwise. */
-static int
-screenshot_fd (const char *dir_path,
-               GError    **error)
+/* The PNG weston-screenshooter wrote (its only file, in a folder of ours), read like
+ * anything the sandbox could have touched: opened beneath the folder without following
+ * a link, a regular file of a sane size, read with a bound. NULL and @error otherwise. */
+static GBytes *
+screenshot_read (const char *dir_path,
+                 GError    **error)
 {
   g_autoptr(GDir) dir = g_dir_open (dir_path, 0, error);
   g_autofree char *data = NULL;
   const char *name;
+  struct stat st;
   gsize length = 0;
-  int fd;
+  gboolean gone;
+  int dir_fd, fd;
 
   if (dir == NULL)
-    return -1;
+    return NULL;
   while ((name = g_dir_read_name (dir)) != NULL && !g_str_has_suffix (name, ".png"))
     ;
   if (name == NULL)
     {
       g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED,
                            "the private display's compositor gave no screenshot");
-      return -1;
+      return NULL;
     }
-  {
-    g_autofree char *path = g_build_filename (dir_path, name, NULL);
-    struct stat st;
+  if ((dir_fd = csb_file_open_dir_exact (dir_path, O_RDONLY, &gone)) < 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot open %s", dir_path);
+      return NULL;
+    }
+  fd = csb_open_beneath (dir_fd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  close (dir_fd);
+  if (fd >= 0 && fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && st.st_size <= SCREENSHOT_MAX)
+    data = csb_file_read_fd_bounded (fd, SCREENSHOT_MAX, &length);
+  if (fd >= 0)
+    close (fd);
+  if (data == NULL)
+    {
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED,
+                           "the screenshot is not a regular file of a sane size");
+      return NULL;
+    }
+  return g_bytes_new_take (g_steal_pointer (&data), length);
+}
 
-    if (lstat (path, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size > SCREENSHOT_MAX ||
-        !g_file_get_contents (path, &data, &length, error))
-      {
-        if (error != NULL && *error == NULL)
-          g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED,
-                               "the screenshot is not a regular file of a sane size");
-        return -1;
-      }
-  }
+/* Screenshot's reply: the PNG in a sealed memfd. */
+static void
+screenshot_reply_fd (Screenshot *shot,
+                     GBytes     *png)
+{
+  g_autoptr(GUnixFDList) fd_list = g_unix_fd_list_new ();
+  g_autoptr(GError) error = NULL;
+  gsize length;
+  const void *data = g_bytes_get_data (png, &length);
+  int fd, handle;
+
   fd = memfd_create ("claude-sandbox-screenshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0 || write (fd, data, length) != (gssize) length || lseek (fd, 0, SEEK_SET) != 0)
     {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot pass the screenshot on: %s",
-                   g_strerror (errno));
+      g_dbus_method_invocation_return_error (shot->invocation, CSB_ERROR, CSB_ERROR_FAILED,
+                                             "cannot pass the screenshot on: %s",
+                                             g_strerror (errno));
       if (fd >= 0)
         close (fd);
-      return -1;
+      return;
     }
   fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-  return fd;
+  handle = g_unix_fd_list_append (fd_list, fd, &error);
+  close (fd);
+  if (handle < 0)
+    g_dbus_method_invocation_return_gerror (shot->invocation, error);
+  else
+    csb_dbus_sandbox_complete_screenshot (shot->object, shot->invocation, fd_list,
+                                          g_variant_new_handle (handle));
+}
+
+/* ScreenshotData's reply: the PNG's bytes, within the size one message should carry. */
+static void
+screenshot_reply_data (Screenshot *shot,
+                       GBytes     *png)
+{
+  gsize length = g_bytes_get_size (png);
+
+  if (length > SCREENSHOT_DATA_MAX)
+    {
+      g_dbus_method_invocation_return_error (shot->invocation, CSB_ERROR, CSB_ERROR_FAILED,
+                                             "the screenshot is %" G_GSIZE_FORMAT " bytes, "
+                                             "more than ScreenshotData passes (16 MiB); "
+                                             "Screenshot passes it as a descriptor", length);
+      return;
+    }
+  csb_dbus_sandbox_complete_screenshot_data (shot->object, shot->invocation,
+                                             g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING,
+                                                                       png, TRUE));
 }
 
 static void
@@ -1583,35 +1632,25 @@ on_screenshooter_done (GObject      *source,
                        gpointer      user_data)
 {
   Screenshot *shot = user_data;
-  g_autoptr(GUnixFDList) fd_list = NULL;
+  g_autoptr(GBytes) png = NULL;
   g_autoptr(GError) error = NULL;
-  int fd = -1, handle;
 
   if (!g_subprocess_wait_check_finish (G_SUBPROCESS (source), result, &error) ||
-      (fd = screenshot_fd (shot->dir, &error)) < 0)
-    {
-      g_dbus_method_invocation_return_error (shot->invocation, CSB_ERROR, CSB_ERROR_FAILED,
-                                             "cannot take a screenshot: %s", error->message);
-      screenshot_free (shot);
-      return;
-    }
-  fd_list = g_unix_fd_list_new ();
-  handle = g_unix_fd_list_append (fd_list, fd, &error);
-  close (fd);
-  if (handle < 0)
-    g_dbus_method_invocation_return_gerror (shot->invocation, error);
+      (png = screenshot_read (shot->dir, &error)) == NULL)
+    g_dbus_method_invocation_return_error (shot->invocation, CSB_ERROR, CSB_ERROR_FAILED,
+                                           "cannot take a screenshot: %s", error->message);
   else
-    csb_dbus_sandbox_complete_screenshot (shot->object, shot->invocation, fd_list,
-                                          g_variant_new_handle (handle));
+    shot->reply (shot, png);
   screenshot_free (shot);
 }
 
-/* The private display as a PNG: weston's screenshooter client (the compositor runs
- * with --debug, csb-monitor-main.c) writes it into a fresh folder of ours. */
-static gboolean
-handle_screenshot (CsbDBusSandbox        *object,
-                   GDBusMethodInvocation *invocation,
-                   GUnixFDList           *in_fds)
+/* The private display as a PNG, for Screenshot and ScreenshotData (@reply): weston's
+ * screenshooter client (the compositor runs with --debug, csb-monitor-main.c) writes it
+ * into a fresh folder of ours. */
+static void
+take_screenshot (CsbDBusSandbox        *object,
+                 GDBusMethodInvocation *invocation,
+                 ScreenshotReply        reply)
 {
   CsbSandbox *self = CSB_SANDBOX (object);
   g_autofree char *display_dir = csb_bwrap_private_display_dir (self->spec);
@@ -1630,7 +1669,7 @@ handle_screenshot (CsbDBusSandbox        *object,
                                              "sandbox %s has no private display running "
                                              "(launch it with the private-display option)",
                                              self->spec->id);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
   if (shooter == NULL)
     {
@@ -1638,14 +1677,14 @@ handle_screenshot (CsbDBusSandbox        *object,
                                              CSB_ERROR_BACKEND_UNAVAILABLE,
                                              "weston-screenshooter is not installed (the "
                                              "'weston' package)");
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
   if (g_mkdtemp_full (template, 0700) == NULL)
     {
       g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_FAILED,
                                              "cannot make %s: %s", template,
                                              g_strerror (errno));
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
                                         G_SUBPROCESS_FLAGS_STDERR_SILENCE);
@@ -1655,15 +1694,32 @@ handle_screenshot (CsbDBusSandbox        *object,
   shot = g_new0 (Screenshot, 1);
   shot->object = g_object_ref (object);
   shot->invocation = invocation;
+  shot->reply = reply;
   shot->dir = g_steal_pointer (&template);
   process = g_subprocess_launcher_spawn (launcher, &error, shooter, NULL);
   if (process == NULL)
     {
       g_dbus_method_invocation_return_gerror (invocation, error);
       screenshot_free (shot);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return;
     }
   g_subprocess_wait_check_async (process, NULL, on_screenshooter_done, shot);
+}
+
+static gboolean
+handle_screenshot (CsbDBusSandbox        *object,
+                   GDBusMethodInvocation *invocation,
+                   GUnixFDList           *in_fds)
+{
+  take_screenshot (object, invocation, screenshot_reply_fd);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_screenshot_data (CsbDBusSandbox        *object,
+                        GDBusMethodInvocation *invocation)
+{
+  take_screenshot (object, invocation, screenshot_reply_data);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -1762,6 +1818,7 @@ csb_sandbox_iface_init (CsbDBusSandboxIface *iface)
   iface->handle_open_terminal = handle_open_terminal;
   iface->handle_resize_terminal = handle_resize_terminal;
   iface->handle_screenshot = handle_screenshot;
+  iface->handle_screenshot_data = handle_screenshot_data;
   iface->handle_get_metrics = handle_get_metrics;
   iface->handle_open_display = handle_open_display;
   iface->handle_remove = handle_remove;

@@ -107,12 +107,11 @@ teardown (Fixture      *f,
   g_clear_pointer (&f->host_log, g_free);
 }
 
-/* The distinct saturated colours of the PNG in @fd (0 if it does not decode): the
+/* The distinct saturated colours of the PNG in @in (0 if it does not decode): the
  * desktop shell draws greys, weston-simple-shm a many-coloured pattern. */
 static guint
-count_colours (int fd)
+count_colours_in (GInputStream *in)
 {
-  g_autoptr(GInputStream) in = g_unix_input_stream_new (fd, TRUE);
   g_autoptr(GdkPixbuf) pixbuf = NULL;
   g_autoptr(GHashTable) colours = g_hash_table_new (NULL, NULL);
   g_autoptr(GError) error = NULL;
@@ -141,6 +140,15 @@ count_colours (int fd)
   return g_hash_table_size (colours);
 }
 
+/* The same of the PNG in @fd, which it closes. */
+static guint
+count_colours (int fd)
+{
+  g_autoptr(GInputStream) in = g_unix_input_stream_new (fd, TRUE);
+
+  return count_colours_in (in);
+}
+
 /* Screenshot() → the number of colours it shows; -1 if the call failed. */
 static int
 screenshot_colours (CsbDBusSandbox *sandbox,
@@ -156,6 +164,69 @@ screenshot_colours (CsbDBusSandbox *sandbox,
   if (fd < 0)
     return -1;
   return (int) count_colours (fd);
+}
+
+/* ScreenshotData() → its bytes; NULL if the call failed. */
+static GBytes *
+screenshot_data (CsbDBusSandbox *sandbox,
+                 GError        **error)
+{
+  g_autoptr(GVariant) png = NULL;
+
+  if (!csb_dbus_sandbox_call_screenshot_data_sync (sandbox, &png, NULL, error))
+    return NULL;
+  return g_variant_get_data_as_bytes (png);
+}
+
+/* Screenshot() → the bytes of its memfd; NULL if the call failed. */
+static GBytes *
+screenshot_fd_bytes (CsbDBusSandbox *sandbox,
+                     GError        **error)
+{
+  g_autoptr(GVariant) handle = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  g_autoptr(GInputStream) in = NULL;
+  g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+  int fd;
+
+  if (!csb_dbus_sandbox_call_screenshot_sync (sandbox, NULL, &handle, &fds, NULL, error) ||
+      (fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), error)) < 0)
+    return NULL;
+  in = g_unix_input_stream_new (fd, TRUE);
+  if (g_output_stream_splice (out, in, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, error) < 0)
+    return NULL;
+  return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+}
+
+static guint
+count_colours_bytes (GBytes *png)
+{
+  g_autoptr(GInputStream) in = g_memory_input_stream_new_from_bytes (png);
+
+  return count_colours_in (in);
+}
+
+/* Whether @png starts as a PNG does (the signature, then its IHDR chunk) and says
+ * the size it decodes to. */
+static gboolean
+png_header_matches (GBytes *png)
+{
+  static const guint8 signature[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+  g_autoptr(GInputStream) in = g_memory_input_stream_new_from_bytes (png);
+  g_autoptr(GdkPixbuf) pixbuf = NULL;
+  gsize length;
+  const guint8 *p = g_bytes_get_data (png, &length);
+  guint32 width, height;
+
+  if (length < 8 + 8 + 13 || memcmp (p, signature, 8) != 0 || memcmp (p + 12, "IHDR", 4) != 0)
+    return FALSE;
+  width = (guint32) p[16] << 24 | p[17] << 16 | p[18] << 8 | p[19];
+  height = (guint32) p[20] << 24 | p[21] << 16 | p[22] << 8 | p[23];
+  pixbuf = gdk_pixbuf_new_from_stream (in, NULL, NULL);
+  g_test_message ("the PNG says %ux%u", width, height);
+  return pixbuf != NULL && width > 0 && height > 0 &&
+         width == (guint32) gdk_pixbuf_get_width (pixbuf) &&
+         height == (guint32) gdk_pixbuf_get_height (pixbuf);
 }
 
 /* Runs the CLI with @args; its stdout, and its exit status in @status. */
@@ -363,6 +434,95 @@ test_private_display (Fixture      *f,
   }
 }
 
+/* Sandbox.ScreenshotData(), for clients that cannot receive descriptors: the same
+ * PNG as Screenshot() as bytes. It shows simple-shm's pixels, its IHDR says the size
+ * it decodes to, and with simple-shm frozen (SIGSTOP: its last frame stays) it is
+ * byte for byte what Screenshot() gives; NotRunning for a sandbox without a private
+ * display, and once the sandbox has ended. */
+static void
+test_private_display_data (Fixture      *f,
+                           gconstpointer data)
+{
+  const char * const argv[] = {
+    "/bin/sh", "-c",
+    "weston-simple-shm & echo started; read line; kill -STOP $!; echo frozen; read line; "
+    "kill -KILL $!", NULL };
+  const char * const plain_argv[] = { "/bin/sleep", "1000", NULL };
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(CsbTestRun) plain = NULL;
+  g_autoptr(GBytes) png = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean same = FALSE;
+  guint colours = 0;
+
+  if (!have_weston ())
+    {
+      g_test_skip ("weston, weston-simple-shm or weston-screenshooter is not installed "
+                   "(Debian package 'weston')");
+      return;
+    }
+  run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
+                         csb_sec_options ("private-display", g_variant_new_boolean (TRUE),
+                                          NULL),
+                         TRUE, &error);
+  g_assert_no_error (error);
+  if (run == NULL)
+    return;
+  g_assert_true (csb_test_run_wait_output (run, "started\n", CSB_TEST_TIMEOUT_MS));
+  for (guint waited = 0; waited < CSB_TEST_TIMEOUT_MS && colours < 200; waited += 250)
+    {
+      g_clear_pointer (&png, g_bytes_unref);
+      png = screenshot_data (run->sandbox, &error);
+      g_assert_no_error (error);
+      if (png == NULL)
+        return;
+      if ((colours = count_colours_bytes (png)) < 200)
+        csb_test_sleep_ms (250);
+    }
+  g_test_message ("ScreenshotData has %u saturated colours", colours);
+  g_assert_cmpuint (colours, >=, 200);
+  g_assert_true (png_header_matches (png));
+
+  /* A frame simple-shm committed before it stopped may show only at the next repaint,
+   * and the shell's panel clock may turn a minute between two calls: a few tries. */
+  g_assert_cmpint (write (run->stdin_fd, "freeze\n", 7), ==, 7);
+  g_assert_true (csb_test_run_wait_output (run, "frozen\n", CSB_TEST_TIMEOUT_MS));
+  for (guint i = 0; i < 5 && !same; i++)
+    {
+      g_autoptr(GBytes) by_data = screenshot_data (run->sandbox, &error);
+      g_autoptr(GBytes) by_fd = NULL;
+
+      g_assert_no_error (error);
+      by_fd = screenshot_fd_bytes (run->sandbox, &error);
+      g_assert_no_error (error);
+      same = by_data != NULL && by_fd != NULL && g_bytes_equal (by_data, by_fd);
+      g_test_message ("ScreenshotData %" G_GSIZE_FORMAT " bytes, Screenshot %" G_GSIZE_FORMAT
+                      " bytes: %s", by_data ? g_bytes_get_size (by_data) : 0,
+                      by_fd ? g_bytes_get_size (by_fd) : 0, same ? "the same" : "different");
+    }
+  g_assert_true (same);
+
+  plain = csb_test_launch (&f->sec.bus, f->sec.project, plain_argv, NULL, FALSE, &error);
+  g_assert_no_error (error);
+  if (plain != NULL)
+    {
+      g_assert_null (screenshot_data (plain->sandbox, &error));
+      g_assert_cmpstr (csb_test_error_name (error), ==,
+                       "org.example.ClaudeSandbox.Error.NotRunning");
+      g_clear_error (&error);
+      g_assert_true (csb_dbus_sandbox_call_stop_sync (plain->sandbox, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_true (csb_test_run_wait (plain, CSB_TEST_TIMEOUT_MS));
+    }
+
+  /* Its stdin closed, the sandbox's shell kills simple-shm and ends. */
+  close (run->stdin_fd);
+  run->stdin_fd = -1;
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_assert_null (screenshot_data (run->sandbox, &error));
+  g_assert_cmpstr (csb_test_error_name (error), ==, "org.example.ClaudeSandbox.Error.NotRunning");
+}
+
 /* claude-sandbox --display=private: the option reaches the launch. */
 static void
 test_private_display_cli (Fixture      *f,
@@ -428,6 +588,8 @@ main (int    argc,
 
   g_test_add ("/security/display/private", Fixture, NULL, setup, test_private_display,
               teardown);
+  g_test_add ("/security/display/private-data", Fixture, NULL, setup,
+              test_private_display_data, teardown);
   g_test_add ("/security/display/private-cli", Fixture, NULL, setup, test_private_display_cli,
               teardown);
   g_test_add ("/security/display/private-options", Fixture, NULL, setup,
