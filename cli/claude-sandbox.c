@@ -162,7 +162,8 @@ static const GOptionEntry launch_entries[] = {
 
 static const GOptionEntry manage_entries[] = {
   { "list", 0, 0, G_OPTION_ARG_NONE, &opt_list,
-    N_("List the sandboxes, running and ended"), NULL },
+    N_("List the sandboxes, running and ended, and what each uses (CPU time, memory, "
+       "processes, disk; Claude's turns, tokens and cost once it has worked)"), NULL },
   { "metrics", 0, 0, G_OPTION_ARG_NONE, &opt_metrics,
     N_("Show what the sandboxes (all, or the IDs given after it) and their machine use: "
        "CPU, memory, processes, disk, Claude's turns, tokens and cost"), NULL },
@@ -643,15 +644,6 @@ compare_started_at (gconstpointer a,
   return ta < tb ? -1 : ta > tb;
 }
 
-static void
-print_padded (const char *text,
-              guint       width)
-{
-  glong len = g_utf8_strlen (text, -1);
-
-  g_print ("%s%*s  ", text, (int) (width > len ? width - len : 0), "");
-}
-
 /* The service's sandboxes, oldest first; NULL (the error told) if it cannot say. */
 static GPtrArray *
 list_sandboxes (GDBusConnection *bus)
@@ -707,7 +699,8 @@ add_strv_member (JsonBuilder        *builder,
 /* The shape is a contract with scripts (claude-sandbox(1), JSON OUTPUT): add members,
  * never rename or retype one. */
 static int
-print_list_json (GPtrArray *sandboxes)
+print_list_json (GPtrArray *sandboxes,
+                 GPtrArray *metrics)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
 
@@ -765,6 +758,9 @@ print_list_json (GPtrArray *sandboxes)
             }
         }
       json_builder_end_array (builder);
+      /* null where the service could not say (an older one, a sandbox just removed). */
+      csb_cli_add_metrics_member (builder, "metrics",
+                                  csb_cli_metrics_get (g_ptr_array_index (metrics, i), NULL));
       json_builder_end_object (builder);
     }
   json_builder_end_array (builder);
@@ -772,63 +768,126 @@ print_list_json (GPtrArray *sandboxes)
   return csb_cli_print_json (builder);
 }
 
+/* --list's columns: the sandbox's, its metrics, its name and, last, its project (what
+ * reads the text finds the ID first, the state second and the project at the end). */
+enum
+{
+  LIST_ID,
+  LIST_STATE,
+  LIST_BACKEND,
+  LIST_METRICS,
+  LIST_NAME = LIST_METRICS + CSB_CLI_N_METRICS,
+  LIST_PROJECT,
+  LIST_N_COLUMNS
+};
+
+static char **
+list_headers (void)
+{
+  char **row = g_new0 (char *, LIST_N_COLUMNS + 1);
+
+  row[LIST_ID] = g_strdup (_("ID"));
+  row[LIST_STATE] = g_strdup (_("STATE"));
+  row[LIST_BACKEND] = g_strdup (_("BACKEND"));
+  for (guint m = 0; m < CSB_CLI_N_METRICS; m++)
+    row[LIST_METRICS + m] = g_strdup (csb_cli_metric_header (m));
+  row[LIST_NAME] = g_strdup (_("NAME"));
+  row[LIST_PROJECT] = g_strdup (_("PROJECT"));
+  return row;
+}
+
+static char **
+list_row (CsbDBusSandbox *sandbox,
+          GVariant       *metrics)
+{
+  char **row = g_new0 (char *, LIST_N_COLUMNS + 1);
+  const char *state = csb_dbus_sandbox_get_state (sandbox);
+
+  row[LIST_ID] = g_strdup (or_empty (csb_dbus_sandbox_get_id (sandbox)));
+  /* An ended sandbox shows how it ended: "exited (0)", "failed (1)". */
+  if (csb_cli_state_has_ended (state) && csb_dbus_sandbox_get_exit_status (sandbox) >= 0)
+    row[LIST_STATE] = g_strdup_printf ("%s (%d)", state, csb_dbus_sandbox_get_exit_status (sandbox));
+  else
+    row[LIST_STATE] = g_strdup (state ? state : "?");
+  row[LIST_BACKEND] = g_strdup (or_empty (csb_dbus_sandbox_get_backend (sandbox)));
+  for (guint m = 0; m < CSB_CLI_N_METRICS; m++)
+    row[LIST_METRICS + m] = csb_cli_metric_cell (metrics, m);
+  row[LIST_NAME] = g_strdup (or_empty (csb_dbus_sandbox_get_name (sandbox)));
+  row[LIST_PROJECT] = g_strdup (or_empty (csb_dbus_sandbox_get_project_dir (sandbox)));
+  return row;
+}
+
+/* @rows (strvs of LIST_N_COLUMNS) as a table of the @shown columns: words left-aligned
+ * two spaces apart, numbers right-aligned one space apart, the last column unpadded. */
+static void
+print_list_table (GPtrArray      *rows,
+                  const gboolean *shown)
+{
+  guint widths[LIST_N_COLUMNS] = { 0 };
+
+  for (guint i = 0; i < rows->len; i++)
+    for (guint c = 0; c < LIST_N_COLUMNS; c++)
+      widths[c] = MAX (widths[c], (guint) g_utf8_strlen (((char **) rows->pdata[i])[c], -1));
+  for (guint i = 0; i < rows->len; i++)
+    {
+      char **row = g_ptr_array_index (rows, i);
+      g_autoptr(GString) line = g_string_new (NULL);
+      gboolean previous_number = FALSE;
+
+      for (guint c = 0; c < LIST_N_COLUMNS; c++)
+        {
+          gboolean number = c >= LIST_METRICS && c < LIST_NAME;
+          guint pad = widths[c] - g_utf8_strlen (row[c], -1);
+
+          if (!shown[c])
+            continue;
+          if (c > 0)
+            g_string_append (line, number && previous_number ? " " : "  ");
+          if (number)
+            g_string_append_printf (line, "%*s%s", (int) pad, "", row[c]);
+          else if (c == LIST_PROJECT)
+            g_string_append (line, row[c]);
+          else
+            g_string_append_printf (line, "%s%*s", row[c], (int) pad, "");
+          previous_number = number;
+        }
+      g_print ("%s\n", line->str);
+    }
+}
+
 static int
 run_list (GDBusConnection *bus)
 {
   g_autoptr(GPtrArray) sandboxes = list_sandboxes (bus);
-  g_autoptr(GPtrArray) states = g_ptr_array_new_with_free_func (g_free);
-  const char *headers[] = { _("ID"), _("STATE"), _("BACKEND"), _("NAME"), _("PROJECT") };
-  guint widths[G_N_ELEMENTS (headers)];
+  g_autoptr(GPtrArray) metrics = NULL;
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  gboolean shown[LIST_N_COLUMNS];
 
   if (sandboxes == NULL)
     return EXIT_FAILURE;
-  if (opt_json)
-    return print_list_json (sandboxes);
   if (opt_complete_ids)
     {
       for (guint i = 0; i < sandboxes->len; i++)
         g_print ("%s\n", or_empty (csb_dbus_sandbox_get_id (g_ptr_array_index (sandboxes, i))));
       return EXIT_SUCCESS;
     }
+  /* All at once: one round trip however many sandboxes; one that cannot say shows dashes. */
+  metrics = csb_cli_get_metrics (sandboxes);
+  if (opt_json)
+    return print_list_json (sandboxes, metrics);
 
-  for (guint c = 0; c < G_N_ELEMENTS (headers); c++)
-    widths[c] = g_utf8_strlen (headers[c], -1);
+  for (guint c = 0; c < LIST_N_COLUMNS; c++)
+    shown[c] = c < LIST_METRICS + CSB_CLI_METRIC_TURNS || c >= LIST_NAME;
+  g_ptr_array_add (rows, list_headers ());
   for (guint i = 0; i < sandboxes->len; i++)
     {
-      CsbDBusSandbox *sandbox = g_ptr_array_index (sandboxes, i);
-      const char *state = csb_dbus_sandbox_get_state (sandbox);
-      const char *columns[3];
-      char *shown;
+      GVariant *m = csb_cli_metrics_get (g_ptr_array_index (metrics, i), NULL);
 
-      /* An ended sandbox shows how it ended: "exited (0)", "failed (1)". */
-      if (csb_cli_state_has_ended (state) && csb_dbus_sandbox_get_exit_status (sandbox) >= 0)
-        shown = g_strdup_printf ("%s (%d)", state, csb_dbus_sandbox_get_exit_status (sandbox));
-      else
-        shown = g_strdup (state ? state : "?");
-      g_ptr_array_add (states, shown);
-
-      columns[0] = csb_dbus_sandbox_get_id (sandbox);
-      columns[1] = shown;
-      columns[2] = csb_dbus_sandbox_get_backend (sandbox);
-      for (guint c = 0; c < G_N_ELEMENTS (columns); c++)
-        widths[c] = MAX (widths[c], (guint) g_utf8_strlen (columns[c] ? columns[c] : "", -1));
-      widths[3] = MAX (widths[3],
-                       (guint) g_utf8_strlen (or_empty (csb_dbus_sandbox_get_name (sandbox)), -1));
+      g_ptr_array_add (rows, list_row (g_ptr_array_index (sandboxes, i), m));
+      for (guint c = 0; c < CSB_CLI_N_METRICS; c++)
+        shown[LIST_METRICS + c] |= csb_cli_metric_worth_a_column (m, c);
     }
-
-  for (guint c = 0; c + 1 < G_N_ELEMENTS (headers); c++)
-    print_padded (headers[c], widths[c]);
-  g_print ("%s\n", headers[G_N_ELEMENTS (headers) - 1]);
-  for (guint i = 0; i < sandboxes->len; i++)
-    {
-      CsbDBusSandbox *sandbox = g_ptr_array_index (sandboxes, i);
-
-      print_padded (or_empty (csb_dbus_sandbox_get_id (sandbox)), widths[0]);
-      print_padded (g_ptr_array_index (states, i), widths[1]);
-      print_padded (or_empty (csb_dbus_sandbox_get_backend (sandbox)), widths[2]);
-      print_padded (or_empty (csb_dbus_sandbox_get_name (sandbox)), widths[3]);
-      g_print ("%s\n", or_empty (csb_dbus_sandbox_get_project_dir (sandbox)));
-    }
+  print_list_table (rows, shown);
   return EXIT_SUCCESS;
 }
 

@@ -523,6 +523,142 @@ test_cli_metrics (Fixture      *f,
   g_assert_nonnull (strstr (err, "nosuchid"));
 }
 
+static JsonObject *
+find_listed (JsonNode   *root,
+             const char *id)
+{
+  JsonArray *array = json_object_get_array_member (json_node_get_object (root), "sandboxes");
+
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      JsonObject *sandbox = json_array_get_object_element (array, i);
+
+      if (g_strcmp0 (json_object_get_string_member (sandbox, "id"), id) == 0)
+        return sandbox;
+    }
+  g_error ("sandbox %s is not listed", id);
+}
+
+/* The text --list's row of @id, split at runs of spaces. */
+static char **
+find_listed_row (const char *out,
+                 const char *id)
+{
+  g_auto(GStrv) lines = g_strsplit (out, "\n", -1);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], id))
+      return g_regex_split_simple (" +", lines[i], 0, 0);
+  g_error ("sandbox %s is not in --list's text", id);
+}
+
+/* --list's table: a running sandbox @id and one that exited 3, @ended_id, both of @project. */
+static void
+check_list_text (const char *out,
+                 const char *id,
+                 const char *ended_id,
+                 const char *project)
+{
+  g_auto(GStrv) lines = NULL;
+  g_auto(GStrv) header = NULL;
+  g_auto(GStrv) row = NULL;
+  guint n;
+
+  lines = g_strsplit (out, "\n", -1);
+  header = g_regex_split_simple (" +", lines[0], 0, 0);
+  n = g_strv_length (header);
+  /* No Claude session anywhere: no Claude columns. */
+  g_assert_cmpstrv (header, ((const char * const[]) { "ID", "STATE", "BACKEND", "CPU", "MEM",
+                                                       "PIDS", "DISK", "NAME", "PROJECT",
+                                                       NULL }));
+  /* Readable in 80 columns: all but the project (the test's folder is long) in 64. */
+  for (guint i = 0; lines[i] != NULL && *lines[i] != '\0'; i++)
+    g_assert_cmpuint (g_utf8_strlen (lines[i], -1) - strlen (project), <=, 64);
+
+  row = find_listed_row (out, id);
+  g_assert_cmpuint (g_strv_length (row), ==, n);
+  g_assert_cmpstr (row[1], ==, "running");
+  g_assert_cmpstr (row[n - 1], ==, project);
+  g_assert_true (g_regex_match_simple ("^[0-9]+\\.[0-9]s$", row[3], 0, 0));
+  g_assert_true (g_regex_match_simple ("^[0-9.]+[BKMG]$", row[4], 0, 0));
+  g_assert_cmpuint (g_ascii_strtoull (row[5], NULL, 10), >=, 1);
+  g_assert_true (g_regex_match_simple ("^[0-9.]+[BKMG]$", row[6], 0, 0));
+  g_clear_pointer (&row, g_strfreev);
+
+  /* "exited (3)" is two words; what an ended sandbox cannot say is a dash. */
+  row = find_listed_row (out, ended_id);
+  g_assert_cmpuint (g_strv_length (row), ==, n + 1);
+  g_assert_cmpstr (row[1], ==, "exited");
+  g_assert_cmpstr (row[4], ==, "\u2013");
+  g_assert_cmpstr (row[5], ==, "\u2013");
+  g_assert_cmpstr (row[6], ==, "\u2013");
+  g_assert_true (g_regex_match_simple ("^[0-9.]+[BKMG]$", row[7], 0, 0));
+  g_assert_cmpstr (row[n], ==, project);
+}
+
+/* --list with each sandbox's metrics: a running `sleep` and an ended one, as JSON and as
+ * the table (ID first, state second, project last; a dash for what is not known). */
+static void
+test_cli_list_metrics (Fixture      *f,
+                       gconstpointer data)
+{
+  const char * const ended_launch[] = {
+    "--no-network", "--command", f->project, "--", "sh", "-c", "exit 3", NULL
+  };
+  const char * const command[] = { "sh", "-c", "echo up; exec sleep 1000", NULL };
+  const char * const json[] = { "--list", "--json", NULL };
+  const char * const text[] = { "--list", NULL };
+  const char * const ids[] = { "--complete-ids", NULL };
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *ended_id = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *metrics;
+  const char *id;
+  int status;
+
+  if (!run_cli (ended_launch, &out, &err, &status))
+    return;
+  g_assert_cmpint (status, ==, 3);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_assert_true (run_cli (ids, &out, &err, &status));
+  ended_id = g_strstrip (g_steal_pointer (&out));
+  g_clear_pointer (&err, g_free);
+
+  run = csb_test_launch (&f->bus, f->project, command,
+                         g_variant_new_parsed ("{'network': <false>}"), FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait_output (run, "up", CSB_TEST_TIMEOUT_MS));
+  id = csb_dbus_sandbox_get_id (run->sandbox);
+
+  g_assert_true (run_cli (json, &out, &err, &status));
+  g_assert_cmpint (status, ==, 0);
+  root = parse_json (out);
+  metrics = json_object_get_object_member (find_listed (root, id), "metrics");
+  g_assert_nonnull (metrics);
+  g_assert_cmpint (json_object_get_int_member (metrics, "processes"), >=, 1);
+  g_assert_cmpint (json_object_get_int_member (metrics, "memory_bytes"), >, 0);
+  g_assert_true (json_object_has_member (metrics, "cpu_time_us"));
+  g_assert_true (json_object_has_member (metrics, "state_bytes"));
+  g_assert_cmpint (json_object_get_int_member (metrics, "claude_turns"), ==, 0);
+  metrics = json_object_get_object_member (find_listed (root, ended_id), "metrics");
+  g_assert_true (json_object_has_member (metrics, "state_bytes"));
+  g_assert_false (json_object_has_member (metrics, "processes"));
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  g_assert_true (run_cli (text, &out, &err, &status));
+  g_assert_cmpint (status, ==, 0);
+  check_list_text (out, id, ended_id, f->project);
+
+  csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+}
+
 /* NO_COLOR (https://no-color.org) of the user reaches the program inside. */
 static void
 test_cli_no_color (Fixture      *f,
@@ -563,6 +699,7 @@ main (int   argc,
   ADD ("/sandbox/cli/no-network", FIND_ON_PATH, test_cli_no_network);
   ADD ("/sandbox/cli/json", FIND_ON_PATH, test_cli_json);
   ADD ("/sandbox/cli/metrics", FIND_ON_PATH, test_cli_metrics);
+  ADD ("/sandbox/cli/list-metrics", FIND_ON_PATH, test_cli_list_metrics);
   ADD ("/sandbox/cli/no-color", FIND_ON_PATH, test_cli_no_color);
 #undef ADD
 

@@ -62,6 +62,9 @@ check "launch options reach the remote: --no-network, --name, --env" \
 check "--metrics --json over ssh: the remote machine and its sandboxes" \
   bash -c "'$cli' --host='$host' --metrics --json | python3 -c 'import json,sys; m=json.load(sys.stdin); assert m[\"host\"][\"cpus\"] >= 1 and m[\"host\"][\"memory_total_bytes\"] > 0 and len(m[\"sandboxes\"]) >= 1 and \"state_bytes\" in m[\"sandboxes\"][0][\"metrics\"], m'"
 
+check "--list over ssh: each sandbox's metrics, in the JSON and as the table's columns" \
+  bash -c "'$cli' --host='$host' --list --json | python3 -c 'import json,sys; l=json.load(sys.stdin)[\"sandboxes\"]; assert l and all(\"state_bytes\" in s[\"metrics\"] for s in l), l' && '$cli' --host='$host' --list | head -n1 | grep -q ' MEM PIDS DISK '"
+
 # A running one, stopped and removed through the bridge.
 "$cli" --host="$host" --command "$project" -- sleep 1000 </dev/null >/dev/null 2>&1 &
 launcher=$!
