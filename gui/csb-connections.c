@@ -16,12 +16,12 @@
 #include <string.h>
 
 #include <glib/gi18n.h>
-#include <vte/vte.h>
 
 #include "csb-connections.h"
 #include "csb-names.h"
 #include "csb-remote-bus.h"
 #include "csb-sandbox-row.h"
+#include "csb-terminal-page.h"
 
 #define SERVICE_NAME CSB_BUS_NAME
 #define SERVICE_PATH CSB_MANAGER_PATH
@@ -38,6 +38,9 @@ typedef struct
   AdwActionRow        *row;         /* in the Connections group */
   GHashTable          *rows;        /* object path → CsbSandboxRow */
   char                *status;
+  GActionGroup        *actions;     /* "remote.*", on the group and the terminals */
+  GHashTable          *terminals;   /* object path → CsbTerminalPage (not owned: tabs) */
+  char                *show_when_added; /* the launched sandbox, to show once listed */
 
   /* Starting a sandbox on a folder there. */
   CsbDBusManager      *manager_proxy;
@@ -58,6 +61,29 @@ struct _CsbConnections
 };
 
 G_DEFINE_FINAL_TYPE (CsbConnections, csb_connections, GTK_TYPE_BOX)
+
+enum {
+  SIGNAL_SHOW_TERMINAL,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+static void open_remote_terminal (Connection     *connection,
+                                  CsbDBusSandbox *sandbox);
+static void forget_terminal      (gpointer        data,
+                                  GObject        *page);
+
+/* Closes the tab of @page: its ssh ends with it. */
+static void
+close_terminal (GtkWidget *page)
+{
+  GtkWidget *view = gtk_widget_get_ancestor (page, ADW_TYPE_TAB_VIEW);
+
+  if (view != NULL)
+    adw_tab_view_close_page (ADW_TAB_VIEW (view),
+                             adw_tab_view_get_page (ADW_TAB_VIEW (view), page));
+}
 
 static void
 connection_disconnect (Connection *connection)
@@ -89,9 +115,22 @@ connection_disconnect (Connection *connection)
 static void
 connection_free (Connection *connection)
 {
+  GHashTableIter iter;
+  gpointer page;
+
   connection_disconnect (connection);
-  /* Its actions point at it. */
+  /* Its actions point at it; so do its terminals, which go with it. */
   gtk_widget_insert_action_group (GTK_WIDGET (connection->group), "remote", NULL);
+  g_hash_table_iter_init (&iter, connection->terminals);
+  while (g_hash_table_iter_next (&iter, NULL, &page))
+    {
+      g_object_weak_unref (page, forget_terminal, connection);
+      gtk_widget_insert_action_group (page, "remote", NULL);
+      close_terminal (page);
+    }
+  g_hash_table_unref (connection->terminals);
+  g_object_unref (connection->actions);
+  g_free (connection->show_when_added);
   g_hash_table_unref (connection->rows);
   g_object_unref (connection->group);
   g_object_unref (connection->row);
@@ -132,21 +171,35 @@ add_object (Connection  *connection,
             GDBusObject *object)
 {
   CsbDBusSandbox *sandbox = csb_dbus_object_peek_sandbox (CSB_DBUS_OBJECT (object));
+  const char *path = g_dbus_object_get_object_path (object);
+  GtkWidget *terminal;
 
-  if (sandbox == NULL ||
-      g_hash_table_contains (connection->rows, g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox))))
+  if (sandbox == NULL || g_hash_table_contains (connection->rows, path))
     return;
   csb_sandbox_row_list_prepend (connection->list, connection->rows, sandbox, TRUE);
   update_count (connection);
+  /* Its terminal, open from before the connection was made again, follows. */
+  if ((terminal = g_hash_table_lookup (connection->terminals, path)) != NULL)
+    csb_terminal_page_set_sandbox (CSB_TERMINAL_PAGE (terminal), sandbox);
+  if (g_strcmp0 (connection->show_when_added, path) == 0)
+    {
+      g_clear_pointer (&connection->show_when_added, g_free);
+      open_remote_terminal (connection, sandbox);
+    }
 }
 
 static void
 remove_object (Connection  *connection,
                GDBusObject *object)
 {
-  if (csb_sandbox_row_list_remove (connection->list, connection->rows,
-                                   g_dbus_object_get_object_path (object)))
+  const char *path = g_dbus_object_get_object_path (object);
+  GtkWidget *terminal = g_hash_table_lookup (connection->terminals, path);
+
+  if (csb_sandbox_row_list_remove (connection->list, connection->rows, path))
     update_count (connection);
+  /* Removed there: its tab goes, as a local one's. */
+  if (terminal != NULL)
+    close_terminal (terminal);
 }
 
 static void
@@ -323,36 +376,48 @@ remove_activated (GSimpleAction *action,
   call_remote (user_data, "Remove", parameter);
 }
 
-/* The terminal of a sandbox over there: descriptors cannot cross ssh, so a
- * terminal window runs `ssh -t HOST claude-sandbox --attach ID` (an interactive
- * ssh: it may ask for a passphrase there, in plain sight). */
 static void
-open_remote_terminal (Connection *connection,
-                      const char *id)
+forget_terminal (gpointer  data,
+                 GObject  *page)
 {
-  const char *remote_args[] = { csb_remote_cli (), "--attach", id, NULL };
-  g_autoptr(CsbArgv) argv = csb_remote_ssh_argv (connection->host, "-t", FALSE, remote_args);
-  g_autofree char *title = NULL;
-  GtkWidget *window, *terminal, *box;
+  Connection *connection = data;
+  GHashTableIter iter;
+  gpointer value;
 
-  terminal = vte_terminal_new ();
-  vte_terminal_spawn_async (VTE_TERMINAL (terminal), VTE_PTY_DEFAULT, NULL,
-                            (char **) csb_argv_finish (argv), NULL, G_SPAWN_SEARCH_PATH,
-                            NULL, NULL, NULL, -1, NULL, NULL, NULL);
-  window = adw_window_new ();
-  gtk_widget_set_name (window, "remote-terminal");
-  /* Translators: a terminal window's title: a sandbox's id, and the machine it runs on */
-  title = g_strdup_printf (_("%s on %s"), id, connection->host);
-  gtk_window_set_title (GTK_WINDOW (window), title);
-  gtk_window_set_default_size (GTK_WINDOW (window), 760, 480);
-  box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
-  gtk_box_append (GTK_BOX (box), adw_header_bar_new ());
-  gtk_widget_set_vexpand (terminal, TRUE);
-  gtk_box_append (GTK_BOX (box), terminal);
-  adw_window_set_content (ADW_WINDOW (window), box);
-  g_signal_connect_swapped (terminal, "child-exited", G_CALLBACK (gtk_window_destroy), window);
-  gtk_window_present (GTK_WINDOW (window));
-  gtk_widget_grab_focus (terminal);
+  g_hash_table_iter_init (&iter, connection->terminals);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (value == (gpointer) page)
+      {
+        g_hash_table_iter_remove (&iter);
+        return;
+      }
+}
+
+/* The terminal of a sandbox over there, in a tab of the window as a local one:
+ * descriptors cannot cross ssh, so its terminal runs `ssh -t HOST claude-sandbox
+ * --attach ID` (an interactive ssh: it may ask for a passphrase there, in plain
+ * sight). */
+static void
+open_remote_terminal (Connection     *connection,
+                      CsbDBusSandbox *sandbox)
+{
+  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
+  GtkWidget *terminal = g_hash_table_lookup (connection->terminals, path);
+
+  if (terminal == NULL)
+    {
+      const char *remote_args[] = { csb_remote_cli (), "--attach",
+                                    csb_dbus_sandbox_get_id (sandbox), NULL };
+      g_autoptr(CsbArgv) argv = csb_remote_ssh_argv (connection->host, "-t", FALSE,
+                                                     remote_args);
+
+      terminal = csb_terminal_page_new_remote (sandbox, connection->host,
+                                               csb_argv_finish (argv));
+      gtk_widget_insert_action_group (terminal, "remote", connection->actions);
+      g_hash_table_insert (connection->terminals, g_strdup (path), terminal);
+      g_object_weak_ref (G_OBJECT (terminal), forget_terminal, connection);
+    }
+  g_signal_emit (connection->self, signals[SIGNAL_SHOW_TERMINAL], 0, terminal);
 }
 
 static void
@@ -364,7 +429,7 @@ open_terminal_activated (GSimpleAction *action,
   CsbDBusSandbox *sandbox = lookup_sandbox (connection, g_variant_get_string (parameter, NULL));
 
   if (sandbox != NULL)
-    open_remote_terminal (connection, csb_dbus_sandbox_get_id (sandbox));
+    open_remote_terminal (connection, sandbox);
 }
 
 static const GActionEntry remote_actions[] = {
@@ -471,8 +536,8 @@ on_remote_launched (GObject      *source,
 {
   Connection *connection = user_data;
   g_autofree char *path = NULL;
-  g_autofree char *id = NULL;
   g_autoptr(GError) error = NULL;
+  CsbDBusSandbox *sandbox;
 
   if (!csb_dbus_manager_call_launch_finish (CSB_DBUS_MANAGER (source), &path, NULL, result,
                                             &error))
@@ -483,12 +548,14 @@ on_remote_launched (GObject      *source,
       show_launch_error (connection, error->message);
       return;
     }
-  /* The id is the path's last element; the other machine's word, so checked. */
-  id = g_path_get_basename (path);
-  for (const char *p = id; *p; p++)
-    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_')
-      return;
-  open_remote_terminal (connection, id);
+  /* Its terminal once the list has it (its id as the service there says it). */
+  if ((sandbox = lookup_sandbox (connection, path)) != NULL)
+    open_remote_terminal (connection, sandbox);
+  else
+    {
+      g_free (connection->show_when_added);
+      connection->show_when_added = g_steal_pointer (&path);
+    }
 }
 
 static void
@@ -594,6 +661,7 @@ connection_new (CsbConnections *self,
   connection->self = self;
   connection->host = g_strdup (host);
   connection->rows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  connection->terminals = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 
   /* Held: the group and the row are taken out of the window before the rest goes. */
   connection->group = g_object_ref_sink (ADW_PREFERENCES_GROUP (adw_preferences_group_new ()));
@@ -609,6 +677,7 @@ connection_new (CsbConnections *self,
                                    G_N_ELEMENTS (remote_actions), connection);
   gtk_widget_insert_action_group (GTK_WIDGET (connection->group), "remote",
                                   G_ACTION_GROUP (actions));
+  connection->actions = G_ACTION_GROUP (g_steal_pointer (&actions));
   /* Before the Connections group, after the other machines. */
   gtk_box_insert_child_after (GTK_BOX (self), GTK_WIDGET (connection->group),
                               self->connections->len > 0
@@ -771,6 +840,16 @@ csb_connections_get_folder_entry (CsbConnections *self,
   return connection ? GTK_WIDGET (connection->folder_entry) : NULL;
 }
 
+GtkWidget *
+csb_connections_get_terminal (CsbConnections *self,
+                              const char     *host,
+                              const char     *object_path)
+{
+  Connection *connection = find_connection (self, host);
+
+  return connection ? g_hash_table_lookup (connection->terminals, object_path) : NULL;
+}
+
 GList *
 csb_connections_get_rows (CsbConnections *self,
                           const char     *host)
@@ -796,6 +875,12 @@ static void
 csb_connections_class_init (CsbConnectionsClass *klass)
 {
   G_OBJECT_CLASS (klass)->dispose = csb_connections_dispose;
+
+  /* A remote sandbox's terminal (a CsbTerminalPage) to show: the window's tabs take
+   * it (a new one is not in any yet). */
+  signals[SIGNAL_SHOW_TERMINAL] =
+    g_signal_new ("show-terminal", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 1, GTK_TYPE_WIDGET);
 }
 
 static void

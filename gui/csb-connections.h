@@ -35,6 +35,10 @@ guint       csb_connections_get_n_sandboxes (CsbConnections *self,
 /* The entry for a folder there (to start a sandbox on), with its completion. */
 GtkWidget  *csb_connections_get_folder_entry (CsbConnections *self,
                                               const char     *host);
+/* The terminal (a CsbTerminalPage in a tab) of @host's sandbox at @object_path, or NULL. */
+GtkWidget  *csb_connections_get_terminal (CsbConnections *self,
+                                          const char     *host,
+                                          const char     *object_path);
 /* The rows (CsbSandboxRow) of @host's sandboxes: free the list, not its rows. */
 GList      *csb_connections_get_rows   (CsbConnections *self,
                                         const char     *host);

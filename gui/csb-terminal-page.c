@@ -2,9 +2,12 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <glib/gi18n.h>
 #include <gio/gunixfdlist.h>
-#include <unistd.h>
 
 #include "csb-display-view.h"
 #include "csb-format.h"
@@ -46,6 +49,12 @@ struct _CsbTerminalPage
   gboolean            gone;       /* the service no longer lists the sandbox */
   gboolean            want_focus; /* the terminal takes the focus once it shows */
   gboolean            attached;   /* OpenTerminal() was called on this sandbox */
+
+  /* A sandbox of another machine: no descriptors cross ssh, so the terminal runs
+   * `ssh -t HOST claude-sandbox --attach ID` on a pty of its own, and the page's
+   * buttons are the connection's actions ("remote.*"). NULL for a local one. */
+  char               *host;
+  GPid                ssh_pid;
 };
 
 G_DEFINE_FINAL_TYPE (CsbTerminalPage, csb_terminal_page, ADW_TYPE_BIN)
@@ -138,6 +147,9 @@ on_terminal_commit (CsbTerminalPage *self,
                     const char      *text,
                     guint            size)
 {
+  /* A remote terminal's typing goes to its ssh, through the pty. */
+  if (self->host != NULL)
+    return;
   g_byte_array_append (self->pending, (const guint8 *) text, size);
   write_next (self);
 }
@@ -163,6 +175,9 @@ on_terminal_grid_changed (CsbTerminalPage *self,
 
   self->columns = columns;
   self->rows = rows;
+  /* ssh carries a remote terminal's size with it. */
+  if (self->host != NULL)
+    return;
   if (columns < 1 || rows < 1 || g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0)
     return;
   csb_dbus_sandbox_call_resize_terminal (self->sandbox, MIN (columns, 1000), MIN (rows, 1000),
@@ -298,11 +313,25 @@ update_plants (CsbTerminalPage *self)
   gtk_info_bar_set_revealed (self->plants_bar, TRUE);
 }
 
+/* @action of the window ("win.…"), or of the connection for a remote sandbox. */
+static void
+set_action (CsbTerminalPage *self,
+            GtkWidget       *button,
+            const char      *action,
+            const char      *path)
+{
+  g_autofree char *name = g_strconcat (self->host != NULL ? "remote." : "win.", action, NULL);
+
+  gtk_actionable_set_action_target (GTK_ACTIONABLE (button), "s", path);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (button), name);
+}
+
 static void
 update (CsbTerminalPage *self)
 {
   const char *state = csb_dbus_sandbox_get_state (self->sandbox);
-  const char *display = csb_dbus_sandbox_get_display (self->sandbox);
+  /* A remote VM's display would need descriptors too: not shown. */
+  const char *display = self->host == NULL ? csb_dbus_sandbox_get_display (self->sandbox) : NULL;
   const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->sandbox));
   gboolean ended = self->gone || g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
   gboolean vm_booting = !ended && g_strcmp0 (state, "starting") == 0 &&
@@ -323,7 +352,7 @@ update (CsbTerminalPage *self)
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BUSY]);
     }
 
-  if (!self->attached && g_strcmp0 (state, "starting") != 0)
+  if (!self->attached && self->host == NULL && g_strcmp0 (state, "starting") != 0)
     attach (self);
 
   /* A VM shows its console only once it has one; until then, progress. */
@@ -334,8 +363,7 @@ update (CsbTerminalPage *self)
       gtk_widget_grab_focus (GTK_WIDGET (self->terminal));
     }
   /* Cancelling a boot is stopping the VM. */
-  gtk_actionable_set_action_target (GTK_ACTIONABLE (self->cancel_button), "s", path);
-  gtk_actionable_set_action_name (GTK_ACTIONABLE (self->cancel_button), "win.stop");
+  set_action (self, GTK_WIDGET (self->cancel_button), "stop", path);
   if (vm_booting && self->pulse_timeout == 0)
     self->pulse_timeout = g_timeout_add (100, on_pulse, self);
   else if (!vm_booting)
@@ -382,10 +410,11 @@ update (CsbTerminalPage *self)
       gtk_widget_set_visible (GTK_WIDGET (self->details_expander),
                               g_strcmp0 (state, "failed") == 0 &&
                               *csb_dbus_sandbox_get_error (self->sandbox) != '\0');
-      gtk_actionable_set_action_target (GTK_ACTIONABLE (self->restart_button), "s", path);
-      gtk_actionable_set_action_target (GTK_ACTIONABLE (self->remove_button), "s", path);
-      gtk_actionable_set_action_name (GTK_ACTIONABLE (self->restart_button), "win.start-again");
-      gtk_actionable_set_action_name (GTK_ACTIONABLE (self->remove_button), "win.remove");
+      /* Starting again is for this machine's sandboxes: the launch page's. */
+      gtk_widget_set_visible (GTK_WIDGET (self->restart_button), self->host == NULL);
+      if (self->host == NULL)
+        set_action (self, GTK_WIDGET (self->restart_button), "start-again", path);
+      set_action (self, GTK_WIDGET (self->remove_button), "remove", path);
       gtk_info_bar_set_revealed (self->ended_bar, TRUE);
     }
   else
@@ -422,7 +451,7 @@ csb_terminal_page_set_sandbox (CsbTerminalPage *self,
   self->gone = FALSE;
   /* The new instance of the service replays the whole history: start from a clean
    * screen, or everything would show twice. */
-  if (again)
+  if (again && self->host == NULL)
     vte_terminal_reset (VTE_TERMINAL (self->terminal), TRUE, TRUE);
   /* update() attaches, once the sandbox runs: one still starting has no terminal yet. */
   self->attached = FALSE;
@@ -495,6 +524,75 @@ csb_terminal_page_new (CsbDBusSandbox *sandbox)
   return GTK_WIDGET (self);
 }
 
+/* ---- a sandbox of another machine ------------------------------------------------------ */
+
+static void
+on_ssh_spawned (VteTerminal *terminal,
+                GPid         pid,
+                GError      *error,
+                gpointer     user_data)
+{
+  CsbTerminalPage *self = user_data;
+
+  /* The page holds the terminal: if it went, so did this callback's terminal. */
+  if (pid < 0)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        feed_message (self, error->message);
+      return;
+    }
+  self->ssh_pid = pid;
+}
+
+static void
+on_ssh_exited (CsbTerminalPage *self,
+               int              status)
+{
+  g_autofree char *message = NULL;
+
+  self->ssh_pid = 0;
+  /* ssh's own failures are 255: the connection, not the sandbox. The remote CLI
+   * said the rest (detached, ended) before it exited. */
+  if (WIFEXITED (status) && WEXITSTATUS (status) == 255)
+    /* Translators: %s is the machine (USER@HOST) */
+    message = g_strdup_printf (_("The connection to %s ended. The sandbox keeps running there: "
+                                 "open its terminal again from Sandboxes."), self->host);
+  else
+    message = g_strdup_printf (_("This terminal's connection to %s ended."), self->host);
+  feed_message (self, message);
+}
+
+GtkWidget *
+csb_terminal_page_new_remote (CsbDBusSandbox     *sandbox,
+                              const char         *host,
+                              const char * const *argv)
+{
+  CsbTerminalPage *self;
+
+  g_return_val_if_fail (CSB_DBUS_IS_SANDBOX (sandbox), NULL);
+  g_return_val_if_fail (host != NULL, NULL);
+  g_return_val_if_fail (argv != NULL && argv[0] != NULL, NULL);
+
+  self = g_object_new (CSB_TYPE_TERMINAL_PAGE, NULL);
+  self->host = g_strdup (host);
+  /* Translators: a terminal's title: a sandbox's id, and the machine it runs on */
+  self->title = g_strdup_printf (_("%s on %s"), csb_dbus_sandbox_get_id (sandbox), host);
+  csb_terminal_page_set_sandbox (self, sandbox);
+  g_signal_connect_object (self->terminal, "child-exited", G_CALLBACK (on_ssh_exited), self,
+                           G_CONNECT_SWAPPED);
+  vte_terminal_spawn_async (VTE_TERMINAL (self->terminal), VTE_PTY_DEFAULT, NULL,
+                            (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, -1,
+                            self->cancellable, on_ssh_spawned, self);
+  return GTK_WIDGET (self);
+}
+
+const char *
+csb_terminal_page_get_host (CsbTerminalPage *self)
+{
+  g_return_val_if_fail (CSB_IS_TERMINAL_PAGE (self), NULL);
+  return self->host;
+}
+
 CsbDBusSandbox *
 csb_terminal_page_get_sandbox (CsbTerminalPage *self)
 {
@@ -559,6 +657,11 @@ csb_terminal_page_dispose (GObject *object)
 
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->pulse_timeout, g_source_remove);
+  /* Closing a remote terminal ends its ssh (a hang-up, as a closed terminal
+   * window gives it), never the sandbox there. */
+  if (self->ssh_pid > 0)
+    kill (self->ssh_pid, SIGHUP);
+  self->ssh_pid = 0;
   if (self->stream != NULL)
     g_io_stream_close (self->stream, NULL, NULL);
   g_clear_object (&self->stream);
@@ -576,6 +679,7 @@ csb_terminal_page_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   g_byte_array_unref (self->pending);
   g_free (self->title);
+  g_free (self->host);
   G_OBJECT_CLASS (csb_terminal_page_parent_class)->finalize (object);
 }
 

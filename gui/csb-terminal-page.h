@@ -14,6 +14,13 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (CsbTerminalPage, csb_terminal_page, CSB, TERMINAL_PAGE, AdwBin)
 
 GtkWidget      *csb_terminal_page_new          (CsbDBusSandbox  *sandbox);
+/* A sandbox of another machine (@host): the terminal runs @argv, the ssh that
+ * attaches to it there; titled "ID on HOST". Closing the page ends that ssh. */
+GtkWidget      *csb_terminal_page_new_remote   (CsbDBusSandbox     *sandbox,
+                                                const char         *host,
+                                                const char * const *argv);
+/* The machine of a remote sandbox's page, NULL for this machine's. */
+const char     *csb_terminal_page_get_host     (CsbTerminalPage *self);
 CsbDBusSandbox *csb_terminal_page_get_sandbox  (CsbTerminalPage *self);
 /* The same sandbox as a new instance of the service lists it: attaches again. */
 void            csb_terminal_page_set_sandbox  (CsbTerminalPage *self,

@@ -162,7 +162,9 @@ update_titles (CsbWindow *self)
       CsbTerminalPage *page = CSB_TERMINAL_PAGE (adw_tab_page_get_child (adw_tab_view_get_nth_page (self->tab_view, i)));
       CsbDBusSandbox *sandbox = csb_terminal_page_get_sandbox (page);
 
-      if (g_hash_table_add (seen, (gpointer) g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox))))
+      /* Another machine's sandbox keeps its "ID on HOST". */
+      if (csb_terminal_page_get_host (page) == NULL &&
+          g_hash_table_add (seen, (gpointer) g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox))))
         g_ptr_array_add (sandboxes, sandbox);
     }
   g_ptr_array_sort (sandboxes, compare_started);
@@ -233,7 +235,9 @@ find_tab (CsbWindow  *self,
       AdwTabPage *page = adw_tab_view_get_nth_page (self->tab_view, i);
       CsbTerminalPage *terminal = CSB_TERMINAL_PAGE (adw_tab_page_get_child (page));
 
-      if (g_strcmp0 (g_dbus_proxy_get_object_path (G_DBUS_PROXY (csb_terminal_page_get_sandbox (terminal))),
+      /* This machine's sandboxes only: another's may have the same path. */
+      if (csb_terminal_page_get_host (terminal) == NULL &&
+          g_strcmp0 (g_dbus_proxy_get_object_path (G_DBUS_PROXY (csb_terminal_page_get_sandbox (terminal))),
                      object_path) == 0)
         return page;
     }
@@ -400,7 +404,7 @@ service_back (CsbWindow *self)
       const char *tab_path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (csb_terminal_page_get_sandbox (page)));
       g_autoptr(CsbDBusSandbox) sandbox = lookup_sandbox (self, tab_path);
 
-      if (sandbox == NULL)
+      if (sandbox == NULL && csb_terminal_page_get_host (page) == NULL)
         csb_terminal_page_set_gone (page);
     }
   set_service_lost (self, FALSE);
@@ -459,12 +463,36 @@ update_terminals_stack (CsbWindow *self)
                                     adw_tab_view_get_n_pages (self->tab_view) > 0 ? "tabs" : "empty");
 }
 
+static AdwTabPage *
+append_tab (CsbWindow  *self,
+            GtkWidget  *terminal,
+            const char *icon_name)
+{
+  AdwTabPage *tab = adw_tab_view_append (self->tab_view, terminal);
+  g_autoptr(GIcon) icon = g_themed_icon_new (icon_name);
+
+  g_object_bind_property (terminal, "title", tab, "title", G_BINDING_SYNC_CREATE);
+  g_object_bind_property (terminal, "busy", tab, "loading", G_BINDING_SYNC_CREATE);
+  adw_tab_page_set_icon (tab, icon);
+  return tab;
+}
+
+static void
+select_tab (CsbWindow  *self,
+            AdwTabPage *tab)
+{
+  adw_tab_view_set_selected_page (self->tab_view, tab);
+  update_terminals_stack (self);
+  adw_view_stack_set_visible_child_name (self->view_stack, "terminals");
+  /* Typing goes to the sandbox at once (once a VM's console shows, if it boots). */
+  csb_terminal_page_focus (CSB_TERMINAL_PAGE (adw_tab_page_get_child (tab)));
+}
+
 void
 csb_window_show_sandbox (CsbWindow  *self,
                          const char *object_path)
 {
   g_autoptr(CsbDBusSandbox) sandbox = NULL;
-  g_autoptr(GIcon) icon = NULL;
   AdwTabPage *tab;
   GtkWidget *terminal;
 
@@ -483,18 +511,26 @@ csb_window_show_sandbox (CsbWindow  *self,
           return;
         }
       terminal = csb_terminal_page_new (sandbox);
-      tab = adw_tab_view_append (self->tab_view, terminal);
-      g_object_bind_property (terminal, "title", tab, "title", G_BINDING_SYNC_CREATE);
-      g_object_bind_property (terminal, "busy", tab, "loading", G_BINDING_SYNC_CREATE);
-      icon = g_themed_icon_new ("utilities-terminal-symbolic");
-      adw_tab_page_set_icon (tab, icon);
+      tab = append_tab (self, terminal, "utilities-terminal-symbolic");
       update_titles (self);
     }
-  adw_tab_view_set_selected_page (self->tab_view, tab);
-  update_terminals_stack (self);
-  adw_view_stack_set_visible_child_name (self->view_stack, "terminals");
-  /* Typing goes to the sandbox at once (once a VM's console shows, if it boots). */
-  csb_terminal_page_focus (CSB_TERMINAL_PAGE (adw_tab_page_get_child (tab)));
+  select_tab (self, tab);
+}
+
+/* A terminal of another machine's sandbox, made by its connection: a tab as a
+ * local one, shown again if it is one already. */
+static void
+on_show_remote_terminal (CsbWindow *self,
+                         GtkWidget *terminal)
+{
+  AdwTabPage *tab;
+
+  if (gtk_widget_get_parent (terminal) == NULL)
+    tab = append_tab (self, terminal, "network-server-symbolic");
+  else if ((tab = adw_tab_view_get_page (self->tab_view, terminal)) == NULL)
+    return;
+  adw_tab_page_set_tooltip (tab, csb_terminal_page_get_host (CSB_TERMINAL_PAGE (terminal)));
+  select_tab (self, tab);
 }
 
 GtkWidget *
@@ -1357,7 +1393,9 @@ on_close_page (AdwTabView *view,
   g_autofree char *body = NULL;
   AdwMessageDialog *dialog;
 
+  /* Closing another machine's terminal ends its ssh, never the sandbox there. */
   if (csb_terminal_page_get_ended (page) || !sandbox_is_active (sandbox) ||
+      csb_terminal_page_get_host (page) != NULL ||
       self->object_manager == NULL || self->question != NULL)
     {
       adw_tab_view_close_page_finish (view, tab, self->question == NULL);
@@ -1395,7 +1433,8 @@ count_active_tabs (CsbWindow *self)
     {
       CsbTerminalPage *page = CSB_TERMINAL_PAGE (adw_tab_page_get_child (adw_tab_view_get_nth_page (self->tab_view, i)));
 
-      if (!csb_terminal_page_get_ended (page) && sandbox_is_active (csb_terminal_page_get_sandbox (page)))
+      if (!csb_terminal_page_get_ended (page) && csb_terminal_page_get_host (page) == NULL &&
+          sandbox_is_active (csb_terminal_page_get_sandbox (page)))
         active++;
     }
   return active;
@@ -1421,7 +1460,8 @@ on_quit_response (AdwMessageDialog *dialog,
           CsbTerminalPage *page = CSB_TERMINAL_PAGE (adw_tab_page_get_child (adw_tab_view_get_nth_page (self->tab_view, i)));
           CsbDBusSandbox *sandbox = csb_terminal_page_get_sandbox (page);
 
-          if (!csb_terminal_page_get_ended (page) && sandbox_is_active (sandbox))
+          if (!csb_terminal_page_get_ended (page) && csb_terminal_page_get_host (page) == NULL &&
+              sandbox_is_active (sandbox))
             {
               const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
 
@@ -1695,6 +1735,8 @@ csb_window_init (CsbWindow *self)
   g_signal_connect_object (self->tab_view, "notify::n-pages", G_CALLBACK (on_tab_pages_changed),
                            self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->tab_view, "close-page", G_CALLBACK (on_close_page), self, 0);
+  g_signal_connect_object (self->connections, "show-terminal",
+                           G_CALLBACK (on_show_remote_terminal), self, G_CONNECT_SWAPPED);
   g_signal_connect_object (self->view_stack, "notify::visible-child-name",
                            G_CALLBACK (update_service_bar), self, G_CONNECT_SWAPPED);
 }

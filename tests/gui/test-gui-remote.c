@@ -9,8 +9,12 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <pwd.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <glib/gstdio.h>
 
 #include <vte/vte.h>
 
@@ -18,6 +22,7 @@
 #include "csb-connections.h"
 #include "csb-gui-test-utils.h"
 #include "csb-sandbox-row.h"
+#include "csb-terminal-page.h"
 #include "csb-test-utils.h"
 #include "csb-window.h"
 
@@ -171,47 +176,145 @@ completion_offers (gpointer data)
   return FALSE;
 }
 
-static VteTerminal *
-remote_terminal (void)
+/* The processes of @uid whose arguments hold both @word and @other (in one argument
+ * or two: ssh gets the remote command as one). */
+static guint
+count_processes (uid_t       uid,
+                 const char *word,
+                 const char *other)
 {
-  GListModel *toplevels = gtk_window_get_toplevels ();
+  g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+  guint n = 0;
 
-  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
     {
-      g_autoptr(GtkWidget) toplevel = g_list_model_get_item (toplevels, i);
+      g_autofree char *proc = g_build_filename ("/proc", name, NULL);
+      g_autofree char *cmdline_path = g_build_filename (proc, "cmdline", NULL);
+      g_autofree char *cmdline = NULL;
+      gsize len;
+      GStatBuf st;
 
-      if (g_strcmp0 (gtk_widget_get_name (toplevel), "remote-terminal") == 0)
-        for (GtkWidget *child = gtk_widget_get_first_child (adw_window_get_content (ADW_WINDOW (toplevel)));
-             child != NULL; child = gtk_widget_get_next_sibling (child))
-          if (VTE_IS_TERMINAL (child))
-            return VTE_TERMINAL (child);
+      if (!g_ascii_isdigit (name[0]) || atoi (name) == getpid () || g_stat (proc, &st) != 0 ||
+          st.st_uid != uid || !g_file_get_contents (cmdline_path, &cmdline, &len, NULL) ||
+          len == 0)
+        continue;
+      for (gsize i = 0; i + 1 < len; i++)
+        if (cmdline[i] == '\0')
+          cmdline[i] = ' ';
+      if (strstr (cmdline, word) != NULL && (other == NULL || strstr (cmdline, other) != NULL))
+        n++;
     }
-  return NULL;
+  return n;
 }
 
-static gboolean
-remote_terminal_shows (gpointer data)
+static uid_t
+remote_uid (void)
 {
-  VteTerminal *terminal = remote_terminal ();
-  g_autofree char *text = terminal ? vte_terminal_get_text (terminal, NULL, NULL, NULL) : NULL;
+  g_autofree char *user = g_strndup (host, strchr (host, '@') - host);
+  struct passwd *pw = getpwnam (user);
 
-  return text != NULL && strstr (text, data) != NULL;
+  g_assert_nonnull (pw);
+  return pw->pw_uid;
+}
+
+/* Neither here nor there: no ssh of ours attached to sandbox @data, no remote CLI. */
+static gboolean
+no_attach_left (gpointer data)
+{
+  return count_processes (getuid (), "--attach", data) == 0 &&
+         count_processes (remote_uid (), "--attach", data) == 0;
+}
+
+/* The terminal of @sandbox (a proxy the test holds: its row may go). */
+static CsbTerminalPage *
+remote_terminal (CsbDBusSandbox *sandbox)
+{
+  return CSB_TERMINAL_PAGE (csb_connections_get_terminal (csb_window_get_connections (window), host,
+                                                          g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox))));
 }
 
 static gboolean
 remote_terminal_open (gpointer data)
 {
-  GListModel *toplevels = gtk_window_get_toplevels ();
+  return remote_terminal (data) != NULL;
+}
 
-  for (guint i = 0; i < g_list_model_get_n_items (toplevels); i++)
+typedef struct
+{
+  CsbDBusSandbox *sandbox;
+  const char     *text;
+} TerminalWait;
+
+static gboolean
+remote_terminal_shows (gpointer data)
+{
+  TerminalWait *wait = data;
+  CsbTerminalPage *page = remote_terminal (wait->sandbox);
+  g_autofree char *text = NULL;
+
+  if (page == NULL)
+    return FALSE;
+  text = vte_terminal_get_text (csb_terminal_page_get_terminal (page), NULL, NULL, NULL);
+  return text != NULL && strstr (text, wait->text) != NULL;
+}
+
+static gboolean
+remote_terminal_ended (gpointer data)
+{
+  CsbTerminalPage *page = remote_terminal (data);
+
+  return page != NULL && csb_terminal_page_get_ended (page);
+}
+
+static gboolean
+remote_terminal_closed (gpointer data)
+{
+  return remote_terminal (data) == NULL;
+}
+
+/* The remote sandbox's terminal is a tab of the window, titled "ID on HOST"; a
+ * typed line comes back from the sandbox's shell as the remote user. */
+static void
+check_remote_tab (CsbDBusSandbox *sandbox,
+                  const char     *word)
+{
+  g_autofree char *title = g_strdup_printf ("%s on %s", csb_dbus_sandbox_get_id (sandbox), host);
+  g_autofree char *typed = g_strdup_printf ("echo %s-$((6*7)) $(id -un)\r", word);
+  g_autofree char *expected = g_strdup_printf ("%s-42 csb-remote", word);
+  TerminalWait shows = { sandbox, expected };
+  CsbTerminalPage *page;
+  GtkWidget *view;
+
+  g_assert_true (csb_test_run_until (remote_terminal_open, sandbox, CSB_TEST_TIMEOUT_MS));
+  page = remote_terminal (sandbox);
+  view = gtk_widget_get_ancestor (GTK_WIDGET (page), ADW_TYPE_TAB_VIEW);
+  g_assert_nonnull (view);
+  g_assert_true (gtk_widget_is_ancestor (view, GTK_WIDGET (window)));
+  g_assert_cmpstr (adw_tab_page_get_title (adw_tab_view_get_page (ADW_TAB_VIEW (view),
+                                                                  GTK_WIDGET (page))), ==, title);
+  g_assert_true (adw_tab_view_get_selected_page (ADW_TAB_VIEW (view)) ==
+                 adw_tab_view_get_page (ADW_TAB_VIEW (view), GTK_WIDGET (page)));
+  g_assert_cmpstr (csb_window_get_visible_page (window), ==, "terminals");
+  /* Once ssh's remote CLI has attached, what is typed reaches the shell there. */
+  while (!remote_terminal_shows (&shows))
     {
-      g_autoptr(GtkWidget) toplevel = g_list_model_get_item (toplevels, i);
-
-      if (g_strcmp0 (gtk_widget_get_name (toplevel), "remote-terminal") == 0 &&
-          gtk_widget_get_visible (toplevel))
-        return TRUE;
+      vte_terminal_feed_child (csb_terminal_page_get_terminal (page), typed, -1);
+      csb_test_run_until (remote_terminal_shows, &shows, 2000);
     }
-  return FALSE;
+}
+
+static void
+close_remote_tab (CsbDBusSandbox *sandbox)
+{
+  GtkWidget *page = GTK_WIDGET (remote_terminal (sandbox));
+  AdwTabView *view = ADW_TAB_VIEW (gtk_widget_get_ancestor (page, ADW_TYPE_TAB_VIEW));
+
+  adw_tab_view_close_page (view, adw_tab_view_get_page (view, page));
+  /* No question: it asks only before leaving this machine's sandboxes. */
+  g_assert_null (csb_window_get_question (window));
+  g_assert_true (csb_test_run_until (remote_terminal_closed, sandbox, CSB_TEST_TIMEOUT_MS));
 }
 
 /* A folder there, typed with completion asked over the connection (ListFolders),
@@ -223,6 +326,9 @@ test_launch_on_remote_folder (void)
   GtkEntry *entry = GTK_ENTRY (csb_connections_get_folder_entry (csb_window_get_connections (window),
                                                                  host));
   CompletionWait offers = { entry, "~/project/" };
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  CsbSandboxRow *row;
+  const char *id;
 
   g_assert_nonnull (entry);
   g_assert_true (csb_test_run_until ((gboolean (*) (gpointer)) gtk_widget_get_visible,
@@ -238,20 +344,33 @@ test_launch_on_remote_folder (void)
   g_signal_emit_by_name (entry, "activate");
   g_assert_true (csb_test_run_until (remote_row_running, (gpointer) project,
                                      CSB_TEST_TIMEOUT_MS));
-  g_assert_true (csb_test_run_until (remote_terminal_open, NULL, CSB_TEST_TIMEOUT_MS));
-  csb_gui_test_settle (1000);
-  csb_gui_test_save_screenshot (GTK_WIDGET (window), "remote-launched.png");
-
-  /* The terminal is the sandbox's, there: a typed line comes back from its shell. */
-  g_assert_true (csb_test_run_until ((gboolean (*) (gpointer)) remote_terminal, NULL,
-                                     CSB_TEST_TIMEOUT_MS));
-  vte_terminal_feed_child (remote_terminal (), "echo remote-$((6*7)) $(id -un)\r", -1);
-  g_assert_true (csb_test_run_until (remote_terminal_shows, "remote-42 csb-remote",
-                                     CSB_TEST_TIMEOUT_MS));
+  row = row_of_project (project);
+  sandbox = g_object_ref (csb_sandbox_row_get_sandbox (row));
+  id = csb_dbus_sandbox_get_id (sandbox);
+  check_remote_tab (sandbox, "remote");
   csb_gui_test_settle (500);
-  csb_gui_test_save_screenshot (gtk_widget_get_ancestor (GTK_WIDGET (remote_terminal ()),
-                                                         GTK_TYPE_WINDOW),
-                                "remote-terminal.png");
+  csb_gui_test_save_screenshot (GTK_WIDGET (window), "remote-terminal.png");
+
+  /* Closing the tab ends its ssh, here and there, not the sandbox: its terminal
+   * opens again from its row and answers. */
+  close_remote_tab (sandbox);
+  g_assert_true (csb_test_run_until (no_attach_left, (gpointer) id, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "running");
+  gtk_widget_activate_action (GTK_WIDGET (row), "remote.open-terminal", "s",
+                              g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox)));
+  check_remote_tab (sandbox, "again");
+
+  /* The sandbox ending there marks its tab ended, as a local one's; removed there,
+   * its tab goes. */
+  vte_terminal_feed_child (csb_terminal_page_get_terminal (remote_terminal (sandbox)), "exit\r", -1);
+  g_assert_true (csb_test_run_until (remote_terminal_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (no_attach_left, (gpointer) id, CSB_TEST_TIMEOUT_MS));
+  csb_gui_test_settle (500);
+  csb_gui_test_save_screenshot (GTK_WIDGET (window), "remote-terminal-ended.png");
+  gtk_widget_activate_action (GTK_WIDGET (remote_terminal (sandbox)), "remote.remove", "s",
+                              g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox)));
+  g_assert_true (csb_test_run_until (remote_terminal_closed, sandbox, CSB_TEST_TIMEOUT_MS));
 }
 
 /* A user sshd refuses: the status says what to do about the key, in words. */
