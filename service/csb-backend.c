@@ -7,6 +7,7 @@
 #include <gmodule.h>
 
 #include "csb-backend.h"
+#include "csb-backend-names.h"
 #include "csb-file.h"
 #include "csb-helper-path.h"
 #include "csb-bwrap-backend.h"
@@ -25,16 +26,18 @@ static guint signals[N_SIGNALS];
 
 typedef struct
 {
-  const char *name;
   GType     (*get_type) (void);   /* built in */
   const char *module_symbol;      /* or its get_type in the libvirt backends' module */
 } BackendEntry;
 
+/* One row for each of csb_backend_names[], in its order. */
 static const BackendEntry backends[] = {
-  { "bwrap", csb_bwrap_backend_get_type, NULL },
-  { "vm", NULL, "csb_vm_backend_get_type" },
-  { "container", NULL, "csb_container_backend_get_type" },
+  { csb_bwrap_backend_get_type, NULL },               /* bwrap */
+  { NULL, "csb_vm_backend_get_type" },                /* vm */
+  { NULL, "csb_container_backend_get_type" },         /* container */
 };
+
+G_STATIC_ASSERT (G_N_ELEMENTS (backends) + 1 == G_N_ELEMENTS (csb_backend_names));
 
 #define LIBVIRT_MODULE "libcsb-libvirt-backends.so"
 
@@ -83,16 +86,13 @@ entry_get_type (const BackendEntry *entry,
   if (!g_module_symbol (module, entry->module_symbol, &symbol) || symbol == NULL)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                   "the %s backend is missing from its module: %s", entry->name,
+                   "the %s backend is missing from its module: %s",
+                   csb_backend_names[entry - backends],
                    g_module_error ());
       return G_TYPE_INVALID;
     }
   return ((GType (*) (void)) symbol) ();
 }
-
-static const char * const backend_names[] = { "bwrap", "vm", "container", NULL };
-
-G_STATIC_ASSERT (G_N_ELEMENTS (backends) + 1 == G_N_ELEMENTS (backend_names));
 
 CsbSandboxSpec *
 csb_sandbox_spec_new (void)
@@ -157,7 +157,7 @@ static const BackendEntry *
 lookup (const char *name)
 {
   for (guint i = 0; i < G_N_ELEMENTS (backends); i++)
-    if (g_strcmp0 (backends[i].name, name) == 0)
+    if (g_strcmp0 (csb_backend_names[i], name) == 0)
       return &backends[i];
   return NULL;
 }
@@ -165,7 +165,7 @@ lookup (const char *name)
 const char * const *
 csb_backend_get_names (void)
 {
-  return backend_names;
+  return csb_backend_names;
 }
 
 CsbBackend *

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "csb-backend-names.h"
 #include "csb-error.h"
 #include "csb-net-policy.h"
 #include "csb-options.h"
@@ -18,8 +19,6 @@
 #define MAX_ENV 256
 #define MAX_COMMAND_ARGS 4096
 #define MAX_PATTERNS 1024
-
-static const char * const backend_names[] = { "bwrap", "vm", "container", NULL };
 
 CsbLaunchOptions *
 csb_launch_options_new (GSettings *settings)
@@ -139,7 +138,7 @@ parse_backend (CsbLaunchOptions *self,
 {
   const char *name = g_variant_get_string (value, NULL);
 
-  if (!g_strv_contains (backend_names, name))
+  if (!g_strv_contains (csb_backend_names, name))
     return invalid (error, "unknown backend '%s' (use bwrap, vm or container)", name);
   g_free (self->backend);
   self->backend = g_strdup (name);
