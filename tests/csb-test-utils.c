@@ -216,15 +216,21 @@ csb_test_dirs_init (CsbTestDirs *dirs)
   g_assert_cmpint (g_mkdir_with_parents (dirs->projects, 0700), ==, 0);
 }
 
+/* What csb_test_dirs_apply() sets, in the order of its values. */
+static const char * const dirs_env_names[] = {
+  "HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
+  "XDG_DATA_HOME",
+};
+
 void
 csb_test_dirs_apply (CsbTestDirs *dirs)
 {
-  test_setenv ("HOME", dirs->home, TRUE);
-  test_setenv ("XDG_STATE_HOME", dirs->state, TRUE);
-  test_setenv ("XDG_RUNTIME_DIR", dirs->runtime, TRUE);
-  test_setenv ("XDG_CONFIG_HOME", dirs->config, TRUE);
-  test_setenv ("XDG_CACHE_HOME", dirs->cache, TRUE);
-  test_setenv ("XDG_DATA_HOME", dirs->data, TRUE);
+  const char *values[] = { dirs->home, dirs->state, dirs->runtime, dirs->config, dirs->cache,
+                           dirs->data };
+
+  G_STATIC_ASSERT (G_N_ELEMENTS (values) == G_N_ELEMENTS (dirs_env_names));
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    test_setenv (dirs_env_names[i], values[i], TRUE);
 }
 
 void
@@ -505,27 +511,63 @@ name_has_owner (GDBusConnection *connection)
   return owned;
 }
 
-void
-csb_test_bus_setup (CsbTestBus              *self,
-                    const CsbTestBusOptions *options)
+/* Keeps what @name was before the set-up first changed it, for bus_restore_env(). */
+static void
+bus_save_env (CsbTestBus *self,
+              const char *name)
 {
-  static const CsbTestBusOptions no_options = { NULL, FALSE, NULL };
+  for (guint i = 0; i < self->saved_env->len; i += 2)
+    if (g_str_equal (g_ptr_array_index (self->saved_env, i), name))
+      return;
+  g_ptr_array_add (self->saved_env, g_strdup (name));
+  g_ptr_array_add (self->saved_env, g_strdup (g_getenv (name)));
+}
+
+/* Sets @name to @value (NULL: unsets it) for the bus and the service it activates,
+ * until the teardown. */
+static void
+bus_setenv (CsbTestBus *self,
+            const char *name,
+            const char *value)
+{
+  bus_save_env (self, name);
+  if (value != NULL)
+    test_setenv (name, value, TRUE);
+  else
+    unsetenv (name);
+}
+
+/* Puts back what the set-up changed, so that no test's environment reaches the next
+ * one in the same program. */
+static void
+bus_restore_env (CsbTestBus *self)
+{
+  if (self->saved_env == NULL)
+    return;
+  for (guint i = 0; i < self->saved_env->len; i += 2)
+    {
+      const char *name = g_ptr_array_index (self->saved_env, i);
+      const char *value = g_ptr_array_index (self->saved_env, i + 1);
+
+      if (value != NULL)
+        test_setenv (name, value, TRUE);
+      else
+        unsetenv (name);
+    }
+  g_clear_pointer (&self->saved_env, g_ptr_array_unref);
+}
+
+/* The environment the bus and its service get: the test's folders, the settings
+ * backend, PATH (Claude Code hidden unless asked for) and @options' own. */
+static void
+bus_set_environment (CsbTestBus              *self,
+                     const CsbTestBusOptions *options)
+{
   g_autoptr(GError) error = NULL;
-  g_autofree char *services = g_test_build_filename (G_TEST_BUILT, "services", NULL);
   const char *path_env;
-  const char *address;
-  int saved_stdout, saved_stderr, log_fd;
 
-  if (options == NULL)
-    options = &no_options;
-  memset (self, 0, sizeof *self);
-  if (exited_statuses == NULL)
-    exited_statuses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_hash_table_remove_all (exited_statuses);
-
-  /* The activated service inherits the bus daemon's environment, as a desktop
-   * service inherits the session's activation environment. */
-  csb_test_dirs_init (&self->dirs);
+  for (guint i = 0; i < G_N_ELEMENTS (dirs_env_names); i++)
+    bus_save_env (self, dirs_env_names[i]);
   csb_test_dirs_apply (&self->dirs);
   if (original_path == NULL)
     original_path = g_strdup (g_getenv ("PATH") ? g_getenv ("PATH")
@@ -543,10 +585,10 @@ csb_test_bus_setup (CsbTestBus              *self,
       g_autofree char *keyfile = g_build_filename (self->dirs.config, "glib-2.0", "settings",
                                                    "keyfile", NULL);
       csb_test_write_file (keyfile, options->settings_keyfile, 0600);
-      test_setenv ("GSETTINGS_BACKEND", "keyfile", TRUE);
+      bus_setenv (self, "GSETTINGS_BACKEND", "keyfile");
     }
   else
-    test_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+    bus_setenv (self, "GSETTINGS_BACKEND", "memory");
 
   if (options->claude_on_path)
     {
@@ -557,22 +599,42 @@ csb_test_bus_setup (CsbTestBus              *self,
       g_assert_nonnull (claude);
       bin = g_path_get_dirname (claude);
       with_claude = g_strconcat (bin, ":", path_env, NULL);
-      test_setenv ("PATH", with_claude, TRUE);
+      bus_setenv (self, "PATH", with_claude);
     }
   else
-    test_setenv ("PATH", path_env, TRUE);
+    bus_setenv (self, "PATH", path_env);
   for (guint i = 0; options->env != NULL && options->env[i] != NULL; i++)
     {
       const char *eq = strchr (options->env[i], '=');
+      g_autofree char *name = eq ? g_strndup (options->env[i], eq - options->env[i])
+                                 : g_strdup (options->env[i]);
 
-      if (eq == NULL)
-        unsetenv (options->env[i]);
-      else
-        {
-          g_autofree char *name = g_strndup (options->env[i], eq - options->env[i]);
-          test_setenv (name, eq + 1, TRUE);
-        }
+      bus_setenv (self, name, eq ? eq + 1 : NULL);
     }
+}
+
+void
+csb_test_bus_setup (CsbTestBus              *self,
+                    const CsbTestBusOptions *options)
+{
+  static const CsbTestBusOptions no_options = { NULL, FALSE, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *services = g_test_build_filename (G_TEST_BUILT, "services", NULL);
+  const char *address;
+  int saved_stdout, saved_stderr, log_fd;
+
+  if (options == NULL)
+    options = &no_options;
+  memset (self, 0, sizeof *self);
+  if (exited_statuses == NULL)
+    exited_statuses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_remove_all (exited_statuses);
+
+  /* The activated service inherits the bus daemon's environment, as a desktop
+   * service inherits the session's activation environment. */
+  csb_test_dirs_init (&self->dirs);
+  self->saved_env = g_ptr_array_new_with_free_func (g_free);
+  bus_set_environment (self, options);
 
   self->service_log = g_build_filename (self->dirs.root, "service.log", NULL);
   log_fd = open (self->service_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -839,9 +901,7 @@ csb_test_bus_teardown (CsbTestBus *self)
     }
   g_clear_pointer (&self->service_log, g_free);
   csb_test_dirs_clear (&self->dirs);
-  unsetenv ("GSETTINGS_BACKEND");
-  if (original_path != NULL)
-    test_setenv ("PATH", original_path, TRUE);
+  bus_restore_env (self);
 }
 
 /* ---- one sandbox run ----------------------------------------------------------------- */

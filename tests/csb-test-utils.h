@@ -87,6 +87,8 @@ typedef struct
   GDBusObjectManager *object_manager;
   char               *service_log;   /* the service's stderr (and the bus's) */
   guint               service_pid;
+  GPtrArray          *saved_env;     /* name, value (NULL: unset) before the set-up changed
+                                      * it: csb_test_bus_teardown puts them back */
 } CsbTestBus;
 
 /* Extra environment of the service, "NAME=VALUE" (a NULL VALUE unsets). */

@@ -51,14 +51,6 @@ fixture_teardown (Fixture      *f,
   csb_test_bus_teardown (&f->bus);
 }
 
-static void
-fixture_teardown_bind_now (Fixture      *f,
-                           gconstpointer data)
-{
-  fixture_teardown (f, data);
-  unsetenv ("LD_BIND_NOW");
-}
-
 static guint
 n_sandboxes (Fixture *f)
 {
@@ -580,6 +572,44 @@ test_open_terminal_stdio_running (Fixture      *f,
   g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
 }
 
+/* The fixture puts back the environment it changed for the bus and the service: one
+ * test's (a fault's CSB_DBUS_PROXY=/bin/false, the folders, PATH) never reaches the
+ * next in the same program. (setenv, not g_setenv: GLib warns once GDBus's thread
+ * runs; here nothing else reads the environment.) */
+static void
+test_fixture_restores_environment (void)
+{
+  const char * const env[] = { "CSB_TEST_SET=1", "CSB_TEST_CHANGED=2", "CSB_TEST_UNSET", NULL };
+  CsbTestBusOptions options = { env, FALSE, NULL };
+  const char * const names[] = { "HOME", "XDG_RUNTIME_DIR", "XDG_STATE_HOME", "PATH",
+                                 "GSETTINGS_BACKEND", "CSB_TEST_SET", "CSB_TEST_CHANGED",
+                                 "CSB_TEST_UNSET" };
+  char *before[G_N_ELEMENTS (names)];
+  CsbTestBus bus;
+
+  unsetenv ("CSB_TEST_SET");
+  setenv ("CSB_TEST_CHANGED", "before", 1);
+  setenv ("CSB_TEST_UNSET", "before", 1);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    before[i] = g_strdup (g_getenv (names[i]));
+
+  csb_test_bus_setup (&bus, &options);
+  g_assert_cmpstr (g_getenv ("CSB_TEST_SET"), ==, "1");
+  g_assert_cmpstr (g_getenv ("CSB_TEST_CHANGED"), ==, "2");
+  g_assert_null (g_getenv ("CSB_TEST_UNSET"));
+  g_assert_cmpstr (g_getenv ("HOME"), ==, bus.dirs.home);
+  csb_test_bus_teardown (&bus);
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_test_message ("%s: %s", names[i], before[i] ? before[i] : "(unset)");
+      g_assert_cmpstr (g_getenv (names[i]), ==, before[i]);
+      g_free (before[i]);
+    }
+  unsetenv ("CSB_TEST_CHANGED");
+  unsetenv ("CSB_TEST_UNSET");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -591,9 +621,10 @@ main (int   argc,
 
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
   ADD ("/bus/activation", test_activation);
+  g_test_add_func ("/bus/fixture/restores-environment", test_fixture_restores_environment);
   ADD ("/bus/version", test_version);
   g_test_add ("/bus/get-backends", Fixture, NULL, fixture_setup_bind_now, test_get_backends,
-              fixture_teardown_bind_now);
+              fixture_teardown);
   for (guint i = 0; i < G_N_ELEMENTS (error_cases); i++)
     if (g_str_has_prefix (error_cases[i].path, "/bus/errors/"))
       g_test_add (error_cases[i].path, Fixture, &error_cases[i], fixture_setup, test_error_case,

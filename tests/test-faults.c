@@ -251,9 +251,6 @@ fixture_teardown (Fixture       *f,
   g_free (f->mounts_before);
   g_free (f->project);
   csb_test_bus_teardown (&f->bus);
-  /* The bus options' environment stays set for the next test otherwise. */
-  unsetenv ("CSB_BWRAP");
-  unsetenv ("CSB_DBUS_PROXY");
 }
 
 /* The service answers (and so did not crash): GetBackends, with bwrap in it. */
