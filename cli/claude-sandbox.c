@@ -989,33 +989,72 @@ run_stop (GDBusConnection *bus,
   return EXIT_SUCCESS;
 }
 
+/* The PNG of sandbox @id's private display: through a descriptor here, as bytes
+ * over --host, whose bus (over ssh) carries no descriptors. NULL and @error. */
+static GInputStream *
+take_screenshot (GDBusConnection *bus,
+                 const char      *id,
+                 GError         **error)
+{
+  g_autoptr(CsbDBusSandbox) sandbox = get_sandbox (bus, id, error);
+  g_autoptr(GVariant) handle = NULL;
+  g_autoptr(GVariant) png = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GUnixFDList) fds = NULL;
+  int fd;
+
+  if (sandbox == NULL)
+    return NULL;
+  if (opt_host == NULL)
+    {
+      if (!csb_dbus_sandbox_call_screenshot_sync (sandbox, NULL, &handle, &fds, NULL, error) ||
+          (fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), error)) < 0)
+        return NULL;
+      return g_unix_input_stream_new (fd, TRUE);
+    }
+  if (!csb_dbus_sandbox_call_screenshot_data_sync (sandbox, &png, NULL, error))
+    {
+      if (g_error_matches (*error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
+        {
+          g_clear_error (error);
+          g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD,
+                       _("the service on %s is too old to pass a screenshot over ssh (it "
+                         "has no ScreenshotData); run claude-sandbox --screenshot there"),
+                       opt_host);
+        }
+      return NULL;
+    }
+  bytes = g_variant_get_data_as_bytes (png);
+  return g_memory_input_stream_new_from_bytes (bytes);
+}
+
+/* Saves the screenshot in @file, here (with --host too); "-" is standard output. */
 static int
 run_screenshot (GDBusConnection *bus,
                 const char      *id,
                 const char      *file)
 {
-  g_autoptr(CsbDBusSandbox) sandbox = NULL;
-  g_autoptr(GVariant) handle = NULL;
-  g_autoptr(GUnixFDList) fds = NULL;
   g_autoptr(GInputStream) in = NULL;
-  g_autoptr(GFileOutputStream) out = NULL;
-  g_autoptr(GFile) dest = g_file_new_for_commandline_arg (file);
+  g_autoptr(GOutputStream) out = NULL;
   g_autoptr(GError) error = NULL;
-  int fd;
+  gboolean to_stdout = g_str_equal (file, "-");
 
-  sandbox = get_sandbox (bus, id, &error);
-  if (sandbox == NULL ||
-      !csb_dbus_sandbox_call_screenshot_sync (sandbox, NULL, &handle, &fds, NULL, &error) ||
-      (fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), &error)) < 0)
+  if ((in = take_screenshot (bus, id, &error)) == NULL)
     {
       csb_cli_print_dbus_error (error);
       return EXIT_FAILURE;
     }
-  in = g_unix_input_stream_new (fd, TRUE);
-  out = g_file_replace (dest, NULL, FALSE, G_FILE_CREATE_NONE, NULL, &error);
+  if (to_stdout)
+    out = g_unix_output_stream_new (STDOUT_FILENO, FALSE);
+  else
+    {
+      g_autoptr(GFile) dest = g_file_new_for_commandline_arg (file);
+
+      out = G_OUTPUT_STREAM (g_file_replace (dest, NULL, FALSE, G_FILE_CREATE_NONE, NULL,
+                                             &error));
+    }
   if (out == NULL ||
-      g_output_stream_splice (G_OUTPUT_STREAM (out), in,
-                              G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, &error) < 0)
+      g_output_stream_splice (out, in, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, &error) < 0)
     {
       g_printerr (_("claude-sandbox: cannot save the screenshot: %s\n"), error->message);
       return EXIT_FAILURE;
@@ -1447,25 +1486,28 @@ run_sync_command (char  **rest,
                            opt_watch, opt_watch_interval);
 }
 
-/* --screenshot ID FILE */
+/* --screenshot ID FILE, here or on --host (FILE is here). */
 static int
 run_screenshot_command (char  **rest,
                         guint   n_rest)
 {
   g_autoptr(GDBusConnection) bus = NULL;
+  int status;
 
   skip_separator (&rest, &n_rest);
   if (n_rest != 1)
     return usage_error (_("--screenshot ID needs one FILE to save the PNG in"));
   if (launch_options_given () || opt_raw)
     return usage_error (_("launch options cannot be combined with --screenshot"));
-  /* Its PNG comes as an fd, which a bus over ssh cannot carry. */
-  if (opt_host != NULL)
-    return usage_error (_("--screenshot does not work with --host yet; run "
-                          "claude-sandbox --screenshot on %s"), opt_host);
+  if (g_str_equal (rest[0], "-") && isatty (STDOUT_FILENO))
+    return usage_error (_("--screenshot ID - writes the PNG to the standard output, which "
+                          "is a terminal: redirect it, or give a FILE"));
   if ((bus = connect_to_service ()) == NULL)
     return EXIT_FAILURE;
-  return run_screenshot (bus, opt_screenshot, rest[0]);
+  status = run_screenshot (bus, opt_screenshot, rest[0]);
+  if (opt_host != NULL && g_dbus_connection_is_closed (bus))
+    return CSB_CLI_EXIT_FAILED;
+  return status;
 }
 
 /* --metrics [ID…] */

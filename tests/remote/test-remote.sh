@@ -123,6 +123,63 @@ check "the connection works again afterwards (stop)" \
 kill "$launcher" 2>/dev/null; wait "$launcher" 2>/dev/null
 check "and remove" csb --remove "$id"
 
+# --screenshot over --host: the PNG comes as bytes (ScreenshotData: a bus over ssh
+# carries no descriptors) and is written here. Checked as a whole PNG: the signature,
+# every chunk's CRC, IHDR first and IEND last, and its pixel rows all there.
+valid_png () { # valid_png FILE: prints WIDTHxHEIGHT
+  python3 - "$1" <<'PY'
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n", "no PNG signature"
+pos, chunks = 8, []
+while pos < len(data):
+    length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + length]
+    crc, = struct.unpack(">I", data[pos + 8 + length:pos + 12 + length])
+    assert zlib.crc32(kind + body) == crc, "bad CRC in %r" % kind
+    chunks.append((kind, body))
+    pos += 12 + length
+assert chunks[0][0] == b"IHDR" and chunks[-1][0] == b"IEND", [c[0] for c in chunks]
+width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
+channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour]
+pixels = zlib.decompress(b"".join(b for k, b in chunks if k == b"IDAT"))
+assert width > 0 and height > 0 and interlace == 0
+assert len(pixels) == height * (1 + (width * channels * depth + 7) // 8), "rows missing"
+print("%dx%d" % (width, height))
+PY
+}
+if command -v weston >/dev/null && command -v weston-simple-shm >/dev/null &&
+   command -v weston-screenshooter >/dev/null; then
+  "$cli" --host="$host" --display=private --command "$project" -- weston-simple-shm \
+    </dev/null >/dev/null 2>&1 &
+  launcher=$!
+  id=
+  deadline=$((SECONDS + 60)); while [ $SECONDS -lt $deadline ]; do
+    id=$(sandboxes 2>/dev/null | awk '$2 == "running" { print $1 }' | head -n1)
+    [ -n "$id" ] && break
+    sleep 0.1
+  done
+  rm -f "$tmp/shot.png"
+  check "--screenshot ID FILE over --host writes a PNG here" \
+    bash -c "'$cli' --host='$host' --screenshot '$id' '$tmp/shot.png' && test -O '$tmp/shot.png'"
+  check "--screenshot over --host: a whole PNG of the private display (1024x640)" \
+    bash -c "$(declare -f valid_png); valid_png '$tmp/shot.png' | grep -qx 1024x640"
+  check "--screenshot ID - over --host: the PNG on standard output" \
+    bash -c "$(declare -f valid_png); '$cli' --host='$host' --screenshot '$id' - > '$tmp/shot2.png' && valid_png '$tmp/shot2.png'"
+  check "--stop the private-display sandbox" csb --stop "$id"
+  "$cli" --host="$host" --screenshot "$id" "$tmp/shot3.png" >"$tmp/out" 2>"$tmp/err"
+  status=$?
+  if [ "$status" = 1 ] && grep -q "has no private display running" "$tmp/err" && [ ! -e "$tmp/shot3.png" ]; then
+    ok "--screenshot over --host of an ended sandbox: a clear error, no file"
+  else
+    not_ok "--screenshot over --host of an ended sandbox: a clear error, no file (status $status)" "$tmp/err"
+  fi
+  kill "$launcher" 2>/dev/null; wait "$launcher" 2>/dev/null
+  csb --remove "$id" >/dev/null 2>&1
+else
+  echo "# weston is not installed: --screenshot over --host not tested (build-aux/setup.sh installs it)"
+fi
+
 # A lost connection during a launch: the remote CLI sees its output's reader go
 # (sshd closes the session's pipes) and stops the sandbox, as SIGPIPE would.
 "$cli" --host="$host" --command "$project" -- sleep 1000 </dev/null >/dev/null 2>&1 &
