@@ -7,12 +7,14 @@
 #include "csb-changes-window.h"
 #include "csb-format.h"
 #include "csb-sandbox-row.h"
+#include "csb-screen-feed.h"
 
 struct _CsbSandboxRow
 {
   AdwActionRow    parent_instance;
 
   GtkStack       *state_icon_stack;
+  GtkPicture     *thumbnail;
   GtkSpinner     *spinner;
   GtkImage       *state_icon;
   GtkLabel       *state_label;
@@ -35,10 +37,17 @@ struct _CsbSandboxRow
   gint64          last_sample_us;   /* monotonic, 0: no sample yet */
   char           *metrics_text;
 
+  /* A private display's picture: about one a second while the row is on screen. */
+  CsbScreenFeed  *screen_feed;
+
   const char     *action_prefix;  /* "win", or "remote" for a connection's sandbox */
 };
 
 #define METRICS_EVERY_S 3
+#define THUMBNAIL_EVERY_MS 1000
+/* The thumbnail fits in this box (a 16:10 screen: 80×50). */
+#define THUMBNAIL_WIDTH  88
+#define THUMBNAIL_HEIGHT 50
 
 G_DEFINE_FINAL_TYPE (CsbSandboxRow, csb_sandbox_row, ADW_TYPE_ACTION_ROW)
 
@@ -46,6 +55,16 @@ static gboolean
 is_active (const char *state)
 {
   return g_strcmp0 (state, "exited") != 0 && g_strcmp0 (state, "failed") != 0;
+}
+
+/* Running, with a display of its own whose pictures the service can take. */
+static gboolean
+shows_private_display (CsbSandboxRow *self)
+{
+  const char * const *protections = csb_dbus_sandbox_get_protections (self->sandbox);
+
+  return g_strcmp0 (csb_dbus_sandbox_get_state (self->sandbox), "running") == 0 &&
+         protections != NULL && g_strv_contains (protections, "display-private");
 }
 
 static void
@@ -205,6 +224,7 @@ update (CsbSandboxRow *self)
   const char * const *protections = csb_dbus_sandbox_get_protections (self->sandbox);
   const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->sandbox));
   gboolean busy = g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "stopping") == 0;
+  gboolean private_display;
   g_autofree char *protections_text = csb_format_protections (protections);
   static const char *state_classes[] = { "starting", "running", "stopping", "exited", "failed" };
 
@@ -253,8 +273,12 @@ update (CsbSandboxRow *self)
     gtk_widget_set_tooltip_text (GTK_WIDGET (self->changes_button), tip);
     adw_button_content_set_label (self->changes_content, count);
   }
+  /* Descriptors cannot cross ssh: a connection's sandbox shows no picture for now. */
+  private_display = shows_private_display (self) && g_strcmp0 (self->action_prefix, "remote") != 0;
   gtk_widget_set_visible (GTK_WIDGET (self->display_button),
-                          display != NULL && *display != '\0' && is_active (state));
+                          (display != NULL && *display != '\0' && is_active (state)) ||
+                          private_display);
+  csb_screen_feed_set_sandbox (self->screen_feed, private_display ? self->sandbox : NULL, FALSE);
   gtk_widget_set_visible (GTK_WIDGET (self->stop_button), is_active (state));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->stop_button),
                                g_strcmp0 (state, "starting") == 0 ? _("Cancel") : _("Stop"));
@@ -393,9 +417,32 @@ on_changes_clicked (CsbSandboxRow *self)
 }
 
 static void
+on_thumbnail (CsbSandboxRow *self)
+{
+  GdkTexture *texture = csb_screen_feed_get_texture (self->screen_feed);
+
+  gtk_picture_set_paintable (self->thumbnail, GDK_PAINTABLE (texture));
+  gtk_widget_set_visible (GTK_WIDGET (self->thumbnail), texture != NULL);
+}
+
+/* The picture of the sandbox's private display, or NULL while none is shown. */
+GdkTexture *
+csb_sandbox_row_get_thumbnail (CsbSandboxRow *self)
+{
+  g_return_val_if_fail (CSB_IS_SANDBOX_ROW (self), NULL);
+  if (!gtk_widget_get_visible (GTK_WIDGET (self->thumbnail)))
+    return NULL;
+  return GDK_TEXTURE (gtk_picture_get_paintable (self->thumbnail));
+}
+
+static void
 csb_sandbox_row_dispose (GObject *object)
 {
   CsbSandboxRow *self = CSB_SANDBOX_ROW (object);
+
+  if (self->screen_feed != NULL)
+    csb_screen_feed_set_sandbox (self->screen_feed, NULL, FALSE);
+  g_clear_object (&self->screen_feed);
 
   g_clear_handle_id (&self->uptime_timeout, g_source_remove);
   g_cancellable_cancel (self->metrics_cancellable);
@@ -418,6 +465,7 @@ csb_sandbox_row_class_init (CsbSandboxRowClass *klass)
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/example/ClaudeSandbox/App/csb-sandbox-row.ui");
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, state_icon_stack);
+  gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, thumbnail);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, spinner);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, state_icon);
   gtk_widget_class_bind_template_child (widget_class, CsbSandboxRow, state_label);
@@ -436,6 +484,10 @@ csb_sandbox_row_init (CsbSandboxRow *self)
 {
   gtk_widget_init_template (GTK_WIDGET (self));
   self->action_prefix = "win";
+  self->screen_feed = csb_screen_feed_new (GTK_WIDGET (self), THUMBNAIL_EVERY_MS, THUMBNAIL_WIDTH,
+                                           THUMBNAIL_HEIGHT);
+  g_signal_connect_object (self->screen_feed, "notify::texture", G_CALLBACK (on_thumbnail), self,
+                           G_CONNECT_SWAPPED);
   g_signal_connect_swapped (self->changes_button, "clicked", G_CALLBACK (on_changes_clicked),
                             self);
 }

@@ -11,6 +11,7 @@
 
 #include "csb-display-view.h"
 #include "csb-format.h"
+#include "csb-screen-view.h"
 #include "csb-terminal-page.h"
 #include "csb-terminal-view.h"
 
@@ -23,6 +24,8 @@ struct _CsbTerminalPage
   GtkButton          *display_button;
   CsbDisplayView     *display_view;
   AdwStatusPage      *display_error;
+  GtkWidget          *display_box;
+  CsbScreenView      *screen_view;
   GtkInfoBar         *plants_bar;
   GtkLabel           *plants_label;
   GtkInfoBar         *ended_bar;
@@ -326,12 +329,42 @@ set_action (CsbTerminalPage *self,
   gtk_actionable_set_action_name (GTK_ACTIONABLE (button), name);
 }
 
+/* A VM's display (SPICE) or a private display's pictures: a tab beside the terminal,
+ * connected while the sandbox runs. */
+static void
+update_display (CsbTerminalPage *self,
+                gboolean         ended)
+{
+  /* A remote VM's display would need descriptors too: not shown. */
+  const char *display = self->host == NULL ? csb_dbus_sandbox_get_display (self->sandbox) : NULL;
+  const char * const *protections = csb_dbus_sandbox_get_protections (self->sandbox);
+  const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->sandbox));
+  gboolean running = g_strcmp0 (csb_dbus_sandbox_get_state (self->sandbox), "running") == 0;
+  gboolean spice = !ended && display != NULL && *display != '\0';
+  gboolean screen = !ended && !spice && protections != NULL &&
+                    g_strv_contains (protections, "display-private");
+
+  if (spice)
+    set_action (self, GTK_WIDGET (self->display_button), "open-display", path);
+  csb_display_view_set_sandbox (self->display_view, spice && running ? self->sandbox : NULL);
+  /* A remote sandbox's pictures come as bytes (ScreenshotData). */
+  csb_screen_view_set_sandbox (self->screen_view, screen && running ? self->sandbox : NULL,
+                               self->host != NULL);
+  /* A separate window is remote-viewer's, for SPICE only. */
+  gtk_widget_set_visible (GTK_WIDGET (self->display_button), spice);
+  /* The switcher follows the pages' visibility, not their children's (GTK 4.8). */
+  gtk_stack_page_set_visible (gtk_stack_get_page (self->view_stack, self->display_box), spice);
+  gtk_stack_page_set_visible (gtk_stack_get_page (self->view_stack,
+                                                  GTK_WIDGET (self->screen_view)), screen);
+  if (!spice && !screen)
+    gtk_stack_set_visible_child_name (self->view_stack, "terminal");
+  gtk_widget_set_visible (self->view_bar, spice || screen);
+}
+
 static void
 update (CsbTerminalPage *self)
 {
   const char *state = csb_dbus_sandbox_get_state (self->sandbox);
-  /* A remote VM's display would need descriptors too: not shown. */
-  const char *display = self->host == NULL ? csb_dbus_sandbox_get_display (self->sandbox) : NULL;
   const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->sandbox));
   gboolean ended = self->gone || g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
   gboolean vm_booting = !ended && g_strcmp0 (state, "starting") == 0 &&
@@ -371,21 +404,7 @@ update (CsbTerminalPage *self)
 
   update_plants (self);
 
-  /* A VM's display: a tab beside the terminal, connected while the VM runs. */
-  if (display != NULL && *display != '\0' && !ended)
-    {
-      gtk_actionable_set_action_target (GTK_ACTIONABLE (self->display_button), "s", path);
-      gtk_actionable_set_action_name (GTK_ACTIONABLE (self->display_button), "win.open-display");
-      csb_display_view_set_sandbox (self->display_view,
-                                    g_strcmp0 (state, "running") == 0 ? self->sandbox : NULL);
-      gtk_widget_set_visible (self->view_bar, TRUE);
-    }
-  else
-    {
-      csb_display_view_set_sandbox (self->display_view, NULL);
-      gtk_stack_set_visible_child_name (self->view_stack, "terminal");
-      gtk_widget_set_visible (self->view_bar, FALSE);
-    }
+  update_display (self, ended);
 
   if (ended)
     {
@@ -469,6 +488,9 @@ csb_terminal_page_focus (CsbTerminalPage *self)
   if (g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "terminal") == 0 &&
       g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "display") == 0)
     gtk_widget_grab_focus (GTK_WIDGET (self->display_view));
+  else if (g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "terminal") == 0 &&
+           g_strcmp0 (gtk_stack_get_visible_child_name (self->view_stack), "screen") == 0)
+    return;  /* a view only: nothing there takes keys */
   else if (g_strcmp0 (gtk_stack_get_visible_child_name (self->stack), "terminal") == 0)
     gtk_widget_grab_focus (GTK_WIDGET (self->terminal));
   else
@@ -482,6 +504,12 @@ csb_terminal_page_show_display (CsbTerminalPage *self)
 
   if (!gtk_widget_get_visible (self->view_bar))
     return;
+  if (gtk_stack_page_get_visible (gtk_stack_get_page (self->view_stack,
+                                                      GTK_WIDGET (self->screen_view))))
+    {
+      gtk_stack_set_visible_child_name (self->view_stack, "screen");
+      return;
+    }
   gtk_stack_set_visible_child_name (self->view_stack, "display");
   gtk_widget_grab_focus (GTK_WIDGET (self->display_view));
 }
@@ -491,6 +519,13 @@ csb_terminal_page_get_display_view (CsbTerminalPage *self)
 {
   g_return_val_if_fail (CSB_IS_TERMINAL_PAGE (self), NULL);
   return GTK_WIDGET (self->display_view);
+}
+
+GtkWidget *
+csb_terminal_page_get_screen_view (CsbTerminalPage *self)
+{
+  g_return_val_if_fail (CSB_IS_TERMINAL_PAGE (self), NULL);
+  return GTK_WIDGET (self->screen_view);
 }
 
 void
@@ -724,6 +759,7 @@ csb_terminal_page_class_init (CsbTerminalPageClass *klass)
 
   g_type_ensure (CSB_TYPE_TERMINAL_VIEW);
   g_type_ensure (CSB_TYPE_DISPLAY_VIEW);
+  g_type_ensure (CSB_TYPE_SCREEN_VIEW);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/example/ClaudeSandbox/App/csb-terminal-page.ui");
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, view_bar);
@@ -731,6 +767,8 @@ csb_terminal_page_class_init (CsbTerminalPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_button);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_view);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_error);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, display_box);
+  gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, screen_view);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, plants_bar);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, plants_label);
   gtk_widget_class_bind_template_child (widget_class, CsbTerminalPage, ended_bar);

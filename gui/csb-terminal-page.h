@@ -27,9 +27,12 @@ void            csb_terminal_page_set_sandbox  (CsbTerminalPage *self,
                                                 CsbDBusSandbox  *sandbox);
 /* Gives the terminal the keyboard focus, now or once it shows (a VM boots first). */
 void            csb_terminal_page_focus        (CsbTerminalPage *self);
-/* A VM with a display: shows its screen (the Display tab) and focuses it. */
+/* A VM with a display, or a private display: shows its screen (the Display tab), and
+ * focuses a VM's. */
 void            csb_terminal_page_show_display (CsbTerminalPage *self);
 GtkWidget      *csb_terminal_page_get_display_view (CsbTerminalPage *self);
+/* A private display's pictures (a CsbScreenView). */
+GtkWidget      *csb_terminal_page_get_screen_view (CsbTerminalPage *self);
 /* The service no longer lists the sandbox: the page shows it ended. */
 void            csb_terminal_page_set_gone     (CsbTerminalPage *self);
 gboolean        csb_terminal_page_get_ended    (CsbTerminalPage *self);
