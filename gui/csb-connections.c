@@ -18,6 +18,7 @@
 #include <glib/gi18n.h>
 
 #include "csb-connections.h"
+#include "csb-host-label.h"
 #include "csb-names.h"
 #include "csb-remote-bus.h"
 #include "csb-sandbox-row.h"
@@ -36,6 +37,7 @@ typedef struct
   AdwPreferencesGroup *group;       /* its sandboxes */
   GtkListBox          *list;
   AdwActionRow        *row;         /* in the Connections group */
+  CsbHostLabel        *load;        /* the machine's, in the group's header */
   GHashTable          *rows;        /* object path → CsbSandboxRow */
   char                *status;
   GActionGroup        *actions;     /* "remote.*", on the group and the terminals */
@@ -101,6 +103,7 @@ connection_disconnect (Connection *connection)
     g_signal_handlers_disconnect_by_data (connection->manager, connection);
   g_clear_object (&connection->manager);
   g_clear_object (&connection->manager_proxy);
+  csb_host_label_set_bus (connection->load, NULL);
   gtk_widget_set_visible (connection->launch_box, FALSE);
   g_clear_pointer (&connection->completions_dir, g_free);
   if (connection->bus != NULL)
@@ -263,6 +266,7 @@ on_manager (GObject      *source,
     add_object (connection, l->data);
   g_list_free_full (objects, g_object_unref);
   update_count (connection);
+  csb_host_label_set_bus (connection->load, connection->bus);
   csb_dbus_manager_proxy_new (connection->bus, G_DBUS_PROXY_FLAGS_NONE, SERVICE_NAME,
                               SERVICE_PATH, connection->cancellable, on_manager_proxy,
                               connection);
@@ -666,6 +670,8 @@ connection_new (CsbConnections *self,
   /* Held: the group and the row are taken out of the window before the rest goes. */
   connection->group = g_object_ref_sink (ADW_PREFERENCES_GROUP (adw_preferences_group_new ()));
   adw_preferences_group_set_title (connection->group, host);
+  connection->load = CSB_HOST_LABEL (csb_host_label_new ());
+  adw_preferences_group_set_header_suffix (connection->group, GTK_WIDGET (connection->load));
   connection->list = GTK_LIST_BOX (gtk_list_box_new ());
   gtk_list_box_set_selection_mode (connection->list, GTK_SELECTION_NONE);
   gtk_widget_add_css_class (GTK_WIDGET (connection->list), "boxed-list");

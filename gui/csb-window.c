@@ -28,6 +28,7 @@
 #include "csb-terminal-page.h"
 #include "csb-window.h"
 #include "csb-connections.h"
+#include "csb-host-label.h"
 
 struct _CsbWindow
 {
@@ -39,6 +40,8 @@ struct _CsbWindow
   AdwViewStackPage     *sandboxes_stack_page;
   GtkStack             *sandboxes_stack;
   GtkListBox           *sandbox_list;
+  AdwPreferencesGroup  *local_group;
+  CsbHostLabel         *local_load;
   CsbConnections       *connections;
   GtkStack             *terminals_stack;
   AdwTabView           *tab_view;
@@ -222,6 +225,8 @@ update_sandbox_count (CsbWindow *self)
                                       ? "list" : "empty");
   /* Other machines' sandboxes without local ones: no empty frame above them. */
   gtk_widget_set_visible (GTK_WIDGET (self->sandbox_list), g_hash_table_size (self->rows) > 0);
+  adw_preferences_group_set_description (self->local_group, g_hash_table_size (self->rows) > 0
+                                                            ? NULL : _("No sandboxes"));
 }
 
 static AdwTabPage *
@@ -1615,6 +1620,9 @@ csb_window_new (CsbApplication *application)
     gtk_window_maximize (GTK_WINDOW (self));
 
   csb_connections_set_settings (self->connections, self->settings);
+  /* This machine's load and memory, from its service while it runs. */
+  csb_host_label_set_bus (self->local_load, g_dbus_proxy_get_connection (
+    G_DBUS_PROXY (csb_application_get_manager (application))));
   g_signal_connect_object (self->settings, "changed::connections",
                            G_CALLBACK (update_sandbox_count), self,
                            G_CONNECT_SWAPPED | G_CONNECT_AFTER);
@@ -1684,6 +1692,7 @@ csb_window_class_init (CsbWindowClass *klass)
 
   g_type_ensure (CSB_TYPE_LAUNCH_PAGE);
   g_type_ensure (CSB_TYPE_CONNECTIONS);
+  g_type_ensure (CSB_TYPE_HOST_LABEL);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/example/ClaudeSandbox/App/csb-window.ui");
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, toast_overlay);
@@ -1692,6 +1701,8 @@ csb_window_class_init (CsbWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, sandboxes_stack_page);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, sandboxes_stack);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, sandbox_list);
+  gtk_widget_class_bind_template_child (widget_class, CsbWindow, local_group);
+  gtk_widget_class_bind_template_child (widget_class, CsbWindow, local_load);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, connections);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, terminals_stack);
   gtk_widget_class_bind_template_child (widget_class, CsbWindow, tab_view);

@@ -19,6 +19,7 @@
 #include "csb-application.h"
 #include "csb-format.h"
 #include "csb-gui-test-utils.h"
+#include "csb-host-label.h"
 #include "csb-changes-window.h"
 #include "csb-launch-page.h"
 #include "csb-pin.h"
@@ -500,6 +501,30 @@ test_plants_banner (void)
   save_screenshot (GTK_WIDGET (window), "plants.png");
 }
 
+static GtkWidget *
+find_descendant (GtkWidget *widget,
+                 GType      type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = find_descendant (child, type);
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+/* This machine's load and free memory, from its service's GetHostMetrics. */
+static gboolean
+host_label_shows_load (gpointer data)
+{
+  return g_regex_match_simple ("^Load [0-9]+[.,][0-9]{2} · [0-9.,]+\\s\\S+ free$",
+                               csb_host_label_get_text (data), 0, 0);
+}
+
 /* The CPU share needs two samples; memory comes with the first. */
 static gboolean
 row_shows_metrics (gpointer data)
@@ -515,6 +540,7 @@ test_list_shows_sandbox (void)
 {
   CsbDBusSandbox *shown = csb_sandbox_row_get_sandbox (CSB_SANDBOX_ROW (csb_window_find_row (window, launched_path)));
   const char * const *protections = csb_dbus_sandbox_get_protections (shown);
+  GtkWidget *host_label;
 
   g_test_message ("started at %" G_GUINT64_FORMAT ", now %" G_GINT64_FORMAT ", %u protections",
                   csb_dbus_sandbox_get_started_at (shown), g_get_real_time (),
@@ -527,6 +553,11 @@ test_list_shows_sandbox (void)
                                      CSB_TEST_TIMEOUT_MS));
   g_test_message ("row: %s", adw_action_row_get_subtitle (ADW_ACTION_ROW (
     csb_window_find_row (window, launched_path))));
+  /* The machine's load and memory, in the header of its group while the page shows. */
+  host_label = find_descendant (GTK_WIDGET (window), CSB_TYPE_HOST_LABEL);
+  g_assert_nonnull (host_label);
+  g_assert_true (csb_test_run_until (host_label_shows_load, host_label, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("this machine: %s", csb_host_label_get_text (CSB_HOST_LABEL (host_label)));
   settle (500);
   save_screenshot (GTK_WIDGET (window), "sandboxes.png");
 }
@@ -1275,22 +1306,6 @@ static gboolean
 toplevel_gone (gpointer data)
 {
   return find_toplevel (data) == NULL;
-}
-
-static GtkWidget *
-find_descendant (GtkWidget *widget,
-                 GType      type)
-{
-  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
-    return widget;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      GtkWidget *found = find_descendant (child, type);
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
 }
 
 /* What a click on a dialog's button does: the response, then the dialog closes. */
