@@ -11,6 +11,8 @@
 #                         is all VM rows (launch, file I/O, display's first frame), vm-launch,
 #                         vm-io and vm-display one of them alone
 #
+# A remote --list round trip is build-aux/bench-remote.sh (root: a private sshd).
+#
 # The VM rows need an unprivileged user (root's qemu:///session is the system daemon).
 # The launch measurement also runs firejail and sandbox-runtime (srt) where they are
 # installed; this script installs neither (firejail is setuid root): see README.md.
