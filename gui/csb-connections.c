@@ -436,9 +436,29 @@ open_terminal_activated (GSimpleAction *action,
     open_remote_terminal (connection, sandbox);
 }
 
+/* A private display there: its pictures in the Display tab beside its terminal,
+ * through ScreenshotData() (csb-terminal-page.c). */
+static void
+show_display_activated (GSimpleAction *action,
+                        GVariant      *parameter,
+                        gpointer       user_data)
+{
+  Connection *connection = user_data;
+  const char *path = g_variant_get_string (parameter, NULL);
+  CsbDBusSandbox *sandbox = lookup_sandbox (connection, path);
+  GtkWidget *terminal;
+
+  if (sandbox == NULL)
+    return;
+  open_remote_terminal (connection, sandbox);
+  terminal = g_hash_table_lookup (connection->terminals, path);
+  if (terminal != NULL)
+    csb_terminal_page_show_display (CSB_TERMINAL_PAGE (terminal));
+}
+
 static const GActionEntry remote_actions[] = {
   { "open-terminal", open_terminal_activated, "s" },
-  { "show-display", NULL, "s" },
+  { "show-display", show_display_activated, "s" },
   { "stop", stop_activated, "s" },
   { "remove", remove_activated, "s" },
 };

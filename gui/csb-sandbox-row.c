@@ -224,7 +224,7 @@ update (CsbSandboxRow *self)
   const char * const *protections = csb_dbus_sandbox_get_protections (self->sandbox);
   const char *path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (self->sandbox));
   gboolean busy = g_strcmp0 (state, "starting") == 0 || g_strcmp0 (state, "stopping") == 0;
-  gboolean private_display;
+  gboolean private_display, remote;
   g_autofree char *protections_text = csb_format_protections (protections);
   static const char *state_classes[] = { "starting", "running", "stopping", "exited", "failed" };
 
@@ -273,12 +273,14 @@ update (CsbSandboxRow *self)
     gtk_widget_set_tooltip_text (GTK_WIDGET (self->changes_button), tip);
     adw_button_content_set_label (self->changes_content, count);
   }
-  /* Descriptors cannot cross ssh: a connection's sandbox shows no picture for now. */
-  private_display = shows_private_display (self) && g_strcmp0 (self->action_prefix, "remote") != 0;
+  /* A connection's sandbox: its private display through ScreenshotData(); a VM's SPICE
+   * display would need descriptors, which cannot cross ssh. */
+  remote = g_strcmp0 (self->action_prefix, "remote") == 0;
+  private_display = shows_private_display (self);
   gtk_widget_set_visible (GTK_WIDGET (self->display_button),
-                          (display != NULL && *display != '\0' && is_active (state)) ||
+                          (display != NULL && *display != '\0' && is_active (state) && !remote) ||
                           private_display);
-  csb_screen_feed_set_sandbox (self->screen_feed, private_display ? self->sandbox : NULL, FALSE);
+  csb_screen_feed_set_sandbox (self->screen_feed, private_display ? self->sandbox : NULL, remote);
   gtk_widget_set_visible (GTK_WIDGET (self->stop_button), is_active (state));
   gtk_widget_set_tooltip_text (GTK_WIDGET (self->stop_button),
                                g_strcmp0 (state, "starting") == 0 ? _("Cancel") : _("Stop"));

@@ -2,7 +2,8 @@
  *
  * The pictures of a sandbox's private display (launch option private-display): the
  * service's Screenshot() hands out a sealed memfd holding a PNG that the sandbox's
- * own compositor made. What it shows, and so the PNG's contents, are the sandbox's
+ * own compositor made (a connection's sandbox: ScreenshotData(), the same PNG as bytes,
+ * since descriptors cannot cross ssh). What it shows, and so the PNG's contents, are the sandbox's
  * doing: the file's size is checked before it is read, the PNG's header before it is
  * decoded (a small PNG can promise a picture of gigabytes), and only GTK's PNG loader
  * ever sees it (never gdk-pixbuf's other loaders). Decoding and scaling run in a
@@ -314,6 +315,35 @@ on_screenshot (GObject      *source,
   g_task_run_in_thread (task, decode_thread);
 }
 
+/* A connection's sandbox: the same PNG as bytes (descriptors cannot cross ssh). */
+static void
+on_screenshot_data (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  Shot *shot = g_task_get_task_data (task);
+  g_autoptr(GVariant) png = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!csb_dbus_sandbox_call_screenshot_data_finish (CSB_DBUS_SANDBOX (source), &png, result,
+                                                     &error))
+    {
+      if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
+        {
+          g_clear_error (&error);
+          g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                               "the sandbox service there is too old to show its display "
+                               "(it has no ScreenshotData)");
+        }
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  /* "ay": the proxy checked the reply's type against the interface. */
+  shot->png = g_variant_get_data_as_bytes (png);
+  g_task_run_in_thread (task, decode_thread);
+}
+
 static void
 ask (CsbScreenFeed *self)
 {
@@ -330,7 +360,12 @@ ask (CsbScreenFeed *self)
   task = g_task_new (self, self->cancellable, on_decoded, NULL);
   g_task_set_source_tag (task, ask);
   g_task_set_task_data (task, shot, (GDestroyNotify) shot_free);
-  csb_dbus_sandbox_call_screenshot (self->sandbox, NULL, self->cancellable, on_screenshot, task);
+  if (self->remote)
+    csb_dbus_sandbox_call_screenshot_data (self->sandbox, self->cancellable, on_screenshot_data,
+                                           task);
+  else
+    csb_dbus_sandbox_call_screenshot (self->sandbox, NULL, self->cancellable, on_screenshot,
+                                      task);
 }
 
 static gboolean

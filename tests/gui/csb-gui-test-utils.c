@@ -62,6 +62,27 @@ csb_gui_test_save_screenshot (GtkWidget  *widget,
   g_test_message ("screenshot: %s", path);
 }
 
+/* The distinct saturated colours of @texture: weston-simple-shm draws a pattern of
+ * many, a desktop's background (or a picture never drawn) has none. */
+guint
+csb_gui_test_count_colours (GdkTexture *texture)
+{
+  int width = gdk_texture_get_width (texture);
+  int height = gdk_texture_get_height (texture);
+  g_autofree guint8 *data = g_malloc ((gsize) width * height * 4);
+  g_autoptr(GHashTable) colours = g_hash_table_new (NULL, NULL);
+
+  gdk_texture_download (texture, data, (gsize) width * 4);
+  for (gsize i = 0; i < (gsize) width * height; i++)
+    {
+      const guint8 *p = data + i * 4;
+
+      if (MAX (MAX (p[0], p[1]), p[2]) - MIN (MIN (p[0], p[1]), p[2]) >= 64)
+        g_hash_table_add (colours, GUINT_TO_POINTER (((p[2] << 16) | (p[1] << 8) | p[0]) + 1));
+    }
+  return g_hash_table_size (colours);
+}
+
 typedef struct
 {
   CsbWindow  *window;

@@ -13,6 +13,9 @@ void      csb_gui_test_settle          (guint       ms);
 /* Saves what @widget shows as $CSB_TEST_SCREENSHOTS/@name (a PNG), kept after the run. */
 void      csb_gui_test_save_screenshot (GtkWidget  *widget,
                                         const char *name);
+/* The distinct saturated colours of @texture (a picture of weston-simple-shm has
+ * hundreds, a grey desktop none). */
+guint     csb_gui_test_count_colours   (GdkTexture *texture);
 /* The text of the terminal tab of the sandbox at @path, or NULL without one. */
 char     *csb_gui_test_terminal_text   (CsbWindow  *window,
                                         const char *path);

@@ -3,7 +3,9 @@
  * Run by test-gui-remote.sh, which sets up the "remote" machine
  * (tests/remote/remote-fixture.sh: root only, a private sshd and the user
  * csb-remote with its own bus and service) and starts one sandbox there:
- * CSB_TEST_REMOTE_HOST is the connection, CSB_TEST_REMOTE_PROJECT its folder.
+ * CSB_TEST_REMOTE_HOST is the connection, CSB_TEST_REMOTE_PROJECT its folder;
+ * CSB_TEST_REMOTE_PAINT, where weston is installed, the folder of a second one with a
+ * private display running weston-simple-shm.
  * CLAUDE_SANDBOX_SSH (the fixture's ssh with its config) is in the environment.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
@@ -23,6 +25,7 @@
 #include "csb-gui-test-utils.h"
 #include "csb-host-label.h"
 #include "csb-sandbox-row.h"
+#include "csb-screen-view.h"
 #include "csb-terminal-page.h"
 #include "csb-test-utils.h"
 #include "csb-window.h"
@@ -32,6 +35,7 @@ static CsbApplication *app;
 static CsbWindow *window;
 static const char *host;
 static const char *project;
+static const char *paint;
 
 static GtkWidget *
 find_toplevel_of_type (GType type)
@@ -179,6 +183,15 @@ test_stop_through_connection (void)
   g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
 }
 
+static gboolean
+remote_thumbnail_drawn (gpointer data)
+{
+  CsbSandboxRow *row = row_of_project (data);
+  GdkTexture *texture = row != NULL ? csb_sandbox_row_get_thumbnail (row) : NULL;
+
+  return texture != NULL && csb_gui_test_count_colours (texture) >= 16;
+}
+
 typedef struct
 {
   GtkEntry   *entry;
@@ -301,6 +314,58 @@ static gboolean
 remote_terminal_closed (gpointer data)
 {
   return remote_terminal (data) == NULL;
+}
+
+static gboolean
+remote_screen_drawn (gpointer data)
+{
+  CsbTerminalPage *page = remote_terminal (data);
+  GtkWidget *view = page != NULL ? csb_terminal_page_get_screen_view (page) : NULL;
+  GdkTexture *texture = view != NULL ? csb_screen_view_get_texture (CSB_SCREEN_VIEW (view))
+                                     : NULL;
+
+  return view != NULL && gtk_widget_get_mapped (view) && texture != NULL &&
+         csb_gui_test_count_colours (texture) >= 200;
+}
+
+/* A private display there: descriptors cannot cross ssh, so the row's thumbnail and
+ * the Display tab beside the sandbox's terminal come through ScreenshotData(); the
+ * tab goes when the sandbox ends. */
+static void
+test_remote_private_display (void)
+{
+  CsbSandboxRow *row;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  GtkWidget *view;
+  const char *path;
+
+  if (paint == NULL || *paint == '\0')
+    {
+      g_test_skip ("weston is not installed (Debian package 'weston')");
+      return;
+    }
+  g_assert_true (csb_test_run_until (remote_row_running, (gpointer) paint, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (remote_thumbnail_drawn, (gpointer) paint,
+                                     CSB_TEST_TIMEOUT_MS));
+  row = row_of_project (paint);
+  sandbox = g_object_ref (csb_sandbox_row_get_sandbox (row));
+  path = g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox));
+  csb_gui_test_settle (500);
+  csb_gui_test_save_screenshot (GTK_WIDGET (window), "remote-private-display-row.png");
+
+  gtk_widget_activate_action (GTK_WIDGET (row), "remote.show-display", "s", path);
+  g_assert_true (csb_test_run_until (remote_screen_drawn, sandbox, CSB_TEST_TIMEOUT_MS));
+  view = csb_terminal_page_get_screen_view (remote_terminal (sandbox));
+  g_assert_null (csb_screen_view_get_error (CSB_SCREEN_VIEW (view)));
+  csb_gui_test_settle (500);
+  csb_gui_test_save_screenshot (GTK_WIDGET (window), "remote-private-display-tab.png");
+
+  gtk_widget_activate_action (GTK_WIDGET (row), "remote.stop", "s", path);
+  g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (remote_terminal_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_false (gtk_widget_get_mapped (view));
+  gtk_widget_activate_action (GTK_WIDGET (remote_terminal (sandbox)), "remote.remove", "s", path);
+  g_assert_true (csb_test_run_until (remote_terminal_closed, sandbox, CSB_TEST_TIMEOUT_MS));
 }
 
 /* The remote sandbox's terminal is a tab of the window, titled "ID on HOST"; a
@@ -436,6 +501,7 @@ main (int   argc,
 
   host = g_getenv ("CSB_TEST_REMOTE_HOST");
   project = g_getenv ("CSB_TEST_REMOTE_PROJECT");
+  paint = g_getenv ("CSB_TEST_REMOTE_PAINT");
   if (host == NULL || project == NULL)
     {
       g_test_skip ("run by test-gui-remote.sh, which sets up the remote machine");
@@ -456,6 +522,7 @@ main (int   argc,
   app = csb_application_new ();
   g_test_add_func ("/gui-remote/connection/add-lists-sandboxes",
                    test_add_connection_lists_sandboxes);
+  g_test_add_func ("/gui-remote/connection/private-display", test_remote_private_display);
   g_test_add_func ("/gui-remote/connection/stop", test_stop_through_connection);
   g_test_add_func ("/gui-remote/connection/launch-on-folder", test_launch_on_remote_folder);
   g_test_add_func ("/gui-remote/connection/refused-key", test_refused_key_in_words);

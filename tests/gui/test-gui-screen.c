@@ -45,28 +45,6 @@ have_weston (void)
   return TRUE;
 }
 
-/* The distinct saturated colours of @texture: weston-simple-shm draws a pattern of
- * many, a desktop's background (or a picture never drawn) has none. */
-static guint
-count_colours (GdkTexture *texture)
-{
-  int width = gdk_texture_get_width (texture);
-  int height = gdk_texture_get_height (texture);
-  g_autofree guint8 *data = g_malloc ((gsize) width * height * 4);
-  g_autoptr(GHashTable) colours = g_hash_table_new (NULL, NULL);
-
-  gdk_texture_download (texture, data, (gsize) width * 4);
-  for (gsize i = 0; i < (gsize) width * height; i++)
-    {
-      const guint8 *p = data + i * 4;
-
-      if (MAX (MAX (p[0], p[1]), p[2]) - MIN (MIN (p[0], p[1]), p[2]) < 64)
-        continue;
-      g_hash_table_add (colours, GUINT_TO_POINTER (((p[2] << 16) | (p[1] << 8) | p[0]) + 1));
-    }
-  return g_hash_table_size (colours);
-}
-
 static GtkWidget *
 row_of (const char *path)
 {
@@ -87,7 +65,7 @@ thumbnail_drawn (gpointer data)
 {
   GdkTexture *texture = thumbnail_of (data);
 
-  return texture != NULL && count_colours (texture) >= 16;
+  return texture != NULL && csb_gui_test_count_colours (texture) >= 16;
 }
 
 static GtkWidget *
@@ -106,7 +84,7 @@ screen_drawn (gpointer data)
                                      : NULL;
 
   return view != NULL && gtk_widget_get_mapped (view) && texture != NULL &&
-         count_colours (texture) >= 200;
+         csb_gui_test_count_colours (texture) >= 200;
 }
 
 static gboolean
@@ -257,7 +235,7 @@ test_decode_bounds (void)
   g_assert_no_error (error);
   g_assert_cmpint (gdk_texture_get_width (thumb), ==, 80);
   g_assert_cmpint (gdk_texture_get_height (thumb), ==, 50);
-  g_assert_cmpuint (count_colours (thumb), >=, 2);
+  g_assert_cmpuint (csb_gui_test_count_colours (thumb), >=, 2);
 
   /* A few bytes that promise gigabytes of pixels, a side too long, nothing at all. */
   {
