@@ -7,6 +7,7 @@
 #include <vte/vte.h>
 
 #include "csb-gui-test-utils.h"
+#include "csb-host-label.h"
 #include "csb-terminal-page.h"
 #include "csb-test-utils.h"
 
@@ -169,4 +170,28 @@ csb_gui_test_run_app (CsbApplication *app,
   g_idle_add (run_tests, &run);
   g_assert_cmpint (g_application_run (G_APPLICATION (app), 1, argv), ==, 0);
   return run.ret;
+}
+
+GtkWidget *
+csb_gui_test_find_descendant (GtkWidget *widget,
+                              GType      type)
+{
+  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
+    return widget;
+  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    {
+      GtkWidget *found = csb_gui_test_find_descendant (child, type);
+
+      if (found != NULL)
+        return found;
+    }
+  return NULL;
+}
+
+gboolean
+csb_gui_test_host_label_shows_load (gpointer label)
+{
+  return g_regex_match_simple ("^Load [0-9]+[.,][0-9]{2} · [0-9.,]+\\s\\S+ free$",
+                               csb_host_label_get_text (label), 0, 0);
 }

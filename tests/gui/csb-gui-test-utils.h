@@ -25,6 +25,13 @@ gboolean  csb_gui_test_wait_terminal   (CsbWindow  *window,
                                         const char *needle,
                                         guint       timeout_ms);
 
+/* @widget or its first descendant of @type, or NULL. */
+GtkWidget *csb_gui_test_find_descendant (GtkWidget *widget,
+                                         GType      type);
+/* For csb_test_run_until: whether the CsbHostLabel @label shows a machine's load and
+ * free memory ("Load 0.52 · 5.1 GiB free"). */
+gboolean  csb_gui_test_host_label_shows_load (gpointer label);
+
 /* Runs the GTest cases inside g_application_run() of @app, as in real life (on its
  * way out it unexports the app from the bus, so nothing holds the bus connection
  * afterwards), in a window of 960×700; destroys *@window at the end. g_test_run()'s

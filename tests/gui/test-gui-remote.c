@@ -112,30 +112,6 @@ sandbox_ended (gpointer data)
   return g_strcmp0 (state, "exited") == 0 || g_strcmp0 (state, "failed") == 0;
 }
 
-static GtkWidget *
-find_host_label (GtkWidget *widget)
-{
-  if (CSB_IS_HOST_LABEL (widget))
-    return widget;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      GtkWidget *found = find_host_label (child);
-
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
-}
-
-/* The machine's load and free memory, asked of its service over the connection. */
-static gboolean
-host_label_shows_load (gpointer data)
-{
-  return g_regex_match_simple ("^Load [0-9]+[.,][0-9]{2} · [0-9.,]+\\s\\S+ free$",
-                               csb_host_label_get_text (data), 0, 0);
-}
-
 static void
 test_add_connection_lists_sandboxes (void)
 {
@@ -143,6 +119,7 @@ test_add_connection_lists_sandboxes (void)
   CsbConnections *connections;
   CsbSandboxRow *row;
   GtkWidget *group;
+  GtkWidget *host_label;
 
   g_application_activate (G_APPLICATION (app));
   window = CSB_WINDOW (gtk_application_get_active_window (GTK_APPLICATION (app)));
@@ -159,10 +136,11 @@ test_add_connection_lists_sandboxes (void)
   group = csb_connections_get_group (connections, host);
   g_assert_true (gtk_widget_is_ancestor (GTK_WIDGET (row), group));
   g_assert_cmpstr (adw_preferences_group_get_title (ADW_PREFERENCES_GROUP (group)), ==, host);
-  g_assert_nonnull (find_host_label (group));
-  g_assert_true (csb_test_run_until (host_label_shows_load, find_host_label (group),
+  host_label = csb_gui_test_find_descendant (group, CSB_TYPE_HOST_LABEL);
+  g_assert_nonnull (host_label);
+  g_assert_true (csb_test_run_until (csb_gui_test_host_label_shows_load, host_label,
                                      CSB_TEST_TIMEOUT_MS));
-  g_test_message ("%s: %s", host, csb_host_label_get_text (CSB_HOST_LABEL (find_host_label (group))));
+  g_test_message ("%s: %s", host, csb_host_label_get_text (CSB_HOST_LABEL (host_label)));
   g_assert_cmpstr (csb_sandbox_row_get_state_text (row), ==, "Running");
   g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (row)));
   csb_gui_test_settle (500);

@@ -501,30 +501,6 @@ test_plants_banner (void)
   save_screenshot (GTK_WIDGET (window), "plants.png");
 }
 
-static GtkWidget *
-find_descendant (GtkWidget *widget,
-                 GType      type)
-{
-  if (G_TYPE_CHECK_INSTANCE_TYPE (widget, type))
-    return widget;
-  for (GtkWidget *child = gtk_widget_get_first_child (widget); child != NULL;
-       child = gtk_widget_get_next_sibling (child))
-    {
-      GtkWidget *found = find_descendant (child, type);
-      if (found != NULL)
-        return found;
-    }
-  return NULL;
-}
-
-/* This machine's load and free memory, from its service's GetHostMetrics. */
-static gboolean
-host_label_shows_load (gpointer data)
-{
-  return g_regex_match_simple ("^Load [0-9]+[.,][0-9]{2} · [0-9.,]+\\s\\S+ free$",
-                               csb_host_label_get_text (data), 0, 0);
-}
-
 /* The CPU share needs two samples; memory comes with the first. */
 static gboolean
 row_shows_metrics (gpointer data)
@@ -554,9 +530,10 @@ test_list_shows_sandbox (void)
   g_test_message ("row: %s", adw_action_row_get_subtitle (ADW_ACTION_ROW (
     csb_window_find_row (window, launched_path))));
   /* The machine's load and memory, in the header of its group while the page shows. */
-  host_label = find_descendant (GTK_WIDGET (window), CSB_TYPE_HOST_LABEL);
+  host_label = csb_gui_test_find_descendant (GTK_WIDGET (window), CSB_TYPE_HOST_LABEL);
   g_assert_nonnull (host_label);
-  g_assert_true (csb_test_run_until (host_label_shows_load, host_label, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (csb_gui_test_host_label_shows_load, host_label,
+                                     CSB_TEST_TIMEOUT_MS));
   g_test_message ("this machine: %s", csb_host_label_get_text (CSB_HOST_LABEL (host_label)));
   settle (500);
   save_screenshot (GTK_WIDGET (window), "sandboxes.png");
@@ -1360,7 +1337,7 @@ start_without_claude (const char *name,
   respond (find_toplevel ("claude-missing"), "install");
   g_assert_true (csb_test_run_until (toplevel_shown, (gpointer) "claude-install",
                                      CSB_TEST_TIMEOUT_MS));
-  g_assert_nonnull (find_descendant (find_toplevel ("claude-install"), GTK_TYPE_PROGRESS_BAR));
+  g_assert_nonnull (csb_gui_test_find_descendant (find_toplevel ("claude-install"), GTK_TYPE_PROGRESS_BAR));
   *npm_out = g_steal_pointer (&npm);
 }
 
