@@ -45,6 +45,7 @@
 #include <glib-unix.h>
 #include <json-glib/json-glib.h>
 
+#include "csb-compositor.h"
 #include "csb-dbus-proxy.h"
 #include "csb-file.h"
 #include "csb-peer.h"
@@ -54,9 +55,6 @@
 
 #define LINE_MAX_LEN 256
 #define DRAIN_TIMEOUT_S 10
-#define DISPLAY_SOCKET "wayland-0"
-#define COMPOSITOR_INIT "/run/claude-sandbox-init"
-#define DISPLAY_START_TIMEOUT_S 20
 
 /* What the service asked for (see parse_options). */
 typedef struct
@@ -164,152 +162,35 @@ monitor_clear (Monitor *self)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Monitor, monitor_clear)
 
-static void
-compositor_child_setup (gpointer user_data)
-{
-  /* Ends with us, even if we crash: nothing shows a display no sandbox has. */
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-}
-
-/* The compositor's command line: weston in a bwrap of its own, optionally under the
- * sandbox's seccomp filter and through our init (see start_compositor). */
-static GPtrArray *
-compositor_argv (const Options *opt,
-                 const char    *seccomp_arg)
-{
-  const char *head[] = {
-    opt->compositor_bwrap, "--unshare-all", "--unshare-user", "--cap-drop", "ALL",
-    "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib",
-    "/lib", "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
-    "--symlink", "usr/sbin", "/sbin", "--ro-bind-try", "/etc/fonts", "/etc/fonts",
-    "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-    "--bind", opt->display_dir, opt->display_dir, "--chdir", opt->display_dir,
-    "--clearenv", "--setenv", "XDG_RUNTIME_DIR", opt->display_dir,
-    "--setenv", "XDG_CACHE_HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin", NULL };
-  const char *tail[] = {
-    opt->compositor, "--backend=headless-backend.so", "--use-pixman",
-    "--socket=" DISPLAY_SOCKET, "--debug", "--idle-time=0", "--no-config", NULL };
-  GPtrArray *argv = g_ptr_array_new ();
-
-  for (guint i = 0; head[i] != NULL; i++)
-    g_ptr_array_add (argv, (char *) head[i]);
-  if (opt->compositor_seccomp >= 0)
-    {
-      g_ptr_array_add (argv, "--seccomp");
-      g_ptr_array_add (argv, (char *) seccomp_arg);
-    }
-  if (opt->compositor_init != NULL)
-    {
-      g_ptr_array_add (argv, "--ro-bind");
-      g_ptr_array_add (argv, opt->compositor_init);
-      g_ptr_array_add (argv, COMPOSITOR_INIT);
-    }
-  g_ptr_array_add (argv, "--");
-  if (opt->compositor_init != NULL)
-    {
-      g_ptr_array_add (argv, COMPOSITOR_INIT);
-      if (opt->compositor_landlock)
-        g_ptr_array_add (argv, "--landlock");
-      g_ptr_array_add (argv, "--");
-    }
-  for (guint i = 0; tail[i] != NULL; i++)
-    g_ptr_array_add (argv, (char *) tail[i]);
-  g_ptr_array_add (argv, NULL);
-  return argv;
-}
-
-/* Listening once its socket is there (weston binds it before it loads its shell). */
-static gboolean
-wait_for_display (Monitor    *self,
-                  const char *socket,
-                  GError    **error)
-{
-  gint64 deadline = g_get_monotonic_time () + DISPLAY_START_TIMEOUT_S * G_USEC_PER_SEC;
-
-  while (!g_file_test (socket, G_FILE_TEST_EXISTS))
-    {
-      if (waitpid (self->compositor_pid, NULL, WNOHANG) == self->compositor_pid)
-        {
-          self->compositor_pid = 0;
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s exited at its start",
-                       self->opt.compositor);
-          return FALSE;
-        }
-      if (g_get_monotonic_time () > deadline)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                       "%s did not listen within %d s", self->opt.compositor,
-                       DISPLAY_START_TIMEOUT_S);
-          return FALSE;
-        }
-      g_usleep (10000);
-    }
-  return TRUE;
-}
-
-/* The sandbox's private display: a headless weston (pixman, no input, no output but
- * memory) listening on the display folder's wayland-0, which bwrap binds into the
- * sandbox. --debug offers weston's screenshooter (how the service takes Screenshot())
- * to its clients: every one of them is the sandbox's, and sees only the sandbox's own
- * windows. No weston.ini: the user's would apply to the sandbox's compositor. It
- * parses what the sandbox's clients send, so it runs in a bwrap of its own
- * (--compositor-bwrap): /usr, the fonts' configuration and its folder, no network, no
- * capabilities, none of the user's files; and as the sandbox runs: under its seccomp
- * filter (--compositor-seccomp, the service's, -1: none) and, through our init
- * (--compositor-init, NULL: none) with --compositor-landlock, Landlock-scoped. FALSE
- * if it did not listen. */
+/* The sandbox's private display (csb-compositor.c) on the display folder's
+ * wayland-0, which bwrap binds into the sandbox. FALSE if it did not listen. */
 static gboolean
 start_compositor (Monitor *self,
                   GError **error)
 {
-  const char *dir = self->opt.display_dir;
-  g_autofree char *socket = g_build_filename (dir, DISPLAY_SOCKET, NULL);
-  g_autofree char *seccomp_arg = g_strdup_printf ("%d", self->opt.compositor_seccomp);
-  g_autoptr(GPtrArray) argv = compositor_argv (&self->opt, seccomp_arg);
-  const char *envp[] = { NULL };
-  int seccomp_fd = self->opt.compositor_seccomp;
-  int null_fd;
+  CsbCompositorConfig config = {
+    self->opt.compositor_bwrap, self->opt.compositor, self->opt.display_dir,
+    self->opt.compositor_seccomp, self->opt.compositor_init, self->opt.compositor_landlock
+  };
 
-  if (g_mkdir_with_parents (dir, 0700) != 0 || chmod (dir, 0700) != 0)
+  if (!csb_compositor_spawn (&config, &self->compositor_pid, error))
+    return FALSE;
+  if (!csb_compositor_wait (&config, self->compositor_pid, error))
     {
-      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "cannot make %s: %s",
-                   dir, g_strerror (errno));
+      self->compositor_pid = 0;
       return FALSE;
     }
-  unlink (socket);
-  null_fd = open ("/dev/null", O_RDWR | O_CLOEXEC);
-  if (!g_spawn_async_with_pipes_and_fds (dir, (const char * const *) argv->pdata, envp,
-                                         G_SPAWN_DO_NOT_REAP_CHILD,
-                                         compositor_child_setup, NULL, null_fd, null_fd,
-                                         null_fd, &seccomp_fd, &seccomp_fd,
-                                         seccomp_fd >= 0 ? 1 : 0, &self->compositor_pid,
-                                         NULL, NULL, NULL, error))
-    {
-      close (null_fd);
-      return FALSE;
-    }
-  close (null_fd);
-  return wait_for_display (self, socket, error);
+  return TRUE;
 }
 
-/* Ends the compositor and takes its socket away at once: nothing can connect to a
- * display whose sandbox ended. */
+/* Ends the compositor and takes its socket away at once. */
 static void
 stop_compositor (Monitor *self)
 {
-  if (self->compositor_pid > 0)
-    kill (self->compositor_pid, SIGTERM);
+  csb_compositor_stop (self->compositor_pid, self->opt.display_dir);
   self->compositor_pid = 0;
-  if (self->opt.display_dir != NULL)
-    {
-      g_autofree char *socket = g_build_filename (self->opt.display_dir, DISPLAY_SOCKET, NULL);
-      g_autofree char *lock = g_strconcat (socket, ".lock", NULL);
-
-      unlink (socket);
-      unlink (lock);
-      rmdir (self->opt.display_dir);
-    }
 }
+
 
 static void
 write_status (Monitor *self)

@@ -59,6 +59,10 @@ struct _CsbContainerBackend
 
   CsbDomainRun      run;           /* the domain, from its start to its end */
   char             *root_dir;
+  /* Its private display, started with it on the main thread (the compositor ends
+   * with the thread that started it), ended with it (cleanup, or on_started when the
+   * start failed); NULL: none. */
+  CsbPrivateDisplay *display;
 };
 
 G_DEFINE_FINAL_TYPE (CsbContainerBackend, csb_container_backend, CSB_TYPE_BACKEND)
@@ -562,10 +566,12 @@ add_claude_install (Setup             *setup,
 
 /* The session's sockets, each only with its option, as in every backend
  * (csb-layout.c): the session's own Wayland socket (no security context: a
- * container's is not attached to one yet). */
+ * container's is not attached to one yet), or the folder of the sandbox's private
+ * display (@display, started for it) with a link to its socket. */
 static gboolean
-add_sockets (Setup   *setup,
-             GError **error)
+add_sockets (Setup             *setup,
+             CsbPrivateDisplay *display,
+             GError           **error)
 {
   CsbSandboxSpec *spec = setup->spec;
   CsbLaunchOptions *opts = spec->options;
@@ -579,6 +585,8 @@ add_sockets (Setup   *setup,
 
       csb_layout_wayland (layout, wayland, setup->run_user, "wayland-unrestricted");
     }
+  else if (display != NULL)
+    csb_layout_private_display (layout, csb_private_display_get_dir (display), setup->run_user);
   if (opts->audio)
     csb_layout_session_audio (layout, environ, setup->run_user);
   if (opts->ssh_agent)
@@ -667,10 +675,11 @@ write_plan (Setup              *setup,
 }
 
 static gboolean
-build_container (Setup      *setup,
-                 const char *ctl_dir,
-                 const char *init,
-                 GError    **error)
+build_container (Setup             *setup,
+                 const char        *ctl_dir,
+                 const char        *init,
+                 CsbPrivateDisplay *display,
+                 GError           **error)
 {
   CsbSandboxSpec *spec = setup->spec;
   uid_t uid = getuid ();
@@ -705,7 +714,7 @@ build_container (Setup      *setup,
       !add_control (setup, ctl_dir, init, error) ||
       !add_claude_home (setup, error) ||
       (claude != NULL && !add_claude_install (setup, claude, &path_env, error)) ||
-      !add_sockets (setup, error) ||
+      !add_sockets (setup, display, error) ||
       !add_user_binds (setup, error) ||
       !add_project (setup, user.uid, user.gid, error))
     return FALSE;
@@ -837,13 +846,16 @@ start_thread (GTask        *task,
     goto fail;
   if ((init = find_container_init (&error)) == NULL)
     goto fail;
+  /* Its socket is there before libvirt binds its folder. */
+  if (self->display != NULL && !csb_private_display_wait (self->display, &error))
+    goto fail;
   if (g_mkdir_with_parents (result->ctl_dir, 0700) != 0)
     {
       g_set_error (&error, CSB_ERROR, CSB_ERROR_FAILED, "cannot create '%s': %s",
                    result->ctl_dir, g_strerror (errno));
       goto fail;
     }
-  if (!build_container (&setup, result->ctl_dir, init, &error))
+  if (!build_container (&setup, result->ctl_dir, init, self->display, &error))
     goto fail;
 
   domain->sandbox_id = g_strdup (spec->id);
@@ -892,8 +904,9 @@ cleanup (CsbDomainRun *run,
                            "the container ended without reporting the command's exit status "
                            "(libvirt's log, /var/log/libvirt/lxc/, may say why)");
   csb_libvirt_write_back_claude_home (run->spec->project_dir, run->spec->id);
-  /* Nothing stays behind: the root's mount points, the control folder and the copies
-   * of the user's Claude settings. */
+  /* Nothing stays behind: the private display, the root's mount points, the control
+   * folder and the copies of the user's Claude settings. */
+  g_clear_pointer (&self->display, csb_private_display_free);
   csb_rm_rf (self->root_dir, NULL);
   csb_rm_rf (run->ctl_dir, NULL);
   {
@@ -911,7 +924,10 @@ on_started (GObject      *source,
   StartResult *result = csb_domain_run_start_result (&self->run, res);
 
   if (result == NULL)
-    return;
+    {
+      g_clear_pointer (&self->display, csb_private_display_free);
+      return;
+    }
   self->run.conn = g_steal_pointer (&result->conn);
   self->run.domain = g_steal_pointer (&result->domain);
   self->run.console = g_steal_pointer (&result->console);
@@ -929,8 +945,18 @@ csb_container_backend_start_async (CsbBackend         *backend,
                                    GAsyncReadyCallback callback,
                                    gpointer            user_data)
 {
-  csb_domain_run_start (&CSB_CONTAINER_BACKEND (backend)->run, spec, cancellable, callback,
-                        user_data);
+  CsbContainerBackend *self = CSB_CONTAINER_BACKEND (backend);
+  GError *error = NULL;
+
+  /* The private display's compositor, from the main thread (see display). */
+  if (spec->options->private_display &&
+      (self->display = csb_private_display_start (spec, &error)) == NULL)
+    {
+      g_task_report_error (backend, callback, user_data, csb_container_backend_start_async,
+                           error);
+      return;
+    }
+  csb_domain_run_start (&self->run, spec, cancellable, callback, user_data);
 }
 
 static gboolean
@@ -1038,6 +1064,7 @@ csb_container_backend_dispose (GObject *object)
   CsbContainerBackend *self = CSB_CONTAINER_BACKEND (object);
 
   csb_domain_run_dispose (&self->run);
+  g_clear_pointer (&self->display, csb_private_display_free);
   G_OBJECT_CLASS (csb_container_backend_parent_class)->dispose (object);
 }
 

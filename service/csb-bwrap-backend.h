@@ -4,6 +4,7 @@
 
 #include "csb-argv.h"
 #include "csb-backend.h"
+#include "csb-compositor.h"
 
 G_BEGIN_DECLS
 
@@ -16,8 +17,9 @@ CsbArgv *csb_bwrap_build_args (CsbSandboxSpec *spec,
                                GError        **error);
 
 /* The private display's socket, in csb_bwrap_private_display_dir(): the headless
- * compositor's, started and ended by the sandbox's monitor. */
-#define CSB_PRIVATE_DISPLAY_SOCKET "wayland-0"
+ * compositor's, started and ended by the sandbox's monitor (a container's by the
+ * service, csb-private-display.c). */
+#define CSB_PRIVATE_DISPLAY_SOCKET CSB_COMPOSITOR_SOCKET
 
 char *csb_bwrap_private_display_dir (CsbSandboxSpec *spec);
 

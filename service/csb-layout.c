@@ -638,6 +638,30 @@ csb_layout_wayland (CsbLayout  *self,
   return TRUE;
 }
 
+/* The sandbox's private display (csb-private-display.c): its folder @dir, which
+ * the compositor writes and the sandbox's clients talk to, read-only at
+ * CSB_LAYOUT_DISPLAY_INSIDE (a folder of ours, bound by path: nothing in it is
+ * followed; its socket, not a file, is what the sandbox gets) and $XDG_RUNTIME_DIR's
+ * wayland-0 a link to its socket, as the session's would be. */
+void
+csb_layout_private_display (CsbLayout  *self,
+                            const char *dir,
+                            const char *run_user)
+{
+  g_autofree char *socket = g_build_filename (CSB_LAYOUT_DISPLAY_INSIDE, CSB_COMPOSITOR_SOCKET,
+                                              NULL);
+  g_autofree char *link = g_build_filename (run_user, CSB_COMPOSITOR_SOCKET, NULL);
+  Entry *entry;
+
+  g_return_if_fail (self != NULL && dir != NULL && run_user != NULL);
+
+  entry = add_entry (self, CSB_LAYOUT_BIND_RO, dir, CSB_LAYOUT_DISPLAY_INSIDE, 0);
+  entry->env_name = g_strdup ("WAYLAND_DISPLAY");
+  entry->env_value = g_strdup (CSB_COMPOSITOR_SOCKET);
+  add_entry (self, CSB_LAYOUT_SYMLINK, socket, link, 0);
+  give_protection (self, "display-private");
+}
+
 void
 csb_layout_session_audio (CsbLayout          *self,
                           const char * const *environ,

@@ -13,6 +13,7 @@
 
 #include "csb-argv.h"
 #include "csb-claude-home.h"
+#include "csb-compositor.h"
 #include "csb-project-guard.h"
 
 G_BEGIN_DECLS
@@ -156,6 +157,13 @@ gboolean         csb_layout_wayland              (CsbLayout          *self,
                                                   const char         *source,
                                                   const char         *run_user,
                                                   const char         *protection);
+/* A private display's folder @dir (its compositor's socket, csb-compositor.h)
+ * read-only at CSB_LAYOUT_DISPLAY_INSIDE, @run_user/wayland-0 a link to the socket,
+ * WAYLAND_DISPLAY inside; gives "display-private". */
+#define CSB_LAYOUT_DISPLAY_INSIDE "/run/claude-sandbox-display"
+void             csb_layout_private_display      (CsbLayout          *self,
+                                                  const char         *dir,
+                                                  const char         *run_user);
 /* The session's sound servers, where it has them, in @run_user (the sandbox's
  * XDG_RUNTIME_DIR): PipeWire's pipewire-0 and PulseAudio's pulse/native
  * (PULSE_SERVER). @environ: the session's, for its XDG_RUNTIME_DIR. */

@@ -32,6 +32,7 @@
 #include "csb-layout.h"         /* what a sandbox sees, built once for every backend */
 #include "csb-options.h"        /* path checks, the user's shell */
 #include "csb-plan-writer.h"    /* the guest plan's writer */
+#include "csb-private-display.h" /* a container's private display */
 #include "csb-project-guard.h"  /* the protected project files */
 #include "csb-review.h"         /* review mode's upper folder */
 
@@ -54,6 +55,7 @@
   X (csb_layout_foreach) \
   X (csb_layout_free) \
   X (csb_layout_new) \
+  X (csb_layout_private_display) \
   X (csb_layout_private_home) \
   X (csb_layout_project) \
   X (csb_layout_project_review) \
@@ -63,6 +65,10 @@
   X (csb_layout_user_binds) \
   X (csb_layout_wayland) \
   X (csb_plan_add) \
+  X (csb_private_display_free) \
+  X (csb_private_display_get_dir) \
+  X (csb_private_display_start) \
+  X (csb_private_display_wait) \
   X (csb_protections_add) \
   X (csb_protections_insert) \
   X (csb_rm_rf) \

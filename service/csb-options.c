@@ -561,12 +561,13 @@ csb_launch_options_parse (CsbLaunchOptions *self,
                     "exclude each other; turn 'display' off for a private display");
   if (self->private_display)
     self->display = FALSE;
-  if (self->private_display && g_strcmp0 (self->backend, "bwrap") != 0)
+  if (self->private_display && g_strcmp0 (self->backend, "bwrap") != 0 &&
+      g_strcmp0 (self->backend, "container") != 0)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
                    "option 'private-display' is not available with the %s backend yet (only "
-                   "bwrap starts the headless compositor); use backend bwrap",
-                   self->backend ? self->backend : "");
+                   "bwrap and container start the headless compositor); use backend bwrap "
+                   "or container", self->backend ? self->backend : "");
       return FALSE;
     }
 

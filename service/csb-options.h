@@ -17,7 +17,7 @@ struct _CsbLaunchOptions
   gboolean     gh_token;
   gboolean     shell;
   gboolean     display;
-  gboolean     private_display; /* a headless compositor of its own (bwrap) */
+  gboolean     private_display; /* a headless compositor of its own (bwrap, container) */
   gboolean     audio;
   gboolean     gpu;
   gboolean     ssh_agent;

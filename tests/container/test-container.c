@@ -15,6 +15,7 @@
 
 #include "csb-container-domain.h"
 #include "csb-protections.h"
+#include "csb-test-display.h"
 #include "csb-test-utils.h"
 
 #define LIBVIRT_SOCKET "/run/libvirt/libvirt-sock"
@@ -725,6 +726,115 @@ test_stop (Fixture      *f,
   assert_nothing_left (f, csb_dbus_sandbox_get_id (run->sandbox));
 }
 
+/* ---- root: the private display ---------------------------------------------------- */
+
+static GVariant *
+display_options (void)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&builder, "{sv}", "backend", g_variant_new_string ("container"));
+  g_variant_builder_add (&builder, "{sv}", "network", g_variant_new_boolean (FALSE));
+  g_variant_builder_add (&builder, "{sv}", "private-display", g_variant_new_boolean (TRUE));
+  return g_variant_builder_end (&builder);
+}
+
+/* A container with a private display: a headless weston of its own that the service
+ * started on the host, its socket folder read-only inside and WAYLAND_DISPLAY naming
+ * it; weston-simple-shm draws there, Screenshot() shows its pixels; Stop ends the
+ * compositor and takes its folder away (as /security/display/private for bwrap). */
+static void
+test_private_display (Fixture      *f,
+                      gconstpointer data)
+{
+  const char * const argv[] = {
+    "/bin/sh", "-c",
+    "echo \"display=$WAYLAND_DISPLAY x11=${DISPLAY-unset}\"; "
+    "test -S \"$XDG_RUNTIME_DIR/$WAYLAND_DISPLAY\" && echo socket-ok; "
+    "touch /run/claude-sandbox-display/x 2>/dev/null || echo folder-ro; "
+    "echo listed; exec weston-simple-shm", NULL };
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *display_dir = NULL;
+  const char * const *protections;
+  pid_t compositor;
+
+  if (!csb_test_have_weston ())
+    {
+      g_test_skip ("weston, weston-simple-shm or weston-screenshooter is not installed "
+                   "(Debian package 'weston')");
+      return;
+    }
+  if (!want_real_container (f))
+    return;
+  run = csb_test_launch (&f->bus, f->project, argv, display_options (), FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait_output (run, "listed\n", CSB_TEST_TIMEOUT_MS));
+  g_test_message ("inside: %s", run->out->str);
+  assert_contains (run->out->str, "display=wayland-0 x11=unset\nsocket-ok\nfolder-ro\n");
+  protections = csb_dbus_sandbox_get_protections (run->sandbox);
+  g_assert_true (g_strv_contains (protections, "display-private"));
+  g_assert_false (g_strv_contains (protections, "wayland-unrestricted"));
+
+  /* On the host, in the sandbox's runtime folder, confined as bwrap's is. */
+  display_dir = g_build_filename (f->bus.dirs.runtime, "claude-sandbox",
+                                  csb_dbus_sandbox_get_id (run->sandbox), "display", NULL);
+  compositor = csb_test_weston_in (display_dir, NULL);
+  g_assert_cmpint (compositor, >, 0);
+  {
+    g_autofree char *status_path = g_strdup_printf ("/proc/%d/status", (int) compositor);
+    g_autofree char *status = NULL;
+
+    g_assert_true (g_file_get_contents (status_path, &status, NULL, NULL));
+    g_assert_nonnull (strstr (status, "\nSeccomp:\t2\n"));
+    g_assert_nonnull (strstr (status, "\nNoNewPrivs:\t1\n"));
+  }
+  g_assert_cmpint (csb_test_wait_for_client_pixels (run->sandbox), >=, 200);
+
+  g_assert_true (csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (csb_test_process_gone, GINT_TO_POINTER (compositor),
+                                     CSB_TEST_TIMEOUT_MS));
+  g_assert_false (g_file_test (display_dir, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (csb_test_screenshot_colours (run->sandbox, &error), ==, -1);
+  g_assert_cmpstr (csb_test_error_name (error), ==, "org.example.ClaudeSandbox.Error.NotRunning");
+  assert_nothing_left (f, csb_dbus_sandbox_get_id (run->sandbox));
+}
+
+/* For csb_test_run_until(): no weston below the sandboxes' runtime folder @data. */
+static gboolean
+no_weston_under (gpointer data)
+{
+  return csb_test_weston_in (NULL, data) == 0;
+}
+
+/* A container that fails to start (its command is missing) takes its compositor
+ * with it. */
+static void
+test_private_display_failed_start (Fixture      *f,
+                                   gconstpointer data)
+{
+  const char * const argv[] = { "/nonexistent/csb-command", NULL };
+  g_autofree char *runtime = g_build_filename (f->bus.dirs.runtime, "claude-sandbox", NULL);
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!csb_test_have_weston ())
+    {
+      g_test_skip ("weston is not installed (Debian package 'weston')");
+      return;
+    }
+  if (!want_real_container (f))
+    return;
+  run = csb_test_launch (&f->bus, f->project, argv, display_options (), FALSE, &error);
+  g_test_message ("launch: %s", error != NULL ? error->message : "started");
+  if (run != NULL)
+    g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (no_weston_under, runtime, CSB_TEST_TIMEOUT_MS));
+}
+
 /* ---- root: a container outlives the service ------------------------------------- */
 
 /* Whether libvirt lists @domain as @listed, within @timeout_ms. */
@@ -924,6 +1034,8 @@ main (int   argc,
   ADD ("/container/run/project-links", test_project_links);
   ADD ("/container/run/protections-hold", test_protections_hold);
   ADD ("/container/run/stop", test_stop);
+  ADD ("/container/run/private-display", test_private_display);
+  ADD ("/container/run/private-display-failed-start", test_private_display_failed_start);
   ADD ("/container/run/survive-service-crash", test_survive_service_crash);
   ADD ("/container/run/exit-while-away", test_exit_while_away);
   ADD ("/container/run/review", test_review);

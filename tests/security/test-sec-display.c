@@ -16,11 +16,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gdk-pixbuf/gdk-pixbuf.h>
 #include <gio/gunixfdlist.h>
 #include <gio/gunixinputstream.h>
 
 #include "csb-landlock.h"
+#include "csb-test-display.h"
 #include "csb-sec-utils.h"
 
 #define HOST_WAYLAND_NAME "csb-sec-host-desktop"
@@ -44,16 +44,6 @@ wait_for_socket (const char *path)
   return FALSE;
 }
 
-static gboolean
-have_weston (void)
-{
-  g_autofree char *weston = g_find_program_in_path ("weston");
-  g_autofree char *shm = g_find_program_in_path ("weston-simple-shm");
-  g_autofree char *shooter = g_find_program_in_path ("weston-screenshooter");
-
-  return weston != NULL && shm != NULL && shooter != NULL;
-}
-
 /* The host's desktop: libwayland logs every request its clients make (WAYLAND_DEBUG). */
 static void
 setup (Fixture      *f,
@@ -67,7 +57,7 @@ setup (Fixture      *f,
   int log_fd;
 
   csb_sec_fixture_setup (&f->sec, NULL);
-  if (!have_weston ())
+  if (!csb_test_have_weston ())
     return;
   socket = g_build_filename (f->sec.bus.dirs.runtime, HOST_WAYLAND_NAME, NULL);
   f->host_log = g_build_filename (f->sec.bus.dirs.root, "host-weston.log", NULL);
@@ -107,65 +97,6 @@ teardown (Fixture      *f,
   g_clear_pointer (&f->host_log, g_free);
 }
 
-/* The distinct saturated colours of the PNG in @in (0 if it does not decode): the
- * desktop shell draws greys, weston-simple-shm a many-coloured pattern. */
-static guint
-count_colours_in (GInputStream *in)
-{
-  g_autoptr(GdkPixbuf) pixbuf = NULL;
-  g_autoptr(GHashTable) colours = g_hash_table_new (NULL, NULL);
-  g_autoptr(GError) error = NULL;
-  const guint8 *pixels;
-  int width, height, stride, channels;
-
-  pixbuf = gdk_pixbuf_new_from_stream (in, NULL, &error);
-  g_assert_no_error (error);
-  if (pixbuf == NULL)
-    return 0;
-  width = gdk_pixbuf_get_width (pixbuf);
-  height = gdk_pixbuf_get_height (pixbuf);
-  stride = gdk_pixbuf_get_rowstride (pixbuf);
-  channels = gdk_pixbuf_get_n_channels (pixbuf);
-  pixels = gdk_pixbuf_read_pixels (pixbuf);
-  for (int y = 0; y < height; y++)
-    for (int x = 0; x < width; x++)
-      {
-        const guint8 *p = pixels + y * stride + x * channels;
-        guint rgb = (p[0] << 16) | (p[1] << 8) | p[2];
-
-        if (MAX (MAX (p[0], p[1]), p[2]) - MIN (MIN (p[0], p[1]), p[2]) < 64)
-          continue;
-        g_hash_table_add (colours, GUINT_TO_POINTER (rgb + 1));
-      }
-  return g_hash_table_size (colours);
-}
-
-/* The same of the PNG in @fd, which it closes. */
-static guint
-count_colours (int fd)
-{
-  g_autoptr(GInputStream) in = g_unix_input_stream_new (fd, TRUE);
-
-  return count_colours_in (in);
-}
-
-/* Screenshot() → the number of colours it shows; -1 if the call failed. */
-static int
-screenshot_colours (CsbDBusSandbox *sandbox,
-                    GError        **error)
-{
-  g_autoptr(GVariant) handle = NULL;
-  g_autoptr(GUnixFDList) fds = NULL;
-  int fd;
-
-  if (!csb_dbus_sandbox_call_screenshot_sync (sandbox, NULL, &handle, &fds, NULL, error))
-    return -1;
-  fd = g_unix_fd_list_get (fds, g_variant_get_handle (handle), error);
-  if (fd < 0)
-    return -1;
-  return (int) count_colours (fd);
-}
-
 /* ScreenshotData() → its bytes; NULL if the call failed. */
 static GBytes *
 screenshot_data (CsbDBusSandbox *sandbox,
@@ -203,7 +134,7 @@ count_colours_bytes (GBytes *png)
 {
   g_autoptr(GInputStream) in = g_memory_input_stream_new_from_bytes (png);
 
-  return count_colours_in (in);
+  return csb_test_png_colours_in (in);
 }
 
 /* Whether @png starts as a PNG does (the signature, then its IHDR chunk) and says
@@ -252,42 +183,6 @@ run_cli (const char * const *args,
   return out;
 }
 
-/* The weston whose working folder is @dir (the private compositor), or 0. */
-static pid_t
-weston_in (const char *dir)
-{
-  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
-  const char *name;
-
-  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
-    {
-      g_autofree char *cwd_link = g_strdup_printf ("/proc/%s/cwd", name);
-      g_autofree char *cwd = g_file_read_link (cwd_link, NULL);
-
-      g_autofree char *comm_path = g_strdup_printf ("/proc/%s/comm", name);
-      g_autofree char *comm = NULL;
-
-      if (cwd != NULL && g_str_equal (cwd, dir) &&
-          g_file_get_contents (comm_path, &comm, NULL, NULL) && g_str_equal (comm, "weston\n"))
-        return (pid_t) atoi (name);
-    }
-  return 0;
-}
-
-/* Gone, or a zombie nobody will ever schedule again. */
-static gboolean
-process_gone (gpointer data)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", GPOINTER_TO_INT (data));
-  g_autofree char *stat = NULL;
-  const char *end;
-
-  if (!g_file_get_contents (path, &stat, NULL, NULL))
-    return TRUE;
-  end = strrchr (stat, ')');
-  return end != NULL && end[1] == ' ' && end[2] == 'Z';
-}
-
 static void
 test_private_display (Fixture      *f,
                       gconstpointer data)
@@ -304,7 +199,7 @@ test_private_display (Fixture      *f,
   pid_t compositor;
   int colours = 0;
 
-  if (!have_weston ())
+  if (!csb_test_have_weston ())
     {
       g_test_skip ("weston, weston-simple-shm or weston-screenshooter is not installed "
                    "(Debian package 'weston')");
@@ -329,7 +224,7 @@ test_private_display (Fixture      *f,
 
   display_dir = g_build_filename (f->sec.bus.dirs.runtime, "claude-sandbox",
                                   csb_dbus_sandbox_get_id (run->sandbox), "display", NULL);
-  compositor = weston_in (display_dir);
+  compositor = csb_test_weston_in (display_dir, NULL);
   g_assert_cmpint (compositor, >, 0);
   /* It parses the sandbox's requests: a bwrap of its own, without the user's files. */
   {
@@ -379,14 +274,7 @@ test_private_display (Fixture      *f,
 
   /* simple-shm draws a many-coloured pattern once it is mapped: until then the
    * desktop shell's background alone. */
-  for (guint waited = 0; waited < CSB_TEST_TIMEOUT_MS && colours < 200; waited += 250)
-    {
-      colours = screenshot_colours (run->sandbox, &error);
-      g_assert_no_error (error);
-      if (colours < 200)
-        csb_test_sleep_ms (250);
-    }
-  g_test_message ("the screenshot has %d saturated colours", colours);
+  colours = csb_test_wait_for_client_pixels (run->sandbox);
   g_assert_cmpint (colours, >=, 200);
 
   /* The same through the CLI. */
@@ -398,7 +286,7 @@ test_private_display (Fixture      *f,
 
     out = run_cli (args, &status);
     g_assert_cmpint (status, ==, 0);
-    g_assert_cmpint (count_colours (open (file, O_RDONLY | O_CLOEXEC)), >=, 200);
+    g_assert_cmpint (csb_test_png_colours (open (file, O_RDONLY | O_CLOEXEC)), >=, 200);
   }
 
   /* The host's compositor never heard of simple-shm. */
@@ -409,10 +297,10 @@ test_private_display (Fixture      *f,
   g_assert_true (csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error));
   g_assert_no_error (error);
   g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
-  g_assert_true (csb_test_run_until (process_gone, GINT_TO_POINTER (compositor),
+  g_assert_true (csb_test_run_until (csb_test_process_gone, GINT_TO_POINTER (compositor),
                                      CSB_TEST_TIMEOUT_MS));
   g_assert_false (g_file_test (display_dir, G_FILE_TEST_EXISTS));
-  g_assert_cmpint (screenshot_colours (run->sandbox, &error), ==, -1);
+  g_assert_cmpint (csb_test_screenshot_colours (run->sandbox, &error), ==, -1);
   g_assert_nonnull (error);
   g_assert_cmpstr (csb_test_error_name (error), ==, "org.example.ClaudeSandbox.Error.NotRunning");
   g_clear_error (&error);
@@ -534,7 +422,7 @@ test_private_display_cli (Fixture      *f,
   g_autofree char *out = NULL;
   int status = -1;
 
-  if (!have_weston ())
+  if (!csb_test_have_weston ())
     {
       g_test_skip ("weston is not installed (Debian package 'weston')");
       return;
@@ -555,7 +443,7 @@ test_private_display_options (Fixture      *f,
   g_autoptr(CsbTestRun) both = NULL;
   g_autoptr(CsbTestRun) vm = NULL;
 
-  if (!have_weston ())
+  if (!csb_test_have_weston ())
     {
       g_test_skip ("weston is not installed (Debian package 'weston')");
       return;
