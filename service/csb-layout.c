@@ -794,12 +794,12 @@ csb_layout_append_bwrap_args (CsbLayout *self,
           break;
         case CSB_LAYOUT_SOCKET:
           csb_argv_add_args (args, "--ro-bind", entry->source, entry->dest, NULL);
-          if (entry->env_name != NULL)
-            csb_argv_add_args (args, "--setenv", entry->env_name, entry->env_value, NULL);
           break;
         default:
           g_assert_not_reached ();
         }
+      if (entry->env_name != NULL)
+        csb_argv_add_args (args, "--setenv", entry->env_name, entry->env_value, NULL);
     }
 }
 

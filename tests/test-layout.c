@@ -1366,6 +1366,37 @@ test_plan_writer_count (void)
   g_test_trap_assert_stderr ("*plan entry 'uid' given 2 arguments, it takes 1*");
 }
 
+/* A private display (csb_layout_private_display): its folder read-only at a path of
+ * ours, $XDG_RUNTIME_DIR/wayland-0 a link to its socket, WAYLAND_DISPLAY, the
+ * protection; bwrap's and the container's translations alike. */
+static void
+test_private_display (void)
+{
+  g_autoptr(CsbLayout) layout = csb_layout_new ();
+  g_autoptr(GHashTable) env = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(CsbArgv) args = csb_argv_new ();
+  g_autoptr(GString) joined = g_string_new (NULL);
+
+  csb_layout_private_display (layout, "/run/user/0/claude-sandbox/x/display", "/run/user/1000");
+  assert_access (layout, CSB_LAYOUT_DISPLAY_INSIDE "/wayland-0", CSB_LAYOUT_HOST_RO,
+                 "/run/user/0/claude-sandbox/x/display/wayland-0");
+  assert_access (layout, "/run/user/1000/wayland-0", CSB_LAYOUT_HOST_RO,
+                 "/run/user/0/claude-sandbox/x/display/wayland-0");
+  csb_layout_add_environment (layout, env);
+  g_assert_cmpstr (g_hash_table_lookup (env, "WAYLAND_DISPLAY"), ==, "wayland-0");
+  csb_layout_add_protections (layout, protections);
+  g_assert_cmpuint (protections->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (protections, 0), ==, "display-private");
+  csb_layout_append_bwrap_args (layout, args);
+  for (guint i = 0; i < csb_argv_get_len (args); i++)
+    g_string_append_printf (joined, "%s ", csb_argv_get (args, i));
+  g_assert_cmpstr (joined->str, ==,
+                   "--ro-bind /run/user/0/claude-sandbox/x/display " CSB_LAYOUT_DISPLAY_INSIDE
+                   " --setenv WAYLAND_DISPLAY wayland-0 --symlink " CSB_LAYOUT_DISPLAY_INSIDE
+                   "/wayland-0 /run/user/1000/wayland-0 ");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1378,6 +1409,7 @@ main (int   argc,
   g_test_add_func ("/layout/host-usr", test_host_usr);
   g_test_add_func ("/layout/private-home", test_private_home);
   g_test_add_func ("/layout/sockets", test_sockets);
+  g_test_add_func ("/layout/private-display", test_private_display);
   g_test_add_func ("/layout/project/access", test_project_access);
   g_test_add_func ("/layout/project/translators", test_project_translators);
   g_test_add_func ("/layout/project/bare", test_project_bare);
