@@ -47,7 +47,8 @@ static void
 fixture_setup (Fixture      *f,
                gconstpointer data)
 {
-  CsbTestBusOptions options = { NULL, FALSE, NULL };
+  /* @data: the service's extra environment, or NULL. */
+  CsbTestBusOptions options = { data, FALSE, NULL };
 
   csb_test_bus_setup (&f->bus, &options);
   f->project = csb_test_make_project (&f->bus.dirs, "project");
@@ -810,13 +811,13 @@ no_weston_under (gpointer data)
   return csb_test_weston_in (NULL, data) == 0;
 }
 
-/* A container that fails to start (its command is missing) takes its compositor
- * with it. */
+/* A container that fails to start (its init is missing: the service finds out once
+ * the compositor runs) takes its compositor with it. */
 static void
 test_private_display_failed_start (Fixture      *f,
                                    gconstpointer data)
 {
-  const char * const argv[] = { "/nonexistent/csb-command", NULL };
+  const char * const argv[] = { "true", NULL };
   g_autofree char *runtime = g_build_filename (f->bus.dirs.runtime, "claude-sandbox", NULL);
   g_autoptr(CsbTestRun) run = NULL;
   g_autoptr(GError) error = NULL;
@@ -829,10 +830,14 @@ test_private_display_failed_start (Fixture      *f,
   if (!want_real_container (f))
     return;
   run = csb_test_launch (&f->bus, f->project, argv, display_options (), FALSE, &error);
-  g_test_message ("launch: %s", error != NULL ? error->message : "started");
-  if (run != NULL)
-    g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
-  g_assert_true (csb_test_run_until (no_weston_under, runtime, CSB_TEST_TIMEOUT_MS));
+  g_assert_null (run);
+  g_assert_nonnull (error);
+  g_test_message ("launch: %s", error->message);
+  assert_contains (error->message, "/nonexistent/csb-container-init");
+  /* Nothing arrives on the bus once Launch failed: polled. */
+  for (guint waited = 0; waited < CSB_TEST_TIMEOUT_MS && !no_weston_under (runtime); waited += 100)
+    csb_test_sleep_ms (100);
+  g_assert_true (no_weston_under (runtime));
 }
 
 /* ---- root: a container outlives the service ------------------------------------- */
@@ -1021,6 +1026,10 @@ int
 main (int   argc,
       char *argv[])
 {
+  static const char * const missing_init_env[] = {
+    "CSB_CONTAINER_INIT=/nonexistent/csb-container-init", NULL
+  };
+
   csb_test_init_environment ();
   g_test_init (&argc, &argv, NULL);
 
@@ -1035,7 +1044,8 @@ main (int   argc,
   ADD ("/container/run/protections-hold", test_protections_hold);
   ADD ("/container/run/stop", test_stop);
   ADD ("/container/run/private-display", test_private_display);
-  ADD ("/container/run/private-display-failed-start", test_private_display_failed_start);
+  g_test_add ("/container/run/private-display-failed-start", Fixture, missing_init_env,
+              fixture_setup, test_private_display_failed_start, fixture_teardown);
   ADD ("/container/run/survive-service-crash", test_survive_service_crash);
   ADD ("/container/run/exit-while-away", test_exit_while_away);
   ADD ("/container/run/review", test_review);
