@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gdk-pixbuf/gdk-pixbuf.h>
 #include <gio/gunixfdlist.h>
 #include <gio/gunixinputstream.h>
 
@@ -343,7 +344,7 @@ test_private_display_data (Fixture      *f,
   gboolean same = FALSE;
   guint colours = 0;
 
-  if (!have_weston ())
+  if (!csb_test_have_weston ())
     {
       g_test_skip ("weston, weston-simple-shm or weston-screenshooter is not installed "
                    "(Debian package 'weston')");
