@@ -27,6 +27,7 @@ struct _CsbChangesWindow
   GtkTextView     *diff_view;
 
   CsbDBusSandbox  *sandbox;
+  gboolean         remote;    /* over ssh: no descriptors, the diff comes as bytes */
   GCancellable    *cancellable;
   char            *shown_path;
 };
@@ -129,6 +130,48 @@ show_diff_text (CsbChangesWindow *self,
     }
 }
 
+/* The first MAX_DIFF_SHOWN bytes of a diff (@text, which @more follows). */
+static void
+show_diff_bytes (CsbChangesWindow *self,
+                 GString          *text,
+                 gboolean          more)
+{
+  g_autofree char *valid = NULL;
+
+  if (more || text->len > MAX_DIFF_SHOWN)
+    {
+      g_string_truncate (text, MIN (text->len, MAX_DIFF_SHOWN));
+      g_string_append (text, _("\n(the rest of the diff is not shown)\n"));
+    }
+  valid = g_utf8_make_valid (text->str, text->len);
+  show_diff_text (self, valid);
+}
+
+static void
+on_diff_data (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  CsbChangesWindow *self = user_data;
+  g_autoptr(GVariant) data = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) text = NULL;
+  gboolean truncated;
+  const char *bytes;
+  gsize length;
+
+  if (!csb_dbus_sandbox_call_get_diff_data_finish (CSB_DBUS_SANDBOX (source), &data, &truncated,
+                                                   result, &error))
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        show_error (self, error);
+      return;
+    }
+  bytes = g_variant_get_fixed_array (data, &length, 1);
+  text = g_string_new_len (bytes, MIN (length, MAX_DIFF_SHOWN + 1));
+  show_diff_bytes (self, text, truncated);
+}
+
 static void
 on_diff (GObject      *source,
          GAsyncResult *result,
@@ -139,7 +182,6 @@ on_diff (GObject      *source,
   g_autoptr(GUnixFDList) fds = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GString) text = g_string_new (NULL);
-  g_autofree char *valid = NULL;
   char buf[65536];
   ssize_t n;
   int fd;
@@ -154,13 +196,10 @@ on_diff (GObject      *source,
   if (fds == NULL || (fd = g_unix_fd_list_get (fds, 0, &error)) < 0)
     return;
   /* A memory file the service filled: reading it does not block. */
-  while (text->len < MAX_DIFF_SHOWN && (n = read (fd, buf, sizeof buf)) > 0)
+  while (text->len <= MAX_DIFF_SHOWN && (n = read (fd, buf, sizeof buf)) > 0)
     g_string_append_len (text, buf, n);
   close (fd);
-  if (text->len >= MAX_DIFF_SHOWN)
-    g_string_append (text, _("\n(the rest of the diff is not shown)\n"));
-  valid = g_utf8_make_valid (text->str, text->len);
-  show_diff_text (self, valid);
+  show_diff_bytes (self, text, FALSE);
 }
 
 static void
@@ -177,7 +216,12 @@ on_row_selected (GtkListBox       *list,
       gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->diff_view), "", 0);
       return;
     }
-  csb_dbus_sandbox_call_get_diff (self->sandbox, path, NULL, self->cancellable, on_diff, self);
+  if (self->remote)
+    csb_dbus_sandbox_call_get_diff_data (self->sandbox, path, self->cancellable, on_diff_data,
+                                         self);
+  else
+    csb_dbus_sandbox_call_get_diff (self->sandbox, path, NULL, self->cancellable, on_diff,
+                                    self);
 }
 
 /* ---- deciding ------------------------------------------------------------------------ */
@@ -427,8 +471,9 @@ csb_changes_window_init (CsbChangesWindow *self)
   g_signal_connect (self->discard_all_button, "clicked", G_CALLBACK (on_discard_all), self);
 }
 
-GtkWidget *
-csb_changes_window_new (CsbDBusSandbox *sandbox)
+static GtkWidget *
+changes_window_new (CsbDBusSandbox *sandbox,
+                    gboolean        remote)
 {
   CsbChangesWindow *self;
   g_autofree char *title = NULL;
@@ -437,6 +482,7 @@ csb_changes_window_new (CsbDBusSandbox *sandbox)
 
   self = g_object_new (CSB_TYPE_CHANGES_WINDOW, NULL);
   self->sandbox = g_object_ref (sandbox);
+  self->remote = remote;
   {
     g_autofree char *name = safe_text (csb_dbus_sandbox_get_name (sandbox));
 
@@ -448,6 +494,18 @@ csb_changes_window_new (CsbDBusSandbox *sandbox)
                            G_CONNECT_SWAPPED);
   reload (self);
   return GTK_WIDGET (self);
+}
+
+GtkWidget *
+csb_changes_window_new (CsbDBusSandbox *sandbox)
+{
+  return changes_window_new (sandbox, FALSE);
+}
+
+GtkWidget *
+csb_changes_window_new_remote (CsbDBusSandbox *sandbox)
+{
+  return changes_window_new (sandbox, TRUE);
 }
 
 guint

@@ -14,6 +14,9 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (CsbChangesWindow, csb_changes_window, CSB, CHANGES_WINDOW, AdwWindow)
 
 GtkWidget *csb_changes_window_new            (CsbDBusSandbox   *sandbox);
+/* A sandbox of another machine: its bus (over ssh) carries no descriptors, so the
+ * diff comes as bytes (GetDiffData). */
+GtkWidget *csb_changes_window_new_remote     (CsbDBusSandbox   *sandbox);
 /* For tests: how many changes it lists, and the diff it shows. */
 guint      csb_changes_window_get_n_changes  (CsbChangesWindow *self);
 char      *csb_changes_window_dup_diff_text  (CsbChangesWindow *self);

@@ -407,10 +407,19 @@ csb_sandbox_row_get_changes_badge (CsbSandboxRow *self)
   return adw_button_content_get_label (self->changes_content);
 }
 
+GtkWidget *
+csb_sandbox_row_get_changes_button (CsbSandboxRow *self)
+{
+  g_return_val_if_fail (CSB_IS_SANDBOX_ROW (self), NULL);
+  return GTK_WIDGET (self->changes_button);
+}
+
 static void
 on_changes_clicked (CsbSandboxRow *self)
 {
-  GtkWidget *window = csb_changes_window_new (self->sandbox);
+  GtkWidget *window = g_str_equal (self->action_prefix, "remote")
+                      ? csb_changes_window_new_remote (self->sandbox)
+                      : csb_changes_window_new (self->sandbox);
   GtkRoot *root = gtk_widget_get_root (GTK_WIDGET (self));
 
   if (GTK_IS_WINDOW (root))

@@ -24,6 +24,8 @@ const char     *csb_sandbox_row_get_state_text (CsbSandboxRow  *self);
 const char     *csb_sandbox_row_get_changes_badge (CsbSandboxRow *self);
 /* The picture of the sandbox's private display in the row, or NULL while none shows. */
 GdkTexture     *csb_sandbox_row_get_thumbnail  (CsbSandboxRow  *self);
+/* For tests: the button that opens its Changes window. */
+GtkWidget      *csb_sandbox_row_get_changes_button (CsbSandboxRow *self);
 
 /* A list of sandboxes (the window's, a connection's): @list shows the rows,
  * the newest first, and @rows finds them by object path (path → row). */

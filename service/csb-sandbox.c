@@ -336,6 +336,7 @@ typedef enum
   REVIEW_COUNT,
   REVIEW_LIST,
   REVIEW_DIFF,
+  REVIEW_DIFF_DATA,
   REVIEW_APPLY,
   REVIEW_DISCARD,
   REVIEW_REMOVE,
@@ -353,6 +354,8 @@ typedef struct
   /* results */
   GVariant              *changes;
   int                    diff_fd;
+  GBytes                *diff_data;     /* GetDiffData's: the diff's first bytes */
+  gboolean               diff_truncated;
   guint                  pending;
   gint64                 started_us;
   gint64                 took_us;
@@ -370,6 +373,7 @@ review_data_free (ReviewData *data)
   g_clear_pointer (&data->changes, g_variant_unref);
   if (data->diff_fd >= 0)
     close (data->diff_fd);
+  g_clear_pointer (&data->diff_data, g_bytes_unref);
   g_clear_error (&data->error);
   g_free (data);
 }
@@ -395,6 +399,32 @@ changes_to_variant (GPtrArray *changes)
   return g_variant_ref_sink (g_variant_builder_end (&builder));
 }
 
+/* GetDiffData's bytes travel in one D-Bus message, over ssh for a connection. */
+#define DIFF_DATA_MAX (4 * 1024 * 1024)
+
+/* The first DIFF_DATA_MAX bytes of the diff in @data's memory file, which it closes. */
+static void
+read_diff_data (ReviewData *data)
+{
+  g_autofree char *buffer = g_malloc (DIFF_DATA_MAX + 1);
+  gsize length = 0;
+  ssize_t n = 0;
+
+  while (length <= DIFF_DATA_MAX &&
+         (n = pread (data->diff_fd, buffer + length, DIFF_DATA_MAX + 1 - length, length)) > 0)
+    length += n;
+  close (data->diff_fd);
+  data->diff_fd = -1;
+  if (n < 0)
+    {
+      g_set_error (&data->error, CSB_ERROR, CSB_ERROR_FAILED, "cannot read the diff: %s",
+                   g_strerror (errno));
+      return;
+    }
+  data->diff_truncated = length > DIFF_DATA_MAX;
+  data->diff_data = g_bytes_new (buffer, MIN (length, DIFF_DATA_MAX));
+}
+
 static void
 review_thread (GTask        *task,
                gpointer      source_object,
@@ -408,8 +438,11 @@ review_thread (GTask        *task,
   switch (data->op)
     {
     case REVIEW_DIFF:
+    case REVIEW_DIFF_DATA:
       data->diff_fd = csb_review_diff (data->state_dir, data->project_dir, data->path,
                                        &data->error);
+      if (data->op == REVIEW_DIFF_DATA && data->diff_fd >= 0)
+        read_diff_data (data);
       break;
     case REVIEW_APPLY:
       csb_review_apply (data->state_dir, data->project_dir, paths, data->since_us,
@@ -509,6 +542,12 @@ on_review_done (GObject      *source,
         data->diff_fd = -1;
         csb_dbus_sandbox_complete_get_diff (dbus, invocation, fds, g_variant_new_handle (0));
       }
+      break;
+    case REVIEW_DIFF_DATA:
+      csb_dbus_sandbox_complete_get_diff_data (dbus, invocation,
+                                               g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING,
+                                                                         data->diff_data, TRUE),
+                                               data->diff_truncated);
       break;
     case REVIEW_APPLY:
       g_message ("sandbox %s: changes applied to %s", self->spec->id, self->spec->project_dir);
@@ -610,6 +649,18 @@ handle_get_diff (CsbDBusSandbox        *object,
 
   if (review_check (self, invocation))
     review_run (self, REVIEW_DIFF, NULL, path, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_get_diff_data (CsbDBusSandbox        *object,
+                      GDBusMethodInvocation *invocation,
+                      const char            *path)
+{
+  CsbSandbox *self = CSB_SANDBOX (object);
+
+  if (review_check (self, invocation))
+    review_run (self, REVIEW_DIFF_DATA, NULL, path, invocation);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -1824,6 +1875,7 @@ csb_sandbox_iface_init (CsbDBusSandboxIface *iface)
   iface->handle_remove = handle_remove;
   iface->handle_get_changes = handle_get_changes;
   iface->handle_get_diff = handle_get_diff;
+  iface->handle_get_diff_data = handle_get_diff_data;
   iface->handle_apply_changes = handle_apply_changes;
   iface->handle_discard_changes = handle_discard_changes;
 }

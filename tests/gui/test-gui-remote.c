@@ -21,6 +21,7 @@
 #include <vte/vte.h>
 
 #include "csb-application.h"
+#include "csb-changes-window.h"
 #include "csb-connections.h"
 #include "csb-gui-test-utils.h"
 #include "csb-host-label.h"
@@ -445,6 +446,85 @@ test_launch_on_remote_folder (void)
   g_assert_true (csb_test_run_until (remote_terminal_closed, sandbox, CSB_TEST_TIMEOUT_MS));
 }
 
+static gboolean
+review_row_pending (gpointer data)
+{
+  CsbSandboxRow *row = row_of_project (project);
+
+  return row != NULL &&
+         g_strcmp0 (csb_dbus_sandbox_get_project_mode (csb_sandbox_row_get_sandbox (row)),
+                    "review") == 0 &&
+         g_strcmp0 (csb_sandbox_row_get_changes_badge (row), data) == 0;
+}
+
+static gboolean
+changes_count_is (gpointer data)
+{
+  CsbChangesWindow *changes = CSB_CHANGES_WINDOW (find_toplevel_of_type (CSB_TYPE_CHANGES_WINDOW));
+
+  return changes != NULL && csb_changes_window_get_n_changes (changes) == GPOINTER_TO_UINT (data);
+}
+
+static gboolean
+diff_shows (gpointer data)
+{
+  CsbChangesWindow *changes = CSB_CHANGES_WINDOW (find_toplevel_of_type (CSB_TYPE_CHANGES_WINDOW));
+  g_autofree char *text = changes ? csb_changes_window_dup_diff_text (changes) : NULL;
+
+  return text != NULL && strstr (text, data) != NULL;
+}
+
+/* Review through the connection: a review-mode sandbox there writes a file; its
+ * row's Changes window lists it with its diff (GetChanges, GetDiffData: nothing
+ * that needs a descriptor), and Apply puts it in the project folder there. */
+static void
+test_review_through_connection (void)
+{
+  g_autofree char *host_option = g_strdup_printf ("--host=%s", host);
+  g_autofree char *applied = g_build_filename (project, "reviewed.txt", NULL);
+  g_autofree char *contents = NULL;
+  g_autoptr(GSubprocess) launcher = NULL;
+  g_autoptr(CsbDBusSandbox) sandbox = NULL;
+  g_autoptr(GError) error = NULL;
+  CsbChangesWindow *changes;
+  CsbSandboxRow *row;
+
+  launcher = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
+                               &error, g_getenv ("CLAUDE_SANDBOX_REMOTE_CLI"), host_option,
+                               "--review", "--command", project, "--", "sh", "-c",
+                               "printf 'reviewed there\\n' > reviewed.txt && exec sleep 1000",
+                               NULL);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_until (review_row_pending, "1", CSB_TEST_TIMEOUT_MS));
+  row = row_of_project (project);
+  sandbox = g_object_ref (csb_sandbox_row_get_sandbox (row));
+
+  g_signal_emit_by_name (csb_sandbox_row_get_changes_button (row), "clicked");
+  g_assert_true (csb_test_run_until (changes_count_is, GUINT_TO_POINTER (1), CSB_TEST_TIMEOUT_MS));
+  changes = CSB_CHANGES_WINDOW (find_toplevel_of_type (CSB_TYPE_CHANGES_WINDOW));
+  {
+    g_autofree char *title = csb_changes_window_dup_title (changes, 0);
+
+    g_assert_cmpstr (title, ==, "reviewed.txt");
+  }
+  g_assert_true (csb_test_run_until (diff_shows, "+reviewed there", CSB_TEST_TIMEOUT_MS));
+  csb_gui_test_settle (500);
+  csb_gui_test_save_screenshot (GTK_WIDGET (changes), "remote-changes.png");
+  /* Not in the project there until applied. */
+  g_assert_false (g_file_test (applied, G_FILE_TEST_EXISTS));
+
+  g_signal_emit_by_name (csb_changes_window_get_apply_all (changes), "clicked");
+  g_assert_true (csb_test_run_until (changes_count_is, GUINT_TO_POINTER (0), CSB_TEST_TIMEOUT_MS));
+  g_assert_true (g_file_get_contents (applied, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "reviewed there\n");
+  gtk_window_destroy (GTK_WINDOW (changes));
+
+  gtk_widget_activate_action (GTK_WIDGET (row), "remote.stop", "s",
+                              g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox)));
+  g_assert_true (csb_test_run_until (sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_subprocess_wait (launcher, NULL, NULL);
+}
+
 /* A user sshd refuses: the status says what to do about the key, in words. */
 static void
 test_refused_key_in_words (void)
@@ -503,6 +583,7 @@ main (int   argc,
   g_test_add_func ("/gui-remote/connection/private-display", test_remote_private_display);
   g_test_add_func ("/gui-remote/connection/stop", test_stop_through_connection);
   g_test_add_func ("/gui-remote/connection/launch-on-folder", test_launch_on_remote_folder);
+  g_test_add_func ("/gui-remote/connection/review", test_review_through_connection);
   g_test_add_func ("/gui-remote/connection/refused-key", test_refused_key_in_words);
   ret = csb_gui_test_run_app (app, &window);
   /* As test-gui.c: leave without tearing the app down against a vanishing bus. */
