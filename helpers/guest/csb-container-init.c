@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "csb-init-protect.h"
+#include "csb-init-plan.h"
 #include "csb-plan.h"
 
 #define CTL_DIR      "/run/claude-sandbox-ctl"
@@ -48,44 +48,14 @@
 
 typedef CsbPlanCommand Command;
 
-/* A set-up error: on the console, where the sandbox's user sees it. */
+/* Set-up errors, and entries of the plan that did not hold, on the console, where the
+ * sandbox's user sees them; the notes nowhere (the container keeps no log of its own). */
 static void
-fail (const char *fmt, ...)
+log_to_console (CsbInitLevel level,
+                const char  *message)
 {
-  char buf[1024];
-  va_list ap;
-  int n;
-
-  va_start (ap, fmt);
-  n = vsnprintf (buf, sizeof buf, fmt, ap);
-  va_end (ap);
-  if (n > 0)
-    {
-      if (write (2, "claude-sandbox container: ", 26) < 0 ||
-          write (2, buf, strlen (buf)) < 0 || write (2, "\r\n", 2) < 0) {}
-    }
-}
-
-static int
-mkdir_p (const char *path)
-{
-  char buf[4096];
-  size_t len = strlen (path);
-
-  if (len >= sizeof buf)
-    return -1;
-  memcpy (buf, path, len + 1);
-  for (char *p = buf + 1; *p; p++)
-    if (*p == '/')
-      {
-        *p = '\0';
-        if (mkdir (buf, 0755) != 0 && errno != EEXIST)
-          return -1;
-        *p = '/';
-      }
-  if (mkdir (buf, 0755) != 0 && errno != EEXIST)
-    return -1;
-  return 0;
+  if (level != CSB_INIT_NOTE)
+    csb_init_write_line (2, "claude-sandbox container: ", message);
 }
 
 /* Review mode (csb-review.c reads the upper layer on the host). In the container's
@@ -102,18 +72,18 @@ mount_review (const char *lower,
 
   snprintf (options, sizeof options, "lowerdir=%s,upperdir=%s/upper,workdir=%s/work,"
             "userxattr,redirect_dir=nofollow", lower, rw, rw);
-  if (mkdir_p (path) != 0 ||
+  if (csb_init_mkdir_p (path, 0755) != 0 ||
       mount ("claude-sandbox-review", path, "overlay", MS_NOSUID | MS_NODEV, options) != 0)
     {
-      fail ("cannot mount the review overlay at %s: %s%s", path, strerror (errno),
-            errno == EPERM || errno == EINVAL || errno == ENODEV
-              ? " (review mode needs overlayfs in user namespaces, Linux 5.11 or later, and "
-                "user extended attributes in the state folder)" : "");
+      csb_init_fail ("cannot mount the review overlay at %s: %s%s", path, strerror (errno),
+                     errno == EPERM || errno == EINVAL || errno == ENODEV
+                       ? " (review mode needs overlayfs in user namespaces, Linux 5.11 or "
+                         "later, and user extended attributes in the state folder)" : "");
       return -1;
     }
   if (umount2 (lower, MNT_DETACH) != 0 || umount2 (rw, MNT_DETACH) != 0)
     {
-      fail ("cannot hide the review layers: %s", strerror (errno));
+      csb_init_fail ("cannot hide the review layers: %s", strerror (errno));
       return -1;
     }
   return 0;
@@ -127,80 +97,12 @@ plan_own (void           *data,
 {
   Command *cmd = data;
 
-  if (mkdir_p (args[0]) != 0 || chown (args[0], cmd->uid, cmd->gid) != 0 ||
+  if (csb_init_mkdir_p (args[0], 0755) != 0 || chown (args[0], cmd->uid, cmd->gid) != 0 ||
       chmod (args[0], strtoul (args[1], NULL, 8)) != 0)
     {
-      fail ("cannot prepare %s: %s", args[0], strerror (errno));
+      csb_init_fail ("cannot prepare %s: %s", args[0], strerror (errno));
       return -1;
     }
-  return 0;
-}
-
-/* protect PROJECT RELATIVE ro|rw d|f (csb-init-protect.c): an entry that is not
- * there, or not what it should be, is left alone. */
-static int
-plan_protect (void           *data,
-              CsbPlanKeyword  keyword,
-              char          **args)
-{
-  if (csb_init_protect (args[0], args[1], strcmp (args[2], "ro") == 0,
-                        strcmp (args[3], "d") == 0) != 0 &&
-      errno != ENOENT && errno != ELOOP && errno != EXDEV && errno != EINVAL)
-    {
-      fail ("cannot protect %s/%s: %s", args[0], args[1], strerror (errno));
-      return -1;
-    }
-  return 0;
-}
-
-/* protect-tmpfs PROJECT RELATIVE UID GID (csb-init-protect.c). */
-static int
-plan_protect_tmpfs (void           *data,
-                    CsbPlanKeyword  keyword,
-                    char          **args)
-{
-  if (csb_init_protect_tmpfs (args[0], args[1], strtoul (args[2], NULL, 10),
-                              strtoul (args[3], NULL, 10)) != 0)
-    {
-      fail ("cannot cover %s/%s with a tmpfs: %s", args[0], args[1], strerror (errno));
-      return -1;
-    }
-  return 0;
-}
-
-/* protect-link PROJECT RELATIVE TARGET: a link of a folder covered by a tmpfs. */
-static int
-plan_protect_link (void           *data,
-                   CsbPlanKeyword  keyword,
-                   char          **args)
-{
-  if (csb_init_protect_link (args[0], args[1], args[2]) != 0)
-    fail ("cannot make the link %s/%s again: %s", args[0], args[1], strerror (errno));
-  return 0;
-}
-
-/* symlink TARGET PATH, the user's. */
-static int
-plan_symlink (void           *data,
-              CsbPlanKeyword  keyword,
-              char          **args)
-{
-  Command *cmd = data;
-
-  if (symlink (args[0], args[1]) != 0 && errno != EEXIST)
-    fail ("cannot create the symlink %s: %s", args[1], strerror (errno));
-  else
-    lchown (args[1], cmd->uid, cmd->gid);
-  return 0;
-}
-
-/* mkdir PATH */
-static int
-plan_mkdir (void           *data,
-            CsbPlanKeyword  keyword,
-            char          **args)
-{
-  mkdir_p (args[0]);
   return 0;
 }
 
@@ -225,11 +127,11 @@ static const CsbPlanHandler plan_handlers[CSB_PLAN_N_KEYWORDS] = {
   [CSB_PLAN_ENV] = csb_plan_set_command,
   [CSB_PLAN_ARG] = csb_plan_set_command,
   [CSB_PLAN_OWN] = plan_own,
-  [CSB_PLAN_PROTECT] = plan_protect,
-  [CSB_PLAN_PROTECT_TMPFS] = plan_protect_tmpfs,
-  [CSB_PLAN_PROTECT_LINK] = plan_protect_link,
-  [CSB_PLAN_SYMLINK] = plan_symlink,
-  [CSB_PLAN_MKDIR] = plan_mkdir,
+  [CSB_PLAN_PROTECT] = csb_init_plan_protect,
+  [CSB_PLAN_PROTECT_TMPFS] = csb_init_plan_protect_tmpfs,
+  [CSB_PLAN_PROTECT_LINK] = csb_init_plan_protect_link,
+  [CSB_PLAN_SYMLINK] = csb_init_plan_symlink,
+  [CSB_PLAN_MKDIR] = csb_init_plan_mkdir,
   [CSB_PLAN_REVIEW] = plan_review,
 };
 
@@ -314,11 +216,11 @@ read_plan_and_detach (CsbPlan *plan)
 
   if (ctl_fd < 0 || csb_plan_read (ctl_fd, "config", plan) != 0)
     {
-      fail ("cannot read the sandbox's plan: %s", strerror (errno));
+      csb_init_fail ("cannot read the sandbox's plan: %s", strerror (errno));
       return -1;
     }
   if (umount2 (CTL_DIR, MNT_DETACH) != 0)
-    fail ("cannot detach the control folder: %s", strerror (errno));
+    csb_init_fail ("cannot detach the control folder: %s", strerror (errno));
   rmdir (CTL_DIR);
   return ctl_fd;
 }
@@ -396,13 +298,14 @@ main (int    argc,
 
   (void) argc;
   (void) argv;
+  csb_init = (CsbInitContext) { "", 1, log_to_console };
   ctl_fd = read_plan_and_detach (&plan);
   if (ctl_fd < 0)
     return 1;
-  if (csb_plan_run (&plan, plan_handlers, &cmd, fail) != 0 || cmd.argc == 0)
+  if (csb_plan_run (&plan, plan_handlers, &cmd, csb_init_fail) != 0 || cmd.argc == 0)
     {
       if (cmd.argc == 0)
-        fail ("the plan has no command");
+        csb_init_fail ("the plan has no command");
       write_status (ctl_fd, &cmd, "status", "failed\n");
       return 1;
     }
@@ -422,7 +325,7 @@ main (int    argc,
     }
   if (child < 0)
     {
-      fail ("cannot fork: %s", strerror (errno));
+      csb_init_fail ("cannot fork: %s", strerror (errno));
       write_status (ctl_fd, &cmd, "status", "failed\n");
       return 1;
     }

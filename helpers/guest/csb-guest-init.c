@@ -49,7 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "csb-init-protect.h"
+#include "csb-init-plan.h"
 #include "csb-plan.h"
 
 #define CTL_DIR   "/ctl"
@@ -92,24 +92,15 @@ say (const char *fmt, ...)
     }
 }
 
-/* A set-up error: on the console too, where the sandbox's user (and the service's
- * start error) sees it. */
+/* Every message of the set-up into the kernel log; its errors on the console too,
+ * where the sandbox's user (and the service's start error) sees them. */
 static void
-fail (const char *fmt, ...)
+log_to_kmsg (CsbInitLevel level,
+             const char  *message)
 {
-  char buf[1024];
-  va_list ap;
-  int n;
-
-  va_start (ap, fmt);
-  n = vsnprintf (buf, sizeof buf, fmt, ap);
-  va_end (ap);
-  say ("%s", buf);
-  if (console_fd >= 0 && n > 0)
-    {
-      if (write (console_fd, "claude-sandbox VM: ", 19) < 0 ||
-          write (console_fd, buf, strlen (buf)) < 0 || write (console_fd, "\r\n", 2) < 0) {}
-    }
+  say ("%s", message);
+  if (level == CSB_INIT_FAIL)
+    csb_init_write_line (console_fd, "claude-sandbox VM: ", message);
 }
 
 static void
@@ -119,40 +110,6 @@ power_off (void)
   reboot (RB_POWER_OFF);
   for (;;)
     pause ();
-}
-
-static int
-mkdir_p (const char *path,
-         mode_t      mode)
-{
-  char buf[4096];
-  size_t len = strlen (path);
-
-  if (len >= sizeof buf)
-    return -1;
-  memcpy (buf, path, len + 1);
-  for (char *p = buf + 1; *p; p++)
-    if (*p == '/')
-      {
-        *p = '\0';
-        if (mkdir (buf, 0755) != 0 && errno != EEXIST)
-          return -1;
-        *p = '/';
-      }
-  if (mkdir (buf, mode) != 0 && errno != EEXIST)
-    return -1;
-  return 0;
-}
-
-static char *
-in_root (const char *path)
-{
-  static char buf[4][4096];
-  static int slot;
-  char *out = buf[slot++ % 4];
-
-  snprintf (out, 4096, "%s%s", NEW_ROOT, path);
-  return out;
 }
 
 static void
@@ -228,7 +185,7 @@ bind_mount (const char *src,
   if (stat (src, &st) != 0)
     return -1;
   if (S_ISDIR (st.st_mode))
-    mkdir_p (dst, 0755);
+    csb_init_mkdir_p (dst, 0755);
   else
     {
       char parent[4096];
@@ -237,7 +194,7 @@ bind_mount (const char *src,
       snprintf (parent, sizeof parent, "%s", dst);
       if (strrchr (parent, '/') != NULL)
         *strrchr (parent, '/') = '\0';
-      mkdir_p (parent, 0755);
+      csb_init_mkdir_p (parent, 0755);
       fd = open (dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
       if (fd >= 0)
         close (fd);
@@ -333,28 +290,29 @@ mount_review (const char    *lower_tag,
                         "workdir=" REVIEW_STAGE "/rw/work,userxattr,redirect_dir=nofollow";
   int saved;
 
-  if (mkdir_p (REVIEW_STAGE "/lower", 0700) != 0 || mkdir_p (REVIEW_STAGE "/rw", 0700) != 0 ||
+  if (csb_init_mkdir_p (REVIEW_STAGE "/lower", 0700) != 0 ||
+      csb_init_mkdir_p (REVIEW_STAGE "/rw", 0700) != 0 ||
       mount_share (lower_tag, REVIEW_STAGE "/lower", 1) != 0 ||
       mount_share (rw_tag, REVIEW_STAGE "/rw", 0) != 0)
     {
-      fail ("cannot mount the review layers' shares: %s", strerror (errno));
+      csb_init_fail ("cannot mount the review layers' shares: %s", strerror (errno));
       return -1;
     }
-  if (mkdir_p (in_root (path), 0755) != 0)
+  if (csb_init_mkdir_p (csb_init_in_root (path), 0755) != 0)
     {
-      fail ("cannot make %s for the review overlay: %s", path, strerror (errno));
+      csb_init_fail ("cannot make %s for the review overlay: %s", path, strerror (errno));
       return -1;
     }
   setfsgid (cmd->gid);
   setfsuid (cmd->uid);
   if (raise_capabilities () != 0 ||
-      mount ("claude-sandbox-review", in_root (path), "overlay", MS_NOSUID | MS_NODEV,
+      mount ("claude-sandbox-review", csb_init_in_root (path), "overlay", MS_NOSUID | MS_NODEV,
              options) != 0)
     {
       saved = errno;
       setfsuid (0);
       setfsgid (0);
-      fail ("cannot mount the review overlay at %s: %s", path, strerror (saved));
+      csb_init_fail ("cannot mount the review overlay at %s: %s", path, strerror (saved));
       return -1;
     }
   setfsuid (0);
@@ -362,7 +320,7 @@ mount_review (const char    *lower_tag,
   if (umount2 (REVIEW_STAGE "/lower", MNT_DETACH) != 0 ||
       umount2 (REVIEW_STAGE "/rw", MNT_DETACH) != 0)
     {
-      fail ("cannot hide the review layers: %s", strerror (errno));
+      csb_init_fail ("cannot hide the review layers: %s", strerror (errno));
       return -1;
     }
   return 0;
@@ -376,8 +334,8 @@ plan_rootdisk (void           *data,
 {
   if (mount_root_disk (NEW_ROOT) != 0)
     {
-      fail ("cannot mount the disk image's root file system, on the first partition or "
-            "the whole disk, of a type in /proc/filesystems: %s", strerror (errno));
+      csb_init_fail ("cannot mount the disk image's root file system, on the first partition or "
+                     "the whole disk, of a type in /proc/filesystems: %s", strerror (errno));
       return -1;
     }
   return 0;
@@ -389,10 +347,10 @@ plan_share (void           *data,
             CsbPlanKeyword  keyword,
             char          **args)
 {
-  if (mkdir_p (in_root (args[1]), 0755) != 0 ||
-      mount_share (args[0], in_root (args[1]), strcmp (args[2], "ro") == 0) != 0)
+  if (csb_init_mkdir_p (csb_init_in_root (args[1]), 0755) != 0 ||
+      mount_share (args[0], csb_init_in_root (args[1]), strcmp (args[2], "ro") == 0) != 0)
     {
-      fail ("cannot mount the share '%s' at %s: %s", args[0], args[1], strerror (errno));
+      csb_init_fail ("cannot mount the share '%s' at %s: %s", args[0], args[1], strerror (errno));
       return -1;
     }
   return 0;
@@ -419,13 +377,13 @@ plan_tmpfs (void           *data,
   char opts[64];
 
   snprintf (opts, sizeof opts, "mode=%.*s", (int) strcspn (mode, "u"), mode);
-  if (mkdir_p (in_root (args[0]), 0755) != 0 ||
-      mount ("tmpfs", in_root (args[0]), "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
+  if (csb_init_mkdir_p (csb_init_in_root (args[0]), 0755) != 0 ||
+      mount ("tmpfs", csb_init_in_root (args[0]), "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
     {
-      fail ("cannot mount a tmpfs at %s: %s", args[0], strerror (errno));
+      csb_init_fail ("cannot mount a tmpfs at %s: %s", args[0], strerror (errno));
       return -1;
     }
-  if (user && chown (in_root (args[0]), cmd->uid, cmd->gid) != 0)
+  if (user && chown (csb_init_in_root (args[0]), cmd->uid, cmd->gid) != 0)
     say ("cannot chown %s: %s", args[0], strerror (errno));
   return 0;
 }
@@ -437,82 +395,10 @@ plan_bind (void           *data,
            CsbPlanKeyword  keyword,
            char          **args)
 {
-  const char *src = on_init_root (args[0]) ? args[0] : in_root (args[0]);
+  const char *src = on_init_root (args[0]) ? args[0] : csb_init_in_root (args[0]);
 
-  if (bind_mount (src, in_root (args[1]), strcmp (args[2], "ro") == 0) != 0)
+  if (bind_mount (src, csb_init_in_root (args[1]), strcmp (args[2], "ro") == 0) != 0)
     say ("cannot bind %s to %s: %s", args[0], args[1], strerror (errno));
-  return 0;
-}
-
-/* protect PROJECT RELATIVE ro|rw d|f (csb-init-protect.c): an entry that is not
- * there, or not what it should be, is left alone (and the log says so). */
-static int
-plan_protect (void           *data,
-              CsbPlanKeyword  keyword,
-              char          **args)
-{
-  if (csb_init_protect (in_root (args[0]), args[1], strcmp (args[2], "ro") == 0,
-                        strcmp (args[3], "d") == 0) != 0)
-    {
-      if (errno != ENOENT && errno != ELOOP && errno != EXDEV && errno != EINVAL)
-        {
-          fail ("cannot protect %s/%s: %s", args[0], args[1], strerror (errno));
-          return -1;
-        }
-      say ("%s/%s not protected: %s", args[0], args[1], strerror (errno));
-    }
-  return 0;
-}
-
-/* protect-tmpfs PROJECT RELATIVE UID GID (csb-init-protect.c). */
-static int
-plan_protect_tmpfs (void           *data,
-                    CsbPlanKeyword  keyword,
-                    char          **args)
-{
-  if (csb_init_protect_tmpfs (in_root (args[0]), args[1], strtoul (args[2], NULL, 10),
-                              strtoul (args[3], NULL, 10)) != 0)
-    {
-      fail ("cannot cover %s/%s with a tmpfs: %s", args[0], args[1], strerror (errno));
-      return -1;
-    }
-  return 0;
-}
-
-/* protect-link PROJECT RELATIVE TARGET: a link of a folder covered by a tmpfs. */
-static int
-plan_protect_link (void           *data,
-                   CsbPlanKeyword  keyword,
-                   char          **args)
-{
-  if (csb_init_protect_link (in_root (args[0]), args[1], args[2]) != 0)
-    say ("cannot make the link %s/%s again: %s", args[0], args[1], strerror (errno));
-  return 0;
-}
-
-/* symlink TARGET PATH, its folder made first. */
-static int
-plan_symlink (void           *data,
-              CsbPlanKeyword  keyword,
-              char          **args)
-{
-  char parent[4096];
-
-  snprintf (parent, sizeof parent, "%s", in_root (args[1]));
-  *strrchr (parent, '/') = '\0';
-  mkdir_p (parent, 0755);
-  if (symlink (args[0], in_root (args[1])) != 0 && errno != EEXIST)
-    say ("cannot create the symlink %s: %s", args[1], strerror (errno));
-  return 0;
-}
-
-/* mkdir PATH */
-static int
-plan_mkdir (void           *data,
-            CsbPlanKeyword  keyword,
-            char          **args)
-{
-  mkdir_p (in_root (args[0]), 0755);
   return 0;
 }
 
@@ -535,11 +421,11 @@ static const CsbPlanHandler plan_handlers[CSB_PLAN_N_KEYWORDS] = {
   [CSB_PLAN_REVIEW] = plan_review,
   [CSB_PLAN_TMPFS] = plan_tmpfs,
   [CSB_PLAN_BIND] = plan_bind,
-  [CSB_PLAN_PROTECT] = plan_protect,
-  [CSB_PLAN_PROTECT_TMPFS] = plan_protect_tmpfs,
-  [CSB_PLAN_PROTECT_LINK] = plan_protect_link,
-  [CSB_PLAN_SYMLINK] = plan_symlink,
-  [CSB_PLAN_MKDIR] = plan_mkdir,
+  [CSB_PLAN_PROTECT] = csb_init_plan_protect,
+  [CSB_PLAN_PROTECT_TMPFS] = csb_init_plan_protect_tmpfs,
+  [CSB_PLAN_PROTECT_LINK] = csb_init_plan_protect_link,
+  [CSB_PLAN_SYMLINK] = csb_init_plan_symlink,
+  [CSB_PLAN_MKDIR] = csb_init_plan_mkdir,
 };
 
 /* ---- network ----------------------------------------------------------------- */
@@ -950,7 +836,7 @@ tag_input_devices (Command *cmd)
   DIR *dir;
   struct dirent *entry;
 
-  mkdir_p ("/run/udev/data", 0755);
+  csb_init_mkdir_p ("/run/udev/data", 0755);
   /* The virtio input devices probe as their module loads. */
   for (int i = 0; i < 100; i++)
     {
@@ -1028,7 +914,7 @@ start_compositor (Command *cmd,
   if (chown ("/dev/dri/card0", cmd->uid, cmd->gid) != 0 ||
       chown ("/dev/tty1", cmd->uid, cmd->gid) != 0)
     {
-      fail ("no virtio-gpu display device (/dev/dri/card0): %s", strerror (errno));
+      csb_init_fail ("no virtio-gpu display device (/dev/dri/card0): %s", strerror (errno));
       return -1;
     }
   tag_input_devices (cmd);
@@ -1185,7 +1071,7 @@ typeahead_hook (Command *cmd,
     if (ioctl (console_fd, FIONREAD, &queued) != 0 || queued <= 0)
       usleep (100000);
   if (queued > 0)
-    fail ("test: typed-ahead line held");
+    csb_init_fail ("test: typed-ahead line held");
 }
 #endif
 
@@ -1237,13 +1123,13 @@ read_plan_from_share (Init *init)
   mkdir (CTL_DIR, 0700);
   if (mount_share ("csb-ctl", CTL_DIR, 0) != 0)
     {
-      fail ("cannot mount the control share: %s", strerror (errno));
+      csb_init_fail ("cannot mount the control share: %s", strerror (errno));
       power_off ();
     }
   init->ctl_fd = open (CTL_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (init->ctl_fd < 0 || csb_plan_read (init->ctl_fd, "config", &init->plan) != 0)
     {
-      fail ("cannot read the sandbox's plan: %s", strerror (errno));
+      csb_init_fail ("cannot read the sandbox's plan: %s", strerror (errno));
       power_off ();
     }
 }
@@ -1255,13 +1141,14 @@ build_root (Init *init)
   mkdir (NEW_ROOT, 0755);
   if (mount ("tmpfs", NEW_ROOT, "tmpfs", 0, "mode=0755") != 0)
     {
-      fail ("cannot mount the root tmpfs: %s", strerror (errno));
+      csb_init_fail ("cannot mount the root tmpfs: %s", strerror (errno));
       power_off ();
     }
-  if (csb_plan_run (&init->plan, plan_handlers, &init->cmd, fail) != 0 || init->cmd.argc == 0)
+  if (csb_plan_run (&init->plan, plan_handlers, &init->cmd, csb_init_fail) != 0 ||
+      init->cmd.argc == 0)
     {
       if (init->cmd.argc == 0)
-        fail ("the plan has no command");
+        csb_init_fail ("the plan has no command");
       start_failed (init);
     }
 }
@@ -1285,7 +1172,7 @@ open_command_stdio (Init *init)
   if (child_stdio[0] < 0 || init->relays[0].port < 0 || init->relays[1].port < 0 ||
       pipe2 (out_pipe, O_CLOEXEC) != 0 || pipe2 (err_pipe, O_CLOEXEC) != 0)
     {
-      fail ("cannot open the virtio ports of the command's stdio: %s", strerror (errno));
+      csb_init_fail ("cannot open the virtio ports of the command's stdio: %s", strerror (errno));
       start_failed (init);
     }
   init->relays[0].pipe = out_pipe[0];
@@ -1298,17 +1185,18 @@ open_command_stdio (Init *init)
 static void
 mount_kernel_file_systems (void)
 {
-  mkdir_p (in_root ("/proc"), 0555);
-  mkdir_p (in_root ("/sys"), 0555);
-  mkdir_p (in_root ("/dev"), 0755);
-  mount ("proc", in_root ("/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-  mount ("sysfs", in_root ("/sys"), "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
-  mount ("devtmpfs", in_root ("/dev"), "devtmpfs", MS_NOSUID, "mode=0755");
-  mkdir_p (in_root ("/dev/pts"), 0755);
-  mount ("devpts", in_root ("/dev/pts"), "devpts", MS_NOSUID | MS_NOEXEC,
+  csb_init_mkdir_p (csb_init_in_root ("/proc"), 0555);
+  csb_init_mkdir_p (csb_init_in_root ("/sys"), 0555);
+  csb_init_mkdir_p (csb_init_in_root ("/dev"), 0755);
+  mount ("proc", csb_init_in_root ("/proc"), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount ("sysfs", csb_init_in_root ("/sys"), "sysfs",
+         MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
+  mount ("devtmpfs", csb_init_in_root ("/dev"), "devtmpfs", MS_NOSUID, "mode=0755");
+  csb_init_mkdir_p (csb_init_in_root ("/dev/pts"), 0755);
+  mount ("devpts", csb_init_in_root ("/dev/pts"), "devpts", MS_NOSUID | MS_NOEXEC,
          "newinstance,ptmxmode=0666,mode=0620");
-  mkdir_p (in_root ("/dev/shm"), 01777);
-  mount ("tmpfs", in_root ("/dev/shm"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+  csb_init_mkdir_p (csb_init_in_root ("/dev/shm"), 01777);
+  mount ("tmpfs", csb_init_in_root ("/dev/shm"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 }
 
 /* The new root becomes the root. The control share itself stays behind, on the old
@@ -1320,7 +1208,7 @@ switch_root (Init *init)
   if (chdir (NEW_ROOT) != 0 || mount (NEW_ROOT, "/", NULL, MS_MOVE, NULL) != 0 ||
       chroot (".") != 0 || chdir ("/") != 0)
     {
-      fail ("cannot switch to the sandbox's root: %s", strerror (errno));
+      csb_init_fail ("cannot switch to the sandbox's root: %s", strerror (errno));
       start_failed (init);
     }
 }
@@ -1356,7 +1244,7 @@ start_display (Init *init)
   if (compositor < 0 || wait_for_compositor (compositor, socket_path) != 0)
     {
       show_compositor_log (init->cmd.uid);
-      fail ("the display's compositor (weston) did not start (its log above)");
+      csb_init_fail ("the display's compositor (weston) did not start (its log above)");
       start_failed (init);
     }
   say ("compositor ready");
@@ -1574,6 +1462,7 @@ main (int    argc,
 
   (void) argc;
   (void) argv;
+  csb_init = (CsbInitContext) { NEW_ROOT, 0, log_to_kmsg };
   start_up ();
   read_plan_from_share (&init);
   build_root (&init);
