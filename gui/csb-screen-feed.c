@@ -312,7 +312,8 @@ on_screenshot (GObject      *source,
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  g_task_run_in_thread (task, decode_thread);
+  if (!g_task_return_error_if_cancelled (task))
+    g_task_run_in_thread (task, decode_thread);
 }
 
 /* A connection's sandbox: the same PNG as bytes (descriptors cannot cross ssh). */
@@ -341,7 +342,8 @@ on_screenshot_data (GObject      *source,
     }
   /* "ay": the proxy checked the reply's type against the interface. */
   shot->png = g_variant_get_data_as_bytes (png);
-  g_task_run_in_thread (task, decode_thread);
+  if (!g_task_return_error_if_cancelled (task))
+    g_task_run_in_thread (task, decode_thread);
 }
 
 static void
@@ -360,12 +362,12 @@ ask (CsbScreenFeed *self)
   task = g_task_new (self, self->cancellable, on_decoded, NULL);
   g_task_set_source_tag (task, ask);
   g_task_set_task_data (task, shot, (GDestroyNotify) shot_free);
+  /* The call itself is not cancelled: the service would work on it all the same, and
+   * the next call waits for its answer, so that a feed never has two under way. */
   if (self->remote)
-    csb_dbus_sandbox_call_screenshot_data (self->sandbox, self->cancellable, on_screenshot_data,
-                                           task);
+    csb_dbus_sandbox_call_screenshot_data (self->sandbox, NULL, on_screenshot_data, task);
   else
-    csb_dbus_sandbox_call_screenshot (self->sandbox, NULL, self->cancellable, on_screenshot,
-                                      task);
+    csb_dbus_sandbox_call_screenshot (self->sandbox, NULL, NULL, on_screenshot, task);
 }
 
 static gboolean
@@ -394,7 +396,8 @@ schedule (CsbScreenFeed *self)
     ask (self);
 }
 
-/* Nobody sees it: nothing more is asked (the answer of a call under way is dropped). */
+/* Nobody sees it: nothing more is asked; the answer of a call under way is dropped
+ * (the next call still waits for it). */
 static void
 pause_feed (CsbScreenFeed *self)
 {

@@ -12,8 +12,13 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include <gio/gunixfdlist.h>
+#include <glib-unix.h>
 
 #include <adwaita.h>
 
@@ -267,6 +272,225 @@ test_decode_bounds (void)
   }
 }
 
+/* ---- the feed's pacing, against a stand-in Sandbox object on the test bus ---------------- */
+
+typedef enum
+{
+  FAKE_PNG,        /* a sane PNG in a sealed memfd */
+  FAKE_HUGE,       /* a memfd whose PNG header promises 60000×60000 */
+  FAKE_PIPE,       /* a pipe, not a file */
+} FakeReply;
+
+typedef struct
+{
+  GBytes   *png;
+  FakeReply reply;
+  guint     delay_ms;
+  guint     calls;
+  guint     calls_before;
+  guint     in_flight;
+  guint     max_in_flight;
+} FakeSandbox;
+
+typedef struct
+{
+  FakeSandbox           *fake;
+  CsbDBusSandbox        *object;
+  GDBusMethodInvocation *invocation;
+} PendingShot;
+
+static int
+memfd_with (GBytes *bytes)
+{
+  gsize size;
+  const guint8 *data = g_bytes_get_data (bytes, &size);
+  int fd = memfd_create ("fake-screenshot", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, data, size), ==, (gssize) size);
+  g_assert_cmpint (fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), ==, 0);
+  return fd;
+}
+
+/* Answers a while later, as weston-screenshooter takes its time. */
+static gboolean
+answer_shot (gpointer data)
+{
+  PendingShot *shot = data;
+  g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+  g_autoptr(GBytes) huge = NULL;
+  int fd, pipe_fds[2];
+
+  switch (shot->fake->reply)
+    {
+    case FAKE_PNG:
+      fd = memfd_with (shot->fake->png);
+      break;
+    case FAKE_HUGE:
+      huge = with_header_size (shot->fake->png, 60000, 60000);
+      fd = memfd_with (huge);
+      break;
+    case FAKE_PIPE:
+    default:
+      g_assert_true (g_unix_open_pipe (pipe_fds, FD_CLOEXEC, NULL));
+      close (pipe_fds[1]);
+      fd = pipe_fds[0];
+      break;
+    }
+  g_unix_fd_list_append (fds, fd, NULL);
+  close (fd);
+  shot->fake->in_flight--;
+  csb_dbus_sandbox_complete_screenshot (shot->object, shot->invocation, fds,
+                                        g_variant_new_handle (0));
+  g_free (shot);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_fake_screenshot (CsbDBusSandbox        *object,
+                    GDBusMethodInvocation *invocation,
+                    GUnixFDList           *fds,
+                    FakeSandbox           *fake)
+{
+  PendingShot *shot = g_new0 (PendingShot, 1);
+
+  fake->calls++;
+  fake->in_flight++;
+  fake->max_in_flight = MAX (fake->max_in_flight, fake->in_flight);
+  shot->fake = fake;
+  shot->object = object;
+  shot->invocation = invocation;
+  g_timeout_add (fake->delay_ms, answer_shot, shot);
+  return TRUE;
+}
+
+static gboolean
+feed_has_texture (gpointer data)
+{
+  return csb_screen_feed_get_texture (data) != NULL;
+}
+
+static gboolean
+feed_has_error (gpointer data)
+{
+  return csb_screen_feed_get_error (data) != NULL;
+}
+
+static gboolean
+fake_busy (gpointer data)
+{
+  FakeSandbox *fake = data;
+
+  return fake->in_flight > 0;
+}
+
+static gboolean
+fake_called_again (gpointer data)
+{
+  FakeSandbox *fake = data;
+
+  return fake->calls > fake->calls_before;
+}
+
+static gboolean
+feed_says_not_a_file (gpointer data)
+{
+  const char *error = csb_screen_feed_get_error (data);
+
+  return error != NULL && strstr (error, "not a file") != NULL;
+}
+
+/* One call at a time, no more than one an interval, none while nobody sees the widget;
+ * what the service hands over is read with bounds: a header promising gigabytes and a
+ * pipe are refused, the picture before stays. */
+static void
+test_feed_pacing (void)
+{
+  g_autoptr(CsbDBusSandbox) skeleton = csb_dbus_sandbox_skeleton_new ();
+  g_autoptr(CsbDBusSandbox) proxy = NULL;
+  g_autoptr(CsbScreenFeed) feed = NULL;
+  g_autoptr(GError) error = NULL;
+  FakeSandbox fake = { make_png (320, 200), FAKE_PNG, 50, 0, 0, 0, 0 };
+  GtkWidget *toplevel = gtk_window_new ();
+  GtkWidget *widget = gtk_label_new ("feed");
+  gint64 start;
+  guint calls;
+
+  g_signal_connect (skeleton, "handle-screenshot", G_CALLBACK (on_fake_screenshot), &fake);
+  g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (skeleton), bus.connection,
+                                    "/test/fake_sandbox", &error);
+  g_assert_no_error (error);
+  proxy = csb_dbus_sandbox_proxy_new_sync (bus.connection,
+                                           G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
+                                           G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                                           g_dbus_connection_get_unique_name (bus.connection),
+                                           "/test/fake_sandbox", NULL, &error);
+  g_assert_no_error (error);
+
+  /* Not on screen yet: nothing is asked. */
+  feed = csb_screen_feed_new (widget, 300, 0, 0);
+  csb_screen_feed_set_sandbox (feed, proxy, FALSE);
+  csb_gui_test_settle (500);
+  g_assert_cmpuint (fake.calls, ==, 0);
+
+  gtk_window_set_child (GTK_WINDOW (toplevel), widget);
+  gtk_window_present (GTK_WINDOW (toplevel));
+  g_assert_true (csb_test_run_until (feed_has_texture, feed, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpint (gdk_texture_get_width (csb_screen_feed_get_texture (feed)), ==, 320);
+  start = g_get_monotonic_time ();
+  calls = fake.calls;
+  fake.calls_before = calls + 3;
+  g_assert_true (csb_test_run_until (fake_called_again, &fake, CSB_TEST_TIMEOUT_MS));
+  csb_gui_test_settle (1000);
+  /* Each call starts at least 300 ms after the one before: an upper bound the feed
+   * keeps however slow the machine is. */
+  g_assert_cmpuint (fake.calls - calls, <=, 2 + (g_get_monotonic_time () - start) / 300000);
+  g_assert_cmpuint (fake.max_in_flight, ==, 1);
+
+  /* Hidden and shown again while a slow call is under way: its answer is dropped, and
+   * the next call waits for it all the same (the service works on it meanwhile). */
+  fake.delay_ms = 1500;
+  g_assert_true (csb_test_run_until (fake_busy, &fake, CSB_TEST_TIMEOUT_MS));
+  gtk_widget_set_visible (widget, FALSE);
+  csb_gui_test_settle (50);
+  gtk_widget_set_visible (widget, TRUE);
+  fake.calls_before = fake.calls;
+  g_assert_true (csb_test_run_until (fake_called_again, &fake, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpuint (fake.max_in_flight, ==, 1);
+  fake.delay_ms = 50;
+
+  /* Unmapped: a call under way is dropped, no new one. */
+  gtk_widget_set_visible (widget, FALSE);
+  csb_gui_test_settle (300);
+  calls = fake.calls;
+  csb_gui_test_settle (1000);
+  g_assert_cmpuint (fake.calls, ==, calls);
+
+  /* A PNG promising 60000×60000, then a pipe: refused, saying why. */
+  fake.reply = FAKE_HUGE;
+  gtk_widget_set_visible (widget, TRUE);
+  g_assert_true (csb_test_run_until (feed_has_error, feed, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("a huge header: %s", csb_screen_feed_get_error (feed));
+  g_assert_nonnull (strstr (csb_screen_feed_get_error (feed), "out of bounds"));
+  g_assert_nonnull (csb_screen_feed_get_texture (feed));
+  fake.reply = FAKE_PIPE;
+  g_assert_true (csb_test_run_until (feed_says_not_a_file, feed, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("a pipe: %s", csb_screen_feed_get_error (feed));
+  g_assert_cmpuint (fake.max_in_flight, ==, 1);
+
+  /* Stopped: nothing more is asked. */
+  csb_screen_feed_set_sandbox (feed, NULL, FALSE);
+  g_assert_null (csb_screen_feed_get_texture (feed));
+  csb_gui_test_settle (300);
+  calls = fake.calls;
+  csb_gui_test_settle (1000);
+  g_assert_cmpuint (fake.calls, ==, calls);
+
+  gtk_window_destroy (GTK_WINDOW (toplevel));
+  g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (skeleton));
+  g_bytes_unref (fake.png);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -292,6 +516,7 @@ main (int   argc,
 
   app = csb_application_new ();
   g_test_add_func ("/gui/screen/decode-bounds", test_decode_bounds);
+  g_test_add_func ("/gui/screen/feed-pacing", test_feed_pacing);
   g_test_add_func ("/gui/screen/private-display", test_private_display);
 
   ret = csb_gui_test_run_app (app, &window);
