@@ -99,6 +99,8 @@ connection_disconnect (Connection *connection)
   while (g_hash_table_iter_next (&iter, NULL, &row))
     gtk_list_box_remove (connection->list, row);
   g_hash_table_remove_all (connection->rows);
+  /* An empty boxed list would still draw its frame under the status. */
+  gtk_widget_set_visible (GTK_WIDGET (connection->list), FALSE);
   if (connection->manager != NULL)
     g_signal_handlers_disconnect_by_data (connection->manager, connection);
   g_clear_object (&connection->manager);

@@ -12,6 +12,8 @@
 #include "config.h"
 
 #include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -200,9 +202,10 @@ completion_offers (gpointer data)
 /* The processes of @uid whose arguments hold both @word and @other (in one argument
  * or two: ssh gets the remote command as one). */
 static guint
-count_processes (uid_t       uid,
-                 const char *word,
-                 const char *other)
+find_processes (uid_t       uid,
+                const char *word,
+                const char *other,
+                pid_t      *first_child)
 {
   g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
   const char *name;
@@ -224,10 +227,33 @@ count_processes (uid_t       uid,
       for (gsize i = 0; i + 1 < len; i++)
         if (cmdline[i] == '\0')
           cmdline[i] = ' ';
-      if (strstr (cmdline, word) != NULL && (other == NULL || strstr (cmdline, other) != NULL))
-        n++;
+      if (strstr (cmdline, word) == NULL || (other != NULL && strstr (cmdline, other) == NULL))
+        continue;
+      n++;
+      if (first_child != NULL && *first_child == 0)
+        {
+          g_autofree char *stat_path = g_build_filename (proc, "stat", NULL);
+          g_autofree char *stat = NULL;
+          const char *after_name;
+          char state;
+          int parent;
+
+          /* "PID (NAME) STATE PPID …", the name being anything. */
+          if (g_file_get_contents (stat_path, &stat, NULL, NULL) &&
+              (after_name = strrchr (stat, ')')) != NULL &&
+              sscanf (after_name + 1, " %c %d", &state, &parent) == 2 && parent == getpid ())
+            *first_child = atoi (name);
+        }
     }
   return n;
+}
+
+static guint
+count_processes (uid_t       uid,
+                 const char *word,
+                 const char *other)
+{
+  return find_processes (uid, word, other, NULL);
 }
 
 static uid_t
@@ -525,6 +551,125 @@ test_review_through_connection (void)
   g_subprocess_wait (launcher, NULL, NULL);
 }
 
+/* No bus bridge of ours, here (ssh … --bus-bridge) or there (the remote CLI's). */
+static gboolean
+no_bridge_left (gpointer data)
+{
+  return count_processes (getuid (), "--bus-bridge", NULL) == 0 &&
+         count_processes (remote_uid (), "--bus-bridge", NULL) == 0;
+}
+
+static gboolean
+file_gone (gpointer data)
+{
+  return !g_file_test (data, G_FILE_TEST_EXISTS);
+}
+
+static gboolean
+connection_row_of (gpointer data)
+{
+  g_autoptr(GList) rows = csb_connections_get_rows (csb_window_get_connections (window), host);
+
+  for (GList *l = rows; l != NULL; l = l->next)
+    {
+      CsbDBusSandbox *sandbox = csb_sandbox_row_get_sandbox (l->data);
+
+      if (g_strcmp0 (g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox)), data) == 0 &&
+          g_strcmp0 (csb_dbus_sandbox_get_state (sandbox), "running") == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Waits for the end of "Connecting…" after a Test, and returns the status. */
+static const char *
+tested_status (void)
+{
+  StatusWait connecting = { host, "Connecting" };
+
+  g_assert_true (status_is (&connecting));
+  while (status_is (&connecting))
+    g_main_context_iteration (NULL, TRUE);
+  return csb_connections_get_status (csb_window_get_connections (window), host);
+}
+
+/* The connection dies while the app shows it (its ssh killed, the machine's sshd
+ * stopped): the status says so in words, the rows go, no bridge is left on either
+ * side, and the sandbox there keeps running: once sshd is back, Test lists it again. */
+static void
+test_lost_connection (void)
+{
+  const char *sshd_config = g_getenv ("CSB_TEST_REMOTE_SSHD_CONFIG");
+  const char *sshd_pidfile = g_getenv ("CSB_TEST_REMOTE_SSHD_PIDFILE");
+  CsbConnections *connections = csb_window_get_connections (window);
+  StatusWait lost = { host, "Connection lost" };
+  StatusWait connected = { host, "Connected" };
+  g_autofree char *host_option = g_strdup_printf ("--host=%s", host);
+  g_autofree char *sshd_pid = NULL;
+  g_autofree char *path = NULL;
+  g_autoptr(GSubprocess) launcher = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *sshd_argv[] = { "/usr/sbin/sshd", "-f", sshd_config, NULL };
+  const char *status;
+  CsbSandboxRow *row;
+  int wait_status;
+  pid_t ssh = 0;
+
+  g_assert_nonnull (sshd_config);
+  g_assert_nonnull (sshd_pidfile);
+  launcher = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
+                               &error, g_getenv ("CLAUDE_SANDBOX_REMOTE_CLI"), host_option,
+                               "--command", project, "--", "sleep", "1000", NULL);
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_until (remote_row_running, (gpointer) project, CSB_TEST_TIMEOUT_MS));
+  row = row_of_project (project);
+  path = g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (csb_sandbox_row_get_sandbox (row))));
+  adw_view_stack_set_visible_child_name (ADW_VIEW_STACK (gtk_widget_get_ancestor (GTK_WIDGET (connections),
+                                                                                  ADW_TYPE_VIEW_STACK)),
+                                         "sandboxes");
+
+  /* The machine's sshd goes (its sessions stay), then the app's own ssh. */
+  g_assert_true (g_file_get_contents (sshd_pidfile, &sshd_pid, NULL, NULL));
+  g_assert_cmpint (kill (atoi (sshd_pid), SIGTERM), ==, 0);
+  g_assert_true (csb_test_run_until (file_gone, (gpointer) sshd_pidfile, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpuint (find_processes (getuid (), "--bus-bridge", NULL, &ssh), ==, 1);
+  g_assert_cmpint (ssh, >, 0);
+  g_assert_cmpint (kill (ssh, SIGKILL), ==, 0);
+
+  g_assert_true (csb_test_run_until (status_is, &lost, CSB_TEST_TIMEOUT_MS));
+  status = csb_connections_get_status (connections, host);
+  g_assert_nonnull (strstr (status, "keep running there"));
+  g_assert_cmpuint (csb_connections_get_n_sandboxes (connections, host), ==, 0);
+  g_assert_null (row_of_project (project));
+  g_assert_true (csb_test_run_until (no_bridge_left, NULL, CSB_TEST_TIMEOUT_MS));
+  csb_gui_test_settle (500);
+  csb_gui_test_save_screenshot (GTK_WIDGET (window), "remote-lost.png");
+
+  /* Tested while it is away: why, in words (never GDBus's or ssh's own). */
+  csb_connections_test (connections, host);
+  status = tested_status ();
+  g_assert_nonnull (strstr (status, "refused the connection"));
+  g_assert_null (strstr (status, "GDBus"));
+  g_assert_null (strstr (status, "ssh:"));
+  g_assert_true (csb_test_run_until (no_bridge_left, NULL, CSB_TEST_TIMEOUT_MS));
+
+  /* Back: Test lists the sandbox again, still running, the same one. */
+  g_assert_true (g_spawn_sync (NULL, (char **) sshd_argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL,
+                               NULL, &wait_status, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (wait_status, NULL));
+  csb_connections_test (connections, host);
+  g_assert_true (csb_test_run_until (status_is, &connected, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (connection_row_of, path, CSB_TEST_TIMEOUT_MS));
+  g_assert_cmpuint (count_processes (getuid (), "--bus-bridge", NULL), ==, 1);
+
+  row = row_of_project (project);
+  gtk_widget_activate_action (GTK_WIDGET (row), "remote.stop", "s", path);
+  g_assert_true (csb_test_run_until (sandbox_ended, csb_sandbox_row_get_sandbox (row),
+                                     CSB_TEST_TIMEOUT_MS));
+  g_subprocess_wait (launcher, NULL, NULL);
+}
+
 /* A user sshd refuses: the status says what to do about the key, in words. */
 static void
 test_refused_key_in_words (void)
@@ -584,6 +729,7 @@ main (int   argc,
   g_test_add_func ("/gui-remote/connection/stop", test_stop_through_connection);
   g_test_add_func ("/gui-remote/connection/launch-on-folder", test_launch_on_remote_folder);
   g_test_add_func ("/gui-remote/connection/review", test_review_through_connection);
+  g_test_add_func ("/gui-remote/connection/lost", test_lost_connection);
   g_test_add_func ("/gui-remote/connection/refused-key", test_refused_key_in_words);
   ret = csb_gui_test_run_app (app, &window);
   /* As test-gui.c: leave without tearing the app down against a vanishing bus. */

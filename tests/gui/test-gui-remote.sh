@@ -34,10 +34,13 @@ sys.exit(0 if len(running) >= (2 if os.environ["PAINT"] else 1) else 1)' \
   sleep 0.2
 done
 
+# The lost-connection case stops this sshd and starts another on the same config.
 CSB_TEST_REMOTE_HOST=$host CSB_TEST_REMOTE_PROJECT=$project CSB_TEST_REMOTE_PAINT=$paint \
+  CSB_TEST_REMOTE_SSHD_CONFIG=$tmp/sshd_config CSB_TEST_REMOTE_SSHD_PIDFILE=$tmp/sshd.pid \
   "$xvfb_run" --auto-servernum --server-args='-screen 0 1280x1024x24 -nolisten tcp' \
   "$test_binary" --tap
 status=$?
+[ -s "$tmp/sshd.pid" ] && kill "$(cat "$tmp/sshd.pid")" 2>/dev/null
 kill "$launcher" $paint_launcher 2>/dev/null
 wait "$launcher" $paint_launcher 2>/dev/null
 exit $status
