@@ -124,14 +124,13 @@ connection_free (Connection *connection)
   gpointer page;
 
   connection_disconnect (connection);
-  /* Its actions point at it; so do its terminals, which go with it. */
+  /* Its actions point at it, on its group and on the terminals still open. */
   gtk_widget_insert_action_group (GTK_WIDGET (connection->group), "remote", NULL);
   g_hash_table_iter_init (&iter, connection->terminals);
   while (g_hash_table_iter_next (&iter, NULL, &page))
     {
       g_object_weak_unref (page, forget_terminal, connection);
       gtk_widget_insert_action_group (page, "remote", NULL);
-      close_terminal (page);
     }
   g_hash_table_unref (connection->terminals);
   g_object_unref (connection->actions);
@@ -742,6 +741,11 @@ static void
 connection_destroy (CsbConnections *self,
                     Connection     *connection)
 {
+  g_autoptr(GList) terminals = g_hash_table_get_values (connection->terminals);
+
+  /* Its terminals go with it (closing one takes it out of the table). */
+  for (GList *l = terminals; l != NULL; l = l->next)
+    close_terminal (l->data);
   adw_preferences_group_remove (self->connections_group, GTK_WIDGET (connection->row));
   gtk_box_remove (GTK_BOX (self), GTK_WIDGET (connection->group));
   g_ptr_array_remove (self->connections, connection);
