@@ -472,6 +472,27 @@ test_launch_on_remote_folder (void)
   g_assert_true (csb_test_run_until (remote_terminal_closed, sandbox, CSB_TEST_TIMEOUT_MS));
 }
 
+/* `claude-sandbox --host=HOST ARGS…` (a sandbox there), running while the test
+ * holds it: its ssh and the remote CLI keep the sandbox's standard streams. */
+static GSubprocess *
+launch_there (const char * const *args)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  GSubprocess *launcher;
+
+  g_ptr_array_add (argv, g_strdup (g_getenv ("CLAUDE_SANDBOX_REMOTE_CLI")));
+  g_ptr_array_add (argv, g_strdup_printf ("--host=%s", host));
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, g_strdup (args[i]));
+  g_ptr_array_add (argv, NULL);
+  launcher = g_subprocess_newv ((const char * const *) argv->pdata,
+                                G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
+                                &error);
+  g_assert_no_error (error);
+  return launcher;
+}
+
 static gboolean
 review_row_pending (gpointer data)
 {
@@ -506,21 +527,16 @@ diff_shows (gpointer data)
 static void
 test_review_through_connection (void)
 {
-  g_autofree char *host_option = g_strdup_printf ("--host=%s", host);
   g_autofree char *applied = g_build_filename (project, "reviewed.txt", NULL);
   g_autofree char *contents = NULL;
   g_autoptr(GSubprocess) launcher = NULL;
   g_autoptr(CsbDBusSandbox) sandbox = NULL;
-  g_autoptr(GError) error = NULL;
   CsbChangesWindow *changes;
   CsbSandboxRow *row;
 
-  launcher = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
-                               &error, g_getenv ("CLAUDE_SANDBOX_REMOTE_CLI"), host_option,
-                               "--review", "--command", project, "--", "sh", "-c",
-                               "printf 'reviewed there\\n' > reviewed.txt && exec sleep 1000",
-                               NULL);
-  g_assert_no_error (error);
+  launcher = launch_there ((const char *[]) { "--review", "--command", project, "--", "sh", "-c",
+                                               "printf 'reviewed there\\n' > reviewed.txt && "
+                                               "exec sleep 1000", NULL });
   g_assert_true (csb_test_run_until (review_row_pending, "1", CSB_TEST_TIMEOUT_MS));
   row = row_of_project (project);
   sandbox = g_object_ref (csb_sandbox_row_get_sandbox (row));
@@ -565,22 +581,6 @@ file_gone (gpointer data)
   return !g_file_test (data, G_FILE_TEST_EXISTS);
 }
 
-static gboolean
-connection_row_of (gpointer data)
-{
-  g_autoptr(GList) rows = csb_connections_get_rows (csb_window_get_connections (window), host);
-
-  for (GList *l = rows; l != NULL; l = l->next)
-    {
-      CsbDBusSandbox *sandbox = csb_sandbox_row_get_sandbox (l->data);
-
-      if (g_strcmp0 (g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox)), data) == 0 &&
-          g_strcmp0 (csb_dbus_sandbox_get_state (sandbox), "running") == 0)
-        return TRUE;
-    }
-  return FALSE;
-}
-
 /* Waits for the end of "Connecting…" after a Test, and returns the status. */
 static const char *
 tested_status (void)
@@ -604,7 +604,6 @@ test_lost_connection (void)
   CsbConnections *connections = csb_window_get_connections (window);
   StatusWait lost = { host, "Connection lost" };
   StatusWait connected = { host, "Connected" };
-  g_autofree char *host_option = g_strdup_printf ("--host=%s", host);
   g_autofree char *sshd_pid = NULL;
   g_autofree char *path = NULL;
   g_autoptr(GSubprocess) launcher = NULL;
@@ -617,10 +616,7 @@ test_lost_connection (void)
 
   g_assert_nonnull (sshd_config);
   g_assert_nonnull (sshd_pidfile);
-  launcher = g_subprocess_new (G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_SILENCE,
-                               &error, g_getenv ("CLAUDE_SANDBOX_REMOTE_CLI"), host_option,
-                               "--command", project, "--", "sleep", "1000", NULL);
-  g_assert_no_error (error);
+  launcher = launch_there ((const char *[]) { "--command", project, "--", "sleep", "1000", NULL });
   g_assert_true (csb_test_run_until (remote_row_running, (gpointer) project, CSB_TEST_TIMEOUT_MS));
   row = row_of_project (project);
   path = g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (csb_sandbox_row_get_sandbox (row))));
@@ -660,10 +656,12 @@ test_lost_connection (void)
   g_assert_true (g_spawn_check_wait_status (wait_status, NULL));
   csb_connections_test (connections, host);
   g_assert_true (csb_test_run_until (status_is, &connected, CSB_TEST_TIMEOUT_MS));
-  g_assert_true (csb_test_run_until (connection_row_of, path, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (remote_row_running, (gpointer) project, CSB_TEST_TIMEOUT_MS));
+  row = row_of_project (project);
+  g_assert_cmpstr (g_dbus_proxy_get_object_path (G_DBUS_PROXY (csb_sandbox_row_get_sandbox (row))),
+                   ==, path);
   g_assert_cmpuint (count_processes (getuid (), "--bus-bridge", NULL), ==, 1);
 
-  row = row_of_project (project);
   gtk_widget_activate_action (GTK_WIDGET (row), "remote.stop", "s", path);
   g_assert_true (csb_test_run_until (sandbox_ended, csb_sandbox_row_get_sandbox (row),
                                      CSB_TEST_TIMEOUT_MS));
