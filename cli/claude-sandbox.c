@@ -806,7 +806,8 @@ list_row (CsbDBusSandbox *sandbox,
   row[LIST_ID] = g_strdup (or_empty (csb_dbus_sandbox_get_id (sandbox)));
   /* An ended sandbox shows how it ended: "exited (0)", "failed (1)". */
   if (csb_cli_state_has_ended (state) && csb_dbus_sandbox_get_exit_status (sandbox) >= 0)
-    row[LIST_STATE] = g_strdup_printf ("%s (%d)", state, csb_dbus_sandbox_get_exit_status (sandbox));
+    row[LIST_STATE] = g_strdup_printf ("%s (%d)", state,
+                                       csb_dbus_sandbox_get_exit_status (sandbox));
   else
     row[LIST_STATE] = g_strdup (state ? state : "?");
   row[LIST_BACKEND] = g_strdup (or_empty (csb_dbus_sandbox_get_backend (sandbox)));
