@@ -195,6 +195,14 @@ test_agent (Fixture      *f,
 /* ---- the CLI ---------------------------------------------------------------------------- */
 
 /* The CLI with @args, and @setenv ("NAME=VALUE", or NULL) added to our environment. */
+static void
+on_communicated (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
 static gboolean
 run_cli_env (const char * const *args,
              const char         *setenv,
@@ -206,6 +214,7 @@ run_cli_env (const char * const *args,
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
 
   if (cli == NULL || !g_file_test (cli, G_FILE_TEST_IS_EXECUTABLE))
@@ -231,7 +240,11 @@ run_cli_env (const char * const *args,
     }
   process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (process, NULL, NULL, out, err, &error);
+  /* Our main context runs meanwhile: a service of the test's own answers from it. */
+  g_subprocess_communicate_utf8_async (process, NULL, NULL, on_communicated, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_subprocess_communicate_utf8_finish (process, result, out, err, &error);
   g_assert_no_error (error);
   g_test_message ("claude-sandbox: stdout: %s\nstderr: %s", *out, *err);
   g_assert_true (g_subprocess_get_if_exited (process));
@@ -659,6 +672,78 @@ test_cli_list_metrics (Fixture      *f,
   g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
 }
 
+/* An older service: GetMetrics is not there. */
+static gboolean
+on_get_metrics_unknown (CsbDBusSandbox        *object,
+                        GDBusMethodInvocation *invocation,
+                        gpointer               data)
+{
+  g_dbus_method_invocation_return_dbus_error (invocation,
+                                              "org.freedesktop.DBus.Error.UnknownMethod",
+                                              "No such method \u201cGetMetrics\u201d");
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* A sandbox whose metrics cannot be had (here: of a service older than GetMetrics, which
+ * the test plays on the bus) is listed with dashes, not an error. */
+static void
+test_cli_list_metrics_unanswered (Fixture      *f,
+                                  gconstpointer data)
+{
+  g_autoptr(GDBusObjectManagerServer) server = g_dbus_object_manager_server_new (CSB_MANAGER_PATH);
+  g_autoptr(CsbDBusObjectSkeleton) object = csb_dbus_object_skeleton_new (CSB_SANDBOX_PATH_PREFIX
+                                                                          "0ld5e1ce");
+  g_autoptr(CsbDBusSandbox) sandbox = csb_dbus_sandbox_skeleton_new ();
+  const char * const text[] = { "--list", NULL };
+  const char * const json[] = { "--list", "--json", NULL };
+  g_autoptr(GVariant) owned = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_auto(GStrv) row = NULL;
+  guint32 reply;
+  int status;
+
+  csb_dbus_sandbox_set_id (sandbox, "0ld5e1ce");
+  csb_dbus_sandbox_set_state (sandbox, "exited");
+  csb_dbus_sandbox_set_exit_status (sandbox, 0);
+  csb_dbus_sandbox_set_backend (sandbox, "bwrap");
+  csb_dbus_sandbox_set_name (sandbox, "old");
+  csb_dbus_sandbox_set_project_dir (sandbox, f->project);
+  g_signal_connect (sandbox, "handle-get-metrics", G_CALLBACK (on_get_metrics_unknown), NULL);
+  csb_dbus_object_skeleton_set_sandbox (object, sandbox);
+  g_dbus_object_manager_server_export (server, G_DBUS_OBJECT_SKELETON (object));
+  g_dbus_object_manager_server_set_connection (server, f->bus.connection);
+  owned = g_dbus_connection_call_sync (f->bus.connection, "org.freedesktop.DBus",
+                                       "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                       "RequestName", g_variant_new ("(su)", CSB_BUS_NAME, 4),
+                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                                       &error);
+  g_assert_no_error (error);
+  g_variant_get (owned, "(u)", &reply);
+  g_assert_cmpuint (reply, ==, 1);  /* the primary owner */
+
+  if (!run_cli (text, &out, &err, &status))
+    return;
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  row = find_listed_row (out, "0ld5e1ce");
+  /* ID, "exited", "(0)", backend, then CPU, MEM, PIDS and DISK. */
+  for (guint i = 4; i < 8; i++)
+    g_assert_cmpstr (row[i], ==, "\u2013");
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  g_assert_true (run_cli (json, &out, &err, &status));
+  g_assert_cmpint (status, ==, 0);
+  root = parse_json (out);
+  g_assert_true (json_object_has_member (find_listed (root, "0ld5e1ce"), "metrics"));
+  g_assert_true (json_object_get_null_member (find_listed (root, "0ld5e1ce"), "metrics"));
+
+  g_dbus_object_manager_server_set_connection (server, NULL);
+}
+
 /* NO_COLOR (https://no-color.org) of the user reaches the program inside. */
 static void
 test_cli_no_color (Fixture      *f,
@@ -700,6 +785,7 @@ main (int   argc,
   ADD ("/sandbox/cli/json", FIND_ON_PATH, test_cli_json);
   ADD ("/sandbox/cli/metrics", FIND_ON_PATH, test_cli_metrics);
   ADD ("/sandbox/cli/list-metrics", FIND_ON_PATH, test_cli_list_metrics);
+  ADD ("/sandbox/cli/list-metrics-unanswered", FIND_ON_PATH, test_cli_list_metrics_unanswered);
   ADD ("/sandbox/cli/no-color", FIND_ON_PATH, test_cli_no_color);
 #undef ADD
 
