@@ -124,10 +124,12 @@ csb_compositor_wait (const CsbCompositorConfig *config,
 
   while (lstat (socket, &st) != 0 || !S_ISSOCK (st.st_mode))
     {
-      pid_t got = waitpid (pid, NULL, WNOHANG);
+      siginfo_t info = { 0 };
+      int got = waitid (P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT);
 
-      /* Reaped here, or by a child watch of the caller's. */
-      if (got == pid || (got < 0 && errno == ECHILD))
+      /* Exited (left for the caller to reap: a child watch of the service's), or
+       * already reaped. */
+      if ((got == 0 && info.si_pid == pid) || (got < 0 && errno == ECHILD))
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s exited at its start",
                        config->weston);

@@ -29,7 +29,7 @@ gboolean csb_compositor_spawn (const CsbCompositorConfig *config,
                                GPid                      *pid,
                                GError                   **error);
 /* Until its socket is there (weston binds it before it loads its shell); FALSE if it
- * exited or did not listen in time. Any thread. */
+ * exited or did not listen in time. Any thread; reaps nothing. */
 gboolean csb_compositor_wait  (const CsbCompositorConfig *config,
                                GPid                       pid,
                                GError                   **error);
