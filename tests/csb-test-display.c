@@ -3,8 +3,12 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <gdk-pixbuf/gdk-pixbuf.h>
 #include <gio/gunixfdlist.h>
@@ -127,4 +131,72 @@ csb_test_process_gone (gpointer data)
     return TRUE;
   end = strrchr (stat, ')');
   return end != NULL && end[1] == ' ' && end[2] == 'Z';
+}
+
+GPid
+csb_test_host_weston_start (const char *runtime_dir,
+                            const char *name,
+                            const char *log_path)
+{
+  g_autofree char *socket_arg = g_strconcat ("--socket=", name, NULL);
+  g_autofree char *socket = g_build_filename (runtime_dir, name, NULL);
+  const char *argv[] = { "weston", "--backend=headless-backend.so", "--use-pixman", socket_arg,
+                         "--idle-time=0", "--no-config", NULL };
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) envp = g_get_environ ();
+  GPid pid = 0;
+  int log_fd = open (log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+  g_assert_cmpint (log_fd, >=, 0);
+  envp = g_environ_setenv (envp, "XDG_RUNTIME_DIR", runtime_dir, TRUE);
+  envp = g_environ_setenv (envp, "WAYLAND_DEBUG", "server", TRUE);
+  envp = g_environ_unsetenv (envp, "WAYLAND_DISPLAY");
+  envp = g_environ_unsetenv (envp, "DISPLAY");
+  g_spawn_async_with_pipes_and_fds (NULL, argv, (const char * const *) envp,
+                                    G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                    G_SPAWN_STDIN_FROM_DEV_NULL,
+                                    NULL, NULL, -1, log_fd, log_fd, NULL, NULL, 0,
+                                    &pid, NULL, NULL, NULL, &error);
+  close (log_fd);
+  g_assert_no_error (error);
+  for (guint waited = 0; waited < CSB_TEST_TIMEOUT_MS && !g_file_test (socket, G_FILE_TEST_EXISTS);
+       waited += 20)
+    g_usleep (20000);
+  g_assert_true (g_file_test (socket, G_FILE_TEST_EXISTS));
+  return pid;
+}
+
+void
+csb_test_host_weston_stop (GPid pid)
+{
+  if (pid <= 0)
+    return;
+  kill (pid, SIGTERM);
+  waitpid (pid, NULL, 0);
+  g_spawn_close_pid (pid);
+}
+
+void
+csb_test_host_weston_assert_unheard (const char *runtime_dir,
+                                     const char *name,
+                                     const char *log_path)
+{
+  const char *shm[] = { "timeout", "5", "weston-simple-shm", NULL };
+  g_auto(GStrv) envp = g_get_environ ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *log = NULL;
+
+  g_assert_true (g_file_get_contents (log_path, &log, NULL, NULL));
+  g_assert_null (strstr (log, "simple-shm"));
+  g_clear_pointer (&log, g_free);
+
+  /* The check can fail: a client of the host's own shows in the same log. */
+  envp = g_environ_setenv (envp, "XDG_RUNTIME_DIR", runtime_dir, TRUE);
+  envp = g_environ_setenv (envp, "WAYLAND_DISPLAY", name, TRUE);
+  g_spawn_sync (NULL, (char **) shm, envp, G_SPAWN_SEARCH_PATH |
+                G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL,
+                NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (log_path, &log, NULL, NULL));
+  g_assert_nonnull (strstr (log, "simple-shm"));
 }

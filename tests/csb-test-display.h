@@ -32,4 +32,16 @@ pid_t    csb_test_weston_in             (const char      *dir,
  * schedule again. */
 gboolean csb_test_process_gone          (gpointer         data);
 
+/* "The host's desktop": a headless weston listening on @name in @runtime_dir, whose
+ * libwayland logs every request its clients make (WAYLAND_DEBUG) into @log_path. */
+GPid     csb_test_host_weston_start     (const char      *runtime_dir,
+                                         const char      *name,
+                                         const char      *log_path);
+void     csb_test_host_weston_stop      (GPid             pid);
+/* That no weston-simple-shm spoke to it (its log), and that the check can fail: one
+ * of the host's own, run now, shows in the same log. */
+void     csb_test_host_weston_assert_unheard (const char *runtime_dir,
+                                              const char *name,
+                                              const char *log_path);
+
 G_END_DECLS

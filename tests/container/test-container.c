@@ -729,6 +729,8 @@ test_stop (Fixture      *f,
 
 /* ---- root: the private display ---------------------------------------------------- */
 
+#define HOST_WAYLAND_NAME "csb-test-host-desktop"
+
 static GVariant *
 display_options (void)
 {
@@ -743,8 +745,10 @@ display_options (void)
 
 /* A container with a private display: a headless weston of its own that the service
  * started on the host, its socket folder read-only inside and WAYLAND_DISPLAY naming
- * it; weston-simple-shm draws there, Screenshot() shows its pixels; Stop ends the
- * compositor and takes its folder away (as /security/display/private for bwrap). */
+ * it; weston-simple-shm draws there, Screenshot() shows its pixels, the host's
+ * display (the service's WAYLAND_DISPLAY, a weston of the test's) never hears of it;
+ * Stop ends the compositor and takes its folder away (as /security/display/private
+ * for bwrap). */
 static void
 test_private_display (Fixture      *f,
                       gconstpointer data)
@@ -758,8 +762,10 @@ test_private_display (Fixture      *f,
   g_autoptr(CsbTestRun) run = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *display_dir = NULL;
+  g_autofree char *host_log = g_build_filename (f->bus.dirs.root, "host-weston.log", NULL);
   const char * const *protections;
   pid_t compositor;
+  GPid host_weston;
 
   if (!csb_test_have_weston ())
     {
@@ -767,8 +773,13 @@ test_private_display (Fixture      *f,
                    "(Debian package 'weston')");
       return;
     }
+  /* The host's desktop, the service's WAYLAND_DISPLAY (@data), before it starts. */
+  host_weston = csb_test_host_weston_start (f->bus.dirs.runtime, HOST_WAYLAND_NAME, host_log);
   if (!want_real_container (f))
-    return;
+    {
+      csb_test_host_weston_stop (host_weston);
+      return;
+    }
   run = csb_test_launch (&f->bus, f->project, argv, display_options (), FALSE, &error);
   g_assert_no_error (error);
   g_assert_true (csb_test_run_wait_output (run, "listed\n", CSB_TEST_TIMEOUT_MS));
@@ -802,6 +813,9 @@ test_private_display (Fixture      *f,
   g_assert_cmpint (csb_test_screenshot_colours (run->sandbox, &error), ==, -1);
   g_assert_cmpstr (csb_test_error_name (error), ==, "org.example.ClaudeSandbox.Error.NotRunning");
   assert_nothing_left (f, csb_dbus_sandbox_get_id (run->sandbox));
+  /* Nothing reached the host's display. */
+  csb_test_host_weston_assert_unheard (f->bus.dirs.runtime, HOST_WAYLAND_NAME, host_log);
+  csb_test_host_weston_stop (host_weston);
 }
 
 /* For csb_test_run_until(): no weston below the sandboxes' runtime folder @data. */
@@ -1026,6 +1040,7 @@ int
 main (int   argc,
       char *argv[])
 {
+  static const char * const host_display_env[] = { "WAYLAND_DISPLAY=" HOST_WAYLAND_NAME, NULL };
   static const char * const missing_init_env[] = {
     "CSB_CONTAINER_INIT=/nonexistent/csb-container-init", NULL
   };
@@ -1043,7 +1058,8 @@ main (int   argc,
   ADD ("/container/run/project-links", test_project_links);
   ADD ("/container/run/protections-hold", test_protections_hold);
   ADD ("/container/run/stop", test_stop);
-  ADD ("/container/run/private-display", test_private_display);
+  g_test_add ("/container/run/private-display", Fixture, host_display_env, fixture_setup,
+              test_private_display, fixture_teardown);
   g_test_add ("/container/run/private-display-failed-start", Fixture, missing_init_env,
               fixture_setup, test_private_display_failed_start, fixture_teardown);
   ADD ("/container/run/survive-service-crash", test_survive_service_crash);

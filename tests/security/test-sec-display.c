@@ -33,50 +33,17 @@ typedef struct
   char         *host_log;
 } Fixture;
 
-static gboolean
-wait_for_socket (const char *path)
-{
-  for (guint waited = 0; waited < CSB_TEST_TIMEOUT_MS; waited += 20)
-    {
-      if (g_file_test (path, G_FILE_TEST_EXISTS))
-        return TRUE;
-      g_usleep (20000);
-    }
-  return FALSE;
-}
-
-/* The host's desktop: libwayland logs every request its clients make (WAYLAND_DEBUG). */
+/* The host's desktop (csb_test_host_weston_start), as the session's WAYLAND_DISPLAY. */
 static void
 setup (Fixture      *f,
        gconstpointer data)
 {
-  g_autofree char *socket = NULL;
-  const char *argv[] = { "weston", "--backend=headless-backend.so", "--use-pixman",
-                         "--socket=" HOST_WAYLAND_NAME, "--idle-time=0", "--no-config", NULL };
-  g_autoptr(GError) error = NULL;
-  g_auto(GStrv) envp = g_get_environ ();
-  int log_fd;
-
   csb_sec_fixture_setup (&f->sec, NULL);
   if (!csb_test_have_weston ())
     return;
-  socket = g_build_filename (f->sec.bus.dirs.runtime, HOST_WAYLAND_NAME, NULL);
   f->host_log = g_build_filename (f->sec.bus.dirs.root, "host-weston.log", NULL);
-  log_fd = open (f->host_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  g_assert_cmpint (log_fd, >=, 0);
-  envp = g_environ_setenv (envp, "XDG_RUNTIME_DIR", f->sec.bus.dirs.runtime, TRUE);
-  envp = g_environ_setenv (envp, "WAYLAND_DEBUG", "server", TRUE);
-  envp = g_environ_unsetenv (envp, "WAYLAND_DISPLAY");
-  envp = g_environ_unsetenv (envp, "DISPLAY");
-  g_spawn_async_with_pipes_and_fds (NULL, argv, (const char * const *) envp,
-                                    G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
-                                    G_SPAWN_STDIN_FROM_DEV_NULL,
-                                    NULL, NULL, -1, log_fd, log_fd, NULL, NULL, 0,
-                                    &f->host_weston, NULL, NULL, NULL, &error);
-  close (log_fd);
-  g_assert_no_error (error);
-  g_assert_true (wait_for_socket (socket));
-
+  f->host_weston = csb_test_host_weston_start (f->sec.bus.dirs.runtime, HOST_WAYLAND_NAME,
+                                               f->host_log);
   csb_sec_update_activation_environment (&f->sec.bus,
                                          "WAYLAND_DISPLAY", HOST_WAYLAND_NAME,
                                          "XDG_RUNTIME_DIR", f->sec.bus.dirs.runtime,
@@ -89,12 +56,7 @@ teardown (Fixture      *f,
           gconstpointer data)
 {
   csb_sec_fixture_teardown (&f->sec);
-  if (f->host_weston > 0)
-    {
-      kill (f->host_weston, SIGTERM);
-      waitpid (f->host_weston, NULL, 0);
-      g_spawn_close_pid (f->host_weston);
-    }
+  csb_test_host_weston_stop (f->host_weston);
   g_clear_pointer (&f->host_log, g_free);
 }
 
@@ -195,7 +157,6 @@ test_private_display (Fixture      *f,
   g_autoptr(CsbTestRun) run = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *display_dir = NULL;
-  g_autofree char *host_log = NULL;
   const char * const *protections;
   pid_t compositor;
   int colours = 0;
@@ -290,11 +251,6 @@ test_private_display (Fixture      *f,
     g_assert_cmpint (csb_test_png_colours (open (file, O_RDONLY | O_CLOEXEC)), >=, 200);
   }
 
-  /* The host's compositor never heard of simple-shm. */
-  host_log = csb_sec_read_file (f->host_log);
-  g_assert_nonnull (host_log);
-  g_assert_null (strstr (host_log, "simple-shm"));
-
   g_assert_true (csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error));
   g_assert_no_error (error);
   g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
@@ -306,21 +262,9 @@ test_private_display (Fixture      *f,
   g_assert_cmpstr (csb_test_error_name (error), ==, "org.example.ClaudeSandbox.Error.NotRunning");
   g_clear_error (&error);
 
-  /* The check above can fail: a client of the host's own shows in the same log. */
-  {
-    const char *shm[] = { "timeout", "5", "weston-simple-shm", NULL };
-    g_auto(GStrv) envp = g_get_environ ();
-
-    envp = g_environ_setenv (envp, "XDG_RUNTIME_DIR", f->sec.bus.dirs.runtime, TRUE);
-    envp = g_environ_setenv (envp, "WAYLAND_DISPLAY", HOST_WAYLAND_NAME, TRUE);
-    g_spawn_sync (NULL, (char **) shm, envp, G_SPAWN_SEARCH_PATH |
-                  G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL,
-                  NULL, NULL, &error);
-    g_assert_no_error (error);
-    g_free (host_log);
-    host_log = csb_sec_read_file (f->host_log);
-    g_assert_nonnull (strstr (host_log, "simple-shm"));
-  }
+  /* The host's compositor never heard of simple-shm, and a client of its own shows
+   * in the same log. */
+  csb_test_host_weston_assert_unheard (f->sec.bus.dirs.runtime, HOST_WAYLAND_NAME, f->host_log);
 }
 
 /* Sandbox.ScreenshotData(), for clients that cannot receive descriptors: the same
