@@ -49,6 +49,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -138,6 +140,105 @@ now_ms (void)
 }
 
 /* ---- bare bwrap with our arguments ------------------------------------------------- */
+
+/* utime + stime of @pid, and with @children, of its children it has reaped (and
+ * theirs), in ms. */
+static double
+proc_cpu_ms (guint    pid,
+             gboolean children)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%u/stat", pid);
+  g_autofree char *text = NULL;
+  g_auto(GStrv) fields = NULL;
+  const char *end;
+  double ticks;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL) || (end = strrchr (text, ')')) == NULL)
+    return 0;
+  fields = g_strsplit (end + 2, " ", 18);
+  if (g_strv_length (fields) < 15)
+    return 0;
+  ticks = g_ascii_strtod (fields[11], NULL) + g_ascii_strtod (fields[12], NULL);
+  if (children)
+    ticks += g_ascii_strtod (fields[13], NULL) + g_ascii_strtod (fields[14], NULL);
+  return ticks * 1000.0 / sysconf (_SC_CLK_TCK);
+}
+
+/* The pids of @pid's children now (a set). */
+static GHashTable *
+child_pids (guint pid)
+{
+  g_autofree char *dir = g_strdup_printf ("/proc/%u/task", pid);
+  g_autoptr(GDir) tasks = g_dir_open (dir, 0, NULL);
+  GHashTable *pids = g_hash_table_new (NULL, NULL);
+  const char *name;
+
+  while (tasks != NULL && (name = g_dir_read_name (tasks)) != NULL)
+    {
+      g_autofree char *file = g_strdup_printf ("%s/%s/children", dir, name);
+      g_autofree char *list = NULL;
+      g_auto(GStrv) words = NULL;
+
+      if (!g_file_get_contents (file, &list, NULL, NULL))
+        continue;
+      words = g_strsplit (g_strstrip (list), " ", -1);
+      for (guint k = 0; words[k] != NULL; k++)
+        if (atoi (words[k]) > 0)
+          g_hash_table_add (pids, GINT_TO_POINTER (atoi (words[k])));
+    }
+  return pids;
+}
+
+/* Waits (up to 5 s) until @pid has no children left: a sandbox's monitor and proxy
+ * are reaped, so their CPU time is in @pid's. */
+static void
+wait_no_children (guint pid)
+{
+  for (guint i = 0; i < 500; i++)
+    {
+      g_autoptr(GHashTable) pids = child_pids (pid);
+
+      if (g_hash_table_size (pids) == 0)
+        return;
+      g_usleep (10000);
+    }
+}
+
+/* We are a subreaper while the baseline runs: bare bwrap's sandbox outlives bwrap
+ * by a moment, and would otherwise be reaped (and its CPU time counted) elsewhere.
+ * Reaps every child of ours not in @keep (the test bus, …). */
+static void
+reap_orphans (GHashTable *keep)
+{
+  for (;;)
+    {
+      g_autoptr(GHashTable) pids = child_pids (getpid ());
+      GHashTableIter iter;
+      gpointer pid;
+      gboolean any = FALSE;
+
+      g_hash_table_iter_init (&iter, pids);
+      while (g_hash_table_iter_next (&iter, &pid, NULL))
+        if (!g_hash_table_contains (keep, pid))
+          {
+            waitpid (GPOINTER_TO_INT (pid), NULL, 0);
+            any = TRUE;
+          }
+      if (!any)
+        return;
+    }
+}
+
+/* CPU ms of this process's children reaped so far (their children included). */
+static double
+children_cpu_ms (void)
+{
+  struct rusage ru;
+
+  getrusage (RUSAGE_CHILDREN, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
+}
 
 static CsbSandboxSpec *
 make_spec (CsbTestBus *bus,
@@ -570,25 +671,35 @@ bench_launch (CsbTestBus *bus,
   g_auto(GStrv) cli_env = g_environ_setenv (g_get_environ (), "DBUS_SESSION_BUS_ADDRESS",
                                             address, TRUE);
   Other others[2] = { { 0 } };
-  double m_bare, m_proxy;
+  double m_bare, m_proxy, cpu_ours = 0, cpu_base = 0;
+  g_autoptr(GHashTable) keep = NULL;
 
   firejail_init (&others[0], project);
   srt_init (&others[1], project, bus->dirs.root);
   /* Warm-up: the first launch copies files and fills caches. */
   launch_and_wait (bus, project, BWRAP_OPTIONS, CSB_TEST_TIMEOUT_MS, true_cmd, NULL);
+  wait_no_children (bus->service_pid);
+  keep = child_pids (getpid ());
+  prctl (PR_SET_CHILD_SUBREAPER, 1);
   for (guint i = 0; i < n_runs; i++)
     {
       g_autoptr(CsbSandboxSpec) spec = make_spec (bus, project, i);
-      double t;
+      double t, c0 = proc_cpu_ms (bus->service_pid, TRUE);
 
       /* Interleaved, so a busy moment of the machine hits all sides. */
       if ((t = launch_and_wait (bus, project, BWRAP_OPTIONS, CSB_TEST_TIMEOUT_MS, true_cmd,
                                 NULL)) > 0)
         g_array_append_val (ours, t);
+      wait_no_children (bus->service_pid);
+      cpu_ours += proc_cpu_ms (bus->service_pid, TRUE) - c0;
+      reap_orphans (keep);
+      c0 = children_cpu_ms ();
       if ((t = bare_bwrap (spec, true_cmd, NULL)) > 0)
         g_array_append_val (bare, t);
       if ((t = proxy_start (bus, i, FALSE)) > 0)
         g_array_append_val (proxy, t);
+      reap_orphans (keep);
+      cpu_base += children_cpu_ms () - c0;
       if ((t = proxy_start (bus, i, TRUE)) > 0)
         g_array_append_val (wrapped, t);
       if (has_cli && (t = spawn_timed (cli_argv, NULL, cli_env, NULL)) > 0)
@@ -597,10 +708,16 @@ bench_launch (CsbTestBus *bus,
         if (others[k].failure == NULL && (t = other_launch_true (&others[k], project)) > 0)
           g_array_append_val (others[k].times, t);
     }
+  prctl (PR_SET_CHILD_SUBREAPER, 0);
+  reap_orphans (keep);
   m_bare = median (bare);
   m_proxy = median (proxy);
   row ("Launch → `true` exited (bwrap backend)", median (ours), m_bare + m_proxy, "ms",
        "bare bwrap, same args, + xdg-dbus-proxy start", ours->len);
+  row ("  its CPU time (user + system: service, monitor, proxy, bwrap, init, `true`)",
+       cpu_ours / n_runs, cpu_base / n_runs, "ms",
+       "the baseline's: bare bwrap and xdg-dbus-proxy (means; the clock's ticks are 10 ms, "
+       "so only their sum over the runs is exact)", n_runs);
   row ("  bare bwrap alone", m_bare, m_bare, "ms", "(for reference)", bare->len);
   row ("  xdg-dbus-proxy start alone", m_proxy, m_proxy, "ms", "(for reference)", proxy->len);
   row ("  xdg-dbus-proxy start in its bwrap, with /.flatpak-info", median (wrapped), m_proxy,
@@ -938,24 +1055,6 @@ bench_memory (CsbTestBus *bus,
 
 /* ---- metrics ------------------------------------------------------------------- */
 
-/* utime + stime of @pid (all its threads), in ms. */
-static double
-cpu_ms (guint pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%u/stat", pid);
-  g_autofree char *text = NULL;
-  g_auto(GStrv) fields = NULL;
-  const char *end;
-
-  if (!g_file_get_contents (path, &text, NULL, NULL) || (end = strrchr (text, ')')) == NULL)
-    return 0;
-  fields = g_strsplit (end + 2, " ", 16);
-  if (g_strv_length (fields) < 13)
-    return 0;
-  return (g_ascii_strtod (fields[11], NULL) + g_ascii_strtod (fields[12], NULL)) * 1000.0 /
-         sysconf (_SC_CLK_TCK);
-}
-
 typedef struct { CsbTestBus *bus; Many *many; GArray *ms; guint pending; } Watch;
 
 static void
@@ -1013,15 +1112,15 @@ bench_metrics (CsbTestBus *bus,
   csb_test_sleep_ms (2000);
   /* The same service with the same sandboxes, nobody watching. */
   t0 = now_ms ();
-  cpu0 = cpu_ms (bus->service_pid);
+  cpu0 = proc_cpu_ms (bus->service_pid, FALSE);
   csb_test_sleep_ms (seconds * 1000);
-  idle_ms_per_s = (cpu_ms (bus->service_pid) - cpu0) / ((now_ms () - t0) / 1000.0);
+  idle_ms_per_s = (proc_cpu_ms (bus->service_pid, FALSE) - cpu0) / ((now_ms () - t0) / 1000.0);
   timer = g_timeout_add_seconds (3, on_watch_tick, &watch);
   t0 = now_ms ();
-  cpu0 = cpu_ms (bus->service_pid);
+  cpu0 = proc_cpu_ms (bus->service_pid, FALSE);
   csb_test_sleep_ms (seconds * 1000);
   g_source_remove (timer);
-  watched_ms_per_s = (cpu_ms (bus->service_pid) - cpu0) / ((now_ms () - t0) / 1000.0);
+  watched_ms_per_s = (proc_cpu_ms (bus->service_pid, FALSE) - cpu0) / ((now_ms () - t0) / 1000.0);
   while (watch.pending > 0)
     g_main_context_iteration (NULL, TRUE);
   {
