@@ -1046,6 +1046,7 @@ typedef struct
   char           *weston;          /* with a private display */
   char           *info_dir;        /* the proxy's instance folder, once made */
   GStrv           cgroups;
+  gboolean        warming_up;         /* csb_cgroup_warm_up_end is due */
   ProxyStart      proxy;
   int             proxy_sync_target;  /* the proxy's pipe in bwrap, or -1 */
   int             args_target;        /* the memfd's number in the monitor and bwrap */
@@ -1099,7 +1100,7 @@ spawn_prepare_sandbox (Spawn   *spawn,
   /* Its own cgroup (pids.max, memory), which bwrap joins before it runs; that join
    * waits for the kernel unless a warm-up has done so meanwhile (csb-cgroup.h). */
   spawn->cgroups = csb_cgroup_create_sandbox (spec->id, spec->settings, spawn->protections);
-  csb_cgroup_warm_up ();
+  spawn->warming_up = csb_cgroup_warm_up ();
   csb_trace ("spawn: cgroup made, warm-up started");
   /* The proxy first, beside the rest: it gets ready while the rest is prepared and
    * the monitor starts. */
@@ -1343,6 +1344,9 @@ spawn_cleanup_failed (Spawn *spawn)
 static void
 spawn_clear (Spawn *spawn)
 {
+  /* The monitor said how bwrap's start went: it has joined the cgroup, or never will. */
+  if (spawn->warming_up)
+    csb_cgroup_warm_up_end ();
   if (spawn->ready_pipe[0] >= 0)
     close (spawn->ready_pipe[0]);
   if (spawn->ready_pipe[1] >= 0)

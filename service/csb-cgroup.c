@@ -412,28 +412,71 @@ csb_cgroup_create_sandbox (const char *id,
   return g_strv_builder_end (join);
 }
 
+/* The warm-up's state: launches between csb_cgroup_warm_up and csb_cgroup_warm_up_end,
+ * and how long at most the thread keeps going without an end. */
+#define WARM_UP_INTERVAL_US 2000
+#define WARM_UP_MAX_US (2 * G_USEC_PER_SEC)
+static GMutex warm_lock;
+static GCond warm_cond;
+static guint warm_pending;
+static gint64 warm_until;
+static gboolean warm_running;
+
+/* Moves the service into its own cgroup again every 2 ms while launches are under
+ * way: the kernel's fast path stays on (it goes off a grace period after the last
+ * writer), whenever their joins come. */
 static gpointer
 warm_up_thread (gpointer data)
 {
   g_autofree char *self = g_strdup_printf ("%d", (int) getpid ());
-  g_autoptr(GError) error = NULL;
 
-  if (!write_file (bases.own_procs, self, &error))
-    g_debug ("cgroups: warm-up: %s", error->message);
+  g_mutex_lock (&warm_lock);
+  while (warm_pending > 0 && g_get_monotonic_time () < warm_until)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_mutex_unlock (&warm_lock);
+      if (!write_file (bases.own_procs, self, &error))
+        g_debug ("cgroups: warm-up: %s", error->message);
+      g_mutex_lock (&warm_lock);
+      if (error != NULL)
+        break;
+      g_cond_wait_until (&warm_cond, &warm_lock, g_get_monotonic_time () + WARM_UP_INTERVAL_US);
+    }
+  warm_running = FALSE;
+  g_mutex_unlock (&warm_lock);
   return NULL;
 }
 
-void
+gboolean
 csb_cgroup_warm_up (void)
 {
-  GThread *thread;
-
   csb_cgroup_init (NULL);
   if (bases.own_procs == NULL)
-    return;
-  thread = g_thread_try_new ("csb-cgroup-warm-up", warm_up_thread, NULL, NULL);
-  if (thread != NULL)
-    g_thread_unref (thread);
+    return FALSE;
+  g_mutex_lock (&warm_lock);
+  warm_pending++;
+  warm_until = g_get_monotonic_time () + WARM_UP_MAX_US;
+  if (!warm_running)
+    {
+      GThread *thread = g_thread_try_new ("csb-cgroup-warm-up", warm_up_thread, NULL, NULL);
+
+      warm_running = thread != NULL;
+      if (thread != NULL)
+        g_thread_unref (thread);
+    }
+  g_mutex_unlock (&warm_lock);
+  return TRUE;
+}
+
+void
+csb_cgroup_warm_up_end (void)
+{
+  g_mutex_lock (&warm_lock);
+  if (warm_pending > 0)
+    warm_pending--;
+  g_cond_signal (&warm_cond);
+  g_mutex_unlock (&warm_lock);
 }
 
 void

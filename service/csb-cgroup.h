@@ -21,15 +21,19 @@ GStrv    csb_cgroup_create_sandbox   (const char  *id,
                                       GPtrArray   *protections);
 
 /* Moving a process into a cgroup takes the kernel's global cgroup_threadgroup_rwsem
- * for writing, whose first writer waits for an RCU grace period (10-20 ms on a busy
+ * for writing, whose first writer waits for an RCU grace period (5-20 ms on a busy
  * machine; the writers that follow within a grace period or so do not). The sandbox's
  * first process joins its cgroup before it runs bwrap, so that wait was on every
- * launch's path. This starts, in a thread of its own, a move of the service into the
- * cgroup it is already in: it changes nothing, and pays the grace period while the
- * launch goes on, so the sandbox's own join that follows is quick. Call it as a
- * launch begins, after csb_cgroup_create_sandbox (a move holds cgroup_mutex while it
- * waits, which mkdir needs too). Nothing to do without delegated cgroups. */
-void     csb_cgroup_warm_up          (void);
+ * launch's path. This starts, in a thread of its own, moves of the service into the
+ * cgroup it is already in, every 2 ms until csb_cgroup_warm_up_end (or 2 s): they
+ * change nothing, the first pays the grace period while the launch goes on, and the
+ * ones after keep the fast path on however long the launch takes to get to the
+ * sandbox's own join, which is then quick. Call it as a launch begins, after
+ * csb_cgroup_create_sandbox (a move holds cgroup_mutex while it waits, which mkdir
+ * needs too), and csb_cgroup_warm_up_end once the sandbox has joined (or failed to),
+ * if it returned TRUE. Nothing to do without delegated cgroups (FALSE). */
+gboolean csb_cgroup_warm_up          (void);
+void     csb_cgroup_warm_up_end      (void);
 
 /* Removes sandbox @id's cgroup(s) once its processes are gone (best effort; waits
  * up to two seconds for them to go: call it from a worker thread). */
