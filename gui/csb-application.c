@@ -5,6 +5,7 @@
 #include <glib/gi18n.h>
 
 #include "csb-application.h"
+#include "csb-backend-options.h"
 #include "csb-error.h"
 #include "csb-format.h"
 #include "csb-names.h"
@@ -219,10 +220,12 @@ launch_data_free (LaunchData *data)
   g_free (data);
 }
 
-/* The service rejects what does not apply, so send only what does. */
-static GVariant *
-options_for_service (GVariant *options,
-                     gboolean  has_command)
+/* The service rejects what does not apply, so send only what does: vm- options for a
+ * VM, and what the backend can give (csb-backend-options.h: a project's audio switch
+ * stays its choice for another backend). */
+GVariant *
+csb_application_options_for_service (GVariant *options,
+                                     gboolean  has_command)
 {
   g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   const char *backend = NULL;
@@ -236,6 +239,7 @@ options_for_service (GVariant *options,
     {
       /* "shell" picks the command; a given command is the shell already. */
       if ((!g_str_has_prefix (key, "vm-") || g_strcmp0 (backend, "vm") == 0) &&
+          (backend == NULL || csb_backend_gives (backend, key)) &&
           !(has_command && g_strcmp0 (key, "shell") == 0))
         g_variant_builder_add (&builder, "{sv}", key, value);
       g_variant_unref (value);
@@ -310,7 +314,9 @@ csb_application_launch_async (CsbApplication      *self,
   /* An empty command runs the service's default: Claude Code. */
   csb_dbus_manager_call_launch (self->manager, project_dir,
                                 command != NULL ? command : no_command,
-                                options_for_service (owned, command != NULL && command[0] != NULL),
+                                csb_application_options_for_service (owned,
+                                                                     command != NULL &&
+                                                                     command[0] != NULL),
                                 NULL, cancellable, on_launch_done, g_steal_pointer (&task));
 }
 

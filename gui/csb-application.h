@@ -36,6 +36,8 @@ CsbProjects        *csb_application_get_projects         (CsbApplication      *s
 
 /* Every option the app sets, from the service's and the app's GSettings. */
 GVariant           *csb_application_get_default_options  (CsbApplication      *self);
+GVariant           *csb_application_options_for_service  (GVariant            *options,
+                                                          gboolean             has_command);
 /* Starts a sandbox on @project_dir running @command (NULL or empty: the
  * service's default, or the shell with the "shell" option); without a command,
  * remembers the folder as recent and @options (a{sv}, floating reference

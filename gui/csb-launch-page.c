@@ -4,6 +4,7 @@
 
 #include <glib/gi18n.h>
 
+#include "csb-backend-options.h"
 #include "csb-format.h"
 #include "csb-launch-page.h"
 #include "csb-project.h"
@@ -100,6 +101,25 @@ selected_backend (CsbLaunchPage *self)
   return &g_array_index (self->backends, Backend, selected);
 }
 
+/* An option the chosen backend cannot give (csb-backend-options.h) is not offered: its
+ * row is greyed out, its switch keeps the project's choice for another backend (and
+ * csb-application.c does not send it, as the service would refuse it). */
+static void
+offer_option (GtkSwitch     *option_switch,
+              const Backend *backend,
+              const char    *key)
+{
+  GtkWidget *row = gtk_widget_get_ancestor (GTK_WIDGET (option_switch), ADW_TYPE_ACTION_ROW);
+  gboolean gives = backend == NULL || csb_backend_gives (backend->name, key);
+  g_autofree char *tooltip = NULL;
+
+  if (!gives)
+    /* Translators: the name of a kind of sandbox, e.g. "Virtual Machine" */
+    tooltip = g_strdup_printf (_("Not available with %s"), backend_title (backend->name));
+  gtk_widget_set_sensitive (row, gives);
+  gtk_widget_set_tooltip_text (row, tooltip);
+}
+
 static void
 update_state (CsbLaunchPage *self)
 {
@@ -124,6 +144,9 @@ update_state (CsbLaunchPage *self)
                                backend != NULL && *backend->detail != '\0' ? backend->detail : NULL);
   gtk_widget_set_sensitive (GTK_WIDGET (self->vm_memory_row), is_vm);
   gtk_widget_set_sensitive (GTK_WIDGET (self->vm_cpus_row), is_vm);
+  offer_option (self->audio_switch, backend, "audio");
+  offer_option (self->gpu_switch, backend, "gpu");
+  offer_option (self->ssh_agent_switch, backend, "ssh-agent");
 
   can_launch = self->project_dir != NULL && backend != NULL && backend->available;
   if (can_launch != self->can_launch)

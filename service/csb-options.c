@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "csb-backend-names.h"
+#include "csb-backend-options.h"
 #include "csb-error.h"
 #include "csb-net-policy.h"
 #include "csb-options.h"
@@ -433,18 +434,16 @@ option_given (CsbLaunchOptions *self,
  * service's log says so (left_off). */
 typedef struct
 {
-  const char *key;
+  const char *key;           /* which backends give it: csb-backend-options.h */
   gsize       offset;        /* of its gboolean */
-  const char *backends[3];   /* the backends that give it */
   const char *lack;          /* what the others lack */
 } BackendOnlyOption;
 
 static const BackendOnlyOption backend_only_options[] = {
-  { "gpu", G_STRUCT_OFFSET (CsbLaunchOptions, gpu), { "bwrap", NULL },
-    "it gives no host GPU (/dev/dri)" },
-  { "audio", G_STRUCT_OFFSET (CsbLaunchOptions, audio), { "bwrap", "container", NULL },
+  { "gpu", G_STRUCT_OFFSET (CsbLaunchOptions, gpu), "it gives no host GPU (/dev/dri)" },
+  { "audio", G_STRUCT_OFFSET (CsbLaunchOptions, audio),
     "a VM reaches no socket of your session, so no sound server" },
-  { "ssh-agent", G_STRUCT_OFFSET (CsbLaunchOptions, ssh_agent), { "bwrap", "container", NULL },
+  { "ssh-agent", G_STRUCT_OFFSET (CsbLaunchOptions, ssh_agent),
     "a VM reaches no socket of your session, so no ssh-agent" },
 };
 
@@ -458,9 +457,9 @@ check_backend_only_options (CsbLaunchOptions *self,
       gboolean *on = &G_STRUCT_MEMBER (gboolean, self, option->offset);
       g_autofree char *givers = NULL;
 
-      if (!*on || g_strv_contains (option->backends, self->backend ? self->backend : ""))
+      if (!*on || csb_backend_gives (self->backend, option->key))
         continue;
-      givers = g_strjoinv (" or ", (char **) option->backends);
+      givers = g_strjoinv (" or ", (char **) csb_backend_option_givers (option->key));
       if (option_given (self, option->key))
         {
           g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
@@ -561,8 +560,7 @@ csb_launch_options_parse (CsbLaunchOptions *self,
                     "exclude each other; turn 'display' off for a private display");
   if (self->private_display)
     self->display = FALSE;
-  if (self->private_display && g_strcmp0 (self->backend, "bwrap") != 0 &&
-      g_strcmp0 (self->backend, "container") != 0)
+  if (self->private_display && !csb_backend_gives (self->backend, "private-display"))
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
                    "option 'private-display' is not available with the %s backend yet (only "

@@ -1229,6 +1229,55 @@ test_review_switch (void)
   csb_launch_page_set_folder (page, saved_folder, saved_options);
 }
 
+/* The options a backend cannot give (gpu but on bwrap; audio and ssh-agent on a VM): the
+ * launch page greys their rows out, and the app does not send them, which the service
+ * would refuse (a project's choice stays for another backend). */
+static gboolean
+row_of_switch_sensitive (CsbLaunchPage *page,
+                         const char    *switch_name)
+{
+  GObject *option_switch = gtk_widget_get_template_child (GTK_WIDGET (page),
+                                                          CSB_TYPE_LAUNCH_PAGE, switch_name);
+
+  g_assert_nonnull (option_switch);
+  return gtk_widget_is_sensitive (GTK_WIDGET (option_switch));
+}
+
+static void
+test_backend_options (void)
+{
+  g_autofree char *project = csb_test_make_project (&bus.dirs, "BackendOptions");
+  CsbLaunchPage *page = CSB_LAUNCH_PAGE (csb_window_get_launch_page (window));
+  g_autofree char *saved_folder = g_strdup (csb_launch_page_get_folder (page));
+  g_autoptr(GVariant) saved_options = g_variant_ref_sink (csb_launch_page_get_options (page));
+  const char * const backends[] = { "bwrap", "container", "vm" };
+  const gboolean gpu[] = { TRUE, FALSE, FALSE }, sockets[] = { TRUE, TRUE, FALSE };
+
+  for (guint i = 0; i < G_N_ELEMENTS (backends); i++)
+    {
+      g_autofree char *text = g_strdup_printf ("{'backend': <'%s'>, 'audio': <true>, "
+                                               "'gpu': <true>, 'ssh-agent': <true>, "
+                                               "'network': <false>}", backends[i]);
+      g_autoptr(GVariant) options = NULL;
+      g_autoptr(GVariant) sent = NULL;
+      gboolean value;
+
+      csb_launch_page_set_folder (page, project, g_variant_new_parsed (text));
+      g_assert_cmpint (row_of_switch_sensitive (page, "gpu_switch"), ==, gpu[i]);
+      g_assert_cmpint (row_of_switch_sensitive (page, "audio_switch"), ==, sockets[i]);
+      g_assert_cmpint (row_of_switch_sensitive (page, "ssh_agent_switch"), ==, sockets[i]);
+      /* The page keeps the project's choice; the app sends only what the backend gives. */
+      options = g_variant_ref_sink (csb_launch_page_get_options (page));
+      g_assert_true (g_variant_lookup (options, "gpu", "b", &value) && value);
+      sent = g_variant_ref_sink (csb_application_options_for_service (options, FALSE));
+      g_assert_cmpint (g_variant_lookup (sent, "gpu", "b", &value), ==, gpu[i]);
+      g_assert_cmpint (g_variant_lookup (sent, "audio", "b", &value), ==, sockets[i]);
+      g_assert_cmpint (g_variant_lookup (sent, "ssh-agent", "b", &value), ==, sockets[i]);
+      g_assert_true (g_variant_lookup (sent, "network", "b", &value) && !value);
+    }
+  csb_launch_page_set_folder (page, saved_folder, saved_options);
+}
+
 /* ---- installing Claude Code from the app -------------------------------------------------- */
 
 /* Stands in for npm and the npm registry (a real install is slow and needs the network):
@@ -1465,6 +1514,7 @@ main (int   argc,
   g_test_add_func ("/gui/window/list", test_list_shows_sandbox);
   g_test_add_func ("/gui/window/review-changes", test_review_changes);
   g_test_add_func ("/gui/window/review-switch", test_review_switch);
+  g_test_add_func ("/gui/window/backend-options", test_backend_options);
   g_test_add_func ("/gui/window/stop-and-remove", test_stop);
   g_test_add_func ("/gui/command-line/launch", test_launch_command_line);
   g_test_add_func ("/gui/app-action/launch", test_launch_app_action);
