@@ -243,6 +243,8 @@ on_manager (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autoptr(GDBusObjectManager) manager = csb_dbus_object_manager_client_new_finish (result,
                                                                                      &error);
+  GHashTableIter iter;
+  gpointer path, terminal;
   GList *objects;
 
   if (manager == NULL)
@@ -266,6 +268,12 @@ on_manager (GObject      *source,
   for (GList *l = objects; l != NULL; l = l->next)
     add_object (connection, l->data);
   g_list_free_full (objects, g_object_unref);
+  /* A terminal open since before the connection was lost, of a sandbox no longer
+   * listed there (ended and removed meanwhile): it shows it ended. */
+  g_hash_table_iter_init (&iter, connection->terminals);
+  while (g_hash_table_iter_next (&iter, &path, &terminal))
+    if (!g_hash_table_contains (connection->rows, path))
+      csb_terminal_page_set_gone (terminal);
   update_count (connection);
   csb_host_label_set_bus (connection->load, connection->bus);
   csb_dbus_manager_proxy_new (connection->bus, G_DBUS_PROXY_FLAGS_NONE, SERVICE_NAME,

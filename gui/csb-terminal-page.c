@@ -411,7 +411,9 @@ update (CsbTerminalPage *self)
       g_autofree char *text = NULL;
 
       if (self->gone && g_strcmp0 (state, "exited") != 0 && g_strcmp0 (state, "failed") != 0)
-        text = g_strdup (_("The sandbox ended while the sandbox service was stopped."));
+        text = g_strdup (self->host != NULL
+                         ? _("The sandbox ended while the connection to its machine was lost.")
+                         : _("The sandbox ended while the sandbox service was stopped."));
       else if (g_strcmp0 (state, "failed") == 0)
         {
           g_autofree char *why = csb_format_failure (csb_dbus_sandbox_get_error (self->sandbox));

@@ -396,12 +396,14 @@ check_remote_tab (CsbDBusSandbox *sandbox,
   g_assert_true (adw_tab_view_get_selected_page (ADW_TAB_VIEW (view)) ==
                  adw_tab_view_get_page (ADW_TAB_VIEW (view), GTK_WIDGET (page)));
   g_assert_cmpstr (csb_window_get_visible_page (window), ==, "terminals");
-  /* Once ssh's remote CLI has attached, what is typed reaches the shell there. */
-  while (!remote_terminal_shows (&shows))
+  /* Once ssh's remote CLI has attached, what is typed reaches the shell there (typed
+   * again if it came too early). */
+  for (guint i = 0; i < 6 && !remote_terminal_shows (&shows); i++)
     {
       vte_terminal_feed_child (csb_terminal_page_get_terminal (page), typed, -1);
-      csb_test_run_until (remote_terminal_shows, &shows, 2000);
+      csb_test_run_until (remote_terminal_shows, &shows, CSB_TEST_TIMEOUT_MS / 6);
     }
+  g_assert_true (remote_terminal_shows (&shows));
 }
 
 static void
@@ -593,6 +595,73 @@ tested_status (void)
   return csb_connections_get_status (csb_window_get_connections (window), host);
 }
 
+/* The running row of the project folder whose sandbox is not at @path. */
+static CsbSandboxRow *
+row_other_than (const char *path)
+{
+  g_autoptr(GList) rows = csb_connections_get_rows (csb_window_get_connections (window), host);
+
+  for (GList *l = rows; l != NULL; l = l->next)
+    {
+      CsbDBusSandbox *sandbox = csb_sandbox_row_get_sandbox (l->data);
+
+      if (g_strcmp0 (csb_dbus_sandbox_get_project_dir (sandbox), project) == 0 &&
+          g_strcmp0 (csb_dbus_sandbox_get_state (sandbox), "running") == 0 &&
+          g_strcmp0 (g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox)), path) != 0)
+        return l->data;
+    }
+  return NULL;
+}
+
+static gboolean
+other_row_running (gpointer data)
+{
+  return row_other_than (data) != NULL;
+}
+
+/* A second sandbox there (beside the one at @path), a shell started from the folder
+ * entry: its terminal opens in a tab. */
+static CsbDBusSandbox *
+open_second_terminal (const char *path)
+{
+  GtkWidget *entry = csb_connections_get_folder_entry (csb_window_get_connections (window), host);
+  CsbDBusSandbox *sandbox;
+
+  g_settings_set_boolean (csb_application_get_settings (app), "shell", TRUE);
+  gtk_editable_set_text (GTK_EDITABLE (entry), "~/project");
+  g_signal_emit_by_name (entry, "activate");
+  g_assert_true (csb_test_run_until (other_row_running, (gpointer) path, CSB_TEST_TIMEOUT_MS));
+  sandbox = g_object_ref (csb_sandbox_row_get_sandbox (row_other_than (path)));
+  check_remote_tab (sandbox, "second");
+  return sandbox;
+}
+
+/* Stops and removes @sandbox there, as its user does with the CLI there. */
+static void
+end_there (CsbDBusSandbox *sandbox)
+{
+  g_autofree char *user = g_strndup (host, strchr (host, '@') - host);
+  g_autofree char *runtime = g_strdup_printf ("XDG_RUNTIME_DIR=/run/user/%u", remote_uid ());
+  const char *commands[] = { "--stop", "--remove" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      /* Its own bus there, not the test's. */
+      const char *argv[] = { "runuser", "-u", user, "--", "env", "-u", "DBUS_SESSION_BUS_ADDRESS",
+                             runtime, g_getenv ("CLAUDE_SANDBOX_REMOTE_CLI"), commands[i],
+                             csb_dbus_sandbox_get_id (sandbox), NULL };
+      g_autoptr(GError) error = NULL;
+      g_autofree char *said = NULL;
+      int wait_status;
+
+      g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                                   NULL, &said, &wait_status, &error));
+      g_assert_no_error (error);
+      if (!g_spawn_check_wait_status (wait_status, NULL))
+        g_error ("%s %s: %s", commands[i], csb_dbus_sandbox_get_id (sandbox), said);
+    }
+}
+
 /* The connection dies while the app shows it (its ssh killed, the machine's sshd
  * stopped): the status says so in words, the rows go, no bridge is left on either
  * side, and the sandbox there keeps running: once sshd is back, Test lists it again. */
@@ -607,6 +676,7 @@ test_lost_connection (void)
   g_autofree char *sshd_pid = NULL;
   g_autofree char *path = NULL;
   g_autoptr(GSubprocess) launcher = NULL;
+  g_autoptr(CsbDBusSandbox) second = NULL;
   g_autoptr(GError) error = NULL;
   const char *sshd_argv[] = { "/usr/sbin/sshd", "-f", sshd_config, NULL };
   const char *status;
@@ -620,6 +690,7 @@ test_lost_connection (void)
   g_assert_true (csb_test_run_until (remote_row_running, (gpointer) project, CSB_TEST_TIMEOUT_MS));
   row = row_of_project (project);
   path = g_strdup (g_dbus_proxy_get_object_path (G_DBUS_PROXY (csb_sandbox_row_get_sandbox (row))));
+  second = open_second_terminal (path);
   adw_view_stack_set_visible_child_name (ADW_VIEW_STACK (gtk_widget_get_ancestor (GTK_WIDGET (connections),
                                                                                   ADW_TYPE_VIEW_STACK)),
                                          "sandboxes");
@@ -640,6 +711,8 @@ test_lost_connection (void)
   g_assert_true (csb_test_run_until (no_bridge_left, NULL, CSB_TEST_TIMEOUT_MS));
   csb_gui_test_settle (500);
   csb_gui_test_save_screenshot (GTK_WIDGET (window), "remote-lost.png");
+  /* Meanwhile the second one ends there and is removed. */
+  end_there (second);
 
   /* Tested while it is away: why, in words (never GDBus's or ssh's own). */
   csb_connections_test (connections, host);
@@ -661,6 +734,9 @@ test_lost_connection (void)
   g_assert_cmpstr (g_dbus_proxy_get_object_path (G_DBUS_PROXY (csb_sandbox_row_get_sandbox (row))),
                    ==, path);
   g_assert_cmpuint (count_processes (getuid (), "--bus-bridge", NULL), ==, 1);
+  /* The second one's tab, open all along, says it ended. */
+  g_assert_true (csb_test_run_until (remote_terminal_ended, second, CSB_TEST_TIMEOUT_MS));
+  close_remote_tab (second);
 
   gtk_widget_activate_action (GTK_WIDGET (row), "remote.stop", "s", path);
   g_assert_true (csb_test_run_until (sandbox_ended, csb_sandbox_row_get_sandbox (row),
