@@ -85,8 +85,10 @@ status_is (gpointer data)
   return status != NULL && g_str_has_prefix (status, wait->status_prefix);
 }
 
+/* The row of a running sandbox on @dir there, other than the one at @not_path. */
 static CsbSandboxRow *
-row_of_project (const char *dir)
+running_row (const char *dir,
+             const char *not_path)
 {
   g_autoptr(GList) rows = csb_connections_get_rows (csb_window_get_connections (window), host);
 
@@ -95,10 +97,17 @@ row_of_project (const char *dir)
       CsbDBusSandbox *sandbox = csb_sandbox_row_get_sandbox (l->data);
 
       if (g_strcmp0 (csb_dbus_sandbox_get_project_dir (sandbox), dir) == 0 &&
-          g_strcmp0 (csb_dbus_sandbox_get_state (sandbox), "running") == 0)
+          g_strcmp0 (csb_dbus_sandbox_get_state (sandbox), "running") == 0 &&
+          g_strcmp0 (g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox)), not_path) != 0)
         return l->data;
     }
   return NULL;
+}
+
+static CsbSandboxRow *
+row_of_project (const char *dir)
+{
+  return running_row (dir, NULL);
 }
 
 static gboolean
@@ -595,28 +604,10 @@ tested_status (void)
   return csb_connections_get_status (csb_window_get_connections (window), host);
 }
 
-/* The running row of the project folder whose sandbox is not at @path. */
-static CsbSandboxRow *
-row_other_than (const char *path)
-{
-  g_autoptr(GList) rows = csb_connections_get_rows (csb_window_get_connections (window), host);
-
-  for (GList *l = rows; l != NULL; l = l->next)
-    {
-      CsbDBusSandbox *sandbox = csb_sandbox_row_get_sandbox (l->data);
-
-      if (g_strcmp0 (csb_dbus_sandbox_get_project_dir (sandbox), project) == 0 &&
-          g_strcmp0 (csb_dbus_sandbox_get_state (sandbox), "running") == 0 &&
-          g_strcmp0 (g_dbus_proxy_get_object_path (G_DBUS_PROXY (sandbox)), path) != 0)
-        return l->data;
-    }
-  return NULL;
-}
-
 static gboolean
 other_row_running (gpointer data)
 {
-  return row_other_than (data) != NULL;
+  return running_row (project, data) != NULL;
 }
 
 /* A second sandbox there (beside the one at @path), a shell started from the folder
@@ -631,7 +622,7 @@ open_second_terminal (const char *path)
   gtk_editable_set_text (GTK_EDITABLE (entry), "~/project");
   g_signal_emit_by_name (entry, "activate");
   g_assert_true (csb_test_run_until (other_row_running, (gpointer) path, CSB_TEST_TIMEOUT_MS));
-  sandbox = g_object_ref (csb_sandbox_row_get_sandbox (row_other_than (path)));
+  sandbox = g_object_ref (csb_sandbox_row_get_sandbox (running_row (project, path)));
   check_remote_tab (sandbox, "second");
   return sandbox;
 }
