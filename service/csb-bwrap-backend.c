@@ -1395,6 +1395,9 @@ spawn_thread (GTask        *task,
       !spawn_add_monitor_extras (&spawn, &error))
     goto fail;
   spawn_add_command (&spawn);
+  /* The monitor's child joins the cgroup a few ms from now. */
+  if (spawn.warming_up)
+    csb_cgroup_warm_up_join_soon ();
   if (!spawn_monitor (&spawn, &error) ||
       !read_monitor_ready (spawn.ready_pipe[0], spawn.spec, &error) ||
       (control_fd = monitor_connect (spawn.spec, "WATCH\n", &error)) < 0)

@@ -25,14 +25,17 @@ GStrv    csb_cgroup_create_sandbox   (const char  *id,
  * machine; the writers that follow within a grace period or so do not). The sandbox's
  * first process joins its cgroup before it runs bwrap, so that wait was on every
  * launch's path. This starts, in a thread of its own, moves of the service into the
- * cgroup it is already in, every 2 ms until csb_cgroup_warm_up_end (or 2 s): they
- * change nothing, the first pays the grace period while the launch goes on, and the
- * ones after keep the fast path on however long the launch takes to get to the
- * sandbox's own join, which is then quick. Call it as a launch begins, after
- * csb_cgroup_create_sandbox (a move holds cgroup_mutex while it waits, which mkdir
- * needs too), and csb_cgroup_warm_up_end once the sandbox has joined (or failed to),
- * if it returned TRUE. Nothing to do without delegated cgroups (FALSE). */
+ * cgroup it is already in, every 2 ms until csb_cgroup_warm_up_end (or 2 s), every
+ * 0.5 ms for 30 ms after csb_cgroup_warm_up_join_soon (a grace period on an idle
+ * machine is shorter than 2 ms): they change nothing, the first pays the grace period
+ * while the launch goes on, and the ones after keep the fast path on however long
+ * the launch takes to get to the sandbox's own join, which is then quick. Call it as
+ * a launch begins, after csb_cgroup_create_sandbox (a move holds cgroup_mutex while
+ * it waits, which mkdir needs too), csb_cgroup_warm_up_join_soon as the monitor is
+ * spawned, and csb_cgroup_warm_up_end once the sandbox has joined (or failed to), if
+ * it returned TRUE. Nothing to do without delegated cgroups (FALSE). */
 gboolean csb_cgroup_warm_up          (void);
+void     csb_cgroup_warm_up_join_soon (void);
 void     csb_cgroup_warm_up_end      (void);
 
 /* Removes sandbox @id's cgroup(s) once its processes are gone (best effort; waits
