@@ -32,6 +32,7 @@
 #include "csb-trace.h"
 #include "csb-protections.h"
 #include "csb-review.h"
+#include "csb-screenshooter.h"
 #include "csb-sandbox.h"
 #include "csb-terminal.h"
 
@@ -1555,6 +1556,7 @@ handle_open_display (CsbDBusSandbox        *object,
 }
 
 #define SCREENSHOT_MAX (64 * 1024 * 1024)
+#define SCREENSHOT_TIMEOUT_S 10
 /* ScreenshotData's bytes travel in one D-Bus message, over ssh for a connection. */
 #define SCREENSHOT_DATA_MAX (16 * 1024 * 1024)
 
@@ -1570,6 +1572,9 @@ struct _Screenshot
   GDBusMethodInvocation *invocation;
   ScreenshotReply        reply;
   char                  *dir;
+  GSubprocess           *process;   /* the confined screenshooter (csb-screenshooter.c) */
+  guint                  timeout;
+  gboolean               timed_out;
 };
 
 static void
@@ -1577,6 +1582,7 @@ screenshot_free (Screenshot *shot)
 {
   csb_rm_rf (shot->dir, NULL);
   g_free (shot->dir);
+  g_clear_object (&shot->process);
   g_object_unref (shot->object);
   g_free (shot);
 }
@@ -1677,6 +1683,19 @@ screenshot_reply_data (Screenshot *shot,
                                                                        png, TRUE));
 }
 
+/* Ends a screenshooter that took too long (bwrap's --die-with-parent ends the client
+ * in it); on_screenshooter_done() then says so. */
+static gboolean
+on_screenshooter_timeout (gpointer user_data)
+{
+  Screenshot *shot = user_data;
+
+  shot->timeout = 0;
+  shot->timed_out = TRUE;
+  g_subprocess_force_exit (shot->process);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_screenshooter_done (GObject      *source,
                        GAsyncResult *result,
@@ -1686,7 +1705,12 @@ on_screenshooter_done (GObject      *source,
   g_autoptr(GBytes) png = NULL;
   g_autoptr(GError) error = NULL;
 
-  if (!g_subprocess_wait_check_finish (G_SUBPROCESS (source), result, &error) ||
+  g_clear_handle_id (&shot->timeout, g_source_remove);
+  if (shot->timed_out)
+    g_set_error (&error, CSB_ERROR, CSB_ERROR_FAILED, "the private display gave no picture "
+                 "within %d s (its compositor does not answer)", SCREENSHOT_TIMEOUT_S);
+  if (error != NULL ||
+      !g_subprocess_wait_check_finish (G_SUBPROCESS (source), result, &error) ||
       (png = screenshot_read (shot->dir, &error)) == NULL)
     g_dbus_method_invocation_return_error (shot->invocation, CSB_ERROR, CSB_ERROR_FAILED,
                                            "cannot take a screenshot: %s", error->message);
@@ -1707,9 +1731,6 @@ take_screenshot (CsbDBusSandbox        *object,
   g_autofree char *display_dir = csb_bwrap_private_display_dir (self->spec);
   g_autofree char *socket = g_build_filename (display_dir, CSB_PRIVATE_DISPLAY_SOCKET, NULL);
   g_autofree char *template = g_build_filename (self->spec->runtime_dir, "shot-XXXXXX", NULL);
-  g_autofree char *shooter = g_find_program_in_path ("weston-screenshooter");
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) process = NULL;
   g_autoptr(GError) error = NULL;
   struct stat st;
   Screenshot *shot;
@@ -1722,14 +1743,6 @@ take_screenshot (CsbDBusSandbox        *object,
                                              self->spec->id);
       return;
     }
-  if (shooter == NULL)
-    {
-      g_dbus_method_invocation_return_error (invocation, CSB_ERROR,
-                                             CSB_ERROR_BACKEND_UNAVAILABLE,
-                                             "weston-screenshooter is not installed (the "
-                                             "'weston' package)");
-      return;
-    }
   if (g_mkdtemp_full (template, 0700) == NULL)
     {
       g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_FAILED,
@@ -1737,24 +1750,21 @@ take_screenshot (CsbDBusSandbox        *object,
                                              g_strerror (errno));
       return;
     }
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
-                                        G_SUBPROCESS_FLAGS_STDERR_SILENCE);
-  g_subprocess_launcher_set_environ (launcher, (char *[]) { NULL });
-  g_subprocess_launcher_setenv (launcher, "WAYLAND_DISPLAY", socket, TRUE);
-  g_subprocess_launcher_set_cwd (launcher, template);
   shot = g_new0 (Screenshot, 1);
   shot->object = g_object_ref (object);
   shot->invocation = invocation;
   shot->reply = reply;
   shot->dir = g_steal_pointer (&template);
-  process = g_subprocess_launcher_spawn (launcher, &error, shooter, NULL);
-  if (process == NULL)
+  shot->process = csb_screenshooter_spawn (display_dir, socket, shot->dir, &error);
+  if (shot->process == NULL)
     {
       g_dbus_method_invocation_return_gerror (invocation, error);
       screenshot_free (shot);
       return;
     }
-  g_subprocess_wait_check_async (process, NULL, on_screenshooter_done, shot);
+  /* A compositor the sandbox took over could keep the client waiting, or spinning. */
+  shot->timeout = g_timeout_add_seconds (SCREENSHOT_TIMEOUT_S, on_screenshooter_timeout, shot);
+  g_subprocess_wait_check_async (shot->process, NULL, on_screenshooter_done, shot);
 }
 
 static gboolean

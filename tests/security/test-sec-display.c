@@ -51,6 +51,50 @@ setup (Fixture      *f,
   csb_test_bus_activate (&f->sec.bus);
 }
 
+/* As setup(), with a stand-in weston-screenshooter first on the service's PATH: the
+ * shell script @script, in a folder of the test's. */
+static void
+setup_fake_shooter (Fixture      *f,
+                    const char   *script)
+{
+  g_autofree char *bin = NULL;
+  g_autofree char *shooter = NULL;
+  g_autofree char *path = NULL;
+
+  csb_sec_fixture_setup (&f->sec, NULL);
+  bin = g_build_filename (f->sec.bus.dirs.root, "fake-bin", NULL);
+  shooter = g_build_filename (bin, "weston-screenshooter", NULL);
+  g_assert_cmpint (g_mkdir_with_parents (bin, 0755), ==, 0);
+  csb_test_write_file (shooter, script, 0755);
+  path = g_strconcat (bin, ":", g_getenv ("PATH"), NULL);
+  csb_sec_update_activation_environment (&f->sec.bus, "PATH", path, NULL);
+  csb_test_bus_activate (&f->sec.bus);
+}
+
+/* It writes what it can see where the PNG goes: the service passes it on as it is. */
+static void
+setup_probing_shooter (Fixture      *f,
+                       gconstpointer data)
+{
+  g_autofree char *script = NULL;
+
+  /* The test's home and its root hold the user's files as far as the service knows. */
+  script = g_strdup_printf ("#!/bin/sh\n"
+                            "{ grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status\n"
+                            "  [ -e '%s' ] && echo home=visible || echo home=hidden\n"
+                            "  [ -e '%s' ] && echo root=visible || echo root=hidden\n"
+                            "} > probe.png\n", g_get_home_dir (), f->sec.bus.dirs.root);
+  setup_fake_shooter (f, script);
+}
+
+/* It never answers, as a client a taken-over compositor keeps waiting would. */
+static void
+setup_hanging_shooter (Fixture      *f,
+                       gconstpointer data)
+{
+  setup_fake_shooter (f, "#!/bin/sh\nexec sleep 7919\n");
+}
+
 static void
 teardown (Fixture      *f,
           gconstpointer data)
@@ -411,6 +455,111 @@ test_private_display_options (Fixture      *f,
   g_assert_nonnull (strstr (error->message, "private-display"));
 }
 
+/* Whether a process with @cmdline (NUL-separated arguments) runs. */
+static gboolean
+process_runs (const char *cmdline,
+              gsize       length)
+{
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc", name, "cmdline", NULL);
+      g_autofree char *text = NULL;
+      gsize text_length;
+
+      if (g_ascii_isdigit (name[0]) && g_file_get_contents (path, &text, &text_length, NULL) &&
+          text_length == length && memcmp (text, cmdline, length) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* The service's screenshooter speaks Wayland with the sandbox's compositor, which the
+ * sandbox's clients could have taken over: it runs confined (its own bwrap, the seccomp
+ * filter, no capabilities, none of the user's files), and one that hangs is ended. */
+static void
+test_screenshooter_confined (Fixture      *f,
+                             gconstpointer data)
+{
+  const char * const argv[] = { "/bin/sleep", "1000", NULL };
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GBytes) probe = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
+
+  if (!csb_test_have_weston ())
+    {
+      g_test_skip ("weston is not installed (Debian package 'weston')");
+      return;
+    }
+  run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
+                         csb_sec_options ("private-display", g_variant_new_boolean (TRUE),
+                                          NULL),
+                         TRUE, &error);
+  g_assert_no_error (error);
+  if (run == NULL)
+    return;
+  for (guint waited = 0; probe == NULL && waited < CSB_TEST_TIMEOUT_MS; waited += 250)
+    {
+      g_clear_error (&error);
+      if ((probe = screenshot_data (run->sandbox, &error)) == NULL)
+        csb_test_sleep_ms (250);
+    }
+  g_assert_no_error (error);
+  if (probe == NULL)
+    return;
+  text = g_strndup (g_bytes_get_data (probe, NULL), g_bytes_get_size (probe));
+  g_test_message ("the screenshooter saw:\n%s", text);
+  g_assert_nonnull (strstr (text, "Seccomp:\t2"));
+  g_assert_nonnull (strstr (text, "NoNewPrivs:\t1"));
+  g_assert_nonnull (strstr (text, "CapEff:\t0000000000000000"));
+  g_assert_nonnull (strstr (text, "home=hidden"));
+  g_assert_nonnull (strstr (text, "root=hidden"));
+}
+
+static void
+test_screenshooter_hangs (Fixture      *f,
+                          gconstpointer data)
+{
+  static const char sleeper[] = "sleep\0" "7919";
+  const char * const argv[] = { "/bin/sleep", "1000", NULL };
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GBytes) png = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!csb_test_have_weston ())
+    {
+      g_test_skip ("weston is not installed (Debian package 'weston')");
+      return;
+    }
+  run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
+                         csb_sec_options ("private-display", g_variant_new_boolean (TRUE),
+                                          NULL),
+                         TRUE, &error);
+  g_assert_no_error (error);
+  if (run == NULL)
+    return;
+  /* The display's socket comes a moment after the sandbox runs. */
+  do
+    {
+      g_clear_error (&error);
+      png = screenshot_data (run->sandbox, &error);
+    }
+  while (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_FAILED) &&
+         strstr (error->message, "NotRunning") != NULL);
+  g_assert_null (png);
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "gave no picture within"));
+  for (guint waited = 0; process_runs (sleeper, sizeof sleeper) && waited < 10000;
+       waited += 100)
+    csb_test_sleep_ms (100);
+  g_assert_false (process_runs (sleeper, sizeof sleeper));
+  g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "running");
+}
+
 int
 main (int    argc,
       char **argv)
@@ -425,6 +574,10 @@ main (int    argc,
               test_private_display_data, teardown);
   g_test_add ("/security/display/private-cli", Fixture, NULL, setup, test_private_display_cli,
               teardown);
+  g_test_add ("/security/display/screenshooter-confined", Fixture, NULL, setup_probing_shooter,
+              test_screenshooter_confined, teardown);
+  g_test_add ("/security/display/screenshooter-hangs", Fixture, NULL, setup_hanging_shooter,
+              test_screenshooter_hangs, teardown);
   g_test_add ("/security/display/private-options", Fixture, NULL, setup,
               test_private_display_options, teardown);
   return g_test_run ();
