@@ -57,6 +57,8 @@ packages=(
   fish
   # GUI tests (libxtst: a real click under Xvfb in tests/gui/test-gui-display.c)
   xvfb xauth weston at-spi2-core libxtst-dev
+  # X11 on the private display (Xwayland), and the X clients its test runs
+  xwayland x11-utils
   # Claude Code comes from npm
   nodejs npm
 )

@@ -83,6 +83,7 @@ typedef struct
   char              *compositor_init;
   int                compositor_seccomp;
   gboolean           compositor_landlock;
+  gboolean           compositor_x11;
   char             **bwrap_args;       /* bwrap and its arguments, after "--" (not owned) */
 } Options;
 
@@ -170,7 +171,8 @@ start_compositor (Monitor *self,
 {
   CsbCompositorConfig config = {
     self->opt.compositor_bwrap, self->opt.compositor, self->opt.display_dir,
-    self->opt.compositor_seccomp, self->opt.compositor_init, self->opt.compositor_landlock
+    self->opt.compositor_seccomp, self->opt.compositor_init, self->opt.compositor_landlock,
+    self->opt.compositor_x11
   };
 
   if (!csb_compositor_spawn (&config, &self->compositor_pid, error))
@@ -902,6 +904,8 @@ parse_options (Monitor *self,
       "claude-sandbox-init, to start the compositor", "PATH" },
     { "compositor-landlock", 0, 0, G_OPTION_ARG_NONE, &opt->compositor_landlock,
       "Scope the compositor with Landlock", NULL },
+    { "compositor-x11", 0, 0, G_OPTION_ARG_NONE, &opt->compositor_x11,
+      "Give the compositor X11 (Xwayland)", NULL },
     { "compositor-bwrap", 0, 0, G_OPTION_ARG_FILENAME, &opt->compositor_bwrap,
       "The bwrap it runs in", "PATH" },
     { NULL }

@@ -291,7 +291,9 @@ add_display (CsbSandboxSpec *spec,
 }
 
 /* The sandbox's private display: the socket of the headless compositor the monitor
- * starts for it (csb_bwrap_private_display_dir()), and nothing of the host's. */
+ * starts for it (csb_bwrap_private_display_dir()), and nothing of the host's; with
+ * Xwayland, its X socket's folder (made by us, bound by our path: nothing the
+ * compositor put in it is followed outside the sandbox) as /tmp/.X11-unix. */
 static void
 add_private_display (CsbSandboxSpec *spec,
                      CsbArgv        *args,
@@ -304,6 +306,13 @@ add_private_display (CsbSandboxSpec *spec,
 
   add_ro_bind (args, socket, dest);
   add_env (args, "WAYLAND_DISPLAY", "wayland-0");
+  if (csb_compositor_has_x11 ())
+    {
+      g_autofree char *x11 = g_build_filename (dir, CSB_COMPOSITOR_X11_DIR, NULL);
+
+      add_ro_bind (args, x11, "/tmp/.X11-unix");
+      add_env (args, "DISPLAY", CSB_COMPOSITOR_X11_DISPLAY);
+    }
   csb_protections_add (protections, "display-private");
 }
 
@@ -1233,6 +1242,8 @@ spawn_add_monitor_extras (Spawn   *spawn,
       csb_argv_add_args (outer, "--compositor-init", spawn->init, NULL);
       if (csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI)
         csb_argv_add (outer, "--compositor-landlock");
+      if (csb_compositor_has_x11 ())
+        csb_argv_add (outer, "--compositor-x11");
     }
   if (spec->options->review)
     {

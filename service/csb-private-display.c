@@ -28,8 +28,9 @@ struct _CsbPrivateDisplay
   char   *weston;
   char   *init;
   char   *dir;
-  GPid    pid;
-  int     pidfd;
+  GPid     pid;
+  int      pidfd;
+  gboolean x11;
 };
 
 static void
@@ -44,7 +45,8 @@ static CsbCompositorConfig
 config_of (CsbPrivateDisplay *self)
 {
   return (CsbCompositorConfig) { self->bwrap, self->weston, self->dir, -1, self->init,
-                                 csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI };
+                                 csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI,
+                                 self->x11 };
 }
 
 CsbPrivateDisplay *
@@ -59,6 +61,7 @@ csb_private_display_start (CsbSandboxSpec *spec,
   self->pidfd = -1;
   self->bwrap = g_strdup (bwrap != NULL && *bwrap != '\0' ? bwrap : BWRAP);
   self->dir = csb_bwrap_private_display_dir (spec);
+  self->x11 = csb_compositor_has_x11 ();
   if ((self->weston = g_find_program_in_path ("weston")) == NULL)
     {
       g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
@@ -104,6 +107,12 @@ const char *
 csb_private_display_get_dir (CsbPrivateDisplay *self)
 {
   return self->dir;
+}
+
+gboolean
+csb_private_display_has_x11 (CsbPrivateDisplay *self)
+{
+  return self->x11;
 }
 
 void

@@ -20,6 +20,8 @@
 #include <gio/gunixfdlist.h>
 #include <gio/gunixinputstream.h>
 
+#include "csb-compositor.h"
+#include "csb-file.h"
 #include "csb-landlock.h"
 #include "csb-test-display.h"
 #include "csb-sec-utils.h"
@@ -31,6 +33,7 @@ typedef struct
   CsbSecFixture sec;
   GPid          host_weston;
   char         *host_log;
+  GPid          host_x;      /* the host's X server, if the test started one */
 } Fixture;
 
 /* The host's desktop (csb_test_host_weston_start), as the session's WAYLAND_DISPLAY. */
@@ -102,6 +105,11 @@ teardown (Fixture      *f,
   csb_sec_fixture_teardown (&f->sec);
   csb_test_host_weston_stop (f->host_weston);
   g_clear_pointer (&f->host_log, g_free);
+  if (f->host_x > 0)
+    {
+      kill (f->host_x, SIGTERM);
+      waitpid (f->host_x, NULL, 0);
+    }
 }
 
 /* ScreenshotData() → its bytes; NULL if the call failed. */
@@ -221,8 +229,11 @@ test_private_display (Fixture      *f,
     return;
   g_assert_true (csb_test_run_wait_output (run, "listed\n", CSB_TEST_TIMEOUT_MS));
   g_test_message ("inside: %s", run->out->str);
-  /* Its own display as wayland-0, no X11, nothing else of the host's desktop. */
-  g_assert_nonnull (strstr (run->out->str, "display=wayland-0 x11=unset\n"));
+  /* Its own display as wayland-0 (and its Xwayland as :0 where installed),
+   * nothing else of the host's desktop. */
+  g_assert_nonnull (strstr (run->out->str,
+                            g_file_test (CSB_COMPOSITOR_XWAYLAND, G_FILE_TEST_IS_EXECUTABLE)
+                            ? "display=wayland-0 x11=:0\n" : "display=wayland-0 x11=unset\n"));
   g_assert_null (strstr (run->out->str, HOST_WAYLAND_NAME));
   protections = csb_dbus_sandbox_get_protections (run->sandbox);
   g_assert_true (g_strv_contains (protections, "display-private"));
@@ -560,6 +571,160 @@ test_screenshooter_hangs (Fixture      *f,
   g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "running");
 }
 
+/* Pixels of @png that are pure red (xmessage's background below). */
+static guint
+count_red_pixels (GBytes *png)
+{
+  g_autoptr(GInputStream) in = g_memory_input_stream_new_from_bytes (png);
+  g_autoptr(GdkPixbuf) pixbuf = gdk_pixbuf_new_from_stream (in, NULL, NULL);
+  guint red = 0;
+
+  if (pixbuf == NULL)
+    return 0;
+  for (int y = 0; y < gdk_pixbuf_get_height (pixbuf); y++)
+    {
+      const guint8 *row = gdk_pixbuf_read_pixels (pixbuf) + y * gdk_pixbuf_get_rowstride (pixbuf);
+
+      for (int x = 0; x < gdk_pixbuf_get_width (pixbuf); x++)
+        {
+          const guint8 *p = row + x * gdk_pixbuf_get_n_channels (pixbuf);
+
+          red += p[0] == 255 && p[1] == 0 && p[2] == 0;
+        }
+    }
+  return red;
+}
+
+/* The host's X server: an Xvfb on a display nobody uses (its socket in the host's
+ * /tmp/.X11-unix and its abstract one in the host's network namespace), 1234x567;
+ * its number, or -1 if none started. */
+static int
+start_host_x (Fixture *f)
+{
+  for (int n = 61; n < 99; n++)
+    {
+      g_autofree char *socket = g_strdup_printf ("/tmp/.X11-unix/X%d", n);
+      g_autofree char *lock = g_strdup_printf ("/tmp/.X%d-lock", n);
+      g_autofree char *display = g_strdup_printf (":%d", n);
+      const char *argv[] = { "Xvfb", display, "-screen", "0", "1234x567x24", "-nolisten",
+                             "tcp", NULL };
+      g_autoptr(GError) error = NULL;
+
+      if (g_file_test (socket, G_FILE_TEST_EXISTS) || g_file_test (lock, G_FILE_TEST_EXISTS))
+        continue;
+      g_spawn_async (NULL, (char **) argv, NULL,
+                     G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                     G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+                     NULL, NULL, &f->host_x, &error);
+      g_assert_no_error (error);
+      for (guint waited = 0; waited < CSB_TEST_TIMEOUT_MS; waited += 50)
+        {
+          if (csb_file_is_socket (socket))
+            return n;
+          csb_test_sleep_ms (50);
+        }
+      return -1;
+    }
+  return -1;
+}
+
+/* X11 on the private display: a sandbox's X client (xmessage, red) shows in the
+ * screenshot, DISPLAY is :0 inside and reaches the sandbox's own Xwayland, and the
+ * host's X server (an Xvfb of the test's, reachable from here) is not reachable
+ * from inside, by its socket file or its abstract one. */
+static void
+test_private_display_x11 (Fixture      *f,
+                          gconstpointer data)
+{
+  g_autofree char *script = NULL;
+  g_autofree char *go = g_build_filename (f->sec.project, "go", NULL);
+  g_autofree char *host_display = NULL;
+  g_autoptr(CsbTestRun) run = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) before = NULL;
+  g_autofree char *host_info = NULL;
+  guint red = 0;
+  int host_status = -1;
+  int n;
+
+  if (!csb_test_have_weston () ||
+      !g_file_test (CSB_COMPOSITOR_XWAYLAND, G_FILE_TEST_IS_EXECUTABLE) ||
+      !g_file_test ("/usr/bin/xmessage", G_FILE_TEST_IS_EXECUTABLE) ||
+      !g_file_test ("/usr/bin/xwininfo", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("weston, Xwayland, xmessage or xwininfo is not installed (Debian "
+                   "packages 'weston', 'xwayland', 'x11-utils')");
+      return;
+    }
+  if ((n = start_host_x (f)) < 0)
+    {
+      g_test_skip ("cannot start Xvfb (Debian package 'xvfb')");
+      return;
+    }
+  /* The host's X server answers here: the check inside can fail. */
+  host_display = g_strdup_printf (":%d", n);
+  {
+    const char *argv[] = { "xwininfo", "-root", "-display", host_display, NULL };
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL,
+                  NULL, NULL, &host_info, NULL, &host_status, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (host_status, ==, 0);
+    g_assert_nonnull (strstr (host_info, "Width: 1234"));
+  }
+
+  script = g_strdup_printf (
+    "echo \"x11=${DISPLAY-unset}\"; "
+    "if xwininfo -root -display :%d >/dev/null 2>&1; then echo host-reached; "
+    "else echo host-unreached; fi; "
+    "xwininfo -root | sed -n 's/^ *Width: */own-width=/p'; echo listed; "
+    "while [ ! -e go ]; do sleep 0.1; done; "
+    "exec xmessage -bg red -fg red -geometry 300x200+0+0 x11", n);
+  {
+    const char * const argv[] = { "/bin/sh", "-c", script, NULL };
+
+    run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
+                           csb_sec_options ("private-display", g_variant_new_boolean (TRUE),
+                                            NULL),
+                           FALSE, &error);
+  }
+  g_assert_no_error (error);
+  if (run == NULL)
+    return;
+  g_assert_true (csb_test_run_wait_output (run, "listed\n", CSB_TEST_TIMEOUT_MS));
+  g_test_message ("inside: %s", run->out->str);
+  g_assert_nonnull (strstr (run->out->str, "x11=:0\n"));
+  g_assert_nonnull (strstr (run->out->str, "host-unreached\n"));
+  g_assert_nonnull (strstr (run->out->str, "own-width="));
+  g_assert_null (strstr (run->out->str, "own-width=1234"));
+
+  /* No red before xmessage runs; then its window. */
+  before = screenshot_data (run->sandbox, &error);
+  g_assert_no_error (error);
+  g_clear_error (&error);
+  g_assert_nonnull (before);
+  g_assert_cmpuint (before != NULL ? count_red_pixels (before) : 1, ==, 0);
+  g_assert_true (g_file_set_contents (go, "", 0, &error));
+  for (guint waited = 0; waited < CSB_TEST_TIMEOUT_MS && red < 300 * 100; waited += 250)
+    {
+      g_autoptr(GBytes) shot = screenshot_data (run->sandbox, &error);
+
+      g_assert_no_error (error);
+      g_clear_error (&error);
+      if (shot == NULL)
+        break;
+      red = count_red_pixels (shot);
+      if (red < 300 * 100)
+        csb_test_sleep_ms (250);
+    }
+  g_test_message ("the screenshot has %u red pixels", red);
+  g_assert_cmpuint (red, >=, 300 * 100);
+
+  g_assert_true (csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -569,6 +734,8 @@ main (int    argc,
   g_test_set_nonfatal_assertions ();
 
   g_test_add ("/security/display/private", Fixture, NULL, setup, test_private_display,
+              teardown);
+  g_test_add ("/security/display/private-x11", Fixture, NULL, setup, test_private_display_x11,
               teardown);
   g_test_add ("/security/display/private-data", Fixture, NULL, setup,
               test_private_display_data, teardown);
