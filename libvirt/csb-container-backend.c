@@ -586,7 +586,8 @@ add_sockets (Setup             *setup,
       csb_layout_wayland (layout, wayland, setup->run_user, "wayland-unrestricted");
     }
   else if (display != NULL)
-    csb_layout_private_display (layout, csb_private_display_get_dir (display), setup->run_user);
+    csb_layout_private_display (layout, csb_private_display_get_dir (display), setup->run_user,
+                                csb_private_display_has_x11 (display));
   if (opts->audio)
     csb_layout_session_audio (layout, environ, setup->run_user);
   if (opts->ssh_agent)

@@ -642,11 +642,13 @@ csb_layout_wayland (CsbLayout  *self,
  * the compositor writes and the sandbox's clients talk to, read-only at
  * CSB_LAYOUT_DISPLAY_INSIDE (a folder of ours, bound by path: nothing in it is
  * followed; its socket, not a file, is what the sandbox gets) and $XDG_RUNTIME_DIR's
- * wayland-0 a link to its socket, as the session's would be. */
+ * wayland-0 a link to its socket, as the session's would be; with @x11 (its
+ * Xwayland), /tmp/.X11-unix/X0 a link to its X socket and DISPLAY=:0. */
 void
 csb_layout_private_display (CsbLayout  *self,
                             const char *dir,
-                            const char *run_user)
+                            const char *run_user,
+                            gboolean    x11)
 {
   g_autofree char *socket = g_build_filename (CSB_LAYOUT_DISPLAY_INSIDE, CSB_COMPOSITOR_SOCKET,
                                               NULL);
@@ -659,6 +661,15 @@ csb_layout_private_display (CsbLayout  *self,
   entry->env_name = g_strdup ("WAYLAND_DISPLAY");
   entry->env_value = g_strdup (CSB_COMPOSITOR_SOCKET);
   add_entry (self, CSB_LAYOUT_SYMLINK, socket, link, 0);
+  if (x11)
+    {
+      entry = add_entry (self, CSB_LAYOUT_SYMLINK,
+                         CSB_LAYOUT_DISPLAY_INSIDE "/" CSB_COMPOSITOR_X11_DIR "/"
+                         CSB_COMPOSITOR_X11_SOCKET,
+                         "/tmp/.X11-unix/" CSB_COMPOSITOR_X11_SOCKET, 0);
+      entry->env_name = g_strdup ("DISPLAY");
+      entry->env_value = g_strdup (CSB_COMPOSITOR_X11_DISPLAY);
+    }
   give_protection (self, "display-private");
 }
 

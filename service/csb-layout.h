@@ -163,7 +163,8 @@ gboolean         csb_layout_wayland              (CsbLayout          *self,
 #define CSB_LAYOUT_DISPLAY_INSIDE "/run/claude-sandbox-display"
 void             csb_layout_private_display      (CsbLayout          *self,
                                                   const char         *dir,
-                                                  const char         *run_user);
+                                                  const char         *run_user,
+                                                  gboolean            x11);
 /* The session's sound servers, where it has them, in @run_user (the sandbox's
  * XDG_RUNTIME_DIR): PipeWire's pipewire-0 and PulseAudio's pulse/native
  * (PULSE_SERVER). @environ: the session's, for its XDG_RUNTIME_DIR. */

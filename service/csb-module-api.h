@@ -67,6 +67,7 @@
   X (csb_plan_add) \
   X (csb_private_display_free) \
   X (csb_private_display_get_dir) \
+  X (csb_private_display_has_x11) \
   X (csb_private_display_start) \
   X (csb_private_display_wait) \
   X (csb_protections_add) \

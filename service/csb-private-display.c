@@ -28,8 +28,9 @@ struct _CsbPrivateDisplay
   char   *weston;
   char   *init;
   char   *dir;
-  GPid    pid;
-  int     pidfd;
+  GPid     pid;
+  int      pidfd;
+  gboolean x11;
 };
 
 static void
@@ -43,10 +44,8 @@ reap (GPid     pid,
 static CsbCompositorConfig
 config_of (CsbPrivateDisplay *self)
 {
-  /* No X11: a container with the network on shares the host's network namespace,
-   * where an X client would try the host's abstract @/tmp/.X11-unix/X0 first. */
   return (CsbCompositorConfig) { self->bwrap, self->weston, self->dir, -1, self->init,
-                                 csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI, FALSE };
+                                 csb_landlock_abi () >= CSB_LANDLOCK_SCOPE_ABI, self->x11 };
 }
 
 CsbPrivateDisplay *
@@ -61,6 +60,7 @@ csb_private_display_start (CsbSandboxSpec *spec,
   self->pidfd = -1;
   self->bwrap = g_strdup (bwrap != NULL && *bwrap != '\0' ? bwrap : BWRAP);
   self->dir = csb_bwrap_private_display_dir (spec);
+  self->x11 = csb_compositor_has_x11 ();
   if ((self->weston = g_find_program_in_path ("weston")) == NULL)
     {
       g_set_error_literal (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
@@ -106,6 +106,12 @@ const char *
 csb_private_display_get_dir (CsbPrivateDisplay *self)
 {
   return self->dir;
+}
+
+gboolean
+csb_private_display_has_x11 (CsbPrivateDisplay *self)
+{
+  return self->x11;
 }
 
 void

@@ -24,6 +24,8 @@ gboolean           csb_private_display_wait    (CsbPrivateDisplay  *self,
                                                 GError            **error);
 /* Its folder, which the sandbox gets (csb_layout_private_display). */
 const char        *csb_private_display_get_dir (CsbPrivateDisplay  *self);
+/* Whether it has X11 (Xwayland's X0 in its folder's x11: csb_compositor_has_x11()). */
+gboolean           csb_private_display_has_x11 (CsbPrivateDisplay  *self);
 /* Ends the compositor (if it still runs) and removes its socket. Any thread. */
 void               csb_private_display_free    (CsbPrivateDisplay  *self);
 

@@ -1378,7 +1378,8 @@ test_private_display (void)
   g_autoptr(CsbArgv) args = csb_argv_new ();
   g_autoptr(GString) joined = g_string_new (NULL);
 
-  csb_layout_private_display (layout, "/run/user/0/claude-sandbox/x/display", "/run/user/1000");
+  csb_layout_private_display (layout, "/run/user/0/claude-sandbox/x/display", "/run/user/1000",
+                              FALSE);
   assert_access (layout, CSB_LAYOUT_DISPLAY_INSIDE "/wayland-0", CSB_LAYOUT_HOST_RO,
                  "/run/user/0/claude-sandbox/x/display/wayland-0");
   assert_access (layout, "/run/user/1000/wayland-0", CSB_LAYOUT_HOST_RO,
@@ -1395,6 +1396,23 @@ test_private_display (void)
                    "--ro-bind /run/user/0/claude-sandbox/x/display " CSB_LAYOUT_DISPLAY_INSIDE
                    " --setenv WAYLAND_DISPLAY wayland-0 --symlink " CSB_LAYOUT_DISPLAY_INSIDE
                    "/wayland-0 /run/user/1000/wayland-0 ");
+  g_assert_null (g_hash_table_lookup (env, "DISPLAY"));
+
+  /* With its Xwayland: /tmp/.X11-unix/X0 a link into the folder, DISPLAY=:0. */
+  {
+    g_autoptr(CsbLayout) x11 = csb_layout_new ();
+    g_autoptr(CsbArgv) x11_args = csb_argv_new ();
+    g_autoptr(GString) x11_joined = g_string_new (NULL);
+
+    csb_layout_private_display (x11, "/d", "/run/user/1000", TRUE);
+    csb_layout_add_environment (x11, env);
+    g_assert_cmpstr (g_hash_table_lookup (env, "DISPLAY"), ==, ":0");
+    csb_layout_append_bwrap_args (x11, x11_args);
+    for (guint i = 0; i < csb_argv_get_len (x11_args); i++)
+      g_string_append_printf (x11_joined, "%s ", csb_argv_get (x11_args, i));
+    g_assert_nonnull (strstr (x11_joined->str, " --symlink " CSB_LAYOUT_DISPLAY_INSIDE
+                              "/x11/X0 /tmp/.X11-unix/X0 --setenv DISPLAY :0 "));
+  }
 }
 
 int

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <glib/gstdio.h>
 
+#include "csb-compositor.h"
 #include "csb-container-domain.h"
 #include "csb-protections.h"
 #include "csb-test-display.h"
@@ -758,6 +759,7 @@ test_private_display (Fixture      *f,
     "echo \"display=$WAYLAND_DISPLAY x11=${DISPLAY-unset}\"; "
     "test -S \"$XDG_RUNTIME_DIR/$WAYLAND_DISPLAY\" && echo socket-ok; "
     "touch /run/claude-sandbox-display/x 2>/dev/null || echo folder-ro; "
+    "if xwininfo -root >/dev/null 2>&1; then echo x11-reached; else echo x11-none; fi; "
     "echo listed; exec weston-simple-shm", NULL };
   g_autoptr(CsbTestRun) run = NULL;
   g_autoptr(GError) error = NULL;
@@ -784,7 +786,13 @@ test_private_display (Fixture      *f,
   g_assert_no_error (error);
   g_assert_true (csb_test_run_wait_output (run, "listed\n", CSB_TEST_TIMEOUT_MS));
   g_test_message ("inside: %s", run->out->str);
-  assert_contains (run->out->str, "display=wayland-0 x11=unset\nsocket-ok\nfolder-ro\n");
+  /* Its Xwayland as DISPLAY=:0 where installed (xwininfo, package x11-utils). */
+  if (g_file_test (CSB_COMPOSITOR_XWAYLAND, G_FILE_TEST_IS_EXECUTABLE) &&
+      g_file_test ("/usr/bin/xwininfo", G_FILE_TEST_IS_EXECUTABLE))
+    assert_contains (run->out->str,
+                     "display=wayland-0 x11=:0\nsocket-ok\nfolder-ro\nx11-reached\n");
+  else
+    assert_contains (run->out->str, "display=wayland-0 x11=unset\nsocket-ok\nfolder-ro\n");
   protections = csb_dbus_sandbox_get_protections (run->sandbox);
   g_assert_true (g_strv_contains (protections, "display-private"));
   g_assert_false (g_strv_contains (protections, "wayland-unrestricted"));
