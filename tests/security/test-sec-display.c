@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -595,9 +596,15 @@ count_red_pixels (GBytes *png)
   return red;
 }
 
+static void
+die_with_test (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+}
+
 /* The host's X server: an Xvfb on a display nobody uses (its socket in the host's
  * /tmp/.X11-unix and its abstract one in the host's network namespace), 1234x567;
- * its number, or -1 if none started. */
+ * its number, or -1 if none started. It ends with the test, even one that aborted. */
 static int
 start_host_x (Fixture *f)
 {
@@ -615,7 +622,7 @@ start_host_x (Fixture *f)
       g_spawn_async (NULL, (char **) argv, NULL,
                      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
                      G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
-                     NULL, NULL, &f->host_x, &error);
+                     die_with_test, NULL, &f->host_x, &error);
       g_assert_no_error (error);
       for (guint waited = 0; waited < CSB_TEST_TIMEOUT_MS; waited += 50)
         {
