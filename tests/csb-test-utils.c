@@ -838,27 +838,50 @@ process_gone (guint pid)
   return paren != NULL && paren[1] == ' ' && paren[2] == 'Z';
 }
 
-/* A failed test must not leave sandboxes behind: stops every one still active. */
+/* A failed test must not leave sandboxes behind: stops every one still active. Asks
+ * the service itself (GetManagedObjects), not the object manager's cache, which is
+ * only as fresh as the last turn of the main loop: a test that made only synchronous
+ * calls since its launch left its sandbox running (and, with a private display, its
+ * compositor) after the service had gone. */
 void
 csb_test_bus_stop_sandboxes (CsbTestBus *self)
 {
-  if (self->object_manager != NULL)
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) objects = NULL;
+  GVariantIter iter;
+  const char *path;
+  GVariant *interfaces;
+
+  if (self->manager == NULL || self->connection == NULL ||
+      g_dbus_connection_is_closed (self->connection))
+    return;
+  /* A test may have ended the service: then there is nothing to ask (and nothing to
+   * start again). */
+  reply = g_dbus_connection_call_sync (self->connection, CSB_BUS_NAME, CSB_MANAGER_PATH,
+                                       "org.freedesktop.DBus.ObjectManager",
+                                       "GetManagedObjects", NULL,
+                                       G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
+                                       G_DBUS_CALL_FLAGS_NO_AUTO_START, 20000, NULL, NULL);
+  if (reply == NULL)
+    return;
+  objects = g_variant_get_child_value (reply, 0);
+  g_variant_iter_init (&iter, objects);
+  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
     {
-      GList *objects = g_dbus_object_manager_get_objects (self->object_manager);
+      g_autoptr(GVariant) properties = g_variant_lookup_value (interfaces, CSB_SANDBOX_INTERFACE,
+                                                               NULL);
+      const char *state = NULL;
+      ExitWait wait = { self, path };
 
-      /* A failed test must not leave sandboxes behind. */
-      for (GList *l = objects; l != NULL; l = l->next)
+      if (properties != NULL && g_variant_lookup (properties, "State", "&s", &state) &&
+          is_active_state (state))
         {
-          CsbDBusSandbox *sandbox = csb_dbus_object_peek_sandbox (l->data);
-          ExitWait wait = { self, NULL };
+          g_autoptr(CsbDBusSandbox) sandbox = csb_test_bus_get_sandbox (self, path);
 
-          if (sandbox == NULL || !is_active_state (csb_dbus_sandbox_get_state (sandbox)))
-            continue;
-          wait.path = g_dbus_object_get_object_path (l->data);
           csb_dbus_sandbox_call_stop_sync (sandbox, NULL, NULL);
           csb_test_run_until (has_exited, &wait, 15000);
         }
-      g_list_free_full (objects, g_object_unref);
+      g_variant_unref (interfaces);
     }
 }
 
