@@ -785,6 +785,7 @@ wait_until_drained (int       ctl_fd,
 
 #define WESTON "/usr/bin/weston"
 #define XWAYLAND "/usr/bin/Xwayland"
+#define X11_SOCKET_DIR "/tmp/.X11-unix"
 
 /* NAME=VALUE into the command's environment, in place of a NAME= there. */
 static void
@@ -918,6 +919,14 @@ start_compositor (Command *cmd,
       return -1;
     }
   tag_input_devices (cmd);
+  /* Weston's Xwayland makes its socket there and gives up (ending weston) without the
+   * folder: the X convention's, sticky and everyone's, in the guest's own /tmp. */
+  if (xwayland && ((mkdir (X11_SOCKET_DIR, 01777) != 0 && errno != EEXIST) ||
+                   chmod (X11_SOCKET_DIR, 01777) != 0))
+    {
+      csb_init_warn ("no %s (%s): no X11 on the display", X11_SOCKET_DIR, strerror (errno));
+      xwayland = 0;
+    }
   pid = fork ();
   if (pid != 0)
     return pid;
@@ -1249,7 +1258,7 @@ start_display (Init *init)
     }
   say ("compositor ready");
   set_env (&init->cmd, "WAYLAND_DISPLAY=wayland-0");
-  if (access (XWAYLAND, X_OK) == 0)
+  if (access (XWAYLAND, X_OK) == 0 && access (X11_SOCKET_DIR, F_OK) == 0)
     set_env (&init->cmd, "DISPLAY=:0");
   set_env (&init->cmd, "XDG_SESSION_TYPE=wayland");
 }
