@@ -46,6 +46,15 @@ meson test -C "$builddir" --suite unit --suite bus --print-errorlogs --timeout-m
 found=0
 for report in "$reports"/*; do
   [ -e "$report" ] || continue
+  # LeakSanitizer's own failure to stop a process's threads for its check at exit (its
+  # tracer crashed: seen once in CI, in a run whose tests all passed) finds nothing
+  # about our code; said, not counted. Any finding in the same file still counts.
+  if grep -q 'LeakSanitizer has encountered a fatal error' "$report" &&
+     ! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer: detected)|runtime error' "$report"; then
+    say "LeakSanitizer could not check one process for leaks (its tracer failed), $report:"
+    cat "$report" >&2
+    continue
+  fi
   found=$((found + 1))
   say "sanitizer report $report:"
   cat "$report" >&2
