@@ -113,6 +113,30 @@ teardown (Fixture      *f,
     }
 }
 
+/* Launches @argv with a private display (with a stdin pipe if @with_stdin); NULL, the
+ * test skipped or failed, where weston is missing or the launch failed. */
+static CsbTestRun *
+launch_private (Fixture            *f,
+                const char * const *argv,
+                gboolean            with_stdin)
+{
+  g_autoptr(GError) error = NULL;
+  CsbTestRun *run;
+
+  if (!csb_test_have_weston ())
+    {
+      g_test_skip ("weston, weston-simple-shm or weston-screenshooter is not installed "
+                   "(Debian package 'weston')");
+      return NULL;
+    }
+  run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
+                         csb_sec_options ("private-display", g_variant_new_boolean (TRUE),
+                                          NULL),
+                         with_stdin, &error);
+  g_assert_no_error (error);
+  return run;
+}
+
 /* ScreenshotData() → its bytes; NULL if the call failed. */
 static GBytes *
 screenshot_data (CsbDBusSandbox *sandbox,
@@ -214,19 +238,7 @@ test_private_display (Fixture      *f,
   pid_t compositor;
   int colours = 0;
 
-  if (!csb_test_have_weston ())
-    {
-      g_test_skip ("weston, weston-simple-shm or weston-screenshooter is not installed "
-                   "(Debian package 'weston')");
-      return;
-    }
-
-  run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
-                         csb_sec_options ("private-display", g_variant_new_boolean (TRUE),
-                                          NULL),
-                         FALSE, &error);
-  g_assert_no_error (error);
-  if (run == NULL)
+  if ((run = launch_private (f, argv, FALSE)) == NULL)
     return;
   g_assert_true (csb_test_run_wait_output (run, "listed\n", CSB_TEST_TIMEOUT_MS));
   g_test_message ("inside: %s", run->out->str);
@@ -344,18 +356,7 @@ test_private_display_data (Fixture      *f,
   gboolean same = FALSE;
   guint colours = 0;
 
-  if (!csb_test_have_weston ())
-    {
-      g_test_skip ("weston, weston-simple-shm or weston-screenshooter is not installed "
-                   "(Debian package 'weston')");
-      return;
-    }
-  run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
-                         csb_sec_options ("private-display", g_variant_new_boolean (TRUE),
-                                          NULL),
-                         TRUE, &error);
-  g_assert_no_error (error);
-  if (run == NULL)
+  if ((run = launch_private (f, argv, TRUE)) == NULL)
     return;
   g_assert_true (csb_test_run_wait_output (run, "started\n", CSB_TEST_TIMEOUT_MS));
   for (guint waited = 0; waited < CSB_TEST_TIMEOUT_MS && colours < 200; waited += 250)
@@ -501,17 +502,7 @@ test_screenshooter_confined (Fixture      *f,
   g_autoptr(GError) error = NULL;
   g_autofree char *text = NULL;
 
-  if (!csb_test_have_weston ())
-    {
-      g_test_skip ("weston is not installed (Debian package 'weston')");
-      return;
-    }
-  run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
-                         csb_sec_options ("private-display", g_variant_new_boolean (TRUE),
-                                          NULL),
-                         TRUE, &error);
-  g_assert_no_error (error);
-  if (run == NULL)
+  if ((run = launch_private (f, argv, TRUE)) == NULL)
     return;
   for (guint waited = 0; probe == NULL && waited < CSB_TEST_TIMEOUT_MS; waited += 250)
     {
@@ -541,17 +532,7 @@ test_screenshooter_hangs (Fixture      *f,
   g_autoptr(GBytes) png = NULL;
   g_autoptr(GError) error = NULL;
 
-  if (!csb_test_have_weston ())
-    {
-      g_test_skip ("weston is not installed (Debian package 'weston')");
-      return;
-    }
-  run = csb_test_launch (&f->sec.bus, f->sec.project, argv,
-                         csb_sec_options ("private-display", g_variant_new_boolean (TRUE),
-                                          NULL),
-                         TRUE, &error);
-  g_assert_no_error (error);
-  if (run == NULL)
+  if ((run = launch_private (f, argv, TRUE)) == NULL)
     return;
   /* The display's socket comes a moment after the sandbox runs. */
   do
