@@ -60,12 +60,44 @@ forget_results () {
   rm -f "$1"/meson-logs/testlog*.json
 }
 
+# The tests of BUILD's last run that failed, each with the end of what it printed (subtest
+# lines and messages), kept for the closing summary: CI shows only the end of the output.
+failure_report=()
+note_failures () {
+  local label=$1 build=$2 text
+  text=$(python3 - "$build"/meson-logs/testlog*.json <<'EOF_PY'
+import json, sys
+bad = ("FAIL", "ERROR", "INTERRUPT", "TIMEOUT", "UNEXPECTEDPASS")
+for path in sys.argv[1:]:
+    try:
+        lines = open(path, encoding="utf-8", errors="replace").read().splitlines()
+    except OSError:
+        continue
+    for line in lines:
+        try:
+            t = json.loads(line)
+        except ValueError:
+            continue
+        if t.get("result") not in bad:
+            continue
+        print("--- %s: %s after %.0f s" % (t.get("name"), t.get("result"), t.get("duration") or 0))
+        out = ((t.get("stdout") or "") + "\n" + (t.get("stderr") or "")).splitlines()
+        out = [l for l in out if l.strip()]
+        keep = [l for l in out if l.startswith("not ok") or "ERROR" in l or "FAIL" in l or "assert" in l]
+        for l in (keep[-8:] + ["  ..."] + out[-25:]) if keep else out[-25:]:
+            print("    " + l[:300])
+EOF_PY
+)
+  [ -n "$text" ] && failure_report+=("$label:" "$text")
+}
+
 # Adds BUILD's last run to the totals (timeouts and unexpected passes fail, as in meson)
 # and sets counted="ok 12, fail 1, skipped 0, timeout 0, expected fail 0, unexpected pass 0".
 counted=
 count_results () {
   local ok fail skip timeout xfail upass
   read -r ok fail skip timeout xfail upass < <(results "$1")
+  note_failures "${2:-$1}" "$1"
   total_ok=$((total_ok + ${ok:-0}))
   total_fail=$((total_fail + ${fail:-0} + ${timeout:-0} + ${upass:-0}))
   counted=$(printf 'ok %d, fail %d, skipped %d, timeout %d, expected fail %d, unexpected pass %d' \
@@ -155,7 +187,7 @@ say "running the whole suite as $me in $builddir"
 forget_results "$builddir"
 (cd "$srcdir" && meson test -C "$builddir" --print-errorlogs "${extra_args[@]}")
 rc=$?
-count_results "$builddir"
+count_results "$builddir" "$me (all suites)"
 summary+=("$me (all suites): $counted (exit $rc)")
 [ "$rc" -eq 0 ] || failed=1
 
@@ -175,7 +207,7 @@ if [ "$(id -u)" -eq 0 ] && [ -n "${CI:-}" ] && [ ! -e /usr/bin/claude ] && [ ! -
   rc=$?
   rm -f /usr/bin/claude
   trap - EXIT
-  count_results "$builddir"
+  count_results "$builddir" "$me (claude in /usr/bin)"
   summary+=("$me (bus and sandbox, claude in /usr/bin): $counted (exit $rc)")
   [ "$rc" -eq 0 ] || failed=1
 fi
@@ -200,7 +232,7 @@ if [ "${CSB_SKIP_ASAN:-0}" != 1 ]; then
   forget_results "${builddir}-asan"
   bash "$srcdir/build-aux/asan.sh" "${builddir}-asan" "${extra_args[@]}"
   rc=$?
-  count_results "${builddir}-asan"
+  count_results "${builddir}-asan" "$me (ASan+UBSan)"
   summary+=("$me (unit and bus, ASan+UBSan): $counted (exit $rc)")
   [ "$rc" -eq 0 ] || failed=1
 fi
@@ -214,7 +246,7 @@ if [ "${CSB_SKIP_FUZZ:-0}" != 1 ]; then
   forget_results "${builddir}-fuzz"
   CSB_FUZZ_SECONDS=${CSB_FUZZ_SECONDS:-10} bash "$srcdir/build-aux/fuzz.sh" "${builddir}-fuzz"
   rc=$?
-  count_results "${builddir}-fuzz"
+  count_results "${builddir}-fuzz" "$me (fuzz)"
   summary+=("$me (fuzz, clang): $counted (exit $rc)")
   [ "$rc" -eq 0 ] || failed=1
 fi
@@ -272,7 +304,7 @@ if [ "$(id -u)" -eq 0 ]; then
         meson test -C _build --print-errorlogs "$@"
       ' csb-test "$copy" "$claude_package" "${suite_args[@]}" "${extra_args[@]}"
   rc=$?
-  count_results "$copy/_build"
+  count_results "$copy/_build" "$test_user"
   summary+=("$test_user (suites $unpriv_suites): $counted (exit $rc)")
   [ "$rc" -eq 0 ] || failed=1
   if [ "$rc" -eq 0 ]; then
@@ -286,6 +318,11 @@ fi
 
 elapsed=$(( $(date +%s) - started ))
 echo
+if [ "${#failure_report[@]}" -gt 0 ]; then
+  say "what the failed tests printed last:"
+  printf '%s\n' "${failure_report[@]}" >&2
+  echo
+fi
 for line in "${summary[@]}"; do say "$line"; done
 echo "summary: $total_ok passed, $total_fail failed"
 if [ "$failed" -eq 0 ]; then
