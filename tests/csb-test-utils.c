@@ -1150,13 +1150,25 @@ csb_test_run_command (CsbTestBus         *bus,
                       GVariant           *options,
                       int                 expected_status)
 {
+  return csb_test_run_command_full (bus, project_dir, command, options, expected_status,
+                                    CSB_TEST_TIMEOUT_MS);
+}
+
+char *
+csb_test_run_command_full (CsbTestBus         *bus,
+                           const char         *project_dir,
+                           const char * const *command,
+                           GVariant           *options,
+                           int                 expected_status,
+                           guint               timeout_ms)
+{
   g_autoptr(GError) error = NULL;
   g_autoptr(CsbTestRun) run = csb_test_launch (bus, project_dir, command, options, FALSE,
                                                &error);
   gboolean finished;
 
   g_assert_no_error (error);
-  finished = csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS);
+  finished = csb_test_run_wait (run, timeout_ms);
   g_test_message ("%s: stdout: %s", run->object_path, run->out->str);
   if (run->err->len > 0)
     g_test_message ("%s: stderr: %s", run->object_path, run->err->str);

@@ -175,6 +175,13 @@ char        *csb_test_run_command     (CsbTestBus          *bus,
                                        const char * const  *command,
                                        GVariant            *options,
                                        int                  expected_status);
+/* The same, waiting up to @timeout_ms (a container's or a VM's start takes longer). */
+char        *csb_test_run_command_full (CsbTestBus         *bus,
+                                        const char         *project_dir,
+                                        const char * const *command,
+                                        GVariant           *options,
+                                        int                 expected_status,
+                                        guint               timeout_ms);
 
 /* ---- terminal clients -------------------------------------------------------------- */
 

@@ -20,6 +20,10 @@
 #include "csb-test-utils.h"
 
 #define LIBVIRT_SOCKET "/run/libvirt/libvirt-sock"
+/* A container starts through the one system libvirtd, where the security suites'
+ * containers (run beside this suite) queue too: seconds each, more under load (CI once
+ * took over 30 s for the first run here). */
+#define CONTAINER_TIMEOUT_MS 120000
 
 /* Whether a daemon listens on the system libvirt socket: a socket file alone is no
  * proof (a daemon that died leaves it behind, and then the service rightly says the
@@ -151,8 +155,8 @@ run_sh (Fixture    *f,
 {
   const char * const command[] = { "sh", "-c", script, NULL };
 
-  return csb_test_run_command (&f->bus, f->project, command, container_options (network),
-                               expected_status);
+  return csb_test_run_command_full (&f->bus, f->project, command, container_options (network),
+                                    expected_status, CONTAINER_TIMEOUT_MS);
 }
 
 static char *
@@ -524,7 +528,7 @@ test_project_links (Fixture      *f,
   run = csb_test_launch (&f->bus, f->project, command, container_options (FALSE), FALSE,
                          &error);
   g_assert_no_error (error);
-  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_wait (run, CONTAINER_TIMEOUT_MS));
   out = g_strdup (run->out->str);
   assert_not_contains (out, "HOST-PRIVATE-KEY");
   assert_not_contains (out, "host-marker");
@@ -654,7 +658,7 @@ test_protections_hold (Fixture      *f,
   command[2] = script->str;
   run = csb_test_launch (&f->bus, f->project, command, container_options (FALSE), TRUE, &error);
   g_assert_no_error (error);
-  g_assert_true (csb_test_run_wait_output (run, "probes-done\n", CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_wait_output (run, "probes-done\n", CONTAINER_TIMEOUT_MS));
   g_test_message ("%s", run->out->str);
   assert_not_contains (run->out->str, "=ROOT");
   assert_not_contains (run->out->str, "=HOST");
@@ -677,7 +681,7 @@ test_protections_hold (Fixture      *f,
 
   g_assert_true (csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error));
   g_assert_no_error (error);
-  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_wait (run, CONTAINER_TIMEOUT_MS));
   /* What the probes wrote stayed inside, or went where the name says. */
   g_assert_false (g_file_test (user_probe, G_FILE_TEST_EXISTS));
   g_assert_false (g_file_test (made, G_FILE_TEST_EXISTS));
@@ -705,7 +709,7 @@ test_stop (Fixture      *f,
     return;
   run = csb_test_launch (&f->bus, f->project, command, container_options (FALSE), FALSE, &error);
   g_assert_no_error (error);
-  g_assert_true (csb_test_run_wait_output (run, "started\n", CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_wait_output (run, "started\n", CONTAINER_TIMEOUT_MS));
   g_assert_cmpstr (csb_dbus_sandbox_get_state (run->sandbox), ==, "running");
   g_assert_cmpstr (csb_dbus_sandbox_get_backend (run->sandbox), ==, "container");
   protections = g_strdupv ((char **) csb_dbus_sandbox_get_protections (run->sandbox));
@@ -718,7 +722,7 @@ test_stop (Fixture      *f,
   start = g_get_monotonic_time ();
   g_assert_true (csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error));
   g_assert_no_error (error);
-  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_wait (run, CONTAINER_TIMEOUT_MS));
   g_test_message ("stopped in %.2f s", (g_get_monotonic_time () - start) / 1e6);
   /* The init passed libvirt's SIGTERM on (as SIGHUP, then SIGTERM, as a
    * closing terminal would): no destroy (SIGKILL) needed. */
@@ -784,7 +788,7 @@ test_private_display (Fixture      *f,
     }
   run = csb_test_launch (&f->bus, f->project, argv, display_options (), FALSE, &error);
   g_assert_no_error (error);
-  g_assert_true (csb_test_run_wait_output (run, "listed\n", CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_wait_output (run, "listed\n", CONTAINER_TIMEOUT_MS));
   g_test_message ("inside: %s", run->out->str);
   /* Its Xwayland as DISPLAY=:0 where installed (xwininfo, package x11-utils). */
   if (g_file_test (CSB_COMPOSITOR_XWAYLAND, G_FILE_TEST_IS_EXECUTABLE) &&
@@ -814,9 +818,9 @@ test_private_display (Fixture      *f,
 
   g_assert_true (csb_dbus_sandbox_call_stop_sync (run->sandbox, NULL, &error));
   g_assert_no_error (error);
-  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_run_wait (run, CONTAINER_TIMEOUT_MS));
   g_assert_true (csb_test_run_until (csb_test_process_gone, GINT_TO_POINTER (compositor),
-                                     CSB_TEST_TIMEOUT_MS));
+                                     CONTAINER_TIMEOUT_MS));
   g_assert_false (g_file_test (display_dir, G_FILE_TEST_EXISTS));
   g_assert_cmpint (csb_test_screenshot_colours (run->sandbox, &error), ==, -1);
   g_assert_cmpstr (csb_test_error_name (error), ==, "org.example.ClaudeSandbox.Error.NotRunning");
@@ -857,7 +861,7 @@ test_private_display_failed_start (Fixture      *f,
   g_test_message ("launch: %s", error->message);
   assert_contains (error->message, "/nonexistent/csb-container-init");
   /* Nothing arrives on the bus once Launch failed: polled. */
-  for (guint waited = 0; waited < CSB_TEST_TIMEOUT_MS && !no_weston_under (runtime); waited += 100)
+  for (guint waited = 0; waited < CONTAINER_TIMEOUT_MS && !no_weston_under (runtime); waited += 100)
     csb_test_sleep_ms (100);
   g_assert_true (no_weston_under (runtime));
 }
@@ -902,7 +906,7 @@ launch_on_terminal (Fixture            *f,
                          NULL);
   *term = csb_test_terminal_open (run->sandbox, &error);
   g_assert_no_error (error);
-  g_assert_true (csb_test_terminal_wait (*term, ready, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_terminal_wait (*term, ready, CONTAINER_TIMEOUT_MS));
   return run;
 }
 
@@ -914,7 +918,7 @@ send_until_answered (CsbTestTerminal *term,
                      const char      *line,
                      const char      *answer)
 {
-  for (guint i = 0; i < CSB_TEST_TIMEOUT_MS / 1000; i++)
+  for (guint i = 0; i < CONTAINER_TIMEOUT_MS / 1000; i++)
     {
       csb_test_terminal_send (term, line);
       if (csb_test_terminal_wait (term, answer, 1000))
@@ -964,7 +968,7 @@ test_survive_service_crash (Fixture      *f,
   /* A fresh terminal: the history from before, then the live console. */
   after = csb_test_terminal_open (sandbox, &error);
   g_assert_no_error (error);
-  g_assert_true (csb_test_terminal_wait (after, "got-one", CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_terminal_wait (after, "got-one", CONTAINER_TIMEOUT_MS));
   g_assert_true (send_until_answered (after, "two\n", "got-two"));
   g_test_message ("terminal answering again %.2f s after the restart",
                   (g_get_monotonic_time () - t0) / 1e6);
@@ -972,8 +976,8 @@ test_survive_service_crash (Fixture      *f,
   /* Stop() as at start: the init passes libvirt's SIGTERM on; nothing left. */
   g_assert_true (csb_dbus_sandbox_call_stop_sync (sandbox, NULL, &error));
   g_assert_no_error (error);
-  g_assert_true (csb_test_terminal_wait_eof (after, CSB_TEST_TIMEOUT_MS));
-  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, sandbox, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (csb_test_terminal_wait_eof (after, CONTAINER_TIMEOUT_MS));
+  g_assert_true (csb_test_run_until (csb_test_sandbox_ended, sandbox, CONTAINER_TIMEOUT_MS));
   g_assert_cmpstr (csb_dbus_sandbox_get_state (sandbox), ==, "exited");
   status = csb_dbus_sandbox_get_exit_status (sandbox);
   g_assert_true (status == 128 + 1 || status == 128 + 15);
@@ -1002,7 +1006,7 @@ test_exit_while_away (Fixture      *f,
   g_clear_pointer (&term, csb_test_terminal_free);
   csb_test_bus_crash_service (&f->bus);
   csb_test_write_file (go, "", 0644);
-  g_assert_true (wait_listed (domain, FALSE, CSB_TEST_TIMEOUT_MS));
+  g_assert_true (wait_listed (domain, FALSE, CONTAINER_TIMEOUT_MS));
 
   /* Its history from before (what it printed as it ended while no service ran went
    * with its console). */
@@ -1039,7 +1043,7 @@ test_review (Fixture      *f,
   run = csb_test_launch (&f->bus, f->project, command, g_variant_builder_end (&b), TRUE,
                          &error);
   g_assert_no_error (error);
-  if (!csb_test_review_check_run (run, f->project, before, expected, CSB_TEST_TIMEOUT_MS))
+  if (!csb_test_review_check_run (run, f->project, before, expected, CONTAINER_TIMEOUT_MS))
     g_error ("the script did not finish: stdout: %s\nstderr: %s", run->out->str,
              run->err->str);
 }
