@@ -445,60 +445,139 @@ csb_user_net_spawn (CsbUserNetKind  kind,
                     int            *out_ready_fd,
                     GError        **error)
 {
-  g_auto(GStrv) argv = NULL;
-  int netns_fd = -1;
-  int userns_fd = -1;
-  int ready[2] = { -1, -1 };
-  ChildSetup setup = { getpid () };
-  GPid child = 0;
+  int netns_fd;
+  int userns_fd;
+  GPid child;
 
   *out_ready_fd = -1;
   if ((netns_fd = open_sandbox_netns (pid, error)) < 0)
-    goto out;
+    return 0;
   userns_fd = ioctl (netns_fd, NS_GET_USERNS);
   if (userns_fd < 0)
     {
       g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
                    "cannot find the owner of the sandbox's network namespace: %s",
                    g_strerror (errno));
-      goto out;
+      close (netns_fd);
+      return 0;
     }
   fcntl (userns_fd, F_SETFD, FD_CLOEXEC);
-  if (!g_unix_open_pipe (ready, FD_CLOEXEC, error))
-    goto out;
-
-  argv = csb_user_net_build_argv (kind, path, geteuid () == 0, NETNS_FD, USERNS_FD, READY_FD);
-
-  {
-    const int sources[] = { netns_fd, userns_fd, ready[1] };
-    const int targets[] = { NETNS_FD, USERNS_FD, READY_FD };
-    gboolean ok;
-
-    ok = g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) argv,
-                                           (const char * const[]) { NULL },
-                                           G_SPAWN_DO_NOT_REAP_CHILD |
-                                           G_SPAWN_STDIN_FROM_DEV_NULL |
-                                           G_SPAWN_STDOUT_TO_DEV_NULL,
-                                           child_setup, &setup, -1, -1, -1,
-                                           sources, targets, G_N_ELEMENTS (sources),
-                                           &child, NULL, NULL, NULL, error);
-    close (ready[1]);
-    if (!ok)
-      {
-        close (ready[0]);
-        child = 0;
-        g_prefix_error (error, "cannot start %s: ", path);
-        goto out;
-      }
-  }
-  *out_ready_fd = ready[0];
-
-out:
-  if (netns_fd >= 0)
-    close (netns_fd);
-  if (userns_fd >= 0)
-    close (userns_fd);
+  child = csb_user_net_spawn_on (kind, path, netns_fd, userns_fd, out_ready_fd, error);
+  close (netns_fd);
+  close (userns_fd);
   return child;
+}
+
+GPid
+csb_user_net_spawn_on (CsbUserNetKind  kind,
+                       const char     *path,
+                       int             netns_fd,
+                       int             userns_fd,
+                       int            *out_ready_fd,
+                       GError        **error)
+{
+  g_auto(GStrv) argv = NULL;
+  int ready[2] = { -1, -1 };
+  ChildSetup setup = { getpid () };
+  const int targets[] = { NETNS_FD, USERNS_FD, READY_FD };
+  GPid child = 0;
+  gboolean ok;
+
+  *out_ready_fd = -1;
+  if (!g_unix_open_pipe (ready, FD_CLOEXEC, error))
+    return 0;
+  argv = csb_user_net_build_argv (kind, path, geteuid () == 0, NETNS_FD, USERNS_FD, READY_FD);
+  ok = g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) argv,
+                                         (const char * const[]) { NULL },
+                                         G_SPAWN_DO_NOT_REAP_CHILD |
+                                         G_SPAWN_STDIN_FROM_DEV_NULL |
+                                         G_SPAWN_STDOUT_TO_DEV_NULL,
+                                         child_setup, &setup, -1, -1, -1,
+                                         (const int[]) { netns_fd, userns_fd, ready[1] },
+                                         targets, G_N_ELEMENTS (targets),
+                                         &child, NULL, NULL, NULL, error);
+  close (ready[1]);
+  if (!ok)
+    {
+      close (ready[0]);
+      g_prefix_error (error, "cannot start %s: ", path);
+      return 0;
+    }
+  *out_ready_fd = ready[0];
+  return child;
+}
+
+gboolean
+csb_user_net_make_ahead (int     *out_userns_fd,
+                         int     *out_netns_fd,
+                         GError **error)
+{
+  int sync[2];
+  pid_t child;
+  char byte = 0;
+  ssize_t n;
+  int saved = 0;
+
+  *out_userns_fd = *out_netns_fd = -1;
+  if (!g_unix_open_pipe (sync, FD_CLOEXEC, error))
+    return FALSE;
+  child = fork ();
+  if (child < 0)
+    {
+      saved = errno;
+      close (sync[0]);
+      close (sync[1]);
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot fork: %s", g_strerror (saved));
+      return FALSE;
+    }
+  if (child == 0)
+    {
+      /* Says it is in them, then waits to be killed (or for us to die). */
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      close (sync[0]);
+      if (csb_user_net_unshare () != 0 || write (sync[1], "x", 1) != 1)
+        _exit (1);
+      for (;;)
+        pause ();
+    }
+  close (sync[1]);
+  do
+    n = read (sync[0], &byte, 1);
+  while (n < 0 && errno == EINTR);
+  close (sync[0]);
+  if (n == 1)
+    {
+      g_autofree char *user = g_strdup_printf ("/proc/%d/ns/user", (int) child);
+      g_autofree char *net = g_strdup_printf ("/proc/%d/ns/net", (int) child);
+
+      *out_userns_fd = open (user, O_RDONLY | O_CLOEXEC);
+      *out_netns_fd = open (net, O_RDONLY | O_CLOEXEC);
+      saved = errno;
+    }
+  kill (child, SIGKILL);
+  waitpid (child, NULL, 0);
+  if (*out_userns_fd < 0 || *out_netns_fd < 0)
+    {
+      if (*out_userns_fd >= 0)
+        close (*out_userns_fd);
+      if (*out_netns_fd >= 0)
+        close (*out_netns_fd);
+      *out_userns_fd = *out_netns_fd = -1;
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                   "cannot make a network namespace ahead: %s",
+                   n == 1 ? g_strerror (saved) : "its process failed");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+int
+csb_user_net_enter (int userns_fd,
+                    int netns_fd)
+{
+  if (setns (userns_fd, CLONE_NEWUSER) != 0 || setns (netns_fd, CLONE_NEWNET) != 0)
+    return -1;
+  return 0;
 }
 
 gboolean

@@ -79,6 +79,25 @@ GPid        csb_user_net_spawn          (CsbUserNetKind  kind,
                                          int            *out_ready_fd,
                                          GError        **error);
 
+/* The same on the network namespace at @netns_fd, owned by the user namespace at
+ * @userns_fd (both left open: the stack gets copies). */
+GPid        csb_user_net_spawn_on       (CsbUserNetKind  kind,
+                                         const char     *path,
+                                         int             netns_fd,
+                                         int             userns_fd,
+                                         int            *out_ready_fd,
+                                         GError        **error);
+/* For a monitor made ahead of its launch (csb-monitor-spare.h): a user namespace
+ * and a network namespace as csb_user_net_unshare makes them, made by a short-lived
+ * child and kept by descriptor (close-on-exec). Not for a threaded process (it
+ * forks). */
+gboolean    csb_user_net_make_ahead     (int            *out_userns_fd,
+                                         int            *out_netns_fd,
+                                         GError        **error);
+/* In the monitor's child, right before it runs bwrap: joins the namespaces made
+ * ahead instead of making new ones. Async-signal-safe. 0, or -1 with errno. */
+int         csb_user_net_enter          (int             userns_fd,
+                                         int             netns_fd);
 /* Waits until the stack @child has configured the namespace; closes @ready_fd. On
  * failure the stack is killed and reaped, and @error says why. */
 gboolean    csb_user_net_wait           (CsbUserNetKind  kind,

@@ -1,0 +1,276 @@
+/* csb-spare-job.c — see csb-spare-job.h.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "csb-error.h"
+#include "csb-spare-job.h"
+
+#define JOB_MAGIC "CSBJ"
+/* The command line's size, checked on the way in: bwrap's own arguments travel in a
+ * memfd of their own, so this is the monitor's options and the sandbox's command. */
+#define JOB_ARGV_MAX (16 * 1024 * 1024)
+
+typedef struct
+{
+  char    magic[4];
+  guint32 n_fds;
+  gint32  targets[CSB_SPARE_JOB_MAX_FDS];
+} JobHeader;
+
+static int
+memfd_with_data (GBytes  *data,
+                 GError **error)
+{
+  gsize len;
+  const char *bytes = g_bytes_get_data (data, &len);
+  int fd = memfd_create ("csb-spare-job", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+  if (fd < 0)
+    goto fail;
+  while (len > 0)
+    {
+      ssize_t n = write (fd, bytes, len);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        goto fail;
+      bytes += n;
+      len -= n;
+    }
+  if (fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+    goto fail;
+  return fd;
+
+fail:
+  g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot write the monitor's command line: %s",
+               g_strerror (errno));
+  if (fd >= 0)
+    close (fd);
+  return -1;
+}
+
+gboolean
+csb_spare_job_send (int         socket_fd,
+                    GBytes     *argv_data,
+                    const int  *sources,
+                    const int  *targets,
+                    guint       n_fds,
+                    GError    **error)
+{
+  JobHeader header = { JOB_MAGIC, n_fds, { 0 } };
+  int fds[CSB_SPARE_JOB_MAX_FDS + 1];
+  union {
+    char buf[CMSG_SPACE (sizeof fds)];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = { &header, G_STRUCT_OFFSET (JobHeader, targets) + n_fds * sizeof (gint32) };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                        .msg_controllen = CMSG_SPACE ((n_fds + 1) * sizeof (int)) };
+  struct cmsghdr *cmsg;
+  ssize_t sent;
+  int saved;
+
+  if (n_fds > CSB_SPARE_JOB_MAX_FDS)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                   "%u descriptors are more than a message carries", n_fds);
+      return FALSE;
+    }
+  if ((fds[0] = memfd_with_data (argv_data, error)) < 0)
+    return FALSE;
+  for (guint i = 0; i < n_fds; i++)
+    {
+      fds[i + 1] = sources[i];
+      header.targets[i] = targets[i];
+    }
+  memset (control.buf, 0, sizeof control.buf);
+  cmsg = CMSG_FIRSTHDR (&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN ((n_fds + 1) * sizeof (int));
+  memcpy (CMSG_DATA (cmsg), fds, (n_fds + 1) * sizeof (int));
+  do
+    sent = sendmsg (socket_fd, &msg, MSG_NOSIGNAL);
+  while (sent < 0 && errno == EINTR);
+  saved = errno;
+  close (fds[0]);
+  if (sent != (ssize_t) iov.iov_len)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "the spare monitor is gone: %s",
+                   sent < 0 ? g_strerror (saved) : "short write");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The command line in @fd: NUL-terminated arguments, at most JOB_ARGV_MAX bytes. */
+static GStrv
+read_argv (int      fd,
+           GError **error)
+{
+  struct stat st;
+  g_autofree char *data = NULL;
+  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+  gsize done = 0;
+
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size <= 0 ||
+      st.st_size > JOB_ARGV_MAX)
+    {
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED,
+                           "the job's command line is not a file of a sane size");
+      return NULL;
+    }
+  data = g_malloc (st.st_size);
+  while (done < (gsize) st.st_size)
+    {
+      ssize_t n = pread (fd, data + done, st.st_size - done, done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED,
+                               "cannot read the job's command line");
+          return NULL;
+        }
+      done += n;
+    }
+  if (data[st.st_size - 1] != '\0')
+    {
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED,
+                           "the job's command line does not end with NUL");
+      return NULL;
+    }
+  for (gsize at = 0; at < (gsize) st.st_size; at += strlen (data + at) + 1)
+    g_ptr_array_add (argv, g_strdup (data + at));
+  g_ptr_array_add (argv, NULL);
+  return (GStrv) g_ptr_array_free (g_steal_pointer (&argv), FALSE);
+}
+
+/* @fd moved above @top, close-on-exec; -1 if it cannot be. */
+static int
+move_above (int fd,
+            int top)
+{
+  int moved;
+
+  if (fd < 0 || fd > top)
+    return fd;
+  moved = fcntl (fd, F_DUPFD_CLOEXEC, top + 1);
+  close (fd);
+  return moved;
+}
+
+/* Whether @targets are @n distinct numbers above stdio. */
+static gboolean
+targets_sane (const gint32 *targets,
+              guint         n,
+              int          *out_top)
+{
+  *out_top = 2;
+  for (guint i = 0; i < n; i++)
+    {
+      if (targets[i] < 3 || targets[i] > 65535)
+        return FALSE;
+      for (guint k = 0; k < i; k++)
+        if (targets[k] == targets[i])
+          return FALSE;
+      *out_top = MAX (*out_top, targets[i]);
+    }
+  return TRUE;
+}
+
+GStrv
+csb_spare_job_receive (int       socket_fd,
+                       int     **keep,
+                       GError  **error)
+{
+  JobHeader header;
+  union {
+    char buf[CMSG_SPACE ((CSB_SPARE_JOB_MAX_FDS + 1) * sizeof (int))];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = { &header, sizeof header };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                        .msg_controllen = sizeof control.buf };
+  struct cmsghdr *cmsg;
+  int fds[CSB_SPARE_JOB_MAX_FDS + 1];
+  guint n_received = 0;
+  ssize_t n;
+  int top;
+  GStrv argv = NULL;
+
+  do
+    n = recvmsg (socket_fd, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n == 0)
+    return NULL;
+  if (n < 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot read the job: %s",
+                   g_strerror (errno));
+      return NULL;
+    }
+  for (cmsg = CMSG_FIRSTHDR (&msg); cmsg != NULL; cmsg = CMSG_NXTHDR (&msg, cmsg))
+    if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+      {
+        guint count = (cmsg->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+
+        for (guint i = 0; i < count; i++)
+          {
+            int fd;
+
+            memcpy (&fd, CMSG_DATA (cmsg) + i * sizeof (int), sizeof fd);
+            if (n_received < G_N_ELEMENTS (fds))
+              fds[n_received++] = fd;
+            else
+              close (fd);
+          }
+      }
+  if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 ||
+      n < G_STRUCT_OFFSET (JobHeader, targets) || memcmp (header.magic, JOB_MAGIC, 4) != 0 ||
+      header.n_fds > CSB_SPARE_JOB_MAX_FDS ||
+      n != (ssize_t) (G_STRUCT_OFFSET (JobHeader, targets) + header.n_fds * sizeof (gint32)) ||
+      n_received != header.n_fds + 1 || !targets_sane (header.targets, header.n_fds, &top))
+    {
+      g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED, "the job's message is malformed");
+      goto out;
+    }
+  if ((argv = read_argv (fds[0], error)) == NULL)
+    goto out;
+  /* Ours and the received ones out of the way, then each to its number. */
+  for (guint i = 0; keep != NULL && keep[i] != NULL; i++)
+    *keep[i] = move_above (*keep[i], top);
+  for (guint i = 0; i < n_received; i++)
+    if ((fds[i] = move_above (fds[i], top)) < 0)
+      {
+        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot place the job's fds: %s",
+                     g_strerror (errno));
+        g_clear_pointer (&argv, g_strfreev);
+        goto out;
+      }
+  for (guint i = 0; i < header.n_fds; i++)
+    if (dup2 (fds[i + 1], header.targets[i]) < 0)
+      {
+        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot place the job's fds: %s",
+                     g_strerror (errno));
+        g_clear_pointer (&argv, g_strfreev);
+        goto out;
+      }
+
+out:
+  for (guint i = 0; i < n_received; i++)
+    if (fds[i] >= 0)
+      close (fds[i]);
+  return argv;
+}
