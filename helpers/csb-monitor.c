@@ -49,6 +49,7 @@
 #include "csb-dbus-proxy.h"
 #include "csb-file.h"
 #include "csb-peer.h"
+#include "csb-spare-job.h"
 #include "csb-terminal.h"
 #include "csb-trace.h"
 #include "csb-user-net.h"
@@ -140,6 +141,14 @@ typedef struct
   int                user_net_ready;   /* its ready pipe, until it is up */
   GError            *user_net_error;   /* why it did not start */
   GPid               compositor_pid;   /* the sandbox's private display, while it runs */
+  /* A spare's network, made before its launch (spare_wait): the namespaces bwrap's
+   * child joins, and the stack already running on them. */
+  int                ahead_userns;
+  int                ahead_netns;
+  CsbUserNetKind     ahead_kind;
+  char              *ahead_program;
+  GPid               ahead_pid;
+  int                ahead_ready;
 } Monitor;
 
 #define MONITOR_INIT { .opt = { .socket_dir_fd = -1, .ready_fd = -1, .wait_fd = -1, \
@@ -148,7 +157,16 @@ typedef struct
                        .stdio = { -1, -1, -1 }, .json_target = 3, \
                        .json_pipe = { -1, -1 }, .block_pipe = { -1, -1 }, \
                        .cgroup_fds = { -1, -1, -1, -1 }, .exit_status = -1, \
-                       .user_net_ready = -1 }
+                       .user_net_ready = -1, .ahead_userns = -1, .ahead_netns = -1, \
+                       .ahead_ready = -1 }
+
+/* Closes *@fd if open, and marks it closed. */
+static void
+clear_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (g_steal_fd (fd));
+}
 
 /* Memory only: the fds and processes are the exit's to end. */
 static void
@@ -159,6 +177,7 @@ monitor_clear (Monitor *self)
   g_clear_pointer (&self->targets, g_array_unref);
   g_clear_object (&self->service);
   g_clear_error (&self->user_net_error);
+  g_free (self->ahead_program);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Monitor, monitor_clear)
@@ -781,7 +800,9 @@ child_setup (gpointer user_data)
   setsid ();
   /* Network on: the namespace the stack gets, made here so that the stack can
    * start at once (csb-user-net.c); bwrap runs in it with --share-net. */
-  if (self->opt.user_net != NULL && csb_user_net_unshare () != 0)
+  if (self->opt.user_net != NULL &&
+      (self->ahead_userns >= 0 ? csb_user_net_enter (self->ahead_userns, self->ahead_netns)
+                               : csb_user_net_unshare ()) != 0)
     {
       static const char message[] = "claude-sandbox-monitor: cannot make the sandbox's network namespace\n";
 
@@ -1116,10 +1137,20 @@ spawn_bwrap (Monitor *self,
     }
   csb_trace ("monitor: bwrap spawned");
   /* A bwrap that failed at once has no namespace left: it says why later, as ever. */
-  if (self->opt.user_net != NULL)
+  if (self->opt.user_net != NULL && self->ahead_pid > 0)
+    {
+      self->user_net_pid = self->ahead_pid;
+      self->user_net_ready = g_steal_fd (&self->ahead_ready);
+      self->ahead_pid = 0;
+      csb_trace ("monitor: network made ahead");
+    }
+  else if (self->opt.user_net != NULL)
     self->user_net_pid = csb_user_net_spawn (self->opt.user_net_kind,
                                              self->opt.user_net_program, self->bwrap_pid,
                                              &self->user_net_ready, &self->user_net_error);
+  /* bwrap's child has joined them, if it was to. */
+  clear_fd (&self->ahead_userns);
+  clear_fd (&self->ahead_netns);
   /* Only bwrap and the sandbox hold these now. */
   for (guint i = 0; i < self->sources->len; i++)
     close (g_array_index (self->sources, int, i));
@@ -1264,16 +1295,123 @@ clean_up (Monitor *self)
   g_clear_object (&self->terminal);
 }
 
+/* ---- a spare: started ahead of its launch (service/csb-monitor-spare.c) ------------- */
+
+#define SPARE_FD 3
+#define SPARE_NAME "csb-spare"
+
+/* The network made ahead, ended: the launch did not want it (or it died). Not waited
+ * for here, on the launch's way: as a subreaper we reap it with the sandbox's orphans. */
+static void
+drop_ahead (Monitor *self)
+{
+  if (self->ahead_pid > 0)
+    {
+      kill (self->ahead_pid, SIGKILL);
+      self->ahead_pid = 0;
+    }
+  clear_fd (&self->ahead_ready);
+  clear_fd (&self->ahead_userns);
+  clear_fd (&self->ahead_netns);
+}
+
+/* With --user-net KIND --user-net-program PATH: the sandbox's namespaces and its
+ * stack, made now, so that a launch with the network on need not wait for them. A
+ * failure is only said: the launch then makes its own. */
+static void
+make_ahead (Monitor *self,
+            int      argc,
+            char    *argv[])
+{
+  g_autoptr(GError) error = NULL;
+
+  if (argc != 6 || !g_str_equal (argv[2], "--user-net") ||
+      !csb_user_net_kind_from_name (argv[3], &self->ahead_kind) ||
+      !g_str_equal (argv[4], "--user-net-program"))
+    return;
+  self->ahead_program = g_strdup (argv[5]);
+  if (!csb_user_net_make_ahead (&self->ahead_userns, &self->ahead_netns, &error) ||
+      (self->ahead_pid = csb_user_net_spawn_on (self->ahead_kind, self->ahead_program,
+                                                self->ahead_netns, self->ahead_userns,
+                                                &self->ahead_ready, &error)) == 0)
+    {
+      g_printerr ("claude-sandbox-monitor: spare: %s\n", error->message);
+      drop_ahead (self);
+    }
+}
+
+/* Started as "claude-sandbox-monitor --spare [--user-net …]" with the service's end of
+ * a socket pair at fd 3: makes the network ahead, then waits for the launch's command
+ * line and fds (csb-spare-job.h). NULL when none comes (the service dropped us). */
+static GStrv
+spare_wait (Monitor *self,
+            int      argc,
+            char    *argv[])
+{
+  g_autoptr(GError) error = NULL;
+  int socket_fd = fcntl (SPARE_FD, F_DUPFD_CLOEXEC, SPARE_FD + 1);
+  int *keep[] = { &socket_fd, &self->ahead_userns, &self->ahead_netns, &self->ahead_ready,
+                  NULL };
+  GStrv job;
+
+  close (SPARE_FD);
+  /* What ps shows until the launch comes: not yet anyone's monitor. */
+  prctl (PR_SET_NAME, SPARE_NAME);
+  /* As a monitor, the service's end is not ours. */
+  setsid ();
+  make_ahead (self, argc, argv);
+  csb_trace ("monitor: spare ready");
+  job = csb_spare_job_receive (socket_fd, keep, &error);
+  clear_fd (&socket_fd);
+  if (job == NULL)
+    {
+      if (error != NULL)
+        g_printerr ("claude-sandbox-monitor: spare: %s\n", error->message);
+      drop_ahead (self);
+      return NULL;
+    }
+  prctl (PR_SET_NAME, "claude-sandbox-monitor");
+  csb_trace ("monitor: spare took a launch");
+  return job;
+}
+
+/* The launch's options known: the network made ahead is kept only if it is the one
+ * asked for and its stack still runs. */
+static void
+check_ahead (Monitor *self)
+{
+  if (self->ahead_pid == 0)
+    return;
+  if (waitpid (self->ahead_pid, NULL, WNOHANG) != 0)
+    {
+      g_printerr ("claude-sandbox-monitor: the network stack made ahead had ended\n");
+      self->ahead_pid = 0;
+      drop_ahead (self);
+    }
+  else if (self->opt.user_net == NULL || self->ahead_kind != self->opt.user_net_kind ||
+           g_strcmp0 (self->ahead_program, self->opt.user_net_program) != 0)
+    drop_ahead (self);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_auto(Monitor) self = MONITOR_INIT;
   g_autoptr(GError) error = NULL;
+  g_auto(GStrv) job = NULL;
 
   csb_trace ("monitor: main");
+  if (argc >= 2 && g_str_equal (argv[1], "--spare"))
+    {
+      if ((job = spare_wait (&self, argc, argv)) == NULL)
+        return 0;
+      argv = job;
+      argc = g_strv_length (job);
+    }
   if (!parse_options (&self, argc, argv))
     return 125;
+  check_ahead (&self);
   csb_trace ("monitor: options parsed");
   become_subreaper (&self);
   if (!set_up_stdio (&self, &error) ||
