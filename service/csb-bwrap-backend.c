@@ -44,6 +44,7 @@
 #include "csb-seccomp.h"
 #include "csb-terminal.h"
 #include "csb-trace.h"
+#include "csb-monitor-spare.h"
 #include "csb-user-net.h"
 #include "csb-wayland.h"
 
@@ -1305,15 +1306,8 @@ spawn_monitor (Spawn   *spawn,
   const char * const envp[] = { trace_env, NULL };
   CsbArgv *outer = spawn->outer;
 
-  if (!g_spawn_async_with_pipes_and_fds (NULL, csb_argv_finish (outer), envp,
-                                         G_SPAWN_DO_NOT_REAP_CHILD |
-                                         G_SPAWN_STDIN_FROM_DEV_NULL |
-                                         G_SPAWN_STDOUT_TO_DEV_NULL,
-                                         NULL, NULL, -1, -1, -1,
-                                         (const int *) outer->source_fds->data,
-                                         (const int *) outer->target_fds->data,
-                                         outer->source_fds->len,
-                                         &spawn->pid, NULL, NULL, NULL, error))
+  /* The spare started after the last launch, if there is one (csb-monitor-spare.h). */
+  if (!csb_monitor_spare_spawn (outer, envp, &spawn->pid, error))
     {
       spawn->pid = 0;
       g_prefix_error (error, "cannot start the sandbox's monitor: ");
@@ -1323,6 +1317,24 @@ spawn_monitor (Spawn   *spawn,
   /* Ours are closed: the monitor and bwrap hold them now (the proxy's pipe too). */
   g_clear_pointer (&spawn->outer, csb_argv_free);
   return TRUE;
+}
+
+/* A spare monitor for the next launch, its network made ahead if this launch's was a
+ * user-mode stack: launches one after another tend to be alike (csb-monitor-spare.h). */
+static void
+spawn_replenish_spare (Spawn *spawn)
+{
+  CsbSandboxSpec *spec = spawn->spec;
+  g_autofree char *trace_env = csb_trace_path () ? g_strconcat ("CSB_TRACE=", csb_trace_path (),
+                                                                NULL) : NULL;
+  const char * const envp[] = { trace_env, NULL };
+  g_autofree char *program = NULL;
+  CsbUserNetKind kind;
+  gboolean net = spec->options->network && spec->net_proxy_socket == NULL &&
+                 csb_user_net_find (&kind, &program, NULL);
+
+  csb_monitor_spare_replenish (spawn->monitor, envp, net ? csb_user_net_kind_name (kind) : NULL,
+                               net ? program : NULL);
 }
 
 /* Undoes a start that failed: the monitor killed, the proxy left to end, the
@@ -1424,8 +1436,10 @@ spawn_thread (GTask        *task,
   result->monitor_pid = spawn.pid;
   result->control_fd = control_fd;
   result->protections = (GStrv) g_ptr_array_free (g_steal_pointer (&spawn.protections), FALSE);
-  spawn_clear (&spawn);
   g_task_return_pointer (task, result, (GDestroyNotify) spawn_result_free);
+  /* The next launch's monitor, while this one's sandbox runs. */
+  spawn_replenish_spare (&spawn);
+  spawn_clear (&spawn);
   return;
 
 fail:

@@ -1,0 +1,287 @@
+/* csb-monitor-spare.c — see csb-monitor-spare.h.
+ *
+ * The spare is our child. It is reaped here, never by a GLib child watch: it is
+ * killed and waited for when dropped (it ends at once: its stack dies with it), and
+ * handed over with its pid to the backend, which watches it as a monitor from then on.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+
+#include "csb-monitor-spare.h"
+#include "csb-spare-job.h"
+#include "csb-trace.h"
+
+/* The monitor's fd for its end of the socket pair (SPARE_FD in csb-monitor.c). */
+#define SPARE_TARGET_FD 3
+/* How long after a launch's monitor is ready its successor is started. */
+#define REPLENISH_DELAY_MS 100
+
+static GMutex lock;
+static struct
+{
+  GPid     pid;            /* 0: none */
+  int      socket_fd;
+  char    *monitor;        /* the program it runs */
+  guint64  generation;     /* which spare an expiry is for */
+  gboolean starting;       /* one replenish at a time */
+} spare = { 0, -1, NULL, 0, FALSE };
+
+static gboolean
+spares_enabled (void)
+{
+  return g_strcmp0 (g_getenv ("CSB_MONITOR_SPARE"), "0") != 0;
+}
+
+/* Ends @pid (a spare of ours, not yet reaped) and reaps it. */
+static void
+kill_spare (GPid pid)
+{
+  if (pid <= 0)
+    return;
+  kill (pid, SIGKILL);
+  while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+}
+
+/* Takes the spare, if it is one for @monitor: its pid and socket are the caller's. */
+static gboolean
+take (const char *monitor,
+      GPid       *out_pid,
+      int        *out_socket)
+{
+  gboolean taken = FALSE;
+
+  g_mutex_lock (&lock);
+  if (spare.pid > 0 && g_strcmp0 (spare.monitor, monitor) == 0)
+    {
+      *out_pid = spare.pid;
+      *out_socket = spare.socket_fd;
+      spare.pid = 0;
+      spare.socket_fd = -1;
+      g_clear_pointer (&spare.monitor, g_free);
+      taken = TRUE;
+    }
+  g_mutex_unlock (&lock);
+  return taken;
+}
+
+gboolean
+csb_monitor_spare_spawn (CsbArgv             *outer,
+                         const char * const  *envp,
+                         GPid                *out_pid,
+                         GError             **error)
+{
+  const char * const *argv = csb_argv_finish (outer);
+  GPid pid = 0;
+  int socket_fd = -1;
+
+  if (outer->source_fds->len <= CSB_SPARE_JOB_MAX_FDS && take (argv[0], &pid, &socket_fd))
+    {
+      g_autoptr(GError) local_error = NULL;
+      g_autoptr(GBytes) data = csb_argv_to_nul_data (outer);
+
+      if (csb_spare_job_send (socket_fd, data, (const int *) outer->source_fds->data,
+                              (const int *) outer->target_fds->data, outer->source_fds->len,
+                              &local_error))
+        {
+          close (socket_fd);
+          csb_trace ("spawn: monitor taken from the spare");
+          *out_pid = pid;
+          return TRUE;
+        }
+      /* It died meanwhile (killed from outside): a monitor of our own after all. */
+      g_debug ("the spare monitor could not take the launch: %s", local_error->message);
+      close (socket_fd);
+      kill_spare (pid);
+      argv = csb_argv_finish (outer);
+    }
+  return g_spawn_async_with_pipes_and_fds (NULL, argv, envp,
+                                           G_SPAWN_DO_NOT_REAP_CHILD |
+                                           G_SPAWN_STDIN_FROM_DEV_NULL |
+                                           G_SPAWN_STDOUT_TO_DEV_NULL,
+                                           NULL, NULL, -1, -1, -1,
+                                           (const int *) outer->source_fds->data,
+                                           (const int *) outer->target_fds->data,
+                                           outer->source_fds->len, out_pid, NULL, NULL, NULL,
+                                           error);
+}
+
+/* In the main context: the spare of @data's generation, if still unused, is dropped. */
+static gboolean
+on_expired (gpointer data)
+{
+  guint64 generation = *(guint64 *) data;
+  GPid pid = 0;
+
+  g_mutex_lock (&lock);
+  if (spare.pid > 0 && spare.generation == generation)
+    {
+      pid = spare.pid;
+      close (spare.socket_fd);
+      spare.pid = 0;
+      spare.socket_fd = -1;
+      g_clear_pointer (&spare.monitor, g_free);
+    }
+  g_mutex_unlock (&lock);
+  kill_spare (pid);
+  return G_SOURCE_REMOVE;
+}
+
+/* What a replenish starts, once the launch that asked for it is under way. */
+typedef struct
+{
+  char  *monitor;
+  GStrv  envp;
+  char  *user_net;
+  char  *user_net_program;
+} Replenish;
+
+static void
+replenish_free (gpointer data)
+{
+  Replenish *r = data;
+
+  g_free (r->monitor);
+  g_strfreev (r->envp);
+  g_free (r->user_net);
+  g_free (r->user_net_program);
+  g_free (r);
+}
+
+/* The spare with its socket at SPARE_TARGET_FD, through posix_spawn: vfork-like, so the
+ * service's memory is not copied (a fork of a threaded service stalls its other
+ * threads' page faults for a millisecond or more), every other fd closed. */
+static gboolean
+spawn_spare (Replenish *r,
+             int        socket_fd,
+             GPid      *out_pid,
+             GError   **error)
+{
+  const char *argv[7] = { r->monitor, "--spare", NULL };
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  sigset_t none, all;
+  pid_t pid;
+  int err;
+
+  if (r->user_net != NULL && r->user_net_program != NULL)
+    {
+      argv[2] = "--user-net";
+      argv[3] = r->user_net;
+      argv[4] = "--user-net-program";
+      argv[5] = r->user_net_program;
+    }
+  sigemptyset (&none);
+  sigfillset (&all);
+  posix_spawn_file_actions_init (&actions);
+  posix_spawnattr_init (&attr);
+  posix_spawn_file_actions_addopen (&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen (&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2 (&actions, socket_fd, SPARE_TARGET_FD);
+  posix_spawn_file_actions_addclosefrom_np (&actions, SPARE_TARGET_FD + 1);
+  posix_spawnattr_setsigmask (&attr, &none);
+  posix_spawnattr_setsigdefault (&attr, &all);
+  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  err = posix_spawn (&pid, r->monitor, &actions, &attr, (char * const *) argv, r->envp);
+  posix_spawn_file_actions_destroy (&actions);
+  posix_spawnattr_destroy (&attr);
+  if (err != 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), "cannot start %s: %s",
+                   r->monitor, g_strerror (err));
+      return FALSE;
+    }
+  *out_pid = pid;
+  return TRUE;
+}
+
+static guint
+max_age_s (void)
+{
+  const char *env = g_getenv ("CSB_MONITOR_SPARE_MAX_AGE_S");
+  guint64 age;
+
+  /* Tests shorten it. */
+  if (env != NULL && g_ascii_string_to_unsigned (env, 10, 1, 3600, &age, NULL))
+    return age;
+  return CSB_MONITOR_SPARE_MAX_AGE_S;
+}
+
+/* In the main context, a moment after the launch. */
+static gboolean
+on_replenish (gpointer data)
+{
+  Replenish *r = data;
+  g_autoptr(GError) error = NULL;
+  int pair[2] = { -1, -1 };
+  GPid pid = 0;
+  guint64 *generation;
+  gboolean ok;
+
+  g_mutex_lock (&lock);
+  ok = spare.pid == 0 && !spare.starting;
+  spare.starting = ok;
+  g_mutex_unlock (&lock);
+  if (!ok)
+    return G_SOURCE_REMOVE;
+
+  ok = socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == 0;
+  if (!ok)
+    g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (errno), "socketpair: %s",
+                 g_strerror (errno));
+  else
+    ok = spawn_spare (r, pair[1], &pid, &error);
+  if (pair[1] >= 0)
+    close (pair[1]);
+  g_mutex_lock (&lock);
+  spare.starting = FALSE;
+  if (ok)
+    {
+      spare.pid = pid;
+      spare.socket_fd = pair[0];
+      spare.monitor = g_strdup (r->monitor);
+      generation = g_new (guint64, 1);
+      *generation = ++spare.generation;
+      g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, max_age_s (), on_expired, generation,
+                                  g_free);
+    }
+  g_mutex_unlock (&lock);
+  if (!ok)
+    {
+      if (pair[0] >= 0)
+        close (pair[0]);
+      g_warning ("cannot start a spare monitor: %s", error->message);
+    }
+  else
+    csb_trace ("spare: started");
+  return G_SOURCE_REMOVE;
+}
+
+void
+csb_monitor_spare_replenish (const char          *monitor,
+                             const char * const  *envp,
+                             const char          *user_net,
+                             const char          *user_net_program)
+{
+  Replenish *r;
+
+  if (!spares_enabled ())
+    return;
+  r = g_new0 (Replenish, 1);
+  r->monitor = g_strdup (monitor);
+  r->envp = g_strdupv ((char **) envp);
+  r->user_net = g_strdup (user_net);
+  r->user_net_program = g_strdup (user_net_program);
+  /* Not beside the launch's last steps (its reply, the sandbox's first instants). */
+  g_timeout_add_full (G_PRIORITY_DEFAULT, REPLENISH_DELAY_MS, on_replenish, r, replenish_free);
+}

@@ -1,0 +1,45 @@
+/* csb-monitor-spare.h — one sandbox monitor started ahead of the next launch.
+ *
+ * Starting a monitor costs a launch a fork of the service and the monitor's exec and
+ * start (GLib, GIO), and with the network on, the user-mode stack's start (pasta:
+ * 20–25 ms of CPU). After a launch, the service starts the next launch's monitor
+ * ahead: "claude-sandbox-monitor --spare", which makes the sandbox's user and
+ * network namespaces and starts the stack on them if the launch that came before had
+ * the network on, then waits. The next bwrap launch hands it its command line and
+ * descriptors (csb-spare-job.h) instead of spawning a monitor; bwrap's child joins
+ * the namespaces made ahead instead of making its own.
+ *
+ * A spare is used once, holds nothing of any sandbox before its launch, and is
+ * dropped (killed, with its stack) after CSB_MONITOR_SPARE_MAX_AGE_S unused, so an
+ * idle service has none, and no launch gets a network set up from a host network
+ * older than that. It ends with the service too: its socket closes. $CSB_MONITOR_SPARE=0
+ * turns spares off (the benchmark's cold rows).
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+#include "csb-argv.h"
+
+G_BEGIN_DECLS
+
+#define CSB_MONITOR_SPARE_MAX_AGE_S 60
+
+/* Spawns @outer (the monitor's command line and fds; @outer->argv[0] the monitor) as
+ * g_spawn_async_with_pipes_and_fds() would with @envp, or hands it to the spare when
+ * one is ready for that monitor. *@out_pid is our child either way. */
+gboolean csb_monitor_spare_spawn     (CsbArgv             *outer,
+                                      const char * const  *envp,
+                                      GPid                *out_pid,
+                                      GError             **error);
+
+/* After a launch: starts a spare unless there is one, with its network made ahead if
+ * @user_net (and @user_net_program) name the stack that launch used. Called from the
+ * spawn thread; failures are logged only. */
+void     csb_monitor_spare_replenish (const char          *monitor,
+                                      const char * const  *envp,
+                                      const char          *user_net,
+                                      const char          *user_net_program);
+
+G_END_DECLS
