@@ -68,6 +68,10 @@ is_descendant (guint pid)
     {
       if (!read_stat (pid, &state, &ppid, comm))
         return FALSE;
+      /* A spare monitor (and the network stack it made ahead) waits for the next
+       * launch: the service's, not any sandbox's (csb-monitor-spare.h). */
+      if (g_str_equal (comm, "csb-spare"))
+        return FALSE;
       if (ppid == getpid ())
         return TRUE;
       pid = ppid;
