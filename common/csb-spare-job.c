@@ -171,16 +171,17 @@ move_above (int fd,
   return moved;
 }
 
-/* Whether @targets are @n distinct numbers above stdio. */
+/* Whether @targets are @n distinct numbers from @min on. */
 static gboolean
 targets_sane (const gint32 *targets,
               guint         n,
+              int           min,
               int          *out_top)
 {
   *out_top = 2;
   for (guint i = 0; i < n; i++)
     {
-      if (targets[i] < 3 || targets[i] > 65535)
+      if (targets[i] < min || targets[i] > 65535)
         return FALSE;
       for (guint k = 0; k < i; k++)
         if (targets[k] == targets[i])
@@ -193,6 +194,7 @@ targets_sane (const gint32 *targets,
 GStrv
 csb_spare_job_receive (int       socket_fd,
                        int     **keep,
+                       int       min_target,
                        GError  **error)
 {
   JobHeader header;
@@ -241,7 +243,7 @@ csb_spare_job_receive (int       socket_fd,
       n < G_STRUCT_OFFSET (JobHeader, targets) || memcmp (header.magic, JOB_MAGIC, 4) != 0 ||
       header.n_fds > CSB_SPARE_JOB_MAX_FDS ||
       n != (ssize_t) (G_STRUCT_OFFSET (JobHeader, targets) + header.n_fds * sizeof (gint32)) ||
-      n_received != header.n_fds + 1 || !targets_sane (header.targets, header.n_fds, &top))
+      n_received != header.n_fds + 1 || !targets_sane (header.targets, header.n_fds, min_target, &top))
     {
       g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED, "the job's message is malformed");
       goto out;
@@ -273,4 +275,22 @@ out:
     if (fds[i] >= 0)
       close (fds[i]);
   return argv;
+}
+
+gboolean
+csb_spare_job_ack (int socket_fd)
+{
+  return write (socket_fd, "k", 1) == 1;
+}
+
+gboolean
+csb_spare_job_read_ack (int socket_fd)
+{
+  char byte;
+  ssize_t n;
+
+  do
+    n = read (socket_fd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  return n == 1;
 }

@@ -28,7 +28,9 @@ gboolean csb_spare_job_send    (int           socket_fd,
                                 guint         n_fds,
                                 GError      **error);
 
-/* Waits for the job on @socket_fd. Every descriptor in @keep (pointers to our own
+/* Waits for the job on @socket_fd; targets below @min_target are refused (3 for a
+ * monitor, whose stdio is its own; 0 for a process that gets its stdio so). Every
+ * descriptor in @keep (pointers to our own
  * fds, NULL-terminated; -1 entries skipped) that sits at a target number is moved
  * above the targets first (close-on-exec, the pointer updated); then each received
  * descriptor is placed at its target. Returns the command line, or NULL: with
@@ -36,6 +38,12 @@ gboolean csb_spare_job_send    (int           socket_fd,
  * message was wrong. */
 GStrv    csb_spare_job_receive (int           socket_fd,
                                 int         **keep,
+                                int           min_target,
                                 GError      **error);
+
+/* The receiver's byte saying it has taken a job (csb_spare_job_ack), read by the
+ * sender: FALSE at the socket's end (it died before, and never will). */
+gboolean csb_spare_job_ack      (int           socket_fd);
+gboolean csb_spare_job_read_ack (int           socket_fd);
 
 G_END_DECLS

@@ -513,7 +513,7 @@ csb_user_net_make_ahead (int     *out_userns_fd,
                          GError **error)
 {
   int sync[2];
-  pid_t child;
+  pid_t child, parent = getpid ();
   char byte = 0;
   ssize_t n;
   int saved = 0;
@@ -534,6 +534,8 @@ csb_user_net_make_ahead (int     *out_userns_fd,
     {
       /* Says it is in them, then waits to be killed (or for us to die). */
       prctl (PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid () != parent)
+        _exit (1);
       close (sync[0]);
       if (csb_user_net_unshare () != 0 || write (sync[1], "x", 1) != 1)
         _exit (1);

@@ -149,6 +149,11 @@ typedef struct
   char              *ahead_program;
   GPid               ahead_pid;
   int                ahead_ready;
+  /* A spare's bwrap process, forked ahead and already in the sandbox's cgroups
+   * (spare_fork_bwrap): it runs bwrap when sent its command line and fds. */
+  GPid               pre_pid;
+  int                pre_socket;
+  char             **pre_cgroups;
 } Monitor;
 
 #define MONITOR_INIT { .opt = { .socket_dir_fd = -1, .ready_fd = -1, .wait_fd = -1, \
@@ -158,7 +163,7 @@ typedef struct
                        .json_pipe = { -1, -1 }, .block_pipe = { -1, -1 }, \
                        .cgroup_fds = { -1, -1, -1, -1 }, .exit_status = -1, \
                        .user_net_ready = -1, .ahead_userns = -1, .ahead_netns = -1, \
-                       .ahead_ready = -1 }
+                       .ahead_ready = -1, .pre_socket = -1 }
 
 /* Closes *@fd if open, and marks it closed. */
 static void
@@ -178,6 +183,7 @@ monitor_clear (Monitor *self)
   g_clear_object (&self->service);
   g_clear_error (&self->user_net_error);
   g_free (self->ahead_program);
+  g_strfreev (self->pre_cgroups);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Monitor, monitor_clear)
@@ -1104,6 +1110,84 @@ bwrap_argv (Monitor *self)
   return argv;
 }
 
+/* bwrap spawned now, its child joining the cgroups and namespaces in child_setup. */
+static gboolean
+spawn_bwrap_here (Monitor   *self,
+                  GPtrArray *argv,
+                  GError   **error)
+{
+  return g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) argv->pdata,
+                                           (const char * const[]) { NULL },
+                                           G_SPAWN_DO_NOT_REAP_CHILD, child_setup, self,
+                                           self->stdio[0], self->stdio[1], self->stdio[2],
+                                           (const int *) self->sources->data,
+                                           (const int *) self->targets->data,
+                                           self->sources->len, &self->bwrap_pid, NULL, NULL,
+                                           NULL, error);
+}
+
+/* A spare's bwrap process (spare_fork_bwrap) runs bwrap with @argv: what child_setup
+ * does is done there (the cgroups joined ahead), and it gets our stdio, or the
+ * sandbox's, at 0-2 and the fds bwrap takes at their numbers. */
+static gboolean
+run_pre_bwrap (Monitor   *self,
+               GPtrArray *argv,
+               GError   **error)
+{
+  const char *mode = self->opt.user_net == NULL ? "none"
+                     : self->ahead_userns >= 0 ? "enter" : "unshare";
+  g_autoptr(GByteArray) data = g_byte_array_new ();
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GArray) sources = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr(GArray) targets = g_array_new (FALSE, FALSE, sizeof (int));
+  int err = 0;
+  ssize_t n;
+
+  g_byte_array_append (data, (const guint8 *) mode, strlen (mode) + 1);
+  for (guint i = 0; i < argv->len && argv->pdata[i] != NULL; i++)
+    g_byte_array_append (data, argv->pdata[i], strlen (argv->pdata[i]) + 1);
+  bytes = g_byte_array_free_to_bytes (g_steal_pointer (&data));
+  for (int i = 0; i < 3; i++)
+    {
+      int source = self->stdio[i] >= 0 ? self->stdio[i] : i;
+
+      g_array_append_val (sources, source);
+      g_array_append_val (targets, i);
+    }
+  g_array_append_vals (sources, self->sources->data, self->sources->len);
+  g_array_append_vals (targets, self->targets->data, self->targets->len);
+  if (!csb_spare_job_send (self->pre_socket, bytes, (const int *) sources->data,
+                           (const int *) targets->data, sources->len, error))
+    return FALSE;
+  csb_trace ("monitor: bwrap's command line sent to the process made ahead");
+  /* It says it has them (a process that died before has not: bwrap is spawned here
+   * after all), then its end closes as it runs bwrap (close-on-exec), or it says errno. */
+  if (!csb_spare_job_read_ack (self->pre_socket))
+    {
+      g_printerr ("claude-sandbox-monitor: the bwrap process made ahead is gone\n");
+      clear_fd (&self->pre_socket);
+      waitpid (self->pre_pid, NULL, 0);
+      self->pre_pid = 0;
+      return spawn_bwrap_here (self, argv, error);
+    }
+  do
+    n = read (self->pre_socket, &err, sizeof err);
+  while (n < 0 && errno == EINTR);
+  clear_fd (&self->pre_socket);
+  if (n != 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s",
+                   n == sizeof err ? g_strerror (err) : "its process made ahead failed");
+      kill (self->pre_pid, SIGKILL);
+      waitpid (self->pre_pid, NULL, 0);
+      self->pre_pid = 0;
+      return FALSE;
+    }
+  self->bwrap_pid = self->pre_pid;
+  self->pre_pid = 0;
+  return TRUE;
+}
+
 /* bwrap starts setting the sandbox up; the fds it took are its and the sandbox's. */
 static gboolean
 spawn_bwrap (Monitor *self,
@@ -1123,14 +1207,8 @@ spawn_bwrap (Monitor *self,
                            g_strerror (errno));
       return FALSE;
     }
-  if (!g_spawn_async_with_pipes_and_fds (NULL, (const char * const *) argv->pdata,
-                                         (const char * const[]) { NULL },
-                                         G_SPAWN_DO_NOT_REAP_CHILD, child_setup, self,
-                                         self->stdio[0], self->stdio[1], self->stdio[2],
-                                         (const int *) self->sources->data,
-                                         (const int *) self->targets->data,
-                                         self->sources->len, &self->bwrap_pid, NULL, NULL,
-                                         NULL, error))
+  if (self->pre_pid > 0 ? !run_pre_bwrap (self, argv, error)
+                        : !spawn_bwrap_here (self, argv, error))
     {
       g_prefix_error (error, "cannot start bwrap: ");
       return FALSE;
@@ -1315,21 +1393,19 @@ drop_ahead (Monitor *self)
   clear_fd (&self->ahead_netns);
 }
 
-/* With --user-net KIND --user-net-program PATH: the sandbox's namespaces and its
+/* With --user-net KIND and --user-net-program PATH: the sandbox's namespaces and its
  * stack, made now, so that a launch with the network on need not wait for them. A
  * failure is only said: the launch then makes its own. */
 static void
-make_ahead (Monitor *self,
-            int      argc,
-            char    *argv[])
+make_ahead (Monitor    *self,
+            const char *kind,
+            const char *program)
 {
   g_autoptr(GError) error = NULL;
 
-  if (argc != 6 || !g_str_equal (argv[2], "--user-net") ||
-      !csb_user_net_kind_from_name (argv[3], &self->ahead_kind) ||
-      !g_str_equal (argv[4], "--user-net-program"))
+  if (kind == NULL || program == NULL || !csb_user_net_kind_from_name (kind, &self->ahead_kind))
     return;
-  self->ahead_program = g_strdup (argv[5]);
+  self->ahead_program = g_strdup (program);
   if (!csb_user_net_make_ahead (&self->ahead_userns, &self->ahead_netns, &error) ||
       (self->ahead_pid = csb_user_net_spawn_on (self->ahead_kind, self->ahead_program,
                                                 self->ahead_netns, self->ahead_userns,
@@ -1338,6 +1414,80 @@ make_ahead (Monitor *self,
       g_printerr ("claude-sandbox-monitor: spare: %s\n", error->message);
       drop_ahead (self);
     }
+}
+
+/* In the spare's bwrap process: joins the sandbox's cgroups now (the kernel's wait for a
+ * first move, milliseconds, is paid here and not by the launch), then waits for bwrap's
+ * command line and fds and runs it; says errno on @socket_fd if it cannot. */
+static void G_GNUC_NORETURN
+pre_bwrap_main (Monitor *self,
+                int      socket_fd)
+{
+  int *keep[] = { &socket_fd, &self->ahead_userns, &self->ahead_netns, NULL };
+  g_auto(GStrv) job = NULL;
+  int err;
+
+  for (guint i = 0; self->pre_cgroups[i] != NULL; i++)
+    {
+      g_autofree char *procs = g_build_filename (self->pre_cgroups[i], "cgroup.procs", NULL);
+      int fd = open (procs, O_WRONLY | O_CLOEXEC);
+
+      if (fd < 0 || write (fd, "0", 1) != 1)
+        _exit (125);
+      close (fd);
+    }
+  csb_trace ("monitor: spare's bwrap process in the sandbox's cgroups");
+  job = csb_spare_job_receive (socket_fd, keep, 0, NULL);
+  if (job == NULL || job[0] == NULL || job[1] == NULL || !csb_spare_job_ack (socket_fd))
+    _exit (125);
+  setsid ();
+  if ((g_str_equal (job[0], "enter") &&
+       csb_user_net_enter (self->ahead_userns, self->ahead_netns) != 0) ||
+      (g_str_equal (job[0], "unshare") && csb_user_net_unshare () != 0))
+    {
+      err = errno;
+      (void) !write (socket_fd, &err, sizeof err);
+      _exit (125);
+    }
+  execve (job[1], job + 1, (char *[]) { NULL });
+  err = errno;
+  (void) !write (socket_fd, &err, sizeof err);
+  _exit (127);
+}
+
+/* With --cgroup DIR…: the launch's bwrap process, forked now into the cgroups the
+ * service made for the sandbox this spare is reserved for. Without it (or if it
+ * fails) bwrap is spawned at the launch and joins them then. */
+static void
+spare_fork_bwrap (Monitor *self,
+                  int      service_fd)
+{
+  int pair[2];
+  pid_t pid, parent = getpid ();
+
+  if (self->pre_cgroups == NULL || self->pre_cgroups[0] == NULL ||
+      socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    return;
+  pid = fork ();
+  if (pid == 0)
+    {
+      /* Only the spare holds the service's socket: its end must show when the
+       * service is gone. */
+      close (service_fd);
+      close (pair[0]);
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid () != parent)
+        _exit (1);
+      pre_bwrap_main (self, pair[1]);
+    }
+  close (pair[1]);
+  if (pid < 0)
+    {
+      close (pair[0]);
+      return;
+    }
+  self->pre_pid = pid;
+  self->pre_socket = pair[0];
 }
 
 /* Started as "claude-sandbox-monitor --spare [--user-net …]" with the service's end of
@@ -1351,7 +1501,9 @@ spare_wait (Monitor *self,
   g_autoptr(GError) error = NULL;
   int socket_fd = fcntl (SPARE_FD, F_DUPFD_CLOEXEC, SPARE_FD + 1);
   int *keep[] = { &socket_fd, &self->ahead_userns, &self->ahead_netns, &self->ahead_ready,
-                  NULL };
+                  &self->pre_socket, NULL };
+  g_autoptr(GStrvBuilder) cgroups = g_strv_builder_new ();
+  const char *kind = NULL, *program = NULL;
   GStrv job;
 
   close (SPARE_FD);
@@ -1359,9 +1511,22 @@ spare_wait (Monitor *self,
   prctl (PR_SET_NAME, SPARE_NAME);
   /* As a monitor, the service's end is not ours. */
   setsid ();
-  make_ahead (self, argc, argv);
+  for (int i = 2; i + 1 < argc; i += 2)
+    if (g_str_equal (argv[i], "--user-net"))
+      kind = argv[i + 1];
+    else if (g_str_equal (argv[i], "--user-net-program"))
+      program = argv[i + 1];
+    else if (g_str_equal (argv[i], "--cgroup"))
+      g_strv_builder_add (cgroups, argv[i + 1]);
+  self->pre_cgroups = g_strv_builder_end (cgroups);
+  make_ahead (self, kind, program);
+  /* After the stack: pasta is not the sandbox's, nor counted in its cgroups. */
+  spare_fork_bwrap (self, socket_fd);
   csb_trace ("monitor: spare ready");
-  job = csb_spare_job_receive (socket_fd, keep, &error);
+  job = csb_spare_job_receive (socket_fd, keep, 3, &error);
+  /* The service waits for this before it counts on us (csb-monitor-spare.c). */
+  if (job != NULL && !csb_spare_job_ack (socket_fd))
+    g_clear_pointer (&job, g_strfreev);
   clear_fd (&socket_fd);
   if (job == NULL)
     {
@@ -1380,6 +1545,22 @@ spare_wait (Monitor *self,
 static void
 check_ahead (Monitor *self)
 {
+  /* The bwrap process made ahead serves only the cgroups it joined. */
+  if (self->pre_pid > 0)
+    {
+      pid_t ended = waitpid (self->pre_pid, NULL, WNOHANG);
+
+      if (ended != 0 ||
+          !g_strv_equal ((const char * const *) self->pre_cgroups,
+                         (const char * const *) (self->opt.cgroups ? self->opt.cgroups
+                                                                   : (char *[]) { NULL })))
+        {
+          if (ended == 0)
+            kill (self->pre_pid, SIGKILL);
+          self->pre_pid = 0;
+          clear_fd (&self->pre_socket);
+        }
+    }
   if (self->ahead_pid == 0)
     return;
   if (waitpid (self->ahead_pid, NULL, WNOHANG) != 0)
