@@ -1110,7 +1110,8 @@ spawn_prepare_sandbox (Spawn   *spawn,
   /* Its own cgroup (pids.max, memory), which bwrap joins before it runs; that join
    * waits for the kernel unless a warm-up has done so meanwhile (csb-cgroup.h). */
   spawn->cgroups = csb_cgroup_create_sandbox (spec->id, spec->settings, spawn->protections);
-  spawn->warming_up = csb_cgroup_warm_up ();
+  /* The spare made for this id has its bwrap process in them already. */
+  spawn->warming_up = !csb_monitor_spare_claimed_by (spec->id) && csb_cgroup_warm_up ();
   csb_trace ("spawn: cgroup made, warm-up started");
   /* The proxy first, beside the rest: it gets ready while the rest is prepared and
    * the monitor starts. */
@@ -1307,7 +1308,7 @@ spawn_monitor (Spawn   *spawn,
   CsbArgv *outer = spawn->outer;
 
   /* The spare started after the last launch, if there is one (csb-monitor-spare.h). */
-  if (!csb_monitor_spare_spawn (outer, envp, &spawn->pid, error))
+  if (!csb_monitor_spare_spawn (outer, envp, spawn->spec->id, &spawn->pid, error))
     {
       spawn->pid = 0;
       g_prefix_error (error, "cannot start the sandbox's monitor: ");
@@ -1334,7 +1335,7 @@ spawn_replenish_spare (Spawn *spawn)
                  csb_user_net_find (&kind, &program, NULL);
 
   csb_monitor_spare_replenish (spawn->monitor, envp, net ? csb_user_net_kind_name (kind) : NULL,
-                               net ? program : NULL);
+                               net ? program : NULL, spec->settings);
 }
 
 /* Undoes a start that failed: the monitor killed, the proxy left to end, the

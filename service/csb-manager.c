@@ -10,6 +10,7 @@
 #include "csb-list-folders.h"
 #include "csb-manager.h"
 #include "csb-metrics.h"
+#include "csb-monitor-spare.h"
 #include "csb-trace.h"
 #include "csb-options.h"
 #include "csb-sandbox.h"
@@ -134,6 +135,8 @@ on_sandbox_started (GObject      *source,
   self->pending_calls--;
   if (!csb_sandbox_start_finish (sandbox, result, &error))
     {
+      /* A spare claimed for it and never spawned goes too (csb-monitor-spare.h). */
+      csb_monitor_spare_release (csb_sandbox_get_id (sandbox));
       drop_sandbox (self, sandbox);
       g_dbus_method_invocation_return_gerror (data->invocation, error);
     }
@@ -218,7 +221,12 @@ handle_launch (CsbDBusManager        *object,
     }
 
   spec = csb_sandbox_spec_new ();
-  spec->id = new_id (self);
+  /* A bwrap launch takes the id of the spare monitor made ahead, if there is one: its
+   * cgroups are made, and its bwrap process is in them. */
+  if (g_str_equal (csb_backend_get_name (backend), "bwrap"))
+    spec->id = csb_monitor_spare_claim_id (self->sandboxes);
+  if (spec->id == NULL)
+    spec->id = new_id (self);
   spec->project_dir = g_strdup (project_dir);
   spec->command = command[0] != NULL ? g_strdupv ((char **) command)
                                      : default_command (self, opts->shell);

@@ -17,6 +17,7 @@
 
 #include <gio/gio.h>
 
+#include "csb-cgroup.h"
 #include "csb-monitor-spare.h"
 #include "csb-spare-job.h"
 #include "csb-trace.h"
@@ -32,9 +33,11 @@ static struct
   GPid     pid;            /* 0: none */
   int      socket_fd;
   char    *monitor;        /* the program it runs */
+  char    *id;             /* the sandbox it is for: its cgroups are made */
+  gboolean claimed;        /* a launch has that id now */
   guint64  generation;     /* which spare an expiry is for */
   gboolean starting;       /* one replenish at a time */
-} spare = { 0, -1, NULL, 0, FALSE };
+} spare = { 0, -1, NULL, NULL, FALSE, 0, FALSE };
 
 static gboolean
 spares_enabled (void)
@@ -53,22 +56,102 @@ kill_spare (GPid pid)
     ;
 }
 
-/* Takes the spare, if it is one for @monitor: its pid and socket are the caller's. */
+static gpointer
+remove_cgroups_thread (gpointer data)
+{
+  g_autofree char *id = data;
+
+  csb_cgroup_remove_sandbox (id);
+  return NULL;
+}
+
+/* Ends a spare taken out of the slot: the process, then (in a thread: it waits for
+ * the kernel) the cgroups made for it. */
+static void
+drop (GPid  pid,
+      char *id)
+{
+  kill_spare (pid);
+  if (id != NULL)
+    g_thread_unref (g_thread_new ("csb-spare-drop", remove_cgroups_thread, id));
+}
+
+/* Empties the slot (lock held); what was in it is the caller's to drop. */
+static void
+clear_slot (GPid  *out_pid,
+            char **out_id)
+{
+  *out_pid = spare.pid;
+  *out_id = g_steal_pointer (&spare.id);
+  if (spare.socket_fd >= 0)
+    close (spare.socket_fd);
+  spare.pid = 0;
+  spare.socket_fd = -1;
+  spare.claimed = FALSE;
+  g_clear_pointer (&spare.monitor, g_free);
+}
+
+char *
+csb_monitor_spare_claim_id (GHashTable *taken)
+{
+  char *id = NULL;
+
+  g_mutex_lock (&lock);
+  if (spare.pid > 0 && !spare.claimed && !g_hash_table_contains (taken, spare.id))
+    {
+      spare.claimed = TRUE;
+      id = g_strdup (spare.id);
+    }
+  g_mutex_unlock (&lock);
+  return id;
+}
+
+gboolean
+csb_monitor_spare_claimed_by (const char *id)
+{
+  gboolean claimed;
+
+  g_mutex_lock (&lock);
+  claimed = spare.pid > 0 && spare.claimed && g_strcmp0 (spare.id, id) == 0;
+  g_mutex_unlock (&lock);
+  return claimed;
+}
+
+void
+csb_monitor_spare_release (const char *id)
+{
+  GPid pid = 0;
+  char *spare_id = NULL;
+
+  g_mutex_lock (&lock);
+  if (spare.pid > 0 && spare.claimed && g_strcmp0 (spare.id, id) == 0)
+    clear_slot (&pid, &spare_id);
+  g_mutex_unlock (&lock);
+  if (pid > 0)
+    drop (pid, spare_id);
+}
+
+/* Takes the spare claimed for sandbox @id, if it runs @monitor: its pid and socket
+ * are the caller's. */
 static gboolean
 take (const char *monitor,
+      const char *id,
       GPid       *out_pid,
       int        *out_socket)
 {
   gboolean taken = FALSE;
 
   g_mutex_lock (&lock);
-  if (spare.pid > 0 && g_strcmp0 (spare.monitor, monitor) == 0)
+  if (spare.pid > 0 && spare.claimed && g_strcmp0 (spare.id, id) == 0 &&
+      g_strcmp0 (spare.monitor, monitor) == 0)
     {
       *out_pid = spare.pid;
       *out_socket = spare.socket_fd;
       spare.pid = 0;
       spare.socket_fd = -1;
+      spare.claimed = FALSE;
       g_clear_pointer (&spare.monitor, g_free);
+      g_clear_pointer (&spare.id, g_free);
       taken = TRUE;
     }
   g_mutex_unlock (&lock);
@@ -78,6 +161,7 @@ take (const char *monitor,
 gboolean
 csb_monitor_spare_spawn (CsbArgv             *outer,
                          const char * const  *envp,
+                         const char          *id,
                          GPid                *out_pid,
                          GError             **error)
 {
@@ -85,14 +169,18 @@ csb_monitor_spare_spawn (CsbArgv             *outer,
   GPid pid = 0;
   int socket_fd = -1;
 
-  if (outer->source_fds->len <= CSB_SPARE_JOB_MAX_FDS && take (argv[0], &pid, &socket_fd))
+  if (outer->source_fds->len <= CSB_SPARE_JOB_MAX_FDS && take (argv[0], id, &pid, &socket_fd))
     {
       g_autoptr(GError) local_error = NULL;
       g_autoptr(GBytes) data = csb_argv_to_nul_data (outer);
+      gboolean sent = csb_spare_job_send (socket_fd, data,
+                                          (const int *) outer->source_fds->data,
+                                          (const int *) outer->target_fds->data,
+                                          outer->source_fds->len, &local_error);
 
-      if (csb_spare_job_send (socket_fd, data, (const int *) outer->source_fds->data,
-                              (const int *) outer->target_fds->data, outer->source_fds->len,
-                              &local_error))
+      /* Sent, and taken: a spare that died meanwhile never says so (its end closes),
+       * and the fds it would have had are ours still. */
+      if (sent && csb_spare_job_read_ack (socket_fd))
         {
           close (socket_fd);
           csb_trace ("spawn: monitor taken from the spare");
@@ -100,7 +188,8 @@ csb_monitor_spare_spawn (CsbArgv             *outer,
           return TRUE;
         }
       /* It died meanwhile (killed from outside): a monitor of our own after all. */
-      g_debug ("the spare monitor could not take the launch: %s", local_error->message);
+      g_debug ("the spare monitor could not take the launch: %s",
+               sent ? "it ended before it took it" : local_error->message);
       close (socket_fd);
       kill_spare (pid);
       argv = csb_argv_finish (outer);
@@ -116,34 +205,34 @@ csb_monitor_spare_spawn (CsbArgv             *outer,
                                            error);
 }
 
-/* In the main context: the spare of @data's generation, if still unused, is dropped. */
+/* In the main context: the spare of @data's generation, if still unused, is dropped
+ * (claimed by a launch that never came to spawn it, too). */
 static gboolean
 on_expired (gpointer data)
 {
   guint64 generation = *(guint64 *) data;
   GPid pid = 0;
+  char *id = NULL;
 
   g_mutex_lock (&lock);
   if (spare.pid > 0 && spare.generation == generation)
-    {
-      pid = spare.pid;
-      close (spare.socket_fd);
-      spare.pid = 0;
-      spare.socket_fd = -1;
-      g_clear_pointer (&spare.monitor, g_free);
-    }
+    clear_slot (&pid, &id);
   g_mutex_unlock (&lock);
-  kill_spare (pid);
+  if (pid > 0)
+    drop (pid, id);
   return G_SOURCE_REMOVE;
 }
 
 /* What a replenish starts, once the launch that asked for it is under way. */
 typedef struct
 {
-  char  *monitor;
-  GStrv  envp;
-  char  *user_net;
-  char  *user_net_program;
+  char      *monitor;
+  GStrv      envp;
+  char      *user_net;
+  char      *user_net_program;
+  GSettings *settings;
+  char      *id;
+  GStrv      cgroups;
 } Replenish;
 
 static void
@@ -155,6 +244,9 @@ replenish_free (gpointer data)
   g_strfreev (r->envp);
   g_free (r->user_net);
   g_free (r->user_net_program);
+  g_clear_object (&r->settings);
+  g_free (r->id);
+  g_strfreev (r->cgroups);
   g_free (r);
 }
 
@@ -167,20 +259,28 @@ spawn_spare (Replenish *r,
              GPid      *out_pid,
              GError   **error)
 {
-  const char *argv[7] = { r->monitor, "--spare", NULL };
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   sigset_t none, all;
   pid_t pid;
   int err;
 
+  g_ptr_array_add (argv, r->monitor);
+  g_ptr_array_add (argv, "--spare");
   if (r->user_net != NULL && r->user_net_program != NULL)
     {
-      argv[2] = "--user-net";
-      argv[3] = r->user_net;
-      argv[4] = "--user-net-program";
-      argv[5] = r->user_net_program;
+      g_ptr_array_add (argv, "--user-net");
+      g_ptr_array_add (argv, r->user_net);
+      g_ptr_array_add (argv, "--user-net-program");
+      g_ptr_array_add (argv, r->user_net_program);
     }
+  for (guint i = 0; r->cgroups != NULL && r->cgroups[i] != NULL; i++)
+    {
+      g_ptr_array_add (argv, "--cgroup");
+      g_ptr_array_add (argv, r->cgroups[i]);
+    }
+  g_ptr_array_add (argv, NULL);
   sigemptyset (&none);
   sigfillset (&all);
   posix_spawn_file_actions_init (&actions);
@@ -192,7 +292,7 @@ spawn_spare (Replenish *r,
   posix_spawnattr_setsigmask (&attr, &none);
   posix_spawnattr_setsigdefault (&attr, &all);
   posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  err = posix_spawn (&pid, r->monitor, &actions, &attr, (char * const *) argv, r->envp);
+  err = posix_spawn (&pid, r->monitor, &actions, &attr, (char * const *) argv->pdata, r->envp);
   posix_spawn_file_actions_destroy (&actions);
   posix_spawnattr_destroy (&attr);
   if (err != 0)
@@ -217,24 +317,22 @@ max_age_s (void)
   return CSB_MONITOR_SPARE_MAX_AGE_S;
 }
 
-/* In the main context, a moment after the launch. */
-static gboolean
-on_replenish (gpointer data)
+/* In a thread (making cgroups may wait for the kernel): the sandbox id the spare is
+ * for, its cgroups, the spare. */
+static gpointer
+replenish_thread (gpointer data)
 {
   Replenish *r = data;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
   int pair[2] = { -1, -1 };
   GPid pid = 0;
   guint64 *generation;
   gboolean ok;
 
-  g_mutex_lock (&lock);
-  ok = spare.pid == 0 && !spare.starting;
-  spare.starting = ok;
-  g_mutex_unlock (&lock);
-  if (!ok)
-    return G_SOURCE_REMOVE;
-
+  /* Random as the manager's (which makes sure no sandbox has it when it claims it). */
+  r->id = g_strdup_printf ("%08x", g_random_int ());
+  r->cgroups = csb_cgroup_create_sandbox (r->id, r->settings, protections);
   ok = socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) == 0;
   if (!ok)
     g_set_error (&error, G_IO_ERROR, g_io_error_from_errno (errno), "socketpair: %s",
@@ -250,6 +348,8 @@ on_replenish (gpointer data)
       spare.pid = pid;
       spare.socket_fd = pair[0];
       spare.monitor = g_strdup (r->monitor);
+      spare.id = g_strdup (r->id);
+      spare.claimed = FALSE;
       generation = g_new (guint64, 1);
       *generation = ++spare.generation;
       g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, max_age_s (), on_expired, generation,
@@ -260,10 +360,30 @@ on_replenish (gpointer data)
     {
       if (pair[0] >= 0)
         close (pair[0]);
+      csb_cgroup_remove_sandbox (r->id);
       g_warning ("cannot start a spare monitor: %s", error->message);
     }
   else
-    csb_trace ("spare: started");
+    csb_trace ("spare: started for %s", r->id);
+  replenish_free (r);
+  return NULL;
+}
+
+/* In the main context, a moment after the launch. */
+static gboolean
+on_replenish (gpointer data)
+{
+  Replenish *r = data;
+  gboolean ok;
+
+  g_mutex_lock (&lock);
+  ok = spare.pid == 0 && !spare.starting;
+  spare.starting = ok;
+  g_mutex_unlock (&lock);
+  if (ok)
+    g_thread_unref (g_thread_new ("csb-spare", replenish_thread, r));
+  else
+    replenish_free (r);
   return G_SOURCE_REMOVE;
 }
 
@@ -271,7 +391,8 @@ void
 csb_monitor_spare_replenish (const char          *monitor,
                              const char * const  *envp,
                              const char          *user_net,
-                             const char          *user_net_program)
+                             const char          *user_net_program,
+                             GSettings           *settings)
 {
   Replenish *r;
 
@@ -282,6 +403,7 @@ csb_monitor_spare_replenish (const char          *monitor,
   r->envp = g_strdupv ((char **) envp);
   r->user_net = g_strdup (user_net);
   r->user_net_program = g_strdup (user_net_program);
+  r->settings = settings ? g_object_ref (settings) : NULL;
   /* Not beside the launch's last steps (its reply, the sandbox's first instants). */
-  g_timeout_add_full (G_PRIORITY_DEFAULT, REPLENISH_DELAY_MS, on_replenish, r, replenish_free);
+  g_timeout_add (REPLENISH_DELAY_MS, on_replenish, r);
 }

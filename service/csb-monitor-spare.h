@@ -18,7 +18,7 @@
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "csb-argv.h"
 
@@ -26,20 +26,34 @@ G_BEGIN_DECLS
 
 #define CSB_MONITOR_SPARE_MAX_AGE_S 60
 
+/* For a bwrap launch (in the manager, as its id is chosen): the id the spare is for,
+ * whose cgroups it has joined (its bwrap process has), if there is a spare nobody has
+ * claimed and no sandbox in @taken has that id; else NULL, and the launch gets an id
+ * of its own. */
+char    *csb_monitor_spare_claim_id  (GHashTable          *taken);
+/* Whether the spare is claimed by sandbox @id (its launch need not warm the cgroups
+ * up: its bwrap process is in them). */
+gboolean csb_monitor_spare_claimed_by (const char         *id);
+/* A launch that claimed the spare failed before it was spawned: the spare is ended. */
+void     csb_monitor_spare_release   (const char          *id);
+
 /* Spawns @outer (the monitor's command line and fds; @outer->argv[0] the monitor) as
  * g_spawn_async_with_pipes_and_fds() would with @envp, or hands it to the spare when
- * one is ready for that monitor. *@out_pid is our child either way. */
+ * sandbox @id claimed it. *@out_pid is our child either way. */
 gboolean csb_monitor_spare_spawn     (CsbArgv             *outer,
                                       const char * const  *envp,
+                                      const char          *id,
                                       GPid                *out_pid,
                                       GError             **error);
 
-/* After a launch: starts a spare unless there is one, with its network made ahead if
- * @user_net (and @user_net_program) name the stack that launch used. Called from the
- * spawn thread; failures are logged only. */
+/* After a launch: starts a spare (after REPLENISH_DELAY_MS) unless there is one, with
+ * its network made ahead if @user_net (and @user_net_program) name the stack that
+ * launch used, for a new sandbox id whose cgroups (with @settings' limits) it joins
+ * ahead. Failures are logged only. */
 void     csb_monitor_spare_replenish (const char          *monitor,
                                       const char * const  *envp,
                                       const char          *user_net,
-                                      const char          *user_net_program);
+                                      const char          *user_net_program,
+                                      GSettings           *settings);
 
 G_END_DECLS

@@ -207,6 +207,18 @@ test_takes_next_launch (Fixture      *f,
   g_assert_no_error (error);
   pid = csb_dbus_sandbox_get_pid (run->sandbox);
   g_assert_true (monitor_of (spare, pid));
+  /* Where the service may make cgroups, the sandbox is in its own, which the spare's
+   * bwrap process joined ahead: csb-<the sandbox's id>. */
+  {
+    g_autofree char *path = g_strdup_printf ("/proc/%u/cgroup", pid);
+    g_autofree char *cgroups = NULL;
+    g_autofree char *own = g_strdup_printf ("/csb-%s\n", strrchr (run->object_path, '/') + 1);
+
+    g_assert_true (g_file_get_contents (path, &cgroups, NULL, NULL));
+    g_test_message ("the sandbox's cgroups: %s", cgroups);
+    if (strstr (cgroups, "/csb-") != NULL)
+      g_assert_nonnull (strstr (cgroups, own));
+  }
   /* The stack made ahead is the sandbox's now, and the spare is no spare any more. */
   g_assert_true (alive (stack));
   g_assert_cmpuint (child_named (spare, STACK), ==, stack);
