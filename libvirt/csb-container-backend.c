@@ -1098,6 +1098,24 @@ csb_container_backend_class_init (CsbContainerBackendClass *klass)
   backend_class->adopt = csb_container_backend_adopt;
 }
 
+/* libvirt-LXC's domain id is its controller's pid (libvirt_lxc, which holds the
+ * container and ends with it): gone, or another program's, when the container has
+ * ended. */
+static gboolean
+container_gone (CsbDomainRun *run)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *comm = NULL;
+  unsigned int id;
+
+  if (run->domain == NULL || (id = virDomainGetID (run->domain)) == (unsigned int) -1 ||
+      id == 0)
+    return FALSE;
+  path = g_strdup_printf ("/proc/%u/comm", id);
+  return !g_file_get_contents (path, &comm, NULL, NULL) ||
+         !g_str_equal (g_strstrip (comm), "libvirt_lxc");
+}
+
 static const CsbDomainRunOps run_ops = {
   .what = "the container",
   /* SIGTERM to our init, which passes it on to the command. */
@@ -1110,6 +1128,7 @@ static const CsbDomainRunOps run_ops = {
   .start_done = on_started,
   .cleanup = cleanup,
   .adopt_thread = adopt_thread,
+  .gone = container_gone,
 };
 
 static void

@@ -64,7 +64,14 @@ typedef struct
    * its console is bridged: what the backend takes of @found (its extra). */
   void              (*adopted)         (CsbDomainRun   *run,
                                         CsbDomainFound *found);
+  /* (nullable) Main thread, every CSB_DOMAIN_RUN_CHECK_S while the domain runs, cheap
+   * (no call to libvirtd): whether its process is gone although no event said so —
+   * libvirtd drops a domain's end when it happens before libvirtd has connected to
+   * the domain's controller (a container whose command is done in milliseconds). */
+  gboolean          (*gone)            (CsbDomainRun   *run);
 } CsbDomainRunOps;
+
+#define CSB_DOMAIN_RUN_CHECK_S 5
 
 struct _CsbDomainRun
 {
@@ -84,6 +91,7 @@ struct _CsbDomainRun
 
   GFileMonitor       *ctl_monitor;
   guint               destroy_timeout_id;
+  guint               check_id;        /* ops->gone, while it runs */
   gboolean            stopping;
   gboolean            destroyed;
   gboolean            count_console;   /* the bridge counts for a take-over (VM) */
