@@ -39,6 +39,17 @@ static struct
   gboolean starting;       /* one replenish at a time */
 } spare = { 0, -1, NULL, NULL, FALSE, 0, FALSE };
 
+typedef struct _Replenish Replenish;
+static void replenish_later (Replenish *r);
+static Replenish *replenish_new (const char          *monitor,
+                                 const char * const  *envp,
+                                 const char          *user_net,
+                                 const char          *user_net_program,
+                                 GSettings           *settings);
+/* What started the spare with a network made ahead, to start one without in its place
+ * when it expires. */
+static Replenish *expiring;
+
 static gboolean
 spares_enabled (void)
 {
@@ -205,26 +216,34 @@ csb_monitor_spare_spawn (CsbArgv             *outer,
                                            error);
 }
 
-/* In the main context: the spare of @data's generation, if still unused, is dropped
- * (claimed by a launch that never came to spawn it, too). */
+/* In the main context: the spare of @data's generation (one with a network made
+ * ahead: the host's network may have changed since), if still unused, is dropped
+ * (claimed by a launch that never came to spawn it, too), and one without a network
+ * starts in its place. */
 static gboolean
 on_expired (gpointer data)
 {
   guint64 generation = *(guint64 *) data;
+  Replenish *next = NULL;
   GPid pid = 0;
   char *id = NULL;
 
   g_mutex_lock (&lock);
   if (spare.pid > 0 && spare.generation == generation)
-    clear_slot (&pid, &id);
+    {
+      clear_slot (&pid, &id);
+      next = g_steal_pointer (&expiring);
+    }
   g_mutex_unlock (&lock);
   if (pid > 0)
     drop (pid, id);
+  if (next != NULL)
+    replenish_later (next);
   return G_SOURCE_REMOVE;
 }
 
 /* What a replenish starts, once the launch that asked for it is under way. */
-typedef struct
+struct _Replenish
 {
   char      *monitor;
   GStrv      envp;
@@ -233,7 +252,7 @@ typedef struct
   GSettings *settings;
   char      *id;
   GStrv      cgroups;
-} Replenish;
+};
 
 static void
 replenish_free (gpointer data)
@@ -350,10 +369,18 @@ replenish_thread (gpointer data)
       spare.monitor = g_strdup (r->monitor);
       spare.id = g_strdup (r->id);
       spare.claimed = FALSE;
-      generation = g_new (guint64, 1);
-      *generation = ++spare.generation;
-      g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, max_age_s (), on_expired, generation,
-                                  g_free);
+      ++spare.generation;
+      /* Nothing else of a spare can be out of date. */
+      if (r->user_net != NULL)
+        {
+          generation = g_new (guint64, 1);
+          *generation = spare.generation;
+          g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, max_age_s (), on_expired, generation,
+                                      g_free);
+          g_clear_pointer (&expiring, replenish_free);
+          expiring = replenish_new (r->monitor, (const char * const *) r->envp, NULL, NULL,
+                                    r->settings);
+        }
     }
   g_mutex_unlock (&lock);
   if (!ok)
@@ -387,6 +414,30 @@ on_replenish (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static Replenish *
+replenish_new (const char          *monitor,
+               const char * const  *envp,
+               const char          *user_net,
+               const char          *user_net_program,
+               GSettings           *settings)
+{
+  Replenish *r = g_new0 (Replenish, 1);
+
+  r->monitor = g_strdup (monitor);
+  r->envp = g_strdupv ((char **) envp);
+  r->user_net = g_strdup (user_net);
+  r->user_net_program = g_strdup (user_net_program);
+  r->settings = settings ? g_object_ref (settings) : NULL;
+  return r;
+}
+
+/* Not beside a launch's last steps (its reply, the sandbox's first instants). */
+static void
+replenish_later (Replenish *r)
+{
+  g_timeout_add (REPLENISH_DELAY_MS, on_replenish, r);
+}
+
 void
 csb_monitor_spare_replenish (const char          *monitor,
                              const char * const  *envp,
@@ -394,16 +445,6 @@ csb_monitor_spare_replenish (const char          *monitor,
                              const char          *user_net_program,
                              GSettings           *settings)
 {
-  Replenish *r;
-
-  if (!spares_enabled ())
-    return;
-  r = g_new0 (Replenish, 1);
-  r->monitor = g_strdup (monitor);
-  r->envp = g_strdupv ((char **) envp);
-  r->user_net = g_strdup (user_net);
-  r->user_net_program = g_strdup (user_net_program);
-  r->settings = settings ? g_object_ref (settings) : NULL;
-  /* Not beside the launch's last steps (its reply, the sandbox's first instants). */
-  g_timeout_add (REPLENISH_DELAY_MS, on_replenish, r);
+  if (spares_enabled ())
+    replenish_later (replenish_new (monitor, envp, user_net, user_net_program, settings));
 }

@@ -9,11 +9,12 @@
  * descriptors (csb-spare-job.h) instead of spawning a monitor; bwrap's child joins
  * the namespaces made ahead instead of making its own.
  *
- * A spare is used once, holds nothing of any sandbox before its launch, and is
- * dropped (killed, with its stack) after CSB_MONITOR_SPARE_MAX_AGE_S unused, so an
- * idle service has none, and no launch gets a network set up from a host network
- * older than that. It ends with the service too: its socket closes. $CSB_MONITOR_SPARE=0
- * turns spares off (the benchmark's cold rows).
+ * A spare is used once and holds nothing of any sandbox before its launch. One with a
+ * network made ahead is dropped (killed, with its stack) after
+ * CSB_MONITOR_SPARE_MAX_AGE_S unused, so that no launch gets a network set up from a
+ * host network older than that, and one without takes its place. It ends with the
+ * service too (which exits when idle): its socket closes. $CSB_MONITOR_SPARE=0 turns
+ * spares off.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
