@@ -109,7 +109,10 @@ descendants (guint root)
           if (g_hash_table_contains (set, GUINT_TO_POINTER (pid)) ||
               !read_stat (pid, &ppid, &state, &comm))
             continue;
-          if (state != 'Z' && g_hash_table_contains (set, GUINT_TO_POINTER (ppid)))
+          /* The spare monitor kept for the next launch (csb-monitor-spare.h), and what
+           * it made ahead, are the service's, not any sandbox's. */
+          if (state != 'Z' && g_hash_table_contains (set, GUINT_TO_POINTER (ppid)) &&
+              g_strcmp0 (comm, "csb-spare") != 0)
             {
               g_hash_table_insert (set, GUINT_TO_POINTER (pid), comm);
               grew = TRUE;
