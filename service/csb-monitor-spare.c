@@ -106,14 +106,25 @@ char *
 csb_monitor_spare_claim_id (GHashTable *taken)
 {
   char *id = NULL;
+  char *dead_id = NULL;
+  GPid dead = 0;
 
   g_mutex_lock (&lock);
-  if (spare.pid > 0 && !spare.claimed && !g_hash_table_contains (taken, spare.id))
+  /* One that died meanwhile (killed from outside) is reaped here and not claimed: the
+   * launch then starts its own monitor as if there were none. */
+  if (spare.pid > 0 && !spare.claimed && waitpid (spare.pid, NULL, WNOHANG) != 0)
+    {
+      clear_slot (&dead, &dead_id);
+      dead = 0;
+    }
+  else if (spare.pid > 0 && !spare.claimed && !g_hash_table_contains (taken, spare.id))
     {
       spare.claimed = TRUE;
       id = g_strdup (spare.id);
     }
   g_mutex_unlock (&lock);
+  if (dead_id != NULL)
+    drop (0, dead_id);
   return id;
 }
 
