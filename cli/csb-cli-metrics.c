@@ -412,7 +412,7 @@ csb_cli_run_metrics (GDBusConnection *bus,
       {
         print_host (dict);
         print_row ((const char * const[]) { _("ID"), _("STATE"), _("CPU"), _("MEMORY"),
-                                            _("PROCS"), _("DISK"), _("TURNS"),
+                                            _("PIDS"), _("DISK"), _("TURNS"),
                                             _("TOKENS IN/OUT"), _("COST") });
       }
   }
