@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <linux/openat2.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -499,4 +500,38 @@ csb_rm_rf (const char *path,
   if (unlinkat (AT_FDCWD, path, AT_REMOVEDIR) != 0 && errno != ENOENT)
     return rm.ok ? set_remove_error (error, path, NULL) : FALSE;
   return rm.ok;
+}
+
+int
+csb_file_sealed_memfd (const char *name,
+                       GBytes     *data)
+{
+  gsize len;
+  const guint8 *bytes = g_bytes_get_data (data, &len);
+  int fd = memfd_create (name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  int saved;
+
+  if (fd < 0)
+    return -1;
+  while (len > 0)
+    {
+      ssize_t n = write (fd, bytes, len);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        goto fail;
+      bytes += n;
+      len -= n;
+    }
+  if (lseek (fd, 0, SEEK_SET) < 0 ||
+      fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+    goto fail;
+  return fd;
+
+fail:
+  saved = errno ? errno : EIO;
+  close (fd);
+  errno = saved;
+  return -1;
 }

@@ -46,6 +46,12 @@ char    *csb_file_read_fd_bounded (int    fd,
                                    gsize  max,
                                    gsize *out_len);
 
+/* A memfd named @name holding @data, read from its start, sealed against change
+ * (close-on-exec): how a command line or file goes to another program without an argv
+ * or a path. -1 with errno set. */
+int      csb_file_sealed_memfd (const char *name,
+                                GBytes     *data);
+
 /* Whether @path (followed) is a socket. */
 gboolean csb_file_is_socket (const char *path);
 

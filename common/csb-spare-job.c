@@ -6,12 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "csb-error.h"
+#include "csb-file.h"
 #include "csb-spare-job.h"
 
 #define JOB_MAGIC "CSBJ"
@@ -25,39 +25,6 @@ typedef struct
   guint32 n_fds;
   gint32  targets[CSB_SPARE_JOB_MAX_FDS];
 } JobHeader;
-
-static int
-memfd_with_data (GBytes  *data,
-                 GError **error)
-{
-  gsize len;
-  const char *bytes = g_bytes_get_data (data, &len);
-  int fd = memfd_create ("csb-spare-job", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-  if (fd < 0)
-    goto fail;
-  while (len > 0)
-    {
-      ssize_t n = write (fd, bytes, len);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        goto fail;
-      bytes += n;
-      len -= n;
-    }
-  if (fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
-    goto fail;
-  return fd;
-
-fail:
-  g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot write the monitor's command line: %s",
-               g_strerror (errno));
-  if (fd >= 0)
-    close (fd);
-  return -1;
-}
 
 gboolean
 csb_spare_job_send (int         socket_fd,
@@ -86,8 +53,12 @@ csb_spare_job_send (int         socket_fd,
                    "%u descriptors are more than a message carries", n_fds);
       return FALSE;
     }
-  if ((fds[0] = memfd_with_data (argv_data, error)) < 0)
-    return FALSE;
+  if ((fds[0] = csb_file_sealed_memfd ("csb-spare-job", argv_data)) < 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                   "cannot write the monitor's command line: %s", g_strerror (errno));
+      return FALSE;
+    }
   for (guint i = 0; i < n_fds; i++)
     {
       fds[i + 1] = sources[i];

@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -951,39 +950,6 @@ read_monitor_ready (int             fd,
   return FALSE;
 }
 
-static int
-memfd_with (GBytes  *data,
-            GError **error)
-{
-  gsize len;
-  const guint8 *bytes = g_bytes_get_data (data, &len);
-  int fd = memfd_create ("claude-sandbox-bwrap-args", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-  if (fd < 0)
-    goto fail;
-  while (len > 0)
-    {
-      ssize_t n = write (fd, bytes, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        goto fail;
-      bytes += n;
-      len -= n;
-    }
-  if (lseek (fd, 0, SEEK_SET) < 0)
-    goto fail;
-  fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-  return fd;
-
-fail:
-  g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot pass arguments to bwrap: %s",
-               g_strerror (errno));
-  if (fd >= 0)
-    close (fd);
-  return -1;
-}
-
 #define MONITOR_SOCKET "monitor.sock"
 
 /* Connects to the sandbox's monitor (through its runtime folder, opened without
@@ -1171,8 +1137,12 @@ spawn_add_monitor_args (Spawn   *spawn,
     }
   g_array_set_size (spawn->hold_fds, 0);
   /* Numbered after bwrap's own fds, which keep theirs. */
-  if ((args_fd = memfd_with (data, error)) < 0)
-    return FALSE;
+  if ((args_fd = csb_file_sealed_memfd ("claude-sandbox-bwrap-args", data)) < 0)
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot pass arguments to bwrap: %s",
+                   g_strerror (errno));
+      return FALSE;
+    }
   spawn->args_target = csb_argv_take_fd (outer, args_fd);
   if (!g_unix_open_pipe (spawn->ready_pipe, FD_CLOEXEC, error) ||
       (runtime_fd = csb_sandbox_spec_open_dir (spec, TRUE, FALSE, error)) < 0)

@@ -23,7 +23,6 @@
 #include <poll.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +32,7 @@
 #include "csb-argv.h"
 #include "csb-dbus-proxy.h"
 #include "csb-error.h"
+#include "csb-file.h"
 #include "csb-layout.h"
 
 
@@ -77,18 +77,11 @@ memfd_with (const char *name,
             GBytes     *data,
             GError    **error)
 {
-  gsize len;
-  const char *bytes = g_bytes_get_data (data, &len);
-  int fd = memfd_create (name, MFD_CLOEXEC);
+  int fd = csb_file_sealed_memfd (name, data);
 
-  if (fd < 0 || write (fd, bytes, len) != (ssize_t) len || lseek (fd, 0, SEEK_SET) < 0)
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
-                   "cannot pass data to xdg-dbus-proxy: %s", g_strerror (errno));
-      if (fd >= 0)
-        close (fd);
-      return -1;
-    }
+  if (fd < 0)
+    g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                 "cannot pass data to xdg-dbus-proxy: %s", g_strerror (errno));
   return fd;
 }
 
