@@ -36,6 +36,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -784,10 +785,31 @@ read_json_line (Monitor *self)
                                        on_json_line, self);
 }
 
+/* The signals as a new program expects them, in bwrap's process before it runs: every
+ * disposition the default, none blocked. What we ignore (SIGPIPE), what the service's
+ * own parent left ignored, and glibc's two internal signals, which posix_spawn leaves
+ * ignored in a spare, would otherwise reach the sandbox. A zeroed kernel sigaction is
+ * SIG_DFL on every architecture (glibc's sigaction() refuses its internal signals).
+ * Async-signal-safe. */
+static void
+reset_signals (void)
+{
+  static const unsigned long dfl[8];
+  sigset_t none;
+
+  for (int sig = 1; sig < _NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP)
+      syscall (SYS_rt_sigaction, sig, dfl, NULL, (size_t) (_NSIG / 8));
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+}
+
 static void
 child_setup (gpointer user_data)
 {
   Monitor *self = user_data;
+
+  reset_signals ();
 
   /* bwrap joins the sandbox's cgroup(s) before it runs, so everything the sandbox
    * starts is counted; one it cannot join would leave the limits a lie: no start. */
@@ -1441,6 +1463,7 @@ pre_bwrap_main (Monitor *self,
   if (job == NULL || job[0] == NULL || job[1] == NULL || !csb_spare_job_ack (socket_fd))
     _exit (125);
   setsid ();
+  reset_signals ();
   if ((g_str_equal (job[0], "enter") &&
        csb_user_net_enter (self->ahead_userns, self->ahead_netns) != 0) ||
       (g_str_equal (job[0], "unshare") && csb_user_net_unshare () != 0))

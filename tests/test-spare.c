@@ -326,6 +326,26 @@ test_killed_spare (Fixture      *f,
   g_assert_cmpstr (out, ==, "ran\n");
 }
 
+/* A launch with no spare and one from a spare start the command alike: no signal
+ * ignored, none blocked (a spare comes from posix_spawn, which leaves glibc's internal
+ * signals ignored; the monitor ignores SIGPIPE; the service may have inherited more). */
+static void
+test_signals (Fixture      *f,
+              gconstpointer data)
+{
+  static const char probe[] = "grep -E '^Sig(Ign|Blk):' /proc/self/status | tr -s '\t\n' '  '";
+  const char *expected = "SigBlk: 0000000000000000 SigIgn: 0000000000000000 ";
+  g_autofree char *fresh = run_sh (f, probe, NETWORK_OFF);
+  g_autofree char *spared = NULL;
+  guint spare;
+
+  g_assert_cmpstr (fresh, ==, expected);
+  spare = wait_spare (f);
+  spared = run_sh (f, probe, NETWORK_OFF);
+  g_assert_true (poll_until (gone, GUINT_TO_POINTER (spare)));
+  g_assert_cmpstr (spared, ==, expected);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -339,6 +359,7 @@ main (int   argc,
   ADD ("/sandbox/spare/network-on-after-off", test_network_on_after_off);
   ADD ("/sandbox/spare/ends-with-service", test_ends_with_service);
   ADD ("/sandbox/spare/killed", test_killed_spare);
+  ADD ("/sandbox/spare/signals", test_signals);
   g_test_add ("/sandbox/spare/expires", Fixture, short_age_env, fixture_setup, test_expires,
               fixture_teardown);
 #undef ADD
