@@ -162,10 +162,37 @@ targets_sane (const gint32 *targets,
   return TRUE;
 }
 
+/* @keep's fds and the @n_received received ones (@fds; the memfd first) moved above
+ * @top, then each received one but the memfd dup'ed to its target. */
+static gboolean
+place_fds (int          *fds,
+           guint         n_received,
+           const gint32 *targets,
+           int           top,
+           int         **keep,
+           GError      **error)
+{
+  for (guint i = 0; keep != NULL && keep[i] != NULL; i++)
+    *keep[i] = move_above (*keep[i], top);
+  for (guint i = 0; i < n_received; i++)
+    if ((fds[i] = move_above (fds[i], top)) < 0)
+      goto fail;
+  for (guint i = 1; i < n_received; i++)
+    if (dup2 (fds[i], targets[i - 1]) < 0)
+      goto fail;
+  return TRUE;
+
+fail:
+  g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot place the job's fds: %s",
+               g_strerror (errno));
+  return FALSE;
+}
+
 GStrv
 csb_spare_job_receive (int       socket_fd,
                        int     **keep,
                        int       min_target,
+                       GArray  **out_targets,
                        GError  **error)
 {
   JobHeader header;
@@ -221,25 +248,14 @@ csb_spare_job_receive (int       socket_fd,
     }
   if ((argv = read_argv (fds[0], error)) == NULL)
     goto out;
-  /* Ours and the received ones out of the way, then each to its number. */
-  for (guint i = 0; keep != NULL && keep[i] != NULL; i++)
-    *keep[i] = move_above (*keep[i], top);
-  for (guint i = 0; i < n_received; i++)
-    if ((fds[i] = move_above (fds[i], top)) < 0)
-      {
-        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot place the job's fds: %s",
-                     g_strerror (errno));
-        g_clear_pointer (&argv, g_strfreev);
-        goto out;
-      }
-  for (guint i = 0; i < header.n_fds; i++)
-    if (dup2 (fds[i + 1], header.targets[i]) < 0)
-      {
-        g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED, "cannot place the job's fds: %s",
-                     g_strerror (errno));
-        g_clear_pointer (&argv, g_strfreev);
-        goto out;
-      }
+  if (!place_fds (fds, n_received, header.targets, top, keep, error))
+    g_clear_pointer (&argv, g_strfreev);
+  else if (out_targets != NULL)
+    {
+      *out_targets = g_array_sized_new (FALSE, FALSE, sizeof (int), header.n_fds);
+      for (guint i = 0; i < header.n_fds; i++)
+        g_array_append_val (*out_targets, header.targets[i]);
+    }
 
 out:
   for (guint i = 0; i < n_received; i++)

@@ -10,6 +10,11 @@
  *                argument, argv[0] first), then the N descriptors to place at the
  *                target numbers, as g_spawn_async_with_pipes_and_fds() would.
  *
+ * Before the launch, a job whose command line starts with "proxy" may come: the rest
+ * is the sandbox's D-Bus proxy's command line (its bwrap), which the spare starts at
+ * once as its child with the job's fds (csb-monitor.c, spare_start_proxy), so that
+ * the launch finds its proxy ready (csb-monitor-spare.h).
+ *
  * SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
@@ -33,12 +38,14 @@ gboolean csb_spare_job_send    (int           socket_fd,
  * descriptor in @keep (pointers to our own
  * fds, NULL-terminated; -1 entries skipped) that sits at a target number is moved
  * above the targets first (close-on-exec, the pointer updated); then each received
- * descriptor is placed at its target. Returns the command line, or NULL: with
+ * descriptor is placed at its target (not close-on-exec), and @out_targets (if not
+ * NULL) gets those numbers (element-type int). Returns the command line, or NULL: with
  * @error unset if the service closed the socket (no job will come), set if the
  * message was wrong. */
 GStrv    csb_spare_job_receive (int           socket_fd,
                                 int         **keep,
                                 int           min_target,
+                                GArray      **out_targets,
                                 GError      **error);
 
 /* The receiver's byte saying it has taken a job (csb_spare_job_ack), read by the

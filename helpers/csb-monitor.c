@@ -1459,7 +1459,7 @@ pre_bwrap_main (Monitor *self,
       close (fd);
     }
   csb_trace ("monitor: spare's bwrap process in the sandbox's cgroups");
-  job = csb_spare_job_receive (socket_fd, keep, 0, NULL);
+  job = csb_spare_job_receive (socket_fd, keep, 0, NULL, NULL);
   if (job == NULL || job[0] == NULL || job[1] == NULL || !csb_spare_job_ack (socket_fd))
     _exit (125);
   setsid ();
@@ -1513,9 +1513,39 @@ spare_fork_bwrap (Monitor *self,
   self->pre_socket = pair[0];
 }
 
+/* A job that starts with "proxy": the sandbox's D-Bus proxy (its bwrap, @argv), our
+ * child from now on, with the job's fds at @targets, which are closed here once it has
+ * them: its pipe's write end must be the proxy's alone (its end shows the proxy's).
+ * It lives until the pipe's read end closes: the service holds it until the launch,
+ * then bwrap for as long as the sandbox lives. Ours to reap (on_check_quit). */
+static void
+spare_start_proxy (char  **argv,
+                   GArray *targets)
+{
+  pid_t pid;
+
+  if (argv[0] != NULL && (pid = fork ()) == 0)
+    {
+      int null_fd = open ("/dev/null", O_RDONLY);
+
+      reset_signals ();
+      if (null_fd < 0 || dup2 (null_fd, STDIN_FILENO) < 0)
+        _exit (127);
+      execve (argv[0], argv, (char *[]) { NULL });
+      _exit (127);
+    }
+  else if (argv[0] != NULL && pid < 0)
+    g_printerr ("claude-sandbox-monitor: spare: cannot start the D-Bus proxy: %s\n",
+                g_strerror (errno));
+  for (guint i = 0; i < targets->len; i++)
+    close (g_array_index (targets, int, i));
+  csb_trace ("monitor: spare started the D-Bus proxy");
+}
+
 /* Started as "claude-sandbox-monitor --spare [--user-net …]" with the service's end of
  * a socket pair at fd 3: makes the network ahead, then waits for the launch's command
- * line and fds (csb-spare-job.h). NULL when none comes (the service dropped us). */
+ * line and fds (csb-spare-job.h), starting the sandbox's D-Bus proxy first if a job
+ * for it comes. NULL when none comes (the service dropped us). */
 static GStrv
 spare_wait (Monitor *self,
             int      argc,
@@ -1546,7 +1576,18 @@ spare_wait (Monitor *self,
   /* After the stack: pasta is not the sandbox's, nor counted in its cgroups. */
   spare_fork_bwrap (self, socket_fd);
   csb_trace ("monitor: spare ready");
-  job = csb_spare_job_receive (socket_fd, keep, 3, &error);
+  for (;;)
+    {
+      g_autoptr(GArray) targets = NULL;
+
+      job = csb_spare_job_receive (socket_fd, keep, 3, &targets, &error);
+      if (job == NULL || g_strcmp0 (job[0], "proxy") != 0)
+        break;
+      spare_start_proxy (job + 1, targets);
+      g_clear_pointer (&job, g_strfreev);
+      if (!csb_spare_job_ack (socket_fd))
+        break;
+    }
   /* The service waits for this before it counts on us (csb-monitor-spare.c). */
   if (job != NULL && !csb_spare_job_ack (socket_fd))
     g_clear_pointer (&job, g_strfreev);

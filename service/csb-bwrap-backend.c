@@ -796,25 +796,39 @@ proxy_socket_path (CsbSandboxSpec *spec)
   return g_build_filename (spec->runtime_dir, "dbus", "bus", NULL);
 }
 
-/* The session bus, filtered: the proxy's socket is the only bus inside. Started first
- * and not waited for: it gets ready while the rest is prepared and the monitor starts,
- * and the monitor waits for it before it starts bwrap. No session bus, no proxy
- * (*out_pid 0, *out_sync_fd -1). */
+/* What the sandbox's proxy is started with: the session bus (NULL: none, no proxy),
+ * the names the settings let it talk to (in *@out_talk, the caller's), the network. */
+static CsbSpareProxy
+proxy_values (CsbSandboxSpec *spec,
+              GStrv          *out_talk)
+{
+  const char *address = g_environ_getenv (spec->environ, "DBUS_SESSION_BUS_ADDRESS");
+
+  *out_talk = spec->settings ? g_settings_get_strv (spec->settings, "dbus-talk")
+                             : g_strsplit ("org.freedesktop.portal.*", ",", -1);
+  return (CsbSpareProxy) { address != NULL && *address != '\0' ? address : NULL,
+                           (const char * const *) *out_talk, spec->options->network };
+}
+
+/* The session bus, filtered: the proxy's socket (@socket_path) is the only bus inside.
+ * Started first and not waited for: it gets ready while the rest is prepared and the
+ * monitor starts, and the monitor waits for it before it starts bwrap. No session bus,
+ * no proxy (*out_pid 0, *out_sync_fd -1). */
 static gboolean
 start_session_bus (CsbSandboxSpec *spec,
+                   const char     *socket_path,
                    GPid           *out_pid,
                    int            *out_sync_fd,
                    GError        **error)
 {
-  const char *address = g_environ_getenv (spec->environ, "DBUS_SESSION_BUS_ADDRESS");
-  g_autofree char *socket_path = proxy_socket_path (spec);
   g_autofree char *socket_dir = g_path_get_dirname (socket_path);
   g_autofree char *instance = NULL;
   g_auto(GStrv) talk = NULL;
+  CsbSpareProxy values = proxy_values (spec, &talk);
 
   *out_pid = 0;
   *out_sync_fd = -1;
-  if (address == NULL || *address == '\0')
+  if (values.bus_address == NULL)
     return TRUE;
   if (g_mkdir_with_parents (socket_dir, 0700) != 0)
     {
@@ -822,23 +836,21 @@ start_session_bus (CsbSandboxSpec *spec,
                    g_strerror (errno));
       return FALSE;
     }
-  talk = spec->settings ? g_settings_get_strv (spec->settings, "dbus-talk")
-                        : g_strsplit ("org.freedesktop.portal.*", ",", -1);
   instance = csb_dbus_proxy_instance_id (spec->id);
-  return csb_dbus_proxy_spawn (address, socket_path, (const char * const *) talk, instance,
-                               spec->options->network, out_pid, out_sync_fd, error);
+  return csb_dbus_proxy_spawn (values.bus_address, socket_path, values.talk, instance,
+                               values.network, out_pid, out_sync_fd, error);
 }
 
-/* The proxy's socket as the bus inside; its pipe (@sync_fd, taken) to bwrap, which
- * holds it for exactly as long as the sandbox lives. Returns the pipe's number in
- * bwrap (and the monitor), -1 without a proxy. */
+/* The proxy's socket (@socket_path) as the bus inside; its pipe (@sync_fd, taken) to
+ * bwrap, which holds it for exactly as long as the sandbox lives. Returns the pipe's
+ * number in bwrap (and the monitor), -1 without a proxy. */
 static int
 add_session_bus (CsbSandboxSpec *spec,
                  CsbArgv        *args,
                  GPtrArray      *protections,
+                 const char     *socket_path,
                  int             sync_fd)
 {
-  g_autofree char *socket_path = proxy_socket_path (spec);
   g_autofree char *socket_dir = g_path_get_dirname (socket_path);
   g_autofree char *dest = g_strdup_printf ("/run/user/%u/bus", (guint) getuid ());
   g_autofree char *dest_address = g_strconcat ("unix:path=", dest, NULL);
@@ -869,8 +881,9 @@ typedef struct
 {
   CsbSandboxSpec *spec;
   GThread        *thread;
-  GPid            pid;
+  GPid            pid;           /* 0: none, or not our child (made ahead) */
   int             sync_fd;
+  char           *socket_path;
   GError         *error;
 } ProxyStart;
 
@@ -880,9 +893,38 @@ proxy_start_thread (gpointer data)
   ProxyStart *start = data;
 
   csb_trace ("spawn: proxy thread runs");
-  start_session_bus (start->spec, &start->pid, &start->sync_fd, &start->error);
+  start_session_bus (start->spec, start->socket_path, &start->pid, &start->sync_fd,
+                     &start->error);
   csb_trace ("spawn: proxy spawned");
   return NULL;
+}
+
+/* The proxy the spare this launch claimed started ahead for it, if it has what this
+ * launch's own would have (csb-monitor-spare.h): it is ready, or nearly. */
+static gboolean
+proxy_take_made_ahead (ProxyStart *start)
+{
+  CsbSandboxSpec *spec = start->spec;
+  g_auto(GStrv) talk = NULL;
+  CsbSpareProxy values = proxy_values (spec, &talk);
+  g_autofree char *expected = g_build_filename (spec->runtime_dir, CSB_MONITOR_SPARE_PROXY_DIR,
+                                                "bus", NULL);
+  g_autofree char *socket_path = NULL;
+  int sync_fd = -1;
+
+  if (values.bus_address == NULL ||
+      !csb_monitor_spare_take_proxy (spec->id, &values, &sync_fd, &socket_path))
+    return FALSE;
+  /* The spare's folder for this id is this sandbox's: always so. */
+  if (g_strcmp0 (socket_path, expected) != 0)
+    {
+      close (sync_fd);
+      return FALSE;
+    }
+  start->sync_fd = sync_fd;
+  start->socket_path = g_steal_pointer (&socket_path);
+  csb_trace ("spawn: proxy made ahead taken");
+  return TRUE;
 }
 
 static void
@@ -890,6 +932,9 @@ proxy_start_begin (ProxyStart     *start,
                    CsbSandboxSpec *spec)
 {
   *start = (ProxyStart) { .spec = spec, .sync_fd = -1 };
+  if (proxy_take_made_ahead (start))
+    return;
+  start->socket_path = proxy_socket_path (spec);
   start->thread = g_thread_try_new ("csb-proxy-start", proxy_start_thread, start, NULL);
   if (start->thread == NULL)
     proxy_start_thread (start);
@@ -1100,6 +1145,7 @@ spawn_prepare_sandbox (Spawn   *spawn,
   if (!proxy_start_end (&spawn->proxy, error))
     return FALSE;
   spawn->proxy_sync_target = add_session_bus (spec, spawn->args, spawn->protections,
+                                              spawn->proxy.socket_path,
                                               g_steal_fd (&spawn->proxy.sync_fd));
   return TRUE;
 }
@@ -1300,12 +1346,14 @@ spawn_replenish_spare (Spawn *spawn)
                                                                 NULL) : NULL;
   const char * const envp[] = { trace_env, NULL };
   g_autofree char *program = NULL;
+  g_auto(GStrv) talk = NULL;
+  CsbSpareProxy proxy = proxy_values (spec, &talk);
   CsbUserNetKind kind;
   gboolean net = spec->options->network && spec->net_proxy_socket == NULL &&
                  csb_user_net_find (&kind, &program, NULL);
 
   csb_monitor_spare_replenish (spawn->monitor, envp, net ? csb_user_net_kind_name (kind) : NULL,
-                               net ? program : NULL, spec->settings);
+                               net ? program : NULL, spec->settings, &proxy);
 }
 
 /* Undoes a start that failed: the monitor killed, the proxy left to end, the
@@ -1354,6 +1402,7 @@ spawn_clear (Spawn *spawn)
   g_clear_pointer (&spawn->weston, g_free);
   g_clear_pointer (&spawn->info_dir, g_free);
   g_clear_pointer (&spawn->cgroups, g_strfreev);
+  g_clear_pointer (&spawn->proxy.socket_path, g_free);
 }
 
 /* Prepares the sandbox's bwrap and its monitor, spawns the monitor and returns once

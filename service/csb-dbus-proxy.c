@@ -229,6 +229,68 @@ add_wrapper (CsbArgv    *outer,
   csb_argv_add_args (outer, "/.flatpak-info", "--", NULL);
 }
 
+CsbArgv *
+csb_dbus_proxy_command (const char         *upstream_address,
+                        const char         *socket_path,
+                        const char * const *talk,
+                        const char         *instance_id,
+                        gboolean            network,
+                        int                *out_sync_fd,
+                        GError            **error)
+{
+  g_autoptr(CsbArgv) args = csb_argv_new ();
+  g_autoptr(CsbArgv) outer = csb_argv_new ();
+  g_autoptr(GBytes) args_data = NULL;
+  g_autoptr(GBytes) info_data = NULL;
+  int sync_pipe[2];
+  int sync_target, args_fd, args_target, info_fd;
+
+  g_return_val_if_fail (instance_id != NULL, NULL);
+
+  if (!g_file_test (dbus_proxy_path (), G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "xdg-dbus-proxy is not installed (%s is missing); install the "
+                   "'xdg-dbus-proxy' package", dbus_proxy_path ());
+      return NULL;
+    }
+  if (!g_file_test (bwrap_path (), G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
+                   "bubblewrap is not installed (%s is missing); install the "
+                   "'bubblewrap' package", bwrap_path ());
+      return NULL;
+    }
+
+  csb_argv_add_args (args, upstream_address, socket_path, "--filter", NULL);
+  for (guint i = 0; talk != NULL && talk[i] != NULL; i++)
+    csb_argv_addf (args, "--talk=%s", talk[i]);
+  args_data = csb_argv_to_nul_data (args);
+  info_data = app_info_data (instance_id, network);
+  if ((args_fd = memfd_with ("claude-sandbox-dbus-proxy-args", args_data, error)) < 0)
+    return NULL;
+  if ((info_fd = memfd_with ("claude-sandbox-flatpak-info", info_data, error)) < 0)
+    {
+      close (args_fd);
+      return NULL;
+    }
+  if (!g_unix_open_pipe (sync_pipe, FD_CLOEXEC, error))
+    {
+      close (args_fd);
+      close (info_fd);
+      return NULL;
+    }
+
+  add_wrapper (outer, upstream_address, socket_path, info_fd);
+  sync_target = csb_argv_take_fd (outer, sync_pipe[1]);
+  args_target = csb_argv_take_fd (outer, args_fd);
+  csb_argv_add (outer, dbus_proxy_path ());
+  csb_argv_addf (outer, "--fd=%d", sync_target);
+  csb_argv_addf (outer, "--args=%d", args_target);
+  *out_sync_fd = sync_pipe[0];
+  return g_steal_pointer (&outer);
+}
+
 gboolean
 csb_dbus_proxy_spawn (const char         *upstream_address,
                       const char         *socket_path,
@@ -239,58 +301,14 @@ csb_dbus_proxy_spawn (const char         *upstream_address,
                       int                *out_sync_fd,
                       GError            **error)
 {
-  g_autoptr(CsbArgv) args = csb_argv_new ();
-  g_autoptr(CsbArgv) outer = csb_argv_new ();
-  g_autoptr(GBytes) args_data = NULL;
-  g_autoptr(GBytes) info_data = NULL;
   const char * const envp[] = { NULL };
-  int sync_pipe[2];
-  int sync_target, args_fd, args_target, info_fd;
+  g_autoptr(CsbArgv) outer = NULL;
+  int sync_fd = -1;
   GPid pid;
 
-  g_return_val_if_fail (instance_id != NULL, FALSE);
-
-  if (!g_file_test (dbus_proxy_path (), G_FILE_TEST_IS_EXECUTABLE))
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                   "xdg-dbus-proxy is not installed (%s is missing); install the "
-                   "'xdg-dbus-proxy' package", dbus_proxy_path ());
-      return FALSE;
-    }
-  if (!g_file_test (bwrap_path (), G_FILE_TEST_IS_EXECUTABLE))
-    {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_BACKEND_UNAVAILABLE,
-                   "bubblewrap is not installed (%s is missing); install the "
-                   "'bubblewrap' package", bwrap_path ());
-      return FALSE;
-    }
-
-  csb_argv_add_args (args, upstream_address, socket_path, "--filter", NULL);
-  for (guint i = 0; talk != NULL && talk[i] != NULL; i++)
-    csb_argv_addf (args, "--talk=%s", talk[i]);
-  args_data = csb_argv_to_nul_data (args);
-  info_data = app_info_data (instance_id, network);
-  if ((args_fd = memfd_with ("claude-sandbox-dbus-proxy-args", args_data, error)) < 0)
+  if ((outer = csb_dbus_proxy_command (upstream_address, socket_path, talk, instance_id,
+                                       network, &sync_fd, error)) == NULL)
     return FALSE;
-  if ((info_fd = memfd_with ("claude-sandbox-flatpak-info", info_data, error)) < 0)
-    {
-      close (args_fd);
-      return FALSE;
-    }
-  if (!g_unix_open_pipe (sync_pipe, FD_CLOEXEC, error))
-    {
-      close (args_fd);
-      close (info_fd);
-      return FALSE;
-    }
-
-  add_wrapper (outer, upstream_address, socket_path, info_fd);
-  sync_target = csb_argv_take_fd (outer, sync_pipe[1]);
-  args_target = csb_argv_take_fd (outer, args_fd);
-  csb_argv_add (outer, dbus_proxy_path ());
-  csb_argv_addf (outer, "--fd=%d", sync_target);
-  csb_argv_addf (outer, "--args=%d", args_target);
-
   if (!g_spawn_async_with_pipes_and_fds (NULL, csb_argv_finish (outer), envp,
                                          G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
                                          -1, -1, -1,
@@ -299,13 +317,13 @@ csb_dbus_proxy_spawn (const char         *upstream_address,
                                          outer->source_fds->len, &pid,
                                          NULL, NULL, NULL, error))
     {
-      close (sync_pipe[0]);
+      close (sync_fd);
       g_prefix_error (error, "cannot start xdg-dbus-proxy: ");
       return FALSE;
     }
   /* Our copy of the write end goes with @outer: a dying proxy gives EOF. */
   *out_pid = pid;
-  *out_sync_fd = sync_pipe[0];
+  *out_sync_fd = sync_fd;
   return TRUE;
 }
 

@@ -4,6 +4,8 @@
 
 #include <glib.h>
 
+#include "csb-argv.h"
+
 G_BEGIN_DECLS
 
 /* The app id the sandbox has on the session bus: what portals see in the proxy's
@@ -13,6 +15,17 @@ G_BEGIN_DECLS
 /* The proxy's readiness: the byte it writes on its sync pipe once its socket listens. */
 #define CSB_DBUS_PROXY_READY_TIMEOUT_MS 10000
 
+/* The proxy's command line (its bwrap, argv[0]) with the fds it takes (its arguments,
+ * its /.flatpak-info, its pipe's write end); *@out_sync_fd is the pipe's read end, on
+ * which it says it is ready and whose closing ends it. NULL (@error set) if the proxy
+ * or bwrap is missing. */
+CsbArgv *csb_dbus_proxy_command (const char         *upstream_address,
+                                 const char         *socket_path,
+                                 const char * const *talk,
+                                 const char         *instance_id,
+                                 gboolean            network,
+                                 int                *out_sync_fd,
+                                 GError            **error);
 gboolean csb_dbus_proxy_spawn (const char         *upstream_address,
                                const char         *socket_path,
                                const char * const *talk,

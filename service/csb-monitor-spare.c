@@ -18,6 +18,8 @@
 #include <gio/gio.h>
 
 #include "csb-cgroup.h"
+#include "csb-dbus-proxy.h"
+#include "csb-file.h"
 #include "csb-monitor-spare.h"
 #include "csb-spare-job.h"
 #include "csb-trace.h"
@@ -37,7 +39,12 @@ static struct
   gboolean claimed;        /* a launch has that id now */
   guint64  generation;     /* which spare an expiry is for */
   gboolean starting;       /* one replenish at a time */
-} spare = { 0, -1, NULL, NULL, FALSE, 0, FALSE };
+  /* The D-Bus proxy the spare started for that id: the read end of its ready pipe
+   * (closing it ends the proxy), -1 for none; what it was started with. */
+  int      proxy_fd;
+  char    *proxy_key;
+  char    *proxy_socket;
+} spare = { 0, -1, NULL, NULL, FALSE, 0, FALSE, -1, NULL, NULL };
 
 typedef struct _Replenish Replenish;
 static void replenish_later (Replenish *r);
@@ -45,7 +52,8 @@ static Replenish *replenish_new (const char          *monitor,
                                  const char * const  *envp,
                                  const char          *user_net,
                                  const char          *user_net_program,
-                                 GSettings           *settings);
+                                 GSettings           *settings,
+                                 const CsbSpareProxy *proxy);
 /* What started the spare with a network made ahead, to start one without in its place
  * when it expires. */
 static Replenish *expiring;
@@ -87,11 +95,57 @@ drop (GPid  pid,
     g_thread_unref (g_thread_new ("csb-spare-drop", remove_cgroups_thread, id));
 }
 
+/* The proxy made ahead ended (lock held): its pipe closed, which it exits on (its
+ * parent, the spare or the monitor it became, or init reaps it), and its socket and
+ * folder removed; with @unused, the sandbox's runtime folder too if nothing else is
+ * in it (no launch came for that id). */
+/* The proxy's socket and folder in sandbox @id's runtime folder, and with @unused that
+ * folder too if nothing else is in it; through folders opened without following
+ * links, as they were made. */
+static void
+remove_proxy_folder (const char *id,
+                     gboolean    unused)
+{
+  const char *base = g_get_user_runtime_dir ();
+  g_autofree char *sandbox = g_build_filename ("claude-sandbox", id, NULL);
+  g_autofree char *folder = g_build_filename (sandbox, CSB_MONITOR_SPARE_PROXY_DIR, NULL);
+  int fd;
+
+  if ((fd = csb_file_open_private_dir (base, folder, FALSE, NULL)) >= 0)
+    {
+      unlinkat (fd, "bus", 0);
+      close (fd);
+    }
+  if ((fd = csb_file_open_private_dir (base, sandbox, FALSE, NULL)) >= 0)
+    {
+      unlinkat (fd, CSB_MONITOR_SPARE_PROXY_DIR, AT_REMOVEDIR);
+      close (fd);
+    }
+  if (unused && (fd = csb_file_open_private_dir (base, "claude-sandbox", FALSE, NULL)) >= 0)
+    {
+      unlinkat (fd, id, AT_REMOVEDIR);
+      close (fd);
+    }
+}
+
+static void
+end_proxy (gboolean unused)
+{
+  if (spare.proxy_fd < 0)
+    return;
+  close (spare.proxy_fd);
+  spare.proxy_fd = -1;
+  remove_proxy_folder (spare.id, unused);
+  g_clear_pointer (&spare.proxy_key, g_free);
+  g_clear_pointer (&spare.proxy_socket, g_free);
+}
+
 /* Empties the slot (lock held); what was in it is the caller's to drop. */
 static void
 clear_slot (GPid  *out_pid,
             char **out_id)
 {
+  end_proxy (!spare.claimed);
   *out_pid = spare.pid;
   *out_id = g_steal_pointer (&spare.id);
   if (spare.socket_fd >= 0)
@@ -100,6 +154,16 @@ clear_slot (GPid  *out_pid,
   spare.socket_fd = -1;
   spare.claimed = FALSE;
   g_clear_pointer (&spare.monitor, g_free);
+}
+
+/* What a proxy was started with: a launch takes it only if it would start the same. */
+static char *
+proxy_key (const CsbSpareProxy *proxy)
+{
+  g_autofree char *talk = g_strjoinv ("\n", (char **) (proxy->talk ? proxy->talk
+                                                                    : (const char * const[]) { NULL }));
+
+  return g_strdup_printf ("%s\n%d\n%s", proxy->bus_address, proxy->network ? 1 : 0, talk);
 }
 
 char *
@@ -153,6 +217,33 @@ csb_monitor_spare_release (const char *id)
     drop (pid, spare_id);
 }
 
+gboolean
+csb_monitor_spare_take_proxy (const char          *id,
+                              const CsbSpareProxy *proxy,
+                              int                 *out_sync_fd,
+                              char               **out_socket_path)
+{
+  g_autofree char *key = proxy_key (proxy);
+  gboolean taken = FALSE;
+
+  g_mutex_lock (&lock);
+  if (spare.pid > 0 && spare.claimed && g_strcmp0 (spare.id, id) == 0 && spare.proxy_fd >= 0)
+    {
+      if (g_strcmp0 (spare.proxy_key, key) == 0)
+        {
+          *out_sync_fd = spare.proxy_fd;
+          *out_socket_path = g_steal_pointer (&spare.proxy_socket);
+          spare.proxy_fd = -1;
+          g_clear_pointer (&spare.proxy_key, g_free);
+          taken = TRUE;
+        }
+      else
+        end_proxy (FALSE);
+    }
+  g_mutex_unlock (&lock);
+  return taken;
+}
+
 /* Takes the spare claimed for sandbox @id, if it runs @monitor: its pid and socket
  * are the caller's. */
 static gboolean
@@ -169,6 +260,7 @@ take (const char *monitor,
     {
       *out_pid = spare.pid;
       *out_socket = spare.socket_fd;
+      end_proxy (FALSE);
       spare.pid = 0;
       spare.socket_fd = -1;
       spare.claimed = FALSE;
@@ -261,6 +353,9 @@ struct _Replenish
   char      *user_net;
   char      *user_net_program;
   GSettings *settings;
+  char      *bus_address;      /* NULL: no proxy made ahead */
+  GStrv      talk;
+  gboolean   network;
   char      *id;
   GStrv      cgroups;
 };
@@ -275,6 +370,8 @@ replenish_free (gpointer data)
   g_free (r->user_net);
   g_free (r->user_net_program);
   g_clear_object (&r->settings);
+  g_free (r->bus_address);
+  g_strfreev (r->talk);
   g_free (r->id);
   g_strfreev (r->cgroups);
   g_free (r);
@@ -335,6 +432,68 @@ spawn_spare (Replenish *r,
   return TRUE;
 }
 
+/* The sandbox's D-Bus proxy, started by the spare on @socket_fd as its child
+ * (csb-spare-job.h), listening in the sandbox's runtime folder: the read end of its
+ * pipe, or -1 (no proxy made ahead: the launch starts its own). */
+static int
+start_proxy (Replenish  *r,
+             int         socket_fd,
+             char      **out_socket_path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *relative = NULL;
+  g_autofree char *socket_path = NULL;
+  g_autofree char *instance = NULL;
+  g_autoptr(CsbArgv) outer = NULL;
+  g_autoptr(GBytes) args = NULL;
+  g_autoptr(GBytes) job = NULL;
+  GByteArray *data;
+  int sync_fd = -1, dir_fd;
+
+  if (r->bus_address == NULL)
+    return -1;
+  /* As the sandbox's own runtime folder is made: no link followed on the way. */
+  relative = g_build_filename ("claude-sandbox", r->id, CSB_MONITOR_SPARE_PROXY_DIR, NULL);
+  if ((dir_fd = csb_file_open_private_dir (g_get_user_runtime_dir (), relative, TRUE,
+                                           &error)) < 0)
+    {
+      g_message ("no D-Bus proxy made ahead: %s", error->message);
+      return -1;
+    }
+  close (dir_fd);
+  socket_path = g_build_filename (g_get_user_runtime_dir (), relative, "bus", NULL);
+  instance = csb_dbus_proxy_instance_id (r->id);
+  if ((outer = csb_dbus_proxy_command (r->bus_address, socket_path,
+                                       (const char * const *) r->talk, instance, r->network,
+                                       &sync_fd, &error)) == NULL)
+    goto fail;
+  args = csb_argv_to_nul_data (outer);
+  data = g_byte_array_new ();
+  g_byte_array_append (data, (const guint8 *) "proxy", sizeof "proxy");
+  g_byte_array_append (data, g_bytes_get_data (args, NULL), g_bytes_get_size (args));
+  job = g_byte_array_free_to_bytes (data);
+  if (!csb_spare_job_send (socket_fd, job, (const int *) outer->source_fds->data,
+                           (const int *) outer->target_fds->data, outer->source_fds->len,
+                           &error))
+    goto fail;
+  /* Its end of the pipe is the spare's (and then the proxy's) alone. */
+  g_clear_pointer (&outer, csb_argv_free);
+  if (!csb_spare_job_read_ack (socket_fd))
+    {
+      g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE, "the spare ended");
+      goto fail;
+    }
+  *out_socket_path = g_steal_pointer (&socket_path);
+  return sync_fd;
+
+fail:
+  g_message ("no D-Bus proxy made ahead: %s", error->message);
+  if (sync_fd >= 0)
+    close (sync_fd);
+  remove_proxy_folder (r->id, TRUE);
+  return -1;
+}
+
 static guint
 max_age_s (void)
 {
@@ -355,7 +514,9 @@ replenish_thread (gpointer data)
   Replenish *r = data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *proxy_socket = NULL;
   int pair[2] = { -1, -1 };
+  int proxy_fd = -1;
   GPid pid = 0;
   guint64 *generation;
   gboolean ok;
@@ -371,6 +532,8 @@ replenish_thread (gpointer data)
     ok = spawn_spare (r, pair[1], &pid, &error);
   if (pair[1] >= 0)
     close (pair[1]);
+  if (ok)
+    proxy_fd = start_proxy (r, pair[0], &proxy_socket);
   g_mutex_lock (&lock);
   spare.starting = FALSE;
   if (ok)
@@ -380,6 +543,12 @@ replenish_thread (gpointer data)
       spare.monitor = g_strdup (r->monitor);
       spare.id = g_strdup (r->id);
       spare.claimed = FALSE;
+      spare.proxy_fd = proxy_fd;
+      spare.proxy_socket = g_steal_pointer (&proxy_socket);
+      spare.proxy_key = proxy_fd >= 0 ? proxy_key (&(CsbSpareProxy) {
+                                                     r->bus_address,
+                                                     (const char * const *) r->talk,
+                                                     r->network }) : NULL;
       ++spare.generation;
       /* Nothing else of a spare can be out of date. */
       if (r->user_net != NULL)
@@ -390,7 +559,9 @@ replenish_thread (gpointer data)
                                       g_free);
           g_clear_pointer (&expiring, replenish_free);
           expiring = replenish_new (r->monitor, (const char * const *) r->envp, NULL, NULL,
-                                    r->settings);
+                                    r->settings, &(CsbSpareProxy) {
+                                      r->bus_address, (const char * const *) r->talk,
+                                      r->network });
         }
     }
   g_mutex_unlock (&lock);
@@ -430,7 +601,8 @@ replenish_new (const char          *monitor,
                const char * const  *envp,
                const char          *user_net,
                const char          *user_net_program,
-               GSettings           *settings)
+               GSettings           *settings,
+               const CsbSpareProxy *proxy)
 {
   Replenish *r = g_new0 (Replenish, 1);
 
@@ -439,6 +611,12 @@ replenish_new (const char          *monitor,
   r->user_net = g_strdup (user_net);
   r->user_net_program = g_strdup (user_net_program);
   r->settings = settings ? g_object_ref (settings) : NULL;
+  if (proxy != NULL && proxy->bus_address != NULL)
+    {
+      r->bus_address = g_strdup (proxy->bus_address);
+      r->talk = g_strdupv ((char **) proxy->talk);
+      r->network = proxy->network;
+    }
   return r;
 }
 
@@ -450,12 +628,29 @@ replenish_later (Replenish *r)
 }
 
 void
+csb_monitor_spare_shutdown (void)
+{
+  GPid pid = 0;
+  g_autofree char *id = NULL;
+
+  g_mutex_lock (&lock);
+  clear_slot (&pid, &id);
+  g_clear_pointer (&expiring, replenish_free);
+  g_mutex_unlock (&lock);
+  kill_spare (pid);
+  if (id != NULL)
+    csb_cgroup_remove_sandbox (id);
+}
+
+void
 csb_monitor_spare_replenish (const char          *monitor,
                              const char * const  *envp,
                              const char          *user_net,
                              const char          *user_net_program,
-                             GSettings           *settings)
+                             GSettings           *settings,
+                             const CsbSpareProxy *proxy)
 {
   if (spares_enabled ())
-    replenish_later (replenish_new (monitor, envp, user_net, user_net_program, settings));
+    replenish_later (replenish_new (monitor, envp, user_net, user_net_program, settings,
+                                    proxy));
 }

@@ -17,6 +17,7 @@
 #include "csb-error.h"
 #include "csb-cgroup.h"
 #include "csb-manager.h"
+#include "csb-monitor-spare.h"
 #include "csb-names.h"
 
 /* The service's state, from its options to its exit status. */
@@ -225,6 +226,7 @@ static void
 stop (Service *self)
 {
   g_bus_unown_name (self->owner_id);
+  csb_monitor_spare_shutdown ();
   csb_manager_unexport (self->manager);
   g_clear_object (&self->manager);
   g_main_loop_unref (self->main_loop);

@@ -130,6 +130,26 @@ csb_test_list_dir (const char *dir)
   return g_strjoinv (" ", (char **) names->pdata);
 }
 
+char *
+csb_test_list_sandbox_dirs (const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      g_autofree char *inside = csb_test_list_dir (path);
+
+      if (!g_str_equal (inside, "dbus-ahead"))
+        g_ptr_array_add (names, g_strdup (name));
+    }
+  g_ptr_array_sort (names, compare_strings);
+  g_ptr_array_add (names, NULL);
+  return g_strjoinv (" ", (char **) names->pdata);
+}
+
 /* The tree under @root as text: each entry's path, mode and content (sha256) or
  * target, in order; links never followed. */
 static void

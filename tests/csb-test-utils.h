@@ -49,6 +49,10 @@ gboolean     csb_test_tree_contains   (const char  *dir,
                                        char       **out_path);
 /* Entries of @dir, sorted, as one space-separated string ('' if none or missing). */
 char        *csb_test_list_dir        (const char  *dir);
+/* The same for a folder of sandboxes' runtime folders (XDG_RUNTIME_DIR/claude-sandbox),
+ * without the spare monitor's: the one holding only the D-Bus proxy it started ahead
+ * ("dbus-ahead", service/csb-monitor-spare.h), which is no sandbox's yet. */
+char        *csb_test_list_sandbox_dirs (const char *dir);
 /* The tree under @root as text (path, mode, sha256 or link target of each entry, in
  * order, links never followed): equal texts, equal trees. */
 char        *csb_test_tree_text       (const char  *root);

@@ -69,7 +69,7 @@ assert_no_sandbox_dirs (Fixture *f)
   g_autofree char *state = g_build_filename (f->bus.dirs.state, "claude-sandbox", NULL);
   g_autofree char *runtime = g_build_filename (f->bus.dirs.runtime, "claude-sandbox", NULL);
   g_autofree char *state_entries = csb_test_list_dir (state);
-  g_autofree char *runtime_entries = csb_test_list_dir (runtime);
+  g_autofree char *runtime_entries = csb_test_list_sandbox_dirs (runtime);
 
   if (g_str_equal (state_entries, "claude-home"))
     state_entries[0] = '\0';
@@ -81,7 +81,7 @@ assert_no_sandbox_dirs (Fixture *f)
       /* Say whether they go later (a clean-up racing the error reply) or stay. */
       csb_test_sleep_ms (2000);
       later_state = csb_test_list_dir (state);
-      later_runtime = csb_test_list_dir (runtime);
+      later_runtime = csb_test_list_sandbox_dirs (runtime);
       g_test_message ("left behind when Launch failed: state '%s', runtime '%s'; "
                       "2 s later: state '%s', runtime '%s'", state_entries, runtime_entries,
                       later_state, later_runtime);

@@ -223,7 +223,7 @@ assert_runtime_clean (Fixture *f)
   for (guint i = 0; i < 100; i++)
     {
       g_free (left);
-      left = csb_test_list_dir (dir);
+      left = csb_test_list_sandbox_dirs (dir);
       if (*left == '\0')
         break;
       csb_test_sleep_ms (50);

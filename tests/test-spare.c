@@ -155,6 +155,34 @@ wait_stack (guint spare)
   return poll_until (child_found, &wait) ? wait.found : 0;
 }
 
+/* The bus names a sandbox sees through its proxy, from inside: the bus itself and its
+ * own, nothing the talk list (portals) does not name — not the service. */
+static const char bus_probe[] =
+  "cat >/dev/null; gdbus call --session -d org.freedesktop.DBus -o /org/freedesktop/DBus "
+  "-m org.freedesktop.DBus.ListNames";
+
+/* The D-Bus proxy a spare started ahead (spare → the proxy's bwrap → xdg-dbus-proxy):
+ * the bwrap's pid (0 if none within the time-out) and its command line's folder. */
+static guint
+wait_proxy (guint   spare,
+            char  **out_cmdline)
+{
+  ChildWait wait = { spare, "bwrap", 0 };
+  g_autofree char *path = NULL;
+  g_autofree char *cmdline = NULL;
+  gsize len;
+
+  if (!poll_until (child_found, &wait))
+    return 0;
+  path = g_strdup_printf ("/proc/%u/cmdline", wait.found);
+  g_assert_true (g_file_get_contents (path, &cmdline, &len, NULL));
+  for (gsize i = 0; i + 1 < len; i++)
+    if (cmdline[i] == '\0')
+      cmdline[i] = ' ';
+  *out_cmdline = g_steal_pointer (&cmdline);
+  return wait.found;
+}
+
 static gboolean
 gone (gpointer data)
 {
@@ -272,21 +300,27 @@ test_network_on_after_off (Fixture      *f,
   g_assert_true (g_strv_contains ((const char * const *) names, "lo"));
 }
 
-/* The spare (and the stack it made ahead) ends with the service: nothing is left of a
- * service that crashed but its sandboxes. */
+/* The spare (and the stack and proxy it made ahead) ends with the service: nothing is
+ * left of a service that crashed but its sandboxes. */
 static void
 test_ends_with_service (Fixture      *f,
                         gconstpointer data)
 {
   guint spare, stack;
 
+  g_autofree char *cmdline = NULL;
+  guint proxy;
+
   g_free (run_sh (f, "true", NETWORK_ON));
   spare = wait_spare (f);
   stack = wait_stack (spare);
   g_assert_cmpuint (stack, !=, 0);
+  proxy = wait_proxy (spare, &cmdline);
+  g_assert_cmpuint (proxy, !=, 0);
   csb_test_bus_crash_service (&f->bus);
   g_assert_true (poll_until (gone, GUINT_TO_POINTER (spare)));
   g_assert_true (poll_until (gone, GUINT_TO_POINTER (stack)));
+  g_assert_true (poll_until (gone, GUINT_TO_POINTER (proxy)));
 }
 
 /* An unused spare with a network made ahead is dropped after its age (2 s here), with
@@ -346,6 +380,97 @@ test_signals (Fixture      *f,
   g_assert_cmpstr (spared, ==, expected);
 }
 
+/* Runs bus_probe in a launch with @options, holding it until @check has looked at
+ * the sandbox (its id), then checks what it saw of the bus. */
+static void
+probe_bus (Fixture    *f,
+           const char *options,
+           void      (*check) (const char *id, gpointer data),
+           gpointer    data)
+{
+  const char * const command[] = { "sh", "-c", bus_probe, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CsbTestRun) run = csb_test_launch (&f->bus, f->project, command,
+                                               g_variant_new_parsed (options), TRUE, &error);
+
+  g_assert_no_error (error);
+  check (strrchr (run->object_path, '/') + 1, data);
+  close (g_steal_fd (&run->stdin_fd));
+  g_assert_true (csb_test_run_wait (run, CSB_TEST_TIMEOUT_MS));
+  g_test_message ("inside: %s", run->out->str);
+  g_assert_cmpint (run->exit_signal_status, ==, 0);
+  g_assert_nonnull (strstr (run->out->str, "'org.freedesktop.DBus'"));
+  g_assert_null (strstr (run->out->str, "org.example.ClaudeSandbox"));
+}
+
+typedef struct
+{
+  guint  proxy;
+  char  *cmdline;
+} ProxyAhead;
+
+/* The proxy made ahead is this sandbox's: its folder in the sandbox's runtime folder,
+ * and it runs. */
+static void
+check_proxy_taken (const char *id,
+                   gpointer    data)
+{
+  ProxyAhead *ahead = data;
+  g_autofree char *dir = g_strdup_printf ("/%s/dbus-ahead ", id);
+
+  g_test_message ("the proxy made ahead: %s", ahead->cmdline);
+  g_assert_nonnull (strstr (ahead->cmdline, dir));
+  g_assert_true (alive (ahead->proxy));
+}
+
+/* The spare starts the next sandbox's D-Bus proxy ahead, in its bwrap with the app
+ * identity; a launch like the one before takes it, talks through it (filtered), and
+ * it ends with the sandbox. */
+static void
+test_proxy_made_ahead (Fixture      *f,
+                       gconstpointer data)
+{
+  ProxyAhead ahead = { 0, NULL };
+  guint spare;
+
+  g_free (run_sh (f, "true", NETWORK_OFF));
+  spare = wait_spare (f);
+  ahead.proxy = wait_proxy (spare, &ahead.cmdline);
+  g_assert_cmpuint (ahead.proxy, !=, 0);
+  g_assert_nonnull (strstr (ahead.cmdline, "/.flatpak-info"));
+  probe_bus (f, NETWORK_OFF, check_proxy_taken, &ahead);
+  g_assert_true (poll_until (gone, GUINT_TO_POINTER (ahead.proxy)));
+  g_free (ahead.cmdline);
+}
+
+/* The launch's own proxy (its folder "dbus"), and the one made ahead gone. */
+static void
+check_proxy_fresh (const char *id,
+                   gpointer    data)
+{
+  ProxyAhead *ahead = data;
+
+  g_assert_true (poll_until (gone, GUINT_TO_POINTER (ahead->proxy)));
+}
+
+/* A proxy made ahead for a sandbox without the network (its /.flatpak-info says so)
+ * is not taken by a launch with the network on: that launch starts its own, the one
+ * made ahead ends, and the sandbox's bus works. */
+static void
+test_proxy_other_values (Fixture      *f,
+                         gconstpointer data)
+{
+  ProxyAhead ahead = { 0, NULL };
+  guint spare;
+
+  g_free (run_sh (f, "true", NETWORK_OFF));
+  spare = wait_spare (f);
+  ahead.proxy = wait_proxy (spare, &ahead.cmdline);
+  g_assert_cmpuint (ahead.proxy, !=, 0);
+  probe_bus (f, NETWORK_ON, check_proxy_fresh, &ahead);
+  g_free (ahead.cmdline);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -360,6 +485,8 @@ main (int   argc,
   ADD ("/sandbox/spare/ends-with-service", test_ends_with_service);
   ADD ("/sandbox/spare/killed", test_killed_spare);
   ADD ("/sandbox/spare/signals", test_signals);
+  ADD ("/sandbox/spare/proxy-made-ahead", test_proxy_made_ahead);
+  ADD ("/sandbox/spare/proxy-other-values", test_proxy_other_values);
   g_test_add ("/sandbox/spare/expires", Fixture, short_age_env, fixture_setup, test_expires,
               fixture_teardown);
 #undef ADD

@@ -107,6 +107,21 @@ row (const char *what,
            ratio);
 }
 
+/* A row of per-run ratios (each of ours against the baseline measured right after it),
+ * their median: the machine's speed drifts over seconds, which the ratio of two medians
+ * taken over a minute does not cancel. */
+static void
+row_paired (const char *what,
+            GArray     *ratios,
+            const char *baseline)
+{
+  double m = median (ratios);
+
+  g_string_append_printf (table, "| %s | %.2f× | 1.00× | %.2f× | %s | %u |\n", what, m, m,
+                          baseline, ratios->len);
+  g_print ("%-40s paired ratio %.2f×\n", what, m);
+}
+
 static void
 note (const char *text)
 {
@@ -739,6 +754,7 @@ bench_launch (CsbTestBus *bus,
   g_autoptr(GArray) wrapped = g_array_new (FALSE, FALSE, sizeof (double));
   g_autoptr(GArray) cli = g_array_new (FALSE, FALSE, sizeof (double));
   g_autoptr(GArray) cold = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) paired = g_array_new (FALSE, FALSE, sizeof (double));
   const char *cli_path = g_getenv ("CSB_TEST_CLI");
   const char *cli_argv[] = { cli_path, "--no-network", "-c", project, "--", "true", NULL };
   gboolean has_cli = cli_path != NULL && g_file_test (cli_path, G_FILE_TEST_IS_EXECUTABLE);
@@ -759,20 +775,26 @@ bench_launch (CsbTestBus *bus,
   for (guint i = 0; i < n_runs; i++)
     {
       g_autoptr(CsbSandboxSpec) spec = make_spec (bus, project, i);
-      double t, c0 = proc_cpu_ms (bus->service_pid, TRUE);
+      double t, t_ours, t_bare, c0 = proc_cpu_ms (bus->service_pid, TRUE);
 
       /* Interleaved, so a busy moment of the machine hits all sides. */
-      if ((t = launch_and_wait (bus, project, BWRAP_OPTIONS, CSB_TEST_TIMEOUT_MS, true_cmd,
-                                NULL)) > 0)
+      if ((t_ours = t = launch_and_wait (bus, project, BWRAP_OPTIONS, CSB_TEST_TIMEOUT_MS,
+                                         true_cmd, NULL)) > 0)
         g_array_append_val (ours, t);
       wait_no_children (bus->service_pid);
       cpu_ours += proc_cpu_ms (bus->service_pid, TRUE) - c0;
       reap_orphans (keep);
       c0 = children_cpu_ms ();
-      if ((t = bare_bwrap (spec, true_cmd, NULL)) > 0)
+      if ((t_bare = t = bare_bwrap (spec, true_cmd, NULL)) > 0)
         g_array_append_val (bare, t);
       if ((t = proxy_start (bus, i, FALSE)) > 0)
         g_array_append_val (proxy, t);
+      if (t_ours > 0 && t_bare > 0 && t > 0)
+        {
+          double ratio = t_ours / (t_bare + t);
+
+          g_array_append_val (paired, ratio);
+        }
       reap_orphans (keep);
       cpu_base += children_cpu_ms () - c0;
       if ((t = proxy_start (bus, i, TRUE)) > 0)
@@ -798,6 +820,8 @@ bench_launch (CsbTestBus *bus,
   m_proxy = median (proxy);
   row ("Launch → `true` exited (bwrap backend)", median (ours), m_bare + m_proxy, "ms",
        "bare bwrap, same args, + xdg-dbus-proxy start", ours->len);
+  row_paired ("  the same, paired: the median of each run's ratio", paired,
+              "bare bwrap + xdg-dbus-proxy start, measured right after each launch");
   row ("  the same with no spare monitor ready (the first launch after a minute)",
        median (cold), m_bare + m_proxy, "ms", "bare bwrap, same args, + xdg-dbus-proxy start",
        cold->len);

@@ -1263,7 +1263,7 @@ assert_nothing_left (CsbTestBus *bus,
   for (guint i = 0; i < 100; i++)
     {
       g_free (left);
-      left = csb_test_list_dir (runtime);
+      left = csb_test_list_sandbox_dirs (runtime);
       if (*left == '\0')
         break;
       csb_test_sleep_ms (20);
