@@ -1480,12 +1480,19 @@ cleanup_thread (GTask        *task,
   CsbSandboxSpec *spec = self->spec;
   g_autoptr(GError) error = NULL;
 
-  /* The monitor removes it as it ends; this is for a monitor that was killed. */
-  csb_cgroup_remove_sandbox (spec->id);
   /* What the sandbox wrote is hostile: a refusal is logged, never fatal. */
   if (self->claude_home && !csb_claude_home_write_back (spec->project_dir, &error))
     g_message ("sandbox %s: its login was not written back: %s", spec->id, error->message);
   g_task_return_boolean (task, TRUE);
+}
+
+static gpointer
+remove_cgroups_thread (gpointer data)
+{
+  g_autofree char *id = data;
+
+  csb_cgroup_remove_sandbox (id);
+  return NULL;
 }
 
 static void
@@ -1496,6 +1503,11 @@ cleanup_done (GObject      *source,
   CsbBwrapBackend *self = CSB_BWRAP_BACKEND (source);
 
   csb_backend_emit_exited (CSB_BACKEND (self), self->exit_status, self->exit_error);
+  /* The monitor removes them as it ends; this is for a monitor that was killed. After
+   * the end is told: the kernel lets the sandbox's last task leave its cgroup a moment
+   * after it was reaped, which the Exited signal need not wait for. */
+  g_thread_unref (g_thread_new ("csb-cgroup-remove", remove_cgroups_thread,
+                                g_strdup (self->spec->id)));
 }
 
 /* The exit status the monitor recorded, when its socket is gone. */

@@ -515,7 +515,7 @@ csb_cgroup_remove_sandbox (const char *id)
        * kernel may still be tearing the sandbox down: give it two seconds. Even after
        * a clean exit the last task leaves its cgroup a moment after its parent has
        * reaped it (this kernel unlinks it once it has switched out), so the first
-       * tries come quickly: this wait is on the way to the Exited signal. */
+       * tries come quickly (the service runs this after Exited, in a thread). */
       while (dir != NULL && rmdir (dir) != 0 && errno == EBUSY &&
              waited_us < 2 * G_USEC_PER_SEC)
         {
