@@ -33,7 +33,8 @@ packages=(
   # the sandbox and its tests
   bubblewrap xdg-dbus-proxy dbus dbus-daemon dbus-x11 iproute2 util-linux procps passwd
   # "network on": the sandbox's own network namespace gets pasta's user-mode stack
-  passt
+  # (slirp4netns: the other one, CSB_USER_NET=slirp4netns; test-sec-network-slirp4netns)
+  passt slirp4netns
   openssh-client strace wayland-utils curl python3
   # the remote suite: a private sshd on loopback stands in for another machine
   openssh-server
