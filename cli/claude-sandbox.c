@@ -1293,7 +1293,7 @@ run_remote_launch (const char         *project_dir,
   add_remote_strv (args, "allow-host", opt_allow_hosts);
   add_remote_strv (args, "deny-host", opt_deny_hosts);
   g_ptr_array_add (args, g_strdup ("--"));
-  g_ptr_array_add (args, g_strdup (project_dir));
+  g_ptr_array_add (args, g_strdup (csb_cli_remote_home_relative (project_dir)));
   if (rest[0] != NULL)
     {
       g_ptr_array_add (args, g_strdup ("--"));
@@ -1426,7 +1426,7 @@ new_option_context (void)
       "  claude-sandbox --changes ID; claude-sandbox --diff ID; claude-sandbox --apply ID\n"
       "  claude-sandbox --list\n"
       "  claude-sandbox --list --json | jq -r '.sandboxes[] | select(.state == \"running\") | .id'\n"
-      "  claude-sandbox --host=me@server ~/src/project; claude-sandbox --host=me@server --list\n"
+      "  claude-sandbox --host=me@server src/project; claude-sandbox --host=me@server --list\n"
       "\n"
       "--command (-c) runs the arguments after PROJECT-DIR (a \"--\" right after it is\n"
       "dropped) instead of claude; --shell runs your shell and takes no arguments.\n"

@@ -90,6 +90,22 @@ csb_cli_remote_check_host (const char *host,
   return csb_remote_check_host (host, error);
 }
 
+/* ssh runs the remote command in the home there, so a path relative to it is one
+ * without its "~/". Nothing there would expand a "~" that reaches it (quoted here,
+ * as "~/src/app" to keep the local shell from expanding it to a home of this machine):
+ * the words are quoted for the remote shell, and rsync -s passes names as they are,
+ * so "~/src/app" was a folder named "~" in the home. "~user/…" stays as it is. */
+const char *
+csb_cli_remote_home_relative (const char *path)
+{
+  if (path[0] != '~' || (path[1] != '\0' && path[1] != '/'))
+    return path;
+  path++;
+  while (*path == '/')
+    path++;
+  return *path != '\0' ? path : ".";
+}
+
 int
 csb_cli_remote_exec (const char         *host,
                      const char * const *remote_args)

@@ -8,6 +8,9 @@ G_BEGIN_DECLS
 
 gboolean         csb_cli_remote_check_host (const char          *host,
                                             GError             **error);
+/* A folder of the remote machine as ssh's command there is to see it: "~/src/app"
+ * is "src/app" and "~" is "." (relative to the home there, where ssh runs it). */
+const char      *csb_cli_remote_home_relative (const char       *path);
 /* A message-bus connection to the session bus of @host, through
  * `ssh HOST claude-sandbox --bus-bridge`. Losing it later ends the process with
  * an error message (CSB_CLI_EXIT_FAILED). */

@@ -1073,7 +1073,7 @@ csb_cli_run_sync (const char *host,
                   guint       interval_s)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *remote = g_strdup (remote_dir);
+  g_autofree char *remote = g_strdup (csb_cli_remote_home_relative (remote_dir));
   g_autofree char *control_path = NULL;
   g_autoptr(GSubprocess) master = NULL;
   Sync sync = { 0, };

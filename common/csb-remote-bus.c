@@ -192,6 +192,15 @@ set_connect_error (const char   *host,
 
       g_set_error_literal (error, CSB_ERROR, CSB_ERROR_FAILED, sentence);
     }
+  else if (status == 127)
+    /* The remote shell's "not found": the usual cause is an install under the home
+     * there, whose bin folder only a login shell's profile puts on PATH. */
+    g_set_error (error, CSB_ERROR, CSB_ERROR_FAILED,
+                 _("%s was not found on %s (ssh exited with status 127). ssh runs it there "
+                   "without a login shell's PATH, which is where ~/.local/bin usually comes "
+                   "from: install claude-sandbox in /usr or /usr/local there, or set "
+                   "CLAUDE_SANDBOX_REMOTE_CLI to its path there (relative to the home there, "
+                   "like .local/bin/claude-sandbox)."), csb_remote_cli (), host);
   else
     {
       g_autofree char *status_text = status >= 0

@@ -59,6 +59,25 @@ check "--list --json shows the ended sandboxes with the remote project" \
 check "launch options reach the remote: --no-network, --name, --env" \
   bash -c "'$cli' --host='$host' --no-network --name='no net' --env=GREETING=hello --command '$project' -- sh -c 'echo \$GREETING' </dev/null | grep -qx hello && '$cli' --host='$host' --list --json | python3 -c 'import json,sys; s=[s for s in json.load(sys.stdin)[\"sandboxes\"] if s[\"name\"] == \"no net\"]; assert len(s) == 1 and s[0][\"network\"] is False, s'"
 
+# A quoted "~/FOLDER" is that folder of the home there (where ssh runs the remote
+# command), as scp's HOST:~/… is: nothing there expands a "~" (every word is quoted
+# for the remote shell, rsync -s passes names as they are), so it was a folder "~".
+login_home=$(getent passwd "$remote_user" | cut -d: -f6)
+tilde_dir=csb-tilde-test.$$
+runuser -u "$remote_user" -- mkdir -p "$login_home/$tilde_dir/bin"
+ln -s "$cli" "$login_home/$tilde_dir/bin/claude-sandbox"
+check "a launch on a quoted '~/FOLDER' runs in that folder of the home there" \
+  bash -c "'$cli' --host='$host' --command '~/$tilde_dir' -- pwd </dev/null | grep -qx '$login_home/$tilde_dir'"
+# A claude-sandbox that ssh's commands do not find there (a --prefix ~/.local install
+# is not on their PATH): the error says so and what to set; a path relative to the
+# home there works.
+check "a remote claude-sandbox that ssh does not find: said, with what to set" bash -c "
+  ! CLAUDE_SANDBOX_REMOTE_CLI=claude-sandbox-missing '$cli' --host='$host' --list 2>'$tmp/err' &&
+  grep -q 'claude-sandbox-missing was not found on $host' '$tmp/err' &&
+  grep -q 'CLAUDE_SANDBOX_REMOTE_CLI' '$tmp/err'"
+check "CLAUDE_SANDBOX_REMOTE_CLI relative to the home there" bash -c "
+  CLAUDE_SANDBOX_REMOTE_CLI='$tilde_dir/bin/claude-sandbox' '$cli' --host='$host' --list --json | python3 -c 'import json,sys; json.load(sys.stdin)[\"sandboxes\"]'"
+
 check "--metrics --json over ssh: the remote machine and its sandboxes" \
   bash -c "'$cli' --host='$host' --metrics --json | python3 -c 'import json,sys; m=json.load(sys.stdin); assert m[\"host\"][\"cpus\"] >= 1 and m[\"host\"][\"memory_total_bytes\"] > 0 and len(m[\"sandboxes\"]) >= 1 and \"state_bytes\" in m[\"sandboxes\"][0][\"metrics\"], m'"
 
@@ -236,6 +255,9 @@ if command -v rsync >/dev/null; then
   check "--sync copies a new project there" csb --sync "$laptop" "$rsynced"
   check "--sync: the files arrived, byte for byte" \
     arrived a.txt sub/b.txt .gitignore "$odd"
+  check "--sync to a quoted '~/FOLDER' fills that folder of the home there, none named ~" bash -c "
+    '$cli' --host='$host' --sync '$laptop' '~/$tilde_dir/synced' >/dev/null &&
+    cmp '$laptop/a.txt' '$login_home/$tilde_dir/synced/a.txt' && test ! -e '$login_home/~'"
   check "--sync: names reach rsync as they are (nothing run by a shell)" bash -c "
     test ! -e '$rhome/pwned-sync' && test ! -e '$rsynced/pwned-sync' &&
     test ! -e ~$remote_user/pwned-sync && test ! -e '$laptop/pwned-sync'"
@@ -429,5 +451,7 @@ echo "# --list --json: ${remote_ms} ms over ssh (loopback), ${local_ms} ms on th
 check "a host that would be an ssh option is refused" bash -c "! '$cli' --host=-oProxyCommand=true --list"
 check "a launch with --host needs the remote folder" bash -c "! '$cli' --host='$host' --command </dev/null"
 
+rm -rf "${login_home:?}/$tilde_dir" "$login_home/~/$tilde_dir"
+rmdir "$login_home/~" 2>/dev/null
 echo "1..$n"
 exit $failed
