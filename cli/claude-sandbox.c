@@ -312,8 +312,13 @@ get_sandbox (GDBusConnection *bus,
   /* The proxy loads the properties when it is made; none means no such object. */
   if (csb_dbus_sandbox_get_id (sandbox) == NULL)
     {
-      g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND,
-                   _("there is no sandbox '%s' (see claude-sandbox --list)"), id_or_path);
+      if (opt_host != NULL)
+        g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND,
+                     _("there is no sandbox '%s' on %s (see claude-sandbox --host=%s --list)"),
+                     id_or_path, opt_host, opt_host);
+      else
+        g_set_error (error, CSB_ERROR, CSB_ERROR_NOT_FOUND,
+                     _("there is no sandbox '%s' (see claude-sandbox --list)"), id_or_path);
       return NULL;
     }
   /* Launching and stopping a VM can take longer than D-Bus's default 25 s. */

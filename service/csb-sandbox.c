@@ -1735,11 +1735,21 @@ take_screenshot (CsbDBusSandbox        *object,
   struct stat st;
   Screenshot *shot;
 
-  if (!csb_sandbox_is_active (self) || lstat (socket, &st) != 0 || !S_ISSOCK (st.st_mode))
+  /* Both NotRunning, but said apart: an ended sandbox had its display all the same. */
+  if (!csb_sandbox_is_active (self))
     {
       g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
-                                             "sandbox %s has no private display running "
-                                             "(launch it with the private-display option)",
+                                             "sandbox %s is not running (it %s)",
+                                             self->spec->id,
+                                             csb_dbus_sandbox_get_state (object));
+      return;
+    }
+  if (lstat (socket, &st) != 0 || !S_ISSOCK (st.st_mode))
+    {
+      g_dbus_method_invocation_return_error (invocation, CSB_ERROR, CSB_ERROR_NOT_RUNNING,
+                                             "sandbox %s has no private display (launch it "
+                                             "with the private-display option, "
+                                             "claude-sandbox --display=private)",
                                              self->spec->id);
       return;
     }

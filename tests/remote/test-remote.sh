@@ -188,7 +188,7 @@ if command -v weston >/dev/null && command -v weston-simple-shm >/dev/null &&
   check "--stop the private-display sandbox" csb --stop "$id"
   "$cli" --host="$host" --screenshot "$id" "$tmp/shot3.png" >"$tmp/out" 2>"$tmp/err"
   status=$?
-  if [ "$status" = 1 ] && grep -q "has no private display running" "$tmp/err" && [ ! -e "$tmp/shot3.png" ]; then
+  if [ "$status" = 1 ] && grep -q "sandbox $id is not running (it exited)" "$tmp/err" && [ ! -e "$tmp/shot3.png" ]; then
     ok "--screenshot over --host of an ended sandbox: a clear error, no file"
   else
     not_ok "--screenshot over --host of an ended sandbox: a clear error, no file (status $status)" "$tmp/err"
@@ -448,6 +448,9 @@ done
 local_ms=$((($(date +%s%N) - start) / 5000000))
 echo "# --list --json: ${remote_ms} ms over ssh (loopback), ${local_ms} ms on the remote itself"
 
+check "an unknown ID over --host: the error names the machine and its --list" bash -c "
+  ! '$cli' --host='$host' --stop 0123abcd 2>'$tmp/err' &&
+  grep -qF \"there is no sandbox '0123abcd' on $host (see claude-sandbox --host=$host --list)\" '$tmp/err'"
 check "a host that would be an ssh option is refused" bash -c "! '$cli' --host=-oProxyCommand=true --list"
 check "a launch with --host needs the remote folder" bash -c "! '$cli' --host='$host' --command </dev/null"
 

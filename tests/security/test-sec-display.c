@@ -328,6 +328,8 @@ test_private_display (Fixture      *f,
   g_assert_cmpint (csb_test_screenshot_colours (run->sandbox, &error), ==, -1);
   g_assert_nonnull (error);
   g_assert_cmpstr (csb_test_error_name (error), ==, "org.example.ClaudeSandbox.Error.NotRunning");
+  /* It had a private display: what is wrong is that it ended. */
+  g_assert_nonnull (strstr (error->message, "is not running (it exited)"));
   g_clear_error (&error);
 
   /* The host's compositor never heard of simple-shm, and a client of its own shows
@@ -399,6 +401,8 @@ test_private_display_data (Fixture      *f,
       g_assert_null (screenshot_data (plain->sandbox, &error));
       g_assert_cmpstr (csb_test_error_name (error), ==,
                        "org.example.ClaudeSandbox.Error.NotRunning");
+      g_assert_nonnull (strstr (error->message, "has no private display"));
+      g_assert_nonnull (strstr (error->message, "--display=private"));
       g_clear_error (&error);
       g_assert_true (csb_dbus_sandbox_call_stop_sync (plain->sandbox, NULL, &error));
       g_assert_no_error (error);
