@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -44,7 +45,11 @@ static struct
   int      proxy_fd;
   char    *proxy_key;
   char    *proxy_socket;
-} spare = { 0, -1, NULL, NULL, FALSE, 0, FALSE, -1, NULL, NULL };
+  /* The spare is starting the proxy (settle_proxy): its socket is the replenish
+   * thread's until then, and a launch that takes the spare waits (settled). */
+  gboolean proxy_pending;
+} spare = { 0, -1, NULL, NULL, FALSE, 0, FALSE, -1, NULL, NULL, FALSE };
+static GCond settled;
 
 typedef struct _Replenish Replenish;
 static void replenish_later (Replenish *r);
@@ -146,6 +151,11 @@ clear_slot (GPid  *out_pid,
             char **out_id)
 {
   end_proxy (!spare.claimed);
+  /* Its runtime folder, made for the proxy, if no launch has that id. */
+  if (!spare.claimed && spare.id != NULL)
+    remove_proxy_folder (spare.id, TRUE);
+  spare.proxy_pending = FALSE;
+  g_cond_broadcast (&settled);
   *out_pid = spare.pid;
   *out_id = g_steal_pointer (&spare.id);
   if (spare.socket_fd >= 0)
@@ -217,6 +227,15 @@ csb_monitor_spare_release (const char *id)
     drop (pid, spare_id);
 }
 
+/* Until the spare's proxy is started, or not (lock held): the socket is the replenish
+ * thread's meanwhile, which gives up on the spare after PROXY_ACK_TIMEOUT_MS. */
+static void
+wait_settled (void)
+{
+  while (spare.proxy_pending)
+    g_cond_wait (&settled, &lock);
+}
+
 gboolean
 csb_monitor_spare_take_proxy (const char          *id,
                               const CsbSpareProxy *proxy,
@@ -227,6 +246,7 @@ csb_monitor_spare_take_proxy (const char          *id,
   gboolean taken = FALSE;
 
   g_mutex_lock (&lock);
+  wait_settled ();
   if (spare.pid > 0 && spare.claimed && g_strcmp0 (spare.id, id) == 0 && spare.proxy_fd >= 0)
     {
       if (g_strcmp0 (spare.proxy_key, key) == 0)
@@ -255,6 +275,7 @@ take (const char *monitor,
   gboolean taken = FALSE;
 
   g_mutex_lock (&lock);
+  wait_settled ();
   if (spare.pid > 0 && spare.claimed && g_strcmp0 (spare.id, id) == 0 &&
       g_strcmp0 (spare.monitor, monitor) == 0)
     {
@@ -432,13 +453,32 @@ spawn_spare (Replenish *r,
   return TRUE;
 }
 
+/* How long the spare may take to start the proxy: it is ready to once it has made the
+ * network ahead (pasta's start). */
+#define PROXY_ACK_TIMEOUT_MS 10000
+
+/* The spare's acknowledgement of a job, within PROXY_ACK_TIMEOUT_MS. */
+static gboolean
+read_ack_within (int socket_fd)
+{
+  struct pollfd pfd = { socket_fd, POLLIN, 0 };
+  int r;
+
+  do
+    r = poll (&pfd, 1, PROXY_ACK_TIMEOUT_MS);
+  while (r < 0 && errno == EINTR);
+  return r > 0 && csb_spare_job_read_ack (socket_fd);
+}
+
 /* The sandbox's D-Bus proxy, started by the spare on @socket_fd as its child
  * (csb-spare-job.h), listening in the sandbox's runtime folder: the read end of its
- * pipe, or -1 (no proxy made ahead: the launch starts its own). */
+ * pipe, or -1 (no proxy made ahead: the launch starts its own). *@out_spare_lost when
+ * the spare died or did not answer: it cannot serve a launch either. */
 static int
 start_proxy (Replenish  *r,
              int         socket_fd,
-             char      **out_socket_path)
+             char      **out_socket_path,
+             gboolean   *out_spare_lost)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *relative = NULL;
@@ -472,17 +512,22 @@ start_proxy (Replenish  *r,
   g_byte_array_append (data, (const guint8 *) "proxy", sizeof "proxy");
   g_byte_array_append (data, g_bytes_get_data (args, NULL), g_bytes_get_size (args));
   job = g_byte_array_free_to_bytes (data);
+  /* From here on, a spare that fails us is lost: its acknowledgement, late, would be
+   * taken for the launch's. */
+  *out_spare_lost = TRUE;
   if (!csb_spare_job_send (socket_fd, job, (const int *) outer->source_fds->data,
                            (const int *) outer->target_fds->data, outer->source_fds->len,
                            &error))
     goto fail;
   /* Its end of the pipe is the spare's (and then the proxy's) alone. */
   g_clear_pointer (&outer, csb_argv_free);
-  if (!csb_spare_job_read_ack (socket_fd))
+  if (!read_ack_within (socket_fd))
     {
-      g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE, "the spare ended");
+      g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE,
+                           "the spare ended or did not answer");
       goto fail;
     }
+  *out_spare_lost = FALSE;
   *out_socket_path = g_steal_pointer (&socket_path);
   return sync_fd;
 
@@ -490,8 +535,61 @@ fail:
   g_message ("no D-Bus proxy made ahead: %s", error->message);
   if (sync_fd >= 0)
     close (sync_fd);
-  remove_proxy_folder (r->id, TRUE);
+  /* Not the runtime folder: a launch may have claimed the id by now. */
+  remove_proxy_folder (r->id, FALSE);
   return -1;
+}
+
+/* The spare's proxy started (on @handshake_fd, then closed) and filed with the spare
+ * (@pid, of @generation) if that is still in the slot; a launch waiting for it goes on.
+ * A spare that died or did not answer is ended: dropped here if unclaimed, else only
+ * killed (the launch that claimed it finds it gone, reaps it and starts its own). */
+static void
+settle_proxy (Replenish *r,
+              GPid       pid,
+              guint64    generation,
+              int        handshake_fd)
+{
+  g_autofree char *socket_path = NULL;
+  char *drop_id = NULL;
+  GPid drop_pid = 0;
+  gboolean lost = FALSE;
+  int fd = start_proxy (r, handshake_fd, &socket_path, &lost);
+
+  close (handshake_fd);
+  g_mutex_lock (&lock);
+  if (spare.pid == pid && spare.generation == generation && spare.proxy_pending)
+    {
+      spare.proxy_pending = FALSE;
+      if (fd >= 0)
+        {
+          spare.proxy_fd = g_steal_fd (&fd);
+          spare.proxy_socket = g_steal_pointer (&socket_path);
+          spare.proxy_key = proxy_key (&(CsbSpareProxy) { r->bus_address,
+                                                          (const char * const *) r->talk,
+                                                          r->network });
+        }
+      if (lost)
+        {
+          kill (pid, SIGKILL);
+          if (!spare.claimed)
+            clear_slot (&drop_pid, &drop_id);
+        }
+      g_cond_broadcast (&settled);
+    }
+  g_mutex_unlock (&lock);
+  /* Dropped meanwhile: the proxy is nobody's. */
+  if (fd >= 0)
+    {
+      close (fd);
+      remove_proxy_folder (r->id, FALSE);
+    }
+  if (lost)
+    g_message ("the spare monitor ended before it was ready");
+  if (drop_pid > 0)
+    drop (drop_pid, drop_id);
+  else
+    g_free (drop_id);
 }
 
 static guint
@@ -514,11 +612,10 @@ replenish_thread (gpointer data)
   Replenish *r = data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) protections = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *proxy_socket = NULL;
   int pair[2] = { -1, -1 };
-  int proxy_fd = -1;
+  int handshake_fd = -1;
   GPid pid = 0;
-  guint64 *generation;
+  guint64 *generation, ours = 0;
   gboolean ok;
 
   /* Random as the manager's (which makes sure no sandbox has it when it claims it). */
@@ -532,8 +629,9 @@ replenish_thread (gpointer data)
     ok = spawn_spare (r, pair[1], &pid, &error);
   if (pair[1] >= 0)
     close (pair[1]);
-  if (ok)
-    proxy_fd = start_proxy (r, pair[0], &proxy_socket);
+  /* A descriptor of its own for the proxy's start: the slot's may be closed meanwhile. */
+  if (ok && r->bus_address != NULL)
+    handshake_fd = fcntl (pair[0], F_DUPFD_CLOEXEC, 3);
   g_mutex_lock (&lock);
   spare.starting = FALSE;
   if (ok)
@@ -543,13 +641,8 @@ replenish_thread (gpointer data)
       spare.monitor = g_strdup (r->monitor);
       spare.id = g_strdup (r->id);
       spare.claimed = FALSE;
-      spare.proxy_fd = proxy_fd;
-      spare.proxy_socket = g_steal_pointer (&proxy_socket);
-      spare.proxy_key = proxy_fd >= 0 ? proxy_key (&(CsbSpareProxy) {
-                                                     r->bus_address,
-                                                     (const char * const *) r->talk,
-                                                     r->network }) : NULL;
-      ++spare.generation;
+      spare.proxy_pending = handshake_fd >= 0;
+      ours = ++spare.generation;
       /* Nothing else of a spare can be out of date. */
       if (r->user_net != NULL)
         {
@@ -574,6 +667,8 @@ replenish_thread (gpointer data)
     }
   else
     csb_trace ("spare: started for %s", r->id);
+  if (handshake_fd >= 0)
+    settle_proxy (r, pid, ours, handshake_fd);
   replenish_free (r);
   return NULL;
 }
