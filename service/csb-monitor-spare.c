@@ -100,10 +100,6 @@ drop (GPid  pid,
     g_thread_unref (g_thread_new ("csb-spare-drop", remove_cgroups_thread, id));
 }
 
-/* The proxy made ahead ended (lock held): its pipe closed, which it exits on (its
- * parent, the spare or the monitor it became, or init reaps it), and its socket and
- * folder removed; with @unused, the sandbox's runtime folder too if nothing else is
- * in it (no launch came for that id). */
 /* The proxy's socket and folder in sandbox @id's runtime folder, and with @unused that
  * folder too if nothing else is in it; through folders opened without following
  * links, as they were made. */
@@ -133,6 +129,10 @@ remove_proxy_folder (const char *id,
     }
 }
 
+/* The proxy made ahead ended (lock held): its pipe closed, which it exits on (its
+ * parent, the spare or the monitor it became, or init reaps it), and its socket and
+ * folder removed; with @unused, the sandbox's runtime folder too if nothing else is
+ * in it (no launch came for that id). */
 static void
 end_proxy (gboolean unused)
 {
