@@ -115,9 +115,11 @@ test_busy (Fixture      *f,
   g_assert_true (csb_test_terminal_wait (term, "allocated", 4 * CSB_TEST_TIMEOUT_MS));
 
   first = get_metrics (run->sandbox);
-  /* Two spinning processes: CPU time grows until it passes a second (a guard against
-   * a hang, not a timing bound: on a loaded machine it takes longer, that is all). */
-  for (guint i = 0; i < 600 && cpu_us < G_USEC_PER_SEC; i++)
+  /* Two spinning processes: CPU time grows until it passes a second and the first
+   * reading (a guard against a hang, not a timing bound: on a loaded machine it takes
+   * longer, that is all; CI once saw no clock tick between two readings 200 ms apart). */
+  for (guint i = 0; i < 600 && (cpu_us < G_USEC_PER_SEC ||
+                                cpu_us <= lookup_t (first, "cpu-time-us")); i++)
     {
       csb_test_sleep_ms (200);
       g_clear_pointer (&dict, g_variant_dict_unref);
