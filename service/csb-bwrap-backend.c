@@ -1486,15 +1486,6 @@ cleanup_thread (GTask        *task,
   g_task_return_boolean (task, TRUE);
 }
 
-static gpointer
-remove_cgroups_thread (gpointer data)
-{
-  g_autofree char *id = data;
-
-  csb_cgroup_remove_sandbox (id);
-  return NULL;
-}
-
 static void
 cleanup_done (GObject      *source,
               GAsyncResult *result,
@@ -1506,8 +1497,7 @@ cleanup_done (GObject      *source,
   /* The monitor removes them as it ends; this is for a monitor that was killed. After
    * the end is told: the kernel lets the sandbox's last task leave its cgroup a moment
    * after it was reaped, which the Exited signal need not wait for. */
-  g_thread_unref (g_thread_new ("csb-cgroup-remove", remove_cgroups_thread,
-                                g_strdup (self->spec->id)));
+  csb_cgroup_remove_sandbox_later (self->spec->id);
 }
 
 /* The exit status the monitor recorded, when its socket is gone. */

@@ -526,6 +526,21 @@ csb_cgroup_remove_sandbox (const char *id)
     }
 }
 
+static gpointer
+remove_sandbox_thread (gpointer data)
+{
+  g_autofree char *id = data;
+
+  csb_cgroup_remove_sandbox (id);
+  return NULL;
+}
+
+void
+csb_cgroup_remove_sandbox_later (const char *id)
+{
+  g_thread_unref (g_thread_new ("csb-cgroup-remove", remove_sandbox_thread, g_strdup (id)));
+}
+
 /* The first number of @name in @dir (a one-value file, or "KEY VALUE" lines with @key). */
 static gboolean
 read_number (const char *dir,

@@ -41,6 +41,8 @@ void     csb_cgroup_warm_up_end      (void);
 /* Removes sandbox @id's cgroup(s) once its processes are gone (best effort; waits
  * up to two seconds for them to go: call it from a worker thread). */
 void     csb_cgroup_remove_sandbox   (const char  *id);
+/* The same in a thread of its own (it may wait for the kernel), not waited for. */
+void     csb_cgroup_remove_sandbox_later (const char *id);
 
 /* What sandbox @id's cgroup v2 holds now: CPU time (cpu.stat usage_usec) and, where
  * their controllers are on, memory.current and pids.current (else G_MAXUINT64 and

@@ -80,15 +80,6 @@ kill_spare (GPid pid)
     ;
 }
 
-static gpointer
-remove_cgroups_thread (gpointer data)
-{
-  g_autofree char *id = data;
-
-  csb_cgroup_remove_sandbox (id);
-  return NULL;
-}
-
 /* Ends a spare taken out of the slot: the process, then (in a thread: it waits for
  * the kernel) the cgroups made for it. */
 static void
@@ -97,7 +88,8 @@ drop (GPid  pid,
 {
   kill_spare (pid);
   if (id != NULL)
-    g_thread_unref (g_thread_new ("csb-spare-drop", remove_cgroups_thread, id));
+    csb_cgroup_remove_sandbox_later (id);
+  g_free (id);
 }
 
 /* The proxy's socket and folder in sandbox @id's runtime folder, and with @unused that

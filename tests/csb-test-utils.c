@@ -116,38 +116,45 @@ compare_strings (gconstpointer a,
   return strcmp (*(const char * const *) a, *(const char * const *) b);
 }
 
-char *
-csb_test_list_dir (const char *dir)
+/* @dir's entries for which @keep (if any) says so, sorted, space-separated. */
+static char *
+list_dir_filtered (const char *dir,
+                   gboolean  (*keep) (const char *dir,
+                                      const char *name))
 {
   g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   const char *name;
 
   while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    g_ptr_array_add (names, g_strdup (name));
+    if (keep == NULL || keep (dir, name))
+      g_ptr_array_add (names, g_strdup (name));
   g_ptr_array_sort (names, compare_strings);
   g_ptr_array_add (names, NULL);
   return g_strjoinv (" ", (char **) names->pdata);
 }
 
 char *
+csb_test_list_dir (const char *dir)
+{
+  return list_dir_filtered (dir, NULL);
+}
+
+/* Not the spare monitor's folder: one holding only the proxy it made ahead. */
+static gboolean
+is_sandbox_dir (const char *dir,
+                const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autofree char *inside = csb_test_list_dir (path);
+
+  return !g_str_equal (inside, "dbus-ahead");
+}
+
+char *
 csb_test_list_sandbox_dirs (const char *dir)
 {
-  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree char *path = g_build_filename (dir, name, NULL);
-      g_autofree char *inside = csb_test_list_dir (path);
-
-      if (!g_str_equal (inside, "dbus-ahead"))
-        g_ptr_array_add (names, g_strdup (name));
-    }
-  g_ptr_array_sort (names, compare_strings);
-  g_ptr_array_add (names, NULL);
-  return g_strjoinv (" ", (char **) names->pdata);
+  return list_dir_filtered (dir, is_sandbox_dir);
 }
 
 /* The tree under @root as text: each entry's path, mode and content (sha256) or

@@ -423,6 +423,19 @@ check_proxy_taken (const char *id,
   g_assert_true (alive (ahead->proxy));
 }
 
+/* After a launch with the network off: the proxy its spare made ahead. */
+static void
+proxy_after_network_off (Fixture    *f,
+                         ProxyAhead *ahead)
+{
+  guint spare;
+
+  g_free (run_sh (f, "true", NETWORK_OFF));
+  spare = wait_spare (f);
+  ahead->proxy = wait_proxy (spare, &ahead->cmdline);
+  g_assert_cmpuint (ahead->proxy, !=, 0);
+}
+
 /* The spare starts the next sandbox's D-Bus proxy ahead, in its bwrap with the app
  * identity; a launch like the one before takes it, talks through it (filtered), and
  * it ends with the sandbox. */
@@ -431,19 +444,15 @@ test_proxy_made_ahead (Fixture      *f,
                        gconstpointer data)
 {
   ProxyAhead ahead = { 0, NULL };
-  guint spare;
 
-  g_free (run_sh (f, "true", NETWORK_OFF));
-  spare = wait_spare (f);
-  ahead.proxy = wait_proxy (spare, &ahead.cmdline);
-  g_assert_cmpuint (ahead.proxy, !=, 0);
+  proxy_after_network_off (f, &ahead);
   g_assert_nonnull (strstr (ahead.cmdline, "/.flatpak-info"));
   probe_bus (f, NETWORK_OFF, check_proxy_taken, &ahead);
   g_assert_true (poll_until (gone, GUINT_TO_POINTER (ahead.proxy)));
   g_free (ahead.cmdline);
 }
 
-/* The launch's own proxy (its folder "dbus"), and the one made ahead gone. */
+/* The one made ahead ends while the sandbox runs (its launch started its own). */
 static void
 check_proxy_fresh (const char *id,
                    gpointer    data)
@@ -461,12 +470,8 @@ test_proxy_other_values (Fixture      *f,
                          gconstpointer data)
 {
   ProxyAhead ahead = { 0, NULL };
-  guint spare;
 
-  g_free (run_sh (f, "true", NETWORK_OFF));
-  spare = wait_spare (f);
-  ahead.proxy = wait_proxy (spare, &ahead.cmdline);
-  g_assert_cmpuint (ahead.proxy, !=, 0);
+  proxy_after_network_off (f, &ahead);
   probe_bus (f, NETWORK_ON, check_proxy_fresh, &ahead);
   g_free (ahead.cmdline);
 }
