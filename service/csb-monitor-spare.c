@@ -674,7 +674,11 @@ on_replenish (gpointer data)
 
   g_mutex_lock (&lock);
   ok = spare.pid == 0 && !spare.starting;
-  spare.starting = ok;
+  /* Set, never cleared here: a start under way clears it once it has filed its spare
+   * (clearing it here let a second start run beside it and overwrite the slot, leaking
+   * a spare and its socket: test-load saw two spares left). */
+  if (ok)
+    spare.starting = TRUE;
   g_mutex_unlock (&lock);
   if (ok)
     g_thread_unref (g_thread_new ("csb-spare", replenish_thread, r));
